@@ -1,0 +1,2 @@
+#pragma once
+#define CTRAIN_VERSION "0.1.0"

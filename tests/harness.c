@@ -1,0 +1,266 @@
+// The test runner: `ctrain_tests [--long] [--list] [FILTER...]`. Runs every registered test
+// (or those whose "suite.name" contains one of the filters), each in a forked process, and
+// ends with the line "N passed, N failed" (", N skipped" when any were).
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/test.h"
+
+#define MAX_TESTS 4096
+#define EXIT_SKIP 77
+
+typedef struct {
+    const char *suite, *name, *file;
+    int line, is_long;
+    CtTestFn fn;
+} TestCase;
+
+static TestCase tests[MAX_TESTS];
+static int n_tests;
+static int current_failed;
+static char current_tmpdir[512];
+static const TestCase *current;
+
+void ct_test_register(const char *suite, const char *name, CtTestFn fn, int is_long, const char *file, int line) {
+    if (n_tests >= MAX_TESTS) {
+        fprintf(stderr, "too many tests\n");
+        exit(2);
+    }
+    tests[n_tests++] = (TestCase){suite, name, file, line, is_long, fn};
+}
+
+void ct_test_fail(const char *file, int line, const char *fmt, ...) {
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    printf("  FAIL %s.%s at %s:%d: %s\n", current->suite, current->name, file, line, msg);
+    fflush(stdout);
+    current_failed = 1;
+}
+
+int ct_test_failed(void) { return current_failed; }
+
+_Noreturn void ct_test_skip(const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    printf("  SKIP %s.%s: %s\n", current->suite, current->name, msg);
+    fflush(stdout);
+    exit(EXIT_SKIP);
+}
+
+int ct_test_run(const char *command, char **output) {
+    char full[8192];
+    snprintf(full, sizeof full, "( %s ) 2>&1", command);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += got;
+        if (cap - len < 1024) buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = '\0';
+    int status = pclose(p);
+    if (output)
+        *output = buf;
+    else
+        free(buf);
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
+}
+
+const char *ct_test_bin(void) {
+    const char *bin = getenv("CTRAIN_BIN");
+    if (!bin || access(bin, X_OK) != 0) ct_test_skip("CTRAIN_BIN is not set to the built binary (run through make test)");
+    return bin;
+}
+
+const char *ct_test_shared_data(void) {
+    const char *dir = getenv("CTRAIN_SHARED");
+    struct stat st;
+    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        ct_test_skip("../shared/data is absent (it holds the reference tokenizers and corpus)");
+    return dir;
+}
+
+const char *ct_test_tmpdir(void) {
+    if (!current_tmpdir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(current_tmpdir, sizeof current_tmpdir, "%s/ctrain-test-%s-%s-XXXXXX", base ? base : "/tmp",
+                 current->suite, current->name);
+        if (!mkdtemp(current_tmpdir)) {
+            ct_test_fail(__FILE__, __LINE__, "cannot create a temporary folder: %s", strerror(errno));
+            exit(1);
+        }
+    }
+    return current_tmpdir;
+}
+
+const char *ct_test_write(const char *name, const char *content) {
+    static char paths[8][1024];
+    static int next;
+    char *path = paths[next++ % 8];
+    snprintf(path, sizeof paths[0], "%s/%s", ct_test_tmpdir(), name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(content, 1, strlen(content), f) != strlen(content)) {
+        ct_test_fail(__FILE__, __LINE__, "cannot write %s", path);
+        exit(1);
+    }
+    fclose(f);
+    return path;
+}
+
+char *ct_test_read(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, len = 0, got;
+    char *buf = malloc(cap);
+    while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (cap - len < 1024) buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    buf[len] = '\0';
+    if (size) *size = len;
+    return buf;
+}
+
+static int compare_tests(const void *a, const void *b) {
+    const TestCase *x = a, *y = b;
+    int c = strcmp(x->suite, y->suite);
+    if (c) return c;
+    c = strcmp(x->file, y->file);
+    if (c) return c;
+    return x->line - y->line;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// Runs one test in a child process. Returns 0 passed, 1 failed, 2 skipped.
+static int run_one(const TestCase *t, int timeout_s) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        printf("  FAIL %s.%s: cannot fork: %s\n", t->suite, t->name, strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        current = t;
+        alarm((unsigned)timeout_s);
+        t->fn();
+        fflush(stdout);
+        if (!current_failed && current_tmpdir[0]) {
+            char cmd[600];
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", current_tmpdir);
+            if (system(cmd) != 0) { /* leaving a temporary folder behind is harmless */
+            }
+        } else if (current_tmpdir[0]) {
+            printf("  (files kept in %s)\n", current_tmpdir);
+        }
+        fflush(stdout);
+        _exit(current_failed ? 1 : 0);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status)) {
+        int code = WEXITSTATUS(status);
+        if (code == 0) return 0;
+        if (code == EXIT_SKIP) return 2;
+        if (code != 1) printf("  FAIL %s.%s: the code under test exited with status %d\n", t->suite, t->name, code);
+        return 1;
+    }
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        if (sig == SIGALRM)
+            printf("  FAIL %s.%s: timed out after %d s\n", t->suite, t->name, timeout_s);
+        else
+            printf("  FAIL %s.%s: crashed with signal %d (%s)\n", t->suite, t->name, sig, strsignal(sig));
+    }
+    return 1;
+}
+
+static int selected(const TestCase *t, int n_filters, char **filters) {
+    if (n_filters == 0) return 1;
+    char full[256];
+    snprintf(full, sizeof full, "%s.%s", t->suite, t->name);
+    for (int i = 0; i < n_filters; i++)
+        if (strstr(full, filters[i])) return 1;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int include_long = 0, list = 0, n_filters = 0;
+    char *filters[64];
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--long") == 0)
+            include_long = 1;
+        else if (strcmp(argv[i], "--list") == 0)
+            list = 1;
+        else if (argv[i][0] == '-') {
+            fprintf(stderr, "usage: ctrain_tests [--long] [--list] [FILTER...]\n");
+            return 2;
+        } else if (n_filters < 64)
+            filters[n_filters++] = argv[i];
+    }
+    qsort(tests, (size_t)n_tests, sizeof tests[0], compare_tests);
+    int timeout_s = include_long ? 3600 : 600;
+    int passed = 0, failed = 0, skipped = 0, long_left_out = 0;
+    double start_all = now_seconds();
+    for (int i = 0; i < n_tests;) {
+        const char *suite = tests[i].suite;
+        int s_pass = 0, s_fail = 0, s_skip = 0, s_ran = 0;
+        double start = now_seconds();
+        for (; i < n_tests && strcmp(tests[i].suite, suite) == 0; i++) {
+            const TestCase *t = &tests[i];
+            if (!selected(t, n_filters, filters)) continue;
+            if (t->is_long && !include_long) {
+                long_left_out++;
+                continue;
+            }
+            if (list) {
+                printf("%s.%s%s\n", t->suite, t->name, t->is_long ? " (long)" : "");
+                continue;
+            }
+            s_ran++;
+            int r = run_one(t, timeout_s);
+            if (r == 0) s_pass++;
+            else if (r == 1) s_fail++;
+            else s_skip++;
+        }
+        if (s_ran)
+            printf("[%-12s] %3d ok%s%.0d%s%s%.0d%s  %.2f s\n", suite, s_pass, s_fail ? ", " : "", s_fail,
+                   s_fail ? " FAILED" : "", s_skip ? ", " : "", s_skip, s_skip ? " skipped" : "",
+                   now_seconds() - start);
+        passed += s_pass;
+        failed += s_fail;
+        skipped += s_skip;
+    }
+    if (list) return 0;
+    if (long_left_out) printf("(%d heavy tests left out; make test-long runs them)\n", long_left_out);
+    printf("total time %.1f s\n", now_seconds() - start_all);
+    if (skipped)
+        printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    else
+        printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,44 @@
+#include "train/build_info.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include "core/version.h"
+#include "kernels/device.h"
+#ifdef CTRAIN_MPI
+#include <mpi.h>
+#endif
+
+void ct_print_build_info(FILE *out) {
+    fprintf(out, "ctrain %s\n", CTRAIN_VERSION);
+    fprintf(out, "  cpu:  %d threads (OpenMP)\n", omp_get_max_threads());
+    fprintf(out, "  blas: %s\n", openblas_get_config());
+    if (ct_cuda_built()) {
+        char why[256];
+        int n = ct_cuda_device_count(why, sizeof why);
+        fprintf(out, "  cuda: built for %s; ", ct_cuda_archs());
+        if (n == 0) {
+            fprintf(out, "%s\n", why);
+        } else {
+            fprintf(out, "%d device%s\n", n, n == 1 ? "" : "s");
+            for (int i = 0; i < n; i++) {
+                char name[256];
+                size_t bytes;
+                if (ct_cuda_device_describe(i, name, sizeof name, &bytes) == 0)
+                    fprintf(out, "        %d: %s, %.1f GiB\n", i, name, (double)bytes / (1 << 30));
+            }
+        }
+    } else {
+        fprintf(out, "  cuda: not built (make CUDA=1 where nvcc is installed)\n");
+    }
+#ifdef CTRAIN_MPI
+#if defined(OMPI_MAJOR_VERSION)
+    fprintf(out, "  mpi:  Open MPI %d.%d.%d (launch with mpirun -np N)\n", OMPI_MAJOR_VERSION, OMPI_MINOR_VERSION,
+            OMPI_RELEASE_VERSION);
+#else
+    fprintf(out, "  mpi:  MPI %d.%d (launch with mpirun -np N)\n", MPI_VERSION, MPI_SUBVERSION);
+#endif
+#else
+    fprintf(out, "  mpi:  not built (single process; install OpenMPI and rebuild for multi-rank runs)\n");
+#endif
+}

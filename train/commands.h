@@ -1,0 +1,5 @@
+// Every command's spec, one per file (train/cmd_*.c); train/cli.c lists them in one table.
+#pragma once
+#include "train/cli.h"
+
+extern const CtCommand ct_cmd_config;

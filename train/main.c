@@ -1,0 +1,8 @@
+// ctrain: train GPT-style language models end to end. See README.md.
+#include "core/atomic_file.h"
+#include "train/cli.h"
+
+int main(int argc, char **argv) {
+    ct_atomic_install_signal_cleanup();  // an interrupt never leaves a half-written file behind
+    return ct_cli_main(argc, argv);
+}
