@@ -40,6 +40,9 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 
 CC := $(if $(filter 1,$(MPI)),$(MPICC),cc)
 OPT ?= -O3 -march=native
+ifeq ($(SAN),1)
+  OPT := -O1 -march=native
+endif
 # -Wno-format-truncation: messages are cut to fixed buffers on purpose.
 CFLAGS := -std=c11 $(OPT) -g -fopenmp -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
           -D_GNU_SOURCE -I. $(PKG_CFLAGS) -MMD -MP
@@ -47,7 +50,6 @@ LDLIBS := $(PKG_LIBS) -lm -lpthread
 LDFLAGS := -fopenmp
 
 ifeq ($(SAN),1)
-  OPT := -O1 -march=native
   CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
 endif
@@ -81,7 +83,7 @@ TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test test-long asan demo clean help
+.PHONY: all deps test test-long asan demo docs clean help
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -132,6 +134,11 @@ asan:
 
 deps:
 	@scripts/deps.sh --install
+
+# Documents generated from the code (a test checks they are current).
+docs: $(BIN)
+	@{ sed -n '1,/^<!-- generated/p' docs/config.md; $(BIN) config --keys --markdown; } > docs/config.md.new
+	@mv docs/config.md.new docs/config.md && echo "docs/config.md regenerated"
 
 demo: all
 	@echo "make demo: the end-to-end pretraining demo (tokenizer -> shards -> a small GPT trained for a"

@@ -366,15 +366,24 @@ int ct_config_apply_text(const CtConfigSchema *schema, void *cfg, const char *te
     if (!root) {
         const char *where = cJSON_GetErrorPtr();
         size_t offset = where && where >= text ? (size_t)(where - text) : 0;
+        size_t rest = offset;
+        while (text[rest] == ' ' || text[rest] == '\t' || text[rest] == '\r' || text[rest] == '\n') rest++;
         int line, column;
+        if (!text[rest]) {
+            text_position(text, strlen(text), &line, &column);
+            return ct_error_set("%s:%d:%d: invalid JSON (unexpected end of file)", source, line, column);
+        }
+        // cJSON may point just past the offending character: step back onto it when the
+        // pointer sits on whitespace.
+        if (rest != offset)
+            while (offset > 0 && (text[offset] == ' ' || text[offset] == '\t' || text[offset] == '\r' || text[offset] == '\n'))
+                offset--;
         text_position(text, offset, &line, &column);
         char near[24];
         size_t j = 0;
-        for (const char *p = text + offset; *p && *p != '\n' && j + 1 < sizeof near; p++) near[j++] = *p;
+        for (const char *p = text + offset; *p && *p != '\n' && *p != '\r' && j + 1 < sizeof near; p++) near[j++] = *p;
         near[j] = '\0';
-        if (j)
-            return ct_error_set("%s:%d:%d: invalid JSON near '%s'", source, line, column, near);
-        return ct_error_set("%s:%d:%d: invalid JSON (unexpected end of file)", source, line, column);
+        return ct_error_set("%s:%d:%d: invalid JSON near '%s'", source, line, column, near);
     }
     int rc = 0;
     if (!cJSON_IsObject(root)) {

@@ -84,6 +84,44 @@ int ct_test_run(const char *command, char **output) {
     return -1;
 }
 
+int ct_test_fork(void (*fn)(void *), void *arg, char **output) {
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        fn(arg);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    ssize_t got;
+    while ((got = read(fds[0], buf + len, cap - len - 1)) > 0) {
+        len += (size_t)got;
+        if (cap - len < 1024) buf = realloc(buf, cap *= 2);
+    }
+    close(fds[0]);
+    buf[len] = '\0';
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (output)
+        *output = buf;
+    else
+        free(buf);
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
+}
+
 const char *ct_test_bin(void) {
     const char *bin = getenv("CTRAIN_BIN");
     if (!bin || access(bin, X_OK) != 0) ct_test_skip("CTRAIN_BIN is not set to the built binary (run through make test)");

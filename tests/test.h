@@ -11,6 +11,8 @@
 #pragma once
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 typedef void (*CtTestFn)(void);
 void ct_test_register(const char *suite, const char *name, CtTestFn fn, int is_long, const char *file, int line);
@@ -79,6 +81,9 @@ int ct_test_failed(void);  // this test has recorded a failure
 // status (128+N when killed by signal N); *output (may be NULL) gets what it printed, freed
 // with free().
 int ct_test_run(const char *command, char **output);
+// Runs fn(arg) in a child process with its stderr and stdout captured; returns the child's
+// exit status (128+N when killed by signal N). For checking fatal errors and exit paths.
+int ct_test_fork(void (*fn)(void *), void *arg, char **output);
 // The ctrain binary (CTRAIN_BIN); skips the test when it is not set.
 const char *ct_test_bin(void);
 // ../shared/data (CTRAIN_SHARED); skips the test with a message when it is absent.

@@ -10,7 +10,10 @@ extern "C" int ct_cuda_device_count(char *why, size_t why_size) {
     int n = 0;
     cudaError_t err = cudaGetDeviceCount(&n);
     if (err != cudaSuccess) {
-        snprintf(why, why_size, "no usable CUDA device (%s)", cudaGetErrorString(err));
+        const char *hint = err == cudaErrorInsufficientDriver || err == cudaErrorNoDevice
+                               ? "; is there an NVIDIA GPU with a recent driver on this machine?"
+                               : "";
+        snprintf(why, why_size, "no usable CUDA device (%s%s)", cudaGetErrorString(err), hint);
         cudaGetLastError();  // clear the sticky error so later calls start clean
         return 0;
     }
