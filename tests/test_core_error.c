@@ -40,3 +40,24 @@ TEST(core, fatal_check_names_place_condition_and_hint) {
     CHECK_CONTAINS(out, "hint: feed the loader at least one shard");
     free(out);
 }
+
+#include "core/checksum.h"
+
+TEST(core, checksums_match_known_values) {
+    // The CRC-32 check value of "123456789" (as zlib's crc32) and FNV-1a 64 test vectors.
+    CHECK(ct_crc32("123456789", 9) == 0xCBF43926u);
+    CHECK(ct_crc32("", 0) == 0);
+    uint32_t running = ct_crc32_update(0, "1234", 4);
+    CHECK(ct_crc32_update(running, "56789", 5) == 0xCBF43926u);
+    CHECK(ct_fnv1a64("", 0) == 0xcbf29ce484222325ull);
+    CHECK(ct_fnv1a64("a", 1) == 0xaf63dc4c8601ec8cull);
+    CHECK(ct_fnv1a64("foobar", 6) == 0x85944171f73967e8ull);
+    char long_text[1000];
+    for (int i = 0; i < 1000; i++) long_text[i] = (char)(i * 7);
+    // slicing-by-8 and the bytewise loop agree on every length and alignment
+    for (int start = 0; start < 9; start++) {
+        uint32_t bytewise = 0;
+        for (int i = start; i < 1000; i++) bytewise = ct_crc32_update(bytewise, long_text + i, 1);
+        CHECK(ct_crc32(long_text + start, (size_t)(1000 - start)) == bytewise);
+    }
+}

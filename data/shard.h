@@ -1,0 +1,92 @@
+// One token shard file (*.ctshard): writer and reader. The layout is in docs/formats.md.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/atomic_file.h"
+
+#define CT_SHARD_VERSION 1
+#define CT_SHARD_HEADER_BYTES 128
+
+typedef enum { CT_SHARD_TEXT = 1, CT_SHARD_SFT = 2, CT_SHARD_DPO = 3 } CtShardKind;
+
+typedef struct {
+    CtShardKind kind;
+    uint32_t token_bytes;  // 2 or 4
+    uint32_t vocab_size;
+    uint64_t tokenizer_hash;
+    uint32_t chunk_tokens;  // tokens per zstd frame (the last may hold fewer)
+    int zstd_level;
+} CtShardSpec;
+
+// ---- writing ----
+
+typedef struct {
+    CtShardSpec spec;
+    uint32_t shard_index;
+    CtAtomicFile file;
+    uint64_t offset;  // bytes written so far
+    // the chunk being filled
+    uint32_t *pending_tokens;
+    uint8_t *pending_mask;
+    uint32_t pending;
+    // the index as it grows
+    uint64_t *chunk_offsets;
+    uint32_t *chunk_sizes, *chunk_token_counts;
+    uint32_t n_chunks, cap_chunks;
+    uint64_t *doc_starts;
+    uint32_t *dpo_lengths;  // 3 per document
+    uint64_t n_docs, cap_docs;
+    uint64_t n_tokens;
+    void *cctx;  // ZSTD_CCtx
+    void *compressed;
+    size_t compressed_cap;
+} CtShardWriter;
+
+int ct_shard_writer_open(CtShardWriter *w, const char *path, const CtShardSpec *spec, uint32_t shard_index);
+// Marks a document (text) or example (sft) as starting at the current position.
+int ct_shard_writer_begin_document(CtShardWriter *w);
+// Appends tokens (and, for sft shards, their loss mask; NULL elsewhere).
+int ct_shard_writer_append(CtShardWriter *w, const uint32_t *tokens, const uint8_t *mask, size_t n);
+// Appends one dpo example: prompt, chosen and rejected completions.
+int ct_shard_writer_append_dpo(CtShardWriter *w, const uint32_t *prompt, uint32_t n_prompt, const uint32_t *chosen,
+                               uint32_t n_chosen, const uint32_t *rejected, uint32_t n_rejected);
+// Flushes, writes index and header, and moves the file into place. Returns 0 or -1 + error;
+// either way the writer is released. *bytes_out (may be NULL) gets the file size.
+int ct_shard_writer_close(CtShardWriter *w, uint64_t *bytes_out);
+void ct_shard_writer_abort(CtShardWriter *w);  // no file is left behind
+
+// ---- reading ----
+
+typedef struct {
+    char *path;
+    int fd;
+    uint64_t file_size;
+    CtShardKind kind;
+    uint32_t token_bytes, vocab_size, shard_index;
+    uint64_t tokenizer_hash;
+    uint64_t n_tokens, n_docs;
+    uint32_t n_chunks;
+    uint64_t *chunk_offsets;
+    uint32_t *chunk_sizes, *chunk_token_counts;
+    uint64_t *chunk_first_token;  // n_chunks + 1 prefix sums
+    uint64_t *doc_starts;
+    uint32_t *dpo_lengths;
+    uint32_t max_chunk_tokens;
+} CtShard;
+
+// Opens and validates header and index. Returns 0, or -1 + error naming the file.
+int ct_shard_open(CtShard *s, const char *path);
+void ct_shard_close(CtShard *s);
+// Decompresses chunk `c` into tokens[] (and mask[] for sft; may be NULL), checking the zstd
+// checksum, the size and the token range. Thread-safe for distinct `dctx` (a ZSTD_DCtx from
+// ct_shard_dctx_new). Returns the number of tokens, or -1 + error naming file and chunk.
+long ct_shard_read_chunk(const CtShard *s, uint32_t c, void *dctx, int32_t *tokens, uint8_t *mask);
+// Reads tokens [first, first + n) of the shard (across chunks). Returns 0 or -1 + error.
+int ct_shard_read_range(const CtShard *s, uint64_t first, uint64_t n, void *dctx, int32_t *tokens, uint8_t *mask);
+// The chunk that holds token `position`.
+uint32_t ct_shard_chunk_of(const CtShard *s, uint64_t position);
+void *ct_shard_dctx_new(void);
+const char *ct_shard_kind_name(CtShardKind kind);  // "text", "sft", "dpo"
+void ct_shard_dctx_free(void *dctx);
