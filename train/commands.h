@@ -3,3 +3,5 @@
 #include "train/cli.h"
 
 extern const CtCommand ct_cmd_config;
+extern const CtCommand ct_cmd_tokenize;
+extern const CtCommand ct_cmd_detokenize;
