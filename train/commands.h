@@ -3,5 +3,6 @@
 #include "train/cli.h"
 
 extern const CtCommand ct_cmd_config;
+extern const CtCommand ct_cmd_shard;
 extern const CtCommand ct_cmd_tokenize;
 extern const CtCommand ct_cmd_detokenize;

@@ -1,0 +1,47 @@
+// From input files to a dataset folder: documents are read in input order, tokenized in
+// parallel in batches, and written by one writer in input order, so the output bytes are the
+// same for any number of threads. Train and validation are split by document with a seeded
+// hash of the document's number, so the split does not depend on threads either.
+#pragma once
+#include <stdint.h>
+
+#include "core/log.h"
+#include "data/bpe.h"
+#include "data/chat_template.h"
+#include "data/dataset.h"
+#include "data/input_reader.h"
+
+typedef enum { CT_DOCS_PER_FILE = 0, CT_DOCS_PER_PARAGRAPH = 1, CT_DOCS_PER_LINE = 2 } CtTextSplit;
+
+typedef struct {
+    CtShardKind kind;
+    const CtTokenizer *tokenizer;
+    const CtChatTemplate *chat_template;  // sft and dpo
+    CtTextSplit text_split;               // .txt inputs
+    const char *field;                    // the text field of .jsonl inputs (text kind)
+    int allow_special;                    // text: special-token strings become their ids
+    int32_t eot;                          // end of text: after each text document, after raw dpo completions
+    uint64_t tokenizer_hash;
+    double val_fraction;
+    uint64_t seed;
+    int threads;
+    int skip_bad;                         // skip malformed lines (counted) instead of stopping
+    uint64_t shard_tokens;
+    uint32_t chunk_tokens;
+    int zstd_level;
+} CtShardJob;
+
+typedef struct {
+    uint64_t documents[CT_N_SPLITS], tokens[CT_N_SPLITS];
+    uint64_t skipped;           // malformed lines skipped with skip_bad
+    uint64_t empty;             // documents with no text, left out
+    uint64_t text_bytes;        // text read (after decompression)
+    uint64_t file_bytes;        // bytes of the input files
+    double seconds;
+} CtShardStats;
+
+// Builds the dataset in out_dir. `progress` (may be NULL) is advanced in input-file bytes.
+// Returns 0, or -1 + error "FILE:LINE: what is wrong"; on error nothing that a loader would
+// accept is left in out_dir.
+int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char *out_dir, CtShardStats *stats,
+                   CtProgress *progress);

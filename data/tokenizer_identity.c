@@ -1,0 +1,39 @@
+#include "data/tokenizer_identity.h"
+
+#include <string.h>
+
+#include "core/checksum.h"
+
+static uint64_t mix_u32(uint64_t h, uint32_t v) {
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+    return ct_fnv1a64_update(h, b, 4);
+}
+
+uint64_t ct_tokenizer_fingerprint(const CtTokenizer *t) {
+    uint64_t h = CT_FNV1A64_INIT;
+    h = mix_u32(h, (uint32_t)t->pattern);
+    h = mix_u32(h, (uint32_t)t->merge_rule);
+    h = mix_u32(h, (uint32_t)t->whole_piece_lookup);
+    h = mix_u32(h, (uint32_t)t->n_ids);
+    for (int32_t id = 0; id < t->n_ids; id++) {
+        h = mix_u32(h, t->kind[id]);
+        if (t->kind[id] == CT_TOKEN_ABSENT) continue;
+        h = mix_u32(h, t->lengths[id]);
+        h = ct_fnv1a64_update(h, t->pool + t->offsets[id], t->lengths[id]);
+    }
+    if (t->merge_rule == CT_MERGES_BY_LIST)
+        for (int32_t i = 0; i < t->n_merges; i++) {
+            h = mix_u32(h, (uint32_t)t->merges[i].left);
+            h = mix_u32(h, (uint32_t)t->merges[i].right);
+        }
+    return h;
+}
+
+int32_t ct_tokenizer_special_id(const CtTokenizer *t, const char *text) {
+    size_t len = strlen(text);
+    for (int32_t i = 0; i < t->n_special; i++) {
+        int32_t id = t->special_ids[i];
+        if (t->lengths[id] == len && memcmp(t->pool + t->offsets[id], text, len) == 0) return id;
+    }
+    return -1;
+}

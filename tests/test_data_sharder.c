@@ -1,0 +1,411 @@
+// The sharder from input files to a dataset: every schema, thread-count independence, .zst
+// inputs and each kind of bad input. A small byte-level tokenizer is built in memory, so these
+// tests need no files from ../shared.
+#include <dirent.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "data/shard_builder.h"
+#include "data/tokenizer_identity.h"
+#include "tests/test.h"
+
+enum { ID_ENDOFTEXT = 300, ID_IM_START = 301, ID_IM_END = 302 };
+
+// Bytes, a few merged tokens ("th", "the", "e ", " t"), and three special tokens.
+static void tiny_tokenizer(CtTokenizer *t) {
+    ct_tokenizer_init(t, CT_PATTERN_CL100K, CT_MERGES_BY_RANK);
+    for (int b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        ct_tokenizer_add(t, b, &byte, 1, CT_TOKEN_NORMAL);
+    }
+    ct_tokenizer_add(t, 256, (const uint8_t *)"th", 2, CT_TOKEN_NORMAL);
+    ct_tokenizer_add(t, 257, (const uint8_t *)"the", 3, CT_TOKEN_NORMAL);
+    ct_tokenizer_add(t, 258, (const uint8_t *)" t", 2, CT_TOKEN_NORMAL);
+    ct_tokenizer_add(t, ID_ENDOFTEXT, (const uint8_t *)"<|endoftext|>", 13, CT_TOKEN_SPECIAL);
+    ct_tokenizer_add(t, ID_IM_START, (const uint8_t *)"<|im_start|>", 12, CT_TOKEN_SPECIAL);
+    ct_tokenizer_add(t, ID_IM_END, (const uint8_t *)"<|im_end|>", 10, CT_TOKEN_SPECIAL);
+    if (ct_tokenizer_finish(t) != 0) abort();
+}
+
+static CtShardJob text_job(const CtTokenizer *t, int threads) {
+    CtShardJob j;
+    memset(&j, 0, sizeof j);
+    j.kind = CT_SHARD_TEXT;
+    j.tokenizer = t;
+    j.text_split = CT_DOCS_PER_PARAGRAPH;
+    j.field = "text";
+    j.eot = ID_ENDOFTEXT;
+    j.tokenizer_hash = ct_tokenizer_fingerprint(t);
+    j.seed = 1;
+    j.threads = threads;
+    j.shard_tokens = 500;
+    j.chunk_tokens = 64;
+    j.zstd_level = 3;
+    return j;
+}
+
+static void write_zst(const char *path, const char *text) {
+    size_t cap = ZSTD_compressBound(strlen(text));
+    void *buf = malloc(cap);
+    size_t n = ZSTD_compress(buf, cap, text, strlen(text), 3);
+    FILE *f = fopen(path, "wb");
+    fwrite(buf, 1, n, f);
+    fclose(f);
+    free(buf);
+}
+
+static int build(const CtShardJob *job, const char *out_name, const char *const *inputs, int n, char *out_dir) {
+    snprintf(out_dir, 1024, "%s/%s", ct_test_tmpdir(), out_name);
+    CtInputList list;
+    if (ct_input_list_collect(&list, inputs, n) != 0) return -1;
+    CtShardStats stats;
+    int rc = ct_shard_build(job, &list, out_dir, &stats, NULL);
+    ct_input_list_free(&list);
+    return rc;
+}
+
+// All tokens of a split.
+static int32_t *read_split(const CtDataset *d, CtSplit s, uint8_t **mask) {
+    uint64_t n = d->split[s].n_tokens;
+    int32_t *t = ct_alloc(sizeof(int32_t) * (n + 1));
+    if (mask) *mask = ct_alloc(n + 1);
+    void *dctx = ct_shard_dctx_new();
+    if (ct_dataset_read_range(d, s, 0, n, dctx, t, mask ? *mask : NULL) != 0) abort();
+    ct_shard_dctx_free(dctx);
+    return t;
+}
+
+static void expect_encoding(CtTokenizer *t, const char *text, const int32_t *got, size_t *at) {
+    CtEncoder *e = ct_encoder_new(t);
+    CtIds ids = {0};
+    ct_encode(e, (const uint8_t *)text, strlen(text), 0, &ids);
+    for (size_t i = 0; i < ids.len; i++)
+        if (got[*at + i] != ids.data[i]) ct_test_fail(__FILE__, __LINE__, "token %zu of \"%s\" differs", i, text);
+    *at += ids.len;
+    if (got[*at] != ID_ENDOFTEXT) ct_test_fail(__FILE__, __LINE__, "no end-of-text after \"%s\"", text);
+    (*at)++;
+    ct_ids_free(&ids);
+    ct_encoder_free(e);
+}
+
+TEST(data, sharder_text_round_trip_from_txt_jsonl_and_zst) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    const char *inputs[3] = {
+        ct_test_write("a.txt", "the first paragraph\nstill the first\n\n\nthe second <|endoftext|> one\n   \nthird"),
+        ct_test_write("b.jsonl", "{\"text\": \"json one\"}\n\n{\"id\": 3, \"text\": \"json\\u0000two\\n\"}\n"),
+        NULL};
+    char zst[1024];
+    snprintf(zst, sizeof zst, "%s/c.jsonl.zst", ct_test_tmpdir());
+    write_zst(zst, "{\"text\": \"compressed\"}\n{\"text\": \"\"}\n{\"text\": \"last\"}");
+    inputs[2] = zst;
+    CtShardJob job = text_job(&t, 2);
+    char dir[1024];
+    CHECK_MSG(build(&job, "out", inputs, 3, dir) == 0, "%s", ct_error_message());
+    CtDataset d;
+    CHECK_MSG(ct_dataset_open(&d, dir) == 0, "%s", ct_error_message());
+    CHECK_EQ_INT(d.split[CT_SPLIT_TRAIN].n_documents, 7);  // the empty jsonl text is left out
+    CHECK_EQ_INT(ct_dataset_check_tokenizer(&d, ct_tokenizer_fingerprint(&t)), 0);
+    int32_t *got = read_split(&d, CT_SPLIT_TRAIN, NULL);
+    size_t at = 0;
+    const char *docs[] = {"the first paragraph\nstill the first", "the second <|endoftext|> one", "third", "json one",
+                          "json\0two\n", "compressed", "last"};
+    for (int i = 0; i < 7; i++) {
+        if (i == 4) {  // a NUL inside a document survives
+            CtEncoder *e = ct_encoder_new(&t);
+            CtIds ids = {0};
+            ct_encode(e, (const uint8_t *)"json\0two\n", 9, 0, &ids);
+            for (size_t k = 0; k < ids.len; k++) CHECK(got[at + k] == ids.data[k]);
+            at += ids.len;
+            CHECK_EQ_INT(got[at++], ID_ENDOFTEXT);
+            ct_ids_free(&ids);
+            ct_encoder_free(e);
+            continue;
+        }
+        expect_encoding(&t, docs[i], got, &at);
+        if (ct_test_failed()) return;
+    }
+    CHECK_EQ_INT(at, d.split[CT_SPLIT_TRAIN].n_tokens);
+    ct_free(got);
+    ct_dataset_close(&d);
+    ct_tokenizer_free(&t);
+}
+
+static int same_files(const char *a, const char *b) {
+    DIR *d = opendir(a);
+    struct dirent *e;
+    int same = 1, files = 0;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char pa[2048], pb[2048];
+        snprintf(pa, sizeof pa, "%s/%s", a, e->d_name);
+        snprintf(pb, sizeof pb, "%s/%s", b, e->d_name);
+        size_t na, nb;
+        char *x = ct_test_read(pa, &na), *y = ct_test_read(pb, &nb);
+        same &= x && y && na == nb && memcmp(x, y, na) == 0;
+        free(x);
+        free(y);
+        files++;
+    }
+    if (d) closedir(d);
+    return same && files > 2;
+}
+
+TEST(data, sharder_output_is_identical_for_any_thread_count) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    // Enough documents for several batches, shards and a validation split.
+    size_t cap = 1 << 20, len = 0;
+    char *text = malloc(cap);
+    for (int i = 0; i < 3000; i++)
+        len += (size_t)snprintf(text + len, cap - len, "the doc %d says the thing %d times\n\n", i, i * 7 % 13);
+    const char *inputs[1] = {ct_test_write("many.txt", text)};
+    free(text);
+    CtShardJob job = text_job(&t, 1);
+    job.val_fraction = 0.1;
+    char one[1024], four[1024];
+    CHECK_EQ_INT(build(&job, "one", inputs, 1, one), 0);
+    job.threads = 4;
+    CHECK_EQ_INT(build(&job, "four", inputs, 1, four), 0);
+    CHECK(same_files(one, four));
+    CtDataset d;
+    CHECK_EQ_INT(ct_dataset_open(&d, four), 0);
+    CHECK_EQ_INT(d.split[CT_SPLIT_TRAIN].n_documents + d.split[CT_SPLIT_VAL].n_documents, 3000);
+    CHECK(d.split[CT_SPLIT_VAL].n_documents > 240 && d.split[CT_SPLIT_VAL].n_documents < 360);  // 10% +- 4 sigma
+    CHECK(d.split[CT_SPLIT_TRAIN].n_shards > 3);
+    ct_dataset_close(&d);
+    ct_tokenizer_free(&t);
+}
+
+// The bytes of the masked tokens of a split, decoded.
+static char *masked_text(const CtTokenizer *t, const int32_t *tokens, const uint8_t *mask, size_t n, int want) {
+    int32_t *sel = ct_alloc(sizeof(int32_t) * (n + 1));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (mask[i] == want) sel[k++] = tokens[i];
+    uint8_t *out = NULL;
+    size_t len = 0, cap = 0;
+    ct_decode(t, sel, k, &out, &len, &cap);
+    char *s = malloc(len + 1);
+    memcpy(s, out, len);
+    s[len] = '\0';
+    ct_free(out);
+    ct_free(sel);
+    return s;
+}
+
+TEST(data, sharder_sft_masks_exactly_the_responses_in_each_schema) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    const char *schemas[][2] = {
+        {"{\"messages\": [{\"role\": \"system\", \"content\": \"be brief\"}, {\"role\": \"user\", \"content\": \"hi\"},"
+         " {\"role\": \"assistant\", \"content\": \"hello\"}, {\"role\": \"user\", \"content\": \"the end?\"},"
+         " {\"role\": \"assistant\", \"content\": \"yes <|im_end|>\"}]}",
+         "hello<|im_end|>yes <|im_end|><|im_end|>"},
+        {"{\"prompt\": \"2+2\", \"response\": \"4\"}", "4<|im_end|>"},
+        {"{\"instruction\": \"add\", \"input\": \"2 2\", \"output\": \"4\"}", "4<|im_end|>"},
+    };
+    CtChatTemplate tmpl;
+    CHECK_EQ_INT(ct_chat_template_load(&tmpl, "chatml"), 0);
+    CHECK_EQ_INT(ct_chat_template_check(&tmpl, &t), ID_IM_END);
+    for (int s = 0; s < 3; s++) {
+        char name[32];
+        snprintf(name, sizeof name, "sft%d.jsonl", s);
+        const char *inputs[1] = {ct_test_write(name, schemas[s][0])};
+        CtShardJob job = text_job(&t, 2);
+        job.kind = CT_SHARD_SFT;
+        job.chat_template = &tmpl;
+        char dir[1024];
+        snprintf(name, sizeof name, "sft%d", s);
+        CHECK_MSG(build(&job, name, inputs, 1, dir) == 0, "%s", ct_error_message());
+        CtDataset d;
+        CHECK_EQ_INT(ct_dataset_open(&d, dir), 0);
+        uint8_t *mask;
+        int32_t *tok = read_split(&d, CT_SPLIT_TRAIN, &mask);
+        size_t n = d.split[CT_SPLIT_TRAIN].n_tokens;
+        char *trained = masked_text(&t, tok, mask, n, 1);
+        CHECK_STR_EQ(trained, schemas[s][1]);  // the user's "<|im_end|>" stays text; the turn ends are tokens
+        free(trained);
+        char *rest = masked_text(&t, tok, mask, n, 0);
+        CHECK_CONTAINS(rest, "<|im_start|>user\n");
+        CHECK_CONTAINS(rest, "<|im_start|>assistant\n");
+        if (s == 2) CHECK_CONTAINS(rest, "add\n\n2 2<|im_end|>\n");
+        free(rest);
+        ct_free(tok);
+        ct_free(mask);
+        ct_dataset_close(&d);
+    }
+    ct_chat_template_free(&tmpl);
+    ct_tokenizer_free(&t);
+}
+
+TEST(data, sharder_dpo_keeps_prompt_and_completions_apart) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    CtChatTemplate tmpl;
+    CHECK_EQ_INT(ct_chat_template_load(&tmpl, "chatml"), 0);
+    const char *inputs[1] = {ct_test_write(
+        "dpo.jsonl", "{\"prompt\": \"2+2=\", \"chosen\": \"4\", \"rejected\": \"5\"}\n"
+                     "{\"prompt\": [{\"role\": \"user\", \"content\": \"hi\"}], \"chosen\": [{\"role\": \"assistant\","
+                     " \"content\": \"hello\"}], \"rejected\": [{\"role\": \"assistant\", \"content\": \"go\"}]}\n")};
+    CtShardJob job = text_job(&t, 2);
+    job.kind = CT_SHARD_DPO;
+    job.chat_template = &tmpl;
+    char dir[1024];
+    CHECK_MSG(build(&job, "dpo", inputs, 1, dir) == 0, "%s", ct_error_message());
+    CtDataset d;
+    CHECK_EQ_INT(ct_dataset_open(&d, dir), 0);
+    CHECK_EQ_INT(d.kind, CT_SHARD_DPO);
+    const CtShard *sh = &d.split[CT_SPLIT_TRAIN].shards[0];
+    CHECK_EQ_INT(sh->n_docs, 2);
+    int32_t *tok = read_split(&d, CT_SPLIT_TRAIN, NULL);
+    const char *expect[2][3] = {{"2+2=", "4<|endoftext|>", "5<|endoftext|>"},
+                                {"<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", "hello<|im_end|>\n",
+                                 "go<|im_end|>\n"}};
+    for (int e = 0; e < 2; e++) {
+        size_t at = sh->doc_starts[e];
+        for (int part = 0; part < 3; part++) {
+            uint32_t n = sh->dpo_lengths[3 * e + part];
+            uint8_t *out = NULL;
+            size_t len = 0, cap = 0;
+            CHECK_EQ_INT(ct_decode(&t, tok + at, n, &out, &len, &cap), 0);
+            CHECK_MSG(len == strlen(expect[e][part]) && memcmp(out, expect[e][part], len) == 0, "example %d part %d: %.*s",
+                      e, part, (int)len, (const char *)out);
+            ct_free(out);
+            at += n;
+        }
+    }
+    ct_free(tok);
+    ct_dataset_close(&d);
+    ct_chat_template_free(&tmpl);
+    ct_tokenizer_free(&t);
+}
+
+static int folder_has_dataset_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) n += strstr(e->d_name, ".ctshard") != NULL || strcmp(e->d_name, "dataset.json") == 0;
+    closedir(d);
+    return n;
+}
+
+TEST(data, sharder_bad_input_names_file_and_line_and_leaves_nothing) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    char good_lines[20000];
+    size_t len = 0;
+    for (int i = 0; i < 400; i++) len += (size_t)snprintf(good_lines + len, sizeof good_lines - len, "{\"text\": \"doc %d\"}\n", i);
+    char bad[21000];
+    snprintf(bad, sizeof bad, "%s{\"text\": \"broken}\n{\"text\": \"after\"}\n", good_lines);
+    const char *inputs[1] = {ct_test_write("bad.jsonl", bad)};
+    CtShardJob job = text_job(&t, 2);
+    job.shard_tokens = 100;  // shards are complete before the bad line is reached
+    char dir[1024];
+    CHECK_EQ_INT(build(&job, "bad", inputs, 1, dir), -1);
+    CHECK_CONTAINS(ct_error_message(), "bad.jsonl:401: ");
+    CHECK_EQ_INT(folder_has_dataset_files(dir), 0);
+
+    job.skip_bad = 1;
+    CHECK_EQ_INT(build(&job, "skipped", inputs, 1, dir), 0);
+    CtDataset d;
+    CHECK_EQ_INT(ct_dataset_open(&d, dir), 0);
+    CHECK_EQ_INT(d.split[CT_SPLIT_TRAIN].n_documents, 401);
+    ct_dataset_close(&d);
+    job.skip_bad = 0;
+
+    inputs[0] = ct_test_write("nofield.jsonl", "{\"content\": \"x\"}\n");
+    CHECK_EQ_INT(build(&job, "nofield", inputs, 1, dir), -1);
+    CHECK_CONTAINS(ct_error_message(), "nofield.jsonl:1: no string field 'text' (choose the field with --field)");
+
+    char zst[1024];
+    snprintf(zst, sizeof zst, "%s/cut.jsonl.zst", ct_test_tmpdir());
+    write_zst(zst, good_lines);
+    size_t zn;
+    char *z = ct_test_read(zst, &zn);
+    FILE *f = fopen(zst, "wb");
+    fwrite(z, 1, zn - 20, f);  // truncated
+    fclose(f);
+    free(z);
+    inputs[0] = zst;
+    CHECK_EQ_INT(build(&job, "cut", inputs, 1, dir), -1);
+    CHECK_CONTAINS(ct_error_message(), "cut.jsonl.zst: truncated zstd stream");
+    CHECK_EQ_INT(folder_has_dataset_files(dir), 0);
+
+    inputs[0] = "/nonexistent/corpus.txt";
+    CHECK_EQ_INT(build(&job, "missing", inputs, 1, dir), -1);
+    CHECK_CONTAINS(ct_error_message(), "/nonexistent/corpus.txt: cannot read input");
+
+    CtChatTemplate tmpl;
+    CHECK_EQ_INT(ct_chat_template_load(&tmpl, "chatml"), 0);
+    job.kind = CT_SHARD_SFT;
+    job.chat_template = &tmpl;
+    inputs[0] = ct_test_write("sft.jsonl", "{\"prompt\": \"a\", \"response\": \"b\"}\n{\"prompt\": \"a\"}\n");
+    CHECK_EQ_INT(build(&job, "sftbad", inputs, 1, dir), -1);
+    CHECK_CONTAINS(ct_error_message(), "sft.jsonl:2: no 'messages' list, 'prompt'/'response' or 'instruction'/'output'");
+    ct_chat_template_free(&tmpl);
+    ct_tokenizer_free(&t);
+}
+
+TEST(data, chat_template_needs_its_tokens) {
+    CtTokenizer t;
+    ct_tokenizer_init(&t, CT_PATTERN_GPT2, CT_MERGES_BY_RANK);
+    for (int b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        ct_tokenizer_add(&t, b, &byte, 1, CT_TOKEN_NORMAL);
+    }
+    ct_tokenizer_add(&t, 256, (const uint8_t *)"<|endoftext|>", 13, CT_TOKEN_SPECIAL);
+    CHECK_EQ_INT(ct_tokenizer_finish(&t), 0);
+    CtChatTemplate tmpl;
+    CHECK_EQ_INT(ct_chat_template_load(&tmpl, "chatml"), 0);
+    CHECK_EQ_INT(ct_chat_template_check(&tmpl, &t), -1);
+    CHECK_CONTAINS(ct_error_message(), "no special token '<|im_end|>'");
+    ct_chat_template_free(&tmpl);
+    CHECK_EQ_INT(ct_chat_template_load(&tmpl, "plain"), 0);
+    CHECK_EQ_INT(ct_chat_template_check(&tmpl, &t), 256);
+    ct_chat_template_free(&tmpl);
+    CHECK_EQ_INT(ct_chat_template_parse(&tmpl, "{\"turn_start\": \"\", \"turn_end\": \"\", \"end_of_turn\": \"x\","
+                                               " \"trained_roles\": [\"bot\"], \"colour\": 1}", "t.json"),
+                 -1);
+    CHECK_CONTAINS(ct_error_message(), "t.json: unknown chat template key 'colour'");
+    ct_tokenizer_free(&t);
+}
+
+TEST(data, shard_command_on_the_shared_corpus) {
+    const char *shared = ct_test_shared_data();
+    const char *bin = ct_test_bin();
+    const char *dir = ct_test_tmpdir();
+    char cmd[4096], *out;
+    for (int threads = 1; threads <= 4; threads += 3) {
+        snprintf(cmd, sizeof cmd,
+                 "'%s' shard --tokenizer '%s/tokenizers/gpt2' --input '%s/corpora/nlp-corpus-40k.txt' --split lines "
+                 "--out '%s/t%d' --threads %d --shard-tokens 300000",
+                 bin, shared, shared, dir, threads, threads);
+        CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+        CHECK_CONTAINS(out, "shard: 40074 documents");
+        free(out);
+    }
+    char a[1024], b[1024];
+    snprintf(a, sizeof a, "%s/t1", dir);
+    snprintf(b, sizeof b, "%s/t4", dir);
+    CHECK(same_files(a, b));
+    snprintf(cmd, sizeof cmd, "'%s' shard --info '%s/t4'", bin, dir);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "kind text, tokens stored as uint16, vocabulary 50257");
+    CHECK_CONTAINS(out, "3 shards");
+    CHECK_CONTAINS(out, "bytes per token: 4.1");
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' shard --tokenizer '%s/tokenizers/gpt2' --input '%s/corpora' --out '%s/sft' --format sft",
+             bin, shared, shared, dir);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 1);
+    CHECK_CONTAINS(out, "no special token '<|im_end|>'");
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' shard --input x --out y", bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 2);
+    CHECK_CONTAINS(out, "--tokenizer, --input and --out are required");
+    free(out);
+}

@@ -1,0 +1,212 @@
+// ctrain shard: tokenize corpora into a dataset folder of token shards (docs/formats.md),
+// and describe one with --info.
+#include <cJSON.h>
+#include <inttypes.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "data/dataset.h"
+#include "data/read_file.h"
+#include "data/shard_builder.h"
+#include "data/tokenizer_files.h"
+#include "data/tokenizer_identity.h"
+#include "train/commands.h"
+
+static const CtOption options[] = {
+    {"tokenizer", "PATH", "the tokenizer (GPT-2 folder, .tiktoken file or tokenizer.json)", 0},
+    {"pattern", "NAME", "pre-tokenization pattern instead of the file's: gpt2, cl100k or o200k", 0},
+    {"input", "PATH", "input files or folders: .txt, .jsonl, .json, each optionally .zst", 1},
+    {"out", "DIR", "the dataset folder to write", 0},
+    {"format", "KIND", "text (pretraining, default), sft (prompt/response, messages, Alpaca) or dpo", 0},
+    {"val-fraction", "F", "share of documents held out for validation (default 0.01)", 0},
+    {"seed", "N", "seed of the train/validation split (default 1337)", 0},
+    {"split", "HOW", ".txt documents: file (one per file, default), paragraphs (blank-line separated) or lines", 0},
+    {"field", "NAME", "the text field of .jsonl lines for --format text (default: text)", 0},
+    {"template", "NAME", "sft/dpo chat template: chatml (default), plain, or a JSON file", 0},
+    {"eot", "TOKEN", "end-of-text token after each document (default <|endoftext|>)", 0},
+    {"allow-special", NULL, "text: encode special-token strings in the text as their ids (default: as text)", 0},
+    {"skip-bad", NULL, "skip malformed lines (counted in the summary) instead of stopping at the first", 0},
+    {"shard-tokens", "N", "tokens per shard file (default 100000000)", 0},
+    {"chunk-tokens", "N", "tokens per compressed chunk (default 65536)", 0},
+    {"zstd-level", "N", "zstd compression level 1..19 (default 3)", 0},
+    {"threads", "N", "tokenizing threads (default: all cores)", 0},
+    {"info", "DIR", "describe an existing dataset folder instead", 0},
+};
+
+static double manifest_text_bytes(const char *dir) {
+    size_t len = strlen(dir) + 16, size;
+    char *path = ct_alloc(len);
+    snprintf(path, len, "%s/dataset.json", dir);
+    char *text = ct_read_whole_file(path, &size);
+    ct_free(path);
+    if (!text) return 0;
+    cJSON *root = cJSON_Parse(text);
+    ct_free(text);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "source"), "text_bytes");
+    double bytes = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    cJSON_Delete(root);
+    return bytes;
+}
+
+static int print_info(const char *dir) {
+    CtDataset d;
+    if (ct_dataset_open(&d, dir) != 0) return ct_cli_fail();
+    printf("dataset %s\n", dir);
+    printf("  kind %s, tokens stored as uint%u, vocabulary %u, tokenizer %016" PRIx64 ", end-of-text %lld\n",
+           ct_shard_kind_name(d.kind), d.token_bytes * 8, d.vocab_size, d.tokenizer_hash, (long long)d.eot_token);
+    uint64_t tokens = 0, bytes = 0;
+    for (int s = 0; s < CT_N_SPLITS; s++) {
+        const CtDatasetSplit *sp = &d.split[s];
+        uint64_t split_bytes = 0;
+        for (int i = 0; i < sp->n_shards; i++) split_bytes += sp->shards[i].file_size;
+        char size[32];
+        ct_format_bytes(size, sizeof size, (double)split_bytes);
+        printf("  %-5s %12llu tokens  %9llu %s  %3d shard%s  %s\n", ct_split_name((CtSplit)s),
+               (unsigned long long)sp->n_tokens, (unsigned long long)sp->n_documents,
+               d.kind == CT_SHARD_TEXT ? "documents" : "examples ", sp->n_shards, sp->n_shards == 1 ? " " : "s", size);
+        tokens += sp->n_tokens;
+        bytes += split_bytes;
+    }
+    double text_bytes = manifest_text_bytes(dir);
+    if (text_bytes > 0 && tokens > 0) printf("  bytes per token: %.2f (text bytes / tokens)\n", text_bytes / (double)tokens);
+    if (bytes > 0)
+        printf("  compression: %.2fx (raw token bytes / shard bytes), %.2f bytes per token on disk\n",
+               (double)tokens * d.token_bytes / (double)bytes, (double)bytes / (double)(tokens ? tokens : 1));
+    ct_dataset_close(&d);
+    return 0;
+}
+
+static int parse_kind(const char *s, CtShardKind *kind) {
+    if (!s || strcmp(s, "text") == 0) *kind = CT_SHARD_TEXT;
+    else if (strcmp(s, "sft") == 0) *kind = CT_SHARD_SFT;
+    else if (strcmp(s, "dpo") == 0) *kind = CT_SHARD_DPO;
+    else return -1;
+    return 0;
+}
+
+static int run_shard(const CtArgs *args) {
+    const char *info = ct_args_get(args, "info");
+    if (info) return print_info(info);
+    const char *tokenizer_path = ct_args_get(args, "tokenizer"), *out = ct_args_get(args, "out");
+    const char *inputs_given[CT_ARGS_MAX];
+    int n_inputs = ct_args_get_all(args, "input", inputs_given, CT_ARGS_MAX);
+    if (!tokenizer_path || !out || n_inputs == 0)
+        return ct_cli_usage_error(&ct_cmd_shard, "--tokenizer, --input and --out are required");
+
+    CtShardJob job;
+    memset(&job, 0, sizeof job);
+    if (parse_kind(ct_args_get(args, "format"), &job.kind) != 0)
+        return ct_cli_usage_error(&ct_cmd_shard, "--format must be text, sft or dpo, not '%s'", ct_args_get(args, "format"));
+    const char *split = ct_args_get(args, "split");
+    if (!split || strcmp(split, "file") == 0) job.text_split = CT_DOCS_PER_FILE;
+    else if (strcmp(split, "paragraphs") == 0) job.text_split = CT_DOCS_PER_PARAGRAPH;
+    else if (strcmp(split, "lines") == 0) job.text_split = CT_DOCS_PER_LINE;
+    else return ct_cli_usage_error(&ct_cmd_shard, "--split must be file, paragraphs or lines, not '%s'", split);
+    double val_fraction;
+    long seed, shard_tokens, chunk_tokens, level, threads;
+    if (ct_args_get_double(args, "val-fraction", 0.01, &val_fraction) != 0 || ct_args_get_long(args, "seed", 1337, &seed) != 0 ||
+        ct_args_get_long(args, "shard-tokens", 100000000, &shard_tokens) != 0 ||
+        ct_args_get_long(args, "chunk-tokens", 65536, &chunk_tokens) != 0 || ct_args_get_long(args, "zstd-level", 3, &level) != 0 ||
+        ct_args_get_long(args, "threads", omp_get_max_threads(), &threads) != 0)
+        return ct_cli_usage_error(&ct_cmd_shard, "%s", ct_error_message());
+    if (val_fraction < 0 || val_fraction >= 1) return ct_cli_usage_error(&ct_cmd_shard, "--val-fraction must be in [0, 1)");
+    if (shard_tokens < 1 || chunk_tokens < 1 || chunk_tokens > (1 << 24) || level < 1 || level > 19 || threads < 1 ||
+        threads > 1024 || seed < 0)
+        return ct_cli_usage_error(&ct_cmd_shard, "--shard-tokens, --chunk-tokens (<= 16777216), --zstd-level (1..19), "
+                                                 "--threads (1..1024) and --seed must be positive");
+    job.val_fraction = val_fraction;
+    job.seed = (uint64_t)seed;
+    job.shard_tokens = (uint64_t)shard_tokens;
+    job.chunk_tokens = (uint32_t)chunk_tokens;
+    job.zstd_level = (int)level;
+    job.threads = (int)threads;
+    job.field = ct_args_get(args, "field") ? ct_args_get(args, "field") : "text";
+    job.allow_special = ct_args_has(args, "allow-special");
+    job.skip_bad = ct_args_has(args, "skip-bad");
+
+    CtTokenizer tok;
+    if (ct_tokenizer_load(&tok, tokenizer_path, ct_args_get(args, "pattern")) != 0) return ct_cli_fail();
+    CtChatTemplate tmpl;
+    memset(&tmpl, 0, sizeof tmpl);
+    CtInputList inputs;
+    memset(&inputs, 0, sizeof inputs);
+    int rc = 1;
+    const char *eot_text = ct_args_get(args, "eot") ? ct_args_get(args, "eot") : "<|endoftext|>";
+    job.eot = ct_tokenizer_special_id(&tok, eot_text);
+    if (job.eot < 0 && (job.kind == CT_SHARD_TEXT || job.kind == CT_SHARD_DPO)) {
+        ct_error_set("%s: no special token '%s' to end documents with (name one with --eot)", tokenizer_path, eot_text);
+        goto done;
+    }
+    if (job.kind != CT_SHARD_TEXT) {
+        if (ct_chat_template_load(&tmpl, ct_args_get(args, "template") ? ct_args_get(args, "template") : "chatml") != 0)
+            goto done;
+        if (ct_chat_template_check(&tmpl, &tok) < 0) {
+            ct_error_prefix("%s: ", tokenizer_path);
+            goto done;
+        }
+        job.chat_template = &tmpl;
+    }
+    job.tokenizer = &tok;
+    job.tokenizer_hash = ct_tokenizer_fingerprint(&tok);
+    if (ct_input_list_collect(&inputs, inputs_given, n_inputs) != 0) goto done;
+
+    CtProgress progress;
+    CtShardStats stats;
+    uint64_t total_bytes = 0;
+    for (int i = 0; i < inputs.n; i++) {
+        FILE *f = fopen(inputs.paths[i], "rb");
+        if (f) {
+            fseek(f, 0, SEEK_END);
+            total_bytes += (uint64_t)ftell(f);
+            fclose(f);
+        }
+    }
+    ct_log("shard: %d input file%s, %s format, tokenizer %s (%d tokens), %ld threads", inputs.n, inputs.n == 1 ? "" : "s",
+           ct_shard_kind_name(job.kind), tokenizer_path, ct_tokenizer_vocab_size(&tok), threads);
+    ct_progress_start(&progress, "shard", total_bytes, "B");
+    if (ct_shard_build(&job, &inputs, out, &stats, &progress) != 0) goto done;
+    ct_progress_update(&progress, total_bytes);
+    ct_progress_finish(&progress);
+    uint64_t tokens = stats.tokens[0] + stats.tokens[1];
+    ct_log("shard: %llu documents (%llu train, %llu val), %llu tokens (%llu train, %llu val), %.2f bytes/token",
+           (unsigned long long)(stats.documents[0] + stats.documents[1]), (unsigned long long)stats.documents[0],
+           (unsigned long long)stats.documents[1], (unsigned long long)tokens, (unsigned long long)stats.tokens[0],
+           (unsigned long long)stats.tokens[1], tokens ? (double)stats.text_bytes / (double)tokens : 0.0);
+    ct_log("shard: %.1f MB of text in %.2f s: %.1f MB/s, %.2fM tokens/s%s", stats.text_bytes / 1e6, stats.seconds,
+           stats.text_bytes / 1e6 / (stats.seconds > 0 ? stats.seconds : 1e-9),
+           (double)tokens / 1e6 / (stats.seconds > 0 ? stats.seconds : 1e-9), "");
+    if (stats.skipped) ct_warn("shard: skipped %llu malformed lines (--skip-bad)", (unsigned long long)stats.skipped);
+    if (stats.empty) ct_log("shard: left out %llu empty documents", (unsigned long long)stats.empty);
+    if (stats.documents[CT_SPLIT_VAL] == 0 && val_fraction > 0)
+        ct_warn("shard: the validation split is empty (too few documents for --val-fraction %g)", val_fraction);
+    ct_log("shard: wrote %s (ctrain shard --info %s describes it)", out, out);
+    rc = 0;
+done:
+    if (rc != 0) ct_cli_fail();
+    ct_input_list_free(&inputs);
+    ct_chat_template_free(&tmpl);
+    ct_tokenizer_free(&tok);
+    return rc;
+}
+
+const CtCommand ct_cmd_shard = {
+    .name = "shard",
+    .summary = "tokenize corpora into token shards for training (text, sft or dpo)",
+    .usage = "ctrain shard --tokenizer PATH --input FILES_OR_DIRS... --out DIR [--format text|sft|dpo] [options]\n"
+             "       ctrain shard --info DIR",
+    .description = "Reads .txt, .jsonl and .json files (and the same compressed as .zst), folders walked in name\n"
+                   "order, tokenizes them on all cores and writes DIR/dataset.json plus train-*.ctshard and\n"
+                   "val-*.ctshard files. The output is byte-identical for any --threads. A malformed line stops\n"
+                   "with FILE:LINE and what is wrong (or is skipped and counted with --skip-bad); an interrupted\n"
+                   "run leaves no dataset.json, so no loader mistakes it for a complete dataset.",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .min_positionals = 0,
+    .max_positionals = 0,
+    .run = run_shard,
+};
