@@ -16,7 +16,7 @@ void ct_loader_default_options(CtLoaderOptions *o) {
     o->seed = 1337;
     o->shuffle = 1;
     o->packing = 1;
-    o->block_tokens = 1 << 16;
+    o->block_tokens = 1 << 20;
     o->shuffle_tokens = 1 << 26;
     o->prefetch = 1;
 }

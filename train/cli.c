@@ -15,6 +15,7 @@ static const CtCommand *const commands[] = {
     &ct_cmd_tokenize,
     &ct_cmd_detokenize,
     &ct_cmd_shard,
+    &ct_cmd_bench_loader,
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

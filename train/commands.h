@@ -4,5 +4,6 @@
 
 extern const CtCommand ct_cmd_config;
 extern const CtCommand ct_cmd_shard;
+extern const CtCommand ct_cmd_bench_loader;
 extern const CtCommand ct_cmd_tokenize;
 extern const CtCommand ct_cmd_detokenize;
