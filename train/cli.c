@@ -14,6 +14,7 @@ static const CtCommand *const commands[] = {
     &ct_cmd_config,
     &ct_cmd_tokenize,
     &ct_cmd_detokenize,
+    &ct_cmd_tokenizer_train,
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

@@ -5,3 +5,4 @@
 extern const CtCommand ct_cmd_config;
 extern const CtCommand ct_cmd_tokenize;
 extern const CtCommand ct_cmd_detokenize;
+extern const CtCommand ct_cmd_tokenizer_train;
