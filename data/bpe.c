@@ -163,9 +163,6 @@ int ct_tokenizer_finish(CtTokenizer *t) {
         n_normal++;
         if (t->lengths[i] == 1 && t->byte_token[t->pool[t->offsets[i]]] < 0) t->byte_token[t->pool[t->offsets[i]]] = i;
     }
-    for (int b = 0; b < 256; b++)
-        if (t->byte_token[b] < 0)
-            return ct_error_set("byte 0x%02X has no token (a byte-level BPE vocabulary needs all 256 bytes)", b);
     ct_bytes_map_init(&t->bytes_map, n_normal, t->pool, t->offsets, t->lengths);
     ct_pair_map_init(&t->pair_map, t->merge_rule == CT_MERGES_BY_RANK ? n_normal * 2 : (size_t)t->n_merges);
     t->finished = 1;  // from here on ct_tokenizer_free frees the tables
@@ -174,6 +171,9 @@ int ct_tokenizer_finish(CtTokenizer *t) {
         int32_t other = ct_bytes_map_insert(&t->bytes_map, i);
         if (other >= 0) return ct_error_set("token ids %d and %d have the same bytes", (int)other, (int)i);
     }
+    for (int b = 0; b < 256; b++)
+        if (t->byte_token[b] < 0)
+            return ct_error_set("byte 0x%02X has no token (a byte-level BPE vocabulary needs all 256 bytes)", b);
     if (t->merge_rule == CT_MERGES_BY_RANK) {
         build_pairs_by_rank(t);
         return 0;

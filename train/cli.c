@@ -14,6 +14,7 @@ static const CtCommand *const commands[] = {
     &ct_cmd_config,
     &ct_cmd_tokenize,
     &ct_cmd_detokenize,
+    &ct_cmd_tokenizer_train,
     &ct_cmd_shard,
     &ct_cmd_bench_loader,
 };

@@ -7,3 +7,4 @@ extern const CtCommand ct_cmd_shard;
 extern const CtCommand ct_cmd_bench_loader;
 extern const CtCommand ct_cmd_tokenize;
 extern const CtCommand ct_cmd_detokenize;
+extern const CtCommand ct_cmd_tokenizer_train;
