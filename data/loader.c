@@ -25,7 +25,7 @@ void ct_loader_default_options(CtLoaderOptions *o) {
 // windows inside each group.
 uint64_t ct_loader_stream(uint64_t epoch, uint64_t what) { return epoch * 0x100000000ull + what; }
 
-static void alloc_batch(CtBatch *b, int rows, int T) {
+static void alloc_batch(CtLoaderBatch *b, int rows, int T) {
     b->rows = rows;
     b->T = T;
     size_t n = (size_t)rows * T;
@@ -36,7 +36,7 @@ static void alloc_batch(CtBatch *b, int rows, int T) {
     b->loss_mask = ct_alloc(n);
 }
 
-static void free_batch(CtBatch *b) {
+static void free_batch(CtLoaderBatch *b) {
     ct_free(b->tokens);
     ct_free(b->targets);
     ct_free(b->positions);
@@ -206,7 +206,7 @@ static int fill_text_row(CtLoader *l, int row, uint64_t position) {
     const int T = l->opt.seq_len;
     const int32_t *src = grp->tokens + grp->slot_offset[slot] + k * (uint64_t)T;
     uint64_t stream_start = (grp->block_at[slot] + k) * (uint64_t)T;
-    CtBatch *b = &l->batch;
+    CtLoaderBatch *b = &l->batch;
     size_t base = (size_t)row * T;
     memcpy(b->tokens + base, src, sizeof(int32_t) * T);
     memcpy(b->targets + base, src + 1, sizeof(int32_t) * T);
@@ -302,7 +302,7 @@ void ct_loader_close(CtLoader *l) {
     memset(l, 0, sizeof *l);
 }
 
-int ct_loader_next(CtLoader *l, const CtBatch **batch) {
+int ct_loader_next(CtLoader *l, const CtLoaderBatch **batch) {
     if (l->dataset->kind != CT_SHARD_TEXT && l->planned_epoch != l->state.epoch + 1 &&
         ct_loader_plan_examples(l, l->state.epoch) != 0)
         return -1;

@@ -48,7 +48,7 @@ typedef struct {
     int32_t *positions;  // rows × T position within its document (or row)
     int32_t *doc_ids;    // rows × T document index within the row; -1 on padding
     int64_t n_loss_tokens;  // the sum of loss_mask over this rank's rows
-} CtBatch;
+} CtLoaderBatch;
 
 typedef struct {
     uint64_t seed;
@@ -63,7 +63,7 @@ typedef struct {
     CtSplit split;
     CtLoaderOptions opt;
     CtLoaderState state;
-    CtBatch batch;
+    CtLoaderBatch batch;
     uint64_t steps_per_epoch;
     uint64_t truncated_examples;  // sft/dpo: examples cut to fit T so far
     // text
@@ -93,7 +93,7 @@ int ct_loader_open(CtLoader *l, const CtDataset *d, CtSplit split, const CtLoade
 void ct_loader_close(CtLoader *l);
 // The next batch of this rank; epochs roll over by themselves. Returns 0, or -1 + error
 // (a corrupt chunk found while reading).
-int ct_loader_next(CtLoader *l, const CtBatch **batch);
+int ct_loader_next(CtLoader *l, const CtLoaderBatch **batch);
 CtLoaderState ct_loader_state(const CtLoader *l);
 // Continues from a saved position. Returns 0, or -1 + error when it cannot belong to this data.
 int ct_loader_restore(CtLoader *l, const CtLoaderState *state);

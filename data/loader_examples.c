@@ -134,7 +134,7 @@ int ct_loader_plan_examples(CtLoader *l, uint64_t epoch) {
     return 0;
 }
 
-static void clear_row(CtBatch *b, int row) {
+static void clear_row(CtLoaderBatch *b, int row) {
     size_t base = (size_t)row * b->T;
     for (int t = 0; t < b->T; t++) {
         b->tokens[base + t] = 0;
@@ -146,7 +146,7 @@ static void clear_row(CtBatch *b, int row) {
 }
 
 static void fill_sft_row(CtLoader *l, int row, uint64_t r) {
-    CtBatch *b = &l->batch;
+    CtLoaderBatch *b = &l->batch;
     clear_row(b, row);
     size_t at = (size_t)row * b->T;
     int32_t doc = 0;
@@ -168,7 +168,7 @@ static void fill_sft_row(CtLoader *l, int row, uint64_t r) {
 }
 
 static void fill_dpo_row(CtLoader *l, int row, uint64_t e, int which, uint64_t cut) {
-    CtBatch *b = &l->batch;
+    CtLoaderBatch *b = &l->batch;
     clear_row(b, row);
     const uint32_t *len = l->ex_lengths + 3 * e;
     const int32_t *prompt = l->ex_tokens + l->ex_offset[e];

@@ -35,7 +35,7 @@ static CtLoaderOptions options(int B, int T, int rank, int world) {
     return o;
 }
 
-static int check_window_rows(const CtBatch *b) {
+static int check_window_rows(const CtLoaderBatch *b) {
     for (int r = 0; r < b->rows; r++)
         for (int t = 0; t < b->T; t++) {
             size_t i = (size_t)r * b->T + t;
@@ -63,7 +63,7 @@ static void run_epoch_coverage(uint64_t block_tokens, uint64_t shuffle_tokens, i
     int in_order = 1;
     int64_t last = -1;
     for (uint64_t s = 0; s < l.steps_per_epoch; s++) {
-        const CtBatch *b;
+        const CtLoaderBatch *b;
         CHECK_MSG(ct_loader_next(&l, &b) == 0, "%s", ct_error_message());
         CHECK(check_window_rows(b));
         for (int r = 0; r < B; r++) {
@@ -80,7 +80,7 @@ static void run_epoch_coverage(uint64_t block_tokens, uint64_t shuffle_tokens, i
     for (uint64_t w = 0; w < n_windows; w++) covered += seen[w];
     CHECK_EQ_INT(covered, l.steps_per_epoch * B);  // all but the remainder of the last batch
     CHECK(!in_order);                               // shuffled
-    const CtBatch *b;
+    const CtLoaderBatch *b;
     CHECK_EQ_INT(ct_loader_next(&l, &b), 0);  // the next epoch starts by itself
     CHECK_EQ_INT(l.state.epoch, 1);
     ct_free(seen);
@@ -107,7 +107,7 @@ static void collect_global(const char *dir, int per_rank_batch, int world, int s
         CtLoader l;
         if (ct_loader_open(&l, &d, CT_SPLIT_TRAIN, &o) != 0) return;
         for (int s = 0; s < steps; s++) {
-            const CtBatch *b;
+            const CtLoaderBatch *b;
             ct_loader_next(&l, &b);
             for (int i = 0; i < per_rank_batch; i++)
                 out[(size_t)s * world * per_rank_batch + (size_t)r * per_rank_batch + i] = b->tokens[(size_t)i * T];
@@ -149,7 +149,7 @@ TEST(data, loader_resume_reproduces_the_batches) {
     o.doc_masking = 1;
     CtLoader a, b;
     CHECK_EQ_INT(ct_loader_open(&a, &d, CT_SPLIT_TRAIN, &o), 0);
-    const CtBatch *batch;
+    const CtLoaderBatch *batch;
     const int before = 100, after = 60;  // 74 steps per epoch: the resume point and the rest cross an epoch
     for (int s = 0; s < before; s++) CHECK_EQ_INT(ct_loader_next(&a, &batch), 0);
     CtLoaderState saved = ct_loader_state(&a);
@@ -189,7 +189,7 @@ TEST(data, loader_document_masking_restarts_positions) {
     CtLoader l;
     CHECK_EQ_INT(ct_loader_open(&l, &d, CT_SPLIT_TRAIN, &o), 0);
     for (int s = 0; s < 10; s++) {
-        const CtBatch *b;
+        const CtLoaderBatch *b;
         CHECK_EQ_INT(ct_loader_next(&l, &b), 0);
         for (int r = 0; r < 4; r++) {
             int32_t doc = 0;
@@ -248,7 +248,7 @@ static const char *build_sft_dataset(int n_examples) {
     return dir;
 }
 
-static void check_sft_rows(const CtBatch *b, int packing, int *examples_seen) {
+static void check_sft_rows(const CtLoaderBatch *b, int packing, int *examples_seen) {
     for (int r = 0; r < b->rows; r++) {
         int examples_in_row = 0;
         for (int t = 0; t < b->T; t++) {
@@ -281,7 +281,7 @@ TEST(data, loader_sft_masks_only_response_tokens_packed_or_not) {
         CHECK_EQ_INT(l.truncated_examples, 0);
         int seen = 0;
         for (uint64_t s = 0; s < l.steps_per_epoch; s++) {
-            const CtBatch *b;
+            const CtLoaderBatch *b;
             CHECK_EQ_INT(ct_loader_next(&l, &b), 0);
             check_sft_rows(b, packing, &seen);
             if (ct_test_failed()) return;
@@ -306,7 +306,7 @@ TEST(data, loader_sft_truncates_long_examples_from_the_left_of_the_prompt) {
     CHECK_EQ_INT(ct_loader_open(&l, &d, CT_SPLIT_TRAIN, &o), 0);
     CHECK(l.truncated_examples > 0);
     for (int s = 0; s < 27; s++) {
-        const CtBatch *b;
+        const CtLoaderBatch *b;
         CHECK_EQ_INT(ct_loader_next(&l, &b), 0);
         int e = b->tokens[0] / 1000, np = e % 4 + 2, nr = e % 3 + 1, n = np + nr - 1;
         int cut = n > 4 ? n - 4 : 0;
@@ -344,7 +344,7 @@ TEST(data, loader_dpo_rows_keep_prompt_and_completions_apart) {
     CHECK_EQ_INT(ct_loader_open(&l, &d, CT_SPLIT_TRAIN, &o), 0);
     CHECK_EQ_INT(l.batch.rows, 4);
     for (uint64_t s = 0; s < l.steps_per_epoch; s++) {
-        const CtBatch *b;
+        const CtLoaderBatch *b;
         CHECK_EQ_INT(ct_loader_next(&l, &b), 0);
         for (int pair = 0; pair < 2; pair++) {
             for (int which = 0; which < 2; which++) {

@@ -61,7 +61,7 @@ static int run_bench_loader(const CtArgs *args) {
     for (long s = 0; s < steps; s++) {
         if (step_ms > 0) busy_wait(step_ms);
         double b0 = ct_time_now();
-        const CtBatch *b;
+        const CtLoaderBatch *b;
         if (ct_loader_next(&l, &b) != 0) {
             ct_loader_close(&l);
             ct_dataset_close(&d);
