@@ -12,6 +12,7 @@
 // The one table of commands. Later work adds a line here and a train/cmd_*.c file.
 static const CtCommand *const commands[] = {
     &ct_cmd_config,
+    &ct_cmd_bench_train,
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

@@ -3,3 +3,4 @@
 #include "train/cli.h"
 
 extern const CtCommand ct_cmd_config;
+extern const CtCommand ct_cmd_bench_train;

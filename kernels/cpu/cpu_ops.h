@@ -20,5 +20,8 @@ typedef enum { CT_MATMUL_BLAS = 0, CT_MATMUL_PORTABLE = 1 } CtMatmulEngine;
 void ct_cpu_set_matmul_engine(CtMatmulEngine engine);
 CtMatmulEngine ct_cpu_matmul_engine(void);
 
-// Threads for both OpenMP and OpenBLAS (n <= 0: every core). Returns the count in use.
+// Threads of the CPU backend (n <= 0: every core); OpenMP's pool does all the work, matrix
+// products included (see matmul.inc). Returns the count in use.
 int ct_cpu_set_threads(int n);
+// Puts OpenBLAS in single-threaded mode (once): our OpenMP threads each call it on a slice.
+void ct_cpu_blas_single_threaded(void);

@@ -5,12 +5,15 @@
 // error below 2e-7 on [-87, 88]; inputs are clamped to that range (exp(-87.3) ≈ 1.2e-38
 // stands in for 0, exp(88.3) for overflow).
 #pragma once
+// FP compares in loops (the clamp below, max in softmax) are only if-converted, and the loops
+// vectorised, when the compiler may assume they do not trap; ctrain never enables FP traps.
+// Applies to the kernel files that include this header (all of kernels/cpu through real_begin.h).
+#pragma GCC optimize("no-trapping-math")
 #include <math.h>
 #include <stdint.h>
-#include <string.h>
 
 static inline float ct_fast_expf(float x) {
-    x = fminf(fmaxf(x, -87.3f), 88.3f);
+    x = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;  // not fminf/fmaxf: those stay library calls
     float n = floorf(x * 1.44269504088896341f + 0.5f);
     float r = x - n * 0.693359375f;  // ln2 split in two so that n·ln2 is exact in the first part
     r = r + n * 2.12194440e-4f;
@@ -21,10 +24,12 @@ static inline float ct_fast_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    // 2^n built in the exponent field; a union (not memcpy) so the loop still vectorises
+    union {
+        int32_t i;
+        float f;
+    } scale = {.i = ((int32_t)n + 127) << 23};
+    return p * scale.f;
 }
 
 // tanh(u) = 1 - 2 / (exp(2u) + 1): exact at both saturations, no cancellation near 0 worth
