@@ -5,6 +5,7 @@
 
 #include "core/version.h"
 #include "kernels/device.h"
+#include "train/blas_setup.h"
 #ifdef CTRAIN_MPI
 #include <mpi.h>
 #endif
@@ -13,6 +14,9 @@ void ct_print_build_info(FILE *out) {
     fprintf(out, "ctrain %s\n", CTRAIN_VERSION);
     fprintf(out, "  cpu:  %d threads (OpenMP)\n", omp_get_max_threads());
     fprintf(out, "  blas: %s\n", openblas_get_config());
+    char line[512];
+    ct_blas_describe(line, sizeof line);
+    fprintf(out, "  compute: %s\n", line);
     if (ct_cuda_built()) {
         char why[256];
         int n = ct_cuda_device_count(why, sizeof why);

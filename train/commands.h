@@ -9,3 +9,4 @@ extern const CtCommand ct_cmd_ckpt_info;
 extern const CtCommand ct_cmd_tokenize;
 extern const CtCommand ct_cmd_detokenize;
 extern const CtCommand ct_cmd_tokenizer_train;
+extern const CtCommand ct_cmd_bench_train;

@@ -18,6 +18,17 @@ typedef struct {
         int threads;
         int device;  // CtDeviceChoice
     } run;
+    // The model: a preset, and any key set here (non-zero, or not "auto") overrides it.
+    // ct_model_config_from_run (train/model_config.h) resolves the two into a CtModelConfig.
+    struct {
+        char preset[64];
+        int arch;            // 0 auto (the preset's), 1 gpt2, 2 llama
+        int n_layer, n_head, n_kv_head, d_model, d_ff, vocab_size, max_seq_len;  // 0: the preset's
+        float norm_eps, rope_theta;  // 0: the preset's
+        int tie_embeddings;  // 0 auto, 1 true, 2 false
+        float dropout;
+        int recompute;       // recompute norms and MLP activations in backward instead of storing them
+    } model;
 } CtRunConfig;
 
 extern const CtConfigSchema ct_run_config_schema;

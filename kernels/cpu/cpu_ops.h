@@ -1,0 +1,27 @@
+// The CPU backend: every op of kernels/ops.h in two instantiations from one source, _f32 (what
+// ct_ops_cpu() hands out) and _f64 (for double-precision gradient checks in tests), plus the
+// CPU-only knobs: matrix-product engine, thread counts, and OpenBLAS core selection.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#define CT_REAL_BITS 32
+#include "kernels/cpu/real_begin.h"
+#include "kernels/cpu/ops_decl.inc"
+#include "kernels/cpu/real_end.h"
+#define CT_REAL_BITS 64
+#include "kernels/cpu/real_begin.h"
+#include "kernels/cpu/ops_decl.inc"
+#include "kernels/cpu/real_end.h"
+
+// Matrix products go through CBLAS (OpenBLAS) by default; CT_MATMUL_PORTABLE is our own
+// blocked OpenMP loop, used where no BLAS is wanted and checked against BLAS in tests.
+typedef enum { CT_MATMUL_BLAS = 0, CT_MATMUL_PORTABLE = 1 } CtMatmulEngine;
+void ct_cpu_set_matmul_engine(CtMatmulEngine engine);
+CtMatmulEngine ct_cpu_matmul_engine(void);
+
+// Threads of the CPU backend (n <= 0: every core); OpenMP's pool does all the work, matrix
+// products included (see matmul.inc). Returns the count in use.
+int ct_cpu_set_threads(int n);
+// Puts OpenBLAS in single-threaded mode (once): our OpenMP threads each call it on a slice.
+void ct_cpu_blas_single_threaded(void);

@@ -1,0 +1,8 @@
+// Closes an instantiation opened by real_begin.h.
+#undef REAL
+#undef NAME
+#undef R_EXP
+#undef R_TANH
+#undef R_SQRT
+#undef R_LOG
+#undef CT_REAL_BITS

@@ -1,0 +1,95 @@
+// The op API: forward and backward of every layer op of the Transformer, on plain float
+// arrays, backend-neutral. A backend (kernels/cpu today, kernels/cuda later) fills one CtOps
+// table; the model calls only through it, and tests run every backend against the same checks.
+//
+// Conventions, the same for every op:
+//   - Shapes are in the argument names: N = rows (B*T tokens), C = channels, OC = output
+//     channels, V = vocabulary, NH = query heads, NKV = key/value heads, HD = head size.
+//     Arrays are dense and row-major; a "[N,C]" array holds N rows of C numbers.
+//   - Backward ops ADD into their gradient outputs (d* += ...), so gradients of a tensor used
+//     twice (residual stream, tied embeddings) sum by themselves; the caller zeroes buffers.
+//     The exceptions say so: rope_backward and xent_backward write, and may work in place.
+//   - A weight matrix is stored as [OC, C] (torch.nn.Linear's layout): out = inp · Wᵀ + b.
+//   - Integer inputs (token ids, targets, positions, document ids) are int32.
+//   - Ops never allocate model state and never do I/O; scratch they need is their own business.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct CtOps {
+    const char *name;  // "cpu", "cuda"
+
+    // out[N,C] = table[ids[n], :], or out += table[ids[n], :] when accumulate is 1 (token
+    // embedding, then learned position embedding on top of it).
+    void (*embedding_forward)(float *out, const int32_t *ids, const float *table, int N, int C, int accumulate);
+    // dtable[ids[n], :] += dout[n, :]
+    void (*embedding_backward)(float *dtable, const float *dout, const int32_t *ids, int N, int C);
+
+    // LayerNorm over C: out = (inp - mean) * rstd * weight + bias; saves mean[N], rstd[N].
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                              const float *bias, int N, int C, float eps);
+    void (*layernorm_backward)(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                               const float *weight, const float *mean, const float *rstd, int N, int C);
+
+    // RMSNorm over C: out = inp * rstd * weight, rstd = 1/sqrt(mean(inp²) + eps); saves rstd[N].
+    void (*rmsnorm_forward)(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
+    void (*rmsnorm_backward)(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                             const float *rstd, int N, int C);
+
+    // out[N,OC] = inp[N,C] · weight[OC,C]ᵀ + bias[OC] (bias may be NULL).
+    void (*matmul_forward)(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
+    // dinp += dout·W, dweight += doutᵀ·inp, dbias += Σ_n dout. Any of dinp, dweight, dbias may
+    // be NULL: that gradient is not wanted (frozen weights, the first layer's input).
+    void (*matmul_backward)(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, int N, int C, int OC);
+
+    // Causal self-attention with grouped-query heads. qkv[B,T,(NH+2·NKV)·HD] holds per token
+    // the NH query heads, then NKV key heads, then NKV value heads; query head h reads key/value
+    // head h / (NH/NKV). out[B,T,NH·HD]; att[B,NH,T,T] saves the probabilities for backward.
+    // doc_ids[B,T] (may be NULL): a token attends only to earlier tokens with the same id, so
+    // attention never crosses a document boundary inside a packed sequence.
+    void (*attention_forward)(float *out, float *att, const float *qkv, const int32_t *doc_ids, int B, int T, int NH,
+                              int NKV, int HD);
+    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int T,
+                               int NH, int NKV, int HD);
+
+    // Rotary position embedding (the rotate-half convention of Hugging Face's LLaMA): in each
+    // row of `row_stride` numbers, the first n_heads·HD are n_heads vectors of size HD; pair
+    // (i, i+HD/2) is rotated by the angle pos·theta^(-2i/HD). positions[B,T] may be NULL (pos = t).
+    // out may equal inp; numbers past n_heads·HD in a row are not touched.
+    void (*rope_forward)(float *out, const float *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
+                         int row_stride, float theta);
+    // dinp = Rᵀ·dout (writes, does not add); dinp may equal dout.
+    void (*rope_backward)(float *dinp, const float *dout, const int32_t *positions, int B, int T, int n_heads,
+                          int HD, int row_stride, float theta);
+
+    // GELU, tanh approximation (GPT-2): out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+    void (*gelu_forward)(float *out, const float *inp, size_t n);
+    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n);
+
+    // SwiGLU: gate_up[N,2F] holds per row the gate half then the up half;
+    // out[N,F] = silu(gate) · up, silu(g) = g·σ(g).
+    void (*swiglu_forward)(float *out, const float *gate_up, int N, int F);
+    void (*swiglu_backward)(float *dgate_up, const float *dout, const float *gate_up, int N, int F);
+
+    // out = a + b; backward: da += dout, db += dout.
+    void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
+    void (*residual_backward)(float *da, float *db, const float *dout, size_t n);
+
+    // Fused softmax + cross-entropy over the vocabulary. For each row n of logits[N,V]:
+    //   lse[n] = log Σ_v exp(logits[n,v]),  logprobs[n] = logits[n, targets[n]] - lse[n],
+    //   losses[n] = -w_n · logprobs[n],  w_n = mask[n] · weights[n]
+    // mask (uint8, may be NULL = all 1) and weights (may be NULL = all 1) select and weigh
+    // tokens; a negative target also masks its row (logprobs[n] = 0 then). No softmax is stored.
+    void (*xent_forward)(float *losses, float *logprobs, float *lse, const float *logits, const int32_t *targets,
+                         const uint8_t *mask, const float *weights, int N, int V);
+    // The gradient of scale · Σ_n losses[n] with respect to the logits, written IN PLACE over
+    // them (logits_to_dlogits holds the logits on entry and their gradient on return):
+    //   dlogits[n,v] = scale · w_n · (softmax(logits[n])[v] - [v == targets[n]]).
+    // DPO and other objectives pass their own d loss / d logprob through `weights` (with sign).
+    void (*xent_backward)(float *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
+                          const float *weights, float scale, int N, int V);
+} CtOps;
+
+// The CPU backend (OpenMP; matrix products through CBLAS or the portable fallback).
+const CtOps *ct_ops_cpu(void);

@@ -1,0 +1,50 @@
+#include "tests/model_fixture.h"
+
+#include <string.h>
+
+CtModelConfig tiny_config(CtArch arch) {
+    CtModelConfig c = {.arch = arch, .n_layer = 2, .n_head = 4, .n_kv_head = arch == CT_ARCH_LLAMA ? 2 : 4,
+                       .d_model = 16, .d_ff = arch == CT_ARCH_LLAMA ? 24 : 64, .vocab_size = 37, .max_seq_len = 16,
+                       .norm_eps = 1e-5f, .rope_theta = 10000.0f, .tie_embeddings = arch == CT_ARCH_GPT2,
+                       .dropout = 0};
+    return c;
+}
+
+void tiny_batch(TinyBatch *tb, CtRng *rng, int B, int T, int V, int packed) {
+    memset(tb, 0, sizeof *tb);
+    tb->B = B;
+    tb->T = T;
+    for (int b = 0; b < B; b++) {
+        int split = T / 2 - b;  // a different document boundary per row
+        for (int t = 0; t < T; t++) {
+            int n = b * T + t;
+            tb->tokens[n] = (int32_t)ct_rng_below(rng, (uint32_t)V);
+            tb->targets[n] = (int32_t)ct_rng_below(rng, (uint32_t)V);
+            tb->doc_ids[n] = t < split ? 0 : 1;
+            tb->positions[n] = t < split ? t : t - split;
+            tb->mask[n] = t >= 2;  // the first two tokens play a prompt
+            tb->weights[n] = 0.5f + (float)ct_rng_uniform(rng);
+        }
+    }
+    tb->targets[3] = -1;
+    tb->batch = (CtBatch){.tokens = tb->tokens, .targets = tb->targets, .B = B, .T = T};
+    if (packed) {
+        tb->batch.doc_ids = tb->doc_ids;
+        tb->batch.positions = tb->positions;
+        tb->batch.loss_mask = tb->mask;
+        tb->batch.loss_weights = tb->weights;
+    }
+}
+
+void tiny_randomize_params(CtModel *m, uint64_t seed) {
+    CtRng rng;
+    ct_rng_seed(&rng, seed);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const CtParamEntry *e = &m->table[i];
+        float *p = m->params + e->offset;
+        for (size_t j = 0; j < e->numel; j++) {
+            double r = ct_rng_normal(&rng);
+            p[j] = (float)(e->init == CT_INIT_ONES ? 1 + 0.1 * r : e->init == CT_INIT_ZEROS ? 0.1 * r : 0.3 * r);
+        }
+    }
+}

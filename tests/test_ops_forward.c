@@ -1,0 +1,113 @@
+// Forward values of the ops against direct formulas and against each other.
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/rng.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/fast_math.h"
+#include "kernels/ops.h"
+#include "tests/test.h"
+
+static float *random_floats(CtRng *rng, size_t n, float scale) {
+    float *x = ct_alloc(n * sizeof(float));
+    ct_rng_fill_normal(rng, x, n, 0, scale);
+    return x;
+}
+
+TEST(ops, fast_expf_is_accurate) {
+    double worst = 0;
+    for (float x = -87.0f; x < 88.0f; x += 0.0137f) {
+        double rel = fabs(ct_fast_expf(x) - exp((double)x)) / exp((double)x);
+        if (rel > worst) worst = rel;
+    }
+    CHECK_MSG(worst < 3e-7, "worst relative error %.3g", worst);
+    CHECK(ct_fast_expf(-1000.0f) < 1e-37f);
+    CHECK(ct_fast_expf(0.0f) == 1.0f);
+}
+
+// A token of a packed sequence must see exactly what it would see if its document stood alone.
+TEST(ops, attention_document_mask_isolates_documents) {
+    CtRng rng;
+    ct_rng_seed(&rng, 11);
+    const int T = 9, NH = 4, NKV = 2, HD = 8, row = (NH + 2 * NKV) * HD;
+    int32_t doc[9] = {3, 3, 3, 3, 8, 8, 8, 8, 8};
+    float *qkv = random_floats(&rng, (size_t)T * row, 1);
+    float *out = ct_alloc(sizeof(float) * T * NH * HD), *att = ct_alloc(sizeof(float) * NH * T * T);
+    ct_ops_cpu()->attention_forward(out, att, qkv, doc, 1, T, NH, NKV, HD);
+    const int start = 4, len = T - start;
+    float *alone = ct_alloc(sizeof(float) * len * NH * HD), *att2 = ct_alloc(sizeof(float) * NH * len * len);
+    ct_ops_cpu()->attention_forward(alone, att2, qkv + (size_t)start * row, NULL, 1, len, NH, NKV, HD);
+    for (int i = 0; i < len * NH * HD; i++) CHECK_NEAR(out[start * NH * HD + i], alone[i], 1e-6);
+    // and nothing of the first document leaks into the second's probabilities
+    for (int h = 0; h < NH; h++)
+        for (int t = start; t < T; t++)
+            for (int t2 = 0; t2 < start; t2++) CHECK(att[((size_t)h * T + t) * T + t2] == 0);
+}
+
+TEST(ops, xent_logprobs_match_log_softmax) {
+    CtRng rng;
+    ct_rng_seed(&rng, 12);
+    const int N = 5, V = 1000;
+    float *logits = random_floats(&rng, (size_t)N * V, 3);
+    int32_t targets[5] = {0, 999, 17, 500, 3};
+    float losses[5], logprobs[5], lse[5];
+    ct_ops_cpu()->xent_forward(losses, logprobs, lse, logits, targets, NULL, NULL, N, V);
+    for (int n = 0; n < N; n++) {
+        double sum = 0;
+        for (int v = 0; v < V; v++) sum += exp((double)logits[n * V + v]);
+        double want = logits[n * V + targets[n]] - log(sum);
+        CHECK_NEAR(logprobs[n], want, 2e-5);
+        CHECK_NEAR(losses[n], -want, 2e-5);
+    }
+    // the gradient rows of the in-place backward sum to zero (softmax minus a one-hot)
+    ct_ops_cpu()->xent_backward(logits, lse, targets, NULL, NULL, 1.0f, N, V);
+    for (int n = 0; n < N; n++) {
+        double s = 0;
+        for (int v = 0; v < V; v++) s += logits[n * V + v];
+        CHECK_NEAR(s, 0, 1e-5);
+    }
+}
+
+// Our portable engine and OpenBLAS agree on shapes that exercise every blocking edge.
+TEST(ops, matmul_portable_matches_blas) {
+    CtRng rng;
+    ct_rng_seed(&rng, 13);
+    const int N = 67, C = 301, OC = 261;
+    float *x = random_floats(&rng, (size_t)N * C, 1), *w = random_floats(&rng, (size_t)OC * C, 1);
+    float *b = random_floats(&rng, OC, 1), *g = random_floats(&rng, (size_t)N * OC, 1);
+    float *out[2], *dx[2], *dw[2], *db[2];
+    for (int e = 0; e < 2; e++) {
+        ct_cpu_set_matmul_engine(e == 0 ? CT_MATMUL_BLAS : CT_MATMUL_PORTABLE);
+        out[e] = ct_alloc(sizeof(float) * N * OC);
+        dx[e] = ct_calloc((size_t)N * C, sizeof(float));
+        dw[e] = ct_calloc((size_t)OC * C, sizeof(float));
+        db[e] = ct_calloc(OC, sizeof(float));
+        ct_ops_cpu()->matmul_forward(out[e], x, w, b, N, C, OC);
+        ct_ops_cpu()->matmul_backward(dx[e], dw[e], db[e], g, x, w, N, C, OC);
+    }
+    for (int i = 0; i < N * OC; i++) CHECK_NEAR(out[0][i], out[1][i], 1e-3);
+    for (int i = 0; i < N * C; i++) CHECK_NEAR(dx[0][i], dx[1][i], 1e-3);
+    for (int i = 0; i < OC * C; i++) CHECK_NEAR(dw[0][i], dw[1][i], 1e-3);
+    for (int i = 0; i < OC; i++) CHECK_NEAR(db[0][i], db[1][i], 1e-3);
+}
+
+// RoPE makes q·k depend on positions only through their difference.
+TEST(ops, rope_scores_depend_on_relative_position) {
+    CtRng rng;
+    ct_rng_seed(&rng, 14);
+    const int HD = 16;
+    float *q = random_floats(&rng, HD, 1), *k = random_floats(&rng, HD, 1);
+    float qa[16], ka[16], qb[16], kb[16];
+    int32_t p1 = 5, p2 = 2, p3 = 105, p4 = 102;
+    ct_ops_cpu()->rope_forward(qa, q, &p1, 1, 1, 1, HD, HD, 10000.0f);
+    ct_ops_cpu()->rope_forward(ka, k, &p2, 1, 1, 1, HD, HD, 10000.0f);
+    ct_ops_cpu()->rope_forward(qb, q, &p3, 1, 1, 1, HD, HD, 10000.0f);
+    ct_ops_cpu()->rope_forward(kb, k, &p4, 1, 1, 1, HD, HD, 10000.0f);
+    double s1 = 0, s2 = 0;
+    for (int i = 0; i < HD; i++) {
+        s1 += qa[i] * ka[i];
+        s2 += qb[i] * kb[i];
+    }
+    CHECK_NEAR(s1, s2, 1e-4);
+}

@@ -1,0 +1,137 @@
+// ctrain bench train: time training steps (forward, backward, AdamW) of a model on random tokens.
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/device.h"
+#include "kernels/ops.h"
+#include "optim/adamw.h"
+#include "train/blas_setup.h"
+#include "train/commands.h"
+#include "train/model.h"
+#include "train/run_config.h"
+
+static const CtOption options[] = {
+    {"model", "PRESET", "model preset (default gpt2-124m); --model.KEY=VALUE changes one size", 0},
+    {"config", "PATH", "a run config JSON to start from", 0},
+    {"batch", "B", "sequences per step (default 4)", 0},
+    {"seq", "T", "tokens per sequence (default 64)", 0},
+    {"steps", "N", "timed steps (default 10)", 0},
+    {"warmup", "N", "untimed steps first (default 1)", 0},
+    {"threads", "N", "CPU threads for OpenMP and OpenBLAS (default: every core)", 0},
+    {"device", "cpu|cuda", "where to run (default cpu)", 0},
+    {"matmul", "blas|portable", "matrix-product engine on the CPU (default blas)", 0},
+    {"recompute", NULL, "recompute norms and MLP activations in backward", 0},
+};
+
+static int get_positive(const CtArgs *args, const char *name, long def, long max, int *out) {
+    long v;
+    if (ct_args_get_long(args, name, def, &v) != 0) return ct_error_prefix("--%s: ", name);
+    if (v < 1 || v > max) return ct_error_set("--%s must be between 1 and %ld (got %ld)", name, max, v);
+    *out = (int)v;
+    return 0;
+}
+
+static int run_bench_train(const CtArgs *args) {
+    CtRunConfig rc;
+    memset(&rc, 0, sizeof rc);
+    if (ct_run_config_load(&rc, ct_args_get(args, "config"), args) != 0) return ct_cli_fail();
+    if (ct_args_has(args, "model")) snprintf(rc.model.preset, sizeof rc.model.preset, "%s", ct_args_get(args, "model"));
+    if (ct_args_has(args, "recompute")) rc.model.recompute = 1;
+    int B = 0, T = 0, steps = 0, warmup = 1, threads = rc.run.threads;
+    if (get_positive(args, "batch", 4, 1 << 20, &B) || get_positive(args, "seq", 64, 1 << 20, &T) ||
+        get_positive(args, "steps", 10, 1 << 20, &steps))
+        return ct_cli_fail();
+    long w;
+    if (ct_args_get_long(args, "warmup", 1, &w) != 0 || w < 0) return ct_cli_usage_error(&ct_cmd_bench_train, "--warmup must be 0 or more");
+    warmup = (int)w;
+    if (ct_args_has(args, "threads") && get_positive(args, "threads", 0, 4096, &threads)) return ct_cli_fail();
+    const char *device = ct_args_get(args, "device");
+    if (device && strcmp(device, "cuda") == 0) {
+        ct_error_set("--device cuda: the CUDA backend of the model does not exist yet%s; use --device cpu",
+                     ct_cuda_built() ? "" : " (and this build has no CUDA)");
+        return ct_cli_fail();
+    }
+    if (device && strcmp(device, "cpu") != 0)
+        return ct_cli_usage_error(&ct_cmd_bench_train, "--device must be cpu or cuda (got '%s')", device);
+    const char *engine = ct_args_get(args, "matmul");
+    if (engine && strcmp(engine, "blas") != 0 && strcmp(engine, "portable") != 0)
+        return ct_cli_usage_error(&ct_cmd_bench_train, "--matmul must be blas or portable (got '%s')", engine);
+    ct_cpu_set_matmul_engine(engine && strcmp(engine, "portable") == 0 ? CT_MATMUL_PORTABLE : CT_MATMUL_BLAS);
+
+    CtModelConfig mc;
+    if (ct_model_config_from_run(&rc, &mc) != 0) return ct_cli_fail();
+    if (T > mc.max_seq_len) {
+        ct_error_set("--seq %d is longer than the model's max_seq_len %d", T, mc.max_seq_len);
+        return ct_cli_fail();
+    }
+    ct_cpu_set_threads(threads);
+    char line[512];
+    ct_blas_describe(line, sizeof line);
+    ct_log("bench train: %s; matmul %s", line, engine ? engine : "blas");
+
+    CtModel m;
+    if (ct_model_create(&m, &mc, ct_ops_cpu(), B, T, rc.model.recompute) != 0) return ct_cli_fail();
+    ct_model_init(&m, (uint64_t)rc.run.seed);
+    CtAdamW opt;
+    ct_adamw_init(&opt, m.n_params, 3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f);
+    char params[32], act[32], saved[32];
+    ct_format_count(params, sizeof params, (double)m.n_params);
+    ct_format_bytes(act, sizeof act, (double)m.activation_bytes);
+    ct_format_bytes(saved, sizeof saved, (double)m.recompute_saved_bytes);
+    ct_log("model %s (%s): %s parameters, activations %s%s%s; B=%d T=%d", rc.model.preset, ct_arch_name(mc.arch),
+           params, act, m.recompute ? ", recompute saves " : "", m.recompute ? saved : "", B, T);
+
+    int32_t *tokens = ct_alloc((size_t)B * T * sizeof(int32_t)), *targets = ct_alloc((size_t)B * T * sizeof(int32_t));
+    CtRng rng;
+    ct_rng_seed(&rng, (uint64_t)rc.run.seed);
+    for (int i = 0; i < B * T; i++) {
+        tokens[i] = (int32_t)ct_rng_below(&rng, (uint32_t)mc.vocab_size);
+        targets[i] = (int32_t)ct_rng_below(&rng, (uint32_t)mc.vocab_size);
+    }
+    CtBatch batch = {.tokens = tokens, .targets = targets, .B = B, .T = T};
+    double total = 0;
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = ct_time_now();
+        ct_model_zero_grad(&m);
+        float loss = ct_model_forward(&m, &batch);
+        double t1 = ct_time_now();
+        ct_model_backward(&m);
+        double t2 = ct_time_now();
+        ct_adamw_step(&opt, m.params, m.grads);
+        double t3 = ct_time_now();
+        if (s >= warmup) total += t3 - t0;
+        ct_log("step %d%s: loss %.4f  %.1f ms (forward %.1f, backward %.1f, adamw %.1f)", s - warmup + 1,
+               s < warmup ? " (warmup)" : "", loss, 1e3 * (t3 - t0), 1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2));
+    }
+    double step_s = total / steps, tokens_per_s = (double)B * T / step_s;
+    double gflops = ct_model_flops_per_token(&mc, T) * B * T / step_s * 1e-9;
+    printf("ms_per_step=%.1f tokens_per_s=%.0f gflops=%.1f peak_mb=%.1f\n", 1e3 * step_s, tokens_per_s, gflops,
+           (double)ct_mem_peak() / (1024.0 * 1024.0));
+    ct_free(tokens);
+    ct_free(targets);
+    ct_adamw_free(&opt);
+    ct_model_free(&m);
+    return 0;
+}
+
+const CtCommand ct_cmd_bench_train = {
+    .name = "bench train",
+    .summary = "time training steps of a model on random tokens",
+    .usage = "ctrain bench train [--model PRESET] [--batch B] [--seq T] [--steps N] [--threads N] [--device cpu|cuda]",
+    .description = "Runs forward, backward and an AdamW step on random tokens and ends with one line:\n"
+                   "  ms_per_step=... tokens_per_s=... gflops=... peak_mb=...\n"
+                   "gflops counts 6·N (N = weights of every matrix product, output head included) plus the causal\n"
+                   "attention term 6·n_layer·T·d_model, per token.",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .allow_overrides = 1,
+    .min_positionals = 0,
+    .max_positionals = 0,
+    .run = run_bench_train,
+};

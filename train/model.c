@@ -1,0 +1,232 @@
+// The model's forward and backward orchestration (see train/model.h for the picture).
+#include "train/model.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "train/model_internal.h"
+
+int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int recompute) {
+    memset(m, 0, sizeof *m);
+    if (ct_model_config_validate(config) != 0) return -1;
+    if (config->dropout > 0)
+        return ct_error_set("model.dropout = %g: dropout is not implemented yet; set model.dropout to 0",
+                            (double)config->dropout);
+    if (max_B < 1 || max_T < 1) return ct_error_set("batch size and sequence length must be at least 1");
+    if (max_T > config->max_seq_len)
+        return ct_error_set("sequence length %d is longer than the model's max_seq_len %d", max_T, config->max_seq_len);
+    m->config = *config;
+    m->ops = ops;
+    m->recompute = recompute;
+    m->max_B = max_B;
+    m->max_T = max_T;
+    ct_model_layout_count(config, &m->n_tensors, &m->n_params);
+    m->table = ct_calloc((size_t)m->n_tensors, sizeof(CtParamEntry));
+    ct_model_layout_table(config, m->table);
+    m->params = ct_alloc(m->n_params * sizeof(float));
+    m->grads = ct_calloc(m->n_params, sizeof(float));
+    m->w.layers = ct_calloc((size_t)config->n_layer, sizeof(CtLayerTensors));
+    m->g.layers = ct_calloc((size_t)config->n_layer, sizeof(CtLayerTensors));
+    ct_model_layout_bind(config, m->params, &m->w);
+    ct_model_layout_bind(config, m->grads, &m->g);
+    ct_model_activations_alloc(m);
+    return 0;
+}
+
+void ct_model_free(CtModel *m) {
+    ct_free(m->table);
+    ct_free(m->params);
+    ct_free(m->grads);
+    ct_free(m->w.layers);
+    ct_free(m->g.layers);
+    ct_free(m->act_block);
+    memset(m, 0, sizeof *m);
+}
+
+void ct_model_zero_grad(CtModel *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+
+// ---- the pieces that differ between the families ----
+static int is_llama(const CtModel *m) { return m->config.arch == CT_ARCH_LLAMA; }
+
+static void norm_forward(const CtModel *m, float *out, float *mean, float *rstd, const float *inp, const float *w,
+                         const float *b, int N) {
+    if (is_llama(m))
+        m->ops->rmsnorm_forward(out, rstd, inp, w, N, m->config.d_model, m->config.norm_eps);
+    else
+        m->ops->layernorm_forward(out, mean, rstd, inp, w, b, N, m->config.d_model, m->config.norm_eps);
+}
+
+static void norm_backward(const CtModel *m, float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                          const float *w, const float *mean, const float *rstd, int N) {
+    if (is_llama(m))
+        m->ops->rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, m->config.d_model);
+    else
+        m->ops->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, m->config.d_model);
+}
+
+static void mlp_activation_forward(const CtModel *m, float *out, const float *fch, int N) {
+    if (is_llama(m))
+        m->ops->swiglu_forward(out, fch, N, m->config.d_ff);
+    else
+        m->ops->gelu_forward(out, fch, (size_t)N * m->config.d_ff);
+}
+
+static void mlp_activation_backward(const CtModel *m, float *dfch, const float *fch, const float *dout, int N) {
+    if (is_llama(m))
+        m->ops->swiglu_backward(dfch, dout, fch, N, m->config.d_ff);
+    else
+        m->ops->gelu_backward(dfch, fch, dout, (size_t)N * m->config.d_ff);
+}
+
+// ---- sizes of one batch ----
+typedef struct {
+    int B, T, N, C, F, FI, QKV, NH, NKV, HD, V, L;
+} Dims;
+
+static Dims dims_of(const CtModel *m, int B, int T) {
+    const CtModelConfig *c = &m->config;
+    Dims d = {.B = B, .T = T, .N = B * T, .C = c->d_model, .F = c->d_ff, .NH = c->n_head, .NKV = c->n_kv_head,
+              .HD = ct_model_head_dim(c), .V = c->vocab_size, .L = c->n_layer};
+    d.FI = is_llama(m) ? 2 * d.F : d.F;
+    d.QKV = (d.NH + 2 * d.NKV) * d.HD;
+    return d;
+}
+
+// Per-layer slices of the stored activations (strides are those of the largest batch).
+static size_t slice(const CtModel *m, size_t width) { return (size_t)m->max_B * m->max_T * width; }
+static size_t att_slice(const CtModel *m) { return (size_t)m->max_B * m->config.n_head * m->max_T * m->max_T; }
+static const float *layer_input(const CtModel *m, int l) {
+    return l == 0 ? m->act.encoded : m->act.residual3 + (size_t)(l - 1) * slice(m, m->config.d_model);
+}
+
+static const int32_t *batch_positions(CtModel *m, const CtBatch *b) {
+    if (b->positions) return b->positions;
+    for (int n = 0; n < b->B * b->T; n++) m->act.positions[n] = n % b->T;
+    return m->act.positions;
+}
+
+static float token_weight(const CtBatch *b, int n) {
+    if (b->targets[n] < 0 || (b->loss_mask && !b->loss_mask[n])) return 0;
+    return b->loss_weights ? b->loss_weights[n] : 1;
+}
+
+float ct_model_forward(CtModel *m, const CtBatch *batch) {
+    CT_CHECK(batch->B >= 1 && batch->B <= m->max_B && batch->T >= 1 && batch->T <= m->max_T,
+             "the batch is larger than the model's activations were sized for (ct_model_create)");
+    m->batch = *batch;
+    const CtOps *ops = m->ops;
+    const CtModelTensors *w = &m->w;
+    CtActivations *a = &m->act;
+    const Dims d = dims_of(m, batch->B, batch->T);
+    const int32_t *positions = batch_positions(m, batch);
+    m->batch.positions = positions;
+
+    ops->embedding_forward(a->encoded, batch->tokens, w->wte, d.N, d.C, 0);
+    if (w->wpe) ops->embedding_forward(a->encoded, positions, w->wpe, d.N, d.C, 1);
+
+    for (int l = 0; l < d.L; l++) {
+        const CtLayerTensors *p = &w->layers[l];
+        const float *x = layer_input(m, l);
+        float *ln1 = ct_act_ln1(m, l), *ln2 = ct_act_ln2(m, l), *fch_act = ct_act_fch_act(m, l);
+        float *ln1_mean = a->ln1_mean + (size_t)l * slice(m, 1), *ln1_rstd = a->ln1_rstd + (size_t)l * slice(m, 1);
+        float *ln2_mean = a->ln2_mean + (size_t)l * slice(m, 1), *ln2_rstd = a->ln2_rstd + (size_t)l * slice(m, 1);
+        float *qkv = a->qkv + (size_t)l * slice(m, d.QKV), *atty = a->atty + (size_t)l * slice(m, d.C);
+        float *att = a->att + (size_t)l * att_slice(m);
+        float *res2 = a->residual2 + (size_t)l * slice(m, d.C), *res3 = a->residual3 + (size_t)l * slice(m, d.C);
+        float *fch = a->fch + (size_t)l * slice(m, d.FI);
+
+        // attention half: x + proj(attention(qkv(norm(x))))
+        norm_forward(m, ln1, ln1_mean, ln1_rstd, x, p->ln1_w, p->ln1_b, d.N);
+        ops->matmul_forward(qkv, ln1, p->qkv_w, p->qkv_b, d.N, d.C, d.QKV);
+        if (is_llama(m))  // q and k heads rotate in place; v is left alone
+            ops->rope_forward(qkv, qkv, positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV, m->config.rope_theta);
+        ops->attention_forward(atty, att, qkv, batch->doc_ids, d.B, d.T, d.NH, d.NKV, d.HD);
+        ops->matmul_forward(a->proj, atty, p->attn_out_w, p->attn_out_b, d.N, d.C, d.C);
+        ops->residual_forward(res2, x, a->proj, (size_t)d.N * d.C);
+        // MLP half: res2 + proj(act(fc(norm(res2))))
+        norm_forward(m, ln2, ln2_mean, ln2_rstd, res2, p->ln2_w, p->ln2_b, d.N);
+        ops->matmul_forward(fch, ln2, p->fc_w, p->fc_b, d.N, d.C, d.FI);
+        mlp_activation_forward(m, fch_act, fch, d.N);
+        ops->matmul_forward(a->proj, fch_act, p->fc_out_w, p->fc_out_b, d.N, d.F, d.C);
+        ops->residual_forward(res3, res2, a->proj, (size_t)d.N * d.C);
+    }
+
+    norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, layer_input(m, d.L), w->lnf_w, w->lnf_b, d.N);
+    ops->matmul_forward(a->logits, a->lnf, w->lm_head, NULL, d.N, d.C, d.V);
+    m->loss = 0;
+    m->loss_count = 0;
+    if (!batch->targets) return 0;
+    ops->xent_forward(a->losses, a->logprobs, a->lse, a->logits, batch->targets, batch->loss_mask,
+                      batch->loss_weights, d.N, d.V);
+    double sum = 0;
+    int count = 0;
+    for (int n = 0; n < d.N; n++) {
+        sum += a->losses[n];
+        count += token_weight(batch, n) != 0;
+    }
+    m->loss_count = (float)count;
+    m->loss = count ? (float)(sum / count) : 0;
+    return m->loss;
+}
+
+void ct_model_backward(CtModel *m) {
+    const CtBatch *batch = &m->batch;
+    CT_CHECK(batch->targets != NULL, "ct_model_backward needs a forward pass with targets");
+    const CtOps *ops = m->ops;
+    const CtModelTensors *w = &m->w, *g = &m->g;
+    CtActivations *a = &m->act;
+    const Dims d = dims_of(m, batch->B, batch->T);
+    const size_t NC = (size_t)d.N * d.C;
+    float *dres = a->d_residual;  // d loss / d (residual stream), carried down the blocks
+
+    if (m->loss_count == 0) return;  // no token counted: the loss is a constant
+    // loss = Σ losses / count: the head's gradient, in place over the logits
+    ops->xent_backward(a->logits, a->lse, batch->targets, batch->loss_mask, batch->loss_weights,
+                       1.0f / m->loss_count, d.N, d.V);
+    memset(a->d_norm, 0, NC * sizeof(float));
+    ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
+    memset(dres, 0, NC * sizeof(float));
+    norm_backward(m, dres, g->lnf_w, g->lnf_b, a->d_norm, layer_input(m, d.L), w->lnf_w, a->lnf_mean, a->lnf_rstd,
+                  d.N);
+
+    for (int l = d.L - 1; l >= 0; l--) {
+        const CtLayerTensors *p = &w->layers[l], *gp = &g->layers[l];
+        const float *x = layer_input(m, l);
+        float *ln1 = ct_act_ln1(m, l), *ln2 = ct_act_ln2(m, l), *fch_act = ct_act_fch_act(m, l);
+        float *ln1_mean = a->ln1_mean + (size_t)l * slice(m, 1), *ln1_rstd = a->ln1_rstd + (size_t)l * slice(m, 1);
+        float *ln2_mean = a->ln2_mean + (size_t)l * slice(m, 1), *ln2_rstd = a->ln2_rstd + (size_t)l * slice(m, 1);
+        const float *qkv = a->qkv + (size_t)l * slice(m, d.QKV), *atty = a->atty + (size_t)l * slice(m, d.C);
+        const float *att = a->att + (size_t)l * att_slice(m);
+        const float *res2 = a->residual2 + (size_t)l * slice(m, d.C);
+        const float *fch = a->fch + (size_t)l * slice(m, d.FI);
+
+        // MLP half. res3 = res2 + proj: dres passes through to res2 unchanged, and is dproj.
+        if (m->recompute) mlp_activation_forward(m, fch_act, fch, d.N);
+        memset(a->d_fch_act, 0, (size_t)d.N * d.F * sizeof(float));
+        ops->matmul_backward(a->d_fch_act, gp->fc_out_w, gp->fc_out_b, dres, fch_act, p->fc_out_w, d.N, d.F, d.C);
+        memset(a->d_fch, 0, (size_t)d.N * d.FI * sizeof(float));
+        mlp_activation_backward(m, a->d_fch, fch, a->d_fch_act, d.N);
+        if (m->recompute) norm_forward(m, ln2, ln2_mean, ln2_rstd, res2, p->ln2_w, p->ln2_b, d.N);
+        memset(a->d_norm, 0, NC * sizeof(float));
+        ops->matmul_backward(a->d_norm, gp->fc_w, gp->fc_b, a->d_fch, ln2, p->fc_w, d.N, d.C, d.FI);
+        norm_backward(m, dres, gp->ln2_w, gp->ln2_b, a->d_norm, res2, p->ln2_w, ln2_mean, ln2_rstd, d.N);
+
+        // attention half. res2 = x + proj: dres now is d res2, passes through to x.
+        memset(a->d_atty, 0, NC * sizeof(float));
+        ops->matmul_backward(a->d_atty, gp->attn_out_w, gp->attn_out_b, dres, atty, p->attn_out_w, d.N, d.C, d.C);
+        memset(a->d_qkv, 0, (size_t)d.N * d.QKV * sizeof(float));
+        ops->attention_backward(a->d_qkv, a->d_atty, qkv, att, d.B, d.T, d.NH, d.NKV, d.HD);
+        if (is_llama(m))
+            ops->rope_backward(a->d_qkv, a->d_qkv, batch->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV,
+                               m->config.rope_theta);
+        if (m->recompute) norm_forward(m, ln1, ln1_mean, ln1_rstd, x, p->ln1_w, p->ln1_b, d.N);
+        memset(a->d_norm, 0, NC * sizeof(float));
+        ops->matmul_backward(a->d_norm, gp->qkv_w, gp->qkv_b, a->d_qkv, ln1, p->qkv_w, d.N, d.C, d.QKV);
+        norm_backward(m, dres, gp->ln1_w, gp->ln1_b, a->d_norm, x, p->ln1_w, ln1_mean, ln1_rstd, d.N);
+    }
+
+    ops->embedding_backward(g->wte, dres, batch->tokens, d.N, d.C);
+    if (g->wpe) ops->embedding_backward(g->wpe, dres, batch->positions, d.N, d.C);
+}

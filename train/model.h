@@ -1,0 +1,135 @@
+// The Transformer: parameters in one buffer with a table of Hugging Face names, activations
+// allocated once for the largest batch, and the forward/backward orchestration over the op
+// table (kernels/ops.h). The math is in kernels/; here is only what runs, in which order.
+//
+//   GPT-2:  x = wte[tok] + wpe[pos]
+//           per block: x += attn_proj(attention(qkv(LayerNorm(x))));  x += fc_proj(GELU(fc(LayerNorm(x))))
+//           logits = LayerNorm(x) · wteᵀ
+//   LLaMA:  x = embed[tok]
+//           per block: x += o_proj(attention(RoPE(qkv(RMSNorm(x)))));  x += down(SwiGLU(gate_up(RMSNorm(x))))
+//           logits = RMSNorm(x) · lm_headᵀ
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/named_tensor.h"
+#include "kernels/ops.h"
+#include "train/model_config.h"
+
+// One tensor of the parameter table.
+typedef enum { CT_INIT_NORMAL, CT_INIT_NORMAL_RESIDUAL, CT_INIT_ONES, CT_INIT_ZEROS } CtParamInit;
+
+typedef struct {
+    char name[96];      // Hugging Face name: "transformer.h.0.attn.c_attn.weight"
+    int ndim;           // 1 or 2
+    int64_t shape[2];   // as stored here: a weight is [out, in] (torch.nn.Linear)
+    size_t offset;      // in floats, from the start of the parameter buffer
+    size_t numel;
+    int hf_transposed;  // 1: Hugging Face stores it as [in, out] (GPT-2's Conv1D layers)
+    CtParamInit init;
+} CtParamEntry;
+
+// Pointers into a parameter-shaped buffer (the parameters, or their gradients). The fused
+// tensors are adjacent entries of the table: qkv_w is q_proj|k_proj|v_proj (llama) or c_attn
+// (gpt2); fc_w is gate_proj|up_proj (llama) or c_fc (gpt2). Absent tensors are NULL.
+typedef struct {
+    float *ln1_w, *ln1_b;
+    float *qkv_w, *qkv_b;
+    float *attn_out_w, *attn_out_b;
+    float *ln2_w, *ln2_b;
+    float *fc_w, *fc_b;
+    float *fc_out_w, *fc_out_b;
+} CtLayerTensors;
+
+typedef struct {
+    float *wte, *wpe;   // wpe: gpt2 only
+    float *lnf_w, *lnf_b;
+    float *lm_head;     // = wte when tied
+    CtLayerTensors *layers;
+} CtModelTensors;
+
+// Activations of one forward pass, kept for backward. Per-layer tensors hold n_layer slices;
+// with recompute on, ln1, ln2 and fch_act hold one slice that backward refills.
+typedef struct {
+    float *encoded;                    // [B,T,C]
+    float *ln1, *ln1_mean, *ln1_rstd;  // [L,B,T,C], [L,B,T], [L,B,T]
+    float *qkv;                        // [L,B,T,(NH+2·NKV)·HD], after RoPE
+    float *atty;                       // [L,B,T,C] attention output, before the projection
+    float *att;                        // [L,B,NH,T,T] attention probabilities
+    float *residual2;                  // [L,B,T,C] stream after the attention half
+    float *ln2, *ln2_mean, *ln2_rstd;
+    float *fch;                        // [L,B,T,FI] MLP input projection (FI = d_ff, or 2·d_ff for SwiGLU)
+    float *fch_act;                    // [L,B,T,d_ff] after GELU / SwiGLU
+    float *residual3;                  // [L,B,T,C] stream after the block
+    float *lnf, *lnf_mean, *lnf_rstd;  // [B,T,C], [B,T], [B,T]
+    float *logits;                     // [B,T,V]; backward turns it into dlogits in place
+    float *losses, *logprobs, *lse;    // [B,T]
+    float *proj;                       // [B,T,C] scratch: output of the two projections
+    int32_t *positions;                // [B,T] 0..T-1, when the batch brings none
+    // gradients of one block at a time (reused down the stack)
+    float *d_residual, *d_norm, *d_qkv, *d_atty, *d_fch, *d_fch_act;
+} CtActivations;
+
+// One batch of B sequences of T tokens. Only tokens is required.
+typedef struct {
+    const int32_t *tokens;        // [B,T]
+    const int32_t *targets;       // [B,T]; NULL: forward stops at the logits; -1 = ignored
+    const uint8_t *loss_mask;     // [B,T] or NULL: 0 = no loss on this token (prompt, padding)
+    const float *loss_weights;    // [B,T] or NULL
+    const int32_t *doc_ids;       // [B,T] or NULL: attention stays inside a document
+    const int32_t *positions;     // [B,T] or NULL (= t): positions restarting per document
+    int B, T;
+} CtBatch;
+
+typedef struct {
+    CtModelConfig config;
+    const CtOps *ops;
+    int recompute;
+
+    CtParamEntry *table;
+    int n_tensors;
+    size_t n_params;
+    float *params, *grads;
+    CtModelTensors w, g;
+
+    int max_B, max_T;
+    CtActivations act;
+    float *act_block;          // the one allocation behind act
+    size_t activation_bytes;
+    size_t recompute_saved_bytes;  // what recompute saves (0 when off)
+
+    CtBatch batch;             // the last forward's batch (backward reads it)
+    float loss_count;          // tokens that counted in the last loss
+    float loss;                // mean loss of the last forward (0 without targets)
+} CtModel;
+
+// Builds the parameter table and allocates parameters, gradients and activations for batches
+// up to max_B × max_T. recompute: see CtActivations. Returns 0, or -1 + error.
+int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int recompute);
+void ct_model_free(CtModel *m);
+
+// GPT-2 initialisation: normal(0, 0.02), residual projections normal(0, 0.02/sqrt(2·n_layer)),
+// norm weights 1, biases 0. Each tensor draws from its own stream of `seed`, so the result
+// does not depend on thread counts.
+void ct_model_init(CtModel *m, uint64_t seed);
+
+// Forward pass. With targets, returns the mean loss over counted tokens,
+//   loss = Σ_n w_n·(-log p(target_n)) / #{n : w_n ≠ 0}
+// (w_n = loss_mask·loss_weights, 0 for ignored targets); per-token values stay in
+// m->act.losses and m->act.logprobs. Without targets returns 0 and leaves the logits.
+float ct_model_forward(CtModel *m, const CtBatch *batch);
+
+// Backward of the last forward's loss: adds d loss / d params into m->grads (call
+// ct_model_zero_grad first). Consumes the logits (they become their gradient).
+void ct_model_backward(CtModel *m);
+void ct_model_zero_grad(CtModel *m);
+
+// The parameter table as named tensors for checkpoint and safetensors code.
+// out must hold m->n_tensors entries; data points into m->params (or m->grads).
+void ct_model_named_tensors(const CtModel *m, int gradients, CtNamedTensor *out);
+
+// FLOPs of one training step (forward + backward) per token at sequence length T:
+// 6·N_matmul + 6·n_layer·T·d_model (causal attention: QKᵀ and P·V each 2·T·C/2 per token
+// forward, twice that backward). N_matmul counts the weights of every matrix product,
+// the output head included; embeddings and norms are not products.
+double ct_model_flops_per_token(const CtModelConfig *c, int T);

@@ -1,0 +1,15 @@
+// Shared between the files of the model (train/model*.c); not for other code.
+#pragma once
+#include "train/model.h"
+
+// The parameter layout walk (train/model_params.c).
+void ct_model_layout_count(const CtModelConfig *c, int *n_tensors, size_t *n_floats);
+void ct_model_layout_table(const CtModelConfig *c, CtParamEntry *table);
+void ct_model_layout_bind(const CtModelConfig *c, float *base, CtModelTensors *t);
+
+// Activations (train/model_activations.c).
+void ct_model_activations_alloc(CtModel *m);
+// Per-layer slices; with recompute the recomputed tensors have one slice for every layer.
+float *ct_act_ln1(const CtModel *m, int layer);
+float *ct_act_ln2(const CtModel *m, int layer);
+float *ct_act_fch_act(const CtModel *m, int layer);
