@@ -1,0 +1,44 @@
+// What a model checkpoint holds and how a run saves and restores it (the HDF5 mechanics are in
+// checkpoints/checkpoint.h):
+//   /model/<name>             the parameters, Hugging Face names, as the model holds them
+//   /optim/m/<name>, /optim/v/<name>   AdamW moments (training checkpoints; not in exports)
+//   attributes  model_config  the resolved model shape as JSON (arch, sizes), so a checkpoint
+//                             never depends on what a preset means in another release
+//               config        the effective run config (JSON)
+//               tokenizer     the tokenizer as tokenizer.json text, tokenizer_hash its fingerprint
+//               step, tokens_seen, optim_step, loader {seed, epoch, step}, rng, train_loss,
+//               val_loss, best_val_loss, created_by
+#pragma once
+#include <stdint.h>
+
+#include "data/loader.h"
+#include "optim/adamw.h"
+#include "train/model.h"
+
+typedef struct {
+    int64_t step;          // optimizer steps taken
+    int64_t tokens_seen;
+    CtLoaderState loader;
+    uint64_t rng[4];
+    double train_loss, val_loss, best_val_loss;  // NAN when unknown
+    char *run_config_json;  // may be NULL
+    char *tokenizer_json;   // may be NULL
+    uint64_t tokenizer_hash;
+} CtCheckpointMeta;
+
+void ct_checkpoint_meta_init(CtCheckpointMeta *meta);
+void ct_checkpoint_meta_free(CtCheckpointMeta *meta);  // frees the two strings
+
+// The model's shape as JSON (free with free()), and back. 0, or -1 + error.
+char *ct_model_config_json(const CtModelConfig *c);
+int ct_model_config_parse_json(const char *json, CtModelConfig *out, const char *source);
+
+// Saves the model (and the optimizer's moments when opt is not NULL) atomically.
+int ct_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, const CtCheckpointMeta *meta);
+// Reads a checkpoint's model shape and metadata without loading tensors.
+int ct_checkpoint_read_meta(const char *path, CtModelConfig *config, CtCheckpointMeta *meta);
+// Creates `m` with the checkpoint's shape for batches up to max_B × max_T and loads its
+// parameters (and, when opt is not NULL, the optimizer state, which must be present; opt's
+// moments are (re)allocated to the model's size, its hyperparameters kept).
+int ct_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int recompute,
+                       CtAdamW *opt, CtCheckpointMeta *meta);
