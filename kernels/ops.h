@@ -52,6 +52,11 @@ typedef struct CtOps {
                               int NKV, int HD);
     void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int T,
                                int NH, int NKV, int HD);
+    // Attention of one new token over a key/value cache (generation): q[NH·HD] attends to
+    // rows 0..n_ctx-1 of k_cache and v_cache ([n_ctx, NKV·HD] each, the new token's own key and
+    // value included as the last row); out[NH·HD]. Same scale and softmax as attention_forward.
+    void (*attention_decode)(float *out, const float *q, const float *k_cache, const float *v_cache, int n_ctx, int NH,
+                             int NKV, int HD);
 
     // Rotary position embedding (the rotate-half convention of Hugging Face's LLaMA): in each
     // row of `row_stride` numbers, the first n_heads·HD are n_heads vectors of size HD; pair

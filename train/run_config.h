@@ -29,6 +29,28 @@ typedef struct {
         float dropout;
         int recompute;       // recompute norms and MLP activations in backward instead of storing them
     } model;
+    struct {
+        char path[CT_PATH_MAX];       // dataset folder (ctrain shard --out)
+        char tokenizer[CT_PATH_MAX];  // "" = DIR/tokenizer.json of the dataset
+        int doc_masking;
+    } data;
+    struct {
+        int batch_size, seq_len, grad_accum;
+        int64_t max_steps;
+        int eval_every, eval_batches;
+        int sample_every, sample_tokens, n_samples;
+        char sample_prompt[256];
+        float sample_temperature;
+        int save_every, keep_last;
+        char init_from[CT_PATH_MAX];
+        double peak_tflops;  // for MFU; 0 = measured (cpu) or known (gpu)
+    } train;
+    struct {
+        int schedule;  // CtLrShape
+        double lr, min_lr, weight_decay, beta1, beta2, eps, grad_clip, decay_fraction;
+        int warmup_steps;
+        int decay_embeddings;
+    } optim;
 } CtRunConfig;
 
 extern const CtConfigSchema ct_run_config_schema;

@@ -14,6 +14,7 @@ static const CtOps cpu_ops = {
     .matmul_backward = ct_cpu_matmul_backward_f32,
     .attention_forward = ct_cpu_attention_forward_f32,
     .attention_backward = ct_cpu_attention_backward_f32,
+    .attention_decode = ct_cpu_attention_decode_f32,
     .rope_forward = ct_cpu_rope_forward_f32,
     .rope_backward = ct_cpu_rope_backward_f32,
     .gelu_forward = ct_cpu_gelu_forward_f32,

@@ -1,0 +1,141 @@
+#include "train/generate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
+    memset(g, 0, sizeof *g);
+    const CtModelConfig *c = &model->config;
+    CT_CHECK(max_ctx >= 1 && max_ctx <= c->max_seq_len, "the cache holds at most max_seq_len tokens");
+    g->model = model;
+    g->max_ctx = max_ctx;
+    const int HD = ct_model_head_dim(c), kv = c->n_kv_head * HD;
+    const int qkv = (c->n_head + 2 * c->n_kv_head) * HD;
+    const int fi = c->arch == CT_ARCH_LLAMA ? 2 * c->d_ff : c->d_ff;
+    g->k_cache = ct_alloc(sizeof(float) * (size_t)c->n_layer * (size_t)max_ctx * (size_t)kv);
+    g->v_cache = ct_alloc(sizeof(float) * (size_t)c->n_layer * (size_t)max_ctx * (size_t)kv);
+    g->x = ct_alloc(sizeof(float) * (size_t)c->d_model);
+    g->norm = ct_alloc(sizeof(float) * (size_t)c->d_model);
+    g->mean_rstd = ct_alloc(sizeof(float) * 2);
+    g->qkv = ct_alloc(sizeof(float) * (size_t)qkv);
+    g->atty = ct_alloc(sizeof(float) * (size_t)c->d_model);
+    g->proj = ct_alloc(sizeof(float) * (size_t)c->d_model);
+    g->fch = ct_alloc(sizeof(float) * (size_t)fi);
+    g->fch_act = ct_alloc(sizeof(float) * (size_t)c->d_ff);
+    g->logits = ct_alloc(sizeof(float) * (size_t)c->vocab_size);
+}
+
+void ct_generator_free(CtGenerator *g) {
+    float *buffers[] = {g->k_cache, g->v_cache, g->x, g->norm, g->mean_rstd, g->qkv, g->atty, g->proj, g->fch, g->fch_act, g->logits};
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) ct_free(buffers[i]);
+    memset(g, 0, sizeof *g);
+}
+
+void ct_generator_reset(CtGenerator *g) { g->n_ctx = 0; }
+
+static void norm(const CtGenerator *g, float *out, const float *inp, const float *w, const float *b) {
+    const CtModel *m = g->model;
+    if (m->config.arch == CT_ARCH_LLAMA)
+        m->ops->rmsnorm_forward(out, g->mean_rstd + 1, inp, w, 1, m->config.d_model, m->config.norm_eps);
+    else
+        m->ops->layernorm_forward(out, g->mean_rstd, g->mean_rstd + 1, inp, w, b, 1, m->config.d_model, m->config.norm_eps);
+}
+
+// The same computation as ct_model_forward (train/model.c) for one row at position n_ctx.
+const float *ct_generator_feed(CtGenerator *g, int32_t token) {
+    CT_CHECK(g->n_ctx < g->max_ctx, "the generation cache is full (the caller stops at max_ctx)");
+    const CtModel *m = g->model;
+    const CtOps *ops = m->ops;
+    const CtModelConfig *c = &m->config;
+    const int C = c->d_model, NH = c->n_head, NKV = c->n_kv_head, HD = ct_model_head_dim(c);
+    const int QKV = (NH + 2 * NKV) * HD, kv = NKV * HD, F = c->d_ff;
+    const int FI = c->arch == CT_ARCH_LLAMA ? 2 * F : F;
+    const int32_t pos = g->n_ctx;
+    const CtModelTensors *w = &m->w;
+
+    ops->embedding_forward(g->x, &token, w->wte, 1, C, 0);
+    if (w->wpe) ops->embedding_forward(g->x, &pos, w->wpe, 1, C, 1);
+    for (int l = 0; l < c->n_layer; l++) {
+        const CtLayerTensors *p = &w->layers[l];
+        float *kc = g->k_cache + ((size_t)l * g->max_ctx) * kv, *vc = g->v_cache + ((size_t)l * g->max_ctx) * kv;
+        norm(g, g->norm, g->x, p->ln1_w, p->ln1_b);
+        ops->matmul_forward(g->qkv, g->norm, p->qkv_w, p->qkv_b, 1, C, QKV);
+        if (c->arch == CT_ARCH_LLAMA) ops->rope_forward(g->qkv, g->qkv, &pos, 1, 1, NH + NKV, HD, QKV, c->rope_theta);
+        memcpy(kc + (size_t)pos * kv, g->qkv + (size_t)NH * HD, sizeof(float) * (size_t)kv);
+        memcpy(vc + (size_t)pos * kv, g->qkv + (size_t)(NH + NKV) * HD, sizeof(float) * (size_t)kv);
+        ops->attention_decode(g->atty, g->qkv, kc, vc, pos + 1, NH, NKV, HD);
+        ops->matmul_forward(g->proj, g->atty, p->attn_out_w, p->attn_out_b, 1, C, C);
+        ops->residual_forward(g->x, g->x, g->proj, (size_t)C);
+        norm(g, g->norm, g->x, p->ln2_w, p->ln2_b);
+        ops->matmul_forward(g->fch, g->norm, p->fc_w, p->fc_b, 1, C, FI);
+        if (c->arch == CT_ARCH_LLAMA)
+            ops->swiglu_forward(g->fch_act, g->fch, 1, F);
+        else
+            ops->gelu_forward(g->fch_act, g->fch, (size_t)F);
+        ops->matmul_forward(g->proj, g->fch_act, p->fc_out_w, p->fc_out_b, 1, F, C);
+        ops->residual_forward(g->x, g->x, g->proj, (size_t)C);
+    }
+    norm(g, g->norm, g->x, w->lnf_w, w->lnf_b);
+    ops->matmul_forward(g->logits, g->norm, w->lm_head, NULL, 1, C, c->vocab_size);
+    g->n_ctx++;
+    return g->logits;
+}
+
+typedef struct {
+    float p;
+    int32_t id;
+} Candidate;
+
+static int by_probability(const void *a, const void *b) {
+    const Candidate *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->id - y->id;  // ties: lower id first, so the order is total and reproducible
+}
+
+int32_t ct_sample(const float *logits, int V, const CtSampling *s, CtRng *rng) {
+    int32_t best = 0;
+    for (int v = 1; v < V; v++)
+        if (logits[v] > logits[best]) best = v;
+    if (s->temperature <= 0) return best;
+    // Softmax at the temperature, then keep the top k and the smallest set reaching top_p.
+    Candidate *c = malloc(sizeof(Candidate) * (size_t)V);
+    double sum = 0;
+    for (int v = 0; v < V; v++) {
+        c[v].id = v;
+        c[v].p = expf((logits[v] - logits[best]) / s->temperature);
+        sum += c[v].p;
+    }
+    int n = V;
+    if ((s->top_k > 0 && s->top_k < V) || s->top_p < 1) {
+        qsort(c, (size_t)V, sizeof *c, by_probability);
+        if (s->top_k > 0 && s->top_k < n) n = s->top_k;
+        if (s->top_p < 1) {
+            double kept = 0, total = 0;
+            for (int i = 0; i < n; i++) total += c[i].p;
+            for (int i = 0; i < n; i++) {
+                kept += c[i].p;
+                if (kept >= s->top_p * total) {
+                    n = i + 1;
+                    break;
+                }
+            }
+        }
+        sum = 0;
+        for (int i = 0; i < n; i++) sum += c[i].p;
+    }
+    double r = ct_rng_uniform(rng) * sum, acc = 0;
+    int32_t pick = c[n - 1].id;
+    for (int i = 0; i < n; i++) {
+        acc += c[i].p;
+        if (r < acc) {
+            pick = c[i].id;
+            break;
+        }
+    }
+    free(c);
+    return pick;
+}

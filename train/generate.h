@@ -1,0 +1,34 @@
+// Generation with a key/value cache: each new token runs the model for that one position,
+// attending to the keys and values of every earlier token kept per layer, so producing n tokens
+// costs O(n) model evaluations of one row each instead of recomputing the whole prefix.
+#pragma once
+#include <stdint.h>
+
+#include "core/rng.h"
+#include "train/model.h"
+
+typedef struct {
+    CtModel *model;
+    int max_ctx;
+    int n_ctx;           // tokens in the cache
+    float *k_cache, *v_cache;  // [L, max_ctx, NKV·HD]
+    // one row of activations
+    float *x, *norm, *mean_rstd, *qkv, *atty, *proj, *fch, *fch_act, *logits;
+} CtGenerator;
+
+// Uses the model's parameters (not its training activations). max_ctx ≤ max_seq_len.
+void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx);
+void ct_generator_free(CtGenerator *g);
+void ct_generator_reset(CtGenerator *g);  // forget the cache
+// Feeds one token at the next position; returns the logits[V] of what follows it.
+// The cache must not be full (n_ctx < max_ctx).
+const float *ct_generator_feed(CtGenerator *g, int32_t token);
+
+typedef struct {
+    float temperature;  // 0: greedy (argmax), deterministic
+    int top_k;          // 0: off
+    float top_p;        // 1: off (nucleus sampling)
+} CtSampling;
+
+// Picks the next token from logits[V]. Uses rng only when temperature > 0.
+int32_t ct_sample(const float *logits, int V, const CtSampling *s, CtRng *rng);
