@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/version.h"
 #include "data/dataset.h"
 
@@ -19,24 +20,6 @@ static char *join_path(const char *dir, const char *name) {
     char *p = ct_alloc(n);
     snprintf(p, n, "%s/%s", dir, name);
     return p;
-}
-
-static int make_dirs(const char *dir) {
-    char *copy = ct_strdup(dir);
-    for (char *p = copy + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(copy, 0755) != 0 && errno != EEXIST) {
-            ct_error_errno("%s: cannot create folder", copy);
-            ct_free(copy);
-            return -1;
-        }
-        *p = '/';
-    }
-    int rc = 0;
-    if (mkdir(copy, 0755) != 0 && errno != EEXIST) rc = ct_error_errno("%s: cannot create folder", copy);
-    ct_free(copy);
-    return rc;
 }
 
 // Removes an earlier manifest and the shards it lists: a dataset folder is rewritten whole.
@@ -78,7 +61,7 @@ static void remove_previous_dataset(const char *dir) {
 int ct_dataset_writer_open(CtDatasetWriter *w, const char *dir, const CtDatasetSpec *spec) {
     memset(w, 0, sizeof *w);
     CT_CHECK(spec->shard_tokens > 0, "shards hold at least one token");
-    if (make_dirs(dir) != 0) return -1;
+    if (ct_make_dirs(dir) != 0) return -1;
     remove_previous_dataset(dir);
     w->dir = ct_strdup(dir);
     w->spec = *spec;

@@ -12,6 +12,8 @@
 // The one table of commands. Later work adds a line here and a train/cmd_*.c file.
 static const CtCommand *const commands[] = {
     &ct_cmd_config,
+    &ct_cmd_pretrain,
+    &ct_cmd_generate,
     &ct_cmd_tokenize,
     &ct_cmd_detokenize,
     &ct_cmd_tokenizer_train,

@@ -13,7 +13,9 @@
 #include "data/dataset.h"
 #include "data/read_file.h"
 #include "data/shard_builder.h"
+#include "core/atomic_file.h"
 #include "data/tokenizer_files.h"
+#include "data/tokenizer_hf.h"
 #include "data/tokenizer_identity.h"
 #include "train/commands.h"
 
@@ -170,6 +172,16 @@ static int run_shard(const CtArgs *args) {
            ct_shard_kind_name(job.kind), tokenizer_path, ct_tokenizer_vocab_size(&tok), threads);
     ct_progress_start(&progress, "shard", total_bytes, "B");
     if (ct_shard_build(&job, &inputs, out, &stats, &progress) != 0) goto done;
+    // The dataset carries its tokenizer, so training needs no second path (and checks it).
+    char tok_path[CT_ARGS_MAX * 4 + 64];
+    snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", out);
+    char *tok_json = ct_tokenizer_hf_json(&tok);
+    if (tok_json) {
+        if (ct_write_file_atomic(tok_path, tok_json, strlen(tok_json)) != 0) ct_warn("%s", ct_error_message());
+        free(tok_json);
+    } else {
+        ct_warn("shard: this tokenizer has no merge list to save as tokenizer.json; give data.tokenizer when training");
+    }
     ct_progress_update(&progress, total_bytes);
     ct_progress_finish(&progress);
     uint64_t tokens = stats.tokens[0] + stats.tokens[1];

@@ -6,6 +6,8 @@ extern const CtCommand ct_cmd_config;
 extern const CtCommand ct_cmd_shard;
 extern const CtCommand ct_cmd_bench_loader;
 extern const CtCommand ct_cmd_ckpt_info;
+extern const CtCommand ct_cmd_pretrain;
+extern const CtCommand ct_cmd_generate;
 extern const CtCommand ct_cmd_tokenize;
 extern const CtCommand ct_cmd_detokenize;
 extern const CtCommand ct_cmd_tokenizer_train;

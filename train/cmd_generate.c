@@ -1,0 +1,115 @@
+// ctrain generate: continue a prompt with a trained model, streaming tokens to stdout.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "data/tokenizer_files.h"
+#include "data/tokenizer_hf.h"
+#include "data/tokenizer_identity.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "train/checkpoint_io.h"
+#include "train/commands.h"
+#include "train/generate.h"
+
+static const CtOption options[] = {
+    {"checkpoint", "FILE", "a checkpoint written by ctrain (or imported)", 0},
+    {"prompt", "TEXT", "the text to continue (default: start from the end-of-text token)", 0},
+    {"max-tokens", "N", "tokens to generate at most (default 128)", 0},
+    {"temperature", "T", "sampling temperature; 0 is greedy and deterministic (default 0.8)", 0},
+    {"top-k", "K", "sample only among the K likeliest tokens (default 0: all)", 0},
+    {"top-p", "P", "sample only among the likeliest tokens whose probabilities add up to P (default 1)", 0},
+    {"seed", "S", "seed of the sampling (default 1337)", 0},
+    {"tokenizer", "PATH", "a tokenizer, when the checkpoint carries none", 0},
+    {"threads", "N", "CPU threads (default: every core)", 0},
+};
+
+static int load_tokenizer(const CtArgs *args, const CtCheckpointMeta *meta, const char *ckpt, CtTokenizer *tok) {
+    const char *path = ct_args_get(args, "tokenizer");
+    if (path) return ct_tokenizer_load(tok, path, NULL);
+    if (!meta->tokenizer_json)
+        return ct_error_set("%s: the checkpoint carries no tokenizer; name one with --tokenizer", ckpt);
+    return ct_tokenizer_parse_hf(tok, meta->tokenizer_json, strlen(meta->tokenizer_json), ckpt, NULL);
+}
+
+static int run_generate(const CtArgs *args) {
+    const char *ckpt = ct_args_get(args, "checkpoint");
+    if (!ckpt) return ct_cli_usage_error(&ct_cmd_generate, "--checkpoint FILE is required");
+    long max_tokens, top_k, seed, threads;
+    double temperature, top_p;
+    if (ct_args_get_long(args, "max-tokens", 128, &max_tokens) || ct_args_get_long(args, "top-k", 0, &top_k) ||
+        ct_args_get_long(args, "seed", 1337, &seed) || ct_args_get_long(args, "threads", 0, &threads) ||
+        ct_args_get_double(args, "temperature", 0.8, &temperature) || ct_args_get_double(args, "top-p", 1.0, &top_p))
+        return ct_cli_usage_error(&ct_cmd_generate, "%s", ct_error_message());
+    if (max_tokens < 1 || top_k < 0 || temperature < 0 || top_p <= 0 || top_p > 1)
+        return ct_cli_usage_error(&ct_cmd_generate, "--max-tokens >= 1, --top-k >= 0, --temperature >= 0, 0 < --top-p <= 1");
+    ct_cpu_set_threads((int)threads);
+    CtModel m;
+    CtCheckpointMeta meta;
+    if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return ct_cli_fail();
+    CtTokenizer tok;
+    if (load_tokenizer(args, &meta, ckpt, &tok) != 0) {
+        ct_checkpoint_meta_free(&meta);
+        ct_model_free(&m);
+        return ct_cli_fail();
+    }
+    int32_t eot = ct_tokenizer_special_id(&tok, "<|endoftext|>");
+    CtIds ids = {0};
+    const char *prompt = ct_args_get(args, "prompt");
+    if (prompt && *prompt) {
+        CtEncoder *enc = ct_encoder_new(&tok);
+        ct_encode(enc, (const uint8_t *)prompt, strlen(prompt), 0, &ids);
+        ct_encoder_free(enc);
+        fputs(prompt, stdout);
+    } else if (eot >= 0) {
+        ct_ids_push(&ids, eot);
+    }
+    int rc = 0;
+    if (ids.len == 0) {
+        ct_error_set("empty prompt and no <|endoftext|> token to start from; give --prompt");
+        rc = ct_cli_fail();
+    } else if ((int)ids.len >= m.config.max_seq_len) {
+        ct_error_set("the prompt is %zu tokens; the model reads at most %d", ids.len, m.config.max_seq_len);
+        rc = ct_cli_fail();
+    }
+    if (rc == 0) {
+        CtGenerator g;
+        ct_generator_init(&g, &m, m.config.max_seq_len);
+        const float *logits = NULL;
+        for (size_t i = 0; i < ids.len; i++) logits = ct_generator_feed(&g, ids.data[i]);
+        CtSampling s = {(float)temperature, (int)top_k, (float)top_p};
+        CtRng rng;
+        ct_rng_seed(&rng, (uint64_t)seed);
+        uint8_t *bytes = NULL;
+        size_t len = 0, cap = 0;
+        for (long i = 0; i < max_tokens && g.n_ctx < g.max_ctx; i++) {
+            int32_t next = ct_sample(logits, m.config.vocab_size, &s, &rng);
+            if (next == eot) break;
+            len = 0;
+            if (next < ct_tokenizer_vocab_size(&tok) && ct_decode(&tok, &next, 1, &bytes, &len, &cap) == 0)
+                fwrite(bytes, 1, len, stdout);  // bytes as they come: a split UTF-8 character completes later
+            fflush(stdout);
+            logits = ct_generator_feed(&g, next);
+        }
+        fputc('\n', stdout);
+        ct_free(bytes);
+        ct_generator_free(&g);
+    }
+    ct_ids_free(&ids);
+    ct_tokenizer_free(&tok);
+    ct_checkpoint_meta_free(&meta);
+    ct_model_free(&m);
+    return rc;
+}
+
+const CtCommand ct_cmd_generate = {
+    .name = "generate",
+    .summary = "continue a prompt with a trained model (key/value cache, streamed)",
+    .usage = "ctrain generate --checkpoint FILE [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] "
+             "[--top-p P] [--seed S]",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .max_positionals = 0,
+    .run = run_generate,
+};

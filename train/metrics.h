@@ -1,0 +1,31 @@
+// What a run records: one JSON object per line in OUT/metrics.jsonl (a "train" line per step,
+// an "eval" line per evaluation), and OUT/loss.svg, the train and validation loss against
+// tokens seen, redrawn as training goes (a browser shows it; reload to update).
+#pragma once
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    double tokens, loss;
+} CtCurvePoint;
+
+typedef struct {
+    char *jsonl_path, *svg_path;
+    FILE *jsonl;
+    CtCurvePoint *train, *val;
+    int n_train, n_val, cap_train, cap_val;
+    char title[128];
+} CtMetrics;
+
+// Opens OUT/metrics.jsonl for appending. With resume_step >= 0, lines of later steps (from a
+// run that went on past the checkpoint being resumed) are dropped first, and the curves are
+// reloaded from what remains. 0, or -1 + error.
+int ct_metrics_open(CtMetrics *m, const char *out_dir, int64_t resume_step, const char *title);
+void ct_metrics_close(CtMetrics *m);
+void ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, double lr, double grad_norm,
+                      double tokens_per_s, double mfu, double elapsed_s);
+void ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss);
+// Rewrites OUT/loss.svg (atomically). 0, or -1 + error.
+int ct_metrics_plot(CtMetrics *m);
+// The SVG text for the given curves (free with free()); used by ct_metrics_plot and tests.
+char *ct_loss_svg(const CtCurvePoint *train, int n_train, const CtCurvePoint *val, int n_val, const char *title);

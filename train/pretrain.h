@@ -1,0 +1,15 @@
+// The pretraining loop: next-token cross-entropy over a text dataset, with AdamW, a learning-
+// rate schedule, clipping, gradient accumulation, periodic validation, samples and
+// checkpoints, metrics and a loss plot; resumable to the bit on the CPU. See docs/training.md.
+#pragma once
+#include "train/run_config.h"
+
+typedef struct {
+    const CtRunConfig *config;
+    const char *config_json;  // the effective config, stored in checkpoints
+    const char *resume_dir;   // NULL: a new run
+} CtPretrainJob;
+
+// Returns the exit status: 0 done, 1 error (printed), 130/143 interrupted by SIGINT/SIGTERM
+// after saving a checkpoint.
+int ct_pretrain(const CtPretrainJob *job);

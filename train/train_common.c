@@ -1,0 +1,140 @@
+#include "train/train_common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/timer.h"
+#include "kernels/device.h"
+#include "train/model_config.h"
+
+int ct_train_check_device(const CtRunConfig *cfg) {
+    if (cfg->run.device == CT_DEVICE_CUDA)
+        return ct_error_set("run.device = cuda: training on the GPU is not implemented yet%s; use run.device = cpu",
+                            ct_cuda_built() ? "" : " (and this build has no CUDA)");
+    return 0;
+}
+
+int ct_train_model_config(const CtRunConfig *cfg, const CtDataset *data, CtModelConfig *out) {
+    CtRunConfig adjusted = *cfg;
+    if (adjusted.model.vocab_size == 0) adjusted.model.vocab_size = (int)data->vocab_size;
+    if (ct_model_config_from_run(&adjusted, out) != 0) return -1;
+    if (out->vocab_size < (int)data->vocab_size)
+        return ct_error_set("model.vocab_size %d is smaller than the dataset's vocabulary (%u tokens)", out->vocab_size,
+                            data->vocab_size);
+    if (cfg->train.seq_len > out->max_seq_len)
+        return ct_error_set("train.seq_len %d is longer than the model's max_seq_len %d (raise model.max_seq_len)",
+                            cfg->train.seq_len, out->max_seq_len);
+    return 0;
+}
+
+static int is_embedding(const char *name) {
+    return strstr(name, "wte") || strstr(name, "wpe") || strstr(name, "embed_tokens");
+}
+
+void ct_train_set_decay_spans(const CtModel *m, CtAdamW *opt, int decay_embeddings) {
+    CtParamSpan *spans = ct_alloc(sizeof(CtParamSpan) * (size_t)m->n_tensors);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const CtParamEntry *e = &m->table[i];
+        int decay = e->ndim >= 2 && (decay_embeddings || !is_embedding(e->name));
+        spans[i] = (CtParamSpan){e->offset, e->numel, decay};
+    }
+    ct_adamw_set_spans(opt, spans, m->n_tensors);
+    ct_free(spans);
+}
+
+CtLrSchedule ct_train_schedule(const CtRunConfig *cfg) {
+    CtLrSchedule s = {(CtLrShape)cfg->optim.schedule, cfg->optim.lr, cfg->optim.min_lr, cfg->optim.warmup_steps,
+                      (long)cfg->train.max_steps, cfg->optim.decay_fraction};
+    return s;
+}
+
+void ct_train_scale(float *x, size_t n, float s) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
+double ct_train_measure_cpu_peak(const CtOps *ops) {
+    const int n = 1024;
+    float *a = ct_alloc(sizeof(float) * (size_t)n * n), *b = ct_alloc(sizeof(float) * (size_t)n * n);
+    float *c = ct_alloc(sizeof(float) * (size_t)n * n);
+    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.01f;
+    ops->matmul_forward(c, a, b, NULL, n, n, n);  // warm up threads and caches
+    double best = INFINITY;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = ct_time_now();
+        ops->matmul_forward(c, a, b, NULL, n, n, n);
+        double dt = ct_time_now() - t0;
+        if (dt < best) best = dt;
+    }
+    ct_free(a);
+    ct_free(b);
+    ct_free(c);
+    return 2.0 * n * n * (double)n / best;
+}
+
+double ct_train_unigram_entropy(const CtDataset *data) {
+    const CtDatasetSplit *s = &data->split[CT_SPLIT_TRAIN];
+    uint64_t n = s->n_tokens < (64ull << 20) ? s->n_tokens : (64ull << 20);
+    if (n == 0) return NAN;
+    uint64_t *counts = ct_calloc(data->vocab_size, sizeof(uint64_t));
+    const uint64_t chunk = 1 << 20;
+    int32_t *buf = ct_alloc(sizeof(int32_t) * chunk);
+    void *dctx = ct_shard_dctx_new();
+    double h = NAN;
+    uint64_t done = 0;
+    for (; done < n; done += chunk) {
+        uint64_t take = n - done < chunk ? n - done : chunk;
+        if (ct_dataset_read_range(data, CT_SPLIT_TRAIN, done, take, dctx, buf, NULL) != 0) break;
+        for (uint64_t i = 0; i < take; i++) counts[buf[i]]++;
+    }
+    if (done >= n) {
+        h = 0;
+        for (uint32_t v = 0; v < data->vocab_size; v++)
+            if (counts[v]) {
+                double p = (double)counts[v] / (double)n;
+                h -= p * log(p);
+            }
+    }
+    ct_shard_dctx_free(dctx);
+    ct_free(buf);
+    ct_free(counts);
+    return h;
+}
+
+char *ct_train_sample_text(CtModel *m, const CtTokenizer *tok, const char *prompt, int32_t eot, int n_tokens,
+                           const CtSampling *sampling, CtRng *rng) {
+    CtIds ids = {0};
+    if (prompt && *prompt) {
+        CtEncoder *enc = ct_encoder_new(tok);
+        ct_encode(enc, (const uint8_t *)prompt, strlen(prompt), 0, &ids);
+        ct_encoder_free(enc);
+    }
+    if (ids.len == 0 && eot >= 0) ct_ids_push(&ids, eot);
+    size_t prompt_len = ids.len;
+    int ctx = m->config.max_seq_len;
+    CtGenerator g;
+    ct_generator_init(&g, m, ctx);
+    const float *logits = NULL;
+    for (size_t i = 0; i < ids.len && g.n_ctx < ctx; i++) logits = ct_generator_feed(&g, ids.data[i]);
+    for (int i = 0; i < n_tokens && logits && g.n_ctx < ctx; i++) {
+        int32_t next = ct_sample(logits, m->config.vocab_size, sampling, rng);
+        if (next == eot || next >= ct_tokenizer_vocab_size(tok)) break;
+        ct_ids_push(&ids, next);
+        logits = ct_generator_feed(&g, next);
+    }
+    ct_generator_free(&g);
+    // Decode what came after a synthetic end-of-text start; keep a real prompt in the text.
+    size_t from = (prompt && *prompt) ? 0 : prompt_len;
+    uint8_t *out = NULL;
+    size_t len = 0, cap = 0;
+    ct_decode(tok, ids.data + from, ids.len - from, &out, &len, &cap);
+    char *text = malloc(len + 1);
+    if (len) memcpy(text, out, len);
+    text[len] = '\0';
+    ct_free(out);
+    ct_ids_free(&ids);
+    return text;
+}

@@ -1,0 +1,36 @@
+// Decisions shared by the training commands (pretrain now; sft and dpo later): which model a
+// config means for a dataset, which parameters get weight decay, the learning-rate schedule,
+// the peak that MFU divides by, samples, and a baseline loss to compare against.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/rng.h"
+#include "data/bpe.h"
+#include "data/dataset.h"
+#include "optim/adamw.h"
+#include "optim/schedule.h"
+#include "train/generate.h"
+#include "train/model.h"
+#include "train/run_config.h"
+
+// run.device: cpu, or auto on a machine without a usable GPU; cuda is an error until the CUDA
+// model exists. 0, or -1 + error.
+int ct_train_check_device(const CtRunConfig *cfg);
+// The config's model for this dataset: the vocabulary is the dataset's unless model.vocab_size
+// sets one (which must hold every token); train.seq_len must fit max_seq_len. 0, or -1 + error.
+int ct_train_model_config(const CtRunConfig *cfg, const CtDataset *data, CtModelConfig *out);
+// Weight decay on matrices, not on biases and norm weights; embeddings by option.
+void ct_train_set_decay_spans(const CtModel *m, CtAdamW *opt, int decay_embeddings);
+CtLrSchedule ct_train_schedule(const CtRunConfig *cfg);
+void ct_train_scale(float *x, size_t n, float s);
+// The CPU's sgemm rate in FLOP/s, measured on a 1024³ product through the op table (the peak
+// that MFU divides by on the CPU).
+double ct_train_measure_cpu_peak(const CtOps *ops);
+// The entropy (nats/token) of the training split's token frequencies, over at most the first
+// 64M tokens: the loss of the best model that ignores context. NAN when it cannot be read.
+double ct_train_unigram_entropy(const CtDataset *data);
+// A continuation of `prompt` (empty: start after the end-of-text token), at most n_tokens,
+// stopping at eot. Returns text with the prompt (free with free()).
+char *ct_train_sample_text(CtModel *m, const CtTokenizer *tok, const char *prompt, int32_t eot, int n_tokens,
+                           const CtSampling *sampling, CtRng *rng);
