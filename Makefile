@@ -141,9 +141,7 @@ docs: $(BIN)
 	@mv docs/config.md.new docs/config.md && echo "docs/config.md regenerated"
 
 demo: all
-	@echo "make demo: the end-to-end pretraining demo (tokenizer -> shards -> a small GPT trained for a"
-	@echo "few minutes on CPU, with validation loss and samples) is not built yet; it lands with the"
-	@echo "pretraining work. What exists now: ./ctrain --help"
+	@scripts/demo.sh
 
 clean:
 	rm -rf build build-asan build-fuzz ctrain

@@ -20,6 +20,7 @@ static const CtCommand *const commands[] = {
     &ct_cmd_shard,
     &ct_cmd_bench_loader,
     &ct_cmd_ckpt_info,
+    &ct_cmd_synth_stories,
     &ct_cmd_bench_train,
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);

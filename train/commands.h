@@ -8,6 +8,7 @@ extern const CtCommand ct_cmd_bench_loader;
 extern const CtCommand ct_cmd_ckpt_info;
 extern const CtCommand ct_cmd_pretrain;
 extern const CtCommand ct_cmd_generate;
+extern const CtCommand ct_cmd_synth_stories;
 extern const CtCommand ct_cmd_tokenize;
 extern const CtCommand ct_cmd_detokenize;
 extern const CtCommand ct_cmd_tokenizer_train;

@@ -186,6 +186,8 @@ static void print_samples(Run *r, const char *when) {
     for (int i = 0; i < cfg->train.n_samples; i++) {
         char *text = ct_train_sample_text(&r->model, &r->tokenizer, cfg->train.sample_prompt, eot, cfg->train.sample_tokens,
                                           &s, &r->sample_rng);
+        for (char *c = text; *c; c++)  // an untrained model emits any byte: keep the log readable
+            if ((unsigned char)*c < 0x20 && *c != '\n') *c = ' ';
         ct_log("sample %d (%s): %s", i + 1, when, text);
         free(text);
     }
@@ -280,7 +282,8 @@ int ct_pretrain(const CtPretrainJob *job) {
     const int64_t log_every = cfg->train.max_steps / 50 > 1 ? cfg->train.max_steps / 50 : 1;
     double compute_time = 0, start = ct_time_now(), ema_tps = 0;
     int64_t first_step = r.step;
-    while (r.step < cfg->train.max_steps && !stop_signal) {
+    int stopped_early = 0;
+    while (r.step < cfg->train.max_steps && !stop_signal && !stopped_early) {
         double t0 = ct_time_now();
         r.opt.lr = ct_lr_at(&sched, (long)r.step);
         ct_model_zero_grad(&r.model);
@@ -304,6 +307,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         }
         ct_adamw_step(&r.opt, r.model.params, r.model.grads);
         r.step++;
+        stopped_early = job->stop_after > 0 && r.step - first_step >= job->stop_after && r.step < cfg->train.max_steps;
         r.tokens_seen += tokens_per_step;
         r.last_loss = loss;
         double dt = ct_time_now() - t0;
@@ -340,7 +344,7 @@ int ct_pretrain(const CtPretrainJob *job) {
             print_samples(&r, "during training");
         }
         if ((cfg->train.save_every && r.step % cfg->train.save_every == 0) || r.step == cfg->train.max_steps ||
-            stop_signal) {
+            stop_signal || stopped_early) {
             char path[2048];
             ct_run_checkpoint_path(path, sizeof path, cfg->run.out_dir, r.step);
             if (save_checkpoint(&r, path, 1) != 0) goto done;
@@ -353,6 +357,12 @@ int ct_pretrain(const CtPretrainJob *job) {
         ct_log("interrupted at step %lld by %s; checkpoint %s; continue with --resume %s", (long long)r.step,
                stop_signal == SIGINT ? "SIGINT" : "SIGTERM", r.last_checkpoint, cfg->run.out_dir);
         status = stop_signal == SIGINT ? 130 : 143;
+        goto done;
+    }
+    if (stopped_early) {
+        ct_log("stopped after %lld steps as asked (--stop-after) at step %lld; checkpoint %s; continue with --resume %s",
+               (long long)job->stop_after, (long long)r.step, r.last_checkpoint, cfg->run.out_dir);
+        status = 0;
         goto done;
     }
     print_samples(&r, "after training");

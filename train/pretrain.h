@@ -8,6 +8,7 @@ typedef struct {
     const CtRunConfig *config;
     const char *config_json;  // the effective config, stored in checkpoints
     const char *resume_dir;   // NULL: a new run
+    int64_t stop_after;       // > 0: checkpoint and stop after this many steps (time-limited jobs)
 } CtPretrainJob;
 
 // Returns the exit status: 0 done, 1 error (printed), 130/143 interrupted by SIGINT/SIGTERM

@@ -1,0 +1,172 @@
+// Pretraining end to end through the ctrain binary on a tiny model: resume to the bit, the
+// non-finite stop, the interrupt checkpoint, damaged checkpoints on resume.
+#include <math.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "kernels/ops.h"
+#include "tests/test.h"
+#include "train/checkpoint_io.h"
+
+static const char *CONFIG =
+    "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 1, \"d_model\": 32, \"n_head\": 2, \"n_kv_head\": 1,"
+    " \"d_ff\": 64, \"max_seq_len\": 32},"
+    " \"train\": {\"batch_size\": 4, \"seq_len\": 32, \"max_steps\": 20, \"eval_every\": 5, \"eval_batches\": 2,"
+    " \"save_every\": 5, \"keep_last\": 3, \"n_samples\": 1, \"sample_tokens\": 8},"
+    " \"optim\": {\"lr\": 3e-3, \"warmup_steps\": 4}}";
+
+// stories -> tokenizer -> shards in the test folder; returns the ctrain command prefix.
+static const char *prepare(void) {
+    static char prefix[2048];
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' synth stories --documents 400 --out stories.txt && '%s' tokenizer train --input stories.txt "
+             "--vocab-size 300 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json --input "
+             "stories.txt --split paragraphs --val-fraction 0.1 --out data",
+             dir, bin, bin, bin);
+    if (ct_test_run(cmd, &out) != 0) {
+        ct_test_fail(__FILE__, __LINE__, "preparing the data failed: %s", out);
+        return NULL;
+    }
+    free(out);
+    ct_test_write("run.json", CONFIG);
+    snprintf(prefix, sizeof prefix, "cd '%s' && '%s' pretrain run.json --data.path=data", dir, bin);
+    return prefix;
+}
+
+static int pretrain(const char *prefix, const char *extra, char **out) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s", prefix, extra);
+    return ct_test_run(cmd, out);
+}
+
+// The training lines of metrics.jsonl without their timing fields, from step `from` on.
+static char *train_lines(const char *run_dir, int from) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", ct_test_tmpdir(), run_dir);
+    char *text = ct_test_read(path, NULL);
+    if (!text) return NULL;
+    size_t cap = strlen(text) + 1, len = 0;
+    char *out = calloc(cap, 1);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        int step;
+        if (!strstr(line, "\"train\"") || sscanf(strstr(line, "\"step\": "), "\"step\": %d", &step) != 1 || step < from)
+            continue;
+        char *cut = strstr(line, ", \"tokens_per_s\"");
+        if (cut) *cut = '\0';
+        len += (size_t)snprintf(out + len, cap - len, "%s\n", line);
+    }
+    free(text);
+    return out;
+}
+
+static int load_checkpoint(const char *run_dir, const char *file, CtModel *m, CtAdamW *opt) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s/%s", ct_test_tmpdir(), run_dir, file);
+    CtCheckpointMeta meta;
+    memset(opt, 0, sizeof *opt);
+    int rc = ct_checkpoint_load(path, m, ct_ops_cpu(), 1, 1, 0, opt, &meta);
+    if (rc == 0) ct_checkpoint_meta_free(&meta);
+    return rc;
+}
+
+TEST(pretrain, resume_continues_to_the_bit) {
+    const char *prefix = prepare();
+    if (!prefix) return;
+    char *out;
+    CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=a", &out), 0);
+    CHECK_CONTAINS(out, "done: 20 steps");
+    CHECK_CONTAINS(out, "vs unigram entropy");
+    free(out);
+    CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=b --stop-after 10", &out), 0);
+    CHECK_CONTAINS(out, "stopped after 10 steps as asked");
+    free(out);
+    CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=b --resume b", &out), 0);
+    CHECK_CONTAINS(out, "resumed from b/ckpt-step00000010.h5 at step 10");
+    free(out);
+    char *a = train_lines("a", 11), *b = train_lines("b", 11);
+    CHECK(a && b && strlen(a) > 100);
+    CHECK_MSG(strcmp(a, b) == 0, "losses after resuming differ:\n%s\nvs\n%s", a, b);
+    free(a);
+    free(b);
+    CtModel ma, mb;
+    CtAdamW oa, ob;
+    CHECK_EQ_INT(load_checkpoint("a", "ckpt-step00000020.h5", &ma, &oa), 0);
+    CHECK_EQ_INT(load_checkpoint("b", "ckpt-step00000020.h5", &mb, &ob), 0);
+    CHECK(ma.n_params == mb.n_params);
+    CHECK(memcmp(ma.params, mb.params, ma.n_params * sizeof(float)) == 0);
+    CHECK(memcmp(oa.m, ob.m, ma.n_params * sizeof(float)) == 0 && memcmp(oa.v, ob.v, ma.n_params * sizeof(float)) == 0);
+    CHECK_EQ_INT(oa.step, 20);
+    // keep_last 3: steps 10, 15, 20 remain; best.h5 is there too
+    char path[1200];
+    snprintf(path, sizeof path, "%s/a/ckpt-step00000005.h5", ct_test_tmpdir());
+    CHECK(access(path, F_OK) != 0);
+    snprintf(path, sizeof path, "%s/a/best.h5", ct_test_tmpdir());
+    CHECK(access(path, F_OK) == 0);
+    snprintf(path, sizeof path, "%s/a/loss.svg", ct_test_tmpdir());
+    char *svg = ct_test_read(path, NULL);
+    CHECK(svg && strstr(svg, "<svg") && strstr(svg, "polyline"));
+    free(svg);
+    ct_model_free(&ma);
+    ct_model_free(&mb);
+    ct_adamw_free(&oa);
+    ct_adamw_free(&ob);
+}
+
+TEST(pretrain, non_finite_loss_stops_naming_the_step) {
+    const char *prefix = prepare();
+    if (!prefix) return;
+    char *out;
+    CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=a --train.max_steps=5 --train.save_every=0", &out), 0);
+    free(out);
+    CtModel m;
+    CtAdamW opt;
+    CHECK_EQ_INT(load_checkpoint("a", "ckpt-step00000005.h5", &m, &opt), 0);
+    for (int i = 0; i < m.n_tensors; i++)  // poison the final norm, which every token goes through
+        if (strcmp(m.table[i].name, "model.norm.weight") == 0) m.params[m.table[i].offset] = NAN;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/nan.h5", ct_test_tmpdir());
+    CtCheckpointMeta meta;
+    ct_checkpoint_meta_init(&meta);
+    CHECK_EQ_INT(ct_checkpoint_save(path, &m, NULL, &meta), 0);
+    ct_model_free(&m);
+    ct_adamw_free(&opt);
+    CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=n --train.init_from=nan.h5", &out), 1);
+    CHECK_CONTAINS(out, "step 1: the loss is NaN; stopping");
+    free(out);
+}
+
+TEST(pretrain, interrupt_saves_and_resume_skips_damaged_checkpoints) {
+    const char *prefix = prepare();
+    if (!prefix) return;
+    char cmd[4096], *out;
+    // A long run, interrupted once it has logged a few steps.
+    snprintf(cmd, sizeof cmd,
+             "%s --run.out_dir=i --train.max_steps=100000 --train.save_every=0 --train.eval_every=0 & pid=$!; "
+             "for k in $(seq 200); do sleep 0.05; n=$(grep -c train '%s/i/metrics.jsonl' 2>/dev/null || true); "
+             "[ \"${n:-0}\" -ge 3 ] && break; done; kill -INT $pid; wait $pid; echo \"exit=$?\"",
+             prefix, ct_test_tmpdir());
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "exit=130");
+    CHECK_CONTAINS(out, "interrupted at step");
+    CHECK_CONTAINS(out, "continue with --resume i");
+    free(out);
+    // Damage the newest checkpoint: resume goes back to an older complete one, or says there is none.
+    CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=d --train.max_steps=10 --stop-after 5", &out), 0);
+    free(out);
+    CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=d --train.max_steps=10 --resume d --stop-after 2", &out), 0);
+    free(out);
+    snprintf(cmd, sizeof cmd, "cd '%s/d' && head -c 3000 ckpt-step00000007.h5 > x && mv x ckpt-step00000007.h5",
+             ct_test_tmpdir());
+    CHECK_EQ_INT(ct_test_run(cmd, NULL), 0);
+    CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=d --train.max_steps=10 --resume d", &out), 0);
+    CHECK_CONTAINS(out, "skipping d/ckpt-step00000007.h5");
+    CHECK_CONTAINS(out, "resumed from d/ckpt-step00000005.h5 at step 5");
+    free(out);
+    CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=e --resume nowhere", &out), 1);
+    CHECK_CONTAINS(out, "nowhere: no complete checkpoint to resume from");
+    free(out);
+}
