@@ -36,3 +36,17 @@ TEST(optim, adamw_decay_only_where_spans_say) {
     for (int i = 2; i < 6; i++) CHECK(p[i] == decayed);
     ct_adamw_free(&opt);
 }
+
+TEST(optim, adamw_expectations_agree_with_torch_where_present) {
+    const char *root = getenv("CTRAIN_ROOT");
+    if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
+    char cmd[1200], *out;
+    snprintf(cmd, sizeof cmd, "python3 '%s/tests/ref/adamw_torch.py'", root);
+    int rc = ct_test_run(cmd, &out);
+    if (strstr(out, "SKIP")) {
+        free(out);
+        SKIP("torch is not importable here (tests/ref/adamw_torch.py compares where it is)");
+    }
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+}
