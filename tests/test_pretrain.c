@@ -170,3 +170,17 @@ TEST(pretrain, interrupt_saves_and_resume_skips_damaged_checkpoints) {
     CHECK_CONTAINS(out, "nowhere: no complete checkpoint to resume from");
     free(out);
 }
+
+TEST_LONG(pretrain, make_demo_learns_below_the_unigram_entropy) {
+    const char *root = getenv("CTRAIN_ROOT");
+    if (!root) SKIP("CTRAIN_ROOT is not set (run through make test-long)");
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "cd '%s' && OUT='%s/demo' CTRAIN='%s' scripts/demo.sh", root, ct_test_tmpdir(), ct_test_bin());
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    const char *line = strstr(out, "done: validation loss ");
+    CHECK_MSG(line != NULL, "%s", out);
+    double val, unigram;
+    CHECK_EQ_INT(sscanf(line, "done: validation loss %lf vs unigram entropy %lf", &val, &unigram), 2);
+    CHECK_MSG(val < 0.5 * unigram, "validation loss %.4f is not clearly below the unigram entropy %.4f", val, unigram);
+    free(out);
+}
