@@ -5,6 +5,7 @@
 #   make asan            the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make deps            install missing system packages (Debian/Ubuntu, apt-get)
 #   make demo            the end-to-end demo (see README)
+#   make bench           CPU training-step benchmarks (bench/train_cpu.sh)
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -81,7 +82,7 @@ TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test test-long asan demo clean help
+.PHONY: all deps test test-long asan demo bench clean help
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -133,6 +134,9 @@ asan:
 deps:
 	@scripts/deps.sh --install
 
+bench: $(BIN)
+	CTRAIN_BIN=$(abspath $(BIN)) bench/train_cpu.sh
+
 demo: all
 	@echo "make demo: the end-to-end pretraining demo (tokenizer -> shards -> a small GPT trained for a"
 	@echo "few minutes on CPU, with validation loss and samples) is not built yet; it lands with the"
@@ -142,6 +146,6 @@ clean:
 	rm -rf build build-asan build-fuzz ctrain
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# //'
+	@sed -n '2,9p' Makefile | sed 's/^# //'
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJS:.o=.d)

@@ -13,6 +13,7 @@
 static const CtCommand *const commands[] = {
     &ct_cmd_config,
     &ct_cmd_bench_train,
+    &ct_cmd_bench_matmul,
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

@@ -23,7 +23,7 @@ static const CtOption options[] = {
     {"seq", "T", "tokens per sequence (default 64)", 0},
     {"steps", "N", "timed steps (default 10)", 0},
     {"warmup", "N", "untimed steps first (default 1)", 0},
-    {"threads", "N", "CPU threads for OpenMP and OpenBLAS (default: every core)", 0},
+    {"threads", "N", "CPU threads (default 0: every core)", 0},
     {"device", "cpu|cuda", "where to run (default cpu)", 0},
     {"matmul", "blas|portable", "matrix-product engine on the CPU (default blas)", 0},
     {"recompute", NULL, "recompute norms and MLP activations in backward", 0},
@@ -50,7 +50,10 @@ static int run_bench_train(const CtArgs *args) {
     long w;
     if (ct_args_get_long(args, "warmup", 1, &w) != 0 || w < 0) return ct_cli_usage_error(&ct_cmd_bench_train, "--warmup must be 0 or more");
     warmup = (int)w;
-    if (ct_args_has(args, "threads") && get_positive(args, "threads", 0, 4096, &threads)) return ct_cli_fail();
+    long th;
+    if (ct_args_get_long(args, "threads", threads, &th) != 0 || th < 0 || th > 4096)
+        return ct_cli_usage_error(&ct_cmd_bench_train, "--threads must be 0 (every core) to 4096");
+    threads = (int)th;
     const char *device = ct_args_get(args, "device");
     if (device && strcmp(device, "cuda") == 0) {
         ct_error_set("--device cuda: the CUDA backend of the model does not exist yet%s; use --device cpu",

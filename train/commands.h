@@ -4,3 +4,4 @@
 
 extern const CtCommand ct_cmd_config;
 extern const CtCommand ct_cmd_bench_train;
+extern const CtCommand ct_cmd_bench_matmul;
