@@ -82,7 +82,7 @@ TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test test-long asan demo bench clean help
+.PHONY: all deps test test-long asan demo clean help
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -134,9 +134,6 @@ asan:
 deps:
 	@scripts/deps.sh --install
 
-bench: $(BIN)
-	CTRAIN_BIN=$(abspath $(BIN)) bench/train_cpu.sh
-
 demo: all
 	@echo "make demo: the end-to-end pretraining demo (tokenizer -> shards -> a small GPT trained for a"
 	@echo "few minutes on CPU, with validation loss and samples) is not built yet; it lands with the"
@@ -147,5 +144,10 @@ clean:
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# //'
+
+# Benchmarks (numbers depend on the machine and its load; see docs/benchmarks.md).
+.PHONY: bench
+bench: $(BIN)
+	CTRAIN_BIN=$(abspath $(BIN)) bench/train_cpu.sh
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJS:.o=.d)
