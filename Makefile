@@ -5,6 +5,7 @@
 #   make asan            the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make deps            install missing system packages (Debian/Ubuntu, apt-get)
 #   make demo            the end-to-end demo (see README)
+#   make bench           CPU training-step benchmarks (bench/train_cpu.sh)
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -147,6 +148,11 @@ clean:
 	rm -rf build build-asan build-fuzz ctrain
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# //'
+	@sed -n '2,9p' Makefile | sed 's/^# //'
+
+# Benchmarks (numbers depend on the machine and its load; see docs/benchmarks.md).
+.PHONY: bench
+bench: $(BIN)
+	CTRAIN_BIN=$(abspath $(BIN)) bench/train_cpu.sh
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJS:.o=.d)

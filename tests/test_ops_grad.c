@@ -212,6 +212,10 @@ static void attention_case(const char *label, int NH, int NKV, int with_docs) {
 }
 
 TEST(ops, attention_gradient_mha) { attention_case("attention MHA", 3, 3, 0); }
+TEST(ops, attention_gradient_portable_engine) {
+    ct_cpu_set_matmul_engine(CT_MATMUL_PORTABLE);  // the loop engine: GQA with documents
+    attention_case("attention loops, GQA + documents", 4, 2, 1);
+}
 TEST(ops, attention_gradient_gqa) { attention_case("attention GQA 4/2", 4, 2, 0); }
 TEST(ops, attention_gradient_mqa) { attention_case("attention MQA 3/1", 3, 1, 0); }
 TEST(ops, attention_gradient_doc_mask) { attention_case("attention GQA + documents", 4, 2, 1); }

@@ -22,6 +22,7 @@ static const CtCommand *const commands[] = {
     &ct_cmd_ckpt_info,
     &ct_cmd_synth_stories,
     &ct_cmd_bench_train,
+    &ct_cmd_bench_matmul,
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

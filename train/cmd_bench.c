@@ -1,5 +1,6 @@
 // ctrain bench train: time training steps (forward, backward, AdamW) of a model on random tokens.
 #include <stdio.h>
+#include <sys/resource.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -23,7 +24,7 @@ static const CtOption options[] = {
     {"seq", "T", "tokens per sequence (default 64)", 0},
     {"steps", "N", "timed steps (default 10)", 0},
     {"warmup", "N", "untimed steps first (default 1)", 0},
-    {"threads", "N", "CPU threads for OpenMP and OpenBLAS (default: every core)", 0},
+    {"threads", "N", "CPU threads (default 0: every core)", 0},
     {"device", "cpu|cuda", "where to run (default cpu)", 0},
     {"matmul", "blas|portable", "matrix-product engine on the CPU (default blas)", 0},
     {"recompute", NULL, "recompute norms and MLP activations in backward", 0},
@@ -35,6 +36,12 @@ static int get_positive(const CtArgs *args, const char *name, long def, long max
     if (v < 1 || v > max) return ct_error_set("--%s must be between 1 and %ld (got %ld)", name, max, v);
     *out = (int)v;
     return 0;
+}
+
+static double process_cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec + 1e-6 * ru.ru_stime.tv_usec;
 }
 
 static int run_bench_train(const CtArgs *args) {
@@ -50,7 +57,10 @@ static int run_bench_train(const CtArgs *args) {
     long w;
     if (ct_args_get_long(args, "warmup", 1, &w) != 0 || w < 0) return ct_cli_usage_error(&ct_cmd_bench_train, "--warmup must be 0 or more");
     warmup = (int)w;
-    if (ct_args_has(args, "threads") && get_positive(args, "threads", 0, 4096, &threads)) return ct_cli_fail();
+    long th;
+    if (ct_args_get_long(args, "threads", threads, &th) != 0 || th < 0 || th > 4096)
+        return ct_cli_usage_error(&ct_cmd_bench_train, "--threads must be 0 (every core) to 4096");
+    threads = (int)th;
     const char *device = ct_args_get(args, "device");
     if (device && strcmp(device, "cuda") == 0) {
         ct_error_set("--device cuda: the CUDA backend of the model does not exist yet%s; use --device cpu",
@@ -70,7 +80,7 @@ static int run_bench_train(const CtArgs *args) {
         ct_error_set("--seq %d is longer than the model's max_seq_len %d", T, mc.max_seq_len);
         return ct_cli_fail();
     }
-    ct_cpu_set_threads(threads);
+    int threads_used = ct_cpu_set_threads(threads);
     char line[512];
     ct_blas_describe(line, sizeof line);
     ct_log("bench train: %s; matmul %s", line, engine ? engine : "blas");
@@ -95,8 +105,9 @@ static int run_bench_train(const CtArgs *args) {
         targets[i] = (int32_t)ct_rng_below(&rng, (uint32_t)mc.vocab_size);
     }
     CtBatch batch = {.tokens = tokens, .targets = targets, .B = B, .T = T};
-    double total = 0;
+    double total = 0, fastest = 1e30, cpu_start = 0;
     for (int s = 0; s < warmup + steps; s++) {
+        if (s == warmup) cpu_start = process_cpu_seconds();
         double t0 = ct_time_now();
         ct_model_zero_grad(&m);
         float loss = ct_model_forward(&m, &batch);
@@ -105,12 +116,19 @@ static int run_bench_train(const CtArgs *args) {
         double t2 = ct_time_now();
         ct_adamw_step(&opt, m.params, m.grads);
         double t3 = ct_time_now();
-        if (s >= warmup) total += t3 - t0;
+        if (s >= warmup) {
+            total += t3 - t0;
+            if (t3 - t0 < fastest) fastest = t3 - t0;
+        }
         ct_log("step %d%s: loss %.4f  %.1f ms (forward %.1f, backward %.1f, adamw %.1f)", s - warmup + 1,
                s < warmup ? " (warmup)" : "", loss, 1e3 * (t3 - t0), 1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2));
     }
     double step_s = total / steps, tokens_per_s = (double)B * T / step_s;
-    double gflops = ct_model_flops_per_token(&mc, T) * B * T / step_s * 1e-9;
+    double step_flops = ct_model_flops_per_token(&mc, T) * B * T, gflops = step_flops / step_s * 1e-9;
+    // on a shared machine the fastest step and the CPU share we got tell how disturbed the mean is
+    ct_log("fastest step %.1f ms (%.1f GFLOP/s); this process got %.0f%% of %d threads' time",
+           1e3 * fastest, step_flops / fastest * 1e-9, 100 * (process_cpu_seconds() - cpu_start) / (total * threads_used),
+           threads_used);
     printf("ms_per_step=%.1f tokens_per_s=%.0f gflops=%.1f peak_mb=%.1f\n", 1e3 * step_s, tokens_per_s, gflops,
            (double)ct_mem_peak() / (1024.0 * 1024.0));
     ct_free(tokens);

@@ -13,3 +13,4 @@ extern const CtCommand ct_cmd_tokenize;
 extern const CtCommand ct_cmd_detokenize;
 extern const CtCommand ct_cmd_tokenizer_train;
 extern const CtCommand ct_cmd_bench_train;
+extern const CtCommand ct_cmd_bench_matmul;

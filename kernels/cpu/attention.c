@@ -1,4 +1,5 @@
 // Causal grouped-query attention, in float and double (see real_begin.h).
+#include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
 

@@ -1,0 +1,99 @@
+// Whole model against an independent implementation: PyTorch (autograd), where it is importable.
+// The test writes a tiny model of each family (weights, a packed batch with document masks,
+// loss mask and weights), ctrain's logits, loss and every gradient, then runs
+// tests/ref/check_model.py on them. Without torch the script exits 77 and the test skips.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "kernels/ops.h"
+#include "tests/model_fixture.h"
+#include "tests/test.h"
+
+static int write_floats(const char *dir, const char *name, const float *x, size_t n) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t wrote = fwrite(x, sizeof(float), n, f);
+    return fclose(f) == 0 && wrote == n ? 0 : -1;
+}
+
+static void json_ints(FILE *f, const char *key, const int32_t *x, int n) {
+    fprintf(f, "  \"%s\": [", key);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%d", i ? ", " : "", x[i]);
+    fprintf(f, "],\n");
+}
+
+static void json_floats(FILE *f, const char *key, const float *x, int n) {
+    fprintf(f, "  \"%s\": [", key);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%.9g", i ? ", " : "", (double)x[i]);
+    fprintf(f, "],\n");
+}
+
+// Writes the case into dir; returns 0 on success.
+static int export_case(const char *dir, CtArch arch) {
+    CtModelConfig c = tiny_config(arch);
+    CtModel m;
+    if (ct_model_create(&m, &c, ct_ops_cpu(), 2, 8, 0) != 0) return -1;
+    tiny_randomize_params(&m, 77);
+    CtRng rng;
+    ct_rng_seed(&rng, 78);
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, 2, 8, c.vocab_size, 1);
+    ct_model_zero_grad(&m);
+    float loss = ct_model_forward(&m, &tb.batch);
+    const int N = tb.B * tb.T;
+    if (write_floats(dir, "logits.bin", m.act.logits, (size_t)N * c.vocab_size) != 0) return -1;
+    ct_model_backward(&m);
+    if (write_floats(dir, "params.bin", m.params, m.n_params) != 0 || write_floats(dir, "grads.bin", m.grads, m.n_params) != 0)
+        return -1;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/case.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "{\n  \"arch\": \"%s\", \"n_layer\": %d, \"n_head\": %d, \"n_kv_head\": %d, \"d_model\": %d, \"d_ff\": %d,\n",
+            ct_arch_name(c.arch), c.n_layer, c.n_head, c.n_kv_head, c.d_model, c.d_ff);
+    fprintf(f, "  \"vocab_size\": %d, \"max_seq_len\": %d, \"norm_eps\": %.9g, \"rope_theta\": %.9g, \"tie_embeddings\": %s,\n",
+            c.vocab_size, c.max_seq_len, (double)c.norm_eps, (double)c.rope_theta, c.tie_embeddings ? "true" : "false");
+    fprintf(f, "  \"B\": %d, \"T\": %d, \"loss\": %.9g,\n", tb.B, tb.T, (double)loss);
+    json_ints(f, "tokens", tb.tokens, N);
+    json_ints(f, "targets", tb.targets, N);
+    json_ints(f, "doc_ids", tb.doc_ids, N);
+    json_ints(f, "positions", tb.positions, N);
+    int32_t mask[256];
+    for (int i = 0; i < N; i++) mask[i] = tb.mask[i];
+    json_ints(f, "loss_mask", mask, N);
+    json_floats(f, "loss_weights", tb.weights, N);
+    fprintf(f, "  \"tensors\": [\n");
+    for (int i = 0; i < m.n_tensors; i++) {
+        const CtParamEntry *e = &m.table[i];
+        fprintf(f, "    {\"name\": \"%s\", \"shape\": [%lld%s%.0lld], \"offset\": %zu}%s\n", e->name, (long long)e->shape[0],
+                e->ndim == 2 ? ", " : "", e->ndim == 2 ? (long long)e->shape[1] : 0LL, e->offset,
+                i + 1 < m.n_tensors ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    int rc = fclose(f);
+    ct_model_free(&m);
+    return rc;
+}
+
+static void check_against_pytorch(CtArch arch) {
+    const char *root = getenv("CTRAIN_ROOT");
+    if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
+    char dir[1024], cmd[4096], *out = NULL;
+    snprintf(dir, sizeof dir, "%s/%s", ct_test_tmpdir(), ct_arch_name(arch));
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    CHECK(ct_test_run(cmd, NULL) == 0);
+    CHECK(export_case(dir, arch) == 0);
+    snprintf(cmd, sizeof cmd, "python3 '%s/tests/ref/check_model.py' '%s'", root, dir);
+    int rc = ct_test_run(cmd, &out);
+    if (rc == 77) SKIP("%s", out);
+    printf("%s", out);
+    CHECK_MSG(rc == 0, "tests/ref/check_model.py exited %d", rc);
+    free(out);
+}
+
+TEST(ref, pytorch_gpt2_logits_loss_gradients) { check_against_pytorch(CT_ARCH_GPT2); }
+TEST(ref, pytorch_llama_logits_loss_gradients) { check_against_pytorch(CT_ARCH_LLAMA); }
