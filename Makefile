@@ -5,6 +5,8 @@
 #   make asan            the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make deps            install missing system packages (Debian/Ubuntu, apt-get)
 #   make demo            the end-to-end demo (see README)
+#   make bench-tokenizer tokenizer encode throughput (MB/s) on ../shared/data
+#   make fuzz            libFuzzer targets for the tokenizer (clang), each run for FUZZ_SECONDS
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -81,7 +83,7 @@ TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test test-long asan demo clean help
+.PHONY: all deps test test-long asan demo clean help bench-tokenizer fuzz
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -137,6 +139,15 @@ demo: all
 	@echo "make demo: the end-to-end pretraining demo (tokenizer -> shards -> a small GPT trained for a"
 	@echo "few minutes on CPU, with validation loss and samples) is not built yet; it lands with the"
 	@echo "pretraining work. What exists now: ./ctrain --help"
+
+# Tokenizer benchmark (bench/bench_tokenizer.c), and tiktoken on the same input when installed.
+$(BUILD)/bench_tokenizer: $(BUILD)/bench/bench_tokenizer.o $(BUILD)/libctrain.a
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+bench-tokenizer: $(BUILD)/bench_tokenizer
+	$(BUILD)/bench_tokenizer --shared ../shared/data
+	-@python3 bench/bench_tiktoken.py ../shared/data 2>/dev/null || true
 
 clean:
 	rm -rf build build-asan build-fuzz ctrain
