@@ -149,6 +149,22 @@ bench-tokenizer: $(BUILD)/bench_tokenizer
 	$(BUILD)/bench_tokenizer --shared ../shared/data
 	-@python3 bench/bench_tiktoken.py ../shared/data 2>/dev/null || true
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang, ASan and UBSan; each runs for
+# FUZZ_SECONDS from the seeds in tests/fuzz/seeds plus its own corpus in build-fuzz/. Any crash is a bug.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_LIB_SRCS := $(wildcard core/*.c data/*.c)
+FUZZ_CFLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+               -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+fuzz:
+	@mkdir -p build-fuzz
+	@for t in $(FUZZ_TARGETS); do echo "  FUZZ-CC $$t"; \
+	  $(FUZZ_CC) $(FUZZ_CFLAGS) tests/fuzz/$$t.c $(FUZZ_LIB_SRCS) -o build-fuzz/$$t $(PKG_LIBS) -lm || exit 1; done
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus-$$t; echo "  FUZZ  $$t ($(FUZZ_SECONDS) s)"; \
+	  CTRAIN_SHARED=$(abspath ../shared/data) build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus-$$t tests/fuzz/seeds 2>&1 | tail -n 2 || exit 1; done
+
 clean:
 	rm -rf build build-asan build-fuzz ctrain
 
