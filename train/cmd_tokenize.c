@@ -70,7 +70,7 @@ typedef struct {
     size_t len;
     char *out;  // the output line, formatted by the worker
     size_t out_len;
-    size_t tokens;
+    size_t tokens, text_bytes;  // for --stats: the decoded text, not the JSON around it
     int error;  // -1: this line failed; msg holds why
     char msg[256];
 } Line;
@@ -106,6 +106,7 @@ static void encode_line(CtEncoder *e, Line *l, int allow_special, uint8_t **text
     memcpy(p, "]}\n", 3);
     l->out_len = (size_t)(p + 3 - l->out);
     l->tokens = ids->len;
+    l->text_bytes = n;
 }
 
 static int tokenize_jsonl(const CtTokenizer *t, const CtArgs *args, int threads, CtEncoder **encoders) {
@@ -149,7 +150,7 @@ static int tokenize_jsonl(const CtTokenizer *t, const CtArgs *args, int threads,
             Line *l = &lines[i];
             if (rc == 0 && l->error) rc = ct_error_set("%s:%zu: %s", source, line_no + i + 1, l->msg);
             if (rc == 0) fwrite(l->out, 1, l->out_len, stdout);
-            bytes += l->len;
+            bytes += l->text_bytes;
             tokens += l->tokens;
             free(l->line);
             ct_free(l->out);
