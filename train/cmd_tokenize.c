@@ -71,8 +71,7 @@ typedef struct {
     char *out;  // the output line, formatted by the worker
     size_t out_len;
     size_t tokens, text_bytes;  // for --stats: the decoded text, not the JSON around it
-    int error;  // -1: this line failed; msg holds why
-    char msg[256];
+    char *error;  // why this line failed (ct_strdup), or NULL
 } Line;
 
 #define BATCH_BYTES (8u << 20)
@@ -89,8 +88,7 @@ static void encode_line(CtEncoder *e, Line *l, int allow_special, uint8_t **text
         rc = ct_json_line_string(l->line, len, "text", text, &n, text_cap);
     }
     if (rc != 0) {
-        l->error = 1;
-        snprintf(l->msg, sizeof l->msg, "%s", rc > 0 ? "no string field \"text\"" : ct_error_message());
+        l->error = ct_strdup(rc > 0 ? "no string field \"text\"" : ct_error_message());
         return;
     }
     ids->len = 0;
@@ -148,7 +146,8 @@ static int tokenize_jsonl(const CtTokenizer *t, const CtArgs *args, int threads,
         seconds += ct_time_now() - start;
         for (size_t i = 0; i < n; i++) {
             Line *l = &lines[i];
-            if (rc == 0 && l->error) rc = ct_error_set("%s:%zu: %s", source, line_no + i + 1, l->msg);
+            if (rc == 0 && l->error) rc = ct_error_set("%s:%zu: %s", source, line_no + i + 1, l->error);
+            ct_free(l->error);
             if (rc == 0) fwrite(l->out, 1, l->out_len, stdout);
             bytes += l->text_bytes;
             tokens += l->tokens;
