@@ -71,10 +71,14 @@ void ct_encode_parallel(const CtTokenizer *t, CtEncoder **encoders, int threads,
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (size_t i = 0; i < chunks.n; i++) {
         Chunk *c = &chunks.items[i];
+        // Ids go to a local list first: neighbouring chunks share cache lines, and pushing
+        // into c->ids directly would make the threads fight over them (false sharing).
+        CtIds ids = {0};
         if (c->special >= 0)
-            ct_ids_push(&c->ids, c->special);
+            ct_ids_push(&ids, c->special);
         else
-            ct_encode_ordinary_range(encoders[omp_get_thread_num()], text, c->limit, c->start, c->end, &c->ids);
+            ct_encode_ordinary_range(encoders[omp_get_thread_num()], text, c->limit, c->start, c->end, &ids);
+        c->ids = ids;
     }
     for (size_t i = 0; i < chunks.n; i++) {
         CtIds *ids = &chunks.items[i].ids;
