@@ -24,8 +24,11 @@ typedef struct {
     int32_t ids[CACHE_MAX_IDS];
 } CacheSlot;
 
+// A candidate merge: key = rank << 32 | position of the left part, so one integer compare
+// orders by rank and then leftmost; the merged id is kept so a valid pop needs no lookup.
 typedef struct {
-    int32_t rank, pos;
+    uint64_t key;
+    int32_t merged;
     uint32_t version;
 } HeapEntry;
 
@@ -92,7 +95,19 @@ static size_t merge_short(CtEncoder *e, const uint8_t *p, size_t n) {
 
 // ---- the heap method ----
 
-static inline int heap_less(HeapEntry a, HeapEntry b) { return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos); }
+static inline int heap_less(HeapEntry a, HeapEntry b) { return a.key < b.key; }
+
+static void sift_down(HeapEntry *heap, size_t n, size_t i, HeapEntry x) {
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && heap_less(heap[c + 1], heap[c])) c++;
+        if (!heap_less(heap[c], x)) break;
+        heap[i] = heap[c];
+        i = c;
+    }
+    heap[i] = x;
+}
 
 static void heap_push(CtEncoder *e, size_t *size, HeapEntry x) {
     if (*size == e->heap_cap) {
@@ -111,24 +126,23 @@ static void heap_push(CtEncoder *e, size_t *size, HeapEntry x) {
 
 static HeapEntry heap_pop(CtEncoder *e, size_t *size) {
     HeapEntry top = e->heap[0], last = e->heap[--(*size)];
-    size_t i = 0, n = *size;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && heap_less(e->heap[c + 1], e->heap[c])) c++;
-        if (!heap_less(e->heap[c], last)) break;
-        e->heap[i] = e->heap[c];
-        i = c;
-    }
-    if (n) e->heap[i] = last;
+    if (*size) sift_down(e->heap, *size, 0, last);
     return top;
 }
 
-static void push_pair_at(CtEncoder *e, size_t *heap_size, int32_t i) {
+// The candidate for the pair that starts at part i, if it merges.
+static int pair_entry(const CtEncoder *e, int32_t i, HeapEntry *out) {
     int32_t j = e->node_next[i];
-    if (j < 0) return;
+    if (j < 0) return 0;
     const CtPairSlot *s = ct_pair_map_find(&e->t->pair_map, e->node_id[i], e->node_id[j]);
-    if (s) heap_push(e, heap_size, (HeapEntry){s->rank, i, e->node_version[i]});
+    if (!s) return 0;
+    *out = (HeapEntry){(uint64_t)(uint32_t)s->rank << 32 | (uint32_t)i, s->merged, e->node_version[i]};
+    return 1;
+}
+
+static void push_pair_at(CtEncoder *e, size_t *heap_size, int32_t i) {
+    HeapEntry x;
+    if (pair_entry(e, i, &x)) heap_push(e, heap_size, x);
 }
 
 static void merge_long(CtEncoder *e, const uint8_t *p, size_t n, CtIds *out) {
@@ -146,17 +160,23 @@ static void merge_long(CtEncoder *e, const uint8_t *p, size_t n, CtIds *out) {
         e->node_prev[i] = (int32_t)i - 1;
         e->node_version[i] = 0;
     }
+    // All initial candidates at once, then heapify: O(n) rather than n pushes.
+    if (n > e->heap_cap) {
+        e->heap_cap = n;
+        e->heap = ct_realloc(e->heap, e->heap_cap * sizeof *e->heap);
+    }
     size_t heap_size = 0;
-    for (size_t i = 0; i + 1 < n; i++) push_pair_at(e, &heap_size, (int32_t)i);
+    for (size_t i = 0; i + 1 < n; i++)
+        if (pair_entry(e, (int32_t)i, &e->heap[heap_size])) heap_size++;
+    for (size_t k = heap_size / 2; k-- > 0;) sift_down(e->heap, heap_size, k, e->heap[k]);
     while (heap_size) {
         HeapEntry top = heap_pop(e, &heap_size);
-        int32_t i = top.pos;
+        int32_t i = (int32_t)(uint32_t)top.key;
         // A stale entry: the part was merged away or its right neighbour changed since.
         // (A dead part's version is bumped when it dies, so the version check covers both.)
         if (e->node_version[i] != top.version) continue;
         int32_t j = e->node_next[i];
-        const CtPairSlot *s = ct_pair_map_find(&t->pair_map, e->node_id[i], e->node_id[j]);
-        e->node_id[i] = s->merged;
+        e->node_id[i] = top.merged;
         int32_t k = e->node_next[j];
         e->node_next[i] = k;
         if (k >= 0) e->node_prev[k] = i;

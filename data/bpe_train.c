@@ -72,6 +72,7 @@ typedef struct {
     uint32_t *words;  // indices of words that contain (or once contained) the pair
     uint32_t n_words, cap_words;
     int32_t left, right;
+    int32_t grew_in;  // the last merge during which the count grew (to queue it once)
 } Pair;
 
 typedef struct {
@@ -122,7 +123,7 @@ static Pair *pair_get(PairTable *t, int32_t a, int32_t b) {
     t->index[i] = (uint32_t)t->n_pairs;
     t->used++;
     Pair *p = &t->pairs[t->n_pairs++];
-    *p = (Pair){0, NULL, 0, 0, a, b};
+    *p = (Pair){0, NULL, 0, 0, a, b, -1};
     return p;
 }
 
@@ -293,11 +294,24 @@ static PieceSlot *count_pieces(CtBpeTrainer *t, size_t *n_out) {
     return pieces;
 }
 
-// Adds delta to the count of (a, b), noting word w when the pair gains it.
-static void change_pair(PairTable *pt, int32_t a, int32_t b, int64_t delta, uint32_t w) {
+// The pairs whose counts grew during the current merge, to queue once it is done.
+typedef struct {
+    uint32_t *items;
+    size_t n, cap;
+} GrownList;
+
+// Adds delta to the count of (a, b), noting word w when the pair gains it (and the pair in
+// `grown`, once per merge).
+static void change_pair(PairTable *pt, int32_t a, int32_t b, int64_t delta, uint32_t w, int32_t merge, GrownList *grown) {
     Pair *p = pair_get(pt, a, b);
     p->count += delta;
-    if (delta > 0) pair_add_word(p, w);
+    if (delta <= 0) return;
+    pair_add_word(p, w);
+    if (p->grew_in != merge && grown) {
+        p->grew_in = merge;
+        if (grown->n == grown->cap) grown->items = ct_realloc(grown->items, (grown->cap = grown->cap * 2 + 256) * sizeof *grown->items);
+        grown->items[grown->n++] = (uint32_t)(p - pt->pairs);
+    }
 }
 
 int ct_bpe_trainer_train(CtBpeTrainer *t, CtTokenizer *out) {
@@ -332,7 +346,7 @@ int ct_bpe_trainer_train(CtBpeTrainer *t, CtTokenizer *out) {
     pair_table_init(&pt, 1 << 16);
     for (size_t w = 0; w < n_words; w++)
         for (uint32_t i = 0; i + 1 < words[w].len; i++)
-            change_pair(&pt, words[w].symbols[i], words[w].symbols[i + 1], words[w].count, (uint32_t)w);
+            change_pair(&pt, words[w].symbols[i], words[w].symbols[i + 1], words[w].count, (uint32_t)w, -1, NULL);
     Heap heap = {0};
     for (size_t i = 0; i < pt.n_pairs; i++)
         if (pt.pairs[i].count > 0) heap_push(&heap, (Candidate){pt.pairs[i].count, pt.pairs[i].left, pt.pairs[i].right});
@@ -340,25 +354,39 @@ int ct_bpe_trainer_train(CtBpeTrainer *t, CtTokenizer *out) {
     if (o->progress) ct_progress_start(&progress, "merges", (uint64_t)n_merges_wanted, "merges");
     uint8_t *buf = NULL;
     size_t buf_cap = 0;
-    int32_t merges = 0;
+    int32_t merges = 0, made = 0;  // merges learned; new tokens made (fewer when a merge remakes one)
+    GrownList grown = {0};
+    // Token bytes -> id, to notice a merge whose bytes are already a token (two different
+    // pairs can spell the same string); like HF, the merge then reuses that id.
+    CtBytesMap known;
+    ct_bytes_map_init(&known, (size_t)o->vocab_size, tok->pool, tok->offsets, tok->lengths);
+    for (int32_t i = 0; i < 256; i++) ct_bytes_map_insert(&known, i);
     int rc = 0;
-    while (merges < n_merges_wanted && heap.n) {
+    while (made < n_merges_wanted && heap.n) {
         Candidate c = heap_pop(&heap);
         Pair *p = pair_get(&pt, c.left, c.right);
         if (p->count != c.count) {  // out of date: try again with the current count
             if (p->count > 0) heap_push(&heap, (Candidate){p->count, c.left, c.right});
             continue;
         }
-        int32_t a = c.left, b = c.right, id = 256 + merges;
+        int32_t a = c.left, b = c.right;
         size_t la = tok->lengths[a], lb = tok->lengths[b];
         if (la + lb > buf_cap) buf = ct_realloc(buf, buf_cap = (la + lb) * 2);
         memcpy(buf, tok->pool + tok->offsets[a], la);
         memcpy(buf + la, tok->pool + tok->offsets[b], lb);
-        if ((rc = ct_tokenizer_add(tok, id, buf, la + lb, CT_TOKEN_NORMAL)) != 0) break;
+        int32_t id = ct_bytes_map_find(&known, buf, la + lb);
+        if (id < 0) {
+            id = 256 + made++;
+            if ((rc = ct_tokenizer_add(tok, id, buf, la + lb, CT_TOKEN_NORMAL)) != 0) break;
+            known.pool = tok->pool;  // the arrays may have moved
+            known.offsets = tok->offsets;
+            known.lengths = tok->lengths;
+            ct_bytes_map_insert(&known, id);
+        }
         ct_tokenizer_add_merge(tok, a, b);
+        grown.n = 0;
         // Take the pair's word list: the walk below rewrites those words, and (a, b) itself
         // never gains a word during it (every pair that gains one contains the new id).
-        size_t first_new_pair = pt.n_pairs;
         uint32_t n_positions = p->n_words;
         uint32_t *positions = p->words;
         p->words = NULL;
@@ -374,12 +402,12 @@ int ct_bpe_trainer_train(CtBpeTrainer *t, CtTokenizer *out) {
             for (uint32_t i = 0; i < n;) {
                 if (i + 1 < n && s[i] == a && s[i + 1] == b) {
                     if (o_len > 0) {
-                        change_pair(&pt, s[o_len - 1], a, -cnt, w);
-                        change_pair(&pt, s[o_len - 1], id, cnt, w);
+                        change_pair(&pt, s[o_len - 1], a, -cnt, w, merges, &grown);
+                        change_pair(&pt, s[o_len - 1], id, cnt, w, merges, &grown);
                     }
                     if (i + 2 < n) {
-                        change_pair(&pt, b, s[i + 2], -cnt, w);
-                        change_pair(&pt, id, s[i + 2], cnt, w);
+                        change_pair(&pt, b, s[i + 2], -cnt, w, merges, &grown);
+                        change_pair(&pt, id, s[i + 2], cnt, w, merges, &grown);
                     }
                     s[o_len++] = id;
                     i += 2;
@@ -392,17 +420,19 @@ int ct_bpe_trainer_train(CtBpeTrainer *t, CtTokenizer *out) {
         ct_free(positions);
         p = pair_get(&pt, a, b);
         p->count = 0;
-        // Counts only grew for pairs with the new id, all created by this merge: queue each
-        // with its final count. (Counts that shrank are fixed when their entries surface.)
-        for (size_t i = first_new_pair; i < pt.n_pairs; i++) {
-            Pair *q = &pt.pairs[i];
+        // Queue the pairs whose counts grew (all contain the merged id) with their final
+        // counts. Counts that shrank are fixed when their stale entries surface.
+        for (size_t i = 0; i < grown.n; i++) {
+            Pair *q = &pt.pairs[grown.items[i]];
             if (q->count > 0) heap_push(&heap, (Candidate){q->count, q->left, q->right});
         }
         merges++;
-        if (o->progress) ct_progress_update(&progress, (uint64_t)merges);
+        if (o->progress) ct_progress_update(&progress, (uint64_t)made);
     }
     if (o->progress) ct_progress_finish(&progress);
     ct_free(buf);
+    ct_free(grown.items);
+    ct_bytes_map_free(&known);
     for (size_t i = 0; i < pt.n_pairs; i++) ct_free(pt.pairs[i].words);
     ct_free(pt.pairs);
     ct_free(pt.keys);
@@ -410,11 +440,11 @@ int ct_bpe_trainer_train(CtBpeTrainer *t, CtTokenizer *out) {
     ct_free(heap.items);
     ct_free(symbols);
     ct_free(words);
-    if (rc == 0 && merges < n_merges_wanted)
-        ct_warn("the input has only enough distinct pairs for %d merges; the vocabulary has %d tokens, not %d", merges,
-                256 + merges + o->n_specials, o->vocab_size);
+    if (rc == 0 && made < n_merges_wanted)
+        ct_warn("the input has only enough distinct pairs for %d new tokens; the vocabulary has %d tokens, not %d", made,
+                256 + made + o->n_specials, o->vocab_size);
     for (int k = 0; rc == 0 && k < o->n_specials; k++)
-        rc = ct_tokenizer_add(tok, 256 + merges + k, (const uint8_t *)o->specials[k], strlen(o->specials[k]), CT_TOKEN_SPECIAL);
+        rc = ct_tokenizer_add(tok, 256 + made + k, (const uint8_t *)o->specials[k], strlen(o->specials[k]), CT_TOKEN_SPECIAL);
     if (rc == 0) rc = ct_tokenizer_finish(tok);
     if (rc != 0) ct_tokenizer_free(tok);
     return rc;

@@ -1,5 +1,7 @@
 #include "data/byte_level.h"
 
+#include <pthread.h>
+
 #include "data/utf8.h"
 
 static int printable(int b) { return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255); }
@@ -13,16 +15,18 @@ uint32_t ct_byte_level_char(uint8_t byte) {
     return 256 + k;
 }
 
+static int16_t byte_of_char[256 + 68];
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void init_table(void) {
+    for (int i = 0; i < 256 + 68; i++) byte_of_char[i] = -1;
+    for (int b = 0; b < 256; b++) byte_of_char[ct_byte_level_char((uint8_t)b)] = (int16_t)b;
+}
+
 // The byte a code point stands for, or -1.
 static int byte_for_char(uint32_t cp) {
-    static int16_t table[256 + 68];
-    static int ready;
-    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
-        for (int i = 0; i < 256 + 68; i++) table[i] = -1;
-        for (int b = 0; b < 256; b++) table[ct_byte_level_char((uint8_t)b)] = (int16_t)b;
-        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
-    }
-    return cp < 256 + 68 ? table[cp] : -1;
+    pthread_once(&table_once, init_table);
+    return cp < 256 + 68 ? byte_of_char[cp] : -1;
 }
 
 long ct_byte_level_decode(const char *s, size_t len, uint8_t *out) {

@@ -62,20 +62,12 @@ int ct_pattern_from_regex(const char *regex, CtPattern *out) {
 
 // ---- units: one code point, or one invalid byte ----
 
-static uint8_t ascii_flags[128];
-static int ascii_ready;
-
-static void init_ascii(void) {
-    for (uint32_t c = 0; c < 128; c++) ascii_flags[c] = (uint8_t)ct_unicode_flags(c);
-    __atomic_store_n(&ascii_ready, 1, __ATOMIC_RELEASE);
-}
-
 // Class flags of the unit at text[i] (i < len); *n gets its length in bytes.
 static inline unsigned unit_at(const uint8_t *text, size_t len, size_t i, size_t *n) {
     uint8_t b = text[i];
     if (b < 0x80) {
         *n = 1;
-        return ascii_flags[b];
+        return ct_unicode_stage2[0][b];  // U+0000..U+007F: the first block
     }
     uint32_t cp;
     *n = ct_utf8_decode(text + i, len - i, &cp);
@@ -261,7 +253,6 @@ static size_t o200k_next(const uint8_t *text, size_t len, size_t i) {
 }
 
 size_t ct_pretokenize_next(CtPattern pattern, const uint8_t *text, size_t len, size_t pos) {
-    if (!__atomic_load_n(&ascii_ready, __ATOMIC_ACQUIRE)) init_ascii();
     switch (pattern) {
     case CT_PATTERN_GPT2: return gpt2_next(text, len, pos);
     case CT_PATTERN_CL100K: return cl100k_next(text, len, pos);

@@ -11,6 +11,7 @@
 #include "core/args.h"
 #include "core/error.h"
 #include "data/byte_level.h"
+#include "data/json_int.h"
 #include "data/read_file.h"
 #include "data/tokenizer_hf.h"
 
@@ -34,9 +35,10 @@ static int apply_meta(CtTokenizer *t, const char *meta_json, const char *source,
         const cJSON *item;
         cJSON_ArrayForEach(item, specials) {
             if (rc != 0) break;
-            if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int)item->valuedouble) {
+            int32_t id;
+            if (ct_json_token_id(item, &id) != 0) {
                 rc = ct_error_set("%s: special token \"%s\" has no integer id", source, item->string);
-            } else if (ct_tokenizer_add(t, (int32_t)item->valuedouble, (const uint8_t *)item->string,
+            } else if (ct_tokenizer_add(t, id, (const uint8_t *)item->string,
                                         strlen(item->string), CT_TOKEN_SPECIAL) != 0) {
                 rc = ct_error_prefix("%s: special token \"%s\": ", source, item->string);
             }
@@ -214,11 +216,11 @@ int ct_tokenizer_parse_gpt2(CtTokenizer *t, const char *encoder_json, size_t enc
         size_t n = strlen(item->string);
         if (n + 1 > cap) buf = ct_realloc(buf, cap = n * 2 + 16);
         long bytes = ct_byte_level_decode(item->string, n, buf);
-        if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int)item->valuedouble) {
+        int32_t id;
+        if (ct_json_token_id(item, &id) != 0) {
             rc = ct_error_set("%s/encoder.json: token \"%.60s\" has no integer id", source, item->string);
             goto done;
         }
-        int32_t id = (int32_t)item->valuedouble;
         // encoder.json also lists <|endoftext|>, which is not in the byte-level alphabet's
         // sense a token; the meta (or GPT-2's default) makes it special.
         if (bytes <= 0) {

@@ -8,6 +8,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/byte_level.h"
+#include "data/json_int.h"
 #include "data/read_file.h"
 
 // ---- reading ----
@@ -87,7 +88,8 @@ static int read_model(CtTokenizer *t, const cJSON *model) {
     const cJSON *item;
     int rc = 0;
     cJSON_ArrayForEach(item, vocab) {
-        if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int32_t)item->valuedouble) {
+        int32_t id;
+        if (ct_json_token_id(item, &id) != 0) {
             rc = ct_error_set("model.vocab[\"%.60s\"] is not an integer id", item->string);
             break;
         }
@@ -98,7 +100,7 @@ static int read_model(CtTokenizer *t, const cJSON *model) {
                               "BPE only)", item->string);
             break;
         }
-        if (ct_tokenizer_add(t, (int32_t)item->valuedouble, buf, (size_t)n, CT_TOKEN_NORMAL) != 0) {
+        if (ct_tokenizer_add(t, id, buf, (size_t)n, CT_TOKEN_NORMAL) != 0) {
             rc = ct_error_prefix("model.vocab[\"%.60s\"]: ", item->string);
             break;
         }
@@ -167,9 +169,10 @@ static int read_added_tokens(CtTokenizer *t, const cJSON *added) {
     cJSON_ArrayForEach(tok, added) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(tok, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(tok, "content");
-        if (!cJSON_IsNumber(id) || !cJSON_IsString(content) || id->valuedouble != (double)(int32_t)id->valuedouble)
+        int32_t value;
+        if (ct_json_token_id(id, &value) != 0 || !cJSON_IsString(content))
             return ct_error_set("added_tokens[%d] needs an integer \"id\" and a string \"content\"", index);
-        if (ct_tokenizer_add(t, (int32_t)id->valuedouble, (const uint8_t *)content->valuestring,
+        if (ct_tokenizer_add(t, value, (const uint8_t *)content->valuestring,
                              strlen(content->valuestring), CT_TOKEN_SPECIAL) != 0)
             return ct_error_prefix("added_tokens[%d]: ", index);
         index++;

@@ -149,7 +149,7 @@ TEST(tokenizer_edge, ids_match_tiktoken) {
             if (c->encoding != which) continue;
             CtIds ids = {0};
             ct_encode(e, (const uint8_t *)c->text, c->len, 0, &ids);
-            CHECK_MSG(ids.len == c->n_ids && memcmp(ids.data, c->ids, ids.len * sizeof(int32_t)) == 0,
+            CHECK_MSG(ids.len == c->n_ids && (ids.len == 0 || memcmp(ids.data, c->ids, ids.len * sizeof(int32_t)) == 0),
                       "%s (encoding %d): %zu ids, expected %zu", c->name, which, ids.len, c->n_ids);
             ct_ids_free(&ids);
         }
@@ -217,6 +217,13 @@ TEST(tokenizer_edge, invalid_bytes_split_like_symbols) {
     }
 }
 
+// Sanitizers slow everything down several times; the bound is for real builds.
+#if defined(__SANITIZE_ADDRESS__)
+#define SECOND 5.0
+#else
+#define SECOND 1.0
+#endif
+
 // A megabyte with no place to split: the heap-based merge keeps it well under a second.
 static void check_long_piece(int which, uint8_t fill, const char *what) {
     CtTokenizer t;
@@ -231,7 +238,8 @@ static void check_long_piece(int which, uint8_t fill, const char *what) {
     CtIds ids = {0};
     ct_encode(e, text, len, 0, &ids);
     double seconds = ct_time_now() - start;
-    CHECK_MSG(seconds < 1.0, "%s: 1 MB took %.2f s", what, seconds);
+    printf("    %s: 1 MB in %.3f s\n", what, seconds);
+    CHECK_MSG(seconds < SECOND, "%s: 1 MB took %.2f s", what, seconds);
     CHECK(ids.len > 0 && ids.len < len);
     uint8_t *out = NULL;
     size_t out_len = 0, cap = 0;

@@ -142,3 +142,95 @@ TEST(tokenizer_files, hf_save_and_load_round_trip) {
     ct_tokenizer_free(&b);
     ct_tokenizer_free(&c);
 }
+
+// A tiny hand-made tokenizer.json: merges as pairs, ignore_merges, an added token, and the
+// difference between HF's merge-list rule and whole-piece lookup.
+static const char tiny_hf_head[] =
+    "{\"added_tokens\": [{\"id\": 300, \"content\": \"<|eot|>\", \"special\": true}],"
+    " \"normalizer\": null, \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true},"
+    " \"model\": {\"type\": \"BPE\", \"continuing_subword_prefix\": \"\", \"end_of_word_suffix\": \"\", ";
+
+static void write_tiny_hf(const char *name, int ignore_merges) {
+    // Vocab: the 256 bytes in GPT-2's alphabet at ids 0..255, then "ab" 256, "abc" 257,
+    // "bc" 258. Merges: (b, c) first, then (a, b), then (ab, c): "abc" merges b+c first, so by
+    // the merge list it ends as "a" + "bc" — unless ignore_merges looks the whole piece up.
+    char *json = malloc(1 << 16);
+    size_t n = (size_t)snprintf(json, 1 << 16, "%s\"ignore_merges\": %s, \"vocab\": {", tiny_hf_head, ignore_merges ? "true" : "false");
+    for (int b = 0; b < 256; b++) {
+        // GPT-2's byte alphabet, as UTF-8.
+        int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
+        int cp = b, k = 0;
+        if (!printable) {
+            for (int x = 0; x < b; x++)
+                if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174))) k++;
+            cp = 256 + k;
+        }
+        char s[8];
+        if (cp < 0x80) {
+            if (cp == '"' || cp == '\\') snprintf(s, sizeof s, "\\%c", cp);
+            else snprintf(s, sizeof s, "%c", cp);
+        } else {
+            snprintf(s, sizeof s, "%c%c", 0xC0 | (cp >> 6), 0x80 | (cp & 0x3F));
+        }
+        n += (size_t)snprintf(json + n, (1 << 16) - n, "\"%s\": %d, ", s, b);
+    }
+    n += (size_t)snprintf(json + n, (1 << 16) - n,
+                          "\"ab\": 256, \"abc\": 257, \"bc\": 258, \"<|eot|>\": 300}, "
+                          "\"merges\": [[\"b\", \"c\"], [\"a\", \"b\"], \"ab c\"]}}");
+    ct_test_write(name, json);
+    free(json);
+}
+
+TEST(tokenizer_files, hf_pairs_ignore_merges_and_added_tokens) {
+    write_tiny_hf("list.json", 0);
+    write_tiny_hf("lookup.json", 1);
+    char path[1024];
+    CtTokenizer list, lookup;
+    snprintf(path, sizeof path, "%s/list.json", ct_test_tmpdir());
+    CHECK_MSG(ct_tokenizer_load(&list, path, NULL) == 0, "%s", ct_error_message());
+    snprintf(path, sizeof path, "%s/lookup.json", ct_test_tmpdir());
+    CHECK_MSG(ct_tokenizer_load(&lookup, path, NULL) == 0, "%s", ct_error_message());
+    CHECK_EQ_INT(list.n_merges, 3);
+    CHECK_EQ_INT(list.n_special, 1);
+    CtEncoder *e1 = ct_encoder_new(&list), *e2 = ct_encoder_new(&lookup);
+    CtIds a = {0}, b = {0}, c = {0};
+    ct_encode(e1, (const uint8_t *)"abc", 3, 0, &a);
+    ct_encode(e2, (const uint8_t *)"abc", 3, 0, &b);
+    CHECK_EQ_INT(a.len, 2);  // "a" + "bc": (b, c) ranks before (a, b)
+    CHECK_EQ_INT(a.data[0], 'a');
+    CHECK_EQ_INT(a.data[1], 258);
+    CHECK_EQ_INT(b.len, 1);  // ignore_merges: the whole piece is a token
+    CHECK_EQ_INT(b.data[0], 257);
+    ct_encode(e1, (const uint8_t *)"x<|eot|>", 8, 1, &c);
+    CHECK_EQ_INT(c.len, 2);
+    CHECK_EQ_INT(c.data[1], 300);
+    ct_ids_free(&a);
+    ct_ids_free(&b);
+    ct_ids_free(&c);
+    ct_encoder_free(e1);
+    ct_encoder_free(e2);
+    // Saved and loaded again: the same merges, the same rule, the same encoding.
+    snprintf(path, sizeof path, "%s/saved.json", ct_test_tmpdir());
+    CHECK(ct_tokenizer_save_hf(&lookup, path) == 0);
+    CtTokenizer again;
+    CHECK_MSG(ct_tokenizer_load(&again, path, NULL) == 0, "%s", ct_error_message());
+    CHECK_EQ_INT(again.whole_piece_lookup, 1);
+    CHECK_EQ_INT(again.n_merges, 3);
+    CHECK_EQ_INT(again.special_ids[0], 300);
+    ct_tokenizer_free(&again);
+    ct_tokenizer_free(&list);
+    ct_tokenizer_free(&lookup);
+}
+
+TEST(tokenizer_files, rank_file_pattern_by_option) {
+    const char *shared = ct_test_shared_data();
+    char cmd[4096], *out = NULL;
+    // A rank file under a name that says nothing: the pattern must be given.
+    snprintf(cmd, sizeof cmd,
+             "cp %s/tokenizers/tiktoken/o200k_base.tiktoken %s/mine.tiktoken && "
+             "printf 'Hello WORLD' | %s tokenize --tokenizer %s/mine.tiktoken --pattern o200k",
+             shared, ct_test_tmpdir(), ct_test_bin(), ct_test_tmpdir());
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_STR_EQ(out, "13225 79618\n");  // tiktoken o200k_base: "Hello", " WORLD"
+    free(out);
+}

@@ -1,8 +1,7 @@
 // ctrain tokenize: text (or JSON lines) in, token ids out.
 //
-// Raw text is cut into chunks at places where every pattern starts a new piece (after a
-// newline, before a letter; see ct_pretokenize_safe_cut), and special tokens when allowed,
-// so threads encode chunks independently and the ids equal a one-thread run's. JSON lines are
+// Raw text is encoded by ct_encode_parallel (data/bpe_parallel.h): chunks cut where every
+// pattern starts a new piece, so the ids equal a one-thread run's. JSON lines are
 // read in batches; each batch's lines are encoded in parallel and written in order.
 #include <omp.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include "core/error.h"
 #include "core/timer.h"
 #include "data/bpe.h"
+#include "data/bpe_parallel.h"
 #include "data/json_line.h"
 #include "train/commands.h"
 #include "train/tokenizer_cli.h"
@@ -26,45 +26,6 @@ static const CtOption options[] = {
     {"threads", "N", "encoding threads (default: all cores, or OMP_NUM_THREADS)", 0},
     {"stats", NULL, "print bytes, tokens, bytes/token and MB/s on stderr", 0},
 };
-
-typedef struct {
-    size_t start, end;  // the chunk's bytes
-    size_t limit;       // how far its pieces may look ahead (the end of its segment)
-    int32_t special;    // >= 0: this job is one special token
-    CtIds ids;
-} Chunk;
-
-typedef struct {
-    Chunk *items;
-    size_t n, cap;
-} Chunks;
-
-static void add_chunk(Chunks *c, size_t start, size_t end, size_t limit, int32_t special) {
-    if (c->n == c->cap) c->items = ct_realloc(c->items, (c->cap = c->cap ? c->cap * 2 : 64) * sizeof *c->items);
-    c->items[c->n++] = (Chunk){start, end, limit, special, {0}};
-}
-
-// Ordinary text [start, end) cut at safe places into chunks of about `target` bytes.
-static void add_segment(Chunks *c, const uint8_t *text, size_t start, size_t end, size_t target) {
-    size_t pos = start;
-    while (pos < end) {
-        size_t cut = end;
-        if (end - pos > target * 3 / 2) cut = start + ct_pretokenize_safe_cut(text + start, end - start, pos - start + target);
-        add_chunk(c, pos, cut, end, -1);
-        pos = cut;
-    }
-}
-
-static int32_t special_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_t pos) {
-    int32_t best = -1;
-    size_t best_len = 0;
-    for (int32_t k = 0; k < t->n_special; k++) {
-        int32_t id = t->special_ids[k];
-        size_t l = t->lengths[id];
-        if (l > best_len && l <= len - pos && memcmp(text + pos, t->pool + t->offsets[id], l) == 0) best = id, best_len = l;
-    }
-    return best;
-}
 
 static void write_ids(FILE *out, const int32_t *ids, size_t n, int *first) {
     char buf[1 << 16];
@@ -92,40 +53,14 @@ static int tokenize_raw(const CtTokenizer *t, const CtArgs *args, int threads, C
     uint8_t *text = ct_cli_read_input(args, &len);
     if (!text) return -1;
     double start = ct_time_now();
-    size_t target = len / ((size_t)threads * 8) + 1;
-    if (target < (1 << 16)) target = 1 << 16;
-    Chunks chunks = {0};
-    size_t seg = 0;
-    if (ct_args_has(args, "allow-special") && t->n_special) {
-        for (size_t pos = 0; pos < len; pos++) {
-            int32_t id = special_at(t, text, len, pos);
-            if (id < 0) continue;
-            add_segment(&chunks, text, seg, pos, target);
-            add_chunk(&chunks, pos, pos + t->lengths[id], pos + t->lengths[id], id);
-            pos += t->lengths[id] - 1;
-            seg = pos + 1;
-        }
-    }
-    add_segment(&chunks, text, seg, len, target);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (size_t i = 0; i < chunks.n; i++) {
-        Chunk *c = &chunks.items[i];
-        if (c->special >= 0)
-            ct_ids_push(&c->ids, c->special);
-        else
-            ct_encode_ordinary_range(encoders[omp_get_thread_num()], text, c->limit, c->start, c->end, &c->ids);
-    }
+    CtIds ids = {0};
+    ct_encode_parallel(t, encoders, threads, text, len, ct_args_has(args, "allow-special"), &ids);
     double seconds = ct_time_now() - start;
     int first = 1;
-    size_t tokens = 0;
-    for (size_t i = 0; i < chunks.n; i++) {
-        write_ids(stdout, chunks.items[i].ids.data, chunks.items[i].ids.len, &first);
-        tokens += chunks.items[i].ids.len;
-        ct_ids_free(&chunks.items[i].ids);
-    }
+    write_ids(stdout, ids.data, ids.len, &first);
     fputc('\n', stdout);
-    if (ct_args_has(args, "stats")) print_stats(len, tokens, seconds, threads);
-    ct_free(chunks.items);
+    if (ct_args_has(args, "stats")) print_stats(len, ids.len, seconds, threads);
+    ct_ids_free(&ids);
     ct_free(text);
     return 0;
 }
@@ -135,9 +70,8 @@ typedef struct {
     size_t len;
     char *out;  // the output line, formatted by the worker
     size_t out_len;
-    size_t tokens;
-    int error;  // -1: this line failed; msg holds why
-    char msg[256];
+    size_t tokens, text_bytes;  // for --stats: the decoded text, not the JSON around it
+    char *error;  // why this line failed (ct_strdup), or NULL
 } Line;
 
 #define BATCH_BYTES (8u << 20)
@@ -154,8 +88,7 @@ static void encode_line(CtEncoder *e, Line *l, int allow_special, uint8_t **text
         rc = ct_json_line_string(l->line, len, "text", text, &n, text_cap);
     }
     if (rc != 0) {
-        l->error = 1;
-        snprintf(l->msg, sizeof l->msg, "%s", rc > 0 ? "no string field \"text\"" : ct_error_message());
+        l->error = ct_strdup(rc > 0 ? "no string field \"text\"" : ct_error_message());
         return;
     }
     ids->len = 0;
@@ -171,6 +104,7 @@ static void encode_line(CtEncoder *e, Line *l, int allow_special, uint8_t **text
     memcpy(p, "]}\n", 3);
     l->out_len = (size_t)(p + 3 - l->out);
     l->tokens = ids->len;
+    l->text_bytes = n;
 }
 
 static int tokenize_jsonl(const CtTokenizer *t, const CtArgs *args, int threads, CtEncoder **encoders) {
@@ -212,9 +146,10 @@ static int tokenize_jsonl(const CtTokenizer *t, const CtArgs *args, int threads,
         seconds += ct_time_now() - start;
         for (size_t i = 0; i < n; i++) {
             Line *l = &lines[i];
-            if (rc == 0 && l->error) rc = ct_error_set("%s:%zu: %s", source, line_no + i + 1, l->msg);
+            if (rc == 0 && l->error) rc = ct_error_set("%s:%zu: %s", source, line_no + i + 1, l->error);
+            ct_free(l->error);
             if (rc == 0) fwrite(l->out, 1, l->out_len, stdout);
-            bytes += l->len;
+            bytes += l->text_bytes;
             tokens += l->tokens;
             free(l->line);
             ct_free(l->out);

@@ -2,10 +2,11 @@
 # Generates the tables of tests/test_tokenizer_edge.c: pieces from the three regexes with
 # Python's `regex` module (backtracking, as tiktoken's fancy-regex), and ids from tiktoken.
 # Needs: pip install tiktoken regex. Run: python3 tests/ref/gen_tokenizer_edge_cases.py
-import json, random, subprocess, sys
+import json, os
+import regex
 import tiktoken
 from tiktoken.load import load_tiktoken_bpe
-D="/work/shared/data/tokenizers"
+D = os.environ.get("CTRAIN_SHARED", "../shared/data") + "/tokenizers"
 def enc(name):
     if name=="gpt2":
         meta=json.load(open(D+"/gpt2/meta.json"))
@@ -20,9 +21,6 @@ def enc(name):
     meta=json.load(open(f"{D}/tiktoken/{name}.meta.json"))
     return tiktoken.Encoding(name,pat_str=meta["pat_str"],mergeable_ranks=load_tiktoken_bpe(f"{D}/tiktoken/{name}.tiktoken"),special_tokens=meta["special_tokens"]), f"{D}/tiktoken/{name}.tiktoken"
 
-import json, regex, sys
-
-D="/work/shared/data/tokenizers"
 pats={"gpt2":json.load(open(D+"/gpt2/meta.json"))["pat_str"],
       "cl100k":json.load(open(D+"/tiktoken/cl100k_base.meta.json"))["pat_str"],
       "o200k":json.load(open(D+"/tiktoken/o200k_base.meta.json"))["pat_str"]}

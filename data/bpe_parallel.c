@@ -1,0 +1,94 @@
+#include "data/bpe_parallel.h"
+
+#include <omp.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+typedef struct {
+    size_t start, end;  // the chunk's bytes
+    size_t limit;       // how far its pieces may look ahead (the end of its segment)
+    int32_t special;    // >= 0: this chunk is one special token
+    CtIds ids;
+} Chunk;
+
+typedef struct {
+    Chunk *items;
+    size_t n, cap;
+} Chunks;
+
+static void add_chunk(Chunks *c, size_t start, size_t end, size_t limit, int32_t special) {
+    if (c->n == c->cap) c->items = ct_realloc(c->items, (c->cap = c->cap ? c->cap * 2 : 64) * sizeof *c->items);
+    c->items[c->n++] = (Chunk){start, end, limit, special, {0}};
+}
+
+// Ordinary text [start, end) cut at safe places into chunks of about `target` bytes. Pieces
+// look ahead at most to `end`: the text before a special token is encoded on its own, as
+// tiktoken does.
+static void add_segment(Chunks *c, const uint8_t *text, size_t start, size_t end, size_t target) {
+    size_t pos = start;
+    while (pos < end) {
+        size_t cut = end;
+        if (end - pos > target * 3 / 2) cut = start + ct_pretokenize_safe_cut(text + start, end - start, pos - start + target);
+        add_chunk(c, pos, cut, end, -1);
+        pos = cut;
+    }
+}
+
+static int32_t special_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_t pos) {
+    int32_t best = -1;
+    size_t best_len = 0;
+    for (int32_t k = 0; k < t->n_special; k++) {
+        int32_t id = t->special_ids[k];
+        size_t l = t->lengths[id];
+        if (l > best_len && l <= len - pos && memcmp(text + pos, t->pool + t->offsets[id], l) == 0) best = id, best_len = l;
+    }
+    return best;
+}
+
+void ct_encode_parallel(const CtTokenizer *t, CtEncoder **encoders, int threads, const uint8_t *text, size_t len,
+                        int allow_special, CtIds *out) {
+    // Several chunks per thread, so a slow chunk does not leave the others idle; at least
+    // 64 KiB each, so the per-chunk cost stays small.
+    size_t target = len / ((size_t)threads * 8) + 1;
+    if (target < (1 << 16)) target = 1 << 16;
+    Chunks chunks = {0};
+    size_t seg = 0;
+    if (allow_special && t->n_special) {
+        uint8_t first[256] = {0};
+        for (int32_t k = 0; k < t->n_special; k++) first[t->pool[t->offsets[t->special_ids[k]]]] = 1;
+        for (size_t pos = 0; pos < len; pos++) {
+            if (!first[text[pos]]) continue;
+            int32_t id = special_at(t, text, len, pos);
+            if (id < 0) continue;
+            add_segment(&chunks, text, seg, pos, target);
+            add_chunk(&chunks, pos, pos + t->lengths[id], pos + t->lengths[id], id);
+            pos += t->lengths[id] - 1;
+            seg = pos + 1;
+        }
+    }
+    add_segment(&chunks, text, seg, len, target);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (size_t i = 0; i < chunks.n; i++) {
+        Chunk *c = &chunks.items[i];
+        // Ids go to a local list first: neighbouring chunks share cache lines, and pushing
+        // into c->ids directly would make the threads fight over them (false sharing).
+        CtIds ids = {0};
+        if (c->special >= 0)
+            ct_ids_push(&ids, c->special);
+        else
+            ct_encode_ordinary_range(encoders[omp_get_thread_num()], text, c->limit, c->start, c->end, &ids);
+        c->ids = ids;
+    }
+    for (size_t i = 0; i < chunks.n; i++) {
+        CtIds *ids = &chunks.items[i].ids;
+        if (out->len + ids->len > out->cap) {
+            out->cap = (out->len + ids->len) * 2;
+            out->data = ct_realloc(out->data, out->cap * sizeof *out->data);
+        }
+        if (ids->len) memcpy(out->data + out->len, ids->data, ids->len * sizeof *ids->data);
+        out->len += ids->len;
+        ct_ids_free(ids);
+    }
+    ct_free(chunks.items);
+}

@@ -1,0 +1,23 @@
+// libFuzzer: tokenizer.json text never crashes the loader; what loads also saves and encodes.
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "data/tokenizer_hf.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    CtTokenizer t;
+    if (ct_tokenizer_parse_hf(&t, (const char *)data, size, "fuzz.json", NULL) == 0) {
+        CtEncoder *e = ct_encoder_new(&t);
+        CtIds ids = {0};
+        ct_encode(e, (const uint8_t *)"hello world 123 <|endoftext|>", 29, 1, &ids);
+        ct_ids_free(&ids);
+        ct_encoder_free(e);
+        char *json = ct_tokenizer_hf_json(&t);
+        free(json);
+        ct_tokenizer_free(&t);
+    } else if (!ct_error_message()[0]) {
+        __builtin_trap();
+    }
+    return 0;
+}
