@@ -5,6 +5,7 @@
 #   make asan            the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make deps            install missing system packages (Debian/Ubuntu, apt-get)
 #   make demo            the end-to-end demo (see README)
+#   make fuzz            libFuzzer targets (clang), each run for FUZZ_SECONDS
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -83,7 +84,7 @@ TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test test-long asan demo docs clean help
+.PHONY: all deps test test-long asan demo docs clean help fuzz
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -144,6 +145,22 @@ demo: all
 	@echo "make demo: the end-to-end pretraining demo (tokenizer -> shards -> a small GPT trained for a"
 	@echo "few minutes on CPU, with validation loss and samples) is not built yet; it lands with the"
 	@echo "pretraining work. What exists now: ./ctrain --help"
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang, ASan and UBSan; each runs for
+# FUZZ_SECONDS from the seeds in tests/fuzz/seeds plus its own corpus in build-fuzz/. Any crash is a bug.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_LIB_SRCS := $(wildcard core/*.c data/*.c checkpoints/*.c)
+FUZZ_CFLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+               -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+fuzz:
+	@mkdir -p build-fuzz
+	@for t in $(FUZZ_TARGETS); do echo "  FUZZ-CC $$t"; \
+	  $(FUZZ_CC) $(FUZZ_CFLAGS) tests/fuzz/$$t.c $(FUZZ_LIB_SRCS) -o build-fuzz/$$t $(PKG_LIBS) -lm || exit 1; done
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus-$$t; echo "  FUZZ  $$t ($(FUZZ_SECONDS) s)"; \
+	  CTRAIN_SHARED=$(abspath ../shared/data) build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus-$$t tests/fuzz/seeds 2>&1 | tail -n 2 || exit 1; done
 
 clean:
 	rm -rf build build-asan build-fuzz ctrain

@@ -51,6 +51,20 @@ void ct_st_close(CtSafetensors *f) {
     memset(f, 0, sizeof *f);
 }
 
+// A name as it may appear in a one-line message: at most 80 bytes, control characters as '?'.
+typedef struct {
+    char s[96];
+} Shown;
+
+static Shown shown(const char *name) {
+    Shown out;
+    size_t n = 0;
+    for (; name[n] && n < 80; n++) out.s[n] = (unsigned char)name[n] < 0x20 || name[n] == 0x7f ? '?' : name[n];
+    if (name[n]) memcpy(out.s + n, "...", 3), n += 3;
+    out.s[n] = 0;
+    return out;
+}
+
 // UTF-8 without NUL bytes (the reference reader decodes the header as a Rust str; a NUL would
 // let two different names look alike to C code).
 static long invalid_utf8_at(const unsigned char *s, size_t n) {
@@ -97,10 +111,10 @@ static int parse_metadata(CtSafetensors *f, const cJSON *meta) {
     f->meta = ct_calloc((size_t)n + 1, sizeof(CtStMetaEntry));
     for (const cJSON *e = meta->child; e; e = e->next) {
         if (!cJSON_IsString(e))
-            return ct_error_set("%s: __metadata__ value of '%.80s' is not a string", f->source, e->string);
+            return ct_error_set("%s: __metadata__ value of '%s' is not a string", f->source, shown(e->string).s);
         for (int i = 0; i < f->n_meta; i++)
             if (strcmp(f->meta[i].key, e->string) == 0)
-                return ct_error_set("%s: __metadata__ key '%.80s' appears twice", f->source, e->string);
+                return ct_error_set("%s: __metadata__ key '%s' appears twice", f->source, shown(e->string).s);
         f->meta[f->n_meta].key = ct_strdup(e->string);
         f->meta[f->n_meta].value = ct_strdup(e->valuestring);
         f->n_meta++;
@@ -110,18 +124,18 @@ static int parse_metadata(CtSafetensors *f, const cJSON *meta) {
 
 static int parse_tensor(const ParseCtx *ctx, const cJSON *e, CtStTensor *t) {
     const char *name = e->string;
-    if (!cJSON_IsObject(e)) return ct_error_set("%s: tensor '%.80s': entry is not an object", ctx->source, name);
+    if (!cJSON_IsObject(e)) return ct_error_set("%s: tensor '%s': entry is not an object", ctx->source, shown(name).s);
     if (!name[0]) return ct_error_set("%s: a tensor has an empty name", ctx->source);
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
     const cJSON *offsets = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-    if (!cJSON_IsString(dtype)) return ct_error_set("%s: tensor '%.80s': no dtype string", ctx->source, name);
+    if (!cJSON_IsString(dtype)) return ct_error_set("%s: tensor '%s': no dtype string", ctx->source, shown(name).s);
     if (dtype_from_name(dtype->valuestring, &t->dtype) != 0)
-        return ct_error_set("%s: tensor '%.80s': unknown dtype '%.20s'", ctx->source, name, dtype->valuestring);
-    if (!cJSON_IsArray(shape)) return ct_error_set("%s: tensor '%.80s': no shape array", ctx->source, name);
+        return ct_error_set("%s: tensor '%s': unknown dtype '%s'", ctx->source, shown(name).s, shown(dtype->valuestring).s);
+    if (!cJSON_IsArray(shape)) return ct_error_set("%s: tensor '%s': no shape array", ctx->source, shown(name).s);
     int ndim = cJSON_GetArraySize(shape);
     if (ndim > CT_ST_MAX_DIMS)
-        return ct_error_set("%s: tensor '%.80s': %d dimensions (at most %d are supported)", ctx->source, name, ndim,
+        return ct_error_set("%s: tensor '%s': %d dimensions (at most %d are supported)", ctx->source, shown(name).s, ndim,
                             CT_ST_MAX_DIMS);
     t->ndim = ndim;
     uint64_t numel = 1;
@@ -129,27 +143,27 @@ static int parse_tensor(const ParseCtx *ctx, const cJSON *e, CtStTensor *t) {
     for (const cJSON *v = shape->child; v; v = v->next, d++) {
         uint64_t dim;
         if (get_count(v, &dim) != 0)
-            return ct_error_set("%s: tensor '%.80s': shape entry %d is not a non-negative integer", ctx->source, name, d);
+            return ct_error_set("%s: tensor '%s': shape entry %d is not a non-negative integer", ctx->source, shown(name).s, d);
         t->shape[d] = (int64_t)dim;
         overflow |= __builtin_mul_overflow(numel, dim, &numel);
     }
     uint64_t nbytes = 0;
     overflow |= __builtin_mul_overflow(numel, (uint64_t)ct_st_dtype_size(t->dtype), &nbytes);
-    if (overflow) return ct_error_set("%s: tensor '%.80s': shape is too large", ctx->source, name);
+    if (overflow) return ct_error_set("%s: tensor '%s': shape is too large", ctx->source, shown(name).s);
     uint64_t begin, end;
     if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2 || get_count(offsets->child, &begin) != 0 ||
         get_count(offsets->child->next, &end) != 0)
-        return ct_error_set("%s: tensor '%.80s': data_offsets is not two non-negative integers", ctx->source, name);
-    if (end < begin) return ct_error_set("%s: tensor '%.80s': data_offsets [%llu, %llu] end before they begin",
-                                         ctx->source, name, (unsigned long long)begin, (unsigned long long)end);
+        return ct_error_set("%s: tensor '%s': data_offsets is not two non-negative integers", ctx->source, shown(name).s);
+    if (end < begin) return ct_error_set("%s: tensor '%s': data_offsets [%llu, %llu] end before they begin",
+                                         ctx->source, shown(name).s, (unsigned long long)begin, (unsigned long long)end);
     if (end > ctx->buffer_size)
-        return ct_error_set("%s: tensor '%.80s': data_offsets [%llu, %llu] lie outside the data buffer of %llu bytes "
+        return ct_error_set("%s: tensor '%s': data_offsets [%llu, %llu] lie outside the data buffer of %llu bytes "
                             "(truncated file?)",
-                            ctx->source, name, (unsigned long long)begin, (unsigned long long)end,
+                            ctx->source, shown(name).s, (unsigned long long)begin, (unsigned long long)end,
                             (unsigned long long)ctx->buffer_size);
     if (end - begin != nbytes)
-        return ct_error_set("%s: tensor '%.80s': shape of %llu %s elements takes %llu bytes but data_offsets span %llu",
-                            ctx->source, name, (unsigned long long)numel, ct_st_dtype_name(t->dtype),
+        return ct_error_set("%s: tensor '%s': shape of %llu %s elements takes %llu bytes but data_offsets span %llu",
+                            ctx->source, shown(name).s, (unsigned long long)numel, ct_st_dtype_name(t->dtype),
                             (unsigned long long)nbytes, (unsigned long long)(end - begin));
     t->numel = numel;
     t->nbytes = nbytes;
@@ -177,15 +191,15 @@ static int check_layout(const ParseCtx *ctx, CtSafetensors *f) {
     qsort(order, (size_t)n, sizeof *order, by_name);
     for (int i = 1; i < n && rc == 0; i++)
         if (strcmp(order[i - 1]->name, order[i]->name) == 0)
-            rc = ct_error_set("%s: tensor '%.80s' appears twice in the header", ctx->source, order[i]->name);
+            rc = ct_error_set("%s: tensor '%s' appears twice in the header", ctx->source, shown(order[i]->name).s);
     qsort(order, (size_t)n, sizeof *order, by_offset);
     uint64_t covered = 0;  // the buffer is accounted for up to here
     const CtStTensor *prev = NULL;
     for (int i = 0; i < n && rc == 0; i++) {
         uint64_t begin = (uint64_t)(order[i]->data - ctx->buffer);
         if (begin < covered)
-            rc = ct_error_set("%s: tensors '%.80s' and '%.80s' overlap (bytes %llu..%llu)", ctx->source, prev->name,
-                              order[i]->name, (unsigned long long)begin, (unsigned long long)covered);
+            rc = ct_error_set("%s: tensors '%s' and '%s' overlap (bytes %llu..%llu)", ctx->source, shown(prev->name).s,
+                              shown(order[i]->name).s, (unsigned long long)begin, (unsigned long long)covered);
         else if (begin > covered)
             rc = ct_error_set("%s: bytes %llu..%llu of the data buffer belong to no tensor", ctx->source,
                               (unsigned long long)covered, (unsigned long long)begin);
@@ -310,7 +324,7 @@ int ct_st_read_f32(const CtSafetensors *f, const CtStTensor *t, float *out) {
     case CT_ST_F16: ct_f16_array_to_f32(t->data, out, t->numel); return 0;
     case CT_ST_BF16: ct_bf16_array_to_f32(t->data, out, t->numel); return 0;
     default:
-        return ct_error_set("%s: tensor '%.80s' has dtype %s; model weights must be F32, F16 or BF16", f->source,
-                            t->name, ct_st_dtype_name(t->dtype));
+        return ct_error_set("%s: tensor '%s' has dtype %s; model weights must be F32, F16 or BF16", f->source,
+                            shown(t->name).s, ct_st_dtype_name(t->dtype));
     }
 }

@@ -237,5 +237,6 @@ TEST(safetensors, refuses_malformed_headers) {
     CHECK_REFUSED(write_file("meta.safetensors", "{\"__metadata__\":{\"format\":1}}", 0), "is not a string");
     CHECK_REFUSED(write_file("utf8.safetensors", "{\"\xff\":{}}", 0), "not valid UTF-8");
     CHECK_REFUSED(write_file("entry.safetensors", "{\"a\":[]}", 0), "not an object");
+    CHECK_REFUSED(write_file("newline.safetensors", "{\"a\\nb\":[]}", 0), "tensor 'a?b'");  // one line still
     CHECK_REFUSED(tmp_path("missing.safetensors"), "cannot open");
 }
