@@ -10,3 +10,6 @@ extern const CtCommand ct_cmd_tokenize;
 extern const CtCommand ct_cmd_detokenize;
 extern const CtCommand ct_cmd_tokenizer_train;
 extern const CtCommand ct_cmd_bench_train;
+extern const CtCommand ct_cmd_import_hf;
+extern const CtCommand ct_cmd_export_hf;
+extern const CtCommand ct_cmd_export_gguf;
