@@ -10,6 +10,7 @@
 #include "data/tokenizer_hf.h"
 #include "data/tokenizer_identity.h"
 #include "tests/model_fixture.h"
+#include "tests/test.h"
 
 char *hf_fixture_tokenizer_json(void) {
     CtTokenizer t;
@@ -62,4 +63,38 @@ int hf_fixture_checkpoint(const char *path, const CtModelConfig *config, uint64_
 
 int hf_fixture_load(const char *path, CtModel *m, CtCheckpointMeta *meta) {
     return ct_checkpoint_load(path, m, ct_ops_cpu(), 1, 1, 0, NULL, meta);
+}
+
+int hf_fixture_logits(const char *ckpt, const int32_t *tokens, int T, float *out) {
+    CtModel m;
+    CtCheckpointMeta meta;
+    if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 1, T, 0, NULL, &meta) != 0) return -1;
+    CtBatch batch = {.tokens = tokens, .B = 1, .T = T};
+    ct_model_forward(&m, &batch);
+    memcpy(out, m.act.logits, sizeof(float) * (size_t)T * (size_t)m.config.vocab_size);
+    ct_model_free(&m);
+    ct_checkpoint_meta_free(&meta);
+    return 0;
+}
+
+int hf_fixture_ref(const char *script, const char *args) {
+    const char *root = getenv("CTRAIN_ROOT");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "python3 %s/tests/ref/%s %s", root ? root : ".", script, args);
+    char *out = NULL;
+    int rc = ct_test_run(cmd, &out);
+    if (out && strstr(out, "SKIP:")) {
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s", strstr(out, "SKIP:") + 6);
+        reason[strcspn(reason, "\n")] = 0;
+        free(out);
+        SKIP("%s", reason);
+    }
+    if (rc == 127) {
+        free(out);
+        SKIP("python3 is not installed");
+    }
+    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "%s failed (%d): %s", cmd, rc, out ? out : "");
+    free(out);
+    return rc;
 }

@@ -12,3 +12,8 @@ int hf_fixture_checkpoint(const char *path, const CtModelConfig *config, uint64_
 CtModelConfig hf_fixture_config(CtArch arch, int tied);
 // Loads a checkpoint's parameters (free m with ct_model_free, meta with ct_checkpoint_meta_free).
 int hf_fixture_load(const char *path, CtModel *m, CtCheckpointMeta *meta);
+// ctrain's logits [T, V] for one row of T tokens from a checkpoint. 0, or -1 + error.
+int hf_fixture_logits(const char *ckpt, const int32_t *tokens, int T, float *out);
+// Runs python3 tests/ref/SCRIPT ARGS; skips the calling test when the script prints "SKIP: ..."
+// (or python3 is absent); records a failure and returns non-zero when it fails.
+int hf_fixture_ref(const char *script, const char *args);

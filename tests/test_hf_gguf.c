@@ -241,3 +241,33 @@ TEST(hf_gguf, refuses_gpt2_and_bad_dtype) {
     FILE *fp = fopen(tmp_path("g.gguf"), "rb");
     CHECK(fp == NULL);
 }
+
+// llama.cpp's own reader (the gguf package) loads the file, and an independent NumPy forward in
+// llama.cpp's RoPE convention computes ctrain's logits from it: the q/k permutation is right.
+TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
+    const char *ckpt = tmp_path("llama.h5"), *out = tmp_path("m.gguf");
+    CHECK(hf_fixture_checkpoint(ckpt, &c, 8) == 0);
+    CtGgufExportOptions opt = {.dtype = "f32"};
+    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+    enum { T = 10 };
+    int32_t tokens[T];
+    for (int t = 0; t < T; t++) tokens[t] = (t * 53 + 7) % c.vocab_size;
+    static float logits[T * 264];
+    CHECK(hf_fixture_logits(ckpt, tokens, T, logits) == 0);
+    char tokens_path[1024], logits_path[1024], args[4096];
+    snprintf(tokens_path, sizeof tokens_path, "%s", tmp_path("tokens.bin"));
+    snprintf(logits_path, sizeof logits_path, "%s", tmp_path("logits.bin"));
+    FILE *fp = fopen(tokens_path, "wb");
+    fwrite(tokens, sizeof tokens, 1, fp);
+    fclose(fp);
+    fp = fopen(logits_path, "wb");
+    fwrite(logits, sizeof logits, 1, fp);
+    fclose(fp);
+    snprintf(args, sizeof args, "%s %s %s", out, tokens_path, logits_path);
+    if (hf_fixture_ref("check_gguf.py", args) != 0) return;
+    opt.dtype = "f16";
+    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+    hf_fixture_ref("check_gguf.py", args);
+}

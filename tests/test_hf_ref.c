@@ -23,28 +23,7 @@ static const char *tmp_path(const char *name) {
     return p;
 }
 
-// Runs the reference script with `args`; skips the test when it says SKIP.
-static int ref(const char *args) {
-    const char *root = getenv("CTRAIN_ROOT");
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "python3 %s/tests/ref/hf_interop_ref.py %s", root ? root : ".", args);
-    char *out = NULL;
-    int rc = ct_test_run(cmd, &out);
-    if (out && strstr(out, "SKIP:")) {
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s", strstr(out, "SKIP:") + 6);
-        reason[strcspn(reason, "\n")] = 0;
-        free(out);
-        SKIP("%s", reason);
-    }
-    if (rc == 127) {
-        free(out);
-        SKIP("python3 is not installed");
-    }
-    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "%s failed (%d): %s", cmd, rc, out ? out : "");
-    free(out);
-    return rc;
-}
+static int ref(const char *args) { return hf_fixture_ref("hf_interop_ref.py", args); }
 
 static int read_exact(const char *path, void *dst, size_t bytes) {
     size_t size = 0;
@@ -53,19 +32,6 @@ static int read_exact(const char *path, void *dst, size_t bytes) {
     if (ok) memcpy(dst, data, bytes);
     free(data);
     return ok ? 0 : -1;
-}
-
-// ctrain's logits [T, V] for `tokens` from a checkpoint.
-static int ctrain_logits(const char *ckpt, const int32_t *tokens, int T, float *out, int V) {
-    CtModel m;
-    CtCheckpointMeta meta;
-    if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 1, T, 0, NULL, &meta) != 0) return -1;
-    CtBatch batch = {.tokens = tokens, .B = 1, .T = T};
-    ct_model_forward(&m, &batch);
-    memcpy(out, m.act.logits, sizeof(float) * (size_t)T * (size_t)V);
-    ct_model_free(&m);
-    ct_checkpoint_meta_free(&meta);
-    return 0;
 }
 
 // max |a - b| / max |b|
@@ -95,7 +61,7 @@ static void check_both_ways(const char *arch, const char *dtype, const char *sha
 
     CtHfImportOptions iopt = {.skip_tokenizer = 1};
     CHECK_MSG(ct_hf_import(dir, ckpt, &iopt) == 0, "%s", ct_error_message());
-    CHECK_MSG(ctrain_logits(ckpt, tokens, REF_T, got, REF_V) == 0, "%s", ct_error_message());
+    CHECK_MSG(hf_fixture_logits(ckpt, tokens, REF_T, got) == 0, "%s", ct_error_message());
     double err = relative_error(got, want, REF_T * REF_V);
     CHECK_MSG(err < 1e-4, "%s %s: ctrain's logits differ from transformers' by %.3g (relative)", arch, dtype, err);
 
@@ -136,7 +102,7 @@ TEST(hf_ref, ctrain_model_with_tokenizer_loads_in_transformers) {
     if (ref(args) != 0) return;
     static float want[REF_T * REF_V], got[REF_T * REF_V];
     CHECK(read_exact(logits_path, want, sizeof want) == 0);
-    CHECK(ctrain_logits(ckpt, tokens, REF_T, got, REF_V) == 0);
+    CHECK(hf_fixture_logits(ckpt, tokens, REF_T, got) == 0);
     double err = relative_error(got, want, REF_T * REF_V);
     CHECK_MSG(err < 1e-4, "transformers on ctrain's export differs from ctrain by %.3g", err);
 }
