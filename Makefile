@@ -160,7 +160,7 @@ bench-tokenizer: $(BUILD)/bench_tokenizer
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
-FUZZ_LIB_SRCS := $(wildcard core/*.c data/*.c)
+FUZZ_LIB_SRCS := $(wildcard core/*.c data/*.c checkpoints/*.c)
 FUZZ_CFLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 fuzz:

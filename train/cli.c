@@ -23,6 +23,9 @@ static const CtCommand *const commands[] = {
     &ct_cmd_synth_stories,
     &ct_cmd_bench_train,
     &ct_cmd_bench_matmul,
+    &ct_cmd_import_hf,
+    &ct_cmd_export_hf,
+    &ct_cmd_export_gguf,
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

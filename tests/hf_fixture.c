@@ -1,0 +1,100 @@
+#include "tests/hf_fixture.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/rng.h"
+#include "data/bpe.h"
+#include "data/tokenizer_hf.h"
+#include "data/tokenizer_identity.h"
+#include "tests/model_fixture.h"
+#include "tests/test.h"
+
+char *hf_fixture_tokenizer_json(void) {
+    CtTokenizer t;
+    ct_tokenizer_init(&t, CT_PATTERN_GPT2, CT_MERGES_BY_LIST);
+    for (int b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        ct_tokenizer_add(&t, b, &byte, 1, CT_TOKEN_NORMAL);
+    }
+    ct_tokenizer_add(&t, 256, (const uint8_t *)" t", 2, CT_TOKEN_NORMAL);
+    ct_tokenizer_add(&t, 257, (const uint8_t *)"he", 2, CT_TOKEN_NORMAL);
+    ct_tokenizer_add(&t, 258, (const uint8_t *)" the", 4, CT_TOKEN_NORMAL);
+    ct_tokenizer_add_merge(&t, ' ', 't');
+    ct_tokenizer_add_merge(&t, 'h', 'e');
+    ct_tokenizer_add_merge(&t, 256, 257);
+    ct_tokenizer_add(&t, 259, (const uint8_t *)"<|endoftext|>", 13, CT_TOKEN_SPECIAL);
+    char *json = ct_tokenizer_finish(&t) == 0 ? ct_tokenizer_hf_json(&t) : NULL;
+    ct_tokenizer_free(&t);
+    return json;
+}
+
+CtModelConfig hf_fixture_config(CtArch arch, int tied) {
+    CtModelConfig c = tiny_config(arch);
+    c.vocab_size = 264;
+    c.tie_embeddings = tied;
+    return c;
+}
+
+int hf_fixture_checkpoint(const char *path, const CtModelConfig *config, uint64_t seed) {
+    CtModel m;
+    if (ct_model_create(&m, config, ct_ops_cpu(), 1, 1, 0) != 0) return -1;
+    tiny_randomize_params(&m, seed);
+    // values a conversion could get wrong: signed zero, a subnormal, a large value
+    m.params[0] = -0.0f;
+    m.params[1] = 1e-40f;
+    m.params[2] = 3.0e38f;
+    CtCheckpointMeta meta;
+    ct_checkpoint_meta_init(&meta);
+    char *json = hf_fixture_tokenizer_json();
+    meta.tokenizer_json = ct_strdup(json);
+    free(json);
+    CtTokenizer t;
+    ct_tokenizer_parse_hf(&t, meta.tokenizer_json, strlen(meta.tokenizer_json), "fixture", NULL);
+    meta.tokenizer_hash = ct_tokenizer_fingerprint(&t);
+    ct_tokenizer_free(&t);
+    int rc = ct_checkpoint_save(path, &m, NULL, &meta);
+    ct_checkpoint_meta_free(&meta);
+    ct_model_free(&m);
+    return rc;
+}
+
+int hf_fixture_load(const char *path, CtModel *m, CtCheckpointMeta *meta) {
+    return ct_checkpoint_load(path, m, ct_ops_cpu(), 1, 1, 0, NULL, meta);
+}
+
+int hf_fixture_logits(const char *ckpt, const int32_t *tokens, int T, float *out) {
+    CtModel m;
+    CtCheckpointMeta meta;
+    if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 1, T, 0, NULL, &meta) != 0) return -1;
+    CtBatch batch = {.tokens = tokens, .B = 1, .T = T};
+    ct_model_forward(&m, &batch);
+    memcpy(out, m.act.logits, sizeof(float) * (size_t)T * (size_t)m.config.vocab_size);
+    ct_model_free(&m);
+    ct_checkpoint_meta_free(&meta);
+    return 0;
+}
+
+int hf_fixture_ref(const char *script, const char *args) {
+    const char *root = getenv("CTRAIN_ROOT");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "python3 %s/tests/ref/%s %s", root ? root : ".", script, args);
+    char *out = NULL;
+    int rc = ct_test_run(cmd, &out);
+    if (out && strstr(out, "SKIP:")) {
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s", strstr(out, "SKIP:") + 6);
+        reason[strcspn(reason, "\n")] = 0;
+        free(out);
+        SKIP("%s", reason);
+    }
+    if (rc == 127) {
+        free(out);
+        SKIP("python3 is not installed");
+    }
+    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "%s failed (%d): %s", cmd, rc, out ? out : "");
+    free(out);
+    return rc;
+}

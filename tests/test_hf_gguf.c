@@ -1,0 +1,273 @@
+// ctrain export gguf: the file parses as GGUF v3 with llama.cpp's keys and tensor names, the
+// tokenizer arrays, q/k rows permuted to llama.cpp's adjacent-pair RoPE, norms in f32.
+#include <stdint.h>
+
+#include "checkpoints/dtype_convert.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "tests/hf_fixture.h"
+#include "tests/test.h"
+#include "train/hf_interop.h"
+
+static const char *tmp_path(const char *name) {
+    static char buf[4][1024];
+    static int k;
+    char *p = buf[k++ % 4];
+    snprintf(p, sizeof buf[0], "%s/%s", ct_test_tmpdir(), name);
+    return p;
+}
+
+// A reader just large enough to check what the exporter writes (bounds-checked: a bug in the
+// writer fails the test rather than crashing it).
+typedef struct {
+    const uint8_t *p, *end;
+    int bad;
+} Cursor;
+
+static uint64_t rd(Cursor *c, int n) {
+    uint64_t v = 0;
+    if (c->p + n > c->end) {
+        c->bad = 1;
+        return 0;
+    }
+    for (int i = n - 1; i >= 0; i--) v = (v << 8) | c->p[i];
+    c->p += n;
+    return v;
+}
+
+static const char *rd_str(Cursor *c, uint64_t *len) {
+    *len = rd(c, 8);
+    if (c->bad || *len > (uint64_t)(c->end - c->p)) {
+        c->bad = 1;
+        return "";
+    }
+    const char *s = (const char *)c->p;
+    c->p += *len;
+    return s;
+}
+
+typedef struct {
+    char key[96];
+    uint32_t type, elem_type;
+    uint64_t u, count;
+    float f;
+    const uint8_t *array;  // the first element
+    char str[96];
+} Kv;
+
+typedef struct {
+    char name[96];
+    uint32_t n_dims, type;
+    uint64_t ne[4], offset;
+} TensorInfo;
+
+typedef struct {
+    Kv kv[64];
+    int n_kv;
+    TensorInfo t[64];
+    int n_t;
+    const uint8_t *data;
+    uint8_t *file;
+    size_t size;
+} Gguf;
+
+static size_t elem_size(uint32_t type) {
+    static const size_t sizes[13] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+    return type < 13 ? sizes[type] : 0;
+}
+
+static int parse_gguf(const char *path, Gguf *g) {
+    memset(g, 0, sizeof *g);
+    g->file = (uint8_t *)ct_test_read(path, &g->size);
+    if (!g->file) return -1;
+    Cursor c = {g->file, g->file + g->size, 0};
+    if (rd(&c, 4) != 0x46554747u || rd(&c, 4) != 3) return -1;
+    uint64_t n_t = rd(&c, 8), n_kv = rd(&c, 8);
+    if (n_t > 64 || n_kv > 64) return -1;
+    for (uint64_t i = 0; i < n_kv && !c.bad; i++) {
+        Kv *kv = &g->kv[g->n_kv++];
+        uint64_t len;
+        const char *key = rd_str(&c, &len);
+        snprintf(kv->key, sizeof kv->key, "%.*s", (int)len, key);
+        kv->type = (uint32_t)rd(&c, 4);
+        if (kv->type == 8) {
+            const char *s = rd_str(&c, &len);
+            snprintf(kv->str, sizeof kv->str, "%.*s", (int)len, s);
+        } else if (kv->type == 9) {
+            kv->elem_type = (uint32_t)rd(&c, 4);
+            kv->count = rd(&c, 8);
+            kv->array = c.p;
+            for (uint64_t k = 0; k < kv->count && !c.bad; k++) {
+                if (kv->elem_type == 8) rd_str(&c, &len);
+                else rd(&c, (int)elem_size(kv->elem_type));
+            }
+        } else if (kv->type == 6) {
+            uint32_t bits = (uint32_t)rd(&c, 4);
+            memcpy(&kv->f, &bits, 4);
+        } else {
+            kv->u = rd(&c, (int)elem_size(kv->type));
+        }
+    }
+    for (uint64_t i = 0; i < n_t && !c.bad; i++) {
+        TensorInfo *t = &g->t[g->n_t++];
+        uint64_t len;
+        const char *name = rd_str(&c, &len);
+        snprintf(t->name, sizeof t->name, "%.*s", (int)len, name);
+        t->n_dims = (uint32_t)rd(&c, 4);
+        for (uint32_t d = 0; d < t->n_dims && d < 4; d++) t->ne[d] = rd(&c, 8);
+        t->type = (uint32_t)rd(&c, 4);
+        t->offset = rd(&c, 8);
+    }
+    size_t header = (size_t)(c.p - g->file);
+    g->data = g->file + (header + 31) / 32 * 32;
+    return c.bad ? -1 : 0;
+}
+
+// The key's entry; an empty one (count 0, no string) when absent, so checks fail, not crash.
+static const Kv *kv(const Gguf *g, const char *key) {
+    static const Kv absent = {.str = "(absent)"};
+    for (int i = 0; i < g->n_kv; i++)
+        if (strcmp(g->kv[i].key, key) == 0) return &g->kv[i];
+    return &absent;
+}
+
+static const TensorInfo *tensor(const Gguf *g, const char *name) {
+    for (int i = 0; i < g->n_t; i++)
+        if (strcmp(g->t[i].name, name) == 0) return &g->t[i];
+    return NULL;
+}
+
+// The k-th string of a string array.
+static void array_string(const Kv *a, uint64_t k, char *out, size_t size) {
+    const uint8_t *p = a->array;
+    uint64_t len = 0;
+    for (uint64_t i = 0; i <= k; i++) {
+        memcpy(&len, p, 8);
+        if (i < k) p += 8 + len;
+    }
+    snprintf(out, size, "%.*s", (int)len, (const char *)p + 8);
+}
+
+TEST(hf_gguf, llama_export_has_llama_cpp_layout) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
+    const char *ckpt = tmp_path("llama.h5"), *out = tmp_path("m.gguf");
+    CHECK_MSG(hf_fixture_checkpoint(ckpt, &c, 5) == 0, "%s", ct_error_message());
+    CtGgufExportOptions opt = {.dtype = "f32"};
+    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+    Gguf g;
+    CHECK(parse_gguf(out, &g) == 0);
+    CHECK_STR_EQ(kv(&g, "general.architecture")->str, "llama");
+    CHECK_EQ_INT(kv(&g, "llama.block_count")->u, 2);
+    CHECK_EQ_INT(kv(&g, "llama.attention.head_count")->u, 4);
+    CHECK_EQ_INT(kv(&g, "llama.attention.head_count_kv")->u, 2);
+    CHECK_EQ_INT(kv(&g, "llama.rope.dimension_count")->u, 4);
+    CHECK_EQ_INT(kv(&g, "llama.feed_forward_length")->u, 24);
+    CHECK(kv(&g, "llama.rope.freq_base")->f == 10000.0f);
+    CHECK(kv(&g, "llama.attention.layer_norm_rms_epsilon")->f == 1e-5f);
+    CHECK_STR_EQ(kv(&g, "tokenizer.ggml.model")->str, "gpt2");
+    CHECK_STR_EQ(kv(&g, "tokenizer.ggml.pre")->str, "gpt2");
+    const Kv *tokens = kv(&g, "tokenizer.ggml.tokens");
+    CHECK(tokens->count == 264);
+    char s[64];
+    array_string(tokens, 256, s, sizeof s);
+    CHECK_STR_EQ(s, "\xc4\xa0t");  // "Ġt": the byte-level alphabet
+    array_string(tokens, 259, s, sizeof s);
+    CHECK_STR_EQ(s, "<|endoftext|>");
+    array_string(tokens, 263, s, sizeof s);
+    CHECK_STR_EQ(s, "[PAD263]");
+    const Kv *merges = kv(&g, "tokenizer.ggml.merges");
+    CHECK(merges->count == 3);
+    array_string(merges, 2, s, sizeof s);
+    CHECK_STR_EQ(s, "\xc4\xa0t he");
+    const Kv *types = kv(&g, "tokenizer.ggml.token_type");
+    CHECK(types->count == 264);
+    int32_t type259, type263;
+    memcpy(&type259, types->array + 4 * 259, 4);
+    memcpy(&type263, types->array + 4 * 263, 4);
+    CHECK(type259 == 3 && type263 == 5);
+    CHECK_EQ_INT(kv(&g, "tokenizer.ggml.eos_token_id")->u, 259);
+
+    CHECK_EQ_INT(g.n_t, 2 + 9 * 2 + 1);
+    CHECK(tensor(&g, "output.weight") && tensor(&g, "token_embd.weight"));
+    CtModel m;
+    CtCheckpointMeta meta;
+    CHECK(hf_fixture_load(ckpt, &m, &meta) == 0);
+    // q: [16, 16], k: [8, 16]; head size 4, so within each head rows (0,1,2,3) -> (0,2,1,3)
+    static const char *names[2] = {"blk.1.attn_q.weight", "blk.1.attn_k.weight"};
+    for (int which = 0; which < 2; which++) {
+        const TensorInfo *t = tensor(&g, names[which]);
+        CHECK(t && t->type == 0 && t->n_dims == 2 && t->ne[0] == 16 && t->ne[1] == (which ? 8u : 16u));
+        CHECK(t->offset % 32 == 0);
+        const float *file = (const float *)(g.data + t->offset);
+        const float *w = m.w.layers[1].qkv_w + (which ? 16 * 16 : 0);
+        for (int row = 0; row < (int)t->ne[1]; row++) {
+            int h = row / 4, i = (row % 4) / 2, j = row % 2;
+            int src = h * 4 + j * 2 + i;
+            CHECK_MSG(memcmp(file + row * 16, w + src * 16, 16 * sizeof(float)) == 0, "%s row %d", names[which], row);
+        }
+    }
+    const TensorInfo *v = tensor(&g, "blk.1.attn_v.weight");
+    CHECK(memcmp(g.data + v->offset, m.w.layers[1].qkv_w + 24 * 16, 8 * 16 * sizeof(float)) == 0);
+    const TensorInfo *last = &g.t[g.n_t - 1];
+    CHECK_EQ_INT((size_t)(g.data - g.file) + last->offset + last->ne[0] * last->ne[1] * 4, g.size);
+    ct_model_free(&m);
+    ct_checkpoint_meta_free(&meta);
+    free(g.file);
+
+    // f16: matrices in f16, norms still f32
+    opt.dtype = NULL;
+    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+    CHECK(parse_gguf(out, &g) == 0);
+    CHECK_EQ_INT(kv(&g, "general.file_type")->u, 1);
+    CHECK_EQ_INT(tensor(&g, "blk.0.ffn_down.weight")->type, 1);
+    CHECK_EQ_INT(tensor(&g, "blk.0.attn_norm.weight")->type, 0);
+    CHECK_EQ_INT(tensor(&g, "output_norm.weight")->type, 0);
+    free(g.file);
+}
+
+TEST(hf_gguf, refuses_gpt2_and_bad_dtype) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c = hf_fixture_config(CT_ARCH_GPT2, 1);
+    const char *ckpt = tmp_path("gpt2.h5");
+    CHECK(hf_fixture_checkpoint(ckpt, &c, 6) == 0);
+    CtGgufExportOptions opt = {0};
+    CHECK(ct_gguf_export(ckpt, tmp_path("g.gguf"), &opt) == -1);
+    CHECK_CONTAINS(ct_error_message(), "supports the LLaMA family");
+    opt.dtype = "q4_0";
+    CHECK(ct_gguf_export(ckpt, tmp_path("g.gguf"), &opt) == -1);
+    CHECK_CONTAINS(ct_error_message(), "f16 or f32");
+    FILE *fp = fopen(tmp_path("g.gguf"), "rb");
+    CHECK(fp == NULL);
+}
+
+// llama.cpp's own reader (the gguf package) loads the file, and an independent NumPy forward in
+// llama.cpp's RoPE convention computes ctrain's logits from it: the q/k permutation is right.
+TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
+    const char *ckpt = tmp_path("llama.h5"), *out = tmp_path("m.gguf");
+    CHECK(hf_fixture_checkpoint(ckpt, &c, 8) == 0);
+    CtGgufExportOptions opt = {.dtype = "f32"};
+    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+    enum { T = 10 };
+    int32_t tokens[T];
+    for (int t = 0; t < T; t++) tokens[t] = (t * 53 + 7) % c.vocab_size;
+    static float logits[T * 264];
+    CHECK(hf_fixture_logits(ckpt, tokens, T, logits) == 0);
+    char tokens_path[1024], logits_path[1024], args[4096];
+    snprintf(tokens_path, sizeof tokens_path, "%s", tmp_path("tokens.bin"));
+    snprintf(logits_path, sizeof logits_path, "%s", tmp_path("logits.bin"));
+    FILE *fp = fopen(tokens_path, "wb");
+    fwrite(tokens, sizeof tokens, 1, fp);
+    fclose(fp);
+    fp = fopen(logits_path, "wb");
+    fwrite(logits, sizeof logits, 1, fp);
+    fclose(fp);
+    snprintf(args, sizeof args, "%s %s %s", out, tokens_path, logits_path);
+    if (hf_fixture_ref("check_gguf.py", args) != 0) return;
+    opt.dtype = "f16";
+    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+    hf_fixture_ref("check_gguf.py", args);
+}

@@ -1,0 +1,224 @@
+// ctrain import hf on folders that do not fit: each refusal names the file (or config key) and
+// the problem, and leaves no checkpoint behind. Also the variants that must import: GPT-2
+// files without the "transformer." prefix, with causal-mask buffers, in f16.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoints/dtype_convert.h"
+#include "checkpoints/safetensors.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "tests/hf_fixture.h"
+#include "tests/test.h"
+#include "train/hf_interop.h"
+
+static const char *tmp_path(const char *name) {
+    static char buf[8][1024];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, sizeof buf[0], "%s/%s", ct_test_tmpdir(), name);
+    return p;
+}
+
+static const char *file_in(const char *dir, const char *name) {
+    static char buf[4][2048];
+    static int k;
+    char *p = buf[k++ % 4];
+    snprintf(p, sizeof buf[0], "%s/%s", dir, name);
+    return p;
+}
+
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+// A valid exported folder of the family, as a starting point to damage.
+static const char *exported(CtArch arch, const char *name) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c = hf_fixture_config(arch, arch == CT_ARCH_GPT2);
+    const char *ckpt = tmp_path("src.h5"), *dir = tmp_path(name);
+    if (hf_fixture_checkpoint(ckpt, &c, 7) != 0) return NULL;
+    CtHfExportOptions opt = {0};
+    if (ct_hf_export(ckpt, dir, &opt) != 0) return NULL;
+    return dir;
+}
+
+typedef enum { DROP, ADD_BIAS, RESHAPE, TO_I32, STRIP_PREFIX_ADD_MASK, TO_F16 } Damage;
+
+// Rewrites dir/model.safetensors with `what` done to the tensor called `target`.
+static int damage(const char *dir, Damage what, const char *target) {
+    CtSafetensors f;
+    if (ct_st_open(&f, file_in(dir, "model.safetensors")) != 0) return -1;
+    CtNamedTensor *t = ct_calloc((size_t)f.n_tensors + 4, sizeof *t);
+    void **owned = ct_calloc((size_t)f.n_tensors + 4, sizeof(void *));
+    int n = 0;
+    static float zeros[4096];
+    for (int i = 0; i < f.n_tensors; i++) {
+        const CtStTensor *s = &f.tensors[i];
+        CtNamedTensor x = {.name = s->name, .ndim = s->ndim, .dtype = CT_DTYPE_F32, .data = (void *)s->data};
+        for (int d = 0; d < s->ndim; d++) x.shape[d] = s->shape[d];
+        int hit = strcmp(s->name, target) == 0;
+        if (what == DROP && hit) continue;
+        if (what == RESHAPE && hit) x.shape[0] -= 1, x.shape[1] += 0;
+        if (what == TO_I32 && hit) x.dtype = CT_DTYPE_I32;
+        if (what == STRIP_PREFIX_ADD_MASK && strncmp(s->name, "transformer.", 12) == 0) x.name = s->name + 12;
+        if (what == TO_F16) {
+            uint16_t *h = ct_alloc(s->numel * 2);
+            ct_f32_array_to_f16((const float *)s->data, h, s->numel);
+            owned[i] = h;
+            x.data = h;
+            x.dtype = CT_DTYPE_F16;
+        }
+        t[n++] = x;
+    }
+    if (what == ADD_BIAS) t[n++] = (CtNamedTensor){"model.layers.0.self_attn.q_proj.bias", 1, {16}, CT_DTYPE_F32, zeros};
+    if (what == STRIP_PREFIX_ADD_MASK) {
+        t[n++] = (CtNamedTensor){"h.0.attn.bias", 4, {1, 1, 16, 16}, CT_DTYPE_F32, zeros};
+        t[n++] = (CtNamedTensor){"h.1.attn.masked_bias", 0, {0}, CT_DTYPE_F32, zeros};
+    }
+    // into memory first: the mapping is still open while the file is replaced
+    int rc = ct_st_write(file_in(dir, "model.safetensors"), t, n, f.meta, f.n_meta);
+    for (int i = 0; i < f.n_tensors + 4; i++) ct_free(owned[i]);
+    ct_free(owned);
+    ct_free(t);
+    ct_st_close(&f);
+    return rc;
+}
+
+static const char *import_error(const char *dir, int skip_tokenizer) {
+    CtHfImportOptions opt = {.skip_tokenizer = skip_tokenizer};
+    const char *out = tmp_path("out.h5");
+    unlink(out);
+    if (ct_hf_import(dir, out, &opt) == 0) return NULL;
+    return exists(out) ? "a checkpoint was left behind" : ct_error_message();
+}
+
+#define CHECK_IMPORT_FAILS(dir, needle)                          \
+    do {                                                         \
+        const char *m_ = import_error(dir, 0);                   \
+        CHECK_MSG(m_ != NULL, "%s imported", dir);               \
+        CHECK_CONTAINS(m_, needle);                              \
+        CHECK_MSG(!strchr(m_, '\n'), "not one line: %s", m_);    \
+    } while (0)
+
+TEST(hf_import, refuses_tensors_that_do_not_fit) {
+    const char *dir = exported(CT_ARCH_LLAMA, "missing");
+    CHECK_MSG(dir, "%s", ct_error_message());
+    CHECK(damage(dir, DROP, "model.layers.1.mlp.up_proj.weight") == 0);
+    CHECK_IMPORT_FAILS(dir, "tensor 'model.layers.1.mlp.up_proj.weight' is missing");
+
+    dir = exported(CT_ARCH_LLAMA, "bias");
+    CHECK(damage(dir, ADD_BIAS, "") == 0);
+    CHECK_IMPORT_FAILS(dir, "q_proj.bias': biases on LLaMA projections are not supported");
+
+    dir = exported(CT_ARCH_LLAMA, "shape");
+    CHECK(damage(dir, RESHAPE, "model.layers.0.self_attn.k_proj.weight") == 0);
+    CHECK_IMPORT_FAILS(dir, "k_proj.weight' has shape [7, 16]; config.json implies [8, 16]");
+
+    dir = exported(CT_ARCH_LLAMA, "dtype");
+    CHECK(damage(dir, TO_I32, "model.norm.weight") == 0);
+    CHECK_IMPORT_FAILS(dir, "'model.norm.weight' has dtype I32");
+    CHECK_IMPORT_FAILS(dir, "dtype/model.safetensors");
+}
+
+TEST(hf_import, gpt2_without_prefix_with_mask_buffers_in_f16) {
+    const char *dir = exported(CT_ARCH_GPT2, "gpt2");
+    CHECK_MSG(dir, "%s", ct_error_message());
+    CHECK(damage(dir, STRIP_PREFIX_ADD_MASK, "") == 0);
+    CHECK(damage(dir, TO_F16, "") == 0);
+    CtHfImportOptions opt = {0};
+    const char *out = tmp_path("gpt2.h5");
+    CHECK_MSG(ct_hf_import(dir, out, &opt) == 0, "%s", ct_error_message());
+    CtModel a, b;
+    CtCheckpointMeta ma, mb;
+    CHECK(hf_fixture_load(tmp_path("src.h5"), &a, &ma) == 0);
+    CHECK(hf_fixture_load(out, &b, &mb) == 0);
+    for (size_t k = 0; k < a.n_params; k++) {
+        float want = ct_f16_to_f32(ct_f32_to_f16(a.params[k]));
+        CHECK_MSG(memcmp(&want, &b.params[k], 4) == 0, "param %zu", k);
+    }
+    ct_model_free(&a);
+    ct_model_free(&b);
+    ct_checkpoint_meta_free(&ma);
+    ct_checkpoint_meta_free(&mb);
+}
+
+TEST(hf_import, refuses_bad_folders) {
+    const char *dir = exported(CT_ARCH_LLAMA, "notok");
+    CHECK_MSG(dir, "%s", ct_error_message());
+    unlink(file_in(dir, "tokenizer.json"));
+    CHECK_IMPORT_FAILS(dir, "--skip-tokenizer");
+    CHECK_MSG(import_error(dir, 1) == NULL, "%s", ct_error_message());
+
+    dir = exported(CT_ARCH_LLAMA, "noweights");
+    rename(file_in(dir, "model.safetensors"), file_in(dir, "pytorch_model.bin"));
+    CHECK_IMPORT_FAILS(dir, "pytorch_model.bin is a pickle");
+
+    dir = exported(CT_ARCH_LLAMA, "badindex");
+    FILE *fp = fopen(file_in(dir, "model.safetensors.index.json"), "w");
+    fputs("{\"weight_map\": {\"model.norm.weight\": \"model.safetensors\", \"x\": \"model.safetensors\"}}", fp);
+    fclose(fp);
+    CHECK_IMPORT_FAILS(dir, "tensor 'x' is listed in model.safetensors but that file does not hold it");
+    fp = fopen(file_in(dir, "model.safetensors.index.json"), "w");
+    fputs("{\"weight_map\": {\"model.norm.weight\": \"../model.safetensors\"}}", fp);
+    fclose(fp);
+    CHECK_IMPORT_FAILS(dir, "is not a file name in the folder");
+    fp = fopen(file_in(dir, "model.safetensors.index.json"), "w");
+    fputs("{\"weight_map\": {\"model.norm.weight\": \"model-00002-of-00002.safetensors\"}}", fp);
+    fclose(fp);
+    CHECK_IMPORT_FAILS(dir, "model-00002-of-00002.safetensors: cannot open");
+
+    CHECK_IMPORT_FAILS(tmp_path("nowhere"), "nowhere/config.json");
+}
+
+static const char *config_error(const char *json) {
+    CtModelConfig c;
+    return ct_hf_config_parse(json, "x/config.json", &c) == 0 ? NULL : ct_error_message();
+}
+
+#define LLAMA_BASE "\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128, " \
+                   "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 300"
+
+TEST(hf_import, config_refusals_name_the_key) {
+    CtModelConfig c;
+    CHECK_MSG(ct_hf_config_parse("{" LLAMA_BASE ", \"num_key_value_heads\": 2, \"rope_theta\": 500000}", "x", &c) == 0,
+              "%s", ct_error_message());
+    CHECK(c.arch == CT_ARCH_LLAMA && c.n_kv_head == 2 && c.rope_theta == 500000.0f && !c.tie_embeddings);
+    CHECK(c.norm_eps == 1e-6f && c.max_seq_len == 2048);
+    CHECK(ct_hf_config_parse("{\"model_type\": \"mistral\", \"hidden_size\": 64, \"intermediate_size\": 128, "
+                             "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 300, "
+                             "\"sliding_window\": null}", "x", &c) == 0);
+    CHECK(ct_hf_config_parse("{\"model_type\": \"gpt2\", \"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, "
+                             "\"vocab_size\": 50}", "x", &c) == 0);
+    CHECK(c.arch == CT_ARCH_GPT2 && c.d_ff == 32 && c.tie_embeddings && c.max_seq_len == 1024);
+
+    const char *m;
+    CHECK((m = config_error("{\"model_type\": \"mistral\", \"hidden_size\": 64, \"intermediate_size\": 128, "
+                            "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 300, "
+                            "\"sliding_window\": 4096, \"max_position_embeddings\": 32768}")));
+    CHECK_CONTAINS(m, "x/config.json: sliding_window = 4096");
+    CHECK((m = config_error("{" LLAMA_BASE ", \"attention_bias\": true}")));
+    CHECK_CONTAINS(m, "attention_bias = true is not supported");
+    CHECK((m = config_error("{" LLAMA_BASE ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8}}")));
+    CHECK_CONTAINS(m, "rope_scaling");
+    CHECK((m = config_error("{" LLAMA_BASE ", \"head_dim\": 32}")));
+    CHECK_CONTAINS(m, "head_dim 32");
+    CHECK((m = config_error("{" LLAMA_BASE ", \"hidden_act\": \"gelu\"}")));
+    CHECK_CONTAINS(m, "hidden_act 'gelu'");
+    CHECK((m = config_error("{\"model_type\": \"qwen2\", \"hidden_size\": 64, \"intermediate_size\": 128, "
+                            "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 300}")));
+    CHECK_CONTAINS(m, "biases on q/k/v");
+    CHECK((m = config_error("{\"model_type\": \"bert\"}")));
+    CHECK_CONTAINS(m, "model_type 'bert'");
+    CHECK((m = config_error("{\"model_type\": \"llama\", \"hidden_size\": 64}")));
+    CHECK_CONTAINS(m, "config key 'num_hidden_layers' is missing");
+    CHECK((m = config_error("{\"model_type\": \"gpt2\", \"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, "
+                            "\"vocab_size\": 50, \"activation_function\": \"relu\"}")));
+    CHECK_CONTAINS(m, "activation_function 'relu'");
+    CHECK((m = config_error("{" LLAMA_BASE ", \"num_key_value_heads\": 3}")));
+    CHECK_CONTAINS(m, "multiple of model.n_kv_head");
+    CHECK((m = config_error("not json")));
+    CHECK_CONTAINS(m, "not a JSON object");
+}

@@ -1,0 +1,108 @@
+// ctrain against transformers (tests/ref/hf_interop_ref.py), where torch and transformers are
+// importable: a random GPT2LMHeadModel / LlamaForCausalLM saved by transformers imports into
+// ctrain with the same logits (relative error below 1e-4 in fp32), and ctrain's export loads
+// back into transformers with the same logits again. Elsewhere the tests skip with the reason.
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "tests/hf_fixture.h"
+#include "tests/test.h"
+#include "train/hf_interop.h"
+
+#define REF_T 12
+#define REF_V 300
+
+static const char *tmp_path(const char *name) {
+    static char buf[8][1024];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, sizeof buf[0], "%s/%s", ct_test_tmpdir(), name);
+    return p;
+}
+
+static int ref(const char *args) { return hf_fixture_ref("hf_interop_ref.py", args); }
+
+static int read_exact(const char *path, void *dst, size_t bytes) {
+    size_t size = 0;
+    char *data = ct_test_read(path, &size);
+    int ok = data && size == bytes;
+    if (ok) memcpy(dst, data, bytes);
+    free(data);
+    return ok ? 0 : -1;
+}
+
+// max |a - b| / max |b|
+static double relative_error(const float *a, const float *b, size_t n) {
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+// transformers -> ctrain -> transformers for one model kind.
+static void check_both_ways(const char *arch, const char *dtype, const char *shard) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *dir = tmp_path("hf"), *ckpt = tmp_path("imported.h5"), *out_dir = tmp_path("exported");
+    char args[2048];
+    snprintf(args, sizeof args, "make %s %s %s %s", dir, arch, dtype, shard);
+    if (ref(args) != 0) return;
+    int32_t tokens[REF_T];
+    static float want[REF_T * REF_V], got[REF_T * REF_V], back[REF_T * REF_V];
+    char path[2048];
+    snprintf(path, sizeof path, "%s/tokens.bin", dir);
+    CHECK(read_exact(path, tokens, sizeof tokens) == 0);
+    snprintf(path, sizeof path, "%s/logits.bin", dir);
+    CHECK(read_exact(path, want, sizeof want) == 0);
+
+    CtHfImportOptions iopt = {.skip_tokenizer = 1};
+    CHECK_MSG(ct_hf_import(dir, ckpt, &iopt) == 0, "%s", ct_error_message());
+    CHECK_MSG(hf_fixture_logits(ckpt, tokens, REF_T, got) == 0, "%s", ct_error_message());
+    double err = relative_error(got, want, REF_T * REF_V);
+    CHECK_MSG(err < 1e-4, "%s %s: ctrain's logits differ from transformers' by %.3g (relative)", arch, dtype, err);
+
+    CtHfExportOptions eopt = {0};
+    CHECK_MSG(ct_hf_export(ckpt, out_dir, &eopt) == 0, "%s", ct_error_message());
+    char tokens_path[1024], logits_path[1024];
+    snprintf(tokens_path, sizeof tokens_path, "%s/tokens.bin", dir);
+    snprintf(logits_path, sizeof logits_path, "%s", tmp_path("back.bin"));
+    snprintf(args, sizeof args, "logits %s %s %s", out_dir, tokens_path, logits_path);
+    if (ref(args) != 0) return;
+    CHECK(read_exact(logits_path, back, sizeof back) == 0);
+    err = relative_error(back, got, REF_T * REF_V);
+    CHECK_MSG(err < 1e-4, "%s %s: transformers on ctrain's export differs from ctrain by %.3g", arch, dtype, err);
+}
+
+TEST(hf_ref, gpt2_logits_match_transformers_both_ways) { check_both_ways("gpt2", "float32", ""); }
+TEST(hf_ref, llama_gqa_logits_match_transformers_both_ways) { check_both_ways("llama", "float32", ""); }
+TEST(hf_ref, llama_tied_sharded_bf16_logits_match_transformers) { check_both_ways("llama-tied", "bfloat16", "shard"); }
+
+// A ctrain checkpoint with its tokenizer: transformers loads the export (model and
+// AutoTokenizer) and computes ctrain's logits.
+TEST(hf_ref, ctrain_model_with_tokenizer_loads_in_transformers) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
+    c.vocab_size = REF_V;
+    const char *ckpt = tmp_path("ctrain.h5"), *dir = tmp_path("export");
+    CHECK(hf_fixture_checkpoint(ckpt, &c, 11) == 0);
+    CtHfExportOptions eopt = {0};
+    CHECK_MSG(ct_hf_export(ckpt, dir, &eopt) == 0, "%s", ct_error_message());
+    int32_t tokens[REF_T];
+    for (int t = 0; t < REF_T; t++) tokens[t] = (t * 37 + 5) % REF_V;
+    const char *tokens_path = tmp_path("tokens.bin"), *logits_path = tmp_path("logits.bin");
+    FILE *fp = fopen(tokens_path, "wb");
+    fwrite(tokens, sizeof tokens, 1, fp);
+    fclose(fp);
+    char args[2048];
+    snprintf(args, sizeof args, "logits %s %s %s", dir, tokens_path, logits_path);
+    if (ref(args) != 0) return;
+    static float want[REF_T * REF_V], got[REF_T * REF_V];
+    CHECK(read_exact(logits_path, want, sizeof want) == 0);
+    CHECK(hf_fixture_logits(ckpt, tokens, REF_T, got) == 0);
+    double err = relative_error(got, want, REF_T * REF_V);
+    CHECK_MSG(err < 1e-4, "transformers on ctrain's export differs from ctrain by %.3g", err);
+}

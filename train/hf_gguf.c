@@ -1,0 +1,227 @@
+// ctrain export gguf: a LLaMA-family checkpoint as a GGUF file for llama.cpp and ollama, laid
+// out as llama.cpp's convert_hf_to_gguf.py lays out a LlamaForCausalLM:
+//   token_embd, blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate,
+//   ffn_up, ffn_down}, output_norm, output (absent when tied); norms in f32.
+// llama.cpp's LLaMA RoPE rotates adjacent pairs (x_2i, x_2i+1), while transformers (and ctrain)
+// rotate (x_i, x_i+HD/2); so, like the convert script, the rows of q and k are permuted within
+// each head: new row 2i+j = old row j·HD/2 + i (j = 0, 1), which makes both compute the same.
+#include <stdio.h>
+#include <string.h>
+
+#include "checkpoints/dtype_convert.h"
+#include "checkpoints/gguf.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "data/byte_level.h"
+#include "data/tokenizer_hf.h"
+#include "data/tokenizer_identity.h"
+#include "train/checkpoint_io.h"
+#include "train/hf_interop.h"
+
+enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_UNUSED = 5 };  // llama.cpp's token types
+
+// Rows of a [n_heads·HD, C] projection reordered from rotate-half pairs to adjacent pairs.
+static void permute_rope_rows(const float *src, float *dst, int n_heads, int HD, int C) {
+    const int half = HD / 2;
+    for (int h = 0; h < n_heads; h++)
+        for (int i = 0; i < half; i++)
+            for (int j = 0; j < 2; j++)
+                memcpy(dst + ((size_t)h * HD + 2 * i + j) * C, src + ((size_t)h * HD + j * half + i) * C,
+                       sizeof(float) * (size_t)C);
+}
+
+typedef struct {
+    CtGgufWriter w;
+    void **owned;
+    int n_owned, cap;
+    CtDtype matrix_dtype;
+} Export;
+
+static void *own(Export *e, size_t bytes) {
+    if (e->n_owned == e->cap) {
+        e->cap = e->cap * 2 + 64;
+        e->owned = ct_realloc(e->owned, sizeof(void *) * (size_t)e->cap);
+    }
+    return e->owned[e->n_owned++] = ct_alloc(bytes ? bytes : 1);
+}
+
+// Adds a tensor under its GGUF name: 1-D tensors in f32, matrices in the chosen dtype.
+// rope_heads > 0: permute the rows of q or k first.
+static int add(Export *e, const char *name, const CtParamEntry *p, const float *data, int rope_heads, int HD) {
+    CtNamedTensor t = {.name = name, .ndim = p->ndim, .shape = {p->shape[0], p->shape[1]}};
+    char *stored_name = own(e, strlen(name) + 1);
+    strcpy(stored_name, name);
+    t.name = stored_name;
+    if (rope_heads > 0) {
+        float *permuted = own(e, p->numel * sizeof(float));
+        permute_rope_rows(data, permuted, rope_heads, HD, (int)p->shape[1]);
+        data = permuted;
+    }
+    t.dtype = p->ndim == 1 ? CT_DTYPE_F32 : e->matrix_dtype;
+    if (t.dtype == CT_DTYPE_F32) {
+        t.data = (void *)data;
+    } else {
+        uint16_t *half = own(e, p->numel * sizeof(uint16_t));
+        ct_f32_array_to_f16(data, half, p->numel);
+        t.data = half;
+    }
+    return ct_gguf_add_tensor(&e->w, &t);
+}
+
+static int add_weights(Export *e, const CtModel *m) {
+    const CtModelConfig *c = &m->config;
+    const int HD = ct_model_head_dim(c);
+    static const struct {
+        const char *hf, *gguf;
+        int rope;  // 1: q (n_head), 2: k (n_kv_head)
+    } layer_map[] = {
+        {"input_layernorm.weight", "attn_norm.weight", 0}, {"self_attn.q_proj.weight", "attn_q.weight", 1},
+        {"self_attn.k_proj.weight", "attn_k.weight", 2},   {"self_attn.v_proj.weight", "attn_v.weight", 0},
+        {"self_attn.o_proj.weight", "attn_output.weight", 0}, {"post_attention_layernorm.weight", "ffn_norm.weight", 0},
+        {"mlp.gate_proj.weight", "ffn_gate.weight", 0},    {"mlp.up_proj.weight", "ffn_up.weight", 0},
+        {"mlp.down_proj.weight", "ffn_down.weight", 0},
+    };
+    for (int i = 0; i < m->n_tensors; i++) {
+        const CtParamEntry *p = &m->table[i];
+        const float *data = m->params + p->offset;
+        char name[128];
+        int layer = -1, rope_heads = 0, used = 0;
+        char suffix[96];
+        if (strcmp(p->name, "model.embed_tokens.weight") == 0) snprintf(name, sizeof name, "token_embd.weight");
+        else if (strcmp(p->name, "model.norm.weight") == 0) snprintf(name, sizeof name, "output_norm.weight");
+        else if (strcmp(p->name, "lm_head.weight") == 0) snprintf(name, sizeof name, "output.weight");
+        else if (sscanf(p->name, "model.layers.%d.%95s%n", &layer, suffix, &used) == 2) {
+            name[0] = 0;
+            for (size_t k = 0; k < sizeof layer_map / sizeof layer_map[0]; k++)
+                if (strcmp(suffix, layer_map[k].hf) == 0) {
+                    snprintf(name, sizeof name, "blk.%d.%s", layer, layer_map[k].gguf);
+                    rope_heads = layer_map[k].rope == 1 ? c->n_head : layer_map[k].rope == 2 ? c->n_kv_head : 0;
+                }
+            if (!name[0]) return ct_error_set("gguf export: no GGUF name for tensor '%s'", p->name);
+        } else {
+            return ct_error_set("gguf export: no GGUF name for tensor '%s'", p->name);
+        }
+        if (add(e, name, p, data, rope_heads, HD) != 0) return -1;
+    }
+    return 0;
+}
+
+static const char *pre_tokenizer_name(CtPattern p) {
+    switch (p) {
+    case CT_PATTERN_GPT2: return "gpt2";
+    case CT_PATTERN_CL100K: return "llama-bpe";  // Llama 3's pattern is cl100k_base's
+    case CT_PATTERN_O200K: return "gpt-4o";
+    }
+    return "gpt2";
+}
+
+// tokenizer.ggml.*: byte-level BPE ("gpt2" model) with tokens in the byte-level alphabet,
+// special tokens as their text, ids past the tokenizer up to vocab_size as unused padding.
+static int add_tokenizer(Export *e, const char *json, int vocab_size, const char *source) {
+    CtTokenizer t;
+    if (ct_tokenizer_parse_hf(&t, json, strlen(json), source, NULL) != 0) return -1;
+    const char **texts = own(e, sizeof(char *) * (size_t)vocab_size);
+    size_t *lengths = own(e, sizeof(size_t) * (size_t)vocab_size);
+    int32_t *types = own(e, sizeof(int32_t) * (size_t)vocab_size);
+    for (int id = 0; id < vocab_size; id++) {
+        int kind = id < t.n_ids ? t.kind[id] : CT_TOKEN_ABSENT;
+        const uint8_t *bytes = kind != CT_TOKEN_ABSENT ? t.pool + t.offsets[id] : NULL;
+        size_t n = kind != CT_TOKEN_ABSENT ? t.lengths[id] : 0;
+        char *s;
+        if (kind == CT_TOKEN_NORMAL) {
+            s = own(e, 2 * n + 1);
+            lengths[id] = ct_byte_level_encode(bytes, n, s);
+            types[id] = TOKEN_NORMAL;
+        } else if (kind == CT_TOKEN_SPECIAL) {
+            s = own(e, n + 1);
+            memcpy(s, bytes, n);
+            s[n] = 0;
+            lengths[id] = n;
+            types[id] = TOKEN_CONTROL;
+        } else {
+            s = own(e, 24);
+            lengths[id] = (size_t)snprintf(s, 24, "[PAD%d]", id);
+            types[id] = TOKEN_UNUSED;
+        }
+        texts[id] = s;
+    }
+    const char **merges = own(e, sizeof(char *) * (size_t)(t.n_merges + 1));
+    size_t *merge_lengths = own(e, sizeof(size_t) * (size_t)(t.n_merges + 1));
+    for (int i = 0; i < t.n_merges; i++) {
+        int32_t ids[2] = {t.merges[i].left, t.merges[i].right};
+        char *s = own(e, 2 * (t.lengths[ids[0]] + t.lengths[ids[1]]) + 2);
+        size_t k = ct_byte_level_encode(t.pool + t.offsets[ids[0]], t.lengths[ids[0]], s);
+        s[k++] = ' ';
+        k += ct_byte_level_encode(t.pool + t.offsets[ids[1]], t.lengths[ids[1]], s + k);
+        merges[i] = s;
+        merge_lengths[i] = k;
+    }
+    ct_gguf_add_string(&e->w, "tokenizer.ggml.model", "gpt2");
+    ct_gguf_add_string(&e->w, "tokenizer.ggml.pre", pre_tokenizer_name(t.pattern));
+    ct_gguf_add_string_array(&e->w, "tokenizer.ggml.tokens", texts, lengths, (uint64_t)vocab_size);
+    ct_gguf_add_i32_array(&e->w, "tokenizer.ggml.token_type", types, (uint64_t)vocab_size);
+    ct_gguf_add_string_array(&e->w, "tokenizer.ggml.merges", merges, merge_lengths, (uint64_t)t.n_merges);
+    static const char *const eos[] = {"<|endoftext|>", "<|end_of_text|>", "</s>", "<|eot_id|>", NULL};
+    static const char *const bos[] = {"<|begin_of_text|>", "<s>", NULL};
+    int32_t eos_id = -1, bos_id = -1;
+    for (int i = 0; eos[i] && eos_id < 0; i++) eos_id = ct_tokenizer_special_id(&t, eos[i]);
+    for (int i = 0; bos[i] && bos_id < 0; i++) bos_id = ct_tokenizer_special_id(&t, bos[i]);
+    if (eos_id >= 0) ct_gguf_add_u32(&e->w, "tokenizer.ggml.eos_token_id", (uint32_t)eos_id);
+    ct_gguf_add_u32(&e->w, "tokenizer.ggml.bos_token_id", (uint32_t)(bos_id >= 0 ? bos_id : eos_id >= 0 ? eos_id : 0));
+    ct_gguf_add_bool(&e->w, "tokenizer.ggml.add_bos_token", bos_id >= 0);
+    ct_tokenizer_free(&t);
+    return 0;
+}
+
+static void add_llama_keys(Export *e, const CtModelConfig *c, const char *name) {
+    CtGgufWriter *w = &e->w;
+    ct_gguf_add_string(w, "general.architecture", "llama");
+    ct_gguf_add_string(w, "general.name", name);
+    ct_gguf_add_u32(w, "general.file_type", e->matrix_dtype == CT_DTYPE_F32 ? 0 : 1);  // ALL_F32, MOSTLY_F16
+    ct_gguf_add_u32(w, "general.alignment", CT_GGUF_ALIGNMENT);
+    ct_gguf_add_u32(w, "llama.context_length", (uint32_t)c->max_seq_len);
+    ct_gguf_add_u32(w, "llama.embedding_length", (uint32_t)c->d_model);
+    ct_gguf_add_u32(w, "llama.block_count", (uint32_t)c->n_layer);
+    ct_gguf_add_u32(w, "llama.feed_forward_length", (uint32_t)c->d_ff);
+    ct_gguf_add_u32(w, "llama.rope.dimension_count", (uint32_t)ct_model_head_dim(c));
+    ct_gguf_add_u32(w, "llama.attention.head_count", (uint32_t)c->n_head);
+    ct_gguf_add_u32(w, "llama.attention.head_count_kv", (uint32_t)c->n_kv_head);
+    ct_gguf_add_f32(w, "llama.attention.layer_norm_rms_epsilon", c->norm_eps);
+    ct_gguf_add_f32(w, "llama.rope.freq_base", c->rope_theta);
+    ct_gguf_add_u32(w, "llama.vocab_size", (uint32_t)c->vocab_size);
+}
+
+int ct_gguf_export(const char *ckpt_path, const char *out_path, const CtGgufExportOptions *opt) {
+    Export e;
+    memset(&e, 0, sizeof e);
+    if (!opt->dtype || strcmp(opt->dtype, "f16") == 0) e.matrix_dtype = CT_DTYPE_F16;
+    else if (strcmp(opt->dtype, "f32") == 0) e.matrix_dtype = CT_DTYPE_F32;
+    else return ct_error_set("--dtype '%s': GGUF export writes f16 or f32", opt->dtype);
+    CtModelConfig config;
+    CtCheckpointMeta meta;
+    if (ct_checkpoint_read_meta(ckpt_path, &config, &meta) != 0) return -1;
+    ct_checkpoint_meta_free(&meta);
+    if (config.arch != CT_ARCH_LLAMA)
+        return ct_error_set("%s: a %s model; GGUF export supports the LLaMA family (for GPT-2: ctrain export hf, then "
+                            "llama.cpp's convert_hf_to_gguf.py)", ckpt_path, ct_arch_name(config.arch));
+    CtModel m;
+    if (ct_checkpoint_load(ckpt_path, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
+    ct_gguf_init(&e.w);
+    const char *base = strrchr(ckpt_path, '/');
+    add_llama_keys(&e, &m.config, base ? base + 1 : ckpt_path);
+    int rc = 0;
+    if (meta.tokenizer_json) rc = add_tokenizer(&e, meta.tokenizer_json, m.config.vocab_size, ckpt_path);
+    else ct_log("warning: %s has no tokenizer; the GGUF file will have none and llama.cpp will refuse it", ckpt_path);
+    if (rc == 0) rc = add_weights(&e, &m);
+    if (rc == 0) rc = ct_gguf_write(&e.w, out_path);
+    if (rc == 0)
+        ct_log("exported %s (llama, %zu parameters, %s) to %s", ckpt_path, m.n_params,
+               e.matrix_dtype == CT_DTYPE_F32 ? "f32" : "f16", out_path);
+    for (int i = 0; i < e.n_owned; i++) ct_free(e.owned[i]);
+    ct_free(e.owned);
+    ct_gguf_free(&e.w);
+    ct_model_free(&m);
+    ct_checkpoint_meta_free(&meta);
+    return rc;
+}
