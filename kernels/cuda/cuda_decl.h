@@ -1,0 +1,45 @@
+// The CUDA op functions behind ct_ops_cuda() (kernels/cuda/ops_table.cu), one per op of
+// kernels/ops.h with the same signature; each .cu includes this so a mismatch fails to compile.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+void ct_cuda_embedding_forward(float *out, const int32_t *ids, const float *table, int N, int C, int accumulate);
+void ct_cuda_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int N, int C);
+void ct_cuda_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                               const float *bias, int N, int C, float eps);
+void ct_cuda_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                                const float *weight, const float *mean, const float *rstd, int N, int C);
+void ct_cuda_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
+void ct_cuda_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                              const float *rstd, int N, int C);
+void ct_cuda_bias_backward(float *dbias, const float *dout, int N, int OC);
+void ct_cuda_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
+void ct_cuda_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                             const float *weight, int N, int C, int OC);
+void ct_cuda_attention_forward(float *out, float *att, const float *qkv, const int32_t *doc_ids, int B, int T, int NH,
+                               int NKV, int HD);
+void ct_cuda_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int T,
+                                int NH, int NKV, int HD);
+void ct_cuda_attention_decode(float *out, const float *q, const float *k_cache, const float *v_cache, int n_ctx, int NH,
+                              int NKV, int HD);
+void ct_cuda_rope_forward(float *out, const float *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
+                          int row_stride, float theta);
+void ct_cuda_rope_backward(float *dinp, const float *dout, const int32_t *positions, int B, int T, int n_heads, int HD,
+                           int row_stride, float theta);
+void ct_cuda_gelu_forward(float *out, const float *inp, size_t n);
+void ct_cuda_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+void ct_cuda_swiglu_forward(float *out, const float *gate_up, int N, int F);
+void ct_cuda_swiglu_backward(float *dgate_up, const float *dout, const float *gate_up, int N, int F);
+void ct_cuda_residual_forward(float *out, const float *a, const float *b, size_t n);
+void ct_cuda_residual_backward(float *da, float *db, const float *dout, size_t n);
+void ct_cuda_xent_forward(float *losses, float *logprobs, float *lse, const float *logits, const int32_t *targets,
+                          const uint8_t *mask, const float *weights, int N, int V);
+void ct_cuda_xent_backward(float *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
+                           const float *weights, float scale, int N, int V);
+#ifdef __cplusplus
+}
+#endif
