@@ -1,0 +1,321 @@
+// Causal self-attention with grouped-query heads and document masks, flash-attention style:
+// tiled over keys with an online softmax, so no T×T matrix ever exists in memory.
+// Layout and math in kernels/ops.h; saved state in kernels/cuda/cuda_ops.h (att = [B,NH,T]
+// log-sum-exp, then the document ids).
+//
+// With S = scale·Q·Kᵀ (masked: key j visible to query t iff j <= t and doc[j] == doc[t]),
+// P = softmax(S) row-wise, O = P·V, L_t = log Σ_j exp(S_tj):
+//   forward   per query row t, over key tiles: m' = max(m, s), l ← l·e^(m-m') + e^(s-m'),
+//             o ← o·e^(m-m') + e^(s-m')·v_j; at the end O_t = o/l, L_t = m + log l.
+//   backward  P_tj = exp(S_tj - L_t) is recomputed from L, and with dP = dO·Vᵀ,
+//             D_t = Σ_j P_tj·dP_tj (= dO_t·O_t), dS = P ⊙ (dP - D):
+//             dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO.
+//
+// Work split (FlashAttention-2's, without its atomics): one thread per row, BR = 64 rows per
+// block. The row's own vectors sit in shared memory with a padded stride (HD+1: conflict-free
+// across the warp), the other side streams through shared memory in tiles of 64 rows that
+// every thread reads at the same address (a broadcast); accumulators are in registers.
+//   forward      block = 64 queries of one (b, h); streams K, V tiles up to the diagonal.
+//   backward dQ  block = 64 queries of one (b, h); computes D (two passes over the keys when
+//                the forward's O is not given), then dQ. Writes D for the next kernel.
+//   backward dKV block = 64 keys of one (b, kv head); streams Q, dO tiles of every query
+//                head of the group, from the diagonal to T. A key row belongs to one thread,
+//                a query row to one thread: no atomics, the same bits on every run.
+// Head sizes: kernels are compiled for HD <= 32, 64 and 128 (loops unrolled to that bound and
+// guarded by the runtime HD), so any HD up to 128 works and 32/64/128 waste nothing.
+// This is the fp32 reference-speed version (CUDA cores, no tensor cores): the bf16 version
+// with mma tiles is the next step (docs/cuda.md).
+#include "kernels/cuda/cuda_common.cuh"
+
+#define BR 64  // rows owned by a block (= threads per block)
+#define BK 64  // rows of a streamed tile
+
+// dst[r, i] = src[(r0 + r)·stride + i] for r < rows, i < HD (0 past T); all threads help.
+__device__ __forceinline__ void load_rows(float *dst, int ld, const float *src, size_t stride, int r0, int T, int HD,
+                                          int rows) {
+    for (int idx = threadIdx.x; idx < rows * HD; idx += blockDim.x) {
+        const int r = idx / HD, i = idx - r * HD;
+        dst[r * ld + i] = r0 + r < T ? src[(size_t)(r0 + r) * stride + i] : 0.0f;
+    }
+}
+
+template <int HDMAX>
+__device__ __forceinline__ float dot(const float *a, const float *b, int HD) {
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < HDMAX; i++)
+        if (i < HD) s += a[i] * b[i];
+    return s;
+}
+
+template <int HDMAX>
+__global__ void __launch_bounds__(BR) attention_forward_kernel(float *out, float *lse, const float *qkv,
+                                                               const int32_t *doc_ids, int T, int NH, int NKV, int HD,
+                                                               float scale) {
+    extern __shared__ float smem[];
+    const int P = HD + 1;
+    float *Qs = smem, *Ks = Qs + BR * P, *Vs = Ks + BK * HD;
+    int *kdoc = (int *)(Vs + BK * HD);
+    const int tid = threadIdx.x, q0 = blockIdx.x * BR, t = q0 + tid;
+    const int bh = blockIdx.y, b = bh / NH, h = bh % NH, kvh = h / (NH / NKV);
+    const size_t row = (size_t)(NH + 2 * NKV) * HD;
+    const float *base = qkv + (size_t)b * T * row;
+    const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
+    load_rows(Qs, P, base + h * HD, row, q0, T, HD, BR);
+    const int my_doc = doc && t < T ? doc[t] : 0;
+    const float *q = Qs + tid * P;
+
+    float o[HDMAX];
+#pragma unroll
+    for (int i = 0; i < HDMAX; i++) o[i] = 0.0f;
+    float m = -INFINITY, l = 0.0f;
+    const int k_end = min(T, q0 + BR);  // causal: this block's queries see keys < k_end
+    for (int k0 = 0; k0 < k_end; k0 += BK) {
+        __syncthreads();  // the previous tile is consumed
+        load_rows(Ks, HD, base + (NH + kvh) * HD, row, k0, T, HD, BK);
+        load_rows(Vs, HD, base + (NH + NKV + kvh) * HD, row, k0, T, HD, BK);
+        if (tid < BK) kdoc[tid] = doc && k0 + tid < T ? doc[k0 + tid] : 0;
+        __syncthreads();
+        if (t >= T) continue;
+        const int jn = min(BK, t - k0 + 1);
+        for (int j = 0; j < jn; j++) {
+            if (doc && kdoc[j] != my_doc) continue;
+            const float s = dot<HDMAX>(q, Ks + j * HD, HD) * scale;
+            if (s > m) {  // a new maximum: rescale what was summed against the old one
+                const float c = expf(m - s);
+                l *= c;
+#pragma unroll
+                for (int i = 0; i < HDMAX; i++) o[i] *= c;
+                m = s;
+            }
+            const float p = expf(s - m);
+            l += p;
+            const float *v = Vs + j * HD;
+#pragma unroll
+            for (int i = 0; i < HDMAX; i++)
+                if (i < HD) o[i] += p * v[i];
+        }
+    }
+    if (t >= T) return;
+    // a query always sees itself, so l >= 1 here
+    const float inv = 1.0f / l;
+    float *dst = out + ((size_t)b * T + t) * NH * HD + h * HD;
+#pragma unroll
+    for (int i = 0; i < HDMAX; i++)
+        if (i < HD) dst[i] = o[i] * inv;
+    lse[(size_t)bh * T + t] = m + logf(l);
+}
+
+template <int HDMAX>
+__global__ void __launch_bounds__(BR) attention_backward_dq_kernel(float *dqkv, float *Dsave, const float *dout,
+                                                                   const float *out, const float *qkv,
+                                                                   const float *lse, const int32_t *doc_ids, int T,
+                                                                   int NH, int NKV, int HD, float scale) {
+    extern __shared__ float smem[];
+    const int P = HD + 1;
+    float *Qs = smem, *dOs = Qs + BR * P, *Ks = dOs + BR * P, *Vs = Ks + BK * HD;
+    int *kdoc = (int *)(Vs + BK * HD);
+    const int tid = threadIdx.x, q0 = blockIdx.x * BR, t = q0 + tid;
+    const int bh = blockIdx.y, b = bh / NH, h = bh % NH, kvh = h / (NH / NKV);
+    const size_t row = (size_t)(NH + 2 * NKV) * HD, orow = (size_t)NH * HD;
+    const float *base = qkv + (size_t)b * T * row;
+    const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
+    load_rows(Qs, P, base + h * HD, row, q0, T, HD, BR);
+    load_rows(dOs, P, dout + (size_t)b * T * orow + h * HD, orow, q0, T, HD, BR);
+    __syncthreads();
+    const int my_doc = doc && t < T ? doc[t] : 0;
+    const float *q = Qs + tid * P, *go = dOs + tid * P;
+    const float L = t < T ? lse[(size_t)bh * T + t] : 0.0f;
+
+    float D = 0.0f;  // rowsum(P ⊙ dP)
+    if (out && t < T) D = dot<HDMAX>(go, out + ((size_t)b * T + t) * orow + h * HD, HD);
+    float dq[HDMAX];
+#pragma unroll
+    for (int i = 0; i < HDMAX; i++) dq[i] = 0.0f;
+    const int k_end = min(T, q0 + BR);
+    // pass 0 sums D over the keys (only without O); pass 1 accumulates dQ
+    for (int pass = out ? 1 : 0; pass < 2; pass++) {
+        for (int k0 = 0; k0 < k_end; k0 += BK) {
+            __syncthreads();
+            load_rows(Ks, HD, base + (NH + kvh) * HD, row, k0, T, HD, BK);
+            load_rows(Vs, HD, base + (NH + NKV + kvh) * HD, row, k0, T, HD, BK);
+            if (tid < BK) kdoc[tid] = doc && k0 + tid < T ? doc[k0 + tid] : 0;
+            __syncthreads();
+            if (t >= T) continue;
+            const int jn = min(BK, t - k0 + 1);
+            for (int j = 0; j < jn; j++) {
+                if (doc && kdoc[j] != my_doc) continue;
+                const float *k = Ks + j * HD;
+                const float p = expf(dot<HDMAX>(q, k, HD) * scale - L);
+                const float dp = dot<HDMAX>(go, Vs + j * HD, HD);
+                if (pass == 0) {
+                    D += p * dp;
+                } else {
+                    const float ds = p * (dp - D);
+#pragma unroll
+                    for (int i = 0; i < HDMAX; i++)
+                        if (i < HD) dq[i] += ds * k[i];
+                }
+            }
+        }
+    }
+    if (t >= T) return;
+    float *dst = dqkv + ((size_t)b * T + t) * row + h * HD;
+#pragma unroll
+    for (int i = 0; i < HDMAX; i++)
+        if (i < HD) dst[i] += dq[i] * scale;
+    Dsave[(size_t)bh * T + t] = D;
+}
+
+template <int HDMAX>
+__global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(float *dqkv, const float *dout, const float *qkv,
+                                                                    const float *lse, const float *Dsave,
+                                                                    const int32_t *doc_ids, int T, int NH, int NKV,
+                                                                    int HD, float scale) {
+    extern __shared__ float smem[];
+    const int P = HD + 1;
+    float *Ks = smem, *Vs = Ks + BR * P, *Qs = Vs + BR * P, *dOs = Qs + BK * HD;
+    float *Ls = dOs + BK * HD, *Ds = Ls + BK;
+    int *qdoc = (int *)(Ds + BK);
+    const int tid = threadIdx.x, k0 = blockIdx.x * BR, j = k0 + tid;
+    const int bkv = blockIdx.y, b = bkv / NKV, kvh = bkv % NKV, group = NH / NKV;
+    const size_t row = (size_t)(NH + 2 * NKV) * HD, orow = (size_t)NH * HD;
+    const float *base = qkv + (size_t)b * T * row;
+    const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
+    const int koff = (NH + kvh) * HD, voff = (NH + NKV + kvh) * HD;
+    load_rows(Ks, P, base + koff, row, k0, T, HD, BR);
+    load_rows(Vs, P, base + voff, row, k0, T, HD, BR);
+    const int my_doc = doc && j < T ? doc[j] : 0;
+    const float *k = Ks + tid * P, *v = Vs + tid * P;
+
+    float dk[HDMAX], dv[HDMAX];
+#pragma unroll
+    for (int i = 0; i < HDMAX; i++) dk[i] = dv[i] = 0.0f;
+    for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+        const size_t bh = (size_t)b * NH + h;
+        for (int qt0 = k0; qt0 < T; qt0 += BK) {  // queries before k0 see none of these keys
+            __syncthreads();
+            load_rows(Qs, HD, base + h * HD, row, qt0, T, HD, BK);
+            load_rows(dOs, HD, dout + (size_t)b * T * orow + h * HD, orow, qt0, T, HD, BK);
+            if (tid < BK) {
+                const int t = qt0 + tid;
+                Ls[tid] = t < T ? lse[bh * T + t] : 0.0f;
+                Ds[tid] = t < T ? Dsave[bh * T + t] : 0.0f;
+                qdoc[tid] = doc && t < T ? doc[t] : 0;
+            }
+            __syncthreads();
+            if (j >= T) continue;
+            const int in = min(BK, T - qt0);
+            for (int i = 0; i < in; i++) {  // every thread walks the same i: broadcast reads
+                if (qt0 + i < j || (doc && qdoc[i] != my_doc)) continue;
+                const float *qi = Qs + i * HD, *goi = dOs + i * HD;
+                const float p = expf(dot<HDMAX>(qi, k, HD) * scale - Ls[i]);
+                const float ds = p * (dot<HDMAX>(goi, v, HD) - Ds[i]);
+#pragma unroll
+                for (int c = 0; c < HDMAX; c++)
+                    if (c < HD) {
+                        dv[c] += p * goi[c];
+                        dk[c] += ds * qi[c];
+                    }
+            }
+        }
+    }
+    if (j >= T) return;
+    float *dk_dst = dqkv + ((size_t)b * T + j) * row + koff, *dv_dst = dqkv + ((size_t)b * T + j) * row + voff;
+#pragma unroll
+    for (int c = 0; c < HDMAX; c++)
+        if (c < HD) {
+            dk_dst[c] += dk[c] * scale;
+            dv_dst[c] += dv[c];
+        }
+}
+
+// ---- launchers ----
+
+static void check_shape(int T, int NH, int NKV, int HD) {
+    if (HD < 1 || HD > 128 || NKV < 1 || NH % NKV != 0)
+        ct_fatal_at(__FILE__, __LINE__, "the CUDA attention supports head sizes up to 128 and NH a multiple of NKV",
+                    "attention with NH=%d NKV=%d HD=%d (T=%d) is not supported", NH, NKV, HD, T);
+}
+
+template <typename K>
+static void allow_smem(K kernel, size_t bytes) {
+    if (bytes > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+}
+
+template <int HDMAX>
+static void forward_hd(float *out, float *lse, const float *qkv, const int32_t *doc, int B, int T, int NH, int NKV,
+                       int HD, float scale) {
+    const size_t smem = sizeof(float) * ((size_t)BR * (HD + 1) + 2 * (size_t)BK * HD) + sizeof(int) * BK;
+    allow_smem(attention_forward_kernel<HDMAX>, smem);
+    dim3 grid((T + BR - 1) / BR, B * NH);
+    attention_forward_kernel<HDMAX><<<grid, BR, smem>>>(out, lse, qkv, doc, T, NH, NKV, HD, scale);
+    LAUNCH_CHECK("attention_forward_kernel");
+}
+
+template <int HDMAX>
+static void backward_hd(float *dqkv, float *Dsave, const float *dout, const float *out, const float *qkv,
+                        const float *lse, const int32_t *doc, int B, int T, int NH, int NKV, int HD, float scale) {
+    const size_t smem_dq = sizeof(float) * (2 * (size_t)BR * (HD + 1) + 2 * (size_t)BK * HD) + sizeof(int) * BK;
+    allow_smem(attention_backward_dq_kernel<HDMAX>, smem_dq);
+    dim3 grid_q((T + BR - 1) / BR, B * NH);
+    attention_backward_dq_kernel<HDMAX><<<grid_q, BR, smem_dq>>>(dqkv, Dsave, dout, out, qkv, lse, doc, T, NH, NKV,
+                                                                 HD, scale);
+    LAUNCH_CHECK("attention_backward_dq_kernel");
+    const size_t smem_kv = sizeof(float) * (2 * (size_t)BR * (HD + 1) + 2 * (size_t)BK * HD + 2 * BK) + sizeof(int) * BK;
+    allow_smem(attention_backward_dkv_kernel<HDMAX>, smem_kv);
+    dim3 grid_kv((T + BR - 1) / BR, B * NKV);
+    attention_backward_dkv_kernel<HDMAX><<<grid_kv, BR, smem_kv>>>(dqkv, dout, qkv, lse, Dsave, doc, T, NH, NKV, HD,
+                                                                   scale);
+    LAUNCH_CHECK("attention_backward_dkv_kernel");
+}
+
+extern "C" size_t ct_cuda_attention_saved_floats(int B, int T, int NH) {
+    return (size_t)B * T * NH + (T >= 2 ? (size_t)B * T : 0);
+}
+
+// The document ids saved after the log-sum-exp (NULL when T < 2: one token needs no mask).
+static int32_t *saved_docs(const float *att, int B, int T, int NH) {
+    return T >= 2 ? (int32_t *)(att + (size_t)B * NH * T) : NULL;
+}
+
+extern "C" void ct_cuda_attention_forward(float *out, float *att, const float *qkv, const int32_t *doc_ids, int B,
+                                          int T, int NH, int NKV, int HD) {
+    if (B <= 0 || T <= 0) return;
+    check_shape(T, NH, NKV, HD);
+    int32_t *docs = saved_docs(att, B, T, NH);
+    if (docs) {  // all zeros = one document: the plain causal mask
+        if (doc_ids)
+            ct_cuda_copy(docs, doc_ids, sizeof(int32_t) * (size_t)B * T);
+        else
+            ct_cuda_zero(docs, sizeof(int32_t) * (size_t)B * T);
+    }
+    const float scale = 1.0f / sqrtf((float)HD);
+    if (HD <= 32)
+        forward_hd<32>(out, att, qkv, doc_ids, B, T, NH, NKV, HD, scale);
+    else if (HD <= 64)
+        forward_hd<64>(out, att, qkv, doc_ids, B, T, NH, NKV, HD, scale);
+    else
+        forward_hd<128>(out, att, qkv, doc_ids, B, T, NH, NKV, HD, scale);
+}
+
+extern "C" void ct_cuda_attention_backward_with_out(float *dqkv, const float *dout, const float *out,
+                                                    const float *qkv, const float *att, int B, int T, int NH, int NKV,
+                                                    int HD) {
+    if (B <= 0 || T <= 0) return;
+    check_shape(T, NH, NKV, HD);
+    const int32_t *docs = saved_docs(att, B, T, NH);
+    float *Dsave = (float *)ct_cuda_scratch(CT_SCRATCH_ATTN_D, sizeof(float) * (size_t)B * NH * T);
+    const float scale = 1.0f / sqrtf((float)HD);
+    if (HD <= 32)
+        backward_hd<32>(dqkv, Dsave, dout, out, qkv, att, docs, B, T, NH, NKV, HD, scale);
+    else if (HD <= 64)
+        backward_hd<64>(dqkv, Dsave, dout, out, qkv, att, docs, B, T, NH, NKV, HD, scale);
+    else
+        backward_hd<128>(dqkv, Dsave, dout, out, qkv, att, docs, B, T, NH, NKV, HD, scale);
+}
+
+extern "C" void ct_cuda_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B,
+                                           int T, int NH, int NKV, int HD) {
+    ct_cuda_attention_backward_with_out(dqkv, dout, NULL, qkv, att, B, T, NH, NKV, HD);
+}

@@ -1,0 +1,117 @@
+// Matrix products through cuBLASLt, fp32 in, fp32 out, fp32 accumulation (CUBLAS_COMPUTE_32F:
+// no TF32, so results agree with the CPU to float rounding).
+//
+// Row-major [R, K] is column-major [K, R] with leading dimension K, so with cuBLAS's
+// column-major view (X' = X as column-major, the transpose of the row-major matrix):
+//   forward  out[N,OC] = inp·Wᵀ + b    ⇔ out'[OC,N] = W'ᵀ[OC,C]·inp'[C,N]   (+ b down the columns:
+//            the BIAS epilogue adds bias[m] to row m of the column-major result, fused)
+//   dinp     dinp[N,C] += dout·W       ⇔ dinp'[C,N] += W'[C,OC]·dout'[OC,N]
+//   dweight  dW[OC,C] += doutᵀ·inp     ⇔ dW'[C,OC] += inp'[C,N]·dout'ᵀ[N,OC]
+//   dbias    dbias[OC] += Σ_n dout[n,:] (a deterministic column sum, norm.cu)
+#include <cublasLt.h>
+
+#include "kernels/cuda/cuda_common.cuh"
+
+#define CUBLAS_CHECK(call)                                                                                    \
+    do {                                                                                                      \
+        cublasStatus_t s_ = (call);                                                                           \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                                      \
+            ct_fatal_at(__FILE__, __LINE__,                                                                   \
+                        s_ == CUBLAS_STATUS_ALLOC_FAILED                                                      \
+                            ? "the GPU is out of memory: use a smaller batch, recompute activations, or ZeRO" \
+                            : "a cuBLASLt call was refused: check the shapes and alignment of the operands",  \
+                        "cuBLAS call failed: %s: %s (status %d)", #call, cublasGetStatusString(s_), (int)s_); \
+    } while (0)
+
+#define WORKSPACE_BYTES ((size_t)32 << 20)  // cuBLASLt's workspace; 32 MiB suits Hopper's kernels
+
+static cublasLtHandle_t lt_handle;
+static void *lt_workspace;
+
+static void lt_init(void) {
+    if (lt_handle) return;
+    CUBLAS_CHECK(cublasLtCreate(&lt_handle));
+    lt_workspace = ct_cuda_malloc(WORKSPACE_BYTES, "cuBLASLt workspace");
+}
+
+// One cuBLASLt product; returns 0 when cuBLASLt has no algorithm for it (so the caller can
+// try without the epilogue). C[m,n] (column-major, ldc) = op(A)·op(B) + beta·C (+ bias[m]
+// down the columns when given). A is stored [ta ? k : m, ta ? m : k] with leading dimension
+// lda, B likewise with n.
+static int lt_matmul(int ta, int tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C,
+                     int ldc, float beta, const float *bias) {
+    lt_init();
+    cublasLtMatmulDesc_t op;
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)));
+    if (bias) {
+        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    }
+    cublasLtMatrixLayout_t la, lb, lc;
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_32F, ta ? k : m, ta ? m : k, lda));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_32F, tb ? n : k, tb ? k : n, ldb));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, m, n, ldc));
+    cublasLtMatmulPreference_t pref;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    size_t ws = WORKSPACE_BYTES;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+    cublasLtMatmulHeuristicResult_t heur;
+    int found = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt_handle, op, la, lb, lc, lc, pref, 1, &heur, &found);
+    if (st != CUBLAS_STATUS_NOT_SUPPORTED) CUBLAS_CHECK(st);
+    if (st == CUBLAS_STATUS_SUCCESS && found > 0) {
+        const float alpha = 1.0f;
+        CUBLAS_CHECK(cublasLtMatmul(lt_handle, op, &alpha, A, la, B, lb, &beta, C, lc, C, lc, &heur.algo, lt_workspace,
+                                    WORKSPACE_BYTES, 0));
+    } else {
+        found = 0;
+    }
+    CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
+    CUBLAS_CHECK(cublasLtMatmulDescDestroy(op));
+    return found > 0;
+}
+
+// C[r, :] += bias[r] for the m rows of the column-major C[m, n] (ld m): the bias epilogue's
+// fallback.
+__global__ void add_bias_kernel(float *C, const float *bias, int m, size_t total) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
+        C[i] += bias[i % m];
+}
+
+static void gemm(int ta, int tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C,
+                 int ldc, float beta, const float *bias) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {  // an empty sum: nothing to add in the backward products (N = 0)
+        if (beta == 1.0f && !bias) return;
+        ct_fatal_at(__FILE__, __LINE__, "a matrix product needs at least one input channel", "gemm with k=%d", k);
+    }
+    if (lt_matmul(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, beta, bias)) return;
+    // no algorithm with the fused bias: the plain product, then the bias as its own kernel
+    if (bias && ldc == m && lt_matmul(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, beta, NULL)) {
+        size_t total = (size_t)m * n;
+        add_bias_kernel<<<ct_blocks(total, 256), 256>>>(C, bias, m, total);
+        LAUNCH_CHECK("add_bias_kernel");
+        return;
+    }
+    ct_fatal_at(__FILE__, __LINE__, "a bug in ctrain's use of cuBLASLt: please report the model shape",
+                "cuBLASLt has no algorithm for m=%d n=%d k=%d (ta=%d tb=%d bias=%d)", m, n, k, ta, tb, bias != NULL);
+}
+
+extern "C" void ct_cuda_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
+                                       int C, int OC) {
+    gemm(1, 0, OC, N, C, weight, C, inp, C, out, OC, 0.0f, bias);
+}
+
+extern "C" void ct_cuda_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                        const float *inp, const float *weight, int N, int C, int OC) {
+    if (dinp) gemm(0, 0, C, N, OC, weight, C, dout, OC, dinp, C, 1.0f, NULL);
+    if (dweight) gemm(0, 1, C, OC, N, inp, C, dout, OC, dweight, C, 1.0f, NULL);
+    if (dbias) ct_cuda_bias_backward(dbias, dout, N, OC);
+}

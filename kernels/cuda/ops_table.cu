@@ -1,0 +1,33 @@
+// The CUDA backend's op table (kernels/ops.h over device pointers; see cuda_ops.h).
+#include "kernels/cuda/cuda_common.cuh"
+
+static CtOps make_table(void) {
+    CtOps t = {};
+    t.name = "cuda";
+    t.embedding_forward = ct_cuda_embedding_forward;
+    t.embedding_backward = ct_cuda_embedding_backward;
+    t.layernorm_forward = ct_cuda_layernorm_forward;
+    t.layernorm_backward = ct_cuda_layernorm_backward;
+    t.rmsnorm_forward = ct_cuda_rmsnorm_forward;
+    t.rmsnorm_backward = ct_cuda_rmsnorm_backward;
+    t.matmul_forward = ct_cuda_matmul_forward;
+    t.matmul_backward = ct_cuda_matmul_backward;
+    t.attention_forward = ct_cuda_attention_forward;
+    t.attention_backward = ct_cuda_attention_backward;
+    t.attention_decode = ct_cuda_attention_decode;
+    t.rope_forward = ct_cuda_rope_forward;
+    t.rope_backward = ct_cuda_rope_backward;
+    t.gelu_forward = ct_cuda_gelu_forward;
+    t.gelu_backward = ct_cuda_gelu_backward;
+    t.swiglu_forward = ct_cuda_swiglu_forward;
+    t.swiglu_backward = ct_cuda_swiglu_backward;
+    t.residual_forward = ct_cuda_residual_forward;
+    t.residual_backward = ct_cuda_residual_backward;
+    t.xent_forward = ct_cuda_xent_forward;
+    t.xent_backward = ct_cuda_xent_backward;
+    return t;
+}
+
+static const CtOps cuda_ops = make_table();
+
+extern "C" const CtOps *ct_ops_cuda(void) { return &cuda_ops; }
