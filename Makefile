@@ -3,6 +3,8 @@
 #   make test            build and run the test suite (ends with "N passed, N failed")
 #   make test-long       the suite plus its heavy cases
 #   make asan            the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test-cuda       only the CUDA op tests (CUDA against CPU; they skip without a GPU)
+#   make test-cuda-memcheck  the same under compute-sanitizer's memcheck
 #   make deps            install missing system packages (Debian/Ubuntu, apt-get)
 #   make demo            the end-to-end demo (see README)
 #   make bench           CPU training-step benchmarks (bench/train_cpu.sh)
@@ -86,7 +88,7 @@ TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test test-long asan demo docs clean help bench-tokenizer fuzz
+.PHONY: all deps test test-long test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer fuzz
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -134,6 +136,18 @@ test-long: $(BIN) $(TEST_BIN)
 
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 CUDA=0 test
+
+# The CUDA suites (tests/test_cuda_*.c, suite "cuda"): every op against the CPU backend.
+# memcheck follows the forked test processes (--target-processes all).
+COMPUTE_SANITIZER ?= $(firstword $(shell command -v compute-sanitizer 2>/dev/null) \
+                       $(wildcard $(CUDA_HOME)/bin/compute-sanitizer $(CUDA_HOME)/compute-sanitizer/compute-sanitizer))
+test-cuda: $(BIN) $(TEST_BIN)
+	$(TEST_ENV) $(TEST_BIN) cuda.
+
+test-cuda-memcheck: $(BIN) $(TEST_BIN)
+	@test -n "$(COMPUTE_SANITIZER)" || { echo "compute-sanitizer not found: install the CUDA toolkit's sanitizer or set COMPUTE_SANITIZER=path"; exit 1; }
+	$(TEST_ENV) $(COMPUTE_SANITIZER) --tool memcheck --target-processes all --error-exitcode 1 --report-api-errors no \
+	  $(TEST_BIN) cuda.
 
 deps:
 	@scripts/deps.sh --install

@@ -1,0 +1,512 @@
+// The CUDA op table against the CPU one: every op forward and backward on random inputs,
+// plus AdamW, clipping, the memory API, out-of-memory reporting and run-to-run determinism.
+// Error measure, per tensor: max |cuda - cpu| / max |cpu| (nan counts as infinite). fp32
+// tolerance 1e-5 (issue 11). Backward ops ADD into their gradients, so gradients start from
+// the same random numbers on both sides, which checks the adding too.
+//
+// Every test skips when no GPU is usable, and the suite is a single skipped test in builds
+// without CUDA. Run only these with `make test-cuda`; under compute-sanitizer with
+// `make test-cuda-memcheck`.
+#include "tests/test.h"
+
+#ifdef CTRAIN_CUDA
+#include <math.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/rng.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/device.h"
+#include "kernels/ops.h"
+#include "optim/adamw.h"
+#include "optim/adamw_cuda.h"
+#include "optim/clip.h"
+#include "optim/clip_cuda.h"
+
+#define TOL 1e-5
+#define CPU (ct_ops_cpu())
+#define GPU (ct_ops_cuda())
+
+static void need_gpu(void) {
+    char why[256];
+    if (ct_cuda_device_count(why, sizeof why) <= 0) SKIP("%s", why);
+}
+
+static float *rnd(CtRng *rng, size_t n, float scale) {
+    float *x = ct_alloc(n * sizeof(float) + 1);
+    ct_rng_fill_normal(rng, x, n, 0, scale);
+    return x;
+}
+static float *copy_of(const float *x, size_t n) {
+    float *y = ct_alloc(n * sizeof(float) + 1);
+    memcpy(y, x, n * sizeof(float));
+    return y;
+}
+static void *up(const void *host, size_t bytes) {
+    void *d = ct_cuda_malloc(bytes, "test input");
+    ct_cuda_upload(d, host, bytes);
+    return d;
+}
+static float *upf(const float *host, size_t n) { return up(host, n * sizeof(float)); }
+static float *down(const float *dev, size_t n) {
+    float *h = ct_alloc(n * sizeof(float) + 1);
+    ct_cuda_download(h, dev, n * sizeof(float));
+    return h;
+}
+// max |got - want| / max |want|; infinite when anything is nan.
+static double rel_diff(const float *got, const float *want, size_t n) {
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        if (!(d <= diff)) diff = isnan(d) ? INFINITY : d;
+        if (fabs((double)want[i]) > scale) scale = fabs((double)want[i]);
+    }
+    return diff / (scale > 1e-30 ? scale : 1e-30);
+}
+static double dev_vs_host(const float *dev, const float *host, size_t n) {
+    float *h = down(dev, n);
+    double e = rel_diff(h, host, n);
+    ct_free(h);
+    return e;
+}
+// The device array equals the host one to TOL (or the given tolerance).
+#define CHECK_CLOSE_TOL(dev, host, n, tol, what)                                                    \
+    do {                                                                                            \
+        double e_ = dev_vs_host((dev), (host), (n));                                                \
+        CHECK_MSG(e_ < (tol), "%s: cuda vs cpu relative difference %.3g (tolerance %.1g)", (what), e_, \
+                  (double)(tol));                                                                   \
+    } while (0)
+#define CHECK_CLOSE(dev, host, n, what) CHECK_CLOSE_TOL(dev, host, n, TOL, what)
+// Two device arrays hold the same bits.
+static int same_bits(const float *a_dev, const float *b_dev, size_t n) {
+    float *a = down(a_dev, n), *b = down(b_dev, n);
+    int same = memcmp(a, b, n * sizeof(float)) == 0;
+    ct_free(a);
+    ct_free(b);
+    return same;
+}
+
+// ---- memory ----
+
+TEST(cuda, memory_api_counts_bytes_and_copies) {
+    need_gpu();
+    size_t before = ct_cuda_bytes_in_use();
+    float host[1000], back[1000];
+    for (int i = 0; i < 1000; i++) host[i] = (float)i * 0.5f;
+    float *a = ct_cuda_malloc(sizeof host, "a"), *b = ct_cuda_malloc(sizeof host, "b");
+    CHECK_EQ_INT(ct_cuda_bytes_in_use() - before, 2 * sizeof host);
+    CHECK(ct_cuda_bytes_peak() >= ct_cuda_bytes_in_use());
+    ct_cuda_upload(a, host, sizeof host);
+    ct_cuda_copy(b, a, sizeof host);
+    ct_cuda_download(back, b, sizeof host);
+    CHECK(memcmp(host, back, sizeof host) == 0);
+    ct_cuda_zero(b, sizeof host);
+    ct_cuda_download(back, b, sizeof host);
+    CHECK(back[0] == 0 && back[999] == 0);
+    ct_cuda_free(a);
+    ct_cuda_free(b);
+    ct_cuda_free(NULL);
+    CHECK_EQ_INT(ct_cuda_bytes_in_use(), before);
+}
+
+// The child touches CUDA first (a CUDA context does not survive fork): exit 77 = no GPU.
+static void allocate_too_much(void *arg) {
+    (void)arg;
+    char why[256];
+    if (ct_cuda_device_count(why, sizeof why) <= 0) _exit(77);
+    ct_cuda_malloc((size_t)1 << 50, "a petabyte test buffer");
+}
+
+TEST(cuda, out_of_memory_reports_sizes_and_a_hint) {
+    char *out = NULL;
+    int status = ct_test_fork(allocate_too_much, NULL, &out);
+    if (status == 77) SKIP("no usable CUDA device");
+    CHECK_EQ_INT(status, 1);
+    CHECK_CONTAINS(out, "out of GPU memory allocating a petabyte test buffer");
+    CHECK_CONTAINS(out, "asked 1073741824.0 MiB");
+    CHECK_CONTAINS(out, "MiB free of");
+    CHECK_CONTAINS(out, "smaller batch");
+    CHECK_CONTAINS(out, "kernels/cuda/memory.cu:");
+    free(out);
+}
+
+// ---- embedding ----
+
+TEST(cuda, embedding_forward_and_backward) {
+    need_gpu();
+    CtRng rng;
+    ct_rng_seed(&rng, 1);
+    const int N = 300, C = 96, V = 50;
+    int32_t ids[300], pos[300];
+    for (int n = 0; n < N; n++) {
+        ids[n] = (int32_t)ct_rng_below(&rng, 7) * 7 % V;  // few distinct ids: long runs
+        pos[n] = n % 60;
+    }
+    float *table = rnd(&rng, (size_t)V * C, 1), *ptable = rnd(&rng, 60 * C, 1);
+    float *out = ct_alloc(sizeof(float) * N * C);
+    CPU->embedding_forward(out, ids, table, N, C, 0);
+    CPU->embedding_forward(out, pos, ptable, N, C, 1);
+    int32_t *d_ids = up(ids, sizeof ids), *d_pos = up(pos, sizeof pos);
+    float *d_table = upf(table, (size_t)V * C), *d_ptable = upf(ptable, 60 * C);
+    float *d_out = ct_cuda_malloc(sizeof(float) * N * C, "out");
+    GPU->embedding_forward(d_out, d_ids, d_table, N, C, 0);
+    GPU->embedding_forward(d_out, d_pos, d_ptable, N, C, 1);
+    CHECK_CLOSE(d_out, out, (size_t)N * C, "embedding forward");
+
+    float *dout = rnd(&rng, (size_t)N * C, 1), *dtable = rnd(&rng, (size_t)V * C, 1);
+    float *d_dout = upf(dout, (size_t)N * C), *d_dtable = upf(dtable, (size_t)V * C);
+    float *d_dtable2 = upf(dtable, (size_t)V * C);
+    CPU->embedding_backward(dtable, dout, ids, N, C);
+    GPU->embedding_backward(d_dtable, d_dout, d_ids, N, C);
+    CHECK_CLOSE(d_dtable, dtable, (size_t)V * C, "embedding backward");
+    GPU->embedding_backward(d_dtable2, d_dout, d_ids, N, C);
+    CHECK_MSG(same_bits(d_dtable, d_dtable2, (size_t)V * C), "embedding backward differs between two runs");
+}
+
+// ---- norms ----
+
+TEST(cuda, layernorm_forward_and_backward) {
+    need_gpu();
+    CtRng rng;
+    ct_rng_seed(&rng, 2);
+    const int N = 133, C = 200;
+    const size_t NC = (size_t)N * C;
+    float *x = rnd(&rng, NC, 2), *w = rnd(&rng, C, 1), *b = rnd(&rng, C, 1);
+    for (size_t i = 0; i < NC; i++) x[i] += 3.0f;  // a mean far from zero
+    float *out = ct_alloc(NC * sizeof(float)), mean[133], rstd[133];
+    CPU->layernorm_forward(out, mean, rstd, x, w, b, N, C, 1e-5f);
+    float *d_x = upf(x, NC), *d_w = upf(w, C), *d_b = upf(b, C);
+    float *d_out = ct_cuda_malloc(NC * 4, "out"), *d_mean = ct_cuda_malloc(N * 4, "mean"),
+          *d_rstd = ct_cuda_malloc(N * 4, "rstd");
+    GPU->layernorm_forward(d_out, d_mean, d_rstd, d_x, d_w, d_b, N, C, 1e-5f);
+    CHECK_CLOSE(d_out, out, NC, "layernorm out");
+    CHECK_CLOSE(d_mean, mean, N, "layernorm mean");
+    CHECK_CLOSE(d_rstd, rstd, N, "layernorm rstd");
+
+    float *dout = rnd(&rng, NC, 1), *dx = rnd(&rng, NC, 1), *dw = rnd(&rng, C, 1), *db = rnd(&rng, C, 1);
+    float *d_dout = upf(dout, NC), *d_dx = upf(dx, NC), *d_dw = upf(dw, C), *d_db = upf(db, C);
+    float *d_dw2 = upf(dw, C);
+    CPU->layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, N, C);
+    GPU->layernorm_backward(d_dx, d_dw, d_db, d_dout, d_x, d_w, d_mean, d_rstd, N, C);
+    CHECK_CLOSE(d_dx, dx, NC, "layernorm dinp");
+    CHECK_CLOSE(d_dw, dw, C, "layernorm dweight");
+    CHECK_CLOSE(d_db, db, C, "layernorm dbias");
+    // without dinp and dbias (frozen first layer), and the same bits as the full call
+    float *dw_before = down(d_dw2, C);
+    GPU->layernorm_backward(NULL, d_dw2, NULL, d_dout, d_x, d_w, d_mean, d_rstd, N, C);
+    ct_cuda_upload(d_dw, dw_before, C * sizeof(float));
+    GPU->layernorm_backward(NULL, d_dw, NULL, d_dout, d_x, d_w, d_mean, d_rstd, N, C);
+    CHECK_MSG(same_bits(d_dw, d_dw2, C), "layernorm dweight differs between two runs");
+}
+
+TEST(cuda, rmsnorm_forward_and_backward) {
+    need_gpu();
+    CtRng rng;
+    ct_rng_seed(&rng, 3);
+    const int N = 70, C = 333;
+    const size_t NC = (size_t)N * C;
+    float *x = rnd(&rng, NC, 2), *w = rnd(&rng, C, 1), *out = ct_alloc(NC * 4), rstd[70];
+    CPU->rmsnorm_forward(out, rstd, x, w, N, C, 1e-6f);
+    float *d_x = upf(x, NC), *d_w = upf(w, C), *d_out = ct_cuda_malloc(NC * 4, "out"),
+          *d_rstd = ct_cuda_malloc(N * 4, "rstd");
+    GPU->rmsnorm_forward(d_out, d_rstd, d_x, d_w, N, C, 1e-6f);
+    CHECK_CLOSE(d_out, out, NC, "rmsnorm out");
+    CHECK_CLOSE(d_rstd, rstd, N, "rmsnorm rstd");
+    float *dout = rnd(&rng, NC, 1), *dx = rnd(&rng, NC, 1), *dw = rnd(&rng, C, 1);
+    float *d_dout = upf(dout, NC), *d_dx = upf(dx, NC), *d_dw = upf(dw, C);
+    CPU->rmsnorm_backward(dx, dw, dout, x, w, rstd, N, C);
+    GPU->rmsnorm_backward(d_dx, d_dw, d_dout, d_x, d_w, d_rstd, N, C);
+    CHECK_CLOSE(d_dx, dx, NC, "rmsnorm dinp");
+    CHECK_CLOSE(d_dw, dw, C, "rmsnorm dweight");
+}
+
+// ---- matrix products ----
+
+static void matmul_case(int N, int C, int OC, int with_bias, int want_dinp, int want_dw, int want_db) {
+    CtRng rng;
+    ct_rng_seed(&rng, (uint64_t)(N * 7 + C * 3 + OC));
+    float *x = rnd(&rng, (size_t)N * C, 1), *w = rnd(&rng, (size_t)OC * C, 0.2f), *b = rnd(&rng, OC, 1);
+    float *out = ct_alloc(sizeof(float) * N * OC);
+    CPU->matmul_forward(out, x, w, with_bias ? b : NULL, N, C, OC);
+    float *d_x = upf(x, (size_t)N * C), *d_w = upf(w, (size_t)OC * C), *d_b = upf(b, OC);
+    float *d_out = ct_cuda_malloc(sizeof(float) * N * OC, "out");
+    GPU->matmul_forward(d_out, d_x, d_w, with_bias ? d_b : NULL, N, C, OC);
+    CHECK_CLOSE(d_out, out, (size_t)N * OC, "matmul forward");
+
+    float *dout = rnd(&rng, (size_t)N * OC, 1), *dx = rnd(&rng, (size_t)N * C, 1);
+    float *dw = rnd(&rng, (size_t)OC * C, 1), *db = rnd(&rng, OC, 1);
+    float *d_dout = upf(dout, (size_t)N * OC), *d_dx = upf(dx, (size_t)N * C), *d_dw = upf(dw, (size_t)OC * C),
+          *d_db = upf(db, OC);
+    float *dx0 = copy_of(dx, (size_t)N * C);
+    CPU->matmul_backward(want_dinp ? dx : NULL, want_dw ? dw : NULL, want_db ? db : NULL, dout, x, w, N, C, OC);
+    GPU->matmul_backward(want_dinp ? d_dx : NULL, want_dw ? d_dw : NULL, want_db ? d_db : NULL, d_dout, d_x, d_w, N, C,
+                         OC);
+    CHECK_CLOSE(d_dx, dx, (size_t)N * C, "matmul dinp");
+    CHECK_CLOSE(d_dw, dw, (size_t)OC * C, "matmul dweight");
+    CHECK_CLOSE(d_db, db, OC, "matmul dbias");
+    if (!want_dinp) CHECK_CLOSE_TOL(d_dx, dx0, (size_t)N * C, 1e-30, "matmul dinp untouched when NULL");
+}
+
+TEST(cuda, matmul_forward_and_backward) {
+    need_gpu();
+    matmul_case(37, 70, 53, 1, 1, 1, 1);
+    if (!ct_test_failed()) matmul_case(64, 128, 96, 0, 1, 1, 0);
+    if (!ct_test_failed()) matmul_case(5, 33, 200, 1, 0, 1, 1);
+    if (!ct_test_failed()) matmul_case(256, 768, 300, 1, 1, 0, 0);
+}
+
+// ---- attention ----
+
+typedef struct {
+    int B, T, NH, NKV, HD, docs;
+} AttCase;
+
+static void attention_case(AttCase c) {
+    CtRng rng;
+    ct_rng_seed(&rng, (uint64_t)(c.T * 131 + c.HD));
+    const int row = (c.NH + 2 * c.NKV) * c.HD;
+    const size_t n_qkv = (size_t)c.B * c.T * row, n_out = (size_t)c.B * c.T * c.NH * c.HD;
+    float *qkv = rnd(&rng, n_qkv, 1);
+    int32_t *doc = ct_alloc(sizeof(int32_t) * (size_t)c.B * c.T);
+    for (int b = 0; b < c.B; b++)  // packed documents of varying length, and one id that returns
+        for (int t = 0; t < c.T; t++) doc[b * c.T + t] = (t / (7 + 5 * b)) % 3;
+    float *out = ct_alloc(sizeof(float) * n_out), *att = ct_alloc(sizeof(float) * c.B * c.NH * c.T * c.T);
+    CPU->attention_forward(out, att, qkv, c.docs ? doc : NULL, c.B, c.T, c.NH, c.NKV, c.HD);
+    float *d_qkv = upf(qkv, n_qkv), *d_out = ct_cuda_malloc(sizeof(float) * n_out, "out");
+    int32_t *d_doc = up(doc, sizeof(int32_t) * (size_t)c.B * c.T);
+    // the smallest saved state the CUDA op asks for: compute-sanitizer catches any overrun
+    float *d_att = ct_cuda_malloc(sizeof(float) * ct_cuda_attention_saved_floats(c.B, c.T, c.NH), "att");
+    GPU->attention_forward(d_out, d_att, d_qkv, c.docs ? d_doc : NULL, c.B, c.T, c.NH, c.NKV, c.HD);
+    CHECK_CLOSE(d_out, out, n_out, "attention forward");
+
+    float *dout = rnd(&rng, n_out, 1), *dqkv = rnd(&rng, n_qkv, 1);
+    float *d_dout = upf(dout, n_out), *d_dqkv = upf(dqkv, n_qkv), *d_dqkv2 = upf(dqkv, n_qkv),
+          *d_dqkv3 = upf(dqkv, n_qkv);
+    CPU->attention_backward(dqkv, dout, qkv, att, c.B, c.T, c.NH, c.NKV, c.HD);
+    GPU->attention_backward(d_dqkv, d_dout, d_qkv, d_att, c.B, c.T, c.NH, c.NKV, c.HD);
+    CHECK_CLOSE(d_dqkv, dqkv, n_qkv, "attention backward");
+    // with the forward's output: D from dO·O instead of a recomputation
+    ct_cuda_attention_backward_with_out(d_dqkv2, d_dout, d_out, d_qkv, d_att, c.B, c.T, c.NH, c.NKV, c.HD);
+    CHECK_CLOSE(d_dqkv2, dqkv, n_qkv, "attention backward with out");
+    GPU->attention_backward(d_dqkv3, d_dout, d_qkv, d_att, c.B, c.T, c.NH, c.NKV, c.HD);
+    CHECK_MSG(same_bits(d_dqkv, d_dqkv3, n_qkv), "attention backward differs between two runs");
+    ct_cuda_free(d_qkv);
+    ct_cuda_free(d_out);
+    ct_cuda_free(d_doc);
+    ct_cuda_free(d_att);
+    ct_cuda_free(d_dout);
+    ct_cuda_free(d_dqkv);
+    ct_cuda_free(d_dqkv2);
+    ct_cuda_free(d_dqkv3);
+}
+
+#define ATTENTION_CASES(...)                                                      \
+    do {                                                                          \
+        AttCase cases_[] = {__VA_ARGS__};                                         \
+        for (size_t i_ = 0; i_ < sizeof cases_ / sizeof cases_[0]; i_++) {       \
+            attention_case(cases_[i_]);                                           \
+            if (ct_test_failed()) {                                               \
+                AttCase c_ = cases_[i_];                                          \
+                CHECK_MSG(0, "in case B=%d T=%d NH=%d NKV=%d HD=%d docs=%d", c_.B, c_.T, c_.NH, c_.NKV, c_.HD, \
+                          c_.docs);                                               \
+            }                                                                     \
+        }                                                                         \
+    } while (0)
+
+TEST(cuda, attention_causal_gqa) {
+    need_gpu();
+    ATTENTION_CASES((AttCase){2, 37, 4, 2, 16, 0}, (AttCase){1, 150, 2, 1, 64, 0}, (AttCase){1, 1, 2, 2, 32, 0},
+                    (AttCase){1, 64, 6, 2, 64, 0}, (AttCase){2, 65, 2, 2, 128, 0});
+}
+
+TEST(cuda, attention_document_masks) {
+    need_gpu();
+    ATTENTION_CASES((AttCase){2, 70, 3, 3, 40, 1}, (AttCase){1, 200, 4, 1, 64, 1}, (AttCase){2, 2, 2, 1, 8, 1},
+                    (AttCase){1, 130, 2, 2, 96, 1});
+}
+
+TEST(cuda, attention_decode) {
+    need_gpu();
+    int shapes[][4] = {{300, 4, 2, 64}, {1, 2, 1, 16}, {1000, 8, 8, 128}, {77, 6, 3, 40}};
+    for (int s = 0; s < 4; s++) {
+        const int n_ctx = shapes[s][0], NH = shapes[s][1], NKV = shapes[s][2], HD = shapes[s][3];
+        CtRng rng;
+        ct_rng_seed(&rng, 40 + s);
+        const size_t nkv = (size_t)n_ctx * NKV * HD;
+        float *q = rnd(&rng, (size_t)NH * HD, 1), *k = rnd(&rng, nkv, 1), *v = rnd(&rng, nkv, 1);
+        float *out = ct_alloc(sizeof(float) * NH * HD);
+        CPU->attention_decode(out, q, k, v, n_ctx, NH, NKV, HD);
+        float *d_q = upf(q, (size_t)NH * HD), *d_k = upf(k, nkv), *d_v = upf(v, nkv);
+        float *d_out = ct_cuda_malloc(sizeof(float) * NH * HD, "out");
+        GPU->attention_decode(d_out, d_q, d_k, d_v, n_ctx, NH, NKV, HD);
+        CHECK_CLOSE(d_out, out, (size_t)NH * HD, "attention decode");
+    }
+}
+
+// ---- rope ----
+
+TEST(cuda, rope_forward_and_backward) {
+    need_gpu();
+    CtRng rng;
+    ct_rng_seed(&rng, 5);
+    // rotate the query and key heads of a qkv row, leave the value heads alone, in place
+    const int B = 2, T = 45, NH = 4, NKV = 2, HD = 32, stride = (NH + 2 * NKV) * HD;
+    const size_t n = (size_t)B * T * stride;
+    int32_t pos[90];
+    for (int i = 0; i < B * T; i++) pos[i] = (int32_t)ct_rng_below(&rng, 8192);  // large angles
+    int32_t *d_pos = up(pos, sizeof pos);
+    for (int with_pos = 0; with_pos < 2; with_pos++) {
+        float *x = rnd(&rng, n, 1), *y = copy_of(x, n);
+        float *d_y = upf(x, n);
+        CPU->rope_forward(y, y, with_pos ? pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
+        GPU->rope_forward(d_y, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
+        CHECK_CLOSE(d_y, y, n, "rope forward");
+        float *dx = ct_alloc(n * sizeof(float)), *d_dx = ct_cuda_malloc(n * sizeof(float), "dx");
+        ct_cuda_upload(d_dx, x, n * sizeof(float));  // numbers past the heads must be kept (value heads)
+        CPU->rope_backward(x, y, with_pos ? pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
+        memcpy(dx, x, n * sizeof(float));
+        GPU->rope_backward(d_dx, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
+        CHECK_CLOSE(d_dx, dx, n, "rope backward");
+    }
+}
+
+// ---- element-wise ----
+
+TEST(cuda, gelu_swiglu_residual) {
+    need_gpu();
+    CtRng rng;
+    ct_rng_seed(&rng, 6);
+    const size_t n = 10007;
+    float *x = rnd(&rng, n, 3), *y = ct_alloc(n * 4), *dout = rnd(&rng, n, 1), *dx = rnd(&rng, n, 1);
+    float *d_x = upf(x, n), *d_y = ct_cuda_malloc(n * 4, "y"), *d_dout = upf(dout, n), *d_dx = upf(dx, n);
+    CPU->gelu_forward(y, x, n);
+    GPU->gelu_forward(d_y, d_x, n);
+    CHECK_CLOSE(d_y, y, n, "gelu forward");
+    CPU->gelu_backward(dx, x, dout, n);
+    GPU->gelu_backward(d_dx, d_x, d_dout, n);
+    CHECK_CLOSE(d_dx, dx, n, "gelu backward");
+
+    const int N = 31, F = 161;
+    float *gu = rnd(&rng, (size_t)N * 2 * F, 2), *o = ct_alloc(sizeof(float) * N * F);
+    float *go = rnd(&rng, (size_t)N * F, 1), *dgu = rnd(&rng, (size_t)N * 2 * F, 1);
+    float *d_gu = upf(gu, (size_t)N * 2 * F), *d_o = ct_cuda_malloc(sizeof(float) * N * F, "o");
+    float *d_go = upf(go, (size_t)N * F), *d_dgu = upf(dgu, (size_t)N * 2 * F);
+    CPU->swiglu_forward(o, gu, N, F);
+    GPU->swiglu_forward(d_o, d_gu, N, F);
+    CHECK_CLOSE(d_o, o, (size_t)N * F, "swiglu forward");
+    CPU->swiglu_backward(dgu, go, gu, N, F);
+    GPU->swiglu_backward(d_dgu, d_go, d_gu, N, F);
+    CHECK_CLOSE(d_dgu, dgu, (size_t)N * 2 * F, "swiglu backward");
+
+    float *a = rnd(&rng, n, 1), *da = rnd(&rng, n, 1), *db = rnd(&rng, n, 1);
+    float *d_a = upf(a, n), *d_da = upf(da, n), *d_db = upf(db, n);
+    CPU->residual_forward(y, a, x, n);
+    GPU->residual_forward(d_y, d_a, d_x, n);
+    CHECK_CLOSE(d_y, y, n, "residual forward");
+    CPU->residual_backward(da, db, dout, n);
+    GPU->residual_backward(d_da, d_db, d_dout, n);
+    CHECK_CLOSE(d_da, da, n, "residual backward da");
+    CHECK_CLOSE(d_db, db, n, "residual backward db");
+}
+
+// ---- softmax + cross-entropy ----
+
+static void xent_case(int N, int V, int with_mask, int with_weights, float scale) {
+    CtRng rng;
+    ct_rng_seed(&rng, (uint64_t)(N + V));
+    const size_t NV = (size_t)N * V;
+    float *logits = rnd(&rng, NV, 4), *weights = rnd(&rng, N, 1);
+    int32_t *targets = ct_alloc(sizeof(int32_t) * N);
+    uint8_t *mask = ct_alloc((size_t)N);
+    for (int n = 0; n < N; n++) {
+        targets[n] = n == 2 ? -1 : (int32_t)ct_rng_below(&rng, (uint32_t)V);  // one ignored target
+        mask[n] = n % 4 != 3;
+    }
+    float *losses = ct_alloc(N * 4), *logprobs = ct_alloc(N * 4), *lse = ct_alloc(N * 4);
+    const uint8_t *m = with_mask ? mask : NULL;
+    const float *w = with_weights ? weights : NULL;
+    CPU->xent_forward(losses, logprobs, lse, logits, targets, m, w, N, V);
+    float *d_logits = upf(logits, NV), *d_weights = upf(weights, N);
+    int32_t *d_targets = up(targets, sizeof(int32_t) * N);
+    uint8_t *d_mask = up(mask, (size_t)N);
+    float *d_losses = ct_cuda_malloc(N * 4, "losses"), *d_logprobs = ct_cuda_malloc(N * 4, "logprobs"),
+          *d_lse = ct_cuda_malloc(N * 4, "lse");
+    const uint8_t *dm = with_mask ? d_mask : NULL;
+    const float *dw = with_weights ? d_weights : NULL;
+    GPU->xent_forward(d_losses, d_logprobs, d_lse, d_logits, d_targets, dm, dw, N, V);
+    CHECK_CLOSE(d_lse, lse, N, "xent lse");
+    CHECK_CLOSE(d_logprobs, logprobs, N, "xent logprobs");
+    CHECK_CLOSE(d_losses, losses, N, "xent losses");
+    CPU->xent_backward(logits, lse, targets, m, w, scale, N, V);
+    GPU->xent_backward(d_logits, d_lse, d_targets, dm, dw, scale, N, V);
+    CHECK_CLOSE(d_logits, logits, NV, "xent dlogits");
+}
+
+TEST(cuda, xent_forward_and_backward) {
+    need_gpu();
+    xent_case(9, 5003, 0, 0, 1.0f / 9);
+    if (!ct_test_failed()) xent_case(16, 50257, 1, 1, 0.25f);
+    if (!ct_test_failed()) xent_case(5, 17, 1, 0, -2.0f);
+}
+
+// ---- optimizer ----
+
+TEST(cuda, adamw_matches_cpu) {
+    need_gpu();
+    CtRng rng;
+    ct_rng_seed(&rng, 8);
+    const size_t n = 100003;
+    float *p = rnd(&rng, n, 1);
+    CtParamSpan spans[] = {{.offset = 50000, .count = 20000, .decay = 0}, {.offset = 0, .count = 1000, .decay = 0},
+                           {.offset = 1000, .count = 49000, .decay = 1}};  // unsorted; tail uncovered (decayed)
+    CtAdamW cpu;
+    ct_adamw_init(&cpu, n, 3e-3, 0.9, 0.95, 1e-8, 0.1);
+    ct_adamw_set_spans(&cpu, spans, 3);
+    CtAdamWCuda gpu;
+    ct_adamw_cuda_init(&gpu, n, 3e-3, 0.9, 0.95, 1e-8, 0.1);
+    ct_adamw_cuda_set_spans(&gpu, spans, 3);
+    float *d_p = upf(p, n), *d_g = ct_cuda_malloc(n * 4, "grads");
+    for (int step = 0; step < 3; step++) {
+        float *g = rnd(&rng, n, 0.01f);
+        ct_cuda_upload(d_g, g, n * 4);
+        ct_adamw_step(&cpu, p, g);
+        ct_adamw_cuda_step(&gpu, d_p, d_g);
+        ct_free(g);
+    }
+    CHECK_EQ_INT(gpu.cfg.step, 3);
+    // the same operations in the same order, rounded the same way: equal bits are expected,
+    // a last-bit difference is tolerated (and reported in the message when it is more)
+    CHECK_CLOSE_TOL(d_p, p, n, 1e-6, "adamw params");
+    CHECK_CLOSE_TOL(gpu.m, cpu.m, n, 1e-6, "adamw m");
+    CHECK_CLOSE_TOL(gpu.v, cpu.v, n, 1e-6, "adamw v");
+    ct_adamw_cuda_free(&gpu);
+    ct_adamw_free(&cpu);
+}
+
+TEST(cuda, grad_norm_and_clipping) {
+    need_gpu();
+    CtRng rng;
+    ct_rng_seed(&rng, 9);
+    const size_t n = 1000003;
+    float *g = rnd(&rng, n, 0.01f);
+    float *d_g = upf(g, n);
+    double want = ct_grad_norm(g, n), got = ct_cuda_grad_norm(d_g, n);
+    CHECK_NEAR(got / want, 1.0, 1e-12);
+    CHECK(ct_cuda_grad_norm(d_g, n) == got);  // the same bits every run
+    double norm_cpu = ct_clip_grad_norm(g, n, 1.0), norm_gpu = ct_cuda_clip_grad_norm(d_g, n, 1.0);
+    CHECK_NEAR(norm_gpu / norm_cpu, 1.0, 1e-12);
+    CHECK_CLOSE_TOL(d_g, g, n, 1e-7, "clipped gradients");
+    CHECK_NEAR(ct_cuda_grad_norm(d_g, n), 1.0, 1e-5);
+    // below the threshold nothing changes
+    float *before = down(d_g, n);
+    ct_cuda_clip_grad_norm(d_g, n, 10.0);
+    CHECK_CLOSE_TOL(d_g, before, n, 1e-30, "unclipped gradients");
+}
+
+#else
+
+TEST(cuda, ops) { SKIP("this ctrain was built without CUDA (make CUDA=1 where nvcc is installed)"); }
+
+#endif
