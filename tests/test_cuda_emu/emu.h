@@ -1,0 +1,136 @@
+// A CPU emulation of the small part of CUDA that kernels/cuda/*.cu uses, so the kernels' logic
+// (index arithmetic, tiling, masks, reductions, cuBLASLt layouts) can run against the CPU ops on
+// a machine without a GPU (tests/test_cuda_emu/run.sh). Blocks run one after another; the
+// threads of a block run as real threads with real barriers for __syncthreads and for warp
+// shuffles. Shared memory starts filled with NaN bits, so reading a shared number before
+// writing it shows up as nan in the results. What this cannot see: data races between
+// threads, the GPU memory model, occupancy and register limits, launch-shape limits, speed.
+// It is a development aid, not a substitute for running on a GPU.
+#pragma once
+#ifdef __cplusplus
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <functional>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <numeric>
+#include <thread>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+
+struct dim3 {
+    unsigned x, y, z;
+    dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+extern thread_local dim3 threadIdx, blockIdx;
+extern dim3 blockDim, gridDim;
+extern float *ct_emu_dynamic_smem;
+
+using std::max;
+using std::min;
+
+// ---- barriers that let finished threads drop out (as exited GPU threads do) ----
+struct EmuBarrier {
+    std::mutex mu;
+    std::condition_variable cv;
+    int count = 0, waiting = 0;
+    long generation = 0;
+    void reset(int n) {
+        count = n;
+        waiting = 0;
+    }
+    void wait() {
+        std::unique_lock<std::mutex> lock(mu);
+        long gen = generation;
+        if (++waiting >= count) {
+            waiting = 0;
+            generation++;
+            cv.notify_all();
+            return;
+        }
+        cv.wait(lock, [&] { return generation != gen; });
+    }
+    void drop() {
+        std::unique_lock<std::mutex> lock(mu);
+        count--;
+        if (waiting > 0 && waiting >= count) {
+            waiting = 0;
+            generation++;
+            cv.notify_all();
+        }
+    }
+};
+void ct_emu_syncthreads();
+void ct_emu_syncwarp();
+double *ct_emu_warp_slots();  // 32 slots of this thread's warp
+int ct_emu_lane();
+#define __syncthreads() ct_emu_syncthreads()
+
+template <typename T>
+T __shfl_xor_sync(unsigned, T v, int offset) {
+    double *slots = ct_emu_warp_slots();
+    const int lane = ct_emu_lane();
+    std::memcpy(&slots[lane], &v, sizeof(T));
+    ct_emu_syncwarp();
+    T r;
+    std::memcpy(&r, &slots[lane ^ offset], sizeof(T));
+    ct_emu_syncwarp();
+    return r;
+}
+
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __fsqrt_rn(float a) { return std::sqrt(a); }
+
+// ---- the runtime API, over host memory ----
+typedef enum {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorInvalidConfiguration = 9,
+    cudaErrorInsufficientDriver = 35,
+    cudaErrorNoDevice = 100,
+    cudaErrorNoKernelImageForDevice = 209,
+    cudaErrorIllegalAddress = 700,
+    cudaErrorLaunchFailure = 719,
+} cudaError_t;
+typedef enum { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice } cudaMemcpyKind;
+typedef enum { cudaFuncAttributeMaxDynamicSharedMemorySize } cudaFuncAttribute;
+typedef void *cudaStream_t;
+const char *cudaGetErrorString(cudaError_t e);
+const char *cudaGetErrorName(cudaError_t e);
+cudaError_t cudaGetLastError();
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaMalloc(void **p, size_t bytes);
+cudaError_t cudaFree(void *p);
+cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b);
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s);
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s);
+template <typename K>
+cudaError_t cudaFuncSetAttribute(K, cudaFuncAttribute, int bytes) {
+    return bytes <= 227 * 1024 ? cudaSuccess : cudaErrorInvalidValue;  // H100's opt-in limit
+}
+
+struct EmuLaunch {
+    dim3 grid, block;
+    size_t smem = 0;
+};
+void ct_emu_run_grid(const EmuLaunch &cfg, const std::function<void()> &body);
+template <typename K, typename... A>
+void ct_emu_launch(EmuLaunch cfg, K kernel, A... args) {
+    ct_emu_run_grid(cfg, [&] { kernel(args...); });
+}
+#endif

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs tests/test_cuda_ops.c against kernels/cuda/*.cu compiled for the CPU emulation of
+# tests/test_cuda_emu/emu.h (no GPU, no nvcc needed). See emu.h for what this can and cannot
+# show. Usage: tests/test_cuda_emu/run.sh [test filters, default "cuda."]
+# EMU_SAN=1 builds the kernels and tests with AddressSanitizer + UBSan: an out-of-bounds read or
+# write by a kernel (device memory is host memory here) is then reported with its line.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=build/emu
+SAN_FLAGS=""
+if [ "${EMU_SAN:-0}" = 1 ]; then
+  OUT=build/emu-san
+  SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+  export ASAN_OPTIONS=detect_leaks=0
+fi
+mkdir -p "$OUT"
+make -s CUDA=0 BUILD=build/cpu build/cpu/libctrain.a
+PKG="libcjson libzstd hdf5 openblas"
+CXXFLAGS="-std=c++17 -O1 -g -pthread -ffp-contract=off -Wall -Wextra -Werror -Wno-unused-parameter -Wno-unused-function -Wno-unknown-pragmas $SAN_FLAGS"
+# kernel<<<cfg>>>(args) -> ct_emu_launch(EmuLaunch{cfg}, kernel, args); dynamic shared memory
+emulate() {
+  { echo "#line 1 \"$1\""; sed -E -e 's/([A-Za-z_][A-Za-z_0-9]*(<[A-Za-z_0-9]+>)?)<<<([^>]*)>>>\(/ct_emu_launch(EmuLaunch{\3}, [](auto... a_) { \1(a_...); }, /' \
+         -e 's/extern __shared__ float smem\[\];/float *smem = ct_emu_dynamic_smem;/' "$1"; } > "$2"
+}
+mkdir -p "$OUT/kernels/cuda"
+for h in kernels/cuda/*.cuh; do emulate "$h" "$OUT/$h"; done
+objs=()
+for cu in kernels/cuda/*.cu; do
+  name=$(basename "$cu" .cu)
+  [ "$name" = device_info ] && continue  # the emulation provides kernels/device.h's functions
+  emulate "$cu" "$OUT/$name.cpp"
+  g++ $CXXFLAGS -Itests/test_cuda_emu -I"$OUT" -I. -DCTRAIN_CUDA=1 -include tests/test_cuda_emu/emu.h \
+      -c "$OUT/$name.cpp" -o "$OUT/$name.o"
+  objs+=("$OUT/$name.o")
+done
+g++ $CXXFLAGS -Itests/test_cuda_emu -I. -c tests/test_cuda_emu/emu.cpp -o "$OUT/emu.o"
+CFLAGS="-std=c11 -O1 -g -fopenmp $SAN_FLAGS -D_GNU_SOURCE -DCTRAIN_CUDA=1 -I. $(pkg-config --cflags $PKG)"
+for c in tests/test_cuda_ops.c tests/harness.c optim/adamw_cuda.c optim/clip_cuda.c; do
+  gcc $CFLAGS -c "$c" -o "$OUT/$(basename "$c" .c).o"
+done
+g++ -fopenmp -pthread $SAN_FLAGS "$OUT"/emu.o "${objs[@]}" "$OUT"/test_cuda_ops.o "$OUT"/harness.o "$OUT"/adamw_cuda.o \
+    "$OUT"/clip_cuda.o build/cpu/libctrain.a $(pkg-config --libs $PKG) -lm -o "$OUT/emu_tests"
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$OUT/emu_tests" "${@:-cuda.}"
