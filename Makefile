@@ -4,11 +4,12 @@
 #   make test-long       the suite plus its heavy cases
 #   make asan            the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-cuda       only the CUDA op tests (CUDA against CPU; they skip without a GPU)
-#   make test-cuda-memcheck  the same under compute-sanitizer's memcheck
+#   make test-cuda-memcheck the same under compute-sanitizer's memcheck
 #   make deps            install missing system packages (Debian/Ubuntu, apt-get)
 #   make demo            the end-to-end demo (see README)
 #   make bench           CPU training-step benchmarks (bench/train_cpu.sh)
 #   make bench-tokenizer tokenizer encode throughput (MB/s) on ../shared/data
+#   make bench-cuda-attention CUDA attention forward+backward TFLOP/s (BENCH_ARGS="--T 2048")
 #   make fuzz            libFuzzer targets (clang), each run for FUZZ_SECONDS
 
 .DEFAULT_GOAL := all
@@ -88,7 +89,7 @@ TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test test-long test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer fuzz
+.PHONY: all deps test test-long test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention fuzz
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -165,6 +166,14 @@ $(BUILD)/bench_tokenizer: $(BUILD)/bench/bench_tokenizer.o $(BUILD)/libctrain.a
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# CUDA attention forward/backward timing and TFLOP/s (bench/bench_cuda_attention.c; needs a GPU).
+$(BUILD)/bench_cuda_attention: $(BUILD)/bench/bench_cuda_attention.o $(BUILD)/libctrain.a
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+bench-cuda-attention: $(BUILD)/bench_cuda_attention
+	$(BUILD)/bench_cuda_attention $(BENCH_ARGS)
+
 bench-tokenizer: $(BUILD)/bench_tokenizer
 	$(BUILD)/bench_tokenizer --shared ../shared/data
 	-@python3 bench/bench_tiktoken.py ../shared/data 2>/dev/null || true
@@ -189,7 +198,7 @@ clean:
 	rm -rf build build-asan build-fuzz ctrain
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# //'
+	@sed -n '2,13p' Makefile | sed 's/^# //'
 
 # Benchmarks (numbers depend on the machine and its load; see docs/benchmarks.md).
 .PHONY: bench
