@@ -31,6 +31,7 @@ __global__ void xent_forward_kernel(float *losses, float *logprobs, float *lse, 
     MaxSum a = {-INFINITY, 0.0f};
     for (int v = threadIdx.x; v < V; v += blockDim.x) {
         float xv = x[v];
+        if (xv == -INFINITY) continue;  // adds nothing (and -inf - -inf would be nan)
         if (xv > a.m) {
             a.s = a.s * expf(a.m - xv) + 1.0f;  // exp(-inf) = 0 on the first element
             a.m = xv;
