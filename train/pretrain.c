@@ -25,6 +25,7 @@
 #include "train/generate.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
+#include "train/step_batches.h"
 #include "train/train_common.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -40,6 +41,8 @@ typedef struct {
     int have_model;
     CtAdamW opt;
     CtLoader train, val;
+    CtStepBatches step_batches;
+    int with_docs;  // pass positions and document ids to attention
     int have_train, have_val;
     CtRng sample_rng;
     CtMetrics metrics;
@@ -216,6 +219,7 @@ static void free_run(Run *r) {
     if (r->have_train) ct_loader_close(&r->train);
     if (r->have_val) ct_loader_close(&r->val);
     if (r->have_model) ct_model_free(&r->model);
+    ct_step_batches_free(&r->step_batches);
     ct_adamw_free(&r->opt);
     if (r->have_tokenizer) ct_tokenizer_free(&r->tokenizer);
     free(r->tokenizer_json);
@@ -242,6 +246,8 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (build_model(&r, job->resume_dir ? resume_path : NULL) != 0) goto done;
     const int B = cfg->train.batch_size, T = cfg->train.seq_len, accum = cfg->train.grad_accum;
     const int64_t tokens_per_step = (int64_t)B * T * accum;
+    r.with_docs = cfg->data.doc_masking;
+    ct_step_batches_init(&r.step_batches, accum, r.train.batch.rows, T);
     char title[160];
     snprintf(title, sizeof title, "%s: %s, %.1fM parameters", cfg->run.out_dir, ct_arch_name(r.model.config.arch),
              r.model.n_params / 1e6);
@@ -287,16 +293,14 @@ int ct_pretrain(const CtPretrainJob *job) {
         double t0 = ct_time_now();
         r.opt.lr = ct_lr_at(&sched, (long)r.step);
         ct_model_zero_grad(&r.model);
-        double loss = 0;
+        if (ct_step_batches_fetch(&r.step_batches, &r.train) != 0) goto done;
+        ct_step_batches_normalise(&r.step_batches, r.step_batches.total);
+        double loss = 0;  // the step's mean: micro-batch losses are already weighted by their share
         for (int a = 0; a < accum; a++) {
-            const CtLoaderBatch *b;
-            if (ct_loader_next(&r.train, &b) != 0) goto done;
-            CtBatch mb = model_batch(b, cfg->data.doc_masking);
+            CtBatch mb = ct_step_batch(&r.step_batches, a, r.with_docs);
             loss += ct_model_forward(&r.model, &mb);
             ct_model_backward(&r.model);
         }
-        loss /= accum;
-        if (accum > 1) ct_train_scale(r.model.grads, r.model.n_params, 1.0f / (float)accum);
         double norm = ct_clip_grad_norm(r.model.grads, r.model.n_params, cfg->optim.grad_clip);
         if (!isfinite(loss) || !isfinite(norm)) {
             ct_error_set("step %lld: the %s is %s; stopping (%s). Lower optim.lr, raise optim.warmup_steps or check "
