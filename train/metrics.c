@@ -105,6 +105,13 @@ void ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss
     add_point(&m->val, &m->n_val, &m->cap_val, (double)tokens, val_loss);
 }
 
+void ct_metrics_exact_match(CtMetrics *m, int64_t step, int64_t tokens, double exact_match) {
+    fprintf(m->jsonl, "{\"kind\": \"eval\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
+    put_number(m->jsonl, "exact_match", exact_match);
+    fputs("}\n", m->jsonl);
+    fflush(m->jsonl);
+}
+
 // ---- the plot ----
 
 typedef struct {

@@ -24,7 +24,9 @@
 #include "train/checkpoint_io.h"
 #include "train/generate.h"
 #include "train/metrics.h"
+#include "train/model_resize.h"
 #include "train/run_dir.h"
+#include "train/sft_eval.h"
 #include "train/step_batches.h"
 #include "train/train_common.h"
 
@@ -33,6 +35,8 @@ static void on_stop_signal(int sig) { stop_signal = sig; }
 
 typedef struct {
     const CtRunConfig *cfg;
+    CtObjective objective;
+    const char *name;  // "pretrain", "sft"
     CtDataset data;
     CtTokenizer tokenizer;
     int have_tokenizer;
@@ -50,6 +54,8 @@ typedef struct {
     int64_t step, tokens_seen;
     double best_val, last_val, last_loss;
     double peak_flops;
+    int vocab_grown_from;
+    double last_exact_match;
     const char *config_json;
     char last_checkpoint[2048];
 } Run;
@@ -64,9 +70,12 @@ static int open_data(Run *r) {
     const CtRunConfig *cfg = r->cfg;
     if (!cfg->data.path[0]) return ct_error_set("data.path is not set: name a dataset folder made by ctrain shard");
     if (ct_dataset_open(&r->data, cfg->data.path) != 0) return -1;
-    if (r->data.kind != CT_SHARD_TEXT)
-        return ct_error_set("%s: a %s dataset; pretraining reads text datasets (use ctrain %s)", cfg->data.path,
-                            ct_shard_kind_name(r->data.kind), r->data.kind == CT_SHARD_SFT ? "sft" : "dpo");
+    CtShardKind want = r->objective == CT_OBJECTIVE_SFT ? CT_SHARD_SFT : CT_SHARD_TEXT;
+    if (r->data.kind != want)
+        return ct_error_set("%s: a %s dataset; ctrain %s reads %s datasets (shard with --format %s, or use ctrain %s)",
+                            cfg->data.path, ct_shard_kind_name(r->data.kind), r->name, ct_shard_kind_name(want),
+                            ct_shard_kind_name(want),
+                            r->data.kind == CT_SHARD_TEXT ? "pretrain" : r->data.kind == CT_SHARD_SFT ? "sft" : "dpo");
     char path[CT_PATH_MAX + 32];
     if (cfg->data.tokenizer[0])
         snprintf(path, sizeof path, "%s", cfg->data.tokenizer);
@@ -93,7 +102,11 @@ static int open_loaders(Run *r) {
     o.seq_len = cfg->train.seq_len;
     o.seed = (uint64_t)cfg->run.seed;
     o.doc_masking = cfg->data.doc_masking;
+    o.packing = cfg->data.packing;
     if (ct_loader_open(&r->train, &r->data, CT_SPLIT_TRAIN, &o) != 0) return -1;
+    if (r->train.truncated_examples)
+        ct_warn("%s: %llu training examples are longer than train.seq_len %d and lose tokens from the left of their "
+                "prompt", r->name, (unsigned long long)r->train.truncated_examples, cfg->train.seq_len);
     r->have_train = 1;
     o.shuffle = 0;
     if (ct_loader_open(&r->val, &r->data, CT_SPLIT_VAL, &o) == 0)
@@ -137,10 +150,15 @@ static int build_model(Run *r, const char *resume_path) {
             return -1;
         r->have_model = 1;
         ct_checkpoint_meta_free(&meta);
-        if (r->model.config.vocab_size < (int)r->data.vocab_size)
-            return ct_error_set("%s: its vocabulary (%d) is smaller than the dataset's (%u)", cfg->train.init_from,
-                                r->model.config.vocab_size, r->data.vocab_size);
         ct_log("starting from the weights of %s", cfg->train.init_from);
+        if (r->model.config.vocab_size < (int)r->data.vocab_size) {
+            // The dataset's tokenizer has tokens the base lacks (a chat template's specials).
+            int old_V = r->model.config.vocab_size;
+            if (ct_model_grow_vocab(&r->model, (int)r->data.vocab_size, B, T, cfg->model.recompute) != 0) return -1;
+            r->vocab_grown_from = old_V;
+            ct_log("%s: the dataset's tokenizer has %u tokens, the base %d: added %u rows to the embedding (and head), "
+                   "set to the mean embedding", r->name, r->data.vocab_size, old_V, r->data.vocab_size - (unsigned)old_V);
+        }
     } else {
         if (ct_model_create(&r->model, &want, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
         r->have_model = 1;
@@ -183,7 +201,7 @@ static double evaluate(Run *r) {
 
 static void print_samples(Run *r, const char *when) {
     const CtRunConfig *cfg = r->cfg;
-    if (!r->have_tokenizer || cfg->train.n_samples == 0) return;
+    if (!r->have_tokenizer || cfg->train.n_samples == 0 || r->objective == CT_OBJECTIVE_SFT) return;
     CtSampling s = {cfg->train.sample_temperature, 0, 1.0f};
     int32_t eot = (int32_t)r->data.eot_token;
     for (int i = 0; i < cfg->train.n_samples; i++) {
@@ -194,6 +212,14 @@ static void print_samples(Run *r, const char *when) {
         ct_log("sample %d (%s): %s", i + 1, when, text);
         free(text);
     }
+}
+
+// SFT: exact match of greedy answers on held-out examples (NAN when off or impossible).
+static double exact_match(Run *r, int show) {
+    if (r->objective != CT_OBJECTIVE_SFT || !r->have_val || r->cfg->train.eval_exact_match == 0) return NAN;
+    CtExactMatch em = ct_sft_exact_match(&r->model, &r->val, r->cfg->train.eval_exact_match,
+                                         r->have_tokenizer ? &r->tokenizer : NULL, show);
+    return em.examples ? (double)em.correct / em.examples : NAN;
 }
 
 static int save_checkpoint(Run *r, const char *path, int with_optimizer) {
@@ -231,8 +257,10 @@ int ct_pretrain(const CtPretrainJob *job) {
     Run r;
     memset(&r, 0, sizeof r);
     r.cfg = cfg;
+    r.objective = job->objective;
+    r.name = job->objective == CT_OBJECTIVE_SFT ? "sft" : "pretrain";
     r.best_val = INFINITY;
-    r.last_val = r.last_loss = NAN;
+    r.last_val = r.last_loss = r.last_exact_match = NAN;
     r.config_json = job->config_json;
     int status = 1;
     char resume_path[2048];
@@ -246,7 +274,8 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (build_model(&r, job->resume_dir ? resume_path : NULL) != 0) goto done;
     const int B = cfg->train.batch_size, T = cfg->train.seq_len, accum = cfg->train.grad_accum;
     const int64_t tokens_per_step = (int64_t)B * T * accum;
-    r.with_docs = cfg->data.doc_masking;
+    // SFT rows hold whole examples: attention stays inside each one, positions restart.
+    r.with_docs = cfg->data.doc_masking || r.objective == CT_OBJECTIVE_SFT;
     ct_step_batches_init(&r.step_batches, accum, r.train.batch.rows, T);
     char title[160];
     snprintf(title, sizeof title, "%s: %s, %.1fM parameters", cfg->run.out_dir, ct_arch_name(r.model.config.arch),
@@ -257,20 +286,20 @@ int ct_pretrain(const CtPretrainJob *job) {
 
     char line[512];
     ct_blas_describe(line, sizeof line);
-    ct_log("pretrain: %s %s, %.2fM parameters, %d layers, d_model %d; %d threads; %s", ct_arch_name(r.model.config.arch),
+    ct_log("%s: %s %s, %.2fM parameters, %d layers, d_model %d; %d threads; %s", r.name, ct_arch_name(r.model.config.arch),
            cfg->model.preset, r.model.n_params / 1e6, r.model.config.n_layer, r.model.config.d_model, threads, line);
-    ct_log("pretrain: %s: %llu train tokens, %llu val tokens; batch %d x %d x %d = %lld tokens per step, %lld steps "
+    ct_log("%s: %s: %llu train tokens, %llu val tokens; batch %d x %d x %d = %lld tokens per step, %lld steps "
            "(%.2f epochs)",
-           cfg->data.path, (unsigned long long)r.data.split[CT_SPLIT_TRAIN].n_tokens,
+           r.name, cfg->data.path, (unsigned long long)r.data.split[CT_SPLIT_TRAIN].n_tokens,
            (unsigned long long)r.data.split[CT_SPLIT_VAL].n_tokens, B, T, accum, (long long)tokens_per_step,
            (long long)cfg->train.max_steps,
            (double)cfg->train.max_steps * tokens_per_step / (double)r.data.split[CT_SPLIT_TRAIN].n_tokens);
-    double unigram = ct_train_unigram_entropy(&r.data);
+    double unigram = r.objective == CT_OBJECTIVE_LM ? ct_train_unigram_entropy(&r.data) : NAN;
     if (isfinite(unigram))
         ct_log("pretrain: unigram entropy of the training tokens %.4f nats/token (what a model that ignores context "
                "reaches)", unigram);
-    ct_log("pretrain: writing %s/metrics.jsonl, %s/loss.svg and checkpoints to %s", cfg->run.out_dir, cfg->run.out_dir,
-           cfg->run.out_dir);
+    ct_log("%s: writing %s/metrics.jsonl, %s/loss.svg and checkpoints to %s", r.name, cfg->run.out_dir,
+           cfg->run.out_dir, cfg->run.out_dir);
 
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
@@ -279,7 +308,13 @@ int ct_pretrain(const CtPretrainJob *job) {
         if (r.have_val) {
             r.last_val = evaluate(&r);
             ct_metrics_eval(&r.metrics, 0, 0, r.last_val);
-            ct_log("step %6d | val loss %.4f (perplexity %.1f) at initialisation", 0, r.last_val, exp(r.last_val));
+            ct_log("step %6d | val loss %.4f (perplexity %.1f) at %s", 0, r.last_val, exp(r.last_val),
+                   cfg->train.init_from[0] ? "the start" : "initialisation");
+            double em = exact_match(&r, 3);
+            if (!isnan(em)) {
+                ct_metrics_exact_match(&r.metrics, 0, 0, em);
+                ct_log("step %6d | exact match %.1f%% on held-out examples", 0, 100 * em);
+            }
         }
     }
     CtLrSchedule sched = ct_train_schedule(cfg);
@@ -335,6 +370,12 @@ int ct_pretrain(const CtPretrainJob *job) {
             ct_metrics_eval(&r.metrics, r.step, r.tokens_seen, r.last_val);
             ct_log("step %6lld | val loss %.4f (perplexity %.1f)%s", (long long)r.step, r.last_val, exp(r.last_val),
                    r.last_val < r.best_val ? ", best so far" : "");
+            double em = exact_match(&r, r.step == cfg->train.max_steps ? 3 : 0);
+            if (!isnan(em)) {
+                r.last_exact_match = em;
+                ct_metrics_exact_match(&r.metrics, r.step, r.tokens_seen, em);
+                ct_log("step %6lld | exact match %.1f%% on held-out examples", (long long)r.step, 100 * em);
+            }
             if (r.last_val < r.best_val) {
                 r.best_val = r.last_val;
                 char best[2048];
@@ -376,6 +417,7 @@ int ct_pretrain(const CtPretrainJob *job) {
            isfinite(unigram) ? "" : "");
     if (isfinite(unigram) && isfinite(r.last_val))
         ct_log("done: validation loss %.4f vs unigram entropy %.4f nats/token", r.last_val, unigram);
+    if (isfinite(r.last_exact_match)) ct_log("done: exact match %.1f%% on held-out examples", 100 * r.last_exact_match);
     ct_log("done: checkpoint %s, best %s/best.h5, loss plot %s/loss.svg", r.last_checkpoint, cfg->run.out_dir,
            cfg->run.out_dir);
     status = 0;
