@@ -213,4 +213,11 @@ TEST(sft, learns_to_reverse_from_under_5_to_over_90_percent) {
     sscanf(last, "done: exact match %lf", &after);
     CHECK_MSG(before < 5 && after >= 90, "exact match %.1f%% -> %.1f%%", before, after);
     free(out);
+    // The chat command renders the prompt with the template stored in the checkpoint and
+    // stops at the end-of-turn token.
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' chat --checkpoint run/ckpt-step00000800.h5 --prompt 'reverse: k i w i s' "
+             "--temperature 0 --threads 1", dir, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_STR_EQ(out, "s i w i k\n");
+    free(out);
 }

@@ -1,5 +1,6 @@
 #include "train/pretrain.h"
 
+#include <cJSON.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "data/loader.h"
+#include "data/read_file.h"
 #include "data/tokenizer_files.h"
 #include "data/tokenizer_hf.h"
 #include "data/tokenizer_identity.h"
@@ -57,6 +59,7 @@ typedef struct {
     int vocab_grown_from;
     double last_exact_match;
     const char *config_json;
+    char *chat_template_json;  // sft: from the dataset's manifest, stored in checkpoints
     char last_checkpoint[2048];
 } Run;
 
@@ -92,6 +95,21 @@ static int open_data(Run *r) {
                 "carry a tokenizer", path);
     }
     return 0;
+}
+
+// The chat template an sft dataset was rendered with (its manifest's source.chat_template).
+static char *dataset_chat_template(const char *dir) {
+    char path[CT_PATH_MAX + 32];
+    ct_path_join(path, sizeof path, dir, "dataset.json");
+    size_t size;
+    char *text = ct_read_whole_file(path, &size);
+    if (!text) return NULL;
+    cJSON *root = cJSON_Parse(text);
+    ct_free(text);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "source"), "chat_template");
+    char *json = cJSON_IsObject(t) ? cJSON_PrintUnformatted(t) : NULL;
+    cJSON_Delete(root);
+    return json;
 }
 
 static int open_loaders(Run *r) {
@@ -235,6 +253,7 @@ static int save_checkpoint(Run *r, const char *path, int with_optimizer) {
     meta.tokenizer_hash = r->data.tokenizer_hash;
     meta.run_config_json = (char *)r->config_json;  // borrowed: meta is not freed
     meta.tokenizer_json = r->tokenizer_json;
+    meta.chat_template_json = r->chat_template_json;
     int rc = ct_checkpoint_save(path, &r->model, with_optimizer ? &r->opt : NULL, &meta);
     if (rc == 0 && with_optimizer) snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
     return rc;
@@ -249,6 +268,7 @@ static void free_run(Run *r) {
     ct_adamw_free(&r->opt);
     if (r->have_tokenizer) ct_tokenizer_free(&r->tokenizer);
     free(r->tokenizer_json);
+    free(r->chat_template_json);
     ct_dataset_close(&r->data);
 }
 
@@ -270,6 +290,7 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (job->resume_dir && ct_run_find_latest(job->resume_dir, resume_path, sizeof resume_path) != 0) goto done;
     if (ct_make_dirs(cfg->run.out_dir) != 0) goto done;
     if (open_loaders(&r) != 0) goto done;
+    if (r.objective == CT_OBJECTIVE_SFT) r.chat_template_json = dataset_chat_template(cfg->data.path);
     ct_rng_seed_stream(&r.sample_rng, (uint64_t)cfg->run.seed, 0x5A4D);
     if (build_model(&r, job->resume_dir ? resume_path : NULL) != 0) goto done;
     const int B = cfg->train.batch_size, T = cfg->train.seq_len, accum = cfg->train.grad_accum;
