@@ -30,6 +30,7 @@ static int run_training(const CtArgs *args, CtObjective objective, const CtComma
 
 static int run_pretrain(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_LM, &ct_cmd_pretrain); }
 static int run_sft(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_SFT, &ct_cmd_sft); }
+static int run_dpo(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_DPO, &ct_cmd_dpo); }
 
 const CtCommand ct_cmd_pretrain = {
     .name = "pretrain",
@@ -65,4 +66,22 @@ const CtCommand ct_cmd_sft = {
     .min_positionals = 1,
     .max_positionals = 1,
     .run = run_sft,
+};
+
+const CtCommand ct_cmd_dpo = {
+    .name = "dpo",
+    .summary = "preference tuning on (prompt, chosen, rejected) pairs against a frozen reference",
+    .usage = "ctrain dpo CONFIG [--resume DIR] [--stop-after N] [--section.key=value...]",
+    .description = "Tunes train.init_from on data.path, a dpo dataset (ctrain shard --format dpo), so that it\n"
+                   "prefers the chosen completions: loss -logsigmoid(beta*((pc - rc) - (pr - rr))) over completion\n"
+                   "log-probabilities (or robust, ipo, hinge: dpo.loss), against the starting model frozen as the\n"
+                   "reference (or dpo.ref_checkpoint; dpo.precompute_ref computes it once). train.batch_size counts\n"
+                   "pairs. Logs TRL's rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,\n"
+                   "logps/chosen and logps/rejected. See docs/dpo.md.",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .allow_overrides = 1,
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .run = run_dpo,
 };

@@ -7,6 +7,7 @@
 typedef enum {
     CT_OBJECTIVE_LM = 0,   // pretraining: every next token of text shards
     CT_OBJECTIVE_SFT = 1,  // supervised fine-tuning: only response tokens of sft shards
+    CT_OBJECTIVE_DPO = 2,  // preference tuning on dpo shards against a frozen reference
 } CtObjective;
 
 typedef struct {

@@ -10,6 +10,7 @@ static const CtConfigSection sections[] = {
     {"data", "What the model reads: a dataset folder made by ctrain shard."},
     {"train", "The training loop: batch, length, evaluation, samples and checkpoints."},
     {"optim", "AdamW and its learning-rate schedule."},
+    {"dpo", "Direct Preference Optimization (ctrain dpo): the loss and the reference model."},
 };
 
 static const CtConfigKey keys[] = {
@@ -93,6 +94,15 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.eps, "optim.eps", "1e-8", 0, 1, "AdamW epsilon."),
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.grad_clip, "optim.grad_clip", "1.0", 0, 1e9,
                      "Clip the global gradient norm to this (0: no clipping)."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, dpo.beta, "dpo.beta", "0.1", 0.000001, 1000, "DPO's beta: how far the policy may move from the reference."),
+    CT_CFG_KEY_ENUM(CtRunConfig, dpo.loss, "dpo.loss", "sigmoid", "sigmoid|robust|ipo|hinge",
+                    "DPO loss (TRL's names); sigmoid with label_smoothing > 0 is conservative DPO."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, dpo.label_smoothing, "dpo.label_smoothing", "0", 0, 0.499,
+                     "Assumed share of flipped preference labels (sigmoid and robust losses)."),
+    CT_CFG_KEY_BOOL(CtRunConfig, dpo.precompute_ref, "dpo.precompute_ref", "false",
+                    "Compute the reference log-probabilities once before training and free the reference model."),
+    CT_CFG_KEY_STRING(CtRunConfig, dpo.ref_checkpoint, "dpo.ref_checkpoint", "",
+                      "The reference model; empty: the starting model (train.init_from), frozen."),
 };
 
 const CtConfigSchema ct_run_config_schema = {

@@ -53,6 +53,12 @@ typedef struct {
         int warmup_steps;
         int decay_embeddings;
     } optim;
+    struct {
+        double beta, label_smoothing;
+        int loss;  // CtDpoLoss
+        int precompute_ref;
+        char ref_checkpoint[CT_PATH_MAX];
+    } dpo;
 } CtRunConfig;
 
 extern const CtConfigSchema ct_run_config_schema;

@@ -17,6 +17,7 @@ typedef struct {
     int32_t *tokens, *targets, *positions, *doc_ids;  // accum × rows × T
     uint8_t *loss_mask;
     float *weights;
+    int64_t *example_ids;  // accum × rows (dpo: the pair of each row)
     int64_t *counts;       // per micro-batch: targets that count
     int64_t total;         // over the step
 } CtStepBatches;
