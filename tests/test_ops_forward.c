@@ -29,6 +29,7 @@ TEST(ops, fast_expf_is_accurate) {
 // A token of a packed sequence must see exactly what it would see if its document stood alone.
 static void document_isolation(CtMatmulEngine engine) {
     ct_cpu_set_matmul_engine(engine);
+    ct_cpu_set_attention_blas_min_seq(1);
     CtRng rng;
     ct_rng_seed(&rng, 11);
     const int T = 9, NH = 4, NKV = 2, HD = 8, row = (NH + 2 * NKV) * HD;

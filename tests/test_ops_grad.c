@@ -196,7 +196,9 @@ static void att_b32(void *p, float **x, const float *dout, float **dx) {
     OPS->attention_backward(dx[0], dout, x[0], a->attf, a->B, a->T, a->NH, a->NKV, a->HD);
 }
 
-static void attention_case(const char *label, int NH, int NKV, int with_docs) {
+// blas_min_seq 1 makes the BLAS engine run even at these short lengths.
+static void attention_case_at(const char *label, int NH, int NKV, int with_docs, int blas_min_seq) {
+    ct_cpu_set_attention_blas_min_seq(blas_min_seq);
     CtRng rng;
     ct_rng_seed(&rng, 5);
     AttCtx a = {.B = 2, .T = 7, .NH = NH, .NKV = NKV, .HD = 4};
@@ -211,10 +213,18 @@ static void attention_case(const char *label, int NH, int NKV, int with_docs) {
     CHECK_GRADS(c);
 }
 
+static void attention_case(const char *label, int NH, int NKV, int with_docs) {
+    attention_case_at(label, NH, NKV, with_docs, 1);
+}
+
 TEST(ops, attention_gradient_mha) { attention_case("attention MHA", 3, 3, 0); }
 TEST(ops, attention_gradient_portable_engine) {
     ct_cpu_set_matmul_engine(CT_MATMUL_PORTABLE);  // the loop engine: GQA with documents
     attention_case("attention loops, GQA + documents", 4, 2, 1);
+}
+TEST(ops, attention_gradient_short_sequences_use_loops) {
+    // the default: BLAS products, but loop attention below 64 positions
+    attention_case_at("attention default path, GQA + documents", 4, 2, 1, 64);
 }
 TEST(ops, attention_gradient_gqa) { attention_case("attention GQA 4/2", 4, 2, 0); }
 TEST(ops, attention_gradient_mqa) { attention_case("attention MQA 3/1", 3, 1, 0); }
