@@ -2,6 +2,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "kernels/cpu/cpu_ops.h"
@@ -117,4 +119,30 @@ TEST(ops, rope_scores_depend_on_relative_position) {
         s2 += qb[i] * kb[i];
     }
     CHECK_NEAR(s1, s2, 1e-4);
+}
+
+// Dropout drops a fraction p, scales the rest by 1/(1-p), draws the same mask for the same seed
+// whatever the thread count, and a different one for another seed.
+TEST(ops, dropout_mask_statistics_and_determinism) {
+    const size_t n = 200000;
+    float *x = ct_alloc(n * sizeof(float)), *a = ct_alloc(n * sizeof(float)), *b = ct_alloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = 1.0f;
+    ct_ops_cpu()->dropout_forward(a, x, n, 0.25f, 7);
+    size_t dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] == 0) dropped++;
+        else CHECK_NEAR(a[i], 1.0 / 0.75, 1e-6);
+    }
+    CHECK_NEAR((double)dropped / n, 0.25, 0.005);
+    omp_set_num_threads(1);
+    ct_ops_cpu()->dropout_forward(b, x, n, 0.25f, 7);
+    CHECK(memcmp(a, b, n * sizeof(float)) == 0);
+    omp_set_num_threads(2);
+    ct_ops_cpu()->dropout_forward(b, x, n, 0.25f, 8);
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++) same += (a[i] == 0) == (b[i] == 0);
+    CHECK(same < n - n / 10);  // masks of different seeds are unrelated (agree on ~62.5%)
+    // backward keeps exactly the kept positions
+    ct_ops_cpu()->dropout_backward(b, x, n, 0.25f, 7);
+    CHECK(memcmp(a, b, n * sizeof(float)) == 0);
 }

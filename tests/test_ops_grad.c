@@ -408,3 +408,41 @@ TEST(ops, xent_gradient_with_mask_and_weights) {
                   .ctx = &x, .forward64 = xent_f64, .backward64 = xent_b64, .forward32 = xent_f32, .backward32 = xent_b32};
     CHECK_GRADS(c);
 }
+
+// ---- dropout (a fixed mask for a fixed seed: a linear map to check like any other) ----
+typedef struct {
+    size_t n;
+    float p;
+    uint64_t seed;
+} DropCtx;
+static void drop_f64(void *c, double **x, double *out) {
+    DropCtx *d = c;
+    ct_cpu_dropout_forward_f64(out, x[0], d->n, d->p, d->seed);
+}
+static void drop_b64(void *c, double **x, const double *dout, double **dx) {
+    DropCtx *d = c;
+    double *g = ct_alloc(d->n * sizeof(double));
+    ct_cpu_dropout_backward_f64(g, dout, d->n, d->p, d->seed);
+    for (size_t i = 0; i < d->n; i++) dx[0][i] += g[i];
+    ct_free(g);
+}
+static void drop_f32(void *c, float **x, float *out) {
+    DropCtx *d = c;
+    OPS->dropout_forward(out, x[0], d->n, d->p, d->seed);
+}
+static void drop_b32(void *c, float **x, const float *dout, float **dx) {
+    DropCtx *d = c;
+    float *g = ct_alloc(d->n * sizeof(float));
+    OPS->dropout_backward(g, dout, d->n, d->p, d->seed);
+    for (size_t i = 0; i < d->n; i++) dx[0][i] += g[i];
+    ct_free(g);
+}
+
+TEST(ops, dropout_gradient) {
+    CtRng rng;
+    ct_rng_seed(&rng, 15);
+    DropCtx d = {.n = 300, .p = 0.3f, .seed = 99};
+    GradCase c = {.label = "dropout", .n_inputs = 1, .x = {gc_random(&rng, 300, 1)}, .n = {300}, .n_out = 300, .ctx = &d,
+                  .forward64 = drop_f64, .backward64 = drop_b64, .forward32 = drop_f32, .backward32 = drop_b32};
+    CHECK_GRADS(c);
+}
