@@ -48,9 +48,13 @@ typedef struct CtOps {
     // head h / (NH/NKV). out[B,T,NH·HD]; att[B,NH,T,T] saves the probabilities for backward.
     // doc_ids[B,T] (may be NULL): a token attends only to earlier tokens with the same id, so
     // attention never crosses a document boundary inside a packed sequence.
-    void (*attention_forward)(float *out, float *att, const float *qkv, const int32_t *doc_ids, int B, int T, int NH,
-                              int NKV, int HD);
-    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int T,
+    // dropout_p > 0 drops attention probabilities: the weight of key t2 for query t of head h
+    // in sequence b is kept when ct_dropout_uniform(dropout_seed, ((b·NH + h)·T + t)·T + t2)
+    // >= dropout_p (its index in att) and scaled by 1/(1-p); att keeps the undropped P.
+    void (*attention_forward)(float *out, float *att, const float *qkv, const int32_t *doc_ids, float dropout_p,
+                              uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
+    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *att,
+                               float dropout_p, uint64_t dropout_seed, int B, int T,
                                int NH, int NKV, int HD);
 
     // Rotary position embedding (the rotate-half convention of Hugging Face's LLaMA): in each

@@ -38,10 +38,10 @@ static void document_isolation(CtMatmulEngine engine) {
     int32_t doc[9] = {3, 3, 3, 3, 8, 8, 8, 8, 8};
     float *qkv = random_floats(&rng, (size_t)T * row, 1);
     float *out = ct_alloc(sizeof(float) * T * NH * HD), *att = ct_alloc(sizeof(float) * NH * T * T);
-    ct_ops_cpu()->attention_forward(out, att, qkv, doc, 1, T, NH, NKV, HD);
+    ct_ops_cpu()->attention_forward(out, att, qkv, doc, 0.0f, 0, 1, T, NH, NKV, HD);
     const int start = 4, len = T - start;
     float *alone = ct_alloc(sizeof(float) * len * NH * HD), *att2 = ct_alloc(sizeof(float) * NH * len * len);
-    ct_ops_cpu()->attention_forward(alone, att2, qkv + (size_t)start * row, NULL, 1, len, NH, NKV, HD);
+    ct_ops_cpu()->attention_forward(alone, att2, qkv + (size_t)start * row, NULL, 0.0f, 0, 1, len, NH, NKV, HD);
     for (int i = 0; i < len * NH * HD; i++) CHECK_NEAR(out[start * NH * HD + i], alone[i], 1e-6);
     // and nothing of the first document leaks into the second's probabilities
     for (int h = 0; h < NH; h++)
@@ -145,4 +145,27 @@ TEST(ops, dropout_mask_statistics_and_determinism) {
     // backward keeps exactly the kept positions
     ct_ops_cpu()->dropout_backward(b, x, n, 0.25f, 7);
     CHECK(memcmp(a, b, n * sizeof(float)) == 0);
+}
+
+// Attention dropout: both engines draw the same mask (the index in att), so they agree, and the
+// output differs from the undropped one.
+TEST(ops, attention_dropout_engines_agree) {
+    CtRng rng;
+    ct_rng_seed(&rng, 16);
+    const int B = 2, T = 70, NH = 4, NKV = 2, HD = 8, row = (NH + 2 * NKV) * HD;
+    float *qkv = random_floats(&rng, (size_t)B * T * row, 1);
+    size_t no = (size_t)B * T * NH * HD, na = (size_t)B * NH * T * T;
+    float *o1 = ct_alloc(no * sizeof(float)), *o2 = ct_alloc(no * sizeof(float)), *o0 = ct_alloc(no * sizeof(float));
+    float *att = ct_alloc(na * sizeof(float));
+    ct_cpu_set_attention_blas_min_seq(1);
+    ct_ops_cpu()->attention_forward(o1, att, qkv, NULL, 0.2f, 5, B, T, NH, NKV, HD);
+    ct_ops_cpu()->attention_forward(o0, att, qkv, NULL, 0.0f, 5, B, T, NH, NKV, HD);
+    ct_cpu_set_attention_blas_min_seq(1000);
+    ct_ops_cpu()->attention_forward(o2, att, qkv, NULL, 0.2f, 5, B, T, NH, NKV, HD);
+    double diff0 = 0;
+    for (size_t i = 0; i < no; i++) {
+        CHECK_NEAR(o1[i], o2[i], 1e-5);
+        diff0 += fabs(o1[i] - o0[i]);
+    }
+    CHECK(diff0 > 1e-2 * no);
 }

@@ -47,8 +47,8 @@ void ct_model_set_dropout(CtModel *m, int training, uint64_t seed) {
     m->dropout_seed = seed;
 }
 
-// The mask seed of dropout site `site` (0: embeddings; 1 + 2·l, 2 + 2·l: the attention and MLP
-// branches of block l) for the forward's seed.
+// The mask seed of dropout site `site` for the forward's seed. 0: embeddings; for block l,
+// 1 + 3·l: attention probabilities, 2 + 3·l and 3 + 3·l: the attention and MLP branches.
 static uint64_t dropout_site_seed(const CtModel *m, int site) {
     return m->dropout_seed ^ ((uint64_t)(site + 1) * 0xD1B54A32D192ED03ull);
 }
@@ -155,16 +155,17 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
         ops->matmul_forward(qkv, ln1, p->qkv_w, p->qkv_b, d.N, d.C, d.QKV);
         if (is_llama(m))  // q and k heads rotate in place; v is left alone
             ops->rope_forward(qkv, qkv, positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV, m->config.rope_theta);
-        ops->attention_forward(atty, att, qkv, batch->doc_ids, d.B, d.T, d.NH, d.NKV, d.HD);
+        ops->attention_forward(atty, att, qkv, batch->doc_ids, m->dropout_applied ? p_drop : 0.0f,
+                               dropout_site_seed(m, 1 + 3 * l), d.B, d.T, d.NH, d.NKV, d.HD);
         ops->matmul_forward(a->proj, atty, p->attn_out_w, p->attn_out_b, d.N, d.C, d.C);
-        if (m->dropout_applied) ops->dropout_forward(a->proj, a->proj, NC, p_drop, dropout_site_seed(m, 1 + 2 * l));
+        if (m->dropout_applied) ops->dropout_forward(a->proj, a->proj, NC, p_drop, dropout_site_seed(m, 2 + 3 * l));
         ops->residual_forward(res2, x, a->proj, NC);
         // MLP half: res2 + proj(act(fc(norm(res2))))
         norm_forward(m, ln2, ln2_mean, ln2_rstd, res2, p->ln2_w, p->ln2_b, d.N);
         ops->matmul_forward(fch, ln2, p->fc_w, p->fc_b, d.N, d.C, d.FI);
         mlp_activation_forward(m, fch_act, fch, d.N);
         ops->matmul_forward(a->proj, fch_act, p->fc_out_w, p->fc_out_b, d.N, d.F, d.C);
-        if (m->dropout_applied) ops->dropout_forward(a->proj, a->proj, NC, p_drop, dropout_site_seed(m, 2 + 2 * l));
+        if (m->dropout_applied) ops->dropout_forward(a->proj, a->proj, NC, p_drop, dropout_site_seed(m, 3 + 3 * l));
         ops->residual_forward(res3, res2, a->proj, NC);
     }
 
@@ -223,7 +224,7 @@ void ct_model_backward(CtModel *m) {
         if (m->recompute) mlp_activation_forward(m, fch_act, fch, d.N);
         const float *dproj = dres;
         if (m->dropout_applied) {
-            ops->dropout_backward(a->d_proj, dres, NC, p_drop, dropout_site_seed(m, 2 + 2 * l));
+            ops->dropout_backward(a->d_proj, dres, NC, p_drop, dropout_site_seed(m, 3 + 3 * l));
             dproj = a->d_proj;
         }
         memset(a->d_fch_act, 0, (size_t)d.N * d.F * sizeof(float));
@@ -238,13 +239,14 @@ void ct_model_backward(CtModel *m) {
         // attention half. res2 = x + dropout(proj): dres now is d res2, passes through to x.
         dproj = dres;
         if (m->dropout_applied) {
-            ops->dropout_backward(a->d_proj, dres, NC, p_drop, dropout_site_seed(m, 1 + 2 * l));
+            ops->dropout_backward(a->d_proj, dres, NC, p_drop, dropout_site_seed(m, 2 + 3 * l));
             dproj = a->d_proj;
         }
         memset(a->d_atty, 0, NC * sizeof(float));
         ops->matmul_backward(a->d_atty, gp->attn_out_w, gp->attn_out_b, dproj, atty, p->attn_out_w, d.N, d.C, d.C);
         memset(a->d_qkv, 0, (size_t)d.N * d.QKV * sizeof(float));
-        ops->attention_backward(a->d_qkv, a->d_atty, qkv, att, d.B, d.T, d.NH, d.NKV, d.HD);
+        ops->attention_backward(a->d_qkv, a->d_atty, qkv, att, m->dropout_applied ? p_drop : 0.0f,
+                                dropout_site_seed(m, 1 + 3 * l), d.B, d.T, d.NH, d.NKV, d.HD);
         if (is_llama(m))
             ops->rope_backward(a->d_qkv, a->d_qkv, batch->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV,
                                m->config.rope_theta);

@@ -98,8 +98,8 @@ typedef struct {
     size_t activation_bytes;
     size_t recompute_saved_bytes;  // what recompute saves (0 when off)
 
-    // Dropout (config.dropout > 0) applies only in training mode (ct_model_set_dropout):
-    // to the embeddings and to the output of both residual branches of every block.
+    // Dropout (config.dropout > 0) applies only in training mode (ct_model_set_dropout): to the
+    // embeddings, the attention probabilities and the output of both residual branches of every block.
     int training;
     uint64_t dropout_seed;     // the mask seed of the next forward
     int dropout_applied;       // the last forward applied dropout with dropout_seed
