@@ -41,7 +41,7 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_ENUM(CtRunConfig, model.tie_embeddings, "model.tie_embeddings", "auto", "auto|true|false",
                     "Share the token embedding with the output head; auto keeps the preset's."),
     CT_CFG_KEY_FLOAT(CtRunConfig, model.dropout, "model.dropout", "0", 0, 0.99,
-                     "Dropout probability (only 0 is implemented on the CPU so far)."),
+                     "Dropout probability on the embeddings, attention probabilities and both residual branches of every block, in training steps only."),
     CT_CFG_KEY_BOOL(CtRunConfig, model.recompute, "model.recompute", "false",
                     "Recompute norms and MLP activations in backward instead of storing them (less memory, a little more time)."),
     CT_CFG_KEY_STRING(CtRunConfig, data.path, "data.path", "", "Dataset folder made by ctrain shard (holds dataset.json)."),
