@@ -35,6 +35,13 @@
 #include "train/train_common.h"
 
 static volatile sig_atomic_t stop_signal;
+
+// The dropout seed of a micro-batch (step·65536 + index): independent of every other one's.
+static uint64_t ct_dropout_seed(uint64_t seed, uint64_t step) {
+    CtRng rng;
+    ct_rng_seed_stream(&rng, seed, 0xD50000000ull + step);
+    return ct_rng_next(&rng);
+}
 static void on_stop_signal(int sig) { stop_signal = sig; }
 
 typedef struct {
@@ -443,6 +450,8 @@ int ct_pretrain(const CtPretrainJob *job) {
         ct_model_zero_grad(&r.model);
         if (ct_step_batches_fetch(&r.step_batches, &r.train) != 0) goto done;
         double loss = 0;  // the step's mean: micro-batch losses are already weighted by their share
+        // Dropout masks (model.dropout > 0): a stream per step, so a resumed run draws the same ones.
+        ct_model_set_dropout(&r.model, 1, ct_dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536));
         if (r.objective == CT_OBJECTIVE_DPO) {
             CtDpoStats st;
             memset(&st, 0, sizeof st);
@@ -455,10 +464,12 @@ int ct_pretrain(const CtPretrainJob *job) {
             ct_step_batches_normalise(&r.step_batches, r.step_batches.total);
             for (int a = 0; a < accum; a++) {
                 CtBatch mb = ct_step_batch(&r.step_batches, a, r.with_docs);
+                ct_model_set_dropout(&r.model, 1, ct_dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536 + a));
                 loss += ct_model_forward(&r.model, &mb);
                 ct_model_backward(&r.model);
             }
         }
+        ct_model_set_dropout(&r.model, 0, 0);  // evaluation and samples see the whole model
         double norm = ct_clip_grad_norm(r.model.grads, r.model.n_params, cfg->optim.grad_clip);
         if (!isfinite(loss) || !isfinite(norm)) {
             ct_error_set("step %lld: the %s is %s; stopping (%s). Lower optim.lr, raise optim.warmup_steps or check "
