@@ -48,7 +48,8 @@ static void *own(Export *e, size_t bytes) {
 
 // Adds a tensor under its GGUF name: 1-D tensors in f32, matrices in the chosen dtype.
 // rope_heads > 0: permute the rows of q or k first.
-static int add(Export *e, const char *name, const CtParamEntry *p, const float *data, int rope_heads, int HD) {
+static int add(Export *e, const char *name, const CtParamEntry *p, const float *data, int rope_heads, int HD,
+               const char *source) {
     CtNamedTensor t = {.name = name, .ndim = p->ndim, .shape = {p->shape[0], p->shape[1]}};
     char *stored_name = own(e, strlen(name) + 1);
     strcpy(stored_name, name);
@@ -63,13 +64,16 @@ static int add(Export *e, const char *name, const CtParamEntry *p, const float *
         t.data = (void *)data;
     } else {
         uint16_t *half = own(e, p->numel * sizeof(uint16_t));
-        ct_f32_array_to_f16(data, half, p->numel);
+        size_t overflow = ct_f32_array_to_f16(data, half, p->numel);
         t.data = half;
+        if (overflow)
+            return ct_error_set("%s: tensor '%s' has %zu values beyond float16's range (+-65504); export with "
+                                "--dtype f32", source, p->name, overflow);
     }
     return ct_gguf_add_tensor(&e->w, &t);
 }
 
-static int add_weights(Export *e, const CtModel *m) {
+static int add_weights(Export *e, const CtModel *m, const char *source) {
     const CtModelConfig *c = &m->config;
     const int HD = ct_model_head_dim(c);
     static const struct {
@@ -102,7 +106,7 @@ static int add_weights(Export *e, const CtModel *m) {
         } else {
             return ct_error_set("gguf export: no GGUF name for tensor '%s'", p->name);
         }
-        if (add(e, name, p, data, rope_heads, HD) != 0) return -1;
+        if (add(e, name, p, data, rope_heads, HD, source) != 0) return -1;
     }
     return 0;
 }
@@ -213,7 +217,7 @@ int ct_gguf_export(const char *ckpt_path, const char *out_path, const CtGgufExpo
     int rc = 0;
     if (meta.tokenizer_json) rc = add_tokenizer(&e, meta.tokenizer_json, m.config.vocab_size, ckpt_path);
     else ct_log("warning: %s has no tokenizer; the GGUF file will have none and llama.cpp will refuse it", ckpt_path);
-    if (rc == 0) rc = add_weights(&e, &m);
+    if (rc == 0) rc = add_weights(&e, &m, ckpt_path);
     if (rc == 0) rc = ct_gguf_write(&e.w, out_path);
     if (rc == 0)
         ct_log("exported %s (llama, %zu parameters, %s) to %s", ckpt_path, m.n_params,
