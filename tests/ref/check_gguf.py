@@ -14,6 +14,7 @@ import sys
 
 try:
     import numpy as np
+    import gguf
     from gguf import GGUFReader
 except ImportError as e:
     print("SKIP: the Python module %s is not importable (pip install gguf numpy)" % e.name)
@@ -123,6 +124,22 @@ def main(path, tokens_path, logits_path):
         print("tokenizer arrays do not have vocab_size entries")
         return 1
     field(r, "tokenizer.ggml.merges")
+    # every tensor name must be one llama.cpp knows for the architecture (gguf-py's own tables)
+    allowed = set()
+    for t in gguf.MODEL_TENSORS[{"llama": gguf.MODEL_ARCH.LLAMA, "gpt2": gguf.MODEL_ARCH.GPT2}[arch]]:
+        name = gguf.TENSOR_NAMES[t]
+        for suffix in (".weight", ".bias"):
+            allowed.update(name.format(bid=b) + suffix for b in range(field(r, arch + ".block_count")))
+    unknown = [t.name for t in r.tensors if t.name not in allowed]
+    if unknown:
+        print("tensor names llama.cpp does not know for %s: %s" % (arch, unknown[:5]))
+        return 1
+    for key in (gguf.Keys.LLM.CONTEXT_LENGTH, gguf.Keys.LLM.EMBEDDING_LENGTH, gguf.Keys.LLM.BLOCK_COUNT,
+                gguf.Keys.LLM.FEED_FORWARD_LENGTH, gguf.Keys.Attention.HEAD_COUNT):
+        field(r, key.format(arch=arch))
+    for key in (gguf.Keys.Tokenizer.MODEL, gguf.Keys.Tokenizer.PRE, gguf.Keys.Tokenizer.EOS_ID,
+                gguf.Keys.General.ARCHITECTURE, gguf.Keys.General.FILE_TYPE):
+        field(r, key)
     W, f16 = load_tensors(r)
     data = open(tokens_path, "rb").read()
     tokens = list(struct.unpack("<%di" % (len(data) // 4), data))
