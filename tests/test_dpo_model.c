@@ -104,3 +104,93 @@ TEST(dpo, gradient_through_the_model_matches_finite_differences) {
     if (ct_test_failed()) return;
     gradient_check(CT_DPO_ROBUST);
 }
+
+// ---- end to end through the binary ----
+
+// Writes noisy SFT data (half the answers reversed, half copied) and preference pairs
+// (chosen: reversed, rejected: copied) as chat JSON lines.
+static void write_reverse_data(const char *dir) {
+    char path[1200];
+    CtRng rng;
+    ct_rng_seed(&rng, 17);
+    snprintf(path, sizeof path, "%s/noisy.jsonl", dir);
+    FILE *sft = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/pairs.jsonl", dir);
+    FILE *pairs = fopen(path, "w");
+    for (int i = 0; i < 5000; i++) {
+        char letters[8], fwd[32] = "", back[32] = "";
+        int n = 2 + (int)ct_rng_below(&rng, 4);
+        for (int k = 0; k < n; k++) letters[k] = (char)('a' + ct_rng_below(&rng, 26));
+        for (int k = 0; k < n; k++) {
+            snprintf(fwd + strlen(fwd), sizeof fwd - strlen(fwd), "%s%c", k ? " " : "", letters[k]);
+            snprintf(back + strlen(back), sizeof back - strlen(back), "%s%c", k ? " " : "", letters[n - 1 - k]);
+        }
+        if (i < 3500)
+            fprintf(sft, "{\"prompt\": \"reverse: %s\", \"response\": \"%s\"}\n", fwd, ct_rng_below(&rng, 2) ? back : fwd);
+        else
+            fprintf(pairs, "{\"prompt\": [{\"role\": \"user\", \"content\": \"reverse: %s\"}], \"chosen\": [{\"role\": "
+                           "\"assistant\", \"content\": \"%s\"}], \"rejected\": [{\"role\": \"assistant\", \"content\": \"%s\"}]}\n",
+                    fwd, back, fwd);
+    }
+    fclose(sft);
+    fclose(pairs);
+}
+
+static double number_after(const char *text, const char *key) {
+    const char *p = strstr(text, key);
+    double v = NAN;
+    if (p) sscanf(p + strlen(key), "%lf", &v);
+    return v;
+}
+
+TEST_LONG(dpo, preference_tuning_moves_answers_to_the_chosen_ones) {
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    write_reverse_data(dir);
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && cp noisy.jsonl noisy.txt && '%s' tokenizer train --input noisy.txt --vocab-size 300 "
+             "--special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json --input noisy.jsonl --format sft "
+             "--val-fraction 0.05 --out sft && '%s' shard --tokenizer sft/tokenizer.json --input pairs.jsonl --format dpo "
+             "--val-fraction 0.1 --out pairs",
+             dir, bin, bin, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    const char *model = "\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 3, \"d_model\": 128, \"n_head\": 4, \"n_kv_head\": 2,"
+                        " \"d_ff\": 384, \"max_seq_len\": 48}";
+    char config[2048];
+    snprintf(config, sizeof config,
+             "{%s, \"data\": {\"path\": \"sft\"}, \"train\": {\"batch_size\": 16, \"seq_len\": 48, \"max_steps\": 800,"
+             " \"eval_every\": 800, \"eval_batches\": 2, \"eval_exact_match\": 0, \"save_every\": 0},"
+             " \"optim\": {\"lr\": 2e-3, \"min_lr\": 2e-4, \"warmup_steps\": 30, \"weight_decay\": 0}}", model);
+    ct_test_write("sft.json", config);
+    snprintf(config, sizeof config,
+             "{%s, \"data\": {\"path\": \"pairs\"}, \"train\": {\"batch_size\": 8, \"seq_len\": 48, \"max_steps\": 100,"
+             " \"eval_every\": 100, \"eval_batches\": 16, \"eval_exact_match\": 100, \"save_every\": 0,"
+             " \"init_from\": \"s/ckpt-step00000800.h5\"}, \"optim\": {\"lr\": 3e-4, \"min_lr\": 3e-5, \"warmup_steps\": 5,"
+             " \"weight_decay\": 0}}", model);
+    ct_test_write("dpo.json", config);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sft sft.json --run.out_dir=s --run.threads=1", dir, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    // The reference computed on the fly and precomputed once give the same training.
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' dpo dpo.json --run.out_dir=d --run.threads=1", dir, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' dpo dpo.json --run.out_dir=p --run.threads=1 --dpo.precompute_ref=true "
+             "--train.max_steps=100", dir, bin);
+    char *out2;
+    CHECK_EQ_INT(ct_test_run(cmd, &out2), 0);
+    const char *start = strstr(out, "step      0 | dpo val: greedy answers equal to the chosen completion: ");
+    double before = number_after(out, "step      0 | dpo val: greedy answers equal to the chosen completion: ");
+    double after = number_after(out, "done: exact match ");
+    double accuracy = number_after(out, "done: held-out rewards/accuracies ");
+    double val0 = number_after(out, "step      0 | val loss ");
+    CHECK_MSG(start != NULL, "%s", out);
+    CHECK_NEAR(val0, log(2.0), 1e-4);  // policy = reference at the start
+    CHECK_MSG(accuracy > 0.9, "held-out rewards/accuracies %.3f", accuracy);
+    CHECK_MSG(after >= before + 5, "greedy answers equal to the chosen one: %.1f%% -> %.1f%%", before, after);
+    double loss_on_the_fly = number_after(out, "final train loss "), loss_precomputed = number_after(out2, "final train loss ");
+    CHECK_NEAR(loss_on_the_fly, loss_precomputed, 1e-3 * fabs(loss_on_the_fly) + 1e-4);
+    CHECK_NEAR(accuracy, number_after(out2, "done: held-out rewards/accuracies "), 0.02);
+    free(out);
+    free(out2);
+}
