@@ -191,7 +191,7 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do echo "  FUZZ-CC $$t"; \
 	  $(FUZZ_CC) $(FUZZ_CFLAGS) tests/fuzz/$$t.c $(FUZZ_LIB_SRCS) -o build-fuzz/$$t $(PKG_LIBS) -lm || exit 1; done
 	@set -o pipefail; for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus-$$t; echo "  FUZZ  $$t ($(FUZZ_SECONDS) s)"; \
-	  CTRAIN_SHARED=$(abspath ../shared/data) build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  CTRAIN_SHARED=$(abspath ../shared/data) build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -dict=tests/fuzz/json.dict \
 	    -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus-$$t tests/fuzz/seeds 2>&1 | tail -n 2 || exit 1; done
 
 clean:

@@ -67,8 +67,13 @@ void ct_bf16_array_to_f32(const void *src, float *dst, size_t n) {
 
 void ct_f32_array_from_bytes(const void *src, float *dst, size_t n) { memcpy(dst, src, n * sizeof(float)); }
 
-void ct_f32_array_to_f16(const float *src, uint16_t *dst, size_t n) {
-    for (size_t i = 0; i < n; i++) dst[i] = ct_f32_to_f16(src[i]);
+size_t ct_f32_array_to_f16(const float *src, uint16_t *dst, size_t n) {
+    size_t overflow = 0;
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = ct_f32_to_f16(src[i]);
+        overflow += (dst[i] & 0x7fff) == 0x7c00 && (float_bits(src[i]) & 0x7f800000u) != 0x7f800000u;
+    }
+    return overflow;
 }
 
 void ct_f32_array_to_bf16(const float *src, uint16_t *dst, size_t n) {

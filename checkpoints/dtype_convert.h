@@ -15,5 +15,6 @@ void ct_f16_array_to_f32(const void *src, float *dst, size_t n);
 void ct_bf16_array_to_f32(const void *src, float *dst, size_t n);
 void ct_f32_array_from_bytes(const void *src, float *dst, size_t n);
 // n floats into f16/bf16 (native byte order; ctrain only runs on little-endian machines).
-void ct_f32_array_to_f16(const float *src, uint16_t *dst, size_t n);
+// Returns how many finite values became infinite (f16 holds at most ±65504), so callers can refuse.
+size_t ct_f32_array_to_f16(const float *src, uint16_t *dst, size_t n);
 void ct_f32_array_to_bf16(const float *src, uint16_t *dst, size_t n);

@@ -14,7 +14,7 @@ typedef struct {
     uint64_t hash;
     uint64_t offset;  // into the trainer's text
     uint32_t len;
-    uint32_t count;   // 0 = empty slot
+    uint64_t count;   // 0 = empty slot (64-bit: a frequent piece of a large corpus passes 2^32)
 } PieceSlot;
 
 typedef struct {
@@ -29,7 +29,7 @@ static void piece_table_init(PieceTable *t, size_t cap) {
 }
 
 static void piece_table_add(PieceTable *t, const uint8_t *base, uint64_t offset, uint32_t len, uint64_t hash,
-                            uint32_t count);
+                            uint64_t count);
 
 static void piece_table_grow(PieceTable *t, const uint8_t *base) {
     PieceTable bigger;
@@ -42,7 +42,7 @@ static void piece_table_grow(PieceTable *t, const uint8_t *base) {
 }
 
 static void piece_table_add(PieceTable *t, const uint8_t *base, uint64_t offset, uint32_t len, uint64_t hash,
-                            uint32_t count) {
+                            uint64_t count) {
     if ((t->used + 1) * 2 > t->mask + 1) piece_table_grow(t, base);
     for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
         PieceSlot *s = &t->slots[i];
@@ -63,7 +63,7 @@ static void piece_table_add(PieceTable *t, const uint8_t *base, uint64_t offset,
 typedef struct {
     int32_t *symbols;
     uint32_t len;
-    uint32_t count;
+    uint64_t count;
     int32_t last_merge;  // the merge that last visited this word (visit each once per merge)
 } Word;
 

@@ -96,6 +96,25 @@ int ct_chat_template_trains(const CtChatTemplate *t, const char *role) {
     return 0;
 }
 
+int ct_chat_template_specials(const CtChatTemplate *t, char names[][128], int max) {
+    // In the order they appear: turn_start's, turn_end's, then end_of_turn (<|im_start|> first).
+    int n = 0;
+    const char *texts[3] = {t->turn_start, t->turn_end, t->end_of_turn};
+    for (int k = 0; k < 3; k++)
+        for (const char *p = strstr(texts[k], "<|"); p && n < max; p = strstr(p + 2, "<|")) {
+            const char *end = strstr(p, "|>");
+            if (!end) break;
+            snprintf(names[n], 128, "%.*s", (int)(end + 2 - p), p);
+            int dup = 0;
+            for (int j = 0; j < n; j++) dup |= strcmp(names[j], names[n]) == 0;
+            if (!dup) n++;
+        }
+    int has_eot = 0;
+    for (int j = 0; j < n; j++) has_eot |= strcmp(names[j], t->end_of_turn) == 0;
+    if (!has_eot && n < max) snprintf(names[n++], 128, "%s", t->end_of_turn);
+    return n;
+}
+
 int32_t ct_chat_template_check(const CtChatTemplate *t, const CtTokenizer *tok) {
     int32_t id = ct_tokenizer_special_id(tok, t->end_of_turn);
     if (id < 0)

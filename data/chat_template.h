@@ -35,6 +35,9 @@ int ct_chat_template_load(CtChatTemplate *t, const char *name_or_path);
 int ct_chat_template_parse(CtChatTemplate *t, const char *json, const char *source);
 void ct_chat_template_free(CtChatTemplate *t);
 int ct_chat_template_trains(const CtChatTemplate *t, const char *role);
+// The special-token strings the template spells: end_of_turn and every "<|...|>" in turn_start
+// and turn_end. Returns how many were written to names (at most max).
+int ct_chat_template_specials(const CtChatTemplate *t, char names[][128], int max);
 // The id of the end-of-turn token in tok, or -1 + error when the tokenizer lacks it (or the
 // template's other special strings) as a single token.
 int32_t ct_chat_template_check(const CtChatTemplate *t, const CtTokenizer *tok);

@@ -34,6 +34,8 @@ static void alloc_batch(CtLoaderBatch *b, int rows, int T) {
     b->positions = ct_alloc(n * sizeof(int32_t));
     b->doc_ids = ct_alloc(n * sizeof(int32_t));
     b->loss_mask = ct_alloc(n);
+    b->example_ids = ct_alloc(sizeof(int64_t) * (size_t)rows);
+    for (int r = 0; r < rows; r++) b->example_ids[r] = -1;
 }
 
 static void free_batch(CtLoaderBatch *b) {
@@ -42,6 +44,7 @@ static void free_batch(CtLoaderBatch *b) {
     ct_free(b->positions);
     ct_free(b->doc_ids);
     ct_free(b->loss_mask);
+    ct_free(b->example_ids);
     memset(b, 0, sizeof *b);
 }
 

@@ -47,6 +47,7 @@ typedef struct {
     uint8_t *loss_mask;  // rows × T: 1 where the target counts in the loss
     int32_t *positions;  // rows × T position within its document (or row)
     int32_t *doc_ids;    // rows × T document index within the row; -1 on padding
+    int64_t *example_ids;   // dpo: per row, the pair's example number in the split (-1 elsewhere)
     int64_t n_loss_tokens;  // the sum of loss_mask over this rank's rows
 } CtLoaderBatch;
 

@@ -82,6 +82,8 @@ int ct_loader_open_examples(CtLoader *l) {
     l->batch.positions = ct_alloc(n * sizeof(int32_t));
     l->batch.doc_ids = ct_alloc(n * sizeof(int32_t));
     l->batch.loss_mask = ct_alloc(n);
+    l->batch.example_ids = ct_alloc(sizeof(int64_t) * (size_t)rows);
+    for (int r = 0; r < rows; r++) l->batch.example_ids[r] = -1;
     return ct_loader_plan_examples(l, 0);
 }
 
@@ -196,6 +198,7 @@ int ct_loader_next_examples(CtLoader *l) {
             uint64_t cut = dpo_cut(l, e);
             fill_dpo_row(l, 2 * i, e, 0, cut);
             fill_dpo_row(l, 2 * i + 1, e, 1, cut);
+            l->batch.example_ids[2 * i] = l->batch.example_ids[2 * i + 1] = (int64_t)e;
         } else {
             fill_sft_row(l, i, first + (uint64_t)i);
         }

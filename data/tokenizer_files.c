@@ -207,6 +207,7 @@ int ct_tokenizer_parse_gpt2(CtTokenizer *t, const char *encoder_json, size_t enc
     int rc = 0;
     uint8_t *buf = NULL;
     size_t cap = 0;
+    CtBytesMap by_bytes = {0};  // token bytes -> id, to resolve the merges' halves
     if (!root || !cJSON_IsObject(root)) {
         rc = ct_error_set("%s/encoder.json: not a JSON object of token -> id", source);
         goto done;
@@ -236,6 +237,9 @@ int ct_tokenizer_parse_gpt2(CtTokenizer *t, const char *encoder_json, size_t enc
         }
     }
     // Merges: kept so the tokenizer can be saved as tokenizer.json; encoding uses the ranks.
+    ct_bytes_map_init(&by_bytes, (size_t)t->n_ids, t->pool, t->offsets, t->lengths);
+    for (int32_t i = 0; i < t->n_ids; i++)
+        if (t->kind[i] == CT_TOKEN_NORMAL) ct_bytes_map_insert(&by_bytes, i);
     size_t pos = 0, line_no = 0;
     while (pos < vocab_len) {
         const char *line = vocab_bpe + pos;
@@ -250,7 +254,6 @@ int ct_tokenizer_parse_gpt2(CtTokenizer *t, const char *encoder_json, size_t enc
             rc = ct_error_set("%s/vocab.bpe:%zu: expected \"LEFT RIGHT\"", source, line_no);
             goto done;
         }
-        // Ids are resolved after all tokens are in: stash the two halves' bytes as ids later.
         size_t la = (size_t)(space - line), lb = line_len - la - 1;
         if (la + lb + 2 > cap) buf = ct_realloc(buf, cap = (la + lb) * 2 + 16);
         long na = ct_byte_level_decode(line, la, buf);
@@ -259,14 +262,8 @@ int ct_tokenizer_parse_gpt2(CtTokenizer *t, const char *encoder_json, size_t enc
             rc = ct_error_set("%s/vocab.bpe:%zu: a character outside GPT-2's byte alphabet", source, line_no);
             goto done;
         }
-        // A linear search would be slow; ids come from a temporary bytes map built on demand.
-        if (!t->bytes_map.slots) {
-            ct_bytes_map_init(&t->bytes_map, (size_t)t->n_ids, t->pool, t->offsets, t->lengths);
-            for (int32_t i = 0; i < t->n_ids; i++)
-                if (t->kind[i] == CT_TOKEN_NORMAL) ct_bytes_map_insert(&t->bytes_map, i);
-        }
-        int32_t a = ct_bytes_map_find(&t->bytes_map, buf, (size_t)na);
-        int32_t b = ct_bytes_map_find(&t->bytes_map, buf + na, (size_t)nb);
+        int32_t a = ct_bytes_map_find(&by_bytes, buf, (size_t)na);
+        int32_t b = ct_bytes_map_find(&by_bytes, buf + na, (size_t)nb);
         if (a < 0 || b < 0) {
             rc = ct_error_set("%s/vocab.bpe:%zu: \"%.*s\" is not in encoder.json", source, line_no,
                               (int)(a < 0 ? la : lb), a < 0 ? line : space + 1);
@@ -274,7 +271,7 @@ int ct_tokenizer_parse_gpt2(CtTokenizer *t, const char *encoder_json, size_t enc
         }
         ct_tokenizer_add_merge(t, a, b);
     }
-    if (t->bytes_map.slots) ct_bytes_map_free(&t->bytes_map);
+    ct_bytes_map_free(&by_bytes);  // before specials are added: they may move the pool
     if (meta_json && apply_meta(t, meta_json, "meta.json", 0) != 0) {
         rc = ct_error_prefix("%s/", source);
         goto done;
@@ -289,7 +286,7 @@ int ct_tokenizer_parse_gpt2(CtTokenizer *t, const char *encoder_json, size_t enc
     }
     if (ct_tokenizer_finish(t) != 0) rc = ct_error_prefix("%s: ", source);
 done:
-    if (t->bytes_map.slots && !t->finished) ct_bytes_map_free(&t->bytes_map);
+    ct_bytes_map_free(&by_bytes);
     ct_free(buf);
     cJSON_Delete(root);
     if (rc != 0) ct_tokenizer_free(t);

@@ -48,9 +48,13 @@ typedef struct CtOps {
     // head h / (NH/NKV). out[B,T,NH·HD]; att[B,NH,T,T] saves the probabilities for backward.
     // doc_ids[B,T] (may be NULL): a token attends only to earlier tokens with the same id, so
     // attention never crosses a document boundary inside a packed sequence.
-    void (*attention_forward)(float *out, float *att, const float *qkv, const int32_t *doc_ids, int B, int T, int NH,
-                              int NKV, int HD);
-    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int T,
+    // dropout_p > 0 drops attention probabilities: the weight of key t2 for query t of head h
+    // in sequence b is kept when ct_dropout_uniform(dropout_seed, ((b·NH + h)·T + t)·T + t2)
+    // >= dropout_p (its index in att) and scaled by 1/(1-p); att keeps the undropped P.
+    void (*attention_forward)(float *out, float *att, const float *qkv, const int32_t *doc_ids, float dropout_p,
+                              uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
+    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *att,
+                               float dropout_p, uint64_t dropout_seed, int B, int T,
                                int NH, int NKV, int HD);
     // Attention of one new token over a key/value cache (generation): q[NH·HD] attends to
     // rows 0..n_ctx-1 of k_cache and v_cache ([n_ctx, NKV·HD] each, the new token's own key and
@@ -94,7 +98,25 @@ typedef struct CtOps {
     // DPO and other objectives pass their own d loss / d logprob through `weights` (with sign).
     void (*xent_backward)(float *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
                           const float *weights, float scale, int N, int V);
+
+    // Dropout with a counter-based mask: element i is kept when u(seed, i) >= p, where u is a
+    // fixed hash of (seed, i) to [0, 1) (ct_dropout_uniform below), and kept elements are scaled
+    // by 1/(1-p). No mask is stored: backward recomputes it from the seed, and every backend
+    // and thread count draws the same mask. out may equal inp.
+    void (*dropout_forward)(float *out, const float *inp, size_t n, float p, uint64_t seed);
+    // dinp = mask ⊙ dout / (1-p) (writes, does not add); dinp may equal dout.
+    void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
 } CtOps;
+
+// The uniform number of dropout's mask for element i: splitmix64's finaliser of
+// seed + (i+1)·golden ratio, top 24 bits. Every backend must draw exactly this.
+static inline float ct_dropout_uniform(uint64_t seed, uint64_t i) {
+    uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * 0x1.0p-24f;
+}
 
 // The CPU backend (OpenMP; matrix products through CBLAS or the portable fallback).
 const CtOps *ct_ops_cpu(void);

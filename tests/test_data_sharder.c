@@ -399,10 +399,18 @@ TEST(data, shard_command_on_the_shared_corpus) {
     CHECK_CONTAINS(out, "3 shards");
     CHECK_CONTAINS(out, "bytes per token: 4.1");
     free(out);
-    snprintf(cmd, sizeof cmd, "'%s' shard --tokenizer '%s/tokenizers/gpt2' --input '%s/corpora' --out '%s/sft' --format sft",
-             bin, shared, shared, dir);
-    CHECK_EQ_INT(ct_test_run(cmd, &out), 1);
-    CHECK_CONTAINS(out, "no special token '<|im_end|>'");
+    // GPT-2 lacks ChatML's tokens: sharding SFT data adds them to the dataset's tokenizer.
+    const char *sft = ct_test_write("chat.jsonl", "{\"prompt\": \"2+2\", \"response\": \"4\"}\n");
+    snprintf(cmd, sizeof cmd, "'%s' shard --tokenizer '%s/tokenizers/gpt2' --input '%s' --out '%s/sft' --format sft "
+             "--val-fraction 0", bin, shared, sft, dir);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "added 2 special tokens of the 'chatml' template to the tokenizer (ids 50257..50258)");
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' tokenize --tokenizer '%s/sft/tokenizer.json' --allow-special", bin, dir);
+    char full[4600];
+    snprintf(full, sizeof full, "printf '<|im_start|>x<|im_end|>' | %s", cmd);
+    CHECK_EQ_INT(ct_test_run(full, &out), 0);
+    CHECK_CONTAINS(out, "50257 87 50258");
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' shard --input x --out y", bin);
     CHECK_EQ_INT(ct_test_run(cmd, &out), 2);

@@ -227,27 +227,46 @@ TEST(hf_gguf, llama_export_has_llama_cpp_layout) {
     free(g.file);
 }
 
-TEST(hf_gguf, refuses_gpt2_and_bad_dtype) {
+TEST(hf_gguf, gpt2_export_has_llama_cpp_layout) {
     ct_log_set_level(CT_LOG_QUIET);
     CtModelConfig c = hf_fixture_config(CT_ARCH_GPT2, 1);
-    const char *ckpt = tmp_path("gpt2.h5");
+    const char *ckpt = tmp_path("gpt2.h5"), *out = tmp_path("g.gguf");
     CHECK(hf_fixture_checkpoint(ckpt, &c, 6) == 0);
     CtGgufExportOptions opt = {0};
-    CHECK(ct_gguf_export(ckpt, tmp_path("g.gguf"), &opt) == -1);
-    CHECK_CONTAINS(ct_error_message(), "supports the LLaMA family");
-    opt.dtype = "q4_0";
+    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+    Gguf g;
+    CHECK(parse_gguf(out, &g) == 0);
+    CHECK_STR_EQ(kv(&g, "general.architecture")->str, "gpt2");
+    CHECK_EQ_INT(kv(&g, "gpt2.block_count")->u, 2);
+    CHECK_EQ_INT(kv(&g, "gpt2.context_length")->u, 16);
+    CHECK(kv(&g, "gpt2.attention.layer_norm_epsilon")->f == 1e-5f);
+    // 2 embeddings + 12 per layer + final norm (2) + output (a copy of the tied embedding)
+    CHECK_EQ_INT(g.n_t, 2 + 12 * 2 + 2 + 1);
+    const TensorInfo *qkv = tensor(&g, "blk.0.attn_qkv.weight");
+    CHECK(qkv && qkv->type == 1 && qkv->ne[0] == 16 && qkv->ne[1] == 48);  // [out, in] as ggml wants
+    CHECK_EQ_INT(tensor(&g, "blk.0.attn_qkv.bias")->type, 0);
+    CHECK(tensor(&g, "output.weight") && tensor(&g, "position_embd.weight"));
+    free(g.file);
+}
+
+TEST(hf_gguf, refuses_bad_dtype) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 1);
+    const char *ckpt = tmp_path("m.h5");
+    CHECK(hf_fixture_checkpoint(ckpt, &c, 6) == 0);
+    CtGgufExportOptions opt = {.dtype = "q4_0"};
     CHECK(ct_gguf_export(ckpt, tmp_path("g.gguf"), &opt) == -1);
     CHECK_CONTAINS(ct_error_message(), "f16 or f32");
     FILE *fp = fopen(tmp_path("g.gguf"), "rb");
     CHECK(fp == NULL);
 }
 
-// llama.cpp's own reader (the gguf package) loads the file, and an independent NumPy forward in
-// llama.cpp's RoPE convention computes ctrain's logits from it: the q/k permutation is right.
-TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain) {
+// Exports f32 and f16 GGUF files of a fixture model and has tests/ref/check_gguf.py compare its
+// NumPy forward of each file with ctrain's logits.
+static void check_against_numpy(CtArch arch, int tied) {
     ct_log_set_level(CT_LOG_QUIET);
-    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
-    const char *ckpt = tmp_path("llama.h5"), *out = tmp_path("m.gguf");
+    CtModelConfig c = hf_fixture_config(arch, tied);
+    const char *ckpt = tmp_path("m.h5"), *out = tmp_path("m.gguf");
     CHECK(hf_fixture_checkpoint(ckpt, &c, 8) == 0);
     CtGgufExportOptions opt = {.dtype = "f32"};
     CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
@@ -271,3 +290,10 @@ TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain) {
     CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
     hf_fixture_ref("check_gguf.py", args);
 }
+
+// llama.cpp's own reader (the gguf package) loads the file, and an independent NumPy forward in
+// llama.cpp's conventions computes ctrain's logits from it: names, layouts and the q/k
+// permutation are right.
+TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_llama) { check_against_numpy(CT_ARCH_LLAMA, 0); }
+TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_llama_tied) { check_against_numpy(CT_ARCH_LLAMA, 1); }
+TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_gpt2) { check_against_numpy(CT_ARCH_GPT2, 1); }

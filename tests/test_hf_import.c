@@ -222,3 +222,22 @@ TEST(hf_import, config_refusals_name_the_key) {
     CHECK((m = config_error("not json")));
     CHECK_CONTAINS(m, "not a JSON object");
 }
+
+TEST(hf_import, cli_errors_are_one_line_and_usage_errors_exit_2) {
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s import hf %s --out %s", ct_test_bin(), tmp_path("nowhere"), tmp_path("x.h5"));
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 1);
+    CHECK_CONTAINS(out, "ctrain: ");
+    CHECK_CONTAINS(out, "nowhere/config.json");
+    CHECK_MSG(strchr(out, '\n') == out + strlen(out) - 1, "not one line: %s", out);
+    free(out);
+    CHECK(!exists(tmp_path("x.h5")));
+    snprintf(cmd, sizeof cmd, "%s import hf %s", ct_test_bin(), tmp_path("nowhere"));
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 2);
+    CHECK_CONTAINS(out, "--out CKPT is required");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s export gguf %s", ct_test_bin(), tmp_path("m.h5"));
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 2);
+    CHECK_CONTAINS(out, "--out FILE is required");
+    free(out);
+}

@@ -1,13 +1,17 @@
 // ctrain against transformers (tests/ref/hf_interop_ref.py), where torch and transformers are
-// importable: a random GPT2LMHeadModel / LlamaForCausalLM saved by transformers imports into
-// ctrain with the same logits (relative error below 1e-4 in fp32), and ctrain's export loads
-// back into transformers with the same logits again. Elsewhere the tests skip with the reason.
+// importable: a random GPT2LMHeadModel / LlamaForCausalLM saved by transformers, with a
+// tokenizer trained by `tokenizers`, imports into ctrain with the same logits (relative error
+// below 1e-4 in fp32) and the same token ids, and ctrain's export loads back into transformers
+// (AutoModelForCausalLM, AutoTokenizer) with the same logits again. Elsewhere the tests skip
+// with the reason.
 #include <math.h>
 #include <stdlib.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "data/bpe.h"
+#include "data/tokenizer_hf.h"
 #include "tests/hf_fixture.h"
 #include "tests/test.h"
 #include "train/hf_interop.h"
@@ -44,6 +48,40 @@ static double relative_error(const float *a, const float *b, size_t n) {
     return scale > 0 ? diff / scale : diff;
 }
 
+// The imported tokenizer (tokenizer.json as transformers saved it) encodes the sample text to
+// the ids transformers gave.
+static int check_sample_ids(const char *dir, const char *ckpt) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/sample_ids.bin", dir);
+    size_t size = 0;
+    char *want = ct_test_read(path, &size);
+    CtModelConfig config;
+    CtCheckpointMeta meta;
+    if (!want || ct_checkpoint_read_meta(ckpt, &config, &meta) != 0 || !meta.tokenizer_json) {
+        ct_test_fail(__FILE__, __LINE__, "no sample ids or no tokenizer in %s", ckpt);
+        free(want);
+        return 0;
+    }
+    CtTokenizer t;
+    int ok = ct_tokenizer_parse_hf(&t, meta.tokenizer_json, strlen(meta.tokenizer_json), ckpt, NULL) == 0;
+    if (ok) {
+        static const char text[] = "hello the world, the quick brown fox!";
+        CtEncoder *e = ct_encoder_new(&t);
+        CtIds ids = {0};
+        ct_encode(e, (const uint8_t *)text, sizeof text - 1, 0, &ids);
+        ok = ids.len * 4 == size && memcmp(ids.data, want, size) == 0;
+        if (!ok) ct_test_fail(__FILE__, __LINE__, "ctrain encodes the sample to %zu ids, transformers to %zu", ids.len, size / 4);
+        ct_ids_free(&ids);
+        ct_encoder_free(e);
+        ct_tokenizer_free(&t);
+    } else {
+        ct_test_fail(__FILE__, __LINE__, "%s", ct_error_message());
+    }
+    free(want);
+    ct_checkpoint_meta_free(&meta);
+    return ok;
+}
+
 // transformers -> ctrain -> transformers for one model kind.
 static void check_both_ways(const char *arch, const char *dtype, const char *shard) {
     ct_log_set_level(CT_LOG_QUIET);
@@ -59,8 +97,9 @@ static void check_both_ways(const char *arch, const char *dtype, const char *sha
     snprintf(path, sizeof path, "%s/logits.bin", dir);
     CHECK(read_exact(path, want, sizeof want) == 0);
 
-    CtHfImportOptions iopt = {.skip_tokenizer = 1};
+    CtHfImportOptions iopt = {0};
     CHECK_MSG(ct_hf_import(dir, ckpt, &iopt) == 0, "%s", ct_error_message());
+    CHECK(check_sample_ids(dir, ckpt));
     CHECK_MSG(hf_fixture_logits(ckpt, tokens, REF_T, got) == 0, "%s", ct_error_message());
     double err = relative_error(got, want, REF_T * REF_V);
     CHECK_MSG(err < 1e-4, "%s %s: ctrain's logits differ from transformers' by %.3g (relative)", arch, dtype, err);

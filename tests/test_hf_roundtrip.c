@@ -2,6 +2,7 @@
 // as rounded to bf16/f16; the tokenizer comes back byte for byte; sharding writes an index
 // that import follows; the exported files have transformers' names, shapes and keys.
 #include <cJSON.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "checkpoints/dtype_convert.h"
@@ -65,6 +66,15 @@ static void check_same(const char *a_path, const char *b_path, float (*round)(fl
     ct_model_free(&b);
     ct_checkpoint_meta_free(&ma);
     ct_checkpoint_meta_free(&mb);
+}
+
+// Whether the test's folder holds a leftover temporary (".tmp.") entry.
+static int has_temporary(void) {
+    DIR *d = opendir(ct_test_tmpdir());
+    int found = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) found |= strstr(e->d_name, ".tmp.") != NULL;
+    if (d) closedir(d);
+    return found;
 }
 
 static float to_bf16(float x) { return ct_bf16_to_f32(ct_f32_to_bf16(x)); }
@@ -162,6 +172,29 @@ TEST(hf_roundtrip, llama_tied_bf16_and_f16_round_once) {
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(config, "tie_word_embeddings")));
     CHECK_EQ_INT(cJSON_GetObjectItem(config, "num_key_value_heads")->valueint, 2);
     cJSON_Delete(config);
+}
+
+// A weight beyond float16's range would become infinity: the f16 export refuses it.
+TEST(hf_roundtrip, f16_export_refuses_values_beyond_its_range) {
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
+    const char *ckpt = tmp_path("big.h5");
+    CHECK(hf_fixture_checkpoint(ckpt, &c, 9) == 0);
+    CtModel m;
+    CtCheckpointMeta meta;
+    CHECK(hf_fixture_load(ckpt, &m, &meta) == 0);
+    m.w.layers[1].fc_out_w[3] = -1e6f;
+    CHECK(ct_checkpoint_save(ckpt, &m, NULL, &meta) == 0);
+    ct_model_free(&m);
+    ct_checkpoint_meta_free(&meta);
+    char *out = NULL;
+    CHECK(run("%s export hf %s --out %s %s", ckpt, tmp_path("f16"), "--dtype f16", &out) == 1);
+    CHECK_CONTAINS(out, "tensor 'model.layers.1.mlp.down_proj.weight' has 1 values beyond float16's range");
+    free(out);
+    struct stat st;
+    CHECK(stat(tmp_path("f16"), &st) != 0);
+    CHECK(!has_temporary());
+    CHECK(run("%s export hf %s --out %s %s", ckpt, tmp_path("bf16"), "--dtype bf16", &out) == 0);
+    free(out);
 }
 
 TEST(hf_roundtrip, export_refuses_a_folder_with_files_and_leaves_nothing_on_error) {

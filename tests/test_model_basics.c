@@ -59,10 +59,37 @@ TEST(model, config_errors_name_the_key) {
     CHECK(ct_model_preset("gpt5", &c) == -1);
     CHECK_CONTAINS(ct_error_message(), "llama-tiny");
     c = tiny_config(CT_ARCH_GPT2);
-    c.dropout = 0.1f;
+    c.dropout = 1.0f;
     CtModel m;
     CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 4, 0) == -1);
     CHECK_CONTAINS(ct_error_message(), "dropout");
+}
+
+// Dropout acts in training mode only, with masks fixed by the seed.
+TEST(model, dropout_only_in_training_mode) {
+    CtModelConfig c = tiny_config(CT_ARCH_GPT2), c0 = c;
+    c.dropout = 0.2f;
+    CtModel m, m0;
+    CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 2, 8, 0) == 0);
+    CHECK(ct_model_create(&m0, &c0, ct_ops_cpu(), 2, 8, 0) == 0);
+    tiny_randomize_params(&m, 3);
+    memcpy(m0.params, m.params, m.n_params * sizeof(float));
+    CtRng rng;
+    ct_rng_seed(&rng, 4);
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, 2, 8, c.vocab_size, 0);
+    float eval = ct_model_forward(&m, &tb.batch), plain = ct_model_forward(&m0, &tb.batch);
+    CHECK(eval == plain);
+    ct_model_set_dropout(&m, 1, 11);
+    float t1 = ct_model_forward(&m, &tb.batch), t1_again = ct_model_forward(&m, &tb.batch);
+    ct_model_set_dropout(&m, 1, 12);
+    float t2 = ct_model_forward(&m, &tb.batch);
+    CHECK(t1 == t1_again);
+    CHECK(t1 != eval && t2 != t1);
+    ct_model_set_dropout(&m, 0, 0);
+    CHECK(ct_model_forward(&m, &tb.batch) == eval);
+    ct_model_free(&m);
+    ct_model_free(&m0);
 }
 
 static void check_init_loss(const char *preset) {

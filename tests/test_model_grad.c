@@ -29,11 +29,13 @@ static double directional_fd(CtModel *m, const CtBatch *b, float *p, const float
     return (lp - lm) / (2.0 * h);
 }
 
-static void check_model_gradients(CtArch arch, int packed, int recompute) {
+static void check_model_gradients(CtArch arch, int packed, int recompute, float dropout) {
     CtModelConfig cfg = tiny_config(arch);
+    cfg.dropout = dropout;
     CtModel m;
     CHECK(ct_model_create(&m, &cfg, ct_ops_cpu(), 2, 8, recompute) == 0);
     tiny_randomize_params(&m, 42);
+    ct_model_set_dropout(&m, 1, 1234);  // every forward below draws the same masks
     CtRng rng;
     ct_rng_seed(&rng, 3);
     TinyBatch tb;
@@ -75,14 +77,16 @@ static void check_model_gradients(CtArch arch, int packed, int recompute) {
         }
         ct_free(u);
     }
-    printf("    %s%s%s: worst directional error %.2g, worst entry error %.2g over %d tensors\n", ct_arch_name(arch),
-           packed ? " (packed documents, masks, weights)" : "", recompute ? " (recompute)" : "", worst_dir,
+    printf("    %s%s%s%s: worst directional error %.2g, worst entry error %.2g over %d tensors\n", ct_arch_name(arch),
+           packed ? " (packed documents, masks, weights)" : "", recompute ? " (recompute)" : "", dropout > 0 ? " (dropout)" : "", worst_dir,
            worst_entry, m.n_tensors);
     ct_free(grads);
     ct_model_free(&m);
 }
 
-TEST(model, gradient_check_gpt2) { check_model_gradients(CT_ARCH_GPT2, 0, 0); }
-TEST(model, gradient_check_gpt2_masked) { check_model_gradients(CT_ARCH_GPT2, 1, 0); }
-TEST(model, gradient_check_llama_gqa) { check_model_gradients(CT_ARCH_LLAMA, 0, 0); }
-TEST(model, gradient_check_llama_packed_documents) { check_model_gradients(CT_ARCH_LLAMA, 1, 0); }
+TEST(model, gradient_check_gpt2) { check_model_gradients(CT_ARCH_GPT2, 0, 0, 0); }
+TEST(model, gradient_check_gpt2_masked) { check_model_gradients(CT_ARCH_GPT2, 1, 0, 0); }
+TEST(model, gradient_check_llama_gqa) { check_model_gradients(CT_ARCH_LLAMA, 0, 0, 0); }
+TEST(model, gradient_check_llama_packed_documents) { check_model_gradients(CT_ARCH_LLAMA, 1, 0, 0); }
+TEST(model, gradient_check_gpt2_dropout) { check_model_gradients(CT_ARCH_GPT2, 1, 0, 0.3f); }
+TEST(model, gradient_check_llama_dropout_recompute) { check_model_gradients(CT_ARCH_LLAMA, 1, 1, 0.3f); }

@@ -2,6 +2,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "kernels/cpu/cpu_ops.h"
@@ -29,16 +31,17 @@ TEST(ops, fast_expf_is_accurate) {
 // A token of a packed sequence must see exactly what it would see if its document stood alone.
 static void document_isolation(CtMatmulEngine engine) {
     ct_cpu_set_matmul_engine(engine);
+    ct_cpu_set_attention_blas_min_seq(1);
     CtRng rng;
     ct_rng_seed(&rng, 11);
     const int T = 9, NH = 4, NKV = 2, HD = 8, row = (NH + 2 * NKV) * HD;
     int32_t doc[9] = {3, 3, 3, 3, 8, 8, 8, 8, 8};
     float *qkv = random_floats(&rng, (size_t)T * row, 1);
     float *out = ct_alloc(sizeof(float) * T * NH * HD), *att = ct_alloc(sizeof(float) * NH * T * T);
-    ct_ops_cpu()->attention_forward(out, att, qkv, doc, 1, T, NH, NKV, HD);
+    ct_ops_cpu()->attention_forward(out, att, qkv, doc, 0.0f, 0, 1, T, NH, NKV, HD);
     const int start = 4, len = T - start;
     float *alone = ct_alloc(sizeof(float) * len * NH * HD), *att2 = ct_alloc(sizeof(float) * NH * len * len);
-    ct_ops_cpu()->attention_forward(alone, att2, qkv + (size_t)start * row, NULL, 1, len, NH, NKV, HD);
+    ct_ops_cpu()->attention_forward(alone, att2, qkv + (size_t)start * row, NULL, 0.0f, 0, 1, len, NH, NKV, HD);
     for (int i = 0; i < len * NH * HD; i++) CHECK_NEAR(out[start * NH * HD + i], alone[i], 1e-6);
     // and nothing of the first document leaks into the second's probabilities
     for (int h = 0; h < NH; h++)
@@ -116,4 +119,53 @@ TEST(ops, rope_scores_depend_on_relative_position) {
         s2 += qb[i] * kb[i];
     }
     CHECK_NEAR(s1, s2, 1e-4);
+}
+
+// Dropout drops a fraction p, scales the rest by 1/(1-p), draws the same mask for the same seed
+// whatever the thread count, and a different one for another seed.
+TEST(ops, dropout_mask_statistics_and_determinism) {
+    const size_t n = 200000;
+    float *x = ct_alloc(n * sizeof(float)), *a = ct_alloc(n * sizeof(float)), *b = ct_alloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = 1.0f;
+    ct_ops_cpu()->dropout_forward(a, x, n, 0.25f, 7);
+    size_t dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] == 0) dropped++;
+        else CHECK_NEAR(a[i], 1.0 / 0.75, 1e-6);
+    }
+    CHECK_NEAR((double)dropped / n, 0.25, 0.005);
+    omp_set_num_threads(1);
+    ct_ops_cpu()->dropout_forward(b, x, n, 0.25f, 7);
+    CHECK(memcmp(a, b, n * sizeof(float)) == 0);
+    omp_set_num_threads(2);
+    ct_ops_cpu()->dropout_forward(b, x, n, 0.25f, 8);
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++) same += (a[i] == 0) == (b[i] == 0);
+    CHECK(same < n - n / 10);  // masks of different seeds are unrelated (agree on ~62.5%)
+    // backward keeps exactly the kept positions
+    ct_ops_cpu()->dropout_backward(b, x, n, 0.25f, 7);
+    CHECK(memcmp(a, b, n * sizeof(float)) == 0);
+}
+
+// Attention dropout: both engines draw the same mask (the index in att), so they agree, and the
+// output differs from the undropped one.
+TEST(ops, attention_dropout_engines_agree) {
+    CtRng rng;
+    ct_rng_seed(&rng, 16);
+    const int B = 2, T = 70, NH = 4, NKV = 2, HD = 8, row = (NH + 2 * NKV) * HD;
+    float *qkv = random_floats(&rng, (size_t)B * T * row, 1);
+    size_t no = (size_t)B * T * NH * HD, na = (size_t)B * NH * T * T;
+    float *o1 = ct_alloc(no * sizeof(float)), *o2 = ct_alloc(no * sizeof(float)), *o0 = ct_alloc(no * sizeof(float));
+    float *att = ct_alloc(na * sizeof(float));
+    ct_cpu_set_attention_blas_min_seq(1);
+    ct_ops_cpu()->attention_forward(o1, att, qkv, NULL, 0.2f, 5, B, T, NH, NKV, HD);
+    ct_ops_cpu()->attention_forward(o0, att, qkv, NULL, 0.0f, 5, B, T, NH, NKV, HD);
+    ct_cpu_set_attention_blas_min_seq(1000);
+    ct_ops_cpu()->attention_forward(o2, att, qkv, NULL, 0.2f, 5, B, T, NH, NKV, HD);
+    double diff0 = 0;
+    for (size_t i = 0; i < no; i++) {
+        CHECK_NEAR(o1[i], o2[i], 1e-5);
+        diff0 += fabs(o1[i] - o0[i]);
+    }
+    CHECK(diff0 > 1e-2 * no);
 }

@@ -175,31 +175,35 @@ TEST(ops, matmul_gradient_portable) {
 // ---- attention: multi-head, grouped-query, document masks ----
 typedef struct {
     int B, T, NH, NKV, HD;
+    float p;
+    uint64_t seed;
     int32_t *doc;
     double *att;
     float *attf;
 } AttCtx;
 static void att_f64(void *p, double **x, double *out) {
     AttCtx *a = p;
-    ct_cpu_attention_forward_f64(out, a->att, x[0], a->doc, a->B, a->T, a->NH, a->NKV, a->HD);
+    ct_cpu_attention_forward_f64(out, a->att, x[0], a->doc, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD);
 }
 static void att_b64(void *p, double **x, const double *dout, double **dx) {
     AttCtx *a = p;
-    ct_cpu_attention_backward_f64(dx[0], dout, x[0], a->att, a->B, a->T, a->NH, a->NKV, a->HD);
+    ct_cpu_attention_backward_f64(dx[0], dout, x[0], a->att, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD);
 }
 static void att_f32(void *p, float **x, float *out) {
     AttCtx *a = p;
-    OPS->attention_forward(out, a->attf, x[0], a->doc, a->B, a->T, a->NH, a->NKV, a->HD);
+    OPS->attention_forward(out, a->attf, x[0], a->doc, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD);
 }
 static void att_b32(void *p, float **x, const float *dout, float **dx) {
     AttCtx *a = p;
-    OPS->attention_backward(dx[0], dout, x[0], a->attf, a->B, a->T, a->NH, a->NKV, a->HD);
+    OPS->attention_backward(dx[0], dout, x[0], a->attf, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD);
 }
 
-static void attention_case(const char *label, int NH, int NKV, int with_docs) {
+// blas_min_seq 1 makes the BLAS engine run even at these short lengths.
+static void attention_case_at(const char *label, int NH, int NKV, int with_docs, int blas_min_seq, float dropout) {
+    ct_cpu_set_attention_blas_min_seq(blas_min_seq);
     CtRng rng;
     ct_rng_seed(&rng, 5);
-    AttCtx a = {.B = 2, .T = 7, .NH = NH, .NKV = NKV, .HD = 4};
+    AttCtx a = {.B = 2, .T = 7, .NH = NH, .NKV = NKV, .HD = 4, .p = dropout, .seed = 4242};
     int32_t doc[14] = {0, 0, 0, 1, 1, 2, 2, 5, 5, 5, 5, 6, 6, 6};  // documents packed in each row
     a.doc = with_docs ? doc : NULL;
     a.att = ct_alloc(sizeof(double) * a.B * NH * a.T * a.T);
@@ -211,10 +215,24 @@ static void attention_case(const char *label, int NH, int NKV, int with_docs) {
     CHECK_GRADS(c);
 }
 
+static void attention_case(const char *label, int NH, int NKV, int with_docs) {
+    attention_case_at(label, NH, NKV, with_docs, 1, 0);
+}
+
 TEST(ops, attention_gradient_mha) { attention_case("attention MHA", 3, 3, 0); }
 TEST(ops, attention_gradient_portable_engine) {
     ct_cpu_set_matmul_engine(CT_MATMUL_PORTABLE);  // the loop engine: GQA with documents
     attention_case("attention loops, GQA + documents", 4, 2, 1);
+}
+TEST(ops, attention_gradient_short_sequences_use_loops) {
+    // the default: BLAS products, but loop attention below 64 positions
+    attention_case_at("attention default path, GQA + documents", 4, 2, 1, 64, 0);
+}
+TEST(ops, attention_gradient_dropout_blas) {
+    attention_case_at("attention BLAS, GQA + documents + dropout", 4, 2, 1, 1, 0.3f);
+}
+TEST(ops, attention_gradient_dropout_loops) {
+    attention_case_at("attention loops, GQA + documents + dropout", 4, 2, 1, 64, 0.3f);
 }
 TEST(ops, attention_gradient_gqa) { attention_case("attention GQA 4/2", 4, 2, 0); }
 TEST(ops, attention_gradient_mqa) { attention_case("attention MQA 3/1", 3, 1, 0); }
@@ -396,5 +414,43 @@ TEST(ops, xent_gradient_with_mask_and_weights) {
     size_t n = (size_t)x.N * x.V;
     GradCase c = {.label = "softmax+cross-entropy", .n_inputs = 1, .x = {gc_random(&rng, n, 2)}, .n = {n}, .n_out = 1,
                   .ctx = &x, .forward64 = xent_f64, .backward64 = xent_b64, .forward32 = xent_f32, .backward32 = xent_b32};
+    CHECK_GRADS(c);
+}
+
+// ---- dropout (a fixed mask for a fixed seed: a linear map to check like any other) ----
+typedef struct {
+    size_t n;
+    float p;
+    uint64_t seed;
+} DropCtx;
+static void drop_f64(void *c, double **x, double *out) {
+    DropCtx *d = c;
+    ct_cpu_dropout_forward_f64(out, x[0], d->n, d->p, d->seed);
+}
+static void drop_b64(void *c, double **x, const double *dout, double **dx) {
+    DropCtx *d = c;
+    double *g = ct_alloc(d->n * sizeof(double));
+    ct_cpu_dropout_backward_f64(g, dout, d->n, d->p, d->seed);
+    for (size_t i = 0; i < d->n; i++) dx[0][i] += g[i];
+    ct_free(g);
+}
+static void drop_f32(void *c, float **x, float *out) {
+    DropCtx *d = c;
+    OPS->dropout_forward(out, x[0], d->n, d->p, d->seed);
+}
+static void drop_b32(void *c, float **x, const float *dout, float **dx) {
+    DropCtx *d = c;
+    float *g = ct_alloc(d->n * sizeof(float));
+    OPS->dropout_backward(g, dout, d->n, d->p, d->seed);
+    for (size_t i = 0; i < d->n; i++) dx[0][i] += g[i];
+    ct_free(g);
+}
+
+TEST(ops, dropout_gradient) {
+    CtRng rng;
+    ct_rng_seed(&rng, 15);
+    DropCtx d = {.n = 300, .p = 0.3f, .seed = 99};
+    GradCase c = {.label = "dropout", .n_inputs = 1, .x = {gc_random(&rng, 300, 1)}, .n = {300}, .n_out = 300, .ctx = &d,
+                  .forward64 = drop_f64, .backward64 = drop_b64, .forward32 = drop_f32, .backward32 = drop_b32};
     CHECK_GRADS(c);
 }

@@ -1,5 +1,6 @@
 // Tokenizer files: corrupt and truncated inputs give one-line errors naming the file and the
 // problem; tokenizer.json saves and loads back with the same encoding.
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -233,4 +234,49 @@ TEST(tokenizer_files, rank_file_pattern_by_option) {
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     CHECK_STR_EQ(out, "13225 79618\n");  // tiktoken o200k_base: "Hello", " WORLD"
     free(out);
+}
+
+// GPT-2 as HF `tokenizers` writes it (tests/ref/make_hf_gpt2.py): ctrain reads it and agrees
+// with HF on the corpus, and with tiktoken on vectors.jsonl.
+TEST(tokenizer_files, reads_hf_written_gpt2) {
+    const char *root = getenv("CTRAIN_ROOT"), *shared = ct_test_shared_data(), *dir = ct_test_tmpdir();
+    if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "python3 %s/tests/ref/make_hf_gpt2.py %s %s/hf.json", root, shared, dir);
+    int rc = ct_test_run(cmd, &out);
+    if (rc == 77 || rc == 127) SKIP("%s", out && *out ? out : "python3 is absent");
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "python3 %s/tests/ref/check_hf_tokenizer.py %s %s/hf.json %s/corpora/nlp-corpus-40k.txt", root,
+             ct_test_bin(), dir, shared);
+    rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    // vectors.jsonl through the HF file: the gpt2 ids (HF's merge-list rule agrees with
+    // tiktoken's rank rule on GPT-2).
+    char path[1100];
+    snprintf(path, sizeof path, "%s/hf.json", dir);
+    CtTokenizer t;
+    CHECK_MSG(ct_tokenizer_load(&t, path, NULL) == 0, "%s", ct_error_message());
+    CHECK_EQ_INT(t.merge_rule, CT_MERGES_BY_LIST);
+    CtEncoder *e = ct_encoder_new(&t);
+    snprintf(path, sizeof path, "%s/tokenizers/vectors.jsonl", shared);
+    char *text = ct_test_read(path, NULL);
+    int lines = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *obj = cJSON_Parse(line);
+        const char *s = cJSON_GetObjectItem(obj, "text")->valuestring;
+        const cJSON *expected = cJSON_GetObjectItem(obj, "gpt2");
+        CtIds ids = {0};
+        ct_encode(e, (const uint8_t *)s, strlen(s), 0, &ids);
+        CHECK_EQ_INT(ids.len, cJSON_GetArraySize(expected));
+        for (size_t i = 0; i < ids.len; i++) CHECK_EQ_INT(ids.data[i], cJSON_GetArrayItem(expected, (int)i)->valueint);
+        ct_ids_free(&ids);
+        cJSON_Delete(obj);
+        lines++;
+    }
+    CHECK_EQ_INT(lines, 90);
+    free(text);
+    ct_encoder_free(e);
+    ct_tokenizer_free(&t);
 }

@@ -19,7 +19,8 @@ void ct_checkpoint_meta_init(CtCheckpointMeta *meta) {
 void ct_checkpoint_meta_free(CtCheckpointMeta *meta) {
     ct_free(meta->run_config_json);
     ct_free(meta->tokenizer_json);
-    meta->run_config_json = meta->tokenizer_json = NULL;
+    ct_free(meta->chat_template_json);
+    meta->run_config_json = meta->tokenizer_json = meta->chat_template_json = NULL;
 }
 
 char *ct_model_config_json(const CtModelConfig *c) {
@@ -115,6 +116,7 @@ int ct_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, c
              ct_ckpt_set_u64s(&c, "tokenizer_hash", &meta->tokenizer_hash, 1);
     if (rc == 0 && meta->run_config_json) rc = ct_ckpt_set_string(&c, "config", meta->run_config_json);
     if (rc == 0 && meta->tokenizer_json) rc = ct_ckpt_set_string(&c, "tokenizer", meta->tokenizer_json);
+    if (rc == 0 && meta->chat_template_json) rc = ct_ckpt_set_string(&c, "chat_template", meta->chat_template_json);
     if (rc != 0) {
         ct_ckpt_abort(&c);
         return -1;
@@ -141,6 +143,8 @@ static int read_meta(CtCheckpoint *c, const char *path, CtModelConfig *config, C
     if (ct_ckpt_has(c, "tokenizer_hash") && ct_ckpt_get_u64s(c, "tokenizer_hash", &meta->tokenizer_hash, 1) != 0) return -1;
     if (ct_ckpt_has(c, "config") && ct_ckpt_get_string(c, "config", &meta->run_config_json) != 0) return -1;
     if (ct_ckpt_has(c, "tokenizer") && ct_ckpt_get_string(c, "tokenizer", &meta->tokenizer_json) != 0) return -1;
+    if (ct_ckpt_has(c, "chat_template") && ct_ckpt_get_string(c, "chat_template", &meta->chat_template_json) != 0)
+        return -1;
     return 0;
 }
 

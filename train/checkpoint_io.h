@@ -23,11 +23,12 @@ typedef struct {
     double train_loss, val_loss, best_val_loss;  // NAN when unknown
     char *run_config_json;  // may be NULL
     char *tokenizer_json;   // may be NULL
+    char *chat_template_json;  // sft runs: the template the data was rendered with; may be NULL
     uint64_t tokenizer_hash;
 } CtCheckpointMeta;
 
 void ct_checkpoint_meta_init(CtCheckpointMeta *meta);
-void ct_checkpoint_meta_free(CtCheckpointMeta *meta);  // frees the two strings
+void ct_checkpoint_meta_free(CtCheckpointMeta *meta);  // frees the strings
 
 // The model's shape as JSON (free with free()), and back. 0, or -1 + error.
 char *ct_model_config_json(const CtModelConfig *c);

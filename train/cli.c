@@ -13,7 +13,10 @@
 static const CtCommand *const commands[] = {
     &ct_cmd_config,
     &ct_cmd_pretrain,
+    &ct_cmd_sft,
+    &ct_cmd_dpo,
     &ct_cmd_generate,
+    &ct_cmd_chat,
     &ct_cmd_tokenize,
     &ct_cmd_detokenize,
     &ct_cmd_tokenizer_train,
@@ -21,6 +24,7 @@ static const CtCommand *const commands[] = {
     &ct_cmd_bench_loader,
     &ct_cmd_ckpt_info,
     &ct_cmd_synth_stories,
+    &ct_cmd_synth_instructions,
     &ct_cmd_bench_train,
     &ct_cmd_bench_matmul,
     &ct_cmd_import_hf,

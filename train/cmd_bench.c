@@ -109,6 +109,7 @@ static int run_bench_train(const CtArgs *args) {
     for (int s = 0; s < warmup + steps; s++) {
         if (s == warmup) cpu_start = process_cpu_seconds();
         double t0 = ct_time_now();
+        ct_model_set_dropout(&m, 1, (uint64_t)rc.run.seed * 1000003u + (uint64_t)s);  // a training step
         ct_model_zero_grad(&m);
         float loss = ct_model_forward(&m, &batch);
         double t1 = ct_time_now();

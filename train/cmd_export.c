@@ -35,10 +35,11 @@ const CtCommand ct_cmd_export_hf = {
 
 const CtCommand ct_cmd_export_gguf = {
     .name = "export gguf",
-    .summary = "export a LLaMA-family checkpoint as GGUF for llama.cpp / ollama",
+    .summary = "export a checkpoint as GGUF for llama.cpp / ollama (llama, gpt2)",
     .usage = "ctrain export gguf CKPT --out FILE.gguf [--dtype f16|f32]",
-    .description = "Writes a GGUF v3 file with the llama architecture keys, the tokenizer (tokenizer.ggml.*)\n"
-                   "and the weights (q/k rows permuted to llama.cpp's RoPE layout). See docs/interop.md.",
+    .description = "Writes a GGUF v3 file with the architecture keys (llama or gpt2), the tokenizer\n"
+                   "(tokenizer.ggml.*) and the weights (LLaMA q/k rows permuted to llama.cpp's RoPE layout;\n"
+                   "norms and biases in f32). See docs/interop.md.",
     .options = gguf_options,
     .n_options = (int)(sizeof gguf_options / sizeof gguf_options[0]),
     .min_positionals = 1,

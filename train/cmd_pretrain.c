@@ -1,4 +1,5 @@
-// ctrain pretrain: train a model from scratch (or from init_from) on a text dataset.
+// ctrain pretrain and ctrain sft: the training loop of train/pretrain.c over a text dataset
+// (next-token loss on everything) or an SFT dataset (loss on response tokens only).
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,19 +14,23 @@ static const CtOption options[] = {
     {"stop-after", "N", "save a checkpoint and stop after N steps of this invocation (for time-limited jobs)", 0},
 };
 
-static int run_pretrain(const CtArgs *args) {
+static int run_training(const CtArgs *args, CtObjective objective, const CtCommand *cmd) {
     CtRunConfig cfg;
     memset(&cfg, 0, sizeof cfg);
     if (ct_run_config_load(&cfg, args->positionals[0], args) != 0) return ct_cli_fail();
     long stop_after;
     if (ct_args_get_long(args, "stop-after", 0, &stop_after) != 0 || stop_after < 0)
-        return ct_cli_usage_error(&ct_cmd_pretrain, "--stop-after expects a number of steps");
+        return ct_cli_usage_error(cmd, "--stop-after expects a number of steps");
     char *json = ct_config_to_json(&ct_run_config_schema, &cfg);
-    CtPretrainJob job = {&cfg, json, ct_args_get(args, "resume"), stop_after};
+    CtPretrainJob job = {objective, &cfg, json, ct_args_get(args, "resume"), stop_after};
     int status = ct_pretrain(&job);
     free(json);
     return status;
 }
+
+static int run_pretrain(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_LM, &ct_cmd_pretrain); }
+static int run_sft(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_SFT, &ct_cmd_sft); }
+static int run_dpo(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_DPO, &ct_cmd_dpo); }
 
 const CtCommand ct_cmd_pretrain = {
     .name = "pretrain",
@@ -42,4 +47,41 @@ const CtCommand ct_cmd_pretrain = {
     .min_positionals = 1,
     .max_positionals = 1,
     .run = run_pretrain,
+};
+
+const CtCommand ct_cmd_sft = {
+    .name = "sft",
+    .summary = "supervised fine-tuning on instructions and chats (loss on responses only)",
+    .usage = "ctrain sft CONFIG [--resume DIR] [--stop-after N] [--section.key=value...]",
+    .description = "Fine-tunes train.init_from (or a fresh model) on data.path, an sft dataset made by\n"
+                   "ctrain shard --format sft: cross-entropy only over the tokens the chat template trains\n"
+                   "(assistant turns and their end-of-turn token), averaged over those tokens across the whole\n"
+                   "step. Examples are packed into rows and attend only to themselves. Each evaluation\n"
+                   "reports the masked validation loss and the exact-match accuracy of greedy answers on\n"
+                   "held-out examples (train.eval_exact_match). Template tokens the base lacks get new\n"
+                   "embedding rows set to the mean embedding. See docs/sft.md.",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .allow_overrides = 1,
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .run = run_sft,
+};
+
+const CtCommand ct_cmd_dpo = {
+    .name = "dpo",
+    .summary = "preference tuning on (prompt, chosen, rejected) pairs against a frozen reference",
+    .usage = "ctrain dpo CONFIG [--resume DIR] [--stop-after N] [--section.key=value...]",
+    .description = "Tunes train.init_from on data.path, a dpo dataset (ctrain shard --format dpo), so that it\n"
+                   "prefers the chosen completions: loss -logsigmoid(beta*((pc - rc) - (pr - rr))) over completion\n"
+                   "log-probabilities (or robust, ipo, hinge: dpo.loss), against the starting model frozen as the\n"
+                   "reference (or dpo.ref_checkpoint; dpo.precompute_ref computes it once). train.batch_size counts\n"
+                   "pairs. Logs TRL's rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,\n"
+                   "logps/chosen and logps/rejected. See docs/dpo.md.",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .allow_overrides = 1,
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .run = run_dpo,
 };

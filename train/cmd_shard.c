@@ -16,6 +16,7 @@
 #include "core/atomic_file.h"
 #include "data/tokenizer_files.h"
 #include "data/tokenizer_hf.h"
+#include "data/tokenizer_extend.h"
 #include "data/tokenizer_identity.h"
 #include "train/commands.h"
 
@@ -147,6 +148,21 @@ static int run_shard(const CtArgs *args) {
     if (job.kind != CT_SHARD_TEXT) {
         if (ct_chat_template_load(&tmpl, ct_args_get(args, "template") ? ct_args_get(args, "template") : "chatml") != 0)
             goto done;
+        // A template's special tokens that the tokenizer lacks are added (after its last id);
+        // the dataset's tokenizer.json carries them and SFT grows the model's rows to match.
+        char specials[16][128];
+        const char *names[16];
+        int n_specials = ct_chat_template_specials(&tmpl, specials, 16);
+        for (int i = 0; i < n_specials; i++) names[i] = specials[i];
+        int before = ct_tokenizer_vocab_size(&tok);
+        int added = ct_tokenizer_add_specials(&tok, names, n_specials);
+        if (added < 0) {
+            ct_error_prefix("%s: ", tokenizer_path);
+            goto done;
+        }
+        if (added > 0)
+            ct_log("shard: added %d special token%s of the '%s' template to the tokenizer (ids %d..%d); the dataset's "
+                   "tokenizer.json has them", added, added == 1 ? "" : "s", tmpl.name, before, before + added - 1);
         if (ct_chat_template_check(&tmpl, &tok) < 0) {
             ct_error_prefix("%s: ", tokenizer_path);
             goto done;

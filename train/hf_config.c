@@ -201,7 +201,9 @@ char *ct_hf_config_json(const CtModelConfig *m, int bos_id, int eos_id, const ch
     cJSON_AddBoolToObject(o, "use_cache", 1);
     if (bos_id >= 0) cJSON_AddNumberToObject(o, "bos_token_id", bos_id);
     if (eos_id >= 0) cJSON_AddNumberToObject(o, "eos_token_id", eos_id);
+    // transformers 4.56+ reads "dtype", earlier releases "torch_dtype"
     cJSON_AddStringToObject(o, "torch_dtype", torch_dtype);
+    cJSON_AddStringToObject(o, "dtype", torch_dtype);
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     return s;

@@ -132,7 +132,8 @@ static int write_generation_config(const char *dir, const SpecialTokens *s) {
 
 // The parameter table as Hugging Face holds it: GPT-2's Conv1D weights transposed back to
 // [in, out], every tensor in the chosen dtype. Buffers are owned by `owned` (free each).
-static void hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, void **owned) {
+// A value beyond float16's range is an error: an infinity in the weights is a broken model.
+static int hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, void **owned, const char *source) {
     for (int i = 0; i < m->n_tensors; i++) {
         const CtParamEntry *e = &m->table[i];
         const float *src = m->params + e->offset;
@@ -154,13 +155,18 @@ static void hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, void
             out[i].data = transposed ? transposed : (void *)src;
         } else {
             uint16_t *half = ct_alloc(e->numel * sizeof(uint16_t));
-            if (dtype == CT_DTYPE_F16) ct_f32_array_to_f16(src, half, e->numel);
+            size_t overflow = 0;
+            if (dtype == CT_DTYPE_F16) overflow = ct_f32_array_to_f16(src, half, e->numel);
             else ct_f32_array_to_bf16(src, half, e->numel);
             ct_free(transposed);
             owned[i] = half;
             out[i].data = half;
+            if (overflow)
+                return ct_error_set("%s: tensor '%s' has %zu values beyond float16's range (+-65504); export with "
+                                    "--dtype bf16 or f32", source, e->name, overflow);
         }
     }
+    return 0;
 }
 
 // One file when it fits; else greedy shards in table order (a tensor larger than the limit
@@ -216,7 +222,7 @@ static int dtype_from_option(const char *s, CtDtype *dtype, const char **torch_n
     return 0;
 }
 
-static int export_into(const char *tmp, const CtModel *m, const CtCheckpointMeta *meta, CtDtype dtype,
+static int export_into(const char *ckpt_path, const char *tmp, const CtModel *m, const CtCheckpointMeta *meta, CtDtype dtype,
                        const char *torch_name, uint64_t max_bytes, int *n_shards) {
     SpecialTokens s;
     find_specials(meta->tokenizer_json, &s);
@@ -228,8 +234,8 @@ static int export_into(const char *tmp, const CtModel *m, const CtCheckpointMeta
     if (rc != 0) return -1;
     CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)m->n_tensors);
     void **owned = ct_calloc((size_t)m->n_tensors, sizeof(void *));
-    hf_tensors(m, dtype, t, owned);
-    rc = write_weights(tmp, t, m->n_tensors, max_bytes, n_shards);
+    rc = hf_tensors(m, dtype, t, owned, ckpt_path);
+    if (rc == 0) rc = write_weights(tmp, t, m->n_tensors, max_bytes, n_shards);
     for (int i = 0; i < m->n_tensors; i++) ct_free(owned[i]);
     ct_free(owned);
     ct_free(t);
@@ -254,7 +260,7 @@ int ct_hf_export(const char *ckpt_path, const char *out_dir, const CtHfExportOpt
     snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", dir);
     int rc = 0, n_shards = 0;
     if (!mkdtemp(tmp)) rc = ct_error_errno("%s: cannot create a folder beside it", dir);
-    if (rc == 0) rc = export_into(tmp, &m, &meta, dtype, torch_name, max_bytes, &n_shards);
+    if (rc == 0) rc = export_into(ckpt_path, tmp, &m, &meta, dtype, torch_name, max_bytes, &n_shards);
     if (rc == 0 && chmod(tmp, 0755) != 0) rc = ct_error_errno("%s: chmod", tmp);
     if (rc == 0 && exists && rmdir(dir) != 0) rc = ct_error_errno("%s: cannot replace the empty folder", dir);
     if (rc == 0 && rename(tmp, dir) != 0) rc = ct_error_errno("%s: cannot move the export into place", dir);

@@ -1,7 +1,10 @@
-// ctrain export gguf: a LLaMA-family checkpoint as a GGUF file for llama.cpp and ollama, laid
-// out as llama.cpp's convert_hf_to_gguf.py lays out a LlamaForCausalLM:
-//   token_embd, blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate,
-//   ffn_up, ffn_down}, output_norm, output (absent when tied); norms in f32.
+// ctrain export gguf: a checkpoint as a GGUF file for llama.cpp and ollama, laid out as
+// llama.cpp's convert_hf_to_gguf.py lays out a LlamaForCausalLM or GPT2LMHeadModel:
+//   llama: token_embd, blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate,
+//          ffn_up, ffn_down}, output_norm, output (absent when tied)
+//   gpt2:  token_embd, position_embd, blk.N.{attn_norm, attn_qkv, attn_output, ffn_norm, ffn_up,
+//          ffn_down}.{weight,bias}, output_norm.{weight,bias}, output (a copy of token_embd when tied)
+// 1-D tensors (norms, biases) stay f32, as llama.cpp keeps them.
 // llama.cpp's LLaMA RoPE rotates adjacent pairs (x_2i, x_2i+1), while transformers (and ctrain)
 // rotate (x_i, x_i+HD/2); so, like the convert script, the rows of q and k are permuted within
 // each head: new row 2i+j = old row j·HD/2 + i (j = 0, 1), which makes both compute the same.
@@ -48,7 +51,8 @@ static void *own(Export *e, size_t bytes) {
 
 // Adds a tensor under its GGUF name: 1-D tensors in f32, matrices in the chosen dtype.
 // rope_heads > 0: permute the rows of q or k first.
-static int add(Export *e, const char *name, const CtParamEntry *p, const float *data, int rope_heads, int HD) {
+static int add(Export *e, const char *name, const CtParamEntry *p, const float *data, int rope_heads, int HD,
+               const char *source) {
     CtNamedTensor t = {.name = name, .ndim = p->ndim, .shape = {p->shape[0], p->shape[1]}};
     char *stored_name = own(e, strlen(name) + 1);
     strcpy(stored_name, name);
@@ -63,46 +67,76 @@ static int add(Export *e, const char *name, const CtParamEntry *p, const float *
         t.data = (void *)data;
     } else {
         uint16_t *half = own(e, p->numel * sizeof(uint16_t));
-        ct_f32_array_to_f16(data, half, p->numel);
+        size_t overflow = ct_f32_array_to_f16(data, half, p->numel);
         t.data = half;
+        if (overflow)
+            return ct_error_set("%s: tensor '%s' has %zu values beyond float16's range (+-65504); export with "
+                                "--dtype f32", source, p->name, overflow);
     }
     return ct_gguf_add_tensor(&e->w, &t);
 }
 
-static int add_weights(Export *e, const CtModel *m) {
+// ctrain's (= Hugging Face's) tensor names and llama.cpp's, per family. Within a layer the
+// names are suffixes after "model.layers.N." / "transformer.h.N." and "blk.N.".
+typedef struct {
+    const char *hf, *gguf;
+    int rope;  // 1: q rows (n_head heads), 2: k rows (n_kv_head heads) to permute
+} NameMap;
+
+static const NameMap llama_globals[] = {
+    {"model.embed_tokens.weight", "token_embd.weight", 0}, {"model.norm.weight", "output_norm.weight", 0},
+    {"lm_head.weight", "output.weight", 0}, {NULL, NULL, 0}};
+static const NameMap llama_layer[] = {
+    {"input_layernorm.weight", "attn_norm.weight", 0},    {"self_attn.q_proj.weight", "attn_q.weight", 1},
+    {"self_attn.k_proj.weight", "attn_k.weight", 2},      {"self_attn.v_proj.weight", "attn_v.weight", 0},
+    {"self_attn.o_proj.weight", "attn_output.weight", 0}, {"post_attention_layernorm.weight", "ffn_norm.weight", 0},
+    {"mlp.gate_proj.weight", "ffn_gate.weight", 0},       {"mlp.up_proj.weight", "ffn_up.weight", 0},
+    {"mlp.down_proj.weight", "ffn_down.weight", 0},       {NULL, NULL, 0}};
+// GPT-2: ctrain holds the Conv1D weights as [out, in] already, the layout ggml wants (the
+// convert script transposes Hugging Face's [in, out] to get there).
+static const NameMap gpt2_globals[] = {
+    {"transformer.wte.weight", "token_embd.weight", 0},   {"transformer.wpe.weight", "position_embd.weight", 0},
+    {"transformer.ln_f.weight", "output_norm.weight", 0}, {"transformer.ln_f.bias", "output_norm.bias", 0},
+    {"lm_head.weight", "output.weight", 0},               {NULL, NULL, 0}};
+static const NameMap gpt2_layer[] = {
+    {"ln_1.weight", "attn_norm.weight", 0},         {"ln_1.bias", "attn_norm.bias", 0},
+    {"attn.c_attn.weight", "attn_qkv.weight", 0},   {"attn.c_attn.bias", "attn_qkv.bias", 0},
+    {"attn.c_proj.weight", "attn_output.weight", 0}, {"attn.c_proj.bias", "attn_output.bias", 0},
+    {"ln_2.weight", "ffn_norm.weight", 0},          {"ln_2.bias", "ffn_norm.bias", 0},
+    {"mlp.c_fc.weight", "ffn_up.weight", 0},        {"mlp.c_fc.bias", "ffn_up.bias", 0},
+    {"mlp.c_proj.weight", "ffn_down.weight", 0},    {"mlp.c_proj.bias", "ffn_down.bias", 0},
+    {NULL, NULL, 0}};
+
+static const NameMap *find_name(const NameMap *map, const char *hf) {
+    for (; map->hf; map++)
+        if (strcmp(map->hf, hf) == 0) return map;
+    return NULL;
+}
+
+static int add_weights(Export *e, const CtModel *m, const char *source) {
     const CtModelConfig *c = &m->config;
-    const int HD = ct_model_head_dim(c);
-    static const struct {
-        const char *hf, *gguf;
-        int rope;  // 1: q (n_head), 2: k (n_kv_head)
-    } layer_map[] = {
-        {"input_layernorm.weight", "attn_norm.weight", 0}, {"self_attn.q_proj.weight", "attn_q.weight", 1},
-        {"self_attn.k_proj.weight", "attn_k.weight", 2},   {"self_attn.v_proj.weight", "attn_v.weight", 0},
-        {"self_attn.o_proj.weight", "attn_output.weight", 0}, {"post_attention_layernorm.weight", "ffn_norm.weight", 0},
-        {"mlp.gate_proj.weight", "ffn_gate.weight", 0},    {"mlp.up_proj.weight", "ffn_up.weight", 0},
-        {"mlp.down_proj.weight", "ffn_down.weight", 0},
-    };
+    const int gpt2 = c->arch == CT_ARCH_GPT2;
+    const NameMap *globals = gpt2 ? gpt2_globals : llama_globals, *layer_map = gpt2 ? gpt2_layer : llama_layer;
+    const char *layer_format = gpt2 ? "transformer.h.%d.%95s" : "model.layers.%d.%95s";
     for (int i = 0; i < m->n_tensors; i++) {
         const CtParamEntry *p = &m->table[i];
         const float *data = m->params + p->offset;
-        char name[128];
-        int layer = -1, rope_heads = 0, used = 0;
-        char suffix[96];
-        if (strcmp(p->name, "model.embed_tokens.weight") == 0) snprintf(name, sizeof name, "token_embd.weight");
-        else if (strcmp(p->name, "model.norm.weight") == 0) snprintf(name, sizeof name, "output_norm.weight");
-        else if (strcmp(p->name, "lm_head.weight") == 0) snprintf(name, sizeof name, "output.weight");
-        else if (sscanf(p->name, "model.layers.%d.%95s%n", &layer, suffix, &used) == 2) {
-            name[0] = 0;
-            for (size_t k = 0; k < sizeof layer_map / sizeof layer_map[0]; k++)
-                if (strcmp(suffix, layer_map[k].hf) == 0) {
-                    snprintf(name, sizeof name, "blk.%d.%s", layer, layer_map[k].gguf);
-                    rope_heads = layer_map[k].rope == 1 ? c->n_head : layer_map[k].rope == 2 ? c->n_kv_head : 0;
-                }
-            if (!name[0]) return ct_error_set("gguf export: no GGUF name for tensor '%s'", p->name);
+        char name[128], suffix[96];
+        int layer = -1;
+        const NameMap *hit = find_name(globals, p->name);
+        if (hit) {
+            snprintf(name, sizeof name, "%s", hit->gguf);
+        } else if (sscanf(p->name, layer_format, &layer, suffix) == 2 && (hit = find_name(layer_map, suffix))) {
+            snprintf(name, sizeof name, "blk.%d.%s", layer, hit->gguf);
         } else {
             return ct_error_set("gguf export: no GGUF name for tensor '%s'", p->name);
         }
-        if (add(e, name, p, data, rope_heads, HD) != 0) return -1;
+        int rope_heads = hit->rope == 1 ? c->n_head : hit->rope == 2 ? c->n_kv_head : 0;
+        if (add(e, name, p, data, rope_heads, ct_model_head_dim(c), source) != 0) return -1;
+        // GPT-2's head is the embedding; llama.cpp's convert script writes it out as output.weight too
+        if (gpt2 && c->tie_embeddings && strcmp(name, "token_embd.weight") == 0 &&
+            add(e, "output.weight", p, data, 0, 0, source) != 0)
+            return -1;
     }
     return 0;
 }
@@ -174,22 +208,30 @@ static int add_tokenizer(Export *e, const char *json, int vocab_size, const char
     return 0;
 }
 
-static void add_llama_keys(Export *e, const CtModelConfig *c, const char *name) {
+static void add_model_keys(Export *e, const CtModelConfig *c, const char *name) {
     CtGgufWriter *w = &e->w;
-    ct_gguf_add_string(w, "general.architecture", "llama");
+    const char *arch = c->arch == CT_ARCH_GPT2 ? "gpt2" : "llama";
+    char key[96];
+#define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
+    ct_gguf_add_string(w, "general.architecture", arch);
     ct_gguf_add_string(w, "general.name", name);
     ct_gguf_add_u32(w, "general.file_type", e->matrix_dtype == CT_DTYPE_F32 ? 0 : 1);  // ALL_F32, MOSTLY_F16
     ct_gguf_add_u32(w, "general.alignment", CT_GGUF_ALIGNMENT);
-    ct_gguf_add_u32(w, "llama.context_length", (uint32_t)c->max_seq_len);
-    ct_gguf_add_u32(w, "llama.embedding_length", (uint32_t)c->d_model);
-    ct_gguf_add_u32(w, "llama.block_count", (uint32_t)c->n_layer);
-    ct_gguf_add_u32(w, "llama.feed_forward_length", (uint32_t)c->d_ff);
-    ct_gguf_add_u32(w, "llama.rope.dimension_count", (uint32_t)ct_model_head_dim(c));
-    ct_gguf_add_u32(w, "llama.attention.head_count", (uint32_t)c->n_head);
-    ct_gguf_add_u32(w, "llama.attention.head_count_kv", (uint32_t)c->n_kv_head);
-    ct_gguf_add_f32(w, "llama.attention.layer_norm_rms_epsilon", c->norm_eps);
-    ct_gguf_add_f32(w, "llama.rope.freq_base", c->rope_theta);
-    ct_gguf_add_u32(w, "llama.vocab_size", (uint32_t)c->vocab_size);
+    ct_gguf_add_u32(w, KEY("context_length"), (uint32_t)c->max_seq_len);
+    ct_gguf_add_u32(w, KEY("embedding_length"), (uint32_t)c->d_model);
+    ct_gguf_add_u32(w, KEY("block_count"), (uint32_t)c->n_layer);
+    ct_gguf_add_u32(w, KEY("feed_forward_length"), (uint32_t)c->d_ff);
+    ct_gguf_add_u32(w, KEY("attention.head_count"), (uint32_t)c->n_head);
+    if (c->arch == CT_ARCH_GPT2) {
+        ct_gguf_add_f32(w, KEY("attention.layer_norm_epsilon"), c->norm_eps);
+    } else {
+        ct_gguf_add_u32(w, KEY("attention.head_count_kv"), (uint32_t)c->n_kv_head);
+        ct_gguf_add_u32(w, KEY("rope.dimension_count"), (uint32_t)ct_model_head_dim(c));
+        ct_gguf_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps);
+        ct_gguf_add_f32(w, KEY("rope.freq_base"), c->rope_theta);
+    }
+    ct_gguf_add_u32(w, KEY("vocab_size"), (uint32_t)c->vocab_size);
+#undef KEY
 }
 
 int ct_gguf_export(const char *ckpt_path, const char *out_path, const CtGgufExportOptions *opt) {
@@ -198,25 +240,19 @@ int ct_gguf_export(const char *ckpt_path, const char *out_path, const CtGgufExpo
     if (!opt->dtype || strcmp(opt->dtype, "f16") == 0) e.matrix_dtype = CT_DTYPE_F16;
     else if (strcmp(opt->dtype, "f32") == 0) e.matrix_dtype = CT_DTYPE_F32;
     else return ct_error_set("--dtype '%s': GGUF export writes f16 or f32", opt->dtype);
-    CtModelConfig config;
     CtCheckpointMeta meta;
-    if (ct_checkpoint_read_meta(ckpt_path, &config, &meta) != 0) return -1;
-    ct_checkpoint_meta_free(&meta);
-    if (config.arch != CT_ARCH_LLAMA)
-        return ct_error_set("%s: a %s model; GGUF export supports the LLaMA family (for GPT-2: ctrain export hf, then "
-                            "llama.cpp's convert_hf_to_gguf.py)", ckpt_path, ct_arch_name(config.arch));
     CtModel m;
     if (ct_checkpoint_load(ckpt_path, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
     ct_gguf_init(&e.w);
     const char *base = strrchr(ckpt_path, '/');
-    add_llama_keys(&e, &m.config, base ? base + 1 : ckpt_path);
+    add_model_keys(&e, &m.config, base ? base + 1 : ckpt_path);
     int rc = 0;
     if (meta.tokenizer_json) rc = add_tokenizer(&e, meta.tokenizer_json, m.config.vocab_size, ckpt_path);
     else ct_log("warning: %s has no tokenizer; the GGUF file will have none and llama.cpp will refuse it", ckpt_path);
-    if (rc == 0) rc = add_weights(&e, &m);
+    if (rc == 0) rc = add_weights(&e, &m, ckpt_path);
     if (rc == 0) rc = ct_gguf_write(&e.w, out_path);
     if (rc == 0)
-        ct_log("exported %s (llama, %zu parameters, %s) to %s", ckpt_path, m.n_params,
+        ct_log("exported %s (%s, %zu parameters, %s) to %s", ckpt_path, ct_arch_name(m.config.arch), m.n_params,
                e.matrix_dtype == CT_DTYPE_F32 ? "f32" : "f16", out_path);
     for (int i = 0; i < e.n_owned; i++) ct_free(e.owned[i]);
     ct_free(e.owned);

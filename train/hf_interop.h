@@ -1,5 +1,6 @@
 // Hugging Face interop: a model folder as transformers saves it (config.json, safetensors
 // weights, tokenizer.json) in and out of ctrain checkpoints, and GGUF files for llama.cpp.
+// docs/interop.md is the user's side of this.
 // The formats are in checkpoints/ (safetensors.h, gguf.h); what maps onto what is decided here.
 //
 // Families: GPT2LMHeadModel (gpt2) and LlamaForCausalLM (llama; Mistral- and Qwen2-style
@@ -35,7 +36,7 @@ char *ct_hf_config_json(const CtModelConfig *c, int bos_id, int eos_id, const ch
 int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions *opt);
 // ctrain export hf CKPT --out DIR. DIR must not exist or be empty; it appears complete or not at all.
 int ct_hf_export(const char *ckpt_path, const char *out_dir, const CtHfExportOptions *opt);
-// ctrain export gguf CKPT --out FILE.gguf (LLaMA family). 0, or -1 + error.
+// ctrain export gguf CKPT --out FILE.gguf (LLaMA and GPT-2 families). 0, or -1 + error.
 int ct_gguf_export(const char *ckpt_path, const char *out_path, const CtGgufExportOptions *opt);
 
 // "5GB", "500MB", "1.5GiB", "1048576" -> bytes. 0, or -1 + error.

@@ -105,6 +105,26 @@ void ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss
     add_point(&m->val, &m->n_val, &m->cap_val, (double)tokens, val_loss);
 }
 
+void ct_metrics_dpo(CtMetrics *m, int64_t step, int64_t tokens, const char *kind, double reward_chosen,
+                    double reward_rejected, double accuracy, double logp_chosen, double logp_rejected) {
+    fprintf(m->jsonl, "{\"kind\": \"%s\", \"step\": %lld, \"tokens\": %lld", kind, (long long)step, (long long)tokens);
+    put_number(m->jsonl, "rewards/chosen", reward_chosen);
+    put_number(m->jsonl, "rewards/rejected", reward_rejected);
+    put_number(m->jsonl, "rewards/accuracies", accuracy);
+    put_number(m->jsonl, "rewards/margins", reward_chosen - reward_rejected);
+    put_number(m->jsonl, "logps/chosen", logp_chosen);
+    put_number(m->jsonl, "logps/rejected", logp_rejected);
+    fputs("}\n", m->jsonl);
+    fflush(m->jsonl);
+}
+
+void ct_metrics_exact_match(CtMetrics *m, int64_t step, int64_t tokens, double exact_match) {
+    fprintf(m->jsonl, "{\"kind\": \"eval\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
+    put_number(m->jsonl, "exact_match", exact_match);
+    fputs("}\n", m->jsonl);
+    fflush(m->jsonl);
+}
+
 // ---- the plot ----
 
 typedef struct {

@@ -25,6 +25,12 @@ void ct_metrics_close(CtMetrics *m);
 void ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, double lr, double grad_norm,
                       double tokens_per_s, double mfu, double elapsed_s);
 void ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss);
+// DPO: TRL's metrics for a step ("train") or an evaluation ("eval"): rewards/chosen,
+// rewards/rejected, rewards/accuracies, rewards/margins, logps/chosen, logps/rejected.
+void ct_metrics_dpo(CtMetrics *m, int64_t step, int64_t tokens, const char *kind, double reward_chosen,
+                    double reward_rejected, double accuracy, double logp_chosen, double logp_rejected);
+// SFT: the share of held-out examples answered exactly (an "eval" line with exact_match).
+void ct_metrics_exact_match(CtMetrics *m, int64_t step, int64_t tokens, double exact_match);
 // Rewrites OUT/loss.svg (atomically). 0, or -1 + error.
 int ct_metrics_plot(CtMetrics *m);
 // The SVG text for the given curves (free with free()); used by ct_metrics_plot and tests.

@@ -11,9 +11,6 @@
 int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int recompute) {
     memset(m, 0, sizeof *m);
     if (ct_model_config_validate(config) != 0) return -1;
-    if (config->dropout > 0)
-        return ct_error_set("model.dropout = %g: dropout is not implemented yet; set model.dropout to 0",
-                            (double)config->dropout);
     if (max_B < 1 || max_T < 1) return ct_error_set("batch size and sequence length must be at least 1");
     if (max_T > config->max_seq_len)
         return ct_error_set("sequence length %d is longer than the model's max_seq_len %d", max_T, config->max_seq_len);
@@ -43,6 +40,17 @@ void ct_model_free(CtModel *m) {
     ct_free(m->g.layers);
     ct_free(m->act_block);
     memset(m, 0, sizeof *m);
+}
+
+void ct_model_set_dropout(CtModel *m, int training, uint64_t seed) {
+    m->training = training;
+    m->dropout_seed = seed;
+}
+
+// The mask seed of dropout site `site` for the forward's seed. 0: embeddings; for block l,
+// 1 + 3·l: attention probabilities, 2 + 3·l and 3 + 3·l: the attention and MLP branches.
+static uint64_t dropout_site_seed(const CtModel *m, int site) {
+    return m->dropout_seed ^ ((uint64_t)(site + 1) * 0xD1B54A32D192ED03ull);
 }
 
 void ct_model_zero_grad(CtModel *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
@@ -123,8 +131,13 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
     const int32_t *positions = batch_positions(m, batch);
     m->batch.positions = positions;
 
+    const float p_drop = m->config.dropout;
+    m->dropout_applied = m->training && p_drop > 0;
+    const size_t NC = (size_t)d.N * d.C;
+
     ops->embedding_forward(a->encoded, batch->tokens, w->wte, d.N, d.C, 0);
     if (w->wpe) ops->embedding_forward(a->encoded, positions, w->wpe, d.N, d.C, 1);
+    if (m->dropout_applied) ops->dropout_forward(a->encoded, a->encoded, NC, p_drop, dropout_site_seed(m, 0));
 
     for (int l = 0; l < d.L; l++) {
         const CtLayerTensors *p = &w->layers[l];
@@ -142,15 +155,18 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
         ops->matmul_forward(qkv, ln1, p->qkv_w, p->qkv_b, d.N, d.C, d.QKV);
         if (is_llama(m))  // q and k heads rotate in place; v is left alone
             ops->rope_forward(qkv, qkv, positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV, m->config.rope_theta);
-        ops->attention_forward(atty, att, qkv, batch->doc_ids, d.B, d.T, d.NH, d.NKV, d.HD);
+        ops->attention_forward(atty, att, qkv, batch->doc_ids, m->dropout_applied ? p_drop : 0.0f,
+                               dropout_site_seed(m, 1 + 3 * l), d.B, d.T, d.NH, d.NKV, d.HD);
         ops->matmul_forward(a->proj, atty, p->attn_out_w, p->attn_out_b, d.N, d.C, d.C);
-        ops->residual_forward(res2, x, a->proj, (size_t)d.N * d.C);
+        if (m->dropout_applied) ops->dropout_forward(a->proj, a->proj, NC, p_drop, dropout_site_seed(m, 2 + 3 * l));
+        ops->residual_forward(res2, x, a->proj, NC);
         // MLP half: res2 + proj(act(fc(norm(res2))))
         norm_forward(m, ln2, ln2_mean, ln2_rstd, res2, p->ln2_w, p->ln2_b, d.N);
         ops->matmul_forward(fch, ln2, p->fc_w, p->fc_b, d.N, d.C, d.FI);
         mlp_activation_forward(m, fch_act, fch, d.N);
         ops->matmul_forward(a->proj, fch_act, p->fc_out_w, p->fc_out_b, d.N, d.F, d.C);
-        ops->residual_forward(res3, res2, a->proj, (size_t)d.N * d.C);
+        if (m->dropout_applied) ops->dropout_forward(a->proj, a->proj, NC, p_drop, dropout_site_seed(m, 3 + 3 * l));
+        ops->residual_forward(res3, res2, a->proj, NC);
     }
 
     norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, layer_input(m, d.L), w->lnf_w, w->lnf_b, d.N);
@@ -180,6 +196,7 @@ void ct_model_backward(CtModel *m) {
     const Dims d = dims_of(m, batch->B, batch->T);
     const size_t NC = (size_t)d.N * d.C;
     float *dres = a->d_residual;  // d loss / d (residual stream), carried down the blocks
+    const float p_drop = m->config.dropout;
 
     if (m->loss_count == 0) return;  // no token counted: the loss is a constant
     // loss = Σ losses / count: the head's gradient, in place over the logits
@@ -202,10 +219,16 @@ void ct_model_backward(CtModel *m) {
         const float *res2 = a->residual2 + (size_t)l * slice(m, d.C);
         const float *fch = a->fch + (size_t)l * slice(m, d.FI);
 
-        // MLP half. res3 = res2 + proj: dres passes through to res2 unchanged, and is dproj.
+        // MLP half. res3 = res2 + dropout(proj): dres passes through to res2 unchanged, and
+        // (through the dropout mask) is dproj.
         if (m->recompute) mlp_activation_forward(m, fch_act, fch, d.N);
+        const float *dproj = dres;
+        if (m->dropout_applied) {
+            ops->dropout_backward(a->d_proj, dres, NC, p_drop, dropout_site_seed(m, 3 + 3 * l));
+            dproj = a->d_proj;
+        }
         memset(a->d_fch_act, 0, (size_t)d.N * d.F * sizeof(float));
-        ops->matmul_backward(a->d_fch_act, gp->fc_out_w, gp->fc_out_b, dres, fch_act, p->fc_out_w, d.N, d.F, d.C);
+        ops->matmul_backward(a->d_fch_act, gp->fc_out_w, gp->fc_out_b, dproj, fch_act, p->fc_out_w, d.N, d.F, d.C);
         memset(a->d_fch, 0, (size_t)d.N * d.FI * sizeof(float));
         mlp_activation_backward(m, a->d_fch, fch, a->d_fch_act, d.N);
         if (m->recompute) norm_forward(m, ln2, ln2_mean, ln2_rstd, res2, p->ln2_w, p->ln2_b, d.N);
@@ -213,11 +236,17 @@ void ct_model_backward(CtModel *m) {
         ops->matmul_backward(a->d_norm, gp->fc_w, gp->fc_b, a->d_fch, ln2, p->fc_w, d.N, d.C, d.FI);
         norm_backward(m, dres, gp->ln2_w, gp->ln2_b, a->d_norm, res2, p->ln2_w, ln2_mean, ln2_rstd, d.N);
 
-        // attention half. res2 = x + proj: dres now is d res2, passes through to x.
+        // attention half. res2 = x + dropout(proj): dres now is d res2, passes through to x.
+        dproj = dres;
+        if (m->dropout_applied) {
+            ops->dropout_backward(a->d_proj, dres, NC, p_drop, dropout_site_seed(m, 2 + 3 * l));
+            dproj = a->d_proj;
+        }
         memset(a->d_atty, 0, NC * sizeof(float));
-        ops->matmul_backward(a->d_atty, gp->attn_out_w, gp->attn_out_b, dres, atty, p->attn_out_w, d.N, d.C, d.C);
+        ops->matmul_backward(a->d_atty, gp->attn_out_w, gp->attn_out_b, dproj, atty, p->attn_out_w, d.N, d.C, d.C);
         memset(a->d_qkv, 0, (size_t)d.N * d.QKV * sizeof(float));
-        ops->attention_backward(a->d_qkv, a->d_atty, qkv, att, d.B, d.T, d.NH, d.NKV, d.HD);
+        ops->attention_backward(a->d_qkv, a->d_atty, qkv, att, m->dropout_applied ? p_drop : 0.0f,
+                                dropout_site_seed(m, 1 + 3 * l), d.B, d.T, d.NH, d.NKV, d.HD);
         if (is_llama(m))
             ops->rope_backward(a->d_qkv, a->d_qkv, batch->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV,
                                m->config.rope_theta);
@@ -227,6 +256,7 @@ void ct_model_backward(CtModel *m) {
         norm_backward(m, dres, gp->ln1_w, gp->ln1_b, a->d_norm, x, p->ln1_w, ln1_mean, ln1_rstd, d.N);
     }
 
+    if (m->dropout_applied) ops->dropout_backward(dres, dres, NC, p_drop, dropout_site_seed(m, 0));
     ops->embedding_backward(g->wte, dres, batch->tokens, d.N, d.C);
     if (g->wpe) ops->embedding_backward(g->wpe, dres, batch->positions, d.N, d.C);
 }

@@ -67,7 +67,7 @@ typedef struct {
     float *proj;                       // [B,T,C] scratch: output of the two projections
     int32_t *positions;                // [B,T] 0..T-1, when the batch brings none
     // gradients of one block at a time (reused down the stack)
-    float *d_residual, *d_norm, *d_qkv, *d_atty, *d_fch, *d_fch_act;
+    float *d_residual, *d_norm, *d_qkv, *d_atty, *d_fch, *d_fch_act, *d_proj;
 } CtActivations;
 
 // One batch of B sequences of T tokens. Only tokens is required.
@@ -98,6 +98,11 @@ typedef struct {
     size_t activation_bytes;
     size_t recompute_saved_bytes;  // what recompute saves (0 when off)
 
+    // Dropout (config.dropout > 0) applies only in training mode (ct_model_set_dropout): to the
+    // embeddings, the attention probabilities and the output of both residual branches of every block.
+    int training;
+    uint64_t dropout_seed;     // the mask seed of the next forward
+    int dropout_applied;       // the last forward applied dropout with dropout_seed
     CtBatch batch;             // the last forward's batch (backward reads it)
     float loss_count;          // tokens that counted in the last loss
     float loss;                // mean loss of the last forward (0 without targets)
@@ -112,6 +117,11 @@ void ct_model_free(CtModel *m);
 // norm weights 1, biases 0. Each tensor draws from its own stream of `seed`, so the result
 // does not depend on thread counts.
 void ct_model_init(CtModel *m, uint64_t seed);
+
+// Training mode turns dropout on (when config.dropout > 0) with masks drawn from `seed`; give
+// every step (and micro-batch, and rank) its own seed. Backward reuses the last forward's masks.
+// Evaluation mode (training = 0, the default) applies no dropout.
+void ct_model_set_dropout(CtModel *m, int training, uint64_t seed);
 
 // Forward pass. With targets, returns the mean loss over counted tokens,
 //   loss = Σ_n w_n·(-log p(target_n)) / #{n : w_n ≠ 0}

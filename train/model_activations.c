@@ -62,6 +62,7 @@ void ct_model_activations_alloc(CtModel *m) {
         {(void **)&a->d_atty, BT * C},
         {(void **)&a->d_fch, BT * FI},
         {(void **)&a->d_fch_act, BT * F},
+        {(void **)&a->d_proj, BT * C},
     };
     const int n_slots = (int)(sizeof slots / sizeof slots[0]);
     // each slot rounded up to 16 floats, so every tensor starts on a 64-byte line

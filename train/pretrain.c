@@ -1,5 +1,6 @@
 #include "train/pretrain.h"
 
+#include <cJSON.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "data/loader.h"
+#include "data/read_file.h"
 #include "data/tokenizer_files.h"
 #include "data/tokenizer_hf.h"
 #include "data/tokenizer_identity.h"
@@ -24,14 +26,28 @@
 #include "train/checkpoint_io.h"
 #include "train/generate.h"
 #include "train/metrics.h"
+#include "train/model_resize.h"
+#include "data/chat_template.h"
+#include "train/dpo.h"
 #include "train/run_dir.h"
+#include "train/sft_eval.h"
+#include "train/step_batches.h"
 #include "train/train_common.h"
 
 static volatile sig_atomic_t stop_signal;
+
+// The dropout seed of a micro-batch (step·65536 + index): independent of every other one's.
+static uint64_t ct_dropout_seed(uint64_t seed, uint64_t step) {
+    CtRng rng;
+    ct_rng_seed_stream(&rng, seed, 0xD50000000ull + step);
+    return ct_rng_next(&rng);
+}
 static void on_stop_signal(int sig) { stop_signal = sig; }
 
 typedef struct {
     const CtRunConfig *cfg;
+    CtObjective objective;
+    const char *name;  // "pretrain", "sft"
     CtDataset data;
     CtTokenizer tokenizer;
     int have_tokenizer;
@@ -40,6 +56,10 @@ typedef struct {
     int have_model;
     CtAdamW opt;
     CtLoader train, val;
+    CtStepBatches step_batches;
+    CtDpo dpo;
+    int have_dpo;
+    int with_docs;  // pass positions and document ids to attention
     int have_train, have_val;
     CtRng sample_rng;
     CtMetrics metrics;
@@ -47,7 +67,11 @@ typedef struct {
     int64_t step, tokens_seen;
     double best_val, last_val, last_loss;
     double peak_flops;
+    int vocab_grown_from;
+    double last_exact_match, last_dpo_accuracy;
+    int32_t stop_token;  // dpo: where an answer ends (the template's end of turn, or the end of text)
     const char *config_json;
+    char *chat_template_json;  // sft: from the dataset's manifest, stored in checkpoints
     char last_checkpoint[2048];
 } Run;
 
@@ -61,9 +85,13 @@ static int open_data(Run *r) {
     const CtRunConfig *cfg = r->cfg;
     if (!cfg->data.path[0]) return ct_error_set("data.path is not set: name a dataset folder made by ctrain shard");
     if (ct_dataset_open(&r->data, cfg->data.path) != 0) return -1;
-    if (r->data.kind != CT_SHARD_TEXT)
-        return ct_error_set("%s: a %s dataset; pretraining reads text datasets (use ctrain %s)", cfg->data.path,
-                            ct_shard_kind_name(r->data.kind), r->data.kind == CT_SHARD_SFT ? "sft" : "dpo");
+    CtShardKind want = r->objective == CT_OBJECTIVE_SFT ? CT_SHARD_SFT
+                     : r->objective == CT_OBJECTIVE_DPO ? CT_SHARD_DPO : CT_SHARD_TEXT;
+    if (r->data.kind != want)
+        return ct_error_set("%s: a %s dataset; ctrain %s reads %s datasets (shard with --format %s, or use ctrain %s)",
+                            cfg->data.path, ct_shard_kind_name(r->data.kind), r->name, ct_shard_kind_name(want),
+                            ct_shard_kind_name(want),
+                            r->data.kind == CT_SHARD_TEXT ? "pretrain" : r->data.kind == CT_SHARD_SFT ? "sft" : "dpo");
     char path[CT_PATH_MAX + 32];
     if (cfg->data.tokenizer[0])
         snprintf(path, sizeof path, "%s", cfg->data.tokenizer);
@@ -82,6 +110,21 @@ static int open_data(Run *r) {
     return 0;
 }
 
+// The chat template an sft dataset was rendered with (its manifest's source.chat_template).
+static char *dataset_chat_template(const char *dir) {
+    char path[CT_PATH_MAX + 32];
+    ct_path_join(path, sizeof path, dir, "dataset.json");
+    size_t size;
+    char *text = ct_read_whole_file(path, &size);
+    if (!text) return NULL;
+    cJSON *root = cJSON_Parse(text);
+    ct_free(text);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "source"), "chat_template");
+    char *json = cJSON_IsObject(t) ? cJSON_PrintUnformatted(t) : NULL;
+    cJSON_Delete(root);
+    return json;
+}
+
 static int open_loaders(Run *r) {
     const CtRunConfig *cfg = r->cfg;
     CtLoaderOptions o;
@@ -90,7 +133,11 @@ static int open_loaders(Run *r) {
     o.seq_len = cfg->train.seq_len;
     o.seed = (uint64_t)cfg->run.seed;
     o.doc_masking = cfg->data.doc_masking;
+    o.packing = cfg->data.packing;
     if (ct_loader_open(&r->train, &r->data, CT_SPLIT_TRAIN, &o) != 0) return -1;
+    if (r->train.truncated_examples)
+        ct_warn("%s: %llu training examples are longer than train.seq_len %d and lose tokens from the left of their "
+                "prompt", r->name, (unsigned long long)r->train.truncated_examples, cfg->train.seq_len);
     r->have_train = 1;
     o.shuffle = 0;
     if (ct_loader_open(&r->val, &r->data, CT_SPLIT_VAL, &o) == 0)
@@ -105,7 +152,7 @@ static int build_model(Run *r, const char *resume_path) {
     const CtRunConfig *cfg = r->cfg;
     CtModelConfig want;
     if (ct_train_model_config(cfg, &r->data, &want) != 0) return -1;
-    const int B = cfg->train.batch_size, T = cfg->train.seq_len;
+    const int B = r->train.batch.rows, T = cfg->train.seq_len;  // rows: 2 per pair for dpo
     const double lr = cfg->optim.lr, b1 = cfg->optim.beta1, b2 = cfg->optim.beta2, eps = cfg->optim.eps,
                  wd = cfg->optim.weight_decay;
     ct_adamw_init(&r->opt, 0, lr, b1, b2, eps, wd);  // moments sized once the model is known
@@ -134,10 +181,15 @@ static int build_model(Run *r, const char *resume_path) {
             return -1;
         r->have_model = 1;
         ct_checkpoint_meta_free(&meta);
-        if (r->model.config.vocab_size < (int)r->data.vocab_size)
-            return ct_error_set("%s: its vocabulary (%d) is smaller than the dataset's (%u)", cfg->train.init_from,
-                                r->model.config.vocab_size, r->data.vocab_size);
         ct_log("starting from the weights of %s", cfg->train.init_from);
+        if (r->model.config.vocab_size < (int)r->data.vocab_size) {
+            // The dataset's tokenizer has tokens the base lacks (a chat template's specials).
+            int old_V = r->model.config.vocab_size;
+            if (ct_model_grow_vocab(&r->model, (int)r->data.vocab_size, B, T, cfg->model.recompute) != 0) return -1;
+            r->vocab_grown_from = old_V;
+            ct_log("%s: the dataset's tokenizer has %u tokens, the base %d: added %u rows to the embedding (and head), "
+                   "set to the mean embedding", r->name, r->data.vocab_size, old_V, r->data.vocab_size - (unsigned)old_V);
+        }
     } else {
         if (ct_model_create(&r->model, &want, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
         r->have_model = 1;
@@ -160,8 +212,45 @@ static CtBatch model_batch(const CtLoaderBatch *b, int doc_masking) {
     return mb;
 }
 
+static void log_dpo(Run *r, const char *split, const CtDpoStats *st) {
+    ct_metrics_dpo(&r->metrics, r->step, r->tokens_seen, split, st->reward_chosen, st->reward_rejected, st->accuracy,
+                   st->logp_chosen, st->logp_rejected);
+}
+
+// DPO on the fixed validation pairs: the loss, and TRL's reward metrics (logged).
+static double evaluate_dpo(Run *r) {
+    CtLoaderState start = {(uint64_t)r->cfg->run.seed, 0, 0};
+    ct_loader_restore(&r->val, &start);
+    uint64_t n = (uint64_t)r->cfg->train.eval_batches;
+    if (n > r->val.steps_per_epoch) n = r->val.steps_per_epoch;
+    CtStepBatches s;
+    ct_step_batches_init(&s, 1, r->val.batch.rows, r->cfg->train.seq_len);
+    CtDpoStats st;
+    memset(&st, 0, sizeof st);
+    for (uint64_t i = 0; i < n; i++) {
+        if (ct_step_batches_fetch(&s, &r->val) != 0) break;
+        ct_dpo_micro_step(&r->dpo, &r->model, &s, 0, (int64_t)n * r->cfg->train.batch_size, CT_SPLIT_VAL, 0, &st);
+    }
+    ct_step_batches_free(&s);
+    ct_dpo_stats_finish(&st);
+    log_dpo(r, "eval", &st);
+    ct_log("step %6lld | dpo val: rewards/accuracies %.3f  rewards/margins %.4f  rewards/chosen %.4f  rewards/rejected "
+           "%.4f  logps/chosen %.2f  logps/rejected %.2f", (long long)r->step, st.accuracy,
+           st.reward_chosen - st.reward_rejected, st.reward_chosen, st.reward_rejected, st.logp_chosen, st.logp_rejected);
+    r->last_dpo_accuracy = st.accuracy;
+    if (r->cfg->train.eval_exact_match > 0) {
+        double match = ct_dpo_chosen_match(&r->model, &r->val, r->cfg->train.eval_exact_match, r->stop_token);
+        ct_metrics_exact_match(&r->metrics, r->step, r->tokens_seen, match);
+        ct_log("step %6lld | dpo val: greedy answers equal to the chosen completion: %.1f%%", (long long)r->step,
+               100 * match);
+        r->last_exact_match = match;
+    }
+    return st.loss;
+}
+
 // The mean loss over the fixed validation batches (the same ones every time).
 static double evaluate(Run *r) {
+    if (r->objective == CT_OBJECTIVE_DPO) return evaluate_dpo(r);
     CtLoaderState start = {(uint64_t)r->cfg->run.seed, 0, 0};
     ct_loader_restore(&r->val, &start);
     uint64_t n = (uint64_t)r->cfg->train.eval_batches;
@@ -180,7 +269,7 @@ static double evaluate(Run *r) {
 
 static void print_samples(Run *r, const char *when) {
     const CtRunConfig *cfg = r->cfg;
-    if (!r->have_tokenizer || cfg->train.n_samples == 0) return;
+    if (!r->have_tokenizer || cfg->train.n_samples == 0 || r->objective != CT_OBJECTIVE_LM) return;
     CtSampling s = {cfg->train.sample_temperature, 0, 1.0f};
     int32_t eot = (int32_t)r->data.eot_token;
     for (int i = 0; i < cfg->train.n_samples; i++) {
@@ -191,6 +280,14 @@ static void print_samples(Run *r, const char *when) {
         ct_log("sample %d (%s): %s", i + 1, when, text);
         free(text);
     }
+}
+
+// SFT: exact match of greedy answers on held-out examples (NAN when off or impossible).
+static double exact_match(Run *r, int show) {
+    if (r->objective != CT_OBJECTIVE_SFT || !r->have_val || r->cfg->train.eval_exact_match == 0) return NAN;
+    CtExactMatch em = ct_sft_exact_match(&r->model, &r->val, r->cfg->train.eval_exact_match,
+                                         r->have_tokenizer ? &r->tokenizer : NULL, show);
+    return em.examples ? (double)em.correct / em.examples : NAN;
 }
 
 static int save_checkpoint(Run *r, const char *path, int with_optimizer) {
@@ -206,9 +303,56 @@ static int save_checkpoint(Run *r, const char *path, int with_optimizer) {
     meta.tokenizer_hash = r->data.tokenizer_hash;
     meta.run_config_json = (char *)r->config_json;  // borrowed: meta is not freed
     meta.tokenizer_json = r->tokenizer_json;
+    meta.chat_template_json = r->chat_template_json;
     int rc = ct_checkpoint_save(path, &r->model, with_optimizer ? &r->opt : NULL, &meta);
     if (rc == 0 && with_optimizer) snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
     return rc;
+}
+
+// The reference of a DPO run: dpo.ref_checkpoint, or the starting model (train.init_from, or the
+// fresh model itself) frozen; with dpo.precompute_ref its log-probabilities of every pair are
+// computed once and the reference model is freed.
+static int setup_dpo(Run *r, int resuming) {
+    const CtRunConfig *cfg = r->cfg;
+    const char *ref = cfg->dpo.ref_checkpoint[0] ? cfg->dpo.ref_checkpoint : cfg->train.init_from;
+    if (resuming && !ref[0])
+        return ct_error_set("resuming a dpo run needs its reference: set dpo.ref_checkpoint or train.init_from");
+    if (ct_dpo_init(&r->dpo, (CtDpoLoss)cfg->dpo.loss, cfg->dpo.beta, cfg->dpo.label_smoothing, &r->model,
+                    resuming ? ref : cfg->dpo.ref_checkpoint, r->train.batch.rows, cfg->train.seq_len) != 0)
+        return -1;
+    r->have_dpo = 1;
+    r->stop_token = (int32_t)r->data.eot_token;
+    char *tmpl_json = dataset_chat_template(cfg->data.path);
+    CtChatTemplate tmpl;
+    if (tmpl_json && r->have_tokenizer && ct_chat_template_parse(&tmpl, tmpl_json, cfg->data.path) == 0) {
+        int32_t id = ct_chat_template_check(&tmpl, &r->tokenizer);
+        if (id >= 0) r->stop_token = id;
+        ct_chat_template_free(&tmpl);
+    }
+    free(tmpl_json);
+    ct_log("dpo: %s loss, beta %g, reference %s%s", cfg->dpo.loss == CT_DPO_SIGMOID ? "sigmoid"
+                                                   : cfg->dpo.loss == CT_DPO_ROBUST ? "robust"
+                                                   : cfg->dpo.loss == CT_DPO_IPO    ? "ipo (per-token mean log-probabilities)"
+                                                                                    : "hinge",
+           cfg->dpo.beta, ref[0] ? ref : "the starting model (frozen copy)",
+           cfg->dpo.precompute_ref ? ", precomputed once" : "");
+    if (!cfg->dpo.precompute_ref) return 0;
+    for (int s = 0; s < CT_N_SPLITS; s++) {
+        if (s == CT_SPLIT_VAL && !r->have_val) continue;
+        CtLoaderOptions o;
+        ct_loader_default_options(&o);
+        o.batch = 1;
+        o.seq_len = cfg->train.seq_len;
+        o.shuffle = 0;
+        o.seed = (uint64_t)cfg->run.seed;
+        CtLoader pairs;
+        if (ct_loader_open(&pairs, &r->data, (CtSplit)s, &o) != 0) return -1;
+        int rc = ct_dpo_precompute(&r->dpo, &pairs, (CtSplit)s);
+        ct_loader_close(&pairs);
+        if (rc != 0) return -1;
+    }
+    ct_dpo_drop_model(&r->dpo);
+    return 0;
 }
 
 static void free_run(Run *r) {
@@ -216,9 +360,12 @@ static void free_run(Run *r) {
     if (r->have_train) ct_loader_close(&r->train);
     if (r->have_val) ct_loader_close(&r->val);
     if (r->have_model) ct_model_free(&r->model);
+    ct_step_batches_free(&r->step_batches);
+    if (r->have_dpo) ct_dpo_free(&r->dpo);
     ct_adamw_free(&r->opt);
     if (r->have_tokenizer) ct_tokenizer_free(&r->tokenizer);
     free(r->tokenizer_json);
+    free(r->chat_template_json);
     ct_dataset_close(&r->data);
 }
 
@@ -227,8 +374,10 @@ int ct_pretrain(const CtPretrainJob *job) {
     Run r;
     memset(&r, 0, sizeof r);
     r.cfg = cfg;
+    r.objective = job->objective;
+    r.name = job->objective == CT_OBJECTIVE_SFT ? "sft" : job->objective == CT_OBJECTIVE_DPO ? "dpo" : "pretrain";
     r.best_val = INFINITY;
-    r.last_val = r.last_loss = NAN;
+    r.last_val = r.last_loss = r.last_exact_match = r.last_dpo_accuracy = NAN;
     r.config_json = job->config_json;
     int status = 1;
     char resume_path[2048];
@@ -238,10 +387,15 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (job->resume_dir && ct_run_find_latest(job->resume_dir, resume_path, sizeof resume_path) != 0) goto done;
     if (ct_make_dirs(cfg->run.out_dir) != 0) goto done;
     if (open_loaders(&r) != 0) goto done;
+    if (r.objective == CT_OBJECTIVE_SFT) r.chat_template_json = dataset_chat_template(cfg->data.path);
     ct_rng_seed_stream(&r.sample_rng, (uint64_t)cfg->run.seed, 0x5A4D);
     if (build_model(&r, job->resume_dir ? resume_path : NULL) != 0) goto done;
     const int B = cfg->train.batch_size, T = cfg->train.seq_len, accum = cfg->train.grad_accum;
-    const int64_t tokens_per_step = (int64_t)B * T * accum;
+    if (r.objective == CT_OBJECTIVE_DPO && setup_dpo(&r, job->resume_dir != NULL) != 0) goto done;
+    const int64_t tokens_per_step = (int64_t)r.train.batch.rows * T * accum;
+    // SFT rows hold whole examples: attention stays inside each one, positions restart.
+    r.with_docs = cfg->data.doc_masking || r.objective == CT_OBJECTIVE_SFT;
+    ct_step_batches_init(&r.step_batches, accum, r.train.batch.rows, T);
     char title[160];
     snprintf(title, sizeof title, "%s: %s, %.1fM parameters", cfg->run.out_dir, ct_arch_name(r.model.config.arch),
              r.model.n_params / 1e6);
@@ -251,20 +405,20 @@ int ct_pretrain(const CtPretrainJob *job) {
 
     char line[512];
     ct_blas_describe(line, sizeof line);
-    ct_log("pretrain: %s %s, %.2fM parameters, %d layers, d_model %d; %d threads; %s", ct_arch_name(r.model.config.arch),
+    ct_log("%s: %s %s, %.2fM parameters, %d layers, d_model %d; %d threads; %s", r.name, ct_arch_name(r.model.config.arch),
            cfg->model.preset, r.model.n_params / 1e6, r.model.config.n_layer, r.model.config.d_model, threads, line);
-    ct_log("pretrain: %s: %llu train tokens, %llu val tokens; batch %d x %d x %d = %lld tokens per step, %lld steps "
+    ct_log("%s: %s: %llu train tokens, %llu val tokens; batch %d rows x %d x %d = %lld tokens per step, %lld steps "
            "(%.2f epochs)",
-           cfg->data.path, (unsigned long long)r.data.split[CT_SPLIT_TRAIN].n_tokens,
-           (unsigned long long)r.data.split[CT_SPLIT_VAL].n_tokens, B, T, accum, (long long)tokens_per_step,
+           r.name, cfg->data.path, (unsigned long long)r.data.split[CT_SPLIT_TRAIN].n_tokens,
+           (unsigned long long)r.data.split[CT_SPLIT_VAL].n_tokens, r.train.batch.rows, T, accum, (long long)tokens_per_step,
            (long long)cfg->train.max_steps,
            (double)cfg->train.max_steps * tokens_per_step / (double)r.data.split[CT_SPLIT_TRAIN].n_tokens);
-    double unigram = ct_train_unigram_entropy(&r.data);
+    double unigram = r.objective == CT_OBJECTIVE_LM ? ct_train_unigram_entropy(&r.data) : NAN;
     if (isfinite(unigram))
         ct_log("pretrain: unigram entropy of the training tokens %.4f nats/token (what a model that ignores context "
                "reaches)", unigram);
-    ct_log("pretrain: writing %s/metrics.jsonl, %s/loss.svg and checkpoints to %s", cfg->run.out_dir, cfg->run.out_dir,
-           cfg->run.out_dir);
+    ct_log("%s: writing %s/metrics.jsonl, %s/loss.svg and checkpoints to %s", r.name, cfg->run.out_dir,
+           cfg->run.out_dir, cfg->run.out_dir);
 
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
@@ -273,7 +427,14 @@ int ct_pretrain(const CtPretrainJob *job) {
         if (r.have_val) {
             r.last_val = evaluate(&r);
             ct_metrics_eval(&r.metrics, 0, 0, r.last_val);
-            ct_log("step %6d | val loss %.4f (perplexity %.1f) at initialisation", 0, r.last_val, exp(r.last_val));
+            ct_log("step %6d | val loss %.4f (perplexity %.1f) at %s", 0, r.last_val,
+                   r.objective == CT_OBJECTIVE_DPO ? NAN : exp(r.last_val),
+                   cfg->train.init_from[0] ? "the start" : "initialisation");
+            double em = exact_match(&r, 3);
+            if (!isnan(em)) {
+                ct_metrics_exact_match(&r.metrics, 0, 0, em);
+                ct_log("step %6d | exact match %.1f%% on held-out examples", 0, 100 * em);
+            }
         }
     }
     CtLrSchedule sched = ct_train_schedule(cfg);
@@ -287,16 +448,28 @@ int ct_pretrain(const CtPretrainJob *job) {
         double t0 = ct_time_now();
         r.opt.lr = ct_lr_at(&sched, (long)r.step);
         ct_model_zero_grad(&r.model);
-        double loss = 0;
-        for (int a = 0; a < accum; a++) {
-            const CtLoaderBatch *b;
-            if (ct_loader_next(&r.train, &b) != 0) goto done;
-            CtBatch mb = model_batch(b, cfg->data.doc_masking);
-            loss += ct_model_forward(&r.model, &mb);
-            ct_model_backward(&r.model);
+        if (ct_step_batches_fetch(&r.step_batches, &r.train) != 0) goto done;
+        double loss = 0;  // the step's mean: micro-batch losses are already weighted by their share
+        // Dropout masks (model.dropout > 0): a stream per step, so a resumed run draws the same ones.
+        ct_model_set_dropout(&r.model, 1, ct_dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536));
+        if (r.objective == CT_OBJECTIVE_DPO) {
+            CtDpoStats st;
+            memset(&st, 0, sizeof st);
+            for (int a = 0; a < accum; a++)
+                ct_dpo_micro_step(&r.dpo, &r.model, &r.step_batches, a, (int64_t)accum * B, CT_SPLIT_TRAIN, 1, &st);
+            loss = st.loss;
+            ct_dpo_stats_finish(&st);
+            log_dpo(&r, "train", &st);
+        } else {
+            ct_step_batches_normalise(&r.step_batches, r.step_batches.total);
+            for (int a = 0; a < accum; a++) {
+                CtBatch mb = ct_step_batch(&r.step_batches, a, r.with_docs);
+                ct_model_set_dropout(&r.model, 1, ct_dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536 + a));
+                loss += ct_model_forward(&r.model, &mb);
+                ct_model_backward(&r.model);
+            }
         }
-        loss /= accum;
-        if (accum > 1) ct_train_scale(r.model.grads, r.model.n_params, 1.0f / (float)accum);
+        ct_model_set_dropout(&r.model, 0, 0);  // evaluation and samples see the whole model
         double norm = ct_clip_grad_norm(r.model.grads, r.model.n_params, cfg->optim.grad_clip);
         if (!isfinite(loss) || !isfinite(norm)) {
             ct_error_set("step %lld: the %s is %s; stopping (%s). Lower optim.lr, raise optim.warmup_steps or check "
@@ -329,8 +502,15 @@ int ct_pretrain(const CtPretrainJob *job) {
         if (eval_now) {
             r.last_val = evaluate(&r);
             ct_metrics_eval(&r.metrics, r.step, r.tokens_seen, r.last_val);
-            ct_log("step %6lld | val loss %.4f (perplexity %.1f)%s", (long long)r.step, r.last_val, exp(r.last_val),
+            ct_log("step %6lld | val loss %.4f (perplexity %.1f)%s", (long long)r.step, r.last_val,
+                   r.objective == CT_OBJECTIVE_DPO ? NAN : exp(r.last_val),
                    r.last_val < r.best_val ? ", best so far" : "");
+            double em = exact_match(&r, r.step == cfg->train.max_steps ? 3 : 0);
+            if (!isnan(em)) {
+                r.last_exact_match = em;
+                ct_metrics_exact_match(&r.metrics, r.step, r.tokens_seen, em);
+                ct_log("step %6lld | exact match %.1f%% on held-out examples", (long long)r.step, 100 * em);
+            }
             if (r.last_val < r.best_val) {
                 r.best_val = r.last_val;
                 char best[2048];
@@ -372,6 +552,11 @@ int ct_pretrain(const CtPretrainJob *job) {
            isfinite(unigram) ? "" : "");
     if (isfinite(unigram) && isfinite(r.last_val))
         ct_log("done: validation loss %.4f vs unigram entropy %.4f nats/token", r.last_val, unigram);
+    if (isfinite(r.last_exact_match))
+        ct_log("done: exact match %.1f%% on held-out examples%s", 100 * r.last_exact_match,
+               r.objective == CT_OBJECTIVE_DPO ? " (greedy answer = chosen completion)" : "");
+    if (isfinite(r.last_dpo_accuracy))
+        ct_log("done: held-out rewards/accuracies %.3f", r.last_dpo_accuracy);
     ct_log("done: checkpoint %s, best %s/best.h5, loss plot %s/loss.svg", r.last_checkpoint, cfg->run.out_dir,
            cfg->run.out_dir);
     status = 0;

@@ -4,7 +4,14 @@
 #pragma once
 #include "train/run_config.h"
 
+typedef enum {
+    CT_OBJECTIVE_LM = 0,   // pretraining: every next token of text shards
+    CT_OBJECTIVE_SFT = 1,  // supervised fine-tuning: only response tokens of sft shards
+    CT_OBJECTIVE_DPO = 2,  // preference tuning on dpo shards against a frozen reference
+} CtObjective;
+
 typedef struct {
+    CtObjective objective;
     const CtRunConfig *config;
     const char *config_json;  // the effective config, stored in checkpoints
     const char *resume_dir;   // NULL: a new run

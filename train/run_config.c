@@ -10,6 +10,7 @@ static const CtConfigSection sections[] = {
     {"data", "What the model reads: a dataset folder made by ctrain shard."},
     {"train", "The training loop: batch, length, evaluation, samples and checkpoints."},
     {"optim", "AdamW and its learning-rate schedule."},
+    {"dpo", "Direct Preference Optimization (ctrain dpo): the loss and the reference model."},
 };
 
 static const CtConfigKey keys[] = {
@@ -40,7 +41,7 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_ENUM(CtRunConfig, model.tie_embeddings, "model.tie_embeddings", "auto", "auto|true|false",
                     "Share the token embedding with the output head; auto keeps the preset's."),
     CT_CFG_KEY_FLOAT(CtRunConfig, model.dropout, "model.dropout", "0", 0, 0.99,
-                     "Dropout probability (only 0 is implemented on the CPU so far)."),
+                     "Dropout probability on the embeddings, attention probabilities and both residual branches of every block, in training steps only."),
     CT_CFG_KEY_BOOL(CtRunConfig, model.recompute, "model.recompute", "false",
                     "Recompute norms and MLP activations in backward instead of storing them (less memory, a little more time)."),
     CT_CFG_KEY_STRING(CtRunConfig, data.path, "data.path", "", "Dataset folder made by ctrain shard (holds dataset.json)."),
@@ -48,6 +49,8 @@ static const CtConfigKey keys[] = {
                       "Tokenizer for samples; empty uses the dataset's own tokenizer.json."),
     CT_CFG_KEY_BOOL(CtRunConfig, data.doc_masking, "data.doc_masking", "false",
                     "Keep attention inside each document of a packed sequence (positions restart per document)."),
+    CT_CFG_KEY_BOOL(CtRunConfig, data.packing, "data.packing", "true",
+                    "sft: pack several whole examples into each row (each attends only to itself); false: one per row."),
     CT_CFG_KEY_INT(CtRunConfig, train.batch_size, "train.batch_size", "8", 1, 65536, "Sequences per micro-batch (per rank)."),
     CT_CFG_KEY_INT(CtRunConfig, train.seq_len, "train.seq_len", "256", 1, 1048576, "Tokens per sequence."),
     CT_CFG_KEY_INT(CtRunConfig, train.grad_accum, "train.grad_accum", "1", 1, 65536,
@@ -73,6 +76,8 @@ static const CtConfigKey keys[] = {
                       "Start from this checkpoint's weights (a fresh optimizer and step 0); empty: random init."),
     CT_CFG_KEY_FLOAT(CtRunConfig, train.peak_tflops, "train.peak_tflops", "0", 0, 1e6,
                      "Peak TFLOP/s that MFU divides by; 0: this CPU's measured sgemm rate."),
+    CT_CFG_KEY_INT(CtRunConfig, train.eval_exact_match, "train.eval_exact_match", "64", 0, 1e6,
+                   "sft: held-out examples answered greedily at each evaluation for exact-match accuracy (0: off)."),
     CT_CFG_KEY_ENUM(CtRunConfig, optim.schedule, "optim.schedule", "cosine", "cosine|linear|constant|wsd",
                     "Learning-rate shape after the warmup (wsd: warmup-stable-decay)."),
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.lr, "optim.lr", "6e-4", 0, 10, "Peak learning rate."),
@@ -89,6 +94,15 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.eps, "optim.eps", "1e-8", 0, 1, "AdamW epsilon."),
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.grad_clip, "optim.grad_clip", "1.0", 0, 1e9,
                      "Clip the global gradient norm to this (0: no clipping)."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, dpo.beta, "dpo.beta", "0.1", 0.000001, 1000, "DPO's beta: how far the policy may move from the reference."),
+    CT_CFG_KEY_ENUM(CtRunConfig, dpo.loss, "dpo.loss", "sigmoid", "sigmoid|robust|ipo|hinge",
+                    "DPO loss (TRL's names); sigmoid with label_smoothing > 0 is conservative DPO."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, dpo.label_smoothing, "dpo.label_smoothing", "0", 0, 0.499,
+                     "Assumed share of flipped preference labels (sigmoid and robust losses)."),
+    CT_CFG_KEY_BOOL(CtRunConfig, dpo.precompute_ref, "dpo.precompute_ref", "false",
+                    "Compute the reference log-probabilities once before training and free the reference model."),
+    CT_CFG_KEY_STRING(CtRunConfig, dpo.ref_checkpoint, "dpo.ref_checkpoint", "",
+                      "The reference model; empty: the starting model (train.init_from), frozen."),
 };
 
 const CtConfigSchema ct_run_config_schema = {

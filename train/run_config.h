@@ -33,6 +33,7 @@ typedef struct {
         char path[CT_PATH_MAX];       // dataset folder (ctrain shard --out)
         char tokenizer[CT_PATH_MAX];  // "" = DIR/tokenizer.json of the dataset
         int doc_masking;
+        int packing;
     } data;
     struct {
         int batch_size, seq_len, grad_accum;
@@ -44,6 +45,7 @@ typedef struct {
         int save_every, keep_last;
         char init_from[CT_PATH_MAX];
         double peak_tflops;  // for MFU; 0 = measured (cpu) or known (gpu)
+        int eval_exact_match;  // sft: held-out examples answered greedily at each evaluation
     } train;
     struct {
         int schedule;  // CtLrShape
@@ -51,6 +53,12 @@ typedef struct {
         int warmup_steps;
         int decay_embeddings;
     } optim;
+    struct {
+        double beta, label_smoothing;
+        int loss;  // CtDpoLoss
+        int precompute_ref;
+        char ref_checkpoint[CT_PATH_MAX];
+    } dpo;
 } CtRunConfig;
 
 extern const CtConfigSchema ct_run_config_schema;

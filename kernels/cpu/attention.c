@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops.h"
 
 #define CT_REAL_BITS 32
 #include "kernels/cpu/real_begin.h"

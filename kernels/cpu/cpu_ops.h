@@ -24,6 +24,11 @@ typedef enum { CT_MATMUL_BLAS = 0, CT_MATMUL_PORTABLE = 1 } CtMatmulEngine;
 void ct_cpu_set_matmul_engine(CtMatmulEngine engine);
 CtMatmulEngine ct_cpu_matmul_engine(void);
 
+// Attention uses the BLAS engine (when matrix products do) from this sequence length on; below
+// it the loops are as fast (measured: equal at T=32, BLAS 1.4-2x faster from T=64). 1 = always.
+void ct_cpu_set_attention_blas_min_seq(int T);
+int ct_cpu_attention_blas_min_seq(void);
+
 // Threads of the CPU backend (n <= 0: every core); OpenMP's pool does all the work, matrix
 // products included (see matmul.inc). Returns the count in use.
 int ct_cpu_set_threads(int n);

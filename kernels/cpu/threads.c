@@ -8,6 +8,11 @@
 
 static CtMatmulEngine matmul_engine = CT_MATMUL_BLAS;
 
+static int attention_blas_min_seq = 64;
+
+void ct_cpu_set_attention_blas_min_seq(int T) { attention_blas_min_seq = T < 1 ? 1 : T; }
+int ct_cpu_attention_blas_min_seq(void) { return attention_blas_min_seq; }
+
 void ct_cpu_set_matmul_engine(CtMatmulEngine engine) { matmul_engine = engine; }
 CtMatmulEngine ct_cpu_matmul_engine(void) { return matmul_engine; }
 

@@ -20,6 +20,9 @@ import sys
 TOL = 1e-4
 
 try:
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")  # torch without numpy is fine here
     import torch
     import torch.nn.functional as F
 except ImportError:

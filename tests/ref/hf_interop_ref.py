@@ -5,9 +5,11 @@ usage:
   hf_interop_ref.py make DIR ARCH [DTYPE] [shard]
       ARCH: gpt2 | llama | llama-tied; DTYPE: float32 (default) | bfloat16 | float16.
       Saves a small randomly initialised transformers model to DIR with save_pretrained
-      (safetensors; `shard` splits it into shards with an index), then writes DIR/tokens.bin
-      (int32) and DIR/logits.bin (float32 [T, V]): the logits transformers computes in fp32
-      for those tokens, from the saved folder as loaded back.
+      (safetensors; `shard` splits it into shards with an index) and a byte-level BPE tokenizer
+      of V tokens trained with `tokenizers` (saved by transformers), then writes DIR/tokens.bin
+      (int32), DIR/logits.bin (float32 [T, V]): the logits transformers computes in fp32 for
+      those tokens, from the saved folder as loaded back, and DIR/sample_ids.bin: the tokenizer's
+      ids for SAMPLE_TEXT.
   hf_interop_ref.py logits DIR TOKENS OUT
       Loads DIR with AutoModelForCausalLM.from_pretrained (and AutoTokenizer when DIR has a
       tokenizer.json, checking that it encodes and decodes) and writes the fp32 logits of the
@@ -30,6 +32,22 @@ except ImportError as e:
 
 T = 12
 V = 300
+SAMPLE_TEXT = "hello the world, the quick brown fox!"
+
+
+def save_tokenizer(dir_path):
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+    corpus = ["the quick brown fox jumps over the lazy dog. " * 20, "hello world, hello there; the end."]
+    tok = ByteLevelBPETokenizer()
+    tok.train_from_iterator(corpus, vocab_size=V, min_frequency=1, special_tokens=["<|endoftext|>"],
+                            show_progress=False)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok._tokenizer, eos_token="<|endoftext|>",
+                                   bos_token="<|endoftext|>")
+    fast.save_pretrained(dir_path)
+    ids = fast.encode(SAMPLE_TEXT, add_special_tokens=False)
+    with open(os.path.join(dir_path, "sample_ids.bin"), "wb") as f:
+        f.write(struct.pack("<%di" % len(ids), *ids))
 
 
 def write_floats(path, t):
@@ -77,6 +95,7 @@ def make(dir_path, arch, dtype="float32", shard=False):
                 p.uniform_(0.5, 1.5)
     model = model.to(getattr(torch, dtype))
     model.save_pretrained(dir_path, safe_serialization=True, max_shard_size="40KB" if shard else "5GB")
+    save_tokenizer(dir_path)
     tokens = torch.randint(0, V, (T,), generator=torch.Generator().manual_seed(5)).tolist()
     with open(os.path.join(dir_path, "tokens.bin"), "wb") as f:
         f.write(struct.pack("<%di" % T, *tokens))

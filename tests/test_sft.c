@@ -1,0 +1,160 @@
+// SFT's loss: masked tokens contribute nothing, packing does not change the loss or the
+// gradients, and the normalisation over the step does not depend on how it is split.
+#include <math.h>
+
+#include "core/alloc.h"
+#include "kernels/ops.h"
+#include "tests/model_fixture.h"
+#include "tests/test.h"
+#include "train/step_batches.h"
+
+typedef struct {
+    int len;
+    int32_t tok[12];
+    uint8_t mask[12];  // 1 on response targets
+} Example;
+
+static void make_examples(Example *ex, int n, int V) {
+    CtRng rng;
+    ct_rng_seed(&rng, 99);
+    for (int e = 0; e < n; e++) {
+        ex[e].len = 5 + e % 4;
+        for (int i = 0; i < ex[e].len; i++) {
+            ex[e].tok[i] = (int32_t)ct_rng_below(&rng, (uint32_t)V);
+            ex[e].mask[i] = i >= ex[e].len / 2;
+        }
+    }
+}
+
+// Fills micro-batch rows: examples placed one per row (packed = 0) or two per row (packed = 1).
+static void place(CtStepBatches *s, const Example *ex, int n, int packed) {
+    const int T = s->T;
+    size_t total = (size_t)s->accum * s->rows * T;
+    for (size_t k = 0; k < total; k++) {
+        s->tokens[k] = 0;
+        s->targets[k] = -1;
+        s->loss_mask[k] = 0;
+        s->positions[k] = 0;
+        s->doc_ids[k] = -1;
+    }
+    int row = 0, at = 0, doc = 0;
+    for (int e = 0; e < n; e++) {
+        if (!packed || at + ex[e].len - 1 > T) {
+            if (e > 0) row++;
+            at = 0;
+            doc = 0;
+        }
+        for (int i = 0; i + 1 < ex[e].len; i++, at++) {
+            size_t k = (size_t)row * T + at;
+            s->tokens[k] = ex[e].tok[i];
+            s->targets[k] = ex[e].tok[i + 1];
+            s->loss_mask[k] = ex[e].mask[i + 1];
+            s->positions[k] = i;
+            s->doc_ids[k] = doc;
+        }
+        doc++;
+    }
+    const size_t per = (size_t)s->rows * T;
+    s->total = 0;
+    for (int i = 0; i < s->accum; i++) {
+        s->counts[i] = 0;
+        for (size_t k = 0; k < per; k++) s->counts[i] += s->loss_mask[i * per + k] && s->targets[i * per + k] >= 0;
+        s->total += s->counts[i];
+    }
+    ct_step_batches_normalise(s, s->total);
+}
+
+static double run_step(CtModel *m, const CtStepBatches *s) {
+    ct_model_zero_grad(m);
+    double loss = 0;
+    for (int i = 0; i < s->accum; i++) {
+        CtBatch b = ct_step_batch(s, i, 1);
+        loss += ct_model_forward(m, &b);
+        ct_model_backward(m);
+    }
+    return loss;
+}
+
+static double max_rel_diff(const float *a, const float *b, size_t n) {
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(a[i]));
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(a[i] - b[i]) / scale);
+    return worst;
+}
+
+TEST(sft, masked_tokens_contribute_exactly_zero_gradient) {
+    CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+    CtModel m;
+    CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 4, 16, 0), 0);
+    tiny_randomize_params(&m, 4);
+    Example ex[4];
+    make_examples(ex, 4, c.vocab_size);
+    CtStepBatches s;
+    ct_step_batches_init(&s, 1, 4, 16);
+    place(&s, ex, 4, 0);
+    double loss = run_step(&m, &s);
+    float *g1 = ct_alloc(m.n_params * sizeof(float));
+    memcpy(g1, m.grads, m.n_params * sizeof(float));
+    // Change every masked-out target: nothing may move.
+    for (size_t k = 0; k < (size_t)4 * 16; k++)
+        if (!s.loss_mask[k] && s.targets[k] >= 0) s.targets[k] = (s.targets[k] + 7) % c.vocab_size;
+    double loss2 = run_step(&m, &s);
+    CHECK(loss == loss2);
+    CHECK(memcmp(g1, m.grads, m.n_params * sizeof(float)) == 0);
+    ct_free(g1);
+    ct_step_batches_free(&s);
+    ct_model_free(&m);
+}
+
+TEST(sft, packed_and_unpacked_batches_agree) {
+    CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+    CtModel m;
+    CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 6, 16, 0), 0);
+    tiny_randomize_params(&m, 6);
+    Example ex[6];
+    make_examples(ex, 6, c.vocab_size);
+    CtStepBatches one_per_row, packed;
+    ct_step_batches_init(&one_per_row, 1, 6, 16);
+    ct_step_batches_init(&packed, 1, 6, 16);
+    place(&one_per_row, ex, 6, 0);
+    place(&packed, ex, 6, 1);
+    double a = run_step(&m, &one_per_row);
+    float *ga = ct_alloc(m.n_params * sizeof(float));
+    memcpy(ga, m.grads, m.n_params * sizeof(float));
+    double b = run_step(&m, &packed);
+    CHECK_NEAR(a, b, 1e-5 * fabs(a));
+    double diff = max_rel_diff(ga, m.grads, m.n_params);
+    CHECK_MSG(diff < 1e-5, "gradients differ by %g between packed and unpacked batches", diff);
+    ct_free(ga);
+    ct_step_batches_free(&one_per_row);
+    ct_step_batches_free(&packed);
+    ct_model_free(&m);
+}
+
+TEST(sft, step_loss_does_not_depend_on_the_micro_batch_split) {
+    CtModelConfig c = tiny_config(CT_ARCH_GPT2);
+    CtModel m;
+    CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 4, 16, 0), 0);
+    tiny_randomize_params(&m, 8);
+    Example ex[4];
+    make_examples(ex, 4, c.vocab_size);  // examples of different lengths: per-batch means would differ
+    float *reference = ct_alloc(m.n_params * sizeof(float));
+    double reference_loss = 0;
+    for (int accum = 1; accum <= 4; accum *= 2) {
+        CtStepBatches s;
+        ct_step_batches_init(&s, accum, 4 / accum, 16);
+        place(&s, ex, 4, 0);
+        double loss = run_step(&m, &s);
+        if (accum == 1) {
+            reference_loss = loss;
+            memcpy(reference, m.grads, m.n_params * sizeof(float));
+        } else {
+            CHECK_NEAR(loss, reference_loss, 1e-5 * fabs(reference_loss));
+            double diff = max_rel_diff(reference, m.grads, m.n_params);
+            CHECK_MSG(diff < 1e-5, "accum %d: gradients differ by %g", accum, diff);
+        }
+        ct_step_batches_free(&s);
+    }
+    ct_free(reference);
+    ct_model_free(&m);
+}

@@ -1,0 +1,164 @@
+// ctrain chat: talk to an SFT model in the terminal, or answer one --prompt. The conversation
+// is rendered with the chat template the model was trained with (stored in its checkpoint),
+// and generation stops at the template's end-of-turn token.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "data/chat_template.h"
+#include "data/tokenizer_files.h"
+#include "data/tokenizer_hf.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "train/checkpoint_io.h"
+#include "train/commands.h"
+#include "train/generate.h"
+
+static const CtOption options[] = {
+    {"checkpoint", "FILE", "an SFT checkpoint (or any checkpoint with a tokenizer)", 0},
+    {"prompt", "TEXT", "answer this one message and exit (no interactive loop)", 0},
+    {"system", "TEXT", "a system message at the start of the conversation", 0},
+    {"template", "NAME", "chat template when the checkpoint has none: chatml, plain or a JSON file", 0},
+    {"max-tokens", "N", "most tokens per answer (default 256)", 0},
+    {"temperature", "T", "sampling temperature; 0 is greedy (default 0.7)", 0},
+    {"top-k", "K", "sample among the K likeliest tokens (default 0: all)", 0},
+    {"top-p", "P", "nucleus sampling threshold (default 0.95)", 0},
+    {"seed", "S", "sampling seed (default 1337)", 0},
+    {"threads", "N", "CPU threads (default: every core)", 0},
+};
+
+typedef struct {
+    CtModel model;
+    CtTokenizer tok;
+    CtChatTemplate tmpl;
+    int32_t end_of_turn;
+    CtSampling sampling;
+    CtRng rng;
+    long max_tokens;
+    CtEncoder *enc;
+} Chat;
+
+// One assistant answer to the conversation so far, streamed to stdout; the text is returned
+// (free with free()) so it can join the history.
+static char *answer(Chat *c, const CtMessage *messages, int n) {
+    CtMaskedIds ids = {0};
+    ct_chat_encode(&c->tmpl, &c->tok, c->enc, messages, n, 1, &ids);
+    const int ctx = c->model.config.max_seq_len;
+    size_t start = ids.ids.len + 16 > (size_t)ctx ? ids.ids.len + 16 - (size_t)ctx : 0;  // keep the newest tokens
+    CtGenerator g;
+    ct_generator_init(&g, &c->model, ctx);
+    const float *logits = NULL;
+    for (size_t i = start; i < ids.ids.len; i++) logits = ct_generator_feed(&g, ids.ids.data[i]);
+    size_t len = 0, cap = 256, piece_len = 0, piece_cap = 0;
+    char *text = malloc(cap);
+    uint8_t *piece = NULL;
+    for (long i = 0; i < c->max_tokens && logits && g.n_ctx < ctx; i++) {
+        int32_t next = ct_sample(logits, c->model.config.vocab_size, &c->sampling, &c->rng);
+        if (next == c->end_of_turn || next >= ct_tokenizer_vocab_size(&c->tok)) break;
+        piece_len = 0;
+        if (ct_decode(&c->tok, &next, 1, &piece, &piece_len, &piece_cap) == 0) {
+            fwrite(piece, 1, piece_len, stdout);
+            fflush(stdout);
+            if (len + piece_len + 1 > cap) text = realloc(text, cap = (len + piece_len + 1) * 2);
+            memcpy(text + len, piece, piece_len);
+            len += piece_len;
+        }
+        logits = ct_generator_feed(&g, next);
+    }
+    text[len] = '\0';
+    fputc('\n', stdout);
+    ct_free(piece);
+    ct_generator_free(&g);
+    ct_masked_ids_free(&ids);
+    return text;
+}
+
+static int load(Chat *c, const CtArgs *args) {
+    const char *path = ct_args_get(args, "checkpoint");
+    CtCheckpointMeta meta;
+    if (ct_checkpoint_load(path, &c->model, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
+    int rc = -1;
+    if (!meta.tokenizer_json) {
+        ct_error_set("%s: the checkpoint carries no tokenizer", path);
+    } else if (ct_tokenizer_parse_hf(&c->tok, meta.tokenizer_json, strlen(meta.tokenizer_json), path, NULL) == 0) {
+        const char *name = ct_args_get(args, "template");
+        if (name)
+            rc = ct_chat_template_load(&c->tmpl, name);
+        else if (meta.chat_template_json)
+            rc = ct_chat_template_parse(&c->tmpl, meta.chat_template_json, path);
+        else
+            rc = ct_chat_template_load(&c->tmpl, "chatml");
+        if (rc == 0 && (c->end_of_turn = ct_chat_template_check(&c->tmpl, &c->tok)) < 0) {
+            ct_error_prefix("%s: ", path);
+            rc = -1;
+        }
+    }
+    ct_checkpoint_meta_free(&meta);
+    return rc;
+}
+
+static int run_chat(const CtArgs *args) {
+    if (!ct_args_get(args, "checkpoint")) return ct_cli_usage_error(&ct_cmd_chat, "--checkpoint FILE is required");
+    long max_tokens, top_k, seed, threads;
+    double temperature, top_p;
+    if (ct_args_get_long(args, "max-tokens", 256, &max_tokens) || ct_args_get_long(args, "top-k", 0, &top_k) ||
+        ct_args_get_long(args, "seed", 1337, &seed) || ct_args_get_long(args, "threads", 0, &threads) ||
+        ct_args_get_double(args, "temperature", 0.7, &temperature) || ct_args_get_double(args, "top-p", 0.95, &top_p) ||
+        max_tokens < 1 || top_k < 0 || temperature < 0 || top_p <= 0 || top_p > 1)
+        return ct_cli_usage_error(&ct_cmd_chat, "--max-tokens >= 1, --top-k >= 0, --temperature >= 0, 0 < --top-p <= 1");
+    ct_cpu_set_threads((int)threads);
+    Chat c;
+    memset(&c, 0, sizeof c);
+    if (load(&c, args) != 0) {
+        int status = ct_cli_fail();
+        ct_chat_template_free(&c.tmpl);
+        return status;
+    }
+    c.sampling = (CtSampling){(float)temperature, (int)top_k, (float)top_p};
+    ct_rng_seed(&c.rng, (uint64_t)seed);
+    c.max_tokens = max_tokens;
+    c.enc = ct_encoder_new(&c.tok);
+    CtMessage history[512];
+    char *owned[512];
+    int n = 0, n_owned = 0;
+    const char *system = ct_args_get(args, "system");
+    if (system) history[n++] = (CtMessage){"system", system, strlen(system)};
+    const char *prompt = ct_args_get(args, "prompt");
+    if (prompt) {
+        history[n++] = (CtMessage){"user", prompt, strlen(prompt)};
+        free(answer(&c, history, n));
+    } else {
+        int tty = isatty(fileno(stdin));
+        if (tty) fprintf(stderr, "chat with %s (empty line or Ctrl-D ends)\n", ct_args_get(args, "checkpoint"));
+        char line[8192];
+        while (n + 2 < 512 && (tty ? fputs("> ", stderr) : 0, fgets(line, sizeof line, stdin))) {
+            size_t len = strcspn(line, "\n");
+            line[len] = '\0';
+            if (len == 0) break;
+            owned[n_owned] = strdup(line);
+            history[n++] = (CtMessage){"user", owned[n_owned], len};
+            n_owned++;
+            char *reply = answer(&c, history, n);
+            owned[n_owned++] = reply;
+            history[n++] = (CtMessage){c.tmpl.trained_roles[0], reply, strlen(reply)};
+        }
+    }
+    for (int i = 0; i < n_owned; i++) free(owned[i]);
+    ct_encoder_free(c.enc);
+    ct_chat_template_free(&c.tmpl);
+    ct_tokenizer_free(&c.tok);
+    ct_model_free(&c.model);
+    return 0;
+}
+
+const CtCommand ct_cmd_chat = {
+    .name = "chat",
+    .summary = "talk to an SFT model (interactive, or one --prompt)",
+    .usage = "ctrain chat --checkpoint FILE [--prompt TEXT] [--system TEXT] [--temperature T] [--max-tokens N]",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .max_positionals = 0,
+    .run = run_chat,
+};
