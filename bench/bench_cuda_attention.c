@@ -61,19 +61,20 @@ int main(int argc, char **argv) {
     float *att = ct_cuda_malloc(ct_cuda_attention_saved_floats(B, T, NH) * sizeof(float), "att");
     ct_cuda_zero(dqkv, n_qkv * sizeof(float));
     // warm-up, then timed runs of each
-    ops->attention_forward(out, att, qkv, NULL, B, T, NH, NKV, HD);
-    ops->attention_backward(dqkv, dout, qkv, att, B, T, NH, NKV, HD);
+    ops->attention_forward(out, att, qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
+    ops->attention_backward(dqkv, dout, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
     ct_cuda_synchronize();
     double t0 = now();
-    for (int i = 0; i < iters; i++) ops->attention_forward(out, att, qkv, NULL, B, T, NH, NKV, HD);
+    for (int i = 0; i < iters; i++) ops->attention_forward(out, att, qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
     ct_cuda_synchronize();
     double t_fwd = (now() - t0) / iters;
     t0 = now();
-    for (int i = 0; i < iters; i++) ops->attention_backward(dqkv, dout, qkv, att, B, T, NH, NKV, HD);
+    for (int i = 0; i < iters; i++) ops->attention_backward(dqkv, dout, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
     ct_cuda_synchronize();
     double t_bwd = (now() - t0) / iters;
     t0 = now();
-    for (int i = 0; i < iters; i++) ct_cuda_attention_backward_with_out(dqkv, dout, out, qkv, att, B, T, NH, NKV, HD);
+    for (int i = 0; i < iters; i++)
+        ct_cuda_attention_backward_with_out(dqkv, dout, out, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
     ct_cuda_synchronize();
     double t_bwd_out = (now() - t0) / iters;
     const double fwd_flops = 2.0 * B * NH * (double)T * T * HD, bwd_flops = 2.5 * fwd_flops;

@@ -261,7 +261,9 @@ TEST(cuda, matmul_forward_and_backward) {
 
 typedef struct {
     int B, T, NH, NKV, HD, docs;
+    float dropout;  // attention dropout probability (0: none)
 } AttCase;
+#define SEED 0x5eedu
 
 static void attention_case(AttCase c) {
     CtRng rng;
@@ -273,24 +275,25 @@ static void attention_case(AttCase c) {
     for (int b = 0; b < c.B; b++)  // packed documents of varying length, and one id that returns
         for (int t = 0; t < c.T; t++) doc[b * c.T + t] = (t / (7 + 5 * b)) % 3;
     float *out = ct_alloc(sizeof(float) * n_out), *att = ct_alloc(sizeof(float) * c.B * c.NH * c.T * c.T);
-    CPU->attention_forward(out, att, qkv, c.docs ? doc : NULL, c.B, c.T, c.NH, c.NKV, c.HD);
+    CPU->attention_forward(out, att, qkv, c.docs ? doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
     float *d_qkv = upf(qkv, n_qkv), *d_out = ct_cuda_malloc(sizeof(float) * n_out, "out");
     int32_t *d_doc = up(doc, sizeof(int32_t) * (size_t)c.B * c.T);
     // the smallest saved state the CUDA op asks for: compute-sanitizer catches any overrun
     float *d_att = ct_cuda_malloc(sizeof(float) * ct_cuda_attention_saved_floats(c.B, c.T, c.NH), "att");
-    GPU->attention_forward(d_out, d_att, d_qkv, c.docs ? d_doc : NULL, c.B, c.T, c.NH, c.NKV, c.HD);
+    GPU->attention_forward(d_out, d_att, d_qkv, c.docs ? d_doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
     CHECK_CLOSE(d_out, out, n_out, "attention forward");
 
     float *dout = rnd(&rng, n_out, 1), *dqkv = rnd(&rng, n_qkv, 1);
     float *d_dout = upf(dout, n_out), *d_dqkv = upf(dqkv, n_qkv), *d_dqkv2 = upf(dqkv, n_qkv),
           *d_dqkv3 = upf(dqkv, n_qkv);
-    CPU->attention_backward(dqkv, dout, qkv, att, c.B, c.T, c.NH, c.NKV, c.HD);
-    GPU->attention_backward(d_dqkv, d_dout, d_qkv, d_att, c.B, c.T, c.NH, c.NKV, c.HD);
+    CPU->attention_backward(dqkv, dout, qkv, att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    GPU->attention_backward(d_dqkv, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
     CHECK_CLOSE(d_dqkv, dqkv, n_qkv, "attention backward");
     // with the forward's output: D from dO·O instead of a recomputation
-    ct_cuda_attention_backward_with_out(d_dqkv2, d_dout, d_out, d_qkv, d_att, c.B, c.T, c.NH, c.NKV, c.HD);
+    ct_cuda_attention_backward_with_out(d_dqkv2, d_dout, d_out, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV,
+                                        c.HD);
     CHECK_CLOSE(d_dqkv2, dqkv, n_qkv, "attention backward with out");
-    GPU->attention_backward(d_dqkv3, d_dout, d_qkv, d_att, c.B, c.T, c.NH, c.NKV, c.HD);
+    GPU->attention_backward(d_dqkv3, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
     CHECK_MSG(same_bits(d_dqkv, d_dqkv3, n_qkv), "attention backward differs between two runs");
     ct_cuda_free(d_qkv);
     ct_cuda_free(d_out);
@@ -309,22 +312,49 @@ static void attention_case(AttCase c) {
             attention_case(cases_[i_]);                                           \
             if (ct_test_failed()) {                                               \
                 AttCase c_ = cases_[i_];                                          \
-                CHECK_MSG(0, "in case B=%d T=%d NH=%d NKV=%d HD=%d docs=%d", c_.B, c_.T, c_.NH, c_.NKV, c_.HD, \
-                          c_.docs);                                               \
+                CHECK_MSG(0, "in case B=%d T=%d NH=%d NKV=%d HD=%d docs=%d dropout=%g", c_.B, c_.T, c_.NH, \
+                          c_.NKV, c_.HD, c_.docs, c_.dropout);                   \
             }                                                                     \
         }                                                                         \
     } while (0)
 
 TEST(cuda, attention_causal_gqa) {
     need_gpu();
-    ATTENTION_CASES((AttCase){2, 37, 4, 2, 16, 0}, (AttCase){1, 150, 2, 1, 64, 0}, (AttCase){1, 1, 2, 2, 32, 0},
-                    (AttCase){1, 64, 6, 2, 64, 0}, (AttCase){2, 65, 2, 2, 128, 0});
+    ATTENTION_CASES((AttCase){2, 37, 4, 2, 16, 0, 0}, (AttCase){1, 150, 2, 1, 64, 0, 0},
+                    (AttCase){1, 1, 2, 2, 32, 0, 0}, (AttCase){1, 64, 6, 2, 64, 0, 0},
+                    (AttCase){2, 65, 2, 2, 128, 0, 0});
 }
 
 TEST(cuda, attention_document_masks) {
     need_gpu();
-    ATTENTION_CASES((AttCase){2, 70, 3, 3, 40, 1}, (AttCase){1, 200, 4, 1, 64, 1}, (AttCase){2, 2, 2, 1, 8, 1},
-                    (AttCase){1, 130, 2, 2, 96, 1});
+    ATTENTION_CASES((AttCase){2, 70, 3, 3, 40, 1, 0}, (AttCase){1, 200, 4, 1, 64, 1, 0},
+                    (AttCase){2, 2, 2, 1, 8, 1, 0}, (AttCase){1, 130, 2, 2, 96, 1, 0});
+}
+
+TEST(cuda, attention_dropout) {
+    need_gpu();
+    ATTENTION_CASES((AttCase){2, 70, 4, 2, 32, 1, 0.1f}, (AttCase){1, 130, 2, 1, 64, 0, 0.5f});
+}
+
+TEST(cuda, dropout_forward_and_backward) {
+    need_gpu();
+    CtRng rng;
+    ct_rng_seed(&rng, 60);
+    const size_t n = 20011;
+    float *x = rnd(&rng, n, 1), *y = ct_alloc(n * 4), *dx = ct_alloc(n * 4);
+    float *d_x = upf(x, n), *d_y = ct_cuda_malloc(n * 4, "y");
+    const float ps[] = {0.0f, 0.1f, 0.5f};
+    for (int k = 0; k < 3; k++) {
+        CPU->dropout_forward(y, x, n, ps[k], 1234 + k);
+        GPU->dropout_forward(d_y, d_x, n, ps[k], 1234 + k);
+        CHECK_CLOSE_TOL(d_y, y, n, 1e-7, "dropout forward (the same mask bit for bit)");
+        CPU->dropout_backward(dx, x, n, ps[k], 99);
+        GPU->dropout_backward(d_y, d_x, n, ps[k], 99);
+        CHECK_CLOSE_TOL(d_y, dx, n, 1e-7, "dropout backward");
+    }
+    GPU->dropout_forward(d_x, d_x, n, 0.3f, 5);  // in place
+    CPU->dropout_forward(x, x, n, 0.3f, 5);
+    CHECK_CLOSE_TOL(d_x, x, n, 1e-7, "dropout in place");
 }
 
 TEST(cuda, attention_decode) {

@@ -10,6 +10,10 @@
 //   backward  P_tj = exp(S_tj - L_t) is recomputed from L, and with dP = dO·Vᵀ,
 //             D_t = Σ_j P_tj·dP_tj (= dO_t·O_t), dS = P ⊙ (dP - D):
 //             dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO.
+//   dropout   (kernels/ops.h) with keep_tj = M_tj/(1-p) from the counter-based mask of index
+//             ((b·NH + h)·T + t)·T + j: O = (keep ⊙ P)·V, while l and L sum the undropped P (the
+//             CPU's att). Backward: dP = keep ⊙ (dO·Vᵀ), dV = (keep ⊙ P)ᵀ·dO, the rest as above
+//             (D = rowsum(P ⊙ dP) is still dO·O).
 //
 // Work split (FlashAttention-2's, without its atomics): one thread per row, BR = 64 rows per
 // block. The row's own vectors sit in shared memory with a padded stride (HD+1: conflict-free
@@ -26,6 +30,7 @@
 // This is the fp32 reference-speed version (CUDA cores, no tensor cores): the bf16 version
 // with mma tiles is the next step (docs/cuda.md).
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/dropout.cuh"
 
 #define BR 64  // rows owned by a block (= threads per block)
 #define BK 64  // rows of a streamed tile
@@ -37,6 +42,12 @@ __device__ __forceinline__ void load_rows(float *dst, int ld, const float *src, 
         const int r = idx / HD, i = idx - r * HD;
         dst[r * ld + i] = r0 + r < T ? src[(size_t)(r0 + r) * stride + i] : 0.0f;
     }
+}
+
+// The dropout factor of score (row, key): 1/(1-p) kept, 0 dropped; 1 without dropout (p <= 0).
+__device__ __forceinline__ float keep_factor(float p, float keep_scale, uint64_t seed, size_t row_index, int key) {
+    if (p <= 0.0f) return 1.0f;
+    return dropout_uniform(seed, row_index + (uint64_t)key) >= p ? keep_scale : 0.0f;
 }
 
 template <int HDMAX>
@@ -51,7 +62,8 @@ __device__ __forceinline__ float dot(const float *a, const float *b, int HD) {
 template <int HDMAX>
 __global__ void __launch_bounds__(BR) attention_forward_kernel(float *out, float *lse, const float *qkv,
                                                                const int32_t *doc_ids, int T, int NH, int NKV, int HD,
-                                                               float scale) {
+                                                               float scale, float drop_p, float keep_scale,
+                                                               uint64_t seed) {
     extern __shared__ float smem[];
     const int P = HD + 1;
     float *Qs = smem, *Ks = Qs + BR * P, *Vs = Ks + BK * HD;
@@ -90,10 +102,11 @@ __global__ void __launch_bounds__(BR) attention_forward_kernel(float *out, float
             }
             const float p = expf(s - m);
             l += p;
+            const float w = p * keep_factor(drop_p, keep_scale, seed, ((size_t)bh * T + t) * T, k0 + j);
             const float *v = Vs + j * HD;
 #pragma unroll
             for (int i = 0; i < HDMAX; i++)
-                if (i < HD) o[i] += p * v[i];
+                if (i < HD) o[i] += w * v[i];
         }
     }
     if (t >= T) return;
@@ -110,7 +123,8 @@ template <int HDMAX>
 __global__ void __launch_bounds__(BR) attention_backward_dq_kernel(float *dqkv, float *Dsave, const float *dout,
                                                                    const float *out, const float *qkv,
                                                                    const float *lse, const int32_t *doc_ids, int T,
-                                                                   int NH, int NKV, int HD, float scale) {
+                                                                   int NH, int NKV, int HD, float scale, float drop_p,
+                                                                   float keep_scale, uint64_t seed) {
     extern __shared__ float smem[];
     const int P = HD + 1;
     float *Qs = smem, *dOs = Qs + BR * P, *Ks = dOs + BR * P, *Vs = Ks + BK * HD;
@@ -147,7 +161,8 @@ __global__ void __launch_bounds__(BR) attention_backward_dq_kernel(float *dqkv, 
                 if (doc && kdoc[j] != my_doc) continue;
                 const float *k = Ks + j * HD;
                 const float p = expf(dot<HDMAX>(q, k, HD) * scale - L);
-                const float dp = dot<HDMAX>(go, Vs + j * HD, HD);
+                const float dp = dot<HDMAX>(go, Vs + j * HD, HD) *
+                                 keep_factor(drop_p, keep_scale, seed, ((size_t)bh * T + t) * T, k0 + j);
                 if (pass == 0) {
                     D += p * dp;
                 } else {
@@ -171,7 +186,8 @@ template <int HDMAX>
 __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(float *dqkv, const float *dout, const float *qkv,
                                                                     const float *lse, const float *Dsave,
                                                                     const int32_t *doc_ids, int T, int NH, int NKV,
-                                                                    int HD, float scale) {
+                                                                    int HD, float scale, float drop_p, float keep_scale,
+                                                                    uint64_t seed) {
     extern __shared__ float smem[];
     const int P = HD + 1;
     float *Ks = smem, *Vs = Ks + BR * P, *Qs = Vs + BR * P, *dOs = Qs + BK * HD;
@@ -210,11 +226,12 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(float *dqkv,
                 if (qt0 + i < j || (doc && qdoc[i] != my_doc)) continue;
                 const float *qi = Qs + i * HD, *goi = dOs + i * HD;
                 const float p = expf(dot<HDMAX>(qi, k, HD) * scale - Ls[i]);
-                const float ds = p * (dot<HDMAX>(goi, v, HD) - Ds[i]);
+                const float keep = keep_factor(drop_p, keep_scale, seed, (bh * T + (size_t)(qt0 + i)) * T, j);
+                const float ds = p * (dot<HDMAX>(goi, v, HD) * keep - Ds[i]), w = p * keep;
 #pragma unroll
                 for (int c = 0; c < HDMAX; c++)
                     if (c < HD) {
-                        dv[c] += p * goi[c];
+                        dv[c] += w * goi[c];
                         dk[c] += ds * qi[c];
                     }
             }
@@ -244,29 +261,32 @@ static void allow_smem(K kernel, size_t bytes) {
 }
 
 template <int HDMAX>
-static void forward_hd(float *out, float *lse, const float *qkv, const int32_t *doc, int B, int T, int NH, int NKV,
-                       int HD, float scale) {
+static void forward_hd(float *out, float *lse, const float *qkv, const int32_t *doc, float drop_p, uint64_t seed,
+                       int B, int T, int NH, int NKV, int HD, float scale) {
     const size_t smem = sizeof(float) * ((size_t)BR * (HD + 1) + 2 * (size_t)BK * HD) + sizeof(int) * BK;
     allow_smem(attention_forward_kernel<HDMAX>, smem);
     dim3 grid((T + BR - 1) / BR, B * NH);
-    attention_forward_kernel<HDMAX><<<grid, BR, smem>>>(out, lse, qkv, doc, T, NH, NKV, HD, scale);
+    attention_forward_kernel<HDMAX><<<grid, BR, smem>>>(out, lse, qkv, doc, T, NH, NKV, HD, scale, drop_p,
+                                                        dropout_keep_scale(drop_p), seed);
     LAUNCH_CHECK("attention_forward_kernel");
 }
 
 template <int HDMAX>
 static void backward_hd(float *dqkv, float *Dsave, const float *dout, const float *out, const float *qkv,
-                        const float *lse, const int32_t *doc, int B, int T, int NH, int NKV, int HD, float scale) {
+                        const float *lse, const int32_t *doc, float drop_p, uint64_t seed, int B, int T, int NH,
+                        int NKV, int HD, float scale) {
+    const float keep_scale = dropout_keep_scale(drop_p);
     const size_t smem_dq = sizeof(float) * (2 * (size_t)BR * (HD + 1) + 2 * (size_t)BK * HD) + sizeof(int) * BK;
     allow_smem(attention_backward_dq_kernel<HDMAX>, smem_dq);
     dim3 grid_q((T + BR - 1) / BR, B * NH);
     attention_backward_dq_kernel<HDMAX><<<grid_q, BR, smem_dq>>>(dqkv, Dsave, dout, out, qkv, lse, doc, T, NH, NKV,
-                                                                 HD, scale);
+                                                                 HD, scale, drop_p, keep_scale, seed);
     LAUNCH_CHECK("attention_backward_dq_kernel");
     const size_t smem_kv = sizeof(float) * (2 * (size_t)BR * (HD + 1) + 2 * (size_t)BK * HD + 2 * BK) + sizeof(int) * BK;
     allow_smem(attention_backward_dkv_kernel<HDMAX>, smem_kv);
     dim3 grid_kv((T + BR - 1) / BR, B * NKV);
     attention_backward_dkv_kernel<HDMAX><<<grid_kv, BR, smem_kv>>>(dqkv, dout, qkv, lse, Dsave, doc, T, NH, NKV, HD,
-                                                                   scale);
+                                                                   scale, drop_p, keep_scale, seed);
     LAUNCH_CHECK("attention_backward_dkv_kernel");
 }
 
@@ -279,8 +299,9 @@ static int32_t *saved_docs(const float *att, int B, int T, int NH) {
     return T >= 2 ? (int32_t *)(att + (size_t)B * NH * T) : NULL;
 }
 
-extern "C" void ct_cuda_attention_forward(float *out, float *att, const float *qkv, const int32_t *doc_ids, int B,
-                                          int T, int NH, int NKV, int HD) {
+extern "C" void ct_cuda_attention_forward(float *out, float *att, const float *qkv, const int32_t *doc_ids,
+                                          float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV,
+                                          int HD) {
     if (B <= 0 || T <= 0) return;
     check_shape(T, NH, NKV, HD);
     int32_t *docs = saved_docs(att, B, T, NH);
@@ -292,30 +313,34 @@ extern "C" void ct_cuda_attention_forward(float *out, float *att, const float *q
     }
     const float scale = 1.0f / sqrtf((float)HD);
     if (HD <= 32)
-        forward_hd<32>(out, att, qkv, doc_ids, B, T, NH, NKV, HD, scale);
+        forward_hd<32>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
     else if (HD <= 64)
-        forward_hd<64>(out, att, qkv, doc_ids, B, T, NH, NKV, HD, scale);
+        forward_hd<64>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
     else
-        forward_hd<128>(out, att, qkv, doc_ids, B, T, NH, NKV, HD, scale);
+        forward_hd<128>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
 }
 
 extern "C" void ct_cuda_attention_backward_with_out(float *dqkv, const float *dout, const float *out,
-                                                    const float *qkv, const float *att, int B, int T, int NH, int NKV,
-                                                    int HD) {
+                                                    const float *qkv, const float *att, float dropout_p,
+                                                    uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
     if (B <= 0 || T <= 0) return;
     check_shape(T, NH, NKV, HD);
     const int32_t *docs = saved_docs(att, B, T, NH);
     float *Dsave = (float *)ct_cuda_scratch(CT_SCRATCH_ATTN_D, sizeof(float) * (size_t)B * NH * T);
     const float scale = 1.0f / sqrtf((float)HD);
     if (HD <= 32)
-        backward_hd<32>(dqkv, Dsave, dout, out, qkv, att, docs, B, T, NH, NKV, HD, scale);
+        backward_hd<32>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD,
+                          scale);
     else if (HD <= 64)
-        backward_hd<64>(dqkv, Dsave, dout, out, qkv, att, docs, B, T, NH, NKV, HD, scale);
+        backward_hd<64>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD,
+                          scale);
     else
-        backward_hd<128>(dqkv, Dsave, dout, out, qkv, att, docs, B, T, NH, NKV, HD, scale);
+        backward_hd<128>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD,
+                          scale);
 }
 
-extern "C" void ct_cuda_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B,
-                                           int T, int NH, int NKV, int HD) {
-    ct_cuda_attention_backward_with_out(dqkv, dout, NULL, qkv, att, B, T, NH, NKV, HD);
+extern "C" void ct_cuda_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                                           float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV,
+                                           int HD) {
+    ct_cuda_attention_backward_with_out(dqkv, dout, NULL, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
 }

@@ -20,10 +20,10 @@ void ct_cuda_bias_backward(float *dbias, const float *dout, int N, int OC);
 void ct_cuda_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
 void ct_cuda_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                              const float *weight, int N, int C, int OC);
-void ct_cuda_attention_forward(float *out, float *att, const float *qkv, const int32_t *doc_ids, int B, int T, int NH,
-                               int NKV, int HD);
-void ct_cuda_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int T,
-                                int NH, int NKV, int HD);
+void ct_cuda_attention_forward(float *out, float *att, const float *qkv, const int32_t *doc_ids, float dropout_p,
+                               uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
+void ct_cuda_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, float dropout_p,
+                                uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
 void ct_cuda_attention_decode(float *out, const float *q, const float *k_cache, const float *v_cache, int n_ctx, int NH,
                               int NKV, int HD);
 void ct_cuda_rope_forward(float *out, const float *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
@@ -40,6 +40,8 @@ void ct_cuda_xent_forward(float *losses, float *logprobs, float *lse, const floa
                           const uint8_t *mask, const float *weights, int N, int V);
 void ct_cuda_xent_backward(float *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
                            const float *weights, float scale, int N, int V);
+void ct_cuda_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed);
+void ct_cuda_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
 #ifdef __cplusplus
 }
 #endif

@@ -44,7 +44,8 @@ size_t ct_cuda_attention_saved_floats(int B, int T, int NH);
 // dot product instead of a recomputation over all keys (about a third less work). out may be
 // NULL (= the op table's attention_backward). See the proposal in docs/cuda.md.
 void ct_cuda_attention_backward_with_out(float *dqkv, const float *dout, const float *out, const float *qkv,
-                                         const float *att, int B, int T, int NH, int NKV, int HD);
+                                         const float *att, float dropout_p, uint64_t dropout_seed, int B, int T, int NH,
+                                         int NKV, int HD);
 
 // ---- optimizer support (device arrays) ----
 // Σ g[i]², accumulated in double in a fixed order (the same bits on every run).

@@ -90,3 +90,23 @@ extern "C" void ct_cuda_residual_backward(float *da, float *db, const float *dou
     residual_backward_kernel<<<ct_blocks(n, THREADS), THREADS>>>(da, db, dout, n);
     LAUNCH_CHECK("residual_backward_kernel");
 }
+
+// ---- dropout (kernels/ops.h): element i kept when u(seed, i) >= p, then scaled by 1/(1-p) ----
+#include "kernels/cuda/dropout.cuh"
+
+// y = m ⊙ x / (1-p); backward dx = m ⊙ dy / (1-p) is the same map (it writes, in place is fine).
+__global__ void dropout_kernel(float *out, const float *inp, size_t n, float p, float scale, uint64_t seed) {
+    GRID_STRIDE(i, n) out[i] = dropout_uniform(seed, i) >= p ? inp[i] * scale : 0.0f;
+}
+
+extern "C" void ct_cuda_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed) {
+    if (!n) return;
+    dropout_kernel<<<ct_blocks(n, THREADS), THREADS>>>(out, inp, n, p, dropout_keep_scale(p), seed);
+    LAUNCH_CHECK("dropout_kernel");
+}
+
+extern "C" void ct_cuda_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed) {
+    if (!n) return;
+    dropout_kernel<<<ct_blocks(n, THREADS), THREADS>>>(dinp, dout, n, p, dropout_keep_scale(p), seed);
+    LAUNCH_CHECK("dropout_kernel");
+}
