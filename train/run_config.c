@@ -10,6 +10,7 @@ static const CtConfigSection sections[] = {
     {"data", "What the model reads: a dataset folder made by ctrain shard."},
     {"train", "The training loop: batch, length, evaluation, samples and checkpoints."},
     {"optim", "AdamW and its learning-rate schedule."},
+    {"lora", "LoRA: low-rank adapters over the frozen model of train.init_from (see docs/lora.md)."},
 };
 
 static const CtConfigKey keys[] = {
@@ -89,6 +90,16 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.eps, "optim.eps", "1e-8", 0, 1, "AdamW epsilon."),
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.grad_clip, "optim.grad_clip", "1.0", 0, 1e9,
                      "Clip the global gradient norm to this (0: no clipping)."),
+    CT_CFG_KEY_INT(CtRunConfig, lora.r, "lora.r", "0", 0, 4096,
+                   "Adapter rank; 0 trains every parameter, > 0 trains only adapters over the frozen train.init_from."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, lora.alpha, "lora.alpha", "16", 0, 1e6,
+                     "Adapter scale numerator: scale = alpha/r (alpha/sqrt(r) with rslora)."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, lora.dropout, "lora.dropout", "0", 0, 0.99,
+                     "Dropout on the adapter input (only 0 is implemented so far; PEFT files with any value load)."),
+    CT_CFG_KEY_LIST(CtRunConfig, lora.targets, "lora.targets", "",
+                    "Modules to adapt by Hugging Face name (q_proj, v_proj, c_attn, mlp.c_proj, ...) or all-linear; empty: PEFT's default (q_proj,v_proj for llama, c_attn for gpt2)."),
+    CT_CFG_KEY_BOOL(CtRunConfig, lora.rslora, "lora.rslora", "false",
+                    "Rank-stabilised scale alpha/sqrt(r) instead of alpha/r (PEFT's use_rslora)."),
 };
 
 const CtConfigSchema ct_run_config_schema = {

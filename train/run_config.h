@@ -51,6 +51,13 @@ typedef struct {
         int warmup_steps;
         int decay_embeddings;
     } optim;
+    // LoRA (train/lora.h): low-rank adapters over the frozen model of train.init_from.
+    struct {
+        int r;               // rank; 0 = no LoRA (every parameter trains)
+        float alpha, dropout;
+        char targets[512];   // comma-separated module names, "all-linear", or "" (PEFT's default)
+        int rslora;
+    } lora;
 } CtRunConfig;
 
 extern const CtConfigSchema ct_run_config_schema;
