@@ -264,3 +264,59 @@ TEST(lora, unknown_target_is_an_error) {
     CHECK_STR_EQ(m.lora->adapters[1].module, "transformer.h.0.mlp.c_proj");
     ct_model_free(&m);
 }
+
+// Shapes large enough for the op's parallel path (small ones run on one thread): the float op
+// against plain loops in double.
+TEST(lora, op_parallel_path_matches_plain_loops) {
+    const int N = 96, C = 300, R = 8, OC = 200, OS = 260, col0 = 40;
+    const float s = 0.75f;
+    CtRng rng;
+    ct_rng_seed(&rng, 12);
+    float *x = ct_alloc(sizeof(float) * N * C), *A = ct_alloc(sizeof(float) * R * C), *B = ct_alloc(sizeof(float) * OC * R);
+    float *dy = ct_alloc(sizeof(float) * N * OS), *out = ct_calloc((size_t)N * OS, sizeof(float));
+    float *h = ct_alloc(sizeof(float) * N * R), *dh = ct_alloc(sizeof(float) * N * R);
+    float *dx = ct_calloc((size_t)N * C, sizeof(float)), *dA = ct_calloc((size_t)R * C, sizeof(float));
+    float *dB = ct_calloc((size_t)OC * R, sizeof(float));
+    ct_rng_fill_normal(&rng, x, (size_t)N * C, 0, 1);
+    ct_rng_fill_normal(&rng, A, (size_t)R * C, 0, 1);
+    ct_rng_fill_normal(&rng, B, (size_t)OC * R, 0, 1);
+    ct_rng_fill_normal(&rng, dy, (size_t)N * OS, 0, 1);
+    ct_ops_cpu()->lora_forward(out + col0, h, x, A, B, s, N, C, R, OC, OS);
+    ct_ops_cpu()->lora_backward(dx, dA, dB, dh, dy + col0, x, h, A, B, s, N, C, R, OC, OS);
+    double *hd = ct_calloc((size_t)N * R, sizeof(double)), *dhd = ct_calloc((size_t)N * R, sizeof(double));
+    double worst = 0;
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < R; k++) {
+            for (int c = 0; c < C; c++) hd[n * R + k] += (double)x[n * C + c] * A[k * C + c];
+            for (int j = 0; j < OC; j++) dhd[n * R + k] += s * (double)dy[n * OS + col0 + j] * B[j * R + k];
+        }
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < OS; j++) {
+            double want = 0;
+            if (j >= col0 && j < col0 + OC)
+                for (int k = 0; k < R; k++) want += s * hd[n * R + k] * B[(j - col0) * R + k];
+            worst = fmax(worst, fabs(out[n * OS + j] - want) / (1 + fabs(want)));
+        }
+    for (int j = 0; j < OC; j++)
+        for (int k = 0; k < R; k++) {
+            double want = 0;
+            for (int n = 0; n < N; n++) want += s * (double)dy[n * OS + col0 + j] * hd[n * R + k];
+            worst = fmax(worst, fabs(dB[j * R + k] - want) / (1 + fabs(want)));
+        }
+    for (int k = 0; k < R; k++)
+        for (int c = 0; c < C; c++) {
+            double want = 0;
+            for (int n = 0; n < N; n++) want += dhd[n * R + k] * x[n * C + c];
+            worst = fmax(worst, fabs(dA[k * C + c] - want) / (1 + fabs(want)));
+        }
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            double want = 0;
+            for (int k = 0; k < R; k++) want += dhd[n * R + k] * A[k * C + c];
+            worst = fmax(worst, fabs(dx[n * C + c] - want) / (1 + fabs(want)));
+        }
+    printf("    lora op, N=%d C=%d R=%d OC=%d (parallel): worst relative error %.2g\n", N, C, R, OC, worst);
+    CHECK(worst < 1e-4);
+    ct_free(x), ct_free(A), ct_free(B), ct_free(dy), ct_free(out), ct_free(h), ct_free(dh), ct_free(dx), ct_free(dA);
+    ct_free(dB), ct_free(hd), ct_free(dhd);
+}
