@@ -8,6 +8,7 @@
 #include "checkpoints/checkpoint.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "kernels/ops.h"
 #include "tests/test.h"
 #include "train/checkpoint_io.h"
@@ -71,6 +72,7 @@ static const char *path_in(const char *rel) {
 }
 
 TEST(lora, train_resume_to_the_bit_and_base_untouched) {
+    ct_log_set_level(CT_LOG_QUIET);  // the in-process loads below report what trains
     const char *prefix = prepare();
     if (!prefix) return;
     char cmd[4096], *out;
@@ -136,6 +138,33 @@ TEST(lora, train_resume_to_the_bit_and_base_untouched) {
     ct_model_free(&mb);
     ct_adamw_free(&oa);
     ct_adamw_free(&ob);
+
+    // lora export (PEFT folder) and lora merge from the folder and from the run's checkpoint: both
+    // merged checkpoints equal the checkpoint loaded merged (the same W + s·B·A)
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' lora export a/ckpt-step00000020.h5 --out adapter --base-name tiny-base && '%s' lora merge "
+             "--base base/ckpt-step00000010.h5 --adapter adapter --out m1.h5 && '%s' lora merge --base "
+             "base/ckpt-step00000010.h5 --adapter a/ckpt-step00000020.h5 --out m2.h5",
+             ct_test_tmpdir(), ct_test_bin(), ct_test_bin(), ct_test_bin());
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "lora export: 3 adapters (r 4)");
+    free(out);
+    char *config = ct_test_read(path_in("adapter/adapter_config.json"), NULL);
+    CHECK_CONTAINS(config, "\"base_model_name_or_path\":\t\"tiny-base\"");
+    CHECK_CONTAINS(config, "\"target_modules\":\t[\"q_proj\", \"v_proj\", \"down_proj\"]");
+    free(config);
+    CtModel m1, m2;
+    CHECK(ct_checkpoint_load(path_in("a/ckpt-step00000020.h5"), &merged, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
+    ct_checkpoint_meta_free(&meta);
+    CHECK(ct_checkpoint_load(path_in("m1.h5"), &m1, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
+    ct_checkpoint_meta_free(&meta);
+    CHECK(ct_checkpoint_load(path_in("m2.h5"), &m2, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
+    ct_checkpoint_meta_free(&meta);
+    CHECK(memcmp(merged.params, m1.params, merged.n_params * sizeof(float)) == 0);
+    CHECK(memcmp(merged.params, m2.params, merged.n_params * sizeof(float)) == 0);
+    ct_model_free(&merged);
+    ct_model_free(&m1);
+    ct_model_free(&m2);
 
     // another base under the recorded path: refused, naming both files
     snprintf(cmd, sizeof cmd, "cp '%s' '%s' && %s --run.out_dir=b --resume b --train.max_steps=25",
