@@ -133,14 +133,16 @@ static int build_model(Run *r, const char *resume_path) {
         ct_checkpoint_meta_free(&meta);
         ct_log("resumed from %s at step %lld (%lld tokens seen)", resume_path, (long long)r->step,
                (long long)r->tokens_seen);
-    } else if (cfg->train.init_from[0] && cfg->lora.r > 0) {  // LoRA: adapters over the frozen init_from
-        if (ct_lora_model_from_config(cfg, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
-        r->have_model = 1;
     } else if (cfg->train.init_from[0]) {
-        if (ct_checkpoint_load(cfg->train.init_from, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, NULL, &meta) != 0)
-            return -1;
+        if (cfg->lora.r > 0) {  // LoRA: adapters over the frozen model of init_from (train/lora_checkpoint.h)
+            if (ct_lora_model_from_config(cfg, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
+        } else {
+            if (ct_checkpoint_load(cfg->train.init_from, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, NULL,
+                                   &meta) != 0)
+                return -1;
+            ct_checkpoint_meta_free(&meta);
+        }
         r->have_model = 1;
-        ct_checkpoint_meta_free(&meta);
         if (r->model.config.vocab_size < (int)r->data.vocab_size)
             return ct_error_set("%s: its vocabulary (%d) is smaller than the dataset's (%u)", cfg->train.init_from,
                                 r->model.config.vocab_size, r->data.vocab_size);
