@@ -106,6 +106,12 @@ typedef struct CtOps {
     void (*lora_backward)(float *dinp, float *dA, float *dB, float *dh, const float *dout, const float *inp,
                           const float *h, const float *A, const float *B, float scale, int N, int C, int R, int OC,
                           int dout_stride);
+
+    // Inverted dropout with a mask that is a pure function of (key, index), so backward
+    // regenerates it and any thread count gives the same mask: out = keep ? inp/(1-p) : 0,
+    // P(keep) = 1 - p. Backward ADDS: dinp += keep ? dout/(1-p) : 0 (same key, same n).
+    void (*dropout_forward)(float *out, const float *inp, size_t n, float p, uint64_t key);
+    void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, uint64_t key);
 } CtOps;
 
 // The CPU backend (OpenMP; matrix products through CBLAS or the portable fallback).

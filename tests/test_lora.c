@@ -79,16 +79,28 @@ static CtLoraSpec spec_of(int r, const char *targets) {
     return s;
 }
 
+// With dropout: training passes, a fixed mask key.
+static CtLoraSpec spec_dropout(int r, const char *targets, float p) {
+    CtLoraSpec s = {.r = r, .alpha = 2.0f * r, .dropout = p, .rslora = 0};
+    snprintf(s.targets, sizeof s.targets, "%s", targets);
+    return s;
+}
+
 // A frozen tiny model with random base weights and adapters on `targets`.
-static int lora_model(CtModel *m, CtArch arch, const char *targets, int recompute) {
+static int lora_model_p(CtModel *m, CtArch arch, const char *targets, int recompute, float dropout) {
     CtModelConfig cfg = tiny_config(arch);
     if (ct_model_create(m, &cfg, ct_ops_cpu(), 2, 8, CT_MODEL_FROZEN | (recompute ? CT_MODEL_RECOMPUTE : 0)) != 0)
         return -1;
     tiny_randomize_params(m, 42);
-    CtLoraSpec s = spec_of(4, targets);
+    CtLoraSpec s = spec_dropout(4, targets, dropout);
+    m->training = dropout > 0;
+    m->dropout_key = 77;
     if (ct_lora_attach(m, &s) != 0) return -1;
     ct_lora_init(m, 7);
     return 0;
+}
+static int lora_model(CtModel *m, CtArch arch, const char *targets, int recompute) {
+    return lora_model_p(m, arch, targets, recompute, 0);
 }
 
 static void step0_equals_base(CtArch arch) {
@@ -134,9 +146,9 @@ static double directional_fd(CtModel *m, const CtBatch *b, float *p, const float
 
 // Every adapter's A and B: the analytic gradient against finite differences of the float model,
 // along the gradient and on the three largest entries (as tests/test_model_grad.c does for the base).
-static void check_adapter_gradients(CtArch arch, const char *targets, int recompute) {
+static void check_adapter_gradients_p(CtArch arch, const char *targets, int recompute, float dropout) {
     CtModel m;
-    CHECK(lora_model(&m, arch, targets, recompute) == 0);
+    CHECK(lora_model_p(&m, arch, targets, recompute, dropout) == 0);
     CtRng rng;
     ct_rng_seed(&rng, 5);
     for (size_t i = 0; i < m.lora->n_params; i++) m.lora->params[i] = (float)(0.3 * ct_rng_normal(&rng));
@@ -178,11 +190,63 @@ static void check_adapter_gradients(CtArch arch, const char *targets, int recomp
         }
         ct_free(u);
     }
-    printf("    %s %s%s: %d adapters, worst directional error %.2g, worst entry error %.2g\n", ct_arch_name(arch),
-           targets, recompute ? " (recompute)" : "", m.lora->n_adapters, worst_dir, worst_entry);
+    printf("    %s %s%s%s: %d adapters, worst directional error %.2g, worst entry error %.2g\n", ct_arch_name(arch),
+           targets, recompute ? " (recompute)" : "", dropout > 0 ? " (dropout 0.3, fixed masks)" : "",
+           m.lora->n_adapters, worst_dir, worst_entry);
     ct_free(t);
     ct_free(grads);
     ct_model_free(&m);
+}
+static void check_adapter_gradients(CtArch arch, const char *targets, int recompute) {
+    check_adapter_gradients_p(arch, targets, recompute, 0);
+}
+TEST(lora, gradient_check_dropout_gpt2) { check_adapter_gradients_p(CT_ARCH_GPT2, "all-linear", 0, 0.3f); }
+TEST(lora, gradient_check_dropout_llama_recompute) { check_adapter_gradients_p(CT_ARCH_LLAMA, "all-linear", 1, 0.3f); }
+
+// The dropout op: about p of the elements dropped, the rest scaled by 1/(1-p); the same key gives
+// the same mask (backward), another key another one.
+TEST(lora, dropout_op_mask) {
+    const size_t n = 200000;
+    const float p = 0.25f;
+    float *ones = ct_alloc(n * sizeof(float)), *a = ct_alloc(n * sizeof(float)), *b = ct_alloc(n * sizeof(float));
+    float *g = ct_calloc(n, sizeof(float));
+    for (size_t i = 0; i < n; i++) ones[i] = 1;
+    ct_ops_cpu()->dropout_forward(a, ones, n, p, 5);
+    ct_ops_cpu()->dropout_forward(b, ones, n, p, 6);
+    ct_ops_cpu()->dropout_backward(g, ones, n, p, 5);
+    size_t dropped = 0, differ = 0;
+    for (size_t i = 0; i < n; i++) {
+        dropped += a[i] == 0;
+        differ += (a[i] == 0) != (b[i] == 0);
+        CHECK(a[i] == 0 || fabsf(a[i] - 1 / (1 - p)) < 1e-6f);
+        CHECK(g[i] == a[i]);
+    }
+    printf("    dropout p=%.2f: dropped %.4f of %zu; masks of two keys differ on %.4f\n", p, (double)dropped / n, n,
+           (double)differ / n);
+    CHECK(fabs((double)dropped / n - p) < 0.005);
+    CHECK(fabs((double)differ / n - 2 * p * (1 - p)) < 0.01);
+    ct_free(ones), ct_free(a), ct_free(b), ct_free(g);
+}
+
+// Dropout acts in training passes only: evaluation equals the model without dropout.
+TEST(lora, dropout_only_in_training_passes) {
+    CtModel m, plain;
+    CHECK(lora_model_p(&m, CT_ARCH_LLAMA, "all-linear", 0, 0.3f) == 0);
+    CHECK(lora_model(&plain, CT_ARCH_LLAMA, "all-linear", 0) == 0);
+    CtRng rng;
+    ct_rng_seed(&rng, 31);
+    for (size_t i = 0; i < m.lora->n_params; i++) m.lora->params[i] = plain.lora->params[i] = (float)(0.2 * ct_rng_normal(&rng));
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, 2, 8, m.config.vocab_size, 0);
+    float train_loss = ct_model_forward(&m, &tb.batch);
+    m.training = 0;
+    float eval_loss = ct_model_forward(&m, &tb.batch), plain_loss = ct_model_forward(&plain, &tb.batch);
+    printf("    loss with dropout (training pass) %.6f, evaluation %.6f, without dropout %.6f\n", train_loss, eval_loss,
+           plain_loss);
+    CHECK(eval_loss == plain_loss);
+    CHECK(fabsf(train_loss - eval_loss) > 1e-4f);
+    ct_model_free(&m);
+    ct_model_free(&plain);
 }
 TEST(lora, gradient_check_gpt2_all_linear) { check_adapter_gradients(CT_ARCH_GPT2, "all-linear", 0); }
 TEST(lora, gradient_check_gpt2_c_attn_recompute) { check_adapter_gradients(CT_ARCH_GPT2, "c_attn", 1); }

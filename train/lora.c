@@ -81,6 +81,8 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
     const CtModelConfig *c = &m->config;
     if (m->lora) return ct_error_set("the model already has adapters");
     if (spec->r < 1) return ct_error_set("lora.r = %d: the rank must be at least 1", spec->r);
+    if (!(spec->dropout >= 0 && spec->dropout < 1))
+        return ct_error_set("lora.dropout = %g: must be in [0, 1)", (double)spec->dropout);
     if (!(spec->alpha > 0)) return ct_error_set("lora.alpha = %g: must be positive", (double)spec->alpha);
     Module mods[8];
     const int n_mods = block_modules(c, mods);
@@ -161,6 +163,13 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
     lora->grads = ct_calloc(at, sizeof(float));
     lora->h_block = ct_calloc(rows * r * (size_t)lora->n_adapters, sizeof(float));
     lora->dh = ct_calloc(rows * r, sizeof(float));
+    if (spec->dropout > 0) {  // scratch for dropout(x) and its gradient, as wide as the widest input
+        int widest = 0;
+        for (int i = 0; i < lora->n_adapters; i++)
+            if (lora->adapters[i].in > widest) widest = lora->adapters[i].in;
+        lora->xd = ct_calloc(rows * (size_t)widest, sizeof(float));
+        lora->dxd = ct_calloc(rows * (size_t)widest, sizeof(float));
+    }
     for (int i = 0; i < lora->n_adapters; i++) lora->adapters[i].h = lora->h_block + rows * r * (size_t)i;
     m->lora = lora;
     m->train_params = lora->params;
@@ -191,6 +200,8 @@ void ct_lora_detach(CtModel *m) {
     ct_free(lora->grads);
     ct_free(lora->h_block);
     ct_free(lora->dh);
+    ct_free(lora->xd);
+    ct_free(lora->dxd);
     ct_free(lora);
     m->lora = NULL;
     m->train_params = m->params;
@@ -214,12 +225,23 @@ static int site_range(const CtLora *lora, int layer, CtLoraSite site, int *first
     return n;
 }
 
+// The dropout mask's key of adapter i in this micro-batch (the op hashes it per element).
+static uint64_t dropout_key(const CtModel *m, int i) {
+    return m->dropout_key * 0x100000001B3ull + (uint64_t)(i + 1) * 0xD6E8FEB86659FD93ull;
+}
+
 void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, float *out, const float *inp, int N) {
     CtLora *lora = m->lora;
     int first, n = site_range(lora, layer, site, &first);
+    lora->dropout_on = m->training && lora->spec.dropout > 0;
     for (int i = first; i < first + n; i++) {
         CtLoraAdapter *a = &lora->adapters[i];
-        m->ops->lora_forward(out + a->col0, a->h, inp, lora->params + a->a_offset, lora->params + a->b_offset,
+        const float *x = inp;
+        if (lora->dropout_on) {  // x̃ = dropout(x): the adapter's input only, its own mask
+            m->ops->dropout_forward(lora->xd, inp, (size_t)N * a->in, lora->spec.dropout, dropout_key(m, i));
+            x = lora->xd;
+        }
+        m->ops->lora_forward(out + a->col0, a->h, x, lora->params + a->a_offset, lora->params + a->b_offset,
                              lora->scale, N, a->in, lora->spec.r, a->out, a->out_stride);
     }
 }
@@ -229,9 +251,20 @@ void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, float *dinp, const
     int first, n = site_range(lora, layer, site, &first);
     for (int i = first; i < first + n; i++) {
         CtLoraAdapter *a = &lora->adapters[i];
-        m->ops->lora_backward(dinp, lora->grads + a->a_offset, lora->grads + a->b_offset, lora->dh, dout + a->col0,
-                              inp, a->h, lora->params + a->a_offset, lora->params + a->b_offset, lora->scale, N, a->in,
-                              lora->spec.r, a->out, a->out_stride);
+        const float *A = lora->params + a->a_offset, *B = lora->params + a->b_offset;
+        float *dA = lora->grads + a->a_offset, *dB = lora->grads + a->b_offset;
+        if (!lora->dropout_on) {
+            m->ops->lora_backward(dinp, dA, dB, lora->dh, dout + a->col0, inp, a->h, A, B, lora->scale, N, a->in,
+                                  lora->spec.r, a->out, a->out_stride);
+            continue;
+        }
+        // the forward's mask again: dA = dhᵀ·x̃, then dx += (dh·A)⊙mask/(1-p)
+        const size_t nx = (size_t)N * a->in;
+        m->ops->dropout_forward(lora->xd, inp, nx, lora->spec.dropout, dropout_key(m, i));
+        memset(lora->dxd, 0, nx * sizeof(float));
+        m->ops->lora_backward(dinp ? lora->dxd : NULL, dA, dB, lora->dh, dout + a->col0, lora->xd, a->h, A, B,
+                              lora->scale, N, a->in, lora->spec.r, a->out, a->out_stride);
+        if (dinp) m->ops->dropout_backward(dinp, lora->dxd, nx, lora->spec.dropout, dropout_key(m, i));
     }
 }
 

@@ -2,6 +2,11 @@
 //
 //   y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ,   A [r, in], B [out, r],   s = alpha/r  (alpha/√r with rsLoRA)
 //
+// With dropout p (training passes only), the adapter reads x̃ = dropout(x) = x⊙mask/(1-p), one
+// mask per adapter as PEFT's separate nn.Dropout modules, the base reads x:
+//   y = x·Wᵀ + s·(x̃·Aᵀ)·Bᵀ,  dA = dhᵀ·x̃,  dx += dy·W + (dh·A)⊙mask/(1-p)
+// The masks are a pure function of (m->dropout_key, adapter, element), so backward regenerates them.
+//
 // A starts Kaiming-uniform with a = √5 (uniform(±1/√in), torch.nn.Linear's default, as PEFT
 // does), B at zero, so at step 0 the model is exactly the base. The base's weights have no
 // gradient buffer and no optimizer state: the model is created with CT_MODEL_FROZEN, and the
@@ -27,7 +32,7 @@ typedef enum { CT_LORA_QKV, CT_LORA_ATTN_OUT, CT_LORA_FC, CT_LORA_FC_OUT, CT_LOR
 
 typedef struct {
     int r;
-    float alpha, dropout;  // dropout is recorded (PEFT's lora_dropout); training refuses > 0
+    float alpha, dropout;  // PEFT's lora_dropout: on the adapter's input x only, in training passes (m->training)
     int rslora;
     char targets[512];     // comma-separated module names, "all-linear", or "" (PEFT's default)
 } CtLoraSpec;
@@ -52,6 +57,8 @@ typedef struct CtLora {
     size_t n_params;
     float *params, *grads;    // every A and B in one buffer (what AdamW steps)
     float *h_block, *dh;      // saved x·Aᵀ of every adapter; backward scratch [max_B·max_T, r]
+    float *xd, *dxd;          // dropout scratch [max_B·max_T, widest in]: dropout(x) and its gradient
+    int dropout_on;           // the last forward applied dropout (backward regenerates its masks)
     char target_modules[512]; // the targets as PEFT's target_modules (comma-separated)
     char base_path[1024];     // the base checkpoint (training runs), and its parameters' hash
     uint64_t base_hash;

@@ -14,10 +14,6 @@
 
 int ct_lora_spec_from_config(const CtRunConfig *cfg, CtLoraSpec *spec) {
     memset(spec, 0, sizeof *spec);
-    if (cfg->lora.dropout > 0)
-        return ct_error_set("lora.dropout = %g: dropout on the adapters is not implemented yet; set lora.dropout to 0 "
-                            "(adapter files with any lora_dropout still load for inference and merging)",
-                            (double)cfg->lora.dropout);
     spec->r = cfg->lora.r;
     spec->alpha = cfg->lora.alpha;
     spec->dropout = cfg->lora.dropout;

@@ -12,8 +12,7 @@
 #include "train/lora.h"
 #include "train/run_config.h"
 
-// The config's lora section as a spec (lora.r > 0). Training refuses lora.dropout > 0 (not
-// implemented); 0, or -1 + error.
+// The config's lora section as a spec (lora.r > 0). 0, or -1 + error.
 int ct_lora_spec_from_config(const CtRunConfig *cfg, CtLoraSpec *spec);
 char *ct_lora_spec_json(const CtLoraSpec *spec, const char *target_modules);  // free with free()
 int ct_lora_spec_parse_json(const char *json, CtLoraSpec *spec, const char *source);

@@ -103,6 +103,10 @@ typedef struct {
     float *train_params, *train_grads;
     size_t n_train;
     struct CtLora *lora;       // adapters (train/lora.h), or NULL
+    // Training passes apply dropout (LoRA's lora.dropout); evaluation and generation leave it 0.
+    // The loop sets dropout_key per micro-batch: the masks are a pure function of it.
+    int training;
+    uint64_t dropout_key;
 
     int max_B, max_T;
     CtActivations act;

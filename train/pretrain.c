@@ -306,11 +306,14 @@ int ct_pretrain(const CtPretrainJob *job) {
         if (ct_step_batches_fetch(&r.step_batches, &r.train) != 0) goto done;
         ct_step_batches_normalise(&r.step_batches, r.step_batches.total);
         double loss = 0;  // the step's mean: micro-batch losses are already weighted by their share
+        r.model.training = 1;  // dropout (LoRA adapters) in training passes only; masks keyed by (seed, step, micro-batch)
         for (int a = 0; a < accum; a++) {
             CtBatch mb = ct_step_batch(&r.step_batches, a, r.with_docs);
+            r.model.dropout_key = ((uint64_t)cfg->run.seed << 32) ^ ((uint64_t)r.step * (uint64_t)accum + (uint64_t)a);
             loss += ct_model_forward(&r.model, &mb);
             ct_model_backward(&r.model);
         }
+        r.model.training = 0;
         double norm = ct_clip_grad_norm(r.model.train_grads, r.model.n_train, cfg->optim.grad_clip);
         if (!isfinite(loss) || !isfinite(norm)) {
             ct_error_set("step %lld: the %s is %s; stopping (%s). Lower optim.lr, raise optim.warmup_steps or check "

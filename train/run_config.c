@@ -95,7 +95,7 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_FLOAT(CtRunConfig, lora.alpha, "lora.alpha", "16", 0, 1e6,
                      "Adapter scale numerator: scale = alpha/r (alpha/sqrt(r) with rslora)."),
     CT_CFG_KEY_FLOAT(CtRunConfig, lora.dropout, "lora.dropout", "0", 0, 0.99,
-                     "Dropout on the adapter input (only 0 is implemented so far; PEFT files with any value load)."),
+                     "Dropout on the adapter input x in training passes (PEFT's lora_dropout; the base path sees x unchanged)."),
     CT_CFG_KEY_LIST(CtRunConfig, lora.targets, "lora.targets", "",
                     "Modules to adapt by Hugging Face name (q_proj, v_proj, c_attn, mlp.c_proj, ...) or all-linear; empty: PEFT's default (q_proj,v_proj for llama, c_attn for gpt2)."),
     CT_CFG_KEY_BOOL(CtRunConfig, lora.rslora, "lora.rslora", "false",

@@ -27,6 +27,8 @@ static const CtOps cpu_ops = {
     .xent_backward = ct_cpu_xent_backward_f32,
     .lora_forward = ct_cpu_lora_forward_f32,
     .lora_backward = ct_cpu_lora_backward_f32,
+    .dropout_forward = ct_cpu_dropout_forward_f32,
+    .dropout_backward = ct_cpu_dropout_backward_f32,
 };
 
 const CtOps *ct_ops_cpu(void) { return &cpu_ops; }
