@@ -25,6 +25,7 @@
 #include "train/blas_setup.h"
 #include "train/checkpoint_io.h"
 #include "train/generate.h"
+#include "train/lora_checkpoint.h"
 #include "train/metrics.h"
 #include "train/model_resize.h"
 #include "data/chat_template.h"
@@ -161,7 +162,7 @@ static int build_model(Run *r, const char *resume_path) {
         if (ct_checkpoint_load(resume_path, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, &r->opt, &meta) != 0)
             return -1;
         r->have_model = 1;
-        if (memcmp(&r->model.config, &want, sizeof want) != 0)
+        if (!r->model.lora && memcmp(&r->model.config, &want, sizeof want) != 0)
             return ct_error_set("%s: its model differs from the one the config describes; resume with the config of "
                                 "that run", resume_path);
         r->step = meta.step;
@@ -177,8 +178,14 @@ static int build_model(Run *r, const char *resume_path) {
         ct_log("resumed from %s at step %lld (%lld tokens seen)", resume_path, (long long)r->step,
                (long long)r->tokens_seen);
     } else if (cfg->train.init_from[0]) {
-        if (ct_checkpoint_load(cfg->train.init_from, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, NULL, &meta) != 0)
-            return -1;
+        if (cfg->lora.r > 0) {  // LoRA: adapters over the frozen model of init_from (train/lora_checkpoint.h)
+            if (ct_lora_model_from_config(cfg, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
+        } else {
+            if (ct_checkpoint_load(cfg->train.init_from, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, NULL,
+                                   &meta) != 0)
+                return -1;
+            ct_checkpoint_meta_free(&meta);
+        }
         r->have_model = 1;
         ct_checkpoint_meta_free(&meta);
         ct_log("starting from the weights of %s", cfg->train.init_from);
@@ -191,15 +198,19 @@ static int build_model(Run *r, const char *resume_path) {
                    "set to the mean embedding", r->name, r->data.vocab_size, old_V, r->data.vocab_size - (unsigned)old_V);
         }
     } else {
+        if (cfg->lora.r > 0)
+            return ct_error_set("lora.r = %d: LoRA trains adapters over an existing model; set train.init_from to "
+                                "its checkpoint", cfg->lora.r);
         if (ct_model_create(&r->model, &want, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
         r->have_model = 1;
         ct_model_init(&r->model, (uint64_t)cfg->run.seed);
     }
-    if (r->opt.n != r->model.n_params) {
+    if (r->opt.n != r->model.n_train) {  // what the optimizer steps: every parameter, or the LoRA adapters
         ct_adamw_free(&r->opt);
-        ct_adamw_init(&r->opt, r->model.n_params, lr, b1, b2, eps, wd);
+        ct_adamw_init(&r->opt, r->model.n_train, lr, b1, b2, eps, wd);
     }
-    ct_train_set_decay_spans(&r->model, &r->opt, cfg->optim.decay_embeddings);
+    if (!r->model.lora)  // adapters: every A and B is decayed, as PEFT under HF's Trainer does
+        ct_train_set_decay_spans(&r->model, &r->opt, cfg->optim.decay_embeddings);
     return 0;
 }
 
@@ -470,7 +481,7 @@ int ct_pretrain(const CtPretrainJob *job) {
             }
         }
         ct_model_set_dropout(&r.model, 0, 0);  // evaluation and samples see the whole model
-        double norm = ct_clip_grad_norm(r.model.grads, r.model.n_params, cfg->optim.grad_clip);
+        double norm = ct_clip_grad_norm(r.model.train_grads, r.model.n_train, cfg->optim.grad_clip);
         if (!isfinite(loss) || !isfinite(norm)) {
             ct_error_set("step %lld: the %s is %s; stopping (%s). Lower optim.lr, raise optim.warmup_steps or check "
                          "the data", (long long)r.step + 1, isfinite(loss) ? "gradient norm" : "loss",
@@ -478,7 +489,7 @@ int ct_pretrain(const CtPretrainJob *job) {
                          r.last_checkpoint[0] ? r.last_checkpoint : "no checkpoint was written yet");
             goto done;
         }
-        ct_adamw_step(&r.opt, r.model.params, r.model.grads);
+        ct_adamw_step(&r.opt, r.model.train_params, r.model.train_grads);
         r.step++;
         stopped_early = job->stop_after > 0 && r.step - first_step >= job->stop_after && r.step < cfg->train.max_steps;
         r.tokens_seen += tokens_per_step;

@@ -59,6 +59,13 @@ typedef struct {
         int precompute_ref;
         char ref_checkpoint[CT_PATH_MAX];
     } dpo;
+    // LoRA (train/lora.h): low-rank adapters over the frozen model of train.init_from.
+    struct {
+        int r;               // rank; 0 = no LoRA (every parameter trains)
+        float alpha, dropout;
+        char targets[512];   // comma-separated module names, "all-linear", or "" (PEFT's default)
+        int rslora;
+    } lora;
 } CtRunConfig;
 
 extern const CtConfigSchema ct_run_config_schema;
