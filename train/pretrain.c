@@ -345,7 +345,10 @@ static int setup_dpo(Run *r, int resuming) {
                                                    : cfg->dpo.loss == CT_DPO_ROBUST ? "robust"
                                                    : cfg->dpo.loss == CT_DPO_IPO    ? "ipo (per-token mean log-probabilities)"
                                                                                     : "hinge",
-           cfg->dpo.beta, ref[0] ? ref : "the starting model (frozen copy)",
+           cfg->dpo.beta,
+           cfg->dpo.ref_checkpoint[0] ? cfg->dpo.ref_checkpoint
+           : r->dpo.base_as_reference ? "the frozen base with the adapters off"
+                                      : "the starting model (frozen copy)",
            cfg->dpo.precompute_ref ? ", precomputed once" : "");
     if (!cfg->dpo.precompute_ref) return 0;
     for (int s = 0; s < CT_N_SPLITS; s++) {
@@ -358,7 +361,7 @@ static int setup_dpo(Run *r, int resuming) {
         o.seed = (uint64_t)cfg->run.seed;
         CtLoader pairs;
         if (ct_loader_open(&pairs, &r->data, (CtSplit)s, &o) != 0) return -1;
-        int rc = ct_dpo_precompute(&r->dpo, &pairs, (CtSplit)s);
+        int rc = ct_dpo_precompute(&r->dpo, &r->model, &pairs, (CtSplit)s);
         ct_loader_close(&pairs);
         if (rc != 0) return -1;
     }
