@@ -176,3 +176,40 @@ TEST(dist, a_rank_that_dies_ends_the_job) {
     CHECK_MSG(rc != 0 && rc != 124 && seconds < 60, "after a rank was killed: exit %d after %d s", rc, seconds);
     free(out);
 }
+
+// SFT (each rank's rows hold different numbers of response tokens: the loss must be the mean
+// over the global count) and DPO (the mean over the global pairs) match one rank too.
+TEST(dist, sft_and_dpo_match_one_rank_with_the_whole_batch) {
+    char one[4096], many[4096], *out;
+    if (prepare(one, many, sizeof one) != 0) return;
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' synth instructions --task reverse --examples 400 --out rev.jsonl && cp rev.jsonl rev.txt && "
+             "'%s' tokenizer train --input rev.txt --vocab-size 300 --special '<|endoftext|>' --out rtok.json && "
+             "'%s' shard --tokenizer rtok.json --input rev.jsonl --format sft --val-fraction 0.05 --out sft && "
+             "sed -E 's/\"prompt\": \"reverse: ([^\"]*)\", \"response\": \"([^\"]*)\"/\"prompt\": \"reverse: \\1\", "
+             "\"chosen\": \"\\2\", \"rejected\": \"\\1\"/' rev.jsonl > pairs.jsonl && "
+             "'%s' shard --tokenizer sft/tokenizer.json --input pairs.jsonl --format dpo --val-fraction 0.1 --out pairs",
+             dir, bin, bin, bin, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    const char *tail = "--train.eval_exact_match=0 --train.max_steps=10 2>&1";
+    for (int dpo = 0; dpo < 2; dpo++) {
+        const char *verb = dpo ? "dpo" : "sft", *data = dpo ? "pairs" : "sft";
+        snprintf(cmd, sizeof cmd, "%s -np 2 '%s' %s run.json --data.path=%s --run.out_dir=%s2 %s", many, bin, verb, data,
+                 verb, tail);
+        CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+        CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
+        free(out);
+        snprintf(cmd, sizeof cmd, "cd '%s' && OMP_NUM_THREADS=1 '%s' %s run.json --data.path=%s --run.out_dir=%s1 "
+                 "--train.batch_size=4 %s", dir, bin, verb, data, verb, tail);
+        CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+        free(out);
+        char a[64], b[64];
+        snprintf(a, sizeof a, "%s2/ckpt-step00000010.h5", verb);
+        snprintf(b, sizeof b, "%s1/ckpt-step00000010.h5", verb);
+        double rel = checkpoint_difference(a, b, 1);
+        CHECK_MSG(rel >= 0 && rel < 1e-5, "%s: 2 ranks x batch 2 vs 1 rank x batch 4: relative difference %g", verb, rel);
+    }
+}
