@@ -95,6 +95,8 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.eps, "optim.eps", "1e-8", 0, 1, "AdamW epsilon."),
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.grad_clip, "optim.grad_clip", "1.0", 0, 1e9,
                      "Clip the global gradient norm to this (0: no clipping)."),
+    CT_CFG_KEY_INT(CtRunConfig, optim.zero, "optim.zero", "0", 0, 1,
+                   "ZeRO stage under mpirun: 1 splits the AdamW moments across the ranks (each updates its slice); 0 keeps a full copy on each."),
     CT_CFG_KEY_FLOAT(CtRunConfig, dpo.beta, "dpo.beta", "0.1", 0.000001, 1000, "DPO's beta: how far the policy may move from the reference."),
     CT_CFG_KEY_ENUM(CtRunConfig, dpo.loss, "dpo.loss", "sigmoid", "sigmoid|robust|ipo|hinge",
                     "DPO loss (TRL's names); sigmoid with label_smoothing > 0 is conservative DPO."),

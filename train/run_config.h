@@ -52,6 +52,7 @@ typedef struct {
         double lr, min_lr, weight_decay, beta1, beta2, eps, grad_clip, decay_fraction;
         int warmup_steps;
         int decay_embeddings;
+        int zero;  // ZeRO stage: 0 off, 1 the AdamW moments sharded across ranks (train/zero.h)
     } optim;
     struct {
         double beta, label_smoothing;
