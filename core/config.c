@@ -18,6 +18,7 @@ static const char *type_name(CtConfigType type) {
     case CT_CFG_BOOL: return "boolean";
     case CT_CFG_STRING: return "string";
     case CT_CFG_ENUM: return "string";
+    case CT_CFG_LIST: return "list";
     }
     return "?";
 }
@@ -243,6 +244,27 @@ static int store_string(const CtConfigKey *k, void *cfg, const char *s, const ch
     return 0;
 }
 
+// A list: one string, or an array of strings, kept joined by commas (no element may hold one).
+static int store_list(const CtConfigKey *k, void *cfg, const cJSON *v, const char *source) {
+    if (cJSON_IsString(v)) return store_string(k, cfg, v->valuestring, source);
+    if (!cJSON_IsArray(v))
+        return ct_error_set("%s: '%s' must be a list of strings (or one string), got %s", source, k->key, json_kind(v));
+    char joined[4096] = "";
+    size_t len = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, v) {
+        if (!cJSON_IsString(item) || !item->valuestring[0] || strchr(item->valuestring, ','))
+            return ct_error_set("%s: '%s' must hold non-empty strings without commas", source, k->key);
+        size_t n = strlen(item->valuestring);
+        if (len + n + 2 > sizeof joined)
+            return ct_error_set("%s: '%s' is too long", source, k->key);
+        if (len) joined[len++] = ',';
+        memcpy(joined + len, item->valuestring, n + 1);
+        len += n;
+    }
+    return store_string(k, cfg, joined, source);
+}
+
 // A value written as text (a default, or a command-line override).
 static int store_text(const CtConfigKey *k, void *cfg, const char *text, const char *source) {
     char shown[160];
@@ -272,6 +294,7 @@ static int store_text(const CtConfigKey *k, void *cfg, const char *text, const c
         return 0;
     }
     case CT_CFG_STRING:
+    case CT_CFG_LIST:  // on the command line a list is written "a,b,c"
     case CT_CFG_ENUM: return store_string(k, cfg, text, source);
     }
     return -1;
@@ -303,6 +326,7 @@ static int store_json(const CtConfigKey *k, void *cfg, const cJSON *v, const cha
     case CT_CFG_ENUM:
         if (!cJSON_IsString(v)) return ct_error_set("%s: '%s' must be a string, got %s", source, k->key, json_kind(v));
         return store_string(k, cfg, v->valuestring, source);
+    case CT_CFG_LIST: return store_list(k, cfg, v, source);
     }
     return -1;
 }
@@ -476,6 +500,18 @@ static cJSON *value_json(const CtConfigKey *k, const void *cfg) {
         return cJSON_CreateNumber(*(const double *)field);
     case CT_CFG_BOOL: return cJSON_CreateBool(*(const int *)field);
     case CT_CFG_STRING: return cJSON_CreateString(field);
+    case CT_CFG_LIST: {
+        cJSON *list = cJSON_CreateArray();
+        for (const char *p = field; *p;) {
+            const char *end = strchr(p, ',');
+            size_t n = end ? (size_t)(end - p) : strlen(p);
+            char item[256];
+            snprintf(item, sizeof item, "%.*s", (int)n, p);
+            cJSON_AddItemToArray(list, cJSON_CreateString(item));
+            p += n + (end ? 1 : 0);
+        }
+        return list;
+    }
     case CT_CFG_ENUM:
         choice_name(k->choices, *(const int *)field, buf, sizeof buf);
         return cJSON_CreateString(buf);
@@ -515,6 +551,8 @@ void ct_config_print_reference(const CtConfigSchema *schema, FILE *out, int mark
                 range_text(k, allowed, sizeof allowed);
             else if (k->type == CT_CFG_BOOL)
                 snprintf(allowed, sizeof allowed, "true or false");
+            else if (k->type == CT_CFG_LIST)
+                snprintf(allowed, sizeof allowed, "strings (\"a,b\" on the command line)");
             else
                 snprintf(allowed, sizeof allowed, "up to %zu bytes", k->size - 1);
             const char *type = k->type == CT_CFG_ENUM ? "choice" : type_name(k->type);

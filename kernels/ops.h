@@ -99,6 +99,18 @@ typedef struct CtOps {
     void (*xent_backward)(float *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
                           const float *weights, float scale, int N, int V);
 
+    // LoRA's low-rank update on top of a linear layer's output (matmul_forward computed the
+    // base): y = x·Wᵀ + scale·(x·Aᵀ)·Bᵀ, inp[N,C], A[R,C], B[OC,R]. Adds into out[N,OC] whose
+    // rows have stride out_stride (an adapter on a column block of a fused output, e.g. k_proj
+    // inside q|k|v); saves h = inp·Aᵀ [N,R] for backward.
+    void (*lora_forward)(float *out, float *h, const float *inp, const float *A, const float *B, float scale, int N,
+                         int C, int R, int OC, int out_stride);
+    // With h = x·Aᵀ: dB += scale·doutᵀ·h, dh = scale·dout·B (written into the scratch dh[N,R]),
+    // dA += dhᵀ·inp, dinp += dh·A. dout rows have stride dout_stride. dinp, dA, dB may be NULL.
+    void (*lora_backward)(float *dinp, float *dA, float *dB, float *dh, const float *dout, const float *inp,
+                          const float *h, const float *A, const float *B, float scale, int N, int C, int R, int OC,
+                          int dout_stride);
+
     // Dropout with a counter-based mask: element i is kept when u(seed, i) >= p, where u is a
     // fixed hash of (seed, i) to [0, 1) (ct_dropout_uniform below), and kept elements are scaled
     // by 1/(1-p). No mask is stored: backward recomputes it from the seed, and every backend

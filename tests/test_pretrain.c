@@ -221,3 +221,45 @@ TEST(sft, learns_to_reverse_from_under_5_to_over_90_percent) {
     CHECK_STR_EQ(out, "s i w i k\n");
     free(out);
 }
+
+// SFT with LoRA: a base pretrained on the task's plain text ("reverse: a b => b a") does not
+// answer in the chat format (new template tokens, new layout); LoRA adapters on every linear
+// layer over the frozen base take it from under 5% to at least 90% exact match.
+TEST_LONG(sft, lora_learns_the_chat_format_from_under_5_to_over_90_percent) {
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[8192], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' synth instructions --task reverse --examples 8000 --seed 3 --out rev.jsonl && "
+             "sed -E 's/^\\{\"prompt\": \"(.*)\", \"response\": \"(.*)\"\\}$/\\1 => \\2\\n/' rev.jsonl > plain.txt && "
+             "'%s' tokenizer train --input plain.txt --vocab-size 300 --special '<|endoftext|>' --out tok.json && "
+             "'%s' shard --tokenizer tok.json --input plain.txt --split paragraphs --out lm --val-fraction 0.02 && "
+             "'%s' shard --tokenizer tok.json --input rev.jsonl --format sft --out sft --val-fraction 0.05",
+             dir, bin, bin, bin, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    const char *model = "\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 3, \"d_model\": 128, \"n_head\": 4, "
+                        "\"n_kv_head\": 2, \"d_ff\": 384, \"max_seq_len\": 64}";
+    char config[2048];
+    snprintf(config, sizeof config,
+             "{%s, \"data\": {\"path\": \"lm\"}, \"train\": {\"batch_size\": 16, \"seq_len\": 64, \"max_steps\": 2000,"
+             " \"eval_every\": 1000, \"eval_batches\": 4, \"save_every\": 0, \"n_samples\": 0},"
+             " \"optim\": {\"lr\": 2e-3, \"min_lr\": 2e-4, \"warmup_steps\": 30, \"weight_decay\": 0}}", model);
+    ct_test_write("base.json", config);
+    snprintf(config, sizeof config,
+             "{%s, \"data\": {\"path\": \"sft\"}, \"train\": {\"batch_size\": 16, \"seq_len\": 64, \"max_steps\": 600,"
+             " \"eval_every\": 600, \"eval_batches\": 4, \"eval_exact_match\": 100, \"save_every\": 0,"
+             " \"init_from\": \"base/ckpt-step00002000.h5\"}, \"lora\": {\"r\": 16, \"alpha\": 32, \"targets\": \"all-linear\"},"
+             " \"optim\": {\"lr\": 3e-3, \"min_lr\": 3e-4, \"warmup_steps\": 20, \"weight_decay\": 0}}", model);
+    ct_test_write("lora.json", config);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' pretrain base.json --run.out_dir=base --run.threads=1 && "
+             "'%s' sft lora.json --run.out_dir=lora --run.threads=1", dir, bin, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    double before = -1, after = -1;
+    const char *first = strstr(out, "step      0 | exact match ");
+    const char *last = strstr(out, "done: exact match ");
+    CHECK_MSG(first && last && strstr(out, "lora: r 16"), "%s", out);
+    sscanf(first, "step      0 | exact match %lf", &before);
+    sscanf(last, "done: exact match %lf", &after);
+    CHECK_MSG(before < 5 && after >= 90, "LoRA SFT exact match %.1f%% -> %.1f%%", before, after);
+    free(out);
+}

@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/version.h"
+#include "train/lora_checkpoint.h"
 
 void ct_checkpoint_meta_init(CtCheckpointMeta *meta) {
     memset(meta, 0, sizeof *meta);
@@ -89,7 +90,22 @@ static void moment_tensors(const CtModel *m, const float *moment, CtNamedTensor 
     for (int i = 0; i < m->n_tensors; i++) out[i].data = (void *)(moment + m->table[i].offset);
 }
 
+int ct_checkpoint_write_meta(CtCheckpoint *c, const CtCheckpointMeta *meta) {
+    uint64_t loader[3] = {meta->loader.seed, meta->loader.epoch, meta->loader.step};
+    int rc = ct_ckpt_set_int(c, "step", meta->step) || ct_ckpt_set_int(c, "tokens_seen", meta->tokens_seen) ||
+             ct_ckpt_set_u64s(c, "loader", loader, 3) || ct_ckpt_set_u64s(c, "rng", meta->rng, 4) ||
+             ct_ckpt_set_double(c, "train_loss", meta->train_loss) || ct_ckpt_set_double(c, "val_loss", meta->val_loss) ||
+             ct_ckpt_set_double(c, "best_val_loss", meta->best_val_loss) ||
+             ct_ckpt_set_string(c, "created_by", "ctrain " CTRAIN_VERSION) ||
+             ct_ckpt_set_u64s(c, "tokenizer_hash", &meta->tokenizer_hash, 1);
+    if (rc == 0 && meta->run_config_json) rc = ct_ckpt_set_string(c, "config", meta->run_config_json);
+    if (rc == 0 && meta->tokenizer_json) rc = ct_ckpt_set_string(c, "tokenizer", meta->tokenizer_json);
+    if (rc == 0 && meta->chat_template_json) rc = ct_ckpt_set_string(c, "chat_template", meta->chat_template_json);
+    return rc ? -1 : 0;
+}
+
 int ct_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, const CtCheckpointMeta *meta) {
+    if (m->lora) return ct_lora_checkpoint_save(path, m, opt, meta);  // adapters only (train/lora_checkpoint.h)
     CtCheckpoint c;
     if (ct_ckpt_create(&c, path) != 0) return -1;
     CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)m->n_tensors);
@@ -106,17 +122,7 @@ int ct_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, c
         if (rc == 0) rc = ct_ckpt_set_int(&c, "optim_step", opt->step);
     }
     ct_free(t);
-    uint64_t loader[3] = {meta->loader.seed, meta->loader.epoch, meta->loader.step};
-    if (rc == 0)
-        rc = ct_ckpt_set_int(&c, "step", meta->step) || ct_ckpt_set_int(&c, "tokens_seen", meta->tokens_seen) ||
-             ct_ckpt_set_u64s(&c, "loader", loader, 3) || ct_ckpt_set_u64s(&c, "rng", meta->rng, 4) ||
-             ct_ckpt_set_double(&c, "train_loss", meta->train_loss) || ct_ckpt_set_double(&c, "val_loss", meta->val_loss) ||
-             ct_ckpt_set_double(&c, "best_val_loss", meta->best_val_loss) ||
-             ct_ckpt_set_string(&c, "created_by", "ctrain " CTRAIN_VERSION) ||
-             ct_ckpt_set_u64s(&c, "tokenizer_hash", &meta->tokenizer_hash, 1);
-    if (rc == 0 && meta->run_config_json) rc = ct_ckpt_set_string(&c, "config", meta->run_config_json);
-    if (rc == 0 && meta->tokenizer_json) rc = ct_ckpt_set_string(&c, "tokenizer", meta->tokenizer_json);
-    if (rc == 0 && meta->chat_template_json) rc = ct_ckpt_set_string(&c, "chat_template", meta->chat_template_json);
+    if (rc == 0) rc = ct_checkpoint_write_meta(&c, meta);
     if (rc != 0) {
         ct_ckpt_abort(&c);
         return -1;
@@ -124,7 +130,7 @@ int ct_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, c
     return ct_ckpt_commit(&c);
 }
 
-static int read_meta(CtCheckpoint *c, const char *path, CtModelConfig *config, CtCheckpointMeta *meta) {
+int ct_checkpoint_read_meta_open(CtCheckpoint *c, const char *path, CtModelConfig *config, CtCheckpointMeta *meta) {
     ct_checkpoint_meta_init(meta);
     char *json = NULL;
     if (ct_ckpt_get_string(c, "model_config", &json) != 0) return ct_error_prefix("not a model checkpoint: ");
@@ -151,23 +157,28 @@ static int read_meta(CtCheckpoint *c, const char *path, CtModelConfig *config, C
 int ct_checkpoint_read_meta(const char *path, CtModelConfig *config, CtCheckpointMeta *meta) {
     CtCheckpoint c;
     if (ct_ckpt_open(&c, path) != 0) return -1;
-    int rc = read_meta(&c, path, config, meta);
+    int rc = ct_checkpoint_read_meta_open(&c, path, config, meta);
     ct_ckpt_close(&c);
     if (rc != 0) ct_checkpoint_meta_free(meta);
     return rc;
 }
 
-int ct_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int recompute,
+int ct_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags,
                        CtAdamW *opt, CtCheckpointMeta *meta) {
     CtCheckpoint c;
     if (ct_ckpt_open(&c, path) != 0) return -1;
     CtModelConfig config;
-    if (read_meta(&c, path, &config, meta) != 0) {
+    if (ct_checkpoint_read_meta_open(&c, path, &config, meta) != 0) {
         ct_ckpt_close(&c);
         ct_checkpoint_meta_free(meta);
         return -1;
     }
-    if (ct_model_create(m, &config, ops, max_B, max_T, recompute) != 0) {
+    if (ct_ckpt_has(&c, "lora_config")) {  // a LoRA run's checkpoint: its base + adapters (train/lora_checkpoint.h)
+        ct_ckpt_close(&c);
+        ct_checkpoint_meta_free(meta);
+        return ct_lora_checkpoint_load(path, m, ops, max_B, max_T, flags, opt, meta);
+    }
+    if (ct_model_create(m, &config, ops, max_B, max_T, flags) != 0) {
         ct_ckpt_close(&c);
         ct_checkpoint_meta_free(meta);
         return -1;

@@ -11,6 +11,7 @@
 #pragma once
 #include <stdint.h>
 
+#include "checkpoints/checkpoint.h"
 #include "data/loader.h"
 #include "optim/adamw.h"
 #include "train/model.h"
@@ -38,8 +39,15 @@ int ct_model_config_parse_json(const char *json, CtModelConfig *out, const char 
 int ct_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, const CtCheckpointMeta *meta);
 // Reads a checkpoint's model shape and metadata without loading tensors.
 int ct_checkpoint_read_meta(const char *path, CtModelConfig *config, CtCheckpointMeta *meta);
-// Creates `m` with the checkpoint's shape for batches up to max_B × max_T and loads its
-// parameters (and, when opt is not NULL, the optimizer state, which must be present; opt's
-// moments are (re)allocated to the model's size, its hyperparameters kept).
-int ct_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int recompute,
+// Creates `m` with the checkpoint's shape for batches up to max_B × max_T (flags: those of
+// ct_model_create) and loads its parameters (and, when opt is not NULL, the optimizer state,
+// which must be present; opt's moments are (re)allocated to the model's size, its
+// hyperparameters kept). A LoRA run's checkpoint loads its base and adapters: merged into the
+// weights without opt, kept apart over the frozen base with opt (resume; train/lora_checkpoint.h).
+int ct_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags,
                        CtAdamW *opt, CtCheckpointMeta *meta);
+
+// The pieces LoRA checkpoints share (train/lora_checkpoint.c): the run attributes of `meta`
+// (step, loader, rng, losses, config, tokenizer), and reading them from an open file.
+int ct_checkpoint_write_meta(CtCheckpoint *c, const CtCheckpointMeta *meta);
+int ct_checkpoint_read_meta_open(CtCheckpoint *c, const char *path, CtModelConfig *config, CtCheckpointMeta *meta);

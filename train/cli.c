@@ -30,6 +30,8 @@ static const CtCommand *const commands[] = {
     &ct_cmd_import_hf,
     &ct_cmd_export_hf,
     &ct_cmd_export_gguf,
+    &ct_cmd_lora_export,
+    &ct_cmd_lora_merge,
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

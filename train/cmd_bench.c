@@ -14,6 +14,8 @@
 #include "optim/adamw.h"
 #include "train/blas_setup.h"
 #include "train/commands.h"
+#include "train/lora.h"
+#include "train/lora_checkpoint.h"
 #include "train/model.h"
 #include "train/run_config.h"
 
@@ -86,10 +88,22 @@ static int run_bench_train(const CtArgs *args) {
     ct_log("bench train: %s; matmul %s", line, engine ? engine : "blas");
 
     CtModel m;
-    if (ct_model_create(&m, &mc, ct_ops_cpu(), B, T, rc.model.recompute) != 0) return ct_cli_fail();
+    const int lora = rc.lora.r > 0;  // --lora.r=8: adapters over a frozen (random) base, as a LoRA run trains
+    CtLoraSpec spec;
+    if (lora && ct_lora_spec_from_config(&rc, &spec) != 0) return ct_cli_fail();
+    if (ct_model_create(&m, &mc, ct_ops_cpu(), B, T, rc.model.recompute | (lora ? CT_MODEL_FROZEN : 0)) != 0)
+        return ct_cli_fail();
     ct_model_init(&m, (uint64_t)rc.run.seed);
+    if (lora) {
+        if (ct_lora_attach(&m, &spec) != 0) {
+            ct_model_free(&m);
+            return ct_cli_fail();
+        }
+        ct_lora_init(&m, (uint64_t)rc.run.seed);
+        ct_lora_report(&m);
+    }
     CtAdamW opt;
-    ct_adamw_init(&opt, m.n_params, 3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f);
+    ct_adamw_init(&opt, m.n_train, 3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f);
     char params[32], act[32], saved[32];
     ct_format_count(params, sizeof params, (double)m.n_params);
     ct_format_bytes(act, sizeof act, (double)m.activation_bytes);
@@ -115,7 +129,7 @@ static int run_bench_train(const CtArgs *args) {
         double t1 = ct_time_now();
         ct_model_backward(&m);
         double t2 = ct_time_now();
-        ct_adamw_step(&opt, m.params, m.grads);
+        ct_adamw_step(&opt, m.train_params, m.train_grads);
         double t3 = ct_time_now();
         if (s >= warmup) {
             total += t3 - t0;

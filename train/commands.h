@@ -21,3 +21,5 @@ extern const CtCommand ct_cmd_bench_matmul;
 extern const CtCommand ct_cmd_import_hf;
 extern const CtCommand ct_cmd_export_hf;
 extern const CtCommand ct_cmd_export_gguf;
+extern const CtCommand ct_cmd_lora_export;
+extern const CtCommand ct_cmd_lora_merge;

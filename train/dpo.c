@@ -23,17 +23,37 @@ int ct_dpo_init(CtDpo *d, CtDpoLoss type, double beta, double epsilon, const CtM
             return ct_error_set("%s: the reference's vocabulary (%d) differs from the policy's (%d)", ref_path,
                                 d->ref.config.vocab_size, policy->config.vocab_size);
         }
+        d->have_ref = 1;
+    } else if (policy->lora) {
+        d->base_as_reference = 1;
     } else {
         if (ct_model_create(&d->ref, &policy->config, policy->ops, rows, T, 0) != 0) return -1;
         memcpy(d->ref.params, policy->params, policy->n_params * sizeof(float));
+        d->have_ref = 1;
     }
-    d->have_ref = 1;
     return 0;
+}
+
+// The reference's forward of b: the reference model, or the LoRA policy with its adapters off.
+static CtModel *reference_forward(CtDpo *d, CtModel *policy, const CtBatch *b) {
+    if (d->have_ref) {
+        ct_model_forward(&d->ref, b);
+        return &d->ref;
+    }
+    struct CtLora *adapters = policy->lora;
+    int training = policy->training;
+    policy->lora = NULL;  // the frozen base alone
+    policy->training = 0;
+    ct_model_forward(policy, b);
+    policy->lora = adapters;
+    policy->training = training;
+    return policy;
 }
 
 void ct_dpo_drop_model(CtDpo *d) {
     if (d->have_ref) ct_model_free(&d->ref);
     d->have_ref = 0;
+    d->base_as_reference = 0;  // from now on the precomputed values serve
 }
 
 void ct_dpo_free(CtDpo *d) {
@@ -68,7 +88,7 @@ static void set_unit_weights(CtStepBatches *s, int i) {
     for (size_t k = 0; k < n; k++) s->weights[at + k] = 1.0f;
 }
 
-int ct_dpo_precompute(CtDpo *d, CtLoader *pairs, CtSplit split) {
+int ct_dpo_precompute(CtDpo *d, CtModel *policy, CtLoader *pairs, CtSplit split) {
     const uint64_t n = pairs->n_examples;
     d->pre_chosen[split] = ct_alloc(sizeof(double) * (n + 1));
     d->pre_rejected[split] = ct_alloc(sizeof(double) * (n + 1));
@@ -86,8 +106,8 @@ int ct_dpo_precompute(CtDpo *d, CtLoader *pairs, CtSplit split) {
         }
         set_unit_weights(&s, 0);
         CtBatch b = ct_step_batch(&s, 0, 0);
-        ct_model_forward(&d->ref, &b);
-        row_logprobs(&d->ref, &b, d->type == CT_DPO_IPO, value, count);
+        CtModel *ref = reference_forward(d, policy, &b);
+        row_logprobs(ref, &b, d->type == CT_DPO_IPO, value, count);
         for (int r = 0; r + 1 < s.rows; r += 2) {
             int64_t e = s.example_ids[r];
             d->pre_chosen[split][e] = value[r];
@@ -107,9 +127,9 @@ void ct_dpo_micro_step(CtDpo *d, CtModel *policy, CtStepBatches *s, int i, int64
     int count[rows], ref_count[rows];
     set_unit_weights(s, i);
     CtBatch b = ct_step_batch(s, i, 0);
-    if (d->have_ref) {
-        ct_model_forward(&d->ref, &b);
-        row_logprobs(&d->ref, &b, ipo, ref, ref_count);
+    if (d->have_ref || d->base_as_reference) {
+        CtModel *reference = reference_forward(d, policy, &b);
+        row_logprobs(reference, &b, ipo, ref, ref_count);
     } else {
         const int64_t *ids = s->example_ids + (size_t)i * rows;
         for (int r = 0; r + 1 < rows; r += 2) {

@@ -21,6 +21,7 @@ typedef struct {
     double beta, epsilon;
     CtModel ref;
     int have_ref;
+    int base_as_reference;  // LoRA policy: the reference is the policy with its adapters off (no copy)
     double *pre_chosen[CT_N_SPLITS], *pre_rejected[CT_N_SPLITS];  // per example, when precomputed
 } CtDpo;
 
@@ -29,13 +30,14 @@ typedef struct {
     int64_t pairs;
 } CtDpoStats;
 
-// The reference: the checkpoint ref_path, or (empty) a frozen copy of the policy as it is now.
+// The reference: the checkpoint ref_path; or (empty) the policy as it is now: for a LoRA policy
+// its own weights with the adapters switched off (no second model in memory), else a frozen copy.
 int ct_dpo_init(CtDpo *d, CtDpoLoss type, double beta, double epsilon, const CtModel *policy, const char *ref_path,
                 int rows, int T);
 void ct_dpo_free(CtDpo *d);
 // Computes the reference log-probabilities of every pair of a split once (loader: batch 1,
 // file order) and, when `drop_model`, frees the reference model afterwards.
-int ct_dpo_precompute(CtDpo *d, CtLoader *pairs, CtSplit split);
+int ct_dpo_precompute(CtDpo *d, CtModel *policy, CtLoader *pairs, CtSplit split);
 void ct_dpo_drop_model(CtDpo *d);
 // One micro-batch i of s: forward the policy (and the reference unless precomputed), add the
 // loss of its pairs (each weighing 1/global_pairs) to *stats, and with `backward` add their

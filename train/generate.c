@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "train/lora.h"
 
 void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
     memset(g, 0, sizeof *g);
@@ -64,19 +65,23 @@ const float *ct_generator_feed(CtGenerator *g, int32_t token) {
         float *kc = g->k_cache + ((size_t)l * g->max_ctx) * kv, *vc = g->v_cache + ((size_t)l * g->max_ctx) * kv;
         norm(g, g->norm, g->x, p->ln1_w, p->ln1_b);
         ops->matmul_forward(g->qkv, g->norm, p->qkv_w, p->qkv_b, 1, C, QKV);
+        if (m->lora) ct_lora_forward(g->model, l, CT_LORA_QKV, g->qkv, g->norm, 1);  // adapters, as in training
         if (c->arch == CT_ARCH_LLAMA) ops->rope_forward(g->qkv, g->qkv, &pos, 1, 1, NH + NKV, HD, QKV, c->rope_theta);
         memcpy(kc + (size_t)pos * kv, g->qkv + (size_t)NH * HD, sizeof(float) * (size_t)kv);
         memcpy(vc + (size_t)pos * kv, g->qkv + (size_t)(NH + NKV) * HD, sizeof(float) * (size_t)kv);
         ops->attention_decode(g->atty, g->qkv, kc, vc, pos + 1, NH, NKV, HD);
         ops->matmul_forward(g->proj, g->atty, p->attn_out_w, p->attn_out_b, 1, C, C);
+        if (m->lora) ct_lora_forward(g->model, l, CT_LORA_ATTN_OUT, g->proj, g->atty, 1);
         ops->residual_forward(g->x, g->x, g->proj, (size_t)C);
         norm(g, g->norm, g->x, p->ln2_w, p->ln2_b);
         ops->matmul_forward(g->fch, g->norm, p->fc_w, p->fc_b, 1, C, FI);
+        if (m->lora) ct_lora_forward(g->model, l, CT_LORA_FC, g->fch, g->norm, 1);
         if (c->arch == CT_ARCH_LLAMA)
             ops->swiglu_forward(g->fch_act, g->fch, 1, F);
         else
             ops->gelu_forward(g->fch_act, g->fch, (size_t)F);
         ops->matmul_forward(g->proj, g->fch_act, p->fc_out_w, p->fc_out_b, 1, F, C);
+        if (m->lora) ct_lora_forward(g->model, l, CT_LORA_FC_OUT, g->proj, g->fch_act, 1);
         ops->residual_forward(g->x, g->x, g->proj, (size_t)C);
     }
     norm(g, g->norm, g->x, w->lnf_w, w->lnf_b);

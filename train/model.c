@@ -6,9 +6,10 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "train/lora.h"
 #include "train/model_internal.h"
 
-int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int recompute) {
+int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int flags) {
     memset(m, 0, sizeof *m);
     if (ct_model_config_validate(config) != 0) return -1;
     if (max_B < 1 || max_T < 1) return ct_error_set("batch size and sequence length must be at least 1");
@@ -16,23 +17,28 @@ int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, i
         return ct_error_set("sequence length %d is longer than the model's max_seq_len %d", max_T, config->max_seq_len);
     m->config = *config;
     m->ops = ops;
-    m->recompute = recompute;
+    m->recompute = (flags & CT_MODEL_RECOMPUTE) != 0;
+    m->frozen = (flags & CT_MODEL_FROZEN) != 0;
     m->max_B = max_B;
     m->max_T = max_T;
     ct_model_layout_count(config, &m->n_tensors, &m->n_params);
     m->table = ct_calloc((size_t)m->n_tensors, sizeof(CtParamEntry));
     ct_model_layout_table(config, m->table);
     m->params = ct_alloc(m->n_params * sizeof(float));
-    m->grads = ct_calloc(m->n_params, sizeof(float));
+    m->grads = m->frozen ? NULL : ct_calloc(m->n_params, sizeof(float));  // frozen: g's pointers stay NULL
     m->w.layers = ct_calloc((size_t)config->n_layer, sizeof(CtLayerTensors));
     m->g.layers = ct_calloc((size_t)config->n_layer, sizeof(CtLayerTensors));
     ct_model_layout_bind(config, m->params, &m->w);
     ct_model_layout_bind(config, m->grads, &m->g);
+    m->train_params = m->params;
+    m->train_grads = m->grads;
+    m->n_train = m->grads ? m->n_params : 0;
     ct_model_activations_alloc(m);
     return 0;
 }
 
 void ct_model_free(CtModel *m) {
+    ct_lora_detach(m);
     ct_free(m->table);
     ct_free(m->params);
     ct_free(m->grads);
@@ -53,7 +59,10 @@ static uint64_t dropout_site_seed(const CtModel *m, int site) {
     return m->dropout_seed ^ ((uint64_t)(site + 1) * 0xD1B54A32D192ED03ull);
 }
 
-void ct_model_zero_grad(CtModel *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+void ct_model_zero_grad(CtModel *m) {
+    if (m->grads) memset(m->grads, 0, m->n_params * sizeof(float));
+    if (m->train_grads && m->train_grads != m->grads) memset(m->train_grads, 0, m->n_train * sizeof(float));
+}
 
 // ---- the pieces that differ between the families ----
 static int is_llama(const CtModel *m) { return m->config.arch == CT_ARCH_LLAMA; }
@@ -153,18 +162,22 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
         // attention half: x + proj(attention(qkv(norm(x))))
         norm_forward(m, ln1, ln1_mean, ln1_rstd, x, p->ln1_w, p->ln1_b, d.N);
         ops->matmul_forward(qkv, ln1, p->qkv_w, p->qkv_b, d.N, d.C, d.QKV);
+        if (m->lora) ct_lora_forward(m, l, CT_LORA_QKV, qkv, ln1, d.N);  // before RoPE, as in HF
         if (is_llama(m))  // q and k heads rotate in place; v is left alone
             ops->rope_forward(qkv, qkv, positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV, m->config.rope_theta);
         ops->attention_forward(atty, att, qkv, batch->doc_ids, m->dropout_applied ? p_drop : 0.0f,
                                dropout_site_seed(m, 1 + 3 * l), d.B, d.T, d.NH, d.NKV, d.HD);
         ops->matmul_forward(a->proj, atty, p->attn_out_w, p->attn_out_b, d.N, d.C, d.C);
+        if (m->lora) ct_lora_forward(m, l, CT_LORA_ATTN_OUT, a->proj, atty, d.N);
         if (m->dropout_applied) ops->dropout_forward(a->proj, a->proj, NC, p_drop, dropout_site_seed(m, 2 + 3 * l));
         ops->residual_forward(res2, x, a->proj, NC);
         // MLP half: res2 + proj(act(fc(norm(res2))))
         norm_forward(m, ln2, ln2_mean, ln2_rstd, res2, p->ln2_w, p->ln2_b, d.N);
         ops->matmul_forward(fch, ln2, p->fc_w, p->fc_b, d.N, d.C, d.FI);
+        if (m->lora) ct_lora_forward(m, l, CT_LORA_FC, fch, ln2, d.N);
         mlp_activation_forward(m, fch_act, fch, d.N);
         ops->matmul_forward(a->proj, fch_act, p->fc_out_w, p->fc_out_b, d.N, d.F, d.C);
+        if (m->lora) ct_lora_forward(m, l, CT_LORA_FC_OUT, a->proj, fch_act, d.N);
         if (m->dropout_applied) ops->dropout_forward(a->proj, a->proj, NC, p_drop, dropout_site_seed(m, 3 + 3 * l));
         ops->residual_forward(res3, res2, a->proj, NC);
     }
@@ -229,11 +242,13 @@ void ct_model_backward(CtModel *m) {
         }
         memset(a->d_fch_act, 0, (size_t)d.N * d.F * sizeof(float));
         ops->matmul_backward(a->d_fch_act, gp->fc_out_w, gp->fc_out_b, dproj, fch_act, p->fc_out_w, d.N, d.F, d.C);
+        if (m->lora) ct_lora_backward(m, l, CT_LORA_FC_OUT, a->d_fch_act, dproj, fch_act, d.N);
         memset(a->d_fch, 0, (size_t)d.N * d.FI * sizeof(float));
         mlp_activation_backward(m, a->d_fch, fch, a->d_fch_act, d.N);
         if (m->recompute) norm_forward(m, ln2, ln2_mean, ln2_rstd, res2, p->ln2_w, p->ln2_b, d.N);
         memset(a->d_norm, 0, NC * sizeof(float));
         ops->matmul_backward(a->d_norm, gp->fc_w, gp->fc_b, a->d_fch, ln2, p->fc_w, d.N, d.C, d.FI);
+        if (m->lora) ct_lora_backward(m, l, CT_LORA_FC, a->d_norm, a->d_fch, ln2, d.N);
         norm_backward(m, dres, gp->ln2_w, gp->ln2_b, a->d_norm, res2, p->ln2_w, ln2_mean, ln2_rstd, d.N);
 
         // attention half. res2 = x + dropout(proj): dres now is d res2, passes through to x.
@@ -244,6 +259,7 @@ void ct_model_backward(CtModel *m) {
         }
         memset(a->d_atty, 0, NC * sizeof(float));
         ops->matmul_backward(a->d_atty, gp->attn_out_w, gp->attn_out_b, dproj, atty, p->attn_out_w, d.N, d.C, d.C);
+        if (m->lora) ct_lora_backward(m, l, CT_LORA_ATTN_OUT, a->d_atty, dproj, atty, d.N);
         memset(a->d_qkv, 0, (size_t)d.N * d.QKV * sizeof(float));
         ops->attention_backward(a->d_qkv, a->d_atty, qkv, att, m->dropout_applied ? p_drop : 0.0f,
                                 dropout_site_seed(m, 1 + 3 * l), d.B, d.T, d.NH, d.NKV, d.HD);
@@ -253,10 +269,11 @@ void ct_model_backward(CtModel *m) {
         if (m->recompute) norm_forward(m, ln1, ln1_mean, ln1_rstd, x, p->ln1_w, p->ln1_b, d.N);
         memset(a->d_norm, 0, NC * sizeof(float));
         ops->matmul_backward(a->d_norm, gp->qkv_w, gp->qkv_b, a->d_qkv, ln1, p->qkv_w, d.N, d.C, d.QKV);
+        if (m->lora) ct_lora_backward(m, l, CT_LORA_QKV, a->d_norm, a->d_qkv, ln1, d.N);
         norm_backward(m, dres, gp->ln1_w, gp->ln1_b, a->d_norm, x, p->ln1_w, ln1_mean, ln1_rstd, d.N);
     }
 
     if (m->dropout_applied) ops->dropout_backward(dres, dres, NC, p_drop, dropout_site_seed(m, 0));
-    ops->embedding_backward(g->wte, dres, batch->tokens, d.N, d.C);
+    if (g->wte) ops->embedding_backward(g->wte, dres, batch->tokens, d.N, d.C);  // NULL: frozen
     if (g->wpe) ops->embedding_backward(g->wpe, dres, batch->positions, d.N, d.C);
 }

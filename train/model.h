@@ -81,16 +81,28 @@ typedef struct {
     int B, T;
 } CtBatch;
 
+struct CtLora;  // train/lora.h
+
+// Flags of ct_model_create (its last argument; 0 and 1 keep their old meaning of recompute).
+#define CT_MODEL_RECOMPUTE 1  // see CtActivations
+#define CT_MODEL_FROZEN 2     // no gradient buffer for the parameters (LoRA's frozen base): backward
+                              // passes gradients through them but computes none for them
+
 typedef struct {
     CtModelConfig config;
     const CtOps *ops;
     int recompute;
+    int frozen;                // CT_MODEL_FROZEN: grads is NULL and so is every pointer of g
 
     CtParamEntry *table;
     int n_tensors;
     size_t n_params;
     float *params, *grads;
     CtModelTensors w, g;
+    // What the optimizer steps: params/grads (n_params), or the LoRA adapters' buffers.
+    float *train_params, *train_grads;
+    size_t n_train;
+    struct CtLora *lora;       // adapters (train/lora.h), or NULL
 
     int max_B, max_T;
     CtActivations act;
@@ -98,7 +110,8 @@ typedef struct {
     size_t activation_bytes;
     size_t recompute_saved_bytes;  // what recompute saves (0 when off)
 
-    // Dropout (config.dropout > 0) applies only in training mode (ct_model_set_dropout): to the
+    // Dropout (config.dropout > 0, and LoRA's lora.dropout on adapter inputs) applies only in
+    // training mode (ct_model_set_dropout), with masks that are a pure function of dropout_seed:
     // embeddings, the attention probabilities and the output of both residual branches of every block.
     int training;
     uint64_t dropout_seed;     // the mask seed of the next forward
@@ -108,9 +121,10 @@ typedef struct {
     float loss;                // mean loss of the last forward (0 without targets)
 } CtModel;
 
-// Builds the parameter table and allocates parameters, gradients and activations for batches
-// up to max_B × max_T. recompute: see CtActivations. Returns 0, or -1 + error.
-int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int recompute);
+// Builds the parameter table and allocates parameters, gradients (not with CT_MODEL_FROZEN)
+// and activations for batches up to max_B × max_T. flags: CT_MODEL_RECOMPUTE | CT_MODEL_FROZEN.
+// Returns 0, or -1 + error.
+int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int flags);
 void ct_model_free(CtModel *m);
 
 // GPT-2 initialisation: normal(0, 0.02), residual projections normal(0, 0.02/sqrt(2·n_layer)),
@@ -129,8 +143,9 @@ void ct_model_set_dropout(CtModel *m, int training, uint64_t seed);
 // m->act.losses and m->act.logprobs. Without targets returns 0 and leaves the logits.
 float ct_model_forward(CtModel *m, const CtBatch *batch);
 
-// Backward of the last forward's loss: adds d loss / d params into m->grads (call
-// ct_model_zero_grad first). Consumes the logits (they become their gradient).
+// Backward of the last forward's loss: adds d loss / d params into m->grads, and into the
+// adapters' gradients when the model has LoRA adapters (call ct_model_zero_grad first).
+// Consumes the logits (they become their gradient).
 void ct_model_backward(CtModel *m);
 void ct_model_zero_grad(CtModel *m);
 

@@ -24,7 +24,10 @@
 #include "optim/schedule.h"
 #include "train/blas_setup.h"
 #include "train/checkpoint_io.h"
+#include "train/dist.h"
+#include "train/zero.h"
 #include "train/generate.h"
+#include "train/lora_checkpoint.h"
 #include "train/metrics.h"
 #include "train/model_resize.h"
 #include "data/chat_template.h"
@@ -55,6 +58,8 @@ typedef struct {
     CtModel model;
     int have_model;
     CtAdamW opt;
+    CtZero zero;  // optim.zero 1: this rank's slice of the AdamW state
+    int have_zero;
     CtLoader train, val;
     CtStepBatches step_batches;
     CtDpo dpo;
@@ -134,12 +139,16 @@ static int open_loaders(Run *r) {
     o.seed = (uint64_t)cfg->run.seed;
     o.doc_masking = cfg->data.doc_masking;
     o.packing = cfg->data.packing;
+    // Data parallel: every rank computes the same global order and takes its rows of it.
+    o.rank = ct_dist_rank();
+    o.world = ct_dist_world();
     if (ct_loader_open(&r->train, &r->data, CT_SPLIT_TRAIN, &o) != 0) return -1;
     if (r->train.truncated_examples)
         ct_warn("%s: %llu training examples are longer than train.seq_len %d and lose tokens from the left of their "
                 "prompt", r->name, (unsigned long long)r->train.truncated_examples, cfg->train.seq_len);
     r->have_train = 1;
     o.shuffle = 0;
+    o.rank = 0, o.world = 1;  // data parallel: only rank 0 evaluates, on every validation row
     if (ct_loader_open(&r->val, &r->data, CT_SPLIT_VAL, &o) == 0)
         r->have_val = 1;
     else
@@ -161,7 +170,7 @@ static int build_model(Run *r, const char *resume_path) {
         if (ct_checkpoint_load(resume_path, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, &r->opt, &meta) != 0)
             return -1;
         r->have_model = 1;
-        if (memcmp(&r->model.config, &want, sizeof want) != 0)
+        if (!r->model.lora && memcmp(&r->model.config, &want, sizeof want) != 0)
             return ct_error_set("%s: its model differs from the one the config describes; resume with the config of "
                                 "that run", resume_path);
         r->step = meta.step;
@@ -177,8 +186,14 @@ static int build_model(Run *r, const char *resume_path) {
         ct_log("resumed from %s at step %lld (%lld tokens seen)", resume_path, (long long)r->step,
                (long long)r->tokens_seen);
     } else if (cfg->train.init_from[0]) {
-        if (ct_checkpoint_load(cfg->train.init_from, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, NULL, &meta) != 0)
-            return -1;
+        if (cfg->lora.r > 0) {  // LoRA: adapters over the frozen model of init_from (train/lora_checkpoint.h)
+            if (ct_lora_model_from_config(cfg, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
+        } else {
+            if (ct_checkpoint_load(cfg->train.init_from, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, NULL,
+                                   &meta) != 0)
+                return -1;
+            ct_checkpoint_meta_free(&meta);
+        }
         r->have_model = 1;
         ct_checkpoint_meta_free(&meta);
         ct_log("starting from the weights of %s", cfg->train.init_from);
@@ -191,15 +206,19 @@ static int build_model(Run *r, const char *resume_path) {
                    "set to the mean embedding", r->name, r->data.vocab_size, old_V, r->data.vocab_size - (unsigned)old_V);
         }
     } else {
+        if (cfg->lora.r > 0)
+            return ct_error_set("lora.r = %d: LoRA trains adapters over an existing model; set train.init_from to "
+                                "its checkpoint", cfg->lora.r);
         if (ct_model_create(&r->model, &want, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
         r->have_model = 1;
         ct_model_init(&r->model, (uint64_t)cfg->run.seed);
     }
-    if (r->opt.n != r->model.n_params) {
+    if (r->opt.n != r->model.n_train) {  // what the optimizer steps: every parameter, or the LoRA adapters
         ct_adamw_free(&r->opt);
-        ct_adamw_init(&r->opt, r->model.n_params, lr, b1, b2, eps, wd);
+        ct_adamw_init(&r->opt, r->model.n_train, lr, b1, b2, eps, wd);
     }
-    ct_train_set_decay_spans(&r->model, &r->opt, cfg->optim.decay_embeddings);
+    if (!r->model.lora)  // adapters: every A and B is decayed, as PEFT under HF's Trainer does
+        ct_train_set_decay_spans(&r->model, &r->opt, cfg->optim.decay_embeddings);
     return 0;
 }
 
@@ -213,6 +232,7 @@ static CtBatch model_batch(const CtLoaderBatch *b, int doc_masking) {
 }
 
 static void log_dpo(Run *r, const char *split, const CtDpoStats *st) {
+    if (!r->have_metrics) return;  // data parallel: ranks other than 0 write no metrics
     ct_metrics_dpo(&r->metrics, r->step, r->tokens_seen, split, st->reward_chosen, st->reward_rejected, st->accuracy,
                    st->logp_chosen, st->logp_rejected);
 }
@@ -334,7 +354,10 @@ static int setup_dpo(Run *r, int resuming) {
                                                    : cfg->dpo.loss == CT_DPO_ROBUST ? "robust"
                                                    : cfg->dpo.loss == CT_DPO_IPO    ? "ipo (per-token mean log-probabilities)"
                                                                                     : "hinge",
-           cfg->dpo.beta, ref[0] ? ref : "the starting model (frozen copy)",
+           cfg->dpo.beta,
+           cfg->dpo.ref_checkpoint[0] ? cfg->dpo.ref_checkpoint
+           : r->dpo.base_as_reference ? "the frozen base with the adapters off"
+                                      : "the starting model (frozen copy)",
            cfg->dpo.precompute_ref ? ", precomputed once" : "");
     if (!cfg->dpo.precompute_ref) return 0;
     for (int s = 0; s < CT_N_SPLITS; s++) {
@@ -347,7 +370,7 @@ static int setup_dpo(Run *r, int resuming) {
         o.seed = (uint64_t)cfg->run.seed;
         CtLoader pairs;
         if (ct_loader_open(&pairs, &r->data, (CtSplit)s, &o) != 0) return -1;
-        int rc = ct_dpo_precompute(&r->dpo, &pairs, (CtSplit)s);
+        int rc = ct_dpo_precompute(&r->dpo, &r->model, &pairs, (CtSplit)s);
         ct_loader_close(&pairs);
         if (rc != 0) return -1;
     }
@@ -363,6 +386,7 @@ static void free_run(Run *r) {
     ct_step_batches_free(&r->step_batches);
     if (r->have_dpo) ct_dpo_free(&r->dpo);
     ct_adamw_free(&r->opt);
+    if (r->have_zero) ct_zero_free(&r->zero);
     if (r->have_tokenizer) ct_tokenizer_free(&r->tokenizer);
     free(r->tokenizer_json);
     free(r->chat_template_json);
@@ -381,27 +405,56 @@ int ct_pretrain(const CtPretrainJob *job) {
     r.config_json = job->config_json;
     int status = 1;
     char resume_path[2048];
+    // Data parallel (train/dist.h): every rank runs this loop; rank 0 alone prints and writes.
+    if (ct_dist_init() != 0) return fail();
+    const int lead = ct_dist_rank() == 0, world = ct_dist_world();
+    if (!lead) ct_log_set_level(CT_LOG_QUIET);
     if (ct_train_check_device(cfg) != 0) return fail();
     int threads = ct_cpu_set_threads(cfg->run.threads);
     if (open_data(&r) != 0) goto done;
     if (job->resume_dir && ct_run_find_latest(job->resume_dir, resume_path, sizeof resume_path) != 0) goto done;
-    if (ct_make_dirs(cfg->run.out_dir) != 0) goto done;
+    if (lead && ct_make_dirs(cfg->run.out_dir) != 0) goto done;
     if (open_loaders(&r) != 0) goto done;
     if (r.objective == CT_OBJECTIVE_SFT) r.chat_template_json = dataset_chat_template(cfg->data.path);
     ct_rng_seed_stream(&r.sample_rng, (uint64_t)cfg->run.seed, 0x5A4D);
     if (build_model(&r, job->resume_dir ? resume_path : NULL) != 0) goto done;
+    ct_dist_broadcast(r.model.params, r.model.n_params * sizeof(float), 0);  // data parallel: rank 0's start for all
+    if (r.model.train_params != r.model.params)  // LoRA: the adapters too
+        ct_dist_broadcast(r.model.train_params, r.model.n_train * sizeof(float), 0);
+    if (cfg->optim.zero) {  // ZeRO-1: each rank keeps its slice of the moments; rank 0 the whole, for checkpoints
+        if (ct_zero_init(&r.zero, &r.opt) != 0) goto done;
+        r.have_zero = 1;
+        if (!lead) {
+            ct_free(r.opt.m);
+            ct_free(r.opt.v);
+            r.opt.m = r.opt.v = NULL;
+        }
+    }
     const int B = cfg->train.batch_size, T = cfg->train.seq_len, accum = cfg->train.grad_accum;
     if (r.objective == CT_OBJECTIVE_DPO && setup_dpo(&r, job->resume_dir != NULL) != 0) goto done;
-    const int64_t tokens_per_step = (int64_t)r.train.batch.rows * T * accum;
+    const int64_t tokens_per_step = (int64_t)r.train.batch.rows * T * accum * world;  // over all ranks
+    // Data parallel: the data position counts global batches, so resuming needs the world size that wrote it
+    // (its tokens per step are a multiple of this rank's).
+    const int64_t rank_tokens = tokens_per_step / world, saved = r.step > 0 ? r.tokens_seen / r.step : 0;
+    if (job->resume_dir && r.step > 0 && saved != tokens_per_step && saved % rank_tokens == 0 &&
+        r.tokens_seen % r.step == 0) {
+        ct_error_set("%s was written by a run of %lld ranks with this batch; this one has %d: resume with mpirun -np %lld "
+                     "(the data position counts global batches)", resume_path, (long long)(saved / rank_tokens), world,
+                     (long long)(saved / rank_tokens));
+        goto done;
+    }
     // SFT rows hold whole examples: attention stays inside each one, positions restart.
     r.with_docs = cfg->data.doc_masking || r.objective == CT_OBJECTIVE_SFT;
     ct_step_batches_init(&r.step_batches, accum, r.train.batch.rows, T);
     char title[160];
     snprintf(title, sizeof title, "%s: %s, %.1fM parameters", cfg->run.out_dir, ct_arch_name(r.model.config.arch),
              r.model.n_params / 1e6);
-    if (ct_metrics_open(&r.metrics, cfg->run.out_dir, job->resume_dir ? r.step : -1, title) != 0) goto done;
-    r.have_metrics = 1;
+    if (lead) {
+        if (ct_metrics_open(&r.metrics, cfg->run.out_dir, job->resume_dir ? r.step : -1, title) != 0) goto done;
+        r.have_metrics = 1;
+    }
     r.peak_flops = cfg->train.peak_tflops > 0 ? cfg->train.peak_tflops * 1e12 : ct_train_measure_cpu_peak(r.model.ops);
+    r.peak_flops *= world;  // MFU of the job: every rank's peak
 
     char line[512];
     ct_blas_describe(line, sizeof line);
@@ -422,7 +475,7 @@ int ct_pretrain(const CtPretrainJob *job) {
 
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
-    if (r.step == 0) {
+    if (r.step == 0 && lead) {
         print_samples(&r, "before training");
         if (r.have_val) {
             r.last_val = evaluate(&r);
@@ -456,12 +509,15 @@ int ct_pretrain(const CtPretrainJob *job) {
             CtDpoStats st;
             memset(&st, 0, sizeof st);
             for (int a = 0; a < accum; a++)
-                ct_dpo_micro_step(&r.dpo, &r.model, &r.step_batches, a, (int64_t)accum * B, CT_SPLIT_TRAIN, 1, &st);
+                ct_dpo_micro_step(&r.dpo, &r.model, &r.step_batches, a, (int64_t)world * accum * B, CT_SPLIT_TRAIN, 1,
+                                  &st);
             loss = st.loss;
             ct_dpo_stats_finish(&st);
             log_dpo(&r, "train", &st);
         } else {
-            ct_step_batches_normalise(&r.step_batches, r.step_batches.total);
+            int64_t total = r.step_batches.total;  // data parallel: the mean is over every rank's targets
+            ct_dist_allreduce_sum_i64(&total, 1);
+            ct_step_batches_normalise(&r.step_batches, total);
             for (int a = 0; a < accum; a++) {
                 CtBatch mb = ct_step_batch(&r.step_batches, a, r.with_docs);
                 ct_model_set_dropout(&r.model, 1, ct_dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536 + a));
@@ -469,8 +525,12 @@ int ct_pretrain(const CtPretrainJob *job) {
                 ct_model_backward(&r.model);
             }
         }
+        // Data parallel: each rank's loss and gradients are its share of the global mean; their sums are the step's.
+        ct_dist_allreduce_sum_f64(&loss, 1);
+        if (!r.have_zero) ct_dist_allreduce_sum_f32(r.model.train_grads, r.model.n_train);
         ct_model_set_dropout(&r.model, 0, 0);  // evaluation and samples see the whole model
-        double norm = ct_clip_grad_norm(r.model.grads, r.model.n_params, cfg->optim.grad_clip);
+        double norm = r.have_zero ? ct_zero_reduce_clip(&r.zero, r.model.train_grads, cfg->optim.grad_clip)
+                                  : ct_clip_grad_norm(r.model.train_grads, r.model.n_train, cfg->optim.grad_clip);
         if (!isfinite(loss) || !isfinite(norm)) {
             ct_error_set("step %lld: the %s is %s; stopping (%s). Lower optim.lr, raise optim.warmup_steps or check "
                          "the data", (long long)r.step + 1, isfinite(loss) ? "gradient norm" : "loss",
@@ -478,8 +538,12 @@ int ct_pretrain(const CtPretrainJob *job) {
                          r.last_checkpoint[0] ? r.last_checkpoint : "no checkpoint was written yet");
             goto done;
         }
-        ct_adamw_step(&r.opt, r.model.params, r.model.grads);
+        if (r.have_zero)
+            ct_zero_update(&r.zero, r.model.train_params, r.opt.lr);
+        else
+            ct_adamw_step(&r.opt, r.model.train_params, r.model.train_grads);
         r.step++;
+        if (ct_dist_any(stop_signal != 0) && !stop_signal) stop_signal = SIGTERM;  // all ranks stop at the same step
         stopped_early = job->stop_after > 0 && r.step - first_step >= job->stop_after && r.step < cfg->train.max_steps;
         r.tokens_seen += tokens_per_step;
         r.last_loss = loss;
@@ -488,10 +552,10 @@ int ct_pretrain(const CtPretrainJob *job) {
         double tps = tokens_per_step / dt;
         ema_tps = r.step == first_step + 1 ? tps : 0.9 * ema_tps + 0.1 * tps;
         double mfu = r.peak_flops > 0 ? flops_per_step / dt / r.peak_flops : NAN;
-        ct_metrics_train(&r.metrics, r.step, r.tokens_seen, loss, r.opt.lr, norm, tps, mfu, ct_time_now() - start);
-        int eval_now = r.have_val && ((cfg->train.eval_every && r.step % cfg->train.eval_every == 0) ||
+        if (lead) ct_metrics_train(&r.metrics, r.step, r.tokens_seen, loss, r.opt.lr, norm, tps, mfu, ct_time_now() - start);
+        int eval_now = lead && r.have_val && ((cfg->train.eval_every && r.step % cfg->train.eval_every == 0) ||
                                       r.step == cfg->train.max_steps);
-        if (tty || eval_now || r.step % log_every == 0 || r.step == first_step + 1) {
+        if (lead && (tty || eval_now || r.step % log_every == 0 || r.step == first_step + 1)) {
             char eta[32], mem[32];
             ct_format_duration(eta, sizeof eta, (double)(cfg->train.max_steps - r.step) * tokens_per_step / ema_tps);
             ct_format_bytes(mem, sizeof mem, (double)ct_mem_peak());
@@ -519,20 +583,22 @@ int ct_pretrain(const CtPretrainJob *job) {
             }
             ct_metrics_plot(&r.metrics);
         }
-        if (cfg->train.sample_every && r.step % cfg->train.sample_every == 0) {
+        if (lead && cfg->train.sample_every && r.step % cfg->train.sample_every == 0) {
             if (tty) fputc('\n', stderr);
             print_samples(&r, "during training");
         }
-        if ((cfg->train.save_every && r.step % cfg->train.save_every == 0) || r.step == cfg->train.max_steps ||
-            stop_signal || stopped_early) {
+        int save_now = (cfg->train.save_every && r.step % cfg->train.save_every == 0) || r.step == cfg->train.max_steps ||
+                       stop_signal || stopped_early;
+        if (save_now && r.have_zero) ct_zero_gather_state(&r.zero, &r.opt, 0);  // ZeRO-1: the whole state on rank 0
+        if (lead && save_now) {
             char path[2048];
             ct_run_checkpoint_path(path, sizeof path, cfg->run.out_dir, r.step);
             if (save_checkpoint(&r, path, 1) != 0) goto done;
             ct_run_prune(cfg->run.out_dir, cfg->train.keep_last);
         }
     }
-    if (tty) fputc('\n', stderr);
-    ct_metrics_plot(&r.metrics);
+    if (tty && lead) fputc('\n', stderr);
+    if (lead) ct_metrics_plot(&r.metrics);
     if (stop_signal) {
         ct_log("interrupted at step %lld by %s; checkpoint %s; continue with --resume %s", (long long)r.step,
                stop_signal == SIGINT ? "SIGINT" : "SIGTERM", r.last_checkpoint, cfg->run.out_dir);
@@ -545,7 +611,15 @@ int ct_pretrain(const CtPretrainJob *job) {
         status = 0;
         goto done;
     }
-    print_samples(&r, "after training");
+    if (world > 1) {  // data parallel: the ranks must have taken the same steps
+        if (!ct_dist_same_everywhere(r.model.train_params, r.model.n_train * sizeof(float))) {
+            ct_error_set("data parallel: the parameters differ between ranks after %lld steps (a bug: please report it)",
+                         (long long)r.step);
+            goto done;
+        }
+        ct_log("data parallel: parameters identical on all %d ranks", world);
+    }
+    if (lead) print_samples(&r, "after training");
     ct_log("done: %lld steps, %lld tokens in %.1f s of compute (%.0f tokens/s); final train loss %.4f, val loss %.4f%s",
            (long long)r.step, (long long)r.tokens_seen, compute_time,
            compute_time > 0 ? (double)(r.step - first_step) * tokens_per_step / compute_time : 0.0, r.last_loss, r.last_val,
@@ -562,8 +636,10 @@ int ct_pretrain(const CtPretrainJob *job) {
     status = 0;
 done:
     if (status == 1) fail();
+    if (status == 1 && world > 1) ct_dist_abort(1);  // the other ranks would wait for this one forever
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     free_run(&r);
+    ct_dist_finalize();
     return status;
 }

@@ -11,6 +11,7 @@ static const CtConfigSection sections[] = {
     {"train", "The training loop: batch, length, evaluation, samples and checkpoints."},
     {"optim", "AdamW and its learning-rate schedule."},
     {"dpo", "Direct Preference Optimization (ctrain dpo): the loss and the reference model."},
+    {"lora", "LoRA: low-rank adapters over the frozen model of train.init_from (see docs/lora.md)."},
 };
 
 static const CtConfigKey keys[] = {
@@ -94,6 +95,8 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.eps, "optim.eps", "1e-8", 0, 1, "AdamW epsilon."),
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.grad_clip, "optim.grad_clip", "1.0", 0, 1e9,
                      "Clip the global gradient norm to this (0: no clipping)."),
+    CT_CFG_KEY_INT(CtRunConfig, optim.zero, "optim.zero", "0", 0, 1,
+                   "ZeRO stage under mpirun: 1 splits the AdamW moments across the ranks (each updates its slice); 0 keeps a full copy on each."),
     CT_CFG_KEY_FLOAT(CtRunConfig, dpo.beta, "dpo.beta", "0.1", 0.000001, 1000, "DPO's beta: how far the policy may move from the reference."),
     CT_CFG_KEY_ENUM(CtRunConfig, dpo.loss, "dpo.loss", "sigmoid", "sigmoid|robust|ipo|hinge",
                     "DPO loss (TRL's names); sigmoid with label_smoothing > 0 is conservative DPO."),
@@ -103,6 +106,16 @@ static const CtConfigKey keys[] = {
                     "Compute the reference log-probabilities once before training and free the reference model."),
     CT_CFG_KEY_STRING(CtRunConfig, dpo.ref_checkpoint, "dpo.ref_checkpoint", "",
                       "The reference model; empty: the starting model (train.init_from), frozen."),
+    CT_CFG_KEY_INT(CtRunConfig, lora.r, "lora.r", "0", 0, 4096,
+                   "Adapter rank; 0 trains every parameter, > 0 trains only adapters over the frozen train.init_from."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, lora.alpha, "lora.alpha", "16", 0, 1e6,
+                     "Adapter scale numerator: scale = alpha/r (alpha/sqrt(r) with rslora)."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, lora.dropout, "lora.dropout", "0", 0, 0.99,
+                     "Dropout on the adapter input x in training passes (PEFT's lora_dropout; the base path sees x unchanged)."),
+    CT_CFG_KEY_LIST(CtRunConfig, lora.targets, "lora.targets", "",
+                    "Modules to adapt by Hugging Face name (q_proj, v_proj, c_attn, mlp.c_proj, ...) or all-linear; empty: PEFT's default (q_proj,v_proj for llama, c_attn for gpt2)."),
+    CT_CFG_KEY_BOOL(CtRunConfig, lora.rslora, "lora.rslora", "false",
+                    "Rank-stabilised scale alpha/sqrt(r) instead of alpha/r (PEFT's use_rslora)."),
 };
 
 const CtConfigSchema ct_run_config_schema = {

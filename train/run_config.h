@@ -52,6 +52,7 @@ typedef struct {
         double lr, min_lr, weight_decay, beta1, beta2, eps, grad_clip, decay_fraction;
         int warmup_steps;
         int decay_embeddings;
+        int zero;  // ZeRO stage: 0 off, 1 the AdamW moments sharded across ranks (train/zero.h)
     } optim;
     struct {
         double beta, label_smoothing;
@@ -59,6 +60,13 @@ typedef struct {
         int precompute_ref;
         char ref_checkpoint[CT_PATH_MAX];
     } dpo;
+    // LoRA (train/lora.h): low-rank adapters over the frozen model of train.init_from.
+    struct {
+        int r;               // rank; 0 = no LoRA (every parameter trains)
+        float alpha, dropout;
+        char targets[512];   // comma-separated module names, "all-linear", or "" (PEFT's default)
+        int rslora;
+    } lora;
 } CtRunConfig;
 
 extern const CtConfigSchema ct_run_config_schema;

@@ -24,11 +24,12 @@ static inline float ct_fast_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    // 2^n built in the exponent field; a union (not memcpy) so the loop still vectorises
+    // 2^n built in the exponent field; a union (not memcpy) so the loop still vectorises. The
+    // shift is done unsigned: a NaN input (n undefined) must not be undefined behaviour, only NaN.
     union {
-        int32_t i;
+        uint32_t i;
         float f;
-    } scale = {.i = ((int32_t)n + 127) << 23};
+    } scale = {.i = ((uint32_t)(int32_t)n + 127u) << 23};
     return p * scale.f;
 }
 

@@ -25,6 +25,8 @@ static const CtOps cpu_ops = {
     .residual_backward = ct_cpu_residual_backward_f32,
     .xent_forward = ct_cpu_xent_forward_f32,
     .xent_backward = ct_cpu_xent_backward_f32,
+    .lora_forward = ct_cpu_lora_forward_f32,
+    .lora_backward = ct_cpu_lora_backward_f32,
     .dropout_forward = ct_cpu_dropout_forward_f32,
     .dropout_backward = ct_cpu_dropout_backward_f32,
 };

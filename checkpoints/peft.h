@@ -1,0 +1,41 @@
+// Hugging Face PEFT's LoRA adapter folder (what PeftModel.from_pretrained(base, DIR) loads and
+// model.save_pretrained(DIR) writes):
+//   DIR/adapter_config.json        {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r", "lora_alpha",
+//                                   "lora_dropout", "target_modules": [...], "bias": "none",
+//                                   "fan_in_fan_out" (true for GPT-2's Conv1D), "use_rslora",
+//                                   "base_model_name_or_path", ...}
+//   DIR/adapter_model.safetensors  base_model.model.<module>.lora_A.weight [r, in] and
+//                                  base_model.model.<module>.lora_B.weight [out, r]
+// Writing puts the tensors first and adapter_config.json last, each atomically, so a folder
+// without its config is not an adapter. Reading validates the config (only what ctrain
+// implements: plain LoRA, bias "none", one rank and alpha for every module) and looks tensors
+// up by the names the caller expects, with one-line errors for a missing tensor, a wrong shape
+// or a tensor that belongs to no module. Knows nothing of models: names and shapes come in.
+#pragma once
+#include <stdint.h>
+
+#include "checkpoints/safetensors.h"
+#include "core/named_tensor.h"
+
+#define CT_PEFT_PREFIX "base_model.model."
+#define CT_PEFT_BASE_HASH_KEY "ctrain_base_hash"  // safetensors metadata: FNV-1a of the base's parameters
+
+typedef struct {
+    int r;
+    double lora_alpha, lora_dropout;
+    int use_rslora, fan_in_fan_out;
+    char target_modules[512];            // comma-separated
+    char base_model_name_or_path[1024];
+} CtPeftConfig;
+
+// Writes DIR (created when missing): tensors named as given get the "base_model.model." prefix;
+// base_hash (0: none) goes into the safetensors metadata. 0, or -1 + error.
+int ct_peft_write(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor *tensors, int n, uint64_t base_hash);
+
+// Reads and validates DIR/adapter_config.json. 0, or -1 + error naming the file and the key.
+int ct_peft_read_config(const char *dir, CtPeftConfig *cfg);
+
+// Opens DIR/adapter_model.safetensors and reads every tensor of `want` (names without the
+// prefix, float32 data to fill, shapes expected); every tensor of the file must be one of them.
+// *base_hash gets the metadata's hash (0 when absent). 0, or -1 + error.
+int ct_peft_read_tensors(const char *dir, const CtNamedTensor *want, int n, uint64_t *base_hash);

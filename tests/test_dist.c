@@ -1,0 +1,215 @@
+// Data-parallel training under mpirun on the CPU (issue 10): N ranks with batch B train the
+// model one rank trains with batch N·B, the ranks agree, resume works with the same world size
+// and says so with another, and a rank that dies ends the job. Skipped without MPI.
+#include <math.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "kernels/ops.h"
+#include "tests/test.h"
+#include "train/checkpoint_io.h"
+
+static const char *CONFIG =
+    "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 1, \"d_model\": 32, \"n_head\": 2, \"n_kv_head\": 1,"
+    " \"d_ff\": 64, \"max_seq_len\": 32},"
+    " \"train\": {\"batch_size\": 2, \"seq_len\": 32, \"max_steps\": 10, \"eval_every\": 0, \"eval_batches\": 1,"
+    " \"save_every\": 5, \"keep_last\": 3, \"n_samples\": 0},"
+    " \"optim\": {\"lr\": 3e-3, \"warmup_steps\": 4}, \"run\": {\"threads\": 1}}";
+
+// Skips without MPI; prepares stories -> tokenizer -> shards and sets *one (ctrain pretrain
+// on one rank) and *many (the same under mpirun; append -np N and the binary's arguments).
+static int prepare(char *one, char *many, size_t size) {
+#ifndef CTRAIN_MPI
+    SKIP("this build has no MPI (install OpenMPI and rebuild to test data parallelism)");
+#endif
+    if (ct_test_run("command -v mpirun", NULL) != 0) SKIP("mpirun is not on PATH: data-parallel tests skipped");
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' synth stories --documents 300 --out stories.txt && '%s' tokenizer train --input stories.txt "
+             "--vocab-size 300 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json --input "
+             "stories.txt --split paragraphs --val-fraction 0.1 --out data",
+             dir, bin, bin, bin);
+    if (ct_test_run(cmd, &out) != 0) {
+        ct_test_fail(__FILE__, __LINE__, "preparing the data failed: %s", out);
+        return -1;
+    }
+    free(out);
+    ct_test_write("run.json", CONFIG);
+    snprintf(one, size, "cd '%s' && OMP_NUM_THREADS=1 '%s' pretrain run.json --data.path=data", dir, bin);
+    snprintf(many, size, "cd '%s' && OMP_NUM_THREADS=1 timeout 300 mpirun --oversubscribe --allow-run-as-root "
+             "-x OMP_NUM_THREADS=1", dir);
+    return 0;
+}
+
+static int run(const char *prefix, const char *np, const char *extra, char **out) {
+    char cmd[8192];
+    if (np)
+        snprintf(cmd, sizeof cmd, "%s -np %s '%s' pretrain run.json --data.path=data %s 2>&1", prefix, np, ct_test_bin(),
+                 extra);
+    else
+        snprintf(cmd, sizeof cmd, "%s %s", prefix, extra);
+    return ct_test_run(cmd, out);
+}
+
+static double relative(const float *a, const float *b, size_t n) {
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        diff += d * d;
+        norm += (double)b[i] * b[i];
+    }
+    return norm > 0 ? sqrt(diff / norm) : sqrt(diff);
+}
+
+// ‖a − b‖ / ‖b‖ over the parameters of two checkpoints in the test folder (and, with_optim,
+// the largest of that and the same for the AdamW moments); -1 when unreadable.
+static double checkpoint_difference(const char *a_path, const char *b_path, int with_optim) {
+    CtModel a, b;
+    CtAdamW oa, ob;
+    memset(&oa, 0, sizeof oa);
+    memset(&ob, 0, sizeof ob);
+    CtCheckpointMeta meta;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", ct_test_tmpdir(), a_path);
+    if (ct_checkpoint_load(path, &a, ct_ops_cpu(), 1, 1, 0, with_optim ? &oa : NULL, &meta) != 0) return -1;
+    ct_checkpoint_meta_free(&meta);
+    snprintf(path, sizeof path, "%s/%s", ct_test_tmpdir(), b_path);
+    if (ct_checkpoint_load(path, &b, ct_ops_cpu(), 1, 1, 0, with_optim ? &ob : NULL, &meta) != 0) return -1;
+    ct_checkpoint_meta_free(&meta);
+    if (a.n_params != b.n_params) return -1;
+    double rel = relative(a.params, b.params, b.n_params);
+    if (with_optim) {
+        double m = relative(oa.m, ob.m, b.n_params), v = relative(oa.v, ob.v, b.n_params);
+        rel = oa.step != ob.step ? 1.0 : fmax(rel, fmax(m, v));
+        ct_adamw_free(&oa);
+        ct_adamw_free(&ob);
+    }
+    ct_model_free(&a);
+    ct_model_free(&b);
+    return rel;
+}
+#define relative_difference(a, b) checkpoint_difference(a, b, 0)
+
+TEST(dist, n_ranks_with_batch_b_equal_one_rank_with_batch_nb) {
+    char one[4096], many[4096], *out;
+    if (prepare(one, many, sizeof one) != 0) return;
+    CHECK_EQ_INT(run(many, "2", "--run.out_dir=two", &out), 0);
+    CHECK_CONTAINS(out, "done: 10 steps, 1280 tokens");
+    CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
+    free(out);
+    CHECK_EQ_INT(run(one, NULL, "--run.out_dir=one2 --train.batch_size=4", &out), 0);
+    free(out);
+    double rel = relative_difference("two/ckpt-step00000010.h5", "one2/ckpt-step00000010.h5");
+    CHECK_MSG(rel >= 0 && rel < 1e-5, "2 ranks x batch 2 vs 1 rank x batch 4: relative difference %g", rel);
+    // The initial parameters moved: the comparison means something.
+    double moved = relative_difference("two/ckpt-step00000005.h5", "two/ckpt-step00000010.h5");
+    CHECK_MSG(moved > 1e-3, "the parameters barely moved (%g)", moved);
+    // Three ranks with gradient accumulation: 3 x 2 rows x 2 micro-batches = one rank with 6 x 2.
+    CHECK_EQ_INT(run(many, "3", "--run.out_dir=three --train.grad_accum=2", &out), 0);
+    CHECK_CONTAINS(out, "data parallel: parameters identical on all 3 ranks");
+    free(out);
+    CHECK_EQ_INT(run(one, NULL, "--run.out_dir=one3 --train.batch_size=6 --train.grad_accum=2", &out), 0);
+    free(out);
+    rel = relative_difference("three/ckpt-step00000010.h5", "one3/ckpt-step00000010.h5");
+    CHECK_MSG(rel >= 0 && rel < 1e-5, "3 ranks x batch 2 x accum 2 vs 1 rank x batch 6 x accum 2: relative difference %g",
+              rel);
+    // ZeRO-1 (moments split in uneven slices over 3 ranks) takes the same steps, and its
+    // checkpoint holds the whole optimizer state.
+    CHECK_EQ_INT(run(many, "3", "--run.out_dir=zero --train.grad_accum=2 --optim.zero=1", &out), 0);
+    CHECK_CONTAINS(out, "data parallel: parameters identical on all 3 ranks");
+    free(out);
+    rel = checkpoint_difference("zero/ckpt-step00000010.h5", "three/ckpt-step00000010.h5", 1);
+    CHECK_MSG(rel >= 0 && rel < 1e-5, "ZeRO-1 vs plain data parallel: relative difference %g", rel);
+}
+
+TEST(dist, only_rank_0_prints_and_resume_needs_the_same_world_size) {
+    char one[4096], many[4096], *out;
+    if (prepare(one, many, sizeof one) != 0) return;
+    CHECK_EQ_INT(run(many, "2", "--run.out_dir=a", &out), 0);
+    // One log of the run, not one per rank.
+    const char *first = strstr(out, "done: 10 steps");
+    CHECK_MSG(first && !strstr(first + 1, "done: 10 steps"), "%s", out);
+    free(out);
+    CHECK_EQ_INT(run(many, "2", "--run.out_dir=b --stop-after 5", &out), 0);
+    CHECK_CONTAINS(out, "stopped after 5 steps as asked");
+    free(out);
+    CHECK_EQ_INT(run(many, "3", "--run.out_dir=b --resume b", &out) != 0, 1);
+    CHECK_CONTAINS(out, "b/ckpt-step00000005.h5 was written by a run of 2 ranks with this batch; this one has 3: "
+                        "resume with mpirun -np 2");
+    free(out);
+    CHECK_EQ_INT(run(many, "2", "--run.out_dir=b --resume b", &out), 0);
+    CHECK_CONTAINS(out, "resumed from b/ckpt-step00000005.h5 at step 5");
+    free(out);
+    CHECK_EQ_INT(checkpoint_difference("a/ckpt-step00000010.h5", "b/ckpt-step00000010.h5", 1), 0);
+    // ZeRO-1 resumes from the whole state its checkpoint holds.
+    CHECK_EQ_INT(run(many, "2", "--run.out_dir=z --stop-after 5 --optim.zero=1", &out), 0);
+    free(out);
+    CHECK_EQ_INT(run(many, "2", "--run.out_dir=z --resume z --optim.zero=1", &out), 0);
+    CHECK_CONTAINS(out, "resumed from z/ckpt-step00000005.h5 at step 5");
+    free(out);
+    double rel = checkpoint_difference("z/ckpt-step00000010.h5", "a/ckpt-step00000010.h5", 1);
+    CHECK_MSG(rel >= 0 && rel < 1e-5, "ZeRO-1 resumed vs plain data parallel: relative difference %g", rel);
+}
+
+TEST(dist, a_rank_that_dies_ends_the_job) {
+    char one[4096], many[4096], *out;
+    if (prepare(one, many, sizeof one) != 0) return;
+    char cmd[8192];
+    // A long run; once it has logged a few steps, one rank's process (a child of mpirun) is
+    // killed with SIGKILL, and mpirun must end the job.
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && { OMP_NUM_THREADS=1 mpirun --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS=1 -np 2 '%s' "
+             "pretrain run.json --data.path=data --run.out_dir=k --train.max_steps=1000000 --train.save_every=0 "
+             "> k.log 2>&1 & pid=$!; "
+             "for i in $(seq 600); do sleep 0.1; n=$(grep -c train k/metrics.jsonl 2>/dev/null || true); "
+             "[ \"${n:-0}\" -ge 3 ] && break; done; "
+             "victim=$(pgrep -P $pid -x ctrain | sort -n | tail -1); echo \"victim=${victim:-none}\"; "
+             "kill -KILL $victim; start=$(date +%%s); "
+             "wait $pid; rc=$?; echo \"exit=$rc seconds=$(( $(date +%%s) - start ))\"; }",
+             ct_test_tmpdir(), ct_test_bin());
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    int rc = -1, seconds = -1;
+    CHECK_MSG(!strstr(out, "victim=none"), "no rank process found under mpirun: %s", out);
+    const char *line = strstr(out, "exit=");
+    CHECK_MSG(line && sscanf(line, "exit=%d seconds=%d", &rc, &seconds) == 2, "%s", out);
+    CHECK_MSG(rc != 0 && rc != 124 && seconds < 60, "after a rank was killed: exit %d after %d s", rc, seconds);
+    free(out);
+}
+
+// SFT (each rank's rows hold different numbers of response tokens: the loss must be the mean
+// over the global count) and DPO (the mean over the global pairs) match one rank too.
+TEST(dist, sft_and_dpo_match_one_rank_with_the_whole_batch) {
+    char one[4096], many[4096], *out;
+    if (prepare(one, many, sizeof one) != 0) return;
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' synth instructions --task reverse --examples 400 --out rev.jsonl && cp rev.jsonl rev.txt && "
+             "'%s' tokenizer train --input rev.txt --vocab-size 300 --special '<|endoftext|>' --out rtok.json && "
+             "'%s' shard --tokenizer rtok.json --input rev.jsonl --format sft --val-fraction 0.05 --out sft && "
+             "sed -E 's/\"prompt\": \"reverse: ([^\"]*)\", \"response\": \"([^\"]*)\"/\"prompt\": \"reverse: \\1\", "
+             "\"chosen\": \"\\2\", \"rejected\": \"\\1\"/' rev.jsonl > pairs.jsonl && "
+             "'%s' shard --tokenizer sft/tokenizer.json --input pairs.jsonl --format dpo --val-fraction 0.1 --out pairs",
+             dir, bin, bin, bin, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    const char *tail = "--train.eval_exact_match=0 --train.max_steps=10 2>&1";
+    for (int dpo = 0; dpo < 2; dpo++) {
+        const char *verb = dpo ? "dpo" : "sft", *data = dpo ? "pairs" : "sft";
+        snprintf(cmd, sizeof cmd, "%s -np 2 '%s' %s run.json --data.path=%s --run.out_dir=%s2 %s", many, bin, verb, data,
+                 verb, tail);
+        CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+        CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
+        free(out);
+        snprintf(cmd, sizeof cmd, "cd '%s' && OMP_NUM_THREADS=1 '%s' %s run.json --data.path=%s --run.out_dir=%s1 "
+                 "--train.batch_size=4 %s", dir, bin, verb, data, verb, tail);
+        CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+        free(out);
+        char a[64], b[64];
+        snprintf(a, sizeof a, "%s2/ckpt-step00000010.h5", verb);
+        snprintf(b, sizeof b, "%s1/ckpt-step00000010.h5", verb);
+        double rel = checkpoint_difference(a, b, 1);
+        CHECK_MSG(rel >= 0 && rel < 1e-5, "%s: 2 ranks x batch 2 vs 1 rank x batch 4: relative difference %g", verb, rel);
+    }
+}

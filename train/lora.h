@@ -1,0 +1,94 @@
+// LoRA (Hu et al., 2021) over a frozen base, with Hugging Face PEFT's semantics:
+//
+//   y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ,   A [r, in], B [out, r],   s = alpha/r  (alpha/√r with rsLoRA)
+//
+// With dropout p (training passes only), the adapter reads x̃ = dropout(x) = x⊙mask/(1-p), one
+// mask per adapter as PEFT's separate nn.Dropout modules, the base reads x:
+//   y = x·Wᵀ + s·(x̃·Aᵀ)·Bᵀ,  dA = dhᵀ·x̃,  dx += dy·W + (dh·A)⊙mask/(1-p)
+// The masks are a pure function of (m->dropout_key, adapter, element), so backward regenerates them.
+//
+// A starts Kaiming-uniform with a = √5 (uniform(±1/√in), torch.nn.Linear's default, as PEFT
+// does), B at zero, so at step 0 the model is exactly the base. The base's weights have no
+// gradient buffer and no optimizer state: the model is created with CT_MODEL_FROZEN, and the
+// optimizer steps the adapters' own buffer (m->train_params / m->train_grads).
+//
+// Adapters are per Hugging Face module, as PEFT's are: llama's q_proj, k_proj and v_proj each
+// have their own A and B although ctrain computes q|k|v as one product; each adds into its row
+// block of the fused output (gate_proj/up_proj likewise). GPT-2's c_attn is one module in HF, so
+// one adapter covers the whole fused q|k|v output; its Conv1D layout is PEFT's fan_in_fan_out,
+// which changes how HF stores W but not A and B (lora_A is [r, in], lora_B [out, r] either way).
+//
+// The math is the lora_forward/lora_backward ops (kernels/ops.h); here is which adapter sits
+// where. train/lora_checkpoint.c saves runs, checkpoints/peft.h writes PEFT's files.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/named_tensor.h"
+#include "train/model.h"
+
+// Where an adapter's module sits in the model's forward pass: the four linear products of a block.
+typedef enum { CT_LORA_QKV, CT_LORA_ATTN_OUT, CT_LORA_FC, CT_LORA_FC_OUT, CT_LORA_N_SITES } CtLoraSite;
+
+typedef struct {
+    int r;
+    float alpha, dropout;  // PEFT's lora_dropout: on the adapter's input x only, in training passes (m->training)
+    int rslora;
+    char targets[512];     // comma-separated module names, "all-linear", or "" (PEFT's default)
+} CtLoraSpec;
+
+typedef struct {
+    char module[96];         // "model.layers.0.self_attn.k_proj" (PEFT's key is base_model.model.<module>)
+    char a_name[128], b_name[128];  // "<module>.lora_A.weight", "<module>.lora_B.weight"
+    int layer;
+    CtLoraSite site;
+    int in, out;             // the module's features
+    int col0, out_stride;    // its block in the site's (fused) output: columns col0..col0+out of out_stride
+    int hf_transposed;       // the base weight is a Conv1D (fan_in_fan_out in PEFT)
+    size_t a_offset, b_offset;  // in floats, into params / grads
+    float *h;                // [max_B·max_T, r]: x·Aᵀ of the last forward
+} CtLoraAdapter;
+
+typedef struct CtLora {
+    CtLoraSpec spec;
+    float scale;
+    CtLoraAdapter *adapters;  // in layer order, then site, then column
+    int n_adapters;
+    size_t n_params;
+    float *params, *grads;    // every A and B in one buffer (what AdamW steps)
+    float *h_block, *dh;      // saved x·Aᵀ of every adapter; backward scratch [max_B·max_T, r]
+    float *xd, *dxd;          // dropout scratch [max_B·max_T, widest in]: dropout(x) and its gradient
+    int dropout_on;           // the last forward applied dropout (backward regenerates its masks)
+    char target_modules[512]; // the targets as PEFT's target_modules (comma-separated)
+    char base_path[1024];     // the base checkpoint (training runs), and its parameters' hash
+    uint64_t base_hash;
+} CtLora;
+
+// PEFT's scale of a spec: alpha/r, or alpha/√r with rslora.
+float ct_lora_scale(const CtLoraSpec *spec);
+// Adds adapters to `m` for the spec's targets (matched as PEFT matches target_modules: a module
+// whose name equals a target or ends in "." + target), A and B zero. A target that matches no
+// linear layer is an error naming what the model has. 0, or -1 + error.
+int ct_lora_attach(CtModel *m, const CtLoraSpec *spec);
+// PEFT's initialisation: A ~ uniform(±1/√in) from `seed` (one stream per adapter), B = 0.
+void ct_lora_init(CtModel *m, uint64_t seed);
+void ct_lora_detach(CtModel *m);  // frees the adapters (ct_model_free calls it)
+
+// The hooks train/model.c calls after each linear product of block `layer`: add the adapters
+// of that site (forward), and their backward (dinp += ..., adapter gradients += ...).
+void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, float *out, const float *inp, int N);
+void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, float *dinp, const float *dout, const float *inp, int N);
+
+// Folds every adapter into its base weight, W[block] += s·B·A (in the Conv1D case too: the
+// model holds every weight as [out, in]), then detaches. The model must hold its parameters.
+void ct_lora_merge(CtModel *m);
+
+// The adapters as named tensors (A, B per adapter, 2·n_adapters entries) over params,
+// grads or an optimizer moment of the same layout; names are "<module>.lora_A.weight".
+void ct_lora_named_tensors(const CtLora *lora, const float *buffer, CtNamedTensor *out);
+// A fingerprint of the model's parameters (FNV-1a of the float32 buffer): the base a LoRA run
+// or adapter was trained on.
+uint64_t ct_lora_base_hash(const CtModel *m);
+// Logs trainable parameters, their share, and the memory saved against full fine-tuning
+// (gradients + two AdamW moments: 12 bytes per frozen parameter).
+void ct_lora_report(const CtModel *m);
