@@ -257,6 +257,38 @@ TEST(cuda, matmul_forward_and_backward) {
     if (!ct_test_failed()) matmul_case(256, 768, 300, 1, 1, 0, 0);
 }
 
+// ---- LoRA: an adapter on a column block of a fused output (stride > OC) ----
+
+TEST(cuda, lora_forward_and_backward) {
+    need_gpu();
+    CtRng rng;
+    ct_rng_seed(&rng, 70);
+    const int N = 45, C = 72, R = 8, OC = 40, stride = 3 * OC, off = OC;  // the k block of q|k|v
+    const float s = 2.0f;
+    float *x = rnd(&rng, (size_t)N * C, 1), *A = rnd(&rng, (size_t)R * C, 0.1f), *B = rnd(&rng, (size_t)OC * R, 0.1f);
+    float *y = rnd(&rng, (size_t)N * stride, 1), *h = ct_alloc(sizeof(float) * N * R);
+    float *d_x = upf(x, (size_t)N * C), *d_A = upf(A, (size_t)R * C), *d_B = upf(B, (size_t)OC * R);
+    float *d_y = upf(y, (size_t)N * stride), *d_h = ct_cuda_malloc(sizeof(float) * N * R, "h");
+    CPU->lora_forward(y + off, h, x, A, B, s, N, C, R, OC, stride);
+    GPU->lora_forward(d_y + off, d_h, d_x, d_A, d_B, s, N, C, R, OC, stride);
+    CHECK_CLOSE(d_y, y, (size_t)N * stride, "lora forward (and the other column blocks untouched)");
+    CHECK_CLOSE(d_h, h, (size_t)N * R, "lora h");
+    for (int with_all = 1; with_all >= 0; with_all--) {
+        float *dy = rnd(&rng, (size_t)N * stride, 1), *dx = rnd(&rng, (size_t)N * C, 1);
+        float *dA = rnd(&rng, (size_t)R * C, 1), *dB = rnd(&rng, (size_t)OC * R, 1), *dh = ct_alloc(sizeof(float) * N * R);
+        float *d_dy = upf(dy, (size_t)N * stride), *d_dx = upf(dx, (size_t)N * C), *d_dA = upf(dA, (size_t)R * C);
+        float *d_dB = upf(dB, (size_t)OC * R), *d_dh = ct_cuda_malloc(sizeof(float) * N * R, "dh");
+        CPU->lora_backward(with_all ? dx : NULL, dA, with_all ? dB : NULL, dh, dy + off, x, h, A, B, s, N, C, R, OC,
+                           stride);
+        GPU->lora_backward(with_all ? d_dx : NULL, d_dA, with_all ? d_dB : NULL, d_dh, d_dy + off, d_x, d_h, d_A, d_B, s,
+                           N, C, R, OC, stride);
+        CHECK_CLOSE(d_dx, dx, (size_t)N * C, "lora dinp");
+        CHECK_CLOSE(d_dA, dA, (size_t)R * C, "lora dA");
+        CHECK_CLOSE(d_dB, dB, (size_t)OC * R, "lora dB");
+        CHECK_CLOSE(d_dh, dh, (size_t)N * R, "lora dh");
+    }
+}
+
 // ---- attention ----
 
 typedef struct {

@@ -82,5 +82,11 @@ __device__ inline float block_max(float x) {
     return warp_max(x);
 }
 
+// C[m,n] (column-major, ldc) = alpha·op(A)·op(B) + beta·C (+ bias[m] down the columns), fp32,
+// through cuBLASLt (matmul.cu). A is stored [ta ? k : m, ta ? m : k] with leading dimension lda,
+// B [tb ? n : k, tb ? k : n] with ldb. Row-major X[R, K] is the column-major [K, R] with ld K.
+void ct_cuda_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
+                  float *C, int ldc, float beta, const float *bias);
+
 // dst[c] += Σ_n f(n, c) for c < C, deterministic: fixed row chunks reduced in a fixed order
 // (defined in colsum.cuh, used by the norm and matmul backward ops).

@@ -40,6 +40,11 @@ void ct_cuda_xent_forward(float *losses, float *logprobs, float *lse, const floa
                           const uint8_t *mask, const float *weights, int N, int V);
 void ct_cuda_xent_backward(float *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
                            const float *weights, float scale, int N, int V);
+void ct_cuda_lora_forward(float *out, float *h, const float *inp, const float *A, const float *B, float scale, int N,
+                          int C, int R, int OC, int out_stride);
+void ct_cuda_lora_backward(float *dinp, float *dA, float *dB, float *dh, const float *dout, const float *inp,
+                           const float *h, const float *A, const float *B, float scale, int N, int C, int R, int OC,
+                           int dout_stride);
 void ct_cuda_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed);
 void ct_cuda_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
 #ifdef __cplusplus

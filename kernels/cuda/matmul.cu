@@ -35,11 +35,11 @@ static void lt_init(void) {
 }
 
 // One cuBLASLt product; returns 0 when cuBLASLt has no algorithm for it (so the caller can
-// try without the epilogue). C[m,n] (column-major, ldc) = op(A)·op(B) + beta·C (+ bias[m]
+// try without the epilogue). C[m,n] (column-major, ldc) = alpha·op(A)·op(B) + beta·C (+ bias[m]
 // down the columns when given). A is stored [ta ? k : m, ta ? m : k] with leading dimension
 // lda, B likewise with n.
-static int lt_matmul(int ta, int tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C,
-                     int ldc, float beta, const float *bias) {
+static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
+                     int ldb, float *C, int ldc, float beta, const float *bias) {
     lt_init();
     cublasLtMatmulDesc_t op;
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -65,7 +65,6 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, const float *A, int ld
     // algorithm": the caller retries without the epilogue and reports the shape if that fails too.
     cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt_handle, op, la, lb, lc, lc, pref, 1, &heur, &found);
     if (st == CUBLAS_STATUS_SUCCESS && found > 0) {
-        const float alpha = 1.0f;
         CUBLAS_CHECK(cublasLtMatmul(lt_handle, op, &alpha, A, la, B, lb, &beta, C, lc, C, lc, &heur.algo, lt_workspace,
                                     WORKSPACE_BYTES, 0));
     } else {
@@ -86,16 +85,16 @@ __global__ void add_bias_kernel(float *C, const float *bias, int m, size_t total
         C[i] += bias[i % m];
 }
 
-static void gemm(int ta, int tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C,
-                 int ldc, float beta, const float *bias) {
+void ct_cuda_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
+                  float *C, int ldc, float beta, const float *bias) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {  // an empty sum: nothing to add in the backward products (N = 0)
         if (beta == 1.0f && !bias) return;
         ct_fatal_at(__FILE__, __LINE__, "a matrix product needs at least one input channel", "gemm with k=%d", k);
     }
-    if (lt_matmul(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, beta, bias)) return;
+    if (lt_matmul(ta, tb, m, n, k, alpha, A, lda, B, ldb, C, ldc, beta, bias)) return;
     // no algorithm with the fused bias: the plain product, then the bias as its own kernel
-    if (bias && ldc == m && lt_matmul(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, beta, NULL)) {
+    if (bias && ldc == m && lt_matmul(ta, tb, m, n, k, alpha, A, lda, B, ldb, C, ldc, beta, NULL)) {
         size_t total = (size_t)m * n;
         add_bias_kernel<<<ct_blocks(total, 256), 256>>>(C, bias, m, total);
         LAUNCH_CHECK("add_bias_kernel");
@@ -107,12 +106,12 @@ static void gemm(int ta, int tb, int m, int n, int k, const float *A, int lda, c
 
 extern "C" void ct_cuda_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
                                        int C, int OC) {
-    gemm(1, 0, OC, N, C, weight, C, inp, C, out, OC, 0.0f, bias);
+    ct_cuda_gemm(1, 0, OC, N, C, 1.0f, weight, C, inp, C, out, OC, 0.0f, bias);
 }
 
 extern "C" void ct_cuda_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                         const float *inp, const float *weight, int N, int C, int OC) {
-    if (dinp) gemm(0, 0, C, N, OC, weight, C, dout, OC, dinp, C, 1.0f, NULL);
-    if (dweight) gemm(0, 1, C, OC, N, inp, C, dout, OC, dweight, C, 1.0f, NULL);
+    if (dinp) ct_cuda_gemm(0, 0, C, N, OC, 1.0f, weight, C, dout, OC, dinp, C, 1.0f, NULL);
+    if (dweight) ct_cuda_gemm(0, 1, C, OC, N, 1.0f, inp, C, dout, OC, dweight, C, 1.0f, NULL);
     if (dbias) ct_cuda_bias_backward(dbias, dout, N, OC);
 }

@@ -25,6 +25,8 @@ static CtOps make_table(void) {
     t.residual_backward = ct_cuda_residual_backward;
     t.xent_forward = ct_cuda_xent_forward;
     t.xent_backward = ct_cuda_xent_backward;
+    t.lora_forward = ct_cuda_lora_forward;
+    t.lora_backward = ct_cuda_lora_backward;
     t.dropout_forward = ct_cuda_dropout_forward;
     t.dropout_backward = ct_cuda_dropout_backward;
     return t;
