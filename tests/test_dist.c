@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "kernels/ops.h"
 #include "tests/test.h"
+#include "tests/train_fixture.h"
 #include "train/checkpoint_io.h"
 
 static const char *CONFIG =
@@ -26,17 +27,7 @@ static int prepare(char *one, char *many, size_t size) {
 #endif
     if (ct_test_run("command -v mpirun", NULL) != 0) SKIP("mpirun is not on PATH: data-parallel tests skipped");
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
-    char cmd[4096], *out;
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && '%s' synth stories --documents 300 --out stories.txt && '%s' tokenizer train --input stories.txt "
-             "--vocab-size 300 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json --input "
-             "stories.txt --split paragraphs --val-fraction 0.1 --out data",
-             dir, bin, bin, bin);
-    if (ct_test_run(cmd, &out) != 0) {
-        ct_test_fail(__FILE__, __LINE__, "preparing the data failed: %s", out);
-        return -1;
-    }
-    free(out);
+    if (train_fixture_stories(300) != 0) return -1;
     ct_test_write("run.json", CONFIG);
     snprintf(one, size, "cd '%s' && OMP_NUM_THREADS=1 '%s' pretrain run.json --data.path=data", dir, bin);
     snprintf(many, size, "cd '%s' && OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun --oversubscribe --allow-run-as-root -x ASAN_OPTIONS "

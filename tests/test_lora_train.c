@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "kernels/ops.h"
 #include "tests/test.h"
+#include "tests/train_fixture.h"
 #include "train/checkpoint_io.h"
 #include "train/lora.h"
 
@@ -25,15 +26,12 @@ static const char *prepare(void) {
     static char prefix[2048];
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
     char cmd[4096], *out;
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && '%s' synth stories --documents 300 --out stories.txt && '%s' tokenizer train --input stories.txt "
-             "--vocab-size 300 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json --input "
-             "stories.txt --split paragraphs --val-fraction 0.1 --out data && '%s' pretrain run.json --data.path=data "
-             "--run.out_dir=base",
-             dir, bin, bin, bin, bin);
+    if (train_fixture_stories(300) != 0) return NULL;
     ct_test_write("run.json", CONFIG);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' pretrain run.json --data.path=data --run.out_dir=base", dir, bin);
     if (ct_test_run(cmd, &out) != 0) {
-        ct_test_fail(__FILE__, __LINE__, "preparing the data and the base failed: %s", out);
+        ct_test_fail(__FILE__, __LINE__, "training the base failed: %s", out);
+        free(out);
         return NULL;
     }
     free(out);
@@ -43,25 +41,6 @@ static const char *prepare(void) {
              "--optim.lr=1e-2",
              dir, bin);
     return prefix;
-}
-
-static char *train_lines(const char *run_dir, int from) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", ct_test_tmpdir(), run_dir);
-    char *text = ct_test_read(path, NULL);
-    if (!text) return NULL;
-    size_t cap = strlen(text) + 1, len = 0;
-    char *out = calloc(cap, 1);
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        int step;
-        if (!strstr(line, "\"train\"") || sscanf(strstr(line, "\"step\": "), "\"step\": %d", &step) != 1 || step < from)
-            continue;
-        char *cut = strstr(line, ", \"tokens_per_s\"");
-        if (cut) *cut = '\0';
-        len += (size_t)snprintf(out + len, cap - len, "%s\n", line);
-    }
-    free(text);
-    return out;
 }
 
 static const char *path_in(const char *rel) {
@@ -87,7 +66,7 @@ TEST(lora, train_resume_to_the_bit_and_base_untouched) {
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     CHECK_CONTAINS(out, "resumed from b/ckpt-step00000010.h5 at step 10");
     free(out);
-    char *a = train_lines("a", 11), *b = train_lines("b", 11);
+    char *a = train_fixture_metric_lines("a", 11), *b = train_fixture_metric_lines("b", 11);
     CHECK(a && b && strlen(a) > 100);
     CHECK_MSG(strcmp(a, b) == 0, "losses after resuming differ:\n%s\nvs\n%s", a, b);
     free(a);

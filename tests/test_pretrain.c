@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "kernels/ops.h"
 #include "tests/test.h"
+#include "tests/train_fixture.h"
 #include "train/checkpoint_io.h"
 
 static const char *CONFIG =
@@ -21,17 +22,7 @@ static const char *CONFIG =
 static const char *prepare(void) {
     static char prefix[2048];
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
-    char cmd[4096], *out;
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && '%s' synth stories --documents 400 --out stories.txt && '%s' tokenizer train --input stories.txt "
-             "--vocab-size 300 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json --input "
-             "stories.txt --split paragraphs --val-fraction 0.1 --out data",
-             dir, bin, bin, bin);
-    if (ct_test_run(cmd, &out) != 0) {
-        ct_test_fail(__FILE__, __LINE__, "preparing the data failed: %s", out);
-        return NULL;
-    }
-    free(out);
+    if (train_fixture_stories(400) != 0) return NULL;
     ct_test_write("run.json", CONFIG);
     snprintf(prefix, sizeof prefix, "cd '%s' && '%s' pretrain run.json --data.path=data", dir, bin);
     return prefix;
@@ -41,26 +32,6 @@ static int pretrain(const char *prefix, const char *extra, char **out) {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s %s", prefix, extra);
     return ct_test_run(cmd, out);
-}
-
-// The training lines of metrics.jsonl without their timing fields, from step `from` on.
-static char *train_lines(const char *run_dir, int from) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", ct_test_tmpdir(), run_dir);
-    char *text = ct_test_read(path, NULL);
-    if (!text) return NULL;
-    size_t cap = strlen(text) + 1, len = 0;
-    char *out = calloc(cap, 1);
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        int step;
-        if (!strstr(line, "\"train\"") || sscanf(strstr(line, "\"step\": "), "\"step\": %d", &step) != 1 || step < from)
-            continue;
-        char *cut = strstr(line, ", \"tokens_per_s\"");
-        if (cut) *cut = '\0';
-        len += (size_t)snprintf(out + len, cap - len, "%s\n", line);
-    }
-    free(text);
-    return out;
 }
 
 static int load_checkpoint(const char *run_dir, const char *file, CtModel *m, CtAdamW *opt) {
@@ -87,7 +58,7 @@ TEST(pretrain, resume_continues_to_the_bit) {
     CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=b --resume b", &out), 0);
     CHECK_CONTAINS(out, "resumed from b/ckpt-step00000010.h5 at step 10");
     free(out);
-    char *a = train_lines("a", 11), *b = train_lines("b", 11);
+    char *a = train_fixture_metric_lines("a", 11), *b = train_fixture_metric_lines("b", 11);
     CHECK(a && b && strlen(a) > 100);
     CHECK_MSG(strcmp(a, b) == 0, "losses after resuming differ:\n%s\nvs\n%s", a, b);
     free(a);

@@ -51,11 +51,6 @@ CtLrSchedule ct_train_schedule(const CtRunConfig *cfg) {
     return s;
 }
 
-void ct_train_scale(float *x, size_t n, float s) {
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) x[i] *= s;
-}
-
 double ct_train_measure_cpu_peak(const CtOps *ops) {
     const int n = 1024;
     float *a = ct_alloc(sizeof(float) * (size_t)n * n), *b = ct_alloc(sizeof(float) * (size_t)n * n);

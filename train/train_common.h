@@ -23,7 +23,6 @@ int ct_train_model_config(const CtRunConfig *cfg, const CtDataset *data, CtModel
 // Weight decay on matrices, not on biases and norm weights; embeddings by option.
 void ct_train_set_decay_spans(const CtModel *m, CtAdamW *opt, int decay_embeddings);
 CtLrSchedule ct_train_schedule(const CtRunConfig *cfg);
-void ct_train_scale(float *x, size_t n, float s);
 // The CPU's sgemm rate in FLOP/s, measured on a 1024³ product through the op table (the peak
 // that MFU divides by on the CPU).
 double ct_train_measure_cpu_peak(const CtOps *ops);

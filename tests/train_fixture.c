@@ -1,0 +1,39 @@
+#include "tests/train_fixture.h"
+
+#include "tests/test.h"
+
+int train_fixture_stories(int documents) {
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' synth stories --documents %d --out stories.txt && '%s' tokenizer train --input stories.txt "
+             "--vocab-size 300 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json --input "
+             "stories.txt --split paragraphs --val-fraction 0.1 --out data",
+             dir, bin, documents, bin, bin);
+    if (ct_test_run(cmd, &out) != 0) {
+        ct_test_fail(__FILE__, __LINE__, "preparing the data failed: %s", out);
+        free(out);
+        return -1;
+    }
+    free(out);
+    return 0;
+}
+
+char *train_fixture_metric_lines(const char *run_dir, int from) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", ct_test_tmpdir(), run_dir);
+    char *text = ct_test_read(path, NULL);
+    if (!text) return NULL;
+    size_t cap = strlen(text) + 1, len = 0;
+    char *out = calloc(cap, 1);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        int step;
+        const char *at = strstr(line, "\"step\": ");
+        if (!strstr(line, "\"train\"") || !at || sscanf(at, "\"step\": %d", &step) != 1 || step < from) continue;
+        char *cut = strstr(line, ", \"tokens_per_s\"");
+        if (cut) *cut = '\0';
+        len += (size_t)snprintf(out + len, cap - len, "%s\n", line);
+    }
+    free(text);
+    return out;
+}
