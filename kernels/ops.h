@@ -16,8 +16,45 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// A span of a parameter buffer and whether weight decay applies to it (AdamW below).
+typedef struct {
+    size_t offset, count;
+    int decay;
+} CtParamSpan;
+
+// The float32 scalars of one AdamW step (optim/adamw.h computes them in double, as torch does):
+//   p ← p·keep;  m ← m + one_minus_b1·(g − m);  v ← b2·v + one_minus_b2·g²;
+//   p ← p + (−step_size·m) / (√v / bc2_sqrt + eps)
+// keep is 1 − lr·wd on decayed elements and exactly 1 elsewhere.
+typedef struct {
+    float keep, one_minus_b1, b2, one_minus_b2, eps, step_size, bc2_sqrt;
+} CtAdamWScalars;
+
 typedef struct CtOps {
     const char *name;  // "cpu", "cuda"
+
+    // ---- memory: where the arrays every op below reads and writes live ----
+    // host_memory 1: ordinary host memory (the CPU; alloc is ct_calloc). 0: device memory, which
+    // the host must not touch except through upload/download/copy/zero.
+    int host_memory;
+    void *(*alloc)(size_t bytes, const char *what);  // zeroed; out of memory is fatal, naming `what`
+    void (*free)(void *p);                           // NULL is fine
+    void (*zero)(void *p, size_t bytes);
+    void (*upload)(void *dst, const void *src_host, size_t bytes);
+    void (*download)(void *dst_host, const void *src, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes);
+    // Floats the `att` argument of attention_forward/backward must hold: B·NH·T·T where the
+    // probabilities are stored (CPU), less where backward recomputes them (CUDA).
+    size_t (*attention_saved_floats)(int B, int T, int NH);
+
+    // ---- optimizer: global-norm clipping and AdamW over one flat buffer ----
+    // Σ x[i]² in double (the CUDA backend sums in a fixed order: the same bits every run).
+    double (*sum_squares)(const float *x, size_t n);
+    void (*scale)(float *x, size_t n, float s);  // x[i] *= s
+    // One AdamW update of params[n] from grads with moments m, v. spans (host array, sorted or
+    // not, not overlapping) say where weight decay is off; elements no span covers are decayed.
+    void (*adamw_update)(float *params, const float *grads, float *m, float *v, size_t n, const CtParamSpan *spans,
+                         int n_spans, const CtAdamWScalars *s);
 
     // out[N,C] = table[ids[n], :], or out += table[ids[n], :] when accumulate is 1 (token
     // embedding, then learned position embedding on top of it).

@@ -1,51 +1,39 @@
 #include "optim/adamw.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 
 void ct_adamw_init(CtAdamW *opt, size_t n, double lr, double beta1, double beta2, double eps, double weight_decay) {
     *opt = (CtAdamW){.lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps, .weight_decay = weight_decay, .n = n};
-    opt->m = ct_calloc(n, sizeof(float));
-    opt->v = ct_calloc(n, sizeof(float));
+    opt->ops = ct_ops_cpu();
+    opt->m = ct_calloc(n ? n : 1, sizeof(float));
+    opt->v = ct_calloc(n ? n : 1, sizeof(float));
 }
 
 void ct_adamw_free(CtAdamW *opt) {
-    ct_free(opt->m);
-    ct_free(opt->v);
+    const CtOps *ops = opt->ops ? opt->ops : ct_ops_cpu();
+    ops->free(opt->m);
+    ops->free(opt->v);
     ct_free(opt->spans);
     opt->m = opt->v = NULL;
     opt->spans = NULL;
     opt->n_spans = 0;
 }
 
+static int by_offset(const void *a, const void *b) {
+    const CtParamSpan *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
 void ct_adamw_set_spans(CtAdamW *opt, const CtParamSpan *spans, int n_spans) {
     ct_free(opt->spans);
     opt->spans = ct_alloc(sizeof(CtParamSpan) * (size_t)(n_spans ? n_spans : 1));
     memcpy(opt->spans, spans, sizeof(CtParamSpan) * (size_t)n_spans);
+    qsort(opt->spans, (size_t)n_spans, sizeof(CtParamSpan), by_offset);
     opt->n_spans = n_spans;
-}
-
-// The update of elements [from, to) with decay factor `keep` = 1 − lr·wd (1 without decay).
-static void update(const CtAdamW *opt, float *p, const float *g, size_t from, size_t to, float keep, float step_size,
-                   float bc2_sqrt) {
-    // Every scalar is computed in double and used as float32, as torch does with Python floats.
-    const float one_minus_b1 = (float)(1.0 - opt->beta1), b2 = (float)opt->beta2;
-    const float one_minus_b2 = (float)(1.0 - opt->beta2), eps = (float)opt->eps;
-    const float neg_step = -step_size;
-    float *m = opt->m, *v = opt->v;
-#pragma omp for simd schedule(static) nowait
-    for (size_t i = from; i < to; i++) {
-        float gi = g[i];
-        float pi = p[i] * keep;
-        float mi = m[i] + one_minus_b1 * (gi - m[i]);
-        float vi = v[i] * b2 + one_minus_b2 * gi * gi;
-        float denom = sqrtf(vi) / bc2_sqrt + eps;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = pi + (neg_step * mi) / denom;  // torch's CPU addcdiv_: self + value * t1 / t2
-    }
 }
 
 void ct_adamw_step(CtAdamW *opt, float *params, const float *grads) {
@@ -53,22 +41,44 @@ void ct_adamw_step(CtAdamW *opt, float *params, const float *grads) {
     // Scalars as torch computes them: in double (Python floats), then used as float32.
     double bc1 = 1.0 - pow(opt->beta1, (double)opt->step);
     double bc2 = 1.0 - pow(opt->beta2, (double)opt->step);
-    const float step_size = (float)(opt->lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float keep = (float)(1.0 - opt->lr * opt->weight_decay);
-#pragma omp parallel
-    {
-        if (opt->n_spans == 0) {
-            update(opt, params, grads, 0, opt->n, keep, step_size, bc2_sqrt);
-        } else {
-            size_t covered_to = 0;
-            for (int s = 0; s < opt->n_spans; s++) {
-                const CtParamSpan *span = &opt->spans[s];
-                update(opt, params, grads, span->offset, span->offset + span->count, span->decay ? keep : 1.0f, step_size,
-                       bc2_sqrt);
-                if (span->offset + span->count > covered_to) covered_to = span->offset + span->count;
-            }
-            if (covered_to < opt->n) update(opt, params, grads, covered_to, opt->n, keep, step_size, bc2_sqrt);
-        }
+    CtAdamWScalars s = {
+        .keep = (float)(1.0 - opt->lr * opt->weight_decay),
+        .one_minus_b1 = (float)(1.0 - opt->beta1),
+        .b2 = (float)opt->beta2,
+        .one_minus_b2 = (float)(1.0 - opt->beta2),
+        .eps = (float)opt->eps,
+        .step_size = (float)(opt->lr / bc1),
+        .bc2_sqrt = (float)sqrt(bc2),
+    };
+    opt->ops->adamw_update(params, grads, opt->m, opt->v, opt->n, opt->spans, opt->n_spans, &s);
+}
+
+static float *move_array(float *host, size_t n, const CtOps *from, const CtOps *to, const char *what) {
+    float *dst = to->alloc((n ? n : 1) * sizeof(float), what);
+    if (from->host_memory)
+        to->upload(dst, host, n * sizeof(float));
+    else {  // device to host (or to another backend through the host)
+        float *tmp = ct_alloc((n ? n : 1) * sizeof(float));
+        from->download(tmp, host, n * sizeof(float));
+        to->upload(dst, tmp, n * sizeof(float));
+        ct_free(tmp);
     }
+    from->free(host);
+    return dst;
+}
+
+void ct_adamw_move_to(CtAdamW *opt, const CtOps *ops) {
+    if (opt->ops == ops) return;
+    opt->m = move_array(opt->m, opt->n, opt->ops, ops, "AdamW first moments");
+    opt->v = move_array(opt->v, opt->n, opt->ops, ops, "AdamW second moments");
+    opt->ops = ops;
+}
+
+void ct_adamw_host_snapshot(const CtAdamW *opt, CtAdamW *host) {
+    *host = *opt;
+    host->ops = ct_ops_cpu();
+    host->m = ct_alloc((opt->n ? opt->n : 1) * sizeof(float));
+    host->v = ct_alloc((opt->n ? opt->n : 1) * sizeof(float));
+    opt->ops->download(host->m, opt->m, opt->n * sizeof(float));
+    opt->ops->download(host->v, opt->v, opt->n * sizeof(float));
 }

@@ -6,26 +6,32 @@
 //   p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε)
 // Weight decay applies per span of the parameter buffer: the run turns it off for biases,
 // norm weights and (by option) embeddings. Elements no span covers are decayed.
+// The update itself is the backend's adamw_update op (kernels/ops.h): one kernel over all
+// parameters on the GPU. Here are the state, the scalars and where the moments live.
 #pragma once
 #include <stddef.h>
 
-typedef struct {
-    size_t offset, count;
-    int decay;
-} CtParamSpan;
+#include "kernels/ops.h"
 
 typedef struct {
     double lr, beta1, beta2, eps, weight_decay;  // doubles, as Python floats are in torch
     long step;       // steps taken
     size_t n;
-    float *m, *v;    // first and second moments, [n]
-    CtParamSpan *spans;
+    float *m, *v;    // first and second moments, [n], in the memory of ops (host for the CPU)
+    CtParamSpan *spans;  // host, sorted by offset
     int n_spans;
+    const CtOps *ops;    // whose memory holds m and v and whose kernel steps (the CPU's by default)
 } CtAdamW;
 
+// Moments zeroed, in host memory (the CPU backend).
 void ct_adamw_init(CtAdamW *opt, size_t n, double lr, double beta1, double beta2, double eps, double weight_decay);
 void ct_adamw_free(CtAdamW *opt);
-// Which spans are decayed (copied). Spans must not overlap.
+// Which spans are decayed (copied and sorted). Spans must not overlap.
 void ct_adamw_set_spans(CtAdamW *opt, const CtParamSpan *spans, int n_spans);
-// One step with opt->lr: params and grads are [n].
+// One step with opt->lr: params and grads are [n] arrays in the memory of opt->ops.
 void ct_adamw_step(CtAdamW *opt, float *params, const float *grads);
+// Moves the moments into the memory of `ops` (their values kept); later steps run there.
+void ct_adamw_move_to(CtAdamW *opt, const CtOps *ops);
+// A host copy of the whole state for a checkpoint: *host gets the hyper-parameters, step and
+// spans by value and new host arrays m, v (free them with ct_free; do not ct_adamw_free it).
+void ct_adamw_host_snapshot(const CtAdamW *opt, CtAdamW *host);

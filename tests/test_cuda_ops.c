@@ -21,9 +21,7 @@
 #include "kernels/device.h"
 #include "kernels/ops.h"
 #include "optim/adamw.h"
-#include "optim/adamw_cuda.h"
 #include "optim/clip.h"
-#include "optim/clip_cuda.h"
 
 #define TOL 1e-5
 #define CPU (ct_ops_cpu())
@@ -526,24 +524,25 @@ TEST(cuda, adamw_matches_cpu) {
     CtAdamW cpu;
     ct_adamw_init(&cpu, n, 3e-3, 0.9, 0.95, 1e-8, 0.1);
     ct_adamw_set_spans(&cpu, spans, 3);
-    CtAdamWCuda gpu;
-    ct_adamw_cuda_init(&gpu, n, 3e-3, 0.9, 0.95, 1e-8, 0.1);
-    ct_adamw_cuda_set_spans(&gpu, spans, 3);
+    CtAdamW gpu;  // the same optimizer, its moments moved to the GPU (the op table's adamw_update)
+    ct_adamw_init(&gpu, n, 3e-3, 0.9, 0.95, 1e-8, 0.1);
+    ct_adamw_set_spans(&gpu, spans, 3);
+    ct_adamw_move_to(&gpu, GPU);
     float *d_p = upf(p, n), *d_g = ct_cuda_malloc(n * 4, "grads");
     for (int step = 0; step < 3; step++) {
         float *g = rnd(&rng, n, 0.01f);
         ct_cuda_upload(d_g, g, n * 4);
         ct_adamw_step(&cpu, p, g);
-        ct_adamw_cuda_step(&gpu, d_p, d_g);
+        ct_adamw_step(&gpu, d_p, d_g);
         ct_free(g);
     }
-    CHECK_EQ_INT(gpu.cfg.step, 3);
+    CHECK_EQ_INT(gpu.step, 3);
     // the same operations in the same order, rounded the same way: equal bits are expected,
     // a last-bit difference is tolerated (and reported in the message when it is more)
     CHECK_CLOSE_TOL(d_p, p, n, 1e-6, "adamw params");
     CHECK_CLOSE_TOL(gpu.m, cpu.m, n, 1e-6, "adamw m");
     CHECK_CLOSE_TOL(gpu.v, cpu.v, n, 1e-6, "adamw v");
-    ct_adamw_cuda_free(&gpu);
+    ct_adamw_free(&gpu);
     ct_adamw_free(&cpu);
 }
 
@@ -554,16 +553,16 @@ TEST(cuda, grad_norm_and_clipping) {
     const size_t n = 1000003;
     float *g = rnd(&rng, n, 0.01f);
     float *d_g = upf(g, n);
-    double want = ct_grad_norm(g, n), got = ct_cuda_grad_norm(d_g, n);
+    double want = ct_grad_norm(g, n), got = ct_grad_norm_on(GPU, d_g, n);
     CHECK_NEAR(got / want, 1.0, 1e-12);
-    CHECK(ct_cuda_grad_norm(d_g, n) == got);  // the same bits every run
-    double norm_cpu = ct_clip_grad_norm(g, n, 1.0), norm_gpu = ct_cuda_clip_grad_norm(d_g, n, 1.0);
+    CHECK(ct_grad_norm_on(GPU, d_g, n) == got);  // the same bits every run
+    double norm_cpu = ct_clip_grad_norm(g, n, 1.0), norm_gpu = ct_clip_grad_norm_on(GPU, d_g, n, 1.0);
     CHECK_NEAR(norm_gpu / norm_cpu, 1.0, 1e-12);
     CHECK_CLOSE_TOL(d_g, g, n, 1e-7, "clipped gradients");
-    CHECK_NEAR(ct_cuda_grad_norm(d_g, n), 1.0, 1e-5);
+    CHECK_NEAR(ct_grad_norm_on(GPU, d_g, n), 1.0, 1e-5);
     // below the threshold nothing changes
     float *before = down(d_g, n);
-    ct_cuda_clip_grad_norm(d_g, n, 10.0);
+    ct_clip_grad_norm_on(GPU, d_g, n, 10.0);
     CHECK_CLOSE_TOL(d_g, before, n, 1e-30, "unclipped gradients");
 }
 

@@ -16,8 +16,9 @@ int ct_dpo_init(CtDpo *d, CtDpoLoss type, double beta, double epsilon, const CtM
     d->epsilon = epsilon;
     if (ref_path && *ref_path) {
         CtCheckpointMeta meta;
-        if (ct_checkpoint_load(ref_path, &d->ref, policy->ops, rows, T, 0, NULL, &meta) != 0) return -1;
+        if (ct_checkpoint_load(ref_path, &d->ref, ct_ops_cpu(), rows, T, CT_MODEL_FROZEN, NULL, &meta) != 0) return -1;
         ct_checkpoint_meta_free(&meta);
+        if (!policy->ops->host_memory) ct_model_to_backend(&d->ref, policy->ops);
         if (d->ref.config.vocab_size != policy->config.vocab_size) {
             ct_model_free(&d->ref);
             return ct_error_set("%s: the reference's vocabulary (%d) differs from the policy's (%d)", ref_path,
@@ -27,8 +28,11 @@ int ct_dpo_init(CtDpo *d, CtDpoLoss type, double beta, double epsilon, const CtM
     } else if (policy->lora) {
         d->base_as_reference = 1;
     } else {
-        if (ct_model_create(&d->ref, &policy->config, policy->ops, rows, T, 0) != 0) return -1;
+        // a frozen copy of the starting policy, built on the CPU and moved where the policy is
+        if (ct_model_create(&d->ref, &policy->config, ct_ops_cpu(), rows, T, CT_MODEL_FROZEN) != 0) return -1;
+        ct_model_sync_to_host((CtModel *)policy);
         memcpy(d->ref.params, policy->params, policy->n_params * sizeof(float));
+        if (!policy->ops->host_memory) ct_model_to_backend(&d->ref, policy->ops);
         d->have_ref = 1;
     }
     return 0;
@@ -74,7 +78,7 @@ static void row_logprobs(const CtModel *m, const CtBatch *b, int ipo, double *va
         for (int t = 0; t < b->T; t++) {
             size_t k = (size_t)r * b->T + t;
             if (b->loss_mask[k] && b->targets[k] >= 0) {
-                sum += m->act.logprobs[k];
+                sum += m->logprobs[k];
                 n++;
             }
         }

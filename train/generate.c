@@ -17,22 +17,29 @@ void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
     const int HD = ct_model_head_dim(c), kv = c->n_kv_head * HD;
     const int qkv = (c->n_head + 2 * c->n_kv_head) * HD;
     const int fi = c->arch == CT_ARCH_LLAMA ? 2 * c->d_ff : c->d_ff;
-    g->k_cache = ct_alloc(sizeof(float) * (size_t)c->n_layer * (size_t)max_ctx * (size_t)kv);
-    g->v_cache = ct_alloc(sizeof(float) * (size_t)c->n_layer * (size_t)max_ctx * (size_t)kv);
-    g->x = ct_alloc(sizeof(float) * (size_t)c->d_model);
-    g->norm = ct_alloc(sizeof(float) * (size_t)c->d_model);
-    g->mean_rstd = ct_alloc(sizeof(float) * 2);
-    g->qkv = ct_alloc(sizeof(float) * (size_t)qkv);
-    g->atty = ct_alloc(sizeof(float) * (size_t)c->d_model);
-    g->proj = ct_alloc(sizeof(float) * (size_t)c->d_model);
-    g->fch = ct_alloc(sizeof(float) * (size_t)fi);
-    g->fch_act = ct_alloc(sizeof(float) * (size_t)c->d_ff);
-    g->logits = ct_alloc(sizeof(float) * (size_t)c->vocab_size);
+    // In the ops' memory (the GPU's for a model there); logits come back to the host.
+    const CtOps *ops = model->ops;
+    g->k_cache = ops->alloc(sizeof(float) * (size_t)c->n_layer * (size_t)max_ctx * (size_t)kv, "generation key cache");
+    g->v_cache = ops->alloc(sizeof(float) * (size_t)c->n_layer * (size_t)max_ctx * (size_t)kv, "generation value cache");
+    g->x = ops->alloc(sizeof(float) * (size_t)c->d_model, "generation state");
+    g->norm = ops->alloc(sizeof(float) * (size_t)c->d_model, "generation state");
+    g->mean_rstd = ops->alloc(sizeof(float) * 2, "generation state");
+    g->qkv = ops->alloc(sizeof(float) * (size_t)qkv, "generation state");
+    g->atty = ops->alloc(sizeof(float) * (size_t)c->d_model, "generation state");
+    g->proj = ops->alloc(sizeof(float) * (size_t)c->d_model, "generation state");
+    g->fch = ops->alloc(sizeof(float) * (size_t)fi, "generation state");
+    g->fch_act = ops->alloc(sizeof(float) * (size_t)c->d_ff, "generation state");
+    g->logits = ops->alloc(sizeof(float) * (size_t)c->vocab_size, "generation logits");
+    g->token_pos = ops->alloc(sizeof(int32_t) * 2, "generation token");
+    g->host_logits = ops->host_memory ? g->logits : ct_alloc(sizeof(float) * (size_t)c->vocab_size);
 }
 
 void ct_generator_free(CtGenerator *g) {
+    const CtOps *ops = g->model->ops;
     float *buffers[] = {g->k_cache, g->v_cache, g->x, g->norm, g->mean_rstd, g->qkv, g->atty, g->proj, g->fch, g->fch_act, g->logits};
-    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) ct_free(buffers[i]);
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) ops->free(buffers[i]);
+    ops->free(g->token_pos);
+    if (!ops->host_memory) ct_free(g->host_logits);
     memset(g, 0, sizeof *g);
 }
 
@@ -57,18 +64,21 @@ const float *ct_generator_feed(CtGenerator *g, int32_t token) {
     const int FI = c->arch == CT_ARCH_LLAMA ? 2 * F : F;
     const int32_t pos = g->n_ctx;
     const CtModelTensors *w = &m->w;
+    const int32_t token_pos[2] = {token, pos};
+    ops->upload(g->token_pos, token_pos, sizeof token_pos);
+    const int32_t *d_token = g->token_pos, *d_pos = g->token_pos + 1;
 
-    ops->embedding_forward(g->x, &token, w->wte, 1, C, 0);
-    if (w->wpe) ops->embedding_forward(g->x, &pos, w->wpe, 1, C, 1);
+    ops->embedding_forward(g->x, d_token, w->wte, 1, C, 0);
+    if (w->wpe) ops->embedding_forward(g->x, d_pos, w->wpe, 1, C, 1);
     for (int l = 0; l < c->n_layer; l++) {
         const CtLayerTensors *p = &w->layers[l];
         float *kc = g->k_cache + ((size_t)l * g->max_ctx) * kv, *vc = g->v_cache + ((size_t)l * g->max_ctx) * kv;
         norm(g, g->norm, g->x, p->ln1_w, p->ln1_b);
         ops->matmul_forward(g->qkv, g->norm, p->qkv_w, p->qkv_b, 1, C, QKV);
         if (m->lora) ct_lora_forward(g->model, l, CT_LORA_QKV, g->qkv, g->norm, 1);  // adapters, as in training
-        if (c->arch == CT_ARCH_LLAMA) ops->rope_forward(g->qkv, g->qkv, &pos, 1, 1, NH + NKV, HD, QKV, c->rope_theta);
-        memcpy(kc + (size_t)pos * kv, g->qkv + (size_t)NH * HD, sizeof(float) * (size_t)kv);
-        memcpy(vc + (size_t)pos * kv, g->qkv + (size_t)(NH + NKV) * HD, sizeof(float) * (size_t)kv);
+        if (c->arch == CT_ARCH_LLAMA) ops->rope_forward(g->qkv, g->qkv, d_pos, 1, 1, NH + NKV, HD, QKV, c->rope_theta);
+        ops->copy(kc + (size_t)pos * kv, g->qkv + (size_t)NH * HD, sizeof(float) * (size_t)kv);
+        ops->copy(vc + (size_t)pos * kv, g->qkv + (size_t)(NH + NKV) * HD, sizeof(float) * (size_t)kv);
         ops->attention_decode(g->atty, g->qkv, kc, vc, pos + 1, NH, NKV, HD);
         ops->matmul_forward(g->proj, g->atty, p->attn_out_w, p->attn_out_b, 1, C, C);
         if (m->lora) ct_lora_forward(g->model, l, CT_LORA_ATTN_OUT, g->proj, g->atty, 1);
@@ -86,8 +96,9 @@ const float *ct_generator_feed(CtGenerator *g, int32_t token) {
     }
     norm(g, g->norm, g->x, w->lnf_w, w->lnf_b);
     ops->matmul_forward(g->logits, g->norm, w->lm_head, NULL, 1, C, c->vocab_size);
+    if (!ops->host_memory) ops->download(g->host_logits, g->logits, sizeof(float) * (size_t)c->vocab_size);
     g->n_ctx++;
-    return g->logits;
+    return g->host_logits;
 }
 
 typedef struct {

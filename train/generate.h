@@ -13,7 +13,9 @@ typedef struct {
     int n_ctx;           // tokens in the cache
     float *k_cache, *v_cache;  // [L, max_ctx, NKV·HD]
     // one row of activations
-    float *x, *norm, *mean_rstd, *qkv, *atty, *proj, *fch, *fch_act, *logits;
+    float *x, *norm, *mean_rstd, *qkv, *atty, *proj, *fch, *fch_act, *logits;  // the model's ops' memory
+    int32_t *token_pos;  // [2]: the fed token and its position, in the ops' memory
+    float *host_logits;  // [V]: what ct_generator_feed returns (= logits on the CPU)
 } CtGenerator;
 
 // Uses the model's parameters (not its training activations). max_ctx ≤ max_seq_len.

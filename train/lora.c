@@ -77,6 +77,30 @@ static int split_targets(const char *list, char targets[][96], int max) {
     return n;
 }
 
+// The forward's saved x·Aᵀ, backward's dh and dropout's scratch, in the memory of `ops`.
+static void alloc_scratch(CtModel *m, const CtOps *ops) {
+    CtLora *lora = m->lora;
+    const size_t rows = (size_t)m->max_B * m->max_T, r = (size_t)lora->spec.r;
+    lora->h_block = ops->alloc(rows * r * (size_t)lora->n_adapters * sizeof(float), "LoRA saved activations");
+    lora->dh = ops->alloc(rows * r * sizeof(float), "LoRA backward scratch");
+    if (lora->spec.dropout > 0) {  // scratch for dropout(x) and its gradient, as wide as the widest input
+        int widest = 0;
+        for (int i = 0; i < lora->n_adapters; i++)
+            if (lora->adapters[i].in > widest) widest = lora->adapters[i].in;
+        lora->xd = ops->alloc(rows * (size_t)widest * sizeof(float), "LoRA dropout scratch");
+        lora->dxd = ops->alloc(rows * (size_t)widest * sizeof(float), "LoRA dropout scratch");
+    }
+    for (int i = 0; i < lora->n_adapters; i++) lora->adapters[i].h = lora->h_block + rows * r * (size_t)i;
+}
+
+static void free_scratch(CtLora *lora, const CtOps *ops) {
+    ops->free(lora->h_block);
+    ops->free(lora->dh);
+    ops->free(lora->xd);
+    ops->free(lora->dxd);
+    lora->h_block = lora->dh = lora->xd = lora->dxd = NULL;
+}
+
 int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
     const CtModelConfig *c = &m->config;
     if (m->lora) return ct_error_set("the model already has adapters");
@@ -135,7 +159,6 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
     lora->n_adapters = per_block * c->n_layer;
     lora->adapters = ct_calloc((size_t)lora->n_adapters, sizeof(CtLoraAdapter));
     const int r = spec->r;
-    const size_t rows = (size_t)m->max_B * m->max_T;
     int k = 0;
     size_t at = 0;
     for (int l = 0; l < c->n_layer; l++) {
@@ -161,25 +184,52 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
     lora->n_params = at;
     lora->params = ct_calloc(at, sizeof(float));
     lora->grads = ct_calloc(at, sizeof(float));
-    lora->h_block = ct_calloc(rows * r * (size_t)lora->n_adapters, sizeof(float));
-    lora->dh = ct_calloc(rows * r, sizeof(float));
-    if (spec->dropout > 0) {  // scratch for dropout(x) and its gradient, as wide as the widest input
-        int widest = 0;
-        for (int i = 0; i < lora->n_adapters; i++)
-            if (lora->adapters[i].in > widest) widest = lora->adapters[i].in;
-        lora->xd = ct_calloc(rows * (size_t)widest, sizeof(float));
-        lora->dxd = ct_calloc(rows * (size_t)widest, sizeof(float));
-    }
-    for (int i = 0; i < lora->n_adapters; i++) lora->adapters[i].h = lora->h_block + rows * r * (size_t)i;
+    lora->dev_params = lora->params;
+    lora->dev_grads = lora->grads;
     m->lora = lora;
-    m->train_params = lora->params;
-    m->train_grads = lora->grads;
+    alloc_scratch(m, ct_ops_cpu());
+    if (!m->ops->host_memory) {  // attached to a model already on a device
+        lora->dev_params = NULL;
+        lora->dev_grads = NULL;
+        ct_lora_to_backend(m);
+    }
+    m->train_params = lora->dev_params;
+    m->train_grads = lora->dev_grads;
     m->n_train = lora->n_params;
     return 0;
 }
 
+void ct_lora_to_backend(CtModel *m) {
+    CtLora *lora = m->lora;
+    const CtOps *ops = m->ops;
+    if (lora->dev_params && lora->dev_params != lora->params) return;  // already there
+    free_scratch(lora, ct_ops_cpu());
+    alloc_scratch(m, ops);
+    lora->dev_params = ops->alloc(lora->n_params * sizeof(float), "LoRA adapters");
+    ops->upload(lora->dev_params, lora->params, lora->n_params * sizeof(float));
+    lora->dev_grads = ops->alloc(lora->n_params * sizeof(float), "LoRA adapter gradients");
+    ct_free(lora->grads);  // gradients live on the device only
+    lora->grads = NULL;
+    m->train_params = lora->dev_params;
+    m->train_grads = lora->dev_grads;
+}
+
+void ct_lora_sync(CtModel *m, int to_device) {
+    CtLora *lora = m->lora;
+    if (m->ops->host_memory || lora->dev_params == lora->params) return;
+    if (to_device)
+        m->ops->upload(lora->dev_params, lora->params, lora->n_params * sizeof(float));
+    else
+        m->ops->download(lora->params, lora->dev_params, lora->n_params * sizeof(float));
+}
+
 void ct_lora_init(CtModel *m, uint64_t seed) {
     CtLora *lora = m->lora;
+    ct_lora_init_host(lora, seed);
+    ct_lora_sync(m, 1);
+}
+
+void ct_lora_init_host(CtLora *lora, uint64_t seed) {
     memset(lora->params, 0, lora->n_params * sizeof(float));
     for (int i = 0; i < lora->n_adapters; i++) {
         // kaiming_uniform_(A, a=√5): gain √(2/(1+5)), bound gain·√(3/in) = 1/√in
@@ -195,18 +245,19 @@ void ct_lora_init(CtModel *m, uint64_t seed) {
 void ct_lora_detach(CtModel *m) {
     CtLora *lora = m->lora;
     if (!lora) return;
+    free_scratch(lora, m->ops);
+    if (lora->dev_params != lora->params) {
+        m->ops->free(lora->dev_params);
+        m->ops->free(lora->dev_grads);
+    }
     ct_free(lora->adapters);
     ct_free(lora->params);
     ct_free(lora->grads);
-    ct_free(lora->h_block);
-    ct_free(lora->dh);
-    ct_free(lora->xd);
-    ct_free(lora->dxd);
     ct_free(lora);
     m->lora = NULL;
-    m->train_params = m->params;
-    m->train_grads = m->grads;
-    m->n_train = m->grads ? m->n_params : 0;
+    m->train_params = m->dev_params;
+    m->train_grads = m->dev_grads;
+    m->n_train = m->dev_grads ? m->n_params : 0;
 }
 
 // The adapters of (layer, site): a contiguous run of the table (it is in layer, site order).
@@ -241,7 +292,7 @@ void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, float *out, const f
             m->ops->dropout_forward(lora->xd, inp, (size_t)N * a->in, lora->spec.dropout, lora_dropout_key(m, i));
             x = lora->xd;
         }
-        m->ops->lora_forward(out + a->col0, a->h, x, lora->params + a->a_offset, lora->params + a->b_offset,
+        m->ops->lora_forward(out + a->col0, a->h, x, lora->dev_params + a->a_offset, lora->dev_params + a->b_offset,
                              lora->scale, N, a->in, lora->spec.r, a->out, a->out_stride);
     }
 }
@@ -251,8 +302,8 @@ void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, float *dinp, const
     int first, n = site_range(lora, layer, site, &first);
     for (int i = first; i < first + n; i++) {
         CtLoraAdapter *a = &lora->adapters[i];
-        const float *A = lora->params + a->a_offset, *B = lora->params + a->b_offset;
-        float *dA = lora->grads + a->a_offset, *dB = lora->grads + a->b_offset;
+        const float *A = lora->dev_params + a->a_offset, *B = lora->dev_params + a->b_offset;
+        float *dA = lora->dev_grads + a->a_offset, *dB = lora->dev_grads + a->b_offset;
         if (!lora->dropout_on) {
             m->ops->lora_backward(dinp, dA, dB, lora->dh, dout + a->col0, inp, a->h, A, B, lora->scale, N, a->in,
                                   lora->spec.r, a->out, a->out_stride);
@@ -261,12 +312,12 @@ void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, float *dinp, const
         // the forward's mask again: dA = dhᵀ·x̃, then dx += (dh·A)⊙mask/(1-p)
         const size_t nx = (size_t)N * a->in;
         m->ops->dropout_forward(lora->xd, inp, nx, lora->spec.dropout, lora_dropout_key(m, i));
-        memset(lora->dxd, 0, nx * sizeof(float));
+        m->ops->zero(lora->dxd, nx * sizeof(float));
         m->ops->lora_backward(dinp ? lora->dxd : NULL, dA, dB, lora->dh, dout + a->col0, lora->xd, a->h, A, B,
                               lora->scale, N, a->in, lora->spec.r, a->out, a->out_stride);
         if (dinp) {  // the op writes (in place is allowed), so through dxd and then added
             m->ops->dropout_backward(lora->dxd, lora->dxd, nx, lora->spec.dropout, lora_dropout_key(m, i));
-            for (size_t k = 0; k < nx; k++) dinp[k] += lora->dxd[k];
+            m->ops->residual_forward(dinp, dinp, lora->dxd, nx);  // dinp += dxd
         }
     }
 }
@@ -286,10 +337,11 @@ void ct_lora_merge(CtModel *m) {
     CtLora *lora = m->lora;
     if (!lora) return;
     const int r = lora->spec.r;
+    ct_model_sync_to_host(m);  // merged on the host copy (a device model gets it back below)
     for (int i = 0; i < lora->n_adapters; i++) {
         const CtLoraAdapter *a = &lora->adapters[i];
         // rows col0.. of the fused [out_stride, in] weight: W[col0 + j, c] += s·Σ_k B[j,k]·A[k,c]
-        float *W = site_weight(m, a->layer, a->site) + (size_t)a->col0 * a->in;
+        float *W = m->params + (site_weight(m, a->layer, a->site) - m->dev_params) + (size_t)a->col0 * a->in;
         const float *A = lora->params + a->a_offset, *B = lora->params + a->b_offset;
 #pragma omp parallel for schedule(static)
         for (int j = 0; j < a->out; j++) {
@@ -302,6 +354,7 @@ void ct_lora_merge(CtModel *m) {
         }
     }
     ct_lora_detach(m);
+    ct_model_sync_to_device(m);
 }
 
 void ct_lora_named_tensors(const CtLora *lora, const float *buffer, CtNamedTensor *out) {

@@ -55,9 +55,10 @@ typedef struct CtLora {
     CtLoraAdapter *adapters;  // in layer order, then site, then column
     int n_adapters;
     size_t n_params;
-    float *params, *grads;    // every A and B in one buffer (what AdamW steps)
-    float *h_block, *dh;      // saved x·Aᵀ of every adapter; backward scratch [max_B·max_T, r]
-    float *xd, *dxd;          // dropout scratch [max_B·max_T, widest in]: dropout(x) and its gradient
+    float *params, *grads;    // every A and B in one buffer, host (grads NULL once on a device)
+    float *dev_params, *dev_grads;  // what the ops use and AdamW steps: params/grads on the CPU
+    float *h_block, *dh;      // saved x·Aᵀ of every adapter; backward scratch [max_B·max_T, r] (ops' memory)
+    float *xd, *dxd;          // dropout scratch (ops' memory) [max_B·max_T, widest in]: dropout(x) and its gradient
     int dropout_on;           // the last forward applied dropout (backward regenerates its masks)
     char target_modules[512]; // the targets as PEFT's target_modules (comma-separated)
     char base_path[1024];     // the base checkpoint (training runs), and its parameters' hash
@@ -72,7 +73,12 @@ float ct_lora_scale(const CtLoraSpec *spec);
 int ct_lora_attach(CtModel *m, const CtLoraSpec *spec);
 // PEFT's initialisation: A ~ uniform(±1/√in) from `seed` (one stream per adapter), B = 0.
 void ct_lora_init(CtModel *m, uint64_t seed);
+void ct_lora_init_host(CtLora *lora, uint64_t seed);  // the same on lora->params alone (no sync)
 void ct_lora_detach(CtModel *m);  // frees the adapters (ct_model_free calls it)
+// Device backends (train/model_backend.c calls these): move the adapters and their scratch
+// into the memory of m->ops; copy adapters host → device (to_device 1) or back (0).
+void ct_lora_to_backend(CtModel *m);
+void ct_lora_sync(CtModel *m, int to_device);
 
 // The hooks train/model.c calls after each linear product of block `layer`: add the adapters
 // of that site (forward), and their backward (dinp += ..., adapter gradients += ...).

@@ -28,23 +28,25 @@ int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, i
     m->grads = m->frozen ? NULL : ct_calloc(m->n_params, sizeof(float));  // frozen: g's pointers stay NULL
     m->w.layers = ct_calloc((size_t)config->n_layer, sizeof(CtLayerTensors));
     m->g.layers = ct_calloc((size_t)config->n_layer, sizeof(CtLayerTensors));
-    ct_model_layout_bind(config, m->params, &m->w);
-    ct_model_layout_bind(config, m->grads, &m->g);
-    m->train_params = m->params;
-    m->train_grads = m->grads;
-    m->n_train = m->grads ? m->n_params : 0;
+    m->dev_params = m->params;  // the CPU: the ops work on the host buffers themselves
+    m->dev_grads = m->grads;
+    ct_model_layout_bind(config, m->dev_params, &m->w);
+    ct_model_layout_bind(config, m->dev_grads, &m->g);
+    m->train_params = m->dev_params;
+    m->train_grads = m->dev_grads;
+    m->n_train = m->dev_grads ? m->n_params : 0;
     ct_model_activations_alloc(m);
     return 0;
 }
 
 void ct_model_free(CtModel *m) {
     ct_lora_detach(m);
+    ct_model_free_backend(m);
     ct_free(m->table);
     ct_free(m->params);
     ct_free(m->grads);
     ct_free(m->w.layers);
     ct_free(m->g.layers);
-    ct_free(m->act_block);
     memset(m, 0, sizeof *m);
 }
 
@@ -60,8 +62,8 @@ static uint64_t dropout_site_seed(const CtModel *m, int site) {
 }
 
 void ct_model_zero_grad(CtModel *m) {
-    if (m->grads) memset(m->grads, 0, m->n_params * sizeof(float));
-    if (m->train_grads && m->train_grads != m->grads) memset(m->train_grads, 0, m->n_train * sizeof(float));
+    if (m->dev_grads) m->ops->zero(m->dev_grads, m->n_params * sizeof(float));
+    if (m->train_grads && m->train_grads != m->dev_grads) m->ops->zero(m->train_grads, m->n_train * sizeof(float));
 }
 
 // ---- the pieces that differ between the families ----
@@ -113,16 +115,12 @@ static Dims dims_of(const CtModel *m, int B, int T) {
 
 // Per-layer slices of the stored activations (strides are those of the largest batch).
 static size_t slice(const CtModel *m, size_t width) { return (size_t)m->max_B * m->max_T * width; }
-static size_t att_slice(const CtModel *m) { return (size_t)m->max_B * m->config.n_head * m->max_T * m->max_T; }
+// The attention's saved state per layer: the backend says how much (CPU: the probabilities).
+static size_t att_slice(const CtModel *m) { return m->ops->attention_saved_floats(m->max_B, m->max_T, m->config.n_head); }
 static const float *layer_input(const CtModel *m, int l) {
     return l == 0 ? m->act.encoded : m->act.residual3 + (size_t)(l - 1) * slice(m, m->config.d_model);
 }
 
-static const int32_t *batch_positions(CtModel *m, const CtBatch *b) {
-    if (b->positions) return b->positions;
-    for (int n = 0; n < b->B * b->T; n++) m->act.positions[n] = n % b->T;
-    return m->act.positions;
-}
 
 static float token_weight(const CtBatch *b, int n) {
     if (b->targets[n] < 0 || (b->loss_mask && !b->loss_mask[n])) return 0;
@@ -132,19 +130,19 @@ static float token_weight(const CtBatch *b, int n) {
 float ct_model_forward(CtModel *m, const CtBatch *batch) {
     CT_CHECK(batch->B >= 1 && batch->B <= m->max_B && batch->T >= 1 && batch->T <= m->max_T,
              "the batch is larger than the model's activations were sized for (ct_model_create)");
-    m->batch = *batch;
+    m->batch = ct_model_stage_batch(m, batch);  // in the ops' memory, positions filled in
     const CtOps *ops = m->ops;
     const CtModelTensors *w = &m->w;
     CtActivations *a = &m->act;
     const Dims d = dims_of(m, batch->B, batch->T);
-    const int32_t *positions = batch_positions(m, batch);
-    m->batch.positions = positions;
+    const int32_t *positions = m->batch.positions;
+    const CtBatch *staged = &m->batch;
 
     const float p_drop = m->config.dropout;
     m->dropout_applied = m->training && p_drop > 0;
     const size_t NC = (size_t)d.N * d.C;
 
-    ops->embedding_forward(a->encoded, batch->tokens, w->wte, d.N, d.C, 0);
+    ops->embedding_forward(a->encoded, staged->tokens, w->wte, d.N, d.C, 0);
     if (w->wpe) ops->embedding_forward(a->encoded, positions, w->wpe, d.N, d.C, 1);
     if (m->dropout_applied) ops->dropout_forward(a->encoded, a->encoded, NC, p_drop, dropout_site_seed(m, 0));
 
@@ -165,7 +163,7 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
         if (m->lora) ct_lora_forward(m, l, CT_LORA_QKV, qkv, ln1, d.N);  // before RoPE, as in HF
         if (is_llama(m))  // q and k heads rotate in place; v is left alone
             ops->rope_forward(qkv, qkv, positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV, m->config.rope_theta);
-        ops->attention_forward(atty, att, qkv, batch->doc_ids, m->dropout_applied ? p_drop : 0.0f,
+        ops->attention_forward(atty, att, qkv, staged->doc_ids, m->dropout_applied ? p_drop : 0.0f,
                                dropout_site_seed(m, 1 + 3 * l), d.B, d.T, d.NH, d.NKV, d.HD);
         ops->matmul_forward(a->proj, atty, p->attn_out_w, p->attn_out_b, d.N, d.C, d.C);
         if (m->lora) ct_lora_forward(m, l, CT_LORA_ATTN_OUT, a->proj, atty, d.N);
@@ -187,12 +185,16 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
     m->loss = 0;
     m->loss_count = 0;
     if (!batch->targets) return 0;
-    ops->xent_forward(a->losses, a->logprobs, a->lse, a->logits, batch->targets, batch->loss_mask,
-                      batch->loss_weights, d.N, d.V);
+    ops->xent_forward(a->losses, a->logprobs, a->lse, a->logits, staged->targets, staged->loss_mask,
+                      staged->loss_weights, d.N, d.V);
+    if (!ops->host_memory) {  // the per-token values to the host (the loss, DPO and evaluation read them)
+        ops->download(m->losses, a->losses, (size_t)d.N * sizeof(float));
+        ops->download(m->logprobs, a->logprobs, (size_t)d.N * sizeof(float));
+    }
     double sum = 0;
     int count = 0;
     for (int n = 0; n < d.N; n++) {
-        sum += a->losses[n];
+        sum += m->losses[n];
         count += token_weight(batch, n) != 0;
     }
     m->loss_count = (float)count;
@@ -215,9 +217,9 @@ void ct_model_backward(CtModel *m) {
     // loss = Σ losses / count: the head's gradient, in place over the logits
     ops->xent_backward(a->logits, a->lse, batch->targets, batch->loss_mask, batch->loss_weights,
                        1.0f / m->loss_count, d.N, d.V);
-    memset(a->d_norm, 0, NC * sizeof(float));
+    ops->zero(a->d_norm, NC * sizeof(float));
     ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
-    memset(dres, 0, NC * sizeof(float));
+    ops->zero(dres, NC * sizeof(float));
     norm_backward(m, dres, g->lnf_w, g->lnf_b, a->d_norm, layer_input(m, d.L), w->lnf_w, a->lnf_mean, a->lnf_rstd,
                   d.N);
 
@@ -240,13 +242,13 @@ void ct_model_backward(CtModel *m) {
             ops->dropout_backward(a->d_proj, dres, NC, p_drop, dropout_site_seed(m, 3 + 3 * l));
             dproj = a->d_proj;
         }
-        memset(a->d_fch_act, 0, (size_t)d.N * d.F * sizeof(float));
+        ops->zero(a->d_fch_act, (size_t)d.N * d.F * sizeof(float));
         ops->matmul_backward(a->d_fch_act, gp->fc_out_w, gp->fc_out_b, dproj, fch_act, p->fc_out_w, d.N, d.F, d.C);
         if (m->lora) ct_lora_backward(m, l, CT_LORA_FC_OUT, a->d_fch_act, dproj, fch_act, d.N);
-        memset(a->d_fch, 0, (size_t)d.N * d.FI * sizeof(float));
+        ops->zero(a->d_fch, (size_t)d.N * d.FI * sizeof(float));
         mlp_activation_backward(m, a->d_fch, fch, a->d_fch_act, d.N);
         if (m->recompute) norm_forward(m, ln2, ln2_mean, ln2_rstd, res2, p->ln2_w, p->ln2_b, d.N);
-        memset(a->d_norm, 0, NC * sizeof(float));
+        ops->zero(a->d_norm, NC * sizeof(float));
         ops->matmul_backward(a->d_norm, gp->fc_w, gp->fc_b, a->d_fch, ln2, p->fc_w, d.N, d.C, d.FI);
         if (m->lora) ct_lora_backward(m, l, CT_LORA_FC, a->d_norm, a->d_fch, ln2, d.N);
         norm_backward(m, dres, gp->ln2_w, gp->ln2_b, a->d_norm, res2, p->ln2_w, ln2_mean, ln2_rstd, d.N);
@@ -257,17 +259,17 @@ void ct_model_backward(CtModel *m) {
             ops->dropout_backward(a->d_proj, dres, NC, p_drop, dropout_site_seed(m, 2 + 3 * l));
             dproj = a->d_proj;
         }
-        memset(a->d_atty, 0, NC * sizeof(float));
+        ops->zero(a->d_atty, NC * sizeof(float));
         ops->matmul_backward(a->d_atty, gp->attn_out_w, gp->attn_out_b, dproj, atty, p->attn_out_w, d.N, d.C, d.C);
         if (m->lora) ct_lora_backward(m, l, CT_LORA_ATTN_OUT, a->d_atty, dproj, atty, d.N);
-        memset(a->d_qkv, 0, (size_t)d.N * d.QKV * sizeof(float));
+        ops->zero(a->d_qkv, (size_t)d.N * d.QKV * sizeof(float));
         ops->attention_backward(a->d_qkv, a->d_atty, qkv, att, m->dropout_applied ? p_drop : 0.0f,
                                 dropout_site_seed(m, 1 + 3 * l), d.B, d.T, d.NH, d.NKV, d.HD);
         if (is_llama(m))
             ops->rope_backward(a->d_qkv, a->d_qkv, batch->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV,
                                m->config.rope_theta);
         if (m->recompute) norm_forward(m, ln1, ln1_mean, ln1_rstd, x, p->ln1_w, p->ln1_b, d.N);
-        memset(a->d_norm, 0, NC * sizeof(float));
+        ops->zero(a->d_norm, NC * sizeof(float));
         ops->matmul_backward(a->d_norm, gp->qkv_w, gp->qkv_b, a->d_qkv, ln1, p->qkv_w, d.N, d.C, d.QKV);
         if (m->lora) ct_lora_backward(m, l, CT_LORA_QKV, a->d_norm, a->d_qkv, ln1, d.N);
         norm_backward(m, dres, gp->ln1_w, gp->ln1_b, a->d_norm, x, p->ln1_w, ln1_mean, ln1_rstd, d.N);

@@ -97,9 +97,17 @@ typedef struct {
     CtParamEntry *table;
     int n_tensors;
     size_t n_params;
+    // Parameters and gradients in host memory: what checkpoints, exports and tests read and
+    // write. On a device backend (ops->host_memory 0, after ct_model_to_backend) params is a
+    // mirror, current after ct_model_sync_to_host (push host edits with ct_model_sync_to_device),
+    // and grads is NULL: gradients live on the device only.
     float *params, *grads;
+    // What the ops read and write (w and g point into these): params and grads themselves on
+    // the CPU, device buffers otherwise.
+    float *dev_params, *dev_grads;
     CtModelTensors w, g;
-    // What the optimizer steps: params/grads (n_params), or the LoRA adapters' buffers.
+    // What the optimizer steps, in the ops' memory: dev_params/dev_grads (n_params), or the
+    // LoRA adapters' buffers.
     float *train_params, *train_grads;
     size_t n_train;
     struct CtLora *lora;       // adapters (train/lora.h), or NULL
@@ -116,9 +124,19 @@ typedef struct {
     int training;
     uint64_t dropout_seed;     // the mask seed of the next forward
     int dropout_applied;       // the last forward applied dropout with dropout_seed
-    CtBatch batch;             // the last forward's batch (backward reads it)
+    CtBatch batch;             // the last forward's batch, in the ops' memory (backward reads it)
     float loss_count;          // tokens that counted in the last loss
     float loss;                // mean loss of the last forward (0 without targets)
+    // The last forward's per-token losses and log-probabilities [B·T], in host memory (on the
+    // CPU these are act.losses and act.logprobs; on a device, copies made after the forward).
+    float *losses, *logprobs;
+    // Device backends: the batch's arrays are uploaded here before each forward.
+    struct {
+        int32_t *tokens, *targets, *doc_ids, *positions;
+        uint8_t *loss_mask;
+        float *loss_weights;
+        int32_t *host_positions;   // host scratch: positions 0..T-1 when the batch brings none
+    } staged;
 } CtModel;
 
 // Builds the parameter table and allocates parameters, gradients (not with CT_MODEL_FROZEN)
@@ -126,6 +144,17 @@ typedef struct {
 // Returns 0, or -1 + error.
 int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int flags);
 void ct_model_free(CtModel *m);
+
+// Moves the model (parameters, gradients, activations, LoRA adapters) into the memory of
+// `ops`, a device backend, which runs every later forward and backward. Build, initialise or
+// load the model on the CPU first. params stays as the host mirror; grads (host) is freed.
+void ct_model_to_backend(CtModel *m, const CtOps *ops);
+// Device backends: copy the parameters (and adapters) device → host mirror, or host → device
+// after editing the mirror. No-ops on the CPU.
+void ct_model_sync_to_host(CtModel *m);
+void ct_model_sync_to_device(CtModel *m);
+// The trainable parameters (params, or the LoRA adapters) in host memory, synced first.
+const float *ct_model_train_params_host(CtModel *m);
 
 // GPT-2 initialisation: normal(0, 0.02), residual projections normal(0, 0.02/sqrt(2·n_layer)),
 // norm weights 1, biases 0. Each tensor draws from its own stream of `seed`, so the result

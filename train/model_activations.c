@@ -29,7 +29,7 @@ void ct_model_activations_alloc(CtModel *m) {
     const CtModelConfig *c = &m->config;
     const size_t BT = rows_max(m), L = (size_t)c->n_layer, C = (size_t)c->d_model, F = (size_t)c->d_ff;
     const size_t FI = (size_t)fi_width(c), QKV = (size_t)qkv_width(c), V = (size_t)c->vocab_size;
-    const size_t att = (size_t)m->max_B * c->n_head * m->max_T * m->max_T;
+    const size_t att = m->ops->attention_saved_floats(m->max_B, m->max_T, c->n_head);
     const size_t stored_layers = m->recompute ? 1 : L;  // for ln1, ln2, fch_act
     CtActivations *a = &m->act;
     ActSlot slots[] = {
@@ -68,8 +68,7 @@ void ct_model_activations_alloc(CtModel *m) {
     // each slot rounded up to 16 floats, so every tensor starts on a 64-byte line
     size_t total = 0;
     for (int i = 0; i < n_slots; i++) total += (slots[i].count + 15) & ~(size_t)15;
-    m->act_block = ct_alloc(total * sizeof(float));
-    memset(m->act_block, 0, total * sizeof(float));
+    m->act_block = m->ops->alloc(total * sizeof(float), "activations");  // zeroed
     size_t at = 0;
     for (int i = 0; i < n_slots; i++) {
         *slots[i].field = m->act_block + at;
@@ -77,5 +76,8 @@ void ct_model_activations_alloc(CtModel *m) {
     }
     m->activation_bytes = total * sizeof(float);
     m->recompute_saved_bytes = m->recompute ? (L - 1) * BT * (2 * C + F) * sizeof(float) : 0;
-    for (size_t n = 0; n < BT; n++) a->positions[n] = (int32_t)(n % (size_t)m->max_T);
+    if (m->ops->host_memory) {  // the per-token results are read where they are
+        m->losses = a->losses;
+        m->logprobs = a->logprobs;
+    }
 }

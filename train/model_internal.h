@@ -13,3 +13,10 @@ void ct_model_activations_alloc(CtModel *m);
 float *ct_act_ln1(const CtModel *m, int layer);
 float *ct_act_ln2(const CtModel *m, int layer);
 float *ct_act_fch_act(const CtModel *m, int layer);
+
+// Device backends (train/model_backend.c). The batch in the ops' memory, with positions
+// 0..T-1 when it brings none (on the CPU: the batch itself, positions filled in act.positions).
+CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch);
+// Frees what lives in the ops' memory (activations; on a device also parameters, gradients
+// and staging buffers).
+void ct_model_free_backend(CtModel *m);

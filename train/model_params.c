@@ -135,10 +135,11 @@ void ct_model_init(CtModel *m, uint64_t seed) {
         case CT_INIT_ZEROS: memset(p, 0, e->numel * sizeof(float)); break;
         }
     }
+    ct_model_sync_to_device(m);
 }
 
 void ct_model_named_tensors(const CtModel *m, int gradients, CtNamedTensor *out) {
-    float *base = gradients ? m->grads : m->params;
+    float *base = gradients ? m->grads : m->params;  // host memory (a device model: sync first)
     for (int i = 0; i < m->n_tensors; i++) {
         const CtParamEntry *e = &m->table[i];
         out[i] = (CtNamedTensor){.name = e->name, .ndim = e->ndim, .dtype = CT_DTYPE_F32, .data = base + e->offset};

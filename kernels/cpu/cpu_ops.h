@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/ops.h"
+
 #define CT_REAL_BITS 32
 #include "kernels/cpu/real_begin.h"
 #include "kernels/cpu/ops_decl.inc"
@@ -34,3 +36,14 @@ int ct_cpu_attention_blas_min_seq(void);
 int ct_cpu_set_threads(int n);
 // Puts OpenBLAS in single-threaded mode (once): our OpenMP threads each call it on a slice.
 void ct_cpu_blas_single_threaded(void);
+
+// Memory and optimizer ops of the table (host memory; kernels/cpu/memory.c, optim.c).
+void *ct_cpu_alloc(size_t bytes, const char *what);
+void ct_cpu_free(void *p);
+void ct_cpu_zero(void *p, size_t bytes);
+void ct_cpu_copy(void *dst, const void *src, size_t bytes);
+size_t ct_cpu_attention_saved_floats(int B, int T, int NH);
+double ct_cpu_sum_squares(const float *x, size_t n);
+void ct_cpu_scale(float *x, size_t n, float s);
+void ct_cpu_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, const CtParamSpan *spans,
+                         int n_spans, const CtAdamWScalars *s);

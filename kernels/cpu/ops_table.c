@@ -4,6 +4,17 @@
 
 static const CtOps cpu_ops = {
     .name = "cpu",
+    .host_memory = 1,
+    .alloc = ct_cpu_alloc,
+    .free = ct_cpu_free,
+    .zero = ct_cpu_zero,
+    .upload = ct_cpu_copy,
+    .download = ct_cpu_copy,
+    .copy = ct_cpu_copy,
+    .attention_saved_floats = ct_cpu_attention_saved_floats,
+    .sum_squares = ct_cpu_sum_squares,
+    .scale = ct_cpu_scale,
+    .adamw_update = ct_cpu_adamw_update,
     .embedding_forward = ct_cpu_embedding_forward_f32,
     .embedding_backward = ct_cpu_embedding_backward_f32,
     .layernorm_forward = ct_cpu_layernorm_forward_f32,

@@ -5,6 +5,9 @@
 // contraction) rounds twice, and the CPU and GPU updates could differ in the last bit.
 #include "kernels/cuda/cuda_common.cuh"
 
+#include <stdlib.h>
+#include <string.h>
+
 // Weight decay of element i: spans are sorted by start; binary search for the last span that
 // starts at or before i; covered when i < its end. Elements no span covers are decayed.
 __device__ __forceinline__ bool decays(const CtCudaSpan *spans, int n_spans, size_t i) {
@@ -46,6 +49,35 @@ extern "C" void ct_cuda_adamw_update(float *params, const float *grads, float *m
     adamw_kernel<<<ct_blocks(n, 256), 256>>>(params, grads, m, v, n, spans_device, n_spans, keep, one_minus_b1, b2,
                                              one_minus_b2, eps, step_size, bc2_sqrt);
     LAUNCH_CHECK("adamw_kernel");
+}
+
+// The op table's adamw_update: spans arrive as a host array (sorted by offset, optim/adamw.c);
+// they are uploaded into a scratch slot once and again only when they change.
+extern "C" void ct_cuda_adamw_update_op(float *params, const float *grads, float *m, float *v, size_t n,
+                                        const CtParamSpan *spans, int n_spans, const CtAdamWScalars *s) {
+    static CtCudaSpan *uploaded_host;  // what the device copy holds
+    static int uploaded_n = -1;
+    static void *uploaded_at;
+    CtCudaSpan *device = NULL;
+    if (n_spans > 0) {
+        CtCudaSpan *want = (CtCudaSpan *)malloc(sizeof(CtCudaSpan) * (size_t)n_spans);
+        if (!want) ct_fatal_at(__FILE__, __LINE__, NULL, "out of host memory for %d AdamW spans", n_spans);
+        for (int i = 0; i < n_spans; i++)
+            want[i] = CtCudaSpan{spans[i].offset, spans[i].offset + spans[i].count, spans[i].decay};
+        device = (CtCudaSpan *)ct_cuda_scratch(CT_SCRATCH_SPANS, sizeof(CtCudaSpan) * (size_t)n_spans);
+        if (n_spans != uploaded_n || device != uploaded_at ||
+            memcmp(want, uploaded_host, sizeof(CtCudaSpan) * (size_t)n_spans) != 0) {
+            ct_cuda_upload(device, want, sizeof(CtCudaSpan) * (size_t)n_spans);
+            free(uploaded_host);
+            uploaded_host = want;
+            uploaded_n = n_spans;
+            uploaded_at = device;
+        } else {
+            free(want);
+        }
+    }
+    ct_cuda_adamw_update(params, grads, m, v, n, device, n_spans > 0 ? n_spans : 0, s->keep, s->one_minus_b1, s->b2,
+                         s->one_minus_b2, s->eps, s->step_size, s->bc2_sqrt);
 }
 
 // Σ g² in double, in a fixed order: a fixed grid of SUMSQ_BLOCKS blocks strides over g, each

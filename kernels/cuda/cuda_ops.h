@@ -34,6 +34,7 @@ void ct_cuda_upload(void *dst_device, const void *src_host, size_t bytes);
 void ct_cuda_download(void *dst_host, const void *src_device, size_t bytes);
 void ct_cuda_copy(void *dst_device, const void *src_device, size_t bytes);
 void ct_cuda_zero(void *p_device, size_t bytes);
+void *ct_cuda_alloc_zeroed(size_t bytes, const char *what);  // the op table's alloc
 void ct_cuda_synchronize(void);  // waits for every queued op; reports a kernel's late error
 size_t ct_cuda_bytes_in_use(void);
 size_t ct_cuda_bytes_peak(void);
@@ -63,3 +64,6 @@ typedef struct {
 void ct_cuda_adamw_update(float *params, const float *grads, float *m, float *v, size_t n,
                           const CtCudaSpan *spans_device, int n_spans, float keep, float one_minus_b1, float b2,
                           float one_minus_b2, float eps, float step_size, float bc2_sqrt);
+// The op table's adamw_update (host spans, uploaded when they change; see kernels/ops.h).
+void ct_cuda_adamw_update_op(float *params, const float *grads, float *m, float *v, size_t n, const CtParamSpan *spans,
+                             int n_spans, const CtAdamWScalars *s);

@@ -100,6 +100,12 @@ extern "C" void ct_cuda_copy(void *dst, const void *src, size_t bytes) {
 extern "C" void ct_cuda_zero(void *p, size_t bytes) {
     if (bytes) CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, 0));
 }
+// The op table's alloc: zeroed, as the CPU backend's ct_calloc.
+extern "C" void *ct_cuda_alloc_zeroed(size_t bytes, const char *what) {
+    void *p = ct_cuda_malloc(bytes, what);
+    ct_cuda_zero(p, bytes ? bytes : 1);
+    return p;
+}
 extern "C" void ct_cuda_synchronize(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
 extern "C" size_t ct_cuda_bytes_in_use(void) { return bytes_in_use; }
 extern "C" size_t ct_cuda_bytes_peak(void) { return bytes_peak; }
@@ -109,7 +115,7 @@ static void *scratch_ptr[CT_SCRATCH_COUNT];
 static size_t scratch_size[CT_SCRATCH_COUNT];
 static const char *scratch_name[CT_SCRATCH_COUNT] = {"column-sum scratch", "attention backward scratch",
                                                      "attention decode scratch", "embedding sort scratch",
-                                                     "reduction scratch"};
+                                                     "reduction scratch", "AdamW spans"};
 
 void *ct_cuda_scratch(CtScratch slot, size_t bytes) {
     if (bytes > scratch_size[slot]) {

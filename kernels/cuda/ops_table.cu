@@ -4,6 +4,17 @@
 static CtOps make_table(void) {
     CtOps t = {};
     t.name = "cuda";
+    t.host_memory = 0;
+    t.alloc = ct_cuda_alloc_zeroed;
+    t.free = ct_cuda_free;
+    t.zero = ct_cuda_zero;
+    t.upload = ct_cuda_upload;
+    t.download = ct_cuda_download;
+    t.copy = ct_cuda_copy;
+    t.attention_saved_floats = ct_cuda_attention_saved_floats;
+    t.sum_squares = ct_cuda_sum_squares;
+    t.scale = ct_cuda_scale;
+    t.adamw_update = ct_cuda_adamw_update_op;
     t.embedding_forward = ct_cuda_embedding_forward;
     t.embedding_backward = ct_cuda_embedding_backward;
     t.layernorm_forward = ct_cuda_layernorm_forward;
