@@ -75,6 +75,12 @@ ifeq ($(CUDA),1)
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
+# EMU_CUDA=1 (tests/test_cuda_emu/run.sh): the C sources see CTRAIN_CUDA as in a CUDA build,
+# without nvcc; the emulation supplies the kernels and links them.
+ifeq ($(EMU_CUDA),1)
+  CFLAGS += -DCTRAIN_CUDA=1 -DCTRAIN_CUDA_ARCHS="\"emulated\""
+endif
+
 # ---- sources: every .c in the library folders; new files need no Makefile edit ----
 LIB_DIRS := core data kernels kernels/cpu optim train checkpoints
 LIB_SRCS := $(filter-out train/main.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))

@@ -1,6 +1,12 @@
 #include "kernels/device.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+#ifdef CTRAIN_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
 
 #ifdef CTRAIN_CUDA
 int ct_cuda_built(void) { return 1; }
@@ -23,3 +29,36 @@ int ct_cuda_device_describe(int index, char *name, size_t name_size, size_t *tot
     return -1;
 }
 #endif
+
+const CtOps *ct_ops_select(const char *device) {
+    if (strcmp(device, "cpu") == 0) return ct_ops_cpu();
+    if (strcmp(device, "cuda") != 0 && strcmp(device, "auto") != 0) {
+        ct_error_set("unknown device '%s' (cpu, cuda or auto)", device);
+        return NULL;
+    }
+    char why[256];
+    int n = ct_cuda_device_count(why, sizeof why);
+    if (n > 0) {
+#ifdef CTRAIN_CUDA
+        return ct_ops_cuda();
+#endif
+    }
+    if (strcmp(device, "auto") == 0) return ct_ops_cpu();
+    ct_error_set("device cuda: no usable GPU: %s", why);
+    return NULL;
+}
+
+double ct_cuda_peak_fp32_flops(int index) {
+    char name[256];
+    size_t total;
+    if (ct_cuda_device_describe(index, name, sizeof name, &total) != 0) return 0;
+    // Published dense FP32 (CUDA-core) peaks; the SXM parts where a name does not say.
+    static const struct {
+        const char *key;
+        double tflops;
+    } table[] = {{"H200", 67.0}, {"H100 PCIe", 51.0}, {"H100", 67.0}, {"A100", 19.5}, {"L40S", 91.6},
+                 {"L4", 30.3},   {"RTX 4090", 82.6},  {"A10", 31.2}, {"V100", 15.7}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strstr(name, table[i].key)) return table[i].tflops * 1e12;
+    return 0;
+}

@@ -43,6 +43,8 @@ typedef struct CtOps {
     void (*upload)(void *dst, const void *src_host, size_t bytes);
     void (*download)(void *dst_host, const void *src, size_t bytes);
     void (*copy)(void *dst, const void *src, size_t bytes);
+    size_t (*memory_peak)(void);  // the most bytes this backend's memory held at once
+    void (*synchronize)(void);    // waits until every queued op has finished (timing; CPU: nothing)
     // Floats the `att` argument of attention_forward/backward must hold: B·NH·T·T where the
     // probabilities are stored (CPU), less where backward recomputes them (CUDA).
     size_t (*attention_saved_floats)(int B, int T, int NH);

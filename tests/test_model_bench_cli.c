@@ -4,6 +4,8 @@
 
 #include "tests/test.h"
 
+#include "kernels/device.h"
+
 TEST(bench, train_prints_the_summary_line) {
     char cmd[1024], *out = NULL;
     snprintf(cmd, sizeof cmd, "%s bench train --model gpt2-tiny --batch 2 --seq 16 --steps 2 --threads 2", ct_test_bin());
@@ -23,11 +25,21 @@ TEST(bench, train_prints_the_summary_line) {
     free(out);
 }
 
-TEST(bench, train_refuses_cuda_and_bad_options_clearly) {
-    char cmd[1024], *out = NULL;
-    snprintf(cmd, sizeof cmd, "%s bench train --model gpt2-tiny --device cuda", ct_test_bin());
-    CHECK_EQ_INT(ct_test_run(cmd, &out), 1);
-    CHECK_CONTAINS(out, "CUDA backend");
+TEST(bench, train_on_cuda_or_a_clear_refusal_and_bad_options) {
+    char cmd[1024], *out = NULL, why[256];
+    snprintf(cmd, sizeof cmd, "%s bench train --model gpt2-tiny --device cuda --steps 2", ct_test_bin());
+    if (ct_cuda_device_count(why, sizeof why) > 0) {  // a GPU: the model trains there
+        int rc = ct_test_run(cmd, &out);
+        CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
+        CHECK_CONTAINS(out, "device=cuda");
+    } else {
+        CHECK_EQ_INT(ct_test_run(cmd, &out), 1);
+        CHECK_CONTAINS(out, "device cuda: no usable GPU");
+    }
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s bench train --model gpt2-tiny --device tpu", ct_test_bin());
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 2);
+    CHECK_CONTAINS(out, "--device must be cpu, cuda or auto");
     free(out);
     snprintf(cmd, sizeof cmd, "%s bench train --model gpt2-huge", ct_test_bin());
     CHECK_EQ_INT(ct_test_run(cmd, &out), 1);

@@ -27,7 +27,8 @@ static const CtOption options[] = {
     {"steps", "N", "timed steps (default 10)", 0},
     {"warmup", "N", "untimed steps first (default 1)", 0},
     {"threads", "N", "CPU threads (default 0: every core)", 0},
-    {"device", "cpu|cuda", "where to run (default cpu)", 0},
+    {"device", "cpu|cuda|auto", "where to run (default cpu)", 0},
+    {"peak-tflops", "X", "the peak FLOP/s MFU divides by (default on a GPU: its fp32 peak)", 0},
     {"matmul", "blas|portable", "matrix-product engine on the CPU (default blas)", 0},
     {"recompute", NULL, "recompute norms and MLP activations in backward", 0},
 };
@@ -63,14 +64,14 @@ static int run_bench_train(const CtArgs *args) {
     if (ct_args_get_long(args, "threads", threads, &th) != 0 || th < 0 || th > 4096)
         return ct_cli_usage_error(&ct_cmd_bench_train, "--threads must be 0 (every core) to 4096");
     threads = (int)th;
-    const char *device = ct_args_get(args, "device");
-    if (device && strcmp(device, "cuda") == 0) {
-        ct_error_set("--device cuda: the CUDA backend of the model does not exist yet%s; use --device cpu",
-                     ct_cuda_built() ? "" : " (and this build has no CUDA)");
-        return ct_cli_fail();
-    }
-    if (device && strcmp(device, "cpu") != 0)
-        return ct_cli_usage_error(&ct_cmd_bench_train, "--device must be cpu or cuda (got '%s')", device);
+    const char *device = ct_args_has(args, "device") ? ct_args_get(args, "device") : "cpu";
+    if (strcmp(device, "cpu") != 0 && strcmp(device, "cuda") != 0 && strcmp(device, "auto") != 0)
+        return ct_cli_usage_error(&ct_cmd_bench_train, "--device must be cpu, cuda or auto (got '%s')", device);
+    const CtOps *ops = ct_ops_select(device);
+    if (!ops) return ct_cli_fail();
+    double peak_tflops = 0;
+    if (ct_args_has(args, "peak-tflops") && (ct_args_get_double(args, "peak-tflops", 0, &peak_tflops) != 0 || peak_tflops <= 0))
+        return ct_cli_usage_error(&ct_cmd_bench_train, "--peak-tflops must be a positive number");
     const char *engine = ct_args_get(args, "matmul");
     if (engine && strcmp(engine, "blas") != 0 && strcmp(engine, "portable") != 0)
         return ct_cli_usage_error(&ct_cmd_bench_train, "--matmul must be blas or portable (got '%s')", engine);
@@ -104,6 +105,10 @@ static int run_bench_train(const CtArgs *args) {
     }
     CtAdamW opt;
     ct_adamw_init(&opt, m.n_train, 3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f);
+    if (!ops->host_memory) {  // built on the CPU, moved to the GPU
+        ct_model_to_backend(&m, ops);
+        ct_adamw_move_to(&opt, ops);
+    }
     char params[32], act[32], saved[32];
     ct_format_count(params, sizeof params, (double)m.n_params);
     ct_format_bytes(act, sizeof act, (double)m.activation_bytes);
@@ -125,11 +130,13 @@ static int run_bench_train(const CtArgs *args) {
         double t0 = ct_time_now();
         ct_model_set_dropout(&m, 1, (uint64_t)rc.run.seed * 1000003u + (uint64_t)s);  // a training step
         ct_model_zero_grad(&m);
-        float loss = ct_model_forward(&m, &batch);
+        float loss = ct_model_forward(&m, &batch);  // returns after the loss reached the host
         double t1 = ct_time_now();
         ct_model_backward(&m);
+        ops->synchronize();  // a GPU queues its kernels: wait for them, so the phases are timed
         double t2 = ct_time_now();
         ct_adamw_step(&opt, m.train_params, m.train_grads);
+        ops->synchronize();
         double t3 = ct_time_now();
         if (s >= warmup) {
             total += t3 - t0;
@@ -144,8 +151,13 @@ static int run_bench_train(const CtArgs *args) {
     ct_log("fastest step %.1f ms (%.1f GFLOP/s); this process got %.0f%% of %d threads' time",
            1e3 * fastest, step_flops / fastest * 1e-9, 100 * (process_cpu_seconds() - cpu_start) / (total * threads_used),
            threads_used);
-    printf("ms_per_step=%.1f tokens_per_s=%.0f gflops=%.1f peak_mb=%.1f\n", 1e3 * step_s, tokens_per_s, gflops,
-           (double)ct_mem_peak() / (1024.0 * 1024.0));
+    // MFU = (6·N_matmul + 6·L·T·C) FLOPs per token × tokens/s ÷ peak (train/model.h); the peak is
+    // --peak-tflops, or on a GPU its published fp32 peak (none is assumed for a CPU here).
+    double peak = peak_tflops > 0 ? peak_tflops * 1e12 : ops->host_memory ? 0 : ct_cuda_peak_fp32_flops(0);
+    char mfu[64] = "";
+    if (peak > 0) snprintf(mfu, sizeof mfu, " mfu=%.1f%% peak_tflops=%.1f", 100 * gflops * 1e9 / peak, peak * 1e-12);
+    printf("ms_per_step=%.1f tokens_per_s=%.0f gflops=%.1f peak_mb=%.1f device=%s%s\n", 1e3 * step_s, tokens_per_s, gflops,
+           (double)ops->memory_peak() / (1024.0 * 1024.0), ops->name, mfu);
     ct_free(tokens);
     ct_free(targets);
     ct_adamw_free(&opt);

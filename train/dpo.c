@@ -163,7 +163,10 @@ void ct_dpo_micro_step(CtDpo *d, CtModel *policy, CtStepBatches *s, int i, int64
             for (int t = 0; t < s->T; t++) w[(size_t)(r + side) * s->T + t] = weight;
         }
     }
-    if (backward && K > 0) ct_model_backward(policy);
+    if (backward && K > 0) {
+        ct_model_set_loss_weights(policy, w);  // d loss / d logprob per token (a copy on a GPU)
+        ct_model_backward(policy);
+    }
 }
 
 void ct_dpo_stats_finish(CtDpoStats *s) {

@@ -172,6 +172,10 @@ void ct_model_set_dropout(CtModel *m, int training, uint64_t seed);
 // m->act.losses and m->act.logprobs. Without targets returns 0 and leaves the logits.
 float ct_model_forward(CtModel *m, const CtBatch *batch);
 
+// Replaces the per-token loss weights [B·T] (host memory) of the last forward before its backward:
+// objectives such as DPO set them from the forward's log-probabilities.
+void ct_model_set_loss_weights(CtModel *m, const float *weights);
+
 // Backward of the last forward's loss: adds d loss / d params into m->grads, and into the
 // adapters' gradients when the model has LoRA adapters (call ct_model_zero_grad first).
 // Consumes the logits (they become their gradient).

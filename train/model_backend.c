@@ -48,6 +48,16 @@ CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
     return s;
 }
 
+void ct_model_set_loss_weights(CtModel *m, const float *weights) {
+    const size_t N = (size_t)m->batch.B * m->batch.T;
+    if (m->ops->host_memory) {
+        m->batch.loss_weights = weights;
+        return;
+    }
+    m->ops->upload(m->staged.loss_weights, weights, N * sizeof(float));
+    m->batch.loss_weights = m->staged.loss_weights;
+}
+
 static float *to_device(const CtOps *ops, const float *host, size_t n, const char *what) {
     float *d = ops->alloc((n ? n : 1) * sizeof(float), what);
     if (host) ops->upload(d, host, n * sizeof(float));

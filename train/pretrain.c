@@ -78,6 +78,7 @@ typedef struct {
     const char *config_json;
     char *chat_template_json;  // sft: from the dataset's manifest, stored in checkpoints
     char last_checkpoint[2048];
+    const CtOps *ops;  // run.device's backend: the model trains in its memory
 } Run;
 
 static int fail(void) {
@@ -231,6 +232,21 @@ static CtBatch model_batch(const CtLoaderBatch *b, int doc_masking) {
     return mb;
 }
 
+// Data parallel: the gradients summed over ranks. MPI works on host buffers, so a model on a
+// GPU goes through the host (the NCCL path that avoids the copies is not wired in yet).
+static void allreduce_grads(Run *r) {
+    CtModel *m = &r->model;
+    if (r->ops->host_memory) {
+        ct_dist_allreduce_sum_f32(m->train_grads, m->n_train);
+        return;
+    }
+    float *host = ct_alloc(m->n_train * sizeof(float));
+    r->ops->download(host, m->train_grads, m->n_train * sizeof(float));
+    ct_dist_allreduce_sum_f32(host, m->n_train);
+    r->ops->upload(m->train_grads, host, m->n_train * sizeof(float));
+    ct_free(host);
+}
+
 static void log_dpo(Run *r, const char *split, const CtDpoStats *st) {
     if (!r->have_metrics) return;  // data parallel: ranks other than 0 write no metrics
     ct_metrics_dpo(&r->metrics, r->step, r->tokens_seen, split, st->reward_chosen, st->reward_rejected, st->accuracy,
@@ -324,7 +340,16 @@ static int save_checkpoint(Run *r, const char *path, int with_optimizer) {
     meta.run_config_json = (char *)r->config_json;  // borrowed: meta is not freed
     meta.tokenizer_json = r->tokenizer_json;
     meta.chat_template_json = r->chat_template_json;
-    int rc = ct_checkpoint_save(path, &r->model, with_optimizer ? &r->opt : NULL, &meta);
+    // A model on a device: its host mirror is brought up to date, the moments copied out.
+    ct_model_sync_to_host(&r->model);
+    CtAdamW host_opt;
+    const int device = with_optimizer && !r->opt.ops->host_memory;
+    if (device) ct_adamw_host_snapshot(&r->opt, &host_opt);
+    int rc = ct_checkpoint_save(path, &r->model, with_optimizer ? (device ? &host_opt : &r->opt) : NULL, &meta);
+    if (device) {
+        ct_free(host_opt.m);
+        ct_free(host_opt.v);
+    }
     if (rc == 0 && with_optimizer) snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
     return rc;
 }
@@ -409,7 +434,7 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (ct_dist_init() != 0) return fail();
     const int lead = ct_dist_rank() == 0, world = ct_dist_world();
     if (!lead) ct_log_set_level(CT_LOG_QUIET);
-    if (ct_train_check_device(cfg) != 0) return fail();
+    if (!(r.ops = ct_train_select_ops(cfg))) return fail();
     int threads = ct_cpu_set_threads(cfg->run.threads);
     if (open_data(&r) != 0) goto done;
     if (job->resume_dir && ct_run_find_latest(job->resume_dir, resume_path, sizeof resume_path) != 0) goto done;
@@ -421,6 +446,20 @@ int ct_pretrain(const CtPretrainJob *job) {
     ct_dist_broadcast(r.model.params, r.model.n_params * sizeof(float), 0);  // data parallel: rank 0's start for all
     if (r.model.train_params != r.model.params)  // LoRA: the adapters too
         ct_dist_broadcast(r.model.train_params, r.model.n_train * sizeof(float), 0);
+    if (!r.ops->host_memory) {  // run.device cuda: built on the CPU, trained on the GPU
+        if (cfg->optim.zero) {
+            ct_error_set("optim.zero = 1 with run.device = cuda: ZeRO-1 shards host moments over MPI; on GPUs it "
+                         "needs the NCCL path, which is not wired into training yet. Set optim.zero = 0");
+            goto done;
+        }
+        ct_model_to_backend(&r.model, r.ops);
+        ct_adamw_move_to(&r.opt, r.ops);
+        char gpu[256];
+        size_t total = 0;
+        ct_cuda_device_describe(0, gpu, sizeof gpu, &total);
+        ct_log("%s: training on %s (%s, %.1f GiB), float32; the model holds %.1f MiB there", r.name, r.ops->name, gpu,
+               total / 1073741824.0, r.ops->memory_peak() / 1048576.0);
+    }
     if (cfg->optim.zero) {  // ZeRO-1: each rank keeps its slice of the moments; rank 0 the whole, for checkpoints
         if (ct_zero_init(&r.zero, &r.opt) != 0) goto done;
         r.have_zero = 1;
@@ -453,7 +492,9 @@ int ct_pretrain(const CtPretrainJob *job) {
         if (ct_metrics_open(&r.metrics, cfg->run.out_dir, job->resume_dir ? r.step : -1, title) != 0) goto done;
         r.have_metrics = 1;
     }
-    r.peak_flops = cfg->train.peak_tflops > 0 ? cfg->train.peak_tflops * 1e12 : ct_train_measure_cpu_peak(r.model.ops);
+    r.peak_flops = cfg->train.peak_tflops > 0 ? cfg->train.peak_tflops * 1e12
+                 : r.ops->host_memory    ? ct_train_measure_cpu_peak(r.ops)
+                                         : ct_cuda_peak_fp32_flops(0);  // 0 (unknown GPU): no MFU shown
     r.peak_flops *= world;  // MFU of the job: every rank's peak
 
     char line[512];
@@ -527,10 +568,10 @@ int ct_pretrain(const CtPretrainJob *job) {
         }
         // Data parallel: each rank's loss and gradients are its share of the global mean; their sums are the step's.
         ct_dist_allreduce_sum_f64(&loss, 1);
-        if (!r.have_zero) ct_dist_allreduce_sum_f32(r.model.train_grads, r.model.n_train);
+        if (!r.have_zero && world > 1) allreduce_grads(&r);
         ct_model_set_dropout(&r.model, 0, 0);  // evaluation and samples see the whole model
         double norm = r.have_zero ? ct_zero_reduce_clip(&r.zero, r.model.train_grads, cfg->optim.grad_clip)
-                                  : ct_clip_grad_norm(r.model.train_grads, r.model.n_train, cfg->optim.grad_clip);
+                                  : ct_clip_grad_norm_on(r.ops, r.model.train_grads, r.model.n_train, cfg->optim.grad_clip);
         if (!isfinite(loss) || !isfinite(norm)) {
             ct_error_set("step %lld: the %s is %s; stopping (%s). Lower optim.lr, raise optim.warmup_steps or check "
                          "the data", (long long)r.step + 1, isfinite(loss) ? "gradient norm" : "loss",
@@ -558,7 +599,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         if (lead && (tty || eval_now || r.step % log_every == 0 || r.step == first_step + 1)) {
             char eta[32], mem[32];
             ct_format_duration(eta, sizeof eta, (double)(cfg->train.max_steps - r.step) * tokens_per_step / ema_tps);
-            ct_format_bytes(mem, sizeof mem, (double)ct_mem_peak());
+            ct_format_bytes(mem, sizeof mem, (double)r.ops->memory_peak());
             fprintf(stderr, "%sstep %6lld/%lld | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | MFU %.1f%% | mem %s | ETA %s%s",
                     tty ? "\r" : "", (long long)r.step, (long long)cfg->train.max_steps, loss, r.opt.lr, norm, ema_tps,
                     100 * mfu, mem, eta, tty && !eval_now ? "\033[K" : "\n");
@@ -612,7 +653,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         goto done;
     }
     if (world > 1) {  // data parallel: the ranks must have taken the same steps
-        if (!ct_dist_same_everywhere(r.model.train_params, r.model.n_train * sizeof(float))) {
+        if (!ct_dist_same_everywhere(ct_model_train_params_host(&r.model), r.model.n_train * sizeof(float))) {
             ct_error_set("data parallel: the parameters differ between ranks after %lld steps (a bug: please report it)",
                          (long long)r.step);
             goto done;

@@ -10,11 +10,11 @@
 #include "kernels/device.h"
 #include "train/model_config.h"
 
-int ct_train_check_device(const CtRunConfig *cfg) {
-    if (cfg->run.device == CT_DEVICE_CUDA)
-        return ct_error_set("run.device = cuda: training on the GPU is not implemented yet%s; use run.device = cpu",
-                            ct_cuda_built() ? "" : " (and this build has no CUDA)");
-    return 0;
+const CtOps *ct_train_select_ops(const CtRunConfig *cfg) {
+    const char *name = cfg->run.device == CT_DEVICE_CUDA ? "cuda" : cfg->run.device == CT_DEVICE_AUTO ? "auto" : "cpu";
+    const CtOps *ops = ct_ops_select(name);
+    if (!ops) ct_error_prefix("run.device = %s: ", name);
+    return ops;
 }
 
 int ct_train_model_config(const CtRunConfig *cfg, const CtDataset *data, CtModelConfig *out) {

@@ -14,9 +14,9 @@
 #include "train/model.h"
 #include "train/run_config.h"
 
-// run.device: cpu, or auto on a machine without a usable GPU; cuda is an error until the CUDA
-// model exists. 0, or -1 + error.
-int ct_train_check_device(const CtRunConfig *cfg);
+// The backend run.device asks for: cpu; cuda (an error naming why when no GPU is usable);
+// auto (the GPU when there is one). NULL + error.
+const CtOps *ct_train_select_ops(const CtRunConfig *cfg);
 // The config's model for this dataset: the vocabulary is the dataset's unless model.vocab_size
 // sets one (which must hold every token); train.seq_len must fit max_seq_len. 0, or -1 + error.
 int ct_train_model_config(const CtRunConfig *cfg, const CtDataset *data, CtModelConfig *out);

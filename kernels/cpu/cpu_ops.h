@@ -43,6 +43,7 @@ void ct_cpu_free(void *p);
 void ct_cpu_zero(void *p, size_t bytes);
 void ct_cpu_copy(void *dst, const void *src, size_t bytes);
 size_t ct_cpu_attention_saved_floats(int B, int T, int NH);
+void ct_cpu_synchronize(void);
 double ct_cpu_sum_squares(const float *x, size_t n);
 void ct_cpu_scale(float *x, size_t n, float s);
 void ct_cpu_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, const CtParamSpan *spans,

@@ -1,4 +1,5 @@
 // The CPU backend's op table: the float instantiation of every kernel.
+#include "core/alloc.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
 
@@ -11,6 +12,8 @@ static const CtOps cpu_ops = {
     .upload = ct_cpu_copy,
     .download = ct_cpu_copy,
     .copy = ct_cpu_copy,
+    .memory_peak = ct_mem_peak,
+    .synchronize = ct_cpu_synchronize,
     .attention_saved_floats = ct_cpu_attention_saved_floats,
     .sum_squares = ct_cpu_sum_squares,
     .scale = ct_cpu_scale,

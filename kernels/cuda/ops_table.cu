@@ -11,6 +11,8 @@ static CtOps make_table(void) {
     t.upload = ct_cuda_upload;
     t.download = ct_cuda_download;
     t.copy = ct_cuda_copy;
+    t.memory_peak = ct_cuda_bytes_peak;
+    t.synchronize = ct_cuda_synchronize;
     t.attention_saved_floats = ct_cuda_attention_saved_floats;
     t.sum_squares = ct_cuda_sum_squares;
     t.scale = ct_cuda_scale;

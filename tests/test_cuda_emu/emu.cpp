@@ -92,8 +92,7 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) {
 }
 
 // ---- kernels/device.h ----
-extern "C" int ct_cuda_built(void) { return 1; }
-extern "C" const char *ct_cuda_archs(void) { return "emulated"; }
+// (ct_cuda_built and ct_cuda_archs come from kernels/device.c, built with CTRAIN_CUDA)
 extern "C" int ct_cuda_device_count(char *why, size_t why_size) {
     (void)why;
     (void)why_size;

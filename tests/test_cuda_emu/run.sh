@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs tests/test_cuda_ops.c against kernels/cuda/*.cu compiled for the CPU emulation of
-# tests/test_cuda_emu/emu.h (no GPU, no nvcc needed). See emu.h for what this can and cannot
-# show. Usage: tests/test_cuda_emu/run.sh [test filters, default "cuda."]
+# Runs the CUDA test suite ("cuda.": tests/test_cuda_ops.c, tests/test_cuda_train.c) against
+# kernels/cuda/*.cu compiled for the CPU emulation of tests/test_cuda_emu/emu.h (no GPU, no nvcc
+# needed). The whole library is built as in a CUDA build (make EMU_CUDA=1: CTRAIN_CUDA defined,
+# no nvcc), so the model, the training loop and the ctrain binary (build/emu/ctrain, used by the
+# tests that run it) take their GPU paths on the emulated device. See emu.h for what this can and
+# cannot show. Usage: tests/test_cuda_emu/run.sh [test filters, default "cuda."]
 # EMU_SAN=1 builds the kernels and tests with AddressSanitizer + UBSan: an out-of-bounds read or
 # write by a kernel (device memory is host memory here) is then reported with its line.
 set -euo pipefail
@@ -14,7 +17,11 @@ if [ "${EMU_SAN:-0}" = 1 ]; then
   export ASAN_OPTIONS=detect_leaks=0
 fi
 mkdir -p "$OUT"
-make -s CUDA=0 BUILD=build/cpu build/cpu/libctrain.a
+LIB=build/emu-lib
+SAN_MAKE=""
+if [ "${EMU_SAN:-0}" = 1 ]; then LIB=build/emu-lib-san; SAN_MAKE="SAN=1"; fi
+tests=$(for t in tests/*.c; do echo "$LIB/${t%.c}.o"; done)
+make -s -j"${JOBS:-2}" CUDA=0 MPI=0 EMU_CUDA=1 $SAN_MAKE BUILD="$LIB" "$LIB/libctrain.a" "$LIB/train/main.o" $tests
 PKG="libcjson libzstd hdf5 openblas"
 CXXFLAGS="-std=c++17 -O1 -g -pthread -ffp-contract=off -Wall -Wextra -Werror -Wno-unused-parameter -Wno-unused-function -Wno-unknown-pragmas $SAN_FLAGS"
 # kernel<<<cfg>>>(args) -> ct_emu_launch(EmuLaunch{cfg}, kernel, args); dynamic shared memory
@@ -34,10 +41,9 @@ for cu in kernels/cuda/*.cu; do
   objs+=("$OUT/$name.o")
 done
 g++ $CXXFLAGS -Itests/test_cuda_emu -I. -c tests/test_cuda_emu/emu.cpp -o "$OUT/emu.o"
-CFLAGS="-std=c11 -O1 -g -fopenmp $SAN_FLAGS -D_GNU_SOURCE -DCTRAIN_CUDA=1 -I. $(pkg-config --cflags $PKG)"
-for c in tests/test_cuda_ops.c tests/harness.c optim/adamw_cuda.c optim/clip_cuda.c; do
-  gcc $CFLAGS -c "$c" -o "$OUT/$(basename "$c" .c).o"
-done
-g++ -fopenmp -pthread $SAN_FLAGS "$OUT"/emu.o "${objs[@]}" "$OUT"/test_cuda_ops.o "$OUT"/harness.o "$OUT"/adamw_cuda.o \
-    "$OUT"/clip_cuda.o build/cpu/libctrain.a $(pkg-config --libs $PKG) -lm -o "$OUT/emu_tests"
-OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$OUT/emu_tests" "${@:-cuda.}"
+g++ -fopenmp -pthread $SAN_FLAGS "$OUT"/emu.o "${objs[@]}" $tests "$LIB/libctrain.a" $(pkg-config --libs $PKG) -lm \
+    -o "$OUT/emu_tests"
+g++ -fopenmp -pthread $SAN_FLAGS "$OUT"/emu.o "${objs[@]}" "$LIB/train/main.o" "$LIB/libctrain.a" $(pkg-config --libs $PKG) \
+    -lm -o "$OUT/ctrain"
+CTRAIN_BIN="$PWD/$OUT/ctrain" CTRAIN_SHARED="$PWD/../shared/data" CTRAIN_ROOT="$PWD" \
+    OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$OUT/emu_tests" "${@:-cuda.}"

@@ -1,0 +1,317 @@
+// The model on the GPU against the model on the CPU (suite "cuda"): one training step (loss,
+// per-token log-probabilities, every gradient, the AdamW update) for GPT-2 and LLaMA with GQA,
+// packed documents and loss weights, LoRA, DPO; 20 steps whose losses track the CPU's; and
+// pretraining through the binary with run.device = cuda, resumed to the bit. Without a usable
+// GPU every test skips with the reason (they also run on the CPU emulation of CUDA,
+// tests/test_cuda_emu/run.sh).
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "kernels/device.h"
+#include "kernels/ops.h"
+#include "optim/adamw.h"
+#include "optim/clip.h"
+#include "tests/model_fixture.h"
+#include "tests/test.h"
+#include "tests/train_fixture.h"
+#include "train/checkpoint_io.h"
+#include "train/dpo.h"
+#include "train/lora.h"
+#include "train/step_batches.h"
+
+// fp32 on both sides; the sums run in other orders (cuBLASLt, block reductions), so a few ulps
+// of the largest value per result, far below what a wrong index or a missed term gives.
+#define TOL 1e-5
+
+static const CtOps *gpu_or_skip(void) {
+    const CtOps *ops = ct_ops_select("cuda");
+    if (!ops) SKIP("%s", ct_error_message());
+    return ops;
+}
+
+// max |got - want| / max |want| (infinite when anything is NaN)
+static double rel_diff(const float *got, const float *want, size_t n) {
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        if (isnan(d)) return INFINITY;
+        if (d > diff) diff = d;
+        if (fabs((double)want[i]) > scale) scale = fabs((double)want[i]);
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+static float *download(const CtOps *ops, const float *dev, size_t n) {
+    float *h = ct_alloc(n * sizeof(float) + 1);
+    ops->download(h, dev, n * sizeof(float));
+    return h;
+}
+
+#define CHECK_ARRAYS(ops, dev, host, n, what)                                                  \
+    do {                                                                                       \
+        float *got_ = download(ops, dev, n);                                                   \
+        double r_ = rel_diff(got_, host, n);                                                   \
+        CHECK_MSG(r_ < TOL, "%s: GPU differs from CPU by %.3g (relative to the largest)", what, r_); \
+        ct_free(got_);                                                                         \
+    } while (0)
+
+// Two copies of one model: `cpu` stays on the CPU, `gpu` is moved to the GPU.
+static void twin_models(CtModel *cpu, CtModel *gpu, const CtModelConfig *c, const CtOps *ops, int B, int T, int flags,
+                        uint64_t seed) {
+    CHECK_EQ_INT(ct_model_create(cpu, c, ct_ops_cpu(), B, T, flags), 0);
+    CHECK_EQ_INT(ct_model_create(gpu, c, ct_ops_cpu(), B, T, flags), 0);
+    tiny_randomize_params(cpu, seed);
+    memcpy(gpu->params, cpu->params, cpu->n_params * sizeof(float));
+    ct_model_to_backend(gpu, ops);
+}
+
+static void step_case(const CtOps *ops, CtArch arch, int packed, int recompute) {
+    CtModelConfig c = tiny_config(arch);
+    const int B = 3, T = 16;
+    CtModel cpu, gpu;
+    twin_models(&cpu, &gpu, &c, ops, B, T, recompute ? CT_MODEL_RECOMPUTE : 0, 5);
+    CtRng rng;
+    ct_rng_seed(&rng, 17);
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, B, T, c.vocab_size, packed);
+    float loss_cpu = ct_model_forward(&cpu, &tb.batch), loss_gpu = ct_model_forward(&gpu, &tb.batch);
+    CHECK_MSG(fabsf(loss_gpu - loss_cpu) <= TOL * fabsf(loss_cpu), "loss %.9g on the GPU, %.9g on the CPU", loss_gpu,
+              loss_cpu);
+    CHECK(gpu.loss_count == cpu.loss_count);
+    CHECK_MSG(rel_diff(gpu.logprobs, cpu.logprobs, (size_t)B * T) < TOL, "per-token log-probabilities differ");
+    ct_model_backward(&cpu);
+    ct_model_backward(&gpu);
+    CHECK_ARRAYS(ops, gpu.dev_grads, cpu.grads, cpu.n_params, "gradients");
+    CtAdamW oc, og;
+    ct_adamw_init(&oc, cpu.n_params, 1e-2, 0.9, 0.95, 1e-8, 0.1);
+    ct_adamw_init(&og, gpu.n_params, 1e-2, 0.9, 0.95, 1e-8, 0.1);
+    ct_adamw_move_to(&og, ops);
+    double nc = ct_clip_grad_norm_on(ct_ops_cpu(), cpu.train_grads, cpu.n_train, 0.5);
+    double ng = ct_clip_grad_norm_on(ops, gpu.train_grads, gpu.n_train, 0.5);
+    CHECK_MSG(fabs(ng - nc) <= 1e-6 * nc, "gradient norm %.12g on the GPU, %.12g on the CPU", ng, nc);
+    // AdamW's first step moves each weight by about lr·sign(g): where g is rounding noise its sign
+    // is too, so the update is checked from the same gradients (the CPU's, uploaded)
+    ops->upload(gpu.train_grads, cpu.train_grads, cpu.n_train * sizeof(float));
+    ct_adamw_step(&oc, cpu.train_params, cpu.train_grads);
+    ct_adamw_step(&og, gpu.train_params, gpu.train_grads);
+    CHECK_ARRAYS(ops, gpu.dev_params, cpu.params, cpu.n_params, "parameters after AdamW");
+    // the host mirror follows on request
+    ct_model_sync_to_host(&gpu);
+    CHECK(rel_diff(gpu.params, cpu.params, cpu.n_params) < TOL);
+    ct_adamw_free(&oc);
+    ct_adamw_free(&og);
+    ct_model_free(&cpu);
+    ct_model_free(&gpu);
+}
+
+TEST(cuda, model_step_matches_cpu) {
+    const CtOps *ops = gpu_or_skip();
+    step_case(ops, CT_ARCH_GPT2, 0, 0);
+    if (!ct_test_failed()) step_case(ops, CT_ARCH_LLAMA, 1, 0);  // GQA, RoPE, packed documents, loss weights
+    if (!ct_test_failed()) step_case(ops, CT_ARCH_LLAMA, 1, 1);  // with recompute
+    if (!ct_test_failed()) step_case(ops, CT_ARCH_GPT2, 1, 1);
+}
+
+TEST(cuda, lora_step_matches_cpu) {
+    const CtOps *ops = gpu_or_skip();
+    CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+    c.dropout = 0.1f;  // the dropout masks are the same function of the seed on both
+    const int B = 2, T = 16;
+    CtModel cpu, gpu;
+    twin_models(&cpu, &gpu, &c, ops, B, T, CT_MODEL_FROZEN, 9);
+    CtLoraSpec spec = {.r = 4, .alpha = 8, .dropout = 0.1f};
+    snprintf(spec.targets, sizeof spec.targets, "all-linear");
+    CHECK_EQ_INT(ct_lora_attach(&cpu, &spec), 0);
+    CHECK_EQ_INT(ct_lora_attach(&gpu, &spec), 0);  // attached on the device
+    ct_lora_init(&cpu, 3);
+    ct_lora_init(&gpu, 3);
+    for (size_t i = 0; i < cpu.lora->n_params; i++) cpu.lora->params[i] += 0.01f * (float)((i * 7919) % 13) - 0.06f;
+    memcpy(gpu.lora->params, cpu.lora->params, cpu.lora->n_params * sizeof(float));
+    ct_lora_sync(&gpu, 1);
+    CtRng rng;
+    ct_rng_seed(&rng, 4);
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, B, T, c.vocab_size, 1);
+    ct_model_set_dropout(&cpu, 1, 77);
+    ct_model_set_dropout(&gpu, 1, 77);
+    float lc = ct_model_forward(&cpu, &tb.batch), lg = ct_model_forward(&gpu, &tb.batch);
+    CHECK_MSG(fabsf(lg - lc) <= TOL * fabsf(lc), "LoRA loss %.9g on the GPU, %.9g on the CPU", lg, lc);
+    ct_model_backward(&cpu);
+    ct_model_backward(&gpu);
+    CHECK(gpu.grads == NULL && gpu.dev_grads == NULL);  // the frozen base has no gradient anywhere
+    CHECK_ARRAYS(ops, gpu.lora->dev_grads, cpu.lora->grads, cpu.lora->n_params, "adapter gradients");
+    // merging on a device model folds the adapters into the base on both sides
+    ct_lora_merge(&cpu);
+    ct_lora_merge(&gpu);
+    CHECK_ARRAYS(ops, gpu.dev_params, cpu.params, cpu.n_params, "merged weights");
+    ct_model_free(&cpu);
+    ct_model_free(&gpu);
+}
+
+// Two pairs (4 rows): prompt of 3 tokens, completions of 2-4, loss mask on the completions.
+static void make_pairs(CtStepBatches *s, int V) {
+    CtRng rng;
+    ct_rng_seed(&rng, 21);
+    for (int r = 0; r < s->rows; r++) {
+        int completion = 2 + r % 3;
+        for (int t = 0; t < s->T; t++) {
+            size_t k = (size_t)r * s->T + t;
+            s->tokens[k] = (int32_t)ct_rng_below(&rng, (uint32_t)V);
+            s->targets[k] = t < 3 + completion - 1 ? (int32_t)ct_rng_below(&rng, (uint32_t)V) : -1;
+            s->loss_mask[k] = t >= 2 && t < 3 + completion - 1;
+            s->positions[k] = t;
+            s->doc_ids[k] = 0;
+        }
+        s->example_ids[r] = r / 2;
+    }
+}
+
+TEST(cuda, dpo_step_matches_cpu) {
+    const CtOps *ops = gpu_or_skip();
+    CtModelConfig c = tiny_config(CT_ARCH_GPT2);
+    CtModel cpu, gpu;
+    twin_models(&cpu, &gpu, &c, ops, 4, 8, 0, 11);
+    CtStepBatches s;
+    ct_step_batches_init(&s, 1, 4, 8);
+    make_pairs(&s, c.vocab_size);
+    CtDpo dc, dg;
+    CHECK_EQ_INT(ct_dpo_init(&dc, CT_DPO_SIGMOID, 0.5, 0, &cpu, NULL, 4, 8), 0);
+    CHECK_EQ_INT(ct_dpo_init(&dg, CT_DPO_SIGMOID, 0.5, 0, &gpu, NULL, 4, 8), 0);  // its reference moves to the GPU
+    CHECK(!dg.ref.ops->host_memory);
+    // move the policies away from their references, so the loss is not ln 2 and has a gradient
+    for (size_t i = 0; i < cpu.n_params; i++) cpu.params[i] *= 1.05f;
+    memcpy(gpu.params, cpu.params, cpu.n_params * sizeof(float));
+    ct_model_sync_to_device(&gpu);
+    CtDpoStats sc, sg;
+    memset(&sc, 0, sizeof sc);
+    memset(&sg, 0, sizeof sg);
+    ct_model_zero_grad(&cpu);
+    ct_model_zero_grad(&gpu);
+    ct_dpo_micro_step(&dc, &cpu, &s, 0, 2, CT_SPLIT_TRAIN, 1, &sc);
+    ct_dpo_micro_step(&dg, &gpu, &s, 0, 2, CT_SPLIT_TRAIN, 1, &sg);
+    CHECK_MSG(fabs(sg.loss - sc.loss) <= TOL * fabs(sc.loss), "DPO loss %.9g on the GPU, %.9g on the CPU", sg.loss,
+              sc.loss);
+    CHECK(fabs(sc.loss - log(2.0)) > 1e-4);
+    CHECK_ARRAYS(ops, gpu.dev_grads, cpu.grads, cpu.n_params, "DPO gradients");
+    ct_dpo_free(&dc);
+    ct_dpo_free(&dg);
+    ct_step_batches_free(&s);
+    ct_model_free(&cpu);
+    ct_model_free(&gpu);
+}
+
+TEST(cuda, twenty_steps_track_the_cpu) {
+    const CtOps *ops = gpu_or_skip();
+    CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+    const int B = 4, T = 16;
+    CtModel cpu, gpu;
+    twin_models(&cpu, &gpu, &c, ops, B, T, 0, 23);
+    CtAdamW oc, og;
+    ct_adamw_init(&oc, cpu.n_params, 3e-3, 0.9, 0.95, 1e-8, 0.1);
+    ct_adamw_init(&og, gpu.n_params, 3e-3, 0.9, 0.95, 1e-8, 0.1);
+    ct_adamw_move_to(&og, ops);
+    // a learnable stream: token t+1 = (token t · 3 + 1) mod V
+    int32_t tokens[64], targets[64];
+    float first = 0, last = 0, worst = 0;
+    for (int step = 0; step < 20; step++) {
+        for (int b = 0; b < B; b++) {
+            int32_t x = (int32_t)((step * 7 + b * 13) % c.vocab_size);
+            for (int t = 0; t < T; t++) {
+                tokens[b * T + t] = x;
+                x = (x * 3 + 1) % c.vocab_size;
+                targets[b * T + t] = x;
+            }
+        }
+        CtBatch batch = {.tokens = tokens, .targets = targets, .B = B, .T = T};
+        ct_model_zero_grad(&cpu);
+        ct_model_zero_grad(&gpu);
+        float lc = ct_model_forward(&cpu, &batch), lg = ct_model_forward(&gpu, &batch);
+        ct_model_backward(&cpu);
+        ct_model_backward(&gpu);
+        ct_clip_grad_norm_on(ct_ops_cpu(), cpu.train_grads, cpu.n_train, 1.0);
+        ct_clip_grad_norm_on(ops, gpu.train_grads, gpu.n_train, 1.0);
+        ct_adamw_step(&oc, cpu.train_params, cpu.train_grads);
+        ct_adamw_step(&og, gpu.train_params, gpu.train_grads);
+        float d = fabsf(lg - lc) / lc;
+        if (d > worst) worst = d;
+        if (step == 0) first = lc;
+        last = lc;
+    }
+    // rounding differences grow through 20 updates; 1e-4 of the loss is still far below a bug
+    CHECK_MSG(worst < 1e-4f, "the GPU's loss left the CPU's by %.3g (relative) within 20 steps", worst);
+    CHECK_MSG(last < 0.8f * first, "the loss did not fall: %.4f -> %.4f", first, last);
+    CHECK_ARRAYS(ops, gpu.dev_params, cpu.params, cpu.n_params, "parameters after 20 steps (1e-5 of the largest)");
+    ct_adamw_free(&oc);
+    ct_adamw_free(&og);
+    ct_model_free(&cpu);
+    ct_model_free(&gpu);
+}
+
+// ---- through the binary: pretrain with run.device = cuda, resumed; and against the CPU ----
+
+static const char *CONFIG =
+    "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 1, \"d_model\": 32, \"n_head\": 2, \"n_kv_head\": 1,"
+    " \"d_ff\": 64, \"max_seq_len\": 32},"
+    " \"train\": {\"batch_size\": 4, \"seq_len\": 32, \"max_steps\": 8, \"eval_every\": 4, \"eval_batches\": 2,"
+    " \"save_every\": 4, \"keep_last\": 3, \"n_samples\": 1, \"sample_tokens\": 8},"
+    " \"optim\": {\"lr\": 3e-3, \"warmup_steps\": 2}}";
+
+static int run_ctrain(const char *extra, char **out) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' pretrain run.json --data.path=data --run.threads=1 %s", ct_test_tmpdir(),
+             ct_test_bin(), extra);
+    return ct_test_run(cmd, out);
+}
+
+static int load(const char *run_dir, CtModel *m, CtAdamW *opt) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s/ckpt-step00000008.h5", ct_test_tmpdir(), run_dir);
+    CtCheckpointMeta meta;
+    memset(opt, 0, sizeof *opt);
+    int rc = ct_checkpoint_load(path, m, ct_ops_cpu(), 1, 1, 0, opt, &meta);
+    if (rc == 0) ct_checkpoint_meta_free(&meta);
+    return rc;
+}
+
+TEST(cuda, pretrain_on_the_gpu_resumes_to_the_bit_and_tracks_the_cpu) {
+    gpu_or_skip();
+    if (train_fixture_stories(200) != 0) return;
+    ct_test_write("run.json", CONFIG);
+    char *out;
+    CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.out_dir=a", &out), 0);
+    CHECK_CONTAINS(out, "training on cuda");
+    CHECK_CONTAINS(out, "done: 8 steps");
+    free(out);
+    CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.out_dir=b --stop-after 4", &out), 0);
+    free(out);
+    CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.out_dir=b --resume b", &out), 0);
+    CHECK_CONTAINS(out, "resumed from b/ckpt-step00000004.h5 at step 4");
+    free(out);
+    CHECK_EQ_INT(run_ctrain("--run.device=cpu --run.out_dir=c", &out), 0);
+    free(out);
+    char *a = train_fixture_metric_lines("a", 5), *b = train_fixture_metric_lines("b", 5);
+    CHECK(a && b && strlen(a) > 50);
+    CHECK_MSG(a && b && strcmp(a, b) == 0, "losses after resuming on the GPU differ:\n%s\nvs\n%s", a, b);
+    free(a);
+    free(b);
+    CtModel ma, mb, mc;
+    CtAdamW oa, ob, oc;
+    CHECK_EQ_INT(load("a", &ma, &oa), 0);
+    CHECK_EQ_INT(load("b", &mb, &ob), 0);
+    CHECK_EQ_INT(load("c", &mc, &oc), 0);
+    if (ct_test_failed()) return;
+    CHECK(memcmp(ma.params, mb.params, ma.n_params * sizeof(float)) == 0);
+    CHECK(memcmp(oa.m, ob.m, ma.n_params * sizeof(float)) == 0 && memcmp(oa.v, ob.v, ma.n_params * sizeof(float)) == 0);
+    CHECK_EQ_INT(oa.step, 8);
+    double r = rel_diff(ma.params, mc.params, ma.n_params);
+    CHECK_MSG(r < 1e-4, "after 8 steps the GPU's parameters differ from the CPU's by %.3g of the largest", r);
+    ct_model_free(&ma);
+    ct_model_free(&mb);
+    ct_model_free(&mc);
+    ct_adamw_free(&oa);
+    ct_adamw_free(&ob);
+    ct_adamw_free(&oc);
+}
