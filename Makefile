@@ -35,6 +35,11 @@ NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/nvcc &
 ifeq ($(origin CUDA),undefined)
   CUDA := $(if $(NVCC),1,0)
 endif
+# NCCL (GPU collectives, train/dist_nccl.c): with CUDA, when nccl.h is found in NCCL_HOME, the CUDA
+# toolkit or /usr; NCCL=0 builds CUDA without it (multi-GPU runs then refuse to start).
+NCCL_HOME ?=
+NCCL_H := $(firstword $(wildcard $(if $(NCCL_HOME),$(NCCL_HOME)/include/nccl.h) $(CUDA_HOME)/include/nccl.h \
+                                 /usr/include/nccl.h /usr/local/include/nccl.h))
 MPICC := $(shell command -v mpicc 2>/dev/null)
 ifeq ($(origin MPI),undefined)
   MPI := $(if $(MPICC),1,0)
@@ -73,6 +78,21 @@ ifeq ($(CUDA),1)
   endif
   CFLAGS += -DCTRAIN_CUDA=1 -DCTRAIN_CUDA_ARCHS="\"$(foreach a,$(CUDA_ARCHS),sm_$(a))\"" -I$(CUDA_HOME)/include
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+  ifeq ($(origin NCCL),undefined)
+    NCCL := $(if $(NCCL_H),1,0)
+  endif
+  ifeq ($(NCCL),1)
+    ifeq ($(NCCL_H),)
+      $(error NCCL=1 but nccl.h was not found (NCCL_HOME, $(CUDA_HOME)/include, /usr/include): install NCCL \
+              (Debian/Ubuntu: libnccl-dev from NVIDIA's CUDA repository) or build with NCCL=0)
+    endif
+    CFLAGS += -DCTRAIN_NCCL=1
+    ifneq ($(NCCL_HOME),)
+      CFLAGS += -I$(NCCL_HOME)/include
+      LDLIBS += -L$(NCCL_HOME)/lib -Wl,-rpath,$(NCCL_HOME)/lib
+    endif
+    LDLIBS += -lnccl
+  endif
 endif
 
 # EMU_CUDA=1 (tests/test_cuda_emu/run.sh): the C sources see CTRAIN_CUDA as in a CUDA build,

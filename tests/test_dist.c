@@ -5,10 +5,15 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "kernels/ops.h"
+#include "optim/adamw.h"
+#include "tests/mpi_worker.h"
 #include "tests/test.h"
 #include "tests/train_fixture.h"
 #include "train/checkpoint_io.h"
+#include "train/dist.h"
+#include "train/zero.h"
 
 static const char *CONFIG =
     "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 1, \"d_model\": 32, \"n_head\": 2, \"n_kv_head\": 1,"
@@ -205,4 +210,89 @@ TEST(dist, sft_and_dpo_match_one_rank_with_the_whole_batch) {
         double rel = checkpoint_difference(a, b, 1);
         CHECK_MSG(rel >= 0 && rel < 1e-5, "%s: 2 ranks x batch 2 vs 1 rank x batch 4: relative difference %g", verb, rel);
     }
+}
+
+// ---- ZeRO-1's state in process: no rank keeps the whole moments; a save gathers them into a
+// temporary on rank 0 (train/zero.h) ----
+
+// Moments and gradients that make a step change every element.
+static void fill_state(CtAdamW *opt, float *params, float *grads, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        opt->m[i] = 0.01f * (float)i - 0.02f;
+        opt->v[i] = 0.001f * (float)(i + 1);
+        params[i] = 1.0f - 0.1f * (float)i;
+        grads[i] = 0.05f * (float)((i * 7) % 5) - 0.1f;
+    }
+    opt->step = 3;
+}
+
+// One step of ct_zero_* on `world` ranks (this one among them) against one AdamW step on the
+// whole state with the gradients summed over the ranks (each rank has the same grads here).
+static void zero_step_matches_adamw(void) {
+    const size_t n = 7;  // uneven over 2 ranks: slices of 4 and 3
+    const int world = ct_dist_world(), rank = ct_dist_rank();
+    CtAdamW full, ref;
+    ct_adamw_init(&full, n, 1e-2, 0.9, 0.95, 1e-8, 0.1);
+    ct_adamw_init(&ref, n, 1e-2, 0.9, 0.95, 1e-8, 0.1);
+    float params[7], grads[7], ref_params[7], sum[7];
+    fill_state(&full, params, grads, n);
+    fill_state(&ref, ref_params, sum, n);
+    for (size_t i = 0; i < n; i++) sum[i] *= (float)world;
+    CtZero z;
+    CHECK_EQ_INT(ct_zero_init(&z, &full), 0);
+    ct_zero_release_state(&full);  // every rank, rank 0 included, keeps only its slice
+    CHECK(full.m == NULL && full.v == NULL);
+    CHECK_EQ_INT(z.count, n / (size_t)world + ((size_t)rank < n % (size_t)world));
+    ct_zero_reduce_clip(&z, grads, 1e9);
+    ct_zero_update(&z, params, 1e-2);
+    ref.lr = 1e-2;
+    ct_adamw_step(&ref, ref_params, sum);
+    for (size_t i = 0; i < n; i++) CHECK_NEAR(params[i], ref_params[i], 1e-6);
+    ct_zero_gather_state(&z, &full, 0);  // a save: the moments land in a temporary on rank 0 only
+    CHECK_EQ_INT(full.step, 4);
+    if (rank == 0) {
+        CHECK(full.m != NULL && full.v != NULL);
+        for (size_t i = 0; i < n; i++) {
+            CHECK_NEAR(full.m[i], ref.m[i], 1e-7);
+            CHECK_NEAR(full.v[i], ref.v[i], 1e-9);
+        }
+    } else {
+        CHECK(full.m == NULL && full.v == NULL);
+    }
+    ct_zero_release_state(&full);
+    CHECK(full.m == NULL);
+    ct_zero_free(&z);
+    ct_adamw_free(&full);
+    ct_adamw_free(&ref);
+}
+
+TEST(dist, zero_gathers_the_moments_into_a_temporary_for_a_save) {
+    CHECK_EQ_INT(ct_dist_world(), 1);
+    ct_log_set_level(CT_LOG_QUIET);  // ct_zero_init's line about the moments' memory
+    zero_step_matches_adamw();
+}
+
+TEST(dist, zero_padding_gives_every_rank_an_equal_part) {
+    CHECK_EQ_INT(ct_zero_padded_count(10, 4), 12);
+    CHECK_EQ_INT(ct_zero_padded_count(12, 4), 12);
+    CHECK_EQ_INT(ct_zero_padded_count(0, 3), 0);
+    CHECK_EQ_INT(ct_zero_padded_count(5, 1), 5);
+    CHECK_EQ_INT(ct_zero_padded_count(124439808, 3), 124439808);
+    CHECK_EQ_INT(ct_zero_padded_count(124439809, 8), 124439816);
+}
+
+TEST(dist_worker, zero_moments) {
+    mpi_worker_only();
+    CHECK_EQ_INT(ct_dist_init(), 0);
+    CHECK_EQ_INT(ct_dist_world(), 2);
+    zero_step_matches_adamw();
+    if (ct_test_failed()) return;
+    ct_dist_finalize();
+}
+
+TEST(dist, zero_on_two_ranks_keeps_slices_and_gathers_for_a_save) {
+    char *out = NULL;
+    int rc = mpi_worker_run(2, "dist_worker.zero_moments", NULL, 120, &out);
+    CHECK_MSG(rc == 0 && mpi_worker_all_passed(out, 2), "mpirun exit %d: %s", rc, out);
+    free(out);
 }

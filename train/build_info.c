@@ -6,6 +6,7 @@
 #include "core/version.h"
 #include "kernels/device.h"
 #include "train/blas_setup.h"
+#include "train/dist_nccl.h"
 #ifdef CTRAIN_MPI
 #include <mpi.h>
 #endif
@@ -34,6 +35,13 @@ void ct_print_build_info(FILE *out) {
         }
     } else {
         fprintf(out, "  cuda: not built (make CUDA=1 where nvcc is installed)\n");
+    }
+    if (ct_nccl_built()) {
+        const int v = ct_nccl_version();  // X·10000 + Y·100 + Z since NCCL 2.9
+        fprintf(out, "  nccl: %d.%d.%d (GPU collectives under mpirun, one rank per GPU)\n", v / 10000, v / 100 % 100,
+                v % 100);
+    } else if (ct_cuda_built()) {
+        fprintf(out, "  nccl: not built (install NCCL and rebuild for multi-GPU runs)\n");
     }
 #ifdef CTRAIN_MPI
 #if defined(OMPI_MAJOR_VERSION)

@@ -1,4 +1,4 @@
-// What this build of ctrain is and can use: version, CPU threads, BLAS, CUDA, MPI.
+// What this build of ctrain is and can use: version, CPU threads, BLAS, CUDA, NCCL, MPI.
 #pragma once
 #include <stdio.h>
 

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "optim/clip.h"
 #include "train/dist.h"
 
@@ -40,6 +41,11 @@ int ct_zero_init(CtZero *z, const CtAdamW *full) {
     }
     ct_adamw_set_spans(&z->opt, spans, k);
     ct_free(spans);
+    char mine[32], all[32];
+    ct_format_bytes(mine, sizeof mine, 2.0 * sizeof(float) * (double)(base + (extra > 0)));
+    ct_format_bytes(all, sizeof all, 2.0 * sizeof(float) * (double)n);
+    ct_log("optim.zero 1: AdamW moments %s per rank (%s in all, split over %d rank%s)", mine, all, world,
+           world == 1 ? "" : "s");
     return 0;
 }
 
@@ -73,7 +79,21 @@ void ct_zero_update(CtZero *z, float *params, double lr) {
 
 void ct_zero_gather_state(const CtZero *z, CtAdamW *full, int root) {
     const int is_root = ct_dist_rank() == root;
+    CT_CHECK(full->n == z->n, "gather into the CtAdamW that ct_zero_init took its slice from");
+    if (is_root && !full->m) full->m = ct_alloc(sizeof(float) * (z->n ? z->n : 1));  // freed by ct_zero_release_state
+    if (is_root && !full->v) full->v = ct_alloc(sizeof(float) * (z->n ? z->n : 1));
     ct_dist_gather_f32(z->opt.m, is_root ? full->m : NULL, z->counts, root);
     ct_dist_gather_f32(z->opt.v, is_root ? full->v : NULL, z->counts, root);
     full->step = z->opt.step;
+}
+
+void ct_zero_release_state(CtAdamW *full) {
+    ct_free(full->m);
+    ct_free(full->v);
+    full->m = full->v = NULL;
+}
+
+size_t ct_zero_padded_count(size_t n, int world) {
+    const size_t w = world > 0 ? (size_t)world : 1;
+    return (n + w - 1) / w * w;
 }
