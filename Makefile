@@ -10,6 +10,7 @@
 #   make bench           CPU training-step benchmarks (bench/train_cpu.sh)
 #   make bench-tokenizer tokenizer encode throughput (MB/s) on ../shared/data
 #   make bench-cuda-attention CUDA attention forward+backward TFLOP/s (BENCH_ARGS="--T 2048")
+#   make bench-gpu       GPT-2 124M, T=1024 on the GPU: ctrain vs PyTorch eager and torch.compile
 #   make fuzz            libFuzzer targets (clang), each run for FUZZ_SECONDS
 
 .DEFAULT_GOAL := all
@@ -115,7 +116,7 @@ TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test test-long test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention fuzz
+.PHONY: all deps test test-long test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention bench-gpu fuzz
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -202,6 +203,13 @@ bench-cuda-attention: $(BUILD)/bench_cuda_attention
 
 bench-tokenizer: $(BUILD)/bench_tokenizer
 	$(BUILD)/bench_tokenizer --shared ../shared/data
+
+# GPT-2 124M at T=1024 on the GPU: ctrain (float32) for growing batches until memory runs out,
+# then PyTorch eager and torch.compile on the same model and batch (bench/torch_gpt2.py).
+GPU_BATCH ?= 8
+bench-gpu: $(BIN)
+	@for b in 4 8 16 32; do $(BIN) bench train --device cuda --model gpt2-124m --seq 1024 --batch $$b --steps 10 2>&1 | grep -E '^ms_per_step|out of GPU memory' || true; done
+	python3 bench/torch_gpt2.py --batch $(GPU_BATCH) --seq 1024 --steps 10
 	-@python3 bench/bench_tiktoken.py ../shared/data 2>/dev/null || true
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang, ASan and UBSan; each runs for

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/error.h"
+#include "kernels/device.h"
 #include "kernels/ops.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
@@ -32,12 +34,13 @@ static void json_floats(FILE *f, const char *key, const float *x, int n) {
     fprintf(f, "],\n");
 }
 
-// Writes the case into dir; returns 0 on success.
-static int export_case(const char *dir, CtArch arch) {
+// Writes the case into dir, computed with `ops` (the model moved to the GPU for CUDA); 0 on success.
+static int export_case(const char *dir, CtArch arch, const CtOps *ops) {
     CtModelConfig c = tiny_config(arch);
     CtModel m;
     if (ct_model_create(&m, &c, ct_ops_cpu(), 2, 8, 0) != 0) return -1;
     tiny_randomize_params(&m, 77);
+    if (!ops->host_memory) ct_model_to_backend(&m, ops);
     CtRng rng;
     ct_rng_seed(&rng, 78);
     TinyBatch tb;
@@ -45,10 +48,16 @@ static int export_case(const char *dir, CtArch arch) {
     ct_model_zero_grad(&m);
     float loss = ct_model_forward(&m, &tb.batch);
     const int N = tb.B * tb.T;
-    if (write_floats(dir, "logits.bin", m.act.logits, (size_t)N * c.vocab_size) != 0) return -1;
+    float *logits = ct_alloc((size_t)N * c.vocab_size * sizeof(float)), *grads = ct_alloc(m.n_params * sizeof(float));
+    ops->download(logits, m.act.logits, (size_t)N * c.vocab_size * sizeof(float));
     ct_model_backward(&m);
-    if (write_floats(dir, "params.bin", m.params, m.n_params) != 0 || write_floats(dir, "grads.bin", m.grads, m.n_params) != 0)
-        return -1;
+    ops->download(grads, m.dev_grads, m.n_params * sizeof(float));
+    ct_model_sync_to_host(&m);
+    int bad = write_floats(dir, "logits.bin", logits, (size_t)N * c.vocab_size) != 0 ||
+              write_floats(dir, "params.bin", m.params, m.n_params) != 0 || write_floats(dir, "grads.bin", grads, m.n_params) != 0;
+    ct_free(logits);
+    ct_free(grads);
+    if (bad) return -1;
     char path[1024];
     snprintf(path, sizeof path, "%s/case.json", dir);
     FILE *f = fopen(path, "w");
@@ -79,14 +88,14 @@ static int export_case(const char *dir, CtArch arch) {
     return rc;
 }
 
-static void check_against_pytorch(CtArch arch) {
+static void check_against_pytorch(CtArch arch, const CtOps *ops) {
     const char *root = getenv("CTRAIN_ROOT");
     if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
     char dir[1024], cmd[4096], *out = NULL;
-    snprintf(dir, sizeof dir, "%s/%s", ct_test_tmpdir(), ct_arch_name(arch));
+    snprintf(dir, sizeof dir, "%s/%s-%s", ct_test_tmpdir(), ct_arch_name(arch), ops->name);
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
     CHECK(ct_test_run(cmd, NULL) == 0);
-    CHECK(export_case(dir, arch) == 0);
+    CHECK(export_case(dir, arch, ops) == 0);
     snprintf(cmd, sizeof cmd, "python3 '%s/tests/ref/check_model.py' '%s'", root, dir);
     int rc = ct_test_run(cmd, &out);
     if (rc == 77) SKIP("%s", out);
@@ -95,5 +104,14 @@ static void check_against_pytorch(CtArch arch) {
     free(out);
 }
 
-TEST(ref, pytorch_gpt2_logits_loss_gradients) { check_against_pytorch(CT_ARCH_GPT2); }
-TEST(ref, pytorch_llama_logits_loss_gradients) { check_against_pytorch(CT_ARCH_LLAMA); }
+TEST(ref, pytorch_gpt2_logits_loss_gradients) { check_against_pytorch(CT_ARCH_GPT2, ct_ops_cpu()); }
+TEST(ref, pytorch_llama_logits_loss_gradients) { check_against_pytorch(CT_ARCH_LLAMA, ct_ops_cpu()); }
+
+// The same step with the model on the GPU (the CUDA suite; skips without a GPU or torch).
+static const CtOps *gpu_or_skip(void) {
+    const CtOps *ops = ct_ops_select("cuda");
+    if (!ops) SKIP("%s", ct_error_message());
+    return ops;
+}
+TEST(cuda, pytorch_gpt2_step_on_the_gpu) { check_against_pytorch(CT_ARCH_GPT2, gpu_or_skip()); }
+TEST(cuda, pytorch_llama_step_on_the_gpu) { check_against_pytorch(CT_ARCH_LLAMA, gpu_or_skip()); }

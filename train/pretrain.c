@@ -25,6 +25,7 @@
 #include "train/blas_setup.h"
 #include "train/checkpoint_io.h"
 #include "train/dist.h"
+#include "train/dist_nccl.h"
 #include "train/zero.h"
 #include "train/generate.h"
 #include "train/lora_checkpoint.h"
@@ -79,6 +80,8 @@ typedef struct {
     char *chat_template_json;  // sft: from the dataset's manifest, stored in checkpoints
     char last_checkpoint[2048];
     const CtOps *ops;  // run.device's backend: the model trains in its memory
+    int nccl;          // GPU gradients are all-reduced through NCCL (train/dist_nccl.h)
+    int gpu;           // the device index this rank trains on
 } Run;
 
 static int fail(void) {
@@ -232,10 +235,14 @@ static CtBatch model_batch(const CtLoaderBatch *b, int doc_masking) {
     return mb;
 }
 
-// Data parallel: the gradients summed over ranks. MPI works on host buffers, so a model on a
-// GPU goes through the host (the NCCL path that avoids the copies is not wired in yet).
+// Data parallel: the gradients summed over ranks: NCCL on GPUs; MPI on host buffers, so a GPU
+// build without NCCL goes through the host.
 static void allreduce_grads(Run *r) {
     CtModel *m = &r->model;
+    if (r->nccl) {
+        ct_nccl_allreduce_sum_f32(m->train_grads, m->n_train);
+        return;
+    }
     if (r->ops->host_memory) {
         ct_dist_allreduce_sum_f32(m->train_grads, m->n_train);
         return;
@@ -452,22 +459,25 @@ int ct_pretrain(const CtPretrainJob *job) {
                          "needs the NCCL path, which is not wired into training yet. Set optim.zero = 0");
             goto done;
         }
+        // NCCL carries the gradients between GPUs (one rank too: the same code runs); it picks
+        // this rank's GPU from its node-local rank, so it starts before anything is allocated there.
+        if (ct_nccl_built()) {
+            if (ct_nccl_init() != 0) goto done;
+            r.nccl = 1;
+        }
         ct_model_to_backend(&r.model, r.ops);
         ct_adamw_move_to(&r.opt, r.ops);
         char gpu[256];
         size_t total = 0;
-        ct_cuda_device_describe(0, gpu, sizeof gpu, &total);
+        r.gpu = r.nccl ? ct_nccl_device() : 0;
+        ct_cuda_device_describe(r.gpu, gpu, sizeof gpu, &total);
         ct_log("%s: training on %s (%s, %.1f GiB), float32; the model holds %.1f MiB there", r.name, r.ops->name, gpu,
                total / 1073741824.0, r.ops->memory_peak() / 1048576.0);
     }
-    if (cfg->optim.zero) {  // ZeRO-1: each rank keeps its slice of the moments; rank 0 the whole, for checkpoints
+    if (cfg->optim.zero) {  // ZeRO-1: every rank keeps only its slice; rank 0 gathers the whole for each save
         if (ct_zero_init(&r.zero, &r.opt) != 0) goto done;
         r.have_zero = 1;
-        if (!lead) {
-            ct_free(r.opt.m);
-            ct_free(r.opt.v);
-            r.opt.m = r.opt.v = NULL;
-        }
+        ct_zero_release_state(&r.opt);
     }
     const int B = cfg->train.batch_size, T = cfg->train.seq_len, accum = cfg->train.grad_accum;
     if (r.objective == CT_OBJECTIVE_DPO && setup_dpo(&r, job->resume_dir != NULL) != 0) goto done;
@@ -494,7 +504,7 @@ int ct_pretrain(const CtPretrainJob *job) {
     }
     r.peak_flops = cfg->train.peak_tflops > 0 ? cfg->train.peak_tflops * 1e12
                  : r.ops->host_memory    ? ct_train_measure_cpu_peak(r.ops)
-                                         : ct_cuda_peak_fp32_flops(0);  // 0 (unknown GPU): no MFU shown
+                                         : ct_cuda_peak_fp32_flops(r.gpu);  // 0 (unknown GPU): no MFU shown
     r.peak_flops *= world;  // MFU of the job: every rank's peak
 
     char line[512];
@@ -568,7 +578,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         }
         // Data parallel: each rank's loss and gradients are its share of the global mean; their sums are the step's.
         ct_dist_allreduce_sum_f64(&loss, 1);
-        if (!r.have_zero && world > 1) allreduce_grads(&r);
+        if (!r.have_zero && (world > 1 || r.nccl)) allreduce_grads(&r);
         ct_model_set_dropout(&r.model, 0, 0);  // evaluation and samples see the whole model
         double norm = r.have_zero ? ct_zero_reduce_clip(&r.zero, r.model.train_grads, cfg->optim.grad_clip)
                                   : ct_clip_grad_norm_on(r.ops, r.model.train_grads, r.model.n_train, cfg->optim.grad_clip);
@@ -637,6 +647,7 @@ int ct_pretrain(const CtPretrainJob *job) {
             if (save_checkpoint(&r, path, 1) != 0) goto done;
             ct_run_prune(cfg->run.out_dir, cfg->train.keep_last);
         }
+        if (save_now && r.have_zero) ct_zero_release_state(&r.opt);  // the gathered copy was for the file
     }
     if (tty && lead) fputc('\n', stderr);
     if (lead) ct_metrics_plot(&r.metrics);
@@ -681,6 +692,7 @@ done:
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     free_run(&r);
+    if (r.nccl) ct_nccl_finalize();
     ct_dist_finalize();
     return status;
 }

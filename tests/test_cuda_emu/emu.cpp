@@ -4,19 +4,97 @@
 
 #include "cublasLt.h"
 
+#include <ucontext.h>
+
 thread_local dim3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 float *ct_emu_dynamic_smem;
 
-static EmuBarrier block_barrier;
-static std::vector<EmuBarrier *> warp_barriers;
+// A block's threads are fibers (ucontext) on the launching thread, run round-robin: each runs
+// until it reaches a barrier or ends; a barrier opens when every live thread of its scope (the
+// block for __syncthreads, the warp for warp operations) waits at it. Finished threads drop out
+// of barriers, as exited GPU threads do. One OS thread, no locks: fast, and the same
+// interleaving on every run.
+enum FiberState { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, DONE };
+struct Fiber {
+    ucontext_t ctx;
+    FiberState state;
+};
+static ucontext_t scheduler;
+static std::vector<Fiber> fibers;
+static std::vector<char *> stacks;
+static const size_t FIBER_STACK = 256 << 10;
+static int current;
+static const std::function<void()> *block_body;
 static std::vector<double> warp_slots;
 
-void ct_emu_syncthreads() { block_barrier.wait(); }
+static void wait_at(FiberState barrier) {
+    fibers[(size_t)current].state = barrier;
+    swapcontext(&fibers[(size_t)current].ctx, &scheduler);
+}
+void ct_emu_syncthreads() { wait_at(AT_BLOCK_BARRIER); }
 static int linear_tid() { return (int)(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); }
 int ct_emu_lane() { return linear_tid() & 31; }
-void ct_emu_syncwarp() { warp_barriers[(size_t)(linear_tid() >> 5)]->wait(); }
+void ct_emu_syncwarp() { wait_at(AT_WARP_BARRIER); }
 double *ct_emu_warp_slots() { return &warp_slots[(size_t)(linear_tid() >> 5) * 32]; }
+
+static void fiber_main() {
+    (*block_body)();
+    fibers[(size_t)current].state = DONE;  // uc_link returns to the scheduler
+}
+
+static void set_thread_index(int t) {
+    threadIdx = dim3(t % blockDim.x, (t / blockDim.x) % blockDim.y, t / (blockDim.x * blockDim.y));
+}
+
+// Runs one block to the end; aborts on a barrier that can never open (threads of one scope
+// waiting at different barriers), which would hang or be undefined on a GPU.
+static void run_block(int threads) {
+    for (int t = 0; t < threads; t++) {
+        Fiber &f = fibers[(size_t)t];
+        getcontext(&f.ctx);
+        f.ctx.uc_stack.ss_sp = stacks[(size_t)t];
+        f.ctx.uc_stack.ss_size = FIBER_STACK;
+        f.ctx.uc_link = &scheduler;
+        makecontext(&f.ctx, fiber_main, 0);
+        f.state = RUNNABLE;
+    }
+    const int warps = (threads + 31) / 32;
+    for (;;) {
+        for (int t = 0; t < threads; t++) {
+            if (fibers[(size_t)t].state != RUNNABLE) continue;
+            current = t;
+            set_thread_index(t);
+            swapcontext(&scheduler, &fibers[(size_t)t].ctx);
+        }
+        int live = 0, at_block = 0, released = 0;
+        for (int w = 0; w < warps; w++) {
+            int warp_live = 0, warp_waiting = 0;
+            for (int t = 32 * w; t < min(threads, 32 * w + 32); t++) {
+                FiberState st = fibers[(size_t)t].state;
+                warp_live += st != DONE;
+                warp_waiting += st == AT_WARP_BARRIER;
+                at_block += st == AT_BLOCK_BARRIER;
+            }
+            live += warp_live;
+            if (warp_live > 0 && warp_waiting == warp_live) {
+                for (int t = 32 * w; t < min(threads, 32 * w + 32); t++) fibers[(size_t)t].state = RUNNABLE;
+                released = 1;
+            }
+        }
+        if (live == 0) return;
+        if (!released && at_block == live) {
+            for (int t = 0; t < threads; t++)
+                if (fibers[(size_t)t].state == AT_BLOCK_BARRIER) fibers[(size_t)t].state = RUNNABLE;
+            released = 1;
+        }
+        if (!released) {
+            fprintf(stderr, "emu: block (%u %u %u): threads wait at different barriers and none can open\n", blockIdx.x,
+                    blockIdx.y, blockIdx.z);
+            abort();
+        }
+    }
+}
 
 void ct_emu_run_grid(const EmuLaunch &cfg, const std::function<void()> &body) {
     const int threads = (int)(cfg.block.x * cfg.block.y * cfg.block.z);
@@ -27,36 +105,19 @@ void ct_emu_run_grid(const EmuLaunch &cfg, const std::function<void()> &body) {
     }
     gridDim = cfg.grid;
     blockDim = cfg.block;
-    const int warps = (threads + 31) / 32;
-    while ((int)warp_barriers.size() < warps) warp_barriers.push_back(new EmuBarrier);
-    warp_slots.assign((size_t)warps * 32, 0.0);
+    while ((int)stacks.size() < threads) stacks.push_back((char *)malloc(FIBER_STACK));
+    fibers.resize((size_t)max((int)fibers.size(), threads));
+    warp_slots.assign((size_t)((threads + 31) / 32) * 32, 0.0);
     std::vector<float> smem(cfg.smem / sizeof(float) + 1);
-    // One pool of `threads` threads walks all blocks in order; `outer` separates the blocks.
-    EmuBarrier outer;
-    outer.reset(threads);
-    std::vector<std::thread> pool;
-    pool.reserve((size_t)threads);
-    for (int t = 0; t < threads; t++)
-        pool.emplace_back([&, t] {
-            threadIdx = dim3(t % cfg.block.x, (t / cfg.block.x) % cfg.block.y, t / (cfg.block.x * cfg.block.y));
-            for (unsigned bz = 0; bz < cfg.grid.z; bz++)
-                for (unsigned by = 0; by < cfg.grid.y; by++)
-                    for (unsigned bx = 0; bx < cfg.grid.x; bx++) {
-                        if (t == 0) {
-                            std::memset(smem.data(), 0xff, smem.size() * sizeof(float));  // nan: uninitialised reads show
-                            ct_emu_dynamic_smem = smem.data();
-                            block_barrier.reset(threads);
-                            for (int w = 0; w < warps; w++) warp_barriers[(size_t)w]->reset(min(32, threads - 32 * w));
-                        }
-                        outer.wait();
-                        blockIdx = dim3(bx, by, bz);
-                        body();
-                        block_barrier.drop();
-                        warp_barriers[(size_t)(t >> 5)]->drop();
-                        outer.wait();
-                    }
-        });
-    for (auto &th : pool) th.join();
+    ct_emu_dynamic_smem = smem.data();
+    block_body = &body;
+    for (unsigned bz = 0; bz < cfg.grid.z; bz++)
+        for (unsigned by = 0; by < cfg.grid.y; by++)
+            for (unsigned bx = 0; bx < cfg.grid.x; bx++) {
+                std::memset(smem.data(), 0xff, smem.size() * sizeof(float));  // nan: uninitialised reads show
+                blockIdx = dim3(bx, by, bz);
+                run_block(threads);
+            }
 }
 
 // ---- runtime ----

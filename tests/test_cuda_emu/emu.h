@@ -1,8 +1,9 @@
 // A CPU emulation of the small part of CUDA that kernels/cuda/*.cu uses, so the kernels' logic
 // (index arithmetic, tiling, masks, reductions, cuBLASLt layouts) can run against the CPU ops on
 // a machine without a GPU (tests/test_cuda_emu/run.sh). Blocks run one after another; the
-// threads of a block run as real threads with real barriers for __syncthreads and for warp
-// shuffles. Shared memory starts filled with NaN bits, so reading a shared number before
+// threads of a block run as fibers (ucontext) on one OS thread, each until it reaches a barrier
+// (__syncthreads, or a warp operation for its warp) or ends, and a barrier opens when every live
+// thread of its scope waits there (emu.cpp). Shared memory starts filled with NaN bits, so reading a shared number before
 // writing it shows up as nan in the results. What this cannot see: data races between
 // threads, the GPU memory model, occupancy and register limits, launch-shape limits, speed.
 // It is a development aid, not a substitute for running on a GPU.
