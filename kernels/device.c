@@ -48,17 +48,39 @@ const CtOps *ct_ops_select(const char *device) {
     return NULL;
 }
 
-double ct_cuda_peak_fp32_flops(int index) {
+const CtOps *ct_ops_with_precision(const CtOps *ops, const char *precision) {
+    int bf16 = strcmp(precision, "bf16") == 0, fp32 = strcmp(precision, "fp32") == 0;
+    if (!bf16 && !fp32 && strcmp(precision, "auto") != 0) {
+        ct_error_set("unknown precision '%s' (fp32, bf16 or auto)", precision);
+        return NULL;
+    }
+    if (fp32 || (ops->host_memory && !bf16)) return ops;
+    if (ops->host_memory) {
+        ct_error_set("precision bf16 is for the GPU; the CPU backend computes in fp32 (use fp32 or auto)");
+        return NULL;
+    }
+#ifdef CTRAIN_CUDA
+    return ct_ops_cuda_bf16();
+#else
+    return ops;
+#endif
+}
+
+int ct_ops_products_bf16(const CtOps *ops) { return strcmp(ops->name, "cuda-bf16") == 0; }
+
+double ct_cuda_peak_flops(int index, int bf16) {
     char name[256];
     size_t total;
     if (ct_cuda_device_describe(index, name, sizeof name, &total) != 0) return 0;
-    // Published dense FP32 (CUDA-core) peaks; the SXM parts where a name does not say.
+    // Published dense peaks in TFLOP/s: FP32 on CUDA cores, BF16 tensor cores with FP32
+    // accumulation; the SXM parts where a name does not say. 0: no bf16 tensor cores.
     static const struct {
         const char *key;
-        double tflops;
-    } table[] = {{"H200", 67.0}, {"H100 PCIe", 51.0}, {"H100", 67.0}, {"A100", 19.5}, {"L40S", 91.6},
-                 {"L4", 30.3},   {"RTX 4090", 82.6},  {"A10", 31.2}, {"V100", 15.7}};
+        double fp32, bf16;
+    } table[] = {{"H200", 67.0, 989.4}, {"H100 PCIe", 51.2, 756.0}, {"H100", 67.0, 989.4}, {"A100", 19.5, 312.0},
+                 {"L40S", 91.6, 362.1}, {"L4", 30.3, 121.0},        {"RTX 4090", 82.6, 165.2}, {"A10", 31.2, 125.0},
+                 {"V100", 15.7, 0.0}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strstr(name, table[i].key)) return table[i].tflops * 1e12;
+        if (strstr(name, table[i].key)) return (bf16 ? table[i].bf16 : table[i].fp32) * 1e12;
     return 0;
 }

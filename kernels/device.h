@@ -16,6 +16,11 @@ int ct_cuda_device_describe(int index, char *name, size_t name_size, size_t *tot
 // GPU is usable, with the reason); "auto" (CUDA when built and a GPU is usable, else the CPU).
 // NULL + error (core/error.h) when the choice cannot be met.
 const CtOps *ct_ops_select(const char *device);
-// The dense peak FLOP/s of device `index` for float32 math without tensor cores, from its
-// name (A100, H100, H200, L40S, RTX 4090...); 0 when unknown. MFU divides by this on the GPU.
-double ct_cuda_peak_fp32_flops(int index);
+// The table of `ops` for a precision: "fp32" (ops itself), "bf16" (the CUDA table whose matrix
+// products take bf16 operands; an error on the CPU), "auto" (bf16 on a GPU, fp32 on the CPU).
+const CtOps *ct_ops_with_precision(const CtOps *ops, const char *precision);
+int ct_ops_products_bf16(const CtOps *ops);  // 1 for the table of bf16 products
+// The dense peak FLOP/s of device `index`, from its name (A100, H100, H200, L40S, RTX 4090...):
+// float32 on CUDA cores, or (bf16 1) bf16 tensor cores accumulating in fp32; 0 when unknown.
+// MFU divides by the one the run's products use.
+double ct_cuda_peak_flops(int index, int bf16);

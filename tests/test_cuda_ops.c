@@ -222,7 +222,9 @@ TEST(cuda, rmsnorm_forward_and_backward) {
 
 // ---- matrix products ----
 
-static void matmul_case(int N, int C, int OC, int with_bias, int want_dinp, int want_dw, int want_db) {
+// gpu: the fp32 table (tol 1e-5) or the bf16-products table (tol 1e-2: operands rounded to 8 bits).
+static void matmul_case(const CtOps *gpu, double tol, int N, int C, int OC, int with_bias, int want_dinp, int want_dw,
+                        int want_db) {
     CtRng rng;
     ct_rng_seed(&rng, (uint64_t)(N * 7 + C * 3 + OC));
     float *x = rnd(&rng, (size_t)N * C, 1), *w = rnd(&rng, (size_t)OC * C, 0.2f), *b = rnd(&rng, OC, 1);
@@ -230,8 +232,8 @@ static void matmul_case(int N, int C, int OC, int with_bias, int want_dinp, int 
     CPU->matmul_forward(out, x, w, with_bias ? b : NULL, N, C, OC);
     float *d_x = upf(x, (size_t)N * C), *d_w = upf(w, (size_t)OC * C), *d_b = upf(b, OC);
     float *d_out = ct_cuda_malloc(sizeof(float) * N * OC, "out");
-    GPU->matmul_forward(d_out, d_x, d_w, with_bias ? d_b : NULL, N, C, OC);
-    CHECK_CLOSE(d_out, out, (size_t)N * OC, "matmul forward");
+    gpu->matmul_forward(d_out, d_x, d_w, with_bias ? d_b : NULL, N, C, OC);
+    CHECK_CLOSE_TOL(d_out, out, (size_t)N * OC, tol, "matmul forward");
 
     float *dout = rnd(&rng, (size_t)N * OC, 1), *dx = rnd(&rng, (size_t)N * C, 1);
     float *dw = rnd(&rng, (size_t)OC * C, 1), *db = rnd(&rng, OC, 1);
@@ -239,26 +241,34 @@ static void matmul_case(int N, int C, int OC, int with_bias, int want_dinp, int 
           *d_db = upf(db, OC);
     float *dx0 = copy_of(dx, (size_t)N * C);
     CPU->matmul_backward(want_dinp ? dx : NULL, want_dw ? dw : NULL, want_db ? db : NULL, dout, x, w, N, C, OC);
-    GPU->matmul_backward(want_dinp ? d_dx : NULL, want_dw ? d_dw : NULL, want_db ? d_db : NULL, d_dout, d_x, d_w, N, C,
+    gpu->matmul_backward(want_dinp ? d_dx : NULL, want_dw ? d_dw : NULL, want_db ? d_db : NULL, d_dout, d_x, d_w, N, C,
                          OC);
-    CHECK_CLOSE(d_dx, dx, (size_t)N * C, "matmul dinp");
-    CHECK_CLOSE(d_dw, dw, (size_t)OC * C, "matmul dweight");
+    CHECK_CLOSE_TOL(d_dx, dx, (size_t)N * C, tol, "matmul dinp");
+    CHECK_CLOSE_TOL(d_dw, dw, (size_t)OC * C, tol, "matmul dweight");
     CHECK_CLOSE(d_db, db, OC, "matmul dbias");
     if (!want_dinp) CHECK_CLOSE_TOL(d_dx, dx0, (size_t)N * C, 1e-30, "matmul dinp untouched when NULL");
 }
 
+static void matmul_cases(const CtOps *gpu, double tol) {
+    matmul_case(gpu, tol, 37, 70, 53, 1, 1, 1, 1);
+    if (!ct_test_failed()) matmul_case(gpu, tol, 64, 128, 96, 0, 1, 1, 0);
+    if (!ct_test_failed()) matmul_case(gpu, tol, 5, 33, 200, 1, 0, 1, 1);
+    if (!ct_test_failed()) matmul_case(gpu, tol, 256, 768, 300, 1, 1, 0, 0);
+}
+
 TEST(cuda, matmul_forward_and_backward) {
     need_gpu();
-    matmul_case(37, 70, 53, 1, 1, 1, 1);
-    if (!ct_test_failed()) matmul_case(64, 128, 96, 0, 1, 1, 0);
-    if (!ct_test_failed()) matmul_case(5, 33, 200, 1, 0, 1, 1);
-    if (!ct_test_failed()) matmul_case(256, 768, 300, 1, 1, 0, 0);
+    matmul_cases(GPU, TOL);
+}
+
+TEST(cuda, matmul_bf16_products_within_1e_2) {
+    need_gpu();
+    matmul_cases(ct_ops_cuda_bf16(), 1e-2);
 }
 
 // ---- LoRA: an adapter on a column block of a fused output (stride > OC) ----
 
-TEST(cuda, lora_forward_and_backward) {
-    need_gpu();
+static void lora_case(const CtOps *gpu, double tol) {
     CtRng rng;
     ct_rng_seed(&rng, 70);
     const int N = 45, C = 72, R = 8, OC = 40, stride = 3 * OC, off = OC;  // the k block of q|k|v
@@ -268,9 +278,9 @@ TEST(cuda, lora_forward_and_backward) {
     float *d_x = upf(x, (size_t)N * C), *d_A = upf(A, (size_t)R * C), *d_B = upf(B, (size_t)OC * R);
     float *d_y = upf(y, (size_t)N * stride), *d_h = ct_cuda_malloc(sizeof(float) * N * R, "h");
     CPU->lora_forward(y + off, h, x, A, B, s, N, C, R, OC, stride);
-    GPU->lora_forward(d_y + off, d_h, d_x, d_A, d_B, s, N, C, R, OC, stride);
-    CHECK_CLOSE(d_y, y, (size_t)N * stride, "lora forward (and the other column blocks untouched)");
-    CHECK_CLOSE(d_h, h, (size_t)N * R, "lora h");
+    gpu->lora_forward(d_y + off, d_h, d_x, d_A, d_B, s, N, C, R, OC, stride);
+    CHECK_CLOSE_TOL(d_y, y, (size_t)N * stride, tol, "lora forward (and the other column blocks untouched)");
+    CHECK_CLOSE_TOL(d_h, h, (size_t)N * R, tol, "lora h");
     for (int with_all = 1; with_all >= 0; with_all--) {
         float *dy = rnd(&rng, (size_t)N * stride, 1), *dx = rnd(&rng, (size_t)N * C, 1);
         float *dA = rnd(&rng, (size_t)R * C, 1), *dB = rnd(&rng, (size_t)OC * R, 1), *dh = ct_alloc(sizeof(float) * N * R);
@@ -278,13 +288,23 @@ TEST(cuda, lora_forward_and_backward) {
         float *d_dB = upf(dB, (size_t)OC * R), *d_dh = ct_cuda_malloc(sizeof(float) * N * R, "dh");
         CPU->lora_backward(with_all ? dx : NULL, dA, with_all ? dB : NULL, dh, dy + off, x, h, A, B, s, N, C, R, OC,
                            stride);
-        GPU->lora_backward(with_all ? d_dx : NULL, d_dA, with_all ? d_dB : NULL, d_dh, d_dy + off, d_x, d_h, d_A, d_B, s,
+        gpu->lora_backward(with_all ? d_dx : NULL, d_dA, with_all ? d_dB : NULL, d_dh, d_dy + off, d_x, d_h, d_A, d_B, s,
                            N, C, R, OC, stride);
-        CHECK_CLOSE(d_dx, dx, (size_t)N * C, "lora dinp");
-        CHECK_CLOSE(d_dA, dA, (size_t)R * C, "lora dA");
-        CHECK_CLOSE(d_dB, dB, (size_t)OC * R, "lora dB");
-        CHECK_CLOSE(d_dh, dh, (size_t)N * R, "lora dh");
+        CHECK_CLOSE_TOL(d_dx, dx, (size_t)N * C, tol, "lora dinp");
+        CHECK_CLOSE_TOL(d_dA, dA, (size_t)R * C, tol, "lora dA");
+        CHECK_CLOSE_TOL(d_dB, dB, (size_t)OC * R, tol, "lora dB");
+        CHECK_CLOSE_TOL(d_dh, dh, (size_t)N * R, tol, "lora dh");
     }
+}
+
+TEST(cuda, lora_forward_and_backward) {
+    need_gpu();
+    lora_case(GPU, TOL);
+}
+
+TEST(cuda, lora_bf16_products_within_1e_2) {
+    need_gpu();
+    lora_case(ct_ops_cuda_bf16(), 1e-2);
 }
 
 // ---- attention ----

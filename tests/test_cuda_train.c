@@ -203,6 +203,33 @@ TEST(cuda, dpo_step_matches_cpu) {
     ct_model_free(&gpu);
 }
 
+// bf16 products (the GPU's default): each rounds its operands to 8 bits, so a step is checked
+// against the fp32 CPU at 1e-2 for the loss and 5e-2 of the largest for gradients (the errors of
+// several products add up through the layers).
+TEST(cuda, bf16_step_is_close_to_fp32) {
+    const CtOps *ops = gpu_or_skip();
+    const CtOps *bf16 = ct_ops_with_precision(ops, "bf16");
+    CHECK(bf16 && ct_ops_products_bf16(bf16));
+    CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+    CtModel cpu, gpu;
+    twin_models(&cpu, &gpu, &c, bf16, 3, 16, 0, 31);
+    CtRng rng;
+    ct_rng_seed(&rng, 32);
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, 3, 16, c.vocab_size, 1);
+    float lc = ct_model_forward(&cpu, &tb.batch), lg = ct_model_forward(&gpu, &tb.batch);
+    CHECK_MSG(fabsf(lg - lc) <= 1e-2f * lc, "loss %.6f with bf16 products, %.6f in fp32", lg, lc);
+    ct_model_backward(&cpu);
+    ct_model_backward(&gpu);
+    float *g = download(bf16, gpu.dev_grads, cpu.n_params);
+    double r = rel_diff(g, cpu.grads, cpu.n_params);
+    CHECK_MSG(r < 5e-2, "gradients with bf16 products differ from fp32 by %.3g of the largest", r);
+    CHECK_MSG(r > 0, "bf16 products gave exactly the fp32 gradients: the bf16 path did not run");
+    ct_free(g);
+    ct_model_free(&cpu);
+    ct_model_free(&gpu);
+}
+
 TEST(cuda, twenty_steps_track_the_cpu) {
     const CtOps *ops = gpu_or_skip();
     CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
@@ -281,16 +308,20 @@ TEST(cuda, pretrain_on_the_gpu_resumes_to_the_bit_and_tracks_the_cpu) {
     if (train_fixture_stories(200) != 0) return;
     ct_test_write("run.json", CONFIG);
     char *out;
-    CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.out_dir=a", &out), 0);
+    CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.precision=fp32 --run.out_dir=a", &out), 0);
     CHECK_CONTAINS(out, "training on cuda");
     CHECK_CONTAINS(out, "done: 8 steps");
     free(out);
-    CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.out_dir=b --stop-after 4", &out), 0);
+    CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.precision=fp32 --run.out_dir=b --stop-after 4", &out), 0);
     free(out);
-    CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.out_dir=b --resume b", &out), 0);
+    CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.precision=fp32 --run.out_dir=b --resume b", &out), 0);
     CHECK_CONTAINS(out, "resumed from b/ckpt-step00000004.h5 at step 4");
     free(out);
     CHECK_EQ_INT(run_ctrain("--run.device=cpu --run.out_dir=c", &out), 0);
+    free(out);
+    // the default precision on a GPU: bf16 products; it trains to about the same loss
+    CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.out_dir=d", &out), 0);
+    CHECK_CONTAINS(out, "training on cuda-bf16");
     free(out);
     char *a = train_fixture_metric_lines("a", 5), *b = train_fixture_metric_lines("b", 5);
     CHECK(a && b && strlen(a) > 50);
@@ -308,6 +339,17 @@ TEST(cuda, pretrain_on_the_gpu_resumes_to_the_bit_and_tracks_the_cpu) {
     CHECK_EQ_INT(oa.step, 8);
     double r = rel_diff(ma.params, mc.params, ma.n_params);
     CHECK_MSG(r < 1e-4, "after 8 steps the GPU's parameters differ from the CPU's by %.3g of the largest", r);
+    CtCheckpointMeta mfp, mbf;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/a/ckpt-step00000008.h5", ct_test_tmpdir());
+    CtModelConfig cfg_fp, cfg_bf;
+    CHECK_EQ_INT(ct_checkpoint_read_meta(path, &cfg_fp, &mfp), 0);
+    snprintf(path, sizeof path, "%s/d/ckpt-step00000008.h5", ct_test_tmpdir());
+    CHECK_EQ_INT(ct_checkpoint_read_meta(path, &cfg_bf, &mbf), 0);
+    CHECK_MSG(fabs(mbf.val_loss - mfp.val_loss) < 0.02 * mfp.val_loss, "validation loss %.4f with bf16 products, %.4f in fp32",
+              mbf.val_loss, mfp.val_loss);
+    ct_checkpoint_meta_free(&mfp);
+    ct_checkpoint_meta_free(&mbf);
     ct_model_free(&ma);
     ct_model_free(&mb);
     ct_model_free(&mc);

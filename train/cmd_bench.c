@@ -28,6 +28,7 @@ static const CtOption options[] = {
     {"warmup", "N", "untimed steps first (default 1)", 0},
     {"threads", "N", "CPU threads (default 0: every core)", 0},
     {"device", "cpu|cuda|auto", "where to run (default cpu)", 0},
+    {"precision", "auto|fp32|bf16", "matrix products on the GPU: bf16 tensor cores (auto) or fp32", 0},
     {"peak-tflops", "X", "the peak FLOP/s MFU divides by (default on a GPU: its fp32 peak)", 0},
     {"matmul", "blas|portable", "matrix-product engine on the CPU (default blas)", 0},
     {"recompute", NULL, "recompute norms and MLP activations in backward", 0},
@@ -68,6 +69,7 @@ static int run_bench_train(const CtArgs *args) {
     if (strcmp(device, "cpu") != 0 && strcmp(device, "cuda") != 0 && strcmp(device, "auto") != 0)
         return ct_cli_usage_error(&ct_cmd_bench_train, "--device must be cpu, cuda or auto (got '%s')", device);
     const CtOps *ops = ct_ops_select(device);
+    if (ops) ops = ct_ops_with_precision(ops, ct_args_has(args, "precision") ? ct_args_get(args, "precision") : "auto");
     if (!ops) return ct_cli_fail();
     double peak_tflops = 0;
     if (ct_args_has(args, "peak-tflops") && (ct_args_get_double(args, "peak-tflops", 0, &peak_tflops) != 0 || peak_tflops <= 0))
@@ -153,7 +155,7 @@ static int run_bench_train(const CtArgs *args) {
            threads_used);
     // MFU = (6·N_matmul + 6·L·T·C) FLOPs per token × tokens/s ÷ peak (train/model.h); the peak is
     // --peak-tflops, or on a GPU its published fp32 peak (none is assumed for a CPU here).
-    double peak = peak_tflops > 0 ? peak_tflops * 1e12 : ops->host_memory ? 0 : ct_cuda_peak_fp32_flops(0);
+    double peak = peak_tflops > 0 ? peak_tflops * 1e12 : ops->host_memory ? 0 : ct_cuda_peak_flops(0, ct_ops_products_bf16(ops));
     char mfu[64] = "";
     if (peak > 0) snprintf(mfu, sizeof mfu, " mfu=%.1f%% peak_tflops=%.1f", 100 * gflops * 1e9 / peak, peak * 1e-12);
     printf("ms_per_step=%.1f tokens_per_s=%.0f gflops=%.1f peak_mb=%.1f device=%s%s\n", 1e3 * step_s, tokens_per_s, gflops,
@@ -168,7 +170,7 @@ static int run_bench_train(const CtArgs *args) {
 const CtCommand ct_cmd_bench_train = {
     .name = "bench train",
     .summary = "time training steps of a model on random tokens",
-    .usage = "ctrain bench train [--model PRESET] [--batch B] [--seq T] [--steps N] [--threads N] [--device cpu|cuda]",
+    .usage = "ctrain bench train [--model PRESET] [--batch B] [--seq T] [--steps N] [--threads N] [--device cpu|cuda] [--precision fp32|bf16]",
     .description = "Runs forward, backward and an AdamW step on random tokens and ends with one line:\n"
                    "  ms_per_step=... tokens_per_s=... gflops=... peak_mb=...\n"
                    "gflops counts 6·N (N = weights of every matrix product, output head included) plus the causal\n"

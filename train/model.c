@@ -127,6 +127,17 @@ static float token_weight(const CtBatch *b, int n) {
     return b->loss_weights ? b->loss_weights[n] : 1;
 }
 
+// Where block l's gradients start in dev_grads (its lowest tensor).
+static size_t layer_first_grad(const CtModel *m, int l) {
+    const CtLayerTensors *t = &m->g.layers[l];
+    const float *p[] = {t->ln1_w, t->ln1_b, t->qkv_w, t->qkv_b, t->attn_out_w, t->attn_out_b,
+                        t->ln2_w, t->ln2_b, t->fc_w,  t->fc_b,  t->fc_out_w, t->fc_out_b};
+    const float *lowest = NULL;
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+        if (p[i] && (!lowest || p[i] < lowest)) lowest = p[i];
+    return (size_t)(lowest - m->dev_grads);
+}
+
 float ct_model_forward(CtModel *m, const CtBatch *batch) {
     CT_CHECK(batch->B >= 1 && batch->B <= m->max_B && batch->T >= 1 && batch->T <= m->max_T,
              "the batch is larger than the model's activations were sized for (ct_model_create)");
@@ -213,7 +224,10 @@ void ct_model_backward(CtModel *m) {
     float *dres = a->d_residual;  // d loss / d (residual stream), carried down the blocks
     const float p_drop = m->config.dropout;
 
-    if (m->loss_count == 0) return;  // no token counted: the loss is a constant
+    if (m->loss_count == 0) {  // no token counted: the loss is a constant, nothing to add
+        if (m->grads_final && !m->lora && m->dev_grads) m->grads_final(m->grads_final_ctx, 0);
+        return;
+    }
     // loss = Σ losses / count: the head's gradient, in place over the logits
     ops->xent_backward(a->logits, a->lse, batch->targets, batch->loss_mask, batch->loss_weights,
                        1.0f / m->loss_count, d.N, d.V);
@@ -222,6 +236,8 @@ void ct_model_backward(CtModel *m) {
     ops->zero(dres, NC * sizeof(float));
     norm_backward(m, dres, g->lnf_w, g->lnf_b, a->d_norm, layer_input(m, d.L), w->lnf_w, a->lnf_mean, a->lnf_rstd,
                   d.N);
+    const int hook = m->grads_final && !m->lora && m->dev_grads;
+    if (hook) m->grads_final(m->grads_final_ctx, (size_t)(g->lnf_w - m->dev_grads));  // (a tied head is wte, at 0)
 
     for (int l = d.L - 1; l >= 0; l--) {
         const CtLayerTensors *p = &w->layers[l], *gp = &g->layers[l];
@@ -273,9 +289,11 @@ void ct_model_backward(CtModel *m) {
         ops->matmul_backward(a->d_norm, gp->qkv_w, gp->qkv_b, a->d_qkv, ln1, p->qkv_w, d.N, d.C, d.QKV);
         if (m->lora) ct_lora_backward(m, l, CT_LORA_QKV, a->d_norm, a->d_qkv, ln1, d.N);
         norm_backward(m, dres, gp->ln1_w, gp->ln1_b, a->d_norm, x, p->ln1_w, ln1_mean, ln1_rstd, d.N);
+        if (hook) m->grads_final(m->grads_final_ctx, layer_first_grad(m, l));
     }
 
     if (m->dropout_applied) ops->dropout_backward(dres, dres, NC, p_drop, dropout_site_seed(m, 0));
     if (g->wte) ops->embedding_backward(g->wte, dres, batch->tokens, d.N, d.C);  // NULL: frozen
     if (g->wpe) ops->embedding_backward(g->wpe, dres, batch->positions, d.N, d.C);
+    if (hook) m->grads_final(m->grads_final_ctx, 0);
 }

@@ -130,6 +130,13 @@ typedef struct {
     // The last forward's per-token losses and log-probabilities [B·T], in host memory (on the
     // CPU these are act.losses and act.logprobs; on a device, copies made after the forward).
     float *losses, *logprobs;
+    // Called by backward (when set) each time the gradients from index final_from of dev_grads
+    // on are final for this backward: after the head and final norm, after each block, and with
+    // 0 at the end (parameters are laid out embeddings, blocks in order, final norm, head, so
+    // backward finishes them from the end of the buffer toward its start). Data parallelism
+    // starts all-reducing those buckets while backward goes on. Not called for LoRA models.
+    void (*grads_final)(void *ctx, size_t final_from);
+    void *grads_final_ctx;
     // Device backends: the batch's arrays are uploaded here before each forward.
     struct {
         int32_t *tokens, *targets, *doc_ids, *positions;

@@ -26,6 +26,7 @@
 #include "train/checkpoint_io.h"
 #include "train/dist.h"
 #include "train/dist_nccl.h"
+#include "train/grad_buckets.h"
 #include "train/zero.h"
 #include "train/generate.h"
 #include "train/lora_checkpoint.h"
@@ -81,6 +82,8 @@ typedef struct {
     char last_checkpoint[2048];
     const CtOps *ops;  // run.device's backend: the model trains in its memory
     int nccl;          // GPU gradients are all-reduced through NCCL (train/dist_nccl.h)
+    int overlap;       // ... in buckets, as the last micro-batch's backward finishes them
+    CtGradBuckets buckets;
     int gpu;           // the device index this rank trains on
 } Run;
 
@@ -233,6 +236,13 @@ static CtBatch model_batch(const CtLoaderBatch *b, int doc_masking) {
         mb.positions = b->positions;
     }
     return mb;
+}
+
+// The model's backward reports how far its gradients are final (CtModel.grads_final): the
+// buckets wholly past that point start their all-reduce on NCCL's stream at once.
+static void buckets_ready(void *ctx, size_t final_from) {
+    Run *r = ctx;
+    ct_nccl_buckets_ready_from(&r->buckets, r->model.train_grads, final_from, CT_NCCL_SUM);
 }
 
 // Data parallel: the gradients summed over ranks: NCCL on GPUs; MPI on host buffers, so a GPU
@@ -467,12 +477,18 @@ int ct_pretrain(const CtPretrainJob *job) {
         }
         ct_model_to_backend(&r.model, r.ops);
         ct_adamw_move_to(&r.opt, r.ops);
+        // Full training (not LoRA: its few adapter gradients go in one call) overlaps the
+        // all-reduce with backward; ZeRO-1 is refused above.
+        r.overlap = r.nccl && !r.model.lora;
+        if (r.overlap) ct_grad_buckets_init(&r.buckets, r.model.n_train, 0);
         char gpu[256];
         size_t total = 0;
         r.gpu = r.nccl ? ct_nccl_device() : 0;
         ct_cuda_device_describe(r.gpu, gpu, sizeof gpu, &total);
-        ct_log("%s: training on %s (%s, %.1f GiB), float32; the model holds %.1f MiB there", r.name, r.ops->name, gpu,
-               total / 1073741824.0, r.ops->memory_peak() / 1048576.0);
+        ct_log("%s: training on %s (%s, %.1f GiB), %s; the model holds %.1f MiB there", r.name, r.ops->name, gpu,
+               total / 1073741824.0,
+               ct_ops_products_bf16(r.ops) ? "matrix products in bf16 with fp32 accumulation, the rest fp32" : "float32",
+               r.ops->memory_peak() / 1048576.0);
     }
     if (cfg->optim.zero) {  // ZeRO-1: every rank keeps only its slice; rank 0 gathers the whole for each save
         if (ct_zero_init(&r.zero, &r.opt) != 0) goto done;
@@ -504,7 +520,7 @@ int ct_pretrain(const CtPretrainJob *job) {
     }
     r.peak_flops = cfg->train.peak_tflops > 0 ? cfg->train.peak_tflops * 1e12
                  : r.ops->host_memory    ? ct_train_measure_cpu_peak(r.ops)
-                                         : ct_cuda_peak_fp32_flops(r.gpu);  // 0 (unknown GPU): no MFU shown
+                                         : ct_cuda_peak_flops(r.gpu, ct_ops_products_bf16(r.ops));  // 0: unknown, no MFU
     r.peak_flops *= world;  // MFU of the job: every rank's peak
 
     char line[512];
@@ -573,12 +589,20 @@ int ct_pretrain(const CtPretrainJob *job) {
                 CtBatch mb = ct_step_batch(&r.step_batches, a, r.with_docs);
                 ct_model_set_dropout(&r.model, 1, ct_dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536 + a));
                 loss += ct_model_forward(&r.model, &mb);
+                if (r.overlap && a == accum - 1) {  // the gradients are complete as this backward finishes them
+                    ct_grad_buckets_restart(&r.buckets);
+                    r.model.grads_final = buckets_ready;
+                    r.model.grads_final_ctx = &r;
+                }
                 ct_model_backward(&r.model);
+                r.model.grads_final = NULL;
             }
+            // Every bucket is out now (the last report is 0); no MPI collective may come before this.
+            if (r.overlap) ct_nccl_wait_all();
         }
         // Data parallel: each rank's loss and gradients are its share of the global mean; their sums are the step's.
         ct_dist_allreduce_sum_f64(&loss, 1);
-        if (!r.have_zero && (world > 1 || r.nccl)) allreduce_grads(&r);
+        if (!r.have_zero && (world > 1 || r.nccl) && !(r.overlap && r.objective != CT_OBJECTIVE_DPO)) allreduce_grads(&r);
         ct_model_set_dropout(&r.model, 0, 0);  // evaluation and samples see the whole model
         double norm = r.have_zero ? ct_zero_reduce_clip(&r.zero, r.model.train_grads, cfg->optim.grad_clip)
                                   : ct_clip_grad_norm_on(r.ops, r.model.train_grads, r.model.n_train, cfg->optim.grad_clip);

@@ -10,13 +10,15 @@
 #define CT_PATH_MAX 1024
 
 typedef enum { CT_DEVICE_CPU = 0, CT_DEVICE_CUDA = 1, CT_DEVICE_AUTO = 2 } CtDeviceChoice;
+typedef enum { CT_PRECISION_AUTO = 0, CT_PRECISION_FP32 = 1, CT_PRECISION_BF16 = 2 } CtPrecisionChoice;
 
 typedef struct {
     struct {
         char out_dir[CT_PATH_MAX];
         int64_t seed;
         int threads;
-        int device;  // CtDeviceChoice
+        int device;     // CtDeviceChoice
+        int precision;  // CtPrecisionChoice
     } run;
     // The model: a preset, and any key set here (non-zero, or not "auto") overrides it.
     // ct_model_config_from_run (train/model_config.h) resolves the two into a CtModelConfig.

@@ -13,7 +13,15 @@
 const CtOps *ct_train_select_ops(const CtRunConfig *cfg) {
     const char *name = cfg->run.device == CT_DEVICE_CUDA ? "cuda" : cfg->run.device == CT_DEVICE_AUTO ? "auto" : "cpu";
     const CtOps *ops = ct_ops_select(name);
-    if (!ops) ct_error_prefix("run.device = %s: ", name);
+    if (!ops) {
+        ct_error_prefix("run.device = %s: ", name);
+        return NULL;
+    }
+    const char *precision = cfg->run.precision == CT_PRECISION_FP32   ? "fp32"
+                          : cfg->run.precision == CT_PRECISION_BF16 ? "bf16"
+                                                                    : "auto";
+    ops = ct_ops_with_precision(ops, precision);
+    if (!ops) ct_error_prefix("run.precision = %s: ", precision);
     return ops;
 }
 

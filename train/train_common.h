@@ -15,7 +15,7 @@
 #include "train/run_config.h"
 
 // The backend run.device asks for: cpu; cuda (an error naming why when no GPU is usable);
-// auto (the GPU when there is one). NULL + error.
+// auto (the GPU when there is one); in run.precision (on a GPU, bf16 products by default). NULL + error.
 const CtOps *ct_train_select_ops(const CtRunConfig *cfg);
 // The config's model for this dataset: the vocabulary is the dataset's unless model.vocab_size
 // sets one (which must hold every token); train.seq_len must fit max_seq_len. 0, or -1 + error.

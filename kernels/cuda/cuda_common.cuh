@@ -38,6 +38,8 @@ enum CtScratch {
     CT_SCRATCH_SORT,     // embedding backward: sorted ids and token indices, CUB's temp space
     CT_SCRATCH_REDUCE,   // sum of squares partials
     CT_SCRATCH_SPANS,    // AdamW's weight-decay spans (uploaded when they change)
+    CT_SCRATCH_BF16_A,   // bf16 copies of a product's operands (bf16 mode)
+    CT_SCRATCH_BF16_B,
     CT_SCRATCH_COUNT
 };
 void *ct_cuda_scratch(CtScratch slot, size_t bytes);

@@ -47,6 +47,15 @@ void ct_cuda_lora_backward(float *dinp, float *dA, float *dB, float *dh, const f
                            int dout_stride);
 void ct_cuda_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed);
 void ct_cuda_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
+void ct_cuda_matmul_forward_bf16(float *out, const float *inp, const float *weight, const float *bias, int N, int C,
+                                 int OC);
+void ct_cuda_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                                  const float *weight, int N, int C, int OC);
+void ct_cuda_lora_forward_bf16(float *out, float *h, const float *inp, const float *A, const float *B, float scale, int N,
+                               int C, int R, int OC, int out_stride);
+void ct_cuda_lora_backward_bf16(float *dinp, float *dA, float *dB, float *dh, const float *dout, const float *inp,
+                                const float *h, const float *A, const float *B, float scale, int N, int C, int R, int OC,
+                                int dout_stride);
 #ifdef __cplusplus
 }
 #endif

@@ -24,6 +24,9 @@
 #include "kernels/ops.h"
 
 const CtOps *ct_ops_cuda(void);
+// The same ops with every matrix product (linear layers, LoRA) taking bf16 operands on the tensor
+// cores (rounded to nearest even from the fp32 arrays), accumulating and writing fp32.
+const CtOps *ct_ops_cuda_bf16(void);
 
 // ---- device memory ----
 // cudaMalloc with a byte counter. Running out of memory is fatal, with the size asked, the

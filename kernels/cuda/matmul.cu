@@ -1,5 +1,8 @@
 // Matrix products through cuBLASLt, fp32 in, fp32 out, fp32 accumulation (CUBLAS_COMPUTE_32F:
-// no TF32, so results agree with the CPU to float rounding).
+// no TF32, so results agree with the CPU to float rounding). In bf16 mode (ct_ops_cuda_bf16(),
+// --run.precision=bf16) both operands are rounded to bf16 (nearest even) into scratch and the
+// product runs on the tensor cores, still accumulating and writing fp32: torch.autocast's
+// precision for products, with fp32 weights (the masters) and fp32 activations in memory.
 //
 // Row-major [R, K] is column-major [K, R] with leading dimension K, so with cuBLAS's
 // column-major view (X' = X as column-major, the transpose of the row-major matrix):
@@ -9,6 +12,7 @@
 //   dweight  dW[OC,C] += doutᵀ·inp     ⇔ dW'[C,OC] += inp'[C,N]·dout'ᵀ[N,OC]
 //   dbias    dbias[OC] += Σ_n dout[n,:] (a deterministic column sum, norm.cu)
 #include <cublasLt.h>
+#include <cuda_bf16.h>
 
 #include "kernels/cuda/cuda_common.cuh"
 
@@ -27,6 +31,7 @@
 
 static cublasLtHandle_t lt_handle;
 static void *lt_workspace;
+static int products_in_bf16;  // set around the bf16 table's product ops (ops are single-threaded)
 
 static void lt_init(void) {
     if (lt_handle) return;
@@ -38,9 +43,31 @@ static void lt_init(void) {
 // try without the epilogue). C[m,n] (column-major, ldc) = alpha·op(A)·op(B) + beta·C (+ bias[m]
 // down the columns when given). A is stored [ta ? k : m, ta ? m : k] with leading dimension
 // lda, B likewise with n.
+// bf16 copies of the operands, rounded to nearest even.
+__global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *in, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        out[i] = __float2bfloat16_rn(in[i]);
+}
+
+// A column-major [rows, cols] operand with leading dimension ld spans ld·(cols−1) + rows floats
+// (the gaps of a strided operand are converted too: cheaper than a strided kernel, and harmless).
+static const void *bf16_operand(CtScratch slot, const float *x, int rows, int cols, int ld) {
+    size_t n = (size_t)ld * (size_t)(cols - 1) + (size_t)rows;
+    __nv_bfloat16 *out = (__nv_bfloat16 *)ct_cuda_scratch(slot, n * sizeof(__nv_bfloat16));
+    to_bf16_kernel<<<ct_blocks(n, 256), 256>>>(out, x, n);
+    LAUNCH_CHECK("to_bf16_kernel");
+    return out;
+}
+
 static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
                      int ldb, float *C, int ldc, float beta, const float *bias) {
     lt_init();
+    const cudaDataType_t in_type = products_in_bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    const void *a_in = A, *b_in = B;
+    if (products_in_bf16) {
+        a_in = bf16_operand(CT_SCRATCH_BF16_A, A, ta ? k : m, ta ? m : k, lda);
+        b_in = bf16_operand(CT_SCRATCH_BF16_B, B, tb ? n : k, tb ? k : n, ldb);
+    }
     cublasLtMatmulDesc_t op;
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -52,8 +79,8 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const flo
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
     }
     cublasLtMatrixLayout_t la, lb, lc;
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_32F, ta ? k : m, ta ? m : k, lda));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_32F, tb ? n : k, tb ? k : n, ldb));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, in_type, ta ? k : m, ta ? m : k, lda));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, in_type, tb ? n : k, tb ? k : n, ldb));
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, m, n, ldc));
     cublasLtMatmulPreference_t pref;
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -65,8 +92,8 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const flo
     // algorithm": the caller retries without the epilogue and reports the shape if that fails too.
     cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt_handle, op, la, lb, lc, lc, pref, 1, &heur, &found);
     if (st == CUBLAS_STATUS_SUCCESS && found > 0) {
-        CUBLAS_CHECK(cublasLtMatmul(lt_handle, op, &alpha, A, la, B, lb, &beta, C, lc, C, lc, &heur.algo, lt_workspace,
-                                    WORKSPACE_BYTES, 0));
+        CUBLAS_CHECK(cublasLtMatmul(lt_handle, op, &alpha, a_in, la, b_in, lb, &beta, C, lc, C, lc, &heur.algo,
+                                    lt_workspace, WORKSPACE_BYTES, 0));
     } else {
         found = 0;
     }
@@ -114,4 +141,34 @@ extern "C" void ct_cuda_matmul_backward(float *dinp, float *dweight, float *dbia
     if (dinp) ct_cuda_gemm(0, 0, C, N, OC, 1.0f, weight, C, dout, OC, dinp, C, 1.0f, NULL);
     if (dweight) ct_cuda_gemm(0, 1, C, OC, N, 1.0f, inp, C, dout, OC, dweight, C, 1.0f, NULL);
     if (dbias) ct_cuda_bias_backward(dbias, dout, N, OC);
+}
+
+// The bf16 table's product ops: the same calls with bf16 operands.
+extern "C" void ct_cuda_matmul_forward_bf16(float *out, const float *inp, const float *weight, const float *bias, int N,
+                                            int C, int OC) {
+    products_in_bf16 = 1;
+    ct_cuda_matmul_forward(out, inp, weight, bias, N, C, OC);
+    products_in_bf16 = 0;
+}
+
+extern "C" void ct_cuda_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout,
+                                             const float *inp, const float *weight, int N, int C, int OC) {
+    products_in_bf16 = 1;
+    ct_cuda_matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    products_in_bf16 = 0;
+}
+
+extern "C" void ct_cuda_lora_forward_bf16(float *out, float *h, const float *inp, const float *A, const float *B,
+                                          float scale, int N, int C, int R, int OC, int out_stride) {
+    products_in_bf16 = 1;
+    ct_cuda_lora_forward(out, h, inp, A, B, scale, N, C, R, OC, out_stride);
+    products_in_bf16 = 0;
+}
+
+extern "C" void ct_cuda_lora_backward_bf16(float *dinp, float *dA, float *dB, float *dh, const float *dout,
+                                           const float *inp, const float *h, const float *A, const float *B, float scale,
+                                           int N, int C, int R, int OC, int dout_stride) {
+    products_in_bf16 = 1;
+    ct_cuda_lora_backward(dinp, dA, dB, dh, dout, inp, h, A, B, scale, N, C, R, OC, dout_stride);
+    products_in_bf16 = 0;
 }

@@ -115,7 +115,8 @@ static void *scratch_ptr[CT_SCRATCH_COUNT];
 static size_t scratch_size[CT_SCRATCH_COUNT];
 static const char *scratch_name[CT_SCRATCH_COUNT] = {"column-sum scratch", "attention backward scratch",
                                                      "attention decode scratch", "embedding sort scratch",
-                                                     "reduction scratch", "AdamW spans"};
+                                                     "reduction scratch", "AdamW spans",
+                                                     "bf16 product operands", "bf16 product operands"};
 
 void *ct_cuda_scratch(CtScratch slot, size_t bytes) {
     if (bytes > scratch_size[slot]) {

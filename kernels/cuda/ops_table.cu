@@ -45,6 +45,19 @@ static CtOps make_table(void) {
     return t;
 }
 
+// The same table with its products (linear layers and LoRA) in bf16 on the tensor cores.
+static CtOps make_bf16_table(void) {
+    CtOps t = make_table();
+    t.name = "cuda-bf16";
+    t.matmul_forward = ct_cuda_matmul_forward_bf16;
+    t.matmul_backward = ct_cuda_matmul_backward_bf16;
+    t.lora_forward = ct_cuda_lora_forward_bf16;
+    t.lora_backward = ct_cuda_lora_backward_bf16;
+    return t;
+}
+
 static const CtOps cuda_ops = make_table();
+static const CtOps cuda_bf16_ops = make_bf16_table();
 
 extern "C" const CtOps *ct_ops_cuda(void) { return &cuda_ops; }
+extern "C" const CtOps *ct_ops_cuda_bf16(void) { return &cuda_bf16_ops; }

@@ -3,11 +3,12 @@
 // transposes, bias epilogue), not cuBLASLt itself.
 #pragma once
 #include "emu.h"
+#include "cuda_bf16.h"
 
 typedef enum { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_ALLOC_FAILED = 3, CUBLAS_STATUS_NOT_SUPPORTED = 15 } cublasStatus_t;
 typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 } cublasOperation_t;
 typedef enum { CUBLAS_COMPUTE_32F = 68 } cublasComputeType_t;
-typedef enum { CUDA_R_32F = 0 } cudaDataType_t;
+typedef enum { CUDA_R_32F = 0, CUDA_R_16BF = 14 } cudaDataType_t;
 typedef enum { CUBLASLT_EPILOGUE_DEFAULT = 1, CUBLASLT_EPILOGUE_BIAS = 4 } cublasLtEpilogue_t;
 typedef enum {
     CUBLASLT_MATMUL_DESC_TRANSA,
@@ -25,6 +26,7 @@ struct EmuLtDesc {
 struct EmuLtLayout {
     uint64_t rows, cols;
     int64_t ld;
+    cudaDataType_t type;
 };
 typedef void *cublasLtHandle_t;
 typedef EmuLtDesc *cublasLtMatmulDesc_t;

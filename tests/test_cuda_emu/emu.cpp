@@ -189,10 +189,10 @@ cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t d) {
     delete d;
     return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *l, cudaDataType_t, uint64_t rows, uint64_t cols,
-                                          int64_t ld) {
+cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *l, cudaDataType_t type, uint64_t rows,
+                                          uint64_t cols, int64_t ld) {
     if ((int64_t)rows > ld) return CUBLAS_STATUS_NOT_SUPPORTED;  // cuBLAS requires ld >= rows
-    *l = new EmuLtLayout{rows, cols, ld};
+    *l = new EmuLtLayout{rows, cols, ld, type};
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t l) {
@@ -232,7 +232,11 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const vo
                               cublasLtMatrixLayout_t la, const void *B_p, cublasLtMatrixLayout_t lb,
                               const void *beta_p, const void *, cublasLtMatrixLayout_t lc, void *D_p,
                               cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t) {
-    const float *A = (const float *)A_p, *B = (const float *)B_p;
+    // A and B: float, or bf16 (read exactly as floats); C and D float.
+    auto element = [](const void *base, const EmuLtLayout *l, int64_t at) -> double {
+        if (l->type == CUDA_R_16BF) return __bfloat162float(((const __nv_bfloat16 *)base)[at]);
+        return ((const float *)base)[at];
+    };
     float *D = (float *)D_p;
     const float alpha = *(const float *)alpha_p, beta = *(const float *)beta_p;
     const int64_t m = (int64_t)lc->rows, n = (int64_t)lc->cols, k = d->ta ? (int64_t)la->rows : (int64_t)la->cols;
@@ -240,8 +244,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const vo
         for (int64_t i = 0; i < m; i++) {
             double s = 0;
             for (int64_t p = 0; p < k; p++) {
-                double a = d->ta ? A[p + i * la->ld] : A[i + p * la->ld];
-                double b = d->tb ? B[j + p * lb->ld] : B[p + j * lb->ld];
+                double a = element(A_p, la, d->ta ? p + i * la->ld : i + p * la->ld);
+                double b = element(B_p, lb, d->tb ? j + p * lb->ld : p + j * lb->ld);
                 s += a * b;
             }
             float &out = D[i + j * lc->ld];
