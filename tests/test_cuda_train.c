@@ -294,13 +294,7 @@ static int run_ctrain(const char *extra, char **out) {
 }
 
 static int load(const char *run_dir, CtModel *m, CtAdamW *opt) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s/ckpt-step00000008.h5", ct_test_tmpdir(), run_dir);
-    CtCheckpointMeta meta;
-    memset(opt, 0, sizeof *opt);
-    int rc = ct_checkpoint_load(path, m, ct_ops_cpu(), 1, 1, 0, opt, &meta);
-    if (rc == 0) ct_checkpoint_meta_free(&meta);
-    return rc;
+    return train_fixture_load_checkpoint(run_dir, "ckpt-step00000008.h5", m, opt);
 }
 
 TEST(cuda, pretrain_on_the_gpu_resumes_to_the_bit_and_tracks_the_cpu) {

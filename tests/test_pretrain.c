@@ -34,16 +34,6 @@ static int pretrain(const char *prefix, const char *extra, char **out) {
     return ct_test_run(cmd, out);
 }
 
-static int load_checkpoint(const char *run_dir, const char *file, CtModel *m, CtAdamW *opt) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s/%s", ct_test_tmpdir(), run_dir, file);
-    CtCheckpointMeta meta;
-    memset(opt, 0, sizeof *opt);
-    int rc = ct_checkpoint_load(path, m, ct_ops_cpu(), 1, 1, 0, opt, &meta);
-    if (rc == 0) ct_checkpoint_meta_free(&meta);
-    return rc;
-}
-
 TEST(pretrain, resume_continues_to_the_bit) {
     const char *prefix = prepare();
     if (!prefix) return;
@@ -65,8 +55,8 @@ TEST(pretrain, resume_continues_to_the_bit) {
     free(b);
     CtModel ma, mb;
     CtAdamW oa, ob;
-    CHECK_EQ_INT(load_checkpoint("a", "ckpt-step00000020.h5", &ma, &oa), 0);
-    CHECK_EQ_INT(load_checkpoint("b", "ckpt-step00000020.h5", &mb, &ob), 0);
+    CHECK_EQ_INT(train_fixture_load_checkpoint("a", "ckpt-step00000020.h5", &ma, &oa), 0);
+    CHECK_EQ_INT(train_fixture_load_checkpoint("b", "ckpt-step00000020.h5", &mb, &ob), 0);
     CHECK(ma.n_params == mb.n_params);
     CHECK(memcmp(ma.params, mb.params, ma.n_params * sizeof(float)) == 0);
     CHECK(memcmp(oa.m, ob.m, ma.n_params * sizeof(float)) == 0 && memcmp(oa.v, ob.v, ma.n_params * sizeof(float)) == 0);
@@ -95,7 +85,7 @@ TEST(pretrain, non_finite_loss_stops_naming_the_step) {
     free(out);
     CtModel m;
     CtAdamW opt;
-    CHECK_EQ_INT(load_checkpoint("a", "ckpt-step00000005.h5", &m, &opt), 0);
+    CHECK_EQ_INT(train_fixture_load_checkpoint("a", "ckpt-step00000005.h5", &m, &opt), 0);
     for (int i = 0; i < m.n_tensors; i++)  // poison the final norm, which every token goes through
         if (strcmp(m.table[i].name, "model.norm.weight") == 0) m.params[m.table[i].offset] = NAN;
     char path[1200];

@@ -1,6 +1,19 @@
 #include "tests/train_fixture.h"
 
+#include <string.h>
+
 #include "tests/test.h"
+#include "train/checkpoint_io.h"
+
+int train_fixture_load_checkpoint(const char *run_dir, const char *file, CtModel *m, CtAdamW *opt) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s/%s", ct_test_tmpdir(), run_dir, file);
+    CtCheckpointMeta meta;
+    memset(opt, 0, sizeof *opt);
+    int rc = ct_checkpoint_load(path, m, ct_ops_cpu(), 1, 1, 0, opt, &meta);
+    if (rc == 0) ct_checkpoint_meta_free(&meta);
+    return rc;
+}
 
 int train_fixture_stories(int documents) {
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();

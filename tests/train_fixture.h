@@ -1,10 +1,15 @@
 // What the end-to-end training tests share: a small dataset made through the ctrain binary,
 // and the training lines of a run's metrics.jsonl.
 #pragma once
+#include "optim/adamw.h"
+#include "train/model.h"
 
 // In the test's folder: `documents` synthetic stories -> a 300-token tokenizer (tok.json) ->
 // shards in data/ with a 10% validation split. 0, or -1 after recording a test failure.
 int train_fixture_stories(int documents);
+// Loads DIR/FILE (DIR relative to the test's folder) on the CPU with its optimizer state.
+// 0, or -1 + error.
+int train_fixture_load_checkpoint(const char *run_dir, const char *file, CtModel *m, CtAdamW *opt);
 // The "train" lines of DIR/metrics.jsonl (DIR relative to the test's folder) from step `from`
 // on, without their timing fields, so two runs can be compared as text. NULL when unreadable.
 char *train_fixture_metric_lines(const char *run_dir, int from);

@@ -121,7 +121,6 @@ static const float *layer_input(const CtModel *m, int l) {
     return l == 0 ? m->act.encoded : m->act.residual3 + (size_t)(l - 1) * slice(m, m->config.d_model);
 }
 
-
 static float token_weight(const CtBatch *b, int n) {
     if (b->targets[n] < 0 || (b->loss_mask && !b->loss_mask[n])) return 0;
     return b->loss_weights ? b->loss_weights[n] : 1;

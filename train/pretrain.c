@@ -465,8 +465,8 @@ int ct_pretrain(const CtPretrainJob *job) {
         ct_dist_broadcast(r.model.train_params, r.model.n_train * sizeof(float), 0);
     if (!r.ops->host_memory) {  // run.device cuda: built on the CPU, trained on the GPU
         if (cfg->optim.zero) {
-            ct_error_set("optim.zero = 1 with run.device = cuda: ZeRO-1 shards host moments over MPI; on GPUs it "
-                         "needs the NCCL path, which is not wired into training yet. Set optim.zero = 0");
+            ct_error_set("optim.zero = 1 with run.device = cuda: ZeRO-1 on GPUs (NCCL reduce-scatter over padded "
+                         "shards) is not written yet; set optim.zero = 0, or train with ZeRO-1 on the CPU");
             goto done;
         }
         // NCCL carries the gradients between GPUs (one rank too: the same code runs); it picks
@@ -570,6 +570,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         ct_model_zero_grad(&r.model);
         if (ct_step_batches_fetch(&r.step_batches, &r.train) != 0) goto done;
         double loss = 0;  // the step's mean: micro-batch losses are already weighted by their share
+        int reduced = 0;  // the gradients were all-reduced in buckets during the last backward
         // Dropout masks (model.dropout > 0): a stream per step, so a resumed run draws the same ones.
         ct_model_set_dropout(&r.model, 1, ct_dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536));
         if (r.objective == CT_OBJECTIVE_DPO) {
@@ -598,11 +599,14 @@ int ct_pretrain(const CtPretrainJob *job) {
                 r.model.grads_final = NULL;
             }
             // Every bucket is out now (the last report is 0); no MPI collective may come before this.
-            if (r.overlap) ct_nccl_wait_all();
+            if (r.overlap) {
+                ct_nccl_wait_all();
+                reduced = 1;
+            }
         }
         // Data parallel: each rank's loss and gradients are its share of the global mean; their sums are the step's.
         ct_dist_allreduce_sum_f64(&loss, 1);
-        if (!r.have_zero && (world > 1 || r.nccl) && !(r.overlap && r.objective != CT_OBJECTIVE_DPO)) allreduce_grads(&r);
+        if (!r.have_zero && !reduced && (world > 1 || r.nccl)) allreduce_grads(&r);
         ct_model_set_dropout(&r.model, 0, 0);  // evaluation and samples see the whole model
         double norm = r.have_zero ? ct_zero_reduce_clip(&r.zero, r.model.train_grads, cfg->optim.grad_clip)
                                   : ct_clip_grad_norm_on(r.ops, r.model.train_grads, r.model.n_train, cfg->optim.grad_clip);

@@ -49,16 +49,18 @@ static void set_thread_index(int t) {
 
 // Runs one block to the end; aborts on a barrier that can never open (threads of one scope
 // waiting at different barriers), which would hang or be undefined on a GPU.
+// Its own function: getcontext "returns twice", so no loop variable may live across it.
+static __attribute__((noinline)) void make_fiber(Fiber *f, char *stack) {
+    getcontext(&f->ctx);
+    f->ctx.uc_stack.ss_sp = stack;
+    f->ctx.uc_stack.ss_size = FIBER_STACK;
+    f->ctx.uc_link = &scheduler;
+    makecontext(&f->ctx, fiber_main, 0);
+    f->state = RUNNABLE;
+}
+
 static void run_block(int threads) {
-    for (int t = 0; t < threads; t++) {
-        Fiber &f = fibers[(size_t)t];
-        getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = stacks[(size_t)t];
-        f.ctx.uc_stack.ss_size = FIBER_STACK;
-        f.ctx.uc_link = &scheduler;
-        makecontext(&f.ctx, fiber_main, 0);
-        f.state = RUNNABLE;
-    }
+    for (int t = 0; t < threads; t++) make_fiber(&fibers[(size_t)t], stacks[(size_t)t]);
     const int warps = (threads + 31) / 32;
     for (;;) {
         for (int t = 0; t < threads; t++) {
