@@ -223,13 +223,8 @@ void ct_lora_sync(CtModel *m, int to_device) {
         m->ops->download(lora->params, lora->dev_params, lora->n_params * sizeof(float));
 }
 
-void ct_lora_init(CtModel *m, uint64_t seed) {
-    CtLora *lora = m->lora;
-    ct_lora_init_host(lora, seed);
-    ct_lora_sync(m, 1);
-}
-
-void ct_lora_init_host(CtLora *lora, uint64_t seed) {
+// PEFT's initialisation on the host copy of the adapters.
+static void init_host(CtLora *lora, uint64_t seed) {
     memset(lora->params, 0, lora->n_params * sizeof(float));
     for (int i = 0; i < lora->n_adapters; i++) {
         // kaiming_uniform_(A, a=√5): gain √(2/(1+5)), bound gain·√(3/in) = 1/√in
@@ -240,6 +235,12 @@ void ct_lora_init_host(CtLora *lora, uint64_t seed) {
         float *A = lora->params + a->a_offset;
         for (size_t j = 0; j < (size_t)lora->spec.r * a->in; j++) A[j] = (2 * ct_rng_uniform(&rng) - 1) * bound;
     }
+}
+
+void ct_lora_init(CtModel *m, uint64_t seed) {
+    CtLora *lora = m->lora;
+    init_host(lora, seed);
+    ct_lora_sync(m, 1);
 }
 
 void ct_lora_detach(CtModel *m) {

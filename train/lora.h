@@ -73,7 +73,6 @@ float ct_lora_scale(const CtLoraSpec *spec);
 int ct_lora_attach(CtModel *m, const CtLoraSpec *spec);
 // PEFT's initialisation: A ~ uniform(±1/√in) from `seed` (one stream per adapter), B = 0.
 void ct_lora_init(CtModel *m, uint64_t seed);
-void ct_lora_init_host(CtLora *lora, uint64_t seed);  // the same on lora->params alone (no sync)
 void ct_lora_detach(CtModel *m);  // frees the adapters (ct_model_free calls it)
 // Device backends (train/model_backend.c calls these): move the adapters and their scratch
 // into the memory of m->ops; copy adapters host → device (to_device 1) or back (0).
