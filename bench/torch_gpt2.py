@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch's speed on the step `ctrain bench train` times: GPT-2 (Hugging Face's GPT2LMHeadModel,
 random weights), forward + backward + AdamW on random tokens, eager and torch.compile, float32
-(what ctrain's GPU path computes today: TF32 off) and bf16 autocast.
+(ctrain's --precision fp32: TF32 off) and bf16 autocast (ctrain's default: bf16 products).
 
     python3 bench/torch_gpt2.py --batch 8 --seq 1024 --steps 10 [--device cuda] [--modes eager,compile]
     python3 bench/torch_gpt2.py --layers 2 --d-model 64 --heads 4 --vocab 512 --seq 64 --device cpu   # a smoke run

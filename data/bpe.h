@@ -83,6 +83,8 @@ void ct_encoder_free(CtEncoder *e);
 void ct_encode(CtEncoder *e, const uint8_t *text, size_t len, int allow_special, CtIds *out);
 // Encodes the pieces that start in text[from..to), looking ahead up to len; `from` must be a
 // piece start (0 or a ct_pretokenize_safe_cut position). No special-token handling.
+// The longest special token that starts at text[pos] (pos < len), or -1.
+int32_t ct_special_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_t pos);
 void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, size_t from, size_t to, CtIds *out);
 // BPE on one piece (no pre-tokenization).
 void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out);

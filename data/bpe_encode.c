@@ -244,8 +244,7 @@ void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, siz
     }
 }
 
-// The longest special token that starts at text[pos], or -1.
-static int32_t special_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_t pos) {
+int32_t ct_special_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_t pos) {
     int32_t best = -1;
     size_t best_len = 0;
     for (int32_t k = 0; k < t->n_special; k++) {
@@ -270,7 +269,7 @@ void ct_encode(CtEncoder *e, const uint8_t *text, size_t len, int allow_special,
     size_t start = 0;  // of the ordinary text not yet encoded
     for (size_t pos = 0; pos < len; pos++) {
         if (!first[text[pos]]) continue;
-        int32_t id = special_at(t, text, len, pos);
+        int32_t id = ct_special_at(t, text, len, pos);
         if (id < 0) continue;
         // The text before a special token is encoded on its own, as tiktoken does.
         ct_encode_ordinary_range(e, text + start, pos - start, 0, pos - start, out);

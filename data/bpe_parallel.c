@@ -35,17 +35,6 @@ static void add_segment(Chunks *c, const uint8_t *text, size_t start, size_t end
     }
 }
 
-static int32_t special_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_t pos) {
-    int32_t best = -1;
-    size_t best_len = 0;
-    for (int32_t k = 0; k < t->n_special; k++) {
-        int32_t id = t->special_ids[k];
-        size_t l = t->lengths[id];
-        if (l > best_len && l <= len - pos && memcmp(text + pos, t->pool + t->offsets[id], l) == 0) best = id, best_len = l;
-    }
-    return best;
-}
-
 void ct_encode_parallel(const CtTokenizer *t, CtEncoder **encoders, int threads, const uint8_t *text, size_t len,
                         int allow_special, CtIds *out) {
     // Several chunks per thread, so a slow chunk does not leave the others idle; at least
@@ -59,7 +48,7 @@ void ct_encode_parallel(const CtTokenizer *t, CtEncoder **encoders, int threads,
         for (int32_t k = 0; k < t->n_special; k++) first[t->pool[t->offsets[t->special_ids[k]]]] = 1;
         for (size_t pos = 0; pos < len; pos++) {
             if (!first[text[pos]]) continue;
-            int32_t id = special_at(t, text, len, pos);
+            int32_t id = ct_special_at(t, text, len, pos);
             if (id < 0) continue;
             add_segment(&chunks, text, seg, pos, target);
             add_chunk(&chunks, pos, pos + t->lengths[id], pos + t->lengths[id], id);

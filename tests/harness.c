@@ -149,11 +149,16 @@ const char *ct_test_tmpdir(void) {
     return current_tmpdir;
 }
 
-const char *ct_test_write(const char *name, const char *content) {
-    static char paths[8][1024];
+const char *ct_test_path(const char *name) {
+    static char paths[8][1200];
     static int next;
     char *path = paths[next++ % 8];
     snprintf(path, sizeof paths[0], "%s/%s", ct_test_tmpdir(), name);
+    return path;
+}
+
+const char *ct_test_write(const char *name, const char *content) {
+    const char *path = ct_test_path(name);
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(content, 1, strlen(content), f) != strlen(content)) {
         ct_test_fail(__FILE__, __LINE__, "cannot write %s", path);

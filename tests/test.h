@@ -90,6 +90,8 @@ const char *ct_test_bin(void);
 const char *ct_test_shared_data(void);
 // A fresh folder for this test, removed when the test passes.
 const char *ct_test_tmpdir(void);
+// tmpdir/name (static storage, a ring of 8: the last 8 results stay valid).
+const char *ct_test_path(const char *name);
 // Writes `content` to tmpdir/name and returns the path (static storage per call ring).
 const char *ct_test_write(const char *name, const char *content);
 // Reads a whole file; NULL when it cannot. Free with free().

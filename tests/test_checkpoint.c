@@ -7,14 +7,6 @@
 #include "core/rng.h"
 #include "tests/test.h"
 
-static const char *tmp_path(const char *name) {
-    static char buf[4][1024];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", ct_test_tmpdir(), name);
-    return p;
-}
-
 // Three tensors with random bits, including NaN payloads and negative zero: a round trip must
 // keep every bit.
 static void make_tensors(CtNamedTensor *t, float **data) {
@@ -50,7 +42,7 @@ TEST(checkpoint, round_trip_is_bit_exact) {
     CtNamedTensor t[3];
     float *data[3];
     make_tensors(t, data);
-    const char *path = tmp_path("step-1234.h5");
+    const char *path = ct_test_path("step-1234.h5");
     CHECK_MSG(write_checkpoint(path, t) == 0, "%s", ct_error_message());
     CtCheckpoint c;
     CHECK_MSG(ct_ckpt_open(&c, path) == 0, "%s", ct_error_message());
@@ -99,7 +91,7 @@ TEST(checkpoint, shape_and_name_mismatches_are_errors) {
     CtNamedTensor t[3];
     float *data[3];
     make_tensors(t, data);
-    const char *path = tmp_path("a.h5");
+    const char *path = ct_test_path("a.h5");
     CHECK_EQ_INT(write_checkpoint(path, t), 0);
     CtCheckpoint c;
     CHECK_EQ_INT(ct_ckpt_open(&c, path), 0);
@@ -122,13 +114,13 @@ TEST(checkpoint, damaged_truncated_and_foreign_files) {
     CtNamedTensor t[3];
     float *data[3];
     make_tensors(t, data);
-    const char *path = tmp_path("good.h5");
+    const char *path = ct_test_path("good.h5");
     CHECK_EQ_INT(write_checkpoint(path, t), 0);
     size_t size;
     char *bytes = ct_test_read(path, &size);
     CtCheckpoint c;
 
-    const char *cut = tmp_path("cut.h5");
+    const char *cut = ct_test_path("cut.h5");
     FILE *f = fopen(cut, "wb");
     fwrite(bytes, 1, size / 2, f);
     fclose(f);
@@ -144,7 +136,7 @@ TEST(checkpoint, damaged_truncated_and_foreign_files) {
     CHECK_CONTAINS(ct_error_message(), "cut.h5");
 
     // Flip bits inside the first tensor's data: its Fletcher-32 checksum catches it.
-    const char *flipped = tmp_path("flipped.h5");
+    const char *flipped = ct_test_path("flipped.h5");
     unsigned char pattern[8];
     memcpy(pattern, data[0], 8);
     char *hit = memmem(bytes, size, pattern, 8);
@@ -163,14 +155,14 @@ TEST(checkpoint, damaged_truncated_and_foreign_files) {
 
     CHECK_EQ_INT(ct_ckpt_open(&c, ct_test_write("text.h5", "not hdf5 at all")), -1);
     CHECK_CONTAINS(ct_error_message(), "text.h5: not an HDF5 file");
-    CHECK_EQ_INT(ct_ckpt_open(&c, tmp_path("missing.h5")), -1);
+    CHECK_EQ_INT(ct_ckpt_open(&c, ct_test_path("missing.h5")), -1);
     CHECK_CONTAINS(ct_error_message(), "missing.h5: cannot open checkpoint: No such file");
     free(bytes);
     for (int i = 0; i < 3; i++) ct_free(data[i]);
 }
 
 TEST(checkpoint, aborted_write_leaves_nothing) {
-    const char *path = tmp_path("never.h5");
+    const char *path = ct_test_path("never.h5");
     CtCheckpoint c;
     CHECK_EQ_INT(ct_ckpt_create(&c, path), 0);
     CHECK(access(path, F_OK) != 0);
@@ -187,7 +179,7 @@ TEST(checkpoint, info_command_describes_a_checkpoint) {
     CtNamedTensor t[3];
     float *data[3];
     make_tensors(t, data);
-    const char *path = tmp_path("run.h5");
+    const char *path = ct_test_path("run.h5");
     CHECK_EQ_INT(write_checkpoint(path, t), 0);
     char cmd[2048], *out;
     snprintf(cmd, sizeof cmd, "'%s' ckpt info '%s' --tensors", ct_test_bin(), path);

@@ -10,14 +10,6 @@
 #include "tests/test.h"
 #include "train/hf_interop.h"
 
-static const char *tmp_path(const char *name) {
-    static char buf[4][1024];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", ct_test_tmpdir(), name);
-    return p;
-}
-
 // A reader just large enough to check what the exporter writes (bounds-checked: a bug in the
 // writer fails the test rather than crashing it).
 typedef struct {
@@ -152,7 +144,7 @@ static void array_string(const Kv *a, uint64_t k, char *out, size_t size) {
 TEST(hf_gguf, llama_export_has_llama_cpp_layout) {
     ct_log_set_level(CT_LOG_QUIET);
     CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
-    const char *ckpt = tmp_path("llama.h5"), *out = tmp_path("m.gguf");
+    const char *ckpt = ct_test_path("llama.h5"), *out = ct_test_path("m.gguf");
     CHECK_MSG(hf_fixture_checkpoint(ckpt, &c, 5) == 0, "%s", ct_error_message());
     CtGgufExportOptions opt = {.dtype = "f32"};
     CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
@@ -230,7 +222,7 @@ TEST(hf_gguf, llama_export_has_llama_cpp_layout) {
 TEST(hf_gguf, gpt2_export_has_llama_cpp_layout) {
     ct_log_set_level(CT_LOG_QUIET);
     CtModelConfig c = hf_fixture_config(CT_ARCH_GPT2, 1);
-    const char *ckpt = tmp_path("gpt2.h5"), *out = tmp_path("g.gguf");
+    const char *ckpt = ct_test_path("gpt2.h5"), *out = ct_test_path("g.gguf");
     CHECK(hf_fixture_checkpoint(ckpt, &c, 6) == 0);
     CtGgufExportOptions opt = {0};
     CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
@@ -252,12 +244,12 @@ TEST(hf_gguf, gpt2_export_has_llama_cpp_layout) {
 TEST(hf_gguf, refuses_bad_dtype) {
     ct_log_set_level(CT_LOG_QUIET);
     CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 1);
-    const char *ckpt = tmp_path("m.h5");
+    const char *ckpt = ct_test_path("m.h5");
     CHECK(hf_fixture_checkpoint(ckpt, &c, 6) == 0);
     CtGgufExportOptions opt = {.dtype = "q4_0"};
-    CHECK(ct_gguf_export(ckpt, tmp_path("g.gguf"), &opt) == -1);
+    CHECK(ct_gguf_export(ckpt, ct_test_path("g.gguf"), &opt) == -1);
     CHECK_CONTAINS(ct_error_message(), "f16 or f32");
-    FILE *fp = fopen(tmp_path("g.gguf"), "rb");
+    FILE *fp = fopen(ct_test_path("g.gguf"), "rb");
     CHECK(fp == NULL);
 }
 
@@ -266,7 +258,7 @@ TEST(hf_gguf, refuses_bad_dtype) {
 static void check_against_numpy(CtArch arch, int tied) {
     ct_log_set_level(CT_LOG_QUIET);
     CtModelConfig c = hf_fixture_config(arch, tied);
-    const char *ckpt = tmp_path("m.h5"), *out = tmp_path("m.gguf");
+    const char *ckpt = ct_test_path("m.h5"), *out = ct_test_path("m.gguf");
     CHECK(hf_fixture_checkpoint(ckpt, &c, 8) == 0);
     CtGgufExportOptions opt = {.dtype = "f32"};
     CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
@@ -276,8 +268,8 @@ static void check_against_numpy(CtArch arch, int tied) {
     static float logits[T * 264];
     CHECK(hf_fixture_logits(ckpt, tokens, T, logits) == 0);
     char tokens_path[1024], logits_path[1024], args[4096];
-    snprintf(tokens_path, sizeof tokens_path, "%s", tmp_path("tokens.bin"));
-    snprintf(logits_path, sizeof logits_path, "%s", tmp_path("logits.bin"));
+    snprintf(tokens_path, sizeof tokens_path, "%s", ct_test_path("tokens.bin"));
+    snprintf(logits_path, sizeof logits_path, "%s", ct_test_path("logits.bin"));
     FILE *fp = fopen(tokens_path, "wb");
     fwrite(tokens, sizeof tokens, 1, fp);
     fclose(fp);

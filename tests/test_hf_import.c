@@ -13,14 +13,6 @@
 #include "tests/test.h"
 #include "train/hf_interop.h"
 
-static const char *tmp_path(const char *name) {
-    static char buf[8][1024];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", ct_test_tmpdir(), name);
-    return p;
-}
-
 static const char *file_in(const char *dir, const char *name) {
     static char buf[4][2048];
     static int k;
@@ -38,7 +30,7 @@ static int exists(const char *path) {
 static const char *exported(CtArch arch, const char *name) {
     ct_log_set_level(CT_LOG_QUIET);
     CtModelConfig c = hf_fixture_config(arch, arch == CT_ARCH_GPT2);
-    const char *ckpt = tmp_path("src.h5"), *dir = tmp_path(name);
+    const char *ckpt = ct_test_path("src.h5"), *dir = ct_test_path(name);
     if (hf_fixture_checkpoint(ckpt, &c, 7) != 0) return NULL;
     CtHfExportOptions opt = {0};
     if (ct_hf_export(ckpt, dir, &opt) != 0) return NULL;
@@ -89,7 +81,7 @@ static int damage(const char *dir, Damage what, const char *target) {
 
 static const char *import_error(const char *dir, int skip_tokenizer) {
     CtHfImportOptions opt = {.skip_tokenizer = skip_tokenizer};
-    const char *out = tmp_path("out.h5");
+    const char *out = ct_test_path("out.h5");
     unlink(out);
     if (ct_hf_import(dir, out, &opt) == 0) return NULL;
     return exists(out) ? "a checkpoint was left behind" : ct_error_message();
@@ -129,11 +121,11 @@ TEST(hf_import, gpt2_without_prefix_with_mask_buffers_in_f16) {
     CHECK(damage(dir, STRIP_PREFIX_ADD_MASK, "") == 0);
     CHECK(damage(dir, TO_F16, "") == 0);
     CtHfImportOptions opt = {0};
-    const char *out = tmp_path("gpt2.h5");
+    const char *out = ct_test_path("gpt2.h5");
     CHECK_MSG(ct_hf_import(dir, out, &opt) == 0, "%s", ct_error_message());
     CtModel a, b;
     CtCheckpointMeta ma, mb;
-    CHECK(hf_fixture_load(tmp_path("src.h5"), &a, &ma) == 0);
+    CHECK(hf_fixture_load(ct_test_path("src.h5"), &a, &ma) == 0);
     CHECK(hf_fixture_load(out, &b, &mb) == 0);
     for (size_t k = 0; k < a.n_params; k++) {
         float want = ct_f16_to_f32(ct_f32_to_f16(a.params[k]));
@@ -170,7 +162,7 @@ TEST(hf_import, refuses_bad_folders) {
     fclose(fp);
     CHECK_IMPORT_FAILS(dir, "model-00002-of-00002.safetensors: cannot open");
 
-    CHECK_IMPORT_FAILS(tmp_path("nowhere"), "nowhere/config.json");
+    CHECK_IMPORT_FAILS(ct_test_path("nowhere"), "nowhere/config.json");
 }
 
 static const char *config_error(const char *json) {
@@ -225,18 +217,18 @@ TEST(hf_import, config_refusals_name_the_key) {
 
 TEST(hf_import, cli_errors_are_one_line_and_usage_errors_exit_2) {
     char cmd[2048], *out = NULL;
-    snprintf(cmd, sizeof cmd, "%s import hf %s --out %s", ct_test_bin(), tmp_path("nowhere"), tmp_path("x.h5"));
+    snprintf(cmd, sizeof cmd, "%s import hf %s --out %s", ct_test_bin(), ct_test_path("nowhere"), ct_test_path("x.h5"));
     CHECK_EQ_INT(ct_test_run(cmd, &out), 1);
     CHECK_CONTAINS(out, "ctrain: ");
     CHECK_CONTAINS(out, "nowhere/config.json");
     CHECK_MSG(strchr(out, '\n') == out + strlen(out) - 1, "not one line: %s", out);
     free(out);
-    CHECK(!exists(tmp_path("x.h5")));
-    snprintf(cmd, sizeof cmd, "%s import hf %s", ct_test_bin(), tmp_path("nowhere"));
+    CHECK(!exists(ct_test_path("x.h5")));
+    snprintf(cmd, sizeof cmd, "%s import hf %s", ct_test_bin(), ct_test_path("nowhere"));
     CHECK_EQ_INT(ct_test_run(cmd, &out), 2);
     CHECK_CONTAINS(out, "--out CKPT is required");
     free(out);
-    snprintf(cmd, sizeof cmd, "%s export gguf %s", ct_test_bin(), tmp_path("m.h5"));
+    snprintf(cmd, sizeof cmd, "%s export gguf %s", ct_test_bin(), ct_test_path("m.h5"));
     CHECK_EQ_INT(ct_test_run(cmd, &out), 2);
     CHECK_CONTAINS(out, "--out FILE is required");
     free(out);

@@ -19,14 +19,6 @@
 #define REF_T 12
 #define REF_V 300
 
-static const char *tmp_path(const char *name) {
-    static char buf[8][1024];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", ct_test_tmpdir(), name);
-    return p;
-}
-
 static int ref(const char *args) { return hf_fixture_ref("hf_interop_ref.py", args); }
 
 static int read_exact(const char *path, void *dst, size_t bytes) {
@@ -85,7 +77,7 @@ static int check_sample_ids(const char *dir, const char *ckpt) {
 // transformers -> ctrain -> transformers for one model kind.
 static void check_both_ways(const char *arch, const char *dtype, const char *shard) {
     ct_log_set_level(CT_LOG_QUIET);
-    const char *dir = tmp_path("hf"), *ckpt = tmp_path("imported.h5"), *out_dir = tmp_path("exported");
+    const char *dir = ct_test_path("hf"), *ckpt = ct_test_path("imported.h5"), *out_dir = ct_test_path("exported");
     char args[2048];
     snprintf(args, sizeof args, "make %s %s %s %s", dir, arch, dtype, shard);
     if (ref(args) != 0) return;
@@ -108,7 +100,7 @@ static void check_both_ways(const char *arch, const char *dtype, const char *sha
     CHECK_MSG(ct_hf_export(ckpt, out_dir, &eopt) == 0, "%s", ct_error_message());
     char tokens_path[1024], logits_path[1024];
     snprintf(tokens_path, sizeof tokens_path, "%s/tokens.bin", dir);
-    snprintf(logits_path, sizeof logits_path, "%s", tmp_path("back.bin"));
+    snprintf(logits_path, sizeof logits_path, "%s", ct_test_path("back.bin"));
     snprintf(args, sizeof args, "logits %s %s %s", out_dir, tokens_path, logits_path);
     if (ref(args) != 0) return;
     CHECK(read_exact(logits_path, back, sizeof back) == 0);
@@ -126,13 +118,13 @@ TEST(hf_ref, ctrain_model_with_tokenizer_loads_in_transformers) {
     ct_log_set_level(CT_LOG_QUIET);
     CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
     c.vocab_size = REF_V;
-    const char *ckpt = tmp_path("ctrain.h5"), *dir = tmp_path("export");
+    const char *ckpt = ct_test_path("ctrain.h5"), *dir = ct_test_path("export");
     CHECK(hf_fixture_checkpoint(ckpt, &c, 11) == 0);
     CtHfExportOptions eopt = {0};
     CHECK_MSG(ct_hf_export(ckpt, dir, &eopt) == 0, "%s", ct_error_message());
     int32_t tokens[REF_T];
     for (int t = 0; t < REF_T; t++) tokens[t] = (t * 37 + 5) % REF_V;
-    const char *tokens_path = tmp_path("tokens.bin"), *logits_path = tmp_path("logits.bin");
+    const char *tokens_path = ct_test_path("tokens.bin"), *logits_path = ct_test_path("logits.bin");
     FILE *fp = fopen(tokens_path, "wb");
     fwrite(tokens, sizeof tokens, 1, fp);
     fclose(fp);

@@ -12,14 +12,6 @@
 #include "tests/hf_fixture.h"
 #include "tests/test.h"
 
-static const char *tmp_path(const char *name) {
-    static char buf[8][1024];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", ct_test_tmpdir(), name);
-    return p;
-}
-
 static int run(const char *fmt, const char *a, const char *b, const char *extra, char **out) {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, fmt, ct_test_bin(), a, b, extra ? extra : "");
@@ -91,7 +83,7 @@ static cJSON *read_json(const char *dir, const char *name) {
 
 TEST(hf_roundtrip, gpt2_f32_is_bit_exact_and_looks_like_transformers) {
     CtModelConfig c = hf_fixture_config(CT_ARCH_GPT2, 1);
-    const char *ckpt = tmp_path("gpt2.h5"), *dir = tmp_path("gpt2-hf"), *back = tmp_path("back.h5");
+    const char *ckpt = ct_test_path("gpt2.h5"), *dir = ct_test_path("gpt2-hf"), *back = ct_test_path("back.h5");
     CHECK_MSG(hf_fixture_checkpoint(ckpt, &c, 1) == 0, "%s", ct_error_message());
     if (export_import(ckpt, dir, back, NULL) != 0) return;
     check_same(ckpt, back, NULL);
@@ -134,7 +126,7 @@ TEST(hf_roundtrip, gpt2_f32_is_bit_exact_and_looks_like_transformers) {
 
 TEST(hf_roundtrip, llama_gqa_sharded_is_bit_exact) {
     CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
-    const char *ckpt = tmp_path("llama.h5"), *dir = tmp_path("llama-hf"), *back = tmp_path("back.h5");
+    const char *ckpt = ct_test_path("llama.h5"), *dir = ct_test_path("llama-hf"), *back = ct_test_path("back.h5");
     CHECK_MSG(hf_fixture_checkpoint(ckpt, &c, 2) == 0, "%s", ct_error_message());
     if (export_import(ckpt, dir, back, "--max-shard-size 8KB") != 0) return;
     check_same(ckpt, back, NULL);
@@ -159,15 +151,15 @@ TEST(hf_roundtrip, llama_gqa_sharded_is_bit_exact) {
 
 TEST(hf_roundtrip, llama_tied_bf16_and_f16_round_once) {
     CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 1);
-    const char *ckpt = tmp_path("tied.h5");
+    const char *ckpt = ct_test_path("tied.h5");
     CHECK_MSG(hf_fixture_checkpoint(ckpt, &c, 3) == 0, "%s", ct_error_message());
-    if (export_import(ckpt, tmp_path("bf16"), tmp_path("bf16.h5"), "--dtype bf16") != 0) return;
-    check_same(ckpt, tmp_path("bf16.h5"), to_bf16);
+    if (export_import(ckpt, ct_test_path("bf16"), ct_test_path("bf16.h5"), "--dtype bf16") != 0) return;
+    check_same(ckpt, ct_test_path("bf16.h5"), to_bf16);
     if (ct_test_failed()) return;
-    if (export_import(ckpt, tmp_path("f16"), tmp_path("f16.h5"), "--dtype f16") != 0) return;
-    check_same(ckpt, tmp_path("f16.h5"), to_f16);
+    if (export_import(ckpt, ct_test_path("f16"), ct_test_path("f16.h5"), "--dtype f16") != 0) return;
+    check_same(ckpt, ct_test_path("f16.h5"), to_f16);
     if (ct_test_failed()) return;
-    cJSON *config = read_json(tmp_path("bf16"), "config.json");
+    cJSON *config = read_json(ct_test_path("bf16"), "config.json");
     CHECK_STR_EQ(cJSON_GetObjectItem(config, "torch_dtype")->valuestring, "bfloat16");
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(config, "tie_word_embeddings")));
     CHECK_EQ_INT(cJSON_GetObjectItem(config, "num_key_value_heads")->valueint, 2);
@@ -177,7 +169,7 @@ TEST(hf_roundtrip, llama_tied_bf16_and_f16_round_once) {
 // A weight beyond float16's range would become infinity: the f16 export refuses it.
 TEST(hf_roundtrip, f16_export_refuses_values_beyond_its_range) {
     CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
-    const char *ckpt = tmp_path("big.h5");
+    const char *ckpt = ct_test_path("big.h5");
     CHECK(hf_fixture_checkpoint(ckpt, &c, 9) == 0);
     CtModel m;
     CtCheckpointMeta meta;
@@ -187,19 +179,19 @@ TEST(hf_roundtrip, f16_export_refuses_values_beyond_its_range) {
     ct_model_free(&m);
     ct_checkpoint_meta_free(&meta);
     char *out = NULL;
-    CHECK(run("%s export hf %s --out %s %s", ckpt, tmp_path("f16"), "--dtype f16", &out) == 1);
+    CHECK(run("%s export hf %s --out %s %s", ckpt, ct_test_path("f16"), "--dtype f16", &out) == 1);
     CHECK_CONTAINS(out, "tensor 'model.layers.1.mlp.down_proj.weight' has 1 values beyond float16's range");
     free(out);
     struct stat st;
-    CHECK(stat(tmp_path("f16"), &st) != 0);
+    CHECK(stat(ct_test_path("f16"), &st) != 0);
     CHECK(!has_temporary());
-    CHECK(run("%s export hf %s --out %s %s", ckpt, tmp_path("bf16"), "--dtype bf16", &out) == 0);
+    CHECK(run("%s export hf %s --out %s %s", ckpt, ct_test_path("bf16"), "--dtype bf16", &out) == 0);
     free(out);
 }
 
 TEST(hf_roundtrip, export_refuses_a_folder_with_files_and_leaves_nothing_on_error) {
     CtModelConfig c = hf_fixture_config(CT_ARCH_GPT2, 1);
-    const char *ckpt = tmp_path("m.h5"), *dir = tmp_path("full");
+    const char *ckpt = ct_test_path("m.h5"), *dir = ct_test_path("full");
     CHECK(hf_fixture_checkpoint(ckpt, &c, 4) == 0);
     mkdir(dir, 0755);
     char file[2048];
@@ -211,21 +203,21 @@ TEST(hf_roundtrip, export_refuses_a_folder_with_files_and_leaves_nothing_on_erro
     CHECK(run("%s export hf %s --out %s %s", ckpt, dir, NULL, &out) == 1);
     CHECK_CONTAINS(out, "is not empty");
     free(out);
-    CHECK(run("%s export hf %s --out %s %s", ckpt, tmp_path("x"), "--dtype f8", &out) == 1);
+    CHECK(run("%s export hf %s --out %s %s", ckpt, ct_test_path("x"), "--dtype f8", &out) == 1);
     CHECK_CONTAINS(out, "choose f32, f16 or bf16");
     free(out);
-    CHECK(run("%s export hf %s --out %s %s", tmp_path("absent.h5"), tmp_path("y"), NULL, &out) == 1);
+    CHECK(run("%s export hf %s --out %s %s", ct_test_path("absent.h5"), ct_test_path("y"), NULL, &out) == 1);
     free(out);
     struct stat st;
-    CHECK(stat(tmp_path("x"), &st) != 0 && stat(tmp_path("y"), &st) != 0);
+    CHECK(stat(ct_test_path("x"), &st) != 0 && stat(ct_test_path("y"), &st) != 0);
     // an empty folder is fine
-    const char *empty = tmp_path("empty");
+    const char *empty = ct_test_path("empty");
     mkdir(empty, 0755);
     CHECK(run("%s export hf %s --out %s %s", ckpt, empty, NULL, &out) == 0);
     free(out);
     snprintf(file, sizeof file, "%s/config.json", empty);
     CHECK(stat(file, &st) == 0);
-    CHECK(run("%s export hf %s --out %s %s", ckpt, tmp_path("z"), "--max-shard-size 5XB", &out) == 2);
+    CHECK(run("%s export hf %s --out %s %s", ckpt, ct_test_path("z"), "--max-shard-size 5XB", &out) == 2);
     CHECK_CONTAINS(out, "is not a size");
     free(out);
 }

@@ -14,14 +14,6 @@
 #include "train/lora.h"
 #include "train/lora_peft.h"
 
-static const char *tmp_path(const char *name) {
-    static char buf[8][1024];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", ct_test_tmpdir(), name);
-    return p;
-}
-
 // A frozen tiny base (seed) with adapters on `targets`, A and B random.
 static int adapter_model(CtModel *m, CtArch arch, uint64_t seed, const char *targets, int r) {
     CtModelConfig cfg = tiny_config(arch);
@@ -39,7 +31,7 @@ static int adapter_model(CtModel *m, CtArch arch, uint64_t seed, const char *tar
 static void round_trip(CtArch arch, const char *targets, const char *want_config) {
     CtModel a, b;
     CHECK(adapter_model(&a, arch, 42, targets, 4) == 0);
-    const char *dir = tmp_path("adapter");
+    const char *dir = ct_test_path("adapter");
     CHECK_MSG(ct_lora_save_peft(&a, dir, "my/base") == 0, "%s", ct_error_message());
     char path[1200];
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
@@ -84,7 +76,7 @@ TEST(lora, peft_round_trip_gpt2_conv1d) { round_trip(CT_ARCH_GPT2, "c_attn", "\"
 TEST(lora, peft_errors) {
     CtModel a, b;
     CHECK(adapter_model(&a, CT_ARCH_LLAMA, 42, "q_proj,v_proj", 4) == 0);
-    const char *dir = tmp_path("adapter");
+    const char *dir = ct_test_path("adapter");
     CHECK(ct_lora_save_peft(&a, dir, NULL) == 0);
     CtModelConfig cfg = tiny_config(CT_ARCH_LLAMA);
     CHECK(ct_model_create(&b, &cfg, ct_ops_cpu(), 1, 8, CT_MODEL_FROZEN) == 0);
@@ -101,14 +93,14 @@ TEST(lora, peft_errors) {
     ct_lora_named_tensors(a.lora, a.lora->params, t);
     CtPeftConfig pc = {.r = 4, .lora_alpha = 16, .use_rslora = 1};
     snprintf(pc.target_modules, sizeof pc.target_modules, "q_proj,v_proj");
-    const char *missing = tmp_path("missing");
+    const char *missing = ct_test_path("missing");
     CHECK(ct_peft_write(missing, &pc, t, 2 * a.lora->n_adapters - 1, 0) == 0);
     CHECK(ct_lora_load_peft(&b, missing) != 0);
     CHECK_CONTAINS(ct_error_message(), "tensor 'base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight' is missing");
 
     // a wrong shape: the config says r = 2, the tensors are r = 4
     pc.r = 2;
-    const char *shape = tmp_path("shape");
+    const char *shape = ct_test_path("shape");
     CHECK(ct_peft_write(shape, &pc, t, 2 * a.lora->n_adapters, 0) == 0);
     CHECK(ct_lora_load_peft(&b, shape) != 0);
     CHECK_CONTAINS(ct_error_message(), "has shape [4, 16]; this base model and r need [2, 16]");
@@ -116,20 +108,20 @@ TEST(lora, peft_errors) {
 
     // a module this model does not have
     snprintf(pc.target_modules, sizeof pc.target_modules, "c_attn");
-    const char *other = tmp_path("other");
+    const char *other = ct_test_path("other");
     CHECK(ct_peft_write(other, &pc, t, 0, 0) == 0);
     CHECK(ct_lora_load_peft(&b, other) != 0);
     CHECK_CONTAINS(ct_error_message(), "'c_attn' matches no linear layer of this llama model");
 
     // extra tensors (adapters on modules the config does not name)
     snprintf(pc.target_modules, sizeof pc.target_modules, "q_proj");
-    const char *extra = tmp_path("extra");
+    const char *extra = ct_test_path("extra");
     CHECK(ct_peft_write(extra, &pc, t, 2 * a.lora->n_adapters, 0) == 0);
     CHECK(ct_lora_load_peft(&b, extra) != 0);
     CHECK_CONTAINS(ct_error_message(), "belongs to no adapter of this model and config");
 
     // configs ctrain does not implement, and a folder that is no adapter
-    const char *bad = tmp_path("bad");
+    const char *bad = ct_test_path("bad");
     char path[1200];
     CHECK(ct_peft_write(bad, &pc, t, 2, 0) == 0);
     snprintf(path, sizeof path, "%s/adapter_config.json", bad);
@@ -140,7 +132,7 @@ TEST(lora, peft_errors) {
     ct_test_write("bad/adapter_config.json", "{\"peft_type\": \"IA3\", \"r\": 4}");
     CHECK(ct_lora_load_peft(&b, bad) != 0);
     CHECK_CONTAINS(ct_error_message(), "peft_type is \"IA3\"; ctrain reads LoRA adapters");
-    CHECK(ct_lora_load_peft(&b, tmp_path("nowhere")) != 0);
+    CHECK(ct_lora_load_peft(&b, ct_test_path("nowhere")) != 0);
     CHECK_CONTAINS(ct_error_message(), "is not a PEFT adapter folder");
     ct_model_free(&a);
     ct_model_free(&b);
@@ -151,7 +143,7 @@ TEST(lora, peft_errors) {
 TEST(lora, merge_command_equals_adapter_model) {
     ct_log_set_level(CT_LOG_QUIET);
     CtModelConfig cfg = hf_fixture_config(CT_ARCH_LLAMA, 0);
-    const char *base = tmp_path("base.h5"), *dir = tmp_path("adapter"), *merged = tmp_path("merged.h5");
+    const char *base = ct_test_path("base.h5"), *dir = ct_test_path("adapter"), *merged = ct_test_path("merged.h5");
     CHECK(hf_fixture_checkpoint(base, &cfg, 5) == 0);
     CtModel m;
     CtCheckpointMeta meta;
@@ -195,10 +187,10 @@ TEST(lora, merge_command_equals_adapter_model) {
     ct_free(want);
 
     // a base the adapters were not trained on
-    const char *other = tmp_path("other.h5");
+    const char *other = ct_test_path("other.h5");
     CHECK(hf_fixture_checkpoint(other, &cfg, 6) == 0);
     snprintf(cmd, sizeof cmd, "'%s' lora merge --base '%s' --adapter '%s' --out '%s'", ct_test_bin(), other, dir,
-             tmp_path("bad.h5"));
+             ct_test_path("bad.h5"));
     CHECK(ct_test_run(cmd, &out) != 0);
     CHECK_CONTAINS(out, "trained on another base model");
     free(out);

@@ -19,14 +19,6 @@
 
 #define REF_T 12
 
-static const char *tmp_path(const char *name) {
-    static char buf[8][1024];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", ct_test_tmpdir(), name);
-    return p;
-}
-
 // max |a - b| / max |b|; infinite when either holds a non-finite value
 static double relative_error(const float *a, const float *b, size_t n) {
     double diff = 0, scale = 0;
@@ -50,9 +42,9 @@ static int read_floats(const char *path, float *dst, size_t n) {
 // The base as a checkpoint and as a transformers folder; the tokens file.
 static int prepare(CtArch arch, const char **base, const char **hf, const char **tokens_path, int32_t *tokens) {
     CtModelConfig cfg = hf_fixture_config(arch, arch == CT_ARCH_GPT2);
-    *base = tmp_path("base.h5");
-    *hf = tmp_path("hf");
-    *tokens_path = tmp_path("tokens.bin");
+    *base = ct_test_path("base.h5");
+    *hf = ct_test_path("hf");
+    *tokens_path = ct_test_path("tokens.bin");
     if (hf_fixture_checkpoint(*base, &cfg, 7) != 0) return -1;
     // the fixture's 3e38 (a conversion test) would make GPT-2's tied head overflow: tame it
     CtModel m;
@@ -102,8 +94,8 @@ static void compare_with_peft(CtArch arch, const char *targets, const char *peft
     CtRng rng;
     ct_rng_seed(&rng, 8);
     for (size_t i = 0; i < m.lora->n_params; i++) m.lora->params[i] = (float)(0.3 * ct_rng_normal(&rng));
-    const char *adapter = tmp_path("adapter"), *out = tmp_path("peft_logits.bin");
-    const char *peft_adapter = tmp_path("peft_adapter"), *peft_out = tmp_path("peft_own_logits.bin");
+    const char *adapter = ct_test_path("adapter"), *out = ct_test_path("peft_logits.bin");
+    const char *peft_adapter = ct_test_path("peft_adapter"), *peft_out = ct_test_path("peft_own_logits.bin");
     CHECK(ct_lora_save_peft(&m, adapter, hf) == 0);
     char args[4096];
     snprintf(args, sizeof args, "both %s %s %s %s %s %s %s 4 8 %d", hf, adapter, tokens_path, out, peft_adapter, peft_out,

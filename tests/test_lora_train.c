@@ -43,14 +43,6 @@ static const char *prepare(void) {
     return prefix;
 }
 
-static const char *path_in(const char *rel) {
-    static char paths[4][1200];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, 1200, "%s/%s", ct_test_tmpdir(), rel);
-    return p;
-}
-
 TEST(lora, train_resume_to_the_bit_and_base_untouched) {
     ct_log_set_level(CT_LOG_QUIET);  // the in-process loads below report what trains
     const char *prefix = prepare();
@@ -74,7 +66,7 @@ TEST(lora, train_resume_to_the_bit_and_base_untouched) {
 
     // the checkpoint: adapters + moments, no base weights; base path and hash
     CtCheckpoint c;
-    CHECK(ct_ckpt_open(&c, path_in("a/ckpt-step00000020.h5")) == 0);
+    CHECK(ct_ckpt_open(&c, ct_test_path("a/ckpt-step00000020.h5")) == 0);
     CHECK(ct_ckpt_has(&c, "lora/model.layers.0.self_attn.q_proj.lora_A.weight"));
     CHECK(ct_ckpt_has(&c, "optim/m/model.layers.0.mlp.down_proj.lora_B.weight"));
     CHECK(!ct_ckpt_has(&c, "model"));
@@ -88,9 +80,9 @@ TEST(lora, train_resume_to_the_bit_and_base_untouched) {
     CtModel ma, mb, base_model;
     CtAdamW oa = {0}, ob = {0};
     CtCheckpointMeta meta;
-    CHECK(ct_checkpoint_load(path_in("a/ckpt-step00000020.h5"), &ma, ct_ops_cpu(), 1, 1, 0, &oa, &meta) == 0);
+    CHECK(ct_checkpoint_load(ct_test_path("a/ckpt-step00000020.h5"), &ma, ct_ops_cpu(), 1, 1, 0, &oa, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
-    CHECK(ct_checkpoint_load(path_in("b/ckpt-step00000020.h5"), &mb, ct_ops_cpu(), 1, 1, 0, &ob, &meta) == 0);
+    CHECK(ct_checkpoint_load(ct_test_path("b/ckpt-step00000020.h5"), &mb, ct_ops_cpu(), 1, 1, 0, &ob, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
     CHECK(ma.lora && mb.lora && ma.grads == NULL);
     CHECK_EQ_INT(oa.n, ma.lora->n_params);
@@ -104,12 +96,12 @@ TEST(lora, train_resume_to_the_bit_and_base_untouched) {
             b2 += (double)v * v;
         }
     CHECK(b2 > 0);
-    CHECK(ct_checkpoint_load(path_in("base/ckpt-step00000010.h5"), &base_model, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
+    CHECK(ct_checkpoint_load(ct_test_path("base/ckpt-step00000010.h5"), &base_model, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
     CHECK(memcmp(base_model.params, ma.params, ma.n_params * sizeof(float)) == 0);
     // without an optimizer a LoRA checkpoint loads merged: W + s·B·A
     CtModel merged;
-    CHECK(ct_checkpoint_load(path_in("a/ckpt-step00000020.h5"), &merged, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
+    CHECK(ct_checkpoint_load(ct_test_path("a/ckpt-step00000020.h5"), &merged, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
     CHECK(merged.lora == NULL && memcmp(base_model.params, merged.params, ma.n_params * sizeof(float)) != 0);
     ct_model_free(&merged);
@@ -129,16 +121,16 @@ TEST(lora, train_resume_to_the_bit_and_base_untouched) {
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     CHECK_CONTAINS(out, "lora export: 3 adapters (r 4)");
     free(out);
-    char *config = ct_test_read(path_in("adapter/adapter_config.json"), NULL);
+    char *config = ct_test_read(ct_test_path("adapter/adapter_config.json"), NULL);
     CHECK_CONTAINS(config, "\"base_model_name_or_path\":\t\"tiny-base\"");
     CHECK_CONTAINS(config, "\"target_modules\":\t[\"q_proj\", \"v_proj\", \"down_proj\"]");
     free(config);
     CtModel m1, m2;
-    CHECK(ct_checkpoint_load(path_in("a/ckpt-step00000020.h5"), &merged, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
+    CHECK(ct_checkpoint_load(ct_test_path("a/ckpt-step00000020.h5"), &merged, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
-    CHECK(ct_checkpoint_load(path_in("m1.h5"), &m1, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
+    CHECK(ct_checkpoint_load(ct_test_path("m1.h5"), &m1, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
-    CHECK(ct_checkpoint_load(path_in("m2.h5"), &m2, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
+    CHECK(ct_checkpoint_load(ct_test_path("m2.h5"), &m2, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
     CHECK(memcmp(merged.params, m1.params, merged.n_params * sizeof(float)) == 0);
     CHECK(memcmp(merged.params, m2.params, merged.n_params * sizeof(float)) == 0);
@@ -148,7 +140,7 @@ TEST(lora, train_resume_to_the_bit_and_base_untouched) {
 
     // another base under the recorded path: refused, naming both files
     snprintf(cmd, sizeof cmd, "cp '%s' '%s' && %s --run.out_dir=b --resume b --train.max_steps=25",
-             path_in("base/ckpt-step00000005.h5"), path_in("base/ckpt-step00000010.h5"), prefix);
+             ct_test_path("base/ckpt-step00000005.h5"), ct_test_path("base/ckpt-step00000010.h5"), prefix);
     CHECK(ct_test_run(cmd, &out) != 0);
     CHECK_CONTAINS(out, "is not the model these adapters were trained on");
     free(out);

@@ -9,18 +9,10 @@
 #include "core/error.h"
 #include "tests/test.h"
 
-static const char *tmp_path(const char *name) {
-    static char buf[4][1024];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", ct_test_tmpdir(), name);
-    return p;
-}
-
 // A file made of a header length (as given, so it may lie), the header text and `data_len`
 // bytes of data.
 static const char *write_raw(const char *name, uint64_t header_len, const char *header, size_t data_len) {
-    const char *path = tmp_path(name);
+    const char *path = ct_test_path(name);
     FILE *fp = fopen(path, "wb");
     for (int i = 0; i < 8; i++) fputc((int)((header_len >> (8 * i)) & 0xff), fp);
     fputs(header, fp);
@@ -68,7 +60,7 @@ TEST(safetensors, round_trip_keeps_every_bit_and_the_metadata) {
         {"ids", 1, {2}, CT_DTYPE_I32, ids},
     };
     CtStMetaEntry meta[2] = {{"format", "pt"}, {"note", "line\nbreak"}};
-    const char *path = tmp_path("m.safetensors");
+    const char *path = ct_test_path("m.safetensors");
     CHECK_MSG(ct_st_write(path, t, 4, meta, 2) == 0, "%s", ct_error_message());
     CtSafetensors f;
     CHECK_MSG(ct_st_open(&f, path) == 0, "%s", ct_error_message());
@@ -97,7 +89,7 @@ TEST(safetensors, round_trip_keeps_every_bit_and_the_metadata) {
 }
 
 TEST(safetensors, empty_file_and_zero_size_tensors) {
-    const char *path = tmp_path("empty.safetensors");
+    const char *path = ct_test_path("empty.safetensors");
     CHECK(ct_st_write(path, NULL, 0, NULL, 0) == 0);
     CtSafetensors f;
     CHECK_MSG(ct_st_open(&f, path) == 0, "%s", ct_error_message());
@@ -160,7 +152,7 @@ TEST(safetensors, refuses_header_too_long) {
 
 TEST(safetensors, refuses_truncated_files) {
     CHECK_REFUSED(write_raw("past_end.safetensors", strlen(GOOD) + 100, GOOD, 16), "truncated");
-    const char *tiny = tmp_path("tiny.safetensors");
+    const char *tiny = ct_test_path("tiny.safetensors");
     FILE *fp = fopen(tiny, "wb");
     fputs("\x05\x00\x00", fp);
     fclose(fp);
@@ -169,7 +161,7 @@ TEST(safetensors, refuses_truncated_files) {
     // a real file with its last bytes cut off
     float v[4] = {1, 2, 3, 4};
     CtNamedTensor t = {"v", 1, {4}, CT_DTYPE_F32, v};
-    const char *cut = tmp_path("cut.safetensors");
+    const char *cut = ct_test_path("cut.safetensors");
     CHECK(ct_st_write(cut, &t, 1, NULL, 0) == 0);
     size_t size;
     char *bytes = ct_test_read(cut, &size);
@@ -238,5 +230,5 @@ TEST(safetensors, refuses_malformed_headers) {
     CHECK_REFUSED(write_file("utf8.safetensors", "{\"\xff\":{}}", 0), "not valid UTF-8");
     CHECK_REFUSED(write_file("entry.safetensors", "{\"a\":[]}", 0), "not an object");
     CHECK_REFUSED(write_file("newline.safetensors", "{\"a\\nb\":[]}", 0), "tensor 'a?b'");  // one line still
-    CHECK_REFUSED(tmp_path("missing.safetensors"), "cannot open");
+    CHECK_REFUSED(ct_test_path("missing.safetensors"), "cannot open");
 }

@@ -29,7 +29,7 @@ static const CtOption options[] = {
     {"threads", "N", "CPU threads (default 0: every core)", 0},
     {"device", "cpu|cuda|auto", "where to run (default cpu)", 0},
     {"precision", "auto|fp32|bf16", "matrix products on the GPU: bf16 tensor cores (auto) or fp32", 0},
-    {"peak-tflops", "X", "the peak FLOP/s MFU divides by (default on a GPU: its fp32 peak)", 0},
+    {"peak-tflops", "X", "the peak TFLOP/s MFU divides by (default on a GPU: its peak for the precision)", 0},
     {"matmul", "blas|portable", "matrix-product engine on the CPU (default blas)", 0},
     {"recompute", NULL, "recompute norms and MLP activations in backward", 0},
 };
@@ -154,7 +154,8 @@ static int run_bench_train(const CtArgs *args) {
            1e3 * fastest, step_flops / fastest * 1e-9, 100 * (process_cpu_seconds() - cpu_start) / (total * threads_used),
            threads_used);
     // MFU = (6·N_matmul + 6·L·T·C) FLOPs per token × tokens/s ÷ peak (train/model.h); the peak is
-    // --peak-tflops, or on a GPU its published fp32 peak (none is assumed for a CPU here).
+    // --peak-tflops, or on a GPU its published peak for the products' precision (none is
+    // assumed for a CPU here).
     double peak = peak_tflops > 0 ? peak_tflops * 1e12 : ops->host_memory ? 0 : ct_cuda_peak_flops(0, ct_ops_products_bf16(ops));
     char mfu[64] = "";
     if (peak > 0) snprintf(mfu, sizeof mfu, " mfu=%.1f%% peak_tflops=%.1f", 100 * gflops * 1e9 / peak, peak * 1e-12);
