@@ -229,7 +229,7 @@ static void fill_state(CtAdamW *opt, float *params, float *grads, size_t n) {
 // One step of ct_zero_* on `world` ranks (this one among them) against one AdamW step on the
 // whole state with the gradients summed over the ranks (each rank has the same grads here).
 static void zero_step_matches_adamw(void) {
-    const size_t n = 7;  // uneven over 2 ranks: slices of 4 and 3
+    const size_t n = 7;  // uneven: slices of 4 and 3 over 2 ranks, 3, 3 and 1 over 3
     const int world = ct_dist_world(), rank = ct_dist_rank();
     CtAdamW full, ref;
     ct_adamw_init(&full, n, 1e-2, 0.9, 0.95, 1e-8, 0.1);
@@ -239,12 +239,14 @@ static void zero_step_matches_adamw(void) {
     fill_state(&ref, ref_params, sum, n);
     for (size_t i = 0; i < n; i++) sum[i] *= (float)world;
     CtZero z;
-    CHECK_EQ_INT(ct_zero_init(&z, &full), 0);
+    CHECK_EQ_INT(ct_zero_init(&z, &full, ct_ops_cpu()), 0);
     ct_zero_release_state(&full);  // every rank, rank 0 included, keeps only its slice
     CHECK(full.m == NULL && full.v == NULL);
-    CHECK_EQ_INT(z.count, n / (size_t)world + ((size_t)rank < n % (size_t)world));
+    const size_t part = (n + (size_t)world - 1) / (size_t)world;  // equal parts of the padded buffer
+    CHECK_EQ_INT(z.begin, (size_t)rank * part);
+    CHECK_EQ_INT(z.count, z.begin >= n ? 0 : n - z.begin < part ? n - z.begin : part);
     ct_zero_reduce_clip(&z, grads, 1e9);
-    ct_zero_update(&z, params, 1e-2);
+    ct_zero_update(&z, params, grads, 1e-2);
     ref.lr = 1e-2;
     ct_adamw_step(&ref, ref_params, sum);
     for (size_t i = 0; i < n; i++) CHECK_NEAR(params[i], ref_params[i], 1e-6);

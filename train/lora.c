@@ -2,6 +2,7 @@
 // target_modules against them, the adapter buffer, initialisation, the forward/backward hooks
 // and merging. See train/lora.h.
 #include "train/lora.h"
+#include "train/model_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -205,9 +206,8 @@ void ct_lora_to_backend(CtModel *m) {
     if (lora->dev_params && lora->dev_params != lora->params) return;  // already there
     free_scratch(lora, ct_ops_cpu());
     alloc_scratch(m, ops);
-    lora->dev_params = ops->alloc(lora->n_params * sizeof(float), "LoRA adapters");
-    ops->upload(lora->dev_params, lora->params, lora->n_params * sizeof(float));
-    lora->dev_grads = ops->alloc(lora->n_params * sizeof(float), "LoRA adapter gradients");
+    lora->dev_params = ct_model_device_buffer(ops, lora->params, lora->n_params, m->train_shards, "LoRA adapters");
+    lora->dev_grads = ct_model_device_buffer(ops, NULL, lora->n_params, m->train_shards, "LoRA adapter gradients");
     ct_free(lora->grads);  // gradients live on the device only
     lora->grads = NULL;
     m->train_params = lora->dev_params;

@@ -58,8 +58,10 @@ void ct_model_set_loss_weights(CtModel *m, const float *weights) {
     m->batch.loss_weights = m->staged.loss_weights;
 }
 
-static float *to_device(const CtOps *ops, const float *host, size_t n, const char *what) {
-    float *d = ops->alloc((n ? n : 1) * sizeof(float), what);
+// A device buffer of n floats from host (or zeros), with room for `shards` equal parts.
+float *ct_model_device_buffer(const CtOps *ops, const float *host, size_t n, int shards, const char *what) {
+    const size_t w = shards > 1 ? (size_t)shards : 1, room = (n + w - 1) / w * w;
+    float *d = ops->alloc((room ? room : 1) * sizeof(float), what);  // zeroed: the padding stays 0
     if (host) ops->upload(d, host, n * sizeof(float));
     return d;
 }
@@ -72,10 +74,10 @@ void ct_model_to_backend(CtModel *m, const CtOps *ops) {
     m->ops->free(m->act_block);
     m->act_block = NULL;
     m->ops = ops;
-    m->dev_params = to_device(ops, m->params, m->n_params, "model parameters");
+    m->dev_params = ct_model_device_buffer(ops, m->params, m->n_params, m->train_shards, "model parameters");
     m->dev_grads = NULL;
     if (m->grads) {  // gradients live on the device only
-        m->dev_grads = to_device(ops, NULL, m->n_params, "model gradients");
+        m->dev_grads = ct_model_device_buffer(ops, NULL, m->n_params, m->train_shards, "model gradients");
         ct_free(m->grads);
         m->grads = NULL;
     }

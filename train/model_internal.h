@@ -20,3 +20,6 @@ CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch);
 // Frees what lives in the ops' memory (activations; on a device also parameters, gradients
 // and staging buffers).
 void ct_model_free_backend(CtModel *m);
+// A device buffer of n floats, uploaded from host (zeros when NULL), with room for `shards`
+// equal parts (CtModel.train_shards): the padding past n is zeros.
+float *ct_model_device_buffer(const CtOps *ops, const float *host, size_t n, int shards, const char *what);

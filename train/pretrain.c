@@ -464,22 +464,19 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (r.model.train_params != r.model.params)  // LoRA: the adapters too
         ct_dist_broadcast(r.model.train_params, r.model.n_train * sizeof(float), 0);
     if (!r.ops->host_memory) {  // run.device cuda: built on the CPU, trained on the GPU
-        if (cfg->optim.zero) {
-            ct_error_set("optim.zero = 1 with run.device = cuda: ZeRO-1 on GPUs (NCCL reduce-scatter over padded "
-                         "shards) is not written yet; set optim.zero = 0, or train with ZeRO-1 on the CPU");
-            goto done;
-        }
         // NCCL carries the gradients between GPUs (one rank too: the same code runs); it picks
         // this rank's GPU from its node-local rank, so it starts before anything is allocated there.
         if (ct_nccl_built()) {
             if (ct_nccl_init() != 0) goto done;
             r.nccl = 1;
         }
+        // ZeRO-1 cuts the trained buffers into equal parts for NCCL: they get the padding.
+        if (cfg->optim.zero) r.model.train_shards = world;
         ct_model_to_backend(&r.model, r.ops);
-        ct_adamw_move_to(&r.opt, r.ops);
+        if (!cfg->optim.zero) ct_adamw_move_to(&r.opt, r.ops);  // ZeRO-1 moves only this rank's slice
         // Full training (not LoRA: its few adapter gradients go in one call) overlaps the
-        // all-reduce with backward; ZeRO-1 is refused above.
-        r.overlap = r.nccl && !r.model.lora;
+        // all-reduce with backward. ZeRO-1 reduce-scatters after backward instead.
+        r.overlap = r.nccl && !r.model.lora && !cfg->optim.zero;
         if (r.overlap) ct_grad_buckets_init(&r.buckets, r.model.n_train, 0);
         char gpu[256];
         size_t total = 0;
@@ -491,7 +488,7 @@ int ct_pretrain(const CtPretrainJob *job) {
                r.ops->memory_peak() / 1048576.0);
     }
     if (cfg->optim.zero) {  // ZeRO-1: every rank keeps only its slice; rank 0 gathers the whole for each save
-        if (ct_zero_init(&r.zero, &r.opt) != 0) goto done;
+        if (ct_zero_init(&r.zero, &r.opt, r.ops) != 0) goto done;
         r.have_zero = 1;
         ct_zero_release_state(&r.opt);
     }
@@ -618,7 +615,7 @@ int ct_pretrain(const CtPretrainJob *job) {
             goto done;
         }
         if (r.have_zero)
-            ct_zero_update(&r.zero, r.model.train_params, r.opt.lr);
+            ct_zero_update(&r.zero, r.model.train_params, r.model.train_grads, r.opt.lr);
         else
             ct_adamw_step(&r.opt, r.model.train_params, r.model.train_grads);
         r.step++;
