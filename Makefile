@@ -96,10 +96,11 @@ ifeq ($(CUDA),1)
   endif
 endif
 
-# EMU_CUDA=1 (tests/test_cuda_emu/run.sh): the C sources see CTRAIN_CUDA as in a CUDA build,
-# without nvcc; the emulation supplies the kernels and links them.
+# EMU_CUDA=1 (tests/test_cuda_emu/run.sh): the C sources see CTRAIN_CUDA and CTRAIN_NCCL as in
+# a CUDA build with NCCL, without nvcc; the emulation supplies the kernels, the CUDA runtime and
+# NCCL (over MPI) and links them.
 ifeq ($(EMU_CUDA),1)
-  CFLAGS += -DCTRAIN_CUDA=1 -DCTRAIN_CUDA_ARCHS="\"emulated\""
+  CFLAGS += -DCTRAIN_CUDA=1 -DCTRAIN_CUDA_ARCHS="\"emulated\"" -DCTRAIN_NCCL=1 -Itests/test_cuda_emu
 endif
 
 # ---- sources: every .c in the library folders; new files need no Makefile edit ----

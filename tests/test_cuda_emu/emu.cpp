@@ -159,7 +159,7 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) {
 extern "C" int ct_cuda_device_count(char *why, size_t why_size) {
     (void)why;
     (void)why_size;
-    return 1;
+    return ct_emu_gpu_count();
 }
 extern "C" int ct_cuda_device_describe(int, char *name, size_t name_size, size_t *total_bytes) {
     snprintf(name, name_size, "CPU emulation");

@@ -8,6 +8,7 @@
 // threads, the GPU memory model, occupancy and register limits, launch-shape limits, speed.
 // It is a development aid, not a substitute for running on a GPU.
 #pragma once
+#include "emu_runtime.h"
 #ifdef __cplusplus
 #include <algorithm>
 #include <cmath>
@@ -95,31 +96,7 @@ inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fdiv_rn(float a, float b) { return a / b; }
 inline float __fsqrt_rn(float a) { return std::sqrt(a); }
 
-// ---- the runtime API, over host memory ----
-typedef enum {
-    cudaSuccess = 0,
-    cudaErrorInvalidValue = 1,
-    cudaErrorMemoryAllocation = 2,
-    cudaErrorInvalidConfiguration = 9,
-    cudaErrorInsufficientDriver = 35,
-    cudaErrorNoDevice = 100,
-    cudaErrorNoKernelImageForDevice = 209,
-    cudaErrorIllegalAddress = 700,
-    cudaErrorLaunchFailure = 719,
-} cudaError_t;
-typedef enum { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice } cudaMemcpyKind;
-typedef enum { cudaFuncAttributeMaxDynamicSharedMemorySize } cudaFuncAttribute;
-typedef void *cudaStream_t;
-const char *cudaGetErrorString(cudaError_t e);
-const char *cudaGetErrorName(cudaError_t e);
-cudaError_t cudaGetLastError();
-cudaError_t cudaDeviceSynchronize();
-cudaError_t cudaMalloc(void **p, size_t bytes);
-cudaError_t cudaFree(void *p);
-cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b);
-cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
-cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s);
-cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s);
+// ---- the runtime API, over host memory (emu_runtime.h) ----
 template <typename K>
 cudaError_t cudaFuncSetAttribute(K, cudaFuncAttribute, int bytes) {
     return bytes <= 227 * 1024 ? cudaSuccess : cudaErrorInvalidValue;  // H100's opt-in limit
