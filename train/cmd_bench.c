@@ -148,7 +148,7 @@ static int run_bench_train(const CtArgs *args) {
                s < warmup ? " (warmup)" : "", loss, 1e3 * (t3 - t0), 1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2));
     }
     double step_s = total / steps, tokens_per_s = (double)B * T / step_s;
-    double step_flops = ct_model_flops_per_token(&mc, T) * B * T, gflops = step_flops / step_s * 1e-9;
+    double step_flops = ct_model_flops_per_token(&mc, T, 0) * B * T, gflops = step_flops / step_s * 1e-9;
     // on a shared machine the fastest step and the CPU share we got tell how disturbed the mean is
     ct_log("fastest step %.1f ms (%.1f GFLOP/s); this process got %.0f%% of %d threads' time",
            1e3 * fastest, step_flops / fastest * 1e-9, 100 * (process_cpu_seconds() - cpu_start) / (total * threads_used),

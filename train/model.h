@@ -200,5 +200,6 @@ void ct_model_named_tensors(const CtModel *m, int gradients, CtNamedTensor *out)
 // FLOPs of one training step (forward + backward) per token at sequence length T:
 // 6·N_matmul + 6·n_layer·T·d_model (causal attention: QKᵀ and P·V each 2·T·C/2 per token
 // forward, twice that backward). N_matmul counts the weights of every matrix product,
-// the output head included; embeddings and norms are not products.
-double ct_model_flops_per_token(const CtModelConfig *c, int T);
+// the output head included; embeddings and norms are not products. weights_frozen (LoRA's
+// base): 4·N_matmul, backward computing the inputs' gradients but not the weights'.
+double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_frozen);

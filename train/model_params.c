@@ -148,10 +148,10 @@ void ct_model_named_tensors(const CtModel *m, int gradients, CtNamedTensor *out)
     }
 }
 
-double ct_model_flops_per_token(const CtModelConfig *c, int T) {
+double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_frozen) {
     const double C = c->d_model, F = c->d_ff, HD = ct_model_head_dim(c);
     double qkv = C * (c->n_head + 2.0 * c->n_kv_head) * HD, out = C * C;
     double mlp = c->arch == CT_ARCH_LLAMA ? 3 * C * F : 2 * C * F;
     double n_matmul = c->n_layer * (qkv + out + mlp) + (double)c->vocab_size * C;
-    return 6 * n_matmul + 6.0 * c->n_layer * T * C;
+    return (weights_frozen ? 4 : 6) * n_matmul + 6.0 * c->n_layer * T * C;
 }

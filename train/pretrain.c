@@ -555,7 +555,11 @@ int ct_pretrain(const CtPretrainJob *job) {
         }
     }
     CtLrSchedule sched = ct_train_schedule(cfg);
-    const double flops_per_step = ct_model_flops_per_token(&r.model.config, T) * (double)tokens_per_step;
+    // LoRA: the frozen base's products forward and for the inputs' gradients, and the adapters'
+    // own (each adapter weight in one product per token: 2 FLOP forward, 4 backward).
+    const double lora_flops = r.model.lora ? 6.0 * (double)r.model.lora->n_params : 0;
+    const double flops_per_step =
+        (ct_model_flops_per_token(&r.model.config, T, r.model.lora != NULL) + lora_flops) * (double)tokens_per_step;
     const int tty = isatty(fileno(stderr));
     const int64_t log_every = cfg->train.max_steps / 50 > 1 ? cfg->train.max_steps / 50 : 1;
     double compute_time = 0, start = ct_time_now(), ema_tps = 0;
