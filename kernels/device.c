@@ -14,7 +14,7 @@ int ct_cuda_built(void) { return 1; }
 #define CTRAIN_CUDA_ARCHS ""
 #endif
 const char *ct_cuda_archs(void) { return CTRAIN_CUDA_ARCHS; }
-// ct_cuda_device_count and ct_cuda_device_describe are in kernels/cuda/device_info.cu.
+// ct_cuda_device_count, ct_cuda_device_describe and ct_cuda_use_device are in kernels/cuda/device_info.cu.
 #else
 int ct_cuda_built(void) { return 0; }
 const char *ct_cuda_archs(void) { return ""; }
@@ -26,6 +26,10 @@ int ct_cuda_device_describe(int index, char *name, size_t name_size, size_t *tot
     (void)index;
     *total_bytes = 0;
     snprintf(name, name_size, "built without CUDA");
+    return -1;
+}
+int ct_cuda_use_device(int index, char *why, size_t why_size) {
+    snprintf(why, why_size, "device %d: this ctrain was built without CUDA", index);
     return -1;
 }
 #endif

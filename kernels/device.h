@@ -11,6 +11,9 @@ const char *ct_cuda_archs(void); // the GPU architectures it was compiled for, "
 int ct_cuda_device_count(char *why, size_t why_size);
 // Name and memory of device `index`. Returns 0, or -1 with the reason in name[].
 int ct_cuda_device_describe(int index, char *name, size_t name_size, size_t *total_bytes);
+// Makes device `index` the one this process's CUDA work runs on (before anything is allocated
+// there). Returns 0, or -1 with the reason in why[].
+int ct_cuda_use_device(int index, char *why, size_t why_size);
 
 // The op table for a device choice: "cpu"; "cuda" (an error when the build has no CUDA or no
 // GPU is usable, with the reason); "auto" (CUDA when built and a GPU is usable, else the CPU).

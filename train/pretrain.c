@@ -245,6 +245,18 @@ static void buckets_ready(void *ctx, size_t final_from) {
     ct_nccl_buckets_ready_from(&r->buckets, r->model.train_grads, final_from, CT_NCCL_SUM);
 }
 
+// Without NCCL each rank still takes its own GPU (its node-local rank modulo the GPUs) and
+// the gradients go through the host; every rank stops when one cannot.
+static int pick_gpu(Run *r) {
+    char why[256] = "";
+    int count = ct_cuda_device_count(why, sizeof why);
+    r->gpu = count > 0 ? ct_dist_local_rank() % count : 0;
+    int failed = count > 0 && ct_cuda_use_device(r->gpu, why, sizeof why) != 0;
+    if (ct_dist_any(failed))
+        return ct_error_set("rank %d: %s", ct_dist_rank(), failed ? why : "another rank could not pick its GPU");
+    return 0;
+}
+
 // Data parallel: the gradients summed over ranks: NCCL on GPUs; MPI on host buffers, so a GPU
 // build without NCCL goes through the host.
 static void allreduce_grads(Run *r) {
@@ -469,6 +481,9 @@ int ct_pretrain(const CtPretrainJob *job) {
         if (ct_nccl_built()) {
             if (ct_nccl_init() != 0) goto done;
             r.nccl = 1;
+            r.gpu = ct_nccl_device();
+        } else if (pick_gpu(&r) != 0) {
+            goto done;
         }
         // ZeRO-1 cuts the trained buffers into equal parts for NCCL: they get the padding.
         if (cfg->optim.zero) r.model.train_shards = world;
@@ -480,7 +495,6 @@ int ct_pretrain(const CtPretrainJob *job) {
         if (r.overlap) ct_grad_buckets_init(&r.buckets, r.model.n_train, 0);
         char gpu[256];
         size_t total = 0;
-        r.gpu = r.nccl ? ct_nccl_device() : 0;
         ct_cuda_device_describe(r.gpu, gpu, sizeof gpu, &total);
         ct_log("%s: training on %s (%s, %.1f GiB), %s; the model holds %.1f MiB there", r.name, r.ops->name, gpu,
                total / 1073741824.0,

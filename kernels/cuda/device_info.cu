@@ -33,3 +33,11 @@ extern "C" int ct_cuda_device_describe(int index, char *name, size_t name_size, 
     *total_bytes = prop.totalGlobalMem;
     return 0;
 }
+
+extern "C" int ct_cuda_use_device(int index, char *why, size_t why_size) {
+    cudaError_t err = cudaSetDevice(index);
+    if (err == cudaSuccess) return 0;
+    snprintf(why, why_size, "cudaSetDevice(%d) failed: %s", index, cudaGetErrorString(err));
+    cudaGetLastError();
+    return -1;
+}

@@ -161,6 +161,11 @@ extern "C" int ct_cuda_device_count(char *why, size_t why_size) {
     (void)why_size;
     return ct_emu_gpu_count();
 }
+extern "C" int ct_cuda_use_device(int index, char *why, size_t why_size) {
+    if (cudaSetDevice(index) == cudaSuccess) return 0;
+    snprintf(why, why_size, "cudaSetDevice(%d) failed: no such emulated device", index);
+    return -1;
+}
 extern "C" int ct_cuda_device_describe(int, char *name, size_t name_size, size_t *total_bytes) {
     snprintf(name, name_size, "CPU emulation");
     *total_bytes = emu_total;
