@@ -357,10 +357,16 @@ TEST(cuda, matmul_gelu_fused_bf16_within_1e_2) {
     // fp32's promise is 1e-5 of the CPU; cuBLASLt's GELU (approximate tanh) is not within it
     CHECK(GPU->matmul_bias_gelu_forward == NULL && GPU->matmul_backward_dgelu == NULL);
     CHECK(CPU->matmul_bias_gelu_forward == NULL && CPU->matmul_backward_dgelu == NULL);
+    const size_t fallbacks = ct_cuda_gelu_epilogue_fallbacks();
     fused_gelu_case(bf16, 37, 40, 64, 1, 1);                       // through cuBLASLt's epilogues
     if (!ct_test_failed()) fused_gelu_case(bf16, 16, 32, 96, 0, 1);  // GELU_AUX without a bias
     if (!ct_test_failed()) fused_gelu_case(bf16, 5, 24, 200, 1, 0);  // frozen proj: dweight, dbias NULL
+    CHECK_MSG(ct_cuda_gelu_epilogue_fallbacks() == fallbacks,
+              "cuBLASLt offered no algorithm for the GELU epilogues (bf16 A/B, fp32 C/D and aux) in %zu of 6 "
+              "products: the fused ops ran unfused",
+              ct_cuda_gelu_epilogue_fallbacks() - fallbacks);
     if (!ct_test_failed()) fused_gelu_case(bf16, 33, 16, 52, 1, 1);  // F % 8 != 0: the unfused fallback
+    CHECK_EQ_INT(ct_cuda_gelu_epilogue_fallbacks() - fallbacks, 2);
 }
 
 // ---- attention ----

@@ -169,12 +169,16 @@ extern "C" void ct_cuda_matmul_backward(float *dinp, float *dweight, float *dbia
 // offers these. cublasLt.h: the aux leading dimension must be a multiple of 8; other widths,
 // and shapes cuBLASLt has no algorithm for, run the unfused kernels.
 
+static size_t gelu_epilogue_fallbacks;
+extern "C" size_t ct_cuda_gelu_epilogue_fallbacks(void) { return gelu_epilogue_fallbacks; }
+
 // pre'[OC,N] = W'ᵀ·inp' + b into the aux, out' = gelu(pre') into C, both with leading dimension OC.
 static void matmul_bias_gelu_forward(float *out, float *pre, const float *inp, const float *weight, const float *bias,
                                      int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
     const LtGelu gelu = {0, pre, OC};
     if (OC % 8 == 0 && C > 0 && lt_matmul(1, 0, OC, N, C, 1.0f, weight, C, inp, C, out, OC, 0.0f, bias, &gelu)) return;
+    gelu_epilogue_fallbacks++;
     ct_cuda_matmul_forward(pre, inp, weight, bias, N, C, OC);
     ct_cuda_gelu_forward(out, pre, (size_t)N * OC);
 }
@@ -186,6 +190,7 @@ static void matmul_backward_dgelu(float *dpre, float *dweight, float *dbias, con
     if (N <= 0 || C <= 0) return;
     const LtGelu gelu = {1, pre, C};
     if (!(C % 8 == 0 && OC > 0 && lt_matmul(0, 0, C, N, OC, 1.0f, weight, C, dout, OC, dpre, C, 0.0f, NULL, &gelu))) {
+        gelu_epilogue_fallbacks++;
         ct_cuda_gemm(0, 0, C, N, OC, 1.0f, weight, C, dout, OC, dpre, C, 0.0f, NULL);  // dpre = dout·W
         ct_cuda_gelu_grad_scale(dpre, pre, (size_t)N * C);                            // dpre ⊙= gelu'(pre)
     }
