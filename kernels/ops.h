@@ -81,6 +81,19 @@ typedef struct CtOps {
     // be NULL: that gradient is not wanted (frozen weights, the first layer's input).
     void (*matmul_backward)(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                             const float *weight, int N, int C, int OC);
+    // Optional (NULL where a backend has no fused form; the caller then runs the ops above):
+    // GPT-2's MLP products with GELU fused into them. The GELU is the tanh form of gelu_forward,
+    // possibly computed with an approximate tanh (a backend offers these only where that is
+    // within its precision).
+    // pre[N,OC] = inp·Wᵀ + b (bias may be NULL), saved for backward, and out[N,OC] = gelu(pre).
+    void (*matmul_bias_gelu_forward)(float *out, float *pre, const float *inp, const float *weight, const float *bias,
+                                     int N, int C, int OC);
+    // The backward of a product whose input is inp = gelu(pre), with GELU's derivative fused:
+    //   dpre = gelu'(pre) ⊙ (dout·W)  WRITTEN, not added (valid only when nothing else adds into
+    //   the gradient of inp); dweight += doutᵀ·inp, dbias += Σ_n dout (either may be NULL).
+    // inp, pre, dpre [N,C]; weight [OC,C]; dout [N,OC].
+    void (*matmul_backward_dgelu)(float *dpre, float *dweight, float *dbias, const float *dout, const float *inp,
+                                  const float *pre, const float *weight, int N, int C, int OC);
 
     // Causal self-attention with grouped-query heads. qkv[B,T,(NH+2·NKV)·HD] holds per token
     // the NH query heads, then NKV key heads, then NKV value heads; query head h reads key/value

@@ -307,6 +307,68 @@ TEST(cuda, lora_bf16_products_within_1e_2) {
     lora_case(ct_ops_cuda_bf16(), 1e-2);
 }
 
+// ---- GPT-2's MLP with GELU fused into its products (the bf16 table's optional ops) ----
+
+// fc: pre = x·W1ᵀ + b1, act = gelu(pre); then the backward of proj (weight W2 [C,F]) into GELU:
+// dpre = gelu'(pre) ⊙ (dout·W2) (written over garbage), dW2 += doutᵀ·act, db2 += Σ dout.
+// Against the CPU's unfused ops (matmul, gelu) at 1e-2: the operands are rounded to bf16.
+static void fused_gelu_case(const CtOps *gpu, int N, int C, int F, int with_bias, int want_dw) {
+    const double tol = 1e-2;
+    CtRng rng;
+    ct_rng_seed(&rng, (uint64_t)(N * 5 + C * 11 + F));
+    const size_t NC = (size_t)N * C, NF = (size_t)N * F, FC = (size_t)F * C;
+    float *x = rnd(&rng, NC, 1), *w1 = rnd(&rng, FC, 0.3f), *b1 = rnd(&rng, F, 0.5f);
+    float *pre = ct_alloc(NF * sizeof(float)), *act = ct_alloc(NF * sizeof(float));
+    CPU->matmul_forward(pre, x, w1, with_bias ? b1 : NULL, N, C, F);
+    CPU->gelu_forward(act, pre, NF);
+    float *d_x = upf(x, NC), *d_w1 = upf(w1, FC), *d_b1 = upf(b1, F);
+    float *d_pre = ct_cuda_malloc(NF * sizeof(float), "pre"), *d_act = ct_cuda_malloc(NF * sizeof(float), "act");
+    gpu->matmul_bias_gelu_forward(d_act, d_pre, d_x, d_w1, with_bias ? d_b1 : NULL, N, C, F);
+    CHECK_CLOSE_TOL(d_pre, pre, NF, tol, "fused forward: the pre-activation");
+    CHECK_CLOSE_TOL(d_act, act, NF, tol, "fused forward: gelu");
+
+    // backward from the CPU's pre and act, so it is checked on its own
+    float *w2 = rnd(&rng, FC, 0.3f), *dout = rnd(&rng, NC, 1), *dw2 = rnd(&rng, FC, 1), *db2 = rnd(&rng, C, 1);
+    float *dact = ct_alloc(NF * sizeof(float)), *dpre = ct_alloc(NF * sizeof(float));
+    memset(dact, 0, NF * sizeof(float));
+    memset(dpre, 0, NF * sizeof(float));
+    float *d_w2 = upf(w2, FC), *d_dout = upf(dout, NC), *d_dw2 = upf(dw2, FC), *d_db2 = upf(db2, C);
+    float *dw2_before = copy_of(dw2, FC), *db2_before = copy_of(db2, C);
+    float *d_dpre = upf(rnd(&rng, NF, 100), NF);  // garbage: the op writes dpre
+    ct_cuda_upload(d_pre, pre, NF * sizeof(float));
+    ct_cuda_upload(d_act, act, NF * sizeof(float));
+    CPU->matmul_backward(dact, want_dw ? dw2 : NULL, want_dw ? db2 : NULL, dout, act, w2, N, F, C);
+    CPU->gelu_backward(dpre, pre, dact, NF);
+    gpu->matmul_backward_dgelu(d_dpre, want_dw ? d_dw2 : NULL, want_dw ? d_db2 : NULL, d_dout, d_act, d_pre, d_w2, N,
+                               F, C);
+    CHECK_CLOSE_TOL(d_dpre, dpre, NF, tol, "fused backward: dpre");
+    if (want_dw) {
+        CHECK_CLOSE_TOL(d_dw2, dw2, FC, tol, "fused backward: dweight");
+        CHECK_CLOSE(d_db2, db2, C, "fused backward: dbias (an fp32 column sum)");
+    } else {
+        CHECK_CLOSE_TOL(d_dw2, dw2_before, FC, 1e-30, "fused backward: dweight untouched when NULL");
+        CHECK_CLOSE_TOL(d_db2, db2_before, C, 1e-30, "fused backward: dbias untouched when NULL");
+    }
+}
+
+TEST(cuda, matmul_gelu_fused_bf16_within_1e_2) {
+    need_gpu();
+    const CtOps *bf16 = ct_ops_cuda_bf16();
+    // fp32's promise is 1e-5 of the CPU; cuBLASLt's GELU (approximate tanh) is not within it
+    CHECK(GPU->matmul_bias_gelu_forward == NULL && GPU->matmul_backward_dgelu == NULL);
+    CHECK(CPU->matmul_bias_gelu_forward == NULL && CPU->matmul_backward_dgelu == NULL);
+    const size_t fallbacks = ct_cuda_gelu_epilogue_fallbacks();
+    fused_gelu_case(bf16, 37, 40, 64, 1, 1);                       // through cuBLASLt's epilogues
+    if (!ct_test_failed()) fused_gelu_case(bf16, 16, 32, 96, 0, 1);  // GELU_AUX without a bias
+    if (!ct_test_failed()) fused_gelu_case(bf16, 5, 24, 200, 1, 0);  // frozen proj: dweight, dbias NULL
+    CHECK_MSG(ct_cuda_gelu_epilogue_fallbacks() == fallbacks,
+              "cuBLASLt offered no algorithm for the GELU epilogues (bf16 A/B, fp32 C/D and aux) in %zu of 6 "
+              "products: the fused ops ran unfused",
+              ct_cuda_gelu_epilogue_fallbacks() - fallbacks);
+    if (!ct_test_failed()) fused_gelu_case(bf16, 33, 16, 52, 1, 1);  // F % 8 != 0: the unfused fallback
+    CHECK_EQ_INT(ct_cuda_gelu_epilogue_fallbacks() - fallbacks, 2);
+}
+
 // ---- attention ----
 
 typedef struct {

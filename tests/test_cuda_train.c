@@ -1,6 +1,7 @@
 // The model on the GPU against the model on the CPU (suite "cuda"): one training step (loss,
 // per-token log-probabilities, every gradient, the AdamW update) for GPT-2 and LLaMA with GQA,
-// packed documents and loss weights, LoRA, DPO; 20 steps whose losses track the CPU's; and
+// packed documents and loss weights, LoRA, DPO; bf16 products with GPT-2's GELU fused into its
+// MLP products (and unfused where LoRA adapts the MLP); 20 steps whose losses track the CPU's; and
 // pretraining through the binary with run.device = cuda, resumed to the bit. Without a usable
 // GPU every test skips with the reason (they also run on the CPU emulation of CUDA,
 // tests/test_cuda_emu/run.sh).
@@ -205,14 +206,11 @@ TEST(cuda, dpo_step_matches_cpu) {
 
 // bf16 products (the GPU's default): each rounds its operands to 8 bits, so a step is checked
 // against the fp32 CPU at 1e-2 for the loss and 5e-2 of the largest for gradients (the errors of
-// several products add up through the layers).
-TEST(cuda, bf16_step_is_close_to_fp32) {
-    const CtOps *ops = gpu_or_skip();
-    const CtOps *bf16 = ct_ops_with_precision(ops, "bf16");
-    CHECK(bf16 && ct_ops_products_bf16(bf16));
-    CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+// several products add up through the layers). GPT-2 runs its MLP through the fused GELU ops.
+static void bf16_step_case(const CtOps *bf16, CtArch arch, int recompute) {
+    CtModelConfig c = tiny_config(arch);
     CtModel cpu, gpu;
-    twin_models(&cpu, &gpu, &c, bf16, 3, 16, 0, 31);
+    twin_models(&cpu, &gpu, &c, bf16, 3, 16, recompute ? CT_MODEL_RECOMPUTE : 0, 31);
     CtRng rng;
     ct_rng_seed(&rng, 32);
     TinyBatch tb;
@@ -228,6 +226,122 @@ TEST(cuda, bf16_step_is_close_to_fp32) {
     ct_free(g);
     ct_model_free(&cpu);
     ct_model_free(&gpu);
+}
+
+// The bf16 table with its fused GELU ops counted: which layers the model fuses.
+static const CtOps *counted_table;
+static int fused_forwards, fused_backwards;
+static void counted_gelu_forward(float *out, float *pre, const float *inp, const float *weight, const float *bias,
+                                 int N, int C, int OC) {
+    fused_forwards++;
+    counted_table->matmul_bias_gelu_forward(out, pre, inp, weight, bias, N, C, OC);
+}
+static void counted_dgelu_backward(float *dpre, float *dweight, float *dbias, const float *dout, const float *inp,
+                                   const float *pre, const float *weight, int N, int C, int OC) {
+    fused_backwards++;
+    counted_table->matmul_backward_dgelu(dpre, dweight, dbias, dout, inp, pre, weight, N, C, OC);
+}
+static CtOps counting_table(const CtOps *bf16) {
+    CtOps t = *bf16;
+    counted_table = bf16;
+    fused_forwards = fused_backwards = 0;
+    t.matmul_bias_gelu_forward = counted_gelu_forward;
+    t.matmul_backward_dgelu = counted_dgelu_backward;
+    return t;
+}
+
+TEST(cuda, bf16_step_is_close_to_fp32) {
+    const CtOps *ops = gpu_or_skip();
+    const CtOps *bf16 = ct_ops_with_precision(ops, "bf16");
+    CHECK(bf16 && ct_ops_products_bf16(bf16));
+    CHECK(bf16->matmul_bias_gelu_forward && bf16->matmul_backward_dgelu);
+    if (ct_test_failed()) return;
+    bf16_step_case(bf16, CT_ARCH_LLAMA, 0);
+    const CtOps counting = counting_table(bf16);
+    for (int recompute = 0; recompute < 2 && !ct_test_failed(); recompute++) {
+        fused_forwards = fused_backwards = 0;
+        bf16_step_case(&counting, CT_ARCH_GPT2, recompute);
+        CHECK_MSG(fused_forwards == 2 && fused_backwards == 2,
+                  "GPT-2's 2 layers ran %d fused GELU forwards and %d backwards (recompute %d), 2 each expected",
+                  fused_forwards, fused_backwards, recompute);
+    }
+}
+
+// The fused GELU ops against the same bf16 products unfused: they differ only by the GELU's
+// rounding (cuBLASLt's tanh is approximate) and what that moves in the next product's bf16 operand.
+TEST(cuda, bf16_fused_gelu_step_matches_unfused) {
+    const CtOps *ops = gpu_or_skip();
+    const CtOps *bf16 = ct_ops_with_precision(ops, "bf16");
+    CtOps unfused = *bf16;
+    unfused.matmul_bias_gelu_forward = NULL;
+    unfused.matmul_backward_dgelu = NULL;
+    CtModelConfig c = tiny_config(CT_ARCH_GPT2);
+    c.dropout = 0.1f;  // the residual dropout after c_proj runs in both
+    CtModel a, b;
+    twin_models(&a, &b, &c, bf16, 3, 16, 0, 41);
+    ct_model_to_backend(&a, &unfused);
+    CtRng rng;
+    ct_rng_seed(&rng, 42);
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, 3, 16, c.vocab_size, 1);
+    ct_model_set_dropout(&a, 1, 5);
+    ct_model_set_dropout(&b, 1, 5);
+    float lu = ct_model_forward(&a, &tb.batch), lf = ct_model_forward(&b, &tb.batch);
+    CHECK_MSG(fabsf(lf - lu) <= 1e-3f * lu, "loss %.7f fused, %.7f unfused", lf, lu);
+    ct_model_backward(&a);
+    ct_model_backward(&b);
+    float *ga = download(bf16, a.dev_grads, a.n_params), *gb = download(bf16, b.dev_grads, b.n_params);
+    double r = rel_diff(gb, ga, a.n_params);
+    CHECK_MSG(r < 1e-2, "gradients with the fused GELU differ from unfused by %.3g of the largest", r);
+    ct_free(ga);
+    ct_free(gb);
+    ct_model_free(&a);
+    ct_model_free(&b);
+}
+
+// LoRA on the MLP: an adapter on c_fc adds into the pre-activation (the forward runs unfused),
+// one on c_proj into the GELU output's gradient (the backward runs unfused); adapters elsewhere
+// (GPT-2's default, c_attn) keep the MLP fused.
+static void bf16_lora_case(const CtOps *counting, const char *targets, int fused_forward, int fused_backward) {
+    CtModelConfig c = tiny_config(CT_ARCH_GPT2);
+    const int B = 2, T = 16;
+    CtModel cpu, gpu;
+    twin_models(&cpu, &gpu, &c, counting, B, T, CT_MODEL_FROZEN, 13);
+    CtLoraSpec spec = {.r = 4, .alpha = 8};
+    snprintf(spec.targets, sizeof spec.targets, "%s", targets);
+    CHECK_EQ_INT(ct_lora_attach(&cpu, &spec), 0);
+    CHECK_EQ_INT(ct_lora_attach(&gpu, &spec), 0);
+    ct_lora_init(&cpu, 3);
+    for (size_t i = 0; i < cpu.lora->n_params; i++) cpu.lora->params[i] += 0.02f * (float)((i * 7919) % 13) - 0.12f;
+    memcpy(gpu.lora->params, cpu.lora->params, cpu.lora->n_params * sizeof(float));
+    ct_lora_sync(&gpu, 1);
+    CtRng rng;
+    ct_rng_seed(&rng, 14);
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, B, T, c.vocab_size, 1);
+    fused_forwards = fused_backwards = 0;
+    float lc = ct_model_forward(&cpu, &tb.batch), lg = ct_model_forward(&gpu, &tb.batch);
+    CHECK_MSG(fabsf(lg - lc) <= 1e-2f * lc, "LoRA (%s) loss %.6f with bf16 products, %.6f in fp32", targets, lg, lc);
+    ct_model_backward(&cpu);
+    ct_model_backward(&gpu);
+    float *g = download(counting, gpu.lora->dev_grads, cpu.lora->n_params);
+    double r = rel_diff(g, cpu.lora->grads, cpu.lora->n_params);
+    CHECK_MSG(r < 5e-2, "LoRA (%s) adapter gradients with bf16 products differ from fp32 by %.3g", targets, r);
+    CHECK_MSG(fused_forwards == fused_forward * c.n_layer && fused_backwards == fused_backward * c.n_layer,
+              "LoRA on %s: %d fused GELU forwards and %d backwards, %d and %d expected", targets, fused_forwards,
+              fused_backwards, fused_forward * c.n_layer, fused_backward * c.n_layer);
+    ct_free(g);
+    ct_model_free(&cpu);
+    ct_model_free(&gpu);
+}
+
+TEST(cuda, bf16_lora_on_the_mlp_runs_it_unfused) {
+    const CtOps *ops = gpu_or_skip();
+    const CtOps counting = counting_table(ct_ops_with_precision(ops, "bf16"));
+    bf16_lora_case(&counting, "c_attn", 1, 1);
+    if (!ct_test_failed()) bf16_lora_case(&counting, "mlp.c_fc", 0, 1);
+    if (!ct_test_failed()) bf16_lora_case(&counting, "mlp.c_proj", 1, 0);
+    if (!ct_test_failed()) bf16_lora_case(&counting, "all-linear", 0, 0);
 }
 
 TEST(cuda, twenty_steps_track_the_cpu) {

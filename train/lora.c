@@ -277,6 +277,11 @@ static int site_range(const CtLora *lora, int layer, CtLoraSite site, int *first
     return n;
 }
 
+int ct_lora_has_adapter(const CtModel *m, int layer, CtLoraSite site) {
+    int first;
+    return m->lora && site_range(m->lora, layer, site, &first) > 0;
+}
+
 // The dropout mask's key of adapter i in this micro-batch (the op hashes it per element).
 static uint64_t lora_dropout_key(const CtModel *m, int i) {
     return m->dropout_seed * 0x100000001B3ull + (uint64_t)(i + 1) * 0xD6E8FEB86659FD93ull;

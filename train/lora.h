@@ -83,6 +83,8 @@ void ct_lora_sync(CtModel *m, int to_device);
 // of that site (forward), and their backward (dinp += ..., adapter gradients += ...).
 void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, float *out, const float *inp, int N);
 void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, float *dinp, const float *dout, const float *inp, int N);
+// 1 when block `layer` has an adapter at `site` (0 without LoRA).
+int ct_lora_has_adapter(const CtModel *m, int layer, CtLoraSite site);
 
 // Folds every adapter into its base weight, W[block] += s·B·A (in the Conv1D case too: the
 // model holds every weight as [out, in]), then detaches. The model must hold its parameters.

@@ -99,6 +99,18 @@ static void mlp_activation_backward(const CtModel *m, float *dfch, const float *
         m->ops->gelu_backward(dfch, fch, dout, (size_t)N * m->config.d_ff);
 }
 
+// GPT-2's MLP with GELU fused into its products, where the backend has the fused ops. An adapter
+// on c_fc adds into the pre-activation after the product (forward); one on c_proj adds into the
+// GELU output's gradient before GELU's derivative applies (backward): there the ops run unfused.
+// With recompute, backward recomputes gelu(fch) through gelu_forward: its rounding, not the fused
+// op's (the fused ops are offered only where the two agree within the table's precision).
+static int fused_gelu_forward(const CtModel *m, int l) {
+    return !is_llama(m) && m->ops->matmul_bias_gelu_forward && !ct_lora_has_adapter(m, l, CT_LORA_FC);
+}
+static int fused_gelu_backward(const CtModel *m, int l) {
+    return !is_llama(m) && m->ops->matmul_backward_dgelu && !ct_lora_has_adapter(m, l, CT_LORA_FC_OUT);
+}
+
 // ---- sizes of one batch ----
 typedef struct {
     int B, T, N, C, F, FI, QKV, NH, NKV, HD, V, L;
@@ -181,9 +193,13 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
         ops->residual_forward(res2, x, a->proj, NC);
         // MLP half: res2 + proj(act(fc(norm(res2))))
         norm_forward(m, ln2, ln2_mean, ln2_rstd, res2, p->ln2_w, p->ln2_b, d.N);
-        ops->matmul_forward(fch, ln2, p->fc_w, p->fc_b, d.N, d.C, d.FI);
-        if (m->lora) ct_lora_forward(m, l, CT_LORA_FC, fch, ln2, d.N);
-        mlp_activation_forward(m, fch_act, fch, d.N);
+        if (fused_gelu_forward(m, l)) {
+            ops->matmul_bias_gelu_forward(fch_act, fch, ln2, p->fc_w, p->fc_b, d.N, d.C, d.F);
+        } else {
+            ops->matmul_forward(fch, ln2, p->fc_w, p->fc_b, d.N, d.C, d.FI);
+            if (m->lora) ct_lora_forward(m, l, CT_LORA_FC, fch, ln2, d.N);
+            mlp_activation_forward(m, fch_act, fch, d.N);
+        }
         ops->matmul_forward(a->proj, fch_act, p->fc_out_w, p->fc_out_b, d.N, d.F, d.C);
         if (m->lora) ct_lora_forward(m, l, CT_LORA_FC_OUT, a->proj, fch_act, d.N);
         if (m->dropout_applied) ops->dropout_forward(a->proj, a->proj, NC, p_drop, dropout_site_seed(m, 3 + 3 * l));
@@ -257,11 +273,16 @@ void ct_model_backward(CtModel *m) {
             ops->dropout_backward(a->d_proj, dres, NC, p_drop, dropout_site_seed(m, 3 + 3 * l));
             dproj = a->d_proj;
         }
-        ops->zero(a->d_fch_act, (size_t)d.N * d.F * sizeof(float));
-        ops->matmul_backward(a->d_fch_act, gp->fc_out_w, gp->fc_out_b, dproj, fch_act, p->fc_out_w, d.N, d.F, d.C);
-        if (m->lora) ct_lora_backward(m, l, CT_LORA_FC_OUT, a->d_fch_act, dproj, fch_act, d.N);
-        ops->zero(a->d_fch, (size_t)d.N * d.FI * sizeof(float));
-        mlp_activation_backward(m, a->d_fch, fch, a->d_fch_act, d.N);
+        if (fused_gelu_backward(m, l)) {  // d fch = gelu'(fch) ⊙ (dproj·W_proj), written (no zeroing)
+            ops->matmul_backward_dgelu(a->d_fch, gp->fc_out_w, gp->fc_out_b, dproj, fch_act, fch, p->fc_out_w, d.N, d.F,
+                                       d.C);
+        } else {
+            ops->zero(a->d_fch_act, (size_t)d.N * d.F * sizeof(float));
+            ops->matmul_backward(a->d_fch_act, gp->fc_out_w, gp->fc_out_b, dproj, fch_act, p->fc_out_w, d.N, d.F, d.C);
+            if (m->lora) ct_lora_backward(m, l, CT_LORA_FC_OUT, a->d_fch_act, dproj, fch_act, d.N);
+            ops->zero(a->d_fch, (size_t)d.N * d.FI * sizeof(float));
+            mlp_activation_backward(m, a->d_fch, fch, a->d_fch_act, d.N);
+        }
         if (m->recompute) norm_forward(m, ln2, ln2_mean, ln2_rstd, res2, p->ln2_w, p->ln2_b, d.N);
         ops->zero(a->d_norm, NC * sizeof(float));
         ops->matmul_backward(a->d_norm, gp->fc_w, gp->fc_b, a->d_fch, ln2, p->fc_w, d.N, d.C, d.FI);

@@ -56,6 +56,12 @@ void ct_cuda_lora_forward_bf16(float *out, float *h, const float *inp, const flo
 void ct_cuda_lora_backward_bf16(float *dinp, float *dA, float *dB, float *dh, const float *dout, const float *inp,
                                 const float *h, const float *A, const float *B, float scale, int N, int C, int R, int OC,
                                 int dout_stride);
+void ct_cuda_matmul_bias_gelu_forward_bf16(float *out, float *pre, const float *inp, const float *weight,
+                                           const float *bias, int N, int C, int OC);
+void ct_cuda_matmul_backward_dgelu_bf16(float *dpre, float *dweight, float *dbias, const float *dout,
+                                        const float *inp, const float *pre, const float *weight, int N, int C, int OC);
+// d ← gelu'(pre) ⊙ d in place (the fused backward's fallback)
+void ct_cuda_gelu_grad_scale(float *d, const float *pre, size_t n);
 #ifdef __cplusplus
 }
 #endif

@@ -27,6 +27,10 @@ const CtOps *ct_ops_cuda(void);
 // The same ops with every matrix product (linear layers, LoRA) taking bf16 operands on the tensor
 // cores (rounded to nearest even from the fp32 arrays), accumulating and writing fp32.
 const CtOps *ct_ops_cuda_bf16(void);
+// How many products the bf16 table's fused GELU ops (matmul_bias_gelu_forward,
+// matmul_backward_dgelu) ran unfused so far: the width was not a multiple of 8, or cuBLASLt
+// offered no algorithm for the GELU epilogue. 0 means every one ran in the epilogue.
+size_t ct_cuda_gelu_epilogue_fallbacks(void);
 
 // ---- device memory ----
 // cudaMalloc with a byte counter. Running out of memory is fatal, with the size asked, the

@@ -59,8 +59,23 @@ static const void *bf16_operand(CtScratch slot, const float *x, int rows, int co
     return out;
 }
 
+// GELU in the epilogue: forward (GELU_AUX[_BIAS]) writes aux = AB + bias and C = gelu(aux);
+// backward (DGELU) writes C = AB ⊙ gelu'(aux). aux is column-major [m, n] with leading dimension
+// aux_ld, fp32 (the aux type defaults to C's).
+struct LtGelu {
+    int backward;
+    const float *aux;
+    int64_t aux_ld;
+};
+
+static cublasLtEpilogue_t epilogue_of(const float *bias, const LtGelu *gelu) {
+    if (gelu && gelu->backward) return CUBLASLT_EPILOGUE_DGELU;
+    if (gelu) return bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
+    return bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+}
+
 static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
-                     int ldb, float *C, int ldc, float beta, const float *bias) {
+                     int ldb, float *C, int ldc, float beta, const float *bias, const LtGelu *gelu = NULL) {
     lt_init();
     const cudaDataType_t in_type = products_in_bf16 ? CUDA_R_16BF : CUDA_R_32F;
     const void *a_in = A, *b_in = B;
@@ -73,10 +88,15 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const flo
     cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)));
-    if (bias) {
-        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    cublasLtEpilogue_t epi = epilogue_of(bias, gelu);
+    if (epi != CUBLASLT_EPILOGUE_DEFAULT)
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    if (bias) CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    if (gelu) {
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &gelu->aux,
+                                                    sizeof(gelu->aux)));
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &gelu->aux_ld,
+                                                    sizeof(gelu->aux_ld)));
     }
     cublasLtMatrixLayout_t la, lb, lc;
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, in_type, ta ? k : m, ta ? m : k, lda));
@@ -141,6 +161,55 @@ extern "C" void ct_cuda_matmul_backward(float *dinp, float *dweight, float *dbia
     if (dinp) ct_cuda_gemm(0, 0, C, N, OC, 1.0f, weight, C, dout, OC, dinp, C, 1.0f, NULL);
     if (dweight) ct_cuda_gemm(0, 1, C, OC, N, 1.0f, inp, C, dout, OC, dweight, C, 1.0f, NULL);
     if (dbias) ct_cuda_bias_backward(dbias, dout, N, OC);
+}
+
+// ---- GPT-2's MLP with GELU in the product's epilogue (the bf16 table's fused ops) ----
+// cuBLASLt's GELU is the tanh form, but not to fp32 rounding (public tests of its fp32 epilogue
+// allow 2e-4: an approximate tanh), outside fp32's 1e-5 of the CPU op, so only the bf16 table
+// offers these. cublasLt.h: the aux leading dimension must be a multiple of 8; other widths,
+// and shapes cuBLASLt has no algorithm for, run the unfused kernels.
+
+static size_t gelu_epilogue_fallbacks;
+extern "C" size_t ct_cuda_gelu_epilogue_fallbacks(void) { return gelu_epilogue_fallbacks; }
+
+// pre'[OC,N] = W'ᵀ·inp' + b into the aux, out' = gelu(pre') into C, both with leading dimension OC.
+static void matmul_bias_gelu_forward(float *out, float *pre, const float *inp, const float *weight, const float *bias,
+                                     int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    const LtGelu gelu = {0, pre, OC};
+    if (OC % 8 == 0 && C > 0 && lt_matmul(1, 0, OC, N, C, 1.0f, weight, C, inp, C, out, OC, 0.0f, bias, &gelu)) return;
+    gelu_epilogue_fallbacks++;
+    ct_cuda_matmul_forward(pre, inp, weight, bias, N, C, OC);
+    ct_cuda_gelu_forward(out, pre, (size_t)N * OC);
+}
+
+// dpre'[C,N] = (W'[C,OC]·dout'[OC,N]) ⊙ gelu'(pre'), beta 0: written (DGELU, aux = pre, ld C).
+// dweight and dbias as matmul_backward's (dbias stays our deterministic column sum).
+static void matmul_backward_dgelu(float *dpre, float *dweight, float *dbias, const float *dout, const float *inp,
+                                  const float *pre, const float *weight, int N, int C, int OC) {
+    if (N <= 0 || C <= 0) return;
+    const LtGelu gelu = {1, pre, C};
+    if (!(C % 8 == 0 && OC > 0 && lt_matmul(0, 0, C, N, OC, 1.0f, weight, C, dout, OC, dpre, C, 0.0f, NULL, &gelu))) {
+        gelu_epilogue_fallbacks++;
+        ct_cuda_gemm(0, 0, C, N, OC, 1.0f, weight, C, dout, OC, dpre, C, 0.0f, NULL);  // dpre = dout·W
+        ct_cuda_gelu_grad_scale(dpre, pre, (size_t)N * C);                            // dpre ⊙= gelu'(pre)
+    }
+    ct_cuda_matmul_backward(NULL, dweight, dbias, dout, inp, weight, N, C, OC);
+}
+
+extern "C" void ct_cuda_matmul_bias_gelu_forward_bf16(float *out, float *pre, const float *inp, const float *weight,
+                                                      const float *bias, int N, int C, int OC) {
+    products_in_bf16 = 1;
+    matmul_bias_gelu_forward(out, pre, inp, weight, bias, N, C, OC);
+    products_in_bf16 = 0;
+}
+
+extern "C" void ct_cuda_matmul_backward_dgelu_bf16(float *dpre, float *dweight, float *dbias, const float *dout,
+                                                   const float *inp, const float *pre, const float *weight, int N,
+                                                   int C, int OC) {
+    products_in_bf16 = 1;
+    matmul_backward_dgelu(dpre, dweight, dbias, dout, inp, pre, weight, N, C, OC);
+    products_in_bf16 = 0;
 }
 
 // The bf16 table's product ops: the same calls with bf16 operands.

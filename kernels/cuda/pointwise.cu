@@ -17,13 +17,18 @@ __global__ void gelu_forward_kernel(float *out, const float *inp, size_t n) {
 }
 
 // y = ½x(1 + tanh u), u = k(x + c·x³)  ⇒  dy/dx = ½(1 + tanh u) + ½x(1 - tanh²u)·k(1 + 3c·x²).
+__device__ static float gelu_grad(float x) {
+    float th = tanhf(GELU_K * (x + GELU_C * x * x * x));
+    float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x);
+    return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+}
+
 __global__ void gelu_backward_kernel(float *dinp, const float *inp, const float *dout, size_t n) {
-    GRID_STRIDE(i, n) {
-        float x = inp[i];
-        float th = tanhf(GELU_K * (x + GELU_C * x * x * x));
-        float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x);
-        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
-    }
+    GRID_STRIDE(i, n) dinp[i] += dout[i] * gelu_grad(inp[i]);
+}
+
+__global__ void gelu_grad_scale_kernel(float *d, const float *pre, size_t n) {
+    GRID_STRIDE(i, n) d[i] *= gelu_grad(pre[i]);
 }
 
 // out[n,f] = silu(g)·u with g = gate_up[n,f], u = gate_up[n,F+f].
@@ -67,6 +72,11 @@ extern "C" void ct_cuda_gelu_backward(float *dinp, const float *inp, const float
     if (!n) return;
     gelu_backward_kernel<<<ct_blocks(n, THREADS), THREADS>>>(dinp, inp, dout, n);
     LAUNCH_CHECK("gelu_backward_kernel");
+}
+extern "C" void ct_cuda_gelu_grad_scale(float *d, const float *pre, size_t n) {
+    if (!n) return;
+    gelu_grad_scale_kernel<<<ct_blocks(n, THREADS), THREADS>>>(d, pre, n);
+    LAUNCH_CHECK("gelu_grad_scale_kernel");
 }
 extern "C" void ct_cuda_swiglu_forward(float *out, const float *gate_up, int N, int F) {
     size_t total = (size_t)N * F;

@@ -1,20 +1,34 @@
 // See emu.h: the part of cuBLASLt that kernels/cuda/matmul.cu uses, as a plain column-major
 // product on the host. It checks the layouts matmul.cu describes (rows, cols, leading dims,
-// transposes, bias epilogue), not cuBLASLt itself.
+// transposes, bias and GELU epilogues), not cuBLASLt itself. Its GELU is the tanh form computed
+// exactly (in double); the real epilogue uses an approximate tanh.
 #pragma once
 #include "emu.h"
 #include "cuda_bf16.h"
 
-typedef enum { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_ALLOC_FAILED = 3, CUBLAS_STATUS_NOT_SUPPORTED = 15 } cublasStatus_t;
+typedef enum {
+    CUBLAS_STATUS_SUCCESS = 0,
+    CUBLAS_STATUS_ALLOC_FAILED = 3,
+    CUBLAS_STATUS_INVALID_VALUE = 7,
+    CUBLAS_STATUS_NOT_SUPPORTED = 15
+} cublasStatus_t;
 typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 } cublasOperation_t;
 typedef enum { CUBLAS_COMPUTE_32F = 68 } cublasComputeType_t;
 typedef enum { CUDA_R_32F = 0, CUDA_R_16BF = 14 } cudaDataType_t;
-typedef enum { CUBLASLT_EPILOGUE_DEFAULT = 1, CUBLASLT_EPILOGUE_BIAS = 4 } cublasLtEpilogue_t;
+typedef enum {  // cuBLASLt's values
+    CUBLASLT_EPILOGUE_DEFAULT = 1,
+    CUBLASLT_EPILOGUE_BIAS = 4,
+    CUBLASLT_EPILOGUE_GELU_AUX = 32 | 128,
+    CUBLASLT_EPILOGUE_GELU_AUX_BIAS = 32 | 128 | 4,
+    CUBLASLT_EPILOGUE_DGELU = 64 | 128
+} cublasLtEpilogue_t;
 typedef enum {
     CUBLASLT_MATMUL_DESC_TRANSA,
     CUBLASLT_MATMUL_DESC_TRANSB,
     CUBLASLT_MATMUL_DESC_EPILOGUE,
-    CUBLASLT_MATMUL_DESC_BIAS_POINTER
+    CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+    CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,  // void * (GELU_AUX: written) / const void * (DGELU: read)
+    CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD         // int64_t
 } cublasLtMatmulDescAttributes_t;
 typedef enum { CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES } cublasLtMatmulPreferenceAttributes_t;
 
@@ -22,6 +36,8 @@ struct EmuLtDesc {
     cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
     cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
     const float *bias = nullptr;
+    float *aux = nullptr;  // the GELU input, column-major [rows of D, cols of D], leading dimension aux_ld
+    int64_t aux_ld = 0;
 };
 struct EmuLtLayout {
     uint64_t rows, cols;

@@ -173,6 +173,15 @@ extern "C" int ct_cuda_device_describe(int, char *name, size_t name_size, size_t
 }
 
 // ---- cuBLASLt ----
+static bool uses_gelu_aux(cublasLtEpilogue_t e) {
+    return e == CUBLASLT_EPILOGUE_GELU_AUX || e == CUBLASLT_EPILOGUE_GELU_AUX_BIAS || e == CUBLASLT_EPILOGUE_DGELU;
+}
+// cuBLASLt's GELU: the tanh form, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), and its derivative.
+static double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+static double gelu_tanh_grad(double x) {
+    const double k = 0.7978845608028654, c = 0.044715, t = std::tanh(k * (x + c * x * x * x));
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x);
+}
 const char *cublasGetStatusString(cublasStatus_t s) { return s == CUBLAS_STATUS_SUCCESS ? "success" : "emulated failure"; }
 cublasStatus_t cublasLtCreate(cublasLtHandle_t *h) {
     *h = (void *)1;
@@ -183,12 +192,20 @@ cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasComputeTy
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t a, const void *v,
-                                              size_t) {
+                                              size_t n) {
+    // each attribute has its own type; cuBLASLt refuses a buffer of another size
+    const size_t want = a == CUBLASLT_MATMUL_DESC_TRANSA || a == CUBLASLT_MATMUL_DESC_TRANSB ? sizeof(int32_t)
+                        : a == CUBLASLT_MATMUL_DESC_EPILOGUE                                 ? sizeof(uint32_t)
+                        : a == CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD                          ? sizeof(int64_t)
+                                                                                             : sizeof(void *);
+    if (n != want) return CUBLAS_STATUS_INVALID_VALUE;
     switch (a) {
     case CUBLASLT_MATMUL_DESC_TRANSA: d->ta = *(const cublasOperation_t *)v; break;
     case CUBLASLT_MATMUL_DESC_TRANSB: d->tb = *(const cublasOperation_t *)v; break;
     case CUBLASLT_MATMUL_DESC_EPILOGUE: d->epi = *(const cublasLtEpilogue_t *)v; break;
     case CUBLASLT_MATMUL_DESC_BIAS_POINTER: d->bias = *(const float *const *)v; break;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER: d->aux = *(float *const *)v; break;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD: d->aux_ld = *(const int64_t *)v; break;
     }
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -231,6 +248,10 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
                 (unsigned long long)lc->rows, (unsigned long long)lc->cols);
         abort();
     }
+    // cublasLt.h, EPILOGUE_AUX_LD: the GELU input's leading dimension must be divisible by 8 and
+    // at least the rows of D
+    if (uses_gelu_aux(d->epi) && (d->aux_ld < (int64_t)lc->rows || d->aux_ld % 8 != 0))
+        return CUBLAS_STATUS_INVALID_VALUE;
     r->algo.id = 1;
     *found = 1;
     return CUBLAS_STATUS_SUCCESS;
@@ -246,6 +267,12 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const vo
     };
     float *D = (float *)D_p;
     const float alpha = *(const float *)alpha_p, beta = *(const float *)beta_p;
+    if (uses_gelu_aux(d->epi) && !d->aux) return CUBLAS_STATUS_NOT_SUPPORTED;  // the aux pointer is required
+    if (d->epi == CUBLASLT_EPILOGUE_DGELU && beta != 0.0f) {
+        // whether DGELU's derivative applies to beta·C too is not documented: nothing may rely on it
+        fprintf(stderr, "emu: cuBLASLt DGELU with beta != 0 (undocumented semantics)\n");
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    }
     const int64_t m = (int64_t)lc->rows, n = (int64_t)lc->cols, k = d->ta ? (int64_t)la->rows : (int64_t)la->cols;
     for (int64_t j = 0; j < n; j++)
         for (int64_t i = 0; i < m; i++) {
@@ -257,7 +284,13 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const vo
             }
             float &out = D[i + j * lc->ld];
             float v = alpha * (float)s + (beta != 0.0f ? beta * out : 0.0f);
-            if (d->epi == CUBLASLT_EPILOGUE_BIAS) v += d->bias[i];
+            if (d->epi == CUBLASLT_EPILOGUE_BIAS || d->epi == CUBLASLT_EPILOGUE_GELU_AUX_BIAS) v += d->bias[i];
+            if (d->epi == CUBLASLT_EPILOGUE_GELU_AUX || d->epi == CUBLASLT_EPILOGUE_GELU_AUX_BIAS) {
+                d->aux[i + j * d->aux_ld] = v;  // GELU's input, then GELU
+                v = (float)gelu_tanh(v);
+            } else if (d->epi == CUBLASLT_EPILOGUE_DGELU) {
+                v = (float)(v * gelu_tanh_grad(d->aux[i + j * d->aux_ld]));
+            }
             out = v;
         }
     return CUBLAS_STATUS_SUCCESS;
