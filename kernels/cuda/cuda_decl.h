@@ -56,6 +56,10 @@ void ct_cuda_lora_forward_bf16(float *out, float *h, const float *inp, const flo
 void ct_cuda_lora_backward_bf16(float *dinp, float *dA, float *dB, float *dh, const float *dout, const float *inp,
                                 const float *h, const float *A, const float *B, float scale, int N, int C, int R, int OC,
                                 int dout_stride);
+void ct_cuda_attention_forward_bf16(float *out, float *att, const float *qkv, const int32_t *doc_ids, float dropout_p,
+                                    uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
+void ct_cuda_attention_backward_bf16(float *dqkv, const float *dout, const float *qkv, const float *att,
+                                     float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
 #ifdef __cplusplus
 }
 #endif

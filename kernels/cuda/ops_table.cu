@@ -45,7 +45,8 @@ static CtOps make_table(void) {
     return t;
 }
 
-// The same table with its products (linear layers and LoRA) in bf16 on the tensor cores.
+// The same table with its products (linear layers and LoRA) and its attention (head sizes 64 and
+// 128; others run the fp32 kernels) in bf16 on the tensor cores.
 static CtOps make_bf16_table(void) {
     CtOps t = make_table();
     t.name = "cuda-bf16";
@@ -53,6 +54,8 @@ static CtOps make_bf16_table(void) {
     t.matmul_backward = ct_cuda_matmul_backward_bf16;
     t.lora_forward = ct_cuda_lora_forward_bf16;
     t.lora_backward = ct_cuda_lora_backward_bf16;
+    t.attention_forward = ct_cuda_attention_forward_bf16;
+    t.attention_backward = ct_cuda_attention_backward_bf16;
     return t;
 }
 
