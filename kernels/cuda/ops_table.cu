@@ -27,6 +27,7 @@ static CtOps make_table(void) {
     t.matmul_backward = ct_cuda_matmul_backward;
     t.attention_forward = ct_cuda_attention_forward;
     t.attention_backward = ct_cuda_attention_backward;
+    t.attention_backward_with_out = ct_cuda_attention_backward_with_out;
     t.attention_decode = ct_cuda_attention_decode;
     t.rope_forward = ct_cuda_rope_forward;
     t.rope_backward = ct_cuda_rope_backward;
@@ -56,6 +57,7 @@ static CtOps make_bf16_table(void) {
     t.lora_backward = ct_cuda_lora_backward_bf16;
     t.attention_forward = ct_cuda_attention_forward_bf16;
     t.attention_backward = ct_cuda_attention_backward_bf16;
+    t.attention_backward_with_out = ct_cuda_attention_backward_with_out_bf16;
     return t;
 }
 
