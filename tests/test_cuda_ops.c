@@ -423,7 +423,8 @@ TEST(cuda, attention_bf16_document_masks) {
 
 TEST(cuda, attention_bf16_dropout) {
     need_gpu();
-    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){2, 70, 4, 2, 64, 1, 0.1f}, (AttCase){1, 130, 2, 1, 128, 0, 0.5f});
+    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){2, 70, 4, 2, 64, 1, 0.1f},
+                    (AttCase){1, 130, 2, 1, 128, 0, 0.5f});
 }
 
 TEST(cuda, dropout_forward_and_backward) {

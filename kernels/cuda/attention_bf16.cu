@@ -238,7 +238,8 @@ __global__ void __launch_bounds__(THREADS)
             const int t = w0 + rr;
             float d = 0.0f;
             if (t < T) {
-                const float *go = dout + ((size_t)b * T + t) * orow + h * HD, *o = out + ((size_t)b * T + t) * orow + h * HD;
+                const size_t at = ((size_t)b * T + t) * orow + h * HD;
+                const float *go = dout + at, *o = out + at;
                 for (int c = lane; c < HD; c += 32) d += go[c] * o[c];
             }
             d = warp_sum(d);
@@ -486,8 +487,8 @@ static void backward_bf16(float *dqkv, float *Dsave, const float *dout, const fl
                           const float *lse, const int32_t *doc, float drop_p, uint64_t seed, int B, int T, int NH,
                           int NKV) {
     const float scale = 1.0f / sqrtf((float)HD), scale_log2 = LOG2E * scale, keep_scale = dropout_keep_scale(drop_p);
-    const size_t smem_dq =
-        sizeof(uint16_t) * (4 * (size_t)TILE * (HD + 8) + (size_t)HD * (TILE + 8)) + (sizeof(int) + sizeof(float)) * TILE;
+    const size_t smem_dq = sizeof(uint16_t) * (4 * (size_t)TILE * (HD + 8) + (size_t)HD * (TILE + 8)) +
+                           (sizeof(int) + sizeof(float)) * TILE;
     allow_smem(attention_backward_dq_bf16_kernel<HD>, smem_dq);
     dim3 grid_q((T + TILE - 1) / TILE, B * NH);
     attention_backward_dq_bf16_kernel<HD><<<grid_q, THREADS, smem_dq>>>(dqkv, Dsave, dout, out, qkv, lse, doc, T, NH,

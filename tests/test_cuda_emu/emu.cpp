@@ -46,7 +46,8 @@ void ct_emu_warp_exchange(const void *mine, void *all, size_t bytes) {
     unsigned char *warp = &warp_exchange[(size_t)(linear_tid() >> 5) * 32 * CT_EMU_EXCHANGE_MAX];
     std::memcpy(warp + (size_t)ct_emu_lane() * CT_EMU_EXCHANGE_MAX, mine, bytes);
     ct_emu_syncwarp();
-    for (int l = 0; l < 32; l++) std::memcpy((unsigned char *)all + (size_t)l * bytes, warp + (size_t)l * CT_EMU_EXCHANGE_MAX, bytes);
+    for (int l = 0; l < 32; l++)
+        std::memcpy((unsigned char *)all + (size_t)l * bytes, warp + (size_t)l * CT_EMU_EXCHANGE_MAX, bytes);
     ct_emu_syncwarp();  // nobody overwrites its slot before every lane has read
     std::memset(warp + (size_t)ct_emu_lane() * CT_EMU_EXCHANGE_MAX, 0, bytes);
 }
