@@ -1,8 +1,15 @@
-// Attention forward + backward on the GPU: time and TFLOP/s for the CUDA op table
-// (make bench-cuda-attention; needs a CUDA build and a GPU). Shapes: GPT-2 small's heads
-// (HD = 64) at T = 1024 by default; --B, --T, --NH, --NKV, --HD, --iters change them.
-// FLOPs count the causal half of the four (forward: QKᵀ, PV) and ten (backward, counted as
-// 2.5 × forward as FlashAttention does) T×T×HD products: fwd = 2·B·NH·T²·HD, bwd = 2.5·fwd.
+// Attention forward + backward on the GPU: time and TFLOP/s for the two CUDA op tables, the
+// fp32 CUDA-core kernels (ct_ops_cuda()) and the bf16 tensor-core kernels (ct_ops_cuda_bf16();
+// head sizes 64 and 128, others fall back to fp32) (make bench-cuda-attention; needs a CUDA
+// build and a GPU). Shapes: GPT-2 small's heads (HD = 64) at T = 1024 by default; --B, --T,
+// --NH, --NKV, --HD, --iters change them.
+// FLOPs count the causal half of the T×T×HD products as FlashAttention's benchmarks do:
+// forward (Q·Kᵀ and P·V, 2 products of 2·T²·HD each, halved) fwd = 2·B·NH·T²·HD; backward
+// (Q·Kᵀ, dO·Vᵀ, dS·K, dSᵀ·Q, Pᵀ·dO: 5 products) bwd = 2.5·fwd. Recomputations are not counted
+// (the backward without `out` computes Q·Kᵀ and dO·Vᵀ once more to get D).
+// Before timing, the bf16 outputs are compared with the fp32 ones (max |bf16 − fp32| / max |fp32|).
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +26,17 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// max |got − want| / max |want|
+static double rel_diff(const float *got, const float *want, size_t n) {
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)got[i] - (double)want[i]);
+        if (!(d <= diff)) diff = d;  // nan propagates
+        if (fabs((double)want[i]) > scale) scale = fabs((double)want[i]);
+    }
+    return diff / (scale > 0 ? scale : 1);
 }
 
 static float *device_random(CtRng *rng, size_t n) {
@@ -52,40 +70,60 @@ int main(int argc, char **argv) {
         return 1;
     }
     ct_cuda_device_describe(0, name, sizeof name, &mem);
-    const CtOps *ops = ct_ops_cuda();
     CtRng rng;
     ct_rng_seed(&rng, 1);
     const size_t row = (size_t)(NH + 2 * NKV) * HD, n_qkv = (size_t)B * T * row, n_out = (size_t)B * T * NH * HD;
     float *qkv = device_random(&rng, n_qkv), *dout = device_random(&rng, n_out);
     float *out = ct_cuda_malloc(n_out * sizeof(float), "out"), *dqkv = ct_cuda_malloc(n_qkv * sizeof(float), "dqkv");
     float *att = ct_cuda_malloc(ct_cuda_attention_saved_floats(B, T, NH) * sizeof(float), "att");
-    ct_cuda_zero(dqkv, n_qkv * sizeof(float));
-    // warm-up, then timed runs of each
-    ops->attention_forward(out, att, qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
-    ops->attention_backward(dqkv, dout, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
-    ct_cuda_synchronize();
-    double t0 = now();
-    for (int i = 0; i < iters; i++) ops->attention_forward(out, att, qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
-    ct_cuda_synchronize();
-    double t_fwd = (now() - t0) / iters;
-    t0 = now();
-    for (int i = 0; i < iters; i++) ops->attention_backward(dqkv, dout, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
-    ct_cuda_synchronize();
-    double t_bwd = (now() - t0) / iters;
-    t0 = now();
-    for (int i = 0; i < iters; i++)
-        ct_cuda_attention_backward_with_out(dqkv, dout, out, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
-    ct_cuda_synchronize();
-    double t_bwd_out = (now() - t0) / iters;
     const double fwd_flops = 2.0 * B * NH * (double)T * T * HD, bwd_flops = 2.5 * fwd_flops;
-    printf("device: %s\nshape: B=%d T=%d NH=%d NKV=%d HD=%d, fp32, causal, %d iterations\n", name, B, T, NH, NKV, HD,
-           iters);
-    printf("| pass | ms | TFLOP/s |\n| --- | ---: | ---: |\n");
-    printf("| forward | %.3f | %.2f |\n", t_fwd * 1e3, fwd_flops / t_fwd * 1e-12);
-    printf("| backward | %.3f | %.2f |\n", t_bwd * 1e3, bwd_flops / t_bwd * 1e-12);
-    printf("| backward (with out) | %.3f | %.2f |\n", t_bwd_out * 1e3, bwd_flops / t_bwd_out * 1e-12);
-    printf("| forward + backward | %.3f | %.2f |\n", (t_fwd + t_bwd) * 1e3,
-           (fwd_flops + bwd_flops) / (t_fwd + t_bwd) * 1e-12);
+    printf("device: %s\nshape: B=%d T=%d NH=%d NKV=%d HD=%d, causal, %d iterations\n", name, B, T, NH, NKV, HD, iters);
+    printf("FLOPs: forward 2·B·NH·T²·HD = %.3g, backward 2.5× that\n", fwd_flops);
+
+    // agreement of the two tables on this shape (forward output, dqkv)
+    float *out32 = ct_alloc(n_out * sizeof(float)), *outbf = ct_alloc(n_out * sizeof(float));
+    float *dq32 = ct_alloc(n_qkv * sizeof(float)), *dqbf = ct_alloc(n_qkv * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        const CtOps *ops = k ? ct_ops_cuda_bf16() : ct_ops_cuda();
+        ops->attention_forward(out, att, qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
+        ct_cuda_zero(dqkv, n_qkv * sizeof(float));
+        ops->attention_backward(dqkv, dout, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
+        ct_cuda_download(k ? outbf : out32, out, n_out * sizeof(float));
+        ct_cuda_download(k ? dqbf : dq32, dqkv, n_qkv * sizeof(float));
+    }
+    printf("bf16 vs fp32: forward %.2e, backward %.2e (relative to the largest value)\n",
+           rel_diff(outbf, out32, n_out), rel_diff(dqbf, dq32, n_qkv));
+
+    printf("| table | pass | ms | TFLOP/s |\n| --- | --- | ---: | ---: |\n");
+    for (int k = 0; k < 2; k++) {
+        const CtOps *ops = k ? ct_ops_cuda_bf16() : ct_ops_cuda();
+        void (*backward_with_out)(float *, const float *, const float *, const float *, const float *, float, uint64_t,
+                                  int, int, int, int, int) =
+            k ? ct_cuda_attention_backward_with_out_bf16 : ct_cuda_attention_backward_with_out;
+        // warm-up, then timed runs of each
+        ops->attention_forward(out, att, qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
+        ops->attention_backward(dqkv, dout, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
+        backward_with_out(dqkv, dout, out, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
+        ct_cuda_synchronize();
+        double t0 = now();
+        for (int i = 0; i < iters; i++) ops->attention_forward(out, att, qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
+        ct_cuda_synchronize();
+        const double t_fwd = (now() - t0) / iters;
+        t0 = now();
+        for (int i = 0; i < iters; i++) ops->attention_backward(dqkv, dout, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
+        ct_cuda_synchronize();
+        const double t_bwd = (now() - t0) / iters;
+        t0 = now();
+        for (int i = 0; i < iters; i++) backward_with_out(dqkv, dout, out, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
+        ct_cuda_synchronize();
+        const double t_bwd_out = (now() - t0) / iters;
+        const char *table = k ? "bf16 tensor cores" : "fp32";
+        printf("| %s | forward | %.3f | %.2f |\n", table, t_fwd * 1e3, fwd_flops / t_fwd * 1e-12);
+        printf("| %s | backward | %.3f | %.2f |\n", table, t_bwd * 1e3, bwd_flops / t_bwd * 1e-12);
+        printf("| %s | backward (with out) | %.3f | %.2f |\n", table, t_bwd_out * 1e3, bwd_flops / t_bwd_out * 1e-12);
+        printf("| %s | forward + backward (with out) | %.3f | %.2f |\n", table, (t_fwd + t_bwd_out) * 1e3,
+               (fwd_flops + bwd_flops) / (t_fwd + t_bwd_out) * 1e-12);
+    }
     printf("peak device memory held by ctrain: %.1f MiB\n", ct_cuda_bytes_peak() / 1048576.0);
     return 0;
 }

@@ -108,6 +108,12 @@ typedef struct CtOps {
     void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *att,
                                float dropout_p, uint64_t dropout_seed, int B, int T,
                                int NH, int NKV, int HD);
+    // Optional (NULL: call attention_backward): the same op given the forward's output out[B,T,NH·HD].
+    // A backend that recomputes the probabilities (CUDA) then gets D = rowsum(P ⊙ dP) as dO·O, a dot
+    // product per row, instead of one more pass over the keys.
+    void (*attention_backward_with_out)(float *dqkv, const float *dout, const float *out, const float *qkv,
+                                        const float *att, float dropout_p, uint64_t dropout_seed, int B, int T,
+                                        int NH, int NKV, int HD);
     // Attention of one new token over a key/value cache (generation): q[NH·HD] attends to
     // rows 0..n_ctx-1 of k_cache and v_cache ([n_ctx, NKV·HD] each, the new token's own key and
     // value included as the last row); out[NH·HD]. Same scale and softmax as attention_forward.

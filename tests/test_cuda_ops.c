@@ -377,7 +377,10 @@ typedef struct {
 } AttCase;
 #define SEED 0x5eedu
 
-static void attention_case(AttCase c) {
+// The GPU table's attention against the CPU's to `tol`: ct_ops_cuda() (fp32, TOL) or
+// ct_ops_cuda_bf16() (bf16 tensor cores at head sizes 64 and 128, 1e-2).
+static void attention_case(const CtOps *gpu, double tol, AttCase c) {
+    const int bf16 = gpu == ct_ops_cuda_bf16();
     CtRng rng;
     ct_rng_seed(&rng, (uint64_t)(c.T * 131 + c.HD));
     const int row = (c.NH + 2 * c.NKV) * c.HD;
@@ -392,20 +395,35 @@ static void attention_case(AttCase c) {
     int32_t *d_doc = up(doc, sizeof(int32_t) * (size_t)c.B * c.T);
     // the smallest saved state the CUDA op asks for: compute-sanitizer catches any overrun
     float *d_att = ct_cuda_malloc(sizeof(float) * ct_cuda_attention_saved_floats(c.B, c.T, c.NH), "att");
-    GPU->attention_forward(d_out, d_att, d_qkv, c.docs ? d_doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
-    CHECK_CLOSE(d_out, out, n_out, "attention forward");
+    gpu->attention_forward(d_out, d_att, d_qkv, c.docs ? d_doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    CHECK_CLOSE_TOL(d_out, out, n_out, tol, "attention forward");
+    // the saved log-sum-exp (the rest of att is the document ids): log of the CPU's row sums
+    // of exp(S - max), recovered here as L = S_tt - log P_tt from the query's own score
+    float *L = ct_alloc(sizeof(float) * c.B * c.NH * c.T);
+    for (int b = 0; b < c.B; b++)
+        for (int h = 0; h < c.NH; h++)
+            for (int t = 0; t < c.T; t++) {
+                const float *q = qkv + ((size_t)b * c.T + t) * row + h * c.HD;
+                const float *k = qkv + ((size_t)b * c.T + t) * row + (c.NH + h / (c.NH / c.NKV)) * c.HD;
+                double s = 0;
+                for (int i = 0; i < c.HD; i++) s += (double)q[i] * k[i];
+                const size_t bht = ((size_t)b * c.NH + h) * c.T + t;
+                L[bht] = (float)(s / sqrt((double)c.HD) - log((double)att[bht * c.T + t]));
+            }
+    CHECK_CLOSE_TOL(d_att, L, (size_t)c.B * c.NH * c.T, tol, "attention saved log-sum-exp");
+    ct_free(L);
 
     float *dout = rnd(&rng, n_out, 1), *dqkv = rnd(&rng, n_qkv, 1);
     float *d_dout = upf(dout, n_out), *d_dqkv = upf(dqkv, n_qkv), *d_dqkv2 = upf(dqkv, n_qkv),
           *d_dqkv3 = upf(dqkv, n_qkv);
     CPU->attention_backward(dqkv, dout, qkv, att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
-    GPU->attention_backward(d_dqkv, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
-    CHECK_CLOSE(d_dqkv, dqkv, n_qkv, "attention backward");
+    gpu->attention_backward(d_dqkv, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    CHECK_CLOSE_TOL(d_dqkv, dqkv, n_qkv, tol, "attention backward");
     // with the forward's output: D from dO·O instead of a recomputation
-    ct_cuda_attention_backward_with_out(d_dqkv2, d_dout, d_out, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV,
-                                        c.HD);
-    CHECK_CLOSE(d_dqkv2, dqkv, n_qkv, "attention backward with out");
-    GPU->attention_backward(d_dqkv3, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    (bf16 ? ct_cuda_attention_backward_with_out_bf16 : ct_cuda_attention_backward_with_out)(
+        d_dqkv2, d_dout, d_out, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    CHECK_CLOSE_TOL(d_dqkv2, dqkv, n_qkv, tol, "attention backward with out");
+    gpu->attention_backward(d_dqkv3, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
     CHECK_MSG(same_bits(d_dqkv, d_dqkv3, n_qkv), "attention backward differs between two runs");
     ct_cuda_free(d_qkv);
     ct_cuda_free(d_out);
@@ -417,11 +435,11 @@ static void attention_case(AttCase c) {
     ct_cuda_free(d_dqkv3);
 }
 
-#define ATTENTION_CASES(...)                                                      \
+#define ATTENTION_CASES(gpu, tol, ...)                                            \
     do {                                                                          \
         AttCase cases_[] = {__VA_ARGS__};                                         \
         for (size_t i_ = 0; i_ < sizeof cases_ / sizeof cases_[0]; i_++) {       \
-            attention_case(cases_[i_]);                                           \
+            attention_case((gpu), (tol), cases_[i_]);                             \
             if (ct_test_failed()) {                                               \
                 AttCase c_ = cases_[i_];                                          \
                 CHECK_MSG(0, "in case B=%d T=%d NH=%d NKV=%d HD=%d docs=%d dropout=%g", c_.B, c_.T, c_.NH, \
@@ -432,20 +450,43 @@ static void attention_case(AttCase c) {
 
 TEST(cuda, attention_causal_gqa) {
     need_gpu();
-    ATTENTION_CASES((AttCase){2, 37, 4, 2, 16, 0, 0}, (AttCase){1, 150, 2, 1, 64, 0, 0},
+    ATTENTION_CASES(GPU, TOL, (AttCase){2, 37, 4, 2, 16, 0, 0}, (AttCase){1, 150, 2, 1, 64, 0, 0},
                     (AttCase){1, 1, 2, 2, 32, 0, 0}, (AttCase){1, 64, 6, 2, 64, 0, 0},
                     (AttCase){2, 65, 2, 2, 128, 0, 0});
 }
 
 TEST(cuda, attention_document_masks) {
     need_gpu();
-    ATTENTION_CASES((AttCase){2, 70, 3, 3, 40, 1, 0}, (AttCase){1, 200, 4, 1, 64, 1, 0},
+    ATTENTION_CASES(GPU, TOL, (AttCase){2, 70, 3, 3, 40, 1, 0}, (AttCase){1, 200, 4, 1, 64, 1, 0},
                     (AttCase){2, 2, 2, 1, 8, 1, 0}, (AttCase){1, 130, 2, 2, 96, 1, 0});
 }
 
 TEST(cuda, attention_dropout) {
     need_gpu();
-    ATTENTION_CASES((AttCase){2, 70, 4, 2, 32, 1, 0.1f}, (AttCase){1, 130, 2, 1, 64, 0, 0.5f});
+    ATTENTION_CASES(GPU, TOL, (AttCase){2, 70, 4, 2, 32, 1, 0.1f}, (AttCase){1, 130, 2, 1, 64, 0, 0.5f});
+}
+
+// The bf16 table's attention runs on the tensor cores at HD 64 and 128 (bf16 Q, K, V, P, dO,
+// dS; fp32 accumulation): within 1e-2 of the largest value of the CPU's fp32 result. T not a
+// multiple of the 64-row tiles, GQA groups of 1 to 4, a fallback head size (HD 40 runs the fp32
+// kernels and must still pass).
+TEST(cuda, attention_bf16_causal_gqa) {
+    need_gpu();
+    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){1, 150, 4, 1, 64, 0, 0}, (AttCase){1, 1, 2, 2, 64, 0, 0},
+                    (AttCase){2, 64, 6, 2, 64, 0, 0}, (AttCase){2, 65, 2, 2, 128, 0, 0},
+                    (AttCase){1, 200, 4, 2, 128, 0, 0}, (AttCase){1, 37, 2, 1, 40, 0, 0});
+}
+
+TEST(cuda, attention_bf16_document_masks) {
+    need_gpu();
+    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){2, 130, 2, 1, 64, 1, 0}, (AttCase){1, 2, 2, 1, 64, 1, 0},
+                    (AttCase){1, 140, 2, 2, 128, 1, 0});
+}
+
+TEST(cuda, attention_bf16_dropout) {
+    need_gpu();
+    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){2, 70, 4, 2, 64, 1, 0.1f},
+                    (AttCase){1, 130, 2, 1, 128, 0, 0.5f});
 }
 
 TEST(cuda, dropout_forward_and_backward) {

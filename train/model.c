@@ -299,8 +299,13 @@ void ct_model_backward(CtModel *m) {
         ops->matmul_backward(a->d_atty, gp->attn_out_w, gp->attn_out_b, dproj, atty, p->attn_out_w, d.N, d.C, d.C);
         if (m->lora) ct_lora_backward(m, l, CT_LORA_ATTN_OUT, a->d_atty, dproj, atty, d.N);
         ops->zero(a->d_qkv, (size_t)d.N * d.QKV * sizeof(float));
-        ops->attention_backward(a->d_qkv, a->d_atty, qkv, att, m->dropout_applied ? p_drop : 0.0f,
-                                dropout_site_seed(m, 1 + 3 * l), d.B, d.T, d.NH, d.NKV, d.HD);
+        const float att_drop = m->dropout_applied ? p_drop : 0.0f;
+        const uint64_t att_seed = dropout_site_seed(m, 1 + 3 * l);
+        if (ops->attention_backward_with_out)  // atty is the forward's output, still in place
+            ops->attention_backward_with_out(a->d_qkv, a->d_atty, atty, qkv, att, att_drop, att_seed, d.B, d.T, d.NH,
+                                             d.NKV, d.HD);
+        else
+            ops->attention_backward(a->d_qkv, a->d_atty, qkv, att, att_drop, att_seed, d.B, d.T, d.NH, d.NKV, d.HD);
         if (is_llama(m))
             ops->rope_backward(a->d_qkv, a->d_qkv, batch->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV,
                                m->config.rope_theta);

@@ -498,7 +498,9 @@ int ct_pretrain(const CtPretrainJob *job) {
         ct_cuda_device_describe(r.gpu, gpu, sizeof gpu, &total);
         ct_log("%s: training on %s (%s, %.1f GiB), %s; the model holds %.1f MiB there", r.name, r.ops->name, gpu,
                total / 1073741824.0,
-               ct_ops_products_bf16(r.ops) ? "matrix products in bf16 with fp32 accumulation, the rest fp32" : "float32",
+               ct_ops_products_bf16(r.ops)
+                   ? "matrix products and attention (head sizes 64, 128) in bf16 with fp32 accumulation, the rest fp32"
+                   : "float32",
                r.ops->memory_peak() / 1048576.0);
     }
     if (cfg->optim.zero) {  // ZeRO-1: every rank keeps only its slice; rank 0 gathers the whole for each save

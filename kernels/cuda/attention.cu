@@ -30,6 +30,7 @@
 // This is the fp32 reference-speed version (CUDA cores, no tensor cores): the bf16 version
 // with mma tiles is the next step (docs/cuda.md).
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/attention_state.cuh"
 #include "kernels/cuda/dropout.cuh"
 
 #define BR 64  // rows owned by a block (= threads per block)
@@ -42,12 +43,6 @@ __device__ __forceinline__ void load_rows(float *dst, int ld, const float *src, 
         const int r = idx / HD, i = idx - r * HD;
         dst[r * ld + i] = r0 + r < T ? src[(size_t)(r0 + r) * stride + i] : 0.0f;
     }
-}
-
-// The dropout factor of score (row, key): 1/(1-p) kept, 0 dropped; 1 without dropout (p <= 0).
-__device__ __forceinline__ float keep_factor(float p, float keep_scale, uint64_t seed, size_t row_index, int key) {
-    if (p <= 0.0f) return 1.0f;
-    return dropout_uniform(seed, row_index + (uint64_t)key) >= p ? keep_scale : 0.0f;
 }
 
 template <int HDMAX>
@@ -102,7 +97,7 @@ __global__ void __launch_bounds__(BR) attention_forward_kernel(float *out, float
             }
             const float p = expf(s - m);
             l += p;
-            const float w = p * keep_factor(drop_p, keep_scale, seed, ((size_t)bh * T + t) * T, k0 + j);
+            const float w = p * attention_keep_factor(drop_p, keep_scale, seed, ((size_t)bh * T + t) * T, k0 + j);
             const float *v = Vs + j * HD;
 #pragma unroll
             for (int i = 0; i < HDMAX; i++)
@@ -162,7 +157,7 @@ __global__ void __launch_bounds__(BR) attention_backward_dq_kernel(float *dqkv, 
                 const float *k = Ks + j * HD;
                 const float p = expf(dot<HDMAX>(q, k, HD) * scale - L);
                 const float dp = dot<HDMAX>(go, Vs + j * HD, HD) *
-                                 keep_factor(drop_p, keep_scale, seed, ((size_t)bh * T + t) * T, k0 + j);
+                                 attention_keep_factor(drop_p, keep_scale, seed, ((size_t)bh * T + t) * T, k0 + j);
                 if (pass == 0) {
                     D += p * dp;
                 } else {
@@ -226,7 +221,7 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(float *dqkv,
                 if (qt0 + i < j || (doc && qdoc[i] != my_doc)) continue;
                 const float *qi = Qs + i * HD, *goi = dOs + i * HD;
                 const float p = expf(dot<HDMAX>(qi, k, HD) * scale - Ls[i]);
-                const float keep = keep_factor(drop_p, keep_scale, seed, (bh * T + (size_t)(qt0 + i)) * T, j);
+                const float keep = attention_keep_factor(drop_p, keep_scale, seed, (bh * T + (size_t)(qt0 + i)) * T, j);
                 const float ds = p * (dot<HDMAX>(goi, v, HD) * keep - Ds[i]), w = p * keep;
 #pragma unroll
                 for (int c = 0; c < HDMAX; c++)
@@ -294,23 +289,12 @@ extern "C" size_t ct_cuda_attention_saved_floats(int B, int T, int NH) {
     return (size_t)B * T * NH + (T >= 2 ? (size_t)B * T : 0);
 }
 
-// The document ids saved after the log-sum-exp (NULL when T < 2: one token needs no mask).
-static int32_t *saved_docs(const float *att, int B, int T, int NH) {
-    return T >= 2 ? (int32_t *)(att + (size_t)B * NH * T) : NULL;
-}
-
 extern "C" void ct_cuda_attention_forward(float *out, float *att, const float *qkv, const int32_t *doc_ids,
                                           float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV,
                                           int HD) {
     if (B <= 0 || T <= 0) return;
     check_shape(T, NH, NKV, HD);
-    int32_t *docs = saved_docs(att, B, T, NH);
-    if (docs) {  // all zeros = one document: the plain causal mask
-        if (doc_ids)
-            ct_cuda_copy(docs, doc_ids, sizeof(int32_t) * (size_t)B * T);
-        else
-            ct_cuda_zero(docs, sizeof(int32_t) * (size_t)B * T);
-    }
+    attention_save_docs(att, doc_ids, B, T, NH);
     const float scale = 1.0f / sqrtf((float)HD);
     if (HD <= 32)
         forward_hd<32>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
@@ -325,7 +309,7 @@ extern "C" void ct_cuda_attention_backward_with_out(float *dqkv, const float *do
                                                     uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
     if (B <= 0 || T <= 0) return;
     check_shape(T, NH, NKV, HD);
-    const int32_t *docs = saved_docs(att, B, T, NH);
+    const int32_t *docs = attention_saved_docs(att, B, T, NH);
     float *Dsave = (float *)ct_cuda_scratch(CT_SCRATCH_ATTN_D, sizeof(float) * (size_t)B * NH * T);
     const float scale = 1.0f / sqrtf((float)HD);
     if (HD <= 32)

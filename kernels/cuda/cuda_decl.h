@@ -62,6 +62,10 @@ void ct_cuda_matmul_backward_dgelu_bf16(float *dpre, float *dweight, float *dbia
                                         const float *inp, const float *pre, const float *weight, int N, int C, int OC);
 // d ← gelu'(pre) ⊙ d in place (the fused backward's fallback)
 void ct_cuda_gelu_grad_scale(float *d, const float *pre, size_t n);
+void ct_cuda_attention_forward_bf16(float *out, float *att, const float *qkv, const int32_t *doc_ids, float dropout_p,
+                                    uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
+void ct_cuda_attention_backward_bf16(float *dqkv, const float *dout, const float *qkv, const float *att,
+                                     float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
 #ifdef __cplusplus
 }
 #endif

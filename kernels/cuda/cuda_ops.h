@@ -24,8 +24,9 @@
 #include "kernels/ops.h"
 
 const CtOps *ct_ops_cuda(void);
-// The same ops with every matrix product (linear layers, LoRA) taking bf16 operands on the tensor
-// cores (rounded to nearest even from the fp32 arrays), accumulating and writing fp32.
+// The same ops with every matrix product (linear layers, LoRA) and the attention (head sizes 64
+// and 128) taking bf16 operands on the tensor cores (rounded to nearest even from the fp32
+// arrays), accumulating and writing fp32.
 const CtOps *ct_ops_cuda_bf16(void);
 // How many products the bf16 table's fused GELU ops (matmul_bias_gelu_forward,
 // matmul_backward_dgelu) ran unfused so far: the width was not a multiple of 8, or cuBLASLt
@@ -54,6 +55,12 @@ size_t ct_cuda_attention_saved_floats(int B, int T, int NH);
 void ct_cuda_attention_backward_with_out(float *dqkv, const float *dout, const float *out, const float *qkv,
                                          const float *att, float dropout_p, uint64_t dropout_seed, int B, int T, int NH,
                                          int NKV, int HD);
+
+// The same on the tensor cores (the bf16 table's attention, kernels/cuda/attention_bf16.cu):
+// bf16 operands, fp32 accumulation; head sizes other than 64 and 128 run the fp32 kernels.
+void ct_cuda_attention_backward_with_out_bf16(float *dqkv, const float *dout, const float *out, const float *qkv,
+                                              const float *att, float dropout_p, uint64_t dropout_seed, int B, int T,
+                                              int NH, int NKV, int HD);
 
 // ---- optimizer support (device arrays) ----
 // Σ g[i]², accumulated in double in a fixed order (the same bits on every run).

@@ -27,6 +27,7 @@ static CtOps make_table(void) {
     t.matmul_backward = ct_cuda_matmul_backward;
     t.attention_forward = ct_cuda_attention_forward;
     t.attention_backward = ct_cuda_attention_backward;
+    t.attention_backward_with_out = ct_cuda_attention_backward_with_out;
     t.attention_decode = ct_cuda_attention_decode;
     t.rope_forward = ct_cuda_rope_forward;
     t.rope_backward = ct_cuda_rope_backward;
@@ -45,9 +46,10 @@ static CtOps make_table(void) {
     return t;
 }
 
-// The same table with its products (linear layers and LoRA) in bf16 on the tensor cores, and
-// GELU fused into the MLP's products (cuBLASLt's approximate tanh is within bf16's tolerance, not
-// fp32's 1e-5: the fp32 table runs them unfused).
+// The same table with its products (linear layers and LoRA) and its attention (head sizes 64 and
+// 128; others run the fp32 kernels) in bf16 on the tensor cores, and GELU fused into the MLP's
+// products (cuBLASLt's approximate tanh is within bf16's tolerance, not fp32's 1e-5: the fp32
+// table runs them unfused).
 static CtOps make_bf16_table(void) {
     CtOps t = make_table();
     t.name = "cuda-bf16";
@@ -57,6 +59,9 @@ static CtOps make_bf16_table(void) {
     t.matmul_backward_dgelu = ct_cuda_matmul_backward_dgelu_bf16;
     t.lora_forward = ct_cuda_lora_forward_bf16;
     t.lora_backward = ct_cuda_lora_backward_bf16;
+    t.attention_forward = ct_cuda_attention_forward_bf16;
+    t.attention_backward = ct_cuda_attention_backward_bf16;
+    t.attention_backward_with_out = ct_cuda_attention_backward_with_out_bf16;
     return t;
 }
 

@@ -27,3 +27,5 @@ static inline float __bfloat162float(__nv_bfloat16 b) {
     std::memcpy(&f, &u, sizeof f);
     return f;
 }
+
+static inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) { return b.bits; }

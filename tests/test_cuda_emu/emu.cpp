@@ -27,6 +27,7 @@ static const size_t FIBER_STACK = 256 << 10;
 static int current;
 static const std::function<void()> *block_body;
 static std::vector<double> warp_slots;
+static std::vector<unsigned char> warp_exchange;  // CT_EMU_EXCHANGE_MAX bytes per thread
 
 static void wait_at(FiberState barrier) {
     fibers[(size_t)current].state = barrier;
@@ -37,6 +38,19 @@ static int linear_tid() { return (int)(threadIdx.x + blockDim.x * (threadIdx.y +
 int ct_emu_lane() { return linear_tid() & 31; }
 void ct_emu_syncwarp() { wait_at(AT_WARP_BARRIER); }
 double *ct_emu_warp_slots() { return &warp_slots[(size_t)(linear_tid() >> 5) * 32]; }
+void ct_emu_warp_exchange(const void *mine, void *all, size_t bytes) {
+    if (bytes > CT_EMU_EXCHANGE_MAX) {
+        fprintf(stderr, "emu: a warp exchange of %zu bytes per lane (at most %d)\n", bytes, CT_EMU_EXCHANGE_MAX);
+        abort();
+    }
+    unsigned char *warp = &warp_exchange[(size_t)(linear_tid() >> 5) * 32 * CT_EMU_EXCHANGE_MAX];
+    std::memcpy(warp + (size_t)ct_emu_lane() * CT_EMU_EXCHANGE_MAX, mine, bytes);
+    ct_emu_syncwarp();
+    for (int l = 0; l < 32; l++)
+        std::memcpy((unsigned char *)all + (size_t)l * bytes, warp + (size_t)l * CT_EMU_EXCHANGE_MAX, bytes);
+    ct_emu_syncwarp();  // nobody overwrites its slot before every lane has read
+    std::memset(warp + (size_t)ct_emu_lane() * CT_EMU_EXCHANGE_MAX, 0, bytes);
+}
 
 static void fiber_main() {
     (*block_body)();
@@ -110,6 +124,7 @@ void ct_emu_run_grid(const EmuLaunch &cfg, const std::function<void()> &body) {
     while ((int)stacks.size() < threads) stacks.push_back((char *)malloc(FIBER_STACK));
     fibers.resize((size_t)max((int)fibers.size(), threads));
     warp_slots.assign((size_t)((threads + 31) / 32) * 32, 0.0);
+    warp_exchange.assign((size_t)((threads + 31) / 32) * 32 * CT_EMU_EXCHANGE_MAX, 0);
     std::vector<float> smem(cfg.smem / sizeof(float) + 1);
     ct_emu_dynamic_smem = smem.data();
     block_body = &body;

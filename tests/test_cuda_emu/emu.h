@@ -9,6 +9,8 @@
 // It is a development aid, not a substitute for running on a GPU.
 #pragma once
 #include "emu_runtime.h"
+// Kernels that need a different body under the emulation (inline PTX: kernels/cuda/mma.cuh) test this.
+#define CT_CUDA_EMU 1
 #ifdef __cplusplus
 #include <algorithm>
 #include <cmath>
@@ -30,6 +32,10 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
+
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
 
 struct dim3 {
     unsigned x, y, z;
@@ -77,6 +83,11 @@ void ct_emu_syncthreads();
 void ct_emu_syncwarp();
 double *ct_emu_warp_slots();  // 32 slots of this thread's warp
 int ct_emu_lane();
+// A warp-wide exchange (the emulated form of a warp-collective instruction): every live lane of
+// the warp hands in `bytes` (at most CT_EMU_EXCHANGE_MAX) of its own, and after the warp barrier
+// each finds all 32 lanes' bytes in all[lane * bytes ...]. Lanes that did not take part read zeros.
+#define CT_EMU_EXCHANGE_MAX 64
+void ct_emu_warp_exchange(const void *mine, void *all, size_t bytes);
 #define __syncthreads() ct_emu_syncthreads()
 
 template <typename T>

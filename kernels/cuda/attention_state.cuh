@@ -1,0 +1,23 @@
+// The CUDA attention's saved state in `att` (docs/cuda.md "Attention saved state"), shared by
+// the fp32 kernels (attention.cu) and the bf16 tensor-core kernels (attention_bf16.cu):
+//   floats [0, B·NH·T)            L, the log-sum-exp of each query row's scores, [B,NH,T]
+//   floats [B·NH·T, B·NH·T + B·T) the batch's document ids as int32 bit patterns (zeros without
+//                                 doc_ids), only when T >= 2: backward has no doc_ids argument.
+#pragma once
+#include "kernels/cuda/cuda_common.cuh"
+
+// The document ids saved after the log-sum-exp (NULL when T < 2: one token needs no mask).
+static inline int32_t *attention_saved_docs(const float *att, int B, int T, int NH) {
+    return T >= 2 ? (int32_t *)(att + (size_t)B * NH * T) : NULL;
+}
+
+// Forward's part of the saved state that is not L: the document ids, all zeros (one document,
+// the plain causal mask) when doc_ids is NULL.
+static inline void attention_save_docs(float *att, const int32_t *doc_ids, int B, int T, int NH) {
+    int32_t *docs = attention_saved_docs(att, B, T, NH);
+    if (!docs) return;
+    if (doc_ids)
+        ct_cuda_copy(docs, doc_ids, sizeof(int32_t) * (size_t)B * T);
+    else
+        ct_cuda_zero(docs, sizeof(int32_t) * (size_t)B * T);
+}
