@@ -226,6 +226,7 @@ static int build_model(Run *r, const char *resume_path) {
     }
     if (!r->model.lora)  // adapters: every A and B is decayed, as PEFT under HF's Trainer does
         ct_train_set_decay_spans(&r->model, &r->opt, cfg->optim.decay_embeddings);
+    r->opt.seed = (uint64_t)cfg->run.seed;  // the bf16 weight copy's stochastic rounding (GPU)
     return 0;
 }
 
@@ -477,6 +478,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         }
         ct_model_to_backend(&r.model, r.ops);
         ct_adamw_move_to(&r.opt, r.ops);
+        ct_adamw_resume_weight_copy(&r.opt, r.model.train_params);  // resumed: the bf16 copy its last step wrote
         // Full training (not LoRA: its few adapter gradients go in one call) overlaps the
         // all-reduce with backward; ZeRO-1 is refused above.
         r.overlap = r.nccl && !r.model.lora;

@@ -27,6 +27,7 @@ int ct_zero_init(CtZero *z, const CtAdamW *full) {
     z->grads = ct_calloc(z->count ? z->count : 1, sizeof(float));
     ct_adamw_init(&z->opt, z->count, full->lr, full->beta1, full->beta2, full->eps, full->weight_decay);
     z->opt.step = full->step;
+    z->opt.seed = full->seed;  // a slice rounds its weight copy as the whole would
     memcpy(z->opt.m, full->m + z->begin, sizeof(float) * z->count);
     memcpy(z->opt.v, full->v + z->begin, sizeof(float) * z->count);
     // The decay spans, cut to the slice and counted from its start.

@@ -56,6 +56,7 @@ void ct_cuda_lora_forward_bf16(float *out, float *h, const float *inp, const flo
 void ct_cuda_lora_backward_bf16(float *dinp, float *dA, float *dB, float *dh, const float *dout, const float *inp,
                                 const float *h, const float *A, const float *B, float scale, int N, int C, int R, int OC,
                                 int dout_stride);
+void ct_cuda_keep_bf16_weights(const float *params, size_t n, const uint64_t *rounding_seed);
 #ifdef __cplusplus
 }
 #endif

@@ -3,6 +3,8 @@
 // --run.precision=bf16) both operands are rounded to bf16 (nearest even) into scratch and the
 // product runs on the tensor cores, still accumulating and writing fp32: torch.autocast's
 // precision for products, with fp32 weights (the masters) and fp32 activations in memory.
+// Weights the model declared (keep_low_precision_weights, bf16_weights.cu) are not converted:
+// the product reads their bf16 copy, which AdamW keeps current with stochastic rounding.
 //
 // Row-major [R, K] is column-major [K, R] with leading dimension K, so with cuBLAS's
 // column-major view (X' = X as column-major, the transpose of the row-major matrix):
@@ -14,6 +16,7 @@
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 
+#include "kernels/cuda/bf16_weights.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
 #define CUBLAS_CHECK(call)                                                                                    \
@@ -51,8 +54,10 @@ __global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *in, size_t n) {
 
 // A column-major [rows, cols] operand with leading dimension ld spans ld·(cols−1) + rows floats
 // (the gaps of a strided operand are converted too: cheaper than a strided kernel, and harmless).
+// Declared weights (keep_low_precision_weights) are in bf16 already: their copy is read instead.
 static const void *bf16_operand(CtScratch slot, const float *x, int rows, int cols, int ld) {
     size_t n = (size_t)ld * (size_t)(cols - 1) + (size_t)rows;
+    if (const __nv_bfloat16 *kept = ct_cuda_bf16_weights_holding(x, n, NULL)) return kept;
     __nv_bfloat16 *out = (__nv_bfloat16 *)ct_cuda_scratch(slot, n * sizeof(__nv_bfloat16));
     to_bf16_kernel<<<ct_blocks(n, 256), 256>>>(out, x, n);
     LAUNCH_CHECK("to_bf16_kernel");

@@ -45,7 +45,8 @@ static CtOps make_table(void) {
     return t;
 }
 
-// The same table with its products (linear layers and LoRA) in bf16 on the tensor cores.
+// The same table with its products (linear layers and LoRA) in bf16 on the tensor cores,
+// reading declared weights from their bf16 copies (AdamW, the same op, refreshes them).
 static CtOps make_bf16_table(void) {
     CtOps t = make_table();
     t.name = "cuda-bf16";
@@ -53,6 +54,7 @@ static CtOps make_bf16_table(void) {
     t.matmul_backward = ct_cuda_matmul_backward_bf16;
     t.lora_forward = ct_cuda_lora_forward_bf16;
     t.lora_backward = ct_cuda_lora_backward_bf16;
+    t.keep_low_precision_weights = ct_cuda_keep_bf16_weights;
     return t;
 }
 
