@@ -64,6 +64,16 @@ static const void *bf16_operand(CtScratch slot, const float *x, int rows, int co
     return out;
 }
 
+// The largest power of two, up to 256, that divides p's address. cuBLASLt's heuristic assumes
+// 256-byte aligned matrices unless told less (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*_BYTES) and may
+// pick an algorithm that needs it; a weight at an offset in its buffer, its bf16 copy at the same
+// offset, or a column block of a fused output is less aligned than that.
+static uint32_t alignment_of(const void *p) {
+    uint32_t align = 256;
+    while (align > 1 && (uintptr_t)p % align) align >>= 1;
+    return align;
+}
+
 static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
                      int ldb, float *C, int ldc, float beta, const float *bias) {
     lt_init();
@@ -91,6 +101,15 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const flo
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     size_t ws = WORKSPACE_BYTES;
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+    const uint32_t align_a = alignment_of(a_in), align_b = alignment_of(b_in), align_c = alignment_of(C);
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a,
+                                                      sizeof(align_a)));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b,
+                                                      sizeof(align_b)));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c,
+                                                      sizeof(align_c)));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c,
+                                                      sizeof(align_c)));
     cublasLtMatmulHeuristicResult_t heur;
     int found = 0;
     // A refusal here (NOT_SUPPORTED, or INVALID_VALUE for an epilogue this type lacks) is "no
