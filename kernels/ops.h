@@ -25,9 +25,12 @@ typedef struct {
 // The float32 scalars of one AdamW step (optim/adamw.h computes them in double, as torch does):
 //   p ← p·keep;  m ← m + one_minus_b1·(g − m);  v ← b2·v + one_minus_b2·g²;
 //   p ← p + (−step_size·m) / (√v / bc2_sqrt + eps)
-// keep is 1 − lr·wd on decayed elements and exactly 1 elsewhere.
+// keep is 1 − lr·wd on decayed elements and exactly 1 elsewhere. rounding_seed seeds the
+// stochastic rounding of a backend's low-precision weight copy (keep_low_precision_weights
+// below); it changes every step (ct_adamw_rounding_seed) and the fp32 update ignores it.
 typedef struct {
     float keep, one_minus_b1, b2, one_minus_b2, eps, step_size, bc2_sqrt;
+    uint64_t rounding_seed;
 } CtAdamWScalars;
 
 typedef struct CtOps {
@@ -57,6 +60,14 @@ typedef struct CtOps {
     // not, not overlapping) say where weight decay is off; elements no span covers are decayed.
     void (*adamw_update)(float *params, const float *grads, float *m, float *v, size_t n, const CtParamSpan *spans,
                          int n_spans, const CtAdamWScalars *s);
+    // Optional (NULL where the products read the fp32 weights: the CPU, the fp32 CUDA table).
+    // params[n] are weights the products will read: the backend may keep a low-precision copy
+    // for them. rounding_seed NULL: the copy is rounded to nearest (a fresh or frozen model);
+    // otherwise stochastically, as adamw_update with that CtAdamWScalars.rounding_seed writes it
+    // (a resumed run re-creates the copy its last step left). adamw_update on the buffer, or a
+    // slice of it, refreshes the copy from the new weights; declaring again refreshes it after
+    // host edits were uploaded; freeing the buffer forgets it.
+    void (*keep_low_precision_weights)(const float *params, size_t n, const uint64_t *rounding_seed);
 
     // out[N,C] = table[ids[n], :], or out += table[ids[n], :] when accumulate is 1 (token
     // embedding, then learned position embedding on top of it).

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/rng.h"
 
 void ct_adamw_init(CtAdamW *opt, size_t n, double lr, double beta1, double beta2, double eps, double weight_decay) {
     *opt = (CtAdamW){.lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps, .weight_decay = weight_decay, .n = n};
@@ -49,8 +50,21 @@ void ct_adamw_step(CtAdamW *opt, float *params, const float *grads) {
         .eps = (float)opt->eps,
         .step_size = (float)(opt->lr / bc1),
         .bc2_sqrt = (float)sqrt(bc2),
+        .rounding_seed = ct_adamw_rounding_seed(opt->seed, opt->step),
     };
     opt->ops->adamw_update(params, grads, opt->m, opt->v, opt->n, opt->spans, opt->n_spans, &s);
+}
+
+uint64_t ct_adamw_rounding_seed(uint64_t seed, long step) {
+    CtRng rng;
+    ct_rng_seed_stream(&rng, seed, (uint64_t)step);
+    return ct_rng_next(&rng);
+}
+
+void ct_adamw_resume_weight_copy(const CtAdamW *opt, const float *params) {
+    if (!opt->ops->keep_low_precision_weights || opt->step <= 0) return;
+    const uint64_t seed = ct_adamw_rounding_seed(opt->seed, opt->step);
+    opt->ops->keep_low_precision_weights(params, opt->n, &seed);
 }
 
 static float *move_array(float *host, size_t n, const CtOps *from, const CtOps *to, const char *what) {

@@ -2,7 +2,7 @@
 // per-token log-probabilities, every gradient, the AdamW update) for GPT-2 and LLaMA with GQA,
 // packed documents and loss weights, LoRA, DPO; bf16 products with GPT-2's GELU fused into its
 // MLP products (and unfused where LoRA adapts the MLP); 20 steps whose losses track the CPU's; and
-// pretraining through the binary with run.device = cuda, resumed to the bit. Without a usable
+// pretraining through the binary with run.device = cuda, resumed to the bit (fp32 and bf16). Without a usable
 // GPU every test skips with the reason (they also run on the CPU emulation of CUDA,
 // tests/test_cuda_emu/run.sh).
 #include <math.h>
@@ -431,19 +431,36 @@ TEST(cuda, pretrain_on_the_gpu_resumes_to_the_bit_and_tracks_the_cpu) {
     CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.out_dir=d", &out), 0);
     CHECK_CONTAINS(out, "training on cuda-bf16");
     free(out);
+    // bf16 resumed: the weights' bf16 copy (stochastically rounded by each step) is re-created as
+    // the interrupted run's step 4 left it, so the run continues to the bit
+    CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.out_dir=e --stop-after 4", &out), 0);
+    free(out);
+    CHECK_EQ_INT(run_ctrain("--run.device=cuda --run.out_dir=e --resume e", &out), 0);
+    CHECK_CONTAINS(out, "resumed from e/ckpt-step00000004.h5 at step 4");
+    free(out);
     char *a = train_fixture_metric_lines("a", 5), *b = train_fixture_metric_lines("b", 5);
     CHECK(a && b && strlen(a) > 50);
     CHECK_MSG(a && b && strcmp(a, b) == 0, "losses after resuming on the GPU differ:\n%s\nvs\n%s", a, b);
     free(a);
     free(b);
-    CtModel ma, mb, mc;
-    CtAdamW oa, ob, oc;
+    char *d = train_fixture_metric_lines("d", 5), *e = train_fixture_metric_lines("e", 5);
+    CHECK(d && e && strlen(d) > 50);
+    CHECK_MSG(d && e && strcmp(d, e) == 0, "losses after resuming with bf16 products differ:\n%s\nvs\n%s", d, e);
+    free(d);
+    free(e);
+    CtModel ma, mb, mc, md, me;
+    CtAdamW oa, ob, oc, od, oe;
     CHECK_EQ_INT(load("a", &ma, &oa), 0);
     CHECK_EQ_INT(load("b", &mb, &ob), 0);
     CHECK_EQ_INT(load("c", &mc, &oc), 0);
+    CHECK_EQ_INT(load("d", &md, &od), 0);
+    CHECK_EQ_INT(load("e", &me, &oe), 0);
     if (ct_test_failed()) return;
     CHECK(memcmp(ma.params, mb.params, ma.n_params * sizeof(float)) == 0);
     CHECK(memcmp(oa.m, ob.m, ma.n_params * sizeof(float)) == 0 && memcmp(oa.v, ob.v, ma.n_params * sizeof(float)) == 0);
+    CHECK_MSG(memcmp(md.params, me.params, md.n_params * sizeof(float)) == 0,
+              "bf16: the parameters after resuming differ from the uninterrupted run's");
+    CHECK(memcmp(od.m, oe.m, md.n_params * sizeof(float)) == 0 && memcmp(od.v, oe.v, md.n_params * sizeof(float)) == 0);
     CHECK_EQ_INT(oa.step, 8);
     double r = rel_diff(ma.params, mc.params, ma.n_params);
     CHECK_MSG(r < 1e-4, "after 8 steps the GPU's parameters differ from the CPU's by %.3g of the largest", r);
@@ -461,7 +478,11 @@ TEST(cuda, pretrain_on_the_gpu_resumes_to_the_bit_and_tracks_the_cpu) {
     ct_model_free(&ma);
     ct_model_free(&mb);
     ct_model_free(&mc);
+    ct_model_free(&md);
+    ct_model_free(&me);
     ct_adamw_free(&oa);
     ct_adamw_free(&ob);
     ct_adamw_free(&oc);
+    ct_adamw_free(&od);
+    ct_adamw_free(&oe);
 }

@@ -107,6 +107,7 @@ static int run_bench_train(const CtArgs *args) {
     }
     CtAdamW opt;
     ct_adamw_init(&opt, m.n_train, 3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f);
+    opt.seed = (uint64_t)rc.run.seed;
     if (!ops->host_memory) {  // built on the CPU, moved to the GPU
         ct_model_to_backend(&m, ops);
         ct_adamw_move_to(&opt, ops);

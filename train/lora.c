@@ -207,6 +207,7 @@ void ct_lora_to_backend(CtModel *m) {
     free_scratch(lora, ct_ops_cpu());
     alloc_scratch(m, ops);
     lora->dev_params = ct_model_device_buffer(ops, lora->params, lora->n_params, m->train_shards, "LoRA adapters");
+    if (ops->keep_low_precision_weights) ops->keep_low_precision_weights(lora->dev_params, lora->n_params, NULL);
     lora->dev_grads = ct_model_device_buffer(ops, NULL, lora->n_params, m->train_shards, "LoRA adapter gradients");
     ct_free(lora->grads);  // gradients live on the device only
     lora->grads = NULL;
@@ -217,10 +218,13 @@ void ct_lora_to_backend(CtModel *m) {
 void ct_lora_sync(CtModel *m, int to_device) {
     CtLora *lora = m->lora;
     if (m->ops->host_memory || lora->dev_params == lora->params) return;
-    if (to_device)
+    if (to_device) {
         m->ops->upload(lora->dev_params, lora->params, lora->n_params * sizeof(float));
-    else
+        if (m->ops->keep_low_precision_weights)
+            m->ops->keep_low_precision_weights(lora->dev_params, lora->n_params, NULL);
+    } else {
         m->ops->download(lora->params, lora->dev_params, lora->n_params * sizeof(float));
+    }
 }
 
 // PEFT's initialisation on the host copy of the adapters.

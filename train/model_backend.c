@@ -2,6 +2,8 @@
 // memory, where checkpoints and exports read and write); ct_model_to_backend moves it into a
 // device backend's memory, after which every forward and backward runs there. The host keeps
 // a mirror of the parameters, synced on demand (checkpoints, samples from the host, tests).
+// A backend whose products read low-precision weights is told which buffers hold weights
+// (keep_low_precision_weights): when they arrive and whenever the host pushes edits.
 #include <string.h>
 
 #include "core/alloc.h"
@@ -75,6 +77,7 @@ void ct_model_to_backend(CtModel *m, const CtOps *ops) {
     m->act_block = NULL;
     m->ops = ops;
     m->dev_params = ct_model_device_buffer(ops, m->params, m->n_params, m->train_shards, "model parameters");
+    if (ops->keep_low_precision_weights) ops->keep_low_precision_weights(m->dev_params, m->n_params, NULL);
     m->dev_grads = NULL;
     if (m->grads) {  // gradients live on the device only
         m->dev_grads = ct_model_device_buffer(ops, NULL, m->n_params, m->train_shards, "model gradients");
@@ -129,6 +132,7 @@ void ct_model_sync_to_host(CtModel *m) {
 void ct_model_sync_to_device(CtModel *m) {
     if (m->ops->host_memory) return;
     m->ops->upload(m->dev_params, m->params, m->n_params * sizeof(float));
+    if (m->ops->keep_low_precision_weights) m->ops->keep_low_precision_weights(m->dev_params, m->n_params, NULL);
     if (m->lora) ct_lora_sync(m, 1);
 }
 

@@ -226,6 +226,7 @@ static int build_model(Run *r, const char *resume_path) {
     }
     if (!r->model.lora)  // adapters: every A and B is decayed, as PEFT under HF's Trainer does
         ct_train_set_decay_spans(&r->model, &r->opt, cfg->optim.decay_embeddings);
+    r->opt.seed = (uint64_t)cfg->run.seed;  // the bf16 weight copy's stochastic rounding (GPU)
     return 0;
 }
 
@@ -488,7 +489,10 @@ int ct_pretrain(const CtPretrainJob *job) {
         // ZeRO-1 cuts the trained buffers into equal parts for NCCL: they get the padding.
         if (cfg->optim.zero) r.model.train_shards = world;
         ct_model_to_backend(&r.model, r.ops);
-        if (!cfg->optim.zero) ct_adamw_move_to(&r.opt, r.ops);  // ZeRO-1 moves only this rank's slice
+        if (!cfg->optim.zero) {  // ZeRO-1 moves only this rank's slice (ct_zero_init, below)
+            ct_adamw_move_to(&r.opt, r.ops);
+            ct_adamw_resume_weight_copy(&r.opt, r.model.train_params);  // resumed: the bf16 copy its last step wrote
+        }
         // Full training (not LoRA: its few adapter gradients go in one call) overlaps the
         // all-reduce with backward. ZeRO-1 reduce-scatters after backward instead.
         r.overlap = r.nccl && !r.model.lora && !cfg->optim.zero;
@@ -506,6 +510,7 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (cfg->optim.zero) {  // ZeRO-1: every rank keeps only its slice; rank 0 gathers the whole for each save
         if (ct_zero_init(&r.zero, &r.opt, r.ops) != 0) goto done;
         r.have_zero = 1;
+        ct_zero_refresh_weight_copy(&r.zero, r.model.train_params);  // resumed: the bf16 copy its last step wrote
         ct_zero_release_state(&r.opt);
     }
     const int B = cfg->train.batch_size, T = cfg->train.seq_len, accum = cfg->train.grad_accum;

@@ -35,6 +35,7 @@ int ct_zero_init(CtZero *z, const CtAdamW *full, const CtOps *ops) {
     if (!z->on_device) z->grads = ct_calloc(z->count ? z->count : 1, sizeof(float));
     ct_adamw_init(&z->opt, z->count, full->lr, full->beta1, full->beta2, full->eps, full->weight_decay);
     z->opt.step = full->step;
+    z->opt.seed = full->seed;  // a slice rounds its weight copy as the whole would
     if (z->count) {
         memcpy(z->opt.m, full->m + z->begin, sizeof(float) * z->count);
         memcpy(z->opt.v, full->v + z->begin, sizeof(float) * z->count);
@@ -92,10 +93,18 @@ void ct_zero_update(CtZero *z, float *params, const float *grads, double lr) {
     z->opt.lr = lr;
     if (z->count) ct_adamw_step(&z->opt, params + z->begin, grad_slice(z, grads));
     else z->opt.step++;
-    if (z->on_device)
+    if (z->on_device) {
         ct_nccl_allgather_f32(params, z->padded);
-    else
+        ct_zero_refresh_weight_copy(z, params);
+    } else {
         ct_dist_allgather_f32(params, z->counts);
+    }
+}
+
+void ct_zero_refresh_weight_copy(const CtZero *z, const float *params) {
+    CtAdamW whole = z->opt;  // the step, seed and backend of the slice, over the whole buffer
+    whole.n = z->n;
+    ct_adamw_resume_weight_copy(&whole, params);
 }
 
 void ct_zero_gather_state(const CtZero *z, CtAdamW *full, int root) {

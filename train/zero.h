@@ -44,6 +44,13 @@ double ct_zero_reduce_clip(CtZero *z, const float *grads, double max_norm);
 // The AdamW step with learning rate lr on this rank's slice of params [n] ([padded] on a
 // device) from the gradients ct_zero_reduce_clip left (pass the same grads), then the all-gather.
 void ct_zero_update(CtZero *z, float *params, const float *grads, double lr);
+// The backend's low-precision copy of the weights (kernels/ops.h, keep_low_precision_weights;
+// the bf16 CUDA table) as the last step left it: after the all-gather only this rank's slice
+// of the copy is fresh, but its stochastic rounding is a function of the weight, the step's
+// seed and the index, so every rank re-creates from the gathered params [n] exactly the copy
+// each owner wrote. ct_zero_update calls it; call it after resuming too. Nothing when the
+// backend keeps no copy, or before the first step.
+void ct_zero_refresh_weight_copy(const CtZero *z, const float *params);
 // For a checkpoint (every rank calls): root's full gets the whole moments, every rank's full
 // the step count. When root's full->m and full->v are NULL (released), they are allocated here,
 // [full->n] floats each: free them after the save with ct_zero_release_state.

@@ -3,6 +3,10 @@
 // with the rounding intrinsics __fmul_rn/__fadd_rn/__fdiv_rn/__fsqrt_rn: nvcc would otherwise
 // contract a·b + c into one fused multiply-add, which rounds once where the CPU (C11, no
 // contraction) rounds twice, and the CPU and GPU updates could differ in the last bit.
+// When the parameters have a bf16 copy (bf16_weights.cu), the same kernel writes the copy of
+// each updated weight, stochastically rounded (bf16_round.cuh); the fp32 update is unchanged.
+#include "kernels/cuda/bf16_round.cuh"
+#include "kernels/cuda/bf16_weights.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
 #include <stdlib.h>
@@ -26,9 +30,12 @@ __device__ __forceinline__ bool decays(const CtCudaSpan *spans, int n_spans, siz
 }
 
 // p ← p·keep;  m ← m + (1-β1)(g - m);  v ← β2·v + (1-β2)·g²;  p ← p + (-step_size·m) / (√v / √bc2 + ε)
+// copy (may be NULL): the bf16 copy of params[0, n), whose element i is element index0 + i of
+// its declared buffer (the counter of the rounding bits, so a slice rounds as the whole would).
 __global__ void adamw_kernel(float *params, const float *grads, float *m, float *v, size_t n, const CtCudaSpan *spans,
                              int n_spans, float keep, float one_minus_b1, float b2, float one_minus_b2, float eps,
-                             float step_size, float bc2_sqrt) {
+                             float step_size, float bc2_sqrt, __nv_bfloat16 *copy, size_t index0,
+                             uint64_t rounding_seed) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         const float g = grads[i];
         const float k = n_spans == 0 || decays(spans, n_spans, i) ? keep : 1.0f;
@@ -38,16 +45,24 @@ __global__ void adamw_kernel(float *params, const float *grads, float *m, float 
         const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), bc2_sqrt), eps);
         m[i] = mi;
         v[i] = vi;
-        params[i] = __fadd_rn(p, __fdiv_rn(__fmul_rn(-step_size, mi), denom));
+        const float updated = __fadd_rn(p, __fdiv_rn(__fmul_rn(-step_size, mi), denom));
+        params[i] = updated;
+        if (copy) copy[i] = bf16_round_stochastic(updated, bf16_rounding_bits(rounding_seed, index0 + i));
     }
 }
 
 extern "C" void ct_cuda_adamw_update(float *params, const float *grads, float *m, float *v, size_t n,
                                      const CtCudaSpan *spans_device, int n_spans, float keep, float one_minus_b1,
-                                     float b2, float one_minus_b2, float eps, float step_size, float bc2_sqrt) {
+                                     float b2, float one_minus_b2, float eps, float step_size, float bc2_sqrt,
+                                     uint64_t rounding_seed) {
     if (!n) return;
+    size_t index0 = 0;
+    __nv_bfloat16 *copy = ct_cuda_bf16_weights_holding(params, n, &index0);
+    if (!copy && ct_cuda_bf16_weights_overlap(params, n))  // the copy would go stale where it is not updated
+        ct_fatal_at(__FILE__, __LINE__, "a bug in ctrain: update a declared weight buffer whole or in slices inside it",
+                    "AdamW over %zu floats that straddle the end of a buffer with a bf16 copy", n);
     adamw_kernel<<<ct_blocks(n, 256), 256>>>(params, grads, m, v, n, spans_device, n_spans, keep, one_minus_b1, b2,
-                                             one_minus_b2, eps, step_size, bc2_sqrt);
+                                             one_minus_b2, eps, step_size, bc2_sqrt, copy, index0, rounding_seed);
     LAUNCH_CHECK("adamw_kernel");
 }
 
@@ -77,7 +92,7 @@ extern "C" void ct_cuda_adamw_update_op(float *params, const float *grads, float
         }
     }
     ct_cuda_adamw_update(params, grads, m, v, n, device, n_spans > 0 ? n_spans : 0, s->keep, s->one_minus_b1, s->b2,
-                         s->one_minus_b2, s->eps, s->step_size, s->bc2_sqrt);
+                         s->one_minus_b2, s->eps, s->step_size, s->bc2_sqrt, s->rounding_seed);
 }
 
 // Σ g² in double, in a fixed order: a fixed grid of SUMSQ_BLOCKS blocks strides over g, each

@@ -66,6 +66,7 @@ void ct_cuda_attention_forward_bf16(float *out, float *att, const float *qkv, co
                                     uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
 void ct_cuda_attention_backward_bf16(float *dqkv, const float *dout, const float *qkv, const float *att,
                                      float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
+void ct_cuda_keep_bf16_weights(const float *params, size_t n, const uint64_t *rounding_seed);
 #ifdef __cplusplus
 }
 #endif

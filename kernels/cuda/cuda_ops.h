@@ -26,12 +26,17 @@
 const CtOps *ct_ops_cuda(void);
 // The same ops with every matrix product (linear layers, LoRA) and the attention (head sizes 64
 // and 128) taking bf16 operands on the tensor cores (rounded to nearest even from the fp32
-// arrays), accumulating and writing fp32.
+// arrays), accumulating and writing fp32. Weights declared through keep_low_precision_weights
+// are read from their bf16 copy (bf16_weights.cu), which AdamW refreshes with stochastic
+// rounding; other operands are converted at each product.
 const CtOps *ct_ops_cuda_bf16(void);
 // How many products the bf16 table's fused GELU ops (matmul_bias_gelu_forward,
 // matmul_backward_dgelu) ran unfused so far: the width was not a multiple of 8, or cuBLASLt
 // offered no algorithm for the GELU epilogue. 0 means every one ran in the epilogue.
 size_t ct_cuda_gelu_epilogue_fallbacks(void);
+// The device address of the bf16 copy (bit patterns) of the declared weights x[0, n), or NULL
+// when no declared buffer holds all of them (tests read the copy through it).
+const uint16_t *ct_cuda_bf16_weights(const float *x, size_t n);
 
 // ---- device memory ----
 // cudaMalloc with a byte counter. Running out of memory is fatal, with the size asked, the
@@ -75,9 +80,11 @@ typedef struct {
 // One AdamW step over all n parameters in one kernel, torch's arithmetic (see optim/adamw.h):
 // the caller computes the float scalars as ct_adamw_step does. spans_device: n_spans spans
 // sorted by start, not overlapping, in device memory; elements no span covers are decayed.
+// When params lie in a buffer with a bf16 copy (ct_cuda_bf16_weights), the kernel also writes
+// the copy of each updated weight, stochastically rounded with rounding_seed.
 void ct_cuda_adamw_update(float *params, const float *grads, float *m, float *v, size_t n,
                           const CtCudaSpan *spans_device, int n_spans, float keep, float one_minus_b1, float b2,
-                          float one_minus_b2, float eps, float step_size, float bc2_sqrt);
+                          float one_minus_b2, float eps, float step_size, float bc2_sqrt, uint64_t rounding_seed);
 // The op table's adamw_update (host spans, uploaded when they change; see kernels/ops.h).
 void ct_cuda_adamw_update_op(float *params, const float *grads, float *m, float *v, size_t n, const CtParamSpan *spans,
                              int n_spans, const CtAdamWScalars *s);

@@ -3,6 +3,8 @@
 // --run.precision=bf16) both operands are rounded to bf16 (nearest even) into scratch and the
 // product runs on the tensor cores, still accumulating and writing fp32: torch.autocast's
 // precision for products, with fp32 weights (the masters) and fp32 activations in memory.
+// Weights the model declared (keep_low_precision_weights, bf16_weights.cu) are not converted:
+// the product reads their bf16 copy, which AdamW keeps current with stochastic rounding.
 //
 // Row-major [R, K] is column-major [K, R] with leading dimension K, so with cuBLAS's
 // column-major view (X' = X as column-major, the transpose of the row-major matrix):
@@ -14,6 +16,7 @@
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 
+#include "kernels/cuda/bf16_weights.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
 #define CUBLAS_CHECK(call)                                                                                    \
@@ -51,8 +54,10 @@ __global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *in, size_t n) {
 
 // A column-major [rows, cols] operand with leading dimension ld spans ld·(cols−1) + rows floats
 // (the gaps of a strided operand are converted too: cheaper than a strided kernel, and harmless).
+// Declared weights (keep_low_precision_weights) are in bf16 already: their copy is read instead.
 static const void *bf16_operand(CtScratch slot, const float *x, int rows, int cols, int ld) {
     size_t n = (size_t)ld * (size_t)(cols - 1) + (size_t)rows;
+    if (const __nv_bfloat16 *kept = ct_cuda_bf16_weights_holding(x, n, NULL)) return kept;
     __nv_bfloat16 *out = (__nv_bfloat16 *)ct_cuda_scratch(slot, n * sizeof(__nv_bfloat16));
     to_bf16_kernel<<<ct_blocks(n, 256), 256>>>(out, x, n);
     LAUNCH_CHECK("to_bf16_kernel");
@@ -72,6 +77,16 @@ static cublasLtEpilogue_t epilogue_of(const float *bias, const LtGelu *gelu) {
     if (gelu && gelu->backward) return CUBLASLT_EPILOGUE_DGELU;
     if (gelu) return bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
     return bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+// The largest power of two, up to 256, that divides p's address. cuBLASLt's heuristic assumes
+// 256-byte aligned matrices unless told less (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*_BYTES) and may
+// pick an algorithm that needs it; a weight at an offset in its buffer, its bf16 copy at the same
+// offset, or a column block of a fused output is less aligned than that.
+static uint32_t alignment_of(const void *p) {
+    uint32_t align = 256;
+    while (align > 1 && (uintptr_t)p % align) align >>= 1;
+    return align;
 }
 
 static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
@@ -106,6 +121,15 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const flo
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     size_t ws = WORKSPACE_BYTES;
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+    const uint32_t align_a = alignment_of(a_in), align_b = alignment_of(b_in), align_c = alignment_of(C);
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a,
+                                                      sizeof(align_a)));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b,
+                                                      sizeof(align_b)));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c,
+                                                      sizeof(align_c)));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c,
+                                                      sizeof(align_c)));
     cublasLtMatmulHeuristicResult_t heur;
     int found = 0;
     // A refusal here (NOT_SUPPORTED, or INVALID_VALUE for an epilogue this type lacks) is "no

@@ -4,6 +4,7 @@
 
 #include <unordered_map>
 
+#include "kernels/cuda/bf16_weights.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
 static const char *hint_for(cudaError_t err) {
@@ -83,8 +84,10 @@ extern "C" void ct_cuda_free(void *p) {
     if (it == live_blocks().end())
         ct_fatal_at(__FILE__, __LINE__, "free only what ct_cuda_malloc returned, once",
                     "ct_cuda_free of %p, which is not a live device block", p);
-    bytes_in_use -= it->second;
+    const size_t bytes = it->second;
+    bytes_in_use -= bytes;
     live_blocks().erase(it);
+    ct_cuda_bf16_weights_forget(p, bytes);  // no stale bf16 copy for whatever is allocated here next
     CUDA_CHECK(cudaFree(p));
 }
 

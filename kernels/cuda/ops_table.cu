@@ -47,9 +47,10 @@ static CtOps make_table(void) {
 }
 
 // The same table with its products (linear layers and LoRA) and its attention (head sizes 64 and
-// 128; others run the fp32 kernels) in bf16 on the tensor cores, and GELU fused into the MLP's
-// products (cuBLASLt's approximate tanh is within bf16's tolerance, not fp32's 1e-5: the fp32
-// table runs them unfused).
+// 128; others run the fp32 kernels) in bf16 on the tensor cores, reading declared weights from
+// their bf16 copies (AdamW, the same op, refreshes them), and GELU fused into the MLP's products
+// (cuBLASLt's approximate tanh is within bf16's tolerance, not fp32's 1e-5: the fp32 table runs
+// them unfused).
 static CtOps make_bf16_table(void) {
     CtOps t = make_table();
     t.name = "cuda-bf16";
@@ -62,6 +63,7 @@ static CtOps make_bf16_table(void) {
     t.attention_forward = ct_cuda_attention_forward_bf16;
     t.attention_backward = ct_cuda_attention_backward_bf16;
     t.attention_backward_with_out = ct_cuda_attention_backward_with_out_bf16;
+    t.keep_low_precision_weights = ct_cuda_keep_bf16_weights;
     return t;
 }
 

@@ -30,7 +30,13 @@ typedef enum {
     CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,  // void * (GELU_AUX: written) / const void * (DGELU: read)
     CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD         // int64_t
 } cublasLtMatmulDescAttributes_t;
-typedef enum { CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES } cublasLtMatmulPreferenceAttributes_t;
+typedef enum {
+    CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,
+    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5,
+    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6,
+    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7,
+    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8
+} cublasLtMatmulPreferenceAttributes_t;
 
 struct EmuLtDesc {
     cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
@@ -44,12 +50,19 @@ struct EmuLtLayout {
     int64_t ld;
     cudaDataType_t type;
 };
+// The alignment (bytes) the heuristic may assume of A, B, C and D: 256 unless the preference
+// says less (cuBLASLt's documented default). The algorithm it returns carries them, and
+// cublasLtMatmul refuses pointers less aligned than its algorithm was chosen for.
+struct EmuLtPreference {
+    uint32_t min_alignment[4] = {256, 256, 256, 256};
+};
 typedef void *cublasLtHandle_t;
 typedef EmuLtDesc *cublasLtMatmulDesc_t;
 typedef EmuLtLayout *cublasLtMatrixLayout_t;
-typedef int *cublasLtMatmulPreference_t;
+typedef EmuLtPreference *cublasLtMatmulPreference_t;
 typedef struct {
     int id;
+    uint32_t min_alignment[4];  // A, B, C, D
 } cublasLtMatmulAlgo_t;
 typedef struct {
     cublasLtMatmulAlgo_t algo;

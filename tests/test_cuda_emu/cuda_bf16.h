@@ -28,4 +28,10 @@ static inline float __bfloat162float(__nv_bfloat16 b) {
     return f;
 }
 
+// Bit-pattern reinterpretations (CUDA's __bfloat16_as_ushort / __ushort_as_bfloat16).
 static inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) { return b.bits; }
+static inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) {
+    __nv_bfloat16 b;
+    b.bits = u;
+    return b;
+}

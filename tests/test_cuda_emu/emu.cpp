@@ -145,7 +145,7 @@ cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 static const size_t emu_total = (size_t)80 << 30;
 cudaError_t cudaMalloc(void **p, size_t bytes) {
     if (bytes > emu_total) return cudaErrorMemoryAllocation;
-    *p = malloc(bytes);
+    *p = aligned_alloc(256, (bytes + 255) / 256 * 256);  // cudaMalloc's alignment: at least 256 bytes
     return *p ? cudaSuccess : cudaErrorMemoryAllocation;
 }
 cudaError_t cudaFree(void *p) {
@@ -239,11 +239,13 @@ cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t l) {
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *p) {
-    *p = new int(0);
+    *p = new EmuLtPreference;
     return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t, cublasLtMatmulPreferenceAttributes_t,
-                                                    const void *, size_t) {
+cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t a,
+                                                    const void *v, size_t) {
+    if (a >= CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES && a <= CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES)
+        p->min_alignment[a - CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES] = *(const uint32_t *)v;
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p) {
@@ -252,7 +254,7 @@ cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p) {
 }
 cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t la,
                                               cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t lc,
-                                              cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int,
+                                              cublasLtMatrixLayout_t, cublasLtMatmulPreference_t pref, int,
                                               cublasLtMatmulHeuristicResult_t *r, int *found) {
     // shapes must agree: op(A) is m×k, op(B) k×n, C m×n
     uint64_t am = d->ta ? la->cols : la->rows, ak = d->ta ? la->rows : la->cols;
@@ -268,13 +270,23 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
     if (uses_gelu_aux(d->epi) && (d->aux_ld < (int64_t)lc->rows || d->aux_ld % 8 != 0))
         return CUBLAS_STATUS_INVALID_VALUE;
     r->algo.id = 1;
+    std::memcpy(r->algo.min_alignment, pref->min_alignment, sizeof pref->min_alignment);
     *found = 1;
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const void *alpha_p, const void *A_p,
                               cublasLtMatrixLayout_t la, const void *B_p, cublasLtMatrixLayout_t lb,
-                              const void *beta_p, const void *, cublasLtMatrixLayout_t lc, void *D_p,
-                              cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t) {
+                              const void *beta_p, const void *C_p, cublasLtMatrixLayout_t lc, void *D_p,
+                              cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t *algo, void *, size_t, cudaStream_t) {
+    // an algorithm chosen for 256-byte aligned matrices may use loads that need it
+    const void *pointers[4] = {A_p, B_p, C_p, D_p};
+    for (int i = 0; i < 4; i++)
+        if ((uintptr_t)pointers[i] % algo->min_alignment[i]) {
+            fprintf(stderr, "emu: cuBLASLt matrix %c at %p is less aligned than the %u bytes the heuristic was told "
+                    "(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_%c_BYTES)\n", "ABCD"[i], pointers[i],
+                    algo->min_alignment[i], "ABCD"[i]);
+            return CUBLAS_STATUS_INVALID_VALUE;
+        }
     // A and B: float, or bf16 (read exactly as floats); C and D float.
     auto element = [](const void *base, const EmuLtLayout *l, int64_t at) -> double {
         if (l->type == CUDA_R_16BF) return __bfloat162float(((const __nv_bfloat16 *)base)[at]);

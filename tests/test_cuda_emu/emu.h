@@ -106,6 +106,11 @@ inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fdiv_rn(float a, float b) { return a / b; }
 inline float __fsqrt_rn(float a) { return std::sqrt(a); }
+inline unsigned int __float_as_uint(float x) {  // reinterprets the bits
+    unsigned int u;
+    std::memcpy(&u, &x, sizeof u);
+    return u;
+}
 
 // ---- the runtime API, over host memory (emu_runtime.h) ----
 template <typename K>
