@@ -6,6 +6,7 @@
 // a slice updated on its own (ZeRO) and a resumed run re-create the same copy; freeing a
 // buffer forgets its copy; the model, LoRA adapters and DPO's reference declare their weights.
 // Every test skips without a usable GPU and runs on the CPU emulation of CUDA.
+#include "tests/cuda_fixture.h"
 #include "tests/test.h"
 
 #ifdef CTRAIN_CUDA
@@ -49,15 +50,9 @@ static uint16_t bf16_nearest(float x) {
 }
 
 static float *upload_floats(const float *host, size_t n, const char *what) {
-    float *d = ct_cuda_malloc(n * sizeof(float), what);
-    ct_cuda_upload(d, host, n * sizeof(float));
-    return d;
+    return cuda_fixture_up(host, n * sizeof(float), what);
 }
-static float *download_floats(const float *dev, size_t n) {
-    float *h = ct_alloc(n * sizeof(float) + 1);
-    ct_cuda_download(h, dev, n * sizeof(float));
-    return h;
-}
+
 // The bf16 copy of the declared x[0, n), on the host (NULL when there is none).
 static uint16_t *download_copy(const float *x, size_t n) {
     const uint16_t *copy = ct_cuda_bf16_weights(x, n);
@@ -67,7 +62,7 @@ static uint16_t *download_copy(const float *x, size_t n) {
     return h;
 }
 static int same_floats(const float *a_dev, const float *b_dev, size_t n) {
-    float *a = download_floats(a_dev, n), *b = download_floats(b_dev, n);
+    float *a = cuda_fixture_down(a_dev, n), *b = cuda_fixture_down(b_dev, n);
     int same = memcmp(a, b, n * sizeof(float)) == 0;
     ct_free(a);
     ct_free(b);
@@ -75,7 +70,7 @@ static int same_floats(const float *a_dev, const float *b_dev, size_t n) {
 }
 // Elements i of the declared x[0, n) whose copy is not round-to-nearest of the master.
 static size_t copy_mismatches_nearest(const float *x, size_t n) {
-    float *master = download_floats(x, n);
+    float *master = cuda_fixture_down(x, n);
     uint16_t *copy = download_copy(x, n);
     size_t bad = copy ? 0 : n;
     for (size_t i = 0; copy && i < n; i++) bad += copy[i] != bf16_nearest(master[i]);
@@ -142,7 +137,7 @@ TEST(cuda, bf16_weights_round_to_nearest_and_feed_the_products) {
     }
     CHECK_MSG(same_floats(out[0], out[1], (size_t)N * OC), "matmul forward: the copy gave other bits than converting");
     CHECK_MSG(same_floats(dx[0], dx[1], (size_t)N * C), "matmul dinp: the copy gave other bits than converting");
-    float *lora_converted = download_floats(lora_out[0], (size_t)N * OC), *lora_copy = download_floats(lora_out[1], (size_t)N * OC);
+    float *lora_converted = cuda_fixture_down(lora_out[0], (size_t)N * OC), *lora_copy = cuda_fixture_down(lora_out[1], (size_t)N * OC);
     double worst = 0, largest = 0;
     for (size_t i = 0; i < (size_t)N * OC; i++) {
         double d = fabs((double)lora_copy[i] - lora_converted[i]);
@@ -157,7 +152,7 @@ TEST(cuda, bf16_weights_round_to_nearest_and_feed_the_products) {
     BF16->keep_low_precision_weights(d_params, n, NULL);
     CHECK_EQ_INT(copy_mismatches_nearest(d_params, n), 0);
     BF16->matmul_forward(out[2], d_x, W, NULL, N, C, OC);
-    float *o1 = download_floats(out[1], (size_t)N * OC), *o2 = download_floats(out[2], (size_t)N * OC);
+    float *o1 = cuda_fixture_down(out[1], (size_t)N * OC), *o2 = cuda_fixture_down(out[2], (size_t)N * OC);
     size_t not_doubled = 0;
     for (size_t i = 0; i < (size_t)N * OC; i++) not_doubled += o2[i] != 2 * o1[i];
     CHECK_MSG(not_doubled == 0, "%zu outputs are not twice the old ones after declaring again", not_doubled);
@@ -229,7 +224,7 @@ static Result update(const CtOps *ops, const Problem *pb, int declare, int slice
         size_t from = n * (size_t)k / (size_t)slices, to = n * (size_t)(k + 1) / (size_t)slices;
         ops->adamw_update(p + from, g + from, m + from, v + from, to - from, NULL, 0, &s);
     }
-    Result r = {download_floats(p, n), download_copy(p, n), download_floats(m, n), download_floats(v, n)};
+    Result r = {cuda_fixture_down(p, n), download_copy(p, n), cuda_fixture_down(m, n), cuda_fixture_down(v, n)};
     ct_cuda_free(p);
     ct_cuda_free(g);
     ct_cuda_free(m);

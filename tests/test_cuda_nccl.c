@@ -5,6 +5,7 @@
 // detected"), so a one-GPU machine cannot run them.
 #include "core/error.h"
 #include "tests/mpi_worker.h"
+#include "tests/cuda_fixture.h"
 #include "tests/test.h"
 #include "train/dist_nccl.h"
 #include "train/grad_buckets.h"
@@ -89,18 +90,7 @@ static void need_gpu(void) {
     if (!ct_nccl_built()) SKIP("this build has no NCCL (make NCCL=1 where nccl.h is installed)");
 }
 
-static float *upload(const float *host, size_t n) {
-    float *d = ct_cuda_malloc(n * sizeof(float), "test buffer");
-    ct_cuda_upload(d, host, n * sizeof(float));
-    return d;
-}
-
-// Host copy of a device buffer (ct_free).
-static float *download(const float *d, size_t n) {
-    float *h = ct_alloc(n * sizeof(float) + 1);
-    ct_cuda_download(h, d, n * sizeof(float));
-    return h;
-}
+static float *upload(const float *host, size_t n) { return cuda_fixture_up(host, n * sizeof(float), "test buffer"); }
 
 // x_r[i] = (r+1)·(i%97 + 1): integers, so every sum below is exact in float.
 static float value(int rank, size_t i) { return (float)((rank + 1) * (int)(i % 97 + 1)); }
@@ -125,11 +115,11 @@ TEST(cuda, nccl_allreduce_one_rank) {
     for (size_t i = 0; i < N; i++) x[i] = value(0, i);
     float *d = upload(x, N);
     ct_nccl_allreduce_sum_f32(d, N);  // Σ over one rank: unchanged
-    float *h = download(d, N);
+    float *h = cuda_fixture_down(d, N);
     CHECK(memcmp(h, x, N * sizeof(float)) == 0);
     ct_free(h);
     ct_nccl_allreduce_mean_f32(d, N);  // and the mean
-    h = download(d, N);
+    h = cuda_fixture_down(d, N);
     CHECK(memcmp(h, x, N * sizeof(float)) == 0);
     ct_free(h);
     ct_cuda_free(d);
@@ -155,7 +145,7 @@ static void run_buckets(size_t n, size_t step, int world) {
     }
     ct_nccl_wait_all();
     CHECK_EQ_INT(b.next, -1);
-    float *h = download(d, n);
+    float *h = cuda_fixture_down(d, n);
     for (size_t i = 0; i < n; i++) CHECK_MSG(h[i] == 2 * summed(world, i), "element %zu: %g", i, h[i]);
     ct_free(h);
     ct_cuda_free(d);
@@ -177,7 +167,7 @@ static void run_zero_round_trip(size_t n, int world, int rank) {
     for (size_t i = 0; i < n; i++) x[i] = value(rank, i);
     float *full = upload(x, padded), *mine = ct_cuda_malloc(shard * sizeof(float), "test shard");
     ct_nccl_reduce_scatter_sum_f32(full, mine, padded);
-    float *h = download(mine, shard);
+    float *h = cuda_fixture_down(mine, shard);
     for (size_t j = 0; j < shard; j++) {
         size_t i = (size_t)rank * shard + j;
         CHECK_MSG(h[j] == (i < n ? summed(world, i) : 0.0f), "rank %d, shard element %zu: %g", rank, j, h[j]);
@@ -187,7 +177,7 @@ static void run_zero_round_trip(size_t n, int world, int rank) {
     ct_cuda_scale(mine, shard, -1.0f);
     ct_cuda_copy(full + (size_t)rank * shard, mine, shard * sizeof(float));
     ct_nccl_allgather_f32(full, padded);
-    h = download(full, padded);
+    h = cuda_fixture_down(full, padded);
     for (size_t i = 0; i < padded; i++)
         CHECK_MSG(h[i] == (i < n ? -summed(world, i) : 0.0f), "rank %d, element %zu: %g", rank, i, h[i]);
     ct_free(h);
@@ -225,11 +215,11 @@ TEST(nccl_worker, two_ranks) {
     for (size_t i = 0; i < N; i++) x[i] = value(rank, i);
     float *d = upload(x, N);
     ct_nccl_allreduce_sum_f32(d, N);
-    float *h = download(d, N);
+    float *h = cuda_fixture_down(d, N);
     for (size_t i = 0; i < N; i++) CHECK_MSG(h[i] == summed(world, i), "sum, element %zu: %g", i, h[i]);
     ct_nccl_allreduce_mean_f32(d, N);  // the same on both ranks: the mean keeps it
     ct_free(h);
-    h = download(d, N);
+    h = cuda_fixture_down(d, N);
     for (size_t i = 0; i < N; i++) CHECK_MSG(h[i] == summed(world, i), "mean, element %zu: %g", i, h[i]);
     ct_free(h);
     ct_cuda_free(d);

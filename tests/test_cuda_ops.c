@@ -7,6 +7,7 @@
 // Every test skips when no GPU is usable, and the suite is a single skipped test in builds
 // without CUDA. Run only these with `make test-cuda`; under compute-sanitizer with
 // `make test-cuda-memcheck`.
+#include "tests/cuda_fixture.h"
 #include "tests/test.h"
 
 #ifdef CTRAIN_CUDA
@@ -42,17 +43,8 @@ static float *copy_of(const float *x, size_t n) {
     memcpy(y, x, n * sizeof(float));
     return y;
 }
-static void *up(const void *host, size_t bytes) {
-    void *d = ct_cuda_malloc(bytes, "test input");
-    ct_cuda_upload(d, host, bytes);
-    return d;
-}
+static void *up(const void *host, size_t bytes) { return cuda_fixture_up(host, bytes, "test input"); }
 static float *upf(const float *host, size_t n) { return up(host, n * sizeof(float)); }
-static float *down(const float *dev, size_t n) {
-    float *h = ct_alloc(n * sizeof(float) + 1);
-    ct_cuda_download(h, dev, n * sizeof(float));
-    return h;
-}
 // max |got - want| / max |want|; infinite when anything is nan.
 static double rel_diff(const float *got, const float *want, size_t n) {
     double diff = 0, scale = 0;
@@ -64,7 +56,7 @@ static double rel_diff(const float *got, const float *want, size_t n) {
     return diff / (scale > 1e-30 ? scale : 1e-30);
 }
 static double dev_vs_host(const float *dev, const float *host, size_t n) {
-    float *h = down(dev, n);
+    float *h = cuda_fixture_down(dev, n);
     double e = rel_diff(h, host, n);
     ct_free(h);
     return e;
@@ -79,7 +71,7 @@ static double dev_vs_host(const float *dev, const float *host, size_t n) {
 #define CHECK_CLOSE(dev, host, n, what) CHECK_CLOSE_TOL(dev, host, n, TOL, what)
 // Two device arrays hold the same bits.
 static int same_bits(const float *a_dev, const float *b_dev, size_t n) {
-    float *a = down(a_dev, n), *b = down(b_dev, n);
+    float *a = cuda_fixture_down(a_dev, n), *b = cuda_fixture_down(b_dev, n);
     int same = memcmp(a, b, n * sizeof(float)) == 0;
     ct_free(a);
     ct_free(b);
@@ -192,7 +184,7 @@ TEST(cuda, layernorm_forward_and_backward) {
     CHECK_CLOSE(d_dw, dw, C, "layernorm dweight");
     CHECK_CLOSE(d_db, db, C, "layernorm dbias");
     // without dinp and dbias (frozen first layer), and the same bits as the full call
-    float *dw_before = down(d_dw2, C);
+    float *dw_before = cuda_fixture_down(d_dw2, C);
     GPU->layernorm_backward(NULL, d_dw2, NULL, d_dout, d_x, d_w, d_mean, d_rstd, N, C);
     ct_cuda_upload(d_dw, dw_before, C * sizeof(float));
     GPU->layernorm_backward(NULL, d_dw, NULL, d_dout, d_x, d_w, d_mean, d_rstd, N, C);
@@ -695,7 +687,7 @@ TEST(cuda, grad_norm_and_clipping) {
     CHECK_CLOSE_TOL(d_g, g, n, 1e-7, "clipped gradients");
     CHECK_NEAR(ct_grad_norm_on(GPU, d_g, n), 1.0, 1e-5);
     // below the threshold nothing changes
-    float *before = down(d_g, n);
+    float *before = cuda_fixture_down(d_g, n);
     ct_clip_grad_norm_on(GPU, d_g, n, 10.0);
     CHECK_CLOSE_TOL(d_g, before, n, 1e-30, "unclipped gradients");
 }

@@ -33,7 +33,7 @@ static int prepare(void) {
     return 0;
 }
 
-// ctrain pretrain on `np` ranks (0: without mpirun), fp32 on the GPU, with `extra` arguments.
+// ctrain pretrain on `np` ranks (0: without mpirun) on the GPU, with `extra` arguments.
 static int run(int np, const char *extra, char **out) {
     char cmd[4096], launcher[512] = "";
     if (np > 0)
@@ -41,7 +41,7 @@ static int run(int np, const char *extra, char **out) {
                  "OMP_NUM_THREADS=1 timeout 300 mpirun --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS -np %d ",
                  np);
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && %s'%s' pretrain run.json --data.path=data --run.device=cuda --run.precision=fp32 %s 2>&1",
+             "cd '%s' && %s'%s' pretrain run.json --data.path=data --run.device=cuda %s 2>&1",
              ct_test_tmpdir(), launcher, ct_test_bin(), extra);
     return ct_test_run(cmd, out);
 }
@@ -74,22 +74,31 @@ static double difference(const char *a_dir, const char *b_dir) {
 TEST(cuda, zero_on_one_gpu_takes_the_steps_of_plain_training_and_resumes) {
     if (prepare() != 0) return;
     char *out;
-    CHECK_EQ_INT(run(0, "--run.out_dir=plain", &out), 0);
+    CHECK_EQ_INT(run(0, "--run.precision=fp32 --run.out_dir=plain", &out), 0);
     free(out);
-    CHECK_EQ_INT(run(0, "--run.out_dir=zero --optim.zero=1", &out), 0);
+    CHECK_EQ_INT(run(0, "--run.precision=fp32 --run.out_dir=zero --optim.zero=1", &out), 0);
     CHECK_CONTAINS(out, "optim.zero 1: AdamW moments");
     CHECK_CONTAINS(out, "in GPU memory");
     free(out);
-    CHECK_EQ_INT(run(0, "--run.out_dir=resumed --optim.zero=1 --stop-after 4", &out), 0);
+    CHECK_EQ_INT(run(0, "--run.precision=fp32 --run.out_dir=resumed --optim.zero=1 --stop-after 4", &out), 0);
     free(out);
-    CHECK_EQ_INT(run(0, "--run.out_dir=resumed --optim.zero=1 --resume resumed", &out), 0);
+    CHECK_EQ_INT(run(0, "--run.precision=fp32 --run.out_dir=resumed --optim.zero=1 --resume resumed", &out), 0);
     CHECK_CONTAINS(out, "at step 4");
+    free(out);
+    // bf16: the weights' bf16 copy, rewritten after each all-gather, and re-created on resume.
+    CHECK_EQ_INT(run(0, "--run.precision=bf16 --run.out_dir=plain16", &out), 0);
+    free(out);
+    CHECK_EQ_INT(run(0, "--run.precision=bf16 --run.out_dir=zero16 --optim.zero=1 --stop-after 4", &out), 0);
+    free(out);
+    CHECK_EQ_INT(run(0, "--run.precision=bf16 --run.out_dir=zero16 --optim.zero=1 --resume zero16", &out), 0);
     free(out);
     // One rank owns everything: the same kernels on the same numbers, so the same bits.
     double d = difference("zero", "plain");
     CHECK_MSG(d == 0, "ZeRO-1 on one GPU vs plain training: relative difference %g", d);
     d = difference("resumed", "zero");
     CHECK_MSG(d == 0, "ZeRO-1 resumed at step 4 vs uninterrupted: relative difference %g", d);
+    d = difference("zero16", "plain16");
+    CHECK_MSG(d == 0, "bf16: ZeRO-1 on one GPU, resumed at step 4, vs plain training: relative difference %g", d);
 }
 
 TEST(cuda, zero_on_two_gpus_equals_plain_data_parallel_and_one_rank) {
@@ -102,18 +111,28 @@ TEST(cuda, zero_on_two_gpus_equals_plain_data_parallel_and_one_rank) {
 #endif
     if (ct_test_run("command -v mpirun", NULL) != 0) SKIP("mpirun is not on PATH: multi-rank test skipped");
     char *out;
-    CHECK_EQ_INT(run(2, "--run.out_dir=zero2 --train.batch_size=2 --optim.zero=1", &out), 0);
+    CHECK_EQ_INT(run(2, "--run.precision=fp32 --run.out_dir=zero2 --train.batch_size=2 --optim.zero=1", &out), 0);
     CHECK_CONTAINS(out, "split over 2 ranks");
     CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
     free(out);
-    CHECK_EQ_INT(run(2, "--run.out_dir=plain2 --train.batch_size=2", &out), 0);
+    CHECK_EQ_INT(run(2, "--run.precision=fp32 --run.out_dir=plain2 --train.batch_size=2", &out), 0);
     free(out);
-    CHECK_EQ_INT(run(0, "--run.out_dir=one", &out), 0);
+    CHECK_EQ_INT(run(0, "--run.precision=fp32 --run.out_dir=one", &out), 0);
+    free(out);
+    // bf16: each rank steps its slice of the weights' bf16 copy; after the all-gather every
+    // rank must hold the owners' copy of the rest, or the ranks' products (and the parameters'
+    // agreement) drift from plain data parallelism.
+    CHECK_EQ_INT(run(2, "--run.precision=bf16 --run.out_dir=zero2b --train.batch_size=2 --optim.zero=1", &out), 0);
+    CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
+    free(out);
+    CHECK_EQ_INT(run(2, "--run.precision=bf16 --run.out_dir=plain2b --train.batch_size=2", &out), 0);
     free(out);
     double d = difference("zero2", "plain2");
     CHECK_MSG(d >= 0 && d < 1e-5, "ZeRO-1 vs plain data parallel on 2 GPUs: relative difference %g", d);
     d = difference("plain2", "one");
     CHECK_MSG(d >= 0 && d < 1e-5, "2 GPUs x batch 2 vs 1 GPU x batch 4: relative difference %g", d);
+    d = difference("zero2b", "plain2b");
+    CHECK_MSG(d >= 0 && d < 1e-5, "bf16: ZeRO-1 vs plain data parallel on 2 GPUs: relative difference %g", d);
 }
 
 #else

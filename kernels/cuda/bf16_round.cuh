@@ -12,15 +12,13 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
-// The 16-bit uniform of element i: splitmix64's finaliser of seed + (i+1)·golden ratio (as
-// dropout.cuh), top 16 bits. i counts from the start of the declared weight buffer, so a
-// slice updated on its own (ZeRO) draws the same numbers as the whole.
+#include "kernels/cuda/counter_hash.cuh"
+
+// The 16-bit uniform of element i: the counter hash's top 16 bits (dropout's hash). i counts
+// from the start of the declared weight buffer, so a slice updated on its own (ZeRO) draws the
+// same numbers as the whole.
 __device__ __forceinline__ uint32_t bf16_rounding_bits(uint64_t seed, uint64_t i) {
-    uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (uint32_t)(z >> 48);
+    return (uint32_t)(counter_hash(seed, i) >> 48);
 }
 
 __device__ __forceinline__ __nv_bfloat16 bf16_round_stochastic(float x, uint32_t bits16) {

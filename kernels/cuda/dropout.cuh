@@ -1,15 +1,13 @@
 // Dropout's counter-based uniform on the device: the same function as ct_dropout_uniform in
-// kernels/ops.h (splitmix64's finaliser of seed + (i+1)·golden ratio, top 24 bits), which is a
-// host function there. The two must stay identical: tests/test_cuda_ops.c compares the masks.
+// kernels/ops.h (the hash's top 24 bits), which is a host function there. The two must stay
+// identical: tests/test_cuda_ops.c compares the masks.
 #pragma once
 #include <stdint.h>
 
+#include "kernels/cuda/counter_hash.cuh"
+
 __device__ __forceinline__ float dropout_uniform(uint64_t seed, uint64_t i) {
-    uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (float)(z >> 40) * 0x1.0p-24f;
+    return (float)(counter_hash(seed, i) >> 40) * 0x1.0p-24f;
 }
 
 // The factor of a kept element, 1/(1-p), computed as the CPU does (in double, used as float).

@@ -1,0 +1,18 @@
+#include "tests/cuda_fixture.h"
+
+#ifdef CTRAIN_CUDA
+#include "core/alloc.h"
+#include "kernels/cuda/cuda_ops.h"
+
+void *cuda_fixture_up(const void *host, size_t bytes, const char *what) {
+    void *d = ct_cuda_malloc(bytes, what);
+    ct_cuda_upload(d, host, bytes);
+    return d;
+}
+
+float *cuda_fixture_down(const float *dev, size_t n) {
+    float *h = ct_alloc(n * sizeof(float) + 1);
+    ct_cuda_download(h, dev, n * sizeof(float));
+    return h;
+}
+#endif

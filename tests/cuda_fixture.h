@@ -1,0 +1,10 @@
+// Host arrays to and from device memory for the CUDA tests (CUDA builds only).
+#pragma once
+#include <stddef.h>
+
+#ifdef CTRAIN_CUDA
+// A new device buffer holding `bytes` bytes of host (ct_cuda_free it).
+void *cuda_fixture_up(const void *host, size_t bytes, const char *what);
+// A new host copy of n floats of a device buffer (ct_free it).
+float *cuda_fixture_down(const float *dev, size_t n);
+#endif
