@@ -7,16 +7,26 @@
 #include <string.h>
 
 static _Thread_local char error_message[CT_ERROR_MAX];
+static char fatal_prefix[64];
+static void (*fatal_end)(void);
+
+void ct_fatal_set_context(const char *prefix, void (*end)(void)) {
+    snprintf(fatal_prefix, sizeof fatal_prefix, "%s", prefix ? prefix : "");
+    fatal_end = end;
+}
 
 _Noreturn void ct_fatal_at(const char *file, int line, const char *hint, const char *fmt, ...) {
     fflush(stdout);
     fprintf(stderr, "ctrain: fatal error at %s:%d: ", file, line);
+    if (fatal_prefix[0]) fprintf(stderr, "%s: ", fatal_prefix);
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
     if (hint && *hint) fprintf(stderr, "  hint: %s\n", hint);
+    fflush(stderr);
+    if (fatal_end) fatal_end();
     exit(1);
 }
 

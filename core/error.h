@@ -6,7 +6,8 @@
 // prints the message and exits 1. Tests read it back with ct_error_message().
 //
 // A broken invariant or an exhausted resource is fatal: CT_CHECK / CT_FATAL print file:line,
-// what failed and a hint the user can act on, then exit(1).
+// what failed and a hint the user can act on, then exit(1) — or, in a multi-process job, what
+// ct_fatal_set_context says: the line names the rank, and the whole job ends.
 #pragma once
 #include <stddef.h>
 
@@ -14,6 +15,11 @@
 
 _Noreturn void ct_fatal_at(const char *file, int line, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+// For multi-process jobs: `prefix` (copied; "rank 1 of 4") goes before every fatal message,
+// and `end` (may be NULL) runs instead of exit(1) after it is printed, to end the other
+// processes too (abort collectives, MPI_Abort); exit(1) follows if it returns.
+void ct_fatal_set_context(const char *prefix, void (*end)(void));
 
 #define CT_FATAL(hint, ...) ct_fatal_at(__FILE__, __LINE__, (hint), __VA_ARGS__)
 #define CT_CHECK(cond, hint)                                                   \

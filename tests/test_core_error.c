@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "tests/test.h"
@@ -38,6 +39,21 @@ TEST(core, fatal_check_names_place_condition_and_hint) {
     CHECK_CONTAINS(out, "tests/test_core_error.c:");
     CHECK_CONTAINS(out, "check failed: tokens > 0");
     CHECK_CONTAINS(out, "hint: feed the loader at least one shard");
+    free(out);
+}
+
+// A multi-process job's fatal error: the line names the rank and the job's own ending runs.
+static void end_the_job(void) { _exit(7); }
+static void failing_rank(void *unused) {
+    ct_fatal_set_context("rank 2 of 4", end_the_job);
+    CT_FATAL("look at rank 2's input", "shard %d is empty", 5);
+}
+
+TEST(core, fatal_errors_name_the_rank_and_end_the_job) {
+    char *out = NULL;
+    CHECK_EQ_INT(ct_test_fork(failing_rank, NULL, &out), 7);
+    CHECK_CONTAINS(out, ": rank 2 of 4: shard 5 is empty");
+    CHECK_CONTAINS(out, "hint: look at rank 2's input");
     free(out);
 }
 

@@ -17,6 +17,8 @@ static int under_launcher(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
 }
 
+static void end_job(void) { ct_dist_abort(1); }
+
 int ct_dist_init(void) {
     if (joined || !under_launcher()) return 0;
     int provided, initialised;
@@ -31,11 +33,17 @@ int ct_dist_init(void) {
     MPI_Comm_rank(local, &local_rank);
     MPI_Comm_free(&local);
     joined = 1;
+    if (world > 1) {  // a fatal error names this rank and ends every rank
+        char who[64];
+        snprintf(who, sizeof who, "rank %d of %d", rank, world);
+        ct_fatal_set_context(who, end_job);
+    }
     return 0;
 }
 
 void ct_dist_finalize(void) {
     if (!joined) return;
+    ct_fatal_set_context(NULL, NULL);
     MPI_Finalize();
     joined = 0;
 }

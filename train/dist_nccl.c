@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <math.h>
 #include <nccl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +43,9 @@ static double now(void) {
 // long enough not to take a core from the CPU side of the step.
 static void nap(void) { nanosleep(&(struct timespec){0, 20000}, NULL); }
 
-// ---- fatal errors: the communicator is aborted first, so no collective waits on this rank,
-// then the whole job ends (one rank's exit would leave the others in their collectives) ----
+// ---- fatal errors (ct_fatal_at): the line names the rank, the communicator is aborted first,
+// so no collective waits on this rank, then the whole job ends (one rank's exit would leave the
+// others in their collectives) ----
 
 static const char *TIMEOUT_HINT =
     "every rank must reach the same collectives: look for another rank's error above (or one that was killed); "
@@ -86,18 +86,8 @@ static const char *nccl_hint(ncclResult_t r) {
     }
 }
 
-static _Noreturn void die_at(const char *file, int line, const char *hint, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static _Noreturn void die_at(const char *file, int line, const char *hint, const char *fmt, ...) {
-    fflush(stdout);
-    fprintf(stderr, "ctrain: fatal error at %s:%d: rank %d of %d: ", file, line, nc.rank, nc.world);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    if (hint && *hint) fprintf(stderr, "  hint: %s\n", hint);
-    fflush(stderr);
+// ct_fatal_at's ending once NCCL runs (ct_nccl_init sets it with the rank as the line's prefix).
+static void end_job(void) {
     if (nc.comm) ncclCommAbort(nc.comm);
     nc.comm = NULL;
     ct_dist_abort(1);
@@ -105,8 +95,8 @@ static _Noreturn void die_at(const char *file, int line, const char *hint, const
 
 static void cuda_check(cudaError_t e, const char *call, const char *file, int line) {
     if (e != cudaSuccess)
-        die_at(file, line, cuda_hint(e), "CUDA call failed: %s: %s (%s)", call, cudaGetErrorString(e),
-               cudaGetErrorName(e));
+        ct_fatal_at(file, line, cuda_hint(e), "CUDA call failed: %s: %s (%s)", call, cudaGetErrorString(e),
+                    cudaGetErrorName(e));
 }
 #define CUDA_CHECK(call) cuda_check((call), #call, __FILE__, __LINE__)
 
@@ -129,10 +119,11 @@ static double deadline_from_now(void) { return nc.timeout_s > 0 ? now() + nc.tim
 static void nccl_check(ncclResult_t r, const char *call, const char *file, int line) {
     r = settle(r, deadline_from_now());
     if (r == ncclInProgress)
-        die_at(file, line, TIMEOUT_HINT, "%s did not finish within %g s (CTRAIN_NCCL_TIMEOUT)", call, nc.timeout_s);
+        ct_fatal_at(file, line, TIMEOUT_HINT, "%s did not finish within %g s (CTRAIN_NCCL_TIMEOUT)", call,
+                    nc.timeout_s);
     if (r != ncclSuccess)
-        die_at(file, line, nccl_hint(r), "NCCL call failed: %s: %s (%s)", call, ncclGetErrorString(r),
-               ncclGetLastError(nc.comm));
+        ct_fatal_at(file, line, nccl_hint(r), "NCCL call failed: %s: %s (%s)", call, ncclGetErrorString(r),
+                    ncclGetLastError(nc.comm));
 }
 #define NCCL_CHECK(call) nccl_check((call), #call, __FILE__, __LINE__)
 
@@ -147,12 +138,13 @@ static void watch(cudaEvent_t ev, const char *file, int line) {
         ncclResult_t state = ncclSuccess, r = ncclCommGetAsyncError(nc.comm, &state);
         if (r == ncclSuccess) r = state;
         if (r != ncclSuccess && r != ncclInProgress)
-            die_at(file, line, nccl_hint(r), "NCCL failed in %d queued collective%s (the last: %s): %s (%s)", nc.pending,
-                   nc.pending == 1 ? "" : "s", nc.last, ncclGetErrorString(r), ncclGetLastError(nc.comm));
+            ct_fatal_at(file, line, nccl_hint(r), "NCCL failed in %d queued collective%s (the last: %s): %s (%s)",
+                        nc.pending, nc.pending == 1 ? "" : "s", nc.last, ncclGetErrorString(r),
+                        ncclGetLastError(nc.comm));
         if (nc.timeout_s > 0 && now() - start > nc.timeout_s)
-            die_at(file, line, TIMEOUT_HINT,
-                   "%d queued collective%s (the last: %s) did not finish within %g s (CTRAIN_NCCL_TIMEOUT)", nc.pending,
-                   nc.pending == 1 ? "" : "s", nc.last, nc.timeout_s);
+            ct_fatal_at(file, line, TIMEOUT_HINT,
+                        "%d queued collective%s (the last: %s) did not finish within %g s (CTRAIN_NCCL_TIMEOUT)",
+                        nc.pending, nc.pending == 1 ? "" : "s", nc.last, nc.timeout_s);
         nap();
     }
 }
@@ -248,6 +240,9 @@ int ct_nccl_init(void) {
         return init_failed("cudaEventCreateWithFlags", e);
     nc.ready = 1;
     nc.pending = 0;
+    char who[64];
+    snprintf(who, sizeof who, "rank %d of %d", nc.rank, nc.world);
+    ct_fatal_set_context(who, end_job);
     const int version = ct_nccl_version();
     struct cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, nc.device) != cudaSuccess) snprintf(prop.name, sizeof prop.name, "?");
@@ -263,7 +258,7 @@ void ct_nccl_finalize(void) {
     NCCL_CHECK(ncclCommFinalize(nc.comm));  // flushes and waits for the peers (settled by polling)
     ncclResult_t r = ncclCommDestroy(nc.comm);
     if (r != ncclSuccess)
-        die_at(__FILE__, __LINE__, nccl_hint(r), "NCCL call failed: ncclCommDestroy: %s", ncclGetErrorString(r));
+        ct_fatal_at(__FILE__, __LINE__, nccl_hint(r), "NCCL call failed: ncclCommDestroy: %s", ncclGetErrorString(r));
     nc.comm = NULL;
     CUDA_CHECK(cudaEventDestroy(nc.queued));
     CUDA_CHECK(cudaEventDestroy(nc.done));

@@ -69,11 +69,9 @@ void ct_zero_free(CtZero *z) {
 }
 
 // This rank's slice of the summed gradients: its own part of grads on a device (in place).
-static float *grad_slice(const CtZero *z, const float *grads) {
-    return z->on_device ? (float *)grads + z->begin : z->grads;
-}
+static float *grad_slice(const CtZero *z, float *grads) { return z->on_device ? grads + z->begin : z->grads; }
 
-double ct_zero_reduce_clip(CtZero *z, const float *grads, double max_norm) {
+double ct_zero_reduce_clip(CtZero *z, float *grads, double max_norm) {
     float *slice = grad_slice(z, grads);
     if (z->on_device)
         ct_nccl_reduce_scatter_sum_f32(grads, slice, z->padded);  // returns when done: MPI may follow
@@ -89,7 +87,7 @@ double ct_zero_reduce_clip(CtZero *z, const float *grads, double max_norm) {
     return norm;
 }
 
-void ct_zero_update(CtZero *z, float *params, const float *grads, double lr) {
+void ct_zero_update(CtZero *z, float *params, float *grads, double lr) {
     z->opt.lr = lr;
     if (z->count) ct_adamw_step(&z->opt, params + z->begin, grad_slice(z, grads));
     else z->opt.step++;

@@ -40,10 +40,10 @@ void ct_zero_free(CtZero *z);
 // Reduce-scatters grads [n] (every rank's own; [padded] on a device, whose own part it
 // overwrites) and clips this rank's slice by the global norm, which it returns (the same on
 // every rank).
-double ct_zero_reduce_clip(CtZero *z, const float *grads, double max_norm);
+double ct_zero_reduce_clip(CtZero *z, float *grads, double max_norm);
 // The AdamW step with learning rate lr on this rank's slice of params [n] ([padded] on a
 // device) from the gradients ct_zero_reduce_clip left (pass the same grads), then the all-gather.
-void ct_zero_update(CtZero *z, float *params, const float *grads, double lr);
+void ct_zero_update(CtZero *z, float *params, float *grads, double lr);
 // The backend's low-precision copy of the weights (kernels/ops.h, keep_low_precision_weights;
 // the bf16 CUDA table) as the last step left it: after the all-gather only this rank's slice
 // of the copy is fresh, but its stochastic rounding is a function of the weight, the step's
