@@ -56,7 +56,7 @@ ifeq ($(SAN),1)
   OPT := -O1 -march=native
 endif
 # -Wno-format-truncation: messages are cut to fixed buffers on purpose.
-CFLAGS := -std=c11 $(OPT) -g -fopenmp -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
+CFLAGS := -std=c11 $(OPT) -g -fopenmp -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wno-unused-parameter -Wno-format-truncation \
           -D_GNU_SOURCE -I. $(PKG_CFLAGS) -MMD -MP
 LDLIBS := $(PKG_LIBS) -lm -lpthread
 LDFLAGS := -fopenmp

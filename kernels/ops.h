@@ -1,5 +1,5 @@
-// The op API: forward and backward of every layer op of the Transformer, on plain float
-// arrays, backend-neutral. A backend (kernels/cpu today, kernels/cuda later) fills one CtOps
+// The op API: forward and backward of every layer op of the Transformer, on plain arrays,
+// backend-neutral. A backend (kernels/cpu today, kernels/cuda later) fills one CtOps
 // table; the model calls only through it, and tests run every backend against the same checks.
 //
 // Conventions, the same for every op:
@@ -11,10 +11,22 @@
 //     The exceptions say so: rope_backward and xent_backward write, and may work in place.
 //   - A weight matrix is stored as [OC, C] (torch.nn.Linear's layout): out = inp · Wᵀ + b.
 //   - Integer inputs (token ids, targets, positions, document ids) are int32.
+//   - Activations: what flows between the layers and its gradient (typed CtAct below) are of
+//     the table's activation type, act_bytes each: float (the CPU, the fp32 CUDA table) or
+//     bf16 (the bf16 CUDA table: a float's upper 16 bits, rounded to nearest even, so the
+//     memory traffic of every elementwise op halves). Everything else stays float: weights and
+//     their gradients (fp32 masters), per-row statistics (mean, rstd, lse, losses, logprobs),
+//     attention's saved state, the optimizer's arrays. Kernels load activations into float,
+//     compute in float and round once when they store; a backward op that adds into a bf16
+//     gradient rounds the sum.
 //   - Ops never allocate model state and never do I/O; scratch they need is their own business.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
+
+// An element of an activation array: float or bf16, as the table's act_bytes says. Arrays of
+// it are addressed through ct_act_at (no pointer arithmetic on them: the size is the table's).
+typedef void CtAct;
 
 // A span of a parameter buffer and whether weight decay applies to it (AdamW below).
 typedef struct {
@@ -40,12 +52,18 @@ typedef struct CtOps {
     // host_memory 1: ordinary host memory (the CPU; alloc is ct_calloc). 0: device memory, which
     // the host must not touch except through upload/download/copy/zero.
     int host_memory;
+    // Bytes of one activation element: 4 (float: the CPU, the fp32 CUDA table) or 2 (bf16).
+    size_t act_bytes;
     void *(*alloc)(size_t bytes, const char *what);  // zeroed; out of memory is fatal, naming `what`
     void (*free)(void *p);                           // NULL is fine
     void (*zero)(void *p, size_t bytes);
     void (*upload)(void *dst, const void *src_host, size_t bytes);
     void (*download)(void *dst_host, const void *src, size_t bytes);
     void (*copy)(void *dst, const void *src, size_t bytes);
+    // Activations (the CtAct arrays below) to and from host floats: n elements, converted to
+    // and from the table's activation type (a plain copy where it is float).
+    void (*upload_act)(CtAct *dst, const float *src_host, size_t n);
+    void (*download_act)(float *dst_host, const CtAct *src, size_t n);
     size_t (*memory_peak)(void);  // the most bytes this backend's memory held at once
     void (*synchronize)(void);    // waits until every queued op has finished (timing; CPU: nothing)
     // Floats the `att` argument of attention_forward/backward must hold: B·NH·T·T where the
@@ -71,40 +89,40 @@ typedef struct CtOps {
 
     // out[N,C] = table[ids[n], :], or out += table[ids[n], :] when accumulate is 1 (token
     // embedding, then learned position embedding on top of it).
-    void (*embedding_forward)(float *out, const int32_t *ids, const float *table, int N, int C, int accumulate);
+    void (*embedding_forward)(CtAct *out, const int32_t *ids, const float *table, int N, int C, int accumulate);
     // dtable[ids[n], :] += dout[n, :]
-    void (*embedding_backward)(float *dtable, const float *dout, const int32_t *ids, int N, int C);
+    void (*embedding_backward)(float *dtable, const CtAct *dout, const int32_t *ids, int N, int C);
 
     // LayerNorm over C: out = (inp - mean) * rstd * weight + bias; saves mean[N], rstd[N].
-    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+    void (*layernorm_forward)(CtAct *out, float *mean, float *rstd, const CtAct *inp, const float *weight,
                               const float *bias, int N, int C, float eps);
-    void (*layernorm_backward)(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+    void (*layernorm_backward)(CtAct *dinp, float *dweight, float *dbias, const CtAct *dout, const CtAct *inp,
                                const float *weight, const float *mean, const float *rstd, int N, int C);
 
     // RMSNorm over C: out = inp * rstd * weight, rstd = 1/sqrt(mean(inp²) + eps); saves rstd[N].
-    void (*rmsnorm_forward)(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
-    void (*rmsnorm_backward)(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+    void (*rmsnorm_forward)(CtAct *out, float *rstd, const CtAct *inp, const float *weight, int N, int C, float eps);
+    void (*rmsnorm_backward)(CtAct *dinp, float *dweight, const CtAct *dout, const CtAct *inp, const float *weight,
                              const float *rstd, int N, int C);
 
     // out[N,OC] = inp[N,C] · weight[OC,C]ᵀ + bias[OC] (bias may be NULL).
-    void (*matmul_forward)(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
+    void (*matmul_forward)(CtAct *out, const CtAct *inp, const float *weight, const float *bias, int N, int C, int OC);
     // dinp += dout·W, dweight += doutᵀ·inp, dbias += Σ_n dout. Any of dinp, dweight, dbias may
     // be NULL: that gradient is not wanted (frozen weights, the first layer's input).
-    void (*matmul_backward)(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+    void (*matmul_backward)(CtAct *dinp, float *dweight, float *dbias, const CtAct *dout, const CtAct *inp,
                             const float *weight, int N, int C, int OC);
     // Optional (NULL where a backend has no fused form; the caller then runs the ops above):
     // GPT-2's MLP products with GELU fused into them. The GELU is the tanh form of gelu_forward,
     // possibly computed with an approximate tanh (a backend offers these only where that is
     // within its precision).
     // pre[N,OC] = inp·Wᵀ + b (bias may be NULL), saved for backward, and out[N,OC] = gelu(pre).
-    void (*matmul_bias_gelu_forward)(float *out, float *pre, const float *inp, const float *weight, const float *bias,
+    void (*matmul_bias_gelu_forward)(CtAct *out, CtAct *pre, const CtAct *inp, const float *weight, const float *bias,
                                      int N, int C, int OC);
     // The backward of a product whose input is inp = gelu(pre), with GELU's derivative fused:
     //   dpre = gelu'(pre) ⊙ (dout·W)  WRITTEN, not added (valid only when nothing else adds into
     //   the gradient of inp); dweight += doutᵀ·inp, dbias += Σ_n dout (either may be NULL).
     // inp, pre, dpre [N,C]; weight [OC,C]; dout [N,OC].
-    void (*matmul_backward_dgelu)(float *dpre, float *dweight, float *dbias, const float *dout, const float *inp,
-                                  const float *pre, const float *weight, int N, int C, int OC);
+    void (*matmul_backward_dgelu)(CtAct *dpre, float *dweight, float *dbias, const CtAct *dout, const CtAct *inp,
+                                  const CtAct *pre, const float *weight, int N, int C, int OC);
 
     // Causal self-attention with grouped-query heads. qkv[B,T,(NH+2·NKV)·HD] holds per token
     // the NH query heads, then NKV key heads, then NKV value heads; query head h reads key/value
@@ -114,79 +132,79 @@ typedef struct CtOps {
     // dropout_p > 0 drops attention probabilities: the weight of key t2 for query t of head h
     // in sequence b is kept when ct_dropout_uniform(dropout_seed, ((b·NH + h)·T + t)·T + t2)
     // >= dropout_p (its index in att) and scaled by 1/(1-p); att keeps the undropped P.
-    void (*attention_forward)(float *out, float *att, const float *qkv, const int32_t *doc_ids, float dropout_p,
+    void (*attention_forward)(CtAct *out, float *att, const CtAct *qkv, const int32_t *doc_ids, float dropout_p,
                               uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
-    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *att,
+    void (*attention_backward)(CtAct *dqkv, const CtAct *dout, const CtAct *qkv, const float *att,
                                float dropout_p, uint64_t dropout_seed, int B, int T,
                                int NH, int NKV, int HD);
     // Optional (NULL: call attention_backward): the same op given the forward's output out[B,T,NH·HD].
     // A backend that recomputes the probabilities (CUDA) then gets D = rowsum(P ⊙ dP) as dO·O, a dot
     // product per row, instead of one more pass over the keys.
-    void (*attention_backward_with_out)(float *dqkv, const float *dout, const float *out, const float *qkv,
+    void (*attention_backward_with_out)(CtAct *dqkv, const CtAct *dout, const CtAct *out, const CtAct *qkv,
                                         const float *att, float dropout_p, uint64_t dropout_seed, int B, int T,
                                         int NH, int NKV, int HD);
     // Attention of one new token over a key/value cache (generation): q[NH·HD] attends to
     // rows 0..n_ctx-1 of k_cache and v_cache ([n_ctx, NKV·HD] each, the new token's own key and
     // value included as the last row); out[NH·HD]. Same scale and softmax as attention_forward.
-    void (*attention_decode)(float *out, const float *q, const float *k_cache, const float *v_cache, int n_ctx, int NH,
+    void (*attention_decode)(CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache, int n_ctx, int NH,
                              int NKV, int HD);
 
     // Rotary position embedding (the rotate-half convention of Hugging Face's LLaMA): in each
     // row of `row_stride` numbers, the first n_heads·HD are n_heads vectors of size HD; pair
     // (i, i+HD/2) is rotated by the angle pos·theta^(-2i/HD). positions[B,T] may be NULL (pos = t).
     // out may equal inp; numbers past n_heads·HD in a row are not touched.
-    void (*rope_forward)(float *out, const float *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
+    void (*rope_forward)(CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
                          int row_stride, float theta);
     // dinp = Rᵀ·dout (writes, does not add); dinp may equal dout.
-    void (*rope_backward)(float *dinp, const float *dout, const int32_t *positions, int B, int T, int n_heads,
+    void (*rope_backward)(CtAct *dinp, const CtAct *dout, const int32_t *positions, int B, int T, int n_heads,
                           int HD, int row_stride, float theta);
 
     // GELU, tanh approximation (GPT-2): out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
-    void (*gelu_forward)(float *out, const float *inp, size_t n);
-    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n);
+    void (*gelu_forward)(CtAct *out, const CtAct *inp, size_t n);
+    void (*gelu_backward)(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n);
 
     // SwiGLU: gate_up[N,2F] holds per row the gate half then the up half;
     // out[N,F] = silu(gate) · up, silu(g) = g·σ(g).
-    void (*swiglu_forward)(float *out, const float *gate_up, int N, int F);
-    void (*swiglu_backward)(float *dgate_up, const float *dout, const float *gate_up, int N, int F);
+    void (*swiglu_forward)(CtAct *out, const CtAct *gate_up, int N, int F);
+    void (*swiglu_backward)(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F);
 
     // out = a + b; backward: da += dout, db += dout.
-    void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
-    void (*residual_backward)(float *da, float *db, const float *dout, size_t n);
+    void (*residual_forward)(CtAct *out, const CtAct *a, const CtAct *b, size_t n);
+    void (*residual_backward)(CtAct *da, CtAct *db, const CtAct *dout, size_t n);
 
     // Fused softmax + cross-entropy over the vocabulary. For each row n of logits[N,V]:
     //   lse[n] = log Σ_v exp(logits[n,v]),  logprobs[n] = logits[n, targets[n]] - lse[n],
     //   losses[n] = -w_n · logprobs[n],  w_n = mask[n] · weights[n]
     // mask (uint8, may be NULL = all 1) and weights (may be NULL = all 1) select and weigh
     // tokens; a negative target also masks its row (logprobs[n] = 0 then). No softmax is stored.
-    void (*xent_forward)(float *losses, float *logprobs, float *lse, const float *logits, const int32_t *targets,
+    void (*xent_forward)(float *losses, float *logprobs, float *lse, const CtAct *logits, const int32_t *targets,
                          const uint8_t *mask, const float *weights, int N, int V);
     // The gradient of scale · Σ_n losses[n] with respect to the logits, written IN PLACE over
     // them (logits_to_dlogits holds the logits on entry and their gradient on return):
     //   dlogits[n,v] = scale · w_n · (softmax(logits[n])[v] - [v == targets[n]]).
     // DPO and other objectives pass their own d loss / d logprob through `weights` (with sign).
-    void (*xent_backward)(float *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
+    void (*xent_backward)(CtAct *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
                           const float *weights, float scale, int N, int V);
 
     // LoRA's low-rank update on top of a linear layer's output (matmul_forward computed the
     // base): y = x·Wᵀ + scale·(x·Aᵀ)·Bᵀ, inp[N,C], A[R,C], B[OC,R]. Adds into out[N,OC] whose
     // rows have stride out_stride (an adapter on a column block of a fused output, e.g. k_proj
     // inside q|k|v); saves h = inp·Aᵀ [N,R] for backward.
-    void (*lora_forward)(float *out, float *h, const float *inp, const float *A, const float *B, float scale, int N,
+    void (*lora_forward)(CtAct *out, CtAct *h, const CtAct *inp, const float *A, const float *B, float scale, int N,
                          int C, int R, int OC, int out_stride);
     // With h = x·Aᵀ: dB += scale·doutᵀ·h, dh = scale·dout·B (written into the scratch dh[N,R]),
     // dA += dhᵀ·inp, dinp += dh·A. dout rows have stride dout_stride. dinp, dA, dB may be NULL.
-    void (*lora_backward)(float *dinp, float *dA, float *dB, float *dh, const float *dout, const float *inp,
-                          const float *h, const float *A, const float *B, float scale, int N, int C, int R, int OC,
+    void (*lora_backward)(CtAct *dinp, float *dA, float *dB, CtAct *dh, const CtAct *dout, const CtAct *inp,
+                          const CtAct *h, const float *A, const float *B, float scale, int N, int C, int R, int OC,
                           int dout_stride);
 
     // Dropout with a counter-based mask: element i is kept when u(seed, i) >= p, where u is a
     // fixed hash of (seed, i) to [0, 1) (ct_dropout_uniform below), and kept elements are scaled
     // by 1/(1-p). No mask is stored: backward recomputes it from the seed, and every backend
     // and thread count draws the same mask. out may equal inp.
-    void (*dropout_forward)(float *out, const float *inp, size_t n, float p, uint64_t seed);
+    void (*dropout_forward)(CtAct *out, const CtAct *inp, size_t n, float p, uint64_t seed);
     // dinp = mask ⊙ dout / (1-p) (writes, does not add); dinp may equal dout.
-    void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
+    void (*dropout_backward)(CtAct *dinp, const CtAct *dout, size_t n, float p, uint64_t seed);
 } CtOps;
 
 // The uniform number of dropout's mask for element i: splitmix64's finaliser of
@@ -197,6 +215,11 @@ static inline float ct_dropout_uniform(uint64_t seed, uint64_t i) {
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z ^= z >> 31;
     return (float)(z >> 40) * 0x1.0p-24f;
+}
+
+// Element i of the activation array `base` of a table whose elements are act_bytes each.
+static inline CtAct *ct_act_at(size_t act_bytes, const CtAct *base, size_t i) {
+    return (char *)(uintptr_t)base + i * act_bytes;
 }
 
 // The CPU backend (OpenMP; matrix products through CBLAS or the portable fallback).

@@ -15,4 +15,16 @@ float *cuda_fixture_down(const float *dev, size_t n) {
     ct_cuda_download(h, dev, n * sizeof(float));
     return h;
 }
+
+CtAct *cuda_fixture_up_act(const CtOps *ops, const float *host, size_t n) {
+    CtAct *d = ct_cuda_malloc(n * ops->act_bytes + 1, "test activations");
+    ops->upload_act(d, host, n);
+    return d;
+}
+
+float *cuda_fixture_down_act(const CtOps *ops, const CtAct *dev, size_t n) {
+    float *h = ct_alloc(n * sizeof(float) + 1);
+    ops->download_act(h, dev, n);
+    return h;
+}
 #endif

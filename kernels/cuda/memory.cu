@@ -109,6 +109,38 @@ extern "C" void *ct_cuda_alloc_zeroed(size_t bytes, const char *what) {
     ct_cuda_zero(p, bytes ? bytes : 1);
     return p;
 }
+// ---- activations to and from host floats (the tables' upload_act / download_act) ----
+#include "kernels/cuda/act_io.cuh"
+
+extern "C" void ct_cuda_upload_act(CtAct *dst, const float *src, size_t n) { ct_cuda_upload(dst, src, n * sizeof(float)); }
+extern "C" void ct_cuda_download_act(float *dst, const CtAct *src, size_t n) {
+    ct_cuda_download(dst, src, n * sizeof(float));
+}
+
+template <typename to_t, typename from_t>
+__global__ void convert_kernel(to_t *out, const from_t *in, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        act_store(out + i, act_load(in + i));
+}
+
+// Through a float staging buffer on the device, converted there (one pass each way).
+extern "C" void ct_cuda_upload_act_bf16(CtAct *dst, const float *src, size_t n) {
+    if (n == 0) return;
+    float *staged = (float *)ct_cuda_malloc(n * sizeof(float), "activation upload staging");
+    ct_cuda_upload(staged, src, n * sizeof(float));
+    convert_kernel<<<ct_blocks(n, 256), 256>>>((ct_bf16 *)dst, (const float *)staged, n);
+    LAUNCH_CHECK("convert_kernel");
+    ct_cuda_free(staged);
+}
+extern "C" void ct_cuda_download_act_bf16(float *dst, const CtAct *src, size_t n) {
+    if (n == 0) return;
+    float *staged = (float *)ct_cuda_malloc(n * sizeof(float), "activation download staging");
+    convert_kernel<<<ct_blocks(n, 256), 256>>>(staged, (const ct_bf16 *)src, n);
+    LAUNCH_CHECK("convert_kernel");
+    ct_cuda_download(dst, staged, n * sizeof(float));
+    ct_cuda_free(staged);
+}
+
 extern "C" void ct_cuda_synchronize(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
 extern "C" size_t ct_cuda_bytes_in_use(void) { return bytes_in_use; }
 extern "C" size_t ct_cuda_bytes_peak(void) { return bytes_peak; }

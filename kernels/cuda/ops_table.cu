@@ -1,10 +1,14 @@
-// The CUDA backend's op table (kernels/ops.h over device pointers; see cuda_ops.h).
+// The CUDA backend's op tables (kernels/ops.h over device pointers; see cuda_ops.h): fp32 and bf16
+// activations, one set of kernels instantiated for each (cuda_decl.h).
 #include "kernels/cuda/cuda_common.cuh"
 
-static CtOps make_table(void) {
+#define OP(field, fn) t.field = bf16 ? fn##_bf16 : fn
+
+static CtOps make_table(int bf16) {
     CtOps t = {};
-    t.name = "cuda";
+    t.name = bf16 ? "cuda-bf16" : "cuda";
     t.host_memory = 0;
+    t.act_bytes = bf16 ? 2 : 4;
     t.alloc = ct_cuda_alloc_zeroed;
     t.free = ct_cuda_free;
     t.zero = ct_cuda_zero;
@@ -17,58 +21,47 @@ static CtOps make_table(void) {
     t.sum_squares = ct_cuda_sum_squares;
     t.scale = ct_cuda_scale;
     t.adamw_update = ct_cuda_adamw_update_op;
-    t.embedding_forward = ct_cuda_embedding_forward;
-    t.embedding_backward = ct_cuda_embedding_backward;
-    t.layernorm_forward = ct_cuda_layernorm_forward;
-    t.layernorm_backward = ct_cuda_layernorm_backward;
-    t.rmsnorm_forward = ct_cuda_rmsnorm_forward;
-    t.rmsnorm_backward = ct_cuda_rmsnorm_backward;
-    t.matmul_forward = ct_cuda_matmul_forward;
-    t.matmul_backward = ct_cuda_matmul_backward;
-    t.attention_forward = ct_cuda_attention_forward;
-    t.attention_backward = ct_cuda_attention_backward;
-    t.attention_backward_with_out = ct_cuda_attention_backward_with_out;
-    t.attention_decode = ct_cuda_attention_decode;
-    t.rope_forward = ct_cuda_rope_forward;
-    t.rope_backward = ct_cuda_rope_backward;
-    t.gelu_forward = ct_cuda_gelu_forward;
-    t.gelu_backward = ct_cuda_gelu_backward;
-    t.swiglu_forward = ct_cuda_swiglu_forward;
-    t.swiglu_backward = ct_cuda_swiglu_backward;
-    t.residual_forward = ct_cuda_residual_forward;
-    t.residual_backward = ct_cuda_residual_backward;
-    t.xent_forward = ct_cuda_xent_forward;
-    t.xent_backward = ct_cuda_xent_backward;
-    t.lora_forward = ct_cuda_lora_forward;
-    t.lora_backward = ct_cuda_lora_backward;
-    t.dropout_forward = ct_cuda_dropout_forward;
-    t.dropout_backward = ct_cuda_dropout_backward;
+    OP(embedding_forward, ct_cuda_embedding_forward);
+    OP(embedding_backward, ct_cuda_embedding_backward);
+    OP(layernorm_forward, ct_cuda_layernorm_forward);
+    OP(layernorm_backward, ct_cuda_layernorm_backward);
+    OP(rmsnorm_forward, ct_cuda_rmsnorm_forward);
+    OP(rmsnorm_backward, ct_cuda_rmsnorm_backward);
+    OP(matmul_forward, ct_cuda_matmul_forward);
+    OP(matmul_backward, ct_cuda_matmul_backward);
+    OP(attention_forward, ct_cuda_attention_forward);
+    OP(attention_backward, ct_cuda_attention_backward);
+    OP(attention_backward_with_out, ct_cuda_attention_backward_with_out);
+    OP(attention_decode, ct_cuda_attention_decode);
+    OP(rope_forward, ct_cuda_rope_forward);
+    OP(rope_backward, ct_cuda_rope_backward);
+    OP(gelu_forward, ct_cuda_gelu_forward);
+    OP(gelu_backward, ct_cuda_gelu_backward);
+    OP(swiglu_forward, ct_cuda_swiglu_forward);
+    OP(swiglu_backward, ct_cuda_swiglu_backward);
+    OP(residual_forward, ct_cuda_residual_forward);
+    OP(residual_backward, ct_cuda_residual_backward);
+    OP(xent_forward, ct_cuda_xent_forward);
+    OP(xent_backward, ct_cuda_xent_backward);
+    OP(lora_forward, ct_cuda_lora_forward);
+    OP(lora_backward, ct_cuda_lora_backward);
+    OP(dropout_forward, ct_cuda_dropout_forward);
+    OP(dropout_backward, ct_cuda_dropout_backward);
+    OP(upload_act, ct_cuda_upload_act);
+    OP(download_act, ct_cuda_download_act);
+    if (bf16) {
+        // products read declared weights from their bf16 copies (AdamW, the same op, refreshes
+        // them), and GELU runs in the MLP's product epilogues (cuBLASLt's approximate tanh is
+        // within bf16's tolerance, not fp32's 1e-5: the fp32 table runs them unfused)
+        t.keep_low_precision_weights = ct_cuda_keep_bf16_weights;
+        t.matmul_bias_gelu_forward = ct_cuda_matmul_bias_gelu_forward_bf16;
+        t.matmul_backward_dgelu = ct_cuda_matmul_backward_dgelu_bf16;
+    }
     return t;
 }
 
-// The same table with its products (linear layers and LoRA) and its attention (head sizes 64 and
-// 128; others run the fp32 kernels) in bf16 on the tensor cores, reading declared weights from
-// their bf16 copies (AdamW, the same op, refreshes them), and GELU fused into the MLP's products
-// (cuBLASLt's approximate tanh is within bf16's tolerance, not fp32's 1e-5: the fp32 table runs
-// them unfused).
-static CtOps make_bf16_table(void) {
-    CtOps t = make_table();
-    t.name = "cuda-bf16";
-    t.matmul_forward = ct_cuda_matmul_forward_bf16;
-    t.matmul_backward = ct_cuda_matmul_backward_bf16;
-    t.matmul_bias_gelu_forward = ct_cuda_matmul_bias_gelu_forward_bf16;
-    t.matmul_backward_dgelu = ct_cuda_matmul_backward_dgelu_bf16;
-    t.lora_forward = ct_cuda_lora_forward_bf16;
-    t.lora_backward = ct_cuda_lora_backward_bf16;
-    t.attention_forward = ct_cuda_attention_forward_bf16;
-    t.attention_backward = ct_cuda_attention_backward_bf16;
-    t.attention_backward_with_out = ct_cuda_attention_backward_with_out_bf16;
-    t.keep_low_precision_weights = ct_cuda_keep_bf16_weights;
-    return t;
-}
-
-static const CtOps cuda_ops = make_table();
-static const CtOps cuda_bf16_ops = make_bf16_table();
+static const CtOps cuda_ops = make_table(0);
+static const CtOps cuda_bf16_ops = make_table(1);
 
 extern "C" const CtOps *ct_ops_cuda(void) { return &cuda_ops; }
 extern "C" const CtOps *ct_ops_cuda_bf16(void) { return &cuda_bf16_ops; }

@@ -1,0 +1,19 @@
+// Loading and storing activations of either type (kernels/ops.h: CtAct). Kernels are templated on
+// act_t, float (the fp32 table) or __nv_bfloat16 (the bf16 table): they load into float, compute
+// in float and round once when they store (to nearest even: what torch's bf16 tensors hold).
+#pragma once
+#include <cuda_bf16.h>
+
+__device__ __forceinline__ float act_load(const float *p) { return *p; }
+__device__ __forceinline__ float act_load(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
+__device__ __forceinline__ void act_store(float *p, float v) { *p = v; }
+__device__ __forceinline__ void act_store(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
+// *p += v: a backward op adding into a gradient (in bf16 the sum is rounded once).
+template <typename act_t>
+__device__ __forceinline__ void act_add(act_t *p, float v) {
+    act_store(p, act_load(p) + v);
+}
+
+// The extern "C" pair of an op (cuda_decl.h): ct_cuda_NAME runs body<float>, ct_cuda_NAME_bf16
+// body<__nv_bfloat16>. Each .cu writes its ops as templates and instantiates them through this.
+typedef __nv_bfloat16 ct_bf16;
