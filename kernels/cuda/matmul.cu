@@ -77,8 +77,10 @@ static size_t lt_span(int rows, int cols, int ld) { return (size_t)ld * (size_t)
 
 // GELU in the epilogue: forward (GELU_AUX[_BIAS]) writes aux = AB + bias and C = gelu(aux);
 // backward (DGELU) writes C = AB ⊙ gelu'(aux). aux is column-major [m, n] with leading dimension
-// aux_ld, of C's type (cublasLt.h, EPILOGUE_AUX_DATA_TYPE: the GELU input is of the output's
-// type; only fp8 outputs may differ): pre is an activation, as out and dpre are.
+// aux_ld, of C's type: cublasLt.h, EPILOGUE_AUX_DATA_TYPE, makes the GELU input of the output's
+// type by default (only fp8 outputs may have another), which suits: pre is an activation, as out
+// and dpre are. Left unset: cublasLtMatmul refuses a type it set for a combination it lacks
+// with INVALID_VALUE (fatal here) rather than the heuristic finding no algorithm (a fallback).
 struct LtGelu {
     int backward;
     const void *aux;
@@ -115,7 +117,7 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, CtGemmMat
     // kernels), so a bf16 output reads the fp32 bias as bf16: its declared copy, or rounded
     const void *bias_in = bias;
     if (bias && C.type == CT_GEMM_BF16) bias_in = lt_input(CtGemmMat{bias, CT_GEMM_F32_AS_BF16}, (size_t)m, &slots);
-    const int32_t bias_type = c_type, aux_type = c_type;
+    const int32_t bias_type = c_type;  // D's type: the default, set explicitly
     cublasLtMatmulDesc_t op;
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -134,8 +136,6 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, CtGemmMat
                                                     sizeof(gelu->aux)));
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &gelu->aux_ld,
                                                     sizeof(gelu->aux_ld)));
-        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_DATA_TYPE, &aux_type,
-                                                    sizeof(aux_type)));
     }
     cublasLtMatrixLayout_t la, lb, lc;
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, a_type, ta ? k : m, ta ? m : k, lda));
