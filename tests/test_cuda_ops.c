@@ -243,10 +243,11 @@ static void matmul_case(const CtOps *gpu, double tol, int N, int C, int OC, int 
                         int want_db) {
     CtRng rng;
     ct_rng_seed(&rng, (uint64_t)(N * 7 + C * 3 + OC));
-    float *x = rnd(&rng, (size_t)N * C, 1), *w = rnd(&rng, (size_t)OC * C, 0.2f), *b = rnd(&rng, OC, 1);
+    float *x = rnd(&rng, (size_t)N * C, 1), *w = rnd(&rng, (size_t)OC * C, 0.2f), *b = rnd(&rng, OC + 1, 1) + 1;
     float *out = ct_alloc(sizeof(float) * N * OC);
     CtAct *d_x = mm_up(gpu, x, (size_t)N * C);
-    float *d_w = upf(w, (size_t)OC * C), *d_b = upf(b, OC);
+    // the bias one float into its buffer, as biases at offsets in the parameter buffer are
+    float *d_w = upf(w, (size_t)OC * C), *d_b = upf(b - 1, OC + 1) + 1;
     CPU->matmul_forward(out, x, w, with_bias ? b : NULL, N, C, OC);
     CtAct *d_out = mm_alloc(gpu, (size_t)N * OC, "out");
     gpu->matmul_forward(d_out, d_x, d_w, with_bias ? d_b : NULL, N, C, OC);

@@ -55,23 +55,29 @@ __global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *in, size_t n) {
         out[i] = __float2bfloat16_rn(in[i]);
 }
 
+// The next free scratch slot of a product (*slots counts them; a product rounds one weight and
+// copies or rounds its bias at most, so two slots do).
+static void *lt_scratch(size_t bytes, int *slots) {
+    static const CtScratch slot_of[] = {CT_SCRATCH_BF16_A, CT_SCRATCH_BF16_B};
+    if (*slots >= 2)
+        ct_fatal_at(__FILE__, __LINE__, "a bug in ctrain's matmul.cu: please report it",
+                    "a product needs more than two scratch copies of its inputs");
+    return ct_cuda_scratch(slot_of[(*slots)++], bytes);
+}
+
 // What cuBLASLt reads for the input x of n elements: x itself, or for a float weight read in bf16
-// its declared copy, else a rounded copy in the next free scratch slot (*slots counts them; a
-// product has one weight and a bias at most, so two slots do). A strided operand spans
-// ld·(cols−1) + rows elements: its gaps are converted too (cheaper than a strided kernel, harmless).
+// its declared copy, else a copy rounded into scratch. A strided operand spans ld·(cols−1) + rows
+// elements: its gaps are converted too (cheaper than a strided kernel, and harmless).
 static const void *lt_input(CtGemmMat x, size_t n, int *slots) {
     if (x.type != CT_GEMM_F32_AS_BF16) return x.p;
     const float *w = (const float *)x.p;
     if (const __nv_bfloat16 *kept = ct_cuda_bf16_weights_holding(w, n, NULL)) return kept;
-    static const CtScratch slot_of[] = {CT_SCRATCH_BF16_A, CT_SCRATCH_BF16_B};
-    if (*slots >= 2)
-        ct_fatal_at(__FILE__, __LINE__, "a bug in ctrain's matmul.cu: please report it",
-                    "a product rounds more than two of its inputs into scratch");
-    __nv_bfloat16 *out = (__nv_bfloat16 *)ct_cuda_scratch(slot_of[(*slots)++], n * sizeof(__nv_bfloat16));
+    __nv_bfloat16 *out = (__nv_bfloat16 *)lt_scratch(n * sizeof(__nv_bfloat16), slots);
     to_bf16_kernel<<<ct_blocks(n, 256), 256>>>(out, w, n);
     LAUNCH_CHECK("to_bf16_kernel");
     return out;
 }
+
 static cudaDataType_t lt_type(CtGemmType t) { return t == CT_GEMM_F32 ? CUDA_R_32F : CUDA_R_16BF; }
 static size_t lt_span(int rows, int cols, int ld) { return (size_t)ld * (size_t)(cols - 1) + (size_t)rows; }
 
@@ -117,6 +123,15 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, CtGemmMat
     // kernels), so a bf16 output reads the fp32 bias as bf16: its declared copy, or rounded
     const void *bias_in = bias;
     if (bias && C.type == CT_GEMM_BF16) bias_in = lt_input(CtGemmMat{bias, CT_GEMM_F32_AS_BF16}, (size_t)m, &slots);
+    // The bias has no alignment preference to tell the heuristic, and a bias less than 16-byte
+    // aligned (one at an offset in the parameter buffer, or its bf16 copy) has been reported to
+    // fail in the epilogue (Marian NMT's cuBLASLt code): it is read from an aligned copy, the same bits.
+    if (bias && alignment_of(bias_in) < 16) {
+        const size_t bytes = (size_t)m * (C.type == CT_GEMM_BF16 ? sizeof(__nv_bfloat16) : sizeof(float));
+        void *aligned = lt_scratch(bytes, &slots);
+        ct_cuda_copy(aligned, bias_in, bytes);
+        bias_in = aligned;
+    }
     const int32_t bias_type = c_type;  // D's type: the default, set explicitly
     cublasLtMatmulDesc_t op;
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
