@@ -1,6 +1,6 @@
 // Attention forward + backward on the GPU: time and TFLOP/s for the two CUDA op tables, the
-// fp32 CUDA-core kernels (ct_ops_cuda()) and the bf16 tensor-core kernels (ct_ops_cuda_bf16();
-// head sizes 64 and 128, others fall back to fp32) (make bench-cuda-attention; needs a CUDA
+// fp32 CUDA-core kernels (ct_ops_cuda()) and the bf16 tensor-core kernels over bf16 activations
+// (ct_ops_cuda_bf16(); head sizes 64 and 128, others fall back to the fp32-math kernels) (make bench-cuda-attention; needs a CUDA
 // build and a GPU). Shapes: GPT-2 small's heads (HD = 64) at T = 1024 by default; --B, --T,
 // --NH, --NKV, --HD, --iters change them.
 // FLOPs count the causal half of the T×T×HD products as FlashAttention's benchmarks do:
@@ -39,13 +39,30 @@ static double rel_diff(const float *got, const float *want, size_t n) {
     return diff / (scale > 0 ? scale : 1);
 }
 
-static float *device_random(CtRng *rng, size_t n) {
+static float *host_random(CtRng *rng, size_t n) {
     float *h = ct_alloc(n * sizeof(float));
     ct_rng_fill_normal(rng, h, n, 0, 1);
-    float *d = ct_cuda_malloc(n * sizeof(float), "bench input");
-    ct_cuda_upload(d, h, n * sizeof(float));
-    ct_free(h);
-    return d;
+    return h;
+}
+
+// One table's device arrays (activations of its type: float or bf16), inputs from the same host numbers.
+typedef struct {
+    const CtOps *ops;
+    CtAct *qkv, *dout, *out, *dqkv;
+    float *att;
+} Arrays;
+
+static Arrays arrays_for(const CtOps *ops, const float *qkv, const float *dout, size_t n_qkv, size_t n_out,
+                         size_t n_att) {
+    Arrays a = {.ops = ops};
+    a.qkv = ct_cuda_malloc(n_qkv * ops->act_bytes, "qkv");
+    a.dqkv = ct_cuda_malloc(n_qkv * ops->act_bytes, "dqkv");
+    a.dout = ct_cuda_malloc(n_out * ops->act_bytes, "dout");
+    a.out = ct_cuda_malloc(n_out * ops->act_bytes, "out");
+    a.att = ct_cuda_malloc(n_att * sizeof(float), "att");
+    ops->upload_act(a.qkv, qkv, n_qkv);
+    ops->upload_act(a.dout, dout, n_out);
+    return a;
 }
 
 int main(int argc, char **argv) {
@@ -73,9 +90,10 @@ int main(int argc, char **argv) {
     CtRng rng;
     ct_rng_seed(&rng, 1);
     const size_t row = (size_t)(NH + 2 * NKV) * HD, n_qkv = (size_t)B * T * row, n_out = (size_t)B * T * NH * HD;
-    float *qkv = device_random(&rng, n_qkv), *dout = device_random(&rng, n_out);
-    float *out = ct_cuda_malloc(n_out * sizeof(float), "out"), *dqkv = ct_cuda_malloc(n_qkv * sizeof(float), "dqkv");
-    float *att = ct_cuda_malloc(ct_cuda_attention_saved_floats(B, T, NH) * sizeof(float), "att");
+    float *qkv = host_random(&rng, n_qkv), *dout = host_random(&rng, n_out);
+    const size_t n_att = ct_cuda_attention_saved_floats(B, T, NH);
+    Arrays tables[2] = {arrays_for(ct_ops_cuda(), qkv, dout, n_qkv, n_out, n_att),
+                        arrays_for(ct_ops_cuda_bf16(), qkv, dout, n_qkv, n_out, n_att)};
     const double fwd_flops = 2.0 * B * NH * (double)T * T * HD, bwd_flops = 2.5 * fwd_flops;
     printf("device: %s\nshape: B=%d T=%d NH=%d NKV=%d HD=%d, causal, %d iterations\n", name, B, T, NH, NKV, HD, iters);
     printf("FLOPs: forward 2·B·NH·T²·HD = %.3g, backward 2.5× that\n", fwd_flops);
@@ -84,40 +102,40 @@ int main(int argc, char **argv) {
     float *out32 = ct_alloc(n_out * sizeof(float)), *outbf = ct_alloc(n_out * sizeof(float));
     float *dq32 = ct_alloc(n_qkv * sizeof(float)), *dqbf = ct_alloc(n_qkv * sizeof(float));
     for (int k = 0; k < 2; k++) {
-        const CtOps *ops = k ? ct_ops_cuda_bf16() : ct_ops_cuda();
-        ops->attention_forward(out, att, qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
-        ct_cuda_zero(dqkv, n_qkv * sizeof(float));
-        ops->attention_backward(dqkv, dout, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
-        ct_cuda_download(k ? outbf : out32, out, n_out * sizeof(float));
-        ct_cuda_download(k ? dqbf : dq32, dqkv, n_qkv * sizeof(float));
+        const Arrays *a = &tables[k];
+        a->ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
+        ct_cuda_zero(a->dqkv, n_qkv * a->ops->act_bytes);
+        a->ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD);
+        a->ops->download_act(k ? outbf : out32, a->out, n_out);
+        a->ops->download_act(k ? dqbf : dq32, a->dqkv, n_qkv);
     }
     printf("bf16 vs fp32: forward %.2e, backward %.2e (relative to the largest value)\n",
            rel_diff(outbf, out32, n_out), rel_diff(dqbf, dq32, n_qkv));
 
     printf("| table | pass | ms | TFLOP/s |\n| --- | --- | ---: | ---: |\n");
     for (int k = 0; k < 2; k++) {
-        const CtOps *ops = k ? ct_ops_cuda_bf16() : ct_ops_cuda();
-        void (*backward_with_out)(float *, const float *, const float *, const float *, const float *, float, uint64_t,
-                                  int, int, int, int, int) =
-            k ? ct_cuda_attention_backward_with_out_bf16 : ct_cuda_attention_backward_with_out;
+        const Arrays *a = &tables[k];
+        const CtOps *ops = a->ops;
         // warm-up, then timed runs of each
-        ops->attention_forward(out, att, qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
-        ops->attention_backward(dqkv, dout, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
-        backward_with_out(dqkv, dout, out, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
+        ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
+        ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD);
+        ops->attention_backward_with_out(a->dqkv, a->dout, a->out, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD);
         ct_cuda_synchronize();
         double t0 = now();
-        for (int i = 0; i < iters; i++) ops->attention_forward(out, att, qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
+        for (int i = 0; i < iters; i++) ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
         ct_cuda_synchronize();
         const double t_fwd = (now() - t0) / iters;
         t0 = now();
-        for (int i = 0; i < iters; i++) ops->attention_backward(dqkv, dout, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
+        for (int i = 0; i < iters; i++)
+            ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD);
         ct_cuda_synchronize();
         const double t_bwd = (now() - t0) / iters;
         t0 = now();
-        for (int i = 0; i < iters; i++) backward_with_out(dqkv, dout, out, qkv, att, 0.0f, 0, B, T, NH, NKV, HD);
+        for (int i = 0; i < iters; i++)
+            ops->attention_backward_with_out(a->dqkv, a->dout, a->out, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD);
         ct_cuda_synchronize();
         const double t_bwd_out = (now() - t0) / iters;
-        const char *table = k ? "bf16 tensor cores" : "fp32";
+        const char *table = k ? "bf16 (tensor cores)" : "fp32";
         printf("| %s | forward | %.3f | %.2f |\n", table, t_fwd * 1e3, fwd_flops / t_fwd * 1e-12);
         printf("| %s | backward | %.3f | %.2f |\n", table, t_bwd * 1e3, bwd_flops / t_bwd * 1e-12);
         printf("| %s | backward (with out) | %.3f | %.2f |\n", table, t_bwd_out * 1e3, bwd_flops / t_bwd_out * 1e-12);

@@ -71,7 +71,7 @@ int hf_fixture_logits(const char *ckpt, const int32_t *tokens, int T, float *out
     if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 1, T, 0, NULL, &meta) != 0) return -1;
     CtBatch batch = {.tokens = tokens, .B = 1, .T = T};
     ct_model_forward(&m, &batch);
-    memcpy(out, m.act.logits, sizeof(float) * (size_t)T * (size_t)m.config.vocab_size);
+    memcpy(out, ct_model_logits(&m), sizeof(float) * (size_t)T * (size_t)m.config.vocab_size);
     ct_model_free(&m);
     ct_checkpoint_meta_free(&meta);
     return 0;

@@ -61,8 +61,9 @@ static uint16_t *download_copy(const float *x, size_t n) {
     ct_cuda_download(h, copy, n * sizeof(uint16_t));
     return h;
 }
-static int same_floats(const float *a_dev, const float *b_dev, size_t n) {
-    float *a = cuda_fixture_down(a_dev, n), *b = cuda_fixture_down(b_dev, n);
+// Two activation arrays of the bf16 table hold the same values (bf16 to float is exact).
+static int same_acts(const CtAct *a_dev, const CtAct *b_dev, size_t n) {
+    float *a = cuda_fixture_down_act(BF16, a_dev, n), *b = cuda_fixture_down_act(BF16, b_dev, n);
     int same = memcmp(a, b, n * sizeof(float)) == 0;
     ct_free(a);
     ct_free(b);
@@ -103,16 +104,17 @@ TEST(cuda, bf16_weights_round_to_nearest_and_feed_the_products) {
     ct_rng_fill_normal(&rng, x, (size_t)N * C, 0, 1);
     ct_rng_fill_normal(&rng, dout, (size_t)N * OC, 0, 1);
     float *d_params = upload_floats(host, n, "declared weights");
-    float *d_x = upload_floats(x, (size_t)N * C, "x"), *d_dout = upload_floats(dout, (size_t)N * OC, "dout");
-    float *out[3], *dx[3], *lora_out[3];
+    const size_t A_BYTES = BF16->act_bytes;  // the activations are bf16
+    CtAct *d_x = cuda_fixture_up_act(BF16, x, (size_t)N * C), *d_dout = cuda_fixture_up_act(BF16, dout, (size_t)N * OC);
+    CtAct *out[3], *dx[3], *lora_out[3];
     for (int k = 0; k < 3; k++) {
-        out[k] = ct_cuda_malloc((size_t)N * OC * sizeof(float), "out");
-        dx[k] = ct_cuda_malloc((size_t)N * C * sizeof(float), "dx");
-        lora_out[k] = ct_cuda_malloc((size_t)N * OC * sizeof(float), "lora out");
-        ct_cuda_zero(dx[k], (size_t)N * C * sizeof(float));
-        ct_cuda_zero(lora_out[k], (size_t)N * OC * sizeof(float));
+        out[k] = ct_cuda_malloc((size_t)N * OC * A_BYTES, "out");
+        dx[k] = ct_cuda_malloc((size_t)N * C * A_BYTES, "dx");
+        lora_out[k] = ct_cuda_malloc((size_t)N * OC * A_BYTES, "lora out");
+        ct_cuda_zero(dx[k], (size_t)N * C * A_BYTES);
+        ct_cuda_zero(lora_out[k], (size_t)N * OC * A_BYTES);
     }
-    float *d_h = ct_cuda_malloc((size_t)N * R * sizeof(float), "h");
+    CtAct *d_h = ct_cuda_malloc((size_t)N * R * A_BYTES, "h");
     const float *W = d_params + at_w, *A = d_params + at_a, *B = d_params + at_b;
     // k: 0 converting on the fly, 1 through the copy, 2 through the copy after the masters changed
     for (int k = 0; k < 3; k++) {
@@ -135,9 +137,10 @@ TEST(cuda, bf16_weights_round_to_nearest_and_feed_the_products) {
         BF16->matmul_backward(dx[k], NULL, NULL, d_dout, d_x, W, N, C, OC);
         BF16->lora_forward(lora_out[k], d_h, d_x, A, B, 0.5f, N, C, R, OC, OC);
     }
-    CHECK_MSG(same_floats(out[0], out[1], (size_t)N * OC), "matmul forward: the copy gave other bits than converting");
-    CHECK_MSG(same_floats(dx[0], dx[1], (size_t)N * C), "matmul dinp: the copy gave other bits than converting");
-    float *lora_converted = cuda_fixture_down(lora_out[0], (size_t)N * OC), *lora_copy = cuda_fixture_down(lora_out[1], (size_t)N * OC);
+    CHECK_MSG(same_acts(out[0], out[1], (size_t)N * OC), "matmul forward: the copy gave other bits than converting");
+    CHECK_MSG(same_acts(dx[0], dx[1], (size_t)N * C), "matmul dinp: the copy gave other bits than converting");
+    float *lora_converted = cuda_fixture_down_act(BF16, lora_out[0], (size_t)N * OC);
+    float *lora_copy = cuda_fixture_down_act(BF16, lora_out[1], (size_t)N * OC);
     double worst = 0, largest = 0;
     for (size_t i = 0; i < (size_t)N * OC; i++) {
         double d = fabs((double)lora_copy[i] - lora_converted[i]);
@@ -147,12 +150,12 @@ TEST(cuda, bf16_weights_round_to_nearest_and_feed_the_products) {
     CHECK_MSG(worst <= 1e-6 * largest, "LoRA forward through the copy: %.3g off (largest %.3g)", worst, largest);
     ct_free(lora_converted);
     ct_free(lora_copy);
-    CHECK_MSG(same_floats(out[1], out[2], (size_t)N * OC), "the product did not read the declared copy");
+    CHECK_MSG(same_acts(out[1], out[2], (size_t)N * OC), "the product did not read the declared copy");
     // declaring again refreshes the copy: every product doubles exactly (bf16(2w) = 2·bf16(w))
     BF16->keep_low_precision_weights(d_params, n, NULL);
     CHECK_EQ_INT(copy_mismatches_nearest(d_params, n), 0);
     BF16->matmul_forward(out[2], d_x, W, NULL, N, C, OC);
-    float *o1 = cuda_fixture_down(out[1], (size_t)N * OC), *o2 = cuda_fixture_down(out[2], (size_t)N * OC);
+    float *o1 = cuda_fixture_down_act(BF16, out[1], (size_t)N * OC), *o2 = cuda_fixture_down_act(BF16, out[2], (size_t)N * OC);
     size_t not_doubled = 0;
     for (size_t i = 0; i < (size_t)N * OC; i++) not_doubled += o2[i] != 2 * o1[i];
     CHECK_MSG(not_doubled == 0, "%zu outputs are not twice the old ones after declaring again", not_doubled);

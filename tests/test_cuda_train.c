@@ -231,13 +231,13 @@ static void bf16_step_case(const CtOps *bf16, CtArch arch, int recompute) {
 // The bf16 table with its fused GELU ops counted: which layers the model fuses.
 static const CtOps *counted_table;
 static int fused_forwards, fused_backwards;
-static void counted_gelu_forward(float *out, float *pre, const float *inp, const float *weight, const float *bias,
+static void counted_gelu_forward(CtAct *out, CtAct *pre, const CtAct *inp, const float *weight, const float *bias,
                                  int N, int C, int OC) {
     fused_forwards++;
     counted_table->matmul_bias_gelu_forward(out, pre, inp, weight, bias, N, C, OC);
 }
-static void counted_dgelu_backward(float *dpre, float *dweight, float *dbias, const float *dout, const float *inp,
-                                   const float *pre, const float *weight, int N, int C, int OC) {
+static void counted_dgelu_backward(CtAct *dpre, float *dweight, float *dbias, const CtAct *dout, const CtAct *inp,
+                                   const CtAct *pre, const float *weight, int N, int C, int OC) {
     fused_backwards++;
     counted_table->matmul_backward_dgelu(dpre, dweight, dbias, dout, inp, pre, weight, N, C, OC);
 }

@@ -303,7 +303,7 @@ static void merge_equals_adapters(CtArch arch) {
     ct_model_forward(&m, &b);
     double worst = 0, scale = 0;
     for (size_t i = 0; i < n; i++) {
-        worst = fmax(worst, fabs((double)with[i] - m.act.logits[i]));
+        worst = fmax(worst, fabs((double)with[i] - ct_model_logits(&m)[i]));
         scale = fmax(scale, fabs((double)with[i]));
     }
     printf("    %s: merged vs adapters: max |diff| %.3g (logits up to %.3g)\n", ct_arch_name(arch), worst, scale);

@@ -49,7 +49,7 @@ static int export_case(const char *dir, CtArch arch, const CtOps *ops) {
     float loss = ct_model_forward(&m, &tb.batch);
     const int N = tb.B * tb.T;
     float *logits = ct_alloc((size_t)N * c.vocab_size * sizeof(float)), *grads = ct_alloc(m.n_params * sizeof(float));
-    ops->download(logits, m.act.logits, (size_t)N * c.vocab_size * sizeof(float));
+    memcpy(logits, ct_model_logits(&m), (size_t)N * c.vocab_size * sizeof(float));
     ct_model_backward(&m);
     ops->download(grads, m.dev_grads, m.n_params * sizeof(float));
     ct_model_sync_to_host(&m);

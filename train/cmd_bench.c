@@ -28,7 +28,7 @@ static const CtOption options[] = {
     {"warmup", "N", "untimed steps first (default 1)", 0},
     {"threads", "N", "CPU threads (default 0: every core)", 0},
     {"device", "cpu|cuda|auto", "where to run (default cpu)", 0},
-    {"precision", "auto|fp32|bf16", "matrix products on the GPU: bf16 tensor cores (auto) or fp32", 0},
+    {"precision", "auto|fp32|bf16", "on the GPU: bf16 activations and tensor-core products (auto) or fp32 throughout", 0},
     {"peak-tflops", "X", "the peak TFLOP/s MFU divides by (default on a GPU: its peak for the precision)", 0},
     {"matmul", "blas|portable", "matrix-product engine on the CPU (default blas)", 0},
     {"recompute", NULL, "recompute norms and MLP activations in backward", 0},

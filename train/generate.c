@@ -19,33 +19,34 @@ void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
     const int fi = c->arch == CT_ARCH_LLAMA ? 2 * c->d_ff : c->d_ff;
     // In the ops' memory (the GPU's for a model there); logits come back to the host.
     const CtOps *ops = model->ops;
-    g->k_cache = ops->alloc(sizeof(float) * (size_t)c->n_layer * (size_t)max_ctx * (size_t)kv, "generation key cache");
-    g->v_cache = ops->alloc(sizeof(float) * (size_t)c->n_layer * (size_t)max_ctx * (size_t)kv, "generation value cache");
-    g->x = ops->alloc(sizeof(float) * (size_t)c->d_model, "generation state");
-    g->norm = ops->alloc(sizeof(float) * (size_t)c->d_model, "generation state");
+    const size_t A = ops->act_bytes;
+    g->k_cache = ops->alloc(A * (size_t)c->n_layer * (size_t)max_ctx * (size_t)kv, "generation key cache");
+    g->v_cache = ops->alloc(A * (size_t)c->n_layer * (size_t)max_ctx * (size_t)kv, "generation value cache");
+    g->x = ops->alloc(A * (size_t)c->d_model, "generation state");
+    g->norm = ops->alloc(A * (size_t)c->d_model, "generation state");
     g->mean_rstd = ops->alloc(sizeof(float) * 2, "generation state");
-    g->qkv = ops->alloc(sizeof(float) * (size_t)qkv, "generation state");
-    g->atty = ops->alloc(sizeof(float) * (size_t)c->d_model, "generation state");
-    g->proj = ops->alloc(sizeof(float) * (size_t)c->d_model, "generation state");
-    g->fch = ops->alloc(sizeof(float) * (size_t)fi, "generation state");
-    g->fch_act = ops->alloc(sizeof(float) * (size_t)c->d_ff, "generation state");
-    g->logits = ops->alloc(sizeof(float) * (size_t)c->vocab_size, "generation logits");
+    g->qkv = ops->alloc(A * (size_t)qkv, "generation state");
+    g->atty = ops->alloc(A * (size_t)c->d_model, "generation state");
+    g->proj = ops->alloc(A * (size_t)c->d_model, "generation state");
+    g->fch = ops->alloc(A * (size_t)fi, "generation state");
+    g->fch_act = ops->alloc(A * (size_t)c->d_ff, "generation state");
+    g->logits = ops->alloc(A * (size_t)c->vocab_size, "generation logits");
     g->token_pos = ops->alloc(sizeof(int32_t) * 2, "generation token");
-    g->host_logits = ops->host_memory ? g->logits : ct_alloc(sizeof(float) * (size_t)c->vocab_size);
+    g->host_logits = ops->host_memory && A == sizeof(float) ? g->logits : ct_alloc(sizeof(float) * (size_t)c->vocab_size);
 }
 
 void ct_generator_free(CtGenerator *g) {
     const CtOps *ops = g->model->ops;
-    float *buffers[] = {g->k_cache, g->v_cache, g->x, g->norm, g->mean_rstd, g->qkv, g->atty, g->proj, g->fch, g->fch_act, g->logits};
+    void *buffers[] = {g->k_cache, g->v_cache, g->x, g->norm, g->mean_rstd, g->qkv, g->atty, g->proj, g->fch, g->fch_act, g->logits};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) ops->free(buffers[i]);
     ops->free(g->token_pos);
-    if (!ops->host_memory) ct_free(g->host_logits);
+    if (g->host_logits != (void *)g->logits) ct_free(g->host_logits);
     memset(g, 0, sizeof *g);
 }
 
 void ct_generator_reset(CtGenerator *g) { g->n_ctx = 0; }
 
-static void norm(const CtGenerator *g, float *out, const float *inp, const float *w, const float *b) {
+static void norm(const CtGenerator *g, CtAct *out, const CtAct *inp, const float *w, const float *b) {
     const CtModel *m = g->model;
     if (m->config.arch == CT_ARCH_LLAMA)
         m->ops->rmsnorm_forward(out, g->mean_rstd + 1, inp, w, 1, m->config.d_model, m->config.norm_eps);
@@ -63,6 +64,7 @@ const float *ct_generator_feed(CtGenerator *g, int32_t token) {
     const int QKV = (NH + 2 * NKV) * HD, kv = NKV * HD, F = c->d_ff;
     const int FI = c->arch == CT_ARCH_LLAMA ? 2 * F : F;
     const int32_t pos = g->n_ctx;
+    const size_t A = ops->act_bytes;
     const CtModelTensors *w = &m->w;
     const int32_t token_pos[2] = {token, pos};
     ops->upload(g->token_pos, token_pos, sizeof token_pos);
@@ -72,13 +74,14 @@ const float *ct_generator_feed(CtGenerator *g, int32_t token) {
     if (w->wpe) ops->embedding_forward(g->x, d_pos, w->wpe, 1, C, 1);
     for (int l = 0; l < c->n_layer; l++) {
         const CtLayerTensors *p = &w->layers[l];
-        float *kc = g->k_cache + ((size_t)l * g->max_ctx) * kv, *vc = g->v_cache + ((size_t)l * g->max_ctx) * kv;
+        CtAct *kc = ct_act_at(A, g->k_cache, (size_t)l * g->max_ctx * kv);
+        CtAct *vc = ct_act_at(A, g->v_cache, (size_t)l * g->max_ctx * kv);
         norm(g, g->norm, g->x, p->ln1_w, p->ln1_b);
         ops->matmul_forward(g->qkv, g->norm, p->qkv_w, p->qkv_b, 1, C, QKV);
         if (m->lora) ct_lora_forward(g->model, l, CT_LORA_QKV, g->qkv, g->norm, 1);  // adapters, as in training
         if (c->arch == CT_ARCH_LLAMA) ops->rope_forward(g->qkv, g->qkv, d_pos, 1, 1, NH + NKV, HD, QKV, c->rope_theta);
-        ops->copy(kc + (size_t)pos * kv, g->qkv + (size_t)NH * HD, sizeof(float) * (size_t)kv);
-        ops->copy(vc + (size_t)pos * kv, g->qkv + (size_t)(NH + NKV) * HD, sizeof(float) * (size_t)kv);
+        ops->copy(ct_act_at(A, kc, (size_t)pos * kv), ct_act_at(A, g->qkv, (size_t)NH * HD), A * (size_t)kv);
+        ops->copy(ct_act_at(A, vc, (size_t)pos * kv), ct_act_at(A, g->qkv, (size_t)(NH + NKV) * HD), A * (size_t)kv);
         ops->attention_decode(g->atty, g->qkv, kc, vc, pos + 1, NH, NKV, HD);
         ops->matmul_forward(g->proj, g->atty, p->attn_out_w, p->attn_out_b, 1, C, C);
         if (m->lora) ct_lora_forward(g->model, l, CT_LORA_ATTN_OUT, g->proj, g->atty, 1);
@@ -96,7 +99,7 @@ const float *ct_generator_feed(CtGenerator *g, int32_t token) {
     }
     norm(g, g->norm, g->x, w->lnf_w, w->lnf_b);
     ops->matmul_forward(g->logits, g->norm, w->lm_head, NULL, 1, C, c->vocab_size);
-    if (!ops->host_memory) ops->download(g->host_logits, g->logits, sizeof(float) * (size_t)c->vocab_size);
+    if (g->host_logits != (void *)g->logits) ops->download_act(g->host_logits, g->logits, (size_t)c->vocab_size);
     g->n_ctx++;
     return g->host_logits;
 }

@@ -11,9 +11,11 @@ typedef struct {
     CtModel *model;
     int max_ctx;
     int n_ctx;           // tokens in the cache
-    float *k_cache, *v_cache;  // [L, max_ctx, NKV·HD]
+    CtAct *k_cache, *v_cache;  // [L, max_ctx, NKV·HD], of the ops' activation type
     // one row of activations
-    float *x, *norm, *mean_rstd, *qkv, *atty, *proj, *fch, *fch_act, *logits;  // the model's ops' memory
+    // in the model's ops' memory: activations of one row, and the norm's statistics
+    CtAct *x, *norm, *qkv, *atty, *proj, *fch, *fch_act, *logits;
+    float *mean_rstd;
     int32_t *token_pos;  // [2]: the fed token and its position, in the ops' memory
     float *host_logits;  // [V]: what ct_generator_feed returns (= logits on the CPU)
 } CtGenerator;

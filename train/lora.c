@@ -81,17 +81,17 @@ static int split_targets(const char *list, char targets[][96], int max) {
 // The forward's saved x·Aᵀ, backward's dh and dropout's scratch, in the memory of `ops`.
 static void alloc_scratch(CtModel *m, const CtOps *ops) {
     CtLora *lora = m->lora;
-    const size_t rows = (size_t)m->max_B * m->max_T, r = (size_t)lora->spec.r;
-    lora->h_block = ops->alloc(rows * r * (size_t)lora->n_adapters * sizeof(float), "LoRA saved activations");
-    lora->dh = ops->alloc(rows * r * sizeof(float), "LoRA backward scratch");
+    const size_t rows = (size_t)m->max_B * m->max_T, r = (size_t)lora->spec.r, A = ops->act_bytes;
+    lora->h_block = ops->alloc(rows * r * (size_t)lora->n_adapters * A, "LoRA saved activations");
+    lora->dh = ops->alloc(rows * r * A, "LoRA backward scratch");
     if (lora->spec.dropout > 0) {  // scratch for dropout(x) and its gradient, as wide as the widest input
         int widest = 0;
         for (int i = 0; i < lora->n_adapters; i++)
             if (lora->adapters[i].in > widest) widest = lora->adapters[i].in;
-        lora->xd = ops->alloc(rows * (size_t)widest * sizeof(float), "LoRA dropout scratch");
-        lora->dxd = ops->alloc(rows * (size_t)widest * sizeof(float), "LoRA dropout scratch");
+        lora->xd = ops->alloc(rows * (size_t)widest * A, "LoRA dropout scratch");
+        lora->dxd = ops->alloc(rows * (size_t)widest * A, "LoRA dropout scratch");
     }
-    for (int i = 0; i < lora->n_adapters; i++) lora->adapters[i].h = lora->h_block + rows * r * (size_t)i;
+    for (int i = 0; i < lora->n_adapters; i++) lora->adapters[i].h = ct_act_at(A, lora->h_block, rows * r * (size_t)i);
 }
 
 static void free_scratch(CtLora *lora, const CtOps *ops) {
@@ -291,39 +291,40 @@ static uint64_t lora_dropout_key(const CtModel *m, int i) {
     return m->dropout_seed * 0x100000001B3ull + (uint64_t)(i + 1) * 0xD6E8FEB86659FD93ull;
 }
 
-void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, float *out, const float *inp, int N) {
+void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, CtAct *out, const CtAct *inp, int N) {
     CtLora *lora = m->lora;
     int first, n = site_range(lora, layer, site, &first);
     lora->dropout_on = m->training && lora->spec.dropout > 0;
     for (int i = first; i < first + n; i++) {
         CtLoraAdapter *a = &lora->adapters[i];
-        const float *x = inp;
+        const CtAct *x = inp;
         if (lora->dropout_on) {  // x̃ = dropout(x): the adapter's input only, its own mask
             m->ops->dropout_forward(lora->xd, inp, (size_t)N * a->in, lora->spec.dropout, lora_dropout_key(m, i));
             x = lora->xd;
         }
-        m->ops->lora_forward(out + a->col0, a->h, x, lora->dev_params + a->a_offset, lora->dev_params + a->b_offset,
+        m->ops->lora_forward(ct_act_at(m->ops->act_bytes, out, (size_t)a->col0), a->h, x, lora->dev_params + a->a_offset, lora->dev_params + a->b_offset,
                              lora->scale, N, a->in, lora->spec.r, a->out, a->out_stride);
     }
 }
 
-void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, float *dinp, const float *dout, const float *inp, int N) {
+void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, CtAct *dinp, const CtAct *dout, const CtAct *inp, int N) {
     CtLora *lora = m->lora;
     int first, n = site_range(lora, layer, site, &first);
     for (int i = first; i < first + n; i++) {
         CtLoraAdapter *a = &lora->adapters[i];
         const float *A = lora->dev_params + a->a_offset, *B = lora->dev_params + a->b_offset;
         float *dA = lora->dev_grads + a->a_offset, *dB = lora->dev_grads + a->b_offset;
+        const CtAct *dout_block = ct_act_at(m->ops->act_bytes, dout, (size_t)a->col0);  // the adapter's columns
         if (!lora->dropout_on) {
-            m->ops->lora_backward(dinp, dA, dB, lora->dh, dout + a->col0, inp, a->h, A, B, lora->scale, N, a->in,
+            m->ops->lora_backward(dinp, dA, dB, lora->dh, dout_block, inp, a->h, A, B, lora->scale, N, a->in,
                                   lora->spec.r, a->out, a->out_stride);
             continue;
         }
         // the forward's mask again: dA = dhᵀ·x̃, then dx += (dh·A)⊙mask/(1-p)
         const size_t nx = (size_t)N * a->in;
         m->ops->dropout_forward(lora->xd, inp, nx, lora->spec.dropout, lora_dropout_key(m, i));
-        m->ops->zero(lora->dxd, nx * sizeof(float));
-        m->ops->lora_backward(dinp ? lora->dxd : NULL, dA, dB, lora->dh, dout + a->col0, lora->xd, a->h, A, B,
+        m->ops->zero(lora->dxd, nx * m->ops->act_bytes);
+        m->ops->lora_backward(dinp ? lora->dxd : NULL, dA, dB, lora->dh, dout_block, lora->xd, a->h, A, B,
                               lora->scale, N, a->in, lora->spec.r, a->out, a->out_stride);
         if (dinp) {  // the op writes (in place is allowed), so through dxd and then added
             m->ops->dropout_backward(lora->dxd, lora->dxd, nx, lora->spec.dropout, lora_dropout_key(m, i));

@@ -46,7 +46,7 @@ typedef struct {
     int col0, out_stride;    // its block in the site's (fused) output: columns col0..col0+out of out_stride
     int hf_transposed;       // the base weight is a Conv1D (fan_in_fan_out in PEFT)
     size_t a_offset, b_offset;  // in floats, into params / grads
-    float *h;                // [max_B·max_T, r]: x·Aᵀ of the last forward
+    CtAct *h;                // [max_B·max_T, r]: x·Aᵀ of the last forward (an activation)
 } CtLoraAdapter;
 
 typedef struct CtLora {
@@ -57,8 +57,8 @@ typedef struct CtLora {
     size_t n_params;
     float *params, *grads;    // every A and B in one buffer, host (grads NULL once on a device)
     float *dev_params, *dev_grads;  // what the ops use and AdamW steps: params/grads on the CPU
-    float *h_block, *dh;      // saved x·Aᵀ of every adapter; backward scratch [max_B·max_T, r] (ops' memory)
-    float *xd, *dxd;          // dropout scratch (ops' memory) [max_B·max_T, widest in]: dropout(x) and its gradient
+    CtAct *h_block, *dh;      // saved x·Aᵀ of every adapter; backward scratch [max_B·max_T, r] (ops' memory)
+    CtAct *xd, *dxd;          // dropout scratch (ops' memory) [max_B·max_T, widest in]: dropout(x) and its gradient
     int dropout_on;           // the last forward applied dropout (backward regenerates its masks)
     char target_modules[512]; // the targets as PEFT's target_modules (comma-separated)
     char base_path[1024];     // the base checkpoint (training runs), and its parameters' hash
@@ -81,8 +81,8 @@ void ct_lora_sync(CtModel *m, int to_device);
 
 // The hooks train/model.c calls after each linear product of block `layer`: add the adapters
 // of that site (forward), and their backward (dinp += ..., adapter gradients += ...).
-void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, float *out, const float *inp, int N);
-void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, float *dinp, const float *dout, const float *inp, int N);
+void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, CtAct *out, const CtAct *inp, int N);
+void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, CtAct *dinp, const CtAct *dout, const CtAct *inp, int N);
 // 1 when block `layer` has an adapter at `site` (0 without LoRA).
 int ct_lora_has_adapter(const CtModel *m, int layer, CtLoraSite site);
 

@@ -43,6 +43,7 @@ void ct_model_free(CtModel *m) {
     ct_lora_detach(m);
     ct_model_free_backend(m);
     ct_free(m->table);
+    ct_free(m->host_logits);
     ct_free(m->params);
     ct_free(m->grads);
     ct_free(m->w.layers);
@@ -69,7 +70,7 @@ void ct_model_zero_grad(CtModel *m) {
 // ---- the pieces that differ between the families ----
 static int is_llama(const CtModel *m) { return m->config.arch == CT_ARCH_LLAMA; }
 
-static void norm_forward(const CtModel *m, float *out, float *mean, float *rstd, const float *inp, const float *w,
+static void norm_forward(const CtModel *m, CtAct *out, float *mean, float *rstd, const CtAct *inp, const float *w,
                          const float *b, int N) {
     if (is_llama(m))
         m->ops->rmsnorm_forward(out, rstd, inp, w, N, m->config.d_model, m->config.norm_eps);
@@ -77,7 +78,7 @@ static void norm_forward(const CtModel *m, float *out, float *mean, float *rstd,
         m->ops->layernorm_forward(out, mean, rstd, inp, w, b, N, m->config.d_model, m->config.norm_eps);
 }
 
-static void norm_backward(const CtModel *m, float *dinp, float *dw, float *db, const float *dout, const float *inp,
+static void norm_backward(const CtModel *m, CtAct *dinp, float *dw, float *db, const CtAct *dout, const CtAct *inp,
                           const float *w, const float *mean, const float *rstd, int N) {
     if (is_llama(m))
         m->ops->rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, m->config.d_model);
@@ -85,14 +86,14 @@ static void norm_backward(const CtModel *m, float *dinp, float *dw, float *db, c
         m->ops->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, m->config.d_model);
 }
 
-static void mlp_activation_forward(const CtModel *m, float *out, const float *fch, int N) {
+static void mlp_activation_forward(const CtModel *m, CtAct *out, const CtAct *fch, int N) {
     if (is_llama(m))
         m->ops->swiglu_forward(out, fch, N, m->config.d_ff);
     else
         m->ops->gelu_forward(out, fch, (size_t)N * m->config.d_ff);
 }
 
-static void mlp_activation_backward(const CtModel *m, float *dfch, const float *fch, const float *dout, int N) {
+static void mlp_activation_backward(const CtModel *m, CtAct *dfch, const CtAct *fch, const CtAct *dout, int N) {
     if (is_llama(m))
         m->ops->swiglu_backward(dfch, dout, fch, N, m->config.d_ff);
     else
@@ -129,8 +130,12 @@ static Dims dims_of(const CtModel *m, int B, int T) {
 static size_t slice(const CtModel *m, size_t width) { return (size_t)m->max_B * m->max_T * width; }
 // The attention's saved state per layer: the backend says how much (CPU: the probabilities).
 static size_t att_slice(const CtModel *m) { return m->ops->attention_saved_floats(m->max_B, m->max_T, m->config.n_head); }
-static const float *layer_input(const CtModel *m, int l) {
-    return l == 0 ? m->act.encoded : m->act.residual3 + (size_t)(l - 1) * slice(m, m->config.d_model);
+// Slice `layer` of a per-layer activation tensor of `width` numbers per token.
+static CtAct *act_layer(const CtModel *m, CtAct *base, int layer, size_t width) {
+    return ct_act_at(m->ops->act_bytes, base, (size_t)layer * slice(m, width));
+}
+static CtAct *layer_input(const CtModel *m, int l) {
+    return l == 0 ? m->act.encoded : act_layer(m, m->act.residual3, l - 1, (size_t)m->config.d_model);
 }
 
 static float token_weight(const CtBatch *b, int n) {
@@ -170,14 +175,14 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
 
     for (int l = 0; l < d.L; l++) {
         const CtLayerTensors *p = &w->layers[l];
-        const float *x = layer_input(m, l);
-        float *ln1 = ct_act_ln1(m, l), *ln2 = ct_act_ln2(m, l), *fch_act = ct_act_fch_act(m, l);
+        const CtAct *x = layer_input(m, l);
+        CtAct *ln1 = ct_act_ln1(m, l), *ln2 = ct_act_ln2(m, l), *fch_act = ct_act_fch_act(m, l);
         float *ln1_mean = a->ln1_mean + (size_t)l * slice(m, 1), *ln1_rstd = a->ln1_rstd + (size_t)l * slice(m, 1);
         float *ln2_mean = a->ln2_mean + (size_t)l * slice(m, 1), *ln2_rstd = a->ln2_rstd + (size_t)l * slice(m, 1);
-        float *qkv = a->qkv + (size_t)l * slice(m, d.QKV), *atty = a->atty + (size_t)l * slice(m, d.C);
+        CtAct *qkv = act_layer(m, a->qkv, l, d.QKV), *atty = act_layer(m, a->atty, l, d.C);
         float *att = a->att + (size_t)l * att_slice(m);
-        float *res2 = a->residual2 + (size_t)l * slice(m, d.C), *res3 = a->residual3 + (size_t)l * slice(m, d.C);
-        float *fch = a->fch + (size_t)l * slice(m, d.FI);
+        CtAct *res2 = act_layer(m, a->residual2, l, d.C), *res3 = act_layer(m, a->residual3, l, d.C);
+        CtAct *fch = act_layer(m, a->fch, l, d.FI);
 
         // attention half: x + proj(attention(qkv(norm(x))))
         norm_forward(m, ln1, ln1_mean, ln1_rstd, x, p->ln1_w, p->ln1_b, d.N);
@@ -228,6 +233,14 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
     return m->loss;
 }
 
+const float *ct_model_logits(CtModel *m) {
+    if (m->ops->host_memory && m->ops->act_bytes == sizeof(float)) return m->act.logits;
+    const size_t n = (size_t)m->batch.B * m->batch.T * m->config.vocab_size;
+    if (!m->host_logits) m->host_logits = ct_alloc((size_t)m->max_B * m->max_T * m->config.vocab_size * sizeof(float));
+    m->ops->download_act(m->host_logits, m->act.logits, n);
+    return m->host_logits;
+}
+
 void ct_model_backward(CtModel *m) {
     const CtBatch *batch = &m->batch;
     CT_CHECK(batch->targets != NULL, "ct_model_backward needs a forward pass with targets");
@@ -235,8 +248,8 @@ void ct_model_backward(CtModel *m) {
     const CtModelTensors *w = &m->w, *g = &m->g;
     CtActivations *a = &m->act;
     const Dims d = dims_of(m, batch->B, batch->T);
-    const size_t NC = (size_t)d.N * d.C;
-    float *dres = a->d_residual;  // d loss / d (residual stream), carried down the blocks
+    const size_t NC = (size_t)d.N * d.C, A = ops->act_bytes;
+    CtAct *dres = a->d_residual;  // d loss / d (residual stream), carried down the blocks
     const float p_drop = m->config.dropout;
 
     if (m->loss_count == 0) {  // no token counted: the loss is a constant, nothing to add
@@ -246,9 +259,9 @@ void ct_model_backward(CtModel *m) {
     // loss = Σ losses / count: the head's gradient, in place over the logits
     ops->xent_backward(a->logits, a->lse, batch->targets, batch->loss_mask, batch->loss_weights,
                        1.0f / m->loss_count, d.N, d.V);
-    ops->zero(a->d_norm, NC * sizeof(float));
+    ops->zero(a->d_norm, NC * A);
     ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
-    ops->zero(dres, NC * sizeof(float));
+    ops->zero(dres, NC * A);
     norm_backward(m, dres, g->lnf_w, g->lnf_b, a->d_norm, layer_input(m, d.L), w->lnf_w, a->lnf_mean, a->lnf_rstd,
                   d.N);
     const int hook = m->grads_final && !m->lora && m->dev_grads;
@@ -256,19 +269,19 @@ void ct_model_backward(CtModel *m) {
 
     for (int l = d.L - 1; l >= 0; l--) {
         const CtLayerTensors *p = &w->layers[l], *gp = &g->layers[l];
-        const float *x = layer_input(m, l);
-        float *ln1 = ct_act_ln1(m, l), *ln2 = ct_act_ln2(m, l), *fch_act = ct_act_fch_act(m, l);
+        const CtAct *x = layer_input(m, l);
+        CtAct *ln1 = ct_act_ln1(m, l), *ln2 = ct_act_ln2(m, l), *fch_act = ct_act_fch_act(m, l);
         float *ln1_mean = a->ln1_mean + (size_t)l * slice(m, 1), *ln1_rstd = a->ln1_rstd + (size_t)l * slice(m, 1);
         float *ln2_mean = a->ln2_mean + (size_t)l * slice(m, 1), *ln2_rstd = a->ln2_rstd + (size_t)l * slice(m, 1);
-        const float *qkv = a->qkv + (size_t)l * slice(m, d.QKV), *atty = a->atty + (size_t)l * slice(m, d.C);
+        const CtAct *qkv = act_layer(m, a->qkv, l, d.QKV), *atty = act_layer(m, a->atty, l, d.C);
         const float *att = a->att + (size_t)l * att_slice(m);
-        const float *res2 = a->residual2 + (size_t)l * slice(m, d.C);
-        const float *fch = a->fch + (size_t)l * slice(m, d.FI);
+        const CtAct *res2 = act_layer(m, a->residual2, l, d.C);
+        const CtAct *fch = act_layer(m, a->fch, l, d.FI);
 
         // MLP half. res3 = res2 + dropout(proj): dres passes through to res2 unchanged, and
         // (through the dropout mask) is dproj.
         if (m->recompute) mlp_activation_forward(m, fch_act, fch, d.N);
-        const float *dproj = dres;
+        const CtAct *dproj = dres;
         if (m->dropout_applied) {
             ops->dropout_backward(a->d_proj, dres, NC, p_drop, dropout_site_seed(m, 3 + 3 * l));
             dproj = a->d_proj;
@@ -277,14 +290,14 @@ void ct_model_backward(CtModel *m) {
             ops->matmul_backward_dgelu(a->d_fch, gp->fc_out_w, gp->fc_out_b, dproj, fch_act, fch, p->fc_out_w, d.N, d.F,
                                        d.C);
         } else {
-            ops->zero(a->d_fch_act, (size_t)d.N * d.F * sizeof(float));
+            ops->zero(a->d_fch_act, (size_t)d.N * d.F * A);
             ops->matmul_backward(a->d_fch_act, gp->fc_out_w, gp->fc_out_b, dproj, fch_act, p->fc_out_w, d.N, d.F, d.C);
             if (m->lora) ct_lora_backward(m, l, CT_LORA_FC_OUT, a->d_fch_act, dproj, fch_act, d.N);
-            ops->zero(a->d_fch, (size_t)d.N * d.FI * sizeof(float));
+            ops->zero(a->d_fch, (size_t)d.N * d.FI * A);
             mlp_activation_backward(m, a->d_fch, fch, a->d_fch_act, d.N);
         }
         if (m->recompute) norm_forward(m, ln2, ln2_mean, ln2_rstd, res2, p->ln2_w, p->ln2_b, d.N);
-        ops->zero(a->d_norm, NC * sizeof(float));
+        ops->zero(a->d_norm, NC * A);
         ops->matmul_backward(a->d_norm, gp->fc_w, gp->fc_b, a->d_fch, ln2, p->fc_w, d.N, d.C, d.FI);
         if (m->lora) ct_lora_backward(m, l, CT_LORA_FC, a->d_norm, a->d_fch, ln2, d.N);
         norm_backward(m, dres, gp->ln2_w, gp->ln2_b, a->d_norm, res2, p->ln2_w, ln2_mean, ln2_rstd, d.N);
@@ -295,10 +308,10 @@ void ct_model_backward(CtModel *m) {
             ops->dropout_backward(a->d_proj, dres, NC, p_drop, dropout_site_seed(m, 2 + 3 * l));
             dproj = a->d_proj;
         }
-        ops->zero(a->d_atty, NC * sizeof(float));
+        ops->zero(a->d_atty, NC * A);
         ops->matmul_backward(a->d_atty, gp->attn_out_w, gp->attn_out_b, dproj, atty, p->attn_out_w, d.N, d.C, d.C);
         if (m->lora) ct_lora_backward(m, l, CT_LORA_ATTN_OUT, a->d_atty, dproj, atty, d.N);
-        ops->zero(a->d_qkv, (size_t)d.N * d.QKV * sizeof(float));
+        ops->zero(a->d_qkv, (size_t)d.N * d.QKV * A);
         const float att_drop = m->dropout_applied ? p_drop : 0.0f;
         const uint64_t att_seed = dropout_site_seed(m, 1 + 3 * l);
         if (ops->attention_backward_with_out)  // atty is the forward's output, still in place
@@ -310,7 +323,7 @@ void ct_model_backward(CtModel *m) {
             ops->rope_backward(a->d_qkv, a->d_qkv, batch->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV,
                                m->config.rope_theta);
         if (m->recompute) norm_forward(m, ln1, ln1_mean, ln1_rstd, x, p->ln1_w, p->ln1_b, d.N);
-        ops->zero(a->d_norm, NC * sizeof(float));
+        ops->zero(a->d_norm, NC * A);
         ops->matmul_backward(a->d_norm, gp->qkv_w, gp->qkv_b, a->d_qkv, ln1, p->qkv_w, d.N, d.C, d.QKV);
         if (m->lora) ct_lora_backward(m, l, CT_LORA_QKV, a->d_norm, a->d_qkv, ln1, d.N);
         norm_backward(m, dres, gp->ln1_w, gp->ln1_b, a->d_norm, x, p->ln1_w, ln1_mean, ln1_rstd, d.N);

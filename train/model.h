@@ -49,25 +49,30 @@ typedef struct {
 } CtModelTensors;
 
 // Activations of one forward pass, kept for backward. Per-layer tensors hold n_layer slices;
-// with recompute on, ln1, ln2 and fch_act hold one slice that backward refills.
+// with recompute on, ln1, ln2 and fch_act hold one slice that backward refills. CtAct arrays
+// are of the ops' activation type (ops->act_bytes: float on the CPU, bf16 in the GPU's bf16
+// table; kernels/ops.h), addressed through ct_act_at; per-row statistics are float.
 typedef struct {
-    float *encoded;                    // [B,T,C]
-    float *ln1, *ln1_mean, *ln1_rstd;  // [L,B,T,C], [L,B,T], [L,B,T]
-    float *qkv;                        // [L,B,T,(NH+2·NKV)·HD], after RoPE
-    float *atty;                       // [L,B,T,C] attention output, before the projection
-    float *att;                        // [L,B,NH,T,T] attention probabilities
-    float *residual2;                  // [L,B,T,C] stream after the attention half
-    float *ln2, *ln2_mean, *ln2_rstd;
-    float *fch;                        // [L,B,T,FI] MLP input projection (FI = d_ff, or 2·d_ff for SwiGLU)
-    float *fch_act;                    // [L,B,T,d_ff] after GELU / SwiGLU
-    float *residual3;                  // [L,B,T,C] stream after the block
-    float *lnf, *lnf_mean, *lnf_rstd;  // [B,T,C], [B,T], [B,T]
-    float *logits;                     // [B,T,V]; backward turns it into dlogits in place
+    CtAct *encoded;                    // [B,T,C]
+    CtAct *ln1;                        // [L,B,T,C]
+    float *ln1_mean, *ln1_rstd;        // [L,B,T], [L,B,T]
+    CtAct *qkv;                        // [L,B,T,(NH+2·NKV)·HD], after RoPE
+    CtAct *atty;                       // [L,B,T,C] attention output, before the projection
+    float *att;                        // [L,B,NH,T,T] attention probabilities (or the backend's saved state)
+    CtAct *residual2;                  // [L,B,T,C] stream after the attention half
+    CtAct *ln2;
+    float *ln2_mean, *ln2_rstd;
+    CtAct *fch;                        // [L,B,T,FI] MLP input projection (FI = d_ff, or 2·d_ff for SwiGLU)
+    CtAct *fch_act;                    // [L,B,T,d_ff] after GELU / SwiGLU
+    CtAct *residual3;                  // [L,B,T,C] stream after the block
+    CtAct *lnf;                        // [B,T,C]
+    float *lnf_mean, *lnf_rstd;        // [B,T], [B,T]
+    CtAct *logits;                     // [B,T,V]; backward turns it into dlogits in place
     float *losses, *logprobs, *lse;    // [B,T]
-    float *proj;                       // [B,T,C] scratch: output of the two projections
+    CtAct *proj;                       // [B,T,C] scratch: output of the two projections
     int32_t *positions;                // [B,T] 0..T-1, when the batch brings none
     // gradients of one block at a time (reused down the stack)
-    float *d_residual, *d_norm, *d_qkv, *d_atty, *d_fch, *d_fch_act, *d_proj;
+    CtAct *d_residual, *d_norm, *d_qkv, *d_atty, *d_fch, *d_fch_act, *d_proj;
 } CtActivations;
 
 // One batch of B sequences of T tokens. Only tokens is required.
@@ -118,7 +123,7 @@ typedef struct {
 
     int max_B, max_T;
     CtActivations act;
-    float *act_block;          // the one allocation behind act
+    void *act_block;           // the one allocation behind act
     size_t activation_bytes;
     size_t recompute_saved_bytes;  // what recompute saves (0 when off)
 
@@ -134,6 +139,7 @@ typedef struct {
     // The last forward's per-token losses and log-probabilities [B·T], in host memory (on the
     // CPU these are act.losses and act.logprobs; on a device, copies made after the forward).
     float *losses, *logprobs;
+    float *host_logits;        // ct_model_logits's host copy on a device (NULL until asked)
     // Called by backward (when set) each time the gradients from index final_from of dev_grads
     // on are final for this backward: after the head and final norm, after each block, and with
     // 0 at the end (parameters are laid out embeddings, blocks in order, final norm, head, so
@@ -182,6 +188,11 @@ void ct_model_set_dropout(CtModel *m, int training, uint64_t seed);
 // (w_n = loss_mask·loss_weights, 0 for ignored targets); per-token values stay in
 // m->act.losses and m->act.logprobs. Without targets returns 0 and leaves the logits.
 float ct_model_forward(CtModel *m, const CtBatch *batch);
+
+// The logits [B·T, V] of the last forward (one without targets: backward overwrites them) as
+// host floats: the activations themselves on the CPU, else converted into a host copy that
+// the model owns (valid until the next call).
+const float *ct_model_logits(CtModel *m);
 
 // Replaces the per-token loss weights [B·T] (host memory) of the last forward before its backward:
 // objectives such as DPO set them from the forward's log-probabilities.

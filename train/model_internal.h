@@ -10,9 +10,9 @@ void ct_model_layout_bind(const CtModelConfig *c, float *base, CtModelTensors *t
 // Activations (train/model_activations.c).
 void ct_model_activations_alloc(CtModel *m);
 // Per-layer slices; with recompute the recomputed tensors have one slice for every layer.
-float *ct_act_ln1(const CtModel *m, int layer);
-float *ct_act_ln2(const CtModel *m, int layer);
-float *ct_act_fch_act(const CtModel *m, int layer);
+CtAct *ct_act_ln1(const CtModel *m, int layer);
+CtAct *ct_act_ln2(const CtModel *m, int layer);
+CtAct *ct_act_fch_act(const CtModel *m, int layer);
 
 // Device backends (train/model_backend.c). The batch in the ops' memory, with positions
 // 0..T-1 when it brings none (on the CPU: the batch itself, positions filled in act.positions).

@@ -24,7 +24,7 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_ENUM(CtRunConfig, run.device, "run.device", "auto", "cpu|cuda|auto",
                     "Where to compute: auto picks a CUDA GPU when this build has CUDA and one is visible."),
     CT_CFG_KEY_ENUM(CtRunConfig, run.precision, "run.precision", "auto", "auto|fp32|bf16",
-                    "Matrix products on the GPU: bf16 operands on the tensor cores with fp32 accumulation (weights, optimizer state and activations stay fp32), or fp32 throughout (for checking); auto is bf16 on a GPU, fp32 on the CPU (which has only fp32)."),
+                    "Mixed precision on the GPU: bf16 activations in memory and bf16 products and attention on the tensor cores with fp32 accumulation, fp32 master weights (with a stochastically rounded bf16 copy) and optimizer state; or fp32 throughout (for checking). auto is bf16 on a GPU, fp32 on the CPU (which has only fp32)."),
     CT_CFG_KEY_STRING(CtRunConfig, model.preset, "model.preset", "gpt2-124m",
                       "Named model shape (gpt2-124m, gpt2-350m, gpt2-774m, gpt2-1558m, gpt2-tiny, llama-tiny, llama-42m, llama-110m, llama-1b)."),
     CT_CFG_KEY_ENUM(CtRunConfig, model.arch, "model.arch", "auto", "auto|gpt2|llama",

@@ -1,48 +1,148 @@
-// The CPU backend's op table: the float instantiation of every kernel.
+// The CPU backend's op table: the float instantiation of every kernel. The CPU's activations are
+// float (act_bytes 4), so each op of kernels/ops.h, whose activation arrays are untyped (CtAct),
+// forwards to the float kernel.
 #include "core/alloc.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
 
+static void upload_act(CtAct *dst, const float *src, size_t n) { ct_cpu_copy(dst, src, n * sizeof(float)); }
+static void download_act(float *dst, const CtAct *src, size_t n) { ct_cpu_copy(dst, src, n * sizeof(float)); }
+
+static void embedding_forward(CtAct *out, const int32_t *ids, const float *table, int N, int C, int accumulate) {
+    ct_cpu_embedding_forward_f32(out, ids, table, N, C, accumulate);
+}
+static void embedding_backward(float *dtable, const CtAct *dout, const int32_t *ids, int N, int C) {
+    ct_cpu_embedding_backward_f32(dtable, dout, ids, N, C);
+}
+static void layernorm_forward(CtAct *out, float *mean, float *rstd, const CtAct *inp, const float *weight,
+                              const float *bias, int N, int C, float eps) {
+    ct_cpu_layernorm_forward_f32(out, mean, rstd, inp, weight, bias, N, C, eps);
+}
+static void layernorm_backward(CtAct *dinp, float *dweight, float *dbias, const CtAct *dout, const CtAct *inp,
+                               const float *weight, const float *mean, const float *rstd, int N, int C) {
+    ct_cpu_layernorm_backward_f32(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+}
+static void rmsnorm_forward(CtAct *out, float *rstd, const CtAct *inp, const float *weight, int N, int C,
+                            float eps) {
+    ct_cpu_rmsnorm_forward_f32(out, rstd, inp, weight, N, C, eps);
+}
+static void rmsnorm_backward(CtAct *dinp, float *dweight, const CtAct *dout, const CtAct *inp, const float *weight,
+                             const float *rstd, int N, int C) {
+    ct_cpu_rmsnorm_backward_f32(dinp, dweight, dout, inp, weight, rstd, N, C);
+}
+static void matmul_forward(CtAct *out, const CtAct *inp, const float *weight, const float *bias, int N, int C,
+                           int OC) {
+    ct_cpu_matmul_forward_f32(out, inp, weight, bias, N, C, OC);
+}
+static void matmul_backward(CtAct *dinp, float *dweight, float *dbias, const CtAct *dout, const CtAct *inp,
+                            const float *weight, int N, int C, int OC) {
+    ct_cpu_matmul_backward_f32(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+}
+static void attention_forward(CtAct *out, float *att, const CtAct *qkv, const int32_t *doc_ids, float dropout_p,
+                              uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
+    ct_cpu_attention_forward_f32(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+}
+static void attention_backward(CtAct *dqkv, const CtAct *dout, const CtAct *qkv, const float *att, float dropout_p,
+                               uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
+    ct_cpu_attention_backward_f32(dqkv, dout, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+}
+static void attention_decode(CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache, int n_ctx,
+                             int NH, int NKV, int HD) {
+    ct_cpu_attention_decode_f32(out, q, k_cache, v_cache, n_ctx, NH, NKV, HD);
+}
+static void rope_forward(CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
+                         int row_stride, float theta) {
+    ct_cpu_rope_forward_f32(out, inp, positions, B, T, n_heads, HD, row_stride, theta);
+}
+static void rope_backward(CtAct *dinp, const CtAct *dout, const int32_t *positions, int B, int T, int n_heads,
+                          int HD, int row_stride, float theta) {
+    ct_cpu_rope_backward_f32(dinp, dout, positions, B, T, n_heads, HD, row_stride, theta);
+}
+static void gelu_forward(CtAct *out, const CtAct *inp, size_t n) {
+    ct_cpu_gelu_forward_f32(out, inp, n);
+}
+static void gelu_backward(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
+    ct_cpu_gelu_backward_f32(dinp, inp, dout, n);
+}
+static void swiglu_forward(CtAct *out, const CtAct *gate_up, int N, int F) {
+    ct_cpu_swiglu_forward_f32(out, gate_up, N, F);
+}
+static void swiglu_backward(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F) {
+    ct_cpu_swiglu_backward_f32(dgate_up, dout, gate_up, N, F);
+}
+static void residual_forward(CtAct *out, const CtAct *a, const CtAct *b, size_t n) {
+    ct_cpu_residual_forward_f32(out, a, b, n);
+}
+static void residual_backward(CtAct *da, CtAct *db, const CtAct *dout, size_t n) {
+    ct_cpu_residual_backward_f32(da, db, dout, n);
+}
+static void xent_forward(float *losses, float *logprobs, float *lse, const CtAct *logits, const int32_t *targets,
+                         const uint8_t *mask, const float *weights, int N, int V) {
+    ct_cpu_xent_forward_f32(losses, logprobs, lse, logits, targets, mask, weights, N, V);
+}
+static void xent_backward(CtAct *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
+                          const float *weights, float scale, int N, int V) {
+    ct_cpu_xent_backward_f32(logits_to_dlogits, lse, targets, mask, weights, scale, N, V);
+}
+static void lora_forward(CtAct *out, CtAct *h, const CtAct *inp, const float *A, const float *B, float scale, int N,
+                         int C, int R, int OC, int out_stride) {
+    ct_cpu_lora_forward_f32(out, h, inp, A, B, scale, N, C, R, OC, out_stride);
+}
+static void lora_backward(CtAct *dinp, float *dA, float *dB, CtAct *dh, const CtAct *dout, const CtAct *inp,
+                          const CtAct *h, const float *A, const float *B, float scale, int N, int C, int R, int OC,
+                          int dout_stride) {
+    ct_cpu_lora_backward_f32(dinp, dA, dB, dh, dout, inp, h, A, B, scale, N, C, R, OC, dout_stride);
+}
+static void dropout_forward(CtAct *out, const CtAct *inp, size_t n, float p, uint64_t seed) {
+    ct_cpu_dropout_forward_f32(out, inp, n, p, seed);
+}
+static void dropout_backward(CtAct *dinp, const CtAct *dout, size_t n, float p, uint64_t seed) {
+    ct_cpu_dropout_backward_f32(dinp, dout, n, p, seed);
+}
+
 static const CtOps cpu_ops = {
     .name = "cpu",
     .host_memory = 1,
+    .act_bytes = sizeof(float),
     .alloc = ct_cpu_alloc,
     .free = ct_cpu_free,
     .zero = ct_cpu_zero,
     .upload = ct_cpu_copy,
     .download = ct_cpu_copy,
     .copy = ct_cpu_copy,
+    .upload_act = upload_act,
+    .download_act = download_act,
     .memory_peak = ct_mem_peak,
     .synchronize = ct_cpu_synchronize,
     .attention_saved_floats = ct_cpu_attention_saved_floats,
     .sum_squares = ct_cpu_sum_squares,
     .scale = ct_cpu_scale,
     .adamw_update = ct_cpu_adamw_update,
-    .embedding_forward = ct_cpu_embedding_forward_f32,
-    .embedding_backward = ct_cpu_embedding_backward_f32,
-    .layernorm_forward = ct_cpu_layernorm_forward_f32,
-    .layernorm_backward = ct_cpu_layernorm_backward_f32,
-    .rmsnorm_forward = ct_cpu_rmsnorm_forward_f32,
-    .rmsnorm_backward = ct_cpu_rmsnorm_backward_f32,
-    .matmul_forward = ct_cpu_matmul_forward_f32,
-    .matmul_backward = ct_cpu_matmul_backward_f32,
-    .attention_forward = ct_cpu_attention_forward_f32,
-    .attention_backward = ct_cpu_attention_backward_f32,
-    .attention_decode = ct_cpu_attention_decode_f32,
-    .rope_forward = ct_cpu_rope_forward_f32,
-    .rope_backward = ct_cpu_rope_backward_f32,
-    .gelu_forward = ct_cpu_gelu_forward_f32,
-    .gelu_backward = ct_cpu_gelu_backward_f32,
-    .swiglu_forward = ct_cpu_swiglu_forward_f32,
-    .swiglu_backward = ct_cpu_swiglu_backward_f32,
-    .residual_forward = ct_cpu_residual_forward_f32,
-    .residual_backward = ct_cpu_residual_backward_f32,
-    .xent_forward = ct_cpu_xent_forward_f32,
-    .xent_backward = ct_cpu_xent_backward_f32,
-    .lora_forward = ct_cpu_lora_forward_f32,
-    .lora_backward = ct_cpu_lora_backward_f32,
-    .dropout_forward = ct_cpu_dropout_forward_f32,
-    .dropout_backward = ct_cpu_dropout_backward_f32,
+    .embedding_forward = embedding_forward,
+    .embedding_backward = embedding_backward,
+    .layernorm_forward = layernorm_forward,
+    .layernorm_backward = layernorm_backward,
+    .rmsnorm_forward = rmsnorm_forward,
+    .rmsnorm_backward = rmsnorm_backward,
+    .matmul_forward = matmul_forward,
+    .matmul_backward = matmul_backward,
+    .attention_forward = attention_forward,
+    .attention_backward = attention_backward,
+    .attention_decode = attention_decode,
+    .rope_forward = rope_forward,
+    .rope_backward = rope_backward,
+    .gelu_forward = gelu_forward,
+    .gelu_backward = gelu_backward,
+    .swiglu_forward = swiglu_forward,
+    .swiglu_backward = swiglu_backward,
+    .residual_forward = residual_forward,
+    .residual_backward = residual_backward,
+    .xent_forward = xent_forward,
+    .xent_backward = xent_backward,
+    .lora_forward = lora_forward,
+    .lora_backward = lora_backward,
+    .dropout_forward = dropout_forward,
+    .dropout_backward = dropout_backward,
 };
 
 const CtOps *ct_ops_cpu(void) { return &cpu_ops; }

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/cuda/cuda_decl.h"
 #include "kernels/ops.h"
 
 const CtOps *ct_ops_cuda(void);
@@ -54,18 +55,8 @@ size_t ct_cuda_bytes_peak(void);
 
 // Floats the CUDA attention needs in `att` (see above).
 size_t ct_cuda_attention_saved_floats(int B, int T, int NH);
-// attention_backward with the forward's output at hand: D_t = rowsum(dO_t ⊙ O_t) is then a
-// dot product instead of a recomputation over all keys (about a third less work). out may be
-// NULL (= the op table's attention_backward). See the proposal in docs/cuda.md.
-void ct_cuda_attention_backward_with_out(CtAct *dqkv, const CtAct *dout, const CtAct *out, const CtAct *qkv,
-                                         const float *att, float dropout_p, uint64_t dropout_seed, int B, int T, int NH,
-                                         int NKV, int HD);
-
-// The same on the tensor cores (the bf16 table's attention, kernels/cuda/attention_bf16.cu):
-// bf16 operands, fp32 accumulation; head sizes other than 64 and 128 run the fp32 kernels.
-void ct_cuda_attention_backward_with_out_bf16(CtAct *dqkv, const CtAct *dout, const CtAct *out, const CtAct *qkv,
-                                              const float *att, float dropout_p, uint64_t dropout_seed, int B, int T,
-                                              int NH, int NKV, int HD);
+// Every op of both tables is also callable directly (the tests do): kernels/cuda/cuda_decl.h.
+// ct_cuda_attention_backward_with_out(_bf16) there may be given out = NULL (= attention_backward).
 
 // ---- optimizer support (device arrays) ----
 // Σ g[i]², accumulated in double in a fixed order (the same bits on every run).
