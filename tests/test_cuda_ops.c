@@ -122,10 +122,46 @@ TEST(cuda, out_of_memory_reports_sizes_and_a_hint) {
     free(out);
 }
 
+// ---- activations of either table (the element-wise, norm, rope, embedding tests) ----
+
+// Each of these tests runs on the fp32 table (tolerance TOL against the CPU) and on the bf16 one:
+// activations rounded to bf16 in memory, relative error below 1e-2. Float outputs (weight
+// gradients, mean, rstd) keep TOL on both: they are computed in float from the same inputs.
+static int is_bf16(const CtOps *gpu) { return gpu->act_bytes == 2; }
+static double act_tol(const CtOps *gpu) { return is_bf16(gpu) ? 1e-2 : TOL; }
+// The inputs as the bf16 table holds them (to nearest even, as the kernels store), in place; a
+// no-op for the fp32 table. Tests give the CPU the rounded inputs too, so the comparison measures
+// the kernel (its float math and its one rounding at the store), not the rounding of the inputs.
+static void as_table_holds(const CtOps *gpu, float *x, size_t n) {
+    if (!is_bf16(gpu)) return;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+        memcpy(&x[i], &u, sizeof u);
+    }
+}
+static CtAct *up_act(const CtOps *gpu, const float *host, size_t n) { return cuda_fixture_up_act(gpu, host, n); }
+static CtAct *new_act(const CtOps *gpu, size_t n, const char *what) {
+    return ct_cuda_malloc(n * gpu->act_bytes + 1, what);
+}
+static double act_vs_host(const CtOps *gpu, const CtAct *dev, const float *host, size_t n) {
+    float *h = cuda_fixture_down_act(gpu, dev, n);
+    double e = rel_diff(h, host, n);
+    ct_free(h);
+    return e;
+}
+// The activation array of table gpu equals the CPU's to the table's tolerance.
+#define CHECK_ACT_CLOSE(gpu, dev, host, n, what)                                                           \
+    do {                                                                                                   \
+        double e_ = act_vs_host((gpu), (dev), (host), (n)), t_ = act_tol(gpu);                             \
+        CHECK_MSG(e_ < t_, "%s (%s): cuda vs cpu relative difference %.3g (tolerance %.1g)", (what),      \
+                  (gpu)->name, e_, t_);                                                                    \
+    } while (0)
+
 // ---- embedding ----
 
-TEST(cuda, embedding_forward_and_backward) {
-    need_gpu();
+static void embedding_case(const CtOps *gpu) {
     CtRng rng;
     ct_rng_seed(&rng, 1);
     const int N = 300, C = 96, V = 50;
@@ -140,105 +176,185 @@ TEST(cuda, embedding_forward_and_backward) {
     CPU->embedding_forward(out, pos, ptable, N, C, 1);
     int32_t *d_ids = up(ids, sizeof ids), *d_pos = up(pos, sizeof pos);
     float *d_table = upf(table, (size_t)V * C), *d_ptable = upf(ptable, 60 * C);
-    float *d_out = ct_cuda_malloc(sizeof(float) * N * C, "out");
-    GPU->embedding_forward(d_out, d_ids, d_table, N, C, 0);
-    GPU->embedding_forward(d_out, d_pos, d_ptable, N, C, 1);
-    CHECK_CLOSE(d_out, out, (size_t)N * C, "embedding forward");
+    CtAct *d_out = new_act(gpu, (size_t)N * C, "out");
+    gpu->embedding_forward(d_out, d_ids, d_table, N, C, 0);
+    gpu->embedding_forward(d_out, d_pos, d_ptable, N, C, 1);  // bf16: rounds the token row, then the sum
+    CHECK_ACT_CLOSE(gpu, d_out, out, (size_t)N * C, "embedding forward");
 
     float *dout = rnd(&rng, (size_t)N * C, 1), *dtable = rnd(&rng, (size_t)V * C, 1);
-    float *d_dout = upf(dout, (size_t)N * C), *d_dtable = upf(dtable, (size_t)V * C);
-    float *d_dtable2 = upf(dtable, (size_t)V * C);
+    as_table_holds(gpu, dout, (size_t)N * C);
+    CtAct *d_dout = up_act(gpu, dout, (size_t)N * C);
+    float *d_dtable = upf(dtable, (size_t)V * C), *d_dtable2 = upf(dtable, (size_t)V * C);
     CPU->embedding_backward(dtable, dout, ids, N, C);
-    GPU->embedding_backward(d_dtable, d_dout, d_ids, N, C);
+    gpu->embedding_backward(d_dtable, d_dout, d_ids, N, C);
     CHECK_CLOSE(d_dtable, dtable, (size_t)V * C, "embedding backward");
-    GPU->embedding_backward(d_dtable2, d_dout, d_ids, N, C);
+    gpu->embedding_backward(d_dtable2, d_dout, d_ids, N, C);
     CHECK_MSG(same_bits(d_dtable, d_dtable2, (size_t)V * C), "embedding backward differs between two runs");
+}
+
+TEST(cuda, embedding_forward_and_backward) {
+    need_gpu();
+    embedding_case(GPU);
+}
+TEST(cuda, embedding_bf16_activations) {
+    need_gpu();
+    embedding_case(ct_ops_cuda_bf16());
 }
 
 // ---- norms ----
 
-TEST(cuda, layernorm_forward_and_backward) {
-    need_gpu();
+static void layernorm_case(const CtOps *gpu) {
     CtRng rng;
     ct_rng_seed(&rng, 2);
     const int N = 133, C = 200;
     const size_t NC = (size_t)N * C;
     float *x = rnd(&rng, NC, 2), *w = rnd(&rng, C, 1), *b = rnd(&rng, C, 1);
     for (size_t i = 0; i < NC; i++) x[i] += 3.0f;  // a mean far from zero
+    as_table_holds(gpu, x, NC);
     float *out = ct_alloc(NC * sizeof(float)), mean[133], rstd[133];
     CPU->layernorm_forward(out, mean, rstd, x, w, b, N, C, 1e-5f);
-    float *d_x = upf(x, NC), *d_w = upf(w, C), *d_b = upf(b, C);
-    float *d_out = ct_cuda_malloc(NC * 4, "out"), *d_mean = ct_cuda_malloc(N * 4, "mean"),
-          *d_rstd = ct_cuda_malloc(N * 4, "rstd");
-    GPU->layernorm_forward(d_out, d_mean, d_rstd, d_x, d_w, d_b, N, C, 1e-5f);
-    CHECK_CLOSE(d_out, out, NC, "layernorm out");
+    CtAct *d_x = up_act(gpu, x, NC), *d_out = new_act(gpu, NC, "out");
+    float *d_w = upf(w, C), *d_b = upf(b, C);
+    float *d_mean = ct_cuda_malloc(N * 4, "mean"), *d_rstd = ct_cuda_malloc(N * 4, "rstd");
+    gpu->layernorm_forward(d_out, d_mean, d_rstd, d_x, d_w, d_b, N, C, 1e-5f);
+    CHECK_ACT_CLOSE(gpu, d_out, out, NC, "layernorm out");
     CHECK_CLOSE(d_mean, mean, N, "layernorm mean");
     CHECK_CLOSE(d_rstd, rstd, N, "layernorm rstd");
 
     float *dout = rnd(&rng, NC, 1), *dx = rnd(&rng, NC, 1), *dw = rnd(&rng, C, 1), *db = rnd(&rng, C, 1);
-    float *d_dout = upf(dout, NC), *d_dx = upf(dx, NC), *d_dw = upf(dw, C), *d_db = upf(db, C);
-    float *d_dw2 = upf(dw, C);
+    as_table_holds(gpu, dout, NC);
+    as_table_holds(gpu, dx, NC);
+    CtAct *d_dout = up_act(gpu, dout, NC), *d_dx = up_act(gpu, dx, NC);
+    float *d_dw = upf(dw, C), *d_db = upf(db, C), *d_dw2 = upf(dw, C);
     CPU->layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, N, C);
-    GPU->layernorm_backward(d_dx, d_dw, d_db, d_dout, d_x, d_w, d_mean, d_rstd, N, C);
-    CHECK_CLOSE(d_dx, dx, NC, "layernorm dinp");
+    gpu->layernorm_backward(d_dx, d_dw, d_db, d_dout, d_x, d_w, d_mean, d_rstd, N, C);
+    CHECK_ACT_CLOSE(gpu, d_dx, dx, NC, "layernorm dinp");
     CHECK_CLOSE(d_dw, dw, C, "layernorm dweight");
     CHECK_CLOSE(d_db, db, C, "layernorm dbias");
     // without dinp and dbias (frozen first layer), and the same bits as the full call
     float *dw_before = cuda_fixture_down(d_dw2, C);
-    GPU->layernorm_backward(NULL, d_dw2, NULL, d_dout, d_x, d_w, d_mean, d_rstd, N, C);
+    gpu->layernorm_backward(NULL, d_dw2, NULL, d_dout, d_x, d_w, d_mean, d_rstd, N, C);
     ct_cuda_upload(d_dw, dw_before, C * sizeof(float));
-    GPU->layernorm_backward(NULL, d_dw, NULL, d_dout, d_x, d_w, d_mean, d_rstd, N, C);
+    gpu->layernorm_backward(NULL, d_dw, NULL, d_dout, d_x, d_w, d_mean, d_rstd, N, C);
     CHECK_MSG(same_bits(d_dw, d_dw2, C), "layernorm dweight differs between two runs");
 }
 
-TEST(cuda, rmsnorm_forward_and_backward) {
+TEST(cuda, layernorm_forward_and_backward) {
     need_gpu();
+    layernorm_case(GPU);
+}
+TEST(cuda, layernorm_bf16_activations) {
+    need_gpu();
+    layernorm_case(ct_ops_cuda_bf16());
+}
+
+static void rmsnorm_case(const CtOps *gpu) {
     CtRng rng;
     ct_rng_seed(&rng, 3);
     const int N = 70, C = 333;
     const size_t NC = (size_t)N * C;
     float *x = rnd(&rng, NC, 2), *w = rnd(&rng, C, 1), *out = ct_alloc(NC * 4), rstd[70];
+    as_table_holds(gpu, x, NC);
     CPU->rmsnorm_forward(out, rstd, x, w, N, C, 1e-6f);
-    float *d_x = upf(x, NC), *d_w = upf(w, C), *d_out = ct_cuda_malloc(NC * 4, "out"),
-          *d_rstd = ct_cuda_malloc(N * 4, "rstd");
-    GPU->rmsnorm_forward(d_out, d_rstd, d_x, d_w, N, C, 1e-6f);
-    CHECK_CLOSE(d_out, out, NC, "rmsnorm out");
+    CtAct *d_x = up_act(gpu, x, NC), *d_out = new_act(gpu, NC, "out");
+    float *d_w = upf(w, C), *d_rstd = ct_cuda_malloc(N * 4, "rstd");
+    gpu->rmsnorm_forward(d_out, d_rstd, d_x, d_w, N, C, 1e-6f);
+    CHECK_ACT_CLOSE(gpu, d_out, out, NC, "rmsnorm out");
     CHECK_CLOSE(d_rstd, rstd, N, "rmsnorm rstd");
     float *dout = rnd(&rng, NC, 1), *dx = rnd(&rng, NC, 1), *dw = rnd(&rng, C, 1);
-    float *d_dout = upf(dout, NC), *d_dx = upf(dx, NC), *d_dw = upf(dw, C);
+    as_table_holds(gpu, dout, NC);
+    as_table_holds(gpu, dx, NC);
+    CtAct *d_dout = up_act(gpu, dout, NC), *d_dx = up_act(gpu, dx, NC);
+    float *d_dw = upf(dw, C);
     CPU->rmsnorm_backward(dx, dw, dout, x, w, rstd, N, C);
-    GPU->rmsnorm_backward(d_dx, d_dw, d_dout, d_x, d_w, d_rstd, N, C);
-    CHECK_CLOSE(d_dx, dx, NC, "rmsnorm dinp");
+    gpu->rmsnorm_backward(d_dx, d_dw, d_dout, d_x, d_w, d_rstd, N, C);
+    CHECK_ACT_CLOSE(gpu, d_dx, dx, NC, "rmsnorm dinp");
     CHECK_CLOSE(d_dw, dw, C, "rmsnorm dweight");
+}
+
+TEST(cuda, rmsnorm_forward_and_backward) {
+    need_gpu();
+    rmsnorm_case(GPU);
+}
+TEST(cuda, rmsnorm_bf16_activations) {
+    need_gpu();
+    rmsnorm_case(ct_ops_cuda_bf16());
+}
+
+// The products' bias gradient (norm.cu's column sum, not in the table): dbias += Σ_n dout, float
+// on both tables, against the CPU's matmul_backward asked for dbias alone. N spans several
+// row chunks of the column sum.
+TEST(cuda, bias_backward_both_tables) {
+    need_gpu();
+    const CtOps *tables[] = {GPU, ct_ops_cuda_bf16()};
+    for (int k = 0; k < 2; k++) {
+        const CtOps *gpu = tables[k];
+        CtRng rng;
+        ct_rng_seed(&rng, 7);
+        const int N = 300, OC = 77;
+        float *dout = rnd(&rng, (size_t)N * OC, 1), *dbias = rnd(&rng, OC, 1);
+        as_table_holds(gpu, dout, (size_t)N * OC);
+        CtAct *d_dout = up_act(gpu, dout, (size_t)N * OC);
+        float *d_dbias = upf(dbias, OC);
+        CPU->matmul_backward(NULL, NULL, dbias, dout, NULL, NULL, N, 1, OC);
+        (is_bf16(gpu) ? ct_cuda_bias_backward_bf16 : ct_cuda_bias_backward)(d_dbias, d_dout, N, OC);
+        CHECK_CLOSE(d_dbias, dbias, OC, is_bf16(gpu) ? "bias backward (bf16 dout)" : "bias backward");
+    }
 }
 
 // ---- matrix products ----
 
-// gpu: the fp32 table (tol 1e-5) or the bf16-products table (tol 1e-2: operands rounded to 8 bits).
+// Activation arrays of a table (float or bf16, kernels/ops.h), for the product and cross-entropy
+// tests. mm_up uploads host floats and then overwrites them with what the device holds (in the
+// bf16 table: rounded to bf16), so the CPU reference starts from the very inputs the GPU op got
+// and the comparison measures the op, not the rounding of its inputs (fp32 table: unchanged).
+static CtAct *mm_up(const CtOps *gpu, float *host, size_t n) {
+    CtAct *d = cuda_fixture_up_act(gpu, host, n);
+    gpu->download_act(host, d, n);
+    return d;
+}
+static CtAct *mm_alloc(const CtOps *gpu, size_t n, const char *what) { return ct_cuda_malloc(n * gpu->act_bytes, what); }
+static double mm_act_vs_host(const CtOps *gpu, const CtAct *dev, const float *host, size_t n) {
+    float *h = cuda_fixture_down_act(gpu, dev, n);
+    double e = rel_diff(h, host, n);
+    ct_free(h);
+    return e;
+}
+#define MM_CHECK_ACT(gpu, dev, host, n, tol, what)                                                  \
+    do {                                                                                            \
+        double e_ = mm_act_vs_host((gpu), (dev), (host), (n));                                      \
+        CHECK_MSG(e_ < (tol), "%s: %s vs cpu relative difference %.3g (tolerance %.1g)", (what),    \
+                  (gpu)->name, e_, (double)(tol));                                                  \
+    } while (0)
+
+// gpu: the fp32 table (tol 1e-5) or the bf16 table (tol 1e-2: bf16 activations in memory, weights
+// rounded to bf16 in the products, activation outputs rounded to bf16; weight gradients fp32).
 static void matmul_case(const CtOps *gpu, double tol, int N, int C, int OC, int with_bias, int want_dinp, int want_dw,
                         int want_db) {
     CtRng rng;
     ct_rng_seed(&rng, (uint64_t)(N * 7 + C * 3 + OC));
-    float *x = rnd(&rng, (size_t)N * C, 1), *w = rnd(&rng, (size_t)OC * C, 0.2f), *b = rnd(&rng, OC, 1);
+    float *x = rnd(&rng, (size_t)N * C, 1), *w = rnd(&rng, (size_t)OC * C, 0.2f), *b = rnd(&rng, OC + 1, 1) + 1;
     float *out = ct_alloc(sizeof(float) * N * OC);
+    CtAct *d_x = mm_up(gpu, x, (size_t)N * C);
+    // the bias one float into its buffer, as biases at offsets in the parameter buffer are
+    float *d_w = upf(w, (size_t)OC * C), *d_b = upf(b - 1, OC + 1) + 1;
     CPU->matmul_forward(out, x, w, with_bias ? b : NULL, N, C, OC);
-    float *d_x = upf(x, (size_t)N * C), *d_w = upf(w, (size_t)OC * C), *d_b = upf(b, OC);
-    float *d_out = ct_cuda_malloc(sizeof(float) * N * OC, "out");
+    CtAct *d_out = mm_alloc(gpu, (size_t)N * OC, "out");
     gpu->matmul_forward(d_out, d_x, d_w, with_bias ? d_b : NULL, N, C, OC);
-    CHECK_CLOSE_TOL(d_out, out, (size_t)N * OC, tol, "matmul forward");
+    MM_CHECK_ACT(gpu, d_out, out, (size_t)N * OC, tol, "matmul forward");
 
     float *dout = rnd(&rng, (size_t)N * OC, 1), *dx = rnd(&rng, (size_t)N * C, 1);
     float *dw = rnd(&rng, (size_t)OC * C, 1), *db = rnd(&rng, OC, 1);
-    float *d_dout = upf(dout, (size_t)N * OC), *d_dx = upf(dx, (size_t)N * C), *d_dw = upf(dw, (size_t)OC * C),
-          *d_db = upf(db, OC);
+    CtAct *d_dout = mm_up(gpu, dout, (size_t)N * OC), *d_dx = mm_up(gpu, dx, (size_t)N * C);
+    float *d_dw = upf(dw, (size_t)OC * C), *d_db = upf(db, OC);
     float *dx0 = copy_of(dx, (size_t)N * C);
     CPU->matmul_backward(want_dinp ? dx : NULL, want_dw ? dw : NULL, want_db ? db : NULL, dout, x, w, N, C, OC);
     gpu->matmul_backward(want_dinp ? d_dx : NULL, want_dw ? d_dw : NULL, want_db ? d_db : NULL, d_dout, d_x, d_w, N, C,
                          OC);
-    CHECK_CLOSE_TOL(d_dx, dx, (size_t)N * C, tol, "matmul dinp");
+    MM_CHECK_ACT(gpu, d_dx, dx, (size_t)N * C, tol, "matmul dinp");
     CHECK_CLOSE_TOL(d_dw, dw, (size_t)OC * C, tol, "matmul dweight");
-    CHECK_CLOSE(d_db, db, OC, "matmul dbias");
-    if (!want_dinp) CHECK_CLOSE_TOL(d_dx, dx0, (size_t)N * C, 1e-30, "matmul dinp untouched when NULL");
+    CHECK_CLOSE(d_db, db, OC, "matmul dbias");  // an fp32 column sum of the same dout on both sides
+    if (!want_dinp) MM_CHECK_ACT(gpu, d_dx, dx0, (size_t)N * C, 1e-30, "matmul dinp untouched when NULL");
 }
 
 static void matmul_cases(const CtOps *gpu, double tol) {
@@ -253,7 +369,7 @@ TEST(cuda, matmul_forward_and_backward) {
     matmul_cases(GPU, TOL);
 }
 
-TEST(cuda, matmul_bf16_products_within_1e_2) {
+TEST(cuda, matmul_bf16_within_1e_2) {
     need_gpu();
     matmul_cases(ct_ops_cuda_bf16(), 1e-2);
 }
@@ -264,28 +380,31 @@ static void lora_case(const CtOps *gpu, double tol) {
     CtRng rng;
     ct_rng_seed(&rng, 70);
     const int N = 45, C = 72, R = 8, OC = 40, stride = 3 * OC, off = OC;  // the k block of q|k|v
+    const size_t ab = gpu->act_bytes;
     const float s = 2.0f;
     float *x = rnd(&rng, (size_t)N * C, 1), *A = rnd(&rng, (size_t)R * C, 0.1f), *B = rnd(&rng, (size_t)OC * R, 0.1f);
     float *y = rnd(&rng, (size_t)N * stride, 1), *h = ct_alloc(sizeof(float) * N * R);
-    float *d_x = upf(x, (size_t)N * C), *d_A = upf(A, (size_t)R * C), *d_B = upf(B, (size_t)OC * R);
-    float *d_y = upf(y, (size_t)N * stride), *d_h = ct_cuda_malloc(sizeof(float) * N * R, "h");
+    CtAct *d_x = mm_up(gpu, x, (size_t)N * C), *d_y = mm_up(gpu, y, (size_t)N * stride);
+    float *d_A = upf(A, (size_t)R * C), *d_B = upf(B, (size_t)OC * R);
+    CtAct *d_h = mm_alloc(gpu, (size_t)N * R, "h");
     CPU->lora_forward(y + off, h, x, A, B, s, N, C, R, OC, stride);
-    gpu->lora_forward(d_y + off, d_h, d_x, d_A, d_B, s, N, C, R, OC, stride);
-    CHECK_CLOSE_TOL(d_y, y, (size_t)N * stride, tol, "lora forward (and the other column blocks untouched)");
-    CHECK_CLOSE_TOL(d_h, h, (size_t)N * R, tol, "lora h");
+    gpu->lora_forward(ct_act_at(ab, d_y, off), d_h, d_x, d_A, d_B, s, N, C, R, OC, stride);
+    MM_CHECK_ACT(gpu, d_y, y, (size_t)N * stride, tol, "lora forward (and the other column blocks untouched)");
+    MM_CHECK_ACT(gpu, d_h, h, (size_t)N * R, tol, "lora h");
     for (int with_all = 1; with_all >= 0; with_all--) {
         float *dy = rnd(&rng, (size_t)N * stride, 1), *dx = rnd(&rng, (size_t)N * C, 1);
         float *dA = rnd(&rng, (size_t)R * C, 1), *dB = rnd(&rng, (size_t)OC * R, 1), *dh = ct_alloc(sizeof(float) * N * R);
-        float *d_dy = upf(dy, (size_t)N * stride), *d_dx = upf(dx, (size_t)N * C), *d_dA = upf(dA, (size_t)R * C);
-        float *d_dB = upf(dB, (size_t)OC * R), *d_dh = ct_cuda_malloc(sizeof(float) * N * R, "dh");
+        CtAct *d_dy = mm_up(gpu, dy, (size_t)N * stride), *d_dx = mm_up(gpu, dx, (size_t)N * C);
+        float *d_dA = upf(dA, (size_t)R * C), *d_dB = upf(dB, (size_t)OC * R);
+        CtAct *d_dh = mm_alloc(gpu, (size_t)N * R, "dh");
         CPU->lora_backward(with_all ? dx : NULL, dA, with_all ? dB : NULL, dh, dy + off, x, h, A, B, s, N, C, R, OC,
                            stride);
-        gpu->lora_backward(with_all ? d_dx : NULL, d_dA, with_all ? d_dB : NULL, d_dh, d_dy + off, d_x, d_h, d_A, d_B, s,
-                           N, C, R, OC, stride);
-        CHECK_CLOSE_TOL(d_dx, dx, (size_t)N * C, tol, "lora dinp");
+        gpu->lora_backward(with_all ? d_dx : NULL, d_dA, with_all ? d_dB : NULL, d_dh, ct_act_at(ab, d_dy, off), d_x,
+                           d_h, d_A, d_B, s, N, C, R, OC, stride);
+        MM_CHECK_ACT(gpu, d_dx, dx, (size_t)N * C, tol, "lora dinp");
         CHECK_CLOSE_TOL(d_dA, dA, (size_t)R * C, tol, "lora dA");
         CHECK_CLOSE_TOL(d_dB, dB, (size_t)OC * R, tol, "lora dB");
-        CHECK_CLOSE_TOL(d_dh, dh, (size_t)N * R, tol, "lora dh");
+        MM_CHECK_ACT(gpu, d_dh, dh, (size_t)N * R, tol, "lora dh");
     }
 }
 
@@ -294,7 +413,7 @@ TEST(cuda, lora_forward_and_backward) {
     lora_case(GPU, TOL);
 }
 
-TEST(cuda, lora_bf16_products_within_1e_2) {
+TEST(cuda, lora_bf16_within_1e_2) {
     need_gpu();
     lora_case(ct_ops_cuda_bf16(), 1e-2);
 }
@@ -303,7 +422,7 @@ TEST(cuda, lora_bf16_products_within_1e_2) {
 
 // fc: pre = x·W1ᵀ + b1, act = gelu(pre); then the backward of proj (weight W2 [C,F]) into GELU:
 // dpre = gelu'(pre) ⊙ (dout·W2) (written over garbage), dW2 += doutᵀ·act, db2 += Σ dout.
-// Against the CPU's unfused ops (matmul, gelu) at 1e-2: the operands are rounded to bf16.
+// Against the CPU's unfused ops (matmul, gelu) at 1e-2: weights and outputs are rounded to bf16.
 static void fused_gelu_case(const CtOps *gpu, int N, int C, int F, int with_bias, int want_dw) {
     const double tol = 1e-2;
     CtRng rng;
@@ -311,29 +430,31 @@ static void fused_gelu_case(const CtOps *gpu, int N, int C, int F, int with_bias
     const size_t NC = (size_t)N * C, NF = (size_t)N * F, FC = (size_t)F * C;
     float *x = rnd(&rng, NC, 1), *w1 = rnd(&rng, FC, 0.3f), *b1 = rnd(&rng, F, 0.5f);
     float *pre = ct_alloc(NF * sizeof(float)), *act = ct_alloc(NF * sizeof(float));
+    CtAct *d_x = mm_up(gpu, x, NC);
+    float *d_w1 = upf(w1, FC), *d_b1 = upf(b1, F);
     CPU->matmul_forward(pre, x, w1, with_bias ? b1 : NULL, N, C, F);
     CPU->gelu_forward(act, pre, NF);
-    float *d_x = upf(x, NC), *d_w1 = upf(w1, FC), *d_b1 = upf(b1, F);
-    float *d_pre = ct_cuda_malloc(NF * sizeof(float), "pre"), *d_act = ct_cuda_malloc(NF * sizeof(float), "act");
+    CtAct *d_pre = mm_alloc(gpu, NF, "pre"), *d_act = mm_alloc(gpu, NF, "act");
     gpu->matmul_bias_gelu_forward(d_act, d_pre, d_x, d_w1, with_bias ? d_b1 : NULL, N, C, F);
-    CHECK_CLOSE_TOL(d_pre, pre, NF, tol, "fused forward: the pre-activation");
-    CHECK_CLOSE_TOL(d_act, act, NF, tol, "fused forward: gelu");
+    MM_CHECK_ACT(gpu, d_pre, pre, NF, tol, "fused forward: the pre-activation");
+    MM_CHECK_ACT(gpu, d_act, act, NF, tol, "fused forward: gelu");
 
-    // backward from the CPU's pre and act, so it is checked on its own
+    // backward from the CPU's pre and act (as bf16, on both sides), so it is checked on its own
     float *w2 = rnd(&rng, FC, 0.3f), *dout = rnd(&rng, NC, 1), *dw2 = rnd(&rng, FC, 1), *db2 = rnd(&rng, C, 1);
     float *dact = ct_alloc(NF * sizeof(float)), *dpre = ct_alloc(NF * sizeof(float));
     memset(dact, 0, NF * sizeof(float));
     memset(dpre, 0, NF * sizeof(float));
-    float *d_w2 = upf(w2, FC), *d_dout = upf(dout, NC), *d_dw2 = upf(dw2, FC), *d_db2 = upf(db2, C);
+    CtAct *d_dout = mm_up(gpu, dout, NC);
+    float *d_w2 = upf(w2, FC), *d_dw2 = upf(dw2, FC), *d_db2 = upf(db2, C);
     float *dw2_before = copy_of(dw2, FC), *db2_before = copy_of(db2, C);
-    float *d_dpre = upf(rnd(&rng, NF, 100), NF);  // garbage: the op writes dpre
-    ct_cuda_upload(d_pre, pre, NF * sizeof(float));
-    ct_cuda_upload(d_act, act, NF * sizeof(float));
+    CtAct *d_dpre = mm_up(gpu, rnd(&rng, NF, 100), NF);  // garbage: the op writes dpre
+    d_pre = mm_up(gpu, pre, NF);
+    d_act = mm_up(gpu, act, NF);
     CPU->matmul_backward(dact, want_dw ? dw2 : NULL, want_dw ? db2 : NULL, dout, act, w2, N, F, C);
     CPU->gelu_backward(dpre, pre, dact, NF);
     gpu->matmul_backward_dgelu(d_dpre, want_dw ? d_dw2 : NULL, want_dw ? d_db2 : NULL, d_dout, d_act, d_pre, d_w2, N,
                                F, C);
-    CHECK_CLOSE_TOL(d_dpre, dpre, NF, tol, "fused backward: dpre");
+    MM_CHECK_ACT(gpu, d_dpre, dpre, NF, tol, "fused backward: dpre");
     if (want_dw) {
         CHECK_CLOSE_TOL(d_dw2, dw2, FC, tol, "fused backward: dweight");
         CHECK_CLOSE(d_db2, db2, C, "fused backward: dbias (an fp32 column sum)");
@@ -354,7 +475,7 @@ TEST(cuda, matmul_gelu_fused_bf16_within_1e_2) {
     if (!ct_test_failed()) fused_gelu_case(bf16, 16, 32, 96, 0, 1);  // GELU_AUX without a bias
     if (!ct_test_failed()) fused_gelu_case(bf16, 5, 24, 200, 1, 0);  // frozen proj: dweight, dbias NULL
     CHECK_MSG(ct_cuda_gelu_epilogue_fallbacks() == fallbacks,
-              "cuBLASLt offered no algorithm for the GELU epilogues (bf16 A/B, fp32 C/D and aux) in %zu of 6 "
+              "cuBLASLt offered no algorithm for the GELU epilogues (bf16 A/B/C/D, bias and aux) in %zu of 6 "
               "products: the fused ops ran unfused",
               ct_cuda_gelu_epilogue_fallbacks() - fallbacks);
     if (!ct_test_failed()) fused_gelu_case(bf16, 33, 16, 52, 1, 1);  // F % 8 != 0: the unfused fallback
@@ -530,25 +651,51 @@ TEST(cuda, attention_bf16_dropout) {
                     (AttCase){1, 130, 2, 1, 128, 0, 0.5f});
 }
 
-TEST(cuda, dropout_forward_and_backward) {
-    need_gpu();
+// Dropped elements of the device array are exactly the CPU's zeros (x has no zeros: the same mask).
+static int same_zeros(const CtOps *gpu, const CtAct *dev, const float *host, size_t n) {
+    float *h = cuda_fixture_down_act(gpu, dev, n);
+    size_t differ = 0;
+    for (size_t i = 0; i < n; i++) differ += (h[i] == 0.0f) != (host[i] == 0.0f);
+    ct_free(h);
+    return differ == 0;
+}
+
+// fp32: the same numbers to 1e-7 (one multiplication each); bf16: the same mask, values to 1e-2.
+static void dropout_case(const CtOps *gpu) {
     CtRng rng;
     ct_rng_seed(&rng, 60);
     const size_t n = 20011;
+    const double tol = is_bf16(gpu) ? 1e-2 : 1e-7;
     float *x = rnd(&rng, n, 1), *y = ct_alloc(n * 4), *dx = ct_alloc(n * 4);
-    float *d_x = upf(x, n), *d_y = ct_cuda_malloc(n * 4, "y");
+    as_table_holds(gpu, x, n);
+    CtAct *d_x = up_act(gpu, x, n), *d_y = new_act(gpu, n, "y");
     const float ps[] = {0.0f, 0.1f, 0.5f};
     for (int k = 0; k < 3; k++) {
         CPU->dropout_forward(y, x, n, ps[k], 1234 + k);
-        GPU->dropout_forward(d_y, d_x, n, ps[k], 1234 + k);
-        CHECK_CLOSE_TOL(d_y, y, n, 1e-7, "dropout forward (the same mask bit for bit)");
+        gpu->dropout_forward(d_y, d_x, n, ps[k], 1234 + k);
+        double e = act_vs_host(gpu, d_y, y, n);
+        CHECK_MSG(e < tol, "dropout forward (%s): relative difference %.3g", gpu->name, e);
+        CHECK_MSG(same_zeros(gpu, d_y, y, n), "dropout forward (%s): not the CPU's mask", gpu->name);
         CPU->dropout_backward(dx, x, n, ps[k], 99);
-        GPU->dropout_backward(d_y, d_x, n, ps[k], 99);
-        CHECK_CLOSE_TOL(d_y, dx, n, 1e-7, "dropout backward");
+        gpu->dropout_backward(d_y, d_x, n, ps[k], 99);
+        e = act_vs_host(gpu, d_y, dx, n);
+        CHECK_MSG(e < tol, "dropout backward (%s): relative difference %.3g", gpu->name, e);
+        CHECK_MSG(same_zeros(gpu, d_y, dx, n), "dropout backward (%s): not the CPU's mask", gpu->name);
     }
-    GPU->dropout_forward(d_x, d_x, n, 0.3f, 5);  // in place
+    gpu->dropout_forward(d_x, d_x, n, 0.3f, 5);  // in place
     CPU->dropout_forward(x, x, n, 0.3f, 5);
-    CHECK_CLOSE_TOL(d_x, x, n, 1e-7, "dropout in place");
+    double e = act_vs_host(gpu, d_x, x, n);
+    CHECK_MSG(e < tol, "dropout in place (%s): relative difference %.3g", gpu->name, e);
+    CHECK_MSG(same_zeros(gpu, d_x, x, n), "dropout in place (%s): not the CPU's mask", gpu->name);
+}
+
+TEST(cuda, dropout_forward_and_backward) {
+    need_gpu();
+    dropout_case(GPU);
+}
+TEST(cuda, dropout_bf16_activations) {
+    need_gpu();
+    dropout_case(ct_ops_cuda_bf16());
 }
 
 // Decode on table `gpu` against the CPU to `tol` (the CPU gets the inputs rounded as the GPU's).
@@ -594,8 +741,7 @@ TEST(cuda, attention_decode_bf16) {
 
 // ---- rope ----
 
-TEST(cuda, rope_forward_and_backward) {
-    need_gpu();
+static void rope_case(const CtOps *gpu) {
     CtRng rng;
     ct_rng_seed(&rng, 5);
     // rotate the query and key heads of a qkv row, leave the value heads alone, in place
@@ -605,62 +751,109 @@ TEST(cuda, rope_forward_and_backward) {
     for (int i = 0; i < B * T; i++) pos[i] = (int32_t)ct_rng_below(&rng, 8192);  // large angles
     int32_t *d_pos = up(pos, sizeof pos);
     for (int with_pos = 0; with_pos < 2; with_pos++) {
-        float *x = rnd(&rng, n, 1), *y = copy_of(x, n);
-        float *d_y = upf(x, n);
+        float *x = rnd(&rng, n, 1);
+        as_table_holds(gpu, x, n);
+        float *y = copy_of(x, n);
+        CtAct *d_y = up_act(gpu, x, n);
         CPU->rope_forward(y, y, with_pos ? pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
-        GPU->rope_forward(d_y, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
-        CHECK_CLOSE(d_y, y, n, "rope forward");
-        float *dx = ct_alloc(n * sizeof(float)), *d_dx = ct_cuda_malloc(n * sizeof(float), "dx");
-        ct_cuda_upload(d_dx, x, n * sizeof(float));  // numbers past the heads must be kept (value heads)
+        gpu->rope_forward(d_y, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
+        CHECK_ACT_CLOSE(gpu, d_y, y, n, "rope forward");
+        if (is_bf16(gpu)) {  // the backward's input as the table holds it, on both sides
+            float *held = cuda_fixture_down_act(gpu, d_y, n);
+            memcpy(y, held, n * sizeof(float));
+            ct_free(held);
+        }
+        float *dx = ct_alloc(n * sizeof(float));
+        CtAct *d_dx = up_act(gpu, x, n);  // numbers past the heads must be kept (value heads)
         CPU->rope_backward(x, y, with_pos ? pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
         memcpy(dx, x, n * sizeof(float));
-        GPU->rope_backward(d_dx, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
-        CHECK_CLOSE(d_dx, dx, n, "rope backward");
+        gpu->rope_backward(d_dx, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
+        CHECK_ACT_CLOSE(gpu, d_dx, dx, n, "rope backward");
+        gpu->rope_backward(d_y, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);  // in place
+        CHECK_ACT_CLOSE(gpu, d_y, dx, n, "rope backward in place");
     }
+}
+
+TEST(cuda, rope_forward_and_backward) {
+    need_gpu();
+    rope_case(GPU);
+}
+TEST(cuda, rope_bf16_activations) {
+    need_gpu();
+    rope_case(ct_ops_cuda_bf16());
 }
 
 // ---- element-wise ----
 
-TEST(cuda, gelu_swiglu_residual) {
-    need_gpu();
+static void gelu_swiglu_residual_case(const CtOps *gpu) {
     CtRng rng;
     ct_rng_seed(&rng, 6);
     const size_t n = 10007;
     float *x = rnd(&rng, n, 3), *y = ct_alloc(n * 4), *dout = rnd(&rng, n, 1), *dx = rnd(&rng, n, 1);
-    float *d_x = upf(x, n), *d_y = ct_cuda_malloc(n * 4, "y"), *d_dout = upf(dout, n), *d_dx = upf(dx, n);
+    as_table_holds(gpu, x, n);
+    as_table_holds(gpu, dout, n);
+    as_table_holds(gpu, dx, n);
+    CtAct *d_x = up_act(gpu, x, n), *d_y = new_act(gpu, n, "y"), *d_dout = up_act(gpu, dout, n);
+    CtAct *d_dx = up_act(gpu, dx, n);
     CPU->gelu_forward(y, x, n);
-    GPU->gelu_forward(d_y, d_x, n);
-    CHECK_CLOSE(d_y, y, n, "gelu forward");
+    gpu->gelu_forward(d_y, d_x, n);
+    CHECK_ACT_CLOSE(gpu, d_y, y, n, "gelu forward");
+    // the fused GELU backward's fallback, d ← gelu'(pre) ⊙ d in place (not in the table): the
+    // CPU's gelu_backward into zeros is the same product
+    float *scaled = ct_calloc(n, sizeof(float));
+    CPU->gelu_backward(scaled, x, dout, n);
+    CtAct *d_scaled = up_act(gpu, dout, n);
+    (is_bf16(gpu) ? ct_cuda_gelu_grad_scale_bf16 : ct_cuda_gelu_grad_scale)(d_scaled, d_x, n);
+    CHECK_ACT_CLOSE(gpu, d_scaled, scaled, n, "gelu grad scale");
     CPU->gelu_backward(dx, x, dout, n);
-    GPU->gelu_backward(d_dx, d_x, d_dout, n);
-    CHECK_CLOSE(d_dx, dx, n, "gelu backward");
+    gpu->gelu_backward(d_dx, d_x, d_dout, n);
+    CHECK_ACT_CLOSE(gpu, d_dx, dx, n, "gelu backward");
 
     const int N = 31, F = 161;
     float *gu = rnd(&rng, (size_t)N * 2 * F, 2), *o = ct_alloc(sizeof(float) * N * F);
     float *go = rnd(&rng, (size_t)N * F, 1), *dgu = rnd(&rng, (size_t)N * 2 * F, 1);
-    float *d_gu = upf(gu, (size_t)N * 2 * F), *d_o = ct_cuda_malloc(sizeof(float) * N * F, "o");
-    float *d_go = upf(go, (size_t)N * F), *d_dgu = upf(dgu, (size_t)N * 2 * F);
+    as_table_holds(gpu, gu, (size_t)N * 2 * F);
+    as_table_holds(gpu, go, (size_t)N * F);
+    as_table_holds(gpu, dgu, (size_t)N * 2 * F);
+    CtAct *d_gu = up_act(gpu, gu, (size_t)N * 2 * F), *d_o = new_act(gpu, (size_t)N * F, "o");
+    CtAct *d_go = up_act(gpu, go, (size_t)N * F), *d_dgu = up_act(gpu, dgu, (size_t)N * 2 * F);
     CPU->swiglu_forward(o, gu, N, F);
-    GPU->swiglu_forward(d_o, d_gu, N, F);
-    CHECK_CLOSE(d_o, o, (size_t)N * F, "swiglu forward");
+    gpu->swiglu_forward(d_o, d_gu, N, F);
+    CHECK_ACT_CLOSE(gpu, d_o, o, (size_t)N * F, "swiglu forward");
     CPU->swiglu_backward(dgu, go, gu, N, F);
-    GPU->swiglu_backward(d_dgu, d_go, d_gu, N, F);
-    CHECK_CLOSE(d_dgu, dgu, (size_t)N * 2 * F, "swiglu backward");
+    gpu->swiglu_backward(d_dgu, d_go, d_gu, N, F);
+    CHECK_ACT_CLOSE(gpu, d_dgu, dgu, (size_t)N * 2 * F, "swiglu backward");
 
     float *a = rnd(&rng, n, 1), *da = rnd(&rng, n, 1), *db = rnd(&rng, n, 1);
-    float *d_a = upf(a, n), *d_da = upf(da, n), *d_db = upf(db, n);
+    as_table_holds(gpu, a, n);
+    as_table_holds(gpu, da, n);
+    as_table_holds(gpu, db, n);
+    CtAct *d_a = up_act(gpu, a, n), *d_da = up_act(gpu, da, n), *d_db = up_act(gpu, db, n);
     CPU->residual_forward(y, a, x, n);
-    GPU->residual_forward(d_y, d_a, d_x, n);
-    CHECK_CLOSE(d_y, y, n, "residual forward");
+    gpu->residual_forward(d_y, d_a, d_x, n);
+    CHECK_ACT_CLOSE(gpu, d_y, y, n, "residual forward");
     CPU->residual_backward(da, db, dout, n);
-    GPU->residual_backward(d_da, d_db, d_dout, n);
-    CHECK_CLOSE(d_da, da, n, "residual backward da");
-    CHECK_CLOSE(d_db, db, n, "residual backward db");
+    gpu->residual_backward(d_da, d_db, d_dout, n);
+    CHECK_ACT_CLOSE(gpu, d_da, da, n, "residual backward da");
+    CHECK_ACT_CLOSE(gpu, d_db, db, n, "residual backward db");
+    gpu->residual_forward(d_a, d_a, d_x, n);  // in place (the residual stream: x += f(x))
+    CHECK_ACT_CLOSE(gpu, d_a, y, n, "residual forward in place");
+}
+
+TEST(cuda, gelu_swiglu_residual) {
+    need_gpu();
+    gelu_swiglu_residual_case(GPU);
+}
+TEST(cuda, gelu_swiglu_residual_bf16_activations) {
+    need_gpu();
+    gelu_swiglu_residual_case(ct_ops_cuda_bf16());
 }
 
 // ---- softmax + cross-entropy ----
 
-static void xent_case(int N, int V, int with_mask, int with_weights, float scale) {
+// gpu: the fp32 table (tol 1e-5) or the bf16 one (tol 1e-2: bf16 logits, the dlogits rounded to
+// bf16 over them; the CPU gets the same bf16 logits, so the rest is the op's own float math).
+static void xent_case(const CtOps *gpu, double tol, int N, int V, int with_mask, int with_weights, float scale) {
     CtRng rng;
     ct_rng_seed(&rng, (uint64_t)(N + V));
     const size_t NV = (size_t)N * V;
@@ -671,6 +864,7 @@ static void xent_case(int N, int V, int with_mask, int with_weights, float scale
         targets[n] = n == 2 ? -1 : (int32_t)ct_rng_below(&rng, (uint32_t)V);  // one ignored target
         mask[n] = n % 4 != 3;
     }
+    CtAct *d_logits = mm_up(gpu, logits, NV);  // logits now as the table holds them
     // The reference is the CPU op in double: over a 50k vocabulary a float sum of exp carries
     // ~1e-5 relative error of its own (and a different one with and without vectorization).
     double *logits64 = ct_alloc(NV * sizeof(double)), *losses64 = ct_alloc(N * 8), *logprobs64 = ct_alloc(N * 8),
@@ -681,21 +875,21 @@ static void xent_case(int N, int V, int with_mask, int with_weights, float scale
     const float *w = with_weights ? weights : NULL;
     ct_cpu_xent_forward_f64(losses64, logprobs64, lse64, logits64, targets, m, w, N, V);
     for (int n = 0; n < N; n++) losses[n] = (float)losses64[n], logprobs[n] = (float)logprobs64[n], lse[n] = (float)lse64[n];
-    float *d_logits = upf(logits, NV), *d_weights = upf(weights, N);
+    float *d_weights = upf(weights, N);
     int32_t *d_targets = up(targets, sizeof(int32_t) * N);
     uint8_t *d_mask = up(mask, (size_t)N);
     float *d_losses = ct_cuda_malloc(N * 4, "losses"), *d_logprobs = ct_cuda_malloc(N * 4, "logprobs"),
           *d_lse = ct_cuda_malloc(N * 4, "lse");
     const uint8_t *dm = with_mask ? d_mask : NULL;
     const float *dw = with_weights ? d_weights : NULL;
-    GPU->xent_forward(d_losses, d_logprobs, d_lse, d_logits, d_targets, dm, dw, N, V);
-    CHECK_CLOSE(d_lse, lse, N, "xent lse");
-    CHECK_CLOSE(d_logprobs, logprobs, N, "xent logprobs");
-    CHECK_CLOSE(d_losses, losses, N, "xent losses");
+    gpu->xent_forward(d_losses, d_logprobs, d_lse, d_logits, d_targets, dm, dw, N, V);
+    CHECK_CLOSE_TOL(d_lse, lse, N, tol, "xent lse");
+    CHECK_CLOSE_TOL(d_logprobs, logprobs, N, tol, "xent logprobs");
+    CHECK_CLOSE_TOL(d_losses, losses, N, tol, "xent losses");
     ct_cpu_xent_backward_f64(logits64, lse64, targets, m, w, scale, N, V);
     for (size_t i = 0; i < NV; i++) logits[i] = (float)logits64[i];
-    GPU->xent_backward(d_logits, d_lse, d_targets, dm, dw, scale, N, V);
-    CHECK_CLOSE(d_logits, logits, NV, "xent dlogits");
+    gpu->xent_backward(d_logits, d_lse, d_targets, dm, dw, scale, N, V);
+    MM_CHECK_ACT(gpu, d_logits, logits, NV, tol, "xent dlogits");
     ct_free(logits64);
     ct_free(losses64);
     ct_free(logprobs64);
@@ -704,9 +898,17 @@ static void xent_case(int N, int V, int with_mask, int with_weights, float scale
 
 TEST(cuda, xent_forward_and_backward) {
     need_gpu();
-    xent_case(9, 5003, 0, 0, 1.0f / 9);
-    if (!ct_test_failed()) xent_case(16, 50257, 1, 1, 0.25f);
-    if (!ct_test_failed()) xent_case(5, 17, 1, 0, -2.0f);
+    xent_case(GPU, TOL, 9, 5003, 0, 0, 1.0f / 9);
+    if (!ct_test_failed()) xent_case(GPU, TOL, 16, 50257, 1, 1, 0.25f);
+    if (!ct_test_failed()) xent_case(GPU, TOL, 5, 17, 1, 0, -2.0f);
+}
+
+TEST(cuda, xent_bf16_within_1e_2) {
+    need_gpu();
+    const CtOps *bf16 = ct_ops_cuda_bf16();
+    xent_case(bf16, 1e-2, 9, 5003, 0, 0, 1.0f / 9);
+    if (!ct_test_failed()) xent_case(bf16, 1e-2, 16, 50257, 1, 1, 0.25f);
+    if (!ct_test_failed()) xent_case(bf16, 1e-2, 5, 17, 1, 0, -2.0f);
 }
 
 // ---- optimizer ----

@@ -4,6 +4,7 @@
 // No atomics, so the result has the same bits on every run, and every launch shape adds in
 // the same order.
 #pragma once
+#include "kernels/cuda/act_io.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
 #define COLSUM_MIN_ROWS 64
@@ -40,3 +41,12 @@ static void colsum_add(float *dst, F f, int N, int C) {
     colsum_finish<<<(C + 127) / 128, 128>>>(dst, partial, chunks, C);
     LAUNCH_CHECK("colsum_finish");
 }
+
+// f(n, c) = a[n, c] of an activation array [N, C] (float or bf16, act_io.cuh), loaded as float:
+// with colsum_add, a bias gradient dbias[c] += Σ_n dout[n, c] summed in float.
+template <typename act_t>
+struct ActColumn {
+    const act_t *a;
+    int C;
+    __device__ float operator()(int n, int c) const { return act_load(a + (size_t)n * C + c); }
+};

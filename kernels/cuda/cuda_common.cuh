@@ -38,7 +38,7 @@ enum CtScratch {
     CT_SCRATCH_SORT,     // embedding backward: sorted ids and token indices, CUB's temp space
     CT_SCRATCH_REDUCE,   // sum of squares partials
     CT_SCRATCH_SPANS,    // AdamW's weight-decay spans (uploaded when they change)
-    CT_SCRATCH_BF16_A,   // bf16 copies of a product's operands (bf16 mode)
+    CT_SCRATCH_BF16_A,   // a product's undeclared weights and bias, rounded to bf16 or aligned (gemm.cuh)
     CT_SCRATCH_BF16_B,
     CT_SCRATCH_COUNT
 };
@@ -84,12 +84,6 @@ __device__ inline float block_max(float x) {
     x = lane < warps ? part[lane] : -INFINITY;
     return warp_max(x);
 }
-
-// C[m,n] (column-major, ldc) = alpha·op(A)·op(B) + beta·C (+ bias[m] down the columns), fp32,
-// through cuBLASLt (matmul.cu). A is stored [ta ? k : m, ta ? m : k] with leading dimension lda,
-// B [tb ? n : k, tb ? k : n] with ldb. Row-major X[R, K] is the column-major [K, R] with ld K.
-void ct_cuda_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
-                  float *C, int ldc, float beta, const float *bias);
 
 // dst[c] += Σ_n f(n, c) for c < C, deterministic: fixed row chunks reduced in a fixed order
 // (defined in colsum.cuh, used by the norm and matmul backward ops).

@@ -25,11 +25,13 @@
 #include "kernels/ops.h"
 
 const CtOps *ct_ops_cuda(void);
-// The same ops with every matrix product (linear layers, LoRA) and the attention (head sizes 64
-// and 128) taking bf16 operands on the tensor cores (rounded to nearest even from the fp32
-// arrays), accumulating and writing fp32. Weights declared through keep_low_precision_weights
-// are read from their bf16 copy (bf16_weights.cu), which AdamW refreshes with stochastic
-// rounding; other operands are converted at each product.
+// The same ops over bf16 activations (act_bytes 2: every CtAct array is bf16 in memory; per-row
+// statistics, weights and their gradients stay fp32). Kernels compute in fp32 registers and round
+// once when they store. Every matrix product (linear layers, LoRA) and the attention (head sizes
+// 64 and 128) run on the tensor cores with fp32 accumulation; products write bf16 activations and
+// fp32 weight gradients. Weights declared through keep_low_precision_weights are read from their
+// bf16 copy (bf16_weights.cu), which AdamW refreshes with stochastic rounding; an undeclared
+// weight (and a bias, read in the output's type) is rounded to nearest into scratch.
 const CtOps *ct_ops_cuda_bf16(void);
 // How many products the bf16 table's fused GELU ops (matmul_bias_gelu_forward,
 // matmul_backward_dgelu) ran unfused so far: the width was not a multiple of 8, or cuBLASLt

@@ -8,14 +8,17 @@
 // whatever the GPU schedules (atomicAdd would sum in arrival order).
 #include <cub/device/device_radix_sort.cuh>
 
+#include "kernels/cuda/act_io.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
-__global__ void embedding_forward_kernel(float *out, const int32_t *ids, const float *table, int C, size_t total,
+// out is the table's activation type (act_io.cuh); with accumulate the sum is rounded once.
+template <typename act_t>
+__global__ void embedding_forward_kernel(act_t *out, const int32_t *ids, const float *table, int C, size_t total,
                                          int accumulate) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
         size_t n = i / C, c = i % C;
         float x = table[(size_t)ids[n] * C + c];
-        out[i] = accumulate ? out[i] + x : x;
+        act_store(out + i, accumulate ? act_load(out + i) + x : x);
     }
 }
 
@@ -24,26 +27,28 @@ __global__ void iota_kernel(int32_t *x, int N) {
     if (i < N) x[i] = i;
 }
 
-// grid.x = sorted position i (N), grid.y = chunks of blockDim.x channels.
-__global__ void embedding_backward_runs(float *dtable, const float *dout, const int32_t *sorted_ids,
+// grid.x = sorted position i (N), grid.y = chunks of blockDim.x channels. The run's sum is float.
+template <typename act_t>
+__global__ void embedding_backward_runs(float *dtable, const act_t *dout, const int32_t *sorted_ids,
                                         const int32_t *sorted_tokens, int N, int C) {
     const int i = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
     const int32_t id = sorted_ids[i];
     if (c >= C || (i > 0 && sorted_ids[i - 1] == id)) return;  // not the start of a run
     float s = 0.0f;
-    for (int j = i; j < N && sorted_ids[j] == id; j++) s += dout[(size_t)sorted_tokens[j] * C + c];
+    for (int j = i; j < N && sorted_ids[j] == id; j++) s += act_load(dout + (size_t)sorted_tokens[j] * C + c);
     dtable[(size_t)id * C + c] += s;
 }
 
-extern "C" void ct_cuda_embedding_forward(float *out, const int32_t *ids, const float *table, int N, int C,
-                                          int accumulate) {
+template <typename act_t>
+static void embedding_forward(CtAct *out, const int32_t *ids, const float *table, int N, int C, int accumulate) {
     size_t total = (size_t)N * C;
     if (!total) return;
-    embedding_forward_kernel<<<ct_blocks(total, 256), 256>>>(out, ids, table, C, total, accumulate);
+    embedding_forward_kernel<act_t><<<ct_blocks(total, 256), 256>>>((act_t *)out, ids, table, C, total, accumulate);
     LAUNCH_CHECK("embedding_forward_kernel");
 }
 
-extern "C" void ct_cuda_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int N, int C) {
+template <typename act_t>
+static void embedding_backward(float *dtable, const CtAct *dout, const int32_t *ids, int N, int C) {
     if (N <= 0 || C <= 0) return;
     // scratch: [tokens in | ids out | tokens out | CUB temp], 256-byte aligned pieces
     size_t temp_bytes = 0;
@@ -60,6 +65,21 @@ extern "C" void ct_cuda_embedding_backward(float *dtable, const float *dout, con
     CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, ids, ids_out, tokens_in, tokens_out, N));
     const int threads = C < 256 ? ((C + 31) / 32) * 32 : 256;
     dim3 grid(N, (C + threads - 1) / threads);
-    embedding_backward_runs<<<grid, threads>>>(dtable, dout, ids_out, tokens_out, N, C);
+    embedding_backward_runs<act_t><<<grid, threads>>>(dtable, (const act_t *)dout, ids_out, tokens_out, N, C);
     LAUNCH_CHECK("embedding_backward_runs");
+}
+
+extern "C" void ct_cuda_embedding_forward(CtAct *out, const int32_t *ids, const float *table, int N, int C,
+                                          int accumulate) {
+    embedding_forward<float>(out, ids, table, N, C, accumulate);
+}
+extern "C" void ct_cuda_embedding_forward_bf16(CtAct *out, const int32_t *ids, const float *table, int N, int C,
+                                               int accumulate) {
+    embedding_forward<ct_bf16>(out, ids, table, N, C, accumulate);
+}
+extern "C" void ct_cuda_embedding_backward(float *dtable, const CtAct *dout, const int32_t *ids, int N, int C) {
+    embedding_backward<float>(dtable, dout, ids, N, C);
+}
+extern "C" void ct_cuda_embedding_backward_bf16(float *dtable, const CtAct *dout, const int32_t *ids, int N, int C) {
+    embedding_backward<ct_bf16>(dtable, dout, ids, N, C);
 }

@@ -1,10 +1,14 @@
-// Matrix products through cuBLASLt, fp32 in, fp32 out, fp32 accumulation (CUBLAS_COMPUTE_32F:
-// no TF32, so results agree with the CPU to float rounding). In bf16 mode (ct_ops_cuda_bf16(),
-// --run.precision=bf16) both operands are rounded to bf16 (nearest even) into scratch and the
-// product runs on the tensor cores, still accumulating and writing fp32: torch.autocast's
-// precision for products, with fp32 weights (the masters) and fp32 activations in memory.
-// Weights the model declared (keep_low_precision_weights, bf16_weights.cu) are not converted:
-// the product reads their bf16 copy, which AdamW keeps current with stochastic rounding.
+// Matrix products through cuBLASLt, accumulating in fp32 (CUBLAS_COMPUTE_32F: no TF32, so the
+// fp32 table's results agree with the CPU to float rounding). Each product says how it reads and
+// writes its matrices (gemm.cuh: CtGemmMat), so one code path serves both tables:
+//   - the fp32 table (ct_ops_cuda()): float activations, float weights, float outputs.
+//   - the bf16 table (ct_ops_cuda_bf16(), --run.precision=bf16): activations are bf16 in memory
+//     and go to cuBLASLt as they are (CUDA_R_16BF); the float weights are read in bf16, from the
+//     copy the model declared (keep_low_precision_weights, bf16_weights.cu: AdamW keeps it current
+//     with stochastic rounding) or, undeclared, rounded to nearest even into scratch at each
+//     product. Outputs that are activations (out, dinp, pre, dpre, LoRA's h and dh) are bf16,
+//     rounded once by cuBLASLt's epilogue (dinp += ... is beta = 1 on the bf16 C); weight
+//     gradients stay float (bf16 A and B, fp32 C and D: a combination cuBLASLt supports).
 //
 // Row-major [R, K] is column-major [K, R] with leading dimension K, so with cuBLAS's
 // column-major view (X' = X as column-major, the transpose of the row-major matrix):
@@ -16,8 +20,10 @@
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 
+#include "kernels/cuda/act_io.cuh"
 #include "kernels/cuda/bf16_weights.cuh"
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/gemm.cuh"
 
 #define CUBLAS_CHECK(call)                                                                                    \
     do {                                                                                                      \
@@ -32,9 +38,10 @@
 
 #define WORKSPACE_BYTES ((size_t)32 << 20)  // cuBLASLt's workspace; 32 MiB suits Hopper's kernels
 
+#define WORKSPACE_BYTES ((size_t)32 << 20)  // cuBLASLt's workspace; 32 MiB suits Hopper's kernels
+
 static cublasLtHandle_t lt_handle;
 static void *lt_workspace;
-static int products_in_bf16;  // set around the bf16 table's product ops (ops are single-threaded)
 
 static void lt_init(void) {
     if (lt_handle) return;
@@ -42,34 +49,47 @@ static void lt_init(void) {
     lt_workspace = ct_cuda_malloc(WORKSPACE_BYTES, "cuBLASLt workspace");
 }
 
-// One cuBLASLt product; returns 0 when cuBLASLt has no algorithm for it (so the caller can
-// try without the epilogue). C[m,n] (column-major, ldc) = alpha·op(A)·op(B) + beta·C (+ bias[m]
-// down the columns when given). A is stored [ta ? k : m, ta ? m : k] with leading dimension
-// lda, B likewise with n.
-// bf16 copies of the operands, rounded to nearest even.
+// bf16 copies of float weights without a declared copy, rounded to nearest even.
 __global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *in, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
         out[i] = __float2bfloat16_rn(in[i]);
 }
 
-// A column-major [rows, cols] operand with leading dimension ld spans ld·(cols−1) + rows floats
-// (the gaps of a strided operand are converted too: cheaper than a strided kernel, and harmless).
-// Declared weights (keep_low_precision_weights) are in bf16 already: their copy is read instead.
-static const void *bf16_operand(CtScratch slot, const float *x, int rows, int cols, int ld) {
-    size_t n = (size_t)ld * (size_t)(cols - 1) + (size_t)rows;
-    if (const __nv_bfloat16 *kept = ct_cuda_bf16_weights_holding(x, n, NULL)) return kept;
-    __nv_bfloat16 *out = (__nv_bfloat16 *)ct_cuda_scratch(slot, n * sizeof(__nv_bfloat16));
-    to_bf16_kernel<<<ct_blocks(n, 256), 256>>>(out, x, n);
+// The next free scratch slot of a product (*slots counts them; a product rounds one weight and
+// copies or rounds its bias at most, so two slots do).
+static void *lt_scratch(size_t bytes, int *slots) {
+    static const CtScratch slot_of[] = {CT_SCRATCH_BF16_A, CT_SCRATCH_BF16_B};
+    if (*slots >= 2)
+        ct_fatal_at(__FILE__, __LINE__, "a bug in ctrain's matmul.cu: please report it",
+                    "a product needs more than two scratch copies of its inputs");
+    return ct_cuda_scratch(slot_of[(*slots)++], bytes);
+}
+
+// What cuBLASLt reads for the input x of n elements: x itself, or for a float weight read in bf16
+// its declared copy, else a copy rounded into scratch. A strided operand spans ld·(cols−1) + rows
+// elements: its gaps are converted too (cheaper than a strided kernel, and harmless).
+static const void *lt_input(CtGemmMat x, size_t n, int *slots) {
+    if (x.type != CT_GEMM_F32_AS_BF16) return x.p;
+    const float *w = (const float *)x.p;
+    if (const __nv_bfloat16 *kept = ct_cuda_bf16_weights_holding(w, n, NULL)) return kept;
+    __nv_bfloat16 *out = (__nv_bfloat16 *)lt_scratch(n * sizeof(__nv_bfloat16), slots);
+    to_bf16_kernel<<<ct_blocks(n, 256), 256>>>(out, w, n);
     LAUNCH_CHECK("to_bf16_kernel");
     return out;
 }
 
+static cudaDataType_t lt_type(CtGemmType t) { return t == CT_GEMM_F32 ? CUDA_R_32F : CUDA_R_16BF; }
+static size_t lt_span(int rows, int cols, int ld) { return (size_t)ld * (size_t)(cols - 1) + (size_t)rows; }
+
 // GELU in the epilogue: forward (GELU_AUX[_BIAS]) writes aux = AB + bias and C = gelu(aux);
 // backward (DGELU) writes C = AB ⊙ gelu'(aux). aux is column-major [m, n] with leading dimension
-// aux_ld, fp32 (the aux type defaults to C's).
+// aux_ld, of C's type: cublasLt.h, EPILOGUE_AUX_DATA_TYPE, makes the GELU input of the output's
+// type by default (only fp8 outputs may have another), which suits: pre is an activation, as out
+// and dpre are. Left unset: cublasLtMatmul refuses a type it set for a combination it lacks
+// with INVALID_VALUE (fatal here) rather than the heuristic finding no algorithm (a fallback).
 struct LtGelu {
     int backward;
-    const float *aux;
+    const void *aux;
     int64_t aux_ld;
 };
 
@@ -89,15 +109,30 @@ static uint32_t alignment_of(const void *p) {
     return align;
 }
 
-static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
-                     int ldb, float *C, int ldc, float beta, const float *bias, const LtGelu *gelu = NULL) {
+// One cuBLASLt product (see ct_cuda_gemm_ex in gemm.cuh); returns 0 when cuBLASLt has no
+// algorithm for it (so the caller can try without the epilogue). D is C, with C's layout.
+static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, CtGemmMat A, int lda, CtGemmMat B, int ldb,
+                     CtGemmMat C, int ldc, float beta, const float *bias, const LtGelu *gelu = NULL) {
     lt_init();
-    const cudaDataType_t in_type = products_in_bf16 ? CUDA_R_16BF : CUDA_R_32F;
-    const void *a_in = A, *b_in = B;
-    if (products_in_bf16) {
-        a_in = bf16_operand(CT_SCRATCH_BF16_A, A, ta ? k : m, ta ? m : k, lda);
-        b_in = bf16_operand(CT_SCRATCH_BF16_B, B, tb ? n : k, tb ? k : n, ldb);
+    int slots = 0;
+    const void *a_in = lt_input(A, lt_span(ta ? k : m, ta ? m : k, lda), &slots);
+    const void *b_in = lt_input(B, lt_span(tb ? n : k, tb ? k : n, ldb), &slots);
+    void *c_out = (void *)C.p;
+    const cudaDataType_t a_type = lt_type(A.type), b_type = lt_type(B.type), c_type = lt_type(C.type);
+    // cublasLt.h, BIAS_DATA_TYPE: the bias is of D's type (the exceptions are int8 and fp8
+    // kernels), so a bf16 output reads the fp32 bias as bf16: its declared copy, or rounded
+    const void *bias_in = bias;
+    if (bias && C.type == CT_GEMM_BF16) bias_in = lt_input(CtGemmMat{bias, CT_GEMM_F32_AS_BF16}, (size_t)m, &slots);
+    // The bias has no alignment preference to tell the heuristic, and a bias less than 16-byte
+    // aligned (one at an offset in the parameter buffer, or its bf16 copy) has been reported to
+    // fail in the epilogue (Marian NMT's cuBLASLt code): it is read from an aligned copy, the same bits.
+    if (bias && alignment_of(bias_in) < 16) {
+        const size_t bytes = (size_t)m * (C.type == CT_GEMM_BF16 ? sizeof(__nv_bfloat16) : sizeof(float));
+        void *aligned = lt_scratch(bytes, &slots);
+        ct_cuda_copy(aligned, bias_in, bytes);
+        bias_in = aligned;
     }
+    const int32_t bias_type = c_type;  // D's type: the default, set explicitly
     cublasLtMatmulDesc_t op;
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -106,7 +141,11 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const flo
     cublasLtEpilogue_t epi = epilogue_of(bias, gelu);
     if (epi != CUBLASLT_EPILOGUE_DEFAULT)
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-    if (bias) CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    if (bias) {
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_in, sizeof(bias_in)));
+        CUBLAS_CHECK(
+            cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
+    }
     if (gelu) {
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &gelu->aux,
                                                     sizeof(gelu->aux)));
@@ -114,14 +153,14 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const flo
                                                     sizeof(gelu->aux_ld)));
     }
     cublasLtMatrixLayout_t la, lb, lc;
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, in_type, ta ? k : m, ta ? m : k, lda));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, in_type, tb ? n : k, tb ? k : n, ldb));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, m, n, ldc));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, a_type, ta ? k : m, ta ? m : k, lda));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, b_type, tb ? n : k, tb ? k : n, ldb));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, c_type, m, n, ldc));
     cublasLtMatmulPreference_t pref;
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     size_t ws = WORKSPACE_BYTES;
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-    const uint32_t align_a = alignment_of(a_in), align_b = alignment_of(b_in), align_c = alignment_of(C);
+    const uint32_t align_a = alignment_of(a_in), align_b = alignment_of(b_in), align_c = alignment_of(c_out);
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a,
                                                       sizeof(align_a)));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b,
@@ -136,7 +175,7 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const flo
     // algorithm": the caller retries without the epilogue and reports the shape if that fails too.
     cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt_handle, op, la, lb, lc, lc, pref, 1, &heur, &found);
     if (st == CUBLAS_STATUS_SUCCESS && found > 0) {
-        CUBLAS_CHECK(cublasLtMatmul(lt_handle, op, &alpha, a_in, la, b_in, lb, &beta, C, lc, C, lc, &heur.algo,
+        CUBLAS_CHECK(cublasLtMatmul(lt_handle, op, &alpha, a_in, la, b_in, lb, &beta, c_out, lc, c_out, lc, &heur.algo,
                                     lt_workspace, WORKSPACE_BYTES, 0));
     } else {
         found = 0;
@@ -149,15 +188,16 @@ static int lt_matmul(int ta, int tb, int m, int n, int k, float alpha, const flo
     return found > 0;
 }
 
-// C[r, :] += bias[r] for the m rows of the column-major C[m, n] (ld m): the bias epilogue's
-// fallback.
-__global__ void add_bias_kernel(float *C, const float *bias, int m, size_t total) {
+// C[r, :] += bias[r] for the m rows of the column-major C[m, n] (ld m), in fp32 (rounded once
+// when C is bf16): the bias epilogue's fallback.
+template <typename c_t>
+__global__ void add_bias_kernel(c_t *C, const float *bias, int m, size_t total) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
-        C[i] += bias[i % m];
+        act_add(C + i, bias[i % m]);
 }
 
-void ct_cuda_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
-                  float *C, int ldc, float beta, const float *bias) {
+void ct_cuda_gemm_ex(int ta, int tb, int m, int n, int k, float alpha, CtGemmMat A, int lda, CtGemmMat B, int ldb,
+                     CtGemmMat C, int ldc, float beta, const float *bias) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {  // an empty sum: nothing to add in the backward products (N = 0)
         if (beta == 1.0f && !bias) return;
@@ -167,24 +207,72 @@ void ct_cuda_gemm(int ta, int tb, int m, int n, int k, float alpha, const float 
     // no algorithm with the fused bias: the plain product, then the bias as its own kernel
     if (bias && ldc == m && lt_matmul(ta, tb, m, n, k, alpha, A, lda, B, ldb, C, ldc, beta, NULL)) {
         size_t total = (size_t)m * n;
-        add_bias_kernel<<<ct_blocks(total, 256), 256>>>(C, bias, m, total);
+        if (C.type == CT_GEMM_BF16)
+            add_bias_kernel<<<ct_blocks(total, 256), 256>>>((ct_bf16 *)C.p, bias, m, total);
+        else
+            add_bias_kernel<<<ct_blocks(total, 256), 256>>>((float *)C.p, bias, m, total);
         LAUNCH_CHECK("add_bias_kernel");
         return;
     }
     ct_fatal_at(__FILE__, __LINE__, "a bug in ctrain's use of cuBLASLt: please report the model shape",
-                "cuBLASLt has no algorithm for m=%d n=%d k=%d (ta=%d tb=%d bias=%d)", m, n, k, ta, tb, bias != NULL);
+                "cuBLASLt has no algorithm for m=%d n=%d k=%d (ta=%d tb=%d bias=%d, A %s, B %s, C %s)", m, n, k, ta, tb,
+                bias != NULL, A.type == CT_GEMM_F32 ? "fp32" : "bf16", B.type == CT_GEMM_F32 ? "fp32" : "bf16",
+                C.type == CT_GEMM_F32 ? "fp32" : "bf16");
 }
 
-extern "C" void ct_cuda_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
+// The ops of the other .cu files these call, for either activation type (templates: the fused
+// GELU ops exist for bf16 only, and nvcc warns of unused plain functions).
+template <typename act_t>
+static void bias_backward(float *dbias, const act_t *dout, int N, int OC) {
+    if constexpr (sizeof(act_t) == sizeof(float)) ct_cuda_bias_backward(dbias, dout, N, OC);
+    else ct_cuda_bias_backward_bf16(dbias, dout, N, OC);
+}
+template <typename act_t>
+static void gelu_forward(act_t *out, const act_t *inp, size_t n) {
+    if constexpr (sizeof(act_t) == sizeof(float)) ct_cuda_gelu_forward(out, inp, n);
+    else ct_cuda_gelu_forward_bf16(out, inp, n);
+}
+template <typename act_t>
+static void gelu_grad_scale(act_t *d, const act_t *pre, size_t n) {
+    if constexpr (sizeof(act_t) == sizeof(float)) ct_cuda_gelu_grad_scale(d, pre, n);
+    else ct_cuda_gelu_grad_scale_bf16(d, pre, n);
+}
+
+template <typename act_t>
+static void matmul_forward(act_t *out, const act_t *inp, const float *weight, const float *bias, int N, int C,
+                           int OC) {
+    ct_cuda_gemm_ex(1, 0, OC, N, C, 1.0f, ct_gemm_weight<act_t>(weight), C, ct_gemm_act(inp), C, ct_gemm_act(out), OC,
+                    0.0f, bias);
+}
+
+template <typename act_t>
+static void matmul_backward(act_t *dinp, float *dweight, float *dbias, const act_t *dout, const act_t *inp,
+                            const float *weight, int N, int C, int OC) {
+    if (dinp)
+        ct_cuda_gemm_ex(0, 0, C, N, OC, 1.0f, ct_gemm_weight<act_t>(weight), C, ct_gemm_act(dout), OC,
+                        ct_gemm_act(dinp), C, 1.0f, NULL);
+    if (dweight)
+        ct_cuda_gemm_ex(0, 1, C, OC, N, 1.0f, ct_gemm_act(inp), C, ct_gemm_act(dout), OC, ct_gemm_f32(dweight), C,
+                        1.0f, NULL);
+    if (dbias) bias_backward(dbias, dout, N, OC);
+}
+
+extern "C" void ct_cuda_matmul_forward(CtAct *out, const CtAct *inp, const float *weight, const float *bias, int N,
                                        int C, int OC) {
-    ct_cuda_gemm(1, 0, OC, N, C, 1.0f, weight, C, inp, C, out, OC, 0.0f, bias);
+    matmul_forward((float *)out, (const float *)inp, weight, bias, N, C, OC);
+}
+extern "C" void ct_cuda_matmul_forward_bf16(CtAct *out, const CtAct *inp, const float *weight, const float *bias,
+                                            int N, int C, int OC) {
+    matmul_forward((ct_bf16 *)out, (const ct_bf16 *)inp, weight, bias, N, C, OC);
 }
 
-extern "C" void ct_cuda_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                                        const float *inp, const float *weight, int N, int C, int OC) {
-    if (dinp) ct_cuda_gemm(0, 0, C, N, OC, 1.0f, weight, C, dout, OC, dinp, C, 1.0f, NULL);
-    if (dweight) ct_cuda_gemm(0, 1, C, OC, N, 1.0f, inp, C, dout, OC, dweight, C, 1.0f, NULL);
-    if (dbias) ct_cuda_bias_backward(dbias, dout, N, OC);
+extern "C" void ct_cuda_matmul_backward(CtAct *dinp, float *dweight, float *dbias, const CtAct *dout,
+                                        const CtAct *inp, const float *weight, int N, int C, int OC) {
+    matmul_backward((float *)dinp, dweight, dbias, (const float *)dout, (const float *)inp, weight, N, C, OC);
+}
+extern "C" void ct_cuda_matmul_backward_bf16(CtAct *dinp, float *dweight, float *dbias, const CtAct *dout,
+                                             const CtAct *inp, const float *weight, int N, int C, int OC) {
+    matmul_backward((ct_bf16 *)dinp, dweight, dbias, (const ct_bf16 *)dout, (const ct_bf16 *)inp, weight, N, C, OC);
 }
 
 // ---- GPT-2's MLP with GELU in the product's epilogue (the bf16 table's fused ops) ----
@@ -197,71 +285,46 @@ static size_t gelu_epilogue_fallbacks;
 extern "C" size_t ct_cuda_gelu_epilogue_fallbacks(void) { return gelu_epilogue_fallbacks; }
 
 // pre'[OC,N] = W'ᵀ·inp' + b into the aux, out' = gelu(pre') into C, both with leading dimension OC.
-static void matmul_bias_gelu_forward(float *out, float *pre, const float *inp, const float *weight, const float *bias,
-                                     int N, int C, int OC) {
+template <typename act_t>
+static void matmul_bias_gelu_forward(act_t *out, act_t *pre, const act_t *inp, const float *weight,
+                                     const float *bias, int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
     const LtGelu gelu = {0, pre, OC};
-    if (OC % 8 == 0 && C > 0 && lt_matmul(1, 0, OC, N, C, 1.0f, weight, C, inp, C, out, OC, 0.0f, bias, &gelu)) return;
+    if (OC % 8 == 0 && C > 0 &&
+        lt_matmul(1, 0, OC, N, C, 1.0f, ct_gemm_weight<act_t>(weight), C, ct_gemm_act(inp), C, ct_gemm_act(out), OC,
+                  0.0f, bias, &gelu))
+        return;
     gelu_epilogue_fallbacks++;
-    ct_cuda_matmul_forward(pre, inp, weight, bias, N, C, OC);
-    ct_cuda_gelu_forward(out, pre, (size_t)N * OC);
+    matmul_forward(pre, inp, weight, bias, N, C, OC);
+    gelu_forward(out, pre, (size_t)N * OC);
 }
 
 // dpre'[C,N] = (W'[C,OC]·dout'[OC,N]) ⊙ gelu'(pre'), beta 0: written (DGELU, aux = pre, ld C).
 // dweight and dbias as matmul_backward's (dbias stays our deterministic column sum).
-static void matmul_backward_dgelu(float *dpre, float *dweight, float *dbias, const float *dout, const float *inp,
-                                  const float *pre, const float *weight, int N, int C, int OC) {
+template <typename act_t>
+static void matmul_backward_dgelu(act_t *dpre, float *dweight, float *dbias, const act_t *dout, const act_t *inp,
+                                  const act_t *pre, const float *weight, int N, int C, int OC) {
     if (N <= 0 || C <= 0) return;
     const LtGelu gelu = {1, pre, C};
-    if (!(C % 8 == 0 && OC > 0 && lt_matmul(0, 0, C, N, OC, 1.0f, weight, C, dout, OC, dpre, C, 0.0f, NULL, &gelu))) {
+    const CtGemmMat w = ct_gemm_weight<act_t>(weight);
+    if (!(C % 8 == 0 && OC > 0 &&
+          lt_matmul(0, 0, C, N, OC, 1.0f, w, C, ct_gemm_act(dout), OC, ct_gemm_act(dpre), C, 0.0f, NULL, &gelu))) {
         gelu_epilogue_fallbacks++;
-        ct_cuda_gemm(0, 0, C, N, OC, 1.0f, weight, C, dout, OC, dpre, C, 0.0f, NULL);  // dpre = dout·W
-        ct_cuda_gelu_grad_scale(dpre, pre, (size_t)N * C);                            // dpre ⊙= gelu'(pre)
+        // dpre = dout·W, then dpre ⊙= gelu'(pre) (in bf16: the product rounded, then the scaling)
+        ct_cuda_gemm_ex(0, 0, C, N, OC, 1.0f, w, C, ct_gemm_act(dout), OC, ct_gemm_act(dpre), C, 0.0f, NULL);
+        gelu_grad_scale(dpre, pre, (size_t)N * C);
     }
-    ct_cuda_matmul_backward(NULL, dweight, dbias, dout, inp, weight, N, C, OC);
+    matmul_backward((act_t *)NULL, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
-extern "C" void ct_cuda_matmul_bias_gelu_forward_bf16(float *out, float *pre, const float *inp, const float *weight,
+extern "C" void ct_cuda_matmul_bias_gelu_forward_bf16(CtAct *out, CtAct *pre, const CtAct *inp, const float *weight,
                                                       const float *bias, int N, int C, int OC) {
-    products_in_bf16 = 1;
-    matmul_bias_gelu_forward(out, pre, inp, weight, bias, N, C, OC);
-    products_in_bf16 = 0;
+    matmul_bias_gelu_forward((ct_bf16 *)out, (ct_bf16 *)pre, (const ct_bf16 *)inp, weight, bias, N, C, OC);
 }
 
-extern "C" void ct_cuda_matmul_backward_dgelu_bf16(float *dpre, float *dweight, float *dbias, const float *dout,
-                                                   const float *inp, const float *pre, const float *weight, int N,
+extern "C" void ct_cuda_matmul_backward_dgelu_bf16(CtAct *dpre, float *dweight, float *dbias, const CtAct *dout,
+                                                   const CtAct *inp, const CtAct *pre, const float *weight, int N,
                                                    int C, int OC) {
-    products_in_bf16 = 1;
-    matmul_backward_dgelu(dpre, dweight, dbias, dout, inp, pre, weight, N, C, OC);
-    products_in_bf16 = 0;
-}
-
-// The bf16 table's product ops: the same calls with bf16 operands.
-extern "C" void ct_cuda_matmul_forward_bf16(float *out, const float *inp, const float *weight, const float *bias, int N,
-                                            int C, int OC) {
-    products_in_bf16 = 1;
-    ct_cuda_matmul_forward(out, inp, weight, bias, N, C, OC);
-    products_in_bf16 = 0;
-}
-
-extern "C" void ct_cuda_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout,
-                                             const float *inp, const float *weight, int N, int C, int OC) {
-    products_in_bf16 = 1;
-    ct_cuda_matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
-    products_in_bf16 = 0;
-}
-
-extern "C" void ct_cuda_lora_forward_bf16(float *out, float *h, const float *inp, const float *A, const float *B,
-                                          float scale, int N, int C, int R, int OC, int out_stride) {
-    products_in_bf16 = 1;
-    ct_cuda_lora_forward(out, h, inp, A, B, scale, N, C, R, OC, out_stride);
-    products_in_bf16 = 0;
-}
-
-extern "C" void ct_cuda_lora_backward_bf16(float *dinp, float *dA, float *dB, float *dh, const float *dout,
-                                           const float *inp, const float *h, const float *A, const float *B, float scale,
-                                           int N, int C, int R, int OC, int dout_stride) {
-    products_in_bf16 = 1;
-    ct_cuda_lora_backward(dinp, dA, dB, dh, dout, inp, h, A, B, scale, N, C, R, OC, dout_stride);
-    products_in_bf16 = 0;
+    matmul_backward_dgelu((ct_bf16 *)dpre, dweight, dbias, (const ct_bf16 *)dout, (const ct_bf16 *)inp,
+                          (const ct_bf16 *)pre, weight, N, C, OC);
 }

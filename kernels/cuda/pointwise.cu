@@ -1,5 +1,8 @@
-// Element-wise ops: GELU (tanh form), SwiGLU, residual add (math in kernels/cpu/pointwise.inc).
-// Grid-stride loops over n; every thread owns its elements, so in-place use is safe.
+// Element-wise ops: GELU (tanh form), SwiGLU, residual add, dropout (math in kernels/cpu/pointwise.inc).
+// Grid-stride loops over n; every thread owns its elements, so in-place use is safe. Each kernel
+// is a template on the activation type act_t (float or bf16, act_io.cuh): loads into float,
+// computes in float, rounds once when it stores.
+#include "kernels/cuda/act_io.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
 #define GELU_K 0.7978845608028654f  // √(2/π)
@@ -9,10 +12,11 @@
 #define GRID_STRIDE(i, n) \
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)gridDim.x * blockDim.x)
 
-__global__ void gelu_forward_kernel(float *out, const float *inp, size_t n) {
+template <typename act_t>
+__global__ void gelu_forward_kernel(act_t *out, const act_t *inp, size_t n) {
     GRID_STRIDE(i, n) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
+        float x = act_load(inp + i);
+        act_store(out + i, 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x))));
     }
 }
 
@@ -23,100 +27,169 @@ __device__ static float gelu_grad(float x) {
     return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
 }
 
-__global__ void gelu_backward_kernel(float *dinp, const float *inp, const float *dout, size_t n) {
-    GRID_STRIDE(i, n) dinp[i] += dout[i] * gelu_grad(inp[i]);
+template <typename act_t>
+__global__ void gelu_backward_kernel(act_t *dinp, const act_t *inp, const act_t *dout, size_t n) {
+    GRID_STRIDE(i, n) act_add(dinp + i, act_load(dout + i) * gelu_grad(act_load(inp + i)));
 }
 
-__global__ void gelu_grad_scale_kernel(float *d, const float *pre, size_t n) {
-    GRID_STRIDE(i, n) d[i] *= gelu_grad(pre[i]);
+template <typename act_t>
+__global__ void gelu_grad_scale_kernel(act_t *d, const act_t *pre, size_t n) {
+    GRID_STRIDE(i, n) act_store(d + i, act_load(d + i) * gelu_grad(act_load(pre + i)));
 }
 
 // out[n,f] = silu(g)·u with g = gate_up[n,f], u = gate_up[n,F+f].
-__global__ void swiglu_forward_kernel(float *out, const float *gate_up, int F, size_t total) {
+template <typename act_t>
+__global__ void swiglu_forward_kernel(act_t *out, const act_t *gate_up, int F, size_t total) {
     GRID_STRIDE(i, total) {
         size_t n = i / F, f = i % F;
-        float g = gate_up[n * 2 * F + f], u = gate_up[n * 2 * F + F + f];
-        out[i] = g / (1.0f + expf(-g)) * u;
+        float g = act_load(gate_up + n * 2 * F + f), u = act_load(gate_up + n * 2 * F + F + f);
+        act_store(out + i, g / (1.0f + expf(-g)) * u);
     }
 }
 
 // dg += dy·u·σ(g)·(1 + g·(1-σ(g))),  du += dy·silu(g).
-__global__ void swiglu_backward_kernel(float *dgate_up, const float *dout, const float *gate_up, int F, size_t total) {
+template <typename act_t>
+__global__ void swiglu_backward_kernel(act_t *dgate_up, const act_t *dout, const act_t *gate_up, int F,
+                                       size_t total) {
     GRID_STRIDE(i, total) {
         size_t n = i / F, f = i % F, gi = n * 2 * F + f, ui = gi + F;
-        float g = gate_up[gi], u = gate_up[ui], dy = dout[i];
+        float g = act_load(gate_up + gi), u = act_load(gate_up + ui), dy = act_load(dout + i);
         float sig = 1.0f / (1.0f + expf(-g));
-        dgate_up[gi] += dy * u * sig * (1.0f + g * (1.0f - sig));
-        dgate_up[ui] += dy * g * sig;
+        act_add(dgate_up + gi, dy * u * sig * (1.0f + g * (1.0f - sig)));
+        act_add(dgate_up + ui, dy * g * sig);
     }
 }
 
-__global__ void residual_forward_kernel(float *out, const float *a, const float *b, size_t n) {
-    GRID_STRIDE(i, n) out[i] = a[i] + b[i];
+template <typename act_t>
+__global__ void residual_forward_kernel(act_t *out, const act_t *a, const act_t *b, size_t n) {
+    GRID_STRIDE(i, n) act_store(out + i, act_load(a + i) + act_load(b + i));
 }
 
-__global__ void residual_backward_kernel(float *da, float *db, const float *dout, size_t n) {
+template <typename act_t>
+__global__ void residual_backward_kernel(act_t *da, act_t *db, const act_t *dout, size_t n) {
     GRID_STRIDE(i, n) {
-        float g = dout[i];
-        da[i] += g;
-        db[i] += g;
+        float g = act_load(dout + i);
+        act_add(da + i, g);
+        act_add(db + i, g);
     }
 }
 
-extern "C" void ct_cuda_gelu_forward(float *out, const float *inp, size_t n) {
+// ---- the launches, on the table's activation type (CtAct is float or bf16) ----
+template <typename act_t>
+static void gelu_forward(CtAct *out, const CtAct *inp, size_t n) {
     if (!n) return;
-    gelu_forward_kernel<<<ct_blocks(n, THREADS), THREADS>>>(out, inp, n);
+    gelu_forward_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)out, (const act_t *)inp, n);
     LAUNCH_CHECK("gelu_forward_kernel");
 }
-extern "C" void ct_cuda_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+template <typename act_t>
+static void gelu_backward(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
     if (!n) return;
-    gelu_backward_kernel<<<ct_blocks(n, THREADS), THREADS>>>(dinp, inp, dout, n);
+    gelu_backward_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)dinp, (const act_t *)inp,
+                                                                     (const act_t *)dout, n);
     LAUNCH_CHECK("gelu_backward_kernel");
 }
-extern "C" void ct_cuda_gelu_grad_scale(float *d, const float *pre, size_t n) {
+template <typename act_t>
+static void gelu_grad_scale(CtAct *d, const CtAct *pre, size_t n) {
     if (!n) return;
-    gelu_grad_scale_kernel<<<ct_blocks(n, THREADS), THREADS>>>(d, pre, n);
+    gelu_grad_scale_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)d, (const act_t *)pre, n);
     LAUNCH_CHECK("gelu_grad_scale_kernel");
 }
-extern "C" void ct_cuda_swiglu_forward(float *out, const float *gate_up, int N, int F) {
+template <typename act_t>
+static void swiglu_forward(CtAct *out, const CtAct *gate_up, int N, int F) {
     size_t total = (size_t)N * F;
     if (!total) return;
-    swiglu_forward_kernel<<<ct_blocks(total, THREADS), THREADS>>>(out, gate_up, F, total);
+    swiglu_forward_kernel<act_t><<<ct_blocks(total, THREADS), THREADS>>>((act_t *)out, (const act_t *)gate_up, F,
+                                                                          total);
     LAUNCH_CHECK("swiglu_forward_kernel");
 }
-extern "C" void ct_cuda_swiglu_backward(float *dgate_up, const float *dout, const float *gate_up, int N, int F) {
+template <typename act_t>
+static void swiglu_backward(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F) {
     size_t total = (size_t)N * F;
     if (!total) return;
-    swiglu_backward_kernel<<<ct_blocks(total, THREADS), THREADS>>>(dgate_up, dout, gate_up, F, total);
+    swiglu_backward_kernel<act_t><<<ct_blocks(total, THREADS), THREADS>>>(
+        (act_t *)dgate_up, (const act_t *)dout, (const act_t *)gate_up, F, total);
     LAUNCH_CHECK("swiglu_backward_kernel");
 }
-extern "C" void ct_cuda_residual_forward(float *out, const float *a, const float *b, size_t n) {
+template <typename act_t>
+static void residual_forward(CtAct *out, const CtAct *a, const CtAct *b, size_t n) {
     if (!n) return;
-    residual_forward_kernel<<<ct_blocks(n, THREADS), THREADS>>>(out, a, b, n);
+    residual_forward_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)out, (const act_t *)a,
+                                                                        (const act_t *)b, n);
     LAUNCH_CHECK("residual_forward_kernel");
 }
-extern "C" void ct_cuda_residual_backward(float *da, float *db, const float *dout, size_t n) {
+template <typename act_t>
+static void residual_backward(CtAct *da, CtAct *db, const CtAct *dout, size_t n) {
     if (!n) return;
-    residual_backward_kernel<<<ct_blocks(n, THREADS), THREADS>>>(da, db, dout, n);
+    residual_backward_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)da, (act_t *)db,
+                                                                         (const act_t *)dout, n);
     LAUNCH_CHECK("residual_backward_kernel");
+}
+
+extern "C" void ct_cuda_gelu_forward(CtAct *out, const CtAct *inp, size_t n) { gelu_forward<float>(out, inp, n); }
+extern "C" void ct_cuda_gelu_forward_bf16(CtAct *out, const CtAct *inp, size_t n) {
+    gelu_forward<ct_bf16>(out, inp, n);
+}
+extern "C" void ct_cuda_gelu_backward(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
+    gelu_backward<float>(dinp, inp, dout, n);
+}
+extern "C" void ct_cuda_gelu_backward_bf16(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
+    gelu_backward<ct_bf16>(dinp, inp, dout, n);
+}
+extern "C" void ct_cuda_gelu_grad_scale(CtAct *d, const CtAct *pre, size_t n) { gelu_grad_scale<float>(d, pre, n); }
+extern "C" void ct_cuda_gelu_grad_scale_bf16(CtAct *d, const CtAct *pre, size_t n) {
+    gelu_grad_scale<ct_bf16>(d, pre, n);
+}
+extern "C" void ct_cuda_swiglu_forward(CtAct *out, const CtAct *gate_up, int N, int F) {
+    swiglu_forward<float>(out, gate_up, N, F);
+}
+extern "C" void ct_cuda_swiglu_forward_bf16(CtAct *out, const CtAct *gate_up, int N, int F) {
+    swiglu_forward<ct_bf16>(out, gate_up, N, F);
+}
+extern "C" void ct_cuda_swiglu_backward(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F) {
+    swiglu_backward<float>(dgate_up, dout, gate_up, N, F);
+}
+extern "C" void ct_cuda_swiglu_backward_bf16(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F) {
+    swiglu_backward<ct_bf16>(dgate_up, dout, gate_up, N, F);
+}
+extern "C" void ct_cuda_residual_forward(CtAct *out, const CtAct *a, const CtAct *b, size_t n) {
+    residual_forward<float>(out, a, b, n);
+}
+extern "C" void ct_cuda_residual_forward_bf16(CtAct *out, const CtAct *a, const CtAct *b, size_t n) {
+    residual_forward<ct_bf16>(out, a, b, n);
+}
+extern "C" void ct_cuda_residual_backward(CtAct *da, CtAct *db, const CtAct *dout, size_t n) {
+    residual_backward<float>(da, db, dout, n);
+}
+extern "C" void ct_cuda_residual_backward_bf16(CtAct *da, CtAct *db, const CtAct *dout, size_t n) {
+    residual_backward<ct_bf16>(da, db, dout, n);
 }
 
 // ---- dropout (kernels/ops.h): element i kept when u(seed, i) >= p, then scaled by 1/(1-p) ----
 #include "kernels/cuda/dropout.cuh"
 
 // y = m ⊙ x / (1-p); backward dx = m ⊙ dy / (1-p) is the same map (it writes, in place is fine).
-__global__ void dropout_kernel(float *out, const float *inp, size_t n, float p, float scale, uint64_t seed) {
-    GRID_STRIDE(i, n) out[i] = dropout_uniform(seed, i) >= p ? inp[i] * scale : 0.0f;
+template <typename act_t>
+__global__ void dropout_kernel(act_t *out, const act_t *inp, size_t n, float p, float scale, uint64_t seed) {
+    GRID_STRIDE(i, n) act_store(out + i, dropout_uniform(seed, i) >= p ? act_load(inp + i) * scale : 0.0f);
 }
 
-extern "C" void ct_cuda_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed) {
+template <typename act_t>
+static void dropout(CtAct *out, const CtAct *inp, size_t n, float p, uint64_t seed) {
     if (!n) return;
-    dropout_kernel<<<ct_blocks(n, THREADS), THREADS>>>(out, inp, n, p, dropout_keep_scale(p), seed);
+    dropout_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)out, (const act_t *)inp, n, p,
+                                                               dropout_keep_scale(p), seed);
     LAUNCH_CHECK("dropout_kernel");
 }
 
-extern "C" void ct_cuda_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed) {
-    if (!n) return;
-    dropout_kernel<<<ct_blocks(n, THREADS), THREADS>>>(dinp, dout, n, p, dropout_keep_scale(p), seed);
-    LAUNCH_CHECK("dropout_kernel");
+extern "C" void ct_cuda_dropout_forward(CtAct *out, const CtAct *inp, size_t n, float p, uint64_t seed) {
+    dropout<float>(out, inp, n, p, seed);
+}
+extern "C" void ct_cuda_dropout_forward_bf16(CtAct *out, const CtAct *inp, size_t n, float p, uint64_t seed) {
+    dropout<ct_bf16>(out, inp, n, p, seed);
+}
+extern "C" void ct_cuda_dropout_backward(CtAct *dinp, const CtAct *dout, size_t n, float p, uint64_t seed) {
+    dropout<float>(dinp, dout, n, p, seed);
+}
+extern "C" void ct_cuda_dropout_backward_bf16(CtAct *dinp, const CtAct *dout, size_t n, float p, uint64_t seed) {
+    dropout<ct_bf16>(dinp, dout, n, p, seed);
 }

@@ -2,10 +2,13 @@
 // A thread per (token n, pair i < HD/2) computes the angle once, in double as the CPU does
 // (positions reach thousands of radians, where float sin/cos lose digits), and rotates pair
 // (i, i+HD/2) of every head. Forward rotates by +angle, backward by -angle (Rᵀ = R(-θ)).
-// Each thread reads its pair before writing it, so out may equal inp.
+// Each thread reads its pair before writing it, so out may equal inp. Templated on the
+// activation type (act_io.cuh): the pair is loaded into float and each result rounded once.
+#include "kernels/cuda/act_io.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
-__global__ void rope_kernel(float *out, const float *inp, const int32_t *positions, int NT, int T, int n_heads,
+template <typename act_t>
+__global__ void rope_kernel(act_t *out, const act_t *inp, const int32_t *positions, int NT, int T, int n_heads,
                             int HD, int row_stride, float theta, float sign) {
     const int half = HD / 2;
     const size_t total = (size_t)NT * half;
@@ -15,30 +18,40 @@ __global__ void rope_kernel(float *out, const float *inp, const int32_t *positio
         const double pos = positions ? positions[n] : n % T;
         const double angle = pos * pow((double)theta, -2.0 * i / HD);
         const float c = (float)cos(angle), s = (float)(sign * sin(angle));
-        const float *x = inp + (size_t)n * row_stride;
-        float *y = out + (size_t)n * row_stride;
+        const act_t *x = inp + (size_t)n * row_stride;
+        act_t *y = out + (size_t)n * row_stride;
         for (int h = 0; h < n_heads; h++) {
-            const float x0 = x[h * HD + i], x1 = x[h * HD + i + half];
-            y[h * HD + i] = x0 * c - x1 * s;
-            y[h * HD + i + half] = x1 * c + x0 * s;
+            const float x0 = act_load(x + h * HD + i), x1 = act_load(x + h * HD + i + half);
+            act_store(y + h * HD + i, x0 * c - x1 * s);
+            act_store(y + h * HD + i + half, x1 * c + x0 * s);
         }
     }
 }
 
-static void rope(float *out, const float *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
+template <typename act_t>
+static void rope(CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
                  int row_stride, float theta, float sign) {
     size_t total = (size_t)B * T * (HD / 2);
     if (!total) return;
-    rope_kernel<<<ct_blocks(total, 256), 256>>>(out, inp, positions, B * T, T, n_heads, HD, row_stride, theta, sign);
+    rope_kernel<act_t><<<ct_blocks(total, 256), 256>>>((act_t *)out, (const act_t *)inp, positions, B * T, T, n_heads,
+                                                       HD, row_stride, theta, sign);
     LAUNCH_CHECK("rope_kernel");
 }
 
-extern "C" void ct_cuda_rope_forward(float *out, const float *inp, const int32_t *positions, int B, int T, int n_heads,
+extern "C" void ct_cuda_rope_forward(CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T, int n_heads,
                                      int HD, int row_stride, float theta) {
-    rope(out, inp, positions, B, T, n_heads, HD, row_stride, theta, 1.0f);
+    rope<float>(out, inp, positions, B, T, n_heads, HD, row_stride, theta, 1.0f);
+}
+extern "C" void ct_cuda_rope_forward_bf16(CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T,
+                                          int n_heads, int HD, int row_stride, float theta) {
+    rope<ct_bf16>(out, inp, positions, B, T, n_heads, HD, row_stride, theta, 1.0f);
 }
 
-extern "C" void ct_cuda_rope_backward(float *dinp, const float *dout, const int32_t *positions, int B, int T,
+extern "C" void ct_cuda_rope_backward(CtAct *dinp, const CtAct *dout, const int32_t *positions, int B, int T,
                                       int n_heads, int HD, int row_stride, float theta) {
-    rope(dinp, dout, positions, B, T, n_heads, HD, row_stride, theta, -1.0f);
+    rope<float>(dinp, dout, positions, B, T, n_heads, HD, row_stride, theta, -1.0f);
+}
+extern "C" void ct_cuda_rope_backward_bf16(CtAct *dinp, const CtAct *dout, const int32_t *positions, int B, int T,
+                                           int n_heads, int HD, int row_stride, float theta) {
+    rope<ct_bf16>(dinp, dout, positions, B, T, n_heads, HD, row_stride, theta, -1.0f);
 }

@@ -3,6 +3,9 @@
 // (max m, Σ exp(x - m)) over its strided elements, rescaling when the max grows, and the pairs
 // are merged across the block: (m1,s1)⊕(m2,s2) = (M, s1·e^(m1-M) + s2·e^(m2-M)), M = max(m1,m2).
 // Backward overwrites the logits with their gradient in place; no [N,V] buffer is ever made.
+// The logits (and so their gradient) are of the table's activation type: loaded into float, the
+// log-sum-exp and the softmax computed in float, the gradient rounded once when stored.
+#include "kernels/cuda/act_io.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
 #define XENT_THREADS 512
@@ -24,13 +27,14 @@ __device__ __forceinline__ float token_weight(const int32_t *targets, const uint
     return weights ? weights[n] : 1.0f;
 }
 
-__global__ void xent_forward_kernel(float *losses, float *logprobs, float *lse, const float *logits,
+template <typename act_t>
+__global__ void xent_forward_kernel(float *losses, float *logprobs, float *lse, const act_t *logits,
                                     const int32_t *targets, const uint8_t *mask, const float *weights, int V) {
     const int n = blockIdx.x;
-    const float *x = logits + (size_t)n * V;
+    const act_t *x = logits + (size_t)n * V;
     MaxSum a = {-INFINITY, 0.0f};
     for (int v = threadIdx.x; v < V; v += blockDim.x) {
-        float xv = x[v];
+        float xv = act_load(x + v);
         if (xv == -INFINITY) continue;  // adds nothing (and -inf - -inf would be nan)
         if (xv > a.m) {
             a.s = a.s * expf(a.m - xv) + 1.0f;  // exp(-inf) = 0 on the first element
@@ -59,7 +63,7 @@ __global__ void xent_forward_kernel(float *losses, float *logprobs, float *lse, 
             const float l = a.m + logf(a.s);
             const int t = targets[n];
             const float w = token_weight(targets, mask, weights, n);
-            const float lp = t >= 0 ? x[t] - l : 0.0f;
+            const float lp = t >= 0 ? act_load(x + t) - l : 0.0f;
             lse[n] = l;
             logprobs[n] = lp;
             losses[n] = w != 0.0f ? -w * lp : 0.0f;
@@ -68,33 +72,55 @@ __global__ void xent_forward_kernel(float *losses, float *logprobs, float *lse, 
 }
 
 // loss = scale·Σ_n -w_n·(x[n,t_n] - lse_n)  ⇒  dx[n,v] = scale·w_n·(softmax(x_n)[v] - [v == t_n]).
-__global__ void xent_backward_kernel(float *x_to_dx, const float *lse, const int32_t *targets, const uint8_t *mask,
+template <typename act_t>
+__global__ void xent_backward_kernel(act_t *x_to_dx, const float *lse, const int32_t *targets, const uint8_t *mask,
                                      const float *weights, float scale, int V) {
     const int n = blockIdx.x;
-    float *x = x_to_dx + (size_t)n * V;
+    act_t *x = x_to_dx + (size_t)n * V;
     const float k = scale * token_weight(targets, mask, weights, n);
     if (k == 0.0f) {
-        for (int v = threadIdx.x; v < V; v += blockDim.x) x[v] = 0.0f;
+        for (int v = threadIdx.x; v < V; v += blockDim.x) act_store(x + v, 0.0f);
         return;
     }
     const float l = lse[n];
     const int t = targets[n];
     for (int v = threadIdx.x; v < V; v += blockDim.x) {
-        float g = k * expf(x[v] - l);
-        x[v] = v == t ? g - k : g;
+        float g = k * expf(act_load(x + v) - l);
+        act_store(x + v, v == t ? g - k : g);
     }
 }
 
-extern "C" void ct_cuda_xent_forward(float *losses, float *logprobs, float *lse, const float *logits,
-                                     const int32_t *targets, const uint8_t *mask, const float *weights, int N, int V) {
+template <typename act_t>
+static void xent_forward(float *losses, float *logprobs, float *lse, const act_t *logits, const int32_t *targets,
+                         const uint8_t *mask, const float *weights, int N, int V) {
     if (N <= 0) return;
     xent_forward_kernel<<<N, XENT_THREADS>>>(losses, logprobs, lse, logits, targets, mask, weights, V);
     LAUNCH_CHECK("xent_forward_kernel");
 }
 
-extern "C" void ct_cuda_xent_backward(float *logits_to_dlogits, const float *lse, const int32_t *targets,
-                                      const uint8_t *mask, const float *weights, float scale, int N, int V) {
+template <typename act_t>
+static void xent_backward(act_t *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
+                          const float *weights, float scale, int N, int V) {
     if (N <= 0) return;
     xent_backward_kernel<<<N, XENT_THREADS>>>(logits_to_dlogits, lse, targets, mask, weights, scale, V);
     LAUNCH_CHECK("xent_backward_kernel");
+}
+
+extern "C" void ct_cuda_xent_forward(float *losses, float *logprobs, float *lse, const CtAct *logits,
+                                     const int32_t *targets, const uint8_t *mask, const float *weights, int N, int V) {
+    xent_forward(losses, logprobs, lse, (const float *)logits, targets, mask, weights, N, V);
+}
+extern "C" void ct_cuda_xent_forward_bf16(float *losses, float *logprobs, float *lse, const CtAct *logits,
+                                          const int32_t *targets, const uint8_t *mask, const float *weights, int N,
+                                          int V) {
+    xent_forward(losses, logprobs, lse, (const ct_bf16 *)logits, targets, mask, weights, N, V);
+}
+
+extern "C" void ct_cuda_xent_backward(CtAct *logits_to_dlogits, const float *lse, const int32_t *targets,
+                                      const uint8_t *mask, const float *weights, float scale, int N, int V) {
+    xent_backward((float *)logits_to_dlogits, lse, targets, mask, weights, scale, N, V);
+}
+extern "C" void ct_cuda_xent_backward_bf16(CtAct *logits_to_dlogits, const float *lse, const int32_t *targets,
+                                           const uint8_t *mask, const float *weights, float scale, int N, int V) {
+    xent_backward((ct_bf16 *)logits_to_dlogits, lse, targets, mask, weights, scale, N, V);
 }

@@ -1,6 +1,11 @@
 // See emu.h: the part of cuBLASLt that kernels/cuda/matmul.cu uses, as a plain column-major
 // product on the host. It checks the layouts matmul.cu describes (rows, cols, leading dims,
-// transposes, bias and GELU epilogues), not cuBLASLt itself. Its GELU is the tanh form computed
+// transposes, bias and GELU epilogues, alignment), not cuBLASLt itself, and refuses the type
+// combinations cuBLASLt's documentation does not list for CUBLAS_COMPUTE_32F (so code the GPU
+// would refuse fails here too): A and B fp32 or bf16 alike; C = D, fp32 or bf16, bf16 only with
+// bf16 A and B; the bias and the GELU aux of D's type (cublasLt.h, BIAS_DATA_TYPE and
+// EPILOGUE_AUX_DATA_TYPE: other types only for int8 and fp8 kernels). bf16 values are read
+// exactly and a bf16 D (or aux) is rounded to nearest even. Its GELU is the tanh form computed
 // exactly (in double); the real epilogue uses an approximate tanh.
 #pragma once
 #include "emu.h"
@@ -28,7 +33,9 @@ typedef enum {
     CUBLASLT_MATMUL_DESC_EPILOGUE,
     CUBLASLT_MATMUL_DESC_BIAS_POINTER,
     CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,  // void * (GELU_AUX: written) / const void * (DGELU: read)
-    CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD         // int64_t
+    CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD,        // int64_t
+    CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_DATA_TYPE,  // int32_t (a cudaDataType_t), default -1: D's type
+    CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE           // int32_t (a cudaDataType_t), default -1: D's type
 } cublasLtMatmulDescAttributes_t;
 typedef enum {
     CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,
@@ -41,9 +48,10 @@ typedef enum {
 struct EmuLtDesc {
     cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
     cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
-    const float *bias = nullptr;
-    float *aux = nullptr;  // the GELU input, column-major [rows of D, cols of D], leading dimension aux_ld
+    const void *bias = nullptr;
+    void *aux = nullptr;  // the GELU input, column-major [rows of D, cols of D], leading dimension aux_ld
     int64_t aux_ld = 0;
+    int32_t aux_type = -1, bias_type = -1;  // -1: D's type
 };
 struct EmuLtLayout {
     uint64_t rows, cols;

@@ -191,6 +191,38 @@ extern "C" int ct_cuda_device_describe(int, char *name, size_t name_size, size_t
 static bool uses_gelu_aux(cublasLtEpilogue_t e) {
     return e == CUBLASLT_EPILOGUE_GELU_AUX || e == CUBLASLT_EPILOGUE_GELU_AUX_BIAS || e == CUBLASLT_EPILOGUE_DGELU;
 }
+static bool uses_bias(cublasLtEpilogue_t e) { return e == CUBLASLT_EPILOGUE_BIAS || e == CUBLASLT_EPILOGUE_GELU_AUX_BIAS; }
+static const char *type_name(int32_t t) { return t == CUDA_R_32F ? "CUDA_R_32F" : t == CUDA_R_16BF ? "CUDA_R_16BF" : "?"; }
+// The bias's and the aux's types: D's unless set.
+static int32_t bias_type_of(const EmuLtDesc *d, const EmuLtLayout *ld) { return d->bias_type < 0 ? ld->type : d->bias_type; }
+static int32_t aux_type_of(const EmuLtDesc *d, const EmuLtLayout *ld) { return d->aux_type < 0 ? ld->type : d->aux_type; }
+// The type combinations cuBLASLt lists for CUBLAS_COMPUTE_32F with CUDA_R_32F scaling (among the
+// types this emulation knows): A, B, C = D in {fp32 fp32 fp32, bf16 bf16 bf16, bf16 bf16 fp32}, the
+// bias and the aux of D's type. Other combinations get no algorithm, as on the GPU; the reason is
+// printed, since matmul.cu's fallbacks may take over silently.
+static bool types_supported(const EmuLtDesc *d, const EmuLtLayout *la, const EmuLtLayout *lb, const EmuLtLayout *lc,
+                            const EmuLtLayout *ld) {
+    const char *why = nullptr;
+    if (la->type != lb->type) why = "A and B of different types";
+    else if (lc->type != ld->type) why = "C and D of different types";
+    else if (la->type == CUDA_R_32F && lc->type != CUDA_R_32F) why = "fp32 A and B with a bf16 C/D";
+    else if (uses_bias(d->epi) && bias_type_of(d, ld) != ld->type) why = "a bias not of D's type";
+    else if (uses_gelu_aux(d->epi) && aux_type_of(d, ld) != ld->type) why = "a GELU aux not of D's type";
+    if (!why) return true;
+    fprintf(stderr, "emu: cuBLASLt has no algorithm for %s (A %s, B %s, C %s, D %s, bias %s, aux %s)\n", why,
+            type_name(la->type), type_name(lb->type), type_name(lc->type), type_name(ld->type),
+            type_name(bias_type_of(d, ld)), type_name(aux_type_of(d, ld)));
+    return false;
+}
+// Element `at` of an fp32 or bf16 array, as float (bf16 exactly); storing rounds a bf16 to nearest even.
+static float load_as(int32_t type, const void *base, int64_t at) {
+    if (type == CUDA_R_16BF) return __bfloat162float(((const __nv_bfloat16 *)base)[at]);
+    return ((const float *)base)[at];
+}
+static void store_as(int32_t type, void *base, int64_t at, float v) {
+    if (type == CUDA_R_16BF) ((__nv_bfloat16 *)base)[at] = __float2bfloat16_rn(v);
+    else ((float *)base)[at] = v;
+}
 // cuBLASLt's GELU: the tanh form, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), and its derivative.
 static double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
 static double gelu_tanh_grad(double x) {
@@ -209,18 +241,22 @@ cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasComputeTy
 cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t a, const void *v,
                                               size_t n) {
     // each attribute has its own type; cuBLASLt refuses a buffer of another size
-    const size_t want = a == CUBLASLT_MATMUL_DESC_TRANSA || a == CUBLASLT_MATMUL_DESC_TRANSB ? sizeof(int32_t)
-                        : a == CUBLASLT_MATMUL_DESC_EPILOGUE                                 ? sizeof(uint32_t)
-                        : a == CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD                          ? sizeof(int64_t)
-                                                                                             : sizeof(void *);
+    const bool is_int32 = a == CUBLASLT_MATMUL_DESC_TRANSA || a == CUBLASLT_MATMUL_DESC_TRANSB ||
+                          a == CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_DATA_TYPE || a == CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE;
+    const size_t want = is_int32                                     ? sizeof(int32_t)
+                        : a == CUBLASLT_MATMUL_DESC_EPILOGUE         ? sizeof(uint32_t)
+                        : a == CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD ? sizeof(int64_t)
+                                                                     : sizeof(void *);
     if (n != want) return CUBLAS_STATUS_INVALID_VALUE;
     switch (a) {
     case CUBLASLT_MATMUL_DESC_TRANSA: d->ta = *(const cublasOperation_t *)v; break;
     case CUBLASLT_MATMUL_DESC_TRANSB: d->tb = *(const cublasOperation_t *)v; break;
     case CUBLASLT_MATMUL_DESC_EPILOGUE: d->epi = *(const cublasLtEpilogue_t *)v; break;
-    case CUBLASLT_MATMUL_DESC_BIAS_POINTER: d->bias = *(const float *const *)v; break;
-    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER: d->aux = *(float *const *)v; break;
+    case CUBLASLT_MATMUL_DESC_BIAS_POINTER: d->bias = *(const void *const *)v; break;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER: d->aux = *(void *const *)v; break;
     case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD: d->aux_ld = *(const int64_t *)v; break;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_DATA_TYPE: d->aux_type = *(const int32_t *)v; break;
+    case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: d->bias_type = *(const int32_t *)v; break;
     }
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -254,7 +290,7 @@ cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p) {
 }
 cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t la,
                                               cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t lc,
-                                              cublasLtMatrixLayout_t, cublasLtMatmulPreference_t pref, int,
+                                              cublasLtMatrixLayout_t ld, cublasLtMatmulPreference_t pref, int,
                                               cublasLtMatmulHeuristicResult_t *r, int *found) {
     // shapes must agree: op(A) is m×k, op(B) k×n, C m×n
     uint64_t am = d->ta ? la->cols : la->rows, ak = d->ta ? la->rows : la->cols;
@@ -265,6 +301,11 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
                 (unsigned long long)lc->rows, (unsigned long long)lc->cols);
         abort();
     }
+    if (lc->rows != ld->rows || lc->cols != ld->cols) {
+        fprintf(stderr, "emu: cuBLASLt C and D of different shapes\n");
+        abort();
+    }
+    if (!types_supported(d, la, lb, lc, ld)) return CUBLAS_STATUS_NOT_SUPPORTED;
     // cublasLt.h, EPILOGUE_AUX_LD: the GELU input's leading dimension must be divisible by 8 and
     // at least the rows of D
     if (uses_gelu_aux(d->epi) && (d->aux_ld < (int64_t)lc->rows || d->aux_ld % 8 != 0))
@@ -277,7 +318,9 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const void *alpha_p, const void *A_p,
                               cublasLtMatrixLayout_t la, const void *B_p, cublasLtMatrixLayout_t lb,
                               const void *beta_p, const void *C_p, cublasLtMatrixLayout_t lc, void *D_p,
-                              cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t *algo, void *, size_t, cudaStream_t) {
+                              cublasLtMatrixLayout_t ld, const cublasLtMatmulAlgo_t *algo, void *, size_t,
+                              cudaStream_t) {
+    if (!types_supported(d, la, lb, lc, ld)) return CUBLAS_STATUS_NOT_SUPPORTED;
     // an algorithm chosen for 256-byte aligned matrices may use loads that need it
     const void *pointers[4] = {A_p, B_p, C_p, D_p};
     for (int i = 0; i < 4; i++)
@@ -287,12 +330,6 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const vo
                     algo->min_alignment[i], "ABCD"[i]);
             return CUBLAS_STATUS_INVALID_VALUE;
         }
-    // A and B: float, or bf16 (read exactly as floats); C and D float.
-    auto element = [](const void *base, const EmuLtLayout *l, int64_t at) -> double {
-        if (l->type == CUDA_R_16BF) return __bfloat162float(((const __nv_bfloat16 *)base)[at]);
-        return ((const float *)base)[at];
-    };
-    float *D = (float *)D_p;
     const float alpha = *(const float *)alpha_p, beta = *(const float *)beta_p;
     if (uses_gelu_aux(d->epi) && !d->aux) return CUBLAS_STATUS_NOT_SUPPORTED;  // the aux pointer is required
     if (d->epi == CUBLASLT_EPILOGUE_DGELU && beta != 0.0f) {
@@ -305,20 +342,20 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const vo
         for (int64_t i = 0; i < m; i++) {
             double s = 0;
             for (int64_t p = 0; p < k; p++) {
-                double a = element(A_p, la, d->ta ? p + i * la->ld : i + p * la->ld);
-                double b = element(B_p, lb, d->tb ? j + p * lb->ld : p + j * lb->ld);
+                double a = load_as(la->type, A_p, d->ta ? p + i * la->ld : i + p * la->ld);
+                double b = load_as(lb->type, B_p, d->tb ? j + p * lb->ld : p + j * lb->ld);
                 s += a * b;
             }
-            float &out = D[i + j * lc->ld];
-            float v = alpha * (float)s + (beta != 0.0f ? beta * out : 0.0f);
-            if (d->epi == CUBLASLT_EPILOGUE_BIAS || d->epi == CUBLASLT_EPILOGUE_GELU_AUX_BIAS) v += d->bias[i];
+            float v = alpha * (float)s + (beta != 0.0f ? beta * load_as(lc->type, C_p, i + j * lc->ld) : 0.0f);
+            if (uses_bias(d->epi)) v += load_as(bias_type_of(d, ld), d->bias, i);
+            const int64_t at_aux = i + j * d->aux_ld;
             if (d->epi == CUBLASLT_EPILOGUE_GELU_AUX || d->epi == CUBLASLT_EPILOGUE_GELU_AUX_BIAS) {
-                d->aux[i + j * d->aux_ld] = v;  // GELU's input, then GELU
+                store_as(aux_type_of(d, ld), d->aux, at_aux, v);  // GELU's input, then GELU
                 v = (float)gelu_tanh(v);
             } else if (d->epi == CUBLASLT_EPILOGUE_DGELU) {
-                v = (float)(v * gelu_tanh_grad(d->aux[i + j * d->aux_ld]));
+                v = (float)(v * gelu_tanh_grad(load_as(aux_type_of(d, ld), d->aux, at_aux)));
             }
-            out = v;
+            store_as(ld->type, D_p, i + j * ld->ld, v);
         }
     return CUBLAS_STATUS_SUCCESS;
 }
