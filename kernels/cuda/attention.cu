@@ -27,8 +27,11 @@
 //                a query row to one thread: no atomics, the same bits on every run.
 // Head sizes: kernels are compiled for HD <= 32, 64 and 128 (loops unrolled to that bound and
 // guarded by the runtime HD), so any HD up to 128 works and 32/64/128 waste nothing.
-// This is the fp32 reference-speed version (CUDA cores, no tensor cores): the bf16 version
-// with mma tiles is the next step (docs/cuda.md).
+// Activations (qkv, out, dout, dqkv) are of either table's type (kernels/ops.h: CtAct): the
+// kernels are templates on act_t, float for the fp32 table and ct_bf16 where the bf16 table's
+// tensor-core kernels (attention_bf16.cu) do not apply. Tiles are loaded into float shared
+// memory and every sum is in float; outputs round once when stored. L, D, `att` stay float.
+#include "kernels/cuda/act_io.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/attention_state.cuh"
 #include "kernels/cuda/dropout.cuh"
@@ -37,25 +40,27 @@
 #define BK 64  // rows of a streamed tile
 
 // dst[r, i] = src[(r0 + r)·stride + i] for r < rows, i < HD (0 past T); all threads help.
-__device__ __forceinline__ void load_rows(float *dst, int ld, const float *src, size_t stride, int r0, int T, int HD,
+template <typename act_t>
+__device__ __forceinline__ void load_rows(float *dst, int ld, const act_t *src, size_t stride, int r0, int T, int HD,
                                           int rows) {
     for (int idx = threadIdx.x; idx < rows * HD; idx += blockDim.x) {
         const int r = idx / HD, i = idx - r * HD;
-        dst[r * ld + i] = r0 + r < T ? src[(size_t)(r0 + r) * stride + i] : 0.0f;
+        dst[r * ld + i] = r0 + r < T ? act_load(src + (size_t)(r0 + r) * stride + i) : 0.0f;
     }
 }
 
-template <int HDMAX>
-__device__ __forceinline__ float dot(const float *a, const float *b, int HD) {
+// a·b over HD elements; a and b are float (shared memory) or activations (global)
+template <int HDMAX, typename A, typename B>
+__device__ __forceinline__ float dot(const A *a, const B *b, int HD) {
     float s = 0.0f;
 #pragma unroll
     for (int i = 0; i < HDMAX; i++)
-        if (i < HD) s += a[i] * b[i];
+        if (i < HD) s += act_load(a + i) * act_load(b + i);
     return s;
 }
 
-template <int HDMAX>
-__global__ void __launch_bounds__(BR) attention_forward_kernel(float *out, float *lse, const float *qkv,
+template <int HDMAX, typename act_t>
+__global__ void __launch_bounds__(BR) attention_forward_kernel(act_t *out, float *lse, const act_t *qkv,
                                                                const int32_t *doc_ids, int T, int NH, int NKV, int HD,
                                                                float scale, float drop_p, float keep_scale,
                                                                uint64_t seed) {
@@ -66,7 +71,7 @@ __global__ void __launch_bounds__(BR) attention_forward_kernel(float *out, float
     const int tid = threadIdx.x, q0 = blockIdx.x * BR, t = q0 + tid;
     const int bh = blockIdx.y, b = bh / NH, h = bh % NH, kvh = h / (NH / NKV);
     const size_t row = (size_t)(NH + 2 * NKV) * HD;
-    const float *base = qkv + (size_t)b * T * row;
+    const act_t *base = qkv + (size_t)b * T * row;
     const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
     load_rows(Qs, P, base + h * HD, row, q0, T, HD, BR);
     const int my_doc = doc && t < T ? doc[t] : 0;
@@ -107,16 +112,16 @@ __global__ void __launch_bounds__(BR) attention_forward_kernel(float *out, float
     if (t >= T) return;
     // a query always sees itself, so l >= 1 here
     const float inv = 1.0f / l;
-    float *dst = out + ((size_t)b * T + t) * NH * HD + h * HD;
+    act_t *dst = out + ((size_t)b * T + t) * NH * HD + h * HD;
 #pragma unroll
     for (int i = 0; i < HDMAX; i++)
-        if (i < HD) dst[i] = o[i] * inv;
+        if (i < HD) act_store(dst + i, o[i] * inv);
     lse[(size_t)bh * T + t] = m + logf(l);
 }
 
-template <int HDMAX>
-__global__ void __launch_bounds__(BR) attention_backward_dq_kernel(float *dqkv, float *Dsave, const float *dout,
-                                                                   const float *out, const float *qkv,
+template <int HDMAX, typename act_t>
+__global__ void __launch_bounds__(BR) attention_backward_dq_kernel(act_t *dqkv, float *Dsave, const act_t *dout,
+                                                                   const act_t *out, const act_t *qkv,
                                                                    const float *lse, const int32_t *doc_ids, int T,
                                                                    int NH, int NKV, int HD, float scale, float drop_p,
                                                                    float keep_scale, uint64_t seed) {
@@ -127,7 +132,7 @@ __global__ void __launch_bounds__(BR) attention_backward_dq_kernel(float *dqkv, 
     const int tid = threadIdx.x, q0 = blockIdx.x * BR, t = q0 + tid;
     const int bh = blockIdx.y, b = bh / NH, h = bh % NH, kvh = h / (NH / NKV);
     const size_t row = (size_t)(NH + 2 * NKV) * HD, orow = (size_t)NH * HD;
-    const float *base = qkv + (size_t)b * T * row;
+    const act_t *base = qkv + (size_t)b * T * row;
     const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
     load_rows(Qs, P, base + h * HD, row, q0, T, HD, BR);
     load_rows(dOs, P, dout + (size_t)b * T * orow + h * HD, orow, q0, T, HD, BR);
@@ -170,15 +175,15 @@ __global__ void __launch_bounds__(BR) attention_backward_dq_kernel(float *dqkv, 
         }
     }
     if (t >= T) return;
-    float *dst = dqkv + ((size_t)b * T + t) * row + h * HD;
+    act_t *dst = dqkv + ((size_t)b * T + t) * row + h * HD;
 #pragma unroll
     for (int i = 0; i < HDMAX; i++)
-        if (i < HD) dst[i] += dq[i] * scale;
+        if (i < HD) act_add(dst + i, dq[i] * scale);
     Dsave[(size_t)bh * T + t] = D;
 }
 
-template <int HDMAX>
-__global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(float *dqkv, const float *dout, const float *qkv,
+template <int HDMAX, typename act_t>
+__global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(act_t *dqkv, const act_t *dout, const act_t *qkv,
                                                                     const float *lse, const float *Dsave,
                                                                     const int32_t *doc_ids, int T, int NH, int NKV,
                                                                     int HD, float scale, float drop_p, float keep_scale,
@@ -191,7 +196,7 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(float *dqkv,
     const int tid = threadIdx.x, k0 = blockIdx.x * BR, j = k0 + tid;
     const int bkv = blockIdx.y, b = bkv / NKV, kvh = bkv % NKV, group = NH / NKV;
     const size_t row = (size_t)(NH + 2 * NKV) * HD, orow = (size_t)NH * HD;
-    const float *base = qkv + (size_t)b * T * row;
+    const act_t *base = qkv + (size_t)b * T * row;
     const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
     const int koff = (NH + kvh) * HD, voff = (NH + NKV + kvh) * HD;
     load_rows(Ks, P, base + koff, row, k0, T, HD, BR);
@@ -233,12 +238,12 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(float *dqkv,
         }
     }
     if (j >= T) return;
-    float *dk_dst = dqkv + ((size_t)b * T + j) * row + koff, *dv_dst = dqkv + ((size_t)b * T + j) * row + voff;
+    act_t *dk_dst = dqkv + ((size_t)b * T + j) * row + koff, *dv_dst = dqkv + ((size_t)b * T + j) * row + voff;
 #pragma unroll
     for (int c = 0; c < HDMAX; c++)
         if (c < HD) {
-            dk_dst[c] += dk[c] * scale;
-            dv_dst[c] += dv[c];
+            act_add(dk_dst + c, dk[c] * scale);
+            act_add(dv_dst + c, dv[c]);
         }
 }
 
@@ -255,43 +260,42 @@ static void allow_smem(K kernel, size_t bytes) {
     if (bytes > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
 }
 
-template <int HDMAX>
-static void forward_hd(float *out, float *lse, const float *qkv, const int32_t *doc, float drop_p, uint64_t seed,
+template <int HDMAX, typename act_t>
+static void forward_hd(act_t *out, float *lse, const act_t *qkv, const int32_t *doc, float drop_p, uint64_t seed,
                        int B, int T, int NH, int NKV, int HD, float scale) {
     const size_t smem = sizeof(float) * ((size_t)BR * (HD + 1) + 2 * (size_t)BK * HD) + sizeof(int) * BK;
-    allow_smem(attention_forward_kernel<HDMAX>, smem);
+    // (launched through one name: the emulation rewrites a launch of name or name<arg> only)
+    constexpr auto kernel = attention_forward_kernel<HDMAX, act_t>;
+    allow_smem(kernel, smem);
     dim3 grid((T + BR - 1) / BR, B * NH);
-    attention_forward_kernel<HDMAX><<<grid, BR, smem>>>(out, lse, qkv, doc, T, NH, NKV, HD, scale, drop_p,
-                                                        dropout_keep_scale(drop_p), seed);
+    kernel<<<grid, BR, smem>>>(out, lse, qkv, doc, T, NH, NKV, HD, scale, drop_p, dropout_keep_scale(drop_p), seed);
     LAUNCH_CHECK("attention_forward_kernel");
 }
 
-template <int HDMAX>
-static void backward_hd(float *dqkv, float *Dsave, const float *dout, const float *out, const float *qkv,
+template <int HDMAX, typename act_t>
+static void backward_hd(act_t *dqkv, float *Dsave, const act_t *dout, const act_t *out, const act_t *qkv,
                         const float *lse, const int32_t *doc, float drop_p, uint64_t seed, int B, int T, int NH,
                         int NKV, int HD, float scale) {
     const float keep_scale = dropout_keep_scale(drop_p);
     const size_t smem_dq = sizeof(float) * (2 * (size_t)BR * (HD + 1) + 2 * (size_t)BK * HD) + sizeof(int) * BK;
-    allow_smem(attention_backward_dq_kernel<HDMAX>, smem_dq);
+    constexpr auto dq_kernel = attention_backward_dq_kernel<HDMAX, act_t>;
+    allow_smem(dq_kernel, smem_dq);
     dim3 grid_q((T + BR - 1) / BR, B * NH);
-    attention_backward_dq_kernel<HDMAX><<<grid_q, BR, smem_dq>>>(dqkv, Dsave, dout, out, qkv, lse, doc, T, NH, NKV,
-                                                                 HD, scale, drop_p, keep_scale, seed);
+    dq_kernel<<<grid_q, BR, smem_dq>>>(dqkv, Dsave, dout, out, qkv, lse, doc, T, NH, NKV, HD, scale, drop_p,
+                                       keep_scale, seed);
     LAUNCH_CHECK("attention_backward_dq_kernel");
     const size_t smem_kv = sizeof(float) * (2 * (size_t)BR * (HD + 1) + 2 * (size_t)BK * HD + 2 * BK) + sizeof(int) * BK;
-    allow_smem(attention_backward_dkv_kernel<HDMAX>, smem_kv);
+    constexpr auto dkv_kernel = attention_backward_dkv_kernel<HDMAX, act_t>;
+    allow_smem(dkv_kernel, smem_kv);
     dim3 grid_kv((T + BR - 1) / BR, B * NKV);
-    attention_backward_dkv_kernel<HDMAX><<<grid_kv, BR, smem_kv>>>(dqkv, dout, qkv, lse, Dsave, doc, T, NH, NKV, HD,
-                                                                   scale, drop_p, keep_scale, seed);
+    dkv_kernel<<<grid_kv, BR, smem_kv>>>(dqkv, dout, qkv, lse, Dsave, doc, T, NH, NKV, HD, scale, drop_p, keep_scale,
+                                         seed);
     LAUNCH_CHECK("attention_backward_dkv_kernel");
 }
 
-extern "C" size_t ct_cuda_attention_saved_floats(int B, int T, int NH) {
-    return (size_t)B * T * NH + (T >= 2 ? (size_t)B * T : 0);
-}
-
-extern "C" void ct_cuda_attention_forward(float *out, float *att, const float *qkv, const int32_t *doc_ids,
-                                          float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV,
-                                          int HD) {
+template <typename act_t>
+static void forward(act_t *out, float *att, const act_t *qkv, const int32_t *doc_ids, float dropout_p,
+                    uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
     if (B <= 0 || T <= 0) return;
     check_shape(T, NH, NKV, HD);
     attention_save_docs(att, doc_ids, B, T, NH);
@@ -304,27 +308,56 @@ extern "C" void ct_cuda_attention_forward(float *out, float *att, const float *q
         forward_hd<128>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
 }
 
-extern "C" void ct_cuda_attention_backward_with_out(float *dqkv, const float *dout, const float *out,
-                                                    const float *qkv, const float *att, float dropout_p,
-                                                    uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
+template <typename act_t>
+static void backward(act_t *dqkv, const act_t *dout, const act_t *out, const act_t *qkv, const float *att,
+                     float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
     if (B <= 0 || T <= 0) return;
     check_shape(T, NH, NKV, HD);
     const int32_t *docs = attention_saved_docs(att, B, T, NH);
     float *Dsave = (float *)ct_cuda_scratch(CT_SCRATCH_ATTN_D, sizeof(float) * (size_t)B * NH * T);
     const float scale = 1.0f / sqrtf((float)HD);
     if (HD <= 32)
-        backward_hd<32>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD,
-                          scale);
+        backward_hd<32>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
     else if (HD <= 64)
-        backward_hd<64>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD,
-                          scale);
+        backward_hd<64>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
     else
-        backward_hd<128>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD,
-                          scale);
+        backward_hd<128>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
 }
 
-extern "C" void ct_cuda_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+extern "C" size_t ct_cuda_attention_saved_floats(int B, int T, int NH) {
+    return (size_t)B * T * NH + (T >= 2 ? (size_t)B * T : 0);
+}
+
+// ---- the fp32 table ----
+
+extern "C" void ct_cuda_attention_forward(CtAct *out, float *att, const CtAct *qkv, const int32_t *doc_ids,
+                                          float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV,
+                                          int HD) {
+    forward((float *)out, att, (const float *)qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+}
+
+extern "C" void ct_cuda_attention_backward_with_out(CtAct *dqkv, const CtAct *dout, const CtAct *out,
+                                                    const CtAct *qkv, const float *att, float dropout_p,
+                                                    uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
+    backward((float *)dqkv, (const float *)dout, (const float *)out, (const float *)qkv, att, dropout_p, dropout_seed,
+             B, T, NH, NKV, HD);
+}
+
+extern "C" void ct_cuda_attention_backward(CtAct *dqkv, const CtAct *dout, const CtAct *qkv, const float *att,
                                            float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV,
                                            int HD) {
     ct_cuda_attention_backward_with_out(dqkv, dout, NULL, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+}
+
+// ---- the bf16 table's fallback (attention_state.cuh; entry points in attention_bf16.cu) ----
+
+void attention_forward_cuda_cores(ct_bf16 *out, float *att, const ct_bf16 *qkv, const int32_t *doc_ids,
+                                  float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
+    forward(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+}
+
+void attention_backward_cuda_cores(ct_bf16 *dqkv, const ct_bf16 *dout, const ct_bf16 *out, const ct_bf16 *qkv,
+                                   const float *att, float dropout_p, uint64_t dropout_seed, int B, int T, int NH,
+                                   int NKV, int HD) {
+    backward(dqkv, dout, out, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
 }

@@ -2,8 +2,10 @@
 // table's attention (ct_ops_cuda_bf16()). The same op as attention.cu (kernels/ops.h: causal,
 // grouped-query heads, document masks, attention dropout with the counter-based mask) and the
 // same saved state in `att` (L, then the document ids: attention_state.cuh), so the two
-// backends' forward and backward can be mixed. Memory stays fp32: tiles are rounded to bf16
-// (nearest even) as they are loaded into shared memory; outputs are fp32.
+// backends' forward and backward can be mixed. Activations (qkv, out, dout, dqkv) are the bf16
+// table's, bf16 in memory (kernels/ops.h: CtAct): tiles are copied into shared memory as they are
+// (16-byte loads), out is rounded once to bf16 (nearest even) and the gradients are added into
+// dqkv with the sum rounded once (act_io.cuh). L, D and `att` stay float.
 //
 // Math (the header of attention.cu has the derivation). S = scale·Q·Kᵀ masked (key j visible
 // to query t iff j <= t and doc[j] == doc[t]), P = softmax(S), O = (keep ⊙ P)·V, L = log Σ exp S.
@@ -31,7 +33,9 @@
 // Work past the diagonal is skipped per warp (8-key column blocks of S, 16-key steps of P·V).
 // Shared-memory rows are padded by 8 bf16 (16 bytes) so the fragment loads of a warp hit 32
 // different banks. Head sizes 64 and 128 only (HD a multiple of 16 and registers sized for it);
-// the launchers hand other head sizes, and arrays not 16-byte aligned, to the fp32 kernels.
+// the launchers hand other head sizes, and arrays not 16-byte aligned, to the CUDA-core kernels
+// of attention.cu (float math on the same bf16 activations).
+#include "kernels/cuda/act_io.cuh"
 #include "kernels/cuda/attention_state.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/dropout.cuh"
@@ -43,33 +47,36 @@ constexpr int TILE = 64;  // query rows of a forward / dQ block, key rows of a d
 constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
 }  // namespace
 
-// dst[r][c] = bf16(src[(r0 + r)·stride + c]) for r < rows (zeros past T), c < HD; row-major
-// with HD + 8 bf16 per row. src rows are 16-byte aligned (checked by the launchers).
+// 8 bf16 moved as one 16-byte load or store
+struct alignas(16) Bf16x8 {
+    uint32_t w[4];
+};
+
+// dst[r][c] = src[(r0 + r)·stride + c] for r < rows (zeros past T), c < HD, bits as they are;
+// row-major with HD + 8 bf16 per row. src rows are 16-byte aligned (checked by the launchers).
 template <int HD>
-__device__ __forceinline__ void load_rows_bf16(uint16_t *dst, const float *src, size_t stride, int r0, int T,
+__device__ __forceinline__ void load_rows_bf16(uint16_t *dst, const ct_bf16 *src, size_t stride, int r0, int T,
                                                int rows) {
-    constexpr int LD = HD + 8, C4 = HD / 4;
-    for (int idx = threadIdx.x; idx < rows * C4; idx += blockDim.x) {
-        const int r = idx / C4, c = (idx - r * C4) * 4;
-        float4 v = {0.0f, 0.0f, 0.0f, 0.0f};
-        if (r0 + r < T) v = *(const float4 *)(src + (size_t)(r0 + r) * stride + c);
-        uint32_t *d = (uint32_t *)(dst + r * LD + c);
-        d[0] = pack_bf16x2(v.x, v.y);
-        d[1] = pack_bf16x2(v.z, v.w);
+    constexpr int LD = HD + 8, C8 = HD / 8;
+    for (int idx = threadIdx.x; idx < rows * C8; idx += blockDim.x) {
+        const int r = idx / C8, c = (idx - r * C8) * 8;
+        Bf16x8 v = {};
+        if (r0 + r < T) v = *(const Bf16x8 *)(src + (size_t)(r0 + r) * stride + c);
+        *(Bf16x8 *)(dst + r * LD + c) = v;
     }
 }
 
-// The transpose: dst[c][r] = bf16(src[(r0 + r)·stride + c]), rows + 8 bf16 per row of dst
-// (rows even; two neighbouring source rows make one 32-bit store).
+// The transpose: dst[c][r] = src[(r0 + r)·stride + c], rows + 8 bf16 per row of dst (rows
+// even; two neighbouring source rows make one 32-bit store).
 template <int HD>
-__device__ __forceinline__ void load_rows_bf16_transposed(uint16_t *dst, const float *src, size_t stride, int r0,
+__device__ __forceinline__ void load_rows_bf16_transposed(uint16_t *dst, const ct_bf16 *src, size_t stride, int r0,
                                                           int T, int rows) {
     const int ld = rows + 8;
     for (int idx = threadIdx.x; idx < rows / 2 * HD; idx += blockDim.x) {
         const int r = 2 * (idx / HD), c = idx % HD;
-        const float lo = r0 + r < T ? src[(size_t)(r0 + r) * stride + c] : 0.0f;
-        const float hi = r0 + r + 1 < T ? src[(size_t)(r0 + r + 1) * stride + c] : 0.0f;
-        *(uint32_t *)(dst + (size_t)c * ld + r) = pack_bf16x2(lo, hi);
+        const uint32_t lo = r0 + r < T ? __bfloat16_as_ushort(src[(size_t)(r0 + r) * stride + c]) : 0u;
+        const uint32_t hi = r0 + r + 1 < T ? __bfloat16_as_ushort(src[(size_t)(r0 + r + 1) * stride + c]) : 0u;
+        *(uint32_t *)(dst + (size_t)c * ld + r) = lo | hi << 16;
     }
 }
 
@@ -91,7 +98,7 @@ __device__ __forceinline__ float quad_sum(float x) {
 // ---- forward ----
 
 template <int HD>
-__global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(float *out, float *lse, const float *qkv,
+__global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16 *out, float *lse, const ct_bf16 *qkv,
                                                                          const int32_t *doc_ids, int T, int NH,
                                                                          int NKV, float scale_log2, float drop_p,
                                                                          float keep_scale, uint64_t seed) {
@@ -102,7 +109,7 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(float *
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, tq = lane & 3;
     const int q0 = blockIdx.x * TILE, bh = blockIdx.y, b = bh / NH, h = bh % NH, kvh = h / (NH / NKV);
     const size_t row = (size_t)(NH + 2 * NKV) * HD;
-    const float *base = qkv + (size_t)b * T * row;
+    const ct_bf16 *base = qkv + (size_t)b * T * row;
     const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
     const int w0 = q0 + 16 * warp, w_last = w0 + 15;  // this warp's rows
     const int rows[2] = {w0 + (lane >> 2), w0 + (lane >> 2) + 8};  // the rows of accumulator halves 0-1, 2-3
@@ -195,11 +202,11 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(float *
         const float lr = quad_sum(l[r]);  // a query always sees itself, so lr >= 1
         if (rows[r] >= T) continue;
         const float inv = 1.0f / lr;
-        float *dst = out + ((size_t)b * T + rows[r]) * NH * HD + h * HD + 2 * tq;
+        ct_bf16 *dst = out + ((size_t)b * T + rows[r]) * NH * HD + h * HD + 2 * tq;
 #pragma unroll
         for (int nd = 0; nd < ND; nd++) {
-            dst[8 * nd] = o[nd][2 * r] * inv;
-            dst[8 * nd + 1] = o[nd][2 * r + 1] * inv;
+            act_store(dst + 8 * nd, o[nd][2 * r] * inv);
+            act_store(dst + 8 * nd + 1, o[nd][2 * r + 1] * inv);
         }
         if (tq == 0) lse[(size_t)bh * T + rows[r]] = (m[r] + log2f(lr)) * LN2;
     }
@@ -209,8 +216,8 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(float *
 
 template <int HD>
 __global__ void __launch_bounds__(THREADS)
-    attention_backward_dq_bf16_kernel(float *dqkv, float *Dsave, const float *dout, const float *out, const float *qkv,
-                                      const float *lse, const int32_t *doc_ids, int T, int NH, int NKV, float scale,
+    attention_backward_dq_bf16_kernel(ct_bf16 *dqkv, float *Dsave, const ct_bf16 *dout, const ct_bf16 *out,
+                                      const ct_bf16 *qkv, const float *lse, const int32_t *doc_ids, int T, int NH, int NKV, float scale,
                                       float scale_log2, float drop_p, float keep_scale, uint64_t seed) {
     constexpr int LD = HD + 8, LDT = TILE + 8, KS = HD / 16, NK = TILE / 8, ND = HD / 8;
     extern __shared__ float smem[];
@@ -221,7 +228,7 @@ __global__ void __launch_bounds__(THREADS)
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, tq = lane & 3;
     const int q0 = blockIdx.x * TILE, bh = blockIdx.y, b = bh / NH, h = bh % NH, kvh = h / (NH / NKV);
     const size_t row = (size_t)(NH + 2 * NKV) * HD, orow = (size_t)NH * HD;
-    const float *base = qkv + (size_t)b * T * row;
+    const ct_bf16 *base = qkv + (size_t)b * T * row;
     const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
     const int w0 = q0 + 16 * warp, w_last = w0 + 15;
     const int rows[2] = {w0 + (lane >> 2), w0 + (lane >> 2) + 8};
@@ -239,8 +246,8 @@ __global__ void __launch_bounds__(THREADS)
             float d = 0.0f;
             if (t < T) {
                 const size_t at = ((size_t)b * T + t) * orow + h * HD;
-                const float *go = dout + at, *o = out + at;
-                for (int c = lane; c < HD; c += 32) d += go[c] * o[c];
+                const ct_bf16 *go = dout + at, *o = out + at;
+                for (int c = lane; c < HD; c += 32) d += act_load(go + c) * act_load(o + c);
             }
             d = warp_sum(d);
             if (lane == 0) Ds[16 * warp + rr] = d;
@@ -321,11 +328,11 @@ __global__ void __launch_bounds__(THREADS)
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         if (rows[r] >= T) continue;
-        float *dst = dqkv + ((size_t)b * T + rows[r]) * row + h * HD + 2 * tq;
+        ct_bf16 *dst = dqkv + ((size_t)b * T + rows[r]) * row + h * HD + 2 * tq;
 #pragma unroll
         for (int nd = 0; nd < ND; nd++) {
-            dst[8 * nd] += dq[nd][2 * r] * scale;
-            dst[8 * nd + 1] += dq[nd][2 * r + 1] * scale;
+            act_add(dst + 8 * nd, dq[nd][2 * r] * scale);
+            act_add(dst + 8 * nd + 1, dq[nd][2 * r + 1] * scale);
         }
         if (tq == 0) Dsave[(size_t)bh * T + rows[r]] = D[r];
     }
@@ -342,7 +349,7 @@ __host__ __device__ constexpr int dkv_query_tile() {
 
 template <int HD>
 __global__ void __launch_bounds__(THREADS)
-    attention_backward_dkv_bf16_kernel(float *dqkv, const float *dout, const float *qkv, const float *lse,
+    attention_backward_dkv_bf16_kernel(ct_bf16 *dqkv, const ct_bf16 *dout, const ct_bf16 *qkv, const float *lse,
                                        const float *Dsave, const int32_t *doc_ids, int T, int NH, int NKV,
                                        float scale, float scale_log2, float drop_p, float keep_scale, uint64_t seed) {
     constexpr int QT = dkv_query_tile<HD>(), LD = HD + 8, LDQ = QT + 8, KS = HD / 16, NQ = QT / 8, ND = HD / 8;
@@ -354,7 +361,7 @@ __global__ void __launch_bounds__(THREADS)
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, tq = lane & 3;
     const int k0 = blockIdx.x * TILE, bkv = blockIdx.y, b = bkv / NKV, kvh = bkv % NKV, group = NH / NKV;
     const size_t row = (size_t)(NH + 2 * NKV) * HD, orow = (size_t)NH * HD;
-    const float *base = qkv + (size_t)b * T * row;
+    const ct_bf16 *base = qkv + (size_t)b * T * row;
     const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
     const int koff = (NH + kvh) * HD, voff = (NH + NKV + kvh) * HD;
     const int w0 = k0 + 16 * warp;  // this warp's keys
@@ -370,7 +377,7 @@ __global__ void __launch_bounds__(THREADS)
         for (int i = 0; i < 4; i++) dk[nd][i] = dv[nd][i] = 0.0f;
     for (int h = kvh * group; h < (kvh + 1) * group; h++) {
         const size_t bh = (size_t)b * NH + h;
-        const float *qbase = base + h * HD, *gbase = dout + (size_t)b * T * orow + h * HD;
+        const ct_bf16 *qbase = base + h * HD, *gbase = dout + (size_t)b * T * orow + h * HD;
         for (int qt0 = k0; qt0 < T; qt0 += QT) {  // queries before k0 see none of these keys
             __syncthreads();
             load_rows_bf16<HD>(Qs, qbase, row, qt0, T, QT);
@@ -443,14 +450,14 @@ __global__ void __launch_bounds__(THREADS)
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         if (keys[r] >= T) continue;
-        float *dk_dst = dqkv + ((size_t)b * T + keys[r]) * row + koff + 2 * tq;
-        float *dv_dst = dqkv + ((size_t)b * T + keys[r]) * row + voff + 2 * tq;
+        ct_bf16 *dk_dst = dqkv + ((size_t)b * T + keys[r]) * row + koff + 2 * tq;
+        ct_bf16 *dv_dst = dqkv + ((size_t)b * T + keys[r]) * row + voff + 2 * tq;
 #pragma unroll
         for (int nd = 0; nd < ND; nd++) {
-            dk_dst[8 * nd] += dk[nd][2 * r] * scale;
-            dk_dst[8 * nd + 1] += dk[nd][2 * r + 1] * scale;
-            dv_dst[8 * nd] += dv[nd][2 * r];
-            dv_dst[8 * nd + 1] += dv[nd][2 * r + 1];
+            act_add(dk_dst + 8 * nd, dk[nd][2 * r] * scale);
+            act_add(dk_dst + 8 * nd + 1, dk[nd][2 * r + 1] * scale);
+            act_add(dv_dst + 8 * nd, dv[nd][2 * r]);
+            act_add(dv_dst + 8 * nd + 1, dv[nd][2 * r + 1]);
         }
     }
 }
@@ -458,7 +465,7 @@ __global__ void __launch_bounds__(THREADS)
 // ---- launchers ----
 
 // The tensor-core kernels take HD 64 and 128 and read rows with 16-byte loads; anything else
-// goes to the fp32 kernels of attention.cu (same op, same saved state).
+// goes to the CUDA-core kernels of attention.cu (same op, same saved state, bf16 activations).
 static bool tensor_core_shape(int NH, int NKV, int HD, const void *a, const void *b, const void *c) {
     const uintptr_t bits = (uintptr_t)a | (uintptr_t)b | (uintptr_t)c;
     return (HD == 64 || HD == 128) && NKV >= 1 && NH % NKV == 0 && (bits & 15) == 0;
@@ -471,7 +478,7 @@ static void allow_smem(K kernel, size_t bytes) {
 }
 
 template <int HD>
-static void forward_bf16(float *out, float *lse, const float *qkv, const int32_t *doc, float drop_p, uint64_t seed,
+static void forward_bf16(ct_bf16 *out, float *lse, const ct_bf16 *qkv, const int32_t *doc, float drop_p, uint64_t seed,
                          int B, int T, int NH, int NKV) {
     const size_t smem = sizeof(uint16_t) * (2 * (size_t)TILE * (HD + 8) + (size_t)HD * (TILE + 8)) + sizeof(int) * TILE;
     allow_smem(attention_forward_bf16_kernel<HD>, smem);
@@ -483,7 +490,7 @@ static void forward_bf16(float *out, float *lse, const float *qkv, const int32_t
 }
 
 template <int HD>
-static void backward_bf16(float *dqkv, float *Dsave, const float *dout, const float *out, const float *qkv,
+static void backward_bf16(ct_bf16 *dqkv, float *Dsave, const ct_bf16 *dout, const ct_bf16 *out, const ct_bf16 *qkv,
                           const float *lse, const int32_t *doc, float drop_p, uint64_t seed, int B, int T, int NH,
                           int NKV) {
     const float scale = 1.0f / sqrtf((float)HD), scale_log2 = LOG2E * scale, keep_scale = dropout_keep_scale(drop_p);
@@ -505,12 +512,14 @@ static void backward_bf16(float *dqkv, float *Dsave, const float *dout, const fl
     LAUNCH_CHECK("attention_backward_dkv_bf16_kernel");
 }
 
-extern "C" void ct_cuda_attention_forward_bf16(float *out, float *att, const float *qkv, const int32_t *doc_ids,
-                                               float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV,
-                                               int HD) {
+extern "C" void ct_cuda_attention_forward_bf16(CtAct *out_act, float *att, const CtAct *qkv_act,
+                                               const int32_t *doc_ids, float dropout_p, uint64_t dropout_seed, int B,
+                                               int T, int NH, int NKV, int HD) {
+    ct_bf16 *out = (ct_bf16 *)out_act;
+    const ct_bf16 *qkv = (const ct_bf16 *)qkv_act;
     if (B <= 0 || T <= 0) return;
     if (!tensor_core_shape(NH, NKV, HD, qkv, out, NULL)) {
-        ct_cuda_attention_forward(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+        attention_forward_cuda_cores(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD);
         return;
     }
     attention_save_docs(att, doc_ids, B, T, NH);
@@ -520,13 +529,15 @@ extern "C" void ct_cuda_attention_forward_bf16(float *out, float *att, const flo
         forward_bf16<128>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV);
 }
 
-extern "C" void ct_cuda_attention_backward_with_out_bf16(float *dqkv, const float *dout, const float *out,
-                                                         const float *qkv, const float *att, float dropout_p,
-                                                         uint64_t dropout_seed, int B, int T, int NH, int NKV,
-                                                         int HD) {
+extern "C" void ct_cuda_attention_backward_with_out_bf16(CtAct *dqkv_act, const CtAct *dout_act,
+                                                         const CtAct *out_act, const CtAct *qkv_act, const float *att,
+                                                         float dropout_p, uint64_t dropout_seed, int B, int T, int NH,
+                                                         int NKV, int HD) {
+    ct_bf16 *dqkv = (ct_bf16 *)dqkv_act;
+    const ct_bf16 *dout = (const ct_bf16 *)dout_act, *out = (const ct_bf16 *)out_act, *qkv = (const ct_bf16 *)qkv_act;
     if (B <= 0 || T <= 0) return;
     if (!tensor_core_shape(NH, NKV, HD, qkv, dout, out)) {
-        ct_cuda_attention_backward_with_out(dqkv, dout, out, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+        attention_backward_cuda_cores(dqkv, dout, out, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
         return;
     }
     const int32_t *docs = attention_saved_docs(att, B, T, NH);
@@ -537,7 +548,7 @@ extern "C" void ct_cuda_attention_backward_with_out_bf16(float *dqkv, const floa
         backward_bf16<128>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV);
 }
 
-extern "C" void ct_cuda_attention_backward_bf16(float *dqkv, const float *dout, const float *qkv, const float *att,
+extern "C" void ct_cuda_attention_backward_bf16(CtAct *dqkv, const CtAct *dout, const CtAct *qkv, const float *att,
                                                 float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV,
                                                 int HD) {
     ct_cuda_attention_backward_with_out_bf16(dqkv, dout, NULL, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);

@@ -3,21 +3,26 @@
 // Two kernels: scores (a warp per (head, row): lanes split HD, a shuffle sums), then per head a
 // block finds max and Σ exp, turns the scores into probabilities, and sums P·V with a thread
 // per output channel (reads of V rows are coalesced across the channels).
+// q, the caches and out are activations of either table's type (act_t: float or ct_bf16); the
+// scores and every sum are float.
+#include "kernels/cuda/act_io.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
-__global__ void decode_scores_kernel(float *scores, const float *q, const float *k_cache, int n_ctx, int NH, int NKV,
+template <typename act_t>
+__global__ void decode_scores_kernel(float *scores, const act_t *q, const act_t *k_cache, int n_ctx, int NH, int NKV,
                                      int HD, float scale) {
     const int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
     if (warp >= NH * n_ctx) return;  // whole warps leave together
     const int h = warp / n_ctx, t = warp % n_ctx, kvh = h / (NH / NKV);
-    const float *qh = q + (size_t)h * HD, *k = k_cache + (size_t)t * NKV * HD + (size_t)kvh * HD;
+    const act_t *qh = q + (size_t)h * HD, *k = k_cache + (size_t)t * NKV * HD + (size_t)kvh * HD;
     float s = 0.0f;
-    for (int i = lane; i < HD; i += 32) s += qh[i] * k[i];
+    for (int i = lane; i < HD; i += 32) s += act_load(qh + i) * act_load(k + i);
     s = warp_sum(s);
     if (lane == 0) scores[warp] = s * scale;
 }
 
-__global__ void decode_softmax_pv_kernel(float *out, float *scores, const float *v_cache, int n_ctx, int NH, int NKV,
+template <typename act_t>
+__global__ void decode_softmax_pv_kernel(act_t *out, float *scores, const act_t *v_cache, int n_ctx, int NH, int NKV,
                                          int HD) {
     const int h = blockIdx.x, kvh = h / (NH / NKV);
     float *s = scores + (size_t)h * n_ctx;
@@ -34,19 +39,32 @@ __global__ void decode_softmax_pv_kernel(float *out, float *scores, const float 
     const float inv = 1.0f / sum;
     for (int i = threadIdx.x; i < HD; i += blockDim.x) {
         float o = 0.0f;
-        for (int t = 0; t < n_ctx; t++) o += s[t] * v_cache[(size_t)t * NKV * HD + (size_t)kvh * HD + i];
-        out[(size_t)h * HD + i] = o * inv;
+        for (int t = 0; t < n_ctx; t++) o += s[t] * act_load(v_cache + (size_t)t * NKV * HD + (size_t)kvh * HD + i);
+        act_store(out + (size_t)h * HD + i, o * inv);
     }
 }
 
-extern "C" void ct_cuda_attention_decode(float *out, const float *q, const float *k_cache, const float *v_cache,
-                                         int n_ctx, int NH, int NKV, int HD) {
+template <typename act_t>
+static void decode(act_t *out, const act_t *q, const act_t *k_cache, const act_t *v_cache, int n_ctx, int NH, int NKV,
+                   int HD) {
     if (n_ctx <= 0 || NH <= 0) return;
     float *scores = (float *)ct_cuda_scratch(CT_SCRATCH_DECODE, sizeof(float) * (size_t)NH * n_ctx);
     const float scale = 1.0f / sqrtf((float)HD);
     const size_t threads = (size_t)NH * n_ctx * 32;
-    decode_scores_kernel<<<(unsigned)((threads + 255) / 256), 256>>>(scores, q, k_cache, n_ctx, NH, NKV, HD, scale);
+    decode_scores_kernel<act_t><<<(unsigned)((threads + 255) / 256), 256>>>(scores, q, k_cache, n_ctx, NH, NKV, HD,
+                                                                            scale);
     LAUNCH_CHECK("decode_scores_kernel");
-    decode_softmax_pv_kernel<<<NH, 256>>>(out, scores, v_cache, n_ctx, NH, NKV, HD);
+    decode_softmax_pv_kernel<act_t><<<NH, 256>>>(out, scores, v_cache, n_ctx, NH, NKV, HD);
     LAUNCH_CHECK("decode_softmax_pv_kernel");
+}
+
+extern "C" void ct_cuda_attention_decode(CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache,
+                                         int n_ctx, int NH, int NKV, int HD) {
+    decode((float *)out, (const float *)q, (const float *)k_cache, (const float *)v_cache, n_ctx, NH, NKV, HD);
+}
+
+extern "C" void ct_cuda_attention_decode_bf16(CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache,
+                                              int n_ctx, int NH, int NKV, int HD) {
+    decode((ct_bf16 *)out, (const ct_bf16 *)q, (const ct_bf16 *)k_cache, (const ct_bf16 *)v_cache, n_ctx, NH, NKV,
+           HD);
 }

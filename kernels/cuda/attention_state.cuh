@@ -4,6 +4,7 @@
 //   floats [B·NH·T, B·NH·T + B·T) the batch's document ids as int32 bit patterns (zeros without
 //                                 doc_ids), only when T >= 2: backward has no doc_ids argument.
 #pragma once
+#include "kernels/cuda/act_io.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
 // The document ids saved after the log-sum-exp (NULL when T < 2: one token needs no mask).
@@ -21,3 +22,12 @@ static inline void attention_save_docs(float *att, const int32_t *doc_ids, int B
     else
         ct_cuda_zero(docs, sizeof(int32_t) * (size_t)B * T);
 }
+
+// The CUDA-core kernels of attention.cu on bf16 activations (float math, bf16 loads and
+// stores): the bf16 table's attention where the tensor-core kernels do not apply (head sizes
+// other than 64 and 128, arrays not 16-byte aligned). attention_bf16.cu dispatches to them.
+void attention_forward_cuda_cores(ct_bf16 *out, float *att, const ct_bf16 *qkv, const int32_t *doc_ids,
+                                  float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
+void attention_backward_cuda_cores(ct_bf16 *dqkv, const ct_bf16 *dout, const ct_bf16 *out, const ct_bf16 *qkv,
+                                   const float *att, float dropout_p, uint64_t dropout_seed, int B, int T, int NH,
+                                   int NKV, int HD);
