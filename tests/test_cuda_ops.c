@@ -151,13 +151,14 @@ static double act_vs_host(const CtOps *gpu, const CtAct *dev, const float *host,
     ct_free(h);
     return e;
 }
-// The activation array of table gpu equals the CPU's to the table's tolerance.
-#define CHECK_ACT_CLOSE(gpu, dev, host, n, what)                                                           \
+// The activation array of table gpu equals the CPU's to `tol`, or to the table's tolerance.
+#define CHECK_ACT_CLOSE_TOL(gpu, dev, host, n, tol, what)                                                  \
     do {                                                                                                   \
-        double e_ = act_vs_host((gpu), (dev), (host), (n)), t_ = act_tol(gpu);                             \
+        double e_ = act_vs_host((gpu), (dev), (host), (n)), t_ = (tol);                                    \
         CHECK_MSG(e_ < t_, "%s (%s): cuda vs cpu relative difference %.3g (tolerance %.1g)", (what),      \
                   (gpu)->name, e_, t_);                                                                    \
     } while (0)
+#define CHECK_ACT_CLOSE(gpu, dev, host, n, what) CHECK_ACT_CLOSE_TOL(gpu, dev, host, n, act_tol(gpu), what)
 
 // ---- embedding ----
 
@@ -313,19 +314,6 @@ static CtAct *mm_up(const CtOps *gpu, float *host, size_t n) {
     gpu->download_act(host, d, n);
     return d;
 }
-static CtAct *mm_alloc(const CtOps *gpu, size_t n, const char *what) { return ct_cuda_malloc(n * gpu->act_bytes, what); }
-static double mm_act_vs_host(const CtOps *gpu, const CtAct *dev, const float *host, size_t n) {
-    float *h = cuda_fixture_down_act(gpu, dev, n);
-    double e = rel_diff(h, host, n);
-    ct_free(h);
-    return e;
-}
-#define MM_CHECK_ACT(gpu, dev, host, n, tol, what)                                                  \
-    do {                                                                                            \
-        double e_ = mm_act_vs_host((gpu), (dev), (host), (n));                                      \
-        CHECK_MSG(e_ < (tol), "%s: %s vs cpu relative difference %.3g (tolerance %.1g)", (what),    \
-                  (gpu)->name, e_, (double)(tol));                                                  \
-    } while (0)
 
 // gpu: the fp32 table (tol 1e-5) or the bf16 table (tol 1e-2: bf16 activations in memory, weights
 // rounded to bf16 in the products, activation outputs rounded to bf16; weight gradients fp32).
@@ -339,9 +327,9 @@ static void matmul_case(const CtOps *gpu, double tol, int N, int C, int OC, int 
     // the bias one float into its buffer, as biases at offsets in the parameter buffer are
     float *d_w = upf(w, (size_t)OC * C), *d_b = upf(b - 1, OC + 1) + 1;
     CPU->matmul_forward(out, x, w, with_bias ? b : NULL, N, C, OC);
-    CtAct *d_out = mm_alloc(gpu, (size_t)N * OC, "out");
+    CtAct *d_out = new_act(gpu, (size_t)N * OC, "out");
     gpu->matmul_forward(d_out, d_x, d_w, with_bias ? d_b : NULL, N, C, OC);
-    MM_CHECK_ACT(gpu, d_out, out, (size_t)N * OC, tol, "matmul forward");
+    CHECK_ACT_CLOSE_TOL(gpu, d_out, out, (size_t)N * OC, tol, "matmul forward");
 
     float *dout = rnd(&rng, (size_t)N * OC, 1), *dx = rnd(&rng, (size_t)N * C, 1);
     float *dw = rnd(&rng, (size_t)OC * C, 1), *db = rnd(&rng, OC, 1);
@@ -351,10 +339,10 @@ static void matmul_case(const CtOps *gpu, double tol, int N, int C, int OC, int 
     CPU->matmul_backward(want_dinp ? dx : NULL, want_dw ? dw : NULL, want_db ? db : NULL, dout, x, w, N, C, OC);
     gpu->matmul_backward(want_dinp ? d_dx : NULL, want_dw ? d_dw : NULL, want_db ? d_db : NULL, d_dout, d_x, d_w, N, C,
                          OC);
-    MM_CHECK_ACT(gpu, d_dx, dx, (size_t)N * C, tol, "matmul dinp");
+    CHECK_ACT_CLOSE_TOL(gpu, d_dx, dx, (size_t)N * C, tol, "matmul dinp");
     CHECK_CLOSE_TOL(d_dw, dw, (size_t)OC * C, tol, "matmul dweight");
     CHECK_CLOSE(d_db, db, OC, "matmul dbias");  // an fp32 column sum of the same dout on both sides
-    if (!want_dinp) MM_CHECK_ACT(gpu, d_dx, dx0, (size_t)N * C, 1e-30, "matmul dinp untouched when NULL");
+    if (!want_dinp) CHECK_ACT_CLOSE_TOL(gpu, d_dx, dx0, (size_t)N * C, 1e-30, "matmul dinp untouched when NULL");
 }
 
 static void matmul_cases(const CtOps *gpu, double tol) {
@@ -386,25 +374,25 @@ static void lora_case(const CtOps *gpu, double tol) {
     float *y = rnd(&rng, (size_t)N * stride, 1), *h = ct_alloc(sizeof(float) * N * R);
     CtAct *d_x = mm_up(gpu, x, (size_t)N * C), *d_y = mm_up(gpu, y, (size_t)N * stride);
     float *d_A = upf(A, (size_t)R * C), *d_B = upf(B, (size_t)OC * R);
-    CtAct *d_h = mm_alloc(gpu, (size_t)N * R, "h");
+    CtAct *d_h = new_act(gpu, (size_t)N * R, "h");
     CPU->lora_forward(y + off, h, x, A, B, s, N, C, R, OC, stride);
     gpu->lora_forward(ct_act_at(ab, d_y, off), d_h, d_x, d_A, d_B, s, N, C, R, OC, stride);
-    MM_CHECK_ACT(gpu, d_y, y, (size_t)N * stride, tol, "lora forward (and the other column blocks untouched)");
-    MM_CHECK_ACT(gpu, d_h, h, (size_t)N * R, tol, "lora h");
+    CHECK_ACT_CLOSE_TOL(gpu, d_y, y, (size_t)N * stride, tol, "lora forward (and the other column blocks untouched)");
+    CHECK_ACT_CLOSE_TOL(gpu, d_h, h, (size_t)N * R, tol, "lora h");
     for (int with_all = 1; with_all >= 0; with_all--) {
         float *dy = rnd(&rng, (size_t)N * stride, 1), *dx = rnd(&rng, (size_t)N * C, 1);
         float *dA = rnd(&rng, (size_t)R * C, 1), *dB = rnd(&rng, (size_t)OC * R, 1), *dh = ct_alloc(sizeof(float) * N * R);
         CtAct *d_dy = mm_up(gpu, dy, (size_t)N * stride), *d_dx = mm_up(gpu, dx, (size_t)N * C);
         float *d_dA = upf(dA, (size_t)R * C), *d_dB = upf(dB, (size_t)OC * R);
-        CtAct *d_dh = mm_alloc(gpu, (size_t)N * R, "dh");
+        CtAct *d_dh = new_act(gpu, (size_t)N * R, "dh");
         CPU->lora_backward(with_all ? dx : NULL, dA, with_all ? dB : NULL, dh, dy + off, x, h, A, B, s, N, C, R, OC,
                            stride);
         gpu->lora_backward(with_all ? d_dx : NULL, d_dA, with_all ? d_dB : NULL, d_dh, ct_act_at(ab, d_dy, off), d_x,
                            d_h, d_A, d_B, s, N, C, R, OC, stride);
-        MM_CHECK_ACT(gpu, d_dx, dx, (size_t)N * C, tol, "lora dinp");
+        CHECK_ACT_CLOSE_TOL(gpu, d_dx, dx, (size_t)N * C, tol, "lora dinp");
         CHECK_CLOSE_TOL(d_dA, dA, (size_t)R * C, tol, "lora dA");
         CHECK_CLOSE_TOL(d_dB, dB, (size_t)OC * R, tol, "lora dB");
-        MM_CHECK_ACT(gpu, d_dh, dh, (size_t)N * R, tol, "lora dh");
+        CHECK_ACT_CLOSE_TOL(gpu, d_dh, dh, (size_t)N * R, tol, "lora dh");
     }
 }
 
@@ -434,10 +422,10 @@ static void fused_gelu_case(const CtOps *gpu, int N, int C, int F, int with_bias
     float *d_w1 = upf(w1, FC), *d_b1 = upf(b1, F);
     CPU->matmul_forward(pre, x, w1, with_bias ? b1 : NULL, N, C, F);
     CPU->gelu_forward(act, pre, NF);
-    CtAct *d_pre = mm_alloc(gpu, NF, "pre"), *d_act = mm_alloc(gpu, NF, "act");
+    CtAct *d_pre = new_act(gpu, NF, "pre"), *d_act = new_act(gpu, NF, "act");
     gpu->matmul_bias_gelu_forward(d_act, d_pre, d_x, d_w1, with_bias ? d_b1 : NULL, N, C, F);
-    MM_CHECK_ACT(gpu, d_pre, pre, NF, tol, "fused forward: the pre-activation");
-    MM_CHECK_ACT(gpu, d_act, act, NF, tol, "fused forward: gelu");
+    CHECK_ACT_CLOSE_TOL(gpu, d_pre, pre, NF, tol, "fused forward: the pre-activation");
+    CHECK_ACT_CLOSE_TOL(gpu, d_act, act, NF, tol, "fused forward: gelu");
 
     // backward from the CPU's pre and act (as bf16, on both sides), so it is checked on its own
     float *w2 = rnd(&rng, FC, 0.3f), *dout = rnd(&rng, NC, 1), *dw2 = rnd(&rng, FC, 1), *db2 = rnd(&rng, C, 1);
@@ -454,7 +442,7 @@ static void fused_gelu_case(const CtOps *gpu, int N, int C, int F, int with_bias
     CPU->gelu_backward(dpre, pre, dact, NF);
     gpu->matmul_backward_dgelu(d_dpre, want_dw ? d_dw2 : NULL, want_dw ? d_db2 : NULL, d_dout, d_act, d_pre, d_w2, N,
                                F, C);
-    MM_CHECK_ACT(gpu, d_dpre, dpre, NF, tol, "fused backward: dpre");
+    CHECK_ACT_CLOSE_TOL(gpu, d_dpre, dpre, NF, tol, "fused backward: dpre");
     if (want_dw) {
         CHECK_CLOSE_TOL(d_dw2, dw2, FC, tol, "fused backward: dweight");
         CHECK_CLOSE(d_db2, db2, C, "fused backward: dbias (an fp32 column sum)");
@@ -490,30 +478,6 @@ typedef struct {
 } AttCase;
 #define SEED 0x5eedu
 
-// x rounded to bf16 (nearest even) where the table's activations are bf16: what the GPU's
-// inputs hold, given to the CPU too so the comparison measures the kernels, not input rounding.
-static void att_round_inputs(const CtOps *gpu, float *x, size_t n) {
-    if (gpu->act_bytes != 2) return;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], 4);
-        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;  // (finite inputs only)
-        memcpy(&x[i], &u, 4);
-    }
-}
-// The activation array dev (gpu's type) against host floats to `tol`.
-static double att_dev_vs_host(const CtOps *gpu, const CtAct *dev, const float *host, size_t n) {
-    float *h = cuda_fixture_down_act(gpu, dev, n);
-    double e = rel_diff(h, host, n);
-    ct_free(h);
-    return e;
-}
-#define CHECK_ACT_CLOSE_TOL(gpu, dev, host, n, tol, what)                                             \
-    do {                                                                                            \
-        double e_ = att_dev_vs_host((gpu), (dev), (host), (n));                                     \
-        CHECK_MSG(e_ < (tol), "%s: cuda vs cpu relative difference %.3g (tolerance %.1g)", (what), e_, \
-                  (double)(tol));                                                                   \
-    } while (0)
 static int att_same_bits(const CtOps *gpu, const CtAct *a_dev, const CtAct *b_dev, size_t n) {
     float *a = cuda_fixture_down_act(gpu, a_dev, n), *b = cuda_fixture_down_act(gpu, b_dev, n);
     int same = memcmp(a, b, n * sizeof(float)) == 0;
@@ -531,7 +495,7 @@ static void attention_case_at(const CtOps *gpu, double tol, AttCase c, int offse
     const int row = (c.NH + 2 * c.NKV) * c.HD;
     const size_t n_qkv = (size_t)c.B * c.T * row, n_out = (size_t)c.B * c.T * c.NH * c.HD;
     float *qkv_buf = rnd(&rng, n_qkv + offset, 1), *qkv = qkv_buf + offset;
-    att_round_inputs(gpu, qkv, n_qkv);
+    as_table_holds(gpu, qkv, n_qkv);
     int32_t *doc = ct_alloc(sizeof(int32_t) * (size_t)c.B * c.T);
     for (int b = 0; b < c.B; b++)  // packed documents of varying length, and one id that returns
         for (int t = 0; t < c.T; t++) doc[b * c.T + t] = (t / (7 + 5 * b)) % 3;
@@ -562,8 +526,8 @@ static void attention_case_at(const CtOps *gpu, double tol, AttCase c, int offse
     ct_free(L);
 
     float *dout = rnd(&rng, n_out, 1), *dqkv = rnd(&rng, n_qkv, 1);
-    att_round_inputs(gpu, dout, n_out);
-    att_round_inputs(gpu, dqkv, n_qkv);  // backward adds into dqkv: both sides start from the same numbers
+    as_table_holds(gpu, dout, n_out);
+    as_table_holds(gpu, dqkv, n_qkv);  // backward adds into dqkv: both sides start from the same numbers
     CtAct *d_dout = cuda_fixture_up_act(gpu, dout, n_out), *d_dqkv = cuda_fixture_up_act(gpu, dqkv, n_qkv),
           *d_dqkv2 = cuda_fixture_up_act(gpu, dqkv, n_qkv), *d_dqkv3 = cuda_fixture_up_act(gpu, dqkv, n_qkv);
     CPU->attention_backward(dqkv, dout, qkv, att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
@@ -707,9 +671,9 @@ static void attention_decode_cases(const CtOps *gpu, double tol) {
         ct_rng_seed(&rng, 40 + s);
         const size_t nq = (size_t)NH * HD, nkv = (size_t)n_ctx * NKV * HD;
         float *q = rnd(&rng, nq, 1), *k = rnd(&rng, nkv, 1), *v = rnd(&rng, nkv, 1);
-        att_round_inputs(gpu, q, nq);
-        att_round_inputs(gpu, k, nkv);
-        att_round_inputs(gpu, v, nkv);
+        as_table_holds(gpu, q, nq);
+        as_table_holds(gpu, k, nkv);
+        as_table_holds(gpu, v, nkv);
         float *out = ct_alloc(sizeof(float) * nq);
         CPU->attention_decode(out, q, k, v, n_ctx, NH, NKV, HD);
         CtAct *d_q = cuda_fixture_up_act(gpu, q, nq), *d_k = cuda_fixture_up_act(gpu, k, nkv),
@@ -889,7 +853,7 @@ static void xent_case(const CtOps *gpu, double tol, int N, int V, int with_mask,
     ct_cpu_xent_backward_f64(logits64, lse64, targets, m, w, scale, N, V);
     for (size_t i = 0; i < NV; i++) logits[i] = (float)logits64[i];
     gpu->xent_backward(d_logits, d_lse, d_targets, dm, dw, scale, N, V);
-    MM_CHECK_ACT(gpu, d_logits, logits, NV, tol, "xent dlogits");
+    CHECK_ACT_CLOSE_TOL(gpu, d_logits, logits, NV, tol, "xent dlogits");
     ct_free(logits64);
     ct_free(losses64);
     ct_free(logprobs64);
