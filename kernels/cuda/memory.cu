@@ -112,7 +112,9 @@ extern "C" void *ct_cuda_alloc_zeroed(size_t bytes, const char *what) {
 // ---- activations to and from host floats (the tables' upload_act / download_act) ----
 #include "kernels/cuda/act_io.cuh"
 
-extern "C" void ct_cuda_upload_act(CtAct *dst, const float *src, size_t n) { ct_cuda_upload(dst, src, n * sizeof(float)); }
+extern "C" void ct_cuda_upload_act(CtAct *dst, const float *src, size_t n) {
+    ct_cuda_upload(dst, src, n * sizeof(float));
+}
 extern "C" void ct_cuda_download_act(float *dst, const CtAct *src, size_t n) {
     ct_cuda_download(dst, src, n * sizeof(float));
 }
