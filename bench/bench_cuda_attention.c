@@ -1,8 +1,8 @@
 // Attention forward + backward on the GPU: time and TFLOP/s for the two CUDA op tables, the
 // fp32 CUDA-core kernels (ct_ops_cuda()) and the bf16 tensor-core kernels over bf16 activations
 // (ct_ops_cuda_bf16(); head sizes 64 and 128, others fall back to the fp32-math kernels)
-// (make bench-cuda-attention; needs a CUDA build and a GPU). Shapes: GPT-2 small's heads (HD = 64) at T = 1024 by default; --B, --T,
-// --NH, --NKV, --HD, --iters change them.
+// (make bench-cuda-attention; needs a CUDA build and a GPU). Shapes: GPT-2 small's heads
+// (HD = 64) at T = 1024 by default; --B, --T, --NH, --NKV, --HD, --iters change them.
 // FLOPs count the causal half of the T×T×HD products as FlashAttention's benchmarks do:
 // forward (Q·Kᵀ and P·V, 2 products of 2·T²·HD each, halved) fwd = 2·B·NH·T²·HD; backward
 // (Q·Kᵀ, dO·Vᵀ, dS·K, dSᵀ·Q, Pᵀ·dO: 5 products) bwd = 2.5·fwd. Recomputations are not counted
