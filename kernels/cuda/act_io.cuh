@@ -14,6 +14,6 @@ __device__ __forceinline__ void act_add(act_t *p, float v) {
     act_store(p, act_load(p) + v);
 }
 
-// The extern "C" pair of an op (cuda_decl.h): ct_cuda_NAME runs body<float>, ct_cuda_NAME_bf16
-// body<__nv_bfloat16>. Each .cu writes its ops as templates and instantiates them through this.
+// The bf16 activation type. Each op's pair of entry points (cuda_decl.h) casts its CtAct arrays:
+// ct_cuda_NAME runs the template on float, ct_cuda_NAME_bf16 on ct_bf16.
 typedef __nv_bfloat16 ct_bf16;

@@ -38,8 +38,6 @@
 
 #define WORKSPACE_BYTES ((size_t)32 << 20)  // cuBLASLt's workspace; 32 MiB suits Hopper's kernels
 
-#define WORKSPACE_BYTES ((size_t)32 << 20)  // cuBLASLt's workspace; 32 MiB suits Hopper's kernels
-
 static cublasLtHandle_t lt_handle;
 static void *lt_workspace;
 

@@ -4,6 +4,7 @@
 
 #include <unordered_map>
 
+#include "kernels/cuda/act_io.cuh"
 #include "kernels/cuda/bf16_weights.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
@@ -110,7 +111,6 @@ extern "C" void *ct_cuda_alloc_zeroed(size_t bytes, const char *what) {
     return p;
 }
 // ---- activations to and from host floats (the tables' upload_act / download_act) ----
-#include "kernels/cuda/act_io.cuh"
 
 extern "C" void ct_cuda_upload_act(CtAct *dst, const float *src, size_t n) {
     ct_cuda_upload(dst, src, n * sizeof(float));
