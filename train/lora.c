@@ -302,7 +302,8 @@ void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, CtAct *out, const C
             m->ops->dropout_forward(lora->xd, inp, (size_t)N * a->in, lora->spec.dropout, lora_dropout_key(m, i));
             x = lora->xd;
         }
-        m->ops->lora_forward(ct_act_at(m->ops->act_bytes, out, (size_t)a->col0), a->h, x, lora->dev_params + a->a_offset, lora->dev_params + a->b_offset,
+        CtAct *out_block = ct_act_at(m->ops->act_bytes, out, (size_t)a->col0);  // the adapter's columns
+        m->ops->lora_forward(out_block, a->h, x, lora->dev_params + a->a_offset, lora->dev_params + a->b_offset,
                              lora->scale, N, a->in, lora->spec.r, a->out, a->out_stride);
     }
 }
