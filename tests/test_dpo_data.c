@@ -70,7 +70,8 @@ TEST(dpo, plain_pair_whose_tokens_merge_across_the_prompt_boundary_is_cut_where_
     CHECK_MSG(same_ids(&x.prompt, &want), "the prompt is the common prefix: %zu tokens", x.prompt.len);
     encode_text(enc, " world", &want);
     ct_ids_push(&want, eos);
-    CHECK_MSG(same_ids(&x.chosen, &want), "chosen: %zu tokens, the first %d", x.chosen.len, x.chosen.len ? x.chosen.data[0] : -1);
+    CHECK_MSG(same_ids(&x.chosen, &want), "chosen: %zu tokens, the first %d", x.chosen.len,
+              x.chosen.len ? x.chosen.data[0] : -1);
     encode_text(enc, " works", &want);
     ct_ids_push(&want, eos);
     CHECK(same_ids(&x.rejected, &want));
@@ -84,7 +85,8 @@ TEST(dpo, plain_pair_whose_tokens_merge_across_the_prompt_boundary_is_cut_where_
 
     // A prompt that ends on a token boundary keeps all its tokens; a completion that already ends
     // with the end of text gets no second one (TRL's endswith check).
-    x = tokenize(enc, &t, "{\"prompt\": \"Question: 2+2?\\nAnswer:\", \"chosen\": \" 4<|endoftext|>\", \"rejected\": \" 5\"}");
+    x = tokenize(enc, &t,
+                 "{\"prompt\": \"Question: 2+2?\\nAnswer:\", \"chosen\": \" 4<|endoftext|>\", \"rejected\": \" 5\"}");
     CHECK_EQ_INT((int)x.dropped, 0);
     encode_text(enc, "Question: 2+2?\nAnswer:", &want);
     CHECK(same_ids(&x.prompt, &want));

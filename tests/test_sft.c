@@ -177,7 +177,8 @@ TEST(sft, best_checkpoint_is_the_start_when_validation_only_gets_worse) {
     char path[1200];
     snprintf(path, sizeof path, "%s/qa.jsonl", dir);
     FILE *f = fopen(path, "w");
-    for (int i = 0; i < 400; i++) fprintf(f, "{\"prompt\": \"What is %d plus %d?\", \"response\": \"%d\"}\n", i % 17, i % 23, i % 17 + i % 23);
+    for (int i = 0; i < 400; i++)
+        fprintf(f, "{\"prompt\": \"What is %d plus %d?\", \"response\": \"%d\"}\n", i % 17, i % 23, i % 17 + i % 23);
     fclose(f);
     char cmd[4096], *out;
     snprintf(cmd, sizeof cmd,

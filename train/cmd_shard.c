@@ -219,8 +219,8 @@ static int run_shard(const CtArgs *args) {
     if (stats.prompt_not_prefix)
         ct_warn("shard: in %llu pair%s (the first at %s) the tokenized prompt is not a prefix of the tokenized "
                 "prompt+completion: tokens merge across the boundary; the completion starts where they part, as in "
-                "TRL, and the prompt's last tokens are not trained on. End prompts on a token boundary (a space or "
-                "newline) to avoid it", (unsigned long long)stats.prompt_not_prefix,
+                "TRL, and the prompt's last tokens are not trained on. End prompts where a token ends (a newline or "
+                "punctuation; not a trailing space before a word) to avoid it", (unsigned long long)stats.prompt_not_prefix,
                 stats.prompt_not_prefix == 1 ? "" : "s", stats.first_not_prefix);
     if (stats.empty) ct_log("shard: left out %llu empty documents", (unsigned long long)stats.empty);
     if (stats.documents[CT_SPLIT_VAL] == 0 && val_fraction > 0)

@@ -569,7 +569,8 @@ int ct_pretrain(const CtPretrainJob *job) {
     else
         snprintf(origin, sizeof origin, "preset %s", cfg->model.preset);
     ct_log("%s: %s (%s), %.2fM parameters, %d layers, d_model %d; %d threads; %s", r.name,
-           ct_arch_name(r.model.config.arch), origin, r.model.n_params / 1e6, r.model.config.n_layer, r.model.config.d_model, threads, line);
+           ct_arch_name(r.model.config.arch), origin, r.model.n_params / 1e6, r.model.config.n_layer,
+           r.model.config.d_model, threads, line);
     ct_log("%s: %s: %llu train tokens, %llu val tokens; batch %d rows x %d x %d = %lld tokens per step, %lld steps "
            "(%.2f epochs)",
            r.name, cfg->data.path, (unsigned long long)r.data.split[CT_SPLIT_TRAIN].n_tokens,
