@@ -1,5 +1,5 @@
 // DPO runs through the binary: each step's row of rewards comes from the forward whose loss the
-// step's row holds (TRL's logging), no perplexity for a loss that is no cross-entropy, and the
+// step's row holds (TRL's logging), over every rank's pairs, no perplexity for a loss that is no cross-entropy, and the
 // start-up line names the model the run trains (a checkpoint's, not the config's preset).
 #include <cJSON.h>
 #include <math.h>
@@ -109,4 +109,36 @@ TEST(dpo, metrics_rows_come_from_the_forward_of_their_step) {
     CHECK_CONTAINS(out, "dpo: llama (from d/ckpt-step00000006.h5), 0.");
     CHECK_MSG(!strstr(out, "gpt2-124m"), "%s", out);
     free(out);
+}
+
+// Data parallel: a step's row holds the rewards of every rank's pairs (TRL gathers them), so 2
+// ranks with one pair each log what 1 rank with both pairs logs.
+TEST(dpo, metrics_rows_under_mpirun_cover_every_rank) {
+    if (ct_test_run("command -v mpirun", NULL) != 0) SKIP("mpirun is not on PATH");
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char *out = NULL;
+    int rc = make_pairs(dir, &out);
+    if (!ct_test_shared_data()) return;
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    ct_test_write("dpo.json", DPO_CONFIG);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun --oversubscribe "
+             "--allow-run-as-root -x ASAN_OPTIONS -x OMP_NUM_THREADS=1 -np 2 '%s' dpo dpo.json --run.out_dir=two "
+             "--train.max_steps=3 2>&1 && OMP_NUM_THREADS=1 '%s' dpo dpo.json --run.out_dir=one --train.max_steps=3 "
+             "--train.batch_size=2", dir, bin, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    cJSON *two[64], *one[64];
+    int n2 = read_metrics(ct_test_path("two/metrics.jsonl"), two, 64);
+    int n1 = read_metrics(ct_test_path("one/metrics.jsonl"), one, 64);
+    const char *keys[4] = {"rewards/chosen", "rewards/rejected", "logps/chosen", "rewards/accuracies"};
+    for (int k = 2; k <= 3; k++)
+        for (int i = 0; i < 4; i++) {
+            double a = metric(two, n2, "train", k, keys[i]), b = metric(one, n1, "train", k, keys[i]);
+            CHECK_MSG(fabs(a - b) <= 1e-5 * fmax(1, fabs(b)), "step %d %s: 2 ranks %.9g, 1 rank %.9g", k, keys[i], a, b);
+        }
+    for (int i = 0; i < n2; i++) cJSON_Delete(two[i]);
+    for (int i = 0; i < n1; i++) cJSON_Delete(one[i]);
 }

@@ -283,6 +283,15 @@ static void log_dpo(Run *r, const char *split, const CtDpoStats *st) {
                    st->logp_chosen, st->logp_rejected);
 }
 
+// Data parallel: the sums of a step's DPO metrics over every rank's pairs (TRL gathers them).
+static void dpo_stats_allreduce(CtDpoStats *st) {
+    double sums[6] = {st->reward_chosen, st->reward_rejected, st->accuracy, st->logp_chosen, st->logp_rejected,
+                      (double)st->pairs};
+    ct_dist_allreduce_sum_f64(sums, 6);
+    st->reward_chosen = sums[0], st->reward_rejected = sums[1], st->accuracy = sums[2];
+    st->logp_chosen = sums[3], st->logp_rejected = sums[4], st->pairs = (int64_t)sums[5];
+}
+
 // DPO on the fixed validation pairs: the loss, and TRL's reward metrics (logged).
 static double evaluate_dpo(Run *r) {
     CtLoaderState start = {(uint64_t)r->cfg->run.seed, 0, 0};
@@ -630,6 +639,7 @@ int ct_pretrain(const CtPretrainJob *job) {
                 ct_dpo_micro_step(&r.dpo, &r.model, &r.step_batches, a, (int64_t)world * accum * B, CT_SPLIT_TRAIN, 1,
                                   &st);
             loss = st.loss;
+            if (world > 1) dpo_stats_allreduce(&st);
             ct_dpo_stats_finish(&st);
             dpo_train = st;  // logged with this step's number, as its loss is (TRL's rows)
         } else {
