@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Reference side of ctrain's DPO test against TRL (tests/test_dpo_ref.c).
 
-usage: dpo_trl_ref.py CTRAIN DIR
+usage: dpo_trl_ref.py CTRAIN DIR [plain|chat]
 
 DIR holds tok.json, a byte-level BPE tokenizer.json with <|endoftext|> (the C test trains it with
 ctrain). The script makes a small random LlamaForCausalLM with transformers, saves it with the
-tokenizer and imports it with `ctrain import hf`; shards PAIRS (plain strings, among them
-prompts whose last token merges with the completion's first) with `ctrain shard --format dpo`;
+tokenizer and imports it with `ctrain import hf`; shards PAIRS with `ctrain shard --format dpo`:
+plain strings (among them prompts whose last token merges with the completion's first), or with
+`chat` the same as message lists, the tokenizer given ChatML's tokens and template (ctrain's
+built-in `chatml`);
 trains STEPS steps of sigmoid DPO with `ctrain dpo` and the same steps with TRL's DPOTrainer
 (same weights, data, batch, learning rate, AdamW, clipping, beta); and checks that every
 step's TRL metrics (loss, rewards/chosen, rewards/rejected, rewards/margins,
@@ -47,6 +49,8 @@ PAIRS = [
     {"prompt": "Complete: the quick brown fo", "chosen": "x jumps", "rejected": "ol runs"},  # merges too
     {"prompt": "Translate to French: cat\n", "chosen": "chat", "rejected": "chien"},
 ]
+CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+          "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 KEYS = ["loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
         "logps/rejected"]
 
@@ -60,8 +64,17 @@ def run(cmd):
 
 def main():
     ctrain, d = sys.argv[1], sys.argv[2]
+    chat = len(sys.argv) > 3 and sys.argv[3] == "chat"
     tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(d, "tok.json"), eos_token="<|endoftext|>",
                                   pad_token="<|endoftext|>")
+    pairs = PAIRS
+    if chat:  # message lists through ChatML (content is never parsed for special tokens by ctrain: none here)
+        tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+        tok.chat_template = CHATML
+        pairs = [{"prompt": [{"role": "user", "content": p["prompt"]}],
+                  "chosen": [{"role": "assistant", "content": p["chosen"].replace("<|endoftext|>", "")}],
+                  "rejected": [{"role": "assistant", "content": p["rejected"].replace("<|endoftext|>", "")}]}
+                 for p in PAIRS]
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-5,
@@ -73,11 +86,13 @@ def main():
     run([ctrain, "import", "hf", hf_dir, "--out", os.path.join(d, "init.h5")])
 
     with open(os.path.join(d, "pairs.jsonl"), "w") as f:
-        for p in PAIRS:
+        for p in pairs:
             f.write(json.dumps(p) + "\n")
-    out = run([ctrain, "shard", "--tokenizer", os.path.join(d, "tok.json"), "--input", os.path.join(d, "pairs.jsonl"),
-               "--format", "dpo", "--val-fraction", "0", "--threads", "1", "--out", os.path.join(d, "pairs")])
-    if "not a prefix" not in out:
+    # The tokenizer as transformers saved it (with chat: ChatML's tokens already there).
+    out = run([ctrain, "shard", "--tokenizer", os.path.join(hf_dir, "tokenizer.json"), "--input",
+               os.path.join(d, "pairs.jsonl"), "--format", "dpo", "--val-fraction", "0", "--threads", "1", "--out",
+               os.path.join(d, "pairs")])
+    if not chat and "not a prefix" not in out:
         sys.exit("ctrain shard gave no warning for prompts whose tokens merge with the completion:\n" + out)
     vocab = len(PreTrainedTokenizerFast(tokenizer_file=os.path.join(d, "pairs", "tokenizer.json")))
     if vocab != len(tok):
@@ -87,7 +102,7 @@ def main():
     lr, beta = 1e-3, 0.1
     run_config = {
         "data": {"path": os.path.join(d, "pairs")},
-        "train": {"batch_size": len(PAIRS), "seq_len": 64, "max_steps": STEPS, "eval_every": 0, "save_every": 0,
+        "train": {"batch_size": len(pairs), "seq_len": 64, "max_steps": STEPS, "eval_every": 0, "save_every": 0,
                   "eval_exact_match": 0, "init_from": os.path.join(d, "init.h5")},
         "optim": {"lr": lr, "min_lr": lr, "warmup_steps": 0, "weight_decay": 0.0, "beta1": 0.9, "beta2": 0.999,
                   "eps": 1e-8, "grad_clip": 1.0},
@@ -105,12 +120,12 @@ def main():
 
     # TRL: the same model, pairs, batch (all pairs in every step) and optimizer.
     model = LlamaForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
-    args = DPOConfig(output_dir=os.path.join(d, "trl"), per_device_train_batch_size=len(PAIRS), max_steps=STEPS,
+    args = DPOConfig(output_dir=os.path.join(d, "trl"), per_device_train_batch_size=len(pairs), max_steps=STEPS,
                      learning_rate=lr, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
                      adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, max_grad_norm=1.0, beta=beta,
                      loss_type=["sigmoid"], logging_steps=1, report_to=[], save_strategy="no", use_cpu=True, seed=0,
                      bf16=False, fp16=False, max_length=None, dataset_num_proc=None)
-    trainer = DPOTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(PAIRS), processing_class=tok)
+    trainer = DPOTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(pairs), processing_class=tok)
     trainer.train()
     theirs = {h["step"]: h for h in trainer.state.log_history if "rewards/chosen" in h}
 
@@ -127,8 +142,9 @@ def main():
             print("step %d %-19s ctrain % .8f  TRL % .8f  diff %.1e" % (step, key, a, b, abs(a - b)))
             if diff > 2e-5:
                 sys.exit("step %d: %s differs: ctrain %.9g, TRL %.9g" % (step, key, a, b))
-    print("DPO metrics equal TRL %s's over %d steps (largest relative difference %.1e; torch %s, transformers %s)"
-          % (trl.__version__, STEPS, worst, torch.__version__, transformers.__version__))
+    print("DPO metrics of %s pairs equal TRL %s's over %d steps (largest relative difference %.1e; torch %s, "
+          "transformers %s)" % ("chat" if chat else "plain-string", trl.__version__, STEPS, worst, torch.__version__,
+                                transformers.__version__))
 
 
 if __name__ == "__main__":
