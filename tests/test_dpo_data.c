@@ -40,12 +40,11 @@ static Tokenized tokenize(CtEncoder *enc, const CtTokenizer *t, const char *line
     Tokenized out;
     memset(&out, 0, sizeof out);
     CtPreference p;
-    if (ct_parse_dpo_example(line, strlen(line), &p) != 0 || p.conversational) {
-        out.dropped = (size_t)-1;  // the test's lines are valid plain pairs
-        return out;
-    }
-    out.dropped = ct_encode_plain_preference(enc, t, ct_tokenizer_special_id(t, "<|endoftext|>"), &p, &out.prompt,
-                                             &out.chosen, &out.rejected);
+    out.dropped = (size_t)-1;  // unless the line is a plain pair (the test's lines are)
+    if (ct_parse_dpo_example(line, strlen(line), &p) != 0) return out;
+    if (!p.conversational)
+        out.dropped = ct_encode_plain_preference(enc, t, ct_tokenizer_special_id(t, "<|endoftext|>"), &p, &out.prompt,
+                                                 &out.chosen, &out.rejected);
     ct_preference_free(&p);
     return out;
 }
