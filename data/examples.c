@@ -142,3 +142,48 @@ void ct_preference_free(CtPreference *p) {
     ct_free(p->prompt);
     memset(p, 0, sizeof *p);
 }
+
+// prompt + completion + (the end-of-sequence text, unless the completion ends with it), tokenized whole.
+static void encode_sequence(CtEncoder *enc, const char *prompt, size_t prompt_len, const char *completion,
+                            size_t completion_len, const uint8_t *eos, size_t eos_len, CtIds *out) {
+    int ends_with_eos = completion_len >= eos_len && memcmp(completion + completion_len - eos_len, eos, eos_len) == 0;
+    size_t n = prompt_len + completion_len + (ends_with_eos ? 0 : eos_len);
+    uint8_t *text = ct_alloc(n + 1);
+    memcpy(text, prompt, prompt_len);
+    memcpy(text + prompt_len, completion, completion_len);
+    if (!ends_with_eos) memcpy(text + prompt_len + completion_len, eos, eos_len);
+    ct_encode(enc, text, n, 1, out);
+    ct_free(text);
+}
+
+static size_t common_prefix(const CtIds *a, const CtIds *b) {
+    size_t n = 0;
+    while (n < a->len && n < b->len && a->data[n] == b->data[n]) n++;
+    return n;
+}
+
+static void append_ids(CtIds *out, const int32_t *ids, size_t n) {
+    for (size_t i = 0; i < n; i++) ct_ids_push(out, ids[i]);
+}
+
+size_t ct_encode_plain_preference(CtEncoder *enc, const CtTokenizer *tok, int32_t eos, const CtPreference *p,
+                                  CtIds *prompt, CtIds *chosen, CtIds *rejected) {
+    const uint8_t *eos_text = tok->pool + tok->offsets[eos];
+    const size_t eos_len = tok->lengths[eos];
+    const char *text = p->prompt[0].content;
+    const size_t text_len = p->prompt[0].content_len;
+    CtIds alone = {0}, with_chosen = {0}, with_rejected = {0};
+    ct_encode(enc, (const uint8_t *)text, text_len, 1, &alone);
+    encode_sequence(enc, text, text_len, p->chosen, p->chosen_len, eos_text, eos_len, &with_chosen);
+    encode_sequence(enc, text, text_len, p->rejected, p->rejected_len, eos_text, eos_len, &with_rejected);
+    size_t keep = common_prefix(&alone, &with_chosen), keep_rejected = common_prefix(&alone, &with_rejected);
+    if (keep_rejected < keep) keep = keep_rejected;
+    append_ids(prompt, alone.data, keep);
+    append_ids(chosen, with_chosen.data + keep, with_chosen.len - keep);
+    append_ids(rejected, with_rejected.data + keep, with_rejected.len - keep);
+    size_t dropped = alone.len - keep;
+    ct_ids_free(&alone);
+    ct_ids_free(&with_chosen);
+    ct_ids_free(&with_rejected);
+    return dropped;
+}

@@ -27,6 +27,7 @@ typedef struct {
 typedef struct {
     CtMaskedIds main;        // text / sft tokens, or the dpo prompt
     CtMaskedIds chosen, rejected;
+    size_t prompt_not_prefix;  // dpo: prompt tokens that merged with the completions (TRL's warning)
     int failed, empty;
     char error[400];
 } Encoded;
@@ -157,6 +158,7 @@ static void fail(Encoded *e, const char *what) {
 static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *text, size_t len, int jsonl,
                             Encoded *e, uint8_t **scratch, size_t *scratch_cap) {
     e->failed = e->empty = 0;
+    e->prompt_not_prefix = 0;
     ct_masked_ids_clear(&e->main);
     ct_masked_ids_clear(&e->chosen);
     ct_masked_ids_clear(&e->rejected);
@@ -196,23 +198,48 @@ static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *t
     }
     CtPreference p;
     if (ct_parse_dpo_example(text, len, &p) != 0) return fail(e, ct_error_message());
-    if (p.conversational) {
+    const int conversational = p.conversational;
+    if (conversational && !job->chat_template) {
+        ct_preference_free(&p);
+        return fail(e, "a pair of message lists needs a chat template");
+    }
+    if (conversational) {
         ct_chat_encode(job->chat_template, tok, enc, p.prompt, p.n_prompt, 1, &e->main);
         ct_chat_encode_completion(job->chat_template, tok, enc, p.chosen, p.chosen_len, &e->chosen);
         ct_chat_encode_completion(job->chat_template, tok, enc, p.rejected, p.rejected_len, &e->rejected);
-    } else {  // plain strings: the text as it is, each completion ended by the end-of-text token
-        ct_encode(enc, (const uint8_t *)p.prompt[0].content, p.prompt[0].content_len, 0, &e->main.ids);
-        ct_encode(enc, (const uint8_t *)p.chosen, p.chosen_len, 0, &e->chosen.ids);
-        ct_ids_push(&e->chosen.ids, job->eot);
-        ct_encode(enc, (const uint8_t *)p.rejected, p.rejected_len, 0, &e->rejected.ids);
-        ct_ids_push(&e->rejected.ids, job->eot);
+    } else if (p.prompt[0].content_len > 0) {  // plain strings: no template; tokenized whole as TRL does
+        e->prompt_not_prefix = ct_encode_plain_preference(enc, tok, job->eot, &p, &e->main.ids, &e->chosen.ids,
+                                                          &e->rejected.ids);
     }
+    const size_t prompt_text = conversational ? 1 : p.prompt[0].content_len;
     ct_preference_free(&p);
-    if (e->main.ids.len == 0 || e->chosen.ids.len == 0 || e->rejected.ids.len == 0)
+    // A plain prompt may lose all its tokens to the completions' (they start where the tokenizations part).
+    if (prompt_text == 0 || (conversational && e->main.ids.len == 0) || e->chosen.ids.len == 0 ||
+        e->rejected.ids.len == 0)
         fail(e, "empty prompt or completion");
 }
 
 // ---- the whole job ----
+
+int ct_shard_dpo_uses_messages(const CtInputList *inputs) {
+    for (int f = 0; f < inputs->n; f++) {
+        CtLineReader reader;
+        if (ct_line_reader_open(&reader, inputs->paths[f]) != 0) return -1;
+        const char *line;
+        size_t len;
+        int newline, got, found = 0;
+        while (!found && (got = ct_line_reader_next(&reader, &line, &len, &newline)) > 0) {
+            CtPreference p;
+            if (is_blank(line, len) || ct_parse_dpo_example(line, len, &p) != 0) continue;  // the real pass reports it
+            found = p.conversational;
+            ct_preference_free(&p);
+        }
+        ct_line_reader_close(&reader);
+        if (got < 0) return -1;
+        if (found) return 1;
+    }
+    return 0;
+}
 
 static int is_val(const CtShardJob *job, uint64_t doc_number) {
     if (job->val_fraction <= 0) return 0;
@@ -310,6 +337,9 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
                 stats->empty++;
                 continue;
             }
+            if (e->prompt_not_prefix && stats->prompt_not_prefix++ == 0)
+                snprintf(stats->first_not_prefix, sizeof stats->first_not_prefix, "%s:%llu",
+                         inputs->paths[batch.file[i]], (unsigned long long)batch.line[i]);
             CtSplit split = is_val(job, doc_number++) ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
             if (job->kind == CT_SHARD_DPO) {
                 rc = ct_dataset_write_dpo(&writer, split, (const uint32_t *)e->main.ids.data, (uint32_t)e->main.ids.len,

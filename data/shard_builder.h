@@ -35,6 +35,8 @@ typedef struct {
     uint64_t documents[CT_N_SPLITS], tokens[CT_N_SPLITS];
     uint64_t skipped;           // malformed lines skipped with skip_bad
     uint64_t empty;             // documents with no text, left out
+    uint64_t prompt_not_prefix; // dpo: plain pairs whose tokenized prompt is not a prefix of prompt+completion
+    char first_not_prefix[600]; // ... the first one's FILE:LINE
     uint64_t text_bytes;        // text read (after decompression)
     uint64_t file_bytes;        // bytes of the input files
     double seconds;
@@ -45,3 +47,7 @@ typedef struct {
 // accept is left in out_dir.
 int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char *out_dir, CtShardStats *stats,
                    CtProgress *progress);
+
+// dpo: 1 when some pair of the inputs has a message-list prompt (the chat template is needed),
+// 0 when every pair is plain strings (no template, the tokenizer as it is), -1 + error.
+int ct_shard_dpo_uses_messages(const CtInputList *inputs);

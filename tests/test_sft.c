@@ -1,11 +1,16 @@
 // SFT's loss: masked tokens contribute nothing, packing does not change the loss or the
-// gradients, and the normalisation over the step does not depend on how it is split.
+// gradients, and the normalisation over the step does not depend on how it is split; best.h5
+// is never worse than the start.
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "core/alloc.h"
+#include "core/error.h"
 #include "kernels/ops.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
+#include "train/checkpoint_io.h"
 #include "train/step_batches.h"
 
 typedef struct {
@@ -157,4 +162,57 @@ TEST(sft, step_loss_does_not_depend_on_the_micro_batch_split) {
     }
     ct_free(reference);
     ct_model_free(&m);
+}
+
+// The number after the last occurrence of key in text (NAN if none).
+static double last_number_after(const char *text, const char *key) {
+    double v = NAN;
+    for (const char *p = strstr(text, key); p; p = strstr(p + 1, key)) sscanf(p + strlen(key), "%lf", &v);
+    return v;
+}
+
+TEST(sft, best_checkpoint_is_the_start_when_validation_only_gets_worse) {
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir(), *shared = ct_test_shared_data();
+    if (!shared) return;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/qa.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 400; i++)
+        fprintf(f, "{\"prompt\": \"What is %d plus %d?\", \"response\": \"%d\"}\n", i % 17, i % 23, i % 17 + i % 23);
+    fclose(f);
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && head -c 300000 '%s/corpora/nlp-corpus-40k.txt' > corpus.txt && '%s' tokenizer train --input "
+             "corpus.txt --vocab-size 1024 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json "
+             "--input qa.jsonl --format sft --val-fraction 0.1 --out qa && '%s' shard --tokenizer tok.json --input "
+             "qa.jsonl --format sft --val-fraction 0 --out qa_all",
+             dir, shared, bin, bin, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    // A learning rate no model survives: every evaluation after the start is worse than it.
+    ct_test_write("sft.json", "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 2, \"d_model\": 64, \"n_head\": 4, "
+                              "\"n_kv_head\": 2, \"d_ff\": 128, \"max_seq_len\": 32}, \"data\": {\"path\": \"qa\"}, "
+                              "\"train\": {\"batch_size\": 4, \"seq_len\": 32, \"max_steps\": 6, \"eval_every\": 2, "
+                              "\"eval_batches\": 2, \"eval_exact_match\": 0, \"save_every\": 0}, \"optim\": {\"lr\": 3.0, "
+                              "\"min_lr\": 3.0, \"warmup_steps\": 0, \"weight_decay\": 0}}");
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sft sft.json --run.out_dir=s --run.threads=1", dir, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    double start = last_number_after(out, "step      0 | val loss "), end = last_number_after(out, "| val loss ");
+    CHECK_MSG(isfinite(start) && end > start, "validation should only get worse: %s", out);
+    CHECK_MSG(!strstr(out, "best so far"), "%s", out);
+    CHECK_CONTAINS(out, "best s/best.h5");
+    free(out);
+    CtModelConfig config;
+    CtCheckpointMeta meta;
+    CHECK_MSG(ct_checkpoint_read_meta(ct_test_path("s/best.h5"), &config, &meta) == 0, "%s", ct_error_message());
+    CHECK_EQ_INT((int)meta.step, 0);  // the starting model
+    CHECK_NEAR(meta.val_loss, start, 1e-4);
+    ct_checkpoint_meta_free(&meta);
+    // Without a validation split there is no best.h5, and the last line does not name one.
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sft sft.json --run.out_dir=n --run.threads=1 --data.path=qa_all "
+             "--optim.lr=1e-3 --optim.min_lr=1e-4", dir, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_MSG(!strstr(out, "best.h5"), "%s", out);
+    free(out);
+    CHECK(ct_test_read(ct_test_path("n/best.h5"), NULL) == NULL);
 }

@@ -30,7 +30,7 @@ static const CtOption options[] = {
     {"seed", "N", "seed of the train/validation split (default 1337)", 0},
     {"split", "HOW", ".txt documents: file (one per file, default), paragraphs (blank-line separated) or lines", 0},
     {"field", "NAME", "the text field of .jsonl lines for --format text (default: text)", 0},
-    {"template", "NAME", "sft/dpo chat template: chatml (default), plain, or a JSON file", 0},
+    {"template", "NAME", "sft/dpo chat template: chatml (default), plain, or a JSON file (dpo: for message lists only)", 0},
     {"eot", "TOKEN", "end-of-text token after each document (default <|endoftext|>)", 0},
     {"allow-special", NULL, "text: encode special-token strings in the text as their ids (default: as text)", 0},
     {"skip-bad", NULL, "skip malformed lines (counted in the summary) instead of stopping at the first", 0},
@@ -145,7 +145,15 @@ static int run_shard(const CtArgs *args) {
         ct_error_set("%s: no special token '%s' to end documents with (name one with --eot)", tokenizer_path, eot_text);
         goto done;
     }
-    if (job.kind != CT_SHARD_TEXT) {
+    if (ct_input_list_collect(&inputs, inputs_given, n_inputs) != 0) goto done;
+    int with_template = job.kind == CT_SHARD_SFT;
+    if (job.kind == CT_SHARD_DPO) {  // plain-string pairs use no template (TRL): the vocabulary stays as it is
+        with_template = ct_shard_dpo_uses_messages(&inputs);
+        if (with_template < 0) goto done;
+        if (!with_template && ct_args_get(args, "template"))
+            ct_warn("shard: --template is not used: every pair is plain strings, tokenized as they are");
+    }
+    if (with_template) {
         if (ct_chat_template_load(&tmpl, ct_args_get(args, "template") ? ct_args_get(args, "template") : "chatml") != 0)
             goto done;
         // A template's special tokens that the tokenizer lacks are added (after its last id);
@@ -171,7 +179,6 @@ static int run_shard(const CtArgs *args) {
     }
     job.tokenizer = &tok;
     job.tokenizer_hash = ct_tokenizer_fingerprint(&tok);
-    if (ct_input_list_collect(&inputs, inputs_given, n_inputs) != 0) goto done;
 
     CtProgress progress;
     CtShardStats stats;
@@ -209,6 +216,12 @@ static int run_shard(const CtArgs *args) {
            stats.text_bytes / 1e6 / (stats.seconds > 0 ? stats.seconds : 1e-9),
            (double)tokens / 1e6 / (stats.seconds > 0 ? stats.seconds : 1e-9), "");
     if (stats.skipped) ct_warn("shard: skipped %llu malformed lines (--skip-bad)", (unsigned long long)stats.skipped);
+    if (stats.prompt_not_prefix)
+        ct_warn("shard: in %llu pair%s (the first at %s) the tokenized prompt is not a prefix of the tokenized "
+                "prompt+completion: tokens merge across the boundary; the completion starts where they part, as in "
+                "TRL, and the prompt's last tokens are not trained on. End prompts where a token ends (a newline or "
+                "punctuation; not a trailing space before a word) to avoid it", (unsigned long long)stats.prompt_not_prefix,
+                stats.prompt_not_prefix == 1 ? "" : "s", stats.first_not_prefix);
     if (stats.empty) ct_log("shard: left out %llu empty documents", (unsigned long long)stats.empty);
     if (stats.documents[CT_SPLIT_VAL] == 0 && val_fraction > 0)
         ct_warn("shard: the validation split is empty (too few documents for --val-fraction %g)", val_fraction);

@@ -96,10 +96,10 @@ void ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, d
     add_point(&m->train, &m->n_train, &m->cap_train, (double)tokens, loss);
 }
 
-void ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss) {
+void ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity) {
     fprintf(m->jsonl, "{\"kind\": \"eval\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
     put_number(m->jsonl, "val_loss", val_loss);
-    put_number(m->jsonl, "val_ppl", exp(val_loss));
+    if (with_perplexity) put_number(m->jsonl, "val_ppl", exp(val_loss));
     fputs("}\n", m->jsonl);
     fflush(m->jsonl);
     add_point(&m->val, &m->n_val, &m->cap_val, (double)tokens, val_loss);

@@ -24,7 +24,8 @@ int ct_metrics_open(CtMetrics *m, const char *out_dir, int64_t resume_step, cons
 void ct_metrics_close(CtMetrics *m);
 void ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, double lr, double grad_norm,
                       double tokens_per_s, double mfu, double elapsed_s);
-void ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss);
+// val_ppl = exp(val_loss) with with_perplexity (not for DPO, whose loss is no cross-entropy).
+void ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity);
 // DPO: TRL's metrics for a step ("train") or an evaluation ("eval"): rewards/chosen,
 // rewards/rejected, rewards/accuracies, rewards/margins, logps/chosen, logps/rejected.
 void ct_metrics_dpo(CtMetrics *m, int64_t step, int64_t tokens, const char *kind, double reward_chosen,

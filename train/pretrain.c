@@ -283,6 +283,15 @@ static void log_dpo(Run *r, const char *split, const CtDpoStats *st) {
                    st->logp_chosen, st->logp_rejected);
 }
 
+// Data parallel: the sums of a step's DPO metrics over every rank's pairs (TRL gathers them).
+static void dpo_stats_allreduce(CtDpoStats *st) {
+    double sums[6] = {st->reward_chosen, st->reward_rejected, st->accuracy, st->logp_chosen, st->logp_rejected,
+                      (double)st->pairs};
+    ct_dist_allreduce_sum_f64(sums, 6);
+    st->reward_chosen = sums[0], st->reward_rejected = sums[1], st->accuracy = sums[2];
+    st->logp_chosen = sums[3], st->logp_rejected = sums[4], st->pairs = (int64_t)sums[5];
+}
+
 // DPO on the fixed validation pairs: the loss, and TRL's reward metrics (logged).
 static double evaluate_dpo(Run *r) {
     CtLoaderState start = {(uint64_t)r->cfg->run.seed, 0, 0};
@@ -382,6 +391,23 @@ static int save_checkpoint(Run *r, const char *path, int with_optimizer) {
     }
     if (rc == 0 && with_optimizer) snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
     return rc;
+}
+
+// best.h5: the model with the lowest validation loss so far, the start (step 0) included, so
+// a run that only gets worse keeps its starting model.
+static int keep_if_best(Run *r) {
+    if (!(r->last_val < r->best_val)) return 0;
+    r->best_val = r->last_val;
+    char best[2048];
+    ct_path_join(best, sizeof best, r->cfg->run.out_dir, "best.h5");
+    return save_checkpoint(r, best, 0);
+}
+
+// " (perplexity P)" after a validation loss, or nothing where it means nothing (DPO's loss).
+static const char *perplexity_note(const Run *r, char *buf, size_t size) {
+    if (r->objective == CT_OBJECTIVE_DPO) return "";
+    snprintf(buf, size, " (perplexity %.1f)", exp(r->last_val));
+    return buf;
 }
 
 // The reference of a DPO run: dpo.ref_checkpoint, or the starting model (train.init_from, or the
@@ -543,8 +569,17 @@ int ct_pretrain(const CtPretrainJob *job) {
 
     char line[512];
     ct_blas_describe(line, sizeof line);
-    ct_log("%s: %s %s, %.2fM parameters, %d layers, d_model %d; %d threads; %s", r.name, ct_arch_name(r.model.config.arch),
-           cfg->model.preset, r.model.n_params / 1e6, r.model.config.n_layer, r.model.config.d_model, threads, line);
+    // What the model is: the config's preset only when the config built it (not a checkpoint's model).
+    char origin[2100];
+    if (job->resume_dir)
+        snprintf(origin, sizeof origin, "from %s", resume_path);
+    else if (cfg->train.init_from[0])
+        snprintf(origin, sizeof origin, "from %s", cfg->train.init_from);
+    else
+        snprintf(origin, sizeof origin, "preset %s", cfg->model.preset);
+    ct_log("%s: %s (%s), %.2fM parameters, %d layers, d_model %d; %d threads; %s", r.name,
+           ct_arch_name(r.model.config.arch), origin, r.model.n_params / 1e6, r.model.config.n_layer,
+           r.model.config.d_model, threads, line);
     ct_log("%s: %s: %llu train tokens, %llu val tokens; batch %d rows x %d x %d = %lld tokens per step, %lld steps "
            "(%.2f epochs)",
            r.name, cfg->data.path, (unsigned long long)r.data.split[CT_SPLIT_TRAIN].n_tokens,
@@ -564,10 +599,11 @@ int ct_pretrain(const CtPretrainJob *job) {
         print_samples(&r, "before training");
         if (r.have_val) {
             r.last_val = evaluate(&r);
-            ct_metrics_eval(&r.metrics, 0, 0, r.last_val);
-            ct_log("step %6d | val loss %.4f (perplexity %.1f) at %s", 0, r.last_val,
-                   r.objective == CT_OBJECTIVE_DPO ? NAN : exp(r.last_val),
+            ct_metrics_eval(&r.metrics, 0, 0, r.last_val, r.objective != CT_OBJECTIVE_DPO);
+            char ppl[64];
+            ct_log("step %6d | val loss %.4f%s at %s", 0, r.last_val, perplexity_note(&r, ppl, sizeof ppl),
                    cfg->train.init_from[0] ? "the start" : "initialisation");
+            if (keep_if_best(&r) != 0) goto done;
             double em = exact_match(&r, 3);
             if (!isnan(em)) {
                 ct_metrics_exact_match(&r.metrics, 0, 0, em);
@@ -593,6 +629,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         if (ct_step_batches_fetch(&r.step_batches, &r.train) != 0) goto done;
         double loss = 0;  // the step's mean: micro-batch losses are already weighted by their share
         int reduced = 0;  // the gradients were all-reduced in buckets during the last backward
+        CtDpoStats dpo_train = {0};
         // Dropout masks (model.dropout > 0): a stream per step, so a resumed run draws the same ones.
         ct_model_set_dropout(&r.model, 1, ct_dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536));
         if (r.objective == CT_OBJECTIVE_DPO) {
@@ -602,8 +639,9 @@ int ct_pretrain(const CtPretrainJob *job) {
                 ct_dpo_micro_step(&r.dpo, &r.model, &r.step_batches, a, (int64_t)world * accum * B, CT_SPLIT_TRAIN, 1,
                                   &st);
             loss = st.loss;
+            if (world > 1) dpo_stats_allreduce(&st);
             ct_dpo_stats_finish(&st);
-            log_dpo(&r, "train", &st);
+            dpo_train = st;  // logged with this step's number, as its loss is (TRL's rows)
         } else {
             int64_t total = r.step_batches.total;  // data parallel: the mean is over every rank's targets
             ct_dist_allreduce_sum_i64(&total, 1);
@@ -654,6 +692,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         ema_tps = r.step == first_step + 1 ? tps : 0.9 * ema_tps + 0.1 * tps;
         double mfu = r.peak_flops > 0 ? flops_per_step / dt / r.peak_flops : NAN;
         if (lead) ct_metrics_train(&r.metrics, r.step, r.tokens_seen, loss, r.opt.lr, norm, tps, mfu, ct_time_now() - start);
+        if (r.objective == CT_OBJECTIVE_DPO) log_dpo(&r, "train", &dpo_train);
         int eval_now = lead && r.have_val && ((cfg->train.eval_every && r.step % cfg->train.eval_every == 0) ||
                                       r.step == cfg->train.max_steps);
         if (lead && (tty || eval_now || r.step % log_every == 0 || r.step == first_step + 1)) {
@@ -666,9 +705,9 @@ int ct_pretrain(const CtPretrainJob *job) {
         }
         if (eval_now) {
             r.last_val = evaluate(&r);
-            ct_metrics_eval(&r.metrics, r.step, r.tokens_seen, r.last_val);
-            ct_log("step %6lld | val loss %.4f (perplexity %.1f)%s", (long long)r.step, r.last_val,
-                   r.objective == CT_OBJECTIVE_DPO ? NAN : exp(r.last_val),
+            ct_metrics_eval(&r.metrics, r.step, r.tokens_seen, r.last_val, r.objective != CT_OBJECTIVE_DPO);
+            char ppl[64];
+            ct_log("step %6lld | val loss %.4f%s%s", (long long)r.step, r.last_val, perplexity_note(&r, ppl, sizeof ppl),
                    r.last_val < r.best_val ? ", best so far" : "");
             double em = exact_match(&r, r.step == cfg->train.max_steps ? 3 : 0);
             if (!isnan(em)) {
@@ -676,12 +715,7 @@ int ct_pretrain(const CtPretrainJob *job) {
                 ct_metrics_exact_match(&r.metrics, r.step, r.tokens_seen, em);
                 ct_log("step %6lld | exact match %.1f%% on held-out examples", (long long)r.step, 100 * em);
             }
-            if (r.last_val < r.best_val) {
-                r.best_val = r.last_val;
-                char best[2048];
-                ct_path_join(best, sizeof best, cfg->run.out_dir, "best.h5");
-                if (save_checkpoint(&r, best, 0) != 0) goto done;
-            }
+            if (keep_if_best(&r) != 0) goto done;
             ct_metrics_plot(&r.metrics);
         }
         if (lead && cfg->train.sample_every && r.step % cfg->train.sample_every == 0) {
@@ -733,8 +767,9 @@ int ct_pretrain(const CtPretrainJob *job) {
                r.objective == CT_OBJECTIVE_DPO ? " (greedy answer = chosen completion)" : "");
     if (isfinite(r.last_dpo_accuracy))
         ct_log("done: held-out rewards/accuracies %.3f", r.last_dpo_accuracy);
-    ct_log("done: checkpoint %s, best %s/best.h5, loss plot %s/loss.svg", r.last_checkpoint, cfg->run.out_dir,
-           cfg->run.out_dir);
+    char best[2100] = "";
+    if (isfinite(r.best_val)) snprintf(best, sizeof best, ", best %s/best.h5", cfg->run.out_dir);
+    ct_log("done: checkpoint %s%s, loss plot %s/loss.svg", r.last_checkpoint, best, cfg->run.out_dir);
     status = 0;
 done:
     if (status == 1) fail();

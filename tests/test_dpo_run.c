@@ -1,0 +1,147 @@
+// DPO runs through the binary: each step's row of rewards comes from the forward whose loss the
+// step's row holds (TRL's logging), over every rank's pairs, no perplexity for a loss that is no cross-entropy, and the
+// start-up line names the model the run trains (a checkpoint's, not the config's preset).
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "tests/test.h"
+
+// A 1024-token tokenizer trained on the shared corpus and plain-string pairs (reverse a list of
+// fruit: chosen reversed, rejected as given), sharded into DIR/pairs. 0, or -1 with the output.
+static int make_pairs(const char *dir, char **out) {
+    const char *shared = ct_test_shared_data();
+    if (!shared) return 1;
+    static const char *words[10] = {"apple", "banana", "cherry", "grape", "lemon",
+                                    "mango", "orange", "peach", "pear", "plum"};
+    CtRng rng;
+    ct_rng_seed(&rng, 3);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/pairs.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 300; i++) {
+        int a = (int)ct_rng_below(&rng, 10), b = (int)ct_rng_below(&rng, 10), c = (int)ct_rng_below(&rng, 10);
+        fprintf(f, "{\"prompt\": \"List: %s %s %s\\nReversed:\", \"chosen\": \" %s %s %s\", \"rejected\": \" %s %s %s\"}\n",
+                words[a], words[b], words[c], words[c], words[b], words[a], words[a], words[b], words[c]);
+    }
+    fclose(f);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && head -c 300000 '%s/corpora/nlp-corpus-40k.txt' > corpus.txt && '%s' tokenizer train --input "
+             "corpus.txt --vocab-size 1024 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json "
+             "--input pairs.jsonl --format dpo --val-fraction 0.1 --out pairs",
+             dir, shared, ct_test_bin(), ct_test_bin());
+    return ct_test_run(cmd, out);
+}
+
+static const char *DPO_CONFIG =
+    "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 2, \"d_model\": 64, \"n_head\": 4, \"n_kv_head\": 2, "
+    "\"d_ff\": 128, \"max_seq_len\": 48}, \"data\": {\"path\": \"pairs\"}, \"train\": {\"batch_size\": 1, \"seq_len\": 48, "
+    "\"max_steps\": 6, \"eval_every\": 3, \"eval_batches\": 4, \"eval_exact_match\": 0, \"save_every\": 3}, "
+    "\"optim\": {\"lr\": 1e-2, \"warmup_steps\": 0, \"weight_decay\": 0}}";
+
+// The value of `key` in the metrics line of `kind` at `step` that has that key (NAN if none).
+static double metric(cJSON *const *lines, int n, const char *kind, int step, const char *key) {
+    for (int i = 0; i < n; i++) {
+        const cJSON *k = cJSON_GetObjectItem(lines[i], "kind"), *s = cJSON_GetObjectItem(lines[i], "step");
+        const cJSON *v = cJSON_GetObjectItem(lines[i], key);
+        if (cJSON_IsString(k) && strcmp(k->valuestring, kind) == 0 && cJSON_IsNumber(s) && s->valueint == step &&
+            cJSON_IsNumber(v))
+            return v->valuedouble;
+    }
+    return NAN;
+}
+
+static int read_metrics(const char *path, cJSON **lines, int max) {
+    char *text = ct_test_read(path, NULL);
+    int n = 0;
+    for (char *line = text ? strtok(text, "\n") : NULL; line && n < max; line = strtok(NULL, "\n"))
+        lines[n++] = cJSON_Parse(line);
+    free(text);
+    return n;
+}
+
+TEST(dpo, metrics_rows_come_from_the_forward_of_their_step) {
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char *out = NULL;
+    int rc = make_pairs(dir, &out);
+    if (!ct_test_shared_data()) return;
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    ct_test_write("dpo.json", DPO_CONFIG);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' dpo dpo.json --run.out_dir=d --run.threads=1", dir, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_MSG(!strstr(out, "perplexity"), "%s", out);  // DPO's loss is no cross-entropy
+    CHECK_CONTAINS(out, "dpo: llama (preset llama-tiny)");
+    free(out);
+    cJSON *lines[64];
+    int n = read_metrics(ct_test_path("d/metrics.jsonl"), lines, 64);
+    // One pair per step: the step's loss is −logσ(margin) of the same forward, so the two rows
+    // agree only when both come from it. Step 1's forward is the reference's: margin 0, loss ln 2.
+    CHECK(isnan(metric(lines, n, "train", 0, "rewards/margins")));
+    CHECK_NEAR(metric(lines, n, "train", 1, "rewards/margins"), 0, 0);
+    CHECK_NEAR(metric(lines, n, "train", 1, "loss"), log(2.0), 1e-7);
+    int moved = 0;
+    for (int k = 1; k <= 6; k++) {
+        double margin = metric(lines, n, "train", k, "rewards/margins"), loss = metric(lines, n, "train", k, "loss");
+        CHECK_MSG(isfinite(margin) && isfinite(loss), "step %d: no train row with rewards/margins and loss", k);
+        CHECK_MSG(fabs(loss - log1p(exp(-margin))) < 1e-6, "step %d: loss %.9g but -log sigmoid(margin %.9g) = %.9g", k,
+                  loss, margin, log1p(exp(-margin)));
+        moved += fabs(margin) > 1e-3;
+    }
+    CHECK_MSG(moved >= 3, "the policy hardly moved (%d steps with a margin)", moved);
+    // Evaluations: the loss, and no perplexity.
+    CHECK_NEAR(metric(lines, n, "eval", 0, "val_loss"), log(2.0), 1e-7);
+    CHECK(isfinite(metric(lines, n, "eval", 6, "val_loss")));
+    for (int i = 0; i < n; i++) CHECK_MSG(!cJSON_GetObjectItem(lines[i], "val_ppl"), "line %d has val_ppl", i + 1);
+    for (int i = 0; i < n; i++) cJSON_Delete(lines[i]);
+
+    // From a checkpoint, with a config that names no model (its preset is the default gpt2-124m):
+    // the start-up line names the checkpoint's model.
+    ct_test_write("from.json", "{\"data\": {\"path\": \"pairs\"}, \"train\": {\"batch_size\": 1, \"seq_len\": 48, "
+                               "\"max_steps\": 1, \"eval_every\": 0, \"eval_batches\": 1, \"eval_exact_match\": 0, "
+                               "\"save_every\": 0, \"init_from\": \"d/ckpt-step00000006.h5\"}}");
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' dpo from.json --run.out_dir=f --run.threads=1", dir, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "dpo: llama (from d/ckpt-step00000006.h5), 0.");
+    CHECK_MSG(!strstr(out, "gpt2-124m"), "%s", out);
+    free(out);
+}
+
+// Data parallel: a step's row holds the rewards of every rank's pairs (TRL gathers them), so 2
+// ranks with one pair each log what 1 rank with both pairs logs.
+TEST(dpo, metrics_rows_under_mpirun_cover_every_rank) {
+#ifndef CTRAIN_MPI
+    SKIP("this build has no MPI (install OpenMPI and rebuild to test data parallelism)");
+#endif
+    if (ct_test_run("command -v mpirun", NULL) != 0) SKIP("mpirun is not on PATH: data-parallel tests skipped");
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char *out = NULL;
+    int rc = make_pairs(dir, &out);
+    if (!ct_test_shared_data()) return;
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    ct_test_write("dpo.json", DPO_CONFIG);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun --oversubscribe "
+             "--allow-run-as-root -x ASAN_OPTIONS -x OMP_NUM_THREADS=1 -np 2 '%s' dpo dpo.json --run.out_dir=two "
+             "--train.max_steps=3 2>&1 && OMP_NUM_THREADS=1 '%s' dpo dpo.json --run.out_dir=one --train.max_steps=3 "
+             "--train.batch_size=2", dir, bin, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    cJSON *two[64], *one[64];
+    int n2 = read_metrics(ct_test_path("two/metrics.jsonl"), two, 64);
+    int n1 = read_metrics(ct_test_path("one/metrics.jsonl"), one, 64);
+    const char *keys[4] = {"rewards/chosen", "rewards/rejected", "logps/chosen", "rewards/accuracies"};
+    for (int k = 2; k <= 3; k++)
+        for (int i = 0; i < 4; i++) {
+            double a = metric(two, n2, "train", k, keys[i]), b = metric(one, n1, "train", k, keys[i]);
+            CHECK_MSG(fabs(a - b) <= 1e-5 * fmax(1, fabs(b)), "step %d %s: 2 ranks %.9g, 1 rank %.9g", k, keys[i], a, b);
+        }
+    for (int i = 0; i < n2; i++) cJSON_Delete(two[i]);
+    for (int i = 0; i < n1; i++) cJSON_Delete(one[i]);
+}
