@@ -131,8 +131,9 @@ TEST(tokenizer_files, hf_save_and_load_round_trip) {
     char *text = ct_test_read(src, &len);
     CHECK(text);
     if (len > 400000) len = 400000;
-    const char *sources[2] = {"tokenizers/gpt2", "tokenizers/tiktoken/cl100k_base.tiktoken"};
-    for (int k = 0; k < 2; k++) {
+    const char *sources[3] = {"tokenizers/gpt2", "tokenizers/tiktoken/cl100k_base.tiktoken",
+                              "tokenizers/tiktoken/o200k_base.tiktoken"};
+    for (int k = 0; k < 3; k++) {
         snprintf(src, sizeof src, "%s/%s", shared, sources[k]);
         snprintf(out, sizeof out, "%s/tokenizer%d.json", ct_test_tmpdir(), k);
         CtTokenizer a, b;
@@ -152,6 +153,34 @@ TEST(tokenizer_files, hf_save_and_load_round_trip) {
         ct_tokenizer_free(&b);
     }
     free(text);
+}
+
+// Rank files saved as tokenizer.json (with the merge list their ranks imply and ignore_merges)
+// load in Hugging Face `tokenizers`, which gives ctrain's ids (= tiktoken's) on 4,000 lines of
+// the corpus (~300 KB).
+TEST(tokenizer_files, hf_tokenizers_reads_rank_files_saved_as_tokenizer_json) {
+    const char *root = getenv("CTRAIN_ROOT"), *shared = ct_test_shared_data();
+    if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
+    const char *names[2] = {"cl100k_base", "o200k_base"};
+    for (int k = 0; k < 2; k++) {
+        char src[1024], out[1024], cmd[4096];
+        snprintf(src, sizeof src, "%s/tokenizers/tiktoken/%s.tiktoken", shared, names[k]);
+        snprintf(out, sizeof out, "%s/%s.json", ct_test_tmpdir(), names[k]);
+        CtTokenizer t;
+        CHECK_MSG(ct_tokenizer_load(&t, src, NULL) == 0, "%s", ct_error_message());
+        CHECK_MSG(ct_tokenizer_save_hf(&t, out) == 0, "%s", ct_error_message());
+        ct_tokenizer_free(&t);
+        char *text = NULL;
+        snprintf(cmd, sizeof cmd,
+                 "head -n 4000 %s/corpora/nlp-corpus-40k.txt > %s/slice.txt && "
+                 "python3 %s/tests/ref/check_hf_tokenizer.py %s %s %s/slice.txt",
+                 shared, ct_test_tmpdir(), root, ct_test_bin(), out, ct_test_tmpdir());
+        int rc = ct_test_run(cmd, &text);
+        if (rc == 77 || rc == 127) SKIP("%s", text && *text ? text : "python3 is absent");
+        CHECK_MSG(rc == 0, "%s", text);
+        CHECK_CONTAINS(text, "0 differ from HF tokenizers");
+        free(text);
+    }
 }
 
 // Fingerprints written by earlier releases (which hashed the file format's merge rule) still
