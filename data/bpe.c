@@ -115,7 +115,8 @@ static int is_normal(const CtTokenizer *t, int32_t id) { return id >= 0 && id < 
 
 static int merge_order(const void *x, const void *y) {
     const CtMerge *a = x, *b = y;
-    return a->left != b->left ? (a->left > b->left) - (a->left < b->left) : (a->right > b->right) - (a->right < b->right);
+    if (a->left != b->left) return (a->left > b->left) - (a->left < b->left);
+    return (a->right > b->right) - (a->right < b->right);
 }
 
 // tiktoken's rule as a pair table: (a, b) merges into c when bytes(a) + bytes(b) = bytes(c),
@@ -143,7 +144,8 @@ static void build_pairs_by_rank(CtTokenizer *t, int derive_list) {
             }
             t->merges[t->n_merges++] = (CtMerge){a, b};
         }
-        if (t->n_merges - first > 1) qsort(t->merges + first, (size_t)(t->n_merges - first), sizeof *t->merges, merge_order);
+        if (t->n_merges - first > 1)
+            qsort(t->merges + first, (size_t)(t->n_merges - first), sizeof *t->merges, merge_order);
     }
 }
 

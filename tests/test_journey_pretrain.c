@@ -75,7 +75,8 @@ static void journey(const Journey *j) {
     // Ctrl-C once a periodic checkpoint is written (step 3 of a long run).
     STEP(out, "pretrain, then Ctrl-C",
          "%s --train.max_steps=100000 & pid=$!; for k in $(seq 1200); do sleep 0.05; "
-         "[ -f out/mine/ckpt-step00000003.h5 ] && break; kill -0 $pid 2>/dev/null || break; done; sleep 0.2; kill -INT $pid; wait $pid; echo \"exit=$?\"",
+         "[ -f out/mine/ckpt-step00000003.h5 ] && break; kill -0 $pid 2>/dev/null || break; done; "
+         "sleep 0.2; kill -INT $pid; wait $pid; echo \"exit=$?\"",
          run);
     CHECK_CONTAINS(out, "exit=130");
     CHECK_CONTAINS(out, "interrupted at step");
