@@ -12,6 +12,19 @@ static void quiet_hdf5(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+// HDF5's innermost error message (what went wrong at the bottom of its stack), for errors that
+// say why; "" when the stack is empty.
+static herr_t first_error(unsigned n, const H5E_error2_t *e, void *data) {
+    if (n == 0 && e->desc && *e->desc) snprintf(data, 160, "%s", e->desc);
+    return 0;
+}
+
+static const char *hdf5_reason(char buf[160]) {
+    buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error, buf);
+    return buf;
+}
+
 static hid_t type_of(CtDtype dtype, int native) {
     switch (dtype) {
     case CT_DTYPE_F32: return native ? H5T_NATIVE_FLOAT : H5T_IEEE_F32LE;
@@ -26,7 +39,16 @@ int ct_ckpt_create(CtCheckpoint *c, const char *path) {
     memset(c, 0, sizeof *c);
     quiet_hdf5();
     if (ct_atomic_begin_path(&c->atomic, path) != 0) return -1;
-    c->file = H5Fcreate(c->atomic.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    // Root attributes go to dense storage (a fractal heap), which has no size limit; the
+    // default, compact storage in the object header, refuses one above ~64 KB, and a real
+    // tokenizer.json is megabytes. Dense storage needs the HDF5 1.8 file format, which h5py
+    // and h5dump read.
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_attr_phase_change(fcpl, 0, 0);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    c->file = H5Fcreate(c->atomic.tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fcpl);
+    H5Pclose(fapl);
     if (c->file < 0) {
         ct_atomic_abort(&c->atomic);
         return ct_error_set("%s: cannot create an HDF5 file", path);
@@ -87,8 +109,11 @@ int ct_ckpt_write_tensors(CtCheckpoint *c, const char *group, const CtNamedTenso
             H5Pset_fletcher32(dcpl);
         }
         hid_t ds = H5Dcreate2(c->file, path, type_of(t->dtype, 0), space, lcpl, dcpl, H5P_DEFAULT);
-        if (ds < 0 || H5Dwrite(ds, type_of(t->dtype, 1), H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0)
-            rc = ct_error_set("%s: cannot write tensor %s", c->path, path);
+        if (ds < 0 || H5Dwrite(ds, type_of(t->dtype, 1), H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0) {
+            char why[160];
+            rc = ct_error_set("%s: cannot write tensor %s (%llu elements): %s", c->path, path, (unsigned long long)numel,
+                              *hdf5_reason(why) ? why : "HDF5 gave no reason (disk full?)");
+        }
         if (ds >= 0) H5Dclose(ds);
         H5Pclose(dcpl);
         H5Sclose(space);
@@ -101,7 +126,13 @@ static int write_attribute(CtCheckpoint *c, const char *name, hid_t file_type, h
     if (H5Aexists(c->file, name) > 0) H5Adelete(c->file, name);
     hid_t space = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
     hid_t attr = H5Acreate2(c->file, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = attr < 0 || H5Awrite(attr, mem_type, data) < 0 ? ct_error_set("%s: cannot write attribute %s", c->path, name) : 0;
+    int rc = 0;
+    if (attr < 0 || H5Awrite(attr, mem_type, data) < 0) {
+        char why[160];
+        size_t bytes = H5Tget_size(file_type) * (n ? (size_t)n : 1);
+        rc = ct_error_set("%s: cannot write attribute %s (%zu bytes): %s", c->path, name, bytes,
+                          *hdf5_reason(why) ? why : "HDF5 gave no reason (disk full?)");
+    }
     if (attr >= 0) H5Aclose(attr);
     H5Sclose(space);
     return rc;

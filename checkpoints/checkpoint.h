@@ -3,7 +3,11 @@
 //   /optim/m/<name>, /optim/v/<name>   AdamW moments (when saved)
 //   /lora/...                     adapters (LoRA runs)
 //   root attributes               format = "ctrain-checkpoint", version, and what the run adds:
-//                                 config (JSON), step, tokens_seen, loader position, RNG state
+//                                 config (JSON), step, tokens_seen, loader position, RNG state.
+//                                 They are kept in HDF5's dense attribute storage (file format
+//                                 1.8 or later), so a text attribute may be any size (a
+//                                 tokenizer.json is megabytes; compact storage stops at 64 KB).
+//                                 Files written before (compact storage) read the same.
 // Datasets carry HDF5's Fletcher-32 checksum, so a damaged tensor is an error on reading, not a
 // silently wrong model. Files are written under a temporary name and renamed when complete.
 // This code knows nothing about models: it writes and reads lists of named tensors.

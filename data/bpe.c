@@ -113,19 +113,39 @@ int32_t ct_tokenizer_vocab_size(const CtTokenizer *t) { return t->n_ids; }
 
 static int is_normal(const CtTokenizer *t, int32_t id) { return id >= 0 && id < t->n_ids && t->kind[id] == CT_TOKEN_NORMAL; }
 
+static int merge_order(const void *x, const void *y) {
+    const CtMerge *a = x, *b = y;
+    if (a->left != b->left) return (a->left > b->left) - (a->left < b->left);
+    return (a->right > b->right) - (a->right < b->right);
+}
+
 // tiktoken's rule as a pair table: (a, b) merges into c when bytes(a) + bytes(b) = bytes(c),
 // with rank c. Every split of every token is tried once, so encoding never concatenates.
-static void build_pairs_by_rank(CtTokenizer *t) {
+// A rank file has no merge list; with derive_list, the pairs become one, as transformers'
+// TikTokenConverter writes it (every split, by the merged token's rank, then by the halves'
+// ranks), so that the tokenizer can be saved as tokenizer.json (which with ignore_merges
+// encodes as the ranks do) and is identified by the same merges whichever file it came from.
+static void build_pairs_by_rank(CtTokenizer *t, int derive_list) {
     for (int32_t c = 0; c < t->n_ids; c++) {
         if (t->kind[c] != CT_TOKEN_NORMAL || t->lengths[c] < 2) continue;
         const uint8_t *p = t->pool + t->offsets[c];
         size_t n = t->lengths[c];
+        int32_t first = t->n_merges;
         for (size_t k = 1; k < n; k++) {
             int32_t a = ct_bytes_map_find(&t->bytes_map, p, k);
             if (a < 0) continue;
             int32_t b = ct_bytes_map_find(&t->bytes_map, p + k, n - k);
-            if (b >= 0) ct_pair_map_put(&t->pair_map, a, b, c, c);
+            if (b < 0) continue;
+            ct_pair_map_put(&t->pair_map, a, b, c, c);
+            if (!derive_list) continue;
+            if (t->n_merges == t->merges_cap) {
+                t->merges_cap = t->merges_cap ? t->merges_cap * 2 : 1024;
+                t->merges = ct_realloc(t->merges, (size_t)t->merges_cap * sizeof *t->merges);
+            }
+            t->merges[t->n_merges++] = (CtMerge){a, b};
         }
+        if (t->n_merges - first > 1)
+            qsort(t->merges + first, (size_t)(t->n_merges - first), sizeof *t->merges, merge_order);
     }
 }
 
@@ -175,7 +195,7 @@ int ct_tokenizer_finish(CtTokenizer *t) {
         if (t->byte_token[b] < 0)
             return ct_error_set("byte 0x%02X has no token (a byte-level BPE vocabulary needs all 256 bytes)", b);
     if (t->merge_rule == CT_MERGES_BY_RANK) {
-        build_pairs_by_rank(t);
+        build_pairs_by_rank(t, t->n_merges == 0);
         return 0;
     }
     return build_pairs_by_list(t);

@@ -39,7 +39,10 @@ typedef struct {
     uint8_t *pool;
     size_t pool_size, pool_cap;
     int32_t byte_token[256];  // the token of each single byte
-    // Merges in list order (CT_MERGES_BY_LIST; also kept to save HF files).
+    // Merges in list order (CT_MERGES_BY_LIST). Under CT_MERGES_BY_RANK they only describe the
+    // tokenizer (to save it as tokenizer.json and to identify it): GPT-2's vocab.bpe, or for a
+    // rank file, derived by ct_tokenizer_finish as transformers' TikTokenConverter does (every
+    // split of every token into two tokens, by the token's rank, then by the halves' ranks).
     CtMerge *merges;
     int32_t n_merges, merges_cap;
     int32_t *special_ids;  // in the order added

@@ -4,6 +4,7 @@
 #pragma once
 #include <stdint.h>
 
+#include "data/bpe.h"
 #include "data/shard.h"
 
 typedef enum { CT_SPLIT_TRAIN = 0, CT_SPLIT_VAL = 1, CT_N_SPLITS = 2 } CtSplit;
@@ -65,8 +66,9 @@ typedef struct {
 // Reads the manifest and opens and validates every shard. Returns 0 or -1 + error.
 int ct_dataset_open(CtDataset *d, const char *dir);
 void ct_dataset_close(CtDataset *d);
-// Refuses a dataset made with another tokenizer. Returns 0 or -1 + error.
-int ct_dataset_check_tokenizer(const CtDataset *d, uint64_t tokenizer_hash);
+// Refuses a dataset made with another tokenizer (data/tokenizer_identity.h: the same tokenizer
+// from another file format is the same). Returns 0 or -1 + error.
+int ct_dataset_check_tokenizer(const CtDataset *d, const CtTokenizer *t);
 // Tokens [first, first + n) of a split's stream, across shards. Returns 0 or -1 + error.
 int ct_dataset_read_range(const CtDataset *d, CtSplit split, uint64_t first, uint64_t n, void *dctx, int32_t *tokens,
                           uint8_t *mask);

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "data/dataset.h"
+#include "data/tokenizer_identity.h"
 
 static char *read_text_file(const char *path, size_t limit) {
     FILE *f = fopen(path, "rb");
@@ -155,11 +156,11 @@ done:
     return rc;
 }
 
-int ct_dataset_check_tokenizer(const CtDataset *d, uint64_t tokenizer_hash) {
-    if (d->tokenizer_hash == tokenizer_hash) return 0;
+int ct_dataset_check_tokenizer(const CtDataset *d, const CtTokenizer *t) {
+    if (ct_tokenizer_is(t, d->tokenizer_hash)) return 0;
     return ct_error_set("%s: shards were made with tokenizer %016" PRIx64 ", but this run uses tokenizer %016" PRIx64
-                        "; shard the data again with this tokenizer",
-                        d->dir, d->tokenizer_hash, tokenizer_hash);
+                        " (another vocabulary, merge list, pattern or special tokens); shard the data again with this "
+                        "tokenizer", d->dir, d->tokenizer_hash, ct_tokenizer_fingerprint(t));
 }
 
 int ct_dataset_read_range(const CtDataset *d, CtSplit split, uint64_t first, uint64_t n, void *dctx, int32_t *tokens,

@@ -16,7 +16,8 @@ int ct_tokenizer_load_hf(CtTokenizer *t, const char *path, const char *pattern_n
 int ct_tokenizer_parse_hf(CtTokenizer *t, const char *json, size_t len, const char *source, const char *pattern_name);
 
 // The tokenizer as tokenizer.json text (free with free()), or NULL + error when it has no
-// merge list (a tokenizer read from a .tiktoken rank file).
+// merge list. A rank file's (.tiktoken, GPT-2's folder) is written with ignore_merges and the
+// merge list its ranks imply (data/bpe.h), which encode as the ranks do.
 char *ct_tokenizer_hf_json(const CtTokenizer *t);
 // Writes it atomically (core/atomic_file.h). 0, or -1 + error.
 int ct_tokenizer_save_hf(const CtTokenizer *t, const char *path);

@@ -195,3 +195,86 @@ TEST(checkpoint, info_command_describes_a_checkpoint) {
     free(out);
     for (int i = 0; i < 3; i++) ct_free(data[i]);
 }
+
+// A text of `size` bytes that ends in `marker` (printable, so h5dump shows it as written).
+static char *big_text(size_t size, const char *marker) {
+    char *s = ct_alloc(size + 1);
+    for (size_t i = 0; i < size; i++) s[i] = (char)('a' + (i * 7 + i / 13) % 26);
+    memcpy(s + size - strlen(marker), marker, strlen(marker));
+    s[size] = '\0';
+    return s;
+}
+
+// Texts of real size: an o200k tokenizer.json is ~12 MB; HDF5's compact attributes stop at
+// 64 KB, which every real tokenizer exceeded (issue 19, item 1). All three texts a run stores
+// round-trip, and h5dump reads them.
+TEST(checkpoint, texts_of_any_size_round_trip_and_h5dump_reads_them) {
+    const char *path = ct_test_path("big.h5");
+    static const char *const names[3] = {"tokenizer", "config", "chat_template"};
+    static const size_t sizes[3] = {12u << 20, 3u << 20, 100000};
+    char *texts[3];
+    for (int i = 0; i < 3; i++) texts[i] = big_text(sizes[i], i == 2 ? "END-OF-TEMPLATE" : "END");
+    CtCheckpoint c;
+    CHECK_MSG(ct_ckpt_create(&c, path) == 0, "%s", ct_error_message());
+    for (int i = 0; i < 3; i++) CHECK_MSG(ct_ckpt_set_string(&c, names[i], texts[i]) == 0, "%s", ct_error_message());
+    CHECK_MSG(ct_ckpt_commit(&c) == 0, "%s", ct_error_message());
+    CHECK_MSG(ct_ckpt_open(&c, path) == 0, "%s", ct_error_message());
+    for (int i = 0; i < 3; i++) {
+        char *back = NULL;
+        CHECK_MSG(ct_ckpt_get_string(&c, names[i], &back) == 0, "%s", ct_error_message());
+        CHECK_EQ_INT(strlen(back), sizes[i]);
+        CHECK(strcmp(back, texts[i]) == 0);
+        ct_free(back);
+        ct_free(texts[i]);
+    }
+    ct_ckpt_close(&c);
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "command -v h5dump >/dev/null || exit 77; h5dump -A -a /chat_template '%s' | tail -c 300", path);
+    int rc = ct_test_run(cmd, &out);
+    if (rc == 77) SKIP("h5dump is absent (apt-get install hdf5-tools)");
+    CHECK_EQ_INT(rc, 0);
+    CHECK_CONTAINS(out, "END-OF-TEMPLATE");
+    free(out);
+}
+
+// A write that fails says what and why (HDF5's reason), and leaves no file.
+TEST(checkpoint, write_errors_name_the_object_its_size_and_the_reason) {
+    CtNamedTensor t[3];
+    float *data[3];
+    make_tensors(t, data);
+    const char *path = ct_test_path("bad.h5");
+    CtCheckpoint c;
+    CHECK(ct_ckpt_create(&c, path) == 0);
+    CHECK(ct_ckpt_set_string(&c, "", "x") != 0);
+    CHECK_CONTAINS(ct_error_message(), "bad.h5: cannot write attribute  (2 bytes): ");
+    CHECK(strlen(strstr(ct_error_message(), "(2 bytes): ")) > strlen("(2 bytes): "));
+    CHECK(ct_ckpt_write_tensors(&c, "model", t, 1) == 0);
+    // transformer.wte.weight is a dataset: it cannot also be a group.
+    CtNamedTensor under = t[2];
+    under.name = "transformer.wte.weight/x";
+    CHECK(ct_ckpt_write_tensors(&c, "model", &under, 1) != 0);
+    CHECK_CONTAINS(ct_error_message(), "cannot write tensor /model/transformer.wte.weight/x (15 elements): ");
+    ct_ckpt_abort(&c);
+    CHECK(access(path, F_OK) != 0);
+    for (int i = 0; i < 3; i++) ct_free(data[i]);
+}
+
+// A checkpoint written by ctrain 0.1.0 before root attributes moved to dense storage (tests/data,
+// 270-token tokenizer, tiny LLaMA, optimizer state) still reads: info, generation, export.
+TEST(checkpoint, checkpoints_written_before_dense_attributes_still_load) {
+    const char *root = getenv("CTRAIN_ROOT");
+    if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && gzip -dc '%s/tests/data/ckpt-compact-attributes-0.1.0.h5.gz' > old.h5 && '%s' ckpt info old.h5 && "
+             "'%s' generate --checkpoint old.h5 --prompt 'The' --max-tokens 4 --temperature 0 && "
+             "'%s' export hf old.h5 --out hf && ls hf",
+             dir, root, bin, bin, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "step         2");
+    CHECK_CONTAINS(out, "tokenizer    270 ids (1 special)");
+    CHECK_CONTAINS(out, "/optim/m");
+    CHECK_CONTAINS(out, "tokenizer.json");
+    free(out);
+}

@@ -108,7 +108,7 @@ TEST(data, sharder_text_round_trip_from_txt_jsonl_and_zst) {
     CtDataset d;
     CHECK_MSG(ct_dataset_open(&d, dir) == 0, "%s", ct_error_message());
     CHECK_EQ_INT(d.split[CT_SPLIT_TRAIN].n_documents, 7);  // the empty jsonl text is left out
-    CHECK_EQ_INT(ct_dataset_check_tokenizer(&d, ct_tokenizer_fingerprint(&t)), 0);
+    CHECK_EQ_INT(ct_dataset_check_tokenizer(&d, &t), 0);
     int32_t *got = read_split(&d, CT_SPLIT_TRAIN, NULL);
     size_t at = 0;
     const char *docs[] = {"the first paragraph\nstill the first", "the second <|endoftext|> one", "third", "json one",

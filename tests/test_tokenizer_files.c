@@ -10,6 +10,7 @@
 #include "data/bpe.h"
 #include "data/tokenizer_files.h"
 #include "data/tokenizer_hf.h"
+#include "data/tokenizer_identity.h"
 #include "tests/test.h"
 
 // Loads `path`, expecting failure with a one-line message that contains `path` and `what`.
@@ -104,44 +105,101 @@ TEST(tokenizer_files, corrupt_tokenizer_json) {
                      "not an integer id"));
 }
 
-// GPT-2 saved as tokenizer.json loads back (HF merge-list rule) and encodes the corpus and
-// the vectors the same as the original files.
-TEST(tokenizer_files, hf_save_and_load_round_trip) {
-    const char *shared = ct_test_shared_data();
-    char src[1024], out[1024];
-    snprintf(src, sizeof src, "%s/tokenizers/gpt2", shared);
-    snprintf(out, sizeof out, "%s/tokenizer.json", ct_test_tmpdir());
-    CtTokenizer a, b;
-    CHECK_MSG(ct_tokenizer_load(&a, src, NULL) == 0, "%s", ct_error_message());
-    CHECK_MSG(ct_tokenizer_save_hf(&a, out) == 0, "%s", ct_error_message());
-    CHECK_MSG(ct_tokenizer_load(&b, out, NULL) == 0, "%s", ct_error_message());
-    CHECK_EQ_INT(b.merge_rule, CT_MERGES_BY_LIST);
-    CHECK_EQ_INT(b.n_merges, a.n_merges);
-    CHECK_EQ_INT(b.n_special, 1);
-    snprintf(src, sizeof src, "%s/corpora/nlp-corpus-40k.txt", shared);
-    size_t len;
-    char *text = ct_test_read(src, &len);
-    if (len > 400000) len = 400000;
-    CtEncoder *ea = ct_encoder_new(&a), *eb = ct_encoder_new(&b);
+// Encodes text with both tokenizers and checks the ids are equal.
+static int encode_alike(const CtTokenizer *a, const CtTokenizer *b, const char *text, size_t len) {
+    CtEncoder *ea = ct_encoder_new(a), *eb = ct_encoder_new(b);
     CtIds ia = {0}, ib = {0};
     ct_encode(ea, (const uint8_t *)text, len, 0, &ia);
     ct_encode(eb, (const uint8_t *)text, len, 0, &ib);
-    CHECK_EQ_INT(ia.len, ib.len);
-    CHECK(memcmp(ia.data, ib.data, ia.len * 4) == 0);
+    int same = ia.len == ib.len && ia.len > 0 && memcmp(ia.data, ib.data, ia.len * 4) == 0;
     ct_ids_free(&ia);
     ct_ids_free(&ib);
     ct_encoder_free(ea);
     ct_encoder_free(eb);
+    return same;
+}
+
+// GPT-2's files and a .tiktoken rank file, saved as tokenizer.json, load back (HF merge-list
+// rule), encode the corpus as the originals do, and keep their identity: the fingerprint
+// hashes what defines the tokenizer, not the format it came in (shards made with GPT-2's
+// folder are read with the tokenizer.json saved beside them).
+TEST(tokenizer_files, hf_save_and_load_round_trip) {
+    const char *shared = ct_test_shared_data();
+    char src[1024], out[1024];
+    snprintf(src, sizeof src, "%s/corpora/nlp-corpus-40k.txt", shared);
+    size_t len;
+    char *text = ct_test_read(src, &len);
+    CHECK(text);
+    if (len > 400000) len = 400000;
+    const char *sources[3] = {"tokenizers/gpt2", "tokenizers/tiktoken/cl100k_base.tiktoken",
+                              "tokenizers/tiktoken/o200k_base.tiktoken"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(src, sizeof src, "%s/%s", shared, sources[k]);
+        snprintf(out, sizeof out, "%s/tokenizer%d.json", ct_test_tmpdir(), k);
+        CtTokenizer a, b;
+        CHECK_MSG(ct_tokenizer_load(&a, src, NULL) == 0, "%s", ct_error_message());
+        CHECK_MSG(ct_tokenizer_save_hf(&a, out) == 0, "%s: %s", src, ct_error_message());
+        CHECK_MSG(ct_tokenizer_load(&b, out, NULL) == 0, "%s", ct_error_message());
+        CHECK_EQ_INT(a.merge_rule, CT_MERGES_BY_RANK);
+        CHECK_EQ_INT(b.merge_rule, CT_MERGES_BY_LIST);
+        CHECK_EQ_INT(b.n_merges, a.n_merges);
+        CHECK_EQ_INT(b.n_special, a.n_special);
+        CHECK_MSG(encode_alike(&a, &b, text, len), "%s and its tokenizer.json encode differently", src);
+        CHECK_MSG(ct_tokenizer_fingerprint(&a) == ct_tokenizer_fingerprint(&b),
+                  "%s: fingerprint %016llx, its tokenizer.json %016llx", src,
+                  (unsigned long long)ct_tokenizer_fingerprint(&a), (unsigned long long)ct_tokenizer_fingerprint(&b));
+        CHECK(ct_tokenizer_is(&b, ct_tokenizer_fingerprint(&a)));
+        ct_tokenizer_free(&a);
+        ct_tokenizer_free(&b);
+    }
     free(text);
-    // A rank file has no merge list: saving it is an error, not a wrong file.
-    CtTokenizer c;
+}
+
+// Rank files saved as tokenizer.json (with the merge list their ranks imply and ignore_merges)
+// load in Hugging Face `tokenizers`, which gives ctrain's ids (= tiktoken's) on 4,000 lines of
+// the corpus (~300 KB).
+TEST(tokenizer_files, hf_tokenizers_reads_rank_files_saved_as_tokenizer_json) {
+    const char *root = getenv("CTRAIN_ROOT"), *shared = ct_test_shared_data();
+    if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
+    const char *names[2] = {"cl100k_base", "o200k_base"};
+    for (int k = 0; k < 2; k++) {
+        char src[1024], out[1024], cmd[4096];
+        snprintf(src, sizeof src, "%s/tokenizers/tiktoken/%s.tiktoken", shared, names[k]);
+        snprintf(out, sizeof out, "%s/%s.json", ct_test_tmpdir(), names[k]);
+        CtTokenizer t;
+        CHECK_MSG(ct_tokenizer_load(&t, src, NULL) == 0, "%s", ct_error_message());
+        CHECK_MSG(ct_tokenizer_save_hf(&t, out) == 0, "%s", ct_error_message());
+        ct_tokenizer_free(&t);
+        char *text = NULL;
+        snprintf(cmd, sizeof cmd,
+                 "head -n 4000 %s/corpora/nlp-corpus-40k.txt > %s/slice.txt && "
+                 "python3 %s/tests/ref/check_hf_tokenizer.py %s %s %s/slice.txt",
+                 shared, ct_test_tmpdir(), root, ct_test_bin(), out, ct_test_tmpdir());
+        int rc = ct_test_run(cmd, &text);
+        if (rc == 77 || rc == 127) SKIP("%s", text && *text ? text : "python3 is absent");
+        CHECK_MSG(rc == 0, "%s", text);
+        CHECK_CONTAINS(text, "0 differ from HF tokenizers");
+        free(text);
+    }
+}
+
+// Fingerprints written by earlier releases (which hashed the file format's merge rule) still
+// identify the tokenizer, so shards made then stay readable; another tokenizer is refused.
+TEST(tokenizer_files, older_fingerprints_still_identify_the_tokenizer) {
+    const char *shared = ct_test_shared_data();
+    char src[1024];
+    CtTokenizer gpt2, cl100k;
+    snprintf(src, sizeof src, "%s/tokenizers/gpt2", shared);
+    CHECK_MSG(ct_tokenizer_load(&gpt2, src, NULL) == 0, "%s", ct_error_message());
     snprintf(src, sizeof src, "%s/tokenizers/tiktoken/cl100k_base.tiktoken", shared);
-    CHECK(ct_tokenizer_load(&c, src, NULL) == 0);
-    CHECK(ct_tokenizer_save_hf(&c, out) != 0);
-    CHECK_CONTAINS(ct_error_message(), "no merge list");
-    ct_tokenizer_free(&a);
-    ct_tokenizer_free(&b);
-    ct_tokenizer_free(&c);
+    CHECK_MSG(ct_tokenizer_load(&cl100k, src, NULL) == 0, "%s", ct_error_message());
+    // What ctrain 0.1.0's `shard --tokenizer ../shared/data/tokenizers/gpt2` recorded (README's flow).
+    CHECK(ct_tokenizer_is(&gpt2, 0x9139657b4d302048ull));
+    CHECK(!ct_tokenizer_is(&cl100k, 0x9139657b4d302048ull));
+    CHECK(!ct_tokenizer_is(&cl100k, ct_tokenizer_fingerprint(&gpt2)));
+    CHECK(ct_tokenizer_fingerprint(&gpt2) != 0x9139657b4d302048ull);
+    ct_tokenizer_free(&gpt2);
+    ct_tokenizer_free(&cl100k);
 }
 
 // A tiny hand-made tokenizer.json: merges as pairs, ignore_merges, an added token, and the

@@ -4,8 +4,10 @@
 #include "optim/adamw.h"
 #include "train/model.h"
 
-// In the test's folder: `documents` synthetic stories -> a 300-token tokenizer (tok.json) ->
-// shards in data/ with a 10% validation split. 0, or -1 after recording a test failure.
+// In the test's folder: `documents` synthetic stories -> a tokenizer (tok.json: 3,000 tokens
+// trained on the stories and 200 KB of ../shared/data's corpus, ~80 KB as tokenizer.json;
+// 300 tokens of the stories alone where ../shared/data is absent) -> shards in data/ with a
+// 10% validation split. 0, or -1 after recording a test failure.
 int train_fixture_stories(int documents);
 // Loads DIR/FILE (DIR relative to the test's folder) on the CPU with its optimizer state.
 // 0, or -1 + error.

@@ -5,7 +5,10 @@
 
 #include "checkpoints/checkpoint.h"
 #include "core/alloc.h"
+#include "core/error.h"
 #include "core/log.h"
+#include "data/tokenizer_hf.h"
+#include "data/tokenizer_identity.h"
 #include "train/commands.h"
 
 static const CtOption options[] = {
@@ -62,6 +65,20 @@ static int run_ckpt_info(const CtArgs *args) {
         printf("  %-12s %s\n", "created_by", text);
         ct_free(text);
     }
+    if (ct_ckpt_has(&c, "tokenizer") && ct_ckpt_get_string(&c, "tokenizer", &text) == 0) {
+        CtTokenizer t;
+        if (ct_tokenizer_parse_hf(&t, text, strlen(text), path, NULL) == 0) {
+            printf("  %-12s %d ids (%d special), %zu bytes of tokenizer.json, fingerprint %016" PRIx64 "\n", "tokenizer",
+                   (int)ct_tokenizer_vocab_size(&t), (int)t.n_special, strlen(text), ct_tokenizer_fingerprint(&t));
+            ct_tokenizer_free(&t);
+        } else {
+            printf("  %-12s %zu bytes of tokenizer.json that do not load: %s\n", "tokenizer", strlen(text),
+                   ct_error_message());
+        }
+        ct_free(text);
+    } else {
+        printf("  %-12s none\n", "tokenizer");
+    }
     InfoState s;
     memset(&s, 0, sizeof s);
     s.list = ct_args_has(args, "tensors");
@@ -87,7 +104,7 @@ static int run_ckpt_info(const CtArgs *args) {
 
 const CtCommand ct_cmd_ckpt_info = {
     .name = "ckpt info",
-    .summary = "show what a checkpoint holds (step, losses, tensors, config)",
+    .summary = "show what a checkpoint holds (step, losses, tokenizer, tensors, config)",
     .usage = "ctrain ckpt info FILE [--tensors]",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),

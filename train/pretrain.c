@@ -112,9 +112,9 @@ static int open_data(Run *r) {
     if (ct_file_exists(path) || cfg->data.tokenizer[0]) {
         if (ct_tokenizer_load(&r->tokenizer, path, NULL) != 0) return -1;
         r->have_tokenizer = 1;
-        if (ct_dataset_check_tokenizer(&r->data, ct_tokenizer_fingerprint(&r->tokenizer)) != 0)
+        if (ct_dataset_check_tokenizer(&r->data, &r->tokenizer) != 0)
             return ct_error_prefix("data.tokenizer %s: ", path);
-        r->tokenizer_json = ct_tokenizer_hf_json(&r->tokenizer);  // NULL for rank files: then not stored
+        r->tokenizer_json = ct_tokenizer_hf_json(&r->tokenizer);  // rank files too (data/bpe.h); NULL: not stored
     } else {
         ct_warn("no tokenizer (%s is missing and data.tokenizer is not set): no samples, and checkpoints will not "
                 "carry a tokenizer", path);
