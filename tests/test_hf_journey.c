@@ -4,7 +4,8 @@
 // match transformers' (relative error below 1e-4 in fp32), the imported tokenizer encodes the
 // prompt to AutoTokenizer's ids, greedy decoding (ctrain's key/value-cache generator) picks the
 // tokens model.generate(do_sample=False) picks, and `ctrain generate --temperature 0` prints the
-// bytes they decode to. Skips with the reason without torch/transformers or the GPT-2 tokenizer.
+// bytes they decode to. The same Llama saved with scaled RoPE (llama3, linear) is refused in one
+// line, leaving no checkpoint. Skips with the reason without torch/transformers or the GPT-2 tokenizer.
 #include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -141,6 +142,19 @@ static void journey(const char *kind) {
     free(prompt);
     free(greedy);
     free(want);
+
+    for (int k = 0; k < 2 && strcmp(kind, "llama-rope") == 0; k++) {
+        const char *type = k == 0 ? "llama3" : "linear";
+        snprintf(cmd, sizeof cmd, "%s import hf %s-%s --out %s.%s", ct_test_bin(), dir, type, ckpt, type);
+        CHECK_EQ_INT(ct_test_run(cmd, &out), 1);
+        char want_msg[128];
+        snprintf(want_msg, sizeof want_msg, "config.json: rope_parameters.rope_type '%s' is not supported", type);
+        CHECK_CONTAINS(out, want_msg);
+        CHECK_MSG(strchr(out, '\n') == out + strlen(out) - 1, "not one line: %s", out);
+        free(out);
+        snprintf(cmd, sizeof cmd, "%s.%s", ckpt, type);
+        CHECK_MSG(access(cmd, F_OK) != 0, "%s was written", cmd);
+    }
 }
 
 TEST_LONG(hf_journey_ref, llama_rope_parameters_theta_500000_gqa) { journey("llama-rope"); }

@@ -20,6 +20,9 @@ usage:
                                  the end-of-text token that stopped it (if any)
         DIR/ref/greedy.txt       the bytes those ids decode to (byte-level, exact)
       and prints what it checked of the config shape (rope_parameters, tie_word_embeddings).
+      With llama-rope it also saves the same model with scaled RoPE, as transformers writes
+      Llama 3.1 (rope_type llama3) and a linear scaling, to DIR-llama3 and DIR-linear: ctrain
+      must refuse both.
 
 Where torch or transformers is not importable it prints "SKIP: ..." and exits 0.
 """
@@ -98,6 +101,14 @@ def build(kind):
     return transformers.LlamaForCausalLM(config)
 
 
+def save_scaled_rope(dir_path, rope):
+    model = build("llama-rope")
+    model.config.rope_parameters = dict(model.config.rope_parameters, **rope)
+    model.save_pretrained(dir_path, safe_serialization=True)
+    written = json.load(open(os.path.join(dir_path, "config.json")))["rope_parameters"]
+    print("%s: rope_parameters %s" % (os.path.basename(dir_path), written))
+
+
 def make(dir_path, kind, gpt2_dir):
     model = build(kind)
     randomize(model)
@@ -119,6 +130,11 @@ def make(dir_path, kind, gpt2_dir):
     print("transformers %s config.json: model_type %s, rope_parameters %s, tie_word_embeddings %s" %
           (transformers.__version__, config["model_type"], config.get("rope_parameters"),
            config.get("tie_word_embeddings")))
+
+    if kind == "llama-rope":
+        save_scaled_rope(dir_path + "-llama3", {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                                "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
+        save_scaled_rope(dir_path + "-linear", {"rope_type": "linear", "factor": 2.0})
 
     model = AutoModelForCausalLM.from_pretrained(dir_path, dtype=torch.float32, attn_implementation="eager").eval()
     tok = AutoTokenizer.from_pretrained(dir_path)
