@@ -396,4 +396,16 @@ TEST(hf_import, config_without_model_type_and_errors_in_hf_keys) {
                             "\"sliding_window\": 512, \"use_sliding_window\": false}")));
     CHECK_CONTAINS(m, "sliding_window = 512");
     for (const char *p = m; p && *p; p++) CHECK_MSG(strncmp(p, "model.", 6) != 0, "ctrain's key in: %s", m);
+
+    // keys no list knows are named in one warning (SmolLM's nanotron keys, here)
+    char dir[1024], cmd[4096], *out = NULL;
+    snprintf(dir, sizeof dir, "%s", ct_test_path("unknown-keys"));
+    mkdir(dir, 0755);
+    FILE *fp = fopen(file_in(dir, "config.json"), "w");
+    fputs("{" LLAMA_BASE ", \"rope_interleaved\": false, \"is_llama_config\": true}", fp);
+    fclose(fp);
+    snprintf(cmd, sizeof cmd, "%s import hf %s --out %s/x.h5", ct_test_bin(), dir, dir);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 1);
+    CHECK_CONTAINS(out, "config.json: 2 config keys that ctrain does not know (rope_interleaved, is_llama_config)");
+    free(out);
 }

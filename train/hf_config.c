@@ -150,9 +150,9 @@ static int listed(const char *key, const char *const *list, size_t n) {
 // One warning line naming the keys no list above knows. transformers' built-in model class
 // does not read them either (it reads only its config class's fields), so they cannot change
 // its logits; they are named so that a user can tell.
-static void warn_unknown_keys(const Cfg *c, CtArch arch) {
+static void warn_unknown_keys(const Cfg *c, CtArch arch, const char *model_type) {
     char names[512] = "";
-    int n = 0;
+    int n = 0, shown = 0;
     for (const cJSON *e = c->root->child; e; e = e->next) {
         const char *k = e->string;
         if (LISTED(k, common_handled) || LISTED(k, common_harmless)) continue;
@@ -160,14 +160,13 @@ static void warn_unknown_keys(const Cfg *c, CtArch arch) {
                                  : LISTED(k, llama_handled) || LISTED(k, llama_harmless))
             continue;
         size_t len = strlen(names);
-        if (len + strlen(k) + 8 < sizeof names) snprintf(names + len, sizeof names - len, "%s%s", n ? ", " : "", k);
+        if (len + strlen(k) + 8 < sizeof names)
+            snprintf(names + len, sizeof names - len, "%s%s", shown++ ? ", " : "", k);
         n++;
     }
     if (n)
         ct_warn("%s: %d config key%s that ctrain does not know (%s%s), which transformers' built-in %s model does "
-                "not read either",
-                c->source, n, n == 1 ? "" : "s", names, strlen(names) + 8 >= sizeof names ? ", ..." : "",
-                ct_arch_name(arch));
+                "not read either", c->source, n, n == 1 ? "" : "s", names, shown < n ? ", ..." : "", model_type);
 }
 
 // Keys of any family that change what is computed and that ctrain does not have.
@@ -364,7 +363,7 @@ int ct_hf_config_parse(const char *json, const char *source, CtModelConfig *out)
     if (rc == 0) rc = refuse_common(&c);
     if (rc == 0 && arch && strstr(arch, "ForCausalLM") == NULL && strcmp(arch, "GPT2LMHeadModel") != 0)
         rc = ct_error_set("%s: architecture %s is not a causal language model with a head", source, arch);
-    if (rc == 0) warn_unknown_keys(&c, out->arch);
+    if (rc == 0) warn_unknown_keys(&c, out->arch, type);
     cJSON_Delete(root);
     if (rc == 0 && ct_model_config_validate(out) != 0) return ct_error_prefix("%s: ", source);
     return rc;
