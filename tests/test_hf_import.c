@@ -1,6 +1,7 @@
 // ctrain import hf on folders that do not fit: each refusal names the file (or config key) and
 // the problem, and leaves no checkpoint behind. Also the variants that must import: GPT-2
 // files without the "transformer." prefix, with causal-mask buffers, in f16.
+#include <cJSON.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,7 +38,7 @@ static const char *exported(CtArch arch, const char *name) {
     return dir;
 }
 
-typedef enum { DROP, ADD_BIAS, RESHAPE, TO_I32, STRIP_PREFIX_ADD_MASK, TO_F16 } Damage;
+typedef enum { DROP, ADD_BIAS, RESHAPE, TO_I32, STRIP_PREFIX_ADD_MASK, TO_F16, ADD_HEAD, ADD_OTHER_HEAD, RENAME_HEAD } Damage;
 
 // Rewrites dir/model.safetensors with `what` done to the tensor called `target`.
 static int damage(const char *dir, Damage what, const char *target) {
@@ -56,6 +57,13 @@ static int damage(const char *dir, Damage what, const char *target) {
         if (what == RESHAPE && hit) x.shape[0] -= 1, x.shape[1] += 0;
         if (what == TO_I32 && hit) x.dtype = CT_DTYPE_I32;
         if (what == STRIP_PREFIX_ADD_MASK && strncmp(s->name, "transformer.", 12) == 0) x.name = s->name + 12;
+        if (what == RENAME_HEAD && hit) x.name = "lm_head.weight";
+        if ((what == ADD_HEAD || what == ADD_OTHER_HEAD) && hit) {  // lm_head.weight: the target, or the target + 1e-3
+            float *h = ct_alloc(s->numel * sizeof(float));
+            for (uint64_t k = 0; k < s->numel; k++) h[k] = ((const float *)s->data)[k] + (what == ADD_OTHER_HEAD ? 1e-3f : 0);
+            owned[f.n_tensors] = h;
+            t[n++] = (CtNamedTensor){"lm_head.weight", 2, {s->shape[0], s->shape[1]}, CT_DTYPE_F32, h};
+        }
         if (what == TO_F16) {
             uint16_t *h = ct_alloc(s->numel * 2);
             ct_f32_array_to_f16((const float *)s->data, h, s->numel);
@@ -210,7 +218,7 @@ TEST(hf_import, config_refusals_name_the_key) {
                             "\"vocab_size\": 50, \"activation_function\": \"relu\"}")));
     CHECK_CONTAINS(m, "activation_function 'relu'");
     CHECK((m = config_error("{" LLAMA_BASE ", \"num_key_value_heads\": 3}")));
-    CHECK_CONTAINS(m, "multiple of model.n_kv_head");
+    CHECK_CONTAINS(m, "num_attention_heads (4) is not a multiple of num_key_value_heads (3)");
     CHECK((m = config_error("not json")));
     CHECK_CONTAINS(m, "not a JSON object");
 }
@@ -231,5 +239,173 @@ TEST(hf_import, cli_errors_are_one_line_and_usage_errors_exit_2) {
     snprintf(cmd, sizeof cmd, "%s export gguf %s", ct_test_bin(), ct_test_path("m.h5"));
     CHECK_EQ_INT(ct_test_run(cmd, &out), 2);
     CHECK_CONTAINS(out, "--out FILE is required");
+    free(out);
+}
+
+// Rewrites dir/config.json with the keys of `edits` (a JSON object) set; a key whose value is
+// the string "DELETE" is removed.
+static int edit_config(const char *dir, const char *edits) {
+    char *text = ct_test_read(file_in(dir, "config.json"), NULL);
+    cJSON *root = text ? cJSON_Parse(text) : NULL, *e = cJSON_Parse(edits);
+    free(text);
+    if (!root || !e) return -1;
+    for (cJSON *k = e->child; k; k = k->next) {
+        cJSON_DeleteItemFromObjectCaseSensitive(root, k->string);
+        if (!(cJSON_IsString(k) && strcmp(k->valuestring, "DELETE") == 0))
+            cJSON_AddItemToObject(root, k->string, cJSON_Duplicate(k, 1));
+    }
+    char *out = cJSON_Print(root);
+    FILE *fp = fopen(file_in(dir, "config.json"), "w");
+    int rc = fp && fputs(out, fp) >= 0 ? 0 : -1;
+    if (fp) fclose(fp);
+    free(out);
+    cJSON_Delete(root);
+    cJSON_Delete(e);
+    return rc;
+}
+
+static float imported_rope_theta(const char *dir) {
+    CtHfImportOptions opt = {0};
+    const char *out = ct_test_path("rope.h5");
+    unlink(out);
+    if (ct_hf_import(dir, out, &opt) != 0) return -1;
+    CtModelConfig c;
+    CtCheckpointMeta meta;
+    if (ct_checkpoint_read_meta(out, &c, &meta) != 0) return -2;
+    ct_checkpoint_meta_free(&meta);
+    return c.rope_theta;
+}
+
+// transformers 5 writes RoPE as {"rope_parameters": {"rope_theta": ..., "rope_type": ...}} and no
+// top-level rope_theta; transformers 4 wrote rope_theta and rope_scaling. Both are read (as
+// transformers' RotaryEmbeddingConfigMixin reads them), and every RoPE ctrain does not compute
+// is refused, never imported with the default frequencies.
+TEST(hf_import, rope_parameters_read_and_scaled_rope_refused) {
+    char dir[1024];  // ct_test_path's buffer is reused
+    const char *made = exported(CT_ARCH_LLAMA, "rope");
+    CHECK_MSG(made, "%s", ct_error_message());
+    snprintf(dir, sizeof dir, "%s", made);
+    CHECK(edit_config(dir, "{\"rope_theta\": \"DELETE\", \"rope_scaling\": \"DELETE\", "
+                           "\"rope_parameters\": {\"rope_theta\": 500000.0, \"rope_type\": \"default\"}}") == 0);
+    float theta = imported_rope_theta(dir);
+    CHECK_MSG(theta == 500000.0f, "transformers 5's rope_parameters read as rope_theta %g (%s)", theta,
+              ct_error_message());
+    CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_theta\": 100000}, \"rope_theta\": 5}") == 0);
+    CHECK_MSG(imported_rope_theta(dir) == 100000.0f, "the block's rope_theta wins over the top-level one");
+    CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_type\": \"default\"}, \"rope_theta\": 250000}") == 0);
+    CHECK_MSG(imported_rope_theta(dir) == 250000.0f, "a block without rope_theta takes the top-level one");
+    CHECK(edit_config(dir, "{\"rope_parameters\": \"DELETE\", \"rope_theta\": 1000000, \"rope_scaling\": null}") == 0);
+    CHECK_MSG(imported_rope_theta(dir) == 1000000.0f, "transformers 4's top-level rope_theta");
+    CHECK(edit_config(dir, "{\"rope_theta\": \"DELETE\"}") == 0);
+    CHECK_MSG(imported_rope_theta(dir) == 10000.0f, "no RoPE key: transformers' default 10000");
+
+    CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_type\": \"llama3\", \"rope_theta\": 500000.0, \"factor\": "
+                           "8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+                           "\"original_max_position_embeddings\": 8192}}") == 0);
+    CHECK_IMPORT_FAILS(dir, "config.json: rope_parameters.rope_type 'llama3' is not supported");
+    CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_type\": \"linear\", \"factor\": 2.0}}") == 0);
+    CHECK_IMPORT_FAILS(dir, "rope_parameters.rope_type 'linear' is not supported");
+    CHECK(edit_config(dir, "{\"rope_parameters\": \"DELETE\", \"rope_scaling\": {\"type\": \"dynamic\", \"factor\": "
+                           "2.0}}") == 0);
+    CHECK_IMPORT_FAILS(dir, "rope_scaling.rope_type 'dynamic' is not supported");
+    // rope_scaling wins over rope_parameters, as in transformers
+    CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_type\": \"default\"}, \"rope_scaling\": {\"rope_type\": "
+                           "\"yarn\", \"factor\": 4.0}}") == 0);
+    CHECK_IMPORT_FAILS(dir, "rope_scaling.rope_type 'yarn'");
+    CHECK(edit_config(dir, "{\"rope_scaling\": \"DELETE\", \"rope_parameters\": {\"rope_type\": \"default\", "
+                           "\"factor\": 4.0}}") == 0);
+    CHECK_IMPORT_FAILS(dir, "rope_parameters.factor is not supported");
+    CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_theta\": 10000, \"partial_rotary_factor\": 0.5}}") == 0);
+    CHECK_IMPORT_FAILS(dir, "rope_parameters.partial_rotary_factor is not supported");
+    CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_theta\": -3}}") == 0);
+    CHECK_IMPORT_FAILS(dir, "rope_parameters.rope_theta must be a number above 1");
+}
+
+// tie_word_embeddings: true with lm_head.weight saved too. transformers 5.23 (checked with
+// tests/ref/hf_journey_ref.py) uses the saved head when it differs from the embedding, ties them
+// when equal, and ties the embedding to a head saved alone.
+TEST(hf_import, tied_config_with_a_saved_head_gives_what_transformers_gives) {
+    static const Damage cases[] = {ADD_OTHER_HEAD, ADD_HEAD, RENAME_HEAD};
+    static const char *const names[] = {"other-head", "equal-head", "head-only"};
+    for (int k = 0; k < 3; k++) {
+        char dir[1024];
+        const char *made = exported(CT_ARCH_GPT2, names[k]);
+        CHECK_MSG(made, "%s", ct_error_message());
+        snprintf(dir, sizeof dir, "%s", made);
+        CHECK(damage(dir, cases[k], "transformer.wte.weight") == 0);
+        CtHfImportOptions opt = {0};
+        const char *out = ct_test_path("tied.h5");
+        CHECK_MSG(ct_hf_import(dir, out, &opt) == 0, "%s: %s", names[k], ct_error_message());
+        CtModel a, b;
+        CtCheckpointMeta ma, mb;
+        CHECK(hf_fixture_load(ct_test_path("src.h5"), &a, &ma) == 0);
+        CHECK(hf_fixture_load(out, &b, &mb) == 0);
+        CHECK_EQ_INT(b.config.tie_embeddings, cases[k] != ADD_OTHER_HEAD);
+        const CtParamEntry *wte = &a.table[0];
+        CHECK_STR_EQ(wte->name, "transformer.wte.weight");
+        CHECK(memcmp(a.params + wte->offset, b.params + wte->offset, wte->numel * sizeof(float)) == 0);
+        if (cases[k] == ADD_OTHER_HEAD) {
+            const CtParamEntry *head = &b.table[b.n_tensors - 1];
+            CHECK_STR_EQ(head->name, "lm_head.weight");
+            CHECK(b.params[head->offset + 5] == a.params[wte->offset + 5] + 1e-3f);
+        }
+        ct_model_free(&a);
+        ct_model_free(&b);
+        ct_checkpoint_meta_free(&ma);
+        ct_checkpoint_meta_free(&mb);
+    }
+}
+
+// Errors about a Hugging Face config name its keys, and a config without model_type is read by
+// the class its architectures name.
+TEST(hf_import, config_without_model_type_and_errors_in_hf_keys) {
+    CtModelConfig c;
+    CHECK_MSG(ct_hf_config_parse("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64, "
+                                 "\"intermediate_size\": 128, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+                                 "\"vocab_size\": 300}", "x", &c) == 0, "%s", ct_error_message());
+    CHECK(c.arch == CT_ARCH_LLAMA);
+    CHECK(ct_hf_config_parse("{\"architectures\": [\"GPT2LMHeadModel\"], \"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, "
+                             "\"vocab_size\": 50}", "x", &c) == 0);
+    CHECK(c.arch == CT_ARCH_GPT2);
+    // GPT2Config's attribute_map: hidden_size and friends stand for n_embd and friends
+    CHECK(ct_hf_config_parse("{\"model_type\": \"gpt2\", \"num_hidden_layers\": 3, \"num_attention_heads\": 2, "
+                             "\"hidden_size\": 8, \"max_position_embeddings\": 32, \"vocab_size\": 50}", "x", &c) == 0);
+    CHECK(c.n_layer == 3 && c.d_model == 8 && c.max_seq_len == 32);
+
+    const char *m;
+    CHECK((m = config_error("{\"architectures\": [\"BertForMaskedLM\"]}")));
+    CHECK_CONTAINS(m, "x/config.json: no model_type, and architectures names BertForMaskedLM");
+    CHECK_MSG(!strstr(m, "missing"), "%s", m);
+    CHECK((m = config_error("{\"architectures\": [\"LlamaForCausalLM\", \"GPT2LMHeadModel\"]}")));
+    CHECK_CONTAINS(m, "two families (llama and gpt2): add model_type");
+    CHECK((m = config_error("{\"hidden_size\": 64}")));
+    CHECK_CONTAINS(m, "neither model_type nor architectures");
+    CHECK((m = config_error("{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128, "
+                            "\"num_hidden_layers\": 2, \"num_attention_heads\": 5, \"vocab_size\": 300}")));
+    CHECK_CONTAINS(m, "hidden_size (64) is not a multiple of num_attention_heads (5)");
+    CHECK((m = config_error("{\"model_type\": \"gpt2\", \"n_layer\": 2, \"n_head\": 3, \"n_embd\": 8, "
+                            "\"vocab_size\": 50}")));
+    CHECK_CONTAINS(m, "n_embd (8) is not a multiple of n_head (3)");
+    CHECK((m = config_error("{" LLAMA_BASE ", \"quantization_config\": {\"quant_method\": \"bitsandbytes\"}}")));
+    CHECK_CONTAINS(m, "quantization_config is not supported");
+    CHECK((m = config_error("{" LLAMA_BASE ", \"pruned_heads\": {\"0\": [1]}}")));
+    CHECK_CONTAINS(m, "pruned_heads is not supported");
+    // Mistral's window applies whatever use_sliding_window says (MistralForCausalLM does not read it)
+    CHECK((m = config_error("{\"model_type\": \"mistral\", \"hidden_size\": 64, \"intermediate_size\": 128, "
+                            "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 300, "
+                            "\"sliding_window\": 512, \"use_sliding_window\": false}")));
+    CHECK_CONTAINS(m, "sliding_window = 512");
+    for (const char *p = m; p && *p; p++) CHECK_MSG(strncmp(p, "model.", 6) != 0, "ctrain's key in: %s", m);
+
+    // keys no list knows are named in one warning (SmolLM's nanotron keys, here)
+    char dir[1024], cmd[4096], *out = NULL;
+    snprintf(dir, sizeof dir, "%s", ct_test_path("unknown-keys"));
+    mkdir(dir, 0755);
+    FILE *fp = fopen(file_in(dir, "config.json"), "w");
+    fputs("{" LLAMA_BASE ", \"rope_interleaved\": false, \"is_llama_config\": true}", fp);
+    fclose(fp);
+    snprintf(cmd, sizeof cmd, "%s import hf %s --out %s/x.h5", ct_test_bin(), dir, dir);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 1);
+    CHECK_CONTAINS(out, "config.json: 2 config keys that ctrain does not know (rope_interleaved, is_llama_config)");
     free(out);
 }

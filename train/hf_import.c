@@ -6,6 +6,10 @@
 // in the table, except buffers transformers itself recomputes (GPT-2's causal mask
 // attn.bias/attn.masked_bias, rotary inv_freq) and a tied lm_head. An unplaced tensor means
 // the model has something ctrain would drop, which is an error, not a warning.
+//
+// A tied head (tie_word_embeddings) is resolved as transformers 5's from_pretrained does: a
+// saved lm_head.weight that differs from the embedding unties them (the head is used as
+// saved); one equal to it keeps them tied; a head saved without the embedding is the embedding.
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +150,36 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+static const char *embedding_name(const CtModelConfig *c) {
+    return c->arch == CT_ARCH_GPT2 ? "transformer.wte.weight" : "model.embed_tokens.weight";
+}
+
+// tie_word_embeddings with lm_head.weight saved beside the embedding: transformers (5.x,
+// PreTrainedModel.tie_weights) ties them only when the two are equal, and otherwise uses the
+// saved head with a warning. The import does the same, so that the logits are transformers'.
+static int resolve_tied_head(HfWeights *w, CtModelConfig *c) {
+    if (!c->tie_embeddings) return 0;
+    const CtSafetensors *head_file = NULL, *emb_file = NULL;
+    const CtStTensor *head = find_tensor(w, "lm_head.weight", &head_file);
+    const CtStTensor *emb = find_tensor(w, embedding_name(c), &emb_file);
+    if (!head || !emb) return 0;
+    int rc = 0, equal = head->numel == emb->numel && head->ndim == emb->ndim;
+    if (equal) {  // as torch.equal: by value, after conversion to the load dtype (f32 holds f16/bf16 exactly)
+        float *a = ct_alloc(head->numel * sizeof(float)), *b = ct_alloc(emb->numel * sizeof(float));
+        rc = ct_st_read_f32(head_file, head, a) || ct_st_read_f32(emb_file, emb, b) ? -1 : 0;
+        for (uint64_t i = 0; rc == 0 && equal && i < head->numel; i++) equal = a[i] == b[i];
+        ct_free(a);
+        ct_free(b);
+    }
+    if (rc == 0 && !equal) {
+        c->tie_embeddings = 0;
+        ct_warn("%s: tie_word_embeddings is true but lm_head.weight differs from %s; transformers then uses the saved "
+                "head (it does not tie them), and so does this import: the checkpoint has a separate head",
+                head_file->source, emb->name);
+    }
+    return rc;
+}
+
 // Tensors that transformers saves but recomputes (or ties), so ctrain need not hold them.
 static int ignorable(const char *name, const CtModelConfig *c) {
     if (c->arch == CT_ARCH_GPT2 && (ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias"))) return 1;
@@ -174,9 +208,13 @@ static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
 
 // Copies one tensor into its place in the parameter buffer, converting to f32 and transposing
 // GPT-2's Conv1D weights from [in, out] to [out, in].
-static int load_entry(HfWeights *w, const char *dir, const CtParamEntry *e, float *dst, float *scratch) {
+static int load_entry(HfWeights *w, const char *dir, const CtModelConfig *config, const CtParamEntry *e, float *dst,
+                      float *scratch) {
+    const int tied = config->tie_embeddings;
     const CtSafetensors *file = NULL;
     const CtStTensor *t = find_tensor(w, e->name, &file);
+    // a tied model saved with its head and not its embedding: transformers ties the embedding to it
+    if (!t && tied && strcmp(e->name, embedding_name(config)) == 0) t = find_tensor(w, "lm_head.weight", &file);
     if (!t)
         return ct_error_set("%s: tensor '%s' is missing from %s", dir, e->name,
                             w->n_files == 1 ? "model.safetensors" : "every shard");
@@ -239,6 +277,12 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
         ct_checkpoint_meta_free(&meta);
         return -1;
     }
+    if (resolve_tied_head(w, &config) != 0) {
+        weights_close(w);
+        ct_free(w);
+        ct_checkpoint_meta_free(&meta);
+        return -1;
+    }
     CtModel m;
     // the smallest batch: the import needs the parameter buffer, not activations
     rc = ct_model_create(&m, &config, ct_ops_cpu(), 1, 1, 0);
@@ -248,7 +292,7 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
             if (m.table[i].numel > largest) largest = m.table[i].numel;
         float *scratch = ct_alloc(largest * sizeof(float));
         for (int i = 0; i < m.n_tensors && rc == 0; i++)
-            rc = load_entry(w, dir, &m.table[i], m.params + m.table[i].offset, scratch);
+            rc = load_entry(w, dir, &config, &m.table[i], m.params + m.table[i].offset, scratch);
         ct_free(scratch);
         if (rc == 0) rc = check_all_used(w, &config);
         if (rc == 0) rc = ct_checkpoint_save(out_path, &m, NULL, &meta);

@@ -3,11 +3,13 @@
 // docs/interop.md is the user's side of this.
 // The formats are in checkpoints/ (safetensors.h, gguf.h); what maps onto what is decided here.
 //
-// Families: GPT2LMHeadModel (gpt2) and LlamaForCausalLM (llama; Mistral- and Qwen2-style
-// configs import when they fit: grouped-query heads, rope_theta, tied or untied head). What
-// does not fit (sliding-window attention, biases on projections, RoPE scaling, an explicit
-// head_dim that is not hidden_size / num_attention_heads, another activation) is refused with
-// a message that names the config key.
+// Families: GPT2LMHeadModel (gpt2) and LlamaForCausalLM (llama; Mistral-style configs import
+// when they fit: grouped-query heads, rope_theta, tied or untied head). config.json is read in
+// transformers 5's shape (a rope_parameters block) and in 4's (top-level rope_theta,
+// rope_scaling). What does not fit (sliding-window attention, biases on projections, any RoPE
+// type but the default one, an explicit head_dim that is not hidden_size /
+// num_attention_heads, another activation, quantized weights) is refused with a message that
+// names the config key.
 #pragma once
 #include <stdint.h>
 
