@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "data/tokenizer_hf.h"
 #include "tests/hf_fixture.h"
 #include "tests/test.h"
 #include "train/hf_interop.h"
@@ -159,7 +160,7 @@ TEST(hf_gguf, llama_export_has_llama_cpp_layout) {
     CHECK(kv(&g, "llama.rope.freq_base")->f == 10000.0f);
     CHECK(kv(&g, "llama.attention.layer_norm_rms_epsilon")->f == 1e-5f);
     CHECK_STR_EQ(kv(&g, "tokenizer.ggml.model")->str, "gpt2");
-    CHECK_STR_EQ(kv(&g, "tokenizer.ggml.pre")->str, "gpt2");
+    CHECK_STR_EQ(kv(&g, "tokenizer.ggml.pre")->str, "gpt-2");  // llama.cpp's name; it refuses "gpt2"
     const Kv *tokens = kv(&g, "tokenizer.ggml.tokens");
     CHECK(tokens->count == 264);
     char s[64];
@@ -289,3 +290,59 @@ static void check_against_numpy(CtArch arch, int tied) {
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_llama) { check_against_numpy(CT_ARCH_LLAMA, 0); }
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_llama_tied) { check_against_numpy(CT_ARCH_LLAMA, 1); }
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_gpt2) { check_against_numpy(CT_ARCH_GPT2, 1); }
+
+// A fixture checkpoint whose tokenizer splits text with `pattern` and whose generation_config
+// (may be NULL) names the model's EOS ids.
+static int checkpoint_with(const char *path, CtPattern pattern, const char *generation_config) {
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
+    if (hf_fixture_checkpoint(path, &c, 5) != 0) return -1;
+    CtModel m;
+    CtCheckpointMeta meta;
+    if (hf_fixture_load(path, &m, &meta) != 0) return -1;
+    CtTokenizer t;
+    ct_tokenizer_parse_hf(&t, meta.tokenizer_json, strlen(meta.tokenizer_json), "fixture", NULL);
+    t.pattern = pattern;
+    char *json = ct_tokenizer_hf_json(&t);
+    ct_free(meta.tokenizer_json);
+    meta.tokenizer_json = ct_strdup(json);
+    free(json);
+    if (generation_config) meta.generation_config_json = ct_strdup(generation_config);
+    int rc = ct_checkpoint_save(path, &m, NULL, &meta);
+    ct_tokenizer_free(&t);
+    ct_checkpoint_meta_free(&meta);
+    ct_model_free(&m);
+    return rc;
+}
+
+// tokenizer.ggml.pre must be a name llama.cpp's src/llama-vocab.cpp knows, with the same regular
+// expression as ctrain's pattern: llama.cpp refuses a file with any other name.
+TEST(hf_gguf, pre_tokenizer_names_are_llama_cpps) {
+    ct_log_set_level(CT_LOG_QUIET);
+    static const struct {
+        CtPattern pattern;
+        const char *name;
+    } cases[] = {{CT_PATTERN_GPT2, "gpt-2"}, {CT_PATTERN_CL100K, "llama-bpe"}, {CT_PATTERN_O200K, "gpt-4o"}};
+    const char *ckpt = ct_test_path("m.h5"), *out = ct_test_path("m.gguf");
+    for (int i = 0; i < 3; i++) {
+        CHECK_MSG(checkpoint_with(ckpt, cases[i].pattern, NULL) == 0, "%s", ct_error_message());
+        CtGgufExportOptions opt = {.dtype = "f32"};
+        CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+        Gguf g;
+        CHECK(parse_gguf(out, &g) == 0);
+        CHECK_STR_EQ(kv(&g, "tokenizer.ggml.pre")->str, cases[i].name);
+        free(g.file);
+    }
+}
+
+// The model's own EOS (an imported model's generation_config) is the GGUF's eos_token_id.
+TEST(hf_gguf, eos_token_id_is_the_models_first_eos) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *ckpt = ct_test_path("m.h5"), *out = ct_test_path("m.gguf");
+    CHECK(checkpoint_with(ckpt, CT_PATTERN_GPT2, "{\"eos_token_id\": [42, 259]}") == 0);
+    CtGgufExportOptions opt = {.dtype = "f32"};
+    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+    Gguf g;
+    CHECK(parse_gguf(out, &g) == 0);
+    CHECK_EQ_INT(kv(&g, "tokenizer.ggml.eos_token_id")->u, 42);
+    free(g.file);
+}
