@@ -1,10 +1,13 @@
-// ctrain generate: continue a prompt with a trained model, streaming tokens to stdout.
+// ctrain generate: continue a prompt with a trained model, streaming tokens to stdout, until
+// the model ends the text (train/generate.h: its end-of-sequence ids, or the end-of-turn token
+// of the chat template an SFT checkpoint carries) or --max-tokens.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "data/chat_template.h"
 #include "data/tokenizer_files.h"
 #include "data/tokenizer_hf.h"
 #include "data/tokenizer_identity.h"
@@ -33,6 +36,20 @@ static int load_tokenizer(const CtArgs *args, const CtCheckpointMeta *meta, cons
     return ct_tokenizer_parse_hf(tok, meta->tokenizer_json, strlen(meta->tokenizer_json), ckpt, NULL);
 }
 
+// Where generation stops: the model's end-of-sequence ids and, for a checkpoint trained on chat
+// data, its template's end-of-turn token.
+static int stop_tokens(const CtCheckpointMeta *meta, const CtTokenizer *tok, int vocab_size, const char *ckpt,
+                       CtStopTokens *stop) {
+    int32_t end_of_turn = -1;
+    if (meta->chat_template_json) {
+        CtChatTemplate t;
+        if (ct_chat_template_parse(&t, meta->chat_template_json, ckpt) != 0) return -1;
+        end_of_turn = ct_tokenizer_special_id(tok, t.end_of_turn);
+        ct_chat_template_free(&t);
+    }
+    return ct_stop_tokens_init(stop, meta->generation_config_json, tok, vocab_size, end_of_turn, ckpt);
+}
+
 static int run_generate(const CtArgs *args) {
     const char *ckpt = ct_args_get(args, "checkpoint");
     if (!ckpt) return ct_cli_usage_error(&ct_cmd_generate, "--checkpoint FILE is required");
@@ -50,6 +67,13 @@ static int run_generate(const CtArgs *args) {
     if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return ct_cli_fail();
     CtTokenizer tok;
     if (load_tokenizer(args, &meta, ckpt, &tok) != 0) {
+        ct_checkpoint_meta_free(&meta);
+        ct_model_free(&m);
+        return ct_cli_fail();
+    }
+    CtStopTokens stop;
+    if (stop_tokens(&meta, &tok, m.config.vocab_size, ckpt, &stop) != 0) {
+        ct_tokenizer_free(&tok);
         ct_checkpoint_meta_free(&meta);
         ct_model_free(&m);
         return ct_cli_fail();
@@ -85,7 +109,7 @@ static int run_generate(const CtArgs *args) {
         size_t len = 0, cap = 0;
         for (long i = 0; i < max_tokens && g.n_ctx < g.max_ctx; i++) {
             int32_t next = ct_sample(logits, m.config.vocab_size, &s, &rng);
-            if (next == eot) break;
+            if (ct_stop_tokens_has(&stop, next)) break;
             len = 0;
             if (next < ct_tokenizer_vocab_size(&tok) && ct_decode(&tok, &next, 1, &bytes, &len, &cap) == 0)
                 fwrite(bytes, 1, len, stdout);  // bytes as they come: a split UTF-8 character completes later
