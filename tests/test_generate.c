@@ -212,6 +212,10 @@ TEST(generate, stops_at_the_models_eos_ids_from_config_json) {
     out = run_ctrain(args, &status);
     CHECK_STR_EQ(out, "Qc\n");  // the list's second id stops it too
     free(out);
+    snprintf(args, sizeof args, "generate --checkpoint '%s' --prompt PP --ids", ckpt);  // ids: the prompt's, then the new ones
+    out = run_ctrain(args, &status);
+    CHECK_STR_EQ(out, "80 80\n97\n");
+    free(out);
     // chat on the imported model (ChatML by default): its reply "h" ends at the model's EOS
     snprintf(args, sizeof args, "chat --checkpoint '%s' --prompt hello", ckpt);
     out = run_ctrain(args, &status);

@@ -24,6 +24,7 @@ static const CtOption options[] = {
     {"top-k", "K", "sample only among the K likeliest tokens (default 0: all)", 0},
     {"top-p", "P", "sample only among the likeliest tokens whose probabilities add up to P (default 1)", 0},
     {"seed", "S", "seed of the sampling (default 1337)", 0},
+    {"ids", NULL, "print token ids instead of text: the prompt's on one line, the generated ones on the next", 0},
     {"tokenizer", "PATH", "a tokenizer, when the checkpoint carries none", 0},
     {"threads", "N", "CPU threads (default: every core)", 0},
 };
@@ -85,9 +86,15 @@ static int run_generate(const CtArgs *args) {
         CtEncoder *enc = ct_encoder_new(&tok);
         ct_encode(enc, (const uint8_t *)prompt, strlen(prompt), 0, &ids);
         ct_encoder_free(enc);
-        fputs(prompt, stdout);
     } else if (eot >= 0) {
         ct_ids_push(&ids, eot);
+    }
+    const int print_ids = ct_args_has(args, "ids");
+    if (print_ids) {
+        for (size_t i = 0; i < ids.len; i++) printf("%s%d", i ? " " : "", ids.data[i]);
+        fputc('\n', stdout);
+    } else if (prompt && *prompt) {
+        fputs(prompt, stdout);
     }
     int rc = 0;
     if (ids.len == 0) {
@@ -111,7 +118,9 @@ static int run_generate(const CtArgs *args) {
             int32_t next = ct_sample(logits, m.config.vocab_size, &s, &rng);
             if (ct_stop_tokens_has(&stop, next)) break;
             len = 0;
-            if (next < ct_tokenizer_vocab_size(&tok) && ct_decode(&tok, &next, 1, &bytes, &len, &cap) == 0)
+            if (print_ids)
+                printf("%s%d", i ? " " : "", next);
+            else if (next < ct_tokenizer_vocab_size(&tok) && ct_decode(&tok, &next, 1, &bytes, &len, &cap) == 0)
                 fwrite(bytes, 1, len, stdout);  // bytes as they come: a split UTF-8 character completes later
             fflush(stdout);
             logits = ct_generator_feed(&g, next);
@@ -131,7 +140,7 @@ const CtCommand ct_cmd_generate = {
     .name = "generate",
     .summary = "continue a prompt with a trained model (key/value cache, streamed)",
     .usage = "ctrain generate --checkpoint FILE [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] "
-             "[--top-p P] [--seed S]",
+             "[--top-p P] [--seed S] [--ids]",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .max_positionals = 0,
