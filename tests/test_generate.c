@@ -279,3 +279,41 @@ TEST(generate, import_refuses_an_eos_id_outside_the_vocabulary) {
     FILE *fp = fopen(ckpt, "rb");
     CHECK(fp == NULL);
 }
+
+// transformers (where installed) saves a model with a list of EOS ids in config.json, and one
+// whose generation_config.json overrides it; import keeps the ids its generate stops at.
+TEST(generate, import_keeps_the_eos_ids_transformers_generate_uses) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *root = getenv("CTRAIN_ROOT"), *dir = ct_test_tmpdir();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "python3 '%s/tests/ref/hf_eos.py' '%s' 2>/dev/null", root ? root : ".", dir);
+    char *out = NULL;
+    int rc = ct_test_run(cmd, &out);
+    if (rc == 127) SKIP("python3 is not installed");
+    if (out && strstr(out, "SKIP: ")) {
+        char why[512];
+        snprintf(why, sizeof why, "%.*s", (int)strcspn(strstr(out, "SKIP: ") + 6, "\n"), strstr(out, "SKIP: ") + 6);
+        free(out);
+        SKIP("%s", why);
+    }
+    CHECK_MSG(rc == 0, "hf_eos.py failed (%d): %s", rc, out ? out : "");
+    static const char *const names[2] = {"list", "override"};
+    for (int k = 0; k < 2; k++) {
+        char expected[256], line[64], folder[2048], want[256];
+        snprintf(line, sizeof line, "%s ", names[k]);
+        const char *p = strstr(out, line);
+        CHECK_MSG(p, "no line for %s in: %s", names[k], out);
+        p += strlen(line);
+        snprintf(expected, sizeof expected, "%.*s", (int)strcspn(p, "\n"), p);
+        snprintf(want, sizeof want, "{\"eos_token_id\":[%s]}", expected);
+        snprintf(folder, sizeof folder, "%s/%s", dir, names[k]);
+        CtHfImportOptions opt = {.skip_tokenizer = 1};
+        CHECK_MSG(ct_hf_import(folder, ct_test_path("imported.h5"), &opt) == 0, "%s", ct_error_message());
+        CtModelConfig c;
+        CtCheckpointMeta meta;
+        CHECK(ct_checkpoint_read_meta(ct_test_path("imported.h5"), &c, &meta) == 0);
+        CHECK_STR_EQ(meta.generation_config_json, want);
+        ct_checkpoint_meta_free(&meta);
+    }
+    free(out);
+}
