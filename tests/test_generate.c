@@ -271,13 +271,20 @@ TEST(generate, stops_at_the_end_of_turn_of_the_checkpoints_chat_template) {
     free(out);
 }
 
-TEST(generate, import_refuses_an_eos_id_outside_the_vocabulary) {
+TEST(generate, import_refuses_a_malformed_eos_id_and_leaves_out_ids_past_the_vocabulary) {
     ct_log_set_level(CT_LOG_QUIET);
     const char *ckpt = ct_test_path("imported.h5");
-    CHECK(import_with_eos(ckpt, "[257, 264]", NULL) == -1);
-    CHECK_CONTAINS(ct_error_message(), "config.json: 'eos_token_id' entry 1 is not a token id below the vocabulary size 264");
+    CHECK(import_with_eos(ckpt, "[257, -1]", NULL) == -1);
+    CHECK_CONTAINS(ct_error_message(), "config.json: 'eos_token_id' entry 1 is not a token id");
     FILE *fp = fopen(ckpt, "rb");
     CHECK(fp == NULL);
+    // transformers' GPT2Config keeps 50256 whatever the vocabulary; the model never produces it
+    CHECK_MSG(import_with_eos(ckpt, "[50256, 258]", NULL) == 0, "%s", ct_error_message());
+    CtModelConfig c;
+    CtCheckpointMeta meta;
+    CHECK(ct_checkpoint_read_meta(ckpt, &c, &meta) == 0);
+    CHECK_STR_EQ(meta.generation_config_json, "{\"eos_token_id\":[258]}");
+    ct_checkpoint_meta_free(&meta);
 }
 
 // transformers (where installed) saves a model with a list of EOS ids in config.json, and one

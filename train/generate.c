@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "data/tokenizer_identity.h"
 #include "train/lora.h"
 
@@ -182,13 +183,20 @@ int ct_eos_token_ids_parse(const char *json, const char *source, int vocab_size,
         ct_error_set("%s: 'eos_token_id' lists %d ids; ctrain stops at %d at most", source, cJSON_GetArraySize(v), max);
         goto done;
     }
-    for (item = cJSON_IsArray(v) ? v->child : v; item; item = cJSON_IsArray(v) ? item->next : NULL) {
+    int entry = 0;
+    for (item = cJSON_IsArray(v) ? v->child : v; item; item = cJSON_IsArray(v) ? item->next : NULL, entry++) {
         double id = cJSON_IsNumber(item) ? item->valuedouble : -1;
-        if (!cJSON_IsNumber(item) || id != (double)(int32_t)id || id < 0 || id >= vocab_size) {
-            ct_error_set("%s: 'eos_token_id' entry %d is not a token id below the vocabulary size %d", source, *n, vocab_size);
+        if (!cJSON_IsNumber(item) || id != (double)(int32_t)id || id < 0) {
+            ct_error_set("%s: 'eos_token_id' entry %d is not a token id", source, entry);
             goto done;
         }
-        ids[(*n)++] = (int32_t)id;
+        // transformers' GPT2Config says 50256 whatever the vocabulary: an id the model cannot
+        // produce never stops it, so it is left out
+        if (id >= vocab_size)
+            ct_log("warning: %s: 'eos_token_id' %.0f is outside the vocabulary (%d ids); it cannot end a text", source,
+                   id, vocab_size);
+        else
+            ids[(*n)++] = (int32_t)id;
     }
     rc = 0;
 done:

@@ -56,7 +56,8 @@ int ct_stop_tokens_init(CtStopTokens *s, const char *generation_config_json, con
                         int32_t end_of_turn, const char *source);
 int ct_stop_tokens_has(const CtStopTokens *s, int32_t id);
 // The ids of "eos_token_id" in a JSON object's text (a number, a list of numbers, or null; key
-// absent: *n = 0), each checked to be below vocab_size. 0, or -1 + error naming `source`.
+// absent: *n = 0). Ids at or past vocab_size are left out with a warning (the model cannot
+// produce them). 0, or -1 + error naming `source` (not a list of non-negative integers).
 int ct_eos_token_ids_parse(const char *json, const char *source, int vocab_size, int32_t *ids, int max, int *n);
 // The JSON text the checkpoint stores for these ids: {"eos_token_id": [ids]} (free with ct_free()).
 char *ct_generation_config_json(const int32_t *ids, int n);

@@ -4,6 +4,6 @@
 #pragma once
 
 // *out_json: the checkpoint's generation_config, {"eos_token_id": [ids]} (free with ct_free()), or
-// NULL when neither file names an id. Ids must be below vocab_size. 0, or -1 + error naming
-// the file.
+// NULL when neither file names an id the model can produce (ids past vocab_size are left out,
+// with a warning). 0, or -1 + error naming the file.
 int ct_hf_generation_config_read(const char *dir, int vocab_size, char **out_json);
