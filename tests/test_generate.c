@@ -1,12 +1,21 @@
-// Generation: the key/value cache gives the logits a full forward pass gives, and sampling
-// behaves (greedy is deterministic; top-k and top-p keep what they promise).
+// Generation: the key/value cache gives the logits a full forward pass gives, sampling
+// behaves (greedy is deterministic; top-k and top-p keep what they promise), and `generate` and
+// `chat` stop where the model stops (its EOS ids, imported from config.json or
+// generation_config.json, and the chat template's end-of-turn token).
+#include <cJSON.h>
 #include <math.h>
 
 #include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "data/bpe.h"
+#include "data/tokenizer_hf.h"
 #include "kernels/ops.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
+#include "train/checkpoint_io.h"
 #include "train/generate.h"
+#include "train/hf_interop.h"
 
 static void kv_cache_matches_full_forward(CtArch arch) {
     CtModelConfig c = tiny_config(arch);
@@ -80,4 +89,238 @@ TEST(generate, top_k_and_top_p_restrict_the_choice) {
     ct_rng_seed(&r1, 11);
     ct_rng_seed(&r2, 11);
     for (int i = 0; i < 50; i++) CHECK_EQ_INT(ct_sample(logits, 6, &full, &r1), ct_sample(logits, 6, &full, &r2));
+}
+
+// ---- where generation stops: the model's end-of-sequence ids and the template's end of turn ----
+// A LLaMA model whose greedy output is a chain fixed by the last token: its blocks are zero, so
+// the final state is the RMS-normalized embedding, a one-hot per chain token, and lm_head
+// row next[t] points at t's one-hot. The chains run into a special token and on past it, so
+// output after the stop token shows that generation did not stop there.
+enum { EOT = 256, END_OF_TEXT = 257, EOT_ID = 258, IM_START = 259, IM_END = 260, HEADER_START = 261, HEADER_END = 262 };
+static const int32_t chain[][2] = {
+    {'P', 'a'}, {'a', END_OF_TEXT}, {END_OF_TEXT, 'b'}, {'b', 'b'},  // generate P: stops at <|end_of_text|>
+    {'Q', 'c'}, {'c', EOT_ID},      {EOT_ID, 'd'},      {'d', 'd'},  // generate Q: at <|eot_id|>
+    {'R', 'e'}, {'e', IM_END},      {IM_END, 'f'},      {'f', 'f'},  // generate R: at <|im_end|>
+    {'\n', 'h'}, {'h', END_OF_TEXT},                                  // ChatML's "assistant\n" -> "h", end of text
+    {':', 'k'}, {'k', EOT_ID},                                        // a template ending in ":" -> "k", end of turn
+};
+
+static char *stop_fixture_tokenizer(void) {
+    static const char *const specials[] = {"<|endoftext|>", "<|end_of_text|>", "<|eot_id|>", "<|im_start|>",
+                                           "<|im_end|>", "<|start_header_id|>", "<|end_header_id|>"};
+    CtTokenizer t;
+    ct_tokenizer_init(&t, CT_PATTERN_GPT2, CT_MERGES_BY_LIST);
+    for (int b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        ct_tokenizer_add(&t, b, &byte, 1, CT_TOKEN_NORMAL);
+    }
+    for (int i = 0; i < 7; i++)
+        ct_tokenizer_add(&t, 256 + i, (const uint8_t *)specials[i], strlen(specials[i]), CT_TOKEN_SPECIAL);
+    char *json = ct_tokenizer_finish(&t) == 0 ? ct_tokenizer_hf_json(&t) : NULL;
+    ct_tokenizer_free(&t);
+    return json;
+}
+
+// Writes the chain model with the stop fixture's tokenizer; chat_template may be NULL.
+static int stop_fixture_checkpoint(const char *path, const char *chat_template) {
+    CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+    c.vocab_size = 264;
+    c.d_model = 32;
+    c.max_seq_len = 64;  // room for a chat prompt and its answer
+    c.tie_embeddings = 0;
+    CtModel m;
+    if (ct_model_create(&m, &c, ct_ops_cpu(), 1, 1, 0) != 0) return -1;
+    memset(m.params, 0, sizeof(float) * m.n_params);
+    for (int i = 0; i < c.d_model; i++) m.w.lnf_w[i] = 1;
+    const int n = (int)(sizeof chain / sizeof chain[0]);
+    int32_t dims[264];
+    int used = 0;
+    for (int v = 0; v < 264; v++) dims[v] = -1;
+    for (int i = 0; i < n; i++) {
+        int32_t from = chain[i][0];
+        if (dims[from] < 0) dims[from] = used++;
+        m.w.wte[(size_t)from * c.d_model + dims[from]] = 1;
+        m.w.lm_head[(size_t)chain[i][1] * c.d_model + dims[from]] = 1;
+    }
+    CT_CHECK(used <= c.d_model, "one channel per chain token");
+    CtCheckpointMeta meta;
+    ct_checkpoint_meta_init(&meta);
+    char *json = stop_fixture_tokenizer();
+    meta.tokenizer_json = ct_strdup(json);
+    free(json);
+    if (chat_template) meta.chat_template_json = ct_strdup(chat_template);
+    int rc = ct_checkpoint_save(path, &m, NULL, &meta);
+    ct_checkpoint_meta_free(&meta);
+    ct_model_free(&m);
+    return rc;
+}
+
+// Exports the chain model as a Hugging Face folder, sets config.json's eos_token_id (JSON text)
+// and replaces generation_config.json (none when NULL), then imports the folder into `out`.
+static int import_with_eos(const char *out, const char *config_eos, const char *generation_config) {
+    const char *ckpt = ct_test_path("chain.h5"), *dir = ct_test_path("hf");
+    char path[2048];
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    if (ct_test_run(path, NULL) != 0 || stop_fixture_checkpoint(ckpt, NULL) != 0) return -1;
+    CtHfExportOptions opt = {0};
+    if (ct_hf_export(ckpt, dir, &opt) != 0) return -1;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *text = ct_test_read(path, NULL);
+    cJSON *config = cJSON_Parse(text);
+    free(text);
+    cJSON_DeleteItemFromObject(config, "eos_token_id");
+    cJSON_AddItemToObject(config, "eos_token_id", cJSON_Parse(config_eos));
+    text = cJSON_Print(config);
+    cJSON_Delete(config);
+    FILE *fp = fopen(path, "w");
+    fputs(text, fp);
+    fclose(fp);
+    free(text);
+    snprintf(path, sizeof path, "%s/generation_config.json", dir);  // export wrote one: replace or drop it
+    remove(path);
+    if (generation_config) {
+        fp = fopen(path, "w");
+        fputs(generation_config, fp);
+        fclose(fp);
+    }
+    CtHfImportOptions io = {0};
+    return ct_hf_import(dir, out, &io);
+}
+
+// What `ctrain ARGS` prints (stdout and stderr); exit status in *status.
+static char *run_ctrain(const char *args, int *status) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' %s --temperature 0 --threads 1 --max-tokens 8", ct_test_bin(), args);
+    char *out = NULL;
+    *status = ct_test_run(cmd, &out);
+    return out;
+}
+
+TEST(generate, stops_at_the_models_eos_ids_from_config_json) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *ckpt = ct_test_path("imported.h5");
+    // A Llama-3-style list; neither id is <|endoftext|>.
+    CHECK_MSG(import_with_eos(ckpt, "[257, 258]", NULL) == 0, "%s", ct_error_message());
+    char args[2048];
+    int status;
+    snprintf(args, sizeof args, "generate --checkpoint '%s' --prompt P", ckpt);
+    char *out = run_ctrain(args, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_STR_EQ(out, "Pa\n");  // before: "Pa<|end_of_text|>bbbbbb"
+    free(out);
+    snprintf(args, sizeof args, "generate --checkpoint '%s' --prompt Q", ckpt);
+    out = run_ctrain(args, &status);
+    CHECK_STR_EQ(out, "Qc\n");  // the list's second id stops it too
+    free(out);
+    snprintf(args, sizeof args, "generate --checkpoint '%s' --prompt PP --ids", ckpt);  // ids: the prompt's, then the new ones
+    out = run_ctrain(args, &status);
+    CHECK_STR_EQ(out, "80 80\n97\n");
+    free(out);
+    // chat on the imported model (ChatML by default): its reply "h" ends at the model's EOS
+    snprintf(args, sizeof args, "chat --checkpoint '%s' --prompt hello", ckpt);
+    out = run_ctrain(args, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_STR_EQ(out, "h\n");  // before: "h<|end_of_text|>bbbbbb"
+    free(out);
+}
+
+TEST(generate, generation_config_json_overrides_config_json_as_in_transformers) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *ckpt = ct_test_path("imported.h5");
+    CHECK_MSG(import_with_eos(ckpt, "258", "{\"eos_token_id\": [257], \"do_sample\": false}") == 0, "%s", ct_error_message());
+    char args[2048];
+    int status;
+    snprintf(args, sizeof args, "generate --checkpoint '%s' --prompt P", ckpt);
+    char *out = run_ctrain(args, &status);
+    CHECK_STR_EQ(out, "Pa\n");
+    free(out);
+    snprintf(args, sizeof args, "generate --checkpoint '%s' --prompt Q", ckpt);
+    out = run_ctrain(args, &status);
+    CHECK_STR_EQ(out, "Qc<|eot_id|>dddddd\n");  // 258 is not an EOS of this model: it runs on
+    free(out);
+    // a Llama-3-style template ends turns with <|eot_id|>: chat stops there although the model's
+    // EOS is <|end_of_text|> alone
+    const char *tmpl = ct_test_write("llama3.json",
+                                     "{\"name\": \"llama3\", \"turn_start\": \"<|start_header_id|>{role}<|end_header_id|>:\","
+                                     " \"turn_end\": \"<|eot_id|>\", \"end_of_turn\": \"<|eot_id|>\","
+                                     " \"trained_roles\": [\"assistant\"]}");
+    snprintf(args, sizeof args, "chat --checkpoint '%s' --template '%s' --prompt hello", ckpt, tmpl);
+    out = run_ctrain(args, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_STR_EQ(out, "k\n");
+    free(out);
+}
+
+TEST(generate, stops_at_the_end_of_turn_of_the_checkpoints_chat_template) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *ckpt = ct_test_path("sft.h5");
+    CHECK(stop_fixture_checkpoint(ckpt, "{\"name\": \"chatml\", \"turn_start\": \"<|im_start|>{role}\\n\", "
+                                        "\"turn_end\": \"<|im_end|>\\n\", \"end_of_turn\": \"<|im_end|>\", "
+                                        "\"trained_roles\": [\"assistant\"]}") == 0);
+    char args[2048];
+    int status;
+    snprintf(args, sizeof args, "generate --checkpoint '%s' --prompt R", ckpt);
+    char *out = run_ctrain(args, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_STR_EQ(out, "Re\n");  // before: "Re<|im_end|>ffffff"
+    free(out);
+    // without a list of EOS ids, <|endoftext|> still ends a text; other specials do not
+    snprintf(args, sizeof args, "generate --checkpoint '%s' --prompt P", ckpt);
+    out = run_ctrain(args, &status);
+    CHECK_STR_EQ(out, "Pa<|end_of_text|>bbbbbb\n");
+    free(out);
+}
+
+TEST(generate, import_refuses_a_malformed_eos_id_and_leaves_out_ids_past_the_vocabulary) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *ckpt = ct_test_path("imported.h5");
+    CHECK(import_with_eos(ckpt, "[257, -1]", NULL) == -1);
+    CHECK_CONTAINS(ct_error_message(), "config.json: 'eos_token_id' entry 1 is not a token id");
+    FILE *fp = fopen(ckpt, "rb");
+    CHECK(fp == NULL);
+    // transformers' GPT2Config keeps 50256 whatever the vocabulary; the model never produces it
+    CHECK_MSG(import_with_eos(ckpt, "[50256, 258]", NULL) == 0, "%s", ct_error_message());
+    CtModelConfig c;
+    CtCheckpointMeta meta;
+    CHECK(ct_checkpoint_read_meta(ckpt, &c, &meta) == 0);
+    CHECK_STR_EQ(meta.generation_config_json, "{\"eos_token_id\":[258]}");
+    ct_checkpoint_meta_free(&meta);
+}
+
+// transformers (where installed) saves a model with a list of EOS ids in config.json, and one
+// whose generation_config.json overrides it; import keeps the ids its generate stops at.
+TEST(generate, import_keeps_the_eos_ids_transformers_generate_uses) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *root = getenv("CTRAIN_ROOT"), *dir = ct_test_tmpdir();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "python3 '%s/tests/ref/hf_eos.py' '%s' 2>/dev/null", root ? root : ".", dir);
+    char *out = NULL;
+    int rc = ct_test_run(cmd, &out);
+    if (rc == 127) SKIP("python3 is not installed");
+    if (out && strstr(out, "SKIP: ")) {
+        char why[512];
+        snprintf(why, sizeof why, "%.*s", (int)strcspn(strstr(out, "SKIP: ") + 6, "\n"), strstr(out, "SKIP: ") + 6);
+        free(out);
+        SKIP("%s", why);
+    }
+    CHECK_MSG(rc == 0, "hf_eos.py failed (%d): %s", rc, out ? out : "");
+    static const char *const names[2] = {"list", "override"};
+    for (int k = 0; k < 2; k++) {
+        char expected[256], line[64], folder[2048], want[256];
+        snprintf(line, sizeof line, "%s ", names[k]);
+        const char *p = strstr(out, line);
+        CHECK_MSG(p, "no line for %s in: %s", names[k], out);
+        p += strlen(line);
+        snprintf(expected, sizeof expected, "%.*s", (int)strcspn(p, "\n"), p);
+        snprintf(want, sizeof want, "{\"eos_token_id\":[%s]}", expected);
+        snprintf(folder, sizeof folder, "%s/%s", dir, names[k]);
+        CtHfImportOptions opt = {.skip_tokenizer = 1};
+        CHECK_MSG(ct_hf_import(folder, ct_test_path("imported.h5"), &opt) == 0, "%s", ct_error_message());
+        CtModelConfig c;
+        CtCheckpointMeta meta;
+        CHECK(ct_checkpoint_read_meta(ct_test_path("imported.h5"), &c, &meta) == 0);
+        CHECK_STR_EQ(meta.generation_config_json, want);
+        ct_checkpoint_meta_free(&meta);
+    }
+    free(out);
 }

@@ -1,12 +1,18 @@
 // ctrain export gguf: the file parses as GGUF v3 with llama.cpp's keys and tensor names, the
-// tokenizer arrays, q/k rows permuted to llama.cpp's adjacent-pair RoPE, norms in f32.
+// tokenizer arrays, q/k rows permuted to llama.cpp's adjacent-pair RoPE, norms in f32; and
+// (make test-long) llama.cpp itself loads exports with real tokenizers and decodes the greedy
+// tokens ctrain does.
 #include <stdint.h>
 
 #include "checkpoints/dtype_convert.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "data/tokenizer_files.h"
+#include "data/tokenizer_hf.h"
+#include "data/tokenizer_identity.h"
 #include "tests/hf_fixture.h"
+#include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "train/hf_interop.h"
 
@@ -159,7 +165,7 @@ TEST(hf_gguf, llama_export_has_llama_cpp_layout) {
     CHECK(kv(&g, "llama.rope.freq_base")->f == 10000.0f);
     CHECK(kv(&g, "llama.attention.layer_norm_rms_epsilon")->f == 1e-5f);
     CHECK_STR_EQ(kv(&g, "tokenizer.ggml.model")->str, "gpt2");
-    CHECK_STR_EQ(kv(&g, "tokenizer.ggml.pre")->str, "gpt2");
+    CHECK_STR_EQ(kv(&g, "tokenizer.ggml.pre")->str, "gpt-2");  // llama.cpp's name; it refuses "gpt2"
     const Kv *tokens = kv(&g, "tokenizer.ggml.tokens");
     CHECK(tokens->count == 264);
     char s[64];
@@ -289,3 +295,212 @@ static void check_against_numpy(CtArch arch, int tied) {
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_llama) { check_against_numpy(CT_ARCH_LLAMA, 0); }
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_llama_tied) { check_against_numpy(CT_ARCH_LLAMA, 1); }
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_gpt2) { check_against_numpy(CT_ARCH_GPT2, 1); }
+
+// A fixture checkpoint whose tokenizer splits text with `pattern` and whose generation_config
+// (may be NULL) names the model's EOS ids.
+static int checkpoint_with(const char *path, CtPattern pattern, const char *generation_config) {
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
+    if (hf_fixture_checkpoint(path, &c, 5) != 0) return -1;
+    CtModel m;
+    CtCheckpointMeta meta;
+    if (hf_fixture_load(path, &m, &meta) != 0) return -1;
+    CtTokenizer t;
+    ct_tokenizer_parse_hf(&t, meta.tokenizer_json, strlen(meta.tokenizer_json), "fixture", NULL);
+    t.pattern = pattern;
+    char *json = ct_tokenizer_hf_json(&t);
+    ct_free(meta.tokenizer_json);
+    meta.tokenizer_json = ct_strdup(json);
+    free(json);
+    if (generation_config) meta.generation_config_json = ct_strdup(generation_config);
+    int rc = ct_checkpoint_save(path, &m, NULL, &meta);
+    ct_tokenizer_free(&t);
+    ct_checkpoint_meta_free(&meta);
+    ct_model_free(&m);
+    return rc;
+}
+
+// tokenizer.ggml.pre must be a name llama.cpp's src/llama-vocab.cpp knows, with the same regular
+// expression as ctrain's pattern: llama.cpp refuses a file with any other name.
+TEST(hf_gguf, pre_tokenizer_names_are_llama_cpps) {
+    ct_log_set_level(CT_LOG_QUIET);
+    static const struct {
+        CtPattern pattern;
+        const char *name;
+    } cases[] = {{CT_PATTERN_GPT2, "gpt-2"}, {CT_PATTERN_CL100K, "llama-bpe"}, {CT_PATTERN_O200K, "gpt-4o"}};
+    const char *ckpt = ct_test_path("m.h5"), *out = ct_test_path("m.gguf");
+    for (int i = 0; i < 3; i++) {
+        CHECK_MSG(checkpoint_with(ckpt, cases[i].pattern, NULL) == 0, "%s", ct_error_message());
+        CtGgufExportOptions opt = {.dtype = "f32"};
+        CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+        Gguf g;
+        CHECK(parse_gguf(out, &g) == 0);
+        CHECK_STR_EQ(kv(&g, "tokenizer.ggml.pre")->str, cases[i].name);
+        free(g.file);
+    }
+}
+
+// The model's own EOS (an imported model's generation_config) is the GGUF's eos_token_id.
+TEST(hf_gguf, eos_token_id_is_the_models_first_eos) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *ckpt = ct_test_path("m.h5"), *out = ct_test_path("m.gguf");
+    CHECK(checkpoint_with(ckpt, CT_PATTERN_GPT2, "{\"eos_token_id\": [42, 259]}") == 0);
+    CtGgufExportOptions opt = {.dtype = "f32"};
+    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+    Gguf g;
+    CHECK(parse_gguf(out, &g) == 0);
+    CHECK_EQ_INT(kv(&g, "tokenizer.ggml.eos_token_id")->u, 42);
+    free(g.file);
+}
+
+// ---- the real client: llama.cpp itself (make test-long) ----
+// scripts/build_llama_cpp.sh builds llama.cpp from the source in the llama-cpp-python sdist on
+// PyPI (about 10 minutes on 2 cores the first time, cached under build/llama.cpp) with
+// tests/ref/llama_greedy.c, which loads a GGUF as every llama.cpp client does and decodes greedily.
+// A checkpoint with a real tokenizer is exported as an f32 GGUF; llama.cpp must accept it,
+// tokenize the prompt to the ids ctrain gives, and pick the greedy tokens `ctrain generate
+// --temperature 0` picks.
+
+// The path of llama_greedy; skips the test when llama.cpp cannot be built on this machine.
+static const char *llama_greedy(void) {
+    static char path[4096];
+    const char *root = getenv("CTRAIN_ROOT");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s/scripts/build_llama_cpp.sh'", root ? root : ".");
+    char *out = NULL;
+    int rc = ct_test_run(cmd, &out);
+    size_t n = out ? strlen(out) : 0;
+    while (n > 0 && out[n - 1] == '\n') out[--n] = 0;
+    const char *last = out ? (strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out) : "";
+    snprintf(path, sizeof path, "%s", last);
+    if (rc == 77) {
+        free(out);
+        SKIP("%s", path);
+    }
+    if (rc != 0) {
+        ct_test_fail(__FILE__, __LINE__, "scripts/build_llama_cpp.sh failed (%d): %s", rc, out ? out : "");
+        free(out);
+        return NULL;
+    }
+    free(out);
+    return path;
+}
+
+// A checkpoint of the family with random weights and the tokenizer at tokenizer_path.
+static int real_checkpoint(const char *path, CtArch arch, const char *tokenizer_path) {
+    CtTokenizer t;
+    if (ct_tokenizer_load(&t, tokenizer_path, NULL) != 0) return -1;
+    CtModelConfig c = tiny_config(arch);
+    c.vocab_size = ct_tokenizer_vocab_size(&t);
+    c.d_model = 64;
+    c.d_ff = arch == CT_ARCH_LLAMA ? 96 : 256;
+    c.max_seq_len = 96;
+    c.tie_embeddings = arch == CT_ARCH_GPT2;
+    CtModel m;
+    if (ct_model_create(&m, &c, ct_ops_cpu(), 1, 1, 0) != 0) {
+        ct_tokenizer_free(&t);
+        return -1;
+    }
+    tiny_randomize_params(&m, 11);
+    CtCheckpointMeta meta;
+    ct_checkpoint_meta_init(&meta);
+    char *json = ct_tokenizer_hf_json(&t);
+    meta.tokenizer_json = ct_strdup(json);
+    free(json);
+    meta.tokenizer_hash = ct_tokenizer_fingerprint(&t);
+    int rc = ct_checkpoint_save(path, &m, NULL, &meta);
+    ct_checkpoint_meta_free(&meta);
+    ct_model_free(&m);
+    ct_tokenizer_free(&t);
+    return rc;
+}
+
+// The line after `label` in text ("prompt: 1 2 3" -> "1 2 3"), copied to out.
+static void line_after(const char *text, const char *label, char *out, size_t size) {
+    const char *p = text ? strstr(text, label) : NULL;
+    out[0] = 0;
+    if (!p) return;
+    p += strlen(label);
+    snprintf(out, size, "%.*s", (int)strcspn(p, "\n"), p);
+}
+
+// text as one single-quoted shell word ("it's" -> 'it'\''s').
+static void shell_quote(const char *text, char *out, size_t size) {
+    size_t k = 0;
+    out[k++] = '\'';
+    for (const char *p = text; *p && k + 5 < size; p++) {
+        if (*p == '\'') {
+            memcpy(out + k, "'\\''", 4);
+            k += 4;
+        } else {
+            out[k++] = *p;
+        }
+    }
+    out[k++] = '\'';
+    out[k] = 0;
+}
+
+static void llama_cpp_agrees(CtArch arch, const char *tokenizer_path, const char *pre_name) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *greedy = llama_greedy();
+    if (!greedy) return;
+    const char *ckpt = ct_test_path("m.h5"), *gguf = ct_test_path("m.gguf");
+    CHECK_MSG(real_checkpoint(ckpt, arch, tokenizer_path) == 0, "%s", ct_error_message());
+    char cmd[8192];
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' export gguf '%s' --out '%s' --dtype f32", ct_test_bin(), ckpt, gguf);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    Gguf g;
+    CHECK(parse_gguf(gguf, &g) == 0);
+    CHECK_STR_EQ(kv(&g, "tokenizer.ggml.pre")->str, pre_name);
+    free(g.file);
+    // words, numbers, contractions, punctuation runs, several spaces, a newline, accents and CJK:
+    // the pieces where the three patterns differ
+    char prompt[512];
+    shell_quote("Hello world, it's 2024!!  Numbers: 123456 and\n  caf\xc3\xa9 \xe4\xbd\xa0\xe5\xa5\xbd don't", prompt,
+                sizeof prompt);
+    snprintf(cmd, sizeof cmd, "'%s' generate --checkpoint '%s' --prompt %s --temperature 0 --max-tokens 32 --ids",
+             ct_test_bin(), ckpt, prompt);
+    int rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out, "ctrain generate failed (%d): %s", rc, out ? out : "");
+    char ctrain_prompt[4096], ctrain_tokens[4096], llama_prompt[4096], llama_tokens[4096];
+    snprintf(ctrain_prompt, sizeof ctrain_prompt, "%.*s", (int)strcspn(out, "\n"), out);
+    line_after(out, "\n", ctrain_tokens, sizeof ctrain_tokens);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' 32 %s", greedy, gguf, prompt);
+    rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "llama.cpp refused the GGUF (%d): %s", rc, out ? out : "");
+    line_after(out, "prompt: ", llama_prompt, sizeof llama_prompt);
+    line_after(out, "tokens: ", llama_tokens, sizeof llama_tokens);
+    free(out);
+    CHECK_MSG(strcmp(ctrain_prompt, llama_prompt) == 0, "the prompt's ids:\n  ctrain    %s\n  llama.cpp %s", ctrain_prompt,
+              llama_prompt);
+    CHECK_MSG(strlen(ctrain_tokens) > 0 && strcmp(ctrain_tokens, llama_tokens) == 0,
+              "greedy tokens:\n  ctrain    %s\n  llama.cpp %s", ctrain_tokens, llama_tokens);
+}
+
+TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_gpt2_family_gpt2_tokenizer) {
+    char tok[2048];
+    snprintf(tok, sizeof tok, "%s/tokenizers/gpt2", ct_test_shared_data());
+    llama_cpp_agrees(CT_ARCH_GPT2, tok, "gpt-2");
+}
+
+// 8k vocabularies trained by ctrain with the cl100k (Llama 3) and o200k patterns: llama.cpp must
+// split text as ctrain does under each. (A .tiktoken rank file has no merge list, so a checkpoint
+// cannot carry o200k_base itself as tokenizer.json.)
+static void trained_8k(const char *pattern, const char *pre_name) {
+    char corpus[2048], cmd[8192];
+    snprintf(corpus, sizeof corpus, "%s/corpora/nlp-corpus-40k.txt", ct_test_shared_data());
+    const char *tok = ct_test_path("tok8k.json");
+    snprintf(cmd, sizeof cmd, "head -c 1000000 '%s' > '%s' && '%s' tokenizer train --input '%s' --vocab-size 8192 "
+             "--pattern %s --special '<|endoftext|>' --out '%s'",
+             corpus, ct_test_path("corpus.txt"), ct_test_bin(), ct_test_path("corpus.txt"), pattern, tok);
+    char *out = NULL;
+    int rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out ? out : "");
+    free(out);
+    llama_cpp_agrees(CT_ARCH_LLAMA, tok, pre_name);
+}
+
+TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_llama_family_trained_8k_cl100k) { trained_8k("cl100k", "llama-bpe"); }
+TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_llama_family_trained_8k_o200k) { trained_8k("o200k", "gpt-4o"); }

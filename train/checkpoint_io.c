@@ -21,7 +21,8 @@ void ct_checkpoint_meta_free(CtCheckpointMeta *meta) {
     ct_free(meta->run_config_json);
     ct_free(meta->tokenizer_json);
     ct_free(meta->chat_template_json);
-    meta->run_config_json = meta->tokenizer_json = meta->chat_template_json = NULL;
+    ct_free(meta->generation_config_json);
+    meta->run_config_json = meta->tokenizer_json = meta->chat_template_json = meta->generation_config_json = NULL;
 }
 
 char *ct_model_config_json(const CtModelConfig *c) {
@@ -101,6 +102,8 @@ int ct_checkpoint_write_meta(CtCheckpoint *c, const CtCheckpointMeta *meta) {
     if (rc == 0 && meta->run_config_json) rc = ct_ckpt_set_string(c, "config", meta->run_config_json);
     if (rc == 0 && meta->tokenizer_json) rc = ct_ckpt_set_string(c, "tokenizer", meta->tokenizer_json);
     if (rc == 0 && meta->chat_template_json) rc = ct_ckpt_set_string(c, "chat_template", meta->chat_template_json);
+    if (rc == 0 && meta->generation_config_json)
+        rc = ct_ckpt_set_string(c, "generation_config", meta->generation_config_json);
     return rc ? -1 : 0;
 }
 
@@ -150,6 +153,9 @@ int ct_checkpoint_read_meta_open(CtCheckpoint *c, const char *path, CtModelConfi
     if (ct_ckpt_has(c, "config") && ct_ckpt_get_string(c, "config", &meta->run_config_json) != 0) return -1;
     if (ct_ckpt_has(c, "tokenizer") && ct_ckpt_get_string(c, "tokenizer", &meta->tokenizer_json) != 0) return -1;
     if (ct_ckpt_has(c, "chat_template") && ct_ckpt_get_string(c, "chat_template", &meta->chat_template_json) != 0)
+        return -1;
+    if (ct_ckpt_has(c, "generation_config") &&
+        ct_ckpt_get_string(c, "generation_config", &meta->generation_config_json) != 0)
         return -1;
     return 0;
 }

@@ -6,6 +6,7 @@
 //                             never depends on what a preset means in another release
 //               config        the effective run config (JSON)
 //               tokenizer     the tokenizer as tokenizer.json text, tokenizer_hash its fingerprint
+//               generation_config  imported models: {"eos_token_id": [ids]}, the ids generation stops at
 //               step, tokens_seen, optim_step, loader {seed, epoch, step}, rng, train_loss,
 //               val_loss, best_val_loss, created_by
 #pragma once
@@ -25,6 +26,7 @@ typedef struct {
     char *run_config_json;  // may be NULL
     char *tokenizer_json;   // may be NULL
     char *chat_template_json;  // sft runs: the template the data was rendered with; may be NULL
+    char *generation_config_json;  // imported models: {"eos_token_id": [ids]}; may be NULL
     uint64_t tokenizer_hash;
 } CtCheckpointMeta;
 

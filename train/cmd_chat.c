@@ -1,6 +1,7 @@
 // ctrain chat: talk to an SFT model in the terminal, or answer one --prompt. The conversation
 // is rendered with the chat template the model was trained with (stored in its checkpoint),
-// and generation stops at the template's end-of-turn token.
+// and generation stops at the template's end-of-turn token or at one of the model's
+// end-of-sequence ids (train/generate.h).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ typedef struct {
     CtModel model;
     CtTokenizer tok;
     CtChatTemplate tmpl;
-    int32_t end_of_turn;
+    CtStopTokens stop;
     CtSampling sampling;
     CtRng rng;
     long max_tokens;
@@ -46,7 +47,8 @@ static char *answer(Chat *c, const CtMessage *messages, int n) {
     CtMaskedIds ids = {0};
     ct_chat_encode(&c->tmpl, &c->tok, c->enc, messages, n, 1, &ids);
     const int ctx = c->model.config.max_seq_len;
-    size_t start = ids.ids.len + 16 > (size_t)ctx ? ids.ids.len + 16 - (size_t)ctx : 0;  // keep the newest tokens
+    const size_t room = ctx > 32 ? 16 : (size_t)ctx / 2;  // for the answer (a small context keeps half of it)
+    size_t start = ids.ids.len + room > (size_t)ctx ? ids.ids.len + room - (size_t)ctx : 0;  // keep the newest tokens
     CtGenerator g;
     ct_generator_init(&g, &c->model, ctx);
     const float *logits = NULL;
@@ -56,7 +58,7 @@ static char *answer(Chat *c, const CtMessage *messages, int n) {
     uint8_t *piece = NULL;
     for (long i = 0; i < c->max_tokens && logits && g.n_ctx < ctx; i++) {
         int32_t next = ct_sample(logits, c->model.config.vocab_size, &c->sampling, &c->rng);
-        if (next == c->end_of_turn || next >= ct_tokenizer_vocab_size(&c->tok)) break;
+        if (ct_stop_tokens_has(&c->stop, next) || next >= ct_tokenizer_vocab_size(&c->tok)) break;
         piece_len = 0;
         if (ct_decode(&c->tok, &next, 1, &piece, &piece_len, &piece_cap) == 0) {
             fwrite(piece, 1, piece_len, stdout);
@@ -90,10 +92,14 @@ static int load(Chat *c, const CtArgs *args) {
             rc = ct_chat_template_parse(&c->tmpl, meta.chat_template_json, path);
         else
             rc = ct_chat_template_load(&c->tmpl, "chatml");
-        if (rc == 0 && (c->end_of_turn = ct_chat_template_check(&c->tmpl, &c->tok)) < 0) {
+        int32_t end_of_turn = rc == 0 ? ct_chat_template_check(&c->tmpl, &c->tok) : -1;
+        if (rc == 0 && end_of_turn < 0) {
             ct_error_prefix("%s: ", path);
             rc = -1;
         }
+        if (rc == 0)
+            rc = ct_stop_tokens_init(&c->stop, meta.generation_config_json, &c->tok, c->model.config.vocab_size,
+                                     end_of_turn, path);
     }
     ct_checkpoint_meta_free(&meta);
     return rc;

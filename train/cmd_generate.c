@@ -1,10 +1,13 @@
-// ctrain generate: continue a prompt with a trained model, streaming tokens to stdout.
+// ctrain generate: continue a prompt with a trained model, streaming tokens to stdout, until
+// the model ends the text (train/generate.h: its end-of-sequence ids, or the end-of-turn token
+// of the chat template an SFT checkpoint carries) or --max-tokens.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "data/chat_template.h"
 #include "data/tokenizer_files.h"
 #include "data/tokenizer_hf.h"
 #include "data/tokenizer_identity.h"
@@ -21,6 +24,7 @@ static const CtOption options[] = {
     {"top-k", "K", "sample only among the K likeliest tokens (default 0: all)", 0},
     {"top-p", "P", "sample only among the likeliest tokens whose probabilities add up to P (default 1)", 0},
     {"seed", "S", "seed of the sampling (default 1337)", 0},
+    {"ids", NULL, "print token ids instead of text: the prompt's on one line, the generated ones on the next", 0},
     {"tokenizer", "PATH", "a tokenizer, when the checkpoint carries none", 0},
     {"threads", "N", "CPU threads (default: every core)", 0},
 };
@@ -31,6 +35,20 @@ static int load_tokenizer(const CtArgs *args, const CtCheckpointMeta *meta, cons
     if (!meta->tokenizer_json)
         return ct_error_set("%s: the checkpoint carries no tokenizer; name one with --tokenizer", ckpt);
     return ct_tokenizer_parse_hf(tok, meta->tokenizer_json, strlen(meta->tokenizer_json), ckpt, NULL);
+}
+
+// Where generation stops: the model's end-of-sequence ids and, for a checkpoint trained on chat
+// data, its template's end-of-turn token.
+static int stop_tokens(const CtCheckpointMeta *meta, const CtTokenizer *tok, int vocab_size, const char *ckpt,
+                       CtStopTokens *stop) {
+    int32_t end_of_turn = -1;
+    if (meta->chat_template_json) {
+        CtChatTemplate t;
+        if (ct_chat_template_parse(&t, meta->chat_template_json, ckpt) != 0) return -1;
+        end_of_turn = ct_tokenizer_special_id(tok, t.end_of_turn);
+        ct_chat_template_free(&t);
+    }
+    return ct_stop_tokens_init(stop, meta->generation_config_json, tok, vocab_size, end_of_turn, ckpt);
 }
 
 static int run_generate(const CtArgs *args) {
@@ -54,6 +72,13 @@ static int run_generate(const CtArgs *args) {
         ct_model_free(&m);
         return ct_cli_fail();
     }
+    CtStopTokens stop;
+    if (stop_tokens(&meta, &tok, m.config.vocab_size, ckpt, &stop) != 0) {
+        ct_tokenizer_free(&tok);
+        ct_checkpoint_meta_free(&meta);
+        ct_model_free(&m);
+        return ct_cli_fail();
+    }
     int32_t eot = ct_tokenizer_special_id(&tok, "<|endoftext|>");
     CtIds ids = {0};
     const char *prompt = ct_args_get(args, "prompt");
@@ -61,9 +86,15 @@ static int run_generate(const CtArgs *args) {
         CtEncoder *enc = ct_encoder_new(&tok);
         ct_encode(enc, (const uint8_t *)prompt, strlen(prompt), 0, &ids);
         ct_encoder_free(enc);
-        fputs(prompt, stdout);
     } else if (eot >= 0) {
         ct_ids_push(&ids, eot);
+    }
+    const int print_ids = ct_args_has(args, "ids");
+    if (print_ids) {
+        for (size_t i = 0; i < ids.len; i++) printf("%s%d", i ? " " : "", ids.data[i]);
+        fputc('\n', stdout);
+    } else if (prompt && *prompt) {
+        fputs(prompt, stdout);
     }
     int rc = 0;
     if (ids.len == 0) {
@@ -85,9 +116,11 @@ static int run_generate(const CtArgs *args) {
         size_t len = 0, cap = 0;
         for (long i = 0; i < max_tokens && g.n_ctx < g.max_ctx; i++) {
             int32_t next = ct_sample(logits, m.config.vocab_size, &s, &rng);
-            if (next == eot) break;
+            if (ct_stop_tokens_has(&stop, next)) break;
             len = 0;
-            if (next < ct_tokenizer_vocab_size(&tok) && ct_decode(&tok, &next, 1, &bytes, &len, &cap) == 0)
+            if (print_ids)
+                printf("%s%d", i ? " " : "", next);
+            else if (next < ct_tokenizer_vocab_size(&tok) && ct_decode(&tok, &next, 1, &bytes, &len, &cap) == 0)
                 fwrite(bytes, 1, len, stdout);  // bytes as they come: a split UTF-8 character completes later
             fflush(stdout);
             logits = ct_generator_feed(&g, next);
@@ -107,7 +140,7 @@ const CtCommand ct_cmd_generate = {
     .name = "generate",
     .summary = "continue a prompt with a trained model (key/value cache, streamed)",
     .usage = "ctrain generate --checkpoint FILE [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] "
-             "[--top-p P] [--seed S]",
+             "[--top-p P] [--seed S] [--ids]",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .max_positionals = 0,

@@ -20,6 +20,7 @@
 #include "data/tokenizer_hf.h"
 #include "data/tokenizer_identity.h"
 #include "train/checkpoint_io.h"
+#include "train/generate.h"
 #include "train/hf_interop.h"
 
 enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_UNUSED = 5 };  // llama.cpp's token types
@@ -141,18 +142,26 @@ static int add_weights(Export *e, const CtModel *m, const char *source) {
     return 0;
 }
 
+// tokenizer.ggml.pre: the name under which llama.cpp (src/llama-vocab.cpp) keeps the regular
+// expression of each pattern ctrain has; an unknown name makes llama.cpp refuse the file.
+//   gpt-2      GPT-2's pattern (r50k, p50k)
+//   llama-bpe  Llama 3's pattern, which is cl100k_base's
+//   gpt-4o     o200k_base's pattern
 static const char *pre_tokenizer_name(CtPattern p) {
     switch (p) {
-    case CT_PATTERN_GPT2: return "gpt2";
-    case CT_PATTERN_CL100K: return "llama-bpe";  // Llama 3's pattern is cl100k_base's
+    case CT_PATTERN_GPT2: return "gpt-2";
+    case CT_PATTERN_CL100K: return "llama-bpe";
     case CT_PATTERN_O200K: return "gpt-4o";
     }
-    return "gpt2";
+    CT_FATAL("this is a bug in ctrain", "no llama.cpp pre-tokenizer name for pattern %d", (int)p);
 }
 
 // tokenizer.ggml.*: byte-level BPE ("gpt2" model) with tokens in the byte-level alphabet,
 // special tokens as their text, ids past the tokenizer up to vocab_size as unused padding.
-static int add_tokenizer(Export *e, const char *json, int vocab_size, const char *source) {
+// eos_token_id: the model's first end-of-sequence id when the checkpoint names them (llama.cpp
+// also ends generation at the tokens it knows by name: <|eot_id|>, <|im_end|>, <|endoftext|>...).
+static int add_tokenizer(Export *e, const char *json, const char *generation_config_json, int vocab_size,
+                         const char *source) {
     CtTokenizer t;
     if (ct_tokenizer_parse_hf(&t, json, strlen(json), source, NULL) != 0) return -1;
     const char **texts = own(e, sizeof(char *) * (size_t)vocab_size);
@@ -199,6 +208,14 @@ static int add_tokenizer(Export *e, const char *json, int vocab_size, const char
     static const char *const eos[] = {"<|endoftext|>", "<|end_of_text|>", "</s>", "<|eot_id|>", NULL};
     static const char *const bos[] = {"<|begin_of_text|>", "<s>", NULL};
     int32_t eos_id = -1, bos_id = -1;
+    int32_t model_eos[CT_MAX_STOP_TOKENS];
+    int n_model_eos = 0;
+    if (generation_config_json &&
+        ct_eos_token_ids_parse(generation_config_json, source, vocab_size, model_eos, CT_MAX_STOP_TOKENS, &n_model_eos) != 0) {
+        ct_tokenizer_free(&t);
+        return -1;
+    }
+    if (n_model_eos > 0) eos_id = model_eos[0];
     for (int i = 0; eos[i] && eos_id < 0; i++) eos_id = ct_tokenizer_special_id(&t, eos[i]);
     for (int i = 0; bos[i] && bos_id < 0; i++) bos_id = ct_tokenizer_special_id(&t, bos[i]);
     if (eos_id >= 0) ct_gguf_add_u32(&e->w, "tokenizer.ggml.eos_token_id", (uint32_t)eos_id);
@@ -247,7 +264,8 @@ int ct_gguf_export(const char *ckpt_path, const char *out_path, const CtGgufExpo
     const char *base = strrchr(ckpt_path, '/');
     add_model_keys(&e, &m.config, base ? base + 1 : ckpt_path);
     int rc = 0;
-    if (meta.tokenizer_json) rc = add_tokenizer(&e, meta.tokenizer_json, m.config.vocab_size, ckpt_path);
+    if (meta.tokenizer_json)
+        rc = add_tokenizer(&e, meta.tokenizer_json, meta.generation_config_json, m.config.vocab_size, ckpt_path);
     else ct_log("warning: %s has no tokenizer; the GGUF file will have none and llama.cpp will refuse it", ckpt_path);
     if (rc == 0) rc = add_weights(&e, &m, ckpt_path);
     if (rc == 0) rc = ct_gguf_write(&e.w, out_path);

@@ -23,6 +23,7 @@
 #include "data/tokenizer_hf.h"
 #include "data/tokenizer_identity.h"
 #include "train/checkpoint_io.h"
+#include "train/hf_generation.h"
 #include "train/hf_interop.h"
 
 #define MAX_SHARDS 1024
@@ -270,6 +271,10 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
     CtCheckpointMeta meta;
     ct_checkpoint_meta_init(&meta);
     if (!opt->skip_tokenizer && load_tokenizer(dir, &config, &meta) != 0) return -1;
+    if (ct_hf_generation_config_read(dir, config.vocab_size, &meta.generation_config_json) != 0) {
+        ct_checkpoint_meta_free(&meta);
+        return -1;
+    }
 
     HfWeights *w = ct_calloc(1, sizeof *w);
     if (open_weights(w, dir) != 0) {
