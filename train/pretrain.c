@@ -31,6 +31,7 @@
 #include "train/generate.h"
 #include "train/lora_checkpoint.h"
 #include "train/metrics.h"
+#include "train/mfu_peak.h"
 #include "train/model_resize.h"
 #include "data/chat_template.h"
 #include "train/dpo.h"
@@ -536,9 +537,8 @@ int ct_pretrain(const CtPretrainJob *job) {
         if (ct_metrics_open(&r.metrics, cfg->run.out_dir, job->resume_dir ? r.step : -1, title) != 0) goto done;
         r.have_metrics = 1;
     }
-    r.peak_flops = cfg->train.peak_tflops > 0 ? cfg->train.peak_tflops * 1e12
-                 : r.ops->host_memory    ? ct_train_measure_cpu_peak(r.ops)
-                                         : ct_cuda_peak_flops(r.gpu, ct_ops_products_bf16(r.ops));  // 0: unknown, no MFU
+    char peak_how[400];  // a peak the run cannot exceed (train/mfu_peak.h); 0: unknown, no MFU
+    r.peak_flops = ct_mfu_peak_flops(cfg->train.peak_tflops, r.ops, r.gpu, threads, peak_how, sizeof peak_how);
     r.peak_flops *= world;  // MFU of the job: every rank's peak
 
     char line[512];
@@ -555,6 +555,7 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (isfinite(unigram))
         ct_log("pretrain: unigram entropy of the training tokens %.4f nats/token (what a model that ignores context "
                "reaches)", unigram);
+    ct_log("%s: %s%s", r.name, peak_how, world > 1 ? ", per rank" : "");
     ct_log("%s: writing %s/metrics.jsonl, %s/loss.svg and checkpoints to %s", r.name, cfg->run.out_dir,
            cfg->run.out_dir, cfg->run.out_dir);
 
