@@ -155,8 +155,7 @@ static int open_loaders(Run *r) {
         ct_warn("%s: %llu training examples are longer than train.seq_len %d and lose tokens from the left of their "
                 "prompt", r->name, (unsigned long long)r->train.truncated_examples, cfg->train.seq_len);
     r->have_train = 1;
-    o.shuffle = 0;
-    o.rank = 0, o.world = 1;  // data parallel: only rank 0 evaluates, on every validation row
+    o.shuffle = 0;  // data parallel: the same global validation batches on any world size, each rank its rows
     if (ct_loader_open(&r->val, &r->data, CT_SPLIT_VAL, &o) == 0)
         r->have_val = 1;
     else
@@ -296,16 +295,22 @@ static double evaluate_dpo(Run *r) {
     memset(&st, 0, sizeof st);
     for (uint64_t i = 0; i < n; i++) {
         if (ct_step_batches_fetch(&s, &r->val) != 0) break;
-        ct_dpo_micro_step(&r->dpo, &r->model, &s, 0, (int64_t)n * r->cfg->train.batch_size, CT_SPLIT_VAL, 0, &st);
+        ct_dpo_micro_step(&r->dpo, &r->model, &s, 0, (int64_t)n * r->cfg->train.batch_size * ct_dist_world(), CT_SPLIT_VAL,
+                          0, &st);
     }
     ct_step_batches_free(&s);
+    // Data parallel: the sums over every rank's pairs.
+    double sums[6] = {st.loss, st.reward_chosen, st.reward_rejected, st.accuracy, st.logp_chosen, st.logp_rejected};
+    ct_dist_allreduce_sum_f64(sums, 6);
+    ct_dist_allreduce_sum_i64(&st.pairs, 1);
+    st = (CtDpoStats){sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], st.pairs};
     ct_dpo_stats_finish(&st);
     log_dpo(r, "eval", &st);
     ct_log("step %6lld | dpo val: rewards/accuracies %.3f  rewards/margins %.4f  rewards/chosen %.4f  rewards/rejected "
            "%.4f  logps/chosen %.2f  logps/rejected %.2f", (long long)r->step, st.accuracy,
            st.reward_chosen - st.reward_rejected, st.reward_chosen, st.reward_rejected, st.logp_chosen, st.logp_rejected);
     r->last_dpo_accuracy = st.accuracy;
-    if (r->cfg->train.eval_exact_match > 0) {
+    if (r->cfg->train.eval_exact_match > 0 && r->have_metrics) {  // greedy answers: rank 0 alone
         double match = ct_dpo_chosen_match(&r->model, &r->val, r->cfg->train.eval_exact_match, r->stop_token);
         ct_metrics_exact_match(&r->metrics, r->step, r->tokens_seen, match);
         ct_log("step %6lld | dpo val: greedy answers equal to the chosen completion: %.1f%%", (long long)r->step,
@@ -315,7 +320,9 @@ static double evaluate_dpo(Run *r) {
     return st.loss;
 }
 
-// The mean loss over the fixed validation batches (the same ones every time).
+// The mean loss over the fixed validation batches (the same ones every time, whatever the
+// number of ranks): every rank takes its rows of each global batch, and the sums of losses
+// and of predicted tokens are added over the ranks. Every rank must call it.
 static double evaluate(Run *r) {
     if (r->objective == CT_OBJECTIVE_DPO) return evaluate_dpo(r);
     CtLoaderState start = {(uint64_t)r->cfg->run.seed, 0, 0};
@@ -331,7 +338,9 @@ static double evaluate(Run *r) {
         sum += (double)loss * r->model.loss_count;
         count += r->model.loss_count;
     }
-    return count > 0 ? sum / count : NAN;
+    double sums[2] = {sum, count};
+    ct_dist_allreduce_sum_f64(sums, 2);
+    return sums[1] > 0 ? sums[0] / sums[1] : NAN;
 }
 
 static void print_samples(Run *r, const char *when) {
@@ -561,10 +570,10 @@ int ct_pretrain(const CtPretrainJob *job) {
 
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
-    if (r.step == 0 && lead) {
-        print_samples(&r, "before training");
-        if (r.have_val) {
-            r.last_val = evaluate(&r);
+    if (r.step == 0) {
+        if (lead) print_samples(&r, "before training");
+        if (r.have_val) r.last_val = evaluate(&r);  // every rank: its rows of the validation batches
+        if (r.have_val && lead) {
             ct_metrics_eval(&r.metrics, 0, 0, r.last_val);
             ct_log("step %6d | val loss %.4f (perplexity %.1f) at %s", 0, r.last_val,
                    r.objective == CT_OBJECTIVE_DPO ? NAN : exp(r.last_val),
@@ -655,7 +664,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         ema_tps = r.step == first_step + 1 ? tps : 0.9 * ema_tps + 0.1 * tps;
         double mfu = r.peak_flops > 0 ? flops_per_step / dt / r.peak_flops : NAN;
         if (lead) ct_metrics_train(&r.metrics, r.step, r.tokens_seen, loss, r.opt.lr, norm, tps, mfu, ct_time_now() - start);
-        int eval_now = lead && r.have_val && ((cfg->train.eval_every && r.step % cfg->train.eval_every == 0) ||
+        int eval_now = r.have_val && ((cfg->train.eval_every && r.step % cfg->train.eval_every == 0) ||
                                       r.step == cfg->train.max_steps);
         if (lead && (tty || eval_now || r.step % log_every == 0 || r.step == first_step + 1)) {
             char eta[32], mem[32];
@@ -665,8 +674,8 @@ int ct_pretrain(const CtPretrainJob *job) {
                     tty ? "\r" : "", (long long)r.step, (long long)cfg->train.max_steps, loss, r.opt.lr, norm, ema_tps,
                     100 * mfu, mem, eta, tty && !eval_now ? "\033[K" : "\n");
         }
-        if (eval_now) {
-            r.last_val = evaluate(&r);
+        if (eval_now) r.last_val = evaluate(&r);  // every rank: its rows of the validation batches
+        if (eval_now && lead) {
             ct_metrics_eval(&r.metrics, r.step, r.tokens_seen, r.last_val);
             ct_log("step %6lld | val loss %.4f (perplexity %.1f)%s", (long long)r.step, r.last_val,
                    r.objective == CT_OBJECTIVE_DPO ? NAN : exp(r.last_val),
