@@ -159,7 +159,8 @@ static int open_loaders(Run *r) {
     if (ct_loader_open(&r->val, &r->data, CT_SPLIT_VAL, &o) == 0)
         r->have_val = 1;
     else
-        ct_warn("no validation: %s", ct_error_message());
+        ct_warn("no validation (no val loss, no best.h5): %s; shard with a larger --val-min or --val-fraction",
+                ct_error_message());
     return 0;
 }
 
