@@ -565,7 +565,7 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (isfinite(unigram))
         ct_log("pretrain: unigram entropy of the training tokens %.4f nats/token (what a model that ignores context "
                "reaches)", unigram);
-    ct_log("%s: %s%s", r.name, peak_how, world > 1 ? ", per rank" : "");
+    ct_log("%s: %s%s", r.name, peak_how, world > 1 ? "; per rank (MFU divides by every rank's)" : "");
     ct_log("%s: writing %s/metrics.jsonl, %s/loss.svg and checkpoints to %s", r.name, cfg->run.out_dir,
            cfg->run.out_dir, cfg->run.out_dir);
 
@@ -666,7 +666,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         double mfu = r.peak_flops > 0 ? flops_per_step / dt / r.peak_flops : NAN;
         if (lead) ct_metrics_train(&r.metrics, r.step, r.tokens_seen, loss, r.opt.lr, norm, tps, mfu, ct_time_now() - start);
         int eval_now = r.have_val && ((cfg->train.eval_every && r.step % cfg->train.eval_every == 0) ||
-                                      r.step == cfg->train.max_steps);
+                                       r.step == cfg->train.max_steps);
         if (lead && (tty || eval_now || r.step % log_every == 0 || r.step == first_step + 1)) {
             char eta[32], mem[32];
             ct_format_duration(eta, sizeof eta, (double)(cfg->train.max_steps - r.step) * tokens_per_step / ema_tps);
