@@ -1,6 +1,7 @@
 #include "data/shard_builder.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,11 +242,75 @@ int ct_shard_dpo_uses_messages(const CtInputList *inputs) {
     return 0;
 }
 
-static int is_val(const CtShardJob *job, uint64_t doc_number) {
-    if (job->val_fraction <= 0) return 0;
+// The seeded hash of a document's number, uniform in [0, 1): below the cut, it is held out.
+static double split_hash(const CtShardJob *job, uint64_t doc_number) {
     CtRng rng;
     ct_rng_seed_stream(&rng, job->seed, doc_number);
-    return ct_rng_uniform(&rng) < job->val_fraction;
+    return ct_rng_uniform(&rng);
+}
+
+// The documents of the inputs as the writer will number them (before encoding: empty or
+// skipped ones are counted too), counting stops at `limit`. -1 + error when an input fails.
+static int64_t count_documents(const CtShardJob *job, const CtInputList *inputs, uint64_t limit) {
+    Reader reader;
+    memset(&reader, 0, sizeof reader);
+    reader.inputs = inputs;
+    reader.job = job;
+    RawBatch batch;
+    memset(&batch, 0, sizeof batch);
+    uint64_t n = 0;
+    int more = 1;
+    while (more > 0 && n < limit) {
+        more = read_batch(&reader, &batch, (size_t)1 << 20);
+        n += (uint64_t)batch.n;
+    }
+    batch_free(&batch);
+    if (reader.reader_open) ct_line_reader_close(&reader.reader);
+    ct_free(reader.pending);
+    return more < 0 ? -1 : (int64_t)n;
+}
+
+// Max-heap sift-down over h[0..n).
+static void heap_down(double *h, size_t n, size_t i) {
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, top = i;
+        if (l < n && h[l] > h[top]) top = l;
+        if (r < n && h[r] > h[top]) top = r;
+        if (top == i) return;
+        double t = h[i];
+        h[i] = h[top];
+        h[top] = t;
+        i = top;
+    }
+}
+
+// The hash below which documents are held out (shard_builder.h): val_fraction, or, when that
+// holds out fewer than min(N/10, val_min) documents, just above the hash of the one with the
+// min(N/10, val_min)-th smallest. 0, or -1 + error.
+static int validation_cut(const CtShardJob *job, const CtInputList *inputs, double *cut) {
+    *cut = job->val_fraction > 0 ? job->val_fraction : 0;
+    // fraction·N < min(N/10, val_min) only when fraction < 0.1 and N < val_min / fraction.
+    if (job->val_fraction <= 0 || job->val_fraction >= 0.1 || job->val_min == 0) return 0;
+    double limit = ceil((double)job->val_min / job->val_fraction);
+    int64_t n = count_documents(job, inputs, limit < 1e18 ? (uint64_t)limit : UINT64_MAX);
+    if (n < 0) return -1;
+    uint64_t k = (uint64_t)n / 10 < job->val_min ? (uint64_t)n / 10 : job->val_min;
+    if (k == 0 || job->val_fraction * (double)n >= (double)k) return 0;
+    double *heap = ct_alloc(sizeof(double) * k);  // the k smallest hashes, the largest of them on top
+    for (uint64_t d = 0; d < (uint64_t)n; d++) {
+        double u = split_hash(job, d);
+        if (d < k) {
+            heap[d] = u;
+            if (d == k - 1)
+                for (size_t i = k / 2 + 1; i-- > 0;) heap_down(heap, k, i);
+        } else if (u < heap[0]) {
+            heap[0] = u;
+            heap_down(heap, k, 0);
+        }
+    }
+    *cut = nextafter(heap[0], 1.0);
+    ct_free(heap);
+    return 0;
 }
 
 static char *source_json(const CtShardJob *job, const CtInputList *inputs, const CtShardStats *stats) {
@@ -256,6 +321,7 @@ static char *source_json(const CtShardJob *job, const CtInputList *inputs, const
     cJSON_AddNumberToObject(root, "file_bytes", (double)stats->file_bytes);
     cJSON_AddNumberToObject(root, "skipped_lines", (double)stats->skipped);
     cJSON_AddNumberToObject(root, "val_fraction", job->val_fraction);
+    cJSON_AddNumberToObject(root, "val_min", (double)job->val_min);
     cJSON_AddNumberToObject(root, "split_seed", (double)job->seed);
     if (job->kind != CT_SHARD_TEXT && job->chat_template) {
         const CtChatTemplate *t = job->chat_template;
@@ -287,6 +353,8 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
                                job->chunk_tokens, job->zstd_level};
     spec.eot_token = job->eot;
     spec.shard_tokens = job->shard_tokens;
+    double val_cut;
+    if (validation_cut(job, inputs, &val_cut) != 0) return -1;
     CtDatasetWriter writer;
     if (ct_dataset_writer_open(&writer, out_dir, &spec) != 0) return -1;
 
@@ -340,7 +408,7 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
             if (e->prompt_not_prefix && stats->prompt_not_prefix++ == 0)
                 snprintf(stats->first_not_prefix, sizeof stats->first_not_prefix, "%s:%llu",
                          inputs->paths[batch.file[i]], (unsigned long long)batch.line[i]);
-            CtSplit split = is_val(job, doc_number++) ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
+            CtSplit split = split_hash(job, doc_number++) < val_cut ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
             if (job->kind == CT_SHARD_DPO) {
                 rc = ct_dataset_write_dpo(&writer, split, (const uint32_t *)e->main.ids.data, (uint32_t)e->main.ids.len,
                                           (const uint32_t *)e->chosen.ids.data, (uint32_t)e->chosen.ids.len,

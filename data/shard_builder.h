@@ -1,7 +1,10 @@
 // From input files to a dataset folder: documents are read in input order, tokenized in
 // parallel in batches, and written by one writer in input order, so the output bytes are the
 // same for any number of threads. Train and validation are split by document with a seeded
-// hash of the document's number, so the split does not depend on threads either.
+// hash of the document's number, so the split does not depend on threads either: a document
+// is held out when its hash falls below val_fraction; when that would hold out fewer than
+// min(N/10, val_min) of the N documents (small corpora: N < val_min / val_fraction), the
+// documents are counted first and exactly that many, those of the smallest hashes, are.
 #pragma once
 #include <stdint.h>
 
@@ -22,7 +25,8 @@ typedef struct {
     int allow_special;                    // text: special-token strings become their ids
     int32_t eot;                          // end of text: after each text document, after raw dpo completions
     uint64_t tokenizer_hash;
-    double val_fraction;
+    double val_fraction;                  // the share of documents held out for validation (0: none) ...
+    uint64_t val_min;                     // ... but at least min(N/10, val_min) of the N documents (0: no minimum)
     uint64_t seed;
     int threads;
     int skip_bad;                         // skip malformed lines (counted) instead of stopping

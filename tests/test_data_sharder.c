@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "data/shard_builder.h"
 #include "data/tokenizer_identity.h"
 #include "tests/test.h"
@@ -178,6 +179,94 @@ TEST(data, sharder_output_is_identical_for_any_thread_count) {
     CHECK(d.split[CT_SPLIT_TRAIN].n_shards > 3);
     ct_dataset_close(&d);
     ct_tokenizer_free(&t);
+}
+
+// Documents held out: val_fraction of N, but at least min(N/10, val_min), exactly, chosen by
+// the same hash (a superset of the fraction's own choice); none for a handful of documents.
+TEST(data, sharder_holds_out_at_least_min_n_over_10_or_val_min_documents) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    const int sizes[] = {5, 500, 3000, 20000};
+    const int expect[] = {0, 50, 100, -1};  // -1: about 1% (Bernoulli), the minimum does not bind
+    size_t cap = 1 << 21;
+    char *text = malloc(cap);
+    for (int k = 0; k < 4; k++) {
+        size_t len = 0;
+        for (int i = 0; i < sizes[k]; i++) len += (size_t)snprintf(text + len, cap - len, "the doc %d\n\n", i);
+        char name[32];
+        snprintf(name, sizeof name, "docs%d.txt", sizes[k]);
+        const char *inputs[1] = {ct_test_write(name, text)};
+        CtShardJob job = text_job(&t, 2);
+        job.val_fraction = 0.01;
+        job.val_min = 100;
+        job.shard_tokens = 1 << 20;
+        char dir[1024];
+        snprintf(name, sizeof name, "out%d", sizes[k]);
+        CHECK_EQ_INT(build(&job, name, inputs, 1, dir), 0);
+        CtDataset d;
+        CHECK_EQ_INT(ct_dataset_open(&d, dir), 0);
+        uint64_t val = d.split[CT_SPLIT_VAL].n_documents;
+        CHECK_EQ_INT(d.split[CT_SPLIT_TRAIN].n_documents + val, (uint64_t)sizes[k]);
+        if (expect[k] >= 0)
+            CHECK_MSG(val == (uint64_t)expect[k], "%d documents: %llu held out, not %d", sizes[k], (unsigned long long)val,
+                      expect[k]);
+        else
+            CHECK_MSG(val >= 140 && val <= 260, "%d documents: %llu held out, not about 1%%", sizes[k],
+                      (unsigned long long)val);
+        ct_dataset_close(&d);
+        if (sizes[k] == 3000) {  // without the minimum: the fraction alone, as before (~30)
+            job.val_min = 0;
+            CHECK_EQ_INT(build(&job, "plain3000", inputs, 1, dir), 0);
+            CHECK_EQ_INT(ct_dataset_open(&d, dir), 0);
+            CHECK_MSG(d.split[CT_SPLIT_VAL].n_documents < 60, "%llu held out with --val-min 0",
+                      (unsigned long long)d.split[CT_SPLIT_VAL].n_documents);
+            ct_dataset_close(&d);
+        }
+    }
+    free(text);
+    ct_tokenizer_free(&t);
+}
+
+// README's flows at the sizes users bring (a 600 KB text, 5,000 SFT examples, 2,000 DPO pairs)
+// with GPT-2's tokenizer and the default split: each validation split feeds the demo config's
+// evaluation (batch 16 x 128; with 1% alone they held 18-50 documents and no global batch).
+TEST(data, readme_sized_inputs_get_a_validation_split_the_demo_config_can_use) {
+    const char *shared = ct_test_shared_data(), *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[8192], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' synth stories --documents 3000 --out corpus.txt && "
+             "'%s' synth instructions --task reverse --examples 5000 --out chats.jsonl && "
+             "head -2000 chats.jsonl | sed -E 's/\"prompt\": \"reverse: ([^\"]*)\", \"response\": \"([^\"]*)\"/"
+             "\"prompt\": \"reverse: \\1\", \"chosen\": \"\\2\", \"rejected\": \"\\1\"/' > pairs.jsonl && "
+             "'%s' shard --tokenizer '%s/tokenizers/gpt2' --input corpus.txt --split paragraphs --out corpus && "
+             "'%s' shard --tokenizer '%s/tokenizers/gpt2' --input chats.jsonl --format sft --out chats && "
+             "'%s' shard --tokenizer chats/tokenizer.json --input pairs.jsonl --format dpo --out pairs",
+             dir, bin, bin, bin, shared, bin, shared, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "shard: 3000 documents (2900 train, 100 val)");
+    CHECK_CONTAINS(out, "shard: 5000 documents (4900 train, 100 val)");
+    CHECK_CONTAINS(out, "shard: 2000 documents (1900 train, 100 val)");
+    free(out);
+    size_t corpus_bytes = 0;
+    char *corpus = ct_test_read(ct_test_path("corpus.txt"), &corpus_bytes);
+    free(corpus);
+    CHECK_MSG(corpus_bytes > 550000 && corpus_bytes < 650000, "corpus.txt has %zu bytes, not about 600 KB", corpus_bytes);
+    const char *names[3] = {"corpus", "chats", "pairs"};
+    for (int i = 0; i < 3; i++) {
+        char path[1100];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        CtDataset d;
+        CHECK_EQ_INT(ct_dataset_open(&d, path), 0);
+        CtLoaderOptions o;
+        ct_loader_default_options(&o);
+        o.batch = 16;  // configs/demo.json: batch_size 16, seq_len 128 (dpo: 16 pairs)
+        o.seq_len = 128;
+        o.shuffle = 0;
+        CtLoader l;
+        CHECK_MSG(ct_loader_open(&l, &d, CT_SPLIT_VAL, &o) == 0, "%s: %s", names[i], ct_error_message());
+        ct_loader_close(&l);
+        ct_dataset_close(&d);
+    }
 }
 
 // The bytes of the masked tokens of a split, decoded.

@@ -121,6 +121,53 @@ TEST(dist, n_ranks_with_batch_b_equal_one_rank_with_batch_nb) {
     CHECK_MSG(rel >= 0 && rel < 1e-5, "ZeRO-1 vs plain data parallel: relative difference %g", rel);
 }
 
+// The "val_loss" values of DIR/metrics.jsonl (DIR in the test folder), in order; their count.
+static int val_losses(const char *run_dir, double *v, int cap) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", ct_test_tmpdir(), run_dir);
+    char *text = ct_test_read(path, NULL);
+    int n = 0;
+    for (const char *at = text; at && (at = strstr(at, "\"val_loss\": ")) && n < cap; at++) v[n++] = atof(at + 12);
+    free(text);
+    return n;
+}
+
+// The validation losses of two runs agree to `tol` (relative), at least `min_count` of them.
+static void check_same_val_losses(const char *a, const char *b, int min_count, double tol) {
+    double va[64], vb[64];
+    int na = val_losses(a, va, 64), nb = val_losses(b, vb, 64);
+    CHECK_MSG(na == nb && na >= min_count, "%s has %d validation losses, %s %d", a, na, b, nb);
+    for (int i = 0; i < na && i < nb; i++)
+        CHECK_MSG(fabs(va[i] - vb[i]) <= tol * fabs(vb[i]), "evaluation %d: validation loss %.9g (%s) vs %.9g (%s)", i,
+                  va[i], a, vb[i], b);
+}
+
+// Validation covers the same rows whatever the number of ranks: each rank its share of every
+// global batch, the sums of losses and tokens added over the ranks (before, only rank 0's rows
+// were evaluated, and 2 ranks reported another loss than 1).
+TEST(dist, validation_loss_equals_one_rank_s) {
+    char one[4096], many[4096], *out;
+    if (prepare(one, many, sizeof one) != 0) return;
+    const char *eval = "--train.eval_every=5 --train.eval_batches=3";
+    char extra[512];
+    snprintf(extra, sizeof extra, "--run.out_dir=v2 %s", eval);
+    CHECK_EQ_INT(run(many, "2", extra, &out), 0);
+    CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
+    free(out);
+    snprintf(extra, sizeof extra, "--run.out_dir=v1 --train.batch_size=4 %s", eval);
+    CHECK_EQ_INT(run(one, NULL, extra, &out), 0);
+    free(out);
+    check_same_val_losses("v2", "v1", 3, 1e-6);  // steps 0, 5 and 10
+    // Three ranks of 2 rows = one rank of 6.
+    snprintf(extra, sizeof extra, "--run.out_dir=v3 %s", eval);
+    CHECK_EQ_INT(run(many, "3", extra, &out), 0);
+    free(out);
+    snprintf(extra, sizeof extra, "--run.out_dir=v6 --train.batch_size=6 %s", eval);
+    CHECK_EQ_INT(run(one, NULL, extra, &out), 0);
+    free(out);
+    check_same_val_losses("v3", "v6", 3, 1e-6);
+}
+
 TEST(dist, only_rank_0_prints_and_resume_needs_the_same_world_size) {
     char one[4096], many[4096], *out;
     if (prepare(one, many, sizeof one) != 0) return;
@@ -209,6 +256,9 @@ TEST(dist, sft_and_dpo_match_one_rank_with_the_whole_batch) {
         snprintf(b, sizeof b, "%s1/ckpt-step00000010.h5", verb);
         double rel = checkpoint_difference(a, b, 1);
         CHECK_MSG(rel >= 0 && rel < 1e-5, "%s: 2 ranks x batch 2 vs 1 rank x batch 4: relative difference %g", verb, rel);
+        snprintf(a, sizeof a, "%s2", verb);  // the validation losses (steps 0 and 10) are one rank's too
+        snprintf(b, sizeof b, "%s1", verb);
+        check_same_val_losses(a, b, 2, 1e-6);
     }
 }
 

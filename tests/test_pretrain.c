@@ -1,15 +1,19 @@
 // Pretraining end to end through the ctrain binary on a tiny model: resume to the bit, the
-// non-finite stop, the interrupt checkpoint, damaged checkpoints on resume.
+// non-finite stop, the interrupt checkpoint, damaged checkpoints on resume, MFU's peak.
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/timer.h"
 #include "kernels/ops.h"
 #include "tests/test.h"
 #include "tests/train_fixture.h"
 #include "train/checkpoint_io.h"
+#include "train/mfu_peak.h"
 
 static const char *CONFIG =
     "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 1, \"d_model\": 32, \"n_head\": 2, \"n_kv_head\": 1,"
@@ -130,6 +134,87 @@ TEST(pretrain, interrupt_saves_and_resume_skips_damaged_checkpoints) {
     CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=e --resume nowhere", &out), 1);
     CHECK_CONTAINS(out, "nowhere: no complete checkpoint to resume from");
     free(out);
+}
+
+// ---- MFU: a share of a peak the run cannot exceed (the cores' vector FMA peak) ----
+
+TEST(pretrain, cpu_clock_comes_from_cpufreq_else_proc_cpuinfo) {
+    char source[128], dir[1100];
+    snprintf(dir, sizeof dir, "%s/cpufreq", ct_test_tmpdir());
+    CHECK_EQ_INT(mkdir(dir, 0755), 0);
+    ct_test_write("cpuinfo", "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz\n"
+                             "cpu MHz\t\t: 1200.000\n\nprocessor\t: 1\ncpu MHz\t\t: 3500.125\n");
+    const char *cpuinfo = ct_test_path("cpuinfo");
+    CHECK_NEAR(ct_cpu_max_clock_ghz(dir, cpuinfo, source, sizeof source), 3.500125, 1e-9);  // the highest cpu MHz
+    CHECK_CONTAINS(source, "cpu MHz");
+    ct_test_write("cpufreq/cpuinfo_max_freq", "3700000\n");  // kHz: cpufreq wins when the kernel has it
+    CHECK_NEAR(ct_cpu_max_clock_ghz(dir, cpuinfo, source, sizeof source), 3.7, 1e-9);
+    CHECK_CONTAINS(source, "cpuinfo_max_freq");
+    ct_test_write("cpufreq/cpuinfo_max_freq", "");
+    ct_test_write("cpuinfo", "model name\t: Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz\n");
+    CHECK_NEAR(ct_cpu_max_clock_ghz(dir, cpuinfo, source, sizeof source), 2.3, 1e-9);  // only the model name says
+    CHECK_CONTAINS(source, "model name");
+    ct_test_write("cpuinfo", "processor\t: 0\n");
+    CHECK_EQ_INT(ct_cpu_max_clock_ghz(dir, cpuinfo, source, sizeof source) == 0, 1);
+    CHECK_CONTAINS(source, "unknown");
+}
+
+// The peak MFU divides by is above the fastest matrix product this machine runs (the old
+// peak was that speed, measured at start: on a busy machine it came out low, MFU above 100%).
+TEST(pretrain, cpu_fma_peak_is_above_the_fastest_sgemm) {
+    CtCpuPeak p;
+    ct_cpu_peak(omp_get_max_threads(), &p);
+    if (p.ghz <= 0) SKIP("this machine tells no CPU clock (%s)", p.clock_source);
+    CHECK(p.cores >= 1 && p.cores <= omp_get_max_threads() && p.fma_units == 2 && (p.lanes == 16 || p.lanes == 8));
+    const int n = 1024;
+    float *a = ct_alloc(sizeof(float) * n * n), *b = ct_alloc(sizeof(float) * n * n), *c = ct_alloc(sizeof(float) * n * n);
+    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.01f;
+    double best = INFINITY;
+    for (int rep = 0; rep < 4; rep++) {
+        double t0 = ct_time_now();
+        ct_ops_cpu()->matmul_forward(c, a, b, NULL, n, n, n);
+        best = fmin(best, ct_time_now() - t0);
+    }
+    double sgemm = 2.0 * n * n * n / best, peak = ct_cpu_peak_flops(&p);
+    CHECK_MSG(sgemm < peak, "sgemm %.1f GFLOP/s is above the FMA peak %.1f GFLOP/s", sgemm * 1e-9, peak * 1e-9);
+    ct_free(a);
+    ct_free(b);
+    ct_free(c);
+}
+
+// Every MFU a run records, as a list of numbers; the count in *n.
+static int read_mfus(const char *run_dir, double *mfu, int cap) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", ct_test_tmpdir(), run_dir);
+    char *text = ct_test_read(path, NULL);
+    int n = 0;
+    for (const char *at = text; at && (at = strstr(at, "\"mfu\": ")) && n < cap; at++) mfu[n++] = atof(at + 7);
+    free(text);
+    return n;
+}
+
+TEST(pretrain, mfu_stays_below_100_percent_and_says_what_it_divides_by) {
+    const char *prefix = prepare();
+    if (!prefix) return;
+    char *out;
+    CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=m --train.max_steps=12 --train.eval_every=0 --train.n_samples=0", &out),
+                 0);
+    CHECK_CONTAINS(out, "pretrain: MFU against the cpu peak ");
+    CHECK_CONTAINS(out, " FMA units x ");
+    CHECK_CONTAINS(out, " GHz (");
+    free(out);
+    double mfu[64];
+    int n = read_mfus("m", mfu, 64);
+    CHECK_EQ_INT(n, 12);
+    for (int i = 0; i < n; i++) CHECK_MSG(mfu[i] > 0 && mfu[i] < 1, "step %d: MFU %g", i + 1, mfu[i]);
+    // train.peak_tflops replaces it (here absurdly low, so MFU goes far above 1: the key is used).
+    CHECK_EQ_INT(pretrain(prefix, "--run.out_dir=p --train.max_steps=3 --train.eval_every=0 --train.n_samples=0 "
+                                  "--train.peak_tflops=1e-6", &out), 0);
+    CHECK_CONTAINS(out, "pretrain: MFU against train.peak_tflops = 1e-06 TFLOP/s");
+    free(out);
+    n = read_mfus("p", mfu, 64);
+    CHECK_EQ_INT(n, 3);
+    for (int i = 0; i < n; i++) CHECK_MSG(mfu[i] > 10, "step %d: MFU %g against 1 MFLOP/s", i + 1, mfu[i]);
 }
 
 TEST_LONG(pretrain, make_demo_learns_below_the_unigram_entropy) {

@@ -26,7 +26,8 @@ static const CtOption options[] = {
     {"input", "PATH", "input files or folders: .txt, .jsonl, .json, each optionally .zst", 1},
     {"out", "DIR", "the dataset folder to write", 0},
     {"format", "KIND", "text (pretraining, default), sft (prompt/response, messages, Alpaca) or dpo", 0},
-    {"val-fraction", "F", "share of documents held out for validation (default 0.01)", 0},
+    {"val-fraction", "F", "share of documents held out for validation (default 0.01; 0: none) ...", 0},
+    {"val-min", "N", "... but at least min(N/10, this) of the N documents (default 100; 0: the share alone)", 0},
     {"seed", "N", "seed of the train/validation split (default 1337)", 0},
     {"split", "HOW", ".txt documents: file (one per file, default), paragraphs (blank-line separated) or lines", 0},
     {"field", "NAME", "the text field of .jsonl lines for --format text (default: text)", 0},
@@ -111,18 +112,21 @@ static int run_shard(const CtArgs *args) {
     else if (strcmp(split, "lines") == 0) job.text_split = CT_DOCS_PER_LINE;
     else return ct_cli_usage_error(&ct_cmd_shard, "--split must be file, paragraphs or lines, not '%s'", split);
     double val_fraction;
-    long seed, shard_tokens, chunk_tokens, level, threads;
+    long seed, shard_tokens, chunk_tokens, level, threads, val_min;
     if (ct_args_get_double(args, "val-fraction", 0.01, &val_fraction) != 0 || ct_args_get_long(args, "seed", 1337, &seed) != 0 ||
+        ct_args_get_long(args, "val-min", 100, &val_min) != 0 ||
         ct_args_get_long(args, "shard-tokens", 100000000, &shard_tokens) != 0 ||
         ct_args_get_long(args, "chunk-tokens", 65536, &chunk_tokens) != 0 || ct_args_get_long(args, "zstd-level", 3, &level) != 0 ||
         ct_args_get_long(args, "threads", omp_get_max_threads(), &threads) != 0)
         return ct_cli_usage_error(&ct_cmd_shard, "%s", ct_error_message());
     if (val_fraction < 0 || val_fraction >= 1) return ct_cli_usage_error(&ct_cmd_shard, "--val-fraction must be in [0, 1)");
+    if (val_min < 0) return ct_cli_usage_error(&ct_cmd_shard, "--val-min must be 0 or more documents");
     if (shard_tokens < 1 || chunk_tokens < 1 || chunk_tokens > (1 << 24) || level < 1 || level > 19 || threads < 1 ||
         threads > 1024 || seed < 0)
         return ct_cli_usage_error(&ct_cmd_shard, "--shard-tokens, --chunk-tokens (<= 16777216), --zstd-level (1..19), "
                                                  "--threads (1..1024) and --seed must be positive");
     job.val_fraction = val_fraction;
+    job.val_min = (uint64_t)val_min;
     job.seed = (uint64_t)seed;
     job.shard_tokens = (uint64_t)shard_tokens;
     job.chunk_tokens = (uint32_t)chunk_tokens;
@@ -242,9 +246,12 @@ const CtCommand ct_cmd_shard = {
              "       ctrain shard --info DIR",
     .description = "Reads .txt, .jsonl and .json files (and the same compressed as .zst), folders walked in name\n"
                    "order, tokenizes them on all cores and writes DIR/dataset.json plus train-*.ctshard and\n"
-                   "val-*.ctshard files. The output is byte-identical for any --threads. A malformed line stops\n"
-                   "with FILE:LINE and what is wrong (or is skipped and counted with --skip-bad); an interrupted\n"
-                   "run leaves no dataset.json, so no loader mistakes it for a complete dataset.",
+                   "val-*.ctshard files. Validation holds out --val-fraction of the N documents, but at least\n"
+                   "min(N/10, --val-min) of them (by default 1%, at least 100 documents, or a tenth of a corpus\n"
+                   "under 1,000), chosen by a seeded hash of each document's number. The output is\n"
+                   "byte-identical for any --threads. A malformed line stops with FILE:LINE and what is wrong\n"
+                   "(or is skipped and counted with --skip-bad); an interrupted run leaves no dataset.json, so\n"
+                   "no loader mistakes it for a complete dataset.",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .min_positionals = 0,

@@ -31,6 +31,7 @@
 #include "train/generate.h"
 #include "train/lora_checkpoint.h"
 #include "train/metrics.h"
+#include "train/mfu_peak.h"
 #include "train/model_resize.h"
 #include "data/chat_template.h"
 #include "train/dpo.h"
@@ -154,12 +155,12 @@ static int open_loaders(Run *r) {
         ct_warn("%s: %llu training examples are longer than train.seq_len %d and lose tokens from the left of their "
                 "prompt", r->name, (unsigned long long)r->train.truncated_examples, cfg->train.seq_len);
     r->have_train = 1;
-    o.shuffle = 0;
-    o.rank = 0, o.world = 1;  // data parallel: only rank 0 evaluates, on every validation row
+    o.shuffle = 0;  // data parallel: the same global validation batches on any world size, each rank its rows
     if (ct_loader_open(&r->val, &r->data, CT_SPLIT_VAL, &o) == 0)
         r->have_val = 1;
     else
-        ct_warn("no validation: %s", ct_error_message());
+        ct_warn("no validation (no val loss, no best.h5): %s; shard with a larger --val-min or --val-fraction",
+                ct_error_message());
     return 0;
 }
 
@@ -304,16 +305,22 @@ static double evaluate_dpo(Run *r) {
     memset(&st, 0, sizeof st);
     for (uint64_t i = 0; i < n; i++) {
         if (ct_step_batches_fetch(&s, &r->val) != 0) break;
-        ct_dpo_micro_step(&r->dpo, &r->model, &s, 0, (int64_t)n * r->cfg->train.batch_size, CT_SPLIT_VAL, 0, &st);
+        ct_dpo_micro_step(&r->dpo, &r->model, &s, 0, (int64_t)n * r->cfg->train.batch_size * ct_dist_world(), CT_SPLIT_VAL,
+                          0, &st);
     }
     ct_step_batches_free(&s);
+    // Data parallel: the sums over every rank's pairs.
+    double sums[6] = {st.loss, st.reward_chosen, st.reward_rejected, st.accuracy, st.logp_chosen, st.logp_rejected};
+    ct_dist_allreduce_sum_f64(sums, 6);
+    ct_dist_allreduce_sum_i64(&st.pairs, 1);
+    st = (CtDpoStats){sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], st.pairs};
     ct_dpo_stats_finish(&st);
     log_dpo(r, "eval", &st);
     ct_log("step %6lld | dpo val: rewards/accuracies %.3f  rewards/margins %.4f  rewards/chosen %.4f  rewards/rejected "
            "%.4f  logps/chosen %.2f  logps/rejected %.2f", (long long)r->step, st.accuracy,
            st.reward_chosen - st.reward_rejected, st.reward_chosen, st.reward_rejected, st.logp_chosen, st.logp_rejected);
     r->last_dpo_accuracy = st.accuracy;
-    if (r->cfg->train.eval_exact_match > 0) {
+    if (r->cfg->train.eval_exact_match > 0 && r->have_metrics) {  // greedy answers: rank 0 alone
         double match = ct_dpo_chosen_match(&r->model, &r->val, r->cfg->train.eval_exact_match, r->stop_token);
         ct_metrics_exact_match(&r->metrics, r->step, r->tokens_seen, match);
         ct_log("step %6lld | dpo val: greedy answers equal to the chosen completion: %.1f%%", (long long)r->step,
@@ -323,7 +330,9 @@ static double evaluate_dpo(Run *r) {
     return st.loss;
 }
 
-// The mean loss over the fixed validation batches (the same ones every time).
+// The mean loss over the fixed validation batches (the same ones every time, whatever the
+// number of ranks): every rank takes its rows of each global batch, and the sums of losses
+// and of predicted tokens are added over the ranks. Every rank must call it.
 static double evaluate(Run *r) {
     if (r->objective == CT_OBJECTIVE_DPO) return evaluate_dpo(r);
     CtLoaderState start = {(uint64_t)r->cfg->run.seed, 0, 0};
@@ -339,7 +348,9 @@ static double evaluate(Run *r) {
         sum += (double)loss * r->model.loss_count;
         count += r->model.loss_count;
     }
-    return count > 0 ? sum / count : NAN;
+    double sums[2] = {sum, count};
+    ct_dist_allreduce_sum_f64(sums, 2);
+    return sums[1] > 0 ? sums[0] / sums[1] : NAN;
 }
 
 static void print_samples(Run *r, const char *when) {
@@ -562,9 +573,8 @@ int ct_pretrain(const CtPretrainJob *job) {
         if (ct_metrics_open(&r.metrics, cfg->run.out_dir, job->resume_dir ? r.step : -1, title) != 0) goto done;
         r.have_metrics = 1;
     }
-    r.peak_flops = cfg->train.peak_tflops > 0 ? cfg->train.peak_tflops * 1e12
-                 : r.ops->host_memory    ? ct_train_measure_cpu_peak(r.ops)
-                                         : ct_cuda_peak_flops(r.gpu, ct_ops_products_bf16(r.ops));  // 0: unknown, no MFU
+    char peak_how[400];  // a peak the run cannot exceed (train/mfu_peak.h); 0: unknown, no MFU
+    r.peak_flops = ct_mfu_peak_flops(cfg->train.peak_tflops, r.ops, r.gpu, threads, peak_how, sizeof peak_how);
     r.peak_flops *= world;  // MFU of the job: every rank's peak
 
     char line[512];
@@ -590,15 +600,16 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (isfinite(unigram))
         ct_log("pretrain: unigram entropy of the training tokens %.4f nats/token (what a model that ignores context "
                "reaches)", unigram);
+    ct_log("%s: %s%s", r.name, peak_how, world > 1 ? "; per rank (MFU divides by every rank's)" : "");
     ct_log("%s: writing %s/metrics.jsonl, %s/loss.svg and checkpoints to %s", r.name, cfg->run.out_dir,
            cfg->run.out_dir, cfg->run.out_dir);
 
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
-    if (r.step == 0 && lead) {
-        print_samples(&r, "before training");
-        if (r.have_val) {
-            r.last_val = evaluate(&r);
+    if (r.step == 0) {
+        if (lead) print_samples(&r, "before training");
+        if (r.have_val) r.last_val = evaluate(&r);  // every rank: its rows of the validation batches
+        if (r.have_val && lead) {
             ct_metrics_eval(&r.metrics, 0, 0, r.last_val, r.objective != CT_OBJECTIVE_DPO);
             char ppl[64];
             ct_log("step %6d | val loss %.4f%s at %s", 0, r.last_val, perplexity_note(&r, ppl, sizeof ppl),
@@ -693,8 +704,8 @@ int ct_pretrain(const CtPretrainJob *job) {
         double mfu = r.peak_flops > 0 ? flops_per_step / dt / r.peak_flops : NAN;
         if (lead) ct_metrics_train(&r.metrics, r.step, r.tokens_seen, loss, r.opt.lr, norm, tps, mfu, ct_time_now() - start);
         if (r.objective == CT_OBJECTIVE_DPO) log_dpo(&r, "train", &dpo_train);
-        int eval_now = lead && r.have_val && ((cfg->train.eval_every && r.step % cfg->train.eval_every == 0) ||
-                                      r.step == cfg->train.max_steps);
+        int eval_now = r.have_val && ((cfg->train.eval_every && r.step % cfg->train.eval_every == 0) ||
+                                       r.step == cfg->train.max_steps);
         if (lead && (tty || eval_now || r.step % log_every == 0 || r.step == first_step + 1)) {
             char eta[32], mem[32];
             ct_format_duration(eta, sizeof eta, (double)(cfg->train.max_steps - r.step) * tokens_per_step / ema_tps);
@@ -703,8 +714,8 @@ int ct_pretrain(const CtPretrainJob *job) {
                     tty ? "\r" : "", (long long)r.step, (long long)cfg->train.max_steps, loss, r.opt.lr, norm, ema_tps,
                     100 * mfu, mem, eta, tty && !eval_now ? "\033[K" : "\n");
         }
-        if (eval_now) {
-            r.last_val = evaluate(&r);
+        if (eval_now) r.last_val = evaluate(&r);  // every rank: its rows of the validation batches
+        if (eval_now && lead) {
             ct_metrics_eval(&r.metrics, r.step, r.tokens_seen, r.last_val, r.objective != CT_OBJECTIVE_DPO);
             char ppl[64];
             ct_log("step %6lld | val loss %.4f%s%s", (long long)r.step, r.last_val, perplexity_note(&r, ppl, sizeof ppl),

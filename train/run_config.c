@@ -78,7 +78,8 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_STRING(CtRunConfig, train.init_from, "train.init_from", "",
                       "Start from this checkpoint's weights (a fresh optimizer and step 0); empty: random init."),
     CT_CFG_KEY_FLOAT(CtRunConfig, train.peak_tflops, "train.peak_tflops", "0", 0, 1e6,
-                     "Peak TFLOP/s that MFU divides by; 0: this CPU's measured sgemm rate."),
+                     "Peak TFLOP/s that MFU divides by; 0: the GPU's published peak, or the CPU cores' vector FMA peak "
+                     "(cores x 2 FMA units x vector lanes x 2 x clock, printed at start)."),
     CT_CFG_KEY_INT(CtRunConfig, train.eval_exact_match, "train.eval_exact_match", "64", 0, 1e6,
                    "sft: held-out examples answered greedily at each evaluation for exact-match accuracy (0: off)."),
     CT_CFG_KEY_ENUM(CtRunConfig, optim.schedule, "optim.schedule", "cosine", "cosine|linear|constant|wsd",

@@ -59,25 +59,6 @@ CtLrSchedule ct_train_schedule(const CtRunConfig *cfg) {
     return s;
 }
 
-double ct_train_measure_cpu_peak(const CtOps *ops) {
-    const int n = 1024;
-    float *a = ct_alloc(sizeof(float) * (size_t)n * n), *b = ct_alloc(sizeof(float) * (size_t)n * n);
-    float *c = ct_alloc(sizeof(float) * (size_t)n * n);
-    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.01f;
-    ops->matmul_forward(c, a, b, NULL, n, n, n);  // warm up threads and caches
-    double best = INFINITY;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = ct_time_now();
-        ops->matmul_forward(c, a, b, NULL, n, n, n);
-        double dt = ct_time_now() - t0;
-        if (dt < best) best = dt;
-    }
-    ct_free(a);
-    ct_free(b);
-    ct_free(c);
-    return 2.0 * n * n * (double)n / best;
-}
-
 double ct_train_unigram_entropy(const CtDataset *data) {
     const CtDatasetSplit *s = &data->split[CT_SPLIT_TRAIN];
     uint64_t n = s->n_tokens < (64ull << 20) ? s->n_tokens : (64ull << 20);

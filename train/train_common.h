@@ -1,6 +1,6 @@
 // Decisions shared by the training commands (pretrain now; sft and dpo later): which model a
 // config means for a dataset, which parameters get weight decay, the learning-rate schedule,
-// the peak that MFU divides by, samples, and a baseline loss to compare against.
+// samples, and a baseline loss to compare against.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -23,9 +23,6 @@ int ct_train_model_config(const CtRunConfig *cfg, const CtDataset *data, CtModel
 // Weight decay on matrices, not on biases and norm weights; embeddings by option.
 void ct_train_set_decay_spans(const CtModel *m, CtAdamW *opt, int decay_embeddings);
 CtLrSchedule ct_train_schedule(const CtRunConfig *cfg);
-// The CPU's sgemm rate in FLOP/s, measured on a 1024³ product through the op table (the peak
-// that MFU divides by on the CPU).
-double ct_train_measure_cpu_peak(const CtOps *ops);
 // The entropy (nats/token) of the training split's token frequencies, over at most the first
 // 64M tokens: the loss of the best model that ignores context. NAN when it cannot be read.
 double ct_train_unigram_entropy(const CtDataset *data);
