@@ -1,0 +1,161 @@
+// LoRA SFT on a base whose tokenizer lacks the chat template's tokens (ChatML's <|im_start|>,
+// <|im_end|>, which `ctrain shard --format sft` adds): the vocabulary grows, and exactly the
+// new rows (the embedding's; the output head's too when it is not tied) train beside the
+// adapters, as PEFT's trainable_token_indices. Before, LoRA was silently dropped and every
+// parameter trained (a full-size checkpoint, the losses of plain SFT).
+#include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoints/checkpoint.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "kernels/ops.h"
+#include "tests/test.h"
+#include "tests/train_fixture.h"
+#include "train/checkpoint_io.h"
+#include "train/lora.h"
+#include "train/lora_checkpoint.h"
+
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static const char *MODELS[] = {
+    "\"model\": {\"preset\": \"gpt2-tiny\", \"n_layer\": 1, \"d_model\": 128, \"n_head\": 2, \"d_ff\": 256, "
+    "\"max_seq_len\": 64}",
+    "\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 1, \"d_model\": 128, \"n_head\": 2, \"n_kv_head\": 1, "
+    "\"d_ff\": 256, \"max_seq_len\": 64, \"tie_embeddings\": \"false\"}",
+};
+
+// In the test's folder: a tokenizer without ChatML tokens, text shards (lm) and SFT shards (sft,
+// whose tokenizer has the ChatML tokens more), and a base of `model` pretrained on lm.
+static int prepare(const char *model) {
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[8192], config[2048], *out;
+    snprintf(config, sizeof config,
+             "{%s, \"data\": {\"path\": \"lm\"}, \"train\": {\"batch_size\": 4, \"seq_len\": 64, \"max_steps\": 4,"
+             " \"eval_every\": 4, \"eval_batches\": 1, \"save_every\": 4, \"n_samples\": 0},"
+             " \"optim\": {\"lr\": 1e-2, \"warmup_steps\": 1, \"weight_decay\": 0}}", model);
+    ct_test_write("base.json", config);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' synth instructions --task reverse --examples 400 --seed 3 --out rev.jsonl && "
+             "sed -E 's/^\\{\"prompt\": \"(.*)\", \"response\": \"(.*)\"\\}$/\\1 => \\2\\n/' rev.jsonl > plain.txt && "
+             "'%s' tokenizer train --input plain.txt --vocab-size 300 --special '<|endoftext|>' --out tok.json && "
+             "'%s' shard --tokenizer tok.json --input plain.txt --split paragraphs --out lm --val-fraction 0.05 && "
+             "'%s' shard --tokenizer tok.json --input rev.jsonl --format sft --out sft --val-fraction 0.05 && "
+             "'%s' pretrain base.json --run.out_dir=base --run.threads=1",
+             dir, bin, bin, bin, bin, bin);
+    int rc = ct_test_run(cmd, &out);
+    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "preparing failed: %s", out);
+    free(out);
+    return rc == 0 ? 0 : -1;
+}
+
+// Bitwise equality of the first `rows` rows (all when rows < 0) of a tensor of both models.
+static int same_rows(const CtModel *a, const CtModel *b, int i, long rows) {
+    const CtParamEntry *ea = &a->table[i], *eb = &b->table[i];
+    size_t n = rows < 0 ? ea->numel : (size_t)rows * (size_t)ea->shape[1];
+    if (rows < 0 && ea->numel != eb->numel) return 0;
+    return memcmp(a->params + ea->offset, b->params + eb->offset, n * sizeof(float)) == 0;
+}
+
+static void sft_with_lora(int arch) {
+    ct_log_set_level(CT_LOG_QUIET);
+    if (prepare(MODELS[arch]) != 0) return;
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[4096], prefix[2048], *out;
+    snprintf(prefix, sizeof prefix,
+             "cd '%s' && '%s' sft base.json --data.path=sft --train.init_from=base/ckpt-step00000004.h5 --lora.r=4 "
+             "--lora.targets=all-linear --train.max_steps=6 --train.save_every=3 --train.eval_every=3 --run.threads=1",
+             dir, bin);
+    snprintf(cmd, sizeof cmd, "%s --run.out_dir=a", prefix);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "lora: the vocabulary grew from ");
+    CHECK_CONTAINS(out, arch == 1 ? "2 new rows of the embedding and of the output head train" : "2 new rows of the "
+                                                                                                  "embedding train");
+    CHECK_CONTAINS(out, "+ 2 token rows");
+    free(out);
+
+    // the checkpoint: adapters, the token rows and their moments; no base weights
+    const char *ckpt = ct_test_path("a/ckpt-step00000006.h5");
+    CtCheckpoint c;
+    CHECK(ct_ckpt_open(&c, ckpt) == 0);
+    const char *rows = arch == 1 ? "lora/model.embed_tokens.token_adapter.trainable_tokens_delta"
+                                 : "lora/transformer.wte.token_adapter.trainable_tokens_delta";
+    CHECK_MSG(ct_ckpt_has(&c, rows), "no %s", rows);
+    CHECK(ct_ckpt_has(&c, "optim/m/lm_head.token_adapter.trainable_tokens_delta") == (arch == 1));
+    CHECK(!ct_ckpt_has(&c, "model"));
+    ct_ckpt_close(&c);
+    long lora_size = file_size(ckpt), base_size = file_size(ct_test_path("base/ckpt-step00000004.h5"));
+    printf("    %s: LoRA SFT checkpoint %ld bytes, the base's (model + optimizer) %ld\n", arch ? "llama" : "gpt2",
+           lora_size, base_size);
+    CHECK_MSG(lora_size > 0 && lora_size * 4 < base_size, "the LoRA checkpoint (%ld bytes) is not adapter-sized "
+              "(the base checkpoint: %ld bytes)", lora_size, base_size);
+
+    // only adapters and the new rows changed: the merged model against the base, tensor by tensor
+    CtModel base, merged, kept;
+    CtCheckpointMeta meta;
+    CHECK(ct_checkpoint_load(ct_test_path("base/ckpt-step00000004.h5"), &base, ct_ops_cpu(), 1, 8, 0, NULL, &meta) == 0);
+    ct_checkpoint_meta_free(&meta);
+    CHECK_MSG(ct_checkpoint_load(ckpt, &merged, ct_ops_cpu(), 1, 8, 0, NULL, &meta) == 0, "%s", ct_error_message());
+    ct_checkpoint_meta_free(&meta);
+    CHECK_MSG(ct_lora_checkpoint_load_adapters(ckpt, &kept, ct_ops_cpu(), 0, &meta) == 0, "%s", ct_error_message());
+    ct_checkpoint_meta_free(&meta);
+    const int old_V = base.config.vocab_size, new_V = merged.config.vocab_size, C = base.config.d_model;
+    CHECK_EQ_INT(new_V, old_V + 2);
+    CHECK_EQ_INT(kept.lora->tokens.n, 2);
+    int adapted = 0, untouched = 0;
+    for (int i = 0; i < base.n_tensors; i++) {
+        const CtParamEntry *e = &merged.table[i];
+        const int vocab_rows = e->ndim == 2 && e->shape[0] == new_V;
+        const int is_head = strstr(e->name, "lm_head") != NULL;
+        // all-linear: every matrix of a block carries an adapter (norms and biases do not)
+        const int has_adapter = e->ndim == 2 && (strstr(e->name, ".h.") || strstr(e->name, ".layers."));
+        if (vocab_rows) {
+            CHECK_MSG(same_rows(&merged, &base, i, old_V), "%s: a base row changed", e->name);
+            // the new rows trained: they left the mean the growth gave them
+            const float *trained = merged.params + e->offset + (size_t)old_V * C;
+            const float *start = kept.params + kept.table[i].offset + (size_t)old_V * C;
+            if (!is_head || arch == 1)
+                CHECK_MSG(memcmp(trained, start, 2 * (size_t)C * sizeof(float)) != 0, "%s: the new rows did not train",
+                          e->name);
+            untouched++;
+        } else if (has_adapter) {
+            CHECK_MSG(!same_rows(&merged, &base, i, -1), "%s: its adapter changed nothing", e->name);
+            adapted++;
+        } else {
+            CHECK_MSG(same_rows(&merged, &base, i, -1), "%s changed: it is frozen", e->name);
+            untouched++;
+        }
+    }
+    CHECK(adapted > 0 && untouched > 0);
+    ct_model_free(&base);
+    ct_model_free(&merged);
+    ct_model_free(&kept);
+
+    // resuming continues to the bit; lora export writes the rows as PEFT does
+    snprintf(cmd, sizeof cmd, "%s --run.out_dir=b --stop-after 3 && %s --run.out_dir=b --resume b", prefix, prefix);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    char *la = train_fixture_metric_lines("a", 4), *lb = train_fixture_metric_lines("b", 4);
+    CHECK(la && lb && strlen(la) > 50);
+    CHECK_MSG(strcmp(la, lb) == 0, "losses after resuming differ:\n%s\nvs\n%s", la, lb);
+    free(la);
+    free(lb);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' lora export a/ckpt-step00000006.h5 --out exported", dir, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    char *json = ct_test_read(ct_test_path("exported/adapter_config.json"), NULL);
+    char want[256];
+    snprintf(want, sizeof want, arch == 1 ? "\"trainable_token_indices\":\t{\n\t\t\"model.embed_tokens\":\t[%d, %d],\n"
+                                            "\t\t\"lm_head\":\t[%d, %d]\n\t}"
+                                          : "\"trainable_token_indices\":\t[%d, %d]",
+             old_V, old_V + 1, old_V, old_V + 1);
+    CHECK_CONTAINS(json, want);
+    free(json);
+}
+
+TEST(lora, sft_vocab_growth_trains_adapters_and_new_rows_gpt2_tied) { sft_with_lora(0); }
+TEST(lora, sft_vocab_growth_trains_adapters_and_new_rows_llama_untied_head) { sft_with_lora(1); }
