@@ -131,6 +131,9 @@ static int choose_modules(const CtModelConfig *c, const CtLoraSpec *spec, const 
     if (s.targets[0] && s.target_regex[0])
         return ct_error_set("lora: both a target list ('%s') and a target regex ('%s'): give one", s.targets,
                             s.target_regex);
+    if (s.target_regex[0] && (s.n_layers || s.layers_pattern[0]))  // PEFT's LoraConfig refuses it too
+        return ct_error_set("lora: layers_to_transform and layers_pattern do not apply to a target regex ('%s'): "
+                            "write the layers into the regex", s.target_regex);
     if (!s.targets[0] && !s.target_regex[0]) snprintf(s.targets, sizeof s.targets, "%s", default_targets(c));
     int hit;
     if (!s.target_regex[0] && ct_lora_is_all_linear(s.targets)) {
