@@ -200,6 +200,17 @@ static int parse_config(const cJSON *o, CtPeftConfig *cfg, const char *path) {
         return ct_error_set("%s: bias is not \"none\": adapters that train biases are not supported", path);
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "use_dora")))
         return ct_error_set("%s: use_dora is true: DoRA adapters are not supported (plain LoRA only)", path);
+    // keys that change which modules adapt or how they compute, which ctrain does not implement:
+    // refused rather than ignored
+    static const char *const unsupported[] = {"exclude_modules", "target_parameters", "layer_replication",
+                                              "alora_invocation_tokens", "lora_bias", "use_qalora", "use_bdlora"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        v = cJSON_GetObjectItemCaseSensitive(o, unsupported[i]);
+        if (!is_empty_object_or_null(v) && !cJSON_IsFalse(v) && !(cJSON_IsString(v) && !v->valuestring[0]))
+            return ct_error_set("%s: '%s' is set: ctrain does not implement it (plain LoRA with target_modules, "
+                                "layers_to_transform, rank/alpha_pattern and trainable_token_indices)", path,
+                                unsupported[i]);
+    }
     v = cJSON_GetObjectItemCaseSensitive(o, "modules_to_save");
     if (!is_empty_object_or_null(v))
         return ct_error_set("%s: 'modules_to_save' is set: ctrain trains adapters and token rows "
