@@ -155,6 +155,17 @@ static void sft_with_lora(int arch) {
              old_V, old_V + 1, old_V, old_V + 1);
     CHECK_CONTAINS(json, want);
     free(json);
+    // lora merge folds the rows in and keeps the run's tokenizer (the base's lacks the new tokens)
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' lora merge --base base/ckpt-step00000004.h5 --adapter "
+             "a/ckpt-step00000006.h5 --out merged.h5", dir, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "and trained token rows folded into");
+    free(out);
+    CtModelConfig merged_config;
+    CHECK(ct_checkpoint_read_meta(ct_test_path("merged.h5"), &merged_config, &meta) == 0);
+    CHECK_EQ_INT(merged_config.vocab_size, new_V);
+    CHECK(meta.tokenizer_json && strstr(meta.tokenizer_json, "<|im_start|>"));
+    ct_checkpoint_meta_free(&meta);
 }
 
 TEST(lora, sft_vocab_growth_trains_adapters_and_new_rows_gpt2_tied) { sft_with_lora(0); }

@@ -308,6 +308,7 @@ void ct_lora_to_backend(CtModel *m) {
     lora->grads = NULL;
     m->train_params = lora->dev_params;
     m->train_grads = lora->dev_grads;
+    lora->tokens.dirty = 1;  // the base on the device takes the token rows at the next forward
 }
 
 void ct_lora_sync(CtModel *m, int to_device) {
