@@ -19,7 +19,9 @@
 // which changes how HF stores W but not A and B (lora_A is [r, in], lora_B [out, r] either way).
 //
 // The math is the lora_forward/lora_backward ops (kernels/ops.h); here is which adapter sits
-// where. train/lora_checkpoint.c saves runs, checkpoints/peft.h writes PEFT's files.
+// where. train/lora_targets.h decides which modules are adapted (PEFT's rules), train/lora_tokens.h
+// trains token rows beside the adapters, train/lora_checkpoint.c saves runs, checkpoints/peft.h
+// writes PEFT's files.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
