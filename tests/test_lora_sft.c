@@ -11,11 +11,13 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "kernels/ops.h"
+#include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "tests/train_fixture.h"
 #include "train/checkpoint_io.h"
 #include "train/lora.h"
 #include "train/lora_checkpoint.h"
+#include "train/lora_tokens.h"
 
 static long file_size(const char *path) {
     struct stat st;
@@ -170,3 +172,49 @@ static void sft_with_lora(int arch) {
 
 TEST(lora, sft_vocab_growth_trains_adapters_and_new_rows_gpt2_tied) { sft_with_lora(0); }
 TEST(lora, sft_vocab_growth_trains_adapters_and_new_rows_llama_untied_head) { sft_with_lora(1); }
+
+// DPO's reference under LoRA is the base alone (adapters off): it must see the base's own token
+// rows, not the trained ones that the adapter model writes into the base (PEFT's
+// disable_adapter gives the original rows too); the adapter model then gets its rows back.
+TEST(lora, base_alone_sees_its_own_token_rows) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig cfg = tiny_config(CT_ARCH_LLAMA);
+    cfg.tie_embeddings = 0;
+    CtModel m;
+    CHECK(ct_model_create(&m, &cfg, ct_ops_cpu(), 1, 8, CT_MODEL_FROZEN) == 0);
+    tiny_randomize_params(&m, 3);
+    const int V = cfg.vocab_size;
+    CtLoraSpec *s = calloc(1, sizeof *s);
+    *s = (CtLoraSpec){.r = 2, .alpha = 4, .n_tokens = 2, .token_head = 1};
+    snprintf(s->targets, sizeof s->targets, "q_proj");
+    s->token_ids[0] = V, s->token_ids[1] = V + 1;
+    CHECK_MSG(ct_lora_attach(&m, s) == 0, "%s", ct_error_message());
+    free(s);
+    CHECK(m.lora->tokens.head == 1);
+    float *base_params = malloc(m.n_params * sizeof(float));
+    memcpy(base_params, m.params, m.n_params * sizeof(float));
+    CtRng rng;
+    ct_rng_seed(&rng, 4);
+    for (size_t i = 0; i < m.lora->n_params; i++) m.lora->params[i] = (float)(0.5 * ct_rng_normal(&rng));
+    int32_t tokens[8] = {1, V, 3, V + 1, 5, V, 2, 7};
+    CtBatch b = {.tokens = tokens, .B = 1, .T = 8};
+    const size_t n = (size_t)8 * (V + 2);
+    float *with = malloc(n * sizeof(float));
+    ct_model_forward(&m, &b);
+    memcpy(with, ct_model_logits(&m), n * sizeof(float));
+    CHECK(memcmp(m.params, base_params, m.n_params * sizeof(float)) != 0);  // the trained rows are in the base
+    // the base alone, as DPO's reference_forward switches the adapters off
+    ct_lora_tokens_show_base(&m);
+    CtLora *adapters = m.lora;
+    m.lora = NULL;
+    ct_model_forward(&m, &b);
+    m.lora = adapters;
+    CHECK_MSG(memcmp(m.params, base_params, m.n_params * sizeof(float)) == 0, "the base alone sees trained rows");
+    CHECK(memcmp(ct_model_logits(&m), with, n * sizeof(float)) != 0);
+    // the adapter model again: its rows and logits, to the bit
+    ct_model_forward(&m, &b);
+    CHECK(memcmp(ct_model_logits(&m), with, n * sizeof(float)) == 0);
+    free(base_params);
+    free(with);
+    ct_model_free(&m);
+}

@@ -354,6 +354,7 @@ void ct_lora_detach(CtModel *m) {
         m->ops->free(lora->dev_params);
         m->ops->free(lora->dev_grads);
     }
+    ct_free(lora->tokens.original);
     ct_free(lora->adapters);
     ct_free(lora->params);
     ct_free(lora->grads);

@@ -88,7 +88,9 @@ typedef struct {
     int32_t *slot;            // host [vocab]: 1 + the row of a trainable id, 0 for the others
     int32_t *ids_host, *ids;  // [max_B·max_T]: a batch's tokens as slots (host, and in the ops' memory)
     CtAct *dh;                // [max_B·max_T, C] scratch for the head rows' backward
-    int dirty;                // the rows changed since they were last written into the base
+    float *original;          // host: the base's own rows of those ids (embedding, then head), for the
+                              // base alone (PEFT's trainable_tokens_original: DPO's reference)
+    int dirty;                // the base does not hold the trained rows (they changed, or it shows its own)
 } CtLoraTokens;
 
 typedef struct CtLora {

@@ -72,10 +72,14 @@ static void copy_rows_host(CtModel *m, const float *table, float *rows, int to_b
 
 void ct_lora_tokens_init(CtModel *m) {
     CtLora *lora = m->lora;
-    const CtLoraTokens *t = &lora->tokens;
+    CtLoraTokens *t = &lora->tokens;
     if (!t->n) return;
+    const size_t rows = (size_t)t->n * (size_t)m->config.d_model;
     copy_rows_host(m, m->w.wte, lora->params + t->in_offset, 0);
     if (t->head) copy_rows_host(m, m->w.lm_head, lora->params + t->out_offset, 0);
+    t->original = ct_alloc(rows * (t->head ? 2 : 1) * sizeof(float));
+    memcpy(t->original, lora->params + t->in_offset, rows * sizeof(float));
+    if (t->head) memcpy(t->original + rows, lora->params + t->out_offset, rows * sizeof(float));
 }
 
 void ct_lora_tokens_alloc(CtModel *m, const CtOps *ops) {
@@ -109,6 +113,26 @@ static void write_rows(CtModel *m, float *table, const float *rows) {
         for (j = i + 1; j < t->n && ids[j] == ids[j - 1] + 1; j++) continue;
         m->ops->copy(table + (size_t)ids[i] * C, rows + (size_t)i * C, (size_t)(j - i) * C * sizeof(float));
     }
+}
+
+// rows of a base table <- host rows (the base's own values)
+static void upload_rows(CtModel *m, float *table, const float *rows) {
+    const CtLoraTokens *t = &m->lora->tokens;
+    const int32_t *ids = m->lora->spec.token_ids;
+    const size_t C = (size_t)m->config.d_model;
+    for (int i = 0, j; i < t->n; i = j) {
+        for (j = i + 1; j < t->n && ids[j] == ids[j - 1] + 1; j++) continue;
+        m->ops->upload(table + (size_t)ids[i] * C, rows + (size_t)i * C, (size_t)(j - i) * C * sizeof(float));
+    }
+}
+
+void ct_lora_tokens_show_base(CtModel *m) {
+    CtLoraTokens *t = m->lora ? &m->lora->tokens : NULL;
+    if (!t || !t->n) return;
+    upload_rows(m, m->w.wte, t->original);
+    if (t->head) upload_rows(m, m->w.lm_head, t->original + (size_t)t->n * m->config.d_model);
+    if (m->ops->keep_low_precision_weights) m->ops->keep_low_precision_weights(m->dev_params, m->n_params, NULL);
+    t->dirty = 1;
 }
 
 void ct_lora_tokens_sync(CtModel *m) {

@@ -29,6 +29,9 @@ void ct_lora_tokens_free(CtLora *lora, const CtOps *ops);
 void ct_lora_tokens_sync(CtModel *m);
 // After an optimizer step: the rows changed; writes them (nothing without token rows).
 void ct_lora_tokens_mark_changed(CtModel *m);
+// Writes the base's own rows back (the adapters are about to be switched off: DPO's reference is
+// the base alone); the next forward with the adapters writes the trained rows again.
+void ct_lora_tokens_show_base(CtModel *m);
 // The model's hooks: before the forward (host batch), after the head's backward, and in place
 // of the frozen embedding's backward.
 void ct_lora_tokens_forward(CtModel *m, const CtBatch *batch);
