@@ -3,6 +3,7 @@
 // new rows (the embedding's; the output head's too when it is not tied) train beside the
 // adapters, as PEFT's trainable_token_indices. Before, LoRA was silently dropped and every
 // parameter trained (a full-size checkpoint, the losses of plain SFT).
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -218,3 +219,67 @@ TEST(lora, base_alone_sees_its_own_token_rows) {
     free(with);
     ct_model_free(&m);
 }
+
+// The token rows' gradients (embedding rows; head rows, tied or not) against finite differences.
+static double token_fd(CtModel *m, const CtBatch *b, float *p, float h) {
+    const float keep = *p;
+    *p = keep + h;
+    m->lora->tokens.dirty = 1;
+    double lp = ct_model_forward(m, b);
+    *p = keep - h;
+    m->lora->tokens.dirty = 1;
+    double lm = ct_model_forward(m, b);
+    *p = keep;
+    m->lora->tokens.dirty = 1;
+    return (lp - lm) / (2.0 * h);
+}
+
+static void token_rows_gradient(CtArch arch, int tied) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig cfg = tiny_config(arch);
+    cfg.tie_embeddings = tied;
+    CtModel m;
+    CHECK(ct_model_create(&m, &cfg, ct_ops_cpu(), 2, 8, CT_MODEL_FROZEN) == 0);
+    tiny_randomize_params(&m, 3);
+    const int V = cfg.vocab_size;
+    CtLoraSpec *s = calloc(1, sizeof *s);
+    *s = (CtLoraSpec){.r = 2, .alpha = 4, .n_tokens = 2, .token_head = 1};
+    snprintf(s->targets, sizeof s->targets, "%s", arch == CT_ARCH_GPT2 ? "c_attn" : "q_proj");
+    s->token_ids[0] = V, s->token_ids[1] = V + 1;
+    CHECK_MSG(ct_lora_attach(&m, s) == 0, "%s", ct_error_message());
+    free(s);
+    CtRng rng;
+    ct_rng_seed(&rng, 6);
+    for (size_t i = 0; i < m.lora->n_params; i++) m.lora->params[i] = (float)(0.3 * ct_rng_normal(&rng));
+    m.lora->tokens.dirty = 1;
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, 2, 8, V, 0);
+    tb.tokens[1] = V, tb.tokens[5] = V + 1, tb.tokens[10] = V;
+    tb.targets[3] = V + 1, tb.targets[8] = V, tb.targets[12] = V + 1;
+    ct_model_zero_grad(&m);
+    ct_model_forward(&m, &tb.batch);
+    ct_model_backward(&m);
+    const CtLoraTokens *t = &m.lora->tokens;
+    const size_t C = (size_t)m.config.d_model;
+    double worst = 0;
+    for (int which = 0; which < 1 + t->head; which++) {
+        const size_t off = which ? t->out_offset : t->in_offset;
+        for (size_t j = 0; j < 2 * C; j += 5) {
+            const double g = m.lora->grads[off + j];
+            const double fd = token_fd(&m, &tb.batch, m.lora->params + off + j, 2e-3f);
+            const double err = fabs(fd - g) / fmax(fabs(g), 1e-2);
+            if (err > worst) worst = err;
+            CHECK_MSG(err < 3e-2, "%s row %zu: finite differences %.6g, analytic %.6g", which ? "head" : "embedding",
+                      j / C, fd, g);
+        }
+    }
+    double sink = 0;
+    for (size_t j = 0; j < C; j++) sink += fabs(m.lora->grads[t->sink_offset + j]);
+    CHECK(sink == 0);
+    printf("    %s (%s head): token rows' gradients, worst error %.2g\n", ct_arch_name(arch), tied ? "tied" : "untied",
+           worst);
+    ct_model_free(&m);
+}
+
+TEST(lora, token_rows_gradient_check_gpt2_tied) { token_rows_gradient(CT_ARCH_GPT2, 1); }
+TEST(lora, token_rows_gradient_check_llama_untied) { token_rows_gradient(CT_ARCH_LLAMA, 0); }
