@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/alloc.h"
 #include "core/atomic_file.h"
@@ -13,6 +14,18 @@
 #include "core/fs.h"
 
 static void join(char *buf, size_t size, const char *dir, const char *name) { ct_path_join(buf, size, dir, name); }
+
+static void add_list(cJSON *o, const char *key, const char *comma_separated) {
+    cJSON *list = cJSON_AddArrayToObject(o, key);
+    for (const char *p = comma_separated; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)len, p);
+        cJSON_AddItemToArray(list, cJSON_CreateString(name));
+        p += len + (end ? 1 : 0);
+    }
+}
 
 int ct_peft_write(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor *tensors, int n, uint64_t base_hash) {
     if (ct_make_dirs(dir) != 0) return -1;
@@ -44,14 +57,18 @@ int ct_peft_write(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor 
     cJSON_AddNumberToObject(o, "r", cfg->r);
     cJSON_AddNumberToObject(o, "lora_alpha", cfg->lora_alpha);
     cJSON_AddNumberToObject(o, "lora_dropout", cfg->lora_dropout);
-    cJSON *targets = cJSON_AddArrayToObject(o, "target_modules");
-    for (const char *p = cfg->target_modules; *p;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)len, p);
-        cJSON_AddItemToArray(targets, cJSON_CreateString(name));
-        p += len + (end ? 1 : 0);
+    if (cfg->target_is_regex) {
+        cJSON_AddStringToObject(o, "target_modules", cfg->target_modules);
+    } else {
+        cJSON *targets = cJSON_AddArrayToObject(o, "target_modules");
+        for (const char *p = cfg->target_modules; *p;) {
+            const char *end = strchr(p, ',');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            char name[512];
+            snprintf(name, sizeof name, "%.*s", (int)len, p);
+            cJSON_AddItemToArray(targets, cJSON_CreateString(name));
+            p += len + (end ? 1 : 0);
+        }
     }
     cJSON_AddStringToObject(o, "bias", "none");
     cJSON_AddBoolToObject(o, "fan_in_fan_out", cfg->fan_in_fan_out);
@@ -60,10 +77,36 @@ int ct_peft_write(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor 
     cJSON_AddBoolToObject(o, "init_lora_weights", 1);
     cJSON_AddBoolToObject(o, "inference_mode", 1);
     cJSON_AddNullToObject(o, "modules_to_save");
-    cJSON_AddNullToObject(o, "layers_to_transform");
-    cJSON_AddNullToObject(o, "layers_pattern");
-    cJSON_AddObjectToObject(o, "rank_pattern");
-    cJSON_AddObjectToObject(o, "alpha_pattern");
+    if (cfg->n_layers) {
+        cJSON *layers = cJSON_AddArrayToObject(o, "layers_to_transform");
+        for (int i = 0; i < cfg->n_layers; i++) cJSON_AddItemToArray(layers, cJSON_CreateNumber(cfg->layers_to_transform[i]));
+    } else {
+        cJSON_AddNullToObject(o, "layers_to_transform");
+    }
+    if (cfg->layers_pattern[0] && !strchr(cfg->layers_pattern, ','))
+        cJSON_AddStringToObject(o, "layers_pattern", cfg->layers_pattern);
+    else if (cfg->layers_pattern[0])
+        add_list(o, "layers_pattern", cfg->layers_pattern);
+    else
+        cJSON_AddNullToObject(o, "layers_pattern");
+    cJSON *rank = cJSON_AddObjectToObject(o, "rank_pattern"), *alpha = cJSON_AddObjectToObject(o, "alpha_pattern");
+    for (int i = 0; i < cfg->n_rank_pattern; i++)
+        cJSON_AddNumberToObject(rank, cfg->rank_pattern[i].key, cfg->rank_pattern[i].value);
+    for (int i = 0; i < cfg->n_alpha_pattern; i++)
+        cJSON_AddNumberToObject(alpha, cfg->alpha_pattern[i].key, cfg->alpha_pattern[i].value);
+    if (cfg->n_tokens) {
+        cJSON *ids = cJSON_CreateArray();
+        for (int i = 0; i < cfg->n_tokens; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(cfg->token_ids[i]));
+        if (cfg->n_token_modules == 0) {
+            cJSON_AddItemToObject(o, "trainable_token_indices", ids);
+        } else {
+            cJSON *dict = cJSON_AddObjectToObject(o, "trainable_token_indices");
+            for (int i = 0; i < cfg->n_token_modules; i++)
+                cJSON_AddItemToObject(dict, cfg->token_modules[i], i ? cJSON_Duplicate(ids, 1) : ids);
+        }
+    } else {
+        cJSON_AddNullToObject(o, "trainable_token_indices");
+    }
     cJSON_AddNullToObject(o, "revision");
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
@@ -75,6 +118,64 @@ int ct_peft_write(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor 
 
 static int is_empty_object_or_null(const cJSON *v) {
     return !v || cJSON_IsNull(v) || (cJSON_IsObject(v) && v->child == NULL) || (cJSON_IsArray(v) && v->child == NULL);
+}
+
+// rank_pattern / alpha_pattern: {"regex": number, ...} in file order (PEFT takes the first match).
+static int parse_patterns(const cJSON *v, const char *key, int integers, CtPeftPattern *out, int *n, const char *path) {
+    *n = 0;
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsObject(v)) return ct_error_set("%s: '%s' must be an object {\"module pattern\": value}", path, key);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, v) {
+        if (*n >= CT_PEFT_MAX_PATTERNS) return ct_error_set("%s: '%s' has more than %d entries", path, key, CT_PEFT_MAX_PATTERNS);
+        if (!cJSON_IsNumber(item) || !(item->valuedouble > 0) ||
+            (integers && item->valuedouble != (double)(int)item->valuedouble))
+            return ct_error_set("%s: '%s' entry '%s' must be a positive %s", path, key, item->string,
+                                integers ? "integer" : "number");
+        if (strlen(item->string) >= sizeof out[*n].key)
+            return ct_error_set("%s: '%s' key '%.40s...' is too long", path, key, item->string);
+        snprintf(out[*n].key, sizeof out[*n].key, "%s", item->string);
+        out[(*n)++].value = item->valuedouble;
+    }
+    return 0;
+}
+
+static int parse_ids(const cJSON *list, CtPeftConfig *cfg, const char *path) {
+    int n = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, list) {
+        if (!cJSON_IsNumber(item) || item->valuedouble < 0 || n >= CT_PEFT_MAX_TOKENS)
+            return ct_error_set("%s: trainable_token_indices must hold token ids (at most %d)", path, CT_PEFT_MAX_TOKENS);
+        cfg->token_ids[n++] = (int32_t)item->valuedouble;
+    }
+    cfg->n_tokens = n;
+    return 0;
+}
+
+// trainable_token_indices: [ids] (the input embedding) or {"module": [ids], ...} with one list of
+// ids for every module (the embedding and the output head).
+static int parse_tokens(const cJSON *v, CtPeftConfig *cfg, const char *path) {
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (cJSON_IsArray(v)) return parse_ids(v, cfg, path);
+    if (!cJSON_IsObject(v)) return ct_error_set("%s: trainable_token_indices must be a list or an object", path);
+    const cJSON *item;
+    CtPeftConfig first;
+    cJSON_ArrayForEach(item, v) {
+        if (!cJSON_IsArray(item) || cfg->n_token_modules >= 2)
+            return ct_error_set("%s: trainable_token_indices: ctrain reads the embedding's and the output head's "
+                                "ids, as lists", path);
+        if (parse_ids(item, cfg, path) != 0) return -1;
+        if (cfg->n_token_modules == 0) {
+            memcpy(first.token_ids, cfg->token_ids, sizeof first.token_ids);
+            first.n_tokens = cfg->n_tokens;
+        } else if (first.n_tokens != cfg->n_tokens ||
+                   memcmp(first.token_ids, cfg->token_ids, (size_t)cfg->n_tokens * sizeof(int32_t)) != 0) {
+            return ct_error_set("%s: trainable_token_indices gives its modules different ids: ctrain trains the same "
+                                "rows of the embedding and the output head", path);
+        }
+        snprintf(cfg->token_modules[cfg->n_token_modules++], sizeof cfg->token_modules[0], "%s", item->string);
+    }
+    return 0;
 }
 
 static int parse_config(const cJSON *o, CtPeftConfig *cfg, const char *path) {
@@ -99,28 +200,74 @@ static int parse_config(const cJSON *o, CtPeftConfig *cfg, const char *path) {
         return ct_error_set("%s: bias is not \"none\": adapters that train biases are not supported", path);
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "use_dora")))
         return ct_error_set("%s: use_dora is true: DoRA adapters are not supported (plain LoRA only)", path);
-    static const char *const unsupported[] = {"rank_pattern", "alpha_pattern", "modules_to_save", "layers_to_transform"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (!is_empty_object_or_null(cJSON_GetObjectItemCaseSensitive(o, unsupported[i])))
-            return ct_error_set("%s: '%s' is set: ctrain supports one rank and alpha for every adapted module and "
-                                "no extra trained modules", path, unsupported[i]);
+    // keys that change which modules adapt or how they compute, which ctrain does not implement:
+    // refused rather than ignored
+    static const char *const unsupported[] = {"exclude_modules", "target_parameters", "layer_replication",
+                                              "alora_invocation_tokens", "lora_bias", "use_qalora", "use_bdlora"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        v = cJSON_GetObjectItemCaseSensitive(o, unsupported[i]);
+        if (!is_empty_object_or_null(v) && !cJSON_IsFalse(v) && !(cJSON_IsString(v) && !v->valuestring[0]))
+            return ct_error_set("%s: '%s' is set: ctrain does not implement it (plain LoRA with target_modules, "
+                                "layers_to_transform, rank/alpha_pattern and trainable_token_indices)", path,
+                                unsupported[i]);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(o, "modules_to_save");
+    if (!is_empty_object_or_null(v))
+        return ct_error_set("%s: 'modules_to_save' is set: ctrain trains adapters and token rows "
+                            "(trainable_token_indices), not whole extra modules", path);
+    if (parse_patterns(cJSON_GetObjectItemCaseSensitive(o, "rank_pattern"), "rank_pattern", 1, cfg->rank_pattern,
+                       &cfg->n_rank_pattern, path) != 0 ||
+        parse_patterns(cJSON_GetObjectItemCaseSensitive(o, "alpha_pattern"), "alpha_pattern", 0, cfg->alpha_pattern,
+                       &cfg->n_alpha_pattern, path) != 0)
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(o, "layers_to_transform");
+    if (cJSON_IsNumber(v)) {
+        cfg->layers_to_transform[0] = (int)v->valuedouble;
+        cfg->n_layers = 1;
+    } else if (cJSON_IsArray(v)) {
+        const cJSON *item;
+        cJSON_ArrayForEach(item, v) {
+            if (!cJSON_IsNumber(item) || item->valuedouble < 0 || cfg->n_layers >= CT_PEFT_MAX_LAYERS)
+                return ct_error_set("%s: layers_to_transform must be layer indices (at most %d)", path,
+                                    CT_PEFT_MAX_LAYERS);
+            cfg->layers_to_transform[cfg->n_layers++] = (int)item->valuedouble;
+        }
+    } else if (v && !cJSON_IsNull(v)) {
+        return ct_error_set("%s: layers_to_transform must be an integer or a list of them", path);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(o, "layers_pattern");
+    if (cJSON_IsString(v)) {
+        snprintf(cfg->layers_pattern, sizeof cfg->layers_pattern, "%s", v->valuestring);
+    } else if (cJSON_IsArray(v)) {
+        const cJSON *item;
+        cJSON_ArrayForEach(item, v) {
+            if (!cJSON_IsString(item)) return ct_error_set("%s: layers_pattern must hold strings", path);
+            size_t len = strlen(cfg->layers_pattern);
+            snprintf(cfg->layers_pattern + len, sizeof cfg->layers_pattern - len, "%s%s", len ? "," : "",
+                     item->valuestring);
+        }
+    }
+    if (parse_tokens(cJSON_GetObjectItemCaseSensitive(o, "trainable_token_indices"), cfg, path) != 0) return -1;
     v = cJSON_GetObjectItemCaseSensitive(o, "target_modules");
     cfg->target_modules[0] = '\0';
-    if (cJSON_IsString(v)) {
-        if (strchr(v->valuestring, '*') || strchr(v->valuestring, '(') || strchr(v->valuestring, '\\'))
-            return ct_error_set("%s: target_modules is a regular expression ('%s'); list the module names instead",
-                                path, v->valuestring);
+    if (cJSON_IsString(v)) {  // PEFT: a regex fully matched against the module's name, or "all-linear"
         snprintf(cfg->target_modules, sizeof cfg->target_modules, "%s", v->valuestring);
+        cfg->target_is_regex = strcasecmp(v->valuestring, "all-linear") != 0;
     } else if (cJSON_IsArray(v) && v->child) {
         const cJSON *item;
         cJSON_ArrayForEach(item, v) {
-            if (!cJSON_IsString(item)) return ct_error_set("%s: target_modules must hold strings", path);
+            if (!cJSON_IsString(item) || strchr(item->valuestring, ','))
+                return ct_error_set("%s: target_modules must hold module names", path);
             size_t len = strlen(cfg->target_modules);
+            if (len + strlen(item->valuestring) + 2 > sizeof cfg->target_modules)
+                return ct_error_set("%s: target_modules is too long (%zu bytes at most)", path,
+                                    sizeof cfg->target_modules);
             snprintf(cfg->target_modules + len, sizeof cfg->target_modules - len, "%s%s", len ? "," : "",
                      item->valuestring);
         }
     } else {
-        return ct_error_set("%s: target_modules must be a non-empty list of module names", path);
+        return ct_error_set("%s: target_modules must be a non-empty list of module names or a regular expression",
+                            path);
     }
     v = cJSON_GetObjectItemCaseSensitive(o, "base_model_name_or_path");
     snprintf(cfg->base_model_name_or_path, sizeof cfg->base_model_name_or_path, "%s",

@@ -8,7 +8,7 @@
 //                                  base_model.model.<module>.lora_B.weight [out, r]
 // Writing puts the tensors first and adapter_config.json last, each atomically, so a folder
 // without its config is not an adapter. Reading validates the config (only what ctrain
-// implements: plain LoRA, bias "none", one rank and alpha for every module) and looks tensors
+// implements: plain LoRA, bias "none", no modules_to_save, no DoRA) and looks tensors
 // up by the names the caller expects, with one-line errors for a missing tensor, a wrong shape
 // or a tensor that belongs to no module. Knows nothing of models: names and shapes come in.
 #pragma once
@@ -20,11 +20,31 @@
 #define CT_PEFT_PREFIX "base_model.model."
 #define CT_PEFT_BASE_HASH_KEY "ctrain_base_hash"  // safetensors metadata: FNV-1a of the base's parameters
 
+#define CT_PEFT_MAX_PATTERNS 64
+#define CT_PEFT_MAX_TOKENS 1024
+#define CT_PEFT_MAX_LAYERS 512
+
+typedef struct {
+    char key[256];
+    double value;
+} CtPeftPattern;
+
 typedef struct {
     int r;
-    double lora_alpha, lora_dropout;
+    double lora_alpha, lora_dropout;     // written back as read: 0.1 stays 0.1
     int use_rslora, fan_in_fan_out;
-    char target_modules[512];            // comma-separated
+    char target_modules[4096];           // a list (comma-separated), or the regex when target_is_regex
+    int target_is_regex;
+    int layers_to_transform[CT_PEFT_MAX_LAYERS], n_layers;  // n_layers 0: null
+    char layers_pattern[256];            // comma-separated; "" null
+    CtPeftPattern rank_pattern[CT_PEFT_MAX_PATTERNS], alpha_pattern[CT_PEFT_MAX_PATTERNS];
+    int n_rank_pattern, n_alpha_pattern;
+    // trainable_token_indices: a list (n_token_modules 0: the input embedding), or a dict of
+    // module names, each with the same ids
+    int32_t token_ids[CT_PEFT_MAX_TOKENS];
+    int n_tokens;
+    char token_modules[2][128];
+    int n_token_modules;
     char base_model_name_or_path[1024];
 } CtPeftConfig;
 

@@ -129,6 +129,11 @@ TEST(lora, peft_errors) {
                   "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"], \"bias\": \"all\"}");
     CHECK(ct_lora_load_peft(&b, bad) != 0);
     CHECK_CONTAINS(ct_error_message(), "bias is not \"none\"");
+    ct_test_write("bad/adapter_config.json",
+                  "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"], "
+                  "\"exclude_modules\": [\"model.layers.0.self_attn.q_proj\"]}");
+    CHECK(ct_lora_load_peft(&b, bad) != 0);
+    CHECK_CONTAINS(ct_error_message(), "'exclude_modules' is set: ctrain does not implement it");
     ct_test_write("bad/adapter_config.json", "{\"peft_type\": \"IA3\", \"r\": 4}");
     CHECK(ct_lora_load_peft(&b, bad) != 0);
     CHECK_CONTAINS(ct_error_message(), "peft_type is \"IA3\"; ctrain reads LoRA adapters");

@@ -131,3 +131,95 @@ TEST(lora_ref, gpt2_adapters_match_peft_both_ways) { compare_with_peft(CT_ARCH_G
 TEST(lora_ref, llama_adapters_match_peft_both_ways) {
     compare_with_peft(CT_ARCH_LLAMA, "all-linear", "q_proj,k_proj,v_proj,up_proj", 1);
 }
+
+static void write_tokens(const char *path, const int32_t *tokens) {
+    FILE *fp = fopen(path, "wb");
+    fwrite(tokens, sizeof(int32_t), REF_T, fp);
+    fclose(fp);
+}
+
+static void set_pattern(CtLoraPattern *p, const char *key, double value) {
+    snprintf(p->key, sizeof p->key, "%s", key);
+    p->value = value;
+}
+
+// PEFT's richer configs, both ways. ctrain's side (ctrain_side 1): an adapter with a target
+// regex, rank_pattern, alpha_pattern, lora_dropout 0.1 and two trainable token rows past the
+// base's vocabulary (the embedding's, and an untied head's) — what LoRA SFT with vocabulary
+// growth writes — loads in PEFT on the base grown by resize_token_embeddings and gives ctrain's
+// logits on tokens that use the new ids. PEFT's side: an adapter made by peft itself (`variant`:
+// all-linear with rank_pattern, alpha_pattern and trainable_token_indices; a regex; a list
+// with layers_to_transform and layers_pattern) loads in ctrain with PEFT's logits.
+static void rich_with_peft(CtArch arch, const char *variant, int ctrain_side) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *base, *hf, *tokens_path;
+    int32_t tokens[REF_T], grown[REF_T];
+    CHECK_MSG(prepare(arch, &base, &hf, &tokens_path, tokens) == 0, "%s", ct_error_message());
+    CtModel m;
+    CtCheckpointMeta meta;
+    CHECK(ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, REF_T, CT_MODEL_FROZEN, NULL, &meta) == 0);
+    ct_checkpoint_meta_free(&meta);
+    const int V = m.config.vocab_size;
+    memcpy(grown, tokens, sizeof grown);
+    grown[2] = V, grown[7] = V + 1, grown[9] = V;
+    const char *grown_path = ct_test_path("grown_tokens.bin");
+    write_tokens(grown_path, grown);
+    const char *adapter = ct_test_path("adapter"), *out = ct_test_path("peft_logits.bin");
+    if (ctrain_side) {
+        CtLoraSpec *s = calloc(1, sizeof *s);
+        *s = (CtLoraSpec){.r = 4, .alpha = 8, .dropout = 0.1, .n_rank_pattern = 1, .n_alpha_pattern = 1,
+                          .n_tokens = 2, .token_head = 1};
+        snprintf(s->target_regex, sizeof s->target_regex, "%s",
+                 arch == CT_ARCH_GPT2 ? "transformer\\.h\\.\\d+\\.(attn\\.c_attn|mlp\\.c_fc)"
+                                      : "model\\.layers\\.\\d+\\.(self_attn\\.[qkv]_proj|mlp\\.down_proj)");
+        set_pattern(&s->rank_pattern[0], arch == CT_ARCH_GPT2 ? "c_fc" : "k_proj", 2);
+        set_pattern(&s->alpha_pattern[0], arch == CT_ARCH_GPT2 ? "c_attn" : "down_proj", 5);
+        s->token_ids[0] = V, s->token_ids[1] = V + 1;
+        CHECK_MSG(ct_lora_attach(&m, s) == 0, "%s", ct_error_message());
+        free(s);
+        CHECK_EQ_INT(m.config.vocab_size, V + 2);
+        CtRng rng;
+        ct_rng_seed(&rng, 8);
+        for (size_t i = 0; i < m.lora->n_params; i++) m.lora->params[i] = (float)(0.3 * ct_rng_normal(&rng));
+        CHECK(ct_lora_save_peft(&m, adapter, hf) == 0);
+    }
+    const char *peft_adapter = ct_test_path("peft_adapter"), *peft_out = ct_test_path("peft_own_logits.bin");
+    char args[4096];
+    snprintf(args, sizeof args, "rich %s %s %s %s %s %s %s %d %s", hf, ctrain_side ? adapter : "-", grown_path, out,
+             peft_adapter, tokens_path, peft_out, V + 2, variant);
+    if (hf_fixture_ref("peft_ref.py", args) != 0) return;
+
+    if (ctrain_side) {
+        CtBatch b = {.tokens = grown, .B = 1, .T = REF_T};
+        const size_t n = (size_t)REF_T * (V + 2);
+        float *want = ct_alloc(n * sizeof(float));
+        ct_model_forward(&m, &b);
+        CHECK(read_floats(out, want, n) == 0);
+        double err = relative_error(m.act.logits, want, n);
+        printf("    %s regex + rank/alpha_pattern + 2 new token rows: ctrain vs PEFT (resized base) on ctrain's adapter: "
+               "relative error %.3g\n", ct_arch_name(arch), err);
+        CHECK_MSG(err < 1e-4, "ctrain's logits differ from PEFT's by %.3g (relative)", err);
+        ct_free(want);
+    }
+    ct_model_free(&m);
+    CHECK(ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, REF_T, CT_MODEL_FROZEN, NULL, &meta) == 0);
+    ct_checkpoint_meta_free(&meta);
+    CHECK_MSG(ct_lora_load_peft(&m, peft_adapter) == 0, "%s", ct_error_message());
+    CtBatch b = {.tokens = tokens, .B = 1, .T = REF_T};
+    const size_t n = (size_t)REF_T * V;
+    float *want = ct_alloc(n * sizeof(float));
+    ct_model_forward(&m, &b);
+    CHECK(read_floats(peft_out, want, n) == 0);
+    double err = relative_error(m.act.logits, want, n), effect = adapter_effect(&m, &b, want, n);
+    printf("    %s %s: ctrain vs PEFT on PEFT's own adapter: relative error %.3g (the adapters move the logits by %.3g)\n",
+           ct_arch_name(arch), variant, err, effect);
+    CHECK_MSG(err < 1e-4, "ctrain's logits with PEFT's adapter differ from PEFT's by %.3g (relative)", err);
+    CHECK_MSG(effect > 1e-2, "PEFT's adapters hardly change the logits (%.3g)", effect);
+    ct_free(want);
+    ct_model_free(&m);
+}
+
+TEST(lora_ref, gpt2_all_linear_patterns_and_token_rows_both_ways) { rich_with_peft(CT_ARCH_GPT2, "all-linear", 1); }
+TEST(lora_ref, llama_all_linear_patterns_and_token_rows_both_ways) { rich_with_peft(CT_ARCH_LLAMA, "all-linear", 1); }
+TEST(lora_ref, llama_peft_regex_adapter_loads_in_ctrain) { rich_with_peft(CT_ARCH_LLAMA, "regex", 0); }
+TEST(lora_ref, gpt2_peft_layers_to_transform_adapter_loads_in_ctrain) { rich_with_peft(CT_ARCH_GPT2, "layers", 0); }

@@ -70,6 +70,12 @@ static int is_folder(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+static void swap_text(char **a, char **b) {
+    char *t = *a;
+    *a = *b;
+    *b = t;
+}
+
 static int run_merge(const CtArgs *args) {
     const char *base = ct_args_get(args, "base"), *adapter = ct_args_get(args, "adapter"), *out = ct_args_get(args, "out");
     if (!base || !adapter || !out) return ct_cli_usage_error(&ct_cmd_lora_merge, "--base, --adapter and --out are required");
@@ -77,6 +83,7 @@ static int run_merge(const CtArgs *args) {
     CtCheckpointMeta meta;
     if (ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, 1, CT_MODEL_FROZEN, NULL, &meta) != 0) return ct_cli_fail();
     int rc = 0;
+    const int base_V = m.config.vocab_size;
     if (is_folder(adapter)) {
         rc = ct_lora_load_peft(&m, adapter);
     } else {
@@ -85,6 +92,12 @@ static int run_merge(const CtArgs *args) {
         CtCheckpointMeta run_meta;
         rc = ct_lora_checkpoint_load_adapters(adapter, &run, ct_ops_cpu(), 0, &run_meta);
         if (rc == 0) {
+            if (run.lora->tokens.n && run_meta.tokenizer_json) {
+                // the run trained token rows its base lacked: the merged model needs its tokenizer
+                swap_text(&meta.tokenizer_json, &run_meta.tokenizer_json);
+                swap_text(&meta.chat_template_json, &run_meta.chat_template_json);
+                meta.tokenizer_hash = run_meta.tokenizer_hash;
+            }
             ct_checkpoint_meta_free(&run_meta);
             if (run.lora->base_hash != ct_lora_base_hash(&m))
                 rc = ct_error_set("%s: its adapters were trained on %s, whose parameters differ from --base %s", adapter,
@@ -95,11 +108,17 @@ static int run_merge(const CtArgs *args) {
         }
     }
     if (rc == 0) {
-        int n = m.lora->n_adapters, r = m.lora->spec.r;
+        int n = m.lora->n_adapters, r = m.lora->spec.r, n_tokens = m.lora->tokens.n;
         float scale = m.lora->scale;
         ct_lora_merge(&m);
         rc = ct_checkpoint_save(out, &m, NULL, &meta);
-        if (rc == 0) ct_log("lora merge: %d adapters (r %d, scale %g) folded into %s -> %s", n, r, (double)scale, base, out);
+        if (rc == 0)
+            ct_log("lora merge: %d adapters (r %d, scale %g)%s folded into %s -> %s", n, r, (double)scale,
+                   n_tokens ? " and trained token rows" : "", base, out);
+        if (rc == 0 && m.config.vocab_size > base_V && is_folder(adapter))
+            ct_warn("lora merge: the adapter trains token ids past the base's vocabulary (%d -> %d); %s holds the "
+                    "base's tokenizer, which lacks them (a LoRA run's checkpoint as --adapter brings its own)", base_V,
+                    m.config.vocab_size, out);
     }
     ct_checkpoint_meta_free(&meta);
     ct_model_free(&m);

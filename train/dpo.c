@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "train/checkpoint_io.h"
 #include "train/generate.h"
+#include "train/lora_tokens.h"
 
 int ct_dpo_init(CtDpo *d, CtDpoLoss type, double beta, double epsilon, const CtModel *policy, const char *ref_path,
                 int rows, int T) {
@@ -45,6 +46,7 @@ static CtModel *reference_forward(CtDpo *d, CtModel *policy, const CtBatch *b) {
         return &d->ref;
     }
     struct CtLora *adapters = policy->lora;
+    ct_lora_tokens_show_base(policy);  // trained token rows (train/lora_tokens.h): the base's own, as PEFT's reference
     int training = policy->training;
     policy->lora = NULL;  // the frozen base alone
     policy->training = 0;

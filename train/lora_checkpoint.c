@@ -12,6 +12,27 @@
 #include "core/error.h"
 #include "core/log.h"
 
+// "regex=value,..." (a config's lora.rank_pattern) into patterns. 0, or -1 + error.
+static int parse_pattern_list(const char *list, const char *key, int integers, CtLoraPattern *out, int *n) {
+    *n = 0;
+    for (const char *p = list; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char entry[300];
+        snprintf(entry, sizeof entry, "%.*s", (int)len, p);
+        p += len + (comma ? 1 : 0);
+        char *eq = strrchr(entry, '='), *end = NULL;
+        double v = eq ? strtod(eq + 1, &end) : 0;
+        if (!eq || eq == entry || end == eq + 1 || *end || !(v > 0) || (integers && v != (double)(int)v))
+            return ct_error_set("%s: '%s' is not \"module regex=%s\"", key, entry, integers ? "rank" : "alpha");
+        if (*n >= CT_LORA_MAX_PATTERNS) return ct_error_set("%s: more than %d entries", key, CT_LORA_MAX_PATTERNS);
+        *eq = '\0';
+        snprintf(out[*n].key, sizeof out[*n].key, "%s", entry);
+        out[(*n)++].value = v;
+    }
+    return 0;
+}
+
 int ct_lora_spec_from_config(const CtRunConfig *cfg, CtLoraSpec *spec) {
     memset(spec, 0, sizeof *spec);
     spec->r = cfg->lora.r;
@@ -19,7 +40,28 @@ int ct_lora_spec_from_config(const CtRunConfig *cfg, CtLoraSpec *spec) {
     spec->dropout = cfg->lora.dropout;
     spec->rslora = cfg->lora.rslora;
     snprintf(spec->targets, sizeof spec->targets, "%s", cfg->lora.targets);
+    snprintf(spec->target_regex, sizeof spec->target_regex, "%s", cfg->lora.target_regex);
+    snprintf(spec->layers_pattern, sizeof spec->layers_pattern, "%s", cfg->lora.layers_pattern);
+    for (const char *p = cfg->lora.layers_to_transform; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || (*end && *end != ',') || spec->n_layers >= CT_LORA_MAX_LAYERS)
+            return ct_error_set("lora.layers_to_transform = '%s': layer indices separated by commas",
+                                cfg->lora.layers_to_transform);
+        spec->layers[spec->n_layers++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (parse_pattern_list(cfg->lora.rank_pattern, "lora.rank_pattern", 1, spec->rank_pattern, &spec->n_rank_pattern) ||
+        parse_pattern_list(cfg->lora.alpha_pattern, "lora.alpha_pattern", 0, spec->alpha_pattern,
+                           &spec->n_alpha_pattern))
+        return -1;
     return 0;
+}
+
+static cJSON *patterns_json(const CtLoraPattern *p, int n) {
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; i < n; i++) cJSON_AddNumberToObject(o, p[i].key, p[i].value);
+    return o;
 }
 
 char *ct_lora_spec_json(const CtLoraSpec *spec, const char *target_modules) {
@@ -29,9 +71,45 @@ char *ct_lora_spec_json(const CtLoraSpec *spec, const char *target_modules) {
     cJSON_AddNumberToObject(o, "dropout", spec->dropout);
     cJSON_AddBoolToObject(o, "rslora", spec->rslora);
     cJSON_AddStringToObject(o, "target_modules", target_modules);
+    cJSON_AddStringToObject(o, "targets", spec->targets);
+    cJSON_AddStringToObject(o, "target_regex", spec->target_regex);
+    cJSON *layers = cJSON_AddArrayToObject(o, "layers_to_transform");
+    for (int i = 0; i < spec->n_layers; i++) cJSON_AddItemToArray(layers, cJSON_CreateNumber(spec->layers[i]));
+    cJSON_AddStringToObject(o, "layers_pattern", spec->layers_pattern);
+    cJSON_AddItemToObject(o, "rank_pattern", patterns_json(spec->rank_pattern, spec->n_rank_pattern));
+    cJSON_AddItemToObject(o, "alpha_pattern", patterns_json(spec->alpha_pattern, spec->n_alpha_pattern));
+    cJSON *ids = cJSON_AddArrayToObject(o, "trainable_token_ids");
+    for (int i = 0; i < spec->n_tokens; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(spec->token_ids[i]));
+    cJSON_AddBoolToObject(o, "trainable_token_head", spec->token_head);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
+}
+
+static int read_patterns(const cJSON *o, CtLoraPattern *out, int *n) {
+    *n = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, o) {
+        if (!cJSON_IsNumber(item) || *n >= CT_LORA_MAX_PATTERNS) return -1;
+        snprintf(out[*n].key, sizeof out[*n].key, "%s", item->string);
+        out[(*n)++].value = item->valuedouble;
+    }
+    return 0;
+}
+
+static int read_ints(const cJSON *list, int32_t *out, int max, int *n) {
+    *n = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, list) {
+        if (!cJSON_IsNumber(item) || *n >= max) return -1;
+        out[(*n)++] = (int32_t)item->valuedouble;
+    }
+    return 0;
+}
+
+static void get_string(const cJSON *o, const char *key, char *dst, size_t size) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    snprintf(dst, size, "%s", cJSON_IsString(v) ? v->valuestring : "");
 }
 
 int ct_lora_spec_parse_json(const char *json, CtLoraSpec *spec, const char *source) {
@@ -44,11 +122,31 @@ int ct_lora_spec_parse_json(const char *json, CtLoraSpec *spec, const char *sour
         rc = ct_error_set("%s: lora_config is not {\"r\", \"alpha\", \"target_modules\", ...}", source);
     } else {
         spec->r = (int)r->valuedouble;
-        spec->alpha = (float)alpha->valuedouble;
+        spec->alpha = alpha->valuedouble;
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "dropout");
-        spec->dropout = cJSON_IsNumber(d) ? (float)d->valuedouble : 0;
+        spec->dropout = cJSON_IsNumber(d) ? d->valuedouble : 0;
         spec->rslora = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "rslora"));
-        snprintf(spec->targets, sizeof spec->targets, "%s", targets->valuestring);
+        if (cJSON_GetObjectItemCaseSensitive(o, "targets")) {  // what was asked (target_modules: what PEFT records)
+            get_string(o, "targets", spec->targets, sizeof spec->targets);
+            get_string(o, "target_regex", spec->target_regex, sizeof spec->target_regex);
+        } else {  // checkpoints of earlier versions
+            snprintf(spec->targets, sizeof spec->targets, "%s", targets->valuestring);
+        }
+        get_string(o, "layers_pattern", spec->layers_pattern, sizeof spec->layers_pattern);
+        int n_layers = 0, n_tokens = 0;
+        if (read_ints(cJSON_GetObjectItemCaseSensitive(o, "layers_to_transform"), spec->layers, CT_LORA_MAX_LAYERS,
+                      &n_layers) != 0 ||
+            read_ints(cJSON_GetObjectItemCaseSensitive(o, "trainable_token_ids"), spec->token_ids, CT_LORA_MAX_TOKENS,
+                      &n_tokens) != 0 ||
+            read_patterns(cJSON_GetObjectItemCaseSensitive(o, "rank_pattern"), spec->rank_pattern,
+                          &spec->n_rank_pattern) != 0 ||
+            read_patterns(cJSON_GetObjectItemCaseSensitive(o, "alpha_pattern"), spec->alpha_pattern,
+                          &spec->n_alpha_pattern) != 0)
+            rc = ct_error_set("%s: lora_config has a malformed layers_to_transform, rank_pattern, alpha_pattern or "
+                              "trainable_token_ids", source);
+        spec->n_layers = n_layers;
+        spec->n_tokens = n_tokens;
+        spec->token_head = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "trainable_token_head"));
     }
     cJSON_Delete(o);
     return rc;
@@ -98,17 +196,19 @@ int ct_lora_model_from_config(const CtRunConfig *cfg, CtModel *m, const CtOps *o
 
 // Writes the adapters as GROUP/<name> over one buffer of the adapter layout.
 static int write_adapters(CtCheckpoint *c, const CtLora *lora, const char *group, const float *buffer) {
-    CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * 2 * (size_t)lora->n_adapters);
+    const int n = ct_lora_n_tensors(lora);
+    CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
     ct_lora_named_tensors(lora, buffer, t);
-    int rc = ct_ckpt_write_tensors(c, group, t, 2 * lora->n_adapters);
+    int rc = ct_ckpt_write_tensors(c, group, t, n);
     ct_free(t);
     return rc;
 }
 
 static int read_adapters(CtCheckpoint *c, const CtLora *lora, const char *group, float *buffer) {
-    CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * 2 * (size_t)lora->n_adapters);
+    const int n = ct_lora_n_tensors(lora);
+    CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
     ct_lora_named_tensors(lora, buffer, t);
-    int rc = ct_ckpt_read_tensors(c, group, t, 2 * lora->n_adapters);
+    int rc = ct_ckpt_read_tensors(c, group, t, n);
     ct_free(t);
     return rc;
 }
@@ -156,13 +256,14 @@ static int load(const char *path, CtModel *m, const CtOps *ops, int max_B, int m
     if (rc == 0) rc = ct_lora_load_base(base, base_hash, path, m, ops, max_B, max_T, flags | (keep ? CT_MODEL_FROZEN : 0));
     if (rc == 0) {
         have_model = 1;
-        if (memcmp(&m->config, &config, sizeof config) != 0)
-            rc = ct_error_set("%s: its base %s has another shape than the one recorded", path, base);
+        rc = ct_lora_attach(m, &spec);  // token rows past the base's vocabulary grow it to the recorded shape
     }
-    if (rc == 0) rc = ct_lora_attach(m, &spec);
+    if (rc == 0 && memcmp(&m->config, &config, sizeof config) != 0)
+        rc = ct_error_set("%s: its base %s has another shape than the one recorded", path, base);
     if (rc == 0) {
         record_base(m->lora, base, base_hash);
         rc = read_adapters(&c, m->lora, "lora", m->lora->params);
+        ct_lora_sync(m, 1);  // the token rows read: the base takes them
     }
     if (rc == 0 && opt) {
         if (!ct_ckpt_has(&c, "optim/m") || !ct_ckpt_has(&c, "optim/v")) {

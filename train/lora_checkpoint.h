@@ -1,12 +1,17 @@
 // LoRA runs: building the adapter model a config asks for, and its checkpoints (HDF5):
-//   /lora/<module>.lora_A.weight [r, in], /lora/<module>.lora_B.weight [out, r]   the adapters
+//   /lora/<module>.lora_A.weight [r, in], /lora/<module>.lora_B.weight [out, r]   the adapters (r per module)
+//   /lora/<embedding>.token_adapter.trainable_tokens_delta [n, C]   trained token rows (train/lora_tokens.h),
+//   /lora/lm_head.token_adapter.trainable_tokens_delta [n, C]       and an untied head's
 //   /optim/m/<same names>, /optim/v/<same names>    their AdamW moments (training checkpoints)
-//   attributes  lora_config     {"r", "alpha", "dropout", "rslora", "target_modules"} (JSON)
+//   attributes  lora_config     {"r", "alpha", "dropout", "rslora", "target_modules", "targets",
+//                               "target_regex", "layers_to_transform", "layers_pattern", "rank_pattern",
+//                               "alpha_pattern", "trainable_token_ids", "trainable_token_head"} (JSON)
 //               lora_base       the base checkpoint's path (absolute)
 //               lora_base_hash  FNV-1a of the base's float32 parameters (train/lora.h)
 //               model_config    the base's shape, and the run attributes of train/checkpoint_io.h
 // The base's weights are not copied: a LoRA checkpoint is small, and loading it loads the base
-// from lora_base, refusing one whose parameters do not hash to lora_base_hash.
+// from lora_base, refusing one whose parameters do not hash to lora_base_hash (token ids past its
+// vocabulary grow it to model_config's).
 #pragma once
 #include "train/checkpoint_io.h"
 #include "train/lora.h"

@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "train/lora.h"
+#include "train/lora_tokens.h"
 #include "train/model_internal.h"
 
 int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int flags) {
@@ -157,6 +158,7 @@ static size_t layer_first_grad(const CtModel *m, int l) {
 float ct_model_forward(CtModel *m, const CtBatch *batch) {
     CT_CHECK(batch->B >= 1 && batch->B <= m->max_B && batch->T >= 1 && batch->T <= m->max_T,
              "the batch is larger than the model's activations were sized for (ct_model_create)");
+    if (m->lora) ct_lora_tokens_forward(m, batch);  // LoRA's trainable token rows (train/lora_tokens.h)
     m->batch = ct_model_stage_batch(m, batch);  // in the ops' memory, positions filled in
     const CtOps *ops = m->ops;
     const CtModelTensors *w = &m->w;
@@ -261,6 +263,7 @@ void ct_model_backward(CtModel *m) {
                        1.0f / m->loss_count, d.N, d.V);
     ops->zero(a->d_norm, NC * A);
     ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
+    if (m->lora) ct_lora_tokens_backward_head(m, d.N);
     ops->zero(dres, NC * A);
     norm_backward(m, dres, g->lnf_w, g->lnf_b, a->d_norm, layer_input(m, d.L), w->lnf_w, a->lnf_mean, a->lnf_rstd,
                   d.N);
@@ -332,6 +335,7 @@ void ct_model_backward(CtModel *m) {
 
     if (m->dropout_applied) ops->dropout_backward(dres, dres, NC, p_drop, dropout_site_seed(m, 0));
     if (g->wte) ops->embedding_backward(g->wte, dres, batch->tokens, d.N, d.C);  // NULL: frozen
+    if (m->lora) ct_lora_tokens_backward_embedding(m, dres, d.N);
     if (g->wpe) ops->embedding_backward(g->wpe, dres, batch->positions, d.N, d.C);
     if (hook) m->grads_final(m->grads_final_ctx, 0);
 }

@@ -30,6 +30,7 @@
 #include "train/zero.h"
 #include "train/generate.h"
 #include "train/lora_checkpoint.h"
+#include "train/lora_tokens.h"
 #include "train/metrics.h"
 #include "train/mfu_peak.h"
 #include "train/model_resize.h"
@@ -208,7 +209,10 @@ static int build_model(Run *r, const char *resume_path) {
         if (r->model.config.vocab_size < (int)r->data.vocab_size) {
             // The dataset's tokenizer has tokens the base lacks (a chat template's specials).
             int old_V = r->model.config.vocab_size;
-            if (ct_model_grow_vocab(&r->model, (int)r->data.vocab_size, B, T, cfg->model.recompute) != 0) return -1;
+            if (r->model.lora ? ct_lora_grow_vocab(&r->model, (int)r->data.vocab_size)  // the new rows train, as PEFT's
+                                                                                         // trainable_token_indices
+                              : ct_model_grow_vocab(&r->model, (int)r->data.vocab_size, B, T, cfg->model.recompute))
+                return -1;
             r->vocab_grown_from = old_V;
             ct_log("%s: the dataset's tokenizer has %u tokens, the base %d: added %u rows to the embedding (and head), "
                    "set to the mean embedding", r->name, r->data.vocab_size, old_V, r->data.vocab_size - (unsigned)old_V);
@@ -692,6 +696,7 @@ int ct_pretrain(const CtPretrainJob *job) {
             ct_zero_update(&r.zero, r.model.train_params, r.model.train_grads, r.opt.lr);
         else
             ct_adamw_step(&r.opt, r.model.train_params, r.model.train_grads);
+        ct_lora_tokens_mark_changed(&r.model);  // LoRA's trainable token rows: the base reads them anew
         r.step++;
         if (ct_dist_any(stop_signal != 0) && !stop_signal) stop_signal = SIGTERM;  // all ranks stop at the same step
         stopped_early = job->stop_after > 0 && r.step - first_step >= job->stop_after && r.step < cfg->train.max_steps;

@@ -65,8 +65,11 @@ typedef struct {
     // LoRA (train/lora.h): low-rank adapters over the frozen model of train.init_from.
     struct {
         int r;               // rank; 0 = no LoRA (every parameter trains)
-        float alpha, dropout;
-        char targets[512];   // comma-separated module names, "all-linear", or "" (PEFT's default)
+        double alpha, dropout;  // doubles: written to adapter_config.json as given (0.1, not 0.100000001)
+        char targets[4096];  // comma-separated module names, "all-linear", or "" (PEFT's default)
+        char target_regex[1024];  // PEFT's string target_modules (a regex over full names); "" none
+        char layers_to_transform[1024], layers_pattern[256];  // comma-separated
+        char rank_pattern[4096], alpha_pattern[4096];         // comma-separated "regex=value"
         int rslora;
     } lora;
 } CtRunConfig;
