@@ -189,10 +189,12 @@ static int run_eval(const CtArgs *args) {
     if (!ops) return ct_cli_fail();
     ct_cpu_set_threads(threads);
 
-    // the shape and tokenizer first: the windows decide the batch the model is created for
+    // the shape and tokenizer first: the windows decide the batch the model is created for. A LoRA
+    // run's checkpoint as --adapter carries the run's tokenizer (which may have grown the base's).
     CtModelConfig config;
     CtCheckpointMeta meta;
-    if (ct_checkpoint_read_meta(ckpt, &config, &meta) != 0) return ct_cli_fail();
+    const char *described = adapter && !is_folder(adapter) ? adapter : ckpt;
+    if (ct_checkpoint_read_meta(described, &config, &meta) != 0) return ct_cli_fail();
     const int T = seq ? (int)seq : config.max_seq_len;
     if (T > config.max_seq_len || T < 2) {
         ct_checkpoint_meta_free(&meta);
@@ -200,7 +202,7 @@ static int run_eval(const CtArgs *args) {
                                   config.max_seq_len);
     }
     CtEvalSource source;
-    int rc = open_source(args, ckpt, &meta, T, threads, &source);
+    int rc = open_source(args, described, &meta, T, threads, &source);
     ct_checkpoint_meta_free(&meta);
     if (rc != 0) return ct_cli_fail();
     const char *source_name = ct_args_has(args, "data") ? ct_args_get(args, "data")
