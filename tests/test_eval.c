@@ -534,6 +534,18 @@ TEST(eval, gpt2_tokenizer_on_a_real_corpus) {
     CHECK_EQ_INT(tokens, want_tokens);
     CHECK_EQ_INT(tokens, (long)(ids.len / 64) * 63);
     CHECK_NEAR(got, want, 1e-6 * want);
+    // the same text sharded with the same tokenizer (one document, + <|endoftext|>, which
+    // completes no window here): the same windows
+    CHECK(ids.len % 64 != 63);
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' shard --tokenizer '%s' --input corpus.txt --out data --val-fraction 0 2>&1",
+             ct_test_tmpdir(), ct_test_bin(), gpt2);
+    int rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "shard: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "--checkpoint gpt2.h5 --tokenizer '%s' --data data", gpt2);
+    CHECK_NEAR(eval_ok(args, &tokens), got, 1e-9);
+    CHECK_EQ_INT(tokens, want_tokens);
     ct_ids_free(&ids);
 }
 
@@ -586,15 +598,11 @@ static void check_case(const char *ref_out, int i, const char *args) {
                      got, tokens, want, want_tokens);
 }
 
-TEST(eval, matches_transformers_windowed_cross_entropy) {
-    CtArch archs[2] = {CT_ARCH_GPT2, CT_ARCH_LLAMA};
-    const char *names[2] = {"gpt2", "llama"};
-    for (int a = 0; a < 2; a++) {
-        char ckpt[64], dir[64];
-        snprintf(ckpt, sizeof ckpt, "%s.h5", names[a]);
-        snprintf(dir, sizeof dir, "hf-%s", names[a]);
-        if (!fixture(ckpt, archs[a], 31 + (uint64_t)a) || export_hf(ckpt, dir) != 0) return;
-    }
+// Both families, a text and JSON lines, two window lengths, and a PEFT adapter: one Python
+// process (importing torch takes a while).
+TEST(eval, matches_transformers_and_peft) {
+    if (!fixture("gpt2.h5", CT_ARCH_GPT2, 31) || export_hf("gpt2.h5", "hf-gpt2") != 0) return;
+    if (make_lora(CT_ARCH_LLAMA) != 0 || export_hf("base.h5", "hf-llama") != 0) return;
     ct_test_write("tale.txt", TEXT);
     ct_test_write("docs.jsonl", "{\"text\": \"the cat sat on the mat\"}\n{\"text\": \"the hat, the hat, the hat!\"}\n"
                                 "{\"text\": \"then the end of the tale; hold the hat: the moral of the tale\"}\n");
@@ -602,28 +610,18 @@ TEST(eval, matches_transformers_windowed_cross_entropy) {
     if (reference("[{\"model\": \"hf-gpt2\", \"text\": \"tale.txt\", \"seq\": 16},"
                   " {\"model\": \"hf-gpt2\", \"text\": \"tale.txt\", \"seq\": 7},"
                   " {\"model\": \"hf-llama\", \"text\": \"tale.txt\", \"seq\": 16},"
-                  " {\"model\": \"hf-llama\", \"jsonl\": \"docs.jsonl\", \"seq\": 9}]",
+                  " {\"model\": \"hf-llama\", \"jsonl\": \"docs.jsonl\", \"seq\": 9},"
+                  " {\"model\": \"hf-llama\", \"adapter\": \"peft\", \"text\": \"tale.txt\", \"seq\": 16}]",
                   &out) != 0) {
         free(out);
         return;
     }
     check_case(out, 0, "--checkpoint gpt2.h5 --text tale.txt");
     check_case(out, 1, "--checkpoint gpt2.h5 --text tale.txt --seq 7 --batch 2");
-    check_case(out, 2, "--checkpoint llama.h5 --text tale.txt");
-    check_case(out, 3, "--checkpoint llama.h5 --jsonl docs.jsonl --seq 9");
-    free(out);
-}
-
-TEST(eval, matches_transformers_with_a_peft_adapter) {
-    if (make_lora(CT_ARCH_LLAMA) != 0 || export_hf("base.h5", "hf-base") != 0) return;
-    ct_test_write("tale.txt", TEXT);
-    char *out = NULL;
-    if (reference("[{\"model\": \"hf-base\", \"adapter\": \"peft\", \"text\": \"tale.txt\", \"seq\": 16}]", &out) != 0) {
-        free(out);
-        return;
-    }
-    check_case(out, 0, "--checkpoint base.h5 --adapter peft --text tale.txt");
-    check_case(out, 0, "--checkpoint base.h5 --adapter lora.h5 --text tale.txt");
+    check_case(out, 2, "--checkpoint base.h5 --text tale.txt");
+    check_case(out, 3, "--checkpoint base.h5 --jsonl docs.jsonl --seq 9");
+    check_case(out, 4, "--checkpoint base.h5 --adapter peft --text tale.txt");
+    check_case(out, 4, "--checkpoint base.h5 --adapter lora.h5 --text tale.txt");
     free(out);
 }
 
