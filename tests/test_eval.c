@@ -364,6 +364,7 @@ TEST(eval, data_evaluates_the_validation_split_when_there_is_one) {
     ct_test_write("docs.jsonl", docs);
     if (shard("0.3") != 0) return;
     char *out = NULL;
+    int rc_shard;
     double loss, val, train;
     long n, n_val, n_train;
     CHECK_EQ_INT(eval("--checkpoint model.h5 --data data", &loss, &n, &out), 0);
@@ -376,6 +377,15 @@ TEST(eval, data_evaluates_the_validation_split_when_there_is_one) {
     CHECK(n_train > n_val);
     CHECK(fabs(train - val) > 1e-6);
     eval_fails("--checkpoint model.h5 --data data --split test", 1, "--split must be train or val (got 'test')");
+    // a dataset of SFT examples is not a text stream
+    ct_test_write("chats.jsonl", "{\"prompt\": \"the cat?\", \"response\": \"sat on the mat\"}\n");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' shard --tokenizer tok.json --input chats.jsonl --format sft --out sft "
+             "--val-fraction 0 2>&1", ct_test_tmpdir(), ct_test_bin());
+    rc_shard = ct_test_run(cmd, &out);
+    CHECK_MSG(rc_shard == 0, "shard: %s", out);
+    free(out);
+    eval_fails("--checkpoint model.h5 --data sft", 1, "sft: holds sft examples; eval reads text datasets");
     // shards of another tokenizer are refused
     CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
     CtModel m;

@@ -30,7 +30,7 @@ static const CtOption options[] = {
     {"data", "DIR", "evaluate on a text dataset made by ctrain shard (its validation split when it has one)", 0},
     {"split", "NAME", "--data: train or val (default: val when it holds a window, else train)", 0},
     {"seq", "T", "tokens per window (default: the model's context length)", 0},
-    {"batch", "B", "windows per forward pass (default: about 2048 tokens per pass on the CPU, 8192 on a GPU)", 0},
+    {"batch", "B", "windows per forward pass (default: about 1024 tokens per pass on the CPU, 8192 on a GPU)", 0},
     {"max-tokens", "N", "evaluate only the first N tokens of the stream", 0},
     {"adapter", "PATH", "LoRA adapters over the checkpoint: a PEFT folder, or a LoRA run's checkpoint", 0},
     {"tokenizer", "PATH", "a tokenizer, when the checkpoint carries none", 0},
@@ -218,7 +218,7 @@ static int run_eval(const CtArgs *args) {
         ct_eval_source_close(&source);
         return ct_cli_fail();
     }
-    const int per_pass = ops->host_memory ? 2048 : 8192;
+    const int per_pass = ops->host_memory ? 1024 : 8192;  // the CPU keeps every attention matrix
     int B = batch ? (int)batch : (per_pass / (T - 1) > 1 ? per_pass / (T - 1) : 1);
     if ((uint64_t)B > n_windows) B = (int)n_windows;
 
