@@ -465,7 +465,8 @@ TEST(eval, a_wrong_command_line_is_a_usage_error) {
     eval_fails("--checkpoint model.h5 --text tale.txt --seq 17", 2,
                "--seq 17: a window holds 2 to 16 tokens (the model's context length)");
     eval_fails("--checkpoint model.h5 --text tale.txt --seq 1", 2, "a window holds 2 to 16 tokens");
-    eval_fails("--checkpoint model.h5 --text tale.txt --batch 0", 2, "--batch must be at least 1 (got 0)");
+    eval_fails("--checkpoint model.h5 --text tale.txt --batch 0", 2, "--batch must be between 1 and 1048576 (got 0)");
+    eval_fails("--checkpoint model.h5 --text tale.txt --seq 4294967298", 2, "--seq must be between 1 and 16777216");
     eval_fails("--checkpoint model.h5 --text tale.txt --split val", 2, "--split goes with --data");
     eval_fails("--checkpoint model.h5 --text tale.txt --device tpu", 2, "--device must be cpu, cuda or auto");
 }

@@ -1,6 +1,7 @@
 // ctrain eval: the mean cross-entropy (and perplexity) of a model on a text, JSON lines or a
 // dataset split, windowed as transformers users compute it (train/eval_loss.h), optionally
 // with LoRA adapters over the model.
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,9 +163,11 @@ static int open_source(const CtArgs *args, const char *ckpt, const CtCheckpointM
     return rc;
 }
 
-static int get_count(const CtArgs *args, const char *name, long *out) {
+// --NAME N in [1, max] (0 when absent).
+static int get_count(const CtArgs *args, const char *name, long max, long *out) {
     if (ct_args_get_long(args, name, 0, out) != 0) return -1;
-    if (ct_args_has(args, name) && *out < 1) return ct_error_set("--%s must be at least 1 (got %ld)", name, *out);
+    if (ct_args_has(args, name) && (*out < 1 || *out > max))
+        return ct_error_set("--%s must be between 1 and %ld (got %ld)", name, max, *out);
     return 0;
 }
 
@@ -178,8 +181,8 @@ static int run_eval(const CtArgs *args) {
         return ct_cli_usage_error(cmd, "--split goes with --data");
     long seq, batch, max_tokens;
     int threads;
-    if (get_count(args, "seq", &seq) || get_count(args, "batch", &batch) ||
-        get_count(args, "max-tokens", &max_tokens) || ct_cli_threads(args, &threads))
+    if (get_count(args, "seq", 1L << 24, &seq) || get_count(args, "batch", 1L << 20, &batch) ||
+        get_count(args, "max-tokens", LONG_MAX, &max_tokens) || ct_cli_threads(args, &threads))
         return ct_cli_usage_error(cmd, "%s", ct_error_message());
     const char *device = ct_args_has(args, "device") ? ct_args_get(args, "device") : "cpu";
     if (strcmp(device, "cpu") != 0 && strcmp(device, "cuda") != 0 && strcmp(device, "auto") != 0)
@@ -235,8 +238,8 @@ static int run_eval(const CtArgs *args) {
            "window left out), %d windows per pass on %s%s",
            ckpt, adapter ? " + " : "", adapter ? adapter : "", ct_arch_name(m.config.arch), params, source_name,
            source.have_data ? " " : "", source.have_data ? ct_split_name(source.split) : "",
-           (unsigned long long)n_tokens, n_tokens < source.n_tokens ? " (--max-tokens)" : "", (unsigned long long)n_windows, T,
-           (unsigned long long)(n_tokens - n_windows * (uint64_t)T), B, ops->name,
+           (unsigned long long)n_tokens, n_tokens < source.n_tokens ? " (--max-tokens)" : "",
+           (unsigned long long)n_windows, T, (unsigned long long)(n_tokens - n_windows * (uint64_t)T), B, ops->name,
            ct_ops_products_bf16(ops) ? " (bf16 products)" : "");
     CtEvalTotals totals;
     rc = ct_eval_windows(&m, B, T, n_windows, ct_eval_source_read, &source, &totals);
