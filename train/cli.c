@@ -17,6 +17,7 @@ static const CtCommand *const commands[] = {
     &ct_cmd_dpo,
     &ct_cmd_generate,
     &ct_cmd_chat,
+    &ct_cmd_eval,
     &ct_cmd_tokenize,
     &ct_cmd_detokenize,
     &ct_cmd_tokenizer_train,

@@ -11,6 +11,7 @@ extern const CtCommand ct_cmd_sft;
 extern const CtCommand ct_cmd_dpo;
 extern const CtCommand ct_cmd_generate;
 extern const CtCommand ct_cmd_chat;
+extern const CtCommand ct_cmd_eval;
 extern const CtCommand ct_cmd_synth_stories;
 extern const CtCommand ct_cmd_synth_instructions;
 extern const CtCommand ct_cmd_tokenize;
