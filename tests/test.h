@@ -86,7 +86,8 @@ int ct_test_run(const char *command, char **output);
 int ct_test_fork(void (*fn)(void *), void *arg, char **output);
 // The ctrain binary (CTRAIN_BIN); skips the test when it is not set.
 const char *ct_test_bin(void);
-// ../shared/data (CTRAIN_SHARED); skips the test with a message when it is absent.
+// The test data in ../shared/data's layout (CTRAIN_SHARED): make test unpacks tests/data/ into
+// build/test-data and points there, so every clone has it; skips with a message when unset.
 const char *ct_test_shared_data(void);
 // A fresh folder for this test, removed when the test passes.
 const char *ct_test_tmpdir(void);
