@@ -2,6 +2,8 @@
 #   make                 build ./ctrain (CUDA objects too when nvcc is on PATH; CUDA=0 forces CPU only)
 #   make test            build and run the test suite (ends with "N passed, N failed")
 #   make test-long       the suite plus its heavy cases
+#   make test-ref        the reference tests against the real clients (torch, transformers, peft, trl,
+#                        tokenizers, tiktoken, gguf) in a cached virtual environment (scripts/ref_venv.sh)
 #   make asan            the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-cuda       only the CUDA op tests (CUDA against CPU; they skip without a GPU)
 #   make test-cuda-memcheck the same under compute-sanitizer's memcheck
@@ -117,7 +119,7 @@ TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test test-long test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention bench-gpu fuzz
+.PHONY: all deps test test-long test-ref test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention bench-gpu fuzz
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -183,6 +185,18 @@ test-long: $(BIN) $(TEST_BIN) $(TEST_DATA)
 
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 CUDA=0 test
+
+# The reference tests (the rule is in tests/test.h): every suite whose name ends in "ref" (filter
+# "ref."), plus the tests below that check against a real client from another suite. They run,
+# heavy cases included, with python3 from the virtual environment of scripts/ref_venv.sh (created
+# on first use, cached in ~/.cache/ctrain/ref-venv), and CTRAIN_REQUIRE_REF=1 makes a skip a
+# failure: there every client is installed, so a reference test that does not run is a bug.
+# TESTS=... runs only those tests instead.
+REF_TESTS := ref. ^gguf. hf_gguf.llama_cpp_reader_ optim.adamw_expectations_agree_with_torch \
+             tokenizer_files.reads_hf_written_gpt2 tokenizer_train.hf_tokenizers_agree
+test-ref: $(BIN) $(TEST_BIN) $(TEST_DATA)
+	@venv=$$(scripts/ref_venv.sh) && echo "test-ref: python3 from $$venv" && \
+	  PATH="$$venv/bin:$$PATH" CTRAIN_REQUIRE_REF=1 $(TEST_ENV) $(TEST_BIN) --long $(or $(TESTS),$(REF_TESTS))
 
 # The CUDA suites (tests/test_cuda_*.c, suite "cuda"): every op against the CPU backend.
 # memcheck follows the forked test processes (--target-processes all).

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Creates (once) and prints the path of the virtual environment that `make test-ref` runs the
 # reference tests in: the real clients users pair ctrain with (torch, transformers, peft, trl,
-# tokenizers, tiktoken, gguf, numpy), from PyPI. torch is installed without its CUDA library
-# packages (nvidia-*, triton): the reference checks run on the CPU and do not need them.
+# tokenizers, tiktoken, gguf, numpy), from PyPI. The reference checks run on the CPU, so torch is
+# taken from PyTorch's CPU-only index where that is reachable (about 200 MB, no CUDA packages);
+# otherwise PyPI's torch is installed with the nvidia-* and triton packages it needs to import
+# at all (about 4 GB more: PyPI's Linux torch links the CUDA libraries, so dropping them breaks
+# `import torch` with "libcufile.so.0: cannot open shared object file").
 # The environment is cached in $CTRAIN_REF_VENV (default ~/.cache/ctrain/ref-venv); delete it to
 # rebuild. Usage: scripts/ref_venv.sh [--print]   (creates it if missing, then prints its path)
 set -euo pipefail
@@ -10,7 +13,7 @@ venv=${CTRAIN_REF_VENV:-$HOME/.cache/ctrain/ref-venv}
 stamp=$venv/.ctrain-ref-ready
 # Pinned to the versions the reference figures in docs/interop.md were measured with.
 torch_pkg="torch==2.15.0"
-torch_deps="filelock typing-extensions sympy networkx jinja2 fsspec setuptools"
+torch_cpu_index=${CTRAIN_TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
 clients="numpy transformers==5.23.0 peft==0.21.2 trl==1.16.0 tokenizers tiktoken==0.14.0 gguf==0.19.0 safetensors accelerate"
 if [ ! -f "$stamp" ]; then
   python=${PYTHON:-$(command -v python3)}
@@ -19,12 +22,15 @@ if [ ! -f "$stamp" ]; then
   mkdir -p "$(dirname "$venv")"
   "$python" -m venv "$venv"
   "$venv/bin/pip" install --quiet --upgrade pip >&2
-  "$venv/bin/pip" install --quiet --no-deps "$torch_pkg" >&2
+  # torch first, so the clients below find it installed and do not pull PyPI's build; pip
+  # prefers the CPU index's 2.15.0+cpu where it can reach it, and takes PyPI's build otherwise
+  "$venv/bin/pip" install --quiet --retries 1 --timeout 20 --extra-index-url "$torch_cpu_index" "$torch_pkg" >&2
+  "$venv/bin/python" -c 'import torch; print("ref-venv: torch", torch.__version__)' >&2
   # shellcheck disable=SC2086
-  "$venv/bin/pip" install --quiet $torch_deps $clients >&2
-  # trl/accelerate may have pulled torch's CUDA packages back in through their dependency on torch: drop them
-  "$venv/bin/pip" freeze | grep -E '^(nvidia-|triton)' | cut -d= -f1 | xargs -r "$venv/bin/pip" uninstall --quiet -y >&2 || true
-  "$venv/bin/python" -c 'import torch, transformers, peft, trl, tokenizers, tiktoken, gguf, numpy' >&2
+  "$venv/bin/pip" install --quiet $clients >&2
+  # every client imports, and torch runs a backward pass on the CPU
+  "$venv/bin/python" -c 'import transformers, peft, trl, tokenizers, tiktoken, gguf, numpy, torch
+x = torch.randn(4, 4, requires_grad=True); (x @ x).sum().backward(); assert x.grad is not None' >&2
   touch "$stamp"
 fi
 echo "$venv"

@@ -1,5 +1,6 @@
 // The test runner: `ctrain_tests [--long] [--list] [FILTER...]`. Runs every registered test
-// (or those whose "suite.name" contains one of the filters), each in a forked process, and
+// (or those whose "suite.name" contains one of the filters, or starts with FILTER for a filter
+// written ^FILTER), each in a forked process, and
 // ends with the line "N passed, N failed" (", N skipped" when any were). Skips are listed once
 // per distinct reason, with how many tests and which suites gave it, before that line.
 // CTRAIN_REQUIRE_REF=1 (make test-ref) turns every skip into a failure.
@@ -68,7 +69,11 @@ _Noreturn void ct_test_skip(const char *fmt, ...) {
         exit(1);
     }
     fflush(stdout);
+    // one line per reason: a script's multi-line output becomes one line, trailing space dropped
     size_t len = strlen(msg);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' ' || msg[len - 1] == '\r')) len--;
+    for (size_t i = 0; i < len; i++)
+        if (msg[i] == '\n' || msg[i] == '\r') msg[i] = ' ';
     msg[len++] = '\n';
     if (skip_fd < 0 || write(skip_fd, msg, len) != (ssize_t)len)
         printf("  SKIP %s.%s: %.*s", current->suite, current->name, (int)len, msg);
@@ -321,8 +326,10 @@ static int selected(const TestCase *t, int n_filters, char **filters) {
     if (n_filters == 0) return 1;
     char full[256];
     snprintf(full, sizeof full, "%s.%s", t->suite, t->name);
-    for (int i = 0; i < n_filters; i++)
-        if (strstr(full, filters[i])) return 1;
+    for (int i = 0; i < n_filters; i++) {
+        const char *f = filters[i];
+        if (f[0] == '^' ? strncmp(full, f + 1, strlen(f + 1)) == 0 : strstr(full, f) != NULL) return 1;
+    }
     return 0;
 }
 
