@@ -265,7 +265,7 @@ clean:
 	rm -rf build build-asan build-fuzz ctrain
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# //'
+	@sed -n '2,/^$$/s/^# //p' Makefile
 
 # Benchmarks (numbers depend on the machine and its load; see docs/benchmarks.md).
 .PHONY: bench

@@ -1,9 +1,9 @@
 // The test runner: `ctrain_tests [--long] [--list] [FILTER...]`. Runs every registered test
-// (or those whose "suite.name" contains one of the filters, or starts with FILTER for a filter
-// written ^FILTER), each in a forked process, and
-// ends with the line "N passed, N failed" (", N skipped" when any were). Skips are listed once
-// per distinct reason, with how many tests and which suites gave it, before that line.
-// CTRAIN_REQUIRE_REF=1 (make test-ref) turns every skip into a failure.
+// (or those whose "suite.name" contains one of the filters; a filter written ^TEXT matches the
+// names that start with TEXT), each in a forked process, and ends with the line "N passed,
+// N failed" (", N skipped" when any were). Skips are listed before that line, once per distinct
+// reason with how many tests and which suites gave it. CTRAIN_REQUIRE_REF=1 (make test-ref)
+// makes every skip a failure.
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
