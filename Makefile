@@ -2,6 +2,8 @@
 #   make                 build ./ctrain (CUDA objects too when nvcc is on PATH; CUDA=0 forces CPU only)
 #   make test            build and run the test suite (ends with "N passed, N failed")
 #   make test-long       the suite plus its heavy cases
+#   make test-ref        the reference tests against the real clients (torch, transformers, peft, trl,
+#                        tokenizers, tiktoken, gguf) in a cached virtual environment (scripts/ref_venv.sh)
 #   make asan            the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-cuda       only the CUDA op tests (CUDA against CPU; they skip without a GPU)
 #   make test-cuda-memcheck the same under compute-sanitizer's memcheck
@@ -117,7 +119,7 @@ TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test test-long test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention bench-gpu fuzz
+.PHONY: all deps test test-long test-ref test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention bench-gpu fuzz
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -150,30 +152,60 @@ $(TEST_BIN): $(TEST_OBJS) $(BUILD)/libctrain.a
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-# Tests find the binary and the shared data through the environment; without ../shared they skip.
-TEST_ENV := CTRAIN_BIN=$(abspath $(BIN)) CTRAIN_SHARED=$(abspath ../shared/data) CTRAIN_ROOT=$(CURDIR) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2}
+# Test data (tests/data/, see its README): the reference tokenizers, tiktoken's vectors and a corpus,
+# kept in the repository (zstd-compressed where it pays) so a fresh clone runs every test. The build
+# unpacks it into $(BUILD)/test-data in ../shared/data's layout; tests always read that copy
+# (CTRAIN_SHARED), so the suite is the same everywhere. Benchmarks still read ../shared/data.
+TEST_DATA_SRCS := $(shell find tests/data -type f ! -name README.md 2>/dev/null)
+TEST_DATA := $(patsubst tests/data/%,$(BUILD)/test-data/%,$(TEST_DATA_SRCS:.zst=))
+TEST_SHARED := $(abspath $(BUILD)/test-data)
+UNZST := $(BUILD)/unzst
+$(UNZST): $(BUILD)/tests/tools/unzst.o $(BUILD)/libctrain.a
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/test-data/%: tests/data/%.zst | $(UNZST)
+	@mkdir -p $(dir $@)
+	$(Q)$(UNZST) $< $@
+$(BUILD)/test-data/%: tests/data/%
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+# Tests find the binary and the test data through the environment.
+TEST_ENV := CTRAIN_BIN=$(abspath $(BIN)) CTRAIN_SHARED=$(TEST_SHARED) CTRAIN_ROOT=$(CURDIR) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2}
 ifeq ($(SAN),1)
   TEST_ENV += ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
               LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 endif
 
-test: $(BIN) $(TEST_BIN)
+test: $(BIN) $(TEST_BIN) $(TEST_DATA)
 	$(TEST_ENV) $(TEST_BIN) $(TESTS)
 
-test-long: $(BIN) $(TEST_BIN)
+test-long: $(BIN) $(TEST_BIN) $(TEST_DATA)
 	$(TEST_ENV) $(TEST_BIN) --long $(TESTS)
 
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 CUDA=0 test
 
+# The reference tests (the rule is in tests/test.h): every suite whose name ends in "ref" (filter
+# "ref."), plus the tests below that check against a real client from another suite. They run,
+# heavy cases included, with python3 from the virtual environment of scripts/ref_venv.sh (created
+# on first use, cached in ~/.cache/ctrain/ref-venv), and CTRAIN_REQUIRE_REF=1 makes a skip a
+# failure: there every client is installed, so a reference test that does not run is a bug.
+# TESTS=... runs only those tests instead.
+REF_TESTS := ref. ^gguf. hf_gguf.llama_cpp_reader_ optim.adamw_expectations_agree_with_torch \
+             tokenizer_files.reads_hf_written_gpt2 tokenizer_train.hf_tokenizers_agree
+test-ref: $(BIN) $(TEST_BIN) $(TEST_DATA)
+	@venv=$$(scripts/ref_venv.sh) && echo "test-ref: python3 from $$venv" && \
+	  PATH="$$venv/bin:$$PATH" CTRAIN_REQUIRE_REF=1 $(TEST_ENV) $(TEST_BIN) --long $(or $(TESTS),$(REF_TESTS))
+
 # The CUDA suites (tests/test_cuda_*.c, suite "cuda"): every op against the CPU backend.
 # memcheck follows the forked test processes (--target-processes all).
 COMPUTE_SANITIZER ?= $(firstword $(shell command -v compute-sanitizer 2>/dev/null) \
                        $(wildcard $(CUDA_HOME)/bin/compute-sanitizer $(CUDA_HOME)/compute-sanitizer/compute-sanitizer))
-test-cuda: $(BIN) $(TEST_BIN)
+test-cuda: $(BIN) $(TEST_BIN) $(TEST_DATA)
 	$(TEST_ENV) $(TEST_BIN) cuda.
 
-test-cuda-memcheck: $(BIN) $(TEST_BIN)
+test-cuda-memcheck: $(BIN) $(TEST_BIN) $(TEST_DATA)
 	@test -n "$(COMPUTE_SANITIZER)" || { echo "compute-sanitizer not found: install the CUDA toolkit's sanitizer or set COMPUTE_SANITIZER=path"; exit 1; }
 	$(TEST_ENV) $(COMPUTE_SANITIZER) --tool memcheck --target-processes all --error-exitcode 1 --report-api-errors no \
 	  $(TEST_BIN) cuda.
@@ -221,23 +253,23 @@ FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_LIB_SRCS := $(wildcard core/*.c data/*.c checkpoints/*.c)
 FUZZ_CFLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                -D_GNU_SOURCE -I. $(PKG_CFLAGS)
-fuzz:
+fuzz: $(TEST_DATA)
 	@mkdir -p build-fuzz
 	@for t in $(FUZZ_TARGETS); do echo "  FUZZ-CC $$t"; \
 	  $(FUZZ_CC) $(FUZZ_CFLAGS) tests/fuzz/$$t.c $(FUZZ_LIB_SRCS) -o build-fuzz/$$t $(PKG_LIBS) -lm || exit 1; done
 	@set -o pipefail; for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus-$$t; echo "  FUZZ  $$t ($(FUZZ_SECONDS) s)"; \
-	  CTRAIN_SHARED=$(abspath ../shared/data) build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -dict=tests/fuzz/json.dict \
+	  CTRAIN_SHARED=$(TEST_SHARED) build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -dict=tests/fuzz/json.dict \
 	    -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus-$$t tests/fuzz/seeds 2>&1 | tail -n 2 || exit 1; done
 
 clean:
 	rm -rf build build-asan build-fuzz ctrain
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# //'
+	@sed -n '2,/^$$/s/^# //p' Makefile
 
 # Benchmarks (numbers depend on the machine and its load; see docs/benchmarks.md).
 .PHONY: bench
 bench: $(BIN)
 	CTRAIN_BIN=$(abspath $(BIN)) bench/train_cpu.sh
 
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/tests/tools/unzst.d

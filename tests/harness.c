@@ -1,7 +1,11 @@
 // The test runner: `ctrain_tests [--long] [--list] [FILTER...]`. Runs every registered test
-// (or those whose "suite.name" contains one of the filters), each in a forked process, and
-// ends with the line "N passed, N failed" (", N skipped" when any were).
+// (or those whose "suite.name" contains one of the filters; a filter written ^TEXT matches the
+// names that start with TEXT), each in a forked process, and ends with the line "N passed,
+// N failed" (", N skipped" when any were). Skips are listed before that line, once per distinct
+// reason with how many tests and which suites gave it. CTRAIN_REQUIRE_REF=1 (make test-ref)
+// makes every skip a failure.
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +32,7 @@ static int n_tests;
 static int current_failed;
 static char current_tmpdir[512];
 static const TestCase *current;
+static int skip_fd = -1;  // in a test's process: where ct_test_skip sends its reason to the runner
 
 void ct_test_register(const char *suite, const char *name, CtTestFn fn, int is_long, const char *file, int line) {
     if (n_tests >= MAX_TESTS) {
@@ -56,7 +61,22 @@ _Noreturn void ct_test_skip(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    printf("  SKIP %s.%s: %s\n", current->suite, current->name, msg);
+    const char *require = getenv("CTRAIN_REQUIRE_REF");
+    if (require && strcmp(require, "1") == 0) {
+        printf("  FAIL %s.%s: skipped under CTRAIN_REQUIRE_REF=1 (make test-ref, where every reference client must "
+               "be present): %s\n", current->suite, current->name, msg);
+        fflush(stdout);
+        exit(1);
+    }
+    fflush(stdout);
+    // one line per reason: a script's multi-line output becomes one line, trailing space dropped
+    size_t len = strlen(msg);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' ' || msg[len - 1] == '\r')) len--;
+    for (size_t i = 0; i < len; i++)
+        if (msg[i] == '\n' || msg[i] == '\r') msg[i] = ' ';
+    msg[len++] = '\n';
+    if (skip_fd < 0 || write(skip_fd, msg, len) != (ssize_t)len)
+        printf("  SKIP %s.%s: %.*s", current->suite, current->name, (int)len, msg);
     fflush(stdout);
     exit(EXIT_SKIP);
 }
@@ -132,7 +152,7 @@ const char *ct_test_shared_data(void) {
     const char *dir = getenv("CTRAIN_SHARED");
     struct stat st;
     if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        ct_test_skip("../shared/data is absent (it holds the reference tokenizers and corpus)");
+        ct_test_skip("the test data is absent (CTRAIN_SHARED: make test unpacks tests/data into build/test-data)");
     return dir;
 }
 
@@ -198,15 +218,26 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-// Runs one test in a child process. Returns 0 passed, 1 failed, 2 skipped.
-static int run_one(const TestCase *t, int timeout_s) {
+// Runs one test in a child process. Returns 0 passed, 1 failed, 2 skipped (the reason, without
+// its newline, in `reason`).
+static int run_one(const TestCase *t, int timeout_s, char *reason, size_t reason_size) {
     fflush(stdout);
+    int fds[2];
+    if (pipe(fds) != 0) {
+        printf("  FAIL %s.%s: cannot create a pipe: %s\n", t->suite, t->name, strerror(errno));
+        return 1;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         printf("  FAIL %s.%s: cannot fork: %s\n", t->suite, t->name, strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
         return 1;
     }
     if (pid == 0) {
+        close(fds[0]);
+        fcntl(fds[1], F_SETFD, FD_CLOEXEC);  // programs the test runs do not inherit it
+        skip_fd = fds[1];
         current = t;
         alarm((unsigned)timeout_s);
         t->fn();
@@ -222,9 +253,20 @@ static int run_one(const TestCase *t, int timeout_s) {
         fflush(stdout);
         _exit(current_failed ? 1 : 0);
     }
+    close(fds[1]);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    // The reason is a short write made before the child exited; a process the test forked may
+    // still hold the pipe open, so read what is there without waiting for its end.
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    char buf[4096];
+    ssize_t got = read(fds[0], buf, sizeof buf - 1);
+    close(fds[0]);
+    buf[got > 0 ? got : 0] = '\0';
+    if (got > 0 && buf[got - 1] == '\n') buf[got - 1] = '\0';
+    const char *last = strrchr(buf, '\n');  // a forked helper's skip may come first: the test's is last
+    snprintf(reason, reason_size, "%s", last ? last + 1 : buf);
     if (WIFEXITED(status)) {
         int code = WEXITSTATUS(status);
         if (code == 0) return 0;
@@ -242,12 +284,52 @@ static int run_one(const TestCase *t, int timeout_s) {
     return 1;
 }
 
+// Skips grouped by reason: "no usable CUDA device" once with its count, not once per test.
+typedef struct {
+    char *reason, *first_test, suites[256];
+    int count;
+} SkipGroup;
+static SkipGroup skip_groups[MAX_TESTS];
+static int n_skip_groups;
+
+static void record_skip(const TestCase *t, const char *reason) {
+    SkipGroup *g = NULL;
+    for (int i = 0; i < n_skip_groups && !g; i++)
+        if (strcmp(skip_groups[i].reason, reason) == 0) g = &skip_groups[i];
+    if (!g) {
+        g = &skip_groups[n_skip_groups++];
+        g->reason = strdup(reason);
+        char name[512];
+        snprintf(name, sizeof name, "%s.%s", t->suite, t->name);
+        g->first_test = strdup(name);
+    }
+    g->count++;
+    // the suites that gave this reason, each once (tests come sorted by suite)
+    size_t len = strlen(g->suites), n = strlen(t->suite);
+    const char *tail = len > n ? g->suites + len - n : g->suites;
+    int same = len >= n && strcmp(tail, t->suite) == 0 && (len == n || tail[-1] == ' ');
+    if (!same && len + n + 2 < sizeof g->suites)
+        snprintf(g->suites + len, sizeof g->suites - len, "%s%s", len ? ", " : "", t->suite);
+}
+
+static void print_skips(void) {
+    for (int i = 0; i < n_skip_groups; i++) {
+        const SkipGroup *g = &skip_groups[i];
+        if (g->count == 1)
+            printf("  SKIP %s: %s\n", g->first_test, g->reason);
+        else
+            printf("  SKIP %d tests (%s): %s\n", g->count, g->suites, g->reason);
+    }
+}
+
 static int selected(const TestCase *t, int n_filters, char **filters) {
     if (n_filters == 0) return 1;
     char full[256];
     snprintf(full, sizeof full, "%s.%s", t->suite, t->name);
-    for (int i = 0; i < n_filters; i++)
-        if (strstr(full, filters[i])) return 1;
+    for (int i = 0; i < n_filters; i++) {
+        const char *f = filters[i];
+        if (f[0] == '^' ? strncmp(full, f + 1, strlen(f + 1)) == 0 : strstr(full, f) != NULL) return 1;
+    }
     return 0;
 }
 
@@ -285,10 +367,14 @@ int main(int argc, char **argv) {
                 continue;
             }
             s_ran++;
-            int r = run_one(t, timeout_s);
+            char reason[1100];
+            int r = run_one(t, timeout_s, reason, sizeof reason);
             if (r == 0) s_pass++;
             else if (r == 1) s_fail++;
-            else s_skip++;
+            else {
+                s_skip++;
+                record_skip(t, reason);
+            }
         }
         if (s_ran)
             printf("[%-12s] %3d ok%s%.0d%s%s%.0d%s  %.2f s\n", suite, s_pass, s_fail ? ", " : "", s_fail,
@@ -299,6 +385,7 @@ int main(int argc, char **argv) {
         skipped += s_skip;
     }
     if (list) return 0;
+    print_skips();
     if (long_left_out) printf("(%d heavy tests left out; make test-long runs them)\n", long_left_out);
     printf("total time %.1f s\n", now_seconds() - start_all);
     if (skipped)

@@ -6,8 +6,17 @@
 // failure of that test alone, and the others still run. Inside a test:
 //   CHECK(cond), CHECK_EQ_INT(a, b), CHECK_NEAR(a, b, tol), CHECK_STR_EQ(a, b),
 //   CHECK_CONTAINS(haystack, needle)      record a failure and return from the test
-//   SKIP("why")                           end the test as skipped, saying why
+//   SKIP("why")                           end the test as skipped, saying why (the runner lists
+//                                         each distinct reason once, with its count and suites)
 // Helpers run the ctrain binary, make temporary folders and write files.
+//
+// Reference tests compare with a real client (python3 with torch, transformers, peft, trl,
+// tokenizers, tiktoken or gguf: tests/ref/*.py) and SKIP with a message where it is absent.
+// `make test-ref` runs them in a virtual environment that has every client, where a skip is a
+// failure (CTRAIN_REQUIRE_REF=1). Which tests are reference tests: every test of a suite whose
+// name ends in "ref" (ref, hf_ref, lora_ref, dpo_ref, eval_ref, ...), every test of suite gguf,
+// and the few listed in REF_TESTS in the Makefile. A new reference test goes in such a suite (or
+// into REF_TESTS); a reference test that needs a GPU goes in suite cuda, which test-ref leaves out.
 #pragma once
 #include <stddef.h>
 #include <stdio.h>
@@ -86,7 +95,8 @@ int ct_test_run(const char *command, char **output);
 int ct_test_fork(void (*fn)(void *), void *arg, char **output);
 // The ctrain binary (CTRAIN_BIN); skips the test when it is not set.
 const char *ct_test_bin(void);
-// ../shared/data (CTRAIN_SHARED); skips the test with a message when it is absent.
+// The test data in ../shared/data's layout (CTRAIN_SHARED): make test unpacks tests/data/ into
+// build/test-data and points there, so every clone has it; skips with a message when unset.
 const char *ct_test_shared_data(void);
 // A fresh folder for this test, removed when the test passes.
 const char *ct_test_tmpdir(void);
