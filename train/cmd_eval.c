@@ -140,7 +140,7 @@ static int open_source(const CtArgs *args, const char *ckpt, const CtCheckpointM
         if (!meta->tokenizer_json && !ct_args_has(args, "tokenizer")) return 0;  // nothing to compare the shards with
         int rc = load_tokenizer(args, meta, ckpt, &tok, &post);
         if (rc == 0) {
-            rc = ct_dataset_check_tokenizer(&s->data, ct_tokenizer_fingerprint(&tok));
+            rc = ct_dataset_check_tokenizer(&s->data, &tok);
             ct_tokenizer_free(&tok);
         }
         if (rc != 0) ct_eval_source_close(s);
