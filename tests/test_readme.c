@@ -91,7 +91,7 @@ static const char *substitute(const char *cmd, char *out, size_t size, int fast,
     }
     if (fast) {
         static const char *const slow[] = {"make demo", "mpirun", "./ctrain pretrain", "./ctrain sft", "./ctrain dpo",
-                                           "./ctrain chat", "./ctrain generate", "./ctrain ckpt", "./ctrain lora",
+                                           "./ctrain chat", "./ctrain generate", "./ctrain ckpt", "./ctrain eval", "./ctrain lora",
                                            "./ctrain import", "./ctrain export", "./ctrain bench train"};
         for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++)
             if (starts_with(cmd, slow[i])) {
@@ -191,7 +191,8 @@ static void write_pairs(const char *path, int n) {
 }
 
 // The inputs README's commands name, in `work`: corpus.txt, chats.jsonl, pairs.jsonl, docs.jsonl,
-// data.jsonl.zst, my.json, o200k_base.tiktoken, the tiny HF folder that stands for SmolLM-135M,
+// data.jsonl.zst, heldout.txt (text for `eval`), my.json, o200k_base.tiktoken, the tiny HF folder
+// that stands for SmolLM-135M,
 // and ./ctrain, configs/ and ../shared/data pointing at the build, the repository and the test data.
 static int prepare_inputs(const char *work, int fast) {
     const char *dir = ct_test_tmpdir(), *root = getenv("CTRAIN_ROOT"), *bin = ct_test_bin(),
@@ -201,7 +202,8 @@ static int prepare_inputs(const char *work, int fast) {
              "mkdir -p '%s' '%s/shared' && cd '%s' && ln -s '%s' ../shared/data && ln -s '%s' ctrain && "
              "ln -s '%s/configs' configs && ln -s ../shared/data/tokenizers/tiktoken/o200k_base.tiktoken . && "
              "./ctrain synth stories --documents %d --out corpus.txt && "
-             "./ctrain synth instructions --task reverse --examples %d --out chats.jsonl",
+             "./ctrain synth instructions --task reverse --examples %d --out chats.jsonl && "
+             "tail -n 200 corpus.txt > heldout.txt",
              work, dir, work, shared, bin, root ? root : ".", fast ? 2000 : 20000, fast ? 500 : 5000);
     if (ct_test_run(cmd, &out) != 0) {
         ct_test_fail(__FILE__, __LINE__, "preparing the inputs failed: %s", out);
@@ -217,12 +219,12 @@ static int prepare_inputs(const char *work, int fast) {
         return -1;
     }
     // my.json: the user's own config (README does not show one): the demo's small model on the
-    // shards README's commands write to data/corpus, a short run.
+    // GPT-2 shards README's commands write to out/corpus-gpt2, a short run.
     snprintf(path, sizeof path, "%s/my.json", work);
     write_text(path, "{\"run\": {\"out_dir\": \"out/my\", \"seed\": 7},\n"
                      " \"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 2, \"d_model\": 64, \"n_head\": 4, "
                      "\"n_kv_head\": 2, \"d_ff\": 192, \"max_seq_len\": 64},\n"
-                     " \"data\": {\"path\": \"data/corpus\"},\n"
+                     " \"data\": {\"path\": \"out/corpus-gpt2\"},\n"
                      " \"train\": {\"batch_size\": 8, \"seq_len\": 64, \"max_steps\": 20, \"eval_every\": 10, "
                      "\"eval_batches\": 2, \"save_every\": 10}}\n");
     if (fast) return 0;
