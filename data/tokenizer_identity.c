@@ -9,18 +9,24 @@ static uint64_t mix_u32(uint64_t h, uint32_t v) {
     return ct_fnv1a64_update(h, b, 4);
 }
 
-uint64_t ct_tokenizer_fingerprint(const CtTokenizer *t) {
-    uint64_t h = CT_FNV1A64_INIT;
-    h = ct_fnv1a64_update(h, "ctrain-tokenizer-2", 18);  // not equal to a fingerprint of ctrain 1's scheme
-    h = mix_u32(h, (uint32_t)t->pattern);
-    h = mix_u32(h, (uint32_t)t->whole_piece_lookup);
-    h = mix_u32(h, (uint32_t)t->n_ids);
+// Every id's kind and bytes (both fingerprint schemes hash them alike).
+static uint64_t mix_tokens(uint64_t h, const CtTokenizer *t) {
     for (int32_t id = 0; id < t->n_ids; id++) {
         h = mix_u32(h, t->kind[id]);
         if (t->kind[id] == CT_TOKEN_ABSENT) continue;
         h = mix_u32(h, t->lengths[id]);
         h = ct_fnv1a64_update(h, t->pool + t->offsets[id], t->lengths[id]);
     }
+    return h;
+}
+
+uint64_t ct_tokenizer_fingerprint(const CtTokenizer *t) {
+    uint64_t h = CT_FNV1A64_INIT;
+    h = ct_fnv1a64_update(h, "ctrain-tokenizer-2", 18);  // not equal to a fingerprint of ctrain 1's scheme
+    h = mix_u32(h, (uint32_t)t->pattern);
+    h = mix_u32(h, (uint32_t)t->whole_piece_lookup);
+    h = mix_u32(h, (uint32_t)t->n_ids);
+    h = mix_tokens(h, t);
     h = mix_u32(h, (uint32_t)t->n_merges);
     for (int32_t i = 0; i < t->n_merges; i++) {
         h = mix_u32(h, (uint32_t)t->merges[i].left);
@@ -37,12 +43,7 @@ static uint64_t fingerprint_v1(const CtTokenizer *t, CtMergeRule rule) {
     h = mix_u32(h, (uint32_t)rule);
     h = mix_u32(h, (uint32_t)t->whole_piece_lookup);
     h = mix_u32(h, (uint32_t)t->n_ids);
-    for (int32_t id = 0; id < t->n_ids; id++) {
-        h = mix_u32(h, t->kind[id]);
-        if (t->kind[id] == CT_TOKEN_ABSENT) continue;
-        h = mix_u32(h, t->lengths[id]);
-        h = ct_fnv1a64_update(h, t->pool + t->offsets[id], t->lengths[id]);
-    }
+    h = mix_tokens(h, t);
     if (rule == CT_MERGES_BY_LIST)
         for (int32_t i = 0; i < t->n_merges; i++) {
             h = mix_u32(h, (uint32_t)t->merges[i].left);
