@@ -3,7 +3,7 @@
 #   scripts/deps.sh --check    exit 0 when everything is present, 1 (listing what is missing) otherwise
 #   scripts/deps.sh --install  install what is missing with apt-get (through sudo when not root)
 set -u
-PACKAGES="build-essential pkg-config libcjson-dev libzstd-dev libhdf5-dev libopenblas-dev libopenmpi-dev openmpi-bin hdf5-tools"
+PACKAGES="build-essential pkg-config libcjson-dev libzstd-dev libhdf5-dev libopenblas-dev libopenmpi-dev openmpi-bin hdf5-tools cmake"
 
 missing() {
     local m=""
@@ -19,6 +19,8 @@ missing() {
     command -v mpicc >/dev/null 2>&1 || m="$m libopenmpi-dev"
     command -v mpirun >/dev/null 2>&1 || m="$m openmpi-bin"
     command -v h5dump >/dev/null 2>&1 || m="$m hdf5-tools"
+    # cmake: make test-long and make test-ref build llama.cpp (the real GGUF client) from source
+    command -v cmake >/dev/null 2>&1 || m="$m cmake"
     echo "$m"
 }
 
