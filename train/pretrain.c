@@ -347,7 +347,7 @@ static double evaluate(Run *r) {
     for (uint64_t i = 0; i < n; i++) {
         const CtLoaderBatch *b;
         if (ct_loader_next(&r->val, &b) != 0) return NAN;
-        CtBatch mb = model_batch(b, r->cfg->data.doc_masking);
+        CtBatch mb = model_batch(b, r->with_docs);  // as the step sees it: sft's packed examples apart
         float loss = ct_model_forward(&r->model, &mb);
         sum += (double)loss * r->model.loss_count;
         count += r->model.loss_count;
