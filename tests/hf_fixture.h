@@ -3,7 +3,10 @@
 #include "train/checkpoint_io.h"
 
 // A byte-level BPE tokenizer (256 bytes, a few merges, <|endoftext|>) as tokenizer.json text
-// (free with free()).
+// (free with free()). Small on purpose: the tests that use it check ids and names one by one.
+// Real sizes are tested elsewhere: GPT-2's 50257 ids through import/export and generation
+// (test_hf_journey.c, test_hf_gguf.c's llama.cpp cases), o200k's 11.6 MB tokenizer.json in
+// pretrain, LoRA and import checkpoints (test_checkpoint.c).
 char *hf_fixture_tokenizer_json(void);
 // Writes a checkpoint of `config` with random parameters (seed) and the fixture tokenizer.
 // 0, or -1 + error.
