@@ -509,7 +509,8 @@ void ct_lora_report(const CtModel *m) {
     ct_format_count(total, sizeof total, (double)(m->n_params + n_train));
     // full fine-tuning keeps a gradient and two AdamW moments (float32) for every base parameter;
     // LoRA keeps the adapters, their gradients and moments instead (16 bytes per adapter value)
-    ct_format_bytes(saved, sizeof saved, 12.0 * (double)m->n_params - 16.0 * (double)lora->n_params);
+    const double saving = 12.0 * (double)m->n_params - 16.0 * (double)lora->n_params;
+    ct_format_bytes(saved, sizeof saved, fabs(saving));
     if (lora->spec.n_rank_pattern || lora->spec.n_alpha_pattern || lora->spec.n_layers)
         snprintf(patterns, sizeof patterns, " (ranks %d..%d%s%s)", lora_min_r(lora), lora->max_r,
                  lora->spec.n_alpha_pattern ? ", alpha_pattern" : "", lora->spec.n_layers ? ", layers_to_transform" : "");
@@ -517,7 +518,7 @@ void ct_lora_report(const CtModel *m) {
         snprintf(rows, sizeof rows, " + %d token rows (ids %d..%d) of the embedding%s", t->n, lora->spec.token_ids[0],
                  lora->spec.token_ids[t->n - 1], t->head ? " and of the output head" : "");
     ct_log("lora: r %d, alpha %g, scale %g, targets %s: %d adapters%s%s; trainable %s of %s parameters (%.3f%%); "
-           "no gradients or optimizer state for the frozen base: %s saved against full fine-tuning",
+           "no gradients or optimizer state for the frozen base: %s %s memory than full fine-tuning",
            lora->spec.r, lora->spec.alpha, (double)lora->scale, lora->target_modules, lora->n_adapters, patterns, rows,
-           trainable, total, 100.0 * (double)n_train / (double)(m->n_params + n_train), saved);
+           trainable, total, 100.0 * (double)n_train / (double)(m->n_params + n_train), saved, saving >= 0 ? "less" : "more");
 }

@@ -146,6 +146,6 @@ int ct_lora_n_tensors(const CtLora *lora);
 // A fingerprint of the model's parameters (FNV-1a of the float32 buffer): the base a LoRA run
 // or adapter was trained on.
 uint64_t ct_lora_base_hash(const CtModel *m);
-// Logs trainable parameters, their share, and the memory saved against full fine-tuning
+// Logs trainable parameters, their share, and the memory it saves (or costs, at ranks near the width) against full fine-tuning
 // (gradients + two AdamW moments: 12 bytes per frozen parameter).
 void ct_lora_report(const CtModel *m);
