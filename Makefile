@@ -119,7 +119,7 @@ TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test test-long test-ref test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention bench-gpu fuzz
+.PHONY: all deps test-data test test-long test-ref test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention bench-gpu fuzz
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -176,6 +176,9 @@ ifeq ($(SAN),1)
   TEST_ENV += ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
               LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 endif
+
+# The test data (tests/data/, unpacked) alone, for scripts that run a test binary of their own.
+test-data: $(TEST_DATA)
 
 test: $(BIN) $(TEST_BIN) $(TEST_DATA)
 	$(TEST_ENV) $(TEST_BIN) $(TESTS)

@@ -54,5 +54,6 @@ $CXX -fopenmp -pthread $SAN_FLAGS "$OUT"/emu.o "$OUT"/emu_nccl.o "${objs[@]}" $t
     $(pkg-config --libs $PKG) -lm -o "$OUT/emu_tests"
 $CXX -fopenmp -pthread $SAN_FLAGS "$OUT"/emu.o "$OUT"/emu_nccl.o "${objs[@]}" "$LIB/train/main.o" "$LIB/libctrain.a" \
     $(pkg-config --libs $PKG) -lm -o "$OUT/ctrain"
-CTRAIN_BIN="$PWD/$OUT/ctrain" CTRAIN_SHARED="$PWD/../shared/data" CTRAIN_ROOT="$PWD" \
+make -s test-data  # tests/data unpacked into build/test-data, as make test uses it
+CTRAIN_BIN="$PWD/$OUT/ctrain" CTRAIN_SHARED="$PWD/build/test-data" CTRAIN_ROOT="$PWD" \
     OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$OUT/emu_tests" "${@:-cuda.}"
