@@ -512,13 +512,15 @@ TEST(data, interrupted_shard_leaves_no_dataset) {
     const char *bin = ct_test_bin();
     const char *dir = ct_test_tmpdir();
     char cmd[4096], *out;
-    // Eight copies of the corpus take about a second; the interrupt comes well before the end.
+    // Eight copies of the corpus take about a second on an idle machine; the interrupt comes once
+    // the first shard is being written (polled, not a fixed delay: a loaded machine is slower).
     snprintf(cmd, sizeof cmd,
              "for i in 1 2 3 4 5 6 7 8; do cat '%s/corpora/nlp-corpus-40k.txt'; done > '%s/big.txt'; "
              "'%s' shard --tokenizer '%s/tokenizers/gpt2' --input '%s/big.txt' --split lines --out '%s/ds' "
-             "--threads 1 --shard-tokens 200000 & pid=$!; sleep 0.3; kill -INT $pid; wait $pid; echo \"exit=$?\"; "
-             "ls -a '%s/ds'",
-             shared, dir, bin, shared, dir, dir, dir);
+             "--threads 1 --shard-tokens 200000 & pid=$!; "
+             "for k in $(seq 400); do ls -a '%s/ds' 2>/dev/null | grep -q ctshard && break; sleep 0.02; done; "
+             "kill -INT $pid; wait $pid; echo \"exit=$?\"; ls -a '%s/ds' 2>/dev/null; true",
+             shared, dir, bin, shared, dir, dir, dir, dir);
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     CHECK_CONTAINS(out, "exit=130");  // ended by SIGINT
     CHECK(!strstr(out, "dataset.json"));
