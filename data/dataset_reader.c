@@ -74,6 +74,10 @@ static int open_split(CtDataset *d, CtSplit s, const cJSON *split, const char *m
                                 "mixed shards? shard the data again)",
                                 sh->path, (unsigned long long)sh->n_tokens, (unsigned long long)sh->n_docs, manifest,
                                 tokens, documents);
+        if (sh->shard_index != (uint32_t)(ds->n_shards - 1))  // the writer numbers a split's shards from 0
+            return ct_error_set("%s: is shard %u of its split by its header, but %s lists it as shard %d of '%s' "
+                                "(renamed, reordered or repeated shards? shard the data again)",
+                                sh->path, sh->shard_index, manifest, ds->n_shards - 1, ct_split_name(s));
         ds->shard_first_token[ds->n_shards] = ds->shard_first_token[ds->n_shards - 1] + sh->n_tokens;
         ds->n_documents += sh->n_docs;
     }
@@ -128,8 +132,22 @@ int ct_dataset_open(CtDataset *d, const char *dir) {
         goto done;
     const cJSON *eot_item = cJSON_GetObjectItemCaseSensitive(root, "eot_token");
     if (cJSON_IsNumber(eot_item)) eot = eot_item->valuedouble;
+    if ((token_bytes != 2 && token_bytes != 4) || vocab < 1 || vocab > 4294967295.0) {
+        ct_error_set("%s: 'token_bytes' %g or 'vocab_size' %g out of range (2 or 4; 1 to 2^32-1)", manifest, token_bytes,
+                     vocab);
+        goto done;
+    }
     d->token_bytes = (uint32_t)token_bytes;
     d->vocab_size = (uint32_t)vocab;
+    // Training prompts samples with it and stops answers at it: an id outside the vocabulary
+    // would index past the embedding.
+    if (eot_item && (!cJSON_IsNumber(eot_item) || eot < -1 || eot >= vocab || eot != (double)(int64_t)eot)) {
+        char *value = cJSON_PrintUnformatted(eot_item);
+        ct_error_set("%s: 'eot_token' %s is not -1 or a token id below the vocabulary size %.0f (the manifest is "
+                     "damaged; shard the data again)", manifest, value ? value : "?", vocab);
+        free(value);
+        goto done;
+    }
     d->eot_token = (int64_t)eot;
     const cJSON *hash = cJSON_GetObjectItemCaseSensitive(root, "tokenizer_hash");
     char *end = NULL;

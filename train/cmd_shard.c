@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/timer.h"
 #include "data/dataset.h"
 #include "data/read_file.h"
 #include "data/shard_builder.h"
@@ -40,6 +41,7 @@ static const CtOption options[] = {
     {"zstd-level", "N", "zstd compression level 1..19 (default 3)", 0},
     {"threads", "N", "tokenizing threads (default: all cores)", 0},
     {"info", "DIR", "describe an existing dataset folder instead", 0},
+    {"verify", NULL, "with --info: also read and check every chunk of every split (any flipped byte is found)", 0},
 };
 
 static double manifest_text_bytes(const char *dir) {
@@ -57,7 +59,23 @@ static double manifest_text_bytes(const char *dir) {
     return bytes;
 }
 
-static int print_info(const char *dir) {
+// --info --verify: every chunk of every split read and checked as a loader would.
+static int verify_splits(const CtDataset *d) {
+    for (int s = 0; s < CT_N_SPLITS; s++) {
+        double t0 = ct_time_now();
+        CtDatasetVerified v;
+        if (ct_dataset_verify_split(d, (CtSplit)s, &v) != 0) return -1;
+        double dt = ct_time_now() - t0;
+        char size[32];
+        ct_format_bytes(size, sizeof size, (double)v.bytes);
+        printf("  verified %-5s %llu chunk%s in %d shard%s (%llu tokens, %s) in %.2f s: every checksum and token good\n",
+               ct_split_name((CtSplit)s), (unsigned long long)v.chunks, v.chunks == 1 ? "" : "s", v.shards,
+               v.shards == 1 ? "" : "s", (unsigned long long)v.tokens, size, dt);
+    }
+    return 0;
+}
+
+static int print_info(const char *dir, int verify) {
     CtDataset d;
     if (ct_dataset_open(&d, dir) != 0) return ct_cli_fail();
     printf("dataset %s\n", dir);
@@ -81,8 +99,10 @@ static int print_info(const char *dir) {
     if (bytes > 0)
         printf("  compression: %.2fx (raw token bytes / shard bytes), %.2f bytes per token on disk\n",
                (double)tokens * d.token_bytes / (double)bytes, (double)bytes / (double)(tokens ? tokens : 1));
+    fflush(stdout);
+    int rc = verify && verify_splits(&d) != 0 ? ct_cli_fail() : 0;
     ct_dataset_close(&d);
-    return 0;
+    return rc;
 }
 
 static int parse_kind(const char *s, CtShardKind *kind) {
@@ -95,7 +115,8 @@ static int parse_kind(const char *s, CtShardKind *kind) {
 
 static int run_shard(const CtArgs *args) {
     const char *info = ct_args_get(args, "info");
-    if (info) return print_info(info);
+    if (info) return print_info(info, ct_args_has(args, "verify"));
+    if (ct_args_has(args, "verify")) return ct_cli_usage_error(&ct_cmd_shard, "--verify goes with --info DIR");
     const char *tokenizer_path = ct_args_get(args, "tokenizer"), *out = ct_args_get(args, "out");
     const char *inputs_given[CT_ARGS_MAX];
     int n_inputs = ct_args_get_all(args, "input", inputs_given, CT_ARGS_MAX);
@@ -243,7 +264,7 @@ const CtCommand ct_cmd_shard = {
     .name = "shard",
     .summary = "tokenize corpora into token shards for training (text, sft or dpo)",
     .usage = "ctrain shard --tokenizer PATH --input FILES_OR_DIRS... --out DIR [--format text|sft|dpo] [options]\n"
-             "       ctrain shard --info DIR",
+             "       ctrain shard --info DIR [--verify]",
     .description = "Reads .txt, .jsonl and .json files (and the same compressed as .zst), folders walked in name\n"
                    "order, tokenizes them on all cores and writes DIR/dataset.json plus train-*.ctshard and\n"
                    "val-*.ctshard files. Validation holds out --val-fraction of the N documents, but at least\n"
@@ -251,7 +272,10 @@ const CtCommand ct_cmd_shard = {
                    "under 1,000), chosen by a seeded hash of each document's number. The output is\n"
                    "byte-identical for any --threads. A malformed line stops with FILE:LINE and what is wrong\n"
                    "(or is skipped and counted with --skip-bad); an interrupted run leaves no dataset.json, so\n"
-                   "no loader mistakes it for a complete dataset.",
+                   "no loader mistakes it for a complete dataset.\n"
+                   "--info reads the manifest and every shard's header and index; --info --verify also reads\n"
+                   "every chunk of both splits and checks its checksum and tokens, ending with FILE: chunk N\n"
+                   "(bytes A-B): what is wrong, and a non-zero exit, at the first bad one.",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .min_positionals = 0,
