@@ -76,9 +76,6 @@ int ct_eval_source_data(CtEvalSource *s, const char *dir, const char *split, int
                    s->data.split[CT_SPLIT_VAL].n_tokens ? "a validation split shorter than one window"
                                                         : "no validation split");
     }
-    // Every chunk of the split checked before the first window, so a damaged shard stops eval
-    // with one line naming it rather than after part of a pass.
-    if (rc == 0) rc = ct_dataset_verify_split(&s->data, s->split, NULL);
     if (rc == 0) {
         s->n_tokens = s->data.split[s->split].n_tokens;
         s->documents = s->data.split[s->split].n_documents;
