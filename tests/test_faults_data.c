@@ -326,3 +326,96 @@ TEST(faults, an_sft_loss_mask_byte_other_than_0_or_1_is_refused) {
     CHECK_CONTAINS(read_all(path), "sft.ctshard: chunk 0 (bytes 128-");
     CHECK_CONTAINS(read_all(path), "loss-mask byte 2 at position 3 is neither 0 nor 1 (the file is corrupt");
 }
+
+// ---- dpo pairs and sft messages ----
+
+static const char *PAIRS =
+    "{\"prompt\": \"Q: 1+1?\\n\", \"chosen\": \"2\", \"rejected\": \"3\"}\n"
+    "{\"prompt\": \"Q: 2+2?\\n\", \"chosen\": \"4\", \"rejected\": \"4\"}\n"
+    "{\"prompt\": \"Q: 3+3?\\n\", \"chosen\": \"\", \"rejected\": \"5\"}\n"
+    "{\"prompt\": \"Q: 4+4?\\n\", \"chosen\": \"8\", \"rejected\": \"\"}\n"
+    "{\"prompt\": \"Q: 5+5?\\n\", \"chosen\": \"10\", \"rejected\": \"10<|endoftext|>\"}\n"
+    "{\"prompt\": \"Q: 6+6?\\n\", \"chosen\": \"12\", \"rejected\": \"11\"}\n";
+
+// The gpt2 tokenizer's folder, or NULL (the test skips).
+static const char *gpt2(void) {
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizers/gpt2", ct_test_shared_data());
+    return path;
+}
+
+TEST(faults, dpo_pairs_that_cannot_teach_a_preference_are_skipped_and_counted) {
+    ct_test_write("pairs.jsonl", PAIRS);
+    char args[2048], *out;
+    snprintf(args, sizeof args, "shard --tokenizer '%s' --input pairs.jsonl --format dpo --val-fraction 0 --out dpo",
+             gpt2());
+    int rc = ctrain(args, &out);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
+    CHECK_CONTAINS(out, "warning: shard: skipped 4 dpo pairs that cannot teach a preference (chosen equal to rejected, "
+                        "or an empty completion); the first at pairs.jsonl:2: chosen equals rejected");
+    free(out);
+    CtDataset d;
+    CHECK_MSG(ct_dataset_open(&d, ct_test_path("dpo")) == 0, "%s", ct_error_message());
+    const CtDatasetSplit *train = &d.split[CT_SPLIT_TRAIN];
+    CHECK_EQ_INT(train->n_documents, 2);  // before the fix: all 6
+    const CtShard *s = &train->shards[0];
+    int32_t tokens[256];
+    void *dctx = ct_shard_dctx_new();
+    CHECK_EQ_INT(ct_dataset_read_range(&d, CT_SPLIT_TRAIN, 0, train->n_tokens, dctx, tokens, NULL), 0);
+    ct_shard_dctx_free(dctx);
+    for (uint64_t e = 0; e < s->n_docs; e++) {  // the pairs kept differ in their completions
+        const uint32_t *len = s->dpo_lengths + 3 * e;
+        const int32_t *chosen = tokens + s->doc_starts[e] + len[0], *rejected = chosen + len[1];
+        CHECK(len[1] > 0 && len[2] > 0);
+        CHECK(len[1] != len[2] || memcmp(chosen, rejected, sizeof(int32_t) * len[1]) != 0);
+    }
+    ct_dataset_close(&d);
+    char *manifest = ct_test_read(ct_test_path("dpo/dataset.json"), NULL);
+    CHECK(manifest && strstr(manifest, "\"skipped_pairs\":\t4"));
+    free(manifest);
+}
+
+TEST(faults, dpo_strict_refuses_the_first_pair_that_cannot_teach_a_preference) {
+    ct_test_write("pairs.jsonl", PAIRS);
+    ct_test_write("empty.jsonl",
+                  "{\"prompt\": \"Q: 6+6?\\n\", \"chosen\": \"12\", \"rejected\": \"11\"}\n"
+                  "{\"prompt\": [{\"role\": \"user\", \"content\": \"Q: 3+3?\"}], \"chosen\": [{\"role\": \"assistant\", "
+                  "\"content\": \"\"}], \"rejected\": [{\"role\": \"assistant\", \"content\": \"5\"}]}\n");
+    char args[2048], *out;
+    snprintf(args, sizeof args, "shard --tokenizer '%s' --input pairs.jsonl --format dpo --strict --out dpo", gpt2());
+    int rc = ctrain(args, &out);
+    CHECK_MSG(rc == 1, "exit %d: %s", rc, out);
+    CHECK_CONTAINS(out, "ctrain: pairs.jsonl:2: chosen equals rejected: the pair cannot teach a preference (--strict");
+    CHECK(access(ct_test_path("dpo/dataset.json"), F_OK) != 0);
+    free(out);
+    snprintf(args, sizeof args, "shard --tokenizer '%s' --input empty.jsonl --format dpo --strict --out dpo", gpt2());
+    rc = ctrain(args, &out);
+    CHECK_MSG(rc == 1, "exit %d: %s", rc, out);
+    CHECK_CONTAINS(out, "ctrain: empty.jsonl:2: empty chosen completion: the pair cannot teach a preference");
+    free(out);
+}
+
+TEST(faults, a_message_with_an_unknown_role_is_refused_by_name) {
+    ct_test_write("sft.jsonl",
+                  "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": "
+                  "\"hello\"}]}\n"
+                  "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assitant\", \"content\": "
+                  "\"hello\"}, {\"role\": \"assistant\", \"content\": \"bye\"}]}\n");
+    ct_test_write("pairs.jsonl",
+                  "{\"prompt\": [{\"role\": \"User\", \"content\": \"Q: 3+3?\"}], \"chosen\": [{\"role\": "
+                  "\"assistant\", \"content\": \"6\"}], \"rejected\": [{\"role\": \"assistant\", \"content\": \"5\"}]}\n");
+    char args[2048], *out;
+    snprintf(args, sizeof args, "shard --tokenizer '%s' --input sft.jsonl --format sft --out sft", gpt2());
+    int rc = ctrain(args, &out);
+    // Before the fix: accepted; the misspelled turn was rendered as an untrained one and never learned.
+    CHECK_MSG(rc == 1, "exit %d: %s", rc, out);
+    CHECK_CONTAINS(out, "ctrain: sft.jsonl:2: 'messages' message 2 has role 'assitant'; the roles allowed are system, "
+                        "user, assistant, tool\n");
+    free(out);
+    snprintf(args, sizeof args, "shard --tokenizer '%s' --input pairs.jsonl --format dpo --out dpo", gpt2());
+    rc = ctrain(args, &out);
+    CHECK_MSG(rc == 1, "exit %d: %s", rc, out);
+    CHECK_CONTAINS(out, "ctrain: pairs.jsonl:1: 'prompt' message 1 has role 'User'; the roles allowed are system, user, "
+                        "assistant, tool\n");
+    free(out);
+}

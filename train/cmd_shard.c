@@ -40,6 +40,7 @@ static const CtOption options[] = {
     {"chunk-tokens", "N", "tokens per compressed chunk (default 65536)", 0},
     {"zstd-level", "N", "zstd compression level 1..19 (default 3)", 0},
     {"threads", "N", "tokenizing threads (default: all cores)", 0},
+    {"strict", NULL, "dpo: refuse a pair whose chosen equals its rejected, or with an empty completion (default: skip, counted)", 0},
     {"info", "DIR", "describe an existing dataset folder instead", 0},
     {"verify", NULL, "with --info: also read and check every chunk of every split (any flipped byte is found)", 0},
 };
@@ -156,6 +157,8 @@ static int run_shard(const CtArgs *args) {
     job.field = ct_args_get(args, "field") ? ct_args_get(args, "field") : "text";
     job.allow_special = ct_args_has(args, "allow-special");
     job.skip_bad = ct_args_has(args, "skip-bad");
+    job.strict = ct_args_has(args, "strict");
+    if (job.strict && job.kind != CT_SHARD_DPO) return ct_cli_usage_error(&ct_cmd_shard, "--strict goes with --format dpo");
 
     CtTokenizer tok;
     if (ct_tokenizer_load(&tok, tokenizer_path, ct_args_get(args, "pattern")) != 0) return ct_cli_fail();
@@ -247,6 +250,10 @@ static int run_shard(const CtArgs *args) {
                 "TRL, and the prompt's last tokens are not trained on. End prompts where a token ends (a newline or "
                 "punctuation; not a trailing space before a word) to avoid it", (unsigned long long)stats.prompt_not_prefix,
                 stats.prompt_not_prefix == 1 ? "" : "s", stats.first_not_prefix);
+    if (stats.unusable_pairs)
+        ct_warn("shard: skipped %llu dpo pair%s that cannot teach a preference (chosen equal to rejected, or an empty "
+                "completion); the first at %s. --strict refuses them instead", (unsigned long long)stats.unusable_pairs,
+                stats.unusable_pairs == 1 ? "" : "s", stats.first_unusable);
     if (stats.empty) ct_log("shard: left out %llu empty documents", (unsigned long long)stats.empty);
     if (stats.documents[CT_SPLIT_VAL] == 0 && val_fraction > 0)
         ct_warn("shard: the validation split is empty (too few documents for --val-fraction %g)", val_fraction);
@@ -272,7 +279,8 @@ const CtCommand ct_cmd_shard = {
                    "under 1,000), chosen by a seeded hash of each document's number. The output is\n"
                    "byte-identical for any --threads. A malformed line stops with FILE:LINE and what is wrong\n"
                    "(or is skipped and counted with --skip-bad); an interrupted run leaves no dataset.json, so\n"
-                   "no loader mistakes it for a complete dataset.\n"
+                   "no loader mistakes it for a complete dataset. --format dpo skips pairs whose chosen equals\n"
+                   "their rejected, or with an empty completion, and says how many (--strict refuses them).\n"
                    "--info reads the manifest and every shard's header and index; --info --verify also reads\n"
                    "every chunk of both splits and checks its checksum and tokens, ending with FILE: chunk N\n"
                    "(bytes A-B): what is wrong, and a non-zero exit, at the first bad one.",
