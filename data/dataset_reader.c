@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "data/chat_template.h"
 #include "data/dataset.h"
 #include "data/tokenizer_identity.h"
 
@@ -90,6 +91,24 @@ static int open_split(CtDataset *d, CtSplit s, const cJSON *split, const char *m
     return 0;
 }
 
+// sft and dpo manifests carry the chat template the examples were rendered with (training
+// stores it in checkpoints, chat renders with it, dpo stops answers at its end of turn): a
+// damaged one is refused here, naming the manifest, not carried on into a checkpoint.
+static int check_chat_template(const cJSON *root, const char *manifest) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "source"), "chat_template");
+    if (!t) return 0;
+    char *json = cJSON_PrintUnformatted(t);
+    size_t n = strlen(manifest) + 64;
+    char *where = ct_alloc(n);
+    snprintf(where, n, "%s: source.chat_template", manifest);
+    CtChatTemplate tmpl;
+    int rc = ct_chat_template_parse(&tmpl, json ? json : "", where);
+    if (rc == 0) ct_chat_template_free(&tmpl);
+    free(json);
+    ct_free(where);
+    return rc;
+}
+
 int ct_dataset_open(CtDataset *d, const char *dir) {
     memset(d, 0, sizeof *d);
     d->dir = ct_strdup(dir);
@@ -156,6 +175,7 @@ int ct_dataset_open(CtDataset *d, const char *dir) {
         ct_error_set("%s: 'tokenizer_hash' is missing or not 16 hex digits", manifest);
         goto done;
     }
+    if (check_chat_template(root, manifest) != 0) goto done;
     const cJSON *splits = cJSON_GetObjectItemCaseSensitive(root, "splits");
     for (int s = 0; s < CT_N_SPLITS; s++) {
         const cJSON *split = cJSON_GetObjectItemCaseSensitive(splits, ct_split_name((CtSplit)s));

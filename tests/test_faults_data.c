@@ -419,3 +419,23 @@ TEST(faults, a_message_with_an_unknown_role_is_refused_by_name) {
                         "assistant, tool\n");
     free(out);
 }
+
+static void flip_a_template_key(cJSON *root) {
+    cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "source"), "chat_template");
+    cJSON *turn_end = cJSON_GetObjectItem(t, "turn_end");
+    if (turn_end) turn_end->string[7] ^= 0x20;  // one bit: "turn_end" -> "turn_enD"
+}
+
+TEST(faults, a_damaged_chat_template_in_the_manifest_is_refused) {
+    ct_test_write("sft.jsonl", "{\"prompt\": \"hi\", \"response\": \"hello\"}\n{\"prompt\": \"a\", \"response\": \"b\"}\n");
+    char args[2048], *out;
+    snprintf(args, sizeof args, "shard --tokenizer '%s' --input sft.jsonl --format sft --out sft", gpt2());
+    CHECK_EQ_INT(ctrain(args, &out), 0);
+    free(out);
+    CHECK_EQ_INT(edit_manifest("sft", flip_a_template_key), 0);
+    // Before the fix: accepted, and sft stored the damaged template in its checkpoints for chat.
+    int rc = ctrain("shard --info sft", &out);
+    CHECK_MSG(rc == 1, "exit %d: %s", rc, out);
+    CHECK_CONTAINS(out, "ctrain: sft/dataset.json: source.chat_template: unknown chat template key 'turn_enD'");
+    free(out);
+}
