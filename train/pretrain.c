@@ -100,7 +100,6 @@ static int open_data(Run *r) {
     const CtRunConfig *cfg = r->cfg;
     if (!cfg->data.path[0]) return ct_error_set("data.path is not set: name a dataset folder made by ctrain shard");
     if (ct_dataset_open(&r->data, cfg->data.path) != 0) return -1;
-    if (ct_train_verify_data(&r->data, r->name) != 0) return -1;  // both splits, before any step
     CtShardKind want = r->objective == CT_OBJECTIVE_SFT ? CT_SHARD_SFT
                      : r->objective == CT_OBJECTIVE_DPO ? CT_SHARD_DPO : CT_SHARD_TEXT;
     if (r->data.kind != want)
@@ -123,7 +122,7 @@ static int open_data(Run *r) {
         ct_warn("no tokenizer (%s is missing and data.tokenizer is not set): no samples, and checkpoints will not "
                 "carry a tokenizer", path);
     }
-    return 0;
+    return ct_train_verify_data(&r->data, r->name);  // every chunk of both splits, before any step
 }
 
 // The chat template an sft dataset was rendered with (its manifest's source.chat_template).
