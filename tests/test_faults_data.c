@@ -439,3 +439,22 @@ TEST(faults, a_damaged_chat_template_in_the_manifest_is_refused) {
     CHECK_CONTAINS(out, "ctrain: sft/dataset.json: source.chat_template: unknown chat template key 'turn_enD'");
     free(out);
 }
+
+TEST(faults, a_flipped_byte_in_an_sft_validation_split_stops_sft_before_any_step) {
+    char jsonl[8192];
+    size_t len = 0;
+    for (int i = 0; i < 60; i++)
+        len += (size_t)snprintf(jsonl + len, sizeof jsonl - len,
+                                "{\"prompt\": \"What is %d plus %d?\", \"response\": \"%d\"}\n", i, i + 1, 2 * i + 1);
+    ct_test_write("qa.jsonl", jsonl);
+    ct_test_write("run.json", RUN_CONFIG);
+    char args[2048], *out;
+    snprintf(args, sizeof args, "shard --tokenizer '%s' --input qa.jsonl --format sft --val-fraction 0.2 --out qa", gpt2());
+    CHECK_EQ_INT(ctrain(args, &out), 0);
+    free(out);
+    CHECK(flip_token_byte("qa/val-00000.ctshard") > 0);
+    int rc = ctrain("sft run.json --data.path=qa --run.out_dir=run", &out);
+    // Before the fix: the damaged split became "no validation" (a warning) and sft trained on.
+    check_stopped_before_training(rc, out, "qa/val-00000.ctshard: chunk 0 (bytes 128-", "the file is corrupt", "run");
+    free(out);
+}
