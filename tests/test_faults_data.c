@@ -268,12 +268,15 @@ static int rewrite_chunk(const char *path, void (*fn)(unsigned char *raw, uint32
     unsigned char *raw = malloc(raw_size), *frame = malloc(ZSTD_compressBound(raw_size));
     size_t got = ZSTD_decompress(raw, raw_size, b + CT_SHARD_HEADER_BYTES, chunk_size);
     int rc = -1;
+    size_t frame_size = 0;
     if (got == raw_size) {
         fn(raw, n);
         ZSTD_CCtx *c = ZSTD_createCCtx();
         ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
-        size_t frame_size = ZSTD_compress2(c, frame, ZSTD_compressBound(raw_size), raw, raw_size);
+        frame_size = ZSTD_compress2(c, frame, ZSTD_compressBound(raw_size), raw, raw_size);
         ZSTD_freeCCtx(c);
+    }
+    if (got == raw_size && !ZSTD_isError(frame_size)) {
         size_t out_size = CT_SHARD_HEADER_BYTES + frame_size + index_size;
         unsigned char *o = malloc(out_size);
         memcpy(o, b, CT_SHARD_HEADER_BYTES);
@@ -284,7 +287,7 @@ static int rewrite_chunk(const char *path, void (*fn)(unsigned char *raw, uint32
         put_u32(oi + index_size - 4, ct_crc32(oi, index_size - 4));
         put_u64(o + 40, CT_SHARD_HEADER_BYTES + frame_size);
         put_u32(o + 124, ct_crc32(o, 124));
-        rc = ZSTD_isError(frame_size) ? -1 : write_whole(path, o, out_size);
+        rc = write_whole(path, o, out_size);
         free(o);
     }
     free(raw);
