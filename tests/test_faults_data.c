@@ -325,8 +325,8 @@ TEST(faults, an_sft_loss_mask_byte_other_than_0_or_1_is_refused) {
     CHECK_EQ_INT(rewrite_chunk(path, keep), 0);  // the rewrite alone leaves a good shard
     CHECK_STR_EQ(read_all(path), "");
     CHECK_EQ_INT(rewrite_chunk(path, mask_byte_two), 0);
-    // Before the fix: read as it was, a mask value the writer never makes (a flipped bit of a 0 turns a
-    // prompt token into a target).
+    // Before the fix: read as it was, a value the writer never makes (a 0 with bit 1 flipped: the
+    // loss counts any nonzero mask, so a prompt token became a target).
     CHECK_CONTAINS(read_all(path), "sft.ctshard: chunk 0 (bytes 128-");
     CHECK_CONTAINS(read_all(path), "loss-mask byte 2 at position 3 is neither 0 nor 1 (the file is corrupt");
 }
