@@ -96,6 +96,31 @@ int ct_chat_template_trains(const CtChatTemplate *t, const char *role) {
     return 0;
 }
 
+static const char *const STANDARD_ROLES[] = {"system", "user", "assistant", "tool"};
+enum { N_STANDARD_ROLES = sizeof STANDARD_ROLES / sizeof STANDARD_ROLES[0] };
+
+static int is_standard_role(const char *role) {
+    for (int i = 0; i < N_STANDARD_ROLES; i++)
+        if (strcmp(STANDARD_ROLES[i], role) == 0) return 1;
+    return 0;
+}
+
+int ct_chat_template_allows_role(const CtChatTemplate *t, const char *role) {
+    return is_standard_role(role) || ct_chat_template_trains(t, role);
+}
+
+void ct_chat_template_roles_text(const CtChatTemplate *t, char *out, size_t size) {
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < N_STANDARD_ROLES + t->n_trained_roles; i++) {
+        const char *role = i < N_STANDARD_ROLES ? STANDARD_ROLES[i] : t->trained_roles[i - N_STANDARD_ROLES];
+        if (i >= N_STANDARD_ROLES && is_standard_role(role)) continue;
+        int n = snprintf(out + len, size - len, "%s%s", len ? ", " : "", role);
+        if (n < 0 || (size_t)n >= size - len) return;
+        len += (size_t)n;
+    }
+}
+
 int ct_chat_template_specials(const CtChatTemplate *t, char names[][128], int max) {
     // In the order they appear: turn_start's, turn_end's, then end_of_turn (<|im_start|> first).
     int n = 0;

@@ -35,6 +35,13 @@ int ct_chat_template_load(CtChatTemplate *t, const char *name_or_path);
 int ct_chat_template_parse(CtChatTemplate *t, const char *json, const char *source);
 void ct_chat_template_free(CtChatTemplate *t);
 int ct_chat_template_trains(const CtChatTemplate *t, const char *role);
+// The roles a message may have: system, user, assistant and tool (the Hub's chat datasets and
+// Hugging Face's templates use these), and the template's trained roles. Any other (a typo
+// such as "assitant", or "User") would be rendered as an untrained turn and silently not
+// learned, so the sharder refuses it by name.
+int ct_chat_template_allows_role(const CtChatTemplate *t, const char *role);
+// "system, user, assistant, tool" and the template's other trained roles, for messages.
+void ct_chat_template_roles_text(const CtChatTemplate *t, char *out, size_t size);
 // The special-token strings the template spells: end_of_turn and every "<|...|>" in turn_start
 // and turn_end. Returns how many were written to names (at most max).
 int ct_chat_template_specials(const CtChatTemplate *t, char names[][128], int max);

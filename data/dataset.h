@@ -69,6 +69,18 @@ void ct_dataset_close(CtDataset *d);
 // Refuses a dataset made with another tokenizer (data/tokenizer_identity.h: the same tokenizer
 // from another file format is the same). Returns 0 or -1 + error.
 int ct_dataset_check_tokenizer(const CtDataset *d, const CtTokenizer *t);
+// What ct_dataset_verify_split / _range read: shards touched, chunks, their tokens and bytes.
+typedef struct {
+    int shards;
+    uint64_t chunks, tokens, bytes;
+} CtDatasetVerified;
+// Reads every chunk of every shard of the split and checks it as a loader does when it reads
+// (zstd checksum, size, token range, sft mask), on all threads; ct_dataset_open checks only
+// headers and indexes. Returns 0, or -1 + error naming the first bad chunk in file order: the
+// file, the chunk and its bytes, the problem. `out` may be NULL.
+int ct_dataset_verify_split(const CtDataset *d, CtSplit split, CtDatasetVerified *out);
+// The same for the chunks holding tokens [first, first + n) of the split's stream (clamped to it).
+int ct_dataset_verify_range(const CtDataset *d, CtSplit split, uint64_t first, uint64_t n, CtDatasetVerified *out);
 // Tokens [first, first + n) of a split's stream, across shards. Returns 0 or -1 + error.
 int ct_dataset_read_range(const CtDataset *d, CtSplit split, uint64_t first, uint64_t n, void *dctx, int32_t *tokens,
                           uint8_t *mask);

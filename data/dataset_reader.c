@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "data/chat_template.h"
 #include "data/dataset.h"
 #include "data/tokenizer_identity.h"
 
@@ -74,6 +75,10 @@ static int open_split(CtDataset *d, CtSplit s, const cJSON *split, const char *m
                                 "mixed shards? shard the data again)",
                                 sh->path, (unsigned long long)sh->n_tokens, (unsigned long long)sh->n_docs, manifest,
                                 tokens, documents);
+        if (sh->shard_index != (uint32_t)(ds->n_shards - 1))  // the writer numbers a split's shards from 0
+            return ct_error_set("%s: is shard %u of its split by its header, but %s lists it as shard %d of '%s' "
+                                "(renamed, reordered or repeated shards? shard the data again)",
+                                sh->path, sh->shard_index, manifest, ds->n_shards - 1, ct_split_name(s));
         ds->shard_first_token[ds->n_shards] = ds->shard_first_token[ds->n_shards - 1] + sh->n_tokens;
         ds->n_documents += sh->n_docs;
     }
@@ -84,6 +89,24 @@ static int open_split(CtDataset *d, CtSplit s, const cJSON *split, const char *m
         for (uint64_t j = 0; j < ds->shards[i].n_docs; j++)
             ds->doc_starts[k++] = ds->shard_first_token[i] + ds->shards[i].doc_starts[j];
     return 0;
+}
+
+// sft and dpo manifests carry the chat template the examples were rendered with (training
+// stores it in checkpoints, chat renders with it, dpo stops answers at its end of turn): a
+// damaged one is refused here, naming the manifest, not carried on into a checkpoint.
+static int check_chat_template(const cJSON *root, const char *manifest) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "source"), "chat_template");
+    if (!t) return 0;
+    char *json = cJSON_PrintUnformatted(t);
+    size_t n = strlen(manifest) + 64;
+    char *where = ct_alloc(n);
+    snprintf(where, n, "%s: source.chat_template", manifest);
+    CtChatTemplate tmpl;
+    int rc = ct_chat_template_parse(&tmpl, json ? json : "", where);
+    if (rc == 0) ct_chat_template_free(&tmpl);
+    free(json);
+    ct_free(where);
+    return rc;
 }
 
 int ct_dataset_open(CtDataset *d, const char *dir) {
@@ -128,8 +151,22 @@ int ct_dataset_open(CtDataset *d, const char *dir) {
         goto done;
     const cJSON *eot_item = cJSON_GetObjectItemCaseSensitive(root, "eot_token");
     if (cJSON_IsNumber(eot_item)) eot = eot_item->valuedouble;
+    if ((token_bytes != 2 && token_bytes != 4) || vocab < 1 || vocab > 4294967295.0) {
+        ct_error_set("%s: 'token_bytes' %g or 'vocab_size' %g out of range (2 or 4; 1 to 2^32-1)", manifest, token_bytes,
+                     vocab);
+        goto done;
+    }
     d->token_bytes = (uint32_t)token_bytes;
     d->vocab_size = (uint32_t)vocab;
+    // Training prompts samples with it and stops answers at it: an id outside the vocabulary
+    // would index past the embedding.
+    if (eot_item && (!cJSON_IsNumber(eot_item) || eot < -1 || eot >= vocab || eot != (double)(int64_t)eot)) {
+        char *value = cJSON_PrintUnformatted(eot_item);
+        ct_error_set("%s: 'eot_token' %s is not -1 or a token id below the vocabulary size %.0f (the manifest is "
+                     "damaged; shard the data again)", manifest, value ? value : "?", vocab);
+        free(value);
+        goto done;
+    }
     d->eot_token = (int64_t)eot;
     const cJSON *hash = cJSON_GetObjectItemCaseSensitive(root, "tokenizer_hash");
     char *end = NULL;
@@ -138,6 +175,7 @@ int ct_dataset_open(CtDataset *d, const char *dir) {
         ct_error_set("%s: 'tokenizer_hash' is missing or not 16 hex digits", manifest);
         goto done;
     }
+    if (check_chat_template(root, manifest) != 0) goto done;
     const cJSON *splits = cJSON_GetObjectItemCaseSensitive(root, "splits");
     for (int s = 0; s < CT_N_SPLITS; s++) {
         const cJSON *split = cJSON_GetObjectItemCaseSensitive(splits, ct_split_name((CtSplit)s));

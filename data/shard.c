@@ -399,31 +399,45 @@ long ct_shard_read_chunk(const CtShard *s, uint32_t c, void *dctx, int32_t *toke
     unsigned char *compressed = ct_alloc(s->chunk_sizes[c]);
     unsigned char *raw = ct_alloc(raw_size);
     long rc = -1;
+    // The place named in errors: the chunk and its bytes in the file.
+    const unsigned long long from = s->chunk_offsets[c], to = from + s->chunk_sizes[c];
     if (read_exact(s->fd, compressed, s->chunk_sizes[c], s->chunk_offsets[c]) != 0) {
-        ct_error_errno("%s: chunk %u: cannot read", s->path, c);
+        ct_error_errno("%s: chunk %u (bytes %llu-%llu): cannot read", s->path, c, from, to);
         goto done;
     }
     size_t got = ZSTD_decompressDCtx(dctx, raw, raw_size, compressed, s->chunk_sizes[c]);
     if (ZSTD_isError(got)) {
-        ct_error_set("%s: chunk %u: %s (the file is corrupt; shard the data again)", s->path, c, ZSTD_getErrorName(got));
+        ct_error_set("%s: chunk %u (bytes %llu-%llu): %s (the file is corrupt; shard the data again)", s->path, c, from,
+                     to, ZSTD_getErrorName(got));
         goto done;
     }
     if (got != raw_size) {
-        ct_error_set("%s: chunk %u: decompressed to %zu bytes, expected %zu (corrupt)", s->path, c, got, raw_size);
+        ct_error_set("%s: chunk %u (bytes %llu-%llu): decompressed to %zu bytes, expected %zu (the file is corrupt; "
+                     "shard the data again)", s->path, c, from, to, got, raw_size);
         goto done;
     }
     for (uint32_t i = 0; i < n; i++) {
         const unsigned char *p = raw + (size_t)i * tb;
         uint32_t t = tb == 2 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 : get_u32(p);
         if (t >= s->vocab_size) {
-            ct_error_set("%s: chunk %u: token %u is outside the vocabulary of %u (corrupt)", s->path, c, t, s->vocab_size);
+            ct_error_set("%s: chunk %u (bytes %llu-%llu): token %u at position %llu is outside the vocabulary of %u "
+                         "(the file is corrupt; shard the data again)", s->path, c, from, to, t,
+                         (unsigned long long)(s->chunk_first_token[c] + i), s->vocab_size);
             goto done;
         }
         tokens[i] = (int32_t)t;
     }
+    const unsigned char *raw_mask = raw + (size_t)n * tb;
+    for (uint32_t i = 0; with_mask && i < n; i++)  // the writer stores 0 or 1
+        if (raw_mask[i] > 1) {
+            ct_error_set("%s: chunk %u (bytes %llu-%llu): loss-mask byte %u at position %llu is neither 0 nor 1 (the "
+                         "file is corrupt; shard the data again)", s->path, c, from, to, raw_mask[i],
+                         (unsigned long long)(s->chunk_first_token[c] + i));
+            goto done;
+        }
     if (mask) {
         if (with_mask)
-            memcpy(mask, raw + (size_t)n * tb, n);
+            memcpy(mask, raw_mask, n);
         else
             memset(mask, 1, n);
     }

@@ -30,6 +30,7 @@ typedef struct {
     CtMaskedIds chosen, rejected;
     size_t prompt_not_prefix;  // dpo: prompt tokens that merged with the completions (TRL's warning)
     int failed, empty;
+    int unusable;  // dpo: a well-formed pair that cannot teach a preference (error says why)
     char error[400];
 } Encoded;
 
@@ -156,9 +157,36 @@ static void fail(Encoded *e, const char *what) {
     snprintf(e->error, sizeof e->error, "%s", what);
 }
 
+// A message of a role the template does not know is refused by name (a typo would be rendered
+// as an untrained turn and silently not learned). 0, or -1 after fail().
+static int check_roles(const CtChatTemplate *t, const CtMessage *m, int n, const char *what, Encoded *e) {
+    for (int i = 0; i < n; i++) {
+        if (ct_chat_template_allows_role(t, m[i].role)) continue;
+        char roles[256], msg[400];
+        ct_chat_template_roles_text(t, roles, sizeof roles);
+        snprintf(msg, sizeof msg, "'%s' message %d has role '%.64s'; the roles allowed are %s", what, i + 1, m[i].role,
+                 roles);
+        fail(e, msg);
+        return -1;
+    }
+    return 0;
+}
+
+// dpo: a pair with an empty completion, or whose completions are the same tokens, gives the
+// loss nothing to prefer (chosen = rejected: a constant log sigmoid(0)); it is skipped and
+// counted, or refused with --strict.
+static void unusable(Encoded *e, const char *why) {
+    e->unusable = 1;
+    snprintf(e->error, sizeof e->error, "%s", why);
+}
+
+static int same_ids(const CtIds *a, const CtIds *b) {
+    return a->len == b->len && memcmp(a->data, b->data, sizeof(int32_t) * a->len) == 0;
+}
+
 static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *text, size_t len, int jsonl,
                             Encoded *e, uint8_t **scratch, size_t *scratch_cap) {
-    e->failed = e->empty = 0;
+    e->failed = e->empty = e->unusable = 0;
     e->prompt_not_prefix = 0;
     ct_masked_ids_clear(&e->main);
     ct_masked_ids_clear(&e->chosen);
@@ -190,6 +218,10 @@ static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *t
     if (job->kind == CT_SHARD_SFT) {
         CtConversation c;
         if (ct_parse_sft_example(text, len, &c) != 0) return fail(e, ct_error_message());
+        if (check_roles(job->chat_template, c.messages, c.n_messages, "messages", e) != 0) {
+            ct_conversation_free(&c);
+            return;
+        }
         ct_chat_encode(job->chat_template, tok, enc, c.messages, c.n_messages, 0, &e->main);
         ct_conversation_free(&c);
         int any = 0;
@@ -203,6 +235,17 @@ static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *t
     if (conversational && !job->chat_template) {
         ct_preference_free(&p);
         return fail(e, "a pair of message lists needs a chat template");
+    }
+    if (conversational && check_roles(job->chat_template, p.prompt, p.n_prompt, "prompt", e) != 0) {
+        ct_preference_free(&p);
+        return;
+    }
+    if (p.chosen_len == 0 || p.rejected_len == 0) {
+        unusable(e, p.chosen_len == 0 && p.rejected_len == 0 ? "empty chosen and rejected completions"
+                    : p.chosen_len == 0                      ? "empty chosen completion"
+                                                             : "empty rejected completion");
+        ct_preference_free(&p);
+        return;
     }
     if (conversational) {
         ct_chat_encode(job->chat_template, tok, enc, p.prompt, p.n_prompt, 1, &e->main);
@@ -218,6 +261,8 @@ static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *t
     if (prompt_text == 0 || (conversational && e->main.ids.len == 0) || e->chosen.ids.len == 0 ||
         e->rejected.ids.len == 0)
         fail(e, "empty prompt or completion");
+    else if (same_ids(&e->chosen.ids, &e->rejected.ids))
+        unusable(e, "chosen equals rejected");
 }
 
 // ---- the whole job ----
@@ -320,6 +365,7 @@ static char *source_json(const CtShardJob *job, const CtInputList *inputs, const
     cJSON_AddNumberToObject(root, "text_bytes", (double)stats->text_bytes);
     cJSON_AddNumberToObject(root, "file_bytes", (double)stats->file_bytes);
     cJSON_AddNumberToObject(root, "skipped_lines", (double)stats->skipped);
+    if (job->kind == CT_SHARD_DPO) cJSON_AddNumberToObject(root, "skipped_pairs", (double)stats->unusable_pairs);
     cJSON_AddNumberToObject(root, "val_fraction", job->val_fraction);
     cJSON_AddNumberToObject(root, "val_min", (double)job->val_min);
     cJSON_AddNumberToObject(root, "split_seed", (double)job->seed);
@@ -400,6 +446,18 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
                 }
                 rc = ct_error_set("%s:%llu: %s", inputs->paths[batch.file[i]], (unsigned long long)batch.line[i], e->error);
                 break;
+            }
+            if (e->unusable) {
+                if (job->strict) {
+                    rc = ct_error_set("%s:%llu: %s: the pair cannot teach a preference (--strict refuses it; without "
+                                      "--strict such pairs are skipped and counted)", inputs->paths[batch.file[i]],
+                                      (unsigned long long)batch.line[i], e->error);
+                    break;
+                }
+                if (stats->unusable_pairs++ == 0)
+                    snprintf(stats->first_unusable, sizeof stats->first_unusable, "%s:%llu: %s",
+                             inputs->paths[batch.file[i]], (unsigned long long)batch.line[i], e->error);
+                continue;
             }
             if (e->empty) {
                 stats->empty++;

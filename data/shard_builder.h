@@ -30,6 +30,8 @@ typedef struct {
     uint64_t seed;
     int threads;
     int skip_bad;                         // skip malformed lines (counted) instead of stopping
+    int strict;                           // dpo: refuse a pair with chosen = rejected or an empty completion
+                                          // (FILE:LINE) instead of skipping it (counted)
     uint64_t shard_tokens;
     uint32_t chunk_tokens;
     int zstd_level;
@@ -41,6 +43,8 @@ typedef struct {
     uint64_t empty;             // documents with no text, left out
     uint64_t prompt_not_prefix; // dpo: plain pairs whose tokenized prompt is not a prefix of prompt+completion
     char first_not_prefix[600]; // ... the first one's FILE:LINE
+    uint64_t unusable_pairs;    // dpo: pairs skipped as chosen = rejected or with an empty completion
+    char first_unusable[1100];  // ... the first one's FILE:LINE: why
     uint64_t text_bytes;        // text read (after decompression)
     uint64_t file_bytes;        // bytes of the input files
     double seconds;

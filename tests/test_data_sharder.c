@@ -245,7 +245,9 @@ TEST(data, readme_sized_inputs_get_a_validation_split_the_demo_config_can_use) {
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     CHECK_CONTAINS(out, "shard: 3000 documents (2900 train, 100 val)");
     CHECK_CONTAINS(out, "shard: 5000 documents (4900 train, 100 val)");
-    CHECK_CONTAINS(out, "shard: 2000 documents (1900 train, 100 val)");
+    // 30 of the 2,000 pairs reverse a palindrome ("reverse: a b a"): chosen = rejected, skipped.
+    CHECK_CONTAINS(out, "shard: 1970 documents (1870 train, 100 val)");
+    CHECK_CONTAINS(out, "skipped 30 dpo pairs that cannot teach a preference");
     free(out);
     size_t corpus_bytes = 0;
     char *corpus = ct_test_read(ct_test_path("corpus.txt"), &corpus_bytes);

@@ -214,6 +214,12 @@ static int run_eval(const CtArgs *args) {
     uint64_t n_tokens = source.n_tokens;
     if (max_tokens && (uint64_t)max_tokens < n_tokens) n_tokens = (uint64_t)max_tokens;
     const uint64_t n_windows = n_tokens / (uint64_t)T;
+    // --data: every chunk eval will read is checked before the first window, so a damaged shard
+    // stops it with one line naming the chunk rather than part-way through a pass.
+    if (source.have_data && ct_dataset_verify_range(&source.data, source.split, 0, n_tokens, NULL) != 0) {
+        ct_eval_source_close(&source);
+        return ct_cli_fail();
+    }
     if (n_windows == 0) {
         ct_error_set("%s%s%s: %llu tokens%s, fewer than one window of %d (give a smaller --seq)", source_name,
                      source.have_data ? " " : "", source.have_data ? ct_split_name(source.split) : "",

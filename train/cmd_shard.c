@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/timer.h"
 #include "data/dataset.h"
 #include "data/read_file.h"
 #include "data/shard_builder.h"
@@ -39,7 +40,9 @@ static const CtOption options[] = {
     {"chunk-tokens", "N", "tokens per compressed chunk (default 65536)", 0},
     {"zstd-level", "N", "zstd compression level 1..19 (default 3)", 0},
     {"threads", "N", "tokenizing threads (default: all cores)", 0},
+    {"strict", NULL, "dpo: refuse a pair whose chosen equals its rejected, or with an empty completion (default: skip, counted)", 0},
     {"info", "DIR", "describe an existing dataset folder instead", 0},
+    {"verify", NULL, "with --info: also read and check every chunk of every split (any flipped byte is found)", 0},
 };
 
 static double manifest_text_bytes(const char *dir) {
@@ -57,7 +60,23 @@ static double manifest_text_bytes(const char *dir) {
     return bytes;
 }
 
-static int print_info(const char *dir) {
+// --info --verify: every chunk of every split read and checked as a loader would.
+static int verify_splits(const CtDataset *d) {
+    for (int s = 0; s < CT_N_SPLITS; s++) {
+        double t0 = ct_time_now();
+        CtDatasetVerified v;
+        if (ct_dataset_verify_split(d, (CtSplit)s, &v) != 0) return -1;
+        double dt = ct_time_now() - t0;
+        char size[32];
+        ct_format_bytes(size, sizeof size, (double)v.bytes);
+        printf("  verified %-5s %llu chunk%s in %d shard%s (%llu tokens, %s) in %.2f s: every checksum and token good\n",
+               ct_split_name((CtSplit)s), (unsigned long long)v.chunks, v.chunks == 1 ? "" : "s", v.shards,
+               v.shards == 1 ? "" : "s", (unsigned long long)v.tokens, size, dt);
+    }
+    return 0;
+}
+
+static int print_info(const char *dir, int verify) {
     CtDataset d;
     if (ct_dataset_open(&d, dir) != 0) return ct_cli_fail();
     printf("dataset %s\n", dir);
@@ -81,8 +100,10 @@ static int print_info(const char *dir) {
     if (bytes > 0)
         printf("  compression: %.2fx (raw token bytes / shard bytes), %.2f bytes per token on disk\n",
                (double)tokens * d.token_bytes / (double)bytes, (double)bytes / (double)(tokens ? tokens : 1));
+    fflush(stdout);
+    int rc = verify && verify_splits(&d) != 0 ? ct_cli_fail() : 0;
     ct_dataset_close(&d);
-    return 0;
+    return rc;
 }
 
 static int parse_kind(const char *s, CtShardKind *kind) {
@@ -95,7 +116,8 @@ static int parse_kind(const char *s, CtShardKind *kind) {
 
 static int run_shard(const CtArgs *args) {
     const char *info = ct_args_get(args, "info");
-    if (info) return print_info(info);
+    if (info) return print_info(info, ct_args_has(args, "verify"));
+    if (ct_args_has(args, "verify")) return ct_cli_usage_error(&ct_cmd_shard, "--verify goes with --info DIR");
     const char *tokenizer_path = ct_args_get(args, "tokenizer"), *out = ct_args_get(args, "out");
     const char *inputs_given[CT_ARGS_MAX];
     int n_inputs = ct_args_get_all(args, "input", inputs_given, CT_ARGS_MAX);
@@ -135,6 +157,8 @@ static int run_shard(const CtArgs *args) {
     job.field = ct_args_get(args, "field") ? ct_args_get(args, "field") : "text";
     job.allow_special = ct_args_has(args, "allow-special");
     job.skip_bad = ct_args_has(args, "skip-bad");
+    job.strict = ct_args_has(args, "strict");
+    if (job.strict && job.kind != CT_SHARD_DPO) return ct_cli_usage_error(&ct_cmd_shard, "--strict goes with --format dpo");
 
     CtTokenizer tok;
     if (ct_tokenizer_load(&tok, tokenizer_path, ct_args_get(args, "pattern")) != 0) return ct_cli_fail();
@@ -226,6 +250,10 @@ static int run_shard(const CtArgs *args) {
                 "TRL, and the prompt's last tokens are not trained on. End prompts where a token ends (a newline or "
                 "punctuation; not a trailing space before a word) to avoid it", (unsigned long long)stats.prompt_not_prefix,
                 stats.prompt_not_prefix == 1 ? "" : "s", stats.first_not_prefix);
+    if (stats.unusable_pairs)
+        ct_warn("shard: skipped %llu dpo pair%s that cannot teach a preference (chosen equal to rejected, or an empty "
+                "completion); the first at %s. --strict refuses them instead", (unsigned long long)stats.unusable_pairs,
+                stats.unusable_pairs == 1 ? "" : "s", stats.first_unusable);
     if (stats.empty) ct_log("shard: left out %llu empty documents", (unsigned long long)stats.empty);
     if (stats.documents[CT_SPLIT_VAL] == 0 && val_fraction > 0)
         ct_warn("shard: the validation split is empty (too few documents for --val-fraction %g)", val_fraction);
@@ -243,15 +271,21 @@ const CtCommand ct_cmd_shard = {
     .name = "shard",
     .summary = "tokenize corpora into token shards for training (text, sft or dpo)",
     .usage = "ctrain shard --tokenizer PATH --input FILES_OR_DIRS... --out DIR [--format text|sft|dpo] [options]\n"
-             "       ctrain shard --info DIR",
+             "       ctrain shard --info DIR [--verify]",
     .description = "Reads .txt, .jsonl and .json files (and the same compressed as .zst), folders walked in name\n"
                    "order, tokenizes them on all cores and writes DIR/dataset.json plus train-*.ctshard and\n"
                    "val-*.ctshard files. Validation holds out --val-fraction of the N documents, but at least\n"
                    "min(N/10, --val-min) of them (by default 1%, at least 100 documents, or a tenth of a corpus\n"
                    "under 1,000), chosen by a seeded hash of each document's number. The output is\n"
                    "byte-identical for any --threads. A malformed line stops with FILE:LINE and what is wrong\n"
-                   "(or is skipped and counted with --skip-bad); an interrupted run leaves no dataset.json, so\n"
-                   "no loader mistakes it for a complete dataset.",
+                   "(or is skipped and counted with --skip-bad), as does a message whose role is not system,\n"
+                   "user, assistant, tool or a trained role of the template; an interrupted run leaves no\n"
+                   "dataset.json, so no loader mistakes it for a complete dataset. --format dpo skips pairs\n"
+                   "whose chosen equals their rejected, or with an empty completion, and says how many\n"
+                   "(--strict refuses them).\n"
+                   "--info reads the manifest and every shard's header and index; --info --verify also reads\n"
+                   "every chunk of both splits and checks its checksum and tokens, ending with FILE: chunk N\n"
+                   "(bytes A-B): what is wrong, and a non-zero exit, at the first bad one.",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .min_positionals = 0,

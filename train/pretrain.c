@@ -87,6 +87,7 @@ typedef struct {
     int overlap;       // ... in buckets, as the last micro-batch's backward finishes them
     CtGradBuckets buckets;
     int gpu;           // the device index this rank trains on
+    int eval_failed;   // the validation data could not be read: the run stops with its error
 } Run;
 
 static int fail(void) {
@@ -121,7 +122,7 @@ static int open_data(Run *r) {
         ct_warn("no tokenizer (%s is missing and data.tokenizer is not set): no samples, and checkpoints will not "
                 "carry a tokenizer", path);
     }
-    return 0;
+    return ct_train_verify_data(&r->data, r->name);  // every chunk of both splits, before any step
 }
 
 // The chat template an sft dataset was rendered with (its manifest's source.chat_template).
@@ -297,6 +298,14 @@ static void dpo_stats_allreduce(CtDpoStats *st) {
     st->logp_chosen = sums[3], st->logp_rejected = sums[4], st->pairs = (int64_t)sums[5];
 }
 
+// A validation batch could not be read (a shard changed on disk since the start's check):
+// the run stops with the reader's error rather than logging a NaN loss.
+static double eval_failed(Run *r) {
+    ct_error_prefix("validation: ");
+    r->eval_failed = 1;
+    return NAN;
+}
+
 // DPO on the fixed validation pairs: the loss, and TRL's reward metrics (logged).
 static double evaluate_dpo(Run *r) {
     CtLoaderState start = {(uint64_t)r->cfg->run.seed, 0, 0};
@@ -308,7 +317,10 @@ static double evaluate_dpo(Run *r) {
     CtDpoStats st;
     memset(&st, 0, sizeof st);
     for (uint64_t i = 0; i < n; i++) {
-        if (ct_step_batches_fetch(&s, &r->val) != 0) break;
+        if (ct_step_batches_fetch(&s, &r->val) != 0) {
+            ct_step_batches_free(&s);
+            return eval_failed(r);
+        }
         ct_dpo_micro_step(&r->dpo, &r->model, &s, 0, (int64_t)n * r->cfg->train.batch_size * ct_dist_world(), CT_SPLIT_VAL,
                           0, &st);
     }
@@ -346,7 +358,7 @@ static double evaluate(Run *r) {
     double sum = 0, count = 0;
     for (uint64_t i = 0; i < n; i++) {
         const CtLoaderBatch *b;
-        if (ct_loader_next(&r->val, &b) != 0) return NAN;
+        if (ct_loader_next(&r->val, &b) != 0) return eval_failed(r);
         CtBatch mb = model_batch(b, r->with_docs);  // as the step sees it: sft's packed examples apart
         float loss = ct_model_forward(&r->model, &mb);
         sum += (double)loss * r->model.loss_count;
@@ -613,6 +625,7 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (r.step == 0) {
         if (lead) print_samples(&r, "before training");
         if (r.have_val) r.last_val = evaluate(&r);  // every rank: its rows of the validation batches
+        if (r.eval_failed) goto done;
         if (r.have_val && lead) {
             ct_metrics_eval(&r.metrics, 0, 0, r.last_val, r.objective != CT_OBJECTIVE_DPO);
             char ppl[64];
@@ -720,6 +733,7 @@ int ct_pretrain(const CtPretrainJob *job) {
                     100 * mfu, mem, eta, tty && !eval_now ? "\033[K" : "\n");
         }
         if (eval_now) r.last_val = evaluate(&r);  // every rank: its rows of the validation batches
+        if (r.eval_failed) goto done;
         if (eval_now && lead) {
             ct_metrics_eval(&r.metrics, r.step, r.tokens_seen, r.last_val, r.objective != CT_OBJECTIVE_DPO);
             char ppl[64];

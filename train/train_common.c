@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/timer.h"
 #include "kernels/device.h"
 #include "train/model_config.h"
@@ -57,6 +58,17 @@ CtLrSchedule ct_train_schedule(const CtRunConfig *cfg) {
     CtLrSchedule s = {(CtLrShape)cfg->optim.schedule, cfg->optim.lr, cfg->optim.min_lr, cfg->optim.warmup_steps,
                       (long)cfg->train.max_steps, cfg->optim.decay_fraction};
     return s;
+}
+
+int ct_train_verify_data(const CtDataset *data, const char *name) {
+    double t0 = ct_time_now();
+    CtDatasetVerified v[CT_N_SPLITS];
+    for (int s = 0; s < CT_N_SPLITS; s++)
+        if (ct_dataset_verify_split(data, (CtSplit)s, &v[s]) != 0) return -1;
+    ct_log("%s: %s: checked every chunk: %llu train and %llu val chunks, %llu tokens, in %.2f s", name, data->dir,
+           (unsigned long long)v[CT_SPLIT_TRAIN].chunks, (unsigned long long)v[CT_SPLIT_VAL].chunks,
+           (unsigned long long)(v[CT_SPLIT_TRAIN].tokens + v[CT_SPLIT_VAL].tokens), ct_time_now() - t0);
+    return 0;
 }
 
 double ct_train_unigram_entropy(const CtDataset *data) {

@@ -23,6 +23,11 @@ int ct_train_model_config(const CtRunConfig *cfg, const CtDataset *data, CtModel
 // Weight decay on matrices, not on biases and norm weights; embeddings by option.
 void ct_train_set_decay_spans(const CtModel *m, CtAdamW *opt, int decay_embeddings);
 CtLrSchedule ct_train_schedule(const CtRunConfig *cfg);
+// Before any step: every chunk of both splits read and checked (ct_dataset_verify_split), so a
+// damaged shard stops the run with one line naming the file, the chunk and the problem, instead
+// of failing mid-run or turning the validation loss into NaN. Logs what was read under `name`
+// (the command). 0, or -1 + error.
+int ct_train_verify_data(const CtDataset *data, const char *name);
 // The entropy (nats/token) of the training split's token frequencies, over at most the first
 // 64M tokens: the loss of the best model that ignores context. NAN when it cannot be read.
 double ct_train_unigram_entropy(const CtDataset *data);
