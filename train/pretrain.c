@@ -175,6 +175,7 @@ static int build_model(Run *r, const char *resume_path) {
                  wd = cfg->optim.weight_decay;
     ct_adamw_init(&r->opt, 0, lr, b1, b2, eps, wd);  // moments sized once the model is known
     CtCheckpointMeta meta;
+    ct_checkpoint_meta_init(&meta);  // freed below on every path, LoRA's (which fills none) included
     if (resume_path) {
         if (ct_checkpoint_load(resume_path, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, &r->opt, &meta) != 0)
             return -1;
