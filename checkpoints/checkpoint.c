@@ -293,6 +293,7 @@ int ct_ckpt_read_tensors(CtCheckpoint *c, const char *group, const CtNamedTensor
         snprintf(path, sizeof path, "%s/%s", group, t->name);
         if (!ct_ckpt_has(c, path)) return ct_error_set("%s: has no tensor %s", c->path, path);
         hid_t ds = H5Dopen2(c->file, path, H5P_DEFAULT);
+        if (ds < 0) return tensor_read_error(c, path);
         hid_t space = H5Dget_space(ds);
         hsize_t dims[CT_TENSOR_MAX_DIMS];
         int ndim = H5Sget_simple_extent_ndims(space);

@@ -92,7 +92,7 @@ static int edit_text_attribute(const char *file, const char *name, const char *f
 
 // rope_theta edited after the file was written: every reader refuses the file, naming it and the
 // attribute, instead of generating with another model.
-TEST(faults, an_edited_model_config_is_refused_by_info_generate_export_and_init_from) {
+TEST(faults, an_edited_model_config_is_refused_by_info_generate_export_init_from_and_resume) {
     if (tiny_data() != 0) return;
     char *out;
     CHECK_EQ_INT(ctrain(&out, "pretrain run.json --run.out_dir=run --train.max_steps=2"), 0);
@@ -111,6 +111,12 @@ TEST(faults, an_edited_model_config_is_refused_by_info_generate_export_and_init_
         free(out);
     }
     CHECK(access(ct_test_path("hf/config.json"), F_OK) != 0);
+    // As the newest checkpoint of a run: --resume skips it, saying why, and takes the one before.
+    CHECK_EQ_INT(shell(NULL, "cp edited.h5 run/ckpt-step00000004.h5"), 0);
+    CHECK_EQ_INT(ctrain(&out, "pretrain run.json --run.out_dir=run --train.max_steps=3 --resume run"), 0);
+    CHECK_CONTAINS(out, "skipping run/ckpt-step00000004.h5: run/ckpt-step00000004.h5: attribute 'model_config' fails");
+    CHECK_CONTAINS(out, "resumed from run/ckpt-step00000002.h5 at step 2");
+    free(out);
     // The same bytes changed on disk, under HDF5: refused as a damaged file.
     CHECK_EQ_INT(patch_bytes("flipped.h5", "\"rope_theta\":10000", "\"rope_theta\":10001", 18), 0);
     CHECK_EQ_INT(ctrain(&out, "ckpt info flipped.h5"), 1);
