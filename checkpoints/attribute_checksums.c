@@ -91,6 +91,11 @@ typedef struct {
     int seen;
 } Entry;
 
+static void entries_free(Entry *entries, int n) {
+    for (int k = 0; k < n; k++) ct_free(entries[k].name);
+    ct_free(entries);
+}
+
 static int read_table(hid_t file, const char *path, Entry **entries, int *n) {
     *entries = NULL;
     *n = 0;
@@ -127,8 +132,12 @@ static int read_table(hid_t file, const char *path, Entry **entries, int *n) {
         unsigned crc;
         int name_at = 0;
         if (sscanf(line, "%8x %n", &crc, &name_at) != 1 || name_at != 9 || !line[9]) {
+            ct_error_set("%s: attribute '%s' has a malformed line: %.60s", path, CT_CKPT_ATTRIBUTE_CRC32, line);
             ct_free(text);
-            return ct_error_set("%s: attribute '%s' has a malformed line: %.60s", path, CT_CKPT_ATTRIBUTE_CRC32, line);
+            entries_free(*entries, *n);
+            *entries = NULL;
+            *n = 0;
+            return -1;
         }
         if (*n == cap) *entries = ct_realloc(*entries, sizeof(Entry) * (size_t)(cap = cap ? 2 * cap : 32));
         (*entries)[(*n)++] = (Entry){crc, ct_strdup(line + 9), 0};
@@ -161,7 +170,6 @@ int ct_attribute_checksums_verify(int64_t file, const char *path, int *n_checked
         if (!entries[k].seen) rc = ct_error_set("%s: attribute '%s' is missing (damaged file)", path, entries[k].name);
     if (rc == 0) *n_checked = l.n;
     names_free(&l);
-    for (int k = 0; k < n_entries; k++) ct_free(entries[k].name);
-    ct_free(entries);
+    entries_free(entries, n_entries);
     return rc ? -1 : 0;
 }

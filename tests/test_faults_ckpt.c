@@ -182,8 +182,21 @@ TEST(faults, every_kind_of_attribute_is_checked_when_a_checkpoint_opens) {
         snprintf(want, sizeof want, "edited.h5: attribute '%s' fails its checksum", names[i]);
         CHECK_CONTAINS(ct_error_message(), want);
     }
+    // The table itself damaged, or removed from a file that says it is of format 1.1.
+    const char *copy = ct_test_path("table.h5");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, copy);
+    CHECK_EQ_INT(ct_test_run(cmd, NULL), 0);
+    CHECK_EQ_INT(rewrite_attribute(copy, "attribute_crc32"), 0);
+    CHECK(ct_ckpt_open(&c, copy) != 0);
+    CHECK_CONTAINS(ct_error_message(), "table.h5: attribute 'attribute_crc32' (the table of attribute checksums) fails its own");
+    hid_t file = H5Fopen(copy, H5F_ACC_RDWR, H5P_DEFAULT);
+    CHECK(H5Adelete(file, "attribute_crc32") >= 0);
+    H5Fclose(file);
+    CHECK(ct_ckpt_open(&c, copy) != 0);
+    CHECK_CONTAINS(ct_error_message(), "table.h5: checkpoint version 1.1 has no attribute checksums");
     // One removed, one added by another program: both are refused by name.
-    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     CHECK(H5Adelete(file, "step") >= 0);
     H5Fclose(file);
     CHECK(ct_ckpt_open(&c, path) != 0);
