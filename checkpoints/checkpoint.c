@@ -3,19 +3,35 @@
 #include <hdf5.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "checkpoints/attribute_checksums.h"
 #include "core/alloc.h"
 #include "core/error.h"
+
+// A file whose close fails (HDF5 could not write its metadata: disk full) stays half-closed
+// inside HDF5, and HDF5's own clean-up at exit then crashes on it (SIGSEGV in H5F__close_cb), so
+// a clear error would end as exit status 139. Every file here is closed explicitly, so that
+// clean-up has nothing to do: it is turned off before HDF5 starts.
+__attribute__((constructor)) static void no_hdf5_cleanup_at_exit(void) { H5dont_atexit(); }
 
 static void quiet_hdf5(void) {
     // HDF5 prints its error stack to stderr by default; errors here become one-line messages.
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
-// HDF5's innermost error message (what went wrong at the bottom of its stack), for errors that
-// say why; "" when the stack is empty.
+// Why HDF5 failed, for errors that say why: the system's message where a read or write of the
+// file failed ("No space left on device"), else the innermost message of HDF5's error stack (its
+// first line); "" when the stack is empty. Call it before any other HDF5 call, which clears the stack.
 static herr_t first_error(unsigned n, const H5E_error2_t *e, void *data) {
-    if (n == 0 && e->desc && *e->desc) snprintf(data, 160, "%s", e->desc);
+    char *buf = data;
+    const char *sys = e->desc ? strstr(e->desc, "error message = '") : NULL;
+    if (sys) {
+        sys += strlen("error message = '");
+        snprintf(buf, 160, "%.*s", (int)strcspn(sys, "'"), sys);
+        return 1;  // the system's reason: stop here
+    }
+    if (n == 0 && e->desc && *e->desc) snprintf(buf, 160, "%.*s", (int)strcspn(e->desc, "\n"), e->desc);
     return 0;
 }
 
@@ -55,7 +71,8 @@ int ct_ckpt_create(CtCheckpoint *c, const char *path) {
     }
     c->writing = 1;
     c->path = ct_strdup(path);
-    if (ct_ckpt_set_string(c, "format", "ctrain-checkpoint") != 0 || ct_ckpt_set_int(c, "version", CT_CKPT_VERSION) != 0) {
+    if (ct_ckpt_set_string(c, "format", "ctrain-checkpoint") != 0 || ct_ckpt_set_int(c, "version", CT_CKPT_VERSION) != 0 ||
+        ct_ckpt_set_int(c, "version_minor", CT_CKPT_VERSION_MINOR) != 0) {
         ct_ckpt_abort(c);
         return -1;
     }
@@ -63,16 +80,42 @@ int ct_ckpt_create(CtCheckpoint *c, const char *path) {
 }
 
 void ct_ckpt_abort(CtCheckpoint *c) {
-    if (c->file > 0) H5Fclose(c->file);
+    if (c->file > 0) {
+        // After a failed write HDF5 still holds metadata it could not write, and its close writes
+        // it: the temporary file is dropped anyway, so emptying it first gives that write room
+        // (on a full disk it would fail again and leave the file half-closed).
+        if (c->writing && c->atomic.tmp_path) {
+            int emptied = truncate(c->atomic.tmp_path, 0);
+            (void)emptied;  // if the close fails even so, no_hdf5_cleanup_at_exit makes it harmless
+        }
+        H5Fclose(c->file);
+    }
     if (c->writing) ct_atomic_abort(&c->atomic);
     ct_free(c->path);
     memset(c, 0, sizeof *c);
 }
 
 int ct_ckpt_commit(CtCheckpoint *c) {
-    if (H5Fflush(c->file, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(c->file) < 0) {
+    // Format 1.1: the checksums of every attribute, the last attribute written.
+    char *table = ct_attribute_checksums_compute(c->file, c->path);
+    if (!table || ct_ckpt_set_string(c, CT_CKPT_ATTRIBUTE_CRC32, table) != 0) {
+        ct_free(table);
+        ct_ckpt_abort(c);
+        return -1;
+    }
+    ct_free(table);
+    if (H5Fflush(c->file, H5F_SCOPE_GLOBAL) < 0) {
+        char why[160];
+        ct_error_set("%s: writing the checkpoint failed: %s", c->path,
+                     *hdf5_reason(why) ? why : "HDF5 gave no reason (disk full?)");
+        ct_ckpt_abort(c);
+        return -1;
+    }
+    if (H5Fclose(c->file) < 0) {  // HDF5 has let go of the file, even so
+        char why[160];
         c->file = 0;
-        ct_error_set("%s: writing the checkpoint failed (disk full?)", c->path);
+        ct_error_set("%s: writing the checkpoint failed: %s", c->path,
+                     *hdf5_reason(why) ? why : "HDF5 gave no reason (disk full?)");
         ct_ckpt_abort(c);
         return -1;
     }
@@ -129,9 +172,10 @@ static int write_attribute(CtCheckpoint *c, const char *name, hid_t file_type, h
     int rc = 0;
     if (attr < 0 || H5Awrite(attr, mem_type, data) < 0) {
         char why[160];
+        hdf5_reason(why);  // before the next HDF5 call clears it
         size_t bytes = H5Tget_size(file_type) * (n ? (size_t)n : 1);
         rc = ct_error_set("%s: cannot write attribute %s (%zu bytes): %s", c->path, name, bytes,
-                          *hdf5_reason(why) ? why : "HDF5 gave no reason (disk full?)");
+                          *why ? why : "HDF5 gave no reason (disk full?)");
     }
     if (attr >= 0) H5Aclose(attr);
     H5Sclose(space);
@@ -174,18 +218,40 @@ int ct_ckpt_open(CtCheckpoint *c, const char *path) {
         return ct_error_set("%s: cannot open as HDF5 (truncated or damaged)", path);
     }
     c->path = ct_strdup(path);
+    // Format 1.1: every attribute is checked before any is believed, the format's own included.
+    htri_t checked = H5Aexists(c->file, CT_CKPT_ATTRIBUTE_CRC32);
+    if (checked < 0 || (checked > 0 && ct_attribute_checksums_verify(c->file, path, &c->attributes_checked) != 0)) {
+        if (checked < 0) ct_error_set("%s: cannot read its attributes (damaged file)", path);
+        ct_ckpt_close(c);
+        return -1;
+    }
     char *format = NULL;
-    int64_t version = 0;
-    if (ct_ckpt_get_string(c, "format", &format) != 0 || strcmp(format, "ctrain-checkpoint") != 0) {
-        ct_free(format);
+    int64_t version = 0, minor = 0;
+    if (!ct_ckpt_has(c, "format")) {
         ct_ckpt_close(c);
         return ct_error_set("%s: an HDF5 file, but not a ctrain checkpoint (no format attribute)", path);
+    }
+    if (ct_ckpt_get_string(c, "format", &format) != 0 || strcmp(format, "ctrain-checkpoint") != 0) {
+        if (format) ct_error_set("%s: an HDF5 file, but not a ctrain checkpoint (format '%.40s')", path, format);
+        ct_free(format);
+        ct_ckpt_close(c);
+        return -1;
     }
     ct_free(format);
     if (ct_ckpt_get_int(c, "version", &version) != 0 || version != CT_CKPT_VERSION) {
         ct_ckpt_close(c);
         return ct_error_set("%s: checkpoint version %lld; this ctrain reads version %d", path, (long long)version,
                             CT_CKPT_VERSION);
+    }
+    if (ct_ckpt_has(c, "version_minor") && ct_ckpt_get_int(c, "version_minor", &minor) != 0) {
+        ct_ckpt_close(c);
+        return -1;
+    }
+    c->version_minor = (int)minor;
+    if (minor >= 1 && !checked) {
+        ct_ckpt_close(c);
+        return ct_error_set("%s: checkpoint version 1.%lld has no attribute checksums (%s): damaged file", path,
+                            (long long)minor, CT_CKPT_ATTRIBUTE_CRC32);
     }
     return 0;
 }
@@ -212,6 +278,14 @@ int ct_ckpt_has(const CtCheckpoint *c, const char *object) {
     }
 }
 
+// A tensor that HDF5 could not read: its Fletcher-32 checksum failed, or the file is damaged.
+static int tensor_read_error(const CtCheckpoint *c, const char *path) {
+    char why[160];
+    hdf5_reason(why);
+    if (strstr(why, "checksum") || !*why) return ct_error_set("%s: tensor %s fails its checksum (damaged file)", c->path, path);
+    return ct_error_set("%s: tensor %s cannot be read (damaged file: %s)", c->path, path, why);
+}
+
 int ct_ckpt_read_tensors(CtCheckpoint *c, const char *group, const CtNamedTensor *tensors, int n) {
     for (int i = 0; i < n; i++) {
         const CtNamedTensor *t = &tensors[i];
@@ -219,6 +293,7 @@ int ct_ckpt_read_tensors(CtCheckpoint *c, const char *group, const CtNamedTensor
         snprintf(path, sizeof path, "%s/%s", group, t->name);
         if (!ct_ckpt_has(c, path)) return ct_error_set("%s: has no tensor %s", c->path, path);
         hid_t ds = H5Dopen2(c->file, path, H5P_DEFAULT);
+        if (ds < 0) return tensor_read_error(c, path);
         hid_t space = H5Dget_space(ds);
         hsize_t dims[CT_TENSOR_MAX_DIMS];
         int ndim = H5Sget_simple_extent_ndims(space);
@@ -239,8 +314,9 @@ int ct_ckpt_read_tensors(CtCheckpoint *c, const char *group, const CtNamedTensor
                                 path, got, want);
         }
         herr_t rc = H5Dread(ds, type_of(t->dtype, 1), H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data);
+        if (rc < 0) tensor_read_error(c, path);
         H5Dclose(ds);
-        if (rc < 0) return ct_error_set("%s: tensor %s cannot be read: checksum mismatch or damaged file", c->path, path);
+        if (rc < 0) return -1;
     }
     return 0;
 }
@@ -337,4 +413,45 @@ int ct_ckpt_visit(CtCheckpoint *c, CtCkptVisitFn fn, void *ctx) {
     if (H5Ovisit(c->file, H5_INDEX_NAME, H5_ITER_INC, visit_one, &v) < 0)
         return ct_error_set("%s: cannot list the checkpoint's contents (damaged?)", c->path);
     return 0;
+}
+
+typedef struct {
+    CtCheckpoint *c;
+    int64_t n_tensors;
+    void *buffer;
+    size_t capacity;
+    int failed;
+} Verify;
+
+static herr_t verify_one(hid_t obj, const char *name, const H5O_info_t *info, void *data) {
+    if (info->type != H5O_TYPE_DATASET) return 0;
+    Verify *v = data;
+    hid_t ds = H5Dopen2(obj, name, H5P_DEFAULT);
+    hid_t type = ds >= 0 ? H5Dget_type(ds) : -1, space = ds >= 0 ? H5Dget_space(ds) : -1;
+    hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+    size_t bytes = n >= 0 && type >= 0 ? (size_t)n * H5Tget_size(type) : 0;
+    if (bytes > v->capacity) {
+        ct_free(v->buffer);
+        v->buffer = ct_alloc(v->capacity = bytes);
+    }
+    herr_t rc = n < 0 || type < 0 ? -1 : bytes ? H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v->buffer) : 0;
+    if (rc < 0) tensor_read_error(v->c, name);
+    if (space >= 0) H5Sclose(space);
+    if (type >= 0) H5Tclose(type);
+    if (ds >= 0) H5Dclose(ds);
+    if (rc < 0) {
+        v->failed = 1;
+        return -1;
+    }
+    v->n_tensors++;
+    return 0;
+}
+
+int ct_ckpt_verify_tensors(CtCheckpoint *c, int64_t *n_tensors) {
+    Verify v = {c, 0, NULL, 0, 0};
+    herr_t rc = H5Ovisit(c->file, H5_INDEX_NAME, H5_ITER_INC, verify_one, &v);
+    ct_free(v.buffer);
+    if (n_tensors) *n_tensors = v.n_tensors;
+    if (rc < 0 && !v.failed) ct_error_set("%s: cannot list the checkpoint's contents (damaged file)", c->path);
+    return rc < 0 ? -1 : 0;
 }

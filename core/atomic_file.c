@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <dirent.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/log.h"
 
 // Temporary files in flight, for the signal handler. A fixed table: the handler may not
 // allocate, and a process rarely has more than a few files open for writing at once.
@@ -85,6 +88,9 @@ static int create_temporary(CtAtomicFile *f, const char *path) {
 int ct_atomic_open(CtAtomicFile *f, const char *path) {
     int fd = create_temporary(f, path);
     if (fd < 0) return -1;
+    // Held until the file is closed: ct_atomic_remove_stale in another process leaves it alone.
+    // (Not for ct_atomic_begin_path: HDF5 takes the same lock on the files it writes.)
+    flock(fd, LOCK_EX | LOCK_NB);
     f->fp = fdopen(fd, "wb");
     if (!f->fp) {
         ct_error_errno("%s: cannot open for writing", f->tmp_path);
@@ -166,4 +172,41 @@ int ct_write_file_atomic(const char *path, const void *data, size_t size) {
         return -1;
     }
     return ct_atomic_commit(&f);
+}
+
+int ct_atomic_is_temporary_name(const char *name) {
+    const char *tmp = strstr(name, ".tmp.");
+    while (tmp && strstr(tmp + 1, ".tmp.")) tmp = strstr(tmp + 1, ".tmp.");  // the last one
+    if (name[0] != '.' || !tmp || tmp == name || strlen(tmp + 5) != 6) return 0;
+    for (const char *p = tmp + 5; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))) return 0;
+    return 1;
+}
+
+int ct_atomic_remove_stale(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!ct_atomic_is_temporary_name(e->d_name)) continue;
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *path = ct_alloc(n);
+        snprintf(path, n, "%s/%s", dir, e->d_name);
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct stat st;
+        // A regular file that nobody holds: the writer is gone (a held lock means one is writing).
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+            unlink(path) == 0) {
+            char size[32];
+            ct_format_bytes(size, sizeof size, (double)st.st_size);
+            ct_log("removed %s (%lld bytes%s%s), a temporary file left by a save that was interrupted", path,
+                   (long long)st.st_size, st.st_size >= 1024 ? ", " : "", st.st_size >= 1024 ? size : "");
+            removed++;
+        }
+        if (fd >= 0) close(fd);
+        ct_free(path);
+    }
+    closedir(d);
+    return removed;
 }

@@ -2,7 +2,8 @@
 // A file is written under a hidden temporary name in the same folder (".NAME.tmp.XXXXXX"),
 // flushed, fsync'ed and renamed over the final name; the folder is fsync'ed so the rename
 // survives a crash. An abort, an error or an interrupt (see ct_atomic_install_signal_cleanup)
-// removes the temporary file. Readers never look at names containing ".tmp.".
+// removes the temporary file; one left by kill -9 is removed by ct_atomic_remove_stale when the
+// folder is next used. Readers never look at names containing ".tmp.".
 #pragma once
 #include <stddef.h>
 #include <stdio.h>
@@ -32,3 +33,11 @@ int ct_write_file_atomic(const char *path, const void *data, size_t size);
 // Ctrl-C) call ct_atomic_remove_all_temporaries() from it instead.
 void ct_atomic_install_signal_cleanup(void);
 void ct_atomic_remove_all_temporaries(void);  // async-signal-safe
+
+// Whether `name` (a file name, no folder) is one of ours: ".NAME.tmp.XXXXXX", as mkstemp fills it.
+int ct_atomic_is_temporary_name(const char *name);
+// Removes the temporary files a killed writer left in `dir` (our pattern only), saying so for each
+// (ct_log: name and size). A temporary a live writer is still writing is left alone: its writer
+// holds an flock on it (ct_atomic_open's, or HDF5's own on the files it writes), and so should
+// the caller hold the folder (train/run_lock.h). Returns how many were removed.
+int ct_atomic_remove_stale(const char *dir);

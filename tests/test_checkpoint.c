@@ -150,7 +150,14 @@ TEST(checkpoint, damaged_truncated_and_foreign_files) {
     float buf[400];
     back.data = buf;
     CHECK_EQ_INT(ct_ckpt_read_tensors(&c, "model", &back, 1), -1);
-    CHECK_CONTAINS(ct_error_message(), "checksum mismatch or damaged file");
+    CHECK_CONTAINS(ct_error_message(), "flipped.h5: tensor model/transformer.wte.weight fails its checksum");
+    CHECK_EQ_INT(ct_ckpt_verify_tensors(&c, NULL), -1);  // what ckpt info and --resume use
+    CHECK_CONTAINS(ct_error_message(), "flipped.h5: tensor model/transformer.wte.weight fails its checksum");
+    ct_ckpt_close(&c);
+    CHECK_EQ_INT(ct_ckpt_open(&c, path), 0);
+    int64_t n_tensors = 0;
+    CHECK_EQ_INT(ct_ckpt_verify_tensors(&c, &n_tensors), 0);
+    CHECK_EQ_INT(n_tensors, 4);  // model/ 3, optim/m/ 1
     ct_ckpt_close(&c);
 
     CHECK_EQ_INT(ct_ckpt_open(&c, ct_test_write("text.h5", "not hdf5 at all")), -1);

@@ -1,4 +1,4 @@
-// ctrain ckpt info: what a checkpoint holds.
+// ctrain ckpt info: what a checkpoint holds, once every checksum has been verified.
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 
 static const CtOption options[] = {
     {"tensors", NULL, "list every tensor with its shape", 0},
+    {"no-verify", NULL, "do not read every tensor to verify its checksum (attributes are still checked)", 0},
 };
 
 typedef struct {
@@ -48,8 +49,21 @@ static void visit(void *ctx, const char *path, int ndim, const int64_t *shape, i
 static int run_ckpt_info(const CtArgs *args) {
     const char *path = args->positionals[0];
     CtCheckpoint c;
-    if (ct_ckpt_open(&c, path) != 0) return ct_cli_fail();
-    printf("checkpoint %s (ctrain checkpoint, version %d)\n", path, CT_CKPT_VERSION);
+    if (ct_ckpt_open(&c, path) != 0) return ct_cli_fail();  // every attribute checked (format 1.1)
+    const int verify = !ct_args_has(args, "no-verify");
+    int64_t n_tensors = 0;
+    if (verify && ct_ckpt_verify_tensors(&c, &n_tensors) != 0) {
+        ct_ckpt_close(&c);
+        return ct_cli_fail();
+    }
+    printf("checkpoint %s (ctrain checkpoint, version %d.%d)\n", path, CT_CKPT_VERSION, c.version_minor);
+    char tensors[64] = "tensors not read (--no-verify)";
+    if (verify) snprintf(tensors, sizeof tensors, "%" PRId64 " tensors", n_tensors);
+    if (c.version_minor >= 1)
+        printf("  %-12s %s and %d attributes verified\n", "checksums", tensors, c.attributes_checked);
+    else
+        printf("  %-12s %s%s; attributes unchecked (written before ctrain checksummed them)\n", "checksums", tensors,
+               verify ? " verified" : "");
     static const char *const ints[] = {"step", "tokens_seen"};
     for (int i = 0; i < 2; i++) {
         int64_t v;
@@ -104,8 +118,8 @@ static int run_ckpt_info(const CtArgs *args) {
 
 const CtCommand ct_cmd_ckpt_info = {
     .name = "ckpt info",
-    .summary = "show what a checkpoint holds (step, losses, tokenizer, tensors, config)",
-    .usage = "ctrain ckpt info FILE [--tensors]",
+    .summary = "show what a checkpoint holds (step, losses, tokenizer, tensors, config) and verify its checksums",
+    .usage = "ctrain ckpt info FILE [--tensors] [--no-verify]",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .min_positionals = 1,

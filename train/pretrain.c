@@ -37,6 +37,7 @@
 #include "data/chat_template.h"
 #include "train/dpo.h"
 #include "train/run_dir.h"
+#include "train/run_lock.h"
 #include "train/sft_eval.h"
 #include "train/step_batches.h"
 #include "train/train_common.h"
@@ -73,6 +74,7 @@ typedef struct {
     CtRng sample_rng;
     CtMetrics metrics;
     int have_metrics;
+    CtRunLock lock;  // rank 0: run.out_dir, held for the whole run (train/run_lock.h)
     int64_t step, tokens_seen;
     double best_val, last_val, last_loss;
     double peak_flops;
@@ -176,6 +178,7 @@ static int build_model(Run *r, const char *resume_path) {
                  wd = cfg->optim.weight_decay;
     ct_adamw_init(&r->opt, 0, lr, b1, b2, eps, wd);  // moments sized once the model is known
     CtCheckpointMeta meta;
+    ct_checkpoint_meta_init(&meta);  // freed below on every path, LoRA's (which fills none) included
     if (resume_path) {
         if (ct_checkpoint_load(resume_path, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, &r->opt, &meta) != 0)
             return -1;
@@ -499,6 +502,7 @@ static void free_run(Run *r) {
     free(r->tokenizer_json);
     free(r->chat_template_json);
     ct_dataset_close(&r->data);
+    ct_run_unlock(&r->lock);
 }
 
 int ct_pretrain(const CtPretrainJob *job) {
@@ -522,6 +526,7 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (open_data(&r) != 0) goto done;
     if (job->resume_dir && ct_run_find_latest(job->resume_dir, resume_path, sizeof resume_path) != 0) goto done;
     if (lead && ct_make_dirs(cfg->run.out_dir) != 0) goto done;
+    if (lead && ct_run_lock(&r.lock, cfg->run.out_dir) != 0) goto done;  // one run per folder; stale temporaries go
     if (open_loaders(&r) != 0) goto done;
     if (r.objective == CT_OBJECTIVE_SFT) r.chat_template_json = dataset_chat_template(cfg->data.path);
     ct_rng_seed_stream(&r.sample_rng, (uint64_t)cfg->run.seed, 0x5A4D);
