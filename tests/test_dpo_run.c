@@ -9,8 +9,16 @@
 #include "core/rng.h"
 #include "tests/test.h"
 
+static const char *DPO_CONFIG =
+    "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 2, \"d_model\": 64, \"n_head\": 4, \"n_kv_head\": 2, "
+    "\"d_ff\": 128, \"max_seq_len\": 48}, \"data\": {\"path\": \"pairs\"}, \"train\": {\"batch_size\": 1, \"seq_len\": 48, "
+    "\"max_steps\": 6, \"eval_every\": 3, \"eval_batches\": 4, \"eval_exact_match\": 0, \"save_every\": 3, "
+    "\"init_from\": \"init/ckpt-step00000001.h5\"}, \"optim\": {\"lr\": 1e-2, \"warmup_steps\": 0, \"weight_decay\": 0}}";
+
 // A 1024-token tokenizer trained on the shared corpus and plain-string pairs (reverse a list of
-// fruit: chosen reversed, rejected as given), sharded into DIR/pairs. 0, or -1 with the output.
+// fruit: chosen reversed, rejected as given), sharded into DIR/pairs, and the model DPO starts
+// from (it refuses random weights): DPO_CONFIG's, one pretraining step on the corpus, in
+// DIR/init/ckpt-step00000001.h5. 0, or the failing status with the output.
 static int make_pairs(const char *dir, char **out) {
     const char *shared = ct_test_shared_data();
     if (!shared) return 1;
@@ -27,20 +35,18 @@ static int make_pairs(const char *dir, char **out) {
                 words[a], words[b], words[c], words[c], words[b], words[a], words[a], words[b], words[c]);
     }
     fclose(f);
+    ct_test_write("dpo.json", DPO_CONFIG);
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "cd '%s' && head -c 300000 '%s/corpora/nlp-corpus-40k.txt' > corpus.txt && '%s' tokenizer train --input "
              "corpus.txt --vocab-size 1024 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json "
-             "--input pairs.jsonl --format dpo --val-fraction 0.1 --out pairs",
-             dir, shared, ct_test_bin(), ct_test_bin());
+             "--input pairs.jsonl --format dpo --val-fraction 0.1 --out pairs && '%s' shard --tokenizer tok.json --input "
+             "corpus.txt --val-fraction 0.1 --out text && '%s' pretrain dpo.json --data.path=text --run.out_dir=init "
+             "--run.threads=1 --train.init_from= --train.max_steps=1 --train.eval_every=0 --train.eval_batches=1",
+             dir, shared, ct_test_bin(), ct_test_bin(), ct_test_bin(), ct_test_bin());
     return ct_test_run(cmd, out);
 }
 
-static const char *DPO_CONFIG =
-    "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 2, \"d_model\": 64, \"n_head\": 4, \"n_kv_head\": 2, "
-    "\"d_ff\": 128, \"max_seq_len\": 48}, \"data\": {\"path\": \"pairs\"}, \"train\": {\"batch_size\": 1, \"seq_len\": 48, "
-    "\"max_steps\": 6, \"eval_every\": 3, \"eval_batches\": 4, \"eval_exact_match\": 0, \"save_every\": 3}, "
-    "\"optim\": {\"lr\": 1e-2, \"warmup_steps\": 0, \"weight_decay\": 0}}";
 
 // The value of `key` in the metrics line of `kind` at `step` that has that key (NAN if none).
 static double metric(cJSON *const *lines, int n, const char *kind, int step, const char *key) {
@@ -70,12 +76,11 @@ TEST(dpo, metrics_rows_come_from_the_forward_of_their_step) {
     if (!ct_test_shared_data()) return;
     CHECK_MSG(rc == 0, "%s", out);
     free(out);
-    ct_test_write("dpo.json", DPO_CONFIG);
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' dpo dpo.json --run.out_dir=d --run.threads=1", dir, bin);
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     CHECK_MSG(!strstr(out, "perplexity"), "%s", out);  // DPO's loss is no cross-entropy
-    CHECK_CONTAINS(out, "dpo: llama (preset llama-tiny)");
+    CHECK_CONTAINS(out, "dpo: llama (from init/ckpt-step00000001.h5)");
     free(out);
     cJSON *lines[64];
     int n = read_metrics(ct_test_path("d/metrics.jsonl"), lines, 64);
@@ -124,7 +129,6 @@ TEST(dpo, metrics_rows_under_mpirun_cover_every_rank) {
     if (!ct_test_shared_data()) return;
     CHECK_MSG(rc == 0, "%s", out);
     free(out);
-    ct_test_write("dpo.json", DPO_CONFIG);
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "cd '%s' && OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun --oversubscribe "

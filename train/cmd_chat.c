@@ -16,16 +16,17 @@
 #include "train/checkpoint_io.h"
 #include "train/commands.h"
 #include "train/generate.h"
+#include "train/sampling_options.h"
 
 static const CtOption options[] = {
     {"checkpoint", "FILE", "an SFT checkpoint (or any checkpoint with a tokenizer)", 0},
     {"prompt", "TEXT", "answer this one message and exit (no interactive loop)", 0},
     {"system", "TEXT", "a system message at the start of the conversation", 0},
     {"template", "NAME", "chat template when the checkpoint has none: chatml, plain or a JSON file", 0},
-    {"max-tokens", "N", "most tokens per answer (default 256)", 0},
-    {"temperature", "T", "sampling temperature; 0 is greedy (default 0.7)", 0},
-    {"top-k", "K", "sample among the K likeliest tokens (default 0: all)", 0},
-    {"top-p", "P", "nucleus sampling threshold (default 0.95)", 0},
+    {"max-tokens", "N", "most tokens per answer, 1 or more (default 256)", 0},
+    {"temperature", "T", "sampling temperature, 0 or more; 0 is greedy (default 0.7)", 0},
+    {"top-k", "K", "sample among the K likeliest tokens, 0 or more (default 0: all)", 0},
+    {"top-p", "P", "nucleus sampling threshold, 0 < P <= 1 (default 0.95)", 0},
     {"seed", "S", "sampling seed (default 1337)", 0},
     {"threads", "N", "CPU threads (default: every core)", 0},
 };
@@ -39,16 +40,26 @@ typedef struct {
     CtRng rng;
     long max_tokens;
     CtEncoder *enc;
+    int one_prompt;  // --prompt: a message that does not fit is refused, not cut
 } Chat;
 
 // One assistant answer to the conversation so far, streamed to stdout; the text is returned
-// (free with free()) so it can join the history.
+// (free with free()) so it can join the history. NULL + error: a --prompt that does not fit.
 static char *answer(Chat *c, const CtMessage *messages, int n) {
     CtMaskedIds ids = {0};
     ct_chat_encode(&c->tmpl, &c->tok, c->enc, messages, n, 1, &ids);
     const int ctx = c->model.config.max_seq_len;
     const size_t room = ctx > 32 ? 16 : (size_t)ctx / 2;  // for the answer (a small context keeps half of it)
     size_t start = ids.ids.len + room > (size_t)ctx ? ids.ids.len + room - (size_t)ctx : 0;  // keep the newest tokens
+    if (start > 0 && c->one_prompt) {
+        ct_error_set("the prompt is %zu tokens with the chat template and the model's context is %d, of which %zu are "
+                     "kept for the answer: shorten it to fit in %zu", ids.ids.len, ctx, room, (size_t)ctx - room);
+        ct_masked_ids_free(&ids);
+        return NULL;
+    }
+    if (start > 0)
+        fprintf(stderr, "chat: the conversation is %zu tokens and the model's context %d: the oldest %zu are left out\n",
+                ids.ids.len, ctx, start);
     CtGenerator g;
     ct_generator_init(&g, &c->model, ctx);
     const float *logits = NULL;
@@ -56,9 +67,13 @@ static char *answer(Chat *c, const CtMessage *messages, int n) {
     size_t len = 0, cap = 256, piece_len = 0, piece_cap = 0;
     char *text = malloc(cap);
     uint8_t *piece = NULL;
-    for (long i = 0; i < c->max_tokens && logits && g.n_ctx < ctx; i++) {
+    long generated = 0, stopped = 0;
+    for (; generated < c->max_tokens && logits && g.n_ctx < ctx; generated++) {
         int32_t next = ct_sample(logits, c->model.config.vocab_size, &c->sampling, &c->rng);
-        if (ct_stop_tokens_has(&c->stop, next) || next >= ct_tokenizer_vocab_size(&c->tok)) break;
+        if (ct_stop_tokens_has(&c->stop, next) || next >= ct_tokenizer_vocab_size(&c->tok)) {
+            stopped = 1;
+            break;
+        }
         piece_len = 0;
         if (ct_decode(&c->tok, &next, 1, &piece, &piece_len, &piece_cap) == 0) {
             fwrite(piece, 1, piece_len, stdout);
@@ -71,6 +86,11 @@ static char *answer(Chat *c, const CtMessage *messages, int n) {
     }
     text[len] = '\0';
     fputc('\n', stdout);
+    if (!stopped && generated < c->max_tokens) {  // the context is full: say so, or the answer just ends
+        fflush(stdout);
+        fprintf(stderr, "chat: stopped after %ld tokens: the model's context of %d tokens is full (conversation %zu + "
+                "%ld generated; --max-tokens %ld)\n", generated, ctx, ids.ids.len - start, generated, c->max_tokens);
+    }
     ct_free(piece);
     ct_generator_free(&g);
     ct_masked_ids_free(&ids);
@@ -107,13 +127,10 @@ static int load(Chat *c, const CtArgs *args) {
 
 static int run_chat(const CtArgs *args) {
     if (!ct_args_get(args, "checkpoint")) return ct_cli_usage_error(&ct_cmd_chat, "--checkpoint FILE is required");
-    long max_tokens, top_k, seed, threads;
-    double temperature, top_p;
-    if (ct_args_get_long(args, "max-tokens", 256, &max_tokens) || ct_args_get_long(args, "top-k", 0, &top_k) ||
-        ct_args_get_long(args, "seed", 1337, &seed) || ct_args_get_long(args, "threads", 0, &threads) ||
-        ct_args_get_double(args, "temperature", 0.7, &temperature) || ct_args_get_double(args, "top-p", 0.95, &top_p) ||
-        max_tokens < 1 || top_k < 0 || temperature < 0 || top_p <= 0 || top_p > 1)
-        return ct_cli_usage_error(&ct_cmd_chat, "--max-tokens >= 1, --top-k >= 0, --temperature >= 0, 0 < --top-p <= 1");
+    long threads;
+    CtSamplingOptions so;
+    if (ct_args_get_long(args, "threads", 0, &threads) || ct_sampling_options_read(args, 256, 0.7, 0.95, &so))
+        return ct_cli_usage_error(&ct_cmd_chat, "%s", ct_error_message());
     ct_cpu_set_threads((int)threads);
     Chat c;
     memset(&c, 0, sizeof c);
@@ -122,9 +139,9 @@ static int run_chat(const CtArgs *args) {
         ct_chat_template_free(&c.tmpl);
         return status;
     }
-    c.sampling = (CtSampling){(float)temperature, (int)top_k, (float)top_p};
-    ct_rng_seed(&c.rng, (uint64_t)seed);
-    c.max_tokens = max_tokens;
+    c.sampling = so.sampling;
+    ct_rng_seed(&c.rng, (uint64_t)so.seed);
+    c.max_tokens = so.max_tokens;
     c.enc = ct_encoder_new(&c.tok);
     CtMessage history[512];
     char *owned[512];
@@ -132,9 +149,13 @@ static int run_chat(const CtArgs *args) {
     const char *system = ct_args_get(args, "system");
     if (system) history[n++] = (CtMessage){"system", system, strlen(system)};
     const char *prompt = ct_args_get(args, "prompt");
+    int status = 0;
     if (prompt) {
         history[n++] = (CtMessage){"user", prompt, strlen(prompt)};
-        free(answer(&c, history, n));
+        c.one_prompt = 1;
+        char *reply = answer(&c, history, n);
+        if (!reply) status = ct_cli_fail();
+        free(reply);
     } else {
         int tty = isatty(fileno(stdin));
         if (tty) fprintf(stderr, "chat with %s (empty line or Ctrl-D ends)\n", ct_args_get(args, "checkpoint"));
@@ -156,7 +177,7 @@ static int run_chat(const CtArgs *args) {
     ct_chat_template_free(&c.tmpl);
     ct_tokenizer_free(&c.tok);
     ct_model_free(&c.model);
-    return 0;
+    return status;
 }
 
 const CtCommand ct_cmd_chat = {

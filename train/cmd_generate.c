@@ -15,14 +15,17 @@
 #include "train/checkpoint_io.h"
 #include "train/commands.h"
 #include "train/generate.h"
+#include "train/sampling_options.h"
 
 static const CtOption options[] = {
     {"checkpoint", "FILE", "a checkpoint written by ctrain (or imported)", 0},
     {"prompt", "TEXT", "the text to continue (default: start from the end-of-text token)", 0},
-    {"max-tokens", "N", "tokens to generate at most (default 128)", 0},
-    {"temperature", "T", "sampling temperature; 0 is greedy and deterministic (default 0.8)", 0},
-    {"top-k", "K", "sample only among the K likeliest tokens (default 0: all)", 0},
-    {"top-p", "P", "sample only among the likeliest tokens whose probabilities add up to P (default 1)", 0},
+    {"max-tokens", "N", "tokens to generate at most, 1 or more (default 128); the model's context also ends it, "
+                        "and a line on stderr says so", 0},
+    {"temperature", "T", "sampling temperature, 0 or more; 0 is greedy and deterministic (default 0.8)", 0},
+    {"top-k", "K", "sample only among the K likeliest tokens, 0 or more (default 0: all)", 0},
+    {"top-p", "P", "sample only among the likeliest tokens whose probabilities add up to P, 0 < P <= 1 (default 1: "
+                   "off)", 0},
     {"seed", "S", "seed of the sampling (default 1337)", 0},
     {"ids", NULL, "print token ids instead of text: the prompt's on one line, the generated ones on the next", 0},
     {"tokenizer", "PATH", "a tokenizer, when the checkpoint carries none", 0},
@@ -54,14 +57,10 @@ static int stop_tokens(const CtCheckpointMeta *meta, const CtTokenizer *tok, int
 static int run_generate(const CtArgs *args) {
     const char *ckpt = ct_args_get(args, "checkpoint");
     if (!ckpt) return ct_cli_usage_error(&ct_cmd_generate, "--checkpoint FILE is required");
-    long max_tokens, top_k, seed, threads;
-    double temperature, top_p;
-    if (ct_args_get_long(args, "max-tokens", 128, &max_tokens) || ct_args_get_long(args, "top-k", 0, &top_k) ||
-        ct_args_get_long(args, "seed", 1337, &seed) || ct_args_get_long(args, "threads", 0, &threads) ||
-        ct_args_get_double(args, "temperature", 0.8, &temperature) || ct_args_get_double(args, "top-p", 1.0, &top_p))
+    long threads;
+    CtSamplingOptions so;
+    if (ct_args_get_long(args, "threads", 0, &threads) || ct_sampling_options_read(args, 128, 0.8, 1.0, &so))
         return ct_cli_usage_error(&ct_cmd_generate, "%s", ct_error_message());
-    if (max_tokens < 1 || top_k < 0 || temperature < 0 || top_p <= 0 || top_p > 1)
-        return ct_cli_usage_error(&ct_cmd_generate, "--max-tokens >= 1, --top-k >= 0, --temperature >= 0, 0 < --top-p <= 1");
     ct_cpu_set_threads((int)threads);
     CtModel m;
     CtCheckpointMeta meta;
@@ -90,42 +89,51 @@ static int run_generate(const CtArgs *args) {
         ct_ids_push(&ids, eot);
     }
     const int print_ids = ct_args_has(args, "ids");
-    if (print_ids) {
-        for (size_t i = 0; i < ids.len; i++) printf("%s%d", i ? " " : "", ids.data[i]);
-        fputc('\n', stdout);
-    } else if (prompt && *prompt) {
-        fputs(prompt, stdout);
-    }
     int rc = 0;
-    if (ids.len == 0) {
+    if (ids.len == 0) {  // checked before anything is printed
         ct_error_set("empty prompt and no <|endoftext|> token to start from; give --prompt");
         rc = ct_cli_fail();
     } else if ((int)ids.len >= m.config.max_seq_len) {
-        ct_error_set("the prompt is %zu tokens; the model reads at most %d", ids.len, m.config.max_seq_len);
+        ct_error_set("the prompt is %zu tokens and the model's context is %d: no room to generate; shorten the prompt "
+                     "to fewer than %d tokens", ids.len, m.config.max_seq_len, m.config.max_seq_len);
         rc = ct_cli_fail();
+    }
+    if (rc == 0 && print_ids) {
+        for (size_t i = 0; i < ids.len; i++) printf("%s%d", i ? " " : "", ids.data[i]);
+        fputc('\n', stdout);
+    } else if (rc == 0 && prompt && *prompt) {
+        fputs(prompt, stdout);
     }
     if (rc == 0) {
         CtGenerator g;
         ct_generator_init(&g, &m, m.config.max_seq_len);
         const float *logits = NULL;
         for (size_t i = 0; i < ids.len; i++) logits = ct_generator_feed(&g, ids.data[i]);
-        CtSampling s = {(float)temperature, (int)top_k, (float)top_p};
         CtRng rng;
-        ct_rng_seed(&rng, (uint64_t)seed);
+        ct_rng_seed(&rng, (uint64_t)so.seed);
         uint8_t *bytes = NULL;
         size_t len = 0, cap = 0;
-        for (long i = 0; i < max_tokens && g.n_ctx < g.max_ctx; i++) {
-            int32_t next = ct_sample(logits, m.config.vocab_size, &s, &rng);
-            if (ct_stop_tokens_has(&stop, next)) break;
+        long generated = 0, stopped = 0;
+        for (; generated < so.max_tokens && g.n_ctx < g.max_ctx; generated++) {
+            int32_t next = ct_sample(logits, m.config.vocab_size, &so.sampling, &rng);
+            if (ct_stop_tokens_has(&stop, next)) {
+                stopped = 1;
+                break;
+            }
             len = 0;
             if (print_ids)
-                printf("%s%d", i ? " " : "", next);
+                printf("%s%d", generated ? " " : "", next);
             else if (next < ct_tokenizer_vocab_size(&tok) && ct_decode(&tok, &next, 1, &bytes, &len, &cap) == 0)
                 fwrite(bytes, 1, len, stdout);  // bytes as they come: a split UTF-8 character completes later
             fflush(stdout);
             logits = ct_generator_feed(&g, next);
         }
         fputc('\n', stdout);
+        if (!stopped && generated < so.max_tokens) {  // the context is full: say so, or the text just ends
+            fflush(stdout);
+            fprintf(stderr, "generate: stopped after %ld tokens: the model's context of %d tokens is full (prompt %zu + "
+                    "%ld generated; --max-tokens %ld)\n", generated, g.max_ctx, ids.len, generated, so.max_tokens);
+        }
         ct_free(bytes);
         ct_generator_free(&g);
     }

@@ -72,9 +72,10 @@ const CtCommand ct_cmd_dpo = {
     .name = "dpo",
     .summary = "preference tuning on (prompt, chosen, rejected) pairs against a frozen reference",
     .usage = "ctrain dpo CONFIG [--resume DIR] [--stop-after N] [--section.key=value...]",
-    .description = "Tunes train.init_from on data.path, a dpo dataset (ctrain shard --format dpo), so that it\n"
-                   "prefers the chosen completions: loss -logsigmoid(beta*((pc - rc) - (pr - rr))) over completion\n"
-                   "log-probabilities (or robust, ipo, hinge: dpo.loss), against the starting model frozen as the\n"
+    .description = "Tunes train.init_from (required: DPO starts from a trained model) on data.path, a dpo dataset\n"
+                   "(ctrain shard --format dpo), so that it prefers the chosen completions: loss\n"
+                   "-logsigmoid(beta*((pc - rc) - (pr - rr))) over completion log-probabilities (or robust, ipo,\n"
+                   "hinge: dpo.loss), against the starting model frozen as the\n"
                    "reference (or dpo.ref_checkpoint; dpo.precompute_ref computes it once). train.batch_size counts\n"
                    "pairs. Logs TRL's rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,\n"
                    "logps/chosen and logps/rejected. See docs/dpo.md.",

@@ -1,10 +1,14 @@
 #include "train/metrics.h"
 
 #include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/atomic_file.h"
@@ -56,17 +60,18 @@ static int rewind_file(CtMetrics *m, int64_t resume_step) {
 
 int ct_metrics_open(CtMetrics *m, const char *out_dir, int64_t resume_step, const char *title) {
     memset(m, 0, sizeof *m);
+    m->fd = -1;
     m->jsonl_path = join(out_dir, "metrics.jsonl");
     m->svg_path = join(out_dir, "loss.svg");
     snprintf(m->title, sizeof m->title, "%s", title);
     if (resume_step >= 0 && rewind_file(m, resume_step) != 0) return -1;
-    m->jsonl = fopen(m->jsonl_path, resume_step >= 0 ? "ab" : "wb");
-    if (!m->jsonl) return ct_error_errno("%s: cannot open for writing", m->jsonl_path);
+    m->fd = open(m->jsonl_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (resume_step >= 0 ? 0 : O_TRUNC), 0644);
+    if (m->fd < 0) return ct_error_errno("%s: cannot open for writing", m->jsonl_path);
     return 0;
 }
 
 void ct_metrics_close(CtMetrics *m) {
-    if (m->jsonl) fclose(m->jsonl);
+    if (m->fd >= 0) close(m->fd);
     ct_free(m->jsonl_path);
     ct_free(m->svg_path);
     ct_free(m->train);
@@ -74,55 +79,101 @@ void ct_metrics_close(CtMetrics *m) {
     memset(m, 0, sizeof *m);
 }
 
+// A line being built (the longest is well under 1 KB).
+typedef struct {
+    char text[1024];
+    size_t len;
+} Line;
+
+static void add(Line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(Line *l, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(l->text + l->len, sizeof l->text - l->len, fmt, ap);
+    va_end(ap);
+    if (n > 0) l->len = l->len + (size_t)n < sizeof l->text ? l->len + (size_t)n : sizeof l->text - 1;
+}
+
 // JSON has no NaN or infinity: those become null.
-static void put_number(FILE *f, const char *key, double v) {
+static void add_number(Line *l, const char *key, double v) {
     if (isfinite(v))
-        fprintf(f, ", \"%s\": %.9g", key, v);
+        add(l, ", \"%s\": %.9g", key, v);
     else
-        fprintf(f, ", \"%s\": null", key);
+        add(l, ", \"%s\": null", key);
 }
 
-void ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, double lr, double grad_norm,
-                      double tokens_per_s, double mfu, double elapsed_s) {
-    fprintf(m->jsonl, "{\"kind\": \"train\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
-    put_number(m->jsonl, "loss", loss);
-    put_number(m->jsonl, "lr", lr);
-    put_number(m->jsonl, "grad_norm", grad_norm);
-    put_number(m->jsonl, "tokens_per_s", tokens_per_s);
-    put_number(m->jsonl, "mfu", mfu);
-    put_number(m->jsonl, "elapsed_s", elapsed_s);
-    fputs("}\n", m->jsonl);
-    fflush(m->jsonl);
+static int record_failure(CtMetrics *m, const char *what, int err) {
+    m->failed = 1;
+    snprintf(m->failure, sizeof m->failure, "%s: %s: %s", m->jsonl_path, what, strerror(err));
+    return -1;
+}
+
+// Appends the line whole, or cuts what went out of it back off the file.
+static int write_line(CtMetrics *m, Line *l, int64_t step) {
+    if (m->failed) return -1;
+    add(l, "}\n");
+    struct stat st;
+    if (fstat(m->fd, &st) != 0) return record_failure(m, "cannot append", errno);
+    size_t done = 0;
+    while (done < l->len) {
+        ssize_t n = write(m->fd, l->text + done, l->len - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int err = n < 0 ? errno : EIO;
+            char what[128];
+            int cut = ftruncate(m->fd, st.st_size) == 0;  // no half line: the file ends with the last whole one
+            snprintf(what, sizeof what, "cannot append the line of step %lld%s", (long long)step,
+                     cut ? "" : " (and cannot cut its start back off)");
+            return record_failure(m, what, err);
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+int ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, double lr, double grad_norm,
+                     double tokens_per_s, double mfu, double elapsed_s) {
+    Line l = {.len = 0};
+    add(&l, "{\"kind\": \"train\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
+    add_number(&l, "loss", loss);
+    add_number(&l, "lr", lr);
+    add_number(&l, "grad_norm", grad_norm);
+    add_number(&l, "tokens_per_s", tokens_per_s);
+    add_number(&l, "mfu", mfu);
+    add_number(&l, "elapsed_s", elapsed_s);
+    if (write_line(m, &l, step) != 0) return -1;
     add_point(&m->train, &m->n_train, &m->cap_train, (double)tokens, loss);
+    return 0;
 }
 
-void ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity) {
-    fprintf(m->jsonl, "{\"kind\": \"eval\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
-    put_number(m->jsonl, "val_loss", val_loss);
-    if (with_perplexity) put_number(m->jsonl, "val_ppl", exp(val_loss));
-    fputs("}\n", m->jsonl);
-    fflush(m->jsonl);
+int ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity) {
+    Line l = {.len = 0};
+    add(&l, "{\"kind\": \"eval\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
+    add_number(&l, "val_loss", val_loss);
+    if (with_perplexity) add_number(&l, "val_ppl", exp(val_loss));
+    if (write_line(m, &l, step) != 0) return -1;
     add_point(&m->val, &m->n_val, &m->cap_val, (double)tokens, val_loss);
+    return 0;
 }
 
-void ct_metrics_dpo(CtMetrics *m, int64_t step, int64_t tokens, const char *kind, double reward_chosen,
-                    double reward_rejected, double accuracy, double logp_chosen, double logp_rejected) {
-    fprintf(m->jsonl, "{\"kind\": \"%s\", \"step\": %lld, \"tokens\": %lld", kind, (long long)step, (long long)tokens);
-    put_number(m->jsonl, "rewards/chosen", reward_chosen);
-    put_number(m->jsonl, "rewards/rejected", reward_rejected);
-    put_number(m->jsonl, "rewards/accuracies", accuracy);
-    put_number(m->jsonl, "rewards/margins", reward_chosen - reward_rejected);
-    put_number(m->jsonl, "logps/chosen", logp_chosen);
-    put_number(m->jsonl, "logps/rejected", logp_rejected);
-    fputs("}\n", m->jsonl);
-    fflush(m->jsonl);
+int ct_metrics_dpo(CtMetrics *m, int64_t step, int64_t tokens, const char *kind, double reward_chosen,
+                   double reward_rejected, double accuracy, double logp_chosen, double logp_rejected) {
+    Line l = {.len = 0};
+    add(&l, "{\"kind\": \"%s\", \"step\": %lld, \"tokens\": %lld", kind, (long long)step, (long long)tokens);
+    add_number(&l, "rewards/chosen", reward_chosen);
+    add_number(&l, "rewards/rejected", reward_rejected);
+    add_number(&l, "rewards/accuracies", accuracy);
+    add_number(&l, "rewards/margins", reward_chosen - reward_rejected);
+    add_number(&l, "logps/chosen", logp_chosen);
+    add_number(&l, "logps/rejected", logp_rejected);
+    return write_line(m, &l, step);
 }
 
-void ct_metrics_exact_match(CtMetrics *m, int64_t step, int64_t tokens, double exact_match) {
-    fprintf(m->jsonl, "{\"kind\": \"eval\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
-    put_number(m->jsonl, "exact_match", exact_match);
-    fputs("}\n", m->jsonl);
-    fflush(m->jsonl);
+int ct_metrics_exact_match(CtMetrics *m, int64_t step, int64_t tokens, double exact_match) {
+    Line l = {.len = 0};
+    add(&l, "{\"kind\": \"eval\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
+    add_number(&l, "exact_match", exact_match);
+    return write_line(m, &l, step);
 }
 
 // ---- the plot ----
@@ -234,8 +285,13 @@ char *ct_loss_svg(const CtCurvePoint *train, int n_train, const CtCurvePoint *va
 }
 
 int ct_metrics_plot(CtMetrics *m) {
+    if (m->failed) return -1;
     char *svg = ct_loss_svg(m->train, m->n_train, m->val, m->n_val, m->title);
     int rc = ct_write_file_atomic(m->svg_path, svg, strlen(svg));
     free(svg);
+    if (rc != 0) {
+        m->failed = 1;
+        snprintf(m->failure, sizeof m->failure, "%s", ct_error_message());
+    }
     return rc;
 }

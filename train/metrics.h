@@ -11,28 +11,36 @@ typedef struct {
 
 typedef struct {
     char *jsonl_path, *svg_path;
-    FILE *jsonl;
+    int fd;          // metrics.jsonl, opened for appending
+    int failed;      // a write failed: nothing more is written, and `failure` says what
+    char failure[1024];
     CtCurvePoint *train, *val;
     int n_train, n_val, cap_train, cap_val;
     char title[128];
 } CtMetrics;
 
+// Every write is checked. A line goes out whole or not at all: one that cannot be written
+// whole (a full disk) is cut back off the file, so metrics.jsonl always ends with a complete
+// line. The first failure is kept in `failed`/`failure` and every later write is skipped; the
+// writers return 0, or -1 once failed. The loop checks `failed` after each step and stops.
+//
 // Opens OUT/metrics.jsonl for appending. With resume_step >= 0, lines of later steps (from a
 // run that went on past the checkpoint being resumed) are dropped first, and the curves are
 // reloaded from what remains. 0, or -1 + error.
 int ct_metrics_open(CtMetrics *m, const char *out_dir, int64_t resume_step, const char *title);
 void ct_metrics_close(CtMetrics *m);
-void ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, double lr, double grad_norm,
+int ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, double lr, double grad_norm,
                       double tokens_per_s, double mfu, double elapsed_s);
 // val_ppl = exp(val_loss) with with_perplexity (not for DPO, whose loss is no cross-entropy).
-void ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity);
+int ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity);
 // DPO: TRL's metrics for a step ("train") or an evaluation ("eval"): rewards/chosen,
 // rewards/rejected, rewards/accuracies, rewards/margins, logps/chosen, logps/rejected.
-void ct_metrics_dpo(CtMetrics *m, int64_t step, int64_t tokens, const char *kind, double reward_chosen,
+int ct_metrics_dpo(CtMetrics *m, int64_t step, int64_t tokens, const char *kind, double reward_chosen,
                     double reward_rejected, double accuracy, double logp_chosen, double logp_rejected);
 // SFT: the share of held-out examples answered exactly (an "eval" line with exact_match).
-void ct_metrics_exact_match(CtMetrics *m, int64_t step, int64_t tokens, double exact_match);
-// Rewrites OUT/loss.svg (atomically). 0, or -1 + error.
+int ct_metrics_exact_match(CtMetrics *m, int64_t step, int64_t tokens, double exact_match);
+// Rewrites OUT/loss.svg (atomically; the old plot stays where the new one cannot be written).
+// 0, or -1 (recorded in `failed` as a line write's failure is).
 int ct_metrics_plot(CtMetrics *m);
 // The SVG text for the given curves (free with free()); used by ct_metrics_plot and tests.
 char *ct_loss_svg(const CtCurvePoint *train, int n_train, const CtCurvePoint *val, int n_val, const char *title);

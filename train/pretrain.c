@@ -26,7 +26,9 @@
 #include "train/checkpoint_io.h"
 #include "train/dist.h"
 #include "train/dist_nccl.h"
+#include "train/divergence.h"
 #include "train/grad_buckets.h"
+#include "train/init_tokenizer.h"
 #include "train/zero.h"
 #include "train/generate.h"
 #include "train/lora_checkpoint.h"
@@ -52,6 +54,23 @@ static uint64_t ct_dropout_seed(uint64_t seed, uint64_t step) {
 }
 static void on_stop_signal(int sig) { stop_signal = sig; }
 
+// What stopped the run, as the ranks received it: "SIGINT", or under mpirun "SIGTERM (received
+// by 2 of 2 ranks; ...)". mpirun does not pass SIGINT on: a Ctrl-C (or kill -INT) to mpirun
+// reaches the ranks as SIGTERM, which is what they report.
+static void describe_stop(char *buf, size_t size, int64_t n_sigint, int64_t n_sigterm, int world) {
+    const char *name = n_sigint && n_sigterm ? "SIGINT and SIGTERM" : n_sigint ? "SIGINT" : "SIGTERM";
+    if (world == 1) {
+        snprintf(buf, size, "%s", name);
+        return;
+    }
+    int n = snprintf(buf, size, "%s (received by %lld of %d ranks", name, (long long)(n_sigint + n_sigterm), world);
+    if (n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, "%s)",
+                 n_sigterm ? "; mpirun passes a Ctrl-C or SIGINT it receives on to the ranks as SIGTERM, as does a "
+                             "scheduler that ends the job"
+                           : "");
+}
+
 typedef struct {
     const CtRunConfig *cfg;
     CtObjective objective;
@@ -59,6 +78,7 @@ typedef struct {
     CtDataset data;
     CtTokenizer tokenizer;
     int have_tokenizer;
+    char tokenizer_path[CT_PATH_MAX + 32];  // the dataset's tokenizer (data.tokenizer, or data.path's tokenizer.json)
     char *tokenizer_json;
     CtModel model;
     int have_model;
@@ -90,6 +110,7 @@ typedef struct {
     CtGradBuckets buckets;
     int gpu;           // the device index this rank trains on
     int eval_failed;   // the validation data could not be read: the run stops with its error
+    CtDivergence divergence;  // warns once when the loss or gradient norm explodes
 } Run;
 
 static int fail(void) {
@@ -114,6 +135,7 @@ static int open_data(Run *r) {
         snprintf(path, sizeof path, "%s", cfg->data.tokenizer);
     else
         ct_path_join(path, sizeof path, cfg->data.path, "tokenizer.json");
+    snprintf(r->tokenizer_path, sizeof r->tokenizer_path, "%s", path);
     if (ct_file_exists(path) || cfg->data.tokenizer[0]) {
         if (ct_tokenizer_load(&r->tokenizer, path, NULL) != 0) return -1;
         r->have_tokenizer = 1;
@@ -195,10 +217,11 @@ static int build_model(Run *r, const char *resume_path) {
             ct_checkpoint_meta_free(&meta);
             return -1;
         }
-        ct_checkpoint_meta_free(&meta);
-        ct_log("resumed from %s at step %lld (%lld tokens seen)", resume_path, (long long)r->step,
-               (long long)r->tokens_seen);
+        ct_checkpoint_meta_free(&meta);  // "resumed from" is said once resume_checks has passed
     } else if (cfg->train.init_from[0]) {
+        if (ct_init_tokenizer_check(cfg->train.init_from, r->have_tokenizer ? &r->tokenizer : NULL,
+                                    r->data.tokenizer_hash, r->tokenizer_path) != 0)
+            return -1;
         if (cfg->lora.r > 0) {  // LoRA: adapters over the frozen model of init_from (train/lora_checkpoint.h)
             if (ct_lora_model_from_config(cfg, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
         } else {
@@ -489,6 +512,47 @@ static int setup_dpo(Run *r, int resuming) {
     return 0;
 }
 
+// A resumed run, before anything else is said or done: a checkpoint at or past train.max_steps
+// leaves nothing to do (*nothing_to_do, said in one line); one written by another world size is
+// refused; otherwise "resumed from". 0, or -1 + error.
+static int resume_checks(Run *r, const char *resume_path, int *nothing_to_do) {
+    const CtRunConfig *cfg = r->cfg;
+    if (r->step >= cfg->train.max_steps) {
+        ct_log("%s: nothing to do: %s is at step %lld and train.max_steps is %lld; raise train.max_steps to train on",
+               r->name, resume_path, (long long)r->step, (long long)cfg->train.max_steps);
+        *nothing_to_do = 1;
+        return 0;
+    }
+    // Data parallel: the data position counts global batches, so resuming needs the world size that wrote it
+    // (its tokens per step are a multiple of this rank's).
+    const int world = ct_dist_world();
+    const int64_t tokens_per_step = (int64_t)r->train.batch.rows * cfg->train.seq_len * cfg->train.grad_accum * world;
+    const int64_t rank_tokens = tokens_per_step / world, saved = r->step > 0 ? r->tokens_seen / r->step : 0;
+    if (r->step > 0 && saved != tokens_per_step && saved % rank_tokens == 0 && r->tokens_seen % r->step == 0)
+        return ct_error_set("%s was written by a run of %lld ranks with this batch; this one has %d: resume with "
+                            "mpirun -np %lld (the data position counts global batches)", resume_path,
+                            (long long)(saved / rank_tokens), world, (long long)(saved / rank_tokens));
+    ct_log("resumed from %s at step %lld (%lld tokens seen)", resume_path, (long long)r->step,
+           (long long)r->tokens_seen);
+    snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", resume_path);  // until this run writes one
+    return 0;
+}
+
+// The error of a run stopped by a failed metrics or plot write: what failed, and what was saved
+// (checkpoint_error: why the last checkpoint could not be written, or NULL when it was).
+static void report_write_failure(Run *r, const char *checkpoint_error) {
+    char saved[2400];
+    if (checkpoint_error)
+        snprintf(saved, sizeof saved, "no checkpoint of step %lld either (%s); the last one is %s", (long long)r->step,
+                 checkpoint_error, r->last_checkpoint[0] ? r->last_checkpoint : "none: nothing was saved");
+    else
+        snprintf(saved, sizeof saved, "checkpoint %s", r->last_checkpoint[0] ? r->last_checkpoint : "none");
+    char failure[sizeof r->metrics.failure];
+    snprintf(failure, sizeof failure, "%s", r->metrics.failure);
+    ct_error_set("%s; stopped at step %lld, %s; free space and continue with --resume %s", failure, (long long)r->step,
+                 saved, r->cfg->run.out_dir);
+}
+
 static void free_run(Run *r) {
     if (r->have_metrics) ct_metrics_close(&r->metrics);
     if (r->have_train) ct_loader_close(&r->train);
@@ -523,6 +587,12 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (!lead) ct_log_set_level(CT_LOG_QUIET);
     if (!(r.ops = ct_train_select_ops(cfg))) return fail();
     int threads = ct_cpu_set_threads(cfg->run.threads);
+    if (r.objective == CT_OBJECTIVE_DPO && !job->resume_dir && !cfg->train.init_from[0]) {
+        ct_error_set("dpo: train.init_from is not set: DPO tunes a trained model (an sft or pretrain checkpoint) "
+                     "against a frozen copy of it, and from a fresh initialisation it would train random weights "
+                     "against a random reference; set train.init_from to that checkpoint");
+        goto done;
+    }
     if (open_data(&r) != 0) goto done;
     if (job->resume_dir && ct_run_find_latest(job->resume_dir, resume_path, sizeof resume_path) != 0) goto done;
     if (lead && ct_make_dirs(cfg->run.out_dir) != 0) goto done;
@@ -531,6 +601,14 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (r.objective == CT_OBJECTIVE_SFT) r.chat_template_json = dataset_chat_template(cfg->data.path);
     ct_rng_seed_stream(&r.sample_rng, (uint64_t)cfg->run.seed, 0x5A4D);
     if (build_model(&r, job->resume_dir ? resume_path : NULL) != 0) goto done;
+    if (job->resume_dir) {
+        int nothing_to_do = 0;
+        if (resume_checks(&r, resume_path, &nothing_to_do) != 0) goto done;
+        if (nothing_to_do) {
+            status = 0;
+            goto done;
+        }
+    }
     ct_dist_broadcast(r.model.params, r.model.n_params * sizeof(float), 0);  // data parallel: rank 0's start for all
     if (r.model.train_params != r.model.params)  // LoRA: the adapters too
         ct_dist_broadcast(r.model.train_params, r.model.n_train * sizeof(float), 0);
@@ -574,16 +652,6 @@ int ct_pretrain(const CtPretrainJob *job) {
     const int B = cfg->train.batch_size, T = cfg->train.seq_len, accum = cfg->train.grad_accum;
     if (r.objective == CT_OBJECTIVE_DPO && setup_dpo(&r, job->resume_dir != NULL) != 0) goto done;
     const int64_t tokens_per_step = (int64_t)r.train.batch.rows * T * accum * world;  // over all ranks
-    // Data parallel: the data position counts global batches, so resuming needs the world size that wrote it
-    // (its tokens per step are a multiple of this rank's).
-    const int64_t rank_tokens = tokens_per_step / world, saved = r.step > 0 ? r.tokens_seen / r.step : 0;
-    if (job->resume_dir && r.step > 0 && saved != tokens_per_step && saved % rank_tokens == 0 &&
-        r.tokens_seen % r.step == 0) {
-        ct_error_set("%s was written by a run of %lld ranks with this batch; this one has %d: resume with mpirun -np %lld "
-                     "(the data position counts global batches)", resume_path, (long long)(saved / rank_tokens), world,
-                     (long long)(saved / rank_tokens));
-        goto done;
-    }
     // SFT rows hold whole examples: attention stays inside each one, positions restart.
     r.with_docs = cfg->data.doc_masking || r.objective == CT_OBJECTIVE_SFT;
     ct_step_batches_init(&r.step_batches, accum, r.train.batch.rows, T);
@@ -644,6 +712,8 @@ int ct_pretrain(const CtPretrainJob *job) {
             }
         }
     }
+    // DPO's loss is no cross-entropy: only its gradient norm is watched.
+    ct_divergence_init(&r.divergence, r.objective == CT_OBJECTIVE_DPO ? 0 : r.model.config.vocab_size);
     CtLrSchedule sched = ct_train_schedule(cfg);
     // LoRA: the frozen base's products forward and for the inputs' gradients, and the adapters'
     // own (each adapter weight in one product per token: 2 FLOP forward, 4 backward).
@@ -655,7 +725,11 @@ int ct_pretrain(const CtPretrainJob *job) {
     double compute_time = 0, start = ct_time_now(), ema_tps = 0;
     int64_t first_step = r.step;
     int stopped_early = 0;
-    while (r.step < cfg->train.max_steps && !stop_signal && !stopped_early) {
+    // How many ranks received SIGINT and SIGTERM, summed over the ranks after each step, so that
+    // every rank stops after the same step (never on its own flag, which a signal may set later).
+    int64_t stop_by[2] = {0, 0};
+    int stopping = 0, write_failed = 0;
+    while (r.step < cfg->train.max_steps && !stopping && !stopped_early && !write_failed) {
         double t0 = ct_time_now();
         r.opt.lr = ct_lr_at(&sched, (long)r.step);
         ct_model_zero_grad(&r.model);
@@ -704,10 +778,12 @@ int ct_pretrain(const CtPretrainJob *job) {
         double norm = r.have_zero ? ct_zero_reduce_clip(&r.zero, r.model.train_grads, cfg->optim.grad_clip)
                                   : ct_clip_grad_norm_on(r.ops, r.model.train_grads, r.model.n_train, cfg->optim.grad_clip);
         if (!isfinite(loss) || !isfinite(norm)) {
-            ct_error_set("step %lld: the %s is %s; stopping (%s). Lower optim.lr, raise optim.warmup_steps or check "
-                         "the data", (long long)r.step + 1, isfinite(loss) ? "gradient norm" : "loss",
+            char causes[400];
+            ct_divergence_causes(cfg, causes, sizeof causes);
+            ct_error_set("step %lld: the %s is %s; stopping (%s). Likely cause: %s; or check the data",
+                         (long long)r.step + 1, isfinite(loss) ? "gradient norm" : "loss",
                          isnan(isfinite(loss) ? norm : loss) ? "NaN" : "infinite",
-                         r.last_checkpoint[0] ? r.last_checkpoint : "no checkpoint was written yet");
+                         r.last_checkpoint[0] ? r.last_checkpoint : "no checkpoint was written yet", causes);
             goto done;
         }
         if (r.have_zero)
@@ -716,7 +792,9 @@ int ct_pretrain(const CtPretrainJob *job) {
             ct_adamw_step(&r.opt, r.model.train_params, r.model.train_grads);
         ct_lora_tokens_mark_changed(&r.model);  // LoRA's trainable token rows: the base reads them anew
         r.step++;
-        if (ct_dist_any(stop_signal != 0) && !stop_signal) stop_signal = SIGTERM;  // all ranks stop at the same step
+        stop_by[0] = stop_signal == SIGINT, stop_by[1] = stop_signal == SIGTERM;
+        ct_dist_allreduce_sum_i64(stop_by, 2);
+        stopping = stop_by[0] + stop_by[1] > 0;
         stopped_early = job->stop_after > 0 && r.step - first_step >= job->stop_after && r.step < cfg->train.max_steps;
         r.tokens_seen += tokens_per_step;
         r.last_loss = loss;
@@ -726,6 +804,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         ema_tps = r.step == first_step + 1 ? tps : 0.9 * ema_tps + 0.1 * tps;
         double mfu = r.peak_flops > 0 ? flops_per_step / dt / r.peak_flops : NAN;
         if (lead) ct_metrics_train(&r.metrics, r.step, r.tokens_seen, loss, r.opt.lr, norm, tps, mfu, ct_time_now() - start);
+        if (lead) ct_divergence_check(&r.divergence, cfg, r.step, loss, norm, tty);
         if (r.objective == CT_OBJECTIVE_DPO) log_dpo(&r, "train", &dpo_train);
         int eval_now = r.have_val && ((cfg->train.eval_every && r.step % cfg->train.eval_every == 0) ||
                                        r.step == cfg->train.max_steps);
@@ -757,23 +836,38 @@ int ct_pretrain(const CtPretrainJob *job) {
             if (tty) fputc('\n', stderr);
             print_samples(&r, "during training");
         }
+        // A metrics or plot write that failed (a full disk) stops the run after a last checkpoint, if one fits.
+        write_failed = ct_dist_any(lead && r.metrics.failed);
         int save_now = (cfg->train.save_every && r.step % cfg->train.save_every == 0) || r.step == cfg->train.max_steps ||
-                       stop_signal || stopped_early;
+                       stopping || stopped_early || write_failed;
         if (save_now && r.have_zero) ct_zero_gather_state(&r.zero, &r.opt, 0);  // ZeRO-1: the whole state on rank 0
         if (lead && save_now) {
             char path[2048];
             ct_run_checkpoint_path(path, sizeof path, cfg->run.out_dir, r.step);
-            if (save_checkpoint(&r, path, 1) != 0) goto done;
+            if (save_checkpoint(&r, path, 1) != 0) {
+                if (write_failed) report_write_failure(&r, ct_error_message());
+                goto done;
+            }
             ct_run_prune(cfg->run.out_dir, cfg->train.keep_last);
         }
         if (save_now && r.have_zero) ct_zero_release_state(&r.opt);  // the gathered copy was for the file
     }
     if (tty && lead) fputc('\n', stderr);
-    if (lead) ct_metrics_plot(&r.metrics);
-    if (stop_signal) {
-        ct_log("interrupted at step %lld by %s; checkpoint %s; continue with --resume %s", (long long)r.step,
-               stop_signal == SIGINT ? "SIGINT" : "SIGTERM", r.last_checkpoint, cfg->run.out_dir);
-        status = stop_signal == SIGINT ? 130 : 143;
+    if (lead && !write_failed) ct_metrics_plot(&r.metrics);
+    if (lead && r.metrics.failed && !write_failed) write_failed = 1;  // the last plot
+    if (ct_dist_any(write_failed)) {
+        if (lead)
+            report_write_failure(&r, NULL);
+        else
+            ct_error_set("rank %d: stopped with rank 0, which could not write its metrics", ct_dist_rank());
+        goto done;
+    }
+    if (stopping) {
+        char by[300];
+        describe_stop(by, sizeof by, stop_by[0], stop_by[1], world);
+        ct_log("interrupted at step %lld by %s; checkpoint %s; continue with --resume %s", (long long)r.step, by,
+               r.last_checkpoint, cfg->run.out_dir);
+        status = stop_by[0] ? 130 : 143;
         goto done;
     }
     if (stopped_early) {

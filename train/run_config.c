@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "core/error.h"
+#include "optim/schedule.h"
 
 static const CtConfigSection sections[] = {
     {"run", "Where a run writes, how it is seeded and what it runs on."},
@@ -85,7 +86,7 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_ENUM(CtRunConfig, optim.schedule, "optim.schedule", "cosine", "cosine|linear|constant|wsd",
                     "Learning-rate shape after the warmup (wsd: warmup-stable-decay)."),
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.lr, "optim.lr", "6e-4", 0, 10, "Peak learning rate."),
-    CT_CFG_KEY_FLOAT(CtRunConfig, optim.min_lr, "optim.min_lr", "6e-5", 0, 10, "Learning rate at the end of the decay."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, optim.min_lr, "optim.min_lr", "6e-5", 0, 10, "Learning rate at the end of the decay; at most optim.lr (except with the constant schedule)."),
     CT_CFG_KEY_INT(CtRunConfig, optim.warmup_steps, "optim.warmup_steps", "100", 0, 1e9, "Linear warmup steps."),
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.decay_fraction, "optim.decay_fraction", "0.2", 0.000001, 1,
                      "wsd only: the share of steps at the end over which the rate decays."),
@@ -135,6 +136,19 @@ const CtConfigSchema ct_run_config_schema = {
     sections, (int)(sizeof sections / sizeof sections[0]), keys, (int)(sizeof keys / sizeof keys[0]),
 };
 
+// Rules between keys, which the schema's per-key ranges cannot state.
+static int check_between_keys(const CtRunConfig *cfg, const char *source) {
+    // The decay goes from optim.lr down to optim.min_lr: a larger min_lr makes it climb instead.
+    // A constant schedule never reaches min_lr, so it may keep the default.
+    if (cfg->optim.schedule != CT_LR_CONSTANT && cfg->optim.min_lr > cfg->optim.lr)
+        return ct_error_set("%s: optim.min_lr %g is above optim.lr %g: the %s schedule would raise the learning rate "
+                            "as it decays; set optim.min_lr at or below optim.lr (e.g. a tenth of it)",
+                            source, cfg->optim.min_lr, cfg->optim.lr,
+                            cfg->optim.schedule == CT_LR_LINEAR ? "linear" : cfg->optim.schedule == CT_LR_WSD ? "wsd"
+                                                                                                              : "cosine");
+    return 0;
+}
+
 int ct_run_config_load(CtRunConfig *cfg, const char *path, const CtArgs *args) {
     ct_config_validate_schema(&ct_run_config_schema);
     ct_config_set_defaults(&ct_run_config_schema, cfg);
@@ -142,5 +156,5 @@ int ct_run_config_load(CtRunConfig *cfg, const char *path, const CtArgs *args) {
     for (int i = 0; args && i < args->n_overrides; i++)
         if (ct_config_apply_override(&ct_run_config_schema, cfg, args->override_keys[i], args->override_values[i]) != 0)
             return -1;
-    return 0;
+    return check_between_keys(cfg, path ? path : "command line");
 }
