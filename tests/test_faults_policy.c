@@ -62,6 +62,10 @@ TEST(faults, min_lr_above_lr_is_refused_naming_both_keys_and_values) {
     free(out);
     CHECK_EQ_INT(ctrain("config --check run.json --optim.lr=1e-4 --optim.min_lr=1e-4", &out), 0);
     free(out);
+    // Unset, min_lr follows lr (a tenth of it): a fine-tuning rate below the default min_lr needs no second key.
+    CHECK_EQ_INT(ctrain("config --print --optim.lr=2e-5", &out), 0);
+    CHECK_CONTAINS(out, "\"min_lr\":\t2e-06");
+    free(out);
 }
 
 TEST(faults, an_exploding_loss_warns_once_with_the_step_and_the_likely_cause) {

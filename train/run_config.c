@@ -86,7 +86,7 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_ENUM(CtRunConfig, optim.schedule, "optim.schedule", "cosine", "cosine|linear|constant|wsd",
                     "Learning-rate shape after the warmup (wsd: warmup-stable-decay)."),
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.lr, "optim.lr", "6e-4", 0, 10, "Peak learning rate."),
-    CT_CFG_KEY_FLOAT(CtRunConfig, optim.min_lr, "optim.min_lr", "6e-5", 0, 10, "Learning rate at the end of the decay; at most optim.lr (except with the constant schedule)."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, optim.min_lr, "optim.min_lr", "6e-5", 0, 10, "Learning rate at the end of the decay, at most optim.lr (except with the constant schedule); when not set, a tenth of optim.lr (6e-5 with the default optim.lr)."),
     CT_CFG_KEY_INT(CtRunConfig, optim.warmup_steps, "optim.warmup_steps", "100", 0, 1e9, "Linear warmup steps."),
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.decay_fraction, "optim.decay_fraction", "0.2", 0.000001, 1,
                      "wsd only: the share of steps at the end over which the rate decays."),
@@ -152,9 +152,11 @@ static int check_between_keys(const CtRunConfig *cfg, const char *source) {
 int ct_run_config_load(CtRunConfig *cfg, const char *path, const CtArgs *args) {
     ct_config_validate_schema(&ct_run_config_schema);
     ct_config_set_defaults(&ct_run_config_schema, cfg);
+    cfg->optim.min_lr = NAN;  // not set: follows optim.lr (below), so a low fine-tuning rate needs no second key
     if (path && ct_config_apply_file(&ct_run_config_schema, cfg, path) != 0) return -1;
     for (int i = 0; args && i < args->n_overrides; i++)
         if (ct_config_apply_override(&ct_run_config_schema, cfg, args->override_keys[i], args->override_values[i]) != 0)
             return -1;
+    if (isnan(cfg->optim.min_lr)) cfg->optim.min_lr = cfg->optim.lr / 10;
     return check_between_keys(cfg, path ? path : "command line");
 }
