@@ -27,6 +27,7 @@ typedef enum {
 } FaultExpect;
 
 // Checks an outcome against `expect`: `rc` and `output` of the damaged run, `baseline` the
-// intact run's last line, `file` the damaged file's name as the error must show it. Returns
+// intact run's last line, `file` what the error must name (alternatives separated by '|': the
+// file, its folder, the config key). Returns
 // NULL when it is acceptable, else why not (static storage).
 const char *faults_judge(FaultExpect expect, int rc, const char *output, const char *baseline, const char *file);

@@ -255,15 +255,24 @@ TEST_LONG(faults, random_damage_in_every_file_kind_never_crashes_or_hangs) {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "mkdir -p gpt2 && cp '%s'/tokenizers/gpt2/* gpt2/", shared);
     CHECK_EQ_INT(faults_run(cmd, 60, NULL), 0);
+    // What an error may name: the file, or for a folder format (a dataset, a PEFT or HF folder)
+    // the folder or another file of it (dataset.json's shard list names a shard), or for the run
+    // config the key whose value is wrong (a key may also come from a --SECTION.KEY override).
     static const struct {
-        const char *file, *command;
+        const char *file, *command, *shown;
     } kinds[] = {
-        {"data/train-00000.ctshard", TRAIN_ON_DATA}, {"data/val-00000.ctshard", TRAIN_ON_DATA},
-        {"data/dataset.json", TRAIN_ON_DATA},        {"r/best.h5", EVAL_CKPT},
-        {"tok.json", TOKENIZE("tok.json")},          {"gpt2/vocab.bpe", SHARD_WITH_GPT2},
-        {"hf/model.safetensors", IMPORT_HF},         {"hf/config.json", IMPORT_HF},
-        {"hf/generation_config.json", IMPORT_HF_INFO}, {"peft/adapter_config.json", EVAL_PEFT},
-        {"peft/adapter_model.safetensors", EVAL_PEFT}, {"run.json", PRETRAIN_CONFIG},
+        {"data/train-00000.ctshard", TRAIN_ON_DATA, NULL},
+        {"data/val-00000.ctshard", TRAIN_ON_DATA, NULL},
+        {"data/dataset.json", TRAIN_ON_DATA, "data/"},
+        {"r/best.h5", EVAL_CKPT, NULL},
+        {"tok.json", TOKENIZE("tok.json"), NULL},
+        {"gpt2/vocab.bpe", SHARD_WITH_GPT2, NULL},
+        {"hf/model.safetensors", IMPORT_HF, "hf/"},
+        {"hf/config.json", IMPORT_HF, "hf/"},
+        {"hf/generation_config.json", IMPORT_HF_INFO, "hf/"},
+        {"peft/adapter_config.json", EVAL_PEFT, "peft"},
+        {"peft/adapter_model.safetensors", EVAL_PEFT, "peft"},
+        {"run.json", PRETRAIN_CONFIG, "run.json|run.|model.|data.|train.|optim."},
     };
     uint64_t seed = 20;
     const char *env = getenv("CTRAIN_FAULT_SEED");
@@ -285,7 +294,7 @@ TEST_LONG(faults, random_damage_in_every_file_kind_never_crashes_or_hangs) {
             uint64_t at = ct_rng_next(&rng) % size;
             snprintf(faults[n], sizeof faults[n], j < PER_KIND - 1 ? "flip:at:%llu" : "trunc:end-%llu",
                      (unsigned long long)(j < PER_KIND - 1 ? at : size - at));
-            rows[n] = (FaultRow){kinds[k].file, faults[n], kinds[k].command, FAULT_CLEAN, NULL};
+            rows[n] = (FaultRow){kinds[k].file, faults[n], kinds[k].command, FAULT_CLEAN, kinds[k].shown};
         }
     }
     run_rows(rows, n);
