@@ -102,16 +102,31 @@ static const char *expect_name(FaultExpect e) {
 static void run_rows(const FaultRow *rows, int n) {
     char failures[16384] = "";
     size_t flen = 0;
+    // The intact files' result of each distinct command, run once.
+    enum { MAX_COMMANDS = 16 };
+    const char *commands[MAX_COMMANDS];
+    static char baselines[MAX_COMMANDS][1001];
+    int n_commands = 0;
     for (int i = 0; i < n; i++) {
         const FaultRow *row = &rows[i];
-        char *out = NULL, baseline[1001];
-        int rc = faults_run(row->command, 120, &out);
-        snprintf(baseline, sizeof baseline, "%s", faults_last_line(out));
-        free(out);
-        if (rc != 0) {
-            ct_test_fail(__FILE__, __LINE__, "%s: the intact file's run failed (exit %d): %s", row->file, rc, baseline);
-            return;
+        char *out = NULL;
+        const char *baseline = NULL;
+        for (int c = 0; c < n_commands && !baseline; c++)
+            if (strcmp(commands[c], row->command) == 0) baseline = baselines[c];
+        if (!baseline) {
+            CHECK(n_commands < MAX_COMMANDS);
+            int rc = faults_run(row->command, 120, &out);
+            snprintf(baselines[n_commands], sizeof baselines[0], "%s", faults_last_line(out));
+            free(out);
+            if (rc != 0) {
+                ct_test_fail(__FILE__, __LINE__, "%s: the intact file's run failed (exit %d): %s", row->file, rc,
+                             baselines[n_commands]);
+                return;
+            }
+            commands[n_commands] = row->command;
+            baseline = baselines[n_commands++];
         }
+        int rc;
         char path[1200];
         snprintf(path, sizeof path, "%s", ct_test_path(row->file));
         size_t size;
