@@ -2,6 +2,8 @@
 #   make                 build ./ctrain (CUDA objects too when nvcc is on PATH; CUDA=0 forces CPU only)
 #   make test            build and run the test suite (ends with "N passed, N failed")
 #   make test-long       the suite plus its heavy cases
+#   make test-faults     the fault-injection suite: kill -9, disk full, damaged files, a dying MPI rank
+#                        (docs/reliability.md)
 #   make test-ref        the reference tests against the real clients (torch, transformers, peft, trl,
 #                        tokenizers, tiktoken, gguf) in a cached virtual environment (scripts/ref_venv.sh)
 #   make asan            the suite under AddressSanitizer + UndefinedBehaviorSanitizer
@@ -119,7 +121,7 @@ TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test-data test test-long test-ref test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention bench-gpu fuzz
+.PHONY: all deps test-data test test-long test-faults test-ref test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention bench-gpu fuzz
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -185,6 +187,10 @@ test: $(BIN) $(TEST_BIN) $(TEST_DATA)
 
 test-long: $(BIN) $(TEST_BIN) $(TEST_DATA)
 	$(TEST_ENV) $(TEST_BIN) --long $(TESTS)
+
+# The fault-injection suite (suite "faults", tests/test_faults_*.c; docs/reliability.md), its loops included.
+test-faults: $(BIN) $(TEST_BIN) $(TEST_DATA)
+	$(TEST_ENV) $(TEST_BIN) --long ^faults.
 
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 CUDA=0 test

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/atomic_file.h"
@@ -27,8 +29,23 @@ static void add_list(cJSON *o, const char *key, const char *comma_separated) {
     }
 }
 
+static int write_files(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor *tensors, int n, uint64_t base_hash);
+
+// The folder is whole or, after a failure (a full disk), without what this call wrote: a folder
+// this call made is removed, and new weights never sit beside an older adapter_config.json.
 int ct_peft_write(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor *tensors, int n, uint64_t base_hash) {
+    struct stat st;
+    int existed = stat(dir, &st) == 0;
     if (ct_make_dirs(dir) != 0) return -1;
+    if (write_files(dir, cfg, tensors, n, base_hash) == 0) return 0;
+    char path[4200];
+    join(path, sizeof path, dir, "adapter_model.safetensors");
+    unlink(path);
+    if (!existed) rmdir(dir);
+    return -1;
+}
+
+static int write_files(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor *tensors, int n, uint64_t base_hash) {
     // the tensors under PEFT's names
     CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)(n ? n : 1));
     char **names = ct_alloc(sizeof(char *) * (size_t)(n ? n : 1));

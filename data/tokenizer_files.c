@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/args.h"
+#include "core/checksum.h"
 #include "core/error.h"
 #include "data/byte_level.h"
 #include "data/json_int.h"
@@ -140,6 +141,28 @@ static const char *builtin_meta(const char *base) {
     return NULL;
 }
 
+// OpenAI's published rank files, known by name as tiktoken knows them (its expected_hash): one
+// under such a name that differs is damaged or edited, and would load as another tokenizer.
+static int check_known_rank_file(const char *path, const char *base, const char *text, size_t len) {
+    static const struct {
+        const char *name;
+        size_t size;
+        uint32_t crc32;
+    } known[] = {
+        {"cl100k_base.tiktoken", 1681126, 0xb99e2e8du},
+        {"o200k_base.tiktoken", 3613922, 0x2b33bbc2u},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (strcmp(base, known[i].name) != 0) continue;
+        uint32_t crc = ct_crc32(text, len);
+        if (len != known[i].size || crc != known[i].crc32)
+            return ct_error_set("%s: not OpenAI's %s (%zu bytes, CRC-32 %08x; expected %zu bytes, %08x): the file is "
+                                "damaged or edited (a rank file of your own needs another name)",
+                                path, known[i].name, len, crc, known[i].size, known[i].crc32);
+    }
+    return 0;
+}
+
 static int file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
@@ -189,6 +212,10 @@ int ct_tokenizer_load_tiktoken(CtTokenizer *t, const char *path, const char *pat
     size_t len;
     char *text = ct_read_whole_file(path, &len);
     if (!text) goto fail;
+    if (check_known_rank_file(path, base, text, len) != 0) {
+        ct_free(text);
+        goto fail;
+    }
     int rc = ct_tokenizer_parse_tiktoken(t, text, len, path, meta ? meta : builtin_meta(base), pattern);
     ct_free(text);
     ct_free(meta);
@@ -241,6 +268,7 @@ int ct_tokenizer_parse_gpt2(CtTokenizer *t, const char *encoder_json, size_t enc
     for (int32_t i = 0; i < t->n_ids; i++)
         if (t->kind[i] == CT_TOKEN_NORMAL) ct_bytes_map_insert(&by_bytes, i);
     size_t pos = 0, line_no = 0;
+    long n_merges = 0;
     while (pos < vocab_len) {
         const char *line = vocab_bpe + pos;
         const char *nl = memchr(line, '\n', vocab_len - pos);
@@ -269,7 +297,14 @@ int ct_tokenizer_parse_gpt2(CtTokenizer *t, const char *encoder_json, size_t enc
                               (int)(a < 0 ? la : lb), a < 0 ? line : space + 1);
             goto done;
         }
+        // A merge makes a token of encoder.json; a line cut short ("Ġcom mu") makes none.
+        if (ct_bytes_map_find(&by_bytes, buf, (size_t)(na + nb)) < 0) {
+            rc = ct_error_set("%s/vocab.bpe:%zu: \"%.*s\" merges into a token that is not in encoder.json "
+                              "(the file is damaged)", source, line_no, (int)line_len, line);
+            goto done;
+        }
         ct_tokenizer_add_merge(t, a, b);
+        n_merges++;
     }
     ct_bytes_map_free(&by_bytes);  // before specials are added: they may move the pool
     if (meta_json && apply_meta(t, meta_json, "meta.json", 0) != 0) {
@@ -283,6 +318,17 @@ int ct_tokenizer_parse_gpt2(CtTokenizer *t, const char *encoder_json, size_t enc
         if (id < t->n_ids && t->kind[id] == CT_TOKEN_NORMAL && t->lengths[id] == sizeof eot - 1 &&
             memcmp(t->pool + t->offsets[id], eot, sizeof eot - 1) == 0)
             ct_tokenizer_add(t, id, (const uint8_t *)eot, sizeof eot - 1, CT_TOKEN_SPECIAL);
+    }
+    // Each token longer than one byte but the specials is made by exactly one merge (GPT-2: 50,000
+    // merges for 50,000 such tokens): fewer merges mean a vocab.bpe cut short, which would otherwise load and
+    // be written out as a tokenizer.json that encodes differently.
+    long multi_byte = 0;
+    for (int32_t i = 0; i < t->n_ids; i++)
+        if (t->kind[i] == CT_TOKEN_NORMAL && t->lengths[i] > 1) multi_byte++;
+    if (n_merges < multi_byte) {
+        rc = ct_error_set("%s/vocab.bpe: %ld merges for the %ld multi-byte tokens of encoder.json (the file is cut short "
+                          "or damaged)", source, n_merges, multi_byte);
+        goto done;
     }
     if (ct_tokenizer_finish(t) != 0) rc = ct_error_prefix("%s: ", source);
 done:

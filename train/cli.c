@@ -1,5 +1,6 @@
 #include "train/cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +72,16 @@ int ct_cli_usage_error(const CtCommand *cmd, const char *fmt, ...) {
 int ct_cli_fail(void) {
     fflush(stdout);
     fprintf(stderr, "ctrain: %s\n", ct_error_message());
+    return 1;
+}
+
+// What a command printed must have reached stdout: on a full disk (`ctrain eval ... > out.txt`)
+// the last buffered line is written only now, and a failure would otherwise be lost with exit 0.
+static int check_stdout(int rc) {
+    int flush_failed = fflush(stdout) != 0, err = errno;
+    if (!flush_failed && !ferror(stdout)) return rc;
+    if (rc != 0) return rc;  // the command's own error was said already
+    fprintf(stderr, "ctrain: stdout: %s (the output is incomplete)\n", flush_failed ? strerror(err) : "a write failed");
     return 1;
 }
 
@@ -155,7 +166,7 @@ int ct_cli_main(int argc, char **argv) {
         int rc = ct_cli_parse(commands[i], argc - 1 - words, argv + 1 + words, &args);
         if (rc == -1) return 0;  // --help was printed
         if (rc != 0) return rc;
-        return commands[i]->run(&args);
+        return check_stdout(commands[i]->run(&args));
     }
     return unknown_command(argc - 1, argv + 1);
 }

@@ -23,6 +23,7 @@ static int run_synth_stories(const CtArgs *args) {
     CtAtomicFile f;
     if (ct_atomic_open(&f, path) != 0) return ct_cli_fail();
     if (ct_write_stories(f.fp, (uint64_t)documents, (uint64_t)seed) != 0) {
+        ct_error_prefix("%s: ", path);
         ct_atomic_abort(&f);
         return ct_cli_fail();
     }
@@ -59,6 +60,7 @@ static int run_synth_instructions(const CtArgs *args) {
     CtAtomicFile f;
     if (ct_atomic_open(&f, path) != 0) return ct_cli_fail();
     if (ct_write_task_examples(f.fp, task, (uint64_t)examples, (uint64_t)seed) != 0) {
+        ct_error_prefix("%s: ", path);
         ct_atomic_abort(&f);
         return ct_cli_fail();
     }
