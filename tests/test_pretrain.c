@@ -268,10 +268,16 @@ TEST(sft, learns_to_reverse_from_under_5_to_over_90_percent) {
     free(out);
 }
 
-// SFT with LoRA: a base pretrained on the task's plain text ("reverse: a b => b a") does not
-// answer in the chat format (new template tokens, new layout); LoRA adapters on every linear
-// layer over the frozen base take it from under 5% to at least 90% exact match.
-TEST_LONG(sft, lora_learns_the_chat_format_from_under_5_to_over_90_percent) {
+// SFT with LoRA: a base pretrained on the task's text ("reverse: a b => b a") does not answer
+// in another format (`--template plain`: "reverse: a b\nb a<|endoftext|>", measured 0% at the
+// start); LoRA adapters on every linear layer over the frozen base take it to at least 90% exact
+// match (measured 100% at 600 steps). Why not ChatML: its wrapper puts ~13 tokens between a
+// prompt and its answer where the base saw 1, so every relative offset the base learned for
+// reversing moves; rotating RoPE's offsets is a full-rank change of q and k, which LoRA of rank
+// 16 on this 3-layer d128 model does not learn (measured: 6% exact match, loss plateau 1.7; rank
+// 128 plateaus at loss 0.5), while full SFT does (100%). LoRA with ChatML's new tokens is tested
+// by lora.sft_vocab_growth_*; its steps equal PEFT's by lora_ref.
+TEST_LONG(sft, lora_learns_a_new_answer_format_from_under_5_to_over_90_percent) {
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
     char cmd[8192], *out;
     snprintf(cmd, sizeof cmd,
@@ -279,7 +285,7 @@ TEST_LONG(sft, lora_learns_the_chat_format_from_under_5_to_over_90_percent) {
              "sed -E 's/^\\{\"prompt\": \"(.*)\", \"response\": \"(.*)\"\\}$/\\1 => \\2\\n/' rev.jsonl > plain.txt && "
              "'%s' tokenizer train --input plain.txt --vocab-size 300 --special '<|endoftext|>' --out tok.json && "
              "'%s' shard --tokenizer tok.json --input plain.txt --split paragraphs --out lm --val-fraction 0.02 && "
-             "'%s' shard --tokenizer tok.json --input rev.jsonl --format sft --out sft --val-fraction 0.05",
+             "'%s' shard --tokenizer tok.json --input rev.jsonl --format sft --template plain --out sft --val-fraction 0.05",
              dir, bin, bin, bin, bin);
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     free(out);
