@@ -171,9 +171,11 @@ static double last_number_after(const char *text, const char *key) {
     return v;
 }
 
-TEST(sft, best_checkpoint_is_the_start_when_validation_only_gets_worse) {
+// 400 arithmetic questions, a 1024-id tokenizer trained on the corpus, and the sft dataset "qa"
+// (10% held out) in the test's folder; `extra` runs after it (may be ""). 0, or -1 after
+// recording a failure.
+static int make_qa_dataset(const char *extra) {
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir(), *shared = ct_test_shared_data();
-    if (!shared) return;
     char path[1200];
     snprintf(path, sizeof path, "%s/qa.jsonl", dir);
     FILE *f = fopen(path, "w");
@@ -184,11 +186,21 @@ TEST(sft, best_checkpoint_is_the_start_when_validation_only_gets_worse) {
     snprintf(cmd, sizeof cmd,
              "cd '%s' && head -c 300000 '%s/corpora/nlp-corpus-40k.txt' > corpus.txt && '%s' tokenizer train --input "
              "corpus.txt --vocab-size 1024 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json "
-             "--input qa.jsonl --format sft --val-fraction 0.1 --out qa && '%s' shard --tokenizer tok.json --input "
-             "qa.jsonl --format sft --val-fraction 0 --out qa_all",
-             dir, shared, bin, bin, bin);
-    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+             "--input qa.jsonl --format sft --val-fraction 0.1 --out qa %s",
+             dir, shared, bin, bin, extra);
+    int rc = ct_test_run(cmd, &out);
+    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "making the qa dataset failed (%d): %s", rc, out);
     free(out);
+    return rc == 0 ? 0 : -1;
+}
+
+TEST(sft, best_checkpoint_is_the_start_when_validation_only_gets_worse) {
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    if (!ct_test_shared_data()) return;
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "&& '%s' shard --tokenizer tok.json --input qa.jsonl --format sft --val-fraction 0 --out qa_all",
+             bin);
+    if (make_qa_dataset(cmd) != 0) return;
     // A learning rate no model survives: every evaluation after the start is worse than it.
     ct_test_write("sft.json", "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 2, \"d_model\": 64, \"n_head\": 4, "
                               "\"n_kv_head\": 2, \"d_ff\": 128, \"max_seq_len\": 32}, \"data\": {\"path\": \"qa\"}, "
@@ -223,22 +235,9 @@ TEST(sft, best_checkpoint_is_the_start_when_validation_only_gets_worse) {
 // evaluated without the document masks, each example reading its row-mates, which gave a fully
 // trained model (100% exact match) a validation loss of 4.1 against a train loss of 0.0002.
 TEST(sft, validation_loss_is_the_same_packed_or_one_example_per_row) {
-    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir(), *shared = ct_test_shared_data();
-    if (!shared) return;
-    char path[1200];
-    snprintf(path, sizeof path, "%s/qa.jsonl", dir);
-    FILE *f = fopen(path, "w");
-    for (int i = 0; i < 400; i++)
-        fprintf(f, "{\"prompt\": \"What is %d plus %d?\", \"response\": \"%d\"}\n", i % 17, i % 23, i % 17 + i % 23);
-    fclose(f);
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    if (!ct_test_shared_data() || make_qa_dataset("") != 0) return;
     char cmd[4096], *out;
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && head -c 300000 '%s/corpora/nlp-corpus-40k.txt' > corpus.txt && '%s' tokenizer train --input "
-             "corpus.txt --vocab-size 1024 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json "
-             "--input qa.jsonl --format sft --val-fraction 0.1 --out qa",
-             dir, shared, bin, bin);
-    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
-    free(out);
     // A model that has learnt to use its context (a random one barely reads it), then its
     // validation loss with one row a batch and more batches than rows: every validation
     // example is evaluated, one per row or packed.
