@@ -2,7 +2,10 @@
 // peft are importable: (1) ctrain's adapter folder, put on ctrain's HF export of the same base
 // with PeftModel.from_pretrained, gives ctrain's logits; (2) an adapter made and saved by peft
 // itself loads into ctrain with peft's logits. Both families (GPT-2's Conv1D c_attn, llama's
-// separate q/k/v over ctrain's fused product). Elsewhere the tests skip with the reason.
+// separate q/k/v over ctrain's fused product). And LoRA training (tests/ref/lora_sft_trl_ref.py):
+// `ctrain sft` with adapters on every linear layer gives TRL's SFTTrainer + PEFT's loss, gradient
+// norm and learning rate at every step and PEFT's adapters after the last. Elsewhere the tests
+// skip with the reason.
 #include <math.h>
 #include <stdlib.h>
 
@@ -223,3 +226,29 @@ TEST(lora_ref, gpt2_all_linear_patterns_and_token_rows_both_ways) { rich_with_pe
 TEST(lora_ref, llama_all_linear_patterns_and_token_rows_both_ways) { rich_with_peft(CT_ARCH_LLAMA, "all-linear", 1); }
 TEST(lora_ref, llama_peft_regex_adapter_loads_in_ctrain) { rich_with_peft(CT_ARCH_LLAMA, "regex", 0); }
 TEST(lora_ref, gpt2_peft_layers_to_transform_adapter_loads_in_ctrain) { rich_with_peft(CT_ARCH_GPT2, "layers", 0); }
+
+// A 1024-token tokenizer with ChatML's tokens (tokenizer.json, which transformers loads too) in dir.
+static int make_chatml_tokenizer(const char *dir) {
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && head -c 300000 '%s/corpora/nlp-corpus-40k.txt' > corpus.txt && '%s' tokenizer train --input "
+             "corpus.txt --vocab-size 1024 --special '<|endoftext|>' '<|im_start|>' '<|im_end|>' --quiet --out tok.json",
+             dir, ct_test_shared_data(), ct_test_bin());
+    int rc = ct_test_run(cmd, &out);
+    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "%s: %s", cmd, out);
+    free(out);
+    return rc;
+}
+
+// 8 steps of LoRA SFT (r 8, all-linear, weight decay, cosine to min_lr, clipping in some steps,
+// two micro-batches, unpacked and packed) by ctrain and by TRL + PEFT from the same adapters.
+static void sft_with_trl(const char *arch) {
+    const char *dir = ct_test_tmpdir();
+    if (make_chatml_tokenizer(dir) != 0) return;  // (skips where the shared test data is absent)
+    char args[4096];
+    snprintf(args, sizeof args, "'%s' '%s' %s", ct_test_bin(), dir, arch);
+    hf_fixture_ref("lora_sft_trl_ref.py", args);
+}
+
+TEST_LONG(lora_ref, llama_lora_sft_trains_as_trl_sft_trainer_with_peft_does) { sft_with_trl("llama"); }
+TEST_LONG(lora_ref, gpt2_lora_sft_trains_as_trl_sft_trainer_with_peft_does) { sft_with_trl("gpt2"); }
