@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Reference side of ctrain's LoRA SFT test against TRL and PEFT (tests/test_lora_ref.c).
 
-usage: lora_sft_trl_ref.py CTRAIN DIR llama|gpt2
+usage: lora_sft_trl_ref.py CTRAIN DIR llama|gpt2 [grow]
 
 DIR holds tok.json, a byte-level BPE tokenizer.json with <|endoftext|>, <|im_start|> and
-<|im_end|> (the C test trains it with ctrain). The script makes a small random LlamaForCausalLM
+<|im_end|> (the C test trains it with ctrain); with `grow`, with <|endoftext|> only: ctrain
+shard then adds ChatML's two tokens, ctrain sft grows the base by their rows (the mean of the
+old ones), and those rows train beside the adapters (the embedding's, and the head's where
+untied) as PEFT's trainable_token_indices on the base after resize_token_embeddings; TRL's
+loss then comes from the model's forward (HeadThroughPeftSFTTrainer says why). The script makes a small random LlamaForCausalLM
 (or GPT2LMHeadModel) with transformers, saves it with the tokenizer and imports it with
 `ctrain import hf`; shards EXAMPLES prompt/response pairs (some with a system message, some
 conversations of two assistant turns) with `ctrain shard --format sft` (ChatML); trains STEPS
@@ -128,15 +132,20 @@ def metrics(path):
 
 def adapter_tensors(folder):
     """name -> tensor, names as PEFT's save_pretrained writes them (without the adapter's name)."""
-    return {k.replace(".default.", "."): v.float() for k, v in
-            load_file(os.path.join(folder, "adapter_model.safetensors")).items()}
+    return {adapter_name(k): v.float() for k, v in load_file(os.path.join(folder, "adapter_model.safetensors")).items()}
+
+
+def adapter_name(name):
+    """A parameter's name without PEFT's adapter name, as save_pretrained writes it."""
+    name = name.replace(".default.", ".")
+    return name[:-len(".default")] if name.endswith(".default") else name
 
 
 def main():
     ctrain, d, arch = sys.argv[1], sys.argv[2], sys.argv[3]
-    tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(d, "tok.json"), eos_token="<|im_end|>",
-                                  pad_token="<|endoftext|>")
-    tok.chat_template = CHATML_TRAINED
+    grow = len(sys.argv) > 4 and sys.argv[4] == "grow"
+    tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(d, "tok.json"),
+                                  eos_token="<|endoftext|>" if grow else "<|im_end|>", pad_token="<|endoftext|>")
     hf_dir = os.path.join(d, "hf")
     make_model(arch, tok).to(torch.float32).save_pretrained(hf_dir)
     tok.save_pretrained(hf_dir)
@@ -149,12 +158,17 @@ def main():
     run([ctrain, "shard", "--tokenizer", os.path.join(hf_dir, "tokenizer.json"), "--input",
          os.path.join(d, "sft.jsonl"), "--format", "sft", "--template", "chatml", "--val-fraction", "0", "--threads",
          "1", "--out", os.path.join(d, "sft")])
-    vocab = len(PreTrainedTokenizerFast(tokenizer_file=os.path.join(d, "sft", "tokenizer.json")))
-    if vocab != len(tok):
-        sys.exit("ctrain shard changed the vocabulary: %d tokens, the tokenizer has %d (ChatML's tokens are in it)"
-                 % (vocab, len(tok)))
+    # the dataset's tokenizer: the base's, or (grow) the base's with ChatML's two tokens added
+    data_tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(d, "sft", "tokenizer.json"), eos_token="<|im_end|>",
+                                       pad_token="<|endoftext|>")
+    data_tok.chat_template = CHATML_TRAINED
+    if len(data_tok) != len(tok) + (2 if grow else 0):
+        sys.exit("ctrain shard gave %d tokens from the tokenizer's %d (%s)" % (
+            len(data_tok), len(tok), "ChatML's two added" if grow else "ChatML's tokens are in it"))
 
-    lr, min_lr, wd, clip = 3e-3, 3e-4, 0.1, 1.1
+    # clip: between the runs' gradient norms, so that some steps are clipped and some not (an untied
+    # head's new rows start with large gradients)
+    lr, min_lr, wd, clip = 3e-3, 3e-4, 0.1, 3.0 if grow and arch == "llama" else 1.1
     config = {
         "data": {"path": os.path.join(d, "sft"), "packing": False},
         "train": {"batch_size": MICRO_BATCH, "grad_accum": EXAMPLES // MICRO_BATCH, "seq_len": SEQ,
@@ -190,7 +204,7 @@ def main():
                                              train__seq_len=PACKED_SEQ), "metrics.jsonl"))
 
     init = adapter_tensors(os.path.join(d, "init_adapter"))
-    theirs, trl_adapter = train_trl(d, hf_dir, arch, tok, conversations, init, lr, min_lr, wd, clip, seed=0)
+    theirs, trl_adapter = train_trl(d, hf_dir, arch, data_tok, len(tok), conversations, init, lr, min_lr, wd, clip, seed=0)
 
     worst = {"loss": 0.0, "grad_norm": 0.0, "lr": 0.0, "packed": 0.0}
     clipped = 0
@@ -216,7 +230,7 @@ def main():
     # gradient is near zero turns float32 rounding into a visible difference: the yardstick is
     # PEFT against itself with the examples drawn in another order (another seed).
     ctrain_adapter = adapter_tensors(os.path.join(d, "ctrain_adapter"))
-    _, trl_again = train_trl(d, hf_dir, arch, tok, conversations, init, lr, min_lr, wd, clip, seed=1)
+    _, trl_again = train_trl(d, hf_dir, arch, data_tok, len(tok), conversations, init, lr, min_lr, wd, clip, seed=1)
     if set(ctrain_adapter) != set(trl_adapter):
         sys.exit("the adapters' tensors differ: ctrain %s, PEFT %s" % (sorted(ctrain_adapter), sorted(trl_adapter)))
     worst_w = worst_e = noise_w = noise_e = 0.0
@@ -245,12 +259,38 @@ def main():
              transformers.__version__))
 
 
-def train_trl(d, hf_dir, arch, tok, conversations, init, lr, min_lr, wd, clip, seed):
+class HeadThroughPeftSFTTrainer(SFTTrainer):
+    """SFTTrainer whose loss comes from the model's own forward. TRL 1.16's SFTTrainer computes the
+    loss with its fused LM head, which reads lm_head.weight and lm_head.bias directly, past PEFT's
+    TrainableTokensWrapper on the head (an untied head's rows, or a tied one's): it stops with
+    "'TrainableTokensWrapper' object has no attribute 'bias'". Transformers' Trainer.compute_loss
+    runs the PEFT model's forward, which applies the rows, with the same normalisation (summed
+    over the step's trained tokens, divided by their count)."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return transformers.Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
+                                                 num_items_in_batch=num_items_in_batch)
+
+
+def train_trl(d, hf_dir, arch, tok, base_vocab, conversations, init, lr, min_lr, wd, clip, seed):
     """TRL + PEFT on the same base, conversations, LoRA config, schedule, optimizer and clipping, from
     ctrain's initial adapters `init`; returns the logged rows by step and the trained adapter."""
     model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
+    new_ids = list(range(base_vocab, len(tok)))
+    tied = model.config.tie_word_embeddings
+    if new_ids:  # the rows ctrain added train as PEFT's trainable tokens (the head's too where untied)
+        # ctrain starts them at the mean of the old rows (transformers' mean_resizing adds a little noise)
+        for name, rows in init.items():
+            if "trainable_tokens_delta" in name:
+                matrix = (model.get_output_embeddings() if "lm_head" in name else model.get_input_embeddings()).weight
+                mean = matrix.detach()[:base_vocab].double().mean(0).float()
+                if rows.shape[0] != len(new_ids) or (rows - mean).abs().max() > 1e-6 * mean.abs().max():
+                    sys.exit("%s: ctrain's new rows do not start at the mean of the old ones" % name)
+        model.resize_token_embeddings(len(tok), mean_resizing=False)
     lora = peft.LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0, bias="none",
-                           task_type="CAUSAL_LM", fan_in_fan_out=arch == "gpt2")
+                           task_type="CAUSAL_LM", fan_in_fan_out=arch == "gpt2",
+                           trainable_token_indices=(new_ids if tied else {"embed_tokens": new_ids, "lm_head": new_ids})
+                           if new_ids else None)
     args = SFTConfig(output_dir=os.path.join(d, "trl%d" % seed), per_device_train_batch_size=MICRO_BATCH,
                      gradient_accumulation_steps=EXAMPLES // MICRO_BATCH, max_steps=STEPS, learning_rate=lr,
                      lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr": min_lr}, warmup_steps=0,
@@ -258,9 +298,9 @@ def train_trl(d, hf_dir, arch, tok, conversations, init, lr, min_lr, wd, clip, s
                      optim="adamw_torch", logging_steps=1, report_to=[], save_strategy="no", use_cpu=True, seed=seed,
                      bf16=False, fp16=False, max_length=SEQ, packing=False, assistant_only_loss=True,
                      activation_checkpointing=False, dataset_num_proc=None, disable_tqdm=True)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(conversations),
+    trainer = (SFTTrainer if not new_ids else HeadThroughPeftSFTTrainer)(model=model, args=args, train_dataset=datasets.Dataset.from_list(conversations),
                          processing_class=tok, peft_config=lora)
-    params = {name.replace(".default.", "."): p for name, p in trainer.model.named_parameters() if p.requires_grad}
+    params = {adapter_name(name): p for name, p in trainer.model.named_parameters() if p.requires_grad}
     if set(params) != set(init):
         sys.exit("PEFT's all-linear adapts other modules than ctrain's:\n only PEFT: %s\n only ctrain: %s"
                  % (sorted(set(params) - set(init)), sorted(set(init) - set(params))))
@@ -277,8 +317,14 @@ def train_trl(d, hf_dir, arch, tok, conversations, init, lr, min_lr, wd, clip, s
             p.copy_(init[name])
     trainer.train()
     folder = os.path.join(d, "trl_adapter%d" % seed)
-    trainer.model.save_pretrained(folder)
-    return {h["step"]: h for h in trainer.state.log_history if "loss" in h}, adapter_tensors(folder)
+    trainer.model.save_pretrained(folder, save_embedding_layers=False)
+    adapter = adapter_tensors(folder)
+    head = "base_model.model.lm_head.token_adapter.trainable_tokens_delta"
+    if new_ids and tied and head in adapter:  # where PEFT writes a tied head's rows, they must be the embedding's
+        rows = [v for k, v in adapter.items() if k.endswith("token_adapter.trainable_tokens_delta") and k != head]
+        if len(rows) != 1 or not torch.equal(adapter.pop(head), rows[0]):
+            sys.exit("PEFT's tied head rows are not its embedding's: %s" % sorted(adapter))
+    return {h["step"]: h for h in trainer.state.log_history if "loss" in h}, adapter
 
 if __name__ == "__main__":
     logging.disable(logging.WARNING)
