@@ -2,7 +2,11 @@
 // peft are importable: (1) ctrain's adapter folder, put on ctrain's HF export of the same base
 // with PeftModel.from_pretrained, gives ctrain's logits; (2) an adapter made and saved by peft
 // itself loads into ctrain with peft's logits. Both families (GPT-2's Conv1D c_attn, llama's
-// separate q/k/v over ctrain's fused product). Elsewhere the tests skip with the reason.
+// separate q/k/v over ctrain's fused product). And LoRA training (tests/ref/lora_sft_trl_ref.py):
+// `ctrain sft` with adapters on every linear layer gives TRL's SFTTrainer + PEFT's loss, gradient
+// norm and learning rate at every step and PEFT's adapters after the last, and so do the rows of
+// tokens the vocabulary gained (PEFT's trainable_token_indices). Elsewhere the tests skip with
+// the reason.
 #include <math.h>
 #include <stdlib.h>
 
@@ -223,3 +227,34 @@ TEST(lora_ref, gpt2_all_linear_patterns_and_token_rows_both_ways) { rich_with_pe
 TEST(lora_ref, llama_all_linear_patterns_and_token_rows_both_ways) { rich_with_peft(CT_ARCH_LLAMA, "all-linear", 1); }
 TEST(lora_ref, llama_peft_regex_adapter_loads_in_ctrain) { rich_with_peft(CT_ARCH_LLAMA, "regex", 0); }
 TEST(lora_ref, gpt2_peft_layers_to_transform_adapter_loads_in_ctrain) { rich_with_peft(CT_ARCH_GPT2, "layers", 0); }
+
+// A 1024-token tokenizer (tokenizer.json, which transformers loads too) in dir: with ChatML's
+// tokens, or (grow) without them, so that ctrain shard adds them and ctrain sft grows the base.
+static int make_tokenizer(const char *dir, int grow) {
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && head -c 300000 '%s/corpora/nlp-corpus-40k.txt' > corpus.txt && '%s' tokenizer train --input "
+             "corpus.txt --vocab-size 1024 --special '<|endoftext|>' %s --quiet --out tok.json",
+             dir, ct_test_shared_data(), ct_test_bin(), grow ? "" : "'<|im_start|>' '<|im_end|>'");
+    int rc = ct_test_run(cmd, &out);
+    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "%s: %s", cmd, out);
+    free(out);
+    return rc;
+}
+
+// 8 steps of LoRA SFT (r 8, all-linear, weight decay, cosine to min_lr, clipping in some steps,
+// two micro-batches, unpacked and packed) by ctrain and by TRL + PEFT from the same adapters;
+// with grow, the new tokens' rows train too (PEFT's trainable_token_indices).
+static void sft_with_trl(const char *arch, int grow) {
+    const char *dir = ct_test_tmpdir();
+    if (make_tokenizer(dir, grow) != 0) return;  // (skips where the shared test data is absent)
+    char args[4096];
+    snprintf(args, sizeof args, "'%s' '%s' %s%s", ct_test_bin(), dir, arch, grow ? " grow" : "");
+    hf_fixture_ref("lora_sft_trl_ref.py", args);
+}
+
+TEST_LONG(lora_ref, llama_lora_sft_trains_as_trl_sft_trainer_with_peft_does) { sft_with_trl("llama", 0); }
+TEST_LONG(lora_ref, gpt2_lora_sft_trains_as_trl_sft_trainer_with_peft_does) { sft_with_trl("gpt2", 0); }
+// the untied head's rows train too; GPT-2's tied rows get both gradients (embedding and head)
+TEST_LONG(lora_ref, llama_lora_sft_new_token_rows_train_as_peft_trainable_tokens_do) { sft_with_trl("llama", 1); }
+TEST_LONG(lora_ref, gpt2_lora_sft_new_token_rows_train_as_peft_trainable_tokens_do) { sft_with_trl("gpt2", 1); }
