@@ -177,7 +177,7 @@ static void append(CtMaskedIds *out, CtEncoder *enc, const char *text, size_t le
         out->mask_cap = out->ids.len * 2 + 64;
         out->mask = ct_realloc(out->mask, out->mask_cap);
     }
-    memset(out->mask + before, mask, out->ids.len - before);
+    if (out->ids.len > before) memset(out->mask + before, mask, out->ids.len - before);  // (mask may be NULL when empty)
 }
 
 // turn_start with {role} replaced.
