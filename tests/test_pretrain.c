@@ -268,25 +268,33 @@ TEST(sft, learns_to_reverse_from_under_5_to_over_90_percent) {
     free(out);
 }
 
-// SFT with LoRA: a base pretrained on the task's text ("reverse: a b => b a") does not answer
-// in another format (`--template plain`: "reverse: a b\nb a<|endoftext|>", measured 0% at the
-// start); LoRA adapters on every linear layer over the frozen base take it to at least 90% exact
-// match (measured 100% at 600 steps). Why not ChatML: its wrapper puts ~13 tokens between a
-// prompt and its answer where the base saw 1, so every relative offset the base learned for
-// reversing moves; rotating RoPE's offsets is a full-rank change of q and k, which LoRA of rank
-// 16 on this 3-layer d128 model does not learn (measured: 6% exact match, loss plateau 1.7; rank
-// 128 plateaus at loss 0.5), while full SFT does (100%). LoRA with ChatML's new tokens is tested
-// by lora.sft_vocab_growth_*; its steps equal PEFT's by lora_ref.
+// SFT with LoRA: adapters teach a format, the base brings the skill. A base pretrained on the
+// task's text ("reverse: a b => b a", at most 4 letters: a skill a 0.67M base learns reliably;
+// with up to 6 the bases of two runs answered 72% and 83% in their own format, and LoRA's result
+// swung with them) does not answer in another format (`--template plain`: "reverse: a b\n b
+// a<|endoftext|>"; the answers keep the base's leading space, so each answer token is one the
+// base trained): under 5% at the start. LoRA on every linear layer over the frozen base must
+// take it to at least 90% (measured 100%; the base in its own format: 99%). Why not ChatML: its
+// wrapper puts ~13 tokens between a prompt and its answer where the base saw 1, moving every
+// relative offset the base learned for reversing, which rank-16 adapters on this base did not
+// learn (6%, while full SFT reaches 100%; docs/benchmarks.md). LoRA with ChatML's new tokens is
+// tested by lora.sft_vocab_growth_*, and its steps equal TRL + PEFT's by lora_ref.
 TEST_LONG(sft, lora_learns_a_new_answer_format_from_under_5_to_over_90_percent) {
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
     char cmd[8192], *out;
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && '%s' synth instructions --task reverse --examples 8000 --seed 3 --out rev.jsonl && "
+             "cd '%s' && '%s' synth instructions --task reverse --examples 13000 --seed 3 --out all.jsonl && "
+             "grep -E '\"response\": \"[a-z]( [a-z]){0,3}\"}' all.jsonl > rev.jsonl && "
              "sed -E 's/^\\{\"prompt\": \"(.*)\", \"response\": \"(.*)\"\\}$/\\1 => \\2\\n/' rev.jsonl > plain.txt && "
+             "sed -E 's/\"response\": \"/\"response\": \" /' rev.jsonl > spaced.jsonl && "
+             "echo '{\"name\": \"arrow\", \"turn_start\": \"\", \"turn_end\": \" =>\", \"end_of_turn\": \"<|endoftext|>\", "
+             "\"trained_roles\": [\"assistant\"]}' > arrow.json && "
              "'%s' tokenizer train --input plain.txt --vocab-size 300 --special '<|endoftext|>' --out tok.json && "
              "'%s' shard --tokenizer tok.json --input plain.txt --split paragraphs --out lm --val-fraction 0.02 && "
-             "'%s' shard --tokenizer tok.json --input rev.jsonl --format sft --template plain --out sft --val-fraction 0.05",
-             dir, bin, bin, bin, bin);
+             "'%s' shard --tokenizer tok.json --input spaced.jsonl --format sft --template plain --out sft "
+             "--val-fraction 0.05 && '%s' shard --tokenizer tok.json --input spaced.jsonl --format sft --template "
+             "arrow.json --out native --val-fraction 0.05",
+             dir, bin, bin, bin, bin, bin);
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     free(out);
     const char *model = "\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 3, \"d_model\": 128, \"n_head\": 4, "
@@ -303,8 +311,16 @@ TEST_LONG(sft, lora_learns_a_new_answer_format_from_under_5_to_over_90_percent) 
              " \"init_from\": \"base/ckpt-step00002000.h5\"}, \"lora\": {\"r\": 16, \"alpha\": 32, \"targets\": \"all-linear\"},"
              " \"optim\": {\"lr\": 3e-3, \"min_lr\": 3e-4, \"warmup_steps\": 20, \"weight_decay\": 0}}", model);
     ct_test_write("lora.json", config);
+    // The base's own skill: the held-out prompts of the same examples in its own format, at step 0.
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' pretrain base.json --run.out_dir=base --run.threads=1 && "
-             "'%s' sft lora.json --run.out_dir=lora --run.threads=1", dir, bin, bin);
+             "'%s' sft lora.json --run.out_dir=native --run.threads=1 --data.path=native --train.max_steps=1",
+             dir, bin, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    double native = -1;
+    const char *at = strstr(out, "step      0 | exact match ");
+    CHECK_MSG(at && sscanf(at, "step      0 | exact match %lf", &native) == 1, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sft lora.json --run.out_dir=lora --run.threads=1", dir, bin);
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     double before = -1, after = -1;
     const char *first = strstr(out, "step      0 | exact match ");
@@ -312,6 +328,9 @@ TEST_LONG(sft, lora_learns_a_new_answer_format_from_under_5_to_over_90_percent) 
     CHECK_MSG(first && last && strstr(out, "lora: r 16"), "%s", out);
     sscanf(first, "step      0 | exact match %lf", &before);
     sscanf(last, "done: exact match %lf", &after);
-    CHECK_MSG(before < 5 && after >= 90, "LoRA SFT exact match %.1f%% -> %.1f%%", before, after);
+    CHECK_MSG(native >= 90, "the base must bring the skill: %.1f%% in its own format", native);
+    CHECK_MSG(before < 5 && after >= 90, "LoRA SFT exact match %.1f%% -> %.1f%%; the base in its own format: %.1f%%",
+              before, after, native);
+    printf("    LoRA SFT exact match %.1f%% -> %.1f%%; the base in its own format: %.1f%%\n", before, after, native);
     free(out);
 }
