@@ -60,6 +60,12 @@ cmp -s "$wrap/CMakeLists.txt.new" "$wrap/CMakeLists.txt" || mv "$wrap/CMakeLists
 rm -f "$wrap/CMakeLists.txt.new"
 
 jobs=${CTRAIN_LLAMA_CPP_JOBS:-$(nproc 2>/dev/null || echo 2)}
+# A cache configured in another folder (a copied or moved build/) names that folder everywhere:
+# cmake refuses it, so it is configured and built again here.
+if [ -f "$bld/CMakeCache.txt" ] && ! grep -qxF "CMAKE_CACHEFILE_DIR:INTERNAL=$bld" "$bld/CMakeCache.txt"; then
+    echo "build_llama_cpp: $bld was configured in another folder; building it again here" >&2
+    rm -rf "$bld"
+fi
 if [ ! -f "$bld/CMakeCache.txt" ]; then
     echo "build_llama_cpp: building llama.cpp (CPU, $jobs jobs; about 10 minutes on 2 cores, once; log: $log)" >&2
     if ! cmake -S "$wrap" -B "$bld" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
