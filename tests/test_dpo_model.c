@@ -143,6 +143,10 @@ static double number_after(const char *text, const char *key) {
     return v;
 }
 
+// Greedy answers follow the preference only in a window of learning rates: DPO widens the margin
+// by pushing the rejected answer down more than the chosen one up, and past ~2e-4 it degrades
+// generation (from 35%: 63-67% at 7e-5..1.5e-4, 24% at 2e-4, 34-38% at 3e-4, 1% at 1e-3;
+// docs/benchmarks.md). The test runs in that window.
 TEST_LONG(dpo, preference_tuning_moves_answers_to_the_chosen_ones) {
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
     write_reverse_data(dir);
@@ -166,7 +170,7 @@ TEST_LONG(dpo, preference_tuning_moves_answers_to_the_chosen_ones) {
     snprintf(config, sizeof config,
              "{%s, \"data\": {\"path\": \"pairs\"}, \"train\": {\"batch_size\": 8, \"seq_len\": 48, \"max_steps\": 100,"
              " \"eval_every\": 100, \"eval_batches\": 16, \"eval_exact_match\": 100, \"save_every\": 0,"
-             " \"init_from\": \"s/ckpt-step00000800.h5\"}, \"optim\": {\"lr\": 3e-4, \"min_lr\": 3e-5, \"warmup_steps\": 5,"
+             " \"init_from\": \"s/ckpt-step00000800.h5\"}, \"optim\": {\"lr\": 1e-4, \"min_lr\": 1e-5, \"warmup_steps\": 5,"
              " \"weight_decay\": 0}}", model);
     ct_test_write("dpo.json", config);
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sft sft.json --run.out_dir=s --run.threads=1", dir, bin);
