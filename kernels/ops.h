@@ -1,6 +1,6 @@
 // The op API: forward and backward of every layer op of the Transformer, on plain arrays,
-// backend-neutral. A backend (kernels/cpu today, kernels/cuda later) fills one CtOps
-// table; the model calls only through it, and tests run every backend against the same checks.
+// backend-neutral. A backend (kernels/cpu, kernels/cuda) fills one CtOps table; the model calls
+// only through it, and tests run every backend against the same checks.
 //
 // Conventions, the same for every op:
 //   - Shapes are in the argument names: N = rows (B*T tokens), C = channels, OC = output
@@ -19,7 +19,23 @@
 //     attention's saved state, the optimizer's arrays. Kernels load activations into float,
 //     compute in float and round once when they store; a backward op that adds into a bf16
 //     gradient rounds the sum.
-//   - Ops never allocate model state and never do I/O; scratch they need is their own business.
+//   - Ops never allocate model state and never do I/O; scratch they need is their own business
+//     (host scratch through core/alloc.h's ct_alloc, so it counts in the memory peak).
+//
+// Adding an op (say foo_forward / foo_backward), file by file:
+//   1. here: the field in CtOps, with its contract in a comment (shapes, adds or writes, in place).
+//   2. kernels/cpu/foo.inc: the body once, in REAL, defined as
+//      void F32_OR_F64(ct_cpu_foo_forward_f32, ct_cpu_foo_forward_f64)(...)  (real_begin.h);
+//      its prototype the same way in kernels/cpu/ops_decl.inc; foo.inc added to both lists of
+//      kernels/cpu/instantiate.c; the float wrapper and the slot in kernels/cpu/ops_table.c.
+//   3. kernels/cuda/foo.cu: the kernel templated on act_t (act_io.cuh), its pair of entry points
+//      in one CT_CUDA_EXPORT_PAIR(ct_cuda_foo_forward, ct_cuda_foo_forward_bf16, ...); the pair's
+//      CT_CUDA_OP_PAIR in kernels/cuda/cuda_decl.h; one OP(...) line in kernels/cuda/ops_table.cu.
+//   4. tests/test_ops_grad.c: the finite-difference check in double (the _f64 kernels) and the
+//      float table against it; tests/test_ops_forward.c for forward-only properties.
+//   5. tests/test_cuda_ops.c: both CUDA tables against the CPU (run: tests/test_cuda_emu/run.sh
+//      without a GPU, make test-cuda with one).
+//   6. docs/model.md's table of ops (and docs/cuda.md's file list for a new .cu).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -168,9 +184,8 @@ typedef struct CtOps {
     void (*swiglu_forward)(CtAct *out, const CtAct *gate_up, int N, int F);
     void (*swiglu_backward)(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F);
 
-    // out = a + b; backward: da += dout, db += dout.
+    // out = a + b (out may equal a). No backward op: the gradient is dout for both a and b.
     void (*residual_forward)(CtAct *out, const CtAct *a, const CtAct *b, size_t n);
-    void (*residual_backward)(CtAct *da, CtAct *db, const CtAct *dout, size_t n);
 
     // Fused softmax + cross-entropy over the vocabulary. For each row n of logits[N,V]:
     //   lse[n] = log Σ_v exp(logits[n,v]),  logprobs[n] = logits[n, targets[n]] - lse[n],

@@ -73,9 +73,6 @@ static void swiglu_backward(CtAct *dgate_up, const CtAct *dout, const CtAct *gat
 static void residual_forward(CtAct *out, const CtAct *a, const CtAct *b, size_t n) {
     ct_cpu_residual_forward_f32(out, a, b, n);
 }
-static void residual_backward(CtAct *da, CtAct *db, const CtAct *dout, size_t n) {
-    ct_cpu_residual_backward_f32(da, db, dout, n);
-}
 static void xent_forward(float *losses, float *logprobs, float *lse, const CtAct *logits, const int32_t *targets,
                          const uint8_t *mask, const float *weights, int N, int V) {
     ct_cpu_xent_forward_f32(losses, logprobs, lse, logits, targets, mask, weights, N, V);
@@ -136,7 +133,6 @@ static const CtOps cpu_ops = {
     .swiglu_forward = swiglu_forward,
     .swiglu_backward = swiglu_backward,
     .residual_forward = residual_forward,
-    .residual_backward = residual_backward,
     .xent_forward = xent_forward,
     .xent_backward = xent_backward,
     .lora_forward = lora_forward,

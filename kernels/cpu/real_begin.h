@@ -3,6 +3,16 @@
 // is thus compiled twice from one text: the float version is the backend, the double version
 // exists so gradient checks can use finite differences in double precision on the very same
 // code (a separate reference implementation could agree with itself and still be wrong).
+// kernels/cpu/instantiate.c is the one file that does this for every body.
+//
+// Names, so that a grep for the name a caller writes finds its definition:
+//   F32_OR_F64(ct_cpu_gelu_forward_f32, ct_cpu_gelu_forward_f64)  an op both instantiations
+//       export: both full names are spelled out, the macro picks the one of this instantiation
+//       (the declarations in ops_decl.inc are written the same way).
+//   LOCAL(gemm_nt)  a static helper of one .inc, pasted to gemm_nt_f32 / gemm_nt_f64: nothing
+//       outside the .inc calls it, and its callers there spell it the same way.
+// REAL is the element type; R_EXP, R_TANH, R_SQRT and R_LOG its math functions (the float
+// ones vectorise: fast_math.h).
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,14 +21,16 @@
 
 #if CT_REAL_BITS == 32
 #define REAL float
-#define NAME(x) x##_f32
+#define F32_OR_F64(f32_name, f64_name) f32_name
+#define LOCAL(x) x##_f32
 #define R_EXP(x) ct_fast_expf(x)
 #define R_TANH(x) ct_fast_tanhf(x)
 #define R_SQRT(x) sqrtf(x)
 #define R_LOG(x) logf(x)
 #elif CT_REAL_BITS == 64
 #define REAL double
-#define NAME(x) x##_f64
+#define F32_OR_F64(f32_name, f64_name) f64_name
+#define LOCAL(x) x##_f64
 #define R_EXP(x) exp(x)
 #define R_TANH(x) tanh(x)
 #define R_SQRT(x) sqrt(x)

@@ -1,6 +1,7 @@
 // Closes an instantiation opened by real_begin.h.
 #undef REAL
-#undef NAME
+#undef F32_OR_F64
+#undef LOCAL
 #undef R_EXP
 #undef R_TANH
 #undef R_SQRT

@@ -17,3 +17,18 @@ __device__ __forceinline__ void act_add(act_t *p, float v) {
 // The bf16 activation type. Each op's pair of entry points (cuda_decl.h) casts its CtAct arrays:
 // ct_cuda_NAME runs the template on float, ct_cuda_NAME_bf16 on ct_bf16.
 typedef __nv_bfloat16 ct_bf16;
+
+// Defines an op's pair of entry points (declared by CT_CUDA_OP_PAIR in cuda_decl.h): fp32_name
+// runs the call (the arguments after params) with act_t = float, bf16_name with act_t = ct_bf16.
+// Both names are written out in full, so that a grep for either finds its definition:
+//   CT_CUDA_EXPORT_PAIR(ct_cuda_gelu_forward, ct_cuda_gelu_forward_bf16, (CtAct *out, const CtAct *inp, size_t n),
+//                       gelu_forward<act_t>(out, inp, n))
+#define CT_CUDA_EXPORT_PAIR(fp32_name, bf16_name, params, ...) \
+    extern "C" void fp32_name params {                          \
+        using act_t = float;                                    \
+        __VA_ARGS__;                                            \
+    }                                                           \
+    extern "C" void bf16_name params {                          \
+        using act_t = ct_bf16;                                  \
+        __VA_ARGS__;                                            \
+    }

@@ -9,8 +9,11 @@
 #include "kernels/cuda/bf16_weights.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
-#include <stdlib.h>
 #include <string.h>
+
+extern "C" {
+#include "core/alloc.h"
+}
 
 // Weight decay of element i: spans are sorted by start; binary search for the last span that
 // starts at or before i; covered when i < its end. Elements no span covers are decayed.
@@ -75,20 +78,19 @@ extern "C" void ct_cuda_adamw_update_op(float *params, const float *grads, float
     static void *uploaded_at;
     CtCudaSpan *device = NULL;
     if (n_spans > 0) {
-        CtCudaSpan *want = (CtCudaSpan *)malloc(sizeof(CtCudaSpan) * (size_t)n_spans);
-        if (!want) ct_fatal_at(__FILE__, __LINE__, NULL, "out of host memory for %d AdamW spans", n_spans);
+        CtCudaSpan *want = (CtCudaSpan *)ct_alloc(sizeof(CtCudaSpan) * (size_t)n_spans);
         for (int i = 0; i < n_spans; i++)
             want[i] = CtCudaSpan{spans[i].offset, spans[i].offset + spans[i].count, spans[i].decay};
         device = (CtCudaSpan *)ct_cuda_scratch(CT_SCRATCH_SPANS, sizeof(CtCudaSpan) * (size_t)n_spans);
         if (n_spans != uploaded_n || device != uploaded_at ||
             memcmp(want, uploaded_host, sizeof(CtCudaSpan) * (size_t)n_spans) != 0) {
             ct_cuda_upload(device, want, sizeof(CtCudaSpan) * (size_t)n_spans);
-            free(uploaded_host);
+            ct_free(uploaded_host);
             uploaded_host = want;
             uploaded_n = n_spans;
             uploaded_at = device;
         } else {
-            free(want);
+            ct_free(want);
         }
     }
     ct_cuda_adamw_update(params, grads, m, v, n, device, n_spans > 0 ? n_spans : 0, s->keep, s->one_minus_b1, s->b2,

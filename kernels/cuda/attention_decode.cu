@@ -58,13 +58,8 @@ static void decode(act_t *out, const act_t *q, const act_t *k_cache, const act_t
     LAUNCH_CHECK("decode_softmax_pv_kernel");
 }
 
-extern "C" void ct_cuda_attention_decode(CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache,
-                                         int n_ctx, int NH, int NKV, int HD) {
-    decode((float *)out, (const float *)q, (const float *)k_cache, (const float *)v_cache, n_ctx, NH, NKV, HD);
-}
-
-extern "C" void ct_cuda_attention_decode_bf16(CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache,
-                                              int n_ctx, int NH, int NKV, int HD) {
-    decode((ct_bf16 *)out, (const ct_bf16 *)q, (const ct_bf16 *)k_cache, (const ct_bf16 *)v_cache, n_ctx, NH, NKV,
-           HD);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_attention_decode, ct_cuda_attention_decode_bf16,
+                    (CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache, int n_ctx, int NH,
+                     int NKV, int HD),
+                    decode((act_t *)out, (const act_t *)q, (const act_t *)k_cache, (const act_t *)v_cache, n_ctx, NH,
+                           NKV, HD))

@@ -69,17 +69,9 @@ static void embedding_backward(float *dtable, const CtAct *dout, const int32_t *
     LAUNCH_CHECK("embedding_backward_runs");
 }
 
-extern "C" void ct_cuda_embedding_forward(CtAct *out, const int32_t *ids, const float *table, int N, int C,
-                                          int accumulate) {
-    embedding_forward<float>(out, ids, table, N, C, accumulate);
-}
-extern "C" void ct_cuda_embedding_forward_bf16(CtAct *out, const int32_t *ids, const float *table, int N, int C,
-                                               int accumulate) {
-    embedding_forward<ct_bf16>(out, ids, table, N, C, accumulate);
-}
-extern "C" void ct_cuda_embedding_backward(float *dtable, const CtAct *dout, const int32_t *ids, int N, int C) {
-    embedding_backward<float>(dtable, dout, ids, N, C);
-}
-extern "C" void ct_cuda_embedding_backward_bf16(float *dtable, const CtAct *dout, const int32_t *ids, int N, int C) {
-    embedding_backward<ct_bf16>(dtable, dout, ids, N, C);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_embedding_forward, ct_cuda_embedding_forward_bf16,
+                    (CtAct *out, const int32_t *ids, const float *table, int N, int C, int accumulate),
+                    embedding_forward<act_t>(out, ids, table, N, C, accumulate))
+CT_CUDA_EXPORT_PAIR(ct_cuda_embedding_backward, ct_cuda_embedding_backward_bf16,
+                    (float *dtable, const CtAct *dout, const int32_t *ids, int N, int C),
+                    embedding_backward<act_t>(dtable, dout, ids, N, C))

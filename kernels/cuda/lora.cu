@@ -38,24 +38,13 @@ static void lora_backward(act_t *dinp, float *dA, float *dB, act_t *dh, const ac
                         1.0f, NULL);
 }
 
-extern "C" void ct_cuda_lora_forward(CtAct *out, CtAct *h, const CtAct *inp, const float *A, const float *B,
-                                     float scale, int N, int C, int R, int OC, int out_stride) {
-    lora_forward((float *)out, (float *)h, (const float *)inp, A, B, scale, N, C, R, OC, out_stride);
-}
-extern "C" void ct_cuda_lora_forward_bf16(CtAct *out, CtAct *h, const CtAct *inp, const float *A, const float *B,
-                                          float scale, int N, int C, int R, int OC, int out_stride) {
-    lora_forward((ct_bf16 *)out, (ct_bf16 *)h, (const ct_bf16 *)inp, A, B, scale, N, C, R, OC, out_stride);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_lora_forward, ct_cuda_lora_forward_bf16,
+                    (CtAct *out, CtAct *h, const CtAct *inp, const float *A, const float *B, float scale, int N, int C,
+                     int R, int OC, int out_stride),
+                    lora_forward((act_t *)out, (act_t *)h, (const act_t *)inp, A, B, scale, N, C, R, OC, out_stride))
 
-extern "C" void ct_cuda_lora_backward(CtAct *dinp, float *dA, float *dB, CtAct *dh, const CtAct *dout,
-                                      const CtAct *inp, const CtAct *h, const float *A, const float *B, float scale,
-                                      int N, int C, int R, int OC, int dout_stride) {
-    lora_backward((float *)dinp, dA, dB, (float *)dh, (const float *)dout, (const float *)inp, (const float *)h, A, B,
-                  scale, N, C, R, OC, dout_stride);
-}
-extern "C" void ct_cuda_lora_backward_bf16(CtAct *dinp, float *dA, float *dB, CtAct *dh, const CtAct *dout,
-                                           const CtAct *inp, const CtAct *h, const float *A, const float *B,
-                                           float scale, int N, int C, int R, int OC, int dout_stride) {
-    lora_backward((ct_bf16 *)dinp, dA, dB, (ct_bf16 *)dh, (const ct_bf16 *)dout, (const ct_bf16 *)inp,
-                  (const ct_bf16 *)h, A, B, scale, N, C, R, OC, dout_stride);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_lora_backward, ct_cuda_lora_backward_bf16,
+                    (CtAct *dinp, float *dA, float *dB, CtAct *dh, const CtAct *dout, const CtAct *inp, const CtAct *h,
+                     const float *A, const float *B, float scale, int N, int C, int R, int OC, int dout_stride),
+                    lora_backward((act_t *)dinp, dA, dB, (act_t *)dh, (const act_t *)dout, (const act_t *)inp,
+                                  (const act_t *)h, A, B, scale, N, C, R, OC, dout_stride))

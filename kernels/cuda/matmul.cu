@@ -255,23 +255,15 @@ static void matmul_backward(act_t *dinp, float *dweight, float *dbias, const act
     if (dbias) bias_backward(dbias, dout, N, OC);
 }
 
-extern "C" void ct_cuda_matmul_forward(CtAct *out, const CtAct *inp, const float *weight, const float *bias, int N,
-                                       int C, int OC) {
-    matmul_forward((float *)out, (const float *)inp, weight, bias, N, C, OC);
-}
-extern "C" void ct_cuda_matmul_forward_bf16(CtAct *out, const CtAct *inp, const float *weight, const float *bias,
-                                            int N, int C, int OC) {
-    matmul_forward((ct_bf16 *)out, (const ct_bf16 *)inp, weight, bias, N, C, OC);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_matmul_forward, ct_cuda_matmul_forward_bf16,
+                    (CtAct *out, const CtAct *inp, const float *weight, const float *bias, int N, int C, int OC),
+                    matmul_forward((act_t *)out, (const act_t *)inp, weight, bias, N, C, OC))
 
-extern "C" void ct_cuda_matmul_backward(CtAct *dinp, float *dweight, float *dbias, const CtAct *dout,
-                                        const CtAct *inp, const float *weight, int N, int C, int OC) {
-    matmul_backward((float *)dinp, dweight, dbias, (const float *)dout, (const float *)inp, weight, N, C, OC);
-}
-extern "C" void ct_cuda_matmul_backward_bf16(CtAct *dinp, float *dweight, float *dbias, const CtAct *dout,
-                                             const CtAct *inp, const float *weight, int N, int C, int OC) {
-    matmul_backward((ct_bf16 *)dinp, dweight, dbias, (const ct_bf16 *)dout, (const ct_bf16 *)inp, weight, N, C, OC);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_matmul_backward, ct_cuda_matmul_backward_bf16,
+                    (CtAct *dinp, float *dweight, float *dbias, const CtAct *dout, const CtAct *inp,
+                     const float *weight, int N, int C, int OC),
+                    matmul_backward((act_t *)dinp, dweight, dbias, (const act_t *)dout, (const act_t *)inp, weight, N,
+                                    C, OC))
 
 // ---- GPT-2's MLP with GELU in the product's epilogue (the bf16 table's fused ops) ----
 // cuBLASLt's GELU is the tanh form, but not to fp32 rounding (public tests of its fp32 epilogue

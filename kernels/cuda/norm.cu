@@ -148,45 +148,22 @@ static void rmsnorm_backward(CtAct *dinp, float *dweight, const CtAct *dout, con
     if (dweight) colsum_add(dweight, NormWeightTerm<act_t>{g, x, NULL, rstd, C}, N, C);
 }
 
-extern "C" void ct_cuda_layernorm_forward(CtAct *out, float *mean, float *rstd, const CtAct *inp, const float *weight,
-                                          const float *bias, int N, int C, float eps) {
-    layernorm_forward<float>(out, mean, rstd, inp, weight, bias, N, C, eps);
-}
-extern "C" void ct_cuda_layernorm_forward_bf16(CtAct *out, float *mean, float *rstd, const CtAct *inp,
-                                               const float *weight, const float *bias, int N, int C, float eps) {
-    layernorm_forward<ct_bf16>(out, mean, rstd, inp, weight, bias, N, C, eps);
-}
-extern "C" void ct_cuda_layernorm_backward(CtAct *dinp, float *dweight, float *dbias, const CtAct *dout,
-                                           const CtAct *inp, const float *weight, const float *mean,
-                                           const float *rstd, int N, int C) {
-    layernorm_backward<float>(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
-}
-extern "C" void ct_cuda_layernorm_backward_bf16(CtAct *dinp, float *dweight, float *dbias, const CtAct *dout,
-                                                const CtAct *inp, const float *weight, const float *mean,
-                                                const float *rstd, int N, int C) {
-    layernorm_backward<ct_bf16>(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
-}
-extern "C" void ct_cuda_rmsnorm_forward(CtAct *out, float *rstd, const CtAct *inp, const float *weight, int N, int C,
-                                        float eps) {
-    rmsnorm_forward<float>(out, rstd, inp, weight, N, C, eps);
-}
-extern "C" void ct_cuda_rmsnorm_forward_bf16(CtAct *out, float *rstd, const CtAct *inp, const float *weight, int N,
-                                             int C, float eps) {
-    rmsnorm_forward<ct_bf16>(out, rstd, inp, weight, N, C, eps);
-}
-extern "C" void ct_cuda_rmsnorm_backward(CtAct *dinp, float *dweight, const CtAct *dout, const CtAct *inp,
-                                         const float *weight, const float *rstd, int N, int C) {
-    rmsnorm_backward<float>(dinp, dweight, dout, inp, weight, rstd, N, C);
-}
-extern "C" void ct_cuda_rmsnorm_backward_bf16(CtAct *dinp, float *dweight, const CtAct *dout, const CtAct *inp,
-                                              const float *weight, const float *rstd, int N, int C) {
-    rmsnorm_backward<ct_bf16>(dinp, dweight, dout, inp, weight, rstd, N, C);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_layernorm_forward, ct_cuda_layernorm_forward_bf16,
+                    (CtAct *out, float *mean, float *rstd, const CtAct *inp, const float *weight, const float *bias,
+                     int N, int C, float eps),
+                    layernorm_forward<act_t>(out, mean, rstd, inp, weight, bias, N, C, eps))
+CT_CUDA_EXPORT_PAIR(ct_cuda_layernorm_backward, ct_cuda_layernorm_backward_bf16,
+                    (CtAct *dinp, float *dweight, float *dbias, const CtAct *dout, const CtAct *inp,
+                     const float *weight, const float *mean, const float *rstd, int N, int C),
+                    layernorm_backward<act_t>(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C))
+CT_CUDA_EXPORT_PAIR(ct_cuda_rmsnorm_forward, ct_cuda_rmsnorm_forward_bf16,
+                    (CtAct *out, float *rstd, const CtAct *inp, const float *weight, int N, int C, float eps),
+                    rmsnorm_forward<act_t>(out, rstd, inp, weight, N, C, eps))
+CT_CUDA_EXPORT_PAIR(ct_cuda_rmsnorm_backward, ct_cuda_rmsnorm_backward_bf16,
+                    (CtAct *dinp, float *dweight, const CtAct *dout, const CtAct *inp, const float *weight,
+                     const float *rstd, int N, int C),
+                    rmsnorm_backward<act_t>(dinp, dweight, dout, inp, weight, rstd, N, C))
 
 // The matrix-product bias gradient shares the column sum: dbias[OC] += Σ_n dout[n, :].
-extern "C" void ct_cuda_bias_backward(float *dbias, const CtAct *dout, int N, int OC) {
-    colsum_add(dbias, ActColumn<float>{(const float *)dout, OC}, N, OC);
-}
-extern "C" void ct_cuda_bias_backward_bf16(float *dbias, const CtAct *dout, int N, int OC) {
-    colsum_add(dbias, ActColumn<ct_bf16>{(const ct_bf16 *)dout, OC}, N, OC);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_bias_backward, ct_cuda_bias_backward_bf16, (float *dbias, const CtAct *dout, int N, int OC),
+                    colsum_add(dbias, ActColumn<act_t>{(const act_t *)dout, OC}, N, OC))

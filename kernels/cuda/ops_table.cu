@@ -2,7 +2,8 @@
 // activations, one set of kernels instantiated for each (cuda_decl.h).
 #include "kernels/cuda/cuda_common.cuh"
 
-#define OP(field, fn) t.field = bf16 ? fn##_bf16 : fn
+// One op's slot: the fp32 table takes fp32_fn, the bf16 table bf16_fn (a pair of cuda_decl.h).
+#define OP(field, fp32_fn, bf16_fn) t.field = bf16 ? bf16_fn : fp32_fn
 
 static CtOps make_table(int bf16) {
     CtOps t = {};
@@ -21,34 +22,33 @@ static CtOps make_table(int bf16) {
     t.sum_squares = ct_cuda_sum_squares;
     t.scale = ct_cuda_scale;
     t.adamw_update = ct_cuda_adamw_update_op;
-    OP(embedding_forward, ct_cuda_embedding_forward);
-    OP(embedding_backward, ct_cuda_embedding_backward);
-    OP(layernorm_forward, ct_cuda_layernorm_forward);
-    OP(layernorm_backward, ct_cuda_layernorm_backward);
-    OP(rmsnorm_forward, ct_cuda_rmsnorm_forward);
-    OP(rmsnorm_backward, ct_cuda_rmsnorm_backward);
-    OP(matmul_forward, ct_cuda_matmul_forward);
-    OP(matmul_backward, ct_cuda_matmul_backward);
-    OP(attention_forward, ct_cuda_attention_forward);
-    OP(attention_backward, ct_cuda_attention_backward);
-    OP(attention_backward_with_out, ct_cuda_attention_backward_with_out);
-    OP(attention_decode, ct_cuda_attention_decode);
-    OP(rope_forward, ct_cuda_rope_forward);
-    OP(rope_backward, ct_cuda_rope_backward);
-    OP(gelu_forward, ct_cuda_gelu_forward);
-    OP(gelu_backward, ct_cuda_gelu_backward);
-    OP(swiglu_forward, ct_cuda_swiglu_forward);
-    OP(swiglu_backward, ct_cuda_swiglu_backward);
-    OP(residual_forward, ct_cuda_residual_forward);
-    OP(residual_backward, ct_cuda_residual_backward);
-    OP(xent_forward, ct_cuda_xent_forward);
-    OP(xent_backward, ct_cuda_xent_backward);
-    OP(lora_forward, ct_cuda_lora_forward);
-    OP(lora_backward, ct_cuda_lora_backward);
-    OP(dropout_forward, ct_cuda_dropout_forward);
-    OP(dropout_backward, ct_cuda_dropout_backward);
-    OP(upload_act, ct_cuda_upload_act);
-    OP(download_act, ct_cuda_download_act);
+    OP(embedding_forward, ct_cuda_embedding_forward, ct_cuda_embedding_forward_bf16);
+    OP(embedding_backward, ct_cuda_embedding_backward, ct_cuda_embedding_backward_bf16);
+    OP(layernorm_forward, ct_cuda_layernorm_forward, ct_cuda_layernorm_forward_bf16);
+    OP(layernorm_backward, ct_cuda_layernorm_backward, ct_cuda_layernorm_backward_bf16);
+    OP(rmsnorm_forward, ct_cuda_rmsnorm_forward, ct_cuda_rmsnorm_forward_bf16);
+    OP(rmsnorm_backward, ct_cuda_rmsnorm_backward, ct_cuda_rmsnorm_backward_bf16);
+    OP(matmul_forward, ct_cuda_matmul_forward, ct_cuda_matmul_forward_bf16);
+    OP(matmul_backward, ct_cuda_matmul_backward, ct_cuda_matmul_backward_bf16);
+    OP(attention_forward, ct_cuda_attention_forward, ct_cuda_attention_forward_bf16);
+    OP(attention_backward, ct_cuda_attention_backward, ct_cuda_attention_backward_bf16);
+    OP(attention_backward_with_out, ct_cuda_attention_backward_with_out, ct_cuda_attention_backward_with_out_bf16);
+    OP(attention_decode, ct_cuda_attention_decode, ct_cuda_attention_decode_bf16);
+    OP(rope_forward, ct_cuda_rope_forward, ct_cuda_rope_forward_bf16);
+    OP(rope_backward, ct_cuda_rope_backward, ct_cuda_rope_backward_bf16);
+    OP(gelu_forward, ct_cuda_gelu_forward, ct_cuda_gelu_forward_bf16);
+    OP(gelu_backward, ct_cuda_gelu_backward, ct_cuda_gelu_backward_bf16);
+    OP(swiglu_forward, ct_cuda_swiglu_forward, ct_cuda_swiglu_forward_bf16);
+    OP(swiglu_backward, ct_cuda_swiglu_backward, ct_cuda_swiglu_backward_bf16);
+    OP(residual_forward, ct_cuda_residual_forward, ct_cuda_residual_forward_bf16);
+    OP(xent_forward, ct_cuda_xent_forward, ct_cuda_xent_forward_bf16);
+    OP(xent_backward, ct_cuda_xent_backward, ct_cuda_xent_backward_bf16);
+    OP(lora_forward, ct_cuda_lora_forward, ct_cuda_lora_forward_bf16);
+    OP(lora_backward, ct_cuda_lora_backward, ct_cuda_lora_backward_bf16);
+    OP(dropout_forward, ct_cuda_dropout_forward, ct_cuda_dropout_forward_bf16);
+    OP(dropout_backward, ct_cuda_dropout_backward, ct_cuda_dropout_backward_bf16);
+    OP(upload_act, ct_cuda_upload_act, ct_cuda_upload_act_bf16);
+    OP(download_act, ct_cuda_download_act, ct_cuda_download_act_bf16);
     if (bf16) {
         // products read declared weights from their bf16 copies (AdamW, the same op, refreshes
         // them), and GELU runs in the MLP's product epilogues (cuBLASLt's approximate tanh is

@@ -65,15 +65,6 @@ __global__ void residual_forward_kernel(act_t *out, const act_t *a, const act_t 
     GRID_STRIDE(i, n) act_store(out + i, act_load(a + i) + act_load(b + i));
 }
 
-template <typename act_t>
-__global__ void residual_backward_kernel(act_t *da, act_t *db, const act_t *dout, size_t n) {
-    GRID_STRIDE(i, n) {
-        float g = act_load(dout + i);
-        act_add(da + i, g);
-        act_add(db + i, g);
-    }
-}
-
 // ---- the launches, on the table's activation type (CtAct is float or bf16) ----
 template <typename act_t>
 static void gelu_forward(CtAct *out, const CtAct *inp, size_t n) {
@@ -117,52 +108,21 @@ static void residual_forward(CtAct *out, const CtAct *a, const CtAct *b, size_t 
                                                                         (const act_t *)b, n);
     LAUNCH_CHECK("residual_forward_kernel");
 }
-template <typename act_t>
-static void residual_backward(CtAct *da, CtAct *db, const CtAct *dout, size_t n) {
-    if (!n) return;
-    residual_backward_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)da, (act_t *)db,
-                                                                         (const act_t *)dout, n);
-    LAUNCH_CHECK("residual_backward_kernel");
-}
 
-extern "C" void ct_cuda_gelu_forward(CtAct *out, const CtAct *inp, size_t n) { gelu_forward<float>(out, inp, n); }
-extern "C" void ct_cuda_gelu_forward_bf16(CtAct *out, const CtAct *inp, size_t n) {
-    gelu_forward<ct_bf16>(out, inp, n);
-}
-extern "C" void ct_cuda_gelu_backward(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
-    gelu_backward<float>(dinp, inp, dout, n);
-}
-extern "C" void ct_cuda_gelu_backward_bf16(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
-    gelu_backward<ct_bf16>(dinp, inp, dout, n);
-}
-extern "C" void ct_cuda_gelu_grad_scale(CtAct *d, const CtAct *pre, size_t n) { gelu_grad_scale<float>(d, pre, n); }
-extern "C" void ct_cuda_gelu_grad_scale_bf16(CtAct *d, const CtAct *pre, size_t n) {
-    gelu_grad_scale<ct_bf16>(d, pre, n);
-}
-extern "C" void ct_cuda_swiglu_forward(CtAct *out, const CtAct *gate_up, int N, int F) {
-    swiglu_forward<float>(out, gate_up, N, F);
-}
-extern "C" void ct_cuda_swiglu_forward_bf16(CtAct *out, const CtAct *gate_up, int N, int F) {
-    swiglu_forward<ct_bf16>(out, gate_up, N, F);
-}
-extern "C" void ct_cuda_swiglu_backward(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F) {
-    swiglu_backward<float>(dgate_up, dout, gate_up, N, F);
-}
-extern "C" void ct_cuda_swiglu_backward_bf16(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F) {
-    swiglu_backward<ct_bf16>(dgate_up, dout, gate_up, N, F);
-}
-extern "C" void ct_cuda_residual_forward(CtAct *out, const CtAct *a, const CtAct *b, size_t n) {
-    residual_forward<float>(out, a, b, n);
-}
-extern "C" void ct_cuda_residual_forward_bf16(CtAct *out, const CtAct *a, const CtAct *b, size_t n) {
-    residual_forward<ct_bf16>(out, a, b, n);
-}
-extern "C" void ct_cuda_residual_backward(CtAct *da, CtAct *db, const CtAct *dout, size_t n) {
-    residual_backward<float>(da, db, dout, n);
-}
-extern "C" void ct_cuda_residual_backward_bf16(CtAct *da, CtAct *db, const CtAct *dout, size_t n) {
-    residual_backward<ct_bf16>(da, db, dout, n);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_gelu_forward, ct_cuda_gelu_forward_bf16, (CtAct *out, const CtAct *inp, size_t n),
+                    gelu_forward<act_t>(out, inp, n))
+CT_CUDA_EXPORT_PAIR(ct_cuda_gelu_backward, ct_cuda_gelu_backward_bf16,
+                    (CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n),
+                    gelu_backward<act_t>(dinp, inp, dout, n))
+CT_CUDA_EXPORT_PAIR(ct_cuda_gelu_grad_scale, ct_cuda_gelu_grad_scale_bf16, (CtAct *d, const CtAct *pre, size_t n),
+                    gelu_grad_scale<act_t>(d, pre, n))
+CT_CUDA_EXPORT_PAIR(ct_cuda_swiglu_forward, ct_cuda_swiglu_forward_bf16,
+                    (CtAct *out, const CtAct *gate_up, int N, int F), swiglu_forward<act_t>(out, gate_up, N, F))
+CT_CUDA_EXPORT_PAIR(ct_cuda_swiglu_backward, ct_cuda_swiglu_backward_bf16,
+                    (CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F),
+                    swiglu_backward<act_t>(dgate_up, dout, gate_up, N, F))
+CT_CUDA_EXPORT_PAIR(ct_cuda_residual_forward, ct_cuda_residual_forward_bf16,
+                    (CtAct *out, const CtAct *a, const CtAct *b, size_t n), residual_forward<act_t>(out, a, b, n))
 
 // ---- dropout (kernels/ops.h): element i kept when u(seed, i) >= p, then scaled by 1/(1-p) ----
 #include "kernels/cuda/dropout.cuh"
@@ -181,15 +141,9 @@ static void dropout(CtAct *out, const CtAct *inp, size_t n, float p, uint64_t se
     LAUNCH_CHECK("dropout_kernel");
 }
 
-extern "C" void ct_cuda_dropout_forward(CtAct *out, const CtAct *inp, size_t n, float p, uint64_t seed) {
-    dropout<float>(out, inp, n, p, seed);
-}
-extern "C" void ct_cuda_dropout_forward_bf16(CtAct *out, const CtAct *inp, size_t n, float p, uint64_t seed) {
-    dropout<ct_bf16>(out, inp, n, p, seed);
-}
-extern "C" void ct_cuda_dropout_backward(CtAct *dinp, const CtAct *dout, size_t n, float p, uint64_t seed) {
-    dropout<float>(dinp, dout, n, p, seed);
-}
-extern "C" void ct_cuda_dropout_backward_bf16(CtAct *dinp, const CtAct *dout, size_t n, float p, uint64_t seed) {
-    dropout<ct_bf16>(dinp, dout, n, p, seed);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_dropout_forward, ct_cuda_dropout_forward_bf16,
+                    (CtAct *out, const CtAct *inp, size_t n, float p, uint64_t seed),
+                    dropout<act_t>(out, inp, n, p, seed))
+CT_CUDA_EXPORT_PAIR(ct_cuda_dropout_backward, ct_cuda_dropout_backward_bf16,
+                    (CtAct *dinp, const CtAct *dout, size_t n, float p, uint64_t seed),
+                    dropout<act_t>(dinp, dout, n, p, seed))

@@ -38,20 +38,12 @@ static void rope(CtAct *out, const CtAct *inp, const int32_t *positions, int B, 
     LAUNCH_CHECK("rope_kernel");
 }
 
-extern "C" void ct_cuda_rope_forward(CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T, int n_heads,
-                                     int HD, int row_stride, float theta) {
-    rope<float>(out, inp, positions, B, T, n_heads, HD, row_stride, theta, 1.0f);
-}
-extern "C" void ct_cuda_rope_forward_bf16(CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T,
-                                          int n_heads, int HD, int row_stride, float theta) {
-    rope<ct_bf16>(out, inp, positions, B, T, n_heads, HD, row_stride, theta, 1.0f);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_rope_forward, ct_cuda_rope_forward_bf16,
+                    (CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
+                     int row_stride, float theta),
+                    rope<act_t>(out, inp, positions, B, T, n_heads, HD, row_stride, theta, 1.0f))
 
-extern "C" void ct_cuda_rope_backward(CtAct *dinp, const CtAct *dout, const int32_t *positions, int B, int T,
-                                      int n_heads, int HD, int row_stride, float theta) {
-    rope<float>(dinp, dout, positions, B, T, n_heads, HD, row_stride, theta, -1.0f);
-}
-extern "C" void ct_cuda_rope_backward_bf16(CtAct *dinp, const CtAct *dout, const int32_t *positions, int B, int T,
-                                           int n_heads, int HD, int row_stride, float theta) {
-    rope<ct_bf16>(dinp, dout, positions, B, T, n_heads, HD, row_stride, theta, -1.0f);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_rope_backward, ct_cuda_rope_backward_bf16,
+                    (CtAct *dinp, const CtAct *dout, const int32_t *positions, int B, int T, int n_heads, int HD,
+                     int row_stride, float theta),
+                    rope<act_t>(dinp, dout, positions, B, T, n_heads, HD, row_stride, theta, -1.0f))

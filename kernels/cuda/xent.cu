@@ -106,21 +106,12 @@ static void xent_backward(act_t *logits_to_dlogits, const float *lse, const int3
     LAUNCH_CHECK("xent_backward_kernel");
 }
 
-extern "C" void ct_cuda_xent_forward(float *losses, float *logprobs, float *lse, const CtAct *logits,
-                                     const int32_t *targets, const uint8_t *mask, const float *weights, int N, int V) {
-    xent_forward(losses, logprobs, lse, (const float *)logits, targets, mask, weights, N, V);
-}
-extern "C" void ct_cuda_xent_forward_bf16(float *losses, float *logprobs, float *lse, const CtAct *logits,
-                                          const int32_t *targets, const uint8_t *mask, const float *weights, int N,
-                                          int V) {
-    xent_forward(losses, logprobs, lse, (const ct_bf16 *)logits, targets, mask, weights, N, V);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_xent_forward, ct_cuda_xent_forward_bf16,
+                    (float *losses, float *logprobs, float *lse, const CtAct *logits, const int32_t *targets,
+                     const uint8_t *mask, const float *weights, int N, int V),
+                    xent_forward(losses, logprobs, lse, (const act_t *)logits, targets, mask, weights, N, V))
 
-extern "C" void ct_cuda_xent_backward(CtAct *logits_to_dlogits, const float *lse, const int32_t *targets,
-                                      const uint8_t *mask, const float *weights, float scale, int N, int V) {
-    xent_backward((float *)logits_to_dlogits, lse, targets, mask, weights, scale, N, V);
-}
-extern "C" void ct_cuda_xent_backward_bf16(CtAct *logits_to_dlogits, const float *lse, const int32_t *targets,
-                                           const uint8_t *mask, const float *weights, float scale, int N, int V) {
-    xent_backward((ct_bf16 *)logits_to_dlogits, lse, targets, mask, weights, scale, N, V);
-}
+CT_CUDA_EXPORT_PAIR(ct_cuda_xent_backward, ct_cuda_xent_backward_bf16,
+                    (CtAct *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
+                     const float *weights, float scale, int N, int V),
+                    xent_backward((act_t *)logits_to_dlogits, lse, targets, mask, weights, scale, N, V))
