@@ -1,7 +1,10 @@
 # ctrain — build, test and run.
 #   make                 build ./ctrain (CUDA objects too when nvcc is on PATH; CUDA=0 forces CPU only)
-#   make test            build and run the test suite (ends with "N passed, N failed")
+#   make test            check the layout, build and run the test suite, TEST_JOBS tests at a time
+#                        (ends with "N passed, N failed")
 #   make test-long       the suite plus its heavy cases
+#   make check-layout    the layer order of includes, no include cycles, no over-long function
+#                        (docs/architecture.md; part of make test)
 #   make test-faults     the fault-injection suite: kill -9, disk full, damaged files, a dying MPI rank
 #                        (docs/reliability.md)
 #   make test-ref        the reference tests against the real clients (torch, transformers, peft, trl,
@@ -40,7 +43,7 @@ NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/nvcc &
 ifeq ($(origin CUDA),undefined)
   CUDA := $(if $(NVCC),1,0)
 endif
-# NCCL (GPU collectives, train/dist_nccl.c): with CUDA, when nccl.h is found in NCCL_HOME, the CUDA
+# NCCL (GPU collectives, train/dist/dist_nccl.c): with CUDA, when nccl.h is found in NCCL_HOME, the CUDA
 # toolkit or /usr; NCCL=0 builds CUDA without it (multi-GPU runs then refuse to start).
 NCCL_HOME ?=
 NCCL_H := $(firstword $(wildcard $(if $(NCCL_HOME),$(NCCL_HOME)/include/nccl.h) $(CUDA_HOME)/include/nccl.h \
@@ -107,21 +110,21 @@ ifeq ($(EMU_CUDA),1)
   CFLAGS += -DCTRAIN_CUDA=1 -DCTRAIN_CUDA_ARCHS="\"emulated\"" -DCTRAIN_NCCL=1 -Itests/test_cuda_emu
 endif
 
-# ---- sources: every .c in the library folders; new files need no Makefile edit ----
-LIB_DIRS := core data kernels kernels/cpu optim train checkpoints
-LIB_SRCS := $(filter-out train/main.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
+# ---- sources: every .c in the library folders and their subfolders; new files need no Makefile edit ----
+LIB_DIRS := core data kernels optim train checkpoints
+LIB_SRCS := $(filter-out train/cli/main.c,$(shell find $(LIB_DIRS) -name '*.c' | sort))
 CU_SRCS := $(if $(filter 1,$(CUDA)),$(wildcard kernels/cuda/*.cu))
 TEST_SRCS := $(wildcard tests/*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(CU_SRCS:%.cu=$(BUILD)/%.cu.o)
-MAIN_OBJ := $(BUILD)/train/main.o
+MAIN_OBJ := $(BUILD)/train/cli/main.o
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BIN := $(BUILD)/ctrain
 TEST_BIN := $(BUILD)/ctrain_tests
 # The build flags are part of the build: a change of CUDA/MPI/SAN/OPT rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags-$(shell echo '$(CC) $(CFLAGS) $(CUDA) $(LDLIBS)' | cksum | cut -d' ' -f1)
 
-.PHONY: all deps test-data test test-long test-faults test-ref test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention bench-gpu fuzz
+.PHONY: all deps check-layout test-data test test-long test-faults test-ref test-cuda test-cuda-memcheck asan demo docs clean help bench-tokenizer bench-cuda-attention bench-gpu fuzz
 all: $(BIN) $(if $(filter build,$(BUILD)),ctrain)
 
 $(FLAGS_STAMP):
@@ -179,11 +182,24 @@ ifeq ($(SAN),1)
               LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 endif
 
+# The layout of the sources (tests/tools/check_layout.c, docs/architecture.md): includes follow the
+# layer order, no include cycle, no function over 120 lines, the training loop within 80.
+LAYOUT_FILES = $(shell find core data kernels optim checkpoints train \( -name '*.[ch]' -o -name '*.cu' -o -name '*.cuh' -o -name '*.inc' \) | sort)
+$(BUILD)/check_layout: tests/tools/check_layout.c
+	@mkdir -p $(BUILD)
+	$(Q)cc -std=c11 -O1 -Wall -Wextra -Werror -D_GNU_SOURCE $< -o $@
+check-layout: $(BUILD)/check_layout
+	$(Q)$(BUILD)/check_layout $(LAYOUT_FILES)
+
 # The test data (tests/data/, unpacked) alone, for scripts that run a test binary of their own.
 test-data: $(TEST_DATA)
 
+# make test runs TEST_JOBS tests at a time (default: this machine's cores; most tests spend their
+# time starting processes and writing files, so two at a time nearly halve the suite on two cores).
+# The heavy suites below run one at a time.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test: $(BIN) $(TEST_BIN) $(TEST_DATA)
-	$(TEST_ENV) $(TEST_BIN) $(TESTS)
+	$(TEST_ENV) $(TEST_BIN) -j$(TEST_JOBS) $(TESTS)
 
 test-long: $(BIN) $(TEST_BIN) $(TEST_DATA)
 	$(TEST_ENV) $(TEST_BIN) --long $(TESTS)
@@ -260,7 +276,7 @@ bench-gpu: $(BIN)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
-FUZZ_LIB_SRCS := $(wildcard core/*.c data/*.c checkpoints/*.c)
+FUZZ_LIB_SRCS := $(shell find core data checkpoints -name '*.c' | sort)
 FUZZ_CFLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 fuzz: $(TEST_DATA)

@@ -17,10 +17,10 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/timer.h"
-#include "data/bpe.h"
-#include "data/bpe_parallel.h"
-#include "data/read_file.h"
-#include "data/tokenizer_files.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/bpe_parallel.h"
+#include "data/input/read_file.h"
+#include "data/tokenizer/tokenizer_files.h"
 
 // chunked: through ct_encode_parallel even with one thread, so the scaling column compares
 // one code path with itself.

@@ -7,7 +7,7 @@ random weights), forward + backward + AdamW on random tokens, eager and torch.co
     python3 bench/torch_gpt2.py --layers 2 --d-model 64 --heads 4 --vocab 512 --seq 64 --device cpu   # a smoke run
 
 One line per (mode, precision), with the fields of ctrain's summary line so the two compare:
-ms_per_step, tokens_per_s, mfu. MFU uses ctrain's formula (train/model.h): FLOPs per token =
+ms_per_step, tokens_per_s, mfu. MFU uses ctrain's formula (train/model/model.h): FLOPs per token =
 6·N_matmul + 6·n_layer·T·d_model, N_matmul = every weight of a matrix product, the tied head included.
 """
 import argparse

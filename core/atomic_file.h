@@ -39,5 +39,5 @@ int ct_atomic_is_temporary_name(const char *name);
 // Removes the temporary files a killed writer left in `dir` (our pattern only), saying so for each
 // (ct_log: name and size). A temporary a live writer is still writing is left alone: its writer
 // holds an flock on it (ct_atomic_open's, or HDF5's own on the files it writes), and so should
-// the caller hold the folder (train/run_lock.h). Returns how many were removed.
+// the caller hold the folder (train/loop/run_lock.h). Returns how many were removed.
 int ct_atomic_remove_stale(const char *dir);

@@ -6,9 +6,9 @@
 
 #include "core/alloc.h"
 #include "core/rng.h"
-#include "data/bpe.h"
-#include "data/tokenizer_hf.h"
-#include "data/tokenizer_identity.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_identity.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 

@@ -1,6 +1,6 @@
 // Small checkpoints with a tokenizer for the Hugging Face interop tests.
 #pragma once
-#include "train/checkpoint_io.h"
+#include "train/interop/checkpoint_io.h"
 
 // A byte-level BPE tokenizer (256 bytes, a few merges, <|endoftext|>) as tokenizer.json text
 // (free with free()). Small on purpose: the tests that use it check ids and names one by one.

@@ -3,7 +3,7 @@
 #include <stdint.h>
 
 #include "core/rng.h"
-#include "train/model.h"
+#include "train/model/model.h"
 
 typedef struct {
     int B, T;

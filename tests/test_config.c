@@ -6,7 +6,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "tests/test.h"
-#include "train/run_config.h"
+#include "train/loop/run_config.h"
 
 typedef struct {
     struct {

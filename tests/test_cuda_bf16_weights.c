@@ -21,8 +21,8 @@
 #include "kernels/ops.h"
 #include "optim/adamw.h"
 #include "tests/model_fixture.h"
-#include "train/dpo.h"
-#include "train/lora.h"
+#include "train/objectives/dpo.h"
+#include "train/model/lora.h"
 
 #define BF16 (ct_ops_cuda_bf16())
 

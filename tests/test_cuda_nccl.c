@@ -1,5 +1,5 @@
-// NCCL collectives on GPU buffers (train/dist_nccl.h). Suite "nccl", everywhere: the bucket
-// arithmetic (train/grad_buckets.h) and what ct_nccl_init refuses. Suite "cuda" (make
+// NCCL collectives on GPU buffers (train/dist/dist_nccl.h). Suite "nccl", everywhere: the bucket
+// arithmetic (train/dist/grad_buckets.h) and what ct_nccl_init refuses. Suite "cuda" (make
 // test-cuda), skipped without a GPU: one rank (a communicator of one, no mpirun needed), and two
 // ranks under mpirun where there are two GPUs: NCCL refuses two ranks on one GPU ("Duplicate GPU
 // detected"), so a one-GPU machine cannot run them.
@@ -7,8 +7,8 @@
 #include "tests/mpi_worker.h"
 #include "tests/cuda_fixture.h"
 #include "tests/test.h"
-#include "train/dist_nccl.h"
-#include "train/grad_buckets.h"
+#include "train/dist/dist_nccl.h"
+#include "train/dist/grad_buckets.h"
 
 // ---- everywhere ----
 
@@ -76,8 +76,8 @@ TEST(nccl, builds_without_nccl_say_so) {
 #include "core/alloc.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/device.h"
-#include "train/dist.h"
-#include "train/zero.h"
+#include "train/dist/dist.h"
+#include "train/dist/zero.h"
 
 static int gpus(void) {
     char why[256];

@@ -18,10 +18,10 @@
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "tests/train_fixture.h"
-#include "train/checkpoint_io.h"
-#include "train/dpo.h"
-#include "train/lora.h"
-#include "train/step_batches.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/objectives/dpo.h"
+#include "train/model/lora.h"
+#include "train/objectives/step_batches.h"
 
 // fp32 on both sides; the sums run in other orders (cuBLASLt, block reductions), so a few ulps
 // of the largest value per result, far below what a wrong index or a missed term gives.

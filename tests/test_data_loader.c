@@ -3,7 +3,7 @@
 // exactly which window it came from.
 #include "core/alloc.h"
 #include "core/error.h"
-#include "data/loader.h"
+#include "data/loader/loader.h"
 #include "tests/test.h"
 
 static const char *build_text_dataset(const char *name, uint32_t n_tokens, uint32_t doc_len, uint64_t shard_tokens) {

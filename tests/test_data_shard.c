@@ -3,8 +3,8 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "data/dataset.h"
-#include "data/shard.h"
+#include "data/shard/dataset.h"
+#include "data/shard/shard.h"
 #include "tests/test.h"
 
 static CtShardSpec spec_of(CtShardKind kind, uint32_t token_bytes, uint32_t vocab, uint32_t chunk) {

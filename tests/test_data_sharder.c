@@ -7,10 +7,10 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "data/dataset.h"
-#include "data/loader.h"
-#include "data/shard_builder.h"
-#include "data/tokenizer_identity.h"
+#include "data/shard/dataset.h"
+#include "data/loader/loader.h"
+#include "data/shard/shard_builder.h"
+#include "data/tokenizer/tokenizer_identity.h"
 #include "tests/test.h"
 
 enum { ID_ENDOFTEXT = 300, ID_IM_START = 301, ID_IM_END = 302 };

@@ -11,9 +11,9 @@
 #include "tests/mpi_worker.h"
 #include "tests/test.h"
 #include "tests/train_fixture.h"
-#include "train/checkpoint_io.h"
-#include "train/dist.h"
-#include "train/zero.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/dist/dist.h"
+#include "train/dist/zero.h"
 
 static const char *CONFIG =
     "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 1, \"d_model\": 32, \"n_head\": 2, \"n_kv_head\": 1,"
@@ -265,7 +265,7 @@ TEST(dist, sft_and_dpo_match_one_rank_with_the_whole_batch) {
 }
 
 // ---- ZeRO-1's state in process: no rank keeps the whole moments; a save gathers them into a
-// temporary on rank 0 (train/zero.h) ----
+// temporary on rank 0 (train/dist/zero.h) ----
 
 // Moments and gradients that make a step change every element.
 static void fill_state(CtAdamW *opt, float *params, float *grads, size_t n) {

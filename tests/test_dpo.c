@@ -2,7 +2,7 @@
 #include <math.h>
 
 #include "tests/test.h"
-#include "train/dpo_loss.h"
+#include "train/objectives/dpo_loss.h"
 
 TEST(dpo, sigmoid_and_hinge_match_the_reference_values) {
     // β = 0.1 and Δ = 0, 10, 20 (the values torchtune tests against)

@@ -7,10 +7,10 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "data/dataset.h"
-#include "data/examples.h"
-#include "data/tokenizer_files.h"
-#include "data/tokenizer_identity.h"
+#include "data/shard/dataset.h"
+#include "data/examples/examples.h"
+#include "data/tokenizer/tokenizer_files.h"
+#include "data/tokenizer/tokenizer_identity.h"
 #include "tests/test.h"
 
 static int load_gpt2(CtTokenizer *t) {

@@ -6,7 +6,7 @@
 #include "kernels/ops.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
-#include "train/dpo.h"
+#include "train/objectives/dpo.h"
 
 // Two pairs (4 rows): a prompt of 3 tokens, completions of 2-4 tokens, loss mask on completions.
 static void make_pairs(CtStepBatches *s, int V) {

@@ -1,4 +1,4 @@
-// ctrain eval: the windowed mean cross-entropy (train/eval_loss.h) through the binary. The
+// ctrain eval: the windowed mean cross-entropy (train/loop/eval_loss.h) through the binary. The
 // expected values are computed here from the model's logits in double precision, window by
 // window, so the windowing and averaging rule is checked apart from the code that applies it;
 // tests/ref/eval_ref.py checks the same number against transformers (and PEFT) where torch is.
@@ -9,19 +9,19 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "data/bpe.h"
-#include "data/tokenizer_files.h"
-#include "data/tokenizer_hf.h"
-#include "data/tokenizer_identity.h"
-#include "data/tokenizer_post.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/tokenizer_files.h"
+#include "data/tokenizer/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_identity.h"
+#include "data/tokenizer/tokenizer_post.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/device.h"
 #include "tests/hf_fixture.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
-#include "train/checkpoint_io.h"
-#include "train/lora.h"
-#include "train/lora_peft.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/model/lora.h"
+#include "train/interop/lora_peft.h"
 
 // ---- helpers ----
 

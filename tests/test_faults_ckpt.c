@@ -10,7 +10,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "tests/test.h"
-#include "train/checkpoint_io.h"
+#include "train/interop/checkpoint_io.h"
 
 // A tiny LLaMA (d_model 8) on synthetic stories with a 300-token tokenizer: a run takes well
 // under a second, a checkpoint with its optimizer state is ~170 KB.

@@ -10,8 +10,8 @@
 
 #include "core/checksum.h"
 #include "core/error.h"
-#include "data/dataset.h"
-#include "data/shard.h"
+#include "data/shard/dataset.h"
+#include "data/shard/shard.h"
 #include "tests/test.h"
 #include "tests/train_fixture.h"
 

@@ -8,14 +8,14 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "data/bpe.h"
-#include "data/tokenizer_hf.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/tokenizer_hf.h"
 #include "kernels/ops.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
-#include "train/checkpoint_io.h"
-#include "train/generate.h"
-#include "train/hf_interop.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/model/generate.h"
+#include "train/interop/hf_interop.h"
 
 static void kv_cache_matches_full_forward(CtArch arch) {
     CtModelConfig c = tiny_config(arch);

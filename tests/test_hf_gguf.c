@@ -8,13 +8,13 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "data/tokenizer_files.h"
-#include "data/tokenizer_hf.h"
-#include "data/tokenizer_identity.h"
+#include "data/tokenizer/tokenizer_files.h"
+#include "data/tokenizer/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_identity.h"
 #include "tests/hf_fixture.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
-#include "train/hf_interop.h"
+#include "train/interop/hf_interop.h"
 
 // A reader just large enough to check what the exporter writes (bounds-checked: a bug in the
 // writer fails the test rather than crashing it).

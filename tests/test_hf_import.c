@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "tests/hf_fixture.h"
 #include "tests/test.h"
-#include "train/hf_interop.h"
+#include "train/interop/hf_interop.h"
 
 static const char *file_in(const char *dir, const char *name) {
     static char buf[4][2048];

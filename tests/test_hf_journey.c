@@ -13,12 +13,12 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "data/bpe.h"
-#include "data/tokenizer_hf.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/tokenizer_hf.h"
 #include "tests/hf_fixture.h"
 #include "tests/test.h"
-#include "train/checkpoint_io.h"
-#include "train/generate.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/model/generate.h"
 
 #define JOURNEY_T 32
 #define JOURNEY_V 50257

@@ -10,11 +10,11 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "data/bpe.h"
-#include "data/tokenizer_hf.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/tokenizer_hf.h"
 #include "tests/hf_fixture.h"
 #include "tests/test.h"
-#include "train/hf_interop.h"
+#include "train/interop/hf_interop.h"
 
 #define REF_T 12
 #define REF_V 300

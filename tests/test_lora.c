@@ -12,7 +12,7 @@
 #include "tests/gradcheck.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
-#include "train/lora.h"
+#include "train/model/lora.h"
 
 // ---- the op: an adapter on a column block of a wider output (stride), f64 vs finite differences ----
 typedef struct {

@@ -11,8 +11,8 @@
 #include "tests/hf_fixture.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
-#include "train/lora.h"
-#include "train/lora_peft.h"
+#include "train/model/lora.h"
+#include "train/interop/lora_peft.h"
 
 // A frozen tiny base (seed) with adapters on `targets`, A and B random.
 static int adapter_model(CtModel *m, CtArch arch, uint64_t seed, const char *targets, int r) {

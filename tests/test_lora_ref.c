@@ -17,9 +17,9 @@
 #include "kernels/ops.h"
 #include "tests/hf_fixture.h"
 #include "tests/test.h"
-#include "train/hf_interop.h"
-#include "train/lora.h"
-#include "train/lora_peft.h"
+#include "train/interop/hf_interop.h"
+#include "train/model/lora.h"
+#include "train/interop/lora_peft.h"
 
 #define REF_T 12
 

@@ -15,10 +15,10 @@
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "tests/train_fixture.h"
-#include "train/checkpoint_io.h"
-#include "train/lora.h"
-#include "train/lora_checkpoint.h"
-#include "train/lora_tokens.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/model/lora.h"
+#include "train/interop/lora_checkpoint.h"
+#include "train/model/lora_tokens.h"
 
 static long file_size(const char *path) {
     struct stat st;

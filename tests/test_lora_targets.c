@@ -1,4 +1,4 @@
-// Which modules a LoRA spec adapts, with PEFT 0.21's rules (train/lora_targets.h): a list entry
+// Which modules a LoRA spec adapts, with PEFT 0.21's rules (train/model/lora_targets.h): a list entry
 // by full name or "."-suffix, a regex fully matched against the full name, all-linear,
 // layers_to_transform / layers_pattern, rank_pattern and alpha_pattern (per-module shapes),
 // Python regular expressions through POSIX (core/pyregex.h), and lora_dropout / lora_alpha
@@ -12,10 +12,10 @@
 #include "kernels/ops.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
-#include "train/lora.h"
-#include "train/lora_checkpoint.h"
-#include "train/lora_peft.h"
-#include "train/run_config.h"
+#include "train/model/lora.h"
+#include "train/interop/lora_checkpoint.h"
+#include "train/interop/lora_peft.h"
+#include "train/loop/run_config.h"
 
 static CtLoraSpec *new_spec(int r, const char *targets) {
     static CtLoraSpec s;

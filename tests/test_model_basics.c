@@ -8,7 +8,7 @@
 #include "optim/adamw.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
-#include "train/model_internal.h"
+#include "train/model/model_internal.h"
 
 TEST(model, gpt2_124m_has_the_reference_parameter_count) {
     CtModelConfig c;

@@ -12,8 +12,8 @@
 #include "kernels/ops.h"
 #include "tests/test.h"
 #include "tests/train_fixture.h"
-#include "train/checkpoint_io.h"
-#include "train/mfu_peak.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/loop/mfu_peak.h"
 
 static const char *CONFIG =
     "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 1, \"d_model\": 32, \"n_head\": 2, \"n_kv_head\": 1,"

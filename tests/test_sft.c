@@ -10,8 +10,8 @@
 #include "kernels/ops.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
-#include "train/checkpoint_io.h"
-#include "train/step_batches.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/objectives/step_batches.h"
 
 typedef struct {
     int len;

@@ -9,9 +9,9 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/timer.h"
-#include "data/bpe.h"
-#include "data/pretokenize.h"
-#include "data/tokenizer_files.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/pretokenize.h"
+#include "data/tokenizer/tokenizer_files.h"
 #include "tests/test.h"
 
 typedef struct {

@@ -7,10 +7,10 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "data/bpe.h"
-#include "data/tokenizer_files.h"
-#include "data/tokenizer_hf.h"
-#include "data/tokenizer_identity.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/tokenizer_files.h"
+#include "data/tokenizer/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_identity.h"
 #include "tests/test.h"
 
 // Loads `path`, expecting failure with a one-line message that contains `path` and `what`.

@@ -6,9 +6,9 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/timer.h"
-#include "data/bpe.h"
-#include "data/bpe_train.h"
-#include "data/tokenizer_files.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/bpe_train.h"
+#include "data/tokenizer/tokenizer_files.h"
 #include "tests/test.h"
 
 static int train(const char *out, int vocab, int threads, const char *extra, double *seconds) {

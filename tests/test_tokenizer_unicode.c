@@ -1,8 +1,8 @@
 // The generated Unicode tables and the UTF-8 decoder.
 #include <string.h>
 
-#include "data/unicode_tables.h"
-#include "data/utf8.h"
+#include "data/tokenizer/unicode_tables.h"
+#include "data/input/utf8.h"
 #include "tests/test.h"
 
 TEST(tokenizer_unicode, classes_across_the_range) {

@@ -6,8 +6,8 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "data/bpe.h"
-#include "data/tokenizer_files.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/tokenizer_files.h"
 #include "tests/test.h"
 
 static const char *const encodings[3] = {"gpt2", "cl100k_base", "o200k_base"};

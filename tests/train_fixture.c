@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "tests/test.h"
-#include "train/checkpoint_io.h"
+#include "train/interop/checkpoint_io.h"
 
 int train_fixture_load_checkpoint(const char *run_dir, const char *file, CtModel *m, CtAdamW *opt) {
     char path[1200];

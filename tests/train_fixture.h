@@ -2,7 +2,7 @@
 // and the training lines of a run's metrics.jsonl.
 #pragma once
 #include "optim/adamw.h"
-#include "train/model.h"
+#include "train/model/model.h"
 
 // In the test's folder: `documents` synthetic stories -> a tokenizer (tok.json: 3,000 tokens
 // trained on the stories and 200 KB of ../shared/data's corpus, ~80 KB as tokenizer.json;

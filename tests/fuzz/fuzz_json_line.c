@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "data/json_line.h"
+#include "data/input/json_line.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *line = malloc(size ? size : 1);  // exactly `size` bytes, so ASan sees any overread

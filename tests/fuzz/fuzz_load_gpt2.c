@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "data/tokenizer_files.h"
+#include "data/tokenizer/tokenizer_files.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *text = (const char *)data;

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "data/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_hf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CtTokenizer t;

@@ -7,8 +7,8 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "data/bpe.h"
-#include "data/tokenizer_files.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/tokenizer_files.h"
 
 static CtTokenizer tokenizers[3];
 static CtEncoder *encoders[3];

@@ -63,7 +63,7 @@ EXAMPLES = 24
 MICRO_BATCH = 12  # two micro-batches per step
 SEQ = 64
 PACKED_SEQ = 1024  # more than all examples together
-# ChatML as ctrain renders it (data/chat_template.c): the assistant's content and its <|im_end|>
+# ChatML as ctrain renders it (data/examples/chat_template.c): the assistant's content and its <|im_end|>
 # are trained, the newline after it and every other turn are not.
 CHATML_TRAINED = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' }}"

@@ -1,5 +1,5 @@
 // See emu.h: the CUDA runtime API the emulation provides, over host memory, in C as well as
-// C++ (train/dist_nccl.c is C and calls the runtime next to NCCL). One device memory is the
+// C++ (train/dist/dist_nccl.c is C and calls the runtime next to NCCL). One device memory is the
 // host's; the emulated machine has CTRAIN_EMU_GPUS devices (default 2, so two-rank NCCL runs
 // can each pick their own), all of them the same host.
 #pragma once

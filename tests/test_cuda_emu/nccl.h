@@ -1,4 +1,4 @@
-// See emu.h: the part of NCCL that train/dist_nccl.c uses, emulated over MPI (emu_nccl.cpp) on
+// See emu.h: the part of NCCL that train/dist/dist_nccl.c uses, emulated over MPI (emu_nccl.cpp) on
 // the emulation's host-memory "device" buffers. A communicator is MPI_COMM_WORLD; each
 // collective starts as a non-blocking MPI collective on the stream it is given and completes
 // while the host polls an event recorded after it (cudaEventQuery), so a rank that never joins

@@ -25,7 +25,7 @@ tests=$(for t in tests/*.c; do echo "$LIB/${t%.c}.o"; done)
 # With MPI (mpicc) the emulated NCCL runs over it and the multi-rank GPU tests run on 2 emulated GPUs.
 MPI=0
 if command -v mpicc >/dev/null && command -v mpicxx >/dev/null; then MPI=1; fi
-make -s -j"${JOBS:-2}" CUDA=0 MPI=$MPI EMU_CUDA=1 "${SAN_MAKE[@]}" BUILD="$LIB" "$LIB/libctrain.a" "$LIB/train/main.o" $tests
+make -s -j"${JOBS:-2}" CUDA=0 MPI=$MPI EMU_CUDA=1 "${SAN_MAKE[@]}" BUILD="$LIB" "$LIB/libctrain.a" "$LIB/train/cli/main.o" $tests
 PKG="libcjson libzstd hdf5 openblas"
 CXXFLAGS="-std=c++17 -O1 -g -pthread -ffp-contract=off -Wall -Wextra -Werror -Wno-unused-parameter -Wno-unused-function -Wno-unknown-pragmas $SAN_FLAGS"
 # kernel<<<cfg>>>(args) -> ct_emu_launch(EmuLaunch{cfg}, kernel, args); dynamic shared memory
@@ -52,7 +52,7 @@ if [ $MPI = 1 ]; then CXX=mpicxx; MPI_FLAGS="-DCTRAIN_MPI=1 -DOMPI_SKIP_MPICXX=1
 $CXX $CXXFLAGS $MPI_FLAGS -Itests/test_cuda_emu -c tests/test_cuda_emu/emu_nccl.cpp -o "$OUT/emu_nccl.o"
 $CXX -fopenmp -pthread $SAN_FLAGS "$OUT"/emu.o "$OUT"/emu_nccl.o "${objs[@]}" $tests "$LIB/libctrain.a" \
     $(pkg-config --libs $PKG) -lm -o "$OUT/emu_tests"
-$CXX -fopenmp -pthread $SAN_FLAGS "$OUT"/emu.o "$OUT"/emu_nccl.o "${objs[@]}" "$LIB/train/main.o" "$LIB/libctrain.a" \
+$CXX -fopenmp -pthread $SAN_FLAGS "$OUT"/emu.o "$OUT"/emu_nccl.o "${objs[@]}" "$LIB/train/cli/main.o" "$LIB/libctrain.a" \
     $(pkg-config --libs $PKG) -lm -o "$OUT/ctrain"
 make -s test-data  # tests/data unpacked into build/test-data, as make test uses it
 CTRAIN_BIN="$PWD/$OUT/ctrain" CTRAIN_SHARED="$PWD/build/test-data" CTRAIN_ROOT="$PWD" \

@@ -5,7 +5,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "data/input_reader.h"
+#include "data/input/input_reader.h"
 
 int main(int argc, char **argv) {
     if (argc != 3) {

@@ -1,0 +1,43 @@
+// SFT and DPO examples from JSON lines, in the schemas users bring from the Hub:
+//   sft  {"messages": [{"role": "user", "content": "..."}, ...]}
+//        {"prompt": "...", "response": "..."}   ("completion" for "response"; optional "system")
+//        {"instruction": "...", "input": "...", "output": "..."}   (Alpaca; "input" optional)
+//   dpo  {"prompt": ..., "chosen": ..., "rejected": ...}, each a string or a message list
+//        (chosen and rejected: one assistant message)
+// and the tokens of plain-string pairs, as TRL's DPOTrainer makes them.
+#pragma once
+#include <stddef.h>
+
+#include "data/examples/chat_template.h"
+
+typedef struct {
+    void *root;  // the parsed JSON (cJSON), which owns the strings
+    char *owned; // text built here (Alpaca's instruction + input)
+    CtMessage *messages;
+    int n_messages;
+} CtConversation;
+
+typedef struct {
+    void *root;
+    CtMessage *prompt;  // the prompt as messages (a string prompt is one user message)
+    int n_prompt;
+    int conversational; // the prompt was a message list
+    const char *chosen, *rejected;
+    size_t chosen_len, rejected_len;
+} CtPreference;
+
+// Returns 0, or -1 + error saying what is wrong (the caller adds file:line).
+int ct_parse_sft_example(const char *line, size_t len, CtConversation *out);
+void ct_conversation_free(CtConversation *c);
+int ct_parse_dpo_example(const char *line, size_t len, CtPreference *out);
+void ct_preference_free(CtPreference *p);
+
+// The tokens of a plain-string pair (p->conversational == 0) as TRL 1.x's DPOTrainer makes
+// them: the end-of-sequence text (the token `eos`) appended to each completion that does not
+// end with it; the prompt, prompt+chosen and prompt+rejected each tokenized whole (special-token
+// strings are those tokens, as in a Hugging Face tokenizer); the prompt is their common prefix
+// and each completion the rest of its sequence. Appends to prompt, chosen and rejected, and
+// returns how many tokens of the prompt tokenized alone are not in that prefix (0 unless
+// tokens merge across the boundary: TRL warns then, and so does ctrain shard).
+size_t ct_encode_plain_preference(CtEncoder *enc, const CtTokenizer *tok, int32_t eos, const CtPreference *p,
+                                  CtIds *prompt, CtIds *chosen, CtIds *rejected);

@@ -1,0 +1,513 @@
+#include "data/shard/shard_builder.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "data/examples/examples.h"
+#include "data/input/json_line.h"
+
+// One batch of raw documents, their bytes copied into one buffer.
+typedef struct {
+    char *bytes;
+    size_t size, cap;
+    size_t *offset, *length;
+    int *file;
+    uint64_t *line;
+    int n, cap_docs;
+} RawBatch;
+
+typedef struct {
+    CtMaskedIds main;        // text / sft tokens, or the dpo prompt
+    CtMaskedIds chosen, rejected;
+    size_t prompt_not_prefix;  // dpo: prompt tokens that merged with the completions (TRL's warning)
+    int failed, empty;
+    int unusable;  // dpo: a well-formed pair that cannot teach a preference (error says why)
+    char error[400];
+} Encoded;
+
+static void batch_add(RawBatch *b, const char *text, size_t len, int file, uint64_t line) {
+    if (b->size + len > b->cap) {
+        b->cap = (b->size + len) * 2 + (1 << 20);
+        b->bytes = ct_realloc(b->bytes, b->cap);
+    }
+    if (b->n == b->cap_docs) {
+        b->cap_docs = b->cap_docs ? 2 * b->cap_docs : 1024;
+        b->offset = ct_realloc(b->offset, sizeof(size_t) * (size_t)b->cap_docs);
+        b->length = ct_realloc(b->length, sizeof(size_t) * (size_t)b->cap_docs);
+        b->file = ct_realloc(b->file, sizeof(int) * (size_t)b->cap_docs);
+        b->line = ct_realloc(b->line, sizeof(uint64_t) * (size_t)b->cap_docs);
+    }
+    memcpy(b->bytes + b->size, text, len);
+    b->offset[b->n] = b->size;
+    b->length[b->n] = len;
+    b->file[b->n] = file;
+    b->line[b->n] = line;
+    b->n++;
+    b->size += len;
+}
+
+static void batch_free(RawBatch *b) {
+    ct_free(b->bytes);
+    ct_free(b->offset);
+    ct_free(b->length);
+    ct_free(b->file);
+    ct_free(b->line);
+}
+
+static int is_blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;
+    return 1;
+}
+
+// ---- reading: documents in input order ----
+
+typedef struct {
+    const CtInputList *inputs;
+    const CtShardJob *job;
+    int file;            // the input being read
+    CtLineReader reader;
+    int reader_open;
+    uint64_t file_bytes_done;  // bytes of inputs already finished
+    char *pending;       // a .txt document being assembled
+    size_t pending_len, pending_cap;
+    uint64_t pending_line;
+} Reader;
+
+static void pending_append(Reader *r, const char *text, size_t len, int newline) {
+    if (r->pending_len + len + 1 > r->pending_cap) {
+        r->pending_cap = (r->pending_len + len + 1) * 2;
+        r->pending = ct_realloc(r->pending, r->pending_cap);
+    }
+    memcpy(r->pending + r->pending_len, text, len);
+    r->pending_len += len;
+    if (newline) r->pending[r->pending_len++] = '\n';
+}
+
+static void flush_pending(Reader *r, RawBatch *b) {
+    if (r->pending_len > 0 && !is_blank(r->pending, r->pending_len))
+        batch_add(b, r->pending, r->pending_len, r->file, r->pending_line);
+    r->pending_len = 0;
+}
+
+// Reads documents into b until it holds about `target` bytes. 1 while input remains, 0 at the
+// end of all inputs, -1 + error.
+static int read_batch(Reader *r, RawBatch *b, size_t target) {
+    b->n = 0;
+    b->size = 0;
+    while (b->size < target) {
+        if (!r->reader_open) {
+            if (r->file >= r->inputs->n) return 0;
+            if (ct_line_reader_open(&r->reader, r->inputs->paths[r->file]) != 0) return -1;
+            r->reader_open = 1;
+        }
+        const char *line;
+        size_t len;
+        int newline;
+        int got = ct_line_reader_next(&r->reader, &line, &len, &newline);
+        if (got < 0) return -1;
+        int jsonl = ct_input_is_jsonl(r->inputs->paths[r->file]);
+        if (got == 0) {
+            if (!jsonl) flush_pending(r, b);
+            r->file_bytes_done += r->reader.bytes_read;
+            ct_line_reader_close(&r->reader);
+            r->reader_open = 0;
+            r->file++;
+            continue;
+        }
+        if (jsonl) {
+            if (!is_blank(line, len)) batch_add(b, line, len, r->file, r->reader.line_no);
+            continue;
+        }
+        switch (r->job->text_split) {
+        case CT_DOCS_PER_LINE:
+            if (!is_blank(line, len)) batch_add(b, line, len, r->file, r->reader.line_no);
+            break;
+        case CT_DOCS_PER_PARAGRAPH:
+            if (is_blank(line, len)) {
+                if (r->pending_len > 0) r->pending_len--;  // the newline before the blank line
+                flush_pending(r, b);
+            } else {
+                if (r->pending_len == 0) r->pending_line = r->reader.line_no;
+                pending_append(r, line, len, newline);
+            }
+            break;
+        case CT_DOCS_PER_FILE:
+            if (r->pending_len == 0) r->pending_line = r->reader.line_no;
+            pending_append(r, line, len, newline);
+            break;
+        }
+    }
+    return 1;
+}
+
+// ---- encoding one document (in parallel) ----
+
+static void fail(Encoded *e, const char *what) {
+    e->failed = 1;
+    snprintf(e->error, sizeof e->error, "%s", what);
+}
+
+// A message of a role the template does not know is refused by name (a typo would be rendered
+// as an untrained turn and silently not learned). 0, or -1 after fail().
+static int check_roles(const CtChatTemplate *t, const CtMessage *m, int n, const char *what, Encoded *e) {
+    for (int i = 0; i < n; i++) {
+        if (ct_chat_template_allows_role(t, m[i].role)) continue;
+        char roles[256], msg[400];
+        ct_chat_template_roles_text(t, roles, sizeof roles);
+        snprintf(msg, sizeof msg, "'%s' message %d has role '%.64s'; the roles allowed are %s", what, i + 1, m[i].role,
+                 roles);
+        fail(e, msg);
+        return -1;
+    }
+    return 0;
+}
+
+// dpo: a pair with an empty completion, or whose completions are the same tokens, gives the
+// loss nothing to prefer (chosen = rejected: a constant log sigmoid(0)); it is skipped and
+// counted, or refused with --strict.
+static void unusable(Encoded *e, const char *why) {
+    e->unusable = 1;
+    snprintf(e->error, sizeof e->error, "%s", why);
+}
+
+static int same_ids(const CtIds *a, const CtIds *b) {
+    return a->len == b->len && memcmp(a->data, b->data, sizeof(int32_t) * a->len) == 0;
+}
+
+static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *text, size_t len, int jsonl,
+                            Encoded *e, uint8_t **scratch, size_t *scratch_cap) {
+    e->failed = e->empty = e->unusable = 0;
+    e->prompt_not_prefix = 0;
+    ct_masked_ids_clear(&e->main);
+    ct_masked_ids_clear(&e->chosen);
+    ct_masked_ids_clear(&e->rejected);
+    const CtTokenizer *tok = job->tokenizer;
+    if (job->kind == CT_SHARD_TEXT) {
+        const uint8_t *doc = (const uint8_t *)text;
+        size_t doc_len = len;
+        if (jsonl) {
+            size_t out_len;
+            int rc = ct_json_line_string(text, len, job->field, scratch, &out_len, scratch_cap);
+            if (rc < 0) return fail(e, ct_error_message());
+            if (rc > 0) {
+                char msg[200];
+                snprintf(msg, sizeof msg, "no string field '%s' (choose the field with --field)", job->field);
+                return fail(e, msg);
+            }
+            doc = *scratch;
+            doc_len = out_len;
+        }
+        if (doc_len == 0) {
+            e->empty = 1;
+            return;
+        }
+        ct_encode(enc, doc, doc_len, job->allow_special, &e->main.ids);
+        ct_ids_push(&e->main.ids, job->eot);
+        return;
+    }
+    if (job->kind == CT_SHARD_SFT) {
+        CtConversation c;
+        if (ct_parse_sft_example(text, len, &c) != 0) return fail(e, ct_error_message());
+        if (check_roles(job->chat_template, c.messages, c.n_messages, "messages", e) != 0) {
+            ct_conversation_free(&c);
+            return;
+        }
+        ct_chat_encode(job->chat_template, tok, enc, c.messages, c.n_messages, 0, &e->main);
+        ct_conversation_free(&c);
+        int any = 0;
+        for (size_t i = 0; i < e->main.ids.len; i++) any |= e->main.mask[i];
+        if (!any) return fail(e, "the example has no message of a trained role (nothing to learn)");
+        return;
+    }
+    CtPreference p;
+    if (ct_parse_dpo_example(text, len, &p) != 0) return fail(e, ct_error_message());
+    const int conversational = p.conversational;
+    if (conversational && !job->chat_template) {
+        ct_preference_free(&p);
+        return fail(e, "a pair of message lists needs a chat template");
+    }
+    if (conversational && check_roles(job->chat_template, p.prompt, p.n_prompt, "prompt", e) != 0) {
+        ct_preference_free(&p);
+        return;
+    }
+    if (p.chosen_len == 0 || p.rejected_len == 0) {
+        unusable(e, p.chosen_len == 0 && p.rejected_len == 0 ? "empty chosen and rejected completions"
+                    : p.chosen_len == 0                      ? "empty chosen completion"
+                                                             : "empty rejected completion");
+        ct_preference_free(&p);
+        return;
+    }
+    if (conversational) {
+        ct_chat_encode(job->chat_template, tok, enc, p.prompt, p.n_prompt, 1, &e->main);
+        ct_chat_encode_completion(job->chat_template, tok, enc, p.chosen, p.chosen_len, &e->chosen);
+        ct_chat_encode_completion(job->chat_template, tok, enc, p.rejected, p.rejected_len, &e->rejected);
+    } else if (p.prompt[0].content_len > 0) {  // plain strings: no template; tokenized whole as TRL does
+        e->prompt_not_prefix = ct_encode_plain_preference(enc, tok, job->eot, &p, &e->main.ids, &e->chosen.ids,
+                                                          &e->rejected.ids);
+    }
+    const size_t prompt_text = conversational ? 1 : p.prompt[0].content_len;
+    ct_preference_free(&p);
+    // A plain prompt may lose all its tokens to the completions' (they start where the tokenizations part).
+    if (prompt_text == 0 || (conversational && e->main.ids.len == 0) || e->chosen.ids.len == 0 ||
+        e->rejected.ids.len == 0)
+        fail(e, "empty prompt or completion");
+    else if (same_ids(&e->chosen.ids, &e->rejected.ids))
+        unusable(e, "chosen equals rejected");
+}
+
+// ---- the whole job ----
+
+int ct_shard_dpo_uses_messages(const CtInputList *inputs) {
+    for (int f = 0; f < inputs->n; f++) {
+        CtLineReader reader;
+        if (ct_line_reader_open(&reader, inputs->paths[f]) != 0) return -1;
+        const char *line;
+        size_t len;
+        int newline, got, found = 0;
+        while (!found && (got = ct_line_reader_next(&reader, &line, &len, &newline)) > 0) {
+            CtPreference p;
+            if (is_blank(line, len) || ct_parse_dpo_example(line, len, &p) != 0) continue;  // the real pass reports it
+            found = p.conversational;
+            ct_preference_free(&p);
+        }
+        ct_line_reader_close(&reader);
+        if (got < 0) return -1;
+        if (found) return 1;
+    }
+    return 0;
+}
+
+// The seeded hash of a document's number, uniform in [0, 1): below the cut, it is held out.
+static double split_hash(const CtShardJob *job, uint64_t doc_number) {
+    CtRng rng;
+    ct_rng_seed_stream(&rng, job->seed, doc_number);
+    return ct_rng_uniform(&rng);
+}
+
+// The documents of the inputs as the writer will number them (before encoding: empty or
+// skipped ones are counted too), counting stops at `limit`. -1 + error when an input fails.
+static int64_t count_documents(const CtShardJob *job, const CtInputList *inputs, uint64_t limit) {
+    Reader reader;
+    memset(&reader, 0, sizeof reader);
+    reader.inputs = inputs;
+    reader.job = job;
+    RawBatch batch;
+    memset(&batch, 0, sizeof batch);
+    uint64_t n = 0;
+    int more = 1;
+    while (more > 0 && n < limit) {
+        more = read_batch(&reader, &batch, (size_t)1 << 20);
+        n += (uint64_t)batch.n;
+    }
+    batch_free(&batch);
+    if (reader.reader_open) ct_line_reader_close(&reader.reader);
+    ct_free(reader.pending);
+    return more < 0 ? -1 : (int64_t)n;
+}
+
+// Max-heap sift-down over h[0..n).
+static void heap_down(double *h, size_t n, size_t i) {
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, top = i;
+        if (l < n && h[l] > h[top]) top = l;
+        if (r < n && h[r] > h[top]) top = r;
+        if (top == i) return;
+        double t = h[i];
+        h[i] = h[top];
+        h[top] = t;
+        i = top;
+    }
+}
+
+// The hash below which documents are held out (shard_builder.h): val_fraction, or, when that
+// holds out fewer than min(N/10, val_min) documents, just above the hash of the one with the
+// min(N/10, val_min)-th smallest. 0, or -1 + error.
+static int validation_cut(const CtShardJob *job, const CtInputList *inputs, double *cut) {
+    *cut = job->val_fraction > 0 ? job->val_fraction : 0;
+    // fraction·N < min(N/10, val_min) only when fraction < 0.1 and N < val_min / fraction.
+    if (job->val_fraction <= 0 || job->val_fraction >= 0.1 || job->val_min == 0) return 0;
+    double limit = ceil((double)job->val_min / job->val_fraction);
+    int64_t n = count_documents(job, inputs, limit < 1e18 ? (uint64_t)limit : UINT64_MAX);
+    if (n < 0) return -1;
+    uint64_t k = (uint64_t)n / 10 < job->val_min ? (uint64_t)n / 10 : job->val_min;
+    if (k == 0 || job->val_fraction * (double)n >= (double)k) return 0;
+    double *heap = ct_alloc(sizeof(double) * k);  // the k smallest hashes, the largest of them on top
+    for (uint64_t d = 0; d < (uint64_t)n; d++) {
+        double u = split_hash(job, d);
+        if (d < k) {
+            heap[d] = u;
+            if (d == k - 1)
+                for (size_t i = k / 2 + 1; i-- > 0;) heap_down(heap, k, i);
+        } else if (u < heap[0]) {
+            heap[0] = u;
+            heap_down(heap, k, 0);
+        }
+    }
+    *cut = nextafter(heap[0], 1.0);
+    ct_free(heap);
+    return 0;
+}
+
+static char *source_json(const CtShardJob *job, const CtInputList *inputs, const CtShardStats *stats) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(root, "inputs");
+    for (int i = 0; i < inputs->n; i++) cJSON_AddItemToArray(list, cJSON_CreateString(inputs->paths[i]));
+    cJSON_AddNumberToObject(root, "text_bytes", (double)stats->text_bytes);
+    cJSON_AddNumberToObject(root, "file_bytes", (double)stats->file_bytes);
+    cJSON_AddNumberToObject(root, "skipped_lines", (double)stats->skipped);
+    if (job->kind == CT_SHARD_DPO) cJSON_AddNumberToObject(root, "skipped_pairs", (double)stats->unusable_pairs);
+    cJSON_AddNumberToObject(root, "val_fraction", job->val_fraction);
+    cJSON_AddNumberToObject(root, "val_min", (double)job->val_min);
+    cJSON_AddNumberToObject(root, "split_seed", (double)job->seed);
+    if (job->kind != CT_SHARD_TEXT && job->chat_template) {
+        const CtChatTemplate *t = job->chat_template;
+        cJSON *tj = cJSON_AddObjectToObject(root, "chat_template");
+        cJSON_AddStringToObject(tj, "name", t->name);
+        cJSON_AddStringToObject(tj, "turn_start", t->turn_start);
+        cJSON_AddStringToObject(tj, "turn_end", t->turn_end);
+        cJSON_AddStringToObject(tj, "end_of_turn", t->end_of_turn);
+        cJSON *roles = cJSON_AddArrayToObject(tj, "trained_roles");
+        for (int i = 0; i < t->n_trained_roles; i++) cJSON_AddItemToArray(roles, cJSON_CreateString(t->trained_roles[i]));
+    }
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return text;
+}
+
+int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char *out_dir, CtShardStats *stats,
+                   CtProgress *progress) {
+    memset(stats, 0, sizeof *stats);
+    double start = ct_time_now();
+    for (int i = 0; i < inputs->n; i++) {
+        struct stat st;
+        if (stat(inputs->paths[i], &st) == 0) stats->file_bytes += (uint64_t)st.st_size;
+    }
+    CtDatasetSpec spec;
+    memset(&spec, 0, sizeof spec);
+    int32_t vocab = ct_tokenizer_vocab_size(job->tokenizer);
+    spec.shard = (CtShardSpec){job->kind, vocab <= 65536 ? 2u : 4u, (uint32_t)vocab, job->tokenizer_hash,
+                               job->chunk_tokens, job->zstd_level};
+    spec.eot_token = job->eot;
+    spec.shard_tokens = job->shard_tokens;
+    double val_cut;
+    if (validation_cut(job, inputs, &val_cut) != 0) return -1;
+    CtDatasetWriter writer;
+    if (ct_dataset_writer_open(&writer, out_dir, &spec) != 0) return -1;
+
+    const int threads = job->threads > 0 ? job->threads : 1;
+    CtEncoder **encoders = ct_calloc((size_t)threads, sizeof(CtEncoder *));
+    uint8_t **scratch = ct_calloc((size_t)threads, sizeof(uint8_t *));
+    size_t *scratch_cap = ct_calloc((size_t)threads, sizeof(size_t));
+    for (int t = 0; t < threads; t++) encoders[t] = ct_encoder_new(job->tokenizer);
+    Reader reader;
+    memset(&reader, 0, sizeof reader);
+    reader.inputs = inputs;
+    reader.job = job;
+    RawBatch batch;
+    memset(&batch, 0, sizeof batch);
+    Encoded *results = NULL;
+    int results_cap = 0, rc = 0, more = 1;
+    uint64_t doc_number = 0;
+    const size_t batch_bytes = (size_t)threads << 22;  // 4 MiB of text per thread
+    while (more) {
+        more = read_batch(&reader, &batch, batch_bytes);
+        if (more < 0) {
+            rc = -1;
+            break;
+        }
+        if (batch.n > results_cap) {
+            results = ct_realloc(results, sizeof(Encoded) * (size_t)batch.n);
+            memset(results + results_cap, 0, sizeof(Encoded) * (size_t)(batch.n - results_cap));
+            results_cap = batch.n;
+        }
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+        for (int i = 0; i < batch.n; i++) {
+            int t = omp_get_thread_num();
+            encode_document(job, encoders[t], batch.bytes + batch.offset[i], batch.length[i],
+                            ct_input_is_jsonl(inputs->paths[batch.file[i]]), &results[i], &scratch[t], &scratch_cap[t]);
+        }
+        for (int i = 0; i < batch.n && rc == 0; i++) {
+            Encoded *e = &results[i];
+            stats->text_bytes += batch.length[i];
+            if (e->failed) {
+                if (job->skip_bad) {
+                    stats->skipped++;
+                    continue;
+                }
+                rc = ct_error_set("%s:%llu: %s", inputs->paths[batch.file[i]], (unsigned long long)batch.line[i], e->error);
+                break;
+            }
+            if (e->unusable) {
+                if (job->strict) {
+                    rc = ct_error_set("%s:%llu: %s: the pair cannot teach a preference (--strict refuses it; without "
+                                      "--strict such pairs are skipped and counted)", inputs->paths[batch.file[i]],
+                                      (unsigned long long)batch.line[i], e->error);
+                    break;
+                }
+                if (stats->unusable_pairs++ == 0)
+                    snprintf(stats->first_unusable, sizeof stats->first_unusable, "%s:%llu: %s",
+                             inputs->paths[batch.file[i]], (unsigned long long)batch.line[i], e->error);
+                continue;
+            }
+            if (e->empty) {
+                stats->empty++;
+                continue;
+            }
+            if (e->prompt_not_prefix && stats->prompt_not_prefix++ == 0)
+                snprintf(stats->first_not_prefix, sizeof stats->first_not_prefix, "%s:%llu",
+                         inputs->paths[batch.file[i]], (unsigned long long)batch.line[i]);
+            CtSplit split = split_hash(job, doc_number++) < val_cut ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
+            if (job->kind == CT_SHARD_DPO) {
+                rc = ct_dataset_write_dpo(&writer, split, (const uint32_t *)e->main.ids.data, (uint32_t)e->main.ids.len,
+                                          (const uint32_t *)e->chosen.ids.data, (uint32_t)e->chosen.ids.len,
+                                          (const uint32_t *)e->rejected.ids.data, (uint32_t)e->rejected.ids.len);
+                stats->tokens[split] += e->main.ids.len + e->chosen.ids.len + e->rejected.ids.len;
+            } else {
+                rc = ct_dataset_write_document(&writer, split, (const uint32_t *)e->main.ids.data,
+                                               job->kind == CT_SHARD_SFT ? e->main.mask : NULL, e->main.ids.len);
+                stats->tokens[split] += e->main.ids.len;
+            }
+            stats->documents[split]++;
+        }
+        if (rc != 0) break;
+        if (progress)
+            ct_progress_update(progress, reader.file_bytes_done + (reader.reader_open ? reader.reader.bytes_read : 0));
+    }
+    for (int i = 0; i < results_cap; i++) {
+        ct_masked_ids_free(&results[i].main);
+        ct_masked_ids_free(&results[i].chosen);
+        ct_masked_ids_free(&results[i].rejected);
+    }
+    ct_free(results);
+    batch_free(&batch);
+    if (reader.reader_open) ct_line_reader_close(&reader.reader);
+    ct_free(reader.pending);
+    for (int t = 0; t < threads; t++) {
+        ct_encoder_free(encoders[t]);
+        ct_free(scratch[t]);
+    }
+    ct_free(encoders);
+    ct_free(scratch);
+    ct_free(scratch_cap);
+    if (rc == 0 && stats->documents[CT_SPLIT_TRAIN] == 0)
+        rc = ct_error_set("%s: no documents in the input (all empty%s)", inputs->paths[0], stats->skipped ? " or skipped" : "");
+    if (rc != 0) {
+        ct_dataset_writer_abort(&writer);
+        return -1;
+    }
+    char *source = source_json(job, inputs, stats);
+    rc = ct_dataset_writer_finish(&writer, source);
+    free(source);
+    stats->seconds = ct_time_now() - start;
+    return rc;
+}

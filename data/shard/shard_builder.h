@@ -1,0 +1,61 @@
+// From input files to a dataset folder: documents are read in input order, tokenized in
+// parallel in batches, and written by one writer in input order, so the output bytes are the
+// same for any number of threads. Train and validation are split by document with a seeded
+// hash of the document's number, so the split does not depend on threads either: a document
+// is held out when its hash falls below val_fraction; when that would hold out fewer than
+// min(N/10, val_min) of the N documents (small corpora: N < val_min / val_fraction), the
+// documents are counted first and exactly that many, those of the smallest hashes, are.
+#pragma once
+#include <stdint.h>
+
+#include "core/log.h"
+#include "data/tokenizer/bpe.h"
+#include "data/examples/chat_template.h"
+#include "data/shard/dataset.h"
+#include "data/input/input_reader.h"
+
+typedef enum { CT_DOCS_PER_FILE = 0, CT_DOCS_PER_PARAGRAPH = 1, CT_DOCS_PER_LINE = 2 } CtTextSplit;
+
+typedef struct {
+    CtShardKind kind;
+    const CtTokenizer *tokenizer;
+    const CtChatTemplate *chat_template;  // sft and dpo
+    CtTextSplit text_split;               // .txt inputs
+    const char *field;                    // the text field of .jsonl inputs (text kind)
+    int allow_special;                    // text: special-token strings become their ids
+    int32_t eot;                          // end of text: after each text document, after raw dpo completions
+    uint64_t tokenizer_hash;
+    double val_fraction;                  // the share of documents held out for validation (0: none) ...
+    uint64_t val_min;                     // ... but at least min(N/10, val_min) of the N documents (0: no minimum)
+    uint64_t seed;
+    int threads;
+    int skip_bad;                         // skip malformed lines (counted) instead of stopping
+    int strict;                           // dpo: refuse a pair with chosen = rejected or an empty completion
+                                          // (FILE:LINE) instead of skipping it (counted)
+    uint64_t shard_tokens;
+    uint32_t chunk_tokens;
+    int zstd_level;
+} CtShardJob;
+
+typedef struct {
+    uint64_t documents[CT_N_SPLITS], tokens[CT_N_SPLITS];
+    uint64_t skipped;           // malformed lines skipped with skip_bad
+    uint64_t empty;             // documents with no text, left out
+    uint64_t prompt_not_prefix; // dpo: plain pairs whose tokenized prompt is not a prefix of prompt+completion
+    char first_not_prefix[600]; // ... the first one's FILE:LINE
+    uint64_t unusable_pairs;    // dpo: pairs skipped as chosen = rejected or with an empty completion
+    char first_unusable[1100];  // ... the first one's FILE:LINE: why
+    uint64_t text_bytes;        // text read (after decompression)
+    uint64_t file_bytes;        // bytes of the input files
+    double seconds;
+} CtShardStats;
+
+// Builds the dataset in out_dir. `progress` (may be NULL) is advanced in input-file bytes.
+// Returns 0, or -1 + error "FILE:LINE: what is wrong"; on error nothing that a loader would
+// accept is left in out_dir.
+int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char *out_dir, CtShardStats *stats,
+                   CtProgress *progress);
+
+// dpo: 1 when some pair of the inputs has a message-list prompt (the chat template is needed),
+// 0 when every pair is plain strings (no template, the tokenizer as it is), -1 + error.
+int ct_shard_dpo_uses_messages(const CtInputList *inputs);

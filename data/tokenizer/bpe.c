@@ -1,0 +1,218 @@
+// Building a tokenizer: tokens by id, merge rules, and the lookup tables behind encoding.
+#include "data/tokenizer/bpe.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+void ct_ids_push(CtIds *ids, int32_t id) {
+    if (ids->len == ids->cap) {
+        ids->cap = ids->cap ? ids->cap * 2 : 256;
+        ids->data = ct_realloc(ids->data, ids->cap * sizeof *ids->data);
+    }
+    ids->data[ids->len++] = id;
+}
+
+void ct_ids_free(CtIds *ids) {
+    ct_free(ids->data);
+    memset(ids, 0, sizeof *ids);
+}
+
+void ct_tokenizer_init(CtTokenizer *t, CtPattern pattern, CtMergeRule rule) {
+    memset(t, 0, sizeof *t);
+    t->pattern = pattern;
+    t->merge_rule = rule;
+    t->whole_piece_lookup = rule == CT_MERGES_BY_RANK;
+    for (int b = 0; b < 256; b++) t->byte_token[b] = -1;
+}
+
+void ct_tokenizer_free(CtTokenizer *t) {
+    ct_free(t->kind);
+    ct_free(t->offsets);
+    ct_free(t->lengths);
+    ct_free(t->pool);
+    ct_free(t->merges);
+    ct_free(t->special_ids);
+    if (t->finished) {
+        ct_bytes_map_free(&t->bytes_map);
+        ct_pair_map_free(&t->pair_map);
+    }
+    memset(t, 0, sizeof *t);
+}
+
+// Ids are limited so that offsets and hashes stay 32-bit and a hostile file cannot make us
+// allocate gigabytes for one large id.
+#define MAX_ID (1 << 24)
+
+static void grow_ids(CtTokenizer *t, int32_t n) {
+    if (n <= t->n_ids) return;
+    if (n > t->ids_cap) {
+        int32_t cap = t->ids_cap ? t->ids_cap : 1024;
+        while (cap < n) cap *= 2;
+        t->kind = ct_realloc(t->kind, (size_t)cap);
+        t->offsets = ct_realloc(t->offsets, (size_t)cap * sizeof *t->offsets);
+        t->lengths = ct_realloc(t->lengths, (size_t)cap * sizeof *t->lengths);
+        t->ids_cap = cap;
+    }
+    memset(t->kind + t->n_ids, 0, (size_t)(n - t->n_ids));
+    for (int32_t i = t->n_ids; i < n; i++) t->offsets[i] = t->lengths[i] = 0;
+    t->n_ids = n;
+}
+
+int ct_tokenizer_add(CtTokenizer *t, int32_t id, const uint8_t *bytes, size_t len, CtTokenKind kind) {
+    CT_CHECK(!t->finished, "tokens are added before ct_tokenizer_finish");
+    if (id < 0 || id >= MAX_ID) return ct_error_set("token id %d is out of range (0..%d)", (int)id, MAX_ID - 1);
+    if (len == 0) return ct_error_set("token id %d has no bytes", (int)id);
+    if (len > 65536) return ct_error_set("token id %d is %zu bytes long (at most 65536)", (int)id, len);
+    grow_ids(t, id + 1);
+    if (t->kind[id] != CT_TOKEN_ABSENT) {
+        // GPT-2's encoder.json lists <|endoftext|> as a token; its meta names it special.
+        int same = t->lengths[id] == len && memcmp(t->pool + t->offsets[id], bytes, len) == 0;
+        if (same && kind == CT_TOKEN_SPECIAL) {
+            t->kind[id] = CT_TOKEN_SPECIAL;
+        } else {
+            return ct_error_set("token id %d appears twice", (int)id);
+        }
+    } else {
+        if (t->pool_size + len > t->pool_cap) {
+            t->pool_cap = (t->pool_size + len) * 2 + 4096;
+            t->pool = ct_realloc(t->pool, t->pool_cap);
+        }
+        if (t->pool_size + len > UINT32_MAX) return ct_error_set("the vocabulary is larger than 4 GiB");
+        memcpy(t->pool + t->pool_size, bytes, len);
+        t->offsets[id] = (uint32_t)t->pool_size;
+        t->lengths[id] = (uint32_t)len;
+        t->pool_size += len;
+        t->kind[id] = (uint8_t)kind;
+    }
+    if (kind == CT_TOKEN_SPECIAL) {
+        t->special_ids = ct_realloc(t->special_ids, (size_t)(t->n_special + 1) * sizeof *t->special_ids);
+        t->special_ids[t->n_special++] = id;
+        if (len > t->max_special_len) t->max_special_len = len;
+    }
+    return 0;
+}
+
+int ct_tokenizer_add_merge(CtTokenizer *t, int32_t left, int32_t right) {
+    CT_CHECK(!t->finished, "merges are added before ct_tokenizer_finish");
+    if (t->n_merges == t->merges_cap) {
+        t->merges_cap = t->merges_cap ? t->merges_cap * 2 : 1024;
+        t->merges = ct_realloc(t->merges, (size_t)t->merges_cap * sizeof *t->merges);
+    }
+    t->merges[t->n_merges++] = (CtMerge){left, right};
+    return 0;
+}
+
+int32_t ct_tokenizer_find(const CtTokenizer *t, const uint8_t *bytes, size_t len) {
+    return ct_bytes_map_find(&t->bytes_map, bytes, len);
+}
+
+int32_t ct_tokenizer_vocab_size(const CtTokenizer *t) { return t->n_ids; }
+
+static int is_normal(const CtTokenizer *t, int32_t id) { return id >= 0 && id < t->n_ids && t->kind[id] == CT_TOKEN_NORMAL; }
+
+static int merge_order(const void *x, const void *y) {
+    const CtMerge *a = x, *b = y;
+    if (a->left != b->left) return (a->left > b->left) - (a->left < b->left);
+    return (a->right > b->right) - (a->right < b->right);
+}
+
+// tiktoken's rule as a pair table: (a, b) merges into c when bytes(a) + bytes(b) = bytes(c),
+// with rank c. Every split of every token is tried once, so encoding never concatenates.
+// A rank file has no merge list; with derive_list, the pairs become one, as transformers'
+// TikTokenConverter writes it (every split, by the merged token's rank, then by the halves'
+// ranks), so that the tokenizer can be saved as tokenizer.json (which with ignore_merges
+// encodes as the ranks do) and is identified by the same merges whichever file it came from.
+static void build_pairs_by_rank(CtTokenizer *t, int derive_list) {
+    for (int32_t c = 0; c < t->n_ids; c++) {
+        if (t->kind[c] != CT_TOKEN_NORMAL || t->lengths[c] < 2) continue;
+        const uint8_t *p = t->pool + t->offsets[c];
+        size_t n = t->lengths[c];
+        int32_t first = t->n_merges;
+        for (size_t k = 1; k < n; k++) {
+            int32_t a = ct_bytes_map_find(&t->bytes_map, p, k);
+            if (a < 0) continue;
+            int32_t b = ct_bytes_map_find(&t->bytes_map, p + k, n - k);
+            if (b < 0) continue;
+            ct_pair_map_put(&t->pair_map, a, b, c, c);
+            if (!derive_list) continue;
+            if (t->n_merges == t->merges_cap) {
+                t->merges_cap = t->merges_cap ? t->merges_cap * 2 : 1024;
+                t->merges = ct_realloc(t->merges, (size_t)t->merges_cap * sizeof *t->merges);
+            }
+            t->merges[t->n_merges++] = (CtMerge){a, b};
+        }
+        if (t->n_merges - first > 1)
+            qsort(t->merges + first, (size_t)(t->n_merges - first), sizeof *t->merges, merge_order);
+    }
+}
+
+static int build_pairs_by_list(CtTokenizer *t) {
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    for (int32_t r = 0; r < t->n_merges; r++) {
+        int32_t a = t->merges[r].left, b = t->merges[r].right;
+        if (!is_normal(t, a) || !is_normal(t, b)) {
+            ct_free(buf);
+            return ct_error_set("merge %d uses token id %d, which is not an ordinary token", (int)r,
+                                (int)(is_normal(t, a) ? b : a));
+        }
+        size_t la = t->lengths[a], lb = t->lengths[b];
+        if (la + lb > cap) buf = ct_realloc(buf, cap = (la + lb) * 2);
+        memcpy(buf, t->pool + t->offsets[a], la);
+        memcpy(buf + la, t->pool + t->offsets[b], lb);
+        int32_t c = ct_bytes_map_find(&t->bytes_map, buf, la + lb);
+        if (c < 0) {
+            ct_free(buf);
+            return ct_error_set("merge %d (ids %d + %d): the merged token is not in the vocabulary", (int)r, (int)a,
+                                (int)b);
+        }
+        ct_pair_map_put(&t->pair_map, a, b, r, c);
+    }
+    ct_free(buf);
+    return 0;
+}
+
+int ct_tokenizer_finish(CtTokenizer *t) {
+    CT_CHECK(!t->finished, "a tokenizer is finished once");
+    size_t n_normal = 0;
+    for (int32_t i = 0; i < t->n_ids; i++) {
+        if (t->kind[i] != CT_TOKEN_NORMAL) continue;
+        n_normal++;
+        if (t->lengths[i] == 1 && t->byte_token[t->pool[t->offsets[i]]] < 0) t->byte_token[t->pool[t->offsets[i]]] = i;
+    }
+    ct_bytes_map_init(&t->bytes_map, n_normal, t->pool, t->offsets, t->lengths);
+    ct_pair_map_init(&t->pair_map, t->merge_rule == CT_MERGES_BY_RANK ? n_normal * 2 : (size_t)t->n_merges);
+    t->finished = 1;  // from here on ct_tokenizer_free frees the tables
+    for (int32_t i = 0; i < t->n_ids; i++) {
+        if (t->kind[i] != CT_TOKEN_NORMAL) continue;
+        int32_t other = ct_bytes_map_insert(&t->bytes_map, i);
+        if (other >= 0) return ct_error_set("token ids %d and %d have the same bytes", (int)other, (int)i);
+    }
+    for (int b = 0; b < 256; b++)
+        if (t->byte_token[b] < 0)
+            return ct_error_set("byte 0x%02X has no token (a byte-level BPE vocabulary needs all 256 bytes)", b);
+    if (t->merge_rule == CT_MERGES_BY_RANK) {
+        build_pairs_by_rank(t, t->n_merges == 0);
+        return 0;
+    }
+    return build_pairs_by_list(t);
+}
+
+int ct_decode(const CtTokenizer *t, const int32_t *ids, size_t n, uint8_t **out, size_t *len, size_t *cap) {
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = ids[i];
+        if (id < 0 || id >= t->n_ids || t->kind[id] == CT_TOKEN_ABSENT)
+            return ct_error_set("token id %d is not in the vocabulary (ids 0..%d)", (int)id, (int)t->n_ids - 1);
+        size_t l = t->lengths[id];
+        if (*len + l > *cap) {
+            *cap = (*len + l) * 2 + 256;
+            *out = ct_realloc(*out, *cap);
+        }
+        memcpy(*out + *len, t->pool + t->offsets[id], l);
+        *len += l;
+    }
+    return 0;
+}

@@ -1,0 +1,281 @@
+// BPE encoding: pre-tokenize, then merge each piece's bytes.
+//
+// A piece is first looked up whole (when the tokenizer says so) and in a small per-encoder
+// cache of recent multi-token pieces. Otherwise its bytes are merged, always the adjacent pair
+// with the lowest rank, the leftmost on ties. Short pieces use tiktoken's direct method
+// (rescan the pair ranks after each merge: O(n^2), but n is a handful of bytes); long ones
+// (a megabyte of letters with no space) use a binary heap of candidate pairs over a linked
+// list of parts, O(n log n), which makes the same choices in the same order.
+#include <limits.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "data/tokenizer/bpe.h"
+
+#define SHORT_PIECE 256  // above this many bytes, the heap method
+// The piece cache: direct-mapped, one 64-byte line per slot, 2 MiB per encoder. Big enough
+// for the distinct pieces of a few MB of text (about 47,000 in the shared corpus), which
+// matters most for tokenizer.json files without whole-piece lookup.
+#define CACHE_SLOTS 32768
+#define CACHE_MAX_BYTES 22
+#define CACHE_MAX_IDS 8
+
+typedef struct {
+    uint64_t hash;
+    uint8_t len, n_ids;
+    uint8_t bytes[CACHE_MAX_BYTES];
+    int32_t ids[CACHE_MAX_IDS];
+} CacheSlot;
+_Static_assert(sizeof(CacheSlot) == 64, "a cache slot is one cache line");
+
+// A candidate merge: key = rank << 32 | position of the left part, so one integer compare
+// orders by rank and then leftmost; the merged id is kept so a valid pop needs no lookup.
+typedef struct {
+    uint64_t key;
+    int32_t merged;
+    uint32_t version;
+} HeapEntry;
+
+struct CtEncoder {
+    const CtTokenizer *t;
+    CacheSlot *cache;
+    // short pieces
+    int32_t ids[SHORT_PIECE], ranks[SHORT_PIECE], merged[SHORT_PIECE];
+    // long pieces (grown as needed)
+    size_t long_cap, heap_cap;
+    int32_t *node_id, *node_next, *node_prev;
+    uint32_t *node_version;
+    HeapEntry *heap;
+};
+
+CtEncoder *ct_encoder_new(const CtTokenizer *t) {
+    CtEncoder *e = ct_calloc(1, sizeof *e);
+    e->t = t;
+    e->cache = ct_calloc(CACHE_SLOTS, sizeof *e->cache);
+    return e;
+}
+
+void ct_encoder_free(CtEncoder *e) {
+    if (!e) return;
+    ct_free(e->cache);
+    ct_free(e->node_id);
+    ct_free(e->node_next);
+    ct_free(e->node_prev);
+    ct_free(e->node_version);
+    ct_free(e->heap);
+    ct_free(e);
+}
+
+static inline void pair_lookup(const CtTokenizer *t, int32_t a, int32_t b, int32_t *rank, int32_t *merged) {
+    const CtPairSlot *s = ct_pair_map_find(&t->pair_map, a, b);
+    *rank = s ? s->rank : INT32_MAX;
+    *merged = s ? s->merged : -1;
+}
+
+// tiktoken's method: ranks[i] holds the rank of (ids[i], ids[i+1]); merge the smallest.
+static size_t merge_short(CtEncoder *e, const uint8_t *p, size_t n) {
+    const CtTokenizer *t = e->t;
+    int32_t *ids = e->ids, *ranks = e->ranks, *merged = e->merged;
+    for (size_t i = 0; i < n; i++) ids[i] = t->byte_token[p[i]];
+    for (size_t i = 0; i + 1 < n; i++) pair_lookup(t, ids[i], ids[i + 1], &ranks[i], &merged[i]);
+    while (n > 1) {
+        size_t best = 0;
+        for (size_t i = 1; i + 1 < n; i++)
+            if (ranks[i] < ranks[best]) best = i;
+        if (ranks[best] == INT32_MAX) break;
+        ids[best] = merged[best];
+        size_t tail = n - best - 2;  // parts after the removed one
+        memmove(ids + best + 1, ids + best + 2, tail * sizeof *ids);
+        if (tail) {
+            memmove(ranks + best + 1, ranks + best + 2, (tail - 1) * sizeof *ranks);
+            memmove(merged + best + 1, merged + best + 2, (tail - 1) * sizeof *merged);
+        }
+        n--;
+        if (best > 0) pair_lookup(t, ids[best - 1], ids[best], &ranks[best - 1], &merged[best - 1]);
+        if (best + 1 < n) pair_lookup(t, ids[best], ids[best + 1], &ranks[best], &merged[best]);
+    }
+    return n;
+}
+
+// ---- the heap method ----
+
+static inline int heap_less(HeapEntry a, HeapEntry b) { return a.key < b.key; }
+
+static void sift_down(HeapEntry *heap, size_t n, size_t i, HeapEntry x) {
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && heap_less(heap[c + 1], heap[c])) c++;
+        if (!heap_less(heap[c], x)) break;
+        heap[i] = heap[c];
+        i = c;
+    }
+    heap[i] = x;
+}
+
+static void heap_push(CtEncoder *e, size_t *size, HeapEntry x) {
+    if (*size == e->heap_cap) {
+        e->heap_cap = e->heap_cap ? e->heap_cap * 2 : 1024;
+        e->heap = ct_realloc(e->heap, e->heap_cap * sizeof *e->heap);
+    }
+    size_t i = (*size)++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!heap_less(x, e->heap[parent])) break;
+        e->heap[i] = e->heap[parent];
+        i = parent;
+    }
+    e->heap[i] = x;
+}
+
+static HeapEntry heap_pop(CtEncoder *e, size_t *size) {
+    HeapEntry top = e->heap[0], last = e->heap[--(*size)];
+    if (*size) sift_down(e->heap, *size, 0, last);
+    return top;
+}
+
+// The candidate for the pair that starts at part i, if it merges.
+static int pair_entry(const CtEncoder *e, int32_t i, HeapEntry *out) {
+    int32_t j = e->node_next[i];
+    if (j < 0) return 0;
+    const CtPairSlot *s = ct_pair_map_find(&e->t->pair_map, e->node_id[i], e->node_id[j]);
+    if (!s) return 0;
+    *out = (HeapEntry){(uint64_t)(uint32_t)s->rank << 32 | (uint32_t)i, s->merged, e->node_version[i]};
+    return 1;
+}
+
+static void push_pair_at(CtEncoder *e, size_t *heap_size, int32_t i) {
+    HeapEntry x;
+    if (pair_entry(e, i, &x)) heap_push(e, heap_size, x);
+}
+
+static void merge_long(CtEncoder *e, const uint8_t *p, size_t n, CtIds *out) {
+    const CtTokenizer *t = e->t;
+    if (n > e->long_cap) {
+        e->long_cap = n;
+        e->node_id = ct_realloc(e->node_id, n * sizeof *e->node_id);
+        e->node_next = ct_realloc(e->node_next, n * sizeof *e->node_next);
+        e->node_prev = ct_realloc(e->node_prev, n * sizeof *e->node_prev);
+        e->node_version = ct_realloc(e->node_version, n * sizeof *e->node_version);
+    }
+    for (size_t i = 0; i < n; i++) {
+        e->node_id[i] = t->byte_token[p[i]];
+        e->node_next[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
+        e->node_prev[i] = (int32_t)i - 1;
+        e->node_version[i] = 0;
+    }
+    // All initial candidates at once, then heapify: O(n) rather than n pushes.
+    if (n > e->heap_cap) {
+        e->heap_cap = n;
+        e->heap = ct_realloc(e->heap, e->heap_cap * sizeof *e->heap);
+    }
+    size_t heap_size = 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (pair_entry(e, (int32_t)i, &e->heap[heap_size])) heap_size++;
+    for (size_t k = heap_size / 2; k-- > 0;) sift_down(e->heap, heap_size, k, e->heap[k]);
+    while (heap_size) {
+        HeapEntry top = heap_pop(e, &heap_size);
+        int32_t i = (int32_t)(uint32_t)top.key;
+        // A stale entry: the part was merged away or its right neighbour changed since.
+        // (A dead part's version is bumped when it dies, so the version check covers both.)
+        if (e->node_version[i] != top.version) continue;
+        int32_t j = e->node_next[i];
+        e->node_id[i] = top.merged;
+        int32_t k = e->node_next[j];
+        e->node_next[i] = k;
+        if (k >= 0) e->node_prev[k] = i;
+        e->node_version[j]++;
+        e->node_version[i]++;
+        int32_t h = e->node_prev[i];
+        if (h >= 0) {
+            e->node_version[h]++;
+            push_pair_at(e, &heap_size, h);
+        }
+        push_pair_at(e, &heap_size, i);
+    }
+    for (int32_t i = 0; i >= 0; i = e->node_next[i]) ct_ids_push(out, e->node_id[i]);
+}
+
+void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
+    const CtTokenizer *t = e->t;
+    if (len == 0) return;
+    if (len == 1) {
+        ct_ids_push(out, t->byte_token[piece[0]]);
+        return;
+    }
+    uint64_t h = ct_hash_bytes(piece, len);
+    if (t->whole_piece_lookup) {
+        int32_t id = ct_bytes_map_find_hashed(&t->bytes_map, piece, len, h);
+        if (id >= 0) {
+            ct_ids_push(out, id);
+            return;
+        }
+    }
+    if (len > SHORT_PIECE) {
+        merge_long(e, piece, len, out);
+        return;
+    }
+    CacheSlot *slot = NULL;
+    if (len <= CACHE_MAX_BYTES) {
+        slot = &e->cache[(h >> 20) & (CACHE_SLOTS - 1)];
+        if (slot->hash == h && slot->len == len && memcmp(slot->bytes, piece, len) == 0) {
+            for (int i = 0; i < slot->n_ids; i++) ct_ids_push(out, slot->ids[i]);
+            return;
+        }
+    }
+    size_t n = merge_short(e, piece, len);
+    for (size_t i = 0; i < n; i++) ct_ids_push(out, e->ids[i]);
+    if (slot && n <= CACHE_MAX_IDS) {
+        slot->hash = h;
+        slot->len = (uint8_t)len;
+        slot->n_ids = (uint8_t)n;
+        memcpy(slot->bytes, piece, len);
+        memcpy(slot->ids, e->ids, n * sizeof *e->ids);
+    }
+}
+
+void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, size_t from, size_t to, CtIds *out) {
+    CtPattern pattern = e->t->pattern;
+    size_t pos = from;
+    while (pos < to) {
+        size_t end = ct_pretokenize_next(pattern, text, len, pos);
+        ct_encode_piece(e, text + pos, end - pos, out);
+        pos = end;
+    }
+}
+
+int32_t ct_special_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_t pos) {
+    int32_t best = -1;
+    size_t best_len = 0;
+    for (int32_t k = 0; k < t->n_special; k++) {
+        int32_t id = t->special_ids[k];
+        size_t l = t->lengths[id];
+        if (l > best_len && l <= len - pos && memcmp(text + pos, t->pool + t->offsets[id], l) == 0) {
+            best = id;
+            best_len = l;
+        }
+    }
+    return best;
+}
+
+void ct_encode(CtEncoder *e, const uint8_t *text, size_t len, int allow_special, CtIds *out) {
+    const CtTokenizer *t = e->t;
+    if (!allow_special || t->n_special == 0) {
+        ct_encode_ordinary_range(e, text, len, 0, len, out);
+        return;
+    }
+    uint8_t first[256] = {0};
+    for (int32_t k = 0; k < t->n_special; k++) first[t->pool[t->offsets[t->special_ids[k]]]] = 1;
+    size_t start = 0;  // of the ordinary text not yet encoded
+    for (size_t pos = 0; pos < len; pos++) {
+        if (!first[text[pos]]) continue;
+        int32_t id = ct_special_at(t, text, len, pos);
+        if (id < 0) continue;
+        // The text before a special token is encoded on its own, as tiktoken does.
+        ct_encode_ordinary_range(e, text + start, pos - start, 0, pos - start, out);
+        ct_ids_push(out, id);
+        pos += t->lengths[id] - 1;
+        start = pos + 1;
+    }
+    ct_encode_ordinary_range(e, text + start, len - start, 0, len - start, out);
+}

@@ -1,0 +1,273 @@
+// Hand-written scanners for the three pre-tokenization regexes (see data/tokenizer/pretokenize.h).
+//
+// Each scanner answers one question: where does the regex's match starting at `pos` end?
+// The regexes are alternations tried left to right, and each alternative's quantifiers are
+// greedy with backtracking, so the code below tries the alternatives in the same order and,
+// where an alternative would backtrack, computes directly where backtracking would stop:
+//   \s+(?!\S)   on a whitespace run that is followed by a non-space, gives the run minus its
+//               last unit (which then starts the next piece, e.g. " word"); a run of one unit
+//               fails and falls to \s+; at the end of the text it takes the whole run.
+//   \s*[\r\n]+  ends right after the last \r or \n of the whitespace run, if it has one.
+//   o200k's [A]*[B]+ (A and B overlap in Lm, Lo, M): A* takes the longest run, then gives
+//               back units until one of class B follows.
+// Classes: L = Lu|Lt|Ll|Lm|Lo, N = Nd|Nl|No, \s = White_Space, and "other" is none of
+// \s, L, N (marks are "other" outside o200k's letter classes).
+#include "data/tokenizer/pretokenize.h"
+
+#include <string.h>
+
+#include "core/error.h"
+#include "data/tokenizer/unicode_tables.h"
+#include "data/input/utf8.h"
+
+static const char *const pattern_names[CT_PATTERN_COUNT] = {"gpt2", "cl100k", "o200k"};
+
+static const char *const pattern_regexes[CT_PATTERN_COUNT] = {
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
+    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+};
+
+const char *ct_pattern_name(CtPattern pattern) { return pattern_names[pattern]; }
+const char *ct_pattern_regex(CtPattern pattern) { return pattern_regexes[pattern]; }
+
+int ct_pattern_from_name(const char *name, CtPattern *out) {
+    static const struct {
+        const char *name;
+        CtPattern pattern;
+    } aliases[] = {{"gpt2", CT_PATTERN_GPT2},     {"r50k", CT_PATTERN_GPT2},          {"r50k_base", CT_PATTERN_GPT2},
+                   {"p50k", CT_PATTERN_GPT2},     {"p50k_base", CT_PATTERN_GPT2},     {"cl100k", CT_PATTERN_CL100K},
+                   {"cl100k_base", CT_PATTERN_CL100K}, {"o200k", CT_PATTERN_O200K}, {"o200k_base", CT_PATTERN_O200K}};
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcmp(name, aliases[i].name) == 0) {
+            *out = aliases[i].pattern;
+            return 0;
+        }
+    return ct_error_set("unknown pre-tokenization pattern '%s' (known: gpt2, cl100k, o200k)", name);
+}
+
+int ct_pattern_from_regex(const char *regex, CtPattern *out) {
+    for (int p = 0; p < CT_PATTERN_COUNT; p++)
+        if (strcmp(regex, pattern_regexes[p]) == 0) {
+            *out = (CtPattern)p;
+            return 0;
+        }
+    return ct_error_set("unsupported pre-tokenization regex \"%.80s%s\" (ctrain has exact scanners for the gpt2, "
+                        "cl100k_base and o200k_base patterns only)",
+                        regex, strlen(regex) > 80 ? "..." : "");
+}
+
+// ---- units: one code point, or one invalid byte ----
+
+// Class flags of the unit at text[i] (i < len); *n gets its length in bytes.
+static inline unsigned unit_at(const uint8_t *text, size_t len, size_t i, size_t *n) {
+    uint8_t b = text[i];
+    if (b < 0x80) {
+        *n = 1;
+        return ct_unicode_stage2[0][b];  // U+0000..U+007F: the first block
+    }
+    uint32_t cp;
+    *n = ct_utf8_decode(text + i, len - i, &cp);
+    return cp == CT_UTF8_INVALID ? 0 : ct_unicode_flags(cp);
+}
+
+#define OTHER_MASK (CT_UC_SPACE | CT_UC_LETTER | CT_UC_NUMBER)
+static inline int is_other(unsigned f) { return (f & OTHER_MASK) == 0; }
+
+// The end of the run of units, starting at i, whose flags intersect `mask` (any of them).
+static inline size_t run_end(const uint8_t *text, size_t len, size_t i, unsigned mask) {
+    while (i < len) {
+        size_t n;
+        if (!(unit_at(text, len, i, &n) & mask)) break;
+        i += n;
+    }
+    return i;
+}
+
+// The end of a run of "other" units (none of \s, L, N).
+static inline size_t other_run_end(const uint8_t *text, size_t len, size_t i) {
+    while (i < len) {
+        size_t n;
+        if (!is_other(unit_at(text, len, i, &n))) break;
+        i += n;
+    }
+    return i;
+}
+
+// \p{N}{1,3} from i, where the unit at i is a number.
+static inline size_t numbers_upto3_end(const uint8_t *text, size_t len, size_t i) {
+    for (int k = 0; k < 3 && i < len; k++) {
+        size_t n;
+        if (!(unit_at(text, len, i, &n) & CT_UC_NUMBER)) break;
+        i += n;
+    }
+    return i;
+}
+
+// Bytes from `set` repeated, from i (for [\r\n]* and [\r\n/]*).
+static inline size_t bytes_run_end(const uint8_t *text, size_t len, size_t i, int with_slash) {
+    while (i < len && (text[i] == '\r' || text[i] == '\n' || (with_slash && text[i] == '/'))) i++;
+    return i;
+}
+
+// Lowercase of an ASCII letter; 's' for U+017F (LATIN SMALL LETTER LONG S, which simple case
+// folding makes equal to s, so (?i:'s) matches it); 0 otherwise. *n gets the unit's length.
+static inline int folded_letter(const uint8_t *text, size_t len, size_t i, int case_insensitive, size_t *n) {
+    *n = 1;
+    if (i >= len) return 0;
+    uint8_t b = text[i];
+    if (b < 0x80) return case_insensitive && b >= 'A' && b <= 'Z' ? b + 32 : b;
+    if (case_insensitive && b == 0xC5 && i + 1 < len && text[i + 1] == 0xBF) {
+        *n = 2;
+        return 's';
+    }
+    return 0;
+}
+
+// 's|'t|'re|'ve|'m|'ll|'d at i (text[i] == '\''): the match length, or 0.
+static size_t contraction_len(const uint8_t *text, size_t len, size_t i, int case_insensitive) {
+    if (i >= len || text[i] != '\'') return 0;
+    size_t n1, n2;
+    int c1 = folded_letter(text, len, i + 1, case_insensitive, &n1);
+    if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return 1 + n1;
+    int c2 = folded_letter(text, len, i + 1 + n1, case_insensitive, &n2);
+    if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) return 1 + n1 + n2;
+    return 0;
+}
+
+// The whitespace alternatives at i (the unit at i is \s). With newline_rule:
+// \s*[\r\n]+ first (cl100k, o200k); then \s+(?!\S) and \s+.
+static size_t whitespace_end(const uint8_t *text, size_t len, size_t i, int newline_rule) {
+    size_t j = i, last_start = i, units = 0, after_last_newline = 0;
+    while (j < len) {
+        size_t n;
+        if (!(unit_at(text, len, j, &n) & CT_UC_SPACE)) break;
+        if (text[j] == '\r' || text[j] == '\n') after_last_newline = j + 1;
+        last_start = j;
+        j += n;
+        units++;
+    }
+    if (newline_rule && after_last_newline) return after_last_newline;
+    if (j == len || units == 1) return j;  // end of text: (?!\S) holds; one unit: \s+ alone
+    return last_start;                      // give back the last unit to the next piece
+}
+
+// ---- gpt2 ----
+
+static size_t gpt2_next(const uint8_t *text, size_t len, size_t i) {
+    size_t k = contraction_len(text, len, i, 0);
+    if (k) return i + k;
+    size_t n;
+    unsigned f = unit_at(text, len, i, &n);
+    if (text[i] == ' ' && i + 1 < len) {
+        size_t n1;
+        unsigned f1 = unit_at(text, len, i + 1, &n1);
+        if (f1 & CT_UC_LETTER) return run_end(text, len, i + 1, CT_UC_LETTER);
+        if (f1 & CT_UC_NUMBER) return run_end(text, len, i + 1, CT_UC_NUMBER);
+        if (is_other(f1)) return other_run_end(text, len, i + 1);
+    }
+    if (f & CT_UC_LETTER) return run_end(text, len, i, CT_UC_LETTER);
+    if (f & CT_UC_NUMBER) return run_end(text, len, i, CT_UC_NUMBER);
+    if (is_other(f)) return other_run_end(text, len, i);
+    return whitespace_end(text, len, i, 0);
+}
+
+// ---- cl100k ----
+
+static size_t cl100k_next(const uint8_t *text, size_t len, size_t i) {
+    size_t k = contraction_len(text, len, i, 1);
+    if (k) return i + k;
+    size_t n;
+    unsigned f = unit_at(text, len, i, &n);
+    if (f & CT_UC_LETTER) return run_end(text, len, i, CT_UC_LETTER);
+    // [^\r\n\p{L}\p{N}]?\p{L}+ with the optional prefix present.
+    if (!(f & CT_UC_NUMBER) && text[i] != '\r' && text[i] != '\n' && i + n < len) {
+        size_t n1;
+        if (unit_at(text, len, i + n, &n1) & CT_UC_LETTER) return run_end(text, len, i + n, CT_UC_LETTER);
+    }
+    if (f & CT_UC_NUMBER) return numbers_upto3_end(text, len, i);
+    if (text[i] == ' ' && i + 1 < len) {
+        size_t n1;
+        if (is_other(unit_at(text, len, i + 1, &n1)))
+            return bytes_run_end(text, len, other_run_end(text, len, i + 1), 0);
+    }
+    if (is_other(f)) return bytes_run_end(text, len, other_run_end(text, len, i), 0);
+    return whitespace_end(text, len, i, 1);
+}
+
+// ---- o200k ----
+
+#define O200K_UPPER (CT_UC_LU_LT | CT_UC_LM_LO | CT_UC_MARK)  // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
+#define O200K_LOWER (CT_UC_LL | CT_UC_LM_LO | CT_UC_MARK)    // [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+
+// [UPPER]*[LOWER]+(?i:contraction)? from s; the end, or 0 when it does not match.
+static size_t o200k_lower_word(const uint8_t *text, size_t len, size_t s) {
+    size_t j = s, last_lower = (size_t)-1;
+    while (j < len) {
+        size_t n;
+        unsigned f = unit_at(text, len, j, &n);
+        if (!(f & O200K_UPPER)) break;
+        if (f & O200K_LOWER) last_lower = j;
+        j += n;
+    }
+    size_t k;  // where [LOWER]+ starts once UPPER* has given back what it must
+    size_t n;
+    if (j < len && (unit_at(text, len, j, &n) & O200K_LOWER))
+        k = j;
+    else if (last_lower != (size_t)-1)
+        k = last_lower;
+    else
+        return 0;
+    size_t e = run_end(text, len, k, O200K_LOWER);
+    return e + contraction_len(text, len, e, 1);
+}
+
+// [UPPER]+[LOWER]*(?i:contraction)? from s; the end, or 0 when it does not match.
+static size_t o200k_upper_word(const uint8_t *text, size_t len, size_t s) {
+    size_t n;
+    if (s >= len || !(unit_at(text, len, s, &n) & O200K_UPPER)) return 0;
+    size_t e = run_end(text, len, run_end(text, len, s, O200K_UPPER), O200K_LOWER);
+    return e + contraction_len(text, len, e, 1);
+}
+
+static size_t o200k_next(const uint8_t *text, size_t len, size_t i) {
+    size_t n, e;
+    unsigned f = unit_at(text, len, i, &n);
+    // [^\r\n\p{L}\p{N}]? is tried present first, then absent, inside each of the two alternatives.
+    int can_prefix = !(f & (CT_UC_LETTER | CT_UC_NUMBER)) && text[i] != '\r' && text[i] != '\n';
+    if (can_prefix && (e = o200k_lower_word(text, len, i + n))) return e;
+    if ((e = o200k_lower_word(text, len, i))) return e;
+    if (can_prefix && (e = o200k_upper_word(text, len, i + n))) return e;
+    if ((e = o200k_upper_word(text, len, i))) return e;
+    if (f & CT_UC_NUMBER) return numbers_upto3_end(text, len, i);
+    if (text[i] == ' ' && i + 1 < len) {
+        size_t n1;
+        if (is_other(unit_at(text, len, i + 1, &n1)))
+            return bytes_run_end(text, len, other_run_end(text, len, i + 1), 1);
+    }
+    if (is_other(f)) return bytes_run_end(text, len, other_run_end(text, len, i), 1);
+    return whitespace_end(text, len, i, 1);
+}
+
+size_t ct_pretokenize_next(CtPattern pattern, const uint8_t *text, size_t len, size_t pos) {
+    switch (pattern) {
+    case CT_PATTERN_GPT2: return gpt2_next(text, len, pos);
+    case CT_PATTERN_CL100K: return cl100k_next(text, len, pos);
+    case CT_PATTERN_O200K: return o200k_next(text, len, pos);
+    }
+    CT_FATAL("this is a bug in ctrain", "unknown pattern %d", (int)pattern);
+}
+
+size_t ct_pretokenize_safe_cut(const uint8_t *text, size_t len, size_t from) {
+    for (size_t p = from > 0 ? from : 1; p < len; p++) {
+        const uint8_t *nl = memchr(text + p - 1, '\n', len - p);
+        if (!nl) return len;
+        p = (size_t)(nl - text) + 1;
+        if (p < len && ((text[p] | 32) >= 'a' && (text[p] | 32) <= 'z')) return p;
+        // else the loop's p++ searches on from the byte after this newline's follower
+    }
+    return len;
+}

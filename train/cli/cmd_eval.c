@@ -1,0 +1,280 @@
+// ctrain eval: the mean cross-entropy (and perplexity) of a model on a text, JSON lines or a
+// dataset split, windowed as transformers users compute it (train/loop/eval_loss.h), optionally
+// with LoRA adapters over the model.
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "data/input/read_file.h"
+#include "data/tokenizer/tokenizer_files.h"
+#include "data/tokenizer/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_identity.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/device.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/cli/commands.h"
+#include "train/loop/eval_loss.h"
+#include "train/loop/eval_source.h"
+#include "train/model/lora.h"
+#include "train/interop/lora_peft.h"
+#include "train/cli/tokenizer_cli.h"
+
+static const CtOption options[] = {
+    {"checkpoint", "FILE", "the model: a checkpoint written by ctrain, imported, or a LoRA run's", 0},
+    {"text", "FILE", "evaluate on this text (.txt, or any name; .zst is decompressed)", 0},
+    {"jsonl", "FILE", "evaluate on the \"text\" of these JSON lines, each ended by the end-of-text token", 0},
+    {"data", "DIR", "evaluate on a text dataset made by ctrain shard (its validation split when it has one)", 0},
+    {"split", "NAME", "--data: train or val (default: val when it holds a window, else train)", 0},
+    {"seq", "T", "tokens per window (default: the model's context length)", 0},
+    {"batch", "B", "windows per forward pass (default: about 1024 tokens per pass on the CPU, 8192 on a GPU)", 0},
+    {"max-tokens", "N", "evaluate only the first N tokens of the stream", 0},
+    {"adapter", "PATH", "LoRA adapters over the checkpoint: a PEFT folder, or a LoRA run's checkpoint", 0},
+    {"tokenizer", "PATH", "a tokenizer, when the checkpoint carries none", 0},
+    {"eot", "TOKEN", "--jsonl: the token after each document (default <|endoftext|>)", 0},
+    {"allow-special", NULL, "encode special-token strings in the text as their ids (default: as text)", 0},
+    {"device", "cpu|cuda|auto", "where to run (default cpu)", 0},
+    {"precision", "fp32|bf16|auto", "matrix products on a GPU (default auto: bf16 there, fp32 on the CPU)", 0},
+    {"threads", "N", "CPU threads (default: every core)", 0},
+};
+
+static int is_folder(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+// The checkpoint's tokenizer (or --tokenizer's) and the tokens its post-processor adds.
+static int load_tokenizer(const CtArgs *args, const CtCheckpointMeta *meta, const char *ckpt, CtTokenizer *tok,
+                          CtPostProcessor *post) {
+    memset(post, 0, sizeof *post);
+    const char *path = ct_args_get(args, "tokenizer");
+    if (!path) {
+        if (!meta->tokenizer_json)
+            return ct_error_set("%s: the checkpoint carries no tokenizer; name one with --tokenizer", ckpt);
+        if (ct_tokenizer_parse_hf(tok, meta->tokenizer_json, strlen(meta->tokenizer_json), ckpt, NULL) != 0) return -1;
+        if (ct_post_processor_parse(meta->tokenizer_json, ckpt, post) != 0) {
+            ct_tokenizer_free(tok);
+            return -1;
+        }
+        return 0;
+    }
+    if (ct_tokenizer_load(tok, path, NULL) != 0) return -1;
+    if (!is_folder(path) && ends_with(path, ".json")) {  // a tokenizer.json may add a BOS
+        size_t len;
+        char *json = ct_read_whole_file(path, &len);
+        int rc = json ? ct_post_processor_parse(json, path, post) : -1;
+        ct_free(json);
+        if (rc != 0) {
+            ct_tokenizer_free(tok);
+            return -1;
+        }
+    }
+    if (meta->tokenizer_hash && ct_tokenizer_fingerprint(tok) != meta->tokenizer_hash)
+        ct_warn("eval: --tokenizer %s is not the tokenizer %s was saved with (fingerprint %016llx, the checkpoint's "
+                "%016llx)", path, ckpt, (unsigned long long)ct_tokenizer_fingerprint(tok),
+                (unsigned long long)meta->tokenizer_hash);
+    return 0;
+}
+
+// A LoRA run's checkpoint as --adapter: it loads (merged) over the base whose path it records,
+// which must have the parameters of --checkpoint.
+static int load_lora_run(const char *ckpt, const char *adapter, int B, int L, CtModel *m, CtCheckpointMeta *meta) {
+    CtCheckpoint c;
+    if (ct_ckpt_open(&c, adapter) != 0) return -1;
+    uint64_t base_hash = 0;
+    char *base_path = NULL;
+    int rc = 0;
+    if (!ct_ckpt_has(&c, "lora_config"))
+        rc = ct_error_set("%s: holds no LoRA adapters (evaluate a plain checkpoint with --checkpoint; --adapter takes "
+                          "a PEFT folder or a LoRA run's checkpoint)", adapter);
+    else if (ct_ckpt_get_u64s(&c, "lora_base_hash", &base_hash, 1) != 0 ||
+             ct_ckpt_get_string(&c, "lora_base", &base_path) != 0)
+        rc = -1;
+    ct_ckpt_close(&c);
+    if (rc == 0) {
+        CtModel base;
+        CtCheckpointMeta base_meta;
+        rc = ct_checkpoint_load(ckpt, &base, ct_ops_cpu(), 1, 1, CT_MODEL_FROZEN, NULL, &base_meta);
+        if (rc == 0) {
+            if (ct_lora_base_hash(&base) != base_hash)
+                rc = ct_error_set("%s: its adapters were trained on %s, whose parameters differ from --checkpoint %s",
+                                  adapter, base_path, ckpt);
+            ct_model_free(&base);
+            ct_checkpoint_meta_free(&base_meta);
+        }
+    }
+    ct_free(base_path);
+    if (rc == 0) rc = ct_checkpoint_load(adapter, m, ct_ops_cpu(), B, L, CT_MODEL_FROZEN, NULL, meta);
+    return rc;
+}
+
+// The model to evaluate, on the CPU, for batches of B × L: --checkpoint, with --adapter over it.
+// No gradient buffers: eval only runs forward.
+static int load_model(const char *ckpt, const char *adapter, int B, int L, CtModel *m, CtCheckpointMeta *meta) {
+    if (adapter && !is_folder(adapter)) return load_lora_run(ckpt, adapter, B, L, m, meta);
+    if (ct_checkpoint_load(ckpt, m, ct_ops_cpu(), B, L, CT_MODEL_FROZEN, NULL, meta) != 0) return -1;
+    if (adapter && ct_lora_load_peft(m, adapter) != 0) {
+        ct_model_free(m);
+        ct_checkpoint_meta_free(meta);
+        return -1;
+    }
+    return 0;
+}
+
+// The token stream of --text, --jsonl or --data. The model's metadata brings the tokenizer.
+static int open_source(const CtArgs *args, const char *ckpt, const CtCheckpointMeta *meta, int T, int threads,
+                       CtEvalSource *s) {
+    if (ct_args_has(args, "data")) {
+        if (ct_eval_source_data(s, ct_args_get(args, "data"), ct_args_get(args, "split"), T) != 0) return -1;
+        CtTokenizer tok;
+        CtPostProcessor post;
+        if (!meta->tokenizer_json && !ct_args_has(args, "tokenizer")) return 0;  // nothing to compare the shards with
+        int rc = load_tokenizer(args, meta, ckpt, &tok, &post);
+        if (rc == 0) {
+            rc = ct_dataset_check_tokenizer(&s->data, &tok);
+            ct_tokenizer_free(&tok);
+        }
+        if (rc != 0) ct_eval_source_close(s);
+        return rc;
+    }
+    CtTokenizer tok;
+    CtEvalEncoding enc = {.tokenizer = &tok, .allow_special = ct_args_has(args, "allow-special"), .threads = threads};
+    if (load_tokenizer(args, meta, ckpt, &tok, &enc.post) != 0) return -1;
+    int rc;
+    if (ct_args_has(args, "text")) {
+        rc = ct_eval_source_text(s, ct_args_get(args, "text"), &enc);
+    } else {
+        const char *eot = ct_args_has(args, "eot") ? ct_args_get(args, "eot") : "<|endoftext|>";
+        enc.eot = ct_tokenizer_special_id(&tok, eot);
+        rc = enc.eot < 0 ? ct_error_set("the tokenizer has no special token %s to end each JSON line's document with; "
+                                        "name its end-of-text token with --eot", eot)
+                         : ct_eval_source_jsonl(s, ct_args_get(args, "jsonl"), &enc);
+    }
+    ct_tokenizer_free(&tok);
+    return rc;
+}
+
+// --NAME N in [1, max] (0 when absent).
+static int get_count(const CtArgs *args, const char *name, long max, long *out) {
+    if (ct_args_get_long(args, name, 0, out) != 0) return -1;
+    if (ct_args_has(args, name) && (*out < 1 || *out > max))
+        return ct_error_set("--%s must be between 1 and %ld (got %ld)", name, max, *out);
+    return 0;
+}
+
+static int run_eval(const CtArgs *args) {
+    const CtCommand *cmd = &ct_cmd_eval;
+    const char *ckpt = ct_args_get(args, "checkpoint"), *adapter = ct_args_get(args, "adapter");
+    if (!ckpt) return ct_cli_usage_error(cmd, "--checkpoint FILE is required");
+    const int n_sources = ct_args_has(args, "text") + ct_args_has(args, "jsonl") + ct_args_has(args, "data");
+    if (n_sources != 1) return ct_cli_usage_error(cmd, "give one of --text FILE, --jsonl FILE or --data DIR");
+    if (ct_args_has(args, "split") && !ct_args_has(args, "data"))
+        return ct_cli_usage_error(cmd, "--split goes with --data");
+    long seq, batch, max_tokens;
+    int threads;
+    if (get_count(args, "seq", 1L << 24, &seq) || get_count(args, "batch", 1L << 20, &batch) ||
+        get_count(args, "max-tokens", LONG_MAX, &max_tokens) || ct_cli_threads(args, &threads))
+        return ct_cli_usage_error(cmd, "%s", ct_error_message());
+    const char *device = ct_args_has(args, "device") ? ct_args_get(args, "device") : "cpu";
+    if (strcmp(device, "cpu") != 0 && strcmp(device, "cuda") != 0 && strcmp(device, "auto") != 0)
+        return ct_cli_usage_error(cmd, "--device must be cpu, cuda or auto (got '%s')", device);
+    const CtOps *ops = ct_ops_select(device);
+    if (ops) ops = ct_ops_with_precision(ops, ct_args_has(args, "precision") ? ct_args_get(args, "precision") : "auto");
+    if (!ops) return ct_cli_fail();
+    ct_cpu_set_threads(threads);
+
+    // the shape and tokenizer first: the windows decide the batch the model is created for. A LoRA
+    // run's checkpoint as --adapter carries the run's tokenizer (which may have grown the base's).
+    CtModelConfig config;
+    CtCheckpointMeta meta;
+    const char *described = adapter && !is_folder(adapter) ? adapter : ckpt;
+    if (ct_checkpoint_read_meta(described, &config, &meta) != 0) return ct_cli_fail();
+    const int T = seq ? (int)seq : config.max_seq_len;
+    if (T > config.max_seq_len || T < 2) {
+        ct_checkpoint_meta_free(&meta);
+        return ct_cli_usage_error(cmd, "--seq %d: a window holds 2 to %d tokens (the model's context length)", T,
+                                  config.max_seq_len);
+    }
+    CtEvalSource source;
+    int rc = open_source(args, described, &meta, T, threads, &source);
+    ct_checkpoint_meta_free(&meta);
+    if (rc != 0) return ct_cli_fail();
+    const char *source_name = ct_args_has(args, "data") ? ct_args_get(args, "data")
+                            : ct_args_has(args, "text") ? ct_args_get(args, "text")
+                                                        : ct_args_get(args, "jsonl");
+    uint64_t n_tokens = source.n_tokens;
+    if (max_tokens && (uint64_t)max_tokens < n_tokens) n_tokens = (uint64_t)max_tokens;
+    const uint64_t n_windows = n_tokens / (uint64_t)T;
+    // --data: every chunk eval will read is checked before the first window, so a damaged shard
+    // stops it with one line naming the chunk rather than part-way through a pass.
+    if (source.have_data && ct_dataset_verify_range(&source.data, source.split, 0, n_tokens, NULL) != 0) {
+        ct_eval_source_close(&source);
+        return ct_cli_fail();
+    }
+    if (n_windows == 0) {
+        ct_error_set("%s%s%s: %llu tokens%s, fewer than one window of %d (give a smaller --seq)", source_name,
+                     source.have_data ? " " : "", source.have_data ? ct_split_name(source.split) : "",
+                     (unsigned long long)n_tokens, n_tokens < source.n_tokens ? " under --max-tokens" : "", T);
+        ct_eval_source_close(&source);
+        return ct_cli_fail();
+    }
+    const int per_pass = ops->host_memory ? 1024 : 8192;  // the CPU keeps every attention matrix
+    int B = batch ? (int)batch : (per_pass / (T - 1) > 1 ? per_pass / (T - 1) : 1);
+    if ((uint64_t)B > n_windows) B = (int)n_windows;
+
+    CtModel m;
+    if (load_model(ckpt, adapter, B, T - 1, &m, &meta) != 0) {
+        ct_eval_source_close(&source);
+        return ct_cli_fail();
+    }
+    ct_checkpoint_meta_free(&meta);
+    if (!ops->host_memory) ct_model_to_backend(&m, ops);
+    char params[32];
+    ct_format_count(params, sizeof params, (double)m.n_params);
+    ct_log("eval: %s%s%s (%s, %s parameters) on %s%s%s: %llu tokens%s, %llu windows of %d (%llu tokens past the last "
+           "window left out), %d windows per pass on %s%s",
+           ckpt, adapter ? " + " : "", adapter ? adapter : "", ct_arch_name(m.config.arch), params, source_name,
+           source.have_data ? " " : "", source.have_data ? ct_split_name(source.split) : "",
+           (unsigned long long)n_tokens, n_tokens < source.n_tokens ? " (--max-tokens)" : "",
+           (unsigned long long)n_windows, T, (unsigned long long)(n_tokens - n_windows * (uint64_t)T), B, ops->name,
+           ct_ops_products_bf16(ops) ? " (bf16 products)" : "");
+    CtEvalTotals totals;
+    rc = ct_eval_windows(&m, B, T, n_windows, ct_eval_source_read, &source, &totals);
+    ct_model_free(&m);
+    ct_eval_source_close(&source);
+    if (rc != 0) return ct_cli_fail();
+    const double loss = totals.loss_sum / (double)totals.predicted;
+    printf("cross-entropy %.6f nats/token (%.6f bits/token), perplexity %.4f, over %llu predicted tokens "
+           "(positions 2..%d of %llu windows)\n",
+           loss, loss / log(2.0), exp(loss), (unsigned long long)totals.predicted, T,
+           (unsigned long long)totals.windows);
+    printf("loss=%.6f ppl=%.4f tokens=%llu\n", loss, exp(loss), (unsigned long long)totals.predicted);
+    return 0;
+}
+
+const CtCommand ct_cmd_eval = {
+    .name = "eval",
+    .summary = "a model's cross-entropy and perplexity on a text, JSON lines or a dataset",
+    .usage = "ctrain eval --checkpoint CKPT (--text FILE | --jsonl FILE | --data DIR) [--seq T] [--batch B] "
+             "[--max-tokens N] [--adapter DIR|LORA.h5] [--device cpu|cuda|auto]",
+    .description =
+        "The token stream (the text tokenized by the checkpoint's tokenizer, with the BOS its post-processor adds\n"
+        "if any; JSON lines' texts each followed by the end-of-text token; or a dataset split as sharded) is cut\n"
+        "into consecutive windows of T tokens, the last partial window left out. Each window is read on its own,\n"
+        "and the loss is the mean cross-entropy of its tokens 2..T given those before them, over every window:\n"
+        "what torch.nn.functional.cross_entropy(logits[:, :-1], x[:, 1:]) gives for transformers' logits of the\n"
+        "windows x. The last line is loss=<nats/token> ppl=<exp(loss)> tokens=<predicted tokens>.",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .max_positionals = 0,
+    .run = run_eval,
+};

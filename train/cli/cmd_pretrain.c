@@ -1,0 +1,88 @@
+// ctrain pretrain and ctrain sft: the training loop of train/loop/pretrain.c over a text dataset
+// (next-token loss on everything) or an SFT dataset (loss on response tokens only).
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "train/cli/commands.h"
+#include "train/loop/pretrain.h"
+#include "train/loop/run_config.h"
+
+static const CtOption options[] = {
+    {"resume", "DIR", "continue from the newest complete checkpoint in DIR (the run's out_dir)", 0},
+    {"stop-after", "N", "save a checkpoint and stop after N steps of this invocation (for time-limited jobs)", 0},
+};
+
+static int run_training(const CtArgs *args, CtObjective objective, const CtCommand *cmd) {
+    CtRunConfig cfg;
+    memset(&cfg, 0, sizeof cfg);
+    if (ct_run_config_load(&cfg, args->positionals[0], args) != 0) return ct_cli_fail();
+    long stop_after;
+    if (ct_args_get_long(args, "stop-after", 0, &stop_after) != 0 || stop_after < 0)
+        return ct_cli_usage_error(cmd, "--stop-after expects a number of steps");
+    char *json = ct_config_to_json(&ct_run_config_schema, &cfg);
+    CtPretrainJob job = {objective, &cfg, json, ct_args_get(args, "resume"), stop_after};
+    int status = ct_pretrain(&job);
+    free(json);
+    return status;
+}
+
+static int run_pretrain(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_LM, &ct_cmd_pretrain); }
+static int run_sft(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_SFT, &ct_cmd_sft); }
+static int run_dpo(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_DPO, &ct_cmd_dpo); }
+
+const CtCommand ct_cmd_pretrain = {
+    .name = "pretrain",
+    .summary = "train a GPT from scratch on a text dataset (next-token cross-entropy)",
+    .usage = "ctrain pretrain CONFIG [--resume DIR] [--stop-after N] [--section.key=value...]",
+    .description = "Trains the model of CONFIG (see ctrain config --keys and docs/training.md) on data.path, a folder\n"
+                   "made by ctrain shard. Prints a progress line (loss, learning rate, gradient norm, tokens/s, MFU,\n"
+                   "memory, ETA), validation loss every train.eval_every steps and samples; writes\n"
+                   "OUT/metrics.jsonl, OUT/loss.svg and checkpoints (OUT/ckpt-step*.h5, OUT/best.h5).\n"
+                   "Ctrl-C (or SIGTERM) saves a checkpoint and stops; --resume OUT continues to the bit.",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .allow_overrides = 1,
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .run = run_pretrain,
+};
+
+const CtCommand ct_cmd_sft = {
+    .name = "sft",
+    .summary = "supervised fine-tuning on instructions and chats (loss on responses only)",
+    .usage = "ctrain sft CONFIG [--resume DIR] [--stop-after N] [--section.key=value...]",
+    .description = "Fine-tunes train.init_from (or a fresh model) on data.path, an sft dataset made by\n"
+                   "ctrain shard --format sft: cross-entropy only over the tokens the chat template trains\n"
+                   "(assistant turns and their end-of-turn token), averaged over those tokens across the whole\n"
+                   "step. Examples are packed into rows and attend only to themselves. Each evaluation\n"
+                   "reports the masked validation loss and the exact-match accuracy of greedy answers on\n"
+                   "held-out examples (train.eval_exact_match). Template tokens the base lacks get new\n"
+                   "embedding rows set to the mean embedding. See docs/sft.md.",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .allow_overrides = 1,
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .run = run_sft,
+};
+
+const CtCommand ct_cmd_dpo = {
+    .name = "dpo",
+    .summary = "preference tuning on (prompt, chosen, rejected) pairs against a frozen reference",
+    .usage = "ctrain dpo CONFIG [--resume DIR] [--stop-after N] [--section.key=value...]",
+    .description = "Tunes train.init_from (required: DPO starts from a trained model) on data.path, a dpo dataset\n"
+                   "(ctrain shard --format dpo), so that it prefers the chosen completions: loss\n"
+                   "-logsigmoid(beta*((pc - rc) - (pr - rr))) over completion log-probabilities (or robust, ipo,\n"
+                   "hinge: dpo.loss), against the starting model frozen as the\n"
+                   "reference (or dpo.ref_checkpoint; dpo.precompute_ref computes it once). train.batch_size counts\n"
+                   "pairs. Logs TRL's rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,\n"
+                   "logps/chosen and logps/rejected. See docs/dpo.md.",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .allow_overrides = 1,
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .run = run_dpo,
+};

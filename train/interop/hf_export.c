@@ -1,0 +1,277 @@
+// ctrain export hf: a checkpoint as a folder that transformers loads with
+// AutoModelForCausalLM.from_pretrained(DIR) and AutoTokenizer.from_pretrained(DIR):
+//   config.json, model.safetensors (or model-0000i-of-0000n.safetensors + model.safetensors.index.json
+//   above the shard size), tokenizer.json + tokenizer_config.json, generation_config.json.
+// The folder is built under a temporary name beside DIR and renamed when complete, so DIR
+// never holds half an export.
+#include <cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoints/dtype_convert.h"
+#include "checkpoints/safetensors.h"
+#include "core/alloc.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "data/tokenizer/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_identity.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/interop/hf_interop.h"
+
+#define DEFAULT_SHARD_BYTES 5000000000ull  // save_pretrained's default max_shard_size, "5GB"
+
+static void remove_folder(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char path[4096];
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+// DIR may not exist yet, or be an empty folder (which is replaced).
+static int check_out_dir(const char *dir, int *exists) {
+    struct stat st;
+    *exists = 0;
+    if (stat(dir, &st) != 0) return errno == ENOENT ? 0 : ct_error_errno("%s", dir);
+    if (!S_ISDIR(st.st_mode)) return ct_error_set("%s exists and is not a folder; export into a new folder", dir);
+    DIR *d = opendir(dir);
+    if (!d) return ct_error_errno("%s", dir);
+    struct dirent *e;
+    int empty = 1;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty = 0;
+    closedir(d);
+    if (!empty) return ct_error_set("%s exists and is not empty; export into a new or empty folder", dir);
+    *exists = 1;
+    return 0;
+}
+
+// Special tokens that transformers needs named: the first of these present in the tokenizer.
+static int32_t first_special(const CtTokenizer *t, const char *const *texts) {
+    for (int i = 0; texts[i]; i++) {
+        int32_t id = ct_tokenizer_special_id(t, texts[i]);
+        if (id >= 0) return id;
+    }
+    return -1;
+}
+
+typedef struct {
+    int32_t bos, eos;
+    char bos_text[64], eos_text[64];
+} SpecialTokens;
+
+static void find_specials(const char *tokenizer_json, SpecialTokens *s) {
+    s->bos = s->eos = -1;
+    CtTokenizer t;
+    if (!tokenizer_json || ct_tokenizer_parse_hf(&t, tokenizer_json, strlen(tokenizer_json), "checkpoint tokenizer", NULL) != 0)
+        return;
+    static const char *const eos[] = {"<|endoftext|>", "<|end_of_text|>", "</s>", "<|eot_id|>", "<|im_end|>", NULL};
+    static const char *const bos[] = {"<|begin_of_text|>", "<s>", "<|startoftext|>", NULL};
+    s->eos = first_special(&t, eos);
+    s->bos = first_special(&t, bos);
+    if (s->bos < 0) s->bos = s->eos;  // GPT-2 starts and ends documents with <|endoftext|>
+    for (int k = 0; k < 2; k++) {
+        int32_t id = k ? s->eos : s->bos;
+        char *out = k ? s->eos_text : s->bos_text;
+        out[0] = 0;
+        if (id >= 0 && t.lengths[id] < 64) {
+            memcpy(out, t.pool + t.offsets[id], t.lengths[id]);
+            out[t.lengths[id]] = 0;
+        }
+    }
+    ct_tokenizer_free(&t);
+}
+
+static int write_json(const char *dir, const char *name, cJSON *o) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    int rc = ct_write_file_atomic(path, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static int write_text(const char *dir, const char *name, const char *text) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return ct_write_file_atomic(path, text, strlen(text));
+}
+
+static int write_tokenizer_files(const char *dir, const CtCheckpointMeta *meta, const SpecialTokens *s, int max_len) {
+    if (write_text(dir, "tokenizer.json", meta->tokenizer_json) != 0) return -1;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "tokenizer_class", "PreTrainedTokenizerFast");
+    if (s->bos_text[0]) cJSON_AddStringToObject(o, "bos_token", s->bos_text);
+    if (s->eos_text[0]) cJSON_AddStringToObject(o, "eos_token", s->eos_text);
+    cJSON_AddNumberToObject(o, "model_max_length", max_len);
+    cJSON_AddBoolToObject(o, "clean_up_tokenization_spaces", 0);
+    return write_json(dir, "tokenizer_config.json", o);
+}
+
+static int write_generation_config(const char *dir, const SpecialTokens *s) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "_from_model_config", 1);
+    if (s->bos >= 0) cJSON_AddNumberToObject(o, "bos_token_id", s->bos);
+    if (s->eos >= 0) cJSON_AddNumberToObject(o, "eos_token_id", s->eos);
+    return write_json(dir, "generation_config.json", o);
+}
+
+// The parameter table as Hugging Face holds it: GPT-2's Conv1D weights transposed back to
+// [in, out], every tensor in the chosen dtype. Buffers are owned by `owned` (free each).
+// A value beyond float16's range is an error: an infinity in the weights is a broken model.
+static int hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, void **owned, const char *source) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const CtParamEntry *e = &m->table[i];
+        const float *src = m->params + e->offset;
+        float *transposed = NULL;
+        out[i] = (CtNamedTensor){.name = e->name, .ndim = e->ndim, .dtype = dtype};
+        out[i].shape[0] = e->shape[0];
+        out[i].shape[1] = e->shape[1];
+        if (e->hf_transposed) {
+            const int64_t rows = e->shape[0], cols = e->shape[1];  // [out, in] here
+            transposed = ct_alloc(e->numel * sizeof(float));
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t c = 0; c < cols; c++) transposed[c * rows + r] = src[r * cols + c];
+            out[i].shape[0] = cols;
+            out[i].shape[1] = rows;
+            src = transposed;
+        }
+        if (dtype == CT_DTYPE_F32) {
+            owned[i] = transposed;
+            out[i].data = transposed ? transposed : (void *)src;
+        } else {
+            uint16_t *half = ct_alloc(e->numel * sizeof(uint16_t));
+            size_t overflow = 0;
+            if (dtype == CT_DTYPE_F16) overflow = ct_f32_array_to_f16(src, half, e->numel);
+            else ct_f32_array_to_bf16(src, half, e->numel);
+            ct_free(transposed);
+            owned[i] = half;
+            out[i].data = half;
+            if (overflow)
+                return ct_error_set("%s: tensor '%s' has %zu values beyond float16's range (+-65504); export with "
+                                    "--dtype bf16 or f32", source, e->name, overflow);
+        }
+    }
+    return 0;
+}
+
+// One file when it fits; else greedy shards in table order (a tensor larger than the limit
+// gets a shard of its own, as save_pretrained does) and the index.
+static int write_weights(const char *dir, const CtNamedTensor *t, int n, uint64_t max_bytes, int *n_shards_out) {
+    static const CtStMetaEntry meta[1] = {{"format", "pt"}};
+    uint64_t total = 0;
+    for (int i = 0; i < n; i++) total += ct_named_tensor_bytes(&t[i]);
+    char path[4096];
+    if (total <= max_bytes) {
+        *n_shards_out = 1;
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        return ct_st_write(path, t, n, (CtStMetaEntry *)meta, 1);
+    }
+    int *shard_of = ct_alloc(sizeof(int) * (size_t)n);
+    int n_shards = 0;
+    uint64_t in_shard = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t b = ct_named_tensor_bytes(&t[i]);
+        if (i == 0 || (in_shard > 0 && in_shard + b > max_bytes)) n_shards++, in_shard = 0;
+        shard_of[i] = n_shards - 1;
+        in_shard += b;
+    }
+    cJSON *index = cJSON_CreateObject();
+    cJSON *imeta = cJSON_AddObjectToObject(index, "metadata");
+    cJSON_AddNumberToObject(imeta, "total_size", (double)total);
+    cJSON *map = cJSON_AddObjectToObject(index, "weight_map");
+    int rc = 0;
+    for (int s = 0, first = 0; s < n_shards && rc == 0; s++) {
+        int count = 0;
+        while (first + count < n && shard_of[first + count] == s) count++;
+        char name[64];
+        snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, n_shards);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        rc = ct_st_write(path, t + first, count, (CtStMetaEntry *)meta, 1);
+        for (int i = first; i < first + count; i++) cJSON_AddStringToObject(map, t[i].name, name);
+        first += count;
+    }
+    ct_free(shard_of);
+    *n_shards_out = n_shards;
+    if (rc != 0) {
+        cJSON_Delete(index);
+        return -1;
+    }
+    return write_json(dir, "model.safetensors.index.json", index);
+}
+
+static int dtype_from_option(const char *s, CtDtype *dtype, const char **torch_name) {
+    if (!s || strcmp(s, "f32") == 0 || strcmp(s, "float32") == 0) *dtype = CT_DTYPE_F32, *torch_name = "float32";
+    else if (strcmp(s, "f16") == 0 || strcmp(s, "float16") == 0) *dtype = CT_DTYPE_F16, *torch_name = "float16";
+    else if (strcmp(s, "bf16") == 0 || strcmp(s, "bfloat16") == 0) *dtype = CT_DTYPE_BF16, *torch_name = "bfloat16";
+    else return ct_error_set("--dtype '%s': choose f32, f16 or bf16", s);
+    return 0;
+}
+
+static int export_into(const char *ckpt_path, const char *tmp, const CtModel *m, const CtCheckpointMeta *meta, CtDtype dtype,
+                       const char *torch_name, uint64_t max_bytes, int *n_shards) {
+    SpecialTokens s;
+    find_specials(meta->tokenizer_json, &s);
+    char *config = ct_hf_config_json(&m->config, s.bos, s.eos, torch_name);
+    int rc = write_text(tmp, "config.json", config);
+    free(config);
+    if (rc == 0) rc = write_generation_config(tmp, &s);
+    if (rc == 0 && meta->tokenizer_json) rc = write_tokenizer_files(tmp, meta, &s, m->config.max_seq_len);
+    if (rc != 0) return -1;
+    CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)m->n_tensors);
+    void **owned = ct_calloc((size_t)m->n_tensors, sizeof(void *));
+    rc = hf_tensors(m, dtype, t, owned, ckpt_path);
+    if (rc == 0) rc = write_weights(tmp, t, m->n_tensors, max_bytes, n_shards);
+    for (int i = 0; i < m->n_tensors; i++) ct_free(owned[i]);
+    ct_free(owned);
+    ct_free(t);
+    return rc;
+}
+
+int ct_hf_export(const char *ckpt_path, const char *out_dir, const CtHfExportOptions *opt) {
+    CtDtype dtype = CT_DTYPE_F32;
+    const char *torch_name = "float32";
+    if (dtype_from_option(opt->dtype, &dtype, &torch_name) != 0) return -1;
+    uint64_t max_bytes = opt->max_shard_bytes ? opt->max_shard_bytes : DEFAULT_SHARD_BYTES;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", out_dir);
+    for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--) dir[n - 1] = 0;
+    int exists;
+    if (check_out_dir(dir, &exists) != 0) return -1;
+
+    CtModel m;
+    CtCheckpointMeta meta;
+    if (ct_checkpoint_load(ckpt_path, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", dir);
+    int rc = 0, n_shards = 0;
+    if (!mkdtemp(tmp)) rc = ct_error_errno("%s: cannot create a folder beside it", dir);
+    if (rc == 0) rc = export_into(ckpt_path, tmp, &m, &meta, dtype, torch_name, max_bytes, &n_shards);
+    if (rc == 0 && chmod(tmp, 0755) != 0) rc = ct_error_errno("%s: chmod", tmp);
+    if (rc == 0 && exists && rmdir(dir) != 0) rc = ct_error_errno("%s: cannot replace the empty folder", dir);
+    if (rc == 0 && rename(tmp, dir) != 0) rc = ct_error_errno("%s: cannot move the export into place", dir);
+    if (rc != 0) {
+        remove_folder(tmp);
+    } else {
+        ct_log("exported %s (%s, %zu parameters, %s) to %s: %d weight file%s%s", ckpt_path, ct_arch_name(m.config.arch),
+               m.n_params, torch_name, dir, n_shards, n_shards == 1 ? "" : "s",
+               meta.tokenizer_json ? ", tokenizer.json" : "; the checkpoint has no tokenizer, so no tokenizer.json");
+    }
+    ct_model_free(&m);
+    ct_checkpoint_meta_free(&meta);
+    return rc;
+}

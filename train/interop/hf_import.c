@@ -1,0 +1,314 @@
+// ctrain import hf: a Hugging Face model folder (config.json, model.safetensors or shards with
+// model.safetensors.index.json, tokenizer.json) into a ctrain checkpoint.
+//
+// Every tensor of ctrain's parameter table must be found with the shape it implies (GPT-2's
+// Conv1D weights transposed from [in, out]), and every tensor of the files must find a place
+// in the table, except buffers transformers itself recomputes (GPT-2's causal mask
+// attn.bias/attn.masked_bias, rotary inv_freq) and a tied lm_head. An unplaced tensor means
+// the model has something ctrain would drop, which is an error, not a warning.
+//
+// A tied head (tie_word_embeddings) is resolved as transformers 5's from_pretrained does: a
+// saved lm_head.weight that differs from the embedding unties them (the head is used as
+// saved); one equal to it keeps them tied; a head saved without the embedding is the embedding.
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoints/safetensors.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "data/input/read_file.h"
+#include "data/tokenizer/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_identity.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/interop/hf_generation.h"
+#include "train/interop/hf_interop.h"
+
+#define MAX_SHARDS 1024
+
+typedef struct {
+    CtSafetensors files[MAX_SHARDS];
+    int n_files;
+    uint8_t **used;  // per file, per tensor: placed in the table
+} HfWeights;
+
+static void weights_close(HfWeights *w) {
+    for (int i = 0; i < w->n_files; i++) {
+        ct_st_close(&w->files[i]);
+        if (w->used) ct_free(w->used[i]);
+    }
+    ct_free(w->used);
+    w->n_files = 0;
+}
+
+static int open_shard(HfWeights *w, const char *dir, const char *name) {
+    if (!name[0] || strchr(name, '/') || strcmp(name, "..") == 0 || strcmp(name, ".") == 0)
+        return ct_error_set("%s/model.safetensors.index.json: shard name '%s' is not a file name in the folder", dir, name);
+    for (int i = 0; i < w->n_files; i++) {
+        const char *slash = strrchr(w->files[i].source, '/');
+        if (strcmp(slash ? slash + 1 : w->files[i].source, name) == 0) return 0;
+    }
+    if (w->n_files == MAX_SHARDS) return ct_error_set("%s: more than %d shards", dir, MAX_SHARDS);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (ct_st_open(&w->files[w->n_files], path) != 0) return -1;
+    w->n_files++;
+    return 0;
+}
+
+// The index: {"metadata": {...}, "weight_map": {tensor: shard file}}. Every shard it names is
+// opened, and every tensor it lists must be in the shard it names.
+static int open_index(HfWeights *w, const char *dir, const char *index_path) {
+    size_t len;
+    char *text = ct_read_whole_file(index_path, &len);
+    if (!text) return -1;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    ct_free(text);
+    const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+    int rc = 0;
+    if (!cJSON_IsObject(map)) rc = ct_error_set("%s: not an index (no weight_map object)", index_path);
+    for (const cJSON *e = map ? map->child : NULL; e && rc == 0; e = e->next) {
+        if (!cJSON_IsString(e)) {
+            rc = ct_error_set("%s: weight_map entry '%s' is not a file name", index_path, e->string);
+            break;
+        }
+        rc = open_shard(w, dir, e->valuestring);
+        if (rc != 0) break;
+        const CtSafetensors *f = NULL;
+        for (int i = 0; i < w->n_files; i++) {
+            const char *slash = strrchr(w->files[i].source, '/');
+            if (strcmp(slash + 1, e->valuestring) == 0) f = &w->files[i];
+        }
+        if (!ct_st_find(f, e->string))
+            rc = ct_error_set("%s: tensor '%s' is listed in %s but that file does not hold it", index_path, e->string,
+                              e->valuestring);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int open_weights(HfWeights *w, const char *dir) {
+    memset(w, 0, sizeof *w);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    FILE *probe = fopen(path, "rb");
+    int rc;
+    if (probe) {
+        fclose(probe);
+        rc = open_index(w, dir, path);
+    } else {
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        probe = fopen(path, "rb");
+        if (!probe) {
+            snprintf(path, sizeof path, "%s/pytorch_model.bin", dir);
+            probe = fopen(path, "rb");
+            if (probe) fclose(probe);
+            return ct_error_set("%s: no model.safetensors or model.safetensors.index.json%s", dir,
+                                probe ? " (pytorch_model.bin is a pickle, which ctrain does not read: convert it "
+                                        "with save_pretrained(..., safe_serialization=True))"
+                                      : "");
+        }
+        fclose(probe);
+        rc = open_shard(w, dir, "model.safetensors");
+    }
+    if (rc != 0) {
+        weights_close(w);
+        return -1;
+    }
+    // a tensor in two shards would make the choice between them arbitrary
+    w->used = ct_calloc((size_t)w->n_files, sizeof(uint8_t *));
+    for (int i = 0; i < w->n_files; i++) {
+        w->used[i] = ct_calloc((size_t)w->files[i].n_tensors + 1, 1);
+        for (int k = 0; k < w->files[i].n_tensors && rc == 0; k++)
+            for (int j = 0; j < i && rc == 0; j++)
+                if (ct_st_find(&w->files[j], w->files[i].tensors[k].name))
+                    rc = ct_error_set("%s: tensor '%s' is also in %s", w->files[i].source, w->files[i].tensors[k].name,
+                                      w->files[j].source);
+    }
+    if (rc != 0) weights_close(w);
+    return rc;
+}
+
+// The tensor called `name` (GPT-2 files saved from GPT2Model lack the "transformer." prefix).
+static const CtStTensor *find_tensor(HfWeights *w, const char *name, const CtSafetensors **file) {
+    const char *alt = strncmp(name, "transformer.", 12) == 0 ? name + 12 : NULL;
+    for (int i = 0; i < w->n_files; i++)
+        for (int k = 0; k < w->files[i].n_tensors; k++) {
+            const char *n = w->files[i].tensors[k].name;
+            if (strcmp(n, name) == 0 || (alt && strcmp(n, alt) == 0)) {
+                w->used[i][k] = 1;
+                *file = &w->files[i];
+                return &w->files[i].tensors[k];
+            }
+        }
+    return NULL;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static const char *embedding_name(const CtModelConfig *c) {
+    return c->arch == CT_ARCH_GPT2 ? "transformer.wte.weight" : "model.embed_tokens.weight";
+}
+
+// tie_word_embeddings with lm_head.weight saved beside the embedding: transformers (5.x,
+// PreTrainedModel.tie_weights) ties them only when the two are equal, and otherwise uses the
+// saved head with a warning. The import does the same, so that the logits are transformers'.
+static int resolve_tied_head(HfWeights *w, CtModelConfig *c) {
+    if (!c->tie_embeddings) return 0;
+    const CtSafetensors *head_file = NULL, *emb_file = NULL;
+    const CtStTensor *head = find_tensor(w, "lm_head.weight", &head_file);
+    const CtStTensor *emb = find_tensor(w, embedding_name(c), &emb_file);
+    if (!head || !emb) return 0;
+    int rc = 0, equal = head->numel == emb->numel && head->ndim == emb->ndim;
+    if (equal) {  // as torch.equal: by value, after conversion to the load dtype (f32 holds f16/bf16 exactly)
+        float *a = ct_alloc(head->numel * sizeof(float)), *b = ct_alloc(emb->numel * sizeof(float));
+        rc = ct_st_read_f32(head_file, head, a) || ct_st_read_f32(emb_file, emb, b) ? -1 : 0;
+        for (uint64_t i = 0; rc == 0 && equal && i < head->numel; i++) equal = a[i] == b[i];
+        ct_free(a);
+        ct_free(b);
+    }
+    if (rc == 0 && !equal) {
+        c->tie_embeddings = 0;
+        ct_warn("%s: tie_word_embeddings is true but lm_head.weight differs from %s; transformers then uses the saved "
+                "head (it does not tie them), and so does this import: the checkpoint has a separate head",
+                head_file->source, emb->name);
+    }
+    return rc;
+}
+
+// Tensors that transformers saves but recomputes (or ties), so ctrain need not hold them.
+static int ignorable(const char *name, const CtModelConfig *c) {
+    if (c->arch == CT_ARCH_GPT2 && (ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias"))) return 1;
+    if (ends_with(name, ".rotary_emb.inv_freq")) return 1;
+    return c->tie_embeddings && strcmp(name, "lm_head.weight") == 0;
+}
+
+static int check_all_used(HfWeights *w, const CtModelConfig *c) {
+    for (int i = 0; i < w->n_files; i++)
+        for (int k = 0; k < w->files[i].n_tensors; k++) {
+            const char *n = w->files[i].tensors[k].name;
+            if (w->used[i][k] || ignorable(n, c)) continue;
+            if (ends_with(n, "_proj.bias"))
+                return ct_error_set("%s: tensor '%s': biases on LLaMA projections are not supported", w->files[i].source, n);
+            return ct_error_set("%s: tensor '%s' has no place in a %s model of this config (ctrain would drop it)",
+                                w->files[i].source, n, ct_arch_name(c->arch));
+        }
+    return 0;
+}
+
+static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
+    size_t k = (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < ndim && k < size; d++) k += (size_t)snprintf(buf + k, size - k, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (k < size) snprintf(buf + k, size - k, "]");
+}
+
+// Copies one tensor into its place in the parameter buffer, converting to f32 and transposing
+// GPT-2's Conv1D weights from [in, out] to [out, in].
+static int load_entry(HfWeights *w, const char *dir, const CtModelConfig *config, const CtParamEntry *e, float *dst,
+                      float *scratch) {
+    const int tied = config->tie_embeddings;
+    const CtSafetensors *file = NULL;
+    const CtStTensor *t = find_tensor(w, e->name, &file);
+    // a tied model saved with its head and not its embedding: transformers ties the embedding to it
+    if (!t && tied && strcmp(e->name, embedding_name(config)) == 0) t = find_tensor(w, "lm_head.weight", &file);
+    if (!t)
+        return ct_error_set("%s: tensor '%s' is missing from %s", dir, e->name,
+                            w->n_files == 1 ? "model.safetensors" : "every shard");
+    int64_t want[2] = {e->shape[0], e->shape[1]};
+    if (e->hf_transposed) want[0] = e->shape[1], want[1] = e->shape[0];
+    if (t->ndim != e->ndim || t->shape[0] != want[0] || (e->ndim == 2 && t->shape[1] != want[1])) {
+        char got[128], exp[128];
+        shape_text(got, sizeof got, t->ndim, t->shape);
+        shape_text(exp, sizeof exp, e->ndim, want);
+        return ct_error_set("%s: tensor '%s' has shape %s; config.json implies %s", file->source, t->name, got, exp);
+    }
+    if (!e->hf_transposed) return ct_st_read_f32(file, t, dst);
+    if (ct_st_read_f32(file, t, scratch) != 0) return -1;
+    const int64_t in = want[0], out = want[1];
+    for (int64_t i = 0; i < in; i++)
+        for (int64_t o = 0; o < out; o++) dst[o * in + i] = scratch[i * out + o];
+    return 0;
+}
+
+static int load_tokenizer(const char *dir, const CtModelConfig *c, CtCheckpointMeta *meta) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    size_t len;
+    char *text = ct_read_whole_file(path, &len);
+    if (!text) return ct_error_prefix("tokenizer: (import the weights alone with --skip-tokenizer) ");
+    CtTokenizer t;
+    if (ct_tokenizer_parse_hf(&t, text, len, path, NULL) != 0) {
+        ct_free(text);
+        return ct_error_prefix("(import the weights alone with --skip-tokenizer) ");
+    }
+    int rc = 0;
+    if (ct_tokenizer_vocab_size(&t) > c->vocab_size)
+        rc = ct_error_set("%s: the tokenizer has %d ids but the model's vocab_size is %d", path, ct_tokenizer_vocab_size(&t),
+                          c->vocab_size);
+    meta->tokenizer_hash = ct_tokenizer_fingerprint(&t);
+    ct_tokenizer_free(&t);
+    if (rc == 0) meta->tokenizer_json = text;
+    else ct_free(text);
+    return rc;
+}
+
+int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions *opt) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    size_t len;
+    char *config_text = ct_read_whole_file(path, &len);
+    if (!config_text) return -1;
+    CtModelConfig config;
+    int rc = ct_hf_config_parse(config_text, path, &config);
+    ct_free(config_text);
+    if (rc != 0) return -1;
+
+    CtCheckpointMeta meta;
+    ct_checkpoint_meta_init(&meta);
+    if (!opt->skip_tokenizer && load_tokenizer(dir, &config, &meta) != 0) return -1;
+    if (ct_hf_generation_config_read(dir, config.vocab_size, &meta.generation_config_json) != 0) {
+        ct_checkpoint_meta_free(&meta);
+        return -1;
+    }
+
+    HfWeights *w = ct_calloc(1, sizeof *w);
+    if (open_weights(w, dir) != 0) {
+        ct_free(w);
+        ct_checkpoint_meta_free(&meta);
+        return -1;
+    }
+    if (resolve_tied_head(w, &config) != 0) {
+        weights_close(w);
+        ct_free(w);
+        ct_checkpoint_meta_free(&meta);
+        return -1;
+    }
+    CtModel m;
+    // the smallest batch: the import needs the parameter buffer, not activations
+    rc = ct_model_create(&m, &config, ct_ops_cpu(), 1, 1, 0);
+    if (rc == 0) {
+        size_t largest = 1;
+        for (int i = 0; i < m.n_tensors; i++)
+            if (m.table[i].numel > largest) largest = m.table[i].numel;
+        float *scratch = ct_alloc(largest * sizeof(float));
+        for (int i = 0; i < m.n_tensors && rc == 0; i++)
+            rc = load_entry(w, dir, &config, &m.table[i], m.params + m.table[i].offset, scratch);
+        ct_free(scratch);
+        if (rc == 0) rc = check_all_used(w, &config);
+        if (rc == 0) rc = ct_checkpoint_save(out_path, &m, NULL, &meta);
+        if (rc == 0)
+            ct_log("imported %s (%s, %zu parameters, %d file%s) into %s%s", dir, ct_arch_name(config.arch),
+                        m.n_params, w->n_files, w->n_files == 1 ? "" : "s", out_path,
+                        meta.tokenizer_json ? " with its tokenizer" : " without a tokenizer");
+        ct_model_free(&m);
+    }
+    weights_close(w);
+    ct_free(w);
+    ct_checkpoint_meta_free(&meta);
+    return rc;
+}

@@ -1,0 +1,45 @@
+// Hugging Face interop: a model folder as transformers saves it (config.json, safetensors
+// weights, tokenizer.json) in and out of ctrain checkpoints, and GGUF files for llama.cpp.
+// docs/interop.md is the user's side of this.
+// The formats are in checkpoints/ (safetensors.h, gguf.h); what maps onto what is decided here.
+//
+// Families: GPT2LMHeadModel (gpt2) and LlamaForCausalLM (llama; Mistral-style configs import
+// when they fit: grouped-query heads, rope_theta, tied or untied head). config.json is read in
+// transformers 5's shape (a rope_parameters block) and in 4's (top-level rope_theta,
+// rope_scaling). What does not fit (sliding-window attention, biases on projections, any RoPE
+// type but the default one, an explicit head_dim that is not hidden_size /
+// num_attention_heads, another activation, quantized weights) is refused with a message that
+// names the config key.
+#pragma once
+#include <stdint.h>
+
+#include "train/model/model_config.h"
+
+typedef struct {
+    int skip_tokenizer;  // import the weights without tokenizer.json
+} CtHfImportOptions;
+
+typedef struct {
+    const char *dtype;          // "f32" (default), "f16" or "bf16": the dtype of the exported weights
+    uint64_t max_shard_bytes;   // a model larger than this is split into shards with an index (0: 5 GB)
+} CtHfExportOptions;
+
+typedef struct {
+    const char *dtype;  // "f32" or "f16" (default) for the matrices; norms stay f32, as llama.cpp keeps them
+} CtGgufExportOptions;
+
+// config.json text -> the model shape; refuses what ctrain cannot run exactly. `source` names
+// the file in messages. 0, or -1 + error.
+int ct_hf_config_parse(const char *json, const char *source, CtModelConfig *out);
+// The model shape as config.json text (free with free()). bos/eos: token ids, -1 when unknown.
+char *ct_hf_config_json(const CtModelConfig *c, int bos_id, int eos_id, const char *torch_dtype);
+
+// ctrain import hf DIR --out CKPT. 0, or -1 + error; nothing is left at out_path on error.
+int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions *opt);
+// ctrain export hf CKPT --out DIR. DIR must not exist or be empty; it appears complete or not at all.
+int ct_hf_export(const char *ckpt_path, const char *out_dir, const CtHfExportOptions *opt);
+// ctrain export gguf CKPT --out FILE.gguf (LLaMA and GPT-2 families). 0, or -1 + error.
+int ct_gguf_export(const char *ckpt_path, const char *out_path, const CtGgufExportOptions *opt);
+
+// "5GB", "500MB", "1.5GiB", "1048576" -> bytes. 0, or -1 + error.
+int ct_parse_byte_size(const char *s, uint64_t *out);

@@ -1,0 +1,311 @@
+// LoRA runs: the adapter model of a config, and checkpoints that hold adapters, their optimizer
+// state and a reference to the base. See train/interop/lora_checkpoint.h.
+#include "train/interop/lora_checkpoint.h"
+
+#include <cJSON.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+
+// "regex=value,..." (a config's lora.rank_pattern) into patterns. 0, or -1 + error.
+static int parse_pattern_list(const char *list, const char *key, int integers, CtLoraPattern *out, int *n) {
+    *n = 0;
+    for (const char *p = list; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char entry[300];
+        snprintf(entry, sizeof entry, "%.*s", (int)len, p);
+        p += len + (comma ? 1 : 0);
+        char *eq = strrchr(entry, '='), *end = NULL;
+        double v = eq ? strtod(eq + 1, &end) : 0;
+        if (!eq || eq == entry || end == eq + 1 || *end || !(v > 0) || (integers && v != (double)(int)v))
+            return ct_error_set("%s: '%s' is not \"module regex=%s\"", key, entry, integers ? "rank" : "alpha");
+        if (*n >= CT_LORA_MAX_PATTERNS) return ct_error_set("%s: more than %d entries", key, CT_LORA_MAX_PATTERNS);
+        *eq = '\0';
+        snprintf(out[*n].key, sizeof out[*n].key, "%s", entry);
+        out[(*n)++].value = v;
+    }
+    return 0;
+}
+
+int ct_lora_spec_from_config(const CtRunConfig *cfg, CtLoraSpec *spec) {
+    memset(spec, 0, sizeof *spec);
+    spec->r = cfg->lora.r;
+    spec->alpha = cfg->lora.alpha;
+    spec->dropout = cfg->lora.dropout;
+    spec->rslora = cfg->lora.rslora;
+    snprintf(spec->targets, sizeof spec->targets, "%s", cfg->lora.targets);
+    snprintf(spec->target_regex, sizeof spec->target_regex, "%s", cfg->lora.target_regex);
+    snprintf(spec->layers_pattern, sizeof spec->layers_pattern, "%s", cfg->lora.layers_pattern);
+    for (const char *p = cfg->lora.layers_to_transform; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || (*end && *end != ',') || spec->n_layers >= CT_LORA_MAX_LAYERS)
+            return ct_error_set("lora.layers_to_transform = '%s': layer indices separated by commas",
+                                cfg->lora.layers_to_transform);
+        spec->layers[spec->n_layers++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (parse_pattern_list(cfg->lora.rank_pattern, "lora.rank_pattern", 1, spec->rank_pattern, &spec->n_rank_pattern) ||
+        parse_pattern_list(cfg->lora.alpha_pattern, "lora.alpha_pattern", 0, spec->alpha_pattern,
+                           &spec->n_alpha_pattern))
+        return -1;
+    return 0;
+}
+
+static cJSON *patterns_json(const CtLoraPattern *p, int n) {
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; i < n; i++) cJSON_AddNumberToObject(o, p[i].key, p[i].value);
+    return o;
+}
+
+char *ct_lora_spec_json(const CtLoraSpec *spec, const char *target_modules) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "r", spec->r);
+    cJSON_AddNumberToObject(o, "alpha", spec->alpha);
+    cJSON_AddNumberToObject(o, "dropout", spec->dropout);
+    cJSON_AddBoolToObject(o, "rslora", spec->rslora);
+    cJSON_AddStringToObject(o, "target_modules", target_modules);
+    cJSON_AddStringToObject(o, "targets", spec->targets);
+    cJSON_AddStringToObject(o, "target_regex", spec->target_regex);
+    cJSON *layers = cJSON_AddArrayToObject(o, "layers_to_transform");
+    for (int i = 0; i < spec->n_layers; i++) cJSON_AddItemToArray(layers, cJSON_CreateNumber(spec->layers[i]));
+    cJSON_AddStringToObject(o, "layers_pattern", spec->layers_pattern);
+    cJSON_AddItemToObject(o, "rank_pattern", patterns_json(spec->rank_pattern, spec->n_rank_pattern));
+    cJSON_AddItemToObject(o, "alpha_pattern", patterns_json(spec->alpha_pattern, spec->n_alpha_pattern));
+    cJSON *ids = cJSON_AddArrayToObject(o, "trainable_token_ids");
+    for (int i = 0; i < spec->n_tokens; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(spec->token_ids[i]));
+    cJSON_AddBoolToObject(o, "trainable_token_head", spec->token_head);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static int read_patterns(const cJSON *o, CtLoraPattern *out, int *n) {
+    *n = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, o) {
+        if (!cJSON_IsNumber(item) || *n >= CT_LORA_MAX_PATTERNS) return -1;
+        snprintf(out[*n].key, sizeof out[*n].key, "%s", item->string);
+        out[(*n)++].value = item->valuedouble;
+    }
+    return 0;
+}
+
+static int read_ints(const cJSON *list, int32_t *out, int max, int *n) {
+    *n = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, list) {
+        if (!cJSON_IsNumber(item) || *n >= max) return -1;
+        out[(*n)++] = (int32_t)item->valuedouble;
+    }
+    return 0;
+}
+
+static void get_string(const cJSON *o, const char *key, char *dst, size_t size) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    snprintf(dst, size, "%s", cJSON_IsString(v) ? v->valuestring : "");
+}
+
+int ct_lora_spec_parse_json(const char *json, CtLoraSpec *spec, const char *source) {
+    memset(spec, 0, sizeof *spec);
+    cJSON *o = cJSON_Parse(json);
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "r"), *alpha = cJSON_GetObjectItemCaseSensitive(o, "alpha");
+    const cJSON *targets = cJSON_GetObjectItemCaseSensitive(o, "target_modules");
+    int rc = 0;
+    if (!cJSON_IsNumber(r) || !cJSON_IsNumber(alpha) || !cJSON_IsString(targets)) {
+        rc = ct_error_set("%s: lora_config is not {\"r\", \"alpha\", \"target_modules\", ...}", source);
+    } else {
+        spec->r = (int)r->valuedouble;
+        spec->alpha = alpha->valuedouble;
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "dropout");
+        spec->dropout = cJSON_IsNumber(d) ? d->valuedouble : 0;
+        spec->rslora = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "rslora"));
+        if (cJSON_GetObjectItemCaseSensitive(o, "targets")) {  // what was asked (target_modules: what PEFT records)
+            get_string(o, "targets", spec->targets, sizeof spec->targets);
+            get_string(o, "target_regex", spec->target_regex, sizeof spec->target_regex);
+        } else {  // checkpoints of earlier versions
+            snprintf(spec->targets, sizeof spec->targets, "%s", targets->valuestring);
+        }
+        get_string(o, "layers_pattern", spec->layers_pattern, sizeof spec->layers_pattern);
+        int n_layers = 0, n_tokens = 0;
+        if (read_ints(cJSON_GetObjectItemCaseSensitive(o, "layers_to_transform"), spec->layers, CT_LORA_MAX_LAYERS,
+                      &n_layers) != 0 ||
+            read_ints(cJSON_GetObjectItemCaseSensitive(o, "trainable_token_ids"), spec->token_ids, CT_LORA_MAX_TOKENS,
+                      &n_tokens) != 0 ||
+            read_patterns(cJSON_GetObjectItemCaseSensitive(o, "rank_pattern"), spec->rank_pattern,
+                          &spec->n_rank_pattern) != 0 ||
+            read_patterns(cJSON_GetObjectItemCaseSensitive(o, "alpha_pattern"), spec->alpha_pattern,
+                          &spec->n_alpha_pattern) != 0)
+            rc = ct_error_set("%s: lora_config has a malformed layers_to_transform, rank_pattern, alpha_pattern or "
+                              "trainable_token_ids", source);
+        spec->n_layers = n_layers;
+        spec->n_tokens = n_tokens;
+        spec->token_head = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "trainable_token_head"));
+    }
+    cJSON_Delete(o);
+    return rc;
+}
+
+int ct_lora_load_base(const char *base_path, uint64_t expected_hash, const char *referrer, CtModel *m,
+                      const CtOps *ops, int max_B, int max_T, int flags) {
+    CtCheckpointMeta meta;
+    if (ct_checkpoint_load(base_path, m, ops, max_B, max_T, flags, NULL, &meta) != 0)
+        return ct_error_prefix("%s: its base checkpoint: ", referrer);
+    ct_checkpoint_meta_free(&meta);
+    if (expected_hash) {
+        uint64_t got = ct_lora_base_hash(m);
+        if (got != expected_hash) {
+            ct_model_free(m);
+            return ct_error_set("%s: the base checkpoint %s is not the model these adapters were trained on (its "
+                                "parameters hash to %016llx, the adapters expect %016llx)", referrer, base_path,
+                                (unsigned long long)got, (unsigned long long)expected_hash);
+        }
+    }
+    return 0;
+}
+
+static void record_base(CtLora *lora, const char *base_path, uint64_t hash) {
+    char abs[PATH_MAX];
+    snprintf(lora->base_path, sizeof lora->base_path, "%s", realpath(base_path, abs) ? abs : base_path);
+    lora->base_hash = hash;
+}
+
+int ct_lora_model_from_config(const CtRunConfig *cfg, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags) {
+    CtLoraSpec spec;
+    if (ct_lora_spec_from_config(cfg, &spec) != 0) return -1;
+    if (!cfg->train.init_from[0])
+        return ct_error_set("lora.r = %d: LoRA trains adapters over an existing model; set train.init_from to its "
+                            "checkpoint (ctrain import hf makes one from a Hugging Face model)", cfg->lora.r);
+    if (ct_lora_load_base(cfg->train.init_from, 0, "train.init_from", m, ops, max_B, max_T, flags | CT_MODEL_FROZEN) != 0)
+        return -1;
+    if (ct_lora_attach(m, &spec) != 0) {
+        ct_model_free(m);
+        return -1;
+    }
+    ct_lora_init(m, (uint64_t)cfg->run.seed);
+    record_base(m->lora, cfg->train.init_from, ct_lora_base_hash(m));
+    ct_lora_report(m);
+    return 0;
+}
+
+// Writes the adapters as GROUP/<name> over one buffer of the adapter layout.
+static int write_adapters(CtCheckpoint *c, const CtLora *lora, const char *group, const float *buffer) {
+    const int n = ct_lora_n_tensors(lora);
+    CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
+    ct_lora_named_tensors(lora, buffer, t);
+    int rc = ct_ckpt_write_tensors(c, group, t, n);
+    ct_free(t);
+    return rc;
+}
+
+static int read_adapters(CtCheckpoint *c, const CtLora *lora, const char *group, float *buffer) {
+    const int n = ct_lora_n_tensors(lora);
+    CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
+    ct_lora_named_tensors(lora, buffer, t);
+    int rc = ct_ckpt_read_tensors(c, group, t, n);
+    ct_free(t);
+    return rc;
+}
+
+int ct_lora_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, const CtCheckpointMeta *meta) {
+    const CtLora *lora = m->lora;
+    CtCheckpoint c;
+    if (ct_ckpt_create(&c, path) != 0) return -1;
+    char *model_json = ct_model_config_json(&m->config), *lora_json = ct_lora_spec_json(&lora->spec, lora->target_modules);
+    int rc = ct_ckpt_set_string(&c, "model_config", model_json) || ct_ckpt_set_string(&c, "lora_config", lora_json) ||
+             ct_ckpt_set_string(&c, "lora_base", lora->base_path) ||
+             ct_ckpt_set_u64s(&c, "lora_base_hash", &lora->base_hash, 1);
+    free(model_json);
+    free(lora_json);
+    if (rc == 0) rc = write_adapters(&c, lora, "lora", lora->params);
+    if (rc == 0 && opt) {
+        rc = write_adapters(&c, lora, "optim/m", opt->m) || write_adapters(&c, lora, "optim/v", opt->v) ||
+             ct_ckpt_set_int(&c, "optim_step", opt->step);
+    }
+    if (rc == 0) rc = ct_checkpoint_write_meta(&c, meta);
+    if (rc != 0) {
+        ct_ckpt_abort(&c);
+        return -1;
+    }
+    return ct_ckpt_commit(&c);
+}
+
+// keep: leave the adapters apart (no optimizer state read when opt is NULL)
+static int load(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags, CtAdamW *opt,
+                CtCheckpointMeta *meta, int keep) {
+    CtCheckpoint c;
+    if (ct_ckpt_open(&c, path) != 0) return -1;
+    CtModelConfig config;
+    CtLoraSpec spec;
+    char *lora_json = NULL, *base = NULL;
+    uint64_t base_hash = 0;
+    int have_model = 0, rc = ct_checkpoint_read_meta_open(&c, path, &config, meta);
+    if (rc == 0)
+        rc = ct_ckpt_get_string(&c, "lora_config", &lora_json) || ct_ckpt_get_string(&c, "lora_base", &base) ||
+                     ct_ckpt_get_u64s(&c, "lora_base_hash", &base_hash, 1)
+                 ? -1
+                 : 0;
+    if (rc == 0) rc = ct_lora_spec_parse_json(lora_json, &spec, path);
+    // resuming trains the adapters again: the base frozen; otherwise the adapters are merged below
+    if (rc == 0) rc = ct_lora_load_base(base, base_hash, path, m, ops, max_B, max_T, flags | (keep ? CT_MODEL_FROZEN : 0));
+    if (rc == 0) {
+        have_model = 1;
+        rc = ct_lora_attach(m, &spec);  // token rows past the base's vocabulary grow it to the recorded shape
+    }
+    if (rc == 0 && memcmp(&m->config, &config, sizeof config) != 0)
+        rc = ct_error_set("%s: its base %s has another shape than the one recorded", path, base);
+    if (rc == 0) {
+        record_base(m->lora, base, base_hash);
+        rc = read_adapters(&c, m->lora, "lora", m->lora->params);
+        ct_lora_sync(m, 1);  // the token rows read: the base takes them
+    }
+    if (rc == 0 && opt) {
+        if (!ct_ckpt_has(&c, "optim/m") || !ct_ckpt_has(&c, "optim/v")) {
+            rc = ct_error_set("%s: holds no optimizer state for its adapters (best.h5?); resume from a step checkpoint",
+                              path);
+        } else {
+            ct_free(opt->m);
+            ct_free(opt->v);
+            opt->n = m->n_train;
+            opt->m = ct_calloc(opt->n, sizeof(float));
+            opt->v = ct_calloc(opt->n, sizeof(float));
+            int64_t optim_step = 0;
+            rc = read_adapters(&c, m->lora, "optim/m", opt->m) || read_adapters(&c, m->lora, "optim/v", opt->v) ||
+                         ct_ckpt_get_int(&c, "optim_step", &optim_step)
+                     ? -1
+                     : 0;
+            opt->step = (long)optim_step;
+        }
+        if (rc == 0) ct_lora_report(m);
+    } else if (rc == 0 && !keep) {
+        ct_lora_merge(m);  // W + s·B·A: a plain model for generation, export, init_from
+    }
+    ct_free(lora_json);
+    ct_free(base);
+    ct_ckpt_close(&c);
+    if (rc != 0) {
+        if (have_model) ct_model_free(m);
+        ct_checkpoint_meta_free(meta);
+    }
+    return rc;
+}
+
+int ct_lora_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags,
+                            CtAdamW *opt, CtCheckpointMeta *meta) {
+    return load(path, m, ops, max_B, max_T, flags, opt, meta, opt != NULL);
+}
+
+int ct_lora_checkpoint_load_adapters(const char *path, CtModel *m, const CtOps *ops, int flags, CtCheckpointMeta *meta) {
+    CtCheckpoint c;
+    if (ct_ckpt_open(&c, path) != 0) return -1;
+    int is_lora = ct_ckpt_has(&c, "lora_config");
+    ct_ckpt_close(&c);
+    if (!is_lora) return ct_error_set("%s: not a LoRA run's checkpoint (it has no lora_config)", path);
+    return load(path, m, ops, 1, 1, flags, NULL, meta, 1);
+}

@@ -1,0 +1,139 @@
+// LoRA adapters <-> PEFT folders. See train/interop/lora_peft.h.
+#include "train/interop/lora_peft.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "checkpoints/peft.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "train/model/lora.h"
+#include "train/model/lora_targets.h"
+
+_Static_assert(CT_PEFT_MAX_PATTERNS == CT_LORA_MAX_PATTERNS && CT_PEFT_MAX_TOKENS == CT_LORA_MAX_TOKENS &&
+                   CT_PEFT_MAX_LAYERS == CT_LORA_MAX_LAYERS,
+               "PEFT's config and the LoRA spec hold as many entries");
+
+static const char *embedding_name(const CtModel *m) {
+    return m->config.arch == CT_ARCH_GPT2 ? "transformer.wte" : "model.embed_tokens";
+}
+
+int ct_lora_save_peft(const CtModel *m, const char *dir, const char *base_name) {
+    const CtLora *lora = m->lora;
+    if (!lora) return ct_error_set("the model has no adapters to save");
+    const CtLoraSpec *s = &lora->spec;
+    CtPeftConfig *cfg = ct_calloc(1, sizeof *cfg);
+    *cfg = (CtPeftConfig){.r = s->r, .lora_alpha = s->alpha, .lora_dropout = s->dropout, .use_rslora = s->rslora,
+                          .fan_in_fan_out = m->config.arch == CT_ARCH_GPT2, .target_is_regex = s->target_regex[0] != 0,
+                          .n_layers = s->n_layers, .n_rank_pattern = s->n_rank_pattern,
+                          .n_alpha_pattern = s->n_alpha_pattern, .n_tokens = s->n_tokens};
+    snprintf(cfg->target_modules, sizeof cfg->target_modules, "%s", lora->target_modules);
+    memcpy(cfg->layers_to_transform, s->layers, sizeof s->layers);
+    snprintf(cfg->layers_pattern, sizeof cfg->layers_pattern, "%s", s->layers_pattern);
+    for (int i = 0; i < s->n_rank_pattern; i++) {
+        snprintf(cfg->rank_pattern[i].key, sizeof cfg->rank_pattern[i].key, "%s", s->rank_pattern[i].key);
+        cfg->rank_pattern[i].value = s->rank_pattern[i].value;
+    }
+    for (int i = 0; i < s->n_alpha_pattern; i++) {
+        snprintf(cfg->alpha_pattern[i].key, sizeof cfg->alpha_pattern[i].key, "%s", s->alpha_pattern[i].key);
+        cfg->alpha_pattern[i].value = s->alpha_pattern[i].value;
+    }
+    memcpy(cfg->token_ids, s->token_ids, sizeof s->token_ids);
+    if (lora->tokens.head) {  // an untied head: both modules by name, as PEFT's dict form
+        cfg->n_token_modules = 2;
+        snprintf(cfg->token_modules[0], sizeof cfg->token_modules[0], "%s", embedding_name(m));
+        snprintf(cfg->token_modules[1], sizeof cfg->token_modules[1], "lm_head");
+    }
+    snprintf(cfg->base_model_name_or_path, sizeof cfg->base_model_name_or_path, "%s",
+             base_name ? base_name : lora->base_path);
+    const int n = ct_lora_n_tensors(lora);
+    CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
+    ct_lora_named_tensors(lora, lora->params, t);
+    uint64_t hash = lora->base_hash ? lora->base_hash : ct_lora_base_hash(m);
+    int rc = ct_peft_write(dir, cfg, t, n, hash);
+    ct_free(t);
+    ct_free(cfg);
+    return rc;
+}
+
+// PEFT's config as a LoRA spec for this model: the names of trainable_token_indices' modules
+// are matched as PEFT matches them (the module's name ends with the key).
+static int spec_from_peft(const CtModel *m, const CtPeftConfig *cfg, CtLoraSpec *spec, const char *path) {
+    memset(spec, 0, sizeof *spec);
+    *spec = (CtLoraSpec){.r = cfg->r, .alpha = cfg->lora_alpha, .dropout = cfg->lora_dropout,
+                         .rslora = cfg->use_rslora, .n_layers = cfg->n_layers, .n_rank_pattern = cfg->n_rank_pattern,
+                         .n_alpha_pattern = cfg->n_alpha_pattern, .n_tokens = cfg->n_tokens};
+    if (cfg->target_is_regex)
+        snprintf(spec->target_regex, sizeof spec->target_regex, "%s", cfg->target_modules);
+    else
+        snprintf(spec->targets, sizeof spec->targets, "%s", cfg->target_modules);
+    memcpy(spec->layers, cfg->layers_to_transform, sizeof spec->layers);
+    snprintf(spec->layers_pattern, sizeof spec->layers_pattern, "%s", cfg->layers_pattern);
+    for (int i = 0; i < cfg->n_rank_pattern; i++) {
+        snprintf(spec->rank_pattern[i].key, sizeof spec->rank_pattern[i].key, "%s", cfg->rank_pattern[i].key);
+        spec->rank_pattern[i].value = cfg->rank_pattern[i].value;
+    }
+    for (int i = 0; i < cfg->n_alpha_pattern; i++) {
+        snprintf(spec->alpha_pattern[i].key, sizeof spec->alpha_pattern[i].key, "%s", cfg->alpha_pattern[i].key);
+        spec->alpha_pattern[i].value = cfg->alpha_pattern[i].value;
+    }
+    // PEFT keeps the ids as given; ctrain's rows are ascending
+    for (int i = 0; i < cfg->n_tokens; i++) spec->token_ids[i] = cfg->token_ids[i];
+    for (int i = 1; i < spec->n_tokens; i++)
+        for (int j = i; j > 0 && spec->token_ids[j] < spec->token_ids[j - 1]; j--) {
+            int32_t tmp = spec->token_ids[j];
+            spec->token_ids[j] = spec->token_ids[j - 1];
+            spec->token_ids[j - 1] = tmp;
+        }
+    int has_embedding = cfg->n_token_modules == 0;
+    for (int i = 0; i < cfg->n_token_modules; i++) {
+        const char *key = cfg->token_modules[i];
+        size_t nk = strlen(key), ne = strlen(embedding_name(m));
+        if (nk <= ne && strcmp(embedding_name(m) + ne - nk, key) == 0)
+            has_embedding = 1;
+        else if (nk <= 7 && strcmp("lm_head" + 7 - nk, key) == 0)
+            spec->token_head = 1;
+        else
+            return ct_error_set("%s: trainable_token_indices names '%s', which is neither this model's embedding (%s) "
+                                "nor its output head (lm_head)", path, key, embedding_name(m));
+    }
+    if (spec->n_tokens && !has_embedding)
+        return ct_error_set("%s: trainable_token_indices trains the output head's rows alone; ctrain trains the "
+                            "embedding's rows (and the head's beside them)", path);
+    return 0;
+}
+
+int ct_lora_load_peft(CtModel *m, const char *dir) {
+    CtPeftConfig *cfg = ct_alloc(sizeof *cfg);
+    CtLoraSpec *spec = ct_alloc(sizeof *spec);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    int rc = ct_peft_read_config(dir, cfg);
+    if (rc == 0) rc = spec_from_peft(m, cfg, spec, path);
+    const uint64_t got = ct_lora_base_hash(m);  // before token rows may grow the vocabulary
+    if (rc == 0 && ct_lora_attach(m, spec) != 0) rc = ct_error_prefix("%s: ", path);
+    if (rc == 0) {
+        CtLora *lora = m->lora;
+        const int n = ct_lora_n_tensors(lora);
+        CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
+        ct_lora_named_tensors(lora, lora->params, t);
+        uint64_t recorded = 0;
+        rc = ct_peft_read_tensors(dir, t, n, &recorded);
+        ct_free(t);
+        if (rc == 0 && recorded && got != recorded)
+            rc = ct_error_set("%s: these adapters were trained on another base model (ctrain recorded parameter hash "
+                              "%016llx; this base hashes to %016llx); load them onto the base named in "
+                              "adapter_config.json (%s)", dir, (unsigned long long)recorded, (unsigned long long)got,
+                              cfg->base_model_name_or_path);
+        if (rc == 0) {
+            lora->base_hash = recorded ? recorded : got;
+            ct_lora_sync(m, 1);  // the token rows read: the base takes them
+        } else {
+            ct_lora_detach(m);
+        }
+    }
+    ct_free(cfg);
+    ct_free(spec);
+    return rc;
+}

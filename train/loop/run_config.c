@@ -1,0 +1,162 @@
+#include "train/loop/run_config.h"
+
+#include <math.h>
+
+#include "core/error.h"
+#include "optim/schedule.h"
+
+static const CtConfigSection sections[] = {
+    {"run", "Where a run writes, how it is seeded and what it runs on."},
+    {"model", "The Transformer: a preset, and any key set here overrides the preset's value."},
+    {"data", "What the model reads: a dataset folder made by ctrain shard."},
+    {"train", "The training loop: batch, length, evaluation, samples and checkpoints."},
+    {"optim", "AdamW and its learning-rate schedule."},
+    {"dpo", "Direct Preference Optimization (ctrain dpo): the loss and the reference model."},
+    {"lora", "LoRA: low-rank adapters over the frozen model of train.init_from (see docs/lora.md)."},
+};
+
+static const CtConfigKey keys[] = {
+    CT_CFG_KEY_STRING(CtRunConfig, run.out_dir, "run.out_dir", "out",
+                      "Folder for checkpoints, metrics and plots; created when missing."),
+    CT_CFG_KEY_INT(CtRunConfig, run.seed, "run.seed", "1337", 0, 9007199254740991.0,
+                   "Seed of every random stream (initialisation, data order, dropout, sampling)."),
+    CT_CFG_KEY_INT(CtRunConfig, run.threads, "run.threads", "0", 0, 4096,
+                   "CPU threads for OpenMP and BLAS; 0 uses every core."),
+    CT_CFG_KEY_ENUM(CtRunConfig, run.device, "run.device", "auto", "cpu|cuda|auto",
+                    "Where to compute: auto picks a CUDA GPU when this build has CUDA and one is visible."),
+    CT_CFG_KEY_ENUM(CtRunConfig, run.precision, "run.precision", "auto", "auto|fp32|bf16",
+                    "Mixed precision on the GPU: bf16 activations in memory and bf16 products and attention on the tensor cores with fp32 accumulation, fp32 master weights (with a stochastically rounded bf16 copy) and optimizer state; or fp32 throughout (for checking). auto is bf16 on a GPU, fp32 on the CPU (which has only fp32)."),
+    CT_CFG_KEY_STRING(CtRunConfig, model.preset, "model.preset", "gpt2-124m",
+                      "Named model shape (gpt2-124m, gpt2-350m, gpt2-774m, gpt2-1558m, gpt2-tiny, llama-tiny, llama-42m, llama-110m, llama-1b)."),
+    CT_CFG_KEY_ENUM(CtRunConfig, model.arch, "model.arch", "auto", "auto|gpt2|llama",
+                    "Family: gpt2 (learned positions, LayerNorm, GELU, biases) or llama (RoPE, RMSNorm, SwiGLU, GQA); auto keeps the preset's."),
+    CT_CFG_KEY_INT(CtRunConfig, model.n_layer, "model.n_layer", "0", 0, 1024, "Transformer blocks; 0 keeps the preset's."),
+    CT_CFG_KEY_INT(CtRunConfig, model.n_head, "model.n_head", "0", 0, 1024, "Query heads; 0 keeps the preset's."),
+    CT_CFG_KEY_INT(CtRunConfig, model.n_kv_head, "model.n_kv_head", "0", 0, 1024,
+                   "Key/value heads (grouped-query attention, divides n_head); 0 keeps the preset's."),
+    CT_CFG_KEY_INT(CtRunConfig, model.d_model, "model.d_model", "0", 0, 65536, "Channels; 0 keeps the preset's."),
+    CT_CFG_KEY_INT(CtRunConfig, model.d_ff, "model.d_ff", "0", 0, 262144, "MLP hidden size; 0 keeps the preset's."),
+    CT_CFG_KEY_INT(CtRunConfig, model.vocab_size, "model.vocab_size", "0", 0, 1048576,
+                   "Vocabulary size (the tokenizer's); 0 keeps the preset's."),
+    CT_CFG_KEY_INT(CtRunConfig, model.max_seq_len, "model.max_seq_len", "0", 0, 1048576,
+                   "Longest sequence (size of the position table for gpt2); 0 keeps the preset's."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, model.norm_eps, "model.norm_eps", "0", 0, 1, "Epsilon of LayerNorm/RMSNorm; 0 keeps the preset's."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, model.rope_theta, "model.rope_theta", "0", 0, 1e9, "RoPE base (llama); 0 keeps the preset's."),
+    CT_CFG_KEY_ENUM(CtRunConfig, model.tie_embeddings, "model.tie_embeddings", "auto", "auto|true|false",
+                    "Share the token embedding with the output head; auto keeps the preset's."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, model.dropout, "model.dropout", "0", 0, 0.99,
+                     "Dropout probability on the embeddings, attention probabilities and both residual branches of every block, in training steps only."),
+    CT_CFG_KEY_BOOL(CtRunConfig, model.recompute, "model.recompute", "false",
+                    "Recompute norms and MLP activations in backward instead of storing them (less memory, a little more time)."),
+    CT_CFG_KEY_STRING(CtRunConfig, data.path, "data.path", "", "Dataset folder made by ctrain shard (holds dataset.json)."),
+    CT_CFG_KEY_STRING(CtRunConfig, data.tokenizer, "data.tokenizer", "",
+                      "Tokenizer for samples; empty uses the dataset's own tokenizer.json."),
+    CT_CFG_KEY_BOOL(CtRunConfig, data.doc_masking, "data.doc_masking", "false",
+                    "Keep attention inside each document of a packed sequence (positions restart per document)."),
+    CT_CFG_KEY_BOOL(CtRunConfig, data.packing, "data.packing", "true",
+                    "sft: pack several whole examples into each row (each attends only to itself); false: one per row."),
+    CT_CFG_KEY_INT(CtRunConfig, train.batch_size, "train.batch_size", "8", 1, 65536, "Sequences per micro-batch (per rank)."),
+    CT_CFG_KEY_INT(CtRunConfig, train.seq_len, "train.seq_len", "256", 1, 1048576, "Tokens per sequence."),
+    CT_CFG_KEY_INT(CtRunConfig, train.grad_accum, "train.grad_accum", "1", 1, 65536,
+                   "Micro-batches per optimizer step (their gradients are averaged)."),
+    CT_CFG_KEY_INT(CtRunConfig, train.max_steps, "train.max_steps", "1000", 1, 1e15, "Optimizer steps of the run."),
+    CT_CFG_KEY_INT(CtRunConfig, train.eval_every, "train.eval_every", "100", 0, 1e9,
+                   "Steps between validation losses (0: only at the end)."),
+    CT_CFG_KEY_INT(CtRunConfig, train.eval_batches, "train.eval_batches", "20", 1, 1e9,
+                   "Validation batches per evaluation (always the same ones)."),
+    CT_CFG_KEY_INT(CtRunConfig, train.sample_every, "train.sample_every", "0", 0, 1e9,
+                   "Steps between printed samples (0: only before and after training)."),
+    CT_CFG_KEY_INT(CtRunConfig, train.sample_tokens, "train.sample_tokens", "64", 1, 1e6, "Tokens per sample."),
+    CT_CFG_KEY_INT(CtRunConfig, train.n_samples, "train.n_samples", "2", 0, 64, "Samples printed each time."),
+    CT_CFG_KEY_STRING(CtRunConfig, train.sample_prompt, "train.sample_prompt", "",
+                      "Text the samples continue (empty: they start from the end-of-text token)."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, train.sample_temperature, "train.sample_temperature", "0.8", 0, 10,
+                     "Sampling temperature of the samples (0: greedy)."),
+    CT_CFG_KEY_INT(CtRunConfig, train.save_every, "train.save_every", "500", 0, 1e9,
+                   "Steps between checkpoints (0: only at the end); SIGINT/SIGTERM also saves one."),
+    CT_CFG_KEY_INT(CtRunConfig, train.keep_last, "train.keep_last", "2", 1, 1e6,
+                   "Step checkpoints kept (older ones are deleted); best.h5 (lowest validation loss) is kept apart."),
+    CT_CFG_KEY_STRING(CtRunConfig, train.init_from, "train.init_from", "",
+                      "Start from this checkpoint's weights (a fresh optimizer and step 0); empty: random init."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, train.peak_tflops, "train.peak_tflops", "0", 0, 1e6,
+                     "Peak TFLOP/s that MFU divides by; 0: the GPU's published peak, or the CPU cores' vector FMA peak "
+                     "(cores x 2 FMA units x vector lanes x 2 x clock, printed at start)."),
+    CT_CFG_KEY_INT(CtRunConfig, train.eval_exact_match, "train.eval_exact_match", "64", 0, 1e6,
+                   "sft: held-out examples answered greedily at each evaluation for exact-match accuracy (0: off)."),
+    CT_CFG_KEY_ENUM(CtRunConfig, optim.schedule, "optim.schedule", "cosine", "cosine|linear|constant|wsd",
+                    "Learning-rate shape after the warmup (wsd: warmup-stable-decay)."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, optim.lr, "optim.lr", "6e-4", 0, 10, "Peak learning rate."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, optim.min_lr, "optim.min_lr", "6e-5", 0, 10, "Learning rate at the end of the decay, at most optim.lr (except with the constant schedule); when not set, a tenth of optim.lr (6e-5 with the default optim.lr)."),
+    CT_CFG_KEY_INT(CtRunConfig, optim.warmup_steps, "optim.warmup_steps", "100", 0, 1e9, "Linear warmup steps."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, optim.decay_fraction, "optim.decay_fraction", "0.2", 0.000001, 1,
+                     "wsd only: the share of steps at the end over which the rate decays."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, optim.weight_decay, "optim.weight_decay", "0.1", 0, 10,
+                     "Decoupled weight decay (not on biases and norm weights)."),
+    CT_CFG_KEY_BOOL(CtRunConfig, optim.decay_embeddings, "optim.decay_embeddings", "true",
+                    "Apply weight decay to token and position embeddings too (as GPT-2 and nanoGPT do)."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, optim.beta1, "optim.beta1", "0.9", 0, 0.999999, "AdamW beta1."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, optim.beta2, "optim.beta2", "0.95", 0, 0.999999, "AdamW beta2."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, optim.eps, "optim.eps", "1e-8", 0, 1, "AdamW epsilon."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, optim.grad_clip, "optim.grad_clip", "1.0", 0, 1e9,
+                     "Clip the global gradient norm to this (0: no clipping)."),
+    CT_CFG_KEY_INT(CtRunConfig, optim.zero, "optim.zero", "0", 0, 1,
+                   "ZeRO stage under mpirun: 1 splits the AdamW moments across the ranks (each updates its slice); 0 keeps a full copy on each."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, dpo.beta, "dpo.beta", "0.1", 0.000001, 1000, "DPO's beta: how far the policy may move from the reference."),
+    CT_CFG_KEY_ENUM(CtRunConfig, dpo.loss, "dpo.loss", "sigmoid", "sigmoid|robust|ipo|hinge",
+                    "DPO loss (TRL's names); sigmoid with label_smoothing > 0 is conservative DPO."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, dpo.label_smoothing, "dpo.label_smoothing", "0", 0, 0.499,
+                     "Assumed share of flipped preference labels (sigmoid and robust losses)."),
+    CT_CFG_KEY_BOOL(CtRunConfig, dpo.precompute_ref, "dpo.precompute_ref", "false",
+                    "Compute the reference log-probabilities once before training and free the reference model."),
+    CT_CFG_KEY_STRING(CtRunConfig, dpo.ref_checkpoint, "dpo.ref_checkpoint", "",
+                      "The reference model; empty: the starting model (train.init_from), frozen."),
+    CT_CFG_KEY_INT(CtRunConfig, lora.r, "lora.r", "0", 0, 4096,
+                   "Adapter rank; 0 trains every parameter, > 0 trains only adapters over the frozen train.init_from."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, lora.alpha, "lora.alpha", "16", 0, 1e6,
+                     "Adapter scale numerator: scale = alpha/r (alpha/sqrt(r) with rslora)."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, lora.dropout, "lora.dropout", "0", 0, 0.99,
+                     "Dropout on the adapter input x in training passes (PEFT's lora_dropout; the base path sees x unchanged)."),
+    CT_CFG_KEY_LIST(CtRunConfig, lora.targets, "lora.targets", "",
+                    "Modules to adapt, as PEFT's target_modules list: a full name (model.layers.0.self_attn.q_proj) or a suffix after a '.' (q_proj, mlp.c_proj), or all-linear; empty: PEFT's default (q_proj,v_proj for llama, c_attn for gpt2)."),
+    CT_CFG_KEY_STRING(CtRunConfig, lora.target_regex, "lora.target_regex", "",
+                      "Instead of lora.targets: a Python regular expression fully matched against each module's full name (PEFT's string target_modules)."),
+    CT_CFG_KEY_LIST(CtRunConfig, lora.layers_to_transform, "lora.layers_to_transform", "",
+                    "Layer indices (\"0,2\" or [\"0\", \"2\"]) where lora.targets' suffix matches apply (PEFT's layers_to_transform); empty: every layer."),
+    CT_CFG_KEY_LIST(CtRunConfig, lora.layers_pattern, "lora.layers_pattern", "",
+                    "Where the layer index of a name is read (PEFT's layers_pattern: layers for llama, h for gpt2); empty: the first numbered segment."),
+    CT_CFG_KEY_LIST(CtRunConfig, lora.rank_pattern, "lora.rank_pattern", "",
+                    "Per-module ranks as \"regex=r\" entries (PEFT's rank_pattern: the first regex matching a name's end wins), e.g. q_proj=16,mlp.down_proj=4."),
+    CT_CFG_KEY_LIST(CtRunConfig, lora.alpha_pattern, "lora.alpha_pattern", "",
+                    "Per-module alphas as \"regex=alpha\" entries (PEFT's alpha_pattern)."),
+    CT_CFG_KEY_BOOL(CtRunConfig, lora.rslora, "lora.rslora", "false",
+                    "Rank-stabilised scale alpha/sqrt(r) instead of alpha/r (PEFT's use_rslora)."),
+};
+
+const CtConfigSchema ct_run_config_schema = {
+    sections, (int)(sizeof sections / sizeof sections[0]), keys, (int)(sizeof keys / sizeof keys[0]),
+};
+
+// Rules between keys, which the schema's per-key ranges cannot state.
+static int check_between_keys(const CtRunConfig *cfg, const char *source) {
+    // The decay goes from optim.lr down to optim.min_lr: a larger min_lr makes it climb instead.
+    // A constant schedule never reaches min_lr, so it may keep the default.
+    if (cfg->optim.schedule != CT_LR_CONSTANT && cfg->optim.min_lr > cfg->optim.lr)
+        return ct_error_set("%s: optim.min_lr %g is above optim.lr %g: the %s schedule would raise the learning rate "
+                            "as it decays; set optim.min_lr at or below optim.lr (e.g. a tenth of it)",
+                            source, cfg->optim.min_lr, cfg->optim.lr,
+                            cfg->optim.schedule == CT_LR_LINEAR ? "linear" : cfg->optim.schedule == CT_LR_WSD ? "wsd"
+                                                                                                              : "cosine");
+    return 0;
+}
+
+int ct_run_config_load(CtRunConfig *cfg, const char *path, const CtArgs *args) {
+    ct_config_validate_schema(&ct_run_config_schema);
+    ct_config_set_defaults(&ct_run_config_schema, cfg);
+    cfg->optim.min_lr = NAN;  // not set: follows optim.lr (below), so a low fine-tuning rate needs no second key
+    if (path && ct_config_apply_file(&ct_run_config_schema, cfg, path) != 0) return -1;
+    for (int i = 0; args && i < args->n_overrides; i++)
+        if (ct_config_apply_override(&ct_run_config_schema, cfg, args->override_keys[i], args->override_values[i]) != 0)
+            return -1;
+    if (isnan(cfg->optim.min_lr)) cfg->optim.min_lr = cfg->optim.lr / 10;
+    return check_between_keys(cfg, path ? path : "command line");
+}

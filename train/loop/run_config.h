@@ -1,0 +1,81 @@
+// The run config: every key a ctrain run reads, in one struct, with its schema (defaults,
+// ranges, docs) in train/loop/run_config.c. docs/config.md is generated from that schema
+// (ctrain config --keys --markdown), and a test keeps the two equal.
+#pragma once
+#include <stdint.h>
+
+#include "core/args.h"
+#include "core/config.h"
+
+#define CT_PATH_MAX 1024
+
+typedef enum { CT_DEVICE_CPU = 0, CT_DEVICE_CUDA = 1, CT_DEVICE_AUTO = 2 } CtDeviceChoice;
+typedef enum { CT_PRECISION_AUTO = 0, CT_PRECISION_FP32 = 1, CT_PRECISION_BF16 = 2 } CtPrecisionChoice;
+
+typedef struct {
+    struct {
+        char out_dir[CT_PATH_MAX];
+        int64_t seed;
+        int threads;
+        int device;     // CtDeviceChoice
+        int precision;  // CtPrecisionChoice
+    } run;
+    // The model: a preset, and any key set here (non-zero, or not "auto") overrides it.
+    // ct_model_config_from_run (train/model/model_config.h) resolves the two into a CtModelConfig.
+    struct {
+        char preset[64];
+        int arch;            // 0 auto (the preset's), 1 gpt2, 2 llama
+        int n_layer, n_head, n_kv_head, d_model, d_ff, vocab_size, max_seq_len;  // 0: the preset's
+        float norm_eps, rope_theta;  // 0: the preset's
+        int tie_embeddings;  // 0 auto, 1 true, 2 false
+        float dropout;
+        int recompute;       // recompute norms and MLP activations in backward instead of storing them
+    } model;
+    struct {
+        char path[CT_PATH_MAX];       // dataset folder (ctrain shard --out)
+        char tokenizer[CT_PATH_MAX];  // "" = DIR/tokenizer.json of the dataset
+        int doc_masking;
+        int packing;
+    } data;
+    struct {
+        int batch_size, seq_len, grad_accum;
+        int64_t max_steps;
+        int eval_every, eval_batches;
+        int sample_every, sample_tokens, n_samples;
+        char sample_prompt[256];
+        float sample_temperature;
+        int save_every, keep_last;
+        char init_from[CT_PATH_MAX];
+        double peak_tflops;  // for MFU; 0 = measured (cpu) or known (gpu)
+        int eval_exact_match;  // sft: held-out examples answered greedily at each evaluation
+    } train;
+    struct {
+        int schedule;  // CtLrShape
+        double lr, min_lr, weight_decay, beta1, beta2, eps, grad_clip, decay_fraction;
+        int warmup_steps;
+        int decay_embeddings;
+        int zero;  // ZeRO stage: 0 off, 1 the AdamW moments sharded across ranks (train/dist/zero.h)
+    } optim;
+    struct {
+        double beta, label_smoothing;
+        int loss;  // CtDpoLoss
+        int precompute_ref;
+        char ref_checkpoint[CT_PATH_MAX];
+    } dpo;
+    // LoRA (train/model/lora.h): low-rank adapters over the frozen model of train.init_from.
+    struct {
+        int r;               // rank; 0 = no LoRA (every parameter trains)
+        double alpha, dropout;  // doubles: written to adapter_config.json as given (0.1, not 0.100000001)
+        char targets[4096];  // comma-separated module names, "all-linear", or "" (PEFT's default)
+        char target_regex[1024];  // PEFT's string target_modules (a regex over full names); "" none
+        char layers_to_transform[1024], layers_pattern[256];  // comma-separated
+        char rank_pattern[4096], alpha_pattern[4096];         // comma-separated "regex=value"
+        int rslora;
+    } lora;
+} CtRunConfig;
+
+extern const CtConfigSchema ct_run_config_schema;
+
+// Defaults, then the file (when path is not NULL), then the overrides collected in args.
+// Returns 0, or -1 + error naming the file or the option.
+int ct_run_config_load(CtRunConfig *cfg, const char *path, const CtArgs *args);

@@ -1,0 +1,524 @@
+// LoRA adapters in the model: which linear modules exist per family, matching PEFT's
+// target_modules against them, the adapter buffer, initialisation, the forward/backward hooks
+// and merging. See train/model/lora.h.
+#include "train/model/lora.h"
+#include "train/model/model_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/checksum.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/pyregex.h"
+#include "core/rng.h"
+#include "train/model/lora_targets.h"
+#include "train/model/lora_tokens.h"
+
+// One linear module of a block, as Hugging Face names it (relative to the block's prefix).
+typedef struct {
+    const char *name;
+    CtLoraSite site;
+    int col0, out, in, out_stride;
+    int hf_transposed;
+} Module;
+
+// The linear modules of one block, in forward order. Returns the count (at most 7).
+static int block_modules(const CtModelConfig *c, Module *mods) {
+    const int C = c->d_model, F = c->d_ff, HD = ct_model_head_dim(c);
+    if (c->arch == CT_ARCH_GPT2) {
+        mods[0] = (Module){"attn.c_attn", CT_LORA_QKV, 0, 3 * C, C, 3 * C, 1};
+        mods[1] = (Module){"attn.c_proj", CT_LORA_ATTN_OUT, 0, C, C, C, 1};
+        mods[2] = (Module){"mlp.c_fc", CT_LORA_FC, 0, F, C, F, 1};
+        mods[3] = (Module){"mlp.c_proj", CT_LORA_FC_OUT, 0, C, F, C, 1};
+        return 4;
+    }
+    const int Q = c->n_head * HD, KV = c->n_kv_head * HD, QKV = Q + 2 * KV;
+    mods[0] = (Module){"self_attn.q_proj", CT_LORA_QKV, 0, Q, C, QKV, 0};
+    mods[1] = (Module){"self_attn.k_proj", CT_LORA_QKV, Q, KV, C, QKV, 0};
+    mods[2] = (Module){"self_attn.v_proj", CT_LORA_QKV, Q + KV, KV, C, QKV, 0};
+    mods[3] = (Module){"self_attn.o_proj", CT_LORA_ATTN_OUT, 0, C, Q, C, 0};
+    mods[4] = (Module){"mlp.gate_proj", CT_LORA_FC, 0, F, C, 2 * F, 0};
+    mods[5] = (Module){"mlp.up_proj", CT_LORA_FC, F, F, C, 2 * F, 0};
+    mods[6] = (Module){"mlp.down_proj", CT_LORA_FC_OUT, 0, C, F, C, 0};
+    return 7;
+}
+
+static const char *block_prefix(const CtModelConfig *c) {
+    return c->arch == CT_ARCH_GPT2 ? "transformer.h" : "model.layers";
+}
+
+// PEFT's scale of one module: alpha/r, or alpha/√r with rslora.
+static float module_scale(const CtLoraSpec *spec, int r, double alpha) {
+    return (float)(spec->rslora ? alpha / sqrt((double)r) : alpha / (double)r);
+}
+
+// PEFT's defaults (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING) when no target is given.
+static const char *default_targets(const CtModelConfig *c) {
+    return c->arch == CT_ARCH_GPT2 ? "c_attn" : "q_proj,v_proj";
+}
+
+float ct_lora_scale(const CtLoraSpec *spec) { return module_scale(spec, spec->r, spec->alpha); }
+
+static int in_layer_list(const CtLoraSpec *spec, int layer) {
+    for (int i = 0; i < spec->n_layers; i++)
+        if (spec->layers[i] == layer) return 1;
+    return 0;
+}
+
+// The forward's saved x·Aᵀ, backward's dh and dropout's scratch, in the memory of `ops`.
+static void alloc_scratch(CtModel *m, const CtOps *ops) {
+    CtLora *lora = m->lora;
+    const size_t rows = (size_t)m->max_B * m->max_T, A = ops->act_bytes;
+    size_t sum_r = 0;
+    for (int i = 0; i < lora->n_adapters; i++) sum_r += (size_t)lora->adapters[i].r;
+    lora->h_block = ops->alloc(rows * (sum_r ? sum_r : 1) * A, "LoRA saved activations");
+    lora->dh = ops->alloc(rows * (size_t)(lora->max_r ? lora->max_r : 1) * A, "LoRA backward scratch");
+    if (lora->spec.dropout > 0) {  // scratch for dropout(x) and its gradient, as wide as the widest input
+        int widest = 0;
+        for (int i = 0; i < lora->n_adapters; i++)
+            if (lora->adapters[i].in > widest) widest = lora->adapters[i].in;
+        lora->xd = ops->alloc(rows * (size_t)widest * A, "LoRA dropout scratch");
+        lora->dxd = ops->alloc(rows * (size_t)widest * A, "LoRA dropout scratch");
+    }
+    size_t at = 0;
+    for (int i = 0; i < lora->n_adapters; i++) {
+        lora->adapters[i].h = ct_act_at(A, lora->h_block, rows * at);
+        at += (size_t)lora->adapters[i].r;
+    }
+    ct_lora_tokens_alloc(m, ops);
+}
+
+static void free_scratch(CtLora *lora, const CtOps *ops) {
+    ct_lora_tokens_free(lora, ops);
+    ops->free(lora->h_block);
+    ops->free(lora->dh);
+    ops->free(lora->xd);
+    ops->free(lora->dxd);
+    lora->h_block = lora->dh = lora->xd = lora->dxd = NULL;
+}
+
+// A linear module of the model by its full Hugging Face name.
+typedef struct {
+    Module mod;
+    int layer;
+    char full[128];
+} Linear;
+
+// The modules LoRA cannot adapt, by name: PEFT would put an adapter on them when targeted.
+static int is_unsupported_module(const CtModelConfig *c, const char *entry, int regex, int *hit) {
+    static const char *const gpt2[] = {"transformer.wte", "transformer.wpe", "lm_head"};
+    static const char *const llama[] = {"model.embed_tokens", "lm_head"};
+    const char *const *names = c->arch == CT_ARCH_GPT2 ? gpt2 : llama;
+    const int n = c->arch == CT_ARCH_GPT2 ? 3 : 2;
+    *hit = 0;
+    for (int i = 0; i < n && !*hit; i++) {
+        if (regex) {
+            if (ct_pyregex_fullmatch_once(entry, names[i], hit) != 0) return -1;
+        } else {
+            *hit = ct_lora_name_matches(names[i], entry);
+        }
+    }
+    return 0;
+}
+
+// Which of the model's linear modules the spec adapts, checked as PEFT checks a config, with
+// the errors a user can act on: an entry that names nothing, the embedding or the head.
+static int choose_modules(const CtModelConfig *c, const CtLoraSpec *spec, const Linear *lin, int n, int *chosen) {
+    CtLoraSpec s = *spec;
+    if (s.targets[0] && s.target_regex[0])
+        return ct_error_set("lora: both a target list ('%s') and a target regex ('%s'): give one", s.targets,
+                            s.target_regex);
+    if (s.target_regex[0] && (s.n_layers || s.layers_pattern[0]))  // PEFT's LoraConfig refuses it too
+        return ct_error_set("lora: layers_to_transform and layers_pattern do not apply to a target regex ('%s'): "
+                            "write the layers into the regex", s.target_regex);
+    if (!s.targets[0] && !s.target_regex[0]) snprintf(s.targets, sizeof s.targets, "%s", default_targets(c));
+    int hit;
+    if (!s.target_regex[0] && ct_lora_is_all_linear(s.targets)) {
+        // every linear layer but the head (ctrain's block modules); layers_to_transform still applies
+        for (int k = 0; k < n; k++) {
+            int layer = ct_lora_layer_index(lin[k].full, s.layers_pattern);
+            chosen[k] = s.n_layers == 0 || (layer >= 0 && in_layer_list(&s, layer));
+        }
+    } else if (s.target_regex[0]) {
+        if (is_unsupported_module(c, s.target_regex, 1, &hit) != 0) return -1;
+        if (hit)
+            return ct_error_set("lora: the target regex '%s' matches the embedding or the output head: ctrain puts "
+                                "adapters on the blocks' linear layers only", s.target_regex);
+    } else {
+        for (const char *p = s.targets; *p;) {  // each entry must name a linear layer (typos are errors)
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            char entry[512];
+            snprintf(entry, sizeof entry, "%.*s", (int)len, p);
+            p += len + (comma ? 1 : 0);
+            if (!entry[0]) continue;
+            int named = 0;
+            for (int k = 0; k < n && !named; k++) named = ct_lora_name_matches(lin[k].full, entry);
+            if (named) continue;
+            is_unsupported_module(c, entry, 0, &hit);
+            if (hit)
+                return ct_error_set("lora.targets: '%s' is the embedding or the output head: ctrain puts adapters on "
+                                    "the blocks' linear layers only (new token rows train by themselves, see "
+                                    "docs/lora.md)", entry);
+            char have[256] = "";
+            for (int i = 0; i < n && lin[i].layer == 0; i++)
+                snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", i ? ", " : "",
+                         strrchr(lin[i].mod.name, '.') + 1);
+            return ct_error_set("lora.targets: '%s' matches no linear layer of this %s model (its layers: %s, named "
+                                "like %s; a full name, a suffix after a '.', or all-linear)", entry,
+                                ct_arch_name(c->arch), have, lin[0].full);
+        }
+    }
+    int total = 0;
+    for (int k = 0; k < n; k++) {
+        if (s.target_regex[0] || !ct_lora_is_all_linear(s.targets))
+            if (ct_lora_target_matches(&s, lin[k].full, &chosen[k]) != 0) return -1;
+        total += chosen[k];
+    }
+    if (!total)
+        return ct_error_set("lora: the targets ('%s') select no linear layer of this %s model (names like %s%s)",
+                            s.target_regex[0] ? s.target_regex : s.targets, ct_arch_name(c->arch), lin[0].full,
+                            s.n_layers ? "; layers_to_transform leaves none" : "");
+    return 0;
+}
+
+// target_modules as PEFT records them: the regex, the names given, or for all-linear every short
+// name of the block's modules.
+static void record_targets(CtLora *lora, const CtModelConfig *c, const Module *mods, int n_mods) {
+    const CtLoraSpec *s = &lora->spec;
+    char *out = lora->target_modules;
+    const size_t size = sizeof lora->target_modules;
+    if (s->target_regex[0]) {
+        snprintf(out, size, "%s", s->target_regex);
+    } else if (!s->targets[0]) {
+        snprintf(out, size, "%s", default_targets(c));
+    } else if (!ct_lora_is_all_linear(s->targets)) {
+        snprintf(out, size, "%s", s->targets);
+    } else {
+        out[0] = '\0';
+        for (int i = 0; i < n_mods; i++) {
+            const char *shortname = strrchr(mods[i].name, '.') + 1;
+            int seen = 0;  // gpt2's c_proj twice
+            for (int j = 0; j < i; j++) seen |= strcmp(strrchr(mods[j].name, '.') + 1, shortname) == 0;
+            if (!seen) snprintf(out + strlen(out), size - strlen(out), "%s%s", out[0] ? "," : "", shortname);
+        }
+    }
+}
+
+int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
+    if (m->lora) return ct_error_set("the model already has adapters");
+    if (spec->r < 1) return ct_error_set("lora.r = %d: the rank must be at least 1", spec->r);
+    if (!(spec->dropout >= 0 && spec->dropout < 1))
+        return ct_error_set("lora.dropout = %g: must be in [0, 1)", spec->dropout);
+    if (!(spec->alpha > 0)) return ct_error_set("lora.alpha = %g: must be positive", spec->alpha);
+    if (spec->r > m->config.d_model)
+        return ct_error_set("lora.r = %d is larger than the model's width %d: a low-rank adapter needs r < d_model",
+                            spec->r, m->config.d_model);
+    Module mods[8];
+    const int n_mods = block_modules(&m->config, mods), n_lin = n_mods * m->config.n_layer;
+    Linear *lin = ct_calloc((size_t)n_lin, sizeof *lin);
+    int *chosen = ct_calloc((size_t)n_lin, sizeof *chosen), *ranks = ct_calloc((size_t)n_lin, sizeof *ranks);
+    double *alphas = ct_calloc((size_t)n_lin, sizeof *alphas);
+    for (int l = 0, k = 0; l < m->config.n_layer; l++)
+        for (int i = 0; i < n_mods; i++, k++) {
+            lin[k].mod = mods[i];
+            lin[k].layer = l;
+            snprintf(lin[k].full, sizeof lin[k].full, "%s.%d.%s", block_prefix(&m->config), l, mods[i].name);
+        }
+    int rc = choose_modules(&m->config, spec, lin, n_lin, chosen), n_adapters = 0;
+    for (int k = 0; k < n_lin && rc == 0; k++) {
+        if (!chosen[k]) continue;
+        n_adapters++;
+        rc = ct_lora_module_rank_alpha(spec, lin[k].full, &ranks[k], &alphas[k]);
+        if (rc == 0 && (ranks[k] < 1 || ranks[k] > m->config.d_model))
+            rc = ct_error_set("lora: rank_pattern gives %s rank %d: it must be in 1..%d", lin[k].full, ranks[k],
+                              m->config.d_model);
+        if (rc == 0 && !(alphas[k] > 0))
+            rc = ct_error_set("lora: alpha_pattern gives %s alpha %g: it must be positive", lin[k].full, alphas[k]);
+    }
+    if (rc == 0) rc = ct_lora_tokens_check(m, spec);  // may grow the vocabulary (before anything is allocated)
+    if (rc != 0) {
+        ct_free(lin), ct_free(chosen), ct_free(ranks), ct_free(alphas);
+        return -1;
+    }
+
+    CtLora *lora = ct_calloc(1, sizeof *lora);
+    lora->spec = *spec;
+    lora->scale = ct_lora_scale(spec);
+    record_targets(lora, &m->config, mods, n_mods);
+    lora->n_adapters = n_adapters;
+    lora->adapters = ct_calloc((size_t)(n_adapters ? n_adapters : 1), sizeof(CtLoraAdapter));
+    size_t at = 0;
+    for (int k = 0, j = 0; k < n_lin; k++) {
+        if (!chosen[k]) continue;
+        CtLoraAdapter *a = &lora->adapters[j++];
+        const Module *md = &lin[k].mod;
+        snprintf(a->module, sizeof a->module, "%s", lin[k].full);
+        snprintf(a->a_name, sizeof a->a_name, "%s.lora_A.weight", a->module);
+        snprintf(a->b_name, sizeof a->b_name, "%s.lora_B.weight", a->module);
+        a->layer = lin[k].layer;
+        a->site = md->site;
+        a->in = md->in;
+        a->out = md->out;
+        a->col0 = md->col0;
+        a->out_stride = md->out_stride;
+        a->hf_transposed = md->hf_transposed;
+        a->r = ranks[k];
+        a->scale = module_scale(spec, ranks[k], alphas[k]);
+        if (a->r > lora->max_r) lora->max_r = a->r;
+        a->a_offset = at;
+        at += (size_t)a->r * a->in;
+        a->b_offset = at;
+        at += (size_t)a->out * a->r;
+    }
+    ct_free(lin), ct_free(chosen), ct_free(ranks), ct_free(alphas);
+    m->lora = lora;
+    ct_lora_tokens_layout(m, &at);
+    lora->n_params = at;
+    lora->params = ct_calloc(at, sizeof(float));
+    lora->grads = ct_calloc(at, sizeof(float));
+    lora->dev_params = lora->params;
+    lora->dev_grads = lora->grads;
+    ct_lora_tokens_init(m);  // the rows start as the base's
+    alloc_scratch(m, ct_ops_cpu());
+    if (!m->ops->host_memory) {  // attached to a model already on a device
+        lora->dev_params = NULL;
+        lora->dev_grads = NULL;
+        ct_lora_to_backend(m);
+    }
+    m->train_params = lora->dev_params;
+    m->train_grads = lora->dev_grads;
+    m->n_train = lora->n_params;
+    return 0;
+}
+
+void ct_lora_to_backend(CtModel *m) {
+    CtLora *lora = m->lora;
+    const CtOps *ops = m->ops;
+    if (lora->dev_params && lora->dev_params != lora->params) return;  // already there
+    free_scratch(lora, ct_ops_cpu());
+    alloc_scratch(m, ops);
+    lora->dev_params = ct_model_device_buffer(ops, lora->params, lora->n_params, m->train_shards, "LoRA adapters");
+    if (ops->keep_low_precision_weights) ops->keep_low_precision_weights(lora->dev_params, lora->n_params, NULL);
+    lora->dev_grads = ct_model_device_buffer(ops, NULL, lora->n_params, m->train_shards, "LoRA adapter gradients");
+    ct_free(lora->grads);  // gradients live on the device only
+    lora->grads = NULL;
+    m->train_params = lora->dev_params;
+    m->train_grads = lora->dev_grads;
+    lora->tokens.dirty = 1;  // the base on the device takes the token rows at the next forward
+}
+
+void ct_lora_sync(CtModel *m, int to_device) {
+    CtLora *lora = m->lora;
+    if (to_device) lora->tokens.dirty = 1;  // new token rows for the base
+    if (m->ops->host_memory || lora->dev_params == lora->params) return;
+    if (to_device) {
+        m->ops->upload(lora->dev_params, lora->params, lora->n_params * sizeof(float));
+        if (m->ops->keep_low_precision_weights)
+            m->ops->keep_low_precision_weights(lora->dev_params, lora->n_params, NULL);
+    } else {
+        m->ops->download(lora->params, lora->dev_params, lora->n_params * sizeof(float));
+    }
+}
+
+// PEFT's initialisation on the host copy of the adapters.
+static void init_host(CtLora *lora, uint64_t seed) {
+    for (int i = 0; i < lora->n_adapters; i++)  // B = 0 (A below); the token rows keep their values
+        memset(lora->params + lora->adapters[i].b_offset, 0,
+               (size_t)lora->adapters[i].out * lora->adapters[i].r * sizeof(float));
+    for (int i = 0; i < lora->n_adapters; i++) {
+        // kaiming_uniform_(A, a=√5): gain √(2/(1+5)), bound gain·√(3/in) = 1/√in
+        const CtLoraAdapter *a = &lora->adapters[i];
+        const float bound = 1.0f / sqrtf((float)a->in);
+        CtRng rng;
+        ct_rng_seed_stream(&rng, seed, 0x10A0000ull + (uint64_t)i);
+        float *A = lora->params + a->a_offset;
+        for (size_t j = 0; j < (size_t)a->r * a->in; j++) A[j] = (2 * ct_rng_uniform(&rng) - 1) * bound;
+    }
+}
+
+void ct_lora_init(CtModel *m, uint64_t seed) {
+    CtLora *lora = m->lora;
+    init_host(lora, seed);
+    ct_lora_sync(m, 1);
+}
+
+void ct_lora_detach(CtModel *m) {
+    CtLora *lora = m->lora;
+    if (!lora) return;
+    free_scratch(lora, m->ops);
+    if (lora->dev_params != lora->params) {
+        m->ops->free(lora->dev_params);
+        m->ops->free(lora->dev_grads);
+    }
+    ct_free(lora->tokens.original);
+    ct_free(lora->adapters);
+    ct_free(lora->params);
+    ct_free(lora->grads);
+    ct_free(lora);
+    m->lora = NULL;
+    m->train_params = m->dev_params;
+    m->train_grads = m->dev_grads;
+    m->n_train = m->dev_grads ? m->n_params : 0;
+}
+
+// The adapters of (layer, site): a contiguous run of the table (it is in layer, site order).
+static int site_range(const CtLora *lora, int layer, CtLoraSite site, int *first) {
+    int n = 0;
+    *first = 0;
+    for (int i = 0; i < lora->n_adapters; i++) {
+        const CtLoraAdapter *a = &lora->adapters[i];
+        if (a->layer == layer && a->site == site) {
+            if (!n) *first = i;
+            n++;
+        } else if (n || a->layer > layer) {
+            break;
+        }
+    }
+    return n;
+}
+
+int ct_lora_has_adapter(const CtModel *m, int layer, CtLoraSite site) {
+    int first;
+    return m->lora && site_range(m->lora, layer, site, &first) > 0;
+}
+
+// The dropout mask's key of adapter i in this micro-batch (the op hashes it per element).
+static uint64_t lora_dropout_key(const CtModel *m, int i) {
+    return m->dropout_seed * 0x100000001B3ull + (uint64_t)(i + 1) * 0xD6E8FEB86659FD93ull;
+}
+
+void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, CtAct *out, const CtAct *inp, int N) {
+    CtLora *lora = m->lora;
+    int first, n = site_range(lora, layer, site, &first);
+    const float p = (float)lora->spec.dropout;
+    lora->dropout_on = m->training && p > 0;
+    for (int i = first; i < first + n; i++) {
+        CtLoraAdapter *a = &lora->adapters[i];
+        const CtAct *x = inp;
+        if (lora->dropout_on) {  // x̃ = dropout(x): the adapter's input only, its own mask
+            m->ops->dropout_forward(lora->xd, inp, (size_t)N * a->in, p, lora_dropout_key(m, i));
+            x = lora->xd;
+        }
+        CtAct *out_block = ct_act_at(m->ops->act_bytes, out, (size_t)a->col0);  // the adapter's columns
+        m->ops->lora_forward(out_block, a->h, x, lora->dev_params + a->a_offset, lora->dev_params + a->b_offset,
+                             a->scale, N, a->in, a->r, a->out, a->out_stride);
+    }
+}
+
+void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, CtAct *dinp, const CtAct *dout, const CtAct *inp, int N) {
+    CtLora *lora = m->lora;
+    const float p = (float)lora->spec.dropout;
+    int first, n = site_range(lora, layer, site, &first);
+    for (int i = first; i < first + n; i++) {
+        CtLoraAdapter *a = &lora->adapters[i];
+        const float *A = lora->dev_params + a->a_offset, *B = lora->dev_params + a->b_offset;
+        float *dA = lora->dev_grads + a->a_offset, *dB = lora->dev_grads + a->b_offset;
+        const CtAct *dout_block = ct_act_at(m->ops->act_bytes, dout, (size_t)a->col0);  // the adapter's columns
+        if (!lora->dropout_on) {
+            m->ops->lora_backward(dinp, dA, dB, lora->dh, dout_block, inp, a->h, A, B, a->scale, N, a->in, a->r,
+                                  a->out, a->out_stride);
+            continue;
+        }
+        // the forward's mask again: dA = dhᵀ·x̃, then dx += (dh·A)⊙mask/(1-p)
+        const size_t nx = (size_t)N * a->in;
+        m->ops->dropout_forward(lora->xd, inp, nx, p, lora_dropout_key(m, i));
+        m->ops->zero(lora->dxd, nx * m->ops->act_bytes);
+        m->ops->lora_backward(dinp ? lora->dxd : NULL, dA, dB, lora->dh, dout_block, lora->xd, a->h, A, B,
+                              a->scale, N, a->in, a->r, a->out, a->out_stride);
+        if (dinp) {  // the op writes (in place is allowed), so through dxd and then added
+            m->ops->dropout_backward(lora->dxd, lora->dxd, nx, p, lora_dropout_key(m, i));
+            m->ops->residual_forward(dinp, dinp, lora->dxd, nx);  // dinp += dxd
+        }
+    }
+}
+
+// The base weight of a site in block `layer` (the model holds every weight as [out, in]).
+static float *site_weight(CtModel *m, int layer, CtLoraSite site) {
+    const CtLayerTensors *p = &m->w.layers[layer];
+    switch (site) {
+    case CT_LORA_QKV: return p->qkv_w;
+    case CT_LORA_ATTN_OUT: return p->attn_out_w;
+    case CT_LORA_FC: return p->fc_w;
+    default: return p->fc_out_w;
+    }
+}
+
+void ct_lora_merge(CtModel *m) {
+    CtLora *lora = m->lora;
+    if (!lora) return;
+    ct_model_sync_to_host(m);  // merged on the host copy (a device model gets it back below)
+    for (int i = 0; i < lora->n_adapters; i++) {
+        const CtLoraAdapter *a = &lora->adapters[i];
+        // rows col0.. of the fused [out_stride, in] weight: W[col0 + j, c] += s·Σ_k B[j,k]·A[k,c]
+        float *W = m->params + (site_weight(m, a->layer, a->site) - m->dev_params) + (size_t)a->col0 * a->in;
+        const float *A = lora->params + a->a_offset, *B = lora->params + a->b_offset;
+        const int r = a->r;
+#pragma omp parallel for schedule(static)
+        for (int j = 0; j < a->out; j++) {
+            float *w = W + (size_t)j * a->in;
+            for (int k = 0; k < r; k++) {
+                const float bk = a->scale * B[(size_t)j * r + k];
+                const float *ak = A + (size_t)k * a->in;
+                for (int c = 0; c < a->in; c++) w[c] += bk * ak[c];
+            }
+        }
+    }
+    ct_lora_tokens_merge(m);  // the trained token rows replace the base's
+    ct_lora_detach(m);
+    ct_model_sync_to_device(m);
+}
+
+void ct_lora_named_tensors(const CtLora *lora, const float *buffer, CtNamedTensor *out) {
+    for (int i = 0; i < lora->n_adapters; i++) {
+        const CtLoraAdapter *a = &lora->adapters[i];
+        out[2 * i] = (CtNamedTensor){.name = a->a_name, .ndim = 2, .dtype = CT_DTYPE_F32,
+                                     .data = (void *)(buffer + a->a_offset)};
+        out[2 * i].shape[0] = a->r;
+        out[2 * i].shape[1] = a->in;
+        out[2 * i + 1] = (CtNamedTensor){.name = a->b_name, .ndim = 2, .dtype = CT_DTYPE_F32,
+                                         .data = (void *)(buffer + a->b_offset)};
+        out[2 * i + 1].shape[0] = a->out;
+        out[2 * i + 1].shape[1] = a->r;
+    }
+    ct_lora_tokens_named_tensors(lora, buffer, out + 2 * lora->n_adapters);
+}
+
+int ct_lora_n_tensors(const CtLora *lora) { return 2 * lora->n_adapters + ct_lora_tokens_n_tensors(lora); }
+
+static int lora_min_r(const CtLora *lora) {
+    int r = lora->max_r;
+    for (int i = 0; i < lora->n_adapters; i++)
+        if (lora->adapters[i].r < r) r = lora->adapters[i].r;
+    return r;
+}
+
+uint64_t ct_lora_base_hash(const CtModel *m) {
+    return ct_fnv1a64(m->params, m->n_params * sizeof(float));
+}
+
+void ct_lora_report(const CtModel *m) {
+    const CtLora *lora = m->lora;
+    const CtLoraTokens *t = &lora->tokens;
+    const size_t n_train = lora->n_params - (t->n ? t->in_offset - t->sink_offset : 0);  // not the sink row
+    char trainable[32], total[32], saved[32], patterns[96] = "", rows[160] = "";
+    ct_format_count(trainable, sizeof trainable, (double)n_train);
+    ct_format_count(total, sizeof total, (double)(m->n_params + n_train));
+    // full fine-tuning keeps a gradient and two AdamW moments (float32) for every base parameter;
+    // LoRA keeps the adapters, their gradients and moments instead (16 bytes per adapter value)
+    const double saving = 12.0 * (double)m->n_params - 16.0 * (double)lora->n_params;
+    ct_format_bytes(saved, sizeof saved, fabs(saving));
+    if (lora->spec.n_rank_pattern || lora->spec.n_alpha_pattern || lora->spec.n_layers)
+        snprintf(patterns, sizeof patterns, " (ranks %d..%d%s%s)", lora_min_r(lora), lora->max_r,
+                 lora->spec.n_alpha_pattern ? ", alpha_pattern" : "", lora->spec.n_layers ? ", layers_to_transform" : "");
+    if (t->n)
+        snprintf(rows, sizeof rows, " + %d token rows (ids %d..%d) of the embedding%s", t->n, lora->spec.token_ids[0],
+                 lora->spec.token_ids[t->n - 1], t->head ? " and of the output head" : "");
+    ct_log("lora: r %d, alpha %g, scale %g, targets %s: %d adapters%s%s; trainable %s of %s parameters (%.3f%%); "
+           "no gradients or optimizer state for the frozen base: %s %s memory than full fine-tuning",
+           lora->spec.r, lora->spec.alpha, (double)lora->scale, lora->target_modules, lora->n_adapters, patterns, rows,
+           trainable, total, 100.0 * (double)n_train / (double)(m->n_params + n_train), saved, saving >= 0 ? "less" : "more");
+}

@@ -1,0 +1,216 @@
+// The Transformer: parameters in one buffer with a table of Hugging Face names, activations
+// allocated once for the largest batch, and the forward/backward orchestration over the op
+// table (kernels/ops.h). The math is in kernels/; here is only what runs, in which order.
+//
+//   GPT-2:  x = wte[tok] + wpe[pos]
+//           per block: x += attn_proj(attention(qkv(LayerNorm(x))));  x += fc_proj(GELU(fc(LayerNorm(x))))
+//           logits = LayerNorm(x) · wteᵀ
+//   LLaMA:  x = embed[tok]
+//           per block: x += o_proj(attention(RoPE(qkv(RMSNorm(x)))));  x += down(SwiGLU(gate_up(RMSNorm(x))))
+//           logits = RMSNorm(x) · lm_headᵀ
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/named_tensor.h"
+#include "kernels/ops.h"
+#include "train/model/model_config.h"
+
+// One tensor of the parameter table.
+typedef enum { CT_INIT_NORMAL, CT_INIT_NORMAL_RESIDUAL, CT_INIT_ONES, CT_INIT_ZEROS } CtParamInit;
+
+typedef struct {
+    char name[96];      // Hugging Face name: "transformer.h.0.attn.c_attn.weight"
+    int ndim;           // 1 or 2
+    int64_t shape[2];   // as stored here: a weight is [out, in] (torch.nn.Linear)
+    size_t offset;      // in floats, from the start of the parameter buffer
+    size_t numel;
+    int hf_transposed;  // 1: Hugging Face stores it as [in, out] (GPT-2's Conv1D layers)
+    CtParamInit init;
+} CtParamEntry;
+
+// Pointers into a parameter-shaped buffer (the parameters, or their gradients). The fused
+// tensors are adjacent entries of the table: qkv_w is q_proj|k_proj|v_proj (llama) or c_attn
+// (gpt2); fc_w is gate_proj|up_proj (llama) or c_fc (gpt2). Absent tensors are NULL.
+typedef struct {
+    float *ln1_w, *ln1_b;
+    float *qkv_w, *qkv_b;
+    float *attn_out_w, *attn_out_b;
+    float *ln2_w, *ln2_b;
+    float *fc_w, *fc_b;
+    float *fc_out_w, *fc_out_b;
+} CtLayerTensors;
+
+typedef struct {
+    float *wte, *wpe;   // wpe: gpt2 only
+    float *lnf_w, *lnf_b;
+    float *lm_head;     // = wte when tied
+    CtLayerTensors *layers;
+} CtModelTensors;
+
+// Activations of one forward pass, kept for backward. Per-layer tensors hold n_layer slices;
+// with recompute on, ln1, ln2 and fch_act hold one slice that backward refills. CtAct arrays
+// are of the ops' activation type (ops->act_bytes: float on the CPU, bf16 in the GPU's bf16
+// table; kernels/ops.h), addressed through ct_act_at; per-row statistics are float.
+typedef struct {
+    CtAct *encoded;                    // [B,T,C]
+    CtAct *ln1;                        // [L,B,T,C]
+    float *ln1_mean, *ln1_rstd;        // [L,B,T], [L,B,T]
+    CtAct *qkv;                        // [L,B,T,(NH+2·NKV)·HD], after RoPE
+    CtAct *atty;                       // [L,B,T,C] attention output, before the projection
+    float *att;                        // [L,B,NH,T,T] attention probabilities (or the backend's saved state)
+    CtAct *residual2;                  // [L,B,T,C] stream after the attention half
+    CtAct *ln2;
+    float *ln2_mean, *ln2_rstd;
+    CtAct *fch;                        // [L,B,T,FI] MLP input projection (FI = d_ff, or 2·d_ff for SwiGLU)
+    CtAct *fch_act;                    // [L,B,T,d_ff] after GELU / SwiGLU
+    CtAct *residual3;                  // [L,B,T,C] stream after the block
+    CtAct *lnf;                        // [B,T,C]
+    float *lnf_mean, *lnf_rstd;        // [B,T], [B,T]
+    CtAct *logits;                     // [B,T,V]; backward turns it into dlogits in place
+    float *losses, *logprobs, *lse;    // [B,T]
+    CtAct *proj;                       // [B,T,C] scratch: output of the two projections
+    int32_t *positions;                // [B,T] 0..T-1, when the batch brings none
+    // gradients of one block at a time (reused down the stack)
+    CtAct *d_residual, *d_norm, *d_qkv, *d_atty, *d_fch, *d_fch_act, *d_proj;
+} CtActivations;
+
+// One batch of B sequences of T tokens. Only tokens is required.
+typedef struct {
+    const int32_t *tokens;        // [B,T]
+    const int32_t *targets;       // [B,T]; NULL: forward stops at the logits; -1 = ignored
+    const uint8_t *loss_mask;     // [B,T] or NULL: 0 = no loss on this token (prompt, padding)
+    const float *loss_weights;    // [B,T] or NULL
+    const int32_t *doc_ids;       // [B,T] or NULL: attention stays inside a document
+    const int32_t *positions;     // [B,T] or NULL (= t): positions restarting per document
+    int B, T;
+} CtBatch;
+
+struct CtLora;  // train/model/lora.h
+
+// Flags of ct_model_create (its last argument; 0 and 1 keep their old meaning of recompute).
+#define CT_MODEL_RECOMPUTE 1  // see CtActivations
+#define CT_MODEL_FROZEN 2     // no gradient buffer for the parameters (LoRA's frozen base): backward
+                              // passes gradients through them but computes none for them
+
+typedef struct {
+    CtModelConfig config;
+    const CtOps *ops;
+    int recompute;
+    int frozen;                // CT_MODEL_FROZEN: grads is NULL and so is every pointer of g
+
+    CtParamEntry *table;
+    int n_tensors;
+    size_t n_params;
+    // Parameters and gradients in host memory: what checkpoints, exports and tests read and
+    // write. On a device backend (ops->host_memory 0, after ct_model_to_backend) params is a
+    // mirror, current after ct_model_sync_to_host (push host edits with ct_model_sync_to_device),
+    // and grads is NULL: gradients live on the device only.
+    float *params, *grads;
+    // What the ops read and write (w and g point into these): params and grads themselves on
+    // the CPU, device buffers otherwise.
+    float *dev_params, *dev_grads;
+    CtModelTensors w, g;
+    // What the optimizer steps, in the ops' memory: dev_params/dev_grads (n_params), or the
+    // LoRA adapters' buffers.
+    float *train_params, *train_grads;
+    size_t n_train;
+    // Set before ct_model_to_backend (or attaching LoRA on a device): the device buffers of
+    // train_params and train_grads then hold n_train rounded up to a multiple of this many
+    // floats, zeros past n_train, so ZeRO-1 can cut them into equal parts (train/dist/zero.h). 0 or 1: exact.
+    int train_shards;
+    struct CtLora *lora;       // adapters (train/model/lora.h), or NULL
+
+    int max_B, max_T;
+    CtActivations act;
+    void *act_block;           // the one allocation behind act
+    size_t activation_bytes;
+    size_t recompute_saved_bytes;  // what recompute saves (0 when off)
+
+    // Dropout (config.dropout > 0, and LoRA's lora.dropout on adapter inputs) applies only in
+    // training mode (ct_model_set_dropout), with masks that are a pure function of dropout_seed:
+    // embeddings, the attention probabilities and the output of both residual branches of every block.
+    int training;
+    uint64_t dropout_seed;     // the mask seed of the next forward
+    int dropout_applied;       // the last forward applied dropout with dropout_seed
+    CtBatch batch;             // the last forward's batch, in the ops' memory (backward reads it)
+    float loss_count;          // tokens that counted in the last loss
+    float loss;                // mean loss of the last forward (0 without targets)
+    // The last forward's per-token losses and log-probabilities [B·T], in host memory (on the
+    // CPU these are act.losses and act.logprobs; on a device, copies made after the forward).
+    float *losses, *logprobs;
+    float *host_logits;        // ct_model_logits's host copy on a device (NULL until asked)
+    // Called by backward (when set) each time the gradients from index final_from of dev_grads
+    // on are final for this backward: after the head and final norm, after each block, and with
+    // 0 at the end (parameters are laid out embeddings, blocks in order, final norm, head, so
+    // backward finishes them from the end of the buffer toward its start). Data parallelism
+    // starts all-reducing those buckets while backward goes on. Not called for LoRA models.
+    void (*grads_final)(void *ctx, size_t final_from);
+    void *grads_final_ctx;
+    // Device backends: the batch's arrays are uploaded here before each forward.
+    struct {
+        int32_t *tokens, *targets, *doc_ids, *positions;
+        uint8_t *loss_mask;
+        float *loss_weights;
+        int32_t *host_positions;   // host scratch: positions 0..T-1 when the batch brings none
+    } staged;
+} CtModel;
+
+// Builds the parameter table and allocates parameters, gradients (not with CT_MODEL_FROZEN)
+// and activations for batches up to max_B × max_T. flags: CT_MODEL_RECOMPUTE | CT_MODEL_FROZEN.
+// Returns 0, or -1 + error.
+int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int flags);
+void ct_model_free(CtModel *m);
+
+// Moves the model (parameters, gradients, activations, LoRA adapters) into the memory of
+// `ops`, a device backend, which runs every later forward and backward. Build, initialise or
+// load the model on the CPU first. params stays as the host mirror; grads (host) is freed.
+void ct_model_to_backend(CtModel *m, const CtOps *ops);
+// Device backends: copy the parameters (and adapters) device → host mirror, or host → device
+// after editing the mirror. No-ops on the CPU.
+void ct_model_sync_to_host(CtModel *m);
+void ct_model_sync_to_device(CtModel *m);
+// The trainable parameters (params, or the LoRA adapters) in host memory, synced first.
+const float *ct_model_train_params_host(CtModel *m);
+
+// GPT-2 initialisation: normal(0, 0.02), residual projections normal(0, 0.02/sqrt(2·n_layer)),
+// norm weights 1, biases 0. Each tensor draws from its own stream of `seed`, so the result
+// does not depend on thread counts.
+void ct_model_init(CtModel *m, uint64_t seed);
+
+// Training mode turns dropout on (when config.dropout > 0) with masks drawn from `seed`; give
+// every step (and micro-batch, and rank) its own seed. Backward reuses the last forward's masks.
+// Evaluation mode (training = 0, the default) applies no dropout.
+void ct_model_set_dropout(CtModel *m, int training, uint64_t seed);
+
+// Forward pass. With targets, returns the mean loss over counted tokens,
+//   loss = Σ_n w_n·(-log p(target_n)) / #{n : w_n ≠ 0}
+// (w_n = loss_mask·loss_weights, 0 for ignored targets); per-token values stay in
+// m->act.losses and m->act.logprobs. Without targets returns 0 and leaves the logits.
+float ct_model_forward(CtModel *m, const CtBatch *batch);
+
+// The logits [B·T, V] of the last forward (one without targets: backward overwrites them) as
+// host floats: the activations themselves on the CPU, else converted into a host copy that
+// the model owns (valid until the next call).
+const float *ct_model_logits(CtModel *m);
+
+// Replaces the per-token loss weights [B·T] (host memory) of the last forward before its backward:
+// objectives such as DPO set them from the forward's log-probabilities.
+void ct_model_set_loss_weights(CtModel *m, const float *weights);
+
+// Backward of the last forward's loss: adds d loss / d params into m->grads, and into the
+// adapters' gradients when the model has LoRA adapters (call ct_model_zero_grad first).
+// Consumes the logits (they become their gradient).
+void ct_model_backward(CtModel *m);
+void ct_model_zero_grad(CtModel *m);
+
+// The parameter table as named tensors for checkpoint and safetensors code.
+// out must hold m->n_tensors entries; data points into m->params (or m->grads).
+void ct_model_named_tensors(const CtModel *m, int gradients, CtNamedTensor *out);
+
+// FLOPs of one training step (forward + backward) per token at sequence length T:
+// 6·N_matmul + 6·n_layer·T·d_model (causal attention: QKᵀ and P·V each 2·T·C/2 per token
+// forward, twice that backward). N_matmul counts the weights of every matrix product,
+// the output head included; embeddings and norms are not products. weights_frozen (LoRA's
+// base): 4·N_matmul, backward computing the inputs' gradients but not the weights'.
+double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_frozen);

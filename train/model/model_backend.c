@@ -1,0 +1,142 @@
+// Where the model's numbers live. A model is built, initialised or loaded on the CPU (host
+// memory, where checkpoints and exports read and write); ct_model_to_backend moves it into a
+// device backend's memory, after which every forward and backward runs there. The host keeps
+// a mirror of the parameters, synced on demand (checkpoints, samples from the host, tests).
+// A backend whose products read low-precision weights is told which buffers hold weights
+// (keep_low_precision_weights): when they arrive and whenever the host pushes edits.
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "train/model/lora.h"
+#include "train/model/model_internal.h"
+
+CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
+    const CtOps *ops = m->ops;
+    const size_t N = (size_t)batch->B * batch->T;
+    CtBatch s = *batch;
+    if (ops->host_memory) {
+        if (!batch->positions) {
+            for (size_t n = 0; n < N; n++) m->act.positions[n] = (int32_t)(n % (size_t)batch->T);
+            s.positions = m->act.positions;
+        }
+        return s;
+    }
+    ops->upload(m->staged.tokens, batch->tokens, N * sizeof(int32_t));
+    s.tokens = m->staged.tokens;
+    if (batch->targets) {
+        ops->upload(m->staged.targets, batch->targets, N * sizeof(int32_t));
+        s.targets = m->staged.targets;
+    }
+    if (batch->loss_mask) {
+        ops->upload(m->staged.loss_mask, batch->loss_mask, N);
+        s.loss_mask = m->staged.loss_mask;
+    }
+    if (batch->loss_weights) {
+        ops->upload(m->staged.loss_weights, batch->loss_weights, N * sizeof(float));
+        s.loss_weights = m->staged.loss_weights;
+    }
+    if (batch->doc_ids) {
+        ops->upload(m->staged.doc_ids, batch->doc_ids, N * sizeof(int32_t));
+        s.doc_ids = m->staged.doc_ids;
+    }
+    const int32_t *positions = batch->positions;
+    if (!positions) {
+        for (size_t n = 0; n < N; n++) m->staged.host_positions[n] = (int32_t)(n % (size_t)batch->T);
+        positions = m->staged.host_positions;
+    }
+    ops->upload(m->staged.positions, positions, N * sizeof(int32_t));
+    s.positions = m->staged.positions;
+    return s;
+}
+
+void ct_model_set_loss_weights(CtModel *m, const float *weights) {
+    const size_t N = (size_t)m->batch.B * m->batch.T;
+    if (m->ops->host_memory) {
+        m->batch.loss_weights = weights;
+        return;
+    }
+    m->ops->upload(m->staged.loss_weights, weights, N * sizeof(float));
+    m->batch.loss_weights = m->staged.loss_weights;
+}
+
+// A device buffer of n floats from host (or zeros), with room for `shards` equal parts.
+float *ct_model_device_buffer(const CtOps *ops, const float *host, size_t n, int shards, const char *what) {
+    const size_t w = shards > 1 ? (size_t)shards : 1, room = (n + w - 1) / w * w;
+    float *d = ops->alloc((room ? room : 1) * sizeof(float), what);  // zeroed: the padding stays 0
+    if (host) ops->upload(d, host, n * sizeof(float));
+    return d;
+}
+
+void ct_model_to_backend(CtModel *m, const CtOps *ops) {
+    if (ops == m->ops) return;
+    CT_CHECK(m->ops->host_memory && !ops->host_memory,
+             "ct_model_to_backend moves a model from host memory to a device backend");
+    // The host's activations go; the device gets its own, sized by its attention.
+    m->ops->free(m->act_block);
+    m->act_block = NULL;
+    m->ops = ops;
+    m->dev_params = ct_model_device_buffer(ops, m->params, m->n_params, m->train_shards, "model parameters");
+    if (ops->keep_low_precision_weights) ops->keep_low_precision_weights(m->dev_params, m->n_params, NULL);
+    m->dev_grads = NULL;
+    if (m->grads) {  // gradients live on the device only
+        m->dev_grads = ct_model_device_buffer(ops, NULL, m->n_params, m->train_shards, "model gradients");
+        ct_free(m->grads);
+        m->grads = NULL;
+    }
+    ct_model_layout_bind(&m->config, m->dev_params, &m->w);
+    ct_model_layout_bind(&m->config, m->dev_grads, &m->g);
+    ct_model_activations_alloc(m);
+    const size_t BT = (size_t)m->max_B * m->max_T;
+    m->losses = ct_calloc(BT, sizeof(float));
+    m->logprobs = ct_calloc(BT, sizeof(float));
+    m->staged.tokens = ops->alloc(BT * sizeof(int32_t), "batch tokens");
+    m->staged.targets = ops->alloc(BT * sizeof(int32_t), "batch targets");
+    m->staged.doc_ids = ops->alloc(BT * sizeof(int32_t), "batch document ids");
+    m->staged.positions = ops->alloc(BT * sizeof(int32_t), "batch positions");
+    m->staged.loss_mask = ops->alloc(BT, "batch loss mask");
+    m->staged.loss_weights = ops->alloc(BT * sizeof(float), "batch loss weights");
+    m->staged.host_positions = ct_alloc(BT * sizeof(int32_t));
+    m->train_params = m->dev_params;
+    m->train_grads = m->dev_grads;
+    m->n_train = m->dev_grads ? m->n_params : 0;
+    if (m->lora) ct_lora_to_backend(m);
+}
+
+void ct_model_free_backend(CtModel *m) {
+    const CtOps *ops = m->ops;
+    if (!ops) return;
+    ops->free(m->act_block);
+    m->act_block = NULL;
+    if (ops->host_memory) return;  // parameters and gradients are the host buffers
+    ops->free(m->dev_params);
+    ops->free(m->dev_grads);
+    ct_free(m->losses);
+    ct_free(m->logprobs);
+    ops->free(m->staged.tokens);
+    ops->free(m->staged.targets);
+    ops->free(m->staged.doc_ids);
+    ops->free(m->staged.positions);
+    ops->free(m->staged.loss_mask);
+    ops->free(m->staged.loss_weights);
+    ct_free(m->staged.host_positions);
+    m->dev_params = m->dev_grads = NULL;
+}
+
+void ct_model_sync_to_host(CtModel *m) {
+    if (m->ops->host_memory) return;
+    m->ops->download(m->params, m->dev_params, m->n_params * sizeof(float));
+    if (m->lora) ct_lora_sync(m, 0);
+}
+
+void ct_model_sync_to_device(CtModel *m) {
+    if (m->ops->host_memory) return;
+    m->ops->upload(m->dev_params, m->params, m->n_params * sizeof(float));
+    if (m->ops->keep_low_precision_weights) m->ops->keep_low_precision_weights(m->dev_params, m->n_params, NULL);
+    if (m->lora) ct_lora_sync(m, 1);
+}
+
+const float *ct_model_train_params_host(CtModel *m) {
+    ct_model_sync_to_host(m);
+    return m->lora ? m->lora->params : m->params;
+}

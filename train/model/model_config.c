@@ -1,0 +1,86 @@
+#include "train/model/model_config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+
+#define GPT2(L, H, C, V, T) {CT_ARCH_GPT2, L, H, H, C, 4 * (C), V, T, 1e-5f, 10000.0f, 1, 0.0f}
+#define LLAMA(L, H, KV, C, F, V, T, THETA, TIE) {CT_ARCH_LLAMA, L, H, KV, C, F, V, T, 1e-5f, THETA, TIE, 0.0f}
+
+const CtModelPreset ct_model_presets[] = {
+    {"gpt2-124m", "GPT-2 small (12 layers, 768 channels, 12 heads)", GPT2(12, 12, 768, 50257, 1024)},
+    {"gpt2-350m", "GPT-2 medium (24 layers, 1024 channels, 16 heads)", GPT2(24, 16, 1024, 50257, 1024)},
+    {"gpt2-774m", "GPT-2 large (36 layers, 1280 channels, 20 heads)", GPT2(36, 20, 1280, 50257, 1024)},
+    {"gpt2-1558m", "GPT-2 XL (48 layers, 1600 channels, 25 heads)", GPT2(48, 25, 1600, 50257, 1024)},
+    {"gpt2-tiny", "a small GPT-2 for tests and demos (4 layers, 128 channels, 4 heads, 4096 vocab)",
+     GPT2(4, 4, 128, 4096, 256)},
+    {"llama-tiny", "TinyStories-size LLaMA (6 layers, 288 channels, 6 heads, 8192 vocab)",
+     LLAMA(6, 6, 6, 288, 768, 8192, 256, 10000.0f, 0)},
+    {"llama-42m", "llama2.c stories42M shape with GQA (8 layers, 512 channels, 8 heads, 4 kv heads)",
+     LLAMA(8, 8, 4, 512, 1376, 32000, 1024, 10000.0f, 0)},
+    {"llama-110m", "llama2.c stories110M shape (12 layers, 768 channels, 12 heads)",
+     LLAMA(12, 12, 12, 768, 2048, 32000, 1024, 10000.0f, 0)},
+    {"llama-1b", "Llama 3.2 1B shape (16 layers, 2048 channels, 32 heads, 8 kv heads, tied)",
+     LLAMA(16, 32, 8, 2048, 8192, 128256, 2048, 500000.0f, 1)},
+};
+const int ct_model_n_presets = (int)(sizeof ct_model_presets / sizeof ct_model_presets[0]);
+
+int ct_model_preset(const char *name, CtModelConfig *out) {
+    for (int i = 0; i < ct_model_n_presets; i++)
+        if (strcmp(ct_model_presets[i].name, name) == 0) {
+            *out = ct_model_presets[i].config;
+            return 0;
+        }
+    char list[512] = "";
+    for (int i = 0; i < ct_model_n_presets; i++) {
+        if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+        strncat(list, ct_model_presets[i].name, sizeof list - strlen(list) - 1);
+    }
+    return ct_error_set("unknown model preset '%s' (presets: %s)", name, list);
+}
+
+const char *ct_arch_name(CtArch arch) { return arch == CT_ARCH_GPT2 ? "gpt2" : "llama"; }
+
+int ct_model_config_validate(const CtModelConfig *c) {
+    if (c->arch != CT_ARCH_GPT2 && c->arch != CT_ARCH_LLAMA) return ct_error_set("model.arch must be gpt2 or llama");
+    if (c->n_layer < 1) return ct_error_set("model.n_layer must be at least 1 (got %d)", c->n_layer);
+    if (c->n_head < 1 || c->d_model < 1 || c->d_ff < 1 || c->vocab_size < 2 || c->max_seq_len < 1)
+        return ct_error_set("model sizes must be positive (n_head %d, d_model %d, d_ff %d, vocab_size %d, max_seq_len %d)",
+                            c->n_head, c->d_model, c->d_ff, c->vocab_size, c->max_seq_len);
+    if (c->d_model % c->n_head != 0)
+        return ct_error_set("model.d_model (%d) must be a multiple of model.n_head (%d)", c->d_model, c->n_head);
+    if (c->n_kv_head < 1 || c->n_head % c->n_kv_head != 0)
+        return ct_error_set("model.n_head (%d) must be a multiple of model.n_kv_head (%d)", c->n_head, c->n_kv_head);
+    if (c->arch == CT_ARCH_GPT2 && c->n_kv_head != c->n_head)
+        return ct_error_set("gpt2 models have no grouped-query heads: model.n_kv_head (%d) must equal model.n_head (%d)",
+                            c->n_kv_head, c->n_head);
+    if (c->arch == CT_ARCH_LLAMA && ct_model_head_dim(c) % 2 != 0)
+        return ct_error_set("RoPE needs an even head size; d_model / n_head = %d", ct_model_head_dim(c));
+    if (!(c->norm_eps > 0)) return ct_error_set("model.norm_eps must be positive");
+    if (c->arch == CT_ARCH_LLAMA && !(c->rope_theta > 1)) return ct_error_set("model.rope_theta must be above 1");
+    if (c->dropout < 0 || c->dropout >= 1) return ct_error_set("model.dropout must be in [0, 1)");
+    return 0;
+}
+
+int ct_model_config_from_run(const CtRunConfig *run, CtModelConfig *out) {
+    if (ct_model_preset(run->model.preset, out) != 0) return ct_error_prefix("model.preset: ");
+    const __typeof__(run->model) *m = &run->model;
+    if (m->arch) out->arch = m->arch == 1 ? CT_ARCH_GPT2 : CT_ARCH_LLAMA;
+    if (m->n_layer) out->n_layer = m->n_layer;
+    if (m->n_head) {
+        // a new head count without a kv count means plain multi-head attention
+        out->n_head = m->n_head;
+        if (!m->n_kv_head) out->n_kv_head = m->n_head;
+    }
+    if (m->n_kv_head) out->n_kv_head = m->n_kv_head;
+    if (m->d_model) out->d_model = m->d_model;
+    if (m->d_ff) out->d_ff = m->d_ff;
+    if (m->vocab_size) out->vocab_size = m->vocab_size;
+    if (m->max_seq_len) out->max_seq_len = m->max_seq_len;
+    if (m->norm_eps > 0) out->norm_eps = m->norm_eps;
+    if (m->rope_theta > 0) out->rope_theta = m->rope_theta;
+    if (m->tie_embeddings) out->tie_embeddings = m->tie_embeddings == 1;
+    out->dropout = m->dropout;
+    return ct_model_config_validate(out);
+}

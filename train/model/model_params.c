@@ -1,0 +1,157 @@
+// The parameter table of both families: Hugging Face names, shapes, offsets in the one
+// parameter buffer, and initialisation. One walk over the layout serves three purposes:
+// counting, filling the table, and pointing a CtModelTensors at a buffer.
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "train/model/model_internal.h"
+
+typedef struct {
+    CtParamEntry *table;  // NULL: only count
+    int n_tensors;
+    size_t n_floats;
+    float *base;          // NULL: no pointers wanted
+} LayoutWalk;
+
+static float *add_tensor(LayoutWalk *walk, const char *name, int64_t rows, int64_t cols, int hf_transposed,
+                         CtParamInit init) {
+    size_t numel = (size_t)(rows * (cols ? cols : 1));
+    if (walk->table) {
+        CtParamEntry *e = &walk->table[walk->n_tensors];
+        snprintf(e->name, sizeof e->name, "%s", name);
+        e->ndim = cols ? 2 : 1;
+        e->shape[0] = rows;
+        e->shape[1] = cols;
+        e->offset = walk->n_floats;
+        e->numel = numel;
+        e->hf_transposed = hf_transposed;
+        e->init = init;
+    }
+    float *p = walk->base ? walk->base + walk->n_floats : NULL;
+    walk->n_tensors++;
+    walk->n_floats += numel;
+    return p;
+}
+
+#define NAME_MAX_LEN 96
+static const char *layer_name(char *buf, const char *prefix, int layer, const char *suffix) {
+    snprintf(buf, NAME_MAX_LEN, "%s.%d.%s", prefix, layer, suffix);
+    return buf;
+}
+
+static void walk_gpt2(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
+    const int C = c->d_model, F = c->d_ff;
+    char n[NAME_MAX_LEN];
+    t->wte = add_tensor(walk, "transformer.wte.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
+    t->wpe = add_tensor(walk, "transformer.wpe.weight", c->max_seq_len, C, 0, CT_INIT_NORMAL);
+    for (int l = 0; l < c->n_layer; l++) {
+        CtLayerTensors *L = t->layers ? &t->layers[l] : &(CtLayerTensors){0};
+        const char *h = "transformer.h";
+        L->ln1_w = add_tensor(walk, layer_name(n, h, l, "ln_1.weight"), C, 0, 0, CT_INIT_ONES);
+        L->ln1_b = add_tensor(walk, layer_name(n, h, l, "ln_1.bias"), C, 0, 0, CT_INIT_ZEROS);
+        L->qkv_w = add_tensor(walk, layer_name(n, h, l, "attn.c_attn.weight"), 3 * C, C, 1, CT_INIT_NORMAL);
+        L->qkv_b = add_tensor(walk, layer_name(n, h, l, "attn.c_attn.bias"), 3 * C, 0, 0, CT_INIT_ZEROS);
+        L->attn_out_w = add_tensor(walk, layer_name(n, h, l, "attn.c_proj.weight"), C, C, 1, CT_INIT_NORMAL_RESIDUAL);
+        L->attn_out_b = add_tensor(walk, layer_name(n, h, l, "attn.c_proj.bias"), C, 0, 0, CT_INIT_ZEROS);
+        L->ln2_w = add_tensor(walk, layer_name(n, h, l, "ln_2.weight"), C, 0, 0, CT_INIT_ONES);
+        L->ln2_b = add_tensor(walk, layer_name(n, h, l, "ln_2.bias"), C, 0, 0, CT_INIT_ZEROS);
+        L->fc_w = add_tensor(walk, layer_name(n, h, l, "mlp.c_fc.weight"), F, C, 1, CT_INIT_NORMAL);
+        L->fc_b = add_tensor(walk, layer_name(n, h, l, "mlp.c_fc.bias"), F, 0, 0, CT_INIT_ZEROS);
+        L->fc_out_w = add_tensor(walk, layer_name(n, h, l, "mlp.c_proj.weight"), C, F, 1, CT_INIT_NORMAL_RESIDUAL);
+        L->fc_out_b = add_tensor(walk, layer_name(n, h, l, "mlp.c_proj.bias"), C, 0, 0, CT_INIT_ZEROS);
+    }
+    t->lnf_w = add_tensor(walk, "transformer.ln_f.weight", C, 0, 0, CT_INIT_ONES);
+    t->lnf_b = add_tensor(walk, "transformer.ln_f.bias", C, 0, 0, CT_INIT_ZEROS);
+    t->lm_head = c->tie_embeddings ? t->wte : add_tensor(walk, "lm_head.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
+}
+
+static void walk_llama(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
+    const int C = c->d_model, F = c->d_ff, HD = ct_model_head_dim(c);
+    char n[NAME_MAX_LEN];
+    t->wte = add_tensor(walk, "model.embed_tokens.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
+    t->wpe = NULL;
+    for (int l = 0; l < c->n_layer; l++) {
+        CtLayerTensors *L = t->layers ? &t->layers[l] : &(CtLayerTensors){0};
+        const char *m = "model.layers";
+        L->ln1_w = add_tensor(walk, layer_name(n, m, l, "input_layernorm.weight"), C, 0, 0, CT_INIT_ONES);
+        // q, k, v adjacent: one [(NH+2·NKV)·HD, C] product computes all three
+        L->qkv_w = add_tensor(walk, layer_name(n, m, l, "self_attn.q_proj.weight"), (int64_t)c->n_head * HD, C, 0, CT_INIT_NORMAL);
+        add_tensor(walk, layer_name(n, m, l, "self_attn.k_proj.weight"), (int64_t)c->n_kv_head * HD, C, 0, CT_INIT_NORMAL);
+        add_tensor(walk, layer_name(n, m, l, "self_attn.v_proj.weight"), (int64_t)c->n_kv_head * HD, C, 0, CT_INIT_NORMAL);
+        L->attn_out_w = add_tensor(walk, layer_name(n, m, l, "self_attn.o_proj.weight"), C, C, 0, CT_INIT_NORMAL_RESIDUAL);
+        L->ln2_w = add_tensor(walk, layer_name(n, m, l, "post_attention_layernorm.weight"), C, 0, 0, CT_INIT_ONES);
+        // gate and up adjacent: one [2F, C] product, SwiGLU reads the two halves
+        L->fc_w = add_tensor(walk, layer_name(n, m, l, "mlp.gate_proj.weight"), F, C, 0, CT_INIT_NORMAL);
+        add_tensor(walk, layer_name(n, m, l, "mlp.up_proj.weight"), F, C, 0, CT_INIT_NORMAL);
+        L->fc_out_w = add_tensor(walk, layer_name(n, m, l, "mlp.down_proj.weight"), C, F, 0, CT_INIT_NORMAL_RESIDUAL);
+        L->ln1_b = L->qkv_b = L->attn_out_b = L->ln2_b = L->fc_b = L->fc_out_b = NULL;
+    }
+    t->lnf_w = add_tensor(walk, "model.norm.weight", C, 0, 0, CT_INIT_ONES);
+    t->lnf_b = NULL;
+    t->lm_head = c->tie_embeddings ? t->wte : add_tensor(walk, "lm_head.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
+}
+
+static void walk_layout(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
+    if (c->arch == CT_ARCH_GPT2)
+        walk_gpt2(c, walk, t);
+    else
+        walk_llama(c, walk, t);
+}
+
+void ct_model_layout_count(const CtModelConfig *c, int *n_tensors, size_t *n_floats) {
+    LayoutWalk walk = {0};
+    CtModelTensors t = {0};
+    walk_layout(c, &walk, &t);
+    *n_tensors = walk.n_tensors;
+    *n_floats = walk.n_floats;
+}
+
+void ct_model_layout_table(const CtModelConfig *c, CtParamEntry *table) {
+    LayoutWalk walk = {.table = table};
+    CtModelTensors t = {0};
+    walk_layout(c, &walk, &t);
+}
+
+void ct_model_layout_bind(const CtModelConfig *c, float *base, CtModelTensors *t) {
+    LayoutWalk walk = {.base = base};
+    walk_layout(c, &walk, t);
+}
+
+void ct_model_init(CtModel *m, uint64_t seed) {
+    const float std = 0.02f, residual_std = 0.02f / sqrtf(2.0f * (float)m->config.n_layer);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const CtParamEntry *e = &m->table[i];
+        float *p = m->params + e->offset;
+        CtRng rng;
+        ct_rng_seed_stream(&rng, seed, (uint64_t)i);
+        switch (e->init) {
+        case CT_INIT_NORMAL: ct_rng_fill_normal(&rng, p, e->numel, 0, std); break;
+        case CT_INIT_NORMAL_RESIDUAL: ct_rng_fill_normal(&rng, p, e->numel, 0, residual_std); break;
+        case CT_INIT_ONES:
+            for (size_t j = 0; j < e->numel; j++) p[j] = 1;
+            break;
+        case CT_INIT_ZEROS: memset(p, 0, e->numel * sizeof(float)); break;
+        }
+    }
+    ct_model_sync_to_device(m);
+}
+
+void ct_model_named_tensors(const CtModel *m, int gradients, CtNamedTensor *out) {
+    float *base = gradients ? m->grads : m->params;  // host memory (a device model: sync first)
+    for (int i = 0; i < m->n_tensors; i++) {
+        const CtParamEntry *e = &m->table[i];
+        out[i] = (CtNamedTensor){.name = e->name, .ndim = e->ndim, .dtype = CT_DTYPE_F32, .data = base + e->offset};
+        out[i].shape[0] = e->shape[0];
+        out[i].shape[1] = e->shape[1];
+    }
+}
+
+double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_frozen) {
+    const double C = c->d_model, F = c->d_ff, HD = ct_model_head_dim(c);
+    double qkv = C * (c->n_head + 2.0 * c->n_kv_head) * HD, out = C * C;
+    double mlp = c->arch == CT_ARCH_LLAMA ? 3 * C * F : 2 * C * F;
+    double n_matmul = c->n_layer * (qkv + out + mlp) + (double)c->vocab_size * C;
+    return (weights_frozen ? 4 : 6) * n_matmul + 6.0 * c->n_layer * T * C;
+}
