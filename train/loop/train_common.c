@@ -9,7 +9,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "kernels/device.h"
-#include "train/model/model_config.h"
+#include "train/loop/run_model.h"
 
 const CtOps *ct_train_select_ops(const CtRunConfig *cfg) {
     const char *name = cfg->run.device == CT_DEVICE_CUDA ? "cuda" : cfg->run.device == CT_DEVICE_AUTO ? "auto" : "cpu";
