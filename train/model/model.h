@@ -76,7 +76,7 @@ typedef struct {
 } CtActivations;
 
 // One batch of B sequences of T tokens. Only tokens is required.
-typedef struct {
+typedef struct CtBatch {
     const int32_t *tokens;        // [B,T]
     const int32_t *targets;       // [B,T]; NULL: forward stops at the logits; -1 = ignored
     const uint8_t *loss_mask;     // [B,T] or NULL: 0 = no loss on this token (prompt, padding)
@@ -93,7 +93,7 @@ struct CtLora;  // train/model/lora.h
 #define CT_MODEL_FROZEN 2     // no gradient buffer for the parameters (LoRA's frozen base): backward
                               // passes gradients through them but computes none for them
 
-typedef struct {
+typedef struct CtModel {
     CtModelConfig config;
     const CtOps *ops;
     int recompute;
