@@ -16,6 +16,7 @@
 #include "train/interop/checkpoint_io.h"
 #include "train/model/generate.h"
 #include "train/interop/hf_interop.h"
+#include "train/interop/stop_tokens.h"
 
 static void kv_cache_matches_full_forward(CtArch arch) {
     CtModelConfig c = tiny_config(arch);

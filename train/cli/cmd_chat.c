@@ -1,7 +1,7 @@
 // ctrain chat: talk to an SFT model in the terminal, or answer one --prompt. The conversation
 // is rendered with the chat template the model was trained with (stored in its checkpoint),
 // and generation stops at the template's end-of-turn token or at one of the model's
-// end-of-sequence ids (train/model/generate.h).
+// end-of-sequence ids (train/interop/stop_tokens.h).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 #include "data/tokenizer/tokenizer_hf.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "train/interop/checkpoint_io.h"
+#include "train/interop/stop_tokens.h"
 #include "train/cli/commands.h"
 #include "train/model/generate.h"
 #include "train/cli/sampling_options.h"

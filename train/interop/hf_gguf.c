@@ -20,8 +20,8 @@
 #include "data/tokenizer/tokenizer_hf.h"
 #include "data/tokenizer/tokenizer_identity.h"
 #include "train/interop/checkpoint_io.h"
-#include "train/model/generate.h"
 #include "train/interop/hf_interop.h"
+#include "train/interop/stop_tokens.h"
 
 enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_UNUSED = 5 };  // llama.cpp's token types
 
