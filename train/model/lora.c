@@ -27,21 +27,21 @@ typedef struct {
 
 // The linear modules of one block, in forward order. Returns the count (at most 7).
 static int block_modules(const CtModelConfig *c, Module *mods) {
-    const int C = c->d_model, F = c->d_ff, HD = ct_model_head_dim(c);
+    const int C = c->d_model, F = c->d_ff, QKV = ct_model_qkv_width(c), FI = ct_model_fc_width(c);
     if (c->arch == CT_ARCH_GPT2) {
-        mods[0] = (Module){"attn.c_attn", CT_LORA_QKV, 0, 3 * C, C, 3 * C, 1};
+        mods[0] = (Module){"attn.c_attn", CT_LORA_QKV, 0, QKV, C, QKV, 1};
         mods[1] = (Module){"attn.c_proj", CT_LORA_ATTN_OUT, 0, C, C, C, 1};
-        mods[2] = (Module){"mlp.c_fc", CT_LORA_FC, 0, F, C, F, 1};
+        mods[2] = (Module){"mlp.c_fc", CT_LORA_FC, 0, F, C, FI, 1};
         mods[3] = (Module){"mlp.c_proj", CT_LORA_FC_OUT, 0, C, F, C, 1};
         return 4;
     }
-    const int Q = c->n_head * HD, KV = c->n_kv_head * HD, QKV = Q + 2 * KV;
+    const int Q = c->n_head * ct_model_head_dim(c), KV = ct_model_kv_width(c);
     mods[0] = (Module){"self_attn.q_proj", CT_LORA_QKV, 0, Q, C, QKV, 0};
     mods[1] = (Module){"self_attn.k_proj", CT_LORA_QKV, Q, KV, C, QKV, 0};
     mods[2] = (Module){"self_attn.v_proj", CT_LORA_QKV, Q + KV, KV, C, QKV, 0};
     mods[3] = (Module){"self_attn.o_proj", CT_LORA_ATTN_OUT, 0, C, Q, C, 0};
-    mods[4] = (Module){"mlp.gate_proj", CT_LORA_FC, 0, F, C, 2 * F, 0};
-    mods[5] = (Module){"mlp.up_proj", CT_LORA_FC, F, F, C, 2 * F, 0};
+    mods[4] = (Module){"mlp.gate_proj", CT_LORA_FC, 0, F, C, FI, 0};
+    mods[5] = (Module){"mlp.up_proj", CT_LORA_FC, F, F, C, FI, 0};
     mods[6] = (Module){"mlp.down_proj", CT_LORA_FC_OUT, 0, C, F, C, 0};
     return 7;
 }
