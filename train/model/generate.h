@@ -14,8 +14,8 @@ typedef struct {
     int max_ctx;
     int n_ctx;           // tokens in the cache
     CtAct *k_cache, *v_cache;  // [L, max_ctx, NKV·HD], of the ops' activation type
-    // one row of activations
-    // in the model's ops' memory: activations of one row, and the norm's statistics
+    // in the model's ops' memory: the block's buffers for one row (train/model/model_internal.h's
+    // CtBlockActs), the norm's statistics
     CtAct *x, *norm, *qkv, *atty, *proj, *fch, *fch_act, *logits;
     float *mean_rstd;
     int32_t *token_pos;  // [2]: the fed token and its position, in the ops' memory

@@ -1,4 +1,6 @@
-// The model's forward and backward orchestration (see train/model/model.h for the picture).
+// The model's forward over a batch and its backward (see train/model/model.h for the picture).
+// The forward of the embeddings, a block and the head is train/model/model_block.c's, shared
+// with generation.
 #include "train/model/model.h"
 
 #include <math.h>
