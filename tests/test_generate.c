@@ -17,13 +17,24 @@
 #include "train/model/generate.h"
 #include "train/interop/hf_interop.h"
 #include "train/interop/stop_tokens.h"
+#include "train/model/lora.h"
 
-static void kv_cache_matches_full_forward(CtArch arch) {
+// lora_targets: NULL, or adapters on those modules with random A and B (generation runs the
+// block of the model's forward, adapters included: train/model/model_block.c).
+static void kv_cache_matches_full_forward(CtArch arch, const char *lora_targets) {
     CtModelConfig c = tiny_config(arch);
     const int T = 12;
     CtModel m;
     CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 1, T, 0), 0);
     tiny_randomize_params(&m, 5);
+    if (lora_targets) {
+        CtLoraSpec spec = {.r = 2, .alpha = 4};
+        snprintf(spec.targets, sizeof spec.targets, "%s", lora_targets);
+        CHECK_EQ_INT(ct_lora_attach(&m, &spec), 0);
+        CtRng init;
+        ct_rng_seed(&init, 9);
+        ct_rng_fill_normal(&init, m.lora->params, m.lora->n_params, 0, 0.5f);  // B too: the adapters add something
+    }
     int32_t tokens[12];
     CtRng rng;
     ct_rng_seed(&rng, 3);
@@ -53,8 +64,12 @@ static void kv_cache_matches_full_forward(CtArch arch) {
     ct_model_free(&m);
 }
 
-TEST(generate, kv_cache_equals_full_recomputation_gpt2) { kv_cache_matches_full_forward(CT_ARCH_GPT2); }
-TEST(generate, kv_cache_equals_full_recomputation_llama) { kv_cache_matches_full_forward(CT_ARCH_LLAMA); }
+TEST(generate, kv_cache_equals_full_recomputation_gpt2) { kv_cache_matches_full_forward(CT_ARCH_GPT2, NULL); }
+TEST(generate, kv_cache_equals_full_recomputation_llama) { kv_cache_matches_full_forward(CT_ARCH_LLAMA, NULL); }
+TEST(generate, kv_cache_equals_full_recomputation_with_lora_adapters) {
+    kv_cache_matches_full_forward(CT_ARCH_GPT2, "all-linear");
+    kv_cache_matches_full_forward(CT_ARCH_LLAMA, "all-linear");
+}
 
 TEST(generate, greedy_is_argmax_and_deterministic) {
     float logits[5] = {0.1f, 2.0f, -1.0f, 1.9f, 0.0f};
