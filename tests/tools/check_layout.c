@@ -35,9 +35,9 @@ static const Layer LAYERS[] = {
     {"data/examples", "core data/input data/tokenizer"},
     {"data/shard", "core data/input data/tokenizer data/examples"},
     {"data/loader", "core data/input data/tokenizer data/examples data/shard"},
-    // The network: kernels and their math, no files, no run config, no MPI. Generation decodes
-    // the tokens it streams, hence the tokenizer.
-    {"train/model", "core kernels optim data/tokenizer"},
+    // The network: kernels and their math, no files, no run config, no MPI, no tokenizer
+    // (generation works on token ids; text and stop tokens are its callers').
+    {"train/model", "core kernels optim"},
     {"train/dist", "core kernels optim train/model"},
     // Our model onto files: ctrain checkpoints, HF, PEFT, GGUF (the bytes are in checkpoints/).
     {"train/interop", "core kernels optim checkpoints data train/model"},
