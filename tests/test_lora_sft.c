@@ -17,7 +17,6 @@
 #include "tests/train_fixture.h"
 #include "train/interop/checkpoint_io.h"
 #include "train/model/lora.h"
-#include "train/interop/lora_checkpoint.h"
 #include "train/model/lora_tokens.h"
 
 static long file_size(const char *path) {

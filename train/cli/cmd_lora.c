@@ -10,7 +10,6 @@
 #include "train/interop/checkpoint_io.h"
 #include "train/cli/commands.h"
 #include "train/model/lora.h"
-#include "train/interop/lora_checkpoint.h"
 #include "train/interop/lora_peft.h"
 
 static const CtOption export_options[] = {

@@ -31,7 +31,7 @@
 #include "train/loop/init_tokenizer.h"
 #include "train/dist/zero.h"
 #include "train/model/generate.h"
-#include "train/interop/lora_checkpoint.h"
+#include "train/loop/run_lora.h"
 #include "train/model/lora_tokens.h"
 #include "train/loop/metrics.h"
 #include "train/loop/mfu_peak.h"
