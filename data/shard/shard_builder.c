@@ -290,7 +290,7 @@ int ct_shard_dpo_uses_messages(const CtInputList *inputs) {
 // The seeded hash of a document's number, uniform in [0, 1): below the cut, it is held out.
 static double split_hash(const CtShardJob *job, uint64_t doc_number) {
     CtRng rng;
-    ct_rng_seed_stream(&rng, job->seed, doc_number);
+    ct_rng_seed_stream(&rng, job->seed, CT_RNG_STREAM_HOLDOUT + doc_number);
     return ct_rng_uniform(&rng);
 }
 

@@ -49,7 +49,7 @@ static volatile sig_atomic_t stop_signal;
 // The dropout seed of a micro-batch (step·65536 + index): independent of every other one's.
 static uint64_t ct_dropout_seed(uint64_t seed, uint64_t step) {
     CtRng rng;
-    ct_rng_seed_stream(&rng, seed, 0xD50000000ull + step);
+    ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_DROPOUT + step);
     return ct_rng_next(&rng);
 }
 static void on_stop_signal(int sig) { stop_signal = sig; }
@@ -599,7 +599,7 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (lead && ct_run_lock(&r.lock, cfg->run.out_dir) != 0) goto done;  // one run per folder; stale temporaries go
     if (open_loaders(&r) != 0) goto done;
     if (r.objective == CT_OBJECTIVE_SFT) r.chat_template_json = dataset_chat_template(cfg->data.path);
-    ct_rng_seed_stream(&r.sample_rng, (uint64_t)cfg->run.seed, 0x5A4D);
+    ct_rng_seed_stream(&r.sample_rng, (uint64_t)cfg->run.seed, CT_RNG_STREAM_SAMPLES);
     if (build_model(&r, job->resume_dir ? resume_path : NULL) != 0) goto done;
     if (job->resume_dir) {
         int nothing_to_do = 0;

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/rng.h"
 #include "train/model/lora.h"
 #include "train/model/lora_tokens.h"
 #include "train/model/model_internal.h"
@@ -60,7 +61,7 @@ void ct_model_set_dropout(CtModel *m, int training, uint64_t seed) {
 // The mask seed of dropout site `site` for the forward's seed. 0: embeddings; for block l,
 // 1 + 3·l: attention probabilities, 2 + 3·l and 3 + 3·l: the attention and MLP branches.
 static uint64_t dropout_site_seed(const CtModel *m, int site) {
-    return m->dropout_seed ^ ((uint64_t)(site + 1) * 0xD1B54A32D192ED03ull);
+    return m->dropout_seed ^ ((uint64_t)(site + 1) * CT_DROPOUT_SITE_MIX);
 }
 
 void ct_model_zero_grad(CtModel *m) {
