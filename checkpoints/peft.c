@@ -292,7 +292,7 @@ static int parse_config(const cJSON *o, CtPeftConfig *cfg, const char *path) {
     return 0;
 }
 
-// A small JSON file's text (NUL-terminated; free with free()), or NULL + error.
+// A small JSON file's text (NUL-terminated; free with ct_free()), or NULL + error.
 static char *read_text(const char *path) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return ct_error_errno("%s", path), NULL;
@@ -302,13 +302,13 @@ static char *read_text(const char *path) {
     while ((got = fread(buf, 1, sizeof buf, fp)) > 0 && len < (16u << 20)) {
         if (len + got + 1 > cap) {
             cap = (len + got + 1) * 2;
-            text = realloc(text, cap);
+            text = ct_realloc(text, cap);
         }
         memcpy(text + len, buf, got);
         len += got;
     }
     fclose(fp);
-    if (!text) text = calloc(1, 1);
+    if (!text) text = ct_calloc(1, 1);
     text[len] = '\0';
     return text;
 }
@@ -320,7 +320,7 @@ int ct_peft_read_config(const char *dir, CtPeftConfig *cfg) {
     char *text = read_text(path);
     if (!text) return ct_error_prefix("%s is not a PEFT adapter folder: ", dir);
     cJSON *o = cJSON_Parse(text);
-    free(text);
+    ct_free(text);
     int rc = cJSON_IsObject(o) ? parse_config(o, cfg, path) : ct_error_set("%s: not a JSON object", path);
     cJSON_Delete(o);
     return rc;

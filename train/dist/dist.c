@@ -7,6 +7,7 @@
 #include <mpi.h>
 #include <stdio.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 
 static int joined, world = 1, rank, local_rank;
@@ -83,11 +84,7 @@ void ct_dist_broadcast(void *buf, size_t bytes, int root) {
 
 // Displacements of the parts: their prefix sums.
 static int *displacements(const int *counts) {
-    int *d = malloc(sizeof(int) * (size_t)world);
-    if (!d) {
-        fprintf(stderr, "ctrain: out of memory for %d MPI displacements\n", world);
-        ct_dist_abort(1);
-    }
+    int *d = ct_alloc(sizeof(int) * (size_t)world);  // out of memory ends every rank (ct_fatal_set_context)
     for (int r = 0, at = 0; r < world; at += counts[r], r++) d[r] = at;
     return d;
 }
@@ -104,7 +101,7 @@ void ct_dist_allgather_f32(float *full, const int *counts) {
     if (world == 1) return;
     int *d = displacements(counts);
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, full, counts, d, MPI_FLOAT, MPI_COMM_WORLD);
-    free(d);
+    ct_free(d);
 }
 
 void ct_dist_gather_f32(const float *mine, float *full, const int *counts, int root) {
@@ -114,7 +111,7 @@ void ct_dist_gather_f32(const float *mine, float *full, const int *counts, int r
     }
     int *d = displacements(counts);
     MPI_Gatherv(mine, counts[rank], MPI_FLOAT, full, counts, d, MPI_FLOAT, root, MPI_COMM_WORLD);
-    free(d);
+    ct_free(d);
 }
 
 void ct_dist_barrier(void) {

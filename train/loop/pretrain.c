@@ -406,7 +406,7 @@ static void print_samples(Run *r, const char *when) {
         for (char *c = text; *c; c++)  // an untrained model emits any byte: keep the log readable
             if ((unsigned char)*c < 0x20 && *c != '\n') *c = ' ';
         ct_log("sample %d (%s): %s", i + 1, when, text);
-        free(text);
+        ct_free(text);
     }
 }
 
