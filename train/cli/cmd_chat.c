@@ -99,7 +99,7 @@ static char *answer(Chat *c, const CtMessage *messages, int n) {
 
 static int load(Chat *c, const CtArgs *args) {
     const char *path = ct_args_get(args, "checkpoint");
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(path, &c->model, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
     int rc = -1;
     if (!meta.tokenizer_json) {

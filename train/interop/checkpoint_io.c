@@ -116,7 +116,7 @@ int ct_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B
 
 int ct_lora_load_base(const char *base_path, uint64_t expected_hash, const char *referrer, CtModel *m,
                       const CtOps *ops, int max_B, int max_T, int flags) {
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(base_path, m, ops, max_B, max_T, flags, NULL, &meta) != 0)
         return ct_error_prefix("%s: its base checkpoint: ", referrer);
     ct_checkpoint_meta_free(&meta);

@@ -8,6 +8,7 @@
 //   step, tokens_seen, optim_step, loader {seed, epoch, step}, rng, train_loss, val_loss,
 //   best_val_loss, created_by
 #pragma once
+#include <math.h>
 #include <stdint.h>
 
 #include "checkpoints/checkpoint.h"
@@ -27,7 +28,9 @@ typedef struct {
     uint64_t tokenizer_hash;
 } CtCheckpointMeta;
 
-void ct_checkpoint_meta_init(CtCheckpointMeta *meta);
+// An empty meta, for declarations: CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+#define CT_CHECKPOINT_META_INIT {.train_loss = NAN, .val_loss = NAN, .best_val_loss = NAN}
+void ct_checkpoint_meta_init(CtCheckpointMeta *meta);  // the same, for a meta being reused
 void ct_checkpoint_meta_free(CtCheckpointMeta *meta);  // frees the strings
 
 // The model's shape as JSON (free with free()), and back. 0, or -1 + error.

@@ -254,7 +254,7 @@ int ct_hf_export(const char *ckpt_path, const char *out_dir, const CtHfExportOpt
     if (check_out_dir(dir, &exists) != 0) return -1;
 
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(ckpt_path, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", dir);

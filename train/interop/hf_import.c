@@ -268,8 +268,7 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
     ct_free(config_text);
     if (rc != 0) return -1;
 
-    CtCheckpointMeta meta;
-    ct_checkpoint_meta_init(&meta);
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (!opt->skip_tokenizer && load_tokenizer(dir, &config, &meta) != 0) return -1;
     if (ct_hf_generation_config_read(dir, config.vocab_size, &meta.generation_config_json) != 0) {
         ct_checkpoint_meta_free(&meta);

@@ -199,7 +199,7 @@ static int build_model(Run *r, const char *resume_path) {
     const double lr = cfg->optim.lr, b1 = cfg->optim.beta1, b2 = cfg->optim.beta2, eps = cfg->optim.eps,
                  wd = cfg->optim.weight_decay;
     ct_adamw_init(&r->opt, 0, lr, b1, b2, eps, wd);  // moments sized once the model is known
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     ct_checkpoint_meta_init(&meta);  // freed below on every path, LoRA's (which fills none) included
     if (resume_path) {
         if (ct_checkpoint_load(resume_path, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, &r->opt, &meta) != 0)
@@ -419,7 +419,7 @@ static double exact_match(Run *r, int show) {
 }
 
 static int save_checkpoint(Run *r, const char *path, int with_optimizer) {
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     ct_checkpoint_meta_init(&meta);
     meta.step = r->step;
     meta.tokens_seen = r->tokens_seen;
