@@ -47,7 +47,7 @@
 static volatile sig_atomic_t stop_signal;
 
 // The dropout seed of a micro-batch (step·65536 + index): independent of every other one's.
-static uint64_t ct_dropout_seed(uint64_t seed, uint64_t step) {
+static uint64_t dropout_seed(uint64_t seed, uint64_t step) {
     CtRng rng;
     ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_DROPOUT + step);
     return ct_rng_next(&rng);
@@ -738,7 +738,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         int reduced = 0;  // the gradients were all-reduced in buckets during the last backward
         CtDpoStats dpo_train = {0};
         // Dropout masks (model.dropout > 0): a stream per step, so a resumed run draws the same ones.
-        ct_model_set_dropout(&r.model, 1, ct_dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536));
+        ct_model_set_dropout(&r.model, 1, dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536));
         if (r.objective == CT_OBJECTIVE_DPO) {
             CtDpoStats st;
             memset(&st, 0, sizeof st);
@@ -755,7 +755,7 @@ int ct_pretrain(const CtPretrainJob *job) {
             ct_step_batches_normalise(&r.step_batches, total);
             for (int a = 0; a < accum; a++) {
                 CtBatch mb = ct_step_batch(&r.step_batches, a, r.with_docs);
-                ct_model_set_dropout(&r.model, 1, ct_dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536 + a));
+                ct_model_set_dropout(&r.model, 1, dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536 + a));
                 loss += ct_model_forward(&r.model, &mb);
                 if (r.overlap && a == accum - 1) {  // the gradients are complete as this backward finishes them
                     ct_grad_buckets_restart(&r.buckets);
