@@ -114,10 +114,6 @@ void ct_dist_gather_f32(const float *mine, float *full, const int *counts, int r
     ct_free(d);
 }
 
-void ct_dist_barrier(void) {
-    if (world > 1) MPI_Barrier(MPI_COMM_WORLD);
-}
-
 _Noreturn void ct_dist_abort(int code) {
     if (joined && world > 1) MPI_Abort(MPI_COMM_WORLD, code);
     exit(code);
@@ -143,18 +139,9 @@ void ct_dist_gather_f32(const float *mine, float *full, const int *counts, int r
     (void)root;
     if (mine != full) memmove(full, mine, sizeof(float) * (size_t)counts[0]);
 }
-void ct_dist_barrier(void) {}
 _Noreturn void ct_dist_abort(int code) { exit(code); }
 
 #endif
-
-void ct_dist_allreduce_mean_f32(float *x, size_t n) {
-    ct_dist_allreduce_sum_f32(x, n);
-    const int w = ct_dist_world();
-    if (w == 1) return;
-    const float inv = 1.0f / (float)w;
-    for (size_t i = 0; i < n; i++) x[i] *= inv;
-}
 
 int ct_dist_same_everywhere(const void *buf, size_t bytes) {
     uint64_t h = 1469598103934665603ull;  // FNV-1a
