@@ -1,4 +1,4 @@
-// LoRA runs: the adapter model of a config, and checkpoints that hold adapters, their optimizer
+// LoRA runs' checkpoints: they hold the adapters, their optimizer
 // state and a reference to the base. See train/interop/lora_checkpoint.h.
 #include "train/interop/lora_checkpoint.h"
 
