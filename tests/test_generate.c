@@ -159,8 +159,7 @@ static int stop_fixture_checkpoint(const char *path, const char *chat_template) 
         m.w.lm_head[(size_t)chain[i][1] * c.d_model + dims[from]] = 1;
     }
     CT_CHECK(used <= c.d_model, "one channel per chain token");
-    CtCheckpointMeta meta;
-    ct_checkpoint_meta_init(&meta);
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     char *json = stop_fixture_tokenizer();
     meta.tokenizer_json = ct_strdup(json);
     free(json);
@@ -297,7 +296,7 @@ TEST(generate, import_refuses_a_malformed_eos_id_and_leaves_out_ids_past_the_voc
     // transformers' GPT2Config keeps 50256 whatever the vocabulary; the model never produces it
     CHECK_MSG(import_with_eos(ckpt, "[50256, 258]", NULL) == 0, "%s", ct_error_message());
     CtModelConfig c;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(ct_checkpoint_read_meta(ckpt, &c, &meta) == 0);
     CHECK_STR_EQ(meta.generation_config_json, "{\"eos_token_id\":[258]}");
     ct_checkpoint_meta_free(&meta);
@@ -333,7 +332,7 @@ TEST(generate, import_keeps_the_eos_ids_transformers_generate_uses) {
         CtHfImportOptions opt = {.skip_tokenizer = 1};
         CHECK_MSG(ct_hf_import(folder, ct_test_path("imported.h5"), &opt) == 0, "%s", ct_error_message());
         CtModelConfig c;
-        CtCheckpointMeta meta;
+        CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
         CHECK(ct_checkpoint_read_meta(ct_test_path("imported.h5"), &c, &meta) == 0);
         CHECK_STR_EQ(meta.generation_config_json, want);
         ct_checkpoint_meta_free(&meta);

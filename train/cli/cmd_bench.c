@@ -15,7 +15,7 @@
 #include "kernels/cpu/blas_setup.h"
 #include "train/cli/commands.h"
 #include "train/model/lora.h"
-#include "train/interop/lora_checkpoint.h"
+#include "train/loop/run_lora.h"
 #include "train/model/model.h"
 #include "train/loop/run_model.h"
 

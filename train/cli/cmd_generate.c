@@ -64,7 +64,7 @@ static int run_generate(const CtArgs *args) {
         return ct_cli_usage_error(&ct_cmd_generate, "%s", ct_error_message());
     ct_cpu_set_threads((int)threads);
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return ct_cli_fail();
     CtTokenizer tok;
     if (load_tokenizer(args, &meta, ckpt, &tok) != 0) {

@@ -42,5 +42,5 @@ int ct_metrics_exact_match(CtMetrics *m, int64_t step, int64_t tokens, double ex
 // Rewrites OUT/loss.svg (atomically; the old plot stays where the new one cannot be written).
 // 0, or -1 (recorded in `failed` as a line write's failure is).
 int ct_metrics_plot(CtMetrics *m);
-// The SVG text for the given curves (free with free()); used by ct_metrics_plot and tests.
+// The SVG text for the given curves (free with ct_free()); used by ct_metrics_plot and tests.
 char *ct_loss_svg(const CtCurvePoint *train, int n_train, const CtCurvePoint *val, int n_val, const char *title);

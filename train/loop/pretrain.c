@@ -31,7 +31,7 @@
 #include "train/loop/init_tokenizer.h"
 #include "train/dist/zero.h"
 #include "train/model/generate.h"
-#include "train/interop/lora_checkpoint.h"
+#include "train/loop/run_lora.h"
 #include "train/model/lora_tokens.h"
 #include "train/loop/metrics.h"
 #include "train/loop/mfu_peak.h"
@@ -47,9 +47,9 @@
 static volatile sig_atomic_t stop_signal;
 
 // The dropout seed of a micro-batch (step·65536 + index): independent of every other one's.
-static uint64_t ct_dropout_seed(uint64_t seed, uint64_t step) {
+static uint64_t dropout_seed(uint64_t seed, uint64_t step) {
     CtRng rng;
-    ct_rng_seed_stream(&rng, seed, 0xD50000000ull + step);
+    ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_DROPOUT + step);
     return ct_rng_next(&rng);
 }
 static void on_stop_signal(int sig) { stop_signal = sig; }
@@ -199,7 +199,7 @@ static int build_model(Run *r, const char *resume_path) {
     const double lr = cfg->optim.lr, b1 = cfg->optim.beta1, b2 = cfg->optim.beta2, eps = cfg->optim.eps,
                  wd = cfg->optim.weight_decay;
     ct_adamw_init(&r->opt, 0, lr, b1, b2, eps, wd);  // moments sized once the model is known
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     ct_checkpoint_meta_init(&meta);  // freed below on every path, LoRA's (which fills none) included
     if (resume_path) {
         if (ct_checkpoint_load(resume_path, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, &r->opt, &meta) != 0)
@@ -406,7 +406,7 @@ static void print_samples(Run *r, const char *when) {
         for (char *c = text; *c; c++)  // an untrained model emits any byte: keep the log readable
             if ((unsigned char)*c < 0x20 && *c != '\n') *c = ' ';
         ct_log("sample %d (%s): %s", i + 1, when, text);
-        free(text);
+        ct_free(text);
     }
 }
 
@@ -419,7 +419,7 @@ static double exact_match(Run *r, int show) {
 }
 
 static int save_checkpoint(Run *r, const char *path, int with_optimizer) {
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     ct_checkpoint_meta_init(&meta);
     meta.step = r->step;
     meta.tokens_seen = r->tokens_seen;
@@ -599,7 +599,7 @@ int ct_pretrain(const CtPretrainJob *job) {
     if (lead && ct_run_lock(&r.lock, cfg->run.out_dir) != 0) goto done;  // one run per folder; stale temporaries go
     if (open_loaders(&r) != 0) goto done;
     if (r.objective == CT_OBJECTIVE_SFT) r.chat_template_json = dataset_chat_template(cfg->data.path);
-    ct_rng_seed_stream(&r.sample_rng, (uint64_t)cfg->run.seed, 0x5A4D);
+    ct_rng_seed_stream(&r.sample_rng, (uint64_t)cfg->run.seed, CT_RNG_STREAM_SAMPLES);
     if (build_model(&r, job->resume_dir ? resume_path : NULL) != 0) goto done;
     if (job->resume_dir) {
         int nothing_to_do = 0;
@@ -738,7 +738,7 @@ int ct_pretrain(const CtPretrainJob *job) {
         int reduced = 0;  // the gradients were all-reduced in buckets during the last backward
         CtDpoStats dpo_train = {0};
         // Dropout masks (model.dropout > 0): a stream per step, so a resumed run draws the same ones.
-        ct_model_set_dropout(&r.model, 1, ct_dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536));
+        ct_model_set_dropout(&r.model, 1, dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536));
         if (r.objective == CT_OBJECTIVE_DPO) {
             CtDpoStats st;
             memset(&st, 0, sizeof st);
@@ -755,7 +755,7 @@ int ct_pretrain(const CtPretrainJob *job) {
             ct_step_batches_normalise(&r.step_batches, total);
             for (int a = 0; a < accum; a++) {
                 CtBatch mb = ct_step_batch(&r.step_batches, a, r.with_docs);
-                ct_model_set_dropout(&r.model, 1, ct_dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536 + a));
+                ct_model_set_dropout(&r.model, 1, dropout_seed((uint64_t)cfg->run.seed, (uint64_t)r.step * 65536 + a));
                 loss += ct_model_forward(&r.model, &mb);
                 if (r.overlap && a == accum - 1) {  // the gradients are complete as this backward finishes them
                     ct_grad_buckets_restart(&r.buckets);

@@ -127,7 +127,7 @@ char *ct_train_sample_text(CtModel *m, const CtTokenizer *tok, const char *promp
     uint8_t *out = NULL;
     size_t len = 0, cap = 0;
     ct_decode(tok, ids.data + from, ids.len - from, &out, &len, &cap);
-    char *text = malloc(len + 1);
+    char *text = ct_alloc(len + 1);
     if (len) memcpy(text, out, len);
     text[len] = '\0';
     ct_free(out);

@@ -32,6 +32,6 @@ int ct_train_verify_data(const CtDataset *data, const char *name);
 // 64M tokens: the loss of the best model that ignores context. NAN when it cannot be read.
 double ct_train_unigram_entropy(const CtDataset *data);
 // A continuation of `prompt` (empty: start after the end-of-text token), at most n_tokens,
-// stopping at eot. Returns text with the prompt (free with free()).
+// stopping at eot. Returns text with the prompt (free with ct_free()).
 char *ct_train_sample_text(CtModel *m, const CtTokenizer *tok, const char *prompt, int32_t eot, int n_tokens,
                            const CtSampling *sampling, CtRng *rng);

@@ -85,7 +85,7 @@ int32_t ct_sample(const float *logits, int V, const CtSampling *s, CtRng *rng) {
         if (logits[v] > logits[best]) best = v;
     if (s->temperature <= 0) return best;
     // Softmax at the temperature, then keep the top k and the smallest set reaching top_p.
-    Candidate *c = malloc(sizeof(Candidate) * (size_t)V);
+    Candidate *c = ct_alloc(sizeof(Candidate) * (size_t)V);
     double sum = 0;
     for (int v = 0; v < V; v++) {
         c[v].id = v;
@@ -119,6 +119,6 @@ int32_t ct_sample(const float *logits, int V, const CtSampling *s, CtRng *rng) {
             break;
         }
     }
-    free(c);
+    ct_free(c);
     return pick;
 }

@@ -334,7 +334,7 @@ static void init_host(CtLora *lora, uint64_t seed) {
         const CtLoraAdapter *a = &lora->adapters[i];
         const float bound = 1.0f / sqrtf((float)a->in);
         CtRng rng;
-        ct_rng_seed_stream(&rng, seed, 0x10A0000ull + (uint64_t)i);
+        ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_LORA_INIT + (uint64_t)i);
         float *A = lora->params + a->a_offset;
         for (size_t j = 0; j < (size_t)a->r * a->in; j++) A[j] = (2 * ct_rng_uniform(&rng) - 1) * bound;
     }
@@ -388,7 +388,7 @@ int ct_lora_has_adapter(const CtModel *m, int layer, CtLoraSite site) {
 
 // The dropout mask's key of adapter i in this micro-batch (the op hashes it per element).
 static uint64_t lora_dropout_key(const CtModel *m, int i) {
-    return m->dropout_seed * 0x100000001B3ull + (uint64_t)(i + 1) * 0xD6E8FEB86659FD93ull;
+    return m->dropout_seed * CT_DROPOUT_LORA_SEED_MIX + (uint64_t)(i + 1) * CT_DROPOUT_LORA_ADAPTER_MIX;
 }
 
 void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, CtAct *out, const CtAct *inp, int N) {

@@ -117,7 +117,7 @@ typedef struct CtModel {
     size_t n_train;
     // Set before ct_model_to_backend (or attaching LoRA on a device): the device buffers of
     // train_params and train_grads then hold n_train rounded up to a multiple of this many
-    // floats, zeros past n_train, so ZeRO-1 can cut them into equal parts (train/dist/zero.h). 0 or 1: exact.
+    // floats, zeros past n_train, so ZeRO-1 can cut them into equal parts (optim/zero.h). 0 or 1: exact.
     int train_shards;
     struct CtLora *lora;       // adapters (train/model/lora.h), or NULL
 

@@ -1,6 +1,7 @@
 // The forward of one transformer block, of the embeddings and of the head: the one definition
 // that training's forward (train/model/model.c) and decoding with a key/value cache
 // (train/model/generate.c) both run. See train/model/model_internal.h.
+#include "core/rng.h"
 #include "train/model/lora_hooks.h"
 #include "train/model/model_internal.h"
 
@@ -14,7 +15,7 @@ CtModelDims ct_model_dims(const CtModel *m, int B, int T) {
 }
 
 uint64_t ct_model_dropout_seed(const CtModel *m, int site) {
-    return m->dropout_seed ^ ((uint64_t)(site + 1) * 0xD1B54A32D192ED03ull);
+    return m->dropout_seed ^ ((uint64_t)(site + 1) * CT_DROPOUT_SITE_MIX);
 }
 
 // ---- the pieces that differ between the families ----

@@ -125,7 +125,7 @@ void ct_model_init(CtModel *m, uint64_t seed) {
         const CtParamEntry *e = &m->table[i];
         float *p = m->params + e->offset;
         CtRng rng;
-        ct_rng_seed_stream(&rng, seed, (uint64_t)i);
+        ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_MODEL_INIT + (uint64_t)i);
         switch (e->init) {
         case CT_INIT_NORMAL: ct_rng_fill_normal(&rng, p, e->numel, 0, std); break;
         case CT_INIT_NORMAL_RESIDUAL: ct_rng_fill_normal(&rng, p, e->numel, 0, residual_std); break;
