@@ -103,10 +103,6 @@ static void free_run(CtObjectiveRun *o) {
 }
 
 const CtObjective ct_objective_dpo = {
-    .name = "dpo",
-    .data_kind = CT_SHARD_DPO,
-    .step = step,
-    .evaluate = evaluate,
-    .report_done = report_done,
-    .free = free_run,
+    .name = "dpo", .data_kind = CT_SHARD_DPO,  // its loss is no cross-entropy
+    .step = step, .evaluate = evaluate, .report_done = report_done, .free = free_run,
 };

@@ -50,10 +50,6 @@ double ct_lm_evaluate(CtObjectiveRun *o, int *failed) {
 }
 
 const CtObjective ct_objective_lm = {
-    .name = "pretrain",
-    .data_kind = CT_SHARD_TEXT,
-    .cross_entropy = 1,
-    .text_samples = 1,
-    .step = ct_lm_step,
-    .evaluate = ct_lm_evaluate,
+    .name = "pretrain", .data_kind = CT_SHARD_TEXT, .cross_entropy = 1, .text_samples = 1,
+    .step = ct_lm_step, .evaluate = ct_lm_evaluate,
 };

@@ -13,11 +13,6 @@ static double exact_match(CtObjectiveRun *o, int show) {
 }
 
 const CtObjective ct_objective_sft = {
-    .name = "sft",
-    .data_kind = CT_SHARD_SFT,
-    .cross_entropy = 1,
-    .packs_examples = 1,
-    .step = ct_lm_step,
-    .evaluate = ct_lm_evaluate,
-    .exact_match = exact_match,
+    .name = "sft", .data_kind = CT_SHARD_SFT, .cross_entropy = 1, .packs_examples = 1,
+    .step = ct_lm_step, .evaluate = ct_lm_evaluate, .exact_match = exact_match,
 };
