@@ -1,6 +1,7 @@
 # ctrain — build, test and run.
 #   make                 build ./ctrain (CUDA objects too when nvcc is on PATH; CUDA=0 forces CPU only)
-#   make test            build and run the test suite (ends with "N passed, N failed")
+#   make test            check the layout, build and run the test suite, TEST_JOBS tests at a time
+#                        (ends with "N passed, N failed")
 #   make test-long       the suite plus its heavy cases
 #   make check-layout    the layer order of includes, no include cycles, no over-long function
 #                        (docs/architecture.md; part of make test)
@@ -193,8 +194,12 @@ check-layout: $(BUILD)/check_layout
 # The test data (tests/data/, unpacked) alone, for scripts that run a test binary of their own.
 test-data: $(TEST_DATA)
 
+# make test runs TEST_JOBS tests at a time (default: this machine's cores; most tests spend their
+# time starting processes and writing files, so two at a time nearly halve the suite on two cores).
+# The heavy suites below run one at a time.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test: $(BIN) $(TEST_BIN) $(TEST_DATA)
-	$(TEST_ENV) $(TEST_BIN) $(TESTS)
+	$(TEST_ENV) $(TEST_BIN) -j$(TEST_JOBS) $(TESTS)
 
 test-long: $(BIN) $(TEST_BIN) $(TEST_DATA)
 	$(TEST_ENV) $(TEST_BIN) --long $(TESTS)

@@ -1,6 +1,7 @@
-// The test runner: `ctrain_tests [--long] [--list] [FILTER...]`. Runs every registered test
+// The test runner: `ctrain_tests [--long] [--list] [-jN] [FILTER...]`. Runs every registered test
 // (or those whose "suite.name" contains one of the filters; a filter written ^TEXT matches the
-// names that start with TEXT), each in a forked process, and ends with the line "N passed,
+// names that start with TEXT), each in a forked process, N at a time with -jN (their output
+// held back and printed in the tests' order), and ends with the line "N passed,
 // N failed" (", N skipped" when any were). Skips are listed before that line, once per distinct
 // reason with how many tests and which suites gave it. CTRAIN_REQUIRE_REF=1 (make test-ref)
 // makes every skip a failure.
@@ -218,29 +219,57 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-// Runs one test in a child process. Returns 0 passed, 1 failed, 2 skipped (the reason, without
-// its newline, in `reason`).
-static int run_one(const TestCase *t, int timeout_s, char *reason, size_t reason_size) {
+// One test's run: a child process, the pipe of its skip reason, and (with several jobs) the
+// file that holds its output until it is printed in order.
+typedef struct {
+    const TestCase *t;
+    pid_t pid;
+    int reason_fd, out_fd;
+    double start, seconds;
+    int result;  // 0 passed, 1 failed, 2 skipped (reason in `reason`, without its newline)
+    int done;
+    char reason[1100];
+    char *output;
+} Run;
+
+static void fail_run(Run *r, const char *what) {
+    char line[1400];
+    snprintf(line, sizeof line, "  FAIL %s.%s: %s: %s\n", r->t->suite, r->t->name, what, strerror(errno));
+    r->output = strdup(line);
+    r->result = 1;
+    r->done = 1;
+}
+
+// Starts one test in a child process. With `capture`, its stdout and stderr go to a temporary
+// file, printed when the test is reported (so tests that run at the same time do not interleave).
+static void start_run(Run *r, int timeout_s, int capture) {
     fflush(stdout);
+    r->out_fd = -1;
+    r->start = now_seconds();
     int fds[2];
-    if (pipe(fds) != 0) {
-        printf("  FAIL %s.%s: cannot create a pipe: %s\n", t->suite, t->name, strerror(errno));
-        return 1;
+    if (pipe(fds) != 0) return fail_run(r, "cannot create a pipe");
+    if (capture) {
+        char path[600];
+        const char *base = getenv("TMPDIR");
+        snprintf(path, sizeof path, "%s/ctrain-test-output-XXXXXX", base ? base : "/tmp");
+        r->out_fd = mkstemp(path);
+        if (r->out_fd < 0) return fail_run(r, "cannot create a file for its output");
+        unlink(path);
     }
     pid_t pid = fork();
-    if (pid < 0) {
-        printf("  FAIL %s.%s: cannot fork: %s\n", t->suite, t->name, strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
-        return 1;
-    }
+    if (pid < 0) return fail_run(r, "cannot fork");
     if (pid == 0) {
         close(fds[0]);
         fcntl(fds[1], F_SETFD, FD_CLOEXEC);  // programs the test runs do not inherit it
+        if (r->out_fd >= 0) {
+            dup2(r->out_fd, 1);
+            dup2(r->out_fd, 2);
+            close(r->out_fd);
+        }
         skip_fd = fds[1];
-        current = t;
+        current = r->t;
         alarm((unsigned)timeout_s);
-        t->fn();
+        r->t->fn();
         fflush(stdout);
         if (!current_failed && current_tmpdir[0]) {
             char cmd[600];
@@ -254,34 +283,61 @@ static int run_one(const TestCase *t, int timeout_s, char *reason, size_t reason
         _exit(current_failed ? 1 : 0);
     }
     close(fds[1]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    r->pid = pid;
+    r->reason_fd = fds[0];
+}
+
+static char *read_all(int fd) {
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    ssize_t got;
+    lseek(fd, 0, SEEK_SET);
+    while ((got = read(fd, buf + len, cap - len - 1)) > 0) {
+        len += (size_t)got;
+        if (cap - len < 1024) buf = realloc(buf, cap *= 2);
     }
+    buf[len] = '\0';
+    return buf;
+}
+
+// The result of a run whose child has exited with `status`.
+static void finish_run(Run *r, int status, int timeout_s) {
+    r->seconds = now_seconds() - r->start;
+    r->done = 1;
     // The reason is a short write made before the child exited; a process the test forked may
     // still hold the pipe open, so read what is there without waiting for its end.
-    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    fcntl(r->reason_fd, F_SETFL, O_NONBLOCK);
     char buf[4096];
-    ssize_t got = read(fds[0], buf, sizeof buf - 1);
-    close(fds[0]);
+    ssize_t got = read(r->reason_fd, buf, sizeof buf - 1);
+    close(r->reason_fd);
     buf[got > 0 ? got : 0] = '\0';
     if (got > 0 && buf[got - 1] == '\n') buf[got - 1] = '\0';
     const char *last = strrchr(buf, '\n');  // a forked helper's skip may come first: the test's is last
-    snprintf(reason, reason_size, "%s", last ? last + 1 : buf);
+    snprintf(r->reason, sizeof r->reason, "%s", last ? last + 1 : buf);
+    char verdict[600] = "";
+    const TestCase *t = r->t;
+    r->result = 1;
     if (WIFEXITED(status)) {
         int code = WEXITSTATUS(status);
-        if (code == 0) return 0;
-        if (code == EXIT_SKIP) return 2;
-        if (code != 1) printf("  FAIL %s.%s: the code under test exited with status %d\n", t->suite, t->name, code);
-        return 1;
-    }
-    if (WIFSIGNALED(status)) {
+        if (code == 0) r->result = 0;
+        else if (code == EXIT_SKIP) r->result = 2;
+        else if (code != 1)
+            snprintf(verdict, sizeof verdict, "  FAIL %s.%s: the code under test exited with status %d\n", t->suite,
+                     t->name, code);
+    } else if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         if (sig == SIGALRM)
-            printf("  FAIL %s.%s: timed out after %d s\n", t->suite, t->name, timeout_s);
+            snprintf(verdict, sizeof verdict, "  FAIL %s.%s: timed out after %d s\n", t->suite, t->name, timeout_s);
         else
-            printf("  FAIL %s.%s: crashed with signal %d (%s)\n", t->suite, t->name, sig, strsignal(sig));
+            snprintf(verdict, sizeof verdict, "  FAIL %s.%s: crashed with signal %d (%s)\n", t->suite, t->name, sig,
+                     strsignal(sig));
     }
-    return 1;
+    char *captured = r->out_fd >= 0 ? read_all(r->out_fd) : strdup("");
+    if (r->out_fd >= 0) close(r->out_fd);
+    r->output = malloc(strlen(captured) + strlen(verdict) + 1);
+    strcpy(r->output, captured);
+    strcat(r->output, verdict);
+    free(captured);
 }
 
 // Skips grouped by reason: "no usable CUDA device" once with its count, not once per test.
@@ -334,15 +390,17 @@ static int selected(const TestCase *t, int n_filters, char **filters) {
 }
 
 int main(int argc, char **argv) {
-    int include_long = 0, list = 0, n_filters = 0;
+    int include_long = 0, list = 0, n_filters = 0, jobs = 1;
     char *filters[64];
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--long") == 0)
             include_long = 1;
         else if (strcmp(argv[i], "--list") == 0)
             list = 1;
+        else if (strncmp(argv[i], "-j", 2) == 0 && atoi(argv[i] + 2) >= 1)
+            jobs = atoi(argv[i] + 2) > 64 ? 64 : atoi(argv[i] + 2);
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: ctrain_tests [--long] [--list] [FILTER...]\n");
+            fprintf(stderr, "usage: ctrain_tests [--long] [--list] [-jN] [FILTER...]\n");
             return 2;
         } else if (n_filters < 64)
             filters[n_filters++] = argv[i];
@@ -351,38 +409,66 @@ int main(int argc, char **argv) {
     int timeout_s = include_long ? 3600 : 600;
     int passed = 0, failed = 0, skipped = 0, long_left_out = 0;
     double start_all = now_seconds();
-    for (int i = 0; i < n_tests;) {
-        const char *suite = tests[i].suite;
-        int s_pass = 0, s_fail = 0, s_skip = 0, s_ran = 0;
-        double start = now_seconds();
-        for (; i < n_tests && strcmp(tests[i].suite, suite) == 0; i++) {
-            const TestCase *t = &tests[i];
-            if (!selected(t, n_filters, filters)) continue;
-            if (t->is_long && !include_long) {
-                long_left_out++;
-                continue;
-            }
-            if (list) {
-                printf("%s.%s%s\n", t->suite, t->name, t->is_long ? " (long)" : "");
-                continue;
-            }
-            s_ran++;
-            char reason[1100];
-            int r = run_one(t, timeout_s, reason, sizeof reason);
-            if (r == 0) s_pass++;
-            else if (r == 1) s_fail++;
+    static Run runs[MAX_TESTS];
+    int n_runs = 0;
+    for (int i = 0; i < n_tests; i++) {
+        const TestCase *t = &tests[i];
+        if (!selected(t, n_filters, filters)) continue;
+        if (t->is_long && !include_long) {
+            long_left_out++;
+            continue;
+        }
+        if (list)
+            printf("%s.%s%s\n", t->suite, t->name, t->is_long ? " (long)" : "");
+        else
+            runs[n_runs++] = (Run){.t = t};
+    }
+    // Up to `jobs` tests at a time; results are reported in the tests' order, a line per suite
+    // (its time is the sum of its tests' times).
+    int next_start = 0, next_report = 0, running = 0;
+    int s_pass = 0, s_fail = 0, s_skip = 0;
+    double s_seconds = 0;
+    while (next_report < n_runs) {
+        while (running < jobs && next_start < n_runs) {
+            Run *r = &runs[next_start++];
+            start_run(r, timeout_s, jobs > 1);
+            if (!r->done) running++;
+        }
+        while (next_report < n_runs && runs[next_report].done) {
+            Run *r = &runs[next_report++];
+            fputs(r->output, stdout);
+            if (r->result == 0) s_pass++;
+            else if (r->result == 1) s_fail++;
             else {
                 s_skip++;
-                record_skip(t, reason);
+                record_skip(r->t, r->reason);
             }
+            s_seconds += r->seconds;
+            if (next_report == n_runs || strcmp(runs[next_report].t->suite, r->t->suite) != 0) {
+                printf("[%-12s] %3d ok%s%.0d%s%s%.0d%s  %.2f s\n", r->t->suite, s_pass, s_fail ? ", " : "", s_fail,
+                       s_fail ? " FAILED" : "", s_skip ? ", " : "", s_skip, s_skip ? " skipped" : "", s_seconds);
+                passed += s_pass;
+                failed += s_fail;
+                skipped += s_skip;
+                s_pass = s_fail = s_skip = 0;
+                s_seconds = 0;
+            }
+            fflush(stdout);
         }
-        if (s_ran)
-            printf("[%-12s] %3d ok%s%.0d%s%s%.0d%s  %.2f s\n", suite, s_pass, s_fail ? ", " : "", s_fail,
-                   s_fail ? " FAILED" : "", s_skip ? ", " : "", s_skip, s_skip ? " skipped" : "",
-                   now_seconds() - start);
-        passed += s_pass;
-        failed += s_fail;
-        skipped += s_skip;
+        if (next_report == n_runs || running == 0) continue;
+        int status;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0) {
+            if (errno == EINTR) continue;
+            perror("ctrain_tests: waitpid");
+            return 2;
+        }
+        for (int k = next_report; k < next_start; k++)
+            if (!runs[k].done && runs[k].pid == pid) {
+                finish_run(&runs[k], status, timeout_s);
+                running--;
+                break;
+            }
     }
     if (list) return 0;
     print_skips();

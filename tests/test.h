@@ -3,7 +3,9 @@
 // heavy case that runs only under `make test-long`.
 //
 // Each test runs in its own process: a crash or a call to exit() in the code under test is a
-// failure of that test alone, and the others still run. Inside a test:
+// failure of that test alone, and the others still run. `make test` runs TEST_JOBS tests at a
+// time (the machine's cores): a test owns its temporary folder (ct_test_tmpdir) and must not
+// write anywhere else, nor depend on the timing of others. Inside a test:
 //   CHECK(cond), CHECK_EQ_INT(a, b), CHECK_NEAR(a, b, tol), CHECK_STR_EQ(a, b),
 //   CHECK_CONTAINS(haystack, needle)      record a failure and return from the test
 //   SKIP("why")                           end the test as skipped, saying why (the runner lists
