@@ -231,11 +231,17 @@ static void metrics_row(void *ctx, const CtMetricRow *row) {
 static void bind_objective(CtRun *r) {
     const CtRunConfig *cfg = r->cfg;
     CtObjectiveRun *o = &r->obj;
-    // SFT rows hold whole examples: attention stays inside each one, positions restart.
-    o->set = (CtObjectiveSettings){(uint64_t)cfg->run.seed,      cfg->train.batch_size, cfg->train.seq_len,
-                                   cfg->train.grad_accum,        cfg->train.eval_batches,
-                                   cfg->train.eval_exact_match,  cfg->data.doc_masking || r->objective->packs_examples,
-                                   r->world};
+    o->set = (CtObjectiveSettings){
+        .seed = (uint64_t)cfg->run.seed,
+        .batch_size = cfg->train.batch_size,
+        .seq_len = cfg->train.seq_len,
+        .accum = cfg->train.grad_accum,
+        .eval_batches = cfg->train.eval_batches,
+        .eval_exact_match = cfg->train.eval_exact_match,
+        // SFT rows hold whole examples: attention stays inside each one, positions restart.
+        .with_docs = cfg->data.doc_masking || r->objective->packs_examples,
+        .world = r->world,
+    };
     o->model = &r->model;
     o->val = r->have_val ? &r->val : NULL;
     o->tokenizer = r->have_tokenizer ? &r->tokenizer : NULL;
