@@ -156,24 +156,16 @@ int ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss,
     return 0;
 }
 
-int ct_metrics_dpo(CtMetrics *m, int64_t step, int64_t tokens, const char *kind, double reward_chosen,
-                   double reward_rejected, double accuracy, double logp_chosen, double logp_rejected) {
+int ct_metrics_row(CtMetrics *m, int64_t step, int64_t tokens, const CtMetricRow *row) {
     Line l = {.len = 0};
-    add(&l, "{\"kind\": \"%s\", \"step\": %lld, \"tokens\": %lld", kind, (long long)step, (long long)tokens);
-    add_number(&l, "rewards/chosen", reward_chosen);
-    add_number(&l, "rewards/rejected", reward_rejected);
-    add_number(&l, "rewards/accuracies", accuracy);
-    add_number(&l, "rewards/margins", reward_chosen - reward_rejected);
-    add_number(&l, "logps/chosen", logp_chosen);
-    add_number(&l, "logps/rejected", logp_rejected);
+    add(&l, "{\"kind\": \"%s\", \"step\": %lld, \"tokens\": %lld", row->kind, (long long)step, (long long)tokens);
+    for (int i = 0; i < row->n; i++) add_number(&l, row->names[i], row->values[i]);
     return write_line(m, &l, step);
 }
 
 int ct_metrics_exact_match(CtMetrics *m, int64_t step, int64_t tokens, double exact_match) {
-    Line l = {.len = 0};
-    add(&l, "{\"kind\": \"eval\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
-    add_number(&l, "exact_match", exact_match);
-    return write_line(m, &l, step);
+    CtMetricRow row = {"eval", 1, {"exact_match"}, {exact_match}};
+    return ct_metrics_row(m, step, tokens, &row);
 }
 
 // ---- the plot ----

@@ -1,4 +1,4 @@
-// Decisions shared by the training commands (pretrain now; sft and dpo later): which model a
+// Decisions shared by the training runs of every objective (pretrain, sft, dpo): which model a
 // config means for a dataset, which parameters get weight decay, the learning-rate schedule,
 // samples, and a baseline loss to compare against.
 #pragma once

@@ -1,4 +1,4 @@
-#include "train/loop/sft_eval.h"
+#include "train/objectives/sft_eval.h"
 
 #include <stdio.h>
 #include <stdlib.h>
