@@ -297,12 +297,8 @@ static double split_hash(const CtShardJob *job, uint64_t doc_number) {
 // The documents of the inputs as the writer will number them (before encoding: empty or
 // skipped ones are counted too), counting stops at `limit`. -1 + error when an input fails.
 static int64_t count_documents(const CtShardJob *job, const CtInputList *inputs, uint64_t limit) {
-    Reader reader;
-    memset(&reader, 0, sizeof reader);
-    reader.inputs = inputs;
-    reader.job = job;
-    RawBatch batch;
-    memset(&batch, 0, sizeof batch);
+    Reader reader = {.inputs = inputs, .job = job};
+    RawBatch batch = {0};
     uint64_t n = 0;
     int more = 1;
     while (more > 0 && n < limit) {
@@ -458,12 +454,8 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
     uint8_t **scratch = ct_calloc((size_t)threads, sizeof(uint8_t *));
     size_t *scratch_cap = ct_calloc((size_t)threads, sizeof(size_t));
     for (int t = 0; t < threads; t++) encoders[t] = ct_encoder_new(job->tokenizer);
-    Reader reader;
-    memset(&reader, 0, sizeof reader);
-    reader.inputs = inputs;
-    reader.job = job;
-    RawBatch batch;
-    memset(&batch, 0, sizeof batch);
+    Reader reader = {.inputs = inputs, .job = job};
+    RawBatch batch = {0};
     Encoded *results = NULL;
     int results_cap = 0, rc = 0, more = 1;
     uint64_t doc_number = 0;

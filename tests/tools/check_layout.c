@@ -203,6 +203,8 @@ static void check_function_lengths(const char *path) {
             continue;
         }
         if (!start) continue;
+        if (strcmp(name, "__launch_bounds__") == 0 && strchr(line, '('))  // CUDA: the name is on the next line
+            function_name(line, name, sizeof name);
         if (!in_body) {
             if (strchr(line, ';') && !strchr(line, '{')) start = 0;  // a prototype over several lines
             else if (strchr(line, '{')) in_body = 1;
