@@ -3,7 +3,8 @@
 #   make test            check the layout, build and run the test suite, TEST_JOBS tests at a time
 #                        (ends with "N passed, N failed")
 #   make test-long       the suite plus its heavy cases
-#   make check-layout    the layer order of includes, no include cycles, no over-long function
+#   make check-layout    the layer order of includes, no include cycles, no over-long function,
+#                        every allocation through ct_alloc, ct_ only on public names
 #                        (docs/architecture.md; part of make test)
 #   make test-faults     the fault-injection suite: kill -9, disk full, damaged files, a dying MPI rank
 #                        (docs/reliability.md)

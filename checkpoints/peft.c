@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoints/json_file.h"
 #include "core/alloc.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -292,35 +293,14 @@ static int parse_config(const cJSON *o, CtPeftConfig *cfg, const char *path) {
     return 0;
 }
 
-// A small JSON file's text (NUL-terminated; free with free()), or NULL + error.
-static char *read_text(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return ct_error_errno("%s", path), NULL;
-    char *text = NULL;
-    size_t len = 0, cap = 0, got;
-    char buf[65536];
-    while ((got = fread(buf, 1, sizeof buf, fp)) > 0 && len < (16u << 20)) {
-        if (len + got + 1 > cap) {
-            cap = (len + got + 1) * 2;
-            text = realloc(text, cap);
-        }
-        memcpy(text + len, buf, got);
-        len += got;
-    }
-    fclose(fp);
-    if (!text) text = calloc(1, 1);
-    text[len] = '\0';
-    return text;
-}
-
 int ct_peft_read_config(const char *dir, CtPeftConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
     char path[4200];
     join(path, sizeof path, dir, "adapter_config.json");
-    char *text = read_text(path);
+    char *text = ct_json_file_read(path);
     if (!text) return ct_error_prefix("%s is not a PEFT adapter folder: ", dir);
     cJSON *o = cJSON_Parse(text);
-    free(text);
+    ct_free(text);
     int rc = cJSON_IsObject(o) ? parse_config(o, cfg, path) : ct_error_set("%s: not a JSON object", path);
     cJSON_Delete(o);
     return rc;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/args.h"
 #include "core/error.h"
 
@@ -465,17 +466,16 @@ int ct_config_apply_file(const CtConfigSchema *schema, void *cfg, const char *pa
         fclose(f);
         return ct_error_set("%s: not a config file (%s)", path, size < 0 ? "unreadable" : "larger than 16 MiB");
     }
-    char *text = malloc((size_t)size + 1);
-    CT_CHECK(text, "out of memory reading a config file");
+    char *text = ct_alloc((size_t)size + 1);
     size_t got = fread(text, 1, (size_t)size, f);
     fclose(f);
     text[got] = '\0';
     if (got != (size_t)size || strlen(text) != got) {
-        free(text);
+        ct_free(text);
         return ct_error_set("%s: not a JSON config (contains NUL bytes or could not be read whole)", path);
     }
     int rc = ct_config_apply_text(schema, cfg, text, path);
-    free(text);
+    ct_free(text);
     return rc;
 }
 

@@ -27,14 +27,6 @@ void ct_log(const char *fmt, ...) {
     va_end(ap);
 }
 
-void ct_log_debug(const char *fmt, ...) {
-    if (log_level < CT_LOG_DEBUG) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vlog("debug: ", fmt, ap);
-    va_end(ap);
-}
-
 void ct_warn(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

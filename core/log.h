@@ -4,12 +4,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum { CT_LOG_QUIET = 0, CT_LOG_INFO = 1, CT_LOG_DEBUG = 2 } CtLogLevel;
+typedef enum { CT_LOG_QUIET = 0, CT_LOG_INFO = 1 } CtLogLevel;
 
 void ct_log_set_level(CtLogLevel level);  // default CT_LOG_INFO; non-zero ranks set QUIET
 CtLogLevel ct_log_level(void);
 void ct_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));        // a line at INFO
-void ct_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  // a line at DEBUG
 void ct_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));       // always shown
 
 // Human-readable numbers for logs: "1.23M", "12.3 MiB", "1:02:03".

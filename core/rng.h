@@ -20,3 +20,21 @@ float ct_rng_uniformf(CtRng *rng);                  // [0, 1), 24 random bits
 double ct_rng_normal(CtRng *rng);                   // standard normal (Box-Muller)
 void ct_rng_fill_normal(CtRng *rng, float *out, size_t n, float mean, float std);
 void ct_rng_permutation(CtRng *rng, uint32_t *out, uint32_t n);  // Fisher-Yates over 0..n-1
+
+// The streams of ct_rng_seed_stream(rng, seed, stream): one range per use of a run's seed, so that
+// no two uses draw the same numbers by accident. Changing one changes a run's numbers.
+#define CT_RNG_STREAM_MODEL_INIT 0ull          // + tensor index: a new model's weights (train/model)
+#define CT_RNG_STREAM_LORA_INIT 0x10A0000ull   // + adapter index: LoRA's A matrices (train/model/lora.c)
+#define CT_RNG_STREAM_DROPOUT 0xD50000000ull   // + step·65536 + micro-batch: its dropout seed (train/loop)
+#define CT_RNG_STREAM_SAMPLES 0x5A4Dull        // the samples a run generates when it evaluates (train/loop)
+#define CT_RNG_STREAM_ROUNDING 0ull            // + optimizer step: stochastic rounding's seed (optim/adamw.c)
+#define CT_RNG_STREAM_HOLDOUT 0ull             // + document number: the sharder's validation draw (data/shard)
+// The data order's streams (data/loader): `what` 0 is an epoch's order of blocks or examples,
+// g + 1 the shuffle of the windows of block group g.
+static inline uint64_t ct_rng_data_stream(uint64_t epoch, uint64_t what) { return epoch * 0x100000000ull + what; }
+
+// Dropout masks are a hash of (key, element) (kernels/ops.h's dropout keep rule); the key of each
+// site of a forward is derived from the forward's dropout seed with these odd multipliers.
+#define CT_DROPOUT_SITE_MIX 0xD1B54A32D192ED03ull          // seed ^ (site + 1)·mix (train/model/model_block.c)
+#define CT_DROPOUT_LORA_SEED_MIX 0x100000001B3ull          // seed·this + (adapter + 1)·the next
+#define CT_DROPOUT_LORA_ADAPTER_MIX 0xD6E8FEB86659FD93ull  // (train/model/lora.c)

@@ -57,7 +57,7 @@ void ct_adamw_step(CtAdamW *opt, float *params, const float *grads) {
 
 uint64_t ct_adamw_rounding_seed(uint64_t seed, long step) {
     CtRng rng;
-    ct_rng_seed_stream(&rng, seed, (uint64_t)step);
+    ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_ROUNDING + (uint64_t)step);
     return ct_rng_next(&rng);
 }
 

@@ -46,8 +46,7 @@ int hf_fixture_checkpoint(const char *path, const CtModelConfig *config, uint64_
     m.params[0] = -0.0f;
     m.params[1] = 1e-40f;
     m.params[2] = 65000.0f;  // near float16's largest
-    CtCheckpointMeta meta;
-    ct_checkpoint_meta_init(&meta);
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     char *json = hf_fixture_tokenizer_json();
     meta.tokenizer_json = ct_strdup(json);
     free(json);
@@ -67,7 +66,7 @@ int hf_fixture_load(const char *path, CtModel *m, CtCheckpointMeta *meta) {
 
 int hf_fixture_logits(const char *ckpt, const int32_t *tokens, int T, float *out) {
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 1, T, 0, NULL, &meta) != 0) return -1;
     CtBatch batch = {.tokens = tokens, .B = 1, .T = T};
     ct_model_forward(&m, &batch);

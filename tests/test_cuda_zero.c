@@ -1,6 +1,6 @@
 // ZeRO-1 on GPUs through the binary (suite "cuda", issue 10): the AdamW moments sliced over the
 // ranks in device memory, gradients reduce-scattered and parameters all-gathered by NCCL over
-// buffers padded to equal parts (train/dist/zero.h). One GPU: a communicator of one, where ZeRO-1
+// buffers padded to equal parts (optim/zero.h). One GPU: a communicator of one, where ZeRO-1
 // must take exactly the steps of plain training and resume to the bit. Two ranks (two GPUs and
 // mpirun; the CPU emulation of CUDA has two emulated GPUs and NCCL over MPI): ZeRO-1 equals
 // plain data parallelism, and both equal one rank with the whole batch. Skipped without a GPU.

@@ -67,7 +67,7 @@ static double checkpoint_difference(const char *a_path, const char *b_path, int 
     CtAdamW oa, ob;
     memset(&oa, 0, sizeof oa);
     memset(&ob, 0, sizeof ob);
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     char path[1200];
     snprintf(path, sizeof path, "%s/%s", ct_test_tmpdir(), a_path);
     if (ct_checkpoint_load(path, &a, ct_ops_cpu(), 1, 1, 0, with_optim ? &oa : NULL, &meta) != 0) return -1;

@@ -86,7 +86,7 @@ static CtIds encode(const char *tokenizer_json, const char *text) {
 // the mean over all of them. *predicted gets n·(T-1). NAN when the checkpoint does not load.
 static double expected_loss(const char *ckpt, const int32_t *ids, size_t len, int T, long *predicted) {
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     *predicted = 0;
     ct_cpu_set_threads(1);  // the loops below are serial: no OpenMP threads spinning beside them
     if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 1, T, 0, NULL, &meta) != 0) return NAN;
@@ -114,8 +114,7 @@ static double expected_loss(const char *ckpt, const int32_t *ids, size_t len, in
 
 // Saves m with a tokenizer.json text (NULL: none) and that tokenizer's fingerprint.
 static int save_with_tokenizer(const char *path, const CtModel *m, const char *tokenizer_json) {
-    CtCheckpointMeta meta;
-    ct_checkpoint_meta_init(&meta);
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (tokenizer_json) {
         meta.tokenizer_json = ct_strdup(tokenizer_json);
         CtTokenizer t;
@@ -406,7 +405,7 @@ static int make_lora(CtArch arch) {
     const char *base = fixture("base.h5", arch, 21);
     if (!base) return -1;
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, 1, CT_MODEL_FROZEN, NULL, &meta) != 0) return -1;
     CtLoraSpec spec = {.r = 4, .alpha = 8};
     snprintf(spec.targets, sizeof spec.targets, "%s", arch == CT_ARCH_GPT2 ? "c_attn,c_fc" : "q_proj,v_proj,down_proj");

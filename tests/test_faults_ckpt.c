@@ -318,7 +318,7 @@ TEST(faults, resume_skips_a_checkpoint_whose_tensor_fails_its_checksum) {
     free(out);
     // One byte of a tensor's data (found by its values) flipped in the newest checkpoint.
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK_EQ_INT(ct_checkpoint_load(ct_test_path("run/ckpt-step00000004.h5"), &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta), 0);
     ct_checkpoint_meta_free(&meta);
     unsigned char find[32], repl[32];

@@ -16,13 +16,25 @@
 #include "train/interop/checkpoint_io.h"
 #include "train/model/generate.h"
 #include "train/interop/hf_interop.h"
+#include "train/interop/stop_tokens.h"
+#include "train/model/lora.h"
 
-static void kv_cache_matches_full_forward(CtArch arch) {
+// lora_targets: NULL, or adapters on those modules with random A and B (generation runs the
+// block of the model's forward, adapters included: train/model/model_block.c).
+static void kv_cache_matches_full_forward(CtArch arch, const char *lora_targets) {
     CtModelConfig c = tiny_config(arch);
     const int T = 12;
     CtModel m;
     CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 1, T, 0), 0);
     tiny_randomize_params(&m, 5);
+    if (lora_targets) {
+        CtLoraSpec spec = {.r = 2, .alpha = 4};
+        snprintf(spec.targets, sizeof spec.targets, "%s", lora_targets);
+        CHECK_EQ_INT(ct_lora_attach(&m, &spec), 0);
+        CtRng init;
+        ct_rng_seed(&init, 9);
+        ct_rng_fill_normal(&init, m.lora->params, m.lora->n_params, 0, 0.5f);  // B too: the adapters add something
+    }
     int32_t tokens[12];
     CtRng rng;
     ct_rng_seed(&rng, 3);
@@ -52,8 +64,12 @@ static void kv_cache_matches_full_forward(CtArch arch) {
     ct_model_free(&m);
 }
 
-TEST(generate, kv_cache_equals_full_recomputation_gpt2) { kv_cache_matches_full_forward(CT_ARCH_GPT2); }
-TEST(generate, kv_cache_equals_full_recomputation_llama) { kv_cache_matches_full_forward(CT_ARCH_LLAMA); }
+TEST(generate, kv_cache_equals_full_recomputation_gpt2) { kv_cache_matches_full_forward(CT_ARCH_GPT2, NULL); }
+TEST(generate, kv_cache_equals_full_recomputation_llama) { kv_cache_matches_full_forward(CT_ARCH_LLAMA, NULL); }
+TEST(generate, kv_cache_equals_full_recomputation_with_lora_adapters) {
+    kv_cache_matches_full_forward(CT_ARCH_GPT2, "all-linear");
+    kv_cache_matches_full_forward(CT_ARCH_LLAMA, "all-linear");
+}
 
 TEST(generate, greedy_is_argmax_and_deterministic) {
     float logits[5] = {0.1f, 2.0f, -1.0f, 1.9f, 0.0f};
@@ -143,8 +159,7 @@ static int stop_fixture_checkpoint(const char *path, const char *chat_template) 
         m.w.lm_head[(size_t)chain[i][1] * c.d_model + dims[from]] = 1;
     }
     CT_CHECK(used <= c.d_model, "one channel per chain token");
-    CtCheckpointMeta meta;
-    ct_checkpoint_meta_init(&meta);
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     char *json = stop_fixture_tokenizer();
     meta.tokenizer_json = ct_strdup(json);
     free(json);
@@ -281,7 +296,7 @@ TEST(generate, import_refuses_a_malformed_eos_id_and_leaves_out_ids_past_the_voc
     // transformers' GPT2Config keeps 50256 whatever the vocabulary; the model never produces it
     CHECK_MSG(import_with_eos(ckpt, "[50256, 258]", NULL) == 0, "%s", ct_error_message());
     CtModelConfig c;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(ct_checkpoint_read_meta(ckpt, &c, &meta) == 0);
     CHECK_STR_EQ(meta.generation_config_json, "{\"eos_token_id\":[258]}");
     ct_checkpoint_meta_free(&meta);
@@ -317,7 +332,7 @@ TEST(generate, import_keeps_the_eos_ids_transformers_generate_uses) {
         CtHfImportOptions opt = {.skip_tokenizer = 1};
         CHECK_MSG(ct_hf_import(folder, ct_test_path("imported.h5"), &opt) == 0, "%s", ct_error_message());
         CtModelConfig c;
-        CtCheckpointMeta meta;
+        CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
         CHECK(ct_checkpoint_read_meta(ct_test_path("imported.h5"), &c, &meta) == 0);
         CHECK_STR_EQ(meta.generation_config_json, want);
         ct_checkpoint_meta_free(&meta);

@@ -190,7 +190,7 @@ TEST(hf_gguf, llama_export_has_llama_cpp_layout) {
     CHECK_EQ_INT(g.n_t, 2 + 9 * 2 + 1);
     CHECK(tensor(&g, "output.weight") && tensor(&g, "token_embd.weight"));
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(hf_fixture_load(ckpt, &m, &meta) == 0);
     // q: [16, 16], k: [8, 16]; head size 4, so within each head rows (0,1,2,3) -> (0,2,1,3)
     static const char *names[2] = {"blk.1.attn_q.weight", "blk.1.attn_k.weight"};
@@ -302,7 +302,7 @@ static int checkpoint_with(const char *path, CtPattern pattern, const char *gene
     CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
     if (hf_fixture_checkpoint(path, &c, 5) != 0) return -1;
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (hf_fixture_load(path, &m, &meta) != 0) return -1;
     CtTokenizer t;
     ct_tokenizer_parse_hf(&t, meta.tokenizer_json, strlen(meta.tokenizer_json), "fixture", NULL);
@@ -401,8 +401,7 @@ static int real_checkpoint(const char *path, CtArch arch, const char *tokenizer_
         return -1;
     }
     tiny_randomize_params(&m, 11);
-    CtCheckpointMeta meta;
-    ct_checkpoint_meta_init(&meta);
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     char *json = ct_tokenizer_hf_json(&t);
     meta.tokenizer_json = ct_strdup(json);
     free(json);

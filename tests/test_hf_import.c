@@ -270,7 +270,7 @@ static float imported_rope_theta(const char *dir) {
     unlink(out);
     if (ct_hf_import(dir, out, &opt) != 0) return -1;
     CtModelConfig c;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_read_meta(out, &c, &meta) != 0) return -2;
     ct_checkpoint_meta_free(&meta);
     return c.rope_theta;

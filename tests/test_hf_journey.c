@@ -50,7 +50,7 @@ static double relative_error(const float *a, const float *b, size_t n) {
 // until the end-of-text token or `max_new` tokens. 0, or -1 + error.
 static int ctrain_greedy(const char *ckpt, CtIds *prompt, CtIds *greedy, int max_new) {
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
     CtTokenizer tok;
     int rc = meta.tokenizer_json ? ct_tokenizer_parse_hf(&tok, meta.tokenizer_json, strlen(meta.tokenizer_json), ckpt,

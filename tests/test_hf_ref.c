@@ -48,7 +48,7 @@ static int check_sample_ids(const char *dir, const char *ckpt) {
     size_t size = 0;
     char *want = ct_test_read(path, &size);
     CtModelConfig config;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (!want || ct_checkpoint_read_meta(ckpt, &config, &meta) != 0 || !meta.tokenizer_json) {
         ct_test_fail(__FILE__, __LINE__, "no sample ids or no tokenizer in %s", ckpt);
         free(want);

@@ -114,7 +114,7 @@ TEST(hf_roundtrip, gpt2_f32_is_bit_exact_and_looks_like_transformers) {
     CHECK(attn && attn->dtype == CT_ST_F32 && attn->shape[0] == 16 && attn->shape[1] == 48);
     CHECK(ct_st_find(&f, "lm_head.weight") == NULL);  // tied: transformers drops it too
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(hf_fixture_load(ckpt, &m, &meta) == 0);
     const float *w = m.w.layers[0].qkv_w, *file = (const float *)attn->data;  // [48, 16] in ctrain
     for (int o = 0; o < 48; o++)
@@ -172,7 +172,7 @@ TEST(hf_roundtrip, f16_export_refuses_values_beyond_its_range) {
     const char *ckpt = ct_test_path("big.h5");
     CHECK(hf_fixture_checkpoint(ckpt, &c, 9) == 0);
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(hf_fixture_load(ckpt, &m, &meta) == 0);
     m.w.layers[1].fc_out_w[3] = -1e6f;
     CHECK(ct_checkpoint_save(ckpt, &m, NULL, &meta) == 0);

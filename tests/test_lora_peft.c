@@ -151,7 +151,7 @@ TEST(lora, merge_command_equals_adapter_model) {
     const char *base = ct_test_path("base.h5"), *dir = ct_test_path("adapter"), *merged = ct_test_path("merged.h5");
     CHECK(hf_fixture_checkpoint(base, &cfg, 5) == 0);
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, 12, CT_MODEL_FROZEN, NULL, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
     CtLoraSpec s = {.r = 8, .alpha = 16, .targets = "all-linear"};

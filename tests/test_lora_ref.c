@@ -52,7 +52,7 @@ static int prepare(CtArch arch, const char **base, const char **hf, const char *
     if (hf_fixture_checkpoint(*base, &cfg, 7) != 0) return -1;
     // the fixture's 3e38 (a conversion test) would make GPT-2's tied head overflow: tame it
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (hf_fixture_load(*base, &m, &meta) != 0) return -1;
     m.params[2] = 0.5f;
     int rc = ct_checkpoint_save(*base, &m, NULL, &meta);
@@ -89,7 +89,7 @@ static void compare_with_peft(CtArch arch, const char *targets, const char *peft
     int32_t tokens[REF_T];
     CHECK_MSG(prepare(arch, &base, &hf, &tokens_path, tokens) == 0, "%s", ct_error_message());
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, REF_T, CT_MODEL_FROZEN, NULL, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
     CtLoraSpec s = {.r = 4, .alpha = 8, .rslora = rslora};
@@ -160,7 +160,7 @@ static void rich_with_peft(CtArch arch, const char *variant, int ctrain_side) {
     int32_t tokens[REF_T], grown[REF_T];
     CHECK_MSG(prepare(arch, &base, &hf, &tokens_path, tokens) == 0, "%s", ct_error_message());
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, REF_T, CT_MODEL_FROZEN, NULL, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
     const int V = m.config.vocab_size;

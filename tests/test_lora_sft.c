@@ -17,7 +17,6 @@
 #include "tests/train_fixture.h"
 #include "train/interop/checkpoint_io.h"
 #include "train/model/lora.h"
-#include "train/interop/lora_checkpoint.h"
 #include "train/model/lora_tokens.h"
 
 static long file_size(const char *path) {
@@ -99,7 +98,7 @@ static void sft_with_lora(int arch) {
 
     // only adapters and the new rows changed: the merged model against the base, tensor by tensor
     CtModel base, merged, kept;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(ct_checkpoint_load(ct_test_path("base/ckpt-step00000004.h5"), &base, ct_ops_cpu(), 1, 8, 0, NULL, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
     CHECK_MSG(ct_checkpoint_load(ckpt, &merged, ct_ops_cpu(), 1, 8, 0, NULL, &meta) == 0, "%s", ct_error_message());

@@ -16,6 +16,7 @@
 #include "train/interop/lora_checkpoint.h"
 #include "train/interop/lora_peft.h"
 #include "train/loop/run_config.h"
+#include "train/loop/run_lora.h"
 
 static CtLoraSpec *new_spec(int r, const char *targets) {
     static CtLoraSpec s;

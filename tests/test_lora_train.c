@@ -79,7 +79,7 @@ TEST(lora, train_resume_to_the_bit_and_base_untouched) {
     // resumed and uninterrupted runs agree to the bit; the base in memory equals the base file
     CtModel ma, mb, base_model;
     CtAdamW oa = {0}, ob = {0};
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(ct_checkpoint_load(ct_test_path("a/ckpt-step00000020.h5"), &ma, ct_ops_cpu(), 1, 1, 0, &oa, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
     CHECK(ct_checkpoint_load(ct_test_path("b/ckpt-step00000020.h5"), &mb, ct_ops_cpu(), 1, 1, 0, &ob, &meta) == 0);

@@ -94,8 +94,7 @@ TEST(pretrain, non_finite_loss_stops_naming_the_step) {
         if (strcmp(m.table[i].name, "model.norm.weight") == 0) m.params[m.table[i].offset] = NAN;
     char path[1200];
     snprintf(path, sizeof path, "%s/nan.h5", ct_test_tmpdir());
-    CtCheckpointMeta meta;
-    ct_checkpoint_meta_init(&meta);
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK_EQ_INT(ct_checkpoint_save(path, &m, NULL, &meta), 0);
     ct_model_free(&m);
     ct_adamw_free(&opt);

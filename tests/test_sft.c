@@ -215,7 +215,7 @@ TEST(sft, best_checkpoint_is_the_start_when_validation_only_gets_worse) {
     CHECK_CONTAINS(out, "best s/best.h5");
     free(out);
     CtModelConfig config;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK_MSG(ct_checkpoint_read_meta(ct_test_path("s/best.h5"), &config, &meta) == 0, "%s", ct_error_message());
     CHECK_EQ_INT((int)meta.step, 0);  // the starting model
     CHECK_NEAR(meta.val_loss, start, 1e-4);

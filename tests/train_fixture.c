@@ -10,7 +10,7 @@
 int train_fixture_load_checkpoint(const char *run_dir, const char *file, CtModel *m, CtAdamW *opt) {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s/%s", ct_test_tmpdir(), run_dir, file);
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     memset(opt, 0, sizeof *opt);
     int rc = ct_checkpoint_load(path, m, ct_ops_cpu(), 1, 1, 0, opt, &meta);
     if (rc == 0) ct_checkpoint_meta_free(&meta);

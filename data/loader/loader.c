@@ -6,7 +6,23 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/rng.h"
-#include "data/loader/loader_internal.h"
+#include "data/loader/loader_examples.h"
+
+// One group of text windows materialised in memory.
+struct CtLoaderGroup {
+    uint64_t group;       // which group of which epoch it holds
+    uint64_t epoch;
+    int valid;
+    int failed;
+    char error[512];
+    uint64_t n_windows;
+    uint64_t *windows;    // window index (in the split) per position in the group's order
+    uint64_t *block_at;   // per block slot: the first window index of the block
+    uint64_t *slot_offset;// per block slot: offset of its tokens in `tokens`
+    uint32_t n_slots;
+    int32_t *tokens;
+    uint64_t capacity;
+};
 
 void ct_loader_default_options(CtLoaderOptions *o) {
     memset(o, 0, sizeof *o);
@@ -23,8 +39,6 @@ void ct_loader_default_options(CtLoaderOptions *o) {
 
 // Independent random streams of one loader: the block order of an epoch, and the order of
 // windows inside each group.
-uint64_t ct_loader_stream(uint64_t epoch, uint64_t what) { return epoch * 0x100000000ull + what; }
-
 static void alloc_batch(CtLoaderBatch *b, int rows, int T) {
     b->rows = rows;
     b->T = T;
@@ -62,7 +76,7 @@ static void epoch_block_order(const CtLoader *l, uint64_t epoch, uint32_t *order
         return;
     }
     CtRng rng;
-    ct_rng_seed_stream(&rng, l->opt.seed, ct_loader_stream(epoch, 0));
+    ct_rng_seed_stream(&rng, l->opt.seed, ct_rng_data_stream(epoch, 0));
     ct_rng_permutation(&rng, order, (uint32_t)l->n_blocks);
 }
 
@@ -130,7 +144,7 @@ static int load_group(const CtLoader *l, uint64_t epoch, uint64_t g, CtLoaderGro
     }
     if (l->opt.shuffle) {  // permute the group's windows: Fisher-Yates on the packed entries
         CtRng rng;
-        ct_rng_seed_stream(&rng, l->opt.seed, ct_loader_stream(epoch, g + 1));
+        ct_rng_seed_stream(&rng, l->opt.seed, ct_rng_data_stream(epoch, g + 1));
         for (uint64_t i = grp->n_windows; i > 1; i--) {
             uint64_t k = ct_rng_below(&rng, (uint32_t)i);
             uint64_t t = grp->windows[i - 1];

@@ -1,11 +1,12 @@
 // sft and dpo batches: the split's examples are held in memory (instruction and preference
 // sets are small next to pretraining corpora), permuted per epoch, and laid out in rows.
+#include "data/loader/loader_examples.h"
+
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/rng.h"
-#include "data/loader/loader_internal.h"
 
 static int is_dpo(const CtLoader *l) { return l->dataset->kind == CT_SHARD_DPO; }
 
@@ -100,7 +101,7 @@ void ct_loader_close_examples(CtLoader *l) {
 int ct_loader_plan_examples(CtLoader *l, uint64_t epoch) {
     if (l->opt.shuffle) {
         CtRng rng;
-        ct_rng_seed_stream(&rng, l->opt.seed, ct_loader_stream(epoch, 0));
+        ct_rng_seed_stream(&rng, l->opt.seed, ct_rng_data_stream(epoch, 0));
         ct_rng_permutation(&rng, l->example_order, (uint32_t)l->n_examples);
     } else {
         for (uint64_t e = 0; e < l->n_examples; e++) l->example_order[e] = (uint32_t)e;

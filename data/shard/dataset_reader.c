@@ -8,21 +8,18 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "data/examples/chat_template.h"
+#include "data/input/read_file.h"
 #include "data/shard/dataset.h"
 #include "data/tokenizer/tokenizer_identity.h"
 
 static char *read_text_file(const char *path, size_t limit) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *text = malloc(limit + 1);
-    size_t len = fread(text, 1, limit + 1, f);
-    fclose(f);
-    if (len > limit) {
-        free(text);
+    size_t len;
+    char *text = ct_read_whole_file(path, &len);
+    if (text && len > limit) {
+        ct_free(text);
         errno = EFBIG;
         return NULL;
     }
-    text[len] = '\0';
     return text;
 }
 
@@ -188,7 +185,7 @@ int ct_dataset_open(CtDataset *d, const char *dir) {
     rc = 0;
 done:
     cJSON_Delete(root);
-    free(text);
+    ct_free(text);
     ct_free(manifest);
     if (rc != 0) ct_dataset_close(d);
     return rc;

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/version.h"
+#include "data/input/read_file.h"
 #include "data/shard/dataset.h"
 
 const char *ct_split_name(CtSplit split) { return split == CT_SPLIT_TRAIN ? "train" : "val"; }
@@ -25,18 +26,9 @@ static char *join_path(const char *dir, const char *name) {
 // Removes an earlier manifest and the shards it lists: a dataset folder is rewritten whole.
 static void remove_previous_dataset(const char *dir) {
     char *manifest = join_path(dir, "dataset.json");
-    FILE *f = fopen(manifest, "rb");
-    if (f) {
-        char *text = NULL;
-        size_t cap = 0, len = 0, got;
-        do {
-            cap = cap ? cap * 2 : 1 << 16;
-            text = realloc(text, cap + 1);
-            got = fread(text + len, 1, cap - len, f);
-            len += got;
-        } while (got > 0 && len == cap);
-        fclose(f);
-        text[len] = '\0';
+    size_t len;
+    char *text = ct_read_whole_file(manifest, &len);
+    if (text) {
         unlink(manifest);  // first: from here on the folder is no dataset
         cJSON *root = cJSON_Parse(text);
         const cJSON *splits = cJSON_GetObjectItemCaseSensitive(root, "splits"), *split;
@@ -53,7 +45,7 @@ static void remove_previous_dataset(const char *dir) {
             }
         }
         cJSON_Delete(root);
-        free(text);
+        ct_free(text);
     }
     ct_free(manifest);
 }

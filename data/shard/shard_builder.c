@@ -290,19 +290,15 @@ int ct_shard_dpo_uses_messages(const CtInputList *inputs) {
 // The seeded hash of a document's number, uniform in [0, 1): below the cut, it is held out.
 static double split_hash(const CtShardJob *job, uint64_t doc_number) {
     CtRng rng;
-    ct_rng_seed_stream(&rng, job->seed, doc_number);
+    ct_rng_seed_stream(&rng, job->seed, CT_RNG_STREAM_HOLDOUT + doc_number);
     return ct_rng_uniform(&rng);
 }
 
 // The documents of the inputs as the writer will number them (before encoding: empty or
 // skipped ones are counted too), counting stops at `limit`. -1 + error when an input fails.
 static int64_t count_documents(const CtShardJob *job, const CtInputList *inputs, uint64_t limit) {
-    Reader reader;
-    memset(&reader, 0, sizeof reader);
-    reader.inputs = inputs;
-    reader.job = job;
-    RawBatch batch;
-    memset(&batch, 0, sizeof batch);
+    Reader reader = {.inputs = inputs, .job = job};
+    RawBatch batch = {0};
     uint64_t n = 0;
     int more = 1;
     while (more > 0 && n < limit) {
@@ -384,6 +380,55 @@ static char *source_json(const CtShardJob *job, const CtInputList *inputs, const
     return text;
 }
 
+// Counts the encoded documents of one batch and writes them in order, each to the split its
+// number draws. 0, or -1 + error (a bad document, unless skipped; a refused pair; a write).
+static int write_documents(const CtShardJob *job, const CtInputList *inputs, const RawBatch *batch,
+                           const Encoded *results, double val_cut, uint64_t *doc_number, CtDatasetWriter *writer,
+                           CtShardStats *stats) {
+    for (int i = 0; i < batch->n; i++) {
+        const Encoded *e = &results[i];
+        const char *path = inputs->paths[batch->file[i]];
+        const unsigned long long line = (unsigned long long)batch->line[i];
+        stats->text_bytes += batch->length[i];
+        if (e->failed) {
+            if (job->skip_bad) {
+                stats->skipped++;
+                continue;
+            }
+            return ct_error_set("%s:%llu: %s", path, line, e->error);
+        }
+        if (e->unusable) {
+            if (job->strict)
+                return ct_error_set("%s:%llu: %s: the pair cannot teach a preference (--strict refuses it; without "
+                                    "--strict such pairs are skipped and counted)", path, line, e->error);
+            if (stats->unusable_pairs++ == 0)
+                snprintf(stats->first_unusable, sizeof stats->first_unusable, "%s:%llu: %s", path, line, e->error);
+            continue;
+        }
+        if (e->empty) {
+            stats->empty++;
+            continue;
+        }
+        if (e->prompt_not_prefix && stats->prompt_not_prefix++ == 0)
+            snprintf(stats->first_not_prefix, sizeof stats->first_not_prefix, "%s:%llu", path, line);
+        CtSplit split = split_hash(job, (*doc_number)++) < val_cut ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
+        int rc;
+        if (job->kind == CT_SHARD_DPO) {
+            rc = ct_dataset_write_dpo(writer, split, (const uint32_t *)e->main.ids.data, (uint32_t)e->main.ids.len,
+                                      (const uint32_t *)e->chosen.ids.data, (uint32_t)e->chosen.ids.len,
+                                      (const uint32_t *)e->rejected.ids.data, (uint32_t)e->rejected.ids.len);
+            stats->tokens[split] += e->main.ids.len + e->chosen.ids.len + e->rejected.ids.len;
+        } else {
+            rc = ct_dataset_write_document(writer, split, (const uint32_t *)e->main.ids.data,
+                                           job->kind == CT_SHARD_SFT ? e->main.mask : NULL, e->main.ids.len);
+            stats->tokens[split] += e->main.ids.len;
+        }
+        stats->documents[split]++;
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
 int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char *out_dir, CtShardStats *stats,
                    CtProgress *progress) {
     memset(stats, 0, sizeof *stats);
@@ -409,12 +454,8 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
     uint8_t **scratch = ct_calloc((size_t)threads, sizeof(uint8_t *));
     size_t *scratch_cap = ct_calloc((size_t)threads, sizeof(size_t));
     for (int t = 0; t < threads; t++) encoders[t] = ct_encoder_new(job->tokenizer);
-    Reader reader;
-    memset(&reader, 0, sizeof reader);
-    reader.inputs = inputs;
-    reader.job = job;
-    RawBatch batch;
-    memset(&batch, 0, sizeof batch);
+    Reader reader = {.inputs = inputs, .job = job};
+    RawBatch batch = {0};
     Encoded *results = NULL;
     int results_cap = 0, rc = 0, more = 1;
     uint64_t doc_number = 0;
@@ -436,49 +477,7 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
             encode_document(job, encoders[t], batch.bytes + batch.offset[i], batch.length[i],
                             ct_input_is_jsonl(inputs->paths[batch.file[i]]), &results[i], &scratch[t], &scratch_cap[t]);
         }
-        for (int i = 0; i < batch.n && rc == 0; i++) {
-            Encoded *e = &results[i];
-            stats->text_bytes += batch.length[i];
-            if (e->failed) {
-                if (job->skip_bad) {
-                    stats->skipped++;
-                    continue;
-                }
-                rc = ct_error_set("%s:%llu: %s", inputs->paths[batch.file[i]], (unsigned long long)batch.line[i], e->error);
-                break;
-            }
-            if (e->unusable) {
-                if (job->strict) {
-                    rc = ct_error_set("%s:%llu: %s: the pair cannot teach a preference (--strict refuses it; without "
-                                      "--strict such pairs are skipped and counted)", inputs->paths[batch.file[i]],
-                                      (unsigned long long)batch.line[i], e->error);
-                    break;
-                }
-                if (stats->unusable_pairs++ == 0)
-                    snprintf(stats->first_unusable, sizeof stats->first_unusable, "%s:%llu: %s",
-                             inputs->paths[batch.file[i]], (unsigned long long)batch.line[i], e->error);
-                continue;
-            }
-            if (e->empty) {
-                stats->empty++;
-                continue;
-            }
-            if (e->prompt_not_prefix && stats->prompt_not_prefix++ == 0)
-                snprintf(stats->first_not_prefix, sizeof stats->first_not_prefix, "%s:%llu",
-                         inputs->paths[batch.file[i]], (unsigned long long)batch.line[i]);
-            CtSplit split = split_hash(job, doc_number++) < val_cut ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
-            if (job->kind == CT_SHARD_DPO) {
-                rc = ct_dataset_write_dpo(&writer, split, (const uint32_t *)e->main.ids.data, (uint32_t)e->main.ids.len,
-                                          (const uint32_t *)e->chosen.ids.data, (uint32_t)e->chosen.ids.len,
-                                          (const uint32_t *)e->rejected.ids.data, (uint32_t)e->rejected.ids.len);
-                stats->tokens[split] += e->main.ids.len + e->chosen.ids.len + e->rejected.ids.len;
-            } else {
-                rc = ct_dataset_write_document(&writer, split, (const uint32_t *)e->main.ids.data,
-                                               job->kind == CT_SHARD_SFT ? e->main.mask : NULL, e->main.ids.len);
-                stats->tokens[split] += e->main.ids.len;
-            }
-            stats->documents[split]++;
-        }
+        rc = write_documents(job, inputs, &batch, results, val_cut, &doc_number, &writer, stats);
         if (rc != 0) break;
         if (progress)
             ct_progress_update(progress, reader.file_bytes_done + (reader.reader_open ? reader.reader.bytes_read : 0));

@@ -314,6 +314,64 @@ static void change_pair(PairTable *pt, int32_t a, int32_t b, int64_t delta, uint
     }
 }
 
+// The distinct pieces of the text as words: each a list of byte symbols (in one array, returned
+// in *symbols), with its count.
+static Word *make_words(CtBpeTrainer *t, size_t *n_words, int32_t **symbols) {
+    PieceSlot *pieces = count_pieces(t, n_words);
+    Word *words = ct_alloc((*n_words + 1) * sizeof *words);
+    size_t total_symbols = 0;
+    for (size_t w = 0; w < *n_words; w++) total_symbols += pieces[w].len;
+    int32_t *all = ct_alloc((total_symbols + 1) * sizeof *all);
+    size_t at = 0;
+    for (size_t w = 0; w < *n_words; w++) {
+        const uint8_t *p = t->text + pieces[w].offset;
+        words[w] = (Word){all + at, pieces[w].len, pieces[w].count, -1};
+        for (uint32_t i = 0; i < pieces[w].len; i++) all[at++] = p[i];
+    }
+    ct_free(pieces);
+    *symbols = all;
+    return words;
+}
+
+// Merge number `merges`: every word holding the pair (a, b), p, gets `id` in its place, and the
+// counts of the neighbouring pairs move (those that grow are noted in `grown`). It takes p's word
+// list: the walk rewrites those words, and (a, b) itself never gains a word during it (every pair
+// that gains one contains the new id).
+static void apply_merge(PairTable *pt, Pair *p, Word *words, int32_t a, int32_t b, int32_t id, int32_t merges,
+                        GrownList *grown) {
+    uint32_t n_positions = p->n_words;
+    uint32_t *positions = p->words;
+    p->words = NULL;
+    p->n_words = p->cap_words = 0;
+    for (uint32_t k = 0; k < n_positions; k++) {
+        uint32_t w = positions[k];
+        Word *word = &words[w];
+        if (word->last_merge == merges) continue;
+        word->last_merge = merges;
+        int32_t *s = word->symbols;
+        uint32_t n = word->len, o_len = 0;
+        int64_t cnt = word->count;
+        for (uint32_t i = 0; i < n;) {
+            if (i + 1 < n && s[i] == a && s[i + 1] == b) {
+                if (o_len > 0) {
+                    change_pair(pt, s[o_len - 1], a, -cnt, w, merges, grown);
+                    change_pair(pt, s[o_len - 1], id, cnt, w, merges, grown);
+                }
+                if (i + 2 < n) {
+                    change_pair(pt, b, s[i + 2], -cnt, w, merges, grown);
+                    change_pair(pt, id, s[i + 2], cnt, w, merges, grown);
+                }
+                s[o_len++] = id;
+                i += 2;
+            } else {
+                s[o_len++] = s[i++];
+            }
+        }
+        word->len = o_len;
+    }
+    ct_free(positions);
+}
+
 int ct_bpe_trainer_train(CtBpeTrainer *t, CtTokenizer *out) {
     const CtBpeTrainOptions *o = &t->options;
     int32_t n_merges_wanted = o->vocab_size - 256 - o->n_specials;
@@ -321,20 +379,9 @@ int ct_bpe_trainer_train(CtBpeTrainer *t, CtTokenizer *out) {
         return ct_error_set("--vocab-size %d is too small: it must hold the 256 bytes and %d special token%s", o->vocab_size,
                             o->n_specials, o->n_specials == 1 ? "" : "s");
     size_t n_words;
-    PieceSlot *pieces = count_pieces(t, &n_words);
+    int32_t *symbols;
+    Word *words = make_words(t, &n_words, &symbols);
     t->distinct = n_words;
-    // Words: each distinct piece as a list of symbols.
-    Word *words = ct_alloc((n_words + 1) * sizeof *words);
-    size_t total_symbols = 0;
-    for (size_t w = 0; w < n_words; w++) total_symbols += pieces[w].len;
-    int32_t *symbols = ct_alloc((total_symbols + 1) * sizeof *symbols);
-    size_t at = 0;
-    for (size_t w = 0; w < n_words; w++) {
-        const uint8_t *p = t->text + pieces[w].offset;
-        words[w] = (Word){symbols + at, pieces[w].len, pieces[w].count, -1};
-        for (uint32_t i = 0; i < pieces[w].len; i++) symbols[at++] = p[i];
-    }
-    ct_free(pieces);
     // Token bytes as they are made: ids 0..255 the bytes, then one per merge.
     CtTokenizer *tok = out;
     ct_tokenizer_init(tok, o->pattern, CT_MERGES_BY_LIST);
@@ -385,39 +432,7 @@ int ct_bpe_trainer_train(CtBpeTrainer *t, CtTokenizer *out) {
         }
         ct_tokenizer_add_merge(tok, a, b);
         grown.n = 0;
-        // Take the pair's word list: the walk below rewrites those words, and (a, b) itself
-        // never gains a word during it (every pair that gains one contains the new id).
-        uint32_t n_positions = p->n_words;
-        uint32_t *positions = p->words;
-        p->words = NULL;
-        p->n_words = p->cap_words = 0;
-        for (uint32_t k = 0; k < n_positions; k++) {
-            uint32_t w = positions[k];
-            Word *word = &words[w];
-            if (word->last_merge == merges) continue;
-            word->last_merge = merges;
-            int32_t *s = word->symbols;
-            uint32_t n = word->len, o_len = 0;
-            int64_t cnt = word->count;
-            for (uint32_t i = 0; i < n;) {
-                if (i + 1 < n && s[i] == a && s[i + 1] == b) {
-                    if (o_len > 0) {
-                        change_pair(&pt, s[o_len - 1], a, -cnt, w, merges, &grown);
-                        change_pair(&pt, s[o_len - 1], id, cnt, w, merges, &grown);
-                    }
-                    if (i + 2 < n) {
-                        change_pair(&pt, b, s[i + 2], -cnt, w, merges, &grown);
-                        change_pair(&pt, id, s[i + 2], cnt, w, merges, &grown);
-                    }
-                    s[o_len++] = id;
-                    i += 2;
-                } else {
-                    s[o_len++] = s[i++];
-                }
-            }
-            word->len = o_len;
-        }
-        ct_free(positions);
+        apply_merge(&pt, p, words, a, b, id, merges, &grown);
         p = pair_get(&pt, a, b);
         p->count = 0;
         // Queue the pairs whose counts grew (all contain the merged id) with their final

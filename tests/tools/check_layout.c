@@ -6,6 +6,9 @@
 //   3. No function in the library is longer than MAX_FUNCTION_LINES lines (signature to closing
 //      brace), and the training loop (train/loop/train_loop.c's ct_train_run) no longer than
 //      MAX_LOOP_LINES.
+//   4. Every allocation goes through ct_alloc (core/alloc.h: counted, aligned, fatal with the size
+//      when memory runs out): no malloc, calloc, realloc, strdup or strndup but in core/alloc.c.
+//   5. The ct_ prefix marks public names: no static function in a source file carries it.
 // Usage: check_layout FILE...   (the Makefile passes every library source and header)
 // Prints one line per problem, "file:line: what", and exits 1 if there was any.
 #include <ctype.h>
@@ -35,9 +38,9 @@ static const Layer LAYERS[] = {
     {"data/examples", "core data/input data/tokenizer"},
     {"data/shard", "core data/input data/tokenizer data/examples"},
     {"data/loader", "core data/input data/tokenizer data/examples data/shard"},
-    // The network: kernels and their math, no files, no run config, no MPI. Generation decodes
-    // the tokens it streams, hence the tokenizer.
-    {"train/model", "core kernels optim data/tokenizer"},
+    // The network: kernels and their math, no files, no run config, no MPI, no tokenizer
+    // (generation works on token ids; text and stop tokens are its callers').
+    {"train/model", "core kernels optim"},
     {"train/dist", "core kernels optim train/model"},
     // Our model onto files: ctrain checkpoints, HF, PEFT, GGUF (the bytes are in checkpoints/).
     {"train/interop", "core kernels optim checkpoints data train/model"},
@@ -200,6 +203,8 @@ static void check_function_lengths(const char *path) {
             continue;
         }
         if (!start) continue;
+        if (strcmp(name, "__launch_bounds__") == 0 && strchr(line, '('))  // CUDA: the name is on the next line
+            function_name(line, name, sizeof name);
         if (!in_body) {
             if (strchr(line, ';') && !strchr(line, '{')) start = 0;  // a prototype over several lines
             else if (strchr(line, '{')) in_body = 1;
@@ -219,6 +224,70 @@ static void check_function_lengths(const char *path) {
     fclose(f);
 }
 
+// ---- allocations and names ----
+static int is_source(const char *path) {
+    size_t n = strlen(path);
+    return (n > 2 && strcmp(path + n - 2, ".c") == 0) || (n > 3 && strcmp(path + n - 3, ".cu") == 0) ||
+           (n > 4 && strcmp(path + n - 4, ".inc") == 0);
+}
+
+// The first raw allocation call in the code of `line` (comments and string literals left aside;
+// *in_comment carries a block comment over lines), or NULL.
+static const char *raw_allocation(const char *line, int *in_comment) {
+    static const char *const calls[] = {"malloc(", "calloc(", "realloc(", "strdup(", "strndup("};
+    char code[4096];
+    size_t n = 0;
+    for (const char *p = line; *p && n + 1 < sizeof code; p++) {
+        if (*in_comment) {
+            if (p[0] == '*' && p[1] == '/') *in_comment = 0, p++;
+            continue;
+        }
+        if (p[0] == '/' && p[1] == '*') {
+            *in_comment = 1;
+            p++;
+            continue;
+        }
+        if (p[0] == '/' && p[1] == '/') break;
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1]) p++;
+            if (!*p) break;
+            continue;
+        }
+        code[n++] = *p;
+    }
+    code[n] = '\0';
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
+        for (const char *hit = strstr(code, calls[i]); hit; hit = strstr(hit + 1, calls[i]))
+            if (hit == code || (!isalnum((unsigned char)hit[-1]) && hit[-1] != '_')) return calls[i];
+    return NULL;
+}
+
+static void check_allocations_and_names(const char *path) {
+    if (strcmp(path, "core/alloc.c") == 0) return;  // ct_alloc itself
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char line[4096];
+    int in_comment = 0;
+    for (int lineno = 1; fgets(line, sizeof line, f); lineno++) {
+        const char *call = raw_allocation(line, &in_comment);
+        if (call) {
+            printf("%s:%d: calls %.*s directly; allocate through ct_alloc (core/alloc.h)\n", path, lineno,
+                   (int)strlen(call) - 1, call);
+            problems++;
+        }
+        if (is_source(path) && strncmp(line, "static ", 7) == 0 && is_definition_start(line)) {
+            char name[256];
+            function_name(line, name, sizeof name);
+            if (strncmp(name, "ct_", 3) == 0) {
+                printf("%s:%d: static %s has the ct_ prefix of public names; drop it\n", path, lineno, name);
+                problems++;
+            }
+        }
+    }
+    fclose(f);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: check_layout FILE...\n");
@@ -227,6 +296,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         read_includes(argv[i]);
         check_function_lengths(argv[i]);
+        check_allocations_and_names(argv[i]);
     }
     for (int m = 0; m < n_modules; m++)
         if (color[m] == 0) visit(m);

@@ -1,13 +1,12 @@
 #include "train/cli/cli.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/error.h"
 #include "core/version.h"
 #include "train/cli/build_info.h"
+#include "train/cli/command.h"
 #include "train/cli/commands.h"
 
 // The one table of commands. Later work adds a line here and a train/cli/cmd_*.c file.
@@ -46,35 +45,6 @@ static void print_main_usage(FILE *out) {
     for (int i = 0; i < n_commands; i++) fprintf(out, "  %-20s %s\n", commands[i]->name, commands[i]->summary);
 }
 
-static void print_command_help(const CtCommand *cmd, FILE *out) {
-    fprintf(out, "usage: %s\n", cmd->usage);
-    if (cmd->description) fprintf(out, "\n%s\n", cmd->description);
-    if (cmd->n_options) {
-        fprintf(out, "\noptions:\n");
-        ct_args_print_options(out, cmd->options, cmd->n_options);
-    }
-    fprintf(out, "  %-28s %s\n", "--help", "show this help");
-    if (cmd->allow_overrides)
-        fprintf(out, "  %-28s %s\n", "--SECTION.KEY=VALUE", "override a config key (ctrain config --keys lists them)");
-}
-
-int ct_cli_usage_error(const CtCommand *cmd, const char *fmt, ...) {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "ctrain %s: %s\nusage: %s\n(ctrain %s --help for the options)\n", cmd->name, msg, cmd->usage,
-            cmd->name);
-    return 2;
-}
-
-int ct_cli_fail(void) {
-    fflush(stdout);
-    fprintf(stderr, "ctrain: %s\n", ct_error_message());
-    return 1;
-}
-
 // What a command printed must have reached stdout: on a full disk (`ctrain eval ... > out.txt`)
 // the last buffered line is written only now, and a failure would otherwise be lost with exit 0.
 static int check_stdout(int rc) {
@@ -83,23 +53,6 @@ static int check_stdout(int rc) {
     if (rc != 0) return rc;  // the command's own error was said already
     fprintf(stderr, "ctrain: stdout: %s (the output is incomplete)\n", flush_failed ? strerror(err) : "a write failed");
     return 1;
-}
-
-int ct_cli_parse(const CtCommand *cmd, int argc, char **argv, CtArgs *args) {
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0) break;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            print_command_help(cmd, stdout);
-            return -1;
-        }
-    }
-    if (ct_args_parse(args, cmd->options, cmd->n_options, argc, argv, cmd->allow_overrides) != 0)
-        return ct_cli_usage_error(cmd, "%s", ct_error_message());
-    if (args->n_positionals < cmd->min_positionals)
-        return ct_cli_usage_error(cmd, "missing argument%s", cmd->min_positionals - args->n_positionals > 1 ? "s" : "");
-    if (cmd->max_positionals >= 0 && args->n_positionals > cmd->max_positionals)
-        return ct_cli_usage_error(cmd, "unexpected argument '%s'", args->positionals[cmd->max_positionals]);
-    return 0;
 }
 
 // How many leading words of argv name `cmd` (1 or 2), or 0 when they do not.
@@ -143,7 +96,7 @@ int ct_cli_main(int argc, char **argv) {
         if (argc > 2 && strcmp(first, "help") == 0)
             for (int i = 0; i < n_commands; i++)
                 if (command_words(commands[i], argc - 2, argv + 2)) {
-                    print_command_help(commands[i], stdout);
+                    ct_cli_print_command_help(commands[i], stdout);
                     return 0;
                 }
         if (argc > 2 && strcmp(first, "help") == 0) return unknown_command(argc - 2, argv + 2);

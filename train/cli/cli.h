@@ -1,26 +1,5 @@
-// The ctrain command line: one table of commands (train/cli/cli.c), each with a spec that the
-// shared parser uses for --help, usage errors (exit 2) and config overrides.
+// The ctrain command line: one table of commands (train/cli/cli.c; a command's spec and parser are
+// in train/cli/command.h).
 #pragma once
-#include "core/args.h"
-
-typedef struct {
-    const char *name;         // "config", or two words for a group: "tokenizer train"
-    const char *summary;      // one line for `ctrain --help`
-    const char *usage;        // "ctrain config [--print] [CONFIG] [--section.key=value...]"
-    const char *description;  // a paragraph for `ctrain <command> --help` (may be NULL)
-    const CtOption *options;
-    int n_options;
-    int allow_overrides;      // accepts --section.key=value
-    int min_positionals, max_positionals;
-    int (*run)(const CtArgs *args);  // returns the exit status
-} CtCommand;
-
-// Parses argv for `cmd`. Returns 0 to run it; -1 when --help was printed (exit 0); 2 after a
-// usage error (one line, then the usage, on stderr).
-int ct_cli_parse(const CtCommand *cmd, int argc, char **argv, CtArgs *args);
-// Prints "ctrain: <message>" for the current error (core/error.h) and returns 1.
-int ct_cli_fail(void);
-// Prints a usage error for `cmd` and returns 2.
-int ct_cli_usage_error(const CtCommand *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int ct_cli_main(int argc, char **argv);

@@ -15,9 +15,9 @@
 #include "kernels/cpu/blas_setup.h"
 #include "train/cli/commands.h"
 #include "train/model/lora.h"
-#include "train/interop/lora_checkpoint.h"
+#include "train/loop/run_lora.h"
 #include "train/model/model.h"
-#include "train/loop/run_config.h"
+#include "train/loop/run_model.h"
 
 static const CtOption options[] = {
     {"model", "PRESET", "model preset (default gpt2-124m); --model.KEY=VALUE changes one size", 0},

@@ -1,7 +1,7 @@
 // ctrain chat: talk to an SFT model in the terminal, or answer one --prompt. The conversation
 // is rendered with the chat template the model was trained with (stored in its checkpoint),
 // and generation stops at the template's end-of-turn token or at one of the model's
-// end-of-sequence ids (train/model/generate.h).
+// end-of-sequence ids (train/interop/stop_tokens.h).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 #include "data/tokenizer/tokenizer_hf.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "train/interop/checkpoint_io.h"
+#include "train/interop/stop_tokens.h"
 #include "train/cli/commands.h"
 #include "train/model/generate.h"
 #include "train/cli/sampling_options.h"
@@ -44,7 +45,7 @@ typedef struct {
 } Chat;
 
 // One assistant answer to the conversation so far, streamed to stdout; the text is returned
-// (free with free()) so it can join the history. NULL + error: a --prompt that does not fit.
+// (free with ct_free()) so it can join the history. NULL + error: a --prompt that does not fit.
 static char *answer(Chat *c, const CtMessage *messages, int n) {
     CtMaskedIds ids = {0};
     ct_chat_encode(&c->tmpl, &c->tok, c->enc, messages, n, 1, &ids);
@@ -65,7 +66,7 @@ static char *answer(Chat *c, const CtMessage *messages, int n) {
     const float *logits = NULL;
     for (size_t i = start; i < ids.ids.len; i++) logits = ct_generator_feed(&g, ids.ids.data[i]);
     size_t len = 0, cap = 256, piece_len = 0, piece_cap = 0;
-    char *text = malloc(cap);
+    char *text = ct_alloc(cap);
     uint8_t *piece = NULL;
     long generated = 0, stopped = 0;
     for (; generated < c->max_tokens && logits && g.n_ctx < ctx; generated++) {
@@ -78,7 +79,7 @@ static char *answer(Chat *c, const CtMessage *messages, int n) {
         if (ct_decode(&c->tok, &next, 1, &piece, &piece_len, &piece_cap) == 0) {
             fwrite(piece, 1, piece_len, stdout);
             fflush(stdout);
-            if (len + piece_len + 1 > cap) text = realloc(text, cap = (len + piece_len + 1) * 2);
+            if (len + piece_len + 1 > cap) text = ct_realloc(text, cap = (len + piece_len + 1) * 2);
             memcpy(text + len, piece, piece_len);
             len += piece_len;
         }
@@ -99,7 +100,7 @@ static char *answer(Chat *c, const CtMessage *messages, int n) {
 
 static int load(Chat *c, const CtArgs *args) {
     const char *path = ct_args_get(args, "checkpoint");
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(path, &c->model, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
     int rc = -1;
     if (!meta.tokenizer_json) {
@@ -155,7 +156,7 @@ static int run_chat(const CtArgs *args) {
         c.one_prompt = 1;
         char *reply = answer(&c, history, n);
         if (!reply) status = ct_cli_fail();
-        free(reply);
+        ct_free(reply);
     } else {
         int tty = isatty(fileno(stdin));
         if (tty) fprintf(stderr, "chat with %s (empty line or Ctrl-D ends)\n", ct_args_get(args, "checkpoint"));
@@ -164,7 +165,7 @@ static int run_chat(const CtArgs *args) {
             size_t len = strcspn(line, "\n");
             line[len] = '\0';
             if (len == 0) break;
-            owned[n_owned] = strdup(line);
+            owned[n_owned] = ct_strdup(line);
             history[n++] = (CtMessage){"user", owned[n_owned], len};
             n_owned++;
             char *reply = answer(&c, history, n);
@@ -172,7 +173,7 @@ static int run_chat(const CtArgs *args) {
             history[n++] = (CtMessage){c.tmpl.trained_roles[0], reply, strlen(reply)};
         }
     }
-    for (int i = 0; i < n_owned; i++) free(owned[i]);
+    for (int i = 0; i < n_owned; i++) ct_free(owned[i]);
     ct_encoder_free(c.enc);
     ct_chat_template_free(&c.tmpl);
     ct_tokenizer_free(&c.tok);

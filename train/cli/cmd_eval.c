@@ -102,7 +102,7 @@ static int load_lora_run(const char *ckpt, const char *adapter, int B, int L, Ct
     ct_ckpt_close(&c);
     if (rc == 0) {
         CtModel base;
-        CtCheckpointMeta base_meta;
+        CtCheckpointMeta base_meta = CT_CHECKPOINT_META_INIT;
         rc = ct_checkpoint_load(ckpt, &base, ct_ops_cpu(), 1, 1, CT_MODEL_FROZEN, NULL, &base_meta);
         if (rc == 0) {
             if (ct_lora_base_hash(&base) != base_hash)
@@ -195,7 +195,7 @@ static int run_eval(const CtArgs *args) {
     // the shape and tokenizer first: the windows decide the batch the model is created for. A LoRA
     // run's checkpoint as --adapter carries the run's tokenizer (which may have grown the base's).
     CtModelConfig config;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     const char *described = adapter && !is_folder(adapter) ? adapter : ckpt;
     if (ct_checkpoint_read_meta(described, &config, &meta) != 0) return ct_cli_fail();
     const int T = seq ? (int)seq : config.max_seq_len;

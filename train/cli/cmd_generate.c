@@ -1,5 +1,5 @@
 // ctrain generate: continue a prompt with a trained model, streaming tokens to stdout, until
-// the model ends the text (train/model/generate.h: its end-of-sequence ids, or the end-of-turn token
+// the model ends the text (train/interop/stop_tokens.h: its end-of-sequence ids, or the end-of-turn token
 // of the chat template an SFT checkpoint carries) or --max-tokens.
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include "data/tokenizer/tokenizer_identity.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "train/interop/checkpoint_io.h"
+#include "train/interop/stop_tokens.h"
 #include "train/cli/commands.h"
 #include "train/model/generate.h"
 #include "train/cli/sampling_options.h"
@@ -63,7 +64,7 @@ static int run_generate(const CtArgs *args) {
         return ct_cli_usage_error(&ct_cmd_generate, "%s", ct_error_message());
     ct_cpu_set_threads((int)threads);
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return ct_cli_fail();
     CtTokenizer tok;
     if (load_tokenizer(args, &meta, ckpt, &tok) != 0) {

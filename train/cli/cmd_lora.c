@@ -10,7 +10,6 @@
 #include "train/interop/checkpoint_io.h"
 #include "train/cli/commands.h"
 #include "train/model/lora.h"
-#include "train/interop/lora_checkpoint.h"
 #include "train/interop/lora_peft.h"
 
 static const CtOption export_options[] = {
@@ -55,7 +54,7 @@ static int run_export(const CtArgs *args) {
     const char *out = ct_args_get(args, "out");
     if (!out) return ct_cli_usage_error(&ct_cmd_lora_export, "--out DIR is required");
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_lora_checkpoint_load_adapters(args->positionals[0], &m, ct_ops_cpu(), 0, &meta) != 0) return ct_cli_fail();
     ct_checkpoint_meta_free(&meta);
     int rc = ct_lora_save_peft(&m, out, ct_args_get(args, "base-name"));
@@ -80,7 +79,7 @@ static int run_merge(const CtArgs *args) {
     const char *base = ct_args_get(args, "base"), *adapter = ct_args_get(args, "adapter"), *out = ct_args_get(args, "out");
     if (!base || !adapter || !out) return ct_cli_usage_error(&ct_cmd_lora_merge, "--base, --adapter and --out are required");
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, 1, CT_MODEL_FROZEN, NULL, &meta) != 0) return ct_cli_fail();
     int rc = 0;
     const int base_V = m.config.vocab_size;
@@ -89,7 +88,7 @@ static int run_merge(const CtArgs *args) {
     } else {
         // a LoRA run's checkpoint brings its own base: it must be this one
         CtModel run;
-        CtCheckpointMeta run_meta;
+        CtCheckpointMeta run_meta = CT_CHECKPOINT_META_INIT;
         rc = ct_lora_checkpoint_load_adapters(adapter, &run, ct_ops_cpu(), 0, &run_meta);
         if (rc == 0) {
             if (run.lora->tokens.n && run_meta.tokenizer_json) {

@@ -1,5 +1,5 @@
-// ctrain pretrain and ctrain sft: the training loop of train/loop/pretrain.c over a text dataset
-// (next-token loss on everything) or an SFT dataset (loss on response tokens only).
+// ctrain pretrain, sft and dpo: the training run of train/loop/pretrain.h over a text dataset
+// (next-token loss on everything), an SFT dataset (loss on response tokens only) or DPO pairs.
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +14,7 @@ static const CtOption options[] = {
     {"stop-after", "N", "save a checkpoint and stop after N steps of this invocation (for time-limited jobs)", 0},
 };
 
-static int run_training(const CtArgs *args, CtObjective objective, const CtCommand *cmd) {
+static int run_training(const CtArgs *args, CtObjectiveKind objective, const CtCommand *cmd) {
     CtRunConfig cfg;
     memset(&cfg, 0, sizeof cfg);
     if (ct_run_config_load(&cfg, args->positionals[0], args) != 0) return ct_cli_fail();

@@ -114,24 +114,15 @@ static int parse_kind(const char *s, CtShardKind *kind) {
     return 0;
 }
 
-static int run_shard(const CtArgs *args) {
-    const char *info = ct_args_get(args, "info");
-    if (info) return print_info(info, ct_args_has(args, "verify"));
-    if (ct_args_has(args, "verify")) return ct_cli_usage_error(&ct_cmd_shard, "--verify goes with --info DIR");
-    const char *tokenizer_path = ct_args_get(args, "tokenizer"), *out = ct_args_get(args, "out");
-    const char *inputs_given[CT_ARGS_MAX];
-    int n_inputs = ct_args_get_all(args, "input", inputs_given, CT_ARGS_MAX);
-    if (!tokenizer_path || !out || n_inputs == 0)
-        return ct_cli_usage_error(&ct_cmd_shard, "--tokenizer, --input and --out are required");
-
-    CtShardJob job;
-    memset(&job, 0, sizeof job);
-    if (parse_kind(ct_args_get(args, "format"), &job.kind) != 0)
+// The options of a sharding run into job. 0, or the exit status of a usage error.
+static int parse_job(const CtArgs *args, CtShardJob *job) {
+    memset(job, 0, sizeof *job);
+    if (parse_kind(ct_args_get(args, "format"), &job->kind) != 0)
         return ct_cli_usage_error(&ct_cmd_shard, "--format must be text, sft or dpo, not '%s'", ct_args_get(args, "format"));
     const char *split = ct_args_get(args, "split");
-    if (!split || strcmp(split, "file") == 0) job.text_split = CT_DOCS_PER_FILE;
-    else if (strcmp(split, "paragraphs") == 0) job.text_split = CT_DOCS_PER_PARAGRAPH;
-    else if (strcmp(split, "lines") == 0) job.text_split = CT_DOCS_PER_LINE;
+    if (!split || strcmp(split, "file") == 0) job->text_split = CT_DOCS_PER_FILE;
+    else if (strcmp(split, "paragraphs") == 0) job->text_split = CT_DOCS_PER_PARAGRAPH;
+    else if (strcmp(split, "lines") == 0) job->text_split = CT_DOCS_PER_LINE;
     else return ct_cli_usage_error(&ct_cmd_shard, "--split must be file, paragraphs or lines, not '%s'", split);
     double val_fraction;
     long seed, shard_tokens, chunk_tokens, level, threads, val_min;
@@ -147,19 +138,86 @@ static int run_shard(const CtArgs *args) {
         threads > 1024 || seed < 0)
         return ct_cli_usage_error(&ct_cmd_shard, "--shard-tokens, --chunk-tokens (<= 16777216), --zstd-level (1..19), "
                                                  "--threads (1..1024) and --seed must be positive");
-    job.val_fraction = val_fraction;
-    job.val_min = (uint64_t)val_min;
-    job.seed = (uint64_t)seed;
-    job.shard_tokens = (uint64_t)shard_tokens;
-    job.chunk_tokens = (uint32_t)chunk_tokens;
-    job.zstd_level = (int)level;
-    job.threads = (int)threads;
-    job.field = ct_args_get(args, "field") ? ct_args_get(args, "field") : "text";
-    job.allow_special = ct_args_has(args, "allow-special");
-    job.skip_bad = ct_args_has(args, "skip-bad");
-    job.strict = ct_args_has(args, "strict");
-    if (job.strict && job.kind != CT_SHARD_DPO) return ct_cli_usage_error(&ct_cmd_shard, "--strict goes with --format dpo");
+    job->val_fraction = val_fraction;
+    job->val_min = (uint64_t)val_min;
+    job->seed = (uint64_t)seed;
+    job->shard_tokens = (uint64_t)shard_tokens;
+    job->chunk_tokens = (uint32_t)chunk_tokens;
+    job->zstd_level = (int)level;
+    job->threads = (int)threads;
+    job->field = ct_args_get(args, "field") ? ct_args_get(args, "field") : "text";
+    job->allow_special = ct_args_has(args, "allow-special");
+    job->skip_bad = ct_args_has(args, "skip-bad");
+    job->strict = ct_args_has(args, "strict");
+    if (job->strict && job->kind != CT_SHARD_DPO) return ct_cli_usage_error(&ct_cmd_shard, "--strict goes with --format dpo");
+    return 0;
+}
 
+// The chat template of an sft or dpo run, its special tokens added to the tokenizer where it
+// lacks them (after its last id): the dataset's tokenizer.json carries them and SFT grows the
+// model's rows to match. 0, or -1 + error.
+static int load_template(const CtArgs *args, const char *tokenizer_path, CtTokenizer *tok, CtChatTemplate *tmpl) {
+    if (ct_chat_template_load(tmpl, ct_args_get(args, "template") ? ct_args_get(args, "template") : "chatml") != 0)
+        return -1;
+    char specials[16][128];
+    const char *names[16];
+    int n_specials = ct_chat_template_specials(tmpl, specials, 16);
+    for (int i = 0; i < n_specials; i++) names[i] = specials[i];
+    int before = ct_tokenizer_vocab_size(tok);
+    int added = ct_tokenizer_add_specials(tok, names, n_specials);
+    if (added < 0) {
+        ct_error_prefix("%s: ", tokenizer_path);
+        return -1;
+    }
+    if (added > 0)
+        ct_log("shard: added %d special token%s of the '%s' template to the tokenizer (ids %d..%d); the dataset's "
+               "tokenizer.json has them", added, added == 1 ? "" : "s", tmpl->name, before, before + added - 1);
+    if (ct_chat_template_check(tmpl, tok) < 0) {
+        ct_error_prefix("%s: ", tokenizer_path);
+        return -1;
+    }
+    return 0;
+}
+
+// What was written, and what was left out or looks wrong.
+static void report(const CtShardStats *stats, double val_fraction) {
+    uint64_t tokens = stats->tokens[0] + stats->tokens[1];
+    ct_log("shard: %llu documents (%llu train, %llu val), %llu tokens (%llu train, %llu val), %.2f bytes/token",
+           (unsigned long long)(stats->documents[0] + stats->documents[1]), (unsigned long long)stats->documents[0],
+           (unsigned long long)stats->documents[1], (unsigned long long)tokens, (unsigned long long)stats->tokens[0],
+           (unsigned long long)stats->tokens[1], tokens ? (double)stats->text_bytes / (double)tokens : 0.0);
+    ct_log("shard: %.1f MB of text in %.2f s: %.1f MB/s, %.2fM tokens/s%s", stats->text_bytes / 1e6, stats->seconds,
+           stats->text_bytes / 1e6 / (stats->seconds > 0 ? stats->seconds : 1e-9),
+           (double)tokens / 1e6 / (stats->seconds > 0 ? stats->seconds : 1e-9), "");
+    if (stats->skipped) ct_warn("shard: skipped %llu malformed lines (--skip-bad)", (unsigned long long)stats->skipped);
+    if (stats->prompt_not_prefix)
+        ct_warn("shard: in %llu pair%s (the first at %s) the tokenized prompt is not a prefix of the tokenized "
+                "prompt+completion: tokens merge across the boundary; the completion starts where they part, as in "
+                "TRL, and the prompt's last tokens are not trained on. End prompts where a token ends (a newline or "
+                "punctuation; not a trailing space before a word) to avoid it", (unsigned long long)stats->prompt_not_prefix,
+                stats->prompt_not_prefix == 1 ? "" : "s", stats->first_not_prefix);
+    if (stats->unusable_pairs)
+        ct_warn("shard: skipped %llu dpo pair%s that cannot teach a preference (chosen equal to rejected, or an empty "
+                "completion); the first at %s. --strict refuses them instead", (unsigned long long)stats->unusable_pairs,
+                stats->unusable_pairs == 1 ? "" : "s", stats->first_unusable);
+    if (stats->empty) ct_log("shard: left out %llu empty documents", (unsigned long long)stats->empty);
+    if (stats->documents[CT_SPLIT_VAL] == 0 && val_fraction > 0)
+        ct_warn("shard: the validation split is empty (too few documents for --val-fraction %g)", val_fraction);
+}
+
+static int run_shard(const CtArgs *args) {
+    const char *info = ct_args_get(args, "info");
+    if (info) return print_info(info, ct_args_has(args, "verify"));
+    if (ct_args_has(args, "verify")) return ct_cli_usage_error(&ct_cmd_shard, "--verify goes with --info DIR");
+    const char *tokenizer_path = ct_args_get(args, "tokenizer"), *out = ct_args_get(args, "out");
+    const char *inputs_given[CT_ARGS_MAX];
+    int n_inputs = ct_args_get_all(args, "input", inputs_given, CT_ARGS_MAX);
+    if (!tokenizer_path || !out || n_inputs == 0)
+        return ct_cli_usage_error(&ct_cmd_shard, "--tokenizer, --input and --out are required");
+
+    CtShardJob job;
+    int usage = parse_job(args, &job);
+    if (usage != 0) return usage;
     CtTokenizer tok;
     if (ct_tokenizer_load(&tok, tokenizer_path, ct_args_get(args, "pattern")) != 0) return ct_cli_fail();
     CtChatTemplate tmpl;
@@ -182,27 +240,7 @@ static int run_shard(const CtArgs *args) {
             ct_warn("shard: --template is not used: every pair is plain strings, tokenized as they are");
     }
     if (with_template) {
-        if (ct_chat_template_load(&tmpl, ct_args_get(args, "template") ? ct_args_get(args, "template") : "chatml") != 0)
-            goto done;
-        // A template's special tokens that the tokenizer lacks are added (after its last id);
-        // the dataset's tokenizer.json carries them and SFT grows the model's rows to match.
-        char specials[16][128];
-        const char *names[16];
-        int n_specials = ct_chat_template_specials(&tmpl, specials, 16);
-        for (int i = 0; i < n_specials; i++) names[i] = specials[i];
-        int before = ct_tokenizer_vocab_size(&tok);
-        int added = ct_tokenizer_add_specials(&tok, names, n_specials);
-        if (added < 0) {
-            ct_error_prefix("%s: ", tokenizer_path);
-            goto done;
-        }
-        if (added > 0)
-            ct_log("shard: added %d special token%s of the '%s' template to the tokenizer (ids %d..%d); the dataset's "
-                   "tokenizer.json has them", added, added == 1 ? "" : "s", tmpl.name, before, before + added - 1);
-        if (ct_chat_template_check(&tmpl, &tok) < 0) {
-            ct_error_prefix("%s: ", tokenizer_path);
-            goto done;
-        }
+        if (load_template(args, tokenizer_path, &tok, &tmpl) != 0) goto done;
         job.chat_template = &tmpl;
     }
     job.tokenizer = &tok;
@@ -220,7 +258,7 @@ static int run_shard(const CtArgs *args) {
         }
     }
     ct_log("shard: %d input file%s, %s format, tokenizer %s (%d tokens), %ld threads", inputs.n, inputs.n == 1 ? "" : "s",
-           ct_shard_kind_name(job.kind), tokenizer_path, ct_tokenizer_vocab_size(&tok), threads);
+           ct_shard_kind_name(job.kind), tokenizer_path, ct_tokenizer_vocab_size(&tok), (long)job.threads);
     ct_progress_start(&progress, "shard", total_bytes, "B");
     if (ct_shard_build(&job, &inputs, out, &stats, &progress) != 0) goto done;
     // The dataset carries its tokenizer, so training needs no second path (and checks it).
@@ -235,28 +273,7 @@ static int run_shard(const CtArgs *args) {
     }
     ct_progress_update(&progress, total_bytes);
     ct_progress_finish(&progress);
-    uint64_t tokens = stats.tokens[0] + stats.tokens[1];
-    ct_log("shard: %llu documents (%llu train, %llu val), %llu tokens (%llu train, %llu val), %.2f bytes/token",
-           (unsigned long long)(stats.documents[0] + stats.documents[1]), (unsigned long long)stats.documents[0],
-           (unsigned long long)stats.documents[1], (unsigned long long)tokens, (unsigned long long)stats.tokens[0],
-           (unsigned long long)stats.tokens[1], tokens ? (double)stats.text_bytes / (double)tokens : 0.0);
-    ct_log("shard: %.1f MB of text in %.2f s: %.1f MB/s, %.2fM tokens/s%s", stats.text_bytes / 1e6, stats.seconds,
-           stats.text_bytes / 1e6 / (stats.seconds > 0 ? stats.seconds : 1e-9),
-           (double)tokens / 1e6 / (stats.seconds > 0 ? stats.seconds : 1e-9), "");
-    if (stats.skipped) ct_warn("shard: skipped %llu malformed lines (--skip-bad)", (unsigned long long)stats.skipped);
-    if (stats.prompt_not_prefix)
-        ct_warn("shard: in %llu pair%s (the first at %s) the tokenized prompt is not a prefix of the tokenized "
-                "prompt+completion: tokens merge across the boundary; the completion starts where they part, as in "
-                "TRL, and the prompt's last tokens are not trained on. End prompts where a token ends (a newline or "
-                "punctuation; not a trailing space before a word) to avoid it", (unsigned long long)stats.prompt_not_prefix,
-                stats.prompt_not_prefix == 1 ? "" : "s", stats.first_not_prefix);
-    if (stats.unusable_pairs)
-        ct_warn("shard: skipped %llu dpo pair%s that cannot teach a preference (chosen equal to rejected, or an empty "
-                "completion); the first at %s. --strict refuses them instead", (unsigned long long)stats.unusable_pairs,
-                stats.unusable_pairs == 1 ? "" : "s", stats.first_unusable);
-    if (stats.empty) ct_log("shard: left out %llu empty documents", (unsigned long long)stats.empty);
-    if (stats.documents[CT_SPLIT_VAL] == 0 && val_fraction > 0)
-        ct_warn("shard: the validation split is empty (too few documents for --val-fraction %g)", val_fraction);
+    report(&stats, job.val_fraction);
     ct_log("shard: wrote %s (ctrain shard --info %s describes it)", out, out);
     rc = 0;
 done:

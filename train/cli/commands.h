@@ -1,6 +1,6 @@
 // Every command's spec, one per file (train/cli/cmd_*.c); train/cli/cli.c lists them in one table.
 #pragma once
-#include "train/cli/cli.h"
+#include "train/cli/command.h"
 
 extern const CtCommand ct_cmd_config;
 extern const CtCommand ct_cmd_shard;

@@ -7,6 +7,7 @@
 #include <mpi.h>
 #include <stdio.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 
 static int joined, world = 1, rank, local_rank;
@@ -83,11 +84,7 @@ void ct_dist_broadcast(void *buf, size_t bytes, int root) {
 
 // Displacements of the parts: their prefix sums.
 static int *displacements(const int *counts) {
-    int *d = malloc(sizeof(int) * (size_t)world);
-    if (!d) {
-        fprintf(stderr, "ctrain: out of memory for %d MPI displacements\n", world);
-        ct_dist_abort(1);
-    }
+    int *d = ct_alloc(sizeof(int) * (size_t)world);  // out of memory ends every rank (ct_fatal_set_context)
     for (int r = 0, at = 0; r < world; at += counts[r], r++) d[r] = at;
     return d;
 }
@@ -104,7 +101,7 @@ void ct_dist_allgather_f32(float *full, const int *counts) {
     if (world == 1) return;
     int *d = displacements(counts);
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, full, counts, d, MPI_FLOAT, MPI_COMM_WORLD);
-    free(d);
+    ct_free(d);
 }
 
 void ct_dist_gather_f32(const float *mine, float *full, const int *counts, int root) {
@@ -114,11 +111,7 @@ void ct_dist_gather_f32(const float *mine, float *full, const int *counts, int r
     }
     int *d = displacements(counts);
     MPI_Gatherv(mine, counts[rank], MPI_FLOAT, full, counts, d, MPI_FLOAT, root, MPI_COMM_WORLD);
-    free(d);
-}
-
-void ct_dist_barrier(void) {
-    if (world > 1) MPI_Barrier(MPI_COMM_WORLD);
+    ct_free(d);
 }
 
 _Noreturn void ct_dist_abort(int code) {
@@ -146,18 +139,9 @@ void ct_dist_gather_f32(const float *mine, float *full, const int *counts, int r
     (void)root;
     if (mine != full) memmove(full, mine, sizeof(float) * (size_t)counts[0]);
 }
-void ct_dist_barrier(void) {}
 _Noreturn void ct_dist_abort(int code) { exit(code); }
 
 #endif
-
-void ct_dist_allreduce_mean_f32(float *x, size_t n) {
-    ct_dist_allreduce_sum_f32(x, n);
-    const int w = ct_dist_world();
-    if (w == 1) return;
-    const float inv = 1.0f / (float)w;
-    for (size_t i = 0; i < n; i++) x[i] *= inv;
-}
 
 int ct_dist_same_everywhere(const void *buf, size_t bytes) {
     uint64_t h = 1469598103934665603ull;  // FNV-1a

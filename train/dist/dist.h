@@ -17,9 +17,8 @@ void ct_dist_finalize(void);
 int ct_dist_rank(void);        // 0 … world-1
 int ct_dist_world(void);       // ranks in the job (1 without MPI)
 int ct_dist_local_rank(void);  // rank among the ranks of this machine (picks the GPU)
-// In place, over all ranks: x ← Σ_ranks x (sum) or Σ_ranks x / world (mean).
+// In place, over all ranks: x ← Σ_ranks x.
 void ct_dist_allreduce_sum_f32(float *x, size_t n);
-void ct_dist_allreduce_mean_f32(float *x, size_t n);
 void ct_dist_allreduce_sum_f64(double *x, size_t n);
 void ct_dist_allreduce_sum_i64(int64_t *x, size_t n);
 // 1 when `flag` is non-zero on any rank (a stop request seen by one rank stops all together).
@@ -36,6 +35,5 @@ void ct_dist_gather_f32(const float *mine, float *full, const int *counts, int r
 int ct_dist_same_everywhere(const void *buf, size_t bytes);
 // Copies `bytes` bytes of root's buffer into every rank's.
 void ct_dist_broadcast(void *buf, size_t bytes, int root);
-void ct_dist_barrier(void);
 // Ends every rank of the job with `code` (exit(code) with one rank). Does not return.
 _Noreturn void ct_dist_abort(int code);

@@ -61,7 +61,7 @@ void ct_nccl_buckets_ready_from(CtGradBuckets *b, float *grads, size_t final_fro
 void ct_nccl_wait_all(void);
 
 // ZeRO-1 on the GPU. NCCL's reduce-scatter and all-gather take EQUAL parts per rank, so the
-// flat buffer is padded to padded = ct_zero_padded_count(n, world) floats (train/dist/zero.h), and
+// flat buffer is padded to padded = ct_zero_padded_count(n, world) floats (optim/zero.h), and
 // rank r owns [r·padded/world, (r+1)·padded/world): every element has exactly one owner. The
 // padding must be zeros in the gradients (allocate padded floats and clear them once).
 // mine ← rank's part of Σ_ranks full (mine may be full + rank·padded/world: in place).

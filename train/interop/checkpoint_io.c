@@ -1,89 +1,13 @@
+// Model checkpoints: a plain model's, and the choice between it and a LoRA run's
+// (train/interop/lora_checkpoint.h). See train/interop/checkpoint_io.h.
 #include "train/interop/checkpoint_io.h"
 
-#include <cJSON.h>
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "checkpoints/checkpoint.h"
 #include "core/alloc.h"
 #include "core/error.h"
-#include "core/version.h"
 #include "train/interop/lora_checkpoint.h"
-
-void ct_checkpoint_meta_init(CtCheckpointMeta *meta) {
-    memset(meta, 0, sizeof *meta);
-    meta->train_loss = meta->val_loss = meta->best_val_loss = NAN;
-}
-
-void ct_checkpoint_meta_free(CtCheckpointMeta *meta) {
-    ct_free(meta->run_config_json);
-    ct_free(meta->tokenizer_json);
-    ct_free(meta->chat_template_json);
-    ct_free(meta->generation_config_json);
-    meta->run_config_json = meta->tokenizer_json = meta->chat_template_json = meta->generation_config_json = NULL;
-}
-
-char *ct_model_config_json(const CtModelConfig *c) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "arch", ct_arch_name(c->arch));
-    cJSON_AddNumberToObject(o, "n_layer", c->n_layer);
-    cJSON_AddNumberToObject(o, "n_head", c->n_head);
-    cJSON_AddNumberToObject(o, "n_kv_head", c->n_kv_head);
-    cJSON_AddNumberToObject(o, "d_model", c->d_model);
-    cJSON_AddNumberToObject(o, "d_ff", c->d_ff);
-    cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size);
-    cJSON_AddNumberToObject(o, "max_seq_len", c->max_seq_len);
-    cJSON_AddNumberToObject(o, "norm_eps", c->norm_eps);
-    cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
-    cJSON_AddBoolToObject(o, "tie_embeddings", c->tie_embeddings);
-    cJSON_AddNumberToObject(o, "dropout", c->dropout);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
-}
-
-static int get_int(const cJSON *o, const char *key, int *out, const char *source) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v)) return ct_error_set("%s: model_config has no number '%s'", source, key);
-    *out = (int)v->valuedouble;
-    return 0;
-}
-
-int ct_model_config_parse_json(const char *json, CtModelConfig *out, const char *source) {
-    memset(out, 0, sizeof *out);
-    cJSON *o = cJSON_Parse(json);
-    int rc = -1;
-    if (!cJSON_IsObject(o)) {
-        ct_error_set("%s: model_config is not a JSON object", source);
-        goto done;
-    }
-    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(o, "arch");
-    if (!cJSON_IsString(arch) || (strcmp(arch->valuestring, "gpt2") != 0 && strcmp(arch->valuestring, "llama") != 0)) {
-        ct_error_set("%s: model_config has no arch gpt2 or llama", source);
-        goto done;
-    }
-    out->arch = strcmp(arch->valuestring, "gpt2") == 0 ? CT_ARCH_GPT2 : CT_ARCH_LLAMA;
-    if (get_int(o, "n_layer", &out->n_layer, source) || get_int(o, "n_head", &out->n_head, source) ||
-        get_int(o, "n_kv_head", &out->n_kv_head, source) || get_int(o, "d_model", &out->d_model, source) ||
-        get_int(o, "d_ff", &out->d_ff, source) || get_int(o, "vocab_size", &out->vocab_size, source) ||
-        get_int(o, "max_seq_len", &out->max_seq_len, source))
-        goto done;
-    const cJSON *v;
-    if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "norm_eps"))) out->norm_eps = (float)v->valuedouble;
-    if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "rope_theta"))) out->rope_theta = (float)v->valuedouble;
-    if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "dropout"))) out->dropout = (float)v->valuedouble;
-    out->tie_embeddings = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tie_embeddings"));
-    if (ct_model_config_validate(out) != 0) {
-        ct_error_prefix("%s: model_config: ", source);
-        goto done;
-    }
-    rc = 0;
-done:
-    cJSON_Delete(o);
-    return rc;
-}
 
 // The optimizer moments as named tensors shaped like the parameters.
 static void moment_tensors(const CtModel *m, const float *moment, CtNamedTensor *out) {
@@ -91,24 +15,7 @@ static void moment_tensors(const CtModel *m, const float *moment, CtNamedTensor 
     for (int i = 0; i < m->n_tensors; i++) out[i].data = (void *)(moment + m->table[i].offset);
 }
 
-int ct_checkpoint_write_meta(CtCheckpoint *c, const CtCheckpointMeta *meta) {
-    uint64_t loader[3] = {meta->loader.seed, meta->loader.epoch, meta->loader.step};
-    int rc = ct_ckpt_set_int(c, "step", meta->step) || ct_ckpt_set_int(c, "tokens_seen", meta->tokens_seen) ||
-             ct_ckpt_set_u64s(c, "loader", loader, 3) || ct_ckpt_set_u64s(c, "rng", meta->rng, 4) ||
-             ct_ckpt_set_double(c, "train_loss", meta->train_loss) || ct_ckpt_set_double(c, "val_loss", meta->val_loss) ||
-             ct_ckpt_set_double(c, "best_val_loss", meta->best_val_loss) ||
-             ct_ckpt_set_string(c, "created_by", "ctrain " CTRAIN_VERSION) ||
-             ct_ckpt_set_u64s(c, "tokenizer_hash", &meta->tokenizer_hash, 1);
-    if (rc == 0 && meta->run_config_json) rc = ct_ckpt_set_string(c, "config", meta->run_config_json);
-    if (rc == 0 && meta->tokenizer_json) rc = ct_ckpt_set_string(c, "tokenizer", meta->tokenizer_json);
-    if (rc == 0 && meta->chat_template_json) rc = ct_ckpt_set_string(c, "chat_template", meta->chat_template_json);
-    if (rc == 0 && meta->generation_config_json)
-        rc = ct_ckpt_set_string(c, "generation_config", meta->generation_config_json);
-    return rc ? -1 : 0;
-}
-
-int ct_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, const CtCheckpointMeta *meta) {
-    if (m->lora) return ct_lora_checkpoint_save(path, m, opt, meta);  // adapters only (train/interop/lora_checkpoint.h)
+static int save_plain(const char *path, const CtModel *m, const CtAdamW *opt, const CtCheckpointMeta *meta) {
     CtCheckpoint c;
     if (ct_ckpt_create(&c, path) != 0) return -1;
     CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)m->n_tensors);
@@ -133,40 +40,26 @@ int ct_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, c
     return ct_ckpt_commit(&c);
 }
 
-int ct_checkpoint_read_meta_open(CtCheckpoint *c, const char *path, CtModelConfig *config, CtCheckpointMeta *meta) {
-    ct_checkpoint_meta_init(meta);
-    char *json = NULL;
-    if (ct_ckpt_get_string(c, "model_config", &json) != 0) return ct_error_prefix("not a model checkpoint: ");
-    int rc = ct_model_config_parse_json(json, config, path);
-    ct_free(json);
-    if (rc != 0) return -1;
-    uint64_t loader[3] = {0, 0, 0};
-    if (ct_ckpt_has(c, "step") && ct_ckpt_get_int(c, "step", &meta->step) != 0) return -1;
-    if (ct_ckpt_has(c, "tokens_seen") && ct_ckpt_get_int(c, "tokens_seen", &meta->tokens_seen) != 0) return -1;
-    if (ct_ckpt_has(c, "loader") && ct_ckpt_get_u64s(c, "loader", loader, 3) != 0) return -1;
-    meta->loader = (CtLoaderState){loader[0], loader[1], loader[2]};
-    if (ct_ckpt_has(c, "rng") && ct_ckpt_get_u64s(c, "rng", meta->rng, 4) != 0) return -1;
-    if (ct_ckpt_has(c, "train_loss")) ct_ckpt_get_double(c, "train_loss", &meta->train_loss);
-    if (ct_ckpt_has(c, "val_loss")) ct_ckpt_get_double(c, "val_loss", &meta->val_loss);
-    if (ct_ckpt_has(c, "best_val_loss")) ct_ckpt_get_double(c, "best_val_loss", &meta->best_val_loss);
-    if (ct_ckpt_has(c, "tokenizer_hash") && ct_ckpt_get_u64s(c, "tokenizer_hash", &meta->tokenizer_hash, 1) != 0) return -1;
-    if (ct_ckpt_has(c, "config") && ct_ckpt_get_string(c, "config", &meta->run_config_json) != 0) return -1;
-    if (ct_ckpt_has(c, "tokenizer") && ct_ckpt_get_string(c, "tokenizer", &meta->tokenizer_json) != 0) return -1;
-    if (ct_ckpt_has(c, "chat_template") && ct_ckpt_get_string(c, "chat_template", &meta->chat_template_json) != 0)
-        return -1;
-    if (ct_ckpt_has(c, "generation_config") &&
-        ct_ckpt_get_string(c, "generation_config", &meta->generation_config_json) != 0)
-        return -1;
-    return 0;
-}
-
-int ct_checkpoint_read_meta(const char *path, CtModelConfig *config, CtCheckpointMeta *meta) {
-    CtCheckpoint c;
-    if (ct_ckpt_open(&c, path) != 0) return -1;
-    int rc = ct_checkpoint_read_meta_open(&c, path, config, meta);
-    ct_ckpt_close(&c);
+// keep: leave the adapters apart (no optimizer state read when opt is NULL)
+static int load_lora(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags, CtAdamW *opt,
+                     CtCheckpointMeta *meta, int keep) {
+    CtLoraCheckpoint lc;
+    if (ct_lora_checkpoint_open(&lc, path, meta) != 0) return -1;
+    // resuming trains the adapters again: the base frozen; otherwise the adapters are merged
+    int rc = ct_lora_load_base(lc.base_path, lc.base_hash, path, m, ops, max_B, max_T,
+                               flags | (keep ? CT_MODEL_FROZEN : 0));
+    if (rc == 0 && ct_lora_checkpoint_read(&lc, path, m, opt, keep) != 0) {
+        ct_model_free(m);
+        rc = -1;
+    }
+    ct_lora_checkpoint_close(&lc);
     if (rc != 0) ct_checkpoint_meta_free(meta);
     return rc;
+}
+
+int ct_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, const CtCheckpointMeta *meta) {
+    if (m->lora) return ct_lora_checkpoint_save(path, m, opt, meta);  // adapters only (train/interop/lora_checkpoint.h)
+    return save_plain(path, m, opt, meta);
 }
 
 int ct_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags,
@@ -182,7 +75,7 @@ int ct_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B
     if (ct_ckpt_has(&c, "lora_config")) {  // a LoRA run's checkpoint: its base + adapters (train/interop/lora_checkpoint.h)
         ct_ckpt_close(&c);
         ct_checkpoint_meta_free(meta);
-        return ct_lora_checkpoint_load(path, m, ops, max_B, max_T, flags, opt, meta);
+        return load_lora(path, m, ops, max_B, max_T, flags, opt, meta, opt != NULL);
     }
     if (ct_model_create(m, &config, ops, max_B, max_T, flags) != 0) {
         ct_ckpt_close(&c);
@@ -219,4 +112,31 @@ int ct_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B
         ct_checkpoint_meta_free(meta);
     }
     return rc;
+}
+
+int ct_lora_load_base(const char *base_path, uint64_t expected_hash, const char *referrer, CtModel *m,
+                      const CtOps *ops, int max_B, int max_T, int flags) {
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    if (ct_checkpoint_load(base_path, m, ops, max_B, max_T, flags, NULL, &meta) != 0)
+        return ct_error_prefix("%s: its base checkpoint: ", referrer);
+    ct_checkpoint_meta_free(&meta);
+    if (expected_hash) {
+        uint64_t got = ct_lora_base_hash(m);
+        if (got != expected_hash) {
+            ct_model_free(m);
+            return ct_error_set("%s: the base checkpoint %s is not the model these adapters were trained on (its "
+                                "parameters hash to %016llx, the adapters expect %016llx)", referrer, base_path,
+                                (unsigned long long)got, (unsigned long long)expected_hash);
+        }
+    }
+    return 0;
+}
+
+int ct_lora_checkpoint_load_adapters(const char *path, CtModel *m, const CtOps *ops, int flags, CtCheckpointMeta *meta) {
+    CtCheckpoint c;
+    if (ct_ckpt_open(&c, path) != 0) return -1;
+    int is_lora = ct_ckpt_has(&c, "lora_config");
+    ct_ckpt_close(&c);
+    if (!is_lora) return ct_error_set("%s: not a LoRA run's checkpoint (it has no lora_config)", path);
+    return load_lora(path, m, ops, 1, 1, flags, NULL, meta, 1);
 }

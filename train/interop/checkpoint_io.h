@@ -1,55 +1,32 @@
 // What a model checkpoint holds and how a run saves and restores it (the HDF5 mechanics are in
-// checkpoints/checkpoint.h):
+// checkpoints/checkpoint.h; the run attributes every checkpoint carries in
+// train/interop/checkpoint_meta.h):
 //   /model/<name>             the parameters, Hugging Face names, as the model holds them
 //   /optim/m/<name>, /optim/v/<name>   AdamW moments (training checkpoints; not in exports)
-//   attributes  model_config  the resolved model shape as JSON (arch, sizes), so a checkpoint
-//                             never depends on what a preset means in another release
-//               config        the effective run config (JSON)
-//               tokenizer     the tokenizer as tokenizer.json text, tokenizer_hash its fingerprint
-//               generation_config  imported models: {"eos_token_id": [ids]}, the ids generation stops at
-//               step, tokens_seen, optim_step, loader {seed, epoch, step}, rng, train_loss,
-//               val_loss, best_val_loss, created_by
+//   attributes                model_config, config, tokenizer, step, ... (checkpoint_meta.h)
+// A LoRA run's checkpoint holds its adapters and refers to its base (train/interop/lora_checkpoint.h):
+// this file chooses between the two.
 #pragma once
 #include <stdint.h>
 
-#include "checkpoints/checkpoint.h"
-#include "data/loader/loader.h"
 #include "optim/adamw.h"
+#include "train/interop/checkpoint_meta.h"
 #include "train/model/model.h"
 
-typedef struct {
-    int64_t step;          // optimizer steps taken
-    int64_t tokens_seen;
-    CtLoaderState loader;
-    uint64_t rng[4];
-    double train_loss, val_loss, best_val_loss;  // NAN when unknown
-    char *run_config_json;  // may be NULL
-    char *tokenizer_json;   // may be NULL
-    char *chat_template_json;  // sft runs: the template the data was rendered with; may be NULL
-    char *generation_config_json;  // imported models: {"eos_token_id": [ids]}; may be NULL
-    uint64_t tokenizer_hash;
-} CtCheckpointMeta;
-
-void ct_checkpoint_meta_init(CtCheckpointMeta *meta);
-void ct_checkpoint_meta_free(CtCheckpointMeta *meta);  // frees the strings
-
-// The model's shape as JSON (free with free()), and back. 0, or -1 + error.
-char *ct_model_config_json(const CtModelConfig *c);
-int ct_model_config_parse_json(const char *json, CtModelConfig *out, const char *source);
-
-// Saves the model (and the optimizer's moments when opt is not NULL) atomically.
+// Saves the model (and the optimizer's moments when opt is not NULL) atomically; a model with
+// adapters saves only them (train/interop/lora_checkpoint.h).
 int ct_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, const CtCheckpointMeta *meta);
-// Reads a checkpoint's model shape and metadata without loading tensors.
-int ct_checkpoint_read_meta(const char *path, CtModelConfig *config, CtCheckpointMeta *meta);
 // Creates `m` with the checkpoint's shape for batches up to max_B × max_T (flags: those of
 // ct_model_create) and loads its parameters (and, when opt is not NULL, the optimizer state,
 // which must be present; opt's moments are (re)allocated to the model's size, its
 // hyperparameters kept). A LoRA run's checkpoint loads its base and adapters: merged into the
-// weights without opt, kept apart over the frozen base with opt (resume; train/interop/lora_checkpoint.h).
+// weights without opt, kept apart over the frozen base with opt (resume).
 int ct_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags,
                        CtAdamW *opt, CtCheckpointMeta *meta);
 
-// The pieces LoRA checkpoints share (train/interop/lora_checkpoint.c): the run attributes of `meta`
-// (step, loader, rng, losses, config, tokenizer), and reading them from an open file.
-int ct_checkpoint_write_meta(CtCheckpoint *c, const CtCheckpointMeta *meta);
-int ct_checkpoint_read_meta_open(CtCheckpoint *c, const char *path, CtModelConfig *config, CtCheckpointMeta *meta);
+// Loads the base checkpoint at `base_path` (flags of ct_model_create) and checks its hash when
+// expected_hash is not 0. 0, or -1 + error naming both files.
+int ct_lora_load_base(const char *base_path, uint64_t expected_hash, const char *referrer, CtModel *m,
+                      const CtOps *ops, int max_B, int max_T, int flags);
+// A LoRA checkpoint's base (frozen) with its adapters kept apart (lora export, merge).
+int ct_lora_checkpoint_load_adapters(const char *path, CtModel *m, const CtOps *ops, int flags, CtCheckpointMeta *meta);

@@ -15,6 +15,7 @@
 
 #include "checkpoints/dtype_convert.h"
 #include "checkpoints/safetensors.h"
+#include "checkpoints/safetensors_shards.h"
 #include "core/alloc.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -169,51 +170,6 @@ static int hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, void 
     return 0;
 }
 
-// One file when it fits; else greedy shards in table order (a tensor larger than the limit
-// gets a shard of its own, as save_pretrained does) and the index.
-static int write_weights(const char *dir, const CtNamedTensor *t, int n, uint64_t max_bytes, int *n_shards_out) {
-    static const CtStMetaEntry meta[1] = {{"format", "pt"}};
-    uint64_t total = 0;
-    for (int i = 0; i < n; i++) total += ct_named_tensor_bytes(&t[i]);
-    char path[4096];
-    if (total <= max_bytes) {
-        *n_shards_out = 1;
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
-        return ct_st_write(path, t, n, (CtStMetaEntry *)meta, 1);
-    }
-    int *shard_of = ct_alloc(sizeof(int) * (size_t)n);
-    int n_shards = 0;
-    uint64_t in_shard = 0;
-    for (int i = 0; i < n; i++) {
-        uint64_t b = ct_named_tensor_bytes(&t[i]);
-        if (i == 0 || (in_shard > 0 && in_shard + b > max_bytes)) n_shards++, in_shard = 0;
-        shard_of[i] = n_shards - 1;
-        in_shard += b;
-    }
-    cJSON *index = cJSON_CreateObject();
-    cJSON *imeta = cJSON_AddObjectToObject(index, "metadata");
-    cJSON_AddNumberToObject(imeta, "total_size", (double)total);
-    cJSON *map = cJSON_AddObjectToObject(index, "weight_map");
-    int rc = 0;
-    for (int s = 0, first = 0; s < n_shards && rc == 0; s++) {
-        int count = 0;
-        while (first + count < n && shard_of[first + count] == s) count++;
-        char name[64];
-        snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, n_shards);
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        rc = ct_st_write(path, t + first, count, (CtStMetaEntry *)meta, 1);
-        for (int i = first; i < first + count; i++) cJSON_AddStringToObject(map, t[i].name, name);
-        first += count;
-    }
-    ct_free(shard_of);
-    *n_shards_out = n_shards;
-    if (rc != 0) {
-        cJSON_Delete(index);
-        return -1;
-    }
-    return write_json(dir, "model.safetensors.index.json", index);
-}
-
 static int dtype_from_option(const char *s, CtDtype *dtype, const char **torch_name) {
     if (!s || strcmp(s, "f32") == 0 || strcmp(s, "float32") == 0) *dtype = CT_DTYPE_F32, *torch_name = "float32";
     else if (strcmp(s, "f16") == 0 || strcmp(s, "float16") == 0) *dtype = CT_DTYPE_F16, *torch_name = "float16";
@@ -235,7 +191,7 @@ static int export_into(const char *ckpt_path, const char *tmp, const CtModel *m,
     CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)m->n_tensors);
     void **owned = ct_calloc((size_t)m->n_tensors, sizeof(void *));
     rc = hf_tensors(m, dtype, t, owned, ckpt_path);
-    if (rc == 0) rc = write_weights(tmp, t, m->n_tensors, max_bytes, n_shards);
+    if (rc == 0) rc = ct_st_shards_write(tmp, t, m->n_tensors, max_bytes, n_shards);
     for (int i = 0; i < m->n_tensors; i++) ct_free(owned[i]);
     ct_free(owned);
     ct_free(t);
@@ -254,7 +210,7 @@ int ct_hf_export(const char *ckpt_path, const char *out_dir, const CtHfExportOpt
     if (check_out_dir(dir, &exists) != 0) return -1;
 
     CtModel m;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(ckpt_path, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", dir);

@@ -5,7 +5,7 @@
 
 #include "core/alloc.h"
 #include "data/input/read_file.h"
-#include "train/model/generate.h"
+#include "train/interop/stop_tokens.h"
 
 // The ids in dir/name; *found: the file exists and names eos_token_id. 0, or -1 + error.
 static int read_ids(const char *dir, const char *name, int vocab_size, int32_t *ids, int *n, int *found) {

@@ -20,8 +20,8 @@
 #include "data/tokenizer/tokenizer_hf.h"
 #include "data/tokenizer/tokenizer_identity.h"
 #include "train/interop/checkpoint_io.h"
-#include "train/model/generate.h"
 #include "train/interop/hf_interop.h"
+#include "train/interop/stop_tokens.h"
 
 enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_UNUSED = 5 };  // llama.cpp's token types
 
@@ -257,7 +257,7 @@ int ct_gguf_export(const char *ckpt_path, const char *out_path, const CtGgufExpo
     if (!opt->dtype || strcmp(opt->dtype, "f16") == 0) e.matrix_dtype = CT_DTYPE_F16;
     else if (strcmp(opt->dtype, "f32") == 0) e.matrix_dtype = CT_DTYPE_F32;
     else return ct_error_set("--dtype '%s': GGUF export writes f16 or f32", opt->dtype);
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CtModel m;
     if (ct_checkpoint_load(ckpt_path, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
     ct_gguf_init(&e.w);

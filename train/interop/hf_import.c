@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "checkpoints/safetensors.h"
+#include "checkpoints/safetensors_shards.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -26,121 +27,36 @@
 #include "train/interop/hf_generation.h"
 #include "train/interop/hf_interop.h"
 
-#define MAX_SHARDS 1024
-
 typedef struct {
-    CtSafetensors files[MAX_SHARDS];
-    int n_files;
+    CtStShards st;
     uint8_t **used;  // per file, per tensor: placed in the table
 } HfWeights;
 
 static void weights_close(HfWeights *w) {
-    for (int i = 0; i < w->n_files; i++) {
-        ct_st_close(&w->files[i]);
-        if (w->used) ct_free(w->used[i]);
-    }
+    for (int i = 0; w->used && i < w->st.n_files; i++) ct_free(w->used[i]);
     ct_free(w->used);
-    w->n_files = 0;
-}
-
-static int open_shard(HfWeights *w, const char *dir, const char *name) {
-    if (!name[0] || strchr(name, '/') || strcmp(name, "..") == 0 || strcmp(name, ".") == 0)
-        return ct_error_set("%s/model.safetensors.index.json: shard name '%s' is not a file name in the folder", dir, name);
-    for (int i = 0; i < w->n_files; i++) {
-        const char *slash = strrchr(w->files[i].source, '/');
-        if (strcmp(slash ? slash + 1 : w->files[i].source, name) == 0) return 0;
-    }
-    if (w->n_files == MAX_SHARDS) return ct_error_set("%s: more than %d shards", dir, MAX_SHARDS);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (ct_st_open(&w->files[w->n_files], path) != 0) return -1;
-    w->n_files++;
-    return 0;
-}
-
-// The index: {"metadata": {...}, "weight_map": {tensor: shard file}}. Every shard it names is
-// opened, and every tensor it lists must be in the shard it names.
-static int open_index(HfWeights *w, const char *dir, const char *index_path) {
-    size_t len;
-    char *text = ct_read_whole_file(index_path, &len);
-    if (!text) return -1;
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    ct_free(text);
-    const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
-    int rc = 0;
-    if (!cJSON_IsObject(map)) rc = ct_error_set("%s: not an index (no weight_map object)", index_path);
-    for (const cJSON *e = map ? map->child : NULL; e && rc == 0; e = e->next) {
-        if (!cJSON_IsString(e)) {
-            rc = ct_error_set("%s: weight_map entry '%s' is not a file name", index_path, e->string);
-            break;
-        }
-        rc = open_shard(w, dir, e->valuestring);
-        if (rc != 0) break;
-        const CtSafetensors *f = NULL;
-        for (int i = 0; i < w->n_files; i++) {
-            const char *slash = strrchr(w->files[i].source, '/');
-            if (strcmp(slash + 1, e->valuestring) == 0) f = &w->files[i];
-        }
-        if (!ct_st_find(f, e->string))
-            rc = ct_error_set("%s: tensor '%s' is listed in %s but that file does not hold it", index_path, e->string,
-                              e->valuestring);
-    }
-    cJSON_Delete(root);
-    return rc;
+    w->used = NULL;
+    ct_st_shards_close(&w->st);
 }
 
 static int open_weights(HfWeights *w, const char *dir) {
     memset(w, 0, sizeof *w);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-    FILE *probe = fopen(path, "rb");
-    int rc;
-    if (probe) {
-        fclose(probe);
-        rc = open_index(w, dir, path);
-    } else {
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
-        probe = fopen(path, "rb");
-        if (!probe) {
-            snprintf(path, sizeof path, "%s/pytorch_model.bin", dir);
-            probe = fopen(path, "rb");
-            if (probe) fclose(probe);
-            return ct_error_set("%s: no model.safetensors or model.safetensors.index.json%s", dir,
-                                probe ? " (pytorch_model.bin is a pickle, which ctrain does not read: convert it "
-                                        "with save_pretrained(..., safe_serialization=True))"
-                                      : "");
-        }
-        fclose(probe);
-        rc = open_shard(w, dir, "model.safetensors");
-    }
-    if (rc != 0) {
-        weights_close(w);
-        return -1;
-    }
-    // a tensor in two shards would make the choice between them arbitrary
-    w->used = ct_calloc((size_t)w->n_files, sizeof(uint8_t *));
-    for (int i = 0; i < w->n_files; i++) {
-        w->used[i] = ct_calloc((size_t)w->files[i].n_tensors + 1, 1);
-        for (int k = 0; k < w->files[i].n_tensors && rc == 0; k++)
-            for (int j = 0; j < i && rc == 0; j++)
-                if (ct_st_find(&w->files[j], w->files[i].tensors[k].name))
-                    rc = ct_error_set("%s: tensor '%s' is also in %s", w->files[i].source, w->files[i].tensors[k].name,
-                                      w->files[j].source);
-    }
-    if (rc != 0) weights_close(w);
-    return rc;
+    if (ct_st_shards_open(&w->st, dir) != 0) return -1;
+    w->used = ct_calloc((size_t)w->st.n_files, sizeof(uint8_t *));
+    for (int i = 0; i < w->st.n_files; i++) w->used[i] = ct_calloc((size_t)w->st.files[i].n_tensors + 1, 1);
+    return 0;
 }
 
 // The tensor called `name` (GPT-2 files saved from GPT2Model lack the "transformer." prefix).
 static const CtStTensor *find_tensor(HfWeights *w, const char *name, const CtSafetensors **file) {
     const char *alt = strncmp(name, "transformer.", 12) == 0 ? name + 12 : NULL;
-    for (int i = 0; i < w->n_files; i++)
-        for (int k = 0; k < w->files[i].n_tensors; k++) {
-            const char *n = w->files[i].tensors[k].name;
+    for (int i = 0; i < w->st.n_files; i++)
+        for (int k = 0; k < w->st.files[i].n_tensors; k++) {
+            const char *n = w->st.files[i].tensors[k].name;
             if (strcmp(n, name) == 0 || (alt && strcmp(n, alt) == 0)) {
                 w->used[i][k] = 1;
-                *file = &w->files[i];
-                return &w->files[i].tensors[k];
+                *file = &w->st.files[i];
+                return &w->st.files[i].tensors[k];
             }
         }
     return NULL;
@@ -189,14 +105,14 @@ static int ignorable(const char *name, const CtModelConfig *c) {
 }
 
 static int check_all_used(HfWeights *w, const CtModelConfig *c) {
-    for (int i = 0; i < w->n_files; i++)
-        for (int k = 0; k < w->files[i].n_tensors; k++) {
-            const char *n = w->files[i].tensors[k].name;
+    for (int i = 0; i < w->st.n_files; i++)
+        for (int k = 0; k < w->st.files[i].n_tensors; k++) {
+            const char *n = w->st.files[i].tensors[k].name;
             if (w->used[i][k] || ignorable(n, c)) continue;
             if (ends_with(n, "_proj.bias"))
-                return ct_error_set("%s: tensor '%s': biases on LLaMA projections are not supported", w->files[i].source, n);
+                return ct_error_set("%s: tensor '%s': biases on LLaMA projections are not supported", w->st.files[i].source, n);
             return ct_error_set("%s: tensor '%s' has no place in a %s model of this config (ctrain would drop it)",
-                                w->files[i].source, n, ct_arch_name(c->arch));
+                                w->st.files[i].source, n, ct_arch_name(c->arch));
         }
     return 0;
 }
@@ -218,7 +134,7 @@ static int load_entry(HfWeights *w, const char *dir, const CtModelConfig *config
     if (!t && tied && strcmp(e->name, embedding_name(config)) == 0) t = find_tensor(w, "lm_head.weight", &file);
     if (!t)
         return ct_error_set("%s: tensor '%s' is missing from %s", dir, e->name,
-                            w->n_files == 1 ? "model.safetensors" : "every shard");
+                            w->st.n_files == 1 ? "model.safetensors" : "every shard");
     int64_t want[2] = {e->shape[0], e->shape[1]};
     if (e->hf_transposed) want[0] = e->shape[1], want[1] = e->shape[0];
     if (t->ndim != e->ndim || t->shape[0] != want[0] || (e->ndim == 2 && t->shape[1] != want[1])) {
@@ -268,8 +184,7 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
     ct_free(config_text);
     if (rc != 0) return -1;
 
-    CtCheckpointMeta meta;
-    ct_checkpoint_meta_init(&meta);
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (!opt->skip_tokenizer && load_tokenizer(dir, &config, &meta) != 0) return -1;
     if (ct_hf_generation_config_read(dir, config.vocab_size, &meta.generation_config_json) != 0) {
         ct_checkpoint_meta_free(&meta);
@@ -303,7 +218,7 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
         if (rc == 0) rc = ct_checkpoint_save(out_path, &m, NULL, &meta);
         if (rc == 0)
             ct_log("imported %s (%s, %zu parameters, %d file%s) into %s%s", dir, ct_arch_name(config.arch),
-                        m.n_params, w->n_files, w->n_files == 1 ? "" : "s", out_path,
+                        m.n_params, w->st.n_files, w->st.n_files == 1 ? "" : "s", out_path,
                         meta.tokenizer_json ? " with its tokenizer" : " without a tokenizer");
         ct_model_free(&m);
     }

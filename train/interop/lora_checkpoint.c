@@ -1,4 +1,4 @@
-// LoRA runs: the adapter model of a config, and checkpoints that hold adapters, their optimizer
+// LoRA runs' checkpoints: they hold the adapters, their optimizer
 // state and a reference to the base. See train/interop/lora_checkpoint.h.
 #include "train/interop/lora_checkpoint.h"
 
@@ -11,52 +11,6 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
-
-// "regex=value,..." (a config's lora.rank_pattern) into patterns. 0, or -1 + error.
-static int parse_pattern_list(const char *list, const char *key, int integers, CtLoraPattern *out, int *n) {
-    *n = 0;
-    for (const char *p = list; *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char entry[300];
-        snprintf(entry, sizeof entry, "%.*s", (int)len, p);
-        p += len + (comma ? 1 : 0);
-        char *eq = strrchr(entry, '='), *end = NULL;
-        double v = eq ? strtod(eq + 1, &end) : 0;
-        if (!eq || eq == entry || end == eq + 1 || *end || !(v > 0) || (integers && v != (double)(int)v))
-            return ct_error_set("%s: '%s' is not \"module regex=%s\"", key, entry, integers ? "rank" : "alpha");
-        if (*n >= CT_LORA_MAX_PATTERNS) return ct_error_set("%s: more than %d entries", key, CT_LORA_MAX_PATTERNS);
-        *eq = '\0';
-        snprintf(out[*n].key, sizeof out[*n].key, "%s", entry);
-        out[(*n)++].value = v;
-    }
-    return 0;
-}
-
-int ct_lora_spec_from_config(const CtRunConfig *cfg, CtLoraSpec *spec) {
-    memset(spec, 0, sizeof *spec);
-    spec->r = cfg->lora.r;
-    spec->alpha = cfg->lora.alpha;
-    spec->dropout = cfg->lora.dropout;
-    spec->rslora = cfg->lora.rslora;
-    snprintf(spec->targets, sizeof spec->targets, "%s", cfg->lora.targets);
-    snprintf(spec->target_regex, sizeof spec->target_regex, "%s", cfg->lora.target_regex);
-    snprintf(spec->layers_pattern, sizeof spec->layers_pattern, "%s", cfg->lora.layers_pattern);
-    for (const char *p = cfg->lora.layers_to_transform; *p;) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || (*end && *end != ',') || spec->n_layers >= CT_LORA_MAX_LAYERS)
-            return ct_error_set("lora.layers_to_transform = '%s': layer indices separated by commas",
-                                cfg->lora.layers_to_transform);
-        spec->layers[spec->n_layers++] = (int)v;
-        p = *end ? end + 1 : end;
-    }
-    if (parse_pattern_list(cfg->lora.rank_pattern, "lora.rank_pattern", 1, spec->rank_pattern, &spec->n_rank_pattern) ||
-        parse_pattern_list(cfg->lora.alpha_pattern, "lora.alpha_pattern", 0, spec->alpha_pattern,
-                           &spec->n_alpha_pattern))
-        return -1;
-    return 0;
-}
 
 static cJSON *patterns_json(const CtLoraPattern *p, int n) {
     cJSON *o = cJSON_CreateObject();
@@ -152,46 +106,10 @@ int ct_lora_spec_parse_json(const char *json, CtLoraSpec *spec, const char *sour
     return rc;
 }
 
-int ct_lora_load_base(const char *base_path, uint64_t expected_hash, const char *referrer, CtModel *m,
-                      const CtOps *ops, int max_B, int max_T, int flags) {
-    CtCheckpointMeta meta;
-    if (ct_checkpoint_load(base_path, m, ops, max_B, max_T, flags, NULL, &meta) != 0)
-        return ct_error_prefix("%s: its base checkpoint: ", referrer);
-    ct_checkpoint_meta_free(&meta);
-    if (expected_hash) {
-        uint64_t got = ct_lora_base_hash(m);
-        if (got != expected_hash) {
-            ct_model_free(m);
-            return ct_error_set("%s: the base checkpoint %s is not the model these adapters were trained on (its "
-                                "parameters hash to %016llx, the adapters expect %016llx)", referrer, base_path,
-                                (unsigned long long)got, (unsigned long long)expected_hash);
-        }
-    }
-    return 0;
-}
-
-static void record_base(CtLora *lora, const char *base_path, uint64_t hash) {
+void ct_lora_record_base(CtLora *lora, const char *base_path, uint64_t hash) {
     char abs[PATH_MAX];
     snprintf(lora->base_path, sizeof lora->base_path, "%s", realpath(base_path, abs) ? abs : base_path);
     lora->base_hash = hash;
-}
-
-int ct_lora_model_from_config(const CtRunConfig *cfg, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags) {
-    CtLoraSpec spec;
-    if (ct_lora_spec_from_config(cfg, &spec) != 0) return -1;
-    if (!cfg->train.init_from[0])
-        return ct_error_set("lora.r = %d: LoRA trains adapters over an existing model; set train.init_from to its "
-                            "checkpoint (ctrain import hf makes one from a Hugging Face model)", cfg->lora.r);
-    if (ct_lora_load_base(cfg->train.init_from, 0, "train.init_from", m, ops, max_B, max_T, flags | CT_MODEL_FROZEN) != 0)
-        return -1;
-    if (ct_lora_attach(m, &spec) != 0) {
-        ct_model_free(m);
-        return -1;
-    }
-    ct_lora_init(m, (uint64_t)cfg->run.seed);
-    record_base(m->lora, cfg->train.init_from, ct_lora_base_hash(m));
-    ct_lora_report(m);
-    return 0;
 }
 
 // Writes the adapters as GROUP/<name> over one buffer of the adapter layout.
@@ -236,37 +154,43 @@ int ct_lora_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *o
     return ct_ckpt_commit(&c);
 }
 
-// keep: leave the adapters apart (no optimizer state read when opt is NULL)
-static int load(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags, CtAdamW *opt,
-                CtCheckpointMeta *meta, int keep) {
-    CtCheckpoint c;
-    if (ct_ckpt_open(&c, path) != 0) return -1;
-    CtModelConfig config;
-    CtLoraSpec spec;
-    char *lora_json = NULL, *base = NULL;
-    uint64_t base_hash = 0;
-    int have_model = 0, rc = ct_checkpoint_read_meta_open(&c, path, &config, meta);
+int ct_lora_checkpoint_open(CtLoraCheckpoint *lc, const char *path, CtCheckpointMeta *meta) {
+    memset(lc, 0, sizeof *lc);
+    if (ct_ckpt_open(&lc->file, path) != 0) return -1;
+    int rc = ct_checkpoint_read_meta_open(&lc->file, path, &lc->config, meta);
+    char *lora_json = NULL;
     if (rc == 0)
-        rc = ct_ckpt_get_string(&c, "lora_config", &lora_json) || ct_ckpt_get_string(&c, "lora_base", &base) ||
-                     ct_ckpt_get_u64s(&c, "lora_base_hash", &base_hash, 1)
+        rc = ct_ckpt_get_string(&lc->file, "lora_config", &lora_json) ||
+                     ct_ckpt_get_string(&lc->file, "lora_base", &lc->base_path) ||
+                     ct_ckpt_get_u64s(&lc->file, "lora_base_hash", &lc->base_hash, 1)
                  ? -1
                  : 0;
-    if (rc == 0) rc = ct_lora_spec_parse_json(lora_json, &spec, path);
-    // resuming trains the adapters again: the base frozen; otherwise the adapters are merged below
-    if (rc == 0) rc = ct_lora_load_base(base, base_hash, path, m, ops, max_B, max_T, flags | (keep ? CT_MODEL_FROZEN : 0));
-    if (rc == 0) {
-        have_model = 1;
-        rc = ct_lora_attach(m, &spec);  // token rows past the base's vocabulary grow it to the recorded shape
+    if (rc == 0) rc = ct_lora_spec_parse_json(lora_json, &lc->spec, path);
+    ct_free(lora_json);
+    if (rc != 0) {
+        ct_lora_checkpoint_close(lc);
+        ct_checkpoint_meta_free(meta);
     }
-    if (rc == 0 && memcmp(&m->config, &config, sizeof config) != 0)
-        rc = ct_error_set("%s: its base %s has another shape than the one recorded", path, base);
+    return rc;
+}
+
+void ct_lora_checkpoint_close(CtLoraCheckpoint *lc) {
+    ct_free(lc->base_path);
+    lc->base_path = NULL;
+    ct_ckpt_close(&lc->file);
+}
+
+int ct_lora_checkpoint_read(CtLoraCheckpoint *lc, const char *path, CtModel *m, CtAdamW *opt, int keep) {
+    int rc = ct_lora_attach(m, &lc->spec);  // token rows past the base's vocabulary grow it to the recorded shape
+    if (rc == 0 && memcmp(&m->config, &lc->config, sizeof lc->config) != 0)
+        rc = ct_error_set("%s: its base %s has another shape than the one recorded", path, lc->base_path);
     if (rc == 0) {
-        record_base(m->lora, base, base_hash);
-        rc = read_adapters(&c, m->lora, "lora", m->lora->params);
+        ct_lora_record_base(m->lora, lc->base_path, lc->base_hash);
+        rc = read_adapters(&lc->file, m->lora, "lora", m->lora->params);
         ct_lora_sync(m, 1);  // the token rows read: the base takes them
     }
     if (rc == 0 && opt) {
-        if (!ct_ckpt_has(&c, "optim/m") || !ct_ckpt_has(&c, "optim/v")) {
+        if (!ct_ckpt_has(&lc->file, "optim/m") || !ct_ckpt_has(&lc->file, "optim/v")) {
             rc = ct_error_set("%s: holds no optimizer state for its adapters (best.h5?); resume from a step checkpoint",
                               path);
         } else {
@@ -276,8 +200,9 @@ static int load(const char *path, CtModel *m, const CtOps *ops, int max_B, int m
             opt->m = ct_calloc(opt->n, sizeof(float));
             opt->v = ct_calloc(opt->n, sizeof(float));
             int64_t optim_step = 0;
-            rc = read_adapters(&c, m->lora, "optim/m", opt->m) || read_adapters(&c, m->lora, "optim/v", opt->v) ||
-                         ct_ckpt_get_int(&c, "optim_step", &optim_step)
+            rc = read_adapters(&lc->file, m->lora, "optim/m", opt->m) ||
+                         read_adapters(&lc->file, m->lora, "optim/v", opt->v) ||
+                         ct_ckpt_get_int(&lc->file, "optim_step", &optim_step)
                      ? -1
                      : 0;
             opt->step = (long)optim_step;
@@ -286,26 +211,5 @@ static int load(const char *path, CtModel *m, const CtOps *ops, int max_B, int m
     } else if (rc == 0 && !keep) {
         ct_lora_merge(m);  // W + s·B·A: a plain model for generation, export, init_from
     }
-    ct_free(lora_json);
-    ct_free(base);
-    ct_ckpt_close(&c);
-    if (rc != 0) {
-        if (have_model) ct_model_free(m);
-        ct_checkpoint_meta_free(meta);
-    }
     return rc;
-}
-
-int ct_lora_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags,
-                            CtAdamW *opt, CtCheckpointMeta *meta) {
-    return load(path, m, ops, max_B, max_T, flags, opt, meta, opt != NULL);
-}
-
-int ct_lora_checkpoint_load_adapters(const char *path, CtModel *m, const CtOps *ops, int flags, CtCheckpointMeta *meta) {
-    CtCheckpoint c;
-    if (ct_ckpt_open(&c, path) != 0) return -1;
-    int is_lora = ct_ckpt_has(&c, "lora_config");
-    ct_ckpt_close(&c);
-    if (!is_lora) return ct_error_set("%s: not a LoRA run's checkpoint (it has no lora_config)", path);
-    return load(path, m, ops, 1, 1, flags, NULL, meta, 1);
 }

@@ -34,7 +34,7 @@ static void describe(const CtTokenizer *t, int32_t id, char *buf, size_t size) {
 int ct_init_tokenizer_check(const char *init_from, const CtTokenizer *data_tok, uint64_t data_hash,
                             const char *data_source) {
     CtModelConfig config;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_read_meta(init_from, &config, &meta) != 0) return ct_error_prefix("train.init_from: ");
     if (!meta.tokenizer_json) {
         ct_checkpoint_meta_free(&meta);

@@ -156,24 +156,16 @@ int ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss,
     return 0;
 }
 
-int ct_metrics_dpo(CtMetrics *m, int64_t step, int64_t tokens, const char *kind, double reward_chosen,
-                   double reward_rejected, double accuracy, double logp_chosen, double logp_rejected) {
+int ct_metrics_row(CtMetrics *m, int64_t step, int64_t tokens, const CtMetricRow *row) {
     Line l = {.len = 0};
-    add(&l, "{\"kind\": \"%s\", \"step\": %lld, \"tokens\": %lld", kind, (long long)step, (long long)tokens);
-    add_number(&l, "rewards/chosen", reward_chosen);
-    add_number(&l, "rewards/rejected", reward_rejected);
-    add_number(&l, "rewards/accuracies", accuracy);
-    add_number(&l, "rewards/margins", reward_chosen - reward_rejected);
-    add_number(&l, "logps/chosen", logp_chosen);
-    add_number(&l, "logps/rejected", logp_rejected);
+    add(&l, "{\"kind\": \"%s\", \"step\": %lld, \"tokens\": %lld", row->kind, (long long)step, (long long)tokens);
+    for (int i = 0; i < row->n; i++) add_number(&l, row->names[i], row->values[i]);
     return write_line(m, &l, step);
 }
 
 int ct_metrics_exact_match(CtMetrics *m, int64_t step, int64_t tokens, double exact_match) {
-    Line l = {.len = 0};
-    add(&l, "{\"kind\": \"eval\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
-    add_number(&l, "exact_match", exact_match);
-    return write_line(m, &l, step);
+    CtMetricRow row = {"eval", 1, {"exact_match"}, {exact_match}};
+    return ct_metrics_row(m, step, tokens, &row);
 }
 
 // ---- the plot ----
@@ -195,7 +187,7 @@ static void put(Text *t, const char *fmt, ...) {
             return;
         }
         t->cap = t->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
-        t->buf = realloc(t->buf, t->cap);
+        t->buf = ct_realloc(t->buf, t->cap);
     }
 }
 
@@ -232,7 +224,7 @@ char *ct_loss_svg(const CtCurvePoint *train, int n_train, const CtCurvePoint *va
     y_max += pad;
 #define SX(v) (left + (v) / x_max * (W - left - right))
 #define SY(v) (top + (y_max - (v)) / (y_max - y_min) * (H - top - bottom))
-    Text t = {malloc(8192), 0, 8192};
+    Text t = {ct_alloc(8192), 0, 8192};
     put(&t, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
             "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
     put(&t, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
@@ -288,7 +280,7 @@ int ct_metrics_plot(CtMetrics *m) {
     if (m->failed) return -1;
     char *svg = ct_loss_svg(m->train, m->n_train, m->val, m->n_val, m->title);
     int rc = ct_write_file_atomic(m->svg_path, svg, strlen(svg));
-    free(svg);
+    ct_free(svg);
     if (rc != 0) {
         m->failed = 1;
         snprintf(m->failure, sizeof m->failure, "%s", ct_error_message());

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "train/objectives/objective.h"
+
 typedef struct {
     double tokens, loss;
 } CtCurvePoint;
@@ -33,14 +35,14 @@ int ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, do
                       double tokens_per_s, double mfu, double elapsed_s);
 // val_ppl = exp(val_loss) with with_perplexity (not for DPO, whose loss is no cross-entropy).
 int ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity);
-// DPO: TRL's metrics for a step ("train") or an evaluation ("eval"): rewards/chosen,
-// rewards/rejected, rewards/accuracies, rewards/margins, logps/chosen, logps/rejected.
-int ct_metrics_dpo(CtMetrics *m, int64_t step, int64_t tokens, const char *kind, double reward_chosen,
-                    double reward_rejected, double accuracy, double logp_chosen, double logp_rejected);
+// An objective's own line (train/objectives/objective.h), e.g. DPO's TRL metrics for a step
+// ("train") or an evaluation ("eval"): rewards/chosen, rewards/rejected, rewards/accuracies,
+// rewards/margins, logps/chosen, logps/rejected.
+int ct_metrics_row(CtMetrics *m, int64_t step, int64_t tokens, const CtMetricRow *row);
 // SFT: the share of held-out examples answered exactly (an "eval" line with exact_match).
 int ct_metrics_exact_match(CtMetrics *m, int64_t step, int64_t tokens, double exact_match);
 // Rewrites OUT/loss.svg (atomically; the old plot stays where the new one cannot be written).
 // 0, or -1 (recorded in `failed` as a line write's failure is).
 int ct_metrics_plot(CtMetrics *m);
-// The SVG text for the given curves (free with free()); used by ct_metrics_plot and tests.
+// The SVG text for the given curves (free with ct_free()); used by ct_metrics_plot and tests.
 char *ct_loss_svg(const CtCurvePoint *train, int n_train, const CtCurvePoint *val, int n_val, const char *title);

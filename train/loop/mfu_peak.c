@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/device.h"
 
@@ -58,7 +59,7 @@ static int physical_cores(void) {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
     int logical = CPU_COUNT(&set), cores = 0;
-    double *seen = calloc((size_t)logical + 1, sizeof(double));
+    double *seen = ct_calloc((size_t)logical + 1, sizeof(double));
     for (int cpu = 0; cpu < CPU_SETSIZE && cores < logical; cpu++) {
         if (!CPU_ISSET(cpu, &set)) continue;
         char path[160];
@@ -70,7 +71,7 @@ static int physical_cores(void) {
         for (int i = 0; i < cores; i++) known |= seen[i] == key;
         if (!known) seen[cores++] = key;
     }
-    free(seen);
+    ct_free(seen);
     return cores > 0 ? cores : logical > 0 ? logical : 1;
 }
 

@@ -1,17 +1,14 @@
-// The pretraining loop: next-token cross-entropy over a text dataset, with AdamW, a learning-
-// rate schedule, clipping, gradient accumulation, periodic validation, samples and
+// Training a model: pretraining (next-token cross-entropy over a text dataset), SFT and DPO,
+// with or without LoRA, on one process or data parallel (MPI, NCCL, ZeRO-1): AdamW, a
+// learning-rate schedule, clipping, gradient accumulation, periodic validation, samples and
 // checkpoints, metrics and a loss plot; resumable to the bit on the CPU. See docs/training.md.
+// The loop itself is train/loop/train_loop.c; the objectives are train/objectives/.
 #pragma once
 #include "train/loop/run_config.h"
-
-typedef enum {
-    CT_OBJECTIVE_LM = 0,   // pretraining: every next token of text shards
-    CT_OBJECTIVE_SFT = 1,  // supervised fine-tuning: only response tokens of sft shards
-    CT_OBJECTIVE_DPO = 2,  // preference tuning on dpo shards against a frozen reference
-} CtObjective;
+#include "train/objectives/objective.h"
 
 typedef struct {
-    CtObjective objective;
+    CtObjectiveKind objective;
     const CtRunConfig *config;
     const char *config_json;  // the effective config, stored in checkpoints
     const char *resume_dir;   // NULL: a new run

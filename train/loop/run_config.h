@@ -21,7 +21,7 @@ typedef struct {
         int precision;  // CtPrecisionChoice
     } run;
     // The model: a preset, and any key set here (non-zero, or not "auto") overrides it.
-    // ct_model_config_from_run (train/model/model_config.h) resolves the two into a CtModelConfig.
+    // ct_model_config_from_run (train/loop/run_model.h) resolves the two into a CtModelConfig.
     struct {
         char preset[64];
         int arch;            // 0 auto (the preset's), 1 gpt2, 2 llama

@@ -48,7 +48,7 @@ static int verifies(const char *path) {
     CtCheckpoint c;
     if (ct_ckpt_open(&c, path) != 0) return -1;
     CtModelConfig config;
-    CtCheckpointMeta meta;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     int rc = ct_checkpoint_read_meta_open(&c, path, &config, &meta);
     ct_checkpoint_meta_free(&meta);
     if (rc == 0) rc = ct_ckpt_verify_tensors(&c, NULL);

@@ -9,7 +9,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "kernels/device.h"
-#include "train/model/model_config.h"
+#include "train/loop/run_model.h"
 
 const CtOps *ct_train_select_ops(const CtRunConfig *cfg) {
     const char *name = cfg->run.device == CT_DEVICE_CUDA ? "cuda" : cfg->run.device == CT_DEVICE_AUTO ? "auto" : "cpu";
@@ -127,7 +127,7 @@ char *ct_train_sample_text(CtModel *m, const CtTokenizer *tok, const char *promp
     uint8_t *out = NULL;
     size_t len = 0, cap = 0;
     ct_decode(tok, ids.data + from, ids.len - from, &out, &len, &cap);
-    char *text = malloc(len + 1);
+    char *text = ct_alloc(len + 1);
     if (len) memcpy(text, out, len);
     text[len] = '\0';
     ct_free(out);

@@ -1,4 +1,4 @@
-// Decisions shared by the training commands (pretrain now; sft and dpo later): which model a
+// Decisions shared by the training runs of every objective (pretrain, sft, dpo): which model a
 // config means for a dataset, which parameters get weight decay, the learning-rate schedule,
 // samples, and a baseline loss to compare against.
 #pragma once
@@ -32,6 +32,6 @@ int ct_train_verify_data(const CtDataset *data, const char *name);
 // 64M tokens: the loss of the best model that ignores context. NAN when it cannot be read.
 double ct_train_unigram_entropy(const CtDataset *data);
 // A continuation of `prompt` (empty: start after the end-of-text token), at most n_tokens,
-// stopping at eot. Returns text with the prompt (free with free()).
+// stopping at eot. Returns text with the prompt (free with ct_free()).
 char *ct_train_sample_text(CtModel *m, const CtTokenizer *tok, const char *prompt, int32_t eot, int n_tokens,
                            const CtSampling *sampling, CtRng *rng);

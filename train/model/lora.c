@@ -27,21 +27,21 @@ typedef struct {
 
 // The linear modules of one block, in forward order. Returns the count (at most 7).
 static int block_modules(const CtModelConfig *c, Module *mods) {
-    const int C = c->d_model, F = c->d_ff, HD = ct_model_head_dim(c);
+    const int C = c->d_model, F = c->d_ff, QKV = ct_model_qkv_width(c), FI = ct_model_fc_width(c);
     if (c->arch == CT_ARCH_GPT2) {
-        mods[0] = (Module){"attn.c_attn", CT_LORA_QKV, 0, 3 * C, C, 3 * C, 1};
+        mods[0] = (Module){"attn.c_attn", CT_LORA_QKV, 0, QKV, C, QKV, 1};
         mods[1] = (Module){"attn.c_proj", CT_LORA_ATTN_OUT, 0, C, C, C, 1};
-        mods[2] = (Module){"mlp.c_fc", CT_LORA_FC, 0, F, C, F, 1};
+        mods[2] = (Module){"mlp.c_fc", CT_LORA_FC, 0, F, C, FI, 1};
         mods[3] = (Module){"mlp.c_proj", CT_LORA_FC_OUT, 0, C, F, C, 1};
         return 4;
     }
-    const int Q = c->n_head * HD, KV = c->n_kv_head * HD, QKV = Q + 2 * KV;
+    const int Q = c->n_head * ct_model_head_dim(c), KV = ct_model_kv_width(c);
     mods[0] = (Module){"self_attn.q_proj", CT_LORA_QKV, 0, Q, C, QKV, 0};
     mods[1] = (Module){"self_attn.k_proj", CT_LORA_QKV, Q, KV, C, QKV, 0};
     mods[2] = (Module){"self_attn.v_proj", CT_LORA_QKV, Q + KV, KV, C, QKV, 0};
     mods[3] = (Module){"self_attn.o_proj", CT_LORA_ATTN_OUT, 0, C, Q, C, 0};
-    mods[4] = (Module){"mlp.gate_proj", CT_LORA_FC, 0, F, C, 2 * F, 0};
-    mods[5] = (Module){"mlp.up_proj", CT_LORA_FC, F, F, C, 2 * F, 0};
+    mods[4] = (Module){"mlp.gate_proj", CT_LORA_FC, 0, F, C, FI, 0};
+    mods[5] = (Module){"mlp.up_proj", CT_LORA_FC, F, F, C, FI, 0};
     mods[6] = (Module){"mlp.down_proj", CT_LORA_FC_OUT, 0, C, F, C, 0};
     return 7;
 }
@@ -334,7 +334,7 @@ static void init_host(CtLora *lora, uint64_t seed) {
         const CtLoraAdapter *a = &lora->adapters[i];
         const float bound = 1.0f / sqrtf((float)a->in);
         CtRng rng;
-        ct_rng_seed_stream(&rng, seed, 0x10A0000ull + (uint64_t)i);
+        ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_LORA_INIT + (uint64_t)i);
         float *A = lora->params + a->a_offset;
         for (size_t j = 0; j < (size_t)a->r * a->in; j++) A[j] = (2 * ct_rng_uniform(&rng) - 1) * bound;
     }
@@ -388,7 +388,7 @@ int ct_lora_has_adapter(const CtModel *m, int layer, CtLoraSite site) {
 
 // The dropout mask's key of adapter i in this micro-batch (the op hashes it per element).
 static uint64_t lora_dropout_key(const CtModel *m, int i) {
-    return m->dropout_seed * 0x100000001B3ull + (uint64_t)(i + 1) * 0xD6E8FEB86659FD93ull;
+    return m->dropout_seed * CT_DROPOUT_LORA_SEED_MIX + (uint64_t)(i + 1) * CT_DROPOUT_LORA_ADAPTER_MIX;
 }
 
 void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, CtAct *out, const CtAct *inp, int N) {
@@ -487,6 +487,8 @@ void ct_lora_named_tensors(const CtLora *lora, const float *buffer, CtNamedTenso
     ct_lora_tokens_named_tensors(lora, buffer, out + 2 * lora->n_adapters);
 }
 
+const float *ct_lora_params_host(const CtModel *m) { return m->lora->params; }
+
 int ct_lora_n_tensors(const CtLora *lora) { return 2 * lora->n_adapters + ct_lora_tokens_n_tensors(lora); }
 
 static int lora_min_r(const CtLora *lora) {
@@ -521,4 +523,42 @@ void ct_lora_report(const CtModel *m) {
            "no gradients or optimizer state for the frozen base: %s %s memory than full fine-tuning",
            lora->spec.r, lora->spec.alpha, (double)lora->scale, lora->target_modules, lora->n_adapters, patterns, rows,
            trainable, total, 100.0 * (double)n_train / (double)(m->n_params + n_train), saved, saving >= 0 ? "less" : "more");
+}
+
+int ct_lora_grow_vocab(CtModel *m, int new_V) {
+    CtLora *lora = m->lora;
+    const int old_V = m->config.vocab_size;
+    if (lora->spec.n_tokens)
+        return ct_error_set("lora: the adapters already train token rows; the vocabulary cannot grow again");
+    if (new_V - old_V > CT_LORA_MAX_TOKENS)
+        return ct_error_set("lora: the dataset's tokenizer has %d tokens more than the base; at most %d new token "
+                            "rows can train beside the adapters", new_V - old_V, CT_LORA_MAX_TOKENS);
+    CtLoraSpec *spec = ct_alloc(sizeof *spec);
+    *spec = lora->spec;
+    for (int i = 0; i < new_V - old_V; i++) spec->token_ids[i] = old_V + i;
+    spec->n_tokens = new_V - old_V;
+    spec->token_head = 1;
+    // the adapters keep their values: the same layout, the token rows after them
+    const size_t n = lora->n_params;
+    float *keep = ct_alloc(n * sizeof(float));
+    ct_lora_sync(m, 0);
+    memcpy(keep, lora->params, n * sizeof(float));
+    char base_path[sizeof lora->base_path];
+    snprintf(base_path, sizeof base_path, "%s", lora->base_path);
+    const uint64_t base_hash = lora->base_hash;
+    ct_lora_detach(m);
+    int rc = ct_lora_attach(m, spec);
+    if (rc == 0) {
+        memcpy(m->lora->params, keep, n * sizeof(float));
+        snprintf(m->lora->base_path, sizeof m->lora->base_path, "%s", base_path);
+        m->lora->base_hash = base_hash;
+        ct_lora_sync(m, 1);
+        ct_log("lora: the vocabulary grew from %d to %d tokens: their %d new rows of the embedding%s train beside the "
+               "adapters (PEFT's trainable_token_indices); every other base weight stays frozen", old_V, new_V,
+               new_V - old_V, m->lora->tokens.head ? " and of the output head" : "");
+        ct_lora_report(m);
+    }
+    ct_free(spec);
+    ct_free(keep);
+    return rc;
 }

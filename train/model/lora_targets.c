@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/alloc.h"
 #include "core/pyregex.h"
 
 int ct_lora_name_matches(const char *full, const char *entry) {
@@ -45,7 +46,7 @@ int ct_lora_layer_index(const char *full, const char *layers_pattern) {
         CtPyRegex re;
         if (pattern[0] && ct_pyregex_compile(&re, pattern) == 0) {
             size_t n = strlen(full);
-            char *piece = malloc(n + 1);
+            char *piece = ct_alloc(n + 1);
             int found = -1;
             for (size_t s = 0; s < n && found < 0; s++) {
                 if (s > 0 && full[s - 1] != '.') continue;  // a start: the name's, or after a '.'
@@ -58,7 +59,7 @@ int ct_lora_layer_index(const char *full, const char *layers_pattern) {
                     if (ct_pyregex_fullmatch(&re, piece)) found = idx;
                 }
             }
-            free(piece);
+            ct_free(piece);
             ct_pyregex_free(&re);
             if (found >= 0) return found;
         }

@@ -11,7 +11,7 @@
 //   rank_pattern / alpha_pattern  the first key whose regex matches the name as (.*\.)?(key) gives the
 //                           module's r / alpha; otherwise r and lora_alpha
 #pragma once
-#include "train/model/lora.h"
+#include "train/model/lora_types.h"
 
 // *match: 1 when the spec's targets (list or regex; not all-linear) adapt the module `full`.
 // 0, or -1 + error (a regular expression ctrain cannot run).

@@ -11,7 +11,9 @@
 // the head's. The head's rows are a product of the final norm's output like an adapter whose
 // A is the identity (logits[:, ids] = lnf·Rowsᵀ), so lora_backward's dB gives their gradient.
 #pragma once
-#include "train/model/lora.h"
+#include "core/named_tensor.h"
+#include "train/model/lora_types.h"
+#include "train/model/model.h"
 
 // Checks the spec's ids (ascending, distinct, at most CT_LORA_MAX_TOKENS) and grows m's
 // vocabulary (frozen as it was, new rows the mean of the old ones) when an id is past it.
@@ -32,16 +34,10 @@ void ct_lora_tokens_mark_changed(CtModel *m);
 // Writes the base's own rows back (the adapters are about to be switched off: DPO's reference is
 // the base alone); the next forward with the adapters writes the trained rows again.
 void ct_lora_tokens_show_base(CtModel *m);
-// The model's hooks: before the forward (host batch), after the head's backward, and in place
-// of the frozen embedding's backward.
-void ct_lora_tokens_forward(CtModel *m, const CtBatch *batch);
-void ct_lora_tokens_backward_head(CtModel *m, int N);
-void ct_lora_tokens_backward_embedding(CtModel *m, const CtAct *dres, int N);
+// The model's hooks (before the forward, after the head's backward, in place of the frozen
+// embedding's backward) are declared in train/model/lora_hooks.h.
 // Writes the rows into the host parameters (ct_lora_merge).
 void ct_lora_tokens_merge(CtModel *m);
 // The rows as named tensors over a buffer of the adapters' layout (0, 1 or 2 entries).
 int ct_lora_tokens_n_tensors(const CtLora *lora);
 void ct_lora_tokens_named_tensors(const CtLora *lora, const float *buffer, CtNamedTensor *out);
-// SFT under LoRA: grows the vocabulary to new_V and makes the new rows (and an untied head's)
-// trainable beside the adapters, which keep their values. 0, or -1 + error.
-int ct_lora_grow_vocab(CtModel *m, int new_V);

@@ -76,7 +76,7 @@ typedef struct {
 } CtActivations;
 
 // One batch of B sequences of T tokens. Only tokens is required.
-typedef struct {
+typedef struct CtBatch {
     const int32_t *tokens;        // [B,T]
     const int32_t *targets;       // [B,T]; NULL: forward stops at the logits; -1 = ignored
     const uint8_t *loss_mask;     // [B,T] or NULL: 0 = no loss on this token (prompt, padding)
@@ -93,7 +93,7 @@ struct CtLora;  // train/model/lora.h
 #define CT_MODEL_FROZEN 2     // no gradient buffer for the parameters (LoRA's frozen base): backward
                               // passes gradients through them but computes none for them
 
-typedef struct {
+typedef struct CtModel {
     CtModelConfig config;
     const CtOps *ops;
     int recompute;
@@ -117,7 +117,7 @@ typedef struct {
     size_t n_train;
     // Set before ct_model_to_backend (or attaching LoRA on a device): the device buffers of
     // train_params and train_grads then hold n_train rounded up to a multiple of this many
-    // floats, zeros past n_train, so ZeRO-1 can cut them into equal parts (train/dist/zero.h). 0 or 1: exact.
+    // floats, zeros past n_train, so ZeRO-1 can cut them into equal parts (optim/zero.h). 0 or 1: exact.
     int train_shards;
     struct CtLora *lora;       // adapters (train/model/lora.h), or NULL
 

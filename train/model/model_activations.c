@@ -13,8 +13,6 @@ typedef struct {
 } ActSlot;
 
 static size_t rows_max(const CtModel *m) { return (size_t)m->max_B * m->max_T; }
-static int fi_width(const CtModelConfig *c) { return c->arch == CT_ARCH_LLAMA ? 2 * c->d_ff : c->d_ff; }
-static int qkv_width(const CtModelConfig *c) { return (c->n_head + 2 * c->n_kv_head) * ct_model_head_dim(c); }
 
 static CtAct *layer_slice(const CtModel *m, CtAct *base, int layer, int width) {
     return ct_act_at(m->ops->act_bytes, base, m->recompute ? 0 : (size_t)layer * rows_max(m) * width);
@@ -26,7 +24,7 @@ CtAct *ct_act_fch_act(const CtModel *m, int layer) { return layer_slice(m, m->ac
 void ct_model_activations_alloc(CtModel *m) {
     const CtModelConfig *c = &m->config;
     const size_t BT = rows_max(m), L = (size_t)c->n_layer, C = (size_t)c->d_model, F = (size_t)c->d_ff;
-    const size_t FI = (size_t)fi_width(c), QKV = (size_t)qkv_width(c), V = (size_t)c->vocab_size;
+    const size_t FI = (size_t)ct_model_fc_width(c), QKV = (size_t)ct_model_qkv_width(c), V = (size_t)c->vocab_size;
     const size_t att = m->ops->attention_saved_floats(m->max_B, m->max_T, c->n_head);
     const size_t stored_layers = m->recompute ? 1 : L;  // for ln1, ln2, fch_act
     CtActivations *a = &m->act;

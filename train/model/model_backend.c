@@ -8,7 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "train/model/lora.h"
+#include "train/model/lora_hooks.h"
 #include "train/model/model_internal.h"
 
 CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
@@ -138,5 +138,5 @@ void ct_model_sync_to_device(CtModel *m) {
 
 const float *ct_model_train_params_host(CtModel *m) {
     ct_model_sync_to_host(m);
-    return m->lora ? m->lora->params : m->params;
+    return m->lora ? ct_lora_params_host(m) : m->params;
 }

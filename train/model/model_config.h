@@ -2,8 +2,6 @@
 #pragma once
 #include <stddef.h>
 
-#include "train/loop/run_config.h"
-
 typedef enum { CT_ARCH_GPT2 = 0, CT_ARCH_LLAMA = 1 } CtArch;
 
 typedef struct {
@@ -38,6 +36,13 @@ int ct_model_config_validate(const CtModelConfig *c);
 const char *ct_arch_name(CtArch arch);
 static inline int ct_model_head_dim(const CtModelConfig *c) { return c->d_model / c->n_head; }
 
-// The model of a run config: its preset with every key the config sets on top. Returns 0, or
-// -1 + error (unknown preset, invalid combination).
-int ct_model_config_from_run(const CtRunConfig *run, CtModelConfig *out);
+// The widths per token of the fused products, the one rule every user of them follows
+// (parameters, activations, generation, LoRA, FLOPs):
+//   q|k|v: the NH query heads, then NKV key heads, then NKV value heads (a key or value part
+//          is ct_model_kv_width wide);
+//   the MLP's first product: d_ff, or gate|up (2·d_ff) that SwiGLU reads as two halves.
+static inline int ct_model_kv_width(const CtModelConfig *c) { return c->n_kv_head * ct_model_head_dim(c); }
+static inline int ct_model_qkv_width(const CtModelConfig *c) {
+    return c->n_head * ct_model_head_dim(c) + 2 * ct_model_kv_width(c);
+}
+static inline int ct_model_fc_width(const CtModelConfig *c) { return c->arch == CT_ARCH_LLAMA ? 2 * c->d_ff : c->d_ff; }

@@ -1,6 +1,70 @@
-// Shared between the files of the model (train/model/model*.c); not for other code.
+// Shared between the files of the model (train/model/); not for other code.
 #pragma once
 #include "train/model/model.h"
+
+// Sizes of one pass over B sequences of T tokens (N = B·T rows); FI and QKV are the fused
+// products' widths (ct_model_fc_width, ct_model_qkv_width).
+typedef struct {
+    int B, T, N, C, F, FI, QKV, NH, NKV, HD, V, L;
+} CtModelDims;
+CtModelDims ct_model_dims(const CtModel *m, int B, int T);
+
+// ---- One transformer block, the embeddings and the head (train/model/model_block.c) ----
+// The one definition of the network's forward: ct_model_forward runs it over a batch, keeping
+// every activation for backward; generation (train/model/generate.c) runs it one row at a time
+// over a key/value cache.
+
+// Where one block's forward reads and writes, N rows each. Generation passes the same buffer
+// for x, res2 and out (the residual stream updated in place) and for ln1 and ln2.
+typedef struct {
+    const CtAct *x;                    // [N,C] the block's input
+    CtAct *ln1;                        // [N,C] its first norm, with the per-row statistics
+    float *ln1_mean, *ln1_rstd;
+    CtAct *qkv;                        // [N,QKV] after RoPE
+    CtAct *atty;                       // [N,C] attention output, before the projection
+    float *att;                        // the attention's saved state (training; NULL when decoding)
+    CtAct *res2;                       // [N,C] stream after the attention half
+    CtAct *ln2;
+    float *ln2_mean, *ln2_rstd;
+    CtAct *fch;                        // [N,FI] MLP input projection
+    CtAct *fch_act;                    // [N,F] after GELU / SwiGLU
+    CtAct *proj;                       // [N,C] scratch: output of the two projections
+    CtAct *out;                        // [N,C] stream after the block
+} CtBlockActs;
+
+// How the rows of a pass see each other.
+typedef struct {
+    int B, T;
+    const int32_t *positions;          // [B·T] in the ops' memory: RoPE's positions
+    const int32_t *doc_ids;            // [B·T] or NULL: attention stays inside a document
+    float dropout;                     // probability of the model's dropout sites (0: none)
+    int fused_gelu;                    // GPT-2's MLP may use the backend's fused product + GELU
+                                       // (training; decoding keeps the separate ops)
+    // Decoding (k_cache not NULL): one row (B = T = 1) at position `pos`. Its key and value are
+    // stored at pos in the layer's cache [L, max_ctx, NKV·HD], and it attends to positions 0..pos.
+    CtAct *k_cache, *v_cache;
+    int max_ctx, pos;
+} CtBlockPass;
+
+// x = wte[tokens] (+ wpe[positions]), then dropout; N rows.
+void ct_model_embed_forward(CtModel *m, CtAct *x, const int32_t *tokens, const int32_t *positions, int N,
+                            float dropout);
+// Block `layer`: out = res2 + mlp(norm(res2)), res2 = x + attention(norm(x)), with the LoRA
+// adapters of the block (train/model/lora.h) after each product.
+void ct_model_block_forward(CtModel *m, int layer, const CtBlockPass *pass, const CtBlockActs *a);
+// logits = norm(x)·lm_headᵀ, N rows; lnf and its statistics are kept.
+void ct_model_head_forward(CtModel *m, CtAct *logits, CtAct *lnf, float *lnf_mean, float *lnf_rstd, const CtAct *x,
+                           int N);
+// The pieces that differ between the families, for backward (and its recompute).
+void ct_model_norm_forward(const CtModel *m, CtAct *out, float *mean, float *rstd, const CtAct *inp, const float *w,
+                           const float *b, int N);
+void ct_model_norm_backward(const CtModel *m, CtAct *dinp, float *dw, float *db, const CtAct *dout, const CtAct *inp,
+                            const float *w, const float *mean, const float *rstd, int N);
+void ct_model_mlp_activation_forward(const CtModel *m, CtAct *out, const CtAct *fch, int N);
+void ct_model_mlp_activation_backward(const CtModel *m, CtAct *dfch, const CtAct *fch, const CtAct *dout, int N);
+// The dropout mask seed of site `site` for the forward's seed. 0: embeddings; for block l,
+// 1 + 3·l: attention probabilities, 2 + 3·l and 3 + 3·l: the attention and MLP branches.
+uint64_t ct_model_dropout_seed(const CtModel *m, int site);
 
 // The parameter layout walk (train/model/model_params.c).
 void ct_model_layout_count(const CtModelConfig *c, int *n_tensors, size_t *n_floats);

@@ -42,7 +42,7 @@ static const char *layer_name(char *buf, const char *prefix, int layer, const ch
 }
 
 static void walk_gpt2(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
-    const int C = c->d_model, F = c->d_ff;
+    const int C = c->d_model, F = c->d_ff, QKV = ct_model_qkv_width(c);  // QKV = 3·C: no grouped heads
     char n[NAME_MAX_LEN];
     t->wte = add_tensor(walk, "transformer.wte.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
     t->wpe = add_tensor(walk, "transformer.wpe.weight", c->max_seq_len, C, 0, CT_INIT_NORMAL);
@@ -51,8 +51,8 @@ static void walk_gpt2(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *
         const char *h = "transformer.h";
         L->ln1_w = add_tensor(walk, layer_name(n, h, l, "ln_1.weight"), C, 0, 0, CT_INIT_ONES);
         L->ln1_b = add_tensor(walk, layer_name(n, h, l, "ln_1.bias"), C, 0, 0, CT_INIT_ZEROS);
-        L->qkv_w = add_tensor(walk, layer_name(n, h, l, "attn.c_attn.weight"), 3 * C, C, 1, CT_INIT_NORMAL);
-        L->qkv_b = add_tensor(walk, layer_name(n, h, l, "attn.c_attn.bias"), 3 * C, 0, 0, CT_INIT_ZEROS);
+        L->qkv_w = add_tensor(walk, layer_name(n, h, l, "attn.c_attn.weight"), QKV, C, 1, CT_INIT_NORMAL);
+        L->qkv_b = add_tensor(walk, layer_name(n, h, l, "attn.c_attn.bias"), QKV, 0, 0, CT_INIT_ZEROS);
         L->attn_out_w = add_tensor(walk, layer_name(n, h, l, "attn.c_proj.weight"), C, C, 1, CT_INIT_NORMAL_RESIDUAL);
         L->attn_out_b = add_tensor(walk, layer_name(n, h, l, "attn.c_proj.bias"), C, 0, 0, CT_INIT_ZEROS);
         L->ln2_w = add_tensor(walk, layer_name(n, h, l, "ln_2.weight"), C, 0, 0, CT_INIT_ONES);
@@ -125,7 +125,7 @@ void ct_model_init(CtModel *m, uint64_t seed) {
         const CtParamEntry *e = &m->table[i];
         float *p = m->params + e->offset;
         CtRng rng;
-        ct_rng_seed_stream(&rng, seed, (uint64_t)i);
+        ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_MODEL_INIT + (uint64_t)i);
         switch (e->init) {
         case CT_INIT_NORMAL: ct_rng_fill_normal(&rng, p, e->numel, 0, std); break;
         case CT_INIT_NORMAL_RESIDUAL: ct_rng_fill_normal(&rng, p, e->numel, 0, residual_std); break;
@@ -149,9 +149,9 @@ void ct_model_named_tensors(const CtModel *m, int gradients, CtNamedTensor *out)
 }
 
 double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_frozen) {
-    const double C = c->d_model, F = c->d_ff, HD = ct_model_head_dim(c);
-    double qkv = C * (c->n_head + 2.0 * c->n_kv_head) * HD, out = C * C;
-    double mlp = c->arch == CT_ARCH_LLAMA ? 3 * C * F : 2 * C * F;
+    const double C = c->d_model, F = c->d_ff;
+    double qkv = C * ct_model_qkv_width(c), out = C * C;
+    double mlp = C * ct_model_fc_width(c) + F * C;  // the first product, then the second
     double n_matmul = c->n_layer * (qkv + out + mlp) + (double)c->vocab_size * C;
     return (weights_frozen ? 4 : 6) * n_matmul + 6.0 * c->n_layer * T * C;
 }

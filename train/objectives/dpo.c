@@ -16,7 +16,7 @@ int ct_dpo_init(CtDpo *d, CtDpoLoss type, double beta, double epsilon, const CtM
     d->beta = beta;
     d->epsilon = epsilon;
     if (ref_path && *ref_path) {
-        CtCheckpointMeta meta;
+        CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
         if (ct_checkpoint_load(ref_path, &d->ref, ct_ops_cpu(), rows, T, CT_MODEL_FROZEN, NULL, &meta) != 0) return -1;
         ct_checkpoint_meta_free(&meta);
         if (!policy->ops->host_memory) ct_model_to_backend(&d->ref, policy->ops);

@@ -1,5 +1,5 @@
-// DPO training pieces (the loop is train/loop/pretrain.c's): the reference model or its precomputed
-// log-probabilities, and one micro-batch's forward, loss and gradient.
+// DPO training pieces (the objective that uses them is dpo_objective.c): the reference model or its
+// precomputed log-probabilities, and one micro-batch's forward, loss and gradient.
 //
 // The policy's and the reference's log-probability of a completion is the sum, over its tokens,
 // of the fused cross-entropy's per-token log-probabilities (prompt tokens masked out); for IPO

@@ -1,4 +1,4 @@
-#include "train/loop/sft_eval.h"
+#include "train/objectives/sft_eval.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@ static char *decode(const CtTokenizer *tok, const int32_t *ids, size_t n) {
     uint8_t *out = NULL;
     size_t len = 0, cap = 0;
     ct_decode(tok, ids, n, &out, &len, &cap);
-    char *s = malloc(len + 1);
+    char *s = ct_alloc(len + 1);
     if (len) memcpy(s, out, len);
     s[len] = '\0';
     for (char *c = s; *c; c++)
@@ -58,9 +58,9 @@ CtExactMatch ct_sft_exact_match(CtModel *m, const CtLoader *l, int max_examples,
                 ct_log("  ok    %s -> %s", prompt, got);
             else
                 ct_log("  miss  %s -> %s  (expected %s)", prompt, got, want);
-            free(prompt);
-            free(got);
-            free(want);
+            ct_free(prompt);
+            ct_free(got);
+            ct_free(want);
         }
     }
     ct_free(answer);

@@ -1,0 +1,100 @@
+// One training run's state and the steps it goes through, shared by the files of train/loop:
+//   train_setup.c      data, loaders, the model (new, resumed or from init_from, LoRA), its device
+//   train_setup_dpo.c  DPO's reference
+//   train_start.c      what the run says before its first step, and the step-0 evaluation
+//   train_loop.c       the loop: next batch -> objective's step -> reduce and clip -> optimizer
+//                      step -> evaluate -> save
+//   train_report.c     progress lines, evaluations' reports, checkpoints, the final summary
+// The entry point (ct_pretrain, train/loop/pretrain.c) runs them in that order.
+#pragma once
+#include <stdint.h>
+
+#include "core/rng.h"
+#include "data/loader/loader.h"
+#include "data/shard/dataset.h"
+#include "data/tokenizer/bpe.h"
+#include "optim/adamw.h"
+#include "optim/schedule.h"
+#include "train/dist/grad_sync.h"
+#include "train/loop/divergence.h"
+#include "train/loop/metrics.h"
+#include "train/loop/run_config.h"
+#include "train/loop/run_lock.h"
+#include "train/model/model.h"
+#include "train/objectives/dpo_objective.h"
+#include "train/objectives/objective.h"
+#include "train/objectives/step_batches.h"
+
+typedef struct {
+    const CtRunConfig *cfg;
+    const CtObjective *objective;  // chosen once from the job's kind
+    const char *name;              // the command: "pretrain", "sft", "dpo"
+    CtObjectiveKind kind;
+    const char *config_json;  // the effective config, stored in checkpoints
+    const char *resume_dir;   // NULL: a new run
+    int64_t stop_after;       // > 0: checkpoint and stop after this many steps of this invocation
+    int lead, world, threads;      // rank 0 alone prints and writes
+    CtDataset data;
+    CtTokenizer tokenizer;
+    int have_tokenizer;
+    char tokenizer_path[CT_PATH_MAX + 32];  // the dataset's tokenizer (data.tokenizer, or data.path's tokenizer.json)
+    char *tokenizer_json;
+    char resume_path[2048];  // the checkpoint resumed from (resume_dir's newest)
+    CtModel model;
+    int have_model;
+    CtAdamW opt;
+    CtGradSync sync;  // how the gradients are summed over ranks, clipped and stepped (train/dist/grad_sync.h)
+    CtLoader train, val;
+    int have_train, have_val;
+    CtStepBatches step_batches;
+    CtObjectiveRun obj;  // what the objective's hooks see
+    CtDpoRun dpo;        // the dpo objective's state (its reference)
+    CtRng sample_rng;
+    CtMetrics metrics;
+    int have_metrics;
+    CtRunLock lock;  // rank 0: run.out_dir, held for the whole run (train/loop/run_lock.h)
+    int64_t step, tokens_seen, first_step, tokens_per_step;
+    double best_val, last_val, last_loss, last_exact_match;
+    double peak_flops, flops_per_step, unigram;
+    char peak_how[400];  // how peak_flops was found (train/loop/mfu_peak.h)
+    int vocab_grown_from;
+    char *chat_template_json;  // sft: from the dataset's manifest, stored in checkpoints
+    char last_checkpoint[2048];
+    const CtOps *ops;  // run.device's backend: the model trains in its memory
+    int eval_failed;   // the validation data could not be read: the run stops with its error
+    CtDivergence divergence;  // warns once when the loss or gradient norm explodes
+    CtLrSchedule sched;
+    int tty;  // stderr is a terminal: the progress line is redrawn in place
+    int64_t log_every;
+    double compute_time, start_time, ema_tps;
+    int64_t stop_by[2];  // ranks that received SIGINT, SIGTERM (summed over the ranks after each step)
+} CtRun;
+
+// train_setup.c. Everything before the first step; 1 when a resumed run has nothing to do
+// (said in one line), 0 ready, -1 + error.
+int ct_train_setup(CtRun *r);
+void ct_train_free(CtRun *r);
+// train_setup_dpo.c: the reference of a DPO run. 0, or -1 + error.
+int ct_train_setup_dpo(CtRun *r, int resuming);
+// train_start.c: the description of the run, then (a new run) samples and the evaluation at
+// step 0. 0, or -1 + error.
+int ct_train_start(CtRun *r);
+// train_loop.c: the steps up to train.max_steps (or a stop). The exit status: 0, 1 (error
+// set), 130/143 interrupted.
+int ct_train_run(CtRun *r);
+// Catching SIGINT and SIGTERM for a checkpoint before stopping (train_loop.c).
+void ct_train_catch_signals(int on);
+
+// train_report.c
+void ct_train_print_samples(CtRun *r, const char *when);
+// After a step: its metrics line, the divergence watch, the objective's own line, the progress line.
+void ct_train_record_step(CtRun *r, const CtStepResult *res, double loss, double norm, double seconds, int eval_now);
+// A validation pass and its reports (every rank); at step 0 the start's. 0, or -1 + error.
+int ct_train_evaluate(CtRun *r);
+// The error of a loss or gradient norm that is not finite.
+int ct_train_non_finite(CtRun *r, double loss, double norm);
+// A checkpoint of this step (every rank: ZeRO-1 gathers the state). 0, or -1 + error.
+int ct_train_save(CtRun *r, int write_failed);
+int ct_train_save_checkpoint(CtRun *r, const char *path, int with_optimizer);
+// After the last step: the reports and the exit status (0, 1 + error, 130/143).
+int ct_train_finish(CtRun *r, int stopping, int stopped_early, int write_failed);

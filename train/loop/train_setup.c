@@ -1,0 +1,306 @@
+// Everything a run does before its first step (train/loop/train_run.h): the dataset and its
+// tokenizer, the run folder and its lock, the loaders, the model (fresh, resumed, or the
+// weights of train.init_from, with LoRA adapters over them), its device and the distributed
+// parts, the objective's state and the metrics file.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "data/tokenizer/tokenizer_files.h"
+#include "data/tokenizer/tokenizer_hf.h"
+#include "kernels/device.h"
+#include "train/dist/dist.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/loop/run_lora.h"
+#include "train/loop/init_tokenizer.h"
+#include "train/loop/mfu_peak.h"
+#include "train/loop/run_dir.h"
+#include "train/loop/train_common.h"
+#include "train/loop/train_run.h"
+#include "train/model/lora_tokens.h"
+#include "train/model/model_resize.h"
+
+static int open_data(CtRun *r) {
+    const CtRunConfig *cfg = r->cfg;
+    if (!cfg->data.path[0]) return ct_error_set("data.path is not set: name a dataset folder made by ctrain shard");
+    if (ct_dataset_open(&r->data, cfg->data.path) != 0) return -1;
+    CtShardKind want = r->objective->data_kind;
+    if (r->data.kind != want)
+        return ct_error_set("%s: a %s dataset; ctrain %s reads %s datasets (shard with --format %s, or use ctrain %s)",
+                            cfg->data.path, ct_shard_kind_name(r->data.kind), r->name, ct_shard_kind_name(want),
+                            ct_shard_kind_name(want),
+                            r->data.kind == CT_SHARD_TEXT ? "pretrain" : r->data.kind == CT_SHARD_SFT ? "sft" : "dpo");
+    char path[CT_PATH_MAX + 32];
+    if (cfg->data.tokenizer[0])
+        snprintf(path, sizeof path, "%s", cfg->data.tokenizer);
+    else
+        ct_path_join(path, sizeof path, cfg->data.path, "tokenizer.json");
+    snprintf(r->tokenizer_path, sizeof r->tokenizer_path, "%s", path);
+    if (ct_file_exists(path) || cfg->data.tokenizer[0]) {
+        if (ct_tokenizer_load(&r->tokenizer, path, NULL) != 0) return -1;
+        r->have_tokenizer = 1;
+        if (ct_dataset_check_tokenizer(&r->data, &r->tokenizer) != 0)
+            return ct_error_prefix("data.tokenizer %s: ", path);
+        r->tokenizer_json = ct_tokenizer_hf_json(&r->tokenizer);  // rank files too (data/tokenizer/bpe.h); NULL: not stored
+    } else {
+        ct_warn("no tokenizer (%s is missing and data.tokenizer is not set): no samples, and checkpoints will not "
+                "carry a tokenizer", path);
+    }
+    return ct_train_verify_data(&r->data, r->name);  // every chunk of both splits, before any step
+}
+
+static int open_loaders(CtRun *r) {
+    const CtRunConfig *cfg = r->cfg;
+    CtLoaderOptions o;
+    ct_loader_default_options(&o);
+    o.batch = cfg->train.batch_size;
+    o.seq_len = cfg->train.seq_len;
+    o.seed = (uint64_t)cfg->run.seed;
+    o.doc_masking = cfg->data.doc_masking;
+    o.packing = cfg->data.packing;
+    // Data parallel: every rank computes the same global order and takes its rows of it.
+    o.rank = ct_dist_rank();
+    o.world = ct_dist_world();
+    if (ct_loader_open(&r->train, &r->data, CT_SPLIT_TRAIN, &o) != 0) return -1;
+    if (r->train.truncated_examples)
+        ct_warn("%s: %llu training examples are longer than train.seq_len %d and lose tokens from the left of their "
+                "prompt", r->name, (unsigned long long)r->train.truncated_examples, cfg->train.seq_len);
+    r->have_train = 1;
+    o.shuffle = 0;  // data parallel: the same global validation batches on any world size, each rank its rows
+    if (ct_loader_open(&r->val, &r->data, CT_SPLIT_VAL, &o) == 0)
+        r->have_val = 1;
+    else
+        ct_warn("no validation (no val loss, no best.h5): %s; shard with a larger --val-min or --val-fraction",
+                ct_error_message());
+    return 0;
+}
+
+// A resumed model: its weights, optimizer state, data position, samples' generator and losses.
+static int resume_model(CtRun *r, const CtModelConfig *want, int B, int T) {
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    ct_checkpoint_meta_init(&meta);
+    if (ct_checkpoint_load(r->resume_path, &r->model, ct_ops_cpu(), B, T, r->cfg->model.recompute, &r->opt, &meta) != 0)
+        return -1;
+    r->have_model = 1;
+    if (!r->model.lora && memcmp(&r->model.config, want, sizeof *want) != 0) {
+        ct_checkpoint_meta_free(&meta);
+        return ct_error_set("%s: its model differs from the one the config describes; resume with the config of "
+                            "that run", r->resume_path);
+    }
+    r->step = meta.step;
+    r->tokens_seen = meta.tokens_seen;
+    r->best_val = isfinite(meta.best_val_loss) ? meta.best_val_loss : INFINITY;
+    r->last_val = meta.val_loss;
+    memcpy(r->sample_rng.s, meta.rng, sizeof meta.rng);
+    int rc = ct_loader_restore(&r->train, &meta.loader);
+    ct_checkpoint_meta_free(&meta);  // "resumed from" is said once resume_checks has passed
+    return rc;
+}
+
+// The weights of train.init_from: the model itself, or (lora.r > 0) LoRA adapters over it frozen;
+// rows added to the embedding (and head) for tokens of the dataset's tokenizer the base lacks.
+static int start_from(CtRun *r, int B, int T) {
+    const CtRunConfig *cfg = r->cfg;
+    if (ct_init_tokenizer_check(cfg->train.init_from, r->have_tokenizer ? &r->tokenizer : NULL, r->data.tokenizer_hash,
+                                r->tokenizer_path) != 0)
+        return -1;
+    if (cfg->lora.r > 0) {  // LoRA: adapters over the frozen model of init_from (train/interop/lora_checkpoint.h)
+        if (ct_lora_model_from_config(cfg, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
+    } else {
+        CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+        ct_checkpoint_meta_init(&meta);
+        if (ct_checkpoint_load(cfg->train.init_from, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, NULL, &meta) !=
+            0)
+            return -1;
+        ct_checkpoint_meta_free(&meta);
+    }
+    r->have_model = 1;
+    ct_log("starting from the weights of %s", cfg->train.init_from);
+    if (r->model.config.vocab_size >= (int)r->data.vocab_size) return 0;
+    // The dataset's tokenizer has tokens the base lacks (a chat template's specials).
+    int old_V = r->model.config.vocab_size;
+    if (r->model.lora ? ct_lora_grow_vocab(&r->model, (int)r->data.vocab_size)  // the new rows train, as PEFT's
+                                                                                 // trainable_token_indices
+                      : ct_model_grow_vocab(&r->model, (int)r->data.vocab_size, B, T, cfg->model.recompute))
+        return -1;
+    r->vocab_grown_from = old_V;
+    ct_log("%s: the dataset's tokenizer has %u tokens, the base %d: added %u rows to the embedding (and head), "
+           "set to the mean embedding", r->name, r->data.vocab_size, old_V, r->data.vocab_size - (unsigned)old_V);
+    return 0;
+}
+
+// The model: resumed, started from another checkpoint's weights, or freshly initialised.
+static int build_model(CtRun *r) {
+    const CtRunConfig *cfg = r->cfg;
+    CtModelConfig want;
+    if (ct_train_model_config(cfg, &r->data, &want) != 0) return -1;
+    const int B = r->train.batch.rows, T = cfg->train.seq_len;  // rows: 2 per pair for dpo
+    const double lr = cfg->optim.lr, b1 = cfg->optim.beta1, b2 = cfg->optim.beta2, eps = cfg->optim.eps,
+                 wd = cfg->optim.weight_decay;
+    ct_adamw_init(&r->opt, 0, lr, b1, b2, eps, wd);  // moments sized once the model is known
+    if (r->resume_dir) {
+        if (resume_model(r, &want, B, T) != 0) return -1;
+    } else if (cfg->train.init_from[0]) {
+        if (start_from(r, B, T) != 0) return -1;
+    } else {
+        if (cfg->lora.r > 0)
+            return ct_error_set("lora.r = %d: LoRA trains adapters over an existing model; set train.init_from to "
+                                "its checkpoint", cfg->lora.r);
+        if (ct_model_create(&r->model, &want, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
+        r->have_model = 1;
+        ct_model_init(&r->model, (uint64_t)cfg->run.seed);
+    }
+    if (r->opt.n != r->model.n_train) {  // what the optimizer steps: every parameter, or the LoRA adapters
+        ct_adamw_free(&r->opt);
+        ct_adamw_init(&r->opt, r->model.n_train, lr, b1, b2, eps, wd);
+    }
+    if (!r->model.lora)  // adapters: every A and B is decayed, as PEFT under HF's Trainer does
+        ct_train_set_decay_spans(&r->model, &r->opt, cfg->optim.decay_embeddings);
+    r->opt.seed = (uint64_t)cfg->run.seed;  // the bf16 weight copy's stochastic rounding (GPU)
+    return 0;
+}
+
+// A resumed run, before anything else is said or done: a checkpoint at or past train.max_steps
+// leaves nothing to do (1, said in one line); one written by another world size is refused;
+// otherwise "resumed from". 0, 1, or -1 + error.
+static int resume_checks(CtRun *r) {
+    const CtRunConfig *cfg = r->cfg;
+    if (r->step >= cfg->train.max_steps) {
+        ct_log("%s: nothing to do: %s is at step %lld and train.max_steps is %lld; raise train.max_steps to train on",
+               r->name, r->resume_path, (long long)r->step, (long long)cfg->train.max_steps);
+        return 1;
+    }
+    // Data parallel: the data position counts global batches, so resuming needs the world size that wrote it
+    // (its tokens per step are a multiple of this rank's).
+    const int world = r->world;
+    const int64_t tokens_per_step = (int64_t)r->train.batch.rows * cfg->train.seq_len * cfg->train.grad_accum * world;
+    const int64_t rank_tokens = tokens_per_step / world, saved = r->step > 0 ? r->tokens_seen / r->step : 0;
+    if (r->step > 0 && saved != tokens_per_step && saved % rank_tokens == 0 && r->tokens_seen % r->step == 0)
+        return ct_error_set("%s was written by a run of %lld ranks with this batch; this one has %d: resume with "
+                            "mpirun -np %lld (the data position counts global batches)", r->resume_path,
+                            (long long)(saved / rank_tokens), world, (long long)(saved / rank_tokens));
+    ct_log("resumed from %s at step %lld (%lld tokens seen)", r->resume_path, (long long)r->step,
+           (long long)r->tokens_seen);
+    snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", r->resume_path);  // until this run writes one
+    return 0;
+}
+
+// Rank 0's start for every rank; run.device cuda: built on the CPU, trained on the GPU (its
+// rank's, picked by train/dist/grad_sync.h); ZeRO-1 keeps each rank's slice of the state.
+static int place_model(CtRun *r) {
+    const CtRunConfig *cfg = r->cfg;
+    ct_dist_broadcast(r->model.params, r->model.n_params * sizeof(float), 0);  // data parallel: rank 0's start for all
+    if (r->model.train_params != r->model.params)  // LoRA: the adapters too
+        ct_dist_broadcast(r->model.train_params, r->model.n_train * sizeof(float), 0);
+    r->sync.ops = r->ops;
+    r->sync.world = r->world;
+    if (!r->ops->host_memory) {
+        if (ct_grad_sync_pick_gpu(&r->sync, r->ops) != 0) return -1;
+        // ZeRO-1 cuts the trained buffers into equal parts for NCCL: they get the padding.
+        if (cfg->optim.zero) r->model.train_shards = r->world;
+        ct_model_to_backend(&r->model, r->ops);
+        if (!cfg->optim.zero) {  // ZeRO-1 moves only this rank's slice (ct_grad_sync_init_zero, below)
+            ct_adamw_move_to(&r->opt, r->ops);
+            ct_adamw_resume_weight_copy(&r->opt, r->model.train_params);  // resumed: the bf16 copy its last step wrote
+        }
+        ct_grad_sync_plan_overlap(&r->sync, &r->model, cfg->optim.zero);
+        char gpu[256];
+        size_t total = 0;
+        ct_cuda_device_describe(r->sync.gpu, gpu, sizeof gpu, &total);
+        ct_log("%s: training on %s (%s, %.1f GiB), %s; the model holds %.1f MiB there", r->name, r->ops->name, gpu,
+               total / 1073741824.0,
+               ct_ops_products_bf16(r->ops)
+                   ? "matrix products and attention (head sizes 64, 128) in bf16 with fp32 accumulation, the rest fp32"
+                   : "float32",
+               r->ops->memory_peak() / 1048576.0);
+    }
+    // ZeRO-1: every rank keeps only its slice; rank 0 gathers the whole for each save
+    return cfg->optim.zero ? ct_grad_sync_init_zero(&r->sync, &r->opt, &r->model) : 0;
+}
+
+// What the objective's hooks see of the run (train/objectives/objective.h).
+static void metrics_row(void *ctx, const CtMetricRow *row) {
+    CtRun *r = ctx;
+    ct_metrics_row(&r->metrics, r->step, r->tokens_seen, row);
+}
+
+static void bind_objective(CtRun *r) {
+    const CtRunConfig *cfg = r->cfg;
+    CtObjectiveRun *o = &r->obj;
+    o->set = (CtObjectiveSettings){
+        .seed = (uint64_t)cfg->run.seed,
+        .batch_size = cfg->train.batch_size,
+        .seq_len = cfg->train.seq_len,
+        .accum = cfg->train.grad_accum,
+        .eval_batches = cfg->train.eval_batches,
+        .eval_exact_match = cfg->train.eval_exact_match,
+        // SFT rows hold whole examples: attention stays inside each one, positions restart.
+        .with_docs = cfg->data.doc_masking || r->objective->packs_examples,
+        .world = r->world,
+    };
+    o->model = &r->model;
+    o->val = r->have_val ? &r->val : NULL;
+    o->tokenizer = r->have_tokenizer ? &r->tokenizer : NULL;
+    o->batches = &r->step_batches;
+    o->sync = &r->sync;
+    o->metrics = (CtMetricSink){r->lead ? metrics_row : NULL, r};
+    o->step = &r->step;
+}
+
+int ct_train_setup(CtRun *r) {
+    const CtRunConfig *cfg = r->cfg;
+    if (r->kind == CT_OBJECTIVE_DPO && !r->resume_dir && !cfg->train.init_from[0])
+        return ct_error_set("dpo: train.init_from is not set: DPO tunes a trained model (an sft or pretrain checkpoint) "
+                            "against a frozen copy of it, and from a fresh initialisation it would train random weights "
+                            "against a random reference; set train.init_from to that checkpoint");
+    if (open_data(r) != 0) return -1;
+    if (r->resume_dir && ct_run_find_latest(r->resume_dir, r->resume_path, sizeof r->resume_path) != 0) return -1;
+    if (r->lead && ct_make_dirs(cfg->run.out_dir) != 0) return -1;
+    if (r->lead && ct_run_lock(&r->lock, cfg->run.out_dir) != 0) return -1;  // one run per folder; stale temporaries go
+    if (open_loaders(r) != 0) return -1;
+    if (r->kind == CT_OBJECTIVE_SFT) r->chat_template_json = ct_objective_chat_template(cfg->data.path);
+    ct_rng_seed_stream(&r->sample_rng, (uint64_t)cfg->run.seed, CT_RNG_STREAM_SAMPLES);
+    if (build_model(r) != 0) return -1;
+    if (r->resume_dir) {
+        int rc = resume_checks(r);
+        if (rc != 0) return rc;
+    }
+    if (place_model(r) != 0) return -1;
+    const int T = cfg->train.seq_len, accum = cfg->train.grad_accum;
+    ct_step_batches_init(&r->step_batches, accum, r->train.batch.rows, T);
+    bind_objective(r);
+    if (r->kind == CT_OBJECTIVE_DPO && ct_train_setup_dpo(r, r->resume_dir != NULL) != 0) return -1;
+    r->tokens_per_step = (int64_t)r->train.batch.rows * T * accum * r->world;  // over all ranks
+    char title[160];
+    snprintf(title, sizeof title, "%s: %s, %.1fM parameters", cfg->run.out_dir, ct_arch_name(r->model.config.arch),
+             r->model.n_params / 1e6);
+    if (r->lead) {
+        if (ct_metrics_open(&r->metrics, cfg->run.out_dir, r->resume_dir ? r->step : -1, title) != 0) return -1;
+        r->have_metrics = 1;
+    }
+    // A peak the run cannot exceed (train/loop/mfu_peak.h); 0: unknown, no MFU
+    r->peak_flops = ct_mfu_peak_flops(cfg->train.peak_tflops, r->ops, r->sync.gpu, r->threads, r->peak_how,
+                                      sizeof r->peak_how);
+    r->peak_flops *= r->world;  // MFU of the job: every rank's peak
+    return 0;
+}
+
+void ct_train_free(CtRun *r) {
+    if (r->have_metrics) ct_metrics_close(&r->metrics);
+    if (r->have_train) ct_loader_close(&r->train);
+    if (r->have_val) ct_loader_close(&r->val);
+    if (r->have_model) ct_model_free(&r->model);
+    ct_step_batches_free(&r->step_batches);
+    if (r->objective->free) r->objective->free(&r->obj);
+    ct_adamw_free(&r->opt);
+    if (r->have_tokenizer) ct_tokenizer_free(&r->tokenizer);
+    free(r->tokenizer_json);
+    free(r->chat_template_json);
+    ct_dataset_close(&r->data);
+    ct_run_unlock(&r->lock);
+    ct_grad_sync_free(&r->sync);
+}

@@ -1,0 +1,66 @@
+// What a run says before its first step (the model, the data, the MFU peak, where it writes),
+// then for a new run samples and the evaluation of the starting model at step 0; and the
+// loop's running state (schedule, divergence watch, FLOPs per step, progress).
+#include <math.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/timer.h"
+#include "kernels/cpu/blas_setup.h"
+#include "train/loop/train_common.h"
+#include "train/loop/train_run.h"
+#include "train/model/lora.h"
+
+static void describe_run(CtRun *r) {
+    const CtRunConfig *cfg = r->cfg;
+    char line[512];
+    ct_blas_describe(line, sizeof line);
+    // What the model is: the config's preset only when the config built it (not a checkpoint's model).
+    char origin[2100];
+    if (r->resume_dir)
+        snprintf(origin, sizeof origin, "from %s", r->resume_path);
+    else if (cfg->train.init_from[0])
+        snprintf(origin, sizeof origin, "from %s", cfg->train.init_from);
+    else
+        snprintf(origin, sizeof origin, "preset %s", cfg->model.preset);
+    ct_log("%s: %s (%s), %.2fM parameters, %d layers, d_model %d; %d threads; %s", r->name,
+           ct_arch_name(r->model.config.arch), origin, r->model.n_params / 1e6, r->model.config.n_layer,
+           r->model.config.d_model, r->threads, line);
+    ct_log("%s: %s: %llu train tokens, %llu val tokens; batch %d rows x %d x %d = %lld tokens per step, %lld steps "
+           "(%.2f epochs)",
+           r->name, cfg->data.path, (unsigned long long)r->data.split[CT_SPLIT_TRAIN].n_tokens,
+           (unsigned long long)r->data.split[CT_SPLIT_VAL].n_tokens, r->train.batch.rows, cfg->train.seq_len,
+           cfg->train.grad_accum, (long long)r->tokens_per_step, (long long)cfg->train.max_steps,
+           (double)cfg->train.max_steps * r->tokens_per_step / (double)r->data.split[CT_SPLIT_TRAIN].n_tokens);
+    r->unigram = r->objective->text_samples ? ct_train_unigram_entropy(&r->data) : NAN;
+    if (isfinite(r->unigram))
+        ct_log("pretrain: unigram entropy of the training tokens %.4f nats/token (what a model that ignores context "
+               "reaches)", r->unigram);
+    ct_log("%s: %s%s", r->name, r->peak_how, r->world > 1 ? "; per rank (MFU divides by every rank's)" : "");
+    ct_log("%s: writing %s/metrics.jsonl, %s/loss.svg and checkpoints to %s", r->name, cfg->run.out_dir,
+           cfg->run.out_dir, cfg->run.out_dir);
+}
+
+int ct_train_start(CtRun *r) {
+    const CtRunConfig *cfg = r->cfg;
+    describe_run(r);
+    ct_train_catch_signals(1);
+    if (r->step == 0) {
+        if (r->lead) ct_train_print_samples(r, "before training");
+        if (r->have_val && ct_train_evaluate(r) != 0) return -1;  // every rank: its rows of the validation batches
+    }
+    // DPO's loss is no cross-entropy: only its gradient norm is watched.
+    ct_divergence_init(&r->divergence, r->objective->cross_entropy ? r->model.config.vocab_size : 0);
+    r->sched = ct_train_schedule(cfg);
+    // LoRA: the frozen base's products forward and for the inputs' gradients, and the adapters'
+    // own (each adapter weight in one product per token: 2 FLOP forward, 4 backward).
+    const double lora_flops = r->model.lora ? 6.0 * (double)r->model.lora->n_params : 0;
+    r->flops_per_step = (ct_model_flops_per_token(&r->model.config, cfg->train.seq_len, r->model.lora != NULL) +
+                         lora_flops) * (double)r->tokens_per_step;
+    r->tty = isatty(fileno(stderr));
+    r->log_every = cfg->train.max_steps / 50 > 1 ? cfg->train.max_steps / 50 : 1;
+    r->compute_time = 0, r->start_time = ct_time_now(), r->ema_tps = 0;
+    r->first_step = r->step;
+    return 0;
+}

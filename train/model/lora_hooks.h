@@ -1,0 +1,35 @@
+// What the model calls of its LoRA adapters (m->lora, train/model/lora.h): the narrow side of
+// LoRA that the model's own files (model.c, model_block.c, model_backend.c) include, so that
+// the model depends on these declarations only and LoRA (lora.c, lora_tokens.c) sits above the
+// model. Every function is a no-op question or must be called only when m->lora is set, as noted.
+#pragma once
+#include "kernels/ops.h"
+
+// train/model/model.h defines them; declared here so that this header depends on nothing of the model.
+typedef struct CtModel CtModel;
+typedef struct CtBatch CtBatch;
+
+// Where an adapter's module sits in the model's forward pass: the four linear products of a block.
+typedef enum { CT_LORA_QKV, CT_LORA_ATTN_OUT, CT_LORA_FC, CT_LORA_FC_OUT, CT_LORA_N_SITES } CtLoraSite;
+
+// After each linear product of block `layer` (m->lora set): add the adapters of that site
+// (forward), and their backward (dinp += ..., adapter gradients += ...).
+void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, CtAct *out, const CtAct *inp, int N);
+void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, CtAct *dinp, const CtAct *dout, const CtAct *inp, int N);
+// 1 when block `layer` has an adapter at `site` (0 without LoRA).
+int ct_lora_has_adapter(const CtModel *m, int layer, CtLoraSite site);
+
+// The trainable token rows (train/model/lora_tokens.h; m->lora set): before the forward (host
+// batch), after the head's backward, and in place of the frozen embedding's backward.
+void ct_lora_tokens_forward(CtModel *m, const CtBatch *batch);
+void ct_lora_tokens_backward_head(CtModel *m, int N);
+void ct_lora_tokens_backward_embedding(CtModel *m, const CtAct *dres, int N);
+
+// Frees the adapters (ct_model_free calls it; nothing without LoRA).
+void ct_lora_detach(CtModel *m);
+// Device backends (m->lora set): move the adapters and their scratch into the memory of m->ops;
+// copy adapters host → device (to_device 1) or back (0).
+void ct_lora_to_backend(CtModel *m);
+void ct_lora_sync(CtModel *m, int to_device);
+// The adapters' parameters in host memory (m->lora set; current after ct_lora_sync(m, 0)).
+const float *ct_lora_params_host(const CtModel *m);

@@ -1,0 +1,122 @@
+// The forward of one transformer block, of the embeddings and of the head: the one definition
+// that training's forward (train/model/model.c) and decoding with a key/value cache
+// (train/model/generate.c) both run. See train/model/model_internal.h.
+#include "core/rng.h"
+#include "train/model/lora_hooks.h"
+#include "train/model/model_internal.h"
+
+static int is_llama(const CtModel *m) { return m->config.arch == CT_ARCH_LLAMA; }
+
+CtModelDims ct_model_dims(const CtModel *m, int B, int T) {
+    const CtModelConfig *c = &m->config;
+    return (CtModelDims){.B = B, .T = T, .N = B * T, .C = c->d_model, .F = c->d_ff, .FI = ct_model_fc_width(c),
+                         .QKV = ct_model_qkv_width(c), .NH = c->n_head, .NKV = c->n_kv_head,
+                         .HD = ct_model_head_dim(c), .V = c->vocab_size, .L = c->n_layer};
+}
+
+uint64_t ct_model_dropout_seed(const CtModel *m, int site) {
+    return m->dropout_seed ^ ((uint64_t)(site + 1) * CT_DROPOUT_SITE_MIX);
+}
+
+// ---- the pieces that differ between the families ----
+void ct_model_norm_forward(const CtModel *m, CtAct *out, float *mean, float *rstd, const CtAct *inp, const float *w,
+                           const float *b, int N) {
+    if (is_llama(m))
+        m->ops->rmsnorm_forward(out, rstd, inp, w, N, m->config.d_model, m->config.norm_eps);
+    else
+        m->ops->layernorm_forward(out, mean, rstd, inp, w, b, N, m->config.d_model, m->config.norm_eps);
+}
+
+void ct_model_norm_backward(const CtModel *m, CtAct *dinp, float *dw, float *db, const CtAct *dout, const CtAct *inp,
+                            const float *w, const float *mean, const float *rstd, int N) {
+    if (is_llama(m))
+        m->ops->rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, m->config.d_model);
+    else
+        m->ops->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, m->config.d_model);
+}
+
+void ct_model_mlp_activation_forward(const CtModel *m, CtAct *out, const CtAct *fch, int N) {
+    if (is_llama(m))
+        m->ops->swiglu_forward(out, fch, N, m->config.d_ff);
+    else
+        m->ops->gelu_forward(out, fch, (size_t)N * m->config.d_ff);
+}
+
+void ct_model_mlp_activation_backward(const CtModel *m, CtAct *dfch, const CtAct *fch, const CtAct *dout, int N) {
+    if (is_llama(m))
+        m->ops->swiglu_backward(dfch, dout, fch, N, m->config.d_ff);
+    else
+        m->ops->gelu_backward(dfch, fch, dout, (size_t)N * m->config.d_ff);
+}
+
+// GPT-2's MLP with GELU fused into its product, where the backend has the fused op and no
+// adapter adds into the pre-activation (then the ops run unfused). Backward's counterpart is in
+// train/model/model.c.
+static int fused_gelu_forward(const CtModel *m, const CtBlockPass *pass, int l) {
+    return pass->fused_gelu && !is_llama(m) && m->ops->matmul_bias_gelu_forward &&
+           !ct_lora_has_adapter(m, l, CT_LORA_FC);
+}
+
+// ---- the forward ----
+void ct_model_embed_forward(CtModel *m, CtAct *x, const int32_t *tokens, const int32_t *positions, int N,
+                            float dropout) {
+    const CtOps *ops = m->ops;
+    const int C = m->config.d_model;
+    ops->embedding_forward(x, tokens, m->w.wte, N, C, 0);
+    if (m->w.wpe) ops->embedding_forward(x, positions, m->w.wpe, N, C, 1);
+    if (dropout > 0) ops->dropout_forward(x, x, (size_t)N * C, dropout, ct_model_dropout_seed(m, 0));
+}
+
+// The attention of block l over the pass's rows, or (decoding) over the cache.
+static void attention(CtModel *m, int l, const CtBlockPass *pass, const CtBlockActs *a, const CtModelDims *d) {
+    const CtOps *ops = m->ops;
+    if (!pass->k_cache) {
+        ops->attention_forward(a->atty, a->att, a->qkv, pass->doc_ids, pass->dropout,
+                               ct_model_dropout_seed(m, 1 + 3 * l), d->B, d->T, d->NH, d->NKV, d->HD);
+        return;
+    }
+    const size_t A = ops->act_bytes, kv = (size_t)d->NKV * d->HD, layer = (size_t)l * pass->max_ctx * kv;
+    CtAct *kc = ct_act_at(A, pass->k_cache, layer), *vc = ct_act_at(A, pass->v_cache, layer);
+    ops->copy(ct_act_at(A, kc, (size_t)pass->pos * kv), ct_act_at(A, a->qkv, (size_t)d->NH * d->HD), A * kv);
+    ops->copy(ct_act_at(A, vc, (size_t)pass->pos * kv), ct_act_at(A, a->qkv, (size_t)(d->NH + d->NKV) * d->HD), A * kv);
+    ops->attention_decode(a->atty, a->qkv, kc, vc, pass->pos + 1, d->NH, d->NKV, d->HD);
+}
+
+void ct_model_block_forward(CtModel *m, int l, const CtBlockPass *pass, const CtBlockActs *a) {
+    const CtOps *ops = m->ops;
+    const CtLayerTensors *p = &m->w.layers[l];
+    const CtModelDims d = ct_model_dims(m, pass->B, pass->T);
+    const size_t NC = (size_t)d.N * d.C;
+    const float p_drop = pass->dropout;
+
+    // attention half: x + proj(attention(qkv(norm(x))))
+    ct_model_norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, a->x, p->ln1_w, p->ln1_b, d.N);
+    ops->matmul_forward(a->qkv, a->ln1, p->qkv_w, p->qkv_b, d.N, d.C, d.QKV);
+    if (m->lora) ct_lora_forward(m, l, CT_LORA_QKV, a->qkv, a->ln1, d.N);  // before RoPE, as in HF
+    if (is_llama(m))  // q and k heads rotate in place; v is left alone
+        ops->rope_forward(a->qkv, a->qkv, pass->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV, m->config.rope_theta);
+    attention(m, l, pass, a, &d);
+    ops->matmul_forward(a->proj, a->atty, p->attn_out_w, p->attn_out_b, d.N, d.C, d.C);
+    if (m->lora) ct_lora_forward(m, l, CT_LORA_ATTN_OUT, a->proj, a->atty, d.N);
+    if (p_drop > 0) ops->dropout_forward(a->proj, a->proj, NC, p_drop, ct_model_dropout_seed(m, 2 + 3 * l));
+    ops->residual_forward(a->res2, a->x, a->proj, NC);
+    // MLP half: res2 + proj(act(fc(norm(res2))))
+    ct_model_norm_forward(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w, p->ln2_b, d.N);
+    if (fused_gelu_forward(m, pass, l)) {
+        ops->matmul_bias_gelu_forward(a->fch_act, a->fch, a->ln2, p->fc_w, p->fc_b, d.N, d.C, d.F);
+    } else {
+        ops->matmul_forward(a->fch, a->ln2, p->fc_w, p->fc_b, d.N, d.C, d.FI);
+        if (m->lora) ct_lora_forward(m, l, CT_LORA_FC, a->fch, a->ln2, d.N);
+        ct_model_mlp_activation_forward(m, a->fch_act, a->fch, d.N);
+    }
+    ops->matmul_forward(a->proj, a->fch_act, p->fc_out_w, p->fc_out_b, d.N, d.F, d.C);
+    if (m->lora) ct_lora_forward(m, l, CT_LORA_FC_OUT, a->proj, a->fch_act, d.N);
+    if (p_drop > 0) ops->dropout_forward(a->proj, a->proj, NC, p_drop, ct_model_dropout_seed(m, 3 + 3 * l));
+    ops->residual_forward(a->out, a->res2, a->proj, NC);
+}
+
+void ct_model_head_forward(CtModel *m, CtAct *logits, CtAct *lnf, float *lnf_mean, float *lnf_rstd, const CtAct *x,
+                           int N) {
+    ct_model_norm_forward(m, lnf, lnf_mean, lnf_rstd, x, m->w.lnf_w, m->w.lnf_b, N);
+    m->ops->matmul_forward(logits, lnf, m->w.lm_head, NULL, N, m->config.d_model, m->config.vocab_size);
+}

@@ -1,0 +1,55 @@
+#include "train/objectives/lm.h"
+
+#include <math.h>
+
+#include "core/error.h"
+#include "train/dist/dist.h"
+
+CtStepResult ct_lm_step(CtObjectiveRun *o) {
+    CtStepBatches *s = o->batches;
+    CtModel *m = o->model;
+    int64_t total = s->total;  // data parallel: the mean is over every rank's targets
+    ct_dist_allreduce_sum_i64(&total, 1);
+    ct_step_batches_normalise(s, total);
+    CtStepResult res = {0};  // the step's mean: micro-batch losses are already weighted by their share
+    for (int a = 0; a < o->set.accum; a++) {
+        CtBatch mb = ct_step_batch(s, a, o->set.with_docs);
+        // Dropout masks (model.dropout > 0): a stream per micro-batch, so a resumed run draws the same ones.
+        ct_model_set_dropout(m, 1, ct_objective_dropout_seed(o->set.seed, (uint64_t)*o->step * 65536 + (uint64_t)a));
+        res.loss += ct_model_forward(m, &mb);
+        if (a == o->set.accum - 1) ct_grad_sync_arm(o->sync, m);  // the gradients are complete as this backward ends
+        ct_model_backward(m);
+    }
+    ct_grad_sync_backward_done(o->sync, m);
+    return res;
+}
+
+double ct_lm_evaluate(CtObjectiveRun *o, int *failed) {
+    uint64_t n = ct_objective_val_start(o);
+    double sum = 0, count = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const CtLoaderBatch *b;
+        if (ct_loader_next(o->val, &b) != 0) {
+            *failed = 1;
+            ct_error_prefix("validation: ");
+            return NAN;
+        }
+        // As the step sees it: sft's packed examples apart.
+        CtBatch mb = {.tokens = b->tokens, .targets = b->targets, .loss_mask = b->loss_mask, .B = b->rows, .T = b->T};
+        if (o->set.with_docs) {
+            mb.doc_ids = b->doc_ids;
+            mb.positions = b->positions;
+        }
+        float loss = ct_model_forward(o->model, &mb);
+        sum += (double)loss * o->model->loss_count;
+        count += o->model->loss_count;
+    }
+    double sums[2] = {sum, count};
+    ct_dist_allreduce_sum_f64(sums, 2);
+    return sums[1] > 0 ? sums[0] / sums[1] : NAN;
+}
+
+const CtObjective ct_objective_lm = {
+    .name = "pretrain", .data_kind = CT_SHARD_TEXT, .cross_entropy = 1, .text_samples = 1,
+    .step = ct_lm_step, .evaluate = ct_lm_evaluate,
+};
