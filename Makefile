@@ -199,7 +199,7 @@ test-data: $(TEST_DATA)
 # time starting processes and writing files, so two at a time nearly halve the suite on two cores).
 # The heavy suites below run one at a time.
 TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
-test: $(BIN) $(TEST_BIN) $(TEST_DATA)
+test: check-layout $(BIN) $(TEST_BIN) $(TEST_DATA)
 	$(TEST_ENV) $(TEST_BIN) -j$(TEST_JOBS) $(TESTS)
 
 test-long: $(BIN) $(TEST_BIN) $(TEST_DATA)

@@ -59,6 +59,19 @@ __device__ __forceinline__ float dot(const A *a, const B *b, int HD) {
     return s;
 }
 
+// The key and value rows k0.. of kv head kvh into shared memory (K and V at row stride HD) and
+// their document ids; the block waits for the previous tile to be consumed first.
+template <typename act_t>
+__device__ __forceinline__ void load_kv_tile(float *Ks, float *Vs, int *kdoc, const act_t *base, size_t row,
+                                             int NH, int NKV, int kvh, int k0, int T, int HD,
+                                             const int32_t *doc, int tid) {
+    __syncthreads();
+    load_rows(Ks, HD, base + (NH + kvh) * HD, row, k0, T, HD, BK);
+    load_rows(Vs, HD, base + (NH + NKV + kvh) * HD, row, k0, T, HD, BK);
+    if (tid < BK) kdoc[tid] = doc && k0 + tid < T ? doc[k0 + tid] : 0;
+    __syncthreads();
+}
+
 template <int HDMAX, typename act_t>
 __global__ void __launch_bounds__(BR) attention_forward_kernel(act_t *out, float *lse, const act_t *qkv,
                                                                const int32_t *doc_ids, int T, int NH, int NKV, int HD,
@@ -83,11 +96,7 @@ __global__ void __launch_bounds__(BR) attention_forward_kernel(act_t *out, float
     float m = -INFINITY, l = 0.0f;
     const int k_end = min(T, q0 + BR);  // causal: this block's queries see keys < k_end
     for (int k0 = 0; k0 < k_end; k0 += BK) {
-        __syncthreads();  // the previous tile is consumed
-        load_rows(Ks, HD, base + (NH + kvh) * HD, row, k0, T, HD, BK);
-        load_rows(Vs, HD, base + (NH + NKV + kvh) * HD, row, k0, T, HD, BK);
-        if (tid < BK) kdoc[tid] = doc && k0 + tid < T ? doc[k0 + tid] : 0;
-        __syncthreads();
+        load_kv_tile(Ks, Vs, kdoc, base, row, NH, NKV, kvh, k0, T, HD, doc, tid);
         if (t >= T) continue;
         const int jn = min(BK, t - k0 + 1);
         for (int j = 0; j < jn; j++) {
@@ -150,11 +159,7 @@ __global__ void __launch_bounds__(BR) attention_backward_dq_kernel(act_t *dqkv, 
     // pass 0 sums D over the keys (only without O); pass 1 accumulates dQ
     for (int pass = out ? 1 : 0; pass < 2; pass++) {
         for (int k0 = 0; k0 < k_end; k0 += BK) {
-            __syncthreads();
-            load_rows(Ks, HD, base + (NH + kvh) * HD, row, k0, T, HD, BK);
-            load_rows(Vs, HD, base + (NH + NKV + kvh) * HD, row, k0, T, HD, BK);
-            if (tid < BK) kdoc[tid] = doc && k0 + tid < T ? doc[k0 + tid] : 0;
-            __syncthreads();
+            load_kv_tile(Ks, Vs, kdoc, base, row, NH, NKV, kvh, k0, T, HD, doc, tid);
             if (t >= T) continue;
             const int jn = min(BK, t - k0 + 1);
             for (int j = 0; j < jn; j++) {

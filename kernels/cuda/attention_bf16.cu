@@ -212,6 +212,35 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16
     }
 }
 
+// The two products of a backward tile, on the tensor cores: s = A·Bᵀ and dp = G·Hᵀ for this
+// warp's 16 rows of A and G (row stride LD) against N column blocks of 8 rows of B and H, over
+// KS·16 channels; skip(nb) leaves block nb at zero (it is masked out by causality).
+template <int N, int KS, typename Skip>
+__device__ __forceinline__ void two_products(float (&s)[N][4], float (&dp)[N][4], const uint16_t *A,
+                                             const uint16_t *G, const uint16_t *B, const uint16_t *H, int LD,
+                                             int warp, int lane, Skip skip) {
+#pragma unroll
+    for (int nb = 0; nb < N; nb++) {
+        s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
+        dp[nb][0] = dp[nb][1] = dp[nb][2] = dp[nb][3] = 0.0f;
+    }
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++) {
+        uint32_t af[4], gf[4];
+        load_frag_a(af, A, LD, 16 * warp, 16 * ks, lane);
+        load_frag_a(gf, G, LD, 16 * warp, 16 * ks, lane);
+#pragma unroll
+        for (int nb = 0; nb < N; nb++) {
+            if (skip(nb)) continue;
+            uint32_t bf[2], hf[2];
+            load_frag_b(bf, B, LD, 8 * nb, 16 * ks, lane);
+            load_frag_b(hf, H, LD, 8 * nb, 16 * ks, lane);
+            mma_bf16_16816(s[nb], af, bf);
+            mma_bf16_16816(dp[nb], gf, hf);
+        }
+    }
+}
+
 // ---- backward: dQ (and D) per query tile ----
 
 template <int HD>
@@ -271,27 +300,9 @@ __global__ void __launch_bounds__(THREADS)
             load_docs(kdoc, doc, k0, T, TILE);
             __syncthreads();
 
+            // S = Q·Kᵀ and dP = dO·Vᵀ for this warp's 16 queries; keys past its last query are skipped
             float s[NK][4], dp[NK][4];
-#pragma unroll
-            for (int nb = 0; nb < NK; nb++) {
-                s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
-                dp[nb][0] = dp[nb][1] = dp[nb][2] = dp[nb][3] = 0.0f;
-            }
-#pragma unroll
-            for (int ks = 0; ks < KS; ks++) {
-                uint32_t qf[4], gf[4];
-                load_frag_a(qf, Qs, LD, 16 * warp, 16 * ks, lane);
-                load_frag_a(gf, dOs, LD, 16 * warp, 16 * ks, lane);
-#pragma unroll
-                for (int nb = 0; nb < NK; nb++) {
-                    if (k0 + 8 * nb > w_last) continue;
-                    uint32_t kf[2], vf[2];
-                    load_frag_b(kf, Ks, LD, 8 * nb, 16 * ks, lane);
-                    load_frag_b(vf, Vs, LD, 8 * nb, 16 * ks, lane);
-                    mma_bf16_16816(s[nb], qf, kf);
-                    mma_bf16_16816(dp[nb], gf, vf);
-                }
-            }
+            two_products<NK, KS>(s, dp, Qs, dOs, Ks, Vs, LD, warp, lane, [&](int nb) { return k0 + 8 * nb > w_last; });
 #pragma unroll
             for (int nb = 0; nb < NK; nb++)
 #pragma unroll
@@ -394,27 +405,8 @@ __global__ void __launch_bounds__(THREADS)
             if (qt0 + QT - 1 < w0) continue;  // every query of the tile comes before this warp's keys
 
             // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for this warp's 16 keys × QT queries
-            float s[NQ][4], dp[NQ][4];
-#pragma unroll
-            for (int nb = 0; nb < NQ; nb++) {
-                s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
-                dp[nb][0] = dp[nb][1] = dp[nb][2] = dp[nb][3] = 0.0f;
-            }
-#pragma unroll
-            for (int ks = 0; ks < KS; ks++) {
-                uint32_t kf[4], vf[4];
-                load_frag_a(kf, Ks, LD, 16 * warp, 16 * ks, lane);
-                load_frag_a(vf, Vs, LD, 16 * warp, 16 * ks, lane);
-#pragma unroll
-                for (int nb = 0; nb < NQ; nb++) {
-                    if (qt0 + 8 * nb + 7 < w0) continue;  // queries before every key of this warp
-                    uint32_t qf[2], gf[2];
-                    load_frag_b(qf, Qs, LD, 8 * nb, 16 * ks, lane);
-                    load_frag_b(gf, dOs, LD, 8 * nb, 16 * ks, lane);
-                    mma_bf16_16816(s[nb], kf, qf);
-                    mma_bf16_16816(dp[nb], vf, gf);
-                }
-            }
+            float s[NQ][4], dp[NQ][4];  // queries before every key of this warp are skipped
+            two_products<NQ, KS>(s, dp, Ks, Vs, Qs, dOs, LD, warp, lane, [&](int nb) { return qt0 + 8 * nb + 7 < w0; });
             // s ← keep ⊙ Pᵀ (dV's weights), dp ← dSᵀ = Pᵀ ⊙ (dPᵀ − D)
 #pragma unroll
             for (int nb = 0; nb < NQ; nb++)
