@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <dirent.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -72,8 +73,20 @@ static int create_temporary(CtAtomicFile *f, const char *path) {
     size_t len = strlen(path);
     if (path[len - 1] == '/') return ct_error_set("%s: is a folder name, expected a file name", path);
     char *tmpl = temporary_template(path);
+    // The file is created and tracked with the cleanup signals held back: a signal between the
+    // two would leave a temporary the handler does not know of.
+    sigset_t cleanup_signals, before;
+    sigemptyset(&cleanup_signals);
+    sigaddset(&cleanup_signals, SIGINT);
+    sigaddset(&cleanup_signals, SIGTERM);
+    sigaddset(&cleanup_signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &cleanup_signals, &before);
     int fd = mkstemp(tmpl);
+    if (fd >= 0) track(tmpl);
+    int saved_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
     if (fd < 0) {
+        errno = saved_errno;
         ct_error_errno("%s: cannot create a file in its folder", path);
         ct_free(tmpl);
         return -1;
@@ -81,7 +94,6 @@ static int create_temporary(CtAtomicFile *f, const char *path) {
     fchmod(fd, 0644);
     f->final_path = ct_strdup(path);
     f->tmp_path = tmpl;
-    track(tmpl);
     return fd;
 }
 
