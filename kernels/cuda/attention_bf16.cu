@@ -97,6 +97,26 @@ __device__ __forceinline__ float quad_sum(float x) {
 
 // ---- forward ----
 
+// acc += X·Y for this warp's 16 rows, where X (16 × TILE, keys from k0) is held in the score
+// accumulators x and Y's B fragments come from Yᵀ in shared memory (row stride LDT): forward's
+// o += P·V and backward's dQ += dS·K. Key blocks past the warp's last query (w_last) are zero.
+template <int ND, int NK>
+__device__ __forceinline__ void accumulate_times(float (&acc)[ND][4], float (&x)[NK][4], const uint16_t *Yt, int LDT,
+                                                 int k0, int w_last, int lane) {
+#pragma unroll
+    for (int kk = 0; kk < NK / 2; kk++) {
+        if (k0 + 16 * kk > w_last) continue;
+        uint32_t af[4];
+        pack_a_from_acc(af, x[2 * kk], x[2 * kk + 1]);
+#pragma unroll
+        for (int nd = 0; nd < ND; nd++) {
+            uint32_t bf[2];
+            load_frag_b(bf, Yt, LDT, 8 * nd, 16 * kk, lane);
+            mma_bf16_16816(acc[nd], af, bf);
+        }
+    }
+}
+
 template <int HD>
 __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16 *out, float *lse, const ct_bf16 *qkv,
                                                                          const int32_t *doc_ids, int T, int NH,
@@ -183,19 +203,7 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16
                                                k0 + 8 * nb + 2 * tq + (i & 1));
                 s[nb][i] = p;
             }
-        // o += P·V: P's accumulators are the A fragments, V's B fragments come from Vᵀ
-#pragma unroll
-        for (int kk = 0; kk < TILE / 16; kk++) {
-            if (k0 + 16 * kk > w_last) continue;
-            uint32_t pf[4];
-            pack_a_from_acc(pf, s[2 * kk], s[2 * kk + 1]);
-#pragma unroll
-            for (int nd = 0; nd < ND; nd++) {
-                uint32_t vf[2];
-                load_frag_b(vf, Vt, LDT, 8 * nd, 16 * kk, lane);
-                mma_bf16_16816(o[nd], pf, vf);
-            }
-        }
+        accumulate_times<ND, NK>(o, s, Vt, LDT, k0, w_last, lane);  // o += P·V
     }
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -319,19 +327,7 @@ __global__ void __launch_bounds__(THREADS)
                         s[nb][i] = p * (dpk - D[r]);  // dS
                 }
             if (pass == 0) continue;
-            // dQ += dS·K: dS's accumulators are the A fragments, K's B fragments come from Kᵀ
-#pragma unroll
-            for (int kk = 0; kk < TILE / 16; kk++) {
-                if (k0 + 16 * kk > w_last) continue;
-                uint32_t af[4];
-                pack_a_from_acc(af, s[2 * kk], s[2 * kk + 1]);
-#pragma unroll
-                for (int nd = 0; nd < ND; nd++) {
-                    uint32_t kf[2];
-                    load_frag_b(kf, Kt, LDT, 8 * nd, 16 * kk, lane);
-                    mma_bf16_16816(dq[nd], af, kf);
-                }
-            }
+            accumulate_times<ND, NK>(dq, s, Kt, LDT, k0, w_last, lane);  // dQ += dS·K
         }
         if (pass == 0)
             for (int r = 0; r < 2; r++) D[r] = quad_sum(Dpart[r]);
