@@ -552,8 +552,13 @@ static int same_fingerprint(const Trace *golden, const Trace *here, char *why, s
         n++;
         int at = trace_find(here, g->key);
         if (at < 0 || strcmp(here->records[at].value, g->value) != 0) {
-            snprintf(why, size, "%s: golden \"%.150s\", here \"%.150s\"", record_name(g), g->value,
-                     at < 0 ? "(none)" : here->records[at].value);
+            // long values (compiler flags) are shown from a little before where they first differ
+            const char *h = at < 0 ? "(none)" : here->records[at].value;
+            size_t d = 0;
+            while (g->value[d] && g->value[d] == h[d]) d++;
+            size_t from = d > 40 ? d - 40 : 0;
+            snprintf(why, size, "%s: golden \"%s%.120s\", here \"%s%.120s\"", record_name(g), from ? "..." : "",
+                     g->value + from, from ? "..." : "", h + from);
             return 0;
         }
     }
