@@ -5,8 +5,12 @@
 
 #include "core/error.h"
 
-#define GPT2(L, H, C, V, T) {CT_ARCH_GPT2, L, H, H, C, 4 * (C), V, T, 1e-5f, 10000.0f, 1, 0.0f}
-#define LLAMA(L, H, KV, C, F, V, T, THETA, TIE) {CT_ARCH_LLAMA, L, H, KV, C, F, V, T, 1e-5f, THETA, TIE, 0.0f}
+#define GPT2(L, H, C, V, T)                                                                                  \
+    {.arch = CT_ARCH_GPT2, .n_layer = L, .n_head = H, .n_kv_head = H, .d_model = C, .d_ff = 4 * (C), .vocab_size = V, \
+     .max_seq_len = T, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .tie_embeddings = 1}
+#define LLAMA(L, H, KV, C, F, V, T, THETA, TIE)                                                                 \
+    {.arch = CT_ARCH_LLAMA, .n_layer = L, .n_head = H, .n_kv_head = KV, .d_model = C, .d_ff = F, .vocab_size = V, \
+     .max_seq_len = T, .norm_eps = 1e-5f, .rope_theta = THETA, .tie_embeddings = TIE}
 
 const CtModelPreset ct_model_presets[] = {
     {"gpt2-124m", "GPT-2 small (12 layers, 768 channels, 12 heads)", GPT2(12, 12, 768, 50257, 1024)},
@@ -48,7 +52,8 @@ int ct_model_config_validate(const CtModelConfig *c) {
     if (c->n_head < 1 || c->d_model < 1 || c->d_ff < 1 || c->vocab_size < 2 || c->max_seq_len < 1)
         return ct_error_set("model sizes must be positive (n_head %d, d_model %d, d_ff %d, vocab_size %d, max_seq_len %d)",
                             c->n_head, c->d_model, c->d_ff, c->vocab_size, c->max_seq_len);
-    if (c->d_model % c->n_head != 0)
+    if (c->head_dim < 0) return ct_error_set("model.head_dim must be positive, or 0 for d_model / n_head");
+    if (!c->head_dim && c->d_model % c->n_head != 0)
         return ct_error_set("model.d_model (%d) must be a multiple of model.n_head (%d)", c->d_model, c->n_head);
     if (c->n_kv_head < 1 || c->n_head % c->n_kv_head != 0)
         return ct_error_set("model.n_head (%d) must be a multiple of model.n_kv_head (%d)", c->n_head, c->n_kv_head);
@@ -56,7 +61,7 @@ int ct_model_config_validate(const CtModelConfig *c) {
         return ct_error_set("gpt2 models have no grouped-query heads: model.n_kv_head (%d) must equal model.n_head (%d)",
                             c->n_kv_head, c->n_head);
     if (c->arch == CT_ARCH_LLAMA && ct_model_head_dim(c) % 2 != 0)
-        return ct_error_set("RoPE needs an even head size; d_model / n_head = %d", ct_model_head_dim(c));
+        return ct_error_set("RoPE needs an even head size (got %d)", ct_model_head_dim(c));
     if (!(c->norm_eps > 0)) return ct_error_set("model.norm_eps must be positive");
     if (c->arch == CT_ARCH_LLAMA && !(c->rope_theta > 1)) return ct_error_set("model.rope_theta must be above 1");
     if (c->dropout < 0 || c->dropout >= 1) return ct_error_set("model.dropout must be in [0, 1)");

@@ -4,6 +4,34 @@
 
 typedef enum { CT_ARCH_GPT2 = 0, CT_ARCH_LLAMA = 1 } CtArch;
 
+// The published family a llama-architecture model follows: decides the Hugging Face names,
+// config.json and GGUF shape on export; the math is decided by the feature fields below.
+typedef enum {
+    CT_FAMILY_LLAMA = 0,  // Llama 1/2/3.x, SmolLM, TinyLlama
+    CT_FAMILY_MISTRAL,
+    CT_FAMILY_QWEN2,      // Qwen2, Qwen2.5
+    CT_FAMILY_QWEN3,
+    CT_FAMILY_GEMMA2,
+    CT_FAMILY_GEMMA3,     // gemma3_text
+    CT_FAMILY_PHI3,
+} CtFamily;
+
+// RoPE frequency scaling, as transformers' rope_parameters / rope_scaling define it.
+typedef enum { CT_ROPE_DEFAULT = 0, CT_ROPE_LINEAR, CT_ROPE_DYNAMIC, CT_ROPE_YARN, CT_ROPE_LLAMA3 } CtRopeType;
+typedef struct {
+    CtRopeType type;
+    float factor;                   // linear, dynamic, yarn, llama3
+    int original_max_position;      // dynamic, yarn, llama3: original_max_position_embeddings
+    float low_freq_factor, high_freq_factor;  // llama3
+    float beta_fast, beta_slow;     // yarn (transformers' defaults 32 and 1)
+    float mscale, mscale_all_dim;   // yarn (0: unset)
+    float attention_factor;         // yarn (0: derived from factor and mscale)
+    int truncate;                   // yarn: 1 rounds the correction range to whole dimensions
+} CtRopeScaling;
+
+// The gated MLP of the llama architecture: act(gate) · up.
+typedef enum { CT_GATE_SILU = 0, CT_GATE_GELU_TANH = 1 } CtGateAct;
+
 typedef struct {
     CtArch arch;      // gpt2: learned positions, LayerNorm, GELU MLP, biases, tied head
                       // llama: RoPE, RMSNorm, SwiGLU, no biases, untied head, grouped-query heads
@@ -18,6 +46,22 @@ typedef struct {
     float rope_theta;  // llama only
     int tie_embeddings;
     float dropout;
+
+    // ---- llama-architecture variants (all zero: plain LLaMA) ----
+    CtFamily family;
+    int head_dim;                 // 0: d_model / n_head (Qwen3, Gemma set their own)
+    int qkv_bias;                 // Qwen2: q, k and v projections have biases (o has none)
+    int qk_norm;                  // Qwen3, Gemma 3: RMSNorm over each query and key head, weights [head_dim]
+    CtRopeScaling rope_scaling;   // of every layer, or of the global layers where rope_local_theta is set
+    float rope_local_theta;       // Gemma 3: RoPE base of the sliding layers, unscaled (0: as the global ones)
+    int sliding_window;           // 0: none; else query t sees keys t2 with t - t2 < sliding_window
+    int sliding_window_pattern;   // 0: every layer slides; P: layer l is global when (l + 1) % P == 0 (Gemma)
+    CtGateAct gate_act;           // SwiGLU, or GeGLU with tanh GELU (Gemma)
+    int post_norms;               // Gemma 2/3: RMSNorm on the attention and MLP outputs before each residual add
+    int embed_scale;              // Gemma: embeddings multiplied by √d_model (in float)
+    float query_scale;            // 0: 1/√head_dim; Gemma: query_pre_attn_scalar^-½
+    float attn_softcap;           // 0: none; Gemma 2: scores s → cap·tanh(s/cap) before the softmax
+    float final_softcap;          // 0: none; Gemma 2: logits z → cap·tanh(z/cap)
 } CtModelConfig;
 
 typedef struct {
@@ -34,7 +78,13 @@ int ct_model_preset(const char *name, CtModelConfig *out);
 // Checks sizes and their relations. Returns 0, or -1 + error naming the key and the rule.
 int ct_model_config_validate(const CtModelConfig *c);
 const char *ct_arch_name(CtArch arch);
-static inline int ct_model_head_dim(const CtModelConfig *c) { return c->d_model / c->n_head; }
+static inline int ct_model_head_dim(const CtModelConfig *c) { return c->head_dim ? c->head_dim : c->d_model / c->n_head; }
+// Width of the attention output (the o projection's input): n_head · head_dim, d_model unless head_dim is set.
+static inline int ct_model_attn_width(const CtModelConfig *c) { return c->n_head * ct_model_head_dim(c); }
+// Whether layer l attends through the sliding window.
+static inline int ct_model_layer_slides(const CtModelConfig *c, int l) {
+    return c->sliding_window > 0 && (c->sliding_window_pattern == 0 || (l + 1) % c->sliding_window_pattern != 0);
+}
 
 // The widths per token of the fused products, the one rule every user of them follows
 // (parameters, activations, generation, LoRA, FLOPs):
