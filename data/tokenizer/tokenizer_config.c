@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "data/input/read_file.h"
 #include "data/tokenizer/tokenizer_identity.h"
 
@@ -35,7 +36,11 @@ static int side(const CtTokenizer *t, const cJSON *root, const char *flag_key, c
     return 0;
 }
 
-int ct_tokenizer_apply_config(CtTokenizer *t, const char *config_json, const char *source) {
+static int same_ids(const int32_t *a, int na, const int32_t *b, int nb) {
+    return na == nb && (na == 0 || memcmp(a, b, sizeof *a * (size_t)na) == 0);
+}
+
+int ct_tokenizer_check_config(const CtTokenizer *t, const char *config_json, const char *source) {
     cJSON *root = cJSON_Parse(config_json);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -47,17 +52,23 @@ int ct_tokenizer_apply_config(CtTokenizer *t, const char *config_json, const cha
     if ((bos && !cJSON_IsBool(bos)) || (eos && !cJSON_IsBool(eos)))
         rc = ct_error_set("%s: add_bos_token / add_eos_token is not true or false", source);
     else if (bos || eos) {
-        CtPostProcessor post;
-        memset(&post, 0, sizeof post);
-        rc = side(t, root, "add_bos_token", "bos_token", post.prefix, &post.n_prefix, source);
-        if (rc == 0) rc = side(t, root, "add_eos_token", "eos_token", post.suffix, &post.n_suffix, source);
-        if (rc == 0) t->post = post;
+        CtPostProcessor flags;
+        memset(&flags, 0, sizeof flags);
+        rc = side(t, root, "add_bos_token", "bos_token", flags.prefix, &flags.n_prefix, source);
+        if (rc == 0) rc = side(t, root, "add_eos_token", "eos_token", flags.suffix, &flags.n_suffix, source);
+        if (rc == 0 && !(same_ids(flags.prefix, flags.n_prefix, t->post.prefix, t->post.n_prefix) &&
+                         same_ids(flags.suffix, flags.n_suffix, t->post.suffix, t->post.n_suffix)))
+            ct_warn("%s: add_bos_token=%s, add_eos_token=%s, but tokenizer.json's post_processor adds %d token%s before "
+                    "a text and %d after it; ctrain follows tokenizer.json, as transformers 5 does (transformers 4's "
+                    "Llama and Gemma tokenizers followed the flags)", source, cJSON_IsTrue(bos) ? "true" : "false",
+                    cJSON_IsTrue(eos) ? "true" : "false", t->post.n_prefix, t->post.n_prefix == 1 ? "" : "s",
+                    t->post.n_suffix);
     }
     cJSON_Delete(root);
     return rc;
 }
 
-int ct_tokenizer_apply_config_beside(CtTokenizer *t, const char *tokenizer_json_path) {
+int ct_tokenizer_check_config_beside(const CtTokenizer *t, const char *tokenizer_json_path) {
     char path[4096];
     const char *slash = strrchr(tokenizer_json_path, '/');
     int dir_len = slash ? (int)(slash - tokenizer_json_path) : 1;
@@ -68,33 +79,7 @@ int ct_tokenizer_apply_config_beside(CtTokenizer *t, const char *tokenizer_json_
     size_t len;
     char *text = ct_read_whole_file(path, &len);
     if (!text) return -1;
-    int rc = ct_tokenizer_apply_config(t, text, path);
+    int rc = ct_tokenizer_check_config(t, text, path);
     ct_free(text);
     return rc;
-}
-
-char *ct_tokenizer_json_with_post(const CtTokenizer *t, const char *json) {
-    cJSON *root = cJSON_Parse(json);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        ct_error_set("the tokenizer is not a JSON object");
-        return NULL;
-    }
-    char *names[16];
-    const CtPostProcessor *p = &t->post;
-    for (int i = 0; i < p->n_prefix + p->n_suffix; i++) {
-        int32_t id = i < p->n_prefix ? p->prefix[i] : p->suffix[i - p->n_prefix];
-        names[i] = ct_alloc(t->lengths[id] + 1);
-        memcpy(names[i], t->pool + t->offsets[id], t->lengths[id]);
-        names[i][t->lengths[id]] = '\0';
-    }
-    cJSON *post = ct_post_processor_json(p, (const char *const *)names, (const char *const *)names + p->n_prefix);
-    for (int i = 0; i < p->n_prefix + p->n_suffix; i++) ct_free(names[i]);
-    if (cJSON_GetObjectItemCaseSensitive(root, "post_processor"))
-        cJSON_ReplaceItemInObjectCaseSensitive(root, "post_processor", post);
-    else
-        cJSON_AddItemToObject(root, "post_processor", post);
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    return text;
 }
