@@ -73,6 +73,7 @@ typedef struct {
     int whole_piece_lookup;
     CtUnits units;
     CtSpmRules spm;     // CT_UNITS_CHARS only
+    int nfc;            // normalizer NFC (Qwen2): each segment is put in Unicode NFC first
     // Tokens by id (0 .. n_ids-1; ids may have holes, as cl100k_base has).
     int32_t n_ids, ids_cap;
     uint8_t *kind;        // CtTokenKind per id

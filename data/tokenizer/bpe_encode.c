@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "data/input/utf8.h"
 #include "data/tokenizer/bpe.h"
+#include "data/tokenizer/nfc.h"
 #include "data/tokenizer/spm.h"
 #include "data/tokenizer/unicode_tables.h"
 
@@ -50,8 +51,8 @@ struct CtEncoder {
     uint32_t *node_version;
     HeapEntry *heap;
     // SentencePiece-style: the normalized segment
-    uint8_t *norm;
-    size_t norm_cap;
+    uint8_t *norm, *nfc;
+    size_t norm_cap, nfc_cap;
     // added tokens: the first bytes of those matchable with and without allow_special
     uint8_t first_any[256], first_added[256];
     int32_t n_matchable, n_special_only;
@@ -83,6 +84,7 @@ void ct_encoder_free(CtEncoder *e) {
     ct_free(e->node_version);
     ct_free(e->heap);
     ct_free(e->norm);
+    ct_free(e->nfc);
     ct_free(e);
 }
 
@@ -280,6 +282,10 @@ void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, siz
 // Where a segment of ordinary text may look: byte-level pieces up to the segment's end.
 void ct_encode_segment(CtEncoder *e, const uint8_t *text, size_t len, int at_start, CtIds *out) {
     const CtTokenizer *t = e->t;
+    if (t->nfc && !ct_nfc_is_trivial(text, len)) {
+        len = ct_nfc(text, len, &e->nfc, &e->nfc_cap);
+        text = e->nfc;
+    }
     if (t->units == CT_UNITS_BYTES) {
         ct_encode_ordinary_range(e, text, len, 0, len, out);
         return;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "data/tokenizer/nfc.h"
 
 typedef struct {
     size_t start, end;  // the chunk's bytes
@@ -25,10 +26,11 @@ static void add_chunk(Chunks *c, size_t start, size_t end, size_t limit, int32_t
 // Ordinary text [start, end) cut at safe places into chunks of about `target` bytes. Pieces
 // look ahead at most to `end`: the text before an added token is encoded on its own, as
 // tiktoken does. A SentencePiece-style segment is one chunk (its normalization depends on where
-// it starts, and without a Metaspace split it is one piece).
+// it starts, and without a Metaspace split it is one piece), and so is a segment that NFC
+// changes (it is normalized as a whole, as HF does).
 static void add_segment(Chunks *c, const CtTokenizer *t, const uint8_t *text, size_t start, size_t end, size_t target) {
     size_t pos = start;
-    if (t->units == CT_UNITS_CHARS) {
+    if (t->units == CT_UNITS_CHARS || (t->nfc && !ct_nfc_is_trivial(text + start, end - start))) {
         if (end > start) add_chunk(c, start, end, end, -1);
         return;
     }
@@ -66,7 +68,7 @@ void ct_encode_parallel(const CtTokenizer *t, CtEncoder **encoders, int threads,
         ids.data = ct_alloc(ids.cap * sizeof *ids.data);
         if (c->special >= 0)
             ct_ids_push(&ids, c->special);
-        else if (t->units == CT_UNITS_CHARS)
+        else if (t->units == CT_UNITS_CHARS || (t->nfc && !ct_nfc_is_trivial(text + c->start, c->end - c->start)))
             ct_encode_segment(encoders[omp_get_thread_num()], text + c->start, c->end - c->start, c->start == 0, &ids);
         else
             ct_encode_ordinary_range(encoders[omp_get_thread_num()], text, c->limit, c->start, c->end, &ids);

@@ -19,6 +19,7 @@ int ct_tokenizer_add_specials(CtTokenizer *t, const char *const *texts, int n) {
     ct_tokenizer_init(&fresh, t->pattern, t->merge_rule);
     fresh.whole_piece_lookup = t->whole_piece_lookup;
     fresh.units = t->units;
+    fresh.nfc = t->nfc;
     fresh.spm = t->spm;
     fresh.post = t->post;
     for (int32_t id = 0; id < t->n_ids; id++)

@@ -186,6 +186,7 @@ int ct_tokenizer_parse_hf(CtTokenizer *t, const char *json, size_t len, const ch
         rc = ct_hf_read_pipeline(root, pattern_name, &p);
         if (rc == 0) {
             t->pattern = p.pattern;
+            t->nfc = p.nfc;
             if (p.units == CT_UNITS_CHARS) ct_tokenizer_set_spm(t, &p.spm);
         }
         if (rc == 0) rc = read_model(t, model);

@@ -42,13 +42,17 @@ static int read_normalizer_step(const cJSON *step, CtHfPipeline *p) {
         p->spm.normalizer_prepend = 1;
         return 0;
     }
+    if (strcmp(type, "NFC") == 0) {  // commutes with the other two: they neither make nor touch marks
+        p->nfc = 1;
+        return 0;
+    }
     if (strcmp(type, "Replace") == 0) {
         if (!is_replace(step, " ", CT_SPM_MARKER))
             return ct_error_set("normalizer Replace is supported only as Replace(\" \", \"\u2581\")");
         p->spm.replace_spaces = 1;
         return 0;
     }
-    return ct_error_set("normalizer \"%s\" is not supported (ctrain reads Prepend(\"\u2581\") and Replace(\" \", \"\u2581\"))",
+    return ct_error_set("normalizer \"%s\" is not supported (ctrain reads NFC, Prepend(\"\u2581\") and Replace(\" \", \"\u2581\"))",
                         type);
 }
 
@@ -222,7 +226,8 @@ static cJSON *byte_level_step(int use_regex) {
 }
 
 static void write_byte_level(cJSON *root, const CtTokenizer *t) {
-    cJSON_AddNullToObject(root, "normalizer");
+    if (t->nfc) cJSON_AddItemToObject(root, "normalizer", typed("NFC"));
+    else cJSON_AddNullToObject(root, "normalizer");
     if (t->pattern == CT_PATTERN_GPT2) {
         cJSON_AddItemToObject(root, "pre_tokenizer", byte_level_step(1));
     } else {
@@ -239,8 +244,9 @@ static void write_byte_level(cJSON *root, const CtTokenizer *t) {
     }
 }
 
-static void write_spm(cJSON *root, const CtSpmRules *r) {
+static void write_spm(cJSON *root, const CtSpmRules *r, int nfc) {
     cJSON *normalizers = cJSON_CreateArray();
+    if (nfc) cJSON_AddItemToArray(normalizers, typed("NFC"));
     if (r->normalizer_prepend) {
         cJSON *prepend = typed("Prepend");
         cJSON_AddStringToObject(prepend, "prepend", CT_SPM_MARKER);
@@ -290,6 +296,6 @@ static void write_decoder(cJSON *root, const CtTokenizer *t) {
 
 void ct_hf_write_pipeline(cJSON *root, const CtTokenizer *t) {
     if (t->units == CT_UNITS_BYTES) write_byte_level(root, t);
-    else write_spm(root, &t->spm);
+    else write_spm(root, &t->spm, t->nfc);
     write_decoder(root, t);
 }

@@ -2,9 +2,10 @@
 // decoder and the model's byte_fallback / unk_token / fuse_unk, read into what ctrain
 // reproduces exactly, or an error naming what it cannot:
 //   byte-level   a ByteLevel pre-tokenizer (use_regex: the gpt2 pattern), or a Split on one of
-//                the supported regexes followed by ByteLevel(use_regex=false); no normalizer
+//                the supported regexes followed by ByteLevel(use_regex=false); normalizer null
+//                or NFC (Qwen2)
 //   SentencePiece-style (no ByteLevel anywhere): normalizer Prepend("▁") and/or
-//                Replace(" ", "▁") (alone or in a Sequence), pre-tokenizer null, Metaspace
+//                Replace(" ", "▁") (and NFC; alone or in a Sequence), pre-tokenizer null, Metaspace
 //                (replacement "▁", prepend_scheme first/always/never, split), or a Split on " "
 //                after spaces were replaced (which then splits nothing); decoder Replace("▁",
 //                " "), ByteFallback, Fuse, Strip(" ", 1, 0), Metaspace, in a Sequence or alone
@@ -15,6 +16,7 @@ struct cJSON;
 
 typedef struct {
     CtUnits units;
+    int nfc;            // normalizer NFC
     CtPattern pattern;  // byte-level
     CtSpmRules spm;     // SentencePiece-style (unk_id and byte_ids are resolved later)
     char unk_token[64]; // model.unk_token, "" when none

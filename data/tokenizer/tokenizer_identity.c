@@ -23,6 +23,7 @@ static uint64_t mix_tokens(uint64_t h, const CtTokenizer *t) {
 // What only newer tokenizers have is hashed only when present, so that the fingerprints of
 // byte-level tokenizers without lstrip/rstrip tokens stay what they were.
 static uint64_t mix_extras(uint64_t h, const CtTokenizer *t) {
+    if (t->nfc) h = ct_fnv1a64_update(h, "nfc", 3);
     if (t->units == CT_UNITS_CHARS) {
         const CtSpmRules *r = &t->spm;
         h = ct_fnv1a64_update(h, "spm", 3);

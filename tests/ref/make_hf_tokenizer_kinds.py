@@ -13,7 +13,7 @@ writes what HF gives for a set of texts:
 
 Kinds:
   llama3      Split(cl100k regex) + ByteLevel(use_regex=false), ignore_merges, TemplateProcessing BOS
-  qwen2       Split(Qwen2 regex) + ByteLevel, <|im_start|>... special, <tool_call> not special
+  qwen2       NFC, Split(Qwen2 regex) + ByteLevel, <|im_start|>... special, <tool_call> not special
   llama2      normalizer Prepend("▁") + Replace(" ", "▁"), byte_fallback, decoder with Strip, BOS
   mistral     Metaspace(prepend_scheme first, split false), byte_fallback, add_bos_token
   metaspace   Metaspace(always, split true), no byte_fallback: unknown characters are a fused <unk>
@@ -42,8 +42,10 @@ lines = open(shared + "/corpora/nlp-corpus-40k.txt", encoding="utf-8").read().sp
 train_text = lines[:6000]
 
 
-def byte_level(regex, specials, nonspecial=(), bos=None):
+def byte_level(regex, specials, nonspecial=(), bos=None, nfc=False):
     tok = Tokenizer(models.BPE(ignore_merges=True))
+    if nfc:
+        tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)])
@@ -106,7 +108,7 @@ def build():
     kinds["llama3"] = (byte_level(CL100K, ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>",
                                            "<|start_header_id|>", "<|end_header_id|>"], bos="<|begin_of_text|>"), None)
     kinds["qwen2"] = (byte_level(QWEN2, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                 nonspecial=["<tool_call>", "</tool_call>"]), {"bos_token": None, "eos_token": "<|im_end|>"})
+                                 nonspecial=["<tool_call>", "</tool_call>"], nfc=True), {"bos_token": None, "eos_token": "<|im_end|>"})
     prepend_replace = normalizers.Sequence([normalizers.Prepend(MARK), normalizers.Replace(" ", MARK)])
     t = sentencepiece_like(prepend_replace, None, spm_decoder(True))
     t.post_processor = bos_template(t)
@@ -142,8 +144,15 @@ def texts():
              "<|user|>\n  Hello there <|end|>\n<|assistant|>\nSure.<|end|>", "<start_of_turn>user\nHi<end_of_turn>\n",
              "a <table> b<table>", "[INST] What? [/INST] That.", "<|begin_of_text|>Hi<|eot_id|>", "\u2581already \u2581marked",
              "  two leading", "trailing  ", "ſ 'S 'LL x\u00a0y e\u0301 \u0661\u0662\u0663 12345", "\U0001F642\U0001F468\u200d\U0001F469",
-             "x" * 3000, "\u65e5\u672c" * 400]
-    return vec + corpus + extra
+             "x" * 3000, "\u65e5\u672c" * 400,
+             # NFC: decomposed accents compose, marks are reordered, Hangul jamo compose, a mark
+             # after an added token stays alone, singletons (Angstrom, Ohm) change
+             "e\u0301 a\u0323\u0302 q\u0307\u0323 \u1100\u1161\u11a8 \u212b \u2126 \u0301x <|im_end|>\u0301",
+             "Cafe\u0301 na\u0308ive \u0958 \u0344 \u1e0b\u0323 \u00c5\u0327"]
+    # one long text (~250 KB) for the threaded encoder's cuts, with added tokens and NFC work in it
+    long_text = "\n".join(l + (" <|im_end|><s> Cafe\u0301 <table>" if i % 300 == 0 else "")
+                          for i, l in enumerate(lines[30000:33000]))
+    return vec + corpus + extra + [long_text]
 
 
 def framing(folder):
