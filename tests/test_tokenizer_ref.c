@@ -20,10 +20,12 @@
 
 static const char *const kinds[] = {"llama3", "qwen2", "llama2", "mistral", "metaspace", "gemma", "phi3"};
 
+// (cJSON arrays are linked lists: walked once, not indexed)
 static int ids_equal(const CtIds *got, const cJSON *want) {
     if ((int)got->len != cJSON_GetArraySize(want)) return 0;
-    for (size_t i = 0; i < got->len; i++)
-        if (got->data[i] != (int32_t)cJSON_GetArrayItem(want, (int)i)->valuedouble) return 0;
+    size_t i = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, want) if (got->data[i++] != (int32_t)v->valuedouble) return 0;
     return 1;
 }
 
@@ -57,7 +59,8 @@ static int compare_kind(const char *kind, const CtTokenizer *t, const char *expe
         int ok_plain = ids_equal(&ids, cJSON_GetObjectItem(obj, "plain"));
         const cJSON *want = cJSON_GetObjectItem(obj, "ids");
         CtIds hf = {0};
-        for (int i = 0; i < cJSON_GetArraySize(want); i++) ct_ids_push(&hf, (int32_t)cJSON_GetArrayItem(want, i)->valuedouble);
+        const cJSON *v;
+        cJSON_ArrayForEach(v, want) ct_ids_push(&hf, (int32_t)v->valuedouble);
         size_t len = 0;
         int ok_decode = ct_decode_text(t, hf.data, hf.len, &text_out, &len, &cap) == 0 && len == strlen(decoded) &&
                         memcmp(text_out, decoded, len) == 0;
