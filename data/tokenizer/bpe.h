@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "data/tokenizer/pretokenize.h"
+#include "data/tokenizer/spm.h"
 #include "data/tokenizer/token_maps.h"
 #include "data/tokenizer/tokenizer_post.h"
 
@@ -39,29 +40,7 @@ typedef enum { CT_UNITS_BYTES = 0, CT_UNITS_CHARS = 1 } CtUnits;
 #define CT_ADDED_LSTRIP 1u  // the match takes the whitespace before it
 #define CT_ADDED_RSTRIP 2u  // ... and after it
 
-// How a CT_UNITS_CHARS tokenizer turns text into pieces and tokens back into text (the HF
-// normalizer, pre-tokenizer, BPE options and decoder it was read from).
-typedef enum {
-    CT_PREPEND_NEVER = 0,
-    CT_PREPEND_FIRST = 1,   // Metaspace "first": the text's first segment, unless it starts with ▁
-    CT_PREPEND_ALWAYS = 2,  // Metaspace "always": every segment that does not start with ▁
-} CtPrependScheme;
-
-typedef struct {
-    int normalizer_prepend;     // normalizer Prepend("▁"): every non-empty segment gets one
-    int replace_spaces;         // normalizer Replace(" ", "▁") or Metaspace: spaces become ▁
-    CtPrependScheme metaspace;  // Metaspace's prepend_scheme (with a Metaspace pre-tokenizer)
-    int has_metaspace;
-    int split;                  // Metaspace split: a piece starts at every ▁
-    int byte_fallback;
-    int fuse_unk;
-    int32_t unk_id;             // -1: none (HF then drops an unknown character)
-    int32_t byte_ids[256];      // the <0xNN> tokens (-1 where missing)
-    // decoder
-    int decode_marker;          // ▁ decodes to a space
-    int decode_bytes;           // <0xNN> decodes to the byte
-    int strip_leading_space;    // one leading space of a decoded text is dropped (Strip / Metaspace)
-} CtSpmRules;
+// How a CT_UNITS_CHARS tokenizer turns text into pieces: CtSpmRules (data/tokenizer/spm.h).
 
 typedef struct {
     int32_t left, right;

@@ -119,6 +119,37 @@ static size_t merge_short(CtEncoder *e, size_t n) {
     return n;
 }
 
+// HF's merge_word: a known character is its token; an unknown one its <0xNN> tokens when all
+// exist, else the unk token. A pending unk is written when the next known character comes (so
+// with fuse_unk a run of unknown characters is one unk), and byte fallback does not write it.
+static size_t spm_symbols(const CtTokenizer *t, const uint8_t *piece, size_t len, int32_t *ids) {
+    const CtSpmRules *r = &t->spm;
+    size_t n = 0;
+    int32_t pending_unk = -1;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t k = ct_utf8_decode(piece + i, len - i, &cp);
+        int32_t id = ct_tokenizer_find(t, piece + i, k);
+        if (id >= 0) {
+            if (pending_unk >= 0) ids[n++] = pending_unk, pending_unk = -1;
+            ids[n++] = id;
+            i += k;
+            continue;
+        }
+        int have_bytes = r->byte_fallback;
+        for (size_t b = 0; b < k && have_bytes; b++) have_bytes = r->byte_ids[piece[i + b]] >= 0;
+        if (have_bytes) {
+            for (size_t b = 0; b < k; b++) ids[n++] = r->byte_ids[piece[i + b]];
+        } else if (r->unk_id >= 0) {
+            if (pending_unk >= 0 && !r->fuse_unk) ids[n++] = pending_unk;
+            pending_unk = r->unk_id;
+        }
+        i += k;
+    }
+    if (pending_unk >= 0) ids[n++] = pending_unk;
+    return n;
+}
+
 // ---- the heap method ----
 
 static inline int heap_less(HeapEntry a, HeapEntry b) { return a.key < b.key; }
@@ -239,7 +270,7 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
         grow_long(e, len);
         size_t n = len;
         if (t->units == CT_UNITS_CHARS)
-            n = ct_spm_symbols(t, piece, len, e->node_id);
+            n = spm_symbols(t, piece, len, e->node_id);
         else
             for (size_t i = 0; i < len; i++) e->node_id[i] = t->byte_token[piece[i]];
         if (n) merge_long(e, n, out);
@@ -255,7 +286,7 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
     }
     size_t n = len;
     if (t->units == CT_UNITS_CHARS)
-        n = ct_spm_symbols(t, piece, len, e->ids);
+        n = spm_symbols(t, piece, len, e->ids);
     else
         for (size_t i = 0; i < len; i++) e->ids[i] = t->byte_token[piece[i]];
     n = merge_short(e, n);

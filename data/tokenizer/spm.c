@@ -4,7 +4,6 @@
 
 #include <string.h>
 
-#include "data/input/utf8.h"
 
 static int starts_with_marker(const uint8_t *s, size_t n) {
     return n >= CT_SPM_MARKER_LEN && memcmp(s, CT_SPM_MARKER, CT_SPM_MARKER_LEN) == 0;
@@ -40,37 +39,6 @@ size_t ct_spm_piece_end(const CtSpmRules *r, const uint8_t *s, size_t len, size_
     for (size_t i = pos + 1; i + CT_SPM_MARKER_LEN <= len; i++)
         if (s[i] == 0xE2 && starts_with_marker(s + i, len - i)) return i;
     return len;
-}
-
-// HF's merge_word: a known character is its token; an unknown one its <0xNN> tokens when all
-// exist, else the unk token. A pending unk is written when the next known character comes (so
-// with fuse_unk a run of unknown characters is one unk), and byte fallback does not write it.
-size_t ct_spm_symbols(const CtTokenizer *t, const uint8_t *piece, size_t len, int32_t *ids) {
-    const CtSpmRules *r = &t->spm;
-    size_t n = 0;
-    int32_t pending_unk = -1;
-    for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        size_t k = ct_utf8_decode(piece + i, len - i, &cp);
-        int32_t id = ct_tokenizer_find(t, piece + i, k);
-        if (id >= 0) {
-            if (pending_unk >= 0) ids[n++] = pending_unk, pending_unk = -1;
-            ids[n++] = id;
-            i += k;
-            continue;
-        }
-        int have_bytes = r->byte_fallback;
-        for (size_t b = 0; b < k && have_bytes; b++) have_bytes = r->byte_ids[piece[i + b]] >= 0;
-        if (have_bytes) {
-            for (size_t b = 0; b < k; b++) ids[n++] = r->byte_ids[piece[i + b]];
-        } else if (r->unk_id >= 0) {
-            if (pending_unk >= 0 && !r->fuse_unk) ids[n++] = pending_unk;
-            pending_unk = r->unk_id;
-        }
-        i += k;
-    }
-    if (pending_unk >= 0) ids[n++] = pending_unk;
-    return n;
 }
 
 static int hex_digit(uint8_t c) {

@@ -9,7 +9,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "data/tokenizer/bpe.h"
+// How a CT_UNITS_CHARS tokenizer turns text into pieces and tokens back into text (the HF
+// normalizer, pre-tokenizer, BPE options and decoder it was read from).
+typedef enum {
+    CT_PREPEND_NEVER = 0,
+    CT_PREPEND_FIRST = 1,   // Metaspace "first": the text's first segment, unless it starts with ▁
+    CT_PREPEND_ALWAYS = 2,  // Metaspace "always": every segment that does not start with ▁
+} CtPrependScheme;
+
+typedef struct {
+    int normalizer_prepend;     // normalizer Prepend("▁"): every non-empty segment gets one
+    int replace_spaces;         // normalizer Replace(" ", "▁") or Metaspace: spaces become ▁
+    CtPrependScheme metaspace;  // Metaspace's prepend_scheme (with a Metaspace pre-tokenizer)
+    int has_metaspace;
+    int split;                  // Metaspace split: a piece starts at every ▁
+    int byte_fallback;
+    int fuse_unk;
+    int32_t unk_id;             // -1: none (HF then drops an unknown character)
+    int32_t byte_ids[256];      // the <0xNN> tokens (-1 where missing)
+    // decoder
+    int decode_marker;          // ▁ decodes to a space
+    int decode_bytes;           // <0xNN> decodes to the byte
+    int strip_leading_space;    // one leading space of a decoded text is dropped (Strip / Metaspace)
+} CtSpmRules;
 
 #define CT_SPM_MARKER "\xE2\x96\x81"  // U+2581, 3 bytes in UTF-8
 #define CT_SPM_MARKER_LEN 3
@@ -19,7 +41,5 @@
 size_t ct_spm_normalize(const CtSpmRules *r, const uint8_t *text, size_t len, int at_start, uint8_t *out);
 // The end of the piece of normalized text s[0..len) that starts at pos (pos < len).
 size_t ct_spm_piece_end(const CtSpmRules *r, const uint8_t *s, size_t len, size_t pos);
-// The piece's first symbols (before merging) into ids (room for len); their count.
-size_t ct_spm_symbols(const CtTokenizer *t, const uint8_t *piece, size_t len, int32_t *ids);
 // The text of a token string (s[0..n)) as the decoder gives it, into out (room for n); its length.
 size_t ct_spm_decode_token(const CtSpmRules *r, const uint8_t *s, size_t n, uint8_t *out);
