@@ -154,8 +154,21 @@ TEST(tokenizer_spm, what_is_not_reproduced_is_refused) {
     CHECK(fails(spm_json(prepend_replace, "null", "{\"type\": \"WordPiece\"}", 1, specials), "decoder \"WordPiece\""));
     CHECK(fails(spm_json(prepend_replace, "null", llama_decoder, 1, "{\"id\": 265, \"content\": \"<t>\", \"single_word\": true}"),
                 "single_word"));
-    CHECK(fails(spm_json(prepend_replace, "null", llama_decoder, 1, "{\"id\": 265, \"content\": \"<t>\", \"normalized\": true}"),
-                "normalized=true"));
+}
+
+// Llama 2's control tokens are "normalized": true: under its Prepend normalizer HF matches <s> as
+// "▁<s>" in the normalized text (so only at a segment's start or after a space) and decodes it so.
+TEST(tokenizer_spm, normalized_added_tokens_are_matched_as_normalized) {
+    CtTokenizer t;
+    CHECK_MSG(load(&t, spm_json(prepend_replace, "null", llama_decoder, 1,
+                                "{\"id\": 1, \"content\": \"<s>\", \"special\": true, \"normalized\": true}")) == 0,
+              "%s", ct_error_message());
+    CHECK_STR_EQ(ids_of(&t, "ab <s>x", 1), "264 1 123");
+    CHECK_STR_EQ(ids_of(&t, "<s>ab", 1), "1 263");
+    CHECK_STR_EQ(ids_of(&t, "ab<s>", 1), "264 63 118 65");  // no "▁<s>" in "▁ab<s>"
+    CHECK_STR_EQ(ids_of(&t, "ab <s>x", 0), "264 259 63 118 65 123");
+    CHECK_STR_EQ(text_of(&t, " <s>x"), " <s>x");  // "▁" "▁<s>" "x": HF's decode keeps one space
+    ct_tokenizer_free(&t);
 }
 
 // Qwen2: cl100k's pattern with one digit per piece.

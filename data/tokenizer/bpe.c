@@ -105,6 +105,7 @@ int ct_tokenizer_add_flagged(CtTokenizer *t, int32_t id, const uint8_t *bytes, s
         t->special_ids = ct_realloc(t->special_ids, (size_t)(t->n_special + 1) * sizeof *t->special_ids);
         t->added_flags = ct_realloc(t->added_flags, (size_t)(t->n_special + 1));
         t->added_flags[t->n_special] = (uint8_t)flags;
+        if (flags & CT_ADDED_NORMALIZED) t->any_normalized_added = 1;
         t->special_ids[t->n_special++] = id;
         if (len > t->max_special_len) t->max_special_len = len;
     }
@@ -225,19 +226,32 @@ int ct_tokenizer_finish(CtTokenizer *t) {
     return build_pairs_by_list(t);
 }
 
+static int is_normalized_added(const CtTokenizer *t, int32_t id) {
+    if (!t->any_normalized_added) return 0;
+    for (int32_t k = 0; k < t->n_special; k++)
+        if (t->special_ids[k] == id) return (t->added_flags[k] & CT_ADDED_NORMALIZED) != 0;
+    return 0;
+}
+
 int ct_decode(const CtTokenizer *t, const int32_t *ids, size_t n, uint8_t **out, size_t *len, size_t *cap) {
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         if (id < 0 || id >= t->n_ids || t->kind[id] == CT_TOKEN_ABSENT)
             return ct_error_set("token id %d is not in the vocabulary (ids 0..%d)", (int)id, (int)t->n_ids - 1);
         size_t l = t->lengths[id];
-        if (*len + l > *cap) {
-            *cap = (*len + l) * 2 + 256;
+        if (*len + 3 * l + 3 > *cap) {
+            *cap = (*len + 3 * l + 3) * 2 + 256;
             *out = ct_realloc(*out, *cap);
         }
-        if (t->units == CT_UNITS_CHARS)
+        if (t->units == CT_UNITS_CHARS && t->kind[id] != CT_TOKEN_NORMAL && is_normalized_added(t, id)) {
+            // HF gives such a token as its normalized text ("▁<s>"), which the decoder then sees
+            uint8_t *tmp = ct_alloc(3 * l + 3);
+            size_t tmp_len = ct_spm_normalizer(&t->spm, t->pool + t->offsets[id], l, tmp);
+            *len += ct_spm_decode_token(&t->spm, tmp, tmp_len, *out + *len);
+            ct_free(tmp);
+        } else if (t->units == CT_UNITS_CHARS) {
             *len += ct_spm_decode_token(&t->spm, t->pool + t->offsets[id], l, *out + *len);
-        else {
+        } else {
             memcpy(*out + *len, t->pool + t->offsets[id], l);
             *len += l;
         }

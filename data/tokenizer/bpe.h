@@ -39,6 +39,9 @@ typedef enum { CT_UNITS_BYTES = 0, CT_UNITS_CHARS = 1 } CtUnits;
 // Flags of an added (special or not) token.
 #define CT_ADDED_LSTRIP 1u  // the match takes the whitespace before it
 #define CT_ADDED_RSTRIP 2u  // ... and after it
+#define CT_ADDED_NORMALIZED 4u  // matched in the normalized text, as the normalizer makes its text
+                                // (HF "normalized": true where the normalizer changes it: Llama 2's
+                                // <s> is matched as "▁<s>" under its Prepend normalizer)
 
 // How a CT_UNITS_CHARS tokenizer turns text into pieces: CtSpmRules (data/tokenizer/spm.h).
 
@@ -69,6 +72,7 @@ typedef struct {
     int32_t n_merges, merges_cap;
     int32_t *special_ids;  // special and added tokens, in the order added
     uint8_t *added_flags;  // CT_ADDED_* of each, parallel to special_ids
+    int any_normalized_added;  // some added token has CT_ADDED_NORMALIZED
     int32_t n_special;
     size_t max_special_len;
     // The tokens a text gets around it when encoded for a model (BOS...): tokenizer.json's
@@ -132,9 +136,9 @@ void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, siz
 // BPE on one piece (no pre-tokenization).
 void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out);
 // Ordinary text between two added tokens: pre-tokenized and encoded (byte-level), or normalized,
-// split and encoded (CT_UNITS_CHARS; `at_start`: the segment begins the text, for Metaspace's
-// prepend_scheme "first").
-void ct_encode_segment(CtEncoder *e, const uint8_t *text, size_t len, int at_start, CtIds *out);
+// split at "normalized" added tokens, pre-tokenized and encoded (CT_UNITS_CHARS; `at_start`: the
+// segment begins the text, for Metaspace's prepend_scheme "first").
+void ct_encode_segment(CtEncoder *e, const uint8_t *text, size_t len, int at_start, int allow_special, CtIds *out);
 
 // ---- decoding ----
 // Appends the bytes of ids to *out (grown with ct_realloc; *cap its capacity). 0, or -1 + error

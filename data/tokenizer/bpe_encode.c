@@ -40,6 +40,14 @@ typedef struct {
     uint32_t version;
 } HeapEntry;
 
+typedef struct {
+    uint8_t *text;
+    size_t len;
+    int32_t id;
+    unsigned flags;
+    int special;
+} NormalizedAdded;
+
 struct CtEncoder {
     const CtTokenizer *t;
     CacheSlot *cache;
@@ -51,8 +59,10 @@ struct CtEncoder {
     uint32_t *node_version;
     HeapEntry *heap;
     // SentencePiece-style: the normalized segment
-    uint8_t *norm, *nfc;
-    size_t norm_cap, nfc_cap;
+    uint8_t *norm, *norm2, *nfc;
+    size_t norm_cap, norm2_cap, nfc_cap;
+    NormalizedAdded *norm_added;  // "normalized" added tokens, as the normalizer makes their text
+    int32_t n_norm_added;
     // added tokens: the first bytes of those matchable with and without allow_special
     uint8_t first_any[256], first_added[256];
     int32_t n_matchable, n_special_only;
@@ -64,6 +74,16 @@ CtEncoder *ct_encoder_new(const CtTokenizer *t) {
     e->cache = ct_calloc(CACHE_SLOTS, sizeof *e->cache);
     for (int32_t k = 0; k < t->n_special; k++) {
         int32_t id = t->special_ids[k];
+        if (t->added_flags[k] & CT_ADDED_NORMALIZED) {
+            e->norm_added = ct_realloc(e->norm_added, (size_t)(e->n_norm_added + 1) * sizeof *e->norm_added);
+            NormalizedAdded *a = &e->norm_added[e->n_norm_added++];
+            a->text = ct_alloc(3 * t->lengths[id] + 3);
+            a->len = ct_spm_normalizer(&t->spm, t->pool + t->offsets[id], t->lengths[id], a->text);
+            a->id = id;
+            a->flags = t->added_flags[k];
+            a->special = t->kind[id] == CT_TOKEN_SPECIAL;
+            continue;
+        }
         uint8_t b = t->pool[t->offsets[id]];
         e->first_any[b] = 1;
         e->n_matchable++;
@@ -84,7 +104,10 @@ void ct_encoder_free(CtEncoder *e) {
     ct_free(e->node_version);
     ct_free(e->heap);
     ct_free(e->norm);
+    ct_free(e->norm2);
     ct_free(e->nfc);
+    for (int32_t k = 0; k < e->n_norm_added; k++) ct_free(e->norm_added[k].text);
+    ct_free(e->norm_added);
     ct_free(e);
 }
 
@@ -310,8 +333,52 @@ void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, siz
     }
 }
 
-// Where a segment of ordinary text may look: byte-level pieces up to the segment's end.
-void ct_encode_segment(CtEncoder *e, const uint8_t *text, size_t len, int at_start, CtIds *out) {
+static int is_space_at(const uint8_t *text, size_t len, size_t i, size_t *n) {
+    uint32_t cp;
+    *n = ct_utf8_decode(text + i, len - i, &cp);
+    return cp != CT_UTF8_INVALID && (ct_unicode_flags(cp) & CT_UC_SPACE);
+}
+
+static void grow(uint8_t **buf, size_t *cap, size_t need) {
+    if (need <= *cap) return;
+    ct_free(*buf);
+    *buf = ct_alloc(*cap = need);
+}
+
+// Normalized text of a SentencePiece-style tokenizer between two added tokens: Metaspace, then
+// its pieces.
+static void encode_spm_text(CtEncoder *e, const uint8_t *s, size_t n, int at_start, CtIds *out) {
+    const CtSpmRules *r = &e->t->spm;
+    if (n == 0) return;
+    grow(&e->norm2, &e->norm2_cap, 3 * n + 3);
+    size_t m = ct_spm_metaspace(r, s, n, at_start, e->norm2);
+    for (size_t pos = 0; pos < m;) {
+        size_t end = ct_spm_piece_end(r, e->norm2, m, pos);
+        ct_encode_piece(e, e->norm2 + pos, end - pos, out);
+        pos = end;
+    }
+}
+
+// The leftmost-longest "normalized" added token in s[from..n) (allowed ones); -1 when none.
+static int32_t next_normalized_added(const CtEncoder *e, const uint8_t *s, size_t n, size_t from, int allow_special,
+                                     size_t *at) {
+    for (size_t i = from; i < n; i++) {
+        int32_t best = -1;
+        size_t best_len = 0;
+        for (int32_t k = 0; k < e->n_norm_added; k++) {
+            const NormalizedAdded *a = &e->norm_added[k];
+            if (a->special && !allow_special) continue;
+            if (a->len > best_len && a->len <= n - i && memcmp(s + i, a->text, a->len) == 0) best = k, best_len = a->len;
+        }
+        if (best >= 0) {
+            *at = i;
+            return best;
+        }
+    }
+    return -1;
+}
+
+void ct_encode_segment(CtEncoder *e, const uint8_t *text, size_t len, int at_start, int allow_special, CtIds *out) {
     const CtTokenizer *t = e->t;
     if (t->nfc && !ct_nfc_is_trivial(text, len)) {
         len = ct_nfc(text, len, &e->nfc, &e->nfc_cap);
@@ -322,24 +389,25 @@ void ct_encode_segment(CtEncoder *e, const uint8_t *text, size_t len, int at_sta
         return;
     }
     if (len == 0) return;
-    size_t need = 3 * len + 3;
-    if (need > e->norm_cap) {
-        e->norm_cap = need;
-        ct_free(e->norm);
-        e->norm = ct_alloc(need);
+    grow(&e->norm, &e->norm_cap, 3 * len + 3);
+    size_t n = ct_spm_normalizer(&t->spm, text, len, e->norm), pos = 0, at, k;
+    int32_t found;
+    // HF splits "normalized" added tokens off the normalized text (lstrip/rstrip there too)
+    while (e->n_norm_added && (found = next_normalized_added(e, e->norm, n, pos, allow_special, &at)) >= 0) {
+        const NormalizedAdded *a = &e->norm_added[found];
+        size_t seg_end = at, next = at + a->len;
+        if (a->flags & CT_ADDED_LSTRIP) {
+            seg_end = pos;
+            for (size_t i = pos; i < at; i += k)
+                if (!is_space_at(e->norm, at, i, &k)) seg_end = i + k;
+        }
+        if (a->flags & CT_ADDED_RSTRIP)
+            while (next < n && is_space_at(e->norm, n, next, &k)) next += k;
+        encode_spm_text(e, e->norm + pos, seg_end - pos, at_start && pos == 0, out);
+        ct_ids_push(out, a->id);
+        pos = next;
     }
-    size_t n = ct_spm_normalize(&t->spm, text, len, at_start, e->norm);
-    for (size_t pos = 0; pos < n;) {
-        size_t end = ct_spm_piece_end(&t->spm, e->norm, n, pos);
-        ct_encode_piece(e, e->norm + pos, end - pos, out);
-        pos = end;
-    }
-}
-
-static int is_space_at(const uint8_t *text, size_t len, size_t i, size_t *n) {
-    uint32_t cp;
-    *n = ct_utf8_decode(text + i, len - i, &cp);
-    return cp != CT_UTF8_INVALID && (ct_unicode_flags(cp) & CT_UC_SPACE);
+    encode_spm_text(e, e->norm + pos, n - pos, at_start && pos == 0, out);
 }
 
 int32_t ct_added_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_t pos, int allow_special) {
@@ -347,7 +415,7 @@ int32_t ct_added_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_
     size_t best_len = 0;
     for (int32_t k = 0; k < t->n_special; k++) {
         int32_t id = t->special_ids[k];
-        if (!allow_special && t->kind[id] == CT_TOKEN_SPECIAL) continue;
+        if ((!allow_special && t->kind[id] == CT_TOKEN_SPECIAL) || (t->added_flags[k] & CT_ADDED_NORMALIZED)) continue;
         size_t l = t->lengths[id];
         if (l > best_len && l <= len - pos && memcmp(text + pos, t->pool + t->offsets[id], l) == 0) {
             best = id;
@@ -396,7 +464,7 @@ void ct_encode(CtEncoder *e, const uint8_t *text, size_t len, int allow_special,
     size_t start = 0, seg_end, next;
     for (;;) {
         int32_t id = ct_next_added(e, text, len, start, allow_special, &seg_end, &next);
-        ct_encode_segment(e, text + start, seg_end - start, start == 0, out);
+        ct_encode_segment(e, text + start, seg_end - start, start == 0, allow_special, out);
         if (id < 0) break;
         ct_ids_push(out, id);
         start = next;

@@ -69,7 +69,8 @@ void ct_encode_parallel(const CtTokenizer *t, CtEncoder **encoders, int threads,
         if (c->special >= 0)
             ct_ids_push(&ids, c->special);
         else if (t->units == CT_UNITS_CHARS || (t->nfc && !ct_nfc_is_trivial(text + c->start, c->end - c->start)))
-            ct_encode_segment(encoders[omp_get_thread_num()], text + c->start, c->end - c->start, c->start == 0, &ids);
+            ct_encode_segment(encoders[omp_get_thread_num()], text + c->start, c->end - c->start, c->start == 0,
+                              allow_special, &ids);
         else
             ct_encode_ordinary_range(encoders[omp_get_thread_num()], text, c->limit, c->start, c->end, &ids);
         c->ids = ids;

@@ -9,21 +9,10 @@ static int starts_with_marker(const uint8_t *s, size_t n) {
     return n >= CT_SPM_MARKER_LEN && memcmp(s, CT_SPM_MARKER, CT_SPM_MARKER_LEN) == 0;
 }
 
-// HF order: the normalizer (Replace, then Prepend on a non-empty text: both commute), then the
-// Metaspace pre-tokenizer (replace spaces; prepend unless the text already starts with "▁").
-size_t ct_spm_normalize(const CtSpmRules *r, const uint8_t *text, size_t len, int at_start, uint8_t *out) {
-    if (len == 0) return 0;
+static size_t replace_spaces(const uint8_t *text, size_t len, uint8_t *out) {
     size_t n = 0;
-    const int replace = r->replace_spaces || r->has_metaspace;
-    int prepend = r->normalizer_prepend;
-    if (!prepend && r->has_metaspace && (r->metaspace == CT_PREPEND_ALWAYS || (r->metaspace == CT_PREPEND_FIRST && at_start)))
-        prepend = !(starts_with_marker(text, len) || (replace && text[0] == ' '));
-    if (prepend) {
-        memcpy(out, CT_SPM_MARKER, CT_SPM_MARKER_LEN);
-        n = CT_SPM_MARKER_LEN;
-    }
     for (size_t i = 0; i < len; i++) {
-        if (replace && text[i] == ' ') {
+        if (text[i] == ' ') {
             memcpy(out + n, CT_SPM_MARKER, CT_SPM_MARKER_LEN);
             n += CT_SPM_MARKER_LEN;
         } else {
@@ -31,6 +20,36 @@ size_t ct_spm_normalize(const CtSpmRules *r, const uint8_t *text, size_t len, in
         }
     }
     return n;
+}
+
+// Replace and Prepend commute (neither makes or removes what the other looks at); Prepend only
+// touches a non-empty text.
+size_t ct_spm_normalizer(const CtSpmRules *r, const uint8_t *text, size_t len, uint8_t *out) {
+    if (len == 0) return 0;
+    size_t n = 0;
+    if (r->normalizer_prepend) {
+        memcpy(out, CT_SPM_MARKER, CT_SPM_MARKER_LEN);
+        n = CT_SPM_MARKER_LEN;
+    }
+    if (r->replace_spaces) return n + replace_spaces(text, len, out + n);
+    memcpy(out + n, text, len);
+    return n + len;
+}
+
+// HF's Metaspace: replace spaces, then prepend unless the text already starts with "▁".
+size_t ct_spm_metaspace(const CtSpmRules *r, const uint8_t *s, size_t len, int at_start, uint8_t *out) {
+    if (len == 0) return 0;
+    if (!r->has_metaspace) {
+        memcpy(out, s, len);
+        return len;
+    }
+    size_t n = 0;
+    int prepend = r->metaspace == CT_PREPEND_ALWAYS || (r->metaspace == CT_PREPEND_FIRST && at_start);
+    if (prepend && !starts_with_marker(s, len) && s[0] != ' ') {
+        memcpy(out, CT_SPM_MARKER, CT_SPM_MARKER_LEN);
+        n = CT_SPM_MARKER_LEN;
+    }
+    return n + replace_spaces(s, len, out + n);
 }
 
 // Metaspace split (SplitDelimiterBehavior::MergedWithNext): every "▁" begins a piece.

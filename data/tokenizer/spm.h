@@ -36,9 +36,14 @@ typedef struct {
 #define CT_SPM_MARKER "\xE2\x96\x81"  // U+2581, 3 bytes in UTF-8
 #define CT_SPM_MARKER_LEN 3
 
-// The normalized text of one segment into out (room for 3 * len + 3 bytes); its length.
-// at_start: the segment begins the text (Metaspace's "first" scheme prepends only there).
-size_t ct_spm_normalize(const CtSpmRules *r, const uint8_t *text, size_t len, int at_start, uint8_t *out);
+// The normalizer's part (Replace, Prepend) for one segment into out (room for 3 * len + 3
+// bytes); its length. Also what a "normalized": true added token is matched as ("<s>" becomes
+// "▁<s>" under Prepend).
+size_t ct_spm_normalizer(const CtSpmRules *r, const uint8_t *text, size_t len, uint8_t *out);
+// The Metaspace pre-tokenizer's part (spaces to ▁, its prepend) on normalized text, into out
+// (room for 3 * len + 3); its length. at_start: the text begins the original text (the "first"
+// scheme prepends only there).
+size_t ct_spm_metaspace(const CtSpmRules *r, const uint8_t *s, size_t len, int at_start, uint8_t *out);
 // The end of the piece of normalized text s[0..len) that starts at pos (pos < len).
 size_t ct_spm_piece_end(const CtSpmRules *r, const uint8_t *s, size_t len, size_t pos);
 // The text of a token string (s[0..n)) as the decoder gives it, into out (room for n); its length.

@@ -133,9 +133,7 @@ static int read_merges(CtTokenizer *t, const cJSON *model) {
 }
 
 // Added tokens: "special": true ones are matched in text only when specials are allowed,
-// others always (as HF does); lstrip/rstrip are kept. single_word, and "normalized": true where
-// the normalizer would change the token's text, are refused: ctrain matches added tokens in the
-// text before normalization.
+// others always (as HF does); lstrip/rstrip and normalized are kept; single_word is refused.
 static int read_added_tokens(CtTokenizer *t, const cJSON *added) {
     if (!added || cJSON_IsNull(added)) return 0;
     if (!cJSON_IsArray(added)) return ct_error_set("added_tokens is not an array");
@@ -150,12 +148,13 @@ static int read_added_tokens(CtTokenizer *t, const cJSON *added) {
         const char *text = content->valuestring;
         if (json_bool(tok, "single_word", 0))
             return ct_error_set("added_tokens[%d] \"%.40s\": single_word=true is not supported", index, text);
+        // "normalized": true matters where the normalizer changes the token's text (Prepend: every
+        // such token; Replace: one with a space); elsewhere it is matched as the text stands.
         const CtSpmRules *r = &t->spm;
-        if (json_bool(tok, "normalized", 0) && t->units == CT_UNITS_CHARS &&
-            (r->normalizer_prepend || ((r->replace_spaces || r->has_metaspace) && (strchr(text, ' ') || strstr(text, "\xE2\x96\x81")))))
-            return ct_error_set("added_tokens[%d] \"%.40s\": normalized=true with this normalizer is not supported (the "
-                                "normalizer changes the token's text)", index, text);
         unsigned flags = (json_bool(tok, "lstrip", 0) ? CT_ADDED_LSTRIP : 0u) | (json_bool(tok, "rstrip", 0) ? CT_ADDED_RSTRIP : 0u);
+        if (json_bool(tok, "normalized", 0) && t->units == CT_UNITS_CHARS &&
+            (r->normalizer_prepend || (r->replace_spaces && strchr(text, ' '))))
+            flags |= CT_ADDED_NORMALIZED;
         CtTokenKind kind = json_bool(tok, "special", 1) ? CT_TOKEN_SPECIAL : CT_TOKEN_ADDED;
         if (ct_tokenizer_add_flagged(t, value, (const uint8_t *)text, strlen(text), kind, flags) != 0)
             return ct_error_prefix("added_tokens[%d]: ", index);
@@ -252,7 +251,7 @@ static void write_added_tokens(cJSON *root, const CtTokenizer *t) {
         cJSON_AddBoolToObject(a, "single_word", 0);
         cJSON_AddBoolToObject(a, "lstrip", (t->added_flags[k] & CT_ADDED_LSTRIP) != 0);
         cJSON_AddBoolToObject(a, "rstrip", (t->added_flags[k] & CT_ADDED_RSTRIP) != 0);
-        cJSON_AddBoolToObject(a, "normalized", 0);
+        cJSON_AddBoolToObject(a, "normalized", (t->added_flags[k] & CT_ADDED_NORMALIZED) != 0);
         cJSON_AddBoolToObject(a, "special", t->kind[id] == CT_TOKEN_SPECIAL);
         cJSON_AddItemToArray(added, a);
         ct_free(content);

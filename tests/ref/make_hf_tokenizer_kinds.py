@@ -14,7 +14,8 @@ writes what HF gives for a set of texts:
 Kinds:
   llama3      Split(cl100k regex) + ByteLevel(use_regex=false), ignore_merges, TemplateProcessing BOS
   qwen2       NFC, Split(Qwen2 regex) + ByteLevel, <|im_start|>... special, <tool_call> not special
-  llama2      normalizer Prepend("▁") + Replace(" ", "▁"), byte_fallback, decoder with Strip, BOS
+  llama2      normalizer Prepend("▁") + Replace(" ", "▁"), byte_fallback, decoder with Strip, BOS,
+              control tokens "normalized": true (matched as "▁<s>")
   mistral     Metaspace(prepend_scheme first, split false), byte_fallback, add_bos_token
   metaspace   Metaspace(always, split true), no byte_fallback: unknown characters are a fused <unk>
   gemma       normalizer Replace only (no dummy prefix), Split(" ", merged_with_previous), <table> not special
@@ -91,6 +92,15 @@ def sentencepiece_like(normalizer, pre, decoder, byte_fallback=True, specials=("
     return tok
 
 
+def normalized_controls(tok):
+    """Llama 2's tokenizer.json lists <unk>, <s>, </s> with "normalized": true: under its Prepend
+    normalizer they are matched as "▁<s>"."""
+    data = json.loads(tok.to_str())
+    for a in data["added_tokens"]:
+        a["normalized"] = True
+    return Tokenizer.from_str(json.dumps(data))
+
+
 def spm_decoder(strip):
     steps = [decoders.Replace(MARK, " "), decoders.ByteFallback(), decoders.Fuse()]
     if strip:
@@ -112,7 +122,7 @@ def build():
     prepend_replace = normalizers.Sequence([normalizers.Prepend(MARK), normalizers.Replace(" ", MARK)])
     t = sentencepiece_like(prepend_replace, None, spm_decoder(True))
     t.post_processor = bos_template(t)
-    kinds["llama2"] = (t, None)
+    kinds["llama2"] = (normalized_controls(t), None)
     t = sentencepiece_like(None, pre_tokenizers.Metaspace(replacement=MARK, prepend_scheme="first", split=False),
                        spm_decoder(True))
     t.post_processor = bos_template(t)
@@ -140,7 +150,7 @@ def build():
 def texts():
     vec = [json.loads(l)["text"] for l in open(shared + "/tokenizers/vectors.jsonl", encoding="utf-8") if l.strip()]
     corpus = ["\n".join(lines[i:i + 10]) for i in range(20000, 20600, 10)]
-    extra = ["<s>Hello</s> world", " <s> x", "Hi<s>there", "<|im_start|>user\nhi<|im_end|>\n<tool_call>{}</tool_call>",
+    extra = ["<s>Hello</s> world", " <s> x", "Hi<s>there", "Hi <s> there", "a</s><s>b", "x  <s>y", "<s>", "<|im_start|>user\nhi<|im_end|>\n<tool_call>{}</tool_call>",
              "<|user|>\n  Hello there <|end|>\n<|assistant|>\nSure.<|end|>", "<start_of_turn>user\nHi<end_of_turn>\n",
              "a <table> b<table>", "[INST] What? [/INST] That.", "<|begin_of_text|>Hi<|eot_id|>", "\u2581already \u2581marked",
              "  two leading", "trailing  ", "ſ 'S 'LL x\u00a0y e\u0301 \u0661\u0662\u0663 12345", "\U0001F642\U0001F468\u200d\U0001F469",
