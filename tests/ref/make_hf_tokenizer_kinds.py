@@ -20,6 +20,12 @@ Kinds:
   metaspace   Metaspace(always, split true), no byte_fallback: unknown characters are a fused <unk>
   gemma       normalizer Replace only (no dummy prefix), Split(" ", merged_with_previous), <table> not special
   phi3        like llama2, chat tokens with rstrip, tokenizer_config add_bos_token false
+and, where transformers is installed, the same vocabularies given to its own tokenizer classes
+and saved by save_pretrained, so the files have exactly the shape transformers writes:
+  tf_llama    LlamaTokenizer (Metaspace first, no split, Strip decoder)
+  tf_gemma    GemmaTokenizer (Replace normalizer, Split(" ", merged_with_previous))
+  tf_qwen2    Qwen2Tokenizer (NFC, Qwen2 regex)
+OUT/kinds.txt lists the kinds written, one a line.
 
 usage: make_hf_tokenizer_kinds.py SHARED_DIR OUT_DIR     (exit 77 when `tokenizers` is absent)"""
 import json
@@ -177,9 +183,33 @@ def framing(folder):
     return {"prefix": full[:k], "suffix": full[k + len(plain):]}
 
 
+def vocab_and_merges(tok):
+    model = json.loads(tok.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    return model["vocab"], merges
+
+
+def transformers_kinds(kinds):
+    """The vocabularies of llama2, gemma and qwen2 through transformers' own classes."""
+    try:
+        from transformers import GemmaTokenizer, LlamaTokenizer, Qwen2Tokenizer
+    except ImportError:
+        return {}
+    made = {}
+    vocab, merges = vocab_and_merges(kinds["llama2"][0])
+    made["tf_llama"] = LlamaTokenizer(vocab=vocab, merges=merges)
+    vocab, merges = vocab_and_merges(kinds["gemma"][0])
+    made["tf_gemma"] = GemmaTokenizer(vocab=vocab, merges=merges)
+    vocab, merges = vocab_and_merges(kinds["qwen2"][0])
+    made["tf_qwen2"] = Qwen2Tokenizer(vocab=vocab, merges=merges)
+    return made
+
+
 def main():
     all_texts = texts()
-    for name, (tok, config) in build().items():
+    kinds = build()
+    written = []
+    for name, (tok, config) in kinds.items():
         folder = os.path.join(out, name)
         os.makedirs(folder, exist_ok=True)
         tok.save(os.path.join(folder, "tokenizer.json"))
@@ -187,6 +217,12 @@ def main():
         cfg.update(config or {})
         with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
             json.dump(cfg, f)
+        written.append(name)
+    for name, tok in transformers_kinds(kinds).items():
+        tok.save_pretrained(os.path.join(out, name))
+        written.append(name)
+    for name in written:
+        folder = os.path.join(out, name)
         tok = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))  # as read back
         with open(os.path.join(folder, "expected.jsonl"), "w", encoding="utf-8") as f:
             for text in all_texts:
@@ -200,7 +236,9 @@ def main():
         if fr is not None:
             with open(os.path.join(folder, "framing.json"), "w") as f:
                 json.dump(fr, f)
-    print("wrote %d kinds to %s" % (len(build.__code__.co_consts) and 7, out))
+    with open(os.path.join(out, "kinds.txt"), "w") as f:
+        f.write("\n".join(written) + "\n")
+    print("wrote %d kinds to %s" % (len(written), out))
 
 
 main()
