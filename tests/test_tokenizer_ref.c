@@ -5,7 +5,8 @@
 // them), and writes HF's ids and decoded text for vectors.jsonl, corpus blocks and
 // texts with added tokens. ctrain must give the same ids (added tokens matched, and special
 // ones left as text), the same decoded text, the BOS transformers adds, the same ids through
-// the threaded encoder and after saving the tokenizer as tokenizer.json itself.
+// the threaded encoder and after saving the tokenizer as tokenizer.json itself, which HF must
+// read as the same tokenizer.
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,12 @@ TEST(tokenizer_ref, model_tokenizers_match_hf_tokenizers) {
         CHECK_MSG(ct_tokenizer_load(&again, saved, NULL) == 0, "%s", ct_error_message());
         CHECK_MSG(ct_tokenizer_fingerprint(&again) == ct_tokenizer_fingerprint(&t), "%s: saved tokenizer differs", kinds[k]);
         CHECK_MSG(compare_kind(kinds[k], &again, expected, 1) == 0, "%s as saved by ctrain differs", kinds[k]);
+        // ... and HF reads ctrain's file as the same tokenizer, framing included
+        snprintf(cmd, sizeof cmd, "python3 %s/tests/ref/check_hf_same_tokenizer.py %s %s %s/%s/expected.jsonl", root, path,
+                 saved, dir, kinds[k]);
+        rc = ct_test_run(cmd, &out);
+        CHECK_MSG(rc == 0, "%s", out);
+        free(out);
         ct_tokenizer_free(&again);
         ct_tokenizer_free(&t);
         free(expected);
