@@ -10,6 +10,7 @@
 #include "data/tokenizer/bpe.h"
 #include "data/tokenizer/nfc.h"
 #include "data/tokenizer/pretokenize.h"
+#include "data/tokenizer/tokenizer_config.h"
 #include "data/tokenizer/tokenizer_hf.h"
 #include "tests/test.h"
 
@@ -210,4 +211,22 @@ TEST(tokenizer_spm, nfc) {
     CHECK_STR_EQ(nfc_of("\xcc\x81x\xff"), "\xcc\x81x\xff");             // a leading mark, an invalid byte
     CHECK(ct_nfc_is_trivial((const uint8_t *)"plain \xc3\xa9", 8));
     CHECK(!ct_nfc_is_trivial((const uint8_t *)"e\xcc\x81", 3));
+}
+
+// tokenizer_config.json: its eos_token becomes the default end-of-text token where the tokenizer
+// has no <|endoftext|>; add_bos_token/add_eos_token must be booleans (they are compared with the
+// post-processor, which decides, as in transformers 5).
+TEST(tokenizer_spm, tokenizer_config_eos_and_flags) {
+    CtTokenizer t;
+    CHECK_MSG(load(&t, spm_json(prepend_replace, "null", llama_decoder, 1, specials)) == 0, "%s", ct_error_message());
+    CHECK_STR_EQ(ct_tokenizer_default_eot(&t), "<|endoftext|>");  // nothing better known
+    CHECK(ct_tokenizer_read_config(&t, "{\"eos_token\": {\"content\": \"</s>\"}, \"add_bos_token\": false}", "c.json") == 0);
+    CHECK_STR_EQ(t.eos_text, "</s>");
+    CHECK_STR_EQ(ct_tokenizer_default_eot(&t), "</s>");
+    CHECK_EQ_INT(t.post.n_prefix, 0);  // the flags do not change the framing
+    CHECK(ct_tokenizer_read_config(&t, "{\"add_bos_token\": \"yes\"}", "c.json") != 0);
+    CHECK_CONTAINS(ct_error_message(), "c.json: add_bos_token / add_eos_token is not true or false");
+    CHECK(ct_tokenizer_read_config(&t, "{\"add_bos_token\": true, \"bos_token\": \"<nope>\"}", "c.json") != 0);
+    CHECK_CONTAINS(ct_error_message(), "bos_token \"<nope>\" is not a token");
+    ct_tokenizer_free(&t);
 }

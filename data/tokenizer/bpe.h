@@ -79,6 +79,7 @@ typedef struct {
     // post_processor, or tokenizer_config.json's add_bos_token/add_eos_token (data/tokenizer/
     // tokenizer_config.h). ct_encode does not add them; training data and eval do.
     CtPostProcessor post;
+    char eos_text[64];  // tokenizer_config.json's eos_token beside a tokenizer.json ("" when none)
     int finished;
     CtBytesMap bytes_map;  // normal tokens only
     CtPairMap pair_map;

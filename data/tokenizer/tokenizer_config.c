@@ -40,13 +40,15 @@ static int same_ids(const int32_t *a, int na, const int32_t *b, int nb) {
     return na == nb && (na == 0 || memcmp(a, b, sizeof *a * (size_t)na) == 0);
 }
 
-int ct_tokenizer_check_config(const CtTokenizer *t, const char *config_json, const char *source) {
+int ct_tokenizer_read_config(CtTokenizer *t, const char *config_json, const char *source) {
     cJSON *root = cJSON_Parse(config_json);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return ct_error_set("%s: not a JSON object", source);
     }
     int rc = 0;
+    const char *eos_name = token_name(root, "eos_token");
+    if (eos_name && strlen(eos_name) < sizeof t->eos_text) snprintf(t->eos_text, sizeof t->eos_text, "%s", eos_name);
     const cJSON *bos = cJSON_GetObjectItemCaseSensitive(root, "add_bos_token");
     const cJSON *eos = cJSON_GetObjectItemCaseSensitive(root, "add_eos_token");
     if ((bos && !cJSON_IsBool(bos)) || (eos && !cJSON_IsBool(eos)))
@@ -68,7 +70,7 @@ int ct_tokenizer_check_config(const CtTokenizer *t, const char *config_json, con
     return rc;
 }
 
-int ct_tokenizer_check_config_beside(const CtTokenizer *t, const char *tokenizer_json_path) {
+int ct_tokenizer_read_config_beside(CtTokenizer *t, const char *tokenizer_json_path) {
     char path[4096];
     const char *slash = strrchr(tokenizer_json_path, '/');
     int dir_len = slash ? (int)(slash - tokenizer_json_path) : 1;
@@ -79,7 +81,13 @@ int ct_tokenizer_check_config_beside(const CtTokenizer *t, const char *tokenizer
     size_t len;
     char *text = ct_read_whole_file(path, &len);
     if (!text) return -1;
-    int rc = ct_tokenizer_check_config(t, text, path);
+    int rc = ct_tokenizer_read_config(t, text, path);
     ct_free(text);
     return rc;
+}
+
+const char *ct_tokenizer_default_eot(const CtTokenizer *t) {
+    static const char endoftext[] = "<|endoftext|>";
+    if (ct_tokenizer_special_id(t, endoftext) >= 0 || !t->eos_text[0]) return endoftext;
+    return ct_tokenizer_special_id(t, t->eos_text) >= 0 ? t->eos_text : endoftext;
 }

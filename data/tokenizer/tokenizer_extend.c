@@ -22,6 +22,7 @@ int ct_tokenizer_add_specials(CtTokenizer *t, const char *const *texts, int n) {
     fresh.nfc = t->nfc;
     fresh.spm = t->spm;
     fresh.post = t->post;
+    memcpy(fresh.eos_text, t->eos_text, sizeof fresh.eos_text);
     for (int32_t id = 0; id < t->n_ids; id++)
         if (t->kind[id] == CT_TOKEN_NORMAL &&
             ct_tokenizer_add(&fresh, id, t->pool + t->offsets[id], t->lengths[id], CT_TOKEN_NORMAL) != 0)

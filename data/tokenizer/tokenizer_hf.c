@@ -210,7 +210,7 @@ int ct_tokenizer_load_hf(CtTokenizer *t, const char *path, const char *pattern_n
     if (!json) return -1;
     int rc = ct_tokenizer_parse_hf(t, json, len, path, pattern_name);
     ct_free(json);
-    if (rc == 0 && ct_tokenizer_check_config_beside(t, path) != 0) {
+    if (rc == 0 && ct_tokenizer_read_config_beside(t, path) != 0) {
         ct_tokenizer_free(t);
         return -1;
     }
