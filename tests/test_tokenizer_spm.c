@@ -155,6 +155,14 @@ TEST(tokenizer_spm, what_is_not_reproduced_is_refused) {
     CHECK(fails(spm_json(prepend_replace, "null", "{\"type\": \"WordPiece\"}", 1, specials), "decoder \"WordPiece\""));
     CHECK(fails(spm_json(prepend_replace, "null", llama_decoder, 1, "{\"id\": 265, \"content\": \"<t>\", \"single_word\": true}"),
                 "single_word"));
+    // a post-processor that adds an id the vocabulary lacks (found by fuzz_load_hf)
+    char *json = spm_json(prepend_replace, "null", llama_decoder, 1, specials);
+    const char *post = ", \"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": "
+                       "{\"id\": \"<x>\"}}, {\"Sequence\": {\"id\": \"A\"}}], \"special_tokens\": {\"<x>\": {\"ids\": [999]}}}}";
+    size_t n = strlen(json);
+    json = ct_realloc(json, n + strlen(post) + 1);
+    strcpy(json + n - 1, post);  // replaces the closing brace
+    CHECK(fails(json, "post_processor adds token id 999, which is not in the vocabulary"));
 }
 
 // Llama 2's control tokens are "normalized": true: under its Prepend normalizer HF matches <s> as

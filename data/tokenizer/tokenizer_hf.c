@@ -173,6 +173,17 @@ static int resolve_unk(CtTokenizer *t, const cJSON *model, const char *unk) {
     return 0;
 }
 
+// The post-processor's ids are tokens of this tokenizer.
+static int check_post_ids(const CtTokenizer *t) {
+    const CtPostProcessor *p = &t->post;
+    for (int i = 0; i < p->n_prefix + p->n_suffix; i++) {
+        int32_t id = i < p->n_prefix ? p->prefix[i] : p->suffix[i - p->n_prefix];
+        if (id >= t->n_ids || t->kind[id] == CT_TOKEN_ABSENT)
+            return ct_error_set("post_processor adds token id %d, which is not in the vocabulary", (int)id);
+    }
+    return 0;
+}
+
 int ct_tokenizer_parse_hf(CtTokenizer *t, const char *json, size_t len, const char *source, const char *pattern_name) {
     ct_tokenizer_init(t, CT_PATTERN_GPT2, CT_MERGES_BY_LIST);
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -193,6 +204,7 @@ int ct_tokenizer_parse_hf(CtTokenizer *t, const char *json, size_t len, const ch
         if (rc == 0 && p.units == CT_UNITS_CHARS) rc = resolve_unk(t, model, p.unk_token);
         if (rc == 0) rc = read_merges(t, model);
         if (rc == 0) rc = ct_post_processor_read(root, &t->post);
+        if (rc == 0) rc = check_post_ids(t);
         if (rc == 0) rc = ct_tokenizer_finish(t);
     }
     cJSON_Delete(root);
