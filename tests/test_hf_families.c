@@ -1,0 +1,220 @@
+// The llama-architecture families of Hugging Face (Llama 3.x, Mistral, Qwen2, Qwen3, Gemma 2,
+// Gemma 3 text, Phi-3): config.json as transformers 5.23 saves it (the keys below are what
+// save_pretrained wrote for these small configs) is read into the model shape, what ctrain
+// cannot compute is refused naming the key, the config.json ctrain writes reads back as the same
+// shape, and the weights of Phi-3 (fused) and Gemma (1 + w norms) map onto the table and back.
+#include <cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "checkpoints/safetensors.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "tests/hf_fixture.h"
+#include "tests/test.h"
+#include "train/interop/hf_interop.h"
+
+// JSON written with ' for " (readable in C); returned in a static buffer.
+static const char *json(const char *single_quoted) {
+    static char buf[8][4096];
+    static int k;
+    char *out = buf[k++ % 8];
+    snprintf(out, sizeof buf[0], "%s", single_quoted);
+    for (char *p = out; *p; p++)
+        if (*p == '\'') *p = '"';
+    return out;
+}
+
+#define SIZES "'vocab_size': 300, 'hidden_size': 64, 'intermediate_size': 96, 'num_hidden_layers': 4, " \
+              "'num_attention_heads': 4, 'num_key_value_heads': 2, 'max_position_embeddings': 64, "      \
+              "'rms_norm_eps': 1e-06, 'attention_dropout': 0.0, 'initializer_range': 0.02, 'use_cache': true, " \
+              "'transformers_version': '5.23.0'"
+#define FULL4 "['full_attention', 'full_attention', 'full_attention', 'full_attention']"
+#define ALT4 "['sliding_attention', 'full_attention', 'sliding_attention', 'full_attention']"
+
+static const char *const QWEN2 =
+    "{'model_type': 'qwen2', " SIZES ", 'hidden_act': 'silu', 'layer_types': " FULL4 ", 'max_window_layers': 28, "
+    "'rope_parameters': {'rope_theta': 1000000.0, 'rope_type': 'default'}, 'sliding_window': null, "
+    "'tie_word_embeddings': true, 'use_sliding_window': false, 'bos_token_id': null, 'eos_token_id': null, "
+    "'pad_token_id': null}";
+static const char *const QWEN3 =
+    "{'model_type': 'qwen3', " SIZES ", 'attention_bias': false, 'head_dim': 24, 'hidden_act': 'silu', 'layer_types': "
+    FULL4 ", 'max_window_layers': 28, 'rope_parameters': {'rope_theta': 10000.0, 'rope_type': 'default'}, "
+    "'sliding_window': null, 'tie_word_embeddings': false, 'use_sliding_window': false}";
+static const char *const GEMMA2 =
+    "{'model_type': 'gemma2', " SIZES ", 'attention_bias': false, 'attn_logit_softcapping': 50.0, 'bos_token_id': 2, "
+    "'eos_token_id': 1, 'final_logit_softcapping': 30.0, 'head_dim': 24, 'hidden_activation': 'gelu_pytorch_tanh', "
+    "'layer_types': " ALT4 ", 'pad_token_id': 0, 'query_pre_attn_scalar': 20, 'rope_parameters': {'rope_theta': "
+    "10000.0, 'rope_type': 'default'}, 'sliding_window': 8, 'tie_word_embeddings': true, "
+    "'use_bidirectional_attention': null}";
+static const char *const GEMMA3 =
+    "{'model_type': 'gemma3_text', " SIZES ", '_sliding_window_pattern': 2, 'attention_bias': false, "
+    "'attn_logit_softcapping': null, 'final_logit_softcapping': null, 'head_dim': 24, 'hidden_activation': "
+    "'gelu_pytorch_tanh', 'layer_types': " ALT4 ", 'query_pre_attn_scalar': 256, 'rope_parameters': "
+    "{'full_attention': {'rope_theta': 1000000.0, 'rope_type': 'linear', 'factor': 8.0}, 'sliding_attention': "
+    "{'rope_theta': 10000.0, 'rope_type': 'default'}}, 'sliding_window': 8, 'sliding_window_pattern': 2, "
+    "'tie_word_embeddings': true, 'use_bidirectional_attention': false}";
+static const char *const PHI3 =
+    "{'model_type': 'phi3', " SIZES ", 'embd_pdrop': 0.0, 'hidden_act': 'silu', 'original_max_position_embeddings': "
+    "4096, 'resid_pdrop': 0.0, 'rope_parameters': {'partial_rotary_factor': 1.0, 'rope_theta': 10000.0, "
+    "'rope_type': 'default'}, 'sliding_window': null, 'tie_word_embeddings': false, 'bos_token_id': 1, "
+    "'eos_token_id': 32000, 'pad_token_id': 32000}";
+static const char *const MISTRAL =
+    "{'model_type': 'mistral', " SIZES ", 'head_dim': 16, 'hidden_act': 'silu', 'rope_parameters': {'rope_theta': "
+    "10000.0, 'rope_type': 'default'}, 'sliding_window': 8, 'tie_word_embeddings': false}";
+static const char *const LLAMA3 =
+    "{'model_type': 'llama', " SIZES ", 'attention_bias': false, 'head_dim': 16, 'hidden_act': 'silu', 'mlp_bias': "
+    "false, 'pretraining_tp': 1, 'rope_parameters': {'factor': 8.0, 'high_freq_factor': 4.0, 'low_freq_factor': 1.0, "
+    "'original_max_position_embeddings': 16, 'rope_theta': 500000.0, 'rope_type': 'llama3'}, "
+    "'tie_word_embeddings': true}";
+
+static int parse(const char *text, CtModelConfig *c) { return ct_hf_config_parse(json(text), "m/config.json", c); }
+
+// The config with `edits` (a JSON object, ' for ") applied to its keys: a key set to the string
+// "DELETE" is removed.
+static const char *edited(const char *base, const char *edits) {
+    cJSON *root = cJSON_Parse(json(base)), *e = cJSON_Parse(json(edits));
+    for (cJSON *k = e ? e->child : NULL; root && k; k = k->next) {
+        cJSON_DeleteItemFromObjectCaseSensitive(root, k->string);
+        if (!(cJSON_IsString(k) && strcmp(k->valuestring, "DELETE") == 0))
+            cJSON_AddItemToObject(root, k->string, cJSON_Duplicate(k, 1));
+    }
+    static char buf[4][4096];
+    static int n;
+    char *out = buf[n++ % 4], *printed = root ? cJSON_PrintUnformatted(root) : NULL;
+    snprintf(out, sizeof buf[0], "%s", printed ? printed : "broken edit");
+    free(printed);
+    cJSON_Delete(root);
+    cJSON_Delete(e);
+    return out;
+}
+
+static const char *refusal(const char *text) {
+    CtModelConfig c;
+    if (parse(text, &c) == 0) return "(imported)";
+    return ct_error_message();
+}
+
+#define CHECK_REFUSED(text, needle)                                   \
+    do {                                                              \
+        const char *m_ = refusal(text);                               \
+        CHECK_CONTAINS(m_, "m/config.json: ");                        \
+        CHECK_CONTAINS(m_, needle);                                   \
+        CHECK_MSG(!strchr(m_, '\n'), "not one line: %s", m_);         \
+    } while (0)
+
+TEST(hf_families, configs_saved_by_transformers_read_into_the_model_shape) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c;
+    CHECK_MSG(parse(QWEN2, &c) == 0, "%s", ct_error_message());
+    CHECK(c.arch == CT_ARCH_LLAMA && c.family == CT_FAMILY_QWEN2 && c.qkv_bias && !c.qk_norm && c.n_kv_head == 2);
+    CHECK(c.rope_theta == 1e6f && c.sliding_window == 0 && c.tie_embeddings && c.head_dim == 0);
+
+    CHECK_MSG(parse(QWEN3, &c) == 0, "%s", ct_error_message());
+    CHECK(c.family == CT_FAMILY_QWEN3 && c.qk_norm && !c.qkv_bias && c.head_dim == 24 && ct_model_attn_width(&c) == 96);
+
+    CHECK_MSG(parse(GEMMA2, &c) == 0, "%s", ct_error_message());
+    CHECK(c.family == CT_FAMILY_GEMMA2 && c.gate_act == CT_GATE_GELU_TANH && c.post_norms && c.embed_scale);
+    CHECK(c.query_scale == (float)pow(20, -0.5) && c.attn_softcap == 50.0f && c.final_softcap == 30.0f);
+    CHECK(c.sliding_window == 8 && c.sliding_window_pattern == 2 && c.tie_embeddings && !c.qk_norm && c.head_dim == 24);
+    CHECK(ct_model_layer_slides(&c, 0) && !ct_model_layer_slides(&c, 1) && ct_model_layer_slides(&c, 2));
+
+    CHECK_MSG(parse(GEMMA3, &c) == 0, "%s", ct_error_message());
+    CHECK(c.family == CT_FAMILY_GEMMA3 && c.qk_norm && c.post_norms && c.embed_scale && c.query_scale == 0.0625f);
+    CHECK(c.rope_theta == 1e6f && c.rope_local_theta == 1e4f && c.rope_scaling.type == CT_ROPE_LINEAR);
+    CHECK(c.rope_scaling.factor == 8.0f && c.attn_softcap == 0 && c.final_softcap == 0);
+    CHECK(c.sliding_window == 8 && c.sliding_window_pattern == 2);
+    // transformers 4's shape of Gemma 3: rope_theta, rope_local_base_freq, rope_scaling for the global layers
+    CHECK_MSG(parse(edited(GEMMA3, "{'rope_parameters': 'DELETE', 'rope_theta': 1000000.0, 'rope_local_base_freq': "
+                                   "10000.0, 'rope_scaling': {'rope_type': 'linear', 'factor': 8.0}, 'layer_types': "
+                                   "'DELETE'}"), &c) == 0, "%s", ct_error_message());
+    CHECK(c.rope_theta == 1e6f && c.rope_local_theta == 1e4f && c.rope_scaling.type == CT_ROPE_LINEAR);
+    CHECK(c.sliding_window_pattern == 2);
+    CHECK_MSG(parse(edited(GEMMA3, "{'rope_parameters': 'DELETE', 'layer_types': 'DELETE', 'sliding_window_pattern': "
+                                   "'DELETE'}"), &c) == 0, "%s", ct_error_message());
+    CHECK_MSG(c.rope_theta == 1e6f && c.rope_local_theta == 1e4f && c.sliding_window_pattern == 0,
+              "Gemma3TextConfig's defaults: bases 1e6 and 1e4, pattern 6 (4 layers: all sliding)");
+
+    CHECK_MSG(parse(PHI3, &c) == 0, "%s", ct_error_message());
+    CHECK(c.family == CT_FAMILY_PHI3 && c.norm_eps == 1e-6f && c.sliding_window == 0);
+    CHECK_MSG(parse(edited(PHI3, "{'sliding_window': 16, 'rms_norm_eps': 'DELETE'}"), &c) == 0, "%s", ct_error_message());
+    CHECK(c.sliding_window == 16 && c.sliding_window_pattern == 0 && c.norm_eps == 1e-5f);
+
+    CHECK_MSG(parse(MISTRAL, &c) == 0, "%s", ct_error_message());
+    CHECK(c.family == CT_FAMILY_MISTRAL && c.sliding_window == 8 && c.sliding_window_pattern == 0);
+    CHECK_MSG(parse(edited(MISTRAL, "{'sliding_window': 'DELETE'}"), &c) == 0 && c.sliding_window == 4096,
+              "MistralConfig's default window is 4096");
+
+    CHECK_MSG(parse(LLAMA3, &c) == 0, "%s", ct_error_message());
+    CHECK(c.family == CT_FAMILY_LLAMA && c.rope_scaling.type == CT_ROPE_LLAMA3 && c.rope_theta == 500000.0f);
+    CHECK(c.rope_scaling.original_max_position == 16 && c.rope_scaling.high_freq_factor == 4.0f);
+
+    // Qwen's window: use_sliding_window with the layers from max_window_layers on, or layer_types
+    CHECK_MSG(parse(edited(QWEN2, "{'use_sliding_window': true, 'sliding_window': 8, 'max_window_layers': 0, "
+                                  "'layer_types': 'DELETE'}"), &c) == 0, "%s", ct_error_message());
+    CHECK(c.sliding_window == 8 && c.sliding_window_pattern == 0);
+    CHECK_MSG(parse(edited(QWEN2, "{'sliding_window': 8, 'layer_types': " ALT4 "}"), &c) == 0 && c.sliding_window == 0,
+              "without use_sliding_window Qwen2Config drops the window");
+    // architectures alone name the family
+    CHECK_MSG(parse(edited(GEMMA2, "{'model_type': 'DELETE', 'architectures': ['Gemma2ForCausalLM']}"), &c) == 0 &&
+                  c.family == CT_FAMILY_GEMMA2, "%s", ct_error_message());
+}
+
+TEST(hf_families, what_ctrain_cannot_compute_is_refused_naming_the_key) {
+    CHECK_REFUSED(edited(QWEN2, "{'use_sliding_window': true, 'sliding_window': 8, 'max_window_layers': 2, "
+                                "'layer_types': 'DELETE'}"),
+                  "max_window_layers: layer 2 attends through the window, which ctrain cannot express");
+    CHECK_REFUSED(edited(GEMMA3, "{'layer_types': ['full_attention', 'sliding_attention', 'sliding_attention', "
+                                 "'full_attention']}"), "layer_types: layer 1 attends through the window");
+    CHECK_REFUSED(edited(GEMMA3, "{'layer_types': ['full_attention', 'chunked_attention', 'sliding_attention', "
+                                 "'full_attention']}"), "layer_types[1] is not supported");
+    CHECK_REFUSED(edited(GEMMA3, "{'layer_types': " FULL4 ", 'num_hidden_layers': 3}"),
+                  "layer_types must list num_hidden_layers (3) layer types");
+    CHECK_REFUSED(edited(GEMMA3, "{'use_bidirectional_attention': true}"), "use_bidirectional_attention = true");
+    CHECK_REFUSED(edited(GEMMA3, "{'rope_parameters': {'full_attention': {'rope_type': 'default'}, "
+                                 "'sliding_attention': {'rope_type': 'linear', 'factor': 2.0}}}"),
+                  "rope_parameters.sliding_attention: a scaled RoPE on the sliding layers is not supported");
+    CHECK_REFUSED(edited(GEMMA3, "{'rope_parameters': {'rope_type': 'default', 'rope_theta': 10000.0}}"),
+                  "rope_parameters of gemma3_text must hold a full_attention and a sliding_attention block");
+    CHECK_REFUSED(edited(GEMMA3, "{'rope_parameters': {'full_attention': {'rope_type': 'longrope'}}}"),
+                  "rope_parameters.full_attention.rope_type 'longrope' is not supported");
+    CHECK_REFUSED(edited(GEMMA2, "{'hidden_activation': 'gelu'}"), "hidden_activation 'gelu' is not supported");
+    CHECK_REFUSED(edited(GEMMA2, "{'attention_bias': true}"), "attention_bias = true is not supported");
+    CHECK_REFUSED(edited(QWEN3, "{'attention_bias': true}"), "attention_bias = true is not supported");
+    CHECK_REFUSED(edited(QWEN2, "{'hidden_act': 'gelu'}"), "hidden_act 'gelu' is not supported");
+    CHECK_REFUSED(edited(PHI3, "{'rope_parameters': 'DELETE', 'rope_scaling': {'type': 'su', 'short_factor': [1.0], "
+                               "'long_factor': [1.0]}}"), "rope_scaling.rope_type 'su' is not supported: Phi-3 reads it as longrope");
+    CHECK_REFUSED(edited(PHI3, "{'rope_parameters': {'rope_type': 'yarn', 'factor': 2.0}}"),
+                  "rope_parameters.rope_type 'yarn' is not supported: Phi-3 reads it as longrope");
+    CHECK_REFUSED(edited(PHI3, "{'partial_rotary_factor': 0.5, 'rope_parameters': {'rope_type': 'default'}}"),
+                  "partial_rotary_factor is not supported: ctrain rotates the whole head");
+    CHECK_REFUSED(edited(LLAMA3, "{'rope_parameters': {'rope_type': 'llama3', 'factor': 8.0}}"),
+                  "rope_parameters: rope_type llama3 needs low_freq_factor and high_freq_factor");
+    CHECK_REFUSED(edited(LLAMA3, "{'mlp_bias': true}"), "mlp_bias = true is not supported");
+    CHECK_REFUSED(edited(MISTRAL, "{'head_dim': 15}"), "RoPE needs an even head size; head_dim is 15");
+    CHECK_REFUSED(edited(QWEN2, "{'model_type': 'phi4'}"), "model_type 'phi4' is not supported; ctrain imports gpt2");
+}
+
+// What ct_hf_config_json writes for a shape reads back as that shape (both rope shapes are
+// written; the parse takes transformers' precedence).
+TEST(hf_families, written_config_reads_back_as_the_same_shape) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *const configs[] = {QWEN2, QWEN3, GEMMA2, GEMMA3, PHI3, MISTRAL, LLAMA3,
+                                   edited(LLAMA3, "{'rope_parameters': {'rope_type': 'yarn', 'factor': 4.0, "
+                                                  "'mscale': 0.5, 'attention_factor': 1.25, 'truncate': false}}"),
+                                   edited(LLAMA3, "{'rope_parameters': {'rope_type': 'dynamic', 'factor': 2.0}}"),
+                                   edited(QWEN2, "{'use_sliding_window': true, 'sliding_window': 8, "
+                                                 "'max_window_layers': 0, 'layer_types': 'DELETE'}")};
+    const int32_t eos[] = {5, 7};
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        CtModelConfig a, b;
+        CHECK_MSG(parse(configs[i], &a) == 0, "config %zu: %s", i, ct_error_message());
+        char *written = ct_hf_config_json(&a, 1, eos, 1 + (int)(i % 2), "float32");
+        CHECK_MSG(ct_hf_config_parse(written, "written", &b) == 0, "config %zu: %s", i, ct_error_message());
+        CHECK_MSG(memcmp(&a, &b, sizeof a) == 0, "config %zu reads back as another shape:\n%s", i, written);
+        if (i % 2) CHECK_CONTAINS(written, "\"eos_token_id\":\t[5, 7]");
+        free(written);
+    }
+}

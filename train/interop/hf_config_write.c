@@ -1,0 +1,134 @@
+// config.json for `ctrain export hf`: the model shape in the keys of its family's config class,
+// which transformers 5 loads (and 4, through the RoPE keys of both shapes). See hf_interop.h.
+#include <cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "train/interop/hf_interop.h"
+#include "train/interop/hf_rope_config.h"
+
+static const struct {
+    const char *model_type, *architecture;
+} family_names[] = {
+    [CT_FAMILY_LLAMA] = {"llama", "LlamaForCausalLM"},     [CT_FAMILY_MISTRAL] = {"mistral", "MistralForCausalLM"},
+    [CT_FAMILY_QWEN2] = {"qwen2", "Qwen2ForCausalLM"},     [CT_FAMILY_QWEN3] = {"qwen3", "Qwen3ForCausalLM"},
+    [CT_FAMILY_GEMMA2] = {"gemma2", "Gemma2ForCausalLM"},  [CT_FAMILY_GEMMA3] = {"gemma3_text", "Gemma3ForCausalLM"},
+    [CT_FAMILY_PHI3] = {"phi3", "Phi3ForCausalLM"},
+};
+
+static void write_gpt2(cJSON *o, const CtModelConfig *m) {
+    cJSON_AddItemToArray(cJSON_GetObjectItem(o, "architectures"), cJSON_CreateString("GPT2LMHeadModel"));
+    cJSON_AddStringToObject(o, "model_type", "gpt2");
+    cJSON_AddNumberToObject(o, "vocab_size", m->vocab_size);
+    cJSON_AddNumberToObject(o, "n_positions", m->max_seq_len);
+    cJSON_AddNumberToObject(o, "n_ctx", m->max_seq_len);
+    cJSON_AddNumberToObject(o, "n_embd", m->d_model);
+    cJSON_AddNumberToObject(o, "n_layer", m->n_layer);
+    cJSON_AddNumberToObject(o, "n_head", m->n_head);
+    cJSON_AddNumberToObject(o, "n_inner", m->d_ff);
+    cJSON_AddStringToObject(o, "activation_function", "gelu_new");
+    cJSON_AddNumberToObject(o, "layer_norm_epsilon", ct_hf_short_float(m->norm_eps));
+    cJSON_AddNumberToObject(o, "resid_pdrop", 0);
+    cJSON_AddNumberToObject(o, "embd_pdrop", 0);
+    cJSON_AddNumberToObject(o, "attn_pdrop", 0);
+    cJSON_AddBoolToObject(o, "scale_attn_weights", 1);
+}
+
+static void add_number_or_null(cJSON *o, const char *key, double v) {
+    if (v > 0) cJSON_AddNumberToObject(o, key, v);
+    else cJSON_AddNullToObject(o, key);
+}
+
+// layer_types as transformers 5 lists them (Qwen, Gemma).
+static void add_layer_types(cJSON *o, const CtModelConfig *m) {
+    cJSON *types = cJSON_AddArrayToObject(o, "layer_types");
+    for (int l = 0; l < m->n_layer; l++)
+        cJSON_AddItemToArray(types, cJSON_CreateString(ct_model_layer_slides(m, l) ? "sliding_attention" : "full_attention"));
+}
+
+// The window keys of each family (an absent sliding_window means 4096 to Mistral, Qwen and
+// Gemma: "none" is written as null).
+static void write_window(cJSON *o, const CtModelConfig *m) {
+    switch (m->family) {
+    case CT_FAMILY_LLAMA: break;
+    case CT_FAMILY_MISTRAL:
+    case CT_FAMILY_PHI3: add_number_or_null(o, "sliding_window", m->sliding_window); break;
+    case CT_FAMILY_QWEN2:
+    case CT_FAMILY_QWEN3:
+        cJSON_AddBoolToObject(o, "use_sliding_window", m->sliding_window > 0);
+        add_number_or_null(o, "sliding_window", m->sliding_window);
+        // transformers 4 reads this rule: layers from max_window_layers on slide
+        cJSON_AddNumberToObject(o, "max_window_layers", m->sliding_window > 0 && !m->sliding_window_pattern ? 0 : m->n_layer);
+        add_layer_types(o, m);
+        break;
+    case CT_FAMILY_GEMMA2:
+    case CT_FAMILY_GEMMA3:
+        add_number_or_null(o, "sliding_window", m->sliding_window);
+        if (m->family == CT_FAMILY_GEMMA3 && m->sliding_window_pattern > 0)  // transformers 4's key
+            cJSON_AddNumberToObject(o, "sliding_window_pattern", m->sliding_window_pattern);
+        add_layer_types(o, m);
+        break;
+    }
+}
+
+static void write_gemma(cJSON *o, const CtModelConfig *m) {
+    cJSON_AddStringToObject(o, "hidden_activation", "gelu_pytorch_tanh");
+    // query_pre_attn_scalar is an integer in Gemma's config classes
+    double scalar = m->query_scale > 0 ? 1.0 / ((double)m->query_scale * m->query_scale) : ct_model_head_dim(m);
+    cJSON_AddNumberToObject(o, "query_pre_attn_scalar", fabs(scalar - round(scalar)) < 1e-3 * scalar ? round(scalar) : scalar);
+    add_number_or_null(o, "attn_logit_softcapping", m->attn_softcap > 0 ? ct_hf_short_float(m->attn_softcap) : 0);
+    add_number_or_null(o, "final_logit_softcapping", m->final_softcap > 0 ? ct_hf_short_float(m->final_softcap) : 0);
+    cJSON_AddBoolToObject(o, "attention_bias", 0);
+    if (m->family == CT_FAMILY_GEMMA3) cJSON_AddBoolToObject(o, "use_bidirectional_attention", 0);
+}
+
+static void write_llama(cJSON *o, const CtModelConfig *m) {
+    cJSON_AddItemToArray(cJSON_GetObjectItem(o, "architectures"), cJSON_CreateString(family_names[m->family].architecture));
+    cJSON_AddStringToObject(o, "model_type", family_names[m->family].model_type);
+    cJSON_AddNumberToObject(o, "vocab_size", m->vocab_size);
+    cJSON_AddNumberToObject(o, "hidden_size", m->d_model);
+    cJSON_AddNumberToObject(o, "intermediate_size", m->d_ff);
+    cJSON_AddNumberToObject(o, "num_hidden_layers", m->n_layer);
+    cJSON_AddNumberToObject(o, "num_attention_heads", m->n_head);
+    cJSON_AddNumberToObject(o, "num_key_value_heads", m->n_kv_head);
+    cJSON_AddNumberToObject(o, "head_dim", ct_model_head_dim(m));
+    cJSON_AddNumberToObject(o, "max_position_embeddings", m->max_seq_len);
+    cJSON_AddNumberToObject(o, "rms_norm_eps", ct_hf_short_float(m->norm_eps));
+    ct_hf_rope_write(o, m);
+    if (m->family == CT_FAMILY_GEMMA2 || m->family == CT_FAMILY_GEMMA3) {
+        write_gemma(o, m);
+    } else {
+        cJSON_AddStringToObject(o, "hidden_act", "silu");
+        if (m->family == CT_FAMILY_LLAMA || m->family == CT_FAMILY_QWEN3) cJSON_AddBoolToObject(o, "attention_bias", 0);
+        if (m->family == CT_FAMILY_LLAMA) cJSON_AddBoolToObject(o, "mlp_bias", 0);
+    }
+    if (m->family == CT_FAMILY_PHI3) {  // longrope's pretraining length (unused by the default RoPE); dropout off
+        cJSON_AddNumberToObject(o, "original_max_position_embeddings", m->max_seq_len);
+        cJSON_AddNumberToObject(o, "resid_pdrop", 0);
+        cJSON_AddNumberToObject(o, "embd_pdrop", 0);
+    }
+    write_window(o, m);
+    cJSON_AddNumberToObject(o, "attention_dropout", 0);
+}
+
+char *ct_hf_config_json(const CtModelConfig *m, int bos_id, const int32_t *eos_ids, int n_eos, const char *torch_dtype) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddArrayToObject(o, "architectures");
+    if (m->arch == CT_ARCH_GPT2) write_gpt2(o, m);
+    else write_llama(o, m);
+    cJSON_AddBoolToObject(o, "tie_word_embeddings", m->tie_embeddings);
+    cJSON_AddNumberToObject(o, "initializer_range", 0.02);
+    cJSON_AddBoolToObject(o, "use_cache", 1);
+    if (bos_id >= 0) cJSON_AddNumberToObject(o, "bos_token_id", bos_id);
+    if (n_eos == 1) cJSON_AddNumberToObject(o, "eos_token_id", eos_ids[0]);
+    if (n_eos > 1) {
+        cJSON *list = cJSON_AddArrayToObject(o, "eos_token_id");
+        for (int i = 0; i < n_eos; i++) cJSON_AddItemToArray(list, cJSON_CreateNumber(eos_ids[i]));
+    }
+    // transformers 4.56+ reads "dtype", earlier releases "torch_dtype"
+    cJSON_AddStringToObject(o, "torch_dtype", torch_dtype);
+    cJSON_AddStringToObject(o, "dtype", torch_dtype);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}
