@@ -218,3 +218,124 @@ TEST(hf_families, written_config_reads_back_as_the_same_shape) {
         free(written);
     }
 }
+
+// Exports a random checkpoint of `c`, and returns the export folder (NULL + error).
+static const char *export_random(const CtModelConfig *c, const char *name) {
+    const char *ckpt = ct_test_path("src.h5");
+    if (hf_fixture_checkpoint(ckpt, c, 3) != 0) return NULL;
+    static char dir[1024];
+    snprintf(dir, sizeof dir, "%s", ct_test_path(name));
+    CtHfExportOptions opt = {0};
+    return ct_hf_export(ckpt, dir, &opt) == 0 ? dir : NULL;
+}
+
+static const CtParamEntry *entry(const CtModel *m, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (strcmp(m->table[i].name, name) == 0) return &m->table[i];
+    return NULL;
+}
+
+// Phi-3's files hold q|k|v as one qkv_proj and gate|up as one gate_up_proj, rows stacked in
+// that order; the export writes them so and the import splits them back to the bit.
+TEST(hf_families, phi3_fused_projections_export_and_import_exactly) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
+    c.family = CT_FAMILY_PHI3;
+    const char *dir = export_random(&c, "phi3");
+    CHECK_MSG(dir, "%s", ct_error_message());
+    CtModel m;
+    CtCheckpointMeta meta;
+    CHECK(hf_fixture_load(ct_test_path("src.h5"), &m, &meta) == 0);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CtSafetensors f;
+    CHECK_MSG(ct_st_open(&f, path) == 0, "%s", ct_error_message());
+    const int q = c.n_head * ct_model_head_dim(&c), kv = ct_model_kv_width(&c);
+    const CtStTensor *qkv = ct_st_find(&f, "model.layers.1.self_attn.qkv_proj.weight");
+    const CtStTensor *gate_up = ct_st_find(&f, "model.layers.1.mlp.gate_up_proj.weight");
+    CHECK(qkv && qkv->shape[0] == q + 2 * kv && qkv->shape[1] == c.d_model);
+    CHECK(gate_up && gate_up->shape[0] == 2 * c.d_ff && gate_up->shape[1] == c.d_model);
+    CHECK(!ct_st_find(&f, "model.layers.1.self_attn.k_proj.weight") && !ct_st_find(&f, "model.layers.0.mlp.up_proj.weight"));
+    if (qkv && gate_up) {
+        float *v = ct_alloc(qkv->numel * sizeof(float)), *g = ct_alloc(gate_up->numel * sizeof(float));
+        CHECK(ct_st_read_f32(&f, qkv, v) == 0 && ct_st_read_f32(&f, gate_up, g) == 0);
+        const CtParamEntry *k = entry(&m, "model.layers.1.self_attn.k_proj.weight");
+        const CtParamEntry *up = entry(&m, "model.layers.1.mlp.up_proj.weight");
+        CHECK_MSG(memcmp(v + (size_t)q * c.d_model, m.params + k->offset, k->numel * sizeof(float)) == 0,
+                  "qkv_proj's rows after the queries are k_proj");
+        CHECK_MSG(memcmp(g + (size_t)c.d_ff * c.d_model, m.params + up->offset, up->numel * sizeof(float)) == 0,
+                  "gate_up_proj's second half is up_proj");
+        ct_free(v);
+        ct_free(g);
+    }
+    ct_st_close(&f);
+
+    CtHfImportOptions iopt = {0};
+    const char *back = ct_test_path("back.h5");
+    CHECK_MSG(ct_hf_import(dir, back, &iopt) == 0, "%s", ct_error_message());
+    CtModel b;
+    CtCheckpointMeta bmeta;
+    CHECK(hf_fixture_load(back, &b, &bmeta) == 0);
+    CHECK(b.config.family == CT_FAMILY_PHI3 && b.n_params == m.n_params);
+    CHECK_MSG(memcmp(b.params, m.params, m.n_params * sizeof(float)) == 0, "the import is not bit-exact");
+    ct_model_free(&m);
+    ct_model_free(&b);
+    ct_checkpoint_meta_free(&meta);
+    ct_checkpoint_meta_free(&bmeta);
+}
+
+// Gemma's files hold w of RMSNorm x·(1 + w); ctrain stores 1 + w. Every norm weight of the
+// table (whatever norms the family has) goes out less 1 and comes back plus 1.
+TEST(hf_families, gemma_norm_weights_lose_their_one_on_export_and_regain_it_on_import) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c;
+    CHECK_MSG(parse(GEMMA3, &c) == 0, "%s", ct_error_message());
+    CtModelConfig small = hf_fixture_config(CT_ARCH_LLAMA, 1);
+    c.n_layer = small.n_layer, c.d_model = small.d_model, c.d_ff = small.d_ff, c.vocab_size = small.vocab_size;
+    c.n_head = small.n_head, c.n_kv_head = small.n_kv_head, c.head_dim = 6, c.max_seq_len = small.max_seq_len;
+    c.sliding_window = 4;
+    const char *dir = export_random(&c, "gemma3");
+    CHECK_MSG(dir, "%s", ct_error_message());
+    CtModel m;
+    CtCheckpointMeta meta;
+    CHECK(hf_fixture_load(ct_test_path("src.h5"), &m, &meta) == 0);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CtSafetensors f;
+    CHECK_MSG(ct_st_open(&f, path) == 0, "%s", ct_error_message());
+    int norms = 0;
+    for (int i = 0; i < m.n_tensors; i++) {
+        const CtParamEntry *e = &m.table[i];
+        const CtStTensor *t = ct_st_find(&f, e->name);
+        CHECK_MSG(t, "%s is not in the export", e->name);
+        if (!t) continue;
+        float *v = ct_alloc(e->numel * sizeof(float));
+        CHECK(ct_st_read_f32(&f, t, v) == 0);
+        const int is_norm = strstr(e->name, "norm.weight") != NULL;
+        norms += is_norm;
+        for (size_t k = 0; k < e->numel; k++)
+            if (v[k] != m.params[e->offset + k] - (is_norm ? 1.0f : 0.0f)) {
+                CHECK_MSG(0, "%s[%zu]: the file holds %g for ctrain's %g", e->name, k, v[k], m.params[e->offset + k]);
+                break;
+            }
+        ct_free(v);
+    }
+    CHECK_MSG(norms >= 2 * c.n_layer + 1, "only %d norm weights in the table", norms);
+    ct_st_close(&f);
+    CtHfImportOptions iopt = {0};
+    const char *back = ct_test_path("back.h5");
+    CHECK_MSG(ct_hf_import(dir, back, &iopt) == 0, "%s", ct_error_message());
+    CtModel b;
+    CtCheckpointMeta bmeta;
+    CHECK(hf_fixture_load(back, &b, &bmeta) == 0);
+    CHECK_MSG(memcmp(&b.config, &m.config, sizeof m.config) == 0, "the shape changed through the export");
+    for (size_t k = 0; k < m.n_params; k++)  // x − 1 + 1 rounds where x is far from 1
+        if (fabsf(b.params[k] - m.params[k]) > 1e-6f * fmaxf(1.0f, fabsf(m.params[k]))) {
+            CHECK_MSG(0, "parameter %zu: %g came back as %g", k, m.params[k], b.params[k]);
+            break;
+        }
+    ct_model_free(&m);
+    ct_model_free(&b);
+    ct_checkpoint_meta_free(&meta);
+    ct_checkpoint_meta_free(&bmeta);
+}

@@ -75,8 +75,8 @@ static const char *type_of(const Block *b) {
 static int read_scaling(const Block *b, CtRopeType type, int max_pos, CtRopeScaling *s) {
     double v = 0;
     int rc;
-    s->original_max_position = max_pos;
-    if (type != CT_ROPE_DYNAMIC) {
+    if (type != CT_ROPE_LINEAR) s->original_max_position = max_pos;
+    if (type == CT_ROPE_YARN || type == CT_ROPE_LLAMA3) {
         if ((rc = block_number(b, "original_max_position_embeddings", 1, &v)) < 0) return -1;
         if (rc) s->original_max_position = (int)v;
     }
