@@ -22,94 +22,6 @@ void ct_checkpoint_meta_free(CtCheckpointMeta *meta) {
     meta->run_config_json = meta->tokenizer_json = meta->chat_template_json = meta->generation_config_json = NULL;
 }
 
-static const char *const family_names[] = {
-    [CT_FAMILY_LLAMA] = "llama", [CT_FAMILY_MISTRAL] = "mistral", [CT_FAMILY_QWEN2] = "qwen2", [CT_FAMILY_QWEN3] = "qwen3",
-    [CT_FAMILY_GEMMA2] = "gemma2", [CT_FAMILY_GEMMA3] = "gemma3", [CT_FAMILY_PHI3] = "phi3",
-};
-#define N_FAMILY_NAMES (int)(sizeof family_names / sizeof family_names[0])
-
-static void add_if(cJSON *o, const char *key, double v) {
-    if (v != 0) cJSON_AddNumberToObject(o, key, v);
-}
-
-// The llama-architecture variants, each only when set (a plain model's model_config is as before).
-static void add_variants(cJSON *o, const CtModelConfig *c) {
-    if (c->family != CT_FAMILY_LLAMA) cJSON_AddStringToObject(o, "family", family_names[c->family]);
-    add_if(o, "head_dim", c->head_dim);
-    add_if(o, "qkv_bias", c->qkv_bias);
-    add_if(o, "qk_norm", c->qk_norm);
-    const CtRopeScaling *r = &c->rope_scaling;
-    if (r->type != CT_ROPE_DEFAULT) {
-        cJSON *s = cJSON_AddObjectToObject(o, "rope_scaling");
-        cJSON_AddNumberToObject(s, "type", r->type);
-        add_if(s, "factor", r->factor);
-        add_if(s, "original_max_position", r->original_max_position);
-        add_if(s, "low_freq_factor", r->low_freq_factor);
-        add_if(s, "high_freq_factor", r->high_freq_factor);
-        add_if(s, "beta_fast", r->beta_fast);
-        add_if(s, "beta_slow", r->beta_slow);
-        add_if(s, "mscale", r->mscale);
-        add_if(s, "mscale_all_dim", r->mscale_all_dim);
-        add_if(s, "attention_factor", r->attention_factor);
-        add_if(s, "truncate", r->truncate);
-    }
-    add_if(o, "rope_local_theta", c->rope_local_theta);
-    add_if(o, "sliding_window", c->sliding_window);
-    add_if(o, "sliding_window_pattern", c->sliding_window_pattern);
-    add_if(o, "gate_act", c->gate_act);
-    add_if(o, "post_norms", c->post_norms);
-    add_if(o, "embed_scale", c->embed_scale);
-    add_if(o, "query_scale", c->query_scale);
-    add_if(o, "attn_softcap", c->attn_softcap);
-    add_if(o, "final_softcap", c->final_softcap);
-}
-
-static double num(const cJSON *o, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-static int parse_variants(const cJSON *o, CtModelConfig *c, const char *source) {
-    const cJSON *fam = cJSON_GetObjectItemCaseSensitive(o, "family");
-    if (fam) {
-        int f = 0;
-        while (f < N_FAMILY_NAMES && !(cJSON_IsString(fam) && strcmp(fam->valuestring, family_names[f]) == 0)) f++;
-        if (f == N_FAMILY_NAMES) return ct_error_set("%s: model_config has an unknown family", source);
-        c->family = (CtFamily)f;
-    }
-    c->head_dim = (int)num(o, "head_dim");
-    c->qkv_bias = (int)num(o, "qkv_bias");
-    c->qk_norm = (int)num(o, "qk_norm");
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "rope_scaling");
-    if (s) {
-        CtRopeScaling *r = &c->rope_scaling;
-        int type = (int)num(s, "type");
-        if (type < CT_ROPE_DEFAULT || type > CT_ROPE_LLAMA3)
-            return ct_error_set("%s: model_config has an unknown rope_scaling type %d", source, type);
-        r->type = (CtRopeType)type;
-        r->factor = (float)num(s, "factor");
-        r->original_max_position = (int)num(s, "original_max_position");
-        r->low_freq_factor = (float)num(s, "low_freq_factor");
-        r->high_freq_factor = (float)num(s, "high_freq_factor");
-        r->beta_fast = (float)num(s, "beta_fast");
-        r->beta_slow = (float)num(s, "beta_slow");
-        r->mscale = (float)num(s, "mscale");
-        r->mscale_all_dim = (float)num(s, "mscale_all_dim");
-        r->attention_factor = (float)num(s, "attention_factor");
-        r->truncate = (int)num(s, "truncate");
-    }
-    c->rope_local_theta = (float)num(o, "rope_local_theta");
-    c->sliding_window = (int)num(o, "sliding_window");
-    c->sliding_window_pattern = (int)num(o, "sliding_window_pattern");
-    c->gate_act = num(o, "gate_act") == CT_GATE_GELU_TANH ? CT_GATE_GELU_TANH : CT_GATE_SILU;
-    c->post_norms = (int)num(o, "post_norms");
-    c->embed_scale = (int)num(o, "embed_scale");
-    c->query_scale = (float)num(o, "query_scale");
-    c->attn_softcap = (float)num(o, "attn_softcap");
-    c->final_softcap = (float)num(o, "final_softcap");
-    return 0;
-}
-
 char *ct_model_config_json(const CtModelConfig *c) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "arch", ct_arch_name(c->arch));
@@ -124,7 +36,6 @@ char *ct_model_config_json(const CtModelConfig *c) {
     cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
     cJSON_AddBoolToObject(o, "tie_embeddings", c->tie_embeddings);
     cJSON_AddNumberToObject(o, "dropout", c->dropout);
-    add_variants(o, c);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -161,7 +72,6 @@ int ct_model_config_parse_json(const char *json, CtModelConfig *out, const char 
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "rope_theta"))) out->rope_theta = (float)v->valuedouble;
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "dropout"))) out->dropout = (float)v->valuedouble;
     out->tie_embeddings = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tie_embeddings"));
-    if (parse_variants(o, out, source) != 0) goto done;
     if (ct_model_config_validate(out) != 0) {
         ct_error_prefix("%s: model_config: ", source);
         goto done;
