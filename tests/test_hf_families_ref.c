@@ -1,0 +1,197 @@
+// The llama-architecture families against transformers (tests/ref/hf_families_ref.py), where
+// torch and transformers are importable: a tiny random model of each family built and saved by
+// transformers imports with `ctrain import hf`; ctrain's logits are transformers' (relative
+// 1e-5 of the largest), `ctrain eval` gives transformers' mean loss over the same windows
+// (relative 1e-5), `ctrain generate` at temperature 0 gives transformers' 40 greedy tokens; and
+// `ctrain export hf` of the imported checkpoint, and of it merged with a LoRA adapter (`ctrain
+// lora merge`), loads in transformers with ctrain's logits, as does the adapter itself (ctrain's
+// PEFT folder on the exported base, PeftModel.from_pretrained). Elsewhere the tests skip with the
+// reason.
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "tests/hf_fixture.h"
+#include "tests/test.h"
+#include "train/interop/lora_peft.h"
+#include "train/model/lora.h"
+
+#define REF_T 24
+#define REF_V 300
+
+// max |a - b| / max |b|; infinite when either holds a non-finite value
+static double relative_error(const float *a, const float *b, size_t n) {
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+// The int32 or float32 values of dir/name: their count, or -1.
+static long read_values(const char *dir, const char *name, void *dst, size_t max_bytes) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t size = 0;
+    char *data = ct_test_read(path, &size);
+    long n = data && size <= max_bytes ? (long)(size / 4) : -1;
+    if (n >= 0) memcpy(dst, data, size);
+    free(data);
+    return n;
+}
+
+// `ctrain ARGS` in the test's folder; its output in *out (free it). The exit status.
+static int ctrain(const char *args, char **out) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", ct_test_tmpdir(), ct_test_bin(), args);
+    return ct_test_run(cmd, out);
+}
+
+static int ctrain_ok(const char *args) {
+    char *out = NULL;
+    int rc = ctrain(args, &out);
+    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "ctrain %s: exit %d: %s", args, rc, out ? out : "");
+    free(out);
+    return rc;
+}
+
+// `ctrain eval` on the sample text against transformers' loss over the same windows.
+static void check_eval(const char *dir) {
+    char want_text[256] = "", args[2048], *out = NULL;
+    long n = read_values(dir, "eval.txt", want_text, sizeof want_text - 1);
+    double want = NAN, got = NAN;
+    long want_tokens = -1, tokens = -2;
+    if (n > 0) sscanf(want_text, "loss=%lf tokens=%ld", &want, &want_tokens);
+    snprintf(args, sizeof args, "eval --threads 1 --checkpoint imported.h5 --text %s/sample.txt --seq 16", dir);
+    int rc = ctrain(args, &out);
+    const char *last = out ? strstr(out, "loss=") : NULL;
+    if (rc == 0 && last) sscanf(last, "loss=%lf ppl=%*f tokens=%ld", &got, &tokens);
+    CHECK_MSG(rc == 0 && tokens == want_tokens && fabs(got - want) <= 1e-5 * want,
+              "ctrain eval: loss %.9f over %ld tokens; transformers %.9f over %ld (%s)", got, tokens, want, want_tokens,
+              out ? out : "");
+    free(out);
+}
+
+// The ids of a line of numbers; their count.
+static int parse_ids(const char *line, int32_t *ids, int max) {
+    int n = 0;
+    char *end;
+    for (long v = strtol(line, &end, 10); end != line && n < max; v = strtol(line, &end, 10)) {
+        ids[n++] = (int32_t)v;
+        line = end;
+        if (*line == '\n') break;
+    }
+    return n;
+}
+
+// `ctrain generate` at temperature 0: the prompt's ids and the 40 greedy tokens of transformers.
+static void check_greedy(const char *dir) {
+    int32_t prompt[64], greedy[64], got_prompt[64], got[64];
+    long n_prompt = read_values(dir, "prompt_ids.bin", prompt, sizeof prompt);
+    long n_greedy = read_values(dir, "greedy.bin", greedy, sizeof greedy);
+    char *out = NULL;
+    int rc = ctrain("generate --checkpoint imported.h5 --prompt 'hello the world, the quick' --temperature 0 "
+                    "--max-tokens 40 --ids --threads 1", &out);
+    CHECK_MSG(rc == 0 && out, "ctrain generate: %s", out ? out : "");
+    if (rc != 0 || !out) {
+        free(out);
+        return;
+    }
+    const char *second = strchr(out, '\n');
+    int np = parse_ids(out, got_prompt, 64), ng = second ? parse_ids(second + 1, got, 64) : 0;
+    CHECK_MSG(np == n_prompt && memcmp(got_prompt, prompt, sizeof(int32_t) * (size_t)np) == 0,
+              "ctrain encodes the prompt to other ids than transformers: %s", out);
+    int same = ng == n_greedy && memcmp(got, greedy, sizeof(int32_t) * (size_t)ng) == 0;
+    char want_text[1024] = "";
+    for (long i = 0; i < n_greedy; i++)
+        snprintf(want_text + strlen(want_text), sizeof want_text - strlen(want_text), " %d", greedy[i]);
+    CHECK_MSG(same, "ctrain's greedy tokens differ from transformers':\nctrain: %s\ntransformers:%s", out, want_text);
+    free(out);
+}
+
+// Random LoRA adapters on every linear layer of the imported model, as a PEFT folder written
+// for the exported base; ctrain merges them into merged.h5. 0, or -1 + a recorded failure.
+static int make_adapter(const char *base_dir) {
+    CtModel m;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    if (ct_checkpoint_load(ct_test_path("imported.h5"), &m, ct_ops_cpu(), 1, REF_T, CT_MODEL_FROZEN, NULL, &meta) != 0) {
+        ct_test_fail(__FILE__, __LINE__, "%s", ct_error_message());
+        return -1;
+    }
+    ct_checkpoint_meta_free(&meta);
+    CtLoraSpec s = {.r = 4, .alpha = 8};
+    snprintf(s.targets, sizeof s.targets, "all-linear");
+    int rc = ct_lora_attach(&m, &s);
+    CtRng rng;
+    ct_rng_seed(&rng, 8);
+    for (size_t i = 0; rc == 0 && i < m.lora->n_params; i++) m.lora->params[i] = (float)(0.1 * ct_rng_normal(&rng));
+    if (rc == 0) rc = ct_lora_save_peft(&m, ct_test_path("adapter"), base_dir);
+    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "%s", ct_error_message());
+    ct_model_free(&m);
+    return rc != 0 ? -1 : ctrain_ok("lora merge --base imported.h5 --adapter adapter --out merged.h5");
+}
+
+// transformers on ctrain's exports (the imported model, the merged one, and the adapter on the
+// exported base) against ctrain's logits of the same checkpoints.
+static void check_exports(const char *dir, const int32_t *tokens, int with_peft) {
+    if (ctrain_ok("export hf imported.h5 --out exported") != 0) return;
+    if (make_adapter("exported") != 0 || ctrain_ok("export hf merged.h5 --out exported-merged") != 0) return;
+    char args[4096];
+    snprintf(args, sizeof args, "logits %s/tokens.bin %s %s %s %s", dir, ct_test_path("back"), ct_test_path("exported"),
+             ct_test_path("exported-merged"), with_peft ? ct_test_path("exported+") : "");
+    if (with_peft) snprintf(args + strlen(args), sizeof args - strlen(args), "%s", ct_test_path("adapter"));
+    if (hf_fixture_ref("hf_families_ref.py", args) != 0) return;
+    static float ours[REF_T * REF_V], merged[REF_T * REF_V], theirs[REF_T * REF_V];
+    CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, ours) == 0, "%s", ct_error_message());
+    CHECK_MSG(hf_fixture_logits(ct_test_path("merged.h5"), tokens, REF_T, merged) == 0, "%s", ct_error_message());
+    const char *what[] = {"the export of the imported model", "the export of the LoRA-merged model",
+                          "ctrain's PEFT adapter on the exported base"};
+    for (int i = 0; i < 2 + with_peft; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "back%d.bin", i);
+        CHECK(read_values(ct_test_tmpdir(), name, theirs, sizeof theirs) == REF_T * REF_V);
+        double err = relative_error(i == 0 ? ours : merged, theirs, REF_T * REF_V);
+        CHECK_MSG(err < 1e-5, "transformers on %s differs from ctrain by %.3g (relative)", what[i], err);
+    }
+    double effect = relative_error(ours, merged, REF_T * REF_V);
+    CHECK_MSG(effect > 1e-3, "the adapter hardly changes the logits (%.3g): the merge test would prove nothing", effect);
+}
+
+// transformers -> ctrain (logits, eval, greedy generation) -> transformers for one variant.
+static void check_family(const char *variant, int with_peft) {
+    ct_log_set_level(CT_LOG_QUIET);
+    char dir[1024], args[2048];
+    snprintf(dir, sizeof dir, "%s", ct_test_path("hf"));
+    snprintf(args, sizeof args, "make %s %s", dir, variant);
+    if (hf_fixture_ref("hf_families_ref.py", args) != 0) return;
+    int32_t tokens[REF_T];
+    static float want[REF_T * REF_V], got[REF_T * REF_V];
+    CHECK(read_values(dir, "tokens.bin", tokens, sizeof tokens) == REF_T);
+    CHECK(read_values(dir, "logits.bin", want, sizeof want) == REF_T * REF_V);
+    if (ctrain_ok("import hf hf --out imported.h5") != 0) return;
+    CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, got) == 0, "%s", ct_error_message());
+    double err = relative_error(got, want, REF_T * REF_V);
+    CHECK_MSG(err < 1e-5, "%s: ctrain's logits differ from transformers' by %.3g (relative)", variant, err);
+    check_eval(dir);
+    check_greedy(dir);
+    check_exports(dir, tokens, with_peft);
+}
+
+TEST(families_ref, llama3_rope_scaling_matches_transformers) { check_family("llama3", 1); }
+TEST(families_ref, llama3_in_transformers_4_config_shape_matches_transformers) { check_family("llama3-v4", 0); }
+TEST(families_ref, llama_yarn_rope_matches_transformers) { check_family("llama-yarn", 0); }
+TEST(families_ref, llama_linear_rope_matches_transformers) { check_family("llama-linear", 0); }
+TEST(families_ref, llama_dynamic_rope_matches_transformers) { check_family("llama-dynamic", 0); }
+TEST(families_ref, mistral_sliding_window_matches_transformers) { check_family("mistral", 1); }
+TEST(families_ref, qwen2_qkv_biases_match_transformers_and_peft) { check_family("qwen2", 1); }
+TEST(families_ref, qwen3_qk_norm_matches_transformers) { check_family("qwen3", 1); }
+TEST(families_ref, gemma2_softcaps_and_local_layers_match_transformers_and_peft) { check_family("gemma2", 1); }
+TEST(families_ref, gemma3_qk_norm_and_two_rope_bases_match_transformers_and_peft) { check_family("gemma3", 1); }
+// Phi-3's PEFT adapters target the fused qkv_proj and gate_up_proj, which ctrain's split
+// adapters are not: the adapter is checked through the merge
+TEST(families_ref, phi3_fused_projections_match_transformers) { check_family("phi3", 0); }
