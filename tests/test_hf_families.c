@@ -15,6 +15,8 @@
 #include "tests/hf_fixture.h"
 #include "tests/test.h"
 #include "train/interop/hf_interop.h"
+#include "train/interop/lora_peft.h"
+#include "train/model/lora.h"
 
 // JSON written with ' for " (readable in C); returned in a static buffer.
 static const char *json(const char *single_quoted) {
@@ -338,4 +340,30 @@ TEST(hf_families, gemma_norm_weights_lose_their_one_on_export_and_regain_it_on_i
     ct_model_free(&b);
     ct_checkpoint_meta_free(&meta);
     ct_checkpoint_meta_free(&bmeta);
+}
+
+// Phi-3's PEFT modules are the fused qkv_proj and gate_up_proj: adapters on their parts cannot be
+// saved as PEFT (the message says what to do instead); on o_proj and down_proj they can.
+TEST(hf_families, phi3_adapters_on_fused_parts_are_refused_as_peft) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
+    c.family = CT_FAMILY_PHI3;
+    const char *targets[] = {"all-linear", "o_proj,down_proj"};
+    for (int k = 0; k < 2; k++) {
+        CtModel m;
+        CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 4, CT_MODEL_FROZEN) == 0);
+        CtLoraSpec s = {.r = 2, .alpha = 4};
+        snprintf(s.targets, sizeof s.targets, "%s", targets[k]);
+        CHECK_MSG(ct_lora_attach(&m, &s) == 0, "%s", ct_error_message());
+        char dir[64];
+        snprintf(dir, sizeof dir, "adapter%d", k);
+        int rc = ct_lora_save_peft(&m, ct_test_path(dir), "base");
+        if (k == 0) {
+            CHECK(rc != 0);
+            CHECK_CONTAINS(ct_error_message(), "self_attn.q_proj.lora_A.weight': Phi-3's files fuse q/k/v into qkv_proj");
+        } else {
+            CHECK_MSG(rc == 0, "%s", ct_error_message());
+        }
+        ct_model_free(&m);
+    }
 }

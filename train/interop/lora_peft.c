@@ -19,6 +19,20 @@ static const char *embedding_name(const CtModel *m) {
     return m->config.arch == CT_ARCH_GPT2 ? "transformer.wte" : "model.embed_tokens";
 }
 
+// Phi-3's Hugging Face modules fuse q|k|v (qkv_proj) and gate|up (gate_up_proj): an adapter
+// that ctrain trains on one of the parts has no PEFT module to go to.
+static int refuse_phi3_parts(const CtModel *m, const CtNamedTensor *t, int n) {
+    static const char *const parts[] = {".q_proj.", ".k_proj.", ".v_proj.", ".gate_proj.", ".up_proj."};
+    for (int i = 0; m->config.family == CT_FAMILY_PHI3 && i < n; i++)
+        for (int k = 0; k < 5; k++)
+            if (strstr(t[i].name, parts[k]))
+                return ct_error_set("adapter '%s': Phi-3's files fuse q/k/v into qkv_proj and gate/up into "
+                                    "gate_up_proj, so PEFT has no module for it: merge the adapters into the model "
+                                    "(ctrain lora merge) and export that, or target o_proj and down_proj only",
+                                    t[i].name);
+    return 0;
+}
+
 int ct_lora_save_peft(const CtModel *m, const char *dir, const char *base_name) {
     const CtLora *lora = m->lora;
     if (!lora) return ct_error_set("the model has no adapters to save");
@@ -51,7 +65,8 @@ int ct_lora_save_peft(const CtModel *m, const char *dir, const char *base_name) 
     CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
     ct_lora_named_tensors(lora, lora->params, t);
     uint64_t hash = lora->base_hash ? lora->base_hash : ct_lora_base_hash(m);
-    int rc = ct_peft_write(dir, cfg, t, n, hash);
+    int rc = refuse_phi3_parts(m, t, n);
+    if (rc == 0) rc = ct_peft_write(dir, cfg, t, n, hash);
     ct_free(t);
     ct_free(cfg);
     return rc;
