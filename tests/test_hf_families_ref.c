@@ -3,21 +3,18 @@
 // transformers imports with `ctrain import hf`; ctrain's logits are transformers' (relative
 // 1e-5 of the largest), `ctrain eval` gives transformers' mean loss over the same windows
 // (relative 1e-5), `ctrain generate` at temperature 0 gives transformers' 40 greedy tokens; and
-// `ctrain export hf` of the imported checkpoint, and of it merged with a LoRA adapter (`ctrain
-// lora merge`), loads in transformers with ctrain's logits, as does the adapter itself (ctrain's
-// PEFT folder on the exported base, PeftModel.from_pretrained). Elsewhere the tests skip with the
-// reason.
+// `ctrain export hf` of the imported checkpoint, and of it merged with the adapters of a LoRA SFT
+// run (`ctrain sft` with lora.r, `ctrain lora merge`), loads in transformers with ctrain's
+// logits, as do the adapters themselves (`ctrain lora export`'s PEFT folder on the exported base,
+// PeftModel.from_pretrained). Elsewhere the tests skip with the reason.
 #include <math.h>
 #include <stdlib.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/rng.h"
 #include "tests/hf_fixture.h"
 #include "tests/test.h"
-#include "train/interop/lora_peft.h"
-#include "train/model/lora.h"
 
 #define REF_T 24
 #define REF_V 300
@@ -114,33 +111,29 @@ static void check_greedy(const char *dir) {
     free(out);
 }
 
-// Random LoRA adapters on every linear layer of the imported model, as a PEFT folder written
-// for the exported base; ctrain merges them into merged.h5. 0, or -1 + a recorded failure.
-static int make_adapter(const char *base_dir) {
-    CtModel m;
-    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
-    if (ct_checkpoint_load(ct_test_path("imported.h5"), &m, ct_ops_cpu(), 1, REF_T, CT_MODEL_FROZEN, NULL, &meta) != 0) {
-        ct_test_fail(__FILE__, __LINE__, "%s", ct_error_message());
+// LoRA SFT of the imported model (adapters on every linear layer, a few steps on a synthetic
+// task sharded with the model's own tokenizer); ctrain merges the adapters into merged.h5 and
+// (peft) writes them as a PEFT folder, adapter/. 0, or -1 + a recorded failure.
+static int lora_sft(int peft) {
+    ct_test_write("sft.json", "{\"data\": {\"path\": \"sft\"}, \"train\": {\"batch_size\": 4, \"seq_len\": 32, "
+                              "\"max_steps\": 4, \"eval_every\": 4, \"eval_batches\": 1, \"save_every\": 4, "
+                              "\"n_samples\": 0, \"init_from\": \"imported.h5\"}, \"optim\": {\"lr\": 1e-2, "
+                              "\"warmup_steps\": 1, \"weight_decay\": 0}, \"lora\": {\"r\": 4, \"targets\": "
+                              "\"all-linear\"}}");
+    if (ctrain_ok("synth instructions --task reverse --examples 200 --seed 3 --out rev.jsonl") != 0 ||
+        ctrain_ok("shard --tokenizer hf/tokenizer.json --input rev.jsonl --format sft --template plain --out sft "
+                  "--val-fraction 0.05") != 0 ||
+        ctrain_ok("sft sft.json --run.out_dir=run --run.threads=1") != 0 ||
+        ctrain_ok("lora merge --base imported.h5 --adapter run/ckpt-step00000004.h5 --out merged.h5") != 0)
         return -1;
-    }
-    ct_checkpoint_meta_free(&meta);
-    CtLoraSpec s = {.r = 4, .alpha = 8};
-    snprintf(s.targets, sizeof s.targets, "all-linear");
-    int rc = ct_lora_attach(&m, &s);
-    CtRng rng;
-    ct_rng_seed(&rng, 8);
-    for (size_t i = 0; rc == 0 && i < m.lora->n_params; i++) m.lora->params[i] = (float)(0.1 * ct_rng_normal(&rng));
-    if (rc == 0) rc = ct_lora_save_peft(&m, ct_test_path("adapter"), base_dir);
-    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "%s", ct_error_message());
-    ct_model_free(&m);
-    return rc != 0 ? -1 : ctrain_ok("lora merge --base imported.h5 --adapter adapter --out merged.h5");
+    return peft ? ctrain_ok("lora export run/ckpt-step00000004.h5 --out adapter") : 0;
 }
 
 // transformers on ctrain's exports (the imported model, the merged one, and the adapter on the
 // exported base) against ctrain's logits of the same checkpoints.
 static void check_exports(const char *dir, const int32_t *tokens, int with_peft) {
     if (ctrain_ok("export hf imported.h5 --out exported") != 0) return;
-    if (make_adapter("exported") != 0 || ctrain_ok("export hf merged.h5 --out exported-merged") != 0) return;
+    if (lora_sft(with_peft) != 0 || ctrain_ok("export hf merged.h5 --out exported-merged") != 0) return;
     char args[4096];
     snprintf(args, sizeof args, "logits %s/tokens.bin %s %s %s %s", dir, ct_test_path("back"), ct_test_path("exported"),
              ct_test_path("exported-merged"), with_peft ? ct_test_path("exported+") : "");
@@ -150,7 +143,7 @@ static void check_exports(const char *dir, const int32_t *tokens, int with_peft)
     CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, ours) == 0, "%s", ct_error_message());
     CHECK_MSG(hf_fixture_logits(ct_test_path("merged.h5"), tokens, REF_T, merged) == 0, "%s", ct_error_message());
     const char *what[] = {"the export of the imported model", "the export of the LoRA-merged model",
-                          "ctrain's PEFT adapter on the exported base"};
+                          "the LoRA SFT run's PEFT adapter on the exported base"};
     for (int i = 0; i < 2 + with_peft; i++) {
         char name[64];
         snprintf(name, sizeof name, "back%d.bin", i);
@@ -159,7 +152,8 @@ static void check_exports(const char *dir, const int32_t *tokens, int with_peft)
         CHECK_MSG(err < 1e-5, "transformers on %s differs from ctrain by %.3g (relative)", what[i], err);
     }
     double effect = relative_error(ours, merged, REF_T * REF_V);
-    CHECK_MSG(effect > 1e-3, "the adapter hardly changes the logits (%.3g): the merge test would prove nothing", effect);
+    printf("    the trained adapters move the logits by %.3g (relative)\n", effect);
+    CHECK_MSG(effect > 1e-3, "the trained adapters hardly change the logits (%.3g): the test would prove nothing", effect);
 }
 
 // transformers -> ctrain (logits, eval, greedy generation) -> transformers for one variant.
