@@ -280,7 +280,8 @@ int ct_hf_export(const char *ckpt_path, const char *out_dir, const CtHfExportOpt
     if (rc != 0) {
         remove_folder(tmp);
     } else {
-        ct_log("exported %s (%s, %zu parameters, %s) to %s: %d weight file%s%s", ckpt_path, ct_arch_name(m.config.arch),
+        ct_log("exported %s (%s, %zu parameters, %s) to %s: %d weight file%s%s", ckpt_path,
+               m.config.arch == CT_ARCH_GPT2 ? "gpt2" : ct_family_name(m.config.family),
                m.n_params, torch_name, dir, n_shards, n_shards == 1 ? "" : "s",
                meta.tokenizer_json ? ", tokenizer.json" : "; the checkpoint has no tokenizer, so no tokenizer.json");
     }

@@ -2,7 +2,9 @@
 // model.safetensors.index.json, tokenizer.json) into a ctrain checkpoint.
 //
 // Every tensor of ctrain's parameter table must be found with the shape it implies (GPT-2's
-// Conv1D weights transposed from [in, out]), and every tensor of the files must find a place
+// Conv1D weights transposed from [in, out]; Phi-3's q/k/v and gate/up as row ranges of its fused
+// qkv_proj and gate_up_proj; Gemma's norms with the 1 of its x·(1 + w) added: hf_tensor_map.h),
+// and every tensor of the files must find a place
 // in the table, except buffers transformers itself recomputes (GPT-2's causal mask
 // attn.bias/attn.masked_bias, rotary inv_freq) and a tied lm_head. An unplaced tensor means
 // the model has something ctrain would drop, which is an error, not a warning.
@@ -225,9 +227,10 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
         if (rc == 0) rc = check_all_used(w, &config);
         if (rc == 0) rc = ct_checkpoint_save(out_path, &m, NULL, &meta);
         if (rc == 0)
-            ct_log("imported %s (%s, %zu parameters, %d file%s) into %s%s", dir, ct_arch_name(config.arch),
-                        m.n_params, w->st.n_files, w->st.n_files == 1 ? "" : "s", out_path,
-                        meta.tokenizer_json ? " with its tokenizer" : " without a tokenizer");
+            ct_log("imported %s (%s, %zu parameters, %d file%s) into %s%s", dir,
+                   config.arch == CT_ARCH_GPT2 ? "gpt2" : ct_family_name(config.family),
+                   m.n_params, w->st.n_files, w->st.n_files == 1 ? "" : "s", out_path,
+                   meta.tokenizer_json ? " with its tokenizer" : " without a tokenizer");
         ct_model_free(&m);
     }
     weights_close(w);
