@@ -2,7 +2,9 @@
 // which transformers 5 loads (and 4, through the RoPE keys of both shapes). See hf_interop.h.
 #include <cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "train/interop/hf_interop.h"
 #include "train/interop/hf_rope_config.h"
@@ -34,8 +36,28 @@ static void write_gpt2(cJSON *o, const CtModelConfig *m) {
     cJSON_AddBoolToObject(o, "scale_attn_weights", 1);
 }
 
+// A float key in its shortest form, as a JSON float even when integral ("3.0", not "3"): the
+// config classes of transformers 5 check types, and `final_logit_softcapping: 3` is refused.
+static void add_float(cJSON *o, const char *key, float f) {
+    char text[48];
+    if (f == floorf(f) && fabsf(f) < 1e9f) {
+        snprintf(text, sizeof text, "%.1f", (double)f);
+    } else {
+        for (int p = 1; p <= 9; p++) {
+            snprintf(text, sizeof text, "%.*g", p, (double)f);
+            if (strtof(text, NULL) == f) break;
+        }
+    }
+    cJSON_AddRawToObject(o, key, text);
+}
+
 static void add_number_or_null(cJSON *o, const char *key, double v) {
     if (v > 0) cJSON_AddNumberToObject(o, key, v);
+    else cJSON_AddNullToObject(o, key);
+}
+
+static void add_float_or_null(cJSON *o, const char *key, float v) {
+    if (v > 0) add_float(o, key, v);
     else cJSON_AddNullToObject(o, key);
 }
 
@@ -76,8 +98,8 @@ static void write_gemma(cJSON *o, const CtModelConfig *m) {
     // query_pre_attn_scalar is an integer in Gemma's config classes
     double scalar = m->query_scale > 0 ? 1.0 / ((double)m->query_scale * m->query_scale) : ct_model_head_dim(m);
     cJSON_AddNumberToObject(o, "query_pre_attn_scalar", fabs(scalar - round(scalar)) < 1e-3 * scalar ? round(scalar) : scalar);
-    add_number_or_null(o, "attn_logit_softcapping", m->attn_softcap > 0 ? ct_hf_short_float(m->attn_softcap) : 0);
-    add_number_or_null(o, "final_logit_softcapping", m->final_softcap > 0 ? ct_hf_short_float(m->final_softcap) : 0);
+    add_float_or_null(o, "attn_logit_softcapping", m->attn_softcap);
+    add_float_or_null(o, "final_logit_softcapping", m->final_softcap);
     cJSON_AddBoolToObject(o, "attention_bias", 0);
     if (m->family == CT_FAMILY_GEMMA3) cJSON_AddBoolToObject(o, "use_bidirectional_attention", 0);
 }
@@ -93,7 +115,7 @@ static void write_llama(cJSON *o, const CtModelConfig *m) {
     cJSON_AddNumberToObject(o, "num_key_value_heads", m->n_kv_head);
     cJSON_AddNumberToObject(o, "head_dim", ct_model_head_dim(m));
     cJSON_AddNumberToObject(o, "max_position_embeddings", m->max_seq_len);
-    cJSON_AddNumberToObject(o, "rms_norm_eps", ct_hf_short_float(m->norm_eps));
+    add_float(o, "rms_norm_eps", m->norm_eps);
     ct_hf_rope_write(o, m);
     if (m->family == CT_FAMILY_GEMMA2 || m->family == CT_FAMILY_GEMMA3) {
         write_gemma(o, m);
