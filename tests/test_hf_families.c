@@ -15,7 +15,9 @@
 #include "tests/hf_fixture.h"
 #include "tests/test.h"
 #include "train/interop/hf_interop.h"
+#include "train/interop/hf_generation.h"
 #include "train/interop/lora_peft.h"
+#include "train/interop/stop_tokens.h"
 #include "train/model/lora.h"
 
 // JSON written with ' for " (readable in C); returned in a static buffer.
@@ -368,4 +370,35 @@ TEST(hf_families, phi3_adapters_on_fused_parts_are_refused_as_peft) {
         }
         ct_model_free(&m);
     }
+}
+
+// An imported model's end-of-sequence ids (a list in Llama 3 Instruct's generation_config.json)
+// go back out as a list in generation_config.json and config.json.
+TEST(hf_families, export_writes_the_checkpoints_eos_id_list) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
+    const char *ckpt = ct_test_path("eos.h5");
+    CHECK(hf_fixture_checkpoint(ckpt, &c, 3) == 0);
+    CtModel m;
+    CtCheckpointMeta meta;
+    CHECK(hf_fixture_load(ckpt, &m, &meta) == 0);
+    const int32_t ids[] = {259, 7, 11};
+    meta.generation_config_json = ct_generation_config_json(ids, 3);
+    CHECK(ct_checkpoint_save(ckpt, &m, NULL, &meta) == 0);
+    ct_model_free(&m);
+    ct_checkpoint_meta_free(&meta);
+    CtHfExportOptions opt = {0};
+    CHECK_MSG(ct_hf_export(ckpt, ct_test_path("eos"), &opt) == 0, "%s", ct_error_message());
+    char *gen = ct_test_read(ct_test_path("eos/generation_config.json"), NULL);
+    char *cfg = ct_test_read(ct_test_path("eos/config.json"), NULL);
+    CHECK_CONTAINS(gen, "\"eos_token_id\":\t[259, 7, 11]");
+    CHECK_CONTAINS(cfg, "\"eos_token_id\":\t[259, 7, 11]");
+    free(gen);
+    free(cfg);
+    int32_t back[8];
+    int n = 0;
+    char *dir_json = NULL;
+    CHECK(ct_hf_generation_config_read(ct_test_path("eos"), c.vocab_size, &dir_json) == 0);
+    CHECK(dir_json && ct_eos_token_ids_parse(dir_json, "x", c.vocab_size, back, 8, &n) == 0 && n == 3 && back[1] == 7);
+    ct_free(dir_json);
 }
