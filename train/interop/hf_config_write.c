@@ -126,6 +126,8 @@ static void write_llama(cJSON *o, const CtModelConfig *m) {
     }
     if (m->family == CT_FAMILY_PHI3) {  // longrope's pretraining length (unused by the default RoPE); dropout off
         cJSON_AddNumberToObject(o, "original_max_position_embeddings", m->max_seq_len);
+        // Phi3Config's default padding id is 32000, which nn.Embedding refuses in a smaller vocabulary
+        cJSON_AddNullToObject(o, "pad_token_id");
         cJSON_AddNumberToObject(o, "resid_pdrop", 0);
         cJSON_AddNumberToObject(o, "embd_pdrop", 0);
     }
