@@ -316,6 +316,7 @@ static CtModelConfig family_config(CtFamily family) {
     CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, family == CT_FAMILY_GEMMA2);
     c.family = family;
     c.qkv_bias = family == CT_FAMILY_QWEN2;
+    if (family == CT_FAMILY_QWEN3) c.qk_norm = 1, c.head_dim = 6;  // attention width 24, not d_model 16
     if (family == CT_FAMILY_MISTRAL) c.sliding_window = c.max_seq_len;  // as long as the context: no effect
     if (family == CT_FAMILY_GEMMA2) {
         c.gate_act = CT_GATE_GELU_TANH;
@@ -329,6 +330,10 @@ static CtModelConfig family_config(CtFamily family) {
 
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_qwen2) {
     check_config_against_numpy(family_config(CT_FAMILY_QWEN2));
+    check_gguf_against_transformers();
+}
+TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_qwen3) {
+    check_config_against_numpy(family_config(CT_FAMILY_QWEN3));
     check_gguf_against_transformers();
 }
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_mistral) {
@@ -357,24 +362,27 @@ TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_linear_rope) 
 // What llama.cpp would compute otherwise is refused, naming what.
 TEST(hf_gguf, refuses_what_llama_cpp_computes_otherwise) {
     ct_log_set_level(CT_LOG_QUIET);
-    CtModelConfig cases[6];
-    const char *want[6] = {"RoPE scaling yarn is not exported", "sliding window (4, below the context of 16)",
-                           "the qwen3 family is not exported as GGUF yet", "Gemma 2 without attention and final soft-capping",
-                           "mixes in features of other families", "query scale 0.3 is not head_dim^-1/2"};
+    CtModelConfig cases[7];
+    const char *want[7] = {"RoPE scaling yarn is not exported", "sliding window (4, below the context of 16)",
+                           "the gemma3 family is not exported as GGUF yet", "Gemma 2 without attention and final soft-capping",
+                           "mixes in features of other families", "query scale 0.3 is not head_dim^-1/2",
+                           "this model's head is untied"};
     cases[0] = family_config(CT_FAMILY_LLAMA);
     cases[0].rope_scaling = (CtRopeScaling){.type = CT_ROPE_YARN, .factor = 2, .original_max_position = 8,
                                             .beta_fast = 32, .beta_slow = 1, .truncate = 1};
     cases[1] = family_config(CT_FAMILY_MISTRAL);
     cases[1].sliding_window = 4;
-    cases[2] = family_config(CT_FAMILY_LLAMA);
-    cases[2].family = CT_FAMILY_QWEN3, cases[2].qk_norm = 1;
+    cases[2] = family_config(CT_FAMILY_GEMMA2);
+    cases[2].family = CT_FAMILY_GEMMA3, cases[2].qk_norm = 1;
     cases[3] = family_config(CT_FAMILY_GEMMA2);
     cases[3].attn_softcap = 0;
     cases[4] = family_config(CT_FAMILY_LLAMA);
     cases[4].qk_norm = 1;
     cases[5] = family_config(CT_FAMILY_GEMMA2);
     cases[5].query_scale = 0.3f;
-    for (int i = 0; i < 6; i++) {
+    cases[6] = family_config(CT_FAMILY_GEMMA2);
+    cases[6].tie_embeddings = 0;
+    for (int i = 0; i < 7; i++) {
         const char *ckpt = ct_test_path("m.h5"), *out = ct_test_path("m.gguf");
         CHECK_MSG(hf_fixture_checkpoint(ckpt, &cases[i], 8) == 0, "case %d: %s", i, ct_error_message());
         CtGgufExportOptions opt = {.dtype = "f32"};

@@ -4,7 +4,8 @@ reader) and an independent NumPy forward in llama.cpp's conventions, from the fi
 llama: RoPE on adjacent pairs (x[2i], x[2i+1]) as llama.cpp's LLaMA computes it (each frequency
 divided by rope_freqs when the file has it; positions scaled by 1/factor for rope.scaling.type
 linear), grouped-query heads, RMSNorm, SwiGLU; qwen2: as llama with q/k/v biases and RoPE on
-halves (x[i], x[i+HD/2], llama.cpp's NEOX); gemma2: RoPE on halves, embeddings times
+halves (x[i], x[i+HD/2], llama.cpp's NEOX); qwen3: RoPE on halves after an RMSNorm of each query
+and key head (attn_q_norm, attn_k_norm); gemma2: RoPE on halves, embeddings times
 sqrt(embedding_length), queries scaled by key_length^-1/2, attention and final soft-capping,
 even layers sliding (attention.sliding_window), norms after attention and MLP, tanh-GELU gate;
 gpt2: learned positions, LayerNorm, fused qkv with biases, tanh GELU.
@@ -112,8 +113,11 @@ def llama_forward(r, W, tokens, arch):
     for layer in range(L):
         p = "blk.%d." % layer
         h = rmsnorm(x, W[p + "attn_norm.weight"])
-        q = rope(linear(h, p + "attn_q"), NH)
-        k = rope(linear(h, p + "attn_k"), NKV)
+        q, k = linear(h, p + "attn_q"), linear(h, p + "attn_k")
+        if p + "attn_q_norm.weight" in W:  # qwen3: RMSNorm over each head before RoPE
+            q = rmsnorm(q.reshape(T, NH, HD), W[p + "attn_q_norm.weight"]).reshape(T, NH * HD)
+            k = rmsnorm(k.reshape(T, NKV, HD), W[p + "attn_k_norm.weight"]).reshape(T, NKV * HD)
+        q, k = rope(q, NH), rope(k, NKV)
         window = field(r, arch + ".attention.sliding_window") if gemma and layer % 2 == 0 else 0
         att = attention(q, k, linear(h, p + "attn_v"), NH, NKV, HD, softcap, window) @ W[p + "attn_output.weight"].T
         x = x + (rmsnorm(att, W[p + "post_attention_norm.weight"]) if gemma else att)
@@ -157,7 +161,7 @@ def main(path, tokens_path, logits_path):
     r = GGUFReader(path)
     arch = field(r, "general.architecture")
     archs = {"llama": gguf.MODEL_ARCH.LLAMA, "gpt2": gguf.MODEL_ARCH.GPT2, "qwen2": gguf.MODEL_ARCH.QWEN2,
-             "gemma2": gguf.MODEL_ARCH.GEMMA2}
+             "qwen3": gguf.MODEL_ARCH.QWEN3, "gemma2": gguf.MODEL_ARCH.GEMMA2}
     if arch not in archs:
         print("architecture %r is not one of %s" % (arch, list(archs)))
         return 1

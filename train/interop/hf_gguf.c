@@ -4,7 +4,7 @@
 //   llama: token_embd, blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate,
 //          ffn_up, ffn_down}, output_norm, output (absent when tied); Llama 3's RoPE scaling as
 //          rope_freqs (a divisor per frequency), linear scaling as rope.scaling.* keys
-//   qwen2: as llama, with attn_{q,k,v}.bias
+//   qwen2: as llama, with attn_{q,k,v}.bias; qwen3: as llama, with attn_{q,k}_norm
 //   gemma2: as llama, with post_attention_norm, ffn_norm (the pre-MLP norm) and post_ffw_norm;
 //          norms hold 1 + w (the convert script adds the 1; ctrain stores it so), soft-caps and
 //          the window as keys
@@ -14,7 +14,7 @@
 // llama.cpp's LLaMA RoPE rotates adjacent pairs (x_2i, x_2i+1), while transformers (and ctrain)
 // rotate (x_i, x_i+HD/2); so, like the convert script, the rows of q and k are permuted within
 // each head: new row 2i+j = old row j·HD/2 + i (j = 0, 1), which makes both compute the same.
-// llama.cpp's qwen2 and gemma2 rotate halves (NEOX), as ctrain: no permutation.
+// llama.cpp's qwen2, qwen3 and gemma2 rotate halves (NEOX), as ctrain: no permutation.
 // What llama.cpp would compute differently is refused (yarn and dynamic RoPE, a window on a
 // llama or qwen2 model, Gemma 2's query scale other than head_dim^-½, the other families).
 #include <math.h>
@@ -106,6 +106,9 @@ static const NameMap llama_layer[] = {
 static const NameMap qwen2_layer_biases[] = {
     {"self_attn.q_proj.bias", "attn_q.bias", 0}, {"self_attn.k_proj.bias", "attn_k.bias", 0},
     {"self_attn.v_proj.bias", "attn_v.bias", 0}, {NULL, NULL, 0}};
+static const NameMap qwen3_layer_norms[] = {
+    {"self_attn.q_norm.weight", "attn_q_norm.weight", 0}, {"self_attn.k_norm.weight", "attn_k_norm.weight", 0},
+    {NULL, NULL, 0}};
 static const NameMap gemma2_layer[] = {
     {"input_layernorm.weight", "attn_norm.weight", 0},
     {"self_attn.q_proj.weight", "attn_q.weight", 0},
@@ -144,8 +147,9 @@ static const NameMap *find_name(const NameMap *map, const char *hf) {
 // q/k/v biases) or Gemma 2's. A model of a run config may mix them; llama.cpp cannot.
 static int has_family_features(const CtModelConfig *c) {
     const int gemma = c->family == CT_FAMILY_GEMMA2;
+    if (c->qk_norm != (c->family == CT_FAMILY_QWEN3)) return 0;
     const float plain_scale = 1.0f / sqrtf((float)ct_model_head_dim(c));
-    return c->qkv_bias == (c->family == CT_FAMILY_QWEN2) && !c->qk_norm && c->post_norms == gemma &&
+    return c->qkv_bias == (c->family == CT_FAMILY_QWEN2) && c->post_norms == gemma &&
            c->embed_scale == gemma && c->gate_act == (gemma ? CT_GATE_GELU_TANH : CT_GATE_SILU) &&
            c->rope_local_theta == 0 &&
            (gemma || (c->attn_softcap == 0 && c->final_softcap == 0 &&
@@ -156,8 +160,8 @@ static int has_family_features(const CtModelConfig *c) {
 // llama.cpp would compute differently.
 static const char *gguf_arch(const CtModelConfig *c) {
     if (c->arch == CT_ARCH_GPT2) return "gpt2";
-    const int exported = c->family == CT_FAMILY_LLAMA || c->family == CT_FAMILY_MISTRAL ||
-                         c->family == CT_FAMILY_QWEN2 || c->family == CT_FAMILY_GEMMA2;
+    const int exported = c->family == CT_FAMILY_LLAMA || c->family == CT_FAMILY_MISTRAL || c->family == CT_FAMILY_QWEN2 ||
+                         c->family == CT_FAMILY_QWEN3 || c->family == CT_FAMILY_GEMMA2;
     if (exported && !has_family_features(c))
         return ct_error_set("gguf export: this %s model mixes in features of other families (biases, q/k norms, "
                             "post-norms, GeGLU, soft-caps, ...) that llama.cpp's %s architecture does not compute",
@@ -171,11 +175,14 @@ static const char *gguf_arch(const CtModelConfig *c) {
     case CT_FAMILY_LLAMA:
     case CT_FAMILY_MISTRAL:
     case CT_FAMILY_QWEN2:
+    case CT_FAMILY_QWEN3: {
+        const char *arch = c->family == CT_FAMILY_QWEN2 ? "qwen2" : c->family == CT_FAMILY_QWEN3 ? "qwen3" : "llama";
         if (windowed)
             return ct_error_set("gguf export: a sliding window (%d, below the context of %d) is not supported: "
                                 "llama.cpp's %s architecture attends to the whole context", c->sliding_window,
-                                c->max_seq_len, c->family == CT_FAMILY_QWEN2 ? "qwen2" : "llama"), NULL;
-        return c->family == CT_FAMILY_QWEN2 ? "qwen2" : "llama";
+                                c->max_seq_len, arch), NULL;
+        return arch;
+    }
     case CT_FAMILY_GEMMA2:
         // llama.cpp scales Gemma 2's queries by head_dim^-½ (by model size, not from the file)
         if (c->query_scale > 0 && fabsf(c->query_scale * sqrtf((float)ct_model_head_dim(c)) - 1) > 1e-6f)
@@ -186,14 +193,17 @@ static const char *gguf_arch(const CtModelConfig *c) {
                                 "pattern is %d", c->sliding_window_pattern), NULL;
         if (rope != CT_ROPE_DEFAULT)
             return ct_error_set("gguf export: a scaled RoPE on Gemma 2 is not exported"), NULL;
+        if (!c->tie_embeddings)
+            return ct_error_set("gguf export: llama.cpp's gemma2 has no output tensor (its head is the embedding); "
+                                "this model's head is untied"), NULL;
         // llama.cpp's gemma2 always caps (50 and 30 when the file says nothing)
         if (!(c->attn_softcap > 0) || !(c->final_softcap > 0))
             return ct_error_set("gguf export: Gemma 2 without attention and final soft-capping: llama.cpp's gemma2 "
                                 "always caps both"), NULL;
         return "gemma2";
     default:
-        return ct_error_set("gguf export: the %s family is not exported as GGUF yet (llama, mistral, qwen2, gemma2 "
-                            "and gpt2 are); export hf instead", ct_family_name(c->family)), NULL;
+        return ct_error_set("gguf export: the %s family is not exported as GGUF yet (llama, mistral, qwen2, qwen3, "
+                            "gemma2 and gpt2 are); export hf instead", ct_family_name(c->family)), NULL;
     }
 }
 
@@ -244,7 +254,8 @@ static int add_weights(Export *e, const CtModel *m, const char *arch, const char
         if (hit) {
             snprintf(name, sizeof name, "%s", hit->gguf);
         } else if (sscanf(p->name, layer_format, &layer, suffix) == 2 &&
-                   ((hit = find_name(layer_map, suffix)) || (c->qkv_bias && (hit = find_name(qwen2_layer_biases, suffix))))) {
+                   ((hit = find_name(layer_map, suffix)) || (c->qkv_bias && (hit = find_name(qwen2_layer_biases, suffix))) ||
+                    (c->qk_norm && (hit = find_name(qwen3_layer_norms, suffix))))) {
             snprintf(name, sizeof name, "blk.%d.%s", layer, hit->gguf);
         } else {
             return ct_error_set("gguf export: no GGUF name for tensor '%s'", p->name);
