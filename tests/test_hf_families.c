@@ -221,6 +221,12 @@ TEST(hf_families, written_config_reads_back_as_the_same_shape) {
         if (i % 2) CHECK_CONTAINS(written, "\"eos_token_id\":\t[5, 7]");
         // transformers 5's config classes check types: Gemma's soft-caps are floats, never "30"
         if (i == 2) CHECK_CONTAINS(written, "\"final_logit_softcapping\":\t30.0");
+        if (i == 2) {  // Gemma's query_pre_attn_scalar is an integer: a scale 0.3 cannot be written
+            b = a;
+            b.query_scale = 0.3f;
+            CHECK(ct_hf_config_json(&b, 1, eos, 1, "float32") == NULL);
+            CHECK_CONTAINS(ct_error_message(), "model.query_scale 0.3 is not n^-1/2 for a whole n");
+        }
         free(written);
     }
 }

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "tests/hf_fixture.h"
 #include "tests/test.h"
+#include "train/interop/hf_interop.h"
 
 #define REF_T 24
 #define REF_V 300
@@ -199,3 +200,59 @@ TEST(families_ref, gemma3_qk_norm_and_two_rope_bases_match_transformers_and_peft
 // Phi-3's PEFT adapters target the fused qkv_proj and gate_up_proj, which ctrain's split
 // adapters are not: the adapter is checked through the merge
 TEST(families_ref, phi3_fused_projections_match_transformers) { check_family("phi3", 0); }
+
+// Models that ctrain made (a run config's shape, not an import): each family's export loads in
+// transformers with ctrain's logits. These take ctrain's own defaults (query scale 0: head_dim^-½,
+// no window on a Gemma, Gemma 3's local base 0: the global one), which the export must spell in
+// keys transformers reads.
+TEST(families_ref, ctrain_made_models_of_each_family_load_in_transformers_with_ctrain_logits) {
+    ct_log_set_level(CT_LOG_QUIET);
+    enum { N = 8, T = 12 };
+    CtModelConfig configs[N];
+    const char *names[N] = {"llama3", "mistral", "qwen2", "qwen3", "gemma2", "gemma2-nowindow", "gemma3", "phi3"};
+    for (int i = 0; i < N; i++) configs[i] = hf_fixture_config(CT_ARCH_LLAMA, i >= 4 && i <= 6);
+    configs[0].rope_theta = 500000.0f;
+    configs[0].rope_scaling = (CtRopeScaling){.type = CT_ROPE_LLAMA3, .factor = 4, .original_max_position = 8,
+                                              .low_freq_factor = 1, .high_freq_factor = 4};
+    configs[1].family = CT_FAMILY_MISTRAL, configs[1].sliding_window = 5;
+    configs[2].family = CT_FAMILY_QWEN2, configs[2].qkv_bias = 1;
+    configs[3].family = CT_FAMILY_QWEN3, configs[3].qk_norm = 1, configs[3].head_dim = 6;
+    for (int i = 4; i <= 6; i++) {
+        configs[i].family = i == 6 ? CT_FAMILY_GEMMA3 : CT_FAMILY_GEMMA2;
+        configs[i].gate_act = CT_GATE_GELU_TANH;
+        configs[i].post_norms = configs[i].embed_scale = 1;
+        configs[i].sliding_window = i == 5 ? 0 : 4, configs[i].sliding_window_pattern = i == 5 ? 0 : 2;
+    }
+    configs[4].attn_softcap = 5, configs[4].final_softcap = 3, configs[4].query_scale = 1.0f / sqrtf(20.0f);
+    configs[6].qk_norm = 1, configs[6].head_dim = 6, configs[6].rope_local_theta = 0;
+    configs[7].family = CT_FAMILY_PHI3, configs[7].sliding_window = 5;
+    int32_t tokens[T];
+    for (int t = 0; t < T; t++) tokens[t] = (t * 41 + 3) % configs[0].vocab_size;
+    FILE *fp = fopen(ct_test_path("tokens.bin"), "wb");
+    fwrite(tokens, sizeof tokens, 1, fp);
+    fclose(fp);
+    char args[8192];
+    snprintf(args, sizeof args, "logits %s %s", ct_test_path("tokens.bin"), ct_test_path("theirs"));
+    for (int i = 0; i < N; i++) {
+        char ckpt[64], dir[64];
+        snprintf(ckpt, sizeof ckpt, "%s.h5", names[i]);
+        snprintf(dir, sizeof dir, "hf-%s", names[i]);
+        CHECK_MSG(hf_fixture_checkpoint(ct_test_path(ckpt), &configs[i], 20 + (uint64_t)i) == 0, "%s: %s", names[i],
+                  ct_error_message());
+        CtHfExportOptions opt = {0};
+        CHECK_MSG(ct_hf_export(ct_test_path(ckpt), ct_test_path(dir), &opt) == 0, "%s", ct_error_message());
+        snprintf(args + strlen(args), sizeof args - strlen(args), " %s", ct_test_path(dir));
+    }
+    if (hf_fixture_ref("hf_families_ref.py", args) != 0) return;
+    static float ours[T * 264], theirs[T * 264];
+    for (int i = 0; i < N; i++) {
+        char ckpt[64], name[64];
+        snprintf(ckpt, sizeof ckpt, "%s.h5", names[i]);
+        snprintf(name, sizeof name, "theirs%d.bin", i);
+        CHECK(read_values(ct_test_tmpdir(), name, theirs, sizeof theirs) == T * 264);
+        CHECK_MSG(hf_fixture_logits(ct_test_path(ckpt), tokens, T, ours) == 0, "%s", ct_error_message());
+        double err = relative_error(ours, theirs, T * 264);
+        printf("    %s: transformers on ctrain's export vs ctrain: %.3g (relative)\n", names[i], err);
+        CHECK_MSG(err < 1e-5, "%s: transformers on ctrain's export differs from ctrain by %.3g", names[i], err);
+    }
+}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "train/interop/hf_interop.h"
 #include "train/interop/hf_rope_config.h"
 
@@ -85,7 +86,9 @@ static void write_window(cJSON *o, const CtModelConfig *m) {
         break;
     case CT_FAMILY_GEMMA2:
     case CT_FAMILY_GEMMA3:
-        add_number_or_null(o, "sliding_window", m->sliding_window);
+        // Gemma's models build a sliding mask whatever the layers are, and refuse a null window:
+        // no window is one as long as the context (with every layer full_attention)
+        cJSON_AddNumberToObject(o, "sliding_window", m->sliding_window > 0 ? m->sliding_window : m->max_seq_len);
         if (m->family == CT_FAMILY_GEMMA3 && m->sliding_window_pattern > 0)  // transformers 4's key
             cJSON_AddNumberToObject(o, "sliding_window_pattern", m->sliding_window_pattern);
         add_layer_types(o, m);
@@ -93,18 +96,22 @@ static void write_window(cJSON *o, const CtModelConfig *m) {
     }
 }
 
-static void write_gemma(cJSON *o, const CtModelConfig *m) {
+static int write_gemma(cJSON *o, const CtModelConfig *m) {
     cJSON_AddStringToObject(o, "hidden_activation", "gelu_pytorch_tanh");
-    // query_pre_attn_scalar is an integer in Gemma's config classes
+    // query_pre_attn_scalar is an integer in Gemma's config classes (transformers refuses 11.1)
     double scalar = m->query_scale > 0 ? 1.0 / ((double)m->query_scale * m->query_scale) : ct_model_head_dim(m);
-    cJSON_AddNumberToObject(o, "query_pre_attn_scalar", fabs(scalar - round(scalar)) < 1e-3 * scalar ? round(scalar) : scalar);
+    if (!(fabs(scalar - round(scalar)) < 1e-4 * scalar) || round(scalar) < 1)
+        return ct_error_set("model.query_scale %g is not n^-1/2 for a whole n, which Gemma's config.json "
+                            "(query_pre_attn_scalar, an integer) cannot say", m->query_scale);
+    cJSON_AddNumberToObject(o, "query_pre_attn_scalar", round(scalar));
     add_float_or_null(o, "attn_logit_softcapping", m->attn_softcap);
     add_float_or_null(o, "final_logit_softcapping", m->final_softcap);
     cJSON_AddBoolToObject(o, "attention_bias", 0);
     if (m->family == CT_FAMILY_GEMMA3) cJSON_AddBoolToObject(o, "use_bidirectional_attention", 0);
+    return 0;
 }
 
-static void write_llama(cJSON *o, const CtModelConfig *m) {
+static int write_llama(cJSON *o, const CtModelConfig *m) {
     cJSON_AddItemToArray(cJSON_GetObjectItem(o, "architectures"), cJSON_CreateString(family_names[m->family].architecture));
     cJSON_AddStringToObject(o, "model_type", family_names[m->family].model_type);
     cJSON_AddNumberToObject(o, "vocab_size", m->vocab_size);
@@ -118,7 +125,7 @@ static void write_llama(cJSON *o, const CtModelConfig *m) {
     add_float(o, "rms_norm_eps", m->norm_eps);
     ct_hf_rope_write(o, m);
     if (m->family == CT_FAMILY_GEMMA2 || m->family == CT_FAMILY_GEMMA3) {
-        write_gemma(o, m);
+        if (write_gemma(o, m) != 0) return -1;
     } else {
         cJSON_AddStringToObject(o, "hidden_act", "silu");
         if (m->family == CT_FAMILY_LLAMA || m->family == CT_FAMILY_QWEN3) cJSON_AddBoolToObject(o, "attention_bias", 0);
@@ -133,13 +140,18 @@ static void write_llama(cJSON *o, const CtModelConfig *m) {
     }
     write_window(o, m);
     cJSON_AddNumberToObject(o, "attention_dropout", 0);
+    return 0;
 }
 
 char *ct_hf_config_json(const CtModelConfig *m, int bos_id, const int32_t *eos_ids, int n_eos, const char *torch_dtype) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddArrayToObject(o, "architectures");
-    if (m->arch == CT_ARCH_GPT2) write_gpt2(o, m);
-    else write_llama(o, m);
+    if (m->arch == CT_ARCH_GPT2) {
+        write_gpt2(o, m);
+    } else if (write_llama(o, m) != 0) {
+        cJSON_Delete(o);
+        return NULL;
+    }
     cJSON_AddBoolToObject(o, "tie_word_embeddings", m->tie_embeddings);
     cJSON_AddNumberToObject(o, "initializer_range", 0.02);
     cJSON_AddBoolToObject(o, "use_cache", 1);

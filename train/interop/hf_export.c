@@ -237,6 +237,7 @@ static int export_into(const char *ckpt_path, const char *tmp, const CtModel *m,
     find_specials(meta->tokenizer_json, &s);
     if (find_eos_ids(meta, m->config.vocab_size, ckpt_path, &s) != 0) return -1;
     char *config = ct_hf_config_json(&m->config, s.bos, s.eos_ids, s.n_eos, torch_name);
+    if (!config) return ct_error_prefix("%s: ", ckpt_path);
     int rc = write_text(tmp, "config.json", config);
     free(config);
     if (rc == 0) rc = write_generation_config(tmp, &s);

@@ -35,7 +35,8 @@ typedef struct {
 // the file in messages. 0, or -1 + error.
 int ct_hf_config_parse(const char *json, const char *source, CtModelConfig *out);
 // The model shape as config.json text of its family (free with free()). bos_id: -1 when unknown;
-// eos_ids: n_eos end-of-sequence ids (one is written as a number, several as a list).
+// eos_ids: n_eos end-of-sequence ids (one is written as a number, several as a list). NULL +
+// error for a shape the family's config.json cannot say (a Gemma query scale that is not n^-1/2).
 char *ct_hf_config_json(const CtModelConfig *c, int bos_id, const int32_t *eos_ids, int n_eos, const char *torch_dtype);
 
 // ctrain import hf DIR --out CKPT. 0, or -1 + error; nothing is left at out_path on error.
