@@ -96,6 +96,8 @@ static const char *const common_harmless[] = {
     "use_cache", "output_hidden_states", "output_attentions", "return_dict", "torchscript",
     // the initialisation of weights that are not loaded
     "initializer_range",
+    // the remote-code classes trust_remote_code would load instead; ctrain matches the built-in class
+    "auto_map",
     // runs the MLP over positions in chunks: the same values
     "chunk_size_feed_forward",
     // heads for other tasks (sequence classification, ...), not the LM head
