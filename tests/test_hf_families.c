@@ -352,30 +352,52 @@ TEST(hf_families, gemma_norm_weights_lose_their_one_on_export_and_regain_it_on_i
     ct_checkpoint_meta_free(&bmeta);
 }
 
-// Phi-3's PEFT modules are the fused qkv_proj and gate_up_proj: adapters on their parts cannot be
-// saved as PEFT (the message says what to do instead); on o_proj and down_proj they can.
-TEST(hf_families, phi3_adapters_on_fused_parts_are_refused_as_peft) {
+// Phi-3's PEFT modules are the fused qkv_proj and gate_up_proj: ctrain's adapters on the parts go
+// out as one adapter per fused module (A stacked, B block-diagonal, rank and alpha patterns that
+// keep the scale); with rank patterns they cannot, and the message says what to do instead.
+TEST(hf_families, phi3_adapters_on_fused_parts_save_as_fused_peft_modules) {
     ct_log_set_level(CT_LOG_QUIET);
     CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
     c.family = CT_FAMILY_PHI3;
-    const char *targets[] = {"all-linear", "o_proj,down_proj"};
-    for (int k = 0; k < 2; k++) {
-        CtModel m;
-        CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 4, CT_MODEL_FROZEN) == 0);
-        CtLoraSpec s = {.r = 2, .alpha = 4};
-        snprintf(s.targets, sizeof s.targets, "%s", targets[k]);
-        CHECK_MSG(ct_lora_attach(&m, &s) == 0, "%s", ct_error_message());
-        char dir[64];
-        snprintf(dir, sizeof dir, "adapter%d", k);
-        int rc = ct_lora_save_peft(&m, ct_test_path(dir), "base");
-        if (k == 0) {
-            CHECK(rc != 0);
-            CHECK_CONTAINS(ct_error_message(), "self_attn.q_proj.lora_A.weight': Phi-3's files fuse q/k/v into qkv_proj");
-        } else {
-            CHECK_MSG(rc == 0, "%s", ct_error_message());
-        }
-        ct_model_free(&m);
+    CtModel m;
+    CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 4, CT_MODEL_FROZEN) == 0);
+    CtLoraSpec s = {.r = 2, .alpha = 4};
+    snprintf(s.targets, sizeof s.targets, "q_proj,v_proj,up_proj,o_proj");
+    CHECK_MSG(ct_lora_attach(&m, &s) == 0, "%s", ct_error_message());
+    for (size_t i = 0; i < m.lora->n_params; i++) m.lora->params[i] = (float)(i % 7) - 3.0f;
+    CHECK_MSG(ct_lora_save_peft(&m, ct_test_path("adapter"), "base") == 0, "%s", ct_error_message());
+    char *cfg = ct_test_read(ct_test_path("adapter/adapter_config.json"), NULL);
+    CHECK_CONTAINS(cfg, "\"target_modules\":\t[\"qkv_proj\", \"gate_up_proj\", \"o_proj\"]");
+    CHECK_CONTAINS(cfg, "\"qkv_proj\":\t4");       // rank: q's 2 + v's 2
+    CHECK_CONTAINS(cfg, "\"gate_up_proj\":\t2");
+    free(cfg);
+    CtSafetensors f;
+    CHECK(ct_st_open(&f, ct_test_path("adapter/adapter_model.safetensors")) == 0);
+    const CtStTensor *B = ct_st_find(&f, "base_model.model.model.layers.1.self_attn.qkv_proj.lora_B.weight");
+    const int q = c.n_head * ct_model_head_dim(&c), kv = ct_model_kv_width(&c);
+    CHECK(B && B->shape[0] == q + 2 * kv && B->shape[1] == 4);
+    if (B) {  // k's rows are zero; v's rows hold v's B in the columns after q's
+        float *b = ct_alloc(B->numel * sizeof(float));
+        CHECK(ct_st_read_f32(&f, B, b) == 0);
+        const CtLoraAdapter *v = NULL;
+        for (int i = 0; i < m.lora->n_adapters; i++)
+            if (strcmp(m.lora->adapters[i].module, "model.layers.1.self_attn.v_proj") == 0) v = &m.lora->adapters[i];
+        CHECK(v != NULL);
+        for (int r = q; r < q + kv; r++) CHECK(b[r * 4] == 0 && b[r * 4 + 3] == 0);
+        if (v) CHECK(b[(q + kv) * 4 + 2] == m.lora->params[v->b_offset] && b[(q + kv) * 4] == 0);
+        ct_free(b);
     }
+    ct_st_close(&f);
+    ct_model_free(&m);
+
+    CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 4, CT_MODEL_FROZEN) == 0);
+    s.n_rank_pattern = 1;
+    snprintf(s.rank_pattern[0].key, sizeof s.rank_pattern[0].key, "v_proj");
+    s.rank_pattern[0].value = 4;
+    CHECK_MSG(ct_lora_attach(&m, &s) == 0, "%s", ct_error_message());
+    CHECK(ct_lora_save_peft(&m, ct_test_path("adapter2"), "base") != 0);
+    CHECK_CONTAINS(ct_error_message(), "without rank or alpha patterns; merge these adapters into the model instead");
+    ct_model_free(&m);
 }
 
 // An imported model's end-of-sequence ids (a list in Llama 3 Instruct's generation_config.json)

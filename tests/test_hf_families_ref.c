@@ -197,9 +197,8 @@ TEST(families_ref, qwen2_qkv_biases_match_transformers_and_peft) { check_family(
 TEST(families_ref, qwen3_qk_norm_matches_transformers) { check_family("qwen3", 1); }
 TEST(families_ref, gemma2_softcaps_and_local_layers_match_transformers_and_peft) { check_family("gemma2", 1); }
 TEST(families_ref, gemma3_qk_norm_and_two_rope_bases_match_transformers_and_peft) { check_family("gemma3", 1); }
-// Phi-3's PEFT adapters target the fused qkv_proj and gate_up_proj, which ctrain's split
-// adapters are not: the adapter is checked through the merge
-TEST(families_ref, phi3_fused_projections_match_transformers) { check_family("phi3", 0); }
+// Phi-3's PEFT adapters target the fused qkv_proj and gate_up_proj: ctrain's are fused on export
+TEST(families_ref, phi3_fused_projections_and_fused_peft_adapters_match_transformers) { check_family("phi3", 1); }
 
 // Models that ctrain made (a run config's shape, not an import): each family's export loads in
 // transformers with ctrain's logits. These take ctrain's own defaults (query scale 0: head_dim^-½,

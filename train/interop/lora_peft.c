@@ -8,6 +8,7 @@
 #include "checkpoints/peft.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "train/interop/lora_peft_fused.h"
 #include "train/model/lora.h"
 #include "train/model/lora_targets.h"
 
@@ -17,20 +18,6 @@ _Static_assert(CT_PEFT_MAX_PATTERNS == CT_LORA_MAX_PATTERNS && CT_PEFT_MAX_TOKEN
 
 static const char *embedding_name(const CtModel *m) {
     return m->config.arch == CT_ARCH_GPT2 ? "transformer.wte" : "model.embed_tokens";
-}
-
-// Phi-3's Hugging Face modules fuse q|k|v (qkv_proj) and gate|up (gate_up_proj): an adapter
-// that ctrain trains on one of the parts has no PEFT module to go to.
-static int refuse_phi3_parts(const CtModel *m, const CtNamedTensor *t, int n) {
-    static const char *const parts[] = {".q_proj.", ".k_proj.", ".v_proj.", ".gate_proj.", ".up_proj."};
-    for (int i = 0; m->config.family == CT_FAMILY_PHI3 && i < n; i++)
-        for (int k = 0; k < 5; k++)
-            if (strstr(t[i].name, parts[k]))
-                return ct_error_set("adapter '%s': Phi-3's files fuse q/k/v into qkv_proj and gate/up into "
-                                    "gate_up_proj, so PEFT has no module for it: merge the adapters into the model "
-                                    "(ctrain lora merge) and export that, or target o_proj and down_proj only",
-                                    t[i].name);
-    return 0;
 }
 
 int ct_lora_save_peft(const CtModel *m, const char *dir, const char *base_name) {
@@ -61,13 +48,20 @@ int ct_lora_save_peft(const CtModel *m, const char *dir, const char *base_name) 
     }
     snprintf(cfg->base_model_name_or_path, sizeof cfg->base_model_name_or_path, "%s",
              base_name ? base_name : lora->base_path);
-    const int n = ct_lora_n_tensors(lora);
-    CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
-    ct_lora_named_tensors(lora, lora->params, t);
     uint64_t hash = lora->base_hash ? lora->base_hash : ct_lora_base_hash(m);
-    int rc = refuse_phi3_parts(m, t, n);
-    if (rc == 0) rc = ct_peft_write(dir, cfg, t, n, hash);
-    ct_free(t);
+    int rc;
+    if (m->config.family == CT_FAMILY_PHI3) {  // PEFT's modules are the fused ones (lora_peft_fused.h)
+        CtPeftFused fused;
+        rc = ct_peft_fuse_phi3(m, cfg, &fused);
+        if (rc == 0) rc = ct_peft_write(dir, cfg, fused.tensors, fused.n, hash);
+        ct_peft_fused_free(&fused);
+    } else {
+        const int n = ct_lora_n_tensors(lora);
+        CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
+        ct_lora_named_tensors(lora, lora->params, t);
+        rc = ct_peft_write(dir, cfg, t, n, hash);
+        ct_free(t);
+    }
     ct_free(cfg);
     return rc;
 }
