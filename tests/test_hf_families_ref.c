@@ -71,6 +71,8 @@ static void check_eval(const char *dir) {
     int rc = ctrain(args, &out);
     const char *last = out ? strstr(out, "loss=") : NULL;
     if (rc == 0 && last) sscanf(last, "loss=%lf ppl=%*f tokens=%ld", &got, &tokens);
+    printf("    ctrain eval: loss %.9f, transformers %.9f over %ld tokens (relative %.3g)\n", got, want, want_tokens,
+           fabs(got - want) / want);
     CHECK_MSG(rc == 0 && tokens == want_tokens && fabs(got - want) <= 1e-5 * want,
               "ctrain eval: loss %.9f over %ld tokens; transformers %.9f over %ld (%s)", got, tokens, want, want_tokens,
               out ? out : "");
@@ -107,6 +109,8 @@ static void check_greedy(const char *dir) {
     CHECK_MSG(np == n_prompt && memcmp(got_prompt, prompt, sizeof(int32_t) * (size_t)np) == 0,
               "ctrain encodes the prompt to other ids than transformers: %s", out);
     int same = ng == n_greedy && memcmp(got, greedy, sizeof(int32_t) * (size_t)ng) == 0;
+    printf("    greedy: %d of %ld tokens equal transformers'%s\n", same ? ng : 0, n_greedy,
+           n_greedy < 40 ? " (both stopped at an eos id)" : "");
     char want_text[1024] = "";
     for (long i = 0; i < n_greedy; i++)
         snprintf(want_text + strlen(want_text), sizeof want_text - strlen(want_text), " %d", greedy[i]);
@@ -159,6 +163,7 @@ static void check_exports(const char *dir, const int32_t *tokens, const float *o
             CHECK_MSG(through < 1e-6, "transformers computes other logits on the export of the import: %.3g", through);
         }
         double err = relative_error(i == 0 ? ours : merged, theirs, REF_T * REF_V);
+        printf("    transformers on %s vs ctrain: %.3g (relative)\n", what[i], err);
         CHECK_MSG(err < 1e-5, "transformers on %s differs from ctrain by %.3g (relative)", what[i], err);
     }
     double effect = relative_error(ours, merged, REF_T * REF_V);
@@ -182,6 +187,7 @@ static void check_family(const char *variant, int with_peft) {
     check_exports(dir, tokens, want, with_peft);
     CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, got) == 0, "%s", ct_error_message());
     double err = relative_error(got, want, REF_T * REF_V);
+    printf("    %s: ctrain's logits vs transformers': %.3g (relative)\n", variant, err);
     CHECK_MSG(err < 1e-5, "%s: ctrain's logits differ from transformers' by %.3g (relative)", variant, err);
     check_eval(dir);
     check_greedy(dir);
