@@ -186,7 +186,7 @@ void ct_model_backward(CtModel *m) {
     }
     // loss = Σ losses / count: the head's gradient, in place over the logits
     ops->xent_backward(a->logits, a->lse, batch->targets, batch->loss_mask, batch->loss_weights,
-                       1.0f / m->loss_count, d.N, d.V);
+                       1.0f / m->loss_count, d.N, d.V, 0.0f);
     ops->zero(a->d_norm, NC * A);
     ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
     if (m->lora) ct_lora_tokens_backward_head(m, d.N);
@@ -239,12 +239,15 @@ void ct_model_backward(CtModel *m) {
         const uint64_t att_seed = ct_model_dropout_seed(m, 1 + 3 * l);
         if (ops->attention_backward_with_out)  // atty is the forward's output, still in place
             ops->attention_backward_with_out(a->d_qkv, a->d_atty, s.atty, s.qkv, s.att, att_drop, att_seed, d.B, d.T,
-                                             d.NH, d.NKV, d.HD);
+                                             d.NH, d.NKV, d.HD, NULL);
         else
-            ops->attention_backward(a->d_qkv, a->d_atty, s.qkv, s.att, att_drop, att_seed, d.B, d.T, d.NH, d.NKV, d.HD);
-        if (m->config.arch == CT_ARCH_LLAMA)
-            ops->rope_backward(a->d_qkv, a->d_qkv, batch->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV,
-                               m->config.rope_theta);
+            ops->attention_backward(a->d_qkv, a->d_atty, s.qkv, s.att, att_drop, att_seed, d.B, d.T, d.NH, d.NKV, d.HD,
+                                    NULL);
+        if (m->config.arch == CT_ARCH_LLAMA) {
+            CtRope rope;
+            ct_rope_default(&rope, m->config.rope_theta, d.HD);
+            ops->rope_backward(a->d_qkv, a->d_qkv, batch->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV, &rope);
+        }
         if (m->recompute) ct_model_norm_forward(m, s.ln1, s.ln1_mean, s.ln1_rstd, s.x, p->ln1_w, p->ln1_b, d.N);
         ops->zero(a->d_norm, NC * A);
         ops->matmul_backward(a->d_norm, gp->qkv_w, gp->qkv_b, a->d_qkv, s.ln1, p->qkv_w, d.N, d.C, d.QKV);

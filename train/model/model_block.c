@@ -72,14 +72,14 @@ static void attention(CtModel *m, int l, const CtBlockPass *pass, const CtBlockA
     const CtOps *ops = m->ops;
     if (!pass->k_cache) {
         ops->attention_forward(a->atty, a->att, a->qkv, pass->doc_ids, pass->dropout,
-                               ct_model_dropout_seed(m, 1 + 3 * l), d->B, d->T, d->NH, d->NKV, d->HD);
+                               ct_model_dropout_seed(m, 1 + 3 * l), d->B, d->T, d->NH, d->NKV, d->HD, NULL);
         return;
     }
     const size_t A = ops->act_bytes, kv = (size_t)d->NKV * d->HD, layer = (size_t)l * pass->max_ctx * kv;
     CtAct *kc = ct_act_at(A, pass->k_cache, layer), *vc = ct_act_at(A, pass->v_cache, layer);
     ops->copy(ct_act_at(A, kc, (size_t)pass->pos * kv), ct_act_at(A, a->qkv, (size_t)d->NH * d->HD), A * kv);
     ops->copy(ct_act_at(A, vc, (size_t)pass->pos * kv), ct_act_at(A, a->qkv, (size_t)(d->NH + d->NKV) * d->HD), A * kv);
-    ops->attention_decode(a->atty, a->qkv, kc, vc, pass->pos + 1, d->NH, d->NKV, d->HD);
+    ops->attention_decode(a->atty, a->qkv, kc, vc, pass->pos + 1, d->NH, d->NKV, d->HD, NULL);
 }
 
 void ct_model_block_forward(CtModel *m, int l, const CtBlockPass *pass, const CtBlockActs *a) {
@@ -93,8 +93,11 @@ void ct_model_block_forward(CtModel *m, int l, const CtBlockPass *pass, const Ct
     ct_model_norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, a->x, p->ln1_w, p->ln1_b, d.N);
     ops->matmul_forward(a->qkv, a->ln1, p->qkv_w, p->qkv_b, d.N, d.C, d.QKV);
     if (m->lora) ct_lora_forward(m, l, CT_LORA_QKV, a->qkv, a->ln1, d.N);  // before RoPE, as in HF
-    if (is_llama(m))  // q and k heads rotate in place; v is left alone
-        ops->rope_forward(a->qkv, a->qkv, pass->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV, m->config.rope_theta);
+    if (is_llama(m)) {  // q and k heads rotate in place; v is left alone
+        CtRope rope;
+        ct_rope_default(&rope, m->config.rope_theta, d.HD);
+        ops->rope_forward(a->qkv, a->qkv, pass->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV, &rope);
+    }
     attention(m, l, pass, a, &d);
     ops->matmul_forward(a->proj, a->atty, p->attn_out_w, p->attn_out_b, d.N, d.C, d.C);
     if (m->lora) ct_lora_forward(m, l, CT_LORA_ATTN_OUT, a->proj, a->atty, d.N);
