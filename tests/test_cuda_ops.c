@@ -500,14 +500,14 @@ static void attention_case_at(const CtOps *gpu, double tol, AttCase c, int offse
     for (int b = 0; b < c.B; b++)  // packed documents of varying length, and one id that returns
         for (int t = 0; t < c.T; t++) doc[b * c.T + t] = (t / (7 + 5 * b)) % 3;
     float *out = ct_alloc(sizeof(float) * n_out), *att = ct_alloc(sizeof(float) * c.B * c.NH * c.T * c.T);
-    CPU->attention_forward(out, att, qkv, c.docs ? doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    CPU->attention_forward(out, att, qkv, c.docs ? doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD, NULL);
     CtAct *d_qkv_buf = cuda_fixture_up_act(gpu, qkv_buf, n_qkv + offset);
     CtAct *d_qkv = ct_act_at(gpu->act_bytes, d_qkv_buf, offset);
     CtAct *d_out = ct_cuda_malloc(gpu->act_bytes * n_out, "out");
     int32_t *d_doc = up(doc, sizeof(int32_t) * (size_t)c.B * c.T);
     // the smallest saved state the CUDA op asks for: compute-sanitizer catches any overrun
     float *d_att = ct_cuda_malloc(sizeof(float) * ct_cuda_attention_saved_floats(c.B, c.T, c.NH), "att");
-    gpu->attention_forward(d_out, d_att, d_qkv, c.docs ? d_doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    gpu->attention_forward(d_out, d_att, d_qkv, c.docs ? d_doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD, NULL);
     CHECK_ACT_CLOSE_TOL(gpu, d_out, out, n_out, tol, "attention forward");
     // the saved log-sum-exp (the rest of att is the document ids): log of the CPU's row sums
     // of exp(S - max), recovered here as L = S_tt - log P_tt from the query's own score
@@ -530,14 +530,14 @@ static void attention_case_at(const CtOps *gpu, double tol, AttCase c, int offse
     as_table_holds(gpu, dqkv, n_qkv);  // backward adds into dqkv: both sides start from the same numbers
     CtAct *d_dout = cuda_fixture_up_act(gpu, dout, n_out), *d_dqkv = cuda_fixture_up_act(gpu, dqkv, n_qkv),
           *d_dqkv2 = cuda_fixture_up_act(gpu, dqkv, n_qkv), *d_dqkv3 = cuda_fixture_up_act(gpu, dqkv, n_qkv);
-    CPU->attention_backward(dqkv, dout, qkv, att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
-    gpu->attention_backward(d_dqkv, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    CPU->attention_backward(dqkv, dout, qkv, att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD, NULL);
+    gpu->attention_backward(d_dqkv, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD, NULL);
     CHECK_ACT_CLOSE_TOL(gpu, d_dqkv, dqkv, n_qkv, tol, "attention backward");
     // with the forward's output: D from dO·O instead of a recomputation
     gpu->attention_backward_with_out(d_dqkv2, d_dout, d_out, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV,
-                                     c.HD);
+                                     c.HD, NULL);
     CHECK_ACT_CLOSE_TOL(gpu, d_dqkv2, dqkv, n_qkv, tol, "attention backward with out");
-    gpu->attention_backward(d_dqkv3, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    gpu->attention_backward(d_dqkv3, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD, NULL);
     CHECK_MSG(att_same_bits(gpu, d_dqkv, d_dqkv3, n_qkv), "attention backward differs between two runs");
     ct_cuda_free(d_qkv_buf);
     ct_cuda_free(d_out);
@@ -675,10 +675,10 @@ static void attention_decode_cases(const CtOps *gpu, double tol) {
         as_table_holds(gpu, k, nkv);
         as_table_holds(gpu, v, nkv);
         float *out = ct_alloc(sizeof(float) * nq);
-        CPU->attention_decode(out, q, k, v, n_ctx, NH, NKV, HD);
+        CPU->attention_decode(out, q, k, v, n_ctx, NH, NKV, HD, NULL);
         CtAct *d_q = cuda_fixture_up_act(gpu, q, nq), *d_k = cuda_fixture_up_act(gpu, k, nkv),
               *d_v = cuda_fixture_up_act(gpu, v, nkv), *d_out = ct_cuda_malloc(gpu->act_bytes * nq, "out");
-        gpu->attention_decode(d_out, d_q, d_k, d_v, n_ctx, NH, NKV, HD);
+        gpu->attention_decode(d_out, d_q, d_k, d_v, n_ctx, NH, NKV, HD, NULL);
         char what[96];
         snprintf(what, sizeof what, "attention decode n_ctx=%d NH=%d NKV=%d HD=%d", n_ctx, NH, NKV, HD);
         CHECK_ACT_CLOSE_TOL(gpu, d_out, out, nq, tol, what);
@@ -710,6 +710,8 @@ static void rope_case(const CtOps *gpu) {
     ct_rng_seed(&rng, 5);
     // rotate the query and key heads of a qkv row, leave the value heads alone, in place
     const int B = 2, T = 45, NH = 4, NKV = 2, HD = 32, stride = (NH + 2 * NKV) * HD;
+    CtRope rope;
+    ct_rope_default(&rope, 10000.0f, HD);
     const size_t n = (size_t)B * T * stride;
     int32_t pos[90];
     for (int i = 0; i < B * T; i++) pos[i] = (int32_t)ct_rng_below(&rng, 8192);  // large angles
@@ -719,8 +721,8 @@ static void rope_case(const CtOps *gpu) {
         as_table_holds(gpu, x, n);
         float *y = copy_of(x, n);
         CtAct *d_y = up_act(gpu, x, n);
-        CPU->rope_forward(y, y, with_pos ? pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
-        gpu->rope_forward(d_y, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
+        CPU->rope_forward(y, y, with_pos ? pos : NULL, B, T, NH + NKV, HD, stride, &rope);
+        gpu->rope_forward(d_y, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, &rope);
         CHECK_ACT_CLOSE(gpu, d_y, y, n, "rope forward");
         if (is_bf16(gpu)) {  // the backward's input as the table holds it, on both sides
             float *held = cuda_fixture_down_act(gpu, d_y, n);
@@ -729,11 +731,11 @@ static void rope_case(const CtOps *gpu) {
         }
         float *dx = ct_alloc(n * sizeof(float));
         CtAct *d_dx = up_act(gpu, x, n);  // numbers past the heads must be kept (value heads)
-        CPU->rope_backward(x, y, with_pos ? pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
+        CPU->rope_backward(x, y, with_pos ? pos : NULL, B, T, NH + NKV, HD, stride, &rope);
         memcpy(dx, x, n * sizeof(float));
-        gpu->rope_backward(d_dx, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
+        gpu->rope_backward(d_dx, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, &rope);
         CHECK_ACT_CLOSE(gpu, d_dx, dx, n, "rope backward");
-        gpu->rope_backward(d_y, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);  // in place
+        gpu->rope_backward(d_y, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, &rope);  // in place
         CHECK_ACT_CLOSE(gpu, d_y, dx, n, "rope backward in place");
     }
 }
@@ -844,9 +846,9 @@ static void xent_case(const CtOps *gpu, double tol, int N, int V, int with_mask,
     CHECK_CLOSE_TOL(d_lse, lse, N, tol, "xent lse");
     CHECK_CLOSE_TOL(d_logprobs, logprobs, N, tol, "xent logprobs");
     CHECK_CLOSE_TOL(d_losses, losses, N, tol, "xent losses");
-    ct_cpu_xent_backward_f64(logits64, lse64, targets, m, w, scale, N, V);
+    ct_cpu_xent_backward_f64(logits64, lse64, targets, m, w, scale, N, V, 0.0f);
     for (size_t i = 0; i < NV; i++) logits[i] = (float)logits64[i];
-    gpu->xent_backward(d_logits, d_lse, d_targets, dm, dw, scale, N, V);
+    gpu->xent_backward(d_logits, d_lse, d_targets, dm, dw, scale, N, V, 0.0f);
     CHECK_ACT_CLOSE_TOL(gpu, d_logits, logits, NV, tol, "xent dlogits");
     ct_free(logits64);
     ct_free(losses64);

@@ -500,14 +500,19 @@ static void backward_bf16(ct_bf16 *dqkv, float *Dsave, const ct_bf16 *dout, cons
     LAUNCH_CHECK("attention_backward_dkv_bf16_kernel");
 }
 
+// Options other than the defaults (kernels/ops.h: CtAttentionOptions) run on the CUDA-core kernels.
+static bool default_options(const CtAttentionOptions *opt) {
+    return !opt || (opt->scale == 0.0f && opt->softcap <= 0.0f && opt->window <= 0);
+}
+
 extern "C" void ct_cuda_attention_forward_bf16(CtAct *out_act, float *att, const CtAct *qkv_act,
                                                const int32_t *doc_ids, float dropout_p, uint64_t dropout_seed, int B,
-                                               int T, int NH, int NKV, int HD) {
+                                               int T, int NH, int NKV, int HD, const CtAttentionOptions *opt) {
     ct_bf16 *out = (ct_bf16 *)out_act;
     const ct_bf16 *qkv = (const ct_bf16 *)qkv_act;
     if (B <= 0 || T <= 0) return;
-    if (!tensor_core_shape(NH, NKV, HD, qkv, out, NULL)) {
-        attention_forward_cuda_cores(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+    if (!tensor_core_shape(NH, NKV, HD, qkv, out, NULL) || !default_options(opt)) {
+        attention_forward_cuda_cores(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, opt);
         return;
     }
     attention_save_docs(att, doc_ids, B, T, NH);
@@ -520,12 +525,12 @@ extern "C" void ct_cuda_attention_forward_bf16(CtAct *out_act, float *att, const
 extern "C" void ct_cuda_attention_backward_with_out_bf16(CtAct *dqkv_act, const CtAct *dout_act,
                                                          const CtAct *out_act, const CtAct *qkv_act, const float *att,
                                                          float dropout_p, uint64_t dropout_seed, int B, int T, int NH,
-                                                         int NKV, int HD) {
+                                                         int NKV, int HD, const CtAttentionOptions *opt) {
     ct_bf16 *dqkv = (ct_bf16 *)dqkv_act;
     const ct_bf16 *dout = (const ct_bf16 *)dout_act, *out = (const ct_bf16 *)out_act, *qkv = (const ct_bf16 *)qkv_act;
     if (B <= 0 || T <= 0) return;
-    if (!tensor_core_shape(NH, NKV, HD, qkv, dout, out)) {
-        attention_backward_cuda_cores(dqkv, dout, out, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+    if (!tensor_core_shape(NH, NKV, HD, qkv, dout, out) || !default_options(opt)) {
+        attention_backward_cuda_cores(dqkv, dout, out, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD, opt);
         return;
     }
     const int32_t *docs = attention_saved_docs(att, B, T, NH);
@@ -538,6 +543,7 @@ extern "C" void ct_cuda_attention_backward_with_out_bf16(CtAct *dqkv_act, const 
 
 extern "C" void ct_cuda_attention_backward_bf16(CtAct *dqkv, const CtAct *dout, const CtAct *qkv, const float *att,
                                                 float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV,
-                                                int HD) {
-    ct_cuda_attention_backward_with_out_bf16(dqkv, dout, NULL, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+                                                int HD, const CtAttentionOptions *opt) {
+    ct_cuda_attention_backward_with_out_bf16(dqkv, dout, NULL, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD,
+                                             opt);
 }
