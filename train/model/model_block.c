@@ -64,13 +64,12 @@ void ct_model_post_norm_forward(const CtModel *m, CtAct *out, float *rstd, const
 void ct_model_layer_rope(const CtModel *m, int l, int rope_len, CtRope *rope) {
     const CtModelConfig *c = &m->config;
     const int HD = ct_model_head_dim(c);
-    const int plain = c->rope_scaling.type == CT_ROPE_DEFAULT || (c->rope_local_theta > 0 && ct_model_layer_slides(c, l));
-    if (plain) {  // the kernels' own default table, the one every plain caller uses
-        ct_rope_default(rope, c->rope_local_theta > 0 && ct_model_layer_slides(c, l) ? c->rope_local_theta : c->rope_theta,
-                        HD);
+    const int local = c->rope_local_theta > 0 && ct_model_layer_slides(c, l);  // Gemma 3's sliding layers
+    if (local || c->rope_scaling.type == CT_ROPE_DEFAULT) {  // unscaled: the kernels' own default table
+        ct_rope_default(rope, local ? c->rope_local_theta : c->rope_theta, HD);
         return;
     }
-    rope->n_pairs = HD / 2;
+    *rope = (CtRope){.n_pairs = HD / 2};
     ct_model_layer_inv_freq(c, l, rope_len, rope->inv_freq, &rope->attention_factor);
 }
 
