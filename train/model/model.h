@@ -146,6 +146,7 @@ typedef struct CtModel {
     uint64_t dropout_seed;     // the mask seed of the next forward
     int dropout_applied;       // the last forward applied dropout with dropout_seed
     CtBatch batch;             // the last forward's batch, in the ops' memory (backward reads it)
+    int rope_len;              // its largest position + 1 (RoPE's table for dynamic scaling)
     float loss_count;          // tokens that counted in the last loss
     float loss;                // mean loss of the last forward (0 without targets)
     // The last forward's per-token losses and log-probabilities [B·T], in host memory (on the

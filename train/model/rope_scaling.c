@@ -7,8 +7,11 @@
 
 #define PI 3.141592653589793  // math.pi
 
-// base ** (arange(0, dim, 2).float() / dim) in float32.
-static float base_power(float base, int i, int dim) { return powf(base, (float)(2 * i) / (float)dim); }
+// base ** (arange(0, dim, 2).float() / dim) in float32: the exponent rounded to float, the power
+// correctly rounded (as kernels/rope_table.c's ct_rope_default, so unscaled tables agree).
+static float base_power(float base, int i, int dim) {
+    return (float)pow((double)base, (double)((float)(2 * i) / (float)dim));
+}
 
 static void rope_default(float *inv_freq, float theta, int dim) {
     for (int i = 0; i < dim / 2; i++) inv_freq[i] = 1.0f / base_power(theta, i, dim);
@@ -19,7 +22,7 @@ static void rope_default(float *inv_freq, float theta, int dim) {
 static void rope_dynamic(float *inv_freq, float theta, const CtRopeScaling *s, int dim, int max_position, int seq_len) {
     const int len = seq_len > max_position ? seq_len : max_position;
     const float grown = (float)s->factor * (float)len / (float)max_position - (float)((double)s->factor - 1);
-    const float base = theta * powf(grown, (float)((double)dim / (dim - 2)));
+    const float base = theta * (float)pow((double)grown, (double)(float)((double)dim / (dim - 2)));
     rope_default(inv_freq, base, dim);
 }
 
