@@ -135,6 +135,34 @@ TEST(data, sharder_text_round_trip_from_txt_jsonl_and_zst) {
     ct_tokenizer_free(&t);
 }
 
+// A tokenizer that frames a text (tokenizer.json's TemplateProcessing: a BOS first, as Llama 3,
+// Llama 2 and Gemma have) gets it before every document; a suffix that already ends with the
+// end-of-text token is not followed by a second one.
+TEST(data, sharder_frames_documents_as_the_tokenizer_does) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    t.post.prefix[t.post.n_prefix++] = ID_IM_START;
+    t.post.suffix[t.post.n_suffix++] = ID_ENDOFTEXT;
+    const char *inputs[1] = {ct_test_write("framed.jsonl", "{\"text\": \"the one\"}\n{\"text\": \"two\"}\n")};
+    CtShardJob job = text_job(&t, 1);
+    char dir[1024];
+    CHECK_MSG(build(&job, "framed", inputs, 1, dir) == 0, "%s", ct_error_message());
+    CtDataset d;
+    CHECK_MSG(ct_dataset_open(&d, dir) == 0, "%s", ct_error_message());
+    int32_t *got = read_split(&d, CT_SPLIT_TRAIN, NULL);
+    size_t at = 0;
+    const char *docs[] = {"the one", "two"};
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(got[at++], ID_IM_START);
+        expect_encoding(&t, docs[i], got, &at);  // the text and one <|endoftext|>
+        if (ct_test_failed()) return;
+    }
+    CHECK_EQ_INT(at, d.split[CT_SPLIT_TRAIN].n_tokens);
+    ct_free(got);
+    ct_dataset_close(&d);
+    ct_tokenizer_free(&t);
+}
+
 static int same_files(const char *a, const char *b) {
     DIR *d = opendir(a);
     struct dirent *e;

@@ -211,8 +211,13 @@ static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *t
             e->empty = 1;
             return;
         }
+        // Framed as the model's tokenizer frames a text (tokenizer.json's post_processor: Llama 3,
+        // Llama 2, Mistral and Gemma put their BOS first), then the end-of-text token, once.
+        const CtPostProcessor *post = &tok->post;
+        for (int i = 0; i < post->n_prefix; i++) ct_ids_push(&e->main.ids, post->prefix[i]);
         ct_encode(enc, doc, doc_len, job->allow_special, &e->main.ids);
-        ct_ids_push(&e->main.ids, job->eot);
+        for (int i = 0; i < post->n_suffix; i++) ct_ids_push(&e->main.ids, post->suffix[i]);
+        if (!(post->n_suffix && post->suffix[post->n_suffix - 1] == job->eot)) ct_ids_push(&e->main.ids, job->eot);
         return;
     }
     if (job->kind == CT_SHARD_SFT) {

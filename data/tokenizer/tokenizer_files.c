@@ -205,7 +205,7 @@ int ct_tokenizer_load_tiktoken(CtTokenizer *t, const char *path, const char *pat
         else if (strstr(base, "r50k_base") || strstr(base, "p50k_base")) pattern = CT_PATTERN_GPT2, have_pattern = 1;
     }
     if (!have_pattern) {
-        ct_error_set("%s: cannot tell the pre-tokenization pattern: put %s beside it or pass --pattern gpt2|cl100k|o200k",
+        ct_error_set("%s: cannot tell the pre-tokenization pattern: put %s beside it or pass --pattern gpt2|cl100k|o200k|qwen2",
                      path, meta_path);
         goto fail;
     }

@@ -1,7 +1,9 @@
 // Tokenizer files. ctrain reads three formats and picks by the path:
 //   a folder with encoder.json + vocab.bpe   GPT-2's original files (a meta.json beside them,
 //                                            as in ../shared/data, may give pat_str and specials)
-//   a folder with tokenizer.json, or *.json  Hugging Face tokenizer.json (byte-level BPE)
+//   a folder with tokenizer.json, or *.json  Hugging Face tokenizer.json (byte-level or
+//                                            SentencePiece-style BPE; a tokenizer_config.json
+//                                            beside it is checked: data/tokenizer/tokenizer_config.h)
 //   *.tiktoken (or any other file)           tiktoken's rank file: "base64(bytes) rank" per line;
 //                                            the pattern and special tokens come from NAME.meta.json
 //                                            beside it, else from the name (cl100k_base, o200k_base,
@@ -12,7 +14,7 @@
 
 #include "data/tokenizer/bpe.h"
 
-// Loads and finishes `t`. pattern_name ("gpt2", "cl100k", "o200k"; may be NULL) overrides the
+// Loads and finishes `t`. pattern_name ("gpt2", "cl100k", "o200k", "qwen2"; may be NULL) overrides the
 // pattern the file implies. 0, or -1 + error; t is empty after an error.
 int ct_tokenizer_load(CtTokenizer *t, const char *path, const char *pattern_name);
 

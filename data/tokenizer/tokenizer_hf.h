@@ -1,12 +1,14 @@
-// Hugging Face tokenizer.json for byte-level BPE: the native format of tokenizers ctrain
-// trains, and a format it reads (GPT-2, Llama 3 and many hub models ship one).
+// Hugging Face tokenizer.json: the native format of tokenizers ctrain trains, and the format
+// today's models ship (GPT-2, Llama 3, Qwen2 byte-level; Llama 2, Mistral, Gemma, Phi-3
+// SentencePiece-style).
 //
 // Read: model.type "BPE" with vocab {token: id} and merges as "a b" strings or ["a", "b"]
-// pairs, model.ignore_merges (a piece that is a whole token is looked up first), added_tokens
-// (all treated as special tokens: matched only when specials are allowed), and a pre-tokenizer
-// that is ByteLevel(use_regex) (the gpt2 pattern) or a Split on one of the supported regexes
-// followed by ByteLevel(use_regex=false). Anything ctrain cannot reproduce exactly (a
-// normalizer, add_prefix_space, another model type) is an error, never silently ignored.
+// pairs, model.ignore_merges, byte_fallback, unk_token, fuse_unk; added_tokens (special ones
+// matched only when specials are allowed, others always; lstrip, rstrip, normalized); the
+// normalizer, pre-tokenizer and decoder of data/tokenizer/tokenizer_hf_pipeline.h; the
+// post_processor (into t->post). Anything ctrain cannot reproduce exactly is an error naming it,
+// never silently ignored. ct_tokenizer_load_hf also checks a tokenizer_config.json beside the
+// file (data/tokenizer/tokenizer_config.h).
 #pragma once
 #include <stddef.h>
 

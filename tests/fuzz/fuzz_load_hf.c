@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "data/tokenizer/tokenizer_hf.h"
 
@@ -10,7 +11,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (ct_tokenizer_parse_hf(&t, (const char *)data, size, "fuzz.json", NULL) == 0) {
         CtEncoder *e = ct_encoder_new(&t);
         CtIds ids = {0};
-        ct_encode(e, (const uint8_t *)"hello world 123 <|endoftext|>", 29, 1, &ids);
+        static const char text[] = "hello world 123 <|endoftext|> <s> caf\xc3\xa9 e\xcc\x81 \xff";
+        ct_encode(e, (const uint8_t *)text, sizeof text - 1, 1, &ids);
+        uint8_t *out = NULL;
+        size_t len = 0, cap = 0;
+        ct_decode_text(&t, ids.data, ids.len, &out, &len, &cap);
+        ct_free(out);
         ct_ids_free(&ids);
         ct_encoder_free(e);
         char *json = ct_tokenizer_hf_json(&t);

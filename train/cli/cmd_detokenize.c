@@ -45,7 +45,7 @@ static int run_detokenize(const CtArgs *args) {
     uint8_t *out = NULL;
     size_t out_len = 0, out_cap = 0;
     int rc = text ? parse_ids(text, len, &ids) : -1;
-    if (rc == 0) rc = ct_decode(&t, ids.data, ids.len, &out, &out_len, &out_cap);
+    if (rc == 0) rc = ct_decode_text(&t, ids.data, ids.len, &out, &out_len, &out_cap);
     if (rc == 0 && out_len) fwrite(out, 1, out_len, stdout);
     if (rc == 0 && fflush(stdout) != 0) rc = ct_error_errno("stdout");
     ct_free(out);

@@ -10,7 +10,6 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "data/input/read_file.h"
 #include "data/tokenizer/tokenizer_files.h"
 #include "data/tokenizer/tokenizer_hf.h"
 #include "data/tokenizer/tokenizer_identity.h"
@@ -47,12 +46,8 @@ static int is_folder(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-// The checkpoint's tokenizer (or --tokenizer's) and the tokens its post-processor adds.
+// The checkpoint's tokenizer (or --tokenizer's) and the tokens its post-processor adds
+// (tokenizer.json's post_processor, kept in the tokenizer: data/tokenizer/bpe.h).
 static int load_tokenizer(const CtArgs *args, const CtCheckpointMeta *meta, const char *ckpt, CtTokenizer *tok,
                           CtPostProcessor *post) {
     memset(post, 0, sizeof *post);
@@ -61,23 +56,11 @@ static int load_tokenizer(const CtArgs *args, const CtCheckpointMeta *meta, cons
         if (!meta->tokenizer_json)
             return ct_error_set("%s: the checkpoint carries no tokenizer; name one with --tokenizer", ckpt);
         if (ct_tokenizer_parse_hf(tok, meta->tokenizer_json, strlen(meta->tokenizer_json), ckpt, NULL) != 0) return -1;
-        if (ct_post_processor_parse(meta->tokenizer_json, ckpt, post) != 0) {
-            ct_tokenizer_free(tok);
-            return -1;
-        }
+        *post = tok->post;
         return 0;
     }
     if (ct_tokenizer_load(tok, path, NULL) != 0) return -1;
-    if (!is_folder(path) && ends_with(path, ".json")) {  // a tokenizer.json may add a BOS
-        size_t len;
-        char *json = ct_read_whole_file(path, &len);
-        int rc = json ? ct_post_processor_parse(json, path, post) : -1;
-        ct_free(json);
-        if (rc != 0) {
-            ct_tokenizer_free(tok);
-            return -1;
-        }
-    }
+    *post = tok->post;
     if (meta->tokenizer_hash && ct_tokenizer_fingerprint(tok) != meta->tokenizer_hash)
         ct_warn("eval: --tokenizer %s is not the tokenizer %s was saved with (fingerprint %016llx, the checkpoint's "
                 "%016llx)", path, ckpt, (unsigned long long)ct_tokenizer_fingerprint(tok),

@@ -15,6 +15,7 @@
 #include "data/input/read_file.h"
 #include "data/shard/shard_builder.h"
 #include "core/atomic_file.h"
+#include "data/tokenizer/tokenizer_config.h"
 #include "data/tokenizer/tokenizer_files.h"
 #include "data/tokenizer/tokenizer_hf.h"
 #include "data/tokenizer/tokenizer_extend.h"
@@ -33,7 +34,8 @@ static const CtOption options[] = {
     {"split", "HOW", ".txt documents: file (one per file, default), paragraphs (blank-line separated) or lines", 0},
     {"field", "NAME", "the text field of .jsonl lines for --format text (default: text)", 0},
     {"template", "NAME", "sft/dpo chat template: chatml (default), plain, or a JSON file (dpo: for message lists only)", 0},
-    {"eot", "TOKEN", "end-of-text token after each document (default <|endoftext|>)", 0},
+    {"eot", "TOKEN", "end-of-text token after each document (default <|endoftext|>, else tokenizer_config.json's "
+                     "eos_token)", 0},
     {"allow-special", NULL, "text: encode special-token strings in the text as their ids (default: as text)", 0},
     {"skip-bad", NULL, "skip malformed lines (counted in the summary) instead of stopping at the first", 0},
     {"shard-tokens", "N", "tokens per shard file (default 100000000)", 0},
@@ -225,7 +227,7 @@ static int run_shard(const CtArgs *args) {
     CtInputList inputs;
     memset(&inputs, 0, sizeof inputs);
     int rc = 1;
-    const char *eot_text = ct_args_get(args, "eot") ? ct_args_get(args, "eot") : "<|endoftext|>";
+    const char *eot_text = ct_args_get(args, "eot") ? ct_args_get(args, "eot") : ct_tokenizer_default_eot(&tok);
     job.eot = ct_tokenizer_special_id(&tok, eot_text);
     if (job.eot < 0 && (job.kind == CT_SHARD_TEXT || job.kind == CT_SHARD_DPO)) {
         ct_error_set("%s: no special token '%s' to end documents with (name one with --eot)", tokenizer_path, eot_text);

@@ -19,7 +19,7 @@
 
 static const CtOption options[] = {
     {"tokenizer", "PATH", "a GPT-2 folder (encoder.json + vocab.bpe), a .tiktoken rank file, or a tokenizer.json", 0},
-    {"pattern", "NAME", "pre-tokenization pattern instead of the file's: gpt2, cl100k or o200k", 0},
+    {"pattern", "NAME", "pre-tokenization pattern instead of the file's: gpt2, cl100k, o200k or qwen2", 0},
     {"input", "FILE", "read this file instead of stdin", 0},
     {"jsonl", NULL, "read lines {\"text\": ...}; write one line {\"ids\": [...]} per input line", 0},
     {"allow-special", NULL, "encode special-token strings (<|endoftext|>) as their ids (default: as plain text)", 0},

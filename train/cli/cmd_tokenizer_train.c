@@ -15,7 +15,7 @@
 static const CtOption options[] = {
     {"input", "FILES", "training text: .txt (whole file), .jsonl ({\"text\": ...} lines) or .jsonl.zst", 1},
     {"vocab-size", "N", "tokens in the vocabulary, counting the 256 bytes and the special tokens", 0},
-    {"pattern", "NAME", "pre-tokenization: gpt2, cl100k or o200k (default: gpt2)", 0},
+    {"pattern", "NAME", "pre-tokenization: gpt2, cl100k, o200k or qwen2 (default: gpt2)", 0},
     {"special", "TOKENS", "special tokens, given the last ids (default: <|endoftext|>)", 1},
     {"out", "PATH", "where to write the tokenizer (Hugging Face tokenizer.json)", 0},
     {"threads", "N", "threads for counting (default: all cores); the result does not depend on it", 0},
@@ -75,7 +75,7 @@ static int run_tokenizer_train(const CtArgs *args) {
 const CtCommand ct_cmd_tokenizer_train = {
     .name = "tokenizer train",
     .summary = "learn a byte-level BPE tokenizer from text",
-    .usage = "ctrain tokenizer train --input FILES... --vocab-size N [--pattern gpt2|cl100k|o200k]\n"
+    .usage = "ctrain tokenizer train --input FILES... --vocab-size N [--pattern gpt2|cl100k|o200k|qwen2]\n"
              "       [--special TOKEN...] [--threads N] --out tokenizer.json",
     .description = "Learns merges by the usual BPE rule (the most frequent adjacent pair first) over the pieces\n"
                    "the pattern splits the text into, and writes a Hugging Face tokenizer.json that ctrain and\n"

@@ -33,7 +33,7 @@
 #include "train/interop/hf_interop.h"
 #include "train/interop/stop_tokens.h"
 
-enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_UNUSED = 5 };  // llama.cpp's token types
+enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_USER_DEFINED = 4, TOKEN_UNUSED = 5 };  // llama.cpp's token types
 
 // Rows of a [n_heads·HD, C] projection reordered from rotate-half pairs to adjacent pairs.
 static void permute_rope_rows(const float *src, float *dst, int n_heads, int HD, int C) {
@@ -275,11 +275,13 @@ static int add_weights(Export *e, const CtModel *m, const char *arch, const char
 //   gpt-2      GPT-2's pattern (r50k, p50k)
 //   llama-bpe  Llama 3's pattern, which is cl100k_base's
 //   gpt-4o     o200k_base's pattern
+//   qwen2      Qwen2's (cl100k's with single digits)
 static const char *pre_tokenizer_name(CtPattern p) {
     switch (p) {
     case CT_PATTERN_GPT2: return "gpt-2";
     case CT_PATTERN_CL100K: return "llama-bpe";
     case CT_PATTERN_O200K: return "gpt-4o";
+    case CT_PATTERN_QWEN2: return "qwen2";
     }
     CT_FATAL("this is a bug in ctrain", "no llama.cpp pre-tokenizer name for pattern %d", (int)p);
 }
@@ -292,6 +294,11 @@ static int add_tokenizer(Export *e, const char *json, const char *generation_con
                          const char *source) {
     CtTokenizer t;
     if (ct_tokenizer_parse_hf(&t, json, strlen(json), source, NULL) != 0) return -1;
+    if (t.units == CT_UNITS_CHARS) {  // llama.cpp's "llama" (SentencePiece) vocabulary is not written yet
+        ct_tokenizer_free(&t);
+        return ct_error_set("%s: a SentencePiece-style tokenizer (Llama 2, Mistral, Gemma, Phi-3) cannot be written to "
+                            "GGUF yet (ctrain writes byte-level vocabularies only)", source);
+    }
     const char **texts = own(e, sizeof(char *) * (size_t)vocab_size);
     size_t *lengths = own(e, sizeof(size_t) * (size_t)vocab_size);
     int32_t *types = own(e, sizeof(int32_t) * (size_t)vocab_size);
@@ -304,12 +311,12 @@ static int add_tokenizer(Export *e, const char *json, const char *generation_con
             s = own(e, 2 * n + 1);
             lengths[id] = ct_byte_level_encode(bytes, n, s);
             types[id] = TOKEN_NORMAL;
-        } else if (kind == CT_TOKEN_SPECIAL) {
+        } else if (kind == CT_TOKEN_SPECIAL || kind == CT_TOKEN_ADDED) {
             s = own(e, n + 1);
             memcpy(s, bytes, n);
             s[n] = 0;
             lengths[id] = n;
-            types[id] = TOKEN_CONTROL;
+            types[id] = kind == CT_TOKEN_SPECIAL ? TOKEN_CONTROL : TOKEN_USER_DEFINED;
         } else {
             s = own(e, 24);
             lengths[id] = (size_t)snprintf(s, 24, "[PAD%d]", id);
