@@ -1,0 +1,307 @@
+// The Jinja subset of models' chat templates (data/examples/jinja.h) and the chat templates of
+// kind "jinja" (data/examples/chat_jinja.c): the language's pieces, errors that name the line,
+// the loss ranges of each family's real template (tests/data/chat_templates), and, against
+// transformers' apply_chat_template (suite chat_ref), the rendered text of every family on a set
+// of conversations.
+#include <cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "data/examples/chat_template.h"
+#include "data/examples/jinja.h"
+#include "tests/test.h"
+
+// Renders `src` on messages (role, content pairs), NULL-terminated; returns the text (ct_free) or
+// NULL with the error in ct_error_message().
+static char *render(const char *src, int add_generation_prompt, const char *const *pairs) {
+    CtJinja *t = ct_jinja_parse(src, "test.jinja");
+    if (!t) return NULL;
+    CtJinjaMessage m[16];
+    int n = 0;
+    for (; pairs && pairs[2 * n]; n++) m[n] = (CtJinjaMessage){pairs[2 * n], pairs[2 * n + 1], strlen(pairs[2 * n + 1])};
+    CtJinjaInput in = {m, n, add_generation_prompt, "<s>", "</s>"};
+    CtJinjaOutput out;
+    int rc = ct_jinja_render(t, &in, &out);
+    ct_jinja_free(t);
+    if (rc != 0) return NULL;
+    ct_free(out.spans);
+    return out.text;
+}
+
+#define CHECK_RENDERS(src, pairs, expected)                                  \
+    do {                                                                     \
+        char *got_ = render((src), 0, (pairs));                              \
+        CHECK_MSG(got_ != NULL, "%s: %s", (src), ct_error_message());       \
+        int same_ = strcmp(got_, (expected)) == 0;                           \
+        if (!same_) ct_test_fail(__FILE__, __LINE__, "%s: got \"%s\", expected \"%s\"", (src), got_, (expected)); \
+        ct_free(got_);                                                       \
+        if (!same_) return;                                                  \
+    } while (0)
+
+static const char *const CONV[] = {"system", "Be brief.", "user", " Hi there ", "assistant", "Hello!", NULL};
+
+TEST(chat_jinja, expressions_and_filters) {
+    CHECK_RENDERS("{{ 'a' + 'b' ~ 1 ~ none }}", NULL, "ab1None");
+    CHECK_RENDERS("{{ messages[0]['role'] }}/{{ messages[1].content|trim }}/{{ messages|length }}", CONV,
+                  "system/Hi there/3");
+    CHECK_RENDERS("{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -1 % 3 }} {{ 2 * 3 + 1 }} {{ 1 / 2 }}", NULL, "3 -4 1 2 7 0.5");
+    CHECK_RENDERS("{{ 'abcdef'[1:3] }}{{ 'abc'[::-1] }}{{ 'abcdef'[-2:] }}{{ [1,2,3][::2] }}", NULL, "bccbaef[1, 3]");
+    CHECK_RENDERS("{{ 'x' if true else 'y' }}{{ 'x' if false else 'y' }}{{ 'z' if false }}", NULL, "xy");
+    CHECK_RENDERS("{{ not false and (1 < 2) or 0 }} {{ 'b' in 'abc' }} {{ 3 not in [1, 2] }} {{ 'k' in {'k': 1} }}", NULL,
+                  "True True True True");
+    CHECK_RENDERS("{{ undefined_name is defined }} {{ none is none }} {{ 'a' is string }} {{ 1 is string }} "
+                  "{{ messages is iterable }} {{ false is false }} {{ x is not defined }}", CONV,
+                  "False True True False True True True");
+    CHECK_RENDERS("{{ '  pad  '|trim }}|{{ 'Ab'|upper }}{{ 'Ab'|lower }}|{{ missing|default('d') }}|{{ [1, 'a']|tojson }}|"
+                  "{{ {'k': [1, 2.5, none, true]}|tojson }}|{{ ['a', 'b']|join(', ') }}|{{ 'é'|length }}",
+                  NULL, "pad|ABab|d|[1, \"a\"]|{\"k\": [1, 2.5, null, true]}|a, b|1");
+    CHECK_RENDERS("{{ ' x\\n'.strip() }}|{{ 'xxhixx'.strip('x') }}|{{ 'a\\n\\n'.rstrip('\\n') }}|{{ '\\nb'.lstrip() }}|"
+                  "{{ 'pre-fix'.startswith('pre') }}{{ 'a.b'.endswith(('.c', '.b')) }}|{{ 'a,b,,c'.split(',') }}|"
+                  "{{ ' a  b '.split() }}|{{ '<t>x</t>y'.split('</t>')[-1] }}",
+                  NULL, "x|hi|a|b|TrueTrue|['a', 'b', '', 'c']|['a', 'b']|y");
+    CHECK_RENDERS("{{ messages|selectattr('role', 'equalto', 'user')|list|length }}{{ messages|map(attribute='role')|join }}",
+                  CONV, "1systemuserassistant");
+    CHECK_RENDERS("{{ {'a': 1}.items()|list }}{{ {'a': 1}.get('b', 2) }}{{ [3, 4]|first }}{{ 'ab'|last }}", NULL,
+                  "[['a', 1]]2" "3b");
+}
+
+TEST(chat_jinja, statements_and_whitespace) {
+    // trim_blocks and lstrip_blocks as transformers sets them; '-' strips all whitespace.
+    CHECK_RENDERS("{% for m in messages %}\n  {% if loop.first %}[{% endif %}{{ loop.index0 }}{{ m.role[0] }}"
+                  "{% if not loop.last %},{% else %}]{% endif %}\n{% endfor %}",
+                  CONV, "[0s,1u,2a]");
+    CHECK_RENDERS("{% for m in messages %}\n  {{ m.role[0] }}\n{% endfor %}", CONV, "  s\n  u\n  a\n");
+    CHECK_RENDERS("a  {{- ' b ' -}}  c {#- note -#}  d\n  {%- if true %} e{% endif %}", NULL, "a b cd e");
+    CHECK_RENDERS("{% set ns = namespace(n=0, last=none) %}{% for m in messages[::-1] %}{% set ns.n = ns.n + 1 %}"
+                  "{% if ns.last is none %}{% set ns.last = m.role %}{% endif %}{% endfor %}{{ ns.n }} {{ ns.last }}",
+                  CONV, "3 assistant");
+    // set in a loop stays in the loop; set at the top level (and in an if) does not.
+    CHECK_RENDERS("{% set x = 1 %}{% for m in messages %}{% set x = 2 %}{% endfor %}{{ x }}"
+                  "{% if true %}{% set y = 3 %}{% endif %}{{ y }}", CONV, "13");
+    CHECK_RENDERS("{% for m in messages if m.role != 'system' %}{{ loop.index }}{{ m.role }}{{ loop.length }} {% endfor %}"
+                  "{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }};{% endfor %}"
+                  "{% for x in [] %}no{% else %}empty{% endfor %}",
+                  CONV, "1user2 2assistant2 a=1;b=2;empty");
+    CHECK_RENDERS("{% if messages[0].role == 'user' %}u{% elif messages[0].role == 'system' %}s{% else %}o{% endif %}"
+                  "{{ bos_token }}{{ eos_token }}{% generation %}g{% endgeneration %}",
+                  CONV, "s<s></s>g");
+}
+
+TEST(chat_jinja, errors_name_the_line) {
+    char *out = render("ok\n{{ raise_exception('Roles must alternate') }}", 0, CONV);
+    CHECK(out == NULL);
+    CHECK_CONTAINS(ct_error_message(), "test.jinja line 2");
+    CHECK_CONTAINS(ct_error_message(), "Roles must alternate");
+    CHECK(render("a\n\n{% macro f() %}x{% endmacro %}", 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "line 3");
+    CHECK_CONTAINS(ct_error_message(), "unsupported statement 'macro'");
+    CHECK(render("{% if x %}\nno end", 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "endif");
+    CHECK(render("{{ x | nosuchfilter }}", 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "unsupported filter 'nosuchfilter'");
+    CHECK(render("{{ 'a' + 1 }}", 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "unsupported operand types for +");
+    CHECK(render("\n{{ nothing.attr }}", 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "line 2: 'nothing' is undefined");
+    CHECK(render("{{ 'unclosed }}", 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "not closed");
+}
+
+// ---- the families' real templates ----
+
+static const char *template_dir(void) {
+    static char dir[4096];
+    const char *root = getenv("CTRAIN_ROOT");
+    snprintf(dir, sizeof dir, "%s/tests/data/chat_templates", root ? root : ".");
+    return dir;
+}
+
+static int load_family(CtChatTemplate *t, const char *file, const char *bos, const char *eos) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", template_dir(), file);
+    char *src = ct_test_read(path, NULL);
+    if (!src) return ct_error_set("%s: cannot read it", path);
+    int rc = ct_chat_template_from_jinja(t, src, bos, eos, path);
+    free(src);
+    return rc;
+}
+
+typedef struct {
+    const char *file, *bos, *eos, *end_of_turn;
+    const char *trained[2];  // the text of each assistant message's loss range in TWO_TURNS
+} Family;
+
+static const char *const TWO_TURNS[] = {"user", "Name a colour.", "assistant", " Blue. ", "user", "Another one.",
+                                        "assistant", "Green.", NULL};
+
+static const Family FAMILIES[] = {
+    {"llama3.1.jinja", "<|begin_of_text|>", "<|eot_id|>", "<|eot_id|>", {"Blue.<|eot_id|>", "Green.<|eot_id|>"}},
+    {"llama3.2.jinja", "<|begin_of_text|>", "<|eot_id|>", "<|eot_id|>", {"Blue.<|eot_id|>", "Green.<|eot_id|>"}},
+    {"qwen2.5.jinja", NULL, "<|im_end|>", "<|im_end|>", {" Blue. <|im_end|>", "Green.<|im_end|>"}},
+    // Qwen3 gives the last answer an empty think block: the model writes it, so it is trained.
+    {"qwen3.jinja", NULL, "<|im_end|>", "<|im_end|>", {" Blue. <|im_end|>", "<think>\n\n</think>\n\nGreen.<|im_end|>"}},
+    {"mistral-nemo.jinja", "<s>", "</s>", "</s>", {" Blue. </s>", "Green.</s>"}},
+    {"gemma2.jinja", "<bos>", "<eos>", "<end_of_turn>", {"Blue.<end_of_turn>", "Green.<end_of_turn>"}},
+    {"gemma3.jinja", "<bos>", "<eos>", "<end_of_turn>", {"Blue.<end_of_turn>", "Green.<end_of_turn>"}},
+    {"phi3.jinja", "<s>", "<|endoftext|>", "<|end|>", {" Blue. <|end|>", "Green.<|end|>"}},
+    {"phi3.5.jinja", "<s>", "<|endoftext|>", "<|end|>", {" Blue. <|end|>", "Green.<|end|>"}},
+};
+
+static int to_messages(const char *const *pairs, CtMessage *m) {
+    int n = 0;
+    for (; pairs[2 * n]; n++) m[n] = (CtMessage){pairs[2 * n], pairs[2 * n + 1], strlen(pairs[2 * n + 1])};
+    return n;
+}
+
+TEST(chat_jinja, loss_ranges_of_each_family) {
+    for (size_t f = 0; f < sizeof FAMILIES / sizeof *FAMILIES; f++) {
+        const Family *fam = &FAMILIES[f];
+        CtChatTemplate t;
+        CHECK_MSG(load_family(&t, fam->file, fam->bos, fam->eos) == 0, "%s", ct_error_message());
+        CHECK_STR_EQ(t.end_of_turn, fam->end_of_turn);
+        CtMessage m[8];
+        int n = to_messages(TWO_TURNS, m);
+        for (int agp = 0; agp < 2; agp++) {
+            char *text;
+            size_t *ranges;
+            int n_ranges;
+            CHECK_MSG(ct_chat_jinja_render(&t, m, n, agp, &text, &ranges, &n_ranges) == 0, "%s: %s", fam->file,
+                      ct_error_message());
+            CHECK_EQ_INT(n_ranges, 2);
+            for (int k = 0; k < 2; k++) {
+                char got[256];
+                snprintf(got, sizeof got, "%.*s", (int)(ranges[2 * k + 1] - ranges[2 * k]), text + ranges[2 * k]);
+                if (strcmp(got, fam->trained[k]) != 0)
+                    ct_test_fail(__FILE__, __LINE__, "%s: range %d is \"%s\", expected \"%s\"", fam->file, k, got,
+                                 fam->trained[k]);
+            }
+            ct_free(text);
+            ct_free(ranges);
+            if (ct_test_failed()) return;
+        }
+        // Round trip through the stored JSON form (dataset manifests, checkpoints).
+        char *json = ct_chat_template_to_json(&t);
+        CtChatTemplate back;
+        CHECK_MSG(ct_chat_template_parse(&back, json, "stored") == 0, "%s", ct_error_message());
+        CHECK(back.jinja != NULL);
+        CHECK_STR_EQ(back.end_of_turn, t.end_of_turn);
+        CHECK_STR_EQ(back.jinja_source, t.jinja_source);
+        ct_chat_template_free(&back);
+        ct_free(json);
+        ct_chat_template_free(&t);
+    }
+}
+
+// Mistral Nemo moves the system message into the last user turn, so the prompt rendered alone
+// is not a prefix of the whole: the range starts at the content, and still ends at </s>.
+TEST(chat_jinja, loss_range_without_a_prefix_preserving_prompt) {
+    CtChatTemplate t;
+    CHECK_MSG(load_family(&t, "mistral-nemo.jinja", "<s>", "</s>") == 0, "%s", ct_error_message());
+    static const char *const conv[] = {"system", "Sys.", "user", "Q1", "assistant", "A1", "user", "Q2", "assistant", "A2", NULL};
+    CtMessage m[8];
+    int n = to_messages(conv, m);
+    char *text;
+    size_t *ranges;
+    int n_ranges;
+    CHECK_MSG(ct_chat_jinja_render(&t, m, n, 0, &text, &ranges, &n_ranges) == 0, "%s", ct_error_message());
+    CHECK_STR_EQ(text, "<s>[INST]Q1[/INST]A1</s>[INST]Q2[/INST]A2</s>");
+    CHECK_EQ_INT(n_ranges, 2);
+    CHECK_EQ_INT(ranges[0], strlen("<s>[INST]Q1[/INST]"));
+    CHECK_EQ_INT(ranges[1], strlen("<s>[INST]Q1[/INST]A1</s>"));
+    CHECK_EQ_INT(ranges[3], strlen(text));
+    ct_free(text);
+    ct_free(ranges);
+    // Gemma 2 refuses a system message: the template's own words come back.
+    ct_chat_template_free(&t);
+    CHECK_MSG(load_family(&t, "gemma2.jinja", "<bos>", "<eos>") == 0, "%s", ct_error_message());
+    CHECK(ct_chat_jinja_render(&t, m, n, 0, &text, &ranges, &n_ranges) != 0);
+    CHECK_CONTAINS(ct_error_message(), "System role not supported");
+    ct_chat_template_free(&t);
+}
+
+TEST(chat_jinja, tokenizer_config_and_folder) {
+    const char *dir = ct_test_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    ct_test_write("tokenizer_config.json",
+                  "{\"bos_token\": {\"content\": \"<s>\", \"lstrip\": false}, \"eos_token\": \"</s>\", \"chat_template\": "
+                  "[{\"name\": \"tool_use\", \"template\": \"x\"}, {\"name\": \"default\", \"template\": "
+                  "\"{{ bos_token }}{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}\"}]}");
+    CtChatTemplate t;
+    CHECK_MSG(ct_chat_template_load(&t, dir) == 0, "%s", ct_error_message());
+    CHECK_STR_EQ(t.bos_token, "<s>");
+    CHECK_STR_EQ(t.end_of_turn, "</s>");
+    ct_chat_template_free(&t);
+    ct_test_write("t.jinja", "{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}<|im_end|>{% endfor %}");
+    snprintf(path, sizeof path, "%s/t.jinja", dir);
+    CHECK_MSG(ct_chat_template_load(&t, path) == 0, "%s", ct_error_message());
+    CHECK_STR_EQ(t.bos_token, "<s>");  // from the tokenizer_config.json beside it
+    CHECK_STR_EQ(t.end_of_turn, "<|im_end|>");
+    ct_chat_template_free(&t);
+    ct_test_write("none.jinja", "{% for m in messages %}{{ m.content }}{% endfor %}");
+    snprintf(path, sizeof path, "%s/none.jinja", dir);
+    CHECK(ct_chat_template_load(&t, path) != 0);
+    CHECK_CONTAINS(ct_error_message(), "end-of-turn");
+}
+
+// ---- against transformers ----
+
+TEST(chat_ref, renders_as_transformers_apply_chat_template) {
+    const char *root = getenv("CTRAIN_ROOT"), *dir = ct_test_tmpdir();
+    if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
+    char cmd[8192], *out = NULL;
+    snprintf(cmd, sizeof cmd, "python3 %s/tests/ref/chat_template_ref.py %s %s/ref.json", root, template_dir(), dir);
+    int rc = ct_test_run(cmd, &out);
+    if (rc == 127 || (out && strncmp(out, "SKIP", 4) == 0)) SKIP("%s", out && *out ? out : "python3 is absent");
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s/ref.json", dir);
+    char *json = ct_test_read(cmd, NULL);
+    cJSON *root_json = cJSON_Parse(json);
+    free(json);
+    CHECK(root_json != NULL);
+    const cJSON *convs = cJSON_GetObjectItem(root_json, "conversations"), *families = cJSON_GetObjectItem(root_json, "families");
+    const cJSON *r;
+    int compared = 0, refused = 0;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(root_json, "renders")) {
+        const char *family = cJSON_GetObjectItem(r, "family")->valuestring;
+        const cJSON *fam = NULL, *f;
+        cJSON_ArrayForEach(f, families) if (strcmp(cJSON_GetObjectItem(f, "name")->valuestring, family) == 0) fam = f;
+        const cJSON *bos = cJSON_GetObjectItem(fam, "bos"), *eos = cJSON_GetObjectItem(fam, "eos");
+        CtChatTemplate t;
+        CHECK_MSG(load_family(&t, cJSON_GetObjectItem(fam, "file")->valuestring, cJSON_IsString(bos) ? bos->valuestring : NULL,
+                              cJSON_IsString(eos) ? eos->valuestring : NULL) == 0, "%s", ct_error_message());
+        int ci = cJSON_GetObjectItem(r, "conversation")->valueint, agp = cJSON_IsTrue(cJSON_GetObjectItem(r, "add_generation_prompt"));
+        CtMessage m[16];
+        int n = 0;
+        const cJSON *msg;
+        cJSON_ArrayForEach(msg, cJSON_GetArrayItem(convs, ci)) {
+            const char *content = cJSON_GetObjectItem(msg, "content")->valuestring;
+            m[n++] = (CtMessage){cJSON_GetObjectItem(msg, "role")->valuestring, content, strlen(content)};
+        }
+        char *text;
+        size_t *ranges;
+        int n_ranges;
+        int ok = ct_chat_jinja_render(&t, m, n, agp, &text, &ranges, &n_ranges) == 0;
+        const cJSON *expected = cJSON_GetObjectItem(r, "text");
+        if (!expected) {
+            CHECK_MSG(!ok, "%s conversation %d (generation prompt %d): transformers refuses it (%s), ctrain renders \"%s\"",
+                      family, ci, agp, cJSON_GetObjectItem(r, "error")->valuestring, text);
+            refused++;
+        } else {
+            CHECK_MSG(ok, "%s conversation %d (generation prompt %d): %s", family, ci, agp, ct_error_message());
+            CHECK_MSG(strcmp(text, expected->valuestring) == 0,
+                      "%s conversation %d (generation prompt %d):\n ctrain: \"%s\"\n transformers: \"%s\"", family, ci,
+                      agp, text, expected->valuestring);
+            ct_free(text);
+            ct_free(ranges);
+            compared++;
+        }
+        ct_chat_template_free(&t);
+    }
+    cJSON_Delete(root_json);
+    CHECK(compared >= 120);
+    CHECK(refused >= 1);
+}
