@@ -171,8 +171,10 @@ static int stop_fixture_checkpoint(const char *path, const char *chat_template) 
 }
 
 // Exports the chain model as a Hugging Face folder, sets config.json's eos_token_id (JSON text)
-// and replaces generation_config.json (none when NULL), then imports the folder into `out`.
-static int import_with_eos(const char *out, const char *config_eos, const char *generation_config) {
+// and replaces generation_config.json (none when NULL), writes tokenizer_config.json (when not
+// NULL), then imports the folder into `out`.
+static int import_with_config(const char *out, const char *config_eos, const char *generation_config,
+                              const char *tokenizer_config) {
     const char *ckpt = ct_test_path("chain.h5"), *dir = ct_test_path("hf");
     char path[2048];
     snprintf(path, sizeof path, "rm -rf '%s'", dir);
@@ -198,8 +200,18 @@ static int import_with_eos(const char *out, const char *config_eos, const char *
         fputs(generation_config, fp);
         fclose(fp);
     }
+    if (tokenizer_config) {
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+        fp = fopen(path, "w");
+        fputs(tokenizer_config, fp);
+        fclose(fp);
+    }
     CtHfImportOptions io = {0};
     return ct_hf_import(dir, out, &io);
+}
+
+static int import_with_eos(const char *out, const char *config_eos, const char *generation_config) {
+    return import_with_config(out, config_eos, generation_config, NULL);
 }
 
 // What `ctrain ARGS` prints (stdout and stderr); exit status in *status.
@@ -209,6 +221,37 @@ static char *run_ctrain(const char *args, int *status) {
     char *out = NULL;
     *status = ct_test_run(cmd, &out);
     return out;
+}
+
+// A model's own Jinja template in tokenizer_config.json (Llama 3's shape: turns end with
+// <|eot_id|>, the model's EOS is <|end_of_text|> alone): import keeps it, chat and generate --chat
+// render with it and stop at its end of turn.
+TEST(generate, import_keeps_the_models_jinja_chat_template) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *ckpt = ct_test_path("imported.h5");
+    CHECK_MSG(import_with_config(ckpt, "[257]", NULL,
+                                 "{\"bos_token\": \"<|endoftext|>\", \"eos_token\": {\"content\": \"<|end_of_text|>\"}, "
+                                 "\"chat_template\": \"{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}"
+                                 "<|end_header_id|>:{{ m.content | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
+                                 "<|start_header_id|>assistant<|end_header_id|>:{% endif %}\"}") == 0,
+              "%s", ct_error_message());
+    char args[2048];
+    int status;
+    snprintf(args, sizeof args, "chat --checkpoint '%s' --prompt ' hello '", ckpt);
+    char *out = run_ctrain(args, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_STR_EQ(out, "k\n");  // the reply "k" ends at <|eot_id|>, which is no EOS of the model
+    free(out);
+    snprintf(args, sizeof args, "generate --checkpoint '%s' --chat --prompt hello --ids", ckpt);
+    out = run_ctrain(args, &status);
+    CHECK_EQ_INT(status, 0);
+    // bos, <|start_header_id|> user <|end_header_id|> : hello <|eot_id|>, the generation prompt; then "k"
+    CHECK_STR_EQ(out, "256 261 117 115 101 114 262 58 104 101 108 108 111 258 261 97 115 115 105 115 116 97 110 116 262 58\n107\n");
+    free(out);
+    snprintf(args, sizeof args, "generate --checkpoint '%s' --prompt Q", ckpt);
+    out = run_ctrain(args, &status);
+    CHECK_STR_EQ(out, "Qc\n");  // plain generation stops at the template's end of turn too
+    free(out);
 }
 
 TEST(generate, stops_at_the_models_eos_ids_from_config_json) {
