@@ -137,6 +137,7 @@ static const char *const TWO_TURNS[] = {"user", "Name a colour.", "assistant", "
                                         "assistant", "Green.", NULL};
 
 static const Family FAMILIES[] = {
+    {"llama3.jinja", "<|begin_of_text|>", "<|eot_id|>", "<|eot_id|>", {"Blue.<|eot_id|>", "Green.<|eot_id|>"}},
     {"llama3.1.jinja", "<|begin_of_text|>", "<|eot_id|>", "<|eot_id|>", {"Blue.<|eot_id|>", "Green.<|eot_id|>"}},
     {"llama3.2.jinja", "<|begin_of_text|>", "<|eot_id|>", "<|eot_id|>", {"Blue.<|eot_id|>", "Green.<|eot_id|>"}},
     {"qwen2.5.jinja", NULL, "<|im_end|>", "<|im_end|>", {" Blue. <|im_end|>", "Green.<|im_end|>"}},
@@ -248,6 +249,74 @@ TEST(chat_jinja, tokenizer_config_and_folder) {
 
 // ---- against transformers ----
 
+static int blank(const char *s, size_t from, size_t to) {
+    for (size_t p = from; p < to; p++)
+        if (s[p] != ' ' && s[p] != '\n' && s[p] != '\t' && s[p] != '\r') return 0;
+    return 1;
+}
+
+// Ours [s, e) against transformers' [S, E): the same but for whitespace at either edge (TRL's
+// variants keep the newline after the header or after the end of turn inside the span); and, at
+// the end of the text, TRL's Phi-3 variant also trains the final eos_token, which ctrain leaves
+// out (the turn ends at <|end|>; generation stops there).
+static int same_range(const char *text, size_t s, size_t e, size_t S, size_t E, const char *eos) {
+    if (!blank(text, s < S ? s : S, s < S ? S : s)) return 0;
+    if (blank(text, e < E ? e : E, e < E ? E : e)) return 1;
+    size_t len = strlen(text), n = eos ? strlen(eos) : 0;
+    return E == len && e < E && n && E - n >= e && strncmp(text + E - n, eos, n) == 0 && blank(text, e, E - n);
+}
+
+// The loss ranges against transformers' assistant masks ("masks" of chat_template_ref.py).
+// Returns how many conversations were compared (a failure is recorded).
+static int compare_masks(const cJSON *root) {
+    const cJSON *convs = cJSON_GetObjectItem(root, "conversations"), *mask;
+    int compared = 0;
+    cJSON_ArrayForEach(mask, cJSON_GetObjectItem(root, "masks")) {
+        const char *family = cJSON_GetObjectItem(mask, "family")->valuestring;
+        const cJSON *fam = NULL, *f;
+        cJSON_ArrayForEach(f, cJSON_GetObjectItem(root, "families")) if (strcmp(cJSON_GetObjectItem(f, "name")->valuestring, family) == 0) fam = f;
+        const cJSON *bos = cJSON_GetObjectItem(fam, "bos"), *eos = cJSON_GetObjectItem(fam, "eos");
+        const char *eos_text = cJSON_IsString(eos) ? eos->valuestring : NULL;
+        CtChatTemplate t;
+        if (load_family(&t, cJSON_GetObjectItem(fam, "file")->valuestring, cJSON_IsString(bos) ? bos->valuestring : NULL,
+                        eos_text) != 0) {
+            ct_test_fail(__FILE__, __LINE__, "%s", ct_error_message());
+            return compared;
+        }
+        int ci = cJSON_GetObjectItem(mask, "conversation")->valueint;
+        CtMessage m[16];
+        int n = 0;
+        const cJSON *msg;
+        cJSON_ArrayForEach(msg, cJSON_GetArrayItem(convs, ci)) {
+            const char *content = cJSON_GetObjectItem(msg, "content")->valuestring;
+            m[n++] = (CtMessage){cJSON_GetObjectItem(msg, "role")->valuestring, content, strlen(content)};
+        }
+        char *text = NULL;
+        size_t *ranges = NULL;
+        int n_ranges = 0;
+        int ok = ct_chat_jinja_render(&t, m, n, 0, &text, &ranges, &n_ranges) == 0;
+        const cJSON *spans = cJSON_GetObjectItem(mask, "spans");
+        if (!ok || n_ranges != cJSON_GetArraySize(spans)) {
+            ct_test_fail(__FILE__, __LINE__, "%s conversation %d: %d loss ranges, transformers has %d assistant spans %s", family,
+                         ci, n_ranges, cJSON_GetArraySize(spans), ok ? "" : ct_error_message());
+        }
+        for (int k = 0; ok && k < n_ranges && !ct_test_failed(); k++) {
+            const cJSON *span = cJSON_GetArrayItem(spans, k);
+            size_t S = (size_t)cJSON_GetArrayItem(span, 0)->valuedouble, E = (size_t)cJSON_GetArrayItem(span, 1)->valuedouble;
+            size_t s = ranges[2 * k], e = ranges[2 * k + 1];
+            if (!same_range(text, s, e, S, E, eos_text))
+                ct_test_fail(__FILE__, __LINE__, "%s conversation %d, range %d: ctrain trains \"%.*s\", transformers' mask "
+                             "covers \"%.*s\"", family, ci, k, (int)(e - s), text + s, (int)(E - S), text + S);
+        }
+        ct_free(text);
+        ct_free(ranges);
+        ct_chat_template_free(&t);
+        if (ct_test_failed()) return compared;
+        compared++;
+    }
+    return compared;
+}
+
 TEST(chat_ref, renders_as_transformers_apply_chat_template) {
     const char *root = getenv("CTRAIN_ROOT"), *dir = ct_test_tmpdir();
     if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
@@ -301,7 +370,9 @@ TEST(chat_ref, renders_as_transformers_apply_chat_template) {
         }
         ct_chat_template_free(&t);
     }
-    cJSON_Delete(root_json);
     CHECK(compared >= 120);
     CHECK(refused >= 1);
+    int masks = compare_masks(root_json);
+    cJSON_Delete(root_json);
+    CHECK_MSG(masks >= 40, "%d conversations' masks compared", masks);
 }

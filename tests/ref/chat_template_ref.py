@@ -8,8 +8,12 @@ usage: chat_template_ref.py TEMPLATE_DIR OUT.json
     downloaded; the template's rendering does not depend on the vocabulary), and renders every
     conversation of CONVERSATIONS with add_generation_prompt off and on, as
     apply_chat_template(..., tokenize=False). Writes a JSON object: "conversations" (the
-    messages), "families" (name, file, bos, eos) and "renders" (family, conversation,
-    add_generation_prompt, and "text", or "error" when the template refuses the conversation).
+    messages), "families" (name, file, bos, eos), "renders" (family, conversation,
+    add_generation_prompt, and "text", or "error" when the template refuses the conversation)
+    and "masks": where TRL ships a {% generation %} variant of the family's template
+    (trl/chat_templates/*_training.jinja, in the installed package) that renders a conversation
+    to the same text as the original, the assistant spans transformers' return_assistant_tokens_mask
+    is made from (UTF-8 byte offsets [start, end); touching spans merged).
 
 Where transformers or tokenizers is not importable it prints "SKIP: ..." and exits 0.
 """
@@ -25,6 +29,7 @@ except ImportError as e:
     sys.exit(0)
 
 FAMILIES = [  # file, bos, eos: the strings of the model's tokenizer_config.json
+    ("llama3", "<|begin_of_text|>", "<|eot_id|>"),
     ("llama3.1", "<|begin_of_text|>", "<|eot_id|>"),
     ("llama3.2", "<|begin_of_text|>", "<|eot_id|>"),
     ("qwen2.5", None, "<|im_end|>"),
@@ -35,6 +40,47 @@ FAMILIES = [  # file, bos, eos: the strings of the model's tokenizer_config.json
     ("phi3", "<s>", "<|endoftext|>"),
     ("phi3.5", "<s>", "<|endoftext|>"),
 ]
+
+
+TRAINING = {"llama3": "llama3_training", "qwen2.5": "qwen2_5_training", "qwen3": "qwen3_training",
+            "gemma2": "gemma_training", "gemma3": "gemma3_training", "phi3": "phi3_training",
+            "phi3.5": "phi3_5_training"}
+
+
+def training_template(family):
+    if family not in TRAINING:
+        return None
+    try:
+        import trl
+    except ImportError:
+        return None
+    path = os.path.join(os.path.dirname(trl.__file__), "chat_templates", TRAINING[family] + ".jinja")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def generation_spans(template, conv, bos, eos, expected_text):
+    """transformers' assistant spans of `conv` under a {% generation %} template, in UTF-8 bytes."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+    kwargs = {k: v for k, v in (("bos_token", bos), ("eos_token", eos)) if v is not None}
+    try:
+        rendered, indices = render_jinja_template(conversations=[conv], chat_template=template,
+                                                  return_assistant_tokens_mask=True, **kwargs)
+    except Exception:
+        return None
+    text = rendered[0]
+    if text != expected_text:
+        return None
+    spans = []
+    for start, end in indices[0]:
+        b0, b1 = len(text[:start].encode("utf-8")), len(text[:end].encode("utf-8"))
+        if spans and spans[-1][1] == b0:
+            spans[-1][1] = b1
+        else:
+            spans.append([b0, b1])
+    return spans
 
 
 def m(role, content):
@@ -58,7 +104,7 @@ CONVERSATIONS = [
 def main():
     template_dir, out_path = sys.argv[1], sys.argv[2]
     vocab = {"[UNK]": 0}
-    renders, families = [], []
+    renders, families, masks = [], [], []
     for name, bos, eos in FAMILIES:
         path = os.path.join(template_dir, name + ".jinja")
         with open(path, encoding="utf-8") as f:
@@ -75,8 +121,13 @@ def main():
                 except Exception as e:  # the template's raise_exception, or a Jinja error
                     r["error"] = "%s: %s" % (type(e).__name__, e)
                 renders.append(r)
+                training = training_template(name)
+                if training and not agp and "text" in r:
+                    spans = generation_spans(training, conv, bos, eos, r["text"])
+                    if spans is not None:
+                        masks.append({"family": name, "conversation": ci, "spans": spans})
     with open(out_path, "w", encoding="utf-8") as f:
-        json.dump({"conversations": CONVERSATIONS, "families": families, "renders": renders}, f, ensure_ascii=False,
+        json.dump({"conversations": CONVERSATIONS, "families": families, "renders": renders, "masks": masks}, f, ensure_ascii=False,
                   indent=1)
 
 
