@@ -143,6 +143,9 @@ static const Family FAMILIES[] = {
     {"qwen2.5.jinja", NULL, "<|im_end|>", "<|im_end|>", {" Blue. <|im_end|>", "Green.<|im_end|>"}},
     // Qwen3 gives the last answer an empty think block: the model writes it, so it is trained.
     {"qwen3.jinja", NULL, "<|im_end|>", "<|im_end|>", {" Blue. <|im_end|>", "<think>\n\n</think>\n\nGreen.<|im_end|>"}},
+    // Mistral's separator space before the answer is the answer's (SentencePiece's "▁Blue").
+    {"mistral-v1.jinja", "<s>", "</s>", "</s>", {"  Blue. </s>", " Green.</s>"}},
+    {"mistral-v3.jinja", "<s>", "</s>", "</s>", {" Blue.</s>", " Green.</s>"}},
     {"mistral-nemo.jinja", "<s>", "</s>", "</s>", {" Blue. </s>", "Green.</s>"}},
     {"gemma2.jinja", "<bos>", "<eos>", "<end_of_turn>", {"Blue.<end_of_turn>", "Green.<end_of_turn>"}},
     {"gemma3.jinja", "<bos>", "<eos>", "<end_of_turn>", {"Blue.<end_of_turn>", "Green.<end_of_turn>"}},

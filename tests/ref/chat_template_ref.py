@@ -34,6 +34,8 @@ FAMILIES = [  # file, bos, eos: the strings of the model's tokenizer_config.json
     ("llama3.2", "<|begin_of_text|>", "<|eot_id|>"),
     ("qwen2.5", None, "<|im_end|>"),
     ("qwen3", None, "<|im_end|>"),
+    ("mistral-v1", "<s>", "</s>"),
+    ("mistral-v3", "<s>", "</s>"),
     ("mistral-nemo", "<s>", "</s>"),
     ("gemma2", "<bos>", "<eos>"),
     ("gemma3", "<bos>", "<eos>"),
