@@ -89,6 +89,20 @@ TEST(chat_jinja, statements_and_whitespace) {
                   CONV, "s<s></s>g");
 }
 
+// Strings are indexed by character and stripped of Python's whitespace, as transformers' are.
+TEST(chat_jinja, unicode_strings_and_loop_controls) {
+    CHECK_RENDERS("{{ 'h\u00e9llo'[1] }}|{{ '\u00e9t\u00e9'[::-1] }}|{{ '\u4e16\u754cab'[1:3] }}|{{ '\u00e9a'|first }}|"
+                  "{{ '\u00e9a'|list|length }}",
+                  NULL, "\u00e9|\u00e9t\u00e9|\u754ca|\u00e9|2");
+    CHECK_RENDERS("[{{ '\u3000 x\u00a0\u2003'|trim }}]{{ 'a\u00a0b c'.split()|length }}[{{ '\u00e9x\u00e9'.strip('\u00e9') }}]",
+                  NULL, "[x]3[x]");
+    CHECK_RENDERS("{% for m in messages %}{% if m.role == 'user' %}{% continue %}{% endif %}{{ m.role }};"
+                  "{% if loop.index > 2 %}{% break %}{% endif %}{% endfor %}",
+                  CONV, "system;assistant;");
+    CHECK(render("{% break %}", 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "outside a for loop");
+}
+
 TEST(chat_jinja, errors_name_the_line) {
     char *out = render("ok\n{{ raise_exception('Roles must alternate') }}", 0, CONV);
     CHECK(out == NULL);

@@ -1,14 +1,16 @@
 // A Jinja subset for the chat templates models ship in tokenizer_config.json ("chat_template"),
 // rendered as Hugging Face's transformers renders them (apply_chat_template: trim_blocks and
 // lstrip_blocks on): the statements for (with loop.index/index0/first/last/length/revindex,
-// tuple targets, an `if` clause and else), if/elif/else, set (also ns.attr on a namespace()),
-// generation/endgeneration (transformers' marker, rendered transparently) and comments; {{ }}
+// tuple targets, an `if` clause and else; break and continue, as transformers' loopcontrols),
+// if/elif/else, set (also ns.attr on a namespace()), generation/endgeneration (transformers'
+// marker, rendered transparently) and comments; {{ }}
 // and -/+ whitespace control; expressions with literals, lists, dicts, attribute and item
 // access, slices (with steps, [::-1]), calls, filters, tests (`is defined`, `is none`, `is
 // string`, ...), the operators `+ - * / // % ~`, comparisons, `in`/`not in`, and/or/not and
 // `a if cond else b`; the functions raise_exception(msg), namespace(...) and strftime_now(fmt).
-// Filters, tests and string/dict methods: jinja_builtins.c. Anything else is refused with an
-// error naming the template's line.
+// Filters, tests and string/dict methods: jinja_builtins.c. Strings behave as Python's str: indexed
+// and sliced by character (UTF-8 code point), stripped of Python's whitespace (Unicode's too).
+// Anything else (macros, block set, include, ...) is refused with an error naming the line.
 #pragma once
 #include <stddef.h>
 

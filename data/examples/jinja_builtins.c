@@ -16,19 +16,33 @@ static const JValue *fail(JCtx *c, int line, const char *fmt, const char *a, con
     return NULL;
 }
 
-static int is_space(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f'; }
+// The length of the character at s[at] when it is one to strip: in `chars` (compared as whole
+// UTF-8 characters), or Python's whitespace without chars. 0 otherwise.
+static size_t strippable_at(const char *s, size_t len, size_t at, const JValue *chars) {
+    if (!chars) return jv_space_at(s, len, at);
+    size_t n = 1;
+    while (at + n < len && ((unsigned char)s[at + n] & 0xC0) == 0x80) n++;
+    for (size_t k = 0; k + n <= chars->len; k++)
+        if (memcmp(chars->s + k, s + at, n) == 0 && (k + n == chars->len || ((unsigned char)chars->s[k + n] & 0xC0) != 0x80))
+            return n;
+    return 0;
+}
 
-static int in_chars(char ch, const JValue *chars) {
-    return chars ? memchr(chars->s, ch, chars->len) != NULL : is_space(ch);
+// The same for the character that ends at s[end].
+static size_t strippable_before(const char *s, size_t from, size_t end, const JValue *chars) {
+    size_t start = end - 1;
+    while (start > from && ((unsigned char)s[start] & 0xC0) == 0x80) start--;
+    if (!chars) return jv_space_before(s, end) == end - start ? end - start : 0;
+    return strippable_at(s, end, start, chars) == end - start ? end - start : 0;
 }
 
 // str.strip/lstrip/rstrip(chars): which = 'b'oth, 'l'eft, 'r'ight.
 static const JValue *strip(JCtx *c, const JValue *s, const JValue *chars, char which) {
-    size_t from = 0, to = s->len;
+    size_t from = 0, to = s->len, n;
     if (which != 'r')
-        while (from < to && in_chars(s->s[from], chars)) from++;
+        while (from < to && (n = strippable_at(s->s, to, from, chars))) from += n;
     if (which != 'l')
-        while (to > from && in_chars(s->s[to - 1], chars)) to--;
+        while (to > from && (n = strippable_before(s->s, from, to, chars))) to -= n;
     return jv_substr(c, s, from, to - from);
 }
 
@@ -69,18 +83,17 @@ static const JValue *replace(JCtx *c, const JValue *s, const JValue *old, const 
 static const JValue *split(JCtx *c, const JValue *s, const JValue *sep, long long maxsplit) {
     JValue *parts = jv_list(c, 4);
     size_t at = 0;
-    if (!sep || sep->kind == JV_NONE) {
+    if (!sep || sep->kind == JV_NONE) {  // runs of Python's whitespace
+        size_t n;
         for (;;) {
-            while (at < s->len && is_space(s->s[at])) at++;
+            while (at < s->len && (n = jv_space_at(s->s, s->len, at))) at += n;
             if (at == s->len) return parts;
             size_t end = at;
             if (maxsplit >= 0 && parts->n == maxsplit) {
-                size_t to = s->len;
-                while (to > at && is_space(s->s[to - 1])) to--;
-                jv_list_push(c, parts, jv_substr(c, s, at, to - at));
+                jv_list_push(c, parts, strip(c, jv_substr(c, s, at, s->len - at), NULL, 'r'));
                 return parts;
             }
-            while (end < s->len && !is_space(s->s[end])) end++;
+            while (end < s->len && !jv_space_at(s->s, s->len, end)) end++;
             jv_list_push(c, parts, jv_substr(c, s, at, end - at));
             at = end;
         }
@@ -270,9 +283,11 @@ const JValue *jinja_filter(JCtx *c, int line, const char *name, const JValue *v,
     if (strcmp(name, "list") == 0) {
         if (v->kind == JV_LIST) return v;
         JValue *list = jv_list(c, 4);
-        if (v->kind == JV_STR)
-            for (size_t k = 0; k < v->len; k++) jv_list_push(c, list, jv_substr(c, v, k, 1));
-        else if (v->kind == JV_DICT)
+        if (v->kind == JV_STR) {
+            size_t n;
+            const size_t *off = jv_char_offsets(c, v, &n);
+            for (size_t k = 0; k < n; k++) jv_list_push(c, list, jv_substr(c, v, off[k], off[k + 1] - off[k]));
+        } else if (v->kind == JV_DICT)
             for (int k = 0; k < v->n; k++) jv_list_push(c, list, jv_cstr(c, v->pairs[k].key));
         else if (v->kind != JV_UNDEFINED) return fail(c, line, "list: a %s is not iterable%s", jv_kind_name(v), "");
         return list;
@@ -283,7 +298,12 @@ const JValue *jinja_filter(JCtx *c, int line, const char *name, const JValue *v,
     }
     if (strcmp(name, "first") == 0 || strcmp(name, "last") == 0) {
         if (v->kind == JV_LIST) return v->n ? v->list[name[0] == 'f' ? 0 : v->n - 1] : jv_undefined(c, name);
-        if (v->kind == JV_STR) return v->len ? jv_substr(c, v, name[0] == 'f' ? 0 : v->len - 1, 1) : jv_undefined(c, name);
+        if (v->kind == JV_STR) {
+            size_t n;
+            const size_t *off = jv_char_offsets(c, v, &n);
+            size_t k = name[0] == 'f' ? 0 : n - 1;
+            return n ? jv_substr(c, v, off[k], off[k + 1] - off[k]) : jv_undefined(c, name);
+        }
         return fail(c, line, "%s needs a list, not a %s", name, jv_kind_name(v));
     }
     if (strcmp(name, "join") == 0) return join(c, line, v, a0 && a0->kind == JV_STR ? a0 : NULL);

@@ -82,10 +82,12 @@ static const JValue *get_item(Render *R, int line, const JValue *obj, const JVal
     }
     long long i;
     if ((obj->kind == JV_LIST || obj->kind == JV_STR) && as_index(key, &i)) {
-        long long n = obj->kind == JV_LIST ? obj->n : (long long)obj->len;
+        size_t n_chars = 0;
+        const size_t *off = obj->kind == JV_STR ? jv_char_offsets(&R->c, obj, &n_chars) : NULL;
+        long long n = obj->kind == JV_LIST ? obj->n : (long long)n_chars;
         if (i < 0) i += n;
         if (i < 0 || i >= n) return jv_undefined(&R->c, "an item past the end");
-        return obj->kind == JV_LIST ? obj->list[i] : jv_substr(&R->c, obj, (size_t)i, 1);
+        return obj->kind == JV_LIST ? obj->list[i] : jv_substr(&R->c, obj, off[i], off[i + 1] - off[i]);
     }
     return jv_undefined(&R->c, attr ? attr : "item");
 }
@@ -105,7 +107,9 @@ static const JValue *slice(Render *R, const JNode *n) {
         given[k] = 1;
     }
     if (obj->kind != JV_LIST && obj->kind != JV_STR) return fail(R, n->line, "cannot slice a %s%s", jv_kind_name(obj), "");
-    long long len = obj->kind == JV_LIST ? obj->n : (long long)obj->len, step = part[2];
+    size_t n_chars = 0;  // a string is sliced by characters, as Python slices a str
+    const size_t *off = obj->kind == JV_STR ? jv_char_offsets(&R->c, obj, &n_chars) : NULL;
+    long long len = obj->kind == JV_LIST ? obj->n : (long long)n_chars, step = part[2];
     if (step == 0) return fail(R, n->line, "slice step cannot be zero%s%s", "", "");
     long long start, stop;
     for (int k = 0; k < 2; k++) {
@@ -118,13 +122,18 @@ static const JValue *slice(Render *R, const JNode *n) {
             *dst = v;
         }
     }
-    if (obj->kind == JV_STR && step == 1) return jv_substr(&R->c, obj, (size_t)start, stop > start ? (size_t)(stop - start) : 0);
+    if (obj->kind == JV_STR && step == 1)
+        return stop > start ? jv_substr(&R->c, obj, off[start], off[stop] - off[start]) : jv_cstr(&R->c, "");
     JValue *list = jv_list(&R->c, 4);
-    char *bytes = obj->kind == JV_STR ? jarena_alloc(R->c.arena, (size_t)len + 1) : NULL;
+    char *bytes = obj->kind == JV_STR ? jarena_alloc(R->c.arena, obj->len + 1) : NULL;
     size_t n_bytes = 0;
     for (long long i = start; step > 0 ? i < stop : i > stop; i += step) {
-        if (bytes) bytes[n_bytes++] = obj->s[i];
-        else jv_list_push(&R->c, list, obj->list[i]);
+        if (bytes) {
+            memcpy(bytes + n_bytes, obj->s + off[i], off[i + 1] - off[i]);
+            n_bytes += off[i + 1] - off[i];
+        } else {
+            jv_list_push(&R->c, list, obj->list[i]);
+        }
     }
     return bytes ? jv_str(&R->c, bytes, n_bytes) : list;
 }
@@ -337,9 +346,14 @@ static const JValue *eval(Render *R, const JNode *n) {
 
 static int exec(Render *R, const JNode *n);
 
+// 0, -1 + error, or LOOP_BREAK / LOOP_CONTINUE on their way up to the loop they end.
+enum { LOOP_BREAK = 1, LOOP_CONTINUE = 2 };
+
 static int exec_block(Render *R, const JNode *block) {
-    for (int k = 0; k < block->n_items; k++)
-        if (exec(R, block->items[k]) != 0) return -1;
+    for (int k = 0; k < block->n_items; k++) {
+        int rc = exec(R, block->items[k]);
+        if (rc != 0) return rc;
+    }
     return 0;
 }
 
@@ -349,9 +363,11 @@ static const JValue *iterable(Render *R, int line, const JValue *v) {
     JValue *list = jv_list(&R->c, v->n + 1);
     if (v->kind == JV_DICT)
         for (int k = 0; k < v->n; k++) jv_list_push(&R->c, list, jv_cstr(&R->c, v->pairs[k].key));
-    else if (v->kind == JV_STR)
-        for (size_t k = 0; k < v->len; k++) jv_list_push(&R->c, list, jv_substr(&R->c, v, k, 1));
-    else
+    else if (v->kind == JV_STR) {
+        size_t n;
+        const size_t *off = jv_char_offsets(&R->c, v, &n);
+        for (size_t k = 0; k < n; k++) jv_list_push(&R->c, list, jv_substr(&R->c, v, off[k], off[k + 1] - off[k]));
+    } else
         return fail(R, line, "a %s is not iterable%s", jv_kind_name(v), "");
     return list;
 }
@@ -394,6 +410,11 @@ static int exec_for(Render *R, const JNode *n) {
         jv_dict_set(&R->c, frame.vars, "loop", loop);
         rc = bind_targets(R, n, items->list[k]);
         if (rc == 0) rc = exec_block(R, n->b);
+        if (rc == LOOP_CONTINUE) rc = 0;
+        if (rc == LOOP_BREAK) {
+            rc = 0;
+            break;
+        }
     }
     if (rc == 0 && items->n == 0 && n->else_body) rc = exec_block(R, n->else_body);
     R->frame = frame.parent;
@@ -435,6 +456,8 @@ static int exec(Render *R, const JNode *n) {
         return 0;
     }
     case JN_BLOCK: return exec_block(R, n);
+    case JN_BREAK: return LOOP_BREAK;
+    case JN_CONTINUE: return LOOP_CONTINUE;
     default: return fail(R, n->line, "not a statement%s%s", "", ""), -1;
     }
 }
@@ -494,6 +517,7 @@ int ct_jinja_render(const CtJinja *t, const CtJinjaInput *in, CtJinjaOutput *out
     Frame top = {jv_dict(&R.c, JV_DICT), NULL};
     R.frame = &top;
     int rc = exec_block(&R, t->root);
+    if (rc > 0) rc = ct_error_set("%s: '%s' outside a for loop", t->name, rc == LOOP_BREAK ? "break" : "continue");
     if (rc == 0) {
         out->text = R.out ? R.out : ct_calloc(1, 1);
         out->len = R.len;

@@ -51,7 +51,7 @@ int jinja_lex(JArena *a, const char *src, const char *name, JTokens *out);
 
 // ---- syntax tree ----
 typedef enum {
-    JN_TEXT, JN_OUTPUT, JN_IF, JN_FOR, JN_SET, JN_BLOCK,  // statements (JN_BLOCK: a list of them)
+    JN_TEXT, JN_OUTPUT, JN_IF, JN_FOR, JN_SET, JN_BLOCK, JN_BREAK, JN_CONTINUE,  // statements (BLOCK: a list)
     JN_LITERAL, JN_NAME, JN_GETATTR, JN_GETITEM, JN_SLICE, JN_CALL, JN_FILTER, JN_TEST,
     JN_UNARY, JN_BINARY, JN_COND, JN_LIST, JN_DICT
 } JNodeKind;
@@ -136,6 +136,13 @@ const JValue *jv_to_string(JCtx *c, const JValue *v);
 // JSON as Python's json.dumps(ensure_ascii=False) writes it (tojson); indent < 0: one line.
 const JValue *jv_to_json(JCtx *c, const JValue *v, int indent);
 const char *jv_kind_name(const JValue *v);
+// The byte offsets of a string's characters (code points, as Python indexes a str): n + 1 of
+// them, the last = len. *n = the number of characters.
+const size_t *jv_char_offsets(JCtx *c, const JValue *v, size_t *n);
+// Python's str.isspace() on the character at s[at] (UTF-8): its length in bytes, 0 when not a space.
+size_t jv_space_at(const char *s, size_t len, size_t at);
+// The same for the character that ends at s[end] (exclusive).
+size_t jv_space_before(const char *s, size_t end);
 
 // ---- builtins (jinja_builtins.c) ----
 // Each returns the value, or NULL + error (ct_error_set naming the template and line).

@@ -487,6 +487,10 @@ static JNode *parse_statement(Parser *P, const char *const *ends, int n_ends, co
     if (strcmp(t->text, "if") == 0) return parse_if(P, t->line);
     if (strcmp(t->text, "for") == 0) return parse_for(P, t->line);
     if (strcmp(t->text, "set") == 0) return parse_set(P, t->line);
+    if (strcmp(t->text, "break") == 0 || strcmp(t->text, "continue") == 0) {  // transformers' loopcontrols
+        JNode *n = node(P, t->text[0] == 'b' ? JN_BREAK : JN_CONTINUE, t->line);
+        return expect_block_end(P) ? n : NULL;
+    }
     if (strcmp(t->text, "generation") == 0) {  // transformers' marker of assistant text: rendered as is
         if (!expect_block_end(P)) return NULL;
         static const char *const end[] = {"endgeneration"};
@@ -494,7 +498,7 @@ static JNode *parse_statement(Parser *P, const char *const *ends, int n_ends, co
         JNode *body = parse_body(P, end, 1, &e);
         return body && expect_block_end(P) ? body : NULL;
     }
-    return fail(P, t->line, "unsupported statement '%s' (this Jinja subset knows for, if, set, generation)", t->text);
+    return fail(P, t->line, "unsupported statement '%s' (this Jinja subset knows for, if, set, break, continue, generation)", t->text);
 }
 
 // Statements up to one of `ends` (NULL ends: up to the end of the template).

@@ -324,3 +324,45 @@ const JValue *jv_to_json(JCtx *c, const JValue *v, int indent) {
     put_json(&b, v, indent, 0);
     return from_buf(c, &b);
 }
+
+const size_t *jv_char_offsets(JCtx *c, const JValue *v, size_t *n) {
+    size_t *off = jarena_alloc(c->arena, (v->len + 1) * sizeof *off), k = 0;
+    for (size_t i = 0; i < v->len; i++)
+        if (((unsigned char)v->s[i] & 0xC0) != 0x80) off[k++] = i;
+    off[k] = v->len;
+    *n = k;
+    return off;
+}
+
+// The code point at s[at] (UTF-8, well formed or not: a stray byte reads as itself), its length in *n.
+static unsigned decode(const char *s, size_t len, size_t at, size_t *n) {
+    const unsigned char *u = (const unsigned char *)s + at;
+    size_t left = len - at;
+    if (u[0] < 0x80 || left < 2) return *n = 1, u[0];
+    if ((u[0] & 0xE0) == 0xC0) return *n = 2, ((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu);
+    if ((u[0] & 0xF0) == 0xE0 && left >= 3) return *n = 3, ((u[0] & 0x0Fu) << 12) | ((u[1] & 0x3Fu) << 6) | (u[2] & 0x3Fu);
+    if ((u[0] & 0xF8) == 0xF0 && left >= 4)
+        return *n = 4, ((u[0] & 0x07u) << 18) | ((u[1] & 0x3Fu) << 12) | ((u[2] & 0x3Fu) << 6) | (u[3] & 0x3Fu);
+    return *n = 1, u[0];
+}
+
+// Python's str.isspace(): the ASCII blanks, \x1c-\x1f, NEL, NBSP and Unicode's space separators.
+static int is_python_space(unsigned cp) {
+    return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+           cp == 0x3000;
+}
+
+size_t jv_space_at(const char *s, size_t len, size_t at) {
+    size_t n;
+    unsigned cp = decode(s, len, at, &n);
+    return is_python_space(cp) ? n : 0;
+}
+
+size_t jv_space_before(const char *s, size_t end) {
+    size_t start = end - 1;
+    while (start > 0 && end - start < 4 && ((unsigned char)s[start] & 0xC0) == 0x80) start--;
+    size_t n;
+    unsigned cp = decode(s, end, start, &n);
+    return start + n == end && is_python_space(cp) ? n : 0;
+}

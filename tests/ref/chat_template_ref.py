@@ -100,6 +100,7 @@ CONVERSATIONS = [
     [m("user", "Grüße, 世界 🎉"), m("assistant", "<think>\nplan it\n</think>\n\nDone: ✓")],
     [m("system", "S"), m("user", "U1"), m("assistant", "A1"), m("assistant", "A2")],
     [m("user", "Is 'quoted' \"text\" fine?"), m("assistant", "")],
+    [m("user", "\u3000wide\u00a0"), m("assistant", "\u2003answer\u00a0\n")],
 ]
 
 
