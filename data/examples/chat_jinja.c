@@ -106,8 +106,15 @@ static void append(CtMaskedIds *out, CtEncoder *enc, const char *text, size_t le
     if (out->ids.len > before) memset(out->mask + before, mask, out->ids.len - before);
 }
 
-int ct_chat_jinja_encode(const CtChatTemplate *t, CtEncoder *enc, const CtMessage *messages, int n_messages,
-                         int add_generation_prompt, size_t skip_prefix, CtMaskedIds *out) {
+// Whether text[from, to) spells one of the tokenizer's special tokens.
+static int spells_special(const CtTokenizer *tok, const char *text, size_t from, size_t to) {
+    for (size_t p = from; p < to; p++)
+        if (ct_special_at(tok, (const uint8_t *)text, to, p) >= 0) return 1;
+    return 0;
+}
+
+int ct_chat_jinja_encode(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *enc, const CtMessage *messages,
+                         int n_messages, int add_generation_prompt, size_t skip_prefix, CtMaskedIds *out) {
     CtJinjaOutput r;
     if (render(t, messages, n_messages, add_generation_prompt, &r) != 0) return -1;
     size_t *ranges;
@@ -117,16 +124,21 @@ int ct_chat_jinja_encode(const CtChatTemplate *t, CtEncoder *enc, const CtMessag
         ct_jinja_output_free(&r);
         return -1;
     }
-    // Per byte: bit 0 = trained, bit 1 = message content (encoded without special tokens).
+    // Per byte: bit 0 = trained, bit 1 = content that spells a special token (encoded as text).
+    // Elsewhere one piece runs on across content, as transformers tokenizes the whole text.
     uint8_t *kind = ct_calloc(r.len + 1, 1);
     for (int k = 0; k < n_ranges; k++)
         for (size_t p = ranges[2 * k]; p < ranges[2 * k + 1]; p++) kind[p] |= 1;
-    for (int k = 0; k < r.n_spans; k++)
-        for (size_t p = r.spans[k].off; p < r.spans[k].off + r.spans[k].len; p++) kind[p] |= 2;
-    for (size_t p = skip_prefix < r.len ? skip_prefix : r.len; p < r.len;) {
+    for (int k = 0; k < r.n_spans; k++) {
+        size_t from = r.spans[k].off, to = from + r.spans[k].len;
+        if (spells_special(tok, r.text, from, to))
+            for (size_t p = from; p < to; p++) kind[p] |= 2;
+    }
+    if (skip_prefix > 0 && skip_prefix < r.len) kind[skip_prefix - 1] |= 4;  // a piece ends there
+    for (size_t p = 0; p < r.len;) {
         size_t q = p;
-        while (q < r.len && kind[q] == kind[p]) q++;
-        append(out, enc, r.text + p, q - p, !(kind[p] & 2), kind[p] & 1);
+        while (q < r.len && (kind[q] & 3) == (kind[p] & 3) && !(q > p && (kind[q - 1] & 4))) q++;
+        if (p >= skip_prefix) append(out, enc, r.text + p, q - p, !(kind[p] & 2), kind[p] & 1);
         p = q;
     }
     ct_free(kind);
@@ -136,8 +148,9 @@ int ct_chat_jinja_encode(const CtChatTemplate *t, CtEncoder *enc, const CtMessag
 }
 
 // dpo: the completion is what prompt + answer renders to after the prompt's generation prompt.
-int ct_chat_jinja_encode_completion(const CtChatTemplate *t, CtEncoder *enc, const CtMessage *prompt, int n_prompt,
-                                    const char *content, size_t content_len, CtMaskedIds *out) {
+int ct_chat_jinja_encode_completion(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *enc,
+                                    const CtMessage *prompt, int n_prompt, const char *content, size_t content_len,
+                                    CtMaskedIds *out) {
     CtJinjaOutput head, whole;
     CtMessage *all = ct_calloc((size_t)n_prompt + 1, sizeof *all);
     memcpy(all, prompt, (size_t)n_prompt * sizeof *all);
@@ -149,7 +162,7 @@ int ct_chat_jinja_encode_completion(const CtChatTemplate *t, CtEncoder *enc, con
                               "alone (its generation prompt is not a prefix), so the answer cannot be cut off it",
                               t->name);
         ct_jinja_output_free(&whole);
-        if (rc == 0) rc = ct_chat_jinja_encode(t, enc, all, n_prompt + 1, 0, head.len, out);
+        if (rc == 0) rc = ct_chat_jinja_encode(t, tok, enc, all, n_prompt + 1, 0, head.len, out);
     }
     ct_jinja_output_free(&head);  // (zeroed when its rendering failed)
     ct_free(all);

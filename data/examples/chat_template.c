@@ -348,7 +348,7 @@ static void append_trained_end(const CtChatTemplate *t, CtEncoder *enc, CtMasked
 int ct_chat_encode(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *enc, const CtMessage *messages,
                    int n_messages, int add_generation_prompt, CtMaskedIds *out) {
     (void)tok;
-    if (t->jinja) return ct_chat_jinja_encode(t, enc, messages, n_messages, add_generation_prompt, 0, out);
+    if (t->jinja) return ct_chat_jinja_encode(t, tok, enc, messages, n_messages, add_generation_prompt, 0, out);
     for (int i = 0; i < n_messages; i++) {
         int trained = ct_chat_template_trains(t, messages[i].role);
         append_header(t, enc, messages[i].role, out);
@@ -365,7 +365,7 @@ int ct_chat_encode(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *e
 int ct_chat_encode_completion(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *enc, const CtMessage *prompt,
                               int n_prompt, const char *content, size_t content_len, CtMaskedIds *out) {
     (void)tok;
-    if (t->jinja) return ct_chat_jinja_encode_completion(t, enc, prompt, n_prompt, content, content_len, out);
+    if (t->jinja) return ct_chat_jinja_encode_completion(t, tok, enc, prompt, n_prompt, content, content_len, out);
     append(out, enc, content, content_len, 0, 1);
     append_trained_end(t, enc, out);
     return 0;

@@ -104,10 +104,15 @@ int ct_chat_encode_completion(const CtChatTemplate *t, const CtTokenizer *tok, C
 // with ct_free.
 int ct_chat_jinja_render(const CtChatTemplate *t, const CtMessage *messages, int n_messages, int add_generation_prompt,
                          char **text, size_t **ranges, int *n_ranges);
-int ct_chat_jinja_encode(const CtChatTemplate *t, CtEncoder *enc, const CtMessage *messages, int n_messages,
-                         int add_generation_prompt, size_t skip_prefix, CtMaskedIds *out);
-int ct_chat_jinja_encode_completion(const CtChatTemplate *t, CtEncoder *enc, const CtMessage *prompt, int n_prompt,
-                                    const char *content, size_t content_len, CtMaskedIds *out);
+// Its tokens: the text is encoded in as few pieces as the masks allow (cut only where a trained
+// range starts or ends), with special tokens, except that a message's content that spells a
+// special token is its own piece, encoded as text. skip_prefix: the tokens of the text's first
+// skip_prefix bytes are left out (they must end where a piece does).
+int ct_chat_jinja_encode(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *enc, const CtMessage *messages,
+                         int n_messages, int add_generation_prompt, size_t skip_prefix, CtMaskedIds *out);
+int ct_chat_jinja_encode_completion(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *enc,
+                                    const CtMessage *prompt, int n_prompt, const char *content, size_t content_len,
+                                    CtMaskedIds *out);
 // The end-of-turn string a Jinja template ends assistant turns with (see above); NULL when it
 // spells none.
 const char *ct_chat_jinja_end_of_turn(const char *source, const char *eos_token);
