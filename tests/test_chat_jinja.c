@@ -125,10 +125,10 @@ TEST(chat_jinja, errors_name_the_line) {
 
 // ---- the families' real templates ----
 
+// tests/data/chat_templates, as make test unpacks it (CTRAIN_SHARED).
 static const char *template_dir(void) {
     static char dir[4096];
-    const char *root = getenv("CTRAIN_ROOT");
-    snprintf(dir, sizeof dir, "%s/tests/data/chat_templates", root ? root : ".");
+    snprintf(dir, sizeof dir, "%s/chat_templates", ct_test_shared_data());
     return dir;
 }
 
@@ -179,6 +179,12 @@ TEST(chat_jinja, loss_ranges_of_each_family) {
         CtChatTemplate t;
         CHECK_MSG(load_family(&t, fam->file, fam->bos, fam->eos) == 0, "%s", ct_error_message());
         CHECK_STR_EQ(t.end_of_turn, fam->end_of_turn);
+        char specials[16][128];
+        int n_specials = ct_chat_template_specials(&t, specials, 16);
+        CHECK(n_specials >= 1);
+        CHECK_STR_EQ(specials[0], fam->end_of_turn);
+        if (strstr(fam->file, "qwen")) CHECK_EQ_INT(n_specials, 2);  // <|im_end|>, <|im_start|>
+        if (strcmp(fam->file, "llama3.1.jinja") == 0) CHECK_EQ_INT(n_specials, 5);  // + headers, python_tag, eom
         CtMessage m[8];
         int n = to_messages(TWO_TURNS, m);
         for (int agp = 0; agp < 2; agp++) {

@@ -382,9 +382,8 @@ TEST(data, sharder_dpo_keeps_prompt_and_completions_apart) {
 TEST(data, sharder_renders_a_models_jinja_template) {
     CtTokenizer t;
     tiny_tokenizer(&t);
-    const char *root = getenv("CTRAIN_ROOT");
     char path[4096];
-    snprintf(path, sizeof path, "%s/tests/data/chat_templates/qwen2.5.jinja", root ? root : ".");
+    snprintf(path, sizeof path, "%s/chat_templates/qwen2.5.jinja", ct_test_shared_data());
     CtChatTemplate tmpl;
     CHECK_MSG(ct_chat_template_load(&tmpl, path) == 0, "%s", ct_error_message());
     CHECK_EQ_INT(ct_chat_template_check(&tmpl, &t), ID_IM_END);

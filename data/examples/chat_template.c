@@ -36,7 +36,8 @@ int ct_chat_template_from_jinja(CtChatTemplate *t, const char *jinja, const char
                             "<|im_end|>, <end_of_turn>, <|end|>, nor eos_token (and an eos_token is needed)", source);
     t->jinja = ct_jinja_parse(jinja, source);
     if (!t->jinja) return -1;
-    snprintf(t->name, sizeof t->name, "jinja");
+    const char *slash = strrchr(source, '/');  // named after its file ("qwen2.5.jinja", "tokenizer_config.json")
+    snprintf(t->name, sizeof t->name, "%s", slash ? slash + 1 : source);
     t->jinja_source = ct_strdup(jinja);
     t->bos_token = bos_token ? ct_strdup(bos_token) : NULL;
     t->eos_token = eos_token ? ct_strdup(eos_token) : NULL;
@@ -60,8 +61,11 @@ static const char *token_string(const cJSON *root, const char *key) {
 static int parse_jinja_kind(CtChatTemplate *t, const cJSON *root, const char *source) {
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(root, "template");
     if (!cJSON_IsString(text)) return ct_error_set("%s: a 'jinja' chat template needs a string 'template'", source);
-    return ct_chat_template_from_jinja(t, text->valuestring, token_string(root, "bos_token"),
-                                       token_string(root, "eos_token"), source);
+    int rc = ct_chat_template_from_jinja(t, text->valuestring, token_string(root, "bos_token"),
+                                         token_string(root, "eos_token"), source);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
+    if (rc == 0 && cJSON_IsString(name)) snprintf(t->name, sizeof t->name, "%s", name->valuestring);
+    return rc;
 }
 
 int ct_chat_template_from_tokenizer_config(CtChatTemplate *t, const char *json, const char *source) {
@@ -259,10 +263,19 @@ void ct_chat_template_roles_text(const CtChatTemplate *t, char *out, size_t size
 }
 
 int ct_chat_template_specials(const CtChatTemplate *t, char names[][128], int max) {
-    if (t->jinja) {  // a model's template: its tokenizer has its tokens; only the end of turn is named
+    if (t->jinja) {  // the end of turn, then every "<|name|>" the template's text spells
         if (max < 1) return 0;
         snprintf(names[0], 128, "%s", t->end_of_turn);
-        return 1;
+        int n = 1;
+        for (const char *p = strstr(t->jinja_source, "<|"); p && n < max; p = strstr(p + 2, "<|")) {
+            size_t len = strspn(p + 2, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.");
+            if (strncmp(p + 2 + len, "|>", 2) != 0 || len == 0 || len > 100) continue;
+            snprintf(names[n], 128, "%.*s", (int)len + 4, p);
+            int dup = 0;
+            for (int j = 0; j < n; j++) dup |= strcmp(names[j], names[n]) == 0;
+            if (!dup) n++;
+        }
+        return n;
     }
     // In the order they appear: turn_start's, turn_end's, then end_of_turn (<|im_start|> first).
     int n = 0;

@@ -70,7 +70,7 @@ int ct_chat_template_allows_role(const CtChatTemplate *t, const char *role);
 // "system, user, assistant, tool" and the template's other trained roles, for messages.
 void ct_chat_template_roles_text(const CtChatTemplate *t, char *out, size_t size);
 // The special-token strings the template spells: end_of_turn and every "<|...|>" in turn_start
-// and turn_end. Returns how many were written to names (at most max).
+// and turn_end (a Jinja template: in its text). Returns how many were written to names (at most max).
 int ct_chat_template_specials(const CtChatTemplate *t, char names[][128], int max);
 // The id of the end-of-turn token in tok, or -1 + error when the tokenizer lacks it (or the
 // template's other special strings) as a single token.
