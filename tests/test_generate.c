@@ -14,6 +14,7 @@
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "train/interop/checkpoint_io.h"
+#include "train/interop/checkpoint_meta.h"
 #include "train/model/generate.h"
 #include "train/interop/hf_interop.h"
 #include "train/interop/stop_tokens.h"
@@ -252,6 +253,28 @@ TEST(generate, import_keeps_the_models_jinja_chat_template) {
     out = run_ctrain(args, &status);
     CHECK_STR_EQ(out, "Qc\n");  // plain generation stops at the template's end of turn too
     free(out);
+    // export writes it back into tokenizer_config.json, and importing that keeps the same template
+    const char *dir = ct_test_path("exported");
+    CtHfExportOptions eo = {0};
+    CHECK_MSG(ct_hf_export(ckpt, dir, &eo) == 0, "%s", ct_error_message());
+    char path[2048];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    char *text = ct_test_read(path, NULL);
+    cJSON *config = cJSON_Parse(text);
+    free(text);
+    CHECK_STR_EQ(cJSON_GetObjectItem(config, "bos_token")->valuestring, "<|endoftext|>");
+    CHECK_STR_EQ(cJSON_GetObjectItem(config, "eos_token")->valuestring, "<|end_of_text|>");
+    CHECK_CONTAINS(cJSON_GetObjectItem(config, "chat_template")->valuestring, "{{ m.content | trim }}<|eot_id|>");
+    cJSON_Delete(config);
+    const char *again = ct_test_path("again.h5");
+    CtHfImportOptions io = {0};
+    CHECK_MSG(ct_hf_import(dir, again, &io) == 0, "%s", ct_error_message());
+    CtModelConfig c1, c2;
+    CtCheckpointMeta m1 = CT_CHECKPOINT_META_INIT, m2 = CT_CHECKPOINT_META_INIT;
+    CHECK(ct_checkpoint_read_meta(ckpt, &c1, &m1) == 0 && ct_checkpoint_read_meta(again, &c2, &m2) == 0);
+    CHECK_STR_EQ(m1.chat_template_json, m2.chat_template_json);
+    ct_checkpoint_meta_free(&m1);
+    ct_checkpoint_meta_free(&m2);
 }
 
 TEST(generate, stops_at_the_models_eos_ids_from_config_json) {

@@ -57,3 +57,21 @@ int ct_hf_chat_template_read(const char *dir, char **out_json) {
     ct_free(config);
     return rc;
 }
+
+void ct_hf_chat_template_add(cJSON *tokenizer_config, const char *chat_template_json) {
+    cJSON *stored = chat_template_json ? cJSON_Parse(chat_template_json) : NULL;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(stored, "kind");
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(stored, "template");
+    if (cJSON_IsString(kind) && strcmp(kind->valuestring, "jinja") == 0 && cJSON_IsString(text)) {
+        static const char *const keys[] = {"bos_token", "eos_token"};
+        for (int k = 0; k < 2; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(stored, keys[k]);
+            if (!cJSON_IsString(v)) continue;
+            cJSON_DeleteItemFromObjectCaseSensitive(tokenizer_config, keys[k]);
+            cJSON_AddStringToObject(tokenizer_config, keys[k], v->valuestring);
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(tokenizer_config, "chat_template");
+        cJSON_AddStringToObject(tokenizer_config, "chat_template", text->valuestring);
+    }
+    cJSON_Delete(stored);
+}
