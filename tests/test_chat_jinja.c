@@ -11,6 +11,9 @@
 #include "core/error.h"
 #include "data/examples/chat_template.h"
 #include "data/examples/jinja.h"
+#include "data/tokenizer/tokenizer_extend.h"
+#include "data/tokenizer/tokenizer_files.h"
+#include "data/tokenizer/tokenizer_hf.h"
 #include "tests/test.h"
 
 // Renders `src` on messages (role, content pairs), NULL-terminated; returns the text (ct_free) or
@@ -340,11 +343,90 @@ static int compare_masks(const cJSON *root) {
     return compared;
 }
 
+// For each family, GPT-2's tokenizer with the template's special tokens (its end of turn and
+// <|...|> strings, bos, eos, Gemma's <start_of_turn>), written as DIR/<family>.json.
+static int write_family_tokenizers(const char *dir, const cJSON *families) {
+    const cJSON *f;
+    cJSON_ArrayForEach(f, families) {
+        const char *name = cJSON_GetObjectItem(f, "name")->valuestring;
+        const cJSON *bos = cJSON_GetObjectItem(f, "bos"), *eos = cJSON_GetObjectItem(f, "eos");
+        CtChatTemplate t;
+        if (load_family(&t, cJSON_GetObjectItem(f, "file")->valuestring, cJSON_IsString(bos) ? bos->valuestring : NULL,
+                        cJSON_IsString(eos) ? eos->valuestring : NULL) != 0)
+            return -1;
+        char specials[20][128], path[4200];
+        const char *names[20];
+        int n = ct_chat_template_specials(&t, specials, 16);
+        ct_chat_template_free(&t);
+        for (int k = 0; k < n; k++) names[k] = specials[k];
+        if (cJSON_IsString(bos)) names[n++] = bos->valuestring;
+        if (cJSON_IsString(eos)) names[n++] = eos->valuestring;
+        if (strstr(name, "gemma")) names[n++] = "<start_of_turn>";
+        CtTokenizer tok;
+        snprintf(path, sizeof path, "%s/tokenizers/gpt2", ct_test_shared_data());
+        if (ct_tokenizer_load(&tok, path, NULL) != 0 || ct_tokenizer_add_specials(&tok, names, n) < 0) return -1;
+        char *json = ct_tokenizer_hf_json(&tok);
+        snprintf(path, sizeof path, "%s/%s.json", dir, name);
+        FILE *fp = fopen(path, "w");
+        fputs(json, fp);
+        fclose(fp);
+        free(json);
+        ct_tokenizer_free(&tok);
+    }
+    return 0;
+}
+
+// ctrain's tokens of a conversation (ct_chat_encode) against transformers' (r's "ids").
+static int same_ids(const char *family, const cJSON *r, const CtChatTemplate *t, const CtMessage *m, int n, int agp) {
+    static char loaded[64];  // the family whose tokenizer is loaded (renders come family by family)
+    static CtTokenizer tok;
+    static CtEncoder *enc;
+    if (strcmp(loaded, family) != 0) {
+        if (loaded[0]) {
+            ct_encoder_free(enc);
+            ct_tokenizer_free(&tok);
+        }
+        char path[4200];
+        snprintf(path, sizeof path, "%s/tok/%s.json", ct_test_tmpdir(), family);
+        if (ct_tokenizer_load(&tok, path, NULL) != 0) return ct_test_fail(__FILE__, __LINE__, "%s", ct_error_message()), 0;
+        enc = ct_encoder_new(&tok);
+        snprintf(loaded, sizeof loaded, "%s", family);
+    }
+    CtMaskedIds ids = {0};
+    int ok = ct_chat_encode(t, &tok, enc, m, n, agp, &ids) == 0;
+    const cJSON *expected = cJSON_GetObjectItem(r, "ids");
+    ok = ok && (size_t)cJSON_GetArraySize(expected) == ids.ids.len;
+    for (size_t i = 0; ok && i < ids.ids.len; i++) ok = cJSON_GetArrayItem(expected, (int)i)->valueint == ids.ids.data[i];
+    if (!ok) {
+        char *theirs = cJSON_PrintUnformatted(expected);
+        ct_test_fail(__FILE__, __LINE__, "%s conversation %d (generation prompt %d): %zu ids differ from transformers' %s",
+                     family, cJSON_GetObjectItem(r, "conversation")->valueint, agp, ids.ids.len, theirs);
+        free(theirs);
+    }
+    ct_masked_ids_free(&ids);
+    return ok;
+}
+
 TEST(chat_ref, renders_as_transformers_apply_chat_template) {
     const char *root = getenv("CTRAIN_ROOT"), *dir = ct_test_tmpdir();
     if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
     char cmd[8192], *out = NULL;
+    // First the families' names (a run without tokenizers), then their tokenizers, then the run.
     snprintf(cmd, sizeof cmd, "python3 %s/tests/ref/chat_template_ref.py %s %s/ref.json", root, template_dir(), dir);
+    int rc0 = ct_test_run(cmd, &out);
+    if (rc0 == 127 || (out && strncmp(out, "SKIP", 4) == 0)) SKIP("%s", out && *out ? out : "python3 is absent");
+    CHECK_MSG(rc0 == 0, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s/ref.json", dir);
+    char *first = ct_test_read(cmd, NULL);
+    cJSON *names = cJSON_Parse(first);
+    free(first);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/tok", dir);
+    CHECK(ct_test_run(cmd, NULL) == 0);
+    snprintf(cmd, sizeof cmd, "%s/tok", dir);
+    CHECK_MSG(write_family_tokenizers(cmd, cJSON_GetObjectItem(names, "families")) == 0, "%s", ct_error_message());
+    cJSON_Delete(names);
+    snprintf(cmd, sizeof cmd, "python3 %s/tests/ref/chat_template_ref.py %s %s/ref.json %s/tok", root, template_dir(), dir, dir);
     int rc = ct_test_run(cmd, &out);
     if (rc == 127 || (out && strncmp(out, "SKIP", 4) == 0)) SKIP("%s", out && *out ? out : "python3 is absent");
     CHECK_MSG(rc == 0, "%s", out);
@@ -356,7 +438,7 @@ TEST(chat_ref, renders_as_transformers_apply_chat_template) {
     CHECK(root_json != NULL);
     const cJSON *convs = cJSON_GetObjectItem(root_json, "conversations"), *families = cJSON_GetObjectItem(root_json, "families");
     const cJSON *r;
-    int compared = 0, refused = 0;
+    int compared = 0, refused = 0, tokenized = 0;
     cJSON_ArrayForEach(r, cJSON_GetObjectItem(root_json, "renders")) {
         const char *family = cJSON_GetObjectItem(r, "family")->valuestring;
         const cJSON *fam = NULL, *f;
@@ -387,6 +469,8 @@ TEST(chat_ref, renders_as_transformers_apply_chat_template) {
             CHECK_MSG(strcmp(text, expected->valuestring) == 0,
                       "%s conversation %d (generation prompt %d):\n ctrain: \"%s\"\n transformers: \"%s\"", family, ci,
                       agp, text, expected->valuestring);
+            if (cJSON_GetObjectItem(r, "ids") && !same_ids(family, r, &t, m, n, agp)) return;
+            tokenized += cJSON_GetObjectItem(r, "ids") != NULL;
             ct_free(text);
             ct_free(ranges);
             compared++;
@@ -395,6 +479,7 @@ TEST(chat_ref, renders_as_transformers_apply_chat_template) {
     }
     CHECK(compared >= 120);
     CHECK(refused >= 1);
+    CHECK_MSG(tokenized == compared, "%d of %d renderings tokenized", tokenized, compared);
     int masks = compare_masks(root_json);
     cJSON_Delete(root_json);
     CHECK_MSG(masks >= 40, "%d conversations' masks compared", masks);

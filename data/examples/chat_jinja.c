@@ -96,13 +96,17 @@ int ct_chat_jinja_render(const CtChatTemplate *t, const CtMessage *messages, int
     return 0;
 }
 
-static void append(CtMaskedIds *out, CtEncoder *enc, const char *text, size_t len, int allow_special, uint8_t mask) {
-    size_t before = out->ids.len;
-    ct_encode(enc, (const uint8_t *)text, len, allow_special, &out->ids);
+static void grow_mask(CtMaskedIds *out) {
     if (out->ids.len > out->mask_cap) {
         out->mask_cap = out->ids.len * 2 + 64;
         out->mask = ct_realloc(out->mask, out->mask_cap);
     }
+}
+
+static void append(CtMaskedIds *out, CtEncoder *enc, const char *text, size_t len, int allow_special, uint8_t mask) {
+    size_t before = out->ids.len;
+    ct_encode(enc, (const uint8_t *)text, len, allow_special, &out->ids);
+    grow_mask(out);
     if (out->ids.len > before) memset(out->mask + before, mask, out->ids.len - before);
 }
 
@@ -111,6 +115,51 @@ static int spells_special(const CtTokenizer *tok, const char *text, size_t from,
     for (size_t p = from; p < to; p++)
         if (ct_special_at(tok, (const uint8_t *)text, to, p) >= 0) return 1;
     return 0;
+}
+
+static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Where token bytes d[0..n) lie in text at or after `at`: as they are, or without a space the
+// tokenizer put in front (Metaspace's prepend), or after whitespace an added token's
+// lstrip/rstrip took. Sets [*a, *b); 0, or -1 when they are not there.
+static int locate(const char *text, size_t to, size_t at, const uint8_t *d, size_t n, size_t *a, size_t *b) {
+    for (size_t q = at; q <= to; q++) {
+        if (n <= to - q && memcmp(text + q, d, n) == 0) return *a = q, *b = q + n, 0;
+        if (n > 0 && d[0] == ' ' && n - 1 <= to - q && memcmp(text + q, d + 1, n - 1) == 0)
+            return *a = q, *b = q + n - 1, 0;
+        if (q == to || !is_blank(text[q])) return -1;
+    }
+    return -1;
+}
+
+// Encodes text[from, to) in one piece, as transformers tokenizes a whole text, and gives each
+// token the mask of the bytes it covers (trained where any is: bit 0 of kind). 0, or -1 when
+// the tokens cannot be placed on the text (nothing is appended then).
+static int append_aligned(CtMaskedIds *out, const CtTokenizer *tok, CtEncoder *enc, const char *text, size_t from,
+                          size_t to, int allow_special, const uint8_t *kind) {
+    size_t before = out->ids.len, at = from, len = 0, cap = 0;
+    ct_encode(enc, (const uint8_t *)text + from, to - from, allow_special, &out->ids);
+    grow_mask(out);
+    uint8_t *bytes = NULL;
+    int rc = 0;
+    for (size_t i = before; i < out->ids.len && rc == 0; i++) {
+        len = 0;
+        size_t a = at, b = at;
+        rc = ct_decode(tok, &out->ids.data[i], 1, &bytes, &len, &cap) != 0 ? -1 : locate(text, to, at, bytes, len, &a, &b);
+        if (rc != 0) break;
+        uint8_t trained = a < to ? kind[a] & 1 : 0;
+        for (size_t p = a; p < b; p++) trained |= kind[p] & 1;
+        out->mask[i] = trained;
+        at = b;
+    }
+    while (rc == 0 && at < to && is_blank(text[at])) at++;  // taken by an added token's rstrip
+    if (rc != 0 || at != to) {
+        ct_error_clear();
+        out->ids.len = before;
+        rc = -1;
+    }
+    ct_free(bytes);
+    return rc;
 }
 
 int ct_chat_jinja_encode(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *enc, const CtMessage *messages,
@@ -124,8 +173,8 @@ int ct_chat_jinja_encode(const CtChatTemplate *t, const CtTokenizer *tok, CtEnco
         ct_jinja_output_free(&r);
         return -1;
     }
-    // Per byte: bit 0 = trained, bit 1 = content that spells a special token (encoded as text).
-    // Elsewhere one piece runs on across content, as transformers tokenizes the whole text.
+    // Per byte: bit 0 = trained, bit 1 = content that spells a special token (its own piece,
+    // encoded as text), bit 2 = a piece ends here (dpo's prompt, which TRL tokenizes apart).
     uint8_t *kind = ct_calloc(r.len + 1, 1);
     for (int k = 0; k < n_ranges; k++)
         for (size_t p = ranges[2 * k]; p < ranges[2 * k + 1]; p++) kind[p] |= 1;
@@ -134,11 +183,18 @@ int ct_chat_jinja_encode(const CtChatTemplate *t, const CtTokenizer *tok, CtEnco
         if (spells_special(tok, r.text, from, to))
             for (size_t p = from; p < to; p++) kind[p] |= 2;
     }
-    if (skip_prefix > 0 && skip_prefix < r.len) kind[skip_prefix - 1] |= 4;  // a piece ends there
-    for (size_t p = 0; p < r.len;) {
-        size_t q = p;
-        while (q < r.len && (kind[q] & 3) == (kind[p] & 3) && !(q > p && (kind[q - 1] & 4))) q++;
-        if (p >= skip_prefix) append(out, enc, r.text + p, q - p, !(kind[p] & 2), kind[p] & 1);
+    if (skip_prefix > 0 && skip_prefix < r.len) kind[skip_prefix - 1] |= 4;
+    for (size_t p = 0; p < r.len;) {  // pieces: the whole text but for those cuts
+        size_t q = p + 1;
+        while (q < r.len && (kind[q] & 2) == (kind[p] & 2) && !(kind[q - 1] & 4)) q++;
+        int allow_special = !(kind[p] & 2);
+        if (p >= skip_prefix && append_aligned(out, tok, enc, r.text, p, q, allow_special, kind) != 0)
+            for (size_t a = p; a < q;) {  // tokens that do not line up with the text: cut at the masks
+                size_t b = a + 1;
+                while (b < q && (kind[b] & 1) == (kind[a] & 1)) b++;
+                append(out, enc, r.text + a, b - a, allow_special, kind[a] & 1);
+                a = b;
+            }
         p = q;
     }
     ct_free(kind);

@@ -104,10 +104,10 @@ int ct_chat_encode_completion(const CtChatTemplate *t, const CtTokenizer *tok, C
 // with ct_free.
 int ct_chat_jinja_render(const CtChatTemplate *t, const CtMessage *messages, int n_messages, int add_generation_prompt,
                          char **text, size_t **ranges, int *n_ranges);
-// Its tokens: the text is encoded in as few pieces as the masks allow (cut only where a trained
-// range starts or ends), with special tokens, except that a message's content that spells a
-// special token is its own piece, encoded as text. skip_prefix: the tokens of the text's first
-// skip_prefix bytes are left out (they must end where a piece does).
+// Its tokens: the text is encoded whole, with special tokens, as transformers tokenizes it, each
+// token trained where any of its bytes is; a message's content that spells a special token is
+// cut out and encoded as text. skip_prefix: the text's first skip_prefix bytes are encoded apart
+// and left out (dpo's prompt: TRL tokenizes prompt and completion apart).
 int ct_chat_jinja_encode(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *enc, const CtMessage *messages,
                          int n_messages, int add_generation_prompt, size_t skip_prefix, CtMaskedIds *out);
 int ct_chat_jinja_encode_completion(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *enc,

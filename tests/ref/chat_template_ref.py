@@ -2,7 +2,7 @@
 """Reference side of tests/test_chat_jinja.c: transformers' apply_chat_template on the models'
 own chat templates (tests/data/chat_templates/*.jinja).
 
-usage: chat_template_ref.py TEMPLATE_DIR OUT.json
+usage: chat_template_ref.py TEMPLATE_DIR OUT.json [TOKENIZER_DIR]
     For each family (a template file, and the bos/eos token strings of its model) builds a
     tokenizer locally (PreTrainedTokenizerFast on a word-level `tokenizers` object: nothing is
     downloaded; the template's rendering does not depend on the vocabulary), and renders every
@@ -14,6 +14,8 @@ usage: chat_template_ref.py TEMPLATE_DIR OUT.json
     (trl/chat_templates/*_training.jinja, in the installed package) that renders a conversation
     to the same text as the original, the assistant spans transformers' return_assistant_tokens_mask
     is made from (UTF-8 byte offsets [start, end); touching spans merged).
+    With TOKENIZER_DIR, each family whose TOKENIZER_DIR/<family>.json exists (a tokenizer.json
+    ctrain wrote) is tokenized too: each render gets "ids", apply_chat_template(tokenize=True).
 
 Where transformers or tokenizers is not importable it prints "SKIP: ..." and exits 0.
 """
@@ -106,6 +108,7 @@ CONVERSATIONS = [
 
 def main():
     template_dir, out_path = sys.argv[1], sys.argv[2]
+    tokenizer_dir = sys.argv[3] if len(sys.argv) > 3 else None
     vocab = {"[UNK]": 0}
     renders, families, masks = [], [], []
     for name, bos, eos in FAMILIES:
@@ -115,12 +118,20 @@ def main():
         tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="[UNK]")),
                                       bos_token=bos, eos_token=eos, unk_token="[UNK]")
         tok.chat_template = template
+        real = None
+        if tokenizer_dir and os.path.exists(os.path.join(tokenizer_dir, name + ".json")):
+            real = PreTrainedTokenizerFast(tokenizer_file=os.path.join(tokenizer_dir, name + ".json"),
+                                           bos_token=bos, eos_token=eos)
+            real.chat_template = template
         families.append({"name": name, "file": name + ".jinja", "bos": bos, "eos": eos})
         for ci, conv in enumerate(CONVERSATIONS):
             for agp in (False, True):
                 r = {"family": name, "conversation": ci, "add_generation_prompt": agp}
                 try:
                     r["text"] = tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=agp)
+                    if real is not None:
+                        ids = real.apply_chat_template(conv, tokenize=True, add_generation_prompt=agp)
+                        r["ids"] = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
                 except Exception as e:  # the template's raise_exception, or a Jinja error
                     r["error"] = "%s: %s" % (type(e).__name__, e)
                 renders.append(r)
