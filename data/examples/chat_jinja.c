@@ -112,8 +112,11 @@ static void append(CtMaskedIds *out, CtEncoder *enc, const char *text, size_t le
 
 // Whether text[from, to) spells one of the tokenizer's special tokens.
 static int spells_special(const CtTokenizer *tok, const char *text, size_t from, size_t to) {
-    for (size_t p = from; p < to; p++)
-        if (ct_special_at(tok, (const uint8_t *)text, to, p) >= 0) return 1;
+    for (int32_t k = 0; k < tok->n_special; k++) {
+        int32_t id = tok->special_ids[k];
+        if (tok->kind[id] != CT_TOKEN_SPECIAL) continue;
+        if (memmem(text + from, to - from, tok->pool + tok->offsets[id], tok->lengths[id])) return 1;
+    }
     return 0;
 }
 
