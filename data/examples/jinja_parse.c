@@ -15,6 +15,7 @@ typedef struct {
     int pos;
     const char *name;
     int failed;
+    int depth;  // nesting of expressions and blocks (recursion here), at most JINJA_MAX_DEPTH
 } Parser;
 
 static const JToken *peek(const Parser *P) { return &P->t->toks[P->pos]; }
@@ -270,13 +271,23 @@ static JNode *parse_filters_and_tests(Parser *P, JNode *n) {
     return n;
 }
 
+static JNode *parse_unary(Parser *P);
+
+// parse_unary one level down (- - - x), counted against the nesting limit.
+static JNode *parse_expr_nested_unary(Parser *P) {
+    if (++P->depth > JINJA_MAX_DEPTH) return fail(P, peek(P)->line, "expressions nest too deeply%s", "");
+    JNode *n = parse_unary(P);
+    P->depth--;
+    return n;
+}
+
 static JNode *parse_unary(Parser *P) {
     const JToken *t = peek(P);
     if (is_op(t, "-") || is_op(t, "+")) {
         next(P);
         JNode *u = node(P, JN_UNARY, t->line);
         u->op = t->text;
-        u->a = parse_unary(P);
+        u->a = parse_expr_nested_unary(P);
         return u->a ? u : NULL;
     }
     return parse_filters_and_tests(P, parse_postfix(P));
@@ -344,7 +355,9 @@ static JNode *parse_not(Parser *P) {
     if (is_name(peek(P), "not")) {
         JNode *u = node(P, JN_UNARY, next(P)->line);
         u->op = "not";
+        if (++P->depth > JINJA_MAX_DEPTH) return fail(P, u->line, "expressions nest too deeply%s", "");
         u->a = parse_not(P);
+        P->depth--;
         return u->a ? u : NULL;
     }
     return parse_compare(P);
@@ -368,7 +381,16 @@ static JNode *parse_or(Parser *P) {
     return n;
 }
 
+static JNode *parse_expr_inner(Parser *P);
+
 static JNode *parse_expr(Parser *P) {
+    if (++P->depth > JINJA_MAX_DEPTH) return fail(P, peek(P)->line, "expressions nest too deeply%s", "");
+    JNode *n = parse_expr_inner(P);
+    P->depth--;
+    return n;
+}
+
+static JNode *parse_expr_inner(Parser *P) {
     JNode *n = parse_or(P);
     if (n && is_name(peek(P), "if")) {
         JNode *c = node(P, JN_COND, next(P)->line);
@@ -388,6 +410,7 @@ static JNode *parse_expr(Parser *P) {
 // ---- statements ----
 
 static JNode *parse_body(Parser *P, const char *const *ends, int n_ends, const char **ended);
+static JNode *parse_body_inner(Parser *P, JNode *body, const char *const *ends, int n_ends, const char **ended);
 
 static int expect_block_end(Parser *P) {
     const JToken *t = next(P);
@@ -404,8 +427,10 @@ static JNode *parse_if(Parser *P, int line) {
     const char *ended = NULL;
     n->b = parse_body(P, ends, 3, &ended);
     if (!n->b) return NULL;
-    if (strcmp(ended, "elif") == 0) {
-        n->c = parse_if(P, peek(P)->line);  // elif: an if in the else branch, which ends at endif
+    if (strcmp(ended, "elif") == 0) {  // elif: an if in the else branch, which ends at endif
+        if (++P->depth > JINJA_MAX_DEPTH) return fail(P, peek(P)->line, "too many elif branches%s", "");
+        n->c = parse_if(P, peek(P)->line);
+        P->depth--;
         return n->c ? n : NULL;
     }
     if (strcmp(ended, "else") == 0) {
@@ -505,6 +530,14 @@ static JNode *parse_statement(Parser *P, const char *const *ends, int n_ends, co
 static JNode *parse_body(Parser *P, const char *const *ends, int n_ends, const char **ended) {
     JNode *body = node(P, JN_BLOCK, peek(P)->line);
     *ended = NULL;
+    if (P->depth + 1 > JINJA_MAX_DEPTH) return fail(P, peek(P)->line, "blocks nest too deeply%s", "");
+    P->depth++;
+    JNode *r = parse_body_inner(P, body, ends, n_ends, ended);
+    P->depth--;
+    return r;
+}
+
+static JNode *parse_body_inner(Parser *P, JNode *body, const char *const *ends, int n_ends, const char **ended) {
     for (;;) {
         const JToken *t = next(P);
         if (t->kind == JT_EOF) {
