@@ -1,6 +1,7 @@
 // libFuzzer: any chat template (the input, as a tokenizer_config.json's "chat_template" could
 // be) parses or is refused with an error, and renders a small conversation or is refused: never
 // a crash, an overread, a stack overflow or unbounded memory (data/examples/jinja.h).
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
