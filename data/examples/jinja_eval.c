@@ -491,7 +491,9 @@ CtJinja *ct_jinja_parse(const char *source, const char *name) {
     CtJinja *t = ct_calloc(1, sizeof *t);
     t->name = ct_strdup(name);
     JTokens toks = {0};
-    if (jinja_lex(&t->arena, source, t->name, &toks) != 0 || !(t->root = jinja_parse(&t->arena, &toks, t->name))) {
+    // The tree's text nodes point into the source: it lives in the template's arena, not the caller's.
+    const char *own = jarena_strndup(&t->arena, source, strlen(source));
+    if (jinja_lex(&t->arena, own, t->name, &toks) != 0 || !(t->root = jinja_parse(&t->arena, &toks, t->name))) {
         ct_jinja_free(t);
         return NULL;
     }
