@@ -124,6 +124,10 @@ TEST(chat_jinja, errors_name_the_line) {
     CHECK_CONTAINS(ct_error_message(), "line 2: 'nothing' is undefined");
     CHECK(render("{{ 'unclosed }}", 0, NULL) == NULL);
     CHECK_CONTAINS(ct_error_message(), "not closed");
+    CHECK(render("{{ messages[] }}", 0, CONV) == NULL);  // (fuzz_jinja found these two)
+    CHECK_CONTAINS(ct_error_message(), "empty subscript");
+    CHECK(render("{{ 1 is equalto ) }}", 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "line 1");
 }
 
 // A tokenizer_config.json is input like any other: a hostile or broken template ends with an

@@ -184,6 +184,7 @@ static JNode *parse_subscript(Parser *P, JNode *target, int line) {
         break;
     }
     if (!expect_op(P, "]")) return NULL;
+    if (!n_colons && !parts[0]) return fail(P, line, "an empty subscript ('[]')%s", "");
     JNode *n = node(P, n_colons ? JN_SLICE : JN_GETITEM, line);
     n->a = target;
     if (n_colons) {
@@ -255,7 +256,9 @@ static JNode *parse_filters_and_tests(Parser *P, JNode *n) {
             } else if (arg->kind == JT_STRING || arg->kind == JT_INT || arg->kind == JT_FLOAT ||
                        (arg->kind == JT_NAME && !is_name(arg, "and") && !is_name(arg, "or") && !is_name(arg, "else") &&
                         !is_name(arg, "if") && !is_name(arg, "in") && !is_name(arg, "is") && !is_name(arg, "not"))) {
-                add_item(P, test, parse_primary(P), NULL);  // `is equalto 'x'`, `is divisibleby 3`
+                JNode *arg_node = parse_primary(P);  // `is equalto 'x'`, `is divisibleby 3`
+                if (!arg_node) return NULL;
+                add_item(P, test, arg_node, NULL);
             }
             n = test;
             if (negate) {
@@ -572,5 +575,5 @@ JNode *jinja_parse(JArena *a, const JTokens *toks, const char *name) {
     const char *ended = NULL;
     JNode *root = parse_body(&P, NULL, 0, &ended);
     if (root && ended) return fail(&P, peek(&P)->line, "unexpected end tag '%s'", ended);
-    return root;
+    return P.failed ? NULL : root;  // (a failure deep inside may have left a tree with holes)
 }
