@@ -23,6 +23,7 @@
 #include "data/tokenizer/tokenizer_hf.h"
 #include "data/tokenizer/tokenizer_identity.h"
 #include "train/interop/checkpoint_io.h"
+#include "train/interop/hf_chat_template.h"
 #include "train/interop/hf_interop.h"
 #include "train/interop/hf_tensor_map.h"
 #include "train/interop/stop_tokens.h"
@@ -125,6 +126,7 @@ static int write_tokenizer_files(const char *dir, const CtCheckpointMeta *meta, 
     if (s->eos_text[0]) cJSON_AddStringToObject(o, "eos_token", s->eos_text);
     cJSON_AddNumberToObject(o, "model_max_length", max_len);
     cJSON_AddBoolToObject(o, "clean_up_tokenization_spaces", 0);
+    ct_hf_chat_template_add(o, meta->chat_template_json);
     return write_json(dir, "tokenizer_config.json", o);
 }
 

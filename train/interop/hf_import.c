@@ -26,6 +26,7 @@
 #include "data/tokenizer/tokenizer_hf.h"
 #include "data/tokenizer/tokenizer_identity.h"
 #include "train/interop/checkpoint_io.h"
+#include "train/interop/hf_chat_template.h"
 #include "train/interop/hf_generation.h"
 #include "train/interop/hf_interop.h"
 #include "train/interop/hf_tensor_map.h"
@@ -200,7 +201,11 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
     if (rc != 0) return -1;
 
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
-    if (!opt->skip_tokenizer && load_tokenizer(dir, &config, &meta) != 0) return -1;
+    if (!opt->skip_tokenizer && (load_tokenizer(dir, &config, &meta) != 0 ||
+                                 ct_hf_chat_template_read(dir, &meta.chat_template_json) != 0)) {
+        ct_checkpoint_meta_free(&meta);
+        return -1;
+    }
     if (ct_hf_generation_config_read(dir, config.vocab_size, &meta.generation_config_json) != 0) {
         ct_checkpoint_meta_free(&meta);
         return -1;
