@@ -103,9 +103,9 @@ int main(int argc, char **argv) {
     float *dq32 = ct_alloc(n_qkv * sizeof(float)), *dqbf = ct_alloc(n_qkv * sizeof(float));
     for (int k = 0; k < 2; k++) {
         const Arrays *a = &tables[k];
-        a->ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
+        a->ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD, NULL);
         ct_cuda_zero(a->dqkv, n_qkv * a->ops->act_bytes);
-        a->ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD);
+        a->ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, NULL);
         a->ops->download_act(k ? outbf : out32, a->out, n_out);
         a->ops->download_act(k ? dqbf : dq32, a->dqkv, n_qkv);
     }
@@ -117,22 +117,22 @@ int main(int argc, char **argv) {
         const Arrays *a = &tables[k];
         const CtOps *ops = a->ops;
         // warm-up, then timed runs of each
-        ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
-        ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD);
-        ops->attention_backward_with_out(a->dqkv, a->dout, a->out, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD);
+        ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD, NULL);
+        ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, NULL);
+        ops->attention_backward_with_out(a->dqkv, a->dout, a->out, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, NULL);
         ct_cuda_synchronize();
         double t0 = now();
-        for (int i = 0; i < iters; i++) ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD);
+        for (int i = 0; i < iters; i++) ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD, NULL);
         ct_cuda_synchronize();
         const double t_fwd = (now() - t0) / iters;
         t0 = now();
         for (int i = 0; i < iters; i++)
-            ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD);
+            ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, NULL);
         ct_cuda_synchronize();
         const double t_bwd = (now() - t0) / iters;
         t0 = now();
         for (int i = 0; i < iters; i++)
-            ops->attention_backward_with_out(a->dqkv, a->dout, a->out, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD);
+            ops->attention_backward_with_out(a->dqkv, a->dout, a->out, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, NULL);
         ct_cuda_synchronize();
         const double t_bwd_out = (now() - t0) / iters;
         const char *table = k ? "bf16 (tensor cores)" : "fp32";

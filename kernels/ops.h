@@ -8,7 +8,8 @@
 //     Arrays are dense and row-major; a "[N,C]" array holds N rows of C numbers.
 //   - Backward ops ADD into their gradient outputs (d* += ...), so gradients of a tensor used
 //     twice (residual stream, tied embeddings) sum by themselves; the caller zeroes buffers.
-//     The exceptions say so: rope_backward and xent_backward write, and may work in place.
+//     The exceptions say so: rope_backward, xent_backward and qk_norm_backward write, and may
+//     work in place.
 //   - A weight matrix is stored as [OC, C] (torch.nn.Linear's layout): out = inp · Wᵀ + b.
 //   - Integer inputs (token ids, targets, positions, document ids) are int32.
 //   - Activations: what flows between the layers and its gradient (typed CtAct below) are of
@@ -60,6 +61,29 @@ typedef struct {
     float keep, one_minus_b1, b2, one_minus_b2, eps, step_size, bc2_sqrt;
     uint64_t rounding_seed;
 } CtAdamWScalars;
+
+// Options of attention_forward / attention_backward(_with_out) / attention_decode; a NULL
+// pointer means all defaults (zero fields likewise), plain causal attention as in LLaMA.
+typedef struct {
+    float scale;    // multiplies q·k; 0: 1/√HD
+    float softcap;  // 0: none; else the scaled score s becomes softcap·tanh(s/softcap) before masking and softmax
+    int window;     // 0: none; else query t sees only keys t2 with t − t2 < window (on top of causal and doc_ids)
+} CtAttentionOptions;
+
+// Rotary position embedding's frequencies (host memory; the CUDA backend passes it by value).
+// Pair (i, i+HD/2) of a head at position pos rotates by the angle pos·inv_freq[i], computed as
+// transformers does: (float)pos · inv_freq[i] rounded to float, then cos and sin (the double
+// instantiation of the CPU ops: all in double), each multiplied by attention_factor.
+// ct_rope_default fills the plain RoPE; train/model/rope_scaling.c the scaled variants.
+#define CT_ROPE_MAX_PAIRS 256  // head sizes up to 512
+typedef struct {
+    int n_pairs;                        // HD/2
+    float inv_freq[CT_ROPE_MAX_PAIRS];  // pair (i, i+HD/2) rotates by the angle pos·inv_freq[i]
+    float attention_factor;             // cos and sin are multiplied by it (YaRN); 1 otherwise
+} CtRope;
+// The plain RoPE of base theta, as transformers computes it: inv_freq[i] = 1 / theta^(2i/HD) in
+// float, attention_factor 1 (kernels/rope_table.c). HD must be even and at most 2·CT_ROPE_MAX_PAIRS.
+void ct_rope_default(CtRope *rope, float theta, int HD);
 
 typedef struct CtOps {
     const char *name;  // "cpu", "cuda"
@@ -148,32 +172,53 @@ typedef struct CtOps {
     // dropout_p > 0 drops attention probabilities: the weight of key t2 for query t of head h
     // in sequence b is kept when ct_dropout_uniform(dropout_seed, ((b·NH + h)·T + t)·T + t2)
     // >= dropout_p (its index in att) and scaled by 1/(1-p); att keeps the undropped P.
+    // opt (NULL: defaults, see CtAttentionOptions): the score of query t and key t2 is
+    // s = scale·q·k, then softcap·tanh(s/softcap) with a soft cap; with a window, key t2 is
+    // visible only when t − t2 < window. Backward takes the forward's options; through the cap
+    // d s = d s_capped · (1 − (s_capped/softcap)²).
     void (*attention_forward)(CtAct *out, float *att, const CtAct *qkv, const int32_t *doc_ids, float dropout_p,
-                              uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
+                              uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
+                              const CtAttentionOptions *opt);
     void (*attention_backward)(CtAct *dqkv, const CtAct *dout, const CtAct *qkv, const float *att,
                                float dropout_p, uint64_t dropout_seed, int B, int T,
-                               int NH, int NKV, int HD);
+                               int NH, int NKV, int HD, const CtAttentionOptions *opt);
     // Optional (NULL: call attention_backward): the same op given the forward's output out[B,T,NH·HD].
     // A backend that recomputes the probabilities (CUDA) then gets D = rowsum(P ⊙ dP) as dO·O, a dot
     // product per row, instead of one more pass over the keys.
     void (*attention_backward_with_out)(CtAct *dqkv, const CtAct *dout, const CtAct *out, const CtAct *qkv,
                                         const float *att, float dropout_p, uint64_t dropout_seed, int B, int T,
-                                        int NH, int NKV, int HD);
+                                        int NH, int NKV, int HD, const CtAttentionOptions *opt);
     // Attention of one new token over a key/value cache (generation): q[NH·HD] attends to
     // rows 0..n_ctx-1 of k_cache and v_cache ([n_ctx, NKV·HD] each, the new token's own key and
-    // value included as the last row); out[NH·HD]. Same scale and softmax as attention_forward.
+    // value included as the last row); out[NH·HD]. Same scores and softmax as attention_forward
+    // with the same options: the query is row n_ctx − 1, so with a window row r is visible when
+    // (n_ctx − 1) − r < window.
     void (*attention_decode)(CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache, int n_ctx, int NH,
-                             int NKV, int HD);
+                             int NKV, int HD, const CtAttentionOptions *opt);
 
     // Rotary position embedding (the rotate-half convention of Hugging Face's LLaMA): in each
     // row of `row_stride` numbers, the first n_heads·HD are n_heads vectors of size HD; pair
-    // (i, i+HD/2) is rotated by the angle pos·theta^(-2i/HD). positions[B,T] may be NULL (pos = t).
-    // out may equal inp; numbers past n_heads·HD in a row are not touched.
+    // (i, i+HD/2) is rotated by the angle pos·rope->inv_freq[i] and scaled by
+    // rope->attention_factor (CtRope above; rope->n_pairs must be HD/2). positions[B,T] may be
+    // NULL (pos = t). out may equal inp; numbers past n_heads·HD in a row are not touched.
     void (*rope_forward)(CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
-                         int row_stride, float theta);
-    // dinp = Rᵀ·dout (writes, does not add); dinp may equal dout.
+                         int row_stride, const CtRope *rope);
+    // dinp = attention_factor · R(−angle)·dout (writes, does not add); dinp may equal dout.
     void (*rope_backward)(CtAct *dinp, const CtAct *dout, const int32_t *positions, int B, int T, int n_heads,
-                          int HD, int row_stride, float theta);
+                          int HD, int row_stride, const CtRope *rope);
+
+    // Per-head RMSNorm of queries and keys (Qwen3, Gemma 3). In each row of
+    // qkv[N,(NH+2·NKV)·HD]: each of the NH query heads is RMS-normalised over its HD numbers
+    // (rstd = 1/sqrt(mean(x²) + eps)) and multiplied by q_weight[HD], each of the NKV key heads
+    // likewise with k_weight[HD]; the value part is copied unchanged. rstd[N·(NH+NKV)] is saved
+    // (row n's heads at n·(NH+NKV), queries first). out must not alias inp.
+    void (*qk_norm_forward)(CtAct *out, float *rstd, const CtAct *inp, const float *q_weight, const float *k_weight,
+                            int N, int NH, int NKV, int HD, float eps);
+    // dinp: the gradient through the norm of dout's query and key heads, dout's value part copied
+    // (WRITES; dinp may equal dout). dq_weight, dk_weight += (either may be NULL: frozen).
+    void (*qk_norm_backward)(CtAct *dinp, float *dq_weight, float *dk_weight, const CtAct *dout, const CtAct *inp,
+                             const float *q_weight, const float *k_weight, const float *rstd, int N, int NH, int NKV,
+                             int HD);
 
     // GELU, tanh approximation (GPT-2): out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
     void (*gelu_forward)(CtAct *out, const CtAct *inp, size_t n);
@@ -183,6 +228,17 @@ typedef struct CtOps {
     // out[N,F] = silu(gate) · up, silu(g) = g·σ(g).
     void (*swiglu_forward)(CtAct *out, const CtAct *gate_up, int N, int F);
     void (*swiglu_backward)(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F);
+    // GeGLU (Gemma's MLP), laid out as SwiGLU: out[N,F] = gelu(gate) · up with gelu the tanh form
+    // of gelu_forward (torch's gelu_pytorch_tanh). Backward adds into dgate_up[N,2F], as swiglu's.
+    void (*geglu_forward)(CtAct *out, const CtAct *gate_up, int N, int F);
+    void (*geglu_backward)(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F);
+
+    // x = cap·tanh(x/cap) over n elements, in place (Gemma 2's soft-capping of the final logits;
+    // xent_backward's softcap argument is its backward).
+    void (*softcap_forward)(CtAct *x, size_t n, float cap);
+    // x *= s over n elements, in place: Gemma's √C embedding scale in forward, and the same
+    // scale on its gradient in backward.
+    void (*act_scale)(CtAct *x, size_t n, float s);
 
     // out = a + b (out may equal a). No backward op: the gradient is dout for both a and b.
     void (*residual_forward)(CtAct *out, const CtAct *a, const CtAct *b, size_t n);
@@ -198,8 +254,11 @@ typedef struct CtOps {
     // them (logits_to_dlogits holds the logits on entry and their gradient on return):
     //   dlogits[n,v] = scale · w_n · (softmax(logits[n])[v] - [v == targets[n]]).
     // DPO and other objectives pass their own d loss / d logprob through `weights` (with sign).
+    // softcap > 0: the logits y hold softcap·tanh(z/softcap) on entry (softcap_forward ran after
+    // the head) and the gradient written is with respect to z: the above times 1 − (y/softcap)².
+    // 0: no cap.
     void (*xent_backward)(CtAct *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
-                          const float *weights, float scale, int N, int V);
+                          const float *weights, float scale, int N, int V, float softcap);
 
     // LoRA's low-rank update on top of a linear layer's output (matmul_forward computed the
     // base): y = x·Wᵀ + scale·(x·Aᵀ)·Bᵀ, inp[N,C], A[R,C], B[OC,R]. Adds into out[N,OC] whose

@@ -49,3 +49,16 @@ double gc_max_rel_error_f(const float *a, const double *b, size_t n);
 // The test's tolerances (the acceptance bar).
 #define GC_FD_TOL 1e-6
 #define GC_FLOAT_TOL 1e-3
+
+// gradcheck_run with the fixed seed 1234 for dout, then gradcheck_free.
+GradResult gradcheck_case(GradCase *c);
+
+// The three checks of a case against the tolerances, in a test (tests/test.h's CHECK_MSG).
+#define CHECK_GRADS(c)                                                                                          \
+    do {                                                                                                        \
+        GradResult r_ = gradcheck_case(&(c));                                                                   \
+        CHECK_MSG(r_.fd_error < GC_FD_TOL, "%s: double gradient vs finite differences: %.3g", (c).label,       \
+                  r_.fd_error);                                                                                 \
+        CHECK_MSG(r_.float_error < GC_FLOAT_TOL, "%s: float gradient vs double: %.3g", (c).label, r_.float_error); \
+        CHECK_MSG(r_.forward_error < 1e-4, "%s: float forward vs double: %.3g", (c).label, r_.forward_error);   \
+    } while (0)

@@ -10,6 +10,61 @@ CtModelConfig tiny_config(CtArch arch) {
     return c;
 }
 
+const char *const tiny_variant_names[] = {"qwen2", "qwen3", "mistral", "gemma2", "gemma3", "yarn", "llama3", "dynamic", NULL};
+
+CtModelConfig tiny_variant_config(const char *name) {
+    CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+    if (!name) return (CtModelConfig){0};
+    if (strcmp(name, "qwen2") == 0) {
+        c.family = CT_FAMILY_QWEN2;
+        c.qkv_bias = 1;
+    } else if (strcmp(name, "qwen3") == 0) {
+        c.family = CT_FAMILY_QWEN3;
+        c.qk_norm = 1;
+        c.head_dim = 8;  // n_head·head_dim = 32 ≠ d_model
+    } else if (strcmp(name, "mistral") == 0) {
+        c.family = CT_FAMILY_MISTRAL;
+        c.sliding_window = 3;
+    } else if (strcmp(name, "gemma2") == 0) {
+        c.family = CT_FAMILY_GEMMA2;
+        c.head_dim = 8;
+        c.gate_act = CT_GATE_GELU_TANH;
+        c.post_norms = 1;
+        c.embed_scale = 1;
+        c.query_scale = 0.3f;
+        c.attn_softcap = 2.0f;   // small enough that tanh bends the scores of these weights
+        c.final_softcap = 3.0f;
+        c.sliding_window = 3;
+        c.sliding_window_pattern = 2;
+        c.tie_embeddings = 1;
+    } else if (strcmp(name, "gemma3") == 0) {
+        c.family = CT_FAMILY_GEMMA3;
+        c.head_dim = 8;
+        c.qk_norm = 1;
+        c.gate_act = CT_GATE_GELU_TANH;
+        c.post_norms = 1;
+        c.embed_scale = 1;
+        c.query_scale = 0.25f;
+        c.sliding_window = 3;
+        c.sliding_window_pattern = 2;
+        c.rope_theta = 1000000.0f;
+        c.rope_local_theta = 100.0f;
+        c.rope_scaling = (CtRopeScaling){.type = CT_ROPE_LINEAR, .factor = 8};
+        c.tie_embeddings = 1;
+    } else if (strcmp(name, "yarn") == 0) {
+        c.rope_scaling = (CtRopeScaling){.type = CT_ROPE_YARN, .factor = 4, .original_max_position = 4, .truncate = 1};
+    } else if (strcmp(name, "llama3") == 0) {
+        c.rope_theta = 100.0f;  // wavelengths of 6 to 80 positions: low, medium and high frequencies
+        c.rope_scaling = (CtRopeScaling){.type = CT_ROPE_LLAMA3, .factor = 4, .low_freq_factor = 1,
+                                         .high_freq_factor = 4, .original_max_position = 40};
+    } else if (strcmp(name, "dynamic") == 0) {
+        c.rope_scaling = (CtRopeScaling){.type = CT_ROPE_DYNAMIC, .factor = 2, .original_max_position = 4};
+    } else {
+        return (CtModelConfig){0};
+    }
+    return c;
+}
+
 void tiny_batch(TinyBatch *tb, CtRng *rng, int B, int T, int V, int packed) {
     memset(tb, 0, sizeof *tb);
     tb->B = B;

@@ -15,6 +15,14 @@ typedef struct {
 
 // gpt2: 2 layers, 16 channels, 4 heads. llama: the same with 2 kv heads (GQA).
 CtModelConfig tiny_config(CtArch arch);
+// The tiny llama with one family's features on (head_dim ≠ d_model/n_head where the family has
+// it): "qwen2" (q/k/v biases), "qwen3" (q/k norms, head_dim 8), "mistral" (a window of 3),
+// "gemma2" (GeGLU, post-norms, embedding scale, query scale, attention and final soft-caps, a
+// window on every other layer, tied head), "gemma3" (q/k norms, post-norms, a local RoPE base on
+// the sliding layers, linear scaling on the global ones), "yarn", "llama3", "dynamic" (RoPE
+// scaling that is active within 8 tokens). NULL name or an unknown one: a failed CHECK's config (n_layer 0).
+CtModelConfig tiny_variant_config(const char *name);
+extern const char *const tiny_variant_names[];  // the names above, NULL-terminated
 // Random tokens and targets; `packed` adds two documents per row (doc ids, positions that
 // restart), a loss mask over the first tokens and per-token weights, and one ignored target.
 void tiny_batch(TinyBatch *tb, CtRng *rng, int B, int T, int V, int packed);

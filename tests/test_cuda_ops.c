@@ -23,60 +23,7 @@
 #include "kernels/ops.h"
 #include "optim/adamw.h"
 #include "optim/clip.h"
-
-#define TOL 1e-5
-#define CPU (ct_ops_cpu())
-#define GPU (ct_ops_cuda())
-
-static void need_gpu(void) {
-    char why[256];
-    if (ct_cuda_device_count(why, sizeof why) <= 0) SKIP("%s", why);
-}
-
-static float *rnd(CtRng *rng, size_t n, float scale) {
-    float *x = ct_alloc(n * sizeof(float) + 1);
-    ct_rng_fill_normal(rng, x, n, 0, scale);
-    return x;
-}
-static float *copy_of(const float *x, size_t n) {
-    float *y = ct_alloc(n * sizeof(float) + 1);
-    memcpy(y, x, n * sizeof(float));
-    return y;
-}
-static void *up(const void *host, size_t bytes) { return cuda_fixture_up(host, bytes, "test input"); }
-static float *upf(const float *host, size_t n) { return up(host, n * sizeof(float)); }
-// max |got - want| / max |want|; infinite when anything is nan.
-static double rel_diff(const float *got, const float *want, size_t n) {
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - (double)want[i]);
-        if (!(d <= diff)) diff = isnan(d) ? INFINITY : d;
-        if (fabs((double)want[i]) > scale) scale = fabs((double)want[i]);
-    }
-    return diff / (scale > 1e-30 ? scale : 1e-30);
-}
-static double dev_vs_host(const float *dev, const float *host, size_t n) {
-    float *h = cuda_fixture_down(dev, n);
-    double e = rel_diff(h, host, n);
-    ct_free(h);
-    return e;
-}
-// The device array equals the host one to TOL (or the given tolerance).
-#define CHECK_CLOSE_TOL(dev, host, n, tol, what)                                                    \
-    do {                                                                                            \
-        double e_ = dev_vs_host((dev), (host), (n));                                                \
-        CHECK_MSG(e_ < (tol), "%s: cuda vs cpu relative difference %.3g (tolerance %.1g)", (what), e_, \
-                  (double)(tol));                                                                   \
-    } while (0)
-#define CHECK_CLOSE(dev, host, n, what) CHECK_CLOSE_TOL(dev, host, n, TOL, what)
-// Two device arrays hold the same bits.
-static int same_bits(const float *a_dev, const float *b_dev, size_t n) {
-    float *a = cuda_fixture_down(a_dev, n), *b = cuda_fixture_down(b_dev, n);
-    int same = memcmp(a, b, n * sizeof(float)) == 0;
-    ct_free(a);
-    ct_free(b);
-    return same;
-}
+#include "tests/cuda_ops_check.h"
 
 // ---- memory ----
 
@@ -122,43 +69,6 @@ TEST(cuda, out_of_memory_reports_sizes_and_a_hint) {
     free(out);
 }
 
-// ---- activations of either table (the element-wise, norm, rope, embedding tests) ----
-
-// Each of these tests runs on the fp32 table (tolerance TOL against the CPU) and on the bf16 one:
-// activations rounded to bf16 in memory, relative error below 1e-2. Float outputs (weight
-// gradients, mean, rstd) keep TOL on both: they are computed in float from the same inputs.
-static int is_bf16(const CtOps *gpu) { return gpu->act_bytes == 2; }
-static double act_tol(const CtOps *gpu) { return is_bf16(gpu) ? 1e-2 : TOL; }
-// The inputs as the bf16 table holds them (to nearest even, as the kernels store), in place; a
-// no-op for the fp32 table. Tests give the CPU the rounded inputs too, so the comparison measures
-// the kernel (its float math and its one rounding at the store), not the rounding of the inputs.
-static void as_table_holds(const CtOps *gpu, float *x, size_t n) {
-    if (!is_bf16(gpu)) return;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], sizeof u);
-        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-        memcpy(&x[i], &u, sizeof u);
-    }
-}
-static CtAct *up_act(const CtOps *gpu, const float *host, size_t n) { return cuda_fixture_up_act(gpu, host, n); }
-static CtAct *new_act(const CtOps *gpu, size_t n, const char *what) {
-    return ct_cuda_malloc(n * gpu->act_bytes + 1, what);
-}
-static double act_vs_host(const CtOps *gpu, const CtAct *dev, const float *host, size_t n) {
-    float *h = cuda_fixture_down_act(gpu, dev, n);
-    double e = rel_diff(h, host, n);
-    ct_free(h);
-    return e;
-}
-// The activation array of table gpu equals the CPU's to `tol`, or to the table's tolerance.
-#define CHECK_ACT_CLOSE_TOL(gpu, dev, host, n, tol, what)                                                  \
-    do {                                                                                                   \
-        double e_ = act_vs_host((gpu), (dev), (host), (n)), t_ = (tol);                                    \
-        CHECK_MSG(e_ < t_, "%s (%s): cuda vs cpu relative difference %.3g (tolerance %.1g)", (what),      \
-                  (gpu)->name, e_, t_);                                                                    \
-    } while (0)
-#define CHECK_ACT_CLOSE(gpu, dev, host, n, what) CHECK_ACT_CLOSE_TOL(gpu, dev, host, n, act_tol(gpu), what)
 
 // ---- embedding ----
 
@@ -474,7 +384,8 @@ TEST(cuda, matmul_gelu_fused_bf16_within_1e_2) {
 
 typedef struct {
     int B, T, NH, NKV, HD, docs;
-    float dropout;  // attention dropout probability (0: none)
+    float dropout;                   // attention dropout probability (0: none)
+    const CtAttentionOptions *opt;  // NULL: the defaults
 } AttCase;
 #define SEED 0x5eedu
 
@@ -500,14 +411,14 @@ static void attention_case_at(const CtOps *gpu, double tol, AttCase c, int offse
     for (int b = 0; b < c.B; b++)  // packed documents of varying length, and one id that returns
         for (int t = 0; t < c.T; t++) doc[b * c.T + t] = (t / (7 + 5 * b)) % 3;
     float *out = ct_alloc(sizeof(float) * n_out), *att = ct_alloc(sizeof(float) * c.B * c.NH * c.T * c.T);
-    CPU->attention_forward(out, att, qkv, c.docs ? doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    CPU->attention_forward(out, att, qkv, c.docs ? doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD, c.opt);
     CtAct *d_qkv_buf = cuda_fixture_up_act(gpu, qkv_buf, n_qkv + offset);
     CtAct *d_qkv = ct_act_at(gpu->act_bytes, d_qkv_buf, offset);
     CtAct *d_out = ct_cuda_malloc(gpu->act_bytes * n_out, "out");
     int32_t *d_doc = up(doc, sizeof(int32_t) * (size_t)c.B * c.T);
     // the smallest saved state the CUDA op asks for: compute-sanitizer catches any overrun
     float *d_att = ct_cuda_malloc(sizeof(float) * ct_cuda_attention_saved_floats(c.B, c.T, c.NH), "att");
-    gpu->attention_forward(d_out, d_att, d_qkv, c.docs ? d_doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    gpu->attention_forward(d_out, d_att, d_qkv, c.docs ? d_doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD, c.opt);
     CHECK_ACT_CLOSE_TOL(gpu, d_out, out, n_out, tol, "attention forward");
     // the saved log-sum-exp (the rest of att is the document ids): log of the CPU's row sums
     // of exp(S - max), recovered here as L = S_tt - log P_tt from the query's own score
@@ -519,8 +430,10 @@ static void attention_case_at(const CtOps *gpu, double tol, AttCase c, int offse
                 const float *k = qkv + ((size_t)b * c.T + t) * row + (c.NH + h / (c.NH / c.NKV)) * c.HD;
                 double s = 0;
                 for (int i = 0; i < c.HD; i++) s += (double)q[i] * k[i];
+                s *= c.opt && c.opt->scale != 0 ? c.opt->scale : 1 / sqrt((double)c.HD);
+                if (c.opt && c.opt->softcap > 0) s = c.opt->softcap * tanh(s / c.opt->softcap);
                 const size_t bht = ((size_t)b * c.NH + h) * c.T + t;
-                L[bht] = (float)(s / sqrt((double)c.HD) - log((double)att[bht * c.T + t]));
+                L[bht] = (float)(s - log((double)att[bht * c.T + t]));
             }
     CHECK_CLOSE_TOL(d_att, L, (size_t)c.B * c.NH * c.T, tol, "attention saved log-sum-exp");
     ct_free(L);
@@ -530,14 +443,14 @@ static void attention_case_at(const CtOps *gpu, double tol, AttCase c, int offse
     as_table_holds(gpu, dqkv, n_qkv);  // backward adds into dqkv: both sides start from the same numbers
     CtAct *d_dout = cuda_fixture_up_act(gpu, dout, n_out), *d_dqkv = cuda_fixture_up_act(gpu, dqkv, n_qkv),
           *d_dqkv2 = cuda_fixture_up_act(gpu, dqkv, n_qkv), *d_dqkv3 = cuda_fixture_up_act(gpu, dqkv, n_qkv);
-    CPU->attention_backward(dqkv, dout, qkv, att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
-    gpu->attention_backward(d_dqkv, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    CPU->attention_backward(dqkv, dout, qkv, att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD, c.opt);
+    gpu->attention_backward(d_dqkv, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD, c.opt);
     CHECK_ACT_CLOSE_TOL(gpu, d_dqkv, dqkv, n_qkv, tol, "attention backward");
     // with the forward's output: D from dO·O instead of a recomputation
     gpu->attention_backward_with_out(d_dqkv2, d_dout, d_out, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV,
-                                     c.HD);
+                                     c.HD, c.opt);
     CHECK_ACT_CLOSE_TOL(gpu, d_dqkv2, dqkv, n_qkv, tol, "attention backward with out");
-    gpu->attention_backward(d_dqkv3, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD);
+    gpu->attention_backward(d_dqkv3, d_dout, d_qkv, d_att, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD, c.opt);
     CHECK_MSG(att_same_bits(gpu, d_dqkv, d_dqkv3, n_qkv), "attention backward differs between two runs");
     ct_cuda_free(d_qkv_buf);
     ct_cuda_free(d_out);
@@ -563,28 +476,30 @@ static void attention_case(const CtOps *gpu, double tol, AttCase c) { attention_
             attention_case((gpu), (tol), cases_[i_]);                             \
             if (ct_test_failed()) {                                               \
                 AttCase c_ = cases_[i_];                                          \
-                CHECK_MSG(0, "in case B=%d T=%d NH=%d NKV=%d HD=%d docs=%d dropout=%g", c_.B, c_.T, c_.NH, \
-                          c_.NKV, c_.HD, c_.docs, c_.dropout);                   \
+                const CtAttentionOptions o_ = c_.opt ? *c_.opt : (CtAttentionOptions){0}; \
+                CHECK_MSG(0, "in case B=%d T=%d NH=%d NKV=%d HD=%d docs=%d dropout=%g scale=%g softcap=%g " \
+                          "window=%d", c_.B, c_.T, c_.NH, c_.NKV, c_.HD, c_.docs, c_.dropout, o_.scale,    \
+                          o_.softcap, o_.window);                                 \
             }                                                                     \
         }                                                                         \
     } while (0)
 
 TEST(cuda, attention_causal_gqa) {
     need_gpu();
-    ATTENTION_CASES(GPU, TOL, (AttCase){2, 37, 4, 2, 16, 0, 0}, (AttCase){1, 150, 2, 1, 64, 0, 0},
-                    (AttCase){1, 1, 2, 2, 32, 0, 0}, (AttCase){1, 64, 6, 2, 64, 0, 0},
-                    (AttCase){2, 65, 2, 2, 128, 0, 0});
+    ATTENTION_CASES(GPU, TOL, (AttCase){2, 37, 4, 2, 16, 0, 0, NULL}, (AttCase){1, 150, 2, 1, 64, 0, 0, NULL},
+                    (AttCase){1, 1, 2, 2, 32, 0, 0, NULL}, (AttCase){1, 64, 6, 2, 64, 0, 0, NULL},
+                    (AttCase){2, 65, 2, 2, 128, 0, 0, NULL});
 }
 
 TEST(cuda, attention_document_masks) {
     need_gpu();
-    ATTENTION_CASES(GPU, TOL, (AttCase){2, 70, 3, 3, 40, 1, 0}, (AttCase){1, 200, 4, 1, 64, 1, 0},
-                    (AttCase){2, 2, 2, 1, 8, 1, 0}, (AttCase){1, 130, 2, 2, 96, 1, 0});
+    ATTENTION_CASES(GPU, TOL, (AttCase){2, 70, 3, 3, 40, 1, 0, NULL}, (AttCase){1, 200, 4, 1, 64, 1, 0, NULL},
+                    (AttCase){2, 2, 2, 1, 8, 1, 0, NULL}, (AttCase){1, 130, 2, 2, 96, 1, 0, NULL});
 }
 
 TEST(cuda, attention_dropout) {
     need_gpu();
-    ATTENTION_CASES(GPU, TOL, (AttCase){2, 70, 4, 2, 32, 1, 0.1f}, (AttCase){1, 130, 2, 1, 64, 0, 0.5f});
+    ATTENTION_CASES(GPU, TOL, (AttCase){2, 70, 4, 2, 32, 1, 0.1f, NULL}, (AttCase){1, 130, 2, 1, 64, 0, 0.5f, NULL});
 }
 
 // The bf16 table's attention (bf16 activations) runs on the tensor cores at HD 64 and 128 (bf16
@@ -594,25 +509,47 @@ TEST(cuda, attention_dropout) {
 // HD 64 with qkv one element off 16-byte alignment) must still pass.
 TEST(cuda, attention_bf16_causal_gqa) {
     need_gpu();
-    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){1, 150, 4, 1, 64, 0, 0}, (AttCase){1, 1, 2, 2, 64, 0, 0},
-                    (AttCase){2, 64, 6, 2, 64, 0, 0}, (AttCase){2, 65, 2, 2, 128, 0, 0},
-                    (AttCase){1, 200, 4, 2, 128, 0, 0}, (AttCase){1, 37, 2, 1, 40, 0, 0},
-                    (AttCase){2, 37, 4, 2, 32, 0, 0});
+    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){1, 150, 4, 1, 64, 0, 0, NULL}, (AttCase){1, 1, 2, 2, 64, 0, 0, NULL},
+                    (AttCase){2, 64, 6, 2, 64, 0, 0, NULL}, (AttCase){2, 65, 2, 2, 128, 0, 0, NULL},
+                    (AttCase){1, 200, 4, 2, 128, 0, 0, NULL}, (AttCase){1, 37, 2, 1, 40, 0, 0, NULL},
+                    (AttCase){2, 37, 4, 2, 32, 0, 0, NULL});
     if (ct_test_failed()) return;
-    attention_case_at(ct_ops_cuda_bf16(), 1e-2, (AttCase){1, 70, 2, 1, 64, 1, 0}, 1);
+    attention_case_at(ct_ops_cuda_bf16(), 1e-2, (AttCase){1, 70, 2, 1, 64, 1, 0, NULL}, 1);
     CHECK_MSG(!ct_test_failed(), "in case B=1 T=70 NH=2 NKV=1 HD=64 docs=1, qkv one element off 16-byte alignment");
 }
 
 TEST(cuda, attention_bf16_document_masks) {
     need_gpu();
-    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){2, 130, 2, 1, 64, 1, 0}, (AttCase){1, 2, 2, 1, 64, 1, 0},
-                    (AttCase){1, 140, 2, 2, 128, 1, 0}, (AttCase){2, 70, 3, 3, 32, 1, 0});
+    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){2, 130, 2, 1, 64, 1, 0, NULL}, (AttCase){1, 2, 2, 1, 64, 1, 0, NULL},
+                    (AttCase){1, 140, 2, 2, 128, 1, 0, NULL}, (AttCase){2, 70, 3, 3, 32, 1, 0, NULL});
 }
 
 TEST(cuda, attention_bf16_dropout) {
     need_gpu();
-    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){2, 70, 4, 2, 64, 1, 0.1f},
-                    (AttCase){1, 130, 2, 1, 128, 0, 0.5f});
+    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){2, 70, 4, 2, 64, 1, 0.1f, NULL},
+                    (AttCase){1, 130, 2, 1, 128, 0, 0.5f, NULL});
+}
+
+// The options of issue #22 (Mistral's sliding window, Gemma's soft cap and query scale): windows
+// shorter than a 64-row tile and longer, so whole key tiles are skipped (forward, dQ) and whole
+// query tiles left out (dKV); with documents and dropout on top.
+static const CtAttentionOptions WINDOW_7 = {.window = 7}, WINDOW_70 = {.window = 70}, CAP = {.softcap = 1.5f},
+                                SCALE = {.scale = 0.3f}, ALL = {.scale = 0.2f, .softcap = 2.0f, .window = 50};
+
+TEST(cuda, attention_window_softcap_scale) {
+    need_gpu();
+    ATTENTION_CASES(GPU, TOL, (AttCase){2, 150, 4, 2, 32, 0, 0, &WINDOW_7}, (AttCase){1, 200, 2, 1, 64, 1, 0, &WINDOW_70},
+                    (AttCase){2, 70, 4, 2, 16, 0, 0, &CAP}, (AttCase){1, 65, 2, 2, 128, 0, 0, &SCALE},
+                    (AttCase){2, 140, 4, 2, 64, 1, 0.1f, &ALL}, (AttCase){1, 5, 2, 1, 8, 0, 0, &WINDOW_70});
+}
+
+// The bf16 table: the tensor-core kernels (HD 64 and 128) and the CUDA-core fallback (HD 32).
+TEST(cuda, attention_bf16_window_softcap_scale) {
+    need_gpu();
+    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){2, 150, 4, 2, 64, 0, 0, &WINDOW_7},
+                    (AttCase){1, 200, 2, 1, 128, 1, 0, &WINDOW_70}, (AttCase){2, 70, 4, 2, 64, 0, 0, &CAP},
+                    (AttCase){1, 65, 2, 2, 128, 0, 0, &SCALE}, (AttCase){2, 140, 4, 2, 64, 1, 0.1f, &ALL},
+                    (AttCase){1, 90, 2, 1, 32, 0, 0, &ALL});
 }
 
 // Dropped elements of the device array are exactly the CPU's zeros (x has no zeros: the same mask).
@@ -663,10 +600,14 @@ TEST(cuda, dropout_bf16_activations) {
 }
 
 // Decode on table `gpu` against the CPU to `tol` (the CPU gets the inputs rounded as the GPU's).
+// The shapes run with the default options, then (cases 4..7) with a window, a cap and a scale.
 static void attention_decode_cases(const CtOps *gpu, double tol) {
     int shapes[][4] = {{300, 4, 2, 64}, {1, 2, 1, 16}, {1000, 8, 8, 128}, {77, 6, 3, 40}};
-    for (int s = 0; s < 4; s++) {
-        const int n_ctx = shapes[s][0], NH = shapes[s][1], NKV = shapes[s][2], HD = shapes[s][3];
+    const CtAttentionOptions options[] = {{.window = 40}, {.softcap = 1.5f}, {.scale = 0.1f, .softcap = 3.0f, .window = 500},
+                                          {.window = 77}};
+    for (int s = 0; s < 8; s++) {
+        const CtAttentionOptions *opt = s < 4 ? NULL : &options[s - 4];
+        const int n_ctx = shapes[s % 4][0], NH = shapes[s % 4][1], NKV = shapes[s % 4][2], HD = shapes[s % 4][3];
         CtRng rng;
         ct_rng_seed(&rng, 40 + s);
         const size_t nq = (size_t)NH * HD, nkv = (size_t)n_ctx * NKV * HD;
@@ -675,12 +616,13 @@ static void attention_decode_cases(const CtOps *gpu, double tol) {
         as_table_holds(gpu, k, nkv);
         as_table_holds(gpu, v, nkv);
         float *out = ct_alloc(sizeof(float) * nq);
-        CPU->attention_decode(out, q, k, v, n_ctx, NH, NKV, HD);
+        CPU->attention_decode(out, q, k, v, n_ctx, NH, NKV, HD, opt);
         CtAct *d_q = cuda_fixture_up_act(gpu, q, nq), *d_k = cuda_fixture_up_act(gpu, k, nkv),
               *d_v = cuda_fixture_up_act(gpu, v, nkv), *d_out = ct_cuda_malloc(gpu->act_bytes * nq, "out");
-        gpu->attention_decode(d_out, d_q, d_k, d_v, n_ctx, NH, NKV, HD);
+        gpu->attention_decode(d_out, d_q, d_k, d_v, n_ctx, NH, NKV, HD, opt);
         char what[96];
-        snprintf(what, sizeof what, "attention decode n_ctx=%d NH=%d NKV=%d HD=%d", n_ctx, NH, NKV, HD);
+        snprintf(what, sizeof what, "attention decode n_ctx=%d NH=%d NKV=%d HD=%d (options case %d)", n_ctx, NH, NKV, HD,
+                 s);
         CHECK_ACT_CLOSE_TOL(gpu, d_out, out, nq, tol, what);
         ct_cuda_free(d_q);
         ct_cuda_free(d_k);
@@ -705,11 +647,17 @@ TEST(cuda, attention_decode_bf16) {
 
 // ---- rope ----
 
-static void rope_case(const CtOps *gpu) {
+static void rope_case_table(const CtOps *gpu, int scaled) {
     CtRng rng;
     ct_rng_seed(&rng, 5);
     // rotate the query and key heads of a qkv row, leave the value heads alone, in place
     const int B = 2, T = 45, NH = 4, NKV = 2, HD = 32, stride = (NH + 2 * NKV) * HD;
+    CtRope rope;
+    ct_rope_default(&rope, 10000.0f, HD);
+    if (scaled) {  // a table as rope_scaling fills it: other frequencies, YaRN's attention factor
+        for (int i = 0; i < HD / 2; i++) rope.inv_freq[i] *= i < HD / 4 ? 0.125f : 1.0f;
+        rope.attention_factor = 1.2f;
+    }
     const size_t n = (size_t)B * T * stride;
     int32_t pos[90];
     for (int i = 0; i < B * T; i++) pos[i] = (int32_t)ct_rng_below(&rng, 8192);  // large angles
@@ -719,8 +667,8 @@ static void rope_case(const CtOps *gpu) {
         as_table_holds(gpu, x, n);
         float *y = copy_of(x, n);
         CtAct *d_y = up_act(gpu, x, n);
-        CPU->rope_forward(y, y, with_pos ? pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
-        gpu->rope_forward(d_y, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
+        CPU->rope_forward(y, y, with_pos ? pos : NULL, B, T, NH + NKV, HD, stride, &rope);
+        gpu->rope_forward(d_y, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, &rope);
         CHECK_ACT_CLOSE(gpu, d_y, y, n, "rope forward");
         if (is_bf16(gpu)) {  // the backward's input as the table holds it, on both sides
             float *held = cuda_fixture_down_act(gpu, d_y, n);
@@ -729,13 +677,18 @@ static void rope_case(const CtOps *gpu) {
         }
         float *dx = ct_alloc(n * sizeof(float));
         CtAct *d_dx = up_act(gpu, x, n);  // numbers past the heads must be kept (value heads)
-        CPU->rope_backward(x, y, with_pos ? pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
+        CPU->rope_backward(x, y, with_pos ? pos : NULL, B, T, NH + NKV, HD, stride, &rope);
         memcpy(dx, x, n * sizeof(float));
-        gpu->rope_backward(d_dx, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);
+        gpu->rope_backward(d_dx, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, &rope);
         CHECK_ACT_CLOSE(gpu, d_dx, dx, n, "rope backward");
-        gpu->rope_backward(d_y, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, 10000.0f);  // in place
+        gpu->rope_backward(d_y, d_y, with_pos ? d_pos : NULL, B, T, NH + NKV, HD, stride, &rope);  // in place
         CHECK_ACT_CLOSE(gpu, d_y, dx, n, "rope backward in place");
     }
+}
+
+static void rope_case(const CtOps *gpu) {
+    rope_case_table(gpu, 0);
+    if (!ct_test_failed()) rope_case_table(gpu, 1);
 }
 
 TEST(cuda, rope_forward_and_backward) {
@@ -811,7 +764,10 @@ TEST(cuda, gelu_swiglu_residual_bf16_activations) {
 
 // gpu: the fp32 table (tol 1e-5) or the bf16 one (tol 1e-2: bf16 logits, the dlogits rounded to
 // bf16 over them; the CPU gets the same bf16 logits, so the rest is the op's own float math).
-static void xent_case(const CtOps *gpu, double tol, int N, int V, int with_mask, int with_weights, float scale) {
+// softcap > 0: the logits go through softcap_forward first (Gemma 2's final cap), on both sides,
+// and xent_backward returns the gradient through the cap.
+static void xent_case_capped(const CtOps *gpu, double tol, int N, int V, int with_mask, int with_weights, float scale,
+                             float softcap) {
     CtRng rng;
     ct_rng_seed(&rng, (uint64_t)(N + V));
     const size_t NV = (size_t)N * V;
@@ -823,6 +779,12 @@ static void xent_case(const CtOps *gpu, double tol, int N, int V, int with_mask,
         mask[n] = n % 4 != 3;
     }
     CtAct *d_logits = mm_up(gpu, logits, NV);  // logits now as the table holds them
+    if (softcap > 0) {
+        CPU->softcap_forward(logits, NV, softcap);
+        gpu->softcap_forward(d_logits, NV, softcap);
+        CHECK_ACT_CLOSE_TOL(gpu, d_logits, logits, NV, is_bf16(gpu) ? 1e-2 : 1e-6, "softcap_forward");
+        gpu->download_act(logits, d_logits, NV);  // the capped logits as the device holds them
+    }
     // The reference is the CPU op in double: over a 50k vocabulary a float sum of exp carries
     // ~1e-5 relative error of its own (and a different one with and without vectorization).
     double *logits64 = ct_alloc(NV * sizeof(double)), *losses64 = ct_alloc(N * 8), *logprobs64 = ct_alloc(N * 8),
@@ -844,14 +806,23 @@ static void xent_case(const CtOps *gpu, double tol, int N, int V, int with_mask,
     CHECK_CLOSE_TOL(d_lse, lse, N, tol, "xent lse");
     CHECK_CLOSE_TOL(d_logprobs, logprobs, N, tol, "xent logprobs");
     CHECK_CLOSE_TOL(d_losses, losses, N, tol, "xent losses");
-    ct_cpu_xent_backward_f64(logits64, lse64, targets, m, w, scale, N, V);
+    ct_cpu_xent_backward_f64(logits64, lse64, targets, m, w, scale, N, V, softcap);
     for (size_t i = 0; i < NV; i++) logits[i] = (float)logits64[i];
-    gpu->xent_backward(d_logits, d_lse, d_targets, dm, dw, scale, N, V);
+    gpu->xent_backward(d_logits, d_lse, d_targets, dm, dw, scale, N, V, softcap);
     CHECK_ACT_CLOSE_TOL(gpu, d_logits, logits, NV, tol, "xent dlogits");
     ct_free(logits64);
     ct_free(losses64);
     ct_free(logprobs64);
     ct_free(lse64);
+}
+static void xent_case(const CtOps *gpu, double tol, int N, int V, int with_mask, int with_weights, float scale) {
+    xent_case_capped(gpu, tol, N, V, with_mask, with_weights, scale, 0.0f);
+}
+
+TEST(cuda, xent_through_softcap) {
+    need_gpu();
+    xent_case_capped(GPU, TOL, 9, 5003, 1, 1, 1.0f / 9, 3.0f);
+    if (!ct_test_failed()) xent_case_capped(ct_ops_cuda_bf16(), 1e-2, 16, 50257, 1, 1, 0.25f, 30.0f);
 }
 
 TEST(cuda, xent_forward_and_backward) {

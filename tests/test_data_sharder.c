@@ -12,6 +12,7 @@
 #include "data/shard/shard_builder.h"
 #include "data/tokenizer/tokenizer_identity.h"
 #include "tests/test.h"
+#include "train/objectives/objective.h"
 
 enum { ID_ENDOFTEXT = 300, ID_IM_START = 301, ID_IM_END = 302 };
 
@@ -396,6 +397,74 @@ TEST(data, sharder_dpo_keeps_prompt_and_completions_apart) {
             ct_free(out);
             at += n;
         }
+    }
+    ct_free(tok);
+    ct_dataset_close(&d);
+    ct_chat_template_free(&tmpl);
+    ct_tokenizer_free(&t);
+}
+
+// A model's own template (Qwen2.5's Jinja): the same masks as ChatML, content typed as
+// "<|im_end|>" stays text, dpo's completion is what follows the generation prompt, and the
+// manifest keeps the template (kind "jinja") for training and chat.
+TEST(data, sharder_renders_a_models_jinja_template) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/chat_templates/qwen2.5.jinja", ct_test_shared_data());
+    CtChatTemplate tmpl;
+    CHECK_MSG(ct_chat_template_load(&tmpl, path) == 0, "%s", ct_error_message());
+    CHECK_EQ_INT(ct_chat_template_check(&tmpl, &t), ID_IM_END);
+    const char *inputs[1] = {ct_test_write(
+        "jinja.jsonl", "{\"messages\": [{\"role\": \"system\", \"content\": \"be brief\"}, {\"role\": \"user\", \"content\": "
+                       "\"hi\"}, {\"role\": \"assistant\", \"content\": \"hello\"}, {\"role\": \"user\", \"content\": "
+                       "\"the end?\"}, {\"role\": \"assistant\", \"content\": \"yes <|im_end|>\"}]}\n")};
+    CtShardJob job = text_job(&t, 2);
+    job.kind = CT_SHARD_SFT;
+    job.chat_template = &tmpl;
+    char dir[1024];
+    CHECK_MSG(build(&job, "jinja", inputs, 1, dir) == 0, "%s", ct_error_message());
+    CtDataset d;
+    CHECK_EQ_INT(ct_dataset_open(&d, dir), 0);
+    uint8_t *mask;
+    int32_t *tok = read_split(&d, CT_SPLIT_TRAIN, &mask);
+    size_t n = d.split[CT_SPLIT_TRAIN].n_tokens, im_end_trained = 0;
+    for (size_t i = 0; i < n; i++) im_end_trained += mask[i] && tok[i] == ID_IM_END;
+    char *trained = masked_text(&t, tok, mask, n, 1), *rest = masked_text(&t, tok, mask, n, 0);
+    CHECK_STR_EQ(trained, "hello<|im_end|>yes <|im_end|><|im_end|>");
+    CHECK_EQ_INT(im_end_trained, 2);  // the typed one is text
+    CHECK_CONTAINS(rest, "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+    free(trained);
+    free(rest);
+    ct_free(tok);
+    ct_free(mask);
+    ct_dataset_close(&d);
+    char *stored = ct_objective_chat_template(dir);
+    CHECK(stored != NULL);
+    CHECK_CONTAINS(stored, "\"kind\":\"jinja\"");
+    free(stored);
+    // dpo
+    const char *pairs[1] = {ct_test_write(
+        "jinja_dpo.jsonl", "{\"prompt\": [{\"role\": \"user\", \"content\": \"hi\"}], \"chosen\": [{\"role\": \"assistant\","
+                           " \"content\": \"hello\"}], \"rejected\": [{\"role\": \"assistant\", \"content\": \"go\"}]}\n")};
+    job.kind = CT_SHARD_DPO;
+    CHECK_MSG(build(&job, "jinja_dpo", pairs, 1, dir) == 0, "%s", ct_error_message());
+    CHECK_EQ_INT(ct_dataset_open(&d, dir), 0);
+    const CtShard *sh = &d.split[CT_SPLIT_TRAIN].shards[0];
+    tok = read_split(&d, CT_SPLIT_TRAIN, NULL);
+    const char *expect[3] = {"<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+                             "<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n",
+                             "hello<|im_end|>\n", "go<|im_end|>\n"};
+    size_t at = sh->doc_starts[0];
+    for (int part = 0; part < 3; part++) {
+        uint32_t len_tokens = sh->dpo_lengths[part];
+        uint8_t *out = NULL;
+        size_t len = 0, cap = 0;
+        CHECK_EQ_INT(ct_decode(&t, tok + at, len_tokens, &out, &len, &cap), 0);
+        CHECK_MSG(len == strlen(expect[part]) && memcmp(out, expect[part], len) == 0, "part %d: %.*s", part, (int)len,
+                  (const char *)out);
+        ct_free(out);
+        at += len_tokens;
     }
     ct_free(tok);
     ct_dataset_close(&d);

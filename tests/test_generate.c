@@ -14,6 +14,7 @@
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "train/interop/checkpoint_io.h"
+#include "train/interop/checkpoint_meta.h"
 #include "train/model/generate.h"
 #include "train/interop/hf_interop.h"
 #include "train/interop/stop_tokens.h"
@@ -21,8 +22,7 @@
 
 // lora_targets: NULL, or adapters on those modules with random A and B (generation runs the
 // block of the model's forward, adapters included: train/model/model_block.c).
-static void kv_cache_matches_full_forward(CtArch arch, const char *lora_targets) {
-    CtModelConfig c = tiny_config(arch);
+static void kv_cache_matches_config(CtModelConfig c, const char *lora_targets, const char *what) {
     const int T = 12;
     CtModel m;
     CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 1, T, 0), 0);
@@ -55,13 +55,30 @@ static void kv_cache_matches_full_forward(CtArch arch, const char *lora_targets)
             if (err > worst) worst = err;
         }
     }
-    CHECK_MSG(worst < 1e-4, "%s: cached logits differ from the full forward by %g (relative to the largest)", ct_arch_name(arch), worst);
+    CHECK_MSG(worst < 1e-4, "%s: cached logits differ from the full forward by %g (relative to the largest)", what, worst);
     ct_generator_reset(&g);
     CHECK_EQ_INT(g.n_ctx, 0);
     const float *again = ct_generator_feed(&g, tokens[0]);
     CHECK_NEAR(again[0], forward_logits[0], 1e-4 * (1 + fabs(forward_logits[0])));
     ct_generator_free(&g);
     ct_model_free(&m);
+}
+
+static void kv_cache_matches_full_forward(CtArch arch, const char *lora_targets) {
+    kv_cache_matches_config(tiny_config(arch), lora_targets, ct_arch_name(arch));
+}
+
+// Every llama variant: windows, soft-caps, q/k norms, post-norms, RoPE tables (dynamic scaling
+// is left out: transformers, and ctrain with it, rotate a cached key by the table of the pass
+// that stored it, so a cache differs from a full pass once the table grows).
+TEST(generate, kv_cache_equals_full_recomputation_llama_variants) {
+    for (int i = 0; tiny_variant_names[i]; i++) {
+        if (strcmp(tiny_variant_names[i], "dynamic") == 0) continue;
+        kv_cache_matches_config(tiny_variant_config(tiny_variant_names[i]), NULL, tiny_variant_names[i]);
+        if (ct_test_failed()) return;
+    }
+    kv_cache_matches_config(tiny_variant_config("gemma2"), "all-linear", "gemma2 with LoRA");
+    kv_cache_matches_config(tiny_variant_config("qwen3"), "all-linear", "qwen3 with LoRA");
 }
 
 TEST(generate, kv_cache_equals_full_recomputation_gpt2) { kv_cache_matches_full_forward(CT_ARCH_GPT2, NULL); }
@@ -171,8 +188,10 @@ static int stop_fixture_checkpoint(const char *path, const char *chat_template) 
 }
 
 // Exports the chain model as a Hugging Face folder, sets config.json's eos_token_id (JSON text)
-// and replaces generation_config.json (none when NULL), then imports the folder into `out`.
-static int import_with_eos(const char *out, const char *config_eos, const char *generation_config) {
+// and replaces generation_config.json (none when NULL), writes tokenizer_config.json (when not
+// NULL), then imports the folder into `out`.
+static int import_with_config(const char *out, const char *config_eos, const char *generation_config,
+                              const char *tokenizer_config) {
     const char *ckpt = ct_test_path("chain.h5"), *dir = ct_test_path("hf");
     char path[2048];
     snprintf(path, sizeof path, "rm -rf '%s'", dir);
@@ -198,8 +217,54 @@ static int import_with_eos(const char *out, const char *config_eos, const char *
         fputs(generation_config, fp);
         fclose(fp);
     }
+    if (tokenizer_config) {
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+        fp = fopen(path, "w");
+        fputs(tokenizer_config, fp);
+        fclose(fp);
+    }
     CtHfImportOptions io = {0};
     return ct_hf_import(dir, out, &io);
+}
+
+static int import_with_eos(const char *out, const char *config_eos, const char *generation_config) {
+    return import_with_config(out, config_eos, generation_config, NULL);
+}
+
+static const char LLAMA3_STYLE_CONFIG[] =
+    "{\"bos_token\": \"<|endoftext|>\", \"eos_token\": {\"content\": \"<|end_of_text|>\"}, "
+    "\"chat_template\": \"{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}"
+    "<|end_header_id|>:{{ m.content | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
+    "<|start_header_id|>assistant<|end_header_id|>:{% endif %}\"}";
+
+// Fine-tuning an imported chat model: the data rendered with its template (shard --template
+// CHECKPOINT), and the sft run's checkpoints carry the template and the model's EOS ids on.
+TEST(generate, sft_from_an_imported_chat_model_keeps_its_template_and_eos_ids) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *ckpt = ct_test_path("imported.h5");
+    CHECK_MSG(import_with_config(ckpt, "[257, 258]", NULL, LLAMA3_STYLE_CONFIG) == 0, "%s", ct_error_message());
+    ct_test_write("chats.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"hello\"}, "
+                                 "{\"role\": \"assistant\", \"content\": \"k\"}]}\n"
+                                 "{\"prompt\": \"hi\", \"response\": \"k k\"}\n");
+    ct_test_write("run.json", "{\"train\": {\"batch_size\": 1, \"seq_len\": 32, \"max_steps\": 1, \"eval_every\": 0, "
+                              "\"save_every\": 1, \"n_samples\": 0, \"eval_exact_match\": 0}, \"optim\": {\"lr\": 1e-4}, "
+                              "\"run\": {\"threads\": 1}}");
+    char cmd[8192], *out = NULL;
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' shard --tokenizer hf/tokenizer.json --input chats.jsonl --format sft "
+             "--template imported.h5 --val-fraction 0 --out sft 2>&1 && '%s' sft run.json --data.path=sft "
+             "--train.init_from=imported.h5 --run.out_dir=run 2>&1", ct_test_tmpdir(), ct_test_bin(), ct_test_bin());
+    int rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    CtModelConfig c;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    CHECK_MSG(ct_checkpoint_read_meta(ct_test_path("run/ckpt-step00000001.h5"), &c, &meta) == 0, "%s", ct_error_message());
+    CHECK(meta.chat_template_json && meta.generation_config_json);
+    CHECK_CONTAINS(meta.chat_template_json, "\"kind\":\"jinja\"");
+    CHECK_CONTAINS(meta.chat_template_json, "<|start_header_id|>assistant<|end_header_id|>:");
+    CHECK_CONTAINS(meta.generation_config_json, "257");
+    CHECK_CONTAINS(meta.generation_config_json, "258");
+    ct_checkpoint_meta_free(&meta);
 }
 
 // What `ctrain ARGS` prints (stdout and stderr); exit status in *status.
@@ -209,6 +274,54 @@ static char *run_ctrain(const char *args, int *status) {
     char *out = NULL;
     *status = ct_test_run(cmd, &out);
     return out;
+}
+
+// A model's own Jinja template in tokenizer_config.json (Llama 3's shape: turns end with
+// <|eot_id|>, the model's EOS is <|end_of_text|> alone): import keeps it, chat and generate --chat
+// render with it and stop at its end of turn.
+TEST(generate, import_keeps_the_models_jinja_chat_template) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *ckpt = ct_test_path("imported.h5");
+    CHECK_MSG(import_with_config(ckpt, "[257]", NULL, LLAMA3_STYLE_CONFIG) == 0, "%s", ct_error_message());
+    char args[2048];
+    int status;
+    snprintf(args, sizeof args, "chat --checkpoint '%s' --prompt ' hello '", ckpt);
+    char *out = run_ctrain(args, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_STR_EQ(out, "k\n");  // the reply "k" ends at <|eot_id|>, which is no EOS of the model
+    free(out);
+    snprintf(args, sizeof args, "generate --checkpoint '%s' --chat --prompt hello --ids", ckpt);
+    out = run_ctrain(args, &status);
+    CHECK_EQ_INT(status, 0);
+    // bos, <|start_header_id|> user <|end_header_id|> : hello <|eot_id|>, the generation prompt; then "k"
+    CHECK_STR_EQ(out, "256 261 117 115 101 114 262 58 104 101 108 108 111 258 261 97 115 115 105 115 116 97 110 116 262 58\n107\n");
+    free(out);
+    snprintf(args, sizeof args, "generate --checkpoint '%s' --prompt Q", ckpt);
+    out = run_ctrain(args, &status);
+    CHECK_STR_EQ(out, "Qc\n");  // plain generation stops at the template's end of turn too
+    free(out);
+    // export writes it back into tokenizer_config.json, and importing that keeps the same template
+    const char *dir = ct_test_path("exported");
+    CtHfExportOptions eo = {0};
+    CHECK_MSG(ct_hf_export(ckpt, dir, &eo) == 0, "%s", ct_error_message());
+    char path[2048];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    char *text = ct_test_read(path, NULL);
+    cJSON *config = cJSON_Parse(text);
+    free(text);
+    CHECK_STR_EQ(cJSON_GetObjectItem(config, "bos_token")->valuestring, "<|endoftext|>");
+    CHECK_STR_EQ(cJSON_GetObjectItem(config, "eos_token")->valuestring, "<|end_of_text|>");
+    CHECK_CONTAINS(cJSON_GetObjectItem(config, "chat_template")->valuestring, "{{ m.content | trim }}<|eot_id|>");
+    cJSON_Delete(config);
+    const char *again = ct_test_path("again.h5");
+    CtHfImportOptions io = {0};
+    CHECK_MSG(ct_hf_import(dir, again, &io) == 0, "%s", ct_error_message());
+    CtModelConfig c1, c2;
+    CtCheckpointMeta m1 = CT_CHECKPOINT_META_INIT, m2 = CT_CHECKPOINT_META_INIT;
+    CHECK(ct_checkpoint_read_meta(ckpt, &c1, &m1) == 0 && ct_checkpoint_read_meta(again, &c2, &m2) == 0);
+    CHECK_STR_EQ(m1.chat_template_json, m2.chat_template_json);
+    ct_checkpoint_meta_free(&m1);
+    ct_checkpoint_meta_free(&m2);
 }
 
 TEST(generate, stops_at_the_models_eos_ids_from_config_json) {

@@ -261,9 +261,8 @@ TEST(hf_gguf, refuses_bad_dtype) {
 
 // Exports f32 and f16 GGUF files of a fixture model and has tests/ref/check_gguf.py compare its
 // NumPy forward of each file with ctrain's logits.
-static void check_against_numpy(CtArch arch, int tied) {
+static void check_config_against_numpy(CtModelConfig c) {
     ct_log_set_level(CT_LOG_QUIET);
-    CtModelConfig c = hf_fixture_config(arch, tied);
     const char *ckpt = ct_test_path("m.h5"), *out = ct_test_path("m.gguf");
     CHECK(hf_fixture_checkpoint(ckpt, &c, 8) == 0);
     CtGgufExportOptions opt = {.dtype = "f32"};
@@ -287,6 +286,109 @@ static void check_against_numpy(CtArch arch, int tied) {
     opt.dtype = "f16";
     CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
     hf_fixture_ref("check_gguf.py", args);
+}
+
+static void check_against_numpy(CtArch arch, int tied) { check_config_against_numpy(hf_fixture_config(arch, tied)); }
+
+// The GGUF file's NumPy forward against transformers on `ctrain export hf` of the same
+// checkpoint: two exports of ctrain's weights, read by two independent implementations, agree
+// (whatever ctrain's own forward computes). Runs after check_config_against_numpy (m.h5, m.gguf
+// f16 then f32 again, tokens.bin).
+static void check_gguf_against_transformers(void) {
+    CtGgufExportOptions opt = {.dtype = "f32"};
+    CtHfExportOptions hopt = {0};
+    CHECK_MSG(ct_gguf_export(ct_test_path("m.h5"), ct_test_path("m.gguf"), &opt) == 0, "%s", ct_error_message());
+    CHECK_MSG(ct_hf_export(ct_test_path("m.h5"), ct_test_path("hf"), &hopt) == 0, "%s", ct_error_message());
+    char args[4096], tokens[1024], hf[1024], tf[1024];
+    snprintf(tokens, sizeof tokens, "%s", ct_test_path("tokens.bin"));
+    snprintf(hf, sizeof hf, "%s", ct_test_path("hf"));
+    snprintf(tf, sizeof tf, "%s", ct_test_path("transformers_logits.bin"));
+    snprintf(args, sizeof args, "logits %s %s %s", hf, tokens, tf);
+    if (hf_fixture_ref("hf_interop_ref.py", args) != 0) return;
+    snprintf(args, sizeof args, "%s %s %s", ct_test_path("m.gguf"), tokens, tf);
+    hf_fixture_ref("check_gguf.py", args);
+}
+
+// The llama-architecture families llama.cpp has: Llama 3's RoPE scaling (rope_freqs), linear
+// scaling, Mistral, Qwen2's biases (NEOX RoPE, no permutation), Gemma 2 (soft-caps, alternating
+// window of 4 over 10 tokens, post-norms, scaled embeddings, 1 + w norms, GeGLU).
+static CtModelConfig family_config(CtFamily family) {
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, family == CT_FAMILY_GEMMA2);
+    c.family = family;
+    c.qkv_bias = family == CT_FAMILY_QWEN2;
+    if (family == CT_FAMILY_QWEN3) c.qk_norm = 1, c.head_dim = 6;  // attention width 24, not d_model 16
+    if (family == CT_FAMILY_MISTRAL) c.sliding_window = c.max_seq_len;  // as long as the context: no effect
+    if (family == CT_FAMILY_GEMMA2) {
+        c.gate_act = CT_GATE_GELU_TANH;
+        c.post_norms = c.embed_scale = 1;
+        c.query_scale = 1.0f / sqrtf((float)ct_model_head_dim(&c));
+        c.attn_softcap = 5.0f, c.final_softcap = 3.0f;
+        c.sliding_window = 4, c.sliding_window_pattern = 2;
+    }
+    return c;
+}
+
+TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_qwen2) {
+    check_config_against_numpy(family_config(CT_FAMILY_QWEN2));
+    check_gguf_against_transformers();
+}
+TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_qwen3) {
+    check_config_against_numpy(family_config(CT_FAMILY_QWEN3));
+    check_gguf_against_transformers();
+}
+TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_mistral) {
+    check_config_against_numpy(family_config(CT_FAMILY_MISTRAL));
+    check_gguf_against_transformers();
+}
+TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_gemma2) {
+    check_config_against_numpy(family_config(CT_FAMILY_GEMMA2));
+    check_gguf_against_transformers();
+}
+TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_llama3_rope) {
+    CtModelConfig c = family_config(CT_FAMILY_LLAMA);
+    c.rope_theta = 500000.0f;
+    c.rope_scaling = (CtRopeScaling){.type = CT_ROPE_LLAMA3, .factor = 4, .original_max_position = 8,
+                                     .low_freq_factor = 1, .high_freq_factor = 4};
+    check_config_against_numpy(c);
+    check_gguf_against_transformers();
+}
+TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_linear_rope) {
+    CtModelConfig c = family_config(CT_FAMILY_LLAMA);
+    c.rope_scaling = (CtRopeScaling){.type = CT_ROPE_LINEAR, .factor = 2};
+    check_config_against_numpy(c);
+    check_gguf_against_transformers();
+}
+
+// What llama.cpp would compute otherwise is refused, naming what.
+TEST(hf_gguf, refuses_what_llama_cpp_computes_otherwise) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig cases[7];
+    const char *want[7] = {"RoPE scaling yarn is not exported", "sliding window (4, below the context of 16)",
+                           "the gemma3 family is not exported as GGUF yet", "Gemma 2 without attention and final soft-capping",
+                           "mixes in features of other families", "query scale 0.3 is not head_dim^-1/2",
+                           "this model's head is untied"};
+    cases[0] = family_config(CT_FAMILY_LLAMA);
+    cases[0].rope_scaling = (CtRopeScaling){.type = CT_ROPE_YARN, .factor = 2, .original_max_position = 8,
+                                            .beta_fast = 32, .beta_slow = 1, .truncate = 1};
+    cases[1] = family_config(CT_FAMILY_MISTRAL);
+    cases[1].sliding_window = 4;
+    cases[2] = family_config(CT_FAMILY_GEMMA2);
+    cases[2].family = CT_FAMILY_GEMMA3, cases[2].qk_norm = 1;
+    cases[3] = family_config(CT_FAMILY_GEMMA2);
+    cases[3].attn_softcap = 0;
+    cases[4] = family_config(CT_FAMILY_LLAMA);
+    cases[4].qk_norm = 1;
+    cases[5] = family_config(CT_FAMILY_GEMMA2);
+    cases[5].query_scale = 0.3f;
+    cases[6] = family_config(CT_FAMILY_GEMMA2);
+    cases[6].tie_embeddings = 0;
+    for (int i = 0; i < 7; i++) {
+        const char *ckpt = ct_test_path("m.h5"), *out = ct_test_path("m.gguf");
+        CHECK_MSG(hf_fixture_checkpoint(ckpt, &cases[i], 8) == 0, "case %d: %s", i, ct_error_message());
+        CtGgufExportOptions opt = {.dtype = "f32"};
+        CHECK_MSG(ct_gguf_export(ckpt, out, &opt) != 0, "case %d exported", i);
+        CHECK_CONTAINS(ct_error_message(), want[i]);
+    }
 }
 
 // llama.cpp's own reader (the gguf package) loads the file, and an independent NumPy forward in

@@ -111,7 +111,7 @@ TEST(hf_import, refuses_tensors_that_do_not_fit) {
 
     dir = exported(CT_ARCH_LLAMA, "bias");
     CHECK(damage(dir, ADD_BIAS, "") == 0);
-    CHECK_IMPORT_FAILS(dir, "q_proj.bias': biases on LLaMA projections are not supported");
+    CHECK_IMPORT_FAILS(dir, "q_proj.bias': a bias on this projection is not supported");
 
     dir = exported(CT_ARCH_LLAMA, "shape");
     CHECK(damage(dir, RESHAPE, "model.layers.0.self_attn.k_proj.weight") == 0);
@@ -187,29 +187,26 @@ TEST(hf_import, config_refusals_name_the_key) {
               "%s", ct_error_message());
     CHECK(c.arch == CT_ARCH_LLAMA && c.n_kv_head == 2 && c.rope_theta == 500000.0f && !c.tie_embeddings);
     CHECK(c.norm_eps == 1e-6f && c.max_seq_len == 2048);
-    CHECK(ct_hf_config_parse("{\"model_type\": \"mistral\", \"hidden_size\": 64, \"intermediate_size\": 128, "
-                             "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 300, "
-                             "\"sliding_window\": null}", "x", &c) == 0);
+    CHECK_MSG(ct_hf_config_parse("{\"model_type\": \"mistral\", \"hidden_size\": 64, \"intermediate_size\": 128, "
+                                 "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
+                                 "\"vocab_size\": 300, \"sliding_window\": null}", "x", &c) == 0, "%s", ct_error_message());
+    CHECK(c.family == CT_FAMILY_MISTRAL && c.sliding_window == 0);
     CHECK(ct_hf_config_parse("{\"model_type\": \"gpt2\", \"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, "
                              "\"vocab_size\": 50}", "x", &c) == 0);
     CHECK(c.arch == CT_ARCH_GPT2 && c.d_ff == 32 && c.tie_embeddings && c.max_seq_len == 1024);
 
     const char *m;
-    CHECK((m = config_error("{\"model_type\": \"mistral\", \"hidden_size\": 64, \"intermediate_size\": 128, "
-                            "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 300, "
-                            "\"sliding_window\": 4096, \"max_position_embeddings\": 32768}")));
-    CHECK_CONTAINS(m, "x/config.json: sliding_window = 4096");
     CHECK((m = config_error("{" LLAMA_BASE ", \"attention_bias\": true}")));
     CHECK_CONTAINS(m, "attention_bias = true is not supported");
     CHECK((m = config_error("{" LLAMA_BASE ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8}}")));
-    CHECK_CONTAINS(m, "rope_scaling");
-    CHECK((m = config_error("{" LLAMA_BASE ", \"head_dim\": 32}")));
-    CHECK_CONTAINS(m, "head_dim 32");
+    CHECK_CONTAINS(m, "x/config.json: rope_scaling: rope_type llama3 needs low_freq_factor and high_freq_factor");
+    CHECK((m = config_error("{" LLAMA_BASE ", \"head_dim\": 15}")));
+    CHECK_CONTAINS(m, "RoPE needs an even head size; head_dim is 15");
     CHECK((m = config_error("{" LLAMA_BASE ", \"hidden_act\": \"gelu\"}")));
     CHECK_CONTAINS(m, "hidden_act 'gelu'");
     CHECK((m = config_error("{\"model_type\": \"qwen2\", \"hidden_size\": 64, \"intermediate_size\": 128, "
                             "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 300}")));
-    CHECK_CONTAINS(m, "biases on q/k/v");
+    CHECK_CONTAINS(m, "num_attention_heads (4) is not a multiple of num_key_value_heads (32)");  // Qwen2Config's default
     CHECK((m = config_error("{\"model_type\": \"bert\"}")));
     CHECK_CONTAINS(m, "model_type 'bert'");
     CHECK((m = config_error("{\"model_type\": \"llama\", \"hidden_size\": 64}")));
@@ -264,23 +261,31 @@ static int edit_config(const char *dir, const char *edits) {
     return rc;
 }
 
-static float imported_rope_theta(const char *dir) {
+// The model config of dir imported (and read back from the checkpoint); arch -1 on error.
+static CtModelConfig imported_config(const char *dir) {
     CtHfImportOptions opt = {0};
     const char *out = ct_test_path("rope.h5");
+    CtModelConfig c = {.arch = (CtArch)-1};
     unlink(out);
-    if (ct_hf_import(dir, out, &opt) != 0) return -1;
-    CtModelConfig c;
+    if (ct_hf_import(dir, out, &opt) != 0) return c;
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
-    if (ct_checkpoint_read_meta(out, &c, &meta) != 0) return -2;
+    if (ct_checkpoint_read_meta(out, &c, &meta) != 0) c.arch = (CtArch)-1;
     ct_checkpoint_meta_free(&meta);
-    return c.rope_theta;
+    return c;
+}
+
+static float imported_rope_theta(const char *dir) {
+    CtModelConfig c = imported_config(dir);
+    return (int)c.arch < 0 ? -1 : c.rope_theta;
 }
 
 // transformers 5 writes RoPE as {"rope_parameters": {"rope_theta": ..., "rope_type": ...}} and no
 // top-level rope_theta; transformers 4 wrote rope_theta and rope_scaling. Both are read (as
-// transformers' RotaryEmbeddingConfigMixin reads them), and every RoPE ctrain does not compute
-// is refused, never imported with the default frequencies.
-TEST(hf_import, rope_parameters_read_and_scaled_rope_refused) {
+// transformers' RotaryEmbeddingConfigMixin reads them), with the parameters of the scaled types
+// (llama3, linear, dynamic, yarn) and transformers' defaults for those left out; the checkpoint
+// keeps them. Every RoPE ctrain does not compute is refused, never imported with the default
+// frequencies.
+TEST(hf_import, rope_parameters_and_rope_scaling_read_in_both_shapes) {
     char dir[1024];  // ct_test_path's buffer is reused
     const char *made = exported(CT_ARCH_LLAMA, "rope");
     CHECK_MSG(made, "%s", ct_error_message());
@@ -299,26 +304,60 @@ TEST(hf_import, rope_parameters_read_and_scaled_rope_refused) {
     CHECK(edit_config(dir, "{\"rope_theta\": \"DELETE\"}") == 0);
     CHECK_MSG(imported_rope_theta(dir) == 10000.0f, "no RoPE key: transformers' default 10000");
 
+    // Llama 3.1 in both shapes
     CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_type\": \"llama3\", \"rope_theta\": 500000.0, \"factor\": "
                            "8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
                            "\"original_max_position_embeddings\": 8192}}") == 0);
-    CHECK_IMPORT_FAILS(dir, "config.json: rope_parameters.rope_type 'llama3' is not supported");
-    CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_type\": \"linear\", \"factor\": 2.0}}") == 0);
-    CHECK_IMPORT_FAILS(dir, "rope_parameters.rope_type 'linear' is not supported");
+    CtModelConfig c = imported_config(dir);
+    CHECK_MSG((int)c.arch >= 0, "%s", ct_error_message());
+    CHECK(c.rope_theta == 500000.0f && c.rope_scaling.type == CT_ROPE_LLAMA3 && c.rope_scaling.factor == 8.0f);
+    CHECK(c.rope_scaling.low_freq_factor == 1.0f && c.rope_scaling.high_freq_factor == 4.0f);
+    CHECK_EQ_INT(c.rope_scaling.original_max_position, 8192);
+    CHECK(edit_config(dir, "{\"rope_parameters\": \"DELETE\", \"rope_theta\": 500000.0, \"rope_scaling\": {\"factor\": "
+                           "8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+                           "\"original_max_position_embeddings\": 8192, \"rope_type\": \"llama3\"}}") == 0);
+    CtModelConfig c4 = imported_config(dir);
+    CHECK_MSG(memcmp(&c4.rope_scaling, &c.rope_scaling, sizeof c.rope_scaling) == 0 && c4.rope_theta == c.rope_theta,
+              "transformers 4's shape reads as 5's");
+
+    CHECK(edit_config(dir, "{\"rope_scaling\": \"DELETE\", \"rope_parameters\": {\"rope_type\": \"linear\", \"factor\": 2.0}}") == 0);
+    c = imported_config(dir);
+    CHECK(c.rope_scaling.type == CT_ROPE_LINEAR && c.rope_scaling.factor == 2.0f && c.rope_theta == 500000.0f);
     CHECK(edit_config(dir, "{\"rope_parameters\": \"DELETE\", \"rope_scaling\": {\"type\": \"dynamic\", \"factor\": "
                            "2.0}}") == 0);
-    CHECK_IMPORT_FAILS(dir, "rope_scaling.rope_type 'dynamic' is not supported");
-    // rope_scaling wins over rope_parameters, as in transformers
+    c = imported_config(dir);
+    CHECK(c.rope_scaling.type == CT_ROPE_DYNAMIC && c.rope_scaling.factor == 2.0f);
+    CHECK_EQ_INT(c.rope_scaling.original_max_position, c.max_seq_len);  // dynamic NTK reads max_position_embeddings
+    // rope_scaling wins over rope_parameters, as in transformers; yarn's defaults
     CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_type\": \"default\"}, \"rope_scaling\": {\"rope_type\": "
                            "\"yarn\", \"factor\": 4.0}}") == 0);
-    CHECK_IMPORT_FAILS(dir, "rope_scaling.rope_type 'yarn'");
+    c = imported_config(dir);
+    CHECK(c.rope_scaling.type == CT_ROPE_YARN && c.rope_scaling.factor == 4.0f && c.rope_scaling.truncate == 1);
+    CHECK(c.rope_scaling.beta_fast == 32.0f && c.rope_scaling.beta_slow == 1.0f && c.rope_scaling.attention_factor == 0);
+    CHECK_EQ_INT(c.rope_scaling.original_max_position, c.max_seq_len);
+    CHECK(edit_config(dir, "{\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": null, \"beta_fast\": 16, "
+                           "\"mscale\": 1.0, \"mscale_all_dim\": 0.5, \"truncate\": false, "
+                           "\"original_max_position_embeddings\": 16}}") == 0);
+    c = imported_config(dir);
+    CHECK_MSG(c.rope_scaling.factor == (float)c.max_seq_len / 16.0f, "yarn's factor null: max_position / original");
+    CHECK(c.rope_scaling.beta_fast == 16.0f && c.rope_scaling.mscale == 1.0f && c.rope_scaling.mscale_all_dim == 0.5f);
+    CHECK(c.rope_scaling.truncate == 0);
+
+    CHECK(edit_config(dir, "{\"rope_scaling\": {\"rope_type\": \"longrope\", \"short_factor\": [1], \"long_factor\": [1]}}") == 0);
+    CHECK_IMPORT_FAILS(dir, "config.json: rope_scaling.rope_type 'longrope' is not supported");
+    CHECK(edit_config(dir, "{\"rope_scaling\": {\"rope_type\": \"linear\"}}") == 0);
+    CHECK_IMPORT_FAILS(dir, "rope_scaling.factor is missing");
     CHECK(edit_config(dir, "{\"rope_scaling\": \"DELETE\", \"rope_parameters\": {\"rope_type\": \"default\", "
                            "\"factor\": 4.0}}") == 0);
-    CHECK_IMPORT_FAILS(dir, "rope_parameters.factor is not supported");
+    CHECK_IMPORT_FAILS(dir, "rope_parameters.factor is not supported with rope_type 'default'");
+    CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_type\": \"linear\", \"factor\": 2, \"low_freq_factor\": 1}}") == 0);
+    CHECK_IMPORT_FAILS(dir, "rope_parameters.low_freq_factor is not supported with rope_type 'linear'");
     CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_theta\": 10000, \"partial_rotary_factor\": 0.5}}") == 0);
     CHECK_IMPORT_FAILS(dir, "rope_parameters.partial_rotary_factor is not supported");
     CHECK(edit_config(dir, "{\"rope_parameters\": {\"rope_theta\": -3}}") == 0);
     CHECK_IMPORT_FAILS(dir, "rope_parameters.rope_theta must be a number above 1");
+    CHECK(edit_config(dir, "{\"rope_parameters\": {\"full_attention\": {\"rope_type\": \"default\"}}}") == 0);
+    CHECK_IMPORT_FAILS(dir, "rope_parameters has a block per layer type, which only gemma3_text reads");
 }
 
 // tie_word_embeddings: true with lm_head.weight saved too. transformers 5.23 (checked with
@@ -390,12 +429,12 @@ TEST(hf_import, config_without_model_type_and_errors_in_hf_keys) {
     CHECK_CONTAINS(m, "quantization_config is not supported");
     CHECK((m = config_error("{" LLAMA_BASE ", \"pruned_heads\": {\"0\": [1]}}")));
     CHECK_CONTAINS(m, "pruned_heads is not supported");
-    // Mistral's window applies whatever use_sliding_window says (MistralForCausalLM does not read it)
-    CHECK((m = config_error("{\"model_type\": \"mistral\", \"hidden_size\": 64, \"intermediate_size\": 128, "
-                            "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 300, "
-                            "\"sliding_window\": 512, \"use_sliding_window\": false}")));
-    CHECK_CONTAINS(m, "sliding_window = 512");
     for (const char *p = m; p && *p; p++) CHECK_MSG(strncmp(p, "model.", 6) != 0, "ctrain's key in: %s", m);
+    // Mistral's window applies whatever use_sliding_window says (MistralForCausalLM does not read it)
+    CHECK(ct_hf_config_parse("{\"model_type\": \"mistral\", \"hidden_size\": 64, \"intermediate_size\": 128, "
+                             "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 4, "
+                             "\"vocab_size\": 300, \"sliding_window\": 512, \"use_sliding_window\": false}", "x", &c) == 0);
+    CHECK(c.sliding_window == 512 && c.sliding_window_pattern == 0);
 
     // keys no list knows are named in one warning (SmolLM's nanotron keys, here)
     char dir[1024], cmd[4096], *out = NULL;

@@ -87,8 +87,7 @@ static CtLoraSpec spec_dropout(int r, const char *targets, float p) {
 }
 
 // A frozen tiny model with random base weights and adapters on `targets`.
-static int lora_model_p(CtModel *m, CtArch arch, const char *targets, int recompute, float dropout) {
-    CtModelConfig cfg = tiny_config(arch);
+static int lora_model_cfg(CtModel *m, CtModelConfig cfg, const char *targets, int recompute, float dropout) {
     if (ct_model_create(m, &cfg, ct_ops_cpu(), 2, 8, CT_MODEL_FROZEN | (recompute ? CT_MODEL_RECOMPUTE : 0)) != 0)
         return -1;
     tiny_randomize_params(m, 42);
@@ -98,6 +97,9 @@ static int lora_model_p(CtModel *m, CtArch arch, const char *targets, int recomp
     if (ct_lora_attach(m, &s) != 0) return -1;
     ct_lora_init(m, 7);
     return 0;
+}
+static int lora_model_p(CtModel *m, CtArch arch, const char *targets, int recompute, float dropout) {
+    return lora_model_cfg(m, tiny_config(arch), targets, recompute, dropout);
 }
 static int lora_model(CtModel *m, CtArch arch, const char *targets, int recompute) {
     return lora_model_p(m, arch, targets, recompute, 0);
@@ -146,9 +148,10 @@ static double directional_fd(CtModel *m, const CtBatch *b, float *p, const float
 
 // Every adapter's A and B: the analytic gradient against finite differences of the float model,
 // along the gradient and on the three largest entries (as tests/test_model_grad.c does for the base).
-static void check_adapter_gradients_p(CtArch arch, const char *targets, int recompute, float dropout) {
+static void check_adapter_gradients_cfg(CtModelConfig cfg, const char *what, const char *targets, int recompute,
+                                        float dropout) {
     CtModel m;
-    CHECK(lora_model_p(&m, arch, targets, recompute, dropout) == 0);
+    CHECK(lora_model_cfg(&m, cfg, targets, recompute, dropout) == 0);
     CtRng rng;
     ct_rng_seed(&rng, 5);
     for (size_t i = 0; i < m.lora->n_params; i++) m.lora->params[i] = (float)(0.3 * ct_rng_normal(&rng));
@@ -190,12 +193,15 @@ static void check_adapter_gradients_p(CtArch arch, const char *targets, int reco
         }
         ct_free(u);
     }
-    printf("    %s %s%s%s: %d adapters, worst directional error %.2g, worst entry error %.2g\n", ct_arch_name(arch),
+    printf("    %s %s%s%s: %d adapters, worst directional error %.2g, worst entry error %.2g\n", what,
            targets, recompute ? " (recompute)" : "", dropout > 0 ? " (dropout 0.3, fixed masks)" : "",
            m.lora->n_adapters, worst_dir, worst_entry);
     ct_free(t);
     ct_free(grads);
     ct_model_free(&m);
+}
+static void check_adapter_gradients_p(CtArch arch, const char *targets, int recompute, float dropout) {
+    check_adapter_gradients_cfg(tiny_config(arch), ct_arch_name(arch), targets, recompute, dropout);
 }
 static void check_adapter_gradients(CtArch arch, const char *targets, int recompute) {
     check_adapter_gradients_p(arch, targets, recompute, 0);
@@ -254,9 +260,24 @@ TEST(lora, gradient_check_llama_all_linear) { check_adapter_gradients(CT_ARCH_LL
 TEST(lora, gradient_check_llama_k_v_down) { check_adapter_gradients(CT_ARCH_LLAMA, "k_proj,v_proj,down_proj", 1); }
 
 // Training steps move the adapters only: the base stays bit-identical, the loss falls.
-TEST(lora, frozen_base_bit_identical_after_training) {
+// Adapters on the llama variants: o_proj's input is n_head·head_dim wide (≠ d_model), q|k|v has
+// biases and q/k norms after it, the branches have post-norms.
+TEST(lora, gradient_check_qwen3_all_linear) {
+    check_adapter_gradients_cfg(tiny_variant_config("qwen3"), "qwen3", "all-linear", 0, 0);
+}
+TEST(lora, gradient_check_gemma2_all_linear_dropout_recompute) {
+    check_adapter_gradients_cfg(tiny_variant_config("gemma2"), "gemma2", "all-linear", 1, 0.3f);
+}
+TEST(lora, gradient_check_gemma3_qkv_o) {
+    check_adapter_gradients_cfg(tiny_variant_config("gemma3"), "gemma3", "q_proj,k_proj,v_proj,o_proj", 0, 0);
+}
+TEST(lora, gradient_check_qwen2_all_linear) {
+    check_adapter_gradients_cfg(tiny_variant_config("qwen2"), "qwen2", "all-linear", 0, 0);
+}
+
+static void training_lowers_loss_base_untouched(CtModelConfig cfg, const char *what, const char *targets) {
     CtModel m;
-    CHECK(lora_model(&m, CT_ARCH_LLAMA, "q_proj,v_proj,o_proj", 0) == 0);
+    CHECK(lora_model_cfg(&m, cfg, targets, 0, 0) == 0);
     float *before = ct_alloc(m.n_params * sizeof(float));
     memcpy(before, m.params, m.n_params * sizeof(float));
     CtAdamW opt;
@@ -274,7 +295,7 @@ TEST(lora, frozen_base_bit_identical_after_training) {
         ct_model_backward(&m);
         ct_adamw_step(&opt, m.train_params, m.train_grads);
     }
-    printf("    loss %.4f -> %.4f over 30 steps on one batch, adapters only\n", first, last);
+    printf("    %s: loss %.4f -> %.4f over 30 steps on one batch, adapters only\n", what, first, last);
     CHECK(last < first - 0.1f);
     CHECK_MSG(memcmp(before, m.params, m.n_params * sizeof(float)) == 0, "a base weight changed during LoRA training");
     ct_adamw_free(&opt);
@@ -282,10 +303,21 @@ TEST(lora, frozen_base_bit_identical_after_training) {
     ct_model_free(&m);
 }
 
+TEST(lora, frozen_base_bit_identical_after_training) {
+    training_lowers_loss_base_untouched(tiny_config(CT_ARCH_LLAMA), "llama", "q_proj,v_proj,o_proj");
+}
+TEST(lora, training_qwen3_and_gemma_shapes) {
+    training_lowers_loss_base_untouched(tiny_variant_config("qwen3"), "qwen3", "all-linear");
+    if (ct_test_failed()) return;
+    training_lowers_loss_base_untouched(tiny_variant_config("gemma2"), "gemma2", "q_proj,v_proj,o_proj,down_proj");
+    if (ct_test_failed()) return;
+    training_lowers_loss_base_untouched(tiny_variant_config("gemma3"), "gemma3", "all-linear");
+}
+
 // W + s·B·A gives the adapter model's logits (float32 rounding apart).
-static void merge_equals_adapters(CtArch arch) {
+static void merge_equals_adapters_cfg(CtModelConfig cfg, const char *what) {
     CtModel m;
-    CHECK(lora_model(&m, arch, "all-linear", 0) == 0);
+    CHECK(lora_model_cfg(&m, cfg, "all-linear", 0, 0) == 0);
     CtRng rng;
     ct_rng_seed(&rng, 21);
     for (size_t i = 0; i < m.lora->n_params; i++) m.lora->params[i] = (float)(0.2 * ct_rng_normal(&rng));
@@ -306,10 +338,16 @@ static void merge_equals_adapters(CtArch arch) {
         worst = fmax(worst, fabs((double)with[i] - ct_model_logits(&m)[i]));
         scale = fmax(scale, fabs((double)with[i]));
     }
-    printf("    %s: merged vs adapters: max |diff| %.3g (logits up to %.3g)\n", ct_arch_name(arch), worst, scale);
+    printf("    %s: merged vs adapters: max |diff| %.3g (logits up to %.3g)\n", what, worst, scale);
     CHECK(worst <= 1e-4 * fmax(scale, 1));
     ct_free(with);
     ct_model_free(&m);
+}
+static void merge_equals_adapters(CtArch arch) { merge_equals_adapters_cfg(tiny_config(arch), ct_arch_name(arch)); }
+TEST(lora, merge_equals_adapter_model_qwen3_gemma2) {
+    merge_equals_adapters_cfg(tiny_variant_config("qwen3"), "qwen3");
+    if (ct_test_failed()) return;
+    merge_equals_adapters_cfg(tiny_variant_config("gemma2"), "gemma2");
 }
 TEST(lora, merge_equals_adapter_model_gpt2) { merge_equals_adapters(CT_ARCH_GPT2); }
 TEST(lora, merge_equals_adapter_model_llama) { merge_equals_adapters(CT_ARCH_LLAMA); }

@@ -29,8 +29,7 @@ static double directional_fd(CtModel *m, const CtBatch *b, float *p, const float
     return (lp - lm) / (2.0 * h);
 }
 
-static void check_model_gradients(CtArch arch, int packed, int recompute, float dropout) {
-    CtModelConfig cfg = tiny_config(arch);
+static void check_config_gradients(CtModelConfig cfg, const char *what, int packed, int recompute, float dropout) {
     cfg.dropout = dropout;
     CtModel m;
     CHECK(ct_model_create(&m, &cfg, ct_ops_cpu(), 2, 8, recompute) == 0);
@@ -77,11 +76,15 @@ static void check_model_gradients(CtArch arch, int packed, int recompute, float 
         }
         ct_free(u);
     }
-    printf("    %s%s%s%s: worst directional error %.2g, worst entry error %.2g over %d tensors\n", ct_arch_name(arch),
+    printf("    %s%s%s%s: worst directional error %.2g, worst entry error %.2g over %d tensors\n", what,
            packed ? " (packed documents, masks, weights)" : "", recompute ? " (recompute)" : "", dropout > 0 ? " (dropout)" : "", worst_dir,
            worst_entry, m.n_tensors);
     ct_free(grads);
     ct_model_free(&m);
+}
+
+static void check_model_gradients(CtArch arch, int packed, int recompute, float dropout) {
+    check_config_gradients(tiny_config(arch), ct_arch_name(arch), packed, recompute, dropout);
 }
 
 TEST(model, gradient_check_gpt2) { check_model_gradients(CT_ARCH_GPT2, 0, 0, 0); }
@@ -90,3 +93,18 @@ TEST(model, gradient_check_llama_gqa) { check_model_gradients(CT_ARCH_LLAMA, 0, 
 TEST(model, gradient_check_llama_packed_documents) { check_model_gradients(CT_ARCH_LLAMA, 1, 0, 0); }
 TEST(model, gradient_check_gpt2_dropout) { check_model_gradients(CT_ARCH_GPT2, 1, 0, 0.3f); }
 TEST(model, gradient_check_llama_dropout_recompute) { check_model_gradients(CT_ARCH_LLAMA, 1, 1, 0.3f); }
+
+// The llama variants (tests/model_fixture.h's tiny_variant_config), each over packed documents.
+static void check_variant(const char *name, int recompute, float dropout) {
+    check_config_gradients(tiny_variant_config(name), name, 1, recompute, dropout);
+}
+TEST(model, gradient_check_qwen2_qkv_bias) { check_variant("qwen2", 0, 0); }
+TEST(model, gradient_check_qwen3_qk_norm_head_dim) { check_variant("qwen3", 0, 0); }
+TEST(model, gradient_check_mistral_sliding_window) { check_variant("mistral", 0, 0); }
+TEST(model, gradient_check_gemma2) { check_variant("gemma2", 0, 0); }
+TEST(model, gradient_check_gemma2_dropout_recompute) { check_variant("gemma2", 1, 0.3f); }
+TEST(model, gradient_check_gemma3) { check_variant("gemma3", 0, 0); }
+TEST(model, gradient_check_gemma3_dropout_recompute) { check_variant("gemma3", 1, 0.3f); }
+TEST(model, gradient_check_rope_yarn) { check_variant("yarn", 0, 0); }
+TEST(model, gradient_check_rope_llama3) { check_variant("llama3", 0, 0); }
+TEST(model, gradient_check_rope_dynamic) { check_variant("dynamic", 0, 0); }

@@ -12,6 +12,8 @@
 #include "kernels/ops.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
+#include "train/interop/checkpoint_meta.h"
+#include "train/model/rope_scaling.h"
 
 static int write_floats(const char *dir, const char *name, const float *x, size_t n) {
     char path[1024];
@@ -34,9 +36,24 @@ static void json_floats(FILE *f, const char *key, const float *x, int n) {
     fprintf(f, "],\n");
 }
 
+// The llama variants' fields (ctrain's model_config JSON) and each layer's RoPE table for a pass
+// whose largest position is rope_len - 1.
+static void json_variants(FILE *f, const CtModelConfig *c, int rope_len) {
+    char *json = ct_model_config_json(c);
+    fprintf(f, "  \"variants\": %s,\n  \"rope\": [\n", json);
+    free(json);
+    for (int l = 0; l < c->n_layer; l++) {
+        float inv_freq[256], factor;
+        ct_model_layer_inv_freq(c, l, rope_len, inv_freq, &factor);
+        fprintf(f, "    {\"attention_factor\": %.9g, \"inv_freq\": [", (double)factor);
+        for (int i = 0; i < ct_model_head_dim(c) / 2; i++) fprintf(f, "%s%.9g", i ? ", " : "", (double)inv_freq[i]);
+        fprintf(f, "]}%s\n", l + 1 < c->n_layer ? "," : "");
+    }
+    fprintf(f, "  ],\n");
+}
+
 // Writes the case into dir, computed with `ops` (the model moved to the GPU for CUDA); 0 on success.
-static int export_case(const char *dir, CtArch arch, const CtOps *ops) {
-    CtModelConfig c = tiny_config(arch);
+static int export_case(const char *dir, CtModelConfig c, const char *name, const CtOps *ops) {
     CtModel m;
     if (ct_model_create(&m, &c, ct_ops_cpu(), 2, 8, 0) != 0) return -1;
     tiny_randomize_params(&m, 77);
@@ -66,7 +83,12 @@ static int export_case(const char *dir, CtArch arch, const CtOps *ops) {
             ct_arch_name(c.arch), c.n_layer, c.n_head, c.n_kv_head, c.d_model, c.d_ff);
     fprintf(f, "  \"vocab_size\": %d, \"max_seq_len\": %d, \"norm_eps\": %.9g, \"rope_theta\": %.9g, \"tie_embeddings\": %s,\n",
             c.vocab_size, c.max_seq_len, (double)c.norm_eps, (double)c.rope_theta, c.tie_embeddings ? "true" : "false");
-    fprintf(f, "  \"B\": %d, \"T\": %d, \"loss\": %.9g,\n", tb.B, tb.T, (double)loss);
+    fprintf(f, "  \"B\": %d, \"T\": %d, \"loss\": %.9g, \"name\": \"%s\",\n", tb.B, tb.T, (double)loss, name);
+    if (c.arch == CT_ARCH_LLAMA) {
+        int top = 0;
+        for (int i = 0; i < N; i++) top = tb.positions[i] > top ? tb.positions[i] : top;
+        json_variants(f, &c, top + 1);
+    }
     json_ints(f, "tokens", tb.tokens, N);
     json_ints(f, "targets", tb.targets, N);
     json_ints(f, "doc_ids", tb.doc_ids, N);
@@ -88,14 +110,14 @@ static int export_case(const char *dir, CtArch arch, const CtOps *ops) {
     return rc;
 }
 
-static void check_against_pytorch(CtArch arch, const CtOps *ops) {
+static void check_config_against_pytorch(CtModelConfig c, const char *name, const CtOps *ops) {
     const char *root = getenv("CTRAIN_ROOT");
     if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
     char dir[1024], cmd[4096], *out = NULL;
-    snprintf(dir, sizeof dir, "%s/%s-%s", ct_test_tmpdir(), ct_arch_name(arch), ops->name);
+    snprintf(dir, sizeof dir, "%s/%s-%s", ct_test_tmpdir(), name, ops->name);
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
     CHECK(ct_test_run(cmd, NULL) == 0);
-    CHECK(export_case(dir, arch, ops) == 0);
+    CHECK(export_case(dir, c, name, ops) == 0);
     snprintf(cmd, sizeof cmd, "python3 '%s/tests/ref/check_model.py' '%s'", root, dir);
     int rc = ct_test_run(cmd, &out);
     if (rc == 77) SKIP("%s", out);
@@ -104,8 +126,21 @@ static void check_against_pytorch(CtArch arch, const CtOps *ops) {
     free(out);
 }
 
+static void check_against_pytorch(CtArch arch, const CtOps *ops) {
+    check_config_against_pytorch(tiny_config(arch), ct_arch_name(arch), ops);
+}
+
 TEST(ref, pytorch_gpt2_logits_loss_gradients) { check_against_pytorch(CT_ARCH_GPT2, ct_ops_cpu()); }
 TEST(ref, pytorch_llama_logits_loss_gradients) { check_against_pytorch(CT_ARCH_LLAMA, ct_ops_cpu()); }
+
+// The llama variants (tests/model_fixture.h): q/k/v biases, q/k norms with head_dim ≠ d_model/n_head,
+// windows, Gemma's GeGLU, post-norms, embedding scale, query scale and soft-caps, RoPE tables.
+TEST(ref, pytorch_llama_variants_logits_loss_gradients) {
+    for (int i = 0; tiny_variant_names[i]; i++) {
+        check_config_against_pytorch(tiny_variant_config(tiny_variant_names[i]), tiny_variant_names[i], ct_ops_cpu());
+        if (ct_test_failed()) return;
+    }
+}
 
 // The same step with the model on the GPU (the CUDA suite; skips without a GPU or torch).
 static const CtOps *gpu_or_skip(void) {

@@ -38,10 +38,10 @@ static void document_isolation(CtMatmulEngine engine) {
     int32_t doc[9] = {3, 3, 3, 3, 8, 8, 8, 8, 8};
     float *qkv = random_floats(&rng, (size_t)T * row, 1);
     float *out = ct_alloc(sizeof(float) * T * NH * HD), *att = ct_alloc(sizeof(float) * NH * T * T);
-    ct_ops_cpu()->attention_forward(out, att, qkv, doc, 0.0f, 0, 1, T, NH, NKV, HD);
+    ct_ops_cpu()->attention_forward(out, att, qkv, doc, 0.0f, 0, 1, T, NH, NKV, HD, NULL);
     const int start = 4, len = T - start;
     float *alone = ct_alloc(sizeof(float) * len * NH * HD), *att2 = ct_alloc(sizeof(float) * NH * len * len);
-    ct_ops_cpu()->attention_forward(alone, att2, qkv + (size_t)start * row, NULL, 0.0f, 0, 1, len, NH, NKV, HD);
+    ct_ops_cpu()->attention_forward(alone, att2, qkv + (size_t)start * row, NULL, 0.0f, 0, 1, len, NH, NKV, HD, NULL);
     for (int i = 0; i < len * NH * HD; i++) CHECK_NEAR(out[start * NH * HD + i], alone[i], 1e-6);
     // and nothing of the first document leaks into the second's probabilities
     for (int h = 0; h < NH; h++)
@@ -70,7 +70,7 @@ TEST(ops, xent_logprobs_match_log_softmax) {
         CHECK_NEAR(losses[n], -want, 2e-5);
     }
     // the gradient rows of the in-place backward sum to zero (softmax minus a one-hot)
-    ct_ops_cpu()->xent_backward(logits, lse, targets, NULL, NULL, 1.0f, N, V);
+    ct_ops_cpu()->xent_backward(logits, lse, targets, NULL, NULL, 1.0f, N, V, 0.0f);
     for (int n = 0; n < N; n++) {
         double s = 0;
         for (int v = 0; v < V; v++) s += logits[n * V + v];
@@ -109,10 +109,12 @@ TEST(ops, rope_scores_depend_on_relative_position) {
     float *q = random_floats(&rng, HD, 1), *k = random_floats(&rng, HD, 1);
     float qa[16], ka[16], qb[16], kb[16];
     int32_t p1 = 5, p2 = 2, p3 = 105, p4 = 102;
-    ct_ops_cpu()->rope_forward(qa, q, &p1, 1, 1, 1, HD, HD, 10000.0f);
-    ct_ops_cpu()->rope_forward(ka, k, &p2, 1, 1, 1, HD, HD, 10000.0f);
-    ct_ops_cpu()->rope_forward(qb, q, &p3, 1, 1, 1, HD, HD, 10000.0f);
-    ct_ops_cpu()->rope_forward(kb, k, &p4, 1, 1, 1, HD, HD, 10000.0f);
+    CtRope rope;
+    ct_rope_default(&rope, 10000.0f, HD);
+    ct_ops_cpu()->rope_forward(qa, q, &p1, 1, 1, 1, HD, HD, &rope);
+    ct_ops_cpu()->rope_forward(ka, k, &p2, 1, 1, 1, HD, HD, &rope);
+    ct_ops_cpu()->rope_forward(qb, q, &p3, 1, 1, 1, HD, HD, &rope);
+    ct_ops_cpu()->rope_forward(kb, k, &p4, 1, 1, 1, HD, HD, &rope);
     double s1 = 0, s2 = 0;
     for (int i = 0; i < HD; i++) {
         s1 += qa[i] * ka[i];
@@ -158,14 +160,30 @@ TEST(ops, attention_dropout_engines_agree) {
     float *o1 = ct_alloc(no * sizeof(float)), *o2 = ct_alloc(no * sizeof(float)), *o0 = ct_alloc(no * sizeof(float));
     float *att = ct_alloc(na * sizeof(float));
     ct_cpu_set_attention_blas_min_seq(1);
-    ct_ops_cpu()->attention_forward(o1, att, qkv, NULL, 0.2f, 5, B, T, NH, NKV, HD);
-    ct_ops_cpu()->attention_forward(o0, att, qkv, NULL, 0.0f, 5, B, T, NH, NKV, HD);
+    ct_ops_cpu()->attention_forward(o1, att, qkv, NULL, 0.2f, 5, B, T, NH, NKV, HD, NULL);
+    ct_ops_cpu()->attention_forward(o0, att, qkv, NULL, 0.0f, 5, B, T, NH, NKV, HD, NULL);
     ct_cpu_set_attention_blas_min_seq(1000);
-    ct_ops_cpu()->attention_forward(o2, att, qkv, NULL, 0.2f, 5, B, T, NH, NKV, HD);
+    ct_ops_cpu()->attention_forward(o2, att, qkv, NULL, 0.2f, 5, B, T, NH, NKV, HD, NULL);
     double diff0 = 0;
     for (size_t i = 0; i < no; i++) {
         CHECK_NEAR(o1[i], o2[i], 1e-5);
         diff0 += fabs(o1[i] - o0[i]);
     }
     CHECK(diff0 > 1e-2 * no);
+}
+
+// The soft caps' tanh: small relative error near 0 (where c·tanh(x/c) ≈ x) and at saturation.
+TEST(ops, fast_tanhf_precise_has_small_relative_error) {
+    double worst = 0;
+    for (float x = -12.0f; x < 12.0f; x += 0.000731f) {
+        if (x == 0) continue;
+        double rel = fabs(ct_fast_tanhf_precise(x) - tanh((double)x)) / fabs(tanh((double)x));
+        if (rel > worst) worst = rel;
+    }
+    for (float x = 1e-30f; x < 1.0f; x *= 1.7f) {
+        double rel = fabs(ct_fast_tanhf_precise(x) - tanh((double)x)) / tanh((double)x);
+        if (rel > worst) worst = rel;
+    }
+    CHECK_MSG(worst < 4e-7, "worst relative error %.3g", worst);
+    CHECK(ct_fast_tanhf_precise(100.0f) == 1.0f && ct_fast_tanhf_precise(-100.0f) == -1.0f);
 }

@@ -11,23 +11,6 @@
 
 #define OPS (ct_ops_cpu())
 
-static void run_case(GradCase *c, GradResult *r) {
-    CtRng rng;
-    ct_rng_seed(&rng, 1234);
-    *r = gradcheck_run(c, &rng);
-    gradcheck_free(c);
-}
-
-#define CHECK_GRADS(c)                                                                                          \
-    do {                                                                                                        \
-        GradResult r_;                                                                                          \
-        run_case(&(c), &r_);                                                                                    \
-        CHECK_MSG(r_.fd_error < GC_FD_TOL, "%s: double gradient vs finite differences: %.3g", (c).label,       \
-                  r_.fd_error);                                                                                 \
-        CHECK_MSG(r_.float_error < GC_FLOAT_TOL, "%s: float gradient vs double: %.3g", (c).label, r_.float_error); \
-        CHECK_MSG(r_.forward_error < 1e-4, "%s: float forward vs double: %.3g", (c).label, r_.forward_error);   \
-    } while (0)
-
 // ---- embedding: token table plus learned positions ----
 typedef struct {
     int N, C;
@@ -180,30 +163,32 @@ typedef struct {
     int32_t *doc;
     double *att;
     float *attf;
+    const CtAttentionOptions *opt;
 } AttCtx;
 static void att_f64(void *p, double **x, double *out) {
     AttCtx *a = p;
-    ct_cpu_attention_forward_f64(out, a->att, x[0], a->doc, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD);
+    ct_cpu_attention_forward_f64(out, a->att, x[0], a->doc, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD, a->opt);
 }
 static void att_b64(void *p, double **x, const double *dout, double **dx) {
     AttCtx *a = p;
-    ct_cpu_attention_backward_f64(dx[0], dout, x[0], a->att, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD);
+    ct_cpu_attention_backward_f64(dx[0], dout, x[0], a->att, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD, a->opt);
 }
 static void att_f32(void *p, float **x, float *out) {
     AttCtx *a = p;
-    OPS->attention_forward(out, a->attf, x[0], a->doc, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD);
+    OPS->attention_forward(out, a->attf, x[0], a->doc, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD, a->opt);
 }
 static void att_b32(void *p, float **x, const float *dout, float **dx) {
     AttCtx *a = p;
-    OPS->attention_backward(dx[0], dout, x[0], a->attf, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD);
+    OPS->attention_backward(dx[0], dout, x[0], a->attf, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD, a->opt);
 }
 
 // blas_min_seq 1 makes the BLAS engine run even at these short lengths.
-static void attention_case_at(const char *label, int NH, int NKV, int with_docs, int blas_min_seq, float dropout) {
+static void attention_case_with(const char *label, int NH, int NKV, int with_docs, int blas_min_seq, float dropout,
+                                const CtAttentionOptions *opt) {
     ct_cpu_set_attention_blas_min_seq(blas_min_seq);
     CtRng rng;
     ct_rng_seed(&rng, 5);
-    AttCtx a = {.B = 2, .T = 7, .NH = NH, .NKV = NKV, .HD = 4, .p = dropout, .seed = 4242};
+    AttCtx a = {.B = 2, .T = 7, .NH = NH, .NKV = NKV, .HD = 4, .p = dropout, .seed = 4242, .opt = opt};
     int32_t doc[14] = {0, 0, 0, 1, 1, 2, 2, 5, 5, 5, 5, 6, 6, 6};  // documents packed in each row
     a.doc = with_docs ? doc : NULL;
     a.att = ct_alloc(sizeof(double) * a.B * NH * a.T * a.T);
@@ -213,6 +198,10 @@ static void attention_case_at(const char *label, int NH, int NKV, int with_docs,
                   .n_out = (size_t)a.B * a.T * NH * a.HD, .ctx = &a,
                   .forward64 = att_f64, .backward64 = att_b64, .forward32 = att_f32, .backward32 = att_b32};
     CHECK_GRADS(c);
+}
+
+static void attention_case_at(const char *label, int NH, int NKV, int with_docs, int blas_min_seq, float dropout) {
+    attention_case_with(label, NH, NKV, with_docs, blas_min_seq, dropout, NULL);
 }
 
 static void attention_case(const char *label, int NH, int NKV, int with_docs) {
@@ -238,36 +227,51 @@ TEST(ops, attention_gradient_gqa) { attention_case("attention GQA 4/2", 4, 2, 0)
 TEST(ops, attention_gradient_mqa) { attention_case("attention MQA 3/1", 3, 1, 0); }
 TEST(ops, attention_gradient_doc_mask) { attention_case("attention GQA + documents", 4, 2, 1); }
 
+// The options of issue #22: a sliding window (3 of the 7 positions), Gemma 2's soft cap of the
+// scores (small, so that tanh bends them) and a query scale other than 1/√HD; each alone and all
+// together with documents and dropout, on both engines (blas_min_seq 1: BLAS, 64: loops).
+static void attention_options_cases(int blas_min_seq) {
+    const CtAttentionOptions window = {.window = 3}, cap = {.softcap = 1.5f}, scale = {.scale = 0.8f};
+    const CtAttentionOptions all = {.scale = 0.7f, .softcap = 2.0f, .window = 2};
+    attention_case_with("attention, sliding window", 4, 2, 0, blas_min_seq, 0, &window);
+    attention_case_with("attention, soft cap", 4, 2, 0, blas_min_seq, 0, &cap);
+    attention_case_with("attention, query scale", 3, 3, 0, blas_min_seq, 0, &scale);
+    attention_case_with("attention, window + cap + scale + documents + dropout", 4, 2, 1, blas_min_seq, 0.3f, &all);
+}
+TEST(ops, attention_gradient_options_blas) { attention_options_cases(1); }
+TEST(ops, attention_gradient_options_loops) { attention_options_cases(64); }
+
 // ---- RoPE, applied in place to the q and k heads of a qkv row (v is left alone) ----
 typedef struct {
     int B, T, n_heads, HD, row;
     int32_t *pos;
+    CtRope rope;
 } RopeCtx;
 static void rope_f64(void *p, double **x, double *out) {
     RopeCtx *r = p;
     memcpy(out, x[0], sizeof(double) * r->B * r->T * r->row);
-    ct_cpu_rope_forward_f64(out, out, r->pos, r->B, r->T, r->n_heads, r->HD, r->row, 10000.0f);
+    ct_cpu_rope_forward_f64(out, out, r->pos, r->B, r->T, r->n_heads, r->HD, r->row, &r->rope);
 }
 static void rope_b64(void *p, double **x, const double *dout, double **dx) {
     RopeCtx *r = p;
     size_t n = (size_t)r->B * r->T * r->row;
     double *g = ct_alloc(n * sizeof(double));
     memcpy(g, dout, n * sizeof(double));
-    ct_cpu_rope_backward_f64(g, g, r->pos, r->B, r->T, r->n_heads, r->HD, r->row, 10000.0f);
+    ct_cpu_rope_backward_f64(g, g, r->pos, r->B, r->T, r->n_heads, r->HD, r->row, &r->rope);
     for (size_t i = 0; i < n; i++) dx[0][i] += g[i];
     ct_free(g);
 }
 static void rope_f32(void *p, float **x, float *out) {
     RopeCtx *r = p;
     memcpy(out, x[0], sizeof(float) * r->B * r->T * r->row);
-    OPS->rope_forward(out, out, r->pos, r->B, r->T, r->n_heads, r->HD, r->row, 10000.0f);
+    OPS->rope_forward(out, out, r->pos, r->B, r->T, r->n_heads, r->HD, r->row, &r->rope);
 }
 static void rope_b32(void *p, float **x, const float *dout, float **dx) {
     RopeCtx *r = p;
     size_t n = (size_t)r->B * r->T * r->row;
     float *g = ct_alloc(n * sizeof(float));
     memcpy(g, dout, n * sizeof(float));
-    OPS->rope_backward(g, g, r->pos, r->B, r->T, r->n_heads, r->HD, r->row, 10000.0f);
+    OPS->rope_backward(g, g, r->pos, r->B, r->T, r->n_heads, r->HD, r->row, &r->rope);
     for (size_t i = 0; i < n; i++) dx[0][i] += g[i];
     ct_free(g);
 }
@@ -277,12 +281,19 @@ TEST(ops, rope_gradient) {
     ct_rng_seed(&rng, 6);
     int32_t pos[10] = {0, 1, 2, 0, 1, 7, 8, 9, 10, 0};  // positions restart at document starts
     RopeCtx r = {.B = 2, .T = 5, .n_heads = 3, .HD = 8, .row = 4 * 8, .pos = pos};
+    ct_rope_default(&r.rope, 10000.0f, r.HD);
     size_t n = (size_t)r.B * r.T * r.row;
     GradCase c = {.label = "rope", .n_inputs = 1, .x = {gc_random(&rng, n, 1)}, .n = {n}, .n_out = n, .ctx = &r,
                   .forward64 = rope_f64, .backward64 = rope_b64, .forward32 = rope_f32, .backward32 = rope_b32};
     CHECK_GRADS(c);
     r.pos = NULL;
     c.label = "rope (positions = t)";
+    CHECK_GRADS(c);
+    // a scaled table, as rope_scaling fills it: its own frequencies and YaRN's attention factor
+    for (int i = 0; i < r.HD / 2; i++) r.rope.inv_freq[i] = 0.9f / (float)(1 + 3 * i);
+    r.rope.attention_factor = 1.25f;
+    r.pos = pos;
+    c.label = "rope (frequency table, attention factor)";
     CHECK_GRADS(c);
 }
 
@@ -359,13 +370,22 @@ typedef struct {
     int32_t targets[8];
     uint8_t mask[8];
     float weights[8];
-    float scale;
+    float scale, softcap;
     double losses[8], logprobs[8], lse[8];
     float lossesf[8], logprobsf[8], lsef[8];
 } XentCtx;
 static void xent_f64(void *p, double **x, double *out) {
     XentCtx *c = p;
-    ct_cpu_xent_forward_f64(c->losses, c->logprobs, c->lse, x[0], c->targets, c->mask, c->weights, c->N, c->V);
+    const double *logits = x[0];
+    double *capped = NULL;  // with a cap, the loss is over softcap_forward's output
+    if (c->softcap > 0) {
+        capped = ct_alloc(sizeof(double) * c->N * c->V);
+        memcpy(capped, x[0], sizeof(double) * c->N * c->V);
+        ct_cpu_softcap_forward_f64(capped, (size_t)c->N * c->V, c->softcap);
+        logits = capped;
+    }
+    ct_cpu_xent_forward_f64(c->losses, c->logprobs, c->lse, logits, c->targets, c->mask, c->weights, c->N, c->V);
+    ct_free(capped);
     out[0] = 0;
     for (int n = 0; n < c->N; n++) out[0] += c->scale * c->losses[n];
 }
@@ -374,13 +394,24 @@ static void xent_b64(void *p, double **x, const double *dout, double **dx) {
     size_t n = (size_t)c->N * c->V;
     double *g = ct_alloc(n * sizeof(double));
     memcpy(g, x[0], n * sizeof(double));
-    ct_cpu_xent_backward_f64(g, c->lse, c->targets, c->mask, c->weights, c->scale * (float)dout[0], c->N, c->V);
+    if (c->softcap > 0) ct_cpu_softcap_forward_f64(g, n, c->softcap);
+    ct_cpu_xent_backward_f64(g, c->lse, c->targets, c->mask, c->weights, c->scale * (float)dout[0], c->N, c->V,
+                             c->softcap);
     for (size_t i = 0; i < n; i++) dx[0][i] += g[i];
     ct_free(g);
 }
 static void xent_f32(void *p, float **x, float *out) {
     XentCtx *c = p;
-    OPS->xent_forward(c->lossesf, c->logprobsf, c->lsef, x[0], c->targets, c->mask, c->weights, c->N, c->V);
+    const float *logits = x[0];
+    float *capped = NULL;
+    if (c->softcap > 0) {
+        capped = ct_alloc(sizeof(float) * c->N * c->V);
+        memcpy(capped, x[0], sizeof(float) * c->N * c->V);
+        OPS->softcap_forward(capped, (size_t)c->N * c->V, c->softcap);
+        logits = capped;
+    }
+    OPS->xent_forward(c->lossesf, c->logprobsf, c->lsef, logits, c->targets, c->mask, c->weights, c->N, c->V);
+    ct_free(capped);
     out[0] = 0;
     for (int n = 0; n < c->N; n++) out[0] += c->scale * c->lossesf[n];
 }
@@ -389,7 +420,8 @@ static void xent_b32(void *p, float **x, const float *dout, float **dx) {
     size_t n = (size_t)c->N * c->V;
     float *g = ct_alloc(n * sizeof(float));
     memcpy(g, x[0], n * sizeof(float));
-    OPS->xent_backward(g, c->lsef, c->targets, c->mask, c->weights, c->scale * dout[0], c->N, c->V);
+    if (c->softcap > 0) OPS->softcap_forward(g, n, c->softcap);
+    OPS->xent_backward(g, c->lsef, c->targets, c->mask, c->weights, c->scale * dout[0], c->N, c->V, c->softcap);
     for (size_t i = 0; i < n; i++) dx[0][i] += g[i];
     ct_free(g);
 }
@@ -416,6 +448,20 @@ TEST(ops, xent_gradient_with_mask_and_weights) {
     size_t n = (size_t)x.N * x.V;
     GradCase c = {.label = "softmax+cross-entropy", .n_inputs = 1, .x = {gc_random(&rng, n, 2)}, .n = {n}, .n_out = 1,
                   .ctx = &x, .forward64 = xent_f64, .backward64 = xent_b64, .forward32 = xent_f32, .backward32 = xent_b32};
+    CHECK_GRADS(c);
+}
+
+// Gemma 2's final soft cap (softcap_forward after the head) and its backward inside xent_backward:
+// the cap of 3 bends logits of scale 2 well into tanh's curve.
+TEST(ops, xent_gradient_through_softcap) {
+    CtRng rng;
+    ct_rng_seed(&rng, 11);
+    XentCtx x = xent_setup(&rng);
+    x.softcap = 3.0f;
+    size_t n = (size_t)x.N * x.V;
+    GradCase c = {.label = "soft cap + softmax + cross-entropy", .n_inputs = 1, .x = {gc_random(&rng, n, 2)}, .n = {n},
+                  .n_out = 1, .ctx = &x, .forward64 = xent_f64, .backward64 = xent_b64, .forward32 = xent_f32,
+                  .backward32 = xent_b32};
     CHECK_GRADS(c);
 }
 

@@ -227,8 +227,9 @@ static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *t
             ct_conversation_free(&c);
             return;
         }
-        ct_chat_encode(job->chat_template, tok, enc, c.messages, c.n_messages, 0, &e->main);
+        int rc = ct_chat_encode(job->chat_template, tok, enc, c.messages, c.n_messages, 0, &e->main);
         ct_conversation_free(&c);
+        if (rc != 0) return fail(e, ct_error_message());
         int any = 0;
         for (size_t i = 0; i < e->main.ids.len; i++) any |= e->main.mask[i];
         if (!any) return fail(e, "the example has no message of a trained role (nothing to learn)");
@@ -253,9 +254,14 @@ static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *t
         return;
     }
     if (conversational) {
-        ct_chat_encode(job->chat_template, tok, enc, p.prompt, p.n_prompt, 1, &e->main);
-        ct_chat_encode_completion(job->chat_template, tok, enc, p.chosen, p.chosen_len, &e->chosen);
-        ct_chat_encode_completion(job->chat_template, tok, enc, p.rejected, p.rejected_len, &e->rejected);
+        if (ct_chat_encode(job->chat_template, tok, enc, p.prompt, p.n_prompt, 1, &e->main) != 0 ||
+            ct_chat_encode_completion(job->chat_template, tok, enc, p.prompt, p.n_prompt, p.chosen, p.chosen_len,
+                                      &e->chosen) != 0 ||
+            ct_chat_encode_completion(job->chat_template, tok, enc, p.prompt, p.n_prompt, p.rejected, p.rejected_len,
+                                      &e->rejected) != 0) {
+            ct_preference_free(&p);
+            return fail(e, ct_error_message());
+        }
     } else if (p.prompt[0].content_len > 0) {  // plain strings: no template; tokenized whole as TRL does
         e->prompt_not_prefix = ct_encode_plain_preference(enc, tok, job->eot, &p, &e->main.ids, &e->chosen.ids,
                                                           &e->rejected.ids);
@@ -371,14 +377,9 @@ static char *source_json(const CtShardJob *job, const CtInputList *inputs, const
     cJSON_AddNumberToObject(root, "val_min", (double)job->val_min);
     cJSON_AddNumberToObject(root, "split_seed", (double)job->seed);
     if (job->kind != CT_SHARD_TEXT && job->chat_template) {
-        const CtChatTemplate *t = job->chat_template;
-        cJSON *tj = cJSON_AddObjectToObject(root, "chat_template");
-        cJSON_AddStringToObject(tj, "name", t->name);
-        cJSON_AddStringToObject(tj, "turn_start", t->turn_start);
-        cJSON_AddStringToObject(tj, "turn_end", t->turn_end);
-        cJSON_AddStringToObject(tj, "end_of_turn", t->end_of_turn);
-        cJSON *roles = cJSON_AddArrayToObject(tj, "trained_roles");
-        for (int i = 0; i < t->n_trained_roles; i++) cJSON_AddItemToArray(roles, cJSON_CreateString(t->trained_roles[i]));
+        char *tj = ct_chat_template_to_json(job->chat_template);
+        cJSON_AddItemToObject(root, "chat_template", cJSON_Parse(tj));
+        ct_free(tj);
     }
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);

@@ -18,7 +18,7 @@
 
 // Generation's attention over a key/value cache (float only: no backward, no gradient check).
 void ct_cpu_attention_decode_f32(float *out, const float *q, const float *k_cache, const float *v_cache, int n_ctx,
-                                 int NH, int NKV, int HD);
+                                 int NH, int NKV, int HD, const CtAttentionOptions *opt);
 
 // Matrix products go through CBLAS (OpenBLAS) by default; CT_MATMUL_PORTABLE is our own
 // blocked OpenMP loop, used where no BLAS is wanted and checked against BLAS in tests.

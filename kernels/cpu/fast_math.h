@@ -36,3 +36,15 @@ static inline float ct_fast_expf(float x) {
 // tanh(u) = 1 - 2 / (exp(2u) + 1): exact at both saturations, no cancellation near 0 worth
 // worrying about for GELU (the absolute error there is ~1e-7).
 static inline float ct_fast_tanhf(float u) { return 1.0f - 2.0f / (ct_fast_expf(2.0f * u) + 1.0f); }
+
+// tanh with a small RELATIVE error everywhere (below ~3e-7), for soft-capping c·tanh(x/c), where
+// x/c is often tiny and ct_fast_tanhf's absolute 1e-7, times c, would be a visible error. Below
+// 0.625, Cephes' odd polynomial of tanhf; above, 1 - 2/(exp(2|u|) + 1) ≥ 0.55, where an
+// absolute error is a relative one. Both are computed and one selected, so loops vectorise.
+static inline float ct_fast_tanhf_precise(float u) {
+    const float a = u < 0 ? -u : u, z = u * u;
+    const float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+                          1.33314422036e-1f) * z - 3.33332819422e-1f) * z * u + u;
+    const float big = 1.0f - 2.0f / (ct_fast_expf(2.0f * a) + 1.0f);
+    return a < 0.625f ? small : (u < 0 ? -big : big);
+}

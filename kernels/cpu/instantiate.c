@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/error.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
 

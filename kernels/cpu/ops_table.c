@@ -39,24 +39,35 @@ static void matmul_backward(CtAct *dinp, float *dweight, float *dbias, const CtA
     ct_cpu_matmul_backward_f32(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 static void attention_forward(CtAct *out, float *att, const CtAct *qkv, const int32_t *doc_ids, float dropout_p,
-                              uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
-    ct_cpu_attention_forward_f32(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+                              uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
+                              const CtAttentionOptions *opt) {
+    ct_cpu_attention_forward_f32(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, opt);
 }
 static void attention_backward(CtAct *dqkv, const CtAct *dout, const CtAct *qkv, const float *att, float dropout_p,
-                               uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
-    ct_cpu_attention_backward_f32(dqkv, dout, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+                               uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
+                               const CtAttentionOptions *opt) {
+    ct_cpu_attention_backward_f32(dqkv, dout, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD, opt);
 }
 static void attention_decode(CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache, int n_ctx,
-                             int NH, int NKV, int HD) {
-    ct_cpu_attention_decode_f32(out, q, k_cache, v_cache, n_ctx, NH, NKV, HD);
+                             int NH, int NKV, int HD, const CtAttentionOptions *opt) {
+    ct_cpu_attention_decode_f32(out, q, k_cache, v_cache, n_ctx, NH, NKV, HD, opt);
 }
 static void rope_forward(CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
-                         int row_stride, float theta) {
-    ct_cpu_rope_forward_f32(out, inp, positions, B, T, n_heads, HD, row_stride, theta);
+                         int row_stride, const CtRope *rope) {
+    ct_cpu_rope_forward_f32(out, inp, positions, B, T, n_heads, HD, row_stride, rope);
 }
 static void rope_backward(CtAct *dinp, const CtAct *dout, const int32_t *positions, int B, int T, int n_heads,
-                          int HD, int row_stride, float theta) {
-    ct_cpu_rope_backward_f32(dinp, dout, positions, B, T, n_heads, HD, row_stride, theta);
+                          int HD, int row_stride, const CtRope *rope) {
+    ct_cpu_rope_backward_f32(dinp, dout, positions, B, T, n_heads, HD, row_stride, rope);
+}
+static void qk_norm_forward(CtAct *out, float *rstd, const CtAct *inp, const float *q_weight, const float *k_weight,
+                            int N, int NH, int NKV, int HD, float eps) {
+    ct_cpu_qk_norm_forward_f32(out, rstd, inp, q_weight, k_weight, N, NH, NKV, HD, eps);
+}
+static void qk_norm_backward(CtAct *dinp, float *dq_weight, float *dk_weight, const CtAct *dout, const CtAct *inp,
+                             const float *q_weight, const float *k_weight, const float *rstd, int N, int NH, int NKV,
+                             int HD) {
+    ct_cpu_qk_norm_backward_f32(dinp, dq_weight, dk_weight, dout, inp, q_weight, k_weight, rstd, N, NH, NKV, HD);
 }
 static void gelu_forward(CtAct *out, const CtAct *inp, size_t n) {
     ct_cpu_gelu_forward_f32(out, inp, n);
@@ -70,6 +81,14 @@ static void swiglu_forward(CtAct *out, const CtAct *gate_up, int N, int F) {
 static void swiglu_backward(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F) {
     ct_cpu_swiglu_backward_f32(dgate_up, dout, gate_up, N, F);
 }
+static void geglu_forward(CtAct *out, const CtAct *gate_up, int N, int F) {
+    ct_cpu_geglu_forward_f32(out, gate_up, N, F);
+}
+static void geglu_backward(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F) {
+    ct_cpu_geglu_backward_f32(dgate_up, dout, gate_up, N, F);
+}
+static void softcap_forward(CtAct *x, size_t n, float cap) { ct_cpu_softcap_forward_f32(x, n, cap); }
+static void act_scale(CtAct *x, size_t n, float s) { ct_cpu_act_scale_f32(x, n, s); }
 static void residual_forward(CtAct *out, const CtAct *a, const CtAct *b, size_t n) {
     ct_cpu_residual_forward_f32(out, a, b, n);
 }
@@ -78,8 +97,8 @@ static void xent_forward(float *losses, float *logprobs, float *lse, const CtAct
     ct_cpu_xent_forward_f32(losses, logprobs, lse, logits, targets, mask, weights, N, V);
 }
 static void xent_backward(CtAct *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
-                          const float *weights, float scale, int N, int V) {
-    ct_cpu_xent_backward_f32(logits_to_dlogits, lse, targets, mask, weights, scale, N, V);
+                          const float *weights, float scale, int N, int V, float softcap) {
+    ct_cpu_xent_backward_f32(logits_to_dlogits, lse, targets, mask, weights, scale, N, V, softcap);
 }
 static void lora_forward(CtAct *out, CtAct *h, const CtAct *inp, const float *A, const float *B, float scale, int N,
                          int C, int R, int OC, int out_stride) {
@@ -128,10 +147,16 @@ static const CtOps cpu_ops = {
     .attention_decode = attention_decode,
     .rope_forward = rope_forward,
     .rope_backward = rope_backward,
+    .qk_norm_forward = qk_norm_forward,
+    .qk_norm_backward = qk_norm_backward,
     .gelu_forward = gelu_forward,
     .gelu_backward = gelu_backward,
     .swiglu_forward = swiglu_forward,
     .swiglu_backward = swiglu_backward,
+    .geglu_forward = geglu_forward,
+    .geglu_backward = geglu_backward,
+    .softcap_forward = softcap_forward,
+    .act_scale = act_scale,
     .residual_forward = residual_forward,
     .xent_forward = xent_forward,
     .xent_backward = xent_backward,

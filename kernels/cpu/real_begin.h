@@ -12,7 +12,7 @@
 //   LOCAL(gemm_nt)  a static helper of one .inc, pasted to gemm_nt_f32 / gemm_nt_f64: nothing
 //       outside the .inc calls it, and its callers there spell it the same way.
 // REAL is the element type; R_EXP, R_TANH, R_SQRT and R_LOG its math functions (the float
-// ones vectorise: fast_math.h).
+// ones vectorise: fast_math.h). R_TANH_PRECISE keeps a small relative error near 0 (soft caps).
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +25,7 @@
 #define LOCAL(x) x##_f32
 #define R_EXP(x) ct_fast_expf(x)
 #define R_TANH(x) ct_fast_tanhf(x)
+#define R_TANH_PRECISE(x) ct_fast_tanhf_precise(x)
 #define R_SQRT(x) sqrtf(x)
 #define R_LOG(x) logf(x)
 #elif CT_REAL_BITS == 64
@@ -33,6 +34,7 @@
 #define LOCAL(x) x##_f64
 #define R_EXP(x) exp(x)
 #define R_TANH(x) tanh(x)
+#define R_TANH_PRECISE(x) tanh(x)
 #define R_SQRT(x) sqrt(x)
 #define R_LOG(x) log(x)
 #else

@@ -4,6 +4,7 @@
 #undef LOCAL
 #undef R_EXP
 #undef R_TANH
+#undef R_TANH_PRECISE
 #undef R_SQRT
 #undef R_LOG
 #undef CT_REAL_BITS

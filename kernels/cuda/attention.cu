@@ -10,6 +10,10 @@
 //   backward  P_tj = exp(S_tj - L_t) is recomputed from L, and with dP = dO·Vᵀ,
 //             D_t = Σ_j P_tj·dP_tj (= dO_t·O_t), dS = P ⊙ (dP - D):
 //             dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO.
+//   options   (kernels/ops.h) S = capped(scale·q·k) = c·tanh(R/c) with a soft cap, so
+//             dR = dS·(1 − (S/c)²) before the products with K and Q; a window hides keys with
+//             t − j >= window: key tiles wholly before a block's window are never loaded
+//             (forward, dQ) and query tiles wholly after it never visited (dKV).
 //   dropout   (kernels/ops.h) with keep_tj = M_tj/(1-p) from the counter-based mask of index
 //             ((b·NH + h)·T + t)·T + j: O = (keep ⊙ P)·V, while l and L sum the undropped P (the
 //             CPU's att). Backward: dP = keep ⊙ (dO·Vᵀ), dV = (keep ⊙ P)ᵀ·dO, the rest as above
@@ -75,7 +79,7 @@ __device__ __forceinline__ void load_kv_tile(float *Ks, float *Vs, int *kdoc, co
 template <int HDMAX, typename act_t>
 __global__ void __launch_bounds__(BR) attention_forward_kernel(act_t *out, float *lse, const act_t *qkv,
                                                                const int32_t *doc_ids, int T, int NH, int NKV, int HD,
-                                                               float scale, float drop_p, float keep_scale,
+                                                               AttentionScores sc, float drop_p, float keep_scale,
                                                                uint64_t seed) {
     extern __shared__ float smem[];
     const int P = HD + 1;
@@ -95,13 +99,13 @@ __global__ void __launch_bounds__(BR) attention_forward_kernel(act_t *out, float
     for (int i = 0; i < HDMAX; i++) o[i] = 0.0f;
     float m = -INFINITY, l = 0.0f;
     const int k_end = min(T, q0 + BR);  // causal: this block's queries see keys < k_end
-    for (int k0 = 0; k0 < k_end; k0 += BK) {
+    for (int k0 = sc.first_tile(q0, BK); k0 < k_end; k0 += BK) {
         load_kv_tile(Ks, Vs, kdoc, base, row, NH, NKV, kvh, k0, T, HD, doc, tid);
         if (t >= T) continue;
         const int jn = min(BK, t - k0 + 1);
-        for (int j = 0; j < jn; j++) {
+        for (int j = max(0, sc.first_key(t) - k0); j < jn; j++) {
             if (doc && kdoc[j] != my_doc) continue;
-            const float s = dot<HDMAX>(q, Ks + j * HD, HD) * scale;
+            const float s = sc.capped(dot<HDMAX>(q, Ks + j * HD, HD) * sc.scale);
             if (s > m) {  // a new maximum: rescale what was summed against the old one
                 const float c = expf(m - s);
                 l *= c;
@@ -132,8 +136,8 @@ template <int HDMAX, typename act_t>
 __global__ void __launch_bounds__(BR) attention_backward_dq_kernel(act_t *dqkv, float *Dsave, const act_t *dout,
                                                                    const act_t *out, const act_t *qkv,
                                                                    const float *lse, const int32_t *doc_ids, int T,
-                                                                   int NH, int NKV, int HD, float scale, float drop_p,
-                                                                   float keep_scale, uint64_t seed) {
+                                                                   int NH, int NKV, int HD, AttentionScores sc,
+                                                                   float drop_p, float keep_scale, uint64_t seed) {
     extern __shared__ float smem[];
     const int P = HD + 1;
     float *Qs = smem, *dOs = Qs + BR * P, *Ks = dOs + BR * P, *Vs = Ks + BK * HD;
@@ -158,20 +162,20 @@ __global__ void __launch_bounds__(BR) attention_backward_dq_kernel(act_t *dqkv, 
     const int k_end = min(T, q0 + BR);
     // pass 0 sums D over the keys (only without O); pass 1 accumulates dQ
     for (int pass = out ? 1 : 0; pass < 2; pass++) {
-        for (int k0 = 0; k0 < k_end; k0 += BK) {
+        for (int k0 = sc.first_tile(q0, BK); k0 < k_end; k0 += BK) {
             load_kv_tile(Ks, Vs, kdoc, base, row, NH, NKV, kvh, k0, T, HD, doc, tid);
             if (t >= T) continue;
             const int jn = min(BK, t - k0 + 1);
-            for (int j = 0; j < jn; j++) {
+            for (int j = max(0, sc.first_key(t) - k0); j < jn; j++) {
                 if (doc && kdoc[j] != my_doc) continue;
                 const float *k = Ks + j * HD;
-                const float p = expf(dot<HDMAX>(q, k, HD) * scale - L);
+                const float s = sc.capped(dot<HDMAX>(q, k, HD) * sc.scale), p = expf(s - L);
                 const float dp = dot<HDMAX>(go, Vs + j * HD, HD) *
                                  attention_keep_factor(drop_p, keep_scale, seed, ((size_t)bh * T + t) * T, k0 + j);
                 if (pass == 0) {
                     D += p * dp;
                 } else {
-                    const float ds = p * (dp - D);
+                    const float ds = p * (dp - D) * sc.slope(s);
 #pragma unroll
                     for (int i = 0; i < HDMAX; i++)
                         if (i < HD) dq[i] += ds * k[i];
@@ -183,7 +187,7 @@ __global__ void __launch_bounds__(BR) attention_backward_dq_kernel(act_t *dqkv, 
     act_t *dst = dqkv + ((size_t)b * T + t) * row + h * HD;
 #pragma unroll
     for (int i = 0; i < HDMAX; i++)
-        if (i < HD) act_add(dst + i, dq[i] * scale);
+        if (i < HD) act_add(dst + i, dq[i] * sc.scale);
     Dsave[(size_t)bh * T + t] = D;
 }
 
@@ -191,8 +195,8 @@ template <int HDMAX, typename act_t>
 __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(act_t *dqkv, const act_t *dout, const act_t *qkv,
                                                                     const float *lse, const float *Dsave,
                                                                     const int32_t *doc_ids, int T, int NH, int NKV,
-                                                                    int HD, float scale, float drop_p, float keep_scale,
-                                                                    uint64_t seed) {
+                                                                    int HD, AttentionScores sc, float drop_p,
+                                                                    float keep_scale, uint64_t seed) {
     extern __shared__ float smem[];
     const int P = HD + 1;
     float *Ks = smem, *Vs = Ks + BR * P, *Qs = Vs + BR * P, *dOs = Qs + BK * HD;
@@ -214,7 +218,8 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(act_t *dqkv,
     for (int i = 0; i < HDMAX; i++) dk[i] = dv[i] = 0.0f;
     for (int h = kvh * group; h < (kvh + 1) * group; h++) {
         const size_t bh = (size_t)b * NH + h;
-        for (int qt0 = k0; qt0 < T; qt0 += BK) {  // queries before k0 see none of these keys
+        const int q_end = sc.query_end(k0, BR, T);  // queries past it see none of these keys (window)
+        for (int qt0 = k0; qt0 < q_end; qt0 += BK) {  // queries before k0 see none of these keys
             __syncthreads();
             load_rows(Qs, HD, base + h * HD, row, qt0, T, HD, BK);
             load_rows(dOs, HD, dout + (size_t)b * T * orow + h * HD, orow, qt0, T, HD, BK);
@@ -228,11 +233,11 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(act_t *dqkv,
             if (j >= T) continue;
             const int in = min(BK, T - qt0);
             for (int i = 0; i < in; i++) {  // every thread walks the same i: broadcast reads
-                if (qt0 + i < j || (doc && qdoc[i] != my_doc)) continue;
+                if (qt0 + i < j || sc.first_key(qt0 + i) > j || (doc && qdoc[i] != my_doc)) continue;
                 const float *qi = Qs + i * HD, *goi = dOs + i * HD;
-                const float p = expf(dot<HDMAX>(qi, k, HD) * scale - Ls[i]);
+                const float s = sc.capped(dot<HDMAX>(qi, k, HD) * sc.scale), p = expf(s - Ls[i]);
                 const float keep = attention_keep_factor(drop_p, keep_scale, seed, (bh * T + (size_t)(qt0 + i)) * T, j);
-                const float ds = p * (dot<HDMAX>(goi, v, HD) * keep - Ds[i]), w = p * keep;
+                const float ds = p * (dot<HDMAX>(goi, v, HD) * keep - Ds[i]) * sc.slope(s), w = p * keep;
 #pragma unroll
                 for (int c = 0; c < HDMAX; c++)
                     if (c < HD) {
@@ -247,7 +252,7 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(act_t *dqkv,
 #pragma unroll
     for (int c = 0; c < HDMAX; c++)
         if (c < HD) {
-            act_add(dk_dst + c, dk[c] * scale);
+            act_add(dk_dst + c, dk[c] * sc.scale);
             act_add(dv_dst + c, dv[c]);
         }
 }
@@ -267,66 +272,67 @@ static void allow_smem(K kernel, size_t bytes) {
 
 template <int HDMAX, typename act_t>
 static void forward_hd(act_t *out, float *lse, const act_t *qkv, const int32_t *doc, float drop_p, uint64_t seed,
-                       int B, int T, int NH, int NKV, int HD, float scale) {
+                       int B, int T, int NH, int NKV, int HD, AttentionScores sc) {
     const size_t smem = sizeof(float) * ((size_t)BR * (HD + 1) + 2 * (size_t)BK * HD) + sizeof(int) * BK;
     // (launched through one name: the emulation rewrites a launch of name or name<arg> only)
     constexpr auto kernel = attention_forward_kernel<HDMAX, act_t>;
     allow_smem(kernel, smem);
     dim3 grid((T + BR - 1) / BR, B * NH);
-    kernel<<<grid, BR, smem>>>(out, lse, qkv, doc, T, NH, NKV, HD, scale, drop_p, dropout_keep_scale(drop_p), seed);
+    kernel<<<grid, BR, smem>>>(out, lse, qkv, doc, T, NH, NKV, HD, sc, drop_p, dropout_keep_scale(drop_p), seed);
     LAUNCH_CHECK("attention_forward_kernel");
 }
 
 template <int HDMAX, typename act_t>
 static void backward_hd(act_t *dqkv, float *Dsave, const act_t *dout, const act_t *out, const act_t *qkv,
                         const float *lse, const int32_t *doc, float drop_p, uint64_t seed, int B, int T, int NH,
-                        int NKV, int HD, float scale) {
+                        int NKV, int HD, AttentionScores sc) {
     const float keep_scale = dropout_keep_scale(drop_p);
     const size_t smem_dq = sizeof(float) * (2 * (size_t)BR * (HD + 1) + 2 * (size_t)BK * HD) + sizeof(int) * BK;
     constexpr auto dq_kernel = attention_backward_dq_kernel<HDMAX, act_t>;
     allow_smem(dq_kernel, smem_dq);
     dim3 grid_q((T + BR - 1) / BR, B * NH);
-    dq_kernel<<<grid_q, BR, smem_dq>>>(dqkv, Dsave, dout, out, qkv, lse, doc, T, NH, NKV, HD, scale, drop_p,
+    dq_kernel<<<grid_q, BR, smem_dq>>>(dqkv, Dsave, dout, out, qkv, lse, doc, T, NH, NKV, HD, sc, drop_p,
                                        keep_scale, seed);
     LAUNCH_CHECK("attention_backward_dq_kernel");
     const size_t smem_kv = sizeof(float) * (2 * (size_t)BR * (HD + 1) + 2 * (size_t)BK * HD + 2 * BK) + sizeof(int) * BK;
     constexpr auto dkv_kernel = attention_backward_dkv_kernel<HDMAX, act_t>;
     allow_smem(dkv_kernel, smem_kv);
     dim3 grid_kv((T + BR - 1) / BR, B * NKV);
-    dkv_kernel<<<grid_kv, BR, smem_kv>>>(dqkv, dout, qkv, lse, Dsave, doc, T, NH, NKV, HD, scale, drop_p, keep_scale,
+    dkv_kernel<<<grid_kv, BR, smem_kv>>>(dqkv, dout, qkv, lse, Dsave, doc, T, NH, NKV, HD, sc, drop_p, keep_scale,
                                          seed);
     LAUNCH_CHECK("attention_backward_dkv_kernel");
 }
 
 template <typename act_t>
 static void forward(act_t *out, float *att, const act_t *qkv, const int32_t *doc_ids, float dropout_p,
-                    uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
+                    uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt) {
     if (B <= 0 || T <= 0) return;
     check_shape(T, NH, NKV, HD);
     attention_save_docs(att, doc_ids, B, T, NH);
-    const float scale = 1.0f / sqrtf((float)HD);
+    const AttentionScores sc = attention_scores(opt, HD);
     if (HD <= 32)
-        forward_hd<32>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
+        forward_hd<32>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
     else if (HD <= 64)
-        forward_hd<64>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
+        forward_hd<64>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
     else
-        forward_hd<128>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
+        forward_hd<128>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
 }
 
 template <typename act_t>
 static void backward(act_t *dqkv, const act_t *dout, const act_t *out, const act_t *qkv, const float *att,
-                     float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
+                     float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
+                     const CtAttentionOptions *opt) {
     if (B <= 0 || T <= 0) return;
     check_shape(T, NH, NKV, HD);
     const int32_t *docs = attention_saved_docs(att, B, T, NH);
     float *Dsave = (float *)ct_cuda_scratch(CT_SCRATCH_ATTN_D, sizeof(float) * (size_t)B * NH * T);
-    const float scale = 1.0f / sqrtf((float)HD);
+    const AttentionScores sc = attention_scores(opt, HD);
     if (HD <= 32)
-        backward_hd<32>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
+        backward_hd<32>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
     else if (HD <= 64)
-        backward_hd<64>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
+        backward_hd<64>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
     else
-        backward_hd<128>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, scale);
+        backward_hd<128>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
 }
 
 extern "C" size_t ct_cuda_attention_saved_floats(int B, int T, int NH) {
@@ -337,32 +343,34 @@ extern "C" size_t ct_cuda_attention_saved_floats(int B, int T, int NH) {
 
 extern "C" void ct_cuda_attention_forward(CtAct *out, float *att, const CtAct *qkv, const int32_t *doc_ids,
                                           float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV,
-                                          int HD) {
-    forward((float *)out, att, (const float *)qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+                                          int HD, const CtAttentionOptions *opt) {
+    forward((float *)out, att, (const float *)qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, opt);
 }
 
 extern "C" void ct_cuda_attention_backward_with_out(CtAct *dqkv, const CtAct *dout, const CtAct *out,
                                                     const CtAct *qkv, const float *att, float dropout_p,
-                                                    uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
+                                                    uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
+                                                    const CtAttentionOptions *opt) {
     backward((float *)dqkv, (const float *)dout, (const float *)out, (const float *)qkv, att, dropout_p, dropout_seed,
-             B, T, NH, NKV, HD);
+             B, T, NH, NKV, HD, opt);
 }
 
 extern "C" void ct_cuda_attention_backward(CtAct *dqkv, const CtAct *dout, const CtAct *qkv, const float *att,
                                            float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV,
-                                           int HD) {
-    ct_cuda_attention_backward_with_out(dqkv, dout, NULL, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+                                           int HD, const CtAttentionOptions *opt) {
+    ct_cuda_attention_backward_with_out(dqkv, dout, NULL, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD, opt);
 }
 
 // ---- the bf16 table's fallback (attention_state.cuh; entry points in attention_bf16.cu) ----
 
 void attention_forward_cuda_cores(ct_bf16 *out, float *att, const ct_bf16 *qkv, const int32_t *doc_ids,
-                                  float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD) {
-    forward(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+                                  float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
+                                  const CtAttentionOptions *opt) {
+    forward(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, opt);
 }
 
 void attention_backward_cuda_cores(ct_bf16 *dqkv, const ct_bf16 *dout, const ct_bf16 *out, const ct_bf16 *qkv,
                                    const float *att, float dropout_p, uint64_t dropout_seed, int B, int T, int NH,
-                                   int NKV, int HD) {
-    backward(dqkv, dout, out, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+                                   int NKV, int HD, const CtAttentionOptions *opt) {
+    backward(dqkv, dout, out, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD, opt);
 }

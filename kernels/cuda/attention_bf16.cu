@@ -15,6 +15,12 @@
 //   backward  P = 2^(s₂ − L·log₂e) recomputed; dP = keep ⊙ (dO·Vᵀ); D = rowsum(P ⊙ dP) (= dO·O);
 //             dS = P ⊙ (dP − D); dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = (keep ⊙ P)ᵀ·dO.
 //
+// Options (kernels/ops.h: CtAttentionOptions, attention_state.cuh: AttentionScores): S =
+// capped(scale·Q·Kᵀ), with a soft cap c·tanh(R/c) and dS scaled by 1 − (S/c)² before the products
+// with K and Q; a window adds key j >= t − window + 1 to the mask. Key tiles wholly before a
+// block's window are never loaded (forward, dQ), query tiles wholly after it never visited (dKV),
+// and a warp skips its 8-column blocks outside its rows' windows.
+//
 // Work split (FlashAttention-2's, without atomics). A block is 4 warps; every product is a
 // sequence of warp-wide mma.m16n8k16 (kernels/cuda/mma.cuh), each warp owning 16 rows of the
 // block's 64; accumulators live in registers in the mma C layout, and an accumulator tile is
@@ -120,7 +126,7 @@ __device__ __forceinline__ void accumulate_times(float (&acc)[ND][4], float (&x)
 template <int HD>
 __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16 *out, float *lse, const ct_bf16 *qkv,
                                                                          const int32_t *doc_ids, int T, int NH,
-                                                                         int NKV, float scale_log2, float drop_p,
+                                                                         int NKV, AttentionScores sc, float drop_p,
                                                                          float keep_scale, uint64_t seed) {
     constexpr int LD = HD + 8, LDT = TILE + 8, KS = HD / 16, NK = TILE / 8, ND = HD / 8;
     extern __shared__ float smem[];
@@ -132,9 +138,14 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16
     const ct_bf16 *base = qkv + (size_t)b * T * row;
     const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
     const int w0 = q0 + 16 * warp, w_last = w0 + 15;  // this warp's rows
+    const int w_first_key = sc.first_key(w0);          // keys before it are outside every row's window
     const int rows[2] = {w0 + (lane >> 2), w0 + (lane >> 2) + 8};  // the rows of accumulator halves 0-1, 2-3
-    int rdoc[2];
-    for (int r = 0; r < 2; r++) rdoc[r] = doc && rows[r] < T ? doc[rows[r]] : 0;
+    int rdoc[2], rfirst[2];
+    for (int r = 0; r < 2; r++) {
+        rdoc[r] = doc && rows[r] < T ? doc[rows[r]] : 0;
+        rfirst[r] = sc.first_key(rows[r]);
+    }
+    const float scale_log2 = sc.scale * LOG2E;
 
     load_rows_bf16<HD>(Qs, base + h * HD, row, q0, T, TILE);
     __syncthreads();
@@ -146,7 +157,7 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16
 #pragma unroll
     for (int nd = 0; nd < ND; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
     const int k_end = min(T, q0 + TILE);  // causal: this block's queries see keys < k_end
-    for (int k0 = 0; k0 < k_end; k0 += TILE) {
+    for (int k0 = sc.first_tile(q0, TILE); k0 < k_end; k0 += TILE) {
         __syncthreads();  // every warp is done with the previous tile
         load_rows_bf16<HD>(Ks, base + (NH + kvh) * HD, row, k0, T, TILE);
         load_rows_bf16_transposed<HD>(Vt, base + (NH + NKV + kvh) * HD, row, k0, T, TILE);
@@ -157,7 +168,7 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16
 #pragma unroll
         for (int nb = 0; nb < NK; nb++) {
             s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
-            if (k0 + 8 * nb > w_last) continue;  // keys past every row of this warp
+            if (k0 + 8 * nb > w_last || k0 + 8 * nb + 7 < w_first_key) continue;  // keys no row of this warp sees
 #pragma unroll
             for (int ks = 0; ks < KS; ks++) {
                 uint32_t kf[2];
@@ -172,8 +183,9 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 const int r = i >> 1, key = k0 + 8 * nb + 2 * tq + (i & 1);
-                const bool vis = key <= rows[r] && (!doc || kdoc[key - k0] == rdoc[r]);
-                s[nb][i] = vis ? s[nb][i] * scale_log2 : -INFINITY;
+                const bool vis = key <= rows[r] && key >= rfirst[r] && (!doc || kdoc[key - k0] == rdoc[r]);
+                const float s2 = sc.cap > 0.0f ? sc.capped(s[nb][i] * sc.scale) * LOG2E : s[nb][i] * scale_log2;
+                s[nb][i] = vis ? s2 : -INFINITY;
                 mx[r] = fmaxf(mx[r], s[nb][i]);
             }
         float m_use[2];
@@ -254,8 +266,8 @@ __device__ __forceinline__ void two_products(float (&s)[N][4], float (&dp)[N][4]
 template <int HD>
 __global__ void __launch_bounds__(THREADS)
     attention_backward_dq_bf16_kernel(ct_bf16 *dqkv, float *Dsave, const ct_bf16 *dout, const ct_bf16 *out,
-                                      const ct_bf16 *qkv, const float *lse, const int32_t *doc_ids, int T, int NH, int NKV, float scale,
-                                      float scale_log2, float drop_p, float keep_scale, uint64_t seed) {
+                                      const ct_bf16 *qkv, const float *lse, const int32_t *doc_ids, int T, int NH,
+                                      int NKV, AttentionScores sc, float drop_p, float keep_scale, uint64_t seed) {
     constexpr int LD = HD + 8, LDT = TILE + 8, KS = HD / 16, NK = TILE / 8, ND = HD / 8;
     extern __shared__ float smem[];
     uint16_t *Qs = (uint16_t *)smem, *dOs = Qs + TILE * LD, *Ks = dOs + TILE * LD, *Vs = Ks + TILE * LD;
@@ -267,12 +279,13 @@ __global__ void __launch_bounds__(THREADS)
     const size_t row = (size_t)(NH + 2 * NKV) * HD, orow = (size_t)NH * HD;
     const ct_bf16 *base = qkv + (size_t)b * T * row;
     const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
-    const int w0 = q0 + 16 * warp, w_last = w0 + 15;
+    const int w0 = q0 + 16 * warp, w_last = w0 + 15, w_first_key = sc.first_key(w0);
     const int rows[2] = {w0 + (lane >> 2), w0 + (lane >> 2) + 8};
-    int rdoc[2];
+    int rdoc[2], rfirst[2];
     float Lr[2], D[2];
     for (int r = 0; r < 2; r++) {
         rdoc[r] = doc && rows[r] < T ? doc[rows[r]] : 0;
+        rfirst[r] = sc.first_key(rows[r]);
         Lr[r] = rows[r] < T ? lse[(size_t)bh * T + rows[r]] * LOG2E : 0.0f;
     }
     load_rows_bf16<HD>(Qs, base + h * HD, row, q0, T, TILE);
@@ -300,7 +313,7 @@ __global__ void __launch_bounds__(THREADS)
     // pass 0 sums D over the keys (only without O); pass 1 accumulates dQ
     for (int pass = out ? 1 : 0; pass < 2; pass++) {
         float Dpart[2] = {0.0f, 0.0f};
-        for (int k0 = 0; k0 < k_end; k0 += TILE) {
+        for (int k0 = sc.first_tile(q0, TILE); k0 < k_end; k0 += TILE) {
             __syncthreads();
             load_rows_bf16<HD>(Ks, base + (NH + kvh) * HD, row, k0, T, TILE);
             load_rows_bf16<HD>(Vs, base + (NH + NKV + kvh) * HD, row, k0, T, TILE);
@@ -310,21 +323,23 @@ __global__ void __launch_bounds__(THREADS)
 
             // S = Q·Kᵀ and dP = dO·Vᵀ for this warp's 16 queries; keys past its last query are skipped
             float s[NK][4], dp[NK][4];
-            two_products<NK, KS>(s, dp, Qs, dOs, Ks, Vs, LD, warp, lane, [&](int nb) { return k0 + 8 * nb > w_last; });
+            two_products<NK, KS>(s, dp, Qs, dOs, Ks, Vs, LD, warp, lane,
+                                 [&](int nb) { return k0 + 8 * nb > w_last || k0 + 8 * nb + 7 < w_first_key; });
 #pragma unroll
             for (int nb = 0; nb < NK; nb++)
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     const int r = i >> 1, key = k0 + 8 * nb + 2 * tq + (i & 1);
-                    const bool vis = key <= rows[r] && (!doc || kdoc[key - k0] == rdoc[r]);
-                    const float p = vis ? exp2f(s[nb][i] * scale_log2 - Lr[r]) : 0.0f;
+                    const bool vis = key <= rows[r] && key >= rfirst[r] && (!doc || kdoc[key - k0] == rdoc[r]);
+                    const float S = sc.capped(s[nb][i] * sc.scale);  // the score, natural units
+                    const float p = vis ? exp2f(S * LOG2E - Lr[r]) : 0.0f;
                     float dpk = dp[nb][i];
                     if (drop_p > 0.0f)
                         dpk *= attention_keep_factor(drop_p, keep_scale, seed, ((size_t)bh * T + rows[r]) * T, key);
                     if (pass == 0)
                         Dpart[r] += p * dpk;
                     else
-                        s[nb][i] = p * (dpk - D[r]);  // dS
+                        s[nb][i] = p * (dpk - D[r]) * sc.slope(S);  // dS, through the cap
                 }
             if (pass == 0) continue;
             accumulate_times<ND, NK>(dq, s, Kt, LDT, k0, w_last, lane);  // dQ += dS·K
@@ -338,8 +353,8 @@ __global__ void __launch_bounds__(THREADS)
         ct_bf16 *dst = dqkv + ((size_t)b * T + rows[r]) * row + h * HD + 2 * tq;
 #pragma unroll
         for (int nd = 0; nd < ND; nd++) {
-            act_add(dst + 8 * nd, dq[nd][2 * r] * scale);
-            act_add(dst + 8 * nd + 1, dq[nd][2 * r + 1] * scale);
+            act_add(dst + 8 * nd, dq[nd][2 * r] * sc.scale);
+            act_add(dst + 8 * nd + 1, dq[nd][2 * r + 1] * sc.scale);
         }
         if (tq == 0) Dsave[(size_t)bh * T + rows[r]] = D[r];
     }
@@ -358,7 +373,7 @@ template <int HD>
 __global__ void __launch_bounds__(THREADS)
     attention_backward_dkv_bf16_kernel(ct_bf16 *dqkv, const ct_bf16 *dout, const ct_bf16 *qkv, const float *lse,
                                        const float *Dsave, const int32_t *doc_ids, int T, int NH, int NKV,
-                                       float scale, float scale_log2, float drop_p, float keep_scale, uint64_t seed) {
+                                       AttentionScores sc, float drop_p, float keep_scale, uint64_t seed) {
     constexpr int QT = dkv_query_tile<HD>(), LD = HD + 8, LDQ = QT + 8, KS = HD / 16, NQ = QT / 8, ND = HD / 8;
     extern __shared__ float smem[];
     uint16_t *Ks = (uint16_t *)smem, *Vs = Ks + TILE * LD, *Qs = Vs + TILE * LD, *dOs = Qs + QT * LD;
@@ -385,7 +400,8 @@ __global__ void __launch_bounds__(THREADS)
     for (int h = kvh * group; h < (kvh + 1) * group; h++) {
         const size_t bh = (size_t)b * NH + h;
         const ct_bf16 *qbase = base + h * HD, *gbase = dout + (size_t)b * T * orow + h * HD;
-        for (int qt0 = k0; qt0 < T; qt0 += QT) {  // queries before k0 see none of these keys
+        const int q_end = sc.query_end(k0, TILE, T);  // queries past it see none of these keys (window)
+        for (int qt0 = k0; qt0 < q_end; qt0 += QT) {  // queries before k0 see none of these keys
             __syncthreads();
             load_rows_bf16<HD>(Qs, qbase, row, qt0, T, QT);
             load_rows_bf16<HD>(dOs, gbase, orow, qt0, T, QT);
@@ -398,24 +414,28 @@ __global__ void __launch_bounds__(THREADS)
             }
             load_docs(qdoc, doc, qt0, T, QT);
             __syncthreads();
-            if (qt0 + QT - 1 < w0) continue;  // every query of the tile comes before this warp's keys
+            const int w_q_end = sc.query_end(w0, 16, T);  // queries from here on see none of this warp's keys
+            if (qt0 + QT - 1 < w0 || w_q_end <= qt0) continue;  // every query of the tile before, or past, them
 
             // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for this warp's 16 keys × QT queries
-            float s[NQ][4], dp[NQ][4];  // queries before every key of this warp are skipped
-            two_products<NQ, KS>(s, dp, Ks, Vs, Qs, dOs, LD, warp, lane, [&](int nb) { return qt0 + 8 * nb + 7 < w0; });
+            float s[NQ][4], dp[NQ][4];  // queries before every key of this warp, or past its window, are skipped
+            two_products<NQ, KS>(s, dp, Ks, Vs, Qs, dOs, LD, warp, lane,
+                                 [&](int nb) { return qt0 + 8 * nb + 7 < w0 || qt0 + 8 * nb >= w_q_end; });
             // s ← keep ⊙ Pᵀ (dV's weights), dp ← dSᵀ = Pᵀ ⊙ (dPᵀ − D)
 #pragma unroll
             for (int nb = 0; nb < NQ; nb++)
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     const int r = i >> 1, qi = 8 * nb + 2 * tq + (i & 1), t = qt0 + qi;
-                    const bool vis = t < T && keys[r] <= t && (!doc || qdoc[qi] == kdoc[r]);
-                    const float p = vis ? exp2f(s[nb][i] * scale_log2 - Ls[qi]) : 0.0f;
+                    const bool vis =
+                        t < T && keys[r] <= t && keys[r] >= sc.first_key(t) && (!doc || qdoc[qi] == kdoc[r]);
+                    const float S = sc.capped(s[nb][i] * sc.scale);  // the score, natural units
+                    const float p = vis ? exp2f(S * LOG2E - Ls[qi]) : 0.0f;
                     const float keep = drop_p > 0.0f ? attention_keep_factor(drop_p, keep_scale, seed,
                                                                              (bh * T + (size_t)t) * T, keys[r])
                                                      : 1.0f;
                     s[nb][i] = p * keep;
-                    dp[nb][i] = p * (dp[nb][i] * keep - Ds[qi]);
+                    dp[nb][i] = p * (dp[nb][i] * keep - Ds[qi]) * sc.slope(S);
                 }
             // dV += (keep ⊙ P)ᵀ·dO, dK += dSᵀ·Q: B fragments from the transposed tiles
 #pragma unroll
@@ -442,8 +462,8 @@ __global__ void __launch_bounds__(THREADS)
         ct_bf16 *dv_dst = dqkv + ((size_t)b * T + keys[r]) * row + voff + 2 * tq;
 #pragma unroll
         for (int nd = 0; nd < ND; nd++) {
-            act_add(dk_dst + 8 * nd, dk[nd][2 * r] * scale);
-            act_add(dk_dst + 8 * nd + 1, dk[nd][2 * r + 1] * scale);
+            act_add(dk_dst + 8 * nd, dk[nd][2 * r] * sc.scale);
+            act_add(dk_dst + 8 * nd + 1, dk[nd][2 * r + 1] * sc.scale);
             act_add(dv_dst + 8 * nd, dv[nd][2 * r]);
             act_add(dv_dst + 8 * nd + 1, dv[nd][2 * r + 1]);
         }
@@ -467,12 +487,11 @@ static void allow_smem(K kernel, size_t bytes) {
 
 template <int HD>
 static void forward_bf16(ct_bf16 *out, float *lse, const ct_bf16 *qkv, const int32_t *doc, float drop_p, uint64_t seed,
-                         int B, int T, int NH, int NKV) {
+                         int B, int T, int NH, int NKV, AttentionScores sc) {
     const size_t smem = sizeof(uint16_t) * (2 * (size_t)TILE * (HD + 8) + (size_t)HD * (TILE + 8)) + sizeof(int) * TILE;
     allow_smem(attention_forward_bf16_kernel<HD>, smem);
     dim3 grid((T + TILE - 1) / TILE, B * NH);
-    const float scale_log2 = LOG2E / sqrtf((float)HD);
-    attention_forward_bf16_kernel<HD><<<grid, THREADS, smem>>>(out, lse, qkv, doc, T, NH, NKV, scale_log2, drop_p,
+    attention_forward_bf16_kernel<HD><<<grid, THREADS, smem>>>(out, lse, qkv, doc, T, NH, NKV, sc, drop_p,
                                                                dropout_keep_scale(drop_p), seed);
     LAUNCH_CHECK("attention_forward_bf16_kernel");
 }
@@ -480,15 +499,14 @@ static void forward_bf16(ct_bf16 *out, float *lse, const ct_bf16 *qkv, const int
 template <int HD>
 static void backward_bf16(ct_bf16 *dqkv, float *Dsave, const ct_bf16 *dout, const ct_bf16 *out, const ct_bf16 *qkv,
                           const float *lse, const int32_t *doc, float drop_p, uint64_t seed, int B, int T, int NH,
-                          int NKV) {
-    const float scale = 1.0f / sqrtf((float)HD), scale_log2 = LOG2E * scale, keep_scale = dropout_keep_scale(drop_p);
+                          int NKV, AttentionScores sc) {
+    const float keep_scale = dropout_keep_scale(drop_p);
     const size_t smem_dq = sizeof(uint16_t) * (4 * (size_t)TILE * (HD + 8) + (size_t)HD * (TILE + 8)) +
                            (sizeof(int) + sizeof(float)) * TILE;
     allow_smem(attention_backward_dq_bf16_kernel<HD>, smem_dq);
     dim3 grid_q((T + TILE - 1) / TILE, B * NH);
     attention_backward_dq_bf16_kernel<HD><<<grid_q, THREADS, smem_dq>>>(dqkv, Dsave, dout, out, qkv, lse, doc, T, NH,
-                                                                        NKV, scale, scale_log2, drop_p, keep_scale,
-                                                                        seed);
+                                                                        NKV, sc, drop_p, keep_scale, seed);
     LAUNCH_CHECK("attention_backward_dq_bf16_kernel");
     constexpr int QT = dkv_query_tile<HD>();
     const size_t smem_kv = sizeof(uint16_t) * ((2 * (size_t)TILE + 2 * QT) * (HD + 8) + 2 * (size_t)HD * (QT + 8)) +
@@ -496,48 +514,51 @@ static void backward_bf16(ct_bf16 *dqkv, float *Dsave, const ct_bf16 *dout, cons
     allow_smem(attention_backward_dkv_bf16_kernel<HD>, smem_kv);
     dim3 grid_kv((T + TILE - 1) / TILE, B * NKV);
     attention_backward_dkv_bf16_kernel<HD><<<grid_kv, THREADS, smem_kv>>>(dqkv, dout, qkv, lse, Dsave, doc, T, NH, NKV,
-                                                                          scale, scale_log2, drop_p, keep_scale, seed);
+                                                                          sc, drop_p, keep_scale, seed);
     LAUNCH_CHECK("attention_backward_dkv_bf16_kernel");
 }
 
 extern "C" void ct_cuda_attention_forward_bf16(CtAct *out_act, float *att, const CtAct *qkv_act,
                                                const int32_t *doc_ids, float dropout_p, uint64_t dropout_seed, int B,
-                                               int T, int NH, int NKV, int HD) {
+                                               int T, int NH, int NKV, int HD, const CtAttentionOptions *opt) {
     ct_bf16 *out = (ct_bf16 *)out_act;
     const ct_bf16 *qkv = (const ct_bf16 *)qkv_act;
     if (B <= 0 || T <= 0) return;
     if (!tensor_core_shape(NH, NKV, HD, qkv, out, NULL)) {
-        attention_forward_cuda_cores(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+        attention_forward_cuda_cores(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, opt);
         return;
     }
     attention_save_docs(att, doc_ids, B, T, NH);
+    const AttentionScores sc = attention_scores(opt, HD);
     if (HD == 64)
-        forward_bf16<64>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV);
+        forward_bf16<64>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, sc);
     else
-        forward_bf16<128>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV);
+        forward_bf16<128>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, sc);
 }
 
 extern "C" void ct_cuda_attention_backward_with_out_bf16(CtAct *dqkv_act, const CtAct *dout_act,
                                                          const CtAct *out_act, const CtAct *qkv_act, const float *att,
                                                          float dropout_p, uint64_t dropout_seed, int B, int T, int NH,
-                                                         int NKV, int HD) {
+                                                         int NKV, int HD, const CtAttentionOptions *opt) {
     ct_bf16 *dqkv = (ct_bf16 *)dqkv_act;
     const ct_bf16 *dout = (const ct_bf16 *)dout_act, *out = (const ct_bf16 *)out_act, *qkv = (const ct_bf16 *)qkv_act;
     if (B <= 0 || T <= 0) return;
     if (!tensor_core_shape(NH, NKV, HD, qkv, dout, out)) {
-        attention_backward_cuda_cores(dqkv, dout, out, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+        attention_backward_cuda_cores(dqkv, dout, out, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD, opt);
         return;
     }
     const int32_t *docs = attention_saved_docs(att, B, T, NH);
     float *Dsave = (float *)ct_cuda_scratch(CT_SCRATCH_ATTN_D, sizeof(float) * (size_t)B * NH * T);
+    const AttentionScores sc = attention_scores(opt, HD);
     if (HD == 64)
-        backward_bf16<64>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV);
+        backward_bf16<64>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, sc);
     else
-        backward_bf16<128>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV);
+        backward_bf16<128>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, sc);
 }
 
 extern "C" void ct_cuda_attention_backward_bf16(CtAct *dqkv, const CtAct *dout, const CtAct *qkv, const float *att,
                                                 float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV,
-                                                int HD) {
-    ct_cuda_attention_backward_with_out_bf16(dqkv, dout, NULL, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD);
+                                                int HD, const CtAttentionOptions *opt) {
+    ct_cuda_attention_backward_with_out_bf16(dqkv, dout, NULL, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD,
+                                             opt);
 }

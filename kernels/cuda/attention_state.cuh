@@ -7,6 +7,37 @@
 #include "kernels/cuda/act_io.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
+// attention's options (kernels/ops.h: CtAttentionOptions) resolved for the kernels: the score of
+// query t and key j is capped(scale·q·k), visible when j <= t, t − j < window (window > 0) and
+// the documents match. Passed to the kernels by value.
+struct AttentionScores {
+    float scale, cap;  // cap 0: no soft cap
+    int window;        // 0: no window
+    // S = c·tanh(R/c) for the raw score R = scale·q·k (R without a cap)
+    __device__ __forceinline__ float capped(float r) const { return cap > 0.0f ? cap * tanhf(r / cap) : r; }
+    // dR = dS·slope(S): tanh' = 1 − tanh², so 1 − (S/c)² (1 without a cap)
+    __device__ __forceinline__ float slope(float s) const { return cap > 0.0f ? 1.0f - (s / cap) * (s / cap) : 1.0f; }
+    // the first key that query t sees, causal window included (0 without a window)
+    __host__ __device__ __forceinline__ int first_key(int t) const {
+        return window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
+    }
+    // the first key tile (of `tile` rows) that any of the queries q0.. sees: tiles before it are
+    // wholly outside the window and skipped
+    __host__ __device__ __forceinline__ int first_tile(int q0, int tile) const { return first_key(q0) / tile * tile; }
+    // one past the last query that sees any of the keys k0 .. k0 + rows − 1 (T without a window)
+    __host__ __device__ __forceinline__ int query_end(int k0, int rows, int T) const {
+        return window > 0 && k0 + rows - 1 + window < T ? k0 + rows - 1 + window : T;
+    }
+};
+
+static inline AttentionScores attention_scores(const CtAttentionOptions *opt, int HD) {
+    AttentionScores s = {1.0f / sqrtf((float)HD), 0.0f, 0};
+    if (opt && opt->scale != 0.0f) s.scale = opt->scale;
+    if (opt && opt->softcap > 0.0f) s.cap = opt->softcap;
+    if (opt && opt->window > 0) s.window = opt->window;
+    return s;
+}
+
 // The document ids saved after the log-sum-exp (NULL when T < 2: one token needs no mask).
 static inline int32_t *attention_saved_docs(const float *att, int B, int T, int NH) {
     return T >= 2 ? (int32_t *)(att + (size_t)B * NH * T) : NULL;
@@ -27,7 +58,8 @@ static inline void attention_save_docs(float *att, const int32_t *doc_ids, int B
 // stores): the bf16 table's attention where the tensor-core kernels do not apply (head sizes
 // other than 64 and 128, arrays not 16-byte aligned). attention_bf16.cu dispatches to them.
 void attention_forward_cuda_cores(ct_bf16 *out, float *att, const ct_bf16 *qkv, const int32_t *doc_ids,
-                                  float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD);
+                                  float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
+                                  const CtAttentionOptions *opt);
 void attention_backward_cuda_cores(ct_bf16 *dqkv, const ct_bf16 *dout, const ct_bf16 *out, const ct_bf16 *qkv,
                                    const float *att, float dropout_p, uint64_t dropout_seed, int B, int T, int NH,
-                                   int NKV, int HD);
+                                   int NKV, int HD, const CtAttentionOptions *opt);

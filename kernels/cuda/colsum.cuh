@@ -1,6 +1,7 @@
 // Deterministic column sums for the backward ops: dst[c] += Σ_n f(n, c) over N rows.
 // Stage 1: row chunk k of `rows` rows (64, more when N is huge, so there are at most 4096
 // chunks), column c → partial[k][c] (a thread per column, reading rows in order: coalesced). Stage 2: dst[c] += Σ_k partial[k][c], k in order.
+// colsum_finish is static: each .cu that includes this has its own copy (no duplicate symbol).
 // No atomics, so the result has the same bits on every run, and every launch shape adds in
 // the same order.
 #pragma once
@@ -20,7 +21,7 @@ __global__ void colsum_partial(float *partial, F f, int N, int C, int rows) {
     partial[(size_t)k * C + c] = s;
 }
 
-__global__ void colsum_finish(float *dst, const float *partial, int chunks, int C) {
+static __global__ void colsum_finish(float *dst, const float *partial, int chunks, int C) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
     float s = 0.0f;

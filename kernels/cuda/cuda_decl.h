@@ -40,22 +40,28 @@ CT_CUDA_OP_PAIR(ct_cuda_matmul_backward, ct_cuda_matmul_backward_bf16,
                  int N, int C, int OC));
 CT_CUDA_OP_PAIR(ct_cuda_attention_forward, ct_cuda_attention_forward_bf16,
                 (CtAct *out, float *att, const CtAct *qkv, const int32_t *doc_ids, float dropout_p,
-                 uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD));
+                 uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt));
 CT_CUDA_OP_PAIR(ct_cuda_attention_backward, ct_cuda_attention_backward_bf16,
                 (CtAct *dqkv, const CtAct *dout, const CtAct *qkv, const float *att, float dropout_p,
-                 uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD));
+                 uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt));
 CT_CUDA_OP_PAIR(ct_cuda_attention_backward_with_out, ct_cuda_attention_backward_with_out_bf16,
                 (CtAct *dqkv, const CtAct *dout, const CtAct *out, const CtAct *qkv, const float *att, float dropout_p,
-                 uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD));
+                 uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt));
 CT_CUDA_OP_PAIR(ct_cuda_attention_decode, ct_cuda_attention_decode_bf16,
                 (CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache, int n_ctx, int NH, int NKV,
-                 int HD));
+                 int HD, const CtAttentionOptions *opt));
 CT_CUDA_OP_PAIR(ct_cuda_rope_forward, ct_cuda_rope_forward_bf16,
                 (CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
-                 int row_stride, float theta));
+                 int row_stride, const CtRope *rope));
 CT_CUDA_OP_PAIR(ct_cuda_rope_backward, ct_cuda_rope_backward_bf16,
                 (CtAct *dinp, const CtAct *dout, const int32_t *positions, int B, int T, int n_heads, int HD,
-                 int row_stride, float theta));
+                 int row_stride, const CtRope *rope));
+CT_CUDA_OP_PAIR(ct_cuda_qk_norm_forward, ct_cuda_qk_norm_forward_bf16,
+                (CtAct *out, float *rstd, const CtAct *inp, const float *q_weight, const float *k_weight, int N, int NH,
+                 int NKV, int HD, float eps));
+CT_CUDA_OP_PAIR(ct_cuda_qk_norm_backward, ct_cuda_qk_norm_backward_bf16,
+                (CtAct *dinp, float *dq_weight, float *dk_weight, const CtAct *dout, const CtAct *inp,
+                 const float *q_weight, const float *k_weight, const float *rstd, int N, int NH, int NKV, int HD));
 CT_CUDA_OP_PAIR(ct_cuda_gelu_forward, ct_cuda_gelu_forward_bf16, (CtAct *out, const CtAct *inp, size_t n));
 CT_CUDA_OP_PAIR(ct_cuda_gelu_backward, ct_cuda_gelu_backward_bf16,
                 (CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n));
@@ -63,6 +69,11 @@ CT_CUDA_OP_PAIR(ct_cuda_gelu_grad_scale, ct_cuda_gelu_grad_scale_bf16, (CtAct *d
 CT_CUDA_OP_PAIR(ct_cuda_swiglu_forward, ct_cuda_swiglu_forward_bf16, (CtAct *out, const CtAct *gate_up, int N, int F));
 CT_CUDA_OP_PAIR(ct_cuda_swiglu_backward, ct_cuda_swiglu_backward_bf16,
                 (CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F));
+CT_CUDA_OP_PAIR(ct_cuda_geglu_forward, ct_cuda_geglu_forward_bf16, (CtAct *out, const CtAct *gate_up, int N, int F));
+CT_CUDA_OP_PAIR(ct_cuda_geglu_backward, ct_cuda_geglu_backward_bf16,
+                (CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F));
+CT_CUDA_OP_PAIR(ct_cuda_softcap_forward, ct_cuda_softcap_forward_bf16, (CtAct *x, size_t n, float cap));
+CT_CUDA_OP_PAIR(ct_cuda_act_scale, ct_cuda_act_scale_bf16, (CtAct *x, size_t n, float s));
 CT_CUDA_OP_PAIR(ct_cuda_residual_forward, ct_cuda_residual_forward_bf16,
                 (CtAct *out, const CtAct *a, const CtAct *b, size_t n));
 CT_CUDA_OP_PAIR(ct_cuda_xent_forward, ct_cuda_xent_forward_bf16,
@@ -70,7 +81,7 @@ CT_CUDA_OP_PAIR(ct_cuda_xent_forward, ct_cuda_xent_forward_bf16,
                  const uint8_t *mask, const float *weights, int N, int V));
 CT_CUDA_OP_PAIR(ct_cuda_xent_backward, ct_cuda_xent_backward_bf16,
                 (CtAct *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
-                 const float *weights, float scale, int N, int V));
+                 const float *weights, float scale, int N, int V, float softcap));
 CT_CUDA_OP_PAIR(ct_cuda_lora_forward, ct_cuda_lora_forward_bf16,
                 (CtAct *out, CtAct *h, const CtAct *inp, const float *A, const float *B, float scale, int N, int C,
                  int R, int OC, int out_stride));

@@ -36,10 +36,16 @@ static CtOps make_table(int bf16) {
     OP(attention_decode, ct_cuda_attention_decode, ct_cuda_attention_decode_bf16);
     OP(rope_forward, ct_cuda_rope_forward, ct_cuda_rope_forward_bf16);
     OP(rope_backward, ct_cuda_rope_backward, ct_cuda_rope_backward_bf16);
+    OP(qk_norm_forward, ct_cuda_qk_norm_forward, ct_cuda_qk_norm_forward_bf16);
+    OP(qk_norm_backward, ct_cuda_qk_norm_backward, ct_cuda_qk_norm_backward_bf16);
     OP(gelu_forward, ct_cuda_gelu_forward, ct_cuda_gelu_forward_bf16);
     OP(gelu_backward, ct_cuda_gelu_backward, ct_cuda_gelu_backward_bf16);
     OP(swiglu_forward, ct_cuda_swiglu_forward, ct_cuda_swiglu_forward_bf16);
     OP(swiglu_backward, ct_cuda_swiglu_backward, ct_cuda_swiglu_backward_bf16);
+    OP(geglu_forward, ct_cuda_geglu_forward, ct_cuda_geglu_forward_bf16);
+    OP(geglu_backward, ct_cuda_geglu_backward, ct_cuda_geglu_backward_bf16);
+    OP(softcap_forward, ct_cuda_softcap_forward, ct_cuda_softcap_forward_bf16);
+    OP(act_scale, ct_cuda_act_scale, ct_cuda_act_scale_bf16);
     OP(residual_forward, ct_cuda_residual_forward, ct_cuda_residual_forward_bf16);
     OP(xent_forward, ct_cuda_xent_forward, ct_cuda_xent_forward_bf16);
     OP(xent_backward, ct_cuda_xent_backward, ct_cuda_xent_backward_bf16);

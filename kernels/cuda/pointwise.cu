@@ -1,4 +1,4 @@
-// Element-wise ops: GELU (tanh form), SwiGLU, residual add, dropout (math in kernels/cpu/pointwise.inc).
+// Element-wise ops: GELU (tanh form), SwiGLU, GeGLU, soft cap, scaling, residual add, dropout (math in kernels/cpu/pointwise.inc).
 // Grid-stride loops over n; every thread owns its elements, so in-place use is safe. Each kernel
 // is a template on the activation type act_t (float or bf16, act_io.cuh): loads into float,
 // computes in float, rounds once when it stores.
@@ -60,6 +60,38 @@ __global__ void swiglu_backward_kernel(act_t *dgate_up, const act_t *dout, const
     }
 }
 
+// out[n,f] = gelu(g)·u (GeGLU); backward dg += dy·u·gelu'(g), du += dy·gelu(g).
+__device__ static float gelu_value(float x) { return 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x))); }
+
+template <typename act_t>
+__global__ void geglu_forward_kernel(act_t *out, const act_t *gate_up, int F, size_t total) {
+    GRID_STRIDE(i, total) {
+        size_t n = i / F, f = i % F;
+        float g = act_load(gate_up + n * 2 * F + f), u = act_load(gate_up + n * 2 * F + F + f);
+        act_store(out + i, gelu_value(g) * u);
+    }
+}
+
+template <typename act_t>
+__global__ void geglu_backward_kernel(act_t *dgate_up, const act_t *dout, const act_t *gate_up, int F, size_t total) {
+    GRID_STRIDE(i, total) {
+        size_t n = i / F, f = i % F, gi = n * 2 * F + f, ui = gi + F;
+        float g = act_load(gate_up + gi), u = act_load(gate_up + ui), dy = act_load(dout + i);
+        act_add(dgate_up + gi, dy * u * gelu_grad(g));
+        act_add(dgate_up + ui, dy * gelu_value(g));
+    }
+}
+
+// x = cap·tanh(x/cap) (its backward is in xent_backward), and x *= s.
+template <typename act_t>
+__global__ void softcap_kernel(act_t *x, size_t n, float cap) {
+    GRID_STRIDE(i, n) act_store(x + i, cap * tanhf(act_load(x + i) / cap));
+}
+template <typename act_t>
+__global__ void act_scale_kernel(act_t *x, size_t n, float s) {
+    GRID_STRIDE(i, n) act_store(x + i, act_load(x + i) * s);
+}
+
 template <typename act_t>
 __global__ void residual_forward_kernel(act_t *out, const act_t *a, const act_t *b, size_t n) {
     GRID_STRIDE(i, n) act_store(out + i, act_load(a + i) + act_load(b + i));
@@ -102,6 +134,34 @@ static void swiglu_backward(CtAct *dgate_up, const CtAct *dout, const CtAct *gat
     LAUNCH_CHECK("swiglu_backward_kernel");
 }
 template <typename act_t>
+static void geglu_forward(CtAct *out, const CtAct *gate_up, int N, int F) {
+    size_t total = (size_t)N * F;
+    if (!total) return;
+    geglu_forward_kernel<act_t><<<ct_blocks(total, THREADS), THREADS>>>((act_t *)out, (const act_t *)gate_up, F,
+                                                                         total);
+    LAUNCH_CHECK("geglu_forward_kernel");
+}
+template <typename act_t>
+static void geglu_backward(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F) {
+    size_t total = (size_t)N * F;
+    if (!total) return;
+    geglu_backward_kernel<act_t><<<ct_blocks(total, THREADS), THREADS>>>(
+        (act_t *)dgate_up, (const act_t *)dout, (const act_t *)gate_up, F, total);
+    LAUNCH_CHECK("geglu_backward_kernel");
+}
+template <typename act_t>
+static void softcap_forward(CtAct *x, size_t n, float cap) {
+    if (!n) return;
+    softcap_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)x, n, cap);
+    LAUNCH_CHECK("softcap_kernel");
+}
+template <typename act_t>
+static void act_scale(CtAct *x, size_t n, float s) {
+    if (!n) return;
+    act_scale_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)x, n, s);
+    LAUNCH_CHECK("act_scale_kernel");
+}
+template <typename act_t>
 static void residual_forward(CtAct *out, const CtAct *a, const CtAct *b, size_t n) {
     if (!n) return;
     residual_forward_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)out, (const act_t *)a,
@@ -121,6 +181,15 @@ CT_CUDA_EXPORT_PAIR(ct_cuda_swiglu_forward, ct_cuda_swiglu_forward_bf16,
 CT_CUDA_EXPORT_PAIR(ct_cuda_swiglu_backward, ct_cuda_swiglu_backward_bf16,
                     (CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F),
                     swiglu_backward<act_t>(dgate_up, dout, gate_up, N, F))
+CT_CUDA_EXPORT_PAIR(ct_cuda_geglu_forward, ct_cuda_geglu_forward_bf16,
+                    (CtAct *out, const CtAct *gate_up, int N, int F), geglu_forward<act_t>(out, gate_up, N, F))
+CT_CUDA_EXPORT_PAIR(ct_cuda_geglu_backward, ct_cuda_geglu_backward_bf16,
+                    (CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F),
+                    geglu_backward<act_t>(dgate_up, dout, gate_up, N, F))
+CT_CUDA_EXPORT_PAIR(ct_cuda_softcap_forward, ct_cuda_softcap_forward_bf16, (CtAct *x, size_t n, float cap),
+                    softcap_forward<act_t>(x, n, cap))
+CT_CUDA_EXPORT_PAIR(ct_cuda_act_scale, ct_cuda_act_scale_bf16, (CtAct *x, size_t n, float s),
+                    act_scale<act_t>(x, n, s))
 CT_CUDA_EXPORT_PAIR(ct_cuda_residual_forward, ct_cuda_residual_forward_bf16,
                     (CtAct *out, const CtAct *a, const CtAct *b, size_t n), residual_forward<act_t>(out, a, b, n))
 

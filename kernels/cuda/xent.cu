@@ -72,9 +72,10 @@ __global__ void xent_forward_kernel(float *losses, float *logprobs, float *lse, 
 }
 
 // loss = scale·Σ_n -w_n·(x[n,t_n] - lse_n)  ⇒  dx[n,v] = scale·w_n·(softmax(x_n)[v] - [v == t_n]).
+// With a soft cap c the logits are x = c·tanh(z/c), and dz = dx·(1 - (x/c)²).
 template <typename act_t>
 __global__ void xent_backward_kernel(act_t *x_to_dx, const float *lse, const int32_t *targets, const uint8_t *mask,
-                                     const float *weights, float scale, int V) {
+                                     const float *weights, float scale, int V, float softcap) {
     const int n = blockIdx.x;
     act_t *x = x_to_dx + (size_t)n * V;
     const float k = scale * token_weight(targets, mask, weights, n);
@@ -85,8 +86,11 @@ __global__ void xent_backward_kernel(act_t *x_to_dx, const float *lse, const int
     const float l = lse[n];
     const int t = targets[n];
     for (int v = threadIdx.x; v < V; v += blockDim.x) {
-        float g = k * expf(act_load(x + v) - l);
-        act_store(x + v, v == t ? g - k : g);
+        const float y = act_load(x + v);
+        float g = k * expf(y - l);
+        if (v == t) g -= k;
+        if (softcap > 0.0f) g *= 1.0f - (y / softcap) * (y / softcap);
+        act_store(x + v, g);
     }
 }
 
@@ -100,9 +104,9 @@ static void xent_forward(float *losses, float *logprobs, float *lse, const act_t
 
 template <typename act_t>
 static void xent_backward(act_t *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
-                          const float *weights, float scale, int N, int V) {
+                          const float *weights, float scale, int N, int V, float softcap) {
     if (N <= 0) return;
-    xent_backward_kernel<<<N, XENT_THREADS>>>(logits_to_dlogits, lse, targets, mask, weights, scale, V);
+    xent_backward_kernel<<<N, XENT_THREADS>>>(logits_to_dlogits, lse, targets, mask, weights, scale, V, softcap);
     LAUNCH_CHECK("xent_backward_kernel");
 }
 
@@ -113,5 +117,5 @@ CT_CUDA_EXPORT_PAIR(ct_cuda_xent_forward, ct_cuda_xent_forward_bf16,
 
 CT_CUDA_EXPORT_PAIR(ct_cuda_xent_backward, ct_cuda_xent_backward_bf16,
                     (CtAct *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
-                     const float *weights, float scale, int N, int V),
-                    xent_backward((act_t *)logits_to_dlogits, lse, targets, mask, weights, scale, N, V))
+                     const float *weights, float scale, int N, int V, float softcap),
+                    xent_backward((act_t *)logits_to_dlogits, lse, targets, mask, weights, scale, N, V, softcap))

@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
 """Checks a GGUF file that `ctrain export gguf` wrote, with the `gguf` package (llama.cpp's own
 reader) and an independent NumPy forward in llama.cpp's conventions, from the file alone:
-llama: RoPE on adjacent pairs (x[2i], x[2i+1]) as llama.cpp's LLaMA computes it, grouped-query
-heads, RMSNorm, SwiGLU; gpt2: learned positions, LayerNorm, fused qkv with biases, tanh GELU.
+llama: RoPE on adjacent pairs (x[2i], x[2i+1]) as llama.cpp's LLaMA computes it (each frequency
+divided by rope_freqs when the file has it; positions scaled by 1/factor for rope.scaling.type
+linear), grouped-query heads, RMSNorm, SwiGLU; qwen2: as llama with q/k/v biases and RoPE on
+halves (x[i], x[i+HD/2], llama.cpp's NEOX); qwen3: RoPE on halves after an RMSNorm of each query
+and key head (attn_q_norm, attn_k_norm); gemma2: RoPE on halves, embeddings times
+sqrt(embedding_length), queries scaled by key_length^-1/2, attention and final soft-capping,
+even layers sliding (attention.sliding_window), norms after attention and MLP, tanh-GELU gate;
+gpt2: learned positions, LayerNorm, fused qkv with biases, tanh GELU.
 
 usage: check_gguf.py FILE.gguf TOKENS LOGITS
   TOKENS: int32 token ids; LOGITS: float32 [T, V] as ctrain computes them.
@@ -39,50 +45,91 @@ def load_tensors(r):
     return W, f16
 
 
-def attention(q, k, v, NH, NKV, HD):
+def attention(q, k, v, NH, NKV, HD, softcap=0.0, window=0):
     T = q.shape[0]
     q, k, v = q.reshape(T, NH, HD), k.reshape(T, NKV, HD), v.reshape(T, NKV, HD)
     mask = np.triu(np.full((T, T), -np.inf), 1)
+    if window:  # query t sees keys t2 with t - t2 < window
+        mask = mask + np.tril(np.full((T, T), -np.inf), -window)
     out = np.zeros((T, NH, HD))
     for head in range(NH):
         kv = head // (NH // NKV)
-        scores = q[:, head] @ k[:, kv].T / np.sqrt(HD) + mask
+        scores = q[:, head] @ k[:, kv].T / np.sqrt(HD)
+        if softcap:
+            scores = softcap * np.tanh(scores / softcap)
+        scores = scores + mask
         scores = np.exp(scores - scores.max(-1, keepdims=True))
         out[:, head] = (scores / scores.sum(-1, keepdims=True)) @ v[:, kv]
     return out.reshape(T, NH * HD)
 
 
-def llama_forward(r, W, tokens):
-    L = field(r, "llama.block_count")
-    NH = field(r, "llama.attention.head_count")
-    NKV = field(r, "llama.attention.head_count_kv")
-    HD = field(r, "llama.rope.dimension_count")
-    eps = field(r, "llama.attention.layer_norm_rms_epsilon")
-    base = field(r, "llama.rope.freq_base")
+def gelu(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+def optional(reader, key, default):
+    f = reader.fields.get(key)
+    return default if f is None else f.contents()
+
+
+def llama_forward(r, W, tokens, arch):
+    L = field(r, arch + ".block_count")
+    NH = field(r, arch + ".attention.head_count")
+    NKV = field(r, arch + ".attention.head_count_kv")
+    C = field(r, arch + ".embedding_length")
+    HD = optional(r, arch + ".attention.key_length", C // NH)
+    eps = field(r, arch + ".attention.layer_norm_rms_epsilon")
+    base = optional(r, arch + ".rope.freq_base", 10000.0)
+    gemma = arch == "gemma2"
     T = len(tokens)
+    inv_freq = base ** (-2.0 * np.arange(HD // 2) / HD)
+    if "rope_freqs.weight" in W:
+        inv_freq = inv_freq / W["rope_freqs.weight"]
+    pos = np.arange(T) / (optional(r, arch + ".rope.scaling.factor", 1.0)
+                          if optional(r, arch + ".rope.scaling.type", "none") == "linear" else 1.0)
 
     def rmsnorm(x, w):
         return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
 
-    def rope(x, n_heads):  # x [T, n_heads*HD], adjacent pairs
-        x = x.reshape(T, n_heads, HD // 2, 2)
-        angle = np.arange(T)[:, None] * base ** (-2.0 * np.arange(HD // 2) / HD)
+    def rope(x, n_heads):  # x [T, n_heads*HD]: adjacent pairs (llama) or halves (NEOX: qwen2, gemma2)
+        angle = pos[:, None] * inv_freq
         c, s = np.cos(angle)[:, None, :], np.sin(angle)[:, None, :]
-        x0, x1 = x[..., 0], x[..., 1]
-        return np.stack([x0 * c - x1 * s, x0 * s + x1 * c], -1).reshape(T, n_heads * HD)
+        if arch == "llama":
+            x = x.reshape(T, n_heads, HD // 2, 2)
+            x0, x1 = x[..., 0], x[..., 1]
+            return np.stack([x0 * c - x1 * s, x0 * s + x1 * c], -1).reshape(T, n_heads * HD)
+        x = x.reshape(T, n_heads, 2, HD // 2)
+        x0, x1 = x[:, :, 0], x[:, :, 1]
+        return np.concatenate([x0 * c - x1 * s, x0 * s + x1 * c], -1).reshape(T, n_heads * HD)
+
+    def linear(x, p):
+        y = x @ W[p + ".weight"].T
+        return y + W[p + ".bias"] if p + ".bias" in W else y
 
     x = W["token_embd.weight"][tokens]
+    if gemma:
+        x = x * np.float32(np.sqrt(C))
+    softcap = optional(r, arch + ".attn_logit_softcapping", 0.0) if gemma else 0.0
     for layer in range(L):
         p = "blk.%d." % layer
         h = rmsnorm(x, W[p + "attn_norm.weight"])
-        q = rope(h @ W[p + "attn_q.weight"].T, NH)
-        k = rope(h @ W[p + "attn_k.weight"].T, NKV)
-        x = x + attention(q, k, h @ W[p + "attn_v.weight"].T, NH, NKV, HD) @ W[p + "attn_output.weight"].T
+        q, k = linear(h, p + "attn_q"), linear(h, p + "attn_k")
+        if p + "attn_q_norm.weight" in W:  # qwen3: RMSNorm over each head before RoPE
+            q = rmsnorm(q.reshape(T, NH, HD), W[p + "attn_q_norm.weight"]).reshape(T, NH * HD)
+            k = rmsnorm(k.reshape(T, NKV, HD), W[p + "attn_k_norm.weight"]).reshape(T, NKV * HD)
+        q, k = rope(q, NH), rope(k, NKV)
+        window = field(r, arch + ".attention.sliding_window") if gemma and layer % 2 == 0 else 0
+        att = attention(q, k, linear(h, p + "attn_v"), NH, NKV, HD, softcap, window) @ W[p + "attn_output.weight"].T
+        x = x + (rmsnorm(att, W[p + "post_attention_norm.weight"]) if gemma else att)
         h = rmsnorm(x, W[p + "ffn_norm.weight"])
         g = h @ W[p + "ffn_gate.weight"].T
-        x = x + ((g / (1 + np.exp(-g))) * (h @ W[p + "ffn_up.weight"].T)) @ W[p + "ffn_down.weight"].T
+        act = gelu(g) if gemma else g / (1 + np.exp(-g))
+        mlp = (act * (h @ W[p + "ffn_up.weight"].T)) @ W[p + "ffn_down.weight"].T
+        x = x + (rmsnorm(mlp, W[p + "post_ffw_norm.weight"]) if gemma else mlp)
     head_w = W.get("output.weight", W["token_embd.weight"])
-    return rmsnorm(x, W["output_norm.weight"]) @ head_w.T
+    logits = rmsnorm(x, W["output_norm.weight"]) @ head_w.T
+    final_cap = optional(r, arch + ".final_logit_softcapping", 0.0) if gemma else 0.0
+    return final_cap * np.tanh(logits / final_cap) if final_cap else logits
 
 
 def gpt2_forward(r, W, tokens):
@@ -100,9 +147,6 @@ def gpt2_forward(r, W, tokens):
     def linear(x, p):
         return x @ W[p + ".weight"].T + W[p + ".bias"]
 
-    def gelu(x):
-        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
-
     x = W["token_embd.weight"][tokens] + W["position_embd.weight"][:T]
     for layer in range(L):
         p = "blk.%d." % layer
@@ -116,8 +160,10 @@ def gpt2_forward(r, W, tokens):
 def main(path, tokens_path, logits_path):
     r = GGUFReader(path)
     arch = field(r, "general.architecture")
-    if arch not in ("llama", "gpt2"):
-        print("architecture %r is not llama or gpt2" % arch)
+    archs = {"llama": gguf.MODEL_ARCH.LLAMA, "gpt2": gguf.MODEL_ARCH.GPT2, "qwen2": gguf.MODEL_ARCH.QWEN2,
+             "qwen3": gguf.MODEL_ARCH.QWEN3, "gemma2": gguf.MODEL_ARCH.GEMMA2}
+    if arch not in archs:
+        print("architecture %r is not one of %s" % (arch, list(archs)))
         return 1
     V = field(r, arch + ".vocab_size")
     if len(field(r, "tokenizer.ggml.tokens")) != V or len(field(r, "tokenizer.ggml.token_type")) != V:
@@ -126,7 +172,7 @@ def main(path, tokens_path, logits_path):
     field(r, "tokenizer.ggml.merges")
     # every tensor name must be one llama.cpp knows for the architecture (gguf-py's own tables)
     allowed = set()
-    for t in gguf.MODEL_TENSORS[{"llama": gguf.MODEL_ARCH.LLAMA, "gpt2": gguf.MODEL_ARCH.GPT2}[arch]]:
+    for t in gguf.MODEL_TENSORS[archs[arch]]:
         name = gguf.TENSOR_NAMES[t]
         for suffix in (".weight", ".bias"):
             allowed.update(name.format(bid=b) + suffix for b in range(field(r, arch + ".block_count")))
@@ -144,7 +190,7 @@ def main(path, tokens_path, logits_path):
     data = open(tokens_path, "rb").read()
     tokens = list(struct.unpack("<%di" % (len(data) // 4), data))
     want = np.frombuffer(open(logits_path, "rb").read(), dtype=np.float32).reshape(len(tokens), V).astype(np.float64)
-    got = (llama_forward if arch == "llama" else gpt2_forward)(r, W, tokens)
+    got = gpt2_forward(r, W, tokens) if arch == "gpt2" else llama_forward(r, W, tokens, arch)
     err = np.abs(got - want).max() / np.abs(want).max()
     tol = 2e-2 if f16 else 1e-4
     print("gguf %s (%s): %d tensors, logits relative error %.3g (tolerance %g)" % (path, arch, len(r.tensors), err, tol))

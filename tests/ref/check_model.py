@@ -4,7 +4,8 @@
 usage: check_model.py DIR
 
 DIR holds what tests/test_model_ref.c wrote: case.json (config, batch, parameter table,
-ctrain's loss), params.bin, grads.bin, logits.bin (float32, ctrain's layout: weights are
+ctrain's loss; for the llama variants their fields as ctrain's model_config JSON, "variants", and
+each layer's RoPE table, "rope"), params.bin, grads.bin, logits.bin (float32, ctrain's layout: weights are
 [out, in] like torch.nn.Linear). The same model is built here from plain torch ops (an
 independent implementation: the backward comes from autograd) in float64; logits, loss and the
 gradient of every parameter tensor must agree with ctrain's float32 results within a relative
@@ -40,13 +41,19 @@ def rel_error(a, b):
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
 
 
-def attention(q, k, v, doc, T):
-    """q [B,NH,T,HD], k/v [B,NKV,T,HD]; causal and inside documents."""
+def attention(q, k, v, doc, T, scale=None, softcap=0.0, window=0):
+    """q [B,NH,T,HD], k/v [B,NKV,T,HD]; causal and inside documents; scores scaled by `scale`
+    (1/√HD when None), soft-capped (cap·tanh(s/cap)), within `window` keys (0: all)."""
     group = q.shape[1] // k.shape[1]
     k = k.repeat_interleave(group, dim=1)  # query head h reads kv head h // group
     v = v.repeat_interleave(group, dim=1)
-    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    scores = q @ k.transpose(-1, -2) * (scale if scale else 1 / math.sqrt(q.shape[-1]))
+    if softcap:
+        scores = softcap * torch.tanh(scores / softcap)
     causal = torch.ones(T, T, dtype=torch.bool).tril()
+    if window:
+        t = torch.arange(T)
+        causal = causal & ((t[:, None] - t[None, :]) < window)
     same_doc = doc[:, :, None] == doc[:, None, :]  # [B,T,T]
     allowed = causal[None] & same_doc
     scores = scores.masked_fill(~allowed[:, None], float("-inf"))
@@ -58,24 +65,63 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def rope(x, positions, theta):
-    """x [B,H,T,HD]; Hugging Face LLaMA's rotate-half convention."""
+def rope(x, positions, theta, table=None):
+    """x [B,H,T,HD]; Hugging Face LLaMA's rotate-half convention. table: {inv_freq, attention_factor}
+    of a scaled RoPE (ctrain's, which tests/test_rope_scaling.c checks against transformers')."""
     hd = x.shape[-1]
     inv_freq = theta ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)
+    factor = 1.0
+    if table is not None:
+        inv_freq, factor = torch.tensor(table["inv_freq"], dtype=torch.float64), table["attention_factor"]
     angles = positions.to(torch.float64)[..., None] * inv_freq  # [B,T,HD/2]
     emb = torch.cat((angles, angles), dim=-1)[:, None]  # [B,1,T,HD]
-    return x * emb.cos() + rotate_half(x) * emb.sin()
+    return x * (emb.cos() * factor) + rotate_half(x) * (emb.sin() * factor)
 
 
 def rmsnorm(x, w, eps):
     return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * w
 
 
+def llama_block(cfg, P, l, x, pos, doc):
+    """One llama block with the variants of cfg["variants"] (ctrain's model_config JSON)."""
+    B, T, C = cfg["B"], cfg["T"], cfg["d_model"]
+    NH, NKV, eps, var = cfg["n_head"], cfg["n_kv_head"], cfg["norm_eps"], cfg.get("variants", {})
+    HD = var.get("head_dim") or C // NH
+    p = lambda n: P[f"model.layers.{l}.{n}"]
+    has = lambda n: f"model.layers.{l}.{n}" in P
+
+    def heads(t, n):
+        return t.view(B, T, n, HD).transpose(1, 2)
+
+    def proj(h, name):
+        y = h @ p(f"self_attn.{name}.weight").T
+        return y + p(f"self_attn.{name}.bias") if has(f"self_attn.{name}.bias") else y
+
+    h = rmsnorm(x, p("input_layernorm.weight"), eps)
+    q, k, v = heads(proj(h, "q_proj"), NH), heads(proj(h, "k_proj"), NKV), heads(proj(h, "v_proj"), NKV)
+    if var.get("qk_norm"):
+        q, k = rmsnorm(q, p("self_attn.q_norm.weight"), eps), rmsnorm(k, p("self_attn.k_norm.weight"), eps)
+    table = cfg["rope"][l] if "rope" in cfg else None
+    q, k = rope(q, pos, cfg["rope_theta"], table), rope(k, pos, cfg["rope_theta"], table)
+    window, pattern = var.get("sliding_window", 0), var.get("sliding_window_pattern", 0)
+    slides = window and (pattern == 0 or (l + 1) % pattern != 0)
+    y = attention(q, k, v, doc, T, var.get("query_scale"), var.get("attn_softcap", 0.0), window if slides else 0)
+    y = y.transpose(1, 2).reshape(B, T, NH * HD) @ p("self_attn.o_proj.weight").T
+    post = var.get("post_norms")
+    x = x + (rmsnorm(y, p("post_attention_layernorm.weight"), eps) if post else y)
+    h = rmsnorm(x, p("pre_feedforward_layernorm.weight" if post else "post_attention_layernorm.weight"), eps)
+    gate, up = h @ p("mlp.gate_proj.weight").T, h @ p("mlp.up_proj.weight").T
+    act = F.gelu(gate, approximate="tanh") if var.get("gate_act") == "gelu_tanh" else F.silu(gate)
+    y = (act * up) @ p("mlp.down_proj.weight").T
+    return x + (rmsnorm(y, p("post_feedforward_layernorm.weight"), eps) if post else y)
+
+
 def forward(cfg, P, batch):
     B, T, C = cfg["B"], cfg["T"], cfg["d_model"]
-    NH, NKV = cfg["n_head"], cfg["n_kv_head"]
+    NH = cfg["n_head"]
     HD = C // NH
     eps = cfg["norm_eps"]
+    var = cfg.get("variants", {})
     tok, pos, doc = batch["tokens"], batch["positions"], batch["doc_ids"]
     gpt2 = cfg["arch"] == "gpt2"
 
@@ -86,6 +132,8 @@ def forward(cfg, P, batch):
         x = P["transformer.wte.weight"][tok] + P["transformer.wpe.weight"][pos]
     else:
         x = P["model.embed_tokens.weight"][tok]
+        if var.get("embed_scale"):  # Gemma: √C rounded to float32, as transformers' normalizer
+            x = x * float(torch.tensor(C**0.5, dtype=torch.float32))
     for l in range(cfg["n_layer"]):
         if gpt2:
             p = lambda n: P[f"transformer.h.{l}.{n}"]
@@ -99,16 +147,7 @@ def forward(cfg, P, batch):
             h = F.gelu(h @ p("mlp.c_fc.weight").T + p("mlp.c_fc.bias"), approximate="tanh")
             x = x + h @ p("mlp.c_proj.weight").T + p("mlp.c_proj.bias")
         else:
-            p = lambda n: P[f"model.layers.{l}.{n}"]
-            h = rmsnorm(x, p("input_layernorm.weight"), eps)
-            q = rope(heads(h @ p("self_attn.q_proj.weight").T, NH), pos, cfg["rope_theta"])
-            k = rope(heads(h @ p("self_attn.k_proj.weight").T, NKV), pos, cfg["rope_theta"])
-            v = heads(h @ p("self_attn.v_proj.weight").T, NKV)
-            y = attention(q, k, v, doc, T).transpose(1, 2).reshape(B, T, C)
-            x = x + y @ p("self_attn.o_proj.weight").T
-            h = rmsnorm(x, p("post_attention_layernorm.weight"), eps)
-            h = F.silu(h @ p("mlp.gate_proj.weight").T) * (h @ p("mlp.up_proj.weight").T)
-            x = x + h @ p("mlp.down_proj.weight").T
+            x = llama_block(cfg, P, l, x, pos, doc)
     if gpt2:
         x = F.layer_norm(x, (C,), P["transformer.ln_f.weight"], P["transformer.ln_f.bias"], eps)
         head = P["transformer.wte.weight"] if cfg["tie_embeddings"] else P["lm_head.weight"]
@@ -116,6 +155,8 @@ def forward(cfg, P, batch):
         x = rmsnorm(x, P["model.norm.weight"], eps)
         head = P["model.embed_tokens.weight"] if cfg["tie_embeddings"] else P["lm_head.weight"]
     logits = x @ head.T
+    if var.get("final_softcap"):
+        logits = var["final_softcap"] * torch.tanh(logits / var["final_softcap"])
     # loss = Σ w·(-log p(target)) / #{w != 0}, w = mask·weight, 0 for ignored targets
     targets = batch["targets"]
     w = batch["loss_mask"].to(torch.float64) * batch["loss_weights"] * (targets >= 0)
@@ -152,7 +193,7 @@ def main():
         ok = err < TOL
         failures += not ok
         if not ok or what in ("logits", "loss"):
-            print(f"    {cfg['arch']}: {what}: relative error {err:.2e}{'' if ok else '  FAIL'}")
+            print(f"    {cfg.get('name', cfg['arch'])}: {what}: relative error {err:.2e}{'' if ok else '  FAIL'}")
     report("logits", rel_error(ct_logits, logits.detach()))
     report("loss", abs(cfg["loss"] - loss.item()) / abs(loss.item()))
     worst = 0.0
@@ -160,7 +201,7 @@ def main():
         err = rel_error(tensor(grads, t), P[t["name"]].grad)
         worst = max(worst, err)
         report("grad " + t["name"], err)
-    print(f"    {cfg['arch']}: worst gradient relative error {worst:.2e} over {len(cfg['tensors'])} tensors "
+    print(f"    {cfg.get('name', cfg['arch'])}: worst gradient relative error {worst:.2e} over {len(cfg['tensors'])} tensors "
           f"(torch {torch.__version__})")
     return 1 if failures else 0
 

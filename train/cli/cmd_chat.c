@@ -45,10 +45,14 @@ typedef struct {
 } Chat;
 
 // One assistant answer to the conversation so far, streamed to stdout; the text is returned
-// (free with ct_free()) so it can join the history. NULL + error: a --prompt that does not fit.
+// (free with ct_free()) so it can join the history. NULL + error: a --prompt that does not fit, or a
+// conversation the chat template refuses (a model's template may: raise_exception).
 static char *answer(Chat *c, const CtMessage *messages, int n) {
     CtMaskedIds ids = {0};
-    ct_chat_encode(&c->tmpl, &c->tok, c->enc, messages, n, 1, &ids);
+    if (ct_chat_encode(&c->tmpl, &c->tok, c->enc, messages, n, 1, &ids) != 0) {  // the template refused it
+        ct_masked_ids_free(&ids);
+        return NULL;
+    }
     const int ctx = c->model.config.max_seq_len;
     const size_t room = ctx > 32 ? 16 : (size_t)ctx / 2;  // for the answer (a small context keeps half of it)
     size_t start = ids.ids.len + room > (size_t)ctx ? ids.ids.len + room - (size_t)ctx : 0;  // keep the newest tokens
@@ -169,6 +173,10 @@ static int run_chat(const CtArgs *args) {
             history[n++] = (CtMessage){"user", owned[n_owned], len};
             n_owned++;
             char *reply = answer(&c, history, n);
+            if (!reply) {
+                status = ct_cli_fail();
+                break;
+            }
             owned[n_owned++] = reply;
             history[n++] = (CtMessage){c.tmpl.trained_roles[0], reply, strlen(reply)};
         }

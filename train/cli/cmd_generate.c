@@ -28,6 +28,9 @@ static const CtOption options[] = {
     {"top-p", "P", "sample only among the likeliest tokens whose probabilities add up to P, 0 < P <= 1 (default 1: "
                    "off)", 0},
     {"seed", "S", "seed of the sampling (default 1337)", 0},
+    {"chat", NULL, "render --prompt as a user message with the checkpoint's chat template (an imported chat model's "
+                   "own, from its tokenizer_config.json) followed by its generation prompt", 0},
+    {"system", "TEXT", "with --chat: a system message before the prompt", 0},
     {"ids", NULL, "print token ids instead of text: the prompt's on one line, the generated ones on the next", 0},
     {"tokenizer", "PATH", "a tokenizer, when the checkpoint carries none", 0},
     {"threads", "N", "CPU threads (default: every core)", 0},
@@ -53,6 +56,29 @@ static int stop_tokens(const CtCheckpointMeta *meta, const CtTokenizer *tok, int
         ct_chat_template_free(&t);
     }
     return ct_stop_tokens_init(stop, meta->generation_config_json, tok, vocab_size, end_of_turn, ckpt);
+}
+
+// --chat: the prompt as the user's message through the checkpoint's template. 0, or -1 + error.
+static int encode_chat_prompt(const CtArgs *args, const CtCheckpointMeta *meta, const CtTokenizer *tok, const char *ckpt,
+                              CtIds *ids) {
+    if (!meta->chat_template_json)
+        return ct_error_set("%s: --chat needs a checkpoint with a chat template (an SFT run's, or an imported chat "
+                            "model's tokenizer_config.json)", ckpt);
+    CtChatTemplate t;
+    if (ct_chat_template_parse(&t, meta->chat_template_json, ckpt) != 0) return -1;
+    const char *system = ct_args_get(args, "system"), *prompt = ct_args_get(args, "prompt");
+    CtMessage messages[2];
+    int n = 0;
+    if (system) messages[n++] = (CtMessage){"system", system, strlen(system)};
+    messages[n++] = (CtMessage){"user", prompt ? prompt : "", prompt ? strlen(prompt) : 0};
+    CtEncoder *enc = ct_encoder_new(tok);
+    CtMaskedIds out = {0};
+    int rc = ct_chat_encode(&t, tok, enc, messages, n, 1, &out);
+    for (size_t i = 0; rc == 0 && i < out.ids.len; i++) ct_ids_push(ids, out.ids.data[i]);
+    ct_masked_ids_free(&out);
+    ct_encoder_free(enc);
+    ct_chat_template_free(&t);
+    return rc;
 }
 
 static int run_generate(const CtArgs *args) {
@@ -82,7 +108,15 @@ static int run_generate(const CtArgs *args) {
     int32_t eot = ct_tokenizer_special_id(&tok, "<|endoftext|>");
     CtIds ids = {0};
     const char *prompt = ct_args_get(args, "prompt");
-    if (prompt && *prompt) {
+    if (ct_args_has(args, "chat")) {
+        if (encode_chat_prompt(args, &meta, &tok, ckpt, &ids) != 0) {
+            ct_ids_free(&ids);
+            ct_tokenizer_free(&tok);
+            ct_checkpoint_meta_free(&meta);
+            ct_model_free(&m);
+            return ct_cli_fail();
+        }
+    } else if (prompt && *prompt) {
         CtEncoder *enc = ct_encoder_new(&tok);
         ct_encode(enc, (const uint8_t *)prompt, strlen(prompt), 0, &ids);
         ct_encoder_free(enc);

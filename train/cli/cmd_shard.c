@@ -21,6 +21,7 @@
 #include "data/tokenizer/tokenizer_extend.h"
 #include "data/tokenizer/tokenizer_identity.h"
 #include "train/cli/commands.h"
+#include "train/interop/checkpoint_meta.h"
 
 static const CtOption options[] = {
     {"tokenizer", "PATH", "the tokenizer (GPT-2 folder, .tiktoken file or tokenizer.json)", 0},
@@ -33,7 +34,9 @@ static const CtOption options[] = {
     {"seed", "N", "seed of the train/validation split (default 1337)", 0},
     {"split", "HOW", ".txt documents: file (one per file, default), paragraphs (blank-line separated) or lines", 0},
     {"field", "NAME", "the text field of .jsonl lines for --format text (default: text)", 0},
-    {"template", "NAME", "sft/dpo chat template: chatml (default), plain, or a JSON file (dpo: for message lists only)", 0},
+    {"template", "NAME", "sft/dpo chat template: chatml (default), plain, a JSON file, a model's own Jinja template "
+                         "(a .jinja file, a Hugging Face model folder or its tokenizer_config.json, or a checkpoint "
+                         "that carries one, as `ctrain import hf` keeps it) (dpo: for message lists only)", 0},
     {"eot", "TOKEN", "end-of-text token after each document (default <|endoftext|>, else tokenizer_config.json's "
                      "eos_token)", 0},
     {"allow-special", NULL, "text: encode special-token strings in the text as their ids (default: as text)", 0},
@@ -158,8 +161,31 @@ static int parse_job(const CtArgs *args, CtShardJob *job) {
 // The chat template of an sft or dpo run, its special tokens added to the tokenizer where it
 // lacks them (after its last id): the dataset's tokenizer.json carries them and SFT grows the
 // model's rows to match. 0, or -1 + error.
+static int is_checkpoint(const char *path) {
+    static const unsigned char hdf5[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char head[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return n == sizeof head && memcmp(head, hdf5, sizeof head) == 0;
+}
+
+// --template: a name or file (ct_chat_template_load), or a checkpoint's template.
+static int load_template_arg(const char *arg, CtChatTemplate *tmpl) {
+    if (!is_checkpoint(arg)) return ct_chat_template_load(tmpl, arg);
+    CtModelConfig config;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    if (ct_checkpoint_read_meta(arg, &config, &meta) != 0) return -1;
+    int rc = meta.chat_template_json ? ct_chat_template_parse(tmpl, meta.chat_template_json, arg)
+                                     : ct_error_set("%s: the checkpoint carries no chat template (import a chat model "
+                                                    "with its tokenizer_config.json, or name a template)", arg);
+    ct_checkpoint_meta_free(&meta);
+    return rc;
+}
+
 static int load_template(const CtArgs *args, const char *tokenizer_path, CtTokenizer *tok, CtChatTemplate *tmpl) {
-    if (ct_chat_template_load(tmpl, ct_args_get(args, "template") ? ct_args_get(args, "template") : "chatml") != 0)
+    if (load_template_arg(ct_args_get(args, "template") ? ct_args_get(args, "template") : "chatml", tmpl) != 0)
         return -1;
     char specials[16][128];
     const char *names[16];

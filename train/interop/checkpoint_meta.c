@@ -22,6 +22,124 @@ void ct_checkpoint_meta_free(CtCheckpointMeta *meta) {
     meta->run_config_json = meta->tokenizer_json = meta->chat_template_json = meta->generation_config_json = NULL;
 }
 
+// The llama variants' fields, each only where it is set: a plain model's JSON stays what it was,
+// and a checkpoint written before they existed reads as zeros (plain LLaMA).
+static void add_variants_json(cJSON *o, const CtModelConfig *c) {
+    if (c->family) cJSON_AddStringToObject(o, "family", ct_family_name(c->family));
+    const struct {
+        const char *key;
+        int value;
+    } ints[] = {{"head_dim", c->head_dim},
+                {"qkv_bias", c->qkv_bias},
+                {"qk_norm", c->qk_norm},
+                {"sliding_window", c->sliding_window},
+                {"sliding_window_pattern", c->sliding_window_pattern},
+                {"post_norms", c->post_norms},
+                {"embed_scale", c->embed_scale}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (ints[i].value) cJSON_AddNumberToObject(o, ints[i].key, ints[i].value);
+    const struct {
+        const char *key;
+        float value;
+    } floats[] = {{"rope_local_theta", c->rope_local_theta},
+                  {"query_scale", c->query_scale},
+                  {"attn_softcap", c->attn_softcap},
+                  {"final_softcap", c->final_softcap}};
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++)
+        if (floats[i].value != 0) cJSON_AddNumberToObject(o, floats[i].key, floats[i].value);
+    if (c->gate_act) cJSON_AddStringToObject(o, "gate_act", ct_gate_act_name(c->gate_act));
+    const CtRopeScaling *r = &c->rope_scaling;
+    if (r->type == CT_ROPE_DEFAULT) return;
+    cJSON *s = cJSON_AddObjectToObject(o, "rope_scaling");
+    cJSON_AddStringToObject(s, "type", ct_rope_type_name(r->type));
+    cJSON_AddNumberToObject(s, "factor", r->factor);
+    cJSON_AddNumberToObject(s, "original_max_position", r->original_max_position);
+    cJSON_AddNumberToObject(s, "low_freq_factor", r->low_freq_factor);
+    cJSON_AddNumberToObject(s, "high_freq_factor", r->high_freq_factor);
+    cJSON_AddNumberToObject(s, "beta_fast", r->beta_fast);
+    cJSON_AddNumberToObject(s, "beta_slow", r->beta_slow);
+    cJSON_AddNumberToObject(s, "mscale", r->mscale);
+    cJSON_AddNumberToObject(s, "mscale_all_dim", r->mscale_all_dim);
+    cJSON_AddNumberToObject(s, "attention_factor", r->attention_factor);
+    cJSON_AddBoolToObject(s, "truncate", r->truncate);
+}
+
+static int json_int(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
+}
+static float json_float(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (float)v->valuedouble : 0.0f;
+}
+
+// An enum spelled by name: absent is 0 (its first name); a name it does not know is an error.
+static int json_enum(const cJSON *o, const char *key, int (*from_name)(const char *, int *), int *out,
+                     const char *source) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    *out = 0;
+    if (!v) return 0;
+    if (!cJSON_IsString(v) || from_name(v->valuestring, out) != 0)
+        return ct_error_set("%s: model_config has an unknown %s%s%s", source, key, cJSON_IsString(v) ? " " : "",
+                            cJSON_IsString(v) ? v->valuestring : "");
+    return 0;
+}
+static int family_from_name(const char *name, int *out) {
+    CtFamily f;
+    int rc = ct_family_from_name(name, &f);
+    *out = (int)f;
+    return rc;
+}
+static int gate_act_from_name(const char *name, int *out) {
+    CtGateAct a;
+    int rc = ct_gate_act_from_name(name, &a);
+    *out = (int)a;
+    return rc;
+}
+static int rope_type_from_name(const char *name, int *out) {
+    CtRopeType t;
+    int rc = ct_rope_type_from_name(name, &t);
+    *out = (int)t;
+    return rc;
+}
+
+static int parse_variants_json(const cJSON *o, CtModelConfig *c, const char *source) {
+    int family, gate_act, rope_type;
+    if (json_enum(o, "family", family_from_name, &family, source) ||
+        json_enum(o, "gate_act", gate_act_from_name, &gate_act, source))
+        return -1;
+    c->family = (CtFamily)family;
+    c->gate_act = (CtGateAct)gate_act;
+    c->head_dim = json_int(o, "head_dim");
+    c->qkv_bias = json_int(o, "qkv_bias");
+    c->qk_norm = json_int(o, "qk_norm");
+    c->sliding_window = json_int(o, "sliding_window");
+    c->sliding_window_pattern = json_int(o, "sliding_window_pattern");
+    c->post_norms = json_int(o, "post_norms");
+    c->embed_scale = json_int(o, "embed_scale");
+    c->rope_local_theta = json_float(o, "rope_local_theta");
+    c->query_scale = json_float(o, "query_scale");
+    c->attn_softcap = json_float(o, "attn_softcap");
+    c->final_softcap = json_float(o, "final_softcap");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "rope_scaling");
+    if (!s) return 0;
+    if (!cJSON_IsObject(s) || json_enum(s, "type", rope_type_from_name, &rope_type, source) != 0)
+        return cJSON_IsObject(s) ? -1 : ct_error_set("%s: model_config's rope_scaling is not an object", source);
+    CtRopeScaling *r = &c->rope_scaling;
+    r->type = (CtRopeType)rope_type;
+    r->factor = json_float(s, "factor");
+    r->original_max_position = json_int(s, "original_max_position");
+    r->low_freq_factor = json_float(s, "low_freq_factor");
+    r->high_freq_factor = json_float(s, "high_freq_factor");
+    r->beta_fast = json_float(s, "beta_fast");
+    r->beta_slow = json_float(s, "beta_slow");
+    r->mscale = json_float(s, "mscale");
+    r->mscale_all_dim = json_float(s, "mscale_all_dim");
+    r->attention_factor = json_float(s, "attention_factor");
+    r->truncate = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "truncate"));
+    return 0;
+}
+
 char *ct_model_config_json(const CtModelConfig *c) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "arch", ct_arch_name(c->arch));
@@ -36,6 +154,7 @@ char *ct_model_config_json(const CtModelConfig *c) {
     cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
     cJSON_AddBoolToObject(o, "tie_embeddings", c->tie_embeddings);
     cJSON_AddNumberToObject(o, "dropout", c->dropout);
+    add_variants_json(o, c);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -72,6 +191,7 @@ int ct_model_config_parse_json(const char *json, CtModelConfig *out, const char 
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "rope_theta"))) out->rope_theta = (float)v->valuedouble;
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "dropout"))) out->dropout = (float)v->valuedouble;
     out->tie_embeddings = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tie_embeddings"));
+    if (parse_variants_json(o, out, source) != 0) goto done;
     if (ct_model_config_validate(out) != 0) {
         ct_error_prefix("%s: model_config: ", source);
         goto done;

@@ -1,4 +1,6 @@
-// config.json of transformers' GPT2LMHeadModel and LlamaForCausalLM, to and from CtModelConfig.
+// config.json of transformers' GPT2LMHeadModel and the llama-architecture families (Llama,
+// Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3) into CtModelConfig (hf_config_write.c
+// writes it back).
 // Import refuses every setting that would make ctrain compute something other than what
 // transformers computes; it never drops a feature silently. Each key transformers 5 writes for
 // these families is listed below: read, refused unless it keeps the math ctrain has, or harmless
@@ -9,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "train/interop/hf_interop.h"
+#include "train/interop/hf_rope_config.h"
 
 typedef struct {
     const cJSON *root;
@@ -92,6 +96,8 @@ static const char *const common_harmless[] = {
     "use_cache", "output_hidden_states", "output_attentions", "return_dict", "torchscript",
     // the initialisation of weights that are not loaded
     "initializer_range",
+    // the remote-code classes trust_remote_code would load instead; ctrain matches the built-in class
+    "auto_map",
     // runs the MLP over positions in chunks: the same values
     "chunk_size_feed_forward",
     // heads for other tasks (sequence classification, ...), not the LM head
@@ -123,20 +129,17 @@ static const char *const gpt2_harmless[] = {
     "n_ctx",
 };
 
+// Read or refused by the parsers below for every llama-architecture family (each family's own
+// keys are in its Family entry).
 static const char *const llama_handled[] = {
     "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "hidden_size", "intermediate_size",
-    "max_position_embeddings", "rms_norm_eps", "hidden_act", "head_dim", "attention_bias", "mlp_bias",
-    "rope_parameters", "rope_theta", "rope_scaling", "partial_rotary_factor", "sliding_window",
+    "max_position_embeddings", "rms_norm_eps", "head_dim", "rope_parameters", "rope_theta", "rope_scaling",
+    "partial_rotary_factor",
 };
 
 static const char *const llama_harmless[] = {
     // dropout on the attention probabilities: off in evaluation; ctrain trains with model.dropout
     "attention_dropout",
-    // how Meta's training split the matmuls over devices; transformers 5's LlamaForCausalLM does
-    // not read it (the product is the same)
-    "pretraining_tp",
-    // Qwen2's switch for its window; neither LlamaForCausalLM nor MistralForCausalLM reads it
-    "use_sliding_window",
 };
 
 static int listed(const char *key, const char *const *list, size_t n) {
@@ -150,7 +153,7 @@ static int listed(const char *key, const char *const *list, size_t n) {
 // One warning line naming the keys no list above knows. transformers' built-in model class
 // does not read them either (it reads only its config class's fields), so they cannot change
 // its logits; they are named so that a user can tell.
-static void warn_unknown_keys(const Cfg *c, CtArch arch, const char *model_type) {
+static void warn_unknown_keys(const Cfg *c, CtArch arch, const char *const *family_keys, const char *model_type) {
     char names[512] = "";
     int n = 0, shown = 0;
     for (const cJSON *e = c->root->child; e; e = e->next) {
@@ -159,6 +162,9 @@ static void warn_unknown_keys(const Cfg *c, CtArch arch, const char *model_type)
         if (arch == CT_ARCH_GPT2 ? LISTED(k, gpt2_handled) || LISTED(k, gpt2_harmless)
                                  : LISTED(k, llama_handled) || LISTED(k, llama_harmless))
             continue;
+        int own = 0;
+        for (int i = 0; family_keys && family_keys[i] && !own; i++) own = strcmp(k, family_keys[i]) == 0;
+        if (own) continue;
         size_t len = strlen(names);
         if (len + strlen(k) + 8 < sizeof names)
             snprintf(names + len, sizeof names - len, "%s%s", shown++ ? ", " : "", k);
@@ -207,116 +213,195 @@ static int parse_gpt2(const Cfg *c, CtModelConfig *m) {
     return refuse_if_true(c, "scale_attn_by_inverse_layer_idx", "ctrain does not scale attention by layer");
 }
 
-// RoPE as transformers 5 reads it (RotaryEmbeddingConfigMixin): the block is `rope_scaling`
-// (transformers 4's name) when set, else `rope_parameters`; rope_theta comes from the block, else
-// the top-level key, else 10000; rope_type (or its old name `type`) defaults to "default".
-// ctrain has the default RoPE only: every other type, and every block key that would mean
-// something with it, is refused.
-static int parse_rope(const Cfg *c, float *out_theta) {
-    const char *block_key = "rope_scaling";
-    const cJSON *block = item(c, block_key);
-    if (is_unset(block) || (cJSON_IsObject(block) && !block->child)) {
-        block_key = "rope_parameters";
-        block = item(c, block_key);
-    }
-    if (!is_unset(block) && !cJSON_IsObject(block))
-        return ct_error_set("%s: config key '%s' must be an object", c->source, block_key);
-    if (is_unset(block)) block = NULL;
+// How a family's config class fills what config.json leaves out (transformers 5.23's defaults),
+// and the keys its model reads beyond the ones every llama-architecture family reads.
+typedef struct {
+    const char *model_type, *architecture;
+    CtFamily family;
+    int max_pos;       // max_position_embeddings
+    int n_kv;          // num_key_value_heads (0: num_attention_heads)
+    int head_dim;      // head_dim (0: hidden_size / num_attention_heads)
+    double eps;        // rms_norm_eps
+    int tied;          // tie_word_embeddings
+    int window;        // sliding_window (0: none)
+    const char *const *keys;  // NULL-terminated
+} Family;
 
-    const char *type = "default";
-    const cJSON *theta = item(c, "rope_theta"), *partial = item(c, "partial_rotary_factor");
-    int theta_in_block = 0, partial_in_block = 0;
-    for (const cJSON *e = block ? block->child : NULL; e; e = e->next) {
-        if (strcmp(e->string, "rope_type") == 0 || strcmp(e->string, "type") == 0) {
-            if (!cJSON_IsString(e))
-                return ct_error_set("%s: %s.%s must be a string", c->source, block_key, e->string);
-            // rope_type wins over type, as transformers' setdefault does
-            if (strcmp(e->string, "rope_type") == 0 || !cJSON_GetObjectItemCaseSensitive(block, "rope_type"))
-                type = e->valuestring;
-        } else if (strcmp(e->string, "rope_theta") == 0) {
-            theta = e, theta_in_block = 1;
-        } else if (strcmp(e->string, "partial_rotary_factor") == 0) {
-            partial = e, partial_in_block = 1;
+static const char *const llama_keys[] = {
+    "hidden_act", "attention_bias", "mlp_bias",
+    // how Meta's training split the matmuls over devices; transformers 5 does not read it
+    "pretraining_tp",
+    // LlamaForCausalLM reads no window
+    "sliding_window", "use_sliding_window", NULL};
+static const char *const mistral_keys[] = {
+    "hidden_act", "sliding_window",
+    // MistralForCausalLM reads neither (it warns about layer_types and ignores them)
+    "use_sliding_window", "layer_types", "max_window_layers", NULL};
+static const char *const qwen_keys[] = {
+    "hidden_act", "attention_bias", "use_sliding_window", "sliding_window", "max_window_layers", "layer_types", NULL};
+static const char *const gemma_keys[] = {
+    "hidden_activation", "attention_bias", "query_pre_attn_scalar", "sliding_window", "layer_types",
+    "final_logit_softcapping", "attn_logit_softcapping", "sliding_window_pattern", "rope_local_base_freq",
+    "use_bidirectional_attention",
+    // Gemma 1's activation key: Gemma 2 and 3 read hidden_activation
+    "hidden_act",
+    // the KV cache class generate uses, not the logits; transformers' private copy of
+    // sliding_window_pattern (layer_types is what it reads)
+    "cache_implementation", "_sliding_window_pattern", NULL};
+static const char *const phi3_keys[] = {
+    "hidden_act", "sliding_window",
+    // longrope's pretraining length (longrope is refused); dropout, off in evaluation
+    "original_max_position_embeddings", "resid_pdrop", "embd_pdrop", NULL};
+
+static const Family families_llama[] = {
+    {"llama", "LlamaForCausalLM", CT_FAMILY_LLAMA, 2048, 0, 0, 1e-6, 0, 0, llama_keys},
+    {"mistral", "MistralForCausalLM", CT_FAMILY_MISTRAL, 131072, 8, 0, 1e-6, 0, 4096, mistral_keys},
+    {"qwen2", "Qwen2ForCausalLM", CT_FAMILY_QWEN2, 32768, 32, 0, 1e-6, 0, 4096, qwen_keys},
+    {"qwen3", "Qwen3ForCausalLM", CT_FAMILY_QWEN3, 32768, 32, 128, 1e-6, 0, 4096, qwen_keys},
+    {"gemma2", "Gemma2ForCausalLM", CT_FAMILY_GEMMA2, 8192, 4, 256, 1e-6, 1, 4096, gemma_keys},
+    {"gemma3_text", "Gemma3ForCausalLM", CT_FAMILY_GEMMA3, 131072, 4, 256, 1e-6, 1, 4096, gemma_keys},
+    {"phi3", "Phi3ForCausalLM", CT_FAMILY_PHI3, 4096, 0, 0, 1e-5, 0, 0, phi3_keys},
+};
+#define N_LLAMA_FAMILIES (sizeof families_llama / sizeof families_llama[0])
+
+static int is_gemma(CtFamily f) { return f == CT_FAMILY_GEMMA2 || f == CT_FAMILY_GEMMA3; }
+
+// A float key that may be null: absent -> absent_def, null -> 0 (none), else a positive number.
+static int get_optional_float(const Cfg *c, const char *key, double absent_def, float *out) {
+    const cJSON *v = item(c, key);
+    if (!v) return *out = (float)absent_def, 0;
+    if (cJSON_IsNull(v)) return *out = 0, 0;
+    return get_float(c, key, 0, out);
+}
+
+// Which layers attend through the window: layer_types when given ("sliding_attention" /
+// "full_attention"), else the family's rule. 0, or -1 + error.
+static int sliding_layers(const Cfg *c, const CtModelConfig *m, uint8_t *slides) {
+    const cJSON *types = item(c, "layer_types");
+    if (!is_unset(types) && m->family != CT_FAMILY_MISTRAL) {
+        if (!cJSON_IsArray(types) || cJSON_GetArraySize(types) != m->n_layer)
+            return ct_error_set("%s: layer_types must list num_hidden_layers (%d) layer types", c->source, m->n_layer);
+        int l = 0;
+        for (const cJSON *t = types->child; t; t = t->next, l++) {
+            if (!cJSON_IsString(t) || (strcmp(t->valuestring, "sliding_attention") != 0 &&
+                                       strcmp(t->valuestring, "full_attention") != 0))
+                return ct_error_set("%s: layer_types[%d] is not supported: ctrain has full_attention and "
+                                    "sliding_attention layers", c->source, l);
+            slides[l] = strcmp(t->valuestring, "sliding_attention") == 0;
         }
-    }
-    if (strcmp(type, "default") != 0)
-        return ct_error_set("%s: %s.rope_type '%s' is not supported: ctrain's RoPE is the original one, without "
-                            "frequency scaling (llama3, linear, dynamic, yarn, longrope, ...)",
-                            c->source, block_key, type);
-    for (const cJSON *e = block ? block->child : NULL; e; e = e->next)
-        if (strcmp(e->string, "rope_type") != 0 && strcmp(e->string, "type") != 0 &&
-            strcmp(e->string, "rope_theta") != 0 && strcmp(e->string, "partial_rotary_factor") != 0)
-            return ct_error_set("%s: %s.%s is not supported: ctrain's RoPE is the original one (rope_type default, "
-                                "rope_theta only)", c->source, block_key, e->string);
-    // transformers' Llama rotates the whole head whatever this says; a model made with partial
-    // rotation would compute something else in both, so it is refused rather than guessed
-    if (!is_unset(partial) && !(cJSON_IsNumber(partial) && partial->valuedouble == 1.0))
-        return ct_error_set("%s: %s%spartial_rotary_factor is not supported: ctrain rotates the whole head", c->source,
-                            partial_in_block ? block_key : "", partial_in_block ? "." : "");
-    if (is_unset(theta)) {
-        *out_theta = 10000.0f;
         return 0;
     }
-    if (!cJSON_IsNumber(theta) || !(theta->valuedouble > 1) || theta->valuedouble > 1e12)
-        return ct_error_set("%s: %s%srope_theta must be a number above 1", c->source, theta_in_block ? block_key : "",
-                            theta_in_block ? "." : "");
-    *out_theta = (float)theta->valuedouble;
+    int pattern = 0, first_window_layer = 0;
+    if (m->family == CT_FAMILY_GEMMA2) pattern = 2;
+    if (m->family == CT_FAMILY_GEMMA3 && get_int(c, "sliding_window_pattern", 6, &pattern) != 0) return -1;
+    if ((m->family == CT_FAMILY_QWEN2 || m->family == CT_FAMILY_QWEN3)) {
+        const cJSON *mwl = item(c, "max_window_layers");
+        first_window_layer = 28;
+        if (cJSON_IsNumber(mwl)) first_window_layer = (int)mwl->valuedouble;
+    }
+    for (int l = 0; l < m->n_layer; l++) slides[l] = pattern ? (l + 1) % pattern != 0 : l >= first_window_layer;
     return 0;
 }
 
-static int parse_llama(const Cfg *c, const char *family, CtModelConfig *m) {
+// The window and ctrain's pattern of sliding layers (every P-th layer global), or a refusal of
+// a pattern it cannot express.
+static int parse_window(const Cfg *c, const Family *f, CtModelConfig *m) {
+    if (m->family == CT_FAMILY_LLAMA) return 0;
+    if ((m->family == CT_FAMILY_QWEN2 || m->family == CT_FAMILY_QWEN3) && !get_bool(c, "use_sliding_window", 0))
+        return 0;  // Qwen's config sets the window to None without use_sliding_window
+    if (refuse_if_true(c, "use_bidirectional_attention", "ctrain's attention is causal")) return -1;
+    const cJSON *w = item(c, "sliding_window");
+    if (cJSON_IsNull(w)) return 0;
+    int window = f->window;
+    if (get_int(c, "sliding_window", f->window ? f->window : 1, &window) != 0) return -1;
+    if (!w && !f->window) return 0;
+    uint8_t *slides = ct_calloc((size_t)m->n_layer, 1);
+    int rc = m->family == CT_FAMILY_MISTRAL || m->family == CT_FAMILY_PHI3 ? 0 : sliding_layers(c, m, slides);
+    if (m->family == CT_FAMILY_MISTRAL || m->family == CT_FAMILY_PHI3) memset(slides, 1, (size_t)m->n_layer);
+    int n_sliding = 0, first_full = -1;
+    for (int l = 0; l < m->n_layer; l++) {
+        n_sliding += slides[l];
+        if (!slides[l] && first_full < 0) first_full = l;
+    }
+    int pattern = n_sliding == m->n_layer ? 0 : first_full + 1;
+    for (int l = 0; rc == 0 && n_sliding && l < m->n_layer; l++)
+        if (slides[l] != (pattern == 0 || (l + 1) % pattern != 0))
+            rc = ct_error_set("%s: %s: layer %d %s through the window, which ctrain cannot express (it has every "
+                              "layer sliding, or every P-th layer global and the others sliding): not supported",
+                              c->source, is_unset(item(c, "layer_types")) ? "max_window_layers" : "layer_types", l,
+                              slides[l] ? "attends" : "does not attend");
+    ct_free(slides);
+    if (rc == 0 && n_sliding) m->sliding_window = window, m->sliding_window_pattern = pattern;
+    return rc;
+}
+
+// Activation, biases, norms and Gemma's scalings: what each family computes beyond LLaMA.
+static int parse_features(const Cfg *c, CtModelConfig *m) {
+    const CtFamily fam = m->family;
+    if (is_gemma(fam)) {
+        const char *act = get_string(c, "hidden_activation");
+        if (act && strcmp(act, "gelu_pytorch_tanh") != 0)
+            return ct_error_set("%s: hidden_activation '%s' is not supported: ctrain's Gemma MLP is GeGLU with the tanh "
+                                "GELU (gelu_pytorch_tanh)", c->source, act);
+        m->gate_act = CT_GATE_GELU_TANH;
+        m->post_norms = m->embed_scale = 1;
+        float scalar = 0;
+        if (get_float(c, "query_pre_attn_scalar", 256, &scalar) != 0) return -1;
+        m->query_scale = (float)pow(scalar, -0.5);
+        if (get_optional_float(c, "attn_logit_softcapping", fam == CT_FAMILY_GEMMA2 ? 50 : 0, &m->attn_softcap) ||
+            get_optional_float(c, "final_logit_softcapping", fam == CT_FAMILY_GEMMA2 ? 30 : 0, &m->final_softcap))
+            return -1;
+    } else {
+        const char *act = get_string(c, "hidden_act");
+        if (act && strcmp(act, "silu") != 0)
+            return ct_error_set("%s: hidden_act '%s' is not supported: ctrain's MLP of this family is SwiGLU (silu)",
+                                c->source, act);
+    }
+    m->qkv_bias = fam == CT_FAMILY_QWEN2;  // Qwen2Attention: q, k and v have biases whatever the config says
+    m->qk_norm = fam == CT_FAMILY_QWEN3 || fam == CT_FAMILY_GEMMA3;
+    if (fam == CT_FAMILY_LLAMA || fam == CT_FAMILY_QWEN3 || is_gemma(fam))
+        if (refuse_if_true(c, "attention_bias", "ctrain has no biases on q/k/v together with o (Qwen2's q/k/v biases "
+                                                "are the ones it has)"))
+            return -1;
+    if (fam == CT_FAMILY_LLAMA && refuse_if_true(c, "mlp_bias", "ctrain's MLP has no biases")) return -1;
+    return 0;
+}
+
+static int parse_llama(const Cfg *c, const Family *f, CtModelConfig *m) {
     m->arch = CT_ARCH_LLAMA;
-    if (strcmp(family, "qwen2") == 0)
-        return ct_error_set("%s: Qwen2 models have biases on q/k/v (q_proj.bias ...), which ctrain's LLaMA does not "
-                            "support", c->source);
+    m->family = f->family;
     if (get_int(c, "num_hidden_layers", -1, &m->n_layer) || get_int(c, "num_attention_heads", -1, &m->n_head) ||
         get_int(c, "hidden_size", -1, &m->d_model) || get_int(c, "intermediate_size", -1, &m->d_ff) ||
-        get_int(c, "vocab_size", -1, &m->vocab_size) || get_int(c, "max_position_embeddings", 2048, &m->max_seq_len) ||
-        get_int(c, "num_key_value_heads", m->n_head, &m->n_kv_head) || get_float(c, "rms_norm_eps", 1e-6, &m->norm_eps) ||
-        parse_rope(c, &m->rope_theta))
+        get_int(c, "vocab_size", -1, &m->vocab_size) || get_int(c, "max_position_embeddings", f->max_pos, &m->max_seq_len) ||
+        get_int(c, "num_key_value_heads", f->n_kv ? f->n_kv : m->n_head, &m->n_kv_head) ||
+        get_float(c, "rms_norm_eps", f->eps, &m->norm_eps))
         return -1;
-    if (m->d_model % m->n_head != 0)
+    if (!f->head_dim && is_unset(item(c, "head_dim")) && m->d_model % m->n_head != 0)
         return ct_error_set("%s: hidden_size (%d) is not a multiple of num_attention_heads (%d)", c->source, m->d_model,
                             m->n_head);
     if (m->n_head % m->n_kv_head != 0)
         return ct_error_set("%s: num_attention_heads (%d) is not a multiple of num_key_value_heads (%d)", c->source,
                             m->n_head, m->n_kv_head);
     int head_dim = 0;
-    if (get_int(c, "head_dim", m->d_model / m->n_head, &head_dim) != 0) return -1;
-    if (head_dim * m->n_head != m->d_model)
-        return ct_error_set("%s: head_dim %d is not hidden_size / num_attention_heads (%d / %d): not supported",
-                            c->source, head_dim, m->d_model, m->n_head);
-    if (head_dim % 2 != 0)
-        return ct_error_set("%s: RoPE needs an even head size; hidden_size / num_attention_heads = %d", c->source,
-                            head_dim);
-    m->tie_embeddings = get_bool(c, "tie_word_embeddings", 0);
-    const char *act = get_string(c, "hidden_act");
-    if (act && strcmp(act, "silu") != 0)
-        return ct_error_set("%s: hidden_act '%s' is not supported: ctrain's LLaMA MLP is SwiGLU (silu)", c->source, act);
-    if (refuse_if_true(c, "attention_bias", "ctrain's LLaMA has no biases on q/k/v/o") ||
-        refuse_if_true(c, "mlp_bias", "ctrain's LLaMA has no biases in the MLP"))
-        return -1;
-    // MistralForCausalLM masks attention to the last sliding_window positions whenever the key is
-    // set (it does not read use_sliding_window); that changes nothing for sequences up to the
-    // window. LlamaForCausalLM reads neither key.
-    const cJSON *window = item(c, "sliding_window");
-    if (strcmp(family, "mistral") == 0 && cJSON_IsNumber(window) && window->valuedouble < m->max_seq_len)
-        return ct_error_set("%s: sliding_window = %.0f (below max_position_embeddings %d) is not supported: ctrain "
-                            "attends to the whole context", c->source, window->valuedouble, m->max_seq_len);
-    return 0;
+    if (get_int(c, "head_dim", f->head_dim ? f->head_dim : m->d_model / m->n_head, &head_dim) != 0) return -1;
+    if (head_dim % 2 != 0) return ct_error_set("%s: RoPE needs an even head size; head_dim is %d", c->source, head_dim);
+    m->head_dim = head_dim * m->n_head == m->d_model ? 0 : head_dim;
+    m->tie_embeddings = get_bool(c, "tie_word_embeddings", f->tied);
+    if (parse_features(c, m) != 0 || ct_hf_rope_parse(c->root, c->source, m) != 0) return -1;
+    return parse_window(c, f, m);
 }
 
-// The families ctrain imports, by model_type and by the class transformers saves in architectures.
-static const struct {
-    const char *model_type, *architecture;
-} families[] = {
-    {"gpt2", "GPT2LMHeadModel"},
-    {"llama", "LlamaForCausalLM"},
-    {"mistral", "MistralForCausalLM"},
-    {"qwen2", "Qwen2ForCausalLM"},
-};
-#define N_FAMILIES (sizeof families / sizeof families[0])
-#define FAMILIES_TEXT "ctrain imports gpt2 (GPT2LMHeadModel) and llama (LlamaForCausalLM, and Mistral-style configs that fit)"
+#define FAMILIES_TEXT                                                                                       \
+    "ctrain imports gpt2 (GPT2LMHeadModel), llama (LlamaForCausalLM), mistral, qwen2, qwen3, gemma2, gemma3_text " \
+    "(Gemma3ForCausalLM) and phi3"
+
+static const Family *family_of(const char *model_type, const char *architecture) {
+    for (size_t f = 0; f < N_LLAMA_FAMILIES; f++)
+        if ((model_type && strcmp(model_type, families_llama[f].model_type) == 0) ||
+            (architecture && strcmp(architecture, families_llama[f].architecture) == 0))
+            return &families_llama[f];
+    return NULL;
+}
 
 // model_type, or when config.json has none, the family its architectures name (all the same one).
 static int model_type_of(const Cfg *c, const char **type) {
@@ -328,8 +413,9 @@ static int model_type_of(const Cfg *c, const char **type) {
                             c->source);
     for (const cJSON *a = archs->child; a; a = a->next) {
         const char *found = NULL;
-        for (size_t f = 0; f < N_FAMILIES && cJSON_IsString(a); f++)
-            if (strcmp(a->valuestring, families[f].architecture) == 0) found = families[f].model_type;
+        if (cJSON_IsString(a) && strcmp(a->valuestring, "GPT2LMHeadModel") == 0) found = "gpt2";
+        const Family *f = cJSON_IsString(a) ? family_of(NULL, a->valuestring) : NULL;
+        if (f) found = f->model_type;
         if (!found)
             return ct_error_set("%s: no model_type, and architectures names %s, which is not a model ctrain imports; "
                                 FAMILIES_TEXT, c->source, cJSON_IsString(a) ? a->valuestring : "a non-string");
@@ -353,86 +439,21 @@ int ct_hf_config_parse(const char *json, const char *source, CtModelConfig *out)
     const cJSON *archs = item(&c, "architectures");
     const char *arch = cJSON_IsArray(archs) && cJSON_IsString(archs->child) ? archs->child->valuestring : NULL;
     int rc = model_type_of(&c, &type);
+    const Family *family = rc == 0 ? family_of(type, NULL) : NULL;
     if (rc == 0 && strcmp(type, "gpt2") == 0) {
         rc = parse_gpt2(&c, out);
-    } else if (rc == 0 && (strcmp(type, "llama") == 0 || strcmp(type, "mistral") == 0 || strcmp(type, "qwen2") == 0)) {
-        rc = parse_llama(&c, type, out);
+    } else if (family) {
+        rc = parse_llama(&c, family, out);
     } else if (rc == 0) {
         rc = ct_error_set("%s: model_type '%s' is not supported; " FAMILIES_TEXT, source, type);
     }
     if (rc == 0) rc = refuse_common(&c);
     if (rc == 0 && arch && strstr(arch, "ForCausalLM") == NULL && strcmp(arch, "GPT2LMHeadModel") != 0)
         rc = ct_error_set("%s: architecture %s is not a causal language model with a head", source, arch);
-    if (rc == 0) warn_unknown_keys(&c, out->arch, type);
+    if (rc == 0) warn_unknown_keys(&c, out->arch, family ? family->keys : NULL, type);
     cJSON_Delete(root);
     if (rc == 0 && ct_model_config_validate(out) != 0) return ct_error_prefix("%s: ", source);
     return rc;
-}
-
-// The shortest decimal that reads back as the same float, as a double: 1e-5f prints "1e-05",
-// not 9.99999974737875e-06, and importing it again gives the same float.
-static double short_float(float f) {
-    char buf[32];
-    for (int p = 1; p <= 9; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
-        if (strtof(buf, NULL) == f) break;
-    }
-    return strtod(buf, NULL);
-}
-
-char *ct_hf_config_json(const CtModelConfig *m, int bos_id, int eos_id, const char *torch_dtype) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON *archs = cJSON_AddArrayToObject(o, "architectures");
-    if (m->arch == CT_ARCH_GPT2) {
-        cJSON_AddItemToArray(archs, cJSON_CreateString("GPT2LMHeadModel"));
-        cJSON_AddStringToObject(o, "model_type", "gpt2");
-        cJSON_AddNumberToObject(o, "vocab_size", m->vocab_size);
-        cJSON_AddNumberToObject(o, "n_positions", m->max_seq_len);
-        cJSON_AddNumberToObject(o, "n_ctx", m->max_seq_len);
-        cJSON_AddNumberToObject(o, "n_embd", m->d_model);
-        cJSON_AddNumberToObject(o, "n_layer", m->n_layer);
-        cJSON_AddNumberToObject(o, "n_head", m->n_head);
-        cJSON_AddNumberToObject(o, "n_inner", m->d_ff);
-        cJSON_AddStringToObject(o, "activation_function", "gelu_new");
-        cJSON_AddNumberToObject(o, "layer_norm_epsilon", short_float(m->norm_eps));
-        cJSON_AddNumberToObject(o, "resid_pdrop", 0);
-        cJSON_AddNumberToObject(o, "embd_pdrop", 0);
-        cJSON_AddNumberToObject(o, "attn_pdrop", 0);
-        cJSON_AddBoolToObject(o, "scale_attn_weights", 1);
-    } else {
-        cJSON_AddItemToArray(archs, cJSON_CreateString("LlamaForCausalLM"));
-        cJSON_AddStringToObject(o, "model_type", "llama");
-        cJSON_AddNumberToObject(o, "vocab_size", m->vocab_size);
-        cJSON_AddNumberToObject(o, "hidden_size", m->d_model);
-        cJSON_AddNumberToObject(o, "intermediate_size", m->d_ff);
-        cJSON_AddNumberToObject(o, "num_hidden_layers", m->n_layer);
-        cJSON_AddNumberToObject(o, "num_attention_heads", m->n_head);
-        cJSON_AddNumberToObject(o, "num_key_value_heads", m->n_kv_head);
-        cJSON_AddNumberToObject(o, "head_dim", ct_model_head_dim(m));
-        cJSON_AddNumberToObject(o, "max_position_embeddings", m->max_seq_len);
-        cJSON_AddNumberToObject(o, "rms_norm_eps", short_float(m->norm_eps));
-        // transformers 5 reads the rope_parameters block; 4.x reads rope_theta and rope_scaling
-        cJSON *rope = cJSON_AddObjectToObject(o, "rope_parameters");
-        cJSON_AddStringToObject(rope, "rope_type", "default");
-        cJSON_AddNumberToObject(rope, "rope_theta", short_float(m->rope_theta));
-        cJSON_AddNumberToObject(o, "rope_theta", short_float(m->rope_theta));
-        cJSON_AddNullToObject(o, "rope_scaling");
-        cJSON_AddStringToObject(o, "hidden_act", "silu");
-        cJSON_AddBoolToObject(o, "attention_bias", 0);
-        cJSON_AddBoolToObject(o, "mlp_bias", 0);
-        cJSON_AddNumberToObject(o, "attention_dropout", 0);
-    }
-    cJSON_AddBoolToObject(o, "tie_word_embeddings", m->tie_embeddings);
-    cJSON_AddNumberToObject(o, "initializer_range", 0.02);
-    cJSON_AddBoolToObject(o, "use_cache", 1);
-    if (bos_id >= 0) cJSON_AddNumberToObject(o, "bos_token_id", bos_id);
-    if (eos_id >= 0) cJSON_AddNumberToObject(o, "eos_token_id", eos_id);
-    // transformers 4.56+ reads "dtype", earlier releases "torch_dtype"
-    cJSON_AddStringToObject(o, "torch_dtype", torch_dtype);
-    cJSON_AddStringToObject(o, "dtype", torch_dtype);
-    char *s = cJSON_Print(o);
-    cJSON_Delete(o);
-    return s;
 }
 
 int ct_parse_byte_size(const char *s, uint64_t *out) {

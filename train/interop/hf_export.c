@@ -23,7 +23,10 @@
 #include "data/tokenizer/tokenizer_hf.h"
 #include "data/tokenizer/tokenizer_identity.h"
 #include "train/interop/checkpoint_io.h"
+#include "train/interop/hf_chat_template.h"
 #include "train/interop/hf_interop.h"
+#include "train/interop/hf_tensor_map.h"
+#include "train/interop/stop_tokens.h"
 
 #define DEFAULT_SHARD_BYTES 5000000000ull  // save_pretrained's default max_shard_size, "5GB"
 
@@ -72,10 +75,13 @@ static int32_t first_special(const CtTokenizer *t, const char *const *texts) {
 typedef struct {
     int32_t bos, eos;
     char bos_text[64], eos_text[64];
+    int32_t eos_ids[CT_MAX_STOP_TOKENS];  // the checkpoint's generation_config (an imported model's), else eos
+    int n_eos;
 } SpecialTokens;
 
 static void find_specials(const char *tokenizer_json, SpecialTokens *s) {
     s->bos = s->eos = -1;
+    s->n_eos = 0;
     CtTokenizer t;
     if (!tokenizer_json || ct_tokenizer_parse_hf(&t, tokenizer_json, strlen(tokenizer_json), "checkpoint tokenizer", NULL) != 0)
         return;
@@ -120,52 +126,101 @@ static int write_tokenizer_files(const char *dir, const CtCheckpointMeta *meta, 
     if (s->eos_text[0]) cJSON_AddStringToObject(o, "eos_token", s->eos_text);
     cJSON_AddNumberToObject(o, "model_max_length", max_len);
     cJSON_AddBoolToObject(o, "clean_up_tokenization_spaces", 0);
+    ct_hf_chat_template_add(o, meta->chat_template_json);
     return write_json(dir, "tokenizer_config.json", o);
+}
+
+// The end-of-sequence ids: the checkpoint's generation_config when it names some (Llama 3
+// Instruct: <|end_of_text|>, <|eom_id|>, <|eot_id|>), else the tokenizer's one.
+static int find_eos_ids(const CtCheckpointMeta *meta, int vocab_size, const char *source, SpecialTokens *s) {
+    if (meta->generation_config_json &&
+        ct_eos_token_ids_parse(meta->generation_config_json, source, vocab_size, s->eos_ids, CT_MAX_STOP_TOKENS, &s->n_eos) != 0)
+        return -1;
+    if (s->n_eos == 0 && s->eos >= 0) s->eos_ids[s->n_eos++] = s->eos;
+    return 0;
 }
 
 static int write_generation_config(const char *dir, const SpecialTokens *s) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "_from_model_config", 1);
     if (s->bos >= 0) cJSON_AddNumberToObject(o, "bos_token_id", s->bos);
-    if (s->eos >= 0) cJSON_AddNumberToObject(o, "eos_token_id", s->eos);
+    if (s->n_eos == 1) cJSON_AddNumberToObject(o, "eos_token_id", s->eos_ids[0]);
+    if (s->n_eos > 1) cJSON_AddItemToObject(o, "eos_token_id", cJSON_CreateIntArray(s->eos_ids, s->n_eos));
     return write_json(dir, "generation_config.json", o);
 }
 
-// The parameter table as Hugging Face holds it: GPT-2's Conv1D weights transposed back to
-// [in, out], every tensor in the chosen dtype. Buffers are owned by `owned` (free each).
+// One tensor in the chosen dtype; `src` (f32) is owned by the caller. *owned: what to free.
+static int to_dtype(CtNamedTensor *out, const float *src, size_t numel, CtDtype dtype, void **owned, const char *source) {
+    if (dtype == CT_DTYPE_F32) {
+        out->data = (void *)src;
+        return 0;
+    }
+    uint16_t *half = ct_alloc(numel * sizeof(uint16_t));
+    size_t overflow = 0;
+    if (dtype == CT_DTYPE_F16) overflow = ct_f32_array_to_f16(src, half, numel);
+    else ct_f32_array_to_bf16(src, half, numel);
+    *owned = half;
+    out->data = half;
+    if (overflow)
+        return ct_error_set("%s: tensor '%s' has %zu values beyond float16's range (+-65504); export with --dtype bf16 "
+                            "or f32", source, out->name, overflow);
+    return 0;
+}
+
+// The f32 values of the file's tensor that starts with table entry i (a fused tensor gathers
+// the entries placed in it; GPT-2's Conv1D weights are transposed back to [in, out]; Gemma's
+// norms lose their 1). NULL when entry i's values go out as they are.
+static float *file_values(const CtModel *m, int i, const CtHfPlace *place, int64_t *rows) {
+    const CtParamEntry *e = &m->table[i];
+    const float *src = m->params + e->offset;
+    const int64_t cols = e->ndim == 2 ? e->shape[1] : 1;
+    *rows = place->rows;
+    if (!e->hf_transposed && place->rows == e->shape[0] && place->offset == 0) return NULL;
+    float *v = ct_alloc((size_t)(place->rows * cols) * sizeof(float));
+    if (e->hf_transposed) {
+        const int64_t r_out = e->shape[0], c_in = e->shape[1];  // [out, in] here
+        for (int64_t r = 0; r < r_out; r++)
+            for (int64_t c = 0; c < c_in; c++) v[c * r_out + r] = src[r * c_in + c];
+        return v;
+    }
+    for (int k = i; k < m->n_tensors; k++) {  // the entries of a fused tensor follow each other
+        CtHfPlace p;
+        ct_hf_place_of(&m->config, &m->table[k], &p);
+        if (strcmp(p.name, place->name) != 0) break;
+        const float *part = m->params + m->table[k].offset;
+        for (size_t j = 0; j < m->table[k].numel; j++) v[p.row0 * cols + (int64_t)j] = part[j] - p.offset;
+    }
+    return v;
+}
+
+// The parameter table as Hugging Face holds it, every tensor in the chosen dtype; *n: how many
+// (fewer than the table's entries when some are fused). Buffers are owned by `owned` (free each).
 // A value beyond float16's range is an error: an infinity in the weights is a broken model.
-static int hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, void **owned, const char *source) {
+static int hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, char (*names)[128], void **owned, int *n,
+                      const char *source) {
+    *n = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const CtParamEntry *e = &m->table[i];
-        const float *src = m->params + e->offset;
-        float *transposed = NULL;
-        out[i] = (CtNamedTensor){.name = e->name, .ndim = e->ndim, .dtype = dtype};
-        out[i].shape[0] = e->shape[0];
-        out[i].shape[1] = e->shape[1];
-        if (e->hf_transposed) {
-            const int64_t rows = e->shape[0], cols = e->shape[1];  // [out, in] here
-            transposed = ct_alloc(e->numel * sizeof(float));
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t c = 0; c < cols; c++) transposed[c * rows + r] = src[r * cols + c];
-            out[i].shape[0] = cols;
-            out[i].shape[1] = rows;
-            src = transposed;
-        }
-        if (dtype == CT_DTYPE_F32) {
-            owned[i] = transposed;
-            out[i].data = transposed ? transposed : (void *)src;
+        CtHfPlace place;
+        ct_hf_place_of(&m->config, e, &place);
+        if (place.row0 > 0) continue;  // written with the fused tensor's first part
+        int64_t rows;
+        float *values = file_values(m, i, &place, &rows);
+        const int k = (*n)++;
+        snprintf(names[k], sizeof names[k], "%s", place.name);
+        out[k] = (CtNamedTensor){.name = names[k], .ndim = e->ndim, .dtype = dtype};
+        out[k].shape[0] = e->hf_transposed ? e->shape[1] : rows;
+        out[k].shape[1] = e->hf_transposed ? e->shape[0] : e->shape[1];
+        const size_t numel = (size_t)(out[k].shape[0] * (e->ndim == 2 ? out[k].shape[1] : 1));
+        void *half = NULL;
+        int rc = to_dtype(&out[k], values ? values : m->params + e->offset, numel, dtype, &half, source);
+        if (half) {
+            ct_free(values);
+            owned[k] = half;
         } else {
-            uint16_t *half = ct_alloc(e->numel * sizeof(uint16_t));
-            size_t overflow = 0;
-            if (dtype == CT_DTYPE_F16) overflow = ct_f32_array_to_f16(src, half, e->numel);
-            else ct_f32_array_to_bf16(src, half, e->numel);
-            ct_free(transposed);
-            owned[i] = half;
-            out[i].data = half;
-            if (overflow)
-                return ct_error_set("%s: tensor '%s' has %zu values beyond float16's range (+-65504); export with "
-                                    "--dtype bf16 or f32", source, e->name, overflow);
+            owned[k] = values;
         }
+        if (rc != 0) return -1;
     }
     return 0;
 }
@@ -182,18 +237,23 @@ static int export_into(const char *ckpt_path, const char *tmp, const CtModel *m,
                        const char *torch_name, uint64_t max_bytes, int *n_shards) {
     SpecialTokens s;
     find_specials(meta->tokenizer_json, &s);
-    char *config = ct_hf_config_json(&m->config, s.bos, s.eos, torch_name);
+    if (find_eos_ids(meta, m->config.vocab_size, ckpt_path, &s) != 0) return -1;
+    char *config = ct_hf_config_json(&m->config, s.bos, s.eos_ids, s.n_eos, torch_name);
+    if (!config) return ct_error_prefix("%s: ", ckpt_path);
     int rc = write_text(tmp, "config.json", config);
     free(config);
     if (rc == 0) rc = write_generation_config(tmp, &s);
     if (rc == 0 && meta->tokenizer_json) rc = write_tokenizer_files(tmp, meta, &s, m->config.max_seq_len);
     if (rc != 0) return -1;
     CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)m->n_tensors);
+    char(*names)[128] = ct_alloc(sizeof *names * (size_t)m->n_tensors);
     void **owned = ct_calloc((size_t)m->n_tensors, sizeof(void *));
-    rc = hf_tensors(m, dtype, t, owned, ckpt_path);
-    if (rc == 0) rc = ct_st_shards_write(tmp, t, m->n_tensors, max_bytes, n_shards);
+    int n = 0;
+    rc = hf_tensors(m, dtype, t, names, owned, &n, ckpt_path);
+    if (rc == 0) rc = ct_st_shards_write(tmp, t, n, max_bytes, n_shards);
     for (int i = 0; i < m->n_tensors; i++) ct_free(owned[i]);
     ct_free(owned);
+    ct_free(names);
     ct_free(t);
     return rc;
 }
@@ -223,7 +283,8 @@ int ct_hf_export(const char *ckpt_path, const char *out_dir, const CtHfExportOpt
     if (rc != 0) {
         remove_folder(tmp);
     } else {
-        ct_log("exported %s (%s, %zu parameters, %s) to %s: %d weight file%s%s", ckpt_path, ct_arch_name(m.config.arch),
+        ct_log("exported %s (%s, %zu parameters, %s) to %s: %d weight file%s%s", ckpt_path,
+               m.config.arch == CT_ARCH_GPT2 ? "gpt2" : ct_family_name(m.config.family),
                m.n_params, torch_name, dir, n_shards, n_shards == 1 ? "" : "s",
                meta.tokenizer_json ? ", tokenizer.json" : "; the checkpoint has no tokenizer, so no tokenizer.json");
     }

@@ -1,13 +1,23 @@
 // ctrain export gguf: a checkpoint as a GGUF file for llama.cpp and ollama, laid out as
-// llama.cpp's convert_hf_to_gguf.py lays out a LlamaForCausalLM or GPT2LMHeadModel:
+// llama.cpp's convert_hf_to_gguf.py lays out a LlamaForCausalLM (and MistralForCausalLM),
+// Qwen2ForCausalLM, Gemma2ForCausalLM or GPT2LMHeadModel:
 //   llama: token_embd, blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate,
-//          ffn_up, ffn_down}, output_norm, output (absent when tied)
+//          ffn_up, ffn_down}, output_norm, output (absent when tied); Llama 3's RoPE scaling as
+//          rope_freqs (a divisor per frequency), linear scaling as rope.scaling.* keys
+//   qwen2: as llama, with attn_{q,k,v}.bias; qwen3: as llama, with attn_{q,k}_norm
+//   gemma2: as llama, with post_attention_norm, ffn_norm (the pre-MLP norm) and post_ffw_norm;
+//          norms hold 1 + w (the convert script adds the 1; ctrain stores it so), soft-caps and
+//          the window as keys
 //   gpt2:  token_embd, position_embd, blk.N.{attn_norm, attn_qkv, attn_output, ffn_norm, ffn_up,
 //          ffn_down}.{weight,bias}, output_norm.{weight,bias}, output (a copy of token_embd when tied)
 // 1-D tensors (norms, biases) stay f32, as llama.cpp keeps them.
 // llama.cpp's LLaMA RoPE rotates adjacent pairs (x_2i, x_2i+1), while transformers (and ctrain)
 // rotate (x_i, x_i+HD/2); so, like the convert script, the rows of q and k are permuted within
 // each head: new row 2i+j = old row j·HD/2 + i (j = 0, 1), which makes both compute the same.
+// llama.cpp's qwen2, qwen3 and gemma2 rotate halves (NEOX), as ctrain: no permutation.
+// What llama.cpp would compute differently is refused (yarn and dynamic RoPE, a window on a
+// llama or qwen2 model, Gemma 2's query scale other than head_dim^-½, the other families).
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,6 +103,25 @@ static const NameMap llama_layer[] = {
     {"self_attn.o_proj.weight", "attn_output.weight", 0}, {"post_attention_layernorm.weight", "ffn_norm.weight", 0},
     {"mlp.gate_proj.weight", "ffn_gate.weight", 0},       {"mlp.up_proj.weight", "ffn_up.weight", 0},
     {"mlp.down_proj.weight", "ffn_down.weight", 0},       {NULL, NULL, 0}};
+static const NameMap qwen2_layer_biases[] = {
+    {"self_attn.q_proj.bias", "attn_q.bias", 0}, {"self_attn.k_proj.bias", "attn_k.bias", 0},
+    {"self_attn.v_proj.bias", "attn_v.bias", 0}, {NULL, NULL, 0}};
+static const NameMap qwen3_layer_norms[] = {
+    {"self_attn.q_norm.weight", "attn_q_norm.weight", 0}, {"self_attn.k_norm.weight", "attn_k_norm.weight", 0},
+    {NULL, NULL, 0}};
+static const NameMap gemma2_layer[] = {
+    {"input_layernorm.weight", "attn_norm.weight", 0},
+    {"self_attn.q_proj.weight", "attn_q.weight", 0},
+    {"self_attn.k_proj.weight", "attn_k.weight", 0},
+    {"self_attn.v_proj.weight", "attn_v.weight", 0},
+    {"self_attn.o_proj.weight", "attn_output.weight", 0},
+    {"post_attention_layernorm.weight", "post_attention_norm.weight", 0},
+    {"pre_feedforward_layernorm.weight", "ffn_norm.weight", 0},
+    {"post_feedforward_layernorm.weight", "post_ffw_norm.weight", 0},
+    {"mlp.gate_proj.weight", "ffn_gate.weight", 0},
+    {"mlp.up_proj.weight", "ffn_up.weight", 0},
+    {"mlp.down_proj.weight", "ffn_down.weight", 0},
+    {NULL, NULL, 0}};
 // GPT-2: ctrain holds the Conv1D weights as [out, in] already, the layout ggml wants (the
 // convert script transposes Hugging Face's [in, out] to get there).
 static const NameMap gpt2_globals[] = {
@@ -114,10 +143,107 @@ static const NameMap *find_name(const NameMap *map, const char *hf) {
     return NULL;
 }
 
-static int add_weights(Export *e, const CtModel *m, const char *source) {
+// Whether the model has exactly the features of its GGUF architecture: Llama's (Qwen2's: with
+// q/k/v biases) or Gemma 2's. A model of a run config may mix them; llama.cpp cannot.
+static int has_family_features(const CtModelConfig *c) {
+    const int gemma = c->family == CT_FAMILY_GEMMA2;
+    if (c->qk_norm != (c->family == CT_FAMILY_QWEN3)) return 0;
+    const float plain_scale = 1.0f / sqrtf((float)ct_model_head_dim(c));
+    return c->qkv_bias == (c->family == CT_FAMILY_QWEN2) && c->post_norms == gemma &&
+           c->embed_scale == gemma && c->gate_act == (gemma ? CT_GATE_GELU_TANH : CT_GATE_SILU) &&
+           c->rope_local_theta == 0 &&
+           (gemma || (c->attn_softcap == 0 && c->final_softcap == 0 &&
+                      (c->query_scale == 0 || fabsf(c->query_scale / plain_scale - 1) < 1e-6f)));
+}
+
+// The GGUF architecture of a model: "llama", "qwen2", "gemma2", "gpt2"; NULL + error for a model
+// llama.cpp would compute differently.
+static const char *gguf_arch(const CtModelConfig *c) {
+    if (c->arch == CT_ARCH_GPT2) return "gpt2";
+    const int exported = c->family == CT_FAMILY_LLAMA || c->family == CT_FAMILY_MISTRAL || c->family == CT_FAMILY_QWEN2 ||
+                         c->family == CT_FAMILY_QWEN3 || c->family == CT_FAMILY_GEMMA2;
+    if (exported && !has_family_features(c))
+        return ct_error_set("gguf export: this %s model mixes in features of other families (biases, q/k norms, "
+                            "post-norms, GeGLU, soft-caps, ...) that llama.cpp's %s architecture does not compute",
+                            ct_family_name(c->family), ct_family_name(c->family)), NULL;
+    const CtRopeType rope = c->rope_scaling.type;
+    if (rope == CT_ROPE_YARN || rope == CT_ROPE_DYNAMIC)
+        return ct_error_set("gguf export: RoPE scaling %s is not exported (llama.cpp's keys for it are not written "
+                            "here); export hf instead", ct_rope_type_name(rope)), NULL;
+    const int windowed = c->sliding_window > 0 && c->sliding_window < c->max_seq_len;
+    switch (c->family) {
+    case CT_FAMILY_LLAMA:
+    case CT_FAMILY_MISTRAL:
+    case CT_FAMILY_QWEN2:
+    case CT_FAMILY_QWEN3: {
+        const char *arch = c->family == CT_FAMILY_QWEN2 ? "qwen2" : c->family == CT_FAMILY_QWEN3 ? "qwen3" : "llama";
+        if (windowed)
+            return ct_error_set("gguf export: a sliding window (%d, below the context of %d) is not supported: "
+                                "llama.cpp's %s architecture attends to the whole context", c->sliding_window,
+                                c->max_seq_len, arch), NULL;
+        return arch;
+    }
+    case CT_FAMILY_GEMMA2:
+        // llama.cpp scales Gemma 2's queries by head_dim^-½ (by model size, not from the file)
+        if (c->query_scale > 0 && fabsf(c->query_scale * sqrtf((float)ct_model_head_dim(c)) - 1) > 1e-6f)
+            return ct_error_set("gguf export: Gemma 2's query scale %g is not head_dim^-1/2, which llama.cpp uses",
+                                c->query_scale), NULL;
+        if (windowed && c->sliding_window_pattern != 2)
+            return ct_error_set("gguf export: llama.cpp's gemma2 alternates sliding and global layers; this model's "
+                                "pattern is %d", c->sliding_window_pattern), NULL;
+        if (rope != CT_ROPE_DEFAULT)
+            return ct_error_set("gguf export: a scaled RoPE on Gemma 2 is not exported"), NULL;
+        if (!c->tie_embeddings)
+            return ct_error_set("gguf export: llama.cpp's gemma2 has no output tensor (its head is the embedding); "
+                                "this model's head is untied"), NULL;
+        // llama.cpp's gemma2 always caps (50 and 30 when the file says nothing)
+        if (!(c->attn_softcap > 0) || !(c->final_softcap > 0))
+            return ct_error_set("gguf export: Gemma 2 without attention and final soft-capping: llama.cpp's gemma2 "
+                                "always caps both"), NULL;
+        return "gemma2";
+    default:
+        return ct_error_set("gguf export: the %s family is not exported as GGUF yet (llama, mistral, qwen2, qwen3, "
+                            "gemma2 and gpt2 are); export hf instead", ct_family_name(c->family)), NULL;
+    }
+}
+
+// The layer names of a GGUF architecture; 1 when q and k rows are permuted.
+static const NameMap *layer_names(const char *arch, int *permute) {
+    *permute = strcmp(arch, "llama") == 0;
+    if (strcmp(arch, "gpt2") == 0) return gpt2_layer;
+    return strcmp(arch, "gemma2") == 0 ? gemma2_layer : llama_layer;
+}
+
+// Llama 3's RoPE scaling as llama.cpp takes it: rope_freqs.weight, a divisor of each frequency
+// (convert_hf_to_gguf.py's LlamaModel.generate_extra_tensors).
+static int add_rope_freqs(Export *e, const CtModelConfig *c, const char *source) {
+    const CtRopeScaling *s = &c->rope_scaling;
+    const int HD = ct_model_head_dim(c), n = HD / 2;
+    float *factors = own(e, sizeof(float) * (size_t)n);
+    const double low_wavelen = s->original_max_position / s->low_freq_factor;
+    const double high_wavelen = s->original_max_position / s->high_freq_factor;
+    for (int i = 0; i < n; i++) {
+        double wavelen = 2 * M_PI * pow(c->rope_theta, 2.0 * i / HD);
+        if (wavelen < high_wavelen) {
+            factors[i] = 1;
+        } else if (wavelen > low_wavelen) {
+            factors[i] = s->factor;
+        } else {
+            double smooth = (s->original_max_position / wavelen - s->low_freq_factor) /
+                            (s->high_freq_factor - s->low_freq_factor);
+            factors[i] = (float)(1 / ((1 - smooth) / s->factor + smooth));
+        }
+    }
+    CtParamEntry p = {.ndim = 1, .shape = {n, 0}, .numel = (size_t)n};
+    snprintf(p.name, sizeof p.name, "rope_freqs");
+    return add(e, "rope_freqs.weight", &p, factors, 0, 0, source);
+}
+
+static int add_weights(Export *e, const CtModel *m, const char *arch, const char *source) {
     const CtModelConfig *c = &m->config;
     const int gpt2 = c->arch == CT_ARCH_GPT2;
-    const NameMap *globals = gpt2 ? gpt2_globals : llama_globals, *layer_map = gpt2 ? gpt2_layer : llama_layer;
+    int permute;
+    const NameMap *globals = gpt2 ? gpt2_globals : llama_globals, *layer_map = layer_names(arch, &permute);
     const char *layer_format = gpt2 ? "transformer.h.%d.%95s" : "model.layers.%d.%95s";
     for (int i = 0; i < m->n_tensors; i++) {
         const CtParamEntry *p = &m->table[i];
@@ -127,19 +253,21 @@ static int add_weights(Export *e, const CtModel *m, const char *source) {
         const NameMap *hit = find_name(globals, p->name);
         if (hit) {
             snprintf(name, sizeof name, "%s", hit->gguf);
-        } else if (sscanf(p->name, layer_format, &layer, suffix) == 2 && (hit = find_name(layer_map, suffix))) {
+        } else if (sscanf(p->name, layer_format, &layer, suffix) == 2 &&
+                   ((hit = find_name(layer_map, suffix)) || (c->qkv_bias && (hit = find_name(qwen2_layer_biases, suffix))) ||
+                    (c->qk_norm && (hit = find_name(qwen3_layer_norms, suffix))))) {
             snprintf(name, sizeof name, "blk.%d.%s", layer, hit->gguf);
         } else {
             return ct_error_set("gguf export: no GGUF name for tensor '%s'", p->name);
         }
-        int rope_heads = hit->rope == 1 ? c->n_head : hit->rope == 2 ? c->n_kv_head : 0;
+        int rope_heads = !permute ? 0 : hit->rope == 1 ? c->n_head : hit->rope == 2 ? c->n_kv_head : 0;
         if (add(e, name, p, data, rope_heads, ct_model_head_dim(c), source) != 0) return -1;
         // GPT-2's head is the embedding; llama.cpp's convert script writes it out as output.weight too
         if (gpt2 && c->tie_embeddings && strcmp(name, "token_embd.weight") == 0 &&
             add(e, "output.weight", p, data, 0, 0, source) != 0)
             return -1;
     }
-    return 0;
+    return c->rope_scaling.type == CT_ROPE_LLAMA3 ? add_rope_freqs(e, c, source) : 0;
 }
 
 // tokenizer.ggml.pre: the name under which llama.cpp (src/llama-vocab.cpp) keeps the regular
@@ -232,9 +360,8 @@ static int add_tokenizer(Export *e, const char *json, const char *generation_con
     return 0;
 }
 
-static void add_model_keys(Export *e, const CtModelConfig *c, const char *name) {
+static void add_model_keys(Export *e, const CtModelConfig *c, const char *arch, const char *name) {
     CtGgufWriter *w = &e->w;
-    const char *arch = c->arch == CT_ARCH_GPT2 ? "gpt2" : "llama";
     char key[96];
 #define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
     ct_gguf_add_string(w, "general.architecture", arch);
@@ -253,6 +380,21 @@ static void add_model_keys(Export *e, const CtModelConfig *c, const char *name) 
         ct_gguf_add_u32(w, KEY("rope.dimension_count"), (uint32_t)ct_model_head_dim(c));
         ct_gguf_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps);
         ct_gguf_add_f32(w, KEY("rope.freq_base"), c->rope_theta);
+        if (c->head_dim) {  // llama.cpp derives it from embedding_length / head_count otherwise
+            ct_gguf_add_u32(w, KEY("attention.key_length"), (uint32_t)ct_model_head_dim(c));
+            ct_gguf_add_u32(w, KEY("attention.value_length"), (uint32_t)ct_model_head_dim(c));
+        }
+        if (c->rope_scaling.type == CT_ROPE_LINEAR) {
+            ct_gguf_add_string(w, KEY("rope.scaling.type"), "linear");
+            ct_gguf_add_f32(w, KEY("rope.scaling.factor"), c->rope_scaling.factor);
+        }
+    }
+    if (c->family == CT_FAMILY_GEMMA2) {
+        if (c->attn_softcap > 0) ct_gguf_add_f32(w, KEY("attn_logit_softcapping"), c->attn_softcap);
+        if (c->final_softcap > 0) ct_gguf_add_f32(w, KEY("final_logit_softcapping"), c->final_softcap);
+        // no window: one as long as the context, which masks nothing
+        ct_gguf_add_u32(w, KEY("attention.sliding_window"),
+                        (uint32_t)(c->sliding_window > 0 ? c->sliding_window : c->max_seq_len));
     }
     ct_gguf_add_u32(w, KEY("vocab_size"), (uint32_t)c->vocab_size);
 #undef KEY
@@ -267,17 +409,23 @@ int ct_gguf_export(const char *ckpt_path, const char *out_path, const CtGgufExpo
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CtModel m;
     if (ct_checkpoint_load(ckpt_path, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
+    const char *arch = gguf_arch(&m.config);
+    if (!arch) {
+        ct_model_free(&m);
+        ct_checkpoint_meta_free(&meta);
+        return ct_error_prefix("%s: ", ckpt_path);
+    }
     ct_gguf_init(&e.w);
     const char *base = strrchr(ckpt_path, '/');
-    add_model_keys(&e, &m.config, base ? base + 1 : ckpt_path);
+    add_model_keys(&e, &m.config, arch, base ? base + 1 : ckpt_path);
     int rc = 0;
     if (meta.tokenizer_json)
         rc = add_tokenizer(&e, meta.tokenizer_json, meta.generation_config_json, m.config.vocab_size, ckpt_path);
     else ct_log("warning: %s has no tokenizer; the GGUF file will have none and llama.cpp will refuse it", ckpt_path);
-    if (rc == 0) rc = add_weights(&e, &m, ckpt_path);
+    if (rc == 0) rc = add_weights(&e, &m, arch, ckpt_path);
     if (rc == 0) rc = ct_gguf_write(&e.w, out_path);
     if (rc == 0)
-        ct_log("exported %s (%s, %zu parameters, %s) to %s", ckpt_path, ct_arch_name(m.config.arch), m.n_params,
+        ct_log("exported %s (%s, %zu parameters, %s) to %s", ckpt_path, arch, m.n_params,
                e.matrix_dtype == CT_DTYPE_F32 ? "f32" : "f16", out_path);
     for (int i = 0; i < e.n_owned; i++) ct_free(e.owned[i]);
     ct_free(e.owned);

@@ -2,7 +2,9 @@
 // model.safetensors.index.json, tokenizer.json) into a ctrain checkpoint.
 //
 // Every tensor of ctrain's parameter table must be found with the shape it implies (GPT-2's
-// Conv1D weights transposed from [in, out]), and every tensor of the files must find a place
+// Conv1D weights transposed from [in, out]; Phi-3's q/k/v and gate/up as row ranges of its fused
+// qkv_proj and gate_up_proj; Gemma's norms with the 1 of its x·(1 + w) added: hf_tensor_map.h),
+// and every tensor of the files must find a place
 // in the table, except buffers transformers itself recomputes (GPT-2's causal mask
 // attn.bias/attn.masked_bias, rotary inv_freq) and a tied lm_head. An unplaced tensor means
 // the model has something ctrain would drop, which is an error, not a warning.
@@ -24,8 +26,10 @@
 #include "data/tokenizer/tokenizer_hf.h"
 #include "data/tokenizer/tokenizer_identity.h"
 #include "train/interop/checkpoint_io.h"
+#include "train/interop/hf_chat_template.h"
 #include "train/interop/hf_generation.h"
 #include "train/interop/hf_interop.h"
+#include "train/interop/hf_tensor_map.h"
 
 typedef struct {
     CtStShards st;
@@ -110,7 +114,9 @@ static int check_all_used(HfWeights *w, const CtModelConfig *c) {
             const char *n = w->st.files[i].tensors[k].name;
             if (w->used[i][k] || ignorable(n, c)) continue;
             if (ends_with(n, "_proj.bias"))
-                return ct_error_set("%s: tensor '%s': biases on LLaMA projections are not supported", w->st.files[i].source, n);
+                return ct_error_set("%s: tensor '%s': a bias on this projection is not supported (ctrain's %s has %s)",
+                                    w->st.files[i].source, n, c->arch == CT_ARCH_GPT2 ? "GPT-2" : "model of this family",
+                                    c->qkv_bias ? "biases on q, k and v only" : "no projection biases");
             return ct_error_set("%s: tensor '%s' has no place in a %s model of this config (ctrain would drop it)",
                                 w->st.files[i].source, n, ct_arch_name(c->arch));
         }
@@ -123,19 +129,21 @@ static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
     if (k < size) snprintf(buf + k, size - k, "]");
 }
 
-// Copies one tensor into its place in the parameter buffer, converting to f32 and transposing
-// GPT-2's Conv1D weights from [in, out] to [out, in].
-static int load_entry(HfWeights *w, const char *dir, const CtModelConfig *config, const CtParamEntry *e, float *dst,
-                      float *scratch) {
+// Copies one tensor (or its rows of a fused one) into its place in the parameter buffer,
+// converting to f32, transposing GPT-2's Conv1D weights from [in, out] to [out, in] and adding
+// the family's offset (Gemma's norms).
+static int load_entry(HfWeights *w, const char *dir, const CtModelConfig *config, const CtParamEntry *e, float *dst) {
     const int tied = config->tie_embeddings;
+    CtHfPlace place;
+    ct_hf_place_of(config, e, &place);
     const CtSafetensors *file = NULL;
-    const CtStTensor *t = find_tensor(w, e->name, &file);
+    const CtStTensor *t = find_tensor(w, place.name, &file);
     // a tied model saved with its head and not its embedding: transformers ties the embedding to it
     if (!t && tied && strcmp(e->name, embedding_name(config)) == 0) t = find_tensor(w, "lm_head.weight", &file);
     if (!t)
-        return ct_error_set("%s: tensor '%s' is missing from %s", dir, e->name,
+        return ct_error_set("%s: tensor '%s' is missing from %s", dir, place.name,
                             w->st.n_files == 1 ? "model.safetensors" : "every shard");
-    int64_t want[2] = {e->shape[0], e->shape[1]};
+    int64_t want[2] = {place.rows, e->shape[1]};
     if (e->hf_transposed) want[0] = e->shape[1], want[1] = e->shape[0];
     if (t->ndim != e->ndim || t->shape[0] != want[0] || (e->ndim == 2 && t->shape[1] != want[1])) {
         char got[128], exp[128];
@@ -143,12 +151,20 @@ static int load_entry(HfWeights *w, const char *dir, const CtModelConfig *config
         shape_text(exp, sizeof exp, e->ndim, want);
         return ct_error_set("%s: tensor '%s' has shape %s; config.json implies %s", file->source, t->name, got, exp);
     }
-    if (!e->hf_transposed) return ct_st_read_f32(file, t, dst);
-    if (ct_st_read_f32(file, t, scratch) != 0) return -1;
-    const int64_t in = want[0], out = want[1];
-    for (int64_t i = 0; i < in; i++)
-        for (int64_t o = 0; o < out; o++) dst[o * in + i] = scratch[i * out + o];
-    return 0;
+    if (!e->hf_transposed && place.rows == e->shape[0] && place.offset == 0) return ct_st_read_f32(file, t, dst);
+    float *whole = ct_alloc(t->numel * sizeof(float));
+    int rc = ct_st_read_f32(file, t, whole);
+    const int64_t cols = e->ndim == 2 ? e->shape[1] : 1;
+    if (rc == 0 && e->hf_transposed) {
+        const int64_t in = want[0], out = want[1];
+        for (int64_t i = 0; i < in; i++)
+            for (int64_t o = 0; o < out; o++) dst[o * in + i] = whole[i * out + o];
+    } else if (rc == 0) {
+        const float *rows = whole + place.row0 * cols;
+        for (size_t k = 0; k < e->numel; k++) dst[k] = rows[k] + place.offset;
+    }
+    ct_free(whole);
+    return rc;
 }
 
 static int load_tokenizer(const char *dir, const CtModelConfig *c, CtCheckpointMeta *meta) {
@@ -185,7 +201,11 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
     if (rc != 0) return -1;
 
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
-    if (!opt->skip_tokenizer && load_tokenizer(dir, &config, &meta) != 0) return -1;
+    if (!opt->skip_tokenizer && (load_tokenizer(dir, &config, &meta) != 0 ||
+                                 ct_hf_chat_template_read(dir, &meta.chat_template_json) != 0)) {
+        ct_checkpoint_meta_free(&meta);
+        return -1;
+    }
     if (ct_hf_generation_config_read(dir, config.vocab_size, &meta.generation_config_json) != 0) {
         ct_checkpoint_meta_free(&meta);
         return -1;
@@ -207,19 +227,15 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
     // the smallest batch: the import needs the parameter buffer, not activations
     rc = ct_model_create(&m, &config, ct_ops_cpu(), 1, 1, 0);
     if (rc == 0) {
-        size_t largest = 1;
-        for (int i = 0; i < m.n_tensors; i++)
-            if (m.table[i].numel > largest) largest = m.table[i].numel;
-        float *scratch = ct_alloc(largest * sizeof(float));
         for (int i = 0; i < m.n_tensors && rc == 0; i++)
-            rc = load_entry(w, dir, &config, &m.table[i], m.params + m.table[i].offset, scratch);
-        ct_free(scratch);
+            rc = load_entry(w, dir, &config, &m.table[i], m.params + m.table[i].offset);
         if (rc == 0) rc = check_all_used(w, &config);
         if (rc == 0) rc = ct_checkpoint_save(out_path, &m, NULL, &meta);
         if (rc == 0)
-            ct_log("imported %s (%s, %zu parameters, %d file%s) into %s%s", dir, ct_arch_name(config.arch),
-                        m.n_params, w->st.n_files, w->st.n_files == 1 ? "" : "s", out_path,
-                        meta.tokenizer_json ? " with its tokenizer" : " without a tokenizer");
+            ct_log("imported %s (%s, %zu parameters, %d file%s) into %s%s", dir,
+                   config.arch == CT_ARCH_GPT2 ? "gpt2" : ct_family_name(config.family),
+                   m.n_params, w->st.n_files, w->st.n_files == 1 ? "" : "s", out_path,
+                   meta.tokenizer_json ? " with its tokenizer" : " without a tokenizer");
         ct_model_free(&m);
     }
     weights_close(w);

@@ -3,13 +3,16 @@
 // docs/interop.md is the user's side of this.
 // The formats are in checkpoints/ (safetensors.h, gguf.h); what maps onto what is decided here.
 //
-// Families: GPT2LMHeadModel (gpt2) and LlamaForCausalLM (llama; Mistral-style configs import
-// when they fit: grouped-query heads, rope_theta, tied or untied head). config.json is read in
-// transformers 5's shape (a rope_parameters block) and in 4's (top-level rope_theta,
-// rope_scaling). What does not fit (sliding-window attention, biases on projections, any RoPE
-// type but the default one, an explicit head_dim that is not hidden_size /
-// num_attention_heads, another activation, quantized weights) is refused with a message that
-// names the config key.
+// Families: GPT2LMHeadModel (gpt2) and the llama architecture's LlamaForCausalLM (Llama 1-3.x,
+// RoPE scaling llama3/linear/dynamic/yarn), MistralForCausalLM (sliding window),
+// Qwen2ForCausalLM (q/k/v biases), Qwen3ForCausalLM (q/k norms, own head_dim),
+// Gemma2ForCausalLM and Gemma3ForCausalLM (gemma3_text: GeGLU, (1 + w) norms folded into the
+// stored weights, pre/post norms, scaled embeddings, soft-capping, local/global layers) and
+// Phi3ForCausalLM (fused qkv_proj and gate_up_proj, split on import and fused on export).
+// config.json is read in transformers 5's shape (rope_parameters) and in 4's (top-level
+// rope_theta, rope_scaling). What ctrain cannot compute exactly (longrope, partial rotation,
+// biases on o_proj or the MLP, a window pattern other than "every P-th layer global",
+// quantized weights, ...) is refused with a message that names the config key.
 #pragma once
 #include <stdint.h>
 
@@ -31,8 +34,10 @@ typedef struct {
 // config.json text -> the model shape; refuses what ctrain cannot run exactly. `source` names
 // the file in messages. 0, or -1 + error.
 int ct_hf_config_parse(const char *json, const char *source, CtModelConfig *out);
-// The model shape as config.json text (free with free()). bos/eos: token ids, -1 when unknown.
-char *ct_hf_config_json(const CtModelConfig *c, int bos_id, int eos_id, const char *torch_dtype);
+// The model shape as config.json text of its family (free with free()). bos_id: -1 when unknown;
+// eos_ids: n_eos end-of-sequence ids (one is written as a number, several as a list). NULL +
+// error for a shape the family's config.json cannot say (a Gemma query scale that is not n^-1/2).
+char *ct_hf_config_json(const CtModelConfig *c, int bos_id, const int32_t *eos_ids, int n_eos, const char *torch_dtype);
 
 // ctrain import hf DIR --out CKPT. 0, or -1 + error; nothing is left at out_path on error.
 int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions *opt);

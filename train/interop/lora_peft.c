@@ -8,6 +8,7 @@
 #include "checkpoints/peft.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "train/interop/lora_peft_fused.h"
 #include "train/model/lora.h"
 #include "train/model/lora_targets.h"
 
@@ -47,12 +48,20 @@ int ct_lora_save_peft(const CtModel *m, const char *dir, const char *base_name) 
     }
     snprintf(cfg->base_model_name_or_path, sizeof cfg->base_model_name_or_path, "%s",
              base_name ? base_name : lora->base_path);
-    const int n = ct_lora_n_tensors(lora);
-    CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
-    ct_lora_named_tensors(lora, lora->params, t);
     uint64_t hash = lora->base_hash ? lora->base_hash : ct_lora_base_hash(m);
-    int rc = ct_peft_write(dir, cfg, t, n, hash);
-    ct_free(t);
+    int rc;
+    if (m->config.family == CT_FAMILY_PHI3) {  // PEFT's modules are the fused ones (lora_peft_fused.h)
+        CtPeftFused fused;
+        rc = ct_peft_fuse_phi3(m, cfg, &fused);
+        if (rc == 0) rc = ct_peft_write(dir, cfg, fused.tensors, fused.n, hash);
+        ct_peft_fused_free(&fused);
+    } else {
+        const int n = ct_lora_n_tensors(lora);
+        CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
+        ct_lora_named_tensors(lora, lora->params, t);
+        rc = ct_peft_write(dir, cfg, t, n, hash);
+        ct_free(t);
+    }
     ct_free(cfg);
     return rc;
 }

@@ -30,6 +30,18 @@ typedef struct {
         int tie_embeddings;  // 0 auto, 1 true, 2 false
         float dropout;
         int recompute;       // recompute norms and MLP activations in backward instead of storing them
+        // the llama variants (CtModelConfig); 0 (false, "auto") keeps the preset's
+        int family;          // 0 auto, then CtFamily + 1
+        int head_dim, qkv_bias, qk_norm, sliding_window, sliding_window_pattern;
+        int gate_act;        // 0 auto, then CtGateAct + 1
+        int post_norms, embed_scale;
+        float rope_local_theta, query_scale, attn_softcap, final_softcap;
+        struct {
+            int type;        // 0 auto, then CtRopeType + 1
+            float factor, low_freq_factor, high_freq_factor, beta_fast, beta_slow, mscale, mscale_all_dim,
+                attention_factor;
+            int original_max_position, truncate;
+        } rope_scaling;
     } model;
     struct {
         char path[CT_PATH_MAX];       // dataset folder (ctrain shard --out)

@@ -3,6 +3,37 @@
 
 #include "core/error.h"
 
+// The llama variants' keys over the preset's (a preset that has none: plain LLaMA).
+static void apply_variants(const __typeof__(((CtRunConfig *)0)->model) *m, CtModelConfig *out) {
+    if (m->family) out->family = (CtFamily)(m->family - 1);
+    if (m->head_dim) out->head_dim = m->head_dim;
+    if (m->qkv_bias) out->qkv_bias = 1;
+    if (m->qk_norm) out->qk_norm = 1;
+    if (m->sliding_window) out->sliding_window = m->sliding_window;
+    if (m->sliding_window_pattern) out->sliding_window_pattern = m->sliding_window_pattern;
+    if (m->gate_act) out->gate_act = (CtGateAct)(m->gate_act - 1);
+    if (m->post_norms) out->post_norms = 1;
+    if (m->embed_scale) out->embed_scale = 1;
+    if (m->rope_local_theta > 0) out->rope_local_theta = m->rope_local_theta;
+    if (m->query_scale > 0) out->query_scale = m->query_scale;
+    if (m->attn_softcap > 0) out->attn_softcap = m->attn_softcap;
+    if (m->final_softcap > 0) out->final_softcap = m->final_softcap;
+    if (m->rope_scaling.type) {
+        const __typeof__(m->rope_scaling) *r = &m->rope_scaling;
+        out->rope_scaling = (CtRopeScaling){.type = (CtRopeType)(r->type - 1),
+                                            .factor = r->factor,
+                                            .original_max_position = r->original_max_position,
+                                            .low_freq_factor = r->low_freq_factor,
+                                            .high_freq_factor = r->high_freq_factor,
+                                            .beta_fast = r->beta_fast,
+                                            .beta_slow = r->beta_slow,
+                                            .mscale = r->mscale,
+                                            .mscale_all_dim = r->mscale_all_dim,
+                                            .attention_factor = r->attention_factor,
+                                            .truncate = r->truncate};
+    }
+}
+
 int ct_model_config_from_run(const CtRunConfig *run, CtModelConfig *out) {
     if (ct_model_preset(run->model.preset, out) != 0) return ct_error_prefix("model.preset: ");
     const __typeof__(run->model) *m = &run->model;
@@ -22,5 +53,6 @@ int ct_model_config_from_run(const CtRunConfig *run, CtModelConfig *out) {
     if (m->rope_theta > 0) out->rope_theta = m->rope_theta;
     if (m->tie_embeddings) out->tie_embeddings = m->tie_embeddings == 1;
     out->dropout = m->dropout;
+    apply_variants(m, out);
     return ct_model_config_validate(out);
 }

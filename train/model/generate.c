@@ -22,9 +22,11 @@ void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
     g->v_cache = ops->alloc(A * (size_t)c->n_layer * (size_t)max_ctx * kv, "generation value cache");
     g->x = ops->alloc(A * (size_t)c->d_model, "generation state");
     g->norm = ops->alloc(A * (size_t)c->d_model, "generation state");
-    g->mean_rstd = ops->alloc(sizeof(float) * 2, "generation state");
+    g->mean_rstd = ops->alloc(sizeof(float) * (size_t)(2 + c->n_head + c->n_kv_head), "generation state");
     g->qkv = ops->alloc(A * (size_t)ct_model_qkv_width(c), "generation state");
-    g->atty = ops->alloc(A * (size_t)c->d_model, "generation state");
+    g->qkv_pre = c->qk_norm ? ops->alloc(A * (size_t)ct_model_qkv_width(c), "generation state") : NULL;
+    g->branch_pre = c->post_norms ? ops->alloc(A * (size_t)c->d_model, "generation state") : NULL;
+    g->atty = ops->alloc(A * (size_t)ct_model_attn_width(c), "generation state");
     g->proj = ops->alloc(A * (size_t)c->d_model, "generation state");
     g->fch = ops->alloc(A * (size_t)ct_model_fc_width(c), "generation state");
     g->fch_act = ops->alloc(A * (size_t)c->d_ff, "generation state");
@@ -37,6 +39,8 @@ void ct_generator_free(CtGenerator *g) {
     const CtOps *ops = g->model->ops;
     void *buffers[] = {g->k_cache, g->v_cache, g->x, g->norm, g->mean_rstd, g->qkv, g->atty, g->proj, g->fch, g->fch_act, g->logits};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) ops->free(buffers[i]);
+    if (g->qkv_pre) ops->free(g->qkv_pre);
+    if (g->branch_pre) ops->free(g->branch_pre);
     ops->free(g->token_pos);
     if (g->host_logits != (void *)g->logits) ct_free(g->host_logits);
     memset(g, 0, sizeof *g);
@@ -53,12 +57,15 @@ const float *ct_generator_feed(CtGenerator *g, int32_t token) {
     const int32_t token_pos[2] = {token, g->n_ctx};
     ops->upload(g->token_pos, token_pos, sizeof token_pos);
     const int32_t *d_token = g->token_pos, *d_pos = g->token_pos + 1;
-    const CtBlockPass pass = {.B = 1, .T = 1, .positions = d_pos, .k_cache = g->k_cache, .v_cache = g->v_cache,
-                              .max_ctx = g->max_ctx, .pos = g->n_ctx};
+    // dynamic RoPE scaling sees a pass whose largest position is this one, as transformers does
+    const CtBlockPass pass = {.B = 1, .T = 1, .positions = d_pos, .rope_len = g->n_ctx + 1, .k_cache = g->k_cache,
+                              .v_cache = g->v_cache, .max_ctx = g->max_ctx, .pos = g->n_ctx};
     float *mean = g->mean_rstd, *rstd = g->mean_rstd + 1;
     const CtBlockActs row = {.x = g->x, .ln1 = g->norm, .ln1_mean = mean, .ln1_rstd = rstd, .qkv = g->qkv,
-                             .atty = g->atty, .res2 = g->x, .ln2 = g->norm, .ln2_mean = mean, .ln2_rstd = rstd,
-                             .fch = g->fch, .fch_act = g->fch_act, .proj = g->proj, .out = g->x};
+                             .qkv_pre = g->qkv_pre, .qk_rstd = g->mean_rstd + 2, .atty = g->atty, .res2 = g->x,
+                             .ln2 = g->norm, .ln2_mean = mean, .ln2_rstd = rstd, .fch = g->fch, .fch_act = g->fch_act,
+                             .proj = g->proj, .attn_pre = g->branch_pre, .mlp_pre = g->branch_pre,
+                             .attn_post_rstd = rstd, .mlp_post_rstd = rstd, .out = g->x};
 
     ct_model_embed_forward(m, g->x, d_token, d_pos, 1, 0.0f);
     for (int l = 0; l < m->config.n_layer; l++) ct_model_block_forward(m, l, &pass, &row);

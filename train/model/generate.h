@@ -17,7 +17,8 @@ typedef struct {
     // in the model's ops' memory: the block's buffers for one row (train/model/model_internal.h's
     // CtBlockActs), the norm's statistics
     CtAct *x, *norm, *qkv, *atty, *proj, *fch, *fch_act, *logits;
-    float *mean_rstd;
+    CtAct *qkv_pre, *branch_pre;  // qk_norm's and post_norms' inputs (NULL without the feature)
+    float *mean_rstd;             // [2 + NH + NKV]: a norm's mean and rstd, then the q/k norms' rstd
     int32_t *token_pos;  // [2]: the fed token and its position, in the ops' memory
     float *host_logits;  // [V]: what ct_generator_feed returns (= logits on the CPU)
 } CtGenerator;

@@ -86,24 +86,43 @@ static CtAct *layer_input(const CtModel *m, int l) {
 }
 
 // Block l's slices of the stored activations: what its forward writes and its backward reads.
+// A variant's tensors are NULL where the config does not have it.
 static CtBlockActs block_acts(const CtModel *m, int l) {
     const CtActivations *a = &m->act;
-    const size_t C = (size_t)m->config.d_model, stats = (size_t)l * slice(m, 1);
+    const CtModelConfig *c = &m->config;
+    const size_t C = (size_t)c->d_model, stats = (size_t)l * slice(m, 1), QKV = (size_t)ct_model_qkv_width(c);
+    const int qk = c->qk_norm, post = c->post_norms;
     return (CtBlockActs){.x = layer_input(m, l),
                          .ln1 = ct_act_ln1(m, l),
                          .ln1_mean = a->ln1_mean + stats,
                          .ln1_rstd = a->ln1_rstd + stats,
-                         .qkv = act_layer(m, a->qkv, l, (size_t)ct_model_qkv_width(&m->config)),
-                         .atty = act_layer(m, a->atty, l, C),
+                         .qkv = act_layer(m, a->qkv, l, QKV),
+                         .qkv_pre = qk ? act_layer(m, a->qkv_pre, l, QKV) : NULL,
+                         .qk_rstd = qk ? a->qk_rstd + (size_t)l * slice(m, (size_t)(c->n_head + c->n_kv_head)) : NULL,
+                         .atty = act_layer(m, a->atty, l, (size_t)ct_model_attn_width(c)),
                          .att = a->att + (size_t)l * att_slice(m),
                          .res2 = act_layer(m, a->residual2, l, C),
                          .ln2 = ct_act_ln2(m, l),
                          .ln2_mean = a->ln2_mean + stats,
                          .ln2_rstd = a->ln2_rstd + stats,
-                         .fch = act_layer(m, a->fch, l, (size_t)ct_model_fc_width(&m->config)),
+                         .fch = act_layer(m, a->fch, l, (size_t)ct_model_fc_width(c)),
                          .fch_act = ct_act_fch_act(m, l),
                          .proj = a->proj,
+                         .attn_pre = post ? act_layer(m, a->attn_pre, l, C) : NULL,
+                         .mlp_pre = post ? act_layer(m, a->mlp_pre, l, C) : NULL,
+                         .attn_post_rstd = post ? a->attn_post_rstd + stats : NULL,
+                         .mlp_post_rstd = post ? a->mlp_post_rstd + stats : NULL,
                          .out = act_layer(m, a->residual3, l, C)};
+}
+
+// The largest position of a host batch + 1: what dynamic RoPE scaling reads (T without positions).
+static int rope_len(const CtBatch *batch) {
+    const int N = batch->B * batch->T;
+    if (!batch->positions) return batch->T;
+    int top = 0;
+    for (int n = 0; n < N; n++)
+        if (batch->positions[n] > top) top = batch->positions[n];
+    return top + 1;
 }
 
 static float token_weight(const CtBatch *b, int n) {
@@ -115,7 +134,8 @@ static float token_weight(const CtBatch *b, int n) {
 static size_t layer_first_grad(const CtModel *m, int l) {
     const CtLayerTensors *t = &m->g.layers[l];
     const float *p[] = {t->ln1_w, t->ln1_b, t->qkv_w, t->qkv_b, t->attn_out_w, t->attn_out_b,
-                        t->ln2_w, t->ln2_b, t->fc_w,  t->fc_b,  t->fc_out_w, t->fc_out_b};
+                        t->ln2_w, t->ln2_b, t->fc_w,  t->fc_b,  t->fc_out_w, t->fc_out_b,
+                        t->q_norm_w, t->k_norm_w, t->attn_post_w, t->mlp_post_w};
     const float *lowest = NULL;
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         if (p[i] && (!lowest || p[i] < lowest)) lowest = p[i];
@@ -132,8 +152,10 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
     const CtModelDims d = ct_model_dims(m, batch->B, batch->T);
     const CtBatch *staged = &m->batch;
     m->dropout_applied = m->training && m->config.dropout > 0;
-    const CtBlockPass pass = {.B = d.B, .T = d.T, .positions = staged->positions, .doc_ids = staged->doc_ids,
-                              .dropout = m->dropout_applied ? m->config.dropout : 0.0f, .fused_gelu = 1};
+    m->rope_len = rope_len(batch);
+    const CtBlockPass pass = {.B = d.B, .T = d.T, .positions = staged->positions, .rope_len = m->rope_len,
+                              .doc_ids = staged->doc_ids, .dropout = m->dropout_applied ? m->config.dropout : 0.0f,
+                              .fused_gelu = 1};
 
     ct_model_embed_forward(m, a->encoded, staged->tokens, staged->positions, d.N, pass.dropout);
     for (int l = 0; l < d.L; l++) {
@@ -169,6 +191,91 @@ const float *ct_model_logits(CtModel *m) {
     return m->host_logits;
 }
 
+// The gradient of a branch's output before the block adds it to the stream, from d res (the
+// stream's): through the dropout mask, then (post_norms) back through the output's RMSNorm.
+static const CtAct *branch_output_backward(CtModel *m, const CtAct *dres, const CtAct *pre, const float *post_w,
+                                           float *post_dw, const float *post_rstd, int site, int N) {
+    const CtOps *ops = m->ops;
+    const size_t NC = (size_t)N * m->config.d_model;
+    const CtAct *dproj = dres;
+    if (m->dropout_applied) {
+        ops->dropout_backward(m->act.d_proj, dres, NC, m->config.dropout, ct_model_dropout_seed(m, site));
+        dproj = m->act.d_proj;
+    }
+    if (!post_w) return dproj;
+    ops->zero(m->act.d_post, NC * ops->act_bytes);
+    ops->rmsnorm_backward(m->act.d_post, post_dw, dproj, pre, post_w, post_rstd, N, m->config.d_model);
+    return m->act.d_post;
+}
+
+// The MLP half of block l. res3 = res2 + dropout(postnorm(proj)): dres passes through to res2
+// unchanged and gains the norm's input gradient.
+static void mlp_backward(CtModel *m, int l, const CtBlockActs *s, const CtModelDims *d) {
+    const CtOps *ops = m->ops;
+    const CtLayerTensors *p = &m->w.layers[l], *gp = &m->g.layers[l];
+    CtActivations *a = &m->act;
+    const size_t A = ops->act_bytes;
+    CtAct *dres = a->d_residual;
+    if (m->recompute) ct_model_mlp_activation_forward(m, s->fch_act, s->fch, d->N);
+    const CtAct *dproj = branch_output_backward(m, dres, s->mlp_pre, p->mlp_post_w, gp->mlp_post_w, s->mlp_post_rstd,
+                                                3 + 3 * l, d->N);
+    if (fused_gelu_backward(m, l)) {  // d fch = gelu'(fch) ⊙ (dproj·W_proj), written (no zeroing)
+        ops->matmul_backward_dgelu(a->d_fch, gp->fc_out_w, gp->fc_out_b, dproj, s->fch_act, s->fch, p->fc_out_w, d->N,
+                                   d->F, d->C);
+    } else {
+        ops->zero(a->d_fch_act, (size_t)d->N * d->F * A);
+        ops->matmul_backward(a->d_fch_act, gp->fc_out_w, gp->fc_out_b, dproj, s->fch_act, p->fc_out_w, d->N, d->F, d->C);
+        if (m->lora) ct_lora_backward(m, l, CT_LORA_FC_OUT, a->d_fch_act, dproj, s->fch_act, d->N);
+        ops->zero(a->d_fch, (size_t)d->N * d->FI * A);
+        ct_model_mlp_activation_backward(m, a->d_fch, s->fch, a->d_fch_act, d->N);
+    }
+    if (m->recompute) ct_model_norm_forward(m, s->ln2, s->ln2_mean, s->ln2_rstd, s->res2, p->ln2_w, p->ln2_b, d->N);
+    ops->zero(a->d_norm, (size_t)d->N * d->C * A);
+    ops->matmul_backward(a->d_norm, gp->fc_w, gp->fc_b, a->d_fch, s->ln2, p->fc_w, d->N, d->C, d->FI);
+    if (m->lora) ct_lora_backward(m, l, CT_LORA_FC, a->d_norm, a->d_fch, s->ln2, d->N);
+    ct_model_norm_backward(m, dres, gp->ln2_w, gp->ln2_b, a->d_norm, s->res2, p->ln2_w, s->ln2_mean, s->ln2_rstd, d->N);
+}
+
+// The attention half of block l. res2 = x + dropout(postnorm(proj)): dres (now d res2) passes
+// through to x. Then back through attention, RoPE (its transpose), the q/k norms and the product.
+static void attention_backward(CtModel *m, int l, const CtBlockActs *s, const CtModelDims *d) {
+    const CtOps *ops = m->ops;
+    const CtLayerTensors *p = &m->w.layers[l], *gp = &m->g.layers[l];
+    CtActivations *a = &m->act;
+    const CtBatch *batch = &m->batch;
+    const size_t A = ops->act_bytes;
+    CtAct *dres = a->d_residual;
+    const CtAct *dproj = branch_output_backward(m, dres, s->attn_pre, p->attn_post_w, gp->attn_post_w,
+                                                s->attn_post_rstd, 2 + 3 * l, d->N);
+    ops->zero(a->d_atty, (size_t)d->N * d->AW * A);
+    ops->matmul_backward(a->d_atty, gp->attn_out_w, gp->attn_out_b, dproj, s->atty, p->attn_out_w, d->N, d->AW, d->C);
+    if (m->lora) ct_lora_backward(m, l, CT_LORA_ATTN_OUT, a->d_atty, dproj, s->atty, d->N);
+    ops->zero(a->d_qkv, (size_t)d->N * d->QKV * A);
+    const float att_drop = m->dropout_applied ? m->config.dropout : 0.0f;
+    const uint64_t att_seed = ct_model_dropout_seed(m, 1 + 3 * l);
+    CtAttentionOptions opt_storage;
+    const CtAttentionOptions *opt = ct_model_attention_options(m, l, &opt_storage);
+    if (ops->attention_backward_with_out)  // atty is the forward's output, still in place
+        ops->attention_backward_with_out(a->d_qkv, a->d_atty, s->atty, s->qkv, s->att, att_drop, att_seed, d->B, d->T,
+                                         d->NH, d->NKV, d->HD, opt);
+    else
+        ops->attention_backward(a->d_qkv, a->d_atty, s->qkv, s->att, att_drop, att_seed, d->B, d->T, d->NH, d->NKV,
+                                d->HD, opt);
+    if (m->config.arch == CT_ARCH_LLAMA) {
+        CtRope rope;
+        ct_model_layer_rope(m, l, m->rope_len, &rope);
+        ops->rope_backward(a->d_qkv, a->d_qkv, batch->positions, d->B, d->T, d->NH + d->NKV, d->HD, d->QKV, &rope);
+    }
+    if (m->config.qk_norm)  // in place: d_qkv becomes the gradient of the product before the norms
+        ops->qk_norm_backward(a->d_qkv, gp->q_norm_w, gp->k_norm_w, a->d_qkv, s->qkv_pre, p->q_norm_w, p->k_norm_w,
+                              s->qk_rstd, d->N, d->NH, d->NKV, d->HD);
+    if (m->recompute) ct_model_norm_forward(m, s->ln1, s->ln1_mean, s->ln1_rstd, s->x, p->ln1_w, p->ln1_b, d->N);
+    ops->zero(a->d_norm, (size_t)d->N * d->C * A);
+    ops->matmul_backward(a->d_norm, gp->qkv_w, gp->qkv_b, a->d_qkv, s->ln1, p->qkv_w, d->N, d->C, d->QKV);
+    if (m->lora) ct_lora_backward(m, l, CT_LORA_QKV, a->d_norm, a->d_qkv, s->ln1, d->N);
+    ct_model_norm_backward(m, dres, gp->ln1_w, gp->ln1_b, a->d_norm, s->x, p->ln1_w, s->ln1_mean, s->ln1_rstd, d->N);
+}
+
 void ct_model_backward(CtModel *m) {
     const CtBatch *batch = &m->batch;
     CT_CHECK(batch->targets != NULL, "ct_model_backward needs a forward pass with targets");
@@ -178,15 +285,15 @@ void ct_model_backward(CtModel *m) {
     const CtModelDims d = ct_model_dims(m, batch->B, batch->T);
     const size_t NC = (size_t)d.N * d.C, A = ops->act_bytes;
     CtAct *dres = a->d_residual;  // d loss / d (residual stream), carried down the blocks
-    const float p_drop = m->config.dropout;
 
     if (m->loss_count == 0) {  // no token counted: the loss is a constant, nothing to add
         if (m->grads_final && !m->lora && m->dev_grads) m->grads_final(m->grads_final_ctx, 0);
         return;
     }
-    // loss = Σ losses / count: the head's gradient, in place over the logits
+    // loss = Σ losses / count: the head's gradient, in place over the logits (through the
+    // soft-cap when the logits were capped)
     ops->xent_backward(a->logits, a->lse, batch->targets, batch->loss_mask, batch->loss_weights,
-                       1.0f / m->loss_count, d.N, d.V);
+                       1.0f / m->loss_count, d.N, d.V, m->config.final_softcap);
     ops->zero(a->d_norm, NC * A);
     ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
     if (m->lora) ct_lora_tokens_backward_head(m, d.N);
@@ -197,63 +304,15 @@ void ct_model_backward(CtModel *m) {
     if (hook) m->grads_final(m->grads_final_ctx, (size_t)(g->lnf_w - m->dev_grads));  // (a tied head is wte, at 0)
 
     for (int l = d.L - 1; l >= 0; l--) {
-        const CtLayerTensors *p = &w->layers[l], *gp = &g->layers[l];
         const CtBlockActs s = block_acts(m, l);
-
-        // MLP half. res3 = res2 + dropout(proj): dres passes through to res2 unchanged, and
-        // (through the dropout mask) is dproj.
-        if (m->recompute) ct_model_mlp_activation_forward(m, s.fch_act, s.fch, d.N);
-        const CtAct *dproj = dres;
-        if (m->dropout_applied) {
-            ops->dropout_backward(a->d_proj, dres, NC, p_drop, ct_model_dropout_seed(m, 3 + 3 * l));
-            dproj = a->d_proj;
-        }
-        if (fused_gelu_backward(m, l)) {  // d fch = gelu'(fch) ⊙ (dproj·W_proj), written (no zeroing)
-            ops->matmul_backward_dgelu(a->d_fch, gp->fc_out_w, gp->fc_out_b, dproj, s.fch_act, s.fch, p->fc_out_w, d.N,
-                                       d.F, d.C);
-        } else {
-            ops->zero(a->d_fch_act, (size_t)d.N * d.F * A);
-            ops->matmul_backward(a->d_fch_act, gp->fc_out_w, gp->fc_out_b, dproj, s.fch_act, p->fc_out_w, d.N, d.F,
-                                 d.C);
-            if (m->lora) ct_lora_backward(m, l, CT_LORA_FC_OUT, a->d_fch_act, dproj, s.fch_act, d.N);
-            ops->zero(a->d_fch, (size_t)d.N * d.FI * A);
-            ct_model_mlp_activation_backward(m, a->d_fch, s.fch, a->d_fch_act, d.N);
-        }
-        if (m->recompute) ct_model_norm_forward(m, s.ln2, s.ln2_mean, s.ln2_rstd, s.res2, p->ln2_w, p->ln2_b, d.N);
-        ops->zero(a->d_norm, NC * A);
-        ops->matmul_backward(a->d_norm, gp->fc_w, gp->fc_b, a->d_fch, s.ln2, p->fc_w, d.N, d.C, d.FI);
-        if (m->lora) ct_lora_backward(m, l, CT_LORA_FC, a->d_norm, a->d_fch, s.ln2, d.N);
-        ct_model_norm_backward(m, dres, gp->ln2_w, gp->ln2_b, a->d_norm, s.res2, p->ln2_w, s.ln2_mean, s.ln2_rstd, d.N);
-
-        // attention half. res2 = x + dropout(proj): dres now is d res2, passes through to x.
-        dproj = dres;
-        if (m->dropout_applied) {
-            ops->dropout_backward(a->d_proj, dres, NC, p_drop, ct_model_dropout_seed(m, 2 + 3 * l));
-            dproj = a->d_proj;
-        }
-        ops->zero(a->d_atty, NC * A);
-        ops->matmul_backward(a->d_atty, gp->attn_out_w, gp->attn_out_b, dproj, s.atty, p->attn_out_w, d.N, d.C, d.C);
-        if (m->lora) ct_lora_backward(m, l, CT_LORA_ATTN_OUT, a->d_atty, dproj, s.atty, d.N);
-        ops->zero(a->d_qkv, (size_t)d.N * d.QKV * A);
-        const float att_drop = m->dropout_applied ? p_drop : 0.0f;
-        const uint64_t att_seed = ct_model_dropout_seed(m, 1 + 3 * l);
-        if (ops->attention_backward_with_out)  // atty is the forward's output, still in place
-            ops->attention_backward_with_out(a->d_qkv, a->d_atty, s.atty, s.qkv, s.att, att_drop, att_seed, d.B, d.T,
-                                             d.NH, d.NKV, d.HD);
-        else
-            ops->attention_backward(a->d_qkv, a->d_atty, s.qkv, s.att, att_drop, att_seed, d.B, d.T, d.NH, d.NKV, d.HD);
-        if (m->config.arch == CT_ARCH_LLAMA)
-            ops->rope_backward(a->d_qkv, a->d_qkv, batch->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV,
-                               m->config.rope_theta);
-        if (m->recompute) ct_model_norm_forward(m, s.ln1, s.ln1_mean, s.ln1_rstd, s.x, p->ln1_w, p->ln1_b, d.N);
-        ops->zero(a->d_norm, NC * A);
-        ops->matmul_backward(a->d_norm, gp->qkv_w, gp->qkv_b, a->d_qkv, s.ln1, p->qkv_w, d.N, d.C, d.QKV);
-        if (m->lora) ct_lora_backward(m, l, CT_LORA_QKV, a->d_norm, a->d_qkv, s.ln1, d.N);
-        ct_model_norm_backward(m, dres, gp->ln1_w, gp->ln1_b, a->d_norm, s.x, p->ln1_w, s.ln1_mean, s.ln1_rstd, d.N);
+        mlp_backward(m, l, &s, &d);
+        attention_backward(m, l, &s, &d);
         if (hook) m->grads_final(m->grads_final_ctx, layer_first_grad(m, l));
     }
 
-    if (m->dropout_applied) ops->dropout_backward(dres, dres, NC, p_drop, ct_model_dropout_seed(m, 0));
+    if (m->dropout_applied) ops->dropout_backward(dres, dres, NC, m->config.dropout, ct_model_dropout_seed(m, 0));
+    // x = s·embedding (Gemma): the embedding rows (and LoRA's token rows) get s·dres
+    if (m->config.embed_scale) ops->act_scale(dres, NC, ct_model_embed_scale(&m->config));
     if (g->wte) ops->embedding_backward(g->wte, dres, batch->tokens, d.N, d.C);  // NULL: frozen
     if (m->lora) ct_lora_tokens_backward_embedding(m, dres, d.N);
     if (g->wpe) ops->embedding_backward(g->wpe, dres, batch->positions, d.N, d.C);

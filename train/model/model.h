@@ -8,6 +8,11 @@
 //   LLaMA:  x = embed[tok]
 //           per block: x += o_proj(attention(RoPE(qkv(RMSNorm(x)))));  x += down(SwiGLU(gate_up(RMSNorm(x))))
 //           logits = RMSNorm(x) · lm_headᵀ
+//   The llama variants (CtModelConfig's feature fields) on top: biases on q|k|v (Qwen2); per-head
+//   RMSNorm of q and k before RoPE (Qwen3, Gemma 3); a RoPE frequency table per layer
+//   (train/model/rope_scaling.h); a sliding window, a query scale and soft-capped scores in the
+//   attention (Mistral, Gemma); GeGLU; RMSNorm on each branch's output before its residual add
+//   (Gemma's post-norms); embeddings × √d_model; logits z → cap·tanh(z/cap) (Gemma 2).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +44,8 @@ typedef struct {
     float *ln2_w, *ln2_b;
     float *fc_w, *fc_b;
     float *fc_out_w, *fc_out_b;
+    float *q_norm_w, *k_norm_w;       // qk_norm: per-head RMSNorm weights [head_dim] (Qwen3, Gemma 3)
+    float *attn_post_w, *mlp_post_w;  // post_norms: RMSNorm on the attention and MLP outputs (Gemma)
 } CtLayerTensors;
 
 typedef struct {
@@ -57,7 +64,11 @@ typedef struct {
     CtAct *ln1;                        // [L,B,T,C]
     float *ln1_mean, *ln1_rstd;        // [L,B,T], [L,B,T]
     CtAct *qkv;                        // [L,B,T,(NH+2·NKV)·HD], after RoPE
-    CtAct *atty;                       // [L,B,T,C] attention output, before the projection
+    CtAct *qkv_pre;                    // qk_norm: [L,B,T,QKV] the product, before the q/k norms
+    float *qk_rstd;                    // qk_norm: [L,B,T,NH+NKV] their per-head statistics
+    CtAct *atty;                       // [L,B,T,NH·HD] attention output, before the projection
+    CtAct *attn_pre, *mlp_pre;         // post_norms: [L,B,T,C] each branch's output before its norm
+    float *attn_post_rstd, *mlp_post_rstd;  // post_norms: [L,B,T]
     float *att;                        // [L,B,NH,T,T] attention probabilities (or the backend's saved state)
     CtAct *residual2;                  // [L,B,T,C] stream after the attention half
     CtAct *ln2;
@@ -73,6 +84,7 @@ typedef struct {
     int32_t *positions;                // [B,T] 0..T-1, when the batch brings none
     // gradients of one block at a time (reused down the stack)
     CtAct *d_residual, *d_norm, *d_qkv, *d_atty, *d_fch, *d_fch_act, *d_proj;
+    CtAct *d_post;                     // post_norms: the gradient of a branch's output before its norm
 } CtActivations;
 
 // One batch of B sequences of T tokens. Only tokens is required.
@@ -134,6 +146,7 @@ typedef struct CtModel {
     uint64_t dropout_seed;     // the mask seed of the next forward
     int dropout_applied;       // the last forward applied dropout with dropout_seed
     CtBatch batch;             // the last forward's batch, in the ops' memory (backward reads it)
+    int rope_len;              // its largest position + 1 (RoPE's table for dynamic scaling)
     float loss_count;          // tokens that counted in the last loss
     float loss;                // mean loss of the last forward (0 without targets)
     // The last forward's per-token losses and log-probabilities [B·T], in host memory (on the

@@ -25,6 +25,8 @@ void ct_model_activations_alloc(CtModel *m) {
     const CtModelConfig *c = &m->config;
     const size_t BT = rows_max(m), L = (size_t)c->n_layer, C = (size_t)c->d_model, F = (size_t)c->d_ff;
     const size_t FI = (size_t)ct_model_fc_width(c), QKV = (size_t)ct_model_qkv_width(c), V = (size_t)c->vocab_size;
+    const size_t AW = (size_t)ct_model_attn_width(c), NHKV = (size_t)(c->n_head + c->n_kv_head);
+    const size_t qk = c->qk_norm ? 1 : 0, post = c->post_norms ? 1 : 0;  // 0: the feature's slots are empty
     const size_t att = m->ops->attention_saved_floats(m->max_B, m->max_T, c->n_head);
     const size_t stored_layers = m->recompute ? 1 : L;  // for ln1, ln2, fch_act
     CtActivations *a = &m->act;
@@ -35,7 +37,13 @@ void ct_model_activations_alloc(CtModel *m) {
         {(void **)&a->ln1_mean, L * BT, 4},
         {(void **)&a->ln1_rstd, L * BT, 4},
         {(void **)&a->qkv, L * BT * QKV, A},
-        {(void **)&a->atty, L * BT * C, A},
+        {(void **)&a->qkv_pre, qk * L * BT * QKV, A},
+        {(void **)&a->qk_rstd, qk * L * BT * NHKV, 4},
+        {(void **)&a->atty, L * BT * AW, A},
+        {(void **)&a->attn_pre, post * L * BT * C, A},
+        {(void **)&a->attn_post_rstd, post * L * BT, 4},
+        {(void **)&a->mlp_pre, post * L * BT * C, A},
+        {(void **)&a->mlp_post_rstd, post * L * BT, 4},
         {(void **)&a->att, L * att, 4},
         {(void **)&a->residual2, L * BT * C, A},
         {(void **)&a->ln2, stored_layers * BT * C, A},
@@ -56,7 +64,8 @@ void ct_model_activations_alloc(CtModel *m) {
         {(void **)&a->d_residual, BT * C, A},
         {(void **)&a->d_norm, BT * C, A},
         {(void **)&a->d_qkv, BT * QKV, A},
-        {(void **)&a->d_atty, BT * C, A},
+        {(void **)&a->d_atty, BT * AW, A},
+        {(void **)&a->d_post, post * BT * C, A},
         {(void **)&a->d_fch, BT * FI, A},
         {(void **)&a->d_fch_act, BT * F, A},
         {(void **)&a->d_proj, BT * C, A},
@@ -68,7 +77,7 @@ void ct_model_activations_alloc(CtModel *m) {
     m->act_block = m->ops->alloc(total, "activations");  // zeroed
     size_t at = 0;
     for (int i = 0; i < n_slots; i++) {
-        *slots[i].field = (char *)m->act_block + at;
+        *slots[i].field = slots[i].count ? (char *)m->act_block + at : NULL;  // a feature's empty slot: NULL
         at += (slots[i].count * slots[i].bytes + 255) & ~(size_t)255;
     }
     m->activation_bytes = total;

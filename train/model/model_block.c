@@ -1,9 +1,12 @@
 // The forward of one transformer block, of the embeddings and of the head: the one definition
 // that training's forward (train/model/model.c) and decoding with a key/value cache
 // (train/model/generate.c) both run. See train/model/model_internal.h.
+#include <math.h>
+
 #include "core/rng.h"
 #include "train/model/lora_hooks.h"
 #include "train/model/model_internal.h"
+#include "train/model/rope_scaling.h"
 
 static int is_llama(const CtModel *m) { return m->config.arch == CT_ARCH_LLAMA; }
 
@@ -11,7 +14,8 @@ CtModelDims ct_model_dims(const CtModel *m, int B, int T) {
     const CtModelConfig *c = &m->config;
     return (CtModelDims){.B = B, .T = T, .N = B * T, .C = c->d_model, .F = c->d_ff, .FI = ct_model_fc_width(c),
                          .QKV = ct_model_qkv_width(c), .NH = c->n_head, .NKV = c->n_kv_head,
-                         .HD = ct_model_head_dim(c), .V = c->vocab_size, .L = c->n_layer};
+                         .HD = ct_model_head_dim(c), .AW = ct_model_attn_width(c), .V = c->vocab_size,
+                         .L = c->n_layer};
 }
 
 uint64_t ct_model_dropout_seed(const CtModel *m, int site) {
@@ -36,17 +40,45 @@ void ct_model_norm_backward(const CtModel *m, CtAct *dinp, float *dw, float *db,
 }
 
 void ct_model_mlp_activation_forward(const CtModel *m, CtAct *out, const CtAct *fch, int N) {
-    if (is_llama(m))
+    if (is_llama(m) && m->config.gate_act == CT_GATE_GELU_TANH)
+        m->ops->geglu_forward(out, fch, N, m->config.d_ff);
+    else if (is_llama(m))
         m->ops->swiglu_forward(out, fch, N, m->config.d_ff);
     else
         m->ops->gelu_forward(out, fch, (size_t)N * m->config.d_ff);
 }
 
 void ct_model_mlp_activation_backward(const CtModel *m, CtAct *dfch, const CtAct *fch, const CtAct *dout, int N) {
-    if (is_llama(m))
+    if (is_llama(m) && m->config.gate_act == CT_GATE_GELU_TANH)
+        m->ops->geglu_backward(dfch, dout, fch, N, m->config.d_ff);
+    else if (is_llama(m))
         m->ops->swiglu_backward(dfch, dout, fch, N, m->config.d_ff);
     else
         m->ops->gelu_backward(dfch, fch, dout, (size_t)N * m->config.d_ff);
+}
+
+void ct_model_post_norm_forward(const CtModel *m, CtAct *out, float *rstd, const CtAct *inp, const float *w, int N) {
+    m->ops->rmsnorm_forward(out, rstd, inp, w, N, m->config.d_model, m->config.norm_eps);
+}
+
+void ct_model_layer_rope(const CtModel *m, int l, int rope_len, CtRope *rope) {
+    const CtModelConfig *c = &m->config;
+    const int HD = ct_model_head_dim(c);
+    const int local = c->rope_local_theta > 0 && ct_model_layer_slides(c, l);  // Gemma 3's sliding layers
+    if (local || c->rope_scaling.type == CT_ROPE_DEFAULT) {  // unscaled: the kernels' own default table
+        ct_rope_default(rope, local ? c->rope_local_theta : c->rope_theta, HD);
+        return;
+    }
+    *rope = (CtRope){.n_pairs = HD / 2};
+    ct_model_layer_inv_freq(c, l, rope_len, rope->inv_freq, &rope->attention_factor);
+}
+
+const CtAttentionOptions *ct_model_attention_options(const CtModel *m, int l, CtAttentionOptions *opt) {
+    const CtModelConfig *c = &m->config;
+    *opt = (CtAttentionOptions){.scale = c->query_scale,
+                                .softcap = c->attn_softcap,
+                                .window = ct_model_layer_slides(c, l) ? c->sliding_window : 0};
+    return opt->scale != 0 || opt->softcap != 0 || opt->window != 0 ? opt : NULL;
 }
 
 // GPT-2's MLP with GELU fused into its product, where the backend has the fused op and no
@@ -64,22 +96,51 @@ void ct_model_embed_forward(CtModel *m, CtAct *x, const int32_t *tokens, const i
     const int C = m->config.d_model;
     ops->embedding_forward(x, tokens, m->w.wte, N, C, 0);
     if (m->w.wpe) ops->embedding_forward(x, positions, m->w.wpe, N, C, 1);
+    if (m->config.embed_scale) ops->act_scale(x, (size_t)N * C, ct_model_embed_scale(&m->config));
     if (dropout > 0) ops->dropout_forward(x, x, (size_t)N * C, dropout, ct_model_dropout_seed(m, 0));
 }
 
 // The attention of block l over the pass's rows, or (decoding) over the cache.
 static void attention(CtModel *m, int l, const CtBlockPass *pass, const CtBlockActs *a, const CtModelDims *d) {
     const CtOps *ops = m->ops;
+    CtAttentionOptions opt_storage;
+    const CtAttentionOptions *opt = ct_model_attention_options(m, l, &opt_storage);
     if (!pass->k_cache) {
         ops->attention_forward(a->atty, a->att, a->qkv, pass->doc_ids, pass->dropout,
-                               ct_model_dropout_seed(m, 1 + 3 * l), d->B, d->T, d->NH, d->NKV, d->HD);
+                               ct_model_dropout_seed(m, 1 + 3 * l), d->B, d->T, d->NH, d->NKV, d->HD, opt);
         return;
     }
     const size_t A = ops->act_bytes, kv = (size_t)d->NKV * d->HD, layer = (size_t)l * pass->max_ctx * kv;
     CtAct *kc = ct_act_at(A, pass->k_cache, layer), *vc = ct_act_at(A, pass->v_cache, layer);
     ops->copy(ct_act_at(A, kc, (size_t)pass->pos * kv), ct_act_at(A, a->qkv, (size_t)d->NH * d->HD), A * kv);
     ops->copy(ct_act_at(A, vc, (size_t)pass->pos * kv), ct_act_at(A, a->qkv, (size_t)(d->NH + d->NKV) * d->HD), A * kv);
-    ops->attention_decode(a->atty, a->qkv, kc, vc, pass->pos + 1, d->NH, d->NKV, d->HD);
+    ops->attention_decode(a->atty, a->qkv, kc, vc, pass->pos + 1, d->NH, d->NKV, d->HD, opt);
+}
+
+// q|k|v of block l: the product (+ biases), its adapters, the per-head q/k norms (qk_norm) and
+// RoPE (llama). LoRA adds before the norms and RoPE, as in HF.
+static void qkv_forward(CtModel *m, int l, const CtBlockPass *pass, const CtBlockActs *a, const CtModelDims *d) {
+    const CtOps *ops = m->ops;
+    const CtLayerTensors *p = &m->w.layers[l];
+    CtAct *product = m->config.qk_norm ? a->qkv_pre : a->qkv;
+    ops->matmul_forward(product, a->ln1, p->qkv_w, p->qkv_b, d->N, d->C, d->QKV);
+    if (m->lora) ct_lora_forward(m, l, CT_LORA_QKV, product, a->ln1, d->N);
+    if (m->config.qk_norm)
+        ops->qk_norm_forward(a->qkv, a->qk_rstd, a->qkv_pre, p->q_norm_w, p->k_norm_w, d->N, d->NH, d->NKV, d->HD,
+                             m->config.norm_eps);
+    if (!is_llama(m)) return;
+    CtRope rope;  // q and k heads rotate in place; v is left alone
+    ct_model_layer_rope(m, l, pass->rope_len, &rope);
+    ops->rope_forward(a->qkv, a->qkv, pass->positions, d->B, d->T, d->NH + d->NKV, d->HD, d->QKV, &rope);
+}
+
+// A branch's output (in `pre` with post_norms, else in proj) → proj: the post-norm (Gemma), then dropout.
+static void branch_output(CtModel *m, const CtBlockActs *a, const CtAct *pre, float *post_rstd, const float *post_w,
+                          const CtBlockPass *pass, int site, int N) {
+    if (post_w) ct_model_post_norm_forward(m, a->proj, post_rstd, pre, post_w, N);
+    if (pass->dropout > 0)
+        m->ops->dropout_forward(a->proj, a->proj, (size_t)N * m->config.d_model, pass->dropout,
+                                ct_model_dropout_seed(m, site));
 }
 
 void ct_model_block_forward(CtModel *m, int l, const CtBlockPass *pass, const CtBlockActs *a) {
@@ -87,20 +148,18 @@ void ct_model_block_forward(CtModel *m, int l, const CtBlockPass *pass, const Ct
     const CtLayerTensors *p = &m->w.layers[l];
     const CtModelDims d = ct_model_dims(m, pass->B, pass->T);
     const size_t NC = (size_t)d.N * d.C;
-    const float p_drop = pass->dropout;
+    const int post = m->config.post_norms;
 
-    // attention half: x + proj(attention(qkv(norm(x))))
+    // attention half: x + postnorm(proj(attention(qkv(norm(x)))))
     ct_model_norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, a->x, p->ln1_w, p->ln1_b, d.N);
-    ops->matmul_forward(a->qkv, a->ln1, p->qkv_w, p->qkv_b, d.N, d.C, d.QKV);
-    if (m->lora) ct_lora_forward(m, l, CT_LORA_QKV, a->qkv, a->ln1, d.N);  // before RoPE, as in HF
-    if (is_llama(m))  // q and k heads rotate in place; v is left alone
-        ops->rope_forward(a->qkv, a->qkv, pass->positions, d.B, d.T, d.NH + d.NKV, d.HD, d.QKV, m->config.rope_theta);
+    qkv_forward(m, l, pass, a, &d);
     attention(m, l, pass, a, &d);
-    ops->matmul_forward(a->proj, a->atty, p->attn_out_w, p->attn_out_b, d.N, d.C, d.C);
-    if (m->lora) ct_lora_forward(m, l, CT_LORA_ATTN_OUT, a->proj, a->atty, d.N);
-    if (p_drop > 0) ops->dropout_forward(a->proj, a->proj, NC, p_drop, ct_model_dropout_seed(m, 2 + 3 * l));
+    CtAct *attn_out = post ? a->attn_pre : a->proj;
+    ops->matmul_forward(attn_out, a->atty, p->attn_out_w, p->attn_out_b, d.N, d.AW, d.C);
+    if (m->lora) ct_lora_forward(m, l, CT_LORA_ATTN_OUT, attn_out, a->atty, d.N);
+    branch_output(m, a, attn_out, a->attn_post_rstd, p->attn_post_w, pass, 2 + 3 * l, d.N);
     ops->residual_forward(a->res2, a->x, a->proj, NC);
-    // MLP half: res2 + proj(act(fc(norm(res2))))
+    // MLP half: res2 + postnorm(proj(act(fc(norm(res2)))))
     ct_model_norm_forward(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w, p->ln2_b, d.N);
     if (fused_gelu_forward(m, pass, l)) {
         ops->matmul_bias_gelu_forward(a->fch_act, a->fch, a->ln2, p->fc_w, p->fc_b, d.N, d.C, d.F);
@@ -109,9 +168,10 @@ void ct_model_block_forward(CtModel *m, int l, const CtBlockPass *pass, const Ct
         if (m->lora) ct_lora_forward(m, l, CT_LORA_FC, a->fch, a->ln2, d.N);
         ct_model_mlp_activation_forward(m, a->fch_act, a->fch, d.N);
     }
-    ops->matmul_forward(a->proj, a->fch_act, p->fc_out_w, p->fc_out_b, d.N, d.F, d.C);
-    if (m->lora) ct_lora_forward(m, l, CT_LORA_FC_OUT, a->proj, a->fch_act, d.N);
-    if (p_drop > 0) ops->dropout_forward(a->proj, a->proj, NC, p_drop, ct_model_dropout_seed(m, 3 + 3 * l));
+    CtAct *mlp_out = post ? a->mlp_pre : a->proj;
+    ops->matmul_forward(mlp_out, a->fch_act, p->fc_out_w, p->fc_out_b, d.N, d.F, d.C);
+    if (m->lora) ct_lora_forward(m, l, CT_LORA_FC_OUT, mlp_out, a->fch_act, d.N);
+    branch_output(m, a, mlp_out, a->mlp_post_rstd, p->mlp_post_w, pass, 3 + 3 * l, d.N);
     ops->residual_forward(a->out, a->res2, a->proj, NC);
 }
 
@@ -119,4 +179,6 @@ void ct_model_head_forward(CtModel *m, CtAct *logits, CtAct *lnf, float *lnf_mea
                            int N) {
     ct_model_norm_forward(m, lnf, lnf_mean, lnf_rstd, x, m->w.lnf_w, m->w.lnf_b, N);
     m->ops->matmul_forward(logits, lnf, m->w.lm_head, NULL, N, m->config.d_model, m->config.vocab_size);
+    if (m->config.final_softcap > 0)
+        m->ops->softcap_forward(logits, (size_t)N * m->config.vocab_size, m->config.final_softcap);
 }

@@ -1,5 +1,6 @@
 #include "train/model/model_config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,88 @@ int ct_model_preset(const char *name, CtModelConfig *out) {
 
 const char *ct_arch_name(CtArch arch) { return arch == CT_ARCH_GPT2 ? "gpt2" : "llama"; }
 
+static const char *const family_names[] = {"llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"};
+static const char *const rope_type_names[] = {"default", "linear", "dynamic", "yarn", "llama3"};
+static const char *const gate_act_names[] = {"silu", "gelu_tanh"};
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const char *name_of(const char *const *names, int n, int i) { return i >= 0 && i < n ? names[i] : "?"; }
+static int index_of(const char *const *names, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0) return i;
+    return -1;
+}
+
+const char *ct_family_name(CtFamily f) { return name_of(family_names, COUNT(family_names), (int)f); }
+const char *ct_rope_type_name(CtRopeType t) { return name_of(rope_type_names, COUNT(rope_type_names), (int)t); }
+const char *ct_gate_act_name(CtGateAct a) { return name_of(gate_act_names, COUNT(gate_act_names), (int)a); }
+int ct_family_from_name(const char *name, CtFamily *out) {
+    int i = index_of(family_names, COUNT(family_names), name);
+    if (i >= 0) *out = (CtFamily)i;
+    return i >= 0 ? 0 : -1;
+}
+int ct_rope_type_from_name(const char *name, CtRopeType *out) {
+    int i = index_of(rope_type_names, COUNT(rope_type_names), name);
+    if (i >= 0) *out = (CtRopeType)i;
+    return i >= 0 ? 0 : -1;
+}
+int ct_gate_act_from_name(const char *name, CtGateAct *out) {
+    int i = index_of(gate_act_names, COUNT(gate_act_names), name);
+    if (i >= 0) *out = (CtGateAct)i;
+    return i >= 0 ? 0 : -1;
+}
+
+// The RoPE scaling's parameters, as transformers' _validate_*_rope_parameters demand them.
+static int validate_rope_scaling(const CtRopeScaling *s) {
+    if ((int)s->type < 0 || (int)s->type >= COUNT(rope_type_names))
+        return ct_error_set("model.rope_scaling.type %d is not a known RoPE type", (int)s->type);
+    if (s->type == CT_ROPE_DEFAULT) return 0;
+    const char *type = ct_rope_type_name(s->type);
+    if (!(s->factor > 0)) return ct_error_set("model.rope_scaling.factor must be positive for RoPE type %s", type);
+    if ((s->type == CT_ROPE_YARN || s->type == CT_ROPE_LLAMA3) && s->original_max_position < 1)
+        return ct_error_set("model.rope_scaling.original_max_position must be positive for RoPE type %s", type);
+    if (s->type == CT_ROPE_DYNAMIC && s->original_max_position < 0)
+        return ct_error_set("model.rope_scaling.original_max_position must not be negative");
+    if (s->type == CT_ROPE_LLAMA3 && !(s->low_freq_factor > 0 && s->high_freq_factor > s->low_freq_factor))
+        return ct_error_set("model.rope_scaling: llama3 needs 0 < low_freq_factor < high_freq_factor (got %g and %g)",
+                            (double)s->low_freq_factor, (double)s->high_freq_factor);
+    if (s->type == CT_ROPE_YARN && (s->beta_fast < 0 || s->beta_slow < 0 || s->mscale < 0 || s->mscale_all_dim < 0 ||
+                                    s->attention_factor < 0))
+        return ct_error_set("model.rope_scaling: yarn's beta_fast, beta_slow, mscale, mscale_all_dim and "
+                            "attention_factor must not be negative");
+    return 0;
+}
+
+// The variant fields: each a llama-architecture feature, each within its range.
+static int validate_variants(const CtModelConfig *c) {
+    if ((int)c->family < 0 || (int)c->family >= COUNT(family_names))
+        return ct_error_set("model.family %d is not a known family", (int)c->family);
+    const int any = c->family || c->head_dim || c->qkv_bias || c->qk_norm || c->rope_scaling.type ||
+                    c->rope_local_theta != 0 || c->sliding_window || c->sliding_window_pattern || c->gate_act ||
+                    c->post_norms || c->embed_scale || c->query_scale != 0 || c->attn_softcap != 0 ||
+                    c->final_softcap != 0;
+    if (c->arch == CT_ARCH_GPT2 && any)
+        return ct_error_set("gpt2 models have none of the llama variants (family, head_dim, qkv_bias, qk_norm, "
+                            "rope_scaling, sliding_window, gate_act, post_norms, embed_scale, query_scale, softcaps)");
+    if (c->head_dim > 2 * 256) return ct_error_set("model.head_dim must be at most 512 (got %d)", c->head_dim);
+    if (c->qkv_bias < 0 || c->qkv_bias > 1 || c->qk_norm < 0 || c->qk_norm > 1 || c->post_norms < 0 ||
+        c->post_norms > 1 || c->embed_scale < 0 || c->embed_scale > 1)
+        return ct_error_set("model.qkv_bias, qk_norm, post_norms and embed_scale are each 0 or 1");
+    if ((int)c->gate_act < 0 || (int)c->gate_act >= COUNT(gate_act_names))
+        return ct_error_set("model.gate_act %d is not silu or gelu_tanh", (int)c->gate_act);
+    if (c->sliding_window < 0) return ct_error_set("model.sliding_window must not be negative (0: none)");
+    if (c->sliding_window_pattern < 0)
+        return ct_error_set("model.sliding_window_pattern must not be negative (0: every layer slides)");
+    if (c->sliding_window_pattern && !c->sliding_window)
+        return ct_error_set("model.sliding_window_pattern %d needs a model.sliding_window", c->sliding_window_pattern);
+    if (c->rope_local_theta != 0 && !(c->rope_local_theta > 1))
+        return ct_error_set("model.rope_local_theta must be above 1 (or 0: the layers' common base)");
+    if (c->query_scale < 0 || c->attn_softcap < 0 || c->final_softcap < 0 || !isfinite(c->query_scale) ||
+        !isfinite(c->attn_softcap) || !isfinite(c->final_softcap))
+        return ct_error_set("model.query_scale, attn_softcap and final_softcap must be finite and not negative");
+    return validate_rope_scaling(&c->rope_scaling);
+}
+
 int ct_model_config_validate(const CtModelConfig *c) {
     if (c->arch != CT_ARCH_GPT2 && c->arch != CT_ARCH_LLAMA) return ct_error_set("model.arch must be gpt2 or llama");
     if (c->n_layer < 1) return ct_error_set("model.n_layer must be at least 1 (got %d)", c->n_layer);
@@ -65,5 +148,5 @@ int ct_model_config_validate(const CtModelConfig *c) {
     if (!(c->norm_eps > 0)) return ct_error_set("model.norm_eps must be positive");
     if (c->arch == CT_ARCH_LLAMA && !(c->rope_theta > 1)) return ct_error_set("model.rope_theta must be above 1");
     if (c->dropout < 0 || c->dropout >= 1) return ct_error_set("model.dropout must be in [0, 1)");
-    return 0;
+    return validate_variants(c);
 }

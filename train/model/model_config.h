@@ -1,5 +1,6 @@
 // The shape of a model: architecture family and sizes, with named presets.
 #pragma once
+#include <math.h>
 #include <stddef.h>
 
 typedef enum { CT_ARCH_GPT2 = 0, CT_ARCH_LLAMA = 1 } CtArch;
@@ -78,9 +79,20 @@ int ct_model_preset(const char *name, CtModelConfig *out);
 // Checks sizes and their relations. Returns 0, or -1 + error naming the key and the rule.
 int ct_model_config_validate(const CtModelConfig *c);
 const char *ct_arch_name(CtArch arch);
+// Names of the enums as the run config and checkpoints spell them ("llama", "qwen3", ...;
+// "default", "linear", "dynamic", "yarn", "llama3"; "silu", "gelu_tanh"), and back: 0, or -1 when
+// the name is none of them.
+const char *ct_family_name(CtFamily family);
+int ct_family_from_name(const char *name, CtFamily *out);
+const char *ct_rope_type_name(CtRopeType type);
+int ct_rope_type_from_name(const char *name, CtRopeType *out);
+const char *ct_gate_act_name(CtGateAct act);
+int ct_gate_act_from_name(const char *name, CtGateAct *out);
 static inline int ct_model_head_dim(const CtModelConfig *c) { return c->head_dim ? c->head_dim : c->d_model / c->n_head; }
 // Width of the attention output (the o projection's input): n_head · head_dim, d_model unless head_dim is set.
 static inline int ct_model_attn_width(const CtModelConfig *c) { return c->n_head * ct_model_head_dim(c); }
+// Gemma's embedding scale √d_model, as transformers rounds it: the double square root to float.
+static inline float ct_model_embed_scale(const CtModelConfig *c) { return (float)sqrt((double)c->d_model); }
 // Whether layer l attends through the sliding window.
 static inline int ct_model_layer_slides(const CtModelConfig *c, int l) {
     return c->sliding_window > 0 && (c->sliding_window_pattern == 0 || (l + 1) % c->sliding_window_pattern != 0);

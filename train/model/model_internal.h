@@ -3,9 +3,9 @@
 #include "train/model/model.h"
 
 // Sizes of one pass over B sequences of T tokens (N = B·T rows); FI and QKV are the fused
-// products' widths (ct_model_fc_width, ct_model_qkv_width).
+// products' widths (ct_model_fc_width, ct_model_qkv_width), AW the attention output's (NH·HD).
 typedef struct {
-    int B, T, N, C, F, FI, QKV, NH, NKV, HD, V, L;
+    int B, T, N, C, F, FI, QKV, NH, NKV, HD, AW, V, L;
 } CtModelDims;
 CtModelDims ct_model_dims(const CtModel *m, int B, int T);
 
@@ -21,7 +21,9 @@ typedef struct {
     CtAct *ln1;                        // [N,C] its first norm, with the per-row statistics
     float *ln1_mean, *ln1_rstd;
     CtAct *qkv;                        // [N,QKV] after RoPE
-    CtAct *atty;                       // [N,C] attention output, before the projection
+    CtAct *qkv_pre;                    // qk_norm: [N,QKV] the product before the q/k norms
+    float *qk_rstd;                    // qk_norm: [N,NH+NKV]
+    CtAct *atty;                       // [N,NH·HD] attention output, before the projection
     float *att;                        // the attention's saved state (training; NULL when decoding)
     CtAct *res2;                       // [N,C] stream after the attention half
     CtAct *ln2;
@@ -29,6 +31,8 @@ typedef struct {
     CtAct *fch;                        // [N,FI] MLP input projection
     CtAct *fch_act;                    // [N,F] after GELU / SwiGLU
     CtAct *proj;                       // [N,C] scratch: output of the two projections
+    CtAct *attn_pre, *mlp_pre;         // post_norms: [N,C] each branch's output before its norm
+    float *attn_post_rstd, *mlp_post_rstd;  // post_norms: [N]
     CtAct *out;                        // [N,C] stream after the block
 } CtBlockActs;
 
@@ -36,6 +40,7 @@ typedef struct {
 typedef struct {
     int B, T;
     const int32_t *positions;          // [B·T] in the ops' memory: RoPE's positions
+    int rope_len;                      // the largest position + 1 (dynamic RoPE scaling reads it)
     const int32_t *doc_ids;            // [B·T] or NULL: attention stays inside a document
     float dropout;                     // probability of the model's dropout sites (0: none)
     int fused_gelu;                    // GPT-2's MLP may use the backend's fused product + GELU
@@ -62,6 +67,13 @@ void ct_model_norm_backward(const CtModel *m, CtAct *dinp, float *dw, float *db,
                             const float *w, const float *mean, const float *rstd, int N);
 void ct_model_mlp_activation_forward(const CtModel *m, CtAct *out, const CtAct *fch, int N);
 void ct_model_mlp_activation_backward(const CtModel *m, CtAct *dfch, const CtAct *fch, const CtAct *dout, int N);
+// The llama variants' per-layer pieces: RoPE's table of layer l for a pass whose largest position
+// is rope_len - 1 (train/model/rope_scaling.h), and the attention's options (window, query scale,
+// soft-capping), NULL where all are the defaults.
+void ct_model_layer_rope(const CtModel *m, int layer, int rope_len, CtRope *rope);
+const CtAttentionOptions *ct_model_attention_options(const CtModel *m, int layer, CtAttentionOptions *opt);
+// RMSNorm of a branch's output before its residual add (post_norms).
+void ct_model_post_norm_forward(const CtModel *m, CtAct *out, float *rstd, const CtAct *inp, const float *w, int N);
 // The dropout mask seed of site `site` for the forward's seed. 0: embeddings; for block l,
 // 1 + 3·l: attention probabilities, 2 + 3·l and 3 + 3·l: the attention and MLP branches.
 uint64_t ct_model_dropout_seed(const CtModel *m, int site);

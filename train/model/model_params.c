@@ -67,26 +67,53 @@ static void walk_gpt2(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *
     t->lm_head = c->tie_embeddings ? t->wte : add_tensor(walk, "lm_head.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
 }
 
-static void walk_llama(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
+// Within a layer: the first norm, q|k|v (weights, then biases when the config has them: each
+// fused product is one run of adjacent entries), the per-head q and k norms, o, the norm on the
+// attention output (Gemma), the second norm, gate|up, down, the norm on the MLP output (Gemma).
+// Gemma's post_attention_layernorm is the norm on the attention output and its
+// pre_feedforward_layernorm our second norm; elsewhere post_attention_layernorm is the second norm.
+static void walk_llama_layer(const CtModelConfig *c, LayoutWalk *walk, CtLayerTensors *L, int l) {
     const int C = c->d_model, F = c->d_ff, HD = ct_model_head_dim(c);
+    const int64_t Q = (int64_t)c->n_head * HD, KV = (int64_t)c->n_kv_head * HD;
+    const char *m = "model.layers";
     char n[NAME_MAX_LEN];
+    memset(L, 0, sizeof *L);
+    L->ln1_w = add_tensor(walk, layer_name(n, m, l, "input_layernorm.weight"), C, 0, 0, CT_INIT_ONES);
+    // q, k, v adjacent: one [(NH+2·NKV)·HD, C] product computes all three
+    L->qkv_w = add_tensor(walk, layer_name(n, m, l, "self_attn.q_proj.weight"), Q, C, 0, CT_INIT_NORMAL);
+    add_tensor(walk, layer_name(n, m, l, "self_attn.k_proj.weight"), KV, C, 0, CT_INIT_NORMAL);
+    add_tensor(walk, layer_name(n, m, l, "self_attn.v_proj.weight"), KV, C, 0, CT_INIT_NORMAL);
+    if (c->qkv_bias) {
+        L->qkv_b = add_tensor(walk, layer_name(n, m, l, "self_attn.q_proj.bias"), Q, 0, 0, CT_INIT_ZEROS);
+        add_tensor(walk, layer_name(n, m, l, "self_attn.k_proj.bias"), KV, 0, 0, CT_INIT_ZEROS);
+        add_tensor(walk, layer_name(n, m, l, "self_attn.v_proj.bias"), KV, 0, 0, CT_INIT_ZEROS);
+    }
+    if (c->qk_norm) {
+        L->q_norm_w = add_tensor(walk, layer_name(n, m, l, "self_attn.q_norm.weight"), HD, 0, 0, CT_INIT_ONES);
+        L->k_norm_w = add_tensor(walk, layer_name(n, m, l, "self_attn.k_norm.weight"), HD, 0, 0, CT_INIT_ONES);
+    }
+    L->attn_out_w = add_tensor(walk, layer_name(n, m, l, "self_attn.o_proj.weight"), C, Q, 0, CT_INIT_NORMAL_RESIDUAL);
+    if (c->post_norms) {
+        L->attn_post_w = add_tensor(walk, layer_name(n, m, l, "post_attention_layernorm.weight"), C, 0, 0, CT_INIT_ONES);
+        L->ln2_w = add_tensor(walk, layer_name(n, m, l, "pre_feedforward_layernorm.weight"), C, 0, 0, CT_INIT_ONES);
+    } else {
+        L->ln2_w = add_tensor(walk, layer_name(n, m, l, "post_attention_layernorm.weight"), C, 0, 0, CT_INIT_ONES);
+    }
+    // gate and up adjacent: one [2F, C] product, SwiGLU (GeGLU) reads the two halves
+    L->fc_w = add_tensor(walk, layer_name(n, m, l, "mlp.gate_proj.weight"), F, C, 0, CT_INIT_NORMAL);
+    add_tensor(walk, layer_name(n, m, l, "mlp.up_proj.weight"), F, C, 0, CT_INIT_NORMAL);
+    L->fc_out_w = add_tensor(walk, layer_name(n, m, l, "mlp.down_proj.weight"), C, F, 0, CT_INIT_NORMAL_RESIDUAL);
+    if (c->post_norms)
+        L->mlp_post_w = add_tensor(walk, layer_name(n, m, l, "post_feedforward_layernorm.weight"), C, 0, 0, CT_INIT_ONES);
+}
+
+static void walk_llama(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
+    const int C = c->d_model;
     t->wte = add_tensor(walk, "model.embed_tokens.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
     t->wpe = NULL;
     for (int l = 0; l < c->n_layer; l++) {
-        CtLayerTensors *L = t->layers ? &t->layers[l] : &(CtLayerTensors){0};
-        const char *m = "model.layers";
-        L->ln1_w = add_tensor(walk, layer_name(n, m, l, "input_layernorm.weight"), C, 0, 0, CT_INIT_ONES);
-        // q, k, v adjacent: one [(NH+2·NKV)·HD, C] product computes all three
-        L->qkv_w = add_tensor(walk, layer_name(n, m, l, "self_attn.q_proj.weight"), (int64_t)c->n_head * HD, C, 0, CT_INIT_NORMAL);
-        add_tensor(walk, layer_name(n, m, l, "self_attn.k_proj.weight"), (int64_t)c->n_kv_head * HD, C, 0, CT_INIT_NORMAL);
-        add_tensor(walk, layer_name(n, m, l, "self_attn.v_proj.weight"), (int64_t)c->n_kv_head * HD, C, 0, CT_INIT_NORMAL);
-        L->attn_out_w = add_tensor(walk, layer_name(n, m, l, "self_attn.o_proj.weight"), C, C, 0, CT_INIT_NORMAL_RESIDUAL);
-        L->ln2_w = add_tensor(walk, layer_name(n, m, l, "post_attention_layernorm.weight"), C, 0, 0, CT_INIT_ONES);
-        // gate and up adjacent: one [2F, C] product, SwiGLU reads the two halves
-        L->fc_w = add_tensor(walk, layer_name(n, m, l, "mlp.gate_proj.weight"), F, C, 0, CT_INIT_NORMAL);
-        add_tensor(walk, layer_name(n, m, l, "mlp.up_proj.weight"), F, C, 0, CT_INIT_NORMAL);
-        L->fc_out_w = add_tensor(walk, layer_name(n, m, l, "mlp.down_proj.weight"), C, F, 0, CT_INIT_NORMAL_RESIDUAL);
-        L->ln1_b = L->qkv_b = L->attn_out_b = L->ln2_b = L->fc_b = L->fc_out_b = NULL;
+        CtLayerTensors scratch;
+        walk_llama_layer(c, walk, t->layers ? &t->layers[l] : &scratch, l);
     }
     t->lnf_w = add_tensor(walk, "model.norm.weight", C, 0, 0, CT_INIT_ONES);
     t->lnf_b = NULL;
@@ -148,10 +175,20 @@ void ct_model_named_tensors(const CtModel *m, int gradients, CtNamedTensor *out)
     }
 }
 
+// The keys a query sees on average in a causal pass of T tokens: T/2 (the formula's usual
+// approximation), or with a window W < T: W − W²/(2T) (W keys each, fewer for the first W).
+static double mean_keys_seen(int T, int window) {
+    if (window <= 0 || window >= T) return T / 2.0;
+    return window - (double)window * window / (2.0 * T);
+}
+
 double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_frozen) {
-    const double C = c->d_model, F = c->d_ff;
-    double qkv = C * ct_model_qkv_width(c), out = C * C;
+    const double C = c->d_model, F = c->d_ff, AW = ct_model_attn_width(c);
+    double qkv = C * ct_model_qkv_width(c), out = AW * C;
     double mlp = C * ct_model_fc_width(c) + F * C;  // the first product, then the second
     double n_matmul = c->n_layer * (qkv + out + mlp) + (double)c->vocab_size * C;
-    return (weights_frozen ? 4 : 6) * n_matmul + 6.0 * c->n_layer * T * C;
+    double attention = 0;  // QKᵀ and P·V, 2·AW each per key seen forward, twice that backward
+    for (int l = 0; l < c->n_layer; l++)
+        attention += 12.0 * AW * mean_keys_seen(T, ct_model_layer_slides(c, l) ? c->sliding_window : 0);
+    return (weights_frozen ? 4 : 6) * n_matmul + attention;
 }

@@ -1,0 +1,263 @@
+// The llama-architecture families against transformers (tests/ref/hf_families_ref.py), where
+// torch and transformers are importable: a tiny random model of each family built and saved by
+// transformers imports with `ctrain import hf`; ctrain's logits are transformers' (relative
+// 1e-5 of the largest), `ctrain eval` gives transformers' mean loss over the same windows
+// (relative 1e-5), `ctrain generate` at temperature 0 gives transformers' 40 greedy tokens; and
+// `ctrain export hf` of the imported checkpoint gives transformers' logits of the original folder
+// (the weights and config pass through: 0 difference measured for every family, Gemma's 1 + w
+// norms included); that export, and the export of the import merged with the adapters of a LoRA
+// SFT run (`ctrain sft` with lora.r, `ctrain lora merge`), load in transformers with ctrain's
+// logits, as do the adapters themselves (`ctrain lora export`'s PEFT folder on the exported base,
+// PeftModel.from_pretrained). Elsewhere the tests skip with the reason.
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "tests/hf_fixture.h"
+#include "tests/test.h"
+#include "train/interop/hf_interop.h"
+
+#define REF_T 24
+#define REF_V 300
+
+// max |a - b| / max |b|; infinite when either holds a non-finite value
+static double relative_error(const float *a, const float *b, size_t n) {
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+// The int32 or float32 values of dir/name: their count, or -1.
+static long read_values(const char *dir, const char *name, void *dst, size_t max_bytes) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t size = 0;
+    char *data = ct_test_read(path, &size);
+    long n = data && size <= max_bytes ? (long)(size / 4) : -1;
+    if (n >= 0) memcpy(dst, data, size);
+    free(data);
+    return n;
+}
+
+// `ctrain ARGS` in the test's folder; its output in *out (free it). The exit status.
+static int ctrain(const char *args, char **out) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", ct_test_tmpdir(), ct_test_bin(), args);
+    return ct_test_run(cmd, out);
+}
+
+static int ctrain_ok(const char *args) {
+    char *out = NULL;
+    int rc = ctrain(args, &out);
+    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "ctrain %s: exit %d: %s", args, rc, out ? out : "");
+    free(out);
+    return rc;
+}
+
+// `ctrain eval` on the sample text against transformers' loss over the same windows.
+static void check_eval(const char *dir) {
+    char want_text[256] = "", args[2048], *out = NULL;
+    long n = read_values(dir, "eval.txt", want_text, sizeof want_text - 1);
+    double want = NAN, got = NAN;
+    long want_tokens = -1, tokens = -2;
+    if (n > 0) sscanf(want_text, "loss=%lf tokens=%ld", &want, &want_tokens);
+    snprintf(args, sizeof args, "eval --threads 1 --checkpoint imported.h5 --text %s/sample.txt --seq 16", dir);
+    int rc = ctrain(args, &out);
+    const char *last = out ? strstr(out, "loss=") : NULL;
+    if (rc == 0 && last) sscanf(last, "loss=%lf ppl=%*f tokens=%ld", &got, &tokens);
+    printf("    ctrain eval: loss %.9f, transformers %.9f over %ld tokens (relative %.3g)\n", got, want, want_tokens,
+           fabs(got - want) / want);
+    CHECK_MSG(rc == 0 && tokens == want_tokens && fabs(got - want) <= 1e-5 * want,
+              "ctrain eval: loss %.9f over %ld tokens; transformers %.9f over %ld (%s)", got, tokens, want, want_tokens,
+              out ? out : "");
+    free(out);
+}
+
+// The ids of a line of numbers; their count.
+static int parse_ids(const char *line, int32_t *ids, int max) {
+    int n = 0;
+    char *end;
+    for (long v = strtol(line, &end, 10); end != line && n < max; v = strtol(line, &end, 10)) {
+        ids[n++] = (int32_t)v;
+        line = end;
+        if (*line == '\n') break;
+    }
+    return n;
+}
+
+// `ctrain generate` at temperature 0: the prompt's ids and the 40 greedy tokens of transformers.
+static void check_greedy(const char *dir) {
+    int32_t prompt[64], greedy[64], got_prompt[64], got[64];
+    long n_prompt = read_values(dir, "prompt_ids.bin", prompt, sizeof prompt);
+    long n_greedy = read_values(dir, "greedy.bin", greedy, sizeof greedy);
+    char *out = NULL;
+    int rc = ctrain("generate --checkpoint imported.h5 --prompt 'hello the world, the quick' --temperature 0 "
+                    "--max-tokens 40 --ids --threads 1", &out);
+    CHECK_MSG(rc == 0 && out, "ctrain generate: %s", out ? out : "");
+    if (rc != 0 || !out) {
+        free(out);
+        return;
+    }
+    const char *second = strchr(out, '\n');
+    int np = parse_ids(out, got_prompt, 64), ng = second ? parse_ids(second + 1, got, 64) : 0;
+    CHECK_MSG(np == n_prompt && memcmp(got_prompt, prompt, sizeof(int32_t) * (size_t)np) == 0,
+              "ctrain encodes the prompt to other ids than transformers: %s", out);
+    int same = ng == n_greedy && memcmp(got, greedy, sizeof(int32_t) * (size_t)ng) == 0;
+    printf("    greedy: %d of %ld tokens equal transformers'%s\n", same ? ng : 0, n_greedy,
+           n_greedy < 40 ? " (both stopped at an eos id)" : "");
+    char want_text[1024] = "";
+    for (long i = 0; i < n_greedy; i++)
+        snprintf(want_text + strlen(want_text), sizeof want_text - strlen(want_text), " %d", greedy[i]);
+    CHECK_MSG(same, "ctrain's greedy tokens differ from transformers':\nctrain: %s\ntransformers:%s", out, want_text);
+    free(out);
+}
+
+// LoRA SFT of the imported model (adapters on every linear layer, a few steps on a synthetic
+// task sharded with the model's own tokenizer); ctrain merges the adapters into merged.h5 and
+// (peft) writes them as a PEFT folder, adapter/. 0, or -1 + a recorded failure.
+static int lora_sft(int peft) {
+    ct_test_write("sft.json", "{\"data\": {\"path\": \"sft\"}, \"train\": {\"batch_size\": 4, \"seq_len\": 32, "
+                              "\"max_steps\": 4, \"eval_every\": 4, \"eval_batches\": 1, \"save_every\": 4, "
+                              "\"n_samples\": 0, \"init_from\": \"imported.h5\"}, \"optim\": {\"lr\": 1e-2, "
+                              "\"warmup_steps\": 1, \"weight_decay\": 0}, \"lora\": {\"r\": 4, \"targets\": "
+                              "\"all-linear\"}}");
+    if (ctrain_ok("synth instructions --task reverse --examples 200 --seed 3 --out rev.jsonl") != 0 ||
+        ctrain_ok("shard --tokenizer hf/tokenizer.json --input rev.jsonl --format sft --template plain --out sft "
+                  "--val-fraction 0.05") != 0 ||
+        ctrain_ok("sft sft.json --run.out_dir=run --run.threads=1") != 0 ||
+        ctrain_ok("lora merge --base imported.h5 --adapter run/ckpt-step00000004.h5 --out merged.h5") != 0)
+        return -1;
+    return peft ? ctrain_ok("lora export run/ckpt-step00000004.h5 --out adapter") : 0;
+}
+
+// transformers on ctrain's exports (the imported model, the merged one, and the adapter on the
+// exported base) against ctrain's logits of the same checkpoints.
+// `original`: transformers' logits of the folder transformers saved, which the export of the
+// import must reproduce whatever ctrain computes (the weights and config only pass through).
+static void check_exports(const char *dir, const int32_t *tokens, const float *original, int with_peft) {
+    if (ctrain_ok("export hf imported.h5 --out exported") != 0) return;
+    if (lora_sft(with_peft) != 0 || ctrain_ok("export hf merged.h5 --out exported-merged") != 0) return;
+    char args[4096];
+    snprintf(args, sizeof args, "logits %s/tokens.bin %s %s %s %s", dir, ct_test_path("back"), ct_test_path("exported"),
+             ct_test_path("exported-merged"), with_peft ? ct_test_path("exported+") : "");
+    if (with_peft) snprintf(args + strlen(args), sizeof args - strlen(args), "%s", ct_test_path("adapter"));
+    if (hf_fixture_ref("hf_families_ref.py", args) != 0) return;
+    static float ours[REF_T * REF_V], merged[REF_T * REF_V], theirs[REF_T * REF_V];
+    CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, ours) == 0, "%s", ct_error_message());
+    CHECK_MSG(hf_fixture_logits(ct_test_path("merged.h5"), tokens, REF_T, merged) == 0, "%s", ct_error_message());
+    const char *what[] = {"the export of the imported model", "the export of the LoRA-merged model",
+                          "the LoRA SFT run's PEFT adapter on the exported base"};
+    for (int i = 0; i < 2 + with_peft; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "back%d.bin", i);
+        CHECK(read_values(ct_test_tmpdir(), name, theirs, sizeof theirs) == REF_T * REF_V);
+        if (i == 0) {
+            double through = relative_error(theirs, original, REF_T * REF_V);
+            printf("    transformers on the export of the import vs on the original: %.3g (relative)\n", through);
+            CHECK_MSG(through < 1e-6, "transformers computes other logits on the export of the import: %.3g", through);
+        }
+        double err = relative_error(i == 0 ? ours : merged, theirs, REF_T * REF_V);
+        printf("    transformers on %s vs ctrain: %.3g (relative)\n", what[i], err);
+        CHECK_MSG(err < 1e-5, "transformers on %s differs from ctrain by %.3g (relative)", what[i], err);
+    }
+    double effect = relative_error(ours, merged, REF_T * REF_V);
+    printf("    the trained adapters move the logits by %.3g (relative)\n", effect);
+    CHECK_MSG(effect > 1e-3, "the trained adapters hardly change the logits (%.3g): the test would prove nothing", effect);
+}
+
+// transformers -> ctrain (logits, eval, greedy generation) -> transformers for one variant.
+static void check_family(const char *variant, int with_peft) {
+    ct_log_set_level(CT_LOG_QUIET);
+    char dir[1024], args[2048];
+    snprintf(dir, sizeof dir, "%s", ct_test_path("hf"));
+    snprintf(args, sizeof args, "make %s %s", dir, variant);
+    if (hf_fixture_ref("hf_families_ref.py", args) != 0) return;
+    int32_t tokens[REF_T];
+    static float want[REF_T * REF_V], got[REF_T * REF_V];
+    CHECK(read_values(dir, "tokens.bin", tokens, sizeof tokens) == REF_T);
+    CHECK(read_values(dir, "logits.bin", want, sizeof want) == REF_T * REF_V);
+    if (ctrain_ok("import hf hf --out imported.h5") != 0) return;
+    // first what holds whatever ctrain computes: the export of the import is the original
+    check_exports(dir, tokens, want, with_peft);
+    CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, got) == 0, "%s", ct_error_message());
+    double err = relative_error(got, want, REF_T * REF_V);
+    printf("    %s: ctrain's logits vs transformers': %.3g (relative)\n", variant, err);
+    CHECK_MSG(err < 1e-5, "%s: ctrain's logits differ from transformers' by %.3g (relative)", variant, err);
+    check_eval(dir);
+    check_greedy(dir);
+}
+
+TEST(families_ref, llama3_rope_scaling_matches_transformers) { check_family("llama3", 1); }
+TEST(families_ref, llama3_in_transformers_4_config_shape_matches_transformers) { check_family("llama3-v4", 0); }
+TEST(families_ref, llama_yarn_rope_matches_transformers) { check_family("llama-yarn", 0); }
+TEST(families_ref, llama_linear_rope_matches_transformers) { check_family("llama-linear", 0); }
+TEST(families_ref, llama_dynamic_rope_matches_transformers) { check_family("llama-dynamic", 0); }
+TEST(families_ref, mistral_sliding_window_matches_transformers) { check_family("mistral", 1); }
+TEST(families_ref, qwen2_qkv_biases_match_transformers_and_peft) { check_family("qwen2", 1); }
+TEST(families_ref, qwen3_qk_norm_matches_transformers) { check_family("qwen3", 1); }
+TEST(families_ref, gemma2_softcaps_and_local_layers_match_transformers_and_peft) { check_family("gemma2", 1); }
+TEST(families_ref, gemma3_qk_norm_and_two_rope_bases_match_transformers_and_peft) { check_family("gemma3", 1); }
+// Phi-3's PEFT adapters target the fused qkv_proj and gate_up_proj: ctrain's are fused on export
+TEST(families_ref, phi3_fused_projections_and_fused_peft_adapters_match_transformers) { check_family("phi3", 1); }
+
+// Models that ctrain made (a run config's shape, not an import): each family's export loads in
+// transformers with ctrain's logits. These take ctrain's own defaults (query scale 0: head_dim^-½,
+// no window on a Gemma, Gemma 3's local base 0: the global one), which the export must spell in
+// keys transformers reads.
+TEST(families_ref, ctrain_made_models_of_each_family_load_in_transformers_with_ctrain_logits) {
+    ct_log_set_level(CT_LOG_QUIET);
+    enum { N = 8, T = 12 };
+    CtModelConfig configs[N];
+    const char *names[N] = {"llama3", "mistral", "qwen2", "qwen3", "gemma2", "gemma2-nowindow", "gemma3", "phi3"};
+    for (int i = 0; i < N; i++) configs[i] = hf_fixture_config(CT_ARCH_LLAMA, i >= 4 && i <= 6);
+    configs[0].rope_theta = 500000.0f;
+    configs[0].rope_scaling = (CtRopeScaling){.type = CT_ROPE_LLAMA3, .factor = 4, .original_max_position = 8,
+                                              .low_freq_factor = 1, .high_freq_factor = 4};
+    configs[1].family = CT_FAMILY_MISTRAL, configs[1].sliding_window = 5;
+    configs[2].family = CT_FAMILY_QWEN2, configs[2].qkv_bias = 1;
+    configs[3].family = CT_FAMILY_QWEN3, configs[3].qk_norm = 1, configs[3].head_dim = 6;
+    for (int i = 4; i <= 6; i++) {
+        configs[i].family = i == 6 ? CT_FAMILY_GEMMA3 : CT_FAMILY_GEMMA2;
+        configs[i].gate_act = CT_GATE_GELU_TANH;
+        configs[i].post_norms = configs[i].embed_scale = 1;
+        configs[i].sliding_window = i == 5 ? 0 : 4, configs[i].sliding_window_pattern = i == 5 ? 0 : 2;
+    }
+    configs[4].attn_softcap = 5, configs[4].final_softcap = 3, configs[4].query_scale = 1.0f / sqrtf(20.0f);
+    configs[6].qk_norm = 1, configs[6].head_dim = 6, configs[6].rope_local_theta = 0;
+    configs[7].family = CT_FAMILY_PHI3, configs[7].sliding_window = 5;
+    int32_t tokens[T];
+    for (int t = 0; t < T; t++) tokens[t] = (t * 41 + 3) % configs[0].vocab_size;
+    FILE *fp = fopen(ct_test_path("tokens.bin"), "wb");
+    fwrite(tokens, sizeof tokens, 1, fp);
+    fclose(fp);
+    char args[8192];
+    snprintf(args, sizeof args, "logits %s %s", ct_test_path("tokens.bin"), ct_test_path("theirs"));
+    for (int i = 0; i < N; i++) {
+        char ckpt[64], dir[64];
+        snprintf(ckpt, sizeof ckpt, "%s.h5", names[i]);
+        snprintf(dir, sizeof dir, "hf-%s", names[i]);
+        CHECK_MSG(hf_fixture_checkpoint(ct_test_path(ckpt), &configs[i], 20 + (uint64_t)i) == 0, "%s: %s", names[i],
+                  ct_error_message());
+        CtHfExportOptions opt = {0};
+        CHECK_MSG(ct_hf_export(ct_test_path(ckpt), ct_test_path(dir), &opt) == 0, "%s", ct_error_message());
+        snprintf(args + strlen(args), sizeof args - strlen(args), " %s", ct_test_path(dir));
+    }
+    if (hf_fixture_ref("hf_families_ref.py", args) != 0) return;
+    static float ours[T * 264], theirs[T * 264];
+    for (int i = 0; i < N; i++) {
+        char ckpt[64], name[64];
+        snprintf(ckpt, sizeof ckpt, "%s.h5", names[i]);
+        snprintf(name, sizeof name, "theirs%d.bin", i);
+        CHECK(read_values(ct_test_tmpdir(), name, theirs, sizeof theirs) == T * 264);
+        CHECK_MSG(hf_fixture_logits(ct_test_path(ckpt), tokens, T, ours) == 0, "%s", ct_error_message());
+        double err = relative_error(ours, theirs, T * 264);
+        printf("    %s: transformers on ctrain's export vs ctrain: %.3g (relative)\n", names[i], err);
+        CHECK_MSG(err < 1e-5, "%s: transformers on ctrain's export differs from ctrain by %.3g", names[i], err);
+    }
+}
