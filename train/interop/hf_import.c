@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/input/read_file.h"
+#include "data/tokenizer/tokenizer_config.h"
 #include "data/tokenizer/tokenizer_hf.h"
 #include "data/tokenizer/tokenizer_identity.h"
 #include "train/interop/checkpoint_io.h"
@@ -178,8 +179,10 @@ static int load_tokenizer(const char *dir, const CtModelConfig *c, CtCheckpointM
         ct_free(text);
         return ct_error_prefix("(import the weights alone with --skip-tokenizer) ");
     }
-    int rc = 0;
-    if (ct_tokenizer_vocab_size(&t) > c->vocab_size)
+    // tokenizer_config.json beside it: a warning where its add_bos_token/add_eos_token disagree
+    // with the post_processor that transformers 5 (and ctrain) follow (data/tokenizer/tokenizer_config.h)
+    int rc = ct_tokenizer_read_config_beside(&t, path);
+    if (rc == 0 && ct_tokenizer_vocab_size(&t) > c->vocab_size)
         rc = ct_error_set("%s: the tokenizer has %d ids but the model's vocab_size is %d", path, ct_tokenizer_vocab_size(&t),
                           c->vocab_size);
     meta->tokenizer_hash = ct_tokenizer_fingerprint(&t);
