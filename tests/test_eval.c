@@ -668,6 +668,58 @@ TEST(eval, matches_transformers_with_the_gpt2_tokenizer) {
     free(out);
 }
 
+// SentencePiece-style tokenizers (tests/ref/make_hf_tokenizer_kinds.py: Llama 2's shape with
+// its Prepend normalizer and BOS, Gemma's with Replace only and <bos>, Mistral's Metaspace) in a
+// checkpoint: ctrain eval's token stream (tokens and BOS) must be transformers' tokenizer(text),
+// or the losses differ.
+TEST(eval, matches_transformers_with_sentencepiece_tokenizers) {
+    const char *root = getenv("CTRAIN_ROOT"), *shared = ct_test_shared_data();
+    if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
+    char cmd[4096], *out = NULL, corpus[1024];
+    snprintf(cmd, sizeof cmd, "python3 %s/tests/ref/make_hf_tokenizer_kinds.py %s %s/kinds", root, shared, ct_test_tmpdir());
+    int rc = ct_test_run(cmd, &out);
+    if (rc == 77 || rc == 127) SKIP("%s", out && *out ? out : "python3 is absent");
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    snprintf(corpus, sizeof corpus, "%s/corpora/nlp-corpus-40k.txt", shared);
+    size_t size;
+    char *all = ct_test_read(corpus, &size);
+    CHECK(all && size > 6000);
+    memcpy(all + 5000, "\n  caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac  two  spaces\n", 30);  // byte fallback, spaces
+    all[6000] = 0;
+    ct_test_write("spm.txt", all);
+    free(all);
+    static const char *const kinds[] = {"llama2", "gemma", "mistral"};
+    for (int k = 0; k < 3; k++) {
+        char path[1200], name[64], dir[64];
+        snprintf(path, sizeof path, "%s/kinds/%s/tokenizer.json", ct_test_tmpdir(), kinds[k]);
+        char *json = ct_test_read(path, NULL);
+        CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 0);
+        c.vocab_size = 1800;  // the test vocabularies have about 1,760 ids
+        c.max_seq_len = 32;
+        CtModel m;
+        CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 1, 1, 0), 0);
+        tiny_randomize_params(&m, 40 + (uint64_t)k);
+        snprintf(name, sizeof name, "spm-%s.h5", kinds[k]);
+        snprintf(dir, sizeof dir, "hf-spm-%s", kinds[k]);
+        CHECK_EQ_INT(save_with_tokenizer(ct_test_path(name), &m, json), 0);
+        ct_model_free(&m);
+        free(json);
+        if (export_hf(name, dir) != 0) return;
+    }
+    if (reference("[{\"model\": \"hf-spm-llama2\", \"text\": \"spm.txt\", \"seq\": 32},"
+                  " {\"model\": \"hf-spm-gemma\", \"text\": \"spm.txt\", \"seq\": 32},"
+                  " {\"model\": \"hf-spm-mistral\", \"text\": \"spm.txt\", \"seq\": 32}]",
+                  &out) != 0) {
+        free(out);
+        return;
+    }
+    check_case(out, 0, "--checkpoint spm-llama2.h5 --text spm.txt");
+    check_case(out, 1, "--checkpoint spm-gemma.h5 --text spm.txt");
+    check_case(out, 2, "--checkpoint spm-mistral.h5 --text spm.txt");
+    free(out);
+}
+
 // ---- on a GPU (the CUDA emulation runs it too) ----
 
 TEST(cuda, eval_on_the_gpu_matches_the_cpu) {
