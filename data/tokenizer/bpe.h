@@ -122,9 +122,6 @@ void ct_encoder_free(CtEncoder *e);
 // token strings become their ids; otherwise they are ordinary text. Non-special added tokens
 // are always matched.
 void ct_encode(CtEncoder *e, const uint8_t *text, size_t len, int allow_special, CtIds *out);
-// The longest added token that starts at text[pos] (pos < len) and may be matched (special ones
-// only with allow_special), or -1.
-int32_t ct_added_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_t pos, int allow_special);
 // The first added token matched in text[from..len): its id, with *seg_end where the ordinary
 // text before it ends and *next where the text after it starts (lstrip/rstrip take whitespace);
 // -1 with both = len when there is none.

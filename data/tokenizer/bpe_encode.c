@@ -7,6 +7,7 @@
 // (a megabyte of letters with no space) use a binary heap of candidate pairs over a linked
 // list of parts, O(n log n), which makes the same choices in the same order.
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -66,7 +67,36 @@ struct CtEncoder {
     // added tokens: the first bytes of those matchable with and without allow_special
     uint8_t first_any[256], first_added[256];
     int32_t n_matchable, n_special_only;
+    CtBytesMap added_map;        // the other added tokens by their bytes
+    uint32_t *added_lens;        // their distinct lengths, longest first
+    int n_added_lens;
+    uint8_t *added_flags_of_id;  // CT_ADDED_* by id (when there are added tokens)
 };
+
+static int longer_first(const void *x, const void *y) {
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a < b) - (a > b);
+}
+
+// The lookup tables of the added tokens matched in raw text.
+static void index_added(CtEncoder *e) {
+    const CtTokenizer *t = e->t;
+    ct_bytes_map_init(&e->added_map, (size_t)e->n_matchable, t->pool, t->offsets, t->lengths);
+    e->added_flags_of_id = ct_calloc((size_t)t->n_ids + 1, 1);
+    e->added_lens = ct_alloc(sizeof *e->added_lens * ((size_t)e->n_matchable + 1));
+    for (int32_t k = 0; k < t->n_special; k++) {
+        int32_t id = t->special_ids[k];
+        if (t->added_flags[k] & CT_ADDED_NORMALIZED) continue;
+        ct_bytes_map_insert(&e->added_map, id);  // two with the same text: the first is kept
+        e->added_flags_of_id[id] = t->added_flags[k];
+        e->added_lens[e->n_added_lens++] = t->lengths[id];
+    }
+    qsort(e->added_lens, (size_t)e->n_added_lens, sizeof *e->added_lens, longer_first);
+    int n = 0;
+    for (int i = 0; i < e->n_added_lens; i++)
+        if (n == 0 || e->added_lens[n - 1] != e->added_lens[i]) e->added_lens[n++] = e->added_lens[i];
+    e->n_added_lens = n;
+}
 
 CtEncoder *ct_encoder_new(const CtTokenizer *t) {
     CtEncoder *e = ct_calloc(1, sizeof *e);
@@ -92,6 +122,7 @@ CtEncoder *ct_encoder_new(const CtTokenizer *t) {
         else
             e->first_added[b] = 1;
     }
+    index_added(e);
     return e;
 }
 
@@ -108,6 +139,9 @@ void ct_encoder_free(CtEncoder *e) {
     ct_free(e->nfc);
     for (int32_t k = 0; k < e->n_norm_added; k++) ct_free(e->norm_added[k].text);
     ct_free(e->norm_added);
+    ct_bytes_map_free(&e->added_map);
+    ct_free(e->added_lens);
+    ct_free(e->added_flags_of_id);
     ct_free(e);
 }
 
@@ -410,25 +444,18 @@ void ct_encode_segment(CtEncoder *e, const uint8_t *text, size_t len, int at_sta
     encode_spm_text(e, e->norm + pos, n - pos, at_start && pos == 0, out);
 }
 
-int32_t ct_added_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_t pos, int allow_special) {
-    int32_t best = -1;
-    size_t best_len = 0;
-    for (int32_t k = 0; k < t->n_special; k++) {
-        int32_t id = t->special_ids[k];
-        if ((!allow_special && t->kind[id] == CT_TOKEN_SPECIAL) || (t->added_flags[k] & CT_ADDED_NORMALIZED)) continue;
-        size_t l = t->lengths[id];
-        if (l > best_len && l <= len - pos && memcmp(text + pos, t->pool + t->offsets[id], l) == 0) {
-            best = id;
-            best_len = l;
-        }
+// The longest added token that starts at text[pos] (pos < len) and may be matched (special ones
+// only with allow_special), or -1: one hash lookup per distinct token length, longest first
+// (Gemma's thousands of <unusedN> tokens would make a scan of every token slow).
+static int32_t added_at(const CtEncoder *e, const uint8_t *text, size_t len, size_t pos, int allow_special) {
+    const CtTokenizer *t = e->t;
+    for (int i = 0; i < e->n_added_lens; i++) {
+        size_t l = e->added_lens[i];
+        if (l > len - pos) continue;
+        int32_t id = ct_bytes_map_find(&e->added_map, text + pos, l);
+        if (id >= 0 && (allow_special || t->kind[id] != CT_TOKEN_SPECIAL)) return id;
     }
-    return best;
-}
-
-static unsigned added_flags_of(const CtTokenizer *t, int32_t id) {
-    for (int32_t k = 0; k < t->n_special; k++)
-        if (t->special_ids[k] == id) return t->added_flags[k];
-    return 0;
+    return -1;
 }
 
 // Added tokens are found leftmost-longest, as HF's Aho-Corasick (LeftmostLongest) finds them;
@@ -442,9 +469,9 @@ int32_t ct_next_added(const CtEncoder *e, const uint8_t *text, size_t len, size_
     const uint8_t *first = allow_special ? e->first_any : e->first_added;
     for (size_t pos = from; pos < len; pos++) {
         if (!first[text[pos]]) continue;
-        int32_t id = ct_added_at(t, text, len, pos, allow_special);
+        int32_t id = added_at(e, text, len, pos, allow_special);
         if (id < 0) continue;
-        unsigned flags = added_flags_of(t, id);
+        unsigned flags = e->added_flags_of_id[id];
         size_t n;
         *seg_end = pos;
         *next = pos + t->lengths[id];
