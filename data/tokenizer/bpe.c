@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "data/tokenizer/spm.h"
 
 void ct_ids_push(CtIds *ids, int32_t id) {
     if (ids->len == ids->cap) {
@@ -28,6 +29,11 @@ void ct_tokenizer_init(CtTokenizer *t, CtPattern pattern, CtMergeRule rule) {
     for (int b = 0; b < 256; b++) t->byte_token[b] = -1;
 }
 
+void ct_tokenizer_set_spm(CtTokenizer *t, const CtSpmRules *rules) {
+    t->units = CT_UNITS_CHARS;
+    t->spm = *rules;
+}
+
 void ct_tokenizer_free(CtTokenizer *t) {
     ct_free(t->kind);
     ct_free(t->offsets);
@@ -35,6 +41,7 @@ void ct_tokenizer_free(CtTokenizer *t) {
     ct_free(t->pool);
     ct_free(t->merges);
     ct_free(t->special_ids);
+    ct_free(t->added_flags);
     if (t->finished) {
         ct_bytes_map_free(&t->bytes_map);
         ct_pair_map_free(&t->pair_map);
@@ -62,6 +69,11 @@ static void grow_ids(CtTokenizer *t, int32_t n) {
 }
 
 int ct_tokenizer_add(CtTokenizer *t, int32_t id, const uint8_t *bytes, size_t len, CtTokenKind kind) {
+    return ct_tokenizer_add_flagged(t, id, bytes, len, kind, 0);
+}
+
+int ct_tokenizer_add_flagged(CtTokenizer *t, int32_t id, const uint8_t *bytes, size_t len, CtTokenKind kind,
+                             unsigned flags) {
     CT_CHECK(!t->finished, "tokens are added before ct_tokenizer_finish");
     if (id < 0 || id >= MAX_ID) return ct_error_set("token id %d is out of range (0..%d)", (int)id, MAX_ID - 1);
     if (len == 0) return ct_error_set("token id %d has no bytes", (int)id);
@@ -69,9 +81,11 @@ int ct_tokenizer_add(CtTokenizer *t, int32_t id, const uint8_t *bytes, size_t le
     grow_ids(t, id + 1);
     if (t->kind[id] != CT_TOKEN_ABSENT) {
         // GPT-2's encoder.json lists <|endoftext|> as a token; its meta names it special.
+        // Llama 2's <s> is in model.vocab and in added_tokens.
         int same = t->lengths[id] == len && memcmp(t->pool + t->offsets[id], bytes, len) == 0;
-        if (same && kind == CT_TOKEN_SPECIAL) {
-            t->kind[id] = CT_TOKEN_SPECIAL;
+        if (same && t->kind[id] != CT_TOKEN_NORMAL && kind == t->kind[id]) return 0;  // listed twice
+        if (same && t->kind[id] == CT_TOKEN_NORMAL && (kind == CT_TOKEN_SPECIAL || kind == CT_TOKEN_ADDED)) {
+            t->kind[id] = (uint8_t)kind;
         } else {
             return ct_error_set("token id %d appears twice", (int)id);
         }
@@ -87,8 +101,10 @@ int ct_tokenizer_add(CtTokenizer *t, int32_t id, const uint8_t *bytes, size_t le
         t->pool_size += len;
         t->kind[id] = (uint8_t)kind;
     }
-    if (kind == CT_TOKEN_SPECIAL) {
+    if (kind == CT_TOKEN_SPECIAL || kind == CT_TOKEN_ADDED) {
         t->special_ids = ct_realloc(t->special_ids, (size_t)(t->n_special + 1) * sizeof *t->special_ids);
+        t->added_flags = ct_realloc(t->added_flags, (size_t)(t->n_special + 1));
+        t->added_flags[t->n_special] = (uint8_t)flags;
         t->special_ids[t->n_special++] = id;
         if (len > t->max_special_len) t->max_special_len = len;
     }
@@ -191,7 +207,15 @@ int ct_tokenizer_finish(CtTokenizer *t) {
         int32_t other = ct_bytes_map_insert(&t->bytes_map, i);
         if (other >= 0) return ct_error_set("token ids %d and %d have the same bytes", (int)other, (int)i);
     }
-    for (int b = 0; b < 256; b++)
+    if (t->units == CT_UNITS_CHARS) {
+        // HF's byte fallback looks up format!("<{:#04X}>", byte): "<0x0A>".
+        static const char hex[] = "0123456789ABCDEF";
+        for (int b = 0; b < 256; b++) {
+            char name[7] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>', 0};
+            t->spm.byte_ids[b] = ct_bytes_map_find(&t->bytes_map, (const uint8_t *)name, 6);
+        }
+    }
+    for (int b = 0; b < 256 && t->units == CT_UNITS_BYTES; b++)
         if (t->byte_token[b] < 0)
             return ct_error_set("byte 0x%02X has no token (a byte-level BPE vocabulary needs all 256 bytes)", b);
     if (t->merge_rule == CT_MERGES_BY_RANK) {
@@ -211,8 +235,22 @@ int ct_decode(const CtTokenizer *t, const int32_t *ids, size_t n, uint8_t **out,
             *cap = (*len + l) * 2 + 256;
             *out = ct_realloc(*out, *cap);
         }
-        memcpy(*out + *len, t->pool + t->offsets[id], l);
-        *len += l;
+        if (t->units == CT_UNITS_CHARS)
+            *len += ct_spm_decode_token(&t->spm, t->pool + t->offsets[id], l, *out + *len);
+        else {
+            memcpy(*out + *len, t->pool + t->offsets[id], l);
+            *len += l;
+        }
+    }
+    return 0;
+}
+
+int ct_decode_text(const CtTokenizer *t, const int32_t *ids, size_t n, uint8_t **out, size_t *len, size_t *cap) {
+    size_t start = *len;
+    if (ct_decode(t, ids, n, out, len, cap) != 0) return -1;
+    if (t->units == CT_UNITS_CHARS && t->spm.strip_leading_space && *len > start && (*out)[start] == ' ') {
+        memmove(*out + start, *out + start + 1, *len - start - 1);
+        (*len)--;
     }
     return 0;
 }

@@ -10,7 +10,11 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "data/input/utf8.h"
 #include "data/tokenizer/bpe.h"
+#include "data/tokenizer/nfc.h"
+#include "data/tokenizer/spm.h"
+#include "data/tokenizer/unicode_tables.h"
 
 #define SHORT_PIECE 256  // above this many bytes, the heap method
 // The piece cache: direct-mapped, one 64-byte line per slot, 2 MiB per encoder. Big enough
@@ -46,12 +50,28 @@ struct CtEncoder {
     int32_t *node_id, *node_next, *node_prev;
     uint32_t *node_version;
     HeapEntry *heap;
+    // SentencePiece-style: the normalized segment
+    uint8_t *norm, *nfc;
+    size_t norm_cap, nfc_cap;
+    // added tokens: the first bytes of those matchable with and without allow_special
+    uint8_t first_any[256], first_added[256];
+    int32_t n_matchable, n_special_only;
 };
 
 CtEncoder *ct_encoder_new(const CtTokenizer *t) {
     CtEncoder *e = ct_calloc(1, sizeof *e);
     e->t = t;
     e->cache = ct_calloc(CACHE_SLOTS, sizeof *e->cache);
+    for (int32_t k = 0; k < t->n_special; k++) {
+        int32_t id = t->special_ids[k];
+        uint8_t b = t->pool[t->offsets[id]];
+        e->first_any[b] = 1;
+        e->n_matchable++;
+        if (t->kind[id] == CT_TOKEN_SPECIAL)
+            e->n_special_only++;
+        else
+            e->first_added[b] = 1;
+    }
     return e;
 }
 
@@ -63,6 +83,8 @@ void ct_encoder_free(CtEncoder *e) {
     ct_free(e->node_prev);
     ct_free(e->node_version);
     ct_free(e->heap);
+    ct_free(e->norm);
+    ct_free(e->nfc);
     ct_free(e);
 }
 
@@ -73,10 +95,10 @@ static inline void pair_lookup(const CtTokenizer *t, int32_t a, int32_t b, int32
 }
 
 // tiktoken's method: ranks[i] holds the rank of (ids[i], ids[i+1]); merge the smallest.
-static size_t merge_short(CtEncoder *e, const uint8_t *p, size_t n) {
+// The parts start in e->ids[0..n).
+static size_t merge_short(CtEncoder *e, size_t n) {
     const CtTokenizer *t = e->t;
     int32_t *ids = e->ids, *ranks = e->ranks, *merged = e->merged;
-    for (size_t i = 0; i < n; i++) ids[i] = t->byte_token[p[i]];
     for (size_t i = 0; i + 1 < n; i++) pair_lookup(t, ids[i], ids[i + 1], &ranks[i], &merged[i]);
     while (n > 1) {
         size_t best = 0;
@@ -149,8 +171,8 @@ static void push_pair_at(CtEncoder *e, size_t *heap_size, int32_t i) {
     if (pair_entry(e, i, &x)) heap_push(e, heap_size, x);
 }
 
-static void merge_long(CtEncoder *e, const uint8_t *p, size_t n, CtIds *out) {
-    const CtTokenizer *t = e->t;
+// The parts start in e->node_id[0..n) (grown by grow_long).
+static void grow_long(CtEncoder *e, size_t n) {
     if (n > e->long_cap) {
         e->long_cap = n;
         e->node_id = ct_realloc(e->node_id, n * sizeof *e->node_id);
@@ -158,8 +180,10 @@ static void merge_long(CtEncoder *e, const uint8_t *p, size_t n, CtIds *out) {
         e->node_prev = ct_realloc(e->node_prev, n * sizeof *e->node_prev);
         e->node_version = ct_realloc(e->node_version, n * sizeof *e->node_version);
     }
+}
+
+static void merge_long(CtEncoder *e, size_t n, CtIds *out) {
     for (size_t i = 0; i < n; i++) {
-        e->node_id[i] = t->byte_token[p[i]];
         e->node_next[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
         e->node_prev[i] = (int32_t)i - 1;
         e->node_version[i] = 0;
@@ -199,7 +223,7 @@ static void merge_long(CtEncoder *e, const uint8_t *p, size_t n, CtIds *out) {
 void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
     const CtTokenizer *t = e->t;
     if (len == 0) return;
-    if (len == 1) {
+    if (len == 1 && t->units == CT_UNITS_BYTES) {
         ct_ids_push(out, t->byte_token[piece[0]]);
         return;
     }
@@ -212,7 +236,13 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
         }
     }
     if (len > SHORT_PIECE) {
-        merge_long(e, piece, len, out);
+        grow_long(e, len);
+        size_t n = len;
+        if (t->units == CT_UNITS_CHARS)
+            n = ct_spm_symbols(t, piece, len, e->node_id);
+        else
+            for (size_t i = 0; i < len; i++) e->node_id[i] = t->byte_token[piece[i]];
+        if (n) merge_long(e, n, out);
         return;
     }
     CacheSlot *slot = NULL;
@@ -223,7 +253,12 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
             return;
         }
     }
-    size_t n = merge_short(e, piece, len);
+    size_t n = len;
+    if (t->units == CT_UNITS_CHARS)
+        n = ct_spm_symbols(t, piece, len, e->ids);
+    else
+        for (size_t i = 0; i < len; i++) e->ids[i] = t->byte_token[piece[i]];
+    n = merge_short(e, n);
     for (size_t i = 0; i < n; i++) ct_ids_push(out, e->ids[i]);
     if (slot && n <= CACHE_MAX_IDS) {
         slot->hash = h;
@@ -244,11 +279,44 @@ void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, siz
     }
 }
 
-int32_t ct_special_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_t pos) {
+// Where a segment of ordinary text may look: byte-level pieces up to the segment's end.
+void ct_encode_segment(CtEncoder *e, const uint8_t *text, size_t len, int at_start, CtIds *out) {
+    const CtTokenizer *t = e->t;
+    if (t->nfc && !ct_nfc_is_trivial(text, len)) {
+        len = ct_nfc(text, len, &e->nfc, &e->nfc_cap);
+        text = e->nfc;
+    }
+    if (t->units == CT_UNITS_BYTES) {
+        ct_encode_ordinary_range(e, text, len, 0, len, out);
+        return;
+    }
+    if (len == 0) return;
+    size_t need = 3 * len + 3;
+    if (need > e->norm_cap) {
+        e->norm_cap = need;
+        ct_free(e->norm);
+        e->norm = ct_alloc(need);
+    }
+    size_t n = ct_spm_normalize(&t->spm, text, len, at_start, e->norm);
+    for (size_t pos = 0; pos < n;) {
+        size_t end = ct_spm_piece_end(&t->spm, e->norm, n, pos);
+        ct_encode_piece(e, e->norm + pos, end - pos, out);
+        pos = end;
+    }
+}
+
+static int is_space_at(const uint8_t *text, size_t len, size_t i, size_t *n) {
+    uint32_t cp;
+    *n = ct_utf8_decode(text + i, len - i, &cp);
+    return cp != CT_UTF8_INVALID && (ct_unicode_flags(cp) & CT_UC_SPACE);
+}
+
+int32_t ct_added_at(const CtTokenizer *t, const uint8_t *text, size_t len, size_t pos, int allow_special) {
     int32_t best = -1;
     size_t best_len = 0;
     for (int32_t k = 0; k < t->n_special; k++) {
         int32_t id = t->special_ids[k];
+        if (!allow_special && t->kind[id] == CT_TOKEN_SPECIAL) continue;
         size_t l = t->lengths[id];
         if (l > best_len && l <= len - pos && memcmp(text + pos, t->pool + t->offsets[id], l) == 0) {
             best = id;
@@ -258,24 +326,48 @@ int32_t ct_special_at(const CtTokenizer *t, const uint8_t *text, size_t len, siz
     return best;
 }
 
-void ct_encode(CtEncoder *e, const uint8_t *text, size_t len, int allow_special, CtIds *out) {
+static unsigned added_flags_of(const CtTokenizer *t, int32_t id) {
+    for (int32_t k = 0; k < t->n_special; k++)
+        if (t->special_ids[k] == id) return t->added_flags[k];
+    return 0;
+}
+
+// Added tokens are found leftmost-longest, as HF's Aho-Corasick (LeftmostLongest) finds them;
+// lstrip takes the whitespace before a match (not what an earlier match took), rstrip the
+// whitespace after it. The text between matches is encoded on its own.
+int32_t ct_next_added(const CtEncoder *e, const uint8_t *text, size_t len, size_t from, int allow_special,
+                      size_t *seg_end, size_t *next) {
     const CtTokenizer *t = e->t;
-    if (!allow_special || t->n_special == 0) {
-        ct_encode_ordinary_range(e, text, len, 0, len, out);
-        return;
-    }
-    uint8_t first[256] = {0};
-    for (int32_t k = 0; k < t->n_special; k++) first[t->pool[t->offsets[t->special_ids[k]]]] = 1;
-    size_t start = 0;  // of the ordinary text not yet encoded
-    for (size_t pos = 0; pos < len; pos++) {
+    *seg_end = *next = len;
+    if (e->n_matchable == 0 || (!allow_special && e->n_matchable == e->n_special_only)) return -1;
+    const uint8_t *first = allow_special ? e->first_any : e->first_added;
+    for (size_t pos = from; pos < len; pos++) {
         if (!first[text[pos]]) continue;
-        int32_t id = ct_special_at(t, text, len, pos);
+        int32_t id = ct_added_at(t, text, len, pos, allow_special);
         if (id < 0) continue;
-        // The text before a special token is encoded on its own, as tiktoken does.
-        ct_encode_ordinary_range(e, text + start, pos - start, 0, pos - start, out);
-        ct_ids_push(out, id);
-        pos += t->lengths[id] - 1;
-        start = pos + 1;
+        unsigned flags = added_flags_of(t, id);
+        size_t n;
+        *seg_end = pos;
+        *next = pos + t->lengths[id];
+        if (flags & CT_ADDED_LSTRIP) {  // the start of the whitespace run that ends at pos
+            *seg_end = from;
+            for (size_t i = from; i < pos; i += n)
+                if (!is_space_at(text, pos, i, &n)) *seg_end = i + n;
+        }
+        if (flags & CT_ADDED_RSTRIP)
+            while (*next < len && is_space_at(text, len, *next, &n)) *next += n;
+        return id;
     }
-    ct_encode_ordinary_range(e, text + start, len - start, 0, len - start, out);
+    return -1;
+}
+
+void ct_encode(CtEncoder *e, const uint8_t *text, size_t len, int allow_special, CtIds *out) {
+    size_t start = 0, seg_end, next;
+    for (;;) {
+        int32_t id = ct_next_added(e, text, len, start, allow_special, &seg_end, &next);
+        ct_encode_segment(e, text + start, seg_end - start, start == 0, out);
+        if (id < 0) break;
+        ct_ids_push(out, id);
+        start = next;
+    }
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "data/tokenizer/nfc.h"
 
 typedef struct {
     size_t start, end;  // the chunk's bytes
@@ -23,10 +24,16 @@ static void add_chunk(Chunks *c, size_t start, size_t end, size_t limit, int32_t
 }
 
 // Ordinary text [start, end) cut at safe places into chunks of about `target` bytes. Pieces
-// look ahead at most to `end`: the text before a special token is encoded on its own, as
-// tiktoken does.
-static void add_segment(Chunks *c, const uint8_t *text, size_t start, size_t end, size_t target) {
+// look ahead at most to `end`: the text before an added token is encoded on its own, as
+// tiktoken does. A SentencePiece-style segment is one chunk (its normalization depends on where
+// it starts, and without a Metaspace split it is one piece), and so is a segment that NFC
+// changes (it is normalized as a whole, as HF does).
+static void add_segment(Chunks *c, const CtTokenizer *t, const uint8_t *text, size_t start, size_t end, size_t target) {
     size_t pos = start;
+    if (t->units == CT_UNITS_CHARS || (t->nfc && !ct_nfc_is_trivial(text + start, end - start))) {
+        if (end > start) add_chunk(c, start, end, end, -1);
+        return;
+    }
     while (pos < end) {
         size_t cut = end;
         if (end - pos > target * 3 / 2) cut = start + ct_pretokenize_safe_cut(text + start, end - start, pos - start + target);
@@ -42,21 +49,14 @@ void ct_encode_parallel(const CtTokenizer *t, CtEncoder **encoders, int threads,
     size_t target = len / ((size_t)threads * 8) + 1;
     if (target < (1 << 16)) target = 1 << 16;
     Chunks chunks = {0};
-    size_t seg = 0;
-    if (allow_special && t->n_special) {
-        uint8_t first[256] = {0};
-        for (int32_t k = 0; k < t->n_special; k++) first[t->pool[t->offsets[t->special_ids[k]]]] = 1;
-        for (size_t pos = 0; pos < len; pos++) {
-            if (!first[text[pos]]) continue;
-            int32_t id = ct_special_at(t, text, len, pos);
-            if (id < 0) continue;
-            add_segment(&chunks, text, seg, pos, target);
-            add_chunk(&chunks, pos, pos + t->lengths[id], pos + t->lengths[id], id);
-            pos += t->lengths[id] - 1;
-            seg = pos + 1;
-        }
+    size_t start = 0, seg_end, next;
+    for (;;) {
+        int32_t id = ct_next_added(encoders[0], text, len, start, allow_special, &seg_end, &next);
+        add_segment(&chunks, t, text, start, seg_end, target);
+        if (id < 0) break;
+        add_chunk(&chunks, seg_end, next, next, id);
+        start = next;
     }
-    add_segment(&chunks, text, seg, len, target);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (size_t i = 0; i < chunks.n; i++) {
         Chunk *c = &chunks.items[i];
@@ -68,6 +68,8 @@ void ct_encode_parallel(const CtTokenizer *t, CtEncoder **encoders, int threads,
         ids.data = ct_alloc(ids.cap * sizeof *ids.data);
         if (c->special >= 0)
             ct_ids_push(&ids, c->special);
+        else if (t->units == CT_UNITS_CHARS || (t->nfc && !ct_nfc_is_trivial(text + c->start, c->end - c->start)))
+            ct_encode_segment(encoders[omp_get_thread_num()], text + c->start, c->end - c->start, c->start == 0, &ids);
         else
             ct_encode_ordinary_range(encoders[omp_get_thread_num()], text, c->limit, c->start, c->end, &ids);
         c->ids = ids;

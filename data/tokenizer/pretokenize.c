@@ -20,7 +20,7 @@
 #include "data/tokenizer/unicode_tables.h"
 #include "data/input/utf8.h"
 
-static const char *const pattern_names[CT_PATTERN_COUNT] = {"gpt2", "cl100k", "o200k"};
+static const char *const pattern_names[CT_PATTERN_COUNT] = {"gpt2", "cl100k", "o200k", "qwen2"};
 
 static const char *const pattern_regexes[CT_PATTERN_COUNT] = {
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
@@ -29,6 +29,8 @@ static const char *const pattern_regexes[CT_PATTERN_COUNT] = {
     "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
     "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
     "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 };
 
 const char *ct_pattern_name(CtPattern pattern) { return pattern_names[pattern]; }
@@ -40,13 +42,14 @@ int ct_pattern_from_name(const char *name, CtPattern *out) {
         CtPattern pattern;
     } aliases[] = {{"gpt2", CT_PATTERN_GPT2},     {"r50k", CT_PATTERN_GPT2},          {"r50k_base", CT_PATTERN_GPT2},
                    {"p50k", CT_PATTERN_GPT2},     {"p50k_base", CT_PATTERN_GPT2},     {"cl100k", CT_PATTERN_CL100K},
-                   {"cl100k_base", CT_PATTERN_CL100K}, {"o200k", CT_PATTERN_O200K}, {"o200k_base", CT_PATTERN_O200K}};
+                   {"cl100k_base", CT_PATTERN_CL100K}, {"llama3", CT_PATTERN_CL100K}, {"o200k", CT_PATTERN_O200K},
+                   {"o200k_base", CT_PATTERN_O200K}, {"qwen2", CT_PATTERN_QWEN2}};
     for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
         if (strcmp(name, aliases[i].name) == 0) {
             *out = aliases[i].pattern;
             return 0;
         }
-    return ct_error_set("unknown pre-tokenization pattern '%s' (known: gpt2, cl100k, o200k)", name);
+    return ct_error_set("unknown pre-tokenization pattern '%s' (known: gpt2, cl100k, o200k, qwen2)", name);
 }
 
 int ct_pattern_from_regex(const char *regex, CtPattern *out) {
@@ -56,7 +59,7 @@ int ct_pattern_from_regex(const char *regex, CtPattern *out) {
             return 0;
         }
     return ct_error_set("unsupported pre-tokenization regex \"%.80s%s\" (ctrain has exact scanners for the gpt2, "
-                        "cl100k_base and o200k_base patterns only)",
+                        "cl100k_base (= Llama 3), o200k_base and Qwen2 patterns only)",
                         regex, strlen(regex) > 80 ? "..." : "");
 }
 
@@ -175,9 +178,10 @@ static size_t gpt2_next(const uint8_t *text, size_t len, size_t i) {
     return whitespace_end(text, len, i, 0);
 }
 
-// ---- cl100k ----
+// ---- cl100k and qwen2 ----
 
-static size_t cl100k_next(const uint8_t *text, size_t len, size_t i) {
+// cl100k's alternatives; qwen2's differ only in \p{N} (one digit) for \p{N}{1,3}.
+static size_t cl100k_next(const uint8_t *text, size_t len, size_t i, int single_digits) {
     size_t k = contraction_len(text, len, i, 1);
     if (k) return i + k;
     size_t n;
@@ -188,7 +192,7 @@ static size_t cl100k_next(const uint8_t *text, size_t len, size_t i) {
         size_t n1;
         if (unit_at(text, len, i + n, &n1) & CT_UC_LETTER) return run_end(text, len, i + n, CT_UC_LETTER);
     }
-    if (f & CT_UC_NUMBER) return numbers_upto3_end(text, len, i);
+    if (f & CT_UC_NUMBER) return single_digits ? i + n : numbers_upto3_end(text, len, i);
     if (text[i] == ' ' && i + 1 < len) {
         size_t n1;
         if (is_other(unit_at(text, len, i + 1, &n1)))
@@ -255,7 +259,8 @@ static size_t o200k_next(const uint8_t *text, size_t len, size_t i) {
 size_t ct_pretokenize_next(CtPattern pattern, const uint8_t *text, size_t len, size_t pos) {
     switch (pattern) {
     case CT_PATTERN_GPT2: return gpt2_next(text, len, pos);
-    case CT_PATTERN_CL100K: return cl100k_next(text, len, pos);
+    case CT_PATTERN_CL100K: return cl100k_next(text, len, pos, 0);
+    case CT_PATTERN_QWEN2: return cl100k_next(text, len, pos, 1);
     case CT_PATTERN_O200K: return o200k_next(text, len, pos);
     }
     CT_FATAL("this is a bug in ctrain", "unknown pattern %d", (int)pattern);

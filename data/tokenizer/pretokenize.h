@@ -7,6 +7,8 @@
 //           (GPT-2 / r50k / p50k; also HF ByteLevel's use_regex)
 //   cl100k  (?i:'s|...)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //   o200k   case-aware letter runs with optional contractions, \p{N}{1,3}, ... [\r\n/]* (see the .c)
+//   qwen2   cl100k with \p{N} in place of \p{N}{1,3}: one digit per piece (Qwen2, Qwen2.5, Qwen3)
+// (Llama 3's regex is cl100k's, character for character.)
 // Invalid UTF-8: each byte that does not start a valid sequence is a unit of its own with no
 // class (as U+FFFD would be: a symbol), so it joins runs of punctuation. Pieces are byte
 // ranges of the input, so concatenating them gives the input back, whatever it holds.
@@ -14,12 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { CT_PATTERN_GPT2 = 0, CT_PATTERN_CL100K = 1, CT_PATTERN_O200K = 2 } CtPattern;
-#define CT_PATTERN_COUNT 3
+typedef enum { CT_PATTERN_GPT2 = 0, CT_PATTERN_CL100K = 1, CT_PATTERN_O200K = 2, CT_PATTERN_QWEN2 = 3 } CtPattern;
+#define CT_PATTERN_COUNT 4
 
-const char *ct_pattern_name(CtPattern pattern);   // "gpt2", "cl100k", "o200k"
+const char *ct_pattern_name(CtPattern pattern);   // "gpt2", "cl100k", "o200k", "qwen2"
 const char *ct_pattern_regex(CtPattern pattern);  // the regular expression, as tiktoken writes it
-// "gpt2" (also "r50k", "p50k"), "cl100k" ("cl100k_base"), "o200k" ("o200k_base"). 0, or -1 + error.
+// "gpt2" (also "r50k", "p50k"), "cl100k" ("cl100k_base", "llama3"), "o200k" ("o200k_base"), "qwen2".
+// 0, or -1 + error.
 int ct_pattern_from_name(const char *name, CtPattern *out);
 // The pattern whose regular expression is exactly `regex` (tiktoken's pat_str, or HF's Split
 // regex). 0, or -1 + error naming what is supported.

@@ -18,13 +18,19 @@ int ct_tokenizer_add_specials(CtTokenizer *t, const char *const *texts, int n) {
     CtTokenizer fresh;
     ct_tokenizer_init(&fresh, t->pattern, t->merge_rule);
     fresh.whole_piece_lookup = t->whole_piece_lookup;
+    fresh.units = t->units;
+    fresh.nfc = t->nfc;
+    fresh.spm = t->spm;
+    fresh.post = t->post;
     for (int32_t id = 0; id < t->n_ids; id++)
         if (t->kind[id] == CT_TOKEN_NORMAL &&
             ct_tokenizer_add(&fresh, id, t->pool + t->offsets[id], t->lengths[id], CT_TOKEN_NORMAL) != 0)
             goto fail;
     for (int32_t i = 0; i < t->n_special; i++) {  // specials in their order
         int32_t id = t->special_ids[i];
-        if (ct_tokenizer_add(&fresh, id, t->pool + t->offsets[id], t->lengths[id], CT_TOKEN_SPECIAL) != 0) goto fail;
+        if (ct_tokenizer_add_flagged(&fresh, id, t->pool + t->offsets[id], t->lengths[id], (CtTokenKind)t->kind[id],
+                                     t->added_flags[i]) != 0)
+            goto fail;
     }
     for (int32_t i = 0; i < t->n_merges; i++)
         if (ct_tokenizer_add_merge(&fresh, t->merges[i].left, t->merges[i].right) != 0) goto fail;

@@ -10,6 +10,8 @@
 #include "data/tokenizer/byte_level.h"
 #include "data/input/json_int.h"
 #include "data/input/read_file.h"
+#include "data/tokenizer/tokenizer_config.h"
+#include "data/tokenizer/tokenizer_hf_pipeline.h"
 
 // ---- reading ----
 
@@ -23,50 +25,17 @@ static const char *json_type(const cJSON *obj) {
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-// One pre-tokenizer step; sets *pattern when it fixes one. 0, or -1 + error.
-static int read_pre_tokenizer_step(const cJSON *step, CtPattern *pattern, int *have) {
-    const char *type = json_type(step);
-    if (strcmp(type, "ByteLevel") == 0) {
-        if (json_bool(step, "add_prefix_space", 0))
-            return ct_error_set("pre_tokenizer ByteLevel.add_prefix_space=true is not supported");
-        if (json_bool(step, "use_regex", 1)) {
-            *pattern = CT_PATTERN_GPT2;
-            *have = 1;
-        }
-        return 0;
-    }
-    if (strcmp(type, "Split") == 0) {
-        const cJSON *pat = cJSON_GetObjectItemCaseSensitive(step, "pattern");
-        const cJSON *regex = cJSON_GetObjectItemCaseSensitive(pat, "Regex");
-        if (!cJSON_IsString(regex)) return ct_error_set("pre_tokenizer Split without a \"Regex\" pattern is not supported");
-        const cJSON *behavior = cJSON_GetObjectItemCaseSensitive(step, "behavior");
-        if (cJSON_IsString(behavior) && strcmp(behavior->valuestring, "Isolated") != 0)
-            return ct_error_set("pre_tokenizer Split behavior \"%s\" is not supported (only Isolated)", behavior->valuestring);
-        if (json_bool(step, "invert", 0)) return ct_error_set("pre_tokenizer Split invert=true is not supported");
-        if (ct_pattern_from_regex(regex->valuestring, pattern) != 0) return -1;
-        *have = 1;
-        return 0;
-    }
-    return ct_error_set("pre_tokenizer type \"%s\" is not supported", type);
-}
-
-static int read_pre_tokenizer(const cJSON *pre, CtPattern *pattern) {
-    int have = 0;
-    if (!pre || cJSON_IsNull(pre)) return ct_error_set("no pre_tokenizer (ctrain reads byte-level BPE only)");
-    if (strcmp(json_type(pre), "Sequence") == 0) {
-        const cJSON *steps = cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers"), *step;
-        cJSON_ArrayForEach(step, steps) if (read_pre_tokenizer_step(step, pattern, &have) != 0) return -1;
-    } else if (read_pre_tokenizer_step(pre, pattern, &have) != 0) {
-        return -1;
-    }
-    if (!have) return ct_error_set("the pre_tokenizer has no splitting regex");
-    return 0;
-}
-
-static int token_bytes(const char *s, uint8_t **buf, size_t *cap, long *n) {
+// A vocab string as token bytes: byte-level strings decode to bytes; SentencePiece-style ones
+// are kept as they are ("▁the").
+static int token_bytes(const CtTokenizer *t, const char *s, uint8_t **buf, size_t *cap, long *n) {
     size_t len = strlen(s);
     if (len + 1 > *cap) *buf = ct_realloc(*buf, *cap = len * 2 + 16);
-    *n = ct_byte_level_decode(s, len, *buf);
+    if (t->units == CT_UNITS_CHARS) {
+        memcpy(*buf, s, len);
+        *n = (long)len;
+    } else {
+        *n = ct_byte_level_decode(s, len, *buf);
+    }
     return *n > 0 ? 0 : -1;
 }
 
@@ -93,11 +62,13 @@ static int read_model(CtTokenizer *t, const cJSON *model) {
             rc = ct_error_set("model.vocab[\"%.60s\"] is not an integer id", item->string);
             break;
         }
-        if (token_bytes(item->string, &buf, &cap, &n) != 0) {
+        if (token_bytes(t, item->string, &buf, &cap, &n) != 0) {
             // Added tokens such as "<|endoftext|>" decode fine; anything else outside the
             // byte alphabet means this is not a byte-level vocabulary.
-            rc = ct_error_set("model.vocab token \"%.60s\" is not in the byte-level alphabet (ctrain reads byte-level "
-                              "BPE only)", item->string);
+            rc = ct_error_set(t->units == CT_UNITS_CHARS ? "model.vocab token \"%.60s\" is empty"
+                                                         : "model.vocab token \"%.60s\" is not in the byte-level alphabet (a "
+                                                           "byte-level pre-tokenizer needs byte-level tokens)",
+                              item->string);
             break;
         }
         if (ct_tokenizer_add(t, id, buf, (size_t)n, CT_TOKEN_NORMAL) != 0) {
@@ -147,8 +118,8 @@ static int read_merges(CtTokenizer *t, const cJSON *model) {
         }
         long na, nb;
         int32_t a = -1, b = -1;
-        if (token_bytes(left, &buf, &cap, &na) == 0) a = ct_bytes_map_find(&map, buf, (size_t)na);
-        if (token_bytes(right, &buf, &cap, &nb) == 0) b = ct_bytes_map_find(&map, buf, (size_t)nb);
+        if (token_bytes(t, left, &buf, &cap, &na) == 0) a = ct_bytes_map_find(&map, buf, (size_t)na);
+        if (token_bytes(t, right, &buf, &cap, &nb) == 0) b = ct_bytes_map_find(&map, buf, (size_t)nb);
         if (a < 0 || b < 0) {
             rc = ct_error_set("model.merges[%d]: \"%.60s\" is not in the vocab", index, a < 0 ? left : right);
             break;
@@ -161,6 +132,10 @@ static int read_merges(CtTokenizer *t, const cJSON *model) {
     return rc;
 }
 
+// Added tokens: "special": true ones are matched in text only when specials are allowed,
+// others always (as HF does); lstrip/rstrip are kept. single_word, and "normalized": true where
+// the normalizer would change the token's text, are refused: ctrain matches added tokens in the
+// text before normalization.
 static int read_added_tokens(CtTokenizer *t, const cJSON *added) {
     if (!added || cJSON_IsNull(added)) return 0;
     if (!cJSON_IsArray(added)) return ct_error_set("added_tokens is not an array");
@@ -172,11 +147,30 @@ static int read_added_tokens(CtTokenizer *t, const cJSON *added) {
         int32_t value;
         if (ct_json_token_id(id, &value) != 0 || !cJSON_IsString(content))
             return ct_error_set("added_tokens[%d] needs an integer \"id\" and a string \"content\"", index);
-        if (ct_tokenizer_add(t, value, (const uint8_t *)content->valuestring,
-                             strlen(content->valuestring), CT_TOKEN_SPECIAL) != 0)
+        const char *text = content->valuestring;
+        if (json_bool(tok, "single_word", 0))
+            return ct_error_set("added_tokens[%d] \"%.40s\": single_word=true is not supported", index, text);
+        const CtSpmRules *r = &t->spm;
+        if (json_bool(tok, "normalized", 0) && t->units == CT_UNITS_CHARS &&
+            (r->normalizer_prepend || ((r->replace_spaces || r->has_metaspace) && (strchr(text, ' ') || strstr(text, "\xE2\x96\x81")))))
+            return ct_error_set("added_tokens[%d] \"%.40s\": normalized=true with this normalizer is not supported (the "
+                                "normalizer changes the token's text)", index, text);
+        unsigned flags = (json_bool(tok, "lstrip", 0) ? CT_ADDED_LSTRIP : 0u) | (json_bool(tok, "rstrip", 0) ? CT_ADDED_RSTRIP : 0u);
+        CtTokenKind kind = json_bool(tok, "special", 1) ? CT_TOKEN_SPECIAL : CT_TOKEN_ADDED;
+        if (ct_tokenizer_add_flagged(t, value, (const uint8_t *)text, strlen(text), kind, flags) != 0)
             return ct_error_prefix("added_tokens[%d]: ", index);
         index++;
     }
+    return 0;
+}
+
+// The unk token's id from model.vocab (it may also be an added token).
+static int resolve_unk(CtTokenizer *t, const cJSON *model, const char *unk) {
+    if (!*unk) return 0;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(model, "vocab"), unk);
+    int32_t value;
+    if (ct_json_token_id(id, &value) != 0) return ct_error_set("model.unk_token \"%.40s\" is not in model.vocab", unk);
+    t->spm.unk_id = value;
     return 0;
 }
 
@@ -187,18 +181,19 @@ int ct_tokenizer_parse_hf(CtTokenizer *t, const char *json, size_t len, const ch
     if (!root || !cJSON_IsObject(root)) {
         rc = ct_error_set("not a JSON object (truncated or not a tokenizer.json)");
     } else {
-        const cJSON *normalizer = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
         const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-        if (normalizer && !cJSON_IsNull(normalizer))
-            rc = ct_error_set("normalizer \"%s\" is not supported (ctrain reads byte-level BPE without normalization)",
-                              json_type(normalizer));
-        else if (pattern_name)
-            rc = ct_pattern_from_name(pattern_name, &t->pattern);
-        else
-            rc = read_pre_tokenizer(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), &t->pattern);
+        CtHfPipeline p;
+        rc = ct_hf_read_pipeline(root, pattern_name, &p);
+        if (rc == 0) {
+            t->pattern = p.pattern;
+            t->nfc = p.nfc;
+            if (p.units == CT_UNITS_CHARS) ct_tokenizer_set_spm(t, &p.spm);
+        }
         if (rc == 0) rc = read_model(t, model);
         if (rc == 0) rc = read_added_tokens(t, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"));
+        if (rc == 0 && p.units == CT_UNITS_CHARS) rc = resolve_unk(t, model, p.unk_token);
         if (rc == 0) rc = read_merges(t, model);
+        if (rc == 0) rc = ct_post_processor_read(root, &t->post);
         if (rc == 0) rc = ct_tokenizer_finish(t);
     }
     cJSON_Delete(root);
@@ -216,31 +211,112 @@ int ct_tokenizer_load_hf(CtTokenizer *t, const char *path, const char *pattern_n
     if (!json) return -1;
     int rc = ct_tokenizer_parse_hf(t, json, len, path, pattern_name);
     ct_free(json);
+    if (rc == 0 && ct_tokenizer_check_config_beside(t, path) != 0) {
+        ct_tokenizer_free(t);
+        return -1;
+    }
     return rc;
 }
 
 // ---- writing ----
 
-static char *byte_level_string(const CtTokenizer *t, int32_t id, char **buf, size_t *cap) {
+// A token's vocab string: byte-level tokens in GPT-2's alphabet, SentencePiece-style ones as
+// they are.
+static char *token_string(const CtTokenizer *t, int32_t id, char **buf, size_t *cap) {
     size_t n = t->lengths[id];
     if (2 * n + 1 > *cap) *buf = ct_realloc(*buf, *cap = 2 * n + 64);
-    ct_byte_level_encode(t->pool + t->offsets[id], n, *buf);
+    if (t->units == CT_UNITS_CHARS) {
+        memcpy(*buf, t->pool + t->offsets[id], n);
+        (*buf)[n] = '\0';
+    } else {
+        ct_byte_level_encode(t->pool + t->offsets[id], n, *buf);
+    }
     return *buf;
 }
 
-static cJSON *byte_level_step(int use_regex) {
-    cJSON *s = cJSON_CreateObject();
-    cJSON_AddStringToObject(s, "type", "ByteLevel");
-    cJSON_AddBoolToObject(s, "add_prefix_space", 0);
-    cJSON_AddBoolToObject(s, "trim_offsets", 1);
-    cJSON_AddBoolToObject(s, "use_regex", use_regex);
+static char *token_text(const CtTokenizer *t, int32_t id) {
+    char *s = ct_alloc(t->lengths[id] + 1);
+    memcpy(s, t->pool + t->offsets[id], t->lengths[id]);
+    s[t->lengths[id]] = '\0';
     return s;
+}
+
+static void write_added_tokens(cJSON *root, const CtTokenizer *t) {
+    cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
+    for (int32_t k = 0; k < t->n_special; k++) {
+        int32_t id = t->special_ids[k];
+        char *content = token_text(t, id);
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddNumberToObject(a, "id", id);
+        cJSON_AddStringToObject(a, "content", content);
+        cJSON_AddBoolToObject(a, "single_word", 0);
+        cJSON_AddBoolToObject(a, "lstrip", (t->added_flags[k] & CT_ADDED_LSTRIP) != 0);
+        cJSON_AddBoolToObject(a, "rstrip", (t->added_flags[k] & CT_ADDED_RSTRIP) != 0);
+        cJSON_AddBoolToObject(a, "normalized", 0);
+        cJSON_AddBoolToObject(a, "special", t->kind[id] == CT_TOKEN_SPECIAL);
+        cJSON_AddItemToArray(added, a);
+        ct_free(content);
+    }
+}
+
+static void write_post_processor(cJSON *root, const CtTokenizer *t) {
+    const CtPostProcessor *p = &t->post;
+    char *names[16];
+    for (int i = 0; i < p->n_prefix; i++) names[i] = token_text(t, p->prefix[i]);
+    for (int i = 0; i < p->n_suffix; i++) names[p->n_prefix + i] = token_text(t, p->suffix[i]);
+    cJSON_AddItemToObject(root, "post_processor",
+                          ct_post_processor_json(p, (const char *const *)names, (const char *const *)names + p->n_prefix));
+    for (int i = 0; i < p->n_prefix + p->n_suffix; i++) ct_free(names[i]);
+}
+
+static void write_model(cJSON *root, const CtTokenizer *t) {
+    const int spm = t->units == CT_UNITS_CHARS;
+    cJSON *model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON_AddNullToObject(model, "dropout");
+    if (spm && t->spm.unk_id >= 0) {
+        char *unk = token_text(t, t->spm.unk_id);
+        cJSON_AddStringToObject(model, "unk_token", unk);
+        ct_free(unk);
+    } else {
+        cJSON_AddNullToObject(model, "unk_token");
+    }
+    cJSON_AddNullToObject(model, "continuing_subword_prefix");
+    cJSON_AddNullToObject(model, "end_of_word_suffix");
+    cJSON_AddBoolToObject(model, "fuse_unk", spm && t->spm.fuse_unk);
+    cJSON_AddBoolToObject(model, "byte_fallback", spm && t->spm.byte_fallback);
+    cJSON_AddBoolToObject(model, "ignore_merges", t->whole_piece_lookup);
+    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+    char *buf = NULL, *buf2 = NULL;
+    size_t cap = 0, cap2 = 0;
+    // SentencePiece-style vocabularies hold their control tokens (<unk>, <s>) too.
+    for (int32_t i = 0; i < t->n_ids; i++)
+        if (t->kind[i] == CT_TOKEN_NORMAL || (spm && t->kind[i] != CT_TOKEN_ABSENT))
+            cJSON_AddNumberToObject(vocab, token_string(t, i, &buf, &cap), i);
+    cJSON *merges = cJSON_AddArrayToObject(model, "merges");
+    for (int32_t r = 0; r < t->n_merges; r++) {
+        cJSON *pair = cJSON_CreateArray();
+        cJSON_AddItemToArray(pair, cJSON_CreateString(token_string(t, t->merges[r].left, &buf, &cap)));
+        cJSON_AddItemToArray(pair, cJSON_CreateString(token_string(t, t->merges[r].right, &buf2, &cap2)));
+        if (spm) {
+            cJSON_AddItemToArray(merges, pair);  // SentencePiece strings may hold spaces: pairs
+            continue;
+        }
+        size_t need = strlen(buf) + strlen(buf2) + 2;
+        char *text = ct_alloc(need);
+        snprintf(text, need, "%s %s", buf, buf2);
+        cJSON_AddItemToArray(merges, cJSON_CreateString(text));
+        ct_free(text);
+        cJSON_Delete(pair);
+    }
+    ct_free(buf);
+    ct_free(buf2);
 }
 
 char *ct_tokenizer_hf_json(const CtTokenizer *t) {
     int32_t n_normal = 0;
     for (int32_t i = 0; i < t->n_ids; i++) n_normal += t->kind[i] == CT_TOKEN_NORMAL;
-    if (t->n_merges == 0 && n_normal > 256) {
+    if (t->n_merges == 0 && n_normal > 256 && t->units == CT_UNITS_BYTES) {
         ct_error_set("this tokenizer has ranks but no merge list (a .tiktoken file); it cannot be saved as tokenizer.json");
         return NULL;
     }
@@ -248,68 +324,10 @@ char *ct_tokenizer_hf_json(const CtTokenizer *t) {
     cJSON_AddStringToObject(root, "version", "1.0");
     cJSON_AddNullToObject(root, "truncation");
     cJSON_AddNullToObject(root, "padding");
-    cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
-    for (int32_t k = 0; k < t->n_special; k++) {
-        int32_t id = t->special_ids[k];
-        char *content = ct_alloc(t->lengths[id] + 1);
-        memcpy(content, t->pool + t->offsets[id], t->lengths[id]);
-        content[t->lengths[id]] = '\0';
-        cJSON *a = cJSON_CreateObject();
-        cJSON_AddNumberToObject(a, "id", id);
-        cJSON_AddStringToObject(a, "content", content);
-        cJSON_AddBoolToObject(a, "single_word", 0);
-        cJSON_AddBoolToObject(a, "lstrip", 0);
-        cJSON_AddBoolToObject(a, "rstrip", 0);
-        cJSON_AddBoolToObject(a, "normalized", 0);
-        cJSON_AddBoolToObject(a, "special", 1);
-        cJSON_AddItemToArray(added, a);
-        ct_free(content);
-    }
-    cJSON_AddNullToObject(root, "normalizer");
-    if (t->pattern == CT_PATTERN_GPT2) {
-        cJSON_AddItemToObject(root, "pre_tokenizer", byte_level_step(1));
-    } else {
-        cJSON *seq = cJSON_CreateObject();
-        cJSON_AddStringToObject(seq, "type", "Sequence");
-        cJSON *steps = cJSON_AddArrayToObject(seq, "pretokenizers");
-        cJSON *split = cJSON_CreateObject();
-        cJSON_AddStringToObject(split, "type", "Split");
-        cJSON *pat = cJSON_AddObjectToObject(split, "pattern");
-        cJSON_AddStringToObject(pat, "Regex", ct_pattern_regex(t->pattern));
-        cJSON_AddStringToObject(split, "behavior", "Isolated");
-        cJSON_AddBoolToObject(split, "invert", 0);
-        cJSON_AddItemToArray(steps, split);
-        cJSON_AddItemToArray(steps, byte_level_step(0));
-        cJSON_AddItemToObject(root, "pre_tokenizer", seq);
-    }
-    cJSON_AddNullToObject(root, "post_processor");
-    cJSON_AddItemToObject(root, "decoder", byte_level_step(1));
-    cJSON *model = cJSON_AddObjectToObject(root, "model");
-    cJSON_AddStringToObject(model, "type", "BPE");
-    cJSON_AddNullToObject(model, "dropout");
-    cJSON_AddNullToObject(model, "unk_token");
-    cJSON_AddNullToObject(model, "continuing_subword_prefix");
-    cJSON_AddNullToObject(model, "end_of_word_suffix");
-    cJSON_AddBoolToObject(model, "fuse_unk", 0);
-    cJSON_AddBoolToObject(model, "byte_fallback", 0);
-    cJSON_AddBoolToObject(model, "ignore_merges", t->whole_piece_lookup);
-    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
-    char *buf = NULL, *buf2 = NULL;
-    size_t cap = 0, cap2 = 0;
-    for (int32_t i = 0; i < t->n_ids; i++)
-        if (t->kind[i] == CT_TOKEN_NORMAL) cJSON_AddNumberToObject(vocab, byte_level_string(t, i, &buf, &cap), i);
-    cJSON *merges = cJSON_AddArrayToObject(model, "merges");
-    for (int32_t r = 0; r < t->n_merges; r++) {
-        byte_level_string(t, t->merges[r].left, &buf, &cap);
-        byte_level_string(t, t->merges[r].right, &buf2, &cap2);
-        size_t need = strlen(buf) + strlen(buf2) + 2;
-        char *pair = ct_alloc(need);
-        snprintf(pair, need, "%s %s", buf, buf2);
-        cJSON_AddItemToArray(merges, cJSON_CreateString(pair));
-        ct_free(pair);
-    }
-    ct_free(buf);
-    ct_free(buf2);
+    write_added_tokens(root, t);
+    ct_hf_write_pipeline(root, t);  // normalizer, pre_tokenizer, decoder
+    write_post_processor(root, t);
+    write_model(root, t);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     return text;

@@ -20,6 +20,26 @@ static uint64_t mix_tokens(uint64_t h, const CtTokenizer *t) {
     return h;
 }
 
+// What only newer tokenizers have is hashed only when present, so that the fingerprints of
+// byte-level tokenizers without lstrip/rstrip tokens stay what they were.
+static uint64_t mix_extras(uint64_t h, const CtTokenizer *t) {
+    if (t->nfc) h = ct_fnv1a64_update(h, "nfc", 3);
+    if (t->units == CT_UNITS_CHARS) {
+        const CtSpmRules *r = &t->spm;
+        h = ct_fnv1a64_update(h, "spm", 3);
+        const int32_t fields[] = {r->normalizer_prepend, r->replace_spaces, (int32_t)r->metaspace, r->has_metaspace,
+                                  r->split, r->byte_fallback, r->fuse_unk, r->unk_id, r->decode_marker, r->decode_bytes,
+                                  r->strip_leading_space};
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) h = mix_u32(h, (uint32_t)fields[i]);
+    }
+    for (int32_t k = 0; k < t->n_special; k++)
+        if (t->added_flags[k]) {
+            h = mix_u32(h, (uint32_t)t->special_ids[k]);
+            h = mix_u32(h, t->added_flags[k]);
+        }
+    return h;
+}
+
 uint64_t ct_tokenizer_fingerprint(const CtTokenizer *t) {
     uint64_t h = CT_FNV1A64_INIT;
     h = ct_fnv1a64_update(h, "ctrain-tokenizer-2", 18);  // not equal to a fingerprint of ctrain 1's scheme
@@ -32,7 +52,7 @@ uint64_t ct_tokenizer_fingerprint(const CtTokenizer *t) {
         h = mix_u32(h, (uint32_t)t->merges[i].left);
         h = mix_u32(h, (uint32_t)t->merges[i].right);
     }
-    return h;
+    return mix_extras(h, t);
 }
 
 // The fingerprint of earlier releases, which hashed the merge rule (so a GPT-2 folder and the

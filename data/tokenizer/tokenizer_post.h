@@ -14,3 +14,10 @@ typedef struct {
 
 // From tokenizer.json text (source names it in errors). 0, or -1 + error.
 int ct_post_processor_parse(const char *json, const char *source, CtPostProcessor *out);
+// From the parsed tokenizer.json object. 0, or -1 + error (without a file name).
+struct cJSON;
+int ct_post_processor_read(const struct cJSON *root, CtPostProcessor *out);
+// As tokenizer.json's post_processor (TemplateProcessing, or null when it adds nothing), with
+// names[] the tokens' texts for the template (names[i] for prefix ids, then suffix ids).
+struct cJSON *ct_post_processor_json(const CtPostProcessor *post, const char *const *prefix_names,
+                                     const char *const *suffix_names);

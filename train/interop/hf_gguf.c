@@ -147,11 +147,13 @@ static int add_weights(Export *e, const CtModel *m, const char *source) {
 //   gpt-2      GPT-2's pattern (r50k, p50k)
 //   llama-bpe  Llama 3's pattern, which is cl100k_base's
 //   gpt-4o     o200k_base's pattern
+//   qwen2      Qwen2's (cl100k's with single digits)
 static const char *pre_tokenizer_name(CtPattern p) {
     switch (p) {
     case CT_PATTERN_GPT2: return "gpt-2";
     case CT_PATTERN_CL100K: return "llama-bpe";
     case CT_PATTERN_O200K: return "gpt-4o";
+    case CT_PATTERN_QWEN2: return "qwen2";
     }
     CT_FATAL("this is a bug in ctrain", "no llama.cpp pre-tokenizer name for pattern %d", (int)p);
 }
