@@ -120,17 +120,15 @@ static int spells_special(const CtTokenizer *tok, const char *text, size_t from,
     return 0;
 }
 
-static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
 // Where token bytes d[0..n) lie in text at or after `at`: as they are, or without a space the
-// tokenizer put in front (Metaspace's prepend), or after whitespace an added token's
-// lstrip/rstrip took. Sets [*a, *b); 0, or -1 when they are not there.
+// tokenizer put in front (Metaspace's prepend), or after whitespace (Unicode's too) that an
+// added token's lstrip/rstrip took. Sets [*a, *b); 0, or -1 when they are not there.
 static int locate(const char *text, size_t to, size_t at, const uint8_t *d, size_t n, size_t *a, size_t *b) {
-    for (size_t q = at; q <= to; q++) {
+    for (size_t q = at, w; q <= to; q += w) {
         if (n <= to - q && memcmp(text + q, d, n) == 0) return *a = q, *b = q + n, 0;
         if (n > 0 && d[0] == ' ' && n - 1 <= to - q && memcmp(text + q, d + 1, n - 1) == 0)
             return *a = q, *b = q + n - 1, 0;
-        if (q == to || !is_blank(text[q])) return -1;
+        if (q == to || !(w = ct_jinja_space_at(text, to, q))) return -1;
     }
     return -1;
 }
@@ -155,7 +153,7 @@ static int append_aligned(CtMaskedIds *out, const CtTokenizer *tok, CtEncoder *e
         out->mask[i] = trained;
         at = b;
     }
-    while (rc == 0 && at < to && is_blank(text[at])) at++;  // taken by an added token's rstrip
+    for (size_t w; rc == 0 && at < to && (w = ct_jinja_space_at(text, to, at));) at += w;  // an added token's rstrip took it
     if (rc != 0 || at != to) {
         ct_error_clear();
         out->ids.len = before;

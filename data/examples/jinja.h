@@ -50,3 +50,7 @@ typedef struct {
 // naming the template's line.
 int ct_jinja_render(const CtJinja *t, const CtJinjaInput *in, CtJinjaOutput *out);
 void ct_jinja_output_free(CtJinjaOutput *out);
+
+// The length in bytes of the character at s[at] (UTF-8) when Python's str.isspace() holds for it
+// (Unicode's spaces too), else 0.
+size_t ct_jinja_space_at(const char *s, size_t len, size_t at);

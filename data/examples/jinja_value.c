@@ -366,3 +366,5 @@ size_t jv_space_before(const char *s, size_t end) {
     unsigned cp = decode(s, end, start, &n);
     return start + n == end && is_python_space(cp) ? n : 0;
 }
+
+size_t ct_jinja_space_at(const char *s, size_t len, size_t at) { return jv_space_at(s, len, at); }
