@@ -421,7 +421,10 @@ static int same_ids(const char *family, const cJSON *r, const CtChatTemplate *t,
 static void renders_as_transformers(void);
 TEST(chat_ref, renders_as_transformers_apply_chat_template) { renders_as_transformers(); }
 
-// Scratch (wt-chat + wt-tok): the same with SentencePiece-style tokenizers of each kind.
+// The same with a tokenizer of each family's kind (tests/ref/make_hf_tokenizer_kinds.py: HF's
+// trainer in the shape of Llama 3's and Qwen2's byte-level files and of Mistral's, Gemma's and
+// Phi-3's SentencePiece-style ones, whose Metaspace prepend, byte fallback and rstrip chat
+// tokens the token-to-text alignment of the masks must follow).
 TEST(chat_ref, tokenizes_as_transformers_with_each_tokenizer_kind) {
     const char *root = getenv("CTRAIN_ROOT");
     if (!root) SKIP("CTRAIN_ROOT is not set");
@@ -430,6 +433,7 @@ TEST(chat_ref, tokenizes_as_transformers_with_each_tokenizer_kind) {
     char cmd[8192], *out = NULL;
     snprintf(cmd, sizeof cmd, "python3 %s/tests/ref/make_hf_tokenizer_kinds.py %s %s", root, ct_test_shared_data(), kinds);
     int rc = ct_test_run(cmd, &out);
+    if (rc == 77) SKIP("%s", out);
     CHECK_MSG(rc == 0, "%s", out);
     free(out);
     base_kinds = kinds;
