@@ -124,6 +124,43 @@ TEST(chat_jinja, errors_name_the_line) {
     CHECK_CONTAINS(ct_error_message(), "line 2: 'nothing' is undefined");
     CHECK(render("{{ 'unclosed }}", 0, NULL) == NULL);
     CHECK_CONTAINS(ct_error_message(), "not closed");
+    CHECK(render("{{ messages[] }}", 0, CONV) == NULL);  // (fuzz_jinja found these two)
+    CHECK_CONTAINS(ct_error_message(), "empty subscript");
+    CHECK(render("{{ 1 is equalto ) }}", 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "line 1");
+}
+
+// A tokenizer_config.json is input like any other: a hostile or broken template ends with an
+// error, never a crash, a stack overflow or memory exhausted.
+TEST(chat_jinja, hostile_templates_end_with_an_error) {
+    char *src = malloc(200000);
+    size_t n = 0;
+    n += (size_t)sprintf(src + n, "{{ ");
+    for (int k = 0; k < 5000; k++) src[n++] = '(';
+    src[n++] = '1';
+    for (int k = 0; k < 5000; k++) src[n++] = ')';
+    sprintf(src + n, " }}");
+    CHECK(render(src, 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "nest too deeply");
+    n = (size_t)sprintf(src, "{{ 1");
+    for (int k = 0; k < 20000; k++) n += (size_t)sprintf(src + n, " + 1");
+    sprintf(src + n, " }}");
+    CHECK(render(src, 0, NULL) == NULL);  // parsed in a loop, but evaluated recursively
+    CHECK_CONTAINS(ct_error_message(), "nests too deeply");
+    n = 0;
+    for (int k = 0; k < 3000; k++) n += (size_t)sprintf(src + n, "{%% if x %%}");
+    CHECK(render(src, 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "nest too deeply");
+    free(src);
+    CHECK(render("{% for i in range(100000000) %}{% endfor %}", 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "range() of more than a million");
+    CHECK(render("{{ 'ab' * 1000000000 }}", 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "memory limit");
+    CHECK(render("{% set ns = namespace(s='0123456789abcdef') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+                 "{% endfor %}", 0, NULL) == NULL);
+    CHECK_CONTAINS(ct_error_message(), "more than 64 MiB");
+    CHECK_RENDERS("{% set ns = namespace(a=1) %}{% set ns.me = ns %}{{ (ns|string)[:22] }} {{ ns == ns }} {{ ns.me|tojson|length > 0 }}",
+                  NULL, "<Namespace {'a': 1, 'm True True");
 }
 
 // ---- the families' real templates ----

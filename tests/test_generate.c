@@ -215,6 +215,42 @@ static int import_with_eos(const char *out, const char *config_eos, const char *
     return import_with_config(out, config_eos, generation_config, NULL);
 }
 
+static const char LLAMA3_STYLE_CONFIG[] =
+    "{\"bos_token\": \"<|endoftext|>\", \"eos_token\": {\"content\": \"<|end_of_text|>\"}, "
+    "\"chat_template\": \"{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}"
+    "<|end_header_id|>:{{ m.content | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
+    "<|start_header_id|>assistant<|end_header_id|>:{% endif %}\"}";
+
+// Fine-tuning an imported chat model: the data rendered with its template (shard --template
+// CHECKPOINT), and the sft run's checkpoints carry the template and the model's EOS ids on.
+TEST(generate, sft_from_an_imported_chat_model_keeps_its_template_and_eos_ids) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *ckpt = ct_test_path("imported.h5");
+    CHECK_MSG(import_with_config(ckpt, "[257, 258]", NULL, LLAMA3_STYLE_CONFIG) == 0, "%s", ct_error_message());
+    ct_test_write("chats.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"hello\"}, "
+                                 "{\"role\": \"assistant\", \"content\": \"k\"}]}\n"
+                                 "{\"prompt\": \"hi\", \"response\": \"k k\"}\n");
+    ct_test_write("run.json", "{\"train\": {\"batch_size\": 1, \"seq_len\": 32, \"max_steps\": 1, \"eval_every\": 0, "
+                              "\"save_every\": 1, \"n_samples\": 0, \"eval_exact_match\": 0}, \"optim\": {\"lr\": 1e-4}, "
+                              "\"run\": {\"threads\": 1}}");
+    char cmd[8192], *out = NULL;
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' shard --tokenizer hf/tokenizer.json --input chats.jsonl --format sft "
+             "--template imported.h5 --val-fraction 0 --out sft 2>&1 && '%s' sft run.json --data.path=sft "
+             "--train.init_from=imported.h5 --run.out_dir=run 2>&1", ct_test_tmpdir(), ct_test_bin(), ct_test_bin());
+    int rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    CtModelConfig c;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    CHECK_MSG(ct_checkpoint_read_meta(ct_test_path("run/ckpt-step00000001.h5"), &c, &meta) == 0, "%s", ct_error_message());
+    CHECK(meta.chat_template_json && meta.generation_config_json);
+    CHECK_CONTAINS(meta.chat_template_json, "\"kind\":\"jinja\"");
+    CHECK_CONTAINS(meta.chat_template_json, "<|start_header_id|>assistant<|end_header_id|>:");
+    CHECK_CONTAINS(meta.generation_config_json, "257");
+    CHECK_CONTAINS(meta.generation_config_json, "258");
+    ct_checkpoint_meta_free(&meta);
+}
+
 // What `ctrain ARGS` prints (stdout and stderr); exit status in *status.
 static char *run_ctrain(const char *args, int *status) {
     char cmd[4096];
@@ -230,12 +266,7 @@ static char *run_ctrain(const char *args, int *status) {
 TEST(generate, import_keeps_the_models_jinja_chat_template) {
     ct_log_set_level(CT_LOG_QUIET);
     const char *ckpt = ct_test_path("imported.h5");
-    CHECK_MSG(import_with_config(ckpt, "[257]", NULL,
-                                 "{\"bos_token\": \"<|endoftext|>\", \"eos_token\": {\"content\": \"<|end_of_text|>\"}, "
-                                 "\"chat_template\": \"{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}"
-                                 "<|end_header_id|>:{{ m.content | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
-                                 "<|start_header_id|>assistant<|end_header_id|>:{% endif %}\"}") == 0,
-              "%s", ct_error_message());
+    CHECK_MSG(import_with_config(ckpt, "[257]", NULL, LLAMA3_STYLE_CONFIG) == 0, "%s", ct_error_message());
     char args[2048];
     int status;
     snprintf(args, sizeof args, "chat --checkpoint '%s' --prompt ' hello '", ckpt);

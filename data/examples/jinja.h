@@ -16,7 +16,7 @@
 
 typedef struct CtJinja CtJinja;
 
-// Parses `source` (named `name` in errors). NULL + error.
+// Parses `source` (named `name` in errors; the template keeps its own copy). NULL + error.
 CtJinja *ct_jinja_parse(const char *source, const char *name);
 void ct_jinja_free(CtJinja *t);
 

@@ -23,6 +23,7 @@ typedef struct Frame {
 
 typedef struct {
     JCtx c;
+    int depth;  // of eval's recursion
     Frame *frame;
     JValue *globals;
     char *out;
@@ -186,6 +187,8 @@ static const JValue *arithmetic(Render *R, int line, const char *op, const JValu
     if (op[0] == '*' && ((x->kind == JV_STR && yi) || (xi && y->kind == JV_STR))) {
         const JValue *s = x->kind == JV_STR ? x : y;
         long long times = x->kind == JV_STR ? (y->kind == JV_INT ? y->i : y->b) : (x->kind == JV_INT ? x->i : x->b);
+        if (times > 0 && s->len && (size_t)times > JINJA_MAX_BYTES / s->len)
+            return fail(R, line, "a string repeated past the rendering's memory limit%s%s", "", "");
         const JValue *r = jv_cstr(&R->c, "");
         for (long long k = 0; k < times; k++) r = jv_concat(&R->c, r, s);
         return r;
@@ -277,12 +280,26 @@ static const JValue *call(Render *R, const JNode *n) {
         if (!as_index(args[k], &p[k])) return fail(R, n->line, "range() needs integers%s%s", "", "");
     long long start = n_args >= 2 ? p[0] : 0, stop = n_args >= 2 ? p[1] : p[0], step = n_args == 3 ? p[2] : 1;
     if (step == 0) return fail(R, n->line, "range() step cannot be zero%s%s", "", "");
+    long long count = step > 0 ? (stop - start + step - 1) / step : (start - stop - step - 1) / -step;
+    if (count > JINJA_MAX_RANGE) return fail(R, n->line, "range() of more than a million numbers%s%s", "", "");
     JValue *list = jv_list(&R->c, 4);
     for (long long i = start; step > 0 ? i < stop : i > stop; i += step) jv_list_push(&R->c, list, jv_int(&R->c, i));
     return list;
 }
 
+static const JValue *eval_node(Render *R, const JNode *n);
+
 static const JValue *eval(Render *R, const JNode *n) {
+    if (++R->depth > JINJA_MAX_EVAL_DEPTH) {
+        R->depth--;
+        return fail(R, n->line, "the expression nests too deeply%s%s", "", "");
+    }
+    const JValue *v = eval_node(R, n);
+    R->depth--;
+    return v;
+}
+
+static const JValue *eval_node(Render *R, const JNode *n) {
     switch (n->kind) {
     case JN_LITERAL: return n->value;
     case JN_NAME: return lookup(R, n->name);
@@ -421,7 +438,15 @@ static int exec_for(Render *R, const JNode *n) {
     return rc;
 }
 
+static int exec_node(Render *R, const JNode *n);
+
 static int exec(Render *R, const JNode *n) {
+    if (R->c.arena->used + R->len > JINJA_MAX_BYTES)
+        return fail(R, n->line, "the rendering holds more than 64 MiB (a string grown in a loop?)%s%s", "", ""), -1;
+    return exec_node(R, n);
+}
+
+static int exec_node(Render *R, const JNode *n) {
     switch (n->kind) {
     case JN_TEXT: {
         JValue text = {.kind = JV_STR, .s = n->text, .len = n->text_len};
@@ -466,7 +491,9 @@ CtJinja *ct_jinja_parse(const char *source, const char *name) {
     CtJinja *t = ct_calloc(1, sizeof *t);
     t->name = ct_strdup(name);
     JTokens toks = {0};
-    if (jinja_lex(&t->arena, source, t->name, &toks) != 0 || !(t->root = jinja_parse(&t->arena, &toks, t->name))) {
+    // The tree's text nodes point into the source: it lives in the template's arena, not the caller's.
+    const char *own = jarena_strndup(&t->arena, source, strlen(source));
+    if (jinja_lex(&t->arena, own, t->name, &toks) != 0 || !(t->root = jinja_parse(&t->arena, &toks, t->name))) {
         ct_jinja_free(t);
         return NULL;
     }

@@ -11,7 +11,15 @@
 typedef struct JArenaBlock JArenaBlock;
 typedef struct {
     JArenaBlock *head;
+    size_t used;  // bytes handed out (a rendering stops past JINJA_MAX_BYTES)
 } JArena;
+// What one rendering may hold (values and output): a template that builds more (a string doubled
+// in a loop) is refused with an error rather than exhausting memory. Likewise range() lengths,
+// nesting depth of the syntax and of values.
+#define JINJA_MAX_BYTES ((size_t)64 << 20)
+#define JINJA_MAX_RANGE 1000000
+#define JINJA_MAX_DEPTH 200
+#define JINJA_MAX_EVAL_DEPTH 2000  // chains (a + b + ... , x|f|g...) parse in loops but evaluate recursively
 void *jarena_alloc(JArena *a, size_t size);  // zeroed
 char *jarena_strndup(JArena *a, const char *s, size_t n);
 void jarena_free(JArena *a);

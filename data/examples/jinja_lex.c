@@ -29,6 +29,7 @@ void *jarena_alloc(JArena *a, size_t size) {
     }
     void *p = a->head->data + a->head->used;
     a->head->used += size;
+    a->used += size;
     memset(p, 0, size);
     return p;
 }

@@ -15,6 +15,7 @@ typedef struct {
     int pos;
     const char *name;
     int failed;
+    int depth;  // nesting of expressions and blocks (recursion here), at most JINJA_MAX_DEPTH
 } Parser;
 
 static const JToken *peek(const Parser *P) { return &P->t->toks[P->pos]; }
@@ -183,6 +184,7 @@ static JNode *parse_subscript(Parser *P, JNode *target, int line) {
         break;
     }
     if (!expect_op(P, "]")) return NULL;
+    if (!n_colons && !parts[0]) return fail(P, line, "an empty subscript ('[]')%s", "");
     JNode *n = node(P, n_colons ? JN_SLICE : JN_GETITEM, line);
     n->a = target;
     if (n_colons) {
@@ -254,7 +256,9 @@ static JNode *parse_filters_and_tests(Parser *P, JNode *n) {
             } else if (arg->kind == JT_STRING || arg->kind == JT_INT || arg->kind == JT_FLOAT ||
                        (arg->kind == JT_NAME && !is_name(arg, "and") && !is_name(arg, "or") && !is_name(arg, "else") &&
                         !is_name(arg, "if") && !is_name(arg, "in") && !is_name(arg, "is") && !is_name(arg, "not"))) {
-                add_item(P, test, parse_primary(P), NULL);  // `is equalto 'x'`, `is divisibleby 3`
+                JNode *arg_node = parse_primary(P);  // `is equalto 'x'`, `is divisibleby 3`
+                if (!arg_node) return NULL;
+                add_item(P, test, arg_node, NULL);
             }
             n = test;
             if (negate) {
@@ -270,13 +274,23 @@ static JNode *parse_filters_and_tests(Parser *P, JNode *n) {
     return n;
 }
 
+static JNode *parse_unary(Parser *P);
+
+// parse_unary one level down (- - - x), counted against the nesting limit.
+static JNode *parse_expr_nested_unary(Parser *P) {
+    if (++P->depth > JINJA_MAX_DEPTH) return fail(P, peek(P)->line, "expressions nest too deeply%s", "");
+    JNode *n = parse_unary(P);
+    P->depth--;
+    return n;
+}
+
 static JNode *parse_unary(Parser *P) {
     const JToken *t = peek(P);
     if (is_op(t, "-") || is_op(t, "+")) {
         next(P);
         JNode *u = node(P, JN_UNARY, t->line);
         u->op = t->text;
-        u->a = parse_unary(P);
+        u->a = parse_expr_nested_unary(P);
         return u->a ? u : NULL;
     }
     return parse_filters_and_tests(P, parse_postfix(P));
@@ -344,7 +358,9 @@ static JNode *parse_not(Parser *P) {
     if (is_name(peek(P), "not")) {
         JNode *u = node(P, JN_UNARY, next(P)->line);
         u->op = "not";
+        if (++P->depth > JINJA_MAX_DEPTH) return fail(P, u->line, "expressions nest too deeply%s", "");
         u->a = parse_not(P);
+        P->depth--;
         return u->a ? u : NULL;
     }
     return parse_compare(P);
@@ -368,7 +384,16 @@ static JNode *parse_or(Parser *P) {
     return n;
 }
 
+static JNode *parse_expr_inner(Parser *P);
+
 static JNode *parse_expr(Parser *P) {
+    if (++P->depth > JINJA_MAX_DEPTH) return fail(P, peek(P)->line, "expressions nest too deeply%s", "");
+    JNode *n = parse_expr_inner(P);
+    P->depth--;
+    return n;
+}
+
+static JNode *parse_expr_inner(Parser *P) {
     JNode *n = parse_or(P);
     if (n && is_name(peek(P), "if")) {
         JNode *c = node(P, JN_COND, next(P)->line);
@@ -388,6 +413,7 @@ static JNode *parse_expr(Parser *P) {
 // ---- statements ----
 
 static JNode *parse_body(Parser *P, const char *const *ends, int n_ends, const char **ended);
+static JNode *parse_body_inner(Parser *P, JNode *body, const char *const *ends, int n_ends, const char **ended);
 
 static int expect_block_end(Parser *P) {
     const JToken *t = next(P);
@@ -404,8 +430,10 @@ static JNode *parse_if(Parser *P, int line) {
     const char *ended = NULL;
     n->b = parse_body(P, ends, 3, &ended);
     if (!n->b) return NULL;
-    if (strcmp(ended, "elif") == 0) {
-        n->c = parse_if(P, peek(P)->line);  // elif: an if in the else branch, which ends at endif
+    if (strcmp(ended, "elif") == 0) {  // elif: an if in the else branch, which ends at endif
+        if (++P->depth > JINJA_MAX_DEPTH) return fail(P, peek(P)->line, "too many elif branches%s", "");
+        n->c = parse_if(P, peek(P)->line);
+        P->depth--;
         return n->c ? n : NULL;
     }
     if (strcmp(ended, "else") == 0) {
@@ -505,6 +533,14 @@ static JNode *parse_statement(Parser *P, const char *const *ends, int n_ends, co
 static JNode *parse_body(Parser *P, const char *const *ends, int n_ends, const char **ended) {
     JNode *body = node(P, JN_BLOCK, peek(P)->line);
     *ended = NULL;
+    if (P->depth + 1 > JINJA_MAX_DEPTH) return fail(P, peek(P)->line, "blocks nest too deeply%s", "");
+    P->depth++;
+    JNode *r = parse_body_inner(P, body, ends, n_ends, ended);
+    P->depth--;
+    return r;
+}
+
+static JNode *parse_body_inner(Parser *P, JNode *body, const char *const *ends, int n_ends, const char **ended) {
     for (;;) {
         const JToken *t = next(P);
         if (t->kind == JT_EOF) {
@@ -539,5 +575,5 @@ JNode *jinja_parse(JArena *a, const JTokens *toks, const char *name) {
     const char *ended = NULL;
     JNode *root = parse_body(&P, NULL, 0, &ended);
     if (root && ended) return fail(&P, peek(&P)->line, "unexpected end tag '%s'", ended);
-    return root;
+    return P.failed ? NULL : root;  // (a failure deep inside may have left a tree with holes)
 }

@@ -139,7 +139,13 @@ int jv_truthy(const JValue *v) {
 static int is_number(const JValue *v) { return v->kind == JV_INT || v->kind == JV_FLOAT || v->kind == JV_BOOL; }
 static double number(const JValue *v) { return v->kind == JV_FLOAT ? v->f : v->kind == JV_INT ? (double)v->i : v->b; }
 
-int jv_equal(const JValue *x, const JValue *y) {
+static int equal_at(const JValue *x, const JValue *y, int depth);
+
+int jv_equal(const JValue *x, const JValue *y) { return equal_at(x, y, 0); }
+
+// (A namespace may hold itself: past JINJA_MAX_DEPTH levels values compare unequal.)
+static int equal_at(const JValue *x, const JValue *y, int depth) {
+    if (depth > JINJA_MAX_DEPTH) return 0;
     if (is_number(x) && is_number(y)) return number(x) == number(y);
     if (x->kind != y->kind) return 0;
     switch (x->kind) {
@@ -148,13 +154,13 @@ int jv_equal(const JValue *x, const JValue *y) {
     case JV_LIST:
         if (x->n != y->n) return 0;
         for (int k = 0; k < x->n; k++)
-            if (!jv_equal(x->list[k], y->list[k])) return 0;
+            if (!equal_at(x->list[k], y->list[k], depth + 1)) return 0;
         return 1;
     case JV_DICT:
         if (x->n != y->n) return 0;
         for (int k = 0; k < x->n; k++) {
             const JValue *other = jv_dict_get(y, x->pairs[k].key, strlen(x->pairs[k].key));
-            if (!other || !jv_equal(x->pairs[k].value, other)) return 0;
+            if (!other || !equal_at(x->pairs[k].value, other, depth + 1)) return 0;
         }
         return 1;
     default: return x == y;
@@ -195,7 +201,7 @@ static void put_float(Buf *b, double f) {
     if (!strpbrk(text, ".eEn")) puts_(b, ".0");
 }
 
-static void put_repr(Buf *b, const JValue *v, int top);
+static void put_repr(Buf *b, const JValue *v, int top, int depth);
 
 static void put_py_string(Buf *b, const JValue *v) {
     // Python's repr of a str: single quotes unless the text has one and no double quote.
@@ -217,8 +223,12 @@ static void put_py_string(Buf *b, const JValue *v) {
     put(b, &q, 1);
 }
 
-static void put_repr(Buf *b, const JValue *v, int top) {
+static void put_repr(Buf *b, const JValue *v, int top, int depth) {
     char num[32];
+    if (depth > JINJA_MAX_DEPTH) {  // a namespace that holds itself
+        puts_(b, "...");
+        return;
+    }
     switch (v->kind) {
     case JV_UNDEFINED: break;
     case JV_NONE: puts_(b, "None"); break;
@@ -230,7 +240,7 @@ static void put_repr(Buf *b, const JValue *v, int top) {
         puts_(b, "[");
         for (int k = 0; k < v->n; k++) {
             if (k) puts_(b, ", ");
-            put_repr(b, v->list[k], 0);
+            put_repr(b, v->list[k], 0, depth + 1);
         }
         puts_(b, "]");
         break;
@@ -241,7 +251,7 @@ static void put_repr(Buf *b, const JValue *v, int top) {
             JValue key = {.kind = JV_STR, .s = v->pairs[k].key, .len = strlen(v->pairs[k].key)};
             put_py_string(b, &key);
             puts_(b, ": ");
-            put_repr(b, v->pairs[k].value, 0);
+            put_repr(b, v->pairs[k].value, 0, depth + 1);
         }
         puts_(b, v->kind == JV_NAMESPACE ? "}>" : "}");
         break;
@@ -258,7 +268,7 @@ static const JValue *from_buf(JCtx *c, Buf *b) {
 const JValue *jv_to_string(JCtx *c, const JValue *v) {
     if (v->kind == JV_STR) return v;
     Buf b = {0};
-    put_repr(&b, v, 1);
+    put_repr(&b, v, 1, 0);
     return from_buf(c, &b);
 }
 
@@ -290,6 +300,10 @@ static void put_indent(Buf *b, int indent, int depth) {
 // json.dumps(v, ensure_ascii=False, indent=indent) (transformers' tojson; sort_keys off).
 static void put_json(Buf *b, const JValue *v, int indent, int depth) {
     char num[32];
+    if (depth > JINJA_MAX_DEPTH) {  // a namespace that holds itself
+        puts_(b, "null");
+        return;
+    }
     switch (v->kind) {
     case JV_UNDEFINED: case JV_NONE: puts_(b, "null"); break;
     case JV_BOOL: puts_(b, v->b ? "true" : "false"); break;

@@ -68,6 +68,7 @@ int ct_train_save_checkpoint(CtRun *r, const char *path, int with_optimizer) {
     meta.run_config_json = (char *)r->config_json;  // borrowed: meta is not freed
     meta.tokenizer_json = r->tokenizer_json;
     meta.chat_template_json = r->chat_template_json;
+    meta.generation_config_json = r->generation_config_json;
     // A model on a device: its host mirror is brought up to date, the moments copied out.
     ct_model_sync_to_host(&r->model);
     CtAdamW host_opt;

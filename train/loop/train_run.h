@@ -58,7 +58,12 @@ typedef struct {
     double peak_flops, flops_per_step, unigram;
     char peak_how[400];  // how peak_flops was found (train/loop/mfu_peak.h)
     int vocab_grown_from;
-    char *chat_template_json;  // sft: from the dataset's manifest, stored in checkpoints
+    // Stored in every checkpoint the run writes (ct_alloc'd): the chat template (sft and dpo: the
+    // dataset's; else, and for plain-string dpo, the starting checkpoint's) and the model's
+    // end-of-sequence ids (the starting or resumed checkpoint's generation_config, as an
+    // imported model has it), so chat and generate stop where the model's own would.
+    char *chat_template_json;
+    char *generation_config_json;
     char last_checkpoint[2048];
     const CtOps *ops;  // run.device's backend: the model trains in its memory
     int eval_failed;   // the validation data could not be read: the run stops with its error

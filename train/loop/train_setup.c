@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -15,6 +16,7 @@
 #include "kernels/device.h"
 #include "train/dist/dist.h"
 #include "train/interop/checkpoint_io.h"
+#include "train/interop/checkpoint_meta.h"
 #include "train/loop/run_lora.h"
 #include "train/loop/init_tokenizer.h"
 #include "train/loop/mfu_peak.h"
@@ -130,6 +132,23 @@ static int start_from(CtRun *r, int B, int T) {
     r->vocab_grown_from = old_V;
     ct_log("%s: the dataset's tokenizer has %u tokens, the base %d: added %u rows to the embedding (and head), "
            "set to the mean embedding", r->name, r->data.vocab_size, old_V, r->data.vocab_size - (unsigned)old_V);
+    return 0;
+}
+
+// What the run's checkpoints carry on from the one it starts from or resumes (path; "" for a
+// fresh model): its generation_config, and its chat template where the dataset names none.
+static int inherit_meta(CtRun *r, const char *path) {
+    if (!path[0]) return 0;
+    CtModelConfig config;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    if (ct_checkpoint_read_meta(path, &config, &meta) != 0) return -1;
+    r->generation_config_json = meta.generation_config_json;
+    meta.generation_config_json = NULL;
+    if (!r->chat_template_json) {
+        r->chat_template_json = meta.chat_template_json;
+        meta.chat_template_json = NULL;
+    }
+    ct_checkpoint_meta_free(&meta);
     return 0;
 }
 
@@ -262,7 +281,12 @@ int ct_train_setup(CtRun *r) {
     if (r->lead && ct_make_dirs(cfg->run.out_dir) != 0) return -1;
     if (r->lead && ct_run_lock(&r->lock, cfg->run.out_dir) != 0) return -1;  // one run per folder; stale temporaries go
     if (open_loaders(r) != 0) return -1;
-    if (r->kind == CT_OBJECTIVE_SFT) r->chat_template_json = ct_objective_chat_template(cfg->data.path);
+    if (r->kind == CT_OBJECTIVE_SFT || r->kind == CT_OBJECTIVE_DPO) {
+        char *json = ct_objective_chat_template(cfg->data.path);  // (cJSON's memory)
+        r->chat_template_json = json ? ct_strdup(json) : NULL;
+        free(json);
+    }
+    if (inherit_meta(r, r->resume_dir ? r->resume_path : cfg->train.init_from) != 0) return -1;
     ct_rng_seed_stream(&r->sample_rng, (uint64_t)cfg->run.seed, CT_RNG_STREAM_SAMPLES);
     if (build_model(r) != 0) return -1;
     if (r->resume_dir) {
@@ -299,7 +323,8 @@ void ct_train_free(CtRun *r) {
     ct_adamw_free(&r->opt);
     if (r->have_tokenizer) ct_tokenizer_free(&r->tokenizer);
     free(r->tokenizer_json);
-    free(r->chat_template_json);
+    ct_free(r->chat_template_json);
+    ct_free(r->generation_config_json);
     ct_dataset_close(&r->data);
     ct_run_unlock(&r->lock);
     ct_grad_sync_free(&r->sync);
