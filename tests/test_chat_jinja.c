@@ -298,6 +298,12 @@ TEST(chat_jinja, tokenizer_config_and_folder) {
     CHECK_STR_EQ(t.bos_token, "<s>");
     CHECK_STR_EQ(t.end_of_turn, "</s>");
     ct_chat_template_free(&t);
+    // transformers 4.43+ saves the template beside the config: the folder's chat_template.jinja wins
+    ct_test_write("chat_template.jinja", "{% for m in messages %}{{ m.content }}<|eot_id|>{% endfor %}");
+    CHECK_MSG(ct_chat_template_load(&t, dir) == 0, "%s", ct_error_message());
+    CHECK_STR_EQ(t.end_of_turn, "<|eot_id|>");
+    CHECK_STR_EQ(t.bos_token, "<s>");
+    ct_chat_template_free(&t);
     ct_test_write("t.jinja", "{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}<|im_end|>{% endfor %}");
     snprintf(path, sizeof path, "%s/t.jinja", dir);
     CHECK_MSG(ct_chat_template_load(&t, path) == 0, "%s", ct_error_message());

@@ -205,10 +205,12 @@ int ct_chat_template_load(CtChatTemplate *t, const char *name_or_path) {
     if (strcmp(name_or_path, "plain") == 0) return ct_chat_template_parse(t, PLAIN, "plain");
     char path[4096];
     snprintf(path, sizeof path, "%s", name_or_path);
-    if (is_directory(name_or_path)) {  // a model folder
-        snprintf(path, sizeof path, "%s/tokenizer_config.json", name_or_path);
+    if (is_directory(name_or_path)) {  // a model folder: chat_template.jinja (transformers 4.43+), else the config's
+        snprintf(path, sizeof path, "%s/chat_template.jinja", name_or_path);
+        if (!ct_file_exists(path)) snprintf(path, sizeof path, "%s/tokenizer_config.json", name_or_path);
         if (!ct_file_exists(path))
-            return ct_error_set("%s: a folder given as a chat template must hold a tokenizer_config.json", name_or_path);
+            return ct_error_set("%s: a folder given as a chat template must hold chat_template.jinja or a "
+                                "tokenizer_config.json", name_or_path);
     }
     size_t size;
     char *text = ct_read_whole_file(path, &size);

@@ -46,8 +46,9 @@ typedef struct {
 } CtMessage;
 
 // "chatml", "plain", or a path: a .jinja file (a model's template; bos/eos undefined unless a
-// tokenizer_config.json stands beside it), a model folder or its tokenizer_config.json (its
-// "chat_template", bos_token and eos_token), or a JSON template file (either kind). 0, or -1 + error.
+// tokenizer_config.json stands beside it), a model folder (its chat_template.jinja, else its
+// tokenizer_config.json's "chat_template"; bos_token and eos_token from tokenizer_config.json),
+// a tokenizer_config.json, or a JSON template file (either kind). 0, or -1 + error.
 int ct_chat_template_load(CtChatTemplate *t, const char *name_or_path);
 int ct_chat_template_parse(CtChatTemplate *t, const char *json, const char *source);
 // A Jinja template's text with its bos/eos strings (either may be NULL). 0, or -1 + error naming
