@@ -388,6 +388,16 @@ static int compare_masks(const cJSON *root) {
 
 // For each family, GPT-2's tokenizer with the template's special tokens (its end of turn and
 // <|...|> strings, bos, eos, Gemma's <start_of_turn>), written as DIR/<family>.json.
+static const char *base_kinds;  // NULL: GPT-2's BPE; else a folder of make_hf_tokenizer_kinds.py's kinds
+
+static const char *kind_of(const char *family) {
+    if (strstr(family, "llama")) return "llama3";
+    if (strstr(family, "qwen")) return "qwen2";
+    if (strstr(family, "mistral")) return "mistral";
+    if (strstr(family, "gemma")) return "gemma";
+    return "phi3";
+}
+
 static int write_family_tokenizers(const char *dir, const cJSON *families) {
     const cJSON *f;
     cJSON_ArrayForEach(f, families) {
@@ -406,7 +416,8 @@ static int write_family_tokenizers(const char *dir, const cJSON *families) {
         if (cJSON_IsString(eos)) names[n++] = eos->valuestring;
         if (strstr(name, "gemma")) names[n++] = "<start_of_turn>";
         CtTokenizer tok;
-        snprintf(path, sizeof path, "%s/tokenizers/gpt2", ct_test_shared_data());
+        if (base_kinds) snprintf(path, sizeof path, "%s/%s/tokenizer.json", base_kinds, kind_of(name));
+        else snprintf(path, sizeof path, "%s/tokenizers/gpt2", ct_test_shared_data());
         if (ct_tokenizer_load(&tok, path, NULL) != 0 || ct_tokenizer_add_specials(&tok, names, n) < 0) return -1;
         char *json = ct_tokenizer_hf_json(&tok);
         snprintf(path, sizeof path, "%s/%s.json", dir, name);
@@ -450,7 +461,29 @@ static int same_ids(const char *family, const cJSON *r, const CtChatTemplate *t,
     return ok;
 }
 
-TEST(chat_ref, renders_as_transformers_apply_chat_template) {
+static void renders_as_transformers(void);
+TEST(chat_ref, renders_as_transformers_apply_chat_template) { renders_as_transformers(); }
+
+// The same with a tokenizer of each family's kind (tests/ref/make_hf_tokenizer_kinds.py: HF's
+// trainer in the shape of Llama 3's and Qwen2's byte-level files and of Mistral's, Gemma's and
+// Phi-3's SentencePiece-style ones, whose Metaspace prepend, byte fallback and rstrip chat
+// tokens the token-to-text alignment of the masks must follow).
+TEST(chat_ref, tokenizes_as_transformers_with_each_tokenizer_kind) {
+    const char *root = getenv("CTRAIN_ROOT");
+    if (!root) SKIP("CTRAIN_ROOT is not set");
+    static char kinds[4200];
+    snprintf(kinds, sizeof kinds, "%s/kinds", ct_test_tmpdir());
+    char cmd[8192], *out = NULL;
+    snprintf(cmd, sizeof cmd, "python3 %s/tests/ref/make_hf_tokenizer_kinds.py %s %s", root, ct_test_shared_data(), kinds);
+    int rc = ct_test_run(cmd, &out);
+    if (rc == 77) SKIP("%s", out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    base_kinds = kinds;
+    renders_as_transformers();
+}
+
+static void renders_as_transformers(void) {
     const char *root = getenv("CTRAIN_ROOT"), *dir = ct_test_tmpdir();
     if (!root) SKIP("CTRAIN_ROOT is not set (run through make test)");
     char cmd[8192], *out = NULL;

@@ -150,7 +150,8 @@ static int load_entry(HfWeights *w, const char *dir, const CtModelConfig *config
         char got[128], exp[128];
         shape_text(got, sizeof got, t->ndim, t->shape);
         shape_text(exp, sizeof exp, e->ndim, want);
-        return ct_error_set("%s: tensor '%s' has shape %s; config.json implies %s", file->source, t->name, got, exp);
+        return ct_error_set("%s: tensor '%s' has shape %s; %s/config.json implies %s", file->source, t->name, got, dir,
+                            exp);
     }
     if (!e->hf_transposed && place.rows == e->shape[0] && place.offset == 0) return ct_st_read_f32(file, t, dst);
     float *whole = ct_alloc(t->numel * sizeof(float));
