@@ -22,7 +22,7 @@ usage:
       and prints what it checked of the config shape (rope_parameters, tie_word_embeddings).
       With llama-rope it also saves the same model with scaled RoPE, as transformers writes
       Llama 3.1 (rope_type llama3) and a linear scaling, to DIR-llama3 and DIR-linear: ctrain
-      must refuse both.
+      imports both, and refuses them once the test renames their type to one it does not compute.
 
 Where torch or transformers is not importable it prints "SKIP: ..." and exits 0.
 """
