@@ -121,6 +121,34 @@ TEST(dist, n_ranks_with_batch_b_equal_one_rank_with_batch_nb) {
     CHECK_MSG(rel >= 0 && rel < 1e-5, "ZeRO-1 vs plain data parallel: relative difference %g", rel);
 }
 
+// The llama variants of issue 22 take the same data-parallel path: a Gemma-2/Qwen3-shaped model
+// (q/k biases and norms, head_dim ≠ d_model/n_head, GeGLU, post-norms, embedding scale, soft-caps,
+// a window shorter than the sequence on every other layer, llama3 RoPE scaling) on 2 ranks with
+// batch 2 trains the model 1 rank trains with batch 4.
+TEST(dist, llama_variants_on_n_ranks_equal_one_rank) {
+    char one[4096], many[4096], *out;
+    if (prepare(one, many, sizeof one) != 0) return;
+    const char *shape =
+        "--model.family=gemma2 --model.head_dim=24 --model.qkv_bias=true --model.qk_norm=true "
+        "--model.gate_act=gelu_tanh --model.post_norms=true --model.embed_scale=true --model.query_scale=0.2 "
+        "--model.sliding_window=8 --model.sliding_window_pattern=2 --model.attn_softcap=50 "
+        "--model.final_softcap=30 --model.rope_type=llama3 --model.rope_factor=8 --model.rope_low_freq_factor=1 "
+        "--model.rope_high_freq_factor=4 --model.rope_original_max_position=16";
+    char extra[2048];
+    snprintf(extra, sizeof extra, "--run.out_dir=two %s", shape);
+    CHECK_EQ_INT(run(many, "2", extra, &out), 0);
+    CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
+    free(out);
+    snprintf(extra, sizeof extra, "--run.out_dir=one --train.batch_size=4 %s", shape);
+    CHECK_EQ_INT(run(one, NULL, extra, &out), 0);
+    free(out);
+    double rel = relative_difference("two/ckpt-step00000010.h5", "one/ckpt-step00000010.h5");
+    CHECK_MSG(rel >= 0 && rel < 1e-5, "2 ranks x batch 2 vs 1 rank x batch 4: relative difference %g", rel);
+    double moved = relative_difference("two/ckpt-step00000005.h5", "two/ckpt-step00000010.h5");
+    CHECK_MSG(moved > 1e-3, "the parameters barely moved (%g)", moved);
+    printf("    gemma2/qwen3-shaped model: 2 ranks vs 1 rank %.3g, moved %.3g\n", rel, moved);
+}
+
 // The "val_loss" values of DIR/metrics.jsonl (DIR in the test folder), in order; their count.
 static int val_losses(const char *run_dir, double *v, int cap) {
     char path[1200];
