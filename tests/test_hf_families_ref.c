@@ -9,7 +9,9 @@
 // SFT run (`ctrain sft` with lora.r, `ctrain lora merge`), load in transformers with ctrain's
 // logits, as do the adapters themselves (`ctrain lora export`'s PEFT folder on the exported base,
 // PeftModel.from_pretrained), and, the other way, an adapter PEFT itself made on the exported base
-// reads into ctrain with PEFT's logits. Elsewhere the tests skip with the reason.
+// reads into ctrain with PEFT's logits. Elsewhere the tests skip with the reason. Each takes half
+// a minute or more (three Python processes, a LoRA SFT run): long tests, which `make test-ref`
+// runs (its REF_TESTS match "ref.").
 #include <math.h>
 #include <stdlib.h>
 
@@ -218,25 +220,25 @@ static void check_family(const char *variant, int with_peft) {
     if (with_peft) check_peft_made_adapter(tokens, strcmp(variant, "phi3") == 0);
 }
 
-TEST(families_ref, llama3_rope_scaling_matches_transformers) { check_family("llama3", 1); }
-TEST(families_ref, llama3_in_transformers_4_config_shape_matches_transformers) { check_family("llama3-v4", 0); }
-TEST(families_ref, llama_yarn_rope_matches_transformers) { check_family("llama-yarn", 0); }
-TEST(families_ref, llama_linear_rope_matches_transformers) { check_family("llama-linear", 0); }
-TEST(families_ref, llama_dynamic_rope_matches_transformers) { check_family("llama-dynamic", 0); }
-TEST(families_ref, mistral_sliding_window_matches_transformers) { check_family("mistral", 1); }
-TEST(families_ref, qwen2_qkv_biases_match_transformers_and_peft) { check_family("qwen2", 1); }
-TEST(families_ref, qwen3_qk_norm_matches_transformers) { check_family("qwen3", 1); }
-TEST(families_ref, gemma2_softcaps_and_local_layers_match_transformers_and_peft) { check_family("gemma2", 1); }
-TEST(families_ref, gemma3_qk_norm_and_two_rope_bases_match_transformers_and_peft) { check_family("gemma3", 1); }
+TEST_LONG(families_ref, llama3_rope_scaling_matches_transformers) { check_family("llama3", 1); }
+TEST_LONG(families_ref, llama3_in_transformers_4_config_shape_matches_transformers) { check_family("llama3-v4", 0); }
+TEST_LONG(families_ref, llama_yarn_rope_matches_transformers) { check_family("llama-yarn", 0); }
+TEST_LONG(families_ref, llama_linear_rope_matches_transformers) { check_family("llama-linear", 0); }
+TEST_LONG(families_ref, llama_dynamic_rope_matches_transformers) { check_family("llama-dynamic", 0); }
+TEST_LONG(families_ref, mistral_sliding_window_matches_transformers) { check_family("mistral", 1); }
+TEST_LONG(families_ref, qwen2_qkv_biases_match_transformers_and_peft) { check_family("qwen2", 1); }
+TEST_LONG(families_ref, qwen3_qk_norm_matches_transformers) { check_family("qwen3", 1); }
+TEST_LONG(families_ref, gemma2_softcaps_and_local_layers_match_transformers_and_peft) { check_family("gemma2", 1); }
+TEST_LONG(families_ref, gemma3_qk_norm_and_two_rope_bases_match_transformers_and_peft) { check_family("gemma3", 1); }
 // Phi-3's PEFT adapters target the fused qkv_proj and gate_up_proj: ctrain's are fused on export,
 // PEFT's split on reading
-TEST(families_ref, phi3_fused_projections_and_fused_peft_adapters_match_transformers) { check_family("phi3", 1); }
+TEST_LONG(families_ref, phi3_fused_projections_and_fused_peft_adapters_match_transformers) { check_family("phi3", 1); }
 
 // Models that ctrain made (a run config's shape, not an import): each family's export loads in
 // transformers with ctrain's logits. These take ctrain's own defaults (query scale 0: head_dim^-½,
 // no window on a Gemma, Gemma 3's local base 0: the global one), which the export must spell in
 // keys transformers reads.
-TEST(families_ref, ctrain_made_models_of_each_family_load_in_transformers_with_ctrain_logits) {
+TEST_LONG(families_ref, ctrain_made_models_of_each_family_load_in_transformers_with_ctrain_logits) {
     ct_log_set_level(CT_LOG_QUIET);
     enum { N = 8, T = 12 };
     CtModelConfig configs[N];
