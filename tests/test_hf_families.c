@@ -198,6 +198,11 @@ TEST(hf_families, what_ctrain_cannot_compute_is_refused_naming_the_key) {
                   "rope_parameters: rope_type llama3 needs low_freq_factor and high_freq_factor");
     CHECK_REFUSED(edited(LLAMA3, "{'mlp_bias': true}"), "mlp_bias = true is not supported");
     CHECK_REFUSED(edited(MISTRAL, "{'head_dim': 15}"), "RoPE needs an even head size; head_dim is 15");
+    // LlamaConfig and Gemma's refuse it whatever head_dim says; Qwen3's (head_dim 24 here) does not
+    CHECK_REFUSED(edited(LLAMA3, "{'hidden_size': 66}"), "hidden_size (66) is not a multiple of num_attention_heads (4)");
+    CHECK_REFUSED(edited(GEMMA2, "{'hidden_size': 66}"), "hidden_size (66) is not a multiple of num_attention_heads (4)");
+    CtModelConfig c;
+    CHECK_MSG(parse(edited(QWEN3, "{'hidden_size': 66}"), &c) == 0 && c.head_dim == 24, "%s", ct_error_message());
     CHECK_REFUSED(edited(QWEN2, "{'model_type': 'phi4'}"), "model_type 'phi4' is not supported; ctrain imports gpt2");
 }
 

@@ -8,7 +8,10 @@
 // norms included); that export, and the export of the import merged with the adapters of a LoRA
 // SFT run (`ctrain sft` with lora.r, `ctrain lora merge`), load in transformers with ctrain's
 // logits, as do the adapters themselves (`ctrain lora export`'s PEFT folder on the exported base,
-// PeftModel.from_pretrained). Elsewhere the tests skip with the reason.
+// PeftModel.from_pretrained), and, the other way, an adapter PEFT itself made on the exported base
+// reads into ctrain with PEFT's logits. Elsewhere the tests skip with the reason. Each takes half
+// a minute or more (three Python processes, a LoRA SFT run): long tests, which `make test-ref`
+// runs (its REF_TESTS match "ref.").
 #include <math.h>
 #include <stdlib.h>
 
@@ -171,6 +174,29 @@ static void check_exports(const char *dir, const int32_t *tokens, const float *o
     CHECK_MSG(effect > 1e-3, "the trained adapters hardly change the logits (%.3g): the test would prove nothing", effect);
 }
 
+// An adapter made by PEFT itself on every linear module (on Phi-3: the fused qkv_proj and
+// gate_up_proj) of the exported base, read by ctrain (`ctrain lora merge --adapter DIR`): PEFT's
+// logits.
+static void check_peft_made_adapter(const int32_t *tokens, int phi3) {
+    char args[4096];
+    snprintf(args, sizeof args, "make %s %s %s %s %s 4 8 0", ct_test_path("exported"), ct_test_path("peft-own"),
+             ct_test_path("tokens.bin"), ct_test_path("peft-own.bin"),
+             phi3 ? "qkv_proj,o_proj,gate_up_proj,down_proj" : "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj");
+    FILE *fp = fopen(ct_test_path("tokens.bin"), "wb");
+    fwrite(tokens, sizeof(int32_t), REF_T, fp);
+    fclose(fp);
+    if (hf_fixture_ref("peft_ref.py", args) != 0) return;
+    if (ctrain_ok("lora merge --base imported.h5 --adapter peft-own --out peft-own.h5") != 0) return;
+    static float ours[REF_T * REF_V], theirs[REF_T * REF_V], base[REF_T * REF_V];
+    CHECK(read_values(ct_test_tmpdir(), "peft-own.bin", theirs, sizeof theirs) == REF_T * REF_V);
+    CHECK_MSG(hf_fixture_logits(ct_test_path("peft-own.h5"), tokens, REF_T, ours) == 0, "%s", ct_error_message());
+    CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, base) == 0, "%s", ct_error_message());
+    double err = relative_error(ours, theirs, REF_T * REF_V), effect = relative_error(base, theirs, REF_T * REF_V);
+    printf("    PEFT's own adapter read by ctrain vs PEFT: %.3g (relative; it moves the logits by %.3g)\n", err, effect);
+    CHECK_MSG(err < 1e-5, "ctrain with PEFT's own adapter differs from PEFT by %.3g", err);
+    CHECK_MSG(effect > 1e-3, "PEFT's adapter hardly changes the logits (%.3g)", effect);
+}
+
 // transformers -> ctrain (logits, eval, greedy generation) -> transformers for one variant.
 static void check_family(const char *variant, int with_peft) {
     ct_log_set_level(CT_LOG_QUIET);
@@ -191,26 +217,28 @@ static void check_family(const char *variant, int with_peft) {
     CHECK_MSG(err < 1e-5, "%s: ctrain's logits differ from transformers' by %.3g (relative)", variant, err);
     check_eval(dir);
     check_greedy(dir);
+    if (with_peft) check_peft_made_adapter(tokens, strcmp(variant, "phi3") == 0);
 }
 
-TEST(families_ref, llama3_rope_scaling_matches_transformers) { check_family("llama3", 1); }
-TEST(families_ref, llama3_in_transformers_4_config_shape_matches_transformers) { check_family("llama3-v4", 0); }
-TEST(families_ref, llama_yarn_rope_matches_transformers) { check_family("llama-yarn", 0); }
-TEST(families_ref, llama_linear_rope_matches_transformers) { check_family("llama-linear", 0); }
-TEST(families_ref, llama_dynamic_rope_matches_transformers) { check_family("llama-dynamic", 0); }
-TEST(families_ref, mistral_sliding_window_matches_transformers) { check_family("mistral", 1); }
-TEST(families_ref, qwen2_qkv_biases_match_transformers_and_peft) { check_family("qwen2", 1); }
-TEST(families_ref, qwen3_qk_norm_matches_transformers) { check_family("qwen3", 1); }
-TEST(families_ref, gemma2_softcaps_and_local_layers_match_transformers_and_peft) { check_family("gemma2", 1); }
-TEST(families_ref, gemma3_qk_norm_and_two_rope_bases_match_transformers_and_peft) { check_family("gemma3", 1); }
-// Phi-3's PEFT adapters target the fused qkv_proj and gate_up_proj: ctrain's are fused on export
-TEST(families_ref, phi3_fused_projections_and_fused_peft_adapters_match_transformers) { check_family("phi3", 1); }
+TEST_LONG(families_ref, llama3_rope_scaling_matches_transformers) { check_family("llama3", 1); }
+TEST_LONG(families_ref, llama3_in_transformers_4_config_shape_matches_transformers) { check_family("llama3-v4", 0); }
+TEST_LONG(families_ref, llama_yarn_rope_matches_transformers) { check_family("llama-yarn", 0); }
+TEST_LONG(families_ref, llama_linear_rope_matches_transformers) { check_family("llama-linear", 0); }
+TEST_LONG(families_ref, llama_dynamic_rope_matches_transformers) { check_family("llama-dynamic", 0); }
+TEST_LONG(families_ref, mistral_sliding_window_matches_transformers) { check_family("mistral", 1); }
+TEST_LONG(families_ref, qwen2_qkv_biases_match_transformers_and_peft) { check_family("qwen2", 1); }
+TEST_LONG(families_ref, qwen3_qk_norm_matches_transformers) { check_family("qwen3", 1); }
+TEST_LONG(families_ref, gemma2_softcaps_and_local_layers_match_transformers_and_peft) { check_family("gemma2", 1); }
+TEST_LONG(families_ref, gemma3_qk_norm_and_two_rope_bases_match_transformers_and_peft) { check_family("gemma3", 1); }
+// Phi-3's PEFT adapters target the fused qkv_proj and gate_up_proj: ctrain's are fused on export,
+// PEFT's split on reading
+TEST_LONG(families_ref, phi3_fused_projections_and_fused_peft_adapters_match_transformers) { check_family("phi3", 1); }
 
 // Models that ctrain made (a run config's shape, not an import): each family's export loads in
 // transformers with ctrain's logits. These take ctrain's own defaults (query scale 0: head_dim^-½,
 // no window on a Gemma, Gemma 3's local base 0: the global one), which the export must spell in
 // keys transformers reads.
-TEST(families_ref, ctrain_made_models_of_each_family_load_in_transformers_with_ctrain_logits) {
+TEST_LONG(families_ref, ctrain_made_models_of_each_family_load_in_transformers_with_ctrain_logits) {
     ct_log_set_level(CT_LOG_QUIET);
     enum { N = 8, T = 12 };
     CtModelConfig configs[N];

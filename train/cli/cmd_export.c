@@ -35,7 +35,7 @@ const CtCommand ct_cmd_export_hf = {
 
 const CtCommand ct_cmd_export_gguf = {
     .name = "export gguf",
-    .summary = "export a checkpoint as GGUF for llama.cpp / ollama (llama, gpt2)",
+    .summary = "export a checkpoint as GGUF for llama.cpp / ollama (llama, mistral, qwen2, qwen3, gemma2, gpt2)",
     .usage = "ctrain export gguf CKPT --out FILE.gguf [--dtype f16|f32]",
     .description = "Writes a GGUF v3 file with the architecture keys (llama or gpt2), the tokenizer\n"
                    "(tokenizer.ggml.*) and the weights (LLaMA q/k rows permuted to llama.cpp's RoPE layout;\n"

@@ -11,7 +11,7 @@ static int run_import_hf(const CtArgs *args);
 
 const CtCommand ct_cmd_import_hf = {
     .name = "import hf",
-    .summary = "import a Hugging Face model folder (GPT-2, LLaMA) into a checkpoint",
+    .summary = "import a Hugging Face model folder (GPT-2, Llama, Mistral, Qwen2/3, Gemma 2/3, Phi-3) into a checkpoint",
     .usage = "ctrain import hf DIR --out CKPT [--skip-tokenizer]",
     .description = "Reads config.json, model.safetensors (or the shards listed in model.safetensors.index.json;\n"
                    "F32, F16 or BF16) and tokenizer.json of a GPT2LMHeadModel or LlamaForCausalLM folder and\n"

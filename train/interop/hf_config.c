@@ -376,7 +376,10 @@ static int parse_llama(const Cfg *c, const Family *f, CtModelConfig *m) {
         get_int(c, "num_key_value_heads", f->n_kv ? f->n_kv : m->n_head, &m->n_kv_head) ||
         get_float(c, "rms_norm_eps", f->eps, &m->norm_eps))
         return -1;
-    if (!f->head_dim && is_unset(item(c, "head_dim")) && m->d_model % m->n_head != 0)
+    // LlamaConfig, Gemma2Config and Gemma3TextConfig refuse this whatever head_dim says; the others
+    // need it only to derive head_dim
+    const int always = f->family == CT_FAMILY_LLAMA || f->family == CT_FAMILY_GEMMA2 || f->family == CT_FAMILY_GEMMA3;
+    if ((always || (!f->head_dim && is_unset(item(c, "head_dim")))) && m->d_model % m->n_head != 0)
         return ct_error_set("%s: hidden_size (%d) is not a multiple of num_attention_heads (%d)", c->source, m->d_model,
                             m->n_head);
     if (m->n_head % m->n_kv_head != 0)

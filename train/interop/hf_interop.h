@@ -43,7 +43,8 @@ char *ct_hf_config_json(const CtModelConfig *c, int bos_id, const int32_t *eos_i
 int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions *opt);
 // ctrain export hf CKPT --out DIR. DIR must not exist or be empty; it appears complete or not at all.
 int ct_hf_export(const char *ckpt_path, const char *out_dir, const CtHfExportOptions *opt);
-// ctrain export gguf CKPT --out FILE.gguf (LLaMA and GPT-2 families). 0, or -1 + error.
+// ctrain export gguf CKPT --out FILE.gguf (GPT-2, Llama/Mistral, Qwen2, Qwen3 and Gemma 2 shapes;
+// what llama.cpp would compute otherwise is refused). 0, or -1 + error.
 int ct_gguf_export(const char *ckpt_path, const char *out_path, const CtGgufExportOptions *opt);
 
 // "5GB", "500MB", "1.5GiB", "1048576" -> bytes. 0, or -1 + error.

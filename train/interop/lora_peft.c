@@ -119,17 +119,27 @@ int ct_lora_load_peft(CtModel *m, const char *dir) {
     char path[4200];
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
     int rc = ct_peft_read_config(dir, cfg);
+    // Phi-3's PEFT modules are fused: their parts are attached, and read by splitting
+    const int fused = rc == 0 && m->config.family == CT_FAMILY_PHI3 && ct_peft_unfuse_phi3_config(cfg);
     if (rc == 0) rc = spec_from_peft(m, cfg, spec, path);
     const uint64_t got = ct_lora_base_hash(m);  // before token rows may grow the vocabulary
     if (rc == 0 && ct_lora_attach(m, spec) != 0) rc = ct_error_prefix("%s: ", path);
     if (rc == 0) {
         CtLora *lora = m->lora;
-        const int n = ct_lora_n_tensors(lora);
-        CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
-        ct_lora_named_tensors(lora, lora->params, t);
         uint64_t recorded = 0;
-        rc = ct_peft_read_tensors(dir, t, n, &recorded);
-        ct_free(t);
+        if (fused) {
+            CtPeftFused want;
+            rc = ct_peft_fused_want_phi3(m, &want);
+            if (rc == 0) rc = ct_peft_read_tensors(dir, want.tensors, want.n, &recorded);
+            if (rc == 0) ct_peft_split_phi3(m, &want);
+            ct_peft_fused_free(&want);
+        } else {
+            const int n = ct_lora_n_tensors(lora);
+            CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
+            ct_lora_named_tensors(lora, lora->params, t);
+            rc = ct_peft_read_tensors(dir, t, n, &recorded);
+            ct_free(t);
+        }
         if (rc == 0 && recorded && got != recorded)
             rc = ct_error_set("%s: these adapters were trained on another base model (ctrain recorded parameter hash "
                               "%016llx; this base hashes to %016llx); load them onto the base named in "

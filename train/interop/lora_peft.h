@@ -1,6 +1,8 @@
 // LoRA adapters of a model as a Hugging Face PEFT folder (checkpoints/peft.h): written from a
 // model with adapters, read onto a loaded base. The names are PEFT's (per HF module: q_proj,
-// k_proj, v_proj apart although ctrain fuses them); GPT-2 adapters say fan_in_fan_out.
+// k_proj, v_proj apart although ctrain fuses them); GPT-2 adapters say fan_in_fan_out; Phi-3's
+// HF modules are the fused qkv_proj and gate_up_proj, to which its adapters are fused on
+// writing and from which they are split on reading (lora_peft_fused.h).
 #pragma once
 #include "train/model/model.h"
 

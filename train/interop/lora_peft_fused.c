@@ -51,16 +51,21 @@ static void add_pattern(CtPeftConfig *cfg, const char *key, int rank, double alp
     cfg->alpha_pattern[cfg->n_alpha_pattern++].value = alpha;
 }
 
-// One fused adapter from the adapters [first, last) that share its module. Returns its rank.
-static int fuse_group(const CtModel *m, int first, int last, const char *module, CtPeftFused *f, int64_t rows) {
+// One fused adapter from the adapters [first, last) that share its module (copy 0: scratch of the
+// fused shape for reading, the parts' rank each). Returns its rank.
+static int fuse_group(const CtModel *m, int first, int last, const char *module, CtPeftFused *f, int64_t rows,
+                      int copy) {
     const CtLora *lora = m->lora;
     int R = 0, in = lora->adapters[first].in;
-    for (int i = first; i < last; i++) R += lora->adapters[i].r;
+    for (int i = first; i < last; i++) R += copy ? lora->adapters[i].r : 0;
+    if (!copy) R = lora->adapters[first].r;
+    f->group_first[f->n_groups] = first;
+    f->group_last[f->n_groups++] = last;
     float *A = ct_calloc((size_t)R * (size_t)in, sizeof(float)), *B = ct_calloc((size_t)rows * (size_t)R, sizeof(float));
     f->owned[f->n_owned++] = A;
     f->owned[f->n_owned++] = B;
     int col = 0;
-    for (int i = first; i < last; i++) {
+    for (int i = first; i < last && copy; i++) {
         const CtLoraAdapter *a = &lora->adapters[i];
         const char *fused;
         int64_t row0, total;
@@ -82,21 +87,19 @@ static int fuse_group(const CtModel *m, int first, int last, const char *module,
     return R;
 }
 
-int ct_peft_fuse_phi3(const CtModel *m, CtPeftConfig *cfg, CtPeftFused *f) {
+// The adapters of m as PEFT's tensors, the parts of each fused module as one (copy 1: the fused
+// values; 0: scratch to read into). ranks: the fused rank of qkv_proj and of gate_up_proj.
+static int walk_groups(const CtModel *m, CtPeftFused *f, int copy, int ranks[2]) {
     const CtLora *lora = m->lora;
-    const CtLoraSpec *s = &lora->spec;
-    memset(f, 0, sizeof *f);
-    if (s->target_regex[0] || s->n_rank_pattern || s->n_alpha_pattern)
-        return ct_error_set("Phi-3's PEFT modules fuse q/k/v (qkv_proj) and gate/up (gate_up_proj): ctrain fuses "
-                            "adapters of a target list without rank or alpha patterns; merge these adapters into the "
-                            "model instead (ctrain lora merge)");
     const int n_all = ct_lora_n_tensors(lora);
     CtNamedTensor *parts = ct_alloc(sizeof(CtNamedTensor) * (size_t)n_all);
     ct_lora_named_tensors(lora, lora->params, parts);
     f->tensors = ct_alloc(sizeof(CtNamedTensor) * (size_t)n_all);
     f->names = ct_alloc(sizeof *f->names * (size_t)n_all);
     f->owned = ct_calloc((size_t)n_all, sizeof(float *));
-    int ranks[2] = {0, 0}, rc = 0;  // the fused rank of qkv_proj and of gate_up_proj
+    f->group_first = ct_calloc((size_t)lora->n_adapters + 1, sizeof(int));
+    f->group_last = ct_calloc((size_t)lora->n_adapters + 1, sizeof(int));
+    int rc = 0;
     for (int i = 0; i < lora->n_adapters && rc == 0;) {
         const char *fused;
         int64_t row0, rows;
@@ -116,7 +119,7 @@ int ct_peft_fuse_phi3(const CtModel *m, CtPeftConfig *cfg, CtPeftFused *f) {
             if (p != prefix || strncmp(lora->adapters[last].module, module, (size_t)prefix) != 0 || strcmp(g, fused) != 0)
                 break;
         }
-        int R = fuse_group(m, i, last, module, f, rows), *seen = &ranks[strstr(fused, "gate_up") != NULL];
+        int R = fuse_group(m, i, last, module, f, rows, copy), *seen = &ranks[strstr(fused, "gate_up") != NULL];
         if (*seen && *seen != R)
             rc = ct_error_set("Phi-3 adapters: %s has rank %d where another layer's has %d; PEFT's fused module "
                               "needs one (merge the adapters into the model instead)", module, R, *seen);
@@ -125,7 +128,19 @@ int ct_peft_fuse_phi3(const CtModel *m, CtPeftConfig *cfg, CtPeftFused *f) {
     }
     for (int i = 2 * lora->n_adapters; i < n_all; i++) f->tensors[f->n++] = parts[i];  // token rows
     ct_free(parts);
-    if (rc != 0) return -1;
+    return rc;
+}
+
+int ct_peft_fuse_phi3(const CtModel *m, CtPeftConfig *cfg, CtPeftFused *f) {
+    const CtLora *lora = m->lora;
+    const CtLoraSpec *s = &lora->spec;
+    memset(f, 0, sizeof *f);
+    if (s->target_regex[0] || s->n_rank_pattern || s->n_alpha_pattern)
+        return ct_error_set("Phi-3's PEFT modules fuse q/k/v (qkv_proj) and gate/up (gate_up_proj): ctrain fuses "
+                            "adapters of a target list without rank or alpha patterns; merge these adapters into the "
+                            "model instead (ctrain lora merge)");
+    int ranks[2] = {0, 0};  // the fused rank of qkv_proj and of gate_up_proj
+    if (walk_groups(m, f, 1, ranks) != 0) return -1;
     fused_targets(lora->target_modules, cfg->target_modules, sizeof cfg->target_modules);
     const char *keys[2] = {"qkv_proj", "gate_up_proj"};
     for (int k = 0; k < 2; k++)
@@ -133,9 +148,67 @@ int ct_peft_fuse_phi3(const CtModel *m, CtPeftConfig *cfg, CtPeftFused *f) {
     return 0;
 }
 
+// `text` with every `from` replaced by `to`.
+static void replace_all(char *text, size_t size, const char *from, const char *to) {
+    char out[4096] = "";
+    for (const char *p = text, *hit; *p; p = hit + strlen(from)) {
+        hit = strstr(p, from);
+        if (!hit) {
+            snprintf(out + strlen(out), sizeof out - strlen(out), "%s", p);
+            break;
+        }
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%.*s%s", (int)(hit - p), p, to);
+    }
+    snprintf(text, size, "%s", out);
+}
+
+int ct_peft_unfuse_phi3_config(CtPeftConfig *cfg) {
+    if (!strstr(cfg->target_modules, "qkv_proj") && !strstr(cfg->target_modules, "gate_up_proj")) return 0;
+    if (!cfg->target_is_regex) {
+        replace_all(cfg->target_modules, sizeof cfg->target_modules, "qkv_proj", "q_proj,k_proj,v_proj");
+        replace_all(cfg->target_modules, sizeof cfg->target_modules, "gate_up_proj", "gate_proj,up_proj");
+    } else {
+        replace_all(cfg->target_modules, sizeof cfg->target_modules, "qkv_proj", "[qkv]_proj");
+        replace_all(cfg->target_modules, sizeof cfg->target_modules, "gate_up_proj", "(gate|up)_proj");
+    }
+    CtPeftPattern *lists[2] = {cfg->rank_pattern, cfg->alpha_pattern};
+    const int counts[2] = {cfg->n_rank_pattern, cfg->n_alpha_pattern};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < counts[k]; i++) {
+            replace_all(lists[k][i].key, sizeof lists[k][i].key, "qkv_proj", "[qkv]_proj");
+            replace_all(lists[k][i].key, sizeof lists[k][i].key, "gate_up_proj", "(gate|up)_proj");
+        }
+    return 1;
+}
+
+int ct_peft_fused_want_phi3(const CtModel *m, CtPeftFused *f) {
+    memset(f, 0, sizeof *f);
+    int ranks[2] = {0, 0};
+    return walk_groups(m, f, 0, ranks);
+}
+
+void ct_peft_split_phi3(const CtModel *m, const CtPeftFused *f) {
+    const CtLora *lora = m->lora;
+    for (int g = 0; g < f->n_groups; g++) {
+        const float *A = f->owned[2 * g], *B = f->owned[2 * g + 1];
+        for (int i = f->group_first[g]; i < f->group_last[g]; i++) {
+            const CtLoraAdapter *a = &lora->adapters[i];
+            const char *fused;
+            int64_t row0, rows;
+            part_of(&m->config, a->module, &fused, &row0, &rows);
+            memcpy(lora->params + a->a_offset, A, sizeof(float) * (size_t)a->r * (size_t)a->in);
+            for (int o = 0; o < a->out; o++)
+                memcpy(lora->params + a->b_offset + (size_t)o * a->r, B + (size_t)(row0 + o) * a->r,
+                       sizeof(float) * (size_t)a->r);
+        }
+    }
+}
+
 void ct_peft_fused_free(CtPeftFused *f) {
     for (int i = 0; i < f->n_owned; i++) ct_free(f->owned[i]);
     ct_free(f->owned);
+    ct_free(f->group_first);
+    ct_free(f->group_last);
     ct_free(f->names);
     ct_free(f->tensors);
     memset(f, 0, sizeof *f);

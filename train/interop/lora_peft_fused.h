@@ -13,8 +13,10 @@ typedef struct {
     CtNamedTensor *tensors;  // the adapters as PEFT names them, fused where the module is
     int n;
     char (*names)[128];
-    float **owned;
+    float **owned;           // group g's fused A and B: owned[2g], owned[2g + 1]
     int n_owned;
+    int *group_first, *group_last;  // group g fuses adapters [first, last)
+    int n_groups;
 } CtPeftFused;
 
 // The adapters of m (a Phi-3 model) as PEFT's tensors; cfg's target_modules, rank_pattern and
@@ -22,3 +24,14 @@ typedef struct {
 // not fused). Free with ct_peft_fused_free.
 int ct_peft_fuse_phi3(const CtModel *m, CtPeftConfig *cfg, CtPeftFused *out);
 void ct_peft_fused_free(CtPeftFused *f);
+
+// Reading a PEFT adapter made for Phi-3's fused modules: the config's targets, rank_pattern and
+// alpha_pattern keys qkv_proj and gate_up_proj name the parts instead (as regexes: [qkv]_proj,
+// (gate|up)_proj), so that each part is attached with the fused module's rank and alpha (the
+// same scale). Returns 1 when the config names a fused module.
+int ct_peft_unfuse_phi3_config(CtPeftConfig *cfg);
+// The tensors to read for m's adapters so attached (*f: fused modules' A and B into scratch,
+// the others in place), and the split after reading: each part's A is the fused A, its B the
+// fused B's rows of the part — s·B·A restricted to the part's rows, exactly.
+int ct_peft_fused_want_phi3(const CtModel *m, CtPeftFused *f);
+void ct_peft_split_phi3(const CtModel *m, const CtPeftFused *f);
