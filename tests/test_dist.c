@@ -89,6 +89,20 @@ static double checkpoint_difference(const char *a_path, const char *b_path, int 
 }
 #define relative_difference(a, b) checkpoint_difference(a, b, 0)
 
+// Runs `args` on 2 ranks with batch 2 into two_dir and on 1 rank with batch 4 into one_dir (a
+// failed run fails the test; the caller then finds no checkpoint to compare).
+static void two_ranks_and_one(const char *one, const char *many, const char *args, const char *two_dir,
+                              const char *one_dir) {
+    char extra[2048], *out;
+    snprintf(extra, sizeof extra, "--run.out_dir=%s %s", two_dir, args);
+    CHECK_EQ_INT(run(many, "2", extra, &out), 0);
+    CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
+    free(out);
+    snprintf(extra, sizeof extra, "--run.out_dir=%s --train.batch_size=4 %s", one_dir, args);
+    CHECK_EQ_INT(run(one, NULL, extra, &out), 0);
+    free(out);
+}
+
 TEST(dist, n_ranks_with_batch_b_equal_one_rank_with_batch_nb) {
     char one[4096], many[4096], *out;
     if (prepare(one, many, sizeof one) != 0) return;
@@ -126,7 +140,7 @@ TEST(dist, n_ranks_with_batch_b_equal_one_rank_with_batch_nb) {
 // a window shorter than the sequence on every other layer, llama3 RoPE scaling) on 2 ranks with
 // batch 2 trains the model 1 rank trains with batch 4.
 TEST(dist, llama_variants_on_n_ranks_equal_one_rank) {
-    char one[4096], many[4096], *out;
+    char one[4096], many[4096];
     if (prepare(one, many, sizeof one) != 0) return;
     const char *shape =
         "--model.family=gemma2 --model.head_dim=24 --model.qkv_bias=true --model.qk_norm=true "
@@ -134,14 +148,7 @@ TEST(dist, llama_variants_on_n_ranks_equal_one_rank) {
         "--model.sliding_window=8 --model.sliding_window_pattern=2 --model.attn_softcap=50 "
         "--model.final_softcap=30 --model.rope_type=llama3 --model.rope_factor=8 --model.rope_low_freq_factor=1 "
         "--model.rope_high_freq_factor=4 --model.rope_original_max_position=16";
-    char extra[2048];
-    snprintf(extra, sizeof extra, "--run.out_dir=two %s", shape);
-    CHECK_EQ_INT(run(many, "2", extra, &out), 0);
-    CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
-    free(out);
-    snprintf(extra, sizeof extra, "--run.out_dir=one --train.batch_size=4 %s", shape);
-    CHECK_EQ_INT(run(one, NULL, extra, &out), 0);
-    free(out);
+    two_ranks_and_one(one, many, shape, "two", "one");
     double rel = relative_difference("two/ckpt-step00000010.h5", "one/ckpt-step00000010.h5");
     CHECK_MSG(rel >= 0 && rel < 1e-5, "2 ranks x batch 2 vs 1 rank x batch 4: relative difference %g", rel);
     double moved = relative_difference("two/ckpt-step00000005.h5", "two/ckpt-step00000010.h5");
@@ -178,13 +185,7 @@ TEST(dist, validation_loss_equals_one_rank_s) {
     if (prepare(one, many, sizeof one) != 0) return;
     const char *eval = "--train.eval_every=5 --train.eval_batches=3";
     char extra[512];
-    snprintf(extra, sizeof extra, "--run.out_dir=v2 %s", eval);
-    CHECK_EQ_INT(run(many, "2", extra, &out), 0);
-    CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
-    free(out);
-    snprintf(extra, sizeof extra, "--run.out_dir=v1 --train.batch_size=4 %s", eval);
-    CHECK_EQ_INT(run(one, NULL, extra, &out), 0);
-    free(out);
+    two_ranks_and_one(one, many, eval, "v2", "v1");
     check_same_val_losses("v2", "v1", 3, 1e-6);  // steps 0, 5 and 10
     // Three ranks of 2 rows = one rank of 6.
     snprintf(extra, sizeof extra, "--run.out_dir=v3 %s", eval);
