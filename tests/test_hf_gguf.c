@@ -644,7 +644,7 @@ TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_llama_family_trained_8k_o200k)
 // The published families' shapes at d_model 64 (n_head 4, n_kv_head 2: grouped-query attention),
 // each with a byte-level BPE vocabulary trained on the corpus (the real Mistral and Gemma
 // vocabularies are SentencePiece-style, which GGUF export refuses), through llama.cpp's own
-// forward and KV cache over a 30-token prompt and 32 greedy tokens.
+// forward and KV cache over a 36- or 39-token prompt and 32 greedy tokens.
 
 // Llama 3: RoPE base 500000 and llama3 scaling from an original context of 32 (wavelengths above
 // 32 positions divided by 8, 8 to 32 blended): llama.cpp reads the rope_freqs tensor.
@@ -666,7 +666,7 @@ TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_qwen2_shape) {
 }
 
 // Mistral: llama.cpp runs Mistral as its llama architecture, which attends to the whole context
-// (no sliding window), so a window as long as the context (96 > the 62 tokens here) is what both
+// (no sliding window), so a window as long as the context (96 > the 68 positions here) is what both
 // compute; a shorter window is refused by export (refuses_what_llama_cpp_computes_otherwise).
 TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_mistral_shape) {
     CtModelConfig c = real_config(CT_ARCH_LLAMA);
@@ -677,7 +677,7 @@ TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_mistral_shape) {
 
 // Gemma 2: GeGLU, (1 + w) norms, pre- and post-norms, embeddings scaled by sqrt(d), head_dim 24
 // (4 x 24 != d_model 64), attention and final soft-caps small enough to bend these weights'
-// scores, a window of 8 on every other layer (the prompt alone is 30 tokens), tied head.
+// scores, a window of 8 on every other layer (the prompt alone is 36 tokens), tied head.
 TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_gemma2_shape) {
     CtModelConfig c = real_config(CT_ARCH_LLAMA);
     c.family = CT_FAMILY_GEMMA2;
