@@ -665,6 +665,16 @@ TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_qwen2_shape) {
     llama_cpp_agrees(c, trained_8k_tokenizer("qwen2"), "qwen2");
 }
 
+// Qwen3: RMSNorm on q and k per head, head_dim 24 (4 x 24 != d_model 64), no biases.
+TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_qwen3_shape) {
+    CtModelConfig c = real_config(CT_ARCH_LLAMA);
+    c.family = CT_FAMILY_QWEN3;
+    c.qk_norm = 1;
+    c.head_dim = 24;
+    c.rope_theta = 1000000.0f;
+    llama_cpp_agrees(c, trained_8k_tokenizer("qwen2"), "qwen2");
+}
+
 // Mistral: llama.cpp runs Mistral as its llama architecture, which attends to the whole context
 // (no sliding window), so a window as long as the context (96 > the 68 positions here) is what both
 // compute; a shorter window is refused by export (refuses_what_llama_cpp_computes_otherwise).
