@@ -487,22 +487,36 @@ static const char *llama_greedy(void) {
     return path;
 }
 
-// A checkpoint of the family with random weights and the tokenizer at tokenizer_path.
-static int real_checkpoint(const char *path, CtArch arch, const char *tokenizer_path) {
-    CtTokenizer t;
-    if (ct_tokenizer_load(&t, tokenizer_path, NULL) != 0) return -1;
+// The width of the real-tokenizer models: tiny_config's layers at d_model 64.
+static CtModelConfig real_config(CtArch arch) {
     CtModelConfig c = tiny_config(arch);
-    c.vocab_size = ct_tokenizer_vocab_size(&t);
     c.d_model = 64;
     c.d_ff = arch == CT_ARCH_LLAMA ? 96 : 256;
     c.max_seq_len = 96;
     c.tie_embeddings = arch == CT_ARCH_GPT2;
+    return c;
+}
+
+// A checkpoint of config c (its vocabulary: the tokenizer's) with random weights and the
+// tokenizer at tokenizer_path.
+static int real_checkpoint(const char *path, CtModelConfig c, const char *tokenizer_path) {
+    CtTokenizer t;
+    if (ct_tokenizer_load(&t, tokenizer_path, NULL) != 0) return -1;
+    c.vocab_size = ct_tokenizer_vocab_size(&t);
     CtModel m;
     if (ct_model_create(&m, &c, ct_ops_cpu(), 1, 1, 0) != 0) {
         ct_tokenizer_free(&t);
         return -1;
     }
     tiny_randomize_params(&m, 11);
+    // Gemma's sqrt(d) embedding scale: embeddings of std 0.3 would make every residual mostly its
+    // own token's (tied) embedding, and greedy decoding repeat the last token; scale them as a
+    // trained Gemma's are, so the sqrt(d)-scaled ones have std 0.3.
+    for (int i = 0; c.embed_scale && i < m.n_tensors; i++) {
+        const CtParamEntry *e = &m.table[i];
+        if (strcmp(e->name, "model.embed_tokens.weight") != 0) continue;
+        for (size_t j = 0; j < e->numel; j++) m.params[e->offset + j] /= sqrtf((float)c.d_model);
+    }
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     char *json = ct_tokenizer_hf_json(&t);
     meta.tokenizer_json = ct_strdup(json);
@@ -540,12 +554,27 @@ static void shell_quote(const char *text, char *out, size_t size) {
     out[k] = 0;
 }
 
-static void llama_cpp_agrees(CtArch arch, const char *tokenizer_path, const char *pre_name) {
+// How many different ids a space-separated list has.
+static int distinct_ids(const char *list) {
+    long seen[64];
+    int n = 0;
+    for (char *end; *list && n < 64; list = end) {
+        long id = strtol(list, &end, 10);
+        if (end == list) break;
+        int k = 0;
+        while (k < n && seen[k] != id) k++;
+        if (k == n) seen[n++] = id;
+    }
+    return n;
+}
+
+static void llama_cpp_agrees(CtModelConfig c, const char *tokenizer_path, const char *pre_name) {
     ct_log_set_level(CT_LOG_QUIET);
+    if (!tokenizer_path) return;
     const char *greedy = llama_greedy();
     if (!greedy) return;
     const char *ckpt = ct_test_path("m.h5"), *gguf = ct_test_path("m.gguf");
-    CHECK_MSG(real_checkpoint(ckpt, arch, tokenizer_path) == 0, "%s", ct_error_message());
+    CHECK_MSG(real_checkpoint(ckpt, c, tokenizer_path) == 0, "%s", ct_error_message());
     char cmd[8192];
     char *out = NULL;
     snprintf(cmd, sizeof cmd, "'%s' export gguf '%s' --out '%s' --dtype f32", ct_test_bin(), ckpt, gguf);
@@ -578,18 +607,17 @@ static void llama_cpp_agrees(CtArch arch, const char *tokenizer_path, const char
               llama_prompt);
     CHECK_MSG(strlen(ctrain_tokens) > 0 && strcmp(ctrain_tokens, llama_tokens) == 0,
               "greedy tokens:\n  ctrain    %s\n  llama.cpp %s", ctrain_tokens, llama_tokens);
+    CHECK_MSG(distinct_ids(ctrain_tokens) >= 8, "greedy tokens repeat a few ids (a weak check): %s", ctrain_tokens);
 }
 
 TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_gpt2_family_gpt2_tokenizer) {
     char tok[2048];
     snprintf(tok, sizeof tok, "%s/tokenizers/gpt2", ct_test_shared_data());
-    llama_cpp_agrees(CT_ARCH_GPT2, tok, "gpt-2");
+    llama_cpp_agrees(real_config(CT_ARCH_GPT2), tok, "gpt-2");
 }
 
-// 8k vocabularies trained by ctrain with the cl100k (Llama 3) and o200k patterns: llama.cpp must
-// split text as ctrain does under each. (A .tiktoken rank file has no merge list, so a checkpoint
-// cannot carry o200k_base itself as tokenizer.json.)
-static void trained_8k(const char *pattern, const char *pre_name) {
+// An 8k vocabulary trained by ctrain on the corpus with `pattern`; its path (NULL: the test failed).
+static const char *trained_8k_tokenizer(const char *pattern) {
     char corpus[2048], cmd[8192];
     snprintf(corpus, sizeof corpus, "%s/corpora/nlp-corpus-40k.txt", ct_test_shared_data());
     const char *tok = ct_test_path("tok8k.json");
@@ -598,10 +626,77 @@ static void trained_8k(const char *pattern, const char *pre_name) {
              corpus, ct_test_path("corpus.txt"), ct_test_bin(), ct_test_path("corpus.txt"), pattern, tok);
     char *out = NULL;
     int rc = ct_test_run(cmd, &out);
-    CHECK_MSG(rc == 0, "%s", out ? out : "");
+    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "tokenizer train failed (%d): %s", rc, out ? out : "");
     free(out);
-    llama_cpp_agrees(CT_ARCH_LLAMA, tok, pre_name);
+    return rc == 0 ? tok : NULL;
+}
+
+// 8k vocabularies trained by ctrain with the cl100k (Llama 3) and o200k patterns: llama.cpp must
+// split text as ctrain does under each. (A .tiktoken rank file has no merge list, so a checkpoint
+// cannot carry o200k_base itself as tokenizer.json.)
+static void trained_8k(const char *pattern, const char *pre_name) {
+    llama_cpp_agrees(real_config(CT_ARCH_LLAMA), trained_8k_tokenizer(pattern), pre_name);
 }
 
 TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_llama_family_trained_8k_cl100k) { trained_8k("cl100k", "llama-bpe"); }
 TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_llama_family_trained_8k_o200k) { trained_8k("o200k", "gpt-4o"); }
+
+// The published families' shapes at d_model 64 (n_head 4, n_kv_head 2: grouped-query attention),
+// each with a byte-level BPE vocabulary trained on the corpus (the real Mistral and Gemma
+// vocabularies are SentencePiece-style, which GGUF export refuses), through llama.cpp's own
+// forward and KV cache over a 36- or 39-token prompt and 32 greedy tokens.
+
+// Llama 3: RoPE base 500000 and llama3 scaling from an original context of 32 (wavelengths above
+// 32 positions divided by 8, 8 to 32 blended): llama.cpp reads the rope_freqs tensor.
+TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_llama3_shape) {
+    CtModelConfig c = real_config(CT_ARCH_LLAMA);
+    c.rope_theta = 500000.0f;
+    c.rope_scaling = (CtRopeScaling){.type = CT_ROPE_LLAMA3, .factor = 8, .original_max_position = 32,
+                                     .low_freq_factor = 1, .high_freq_factor = 4};
+    llama_cpp_agrees(c, trained_8k_tokenizer("cl100k"), "llama-bpe");
+}
+
+// Qwen2: q/k/v biases, RoPE base 1e6, Qwen2's pre-tokenizer.
+TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_qwen2_shape) {
+    CtModelConfig c = real_config(CT_ARCH_LLAMA);
+    c.family = CT_FAMILY_QWEN2;
+    c.qkv_bias = 1;
+    c.rope_theta = 1000000.0f;
+    llama_cpp_agrees(c, trained_8k_tokenizer("qwen2"), "qwen2");
+}
+
+// Qwen3: RMSNorm on q and k per head, head_dim 24 (4 x 24 != d_model 64), no biases.
+TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_qwen3_shape) {
+    CtModelConfig c = real_config(CT_ARCH_LLAMA);
+    c.family = CT_FAMILY_QWEN3;
+    c.qk_norm = 1;
+    c.head_dim = 24;
+    c.rope_theta = 1000000.0f;
+    llama_cpp_agrees(c, trained_8k_tokenizer("qwen2"), "qwen2");
+}
+
+// Mistral: llama.cpp runs Mistral as its llama architecture, which attends to the whole context
+// (no sliding window), so a window as long as the context (96 > the 68 positions here) is what both
+// compute; a shorter window is refused by export (refuses_what_llama_cpp_computes_otherwise).
+TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_mistral_shape) {
+    CtModelConfig c = real_config(CT_ARCH_LLAMA);
+    c.family = CT_FAMILY_MISTRAL;
+    c.sliding_window = c.max_seq_len;
+    llama_cpp_agrees(c, trained_8k_tokenizer("cl100k"), "llama-bpe");
+}
+
+// Gemma 2: GeGLU, (1 + w) norms, pre- and post-norms, embeddings scaled by sqrt(d), head_dim 24
+// (4 x 24 != d_model 64), attention and final soft-caps small enough to bend these weights'
+// scores, a window of 8 on every other layer (the prompt alone is 36 tokens), tied head.
+TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_gemma2_shape) {
+    CtModelConfig c = real_config(CT_ARCH_LLAMA);
+    c.family = CT_FAMILY_GEMMA2;
+    c.head_dim = 24;
+    c.gate_act = CT_GATE_GELU_TANH;
+    c.post_norms = c.embed_scale = 1;
+    c.query_scale = 1.0f / sqrtf(24.0f);
+    c.attn_softcap = 10.0f, c.final_softcap = 5.0f;
+    c.sliding_window = 8, c.sliding_window_pattern = 2;
+    c.tie_embeddings = 1;
+    llama_cpp_agrees(c, trained_8k_tokenizer("cl100k"), "llama-bpe");
+}
