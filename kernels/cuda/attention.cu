@@ -33,8 +33,9 @@
 // and guarded by the runtime HD), so any HD up to 256 works and 32/64/128/256 waste nothing.
 // Above 128 (Gemma 2 and 3: 256) the streamed tiles are 16 rows (stream_rows: shared memory up
 // to 161 KiB, opted in per kernel), and the per-thread accumulators (HD floats; 2·HD in dKV) no
-// longer fit the 255 registers of a thread: the compiler keeps them in local memory (L1-cached).
-// Correct, but slower per element than HD <= 128, whose tiles and code are unchanged.
+// longer fit the 255 registers of a thread: the compiler keeps part of them in local memory
+// (L1-cached; dKV most: a 1.5 KB stack frame at sm_90).
+// Slower per element than HD <= 128, whose tiles and code are unchanged.
 // Activations (qkv, out, dout, dqkv) are of either table's type (kernels/ops.h: CtAct): the
 // kernels are templates on act_t, float for the fp32 table and ct_bf16 where the bf16 table's
 // tensor-core kernels (attention_bf16.cu) do not apply. Tiles are loaded into float shared
