@@ -552,6 +552,32 @@ TEST(cuda, attention_bf16_window_softcap_scale) {
                     (AttCase){1, 90, 2, 1, 32, 0, 0, &ALL});
 }
 
+// Head sizes above 128 (Gemma 2 and 3: 256): attention.cu's kernels compiled for HD <= 256, with
+// 16-row streamed tiles (T 70 and 90: tiles up to a partial last one, two 64-query blocks), in
+// both tables (the bf16 table's CUDA-core fallback), with documents, dropout, a window shorter
+// than a tile (7) and longer (50), a soft cap and a scale. HD 192 runs the same kernels below their bound.
+static const AttCase HEAD_SIZE_256_CASES[] = {
+    {1, 70, 2, 1, 256, 1, 0, NULL},          {2, 40, 2, 2, 192, 0, 0, NULL},
+    {1, 90, 2, 1, 256, 0, 0, &WINDOW_7},     {1, 90, 4, 2, 256, 1, 0.1f, &ALL},
+    {1, 70, 2, 1, 192, 0, 0, &CAP},
+};
+
+TEST(cuda, attention_head_size_256) {
+    need_gpu();
+    for (size_t i = 0; i < sizeof HEAD_SIZE_256_CASES / sizeof HEAD_SIZE_256_CASES[0] && !ct_test_failed(); i++) {
+        attention_case(GPU, TOL, HEAD_SIZE_256_CASES[i]);
+        CHECK_MSG(!ct_test_failed(), "in head-size case %zu (HD=%d)", i, HEAD_SIZE_256_CASES[i].HD);
+    }
+}
+
+TEST(cuda, attention_bf16_head_size_256) {
+    need_gpu();
+    for (size_t i = 0; i < sizeof HEAD_SIZE_256_CASES / sizeof HEAD_SIZE_256_CASES[0] && !ct_test_failed(); i++) {
+        attention_case(ct_ops_cuda_bf16(), 1e-2, HEAD_SIZE_256_CASES[i]);
+        CHECK_MSG(!ct_test_failed(), "in head-size case %zu (HD=%d)", i, HEAD_SIZE_256_CASES[i].HD);
+    }
+}
+
 // Dropped elements of the device array are exactly the CPU's zeros (x has no zeros: the same mask).
 static int same_zeros(const CtOps *gpu, const CtAct *dev, const float *host, size_t n) {
     float *h = cuda_fixture_down_act(gpu, dev, n);
@@ -600,14 +626,20 @@ TEST(cuda, dropout_bf16_activations) {
 }
 
 // Decode on table `gpu` against the CPU to `tol` (the CPU gets the inputs rounded as the GPU's).
-// The shapes run with the default options, then (cases 4..7) with a window, a cap and a scale.
+// The shapes run with the default options, then (cases 6..11) with a window, a cap and a scale;
+// head sizes up to 256 (Gemma 2 and 3).
 static void attention_decode_cases(const CtOps *gpu, double tol) {
-    int shapes[][4] = {{300, 4, 2, 64}, {1, 2, 1, 16}, {1000, 8, 8, 128}, {77, 6, 3, 40}};
-    const CtAttentionOptions options[] = {{.window = 40}, {.softcap = 1.5f}, {.scale = 0.1f, .softcap = 3.0f, .window = 500},
-                                          {.window = 77}};
-    for (int s = 0; s < 8; s++) {
-        const CtAttentionOptions *opt = s < 4 ? NULL : &options[s - 4];
-        const int n_ctx = shapes[s % 4][0], NH = shapes[s % 4][1], NKV = shapes[s % 4][2], HD = shapes[s % 4][3];
+    enum { SHAPES = 6 };
+    int shapes[SHAPES][4] = {{300, 4, 2, 64}, {1, 2, 1, 16}, {1000, 8, 8, 128}, {77, 6, 3, 40}, {130, 4, 2, 256},
+                             {50, 2, 1, 192}};
+    const CtAttentionOptions options[SHAPES] = {{.window = 40},  {.softcap = 1.5f},
+                                                {.scale = 0.1f, .softcap = 3.0f, .window = 500},
+                                                {.window = 77},  {.softcap = 2.0f, .window = 33},
+                                                {.scale = 0.0625f}};
+    for (int s = 0; s < 2 * SHAPES; s++) {
+        const CtAttentionOptions *opt = s < SHAPES ? NULL : &options[s - SHAPES];
+        const int n_ctx = shapes[s % SHAPES][0], NH = shapes[s % SHAPES][1], NKV = shapes[s % SHAPES][2],
+                  HD = shapes[s % SHAPES][3];
         CtRng rng;
         ct_rng_seed(&rng, 40 + s);
         const size_t nq = (size_t)NH * HD, nkv = (size_t)n_ctx * NKV * HD;

@@ -29,8 +29,13 @@
 //   backward dKV block = 64 keys of one (b, kv head); streams Q, dO tiles of every query
 //                head of the group, from the diagonal to T. A key row belongs to one thread,
 //                a query row to one thread: no atomics, the same bits on every run.
-// Head sizes: kernels are compiled for HD <= 32, 64 and 128 (loops unrolled to that bound and
-// guarded by the runtime HD), so any HD up to 128 works and 32/64/128 waste nothing.
+// Head sizes: kernels are compiled for HD <= 32, 64, 128 and 256 (loops unrolled to that bound
+// and guarded by the runtime HD), so any HD up to 256 works and 32/64/128/256 waste nothing.
+// Above 128 (Gemma 2 and 3: 256) the streamed tiles are 16 rows (stream_rows: shared memory up
+// to 161 KiB, opted in per kernel), and the per-thread accumulators (HD floats; 2·HD in dKV) no
+// longer fit the 255 registers of a thread: the compiler keeps part of them in local memory
+// (L1-cached; dKV most: a 1.5 KB stack frame at sm_90).
+// Slower per element than HD <= 128, whose tiles and code are unchanged.
 // Activations (qkv, out, dout, dqkv) are of either table's type (kernels/ops.h: CtAct): the
 // kernels are templates on act_t, float for the fp32 table and ct_bf16 where the bf16 table's
 // tensor-core kernels (attention_bf16.cu) do not apply. Tiles are loaded into float shared
@@ -41,7 +46,14 @@
 #include "kernels/cuda/dropout.cuh"
 
 #define BR 64  // rows owned by a block (= threads per block)
-#define BK 64  // rows of a streamed tile
+
+// Rows of a streamed tile: 64, or 16 above HD 128, where the dQ and dKV kernels' shared memory
+// at 64 rows (2·64·(HD+1) + 2·64·HD floats: 257 KiB at HD 256) would not fit a block: 16 rows
+// keep it at 161 KiB, under the opt-in limits of sm_80 (163 KiB) and sm_90 (227 KiB).
+template <int HDMAX>
+__host__ __device__ constexpr int stream_rows() {
+    return HDMAX > 128 ? 16 : 64;
+}
 
 // dst[r, i] = src[(r0 + r)·stride + i] for r < rows, i < HD (0 past T); all threads help.
 template <typename act_t>
@@ -65,7 +77,7 @@ __device__ __forceinline__ float dot(const A *a, const B *b, int HD) {
 
 // The key and value rows k0.. of kv head kvh into shared memory (K and V at row stride HD) and
 // their document ids; the block waits for the previous tile to be consumed first.
-template <typename act_t>
+template <int BK, typename act_t>
 __device__ __forceinline__ void load_kv_tile(float *Ks, float *Vs, int *kdoc, const act_t *base, size_t row,
                                              int NH, int NKV, int kvh, int k0, int T, int HD,
                                              const int32_t *doc, int tid) {
@@ -81,6 +93,7 @@ __global__ void __launch_bounds__(BR) attention_forward_kernel(act_t *out, float
                                                                const int32_t *doc_ids, int T, int NH, int NKV, int HD,
                                                                AttentionScores sc, float drop_p, float keep_scale,
                                                                uint64_t seed) {
+    constexpr int BK = stream_rows<HDMAX>();
     extern __shared__ float smem[];
     const int P = HD + 1;
     float *Qs = smem, *Ks = Qs + BR * P, *Vs = Ks + BK * HD;
@@ -100,7 +113,7 @@ __global__ void __launch_bounds__(BR) attention_forward_kernel(act_t *out, float
     float m = -INFINITY, l = 0.0f;
     const int k_end = min(T, q0 + BR);  // causal: this block's queries see keys < k_end
     for (int k0 = sc.first_tile(q0, BK); k0 < k_end; k0 += BK) {
-        load_kv_tile(Ks, Vs, kdoc, base, row, NH, NKV, kvh, k0, T, HD, doc, tid);
+        load_kv_tile<BK>(Ks, Vs, kdoc, base, row, NH, NKV, kvh, k0, T, HD, doc, tid);
         if (t >= T) continue;
         const int jn = min(BK, t - k0 + 1);
         for (int j = max(0, sc.first_key(t) - k0); j < jn; j++) {
@@ -138,6 +151,7 @@ __global__ void __launch_bounds__(BR) attention_backward_dq_kernel(act_t *dqkv, 
                                                                    const float *lse, const int32_t *doc_ids, int T,
                                                                    int NH, int NKV, int HD, AttentionScores sc,
                                                                    float drop_p, float keep_scale, uint64_t seed) {
+    constexpr int BK = stream_rows<HDMAX>();
     extern __shared__ float smem[];
     const int P = HD + 1;
     float *Qs = smem, *dOs = Qs + BR * P, *Ks = dOs + BR * P, *Vs = Ks + BK * HD;
@@ -163,7 +177,7 @@ __global__ void __launch_bounds__(BR) attention_backward_dq_kernel(act_t *dqkv, 
     // pass 0 sums D over the keys (only without O); pass 1 accumulates dQ
     for (int pass = out ? 1 : 0; pass < 2; pass++) {
         for (int k0 = sc.first_tile(q0, BK); k0 < k_end; k0 += BK) {
-            load_kv_tile(Ks, Vs, kdoc, base, row, NH, NKV, kvh, k0, T, HD, doc, tid);
+            load_kv_tile<BK>(Ks, Vs, kdoc, base, row, NH, NKV, kvh, k0, T, HD, doc, tid);
             if (t >= T) continue;
             const int jn = min(BK, t - k0 + 1);
             for (int j = max(0, sc.first_key(t) - k0); j < jn; j++) {
@@ -197,6 +211,7 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(act_t *dqkv,
                                                                     const int32_t *doc_ids, int T, int NH, int NKV,
                                                                     int HD, AttentionScores sc, float drop_p,
                                                                     float keep_scale, uint64_t seed) {
+    constexpr int BK = stream_rows<HDMAX>();
     extern __shared__ float smem[];
     const int P = HD + 1;
     float *Ks = smem, *Vs = Ks + BR * P, *Qs = Vs + BR * P, *dOs = Qs + BK * HD;
@@ -260,8 +275,8 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(act_t *dqkv,
 // ---- launchers ----
 
 static void check_shape(int T, int NH, int NKV, int HD) {
-    if (HD < 1 || HD > 128 || NKV < 1 || NH % NKV != 0)
-        ct_fatal_at(__FILE__, __LINE__, "the CUDA attention supports head sizes up to 128 and NH a multiple of NKV",
+    if (HD < 1 || HD > 256 || NKV < 1 || NH % NKV != 0)
+        ct_fatal_at(__FILE__, __LINE__, "the CUDA attention supports head sizes up to 256 and NH a multiple of NKV",
                     "attention with NH=%d NKV=%d HD=%d (T=%d) is not supported", NH, NKV, HD, T);
 }
 
@@ -273,7 +288,8 @@ static void allow_smem(K kernel, size_t bytes) {
 template <int HDMAX, typename act_t>
 static void forward_hd(act_t *out, float *lse, const act_t *qkv, const int32_t *doc, float drop_p, uint64_t seed,
                        int B, int T, int NH, int NKV, int HD, AttentionScores sc) {
-    const size_t smem = sizeof(float) * ((size_t)BR * (HD + 1) + 2 * (size_t)BK * HD) + sizeof(int) * BK;
+    constexpr size_t BK = stream_rows<HDMAX>();
+    const size_t smem = sizeof(float) * ((size_t)BR * (HD + 1) + 2 * BK * HD) + sizeof(int) * BK;
     // (launched through one name: the emulation rewrites a launch of name or name<arg> only)
     constexpr auto kernel = attention_forward_kernel<HDMAX, act_t>;
     allow_smem(kernel, smem);
@@ -287,14 +303,15 @@ static void backward_hd(act_t *dqkv, float *Dsave, const act_t *dout, const act_
                         const float *lse, const int32_t *doc, float drop_p, uint64_t seed, int B, int T, int NH,
                         int NKV, int HD, AttentionScores sc) {
     const float keep_scale = dropout_keep_scale(drop_p);
-    const size_t smem_dq = sizeof(float) * (2 * (size_t)BR * (HD + 1) + 2 * (size_t)BK * HD) + sizeof(int) * BK;
+    constexpr size_t BK = stream_rows<HDMAX>();
+    const size_t smem_dq = sizeof(float) * (2 * (size_t)BR * (HD + 1) + 2 * BK * HD) + sizeof(int) * BK;
     constexpr auto dq_kernel = attention_backward_dq_kernel<HDMAX, act_t>;
     allow_smem(dq_kernel, smem_dq);
     dim3 grid_q((T + BR - 1) / BR, B * NH);
     dq_kernel<<<grid_q, BR, smem_dq>>>(dqkv, Dsave, dout, out, qkv, lse, doc, T, NH, NKV, HD, sc, drop_p,
                                        keep_scale, seed);
     LAUNCH_CHECK("attention_backward_dq_kernel");
-    const size_t smem_kv = sizeof(float) * (2 * (size_t)BR * (HD + 1) + 2 * (size_t)BK * HD + 2 * BK) + sizeof(int) * BK;
+    const size_t smem_kv = sizeof(float) * (2 * (size_t)BR * (HD + 1) + 2 * BK * HD + 2 * BK) + sizeof(int) * BK;
     constexpr auto dkv_kernel = attention_backward_dkv_kernel<HDMAX, act_t>;
     allow_smem(dkv_kernel, smem_kv);
     dim3 grid_kv((T + BR - 1) / BR, B * NKV);
@@ -314,8 +331,10 @@ static void forward(act_t *out, float *att, const act_t *qkv, const int32_t *doc
         forward_hd<32>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
     else if (HD <= 64)
         forward_hd<64>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
-    else
+    else if (HD <= 128)
         forward_hd<128>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
+    else
+        forward_hd<256>(out, att, qkv, doc_ids, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
 }
 
 template <typename act_t>
@@ -331,8 +350,10 @@ static void backward(act_t *dqkv, const act_t *dout, const act_t *out, const act
         backward_hd<32>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
     else if (HD <= 64)
         backward_hd<64>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
-    else
+    else if (HD <= 128)
         backward_hd<128>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
+    else
+        backward_hd<256>(dqkv, Dsave, dout, out, qkv, att, docs, dropout_p, dropout_seed, B, T, NH, NKV, HD, sc);
 }
 
 extern "C" size_t ct_cuda_attention_saved_floats(int B, int T, int NH) {
