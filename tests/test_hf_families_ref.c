@@ -94,14 +94,16 @@ static int parse_ids(const char *line, int32_t *ids, int max) {
     return n;
 }
 
-// `ctrain generate` at temperature 0: the prompt's ids and the 40 greedy tokens of transformers.
-static void check_greedy(const char *dir) {
+// `ctrain generate` at temperature 0 (with `extra` options): the prompt's ids and the greedy
+// tokens of transformers in `file`.
+static void check_greedy_file(const char *dir, const char *file, const char *extra) {
     int32_t prompt[64], greedy[64], got_prompt[64], got[64];
     long n_prompt = read_values(dir, "prompt_ids.bin", prompt, sizeof prompt);
-    long n_greedy = read_values(dir, "greedy.bin", greedy, sizeof greedy);
-    char *out = NULL;
-    int rc = ctrain("generate --checkpoint imported.h5 --prompt 'hello the world, the quick' --temperature 0 "
-                    "--max-tokens 40 --ids --threads 1", &out);
+    long n_greedy = read_values(dir, file, greedy, sizeof greedy);
+    char *out = NULL, args[512];
+    snprintf(args, sizeof args, "generate --checkpoint imported.h5 --prompt 'hello the world, the quick' "
+                                "--temperature 0 --max-tokens 40 --ids --threads 1 %s", extra);
+    int rc = ctrain(args, &out);
     CHECK_MSG(rc == 0 && out, "ctrain generate: %s", out ? out : "");
     if (rc != 0 || !out) {
         free(out);
@@ -112,13 +114,19 @@ static void check_greedy(const char *dir) {
     CHECK_MSG(np == n_prompt && memcmp(got_prompt, prompt, sizeof(int32_t) * (size_t)np) == 0,
               "ctrain encodes the prompt to other ids than transformers: %s", out);
     int same = ng == n_greedy && memcmp(got, greedy, sizeof(int32_t) * (size_t)ng) == 0;
-    printf("    greedy: %d of %ld tokens equal transformers'%s\n", same ? ng : 0, n_greedy,
-           n_greedy < 40 ? " (both stopped at an eos id)" : "");
+    printf("    greedy%s: %d of %ld tokens equal transformers'%s\n", *extra ? " past eos" : "", same ? ng : 0,
+           n_greedy, n_greedy < 40 ? " (both stopped at an eos id)" : "");
     char want_text[1024] = "";
     for (long i = 0; i < n_greedy; i++)
         snprintf(want_text + strlen(want_text), sizeof want_text - strlen(want_text), " %d", greedy[i]);
     CHECK_MSG(same, "ctrain's greedy tokens differ from transformers':\nctrain: %s\ntransformers:%s", out, want_text);
     free(out);
+}
+
+// Greedy generation as the model stops it (at its eos ids), and 40 tokens past any eos.
+static void check_greedy(const char *dir) {
+    check_greedy_file(dir, "greedy.bin", "");
+    check_greedy_file(dir, "greedy_all.bin", "--ignore-eos");
 }
 
 // LoRA SFT of the imported model (adapters on every linear layer, a few steps on a synthetic

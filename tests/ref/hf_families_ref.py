@@ -13,7 +13,8 @@ usage:
         DIR/sample.txt     a text,                DIR/eval.txt    "loss=L tokens=N windows=W": the mean
                            cross-entropy over windows of SEQ tokens of its ids (eval_ref.py's way)
         DIR/prompt_ids.bin the ids of PROMPT,     DIR/greedy.bin  GEN greedy tokens after it (model.generate,
-                           stopping at the model's eos ids, the stop token left out)
+                           stopping at the model's eos ids, the stop token left out),
+                           DIR/greedy_all.bin GEN greedy tokens past any eos id
   hf_families_ref.py logits TOKENS OUT_PREFIX DIR[+ADAPTER]...
       For the i-th DIR: loads it (with the PEFT adapter folder ADAPTER on it, when given) and
       writes the fp32 logits of the int32 TOKENS to OUT_PREFIX<i>.bin.
@@ -176,8 +177,14 @@ def make(dir_path, variant):
     eos = eos if isinstance(eos, list) else [eos]
     if out and out[-1] in eos:
         out = out[:-1]
+    # and GEN tokens whatever they are: the same greedy decoding past any eos id
+    model.generation_config.eos_token_id = None
+    with torch.no_grad():
+        all_out = model.generate(torch.tensor([prompt]), max_new_tokens=GEN, min_new_tokens=GEN, do_sample=False,
+                                 eos_token_id=None, pad_token_id=eot)[0, len(prompt):].tolist()
     write_ints(os.path.join(dir_path, "prompt_ids.bin"), prompt)
     write_ints(os.path.join(dir_path, "greedy.bin"), out)
+    write_ints(os.path.join(dir_path, "greedy_all.bin"), all_out)
     print("made %s (%s): loss %.6f over %d tokens, %d generated" % (dir_path, variant, loss, n_tokens, len(out)))
 
 

@@ -32,6 +32,8 @@ static const CtOption options[] = {
                    "own, from its tokenizer_config.json) followed by its generation prompt", 0},
     {"system", "TEXT", "with --chat: a system message before the prompt", 0},
     {"ids", NULL, "print token ids instead of text: the prompt's on one line, the generated ones on the next", 0},
+    {"ignore-eos", NULL, "go on past the end-of-sequence and end-of-turn tokens until --max-tokens or the context ends "
+                         "(benchmarks, comparisons with other clients)", 0},
     {"tokenizer", "PATH", "a tokenizer, when the checkpoint carries none", 0},
     {"threads", "N", "CPU threads (default: every core)", 0},
 };
@@ -123,7 +125,7 @@ static int run_generate(const CtArgs *args) {
     } else if (eot >= 0) {
         ct_ids_push(&ids, eot);
     }
-    const int print_ids = ct_args_has(args, "ids");
+    const int print_ids = ct_args_has(args, "ids"), ignore_eos = ct_args_has(args, "ignore-eos");
     int rc = 0;
     if (ids.len == 0) {  // checked before anything is printed
         ct_error_set("empty prompt and no <|endoftext|> token to start from; give --prompt");
@@ -151,7 +153,7 @@ static int run_generate(const CtArgs *args) {
         long generated = 0, stopped = 0;
         for (; generated < so.max_tokens && g.n_ctx < g.max_ctx; generated++) {
             int32_t next = ct_sample(logits, m.config.vocab_size, &so.sampling, &rng);
-            if (ct_stop_tokens_has(&stop, next)) {
+            if (!ignore_eos && ct_stop_tokens_has(&stop, next)) {
                 stopped = 1;
                 break;
             }
@@ -183,7 +185,7 @@ const CtCommand ct_cmd_generate = {
     .name = "generate",
     .summary = "continue a prompt with a trained model (key/value cache, streamed)",
     .usage = "ctrain generate --checkpoint FILE [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] "
-             "[--top-p P] [--seed S] [--ids]",
+             "[--top-p P] [--seed S] [--ids] [--ignore-eos]",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .max_positionals = 0,
