@@ -242,6 +242,43 @@ TEST_LONG(families_ref, gemma3_qk_norm_and_two_rope_bases_match_transformers_and
 // PEFT's split on reading
 TEST_LONG(families_ref, phi3_fused_projections_and_fused_peft_adapters_match_transformers) { check_family("phi3", 1); }
 
+// At a real size (a published model's widths and vocabulary, two of its layers): the imported
+// model's logits, eval loss and greedy tokens are transformers'.
+static void check_real_size(const char *variant, int V, int with_eval) {
+    ct_log_set_level(CT_LOG_QUIET);
+    char dir[1024], args[1200];
+    snprintf(dir, sizeof dir, "%s", ct_test_path("hf"));
+    snprintf(args, sizeof args, "make %s %s", dir, variant);
+    if (hf_fixture_ref("hf_families_ref.py", args) != 0) return;
+    int32_t tokens[REF_T];
+    const size_t n = (size_t)REF_T * V;
+    float *want = ct_alloc(n * sizeof(float)), *got = ct_alloc(n * sizeof(float));
+    CHECK(read_values(dir, "tokens.bin", tokens, sizeof tokens) == REF_T);
+    CHECK(read_values(dir, "logits.bin", want, n * sizeof(float)) == (long)n);
+    if (ctrain_ok("import hf hf --out imported.h5") == 0) {
+        CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, got) == 0, "%s", ct_error_message());
+        double err = relative_error(got, want, n);
+        printf("    %s: ctrain's logits vs transformers': %.3g (relative, %d x %d)\n", variant, err, REF_T, V);
+        CHECK_MSG(err < 1e-5, "ctrain's logits differ from transformers' by %.3g (relative)", err);
+        if (with_eval) check_eval(dir);
+        check_greedy(dir);
+    }
+    ct_free(want);
+    ct_free(got);
+}
+
+// Qwen2.5-0.5B: 896 channels, 14 query heads over 2, q/k/v biases, 151936 ids, tied.
+TEST_LONG(families_ref, qwen2_5_0_5b_widths_and_vocabulary_match_transformers) {
+    check_real_size("qwen2-real", 151936, 1);
+}
+// Gemma 2 2B: 2304 channels, heads of 256, soft-caps, 256000 ids, tied. Its `ctrain eval` loss
+// (16.680235) differs from transformers' windows (16.680527) by 1.75e-5 relative although the
+// logits agree within 4e-7 and the tiny Gemma 2 agrees within 1.1e-8: not yet explained (issue
+// 22's note), so this test does not check the loss yet.
+TEST_LONG(families_ref, gemma2_2b_widths_and_vocabulary_match_transformers) {
+    check_real_size("gemma2-real", 256000, 0);
+}
+
 // Models that ctrain made (a run config's shape, not an import): each family's export loads in
 // transformers with ctrain's logits. These take ctrain's own defaults (query scale 0: head_dim^-½,
 // no window on a Gemma, Gemma 3's local base 0: the global one), which the export must spell in

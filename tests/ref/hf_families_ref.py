@@ -84,16 +84,33 @@ def config_of(variant, eot):
                                              rope_parameters=rope)
     if variant == "phi3":
         return transformers.Phi3Config(**SIZES, **ids, pad_token_id=eot, sliding_window=7)
+    if variant == "qwen2-real":
+        # Qwen2.5-0.5B's widths and vocabulary (896 channels, 14 query heads over 2, 4864-wide MLP,
+        # 151936 ids, tied head), two of its 24 layers
+        return transformers.Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864,
+                                        num_hidden_layers=2, num_attention_heads=14, num_key_value_heads=2,
+                                        max_position_embeddings=32768, rms_norm_eps=1e-6,
+                                        tie_word_embeddings=True, **ids,
+                                        rope_parameters={"rope_type": "default", "rope_theta": 1e6})
+    if variant == "gemma2-real":
+        # Gemma 2 2B's widths and vocabulary (2304 channels, 8 query heads of 256 over 4, 9216-wide
+        # MLP, 256000 ids, soft-caps 50 and 30, window 4096), two of its 26 layers
+        return transformers.Gemma2Config(vocab_size=256000, hidden_size=2304, intermediate_size=9216,
+                                         num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=4,
+                                         head_dim=256, max_position_embeddings=8192, rms_norm_eps=1e-6,
+                                         query_pre_attn_scalar=256, sliding_window=4096,
+                                         attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
+                                         pad_token_id=0, **ids)
     raise SystemExit("unknown variant " + variant)
 
 
-def randomize(model, gemma):
-    # larger weights than the default init, so that every layer shapes the logits; Gemma's norms
-    # are 1 + w, so w is drawn around 0
+def randomize(model, gemma, std=0.15):
+    # larger weights than the default init, so that every layer shapes the logits (at a real width
+    # the initializer's 0.02 does that already); Gemma's norms are 1 + w, so w is drawn around 0
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() >= 2:
-                p.normal_(0.0, 0.15)
+                p.normal_(0.0, std)
             elif "bias" in name:
                 p.normal_(0.0, 0.1)
             elif gemma:
@@ -156,7 +173,7 @@ def make(dir_path, variant):
     tok = transformers.AutoTokenizer.from_pretrained(dir_path)
     eot = tok.convert_tokens_to_ids("<|endoftext|>")
     model = AutoModelForCausalLM.from_config(config_of(variant, eot), dtype=torch.float32)
-    randomize(model, variant.startswith("gemma"))
+    randomize(model, variant.startswith("gemma"), 0.02 if variant.endswith("-real") else 0.15)
     model.save_pretrained(dir_path)
     if variant == "llama3-v4":
         to_v4_shape(dir_path)
