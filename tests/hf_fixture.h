@@ -20,3 +20,7 @@ int hf_fixture_logits(const char *ckpt, const int32_t *tokens, int T, float *out
 // Runs python3 tests/ref/SCRIPT ARGS; skips the calling test when the script prints "SKIP: ..."
 // (or python3 is absent); records a failure and returns non-zero when it fails.
 int hf_fixture_ref(const char *script, const char *args);
+
+// max |a - b| / max |b| over n values (the figure the reference tests report as "relative");
+// infinite when either side holds a non-finite value.
+double hf_fixture_relative_error(const float *a, const float *b, size_t n);

@@ -25,17 +25,6 @@
 #define REF_T 24
 #define REF_V 300
 
-// max |a - b| / max |b|; infinite when either holds a non-finite value
-static double relative_error(const float *a, const float *b, size_t n) {
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs((double)b[i]));
-    }
-    return scale > 0 ? diff / scale : diff;
-}
-
 // The int32 or float32 values of dir/name: their count, or -1.
 static long read_values(const char *dir, const char *name, void *dst, size_t max_bytes) {
     char path[2048];
@@ -169,15 +158,15 @@ static void check_exports(const char *dir, const int32_t *tokens, const float *o
         snprintf(name, sizeof name, "back%d.bin", i);
         CHECK(read_values(ct_test_tmpdir(), name, theirs, sizeof theirs) == REF_T * REF_V);
         if (i == 0) {
-            double through = relative_error(theirs, original, REF_T * REF_V);
+            double through = hf_fixture_relative_error(theirs, original, REF_T * REF_V);
             printf("    transformers on the export of the import vs on the original: %.3g (relative)\n", through);
             CHECK_MSG(through < 1e-6, "transformers computes other logits on the export of the import: %.3g", through);
         }
-        double err = relative_error(i == 0 ? ours : merged, theirs, REF_T * REF_V);
+        double err = hf_fixture_relative_error(i == 0 ? ours : merged, theirs, REF_T * REF_V);
         printf("    transformers on %s vs ctrain: %.3g (relative)\n", what[i], err);
         CHECK_MSG(err < 1e-5, "transformers on %s differs from ctrain by %.3g (relative)", what[i], err);
     }
-    double effect = relative_error(ours, merged, REF_T * REF_V);
+    double effect = hf_fixture_relative_error(ours, merged, REF_T * REF_V);
     printf("    the trained adapters move the logits by %.3g (relative)\n", effect);
     CHECK_MSG(effect > 1e-3, "the trained adapters hardly change the logits (%.3g): the test would prove nothing", effect);
 }
@@ -199,7 +188,7 @@ static void check_peft_made_adapter(const int32_t *tokens, int phi3) {
     CHECK(read_values(ct_test_tmpdir(), "peft-own.bin", theirs, sizeof theirs) == REF_T * REF_V);
     CHECK_MSG(hf_fixture_logits(ct_test_path("peft-own.h5"), tokens, REF_T, ours) == 0, "%s", ct_error_message());
     CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, base) == 0, "%s", ct_error_message());
-    double err = relative_error(ours, theirs, REF_T * REF_V), effect = relative_error(base, theirs, REF_T * REF_V);
+    double err = hf_fixture_relative_error(ours, theirs, REF_T * REF_V), effect = hf_fixture_relative_error(base, theirs, REF_T * REF_V);
     printf("    PEFT's own adapter read by ctrain vs PEFT: %.3g (relative; it moves the logits by %.3g)\n", err, effect);
     CHECK_MSG(err < 1e-5, "ctrain with PEFT's own adapter differs from PEFT by %.3g", err);
     CHECK_MSG(effect > 1e-3, "PEFT's adapter hardly changes the logits (%.3g)", effect);
@@ -220,7 +209,7 @@ static void check_family(const char *variant, int with_peft) {
     // first what holds whatever ctrain computes: the export of the import is the original
     check_exports(dir, tokens, want, with_peft);
     CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, got) == 0, "%s", ct_error_message());
-    double err = relative_error(got, want, REF_T * REF_V);
+    double err = hf_fixture_relative_error(got, want, REF_T * REF_V);
     printf("    %s: ctrain's logits vs transformers': %.3g (relative)\n", variant, err);
     CHECK_MSG(err < 1e-5, "%s: ctrain's logits differ from transformers' by %.3g (relative)", variant, err);
     check_eval(dir);
@@ -257,7 +246,7 @@ static void check_real_size(const char *variant, int V) {
     CHECK(read_values(dir, "logits.bin", want, n * sizeof(float)) == (long)n);
     if (ctrain_ok("import hf hf --out imported.h5") == 0) {
         CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, got) == 0, "%s", ct_error_message());
-        double err = relative_error(got, want, n);
+        double err = hf_fixture_relative_error(got, want, n);
         printf("    %s: ctrain's logits vs transformers': %.3g (relative, %d x %d)\n", variant, err, REF_T, V);
         CHECK_MSG(err < 1e-5, "ctrain's logits differ from transformers' by %.3g (relative)", err);
         check_eval(dir);
@@ -327,7 +316,7 @@ TEST_LONG(families_ref, ctrain_made_models_of_each_family_load_in_transformers_w
         snprintf(name, sizeof name, "theirs%d.bin", i);
         CHECK(read_values(ct_test_tmpdir(), name, theirs, sizeof theirs) == T * 264);
         CHECK_MSG(hf_fixture_logits(ct_test_path(ckpt), tokens, T, ours) == 0, "%s", ct_error_message());
-        double err = relative_error(ours, theirs, T * 264);
+        double err = hf_fixture_relative_error(ours, theirs, T * 264);
         printf("    %s: transformers on ctrain's export vs ctrain: %.3g (relative)\n", names[i], err);
         CHECK_MSG(err < 1e-5, "%s: transformers on ctrain's export differs from ctrain by %.3g", names[i], err);
     }

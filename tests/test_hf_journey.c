@@ -36,16 +36,6 @@ static void *ref_file(const char *dir, const char *name, size_t *n) {
     return data;
 }
 
-// max |a - b| / max |b|
-static double relative_error(const float *a, const float *b, size_t n) {
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs((double)b[i]));
-    }
-    return scale > 0 ? diff / scale : diff;
-}
-
 // The prompt's ids by the checkpoint's tokenizer, then greedy tokens from ctrain's generator
 // until the end-of-text token or `max_new` tokens. 0, or -1 + error.
 static int ctrain_greedy(const char *ckpt, CtIds *prompt, CtIds *greedy, int max_new) {
@@ -106,7 +96,7 @@ static void journey(const char *kind) {
     CHECK_EQ_INT(n_logits, (size_t)JOURNEY_T * JOURNEY_V);
     float *got = ct_alloc(n_logits * sizeof(float));
     CHECK_MSG(hf_fixture_logits(ckpt, tokens, JOURNEY_T, got) == 0, "%s", ct_error_message());
-    double err = relative_error(got, want, n_logits);
+    double err = hf_fixture_relative_error(got, want, n_logits);
     ct_free(got);
     CHECK_MSG(err < 1e-4, "%s: ctrain's logits differ from transformers' by %.3g (relative)", kind, err);
 

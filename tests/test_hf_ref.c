@@ -30,16 +30,6 @@ static int read_exact(const char *path, void *dst, size_t bytes) {
     return ok ? 0 : -1;
 }
 
-// max |a - b| / max |b|
-static double relative_error(const float *a, const float *b, size_t n) {
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs((double)b[i]));
-    }
-    return scale > 0 ? diff / scale : diff;
-}
-
 // The imported tokenizer (tokenizer.json as transformers saved it) encodes the sample text to
 // the ids transformers gave.
 static int check_sample_ids(const char *dir, const char *ckpt) {
@@ -93,7 +83,7 @@ static void check_both_ways(const char *arch, const char *dtype, const char *sha
     CHECK_MSG(ct_hf_import(dir, ckpt, &iopt) == 0, "%s", ct_error_message());
     CHECK(check_sample_ids(dir, ckpt));
     CHECK_MSG(hf_fixture_logits(ckpt, tokens, REF_T, got) == 0, "%s", ct_error_message());
-    double err = relative_error(got, want, REF_T * REF_V);
+    double err = hf_fixture_relative_error(got, want, REF_T * REF_V);
     CHECK_MSG(err < 1e-4, "%s %s: ctrain's logits differ from transformers' by %.3g (relative)", arch, dtype, err);
 
     CtHfExportOptions eopt = {0};
@@ -104,7 +94,7 @@ static void check_both_ways(const char *arch, const char *dtype, const char *sha
     snprintf(args, sizeof args, "logits %s %s %s", out_dir, tokens_path, logits_path);
     if (ref(args) != 0) return;
     CHECK(read_exact(logits_path, back, sizeof back) == 0);
-    err = relative_error(back, got, REF_T * REF_V);
+    err = hf_fixture_relative_error(back, got, REF_T * REF_V);
     CHECK_MSG(err < 1e-4, "%s %s: transformers on ctrain's export differs from ctrain by %.3g", arch, dtype, err);
 }
 
@@ -134,6 +124,6 @@ TEST(hf_ref, ctrain_model_with_tokenizer_loads_in_transformers) {
     static float want[REF_T * REF_V], got[REF_T * REF_V];
     CHECK(read_exact(logits_path, want, sizeof want) == 0);
     CHECK(hf_fixture_logits(ckpt, tokens, REF_T, got) == 0);
-    double err = relative_error(got, want, REF_T * REF_V);
+    double err = hf_fixture_relative_error(got, want, REF_T * REF_V);
     CHECK_MSG(err < 1e-4, "transformers on ctrain's export differs from ctrain by %.3g", err);
 }

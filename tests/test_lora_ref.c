@@ -23,17 +23,6 @@
 
 #define REF_T 12
 
-// max |a - b| / max |b|; infinite when either holds a non-finite value
-static double relative_error(const float *a, const float *b, size_t n) {
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs((double)b[i]));
-    }
-    return scale > 0 ? diff / scale : diff;
-}
-
 static int read_floats(const char *path, float *dst, size_t n) {
     size_t size = 0;
     char *data = ct_test_read(path, &size);
@@ -75,7 +64,7 @@ static double adapter_effect(CtModel *m, const CtBatch *b, const float *with, si
     memcpy(keep, m->act.logits, n * sizeof(float));
     ct_lora_detach(m);
     ct_model_forward(m, b);
-    double e = relative_error(m->act.logits, with, n);
+    double e = hf_fixture_relative_error(m->act.logits, with, n);
     memcpy(m->act.logits, keep, n * sizeof(float));
     ct_free(keep);
     return e;
@@ -112,7 +101,7 @@ static void compare_with_peft(CtArch arch, const char *targets, const char *peft
     // (1) ctrain's adapter: ctrain's logits against PEFT's
     ct_model_forward(&m, &b);
     CHECK(read_floats(out, want, n) == 0);
-    double err = relative_error(m.act.logits, want, n), effect = adapter_effect(&m, &b, want, n);
+    double err = hf_fixture_relative_error(m.act.logits, want, n), effect = adapter_effect(&m, &b, want, n);
     printf("    %s %s%s: ctrain vs PEFT on ctrain's adapter: relative error %.3g (the adapters move the logits by "
            "%.3g)\n", ct_arch_name(arch), targets, rslora ? " (rslora)" : "", err, effect);
     CHECK_MSG(err < 1e-4, "ctrain's logits differ from PEFT's by %.3g (relative)", err);
@@ -121,7 +110,7 @@ static void compare_with_peft(CtArch arch, const char *targets, const char *peft
     CHECK_MSG(ct_lora_load_peft(&m, peft_adapter) == 0, "%s", ct_error_message());
     ct_model_forward(&m, &b);
     CHECK(read_floats(peft_out, want, n) == 0);
-    err = relative_error(m.act.logits, want, n);
+    err = hf_fixture_relative_error(m.act.logits, want, n);
     effect = adapter_effect(&m, &b, want, n);
     printf("    %s %s%s: ctrain vs PEFT on PEFT's own adapter: relative error %.3g (the adapters move the logits by "
            "%.3g)\n", ct_arch_name(arch), peft_targets, rslora ? " (rslora)" : "", err, effect);
@@ -199,7 +188,7 @@ static void rich_with_peft(CtArch arch, const char *variant, int ctrain_side) {
         float *want = ct_alloc(n * sizeof(float));
         ct_model_forward(&m, &b);
         CHECK(read_floats(out, want, n) == 0);
-        double err = relative_error(m.act.logits, want, n);
+        double err = hf_fixture_relative_error(m.act.logits, want, n);
         printf("    %s regex + rank/alpha_pattern + 2 new token rows: ctrain vs PEFT (resized base) on ctrain's adapter: "
                "relative error %.3g\n", ct_arch_name(arch), err);
         CHECK_MSG(err < 1e-4, "ctrain's logits differ from PEFT's by %.3g (relative)", err);
@@ -214,7 +203,7 @@ static void rich_with_peft(CtArch arch, const char *variant, int ctrain_side) {
     float *want = ct_alloc(n * sizeof(float));
     ct_model_forward(&m, &b);
     CHECK(read_floats(peft_out, want, n) == 0);
-    double err = relative_error(m.act.logits, want, n), effect = adapter_effect(&m, &b, want, n);
+    double err = hf_fixture_relative_error(m.act.logits, want, n), effect = adapter_effect(&m, &b, want, n);
     printf("    %s %s: ctrain vs PEFT on PEFT's own adapter: relative error %.3g (the adapters move the logits by %.3g)\n",
            ct_arch_name(arch), variant, err, effect);
     CHECK_MSG(err < 1e-4, "ctrain's logits with PEFT's adapter differ from PEFT's by %.3g (relative)", err);
