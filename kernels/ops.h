@@ -85,6 +85,28 @@ typedef struct {
 // float, attention_factor 1 (kernels/rope_table.c). HD must be even and at most 2·CT_ROPE_MAX_PAIRS.
 void ct_rope_default(CtRope *rope, float theta, int HD);
 
+// How a Mixture-of-Experts router turns a token's logits z[E] into its k experts and their
+// weights (moe_route_forward); the run config's model.router names them:
+//   softmax:       p = softmax(z); the k largest p; weights p (Qwen2-MoE, OLMoE)
+//   softmax_norm:  as softmax, the k weights divided by their sum (Qwen3-MoE)
+//   topk_softmax:  the k largest z; weights softmax over those k (Mixtral; equal to softmax_norm)
+//   sigmoid:       s = sigmoid(z); the k largest s + bias (the bias chooses, never weighs); weights s
+//   sigmoid_norm:  as sigmoid, the k weights divided by their sum (DeepSeek-V3)
+typedef enum {
+    CT_ROUTER_SOFTMAX = 0,
+    CT_ROUTER_SOFTMAX_NORM,
+    CT_ROUTER_TOPK_SOFTMAX,
+    CT_ROUTER_SIGMOID,
+    CT_ROUTER_SIGMOID_NORM,
+} CtRouter;
+#define CT_MOE_MAX_EXPERTS 512
+#define CT_MOE_MAX_TOP_K 64
+typedef struct {
+    CtRouter kind;
+    int E, K;       // experts, experts per token
+    float scale;    // the weights are multiplied by it (1: none)
+} CtMoeRouting;
+
 typedef struct CtOps {
     const char *name;  // "cpu", "cuda"
 
@@ -271,6 +293,75 @@ typedef struct CtOps {
     void (*lora_backward)(CtAct *dinp, float *dA, float *dB, CtAct *dh, const CtAct *dout, const CtAct *inp,
                           const CtAct *h, const float *A, const float *B, float scale, int N, int C, int R, int OC,
                           int dout_stride);
+
+    // ---- Mixture of Experts (kernels/cpu/moe.inc, kernels/cuda/moe.cu) ----
+    // One MoE layer over N tokens, each sent to K of E experts (r: CtMoeRouting above):
+    //   logits = x·routerᵀ (matmul_forward) → moe_route_forward → moe_permute → moe_gather_forward
+    //   → grouped_matmul (gate|up) → swiglu → grouped_matmul (down) → moe_combine_forward.
+    // The N·K (token, slot) pairs are processed sorted by expert ("sorted rows"): expert e owns
+    // sorted rows offsets[e] .. offsets[e+1]-1, in the order of (token, slot). Every op here is
+    // deterministic: no atomics on floats, fixed summation orders.
+    //
+    // The router. For each token n, from logits[n, 0..E) (bias[E] NULL unless r->kind is a
+    // sigmoid kind, and then may still be NULL = zeros):
+    //   probs[n,E] (float): softmax(z) for the softmax kinds and topk_softmax, sigmoid(z) for the
+    //     sigmoid kinds;  lse[n] = log Σ_e exp(z_e) (every kind: the z-loss reads it);
+    //   expert_ids[n,K]: the K experts with the largest selection score — probs (softmax kinds),
+    //     z (topk_softmax), probs + bias (sigmoid kinds) — in decreasing order of it, ties to the
+    //     lower index;
+    //   weights[n,K] (float): per CtRouter's comment, times r->scale.
+    void (*moe_route_forward)(int32_t *expert_ids, float *weights, float *probs, float *lse, const CtAct *logits,
+                              const float *bias, int N, const CtMoeRouting *r);
+    // The router's backward: dlogits[N,E] is WRITTEN (activation type) with the gradient of
+    //   Σ_{n,k} dweights[n,k]·weights[n,k]                      (what moe_combine_backward gives)
+    //   + aux_coef · E · Σ_e f[e] · P_e,  P_e = (1/N) Σ_n q[n,e]  (the load-balancing loss; f[e] a
+    //     constant: the fraction of the N tokens that chose e, Σ_e f = K; q = probs for the softmax
+    //     kinds and topk_softmax, q = s / Σ_e s (each token's sigmoid scores normalised) for the
+    //     sigmoid kinds, as DeepSeek-V3's sequence-wise loss defines it)
+    //   + z_coef · (1/N) Σ_n lse[n]²                               (the router z-loss)
+    // with respect to the logits. f is host memory (E floats; NULL when aux_coef is 0). The
+    // selection itself has no gradient.
+    void (*moe_route_backward)(CtAct *dlogits, const float *dweights, const CtAct *logits, const float *probs,
+                               const float *lse, const int32_t *expert_ids, const float *weights, const float *f,
+                               float aux_coef, float z_coef, int N, const CtMoeRouting *r);
+    // The two statistics the losses above are made of, for reporting (host doubles, summed in a
+    // fixed order): q_mean[e] = (1/N) Σ_n q[n,e] (q as in moe_route_backward), *lse_sq_mean =
+    // (1/N) Σ_n lse[n]².
+    void (*moe_router_stats)(double *q_mean, double *lse_sq_mean, const float *probs, const float *lse, int N,
+                             const CtMoeRouting *r);
+    // Sorts the N·K (token, slot) pairs of expert_ids[N,K] by expert, stably: offsets[E+1] (HOST
+    // memory: the products below launch per expert) counts them, sorted_token[N·K] is each
+    // sorted row's token, slot_of[n·K + k] the sorted row of (n, k).
+    void (*moe_permute)(int32_t *offsets, int32_t *sorted_token, int32_t *slot_of, const int32_t *expert_ids, int N,
+                        int E, int K);
+    // out[j,:] = inp[sorted_token[j],:] for the R = N·K sorted rows (WRITES).
+    void (*moe_gather_forward)(CtAct *out, const CtAct *inp, const int32_t *sorted_token, int R, int C);
+    // dinp[n,:] += Σ_k dout[slot_of[n·K + k],:], k in order.
+    void (*moe_gather_backward)(CtAct *dinp, const CtAct *dout, const int32_t *slot_of, int N, int K, int C);
+    // The experts' products over the sorted rows: rows offsets[e] .. offsets[e+1]-1 of inp[R,C]
+    // are multiplied by expert e's weight, weight + e·expert_stride as [OC,C] (torch.nn.Linear's
+    // layout): out[j,:] = inp[j,:]·W_eᵀ (WRITES; no bias). offsets: host memory, E+1 entries,
+    // offsets[0] = 0; experts with no rows are skipped.
+    void (*grouped_matmul_forward)(CtAct *out, const CtAct *inp, const float *weight, size_t expert_stride,
+                                   const int32_t *offsets, int E, int C, int OC);
+    // dinp += dout·W_e and dweight_e += doutᵀ·inp over each expert's rows (dweight + e·expert_stride);
+    // either may be NULL. An expert with no rows adds nothing.
+    void (*grouped_matmul_backward)(CtAct *dinp, float *dweight, const CtAct *dout, const CtAct *inp,
+                                    const float *weight, size_t expert_stride, const int32_t *offsets, int E, int C,
+                                    int OC);
+    // out[n,:] = Σ_k weights[n,k]·expert_out[slot_of[n·K+k],:]  (k in order)
+    //          + g_n·shared[n,:]  where shared is not NULL; g_n = sigmoid(shared_gate[n]) where
+    //            shared_gate (the [N,1] logits of Qwen2-MoE's shared expert gate) is not NULL, else 1.
+    // WRITES out[N,C].
+    void (*moe_combine_forward)(CtAct *out, const CtAct *expert_out, const float *weights, const int32_t *slot_of,
+                                const CtAct *shared, const CtAct *shared_gate, int N, int K, int C);
+    // Its backward, all WRITTEN: dexpert_out[N·K,C] (row slot_of[n·K+k] = weights[n,k]·dout[n]),
+    // dweights[N,K] (= dout[n]·expert_out[slot_of[n·K+k]]), dshared[N,C] (= g_n·dout[n]; NULL when
+    // shared is) and dshared_gate[N] (= g_n(1−g_n)·dout[n]·shared[n]; NULL when shared_gate is).
+    void (*moe_combine_backward)(CtAct *dexpert_out, float *dweights, CtAct *dshared, CtAct *dshared_gate,
+                                 const CtAct *dout, const CtAct *expert_out, const float *weights,
+                                 const int32_t *slot_of, const CtAct *shared, const CtAct *shared_gate, int N, int K,
+                                 int C);
 
     // Dropout with a counter-based mask: element i is kept when u(seed, i) >= p, where u is a
     // fixed hash of (seed, i) to [0, 1) (ct_dropout_uniform below), and kept elements are scaled

@@ -50,6 +50,7 @@ const char *ct_arch_name(CtArch arch) { return arch == CT_ARCH_GPT2 ? "gpt2" : "
 static const char *const family_names[] = {"llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"};
 static const char *const rope_type_names[] = {"default", "linear", "dynamic", "yarn", "llama3"};
 static const char *const gate_act_names[] = {"silu", "gelu_tanh"};
+static const char *const router_names[] = {"softmax", "softmax_norm", "topk_softmax", "sigmoid", "sigmoid_norm"};
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const char *name_of(const char *const *names, int n, int i) { return i >= 0 && i < n ? names[i] : "?"; }
@@ -75,6 +76,12 @@ int ct_rope_type_from_name(const char *name, CtRopeType *out) {
 int ct_gate_act_from_name(const char *name, CtGateAct *out) {
     int i = index_of(gate_act_names, COUNT(gate_act_names), name);
     if (i >= 0) *out = (CtGateAct)i;
+    return i >= 0 ? 0 : -1;
+}
+const char *ct_router_name(CtRouter r) { return name_of(router_names, COUNT(router_names), (int)r); }
+int ct_router_from_name(const char *name, CtRouter *out) {
+    int i = index_of(router_names, COUNT(router_names), name);
+    if (i >= 0) *out = (CtRouter)i;
     return i >= 0 ? 0 : -1;
 }
 
@@ -129,6 +136,37 @@ static int validate_variants(const CtModelConfig *c) {
     return validate_rope_scaling(&c->rope_scaling);
 }
 
+// The Mixture-of-Experts fields: all zero for a dense model; else each within its range.
+static int validate_moe(const CtModelConfig *c) {
+    if (c->n_experts == 0) {
+        if (c->top_k || c->moe_d_ff || c->n_shared_experts || c->shared_expert_gate || c->moe_layer_freq ||
+            c->router || c->router_scale != 0)
+            return ct_error_set("model.top_k, moe_d_ff, n_shared_experts, shared_expert_gate, moe_layer_freq, router "
+                                "and router_scale need model.n_experts (a Mixture of Experts)");
+        return 0;
+    }
+    if (c->arch != CT_ARCH_LLAMA) return ct_error_set("model.n_experts: Mixture-of-Experts layers need model.arch llama");
+    if (c->n_experts < 2 || c->n_experts > CT_MOE_MAX_EXPERTS)
+        return ct_error_set("model.n_experts must be from 2 to %d (got %d)", CT_MOE_MAX_EXPERTS, c->n_experts);
+    if (c->top_k < 1 || c->top_k > c->n_experts || c->top_k > CT_MOE_MAX_TOP_K)
+        return ct_error_set("model.top_k must be from 1 to model.n_experts (%d) and at most %d (got %d)", c->n_experts,
+                            CT_MOE_MAX_TOP_K, c->top_k);
+    if (c->moe_d_ff < 1) return ct_error_set("model.moe_d_ff must be positive (got %d)", c->moe_d_ff);
+    if (c->n_shared_experts < 0) return ct_error_set("model.n_shared_experts must not be negative");
+    if (c->shared_expert_gate < 0 || c->shared_expert_gate > 1)
+        return ct_error_set("model.shared_expert_gate is 0 or 1");
+    if (c->shared_expert_gate && !c->n_shared_experts)
+        return ct_error_set("model.shared_expert_gate needs model.n_shared_experts");
+    if (c->moe_layer_freq < 0) return ct_error_set("model.moe_layer_freq must not be negative (0 or 1: every layer)");
+    if (c->moe_layer_freq > c->n_layer)
+        return ct_error_set("model.moe_layer_freq %d leaves no MoE layer among %d", c->moe_layer_freq, c->n_layer);
+    if ((int)c->router < 0 || (int)c->router >= COUNT(router_names))
+        return ct_error_set("model.router %d is not a known router", (int)c->router);
+    if (!isfinite(c->router_scale) || c->router_scale < 0)
+        return ct_error_set("model.router_scale must be finite and not negative (0: 1)");
+    return 0;
+}
+
 int ct_model_config_validate(const CtModelConfig *c) {
     if (c->arch != CT_ARCH_GPT2 && c->arch != CT_ARCH_LLAMA) return ct_error_set("model.arch must be gpt2 or llama");
     if (c->n_layer < 1) return ct_error_set("model.n_layer must be at least 1 (got %d)", c->n_layer);
@@ -148,5 +186,6 @@ int ct_model_config_validate(const CtModelConfig *c) {
     if (!(c->norm_eps > 0)) return ct_error_set("model.norm_eps must be positive");
     if (c->arch == CT_ARCH_LLAMA && !(c->rope_theta > 1)) return ct_error_set("model.rope_theta must be above 1");
     if (c->dropout < 0 || c->dropout >= 1) return ct_error_set("model.dropout must be in [0, 1)");
+    if (validate_moe(c) != 0) return -1;
     return validate_variants(c);
 }

@@ -3,6 +3,8 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "kernels/ops.h"  // CtRouter, CT_MOE_MAX_EXPERTS, CT_MOE_MAX_TOP_K
+
 typedef enum { CT_ARCH_GPT2 = 0, CT_ARCH_LLAMA = 1 } CtArch;
 
 // The published family a llama-architecture model follows: decides the Hugging Face names,
@@ -29,6 +31,7 @@ typedef struct {
     float attention_factor;         // yarn (0: derived from factor and mscale)
     int truncate;                   // yarn: 1 rounds the correction range to whole dimensions
 } CtRopeScaling;
+
 
 // The gated MLP of the llama architecture: act(gate) · up.
 typedef enum { CT_GATE_SILU = 0, CT_GATE_GELU_TANH = 1 } CtGateAct;
@@ -63,6 +66,20 @@ typedef struct {
     float query_scale;            // 0: 1/√head_dim; Gemma: query_pre_attn_scalar^-½
     float attn_softcap;           // 0: none; Gemma 2: scores s → cap·tanh(s/cap) before the softmax
     float final_softcap;          // 0: none; Gemma 2: logits z → cap·tanh(z/cap)
+
+    // ---- Mixture of Experts (llama architecture; n_experts 0: every MLP dense) ----
+    // An MoE layer's MLP: a router [E, C] picks top_k of n_experts SwiGLU experts (each of hidden
+    // size moe_d_ff) per token and sums their outputs with the router's weights (times
+    // router_scale), plus the shared experts every token passes through: one SwiGLU of hidden size
+    // n_shared_experts·moe_d_ff, its output times sigmoid(x·w) when shared_expert_gate (Qwen2-MoE).
+    int n_experts;                // E routed experts per MoE layer
+    int top_k;                    // experts per token (1..min(E, CT_MOE_MAX_TOP_K))
+    int moe_d_ff;                 // hidden size of one routed expert (per half of SwiGLU)
+    int n_shared_experts;         // 0: none
+    int shared_expert_gate;       // Qwen2-MoE: the shared experts' output times sigmoid(x·shared_expert_gate)
+    int moe_layer_freq;           // layer l is MoE when (l + 1) % moe_layer_freq == 0 (HF's decoder_sparse_step); 0 or 1: all
+    CtRouter router;
+    float router_scale;           // multiplies the routed weights (DeepSeek's routed_scaling_factor); 0: 1
 } CtModelConfig;
 
 typedef struct {
@@ -88,11 +105,28 @@ const char *ct_rope_type_name(CtRopeType type);
 int ct_rope_type_from_name(const char *name, CtRopeType *out);
 const char *ct_gate_act_name(CtGateAct act);
 int ct_gate_act_from_name(const char *name, CtGateAct *out);
+// "softmax", "softmax_norm", "topk_softmax", "sigmoid", "sigmoid_norm".
+const char *ct_router_name(CtRouter router);
+int ct_router_from_name(const char *name, CtRouter *out);
 static inline int ct_model_head_dim(const CtModelConfig *c) { return c->head_dim ? c->head_dim : c->d_model / c->n_head; }
 // Width of the attention output (the o projection's input): n_head · head_dim, d_model unless head_dim is set.
 static inline int ct_model_attn_width(const CtModelConfig *c) { return c->n_head * ct_model_head_dim(c); }
 // Gemma's embedding scale √d_model, as transformers rounds it: the double square root to float.
 static inline float ct_model_embed_scale(const CtModelConfig *c) { return (float)sqrt((double)c->d_model); }
+// Whether layer l's MLP is a Mixture of Experts.
+static inline int ct_model_layer_is_moe(const CtModelConfig *c, int l) {
+    return c->n_experts > 0 && (c->moe_layer_freq <= 1 || (l + 1) % c->moe_layer_freq == 0);
+}
+static inline int ct_model_moe_layers(const CtModelConfig *c) {
+    int n = 0;
+    for (int l = 0; l < c->n_layer; l++) n += ct_model_layer_is_moe(c, l);
+    return n;
+}
+// Whether the router has DeepSeek-V3's selection bias (model.layers.L.mlp.gate.e_score_correction_bias).
+static inline int ct_model_router_has_bias(const CtModelConfig *c) {
+    return c->n_experts > 0 && (c->router == CT_ROUTER_SIGMOID || c->router == CT_ROUTER_SIGMOID_NORM);
+}
+static inline float ct_model_router_scale(const CtModelConfig *c) { return c->router_scale != 0 ? c->router_scale : 1.0f; }
 // Whether layer l attends through the sliding window.
 static inline int ct_model_layer_slides(const CtModelConfig *c, int l) {
     return c->sliding_window > 0 && (c->sliding_window_pattern == 0 || (l + 1) % c->sliding_window_pattern != 0);
