@@ -283,7 +283,8 @@ TEST(ops, moe_route_ties_go_to_the_lower_index) {
         int32_t ids[9];
         float w[9], p[18], lse[3];
         ops->moe_route_forward(ids, w, p, lse, logits, NULL, 3, &r);
-        for (int i = 0; i < 9; i++) CHECK_MSG(ids[i] == want[i], "router %d: slot %d chose %d, not %d", kind, i, ids[i], want[i]);
+        for (int i = 0; i < 9; i++)
+            CHECK_MSG(ids[i] == want[i], "router %d: slot %d chose %d, not %d", kind, i, ids[i], want[i]);
     }
 }
 
