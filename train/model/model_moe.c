@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "train/model/lora_hooks.h"
 #include "train/model/model_internal.h"
 
 int ct_model_moe_index(const CtModelConfig *c, int l) {
@@ -39,14 +40,19 @@ void ct_model_moe_forward(CtModel *m, int l, const CtMoeActs *a, const CtAct *x,
     ops->moe_permute(a->offsets, a->sorted_token, a->slot_of, a->ids, N, E, K);
     ops->moe_gather_forward(a->xs, x, a->sorted_token, N * K, C);
     ops->grouped_matmul_forward(a->eh, a->xs, p->experts_w, expert_stride(c), a->offsets, E, C, 2 * F);
+    if (m->lora) ct_lora_experts_forward(m, l, CT_LORA_EXPERTS_GATE_UP, a->eh, a->xs, a->offsets);
     ct_model_glu_forward(m, a->eh_act, a->eh, N * K, F);
     ops->grouped_matmul_forward(a->ey, a->eh_act, p->experts_w + expert_down(c), expert_stride(c), a->offsets, E, F,
                                 C);
+    if (m->lora) ct_lora_experts_forward(m, l, CT_LORA_EXPERTS_DOWN, a->ey, a->eh_act, a->offsets);
     if (FS > 0) {  // the shared expert: one SwiGLU every token runs through
         ops->matmul_forward(a->sh_fch, x, p->shared_fc_w, NULL, N, C, 2 * FS);
+        if (m->lora) ct_lora_forward(m, l, CT_LORA_SHARED_FC, a->sh_fch, x, N);
         ct_model_glu_forward(m, a->sh_act, a->sh_fch, N, FS);
         ops->matmul_forward(a->sh_out, a->sh_act, p->shared_fc_out_w, NULL, N, FS, C);
+        if (m->lora) ct_lora_forward(m, l, CT_LORA_SHARED_FC_OUT, a->sh_out, a->sh_act, N);
         if (p->shared_gate_w) ops->matmul_forward(a->sh_gate, x, p->shared_gate_w, NULL, N, C, 1);
+        if (p->shared_gate_w && m->lora) ct_lora_forward(m, l, CT_LORA_SHARED_GATE, a->sh_gate, x, N);
     }
     ops->moe_combine_forward(out, a->ey, a->weights, a->slot_of, FS > 0 ? a->sh_out : NULL,
                              p->shared_gate_w ? a->sh_gate : NULL, N, K, C);
@@ -62,11 +68,14 @@ static void shared_backward(CtModel *m, int l, const CtMoeActs *a, const CtAct *
     const int C = c->d_model, FS = c->n_shared_experts * c->moe_d_ff;
     const size_t A = ops->act_bytes;
     if (p->shared_gate_w) ops->matmul_backward(dx, gp->shared_gate_w, NULL, s->d_sh_gate, x, p->shared_gate_w, N, C, 1);
+    if (p->shared_gate_w && m->lora) ct_lora_backward(m, l, CT_LORA_SHARED_GATE, dx, s->d_sh_gate, x, N);
     ops->zero(s->d_sh_act, (size_t)N * FS * A);
     ops->matmul_backward(s->d_sh_act, gp->shared_fc_out_w, NULL, s->d_sh_out, a->sh_act, p->shared_fc_out_w, N, FS, C);
+    if (m->lora) ct_lora_backward(m, l, CT_LORA_SHARED_FC_OUT, s->d_sh_act, s->d_sh_out, a->sh_act, N);
     ops->zero(s->d_sh_fch, (size_t)N * 2 * FS * A);
     ct_model_glu_backward(m, s->d_sh_fch, a->sh_fch, s->d_sh_act, N, FS);
     ops->matmul_backward(dx, gp->shared_fc_w, NULL, s->d_sh_fch, x, p->shared_fc_w, N, C, 2 * FS);
+    if (m->lora) ct_lora_backward(m, l, CT_LORA_SHARED_FC, dx, s->d_sh_fch, x, N);
 }
 
 void ct_model_moe_backward(CtModel *m, int l, const CtMoeActs *a, const CtAct *x, const CtAct *dout, CtAct *dx, int N) {
@@ -87,11 +96,13 @@ void ct_model_moe_backward(CtModel *m, int l, const CtMoeActs *a, const CtAct *x
     ops->zero(s->d_eh_act, (size_t)R * F * A);
     ops->grouped_matmul_backward(s->d_eh_act, gp->experts_w ? gp->experts_w + expert_down(c) : NULL, s->d_rows,
                                  a->eh_act, p->experts_w + expert_down(c), expert_stride(c), a->offsets, E, F, C);
+    if (m->lora) ct_lora_experts_backward(m, l, CT_LORA_EXPERTS_DOWN, s->d_eh_act, s->d_rows, a->eh_act, a->offsets);
     ops->zero(s->d_eh, (size_t)R * 2 * F * A);
     ct_model_glu_backward(m, s->d_eh, a->eh, s->d_eh_act, R, F);
     ops->zero(s->d_rows, (size_t)R * C * A);  // d ey is spent: the buffer now takes d xs
     ops->grouped_matmul_backward(s->d_rows, gp->experts_w, s->d_eh, a->xs, p->experts_w, expert_stride(c), a->offsets,
                                  E, C, 2 * F);
+    if (m->lora) ct_lora_experts_backward(m, l, CT_LORA_EXPERTS_GATE_UP, s->d_rows, s->d_eh, a->xs, a->offsets);
     ops->moe_gather_backward(dx, s->d_rows, a->slot_of, N, K, C);  // each token's K rows back to it
 
     // The router: d logits from d weights and the losses' terms. The losses are means over the MoE
