@@ -6,12 +6,14 @@
 #include <math.h>
 #include <string.h>
 
+#include "checkpoints/peft.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "kernels/ops.h"
 #include "optim/adamw.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
+#include "train/interop/lora_peft.h"
 #include "train/model/lora.h"
 #include "train/model/model_internal.h"
 
@@ -367,4 +369,75 @@ TEST(lora_moe, expert_adapter_tensors_are_per_expert) {
     for (int i = 0; i < 4 * 3 * 8; i++) amax = fmaxf(amax, fabsf(A[i]));
     CHECK(amax > 0.2f && amax <= 1 / sqrtf(8.0f));
     ct_model_free(&m);
+}
+
+// ---- PEFT's files (train/interop/lora_peft_experts.h) ----
+// ctrain's adapter folder: target_parameters in the config, the experts' tensors under PEFT's
+// nested-wrapper names with lora_A [E·r, in] and lora_B [out, r·E] (B_e[o, k] at column k·E + e),
+// and it reads back to the same adapters.
+TEST(lora_moe, peft_folder_names_layout_and_round_trip) {
+    CtModel a, b;
+    CtLoraSpec s = moe_spec(3, "q_proj", "mlp.experts.gate_up_proj,mlp.experts.down_proj");
+    CHECK(moe_lora_model(&a, qwen2_moe_config(), &s, 0) == 0);
+    if (ct_test_failed()) return;
+    CtRng rng;
+    ct_rng_seed(&rng, 3);
+    for (size_t i = 0; i < a.lora->n_params; i++) a.lora->params[i] = (float)ct_rng_normal(&rng);
+    const char *dir = ct_test_path("adapter");
+    CHECK_MSG(ct_lora_save_peft(&a, dir, "my/moe") == 0, "%s", ct_error_message());
+    char path[1200];
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    char *json = ct_test_read(path, NULL);
+    CHECK_CONTAINS(json, "\"target_parameters\":\t[\"mlp.experts.gate_up_proj\", \"mlp.experts.down_proj\"]");
+    CHECK_CONTAINS(json, "\"target_modules\":\t[\"q_proj\"]");
+    free(json);
+    CtSafetensors f;
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    CHECK(ct_st_open(&f, path) == 0);
+    CHECK_EQ_INT(f.n_tensors, 2 * 2 + 2 * 2);
+    const CtStTensor *gu_a = ct_st_find(&f, "base_model.model.model.layers.1.mlp.experts.base_layer.lora_A.weight");
+    const CtStTensor *gu_b = ct_st_find(&f, "base_model.model.model.layers.1.mlp.experts.base_layer.lora_B.weight");
+    const CtStTensor *dn_a = ct_st_find(&f, "base_model.model.model.layers.1.mlp.experts.lora_A.weight");
+    const CtStTensor *dn_b = ct_st_find(&f, "base_model.model.model.layers.1.mlp.experts.lora_B.weight");
+    CHECK(gu_a && gu_b && dn_a && dn_b);
+    if (ct_test_failed()) return;
+    CHECK(gu_a->shape[0] == 12 && gu_a->shape[1] == 16 && gu_b->shape[0] == 16 && gu_b->shape[1] == 12);
+    CHECK(dn_a->shape[0] == 12 && dn_a->shape[1] == 8 && dn_b->shape[0] == 16 && dn_b->shape[1] == 12);
+    const CtLoraAdapter *down = &a.lora->adapters[a.lora->n_adapters - 1];
+    CHECK(down->site == CT_LORA_EXPERTS_DOWN);
+    float *peft_b = ct_alloc(16 * 12 * sizeof(float)), *peft_a = ct_alloc(12 * 8 * sizeof(float));
+    CHECK(ct_st_read_f32(&f, dn_b, peft_b) == 0 && ct_st_read_f32(&f, dn_a, peft_a) == 0);
+    int bad = 0;
+    for (int e = 0; e < 4; e++)
+        for (int o = 0; o < 16; o++)
+            for (int k = 0; k < 3; k++)
+                bad += peft_b[o * 12 + k * 4 + e] != a.lora->params[down->b_offset + ((size_t)e * 16 + o) * 3 + k];
+    CHECK_MSG(bad == 0, "%d entries of lora_B are not B_e[o, k] at column k·E + e", bad);
+    CHECK(memcmp(peft_a, a.lora->params + down->a_offset, 12 * 8 * sizeof(float)) == 0);
+    ct_free(peft_a), ct_free(peft_b);
+    ct_st_close(&f);
+
+    CtModelConfig cfg = qwen2_moe_config();
+    CHECK(ct_model_create(&b, &cfg, ct_ops_cpu(), 2, 8, CT_MODEL_FROZEN) == 0);
+    tiny_randomize_params(&b, 42);
+    CHECK_MSG(ct_lora_load_peft(&b, dir) == 0, "%s", ct_error_message());
+    CHECK_EQ_INT(b.lora->n_params, a.lora->n_params);
+    CHECK(memcmp(a.lora->params, b.lora->params, a.lora->n_params * sizeof(float)) == 0);
+    ct_model_free(&a);
+    ct_model_free(&b);
+
+    // one expert parameter alone sits directly under mlp.experts
+    s = moe_spec(2, "", "gate_up_proj");
+    CHECK(moe_lora_model(&a, mixtral_config(), &s, 0) == 0);
+    CHECK(ct_lora_save_peft(&a, dir, "my/moe") == 0);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    CHECK(ct_st_open(&f, path) == 0);
+    const CtStTensor *t = ct_st_find(&f, "base_model.model.model.layers.0.mlp.experts.lora_B.weight");
+    CHECK(t && t->shape[0] == 24 && t->shape[1] == 8);
+    ct_st_close(&f);
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    json = ct_test_read(path, NULL);
+    CHECK_CONTAINS(json, "\"target_modules\":\tnull");
+    free(json);
+    ct_model_free(&a);
 }

@@ -160,6 +160,8 @@ static const CtConfigKey keys[] = {
                     "Modules to adapt, as PEFT's target_modules list: a full name (model.layers.0.self_attn.q_proj) or a suffix after a '.' (q_proj, mlp.c_proj), or all-linear; empty: PEFT's default (q_proj,v_proj for llama, c_attn for gpt2)."),
     CT_CFG_KEY_STRING(CtRunConfig, lora.target_regex, "lora.target_regex", "",
                       "Instead of lora.targets: a Python regular expression fully matched against each module's full name (PEFT's string target_modules)."),
+    CT_CFG_KEY_LIST(CtRunConfig, lora.target_parameters, "lora.target_parameters", "",
+                    "MoE models: the routed experts' fused parameters to adapt, as PEFT's target_parameters (mlp.experts.gate_up_proj, mlp.experts.down_proj, or a suffix such as down_proj): one adapter per expert, in every MoE layer (layers_to_transform does not apply); needs lora.dropout 0. Alone, no module is adapted."),
     CT_CFG_KEY_LIST(CtRunConfig, lora.layers_to_transform, "lora.layers_to_transform", "",
                     "Layer indices (\"0,2\" or [\"0\", \"2\"]) where lora.targets' suffix matches apply (PEFT's layers_to_transform); empty: every layer."),
     CT_CFG_KEY_LIST(CtRunConfig, lora.layers_pattern, "lora.layers_pattern", "",

@@ -80,6 +80,7 @@ typedef struct {
         double alpha, dropout;  // doubles: written to adapter_config.json as given (0.1, not 0.100000001)
         char targets[4096];  // comma-separated module names, "all-linear", or "" (PEFT's default)
         char target_regex[1024];  // PEFT's string target_modules (a regex over full names); "" none
+        char target_parameters[1024];  // PEFT's target_parameters: MoE experts' fused parameters; "" none
         char layers_to_transform[1024], layers_pattern[256];  // comma-separated
         char rank_pattern[4096], alpha_pattern[4096];         // comma-separated "regex=value"
         int rslora;
