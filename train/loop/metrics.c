@@ -178,10 +178,10 @@ int ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, do
     add_number(&l, "loss", loss);
     add_number(&l, "lr", lr);
     add_number(&l, "grad_norm", grad_norm);
+    if (moe && moe->n_layers) add_moe(&l, moe);  // what the step computed, before the timings
     add_number(&l, "tokens_per_s", tokens_per_s);
     add_number(&l, "mfu", mfu);
     add_number(&l, "elapsed_s", elapsed_s);
-    if (moe && moe->n_layers) add_moe(&l, moe);
     if (write_line(m, &l, step) != 0) return -1;
     add_point(&m->train, &m->n_train, &m->cap_train, (double)tokens, loss);
     return 0;
