@@ -476,3 +476,91 @@ TEST(model_moe, flops_count_the_active_parameters) {
     c.n_experts = 8;  // more experts at the same top_k: only the router grows
     CHECK_NEAR(ct_model_flops_per_token(&c, 8, 0) - before, 6 * 2 * 4 * C, 1e-6);
 }
+
+// ---- the layer as a plain loop over each token's experts, in double, from the stored input ----
+static double silu(double g) { return g / (1 + exp(-g)); }
+
+// y[C] += w·down(silu(gate·x) ⊙ up·x) of the SwiGLU whose gate|up [2F,C] is at fc and down [C,F] at down.
+static void swiglu_mlp(double *y, const float *x, const float *fc, const float *down, int C, int F, double w) {
+    double h[64];
+    for (int f = 0; f < F; f++) {
+        double g = 0, u = 0;
+        for (int c = 0; c < C; c++) {
+            g += (double)fc[(size_t)f * C + c] * x[c];
+            u += (double)fc[(size_t)(F + f) * C + c] * x[c];
+        }
+        h[f] = silu(g) * u;
+    }
+    for (int c = 0; c < C; c++) {
+        double s = 0;
+        for (int f = 0; f < F; f++) s += (double)down[(size_t)c * F + f] * h[f];
+        y[c] += w * s;
+    }
+}
+
+// out[n] = Σ_k w_k·expert_k(x_n) + σ(x_n·g)·shared(x_n) with the k experts of largest
+// sigmoid(z) + bias, weights sigmoid(z) normalised over the k, times the router scale (sigmoid_norm).
+static void naive_sigmoid_norm_layer(const CtModel *m, int l, const float *x, int N, double *out) {
+    const CtModelConfig *c = &m->config;
+    const CtLayerTensors *p = &m->w.layers[l];
+    const int C = c->d_model, E = c->n_experts, K = c->top_k, F = c->moe_d_ff, FS = c->n_shared_experts * F;
+    for (int n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * C;
+        double s[16], score[16];
+        for (int e = 0; e < E; e++) {
+            double z = 0;
+            for (int j = 0; j < C; j++) z += (double)p->router_w[(size_t)e * C + j] * xn[j];
+            s[e] = 1 / (1 + exp(-z));
+            score[e] = s[e] + p->router_bias[e];
+        }
+        int chosen[16];
+        double sum = 0;
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            for (int e = 0; e < E; e++) {
+                int taken = 0;
+                for (int j = 0; j < k; j++) taken |= chosen[j] == e;
+                if (!taken && (best < 0 || score[e] > score[best])) best = e;
+            }
+            chosen[k] = best;
+            sum += s[best];
+        }
+        double *y = out + (size_t)n * C;
+        memset(y, 0, sizeof(double) * (size_t)C);
+        for (int k = 0; k < K; k++) {
+            const float *fc = p->experts_w + (size_t)chosen[k] * 3 * F * C;
+            swiglu_mlp(y, xn, fc, fc + (size_t)2 * F * C, C, F, ct_model_router_scale(c) * s[chosen[k]] / sum);
+        }
+        double gz = 0;
+        for (int j = 0; j < C; j++) gz += (double)p->shared_gate_w[j] * xn[j];
+        swiglu_mlp(y, xn, p->shared_fc_w, p->shared_fc_out_w, C, FS, 1 / (1 + exp(-gz)));
+    }
+}
+
+TEST(model_moe, layer_equals_a_loop_over_each_tokens_experts) {
+    CtModelConfig c = moe_config(CT_ROUTER_SIGMOID_NORM, 2, 1, 2);
+    c.router_scale = 1.5f;
+    CtModel m;
+    CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 2, 8, 0) == 0);
+    tiny_randomize_params(&m, 21);
+    CtRng rng;
+    ct_rng_seed(&rng, 2);
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, 2, 8, c.vocab_size, 0);
+    ct_model_forward(&m, &tb.batch);
+    const int N = 16, C = c.d_model, l = 1;  // layer 1: MoE (freq 2)
+    const float *x = ct_act_ln2(&m, l);     // the layer's MLP input, as the forward kept it
+    float out[16 * 16];
+    double expect[16 * 16];
+    const CtMoeActs acts = ct_model_moe_acts(&m, l);
+    ct_model_moe_forward(&m, l, &acts, x, out, N);
+    naive_sigmoid_norm_layer(&m, l, x, N, expect);
+    double worst = 0, scale = 0;
+    for (int i = 0; i < N * C; i++) {
+        worst = fmax(worst, fabs(out[i] - expect[i]));
+        scale = fmax(scale, fabs(expect[i]));
+    }
+    printf("    max |layer − loop| = %.2g of max |out| %.3g\n", worst, scale);
+    CHECK_MSG(worst <= 1e-6 * scale, "the MoE layer differs from the loop by %g (largest output %g)", worst, scale);
+    ct_model_free(&m);
+}
