@@ -21,6 +21,7 @@
 #include "kernels/cpu/dropout.inc"
 #include "kernels/cpu/xent.inc"
 #include "kernels/cpu/lora.inc"
+#include "kernels/cpu/moe.inc"
 #include "kernels/cpu/real_end.h"
 
 #define CT_REAL_BITS 64
@@ -34,4 +35,5 @@
 #include "kernels/cpu/dropout.inc"
 #include "kernels/cpu/xent.inc"
 #include "kernels/cpu/lora.inc"
+#include "kernels/cpu/moe.inc"
 #include "kernels/cpu/real_end.h"

@@ -100,6 +100,19 @@ typedef struct CtBatch {
 
 struct CtLora;  // train/model/lora.h
 
+// Mixture of Experts (train/model/model_moe.c): the router losses' coefficients that backward
+// applies, and what the forwards since the last ct_model_moe_reset observed (host memory).
+// The losses are means over the MoE layers; neither is part of ct_model_forward's return value.
+typedef struct {
+    float aux_coef, z_coef;     // d (aux_coef·aux_loss + z_coef·z_loss) is added by ct_model_backward;
+                                // the objective sets them (train.* × the micro-batch's share of the step)
+    int n_layers, E;            // MoE layers, experts per layer (0, 0 for a dense model)
+    double *load;               // [n_layers × E] (token, slot) pairs routed to each expert, summed over forwards
+    double aux_loss_sum;        // Σ over forwards of the layer-mean E·Σ_e f_e·q_e (K when balanced)
+    double z_loss_sum;          // Σ over forwards of the layer-mean of (1/N) Σ_n lse_n²
+    int n_forwards;
+} CtMoeStats;
+
 // Flags of ct_model_create (its last argument; 0 and 1 keep their old meaning of recompute).
 #define CT_MODEL_RECOMPUTE 1  // see CtActivations
 #define CT_MODEL_FROZEN 2     // no gradient buffer for the parameters (LoRA's frozen base): backward
@@ -132,6 +145,7 @@ typedef struct CtModel {
     // floats, zeros past n_train, so ZeRO-1 can cut them into equal parts (optim/zero.h). 0 or 1: exact.
     int train_shards;
     struct CtLora *lora;       // adapters (train/model/lora.h), or NULL
+    CtMoeStats moe;            // Mixture of Experts: losses' coefficients and routing statistics
 
     int max_B, max_T;
     CtActivations act;
@@ -220,6 +234,14 @@ void ct_model_zero_grad(CtModel *m);
 // The parameter table as named tensors for checkpoint and safetensors code.
 // out must hold m->n_tensors entries; data points into m->params (or m->grads).
 void ct_model_named_tensors(const CtModel *m, int gradients, CtNamedTensor *out);
+
+// Mixture of Experts. Clears m->moe's sums (load, loss sums, n_forwards); the coefficients stay.
+void ct_model_moe_reset(CtModel *m);
+// DeepSeek-V3's auxiliary-loss-free balancing, after an optimizer step: every MoE layer's selection
+// bias moves by rate·sign(mean load − load_e) per expert e, from load[n_layers × E] (the step's
+// counts summed over micro-batches and ranks, so every rank moves identically). Updates the
+// parameters in the ops' memory and the host mirror. Needs a sigmoid router (the bias exists).
+void ct_model_moe_update_bias(CtModel *m, const double *load, float rate);
 
 // FLOPs of one training step (forward + backward) per token at sequence length T:
 // 6·N_matmul + 6·n_layer·T·d_model (causal attention: QKᵀ and P·V each 2·T·C/2 per token
