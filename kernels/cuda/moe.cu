@@ -228,6 +228,11 @@ __global__ void moe_route_backward_kernel(act_t *dlogits, const float *dweights,
 template <typename act_t>
 static void moe_route_forward(int32_t *expert_ids, float *weights, float *probs, float *lse, const act_t *logits,
                               const float *bias, int N, const CtMoeRouting *r) {
+    // the kernel holds E/32 experts per lane in registers: E past the maximum would be dropped
+    if (!(r->E >= 1 && r->E <= CT_MOE_MAX_EXPERTS && r->K >= 1 && r->K <= r->E && r->K <= CT_MOE_MAX_TOP_K))
+        ct_fatal_at(__FILE__, __LINE__, "a model config the validation should have refused: please report it",
+                    "moe_route_forward: needs 1 <= K <= E <= %d and K <= %d (E=%d, K=%d)", CT_MOE_MAX_EXPERTS,
+                    CT_MOE_MAX_TOP_K, r->E, r->K);
     if (N <= 0) return;
     moe_route_forward_kernel<act_t><<<warp_blocks(N), MOE_THREADS>>>(expert_ids, weights, probs, lse, logits, bias, N,
                                                                      *r);
