@@ -77,6 +77,8 @@ static int write_files(const char *dir, const CtPeftConfig *cfg, const CtNamedTe
     cJSON_AddNumberToObject(o, "lora_dropout", cfg->lora_dropout);
     if (cfg->target_is_regex) {
         cJSON_AddStringToObject(o, "target_modules", cfg->target_modules);
+    } else if (!cfg->target_modules[0]) {  // target_parameters alone
+        cJSON_AddNullToObject(o, "target_modules");
     } else {
         cJSON *targets = cJSON_AddArrayToObject(o, "target_modules");
         for (const char *p = cfg->target_modules; *p;) {
@@ -88,6 +90,10 @@ static int write_files(const char *dir, const CtPeftConfig *cfg, const CtNamedTe
             p += len + (end ? 1 : 0);
         }
     }
+    if (cfg->target_parameters[0])
+        add_list(o, "target_parameters", cfg->target_parameters);
+    else
+        cJSON_AddNullToObject(o, "target_parameters");
     cJSON_AddStringToObject(o, "bias", "none");
     cJSON_AddBoolToObject(o, "fan_in_fan_out", cfg->fan_in_fan_out);
     cJSON_AddBoolToObject(o, "use_rslora", cfg->use_rslora);
@@ -220,13 +226,14 @@ static int parse_config(const cJSON *o, CtPeftConfig *cfg, const char *path) {
         return ct_error_set("%s: use_dora is true: DoRA adapters are not supported (plain LoRA only)", path);
     // keys that change which modules adapt or how they compute, which ctrain does not implement:
     // refused rather than ignored
-    static const char *const unsupported[] = {"exclude_modules", "target_parameters", "layer_replication",
+    static const char *const unsupported[] = {"exclude_modules", "layer_replication",
                                               "alora_invocation_tokens", "lora_bias", "use_qalora", "use_bdlora"};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
         v = cJSON_GetObjectItemCaseSensitive(o, unsupported[i]);
         if (!is_empty_object_or_null(v) && !cJSON_IsFalse(v) && !(cJSON_IsString(v) && !v->valuestring[0]))
             return ct_error_set("%s: '%s' is set: ctrain does not implement it (plain LoRA with target_modules, "
-                                "layers_to_transform, rank/alpha_pattern and trainable_token_indices)", path,
+                                "target_parameters, layers_to_transform, rank/alpha_pattern and "
+                                "trainable_token_indices)", path,
                                 unsupported[i]);
     }
     v = cJSON_GetObjectItemCaseSensitive(o, "modules_to_save");
@@ -266,6 +273,22 @@ static int parse_config(const cJSON *o, CtPeftConfig *cfg, const char *path) {
         }
     }
     if (parse_tokens(cJSON_GetObjectItemCaseSensitive(o, "trainable_token_indices"), cfg, path) != 0) return -1;
+    v = cJSON_GetObjectItemCaseSensitive(o, "target_parameters");
+    if (cJSON_IsArray(v)) {
+        const cJSON *item;
+        cJSON_ArrayForEach(item, v) {
+            if (!cJSON_IsString(item) || !item->valuestring[0] || strchr(item->valuestring, ','))
+                return ct_error_set("%s: target_parameters must hold parameter names", path);
+            size_t len = strlen(cfg->target_parameters);
+            if (len + strlen(item->valuestring) + 2 > sizeof cfg->target_parameters)
+                return ct_error_set("%s: target_parameters is too long (%zu bytes at most)", path,
+                                    sizeof cfg->target_parameters);
+            snprintf(cfg->target_parameters + len, sizeof cfg->target_parameters - len, "%s%s", len ? "," : "",
+                     item->valuestring);
+        }
+    } else if (v && !cJSON_IsNull(v)) {
+        return ct_error_set("%s: target_parameters must be a list of parameter names", path);
+    }
     v = cJSON_GetObjectItemCaseSensitive(o, "target_modules");
     cfg->target_modules[0] = '\0';
     if (cJSON_IsString(v)) {  // PEFT: a regex fully matched against the module's name, or "all-linear"
@@ -283,9 +306,9 @@ static int parse_config(const cJSON *o, CtPeftConfig *cfg, const char *path) {
             snprintf(cfg->target_modules + len, sizeof cfg->target_modules - len, "%s%s", len ? "," : "",
                      item->valuestring);
         }
-    } else {
-        return ct_error_set("%s: target_modules must be a non-empty list of module names or a regular expression",
-                            path);
+    } else if (!cfg->target_parameters[0] || (v && !cJSON_IsNull(v) && !cJSON_IsArray(v))) {
+        return ct_error_set("%s: target_modules must be a non-empty list of module names or a regular expression%s",
+                            path, cfg->target_parameters[0] ? " (or null beside target_parameters)" : "");
     }
     v = cJSON_GetObjectItemCaseSensitive(o, "base_model_name_or_path");
     snprintf(cfg->base_model_name_or_path, sizeof cfg->base_model_name_or_path, "%s",

@@ -6,6 +6,7 @@
 //                                   "base_model_name_or_path", ...}
 //   DIR/adapter_model.safetensors  base_model.model.<module>.lora_A.weight [r, in] and
 //                                  base_model.model.<module>.lora_B.weight [out, r]
+//                                  (a parameter of target_parameters: see train/interop/lora_peft_experts.h)
 // Writing puts the tensors first and adapter_config.json last, each atomically, so a folder
 // without its config is not an adapter. Reading validates the config (only what ctrain
 // implements: plain LoRA, bias "none", no modules_to_save, no DoRA) and looks tensors
@@ -35,6 +36,10 @@ typedef struct {
     int use_rslora, fan_in_fan_out;
     char target_modules[4096];           // a list (comma-separated), or the regex when target_is_regex
     int target_is_regex;
+    // target_parameters (comma-separated; "" null): nn.Parameters adapted directly, as the routed
+    // experts' fused mlp.experts.gate_up_proj / down_proj (PEFT's ParamWrapper); target_modules may
+    // then be empty (null)
+    char target_parameters[1024];
     int layers_to_transform[CT_PEFT_MAX_LAYERS], n_layers;  // n_layers 0: null
     char layers_pattern[256];            // comma-separated; "" null
     CtPeftPattern rank_pattern[CT_PEFT_MAX_PATTERNS], alpha_pattern[CT_PEFT_MAX_PATTERNS];

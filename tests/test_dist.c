@@ -156,6 +156,51 @@ TEST(dist, llama_variants_on_n_ranks_equal_one_rank) {
     printf("    gemma2/qwen3-shaped model: 2 ranks vs 1 rank %.3g, moved %.3g\n", rel, moved);
 }
 
+// Mixture of Experts (issue 23): expert weights replicated, routing statistics all-reduced.
+// The router z-loss is a mean over each micro-batch's rows, weighed 1/(accum·world): 2 ranks with
+// batch 2 train the model 1 rank trains with batch 4. The load-balancing loss is a product of two
+// means over a micro-batch, so it depends on how the step is cut: with it (and DeepSeek-V3's
+// aux-free bias, moved from the counts summed over the ranks) 2 ranks with batch 2 equal 1 rank
+// accumulating 2 micro-batches of 2, and the ranks end with the same parameters, the bias included.
+TEST(dist, moe_on_n_ranks_equals_one_rank) {
+    char one[4096], many[4096];
+    if (prepare(one, many, sizeof one) != 0) return;
+    const char *moe = "--model.n_layer=2 --model.n_experts=4 --model.top_k=2 --model.moe_d_ff=16 "
+                      "--model.n_shared_experts=1";
+    char args[1024], extra[2048], *out;
+    snprintf(args, sizeof args, "%s --train.aux_loss_coef=0 --train.router_z_loss_coef=0.01", moe);
+    two_ranks_and_one(one, many, args, "moez2", "moez1");
+    double rel = relative_difference("moez2/ckpt-step00000010.h5", "moez1/ckpt-step00000010.h5");
+    CHECK_MSG(rel >= 0 && rel < 1e-5, "MoE with the z-loss, 2 ranks x batch 2 vs 1 rank x batch 4: relative difference %g",
+              rel);
+    double moved = relative_difference("moez2/ckpt-step00000005.h5", "moez2/ckpt-step00000010.h5");
+    CHECK_MSG(moved > 1e-3, "the parameters barely moved (%g)", moved);
+    snprintf(args, sizeof args, "%s --model.router=sigmoid_norm --train.aux_loss_coef=0.1 --train.aux_free_bias_rate=0.01",
+             moe);
+    snprintf(extra, sizeof extra, "--run.out_dir=moeb2 %s", args);
+    CHECK_EQ_INT(run(many, "2", extra, &out), 0);
+    CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
+    free(out);
+    snprintf(extra, sizeof extra, "--run.out_dir=moeb1 --train.grad_accum=2 %s", args);
+    CHECK_EQ_INT(run(one, NULL, extra, &out), 0);
+    free(out);
+    rel = relative_difference("moeb2/ckpt-step00000010.h5", "moeb1/ckpt-step00000010.h5");
+    CHECK_MSG(rel >= 0 && rel < 1e-5, "MoE with the aux loss and bias, 2 ranks x batch 2 vs 1 rank x batch 2 x accum 2: "
+              "relative difference %g", rel);
+    // The loads rank 0 reports are the whole step's: those of the one rank that saw every row.
+    char *two = train_fixture_metric_lines("moeb2", 0), *single = train_fixture_metric_lines("moeb1", 0);
+    const char *a = two ? strstr(two, "\"expert_load\"") : NULL, *b = single ? strstr(single, "\"expert_load\"") : NULL;
+    CHECK(a && b);
+    if (a && b) {
+        const char *a_end = strstr(a, "\"moe_imbalance\""), *b_end = strstr(b, "\"moe_imbalance\"");
+        CHECK(a_end && b_end && a_end - a == b_end - b && strncmp(a, b, (size_t)(a_end - a)) == 0);
+    }
+    free(two);
+    free(single);
+    printf("    MoE: 2 ranks vs 1 rank %.3g (z-loss), %.3g (aux loss and bias)\n",
+           relative_difference("moez2/ckpt-step00000010.h5", "moez1/ckpt-step00000010.h5"), rel);
+}
+
 // The "val_loss" values of DIR/metrics.jsonl (DIR in the test folder), in order; their count.
 static int val_losses(const char *run_dir, double *v, int cap) {
     char path[1200];

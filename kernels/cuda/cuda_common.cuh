@@ -40,6 +40,7 @@ enum CtScratch {
     CT_SCRATCH_SPANS,    // AdamW's weight-decay spans (uploaded when they change)
     CT_SCRATCH_BF16_A,   // a product's undeclared weights and bias, rounded to bf16 or aligned (gemm.cuh)
     CT_SCRATCH_BF16_B,
+    CT_SCRATCH_MOE,      // MoE router statistics: row sums, column partials (moe.cu)
     CT_SCRATCH_COUNT
 };
 void *ct_cuda_scratch(CtScratch slot, size_t bytes);

@@ -88,12 +88,42 @@ CT_CUDA_OP_PAIR(ct_cuda_lora_forward, ct_cuda_lora_forward_bf16,
 CT_CUDA_OP_PAIR(ct_cuda_lora_backward, ct_cuda_lora_backward_bf16,
                 (CtAct *dinp, float *dA, float *dB, CtAct *dh, const CtAct *dout, const CtAct *inp, const CtAct *h,
                  const float *A, const float *B, float scale, int N, int C, int R, int OC, int dout_stride));
+CT_CUDA_OP_PAIR(ct_cuda_moe_route_forward, ct_cuda_moe_route_forward_bf16,
+                (int32_t *expert_ids, float *weights, float *probs, float *lse, const CtAct *logits,
+                 const float *bias, int N, const CtMoeRouting *r));
+CT_CUDA_OP_PAIR(ct_cuda_moe_route_backward, ct_cuda_moe_route_backward_bf16,
+                (CtAct *dlogits, const float *dweights, const CtAct *logits, const float *probs, const float *lse,
+                 const int32_t *expert_ids, const float *weights, const float *f, float aux_coef, float z_coef, int N,
+                 const CtMoeRouting *r));
+CT_CUDA_OP_PAIR(ct_cuda_moe_gather_forward, ct_cuda_moe_gather_forward_bf16,
+                (CtAct *out, const CtAct *inp, const int32_t *sorted_token, int R, int C));
+CT_CUDA_OP_PAIR(ct_cuda_moe_gather_backward, ct_cuda_moe_gather_backward_bf16,
+                (CtAct *dinp, const CtAct *dout, const int32_t *slot_of, int N, int K, int C));
+CT_CUDA_OP_PAIR(ct_cuda_grouped_matmul_forward, ct_cuda_grouped_matmul_forward_bf16,
+                (CtAct *out, const CtAct *inp, const float *weight, size_t expert_stride, const int32_t *offsets, int E,
+                 int C, int OC));
+CT_CUDA_OP_PAIR(ct_cuda_grouped_matmul_backward, ct_cuda_grouped_matmul_backward_bf16,
+                (CtAct *dinp, float *dweight, const CtAct *dout, const CtAct *inp, const float *weight,
+                 size_t expert_stride, const int32_t *offsets, int E, int C, int OC));
+CT_CUDA_OP_PAIR(ct_cuda_moe_combine_forward, ct_cuda_moe_combine_forward_bf16,
+                (CtAct *out, const CtAct *expert_out, const float *weights, const int32_t *slot_of,
+                 const CtAct *shared, const CtAct *shared_gate, int N, int K, int C));
+CT_CUDA_OP_PAIR(ct_cuda_moe_combine_backward, ct_cuda_moe_combine_backward_bf16,
+                (CtAct *dexpert_out, float *dweights, CtAct *dshared, CtAct *dshared_gate, const CtAct *dout,
+                 const CtAct *expert_out, const float *weights, const int32_t *slot_of, const CtAct *shared,
+                 const CtAct *shared_gate, int N, int K, int C));
 CT_CUDA_OP_PAIR(ct_cuda_dropout_forward, ct_cuda_dropout_forward_bf16,
                 (CtAct *out, const CtAct *inp, size_t n, float p, uint64_t seed));
 CT_CUDA_OP_PAIR(ct_cuda_dropout_backward, ct_cuda_dropout_backward_bf16,
                 (CtAct *dinp, const CtAct *dout, size_t n, float p, uint64_t seed));
 CT_CUDA_OP_PAIR(ct_cuda_upload_act, ct_cuda_upload_act_bf16, (CtAct *dst, const float *src_host, size_t n));
 CT_CUDA_OP_PAIR(ct_cuda_download_act, ct_cuda_download_act_bf16, (float *dst_host, const CtAct *src, size_t n));
+
+// ---- both tables, one function (no activations among their arguments: kernels/cuda/moe.cu) ----
+void ct_cuda_moe_router_stats(double *q_mean, double *lse_sq_mean, const float *probs, const float *lse, int N,
+                              const CtMoeRouting *r);
+void ct_cuda_moe_permute(int32_t *offsets, int32_t *sorted_token, int32_t *slot_of, const int32_t *expert_ids, int N,
+                         int E, int K);
 
 // ---- the bf16 table only (products and attention on the tensor cores) ----
 void ct_cuda_matmul_bias_gelu_forward_bf16(CtAct *out, CtAct *pre, const CtAct *inp, const float *weight,

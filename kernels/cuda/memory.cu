@@ -153,7 +153,8 @@ static size_t scratch_size[CT_SCRATCH_COUNT];
 static const char *scratch_name[CT_SCRATCH_COUNT] = {"column-sum scratch", "attention backward scratch",
                                                      "attention decode scratch", "embedding sort scratch",
                                                      "reduction scratch", "AdamW spans",
-                                                     "bf16 product operands", "bf16 product operands"};
+                                                     "bf16 product operands", "bf16 product operands",
+                                                     "MoE router statistics scratch"};
 
 void *ct_cuda_scratch(CtScratch slot, size_t bytes) {
     if (bytes > scratch_size[slot]) {

@@ -51,6 +51,16 @@ static CtOps make_table(int bf16) {
     OP(xent_backward, ct_cuda_xent_backward, ct_cuda_xent_backward_bf16);
     OP(lora_forward, ct_cuda_lora_forward, ct_cuda_lora_forward_bf16);
     OP(lora_backward, ct_cuda_lora_backward, ct_cuda_lora_backward_bf16);
+    OP(moe_route_forward, ct_cuda_moe_route_forward, ct_cuda_moe_route_forward_bf16);
+    OP(moe_route_backward, ct_cuda_moe_route_backward, ct_cuda_moe_route_backward_bf16);
+    t.moe_router_stats = ct_cuda_moe_router_stats;
+    t.moe_permute = ct_cuda_moe_permute;
+    OP(moe_gather_forward, ct_cuda_moe_gather_forward, ct_cuda_moe_gather_forward_bf16);
+    OP(moe_gather_backward, ct_cuda_moe_gather_backward, ct_cuda_moe_gather_backward_bf16);
+    OP(grouped_matmul_forward, ct_cuda_grouped_matmul_forward, ct_cuda_grouped_matmul_forward_bf16);
+    OP(grouped_matmul_backward, ct_cuda_grouped_matmul_backward, ct_cuda_grouped_matmul_backward_bf16);
+    OP(moe_combine_forward, ct_cuda_moe_combine_forward, ct_cuda_moe_combine_forward_bf16);
+    OP(moe_combine_backward, ct_cuda_moe_combine_backward, ct_cuda_moe_combine_backward_bf16);
     OP(dropout_forward, ct_cuda_dropout_forward, ct_cuda_dropout_forward_bf16);
     OP(dropout_backward, ct_cuda_dropout_backward, ct_cuda_dropout_backward_bf16);
     OP(upload_act, ct_cuda_upload_act, ct_cuda_upload_act_bf16);

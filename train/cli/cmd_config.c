@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "train/cli/commands.h"
+#include "core/error.h"
 #include "train/loop/run_config.h"
+#include "train/loop/run_model.h"
 
 static const CtOption options[] = {
     {"print", NULL, "print the effective config as JSON, defaults filled in (the default action)", 0},
@@ -24,6 +26,13 @@ static int run_config(const CtArgs *args) {
     memset(&cfg, 0, sizeof cfg);
     if (ct_run_config_load(&cfg, path, args) != 0) return ct_cli_fail();
     if (ct_args_has(args, "check")) {
+        // The model the keys describe, too (its sizes, and the Mixture-of-Experts fields together);
+        // a run checks it again with the dataset's vocabulary.
+        CtModelConfig model;
+        if (ct_model_config_from_run(&cfg, &model) != 0) {
+            ct_error_prefix("%s: ", path);
+            return ct_cli_fail();
+        }
         printf("%s: ok\n", path);
         return 0;
     }

@@ -64,6 +64,20 @@ static void add_variants_json(cJSON *o, const CtModelConfig *c) {
     cJSON_AddBoolToObject(s, "truncate", r->truncate);
 }
 
+// The Mixture-of-Experts fields, only for an MoE model: a dense model's JSON stays what it was,
+// and a checkpoint written before they existed reads as dense (n_experts 0).
+static void add_moe_json(cJSON *o, const CtModelConfig *c) {
+    if (c->n_experts == 0) return;
+    cJSON_AddNumberToObject(o, "n_experts", c->n_experts);
+    cJSON_AddNumberToObject(o, "top_k", c->top_k);
+    cJSON_AddNumberToObject(o, "moe_d_ff", c->moe_d_ff);
+    cJSON_AddNumberToObject(o, "n_shared_experts", c->n_shared_experts);
+    cJSON_AddNumberToObject(o, "shared_expert_gate", c->shared_expert_gate);
+    cJSON_AddNumberToObject(o, "moe_layer_freq", c->moe_layer_freq);
+    cJSON_AddStringToObject(o, "router", ct_router_name(c->router));
+    cJSON_AddNumberToObject(o, "router_scale", c->router_scale);
+}
+
 static int json_int(const cJSON *o, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
@@ -101,6 +115,27 @@ static int rope_type_from_name(const char *name, int *out) {
     int rc = ct_rope_type_from_name(name, &t);
     *out = (int)t;
     return rc;
+}
+
+static int router_from_name(const char *name, int *out) {
+    CtRouter r;
+    int rc = ct_router_from_name(name, &r);
+    *out = (int)r;
+    return rc;
+}
+
+static int parse_moe_json(const cJSON *o, CtModelConfig *c, const char *source) {
+    int router;
+    if (json_enum(o, "router", router_from_name, &router, source) != 0) return -1;
+    c->router = (CtRouter)router;
+    c->n_experts = json_int(o, "n_experts");
+    c->top_k = json_int(o, "top_k");
+    c->moe_d_ff = json_int(o, "moe_d_ff");
+    c->n_shared_experts = json_int(o, "n_shared_experts");
+    c->shared_expert_gate = json_int(o, "shared_expert_gate");
+    c->moe_layer_freq = json_int(o, "moe_layer_freq");
+    c->router_scale = json_float(o, "router_scale");
+    return 0;
 }
 
 static int parse_variants_json(const cJSON *o, CtModelConfig *c, const char *source) {
@@ -155,6 +190,7 @@ char *ct_model_config_json(const CtModelConfig *c) {
     cJSON_AddBoolToObject(o, "tie_embeddings", c->tie_embeddings);
     cJSON_AddNumberToObject(o, "dropout", c->dropout);
     add_variants_json(o, c);
+    add_moe_json(o, c);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -191,7 +227,7 @@ int ct_model_config_parse_json(const char *json, CtModelConfig *out, const char 
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "rope_theta"))) out->rope_theta = (float)v->valuedouble;
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "dropout"))) out->dropout = (float)v->valuedouble;
     out->tie_embeddings = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tie_embeddings"));
-    if (parse_variants_json(o, out, source) != 0) goto done;
+    if (parse_variants_json(o, out, source) != 0 || parse_moe_json(o, out, source) != 0) goto done;
     if (ct_model_config_validate(out) != 0) {
         ct_error_prefix("%s: model_config: ", source);
         goto done;

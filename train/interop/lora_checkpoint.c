@@ -27,6 +27,7 @@ char *ct_lora_spec_json(const CtLoraSpec *spec, const char *target_modules) {
     cJSON_AddStringToObject(o, "target_modules", target_modules);
     cJSON_AddStringToObject(o, "targets", spec->targets);
     cJSON_AddStringToObject(o, "target_regex", spec->target_regex);
+    cJSON_AddStringToObject(o, "target_parameters", spec->target_parameters);
     cJSON *layers = cJSON_AddArrayToObject(o, "layers_to_transform");
     for (int i = 0; i < spec->n_layers; i++) cJSON_AddItemToArray(layers, cJSON_CreateNumber(spec->layers[i]));
     cJSON_AddStringToObject(o, "layers_pattern", spec->layers_pattern);
@@ -83,6 +84,7 @@ int ct_lora_spec_parse_json(const char *json, CtLoraSpec *spec, const char *sour
         if (cJSON_GetObjectItemCaseSensitive(o, "targets")) {  // what was asked (target_modules: what PEFT records)
             get_string(o, "targets", spec->targets, sizeof spec->targets);
             get_string(o, "target_regex", spec->target_regex, sizeof spec->target_regex);
+            get_string(o, "target_parameters", spec->target_parameters, sizeof spec->target_parameters);
         } else {  // checkpoints of earlier versions
             snprintf(spec->targets, sizeof spec->targets, "%s", targets->valuestring);
         }

@@ -1,10 +1,12 @@
 // LoRA runs' checkpoints (HDF5):
 //   /lora/<module>.lora_A.weight [r, in], /lora/<module>.lora_B.weight [out, r]   the adapters (r per module)
+//   /lora/<layer>.mlp.experts.gate_up_proj.lora_A.weight [E, r, in], ...lora_B.weight [E, out, r]
+//                                                   an expert parameter's (and down_proj's): one per expert
 //   /lora/<embedding>.token_adapter.trainable_tokens_delta [n, C]   trained token rows (train/model/lora_tokens.h),
 //   /lora/lm_head.token_adapter.trainable_tokens_delta [n, C]       and an untied head's
 //   /optim/m/<same names>, /optim/v/<same names>    their AdamW moments (training checkpoints)
 //   attributes  lora_config     {"r", "alpha", "dropout", "rslora", "target_modules", "targets",
-//                               "target_regex", "layers_to_transform", "layers_pattern", "rank_pattern",
+//                               "target_regex", "target_parameters", "layers_to_transform", "layers_pattern", "rank_pattern",
 //                               "alpha_pattern", "trainable_token_ids", "trainable_token_head"} (JSON)
 //               lora_base       the base checkpoint's path (absolute)
 //               lora_base_hash  FNV-1a of the base's float32 parameters (train/model/lora.h)

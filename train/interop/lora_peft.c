@@ -8,6 +8,7 @@
 #include "checkpoints/peft.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "train/interop/lora_peft_experts.h"
 #include "train/interop/lora_peft_fused.h"
 #include "train/model/lora.h"
 #include "train/model/lora_targets.h"
@@ -30,6 +31,7 @@ int ct_lora_save_peft(const CtModel *m, const char *dir, const char *base_name) 
                           .n_layers = s->n_layers, .n_rank_pattern = s->n_rank_pattern,
                           .n_alpha_pattern = s->n_alpha_pattern, .n_tokens = s->n_tokens};
     snprintf(cfg->target_modules, sizeof cfg->target_modules, "%s", lora->target_modules);
+    snprintf(cfg->target_parameters, sizeof cfg->target_parameters, "%s", s->target_parameters);
     memcpy(cfg->layers_to_transform, s->layers, sizeof s->layers);
     snprintf(cfg->layers_pattern, sizeof cfg->layers_pattern, "%s", s->layers_pattern);
     for (int i = 0; i < s->n_rank_pattern; i++) {
@@ -55,12 +57,11 @@ int ct_lora_save_peft(const CtModel *m, const char *dir, const char *base_name) 
         rc = ct_peft_fuse_phi3(m, cfg, &fused);
         if (rc == 0) rc = ct_peft_write(dir, cfg, fused.tensors, fused.n, hash);
         ct_peft_fused_free(&fused);
-    } else {
-        const int n = ct_lora_n_tensors(lora);
-        CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
-        ct_lora_named_tensors(lora, lora->params, t);
-        rc = ct_peft_write(dir, cfg, t, n, hash);
-        ct_free(t);
+    } else {  // the experts' adapters under PEFT's names and layout (lora_peft_experts.h), the rest as they are
+        CtPeftExperts t;
+        ct_peft_experts_tensors(m, &t);
+        rc = ct_peft_write(dir, cfg, t.tensors, t.n, hash);
+        ct_peft_experts_free(&t);
     }
     ct_free(cfg);
     return rc;
@@ -77,6 +78,7 @@ static int spec_from_peft(const CtModel *m, const CtPeftConfig *cfg, CtLoraSpec 
         snprintf(spec->target_regex, sizeof spec->target_regex, "%s", cfg->target_modules);
     else
         snprintf(spec->targets, sizeof spec->targets, "%s", cfg->target_modules);
+    snprintf(spec->target_parameters, sizeof spec->target_parameters, "%s", cfg->target_parameters);
     memcpy(spec->layers, cfg->layers_to_transform, sizeof spec->layers);
     snprintf(spec->layers_pattern, sizeof spec->layers_pattern, "%s", cfg->layers_pattern);
     for (int i = 0; i < cfg->n_rank_pattern; i++) {
@@ -134,11 +136,11 @@ int ct_lora_load_peft(CtModel *m, const char *dir) {
             if (rc == 0) ct_peft_split_phi3(m, &want);
             ct_peft_fused_free(&want);
         } else {
-            const int n = ct_lora_n_tensors(lora);
-            CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)n);
-            ct_lora_named_tensors(lora, lora->params, t);
-            rc = ct_peft_read_tensors(dir, t, n, &recorded);
-            ct_free(t);
+            CtPeftExperts t;
+            ct_peft_experts_tensors(m, &t);
+            rc = ct_peft_read_tensors(dir, t.tensors, t.n, &recorded);
+            if (rc == 0) ct_peft_experts_gather(m, &t);
+            ct_peft_experts_free(&t);
         }
         if (rc == 0 && recorded && got != recorded)
             rc = ct_error_set("%s: these adapters were trained on another base model (ctrain recorded parameter hash "

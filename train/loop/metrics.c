@@ -79,19 +79,27 @@ void ct_metrics_close(CtMetrics *m) {
     memset(m, 0, sizeof *m);
 }
 
-// A line being built (the longest is well under 1 KB).
+// A line being built: it grows as needed (an MoE model's expert loads take a number per layer
+// and expert).
 typedef struct {
-    char text[1024];
-    size_t len;
+    char *text;
+    size_t len, cap;
 } Line;
 
 static void add(Line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add(Line *l, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(l->text + l->len, sizeof l->text - l->len, fmt, ap);
-    va_end(ap);
-    if (n > 0) l->len = l->len + (size_t)n < sizeof l->text ? l->len + (size_t)n : sizeof l->text - 1;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = l->cap ? vsnprintf(l->text + l->len, l->cap - l->len, fmt, ap) : -1;
+        va_end(ap);
+        if (l->cap && n >= 0 && (size_t)n < l->cap - l->len) {
+            l->len += (size_t)n;
+            return;
+        }
+        l->cap = 2 * l->cap + (n > 0 ? (size_t)n : 0) + 1024;
+        l->text = ct_realloc(l->text, l->cap);
+    }
 }
 
 // JSON has no NaN or infinity: those become null.
@@ -102,6 +110,18 @@ static void add_number(Line *l, const char *key, double v) {
         add(l, ", \"%s\": null", key);
 }
 
+// A JSON array of n numbers (rounded to 6 digits: fractions and ratios).
+static void add_array(Line *l, const double *v, int n) {
+    add(l, "[");
+    for (int i = 0; i < n; i++) {
+        if (isfinite(v[i]))
+            add(l, "%s%.6g", i ? ", " : "", v[i]);
+        else
+            add(l, "%snull", i ? ", " : "");
+    }
+    add(l, "]");
+}
+
 static int record_failure(CtMetrics *m, const char *what, int err) {
     m->failed = 1;
     snprintf(m->failure, sizeof m->failure, "%s: %s: %s", m->jsonl_path, what, strerror(err));
@@ -109,7 +129,7 @@ static int record_failure(CtMetrics *m, const char *what, int err) {
 }
 
 // Appends the line whole, or cuts what went out of it back off the file.
-static int write_line(CtMetrics *m, Line *l, int64_t step) {
+static int write_line_text(CtMetrics *m, Line *l, int64_t step) {
     if (m->failed) return -1;
     add(l, "}\n");
     struct stat st;
@@ -131,13 +151,34 @@ static int write_line(CtMetrics *m, Line *l, int64_t step) {
     return 0;
 }
 
+static int write_line(CtMetrics *m, Line *l, int64_t step) {
+    int rc = write_line_text(m, l, step);
+    ct_free(l->text);
+    return rc;
+}
+
+// An MoE model's routing over the step (train/loop/moe_step.h).
+static void add_moe(Line *l, const CtMoeStep *moe) {
+    add_number(l, "aux_loss", moe->aux_loss);
+    add_number(l, "router_z_loss", moe->router_z_loss);
+    add(l, ", \"expert_load\": [");
+    for (int i = 0; i < moe->n_layers; i++) {
+        if (i) add(l, ", ");
+        add_array(l, moe->load + (size_t)i * moe->E, moe->E);
+    }
+    add(l, "], \"expert_load_max_over_mean\": ");
+    add_array(l, moe->max_over_mean, moe->n_layers);
+    add_number(l, "moe_imbalance", moe->imbalance);
+}
+
 int ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, double lr, double grad_norm,
-                     double tokens_per_s, double mfu, double elapsed_s) {
-    Line l = {.len = 0};
+                     double tokens_per_s, double mfu, double elapsed_s, const CtMoeStep *moe) {
+    Line l = {0};
     add(&l, "{\"kind\": \"train\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
     add_number(&l, "loss", loss);
     add_number(&l, "lr", lr);
     add_number(&l, "grad_norm", grad_norm);
+    if (moe && moe->n_layers) add_moe(&l, moe);  // what the step computed, before the timings
     add_number(&l, "tokens_per_s", tokens_per_s);
     add_number(&l, "mfu", mfu);
     add_number(&l, "elapsed_s", elapsed_s);
@@ -147,7 +188,7 @@ int ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, do
 }
 
 int ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity) {
-    Line l = {.len = 0};
+    Line l = {0};
     add(&l, "{\"kind\": \"eval\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
     add_number(&l, "val_loss", val_loss);
     if (with_perplexity) add_number(&l, "val_ppl", exp(val_loss));
@@ -157,7 +198,7 @@ int ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss,
 }
 
 int ct_metrics_row(CtMetrics *m, int64_t step, int64_t tokens, const CtMetricRow *row) {
-    Line l = {.len = 0};
+    Line l = {0};
     add(&l, "{\"kind\": \"%s\", \"step\": %lld, \"tokens\": %lld", row->kind, (long long)step, (long long)tokens);
     for (int i = 0; i < row->n; i++) add_number(&l, row->names[i], row->values[i]);
     return write_line(m, &l, step);

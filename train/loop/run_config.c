@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "optim/schedule.h"
+#include "train/model/model_config.h"
 
 static const CtConfigSection sections[] = {
     {"run", "Where a run writes, how it is seeded and what it runs on."},
@@ -88,6 +89,22 @@ static const CtConfigKey keys[] = {
                      "yarn's attention_factor; 0: derived from factor and mscale."),
     CT_CFG_KEY_BOOL(CtRunConfig, model.rope_scaling.truncate, "model.rope_truncate", "true",
                     "yarn: round the correction range to whole dimensions (transformers' default)."),
+    CT_CFG_KEY_INT(CtRunConfig, model.n_experts, "model.n_experts", "0", 0, CT_MOE_MAX_EXPERTS,
+                   "Mixture of Experts (llama): routed experts per MoE layer; 0 keeps the preset's (dense: every MLP is one SwiGLU of model.d_ff)."),
+    CT_CFG_KEY_INT(CtRunConfig, model.top_k, "model.top_k", "0", 0, CT_MOE_MAX_TOP_K,
+                   "Experts each token is routed to (every token reaches all of them: no capacity limit, no token dropped)."),
+    CT_CFG_KEY_INT(CtRunConfig, model.moe_d_ff, "model.moe_d_ff", "0", 0, 262144,
+                   "Hidden size of one routed expert (fine-grained experts: smaller than model.d_ff)."),
+    CT_CFG_KEY_INT(CtRunConfig, model.n_shared_experts, "model.n_shared_experts", "0", 0, 1024,
+                   "Shared experts every token passes through (DeepSeekMoE): one SwiGLU of hidden size n_shared_experts x moe_d_ff; 0: none."),
+    CT_CFG_KEY_BOOL(CtRunConfig, model.shared_expert_gate, "model.shared_expert_gate", "false",
+                    "The shared experts' output times sigmoid(x.w) of a learned gate (Qwen2-MoE)."),
+    CT_CFG_KEY_INT(CtRunConfig, model.moe_layer_freq, "model.moe_layer_freq", "0", 0, 1024,
+                   "Layer l is MoE when (l + 1) % moe_layer_freq == 0 (Qwen2-MoE's decoder_sparse_step), the others keep the dense MLP; 0 or 1: every layer."),
+    CT_CFG_KEY_STRING(CtRunConfig, model.router, "model.router", "",
+                      "Router: softmax (softmax over all experts, then top-k; Qwen2-MoE, OLMoE), softmax_norm (the same, the k weights renormalised; Qwen3-MoE), topk_softmax (top-k logits, then softmax over them; Mixtral), sigmoid or sigmoid_norm (sigmoid scores with a selection bias; DeepSeek-V3); empty: softmax."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, model.router_scale, "model.router_scale", "0", 0, 1e6,
+                     "Factor on the routed experts' weights (DeepSeek's routed_scaling_factor); 0: 1."),
     CT_CFG_KEY_STRING(CtRunConfig, data.path, "data.path", "", "Dataset folder made by ctrain shard (holds dataset.json)."),
     CT_CFG_KEY_STRING(CtRunConfig, data.tokenizer, "data.tokenizer", "",
                       "Tokenizer for samples; empty uses the dataset's own tokenizer.json."),
@@ -123,6 +140,12 @@ static const CtConfigKey keys[] = {
                      "(cores x 2 FMA units x vector lanes x 2 x clock, printed at start)."),
     CT_CFG_KEY_INT(CtRunConfig, train.eval_exact_match, "train.eval_exact_match", "64", 0, 1e6,
                    "sft: held-out examples answered greedily at each evaluation for exact-match accuracy (0: off)."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, train.aux_loss_coef, "train.aux_loss_coef", "0.01", 0, 1e3,
+                     "Mixture of Experts: weight of the load-balancing loss E x sum_e f_e x P_e (Switch, Mixtral), the mean over MoE layers; 0: off."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, train.router_z_loss_coef, "train.router_z_loss_coef", "0.001", 0, 1e3,
+                     "Mixture of Experts: weight of the router z-loss, the mean of logsumexp(router logits)^2 (ST-MoE), the mean over MoE layers; 0: off."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, train.aux_free_bias_rate, "train.aux_free_bias_rate", "0", 0, 1,
+                     "Mixture of Experts: DeepSeek-V3's auxiliary-loss-free balancing, each expert's selection bias moved by this much (gamma, e.g. 0.001) toward the mean load after every step; needs model.router sigmoid or sigmoid_norm; 0: off."),
     CT_CFG_KEY_ENUM(CtRunConfig, optim.schedule, "optim.schedule", "cosine", "cosine|linear|constant|wsd",
                     "Learning-rate shape after the warmup (wsd: warmup-stable-decay)."),
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.lr, "optim.lr", "6e-4", 0, 10, "Peak learning rate."),
@@ -160,6 +183,8 @@ static const CtConfigKey keys[] = {
                     "Modules to adapt, as PEFT's target_modules list: a full name (model.layers.0.self_attn.q_proj) or a suffix after a '.' (q_proj, mlp.c_proj), or all-linear; empty: PEFT's default (q_proj,v_proj for llama, c_attn for gpt2)."),
     CT_CFG_KEY_STRING(CtRunConfig, lora.target_regex, "lora.target_regex", "",
                       "Instead of lora.targets: a Python regular expression fully matched against each module's full name (PEFT's string target_modules)."),
+    CT_CFG_KEY_LIST(CtRunConfig, lora.target_parameters, "lora.target_parameters", "",
+                    "MoE models: the routed experts' fused parameters to adapt, as PEFT's target_parameters (mlp.experts.gate_up_proj, mlp.experts.down_proj, or a suffix such as down_proj): one adapter per expert, in every MoE layer (layers_to_transform does not apply); needs lora.dropout 0. Alone, no module is adapted."),
     CT_CFG_KEY_LIST(CtRunConfig, lora.layers_to_transform, "lora.layers_to_transform", "",
                     "Layer indices (\"0,2\" or [\"0\", \"2\"]) where lora.targets' suffix matches apply (PEFT's layers_to_transform); empty: every layer."),
     CT_CFG_KEY_LIST(CtRunConfig, lora.layers_pattern, "lora.layers_pattern", "",
@@ -178,6 +203,17 @@ const CtConfigSchema ct_run_config_schema = {
 
 // Rules between keys, which the schema's per-key ranges cannot state.
 static int check_between_keys(const CtRunConfig *cfg, const char *source) {
+    CtRouter router = CT_ROUTER_SOFTMAX;
+    if (cfg->model.router[0] && ct_router_from_name(cfg->model.router, &router) != 0)
+        return ct_error_set("%s: model.router '%s' is not a router (softmax, softmax_norm, topk_softmax, sigmoid, "
+                            "sigmoid_norm)", source, cfg->model.router);
+    // The rate moves the selection bias that only the sigmoid routers have. A config that names no
+    // experts may start from a checkpoint's MoE model: that model is checked at setup (train_setup.c).
+    if (cfg->train.aux_free_bias_rate > 0 && (cfg->model.n_experts > 0 || cfg->model.router[0]) &&
+        router != CT_ROUTER_SIGMOID && router != CT_ROUTER_SIGMOID_NORM)
+        return ct_error_set("%s: train.aux_free_bias_rate %g needs model.router sigmoid or sigmoid_norm (the routers "
+                            "with a selection bias), not %s; set it to 0 or change the router",
+                            source, cfg->train.aux_free_bias_rate, ct_router_name(router));
     // The decay goes from optim.lr down to optim.min_lr: a larger min_lr makes it climb instead.
     // A constant schedule never reaches min_lr, so it may keep the default.
     if (cfg->optim.schedule != CT_LR_CONSTANT && cfg->optim.min_lr > cfg->optim.lr)

@@ -42,6 +42,10 @@ typedef struct {
                 attention_factor;
             int original_max_position, truncate;
         } rope_scaling;
+        // Mixture of Experts (CtModelConfig's fields); 0 and "" keep the preset's (dense)
+        int n_experts, top_k, moe_d_ff, n_shared_experts, shared_expert_gate, moe_layer_freq;
+        char router[32];     // a CtRouter by name (ct_router_from_name); "": the preset's
+        float router_scale;
     } model;
     struct {
         char path[CT_PATH_MAX];       // dataset folder (ctrain shard --out)
@@ -60,6 +64,8 @@ typedef struct {
         char init_from[CT_PATH_MAX];
         double peak_tflops;  // for MFU; 0 = measured (cpu) or known (gpu)
         int eval_exact_match;  // sft: held-out examples answered greedily at each evaluation
+        // Mixture of Experts: the router losses' coefficients and DeepSeek-V3's bias rate γ
+        double aux_loss_coef, router_z_loss_coef, aux_free_bias_rate;
     } train;
     struct {
         int schedule;  // CtLrShape
@@ -80,6 +86,7 @@ typedef struct {
         double alpha, dropout;  // doubles: written to adapter_config.json as given (0.1, not 0.100000001)
         char targets[4096];  // comma-separated module names, "all-linear", or "" (PEFT's default)
         char target_regex[1024];  // PEFT's string target_modules (a regex over full names); "" none
+        char target_parameters[1024];  // PEFT's target_parameters: MoE experts' fused parameters; "" none
         char layers_to_transform[1024], layers_pattern[256];  // comma-separated
         char rank_pattern[4096], alpha_pattern[4096];         // comma-separated "regex=value"
         int rslora;

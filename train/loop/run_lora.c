@@ -39,6 +39,7 @@ int ct_lora_spec_from_config(const CtRunConfig *cfg, CtLoraSpec *spec) {
     spec->rslora = cfg->lora.rslora;
     snprintf(spec->targets, sizeof spec->targets, "%s", cfg->lora.targets);
     snprintf(spec->target_regex, sizeof spec->target_regex, "%s", cfg->lora.target_regex);
+    snprintf(spec->target_parameters, sizeof spec->target_parameters, "%s", cfg->lora.target_parameters);
     snprintf(spec->layers_pattern, sizeof spec->layers_pattern, "%s", cfg->lora.layers_pattern);
     for (const char *p = cfg->lora.layers_to_transform; *p;) {
         char *end;

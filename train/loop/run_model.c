@@ -34,6 +34,19 @@ static void apply_variants(const __typeof__(((CtRunConfig *)0)->model) *m, CtMod
     }
 }
 
+// The Mixture-of-Experts keys over the preset's (every preset is dense). The router's name was
+// checked when the config loaded (run_config.c).
+static void apply_moe(const __typeof__(((CtRunConfig *)0)->model) *m, CtModelConfig *out) {
+    if (m->n_experts) out->n_experts = m->n_experts;
+    if (m->top_k) out->top_k = m->top_k;
+    if (m->moe_d_ff) out->moe_d_ff = m->moe_d_ff;
+    if (m->n_shared_experts) out->n_shared_experts = m->n_shared_experts;
+    if (m->shared_expert_gate) out->shared_expert_gate = 1;
+    if (m->moe_layer_freq) out->moe_layer_freq = m->moe_layer_freq;
+    if (m->router[0]) ct_router_from_name(m->router, &out->router);
+    if (m->router_scale > 0) out->router_scale = m->router_scale;
+}
+
 int ct_model_config_from_run(const CtRunConfig *run, CtModelConfig *out) {
     if (ct_model_preset(run->model.preset, out) != 0) return ct_error_prefix("model.preset: ");
     const __typeof__(run->model) *m = &run->model;
@@ -54,5 +67,6 @@ int ct_model_config_from_run(const CtRunConfig *run, CtModelConfig *out) {
     if (m->tie_embeddings) out->tie_embeddings = m->tie_embeddings == 1;
     out->dropout = m->dropout;
     apply_variants(m, out);
+    apply_moe(m, out);
     return ct_model_config_validate(out);
 }

@@ -42,7 +42,9 @@ int ct_train_run(CtRun *r) {
         // The next batch: the step's micro-batches, this rank's rows of them.
         if (ct_step_batches_fetch(&r->step_batches, &r->train) != 0) return 1;
         // The objective's step: forward and backward over them; this rank's share of the loss.
+        ct_moe_step_begin(&r->moe, m);
         CtStepResult res = r->objective->step(&r->obj);
+        ct_moe_step_end(&r->moe, m);  // Mixture of Experts: the step's routing, over every rank
         // Reduce and clip: the sums over the ranks are the step's loss and gradients.
         double loss = res.loss;
         ct_dist_allreduce_sum_f64(&loss, 1);
@@ -52,6 +54,9 @@ int ct_train_run(CtRun *r) {
         if (!isfinite(loss) || !isfinite(norm)) return ct_train_non_finite(r, loss, norm);
         // The optimizer step.
         ct_grad_sync_update(&r->sync, m, &r->opt);
+        // DeepSeek-V3's auxiliary-loss-free balancing: the selection biases move toward the mean
+        // load, from the whole step's counts (the same on every rank).
+        if (cfg->train.aux_free_bias_rate > 0) ct_model_moe_update_bias(m, r->moe.counts, (float)cfg->train.aux_free_bias_rate);
         ct_lora_tokens_mark_changed(m);  // LoRA's trainable token rows: the base reads them anew
         r->step++;
         stopping = stop_requested(r);

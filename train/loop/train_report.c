@@ -41,15 +41,16 @@ void ct_train_record_step(CtRun *r, const CtStepResult *res, double loss, double
     double mfu = r->peak_flops > 0 ? r->flops_per_step / dt / r->peak_flops : NAN;
     if (!r->lead) return;
     ct_metrics_train(&r->metrics, r->step, r->tokens_seen, loss, r->opt.lr, norm, tps, mfu,
-                     ct_time_now() - r->start_time);
+                     ct_time_now() - r->start_time, &r->moe);
     ct_divergence_check(&r->divergence, cfg, r->step, loss, norm, r->tty);
     if (res->row.n) ct_metrics_row(&r->metrics, r->step, r->tokens_seen, &res->row);
     if (r->tty || eval_now || r->step % r->log_every == 0 || r->step == r->first_step + 1) {
-        char eta[32], mem[32];
+        char eta[32], mem[32], imb[32] = "";
+        if (r->moe.n_layers) snprintf(imb, sizeof imb, " | imb %.2f", r->moe.imbalance);  // the worst MoE layer's max/mean load
         ct_format_duration(eta, sizeof eta, (double)(cfg->train.max_steps - r->step) * r->tokens_per_step / r->ema_tps);
         ct_format_bytes(mem, sizeof mem, (double)r->ops->memory_peak());
-        fprintf(stderr, "%sstep %6lld/%lld | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | MFU %.1f%% | mem %s | ETA %s%s",
-                r->tty ? "\r" : "", (long long)r->step, (long long)cfg->train.max_steps, loss, r->opt.lr, norm,
+        fprintf(stderr, "%sstep %6lld/%lld | loss %.4f | lr %.2e | norm %.3f%s | %.0f tok/s | MFU %.1f%% | mem %s | ETA %s%s",
+                r->tty ? "\r" : "", (long long)r->step, (long long)cfg->train.max_steps, loss, r->opt.lr, norm, imb,
                 r->ema_tps, 100 * mfu, mem, eta, r->tty && !eval_now ? "\033[K" : "\n");
     }
 }

@@ -18,6 +18,7 @@
 #include "train/dist/grad_sync.h"
 #include "train/loop/divergence.h"
 #include "train/loop/metrics.h"
+#include "train/loop/moe_step.h"
 #include "train/loop/run_config.h"
 #include "train/loop/run_lock.h"
 #include "train/model/model.h"
@@ -72,6 +73,7 @@ typedef struct {
     int tty;  // stderr is a terminal: the progress line is redrawn in place
     int64_t log_every;
     double compute_time, start_time, ema_tps;
+    CtMoeStep moe;  // Mixture of Experts: the routing of the step just taken (train/loop/moe_step.h)
     int64_t stop_by[2];  // ranks that received SIGINT, SIGTERM (summed over the ranks after each step)
 } CtRun;
 

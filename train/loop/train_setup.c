@@ -183,6 +183,25 @@ static int build_model(CtRun *r) {
     return 0;
 }
 
+// DeepSeek-V3's aux-free balancing moves the router's selection bias, which the sigmoid routers
+// alone have, and which LoRA's frozen base would not save. The model may be a checkpoint's: the
+// config's keys (run_config.c) could not tell.
+static int check_moe_balancing(CtRun *r) {
+    const CtRunConfig *cfg = r->cfg;
+    if (!(cfg->train.aux_free_bias_rate > 0)) return 0;
+    const CtModelConfig *c = &r->model.config;
+    if (!ct_model_router_has_bias(c))
+        return ct_error_set("train.aux_free_bias_rate %g needs a Mixture-of-Experts model with model.router sigmoid or "
+                            "sigmoid_norm (the routers with a selection bias); this model %s%s; set it to 0",
+                            cfg->train.aux_free_bias_rate, c->n_experts ? "routes with " : "is dense",
+                            c->n_experts ? ct_router_name(c->router) : "");
+    if (r->model.lora)
+        return ct_error_set("train.aux_free_bias_rate %g: the selection bias belongs to LoRA's frozen base, which "
+                            "the adapters' checkpoints do not keep; set it to 0 with lora.r > 0",
+                            cfg->train.aux_free_bias_rate);
+    return 0;
+}
+
 // A resumed run, before anything else is said or done: a checkpoint at or past train.max_steps
 // leaves nothing to do (1, said in one line); one written by another world size is refused;
 // otherwise "resumed from". 0, 1, or -1 + error.
@@ -260,6 +279,8 @@ static void bind_objective(CtRun *r) {
         // SFT rows hold whole examples: attention stays inside each one, positions restart.
         .with_docs = cfg->data.doc_masking || r->objective->packs_examples,
         .world = r->world,
+        .aux_loss_coef = (float)cfg->train.aux_loss_coef,
+        .router_z_loss_coef = (float)cfg->train.router_z_loss_coef,
     };
     o->model = &r->model;
     o->val = r->have_val ? &r->val : NULL;
@@ -288,7 +309,8 @@ int ct_train_setup(CtRun *r) {
     }
     if (inherit_meta(r, r->resume_dir ? r->resume_path : cfg->train.init_from) != 0) return -1;
     ct_rng_seed_stream(&r->sample_rng, (uint64_t)cfg->run.seed, CT_RNG_STREAM_SAMPLES);
-    if (build_model(r) != 0) return -1;
+    if (build_model(r) != 0 || check_moe_balancing(r) != 0) return -1;
+    ct_moe_step_init(&r->moe, &r->model);
     if (r->resume_dir) {
         int rc = resume_checks(r);
         if (rc != 0) return rc;
@@ -318,6 +340,7 @@ void ct_train_free(CtRun *r) {
     if (r->have_train) ct_loader_close(&r->train);
     if (r->have_val) ct_loader_close(&r->val);
     if (r->have_model) ct_model_free(&r->model);
+    ct_moe_step_free(&r->moe);
     ct_step_batches_free(&r->step_batches);
     if (r->objective->free) r->objective->free(&r->obj);
     ct_adamw_free(&r->opt);

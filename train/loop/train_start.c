@@ -12,6 +12,21 @@
 #include "train/loop/train_run.h"
 #include "train/model/lora.h"
 
+// "12.34M parameters"; for a Mixture of Experts also the active ones, what a token passes through:
+// all but the E − K routed experts (3·moe_d_ff·d_model each: gate, up, down) it is not routed to in
+// each MoE layer, and the experts' layout.
+static void describe_parameters(const CtModel *m, char *buf, size_t size) {
+    const CtModelConfig *c = &m->config;
+    if (c->n_experts == 0) {
+        snprintf(buf, size, "%.2fM parameters", m->n_params / 1e6);
+        return;
+    }
+    const double idle = (double)ct_model_moe_layers(c) * (c->n_experts - c->top_k) * 3.0 * c->moe_d_ff * c->d_model;
+    snprintf(buf, size, "%.2fM parameters, %.2fM active (MoE: %d experts, top-%d, %d shared, router %s)",
+             m->n_params / 1e6, ((double)m->n_params - idle) / 1e6, c->n_experts, c->top_k, c->n_shared_experts,
+             ct_router_name(c->router));
+}
+
 static void describe_run(CtRun *r) {
     const CtRunConfig *cfg = r->cfg;
     char line[512];
@@ -24,9 +39,10 @@ static void describe_run(CtRun *r) {
         snprintf(origin, sizeof origin, "from %s", cfg->train.init_from);
     else
         snprintf(origin, sizeof origin, "preset %s", cfg->model.preset);
-    ct_log("%s: %s (%s), %.2fM parameters, %d layers, d_model %d; %d threads; %s", r->name,
-           ct_arch_name(r->model.config.arch), origin, r->model.n_params / 1e6, r->model.config.n_layer,
-           r->model.config.d_model, r->threads, line);
+    char params[160];
+    describe_parameters(&r->model, params, sizeof params);
+    ct_log("%s: %s (%s), %s, %d layers, d_model %d; %d threads; %s", r->name, ct_arch_name(r->model.config.arch),
+           origin, params, r->model.config.n_layer, r->model.config.d_model, r->threads, line);
     ct_log("%s: %s: %llu train tokens, %llu val tokens; batch %d rows x %d x %d = %lld tokens per step, %lld steps "
            "(%.2f epochs)",
            r->name, cfg->data.path, (unsigned long long)r->data.split[CT_SPLIT_TRAIN].n_tokens,

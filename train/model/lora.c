@@ -17,33 +17,53 @@
 #include "train/model/lora_targets.h"
 #include "train/model/lora_tokens.h"
 
-// One linear module of a block, as Hugging Face names it (relative to the block's prefix).
+// One linear module of a block, as Hugging Face names it (relative to the block's prefix), or
+// (experts > 0) one of an MoE layer's fused expert parameters, which PEFT adapts through
+// target_parameters: transformers 5 holds experts.gate_up_proj [E, 2F', C] and experts.down_proj
+// [E, C, F'] as 3-D parameters (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE alike).
 typedef struct {
     const char *name;
     CtLoraSite site;
     int col0, out, in, out_stride;
     int hf_transposed;
+    int experts;
 } Module;
 
-// The linear modules of one block, in forward order. Returns the count (at most 7).
-static int block_modules(const CtModelConfig *c, Module *mods) {
+#define MAX_LAYER_MODULES 12
+
+// The linear modules of block l, in forward order, then its expert parameters. Returns the
+// count (at most MAX_LAYER_MODULES).
+static int block_modules(const CtModelConfig *c, int l, Module *mods) {
     const int C = c->d_model, F = c->d_ff, QKV = ct_model_qkv_width(c), FI = ct_model_fc_width(c);
     if (c->arch == CT_ARCH_GPT2) {
-        mods[0] = (Module){"attn.c_attn", CT_LORA_QKV, 0, QKV, C, QKV, 1};
-        mods[1] = (Module){"attn.c_proj", CT_LORA_ATTN_OUT, 0, C, C, C, 1};
-        mods[2] = (Module){"mlp.c_fc", CT_LORA_FC, 0, F, C, FI, 1};
-        mods[3] = (Module){"mlp.c_proj", CT_LORA_FC_OUT, 0, C, F, C, 1};
+        mods[0] = (Module){"attn.c_attn", CT_LORA_QKV, 0, QKV, C, QKV, 1, 0};
+        mods[1] = (Module){"attn.c_proj", CT_LORA_ATTN_OUT, 0, C, C, C, 1, 0};
+        mods[2] = (Module){"mlp.c_fc", CT_LORA_FC, 0, F, C, FI, 1, 0};
+        mods[3] = (Module){"mlp.c_proj", CT_LORA_FC_OUT, 0, C, F, C, 1, 0};
         return 4;
     }
     const int Q = c->n_head * ct_model_head_dim(c), KV = ct_model_kv_width(c);
-    mods[0] = (Module){"self_attn.q_proj", CT_LORA_QKV, 0, Q, C, QKV, 0};
-    mods[1] = (Module){"self_attn.k_proj", CT_LORA_QKV, Q, KV, C, QKV, 0};
-    mods[2] = (Module){"self_attn.v_proj", CT_LORA_QKV, Q + KV, KV, C, QKV, 0};
-    mods[3] = (Module){"self_attn.o_proj", CT_LORA_ATTN_OUT, 0, C, Q, C, 0};
-    mods[4] = (Module){"mlp.gate_proj", CT_LORA_FC, 0, F, C, FI, 0};
-    mods[5] = (Module){"mlp.up_proj", CT_LORA_FC, F, F, C, FI, 0};
-    mods[6] = (Module){"mlp.down_proj", CT_LORA_FC_OUT, 0, C, F, C, 0};
-    return 7;
+    int n = 0;
+    mods[n++] = (Module){"self_attn.q_proj", CT_LORA_QKV, 0, Q, C, QKV, 0, 0};
+    mods[n++] = (Module){"self_attn.k_proj", CT_LORA_QKV, Q, KV, C, QKV, 0, 0};
+    mods[n++] = (Module){"self_attn.v_proj", CT_LORA_QKV, Q + KV, KV, C, QKV, 0, 0};
+    mods[n++] = (Module){"self_attn.o_proj", CT_LORA_ATTN_OUT, 0, C, Q, C, 0, 0};
+    if (!ct_model_layer_is_moe(c, l)) {
+        mods[n++] = (Module){"mlp.gate_proj", CT_LORA_FC, 0, F, C, FI, 0, 0};
+        mods[n++] = (Module){"mlp.up_proj", CT_LORA_FC, F, F, C, FI, 0, 0};
+        mods[n++] = (Module){"mlp.down_proj", CT_LORA_FC_OUT, 0, C, F, C, 0, 0};
+        return n;
+    }
+    const int E = c->n_experts, FM = c->moe_d_ff, FS = c->n_shared_experts * c->moe_d_ff;
+    if (FS > 0) {  // the shared expert: nn.Linear modules in HF (gate|up fused in ctrain)
+        mods[n++] = (Module){"mlp.shared_expert.gate_proj", CT_LORA_SHARED_FC, 0, FS, C, 2 * FS, 0, 0};
+        mods[n++] = (Module){"mlp.shared_expert.up_proj", CT_LORA_SHARED_FC, FS, FS, C, 2 * FS, 0, 0};
+        mods[n++] = (Module){"mlp.shared_expert.down_proj", CT_LORA_SHARED_FC_OUT, 0, C, FS, C, 0, 0};
+    }
+    if (c->shared_expert_gate) mods[n++] = (Module){"mlp.shared_expert_gate", CT_LORA_SHARED_GATE, 0, 1, C, 1, 0, 0};
+    mods[n++] = (Module){"mlp.experts.gate_up_proj", CT_LORA_EXPERTS_GATE_UP, 0, 2 * FM, C, 2 * FM, 0, E};
+    mods[n++] = (Module){"mlp.experts.down_proj", CT_LORA_EXPERTS_DOWN, 0, C, FM, C, 0, E};
+    return n;
 }
 
 static const char *block_prefix(const CtModelConfig *c) {
@@ -68,13 +88,23 @@ static int in_layer_list(const CtLoraSpec *spec, int layer) {
     return 0;
 }
 
-// The forward's saved x·Aᵀ, backward's dh and dropout's scratch, in the memory of `ops`.
+// One A and B for a module's adapter, one per expert for an expert parameter's.
+static size_t adapter_copies(const CtLoraAdapter *a) { return (size_t)(a->n_experts ? a->n_experts : 1); }
+
+// Rows of an adapter's saved x·Aᵀ: a module's sees every token once, an expert parameter's the
+// N·top_k sorted rows.
+static size_t adapter_rows(const CtModel *m, const CtLoraAdapter *a) {
+    return (size_t)m->max_B * m->max_T * (size_t)(a->n_experts ? m->config.top_k : 1);
+}
+
+// The forward's saved x·Aᵀ, backward's dh and dropout's scratch, in the memory of `ops`. dh holds
+// one product's rows at a time: N tokens, or one expert's rows (each token picks an expert once).
 static void alloc_scratch(CtModel *m, const CtOps *ops) {
     CtLora *lora = m->lora;
     const size_t rows = (size_t)m->max_B * m->max_T, A = ops->act_bytes;
-    size_t sum_r = 0;
-    for (int i = 0; i < lora->n_adapters; i++) sum_r += (size_t)lora->adapters[i].r;
-    lora->h_block = ops->alloc(rows * (sum_r ? sum_r : 1) * A, "LoRA saved activations");
+    size_t saved = 0;
+    for (int i = 0; i < lora->n_adapters; i++) saved += adapter_rows(m, &lora->adapters[i]) * lora->adapters[i].r;
+    lora->h_block = ops->alloc((saved ? saved : 1) * A, "LoRA saved activations");
     lora->dh = ops->alloc(rows * (size_t)(lora->max_r ? lora->max_r : 1) * A, "LoRA backward scratch");
     if (lora->spec.dropout > 0) {  // scratch for dropout(x) and its gradient, as wide as the widest input
         int widest = 0;
@@ -85,8 +115,8 @@ static void alloc_scratch(CtModel *m, const CtOps *ops) {
     }
     size_t at = 0;
     for (int i = 0; i < lora->n_adapters; i++) {
-        lora->adapters[i].h = ct_act_at(A, lora->h_block, rows * at);
-        at += (size_t)lora->adapters[i].r;
+        lora->adapters[i].h = ct_act_at(A, lora->h_block, at);
+        at += adapter_rows(m, &lora->adapters[i]) * lora->adapters[i].r;
     }
     ct_lora_tokens_alloc(m, ops);
 }
@@ -124,58 +154,151 @@ static int is_unsupported_module(const CtModelConfig *c, const char *entry, int 
     return 0;
 }
 
-// Which of the model's linear modules the spec adapts, checked as PEFT checks a config, with
-// the errors a user can act on: an entry that names nothing, the embedding or the head.
+// The list entries of `list` (comma-separated) in turn: fn(entry, ctx) for each non-empty one;
+// the first non-zero return stops the walk and is returned.
+static int for_each_entry(const char *list, int (*fn)(const char *entry, void *ctx), void *ctx) {
+    for (const char *p = list; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char entry[512];
+        snprintf(entry, sizeof entry, "%.*s", (int)len, p);
+        p += len + (comma ? 1 : 0);
+        int rc = entry[0] ? fn(entry, ctx) : 0;
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+typedef struct {
+    const CtModelConfig *c;
+    const Linear *lin;
+    int n;
+} Choice;
+
+// The full name of the first module (experts 0) or expert parameter (experts 1), for errors.
+static const char *lin_example(const Choice *ch, int experts) {
+    for (int i = 0; i < ch->n; i++)
+        if ((ch->lin[i].mod.experts > 0) == experts) return ch->lin[i].full;
+    return "";
+}
+
+// Names (comma-separated, layer 0's or the first MoE layer's) of the model's modules (experts 0)
+// or expert parameters (experts 1), for errors.
+static void short_names(const Choice *ch, int experts, char *have, size_t size) {
+    have[0] = '\0';
+    int layer = -1;
+    for (int i = 0; i < ch->n; i++) {
+        if ((ch->lin[i].mod.experts > 0) != experts) continue;
+        if (layer < 0) layer = ch->lin[i].layer;
+        if (ch->lin[i].layer != layer) break;
+        const char *name = experts ? ch->lin[i].mod.name : strrchr(ch->lin[i].mod.name, '.') + 1;
+        snprintf(have + strlen(have), size - strlen(have), "%s%s", have[0] ? ", " : "", name);
+    }
+}
+
+// A target_modules entry must name a linear module (typos are errors), with a hint where it names
+// what PEFT cannot adapt as a module: the embedding, the head, a router, an expert parameter.
+static int check_module_entry(const char *entry, void *ctx) {
+    const Choice *ch = ctx;
+    int hit = 0;
+    for (int k = 0; k < ch->n && !hit; k++)
+        if (!ch->lin[k].mod.experts) hit = ct_lora_name_matches(ch->lin[k].full, entry);
+    if (hit) return 0;
+    is_unsupported_module(ch->c, entry, 0, &hit);
+    if (hit)
+        return ct_error_set("lora.targets: '%s' is the embedding or the output head: ctrain puts adapters on "
+                            "the blocks' linear layers only (new token rows train by themselves, see "
+                            "docs/lora.md)", entry);
+    for (int k = 0; k < ch->n && !hit; k++)
+        if (ch->lin[k].mod.experts) hit = ct_lora_name_matches(ch->lin[k].full, entry);
+    if (hit)
+        return ct_error_set("lora.targets: '%s' matches no linear layer here but names the routed experts' fused "
+                            "parameters (%s in transformers 5, where an MoE layer has no mlp.gate_proj/up_proj/"
+                            "down_proj modules): adapt them with lora.target_parameters (PEFT's target_parameters), "
+                            "e.g. mlp.experts.gate_up_proj,mlp.experts.down_proj", entry, lin_example(ch, 1));
+    for (int l = 0; l < ch->c->n_layer && !hit; l++) {
+        char router[64];
+        snprintf(router, sizeof router, "model.layers.%d.mlp.gate", l);
+        hit = ct_model_layer_is_moe(ch->c, l) && ct_lora_name_matches(router, entry);
+    }
+    if (hit)
+        return ct_error_set("lora.targets: '%s' is an MoE layer's router (mlp.gate, a TopKRouter module in "
+                            "transformers 5, not a linear layer): PEFT cannot adapt it, nor does ctrain", entry);
+    char have[512];
+    short_names(ch, 0, have, sizeof have);
+    return ct_error_set("lora.targets: '%s' matches no linear layer of this %s model (its layers: %s, named "
+                        "like %s; a full name, a suffix after a '.', or all-linear)%s", entry,
+                        ct_arch_name(ch->c->arch), have, ch->lin[0].full,
+                        ch->c->n_experts ? "; the routed experts' projections are parameters: lora.target_parameters"
+                                         : "");
+}
+
+// A target_parameters entry must name expert parameters.
+static int check_parameter_entry(const char *entry, void *ctx) {
+    const Choice *ch = ctx;
+    int hit = 0;
+    for (int k = 0; k < ch->n && !hit; k++)
+        if (ch->lin[k].mod.experts) hit = ct_lora_name_matches(ch->lin[k].full, entry);
+    if (hit) return 0;
+    if (!ch->c->n_experts)
+        return ct_error_set("lora.target_parameters: '%s': this model has no Mixture-of-Experts layer (target_parameters "
+                            "adapts the routed experts' fused parameters; use lora.targets for linear layers)", entry);
+    char have[512];
+    short_names(ch, 1, have, sizeof have);
+    return ct_error_set("lora.target_parameters: '%s' matches no expert parameter of this model (its MoE layers "
+                        "have %s, named like %s; a full name or a suffix after a '.')", entry, have,
+                        lin_example(ch, 1));
+}
+
+// Which of the model's linear modules and expert parameters the spec adapts, checked as PEFT
+// checks a config, with the errors a user can act on: an entry that names nothing, the
+// embedding or the head, a router, an expert parameter given as a module.
 static int choose_modules(const CtModelConfig *c, const CtLoraSpec *spec, const Linear *lin, int n, int *chosen) {
     CtLoraSpec s = *spec;
+    const Choice ch = {c, lin, n};
     if (s.targets[0] && s.target_regex[0])
         return ct_error_set("lora: both a target list ('%s') and a target regex ('%s'): give one", s.targets,
                             s.target_regex);
     if (s.target_regex[0] && (s.n_layers || s.layers_pattern[0]))  // PEFT's LoraConfig refuses it too
         return ct_error_set("lora: layers_to_transform and layers_pattern do not apply to a target regex ('%s'): "
                             "write the layers into the regex", s.target_regex);
-    if (!s.targets[0] && !s.target_regex[0]) snprintf(s.targets, sizeof s.targets, "%s", default_targets(c));
+    if (s.target_parameters[0] && s.dropout > 0)  // PEFT's ParamWrapper: x cannot be factored out of B·A·dropout(x)
+        return ct_error_set("lora.dropout = %g with lora.target_parameters: PEFT's adapters on expert parameters do "
+                            "not work with dropout (lora.ParamWrapper refuses lora_dropout != 0); set lora.dropout "
+                            "to 0", s.dropout);
+    // PEFT's default targets apply when neither target_modules nor target_parameters is given
+    if (!s.targets[0] && !s.target_regex[0] && !s.target_parameters[0])
+        snprintf(s.targets, sizeof s.targets, "%s", default_targets(c));
+    const int modules = s.targets[0] || s.target_regex[0];
     int hit;
-    if (!s.target_regex[0] && ct_lora_is_all_linear(s.targets)) {
-        // every linear layer but the head (ctrain's block modules); layers_to_transform still applies
-        for (int k = 0; k < n; k++) {
-            int layer = ct_lora_layer_index(lin[k].full, s.layers_pattern);
-            chosen[k] = s.n_layers == 0 || (layer >= 0 && in_layer_list(&s, layer));
-        }
-    } else if (s.target_regex[0]) {
+    if (s.target_regex[0]) {
         if (is_unsupported_module(c, s.target_regex, 1, &hit) != 0) return -1;
         if (hit)
             return ct_error_set("lora: the target regex '%s' matches the embedding or the output head: ctrain puts "
                                 "adapters on the blocks' linear layers only", s.target_regex);
-    } else {
-        for (const char *p = s.targets; *p;) {  // each entry must name a linear layer (typos are errors)
-            const char *comma = strchr(p, ',');
-            size_t len = comma ? (size_t)(comma - p) : strlen(p);
-            char entry[512];
-            snprintf(entry, sizeof entry, "%.*s", (int)len, p);
-            p += len + (comma ? 1 : 0);
-            if (!entry[0]) continue;
-            int named = 0;
-            for (int k = 0; k < n && !named; k++) named = ct_lora_name_matches(lin[k].full, entry);
-            if (named) continue;
-            is_unsupported_module(c, entry, 0, &hit);
-            if (hit)
-                return ct_error_set("lora.targets: '%s' is the embedding or the output head: ctrain puts adapters on "
-                                    "the blocks' linear layers only (new token rows train by themselves, see "
-                                    "docs/lora.md)", entry);
-            char have[256] = "";
-            for (int i = 0; i < n && lin[i].layer == 0; i++)
-                snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", i ? ", " : "",
-                         strrchr(lin[i].mod.name, '.') + 1);
-            return ct_error_set("lora.targets: '%s' matches no linear layer of this %s model (its layers: %s, named "
-                                "like %s; a full name, a suffix after a '.', or all-linear)", entry,
-                                ct_arch_name(c->arch), have, lin[0].full);
-        }
+    } else if (s.targets[0] && !ct_lora_is_all_linear(s.targets)) {
+        if (for_each_entry(s.targets, check_module_entry, (void *)&ch) != 0) return -1;
     }
+    if (for_each_entry(s.target_parameters, check_parameter_entry, (void *)&ch) != 0) return -1;
     int total = 0;
     for (int k = 0; k < n; k++) {
-        if (s.target_regex[0] || !ct_lora_is_all_linear(s.targets))
+        chosen[k] = 0;
+        if (lin[k].mod.experts) {  // every MoE layer: PEFT's target_parameters ignore layers_to_transform
+            for (const char *p = s.target_parameters; *p && !chosen[k];) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+                char entry[512];
+                snprintf(entry, sizeof entry, "%.*s", (int)len, p);
+                p += len + (comma ? 1 : 0);
+                chosen[k] = entry[0] && ct_lora_name_matches(lin[k].full, entry);
+            }
+        } else if (modules && !s.target_regex[0] && ct_lora_is_all_linear(s.targets)) {
+            // every linear layer but the head (ctrain's block modules); layers_to_transform still applies
+            int layer = ct_lora_layer_index(lin[k].full, s.layers_pattern);
+            chosen[k] = s.n_layers == 0 || (layer >= 0 && in_layer_list(&s, layer));
+        } else if (modules) {
             if (ct_lora_target_matches(&s, lin[k].full, &chosen[k]) != 0) return -1;
+        }
         total += chosen[k];
     }
     if (!total)
@@ -186,23 +309,26 @@ static int choose_modules(const CtModelConfig *c, const CtLoraSpec *spec, const 
 }
 
 // target_modules as PEFT records them: the regex, the names given, or for all-linear every short
-// name of the block's modules.
-static void record_targets(CtLora *lora, const CtModelConfig *c, const Module *mods, int n_mods) {
+// name of the blocks' modules (not the expert parameters: PEFT's all-linear adapts nn.Linear
+// modules only); "" when only target_parameters were given.
+static void record_targets(CtLora *lora, const CtModelConfig *c, const Linear *lin, int n) {
     const CtLoraSpec *s = &lora->spec;
     char *out = lora->target_modules;
     const size_t size = sizeof lora->target_modules;
     if (s->target_regex[0]) {
         snprintf(out, size, "%s", s->target_regex);
     } else if (!s->targets[0]) {
-        snprintf(out, size, "%s", default_targets(c));
+        snprintf(out, size, "%s", s->target_parameters[0] ? "" : default_targets(c));
     } else if (!ct_lora_is_all_linear(s->targets)) {
         snprintf(out, size, "%s", s->targets);
     } else {
         out[0] = '\0';
-        for (int i = 0; i < n_mods; i++) {
-            const char *shortname = strrchr(mods[i].name, '.') + 1;
-            int seen = 0;  // gpt2's c_proj twice
-            for (int j = 0; j < i; j++) seen |= strcmp(strrchr(mods[j].name, '.') + 1, shortname) == 0;
+        for (int i = 0; i < n; i++) {
+            if (lin[i].mod.experts) continue;
+            const char *shortname = strrchr(lin[i].mod.name, '.') + 1;
+            int seen = 0;  // gpt2's c_proj twice; every layer's q_proj
+            for (int j = 0; j < i && !seen; j++)
+                seen = !lin[j].mod.experts && strcmp(strrchr(lin[j].mod.name, '.') + 1, shortname) == 0;
             if (!seen) snprintf(out + strlen(out), size - strlen(out), "%s%s", out[0] ? "," : "", shortname);
         }
     }
@@ -217,17 +343,19 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
     if (spec->r > m->config.d_model)
         return ct_error_set("lora.r = %d is larger than the model's width %d: a low-rank adapter needs r < d_model",
                             spec->r, m->config.d_model);
-    Module mods[8];
-    const int n_mods = block_modules(&m->config, mods), n_lin = n_mods * m->config.n_layer;
-    Linear *lin = ct_calloc((size_t)n_lin, sizeof *lin);
+    Module mods[MAX_LAYER_MODULES];
+    Linear *lin = ct_calloc((size_t)m->config.n_layer * MAX_LAYER_MODULES, sizeof *lin);
+    int n_lin = 0;
+    for (int l = 0; l < m->config.n_layer; l++) {
+        const int n_mods = block_modules(&m->config, l, mods);
+        for (int i = 0; i < n_mods; i++, n_lin++) {
+            lin[n_lin].mod = mods[i];
+            lin[n_lin].layer = l;
+            snprintf(lin[n_lin].full, sizeof lin[n_lin].full, "%s.%d.%s", block_prefix(&m->config), l, mods[i].name);
+        }
+    }
     int *chosen = ct_calloc((size_t)n_lin, sizeof *chosen), *ranks = ct_calloc((size_t)n_lin, sizeof *ranks);
     double *alphas = ct_calloc((size_t)n_lin, sizeof *alphas);
-    for (int l = 0, k = 0; l < m->config.n_layer; l++)
-        for (int i = 0; i < n_mods; i++, k++) {
-            lin[k].mod = mods[i];
-            lin[k].layer = l;
-            snprintf(lin[k].full, sizeof lin[k].full, "%s.%d.%s", block_prefix(&m->config), l, mods[i].name);
-        }
     int rc = choose_modules(&m->config, spec, lin, n_lin, chosen), n_adapters = 0;
     for (int k = 0; k < n_lin && rc == 0; k++) {
         if (!chosen[k]) continue;
@@ -248,7 +376,7 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
     CtLora *lora = ct_calloc(1, sizeof *lora);
     lora->spec = *spec;
     lora->scale = ct_lora_scale(spec);
-    record_targets(lora, &m->config, mods, n_mods);
+    record_targets(lora, &m->config, lin, n_lin);
     lora->n_adapters = n_adapters;
     lora->adapters = ct_calloc((size_t)(n_adapters ? n_adapters : 1), sizeof(CtLoraAdapter));
     size_t at = 0;
@@ -266,13 +394,14 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
         a->col0 = md->col0;
         a->out_stride = md->out_stride;
         a->hf_transposed = md->hf_transposed;
+        a->n_experts = md->experts;
         a->r = ranks[k];
         a->scale = module_scale(spec, ranks[k], alphas[k]);
         if (a->r > lora->max_r) lora->max_r = a->r;
         a->a_offset = at;
-        at += (size_t)a->r * a->in;
+        at += adapter_copies(a) * a->r * a->in;
         a->b_offset = at;
-        at += (size_t)a->out * a->r;
+        at += adapter_copies(a) * a->out * a->r;
     }
     ct_free(lin), ct_free(chosen), ct_free(ranks), ct_free(alphas);
     m->lora = lora;
@@ -327,16 +456,17 @@ void ct_lora_sync(CtModel *m, int to_device) {
 // PEFT's initialisation on the host copy of the adapters.
 static void init_host(CtLora *lora, uint64_t seed) {
     for (int i = 0; i < lora->n_adapters; i++)  // B = 0 (A below); the token rows keep their values
-        memset(lora->params + lora->adapters[i].b_offset, 0,
-               (size_t)lora->adapters[i].out * lora->adapters[i].r * sizeof(float));
+        memset(lora->params + lora->adapters[i].b_offset, 0, adapter_copies(&lora->adapters[i]) *
+                                                                 lora->adapters[i].out * lora->adapters[i].r * sizeof(float));
     for (int i = 0; i < lora->n_adapters; i++) {
-        // kaiming_uniform_(A, a=√5): gain √(2/(1+5)), bound gain·√(3/in) = 1/√in
+        // kaiming_uniform_(A, a=√5): gain √(2/(1+5)), bound gain·√(3/in) = 1/√in (an expert parameter's
+        // A is PEFT's one nn.Linear(in, r·E): the same bound over all E experts' rows)
         const CtLoraAdapter *a = &lora->adapters[i];
         const float bound = 1.0f / sqrtf((float)a->in);
         CtRng rng;
         ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_LORA_INIT + (uint64_t)i);
         float *A = lora->params + a->a_offset;
-        for (size_t j = 0; j < (size_t)a->r * a->in; j++) A[j] = (2 * ct_rng_uniform(&rng) - 1) * bound;
+        for (size_t j = 0; j < adapter_copies(a) * a->r * a->in; j++) A[j] = (2 * ct_rng_uniform(&rng) - 1) * bound;
     }
 }
 
@@ -436,6 +566,55 @@ void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, CtAct *dinp, const
     }
 }
 
+// Expert e's A [r, in] and B [out, r] of an expert parameter's adapter, in `buffer`'s layout.
+static const float *expert_a(const CtLoraAdapter *a, const float *buffer, int e) {
+    return buffer + a->a_offset + (size_t)e * a->r * a->in;
+}
+static const float *expert_b(const CtLoraAdapter *a, const float *buffer, int e) {
+    return buffer + a->b_offset + (size_t)e * a->out * a->r;
+}
+
+// PEFT's ParamWrapper adds s·B_e·A_e to expert e's weight; over expert e's sorted rows that is
+// the lora_forward op on the row block (x_e·(W_e + s·B_e·A_e)ᵀ = x_e·W_eᵀ + s·(x_e·A_eᵀ)·B_eᵀ), h
+// saved at the same rows.
+void ct_lora_experts_forward(CtModel *m, int layer, CtLoraSite site, CtAct *out, const CtAct *inp,
+                             const int32_t *offsets) {
+    CtLora *lora = m->lora;
+    const size_t A = m->ops->act_bytes;
+    int first, n = site_range(lora, layer, site, &first);
+    for (int i = first; i < first + n; i++) {
+        CtLoraAdapter *a = &lora->adapters[i];
+        for (int e = 0; e < a->n_experts; e++) {
+            const int r0 = offsets[e], rows = offsets[e + 1] - offsets[e];
+            if (rows == 0) continue;
+            m->ops->lora_forward(ct_act_at(A, out, (size_t)r0 * a->out_stride), ct_act_at(A, a->h, (size_t)r0 * a->r),
+                                 ct_act_at(A, inp, (size_t)r0 * a->in), expert_a(a, lora->dev_params, e),
+                                 expert_b(a, lora->dev_params, e), a->scale, rows, a->in, a->r, a->out, a->out_stride);
+        }
+    }
+}
+
+// Each expert's rows: dB_e += s·doutᵀ·h, dA_e += dhᵀ·x, dx += dh·A_e (the op on the row block).
+void ct_lora_experts_backward(CtModel *m, int layer, CtLoraSite site, CtAct *dinp, const CtAct *dout,
+                              const CtAct *inp, const int32_t *offsets) {
+    CtLora *lora = m->lora;
+    const size_t A = m->ops->act_bytes;
+    int first, n = site_range(lora, layer, site, &first);
+    for (int i = first; i < first + n; i++) {
+        CtLoraAdapter *a = &lora->adapters[i];
+        for (int e = 0; e < a->n_experts; e++) {
+            const int r0 = offsets[e], rows = offsets[e + 1] - offsets[e];
+            if (rows == 0) continue;
+            m->ops->lora_backward(dinp ? ct_act_at(A, dinp, (size_t)r0 * a->in) : NULL,
+                                  (float *)expert_a(a, lora->dev_grads, e), (float *)expert_b(a, lora->dev_grads, e),
+                                  lora->dh, ct_act_at(A, dout, (size_t)r0 * a->out_stride),
+                                  ct_act_at(A, inp, (size_t)r0 * a->in), ct_act_at(A, a->h, (size_t)r0 * a->r),
+                                  expert_a(a, lora->dev_params, e), expert_b(a, lora->dev_params, e), a->scale, rows,
+                                  a->in, a->r, a->out, a->out_stride);
+        }
+    }
+}
+
 // The base weight of a site in block `layer` (the model holds every weight as [out, in]).
 static float *site_weight(CtModel *m, int layer, CtLoraSite site) {
     const CtLayerTensors *p = &m->w.layers[layer];
@@ -443,7 +622,12 @@ static float *site_weight(CtModel *m, int layer, CtLoraSite site) {
     case CT_LORA_QKV: return p->qkv_w;
     case CT_LORA_ATTN_OUT: return p->attn_out_w;
     case CT_LORA_FC: return p->fc_w;
-    default: return p->fc_out_w;
+    case CT_LORA_FC_OUT: return p->fc_out_w;
+    case CT_LORA_SHARED_FC: return p->shared_fc_w;
+    case CT_LORA_SHARED_FC_OUT: return p->shared_fc_out_w;
+    case CT_LORA_SHARED_GATE: return p->shared_gate_w;
+    case CT_LORA_EXPERTS_GATE_UP: return p->experts_w;                                  // expert 0's gate|up
+    default: return p->experts_w + 2 * (size_t)m->config.moe_d_ff * m->config.d_model;  // expert 0's down
     }
 }
 
@@ -451,19 +635,24 @@ void ct_lora_merge(CtModel *m) {
     CtLora *lora = m->lora;
     if (!lora) return;
     ct_model_sync_to_host(m);  // merged on the host copy (a device model gets it back below)
+    // an expert's weights: 3F'C floats apart (gate|up [2F',C], then down [C,F'])
+    const size_t expert_stride = 3 * (size_t)m->config.moe_d_ff * m->config.d_model;
     for (int i = 0; i < lora->n_adapters; i++) {
         const CtLoraAdapter *a = &lora->adapters[i];
-        // rows col0.. of the fused [out_stride, in] weight: W[col0 + j, c] += s·Σ_k B[j,k]·A[k,c]
-        float *W = m->params + (site_weight(m, a->layer, a->site) - m->dev_params) + (size_t)a->col0 * a->in;
-        const float *A = lora->params + a->a_offset, *B = lora->params + a->b_offset;
-        const int r = a->r;
+        for (int e = 0; e < (int)adapter_copies(a); e++) {
+            // rows col0.. of the fused [out_stride, in] weight: W[col0 + j, c] += s·Σ_k B[j,k]·A[k,c]
+            float *W = m->params + (site_weight(m, a->layer, a->site) - m->dev_params) + (size_t)e * expert_stride +
+                       (size_t)a->col0 * a->in;
+            const float *A = expert_a(a, lora->params, e), *B = expert_b(a, lora->params, e);
+            const int r = a->r;
 #pragma omp parallel for schedule(static)
-        for (int j = 0; j < a->out; j++) {
-            float *w = W + (size_t)j * a->in;
-            for (int k = 0; k < r; k++) {
-                const float bk = a->scale * B[(size_t)j * r + k];
-                const float *ak = A + (size_t)k * a->in;
-                for (int c = 0; c < a->in; c++) w[c] += bk * ak[c];
+            for (int j = 0; j < a->out; j++) {
+                float *w = W + (size_t)j * a->in;
+                for (int k = 0; k < r; k++) {
+                    const float bk = a->scale * B[(size_t)j * r + k];
+                    const float *ak = A + (size_t)k * a->in;
+                    for (int c = 0; c < a->in; c++) w[c] += bk * ak[c];
+                }
             }
         }
     }
@@ -475,14 +664,16 @@ void ct_lora_merge(CtModel *m) {
 void ct_lora_named_tensors(const CtLora *lora, const float *buffer, CtNamedTensor *out) {
     for (int i = 0; i < lora->n_adapters; i++) {
         const CtLoraAdapter *a = &lora->adapters[i];
-        out[2 * i] = (CtNamedTensor){.name = a->a_name, .ndim = 2, .dtype = CT_DTYPE_F32,
+        const int x = a->n_experts ? 1 : 0;  // an expert parameter's: [E, r, in] and [E, out, r]
+        out[2 * i] = (CtNamedTensor){.name = a->a_name, .ndim = 2 + x, .dtype = CT_DTYPE_F32,
                                      .data = (void *)(buffer + a->a_offset)};
-        out[2 * i].shape[0] = a->r;
-        out[2 * i].shape[1] = a->in;
-        out[2 * i + 1] = (CtNamedTensor){.name = a->b_name, .ndim = 2, .dtype = CT_DTYPE_F32,
+        out[2 * i + 1] = (CtNamedTensor){.name = a->b_name, .ndim = 2 + x, .dtype = CT_DTYPE_F32,
                                          .data = (void *)(buffer + a->b_offset)};
-        out[2 * i + 1].shape[0] = a->out;
-        out[2 * i + 1].shape[1] = a->r;
+        out[2 * i].shape[0] = out[2 * i + 1].shape[0] = a->n_experts;
+        out[2 * i].shape[x] = a->r;
+        out[2 * i].shape[x + 1] = a->in;
+        out[2 * i + 1].shape[x] = a->out;
+        out[2 * i + 1].shape[x + 1] = a->r;
     }
     ct_lora_tokens_named_tensors(lora, buffer, out + 2 * lora->n_adapters);
 }

@@ -9,13 +9,34 @@
 typedef struct CtModel CtModel;
 typedef struct CtBatch CtBatch;
 
-// Where an adapter's module sits in the model's forward pass: the four linear products of a block.
-typedef enum { CT_LORA_QKV, CT_LORA_ATTN_OUT, CT_LORA_FC, CT_LORA_FC_OUT, CT_LORA_N_SITES } CtLoraSite;
+// Where an adapter's module sits in the model's forward pass: the four linear products of a block;
+// in an MoE layer, the shared expert's three (gate|up, down, its [1,C] gate) and the routed
+// experts' two grouped products (gate|up, down) over the sorted rows.
+typedef enum {
+    CT_LORA_QKV,
+    CT_LORA_ATTN_OUT,
+    CT_LORA_FC,
+    CT_LORA_FC_OUT,
+    CT_LORA_SHARED_FC,
+    CT_LORA_SHARED_FC_OUT,
+    CT_LORA_SHARED_GATE,
+    CT_LORA_EXPERTS_GATE_UP,
+    CT_LORA_EXPERTS_DOWN,
+    CT_LORA_N_SITES
+} CtLoraSite;
 
 // After each linear product of block `layer` (m->lora set): add the adapters of that site
 // (forward), and their backward (dinp += ..., adapter gradients += ...).
 void ct_lora_forward(CtModel *m, int layer, CtLoraSite site, CtAct *out, const CtAct *inp, int N);
 void ct_lora_backward(CtModel *m, int layer, CtLoraSite site, CtAct *dinp, const CtAct *dout, const CtAct *inp, int N);
+// The same after a grouped expert product of MoE layer `layer` (site CT_LORA_EXPERTS_*): out[R, OC]
+// and inp[R, in] are the sorted rows, expert e owning rows offsets[e]..offsets[e+1]-1 (offsets in
+// host memory, as moe_permute gives them); each expert's adapter adds into its own rows. Backward
+// adds dinp (may be NULL) and the adapters' gradients; the forward's offsets must be passed again.
+void ct_lora_experts_forward(CtModel *m, int layer, CtLoraSite site, CtAct *out, const CtAct *inp,
+                             const int32_t *offsets);
+void ct_lora_experts_backward(CtModel *m, int layer, CtLoraSite site, CtAct *dinp, const CtAct *dout,
+                              const CtAct *inp, const int32_t *offsets);
 // 1 when block `layer` has an adapter at `site` (0 without LoRA).
 int ct_lora_has_adapter(const CtModel *m, int layer, CtLoraSite site);
 

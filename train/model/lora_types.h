@@ -29,6 +29,11 @@ typedef struct {
     char targets[4096];     // a list (comma-separated): a module is adapted when its full name equals an
                             // entry or ends with "." + entry; "all-linear"; or "" (PEFT's default)
     char target_regex[1024];  // PEFT's string target_modules: a regex fully matched against the full name
+    // PEFT's target_parameters (a list, comma-separated): the routed experts' fused parameters
+    // ("mlp.experts.gate_up_proj", "mlp.experts.down_proj"), matched against the parameter's full name
+    // ("model.layers.3.mlp.experts.gate_up_proj") by the list rule of targets; every MoE layer
+    // (layers_to_transform does not apply, as in PEFT); no dropout (PEFT's ParamWrapper refuses it)
+    char target_parameters[1024];
     int layers[CT_LORA_MAX_LAYERS], n_layers;  // layers_to_transform (n_layers 0: every layer)
     char layers_pattern[256];                  // comma-separated; "" any (where the layer index is read)
     CtLoraPattern rank_pattern[CT_LORA_MAX_PATTERNS], alpha_pattern[CT_LORA_MAX_PATTERNS];
@@ -40,7 +45,8 @@ typedef struct {
 } CtLoraSpec;
 
 typedef struct {
-    char module[96];         // "model.layers.0.self_attn.k_proj" (PEFT's key is base_model.model.<module>)
+    char module[96];         // "model.layers.0.self_attn.k_proj" (PEFT's key is base_model.model.<module>), or an
+                             // expert parameter's "model.layers.0.mlp.experts.gate_up_proj"
     char a_name[128], b_name[128];  // "<module>.lora_A.weight", "<module>.lora_B.weight"
     int layer;
     CtLoraSite site;
@@ -49,8 +55,14 @@ typedef struct {
     float scale;             // alpha/r of its own alpha and rank (alpha_pattern, rank_pattern)
     int col0, out_stride;    // its block in the site's (fused) output: columns col0..col0+out of out_stride
     int hf_transposed;       // the base weight is a Conv1D (fan_in_fan_out in PEFT)
+    // 0: a module's adapter. E: the routed experts' fused parameter (PEFT's ParamWrapper), one A and B
+    // per expert: A [E, r, in] (PEFT's lora_A [E·r, in] as is), B [E, out, r] (PEFT's lora_B [out, r·E]
+    // holds B_e[o, k] at column k·E + e: train/interop/lora_peft_experts.h converts), each expert's
+    // update on its block of sorted rows
+    int n_experts;
     size_t a_offset, b_offset;  // in floats, into params / grads
-    CtAct *h;                // [max_B·max_T, r]: x·Aᵀ of the last forward (an activation)
+    CtAct *h;                // [max_B·max_T, r]: x·Aᵀ of the last forward (an activation); experts':
+                             // [max_B·max_T·top_k, r], over the sorted rows
 } CtLoraAdapter;
 
 // The trainable token rows (train/model/lora_tokens.c). Their values replace the base's rows of those

@@ -36,6 +36,7 @@ int ct_dpo_init(CtDpo *d, CtDpoLoss type, double beta, double epsilon, const CtM
         if (!policy->ops->host_memory) ct_model_to_backend(&d->ref, policy->ops);
         d->have_ref = 1;
     }
+    d->ref.moe.aux_coef = d->ref.moe.z_coef = 0;  // Mixture of Experts: the frozen reference adds no router losses
     return 0;
 }
 
@@ -45,6 +46,11 @@ static CtModel *reference_forward(CtDpo *d, CtModel *policy, const CtBatch *b) {
         ct_model_forward(&d->ref, b);
         return &d->ref;
     }
+    // The policy's MoE routing statistics are the policy's forwards': the reference's leave them as they were.
+    CtMoeStats kept = policy->moe;
+    const size_t n_load = (size_t)kept.n_layers * (size_t)kept.E;
+    double *load = n_load ? ct_alloc(sizeof(double) * n_load) : NULL;
+    if (n_load) memcpy(load, kept.load, sizeof(double) * n_load);
     struct CtLora *adapters = policy->lora;
     ct_lora_tokens_show_base(policy);  // trained token rows (train/model/lora_tokens.h): the base's own, as PEFT's reference
     int training = policy->training;
@@ -53,6 +59,10 @@ static CtModel *reference_forward(CtDpo *d, CtModel *policy, const CtBatch *b) {
     ct_model_forward(policy, b);
     policy->lora = adapters;
     policy->training = training;
+    if (n_load) memcpy(policy->moe.load, load, sizeof(double) * n_load);
+    ct_free(load);
+    kept.load = policy->moe.load;
+    policy->moe = kept;
     return policy;
 }
 

@@ -31,6 +31,7 @@ static CtStepResult step(CtObjectiveRun *o) {
     CtDpoRun *d = o->state;
     // Dropout masks (model.dropout > 0): a stream per step, so a resumed run draws the same ones.
     ct_model_set_dropout(o->model, 1, ct_objective_dropout_seed(o->set.seed, (uint64_t)*o->step * 65536));
+    ct_objective_set_router_losses(o);  // Mixture of Experts: the policy's router losses (the reference has none)
     CtDpoStats st;
     memset(&st, 0, sizeof st);
     for (int a = 0; a < o->set.accum; a++)

@@ -11,6 +11,7 @@ CtStepResult ct_lm_step(CtObjectiveRun *o) {
     int64_t total = s->total;  // data parallel: the mean is over every rank's targets
     ct_dist_allreduce_sum_i64(&total, 1);
     ct_step_batches_normalise(s, total);
+    ct_objective_set_router_losses(o);  // Mixture of Experts: the router losses' share of each backward
     CtStepResult res = {0};  // the step's mean: micro-batch losses are already weighted by their share
     for (int a = 0; a < o->set.accum; a++) {
         CtBatch mb = ct_step_batch(s, a, o->set.with_docs);

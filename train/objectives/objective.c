@@ -17,6 +17,20 @@ uint64_t ct_objective_dropout_seed(uint64_t seed, uint64_t micro_batch) {
     return ct_rng_next(&rng);
 }
 
+// Each router loss is a mean over one micro-batch's rows (and the MoE layers), so each of the
+// step's accum·world micro-batches contributes 1/(accum·world) of it: the step's gradient is that of
+// the mean over all of them. Not the LM loss's share (counted targets / the step's): the router
+// sees every row, prompt and padding included, and a fixed share keeps "N ranks × batch B = one rank
+// × batch N·B" for the z-loss (a mean over rows, whatever the loss mask) — exactly. The load-balancing
+// loss E·Σ_e f_e·P_e is a product of two means over the micro-batch, so it depends on how the step is
+// cut into micro-batches on any weighting; with this one N ranks × B equal one rank × B accumulating N.
+void ct_objective_set_router_losses(CtObjectiveRun *o) {
+    CtModel *m = o->model;
+    const float share = 1.0f / (float)((double)o->set.accum * o->set.world);
+    m->moe.aux_coef = m->moe.n_layers ? o->set.aux_loss_coef * share : 0;
+    m->moe.z_coef = m->moe.n_layers ? o->set.router_z_loss_coef * share : 0;
+}
+
 uint64_t ct_objective_val_start(CtObjectiveRun *o) {
     CtLoaderState start = {o->set.seed, 0, 0};
     ct_loader_restore(o->val, &start);

@@ -49,6 +49,7 @@ typedef struct {
     int eval_exact_match; // train.eval_exact_match: held-out examples answered greedily (0: off)
     int with_docs;        // pass positions and document ids to attention
     int world;            // ranks in the job
+    float aux_loss_coef, router_z_loss_coef;  // train.*: Mixture of Experts' router losses
 } CtObjectiveSettings;
 
 typedef struct {
@@ -91,6 +92,9 @@ const CtObjective *ct_objective_for(CtObjectiveKind kind);
 
 // The dropout seed of a micro-batch (step·65536 + index): independent of every other one's.
 uint64_t ct_objective_dropout_seed(uint64_t seed, uint64_t micro_batch);
+// Mixture of Experts: the router losses' coefficients the model's next backwards apply
+// (m->moe.aux_coef, z_coef), for a training step's micro-batches; 0 on a dense model.
+void ct_objective_set_router_losses(CtObjectiveRun *o);
 // Rewinds the validation loader to its fixed start; the number of batches to evaluate.
 uint64_t ct_objective_val_start(CtObjectiveRun *o);
 // The chat template a dataset was rendered with (its manifest's source.chat_template), as
