@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/thread_slice.h"
 #include "kernels/ops.h"
 
 #define CT_REAL_BITS 32
@@ -21,6 +22,7 @@
 #include "kernels/cpu/dropout.inc"
 #include "kernels/cpu/xent.inc"
 #include "kernels/cpu/lora.inc"
+#include "kernels/cpu/moe.inc"
 #include "kernels/cpu/real_end.h"
 
 #define CT_REAL_BITS 64
@@ -34,4 +36,5 @@
 #include "kernels/cpu/dropout.inc"
 #include "kernels/cpu/xent.inc"
 #include "kernels/cpu/lora.inc"
+#include "kernels/cpu/moe.inc"
 #include "kernels/cpu/real_end.h"

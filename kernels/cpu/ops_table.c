@@ -109,6 +109,42 @@ static void lora_backward(CtAct *dinp, float *dA, float *dB, CtAct *dh, const Ct
                           int dout_stride) {
     ct_cpu_lora_backward_f32(dinp, dA, dB, dh, dout, inp, h, A, B, scale, N, C, R, OC, dout_stride);
 }
+static void moe_route_forward(int32_t *expert_ids, float *weights, float *probs, float *lse, const CtAct *logits,
+                              const float *bias, int N, const CtMoeRouting *r) {
+    ct_cpu_moe_route_forward_f32(expert_ids, weights, probs, lse, logits, bias, N, r);
+}
+static void moe_route_backward(CtAct *dlogits, const float *dweights, const CtAct *logits, const float *probs,
+                               const float *lse, const int32_t *expert_ids, const float *weights, const float *f,
+                               float aux_coef, float z_coef, int N, const CtMoeRouting *r) {
+    ct_cpu_moe_route_backward_f32(dlogits, dweights, logits, probs, lse, expert_ids, weights, f, aux_coef, z_coef, N,
+                                  r);
+}
+static void moe_gather_forward(CtAct *out, const CtAct *inp, const int32_t *sorted_token, int R, int C) {
+    ct_cpu_moe_gather_forward_f32(out, inp, sorted_token, R, C);
+}
+static void moe_gather_backward(CtAct *dinp, const CtAct *dout, const int32_t *slot_of, int N, int K, int C) {
+    ct_cpu_moe_gather_backward_f32(dinp, dout, slot_of, N, K, C);
+}
+static void grouped_matmul_forward(CtAct *out, const CtAct *inp, const float *weight, size_t expert_stride,
+                                   const int32_t *offsets, int E, int C, int OC) {
+    ct_cpu_grouped_matmul_forward_f32(out, inp, weight, expert_stride, offsets, E, C, OC);
+}
+static void grouped_matmul_backward(CtAct *dinp, float *dweight, const CtAct *dout, const CtAct *inp,
+                                    const float *weight, size_t expert_stride, const int32_t *offsets, int E, int C,
+                                    int OC) {
+    ct_cpu_grouped_matmul_backward_f32(dinp, dweight, dout, inp, weight, expert_stride, offsets, E, C, OC);
+}
+static void moe_combine_forward(CtAct *out, const CtAct *expert_out, const float *weights, const int32_t *slot_of,
+                                const CtAct *shared, const CtAct *shared_gate, int N, int K, int C) {
+    ct_cpu_moe_combine_forward_f32(out, expert_out, weights, slot_of, shared, shared_gate, N, K, C);
+}
+static void moe_combine_backward(CtAct *dexpert_out, float *dweights, CtAct *dshared, CtAct *dshared_gate,
+                                 const CtAct *dout, const CtAct *expert_out, const float *weights,
+                                 const int32_t *slot_of, const CtAct *shared, const CtAct *shared_gate, int N, int K,
+                                 int C) {
+    ct_cpu_moe_combine_backward_f32(dexpert_out, dweights, dshared, dshared_gate, dout, expert_out, weights, slot_of,
+                                    shared, shared_gate, N, K, C);
+}
 static void dropout_forward(CtAct *out, const CtAct *inp, size_t n, float p, uint64_t seed) {
     ct_cpu_dropout_forward_f32(out, inp, n, p, seed);
 }
@@ -162,6 +198,16 @@ static const CtOps cpu_ops = {
     .xent_backward = xent_backward,
     .lora_forward = lora_forward,
     .lora_backward = lora_backward,
+    .moe_route_forward = moe_route_forward,
+    .moe_route_backward = moe_route_backward,
+    .moe_router_stats = ct_cpu_moe_router_stats_f32,
+    .moe_permute = ct_cpu_moe_permute_f32,
+    .moe_gather_forward = moe_gather_forward,
+    .moe_gather_backward = moe_gather_backward,
+    .grouped_matmul_forward = grouped_matmul_forward,
+    .grouped_matmul_backward = grouped_matmul_backward,
+    .moe_combine_forward = moe_combine_forward,
+    .moe_combine_backward = moe_combine_backward,
     .dropout_forward = dropout_forward,
     .dropout_backward = dropout_backward,
 };

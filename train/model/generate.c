@@ -32,6 +32,7 @@ void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
     g->fch_act = ops->alloc(A * (size_t)c->d_ff, "generation state");
     g->logits = ops->alloc(A * (size_t)c->vocab_size, "generation logits");
     g->token_pos = ops->alloc(sizeof(int32_t) * 2, "generation token");
+    if (c->n_experts > 0) ct_model_moe_acts_alloc(model, 1, &g->moe);
     g->host_logits = ops->host_memory && A == sizeof(float) ? g->logits : ct_alloc(sizeof(float) * (size_t)c->vocab_size);
 }
 
@@ -42,6 +43,7 @@ void ct_generator_free(CtGenerator *g) {
     if (g->qkv_pre) ops->free(g->qkv_pre);
     if (g->branch_pre) ops->free(g->branch_pre);
     ops->free(g->token_pos);
+    if (g->moe.logits) ct_model_moe_acts_free(g->model, &g->moe);
     if (g->host_logits != (void *)g->logits) ct_free(g->host_logits);
     memset(g, 0, sizeof *g);
 }
@@ -65,7 +67,7 @@ const float *ct_generator_feed(CtGenerator *g, int32_t token) {
                              .qkv_pre = g->qkv_pre, .qk_rstd = g->mean_rstd + 2, .atty = g->atty, .res2 = g->x,
                              .ln2 = g->norm, .ln2_mean = mean, .ln2_rstd = rstd, .fch = g->fch, .fch_act = g->fch_act,
                              .proj = g->proj, .attn_pre = g->branch_pre, .mlp_pre = g->branch_pre,
-                             .attn_post_rstd = rstd, .mlp_post_rstd = rstd, .out = g->x};
+                             .attn_post_rstd = rstd, .mlp_post_rstd = rstd, .moe = g->moe, .out = g->x};
 
     ct_model_embed_forward(m, g->x, d_token, d_pos, 1, 0.0f);
     for (int l = 0; l < m->config.n_layer; l++) ct_model_block_forward(m, l, &pass, &row);

@@ -19,6 +19,7 @@ typedef struct {
     CtAct *x, *norm, *qkv, *atty, *proj, *fch, *fch_act, *logits;
     CtAct *qkv_pre, *branch_pre;  // qk_norm's and post_norms' inputs (NULL without the feature)
     float *mean_rstd;             // [2 + NH + NKV]: a norm's mean and rstd, then the q/k norms' rstd
+    CtMoeActs moe;                // an MoE layer's buffers for one row (every MoE layer reuses them)
     int32_t *token_pos;  // [2]: the fed token and its position, in the ops' memory
     float *host_logits;  // [V]: what ct_generator_feed returns (= logits on the CPU)
 } CtGenerator;

@@ -38,6 +38,7 @@ int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, i
     m->train_grads = m->dev_grads;
     m->n_train = m->dev_grads ? m->n_params : 0;
     ct_model_activations_alloc(m);
+    ct_model_moe_stats_create(m);
     return 0;
 }
 
@@ -50,6 +51,7 @@ void ct_model_free(CtModel *m) {
     ct_free(m->grads);
     ct_free(m->w.layers);
     ct_free(m->g.layers);
+    ct_model_moe_stats_free(m);
     memset(m, 0, sizeof *m);
 }
 
@@ -91,7 +93,7 @@ static CtBlockActs block_acts(const CtModel *m, int l) {
     const CtActivations *a = &m->act;
     const CtModelConfig *c = &m->config;
     const size_t C = (size_t)c->d_model, stats = (size_t)l * slice(m, 1), QKV = (size_t)ct_model_qkv_width(c);
-    const int qk = c->qk_norm, post = c->post_norms;
+    const int qk = c->qk_norm, post = c->post_norms, moe = ct_model_layer_is_moe(c, l);
     return (CtBlockActs){.x = layer_input(m, l),
                          .ln1 = ct_act_ln1(m, l),
                          .ln1_mean = a->ln1_mean + stats,
@@ -105,8 +107,9 @@ static CtBlockActs block_acts(const CtModel *m, int l) {
                          .ln2 = ct_act_ln2(m, l),
                          .ln2_mean = a->ln2_mean + stats,
                          .ln2_rstd = a->ln2_rstd + stats,
-                         .fch = act_layer(m, a->fch, l, (size_t)ct_model_fc_width(c)),
+                         .fch = moe ? NULL : act_layer(m, a->fch, ct_model_dense_index(c, l), (size_t)ct_model_fc_width(c)),
                          .fch_act = ct_act_fch_act(m, l),
+                         .moe = moe ? ct_model_moe_acts(m, l) : (CtMoeActs){0},
                          .proj = a->proj,
                          .attn_pre = post ? act_layer(m, a->attn_pre, l, C) : NULL,
                          .mlp_pre = post ? act_layer(m, a->mlp_pre, l, C) : NULL,
@@ -135,7 +138,8 @@ static size_t layer_first_grad(const CtModel *m, int l) {
     const CtLayerTensors *t = &m->g.layers[l];
     const float *p[] = {t->ln1_w, t->ln1_b, t->qkv_w, t->qkv_b, t->attn_out_w, t->attn_out_b,
                         t->ln2_w, t->ln2_b, t->fc_w,  t->fc_b,  t->fc_out_w, t->fc_out_b,
-                        t->q_norm_w, t->k_norm_w, t->attn_post_w, t->mlp_post_w};
+                        t->q_norm_w, t->k_norm_w, t->attn_post_w, t->mlp_post_w, t->router_w, t->router_bias,
+                        t->experts_w, t->shared_fc_w, t->shared_fc_out_w, t->shared_gate_w};
     const float *lowest = NULL;
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         if (p[i] && (!lowest || p[i] < lowest)) lowest = p[i];
@@ -163,6 +167,7 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
         ct_model_block_forward(m, l, &pass, &acts);
     }
     ct_model_head_forward(m, a->logits, a->lnf, a->lnf_mean, a->lnf_rstd, layer_input(m, d.L), d.N);
+    if (m->moe.n_layers) ct_model_moe_record(m, d.N);  // routing statistics of every forward
     m->loss = 0;
     m->loss_count = 0;
     if (!batch->targets) return 0;
@@ -216,9 +221,17 @@ static void mlp_backward(CtModel *m, int l, const CtBlockActs *s, const CtModelD
     CtActivations *a = &m->act;
     const size_t A = ops->act_bytes;
     CtAct *dres = a->d_residual;
-    if (m->recompute) ct_model_mlp_activation_forward(m, s->fch_act, s->fch, d->N);
     const CtAct *dproj = branch_output_backward(m, dres, s->mlp_pre, p->mlp_post_w, gp->mlp_post_w, s->mlp_post_rstd,
                                                 3 + 3 * l, d->N);
+    if (ct_model_layer_is_moe(&m->config, l)) {  // the experts keep their activations; only ln2 is recomputed
+        if (m->recompute) ct_model_norm_forward(m, s->ln2, s->ln2_mean, s->ln2_rstd, s->res2, p->ln2_w, p->ln2_b, d->N);
+        ops->zero(a->d_norm, (size_t)d->N * d->C * A);
+        ct_model_moe_backward(m, l, &s->moe, s->ln2, dproj, a->d_norm, d->N);
+        ct_model_norm_backward(m, dres, gp->ln2_w, gp->ln2_b, a->d_norm, s->res2, p->ln2_w, s->ln2_mean, s->ln2_rstd,
+                               d->N);
+        return;
+    }
+    if (m->recompute) ct_model_mlp_activation_forward(m, s->fch_act, s->fch, d->N);
     if (fused_gelu_backward(m, l)) {  // d fch = gelu'(fch) ⊙ (dproj·W_proj), written (no zeroing)
         ops->matmul_backward_dgelu(a->d_fch, gp->fc_out_w, gp->fc_out_b, dproj, s->fch_act, s->fch, p->fc_out_w, d->N,
                                    d->F, d->C);
@@ -289,14 +302,15 @@ void ct_model_backward(CtModel *m) {
     const size_t NC = (size_t)d.N * d.C, A = ops->act_bytes;
     CtAct *dres = a->d_residual;  // d loss / d (residual stream), carried down the blocks
 
-    if (m->loss_count == 0) {  // no token counted: the loss is a constant, nothing to add
+    const int router_losses = m->moe.n_layers && (m->moe.aux_coef != 0 || m->moe.z_coef != 0);
+    if (m->loss_count == 0 && !router_losses) {  // no token counted: the loss is a constant, nothing to add
         if (m->grads_final && !m->lora && m->dev_grads) m->grads_final(m->grads_final_ctx, 0);
         return;
     }
     // loss = Σ losses / count: the head's gradient, in place over the logits (through the
-    // soft-cap when the logits were capped)
+    // soft-cap when the logits were capped); with no token counted only the router losses remain
     ops->xent_backward(a->logits, a->lse, batch->targets, batch->loss_mask, batch->loss_weights,
-                       1.0f / m->loss_count, d.N, d.V, m->config.final_softcap);
+                       m->loss_count > 0 ? 1.0f / m->loss_count : 0.0f, d.N, d.V, m->config.final_softcap);
     ops->zero(a->d_norm, NC * A);
     ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
     if (m->lora) ct_lora_tokens_backward_head(m, d.N);

@@ -37,6 +37,9 @@ typedef struct {
 // Pointers into a parameter-shaped buffer (the parameters, or their gradients). The fused
 // tensors are adjacent entries of the table: qkv_w is q_proj|k_proj|v_proj (llama) or c_attn
 // (gpt2); fc_w is gate_proj|up_proj (llama) or c_fc (gpt2). Absent tensors are NULL.
+// An MoE layer (ct_model_layer_is_moe) has no fc_w/fc_out_w; its MLP is the router, the experts
+// (expert e's gate|up [2F',C] at experts_w + e·3F'C, its down [C,F'] 2F'C further on) and the
+// shared expert (gate|up, down, and the optional [1,C] gate).
 typedef struct {
     float *ln1_w, *ln1_b;
     float *qkv_w, *qkv_b;
@@ -46,6 +49,11 @@ typedef struct {
     float *fc_out_w, *fc_out_b;
     float *q_norm_w, *k_norm_w;       // qk_norm: per-head RMSNorm weights [head_dim] (Qwen3, Gemma 3)
     float *attn_post_w, *mlp_post_w;  // post_norms: RMSNorm on the attention and MLP outputs (Gemma)
+    float *router_w;                  // [E,C] mlp.gate
+    float *router_bias;               // [E] sigmoid routers' selection bias (never gets a gradient)
+    float *experts_w;                 // expert 0's gate_proj: the E experts' weights, 3F'C floats each
+    float *shared_fc_w, *shared_fc_out_w;  // shared expert: gate|up [2·S·F',C], down [C,S·F']
+    float *shared_gate_w;             // [1,C] Qwen2-MoE's shared_expert_gate
 } CtLayerTensors;
 
 typedef struct {
@@ -55,8 +63,39 @@ typedef struct {
     CtLayerTensors *layers;
 } CtModelTensors;
 
+// The Mixture-of-Experts activations of one MoE layer over N tokens; R = N·K (token, slot) rows,
+// sorted by expert (kernels/ops.h). offsets is host memory, the rest the ops'.
+typedef struct {
+    CtAct *logits;                     // [N,E] router logits
+    float *probs, *lse;                // [N,E], [N]
+    int32_t *ids;                      // [N,K] chosen experts
+    float *weights;                    // [N,K] their weights
+    int32_t *offsets;                  // [E+1] HOST: expert e owns sorted rows offsets[e]..offsets[e+1]-1
+    int32_t *sorted_token, *slot_of;   // [R] each sorted row's token; [R] the sorted row of (n, k)
+    CtAct *xs;                         // [R,C] the gathered input rows
+    CtAct *eh, *eh_act;                // [R,2F'] experts' gate|up, [R,F'] after SwiGLU
+    CtAct *ey;                         // [R,C] experts' outputs
+    CtAct *sh_fch, *sh_act, *sh_out;   // shared expert: [N,2FS], [N,FS], [N,C] (FS = S·F'); NULL without
+    CtAct *sh_gate;                    // [N] shared gate logits; NULL without the gate
+} CtMoeActs;
+
+// What every MoE layer keeps (slices of max_B·max_T rows per MoE layer, in layer order; kept with
+// recompute on too), and backward's scratch for one layer at a time.
+typedef struct {
+    CtMoeActs base;                    // slice 0 of each; ct_model_moe_acts finds a layer's
+    int32_t *offsets;                  // HOST [moe layers × (E+1)] (base.offsets = offsets)
+    CtAct *d_logits;                   // [N,E]
+    float *d_weights;                  // [N,K]
+    CtAct *d_rows;                     // [R,C] d experts' outputs, then d gathered rows
+    CtAct *d_eh, *d_eh_act;            // [R,2F'], [R,F']
+    CtAct *d_sh_fch, *d_sh_act, *d_sh_out, *d_sh_gate;  // [N,2FS], [N,FS], [N,C], [N]
+    float *f;                          // HOST [E]: fractions of tokens per expert (the aux loss's f)
+    double *q_mean;                    // HOST [E]: moe_router_stats's
+} CtMoeActivations;
+
 // Activations of one forward pass, kept for backward. Per-layer tensors hold n_layer slices;
-// with recompute on, ln1, ln2 and fch_act hold one slice that backward refills. CtAct arrays
+// with recompute on, ln1, ln2 and fch_act hold one slice that backward refills. fch and fch_act
+// have a slice per dense layer only (MoE layers keep theirs in act.moe). CtAct arrays
 // are of the ops' activation type (ops->act_bytes: float on the CPU, bf16 in the GPU's bf16
 // table; kernels/ops.h), addressed through ct_act_at; per-row statistics are float.
 typedef struct {
@@ -85,6 +124,7 @@ typedef struct {
     // gradients of one block at a time (reused down the stack)
     CtAct *d_residual, *d_norm, *d_qkv, *d_atty, *d_fch, *d_fch_act, *d_proj;
     CtAct *d_post;                     // post_norms: the gradient of a branch's output before its norm
+    CtMoeActivations moe;              // Mixture-of-Experts layers (empty for a dense model)
 } CtActivations;
 
 // One batch of B sequences of T tokens. Only tokens is required.
@@ -246,6 +286,8 @@ void ct_model_moe_update_bias(CtModel *m, const double *load, float rate);
 // FLOPs of one training step (forward + backward) per token at sequence length T:
 // 6·N_matmul + 6·n_layer·T·d_model (causal attention: QKᵀ and P·V each 2·T·C/2 per token
 // forward, twice that backward). N_matmul counts the weights of every matrix product,
-// the output head included; embeddings and norms are not products. weights_frozen (LoRA's
+// the output head included; embeddings and norms are not products. An MoE layer counts the
+// weights a token runs through: the router, top_k experts and the shared expert (its active
+// parameters, not all E experts). weights_frozen (LoRA's
 // base): 4·N_matmul, backward computing the inputs' gradients but not the weights'.
 double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_frozen);

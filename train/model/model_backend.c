@@ -73,8 +73,7 @@ void ct_model_to_backend(CtModel *m, const CtOps *ops) {
     CT_CHECK(m->ops->host_memory && !ops->host_memory,
              "ct_model_to_backend moves a model from host memory to a device backend");
     // The host's activations go; the device gets its own, sized by its attention.
-    m->ops->free(m->act_block);
-    m->act_block = NULL;
+    ct_model_activations_free(m);
     m->ops = ops;
     m->dev_params = ct_model_device_buffer(ops, m->params, m->n_params, m->train_shards, "model parameters");
     if (ops->keep_low_precision_weights) ops->keep_low_precision_weights(m->dev_params, m->n_params, NULL);
@@ -106,8 +105,7 @@ void ct_model_to_backend(CtModel *m, const CtOps *ops) {
 void ct_model_free_backend(CtModel *m) {
     const CtOps *ops = m->ops;
     if (!ops) return;
-    ops->free(m->act_block);
-    m->act_block = NULL;
+    ct_model_activations_free(m);
     if (ops->host_memory) return;  // parameters and gradients are the host buffers
     ops->free(m->dev_params);
     ops->free(m->dev_grads);

@@ -39,20 +39,30 @@ void ct_model_norm_backward(const CtModel *m, CtAct *dinp, float *dw, float *db,
         m->ops->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, m->config.d_model);
 }
 
+void ct_model_glu_forward(const CtModel *m, CtAct *out, const CtAct *gate_up, int N, int F) {
+    if (m->config.gate_act == CT_GATE_GELU_TANH)
+        m->ops->geglu_forward(out, gate_up, N, F);
+    else
+        m->ops->swiglu_forward(out, gate_up, N, F);
+}
+
+void ct_model_glu_backward(const CtModel *m, CtAct *dgate_up, const CtAct *gate_up, const CtAct *dout, int N, int F) {
+    if (m->config.gate_act == CT_GATE_GELU_TANH)
+        m->ops->geglu_backward(dgate_up, dout, gate_up, N, F);
+    else
+        m->ops->swiglu_backward(dgate_up, dout, gate_up, N, F);
+}
+
 void ct_model_mlp_activation_forward(const CtModel *m, CtAct *out, const CtAct *fch, int N) {
-    if (is_llama(m) && m->config.gate_act == CT_GATE_GELU_TANH)
-        m->ops->geglu_forward(out, fch, N, m->config.d_ff);
-    else if (is_llama(m))
-        m->ops->swiglu_forward(out, fch, N, m->config.d_ff);
+    if (is_llama(m))
+        ct_model_glu_forward(m, out, fch, N, m->config.d_ff);
     else
         m->ops->gelu_forward(out, fch, (size_t)N * m->config.d_ff);
 }
 
 void ct_model_mlp_activation_backward(const CtModel *m, CtAct *dfch, const CtAct *fch, const CtAct *dout, int N) {
-    if (is_llama(m) && m->config.gate_act == CT_GATE_GELU_TANH)
-        m->ops->geglu_backward(dfch, dout, fch, N, m->config.d_ff);
-    else if (is_llama(m))
-        m->ops->swiglu_backward(dfch, dout, fch, N, m->config.d_ff);
+    if (is_llama(m))
+        ct_model_glu_backward(m, dfch, fch, dout, N, m->config.d_ff);
     else
         m->ops->gelu_backward(dfch, fch, dout, (size_t)N * m->config.d_ff);
 }
@@ -162,18 +172,23 @@ void ct_model_block_forward(CtModel *m, int l, const CtBlockPass *pass, const Ct
     if (m->lora) ct_lora_forward(m, l, CT_LORA_ATTN_OUT, attn_out, a->atty, d.N);
     branch_output(m, a, attn_out, a->attn_post_rstd, p->attn_post_w, pass, 2 + 3 * l, d.N);
     ops->residual_forward(a->res2, a->x, a->proj, NC);
-    // MLP half: res2 + postnorm(proj(act(fc(norm(res2)))))
+    // MLP half: res2 + postnorm(proj(act(fc(norm(res2))))), or the Mixture of Experts in place
+    // of proj(act(fc(·))) on an MoE layer
     ct_model_norm_forward(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w, p->ln2_b, d.N);
-    if (fused_gelu_forward(m, pass, l)) {
-        ops->matmul_bias_gelu_forward(a->fch_act, a->fch, a->ln2, p->fc_w, p->fc_b, d.N, d.C, d.F);
-    } else {
-        ops->matmul_forward(a->fch, a->ln2, p->fc_w, p->fc_b, d.N, d.C, d.FI);
-        if (m->lora) ct_lora_forward(m, l, CT_LORA_FC, a->fch, a->ln2, d.N);
-        ct_model_mlp_activation_forward(m, a->fch_act, a->fch, d.N);
-    }
     CtAct *mlp_out = post ? a->mlp_pre : a->proj;
-    ops->matmul_forward(mlp_out, a->fch_act, p->fc_out_w, p->fc_out_b, d.N, d.F, d.C);
-    if (m->lora) ct_lora_forward(m, l, CT_LORA_FC_OUT, mlp_out, a->fch_act, d.N);
+    if (ct_model_layer_is_moe(&m->config, l)) {
+        ct_model_moe_forward(m, l, &a->moe, a->ln2, mlp_out, d.N);
+    } else {
+        if (fused_gelu_forward(m, pass, l)) {
+            ops->matmul_bias_gelu_forward(a->fch_act, a->fch, a->ln2, p->fc_w, p->fc_b, d.N, d.C, d.F);
+        } else {
+            ops->matmul_forward(a->fch, a->ln2, p->fc_w, p->fc_b, d.N, d.C, d.FI);
+            if (m->lora) ct_lora_forward(m, l, CT_LORA_FC, a->fch, a->ln2, d.N);
+            ct_model_mlp_activation_forward(m, a->fch_act, a->fch, d.N);
+        }
+        ops->matmul_forward(mlp_out, a->fch_act, p->fc_out_w, p->fc_out_b, d.N, d.F, d.C);
+        if (m->lora) ct_lora_forward(m, l, CT_LORA_FC_OUT, mlp_out, a->fch_act, d.N);
+    }
     branch_output(m, a, mlp_out, a->mlp_post_rstd, p->mlp_post_w, pass, 3 + 3 * l, d.N);
     ops->residual_forward(a->out, a->res2, a->proj, NC);
 }

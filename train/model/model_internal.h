@@ -33,6 +33,7 @@ typedef struct {
     CtAct *proj;                       // [N,C] scratch: output of the two projections
     CtAct *attn_pre, *mlp_pre;         // post_norms: [N,C] each branch's output before its norm
     float *attn_post_rstd, *mlp_post_rstd;  // post_norms: [N]
+    CtMoeActs moe;                     // an MoE layer's MLP activations (fch and fch_act unused there)
     CtAct *out;                        // [N,C] stream after the block
 } CtBlockActs;
 
@@ -67,6 +68,9 @@ void ct_model_norm_backward(const CtModel *m, CtAct *dinp, float *dw, float *db,
                             const float *w, const float *mean, const float *rstd, int N);
 void ct_model_mlp_activation_forward(const CtModel *m, CtAct *out, const CtAct *fch, int N);
 void ct_model_mlp_activation_backward(const CtModel *m, CtAct *dfch, const CtAct *fch, const CtAct *dout, int N);
+// The same gated activation (SwiGLU, or GeGLU) for a product of hidden size F: the experts' own.
+void ct_model_glu_forward(const CtModel *m, CtAct *out, const CtAct *gate_up, int N, int F);
+void ct_model_glu_backward(const CtModel *m, CtAct *dgate_up, const CtAct *gate_up, const CtAct *dout, int N, int F);
 // The llama variants' per-layer pieces: RoPE's table of layer l for a pass whose largest position
 // is rope_len - 1 (train/model/rope_scaling.h), and the attention's options (window, query scale,
 // soft-capping), NULL where all are the defaults.
@@ -83,8 +87,30 @@ void ct_model_layout_count(const CtModelConfig *c, int *n_tensors, size_t *n_flo
 void ct_model_layout_table(const CtModelConfig *c, CtParamEntry *table);
 void ct_model_layout_bind(const CtModelConfig *c, float *base, CtModelTensors *t);
 
+// ---- Mixture of Experts (train/model/model_moe.c) ----
+// The MoE MLP of layer l: out[N,C] = Σ_k w·expert(x) + shared(x), from x = the second norm's output.
+void ct_model_moe_forward(CtModel *m, int l, const CtMoeActs *a, const CtAct *x, CtAct *out, int N);
+// Its backward: adds d x into dx and the weights' gradients into m->g, with the router losses'
+// terms (m->moe.aux_coef, z_coef, each over the MoE layers).
+void ct_model_moe_backward(CtModel *m, int l, const CtMoeActs *a, const CtAct *x, const CtAct *dout, CtAct *dx, int N);
+// Adds the last forward's routing (every MoE layer's counts and losses) to m->moe.
+void ct_model_moe_record(CtModel *m, int N);
+// m->moe's shape and sums (ct_model_create), and their memory (ct_model_free).
+void ct_model_moe_stats_create(CtModel *m);
+void ct_model_moe_stats_free(CtModel *m);
+// Ordinal of layer l among the MoE layers (those before it), and among the dense ones.
+int ct_model_moe_index(const CtModelConfig *c, int l);
+static inline int ct_model_dense_index(const CtModelConfig *c, int l) { return l - ct_model_moe_index(c, l); }
+// Buffers of one MoE layer for N rows, in the ops' memory (offsets on the host): generation's.
+void ct_model_moe_acts_alloc(const CtModel *m, int N, CtMoeActs *a);
+void ct_model_moe_acts_free(const CtModel *m, CtMoeActs *a);
+
 // Activations (train/model/model_activations.c).
 void ct_model_activations_alloc(CtModel *m);
+// Frees them (the ops' block and the host arrays beside it).
+void ct_model_activations_free(CtModel *m);
+// MoE layer l's slices of act.moe.
+CtMoeActs ct_model_moe_acts(const CtModel *m, int layer);
 // Per-layer slices; with recompute the recomputed tensors have one slice for every layer.
 CtAct *ct_act_ln1(const CtModel *m, int layer);
 CtAct *ct_act_ln2(const CtModel *m, int layer);

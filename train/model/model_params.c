@@ -67,9 +67,42 @@ static void walk_gpt2(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *
     t->lm_head = c->tie_embeddings ? t->wte : add_tensor(walk, "lm_head.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
 }
 
+// An MoE layer's MLP (Qwen2-MoE / Qwen3-MoE / OLMoE names): the router, its selection bias
+// (sigmoid routers: 1-D, so the optimizer never decays it, and backward gives it no gradient),
+// each expert's gate, up and down (gate|up adjacent: one [2F', C] product per expert, experts
+// 3F'C apart), then the shared expert and its gate.
+static void walk_moe_mlp(const CtModelConfig *c, LayoutWalk *walk, CtLayerTensors *L, int l) {
+    const int C = c->d_model, E = c->n_experts, F = c->moe_d_ff, FS = c->n_shared_experts * c->moe_d_ff;
+    const char *m = "model.layers";
+    char n[NAME_MAX_LEN], suffix[64];
+    L->router_w = add_tensor(walk, layer_name(n, m, l, "mlp.gate.weight"), E, C, 0, CT_INIT_NORMAL);
+    if (ct_model_router_has_bias(c))
+        L->router_bias = add_tensor(walk, layer_name(n, m, l, "mlp.gate.e_score_correction_bias"), E, 0, 0,
+                                    CT_INIT_ZEROS);
+    static const char *const projections[] = {"gate_proj", "up_proj", "down_proj"};
+    for (int e = 0; e < E; e++)
+        for (int j = 0; j < 3; j++) {
+            snprintf(suffix, sizeof suffix, "mlp.experts.%d.%s.weight", e, projections[j]);
+            float *w = add_tensor(walk, layer_name(n, m, l, suffix), j < 2 ? F : C, j < 2 ? C : F, 0,
+                                  j < 2 ? CT_INIT_NORMAL : CT_INIT_NORMAL_RESIDUAL);
+            if (e == 0 && j == 0) L->experts_w = w;
+        }
+    if (FS > 0) {
+        L->shared_fc_w = add_tensor(walk, layer_name(n, m, l, "mlp.shared_expert.gate_proj.weight"), FS, C, 0,
+                                    CT_INIT_NORMAL);
+        add_tensor(walk, layer_name(n, m, l, "mlp.shared_expert.up_proj.weight"), FS, C, 0, CT_INIT_NORMAL);
+        L->shared_fc_out_w = add_tensor(walk, layer_name(n, m, l, "mlp.shared_expert.down_proj.weight"), C, FS, 0,
+                                        CT_INIT_NORMAL_RESIDUAL);
+    }
+    if (c->shared_expert_gate)
+        L->shared_gate_w = add_tensor(walk, layer_name(n, m, l, "mlp.shared_expert_gate.weight"), 1, C, 0,
+                                      CT_INIT_NORMAL);
+}
+
 // Within a layer: the first norm, q|k|v (weights, then biases when the config has them: each
 // fused product is one run of adjacent entries), the per-head q and k norms, o, the norm on the
-// attention output (Gemma), the second norm, gate|up, down, the norm on the MLP output (Gemma).
+// attention output (Gemma), the second norm, gate|up, down (or an MoE layer's MLP), the norm on the
+// MLP output (Gemma).
 // Gemma's post_attention_layernorm is the norm on the attention output and its
 // pre_feedforward_layernorm our second norm; elsewhere post_attention_layernorm is the second norm.
 static void walk_llama_layer(const CtModelConfig *c, LayoutWalk *walk, CtLayerTensors *L, int l) {
@@ -101,10 +134,13 @@ static void walk_llama_layer(const CtModelConfig *c, LayoutWalk *walk, CtLayerTe
     } else {
         L->ln2_w = add_tensor(walk, layer_name(n, m, l, "post_attention_layernorm.weight"), C, 0, 0, CT_INIT_ONES);
     }
-    // gate and up adjacent: one [2F, C] product, SwiGLU (GeGLU) reads the two halves
-    L->fc_w = add_tensor(walk, layer_name(n, m, l, "mlp.gate_proj.weight"), F, C, 0, CT_INIT_NORMAL);
-    add_tensor(walk, layer_name(n, m, l, "mlp.up_proj.weight"), F, C, 0, CT_INIT_NORMAL);
-    L->fc_out_w = add_tensor(walk, layer_name(n, m, l, "mlp.down_proj.weight"), C, F, 0, CT_INIT_NORMAL_RESIDUAL);
+    if (ct_model_layer_is_moe(c, l)) {
+        walk_moe_mlp(c, walk, L, l);
+    } else {  // gate and up adjacent: one [2F, C] product, SwiGLU (GeGLU) reads the two halves
+        L->fc_w = add_tensor(walk, layer_name(n, m, l, "mlp.gate_proj.weight"), F, C, 0, CT_INIT_NORMAL);
+        add_tensor(walk, layer_name(n, m, l, "mlp.up_proj.weight"), F, C, 0, CT_INIT_NORMAL);
+        L->fc_out_w = add_tensor(walk, layer_name(n, m, l, "mlp.down_proj.weight"), C, F, 0, CT_INIT_NORMAL_RESIDUAL);
+    }
     if (c->post_norms)
         L->mlp_post_w = add_tensor(walk, layer_name(n, m, l, "post_feedforward_layernorm.weight"), C, 0, 0, CT_INIT_ONES);
 }
@@ -188,7 +224,12 @@ double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_froze
     const double C = c->d_model, F = c->d_ff, AW = ct_model_attn_width(c);
     double qkv = C * ct_model_qkv_width(c), out = AW * C;
     double mlp = C * ct_model_fc_width(c) + F * C;  // the first product, then the second
-    double n_matmul = c->n_layer * (qkv + out + mlp) + (double)c->vocab_size * C;
+    // An MoE layer's active weights per token: the router, top_k experts' gate|up and down, the
+    // shared expert and its gate (the sorting, gathering and weighting are not products).
+    const double FM = c->moe_d_ff, FS = (double)c->n_shared_experts * c->moe_d_ff;
+    double moe = C * c->n_experts + c->top_k * 3 * FM * C + 3 * FS * C + (c->shared_expert_gate ? C : 0);
+    double n_matmul = (double)c->vocab_size * C;
+    for (int l = 0; l < c->n_layer; l++) n_matmul += qkv + out + (ct_model_layer_is_moe(c, l) ? moe : mlp);
     double attention = 0;  // QKᵀ and P·V, 2·AW each per key seen forward, twice that backward
     for (int l = 0; l < c->n_layer; l++)
         attention += 12.0 * AW * mean_keys_seen(T, ct_model_layer_slides(c, l) ? c->sliding_window : 0);
