@@ -1,6 +1,7 @@
 // config.json of transformers' GPT2LMHeadModel and the llama-architecture families (Llama,
-// Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3) into CtModelConfig (hf_config_write.c
-// writes it back).
+// Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3, and the Mixture-of-Experts Mixtral,
+// Qwen2-MoE, Qwen3-MoE and OLMoE, whose MoE keys hf_moe_config.c reads) into CtModelConfig
+// (hf_config_write.c writes it back).
 // Import refuses every setting that would make ctrain compute something other than what
 // transformers computes; it never drops a feature silently. Each key transformers 5 writes for
 // these families is listed below: read, refused unless it keeps the math ctrain has, or harmless
@@ -15,6 +16,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "train/interop/hf_interop.h"
+#include "train/interop/hf_moe_config.h"
 #include "train/interop/hf_rope_config.h"
 
 typedef struct {
@@ -253,6 +255,28 @@ static const char *const phi3_keys[] = {
     // longrope's pretraining length (longrope is refused); dropout, off in evaluation
     "original_max_position_embeddings", "resid_pdrop", "embd_pdrop", NULL};
 
+// The MoE families' keys (the MoE ones: hf_moe_config.h). output_router_logits and
+// router_aux_loss_coef add the load-balancing loss to the training loss, not to the logits.
+static const char *const mixtral_keys[] = {
+    "hidden_act", "sliding_window", "num_local_experts", "num_experts", "num_experts_per_tok", "router_jitter_noise",
+    "output_router_logits", "router_aux_loss_coef",
+    // MixtralForCausalLM reads no window per layer, as Mistral
+    "use_sliding_window", "max_window_layers", "layer_types", NULL};
+static const char *const qwen2_moe_keys[] = {
+    "hidden_act", "use_sliding_window", "sliding_window", "max_window_layers", "layer_types", "qkv_bias",
+    "num_experts", "num_experts_per_tok", "moe_intermediate_size", "shared_expert_intermediate_size",
+    "decoder_sparse_step", "mlp_only_layers", "norm_topk_prob", "output_router_logits", "router_aux_loss_coef", NULL};
+static const char *const qwen3_moe_keys[] = {
+    "hidden_act", "attention_bias", "use_sliding_window", "sliding_window", "num_experts", "num_local_experts",
+    "num_experts_per_tok", "moe_intermediate_size", "decoder_sparse_step", "mlp_only_layers", "norm_topk_prob",
+    "output_router_logits", "router_aux_loss_coef",
+    // the Qwen3 checkpoints' window rule, which Qwen3MoeConfig does not read (its window, when
+    // use_sliding_window, covers every layer)
+    "max_window_layers", NULL};
+static const char *const olmoe_keys[] = {
+    "hidden_act", "attention_bias", "clip_qkv", "num_experts", "num_local_experts", "num_experts_per_tok",
+    "norm_topk_prob", "output_router_logits", "router_aux_loss_coef", "sliding_window", NULL};
+
 static const Family families_llama[] = {
     {"llama", "LlamaForCausalLM", CT_FAMILY_LLAMA, 2048, 0, 0, 1e-6, 0, 0, llama_keys},
     {"mistral", "MistralForCausalLM", CT_FAMILY_MISTRAL, 131072, 8, 0, 1e-6, 0, 4096, mistral_keys},
@@ -261,6 +285,10 @@ static const Family families_llama[] = {
     {"gemma2", "Gemma2ForCausalLM", CT_FAMILY_GEMMA2, 8192, 4, 256, 1e-6, 1, 4096, gemma_keys},
     {"gemma3_text", "Gemma3ForCausalLM", CT_FAMILY_GEMMA3, 131072, 4, 256, 1e-6, 1, 4096, gemma_keys},
     {"phi3", "Phi3ForCausalLM", CT_FAMILY_PHI3, 4096, 0, 0, 1e-5, 0, 0, phi3_keys},
+    {"mixtral", "MixtralForCausalLM", CT_FAMILY_MIXTRAL, 131072, 8, 0, 1e-5, 0, 0, mixtral_keys},
+    {"qwen2_moe", "Qwen2MoeForCausalLM", CT_FAMILY_QWEN2_MOE, 32768, 16, 0, 1e-6, 0, 4096, qwen2_moe_keys},
+    {"qwen3_moe", "Qwen3MoeForCausalLM", CT_FAMILY_QWEN3_MOE, 32768, 4, 0, 1e-6, 0, 4096, qwen3_moe_keys},
+    {"olmoe", "OlmoeForCausalLM", CT_FAMILY_OLMOE, 4096, 0, 0, 1e-5, 0, 0, olmoe_keys},
 };
 #define N_LLAMA_FAMILIES (sizeof families_llama / sizeof families_llama[0])
 
@@ -294,10 +322,14 @@ static int sliding_layers(const Cfg *c, const CtModelConfig *m, uint8_t *slides)
     int pattern = 0, first_window_layer = 0;
     if (m->family == CT_FAMILY_GEMMA2) pattern = 2;
     if (m->family == CT_FAMILY_GEMMA3 && get_int(c, "sliding_window_pattern", 6, &pattern) != 0) return -1;
-    if ((m->family == CT_FAMILY_QWEN2 || m->family == CT_FAMILY_QWEN3)) {
+    if ((m->family == CT_FAMILY_QWEN2 || m->family == CT_FAMILY_QWEN3 || m->family == CT_FAMILY_QWEN2_MOE)) {
         const cJSON *mwl = item(c, "max_window_layers");
         first_window_layer = 28;
         if (cJSON_IsNumber(mwl)) first_window_layer = (int)mwl->valuedouble;
+    }
+    if (m->family == CT_FAMILY_QWEN2_MOE) {  // Qwen2MoeConfig: every other layer from 0, below max_window_layers
+        for (int l = 0; l < m->n_layer; l++) slides[l] = (l + 1) % 2 != 0 && l < first_window_layer;
+        return 0;
     }
     for (int l = 0; l < m->n_layer; l++) slides[l] = pattern ? (l + 1) % pattern != 0 : l >= first_window_layer;
     return 0;
@@ -307,7 +339,15 @@ static int sliding_layers(const Cfg *c, const CtModelConfig *m, uint8_t *slides)
 // a pattern it cannot express.
 static int parse_window(const Cfg *c, const Family *f, CtModelConfig *m) {
     if (m->family == CT_FAMILY_LLAMA) return 0;
-    if ((m->family == CT_FAMILY_QWEN2 || m->family == CT_FAMILY_QWEN3) && !get_bool(c, "use_sliding_window", 0))
+    if (m->family == CT_FAMILY_OLMOE) {  // not a key of OlmoeConfig, yet its attention passes it to some kernels
+        if (!is_unset(item(c, "sliding_window")))
+            return ct_error_set("%s: sliding_window is not supported on olmoe: transformers applies it in some "
+                                "attention implementations only (set it to null)", c->source);
+        return 0;
+    }
+    const int qwen = m->family == CT_FAMILY_QWEN2 || m->family == CT_FAMILY_QWEN3 || m->family == CT_FAMILY_QWEN2_MOE ||
+                     m->family == CT_FAMILY_QWEN3_MOE;
+    if (qwen && !get_bool(c, "use_sliding_window", 0))
         return 0;  // Qwen's config sets the window to None without use_sliding_window
     if (refuse_if_true(c, "use_bidirectional_attention", "ctrain's attention is causal")) return -1;
     const cJSON *w = item(c, "sliding_window");
@@ -316,8 +356,11 @@ static int parse_window(const Cfg *c, const Family *f, CtModelConfig *m) {
     if (get_int(c, "sliding_window", f->window ? f->window : 1, &window) != 0) return -1;
     if (!w && !f->window) return 0;
     uint8_t *slides = ct_calloc((size_t)m->n_layer, 1);
-    int rc = m->family == CT_FAMILY_MISTRAL || m->family == CT_FAMILY_PHI3 ? 0 : sliding_layers(c, m, slides);
-    if (m->family == CT_FAMILY_MISTRAL || m->family == CT_FAMILY_PHI3) memset(slides, 1, (size_t)m->n_layer);
+    // Mistral, Phi-3, Mixtral and Qwen3-MoE read no layer types: every layer slides
+    const int all_slide = m->family == CT_FAMILY_MISTRAL || m->family == CT_FAMILY_PHI3 ||
+                          m->family == CT_FAMILY_MIXTRAL || m->family == CT_FAMILY_QWEN3_MOE;
+    int rc = all_slide ? 0 : sliding_layers(c, m, slides);
+    if (all_slide) memset(slides, 1, (size_t)m->n_layer);
     int n_sliding = 0, first_full = -1;
     for (int l = 0; l < m->n_layer; l++) {
         n_sliding += slides[l];
@@ -358,8 +401,21 @@ static int parse_features(const Cfg *c, CtModelConfig *m) {
                                 c->source, act);
     }
     m->qkv_bias = fam == CT_FAMILY_QWEN2;  // Qwen2Attention: q, k and v have biases whatever the config says
-    m->qk_norm = fam == CT_FAMILY_QWEN3 || fam == CT_FAMILY_GEMMA3;
-    if (fam == CT_FAMILY_LLAMA || fam == CT_FAMILY_QWEN3 || is_gemma(fam))
+    if (fam == CT_FAMILY_QWEN2_MOE) m->qkv_bias = get_bool(c, "qkv_bias", 1);  // Qwen2MoeAttention reads it
+    m->qk_norm = fam == CT_FAMILY_QWEN3 || fam == CT_FAMILY_GEMMA3 || fam == CT_FAMILY_QWEN3_MOE;
+    if (fam == CT_FAMILY_OLMOE) {  // RMSNorm over the whole q and k projections
+        m->qk_norm = 2;
+        if (m->n_kv_head != m->n_head)
+            return ct_error_set("%s: olmoe with num_key_value_heads (%d) != num_attention_heads (%d) is not supported: "
+                                "ctrain normalises q and k over projections of equal width", c->source, m->n_kv_head,
+                                m->n_head);
+        if (m->head_dim)
+            return ct_error_set("%s: head_dim %d is not supported on olmoe: its q norm is hidden_size (%d) wide, so "
+                                "its heads are hidden_size / num_attention_heads", c->source, ct_model_head_dim(m),
+                                m->d_model);
+    }
+    if (fam == CT_FAMILY_LLAMA || fam == CT_FAMILY_QWEN3 || is_gemma(fam) || fam == CT_FAMILY_QWEN3_MOE ||
+        fam == CT_FAMILY_OLMOE)
         if (refuse_if_true(c, "attention_bias", "ctrain has no biases on q/k/v together with o (Qwen2's q/k/v biases "
                                                 "are the ones it has)"))
             return -1;
@@ -390,13 +446,15 @@ static int parse_llama(const Cfg *c, const Family *f, CtModelConfig *m) {
     if (head_dim % 2 != 0) return ct_error_set("%s: RoPE needs an even head size; head_dim is %d", c->source, head_dim);
     m->head_dim = head_dim * m->n_head == m->d_model ? 0 : head_dim;
     m->tie_embeddings = get_bool(c, "tie_word_embeddings", f->tied);
-    if (parse_features(c, m) != 0 || ct_hf_rope_parse(c->root, c->source, m) != 0) return -1;
+    if (parse_features(c, m) != 0 || ct_hf_rope_parse(c->root, c->source, m) != 0 ||
+        ct_hf_moe_parse(c->root, c->source, m) != 0)
+        return -1;
     return parse_window(c, f, m);
 }
 
 #define FAMILIES_TEXT                                                                                       \
     "ctrain imports gpt2 (GPT2LMHeadModel), llama (LlamaForCausalLM), mistral, qwen2, qwen3, gemma2, gemma3_text " \
-    "(Gemma3ForCausalLM) and phi3"
+    "(Gemma3ForCausalLM), phi3, mixtral, qwen2_moe, qwen3_moe and olmoe"
 
 static const Family *family_of(const char *model_type, const char *architecture) {
     for (size_t f = 0; f < N_LLAMA_FAMILIES; f++)

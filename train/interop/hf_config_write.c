@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "train/interop/hf_interop.h"
+#include "train/interop/hf_moe_config.h"
 #include "train/interop/hf_rope_config.h"
 
 static const struct {
@@ -16,7 +17,10 @@ static const struct {
     [CT_FAMILY_LLAMA] = {"llama", "LlamaForCausalLM"},     [CT_FAMILY_MISTRAL] = {"mistral", "MistralForCausalLM"},
     [CT_FAMILY_QWEN2] = {"qwen2", "Qwen2ForCausalLM"},     [CT_FAMILY_QWEN3] = {"qwen3", "Qwen3ForCausalLM"},
     [CT_FAMILY_GEMMA2] = {"gemma2", "Gemma2ForCausalLM"},  [CT_FAMILY_GEMMA3] = {"gemma3_text", "Gemma3ForCausalLM"},
-    [CT_FAMILY_PHI3] = {"phi3", "Phi3ForCausalLM"},
+    [CT_FAMILY_PHI3] = {"phi3", "Phi3ForCausalLM"},       [CT_FAMILY_MIXTRAL] = {"mixtral", "MixtralForCausalLM"},
+    [CT_FAMILY_QWEN2_MOE] = {"qwen2_moe", "Qwen2MoeForCausalLM"},
+    [CT_FAMILY_QWEN3_MOE] = {"qwen3_moe", "Qwen3MoeForCausalLM"},
+    [CT_FAMILY_OLMOE] = {"olmoe", "OlmoeForCausalLM"},
 };
 
 static void write_gpt2(cJSON *o, const CtModelConfig *m) {
@@ -74,10 +78,17 @@ static void add_layer_types(cJSON *o, const CtModelConfig *m) {
 static void write_window(cJSON *o, const CtModelConfig *m) {
     switch (m->family) {
     case CT_FAMILY_LLAMA: break;
+    case CT_FAMILY_OLMOE: break;
     case CT_FAMILY_MISTRAL:
+    case CT_FAMILY_MIXTRAL:
     case CT_FAMILY_PHI3: add_number_or_null(o, "sliding_window", m->sliding_window); break;
+    case CT_FAMILY_QWEN3_MOE:  // one window for every layer
+        cJSON_AddBoolToObject(o, "use_sliding_window", m->sliding_window > 0);
+        add_number_or_null(o, "sliding_window", m->sliding_window);
+        break;
     case CT_FAMILY_QWEN2:
     case CT_FAMILY_QWEN3:
+    case CT_FAMILY_QWEN2_MOE:
         cJSON_AddBoolToObject(o, "use_sliding_window", m->sliding_window > 0);
         add_number_or_null(o, "sliding_window", m->sliding_window);
         // transformers 4 reads this rule: layers from max_window_layers on slide
@@ -116,7 +127,7 @@ static int write_llama(cJSON *o, const CtModelConfig *m) {
     cJSON_AddStringToObject(o, "model_type", family_names[m->family].model_type);
     cJSON_AddNumberToObject(o, "vocab_size", m->vocab_size);
     cJSON_AddNumberToObject(o, "hidden_size", m->d_model);
-    cJSON_AddNumberToObject(o, "intermediate_size", m->d_ff);
+    cJSON_AddNumberToObject(o, "intermediate_size", ct_hf_moe_intermediate_size(m));
     cJSON_AddNumberToObject(o, "num_hidden_layers", m->n_layer);
     cJSON_AddNumberToObject(o, "num_attention_heads", m->n_head);
     cJSON_AddNumberToObject(o, "num_key_value_heads", m->n_kv_head);
@@ -128,7 +139,9 @@ static int write_llama(cJSON *o, const CtModelConfig *m) {
         if (write_gemma(o, m) != 0) return -1;
     } else {
         cJSON_AddStringToObject(o, "hidden_act", "silu");
-        if (m->family == CT_FAMILY_LLAMA || m->family == CT_FAMILY_QWEN3) cJSON_AddBoolToObject(o, "attention_bias", 0);
+        if (m->family == CT_FAMILY_LLAMA || m->family == CT_FAMILY_QWEN3 || m->family == CT_FAMILY_QWEN3_MOE ||
+            m->family == CT_FAMILY_OLMOE)
+            cJSON_AddBoolToObject(o, "attention_bias", 0);
         if (m->family == CT_FAMILY_LLAMA) cJSON_AddBoolToObject(o, "mlp_bias", 0);
     }
     if (m->family == CT_FAMILY_PHI3) {  // longrope's pretraining length (unused by the default RoPE); dropout off
@@ -140,7 +153,7 @@ static int write_llama(cJSON *o, const CtModelConfig *m) {
     }
     write_window(o, m);
     cJSON_AddNumberToObject(o, "attention_dropout", 0);
-    return 0;
+    return ct_hf_moe_write(o, m);
 }
 
 char *ct_hf_config_json(const CtModelConfig *m, int bos_id, const int32_t *eos_ids, int n_eos, const char *torch_dtype) {

@@ -130,43 +130,68 @@ static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
     if (k < size) snprintf(buf + k, size - k, "]");
 }
 
+// The rows [row0, row0 + n) of a tensor viewed as [rows, cols], as a tensor of its own (the
+// data is memory-mapped: the view reads only those rows).
+static CtStTensor row_view(const CtStTensor *t, int64_t rows, int64_t row0, int64_t n) {
+    CtStTensor v = *t;
+    const uint64_t cols = t->numel / (uint64_t)rows, elem = t->nbytes / t->numel;
+    v.ndim = 2;
+    v.shape[0] = n;
+    v.shape[1] = (int64_t)cols;
+    v.numel = (uint64_t)n * cols;
+    v.nbytes = v.numel * elem;
+    v.data = t->data + (uint64_t)row0 * cols * elem;
+    return v;
+}
+
+// Whether t has the shape of `place` for an entry of `want` = [rows, cols] (cols 0: 1-D): the
+// entry's rank, or [E, rows / E, cols] for fused experts.
+static int shape_fits(const CtStTensor *t, const CtHfPlace *place, const int64_t *want, int ndim) {
+    if (place->experts)
+        return t->ndim == 3 && t->shape[0] == place->experts && t->shape[1] * place->experts == want[0] &&
+               t->shape[2] == want[1];
+    return t->ndim == ndim && t->shape[0] == want[0] && (ndim == 1 || t->shape[1] == want[1]);
+}
+
 // Copies one tensor (or its rows of a fused one) into its place in the parameter buffer,
 // converting to f32, transposing GPT-2's Conv1D weights from [in, out] to [out, in] and adding
-// the family's offset (Gemma's norms).
+// the family's offset (Gemma's norms). An MoE model's experts are found under transformers'
+// saved names, or else in its in-memory fused tensors (hf_tensor_map.h).
 static int load_entry(HfWeights *w, const char *dir, const CtModelConfig *config, const CtParamEntry *e, float *dst) {
     const int tied = config->tie_embeddings;
-    CtHfPlace place;
+    CtHfPlace place, fused;
     ct_hf_place_of(config, e, &place);
     const CtSafetensors *file = NULL;
     const CtStTensor *t = find_tensor(w, place.name, &file);
+    if (!t && ct_hf_fused_place_of(config, e, &fused) && (t = find_tensor(w, fused.name, &file)) != NULL) place = fused;
     // a tied model saved with its head and not its embedding: transformers ties the embedding to it
     if (!t && tied && strcmp(e->name, embedding_name(config)) == 0) t = find_tensor(w, "lm_head.weight", &file);
     if (!t)
         return ct_error_set("%s: tensor '%s' is missing from %s", dir, place.name,
                             w->st.n_files == 1 ? "model.safetensors" : "every shard");
-    int64_t want[2] = {place.rows, e->shape[1]};
+    int64_t want[3] = {place.rows, e->shape[1], 0};
     if (e->hf_transposed) want[0] = e->shape[1], want[1] = e->shape[0];
-    if (t->ndim != e->ndim || t->shape[0] != want[0] || (e->ndim == 2 && t->shape[1] != want[1])) {
+    if (!shape_fits(t, &place, want, e->ndim)) {
         char got[128], exp[128];
+        int64_t fused_shape[3] = {place.experts, place.experts ? place.rows / place.experts : 0, want[1]};
         shape_text(got, sizeof got, t->ndim, t->shape);
-        shape_text(exp, sizeof exp, e->ndim, want);
+        shape_text(exp, sizeof exp, place.experts ? 3 : e->ndim, place.experts ? fused_shape : want);
         return ct_error_set("%s: tensor '%s' has shape %s; %s/config.json implies %s", file->source, t->name, got, dir,
                             exp);
     }
-    if (!e->hf_transposed && place.rows == e->shape[0] && place.offset == 0) return ct_st_read_f32(file, t, dst);
-    float *whole = ct_alloc(t->numel * sizeof(float));
-    int rc = ct_st_read_f32(file, t, whole);
-    const int64_t cols = e->ndim == 2 ? e->shape[1] : 1;
-    if (rc == 0 && e->hf_transposed) {
+    if (e->hf_transposed) {
+        float *whole = ct_alloc(t->numel * sizeof(float));
+        int rc = ct_st_read_f32(file, t, whole);
         const int64_t in = want[0], out = want[1];
-        for (int64_t i = 0; i < in; i++)
+        for (int64_t i = 0; rc == 0 && i < in; i++)
             for (int64_t o = 0; o < out; o++) dst[o * in + i] = whole[i * out + o];
-    } else if (rc == 0) {
-        const float *rows = whole + place.row0 * cols;
-        for (size_t k = 0; k < e->numel; k++) dst[k] = rows[k] + place.offset;
+        ct_free(whole);
+        return rc;
     }
-    ct_free(whole);
-    return rc;
+    CtStTensor rows = row_view(t, place.rows, place.row0, e->shape[0]);
+    if (ct_st_read_f32(file, place.rows == e->shape[0] ? t : &rows, dst) != 0) return -1;
+    for (size_t k = 0; place.offset != 0 && k < e->numel; k++) dst[k] += place.offset;
+    return 0;
 }
 
 static int load_tokenizer(const char *dir, const CtModelConfig *c, CtCheckpointMeta *meta) {

@@ -205,7 +205,8 @@ int ct_hf_rope_parse(const cJSON *root, const char *source, CtModelConfig *m) {
     if (block && is_nested(block))
         return ct_error_set("%s: %s has a block per layer type, which only gemma3_text reads", source, key);
     double theta;
-    if (top_theta(root, source, "rope_theta", 10000.0, &theta) != 0) return -1;
+    // MixtralConfig's default_theta is 1e6; the other families' 1e4
+    if (top_theta(root, source, "rope_theta", m->family == CT_FAMILY_MIXTRAL ? 1e6 : 10000.0, &theta) != 0) return -1;
     Block b = {source, key, block};
     if (m->family == CT_FAMILY_PHI3) {  // Phi-3 reads default and longrope only (su and yarn mean longrope)
         const char *type = type_of(&b);

@@ -279,9 +279,12 @@ static void attention_backward(CtModel *m, int l, const CtBlockActs *s, const Ct
         ct_model_layer_rope(m, l, m->rope_len, &rope);
         ops->rope_backward(a->d_qkv, a->d_qkv, batch->positions, d->B, d->T, d->NH + d->NKV, d->HD, d->QKV, &rope);
     }
-    if (m->config.qk_norm)  // in place: d_qkv becomes the gradient of the product before the norms
+    if (m->config.qk_norm) {  // in place: d_qkv becomes the gradient of the product before the norms
+        int nh, nkv, hd;
+        ct_model_qk_norm_heads(&m->config, &nh, &nkv, &hd);
         ops->qk_norm_backward(a->d_qkv, gp->q_norm_w, gp->k_norm_w, a->d_qkv, s->qkv_pre, p->q_norm_w, p->k_norm_w,
-                              s->qk_rstd, d->N, d->NH, d->NKV, d->HD);
+                              s->qk_rstd, d->N, nh, nkv, hd);
+    }
     if (m->recompute) ct_model_norm_forward(m, s->ln1, s->ln1_mean, s->ln1_rstd, s->x, p->ln1_w, p->ln1_b, d->N);
     ops->zero(a->d_norm, (size_t)d->N * d->C * A);
     ops->matmul_backward(a->d_norm, gp->qkv_w, gp->qkv_b, a->d_qkv, s->ln1, p->qkv_w, d->N, d->C, d->QKV);

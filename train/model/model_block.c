@@ -135,9 +135,12 @@ static void qkv_forward(CtModel *m, int l, const CtBlockPass *pass, const CtBloc
     CtAct *product = m->config.qk_norm ? a->qkv_pre : a->qkv;
     ops->matmul_forward(product, a->ln1, p->qkv_w, p->qkv_b, d->N, d->C, d->QKV);
     if (m->lora) ct_lora_forward(m, l, CT_LORA_QKV, product, a->ln1, d->N);
-    if (m->config.qk_norm)
-        ops->qk_norm_forward(a->qkv, a->qk_rstd, a->qkv_pre, p->q_norm_w, p->k_norm_w, d->N, d->NH, d->NKV, d->HD,
+    if (m->config.qk_norm) {
+        int nh, nkv, hd;
+        ct_model_qk_norm_heads(&m->config, &nh, &nkv, &hd);
+        ops->qk_norm_forward(a->qkv, a->qk_rstd, a->qkv_pre, p->q_norm_w, p->k_norm_w, d->N, nh, nkv, hd,
                              m->config.norm_eps);
+    }
     if (!is_llama(m)) return;
     CtRope rope;  // q and k heads rotate in place; v is left alone
     ct_model_layer_rope(m, l, pass->rope_len, &rope);

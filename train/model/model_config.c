@@ -47,7 +47,8 @@ int ct_model_preset(const char *name, CtModelConfig *out) {
 
 const char *ct_arch_name(CtArch arch) { return arch == CT_ARCH_GPT2 ? "gpt2" : "llama"; }
 
-static const char *const family_names[] = {"llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"};
+static const char *const family_names[] = {"llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3",
+                                              "mixtral", "qwen2_moe", "qwen3_moe", "olmoe"};
 static const char *const rope_type_names[] = {"default", "linear", "dynamic", "yarn", "llama3"};
 static const char *const gate_act_names[] = {"silu", "gelu_tanh"};
 static const char *const router_names[] = {"softmax", "softmax_norm", "topk_softmax", "sigmoid", "sigmoid_norm"};
@@ -118,9 +119,16 @@ static int validate_variants(const CtModelConfig *c) {
         return ct_error_set("gpt2 models have none of the llama variants (family, head_dim, qkv_bias, qk_norm, "
                             "rope_scaling, sliding_window, gate_act, post_norms, embed_scale, query_scale, softcaps)");
     if (c->head_dim > 2 * 256) return ct_error_set("model.head_dim must be at most 512 (got %d)", c->head_dim);
-    if (c->qkv_bias < 0 || c->qkv_bias > 1 || c->qk_norm < 0 || c->qk_norm > 1 || c->post_norms < 0 ||
-        c->post_norms > 1 || c->embed_scale < 0 || c->embed_scale > 1)
-        return ct_error_set("model.qkv_bias, qk_norm, post_norms and embed_scale are each 0 or 1");
+    if (c->qkv_bias < 0 || c->qkv_bias > 1 || c->post_norms < 0 || c->post_norms > 1 || c->embed_scale < 0 ||
+        c->embed_scale > 1)
+        return ct_error_set("model.qkv_bias, post_norms and embed_scale are each 0 or 1");
+    if (c->qk_norm < 0 || c->qk_norm > 2)
+        return ct_error_set("model.qk_norm is 0 (none), 1 (per head) or 2 (over the whole q and k projections)");
+    // the whole-projection norms run through the per-head ops as one "head" of n_head·head_dim
+    // numbers each for q and for k, which needs the two projections to be as wide
+    if (c->qk_norm == 2 && c->n_kv_head != c->n_head)
+        return ct_error_set("model.qk_norm 2 (q/k norms over the whole projections, OLMoE's) needs model.n_kv_head "
+                            "== model.n_head (got %d and %d)", c->n_kv_head, c->n_head);
     if ((int)c->gate_act < 0 || (int)c->gate_act >= COUNT(gate_act_names))
         return ct_error_set("model.gate_act %d is not silu or gelu_tanh", (int)c->gate_act);
     if (c->sliding_window < 0) return ct_error_set("model.sliding_window must not be negative (0: none)");

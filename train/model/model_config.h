@@ -17,6 +17,10 @@ typedef enum {
     CT_FAMILY_GEMMA2,
     CT_FAMILY_GEMMA3,     // gemma3_text
     CT_FAMILY_PHI3,
+    CT_FAMILY_MIXTRAL,    // Mixtral 8x7B / 8x22B (Mistral's attention, every MLP an MoE)
+    CT_FAMILY_QWEN2_MOE,  // Qwen1.5-MoE, Qwen2-MoE: shared expert with a sigmoid gate
+    CT_FAMILY_QWEN3_MOE,
+    CT_FAMILY_OLMOE,      // OLMoE: q/k norms over the whole projection (qk_norm 2)
 } CtFamily;
 
 // RoPE frequency scaling, as transformers' rope_parameters / rope_scaling define it.
@@ -55,7 +59,9 @@ typedef struct {
     CtFamily family;
     int head_dim;                 // 0: d_model / n_head (Qwen3, Gemma set their own)
     int qkv_bias;                 // Qwen2: q, k and v projections have biases (o has none)
-    int qk_norm;                  // Qwen3, Gemma 3: RMSNorm over each query and key head, weights [head_dim]
+    int qk_norm;                  // 1 (Qwen3, Gemma 3): RMSNorm over each query and key head, weights [head_dim];
+                                  // 2 (OLMoE): over the whole q and k projections, weights [n_head·head_dim]
+                                  // (needs n_kv_head == n_head: ct_model_qk_norm_heads)
     CtRopeScaling rope_scaling;   // of every layer, or of the global layers where rope_local_theta is set
     float rope_local_theta;       // Gemma 3: RoPE base of the sliding layers, unscaled (0: as the global ones)
     int sliding_window;           // 0: none; else query t sees keys t2 with t - t2 < sliding_window
@@ -113,6 +119,15 @@ static inline int ct_model_head_dim(const CtModelConfig *c) { return c->head_dim
 static inline int ct_model_attn_width(const CtModelConfig *c) { return c->n_head * ct_model_head_dim(c); }
 // Gemma's embedding scale √d_model, as transformers rounds it: the double square root to float.
 static inline float ct_model_embed_scale(const CtModelConfig *c) { return (float)sqrt((double)c->d_model); }
+// How the qk_norm ops see the q/k norms: *nh query and *nkv key "heads" of *hd numbers each —
+// the model's heads (qk_norm 1), or one of n_head·head_dim numbers each (qk_norm 2: the whole
+// projection, which is also the size of each norm weight).
+static inline void ct_model_qk_norm_heads(const CtModelConfig *c, int *nh, int *nkv, int *hd) {
+    const int whole = c->qk_norm == 2;
+    *nh = whole ? 1 : c->n_head;
+    *nkv = whole ? 1 : c->n_kv_head;
+    *hd = whole ? c->n_head * ct_model_head_dim(c) : ct_model_head_dim(c);
+}
 // Whether layer l's MLP is a Mixture of Experts.
 static inline int ct_model_layer_is_moe(const CtModelConfig *c, int l) {
     return c->n_experts > 0 && (c->moe_layer_freq <= 1 || (l + 1) % c->moe_layer_freq == 0);

@@ -122,8 +122,10 @@ static void walk_llama_layer(const CtModelConfig *c, LayoutWalk *walk, CtLayerTe
         add_tensor(walk, layer_name(n, m, l, "self_attn.v_proj.bias"), KV, 0, 0, CT_INIT_ZEROS);
     }
     if (c->qk_norm) {
-        L->q_norm_w = add_tensor(walk, layer_name(n, m, l, "self_attn.q_norm.weight"), HD, 0, 0, CT_INIT_ONES);
-        L->k_norm_w = add_tensor(walk, layer_name(n, m, l, "self_attn.k_norm.weight"), HD, 0, 0, CT_INIT_ONES);
+        int nh, nkv, norm_width;  // head_dim per head, or the whole projection (OLMoE)
+        ct_model_qk_norm_heads(c, &nh, &nkv, &norm_width);
+        L->q_norm_w = add_tensor(walk, layer_name(n, m, l, "self_attn.q_norm.weight"), norm_width, 0, 0, CT_INIT_ONES);
+        L->k_norm_w = add_tensor(walk, layer_name(n, m, l, "self_attn.k_norm.weight"), norm_width, 0, 0, CT_INIT_ONES);
     }
     L->attn_out_w = add_tensor(walk, layer_name(n, m, l, "self_attn.o_proj.weight"), C, Q, 0, CT_INIT_NORMAL_RESIDUAL);
     if (c->post_norms) {
