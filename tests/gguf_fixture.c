@@ -1,0 +1,284 @@
+#include "tests/gguf_fixture.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "data/tokenizer/tokenizer_files.h"
+#include "data/tokenizer/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_identity.h"
+#include "tests/model_fixture.h"
+#include "tests/test.h"
+#include "train/interop/checkpoint_io.h"
+
+// A reader just large enough to check what the exporter writes (bounds-checked: a bug in the
+// writer fails the test rather than crashing it).
+typedef struct {
+    const uint8_t *p, *end;
+    int bad;
+} Cursor;
+
+static uint64_t rd(Cursor *c, int n) {
+    uint64_t v = 0;
+    if (c->p + n > c->end) {
+        c->bad = 1;
+        return 0;
+    }
+    for (int i = n - 1; i >= 0; i--) v = (v << 8) | c->p[i];
+    c->p += n;
+    return v;
+}
+
+static const char *rd_str(Cursor *c, uint64_t *len) {
+    *len = rd(c, 8);
+    if (c->bad || *len > (uint64_t)(c->end - c->p)) {
+        c->bad = 1;
+        return "";
+    }
+    const char *s = (const char *)c->p;
+    c->p += *len;
+    return s;
+}
+
+static size_t elem_size(uint32_t type) {
+    static const size_t sizes[13] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+    return type < 13 ? sizes[type] : 0;
+}
+
+int gguf_parse(const char *path, Gguf *g) {
+    memset(g, 0, sizeof *g);
+    g->file = (uint8_t *)ct_test_read(path, &g->size);
+    if (!g->file) return -1;
+    Cursor c = {g->file, g->file + g->size, 0};
+    if (rd(&c, 4) != 0x46554747u || rd(&c, 4) != 3) return -1;
+    uint64_t n_t = rd(&c, 8), n_kv = rd(&c, 8);
+    if (n_t > 64 || n_kv > 64) return -1;
+    for (uint64_t i = 0; i < n_kv && !c.bad; i++) {
+        Kv *kv = &g->kv[g->n_kv++];
+        uint64_t len;
+        const char *key = rd_str(&c, &len);
+        snprintf(kv->key, sizeof kv->key, "%.*s", (int)len, key);
+        kv->type = (uint32_t)rd(&c, 4);
+        if (kv->type == 8) {
+            const char *s = rd_str(&c, &len);
+            snprintf(kv->str, sizeof kv->str, "%.*s", (int)len, s);
+        } else if (kv->type == 9) {
+            kv->elem_type = (uint32_t)rd(&c, 4);
+            kv->count = rd(&c, 8);
+            kv->array = c.p;
+            for (uint64_t k = 0; k < kv->count && !c.bad; k++) {
+                if (kv->elem_type == 8) rd_str(&c, &len);
+                else rd(&c, (int)elem_size(kv->elem_type));
+            }
+        } else if (kv->type == 6) {
+            uint32_t bits = (uint32_t)rd(&c, 4);
+            memcpy(&kv->f, &bits, 4);
+        } else {
+            kv->u = rd(&c, (int)elem_size(kv->type));
+        }
+    }
+    for (uint64_t i = 0; i < n_t && !c.bad; i++) {
+        TensorInfo *t = &g->t[g->n_t++];
+        uint64_t len;
+        const char *name = rd_str(&c, &len);
+        snprintf(t->name, sizeof t->name, "%.*s", (int)len, name);
+        t->n_dims = (uint32_t)rd(&c, 4);
+        for (uint32_t d = 0; d < t->n_dims && d < 4; d++) t->ne[d] = rd(&c, 8);
+        t->type = (uint32_t)rd(&c, 4);
+        t->offset = rd(&c, 8);
+    }
+    size_t header = (size_t)(c.p - g->file);
+    g->data = g->file + (header + 31) / 32 * 32;
+    return c.bad ? -1 : 0;
+}
+
+// The key's entry; an empty one (count 0, no string) when absent, so checks fail, not crash.
+const Kv *gguf_kv(const Gguf *g, const char *key) {
+    static const Kv absent = {.str = "(absent)"};
+    for (int i = 0; i < g->n_kv; i++)
+        if (strcmp(g->kv[i].key, key) == 0) return &g->kv[i];
+    return &absent;
+}
+
+const TensorInfo *gguf_tensor(const Gguf *g, const char *name) {
+    for (int i = 0; i < g->n_t; i++)
+        if (strcmp(g->t[i].name, name) == 0) return &g->t[i];
+    return NULL;
+}
+
+// The k-th string of a string array.
+void gguf_array_string(const Kv *a, uint64_t k, char *out, size_t size) {
+    const uint8_t *p = a->array;
+    uint64_t len = 0;
+    for (uint64_t i = 0; i <= k; i++) {
+        memcpy(&len, p, 8);
+        if (i < k) p += 8 + len;
+    }
+    snprintf(out, size, "%.*s", (int)len, (const char *)p + 8);
+}
+
+// The path of llama_greedy; skips the test when llama.cpp cannot be built on this machine.
+const char *gguf_llama_greedy(void) {
+    static char path[4096];
+    const char *root = getenv("CTRAIN_ROOT");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s/scripts/build_llama_cpp.sh'", root ? root : ".");
+    char *out = NULL;
+    int rc = ct_test_run(cmd, &out);
+    size_t n = out ? strlen(out) : 0;
+    while (n > 0 && out[n - 1] == '\n') out[--n] = 0;
+    const char *last = out ? (strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out) : "";
+    snprintf(path, sizeof path, "%s", last);
+    if (rc == 77) {
+        free(out);
+        SKIP("%s", path);
+    }
+    if (rc != 0) {
+        ct_test_fail(__FILE__, __LINE__, "scripts/build_llama_cpp.sh failed (%d): %s", rc, out ? out : "");
+        free(out);
+        return NULL;
+    }
+    free(out);
+    return path;
+}
+
+// The width of the real-tokenizer models: tiny_config's layers at d_model 64.
+CtModelConfig gguf_real_config(CtArch arch) {
+    CtModelConfig c = tiny_config(arch);
+    c.d_model = 64;
+    c.d_ff = arch == CT_ARCH_LLAMA ? 96 : 256;
+    c.max_seq_len = 96;
+    c.tie_embeddings = arch == CT_ARCH_GPT2;
+    return c;
+}
+
+// A checkpoint of config c (its vocabulary: the tokenizer's) with random weights and the
+// tokenizer at tokenizer_path.
+int gguf_real_checkpoint(const char *path, CtModelConfig c, const char *tokenizer_path) {
+    CtTokenizer t;
+    if (ct_tokenizer_load(&t, tokenizer_path, NULL) != 0) return -1;
+    c.vocab_size = ct_tokenizer_vocab_size(&t);
+    CtModel m;
+    if (ct_model_create(&m, &c, ct_ops_cpu(), 1, 1, 0) != 0) {
+        ct_tokenizer_free(&t);
+        return -1;
+    }
+    tiny_randomize_params(&m, 11);
+    // Gemma's sqrt(d) embedding scale: embeddings of std 0.3 would make every residual mostly its
+    // own token's (tied) embedding, and greedy decoding repeat the last token; scale them as a
+    // trained Gemma's are, so the sqrt(d)-scaled ones have std 0.3.
+    for (int i = 0; c.embed_scale && i < m.n_tensors; i++) {
+        const CtParamEntry *e = &m.table[i];
+        if (strcmp(e->name, "model.embed_tokens.weight") != 0) continue;
+        for (size_t j = 0; j < e->numel; j++) m.params[e->offset + j] /= sqrtf((float)c.d_model);
+    }
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    char *json = ct_tokenizer_hf_json(&t);
+    meta.tokenizer_json = ct_strdup(json);
+    free(json);
+    meta.tokenizer_hash = ct_tokenizer_fingerprint(&t);
+    int rc = ct_checkpoint_save(path, &m, NULL, &meta);
+    ct_checkpoint_meta_free(&meta);
+    ct_model_free(&m);
+    ct_tokenizer_free(&t);
+    return rc;
+}
+
+// The line after `label` in text ("prompt: 1 2 3" -> "1 2 3"), copied to out.
+static void line_after(const char *text, const char *label, char *out, size_t size) {
+    const char *p = text ? strstr(text, label) : NULL;
+    out[0] = 0;
+    if (!p) return;
+    p += strlen(label);
+    snprintf(out, size, "%.*s", (int)strcspn(p, "\n"), p);
+}
+
+// text as one single-quoted shell word ("it's" -> 'it'\''s').
+static void shell_quote(const char *text, char *out, size_t size) {
+    size_t k = 0;
+    out[k++] = '\'';
+    for (const char *p = text; *p && k + 5 < size; p++) {
+        if (*p == '\'') {
+            memcpy(out + k, "'\\''", 4);
+            k += 4;
+        } else {
+            out[k++] = *p;
+        }
+    }
+    out[k++] = '\'';
+    out[k] = 0;
+}
+
+// How many different ids a space-separated list has.
+static int distinct_ids(const char *list) {
+    long seen[64];
+    int n = 0;
+    for (char *end; *list && n < 64; list = end) {
+        long id = strtol(list, &end, 10);
+        if (end == list) break;
+        int k = 0;
+        while (k < n && seen[k] != id) k++;
+        if (k == n) seen[n++] = id;
+    }
+    return n;
+}
+
+void gguf_llama_cpp_agrees(CtModelConfig c, const char *tokenizer_path, const char *pre_name) {
+    ct_log_set_level(CT_LOG_QUIET);
+    if (!tokenizer_path) return;
+    const char *greedy = gguf_llama_greedy();
+    if (!greedy) return;
+    const char *ckpt = ct_test_path("m.h5"), *gguf = ct_test_path("m.gguf");
+    CHECK_MSG(gguf_real_checkpoint(ckpt, c, tokenizer_path) == 0, "%s", ct_error_message());
+    char cmd[8192];
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' export gguf '%s' --out '%s' --dtype f32", ct_test_bin(), ckpt, gguf);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    Gguf g;
+    CHECK(gguf_parse(gguf, &g) == 0);
+    CHECK_STR_EQ(gguf_kv(&g, "tokenizer.ggml.pre")->str, pre_name);
+    free(g.file);
+    // words, numbers, contractions, punctuation runs, several spaces, a newline, accents and CJK:
+    // the pieces where the three patterns differ
+    char prompt[512];
+    shell_quote("Hello world, it's 2024!!  Numbers: 123456 and\n  caf\xc3\xa9 \xe4\xbd\xa0\xe5\xa5\xbd don't", prompt,
+                sizeof prompt);
+    snprintf(cmd, sizeof cmd, "'%s' generate --checkpoint '%s' --prompt %s --temperature 0 --max-tokens 32 --ids",
+             ct_test_bin(), ckpt, prompt);
+    int rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0 && out, "ctrain generate failed (%d): %s", rc, out ? out : "");
+    char ctrain_prompt[4096], ctrain_tokens[4096], llama_prompt[4096], llama_tokens[4096];
+    snprintf(ctrain_prompt, sizeof ctrain_prompt, "%.*s", (int)strcspn(out, "\n"), out);
+    line_after(out, "\n", ctrain_tokens, sizeof ctrain_tokens);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' 32 %s", greedy, gguf, prompt);
+    rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "llama.cpp refused the GGUF (%d): %s", rc, out ? out : "");
+    line_after(out, "prompt: ", llama_prompt, sizeof llama_prompt);
+    line_after(out, "tokens: ", llama_tokens, sizeof llama_tokens);
+    free(out);
+    CHECK_MSG(strcmp(ctrain_prompt, llama_prompt) == 0, "the prompt's ids:\n  ctrain    %s\n  llama.cpp %s", ctrain_prompt,
+              llama_prompt);
+    CHECK_MSG(strlen(ctrain_tokens) > 0 && strcmp(ctrain_tokens, llama_tokens) == 0,
+              "greedy tokens:\n  ctrain    %s\n  llama.cpp %s", ctrain_tokens, llama_tokens);
+    CHECK_MSG(distinct_ids(ctrain_tokens) >= 8, "greedy tokens repeat a few ids (a weak check): %s", ctrain_tokens);
+}
+
+// An 8k vocabulary trained by ctrain on the corpus with `pattern`; its path (NULL: the test failed).
+const char *gguf_trained_8k_tokenizer(const char *pattern) {
+    char corpus[2048], cmd[8192];
+    snprintf(corpus, sizeof corpus, "%s/corpora/nlp-corpus-40k.txt", ct_test_shared_data());
+    const char *tok = ct_test_path("tok8k.json");
+    snprintf(cmd, sizeof cmd, "head -c 1000000 '%s' > '%s' && '%s' tokenizer train --input '%s' --vocab-size 8192 "
+             "--pattern %s --special '<|endoftext|>' --out '%s'",
+             corpus, ct_test_path("corpus.txt"), ct_test_bin(), ct_test_path("corpus.txt"), pattern, tok);
+    char *out = NULL;
+    int rc = ct_test_run(cmd, &out);
+    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "tokenizer train failed (%d): %s", rc, out ? out : "");
+    free(out);
+    return rc == 0 ? tok : NULL;
+}
