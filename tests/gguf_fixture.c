@@ -10,9 +10,11 @@
 #include "data/tokenizer/tokenizer_files.h"
 #include "data/tokenizer/tokenizer_hf.h"
 #include "data/tokenizer/tokenizer_identity.h"
+#include "tests/hf_fixture.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "train/interop/checkpoint_io.h"
+#include "train/interop/hf_interop.h"
 
 // A reader just large enough to check what the exporter writes (bounds-checked: a bug in the
 // writer fails the test rather than crashing it).
@@ -118,6 +120,54 @@ void gguf_array_string(const Kv *a, uint64_t k, char *out, size_t size) {
         if (i < k) p += 8 + len;
     }
     snprintf(out, size, "%.*s", (int)len, (const char *)p + 8);
+}
+
+// Exports f32 and f16 GGUF files of a fixture model and has tests/ref/check_gguf.py compare its
+// NumPy forward of each file with ctrain's logits.
+void gguf_check_against_numpy(CtModelConfig c) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *ckpt = ct_test_path("m.h5"), *out = ct_test_path("m.gguf");
+    CHECK(hf_fixture_checkpoint(ckpt, &c, 8) == 0);
+    CtGgufExportOptions opt = {.dtype = "f32"};
+    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+    enum { T = 10 };
+    int32_t tokens[T];
+    for (int t = 0; t < T; t++) tokens[t] = (t * 53 + 7) % c.vocab_size;
+    static float logits[T * 264];
+    CHECK(hf_fixture_logits(ckpt, tokens, T, logits) == 0);
+    char tokens_path[1024], logits_path[1024], args[4096];
+    snprintf(tokens_path, sizeof tokens_path, "%s", ct_test_path("tokens.bin"));
+    snprintf(logits_path, sizeof logits_path, "%s", ct_test_path("logits.bin"));
+    FILE *fp = fopen(tokens_path, "wb");
+    fwrite(tokens, sizeof tokens, 1, fp);
+    fclose(fp);
+    fp = fopen(logits_path, "wb");
+    fwrite(logits, sizeof logits, 1, fp);
+    fclose(fp);
+    snprintf(args, sizeof args, "%s %s %s", out, tokens_path, logits_path);
+    if (hf_fixture_ref("check_gguf.py", args) != 0) return;
+    opt.dtype = "f16";
+    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+    hf_fixture_ref("check_gguf.py", args);
+}
+
+// The GGUF file's NumPy forward against transformers on `ctrain export hf` of the same
+// checkpoint: two exports of ctrain's weights, read by two independent implementations, agree
+// (whatever ctrain's own forward computes). Runs after gguf_check_against_numpy (m.h5, m.gguf
+// f16 then f32 again, tokens.bin).
+void gguf_check_against_transformers(void) {
+    CtGgufExportOptions opt = {.dtype = "f32"};
+    CtHfExportOptions hopt = {0};
+    CHECK_MSG(ct_gguf_export(ct_test_path("m.h5"), ct_test_path("m.gguf"), &opt) == 0, "%s", ct_error_message());
+    CHECK_MSG(ct_hf_export(ct_test_path("m.h5"), ct_test_path("hf"), &hopt) == 0, "%s", ct_error_message());
+    char args[4096], tokens[1024], hf[1024], tf[1024];
+    snprintf(tokens, sizeof tokens, "%s", ct_test_path("tokens.bin"));
+    snprintf(hf, sizeof hf, "%s", ct_test_path("hf"));
+    snprintf(tf, sizeof tf, "%s", ct_test_path("transformers_logits.bin"));
+    snprintf(args, sizeof args, "logits %s %s %s", hf, tokens, tf);
+    if (hf_fixture_ref("hf_interop_ref.py", args) != 0) return;
+    snprintf(args, sizeof args, "%s %s %s", ct_test_path("m.gguf"), tokens, tf);
+    hf_fixture_ref("check_gguf.py", args);
 }
 
 // The path of llama_greedy; skips the test when llama.cpp cannot be built on this machine.

@@ -43,6 +43,15 @@ const TensorInfo *gguf_tensor(const Gguf *g, const char *name);
 // The k-th string of a string array.
 void gguf_array_string(const Kv *a, uint64_t k, char *out, size_t size);
 
+// Exports f32 and f16 GGUF files of a fixture model (hf_fixture_checkpoint of c, seed 8) and has
+// tests/ref/check_gguf.py (the gguf package reads it; an independent NumPy forward in llama.cpp's
+// conventions) compare each file's logits with ctrain's. Leaves m.h5, m.gguf and tokens.bin in the
+// test's folder. Skips the test when numpy or gguf is absent.
+void gguf_check_against_numpy(CtModelConfig c);
+// After gguf_check_against_numpy: the GGUF file's NumPy forward against transformers on
+// `ctrain export hf` of the same checkpoint.
+void gguf_check_against_transformers(void);
+
 // ---- the real client: llama.cpp itself ----
 // scripts/build_llama_cpp.sh builds llama.cpp from the source in the llama-cpp-python sdist on
 // PyPI (about 10 minutes on 2 cores the first time, cached under build/llama.cpp) with

@@ -129,55 +129,7 @@ TEST(hf_gguf, refuses_bad_dtype) {
     CHECK(fp == NULL);
 }
 
-// Exports f32 and f16 GGUF files of a fixture model and has tests/ref/check_gguf.py compare its
-// NumPy forward of each file with ctrain's logits.
-static void check_config_against_numpy(CtModelConfig c) {
-    ct_log_set_level(CT_LOG_QUIET);
-    const char *ckpt = ct_test_path("m.h5"), *out = ct_test_path("m.gguf");
-    CHECK(hf_fixture_checkpoint(ckpt, &c, 8) == 0);
-    CtGgufExportOptions opt = {.dtype = "f32"};
-    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
-    enum { T = 10 };
-    int32_t tokens[T];
-    for (int t = 0; t < T; t++) tokens[t] = (t * 53 + 7) % c.vocab_size;
-    static float logits[T * 264];
-    CHECK(hf_fixture_logits(ckpt, tokens, T, logits) == 0);
-    char tokens_path[1024], logits_path[1024], args[4096];
-    snprintf(tokens_path, sizeof tokens_path, "%s", ct_test_path("tokens.bin"));
-    snprintf(logits_path, sizeof logits_path, "%s", ct_test_path("logits.bin"));
-    FILE *fp = fopen(tokens_path, "wb");
-    fwrite(tokens, sizeof tokens, 1, fp);
-    fclose(fp);
-    fp = fopen(logits_path, "wb");
-    fwrite(logits, sizeof logits, 1, fp);
-    fclose(fp);
-    snprintf(args, sizeof args, "%s %s %s", out, tokens_path, logits_path);
-    if (hf_fixture_ref("check_gguf.py", args) != 0) return;
-    opt.dtype = "f16";
-    CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
-    hf_fixture_ref("check_gguf.py", args);
-}
-
-static void check_against_numpy(CtArch arch, int tied) { check_config_against_numpy(hf_fixture_config(arch, tied)); }
-
-// The GGUF file's NumPy forward against transformers on `ctrain export hf` of the same
-// checkpoint: two exports of ctrain's weights, read by two independent implementations, agree
-// (whatever ctrain's own forward computes). Runs after check_config_against_numpy (m.h5, m.gguf
-// f16 then f32 again, tokens.bin).
-static void check_gguf_against_transformers(void) {
-    CtGgufExportOptions opt = {.dtype = "f32"};
-    CtHfExportOptions hopt = {0};
-    CHECK_MSG(ct_gguf_export(ct_test_path("m.h5"), ct_test_path("m.gguf"), &opt) == 0, "%s", ct_error_message());
-    CHECK_MSG(ct_hf_export(ct_test_path("m.h5"), ct_test_path("hf"), &hopt) == 0, "%s", ct_error_message());
-    char args[4096], tokens[1024], hf[1024], tf[1024];
-    snprintf(tokens, sizeof tokens, "%s", ct_test_path("tokens.bin"));
-    snprintf(hf, sizeof hf, "%s", ct_test_path("hf"));
-    snprintf(tf, sizeof tf, "%s", ct_test_path("transformers_logits.bin"));
-    snprintf(args, sizeof args, "logits %s %s %s", hf, tokens, tf);
-    if (hf_fixture_ref("hf_interop_ref.py", args) != 0) return;
-    snprintf(args, sizeof args, "%s %s %s", ct_test_path("m.gguf"), tokens, tf);
-    hf_fixture_ref("check_gguf.py", args);
-}
+static void check_against_numpy(CtArch arch, int tied) { gguf_check_against_numpy(hf_fixture_config(arch, tied)); }
 
 // The llama-architecture families llama.cpp has: Llama 3's RoPE scaling (rope_freqs), linear
 // scaling, Mistral, Qwen2's biases (NEOX RoPE, no permutation), Gemma 2 (soft-caps, alternating
@@ -199,34 +151,34 @@ static CtModelConfig family_config(CtFamily family) {
 }
 
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_qwen2) {
-    check_config_against_numpy(family_config(CT_FAMILY_QWEN2));
-    check_gguf_against_transformers();
+    gguf_check_against_numpy(family_config(CT_FAMILY_QWEN2));
+    gguf_check_against_transformers();
 }
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_qwen3) {
-    check_config_against_numpy(family_config(CT_FAMILY_QWEN3));
-    check_gguf_against_transformers();
+    gguf_check_against_numpy(family_config(CT_FAMILY_QWEN3));
+    gguf_check_against_transformers();
 }
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_mistral) {
-    check_config_against_numpy(family_config(CT_FAMILY_MISTRAL));
-    check_gguf_against_transformers();
+    gguf_check_against_numpy(family_config(CT_FAMILY_MISTRAL));
+    gguf_check_against_transformers();
 }
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_gemma2) {
-    check_config_against_numpy(family_config(CT_FAMILY_GEMMA2));
-    check_gguf_against_transformers();
+    gguf_check_against_numpy(family_config(CT_FAMILY_GEMMA2));
+    gguf_check_against_transformers();
 }
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_llama3_rope) {
     CtModelConfig c = family_config(CT_FAMILY_LLAMA);
     c.rope_theta = 500000.0f;
     c.rope_scaling = (CtRopeScaling){.type = CT_ROPE_LLAMA3, .factor = 4, .original_max_position = 8,
                                      .low_freq_factor = 1, .high_freq_factor = 4};
-    check_config_against_numpy(c);
-    check_gguf_against_transformers();
+    gguf_check_against_numpy(c);
+    gguf_check_against_transformers();
 }
 TEST(hf_gguf, llama_cpp_reader_and_numpy_forward_agree_with_ctrain_linear_rope) {
     CtModelConfig c = family_config(CT_FAMILY_LLAMA);
     c.rope_scaling = (CtRopeScaling){.type = CT_ROPE_LINEAR, .factor = 2};
-    check_config_against_numpy(c);
-    check_gguf_against_transformers();
+    gguf_check_against_numpy(c);
+    gguf_check_against_transformers();
 }
 
 // What llama.cpp would compute otherwise is refused, naming what.

@@ -9,6 +9,12 @@ and key head (attn_q_norm, attn_k_norm); gemma2: RoPE on halves, embeddings time
 sqrt(embedding_length), queries scaled by key_length^-1/2, attention and final soft-capping,
 even layers sliding (attention.sliding_window), norms after attention and MLP, tanh-GELU gate;
 gpt2: learned positions, LayerNorm, fused qkv with biases, tanh GELU.
+Mixture of Experts (llama with experts, as Mixtral; qwen2moe; qwen3moe; olmoe), as llama.cpp's
+build_moe_ffn computes it: a softmax over the router's logits (ffn_gate_inp), the
+expert_used_count largest probabilities, renormalised to sum 1 for llama and qwen3moe (not for
+qwen2moe and olmoe), each chosen expert's SwiGLU (ffn_{gate,up,down}_exps) weighted by them;
+qwen2moe adds its shared expert (ffn_*_shexp) times sigmoid(x . ffn_gate_inp_shexp); qwen2moe
+and qwen3moe rotate halves as qwen2; olmoe's q/k norms span the whole projection.
 
 usage: check_gguf.py FILE.gguf TOKENS LOGITS
   TOKENS: int32 token ids; LOGITS: float32 [T, V] as ctrain computes them.
@@ -72,6 +78,47 @@ def optional(reader, key, default):
     return default if f is None else f.contents()
 
 
+def silu(x):
+    return x / (1 + np.exp(-x))
+
+
+def moe(r, W, p, h, arch):
+    """The MoE MLP of llama.cpp's build_moe_ffn over h [T, C]."""
+    LLM = gguf.Keys.LLM
+    K = field(r, LLM.EXPERT_USED_COUNT.format(arch=arch))
+    E, F, C = W[p + "ffn_gate_exps.weight"].shape
+    # the sizes llama.cpp builds its tensors from must be the tensors' own
+    ff_key = LLM.EXPERT_FEED_FORWARD_LENGTH if arch in ("qwen2moe", "qwen3moe") else LLM.FEED_FORWARD_LENGTH
+    sizes = [(LLM.EXPERT_COUNT, E), (ff_key, F)]
+    if arch == "qwen2moe":
+        sizes.append((LLM.EXPERT_SHARED_FEED_FORWARD_LENGTH, W[p + "ffn_gate_shexp.weight"].shape[0]))
+    for key, want in sizes:
+        if field(r, key.format(arch=arch)) != want:
+            print("%s is %d, the tensors say %d" % (key.format(arch=arch), field(r, key.format(arch=arch)), want))
+            sys.exit(1)
+    if W[p + "ffn_gate_inp.weight"].shape != (E, C) or W[p + "ffn_down_exps.weight"].shape != (E, C, F):
+        print("router or ffn_down_exps shape is not (E, C) / (E, C, F)")
+        sys.exit(1)
+    logits = h @ W[p + "ffn_gate_inp.weight"].T
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs = probs / probs.sum(-1, keepdims=True)
+    out = np.zeros_like(h)
+    for t in range(h.shape[0]):
+        chosen = np.argsort(-probs[t], kind="stable")[:K]
+        weights = probs[t, chosen]
+        if arch in ("llama", "qwen3moe"):
+            weights = weights / weights.sum()
+        for e, w in zip(chosen, weights):
+            a = silu(W[p + "ffn_gate_exps.weight"][e] @ h[t]) * (W[p + "ffn_up_exps.weight"][e] @ h[t])
+            out[t] += w * (W[p + "ffn_down_exps.weight"][e] @ a)
+    if p + "ffn_gate_inp_shexp.weight" in W:
+        shared = (silu(h @ W[p + "ffn_gate_shexp.weight"].T) * (h @ W[p + "ffn_up_shexp.weight"].T)) \
+            @ W[p + "ffn_down_shexp.weight"].T
+        gate = 1 / (1 + np.exp(-(h @ W[p + "ffn_gate_inp_shexp.weight"])))
+        out = out + gate[:, None] * shared
+    return out
+
+
 def llama_forward(r, W, tokens, arch):
     L = field(r, arch + ".block_count")
     NH = field(r, arch + ".attention.head_count")
@@ -114,7 +161,9 @@ def llama_forward(r, W, tokens, arch):
         p = "blk.%d." % layer
         h = rmsnorm(x, W[p + "attn_norm.weight"])
         q, k = linear(h, p + "attn_q"), linear(h, p + "attn_k")
-        if p + "attn_q_norm.weight" in W:  # qwen3: RMSNorm over each head before RoPE
+        if p + "attn_q_norm.weight" in W and arch == "olmoe":  # RMSNorm over the whole projection
+            q, k = rmsnorm(q, W[p + "attn_q_norm.weight"]), rmsnorm(k, W[p + "attn_k_norm.weight"])
+        elif p + "attn_q_norm.weight" in W:  # qwen3: RMSNorm over each head before RoPE
             q = rmsnorm(q.reshape(T, NH, HD), W[p + "attn_q_norm.weight"]).reshape(T, NH * HD)
             k = rmsnorm(k.reshape(T, NKV, HD), W[p + "attn_k_norm.weight"]).reshape(T, NKV * HD)
         q, k = rope(q, NH), rope(k, NKV)
@@ -122,9 +171,12 @@ def llama_forward(r, W, tokens, arch):
         att = attention(q, k, linear(h, p + "attn_v"), NH, NKV, HD, softcap, window) @ W[p + "attn_output.weight"].T
         x = x + (rmsnorm(att, W[p + "post_attention_norm.weight"]) if gemma else att)
         h = rmsnorm(x, W[p + "ffn_norm.weight"])
-        g = h @ W[p + "ffn_gate.weight"].T
-        act = gelu(g) if gemma else g / (1 + np.exp(-g))
-        mlp = (act * (h @ W[p + "ffn_up.weight"].T)) @ W[p + "ffn_down.weight"].T
+        if p + "ffn_gate_inp.weight" in W:
+            mlp = moe(r, W, p, h, arch)
+        else:
+            g = h @ W[p + "ffn_gate.weight"].T
+            act = gelu(g) if gemma else g / (1 + np.exp(-g))
+            mlp = (act * (h @ W[p + "ffn_up.weight"].T)) @ W[p + "ffn_down.weight"].T
         x = x + (rmsnorm(mlp, W[p + "post_ffw_norm.weight"]) if gemma else mlp)
     head_w = W.get("output.weight", W["token_embd.weight"])
     logits = rmsnorm(x, W["output_norm.weight"]) @ head_w.T
@@ -161,7 +213,8 @@ def main(path, tokens_path, logits_path):
     r = GGUFReader(path)
     arch = field(r, "general.architecture")
     archs = {"llama": gguf.MODEL_ARCH.LLAMA, "gpt2": gguf.MODEL_ARCH.GPT2, "qwen2": gguf.MODEL_ARCH.QWEN2,
-             "qwen3": gguf.MODEL_ARCH.QWEN3, "gemma2": gguf.MODEL_ARCH.GEMMA2}
+             "qwen3": gguf.MODEL_ARCH.QWEN3, "gemma2": gguf.MODEL_ARCH.GEMMA2, "qwen2moe": gguf.MODEL_ARCH.QWEN2MOE,
+             "qwen3moe": gguf.MODEL_ARCH.QWEN3MOE, "olmoe": gguf.MODEL_ARCH.OLMOE}
     if arch not in archs:
         print("architecture %r is not one of %s" % (arch, list(archs)))
         return 1

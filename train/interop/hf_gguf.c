@@ -10,6 +10,10 @@
 //          the window as keys
 //   gpt2:  token_embd, position_embd, blk.N.{attn_norm, attn_qkv, attn_output, ffn_norm, ffn_up,
 //          ffn_down}.{weight,bias}, output_norm.{weight,bias}, output (a copy of token_embd when tied)
+//   Mixture of Experts (llama, qwen2moe, qwen3moe, olmoe): in place of ffn_{gate,up,down}, the
+//          router ffn_gate_inp [E, C] and the experts stacked as llama.cpp's convert script stacks
+//          them: ffn_gate_exps, ffn_up_exps [E, F', C], ffn_down_exps [E, C, F'] (torch order);
+//          qwen2moe's shared expert as ffn_{gate,up,down}_shexp and its gate ffn_gate_inp_shexp [C]
 // 1-D tensors (norms, biases) stay f32, as llama.cpp keeps them.
 // llama.cpp's LLaMA RoPE rotates adjacent pairs (x_2i, x_2i+1), while transformers (and ctrain)
 // rotate (x_i, x_i+HD/2); so, like the convert script, the rows of q and k are permuted within
@@ -60,31 +64,39 @@ static void *own(Export *e, size_t bytes) {
     return e->owned[e->n_owned++] = ct_alloc(bytes ? bytes : 1);
 }
 
-// Adds a tensor under its GGUF name: 1-D tensors in f32, matrices in the chosen dtype.
-// rope_heads > 0: permute the rows of q or k first.
-static int add(Export *e, const char *name, const CtParamEntry *p, const float *data, int rope_heads, int HD,
-               const char *source) {
-    CtNamedTensor t = {.name = name, .ndim = p->ndim, .shape = {p->shape[0], p->shape[1]}};
+// Adds a tensor of shape[ndim] (torch order) under its GGUF name: 1-D tensors in f32, the others
+// in the chosen dtype. `what` names the source tensor in messages.
+static int add_array(Export *e, const char *name, int ndim, const int64_t *shape, const float *data, const char *what,
+                     const char *source) {
+    CtNamedTensor t = {.ndim = ndim};
+    size_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= (size_t)(t.shape[d] = shape[d]);
     char *stored_name = own(e, strlen(name) + 1);
     strcpy(stored_name, name);
     t.name = stored_name;
+    t.dtype = ndim == 1 ? CT_DTYPE_F32 : e->matrix_dtype;
+    if (t.dtype == CT_DTYPE_F32) {
+        t.data = (void *)data;
+    } else {
+        uint16_t *half = own(e, numel * sizeof(uint16_t));
+        size_t overflow = ct_f32_array_to_f16(data, half, numel);
+        t.data = half;
+        if (overflow)
+            return ct_error_set("%s: tensor '%s' has %zu values beyond float16's range (+-65504); export with "
+                                "--dtype f32", source, what, overflow);
+    }
+    return ct_gguf_add_tensor(&e->w, &t);
+}
+
+// Adds a parameter under its GGUF name. rope_heads > 0: permute the rows of q or k first.
+static int add(Export *e, const char *name, const CtParamEntry *p, const float *data, int rope_heads, int HD,
+               const char *source) {
     if (rope_heads > 0) {
         float *permuted = own(e, p->numel * sizeof(float));
         permute_rope_rows(data, permuted, rope_heads, HD, (int)p->shape[1]);
         data = permuted;
     }
-    t.dtype = p->ndim == 1 ? CT_DTYPE_F32 : e->matrix_dtype;
-    if (t.dtype == CT_DTYPE_F32) {
-        t.data = (void *)data;
-    } else {
-        uint16_t *half = own(e, p->numel * sizeof(uint16_t));
-        size_t overflow = ct_f32_array_to_f16(data, half, p->numel);
-        t.data = half;
-        if (overflow)
-            return ct_error_set("%s: tensor '%s' has %zu values beyond float16's range (+-65504); export with "
-                                "--dtype f32", source, p->name, overflow);
-    }
-    return ct_gguf_add_tensor(&e->w, &t);
+    return add_array(e, name, p->ndim, p->shape, data, p->name, source);
 }
 
 // ctrain's (= Hugging Face's) tensor names and llama.cpp's, per family. Within a layer the
@@ -147,21 +159,86 @@ static const NameMap *find_name(const NameMap *map, const char *hf) {
 // q/k/v biases) or Gemma 2's. A model of a run config may mix them; llama.cpp cannot.
 static int has_family_features(const CtModelConfig *c) {
     const int gemma = c->family == CT_FAMILY_GEMMA2;
-    if (c->qk_norm != (c->family == CT_FAMILY_QWEN3)) return 0;
+    const int qk_norm = c->family == CT_FAMILY_QWEN3 || c->family == CT_FAMILY_QWEN3_MOE ? 1
+                        : c->family == CT_FAMILY_OLMOE                                 ? 2
+                                                                                       : 0;
+    if (c->qk_norm != qk_norm) return 0;
+    // Qwen2-MoE's config.json says whether q, k and v have biases; llama.cpp reads them when present
+    if (c->family != CT_FAMILY_QWEN2_MOE && c->qkv_bias != (c->family == CT_FAMILY_QWEN2)) return 0;
     const float plain_scale = 1.0f / sqrtf((float)ct_model_head_dim(c));
-    return c->qkv_bias == (c->family == CT_FAMILY_QWEN2) && c->post_norms == gemma &&
-           c->embed_scale == gemma && c->gate_act == (gemma ? CT_GATE_GELU_TANH : CT_GATE_SILU) &&
-           c->rope_local_theta == 0 &&
+    return c->post_norms == gemma && c->embed_scale == gemma &&
+           c->gate_act == (gemma ? CT_GATE_GELU_TANH : CT_GATE_SILU) && c->rope_local_theta == 0 &&
            (gemma || (c->attn_softcap == 0 && c->final_softcap == 0 &&
                       (c->query_scale == 0 || fabsf(c->query_scale / plain_scale - 1) < 1e-6f)));
 }
 
-// The GGUF architecture of a model: "llama", "qwen2", "gemma2", "gpt2"; NULL + error for a model
-// llama.cpp would compute differently.
+static int is_moe_family(CtFamily f) {
+    return f == CT_FAMILY_MIXTRAL || f == CT_FAMILY_QWEN2_MOE || f == CT_FAMILY_QWEN3_MOE || f == CT_FAMILY_OLMOE;
+}
+
+// The GGUF architecture of a Mixture-of-Experts model; NULL + error for one llama.cpp would
+// compute differently. What each of llama.cpp's MoE architectures computes (src/models/*.cpp):
+// a softmax over all experts, the top k, their weights renormalised to sum 1 (llama, as Mixtral;
+// qwen3moe) or not (qwen2moe, olmoe), unscaled; every layer MoE; a shared expert only in
+// qwen2moe, always behind a sigmoid gate. ctrain's topk_softmax and softmax_norm give the same
+// weights (the softmax of the k largest logits), so either is llama.cpp's renormalised routing.
+static const char *gguf_moe_arch(const CtModelConfig *c, int windowed) {
+    const char *arch;
+    switch (c->family) {
+    case CT_FAMILY_LLAMA:
+    case CT_FAMILY_MISTRAL:
+    case CT_FAMILY_MIXTRAL: arch = "llama"; break;
+    case CT_FAMILY_QWEN2:
+    case CT_FAMILY_QWEN2_MOE: arch = "qwen2moe"; break;
+    case CT_FAMILY_QWEN3:
+    case CT_FAMILY_QWEN3_MOE: arch = "qwen3moe"; break;
+    case CT_FAMILY_OLMOE: arch = "olmoe"; break;
+    default:
+        return ct_error_set("gguf export: llama.cpp's %s architecture has no experts (a Mixture of Experts exports as "
+                            "llama (Mixtral), qwen2moe, qwen3moe or olmoe)", ct_family_name(c->family)), NULL;
+    }
+    const int llama = strcmp(arch, "llama") == 0, qwen2 = strcmp(arch, "qwen2moe") == 0;
+    const int renormalises = llama || strcmp(arch, "qwen3moe") == 0;
+    if (c->n_experts == 0)
+        return ct_error_set("gguf export: this %s model has no experts (model.n_experts 0), which llama.cpp's %s needs",
+                            ct_family_name(c->family), arch), NULL;
+    if (ct_model_router_has_bias(c))
+        return ct_error_set("gguf export: model.router %s: llama.cpp's %s routes by a softmax, not by sigmoid scores",
+                            ct_router_name(c->router), arch), NULL;
+    if ((c->router != CT_ROUTER_SOFTMAX) != renormalises)
+        return ct_error_set("gguf export: model.router %s: llama.cpp's %s %s", ct_router_name(c->router), arch,
+                            renormalises ? "renormalises the top-k weights (router topk_softmax or softmax_norm)"
+                                         : "does not renormalise the top-k weights (router softmax)"), NULL;
+    if (ct_model_router_scale(c) != 1)
+        return ct_error_set("gguf export: model.router_scale %g: llama.cpp's %s does not scale the routed weights",
+                            (double)c->router_scale, arch), NULL;
+    if (c->moe_layer_freq > 1)
+        return ct_error_set("gguf export: model.moe_layer_freq %d: every layer of llama.cpp's %s is MoE",
+                            c->moe_layer_freq, arch), NULL;
+    if (qwen2 && !(c->n_shared_experts > 0 && c->shared_expert_gate))
+        return ct_error_set("gguf export: llama.cpp's qwen2moe has a shared expert behind a sigmoid gate; this model "
+                            "has none (model.n_shared_experts, model.shared_expert_gate)"), NULL;
+    if (!qwen2 && (c->n_shared_experts > 0 || c->shared_expert_gate))
+        return ct_error_set("gguf export: model.n_shared_experts %d: llama.cpp's %s has no shared experts",
+                            c->n_shared_experts, arch), NULL;
+    if ((qwen2 || strcmp(arch, "olmoe") == 0) && ct_model_attn_width(c) != c->d_model)
+        return ct_error_set("gguf export: head_dim %d: llama.cpp's %s needs n_head x head_dim = d_model (%d)",
+                            ct_model_head_dim(c), arch, c->d_model), NULL;
+    if (c->rope_scaling.type == CT_ROPE_LLAMA3 && !llama)
+        return ct_error_set("gguf export: llama3 RoPE scaling: llama.cpp's %s does not read rope_freqs", arch), NULL;
+    if (windowed)
+        return ct_error_set("gguf export: a sliding window (%d, below the context of %d) is not supported: "
+                            "llama.cpp's %s architecture attends to the whole context", c->sliding_window,
+                            c->max_seq_len, arch), NULL;
+    return arch;
+}
+
+// The GGUF architecture of a model: "llama", "qwen2", "qwen3", "gemma2", "gpt2", or a Mixture of
+// Experts' (gguf_moe_arch); NULL + error for a model llama.cpp would compute differently.
 static const char *gguf_arch(const CtModelConfig *c) {
     if (c->arch == CT_ARCH_GPT2) return "gpt2";
     const int exported = c->family == CT_FAMILY_LLAMA || c->family == CT_FAMILY_MISTRAL || c->family == CT_FAMILY_QWEN2 ||
-                         c->family == CT_FAMILY_QWEN3 || c->family == CT_FAMILY_GEMMA2;
+                         c->family == CT_FAMILY_QWEN3 || c->family == CT_FAMILY_GEMMA2 || is_moe_family(c->family);
     if (exported && !has_family_features(c))
         return ct_error_set("gguf export: this %s model mixes in features of other families (biases, q/k norms, "
                             "post-norms, GeGLU, soft-caps, ...) that llama.cpp's %s architecture does not compute",
@@ -171,6 +248,7 @@ static const char *gguf_arch(const CtModelConfig *c) {
         return ct_error_set("gguf export: RoPE scaling %s is not exported (llama.cpp's keys for it are not written "
                             "here); export hf instead", ct_rope_type_name(rope)), NULL;
     const int windowed = c->sliding_window > 0 && c->sliding_window < c->max_seq_len;
+    if (c->n_experts > 0 || is_moe_family(c->family)) return gguf_moe_arch(c, windowed);
     switch (c->family) {
     case CT_FAMILY_LLAMA:
     case CT_FAMILY_MISTRAL:
@@ -203,7 +281,8 @@ static const char *gguf_arch(const CtModelConfig *c) {
         return "gemma2";
     default:
         return ct_error_set("gguf export: the %s family is not exported as GGUF yet (llama, mistral, qwen2, qwen3, "
-                            "gemma2 and gpt2 are); export hf instead", ct_family_name(c->family)), NULL;
+                            "gemma2, gpt2 and the MoE families mixtral, qwen2_moe, qwen3_moe, olmoe are); export hf "
+                            "instead", ct_family_name(c->family)), NULL;
     }
 }
 
@@ -239,6 +318,60 @@ static int add_rope_freqs(Export *e, const CtModelConfig *c, const char *source)
     return add(e, "rope_freqs.weight", &p, factors, 0, 0, source);
 }
 
+// An MoE layer's router and shared expert (the routed experts are stacked by add_experts).
+// Qwen2-MoE's shared-expert gate is [1, C] here and a vector [C] in llama.cpp.
+static const NameMap moe_layer[] = {
+    {"mlp.gate.weight", "ffn_gate_inp.weight", 0},
+    {"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight", 0},
+    {"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight", 0},
+    {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight", 0},
+    {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight", 0},
+    {NULL, NULL, 0}};
+
+// Layer l's E experts as the three stacked tensors of llama.cpp: ffn_gate_exps and ffn_up_exps
+// [E, F', C], ffn_down_exps [E, C, F'] (torch order; ggml's ne is the reverse). `first` is expert
+// 0's gate_proj: expert e's gate, up and down follow at first + e·3F'C + {0, F'C, 2F'C}
+// (train/model/model_params.c).
+static int add_experts(Export *e, const CtModelConfig *c, int layer, const float *first, const char *source) {
+    static const char *const names[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+    const int64_t E = c->n_experts, F = c->moe_d_ff, C = c->d_model;
+    const size_t block = (size_t)(F * C);
+    for (int j = 0; j < 3; j++) {
+        float *stacked = own(e, sizeof(float) * block * (size_t)E);
+        for (int64_t x = 0; x < E; x++) memcpy(stacked + x * block, first + (3 * x + j) * block, sizeof(float) * block);
+        const int64_t shape[3] = {E, j < 2 ? F : C, j < 2 ? C : F};
+        char name[64], what[96];
+        snprintf(name, sizeof name, "blk.%d.%s.weight", layer, names[j]);
+        snprintf(what, sizeof what, "model.layers.%d.mlp.experts.*.%s_proj.weight", layer, j == 0 ? "gate" : j == 1 ? "up" : "down");
+        if (add_array(e, name, 3, shape, stacked, what, source) != 0) return -1;
+    }
+    return 0;
+}
+
+// An MoE layer's tensor (suffix after "model.layers.N."): 1 when added or when it is an expert
+// weight that add_experts writes with expert 0's gate_proj; 0 when it is not an MoE tensor.
+static int add_moe_tensor(Export *e, const CtModelConfig *c, int layer, const char *suffix, const CtParamEntry *p,
+                          const float *data, const char *source) {
+    int expert, n = 0;
+    if (sscanf(suffix, "mlp.experts.%d.%n", &expert, &n) == 1 && n > 0) {
+        if (expert != 0 || strcmp(suffix + n, "gate_proj.weight") != 0) return 1;
+        return add_experts(e, c, layer, data, source) != 0 ? -1 : 1;
+    }
+    const NameMap *hit = find_name(moe_layer, suffix);
+    if (!hit) return 0;
+    char name[128];
+    snprintf(name, sizeof name, "blk.%d.%s", layer, hit->gguf);
+    if (strcmp(suffix, "mlp.shared_expert_gate.weight") == 0)
+        return add_array(e, name, 1, &p->shape[1], data, p->name, source) != 0 ? -1 : 1;
+    return add(e, name, p, data, 0, 0, source) != 0 ? -1 : 1;
+}
+
+// Whether llama.cpp's architecture has an output tensor of its own even when the model ties it
+// to the embedding: then the convert script writes a copy of the embedding as output.weight.
+static int needs_output_copy(const char *arch) {
+    return strcmp(arch, "gpt2") == 0 || strcmp(arch, "qwen2moe") == 0 || strcmp(arch, "olmoe") == 0;
+}
+
 static int add_weights(Export *e, const CtModel *m, const char *arch, const char *source) {
     const CtModelConfig *c = &m->config;
     const int gpt2 = c->arch == CT_ARCH_GPT2;
@@ -251,9 +384,15 @@ static int add_weights(Export *e, const CtModel *m, const char *arch, const char
         char name[128], suffix[96];
         int layer = -1;
         const NameMap *hit = find_name(globals, p->name);
+        const int in_layer = !hit && sscanf(p->name, layer_format, &layer, suffix) == 2;
+        if (in_layer && c->n_experts > 0) {
+            const int moe = add_moe_tensor(e, c, layer, suffix, p, data, source);
+            if (moe < 0) return -1;
+            if (moe > 0) continue;
+        }
         if (hit) {
             snprintf(name, sizeof name, "%s", hit->gguf);
-        } else if (sscanf(p->name, layer_format, &layer, suffix) == 2 &&
+        } else if (in_layer &&
                    ((hit = find_name(layer_map, suffix)) || (c->qkv_bias && (hit = find_name(qwen2_layer_biases, suffix))) ||
                     (c->qk_norm && (hit = find_name(qwen3_layer_norms, suffix))))) {
             snprintf(name, sizeof name, "blk.%d.%s", layer, hit->gguf);
@@ -263,7 +402,7 @@ static int add_weights(Export *e, const CtModel *m, const char *arch, const char
         int rope_heads = !permute ? 0 : hit->rope == 1 ? c->n_head : hit->rope == 2 ? c->n_kv_head : 0;
         if (add(e, name, p, data, rope_heads, ct_model_head_dim(c), source) != 0) return -1;
         // GPT-2's head is the embedding; llama.cpp's convert script writes it out as output.weight too
-        if (gpt2 && c->tie_embeddings && strcmp(name, "token_embd.weight") == 0 &&
+        if (needs_output_copy(arch) && c->tie_embeddings && strcmp(name, "token_embd.weight") == 0 &&
             add(e, "output.weight", p, data, 0, 0, source) != 0)
             return -1;
     }
@@ -371,8 +510,18 @@ static void add_model_keys(Export *e, const CtModelConfig *c, const char *arch, 
     ct_gguf_add_u32(w, KEY("context_length"), (uint32_t)c->max_seq_len);
     ct_gguf_add_u32(w, KEY("embedding_length"), (uint32_t)c->d_model);
     ct_gguf_add_u32(w, KEY("block_count"), (uint32_t)c->n_layer);
-    ct_gguf_add_u32(w, KEY("feed_forward_length"), (uint32_t)c->d_ff);
+    // llama.cpp's llama and olmoe size their experts by feed_forward_length (Mixtral's and OLMoE's
+    // intermediate_size); qwen2moe and qwen3moe by expert_feed_forward_length
+    const int experts_by_ff = c->n_experts > 0 && (strcmp(arch, "llama") == 0 || strcmp(arch, "olmoe") == 0);
+    ct_gguf_add_u32(w, KEY("feed_forward_length"), (uint32_t)(experts_by_ff ? c->moe_d_ff : c->d_ff));
     ct_gguf_add_u32(w, KEY("attention.head_count"), (uint32_t)c->n_head);
+    if (c->n_experts > 0) {
+        ct_gguf_add_u32(w, KEY("expert_count"), (uint32_t)c->n_experts);
+        ct_gguf_add_u32(w, KEY("expert_used_count"), (uint32_t)c->top_k);
+        if (!experts_by_ff) ct_gguf_add_u32(w, KEY("expert_feed_forward_length"), (uint32_t)c->moe_d_ff);
+        if (c->n_shared_experts > 0)
+            ct_gguf_add_u32(w, KEY("expert_shared_feed_forward_length"), (uint32_t)(c->n_shared_experts * c->moe_d_ff));
+    }
     if (c->arch == CT_ARCH_GPT2) {
         ct_gguf_add_f32(w, KEY("attention.layer_norm_epsilon"), c->norm_eps);
     } else {
