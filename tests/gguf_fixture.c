@@ -276,6 +276,45 @@ static int distinct_ids(const char *list) {
     return n;
 }
 
+// The space-separated ids of `list` appended to ids[*n] (at most max in all).
+static void append_ids(const char *list, int32_t *ids, int *n, int max) {
+    for (char *end; *list && *n < max; list = end) {
+        long id = strtol(list, &end, 10);
+        if (end == list) break;
+        ids[(*n)++] = (int32_t)id;
+    }
+}
+
+// llama.cpp's logits at each decoding step (llama_greedy --logits, [steps, V]) against ctrain's
+// forward over the same tokens (the prompt, then the greedy ones both picked): the largest
+// max|a - b| / max|b| of any step, or -1 + a recorded failure.
+static double llama_cpp_logits_error(const char *ckpt, const char *logits_path, const char *prompt_ids,
+                                     const char *new_ids, int V) {
+    enum { MAX_T = 128 };
+    int32_t ids[MAX_T];
+    int n_prompt = 0, T = 0;
+    append_ids(prompt_ids, ids, &n_prompt, MAX_T);
+    T = n_prompt;
+    append_ids(new_ids, ids, &T, MAX_T);
+    size_t bytes = 0;
+    float *llama = (float *)ct_test_read(logits_path, &bytes);
+    float *ours = malloc(sizeof(float) * (size_t)T * (size_t)V);
+    const int steps = (int)(bytes / (sizeof(float) * (size_t)V));
+    double worst = -1;
+    if (!llama || !ours || steps < 1 || hf_fixture_logits(ckpt, ids, T, ours) != 0) {
+        ct_test_fail(__FILE__, __LINE__, "no logits to compare (%d steps of %d in %s): %s", steps, V, logits_path,
+                     ct_error_message());
+    } else {
+        // step k predicts the token after position n_prompt - 1 + k
+        for (int k = 0; k < steps && n_prompt - 1 + k < T; k++)
+            worst = fmax(worst, hf_fixture_relative_error(llama + (size_t)k * V, ours + (size_t)(n_prompt - 1 + k) * V,
+                                                          (size_t)V));
+    }
+    free(llama);
+    free(ours);
+    return worst;
+}
+
 void gguf_llama_cpp_agrees(CtModelConfig c, const char *tokenizer_path, const char *pre_name) {
     ct_log_set_level(CT_LOG_QUIET);
     if (!tokenizer_path) return;
@@ -291,6 +330,7 @@ void gguf_llama_cpp_agrees(CtModelConfig c, const char *tokenizer_path, const ch
     Gguf g;
     CHECK(gguf_parse(gguf, &g) == 0);
     CHECK_STR_EQ(gguf_kv(&g, "tokenizer.ggml.pre")->str, pre_name);
+    const int V = (int)gguf_kv(&g, "tokenizer.ggml.tokens")->count;
     free(g.file);
     // words, numbers, contractions, punctuation runs, several spaces, a newline, accents and CJK:
     // the pieces where the three patterns differ
@@ -305,7 +345,7 @@ void gguf_llama_cpp_agrees(CtModelConfig c, const char *tokenizer_path, const ch
     snprintf(ctrain_prompt, sizeof ctrain_prompt, "%.*s", (int)strcspn(out, "\n"), out);
     line_after(out, "\n", ctrain_tokens, sizeof ctrain_tokens);
     free(out);
-    snprintf(cmd, sizeof cmd, "'%s' '%s' 32 %s", greedy, gguf, prompt);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' 32 %s --logits '%s'", greedy, gguf, prompt, ct_test_path("llama_logits.bin"));
     rc = ct_test_run(cmd, &out);
     CHECK_MSG(rc == 0, "llama.cpp refused the GGUF (%d): %s", rc, out ? out : "");
     line_after(out, "prompt: ", llama_prompt, sizeof llama_prompt);
@@ -316,6 +356,13 @@ void gguf_llama_cpp_agrees(CtModelConfig c, const char *tokenizer_path, const ch
     CHECK_MSG(strlen(ctrain_tokens) > 0 && strcmp(ctrain_tokens, llama_tokens) == 0,
               "greedy tokens:\n  ctrain    %s\n  llama.cpp %s", ctrain_tokens, llama_tokens);
     CHECK_MSG(distinct_ids(ctrain_tokens) >= 8, "greedy tokens repeat a few ids (a weak check): %s", ctrain_tokens);
+    // f32 throughout on both sides (llama_greedy keeps the cache in f32, flash attention off),
+    // except that llama.cpp's CPU GELU reads a float16 table (GGML_GELU_FP16 in ggml-cpu/vec.h):
+    // about 5e-4 to 8e-4 relative on the GPT-2 and Gemma 2 shapes, 1e-5 at most without GELU
+    const int gelu = c.arch == CT_ARCH_GPT2 || c.gate_act == CT_GATE_GELU_TANH;
+    const double tol = gelu ? 3e-3 : 1e-4;
+    double err = llama_cpp_logits_error(ckpt, ct_test_path("llama_logits.bin"), ctrain_prompt, ctrain_tokens, V);
+    CHECK_MSG(err >= 0 && err < tol, "llama.cpp's logits differ from ctrain's by %.3g (relative; %g allowed)", err, tol);
 }
 
 // An 8k vocabulary trained by ctrain on the corpus with `pattern`; its path (NULL: the test failed).

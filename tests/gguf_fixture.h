@@ -67,8 +67,9 @@ CtModelConfig gguf_real_config(CtArch arch);
 int gguf_real_checkpoint(const char *path, CtModelConfig c, const char *tokenizer_path);
 // A checkpoint of c with the tokenizer at tokenizer_path (NULL: returns, the test already failed)
 // is exported as an f32 GGUF; llama.cpp must accept it, tokenize a prompt to the ids ctrain gives,
-// and pick the 32 greedy tokens `ctrain generate --temperature 0` picks (at least 8 distinct ids).
-// Records a failure otherwise.
+// pick the 32 greedy tokens `ctrain generate --temperature 0` picks (at least 8 distinct ids), and
+// compute logits within 1e-4 (relative; 3e-3 with GELU, which llama.cpp reads from a float16
+// table) of ctrain's at every step. Records a failure otherwise.
 void gguf_llama_cpp_agrees(CtModelConfig c, const char *tokenizer_path, const char *pre_name);
 // An 8k vocabulary trained by ctrain on the corpus with `pattern`; its path (NULL: the test failed).
 const char *gguf_trained_8k_tokenizer(const char *pattern);

@@ -3,12 +3,16 @@
  * does, tokenizes the prompt with the GGUF's own tokenizer and decodes greedily (argmax of the
  * logits, the first maximum on ties, as ctrain's generate does at temperature 0).
  *
- *   llama_greedy MODEL.gguf N_NEW PROMPT [--bos]
+ *   llama_greedy MODEL.gguf N_NEW PROMPT [--bos] [--logits FILE]
  *
  * Prints two lines: `prompt: <ids>` and `tokens: <ids>` (the new tokens; it stops before an
  * end-of-generation token, as ctrain generate does, or after N_NEW tokens). Exit 1 when llama.cpp
- * refuses the file. The key/value cache is kept in f32 (llama.cpp's default is f16), so that an
- * f32 GGUF is computed in f32 throughout, as ctrain computes it on the CPU. */
+ * refuses the file. --logits FILE: the logits of every step (float32 [steps, n_vocab], one row
+ * per decode, the last before the end-of-generation token when there is one) are written to FILE
+ * for the test to measure. The key/value cache is kept in f32 (llama.cpp's default is f16) and
+ * flash attention is off (llama.cpp's CPU flash attention rounds through f16: logits off by about
+ * 1e-3 relative, enough to flip a near-tie), so that an f32 GGUF is computed in f32 throughout,
+ * as ctrain computes it on the CPU. */
 #include "llama.h"
 
 #include <stdio.h>
@@ -38,7 +42,17 @@ int main(int argc, char **argv)
     const char *path = argv[1];
     int n_new = atoi(argv[2]);
     const char *prompt = argv[3];
-    int add_bos = argc > 4 && strcmp(argv[4], "--bos") == 0;
+    int add_bos = 0;
+    const char *logits_path = NULL;
+    for (int i = 4; i < argc; i++) {
+        if (strcmp(argv[i], "--bos") == 0) add_bos = 1;
+        else if (strcmp(argv[i], "--logits") == 0 && i + 1 < argc) logits_path = argv[++i];
+    }
+    FILE *logits_file = NULL;
+    if (logits_path && !(logits_file = fopen(logits_path, "wb"))) {
+        fprintf(stderr, "llama_greedy: cannot write %s\n", logits_path);
+        return 1;
+    }
 
     llama_log_set(quiet_log, NULL);
     llama_backend_init();
@@ -69,6 +83,7 @@ int main(int argc, char **argv)
     cp.n_batch = (uint32_t)(n_prompt + 1);
     cp.n_threads = cp.n_threads_batch = 2;
     cp.type_k = cp.type_v = GGML_TYPE_F32;
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     struct llama_context *ctx = llama_init_from_model(model, cp);
     if (!ctx) {
         fprintf(stderr, "llama_greedy: llama.cpp could not create a context for %s\n", path);
@@ -84,13 +99,22 @@ int main(int argc, char **argv)
             fprintf(stderr, "\nllama_greedy: llama_decode failed\n");
             return 1;
         }
-        llama_token next = argmax(llama_get_logits_ith(ctx, -1), n_vocab);
+        const float *logits = llama_get_logits_ith(ctx, -1);
+        if (logits_file && fwrite(logits, sizeof(float), (size_t)n_vocab, logits_file) != (size_t)n_vocab) {
+            fprintf(stderr, "\nllama_greedy: writing %s failed\n", logits_path);
+            return 1;
+        }
+        llama_token next = argmax(logits, n_vocab);
         if (llama_vocab_is_eog(vocab, next)) break;
         printf(" %d", next);
         tokens[n_prompt + i] = next;
         batch = llama_batch_get_one(&tokens[n_prompt + i], 1);
     }
     printf("\n");
+    if (logits_file && fclose(logits_file) != 0) {
+        fprintf(stderr, "llama_greedy: writing %s failed\n", logits_path);
+        return 1;
+    }
     free(tokens);
     llama_free(ctx);
     llama_model_free(model);
