@@ -218,7 +218,7 @@ asan:
 # on first use, cached in ~/.cache/ctrain/ref-venv), and CTRAIN_REQUIRE_REF=1 makes a skip a
 # failure: there every client is installed, so a reference test that does not run is a bug.
 # TESTS=... runs only those tests instead.
-REF_TESTS := ref. ^gguf. hf_gguf.llama_cpp_reader_ hf_gguf.llama_cpp_greedy_ optim.adamw_expectations_agree_with_torch \
+REF_TESTS := ref. ^gguf. hf_gguf.llama_cpp_reader_ hf_gguf.llama_cpp_greedy_ hf_gguf.llama_cpp_convert_ optim.adamw_expectations_agree_with_torch \
              tokenizer_files.reads_hf_written_gpt2 tokenizer_train.hf_tokenizers_agree \
              tokenizer_files.hf_tokenizers_reads_rank_files eval.matches_transformers generate.import_keeps_the_eos_ids
 test-ref: $(BIN) $(TEST_BIN) $(TEST_DATA)

@@ -105,19 +105,21 @@ TEST(hf_gguf_moe, mixtral_export_has_llama_cpps_expert_layout) {
     ct_checkpoint_meta_free(&meta);
     free(g.file);
 
-    // f16: the router and the experts in f16, norms f32
+    // f16: the experts in f16; norms and the router in f32, as convert_hf_to_gguf.py keeps them
     opt.dtype = "f16";
     CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
     CHECK(gguf_parse(out, &g) == 0);
-    CHECK_EQ_INT(gguf_tensor(&g, "blk.0.ffn_gate_inp.weight")->type, 1);
+    CHECK_EQ_INT(gguf_tensor(&g, "blk.0.ffn_gate_inp.weight")->type, 0);
+    CHECK_EQ_INT(gguf_tensor(&g, "blk.0.ffn_gate_exps.weight")->type, 1);
     CHECK_EQ_INT(gguf_tensor(&g, "blk.0.ffn_down_exps.weight")->type, 1);
     CHECK_EQ_INT(gguf_tensor(&g, "blk.0.ffn_norm.weight")->type, 0);
     free(g.file);
 }
 
 // Qwen2-MoE: llama.cpp's qwen2moe sizes experts by expert_feed_forward_length and the shared
-// expert by expert_shared_feed_forward_length; the shared gate is a vector [C] in f32; its head
-// is its own tensor, so a tied one is written out as a copy of the embedding.
+// expert by expert_shared_feed_forward_length; the shared gate is [1, C] (ne {C, 1}) in f32 in an
+// f16 file, as the convert script writes it; its head is its own tensor, so a tied one is written
+// out as a copy of the embedding.
 TEST(hf_gguf_moe, qwen2_moe_export_has_the_shared_expert_and_its_gate) {
     ct_log_set_level(CT_LOG_QUIET);
     CtModelConfig c = moe_config(CT_FAMILY_QWEN2_MOE, 1);
@@ -134,7 +136,9 @@ TEST(hf_gguf_moe, qwen2_moe_export_has_the_shared_expert_and_its_gate) {
     CHECK_EQ_INT(gguf_kv(&g, "qwen2moe.expert_shared_feed_forward_length")->u, 16);
     CHECK_EQ_INT(gguf_kv(&g, "qwen2moe.feed_forward_length")->u, 24);
     const TensorInfo *gate = gguf_tensor(&g, "blk.1.ffn_gate_inp_shexp.weight");
-    CHECK(dims_are(gate, 1, 16, 0, 0) && gate->type == 0);
+    CHECK(dims_are(gate, 2, 16, 1, 0) && gate->type == 0);
+    CHECK_EQ_INT(gguf_tensor(&g, "blk.1.ffn_gate_inp.weight")->type, 0);
+    CHECK_EQ_INT(gguf_tensor(&g, "blk.1.ffn_gate_shexp.weight")->type, 1);
     CHECK(dims_are(gguf_tensor(&g, "blk.1.ffn_gate_shexp.weight"), 2, 16, 16, 0));
     CHECK(dims_are(gguf_tensor(&g, "blk.1.ffn_up_shexp.weight"), 2, 16, 16, 0));
     CHECK(dims_are(gguf_tensor(&g, "blk.1.ffn_down_shexp.weight"), 2, 16, 16, 0));
@@ -305,4 +309,49 @@ TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_qwen3_moe_shape) {
 }
 TEST_LONG(hf_gguf, llama_cpp_greedy_equals_ctrain_olmoe_shape) {
     gguf_llama_cpp_agrees(real_moe_config(CT_FAMILY_OLMOE), gguf_trained_8k_tokenizer("cl100k"), "llama-bpe");
+}
+
+// llama.cpp's own convert_hf_to_gguf.py (from the source scripts/build_llama_cpp.sh unpacks), run
+// on `ctrain export hf` of the same checkpoint, writes the same file (tests/ref/check_gguf_convert.py):
+// every tensor bit for bit with its ggml type and shape (the stacked experts; the routers in f32
+// even in an f16 file; q/k rows permuted for llama), the model keys and the tokenizer arrays; in
+// f32 and in f16.
+static void convert_script_agrees(CtModelConfig c) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *greedy = gguf_llama_greedy();
+    if (!greedy) return;
+    char src[4096];  // greedy is CACHE/build/llama_greedy; the source is CACHE/src
+    snprintf(src, sizeof src, "%s", greedy);
+    for (int up = 0; up < 2; up++)
+        if (strrchr(src, '/')) *strrchr(src, '/') = 0;
+    strncat(src, "/src", sizeof src - strlen(src) - 1);
+    const char *ckpt = ct_test_path("m.h5"), *out = ct_test_path("m.gguf");
+    CHECK_MSG(hf_fixture_checkpoint(ckpt, &c, 9) == 0, "%s", ct_error_message());
+    CtHfExportOptions hopt = {0};
+    CHECK_MSG(ct_hf_export(ckpt, ct_test_path("hf"), &hopt) == 0, "%s", ct_error_message());
+    static const char *const dtypes[2] = {"f32", "f16"};
+    for (int i = 0; i < 2; i++) {
+        CtGgufExportOptions opt = {.dtype = dtypes[i]};
+        CHECK_MSG(ct_gguf_export(ckpt, out, &opt) == 0, "%s", ct_error_message());
+        char args[8192];
+        snprintf(args, sizeof args, "'%s' '%s' '%s' gpt-2 %s", out, ct_test_path("hf"), src, dtypes[i]);
+        if (hf_fixture_ref("check_gguf_convert.py", args) != 0) return;
+    }
+}
+
+TEST_LONG(hf_gguf, llama_cpp_convert_script_writes_the_same_file_mixtral) {
+    convert_script_agrees(moe_config(CT_FAMILY_MIXTRAL, 0));
+}
+TEST_LONG(hf_gguf, llama_cpp_convert_script_writes_the_same_file_qwen2_moe) {
+    convert_script_agrees(moe_config(CT_FAMILY_QWEN2_MOE, 0));
+}
+TEST_LONG(hf_gguf, llama_cpp_convert_script_writes_the_same_file_qwen3_moe) {
+    convert_script_agrees(moe_config(CT_FAMILY_QWEN3_MOE, 0));
+}
+TEST_LONG(hf_gguf, llama_cpp_convert_script_writes_the_same_file_olmoe) {
+    convert_script_agrees(moe_config(CT_FAMILY_OLMOE, 0));
+}
+// The dense Llama shape (grouped-query heads) for comparison: the q/k permutation is the script's.
+TEST_LONG(hf_gguf, llama_cpp_convert_script_writes_the_same_file_llama) {
+    convert_script_agrees(hf_fixture_config(CT_ARCH_LLAMA, 0));
 }

@@ -114,7 +114,7 @@ def moe(r, W, p, h, arch):
     if p + "ffn_gate_inp_shexp.weight" in W:
         shared = (silu(h @ W[p + "ffn_gate_shexp.weight"].T) * (h @ W[p + "ffn_up_shexp.weight"].T)) \
             @ W[p + "ffn_down_shexp.weight"].T
-        gate = 1 / (1 + np.exp(-(h @ W[p + "ffn_gate_inp_shexp.weight"])))
+        gate = 1 / (1 + np.exp(-(h @ W[p + "ffn_gate_inp_shexp.weight"].reshape(-1))))
         out = out + gate[:, None] * shared
     return out
 

@@ -13,7 +13,8 @@
 //   Mixture of Experts (llama, qwen2moe, qwen3moe, olmoe): in place of ffn_{gate,up,down}, the
 //          router ffn_gate_inp [E, C] and the experts stacked as llama.cpp's convert script stacks
 //          them: ffn_gate_exps, ffn_up_exps [E, F', C], ffn_down_exps [E, C, F'] (torch order);
-//          qwen2moe's shared expert as ffn_{gate,up,down}_shexp and its gate ffn_gate_inp_shexp [C]
+//          qwen2moe's shared expert as ffn_{gate,up,down}_shexp and its gate ffn_gate_inp_shexp [1, C];
+//          the routers in f32 whatever the dtype, as the convert script keeps them
 // 1-D tensors (norms, biases) stay f32, as llama.cpp keeps them.
 // llama.cpp's LLaMA RoPE rotates adjacent pairs (x_2i, x_2i+1), while transformers (and ctrain)
 // rotate (x_i, x_i+HD/2); so, like the convert script, the rows of q and k are permuted within
@@ -64,8 +65,20 @@ static void *own(Export *e, size_t bytes) {
     return e->owned[e->n_owned++] = ct_alloc(bytes ? bytes : 1);
 }
 
-// Adds a tensor of shape[ndim] (torch order) under its GGUF name: 1-D tensors in f32, the others
-// in the chosen dtype. `what` names the source tensor in messages.
+// Whether a matrix stays f32 whatever the dtype: the routers (ffn_gate_inp, and Qwen2-MoE's
+// shared-expert gate), which convert_hf_to_gguf.py and llama-quantize keep in f32.
+static int stays_f32(const char *name) {
+    static const char *const suffixes[] = {".ffn_gate_inp.weight", ".ffn_gate_inp_shexp.weight"};
+    const size_t n = strlen(name);
+    for (int i = 0; i < 2; i++) {
+        const size_t k = strlen(suffixes[i]);
+        if (n >= k && strcmp(name + n - k, suffixes[i]) == 0) return 1;
+    }
+    return 0;
+}
+
+// Adds a tensor of shape[ndim] (torch order) under its GGUF name: 1-D tensors and routers in f32,
+// the others in the chosen dtype. `what` names the source tensor in messages.
 static int add_array(Export *e, const char *name, int ndim, const int64_t *shape, const float *data, const char *what,
                      const char *source) {
     CtNamedTensor t = {.ndim = ndim};
@@ -74,7 +87,7 @@ static int add_array(Export *e, const char *name, int ndim, const int64_t *shape
     char *stored_name = own(e, strlen(name) + 1);
     strcpy(stored_name, name);
     t.name = stored_name;
-    t.dtype = ndim == 1 ? CT_DTYPE_F32 : e->matrix_dtype;
+    t.dtype = ndim == 1 || stays_f32(name) ? CT_DTYPE_F32 : e->matrix_dtype;
     if (t.dtype == CT_DTYPE_F32) {
         t.data = (void *)data;
     } else {
@@ -319,7 +332,6 @@ static int add_rope_freqs(Export *e, const CtModelConfig *c, const char *source)
 }
 
 // An MoE layer's router and shared expert (the routed experts are stacked by add_experts).
-// Qwen2-MoE's shared-expert gate is [1, C] here and a vector [C] in llama.cpp.
 static const NameMap moe_layer[] = {
     {"mlp.gate.weight", "ffn_gate_inp.weight", 0},
     {"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight", 0},
@@ -361,8 +373,6 @@ static int add_moe_tensor(Export *e, const CtModelConfig *c, int layer, const ch
     if (!hit) return 0;
     char name[128];
     snprintf(name, sizeof name, "blk.%d.%s", layer, hit->gguf);
-    if (strcmp(suffix, "mlp.shared_expert_gate.weight") == 0)
-        return add_array(e, name, 1, &p->shape[1], data, p->name, source) != 0 ? -1 : 1;
     return add(e, name, p, data, 0, 0, source) != 0 ? -1 : 1;
 }
 
