@@ -213,8 +213,9 @@ static const char *gguf_moe_arch(const CtModelConfig *c, int windowed) {
     const int llama = strcmp(arch, "llama") == 0, qwen2 = strcmp(arch, "qwen2moe") == 0;
     const int renormalises = llama || strcmp(arch, "qwen3moe") == 0;
     if (c->n_experts == 0)
-        return ct_error_set("gguf export: this %s model has no experts (model.n_experts 0), which llama.cpp's %s needs",
-                            ct_family_name(c->family), arch), NULL;
+        return ct_error_set("gguf export: model.family %s is a Mixture of Experts and this model has no experts "
+                            "(model.n_experts 0); give it its dense family (llama, qwen2, qwen3) to export it",
+                            ct_family_name(c->family)), NULL;
     if (ct_model_router_has_bias(c))
         return ct_error_set("gguf export: model.router %s: llama.cpp's %s routes by a softmax, not by sigmoid scores",
                             ct_router_name(c->router), arch), NULL;
