@@ -161,3 +161,56 @@ TEST_LONG(hf_moe_ref, mixtral_fused_experts_import_as_the_per_expert_files) { ch
 TEST_LONG(hf_moe_ref, qwen2_moe_fused_experts_import_as_the_per_expert_files) { check_moe_family("qwen2_moe-fused"); }
 TEST_LONG(hf_moe_ref, qwen3_moe_fused_experts_import_as_the_per_expert_files) { check_moe_family("qwen3_moe-fused"); }
 TEST_LONG(hf_moe_ref, olmoe_fused_experts_import_as_the_per_expert_files) { check_moe_family("olmoe-fused"); }
+
+// Models that ctrain made (a run config's shape, not an import): each MoE family's export loads
+// in transformers with ctrain's logits. These take ctrain's own spellings: Mixtral's dense d_ff
+// beside the experts' width (config.json has one intermediate_size, the experts'), moe_layer_freq
+// 0 for "every layer" (decoder_sparse_step 1), Qwen2-MoE's MoE layers every second one with
+// q/k/v biases and a shared expert of two experts' width.
+TEST_LONG(hf_moe_ref, ctrain_made_moe_models_of_each_family_load_in_transformers_with_ctrain_logits) {
+    ct_log_set_level(CT_LOG_QUIET);
+    enum { N = 4, T = 12, V = 264 };
+    const char *names[N] = {"mixtral", "qwen2_moe", "qwen3_moe", "olmoe"};
+    CtModelConfig configs[N];
+    for (int i = 0; i < N; i++) {
+        configs[i] = hf_fixture_config(CT_ARCH_LLAMA, 0);
+        configs[i].n_experts = 4, configs[i].top_k = 2, configs[i].moe_d_ff = 8;
+    }
+    configs[0].family = CT_FAMILY_MIXTRAL, configs[0].router = CT_ROUTER_TOPK_SOFTMAX, configs[0].sliding_window = 5;
+    configs[1].family = CT_FAMILY_QWEN2_MOE, configs[1].router = CT_ROUTER_SOFTMAX, configs[1].qkv_bias = 1;
+    configs[1].n_shared_experts = 2, configs[1].shared_expert_gate = 1, configs[1].moe_layer_freq = 2;
+    configs[2].family = CT_FAMILY_QWEN3_MOE, configs[2].router = CT_ROUTER_SOFTMAX_NORM, configs[2].qk_norm = 1;
+    configs[2].head_dim = 6, configs[2].n_experts = 6, configs[2].top_k = 3;
+    configs[3].family = CT_FAMILY_OLMOE, configs[3].router = CT_ROUTER_SOFTMAX, configs[3].qk_norm = 2;
+    configs[3].n_kv_head = configs[3].n_head;
+    int32_t tokens[T];
+    for (int t = 0; t < T; t++) tokens[t] = (t * 41 + 3) % V;
+    FILE *fp = fopen(ct_test_path("tokens.bin"), "wb");
+    fwrite(tokens, sizeof tokens, 1, fp);
+    fclose(fp);
+    char args[8192];
+    snprintf(args, sizeof args, "logits %s %s", ct_test_path("tokens.bin"), ct_test_path("theirs"));
+    for (int i = 0; i < N; i++) {
+        char ckpt[64], dir[64];
+        snprintf(ckpt, sizeof ckpt, "%s.h5", names[i]);
+        snprintf(dir, sizeof dir, "hf-%s", names[i]);
+        CHECK_MSG(hf_fixture_checkpoint(ct_test_path(ckpt), &configs[i], 40 + (uint64_t)i) == 0, "%s: %s", names[i],
+                  ct_error_message());
+        snprintf(args + strlen(args), sizeof args - strlen(args), " %s", ct_test_path(dir));
+        char export_args[256];
+        snprintf(export_args, sizeof export_args, "export hf %s --out %s", ckpt, dir);
+        if (hf_fixture_ctrain_ok(export_args) != 0) return;
+    }
+    if (hf_fixture_ref("hf_moe_ref.py", args) != 0) return;
+    static float ours[T * V], theirs[T * V];
+    for (int i = 0; i < N; i++) {
+        char ckpt[64], name[64];
+        snprintf(ckpt, sizeof ckpt, "%s.h5", names[i]);
+        snprintf(name, sizeof name, "theirs%d.bin", i);
+        CHECK(hf_fixture_read_values(ct_test_tmpdir(), name, theirs, sizeof theirs) == T * V);
+        CHECK_MSG(hf_fixture_logits(ct_test_path(ckpt), tokens, T, ours) == 0, "%s", ct_error_message());
+        double err = hf_fixture_relative_error(ours, theirs, T * V);
+        printf("    %s: transformers on ctrain's export vs ctrain: %.3g (relative)\n", names[i], err);
+        CHECK_MSG(err < 1e-5, "%s: transformers on ctrain's export differs from ctrain by %.3g", names[i], err);
+    }
+}
