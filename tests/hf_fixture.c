@@ -107,3 +107,93 @@ double hf_fixture_relative_error(const float *a, const float *b, size_t n) {
     }
     return scale > 0 ? diff / scale : diff;
 }
+
+long hf_fixture_read_values(const char *dir, const char *name, void *dst, size_t max_bytes) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t size = 0;
+    char *data = ct_test_read(path, &size);
+    long n = data && size <= max_bytes ? (long)(size / 4) : -1;
+    if (n >= 0) memcpy(dst, data, size);
+    free(data);
+    return n;
+}
+
+int hf_fixture_ctrain(const char *args, char **out) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", ct_test_tmpdir(), ct_test_bin(), args);
+    return ct_test_run(cmd, out);
+}
+
+int hf_fixture_ctrain_ok(const char *args) {
+    char *out = NULL;
+    int rc = hf_fixture_ctrain(args, &out);
+    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "ctrain %s: exit %d: %s", args, rc, out ? out : "");
+    free(out);
+    return rc;
+}
+
+double hf_fixture_check_eval(const char *dir, const char *ckpt) {
+    char want_text[256] = "", args[2048], *out = NULL;
+    long n = hf_fixture_read_values(dir, "eval.txt", want_text, sizeof want_text - 1);
+    double want = NAN, got = NAN;
+    long want_tokens = -1, tokens = -2;
+    if (n > 0) sscanf(want_text, "loss=%lf tokens=%ld", &want, &want_tokens);
+    snprintf(args, sizeof args, "eval --threads 1 --checkpoint %s --text %s/sample.txt --seq 16", ckpt, dir);
+    int rc = hf_fixture_ctrain(args, &out);
+    const char *last = out ? strstr(out, "loss=") : NULL;
+    if (rc == 0 && last) sscanf(last, "loss=%lf ppl=%*f tokens=%ld", &got, &tokens);
+    printf("    ctrain eval: loss %.9f, transformers %.9f over %ld tokens (relative %.3g)\n", got, want, want_tokens,
+           fabs(got - want) / want);
+    if (!(rc == 0 && tokens == want_tokens && fabs(got - want) <= 1e-5 * want))
+        ct_test_fail(__FILE__, __LINE__, "ctrain eval: loss %.9f over %ld tokens; transformers %.9f over %ld (%s)", got,
+                     tokens, want, want_tokens, out ? out : "");
+    free(out);
+    return rc == 0 && tokens == want_tokens ? got : NAN;
+}
+
+// The ids of a line of numbers; their count.
+static int parse_ids(const char *line, int32_t *ids, int max) {
+    int n = 0;
+    char *end;
+    for (long v = strtol(line, &end, 10); end != line && n < max; v = strtol(line, &end, 10)) {
+        ids[n++] = (int32_t)v;
+        line = end;
+        if (*line == '\n') break;
+    }
+    return n;
+}
+
+// `ctrain generate` at temperature 0 (with `extra` options): the prompt's ids and the greedy
+// tokens of transformers in `file`.
+static void check_greedy_file(const char *dir, const char *ckpt, const char *file, const char *extra) {
+    int32_t prompt[64], greedy[64], got_prompt[64], got[64];
+    long n_prompt = hf_fixture_read_values(dir, "prompt_ids.bin", prompt, sizeof prompt);
+    long n_greedy = hf_fixture_read_values(dir, file, greedy, sizeof greedy);
+    char *out = NULL, args[512];
+    snprintf(args, sizeof args, "generate --checkpoint %s --prompt 'hello the world, the quick' "
+                                "--temperature 0 --max-tokens 40 --ids --threads 1 %s", ckpt, extra);
+    int rc = hf_fixture_ctrain(args, &out);
+    CHECK_MSG(rc == 0 && out, "ctrain generate: %s", out ? out : "");
+    if (rc != 0 || !out) {
+        free(out);
+        return;
+    }
+    const char *second = strchr(out, '\n');
+    int np = parse_ids(out, got_prompt, 64), ng = second ? parse_ids(second + 1, got, 64) : 0;
+    CHECK_MSG(np == n_prompt && memcmp(got_prompt, prompt, sizeof(int32_t) * (size_t)np) == 0,
+              "ctrain encodes the prompt to other ids than transformers: %s", out);
+    int same = ng == n_greedy && memcmp(got, greedy, sizeof(int32_t) * (size_t)ng) == 0;
+    printf("    greedy%s: %d of %ld tokens equal transformers'%s\n", *extra ? " past eos" : "", same ? ng : 0,
+           n_greedy, n_greedy < 40 ? " (both stopped at an eos id)" : "");
+    char want_text[1024] = "";
+    for (long i = 0; i < n_greedy; i++)
+        snprintf(want_text + strlen(want_text), sizeof want_text - strlen(want_text), " %d", greedy[i]);
+    CHECK_MSG(same, "ctrain's greedy tokens differ from transformers':\nctrain: %s\ntransformers:%s", out, want_text);
+    free(out);
+}
+
+void hf_fixture_check_greedy(const char *dir, const char *ckpt) {
+    check_greedy_file(dir, ckpt, "greedy.bin", "");
+    check_greedy_file(dir, ckpt, "greedy_all.bin", "--ignore-eos");
+}

@@ -24,3 +24,20 @@ int hf_fixture_ref(const char *script, const char *args);
 // max |a - b| / max |b| over n values (the figure the reference tests report as "relative");
 // infinite when either side holds a non-finite value.
 double hf_fixture_relative_error(const float *a, const float *b, size_t n);
+
+// What tests/ref/hf_families_ref.py's `make` (and hf_moe_ref.py's) writes in a folder DIR, run
+// through the ctrain binary in the test's folder:
+// The int32 or float32 values of DIR/name: their count, or -1.
+long hf_fixture_read_values(const char *dir, const char *name, void *dst, size_t max_bytes);
+// `ctrain ARGS` in the test's folder; its output in *out (free it). The exit status.
+int hf_fixture_ctrain(const char *args, char **out);
+// The same, recording a failure (with ctrain's output) when it fails.
+int hf_fixture_ctrain_ok(const char *args);
+// `ctrain eval` of the checkpoint on DIR/sample.txt against transformers' loss over the same
+// windows (DIR/eval.txt): within 1e-5 relative and over as many tokens. ctrain's loss (NAN when
+// the eval failed or counted other tokens).
+double hf_fixture_check_eval(const char *dir, const char *ckpt);
+// `ctrain generate` of the checkpoint at temperature 0 on the prompt of DIR/prompt_ids.bin gives
+// transformers' greedy tokens: stopping at the model's eos ids (DIR/greedy.bin), and 40 past any
+// eos (--ignore-eos, DIR/greedy_all.bin).
+void hf_fixture_check_greedy(const char *dir, const char *ckpt);

@@ -1,6 +1,7 @@
 // The llama-architecture families of Hugging Face (Llama 3.x, Mistral, Qwen2, Qwen3, Gemma 2,
-// Gemma 3 text, Phi-3): config.json as transformers 5.23 saves it (the keys below are what
-// save_pretrained wrote for these small configs) is read into the model shape, what ctrain
+// Gemma 3 text, Phi-3; the MoE families Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE): config.json as
+// transformers 5.23 saves it (the keys below are what save_pretrained wrote for these small
+// configs) is read into the model shape, what ctrain
 // cannot compute is refused naming the key, the config.json ctrain writes reads back as the same
 // shape, and the weights of Phi-3 (fused) and Gemma (1 + w norms) map onto the table and back.
 #include <cJSON.h>
@@ -434,4 +435,121 @@ TEST(hf_families, export_writes_the_checkpoints_eos_id_list) {
     CHECK(ct_hf_generation_config_read(ct_test_path("eos"), c.vocab_size, &dir_json) == 0);
     CHECK(dir_json && ct_eos_token_ids_parse(dir_json, "x", c.vocab_size, back, 8, &n) == 0 && n == 3 && back[1] == 7);
     ct_free(dir_json);
+}
+
+// The MoE families' config.json as transformers 5.23 saves them (hf_moe_ref.py's tiny models;
+// Qwen3MoeConfig writes its expert count as num_local_experts).
+#define MOE_SIZES "'vocab_size': 300, 'hidden_size': 64, 'num_hidden_layers': 4, 'num_attention_heads': 4, " \
+                  "'max_position_embeddings': 64, 'rms_norm_eps': 1e-05, 'attention_dropout': 0.0, "          \
+                  "'bos_token_id': 0, 'eos_token_id': 0, 'pad_token_id': 0, 'initializer_range': 0.02, "     \
+                  "'output_router_logits': false, 'tie_word_embeddings': false, 'use_cache': true, "          \
+                  "'transformers_version': '5.23.0', 'dtype': 'float32', 'hidden_act': 'silu'"
+static const char *const MIXTRAL =
+    "{'model_type': 'mixtral', 'architectures': ['MixtralForCausalLM'], " MOE_SIZES ", 'head_dim': null, "
+    "'intermediate_size': 48, 'num_experts_per_tok': 2, 'num_key_value_heads': 2, 'num_local_experts': 4, "
+    "'rope_parameters': {'rope_theta': 1000000.0, 'rope_type': 'default'}, 'router_aux_loss_coef': 0.001, "
+    "'router_jitter_noise': 0.0, 'sliding_window': 7}";
+static const char *const QWEN2_MOE =
+    "{'model_type': 'qwen2_moe', 'architectures': ['Qwen2MoeForCausalLM'], " MOE_SIZES ", 'decoder_sparse_step': 2, "
+    "'intermediate_size': 96, 'layer_types': " FULL4 ", 'max_window_layers': 28, 'mlp_only_layers': [], "
+    "'moe_intermediate_size': 32, 'norm_topk_prob': false, 'num_experts': 6, 'num_experts_per_tok': 2, "
+    "'num_key_value_heads': 2, 'qkv_bias': true, 'rope_parameters': {'rope_theta': 10000.0, 'rope_type': 'default'}, "
+    "'router_aux_loss_coef': 0.001, 'shared_expert_intermediate_size': 64, 'sliding_window': 0, "
+    "'use_sliding_window': false}";
+static const char *const QWEN3_MOE =
+    "{'model_type': 'qwen3_moe', 'architectures': ['Qwen3MoeForCausalLM'], " MOE_SIZES ", 'attention_bias': false, "
+    "'decoder_sparse_step': 1, 'head_dim': 24, 'intermediate_size': 96, 'mlp_only_layers': [], "
+    "'moe_intermediate_size': 32, 'norm_topk_prob': true, 'num_experts_per_tok': 2, 'num_key_value_heads': 2, "
+    "'num_local_experts': 8, 'rope_parameters': {'rope_theta': 10000.0, 'rope_type': 'default'}, "
+    "'router_aux_loss_coef': 0.001, 'sliding_window': null, 'use_sliding_window': false}";
+static const char *const OLMOE =
+    "{'model_type': 'olmoe', 'architectures': ['OlmoeForCausalLM'], " MOE_SIZES ", 'attention_bias': false, "
+    "'clip_qkv': null, 'intermediate_size': 32, 'norm_topk_prob': false, 'num_experts': 8, 'num_experts_per_tok': 2, "
+    "'num_key_value_heads': 4, 'rope_parameters': {'rope_theta': 10000.0, 'rope_type': 'default'}, "
+    "'router_aux_loss_coef': 0.01}";
+
+TEST(hf_families, moe_configs_saved_by_transformers_read_into_the_moe_shape) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig c;
+    CHECK_MSG(parse(MIXTRAL, &c) == 0, "%s", ct_error_message());
+    CHECK(c.family == CT_FAMILY_MIXTRAL && c.n_experts == 4 && c.top_k == 2 && c.moe_d_ff == 48);
+    CHECK_MSG(c.router == CT_ROUTER_TOPK_SOFTMAX, "Mixtral: the softmax of the top-k logits");
+    CHECK(c.n_shared_experts == 0 && c.moe_layer_freq <= 1 && c.sliding_window == 7 && !c.qk_norm && !c.qkv_bias);
+    CHECK(ct_model_moe_layers(&c) == 4);
+
+    CHECK_MSG(parse(QWEN2_MOE, &c) == 0, "%s", ct_error_message());
+    CHECK(c.family == CT_FAMILY_QWEN2_MOE && c.n_experts == 6 && c.top_k == 2 && c.moe_d_ff == 32 && c.d_ff == 96);
+    CHECK_MSG(c.router == CT_ROUTER_SOFTMAX, "norm_topk_prob false: the top-k softmax weights as they are");
+    CHECK_MSG(c.n_shared_experts == 2 && c.shared_expert_gate, "a 64-wide shared expert of 32-wide experts, gated");
+    CHECK_MSG(c.moe_layer_freq == 2 && !ct_model_layer_is_moe(&c, 0) && ct_model_layer_is_moe(&c, 1) &&
+                  !ct_model_layer_is_moe(&c, 2) && ct_model_layer_is_moe(&c, 3),
+              "decoder_sparse_step 2: layers 1 and 3 are MoE ((l + 1) %% 2 == 0), 0 and 2 dense");
+    CHECK(c.qkv_bias && !c.qk_norm);
+
+    CHECK_MSG(parse(QWEN3_MOE, &c) == 0, "%s", ct_error_message());
+    CHECK(c.family == CT_FAMILY_QWEN3_MOE && c.n_experts == 8 && c.top_k == 2 && c.moe_d_ff == 32);
+    CHECK_MSG(c.router == CT_ROUTER_SOFTMAX_NORM, "norm_topk_prob true: the top-k weights renormalised");
+    CHECK(c.qk_norm == 1 && c.head_dim == 24 && c.n_shared_experts == 0 && ct_model_moe_layers(&c) == 4);
+    // the expert count under the other name the config class accepts; the class defaults without either
+    CHECK_MSG(parse(edited(QWEN3_MOE, "{'num_local_experts': 'DELETE', 'num_experts': 6}"), &c) == 0 &&
+                  c.n_experts == 6, "%s", ct_error_message());
+    CHECK_MSG(parse(edited(QWEN3_MOE, "{'num_local_experts': 'DELETE', 'num_experts_per_tok': 'DELETE', "
+                                      "'moe_intermediate_size': 'DELETE', 'norm_topk_prob': 'DELETE'}"), &c) == 0,
+              "%s", ct_error_message());
+    CHECK_MSG(c.n_experts == 128 && c.top_k == 8 && c.moe_d_ff == 768 && c.router == CT_ROUTER_SOFTMAX,
+              "Qwen3MoeConfig's defaults: 128 experts, top 8, 768 wide, norm_topk_prob false");
+
+    CHECK_MSG(parse(OLMOE, &c) == 0, "%s", ct_error_message());
+    CHECK(c.family == CT_FAMILY_OLMOE && c.n_experts == 8 && c.top_k == 2 && c.moe_d_ff == 32);
+    CHECK(c.router == CT_ROUTER_SOFTMAX && c.n_shared_experts == 0 && ct_model_moe_layers(&c) == 4);
+    CHECK_MSG(c.qk_norm == 2, "OLMoE's q/k norms are over the whole projections");
+}
+
+TEST(hf_families, moe_configs_ctrain_cannot_compute_are_refused_naming_the_key) {
+    CHECK_REFUSED(edited(OLMOE, "{'num_key_value_heads': 2}"),
+                  "olmoe with num_key_value_heads (2) != num_attention_heads (4) is not supported");
+    CHECK_REFUSED(edited(OLMOE, "{'head_dim': 8}"), "head_dim 8 is not supported on olmoe");
+    CHECK_REFUSED(edited(OLMOE, "{'clip_qkv': 8.0}"), "clip_qkv is not supported");
+    CHECK_REFUSED(edited(OLMOE, "{'num_experts_per_tok': 9}"), "num_experts_per_tok (9) is more than the 8 experts");
+    CHECK_REFUSED(edited(MIXTRAL, "{'num_experts_per_tok': 0}"), "config key 'num_experts_per_tok' must be a positive");
+    CHECK_REFUSED(edited(MIXTRAL, "{'router_jitter_noise': 0.01}"), "router_jitter_noise = 0.01 is not supported");
+    CHECK_REFUSED(edited(QWEN3_MOE, "{'num_experts': 6}"),
+                  "num_experts (6) and num_local_experts (8) disagree; transformers reads them as one number");
+    CHECK_REFUSED(edited(QWEN2_MOE, "{'mlp_only_layers': [1]}"), "mlp_only_layers is not supported");
+    CHECK_REFUSED(edited(QWEN2_MOE, "{'decoder_sparse_step': 5}"),
+                  "decoder_sparse_step (5) is above num_hidden_layers (4): no layer would be MoE");
+    CHECK_REFUSED(edited(QWEN2_MOE, "{'shared_expert_intermediate_size': 48}"),
+                  "shared_expert_intermediate_size (48) is not a multiple of moe_intermediate_size (32)");
+    CHECK_REFUSED(edited(QWEN2_MOE, "{'norm_topk_prob': 'yes'}"), "config key 'norm_topk_prob' must be true or false");
+}
+
+// The MoE shapes ct_hf_config_json writes read back as those shapes; shapes the family's model
+// class cannot compute are refused naming ctrain's model key.
+TEST(hf_families, moe_written_config_reads_back_as_the_same_shape) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *const configs[] = {MIXTRAL, QWEN2_MOE, QWEN3_MOE, OLMOE,
+                                   edited(QWEN2_MOE, "{'norm_topk_prob': true, 'decoder_sparse_step': 1}")};
+    const int32_t eos[] = {0};
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        CtModelConfig a, b;
+        CHECK_MSG(parse(configs[i], &a) == 0, "config %zu: %s", i, ct_error_message());
+        char *written = ct_hf_config_json(&a, 0, eos, 1, "float32");
+        CHECK_MSG(written, "config %zu: %s", i, ct_error_message());
+        CHECK_MSG(ct_hf_config_parse(written, "written", &b) == 0, "config %zu: %s", i, ct_error_message());
+        CHECK_MSG(memcmp(&a, &b, sizeof a) == 0, "config %zu reads back as another shape:\n%s", i, written);
+        free(written);
+    }
+    CtModelConfig c;
+    CHECK(parse(QWEN2_MOE, &c) == 0);
+    c.shared_expert_gate = 0;
+    CHECK(ct_hf_config_json(&c, 0, eos, 1, "float32") == NULL);
+    CHECK_CONTAINS(ct_error_message(), "model.n_shared_experts: transformers' qwen2_moe has a gated shared expert");
+    CHECK(parse(MIXTRAL, &c) == 0);
+    c.router = CT_ROUTER_SIGMOID;
+    CHECK(ct_hf_config_json(&c, 0, eos, 1, "float32") == NULL);
+    CHECK_CONTAINS(ct_error_message(), "model.router sigmoid: transformers' mixtral routes with topk_softmax");
+    CHECK(parse(OLMOE, &c) == 0);
+    c.moe_layer_freq = 2;
+    CHECK(ct_hf_config_json(&c, 0, eos, 1, "float32") == NULL);
+    CHECK_CONTAINS(ct_error_message(), "model.moe_layer_freq 2: every layer of transformers' olmoe is MoE");
 }

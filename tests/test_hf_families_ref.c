@@ -25,99 +25,6 @@
 #define REF_T 24
 #define REF_V 300
 
-// The int32 or float32 values of dir/name: their count, or -1.
-static long read_values(const char *dir, const char *name, void *dst, size_t max_bytes) {
-    char path[2048];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    size_t size = 0;
-    char *data = ct_test_read(path, &size);
-    long n = data && size <= max_bytes ? (long)(size / 4) : -1;
-    if (n >= 0) memcpy(dst, data, size);
-    free(data);
-    return n;
-}
-
-// `ctrain ARGS` in the test's folder; its output in *out (free it). The exit status.
-static int ctrain(const char *args, char **out) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", ct_test_tmpdir(), ct_test_bin(), args);
-    return ct_test_run(cmd, out);
-}
-
-static int ctrain_ok(const char *args) {
-    char *out = NULL;
-    int rc = ctrain(args, &out);
-    if (rc != 0) ct_test_fail(__FILE__, __LINE__, "ctrain %s: exit %d: %s", args, rc, out ? out : "");
-    free(out);
-    return rc;
-}
-
-// `ctrain eval` on the sample text against transformers' loss over the same windows.
-static void check_eval(const char *dir) {
-    char want_text[256] = "", args[2048], *out = NULL;
-    long n = read_values(dir, "eval.txt", want_text, sizeof want_text - 1);
-    double want = NAN, got = NAN;
-    long want_tokens = -1, tokens = -2;
-    if (n > 0) sscanf(want_text, "loss=%lf tokens=%ld", &want, &want_tokens);
-    snprintf(args, sizeof args, "eval --threads 1 --checkpoint imported.h5 --text %s/sample.txt --seq 16", dir);
-    int rc = ctrain(args, &out);
-    const char *last = out ? strstr(out, "loss=") : NULL;
-    if (rc == 0 && last) sscanf(last, "loss=%lf ppl=%*f tokens=%ld", &got, &tokens);
-    printf("    ctrain eval: loss %.9f, transformers %.9f over %ld tokens (relative %.3g)\n", got, want, want_tokens,
-           fabs(got - want) / want);
-    CHECK_MSG(rc == 0 && tokens == want_tokens && fabs(got - want) <= 1e-5 * want,
-              "ctrain eval: loss %.9f over %ld tokens; transformers %.9f over %ld (%s)", got, tokens, want, want_tokens,
-              out ? out : "");
-    free(out);
-}
-
-// The ids of a line of numbers; their count.
-static int parse_ids(const char *line, int32_t *ids, int max) {
-    int n = 0;
-    char *end;
-    for (long v = strtol(line, &end, 10); end != line && n < max; v = strtol(line, &end, 10)) {
-        ids[n++] = (int32_t)v;
-        line = end;
-        if (*line == '\n') break;
-    }
-    return n;
-}
-
-// `ctrain generate` at temperature 0 (with `extra` options): the prompt's ids and the greedy
-// tokens of transformers in `file`.
-static void check_greedy_file(const char *dir, const char *file, const char *extra) {
-    int32_t prompt[64], greedy[64], got_prompt[64], got[64];
-    long n_prompt = read_values(dir, "prompt_ids.bin", prompt, sizeof prompt);
-    long n_greedy = read_values(dir, file, greedy, sizeof greedy);
-    char *out = NULL, args[512];
-    snprintf(args, sizeof args, "generate --checkpoint imported.h5 --prompt 'hello the world, the quick' "
-                                "--temperature 0 --max-tokens 40 --ids --threads 1 %s", extra);
-    int rc = ctrain(args, &out);
-    CHECK_MSG(rc == 0 && out, "ctrain generate: %s", out ? out : "");
-    if (rc != 0 || !out) {
-        free(out);
-        return;
-    }
-    const char *second = strchr(out, '\n');
-    int np = parse_ids(out, got_prompt, 64), ng = second ? parse_ids(second + 1, got, 64) : 0;
-    CHECK_MSG(np == n_prompt && memcmp(got_prompt, prompt, sizeof(int32_t) * (size_t)np) == 0,
-              "ctrain encodes the prompt to other ids than transformers: %s", out);
-    int same = ng == n_greedy && memcmp(got, greedy, sizeof(int32_t) * (size_t)ng) == 0;
-    printf("    greedy%s: %d of %ld tokens equal transformers'%s\n", *extra ? " past eos" : "", same ? ng : 0,
-           n_greedy, n_greedy < 40 ? " (both stopped at an eos id)" : "");
-    char want_text[1024] = "";
-    for (long i = 0; i < n_greedy; i++)
-        snprintf(want_text + strlen(want_text), sizeof want_text - strlen(want_text), " %d", greedy[i]);
-    CHECK_MSG(same, "ctrain's greedy tokens differ from transformers':\nctrain: %s\ntransformers:%s", out, want_text);
-    free(out);
-}
-
-// Greedy generation as the model stops it (at its eos ids), and 40 tokens past any eos.
-static void check_greedy(const char *dir) {
-    check_greedy_file(dir, "greedy.bin", "");
-    check_greedy_file(dir, "greedy_all.bin", "--ignore-eos");
-}
-
 // LoRA SFT of the imported model (adapters on every linear layer, a few steps on a synthetic
 // task sharded with the model's own tokenizer); ctrain merges the adapters into merged.h5 and
 // (peft) writes them as a PEFT folder, adapter/. 0, or -1 + a recorded failure.
@@ -127,13 +34,13 @@ static int lora_sft(int peft) {
                               "\"n_samples\": 0, \"init_from\": \"imported.h5\"}, \"optim\": {\"lr\": 1e-2, "
                               "\"warmup_steps\": 1, \"weight_decay\": 0}, \"lora\": {\"r\": 4, \"targets\": "
                               "\"all-linear\"}}");
-    if (ctrain_ok("synth instructions --task reverse --examples 200 --seed 3 --out rev.jsonl") != 0 ||
-        ctrain_ok("shard --tokenizer hf/tokenizer.json --input rev.jsonl --format sft --template plain --out sft "
-                  "--val-fraction 0.05") != 0 ||
-        ctrain_ok("sft sft.json --run.out_dir=run --run.threads=1") != 0 ||
-        ctrain_ok("lora merge --base imported.h5 --adapter run/ckpt-step00000004.h5 --out merged.h5") != 0)
+    if (hf_fixture_ctrain_ok("synth instructions --task reverse --examples 200 --seed 3 --out rev.jsonl") != 0 ||
+        hf_fixture_ctrain_ok("shard --tokenizer hf/tokenizer.json --input rev.jsonl --format sft --template plain "
+                             "--out sft --val-fraction 0.05") != 0 ||
+        hf_fixture_ctrain_ok("sft sft.json --run.out_dir=run --run.threads=1") != 0 ||
+        hf_fixture_ctrain_ok("lora merge --base imported.h5 --adapter run/ckpt-step00000004.h5 --out merged.h5") != 0)
         return -1;
-    return peft ? ctrain_ok("lora export run/ckpt-step00000004.h5 --out adapter") : 0;
+    return peft ? hf_fixture_ctrain_ok("lora export run/ckpt-step00000004.h5 --out adapter") : 0;
 }
 
 // transformers on ctrain's exports (the imported model, the merged one, and the adapter on the
@@ -141,8 +48,8 @@ static int lora_sft(int peft) {
 // `original`: transformers' logits of the folder transformers saved, which the export of the
 // import must reproduce whatever ctrain computes (the weights and config only pass through).
 static void check_exports(const char *dir, const int32_t *tokens, const float *original, int with_peft) {
-    if (ctrain_ok("export hf imported.h5 --out exported") != 0) return;
-    if (lora_sft(with_peft) != 0 || ctrain_ok("export hf merged.h5 --out exported-merged") != 0) return;
+    if (hf_fixture_ctrain_ok("export hf imported.h5 --out exported") != 0) return;
+    if (lora_sft(with_peft) != 0 || hf_fixture_ctrain_ok("export hf merged.h5 --out exported-merged") != 0) return;
     char args[4096];
     snprintf(args, sizeof args, "logits %s/tokens.bin %s %s %s %s", dir, ct_test_path("back"), ct_test_path("exported"),
              ct_test_path("exported-merged"), with_peft ? ct_test_path("exported+") : "");
@@ -156,7 +63,7 @@ static void check_exports(const char *dir, const int32_t *tokens, const float *o
     for (int i = 0; i < 2 + with_peft; i++) {
         char name[64];
         snprintf(name, sizeof name, "back%d.bin", i);
-        CHECK(read_values(ct_test_tmpdir(), name, theirs, sizeof theirs) == REF_T * REF_V);
+        CHECK(hf_fixture_read_values(ct_test_tmpdir(), name, theirs, sizeof theirs) == REF_T * REF_V);
         if (i == 0) {
             double through = hf_fixture_relative_error(theirs, original, REF_T * REF_V);
             printf("    transformers on the export of the import vs on the original: %.3g (relative)\n", through);
@@ -183,9 +90,9 @@ static void check_peft_made_adapter(const int32_t *tokens, int phi3) {
     fwrite(tokens, sizeof(int32_t), REF_T, fp);
     fclose(fp);
     if (hf_fixture_ref("peft_ref.py", args) != 0) return;
-    if (ctrain_ok("lora merge --base imported.h5 --adapter peft-own --out peft-own.h5") != 0) return;
+    if (hf_fixture_ctrain_ok("lora merge --base imported.h5 --adapter peft-own --out peft-own.h5") != 0) return;
     static float ours[REF_T * REF_V], theirs[REF_T * REF_V], base[REF_T * REF_V];
-    CHECK(read_values(ct_test_tmpdir(), "peft-own.bin", theirs, sizeof theirs) == REF_T * REF_V);
+    CHECK(hf_fixture_read_values(ct_test_tmpdir(), "peft-own.bin", theirs, sizeof theirs) == REF_T * REF_V);
     CHECK_MSG(hf_fixture_logits(ct_test_path("peft-own.h5"), tokens, REF_T, ours) == 0, "%s", ct_error_message());
     CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, base) == 0, "%s", ct_error_message());
     double err = hf_fixture_relative_error(ours, theirs, REF_T * REF_V), effect = hf_fixture_relative_error(base, theirs, REF_T * REF_V);
@@ -203,17 +110,17 @@ static void check_family(const char *variant, int with_peft) {
     if (hf_fixture_ref("hf_families_ref.py", args) != 0) return;
     int32_t tokens[REF_T];
     static float want[REF_T * REF_V], got[REF_T * REF_V];
-    CHECK(read_values(dir, "tokens.bin", tokens, sizeof tokens) == REF_T);
-    CHECK(read_values(dir, "logits.bin", want, sizeof want) == REF_T * REF_V);
-    if (ctrain_ok("import hf hf --out imported.h5") != 0) return;
+    CHECK(hf_fixture_read_values(dir, "tokens.bin", tokens, sizeof tokens) == REF_T);
+    CHECK(hf_fixture_read_values(dir, "logits.bin", want, sizeof want) == REF_T * REF_V);
+    if (hf_fixture_ctrain_ok("import hf hf --out imported.h5") != 0) return;
     // first what holds whatever ctrain computes: the export of the import is the original
     check_exports(dir, tokens, want, with_peft);
     CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, got) == 0, "%s", ct_error_message());
     double err = hf_fixture_relative_error(got, want, REF_T * REF_V);
     printf("    %s: ctrain's logits vs transformers': %.3g (relative)\n", variant, err);
     CHECK_MSG(err < 1e-5, "%s: ctrain's logits differ from transformers' by %.3g (relative)", variant, err);
-    check_eval(dir);
-    check_greedy(dir);
+    hf_fixture_check_eval(dir, "imported.h5");
+    hf_fixture_check_greedy(dir, "imported.h5");
     if (with_peft) check_peft_made_adapter(tokens, strcmp(variant, "phi3") == 0);
 }
 
@@ -242,15 +149,15 @@ static void check_real_size(const char *variant, int V) {
     int32_t tokens[REF_T];
     const size_t n = (size_t)REF_T * V;
     float *want = ct_alloc(n * sizeof(float)), *got = ct_alloc(n * sizeof(float));
-    CHECK(read_values(dir, "tokens.bin", tokens, sizeof tokens) == REF_T);
-    CHECK(read_values(dir, "logits.bin", want, n * sizeof(float)) == (long)n);
-    if (ctrain_ok("import hf hf --out imported.h5") == 0) {
+    CHECK(hf_fixture_read_values(dir, "tokens.bin", tokens, sizeof tokens) == REF_T);
+    CHECK(hf_fixture_read_values(dir, "logits.bin", want, n * sizeof(float)) == (long)n);
+    if (hf_fixture_ctrain_ok("import hf hf --out imported.h5") == 0) {
         CHECK_MSG(hf_fixture_logits(ct_test_path("imported.h5"), tokens, REF_T, got) == 0, "%s", ct_error_message());
         double err = hf_fixture_relative_error(got, want, n);
         printf("    %s: ctrain's logits vs transformers': %.3g (relative, %d x %d)\n", variant, err, REF_T, V);
         CHECK_MSG(err < 1e-5, "ctrain's logits differ from transformers' by %.3g (relative)", err);
-        check_eval(dir);
-        check_greedy(dir);
+        hf_fixture_check_eval(dir, "imported.h5");
+        hf_fixture_check_greedy(dir, "imported.h5");
     }
     ct_free(want);
     ct_free(got);
@@ -314,7 +221,7 @@ TEST_LONG(families_ref, ctrain_made_models_of_each_family_load_in_transformers_w
         char ckpt[64], name[64];
         snprintf(ckpt, sizeof ckpt, "%s.h5", names[i]);
         snprintf(name, sizeof name, "theirs%d.bin", i);
-        CHECK(read_values(ct_test_tmpdir(), name, theirs, sizeof theirs) == T * 264);
+        CHECK(hf_fixture_read_values(ct_test_tmpdir(), name, theirs, sizeof theirs) == T * 264);
         CHECK_MSG(hf_fixture_logits(ct_test_path(ckpt), tokens, T, ours) == 0, "%s", ct_error_message());
         double err = hf_fixture_relative_error(ours, theirs, T * 264);
         printf("    %s: transformers on ctrain's export vs ctrain: %.3g (relative)\n", names[i], err);

@@ -16,6 +16,10 @@ usage:
       DIR/layout.txt lists the saved tensors' names and shapes (for the test's messages).
   hf_moe_ref.py logits TOKENS OUT_PREFIX DIR...
       As hf_families_ref.py's: the fp32 logits of the int32 TOKENS under each DIR.
+  hf_moe_ref.py reload DIR TOKENS SAMPLE OUT_PREFIX
+      transformers on a folder ctrain exported: the fp32 logits of the int32 TOKENS to
+      OUT_PREFIX.bin, and the mean loss over the windows of the text SAMPLE, tokenized by DIR's
+      tokenizer, to OUT_PREFIX.txt (eval.txt's form).
 
 The models: 4 layers of 64 channels; Mixtral 4 experts (top 2, every layer, window 7: the
 sliding window matters over 24 tokens), Qwen2-MoE 6 experts (top 2, softmax weights not
@@ -122,11 +126,23 @@ def make(dir_path, variant):
     print("made %s (%s): loss %.6f over %d tokens, %d generated" % (dir_path, variant, loss, n_tokens, len(out)))
 
 
+def reload(dir_path, tokens_path, sample_path, out_prefix):
+    model = fam.load(dir_path)
+    fam.write_floats(out_prefix + ".bin", fam.logits_of(model, fam.read_ints(tokens_path)))
+    tok = transformers.AutoTokenizer.from_pretrained(dir_path)
+    loss, n_tokens, windows = fam.mean_loss(model, tok(open(sample_path).read())["input_ids"])
+    with open(out_prefix + ".txt", "w") as f:
+        f.write("loss=%.12f tokens=%d windows=%d\n" % (loss, n_tokens, windows))
+    print("%s: loss %.6f over %d tokens" % (dir_path, loss, n_tokens))
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "make":
         make(sys.argv[2], sys.argv[3])
     elif len(sys.argv) >= 5 and sys.argv[1] == "logits":
         fam.logits(sys.argv[2], sys.argv[3], sys.argv[4:])
+    elif len(sys.argv) == 6 and sys.argv[1] == "reload":
+        reload(*sys.argv[2:])
     else:
         print(__doc__)
         sys.exit(2)

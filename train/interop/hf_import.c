@@ -163,12 +163,15 @@ static int load_entry(HfWeights *w, const char *dir, const CtModelConfig *config
     ct_hf_place_of(config, e, &place);
     const CtSafetensors *file = NULL;
     const CtStTensor *t = find_tensor(w, place.name, &file);
-    if (!t && ct_hf_fused_place_of(config, e, &fused) && (t = find_tensor(w, fused.name, &file)) != NULL) place = fused;
+    const int has_fused = ct_hf_fused_place_of(config, e, &fused);
+    if (!t && has_fused && (t = find_tensor(w, fused.name, &file)) != NULL) place = fused;
     // a tied model saved with its head and not its embedding: transformers ties the embedding to it
     if (!t && tied && strcmp(e->name, embedding_name(config)) == 0) t = find_tensor(w, "lm_head.weight", &file);
     if (!t)
-        return ct_error_set("%s: tensor '%s' is missing from %s", dir, place.name,
-                            w->st.n_files == 1 ? "model.safetensors" : "every shard");
+        return ct_error_set("%s: tensor '%s' is missing from %s%s%s%s", dir, place.name,
+                            w->st.n_files == 1 ? "model.safetensors" : "every shard",
+                            has_fused ? " (and so is '" : "", has_fused ? fused.name : "",
+                            has_fused ? "', transformers 5's in-memory form that would hold it)" : "");
     int64_t want[3] = {place.rows, e->shape[1], 0};
     if (e->hf_transposed) want[0] = e->shape[1], want[1] = e->shape[0];
     if (!shape_fits(t, &place, want, e->ndim)) {

@@ -7,8 +7,11 @@
 // RoPE scaling llama3/linear/dynamic/yarn), MistralForCausalLM (sliding window),
 // Qwen2ForCausalLM (q/k/v biases), Qwen3ForCausalLM (q/k norms, own head_dim),
 // Gemma2ForCausalLM and Gemma3ForCausalLM (gemma3_text: GeGLU, (1 + w) norms folded into the
-// stored weights, pre/post norms, scaled embeddings, soft-capping, local/global layers) and
-// Phi3ForCausalLM (fused qkv_proj and gate_up_proj, split on import and fused on export).
+// stored weights, pre/post norms, scaled embeddings, soft-capping, local/global layers),
+// Phi3ForCausalLM (fused qkv_proj and gate_up_proj, split on import and fused on export) and the
+// Mixture-of-Experts MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM and
+// OlmoeForCausalLM (hf_moe_config.h; experts per projection, or fused 3-D as transformers 5
+// holds them: hf_tensor_map.h).
 // config.json is read in transformers 5's shape (rope_parameters) and in 4's (top-level
 // rope_theta, rope_scaling). What ctrain cannot compute exactly (longrope, partial rotation,
 // biases on o_proj or the MLP, a window pattern other than "every P-th layer global",

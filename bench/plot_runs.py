@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Plots one field of several runs' metrics.jsonl files against tokens seen, as one SVG.
+
+    bench/plot_runs.py --out FILE.svg [--field val_loss|loss|moe_imbalance] [--title T]
+                       [--ylabel Y] [--smooth N] LABEL=RUN_DIR_OR_METRICS_JSONL ...
+
+--field val_loss reads the "eval" lines, any other field the "train" lines; --smooth N averages
+each point with the N-1 before it (train lines are noisy). Python's standard library only, so
+that it runs wherever ctrain does.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+W, H, LEFT, RIGHT, TOP, BOTTOM = 720, 420, 70, 190, 40, 50
+
+
+def read_curve(path, field, smooth):
+    if os.path.isdir(path):
+        path = os.path.join(path, "metrics.jsonl")
+    kind = "eval" if field.startswith("val_") else "train"
+    points = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                o = json.loads(line)
+            except json.JSONDecodeError as e:
+                sys.exit(f"{path}:{number}: not JSON ({e})")
+            if o.get("kind") == kind and isinstance(o.get(field), (int, float)):
+                points.append((o["tokens"], float(o[field])))
+    if not points:
+        sys.exit(f"{path}: no {kind} line has a number in '{field}'")
+    if smooth > 1:
+        ys = [y for _, y in points]
+        points = [(x, sum(ys[max(0, i - smooth + 1):i + 1]) / (i + 1 - max(0, i - smooth + 1)))
+                  for i, (x, _) in enumerate(points)]
+    return points
+
+
+def nice_ticks(lo, hi, count=6):
+    """Round-numbered ticks (1, 2, 2.5 or 5 times a power of ten apart) covering [lo, hi]."""
+    raw = (hi - lo if hi > lo else 1.0) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    t = math.ceil(lo / step - 1e-9) * step
+    ticks = []
+    while t <= hi + step * 1e-9:
+        ticks.append(round(t, 10))
+        t += step
+    return ticks
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--field", default="val_loss")
+    ap.add_argument("--title", default="")
+    ap.add_argument("--ylabel", default=None)
+    ap.add_argument("--smooth", type=int, default=1)
+    ap.add_argument("runs", nargs="+", metavar="LABEL=PATH")
+    args = ap.parse_args()
+
+    curves = []
+    for spec in args.runs:
+        label, sep, path = spec.partition("=")
+        if not sep:
+            sys.exit(f"plot_runs.py: '{spec}' is not LABEL=PATH")
+        curves.append((label, read_curve(path, args.field, args.smooth)))
+
+    xs = [x for _, c in curves for x, _ in c]
+    ys = [y for _, c in curves for _, y in c]
+    x0, x1 = 0, max(xs)
+    y0, y1 = min(ys), max(ys)
+    pad = (y1 - y0) * 0.05 or 0.1
+    y0, y1 = y0 - pad, y1 + pad
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+
+    def px(x):
+        return LEFT + (x - x0) / (x1 - x0 or 1) * pw
+
+    def py(y):
+        return TOP + (y1 - y) / (y1 - y0) * ph
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>',
+           f'<text x="{LEFT}" y="22" font-size="14">{args.title}</text>',
+           f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>']
+    for t in nice_ticks(y0, y1):
+        out.append(f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{py(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
+    for t in nice_ticks(x0, x1):
+        label = f"{t / 1e6:g}M" if x1 >= 1e6 else f"{t / 1e3:g}k"
+        out.append(f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{TOP}" y2="{TOP + ph}" stroke="#eee"/>')
+        out.append(f'<text x="{px(t):.1f}" y="{TOP + ph + 16}" text-anchor="middle">{label}</text>')
+    out.append(f'<text x="{LEFT + pw / 2}" y="{H - 10}" text-anchor="middle">tokens seen</text>')
+    out.append(f'<text x="16" y="{TOP + ph / 2}" text-anchor="middle" transform="rotate(-90 16 {TOP + ph / 2})">'
+               f'{args.ylabel or args.field}</text>')
+    for i, (label, c) in enumerate(curves):
+        colour = COLOURS[i % len(COLOURS)]
+        d = " ".join(f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for j, (x, y) in enumerate(c))
+        out.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="1.8"/>')
+        ly = TOP + 14 + i * 20
+        out.append(f'<line x1="{LEFT + pw + 12}" x2="{LEFT + pw + 32}" y1="{ly - 4}" y2="{ly - 4}" '
+                   f'stroke="{colour}" stroke-width="2.5"/>')
+        out.append(f'<text x="{LEFT + pw + 38}" y="{ly}">{label} ({c[-1][1]:.4g})</text>')
+    out.append("</svg>")
+    tmp = args.out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(out) + "\n")
+    os.replace(tmp, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""One Markdown table row per run from its metrics.jsonl: validation loss (last and best),
+median tokens/s, and for MoE runs the load balance after warm-up.
+
+    bench/run_summary.py [--after STEP] LABEL=RUN_DIR ...
+
+The balance columns read the train lines of steps > STEP (default 100): moe_imbalance is the
+most-loaded expert's load over the mean load (1.0 = even) in the worst MoE layer of that step;
+the table gives its mean and its maximum over those steps, and the share of steps above 1.5.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+
+
+def read(path):
+    if os.path.isdir(path):
+        path = os.path.join(path, "metrics.jsonl")
+    train, evals = [], []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                o = json.loads(line)
+            except json.JSONDecodeError as e:
+                sys.exit(f"{path}:{number}: not JSON ({e})")
+            (train if o.get("kind") == "train" else evals if o.get("kind") == "eval" else []).append(o)
+    if not train or not evals:
+        sys.exit(f"{path}: needs train and eval lines (a finished ctrain pretrain run)")
+    return train, evals
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--after", type=int, default=100)
+    ap.add_argument("runs", nargs="+", metavar="LABEL=PATH")
+    args = ap.parse_args()
+    print(f"| run | steps | tokens | val loss (last) | val loss (best) | median tokens/s "
+          f"| max/mean load after step {args.after}: mean | max | steps > 1.5 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for spec in args.runs:
+        label, sep, path = spec.partition("=")
+        if not sep:
+            sys.exit(f"run_summary.py: '{spec}' is not LABEL=PATH")
+        train, evals = read(path)
+        vals = [o["val_loss"] for o in evals if isinstance(o.get("val_loss"), (int, float))]
+        speed = statistics.median(o["tokens_per_s"] for o in train if "tokens_per_s" in o)
+        late = [o["moe_imbalance"] for o in train if o["step"] > args.after and "moe_imbalance" in o]
+        if late:
+            over = sum(1 for v in late if v > 1.5)
+            balance = f"{statistics.mean(late):.3f} | {max(late):.3f} | {over}/{len(late)}"
+        else:
+            balance = "– | – | –"
+        print(f"| {label} | {train[-1]['step']} | {train[-1]['tokens']} | {vals[-1]:.4f} | {min(vals):.4f} "
+              f"| {speed:.0f} | {balance} |")
+
+
+if __name__ == "__main__":
+    main()
