@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Mixture of Experts against a dense model with the same active parameters per token (issue 23),
-# on the shared corpus. Four pretraining runs of one recipe (LLaMA-style, 4 layers, d_model 256,
-# 4 heads, T = 128, B = 16, 600 steps, AdamW 3e-3 → 3e-4, seed 1337):
-#   dense          SwiGLU d_ff 1024
-#   moe            8 experts, top-2, moe_d_ff 512 (= the dense layer's active width), Mixtral's
-#                  router (top-k then softmax), aux loss 0.01, router z-loss 0.001
-#   moe-unbalanced the same with both losses off (does routing collapse?)
-#   moe-aux-free   DeepSeek-V3's router (sigmoid, renormalised) balanced by the selection bias
-#                  alone (train.aux_free_bias_rate 0.001), no aux loss, no z-loss
+# on the shared corpus. Nine pretraining runs of one recipe (LLaMA-style, 4 layers, d_model 256,
+# 4 heads, T = 128, B = 16, 600 steps, AdamW 3e-3 → 3e-4, seed 1337, aux loss 0.01 and router
+# z-loss 0.001 unless said):
+#   dense              SwiGLU d_ff 1024
+#   moe                8 experts, top-2, moe_d_ff 512 (2 × 512 = the dense width per token),
+#                      Mixtral's router (top-k then softmax)
+#   moe-scale2         the same, the weights (which sum to 1) times 2 (model.router_scale)
+#   moe-fine-shared    DeepSeekMoE's shape: 16 experts of 256, top-3, plus 1 shared expert of 256
+#                      (4 × 256 per token), router softmax_norm
+#   moe-aux0.05/0.1    moe with a stronger load-balancing loss
+#   moe-unbalanced     moe with both losses off (does routing collapse?)
+#   moe-aux-free*      DeepSeek-V3's router (sigmoid, renormalised) balanced by the selection bias
+#                      alone (train.aux_free_bias_rate 0.001 / 0.01), no aux loss, no z-loss
 # then a throughput comparison of the dense and MoE steps (ctrain bench train, same shapes).
 #
 #   bench/moe_cpu.sh [--work DIR] [--steps N] [--jobs J] [--threads N] [--skip-runs]
@@ -51,13 +56,20 @@ cat > "$WORK/dense.json" <<EOF
 }
 EOF
 MOE="--model.n_experts=8 --model.top_k=2 --model.moe_d_ff=512"
+LOSSES="--train.aux_loss_coef=0.01 --train.router_z_loss_coef=0.001"
+NO_LOSSES="--train.aux_loss_coef=0 --train.router_z_loss_coef=0"
 declare -A RUNS=(
     [dense]=""
-    [moe]="$MOE --model.router=topk_softmax --train.aux_loss_coef=0.01 --train.router_z_loss_coef=0.001"
-    [moe-unbalanced]="$MOE --model.router=topk_softmax --train.aux_loss_coef=0 --train.router_z_loss_coef=0"
-    [moe-aux-free]="$MOE --model.router=sigmoid_norm --train.aux_loss_coef=0 --train.router_z_loss_coef=0 --train.aux_free_bias_rate=0.001"
+    [moe]="$MOE --model.router=topk_softmax $LOSSES"
+    [moe-scale2]="$MOE --model.router=topk_softmax --model.router_scale=2 $LOSSES"
+    [moe-fine-shared]="--model.n_experts=16 --model.top_k=3 --model.moe_d_ff=256 --model.n_shared_experts=1 --model.router=softmax_norm $LOSSES"
+    [moe-aux0.05]="$MOE --model.router=topk_softmax --train.aux_loss_coef=0.05 --train.router_z_loss_coef=0.001"
+    [moe-aux0.1]="$MOE --model.router=topk_softmax --train.aux_loss_coef=0.1 --train.router_z_loss_coef=0.001"
+    [moe-unbalanced]="$MOE --model.router=topk_softmax $NO_LOSSES"
+    [moe-aux-free0.001]="$MOE --model.router=sigmoid_norm $NO_LOSSES --train.aux_free_bias_rate=0.001"
+    [moe-aux-free0.01]="$MOE --model.router=sigmoid_norm $NO_LOSSES --train.aux_free_bias_rate=0.01"
 )
-ORDER="dense moe moe-unbalanced moe-aux-free"
+ORDER="dense moe moe-scale2 moe-fine-shared moe-aux0.05 moe-aux0.1 moe-unbalanced moe-aux-free0.001 moe-aux-free0.01"
 
 if [ "$SKIP_RUNS" = 0 ]; then
     running=0
@@ -77,29 +89,34 @@ echo
 args=()
 for name in $ORDER; do args+=("$name=$WORK/runs/$name"); done
 python3 bench/run_summary.py --after 100 "${args[@]}"
-python3 bench/plot_runs.py --out "$WORK/val_loss.svg" --title "Validation loss: dense vs 8-expert top-2 MoE (same active parameters)" \
-    "dense (d_ff 1024)=$WORK/runs/dense" "MoE 8×512, top-2, aux 0.01=$WORK/runs/moe"
+python3 bench/plot_runs.py --out "$WORK/val_loss.svg" --ylabel "validation loss" \
+    --title "Dense vs MoE of the same active width (d_ff 1024 per token)" \
+    "dense, d_ff 1024=$WORK/runs/dense" "8 experts x 512, top-2=$WORK/runs/moe" \
+    "8 x 512, top-2, scale 2=$WORK/runs/moe-scale2" "16 x 256, top-3 + shared=$WORK/runs/moe-fine-shared"
 python3 bench/plot_runs.py --out "$WORK/imbalance.svg" --field moe_imbalance --smooth 10 \
-    --ylabel "max / mean expert load (worst layer)" --title "Load balance (10-step average)" \
-    "aux loss 0.01=$WORK/runs/moe" "no aux, no z-loss=$WORK/runs/moe-unbalanced" "aux-free bias=$WORK/runs/moe-aux-free"
+    --ylabel "max / mean expert load (worst layer)" --title "Load balance, 8 experts top-2 (10-step average)" \
+    "aux 0.01=$WORK/runs/moe" "aux 0.05=$WORK/runs/moe-aux0.05" "aux 0.1=$WORK/runs/moe-aux0.1" \
+    "no aux, no z-loss=$WORK/runs/moe-unbalanced" "aux-free, 0.001=$WORK/runs/moe-aux-free0.001" \
+    "aux-free, 0.01=$WORK/runs/moe-aux-free0.01"
 echo
 echo "plots: $WORK/val_loss.svg, $WORK/imbalance.svg"
 
 echo
 echo "## Training step throughput (ctrain bench train, B=16, T=128, 30 timed steps, fastest of 3 rounds, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
-echo "| threads | dense tokens/s | MoE tokens/s | MoE / dense |"
-echo "| --- | --- | --- | --- |"
-for t in 1 "$(nproc)"; do
-    best_dense=0 best_moe=0
+echo "| threads | dense tokens/s | MoE 8 x 512 top-2 tokens/s | ratio | MoE 16 x 256 top-3 + shared tokens/s | ratio |"
+echo "| --- | --- | --- | --- | --- | --- |"
+speed() {  # threads, options: the fastest of 3 rounds of 30 steps
+    local best=0 v
     for _ in 1 2 3; do
-        d=$("$BIN" bench train --config "$WORK/dense.json" --batch 16 --seq 128 --steps 30 --threads "$t" |
+        # shellcheck disable=SC2086  # the options are words
+        v=$("$BIN" bench train --config "$WORK/dense.json" --batch 16 --seq 128 --steps 30 --threads "$1" $2 |
             sed -n 's/.*tokens_per_s=\([0-9.]*\).*/\1/p')
-        # shellcheck disable=SC2086
-        m=$("$BIN" bench train --config "$WORK/dense.json" --batch 16 --seq 128 --steps 30 --threads "$t" \
-                ${RUNS[moe]} | sed -n 's/.*tokens_per_s=\([0-9.]*\).*/\1/p')
-        best_dense=$(echo "if ($d > $best_dense) $d else $best_dense" | bc -l)
-        best_moe=$(echo "if ($m > $best_moe) $m else $best_moe" | bc -l)
+        best=$(echo "if ($v > $best) $v else $best" | bc -l)
     done
-    printf '| %s | %.0f | %.0f | %.2f |\n' "$t" "$best_dense" "$best_moe" "$(echo "$best_moe / $best_dense" | bc -l)"
+    echo "$best"
+}
+for t in 1 "$(nproc)"; do
+    d=$(speed "$t" "") m=$(speed "$t" "${RUNS[moe]}") f=$(speed "$t" "${RUNS[moe-fine-shared]}")
+    printf '| %s | %.0f | %.0f | %.2f | %.0f | %.2f |\n' "$t" "$d" "$m" "$(echo "$m / $d" | bc -l)" "$f" "$(echo "$f / $d" | bc -l)"
 done
