@@ -110,7 +110,7 @@ speed() {  # threads, options: the fastest of 3 rounds of 30 steps
     local best=0 v
     for _ in 1 2 3; do
         # shellcheck disable=SC2086  # the options are words
-        v=$("$BIN" bench train --config "$WORK/dense.json" --batch 16 --seq 128 --steps 30 --threads "$1" $2 |
+        v=$("$BIN" bench train --config "$WORK/dense.json" --batch 16 --seq 128 --steps 30 --threads "$1" $2 2>/dev/null |
             sed -n 's/.*tokens_per_s=\([0-9.]*\).*/\1/p')
         best=$(echo "if ($v > $best) $v else $best" | bc -l)
     done

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""One Markdown table row per run from its metrics.jsonl: validation loss (last and best),
-median tokens/s, and for MoE runs the load balance after warm-up.
+"""One Markdown table row per run from its metrics.jsonl: validation loss (last and best)
+and, for MoE runs, the load balance after warm-up.
 
     bench/run_summary.py [--after STEP] LABEL=RUN_DIR ...
 
 The balance columns read the train lines of steps > STEP (default 100): moe_imbalance is the
 most-loaded expert's load over the mean load (1.0 = even) in the worst MoE layer of that step;
-the table gives its mean and its maximum over those steps, and the share of steps above 1.5.
+the table gives its mean and its maximum over those steps, the share of steps above 1.5, and
+the same ratio of the load summed over all those steps (the worst layer's): how unevenly the
+experts shared the work after warm-up.
 """
 import argparse
 import json
@@ -36,8 +38,8 @@ def main():
     ap.add_argument("--after", type=int, default=100)
     ap.add_argument("runs", nargs="+", metavar="LABEL=PATH")
     args = ap.parse_args()
-    print(f"| run | steps | tokens | val loss (last) | val loss (best) | median tokens/s "
-          f"| max/mean load after step {args.after}: mean | max | steps > 1.5 |")
+    print(f"| run | steps | tokens | val loss (last) | val loss (best) "
+          f"| max/mean load after step {args.after}: mean | max | steps > 1.5 | over all those steps |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for spec in args.runs:
         label, sep, path = spec.partition("=")
@@ -45,15 +47,19 @@ def main():
             sys.exit(f"run_summary.py: '{spec}' is not LABEL=PATH")
         train, evals = read(path)
         vals = [o["val_loss"] for o in evals if isinstance(o.get("val_loss"), (int, float))]
-        speed = statistics.median(o["tokens_per_s"] for o in train if "tokens_per_s" in o)
-        late = [o["moe_imbalance"] for o in train if o["step"] > args.after and "moe_imbalance" in o]
+        late_lines = [o for o in train if o["step"] > args.after and "moe_imbalance" in o]
+        late = [o["moe_imbalance"] for o in late_lines]
         if late:
             over = sum(1 for v in late if v > 1.5)
-            balance = f"{statistics.mean(late):.3f} | {max(late):.3f} | {over}/{len(late)}"
+            loads = [o["expert_load"] for o in late_lines]  # [step][layer][expert]
+            n_experts = len(loads[0][0])
+            summed = max(max(sum(step[layer][e] for step in loads) for e in range(n_experts)) / len(loads) * n_experts
+                         for layer in range(len(loads[0])))
+            balance = f"{statistics.mean(late):.3f} | {max(late):.3f} | {over}/{len(late)} | {summed:.3f}"
         else:
-            balance = "– | – | –"
+            balance = "– | – | – | –"
         print(f"| {label} | {train[-1]['step']} | {train[-1]['tokens']} | {vals[-1]:.4f} | {min(vals):.4f} "
-              f"| {speed:.0f} | {balance} |")
+              f"| {balance} |")
 
 
 if __name__ == "__main__":
