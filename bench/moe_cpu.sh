@@ -89,7 +89,7 @@ echo
 args=()
 for name in $ORDER; do args+=("$name=$WORK/runs/$name"); done
 python3 bench/run_summary.py --after 100 "${args[@]}"
-python3 bench/plot_runs.py --out "$WORK/val_loss.svg" --ylabel "validation loss" \
+python3 bench/plot_runs.py --out "$WORK/val_loss.svg" --ylim 4.9,6.2 --ylabel "validation loss" \
     --title "Dense vs MoE of the same active width (d_ff 1024 per token)" \
     "dense, d_ff 1024=$WORK/runs/dense" "8 experts x 512, top-2=$WORK/runs/moe" \
     "8 x 512, top-2, scale 2=$WORK/runs/moe-scale2" "16 x 256, top-3 + shared=$WORK/runs/moe-fine-shared"

@@ -2,10 +2,11 @@
 """Plots one field of several runs' metrics.jsonl files against tokens seen, as one SVG.
 
     bench/plot_runs.py --out FILE.svg [--field val_loss|loss|moe_imbalance] [--title T]
-                       [--ylabel Y] [--smooth N] LABEL=RUN_DIR_OR_METRICS_JSONL ...
+                       [--ylabel Y] [--smooth N] [--ylim LO,HI] LABEL=RUN_DIR_OR_METRICS_JSONL ...
 
 --field val_loss reads the "eval" lines, any other field the "train" lines; --smooth N averages
-each point with the N-1 before it (train lines are noisy). Python's standard library only, so
+each point with the N-1 before it (train lines are noisy); --ylim shows that range only
+(the first evaluations of a run sit far above where the runs differ). Python's standard library only, so
 that it runs wherever ctrain does.
 """
 import argparse
@@ -60,6 +61,7 @@ def main():
     ap.add_argument("--title", default="")
     ap.add_argument("--ylabel", default=None)
     ap.add_argument("--smooth", type=int, default=1)
+    ap.add_argument("--ylim", default=None, metavar="LO,HI")
     ap.add_argument("runs", nargs="+", metavar="LABEL=PATH")
     args = ap.parse_args()
 
@@ -73,9 +75,15 @@ def main():
     xs = [x for _, c in curves for x, _ in c]
     ys = [y for _, c in curves for _, y in c]
     x0, x1 = 0, max(xs)
-    y0, y1 = min(ys), max(ys)
-    pad = (y1 - y0) * 0.05 or 0.1
-    y0, y1 = y0 - pad, y1 + pad
+    if args.ylim:
+        try:
+            y0, y1 = (float(v) for v in args.ylim.split(","))
+        except ValueError:
+            sys.exit(f"plot_runs.py: --ylim '{args.ylim}' is not LO,HI")
+    else:
+        y0, y1 = min(ys), max(ys)
+        pad = (y1 - y0) * 0.05 or 0.1
+        y0, y1 = y0 - pad, y1 + pad
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
 
     def px(x):
@@ -87,6 +95,7 @@ def main():
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{H}" fill="white"/>',
            f'<text x="{LEFT}" y="22" font-size="14">{args.title}</text>',
+           f'<clipPath id="plot"><rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}"/></clipPath>',
            f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>']
     for t in nice_ticks(y0, y1):
         out.append(f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#ddd"/>')
@@ -101,11 +110,11 @@ def main():
     for i, (label, c) in enumerate(curves):
         colour = COLOURS[i % len(COLOURS)]
         d = " ".join(f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for j, (x, y) in enumerate(c))
-        out.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="1.8"/>')
+        out.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="1.8" clip-path="url(#plot)"/>')
         ly = TOP + 14 + i * 20
         out.append(f'<line x1="{LEFT + pw + 12}" x2="{LEFT + pw + 32}" y1="{ly - 4}" y2="{ly - 4}" '
                    f'stroke="{colour}" stroke-width="2.5"/>')
-        out.append(f'<text x="{LEFT + pw + 38}" y="{ly}">{label} ({c[-1][1]:.4g})</text>')
+        out.append(f'<text x="{LEFT + pw + 38}" y="{ly}">{label} ({c[-1][1]:.3f})</text>')
     out.append("</svg>")
     tmp = args.out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
