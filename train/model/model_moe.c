@@ -34,6 +34,8 @@ void ct_model_moe_forward(CtModel *m, int l, const CtMoeActs *a, const CtAct *x,
     const int C = c->d_model, E = c->n_experts, K = c->top_k, F = c->moe_d_ff, FS = c->n_shared_experts * F;
     const CtMoeRouting r = routing(c);
     CT_CHECK(a->logits && a->offsets, "an MoE layer's forward needs its MoE buffers (CtBlockActs.moe)");
+    CT_CHECK(ops->moe_route_forward && ops->grouped_matmul_forward,
+             "this backend's op table has no Mixture-of-Experts ops (kernels/ops.h)");
     ops->matmul_forward(a->logits, x, p->router_w, NULL, N, C, E);
     ops->moe_route_forward(a->ids, a->weights, a->probs, a->lse, a->logits, p->router_bias, N, &r);
     ops->moe_permute(a->offsets, a->sorted_token, a->slot_of, a->ids, N, E, K);
