@@ -110,7 +110,7 @@ static void add_number(Line *l, const char *key, double v) {
         add(l, ", \"%s\": null", key);
 }
 
-// A JSON array of n numbers (rounded to 6 digits: fractions and ratios).
+// A JSON array of n numbers (to 6 digits: fractions and ratios, where 9 would only lengthen the line).
 static void add_array(Line *l, const double *v, int n) {
     add(l, "[");
     for (int i = 0; i < n; i++) {
