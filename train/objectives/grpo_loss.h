@@ -5,7 +5,8 @@
 //
 // Inputs are [B,T] arrays, row b the completion tokens of completion b (prompt and padding
 // masked out by `mask`); logp is the policy's log-probability of each token (the fused
-// cross-entropy's logprobs), old_logp the sampling policy's (NULL: num_iterations = 1, the old
+// cross-entropy's m->logprobs, widened to double: B·T numbers, as DPO sums its rows in double;
+// the float kernel ct_cpu_grpo_loss_f32 is there for a caller that keeps them float), old_logp the sampling policy's (NULL: num_iterations = 1, the old
 // policy is the current one held constant), ref_logp the reference's (only read when beta ≠ 0).
 // advantages[B] come from grpo_advantages.h.
 //
