@@ -280,3 +280,27 @@ TEST(synth, arithmetic_options_are_checked_and_its_files_shard_for_sft) {
         free(out);
     }
 }
+
+// SFT on the task teaches it: sums of two numbers of 1-2 digits, a 0.66M-parameter model trained
+// from scratch for 1000 steps of 16 x 64 tokens (about a minute on one core) answers most held-out
+// sums right, where the model after one step answers none (measured: 0% -> 92%).
+TEST_LONG(eval_task, sft_takes_heldout_accuracy_on_two_digit_sums_from_under_5_to_over_70_percent) {
+    if (make_model("--operands 2 --digits 1-2", 1000) != 0) return;
+    char cmd[2048], *out;
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sft sft.json --run.out_dir=run0 --run.threads=1 --train.max_steps=1",
+             ct_test_tmpdir(), ct_test_bin());
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    double before, after;
+    int correct, examples;
+    int rc = eval_task("--checkpoint run0/ckpt-step00000001.h5 --prompts held.jsonl --max-new-tokens 8", &before,
+                       &correct, &examples, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    rc = eval_task("--checkpoint run/ckpt-step00001000.h5 --prompts held.jsonl --out res.jsonl", &after, &correct,
+                   &examples, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    CHECK_EQ_INT(examples, 200);
+    CHECK_MSG(before < 0.05 && after >= 0.70, "held-out accuracy %.1f%% -> %.1f%%", 100 * before, 100 * after);
+}
