@@ -171,7 +171,7 @@ TEST(eval_task, answers_set_to_the_models_own_are_counted_correct) {
 // A message list (with its assistant answer, as an SFT file has it) is the prompt of its user
 // message: the same rendering, the same completion.
 TEST(eval_task, a_message_list_is_the_same_prompt_as_its_string) {
-    if (make_model("--operands 2 --digits 1-2", 1) != 0) return;
+    if (make_model("--operands 2 --digits 1-2", 60) != 0) return;  // answers in digits: chat prints raw bytes
     ct_test_write("p.jsonl", "{\"prompt\": \"What is 3 + 41?\", \"answer\": \"44\"}\n"
                              "\n"
                              "{\"messages\": [{\"role\": \"user\", \"content\": \"What is 3 + 41?\"}, {\"role\": "
@@ -179,7 +179,7 @@ TEST(eval_task, a_message_list_is_the_same_prompt_as_its_string) {
     double acc;
     int correct, examples;
     char *out;
-    int rc = eval_task("--checkpoint run/ckpt-step00000001.h5 --prompts p.jsonl --max-new-tokens 5 --out r.jsonl", &acc,
+    int rc = eval_task("--checkpoint run/ckpt-step00000060.h5 --prompts p.jsonl --max-new-tokens 5 --out r.jsonl", &acc,
                        &correct, &examples, &out);
     CHECK_MSG(rc == 0, "%s", out);
     free(out);
@@ -190,6 +190,57 @@ TEST(eval_task, a_message_list_is_the_same_prompt_as_its_string) {
     CHECK_EQ_INT(r[1].line, 3);  // the blank line is skipped, and counted
     CHECK_STR_EQ(r[0].completion, r[1].completion);
     CHECK_STR_EQ(r[1].answer, "44");  // an integer answer, as text
+    // and it is what `ctrain chat` answers to that message, greedily, within the same 5 tokens
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' chat --checkpoint run/ckpt-step00000060.h5 --prompt 'What is 3 + 41?' "
+             "--temperature 0 --max-tokens 5 --threads 1 2>/dev/null", ct_test_tmpdir(), ct_test_bin());
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    char want[1100];
+    snprintf(want, sizeof want, "%s\n", r[0].completion);
+    CHECK_STR_EQ(out, want);
+    free(out);
+}
+
+// A checkpoint without a chat template (pretraining's) reads a string prompt as plain text, as
+// `ctrain generate --prompt` does, and refuses what needs a template.
+TEST(eval_task, without_a_chat_template_a_string_prompt_is_its_text) {
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' synth instructions --task arithmetic --examples 2000 --out t.jsonl && cp t.jsonl t.txt && "
+             "'%s' tokenizer train --input t.txt --vocab-size 300 --pattern qwen2 --out tok.json && "
+             "'%s' shard --tokenizer tok.json --input t.txt --split lines --out lm && "
+             "'%s' pretrain lm.json --run.out_dir=run --run.threads=1",
+             dir, bin, bin, bin, bin);
+    // 30 steps: enough for greedy text of ASCII (generate prints raw bytes, the results file U+FFFD)
+    ct_test_write("lm.json", "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 1, \"d_model\": 32, \"n_head\": 2,"
+                             " \"n_kv_head\": 1, \"d_ff\": 64, \"max_seq_len\": 64}, \"data\": {\"path\": \"lm\"},"
+                             " \"train\": {\"batch_size\": 4, \"seq_len\": 64, \"max_steps\": 30, \"eval_every\": 0,"
+                             " \"eval_batches\": 1, \"save_every\": 0, \"n_samples\": 0}, \"optim\": {\"lr\": 1e-2}}");
+    CHECK_MSG(ct_test_run(cmd, &out) == 0, "%s", out);
+    free(out);
+    ct_test_write("p.jsonl", "{\"prompt\": \"What is 3 + 41?\", \"answer\": \"44\"}\n");
+    ct_test_write("sys.jsonl", "{\"prompt\": \"What is 3 + 41?\", \"system\": \"Add.\", \"answer\": \"44\"}\n");
+    double acc;
+    int correct, examples;
+    int rc = eval_task("--checkpoint run/ckpt-step00000030.h5 --prompts p.jsonl --max-new-tokens 12 --out r.jsonl", &acc,
+                       &correct, &examples, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK_CONTAINS(out, "as plain text, no chat template");
+    free(out);
+    Result r[1];
+    CHECK_EQ_INT(read_results("r.jsonl", r, 1), 1);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' generate --checkpoint run/ckpt-step00000030.h5 --prompt 'What is 3 + 41?' "
+             "--temperature 0 --max-tokens 12 --threads 1 2>/dev/null", dir, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    char want[1200];
+    snprintf(want, sizeof want, "What is 3 + 41?%s\n", r[0].completion);
+    CHECK_STR_EQ(out, want);
+    free(out);
+    rc = eval_task("--checkpoint run/ckpt-step00000030.h5 --prompts sys.jsonl", &acc, &correct, &examples, &out);
+    CHECK_MSG(rc != 0 && strstr(out, "sys.jsonl:1: a system message or a message list needs a checkpoint with a chat "
+                                     "template"), "%s", out);
+    free(out);
 }
 
 static void check_fails(const char *args, const char *message, int line) {
