@@ -18,12 +18,12 @@ static int make_model(const char *task_options, int steps) {
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
     char cmd[4096], *out = NULL;
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && '%s' synth instructions --task arithmetic %s --examples 20000 --out train.jsonl && "
+             "cd '%s' && '%s' synth instructions --task arithmetic %s --examples %d --out train.jsonl && "
              "'%s' synth instructions --task arithmetic %s --split heldout --seed 2 --examples 200 --out held.jsonl && "
              "cp train.jsonl train.txt && '%s' tokenizer train --input train.txt --vocab-size 300 --pattern qwen2 "
              "--special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json --input train.jsonl "
              "--format sft --val-fraction 0.02 --out data",
-             dir, bin, task_options, bin, task_options, bin, bin);
+             dir, bin, task_options, steps >= 1000 ? 20000 : 4000, bin, task_options, bin, bin);
     int rc = ct_test_run(cmd, &out);
     if (rc != 0) ct_test_fail(__FILE__, __LINE__, "%s", out ? out : "");
     free(out);
