@@ -191,6 +191,7 @@ static int run_task_eval(const CtArgs *args, const char *ckpt, const char *adapt
     long examples, max_new;
     if (get_count(args, "examples", INT_MAX, &examples) || get_count(args, "max-new-tokens", 1L << 20, &max_new))
         return ct_cli_usage_error(&ct_cmd_eval, "%s", ct_error_message());
+    const int max_new_tokens = max_new ? (int)max_new : 128;
     CtTaskPrompts prompts;
     if (ct_task_prompts_read(&prompts, ct_args_get(args, "prompts"), examples) != 0) return ct_cli_fail();
     CtModel m;
@@ -215,11 +216,11 @@ static int run_task_eval(const CtArgs *args, const char *ckpt, const char *adapt
         if (!ops->host_memory) ct_model_to_backend(&m, ops);
         char params[32];
         ct_format_count(params, sizeof params, (double)m.n_params);
-        ct_log("eval: %s%s%s (%s, %s parameters) answering %d prompts of %s greedily (%s, at most %ld new tokens) on %s",
+        ct_log("eval: %s%s%s (%s, %s parameters) answering %d prompts of %s greedily (%s, at most %d new tokens) on %s",
                ckpt, adapter ? " + " : "", adapter ? adapter : "", ct_arch_name(m.config.arch), params, prompts.n,
                prompts.path, have_tmpl ? "through the checkpoint's chat template" : "as plain text, no chat template",
-               max_new ? max_new : 128, ops->name);
-        const CtTaskEvalSetup setup = {&m, &tok, &stop, max_new ? (int)max_new : 128, 1};
+               max_new_tokens, ops->name);
+        const CtTaskEvalSetup setup = {&m, &tok, &stop, max_new_tokens, 1};
         rc = task_answer_all(args, &setup, &prompts, &totals);
     }
     if (have_tmpl) ct_chat_template_free(&tmpl);
