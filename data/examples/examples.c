@@ -1,6 +1,7 @@
 #include "data/examples/examples.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -140,6 +141,62 @@ fail:
 void ct_preference_free(CtPreference *p) {
     cJSON_Delete(p->root);
     ct_free(p->prompt);
+    memset(p, 0, sizeof *p);
+}
+
+// "answer": a string, or an integer (as JSON writes it, exactly representable).
+static int task_answer(const cJSON *root, char **out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "answer");
+    if (cJSON_IsString(v)) {
+        size_t n = strlen(v->valuestring);
+        *out = ct_alloc(n + 1);
+        memcpy(*out, v->valuestring, n + 1);
+        return 0;
+    }
+    if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble && fabs(v->valuedouble) < 9.007e15) {
+        *out = ct_alloc(32);
+        snprintf(*out, 32, "%lld", (long long)v->valuedouble);
+        return 0;
+    }
+    return ct_error_set(v ? "'answer' must be a string or an integer" : "no 'answer' (the ground truth to score against)");
+}
+
+int ct_parse_task_prompt(const char *line, size_t len, CtTaskPrompt *out) {
+    memset(out, 0, sizeof *out);
+    cJSON *root = parse_object(line, len);
+    if (!root) return -1;
+    out->root = root;
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(root, "prompt");
+    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    if (cJSON_IsString(prompt)) {
+        const char *system = string_field(root, "system");
+        out->prompt = ct_calloc(2, sizeof(CtMessage));
+        if (system) out->prompt[out->n_prompt++] = (CtMessage){"system", system, strlen(system)};
+        out->prompt[out->n_prompt++] = (CtMessage){"user", prompt->valuestring, strlen(prompt->valuestring)};
+        out->prompt_key = "prompt";
+    } else if (prompt || messages) {
+        out->prompt_key = prompt ? "prompt" : "messages";
+        if (parse_messages(prompt ? prompt : messages, out->prompt_key, &out->prompt, &out->n_prompt) != 0) goto fail;
+        while (out->n_prompt > 0 && strcmp(out->prompt[out->n_prompt - 1].role, "assistant") == 0) out->n_prompt--;
+        if (out->n_prompt == 0) {
+            ct_error_set("'%s' holds only assistant messages: no prompt to answer", out->prompt_key);
+            goto fail;
+        }
+    } else {
+        ct_error_set("no 'prompt' (a string or a message list) or 'messages' list");
+        goto fail;
+    }
+    if (task_answer(root, &out->answer) != 0) goto fail;
+    return 0;
+fail:
+    ct_task_prompt_free(out);
+    return -1;
+}
+
+void ct_task_prompt_free(CtTaskPrompt *p) {
+    cJSON_Delete(p->root);
+    ct_free(p->prompt);
+    ct_free(p->answer);
     memset(p, 0, sizeof *p);
 }
 

@@ -4,6 +4,9 @@
 //        {"instruction": "...", "input": "...", "output": "..."}   (Alpaca; "input" optional)
 //   dpo  {"prompt": ..., "chosen": ..., "rejected": ...}, each a string or a message list
 //        (chosen and rejected: one assistant message)
+//   task {"prompt": "..." (optional "system") or a message list, or "messages": [...], and
+//        "answer": the ground truth, a string or an integer} (ctrain eval --task; other fields
+//        such as "response" are ignored, so an SFT file of the arithmetic task serves as is)
 // and the tokens of plain-string pairs, as TRL's DPOTrainer makes them.
 #pragma once
 #include <stddef.h>
@@ -26,11 +29,23 @@ typedef struct {
     size_t chosen_len, rejected_len;
 } CtPreference;
 
+typedef struct {
+    void *root;
+    CtMessage *prompt;  // the prompt as messages (a string prompt is a user message after "system")
+    int n_prompt;
+    const char *prompt_key;  // "prompt" or "messages": where the prompt came from
+    char *answer;            // the ground truth as text (an integer answer printed)
+} CtTaskPrompt;
+
 // Returns 0, or -1 + error saying what is wrong (the caller adds file:line).
 int ct_parse_sft_example(const char *line, size_t len, CtConversation *out);
 void ct_conversation_free(CtConversation *c);
 int ct_parse_dpo_example(const char *line, size_t len, CtPreference *out);
 void ct_preference_free(CtPreference *p);
+// A "messages" list loses its trailing assistant messages (the reference answer, which an SFT
+// file carries): the prompt is what comes before them, and must not be empty.
+int ct_parse_task_prompt(const char *line, size_t len, CtTaskPrompt *out);
+void ct_task_prompt_free(CtTaskPrompt *p);
 
 // The tokens of a plain-string pair (p->conversational == 0) as TRL 1.x's DPOTrainer makes
 // them: the end-of-sequence text (the token `eos`) appended to each completion that does not

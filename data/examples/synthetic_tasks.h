@@ -8,4 +8,4 @@
 #include <stdio.h>
 
 int ct_write_task_examples(FILE *out, const char *task, uint64_t examples, uint64_t seed);
-int ct_task_known(const char *task);
+int ct_task_known(const char *task);  // reverse or add (arithmetic: synthetic_arithmetic.h)

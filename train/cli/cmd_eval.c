@@ -1,6 +1,7 @@
 // ctrain eval: the mean cross-entropy (and perplexity) of a model on a text, JSON lines or a
 // dataset split, windowed as transformers users compute it (train/loop/eval_loss.h), optionally
-// with LoRA adapters over the model.
+// with LoRA adapters over the model; or, with --task, the accuracy of its greedy answers to the
+// prompts of a JSON lines file (train/loop/task_eval.h).
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 #include "train/cli/commands.h"
 #include "train/loop/eval_loss.h"
 #include "train/loop/eval_source.h"
+#include "train/loop/task_eval.h"
+#include "core/atomic_file.h"
 #include "train/model/lora.h"
 #include "train/interop/lora_peft.h"
 #include "train/cli/tokenizer_cli.h"
@@ -39,6 +42,13 @@ static const CtOption options[] = {
     {"device", "cpu|cuda|auto", "where to run (default cpu)", 0},
     {"precision", "fp32|bf16|auto", "matrix products on a GPU (default auto: bf16 there, fp32 on the CPU)", 0},
     {"threads", "N", "CPU threads (default: every core)", 0},
+    {"task", "NAME", "score greedy answers instead: arithmetic (the number in <answer></answer>, else the last "
+                     "number, against each line's \"answer\")", 0},
+    {"prompts", "FILE", "--task: JSON lines with \"prompt\" (or \"messages\") and \"answer\" (ctrain synth "
+                        "instructions --task arithmetic --split heldout)", 0},
+    {"examples", "N", "--task: only the first N prompts", 0},
+    {"max-new-tokens", "N", "--task: tokens an answer may have at most (default 128)", 0},
+    {"out", "FILE", "--task: one JSON line per prompt: completion, extracted answer, answer, correct", 0},
 };
 
 static int is_folder(const char *path) {
@@ -154,12 +164,106 @@ static int get_count(const CtArgs *args, const char *name, long max, long *out) 
     return 0;
 }
 
+// --task: where the answers stop (the model's end-of-sequence ids, the template's end of turn).
+static int task_stop_tokens(const CtCheckpointMeta *meta, const CtTokenizer *tok, const CtChatTemplate *t, int vocab,
+                            const char *ckpt, CtStopTokens *stop) {
+    int32_t end_of_turn = -1;
+    if (t && (end_of_turn = ct_chat_template_check(t, tok)) < 0) return ct_error_prefix("%s: ", ckpt);
+    return ct_stop_tokens_init(stop, meta->generation_config_json, tok, vocab, end_of_turn, ckpt);
+}
+
+// Answers every prompt, scoring them, and writes --out when asked. 0, or -1 + error.
+static int task_answer_all(const CtArgs *args, const CtTaskEvalSetup *setup, const CtTaskPrompts *prompts,
+                           CtTaskEvalTotals *totals) {
+    const char *out = ct_args_get(args, "out");
+    if (!out) return ct_task_eval_run(setup, prompts, NULL, totals);
+    CtAtomicFile f;
+    if (ct_atomic_open(&f, out) != 0) return -1;
+    if (ct_task_eval_run(setup, prompts, f.fp, totals) != 0) {
+        ct_error_prefix("%s: ", out);
+        ct_atomic_abort(&f);
+        return -1;
+    }
+    return ct_atomic_commit(&f);
+}
+
+static int run_task_eval(const CtArgs *args, const char *ckpt, const char *adapter, const CtOps *ops) {
+    long examples, max_new;
+    if (get_count(args, "examples", INT_MAX, &examples) || get_count(args, "max-new-tokens", 1L << 20, &max_new))
+        return ct_cli_usage_error(&ct_cmd_eval, "%s", ct_error_message());
+    const int max_new_tokens = max_new ? (int)max_new : 128;
+    CtTaskPrompts prompts;
+    if (ct_task_prompts_read(&prompts, ct_args_get(args, "prompts"), examples) != 0) return ct_cli_fail();
+    CtModel m;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    CtTokenizer tok;
+    CtPostProcessor post;
+    CtChatTemplate tmpl;
+    CtStopTokens stop;
+    const char *described = adapter && !is_folder(adapter) ? adapter : ckpt;
+    int have_tok = 0, have_tmpl = 0, rc = load_model(ckpt, adapter, 1, 1, &m, &meta);
+    if (rc != 0) {
+        ct_task_prompts_free(&prompts);
+        return ct_cli_fail();
+    }
+    if ((rc = load_tokenizer(args, &meta, described, &tok, &post)) == 0) have_tok = 1;
+    if (rc == 0 && meta.chat_template_json && (rc = ct_chat_template_parse(&tmpl, meta.chat_template_json, described)) == 0)
+        have_tmpl = 1;
+    if (rc == 0) rc = task_stop_tokens(&meta, &tok, have_tmpl ? &tmpl : NULL, m.config.vocab_size, described, &stop);
+    if (rc == 0) rc = ct_task_prompts_encode(&prompts, &tok, have_tmpl ? &tmpl : NULL, m.config.max_seq_len);
+    CtTaskEvalTotals totals = {0};
+    if (rc == 0) {
+        if (!ops->host_memory) ct_model_to_backend(&m, ops);
+        char params[32];
+        ct_format_count(params, sizeof params, (double)m.n_params);
+        ct_log("eval: %s%s%s (%s, %s parameters) answering %d prompts of %s greedily (%s, at most %d new tokens) on %s",
+               ckpt, adapter ? " + " : "", adapter ? adapter : "", ct_arch_name(m.config.arch), params, prompts.n,
+               prompts.path, have_tmpl ? "through the checkpoint's chat template" : "as plain text, no chat template",
+               max_new_tokens, ops->name);
+        const CtTaskEvalSetup setup = {&m, &tok, &stop, max_new_tokens, 1};
+        rc = task_answer_all(args, &setup, &prompts, &totals);
+    }
+    if (have_tmpl) ct_chat_template_free(&tmpl);
+    if (have_tok) ct_tokenizer_free(&tok);
+    ct_checkpoint_meta_free(&meta);
+    ct_model_free(&m);
+    ct_task_prompts_free(&prompts);
+    if (rc != 0) return ct_cli_fail();
+    const double acc = (double)totals.correct / totals.examples;
+    printf("%s: %d of %d answers correct (%.2f%%); %d cut short by --max-new-tokens or the context\n",
+           ct_args_get(args, "task"), totals.correct, totals.examples, 100.0 * acc, totals.cut_short);
+    printf("accuracy=%.6f correct=%d examples=%d\n", acc, totals.correct, totals.examples);
+    return 0;
+}
+
+// The options of one mode given in the other: a usage error naming the first.
+static const char *misplaced_option(const CtArgs *args, int task) {
+    static const char *const stream_only[] = {"text", "jsonl", "data", "split", "seq", "batch", "max-tokens", "eot",
+                                              "allow-special"};
+    static const char *const task_only[] = {"prompts", "examples", "max-new-tokens", "out"};
+    const char *const *names = task ? stream_only : task_only;
+    const int n = task ? 9 : 4;
+    for (int i = 0; i < n; i++)
+        if (ct_args_has(args, names[i])) return names[i];
+    return NULL;
+}
+
 static int run_eval(const CtArgs *args) {
     const CtCommand *cmd = &ct_cmd_eval;
     const char *ckpt = ct_args_get(args, "checkpoint"), *adapter = ct_args_get(args, "adapter");
     if (!ckpt) return ct_cli_usage_error(cmd, "--checkpoint FILE is required");
+    const int task = ct_args_has(args, "task");
+    const char *misplaced = misplaced_option(args, task);
+    if (misplaced)
+        return ct_cli_usage_error(cmd, task ? "--%s goes without --task (it is for the cross-entropy of a text)"
+                                            : "--%s goes with --task", misplaced);
+    if (task && strcmp(ct_args_get(args, "task"), "arithmetic") != 0)
+        return ct_cli_usage_error(cmd, "unknown task '%s' (arithmetic)", ct_args_get(args, "task"));
+    if (task && !ct_args_has(args, "prompts"))
+        return ct_cli_usage_error(cmd, "--task needs --prompts FILE (JSON lines with \"prompt\" and \"answer\")");
     const int n_sources = ct_args_has(args, "text") + ct_args_has(args, "jsonl") + ct_args_has(args, "data");
-    if (n_sources != 1) return ct_cli_usage_error(cmd, "give one of --text FILE, --jsonl FILE or --data DIR");
+    if (!task && n_sources != 1)
+        return ct_cli_usage_error(cmd, "give one of --text FILE, --jsonl FILE or --data DIR (or --task with --prompts)");
     if (ct_args_has(args, "split") && !ct_args_has(args, "data"))
         return ct_cli_usage_error(cmd, "--split goes with --data");
     long seq, batch, max_tokens;
@@ -174,6 +278,7 @@ static int run_eval(const CtArgs *args) {
     if (ops) ops = ct_ops_with_precision(ops, ct_args_has(args, "precision") ? ct_args_get(args, "precision") : "auto");
     if (!ops) return ct_cli_fail();
     ct_cpu_set_threads(threads);
+    if (task) return run_task_eval(args, ckpt, adapter, ops);
 
     // the shape and tokenizer first: the windows decide the batch the model is created for. A LoRA
     // run's checkpoint as --adapter carries the run's tokenizer (which may have grown the base's).
@@ -246,16 +351,23 @@ static int run_eval(const CtArgs *args) {
 
 const CtCommand ct_cmd_eval = {
     .name = "eval",
-    .summary = "a model's cross-entropy and perplexity on a text, JSON lines or a dataset",
+    .summary = "a model's cross-entropy and perplexity on a text, JSON lines or a dataset; or its accuracy on a task",
     .usage = "ctrain eval --checkpoint CKPT (--text FILE | --jsonl FILE | --data DIR) [--seq T] [--batch B] "
-             "[--max-tokens N] [--adapter DIR|LORA.h5] [--device cpu|cuda|auto]",
+             "[--max-tokens N] [--adapter DIR|LORA.h5] [--device cpu|cuda|auto]\n"
+             "       ctrain eval --checkpoint CKPT --task arithmetic --prompts FILE [--examples N] [--max-new-tokens N] "
+             "[--out RESULTS.jsonl] [--adapter DIR|LORA.h5]",
     .description =
         "The token stream (the text tokenized by the checkpoint's tokenizer, with the BOS its post-processor adds\n"
         "if any; JSON lines' texts each followed by the end-of-text token; or a dataset split as sharded) is cut\n"
         "into consecutive windows of T tokens, the last partial window left out. Each window is read on its own,\n"
         "and the loss is the mean cross-entropy of its tokens 2..T given those before them, over every window:\n"
         "what torch.nn.functional.cross_entropy(logits[:, :-1], x[:, 1:]) gives for transformers' logits of the\n"
-        "windows x. The last line is loss=<nats/token> ppl=<exp(loss)> tokens=<predicted tokens>.",
+        "windows x. The last line is loss=<nats/token> ppl=<exp(loss)> tokens=<predicted tokens>.\n\n"
+        "With --task arithmetic each prompt of --prompts is rendered with the checkpoint's chat template (a string\n"
+        "prompt as it is when it has none), answered greedily with the key/value cache until a stop token, and the\n"
+        "answer extracted (the last number inside the first <answer>...</answer>, else the last number of the\n"
+        "completion) and compared with the line's \"answer\" (numbers in normal form: 1,300 = 1300 = 01300).\n"
+        "The last line is accuracy=<correct/examples> correct=<N> examples=<N>.",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .max_positionals = 0,
