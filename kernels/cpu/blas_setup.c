@@ -68,6 +68,7 @@ void ct_blas_describe(char *buf, int size) {
     const char *version = strstr(config, "OpenBLAS ");
     char ver[32] = "";
     if (version) sscanf(version + 9, "%31s", ver);
-    snprintf(buf, (size_t)size, "cpu %s; OpenBLAS %s core %s (%s); %d threads", feats, ver, openblas_get_corename(),
-             how, omp_get_max_threads());
+    const int threads = omp_get_max_threads();
+    snprintf(buf, (size_t)size, "cpu %s; OpenBLAS %s core %s (%s); %d thread%s", feats, ver, openblas_get_corename(),
+             how, threads, threads == 1 ? "" : "s");
 }

@@ -41,8 +41,9 @@ static void describe_run(CtRun *r) {
         snprintf(origin, sizeof origin, "preset %s", cfg->model.preset);
     char params[160];
     describe_parameters(&r->model, params, sizeof params);
-    ct_log("%s: %s (%s), %s, %d layers, d_model %d; %d threads; %s", r->name, ct_arch_name(r->model.config.arch),
-           origin, params, r->model.config.n_layer, r->model.config.d_model, r->threads, line);
+    // (the CPU line ends with the thread count)
+    ct_log("%s: %s (%s), %s, %d layers, d_model %d; %s", r->name, ct_arch_name(r->model.config.arch), origin, params,
+           r->model.config.n_layer, r->model.config.d_model, line);
     ct_log("%s: %s: %llu train tokens, %llu val tokens; batch %d rows x %d x %d = %lld tokens per step, %lld steps "
            "(%.2f epochs)",
            r->name, cfg->data.path, (unsigned long long)r->data.split[CT_SPLIT_TRAIN].n_tokens,
