@@ -10,7 +10,8 @@ CtModelConfig tiny_config(CtArch arch) {
     return c;
 }
 
-const char *const tiny_variant_names[] = {"qwen2", "qwen3", "mistral", "gemma2", "gemma3", "yarn", "llama3", "dynamic", NULL};
+const char *const tiny_variant_names[] = {"qwen2", "qwen3", "olmoe_qk", "mistral", "gemma2", "gemma3",
+                                          "yarn",  "llama3", "dynamic",  NULL};
 
 CtModelConfig tiny_variant_config(const char *name) {
     CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
@@ -22,6 +23,10 @@ CtModelConfig tiny_variant_config(const char *name) {
         c.family = CT_FAMILY_QWEN3;
         c.qk_norm = 1;
         c.head_dim = 8;  // n_head·head_dim = 32 ≠ d_model
+    } else if (strcmp(name, "olmoe_qk") == 0) {  // OLMoE's q/k norms: over the whole projections
+        c.family = CT_FAMILY_OLMOE;
+        c.qk_norm = 2;
+        c.n_kv_head = c.n_head;
     } else if (strcmp(name, "mistral") == 0) {
         c.family = CT_FAMILY_MISTRAL;
         c.sliding_window = 3;

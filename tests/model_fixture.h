@@ -16,7 +16,8 @@ typedef struct {
 // gpt2: 2 layers, 16 channels, 4 heads. llama: the same with 2 kv heads (GQA).
 CtModelConfig tiny_config(CtArch arch);
 // The tiny llama with one family's features on (head_dim ≠ d_model/n_head where the family has
-// it): "qwen2" (q/k/v biases), "qwen3" (q/k norms, head_dim 8), "mistral" (a window of 3),
+// it): "qwen2" (q/k/v biases), "qwen3" (q/k norms, head_dim 8), "olmoe_qk" (q/k norms over the
+// whole projections, as many kv heads as heads), "mistral" (a window of 3),
 // "gemma2" (GeGLU, post-norms, embedding scale, query scale, attention and final soft-caps, a
 // window on every other layer, tied head), "gemma3" (q/k norms, post-norms, a local RoPE base on
 // the sliding layers, linear scaling on the global ones), "yarn", "llama3", "dynamic" (RoPE

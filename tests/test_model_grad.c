@@ -100,6 +100,7 @@ static void check_variant(const char *name, int recompute, float dropout) {
 }
 TEST(model, gradient_check_qwen2_qkv_bias) { check_variant("qwen2", 0, 0); }
 TEST(model, gradient_check_qwen3_qk_norm_head_dim) { check_variant("qwen3", 0, 0); }
+TEST(model, gradient_check_olmoe_qk_norm_over_projections) { check_variant("olmoe_qk", 0, 0); }
 TEST(model, gradient_check_mistral_sliding_window) { check_variant("mistral", 0, 0); }
 TEST(model, gradient_check_gemma2) { check_variant("gemma2", 0, 0); }
 TEST(model, gradient_check_gemma2_dropout_recompute) { check_variant("gemma2", 1, 0.3f); }

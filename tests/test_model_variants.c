@@ -94,6 +94,17 @@ TEST(model_config, run_config_keys_set_the_variants) {
     CHECK(c.rope_scaling.type == CT_ROPE_LLAMA3 && c.rope_scaling.factor == 8 && c.rope_scaling.high_freq_factor == 4);
     CHECK(ct_model_layer_slides(&c, 0) && !ct_model_layer_slides(&c, 1));
     CHECK_EQ_INT(ct_model_attn_width(&c), 6 * 64);  // llama-tiny: 6 heads
+    // OLMoE's q/k norms over the whole projections: model.qk_norm_over=projection
+    memset(&run, 0, sizeof run);
+    snprintf(run.model.preset, sizeof run.model.preset, "llama-tiny");
+    run.model.arch = 2;
+    run.model.family = 1 + CT_FAMILY_OLMOE;
+    run.model.qk_norm = 1;
+    run.model.qk_norm_over = 1;
+    run.model.n_kv_head = 6;
+    CHECK_MSG(ct_model_config_from_run(&run, &c) == 0, "%s", ct_error_message());
+    CHECK_EQ_INT(c.qk_norm, 2);
+    CHECK(c.family == CT_FAMILY_OLMOE);
 }
 
 TEST(model_config, flops_use_the_attention_width_and_windows) {

@@ -155,8 +155,9 @@ static int check_expressible(const CtModelConfig *m) {
     const int qk = m->family == CT_FAMILY_QWEN3_MOE ? 1 : m->family == CT_FAMILY_OLMOE ? 2 : 0;
     if (m->qk_norm != qk)
         return ct_error_set("model.qk_norm %d: transformers' %s has %s", m->qk_norm, fam,
-                            qk == 1   ? "per-head q/k norms (qk_norm 1)"
-                            : qk == 2 ? "q/k norms over the whole projections (qk_norm 2)"
+                            qk == 1   ? "per-head q/k norms (qk_norm 1: model.qk_norm=true)"
+                            : qk == 2 ? "q/k norms over the whole projections (qk_norm 2: model.qk_norm=true "
+                                        "model.qk_norm_over=projection)"
                                       : "no q/k norms");
     if (m->family != CT_FAMILY_QWEN2_MOE && m->qkv_bias)
         return ct_error_set("model.qkv_bias: transformers' %s has no q/k/v biases", fam);

@@ -33,6 +33,7 @@ typedef struct {
         // the llama variants (CtModelConfig); 0 (false, "auto") keeps the preset's
         int family;          // 0 auto, then CtFamily + 1
         int head_dim, qkv_bias, qk_norm, sliding_window, sliding_window_pattern;
+        int qk_norm_over;    // 0 each head, 1 the whole projection (OLMoE)
         int gate_act;        // 0 auto, then CtGateAct + 1
         int post_norms, embed_scale;
         float rope_local_theta, query_scale, attn_softcap, final_softcap;

@@ -8,7 +8,7 @@ static void apply_variants(const __typeof__(((CtRunConfig *)0)->model) *m, CtMod
     if (m->family) out->family = (CtFamily)(m->family - 1);
     if (m->head_dim) out->head_dim = m->head_dim;
     if (m->qkv_bias) out->qkv_bias = 1;
-    if (m->qk_norm) out->qk_norm = 1;
+    if (m->qk_norm) out->qk_norm = m->qk_norm_over ? 2 : 1;  // 2: over the whole projection (OLMoE)
     if (m->sliding_window) out->sliding_window = m->sliding_window;
     if (m->sliding_window_pattern) out->sliding_window_pattern = m->sliding_window_pattern;
     if (m->gate_act) out->gate_act = (CtGateAct)(m->gate_act - 1);
