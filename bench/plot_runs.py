@@ -10,28 +10,21 @@ each point with the N-1 before it (train lines are noisy); --ylim shows that ran
 that it runs wherever ctrain does.
 """
 import argparse
-import json
 import math
 import os
 import sys
+
+from run_metrics import read_metrics
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 W, H, LEFT, RIGHT, TOP, BOTTOM = 720, 420, 70, 190, 40, 50
 
 
 def read_curve(path, field, smooth):
-    if os.path.isdir(path):
-        path = os.path.join(path, "metrics.jsonl")
+    path, lines = read_metrics(path)
     kind = "eval" if field.startswith("val_") else "train"
-    points = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            try:
-                o = json.loads(line)
-            except json.JSONDecodeError as e:
-                sys.exit(f"{path}:{number}: not JSON ({e})")
-            if o.get("kind") == kind and isinstance(o.get(field), (int, float)):
-                points.append((o["tokens"], float(o[field])))
+    points = [(o["tokens"], float(o[field])) for o in lines
+              if o.get("kind") == kind and isinstance(o.get(field), (int, float))]
     if not points:
         sys.exit(f"{path}: no {kind} line has a number in '{field}'")
     if smooth > 1:

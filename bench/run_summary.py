@@ -11,23 +11,16 @@ the same ratio of the load summed over all those steps (the worst layer's): how 
 experts shared the work after warm-up.
 """
 import argparse
-import json
-import os
 import statistics
 import sys
 
+from run_metrics import read_metrics
+
 
 def read(path):
-    if os.path.isdir(path):
-        path = os.path.join(path, "metrics.jsonl")
-    train, evals = [], []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            try:
-                o = json.loads(line)
-            except json.JSONDecodeError as e:
-                sys.exit(f"{path}:{number}: not JSON ({e})")
-            (train if o.get("kind") == "train" else evals if o.get("kind") == "eval" else []).append(o)
+    path, lines = read_metrics(path)
+    train = [o for o in lines if o.get("kind") == "train"]
+    evals = [o for o in lines if o.get("kind") == "eval"]
     if not train or not evals:
         sys.exit(f"{path}: needs train and eval lines (a finished ctrain pretrain run)")
     return train, evals
