@@ -80,10 +80,10 @@ static int verify_splits(const CtDataset *d) {
         if (d->kind == CT_SHARD_PROMPTS)
             snprintf(fields, sizeof fields, " and %llu fields frame%s (%llu prompts)", (unsigned long long)v.field_frames,
                      v.field_frames == 1 ? "" : "s", (unsigned long long)v.field_examples);
-        printf("  verified %-5s %llu chunk%s%s in %d shard%s (%llu tokens, %s) in %.2f s: every checksum and %s good\n",
+        printf("  verified %-5s %llu chunk%s%s in %d shard%s (%llu tokens, %s) in %.2f s: every checksum%s good\n",
                ct_split_name((CtSplit)s), (unsigned long long)v.chunks, v.chunks == 1 ? "" : "s", fields, v.shards,
                v.shards == 1 ? "" : "s", (unsigned long long)v.tokens, size, dt,
-               d->kind == CT_SHARD_PROMPTS ? "token, and every fields object," : "token");
+               d->kind == CT_SHARD_PROMPTS ? ", token and fields object" : " and token");
     }
     return 0;
 }
