@@ -210,7 +210,7 @@ void ct_task_prompt_free(CtTaskPrompt *p) {
 }
 
 int ct_encode_prompt(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *enc, const CtTaskPrompt *p,
-                     CtIds *out) {
+                     const char *what_renders_chats, CtIds *out) {
     const size_t before = out->len;
     if (t) {
         CtMaskedIds rendered = {0};
@@ -221,8 +221,8 @@ int ct_encode_prompt(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder 
     } else if (p->n_prompt == 1 && strcmp(p->prompt_key, "prompt") == 0 && strcmp(p->prompt[0].role, "user") == 0) {
         ct_encode(enc, (const uint8_t *)p->prompt[0].content, p->prompt[0].content_len, 0, out);
     } else {
-        return ct_error_set("a system message or a message list needs a chat template; there is none here (give the "
-                            "prompt as one \"prompt\" string)");
+        return ct_error_set("a system message or a message list needs %s (give the prompt as one \"prompt\" string)",
+                            what_renders_chats);
     }
     if (out->len == before) return ct_error_set("the prompt is empty");
     return 0;

@@ -54,9 +54,10 @@ void ct_task_prompt_free(CtTaskPrompt *p);
 // A prompt's tokens, appended to out: rendered by the chat template with the generation prompt
 // (the header of the assistant turn that answers it), or, with no template (NULL), the text of a
 // single "prompt" string as it is. 0, or -1 + error (a system message or a message list with no
-// template; a template that refuses the conversation; no tokens at all).
+// template: "... needs <what_renders_chats>", which names where a template would come from; a
+// template that refuses the conversation; no tokens at all).
 int ct_encode_prompt(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *enc, const CtTaskPrompt *p,
-                     CtIds *out);
+                     const char *what_renders_chats, CtIds *out);
 
 // The tokens of a plain-string pair (p->conversational == 0) as TRL 1.x's DPOTrainer makes
 // them: the end-of-sequence text (the token `eos`) appended to each completion that does not

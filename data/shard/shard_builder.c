@@ -196,7 +196,8 @@ static void encode_prompt(const CtShardJob *job, CtEncoder *enc, const char *tex
         ct_task_prompt_free(&p);
         return;
     }
-    if (ct_encode_prompt(job->chat_template, job->tokenizer, enc, &p, &e->main.ids) != 0 ||
+    if (ct_encode_prompt(job->chat_template, job->tokenizer, enc, &p, "a chat template, and --template none gives none",
+                         &e->main.ids) != 0 ||
         !(e->fields = ct_prompt_fields(text, len, &p, &e->fields_len)))
         fail(e, ct_error_message());
     ct_task_prompt_free(&p);

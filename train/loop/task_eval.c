@@ -52,7 +52,8 @@ int ct_task_prompts_encode(CtTaskPrompts *p, const CtTokenizer *tok, const CtCha
     p->offsets[0] = 0;
     int rc = 0;
     for (int i = 0; i < p->n && rc == 0; i++) {
-        rc = ct_encode_prompt(template, tok, enc, &p->items[i], &p->ids);
+        rc = ct_encode_prompt(template, tok, enc, &p->items[i], "a checkpoint with a chat template; this one has none",
+                              &p->ids);
         p->offsets[i + 1] = p->ids.len;
         const size_t n = p->offsets[i + 1] - p->offsets[i];
         if (rc == 0 && n >= (size_t)max_ctx)
