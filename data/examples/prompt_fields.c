@@ -68,7 +68,9 @@ static size_t first_bad_utf8(const char *s, size_t n) {
 
 char *ct_prompt_fields(const char *line, size_t len, const CtTaskPrompt *p, size_t *out_len) {
     char *out = ct_alloc(len + 3);
-    size_t n = 0, i = skip_space(line, len, 0);
+    size_t n = 0, i = 0;
+    if (len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) i = 3;  // a byte-order mark, which cJSON skips too
+    i = skip_space(line, len, i);  // at the object's '{'
     out[n++] = '{';
     for (i = skip_space(line, len, i + 1); i < len && line[i] == '"';) {  // past the '{': each "key": value
         const size_t key_from = i, key_to = string_end(line, len, i);

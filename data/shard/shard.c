@@ -197,8 +197,10 @@ static int flush_fields_frame(CtShardWriter *w) {
 int ct_shard_writer_append_prompt(CtShardWriter *w, const uint32_t *tokens, size_t n, const char *fields,
                                   size_t fields_len) {
     CT_CHECK(w->spec.kind == CT_SHARD_PROMPTS, "only prompts shards hold prompts");
-    CT_CHECK(n > 0 && fields_len >= 2 && fields_len < CT_SHARD_FIELDS_FRAME_BYTES * 64,
-             "a prompt has tokens and a fields object of sane size");
+    CT_CHECK(n > 0 && fields_len >= 2, "a prompt has tokens and a fields object");
+    if (fields_len > (size_t)CT_SHARD_FIELDS_FRAME_BYTES * 64)
+        return ct_error_set("%s: a prompt's fields of %zu bytes, more than the 64 MiB a prompt may carry",
+                            w->file.final_path, fields_len);
     grow_docs(w);
     w->doc_starts[w->n_docs] = w->n_tokens;
     w->field_lengths[w->n_docs] = (uint32_t)fields_len;
