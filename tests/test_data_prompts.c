@@ -646,3 +646,26 @@ TEST(prompts, arithmetic_task_shards_as_prompts_end_to_end) {
     ct_tokenizer_free(&tok);
     free(text);
 }
+
+TEST(prompts, a_manifest_that_calls_prompts_version_1_is_refused_as_damaged) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    char dir[1024];
+    CHECK_MSG(build_numbered(&t, NULL, 5, "m", dir) == 0, "%s", ct_error_message());
+    char path[1100];
+    snprintf(path, sizeof path, "%s/dataset.json", dir);
+    size_t size;
+    char *text = ct_test_read(path, &size);
+    CHECK(text);
+    char *v = strstr(text, "\"version\":\t2");
+    CHECK_MSG(v, "%s", text);
+    v[strlen("\"version\":\t")] = '1';
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(text, 1, size, f) == size);
+    fclose(f);
+    free(text);
+    CtDataset d;
+    CHECK_EQ_INT(ct_dataset_open(&d, dir), -1);
+    CHECK_CONTAINS(ct_error_message(), "kind 'prompts' in a version 1 manifest; it came with version 2");
+    ct_tokenizer_free(&t);
+}
