@@ -162,6 +162,15 @@ static int task_answer(const cJSON *root, char **out) {
 }
 
 int ct_parse_task_prompt(const char *line, size_t len, CtTaskPrompt *out) {
+    if (ct_parse_prompt(line, len, out) != 0) return -1;
+    if (task_answer((const cJSON *)out->root, &out->answer) != 0) {
+        ct_task_prompt_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int ct_parse_prompt(const char *line, size_t len, CtTaskPrompt *out) {
     memset(out, 0, sizeof *out);
     cJSON *root = parse_object(line, len);
     if (!root) return -1;
@@ -174,6 +183,7 @@ int ct_parse_task_prompt(const char *line, size_t len, CtTaskPrompt *out) {
         if (system) out->prompt[out->n_prompt++] = (CtMessage){"system", system, strlen(system)};
         out->prompt[out->n_prompt++] = (CtMessage){"user", prompt->valuestring, strlen(prompt->valuestring)};
         out->prompt_key = "prompt";
+        out->used_system = system != NULL;
     } else if (prompt || messages) {
         out->prompt_key = prompt ? "prompt" : "messages";
         if (parse_messages(prompt ? prompt : messages, out->prompt_key, &out->prompt, &out->n_prompt) != 0) goto fail;
@@ -186,7 +196,6 @@ int ct_parse_task_prompt(const char *line, size_t len, CtTaskPrompt *out) {
         ct_error_set("no 'prompt' (a string or a message list) or 'messages' list");
         goto fail;
     }
-    if (task_answer(root, &out->answer) != 0) goto fail;
     return 0;
 fail:
     ct_task_prompt_free(out);
@@ -198,6 +207,25 @@ void ct_task_prompt_free(CtTaskPrompt *p) {
     ct_free(p->prompt);
     ct_free(p->answer);
     memset(p, 0, sizeof *p);
+}
+
+int ct_encode_prompt(const CtChatTemplate *t, const CtTokenizer *tok, CtEncoder *enc, const CtTaskPrompt *p,
+                     const char *what_renders_chats, CtIds *out) {
+    const size_t before = out->len;
+    if (t) {
+        CtMaskedIds rendered = {0};
+        int rc = ct_chat_encode(t, tok, enc, p->prompt, p->n_prompt, 1, &rendered);
+        for (size_t k = 0; rc == 0 && k < rendered.ids.len; k++) ct_ids_push(out, rendered.ids.data[k]);
+        ct_masked_ids_free(&rendered);
+        if (rc != 0) return -1;
+    } else if (p->n_prompt == 1 && strcmp(p->prompt_key, "prompt") == 0 && strcmp(p->prompt[0].role, "user") == 0) {
+        ct_encode(enc, (const uint8_t *)p->prompt[0].content, p->prompt[0].content_len, 0, out);
+    } else {
+        return ct_error_set("a system message or a message list needs %s (give the prompt as one \"prompt\" string)",
+                            what_renders_chats);
+    }
+    if (out->len == before) return ct_error_set("the prompt is empty");
+    return 0;
 }
 
 // prompt + completion + (the end-of-sequence text, unless the completion ends with it), tokenized whole.

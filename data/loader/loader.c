@@ -303,6 +303,9 @@ int ct_loader_open(CtLoader *l, const CtDataset *d, CtSplit split, const CtLoade
     l->split = split;
     l->opt = *o;
     l->state.seed = o->seed;
+    if (d->kind == CT_SHARD_PROMPTS)
+        return ct_error_set("%s: a prompts dataset holds prompts to answer, not training rows (ctrain grpo reads it; "
+                            "pretrain, sft and dpo need a text, sft or dpo dataset)", d->dir);
     int rc = d->kind == CT_SHARD_TEXT ? open_text(l) : ct_loader_open_examples(l);
     if (rc != 0) ct_loader_close(l);
     return rc;

@@ -41,6 +41,9 @@ int ct_dataset_writer_open(CtDatasetWriter *w, const char *dir, const CtDatasetS
 int ct_dataset_write_document(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, const uint8_t *mask, size_t n);
 int ct_dataset_write_dpo(CtDatasetWriter *w, CtSplit split, const uint32_t *prompt, uint32_t n_prompt,
                          const uint32_t *chosen, uint32_t n_chosen, const uint32_t *rejected, uint32_t n_rejected);
+// prompts: one prompt's tokens and its fields (a JSON object's text); an example never spans shards.
+int ct_dataset_write_prompt(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, size_t n, const char *fields,
+                            size_t fields_len);
 // Closes the shards and writes dataset.json. `source_json` (may be NULL) is a JSON object
 // text stored under "source" (inputs, byte counts, template). Returns 0 or -1 + error.
 int ct_dataset_writer_finish(CtDatasetWriter *w, const char *source_json);
@@ -72,14 +75,18 @@ int ct_dataset_check_tokenizer(const CtDataset *d, const CtTokenizer *t);
 // What ct_dataset_verify_split / _range read: shards touched, chunks, their tokens and bytes.
 typedef struct {
     int shards;
-    uint64_t chunks, tokens, bytes;
+    uint64_t chunks, tokens, bytes;  // bytes: compressed, of chunks and fields frames
+    uint64_t field_frames;           // prompts: fields frames read, and their examples
+    uint64_t field_examples;
 } CtDatasetVerified;
 // Reads every chunk of every shard of the split and checks it as a loader does when it reads
-// (zstd checksum, size, token range, sft mask), on all threads; ct_dataset_open checks only
+// (zstd checksum, size, token range, sft mask; prompts: every fields frame too, each example's
+// fields one JSON object), on all threads; ct_dataset_open checks only
 // headers and indexes. Returns 0, or -1 + error naming the first bad chunk in file order: the
 // file, the chunk and its bytes, the problem. `out` may be NULL.
 int ct_dataset_verify_split(const CtDataset *d, CtSplit split, CtDatasetVerified *out);
-// The same for the chunks holding tokens [first, first + n) of the split's stream (clamped to it).
+// The same for the chunks holding tokens [first, first + n) of the split's stream (clamped to it),
+// and the fields frames of the examples that start there.
 int ct_dataset_verify_range(const CtDataset *d, CtSplit split, uint64_t first, uint64_t n, CtDatasetVerified *out);
 // Tokens [first, first + n) of a split's stream, across shards. Returns 0 or -1 + error.
 int ct_dataset_read_range(const CtDataset *d, CtSplit split, uint64_t first, uint64_t n, void *dctx, int32_t *tokens,

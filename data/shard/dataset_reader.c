@@ -132,16 +132,22 @@ int ct_dataset_open(CtDataset *d, const char *dir) {
     }
     double version = 0, token_bytes = 0, vocab = 0, eot = -1;
     if (get_number(root, "version", &version, manifest) != 0) goto done;
-    if (version != CT_SHARD_VERSION) {
-        ct_error_set("%s: dataset format version %.0f; this ctrain reads version %d", manifest, version, CT_SHARD_VERSION);
+    if (version != CT_SHARD_VERSION && version != CT_SHARD_VERSION_PROMPTS) {
+        ct_error_set("%s: dataset format version %.0f; this ctrain reads versions %d to %d", manifest, version,
+                     CT_SHARD_VERSION, CT_SHARD_VERSION_PROMPTS);
         goto done;
     }
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
     const char *k = cJSON_IsString(kind) ? kind->valuestring : "";
     d->kind = strcmp(k, "text") == 0 ? CT_SHARD_TEXT : strcmp(k, "sft") == 0 ? CT_SHARD_SFT
-            : strcmp(k, "dpo") == 0  ? CT_SHARD_DPO : 0;
+            : strcmp(k, "dpo") == 0  ? CT_SHARD_DPO : strcmp(k, "prompts") == 0 ? CT_SHARD_PROMPTS : 0;
     if (!d->kind) {
-        ct_error_set("%s: unknown kind '%s' (text, sft or dpo)", manifest, k);
+        ct_error_set("%s: unknown kind '%s' (text, sft, dpo or prompts)", manifest, k);
+        goto done;
+    }
+    if (version < ct_shard_kind_version(d->kind)) {
+        ct_error_set("%s: kind '%s' in a version %.0f manifest; it came with version %d (the manifest is damaged; "
+                     "shard the data again)", manifest, k, version, ct_shard_kind_version(d->kind));
         goto done;
     }
     if (get_number(root, "token_bytes", &token_bytes, manifest) != 0 || get_number(root, "vocab_size", &vocab, manifest) != 0)

@@ -93,7 +93,8 @@ static uint64_t shard_fill(const CtDatasetWriter *w, CtSplit split) {
 
 int ct_dataset_write_document(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, const uint8_t *mask, size_t n) {
     if (n == 0) return 0;
-    CT_CHECK(w->spec.shard.kind != CT_SHARD_DPO, "dpo examples go through ct_dataset_write_dpo");
+    CT_CHECK(w->spec.shard.kind != CT_SHARD_DPO && w->spec.shard.kind != CT_SHARD_PROMPTS,
+             "dpo examples and prompts go through ct_dataset_write_dpo and ct_dataset_write_prompt");
     w->split[split].documents++;
     w->split[split].tokens += n;
     if (w->spec.shard.kind == CT_SHARD_SFT) {  // examples stay whole
@@ -129,6 +130,17 @@ int ct_dataset_write_dpo(CtDatasetWriter *w, CtSplit split, const uint32_t *prom
     return ct_shard_writer_append_dpo(&w->split[split].writer, prompt, n_prompt, chosen, n_chosen, rejected, n_rejected);
 }
 
+int ct_dataset_write_prompt(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, size_t n, const char *fields,
+                            size_t fields_len) {
+    CT_CHECK(w->spec.shard.kind == CT_SHARD_PROMPTS, "prompts go into a prompts dataset");
+    if (shard_fill(w, split) > 0 && shard_fill(w, split) + n > w->spec.shard_tokens && close_shard(w, split) != 0)
+        return -1;
+    if (ensure_shard(w, split) != 0) return -1;
+    w->split[split].documents++;
+    w->split[split].tokens += n;
+    return ct_shard_writer_append_prompt(&w->split[split].writer, tokens, n, fields, fields_len);
+}
+
 static const char *kind_word(CtShardKind kind) { return ct_shard_kind_name(kind); }
 
 int ct_dataset_writer_finish(CtDatasetWriter *w, const char *source_json) {
@@ -139,7 +151,7 @@ int ct_dataset_writer_finish(CtDatasetWriter *w, const char *source_json) {
         }
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "format", "ctrain-shards");
-    cJSON_AddNumberToObject(root, "version", CT_SHARD_VERSION);
+    cJSON_AddNumberToObject(root, "version", ct_shard_kind_version(w->spec.shard.kind));
     cJSON_AddStringToObject(root, "kind", kind_word(w->spec.shard.kind));
     cJSON_AddNumberToObject(root, "token_bytes", w->spec.shard.token_bytes);
     cJSON_AddNumberToObject(root, "vocab_size", w->spec.shard.vocab_size);

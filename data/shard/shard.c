@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cJSON.h>
 #include <zstd.h>
 
 #include "core/alloc.h"
@@ -27,7 +28,11 @@ static uint32_t get_u32(const unsigned char *p) {
 static uint64_t get_u64(const unsigned char *p) { return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
 
 const char *ct_shard_kind_name(CtShardKind kind) {
-    return kind == CT_SHARD_TEXT ? "text" : kind == CT_SHARD_SFT ? "sft" : kind == CT_SHARD_DPO ? "dpo" : "?";
+    return kind == CT_SHARD_TEXT      ? "text"
+           : kind == CT_SHARD_SFT     ? "sft"
+           : kind == CT_SHARD_DPO     ? "dpo"
+           : kind == CT_SHARD_PROMPTS ? "prompts"
+                                      : "?";
 }
 
 // ---- writing ----
@@ -66,6 +71,12 @@ static void release_writer(CtShardWriter *w) {
     ct_free(w->chunk_token_counts);
     ct_free(w->doc_starts);
     ct_free(w->dpo_lengths);
+    ct_free(w->field_lengths);
+    ct_free(w->pending_fields);
+    for (uint32_t f = 0; f < w->n_field_frames; f++) ct_free(w->field_frames[f]);
+    ct_free(w->field_frames);
+    ct_free(w->field_frame_sizes);
+    ct_free(w->field_frame_examples);
     ct_free(w->compressed);
     if (w->cctx) ZSTD_freeCCtx(w->cctx);
     memset(w, 0, sizeof *w);
@@ -117,10 +128,12 @@ static void grow_docs(CtShardWriter *w) {
     w->cap_docs = w->cap_docs ? 2 * w->cap_docs : 1024;
     w->doc_starts = ct_realloc(w->doc_starts, sizeof(uint64_t) * w->cap_docs);
     if (w->spec.kind == CT_SHARD_DPO) w->dpo_lengths = ct_realloc(w->dpo_lengths, 3 * sizeof(uint32_t) * w->cap_docs);
+    if (w->spec.kind == CT_SHARD_PROMPTS) w->field_lengths = ct_realloc(w->field_lengths, sizeof(uint32_t) * w->cap_docs);
 }
 
 int ct_shard_writer_begin_document(CtShardWriter *w) {
-    CT_CHECK(w->spec.kind != CT_SHARD_DPO, "dpo examples are added with ct_shard_writer_append_dpo");
+    CT_CHECK(w->spec.kind != CT_SHARD_DPO && w->spec.kind != CT_SHARD_PROMPTS,
+             "dpo and prompts examples are added with their own ct_shard_writer_append_*");
     if (w->n_docs > 0 && w->doc_starts[w->n_docs - 1] == w->n_tokens) return 0;  // an empty document
     grow_docs(w);
     w->doc_starts[w->n_docs++] = w->n_tokens;
@@ -156,10 +169,73 @@ int ct_shard_writer_append_dpo(CtShardWriter *w, const uint32_t *prompt, uint32_
     return 0;
 }
 
+// Compresses the gathered fields JSON into one frame, kept in memory until the shard closes.
+static int flush_fields_frame(CtShardWriter *w) {
+    if (w->pending_field_examples == 0) return 0;
+    size_t cap = ZSTD_compressBound(w->pending_fields_len);
+    unsigned char *frame = ct_alloc(cap);
+    size_t size = ZSTD_compress2(w->cctx, frame, cap, w->pending_fields, w->pending_fields_len);
+    if (ZSTD_isError(size)) {
+        ct_free(frame);
+        return ct_error_set("%s: zstd compression failed: %s", w->file.final_path, ZSTD_getErrorName(size));
+    }
+    if (w->n_field_frames == w->cap_field_frames) {
+        w->cap_field_frames = w->cap_field_frames ? 2 * w->cap_field_frames : 16;
+        w->field_frames = ct_realloc(w->field_frames, sizeof(unsigned char *) * w->cap_field_frames);
+        w->field_frame_sizes = ct_realloc(w->field_frame_sizes, sizeof(uint32_t) * w->cap_field_frames);
+        w->field_frame_examples = ct_realloc(w->field_frame_examples, sizeof(uint32_t) * w->cap_field_frames);
+    }
+    w->field_frames[w->n_field_frames] = frame;
+    w->field_frame_sizes[w->n_field_frames] = (uint32_t)size;
+    w->field_frame_examples[w->n_field_frames] = w->pending_field_examples;
+    w->n_field_frames++;
+    w->pending_fields_len = 0;
+    w->pending_field_examples = 0;
+    return 0;
+}
+
+int ct_shard_writer_append_prompt(CtShardWriter *w, const uint32_t *tokens, size_t n, const char *fields,
+                                  size_t fields_len) {
+    CT_CHECK(w->spec.kind == CT_SHARD_PROMPTS, "only prompts shards hold prompts");
+    CT_CHECK(n > 0 && fields_len >= 2, "a prompt has tokens and a fields object");
+    if (fields_len > (size_t)CT_SHARD_FIELDS_FRAME_BYTES * 64)
+        return ct_error_set("%s: a prompt's fields of %zu bytes, more than the 64 MiB a prompt may carry",
+                            w->file.final_path, fields_len);
+    grow_docs(w);
+    w->doc_starts[w->n_docs] = w->n_tokens;
+    w->field_lengths[w->n_docs] = (uint32_t)fields_len;
+    w->n_docs++;
+    if (ct_shard_writer_append(w, tokens, NULL, n) != 0) return -1;
+    if (w->pending_fields_len + fields_len > w->pending_fields_cap) {
+        w->pending_fields_cap = 2 * (w->pending_fields_len + fields_len);
+        w->pending_fields = ct_realloc(w->pending_fields, w->pending_fields_cap);
+    }
+    memcpy(w->pending_fields + w->pending_fields_len, fields, fields_len);
+    w->pending_fields_len += fields_len;
+    w->pending_field_examples++;
+    return w->pending_fields_len >= CT_SHARD_FIELDS_FRAME_BYTES ? flush_fields_frame(w) : 0;
+}
+
+// prompts: the fields frames go after the token chunks. Their offsets in *offsets (ct_free).
+static int write_fields_frames(CtShardWriter *w, uint64_t **offsets) {
+    if (flush_fields_frame(w) != 0) return -1;
+    *offsets = ct_alloc(sizeof(uint64_t) * (w->n_field_frames + 1));
+    for (uint32_t f = 0; f < w->n_field_frames; f++) {
+        (*offsets)[f] = w->offset;
+        if (fwrite(w->field_frames[f], 1, w->field_frame_sizes[f], w->file.fp) != w->field_frame_sizes[f])
+            return ct_error_errno("%s: cannot write (disk full?)", w->file.final_path);
+        w->offset += w->field_frame_sizes[f];
+    }
+    return 0;
+}
+
 int ct_shard_writer_close(CtShardWriter *w, uint64_t *bytes_out) {
+    uint64_t *frame_offsets = NULL;
     if (flush_chunk(w) != 0) goto fail;
-    int dpo = w->spec.kind == CT_SHARD_DPO;
-    size_t index_size = 16 * (size_t)w->n_chunks + 8 * w->n_docs + (dpo ? 12 * w->n_docs : 0) + 4;
+    int dpo = w->spec.kind == CT_SHARD_DPO, prompts = w->spec.kind == CT_SHARD_PROMPTS;
+    if (prompts && write_fields_frames(w, &frame_offsets) != 0) goto fail;
+    size_t index_size = 16 * (size_t)w->n_chunks + 8 * w->n_docs + (dpo ? 12 * w->n_docs : 0) +
+                        (prompts ? 16 * (size_t)w->n_field_frames + 4 * w->n_docs : 0) + 4;
     unsigned char *index = ct_alloc(index_size), *p = index;
     for (uint32_t c = 0; c < w->n_chunks; c++, p += 16) {
         put_u64(p, w->chunk_offsets[c]);
@@ -169,6 +245,16 @@ int ct_shard_writer_close(CtShardWriter *w, uint64_t *bytes_out) {
     for (uint64_t d = 0; d < w->n_docs; d++, p += 8) put_u64(p, w->doc_starts[d]);
     if (dpo)
         for (uint64_t i = 0; i < 3 * w->n_docs; i++, p += 4) put_u32(p, w->dpo_lengths[i]);
+    if (prompts) {
+        for (uint32_t f = 0; f < w->n_field_frames; f++, p += 16) {
+            put_u64(p, frame_offsets[f]);
+            put_u32(p + 8, w->field_frame_sizes[f]);
+            put_u32(p + 12, w->field_frame_examples[f]);
+        }
+        for (uint64_t d = 0; d < w->n_docs; d++, p += 4) put_u32(p, w->field_lengths[d]);
+    }
+    ct_free(frame_offsets);
+    frame_offsets = NULL;
     put_u32(p, ct_crc32(index, index_size - 4));
     size_t wrote = fwrite(index, 1, index_size, w->file.fp);
     ct_free(index);
@@ -178,7 +264,7 @@ int ct_shard_writer_close(CtShardWriter *w, uint64_t *bytes_out) {
     }
     unsigned char header[CT_SHARD_HEADER_BYTES] = {0};
     memcpy(header, MAGIC, 8);
-    put_u32(header + 8, CT_SHARD_VERSION);
+    put_u32(header + 8, (uint32_t)ct_shard_kind_version(w->spec.kind));
     put_u32(header + 12, (uint32_t)w->spec.kind);
     put_u32(header + 16, w->spec.token_bytes);
     put_u32(header + 20, w->n_chunks);
@@ -189,6 +275,7 @@ int ct_shard_writer_close(CtShardWriter *w, uint64_t *bytes_out) {
     put_u64(header + 56, w->spec.tokenizer_hash);
     put_u32(header + 64, w->spec.vocab_size);
     put_u32(header + 68, w->shard_index);
+    put_u32(header + 72, prompts ? w->n_field_frames : 0);
     put_u32(header + 124, ct_crc32(header, 124));
     if (fseek(w->file.fp, 0, SEEK_SET) != 0 || fwrite(header, 1, sizeof header, w->file.fp) != sizeof header) {
         ct_error_errno("%s: cannot write the header", w->file.final_path);
@@ -199,6 +286,7 @@ int ct_shard_writer_close(CtShardWriter *w, uint64_t *bytes_out) {
     release_writer(w);
     return 0;
 fail:
+    ct_free(frame_offsets);
     ct_shard_writer_abort(w);
     return -1;
 }
@@ -225,8 +313,59 @@ void ct_shard_close(CtShard *s) {
     ct_free(s->chunk_first_token);
     ct_free(s->doc_starts);
     ct_free(s->dpo_lengths);
+    ct_free(s->field_frame_offsets);
+    ct_free(s->field_frame_sizes);
+    ct_free(s->field_frame_first);
+    ct_free(s->field_frame_raw);
+    ct_free(s->field_lengths);
     memset(s, 0, sizeof *s);
     s->fd = -1;
+}
+
+// prompts: the fields frames, which lie back to back from the end of the chunks to the index,
+// and each example's bytes in them.
+static int parse_fields_index(CtShard *s, const unsigned char *p, uint64_t chunks_end, uint64_t index_offset) {
+    const char *path = s->path;
+    const uint32_t F = s->n_field_frames;
+    s->field_frame_offsets = ct_alloc(sizeof(uint64_t) * (F + 1));
+    s->field_frame_sizes = ct_alloc(sizeof(uint32_t) * (F + 1));
+    s->field_frame_first = ct_alloc(sizeof(uint64_t) * (F + 1));
+    s->field_frame_raw = ct_alloc(sizeof(uint64_t) * (F + 1));
+    s->field_lengths = ct_alloc(sizeof(uint32_t) * (s->n_docs + 1));
+    const unsigned char *lengths = p + 16 * (size_t)F;
+    for (uint64_t d = 0; d < s->n_docs; d++) {
+        s->field_lengths[d] = get_u32(lengths + 4 * d);
+        if (s->field_lengths[d] < 2)  // "{}" at least
+            return ct_error_set("%s: example %llu has %u bytes of fields, too few for a JSON object (corrupt index)",
+                                path, (unsigned long long)d, s->field_lengths[d]);
+    }
+    uint64_t expect_offset = chunks_end, examples = 0;
+    for (uint32_t f = 0; f < F; f++, p += 16) {
+        s->field_frame_offsets[f] = get_u64(p);
+        s->field_frame_sizes[f] = get_u32(p + 8);
+        uint32_t n = get_u32(p + 12);
+        if (s->field_frame_offsets[f] != expect_offset || s->field_frame_sizes[f] == 0 ||
+            s->field_frame_offsets[f] + s->field_frame_sizes[f] > index_offset)
+            return ct_error_set("%s: fields frame %u lies outside its place in the file (corrupt index)", path, f);
+        if (n == 0 || n > s->n_docs - examples)
+            return ct_error_set("%s: fields frame %u claims %u examples (corrupt index)", path, f, n);
+        s->field_frame_first[f] = examples;
+        uint64_t raw = 0;
+        for (uint64_t e = examples; e < examples + n; e++) raw += s->field_lengths[e];
+        if (raw > (1ull << 31))
+            return ct_error_set("%s: fields frame %u claims %llu bytes (corrupt index)", path, f, (unsigned long long)raw);
+        s->field_frame_raw[f] = raw;
+        if (raw > s->max_field_frame_raw) s->max_field_frame_raw = raw;
+        examples += n;
+        expect_offset += s->field_frame_sizes[f];
+    }
+    s->field_frame_first[F] = examples;
+    if (examples != s->n_docs)
+        return ct_error_set("%s: the fields frames hold %llu examples but the header says %llu (corrupt index)", path,
+                            (unsigned long long)examples, (unsigned long long)s->n_docs);
+    if (expect_offset != index_offset)
+        return ct_error_set("%s: the chunks and fields frames do not end where the index starts (corrupt index)", path);
+    return 0;
 }
 
 static int parse_index(CtShard *s, const unsigned char *index, uint64_t index_offset) {
@@ -252,7 +391,7 @@ static int parse_index(CtShard *s, const unsigned char *index, uint64_t index_of
         if (s->chunk_token_counts[c] > s->max_chunk_tokens) s->max_chunk_tokens = s->chunk_token_counts[c];
     }
     s->chunk_first_token[s->n_chunks] = tokens;
-    if (expect_offset != index_offset)
+    if (s->kind != CT_SHARD_PROMPTS && expect_offset != index_offset)
         return ct_error_set("%s: the chunks do not end where the index starts (corrupt index)", path);
     if (tokens != s->n_tokens)
         return ct_error_set("%s: the chunks hold %llu tokens but the header says %llu", path, (unsigned long long)tokens,
@@ -278,6 +417,7 @@ static int parse_index(CtShard *s, const unsigned char *index, uint64_t index_of
         }
         if (at != s->n_tokens) return ct_error_set("%s: dpo example lengths do not add up to the tokens (corrupt index)", path);
     }
+    if (s->kind == CT_SHARD_PROMPTS) return parse_fields_index(s, p, expect_offset, index_offset);
     return 0;
 }
 
@@ -306,8 +446,9 @@ int ct_shard_open(CtShard *s, const char *path) {
         goto fail;
     }
     uint32_t version = get_u32(h + 8);
-    if (version != CT_SHARD_VERSION) {
-        ct_error_set("%s: shard format version %u; this ctrain reads version %d", path, version, CT_SHARD_VERSION);
+    if (version < CT_SHARD_VERSION || version > CT_SHARD_VERSION_PROMPTS) {
+        ct_error_set("%s: shard format version %u; this ctrain reads versions %d to %d", path, version,
+                     CT_SHARD_VERSION, CT_SHARD_VERSION_PROMPTS);
         goto fail;
     }
     if (get_u32(h + 124) != ct_crc32(h, 124)) {
@@ -324,7 +465,9 @@ int ct_shard_open(CtShard *s, const char *path) {
     s->tokenizer_hash = get_u64(h + 56);
     s->vocab_size = get_u32(h + 64);
     s->shard_index = get_u32(h + 68);
-    if (kind < CT_SHARD_TEXT || kind > CT_SHARD_DPO || (s->token_bytes != 2 && s->token_bytes != 4) || s->vocab_size == 0 ||
+    s->n_field_frames = kind == CT_SHARD_PROMPTS ? get_u32(h + 72) : 0;
+    if (kind < CT_SHARD_TEXT || kind > CT_SHARD_PROMPTS || (int)version < ct_shard_kind_version(s->kind) ||
+        (s->token_bytes != 2 && s->token_bytes != 4) || s->vocab_size == 0 ||
         (s->token_bytes == 2 && s->vocab_size > 65536)) {
         ct_error_set("%s: header has an unknown kind, token size or vocabulary size (corrupt)", path);
         goto fail;
@@ -340,12 +483,13 @@ int ct_shard_open(CtShard *s, const char *path) {
         goto fail;
     }
     uint64_t expect = 16 * (uint64_t)s->n_chunks + 4;
-    if (s->n_docs > index_size) {  // each document takes at least 8 bytes of the index
-        ct_error_set("%s: header claims %llu documents, more than the index can hold (corrupt)", path,
-                     (unsigned long long)s->n_docs);
+    if (s->n_docs > index_size || s->n_field_frames > index_size) {  // each takes at least 8 bytes of the index
+        ct_error_set("%s: header claims %llu documents and %u fields frames, more than the index can hold (corrupt)",
+                     path, (unsigned long long)s->n_docs, s->n_field_frames);
         goto fail;
     }
-    expect += 8 * s->n_docs + (s->kind == CT_SHARD_DPO ? 12 * s->n_docs : 0);
+    expect += 8 * s->n_docs + (s->kind == CT_SHARD_DPO ? 12 * s->n_docs : 0) +
+              (s->kind == CT_SHARD_PROMPTS ? 16 * (uint64_t)s->n_field_frames + 4 * s->n_docs : 0);
     if (index_size != expect) {
         ct_error_set("%s: index is %llu bytes, expected %llu for its chunks and documents (corrupt)", path,
                      (unsigned long long)index_size, (unsigned long long)expect);
@@ -445,6 +589,41 @@ long ct_shard_read_chunk(const CtShard *s, uint32_t c, void *dctx, int32_t *toke
 done:
     ct_free(compressed);
     ct_free(raw);
+    return rc;
+}
+
+long ct_shard_read_fields_frame(const CtShard *s, uint32_t f, void *dctx, char *out) {
+    CT_CHECK(f < s->n_field_frames, "fields frame index in range");
+    const size_t raw = (size_t)s->field_frame_raw[f];
+    unsigned char *compressed = ct_alloc(s->field_frame_sizes[f]);
+    long rc = -1;
+    const unsigned long long from = s->field_frame_offsets[f], to = from + s->field_frame_sizes[f];
+    if (read_exact(s->fd, compressed, s->field_frame_sizes[f], s->field_frame_offsets[f]) != 0) {
+        ct_error_errno("%s: fields frame %u (bytes %llu-%llu): cannot read", s->path, f, from, to);
+        goto done;
+    }
+    size_t got = ZSTD_decompressDCtx(dctx, out, raw, compressed, s->field_frame_sizes[f]);
+    if (ZSTD_isError(got) || got != raw) {
+        ct_error_set("%s: fields frame %u (bytes %llu-%llu): %s (the file is corrupt; shard the data again)", s->path, f,
+                     from, to, ZSTD_isError(got) ? ZSTD_getErrorName(got) : "decompressed to the wrong size");
+        goto done;
+    }
+    size_t at = 0;
+    for (uint64_t e = s->field_frame_first[f]; e < s->field_frame_first[f + 1]; e++) {
+        const char *end = NULL;
+        cJSON *obj = cJSON_ParseWithLengthOpts(out + at, s->field_lengths[e], &end, 0);
+        int ok = cJSON_IsObject(obj) && end == out + at + s->field_lengths[e];
+        cJSON_Delete(obj);
+        if (!ok) {
+            ct_error_set("%s: fields frame %u (bytes %llu-%llu): the fields of example %llu are not one JSON object "
+                         "(the file is corrupt; shard the data again)", s->path, f, from, to, (unsigned long long)e);
+            goto done;
+        }
+        at += s->field_lengths[e];
+    }
+    rc = (long)raw;
+done:
+    ct_free(compressed);
     return rc;
 }
 

@@ -6,10 +6,21 @@
 
 #include "core/atomic_file.h"
 
+// Version 2 added the prompts kind; text, sft and dpo shards are still written as version 1, so
+// that a ctrain reading only version 1 reads them, and such a ctrain refuses a prompts shard by
+// its version. A reader takes both.
 #define CT_SHARD_VERSION 1
+#define CT_SHARD_VERSION_PROMPTS 2
 #define CT_SHARD_HEADER_BYTES 128
+// Prompts shards: the fields JSON of consecutive prompts is compressed in frames of about this many bytes.
+#define CT_SHARD_FIELDS_FRAME_BYTES (1u << 20)
 
-typedef enum { CT_SHARD_TEXT = 1, CT_SHARD_SFT = 2, CT_SHARD_DPO = 3 } CtShardKind;
+typedef enum { CT_SHARD_TEXT = 1, CT_SHARD_SFT = 2, CT_SHARD_DPO = 3, CT_SHARD_PROMPTS = 4 } CtShardKind;
+
+// The format version a shard or manifest of this kind is written with.
+static inline int ct_shard_kind_version(CtShardKind kind) {
+    return kind == CT_SHARD_PROMPTS ? CT_SHARD_VERSION_PROMPTS : CT_SHARD_VERSION;
+}
 
 typedef struct {
     CtShardKind kind;
@@ -37,7 +48,16 @@ typedef struct {
     uint32_t n_chunks, cap_chunks;
     uint64_t *doc_starts;
     uint32_t *dpo_lengths;  // 3 per document
+    uint32_t *field_lengths;  // prompts: bytes of each example's fields JSON
     uint64_t n_docs, cap_docs;
+    // prompts: the fields JSON being gathered into a frame, and the frames compressed so far
+    // (held in memory: they are written after the token chunks, when the shard closes)
+    char *pending_fields;
+    size_t pending_fields_len, pending_fields_cap;
+    uint32_t pending_field_examples;
+    unsigned char **field_frames;
+    uint32_t *field_frame_sizes, *field_frame_examples;
+    uint32_t n_field_frames, cap_field_frames;
     uint64_t n_tokens;
     void *cctx;  // ZSTD_CCtx
     void *compressed;
@@ -52,6 +72,10 @@ int ct_shard_writer_append(CtShardWriter *w, const uint32_t *tokens, const uint8
 // Appends one dpo example: prompt, chosen and rejected completions.
 int ct_shard_writer_append_dpo(CtShardWriter *w, const uint32_t *prompt, uint32_t n_prompt, const uint32_t *chosen,
                                uint32_t n_chosen, const uint32_t *rejected, uint32_t n_rejected);
+// Appends one prompts example: its prompt tokens (at least one) and its fields, the text of a
+// JSON object (stored as given; the caller has checked it).
+int ct_shard_writer_append_prompt(CtShardWriter *w, const uint32_t *tokens, size_t n, const char *fields,
+                                  size_t fields_len);
 // Flushes, writes index and header, and moves the file into place. Returns 0 or -1 + error;
 // either way the writer is released. *bytes_out (may be NULL) gets the file size.
 int ct_shard_writer_close(CtShardWriter *w, uint64_t *bytes_out);
@@ -74,6 +98,14 @@ typedef struct {
     uint64_t *doc_starts;
     uint32_t *dpo_lengths;
     uint32_t max_chunk_tokens;
+    // prompts: the frames holding the examples' fields JSON, and each example's bytes in them
+    uint32_t n_field_frames;
+    uint64_t *field_frame_offsets;
+    uint32_t *field_frame_sizes;
+    uint64_t *field_frame_first;     // n_field_frames + 1: the first example of each frame
+    uint64_t *field_frame_raw;       // decompressed bytes of each frame
+    uint32_t *field_lengths;         // per example
+    uint64_t max_field_frame_raw;
 } CtShard;
 
 // Opens and validates header and index. Returns 0, or -1 + error naming the file.
@@ -85,8 +117,13 @@ void ct_shard_close(CtShard *s);
 long ct_shard_read_chunk(const CtShard *s, uint32_t c, void *dctx, int32_t *tokens, uint8_t *mask);
 // Reads tokens [first, first + n) of the shard (across chunks). Returns 0 or -1 + error.
 int ct_shard_read_range(const CtShard *s, uint64_t first, uint64_t n, void *dctx, int32_t *tokens, uint8_t *mask);
+// Decompresses fields frame `f` into out[] (field_frame_raw[f] bytes: the fields JSON of its
+// examples back to back, each field_lengths[e] bytes), checking the zstd checksum, the size, and
+// that each example's text is one JSON object. Thread-safe for distinct `dctx`. Returns the
+// bytes, or -1 + error naming the file, the frame and its bytes, and the example.
+long ct_shard_read_fields_frame(const CtShard *s, uint32_t f, void *dctx, char *out);
 // The chunk that holds token `position`.
 uint32_t ct_shard_chunk_of(const CtShard *s, uint64_t position);
 void *ct_shard_dctx_new(void);
-const char *ct_shard_kind_name(CtShardKind kind);  // "text", "sft", "dpo"
+const char *ct_shard_kind_name(CtShardKind kind);  // "text", "sft", "dpo", "prompts"
 void ct_shard_dctx_free(void *dctx);

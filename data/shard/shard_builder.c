@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "data/examples/examples.h"
+#include "data/examples/prompt_fields.h"
 #include "data/input/json_line.h"
 
 // One batch of raw documents, their bytes copied into one buffer.
@@ -28,6 +29,8 @@ typedef struct {
 typedef struct {
     CtMaskedIds main;        // text / sft tokens, or the dpo prompt
     CtMaskedIds chosen, rejected;
+    char *fields;              // prompts: the fields JSON kept for the rewards
+    size_t fields_len;
     size_t prompt_not_prefix;  // dpo: prompt tokens that merged with the completions (TRL's warning)
     int failed, empty;
     int unusable;  // dpo: a well-formed pair that cannot teach a preference (error says why)
@@ -184,10 +187,29 @@ static int same_ids(const CtIds *a, const CtIds *b) {
     return a->len == b->len && memcmp(a->data, b->data, sizeof(int32_t) * a->len) == 0;
 }
 
+// prompts: the prompt rendered as an answer's start (the template's generation prompt), and the
+// line's other fields, verbatim.
+static void encode_prompt(const CtShardJob *job, CtEncoder *enc, const char *text, size_t len, Encoded *e) {
+    CtTaskPrompt p;
+    if (ct_parse_prompt(text, len, &p) != 0) return fail(e, ct_error_message());
+    if (job->chat_template && check_roles(job->chat_template, p.prompt, p.n_prompt, p.prompt_key, e) != 0) {
+        ct_task_prompt_free(&p);
+        return;
+    }
+    if (ct_encode_prompt(job->chat_template, job->tokenizer, enc, &p, "a chat template, and --template none gives none",
+                         &e->main.ids) != 0 ||
+        !(e->fields = ct_prompt_fields(text, len, &p, &e->fields_len)))
+        fail(e, ct_error_message());
+    ct_task_prompt_free(&p);
+}
+
 static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *text, size_t len, int jsonl,
                             Encoded *e, uint8_t **scratch, size_t *scratch_cap) {
     e->failed = e->empty = e->unusable = 0;
     e->prompt_not_prefix = 0;
+    ct_free(e->fields);
+    e->fields = NULL;
+    e->fields_len = 0;
     ct_masked_ids_clear(&e->main);
     ct_masked_ids_clear(&e->chosen);
     ct_masked_ids_clear(&e->rejected);
@@ -220,6 +242,7 @@ static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *t
         if (!(post->n_suffix && post->suffix[post->n_suffix - 1] == job->eot)) ct_ids_push(&e->main.ids, job->eot);
         return;
     }
+    if (job->kind == CT_SHARD_PROMPTS) return encode_prompt(job, enc, text, len, e);
     if (job->kind == CT_SHARD_SFT) {
         CtConversation c;
         if (ct_parse_sft_example(text, len, &c) != 0) return fail(e, ct_error_message());
@@ -373,6 +396,7 @@ static char *source_json(const CtShardJob *job, const CtInputList *inputs, const
     cJSON_AddNumberToObject(root, "file_bytes", (double)stats->file_bytes);
     cJSON_AddNumberToObject(root, "skipped_lines", (double)stats->skipped);
     if (job->kind == CT_SHARD_DPO) cJSON_AddNumberToObject(root, "skipped_pairs", (double)stats->unusable_pairs);
+    if (job->kind == CT_SHARD_PROMPTS) cJSON_AddNumberToObject(root, "fields_bytes", (double)stats->fields_bytes);
     cJSON_AddNumberToObject(root, "val_fraction", job->val_fraction);
     cJSON_AddNumberToObject(root, "val_min", (double)job->val_min);
     cJSON_AddNumberToObject(root, "split_seed", (double)job->seed);
@@ -424,6 +448,11 @@ static int write_documents(const CtShardJob *job, const CtInputList *inputs, con
                                       (const uint32_t *)e->chosen.ids.data, (uint32_t)e->chosen.ids.len,
                                       (const uint32_t *)e->rejected.ids.data, (uint32_t)e->rejected.ids.len);
             stats->tokens[split] += e->main.ids.len + e->chosen.ids.len + e->rejected.ids.len;
+        } else if (job->kind == CT_SHARD_PROMPTS) {
+            rc = ct_dataset_write_prompt(writer, split, (const uint32_t *)e->main.ids.data, e->main.ids.len, e->fields,
+                                         e->fields_len);
+            stats->tokens[split] += e->main.ids.len;
+            stats->fields_bytes += e->fields_len;
         } else {
             rc = ct_dataset_write_document(writer, split, (const uint32_t *)e->main.ids.data,
                                            job->kind == CT_SHARD_SFT ? e->main.mask : NULL, e->main.ids.len);
@@ -492,6 +521,7 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
         ct_masked_ids_free(&results[i].main);
         ct_masked_ids_free(&results[i].chosen);
         ct_masked_ids_free(&results[i].rejected);
+        ct_free(results[i].fields);
     }
     ct_free(results);
     batch_free(&batch);

@@ -19,7 +19,7 @@ typedef enum { CT_DOCS_PER_FILE = 0, CT_DOCS_PER_PARAGRAPH = 1, CT_DOCS_PER_LINE
 typedef struct {
     CtShardKind kind;
     const CtTokenizer *tokenizer;
-    const CtChatTemplate *chat_template;  // sft and dpo
+    const CtChatTemplate *chat_template;  // sft and dpo; prompts (NULL: each prompt a "prompt" string, as it is)
     CtTextSplit text_split;               // .txt inputs
     const char *field;                    // the text field of .jsonl inputs (text kind)
     int allow_special;                    // text: special-token strings become their ids
@@ -45,6 +45,7 @@ typedef struct {
     char first_not_prefix[600]; // ... the first one's FILE:LINE
     uint64_t unusable_pairs;    // dpo: pairs skipped as chosen = rejected or with an empty completion
     char first_unusable[1100];  // ... the first one's FILE:LINE: why
+    uint64_t fields_bytes;      // prompts: bytes of the fields JSON kept
     uint64_t text_bytes;        // text read (after decompression)
     uint64_t file_bytes;        // bytes of the input files
     double seconds;

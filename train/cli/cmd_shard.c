@@ -28,15 +28,17 @@ static const CtOption options[] = {
     {"pattern", "NAME", "pre-tokenization pattern instead of the file's: gpt2, cl100k or o200k", 0},
     {"input", "PATH", "input files or folders: .txt, .jsonl, .json, each optionally .zst", 1},
     {"out", "DIR", "the dataset folder to write", 0},
-    {"format", "KIND", "text (pretraining, default), sft (prompt/response, messages, Alpaca) or dpo", 0},
+    {"format", "KIND", "text (pretraining, default), sft (prompt/response, messages, Alpaca), dpo, or prompts "
+                       "(prompt or messages, other fields kept for ctrain grpo's rewards)", 0},
     {"val-fraction", "F", "share of documents held out for validation (default 0.01; 0: none) ...", 0},
     {"val-min", "N", "... but at least min(N/10, this) of the N documents (default 100; 0: the share alone)", 0},
     {"seed", "N", "seed of the train/validation split (default 1337)", 0},
     {"split", "HOW", ".txt documents: file (one per file, default), paragraphs (blank-line separated) or lines", 0},
     {"field", "NAME", "the text field of .jsonl lines for --format text (default: text)", 0},
-    {"template", "NAME", "sft/dpo chat template: chatml (default), plain, a JSON file, a model's own Jinja template "
-                         "(a .jinja file, a Hugging Face model folder or its tokenizer_config.json, or a checkpoint "
-                         "that carries one, as `ctrain import hf` keeps it) (dpo: for message lists only)", 0},
+    {"template", "NAME", "sft/dpo/prompts chat template: chatml (default), plain, a JSON file, a model's own Jinja "
+                         "template (a .jinja file, a Hugging Face model folder or its tokenizer_config.json, or a "
+                         "checkpoint that carries one, as `ctrain import hf` keeps it) (dpo: for message lists only; "
+                         "prompts: none takes each \"prompt\" string as it is)", 0},
     {"eot", "TOKEN", "end-of-text token after each document (default <|endoftext|>, else tokenizer_config.json's "
                      "eos_token)", 0},
     {"allow-special", NULL, "text: encode special-token strings in the text as their ids (default: as text)", 0},
@@ -74,9 +76,14 @@ static int verify_splits(const CtDataset *d) {
         double dt = ct_time_now() - t0;
         char size[32];
         ct_format_bytes(size, sizeof size, (double)v.bytes);
-        printf("  verified %-5s %llu chunk%s in %d shard%s (%llu tokens, %s) in %.2f s: every checksum and token good\n",
-               ct_split_name((CtSplit)s), (unsigned long long)v.chunks, v.chunks == 1 ? "" : "s", v.shards,
-               v.shards == 1 ? "" : "s", (unsigned long long)v.tokens, size, dt);
+        char fields[96] = "";
+        if (d->kind == CT_SHARD_PROMPTS)
+            snprintf(fields, sizeof fields, " and %llu fields frame%s (%llu prompts)", (unsigned long long)v.field_frames,
+                     v.field_frames == 1 ? "" : "s", (unsigned long long)v.field_examples);
+        printf("  verified %-5s %llu chunk%s%s in %d shard%s (%llu tokens, %s) in %.2f s: every checksum%s good\n",
+               ct_split_name((CtSplit)s), (unsigned long long)v.chunks, v.chunks == 1 ? "" : "s", fields, v.shards,
+               v.shards == 1 ? "" : "s", (unsigned long long)v.tokens, size, dt,
+               d->kind == CT_SHARD_PROMPTS ? ", token and fields object" : " and token");
     }
     return 0;
 }
@@ -96,7 +103,7 @@ static int print_info(const char *dir, int verify) {
         ct_format_bytes(size, sizeof size, (double)split_bytes);
         printf("  %-5s %12llu tokens  %9llu %s  %3d shard%s  %s\n", ct_split_name((CtSplit)s),
                (unsigned long long)sp->n_tokens, (unsigned long long)sp->n_documents,
-               d.kind == CT_SHARD_TEXT ? "documents" : "examples ", sp->n_shards, sp->n_shards == 1 ? " " : "s", size);
+               d.kind == CT_SHARD_TEXT ? "documents" : d.kind == CT_SHARD_PROMPTS ? "prompts  " : "examples ", sp->n_shards, sp->n_shards == 1 ? " " : "s", size);
         tokens += sp->n_tokens;
         bytes += split_bytes;
     }
@@ -115,6 +122,7 @@ static int parse_kind(const char *s, CtShardKind *kind) {
     if (!s || strcmp(s, "text") == 0) *kind = CT_SHARD_TEXT;
     else if (strcmp(s, "sft") == 0) *kind = CT_SHARD_SFT;
     else if (strcmp(s, "dpo") == 0) *kind = CT_SHARD_DPO;
+    else if (strcmp(s, "prompts") == 0) *kind = CT_SHARD_PROMPTS;
     else return -1;
     return 0;
 }
@@ -123,7 +131,8 @@ static int parse_kind(const char *s, CtShardKind *kind) {
 static int parse_job(const CtArgs *args, CtShardJob *job) {
     memset(job, 0, sizeof *job);
     if (parse_kind(ct_args_get(args, "format"), &job->kind) != 0)
-        return ct_cli_usage_error(&ct_cmd_shard, "--format must be text, sft or dpo, not '%s'", ct_args_get(args, "format"));
+        return ct_cli_usage_error(&ct_cmd_shard, "--format must be text, sft, dpo or prompts, not '%s'",
+                                  ct_args_get(args, "format"));
     const char *split = ct_args_get(args, "split");
     if (!split || strcmp(split, "file") == 0) job->text_split = CT_DOCS_PER_FILE;
     else if (strcmp(split, "paragraphs") == 0) job->text_split = CT_DOCS_PER_PARAGRAPH;
@@ -260,7 +269,11 @@ static int run_shard(const CtArgs *args) {
         goto done;
     }
     if (ct_input_list_collect(&inputs, inputs_given, n_inputs) != 0) goto done;
-    int with_template = job.kind == CT_SHARD_SFT;
+    // prompts: --template none takes each "prompt" string as it is (a base model's raw text, as TRL does
+    // with a string prompt); any other template renders them as chats, as SFT rendered the answers.
+    const char *template_arg = ct_args_get(args, "template");
+    int with_template = job.kind == CT_SHARD_SFT ||
+                        (job.kind == CT_SHARD_PROMPTS && !(template_arg && strcmp(template_arg, "none") == 0));
     if (job.kind == CT_SHARD_DPO) {  // plain-string pairs use no template (TRL): the vocabulary stays as it is
         with_template = ct_shard_dpo_uses_messages(&inputs);
         if (with_template < 0) goto done;
@@ -302,6 +315,10 @@ static int run_shard(const CtArgs *args) {
     ct_progress_update(&progress, total_bytes);
     ct_progress_finish(&progress);
     report(&stats, job.val_fraction);
+    if (job.kind == CT_SHARD_PROMPTS)
+        ct_log("shard: %s rendered %s; %.1f KB of fields kept for the rewards", "prompts",
+               job.chat_template ? "with the chat template and its generation prompt" : "as plain text (--template none)",
+               (double)stats.fields_bytes / 1e3);
     ct_log("shard: wrote %s (ctrain shard --info %s describes it)", out, out);
     rc = 0;
 done:
@@ -314,8 +331,8 @@ done:
 
 const CtCommand ct_cmd_shard = {
     .name = "shard",
-    .summary = "tokenize corpora into token shards for training (text, sft or dpo)",
-    .usage = "ctrain shard --tokenizer PATH --input FILES_OR_DIRS... --out DIR [--format text|sft|dpo] [options]\n"
+    .summary = "tokenize corpora into token shards for training (text, sft, dpo or prompts)",
+    .usage = "ctrain shard --tokenizer PATH --input FILES_OR_DIRS... --out DIR [--format text|sft|dpo|prompts] [options]\n"
              "       ctrain shard --info DIR [--verify]",
     .description = "Reads .txt, .jsonl and .json files (and the same compressed as .zst), folders walked in name\n"
                    "order, tokenizes them on all cores and writes DIR/dataset.json plus train-*.ctshard and\n"
@@ -327,7 +344,9 @@ const CtCommand ct_cmd_shard = {
                    "user, assistant, tool or a trained role of the template; an interrupted run leaves no\n"
                    "dataset.json, so no loader mistakes it for a complete dataset. --format dpo skips pairs\n"
                    "whose chosen equals their rejected, or with an empty completion, and says how many\n"
-                   "(--strict refuses them).\n"
+                   "(--strict refuses them). --format prompts stores each prompt rendered with the chat template's\n"
+                   "generation prompt (trailing assistant messages dropped) and the line's other fields (answer, ...)\n"
+                   "verbatim as a JSON object, for ctrain grpo's rewards.\n"
                    "--info reads the manifest and every shard's header and index; --info --verify also reads\n"
                    "every chunk of both splits and checks its checksum and tokens, ending with FILE: chunk N\n"
                    "(bytes A-B): what is wrong, and a non-zero exit, at the first bad one.",

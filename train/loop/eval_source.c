@@ -64,7 +64,7 @@ int ct_eval_source_data(CtEvalSource *s, const char *dir, const char *split, int
     int rc = 0;
     if (s->data.kind != CT_SHARD_TEXT) {
         rc = ct_error_set("%s: holds %s examples; eval reads text datasets (ctrain shard --format text)", dir,
-                          s->data.kind == CT_SHARD_SFT ? "sft" : "dpo");
+                          ct_shard_kind_name(s->data.kind));
     } else if (split) {
         if (strcmp(split, "train") == 0) s->split = CT_SPLIT_TRAIN;
         else if (strcmp(split, "val") == 0) s->split = CT_SPLIT_VAL;

@@ -52,21 +52,10 @@ int ct_task_prompts_encode(CtTaskPrompts *p, const CtTokenizer *tok, const CtCha
     p->offsets[0] = 0;
     int rc = 0;
     for (int i = 0; i < p->n && rc == 0; i++) {
-        const CtTaskPrompt *t = &p->items[i];
-        if (template) {
-            CtMaskedIds out = {0};
-            rc = ct_chat_encode(template, tok, enc, t->prompt, t->n_prompt, 1, &out);
-            for (size_t k = 0; rc == 0 && k < out.ids.len; k++) ct_ids_push(&p->ids, out.ids.data[k]);
-            ct_masked_ids_free(&out);
-        } else if (t->n_prompt == 1 && strcmp(t->prompt_key, "prompt") == 0 && strcmp(t->prompt[0].role, "user") == 0) {
-            ct_encode(enc, (const uint8_t *)t->prompt[0].content, t->prompt[0].content_len, 0, &p->ids);
-        } else {
-            rc = ct_error_set("a system message or a message list needs a checkpoint with a chat template; this one has "
-                              "none (give the prompt as one \"prompt\" string)");
-        }
+        rc = ct_encode_prompt(template, tok, enc, &p->items[i], "a checkpoint with a chat template; this one has none",
+                              &p->ids);
         p->offsets[i + 1] = p->ids.len;
         const size_t n = p->offsets[i + 1] - p->offsets[i];
-        if (rc == 0 && n == 0) rc = ct_error_set("the prompt is empty");
         if (rc == 0 && n >= (size_t)max_ctx)
             rc = ct_error_set("the prompt is %zu tokens and the model's context is %d: no room to answer", n, max_ctx);
         if (rc != 0) ct_error_prefix("%s:%ld: ", p->path, p->line_no[i]);

@@ -35,7 +35,10 @@ static int open_data(CtRun *r) {
         return ct_error_set("%s: a %s dataset; ctrain %s reads %s datasets (shard with --format %s, or use ctrain %s)",
                             cfg->data.path, ct_shard_kind_name(r->data.kind), r->name, ct_shard_kind_name(want),
                             ct_shard_kind_name(want),
-                            r->data.kind == CT_SHARD_TEXT ? "pretrain" : r->data.kind == CT_SHARD_SFT ? "sft" : "dpo");
+                            r->data.kind == CT_SHARD_TEXT ? "pretrain"
+                            : r->data.kind == CT_SHARD_SFT ? "sft"
+                            : r->data.kind == CT_SHARD_DPO ? "dpo"
+                                                           : "grpo");
     char path[CT_PATH_MAX + 32];
     if (cfg->data.tokenizer[0])
         snprintf(path, sizeof path, "%s", cfg->data.tokenizer);
