@@ -60,6 +60,7 @@ typedef struct {
     float *wte, *wpe;   // wpe: gpt2 only
     float *lnf_w, *lnf_b;
     float *lm_head;     // = wte when tied
+    float *score;       // reward_head: [1, C] the reward model's scalar head; else NULL
     CtLayerTensors *layers;
 } CtModelTensors;
 
@@ -270,6 +271,12 @@ void ct_model_set_loss_weights(CtModel *m, const float *weights);
 // Consumes the logits (they become their gradient).
 void ct_model_backward(CtModel *m);
 void ct_model_zero_grad(CtModel *m);
+
+// A reward model (config.reward_head): the forward of `batch` (targets are not read) up to the
+// final norm, and each row r's score, lnf[r, last[r]] · score, into scores[B] (host memory).
+// Its backward adds the gradients of a loss L given d_scores[r] = ∂L/∂scores[r] (host memory).
+void ct_model_reward_forward(CtModel *m, const CtBatch *batch, const int *last, float *scores);
+void ct_model_reward_backward(CtModel *m, const int *last, const float *d_scores);
 
 // The parameter table as named tensors for checkpoint and safetensors code.
 // out must hold m->n_tensors entries; data points into m->params (or m->grads).

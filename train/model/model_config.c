@@ -195,5 +195,6 @@ int ct_model_config_validate(const CtModelConfig *c) {
     if (c->arch == CT_ARCH_LLAMA && !(c->rope_theta > 1)) return ct_error_set("model.rope_theta must be above 1");
     if (c->dropout < 0 || c->dropout >= 1) return ct_error_set("model.dropout must be in [0, 1)");
     if (validate_moe(c) != 0) return -1;
+    if (c->reward_head < 0 || c->reward_head > 1) return ct_error_set("model.reward_head is 0 or 1");
     return validate_variants(c);
 }

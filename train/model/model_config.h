@@ -54,6 +54,8 @@ typedef struct {
     float rope_theta;  // llama only
     int tie_embeddings;
     float dropout;
+    int reward_head;  // 1: a reward model: a scalar head score.weight [1, d_model] (no bias) on the final
+                      // norm's output, as transformers' *ForSequenceClassification with num_labels 1
 
     // ---- llama-architecture variants (all zero: plain LLaMA) ----
     CtFamily family;

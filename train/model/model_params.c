@@ -158,11 +158,14 @@ static void walk_llama(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors 
     t->lm_head = c->tie_embeddings ? t->wte : add_tensor(walk, "lm_head.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
 }
 
+// A reward model's scalar head comes last, after the LM head (which stays: the same checkpoint
+// still generates); transformers' *ForSequenceClassification names it score.weight [num_labels, C].
 static void walk_layout(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
     if (c->arch == CT_ARCH_GPT2)
         walk_gpt2(c, walk, t);
     else
         walk_llama(c, walk, t);
+    t->score = c->reward_head ? add_tensor(walk, "score.weight", 1, c->d_model, 0, CT_INIT_NORMAL) : NULL;
 }
 
 void ct_model_layout_count(const CtModelConfig *c, int *n_tensors, size_t *n_floats) {
