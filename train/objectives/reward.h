@@ -1,0 +1,21 @@
+// The reward model as an objective (objective.h): a causal LM with a scalar head
+// (model.reward_head) trained on dpo pairs with TRL's RewardTrainer loss (reward_loss.h).
+//
+// The dpo loader's rows are inputs and shifted targets: row 2i prompt+chosen, 2i+1 prompt+rejected,
+// the last token of each sequence only a target. A reward row is the whole sequence, its input
+// tokens then the last target, and the score is read at its last token (TRL: the last non-padding
+// token). A sequence of T+1 tokens (the loader's cut keeps the longer completion within T+1) loses
+// its first token.
+#pragma once
+#include <stdint.h>
+
+#include "train/objectives/objective.h"
+
+typedef struct {
+    double center_coef;  // reward.center_rewards_coefficient (0: off)
+    double last_accuracy;  // of the last evaluation (NAN before)
+} CtRewardRun;
+
+// Row r of a dpo micro-batch (rows × T: tokens, targets; padding targets are −1) as the whole
+// sequence into seq[rows × T] (0 after it); last[r]: the index of its last token.
+void ct_reward_rows(const int32_t *tokens, const int32_t *targets, int rows, int T, int32_t *seq, int *last);
