@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "tests/test.h"
+#include "train/objectives/reward.h"
 #include "train/objectives/reward_loss.h"
 
 TEST(reward_loss, bradley_terry_loss_matches_its_closed_form) {
@@ -53,4 +54,18 @@ TEST(reward_loss, metrics_are_trls_means_over_pairs) {
     CHECK_NEAR(m.mean_reward, 3.0 / 6, 1e-15);
     CHECK_NEAR(m.min_reward, -1, 0);
     CHECK_NEAR(m.max_reward, 2, 0);
+}
+
+// A dpo row holds inputs and next-token targets; the reward row is the whole sequence, scored at
+// its last token. T = 4: a short row gains its last target; a full one (T+1 tokens) loses its first.
+TEST(reward_rows, dpo_rows_become_whole_sequences_with_their_last_token) {
+    enum { R = 3, T = 4 };
+    const int32_t tokens[R * T] = {5, 6, 7, 0, /**/ 5, 6, 7, 8, /**/ 9, 0, 0, 0};
+    const int32_t targets[R * T] = {6, 7, 2, -1, /**/ 6, 7, 8, 3, /**/ 4, -1, -1, -1};
+    int32_t seq[R * T];
+    int last[R];
+    ct_reward_rows(tokens, targets, R, T, seq, last);
+    const int32_t want[R * T] = {5, 6, 7, 2, /**/ 6, 7, 8, 3, /**/ 9, 4, 0, 0};
+    for (int i = 0; i < R * T; i++) CHECK_MSG(seq[i] == want[i], "token %d: %d, want %d", i, seq[i], want[i]);
+    CHECK(last[0] == 3 && last[1] == 3 && last[2] == 1);
 }
