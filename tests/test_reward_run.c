@@ -124,3 +124,36 @@ TEST(reward_run, starts_from_a_language_model_and_resumes_to_the_bit) {
         CHECK_MSG(isfinite(a) && a == b, "step %d: margin %.9g uninterrupted, %.9g resumed", step, a, b);
     }
 }
+
+// ctrain eval of a reward checkpoint on the dpo dataset scores every held-out pair as the run's own
+// evaluation does (4 pairs a batch there, and the 68 held-out pairs fill 17 batches: every pair):
+// the same accuracy, margin and loss.
+TEST(reward_run, eval_of_a_reward_checkpoint_equals_the_runs_evaluation) {
+    const char *dir = ct_test_tmpdir();
+    if (!ct_test_bin() || !ct_test_shared_data()) return;
+    const char *bin = ct_test_bin();
+    char cmd[8192], *out = NULL;
+    int rc = make_pairs(dir, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' reward reward.json --run.out_dir=r --run.threads=1 --train.batch_size=4 "
+             "--train.max_steps=200 --train.eval_every=200 --train.eval_batches=100000 --train.save_every=200 && "
+             "'%s' eval --checkpoint r/ckpt-step00000200.h5 --data pairs --threads 1",
+             dir, bin, bin);
+    rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    double accuracy = NAN, margin = NAN, mean = NAN, loss = NAN;
+    long long pairs = 0;
+    const char *last = strstr(out, "accuracy=");
+    CHECK_MSG(last && sscanf(last, "accuracy=%lf margin=%lf mean_reward=%lf loss=%lf pairs=%lld", &accuracy, &margin,
+                             &mean, &loss, &pairs) == 5, "%s", out);
+    free(out);
+    const char *metrics = ct_test_path("r/metrics.jsonl");
+    CHECK_MSG(pairs == 68, "%lld held-out pairs: the run's evaluation in batches of 4 would not see them all", pairs);
+    CHECK_NEAR(accuracy, metric(metrics, "eval", 200, "accuracy"), 1e-6);
+    CHECK_NEAR(margin, metric(metrics, "eval", 200, "margin"), 1e-5);
+    CHECK_NEAR(mean, metric(metrics, "eval", 200, "mean_reward"), 1e-5);
+    CHECK_NEAR(loss, metric(metrics, "eval", 200, "val_loss"), 1e-5);
+    CHECK_MSG(fabs(margin) > 1e-3, "margin %.6g: 200 steps should have moved the scores apart", margin);
+}

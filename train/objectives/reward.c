@@ -30,10 +30,8 @@ void ct_reward_rows(const int32_t *tokens, const int32_t *targets, int rows, int
     }
 }
 
-// One micro-batch i of s: scores of its pairs, their loss (each pair weighing 1/global_pairs) into
-// *stats, and with `backward` its gradient into the model's.
-static void micro_step(CtModel *m, const CtStepBatches *s, int i, double center, int64_t global_pairs,
-                       int backward, CtRewardStats *stats) {
+void ct_reward_micro_step(CtModel *m, const CtStepBatches *s, int i, double center, int64_t global_pairs,
+                          int backward, CtRewardStats *stats) {
     const int rows = s->rows, T = s->T;
     const size_t at = (size_t)i * rows * T;
     int32_t *seq = ct_alloc(sizeof(int32_t) * (size_t)rows * T);
@@ -79,7 +77,7 @@ static CtStepResult step(CtObjectiveRun *o) {
     CtRewardStats st;
     ct_reward_stats_init(&st);
     const int64_t global_pairs = (int64_t)o->set.world * o->set.accum * o->set.batch_size;
-    for (int a = 0; a < o->set.accum; a++) micro_step(o->model, o->batches, a, rw->center_coef, global_pairs, 1, &st);
+    for (int a = 0; a < o->set.accum; a++) ct_reward_micro_step(o->model, o->batches, a, rw->center_coef, global_pairs, 1, &st);
     CtStepResult res = {.loss = st.loss_sum};  // this rank's share of the step's mean
     if (o->set.world > 1) stats_allreduce(&st);
     CtRewardMetrics m = ct_reward_stats_means(&st);
@@ -102,7 +100,7 @@ static double evaluate(CtObjectiveRun *o, int *failed) {
             ct_error_prefix("validation: ");
             return NAN;
         }
-        micro_step(o->model, &s, 0, rw->center_coef, 1, 0, &st);  // loss summed per pair: the mean follows
+        ct_reward_micro_step(o->model, &s, 0, rw->center_coef, 1, 0, &st);  // loss summed per pair: the mean follows
     }
     ct_step_batches_free(&s);
     stats_allreduce(&st);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "train/objectives/objective.h"
+#include "train/objectives/reward_loss.h"
 
 typedef struct {
     double center_coef;  // reward.center_rewards_coefficient (0: off)
@@ -19,3 +20,8 @@ typedef struct {
 // Row r of a dpo micro-batch (rows × T: tokens, targets; padding targets are −1) as the whole
 // sequence into seq[rows × T] (0 after it); last[r]: the index of its last token.
 void ct_reward_rows(const int32_t *tokens, const int32_t *targets, int rows, int T, int32_t *seq, int *last);
+
+// One micro-batch i of s (dpo rows): the scores of its pairs, their loss (each pair weighing
+// 1/global_pairs) into *stats, and with `backward` its gradient added into the model's.
+void ct_reward_micro_step(CtModel *m, const CtStepBatches *s, int i, double center, int64_t global_pairs,
+                          int backward, CtRewardStats *stats);
