@@ -204,6 +204,8 @@ static int hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, char 
         CtHfPlace place;
         ct_hf_place_of(&m->config, e, &place);
         if (place.row0 > 0) continue;  // written with the fused tensor's first part
+        // a reward model's files are *ForSequenceClassification's, which has no LM head
+        if (m->config.reward_head && strcmp(e->name, "lm_head.weight") == 0) continue;
         int64_t rows;
         float *values = file_values(m, i, &place, &rows);
         const int k = (*n)++;

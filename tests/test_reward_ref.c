@@ -1,0 +1,74 @@
+// A ctrain reward model exported with `ctrain export hf` is transformers' *ForSequenceClassification
+// with one label (tests/ref/reward_ref.py), and gives the scores ctrain gives: rows of different
+// lengths in one right-padded batch, within 1e-5 relative. Skips where torch/transformers are absent.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "tests/hf_fixture.h"
+#include "tests/test.h"
+
+enum { ROWS = 4, T = 16 };
+
+static void check_export_scores(CtArch arch, int tied, const char *architecture) {
+    CtModelConfig c = hf_fixture_config(arch, tied);
+    c.reward_head = 1;
+    const char *ckpt = ct_test_path("rm.h5");
+    CHECK(hf_fixture_checkpoint(ckpt, &c, 11) == 0);
+    if (hf_fixture_ctrain_ok("export hf rm.h5 --out hf") != 0) return;
+    char *config = ct_test_read(ct_test_path("hf/config.json"), NULL);
+    CHECK_CONTAINS(config, architecture);
+    CHECK_MSG(!strstr(config, "lm_head"), "%s", config);
+    free(config);
+    CtModel m;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    CHECK(hf_fixture_load(ckpt, &m, &meta) == 0);
+    ct_checkpoint_meta_free(&meta);
+    // rows of 16, 9, 5 and 12 tokens below the end-of-text id (the exported pad id)
+    static const int lengths[ROWS] = {16, 9, 5, 12};
+    int32_t tokens[ROWS * T] = {0};
+    int last[ROWS];
+    CtRng rng;
+    ct_rng_seed(&rng, 9);
+    FILE *f = fopen(ct_test_path("ids.json"), "w");
+    fprintf(f, "{\"rows\": [");
+    for (int r = 0; r < ROWS; r++) {
+        fprintf(f, "%s[", r ? ", " : "");
+        for (int t = 0; t < lengths[r]; t++) {
+            tokens[r * T + t] = (int32_t)ct_rng_below(&rng, 256);  // bytes: below the fixture's specials
+            fprintf(f, "%s%d", t ? ", " : "", tokens[r * T + t]);
+        }
+        fprintf(f, "]");
+        last[r] = lengths[r] - 1;
+    }
+    fprintf(f, "]}\n");
+    fclose(f);
+    CtModel rm;
+    CHECK(ct_model_create(&rm, &m.config, ct_ops_cpu(), ROWS, T, CT_MODEL_FROZEN) == 0);
+    memcpy(rm.params, m.params, m.n_params * sizeof(float));
+    ct_model_free(&m);
+    float ours[ROWS], theirs[ROWS];
+    CtBatch b = {.tokens = tokens, .B = ROWS, .T = T};
+    ct_model_reward_forward(&rm, &b, last, ours);
+    ct_model_free(&rm);
+    char args[4096];
+    snprintf(args, sizeof args, "'%s' '%s' '%s'", ct_test_path("hf"), ct_test_path("ids.json"), ct_test_path("scores.bin"));
+    if (hf_fixture_ref("reward_ref.py", args) != 0) return;
+    CHECK(hf_fixture_read_values(ct_test_tmpdir(), "scores.bin", theirs, sizeof theirs) == ROWS);
+    double worst = 0;
+    for (int r = 0; r < ROWS; r++) {
+        double err = fabs((double)ours[r] - theirs[r]) / fmax(1.0, fabs(theirs[r]));
+        worst = fmax(worst, err);
+        CHECK_MSG(err < 1e-5, "row %d (%d tokens): ctrain %.7g, transformers %.7g", r, lengths[r], ours[r], theirs[r]);
+    }
+    printf("    %s: %d rows, worst relative score difference %.2g\n", architecture, ROWS, worst);
+}
+
+TEST(ref, reward_export_gpt2_scores_as_transformers) {
+    check_export_scores(CT_ARCH_GPT2, 1, "GPT2ForSequenceClassification");
+}
+TEST(ref, reward_export_llama_untied_scores_as_transformers) {
+    check_export_scores(CT_ARCH_LLAMA, 0, "LlamaForSequenceClassification");
+}
