@@ -1,6 +1,7 @@
 // A ctrain reward model exported with `ctrain export hf` is transformers' *ForSequenceClassification
 // with one label (tests/ref/reward_ref.py), and gives the scores ctrain gives: rows of different
-// lengths in one right-padded batch, within 1e-5 relative. Skips where torch/transformers are absent.
+// lengths in one right-padded batch, within 1e-5 relative (skips where torch/transformers are
+// absent). Imported back, it scores exactly as before.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,22 @@
 
 enum { ROWS = 4, T = 16 };
 
-static void check_export_scores(CtArch arch, int tied, const char *architecture) {
+// The scores of checkpoint `path` for the rows of tokens (ROWS × T) ending at last[].
+static void scores_of(const char *path, const int32_t *tokens, const int *last, float *scores) {
+    CtModel m, rm;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    CHECK(hf_fixture_load(path, &m, &meta) == 0);
+    ct_checkpoint_meta_free(&meta);
+    CHECK(m.config.reward_head == 1);
+    CHECK(ct_model_create(&rm, &m.config, ct_ops_cpu(), ROWS, T, CT_MODEL_FROZEN) == 0);
+    memcpy(rm.params, m.params, m.n_params * sizeof(float));
+    ct_model_free(&m);
+    CtBatch b = {.tokens = tokens, .B = ROWS, .T = T};
+    ct_model_reward_forward(&rm, &b, last, scores);
+    ct_model_free(&rm);
+}
+
+static void check_export_scores(CtArch arch, int tied, const char *architecture, int with_reference) {
     CtModelConfig c = hf_fixture_config(arch, tied);
     c.reward_head = 1;
     const char *ckpt = ct_test_path("rm.h5");
@@ -22,10 +38,6 @@ static void check_export_scores(CtArch arch, int tied, const char *architecture)
     CHECK_CONTAINS(config, architecture);
     CHECK_MSG(!strstr(config, "lm_head"), "%s", config);
     free(config);
-    CtModel m;
-    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
-    CHECK(hf_fixture_load(ckpt, &m, &meta) == 0);
-    ct_checkpoint_meta_free(&meta);
     // rows of 16, 9, 5 and 12 tokens below the end-of-text id (the exported pad id)
     static const int lengths[ROWS] = {16, 9, 5, 12};
     int32_t tokens[ROWS * T] = {0};
@@ -45,14 +57,12 @@ static void check_export_scores(CtArch arch, int tied, const char *architecture)
     }
     fprintf(f, "]}\n");
     fclose(f);
-    CtModel rm;
-    CHECK(ct_model_create(&rm, &m.config, ct_ops_cpu(), ROWS, T, CT_MODEL_FROZEN) == 0);
-    memcpy(rm.params, m.params, m.n_params * sizeof(float));
-    ct_model_free(&m);
-    float ours[ROWS], theirs[ROWS];
-    CtBatch b = {.tokens = tokens, .B = ROWS, .T = T};
-    ct_model_reward_forward(&rm, &b, last, ours);
-    ct_model_free(&rm);
+    float ours[ROWS], back[ROWS], theirs[ROWS];
+    scores_of(ckpt, tokens, last, ours);
+    if (hf_fixture_ctrain_ok("import hf hf --out back.h5") != 0) return;
+    scores_of(ct_test_path("back.h5"), tokens, last, back);
+    for (int r = 0; r < ROWS; r++) CHECK_MSG(back[r] == ours[r], "row %d: %.9g imported back, %.9g before", r, back[r], ours[r]);
+    if (!with_reference) return;
     char args[4096];
     snprintf(args, sizeof args, "'%s' '%s' '%s'", ct_test_path("hf"), ct_test_path("ids.json"), ct_test_path("scores.bin"));
     if (hf_fixture_ref("reward_ref.py", args) != 0) return;
@@ -67,8 +77,16 @@ static void check_export_scores(CtArch arch, int tied, const char *architecture)
 }
 
 TEST(ref, reward_export_gpt2_scores_as_transformers) {
-    check_export_scores(CT_ARCH_GPT2, 1, "GPT2ForSequenceClassification");
+    check_export_scores(CT_ARCH_GPT2, 1, "GPT2ForSequenceClassification", 1);
 }
 TEST(ref, reward_export_llama_untied_scores_as_transformers) {
-    check_export_scores(CT_ARCH_LLAMA, 0, "LlamaForSequenceClassification");
+    check_export_scores(CT_ARCH_LLAMA, 0, "LlamaForSequenceClassification", 1);
+}
+// Without Python: the export's config and tensors, and the import back (an untied llama's files have
+// no LM head: the import ties it) scoring to the bit.
+TEST(reward_interop, export_then_import_scores_the_same_gpt2) {
+    check_export_scores(CT_ARCH_GPT2, 1, "GPT2ForSequenceClassification", 0);
+}
+TEST(reward_interop, export_then_import_scores_the_same_llama_untied) {
+    check_export_scores(CT_ARCH_LLAMA, 0, "LlamaForSequenceClassification", 0);
 }
