@@ -157,3 +157,37 @@ TEST(reward_run, eval_of_a_reward_checkpoint_equals_the_runs_evaluation) {
     CHECK_NEAR(loss, metric(metrics, "eval", 200, "val_loss"), 1e-5);
     CHECK_MSG(fabs(margin) > 1e-3, "margin %.6g: 200 steps should have moved the scores apart", margin);
 }
+
+// Data parallel: 2 ranks with 4 pairs each log and learn what 1 rank with 8 pairs does (the loss after
+// two steps shows the gradients were summed alike); min_reward and max_reward are left out there.
+TEST(reward_run, two_ranks_match_one_rank_with_their_pairs) {
+#ifndef CTRAIN_MPI
+    SKIP("this build has no MPI (install OpenMPI and rebuild to test data parallelism)");
+#endif
+    if (ct_test_run("command -v mpirun", NULL) != 0) SKIP("mpirun is not on PATH: data-parallel tests skipped");
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    if (!bin || !ct_test_shared_data()) return;
+    char *out = NULL;
+    int rc = make_pairs(dir, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun --oversubscribe "
+             "--allow-run-as-root -x ASAN_OPTIONS -x OMP_NUM_THREADS=1 -np 2 '%s' reward reward.json --run.out_dir=two "
+             "--train.max_steps=3 --train.batch_size=4 --train.eval_every=0 2>&1 && OMP_NUM_THREADS=1 '%s' reward "
+             "reward.json --run.out_dir=one --train.max_steps=3 --train.batch_size=8 --train.eval_every=0",
+             dir, bin, bin);
+    rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    const char *keys[4] = {"loss", "accuracy", "margin", "mean_reward"};
+    for (int k = 1; k <= 3; k++)
+        for (int i = 0; i < 4; i++) {
+            double a = metric(ct_test_path("two/metrics.jsonl"), "train", k, keys[i]),
+                   b = metric(ct_test_path("one/metrics.jsonl"), "train", k, keys[i]);
+            CHECK_MSG(fabs(a - b) <= 1e-5 * fmax(1, fabs(b)), "step %d %s: 2 ranks %.9g, 1 rank %.9g", k, keys[i], a, b);
+        }
+    CHECK(isnan(metric(ct_test_path("two/metrics.jsonl"), "train", 3, "min_reward")));
+    CHECK(isfinite(metric(ct_test_path("one/metrics.jsonl"), "train", 3, "min_reward")));
+}
