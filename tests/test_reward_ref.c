@@ -90,3 +90,17 @@ TEST(reward_interop, export_then_import_scores_the_same_gpt2) {
 TEST(reward_interop, export_then_import_scores_the_same_llama_untied) {
     check_export_scores(CT_ARCH_LLAMA, 0, "LlamaForSequenceClassification", 0);
 }
+
+// GGUF (llama.cpp's format) has no place for the score head: the export refuses in one line and
+// writes nothing.
+TEST(reward_interop, gguf_export_refuses_a_reward_model) {
+    CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 1);
+    c.reward_head = 1;
+    CHECK(hf_fixture_checkpoint(ct_test_path("rm.h5"), &c, 11) == 0);
+    char *out = NULL;
+    int rc = hf_fixture_ctrain("export gguf rm.h5 --out rm.gguf", &out);
+    CHECK_MSG(rc != 0, "%s", out);
+    CHECK_CONTAINS(out, "a reward model (score.weight)");
+    free(out);
+    CHECK(ct_test_read(ct_test_path("rm.gguf"), NULL) == NULL);
+}
