@@ -150,3 +150,10 @@ TEST(reward_model, score_is_the_final_norm_at_the_last_token_dotted_with_the_hea
     for (int r = 0; r < ROWS; r++) CHECK_NEAR(again[r], s[r], 0);
     ct_model_free(&m);
 }
+
+// A reward step runs score ([1, C]) instead of the LM head ([V, C]): 6 FLOPs a weight a token fewer.
+TEST(reward_model, training_flops_count_the_score_head_not_the_lm_head) {
+    CtModelConfig lm = tiny_config(CT_ARCH_LLAMA), rm = reward_config(lm);
+    const double diff = ct_model_flops_per_token(&lm, 8, 0) - ct_model_flops_per_token(&rm, 8, 0);
+    CHECK_NEAR(diff, 6.0 * ((double)lm.vocab_size * lm.d_model - lm.d_model), 1e-6);
+}

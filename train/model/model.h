@@ -293,7 +293,7 @@ void ct_model_moe_update_bias(CtModel *m, const double *load, float rate);
 // FLOPs of one training step (forward + backward) per token at sequence length T:
 // 6·N_matmul + 6·n_layer·T·d_model (causal attention: QKᵀ and P·V each 2·T·C/2 per token
 // forward, twice that backward). N_matmul counts the weights of every matrix product,
-// the output head included; embeddings and norms are not products. An MoE layer counts the
+// the output head included (a reward model's: score, [1, C]); embeddings and norms are not products. An MoE layer counts the
 // weights a token runs through: the router, top_k experts and the shared expert (its active
 // parameters, not all E experts). weights_frozen (LoRA's
 // base): 4·N_matmul, backward computing the inputs' gradients but not the weights'.

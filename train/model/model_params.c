@@ -231,7 +231,8 @@ double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_froze
     // shared expert and its gate (the sorting, gathering and weighting are not products).
     const double FM = c->moe_d_ff, FS = (double)c->n_shared_experts * c->moe_d_ff;
     double moe = C * c->n_experts + c->top_k * 3 * FM * C + 3 * FS * C + (c->shared_expert_gate ? C : 0);
-    double n_matmul = (double)c->vocab_size * C;
+    // the head: the LM head, or a reward model's score (its training steps never run the LM head)
+    double n_matmul = c->reward_head ? C : (double)c->vocab_size * C;
     for (int l = 0; l < c->n_layer; l++) n_matmul += qkv + out + (ct_model_layer_is_moe(c, l) ? moe : mlp);
     double attention = 0;  // QKᵀ and P·V, 2·AW each per key seen forward, twice that backward
     for (int l = 0; l < c->n_layer; l++)
