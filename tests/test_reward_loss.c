@@ -57,15 +57,28 @@ TEST(reward_loss, metrics_are_trls_means_over_pairs) {
 }
 
 // A dpo row holds inputs and next-token targets; the reward row is the whole sequence, scored at
-// its last token. T = 4: a short row gains its last target; a full one (T+1 tokens) loses its first.
+// its last token (no padding id here). T = 4: a short row gains its last target; a full one (T+1
+// tokens) loses its first.
 TEST(reward_rows, dpo_rows_become_whole_sequences_with_their_last_token) {
     enum { R = 3, T = 4 };
     const int32_t tokens[R * T] = {5, 6, 7, 0, /**/ 5, 6, 7, 8, /**/ 9, 0, 0, 0};
     const int32_t targets[R * T] = {6, 7, 2, -1, /**/ 6, 7, 8, 3, /**/ 4, -1, -1, -1};
     int32_t seq[R * T];
     int last[R];
-    ct_reward_rows(tokens, targets, R, T, seq, last);
+    ct_reward_rows(tokens, targets, R, T, -1, seq, last);
     const int32_t want[R * T] = {5, 6, 7, 2, /**/ 6, 7, 8, 3, /**/ 9, 4, 0, 0};
     for (int i = 0; i < R * T; i++) CHECK_MSG(seq[i] == want[i], "token %d: %d, want %d", i, seq[i], want[i]);
     CHECK(last[0] == 3 && last[1] == 3 && last[2] == 1);
+    // with the padding id 2 (the EOS that ends row 0's completion): row 0 is read one token earlier
+    ct_reward_rows(tokens, targets, R, T, 2, seq, last);
+    CHECK(last[0] == 2 && last[1] == 3 && last[2] == 1);
+}
+
+// transformers' rule: the rightmost token that is not the padding id; all padding: index 0.
+TEST(reward_rows, the_score_is_read_at_the_last_token_that_is_not_padding) {
+    const int32_t seq[6] = {4, 9, 9, 4, 9, 9};
+    CHECK_EQ_INT(ct_reward_last_token(seq, 6, 9), 3);
+    CHECK_EQ_INT(ct_reward_last_token(seq, 6, -1), 5);
+    CHECK_EQ_INT(ct_reward_last_token(seq, 3, 4), 2);
+    CHECK_EQ_INT(ct_reward_last_token(seq + 1, 2, 9), 0);
 }

@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "data/tokenizer/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_identity.h"
+#include "train/objectives/reward.h"
 #include "tests/hf_fixture.h"
 #include "tests/test.h"
 
@@ -31,14 +34,26 @@ static void scores_of(const char *path, const int32_t *tokens, const int *last, 
 static void check_export_scores(CtArch arch, int tied, const char *architecture, int with_reference) {
     CtModelConfig c = hf_fixture_config(arch, tied);
     c.reward_head = 1;
+    char *tok_json = hf_fixture_tokenizer_json();
+    CtTokenizer tok;
+    CHECK(ct_tokenizer_parse_hf(&tok, tok_json, strlen(tok_json), "fixture", NULL) == 0);
+    free(tok_json);
+    const int32_t eos = ct_tokenizer_special_id(&tok, "<|endoftext|>");
+    ct_tokenizer_free(&tok);
+    CHECK(eos >= 0);
+    c.reward_pad_id = eos;  // as `ctrain reward` sets it: the EOS, TRL's padding
     const char *ckpt = ct_test_path("rm.h5");
     CHECK(hf_fixture_checkpoint(ckpt, &c, 11) == 0);
     if (hf_fixture_ctrain_ok("export hf rm.h5 --out hf") != 0) return;
     char *config = ct_test_read(ct_test_path("hf/config.json"), NULL);
     CHECK_CONTAINS(config, architecture);
+    char pad_line[64];
+    snprintf(pad_line, sizeof pad_line, "\"pad_token_id\":\t%d", eos);
+    CHECK_MSG(strstr(config, pad_line) != NULL, "no %s in %s", pad_line, config);
     CHECK_MSG(!strstr(config, "lm_head"), "%s", config);
     free(config);
-    // rows of 16, 9, 5 and 12 tokens below the end-of-text id (the exported pad id)
+    // rows of 16, 9, 5 and 12 tokens; row 1 ends in the EOS (the pad id: it is read one token
+    // earlier), row 3 has one inside (it counts there)
     static const int lengths[ROWS] = {16, 9, 5, 12};
     int32_t tokens[ROWS * T] = {0};
     int last[ROWS];
@@ -50,10 +65,11 @@ static void check_export_scores(CtArch arch, int tied, const char *architecture,
         fprintf(f, "%s[", r ? ", " : "");
         for (int t = 0; t < lengths[r]; t++) {
             tokens[r * T + t] = (int32_t)ct_rng_below(&rng, 256);  // bytes: below the fixture's specials
+            if ((r == 1 && t == lengths[r] - 1) || (r == 3 && t == 4)) tokens[r * T + t] = eos;
             fprintf(f, "%s%d", t ? ", " : "", tokens[r * T + t]);
         }
         fprintf(f, "]");
-        last[r] = lengths[r] - 1;
+        last[r] = ct_reward_last_token(tokens + r * T, lengths[r], eos);
     }
     fprintf(f, "]}\n");
     fclose(f);
@@ -96,6 +112,7 @@ TEST(reward_interop, export_then_import_scores_the_same_llama_untied) {
 TEST(reward_interop, gguf_export_refuses_a_reward_model) {
     CtModelConfig c = hf_fixture_config(CT_ARCH_LLAMA, 1);
     c.reward_head = 1;
+    c.reward_pad_id = -1;
     CHECK(hf_fixture_checkpoint(ct_test_path("rm.h5"), &c, 11) == 0);
     char *out = NULL;
     int rc = hf_fixture_ctrain("export gguf rm.h5 --out rm.gguf", &out);

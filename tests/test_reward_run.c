@@ -60,8 +60,8 @@ static double metric(const char *path, const char *kind, int step, const char *k
     return value;
 }
 
-// Measured (this data, lr 2e-3, 8 pairs a step): held-out accuracy 0.58 at step 0, 0.91 at step 400,
-// 0.97 at 600, 1.0 from 800 on; the test asks 0.9 at step 800.
+// Measured (this data, lr 2e-3, 8 pairs a step; scores at the last token before the EOS): held-out
+// accuracy 0.39 at step 0, 0.86 at 200, 0.97 at 400, 0.98 at 600, 0.97 at 800; the test asks 0.9 at 800.
 TEST(reward_run, learns_which_completion_reverses_the_list) {
     const char *dir = ct_test_tmpdir();
     if (!ct_test_bin() || !ct_test_shared_data()) return;

@@ -39,6 +39,7 @@ static void add_variants_json(cJSON *o, const CtModelConfig *c) {
                 {"reward_head", c->reward_head}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (ints[i].value) cJSON_AddNumberToObject(o, ints[i].key, ints[i].value);
+    if (c->reward_head) cJSON_AddNumberToObject(o, "reward_pad_id", c->reward_pad_id);
     const struct {
         const char *key;
         float value;
@@ -154,6 +155,8 @@ static int parse_variants_json(const cJSON *o, CtModelConfig *c, const char *sou
     c->post_norms = json_int(o, "post_norms");
     c->embed_scale = json_int(o, "embed_scale");
     c->reward_head = json_int(o, "reward_head");
+    const cJSON *pad = cJSON_GetObjectItemCaseSensitive(o, "reward_pad_id");
+    c->reward_pad_id = !c->reward_head ? 0 : cJSON_IsNumber(pad) ? (int)pad->valuedouble : -1;  // 0: unused
     c->rope_local_theta = json_float(o, "rope_local_theta");
     c->query_scale = json_float(o, "query_scale");
     c->attn_softcap = json_float(o, "attn_softcap");

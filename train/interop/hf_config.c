@@ -517,6 +517,8 @@ int ct_hf_config_parse(const char *json, const char *source, CtModelConfig *out)
             rc = ct_error_set("%s: %s with %d labels: ctrain imports sequence classifiers with one (reward models)",
                               source, arch, count);
         out->reward_head = 1;
+        const cJSON *pad = item(&c, "pad_token_id");  // where transformers reads the score
+        out->reward_pad_id = cJSON_IsNumber(pad) ? (int)pad->valuedouble : -1;
     } else if (rc == 0 && arch && strstr(arch, "ForCausalLM") == NULL && strcmp(arch, "GPT2LMHeadModel") != 0) {
         rc = ct_error_set("%s: architecture %s is not a causal language model with a head (or a reward model)", source,
                           arch);

@@ -157,10 +157,10 @@ static int write_llama(cJSON *o, const CtModelConfig *m) {
 }
 
 // A reward model (model.reward_head) is its family's *ForSequenceClassification with one label:
-// transformers reads num_labels from id2label. It scores the last token that is not pad_token_id,
-// and refuses batches of more than one sequence without one: the end-of-sequence id, as TRL
-// pads when the tokenizer has no pad token (so a sequence that ends in it is read one token earlier).
-static int write_reward_head(cJSON *o, const CtModelConfig *m, const int32_t *eos_ids, int n_eos) {
+// transformers reads num_labels from id2label. It scores the last token that is not pad_token_id
+// (and refuses batches of more than one sequence without one): the model's reward_pad_id, the id
+// ctrain reads its scores by.
+static int write_reward_head(cJSON *o, const CtModelConfig *m) {
     char name[96];
     if (m->arch == CT_ARCH_GPT2) {
         snprintf(name, sizeof name, "GPT2ForSequenceClassification");
@@ -180,7 +180,8 @@ static int write_reward_head(cJSON *o, const CtModelConfig *m, const int32_t *eo
     cJSON_AddItemToObject(o, "label2id", cJSON_CreateObject());
     cJSON_AddNumberToObject(cJSON_GetObjectItem(o, "label2id"), "LABEL_0", 0);
     cJSON_DeleteItemFromObject(o, "pad_token_id");
-    if (n_eos > 0) cJSON_AddNumberToObject(o, "pad_token_id", eos_ids[0]);
+    if (m->reward_pad_id >= 0) cJSON_AddNumberToObject(o, "pad_token_id", m->reward_pad_id);
+    else cJSON_AddNullToObject(o, "pad_token_id");  // transformers then reads the last token, one sequence a batch
     return 0;
 }
 
@@ -202,7 +203,7 @@ char *ct_hf_config_json(const CtModelConfig *m, int bos_id, const int32_t *eos_i
         cJSON *list = cJSON_AddArrayToObject(o, "eos_token_id");
         for (int i = 0; i < n_eos; i++) cJSON_AddItemToArray(list, cJSON_CreateNumber(eos_ids[i]));
     }
-    if (m->reward_head && write_reward_head(o, m, eos_ids, n_eos) != 0) {
+    if (m->reward_head && write_reward_head(o, m) != 0) {
         cJSON_Delete(o);
         return NULL;
     }

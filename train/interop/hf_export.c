@@ -85,9 +85,8 @@ static void find_specials(const char *tokenizer_json, SpecialTokens *s) {
     CtTokenizer t;
     if (!tokenizer_json || ct_tokenizer_parse_hf(&t, tokenizer_json, strlen(tokenizer_json), "checkpoint tokenizer", NULL) != 0)
         return;
-    static const char *const eos[] = {"<|endoftext|>", "<|end_of_text|>", "</s>", "<|eot_id|>", "<|im_end|>", NULL};
     static const char *const bos[] = {"<|begin_of_text|>", "<s>", "<|startoftext|>", NULL};
-    s->eos = first_special(&t, eos);
+    s->eos = ct_tokenizer_eos_special(&t);
     s->bos = first_special(&t, bos);
     if (s->bos < 0) s->bos = s->eos;  // GPT-2 starts and ends documents with <|endoftext|>
     for (int k = 0; k < 2; k++) {

@@ -25,6 +25,7 @@
 #include "train/loop/train_run.h"
 #include "train/model/lora_tokens.h"
 #include "train/model/model_resize.h"
+#include "train/interop/stop_tokens.h"
 
 static int open_data(CtRun *r) {
     const CtRunConfig *cfg = r->cfg;
@@ -158,6 +159,9 @@ static int build_model(CtRun *r) {
     CtModelConfig want;
     if (ct_train_model_config(cfg, &r->data, &want) != 0) return -1;
     want.reward_head = r->kind == CT_OBJECTIVE_REWARD;  // a reward model: the scalar head on top
+    // where it reads its scores: the last token that is not TRL's padding id, the tokenizer's pad
+    // token or else its EOS (ctrain's tokenizers name no pad token: the EOS, as `export hf` names it)
+    if (want.reward_head) want.reward_pad_id = r->have_tokenizer ? ct_tokenizer_eos_special(&r->tokenizer) : -1;
     const int B = r->train.batch.rows, T = cfg->train.seq_len;  // rows: 2 per pair for dpo
     const double lr = cfg->optim.lr, b1 = cfg->optim.beta1, b2 = cfg->optim.beta2, eps = cfg->optim.eps,
                  wd = cfg->optim.weight_decay;
@@ -171,6 +175,7 @@ static int build_model(CtRun *r) {
         if (want.reward_head && !r->model.config.reward_head) {
             if (ct_model_add_reward_head(&r->model, (uint64_t)cfg->run.seed, B, T, cfg->model.recompute) != 0)
                 return -1;
+            r->model.config.reward_pad_id = want.reward_pad_id;
             ct_log("reward: added the scalar head score.weight [1, %d] to %s", r->model.config.d_model,
                    cfg->train.init_from);
         }
@@ -335,6 +340,12 @@ int ct_train_setup(CtRun *r) {
     if (r->kind == CT_OBJECTIVE_REWARD) {
         r->reward = (CtRewardRun){cfg->reward.center_rewards_coefficient, NAN};
         r->obj.state = &r->reward;
+        const int pad = r->model.config.reward_pad_id;
+        if (r->lead && pad >= 0)
+            ct_log("reward: each sequence is scored at its last token other than id %d (the EOS, TRL's padding: "
+                   "transformers' *ForSequenceClassification reads the same one)", pad);
+        else if (r->lead)
+            ct_log("reward: each sequence is scored at its last token (the tokenizer names no EOS to pad with)");
     }
     r->tokens_per_step = (int64_t)r->train.batch.rows * T * accum * r->world;  // over all ranks
     char title[160];

@@ -9,24 +9,33 @@
 #include "train/dist/dist.h"
 #include "train/objectives/reward_loss.h"
 
-void ct_reward_rows(const int32_t *tokens, const int32_t *targets, int rows, int T, int32_t *seq, int *last) {
+int ct_reward_last_token(const int32_t *seq, int n, int32_t pad_id) {
+    for (int t = n - 1; t >= 0; t--)
+        if (seq[t] != pad_id) return t;
+    return 0;
+}
+
+void ct_reward_rows(const int32_t *tokens, const int32_t *targets, int rows, int T, int32_t pad_id, int32_t *seq,
+                    int *last) {
     for (int r = 0; r < rows; r++) {
         const int32_t *tok = tokens + (size_t)r * T, *tgt = targets + (size_t)r * T;
         int32_t *out = seq + (size_t)r * T;
         int n = 0;  // inputs with a target: the sequence is tok[0], tgt[0..n-1]
         while (n < T && tgt[n] >= 0) n++;
         memset(out, 0, sizeof(int32_t) * (size_t)T);
+        int len;
         if (n == 0) {  // an empty sequence: its one input token
             out[0] = tok[0];
-            last[r] = 0;
+            len = 1;
         } else if (n < T) {
             out[0] = tok[0];
             memcpy(out + 1, tgt, sizeof(int32_t) * (size_t)n);
-            last[r] = n;
+            len = n + 1;
         } else {  // T+1 tokens: the first goes
             memcpy(out, tgt, sizeof(int32_t) * (size_t)T);
-            last[r] = T - 1;
+            len = T;
         }
+        last[r] = ct_reward_last_token(out, len, pad_id);
     }
 }
 
@@ -37,7 +46,7 @@ void ct_reward_micro_step(CtModel *m, const CtStepBatches *s, int i, double cent
     int32_t *seq = ct_alloc(sizeof(int32_t) * (size_t)rows * T);
     int *last = ct_alloc(sizeof(int) * (size_t)rows);
     float *scores = ct_alloc(sizeof(float) * (size_t)rows), *d_scores = ct_alloc(sizeof(float) * (size_t)rows);
-    ct_reward_rows(s->tokens + at, s->targets + at, rows, T, seq, last);
+    ct_reward_rows(s->tokens + at, s->targets + at, rows, T, m->config.reward_pad_id, seq, last);
     CtBatch b = {.tokens = seq, .B = rows, .T = T};
     ct_model_reward_forward(m, &b, last, scores);
     for (int r = 0; r + 1 < rows; r += 2) {
