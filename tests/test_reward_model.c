@@ -45,10 +45,12 @@ static double directional_fd(CtModel *m, const CtBatch *b, float *p, const float
 
 // As tests/test_model_grad.c: per tensor the derivative along the gradient and the largest entries
 // alone. The LM head takes no part in a reward model's loss: its gradient must be exactly 0.
-static void check_reward_gradients(CtModelConfig cfg, const char *what) {
+static void check_reward_gradients_with(CtModelConfig cfg, const char *what, int recompute, float dropout) {
+    cfg.dropout = dropout;
     CtModel m;
-    CHECK(ct_model_create(&m, &cfg, ct_ops_cpu(), ROWS, T, 0) == 0);
+    CHECK(ct_model_create(&m, &cfg, ct_ops_cpu(), ROWS, T, recompute) == 0);
     tiny_randomize_params(&m, 42);
+    ct_model_set_dropout(&m, 1, 1234);  // every forward below draws the same masks
     CtRng rng;
     ct_rng_seed(&rng, 3);
     TinyBatch tb;
@@ -96,11 +98,12 @@ static void check_reward_gradients(CtModelConfig cfg, const char *what) {
         ct_free(u);
         checked++;
     }
-    printf("    %s reward model: worst directional error %.2g, worst entry error %.2g over %d tensors\n", what,
-           worst_dir, worst_entry, checked);
+    printf("    %s reward model%s%s: worst directional error %.2g, worst entry error %.2g over %d tensors\n", what,
+           recompute ? " (recompute)" : "", dropout > 0 ? " (dropout)" : "", worst_dir, worst_entry, checked);
     ct_free(grads);
     ct_model_free(&m);
 }
+static void check_reward_gradients(CtModelConfig cfg, const char *what) { check_reward_gradients_with(cfg, what, 0, 0); }
 
 TEST(reward_model, gradient_check_gpt2) { check_reward_gradients(reward_config(tiny_config(CT_ARCH_GPT2)), "gpt2"); }
 TEST(reward_model, gradient_check_llama_untied_head) {
@@ -109,6 +112,20 @@ TEST(reward_model, gradient_check_llama_untied_head) {
     check_reward_gradients(c, "llama");
 }
 TEST(reward_model, gradient_check_gemma2) { check_reward_gradients(reward_config(tiny_variant_config("gemma2")), "gemma2"); }
+TEST(reward_model, gradient_check_llama_dropout_recompute) {
+    check_reward_gradients_with(reward_config(tiny_config(CT_ARCH_LLAMA)), "llama", 1, 0.3f);
+}
+// Mixture of Experts (4 experts, top 2, a gated shared expert): the pair loss's gradient through the
+// routed experts and the router (no router losses: their coefficients stay 0).
+TEST(reward_model, gradient_check_moe) {
+    CtModelConfig c = reward_config(tiny_config(CT_ARCH_LLAMA));
+    c.n_experts = 4;
+    c.top_k = 2;
+    c.moe_d_ff = 8;
+    c.n_shared_experts = 1;
+    c.shared_expert_gate = 1;
+    check_reward_gradients(c, "moe");
+}
 
 TEST(reward_model, score_head_is_the_last_tensor_named_as_transformers_does) {
     CtModelConfig lm = tiny_config(CT_ARCH_LLAMA), rm = reward_config(lm);
