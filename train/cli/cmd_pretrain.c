@@ -94,7 +94,8 @@ const CtCommand ct_cmd_reward = {
     .usage = "ctrain reward CONFIG [--resume DIR] [--stop-after N] [--section.key=value...]",
     .description = "Trains a reward model on data.path, a dpo dataset (ctrain shard --format dpo): the model of\n"
                    "train.init_from (or a fresh one) with a scalar head score.weight [1, d_model] read at the last\n"
-                   "token of each sequence, as transformers' *ForSequenceClassification (num_labels 1). Loss as TRL's\n"
+                   "token of each sequence that is not the padding id (the EOS, as TRL pads), as transformers'\n"
+                   "*ForSequenceClassification (num_labels 1) reads it. Loss as TRL's\n"
                    "RewardTrainer: -logsigmoid(r_chosen - r_rejected), plus\n"
                    "reward.center_rewards_coefficient * mean((r_chosen + r_rejected)^2). train.batch_size counts pairs.\n"
                    "Logs TRL's accuracy, margin, mean_reward, min_reward and max_reward. See docs/reward.md.",
