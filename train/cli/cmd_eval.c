@@ -20,6 +20,7 @@
 #include "train/cli/commands.h"
 #include "train/loop/eval_loss.h"
 #include "train/loop/eval_source.h"
+#include "train/loop/reward_eval.h"
 #include "train/loop/task_eval.h"
 #include "core/atomic_file.h"
 #include "train/model/lora.h"
@@ -237,6 +238,65 @@ static int run_task_eval(const CtArgs *args, const char *ckpt, const char *adapt
 }
 
 // The options of one mode given in the other: a usage error naming the first.
+// A reward checkpoint (model.reward_head) on the pairs of a dpo dataset: TRL's accuracy and margin.
+static int run_reward_eval(const CtArgs *args, const char *ckpt, const CtModelConfig *config, CtCheckpointMeta *meta,
+                           long seq, const CtOps *ops) {
+    const CtCommand *cmd = &ct_cmd_eval;
+    if (ct_args_has(args, "adapter") || ct_args_has(args, "text") || ct_args_has(args, "jsonl") ||
+        ct_args_has(args, "max-tokens") || ct_args_has(args, "batch"))
+        return ct_cli_usage_error(cmd, "%s is a reward model: it is evaluated on the pairs of a dpo dataset with "
+                                       "--data DIR [--split train|val] [--seq T] alone", ckpt);
+    if (!ct_args_has(args, "data")) return ct_cli_usage_error(cmd, "%s is a reward model: give --data DIR, a dpo dataset", ckpt);
+    const int T = seq ? (int)seq : config->max_seq_len;
+    if (T > config->max_seq_len || T < 2)
+        return ct_cli_usage_error(cmd, "--seq %d: a sequence holds 2 to %d tokens (the model's context length)", T,
+                                  config->max_seq_len);
+    const char *dir = ct_args_get(args, "data"), *split_name = ct_args_get(args, "split");
+    CtDataset data;
+    if (ct_dataset_open(&data, dir) != 0) return ct_cli_fail();
+    CtSplit split = data.split[CT_SPLIT_VAL].n_documents ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
+    int rc = 0;
+    if (split_name && strcmp(split_name, "train") != 0 && strcmp(split_name, "val") != 0)
+        rc = ct_error_set("--split must be train or val (got '%s')", split_name);
+    else if (split_name)
+        split = strcmp(split_name, "train") == 0 ? CT_SPLIT_TRAIN : CT_SPLIT_VAL;
+    if (rc == 0 && data.kind != CT_SHARD_DPO)
+        rc = ct_error_set("%s: holds %s; a reward model is evaluated on a dpo dataset (ctrain shard --format dpo)", dir,
+                          data.kind == CT_SHARD_SFT ? "sft examples" : "text");
+    if (rc == 0 && data.split[split].n_documents == 0) rc = ct_error_set("%s: its %s split has no pairs", dir, ct_split_name(split));
+    if (rc == 0 && meta->tokenizer_json) {  // the shards must be the checkpoint's tokens
+        CtTokenizer tok;
+        CtPostProcessor post;
+        rc = load_tokenizer(args, meta, ckpt, &tok, &post);
+        if (rc == 0) {
+            rc = ct_dataset_check_tokenizer(&data, &tok);
+            ct_tokenizer_free(&tok);
+        }
+    }
+    CtModel m;
+    CtCheckpointMeta loaded = CT_CHECKPOINT_META_INIT;
+    if (rc == 0) rc = ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 2, T, CT_MODEL_FROZEN, NULL, &loaded);
+    if (rc != 0) {
+        ct_dataset_close(&data);
+        return ct_cli_fail();
+    }
+    ct_checkpoint_meta_free(&loaded);
+    if (!ops->host_memory) ct_model_to_backend(&m, ops);
+    ct_log("eval: reward model %s on %s %s: %llu pairs, sequences of up to %d tokens, on %s", ckpt, dir,
+           ct_split_name(split), (unsigned long long)data.split[split].n_documents, T, ops->name);
+    CtRewardMetrics r;
+    rc = ct_reward_eval(&m, &data, split, T, 0, &r);
+    ct_model_free(&m);
+    ct_dataset_close(&data);
+    if (rc != 0) return ct_cli_fail();
+    printf("chosen scored above rejected in %.2f%% of %lld pairs; mean margin %.4f, rewards %.4f .. %.4f (mean %.4f), "
+           "pair loss %.6f\n", 100 * r.accuracy, (long long)r.pairs, r.margin, r.min_reward, r.max_reward, r.mean_reward,
+           r.loss);
+    printf("accuracy=%.6f margin=%.6f mean_reward=%.6f loss=%.6f pairs=%lld\n", r.accuracy, r.margin, r.mean_reward,
+           r.loss, (long long)r.pairs);
+    return 0;
+}
+
 static const char *misplaced_option(const CtArgs *args, int task) {
     static const char *const stream_only[] = {"text", "jsonl", "data", "split", "seq", "batch", "max-tokens", "eot",
                                               "allow-special"};
@@ -284,8 +344,14 @@ static int run_eval(const CtArgs *args) {
     // run's checkpoint as --adapter carries the run's tokenizer (which may have grown the base's).
     CtModelConfig config;
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    int rc;
     const char *described = adapter && !is_folder(adapter) ? adapter : ckpt;
     if (ct_checkpoint_read_meta(described, &config, &meta) != 0) return ct_cli_fail();
+    if (config.reward_head) {
+        rc = run_reward_eval(args, ckpt, &config, &meta, seq, ops);
+        ct_checkpoint_meta_free(&meta);
+        return rc;
+    }
     const int T = seq ? (int)seq : config.max_seq_len;
     if (T > config.max_seq_len || T < 2) {
         ct_checkpoint_meta_free(&meta);
@@ -293,7 +359,7 @@ static int run_eval(const CtArgs *args) {
                                   config.max_seq_len);
     }
     CtEvalSource source;
-    int rc = open_source(args, described, &meta, T, threads, &source);
+    rc = open_source(args, described, &meta, T, threads, &source);
     ct_checkpoint_meta_free(&meta);
     if (rc != 0) return ct_cli_fail();
     const char *source_name = ct_args_has(args, "data") ? ct_args_get(args, "data")
@@ -367,7 +433,10 @@ const CtCommand ct_cmd_eval = {
         "prompt as it is when it has none), answered greedily with the key/value cache until a stop token, and the\n"
         "answer extracted (the last number inside the first <answer>...</answer>, else the last number of the\n"
         "completion) and compared with the line's \"answer\" (numbers in normal form: 1,300 = 1300 = 01300).\n"
-        "The last line is accuracy=<correct/examples> correct=<N> examples=<N>.",
+        "The last line is accuracy=<correct/examples> correct=<N> examples=<N>.\n\n"
+        "A reward model's checkpoint (ctrain reward) with --data PAIRS, a dpo dataset, scores every pair of the split\n"
+        "(val when it has pairs) as training does; the last line is accuracy=<share with chosen above rejected>\n"
+        "margin=<mean chosen - rejected> mean_reward=... loss=<mean -logsigmoid(chosen - rejected)> pairs=<N>.",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .max_positionals = 0,

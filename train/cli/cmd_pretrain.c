@@ -31,6 +31,7 @@ static int run_training(const CtArgs *args, CtObjectiveKind objective, const CtC
 static int run_pretrain(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_LM, &ct_cmd_pretrain); }
 static int run_sft(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_SFT, &ct_cmd_sft); }
 static int run_dpo(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_DPO, &ct_cmd_dpo); }
+static int run_reward(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_REWARD, &ct_cmd_reward); }
 
 const CtCommand ct_cmd_pretrain = {
     .name = "pretrain",
@@ -85,4 +86,23 @@ const CtCommand ct_cmd_dpo = {
     .min_positionals = 1,
     .max_positionals = 1,
     .run = run_dpo,
+};
+
+const CtCommand ct_cmd_reward = {
+    .name = "reward",
+    .summary = "train a reward model (a scalar head on the LM) on (prompt, chosen, rejected) pairs",
+    .usage = "ctrain reward CONFIG [--resume DIR] [--stop-after N] [--section.key=value...]",
+    .description = "Trains a reward model on data.path, a dpo dataset (ctrain shard --format dpo): the model of\n"
+                   "train.init_from (or a fresh one) with a scalar head score.weight [1, d_model] read at the last\n"
+                   "token of each sequence that is not the padding id (the EOS, as TRL pads), as transformers'\n"
+                   "*ForSequenceClassification (num_labels 1) reads it. Loss as TRL's\n"
+                   "RewardTrainer: -logsigmoid(r_chosen - r_rejected), plus\n"
+                   "reward.center_rewards_coefficient * mean((r_chosen + r_rejected)^2). train.batch_size counts pairs.\n"
+                   "Logs TRL's accuracy, margin, mean_reward, min_reward and max_reward. See docs/reward.md.",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .allow_overrides = 1,
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .run = run_reward,
 };

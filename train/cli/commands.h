@@ -9,6 +9,7 @@ extern const CtCommand ct_cmd_ckpt_info;
 extern const CtCommand ct_cmd_pretrain;
 extern const CtCommand ct_cmd_sft;
 extern const CtCommand ct_cmd_dpo;
+extern const CtCommand ct_cmd_reward;
 extern const CtCommand ct_cmd_generate;
 extern const CtCommand ct_cmd_chat;
 extern const CtCommand ct_cmd_eval;

@@ -35,9 +35,11 @@ static void add_variants_json(cJSON *o, const CtModelConfig *c) {
                 {"sliding_window", c->sliding_window},
                 {"sliding_window_pattern", c->sliding_window_pattern},
                 {"post_norms", c->post_norms},
-                {"embed_scale", c->embed_scale}};
+                {"embed_scale", c->embed_scale},
+                {"reward_head", c->reward_head}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (ints[i].value) cJSON_AddNumberToObject(o, ints[i].key, ints[i].value);
+    if (c->reward_head) cJSON_AddNumberToObject(o, "reward_pad_id", c->reward_pad_id);
     const struct {
         const char *key;
         float value;
@@ -152,6 +154,9 @@ static int parse_variants_json(const cJSON *o, CtModelConfig *c, const char *sou
     c->sliding_window_pattern = json_int(o, "sliding_window_pattern");
     c->post_norms = json_int(o, "post_norms");
     c->embed_scale = json_int(o, "embed_scale");
+    c->reward_head = json_int(o, "reward_head");
+    const cJSON *pad = cJSON_GetObjectItemCaseSensitive(o, "reward_pad_id");
+    c->reward_pad_id = !c->reward_head ? 0 : cJSON_IsNumber(pad) ? (int)pad->valuedouble : -1;  // 0: unused
     c->rope_local_theta = json_float(o, "rope_local_theta");
     c->query_scale = json_float(o, "query_scale");
     c->attn_softcap = json_float(o, "attn_softcap");

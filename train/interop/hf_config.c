@@ -509,8 +509,20 @@ int ct_hf_config_parse(const char *json, const char *source, CtModelConfig *out)
         rc = ct_error_set("%s: model_type '%s' is not supported; " FAMILIES_TEXT, source, type);
     }
     if (rc == 0) rc = refuse_common(&c);
-    if (rc == 0 && arch && strstr(arch, "ForCausalLM") == NULL && strcmp(arch, "GPT2LMHeadModel") != 0)
-        rc = ct_error_set("%s: architecture %s is not a causal language model with a head", source, arch);
+    // *ForSequenceClassification with one label: a reward model (score.weight, model.reward_head)
+    if (rc == 0 && arch && strstr(arch, "ForSequenceClassification")) {
+        const cJSON *labels = item(&c, "id2label"), *n = item(&c, "num_labels");
+        const int count = cJSON_IsNumber(n) ? (int)n->valuedouble : cJSON_IsObject(labels) ? cJSON_GetArraySize(labels) : 2;
+        if (count != 1)
+            rc = ct_error_set("%s: %s with %d labels: ctrain imports sequence classifiers with one (reward models)",
+                              source, arch, count);
+        out->reward_head = 1;
+        const cJSON *pad = item(&c, "pad_token_id");  // where transformers reads the score
+        out->reward_pad_id = cJSON_IsNumber(pad) ? (int)pad->valuedouble : -1;
+    } else if (rc == 0 && arch && strstr(arch, "ForCausalLM") == NULL && strcmp(arch, "GPT2LMHeadModel") != 0) {
+        rc = ct_error_set("%s: architecture %s is not a causal language model with a head (or a reward model)", source,
+                          arch);
+    }
     if (rc == 0) warn_unknown_keys(&c, out->arch, family ? family->keys : NULL, type);
     cJSON_Delete(root);
     if (rc == 0 && ct_model_config_validate(out) != 0) return ct_error_prefix("%s: ", source);

@@ -156,6 +156,35 @@ static int write_llama(cJSON *o, const CtModelConfig *m) {
     return ct_hf_moe_write(o, m);
 }
 
+// A reward model (model.reward_head) is its family's *ForSequenceClassification with one label:
+// transformers reads num_labels from id2label. It scores the last token that is not pad_token_id
+// (and refuses batches of more than one sequence without one): the model's reward_pad_id, the id
+// ctrain reads its scores by.
+static int write_reward_head(cJSON *o, const CtModelConfig *m) {
+    char name[96];
+    if (m->arch == CT_ARCH_GPT2) {
+        snprintf(name, sizeof name, "GPT2ForSequenceClassification");
+    } else if (m->family == CT_FAMILY_OLMOE) {
+        return ct_error_set("transformers has no OlmoeForSequenceClassification for a reward model to export as");
+    } else if (m->family == CT_FAMILY_GEMMA3) {
+        snprintf(name, sizeof name, "Gemma3TextForSequenceClassification");
+    } else {
+        const char *lm = family_names[m->family].architecture;
+        snprintf(name, sizeof name, "%.*sForSequenceClassification", (int)(strlen(lm) - strlen("ForCausalLM")), lm);
+    }
+    cJSON *arch = cJSON_CreateArray();
+    cJSON_AddItemToArray(arch, cJSON_CreateString(name));
+    cJSON_ReplaceItemInObject(o, "architectures", arch);
+    cJSON_AddItemToObject(o, "id2label", cJSON_CreateObject());
+    cJSON_AddStringToObject(cJSON_GetObjectItem(o, "id2label"), "0", "LABEL_0");
+    cJSON_AddItemToObject(o, "label2id", cJSON_CreateObject());
+    cJSON_AddNumberToObject(cJSON_GetObjectItem(o, "label2id"), "LABEL_0", 0);
+    cJSON_DeleteItemFromObject(o, "pad_token_id");
+    if (m->reward_pad_id >= 0) cJSON_AddNumberToObject(o, "pad_token_id", m->reward_pad_id);
+    else cJSON_AddNullToObject(o, "pad_token_id");  // transformers then reads the last token, one sequence a batch
+    return 0;
+}
+
 char *ct_hf_config_json(const CtModelConfig *m, int bos_id, const int32_t *eos_ids, int n_eos, const char *torch_dtype) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddArrayToObject(o, "architectures");
@@ -173,6 +202,10 @@ char *ct_hf_config_json(const CtModelConfig *m, int bos_id, const int32_t *eos_i
     if (n_eos > 1) {
         cJSON *list = cJSON_AddArrayToObject(o, "eos_token_id");
         for (int i = 0; i < n_eos; i++) cJSON_AddItemToArray(list, cJSON_CreateNumber(eos_ids[i]));
+    }
+    if (m->reward_head && write_reward_head(o, m) != 0) {
+        cJSON_Delete(o);
+        return NULL;
     }
     // transformers 4.56+ reads "dtype", earlier releases "torch_dtype"
     cJSON_AddStringToObject(o, "torch_dtype", torch_dtype);

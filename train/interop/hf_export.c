@@ -85,9 +85,8 @@ static void find_specials(const char *tokenizer_json, SpecialTokens *s) {
     CtTokenizer t;
     if (!tokenizer_json || ct_tokenizer_parse_hf(&t, tokenizer_json, strlen(tokenizer_json), "checkpoint tokenizer", NULL) != 0)
         return;
-    static const char *const eos[] = {"<|endoftext|>", "<|end_of_text|>", "</s>", "<|eot_id|>", "<|im_end|>", NULL};
     static const char *const bos[] = {"<|begin_of_text|>", "<s>", "<|startoftext|>", NULL};
-    s->eos = first_special(&t, eos);
+    s->eos = ct_tokenizer_eos_special(&t);
     s->bos = first_special(&t, bos);
     if (s->bos < 0) s->bos = s->eos;  // GPT-2 starts and ends documents with <|endoftext|>
     for (int k = 0; k < 2; k++) {
@@ -204,6 +203,8 @@ static int hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, char 
         CtHfPlace place;
         ct_hf_place_of(&m->config, e, &place);
         if (place.row0 > 0) continue;  // written with the fused tensor's first part
+        // a reward model's files are *ForSequenceClassification's, which has no LM head
+        if (m->config.reward_head && strcmp(e->name, "lm_head.weight") == 0) continue;
         int64_t rows;
         float *values = file_values(m, i, &place, &rows);
         const int k = (*n)++;

@@ -569,6 +569,12 @@ int ct_gguf_export(const char *ckpt_path, const char *out_path, const CtGgufExpo
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CtModel m;
     if (ct_checkpoint_load(ckpt_path, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
+    if (m.config.reward_head) {  // llama.cpp's GGUF has no place for a reward model's score head
+        ct_model_free(&m);
+        ct_checkpoint_meta_free(&meta);
+        return ct_error_set("%s: a reward model (score.weight): GGUF export writes language models; export it with "
+                            "ctrain export hf (as *ForSequenceClassification)", ckpt_path);
+    }
     const char *arch = gguf_arch(&m.config);
     if (!arch) {
         ct_model_free(&m);

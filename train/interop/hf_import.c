@@ -249,6 +249,13 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
         ct_checkpoint_meta_free(&meta);
         return -1;
     }
+    // A reward model's files (*ForSequenceClassification) have no LM head: ctrain's table keeps one,
+    // tied to the embedding (it never takes part in a score).
+    const CtSafetensors *head_file = NULL;
+    if (config.reward_head && !config.tie_embeddings && !find_tensor(w, "lm_head.weight", &head_file)) {
+        config.tie_embeddings = 1;
+        ct_log("%s: a reward model without an LM head: the checkpoint ties its head to the embedding", dir);
+    }
     if (resolve_tied_head(w, &config) != 0) {
         weights_close(w);
         ct_free(w);

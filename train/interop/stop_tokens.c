@@ -86,3 +86,12 @@ int ct_stop_tokens_has(const CtStopTokens *s, int32_t id) {
         if (s->ids[i] == id) return 1;
     return 0;
 }
+
+int32_t ct_tokenizer_eos_special(const CtTokenizer *t) {
+    static const char *const eos[] = {"<|endoftext|>", "<|end_of_text|>", "</s>", "<|eot_id|>", "<|im_end|>"};
+    for (size_t i = 0; i < sizeof eos / sizeof eos[0]; i++) {
+        int32_t id = ct_tokenizer_special_id(t, eos[i]);
+        if (id >= 0) return id;
+    }
+    return -1;
+}

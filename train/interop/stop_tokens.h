@@ -27,5 +27,9 @@ int ct_stop_tokens_has(const CtStopTokens *s, int32_t id);
 // absent: *n = 0). Ids at or past vocab_size are left out with a warning (the model cannot
 // produce them). 0, or -1 + error naming `source` (not a list of non-negative integers).
 int ct_eos_token_ids_parse(const char *json, const char *source, int vocab_size, int32_t *ids, int max, int *n);
+// The tokenizer's end-of-sequence special token as `ctrain export hf` names it eos_token in
+// tokenizer_config.json: the first present of <|endoftext|>, <|end_of_text|>, </s>, <|eot_id|>,
+// <|im_end|>; -1 when it has none.
+int32_t ct_tokenizer_eos_special(const CtTokenizer *t);
 // The JSON text the checkpoint stores for these ids: {"eos_token_id": [ids]} (free with ct_free()).
 char *ct_generation_config_json(const int32_t *ids, int n);

@@ -13,6 +13,7 @@ static const CtConfigSection sections[] = {
     {"train", "The training loop: batch, length, evaluation, samples and checkpoints."},
     {"optim", "AdamW and its learning-rate schedule."},
     {"dpo", "Direct Preference Optimization (ctrain dpo): the loss and the reference model."},
+    {"reward", "Reward model (ctrain reward): the pair loss's options (TRL's RewardConfig names)."},
     {"lora", "LoRA: low-rank adapters over the frozen model of train.init_from (see docs/lora.md)."},
 };
 
@@ -175,6 +176,8 @@ static const CtConfigKey keys[] = {
                     "Compute the reference log-probabilities once before training and free the reference model."),
     CT_CFG_KEY_STRING(CtRunConfig, dpo.ref_checkpoint, "dpo.ref_checkpoint", "",
                       "The reference model; empty: the starting model (train.init_from), frozen."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, reward.center_rewards_coefficient, "reward.center_rewards_coefficient", "0", 0, 1e6,
+                     "Adds this times mean((r_chosen + r_rejected)^2) to the loss, keeping rewards centred on 0 (0: off)."),
     CT_CFG_KEY_INT(CtRunConfig, lora.r, "lora.r", "0", 0, 4096,
                    "Adapter rank; 0 trains every parameter, > 0 trains only adapters over the frozen train.init_from."),
     CT_CFG_KEY_FLOAT(CtRunConfig, lora.alpha, "lora.alpha", "16", 0, 1e6,

@@ -81,6 +81,9 @@ typedef struct {
         int precompute_ref;
         char ref_checkpoint[CT_PATH_MAX];
     } dpo;
+    struct {
+        double center_rewards_coefficient;  // TRL's RewardConfig key; 0: off
+    } reward;
     // LoRA (train/model/lora.h): low-rank adapters over the frozen model of train.init_from.
     struct {
         int r;               // rank; 0 = no LoRA (every parameter trains)

@@ -23,6 +23,7 @@
 #include "train/loop/run_lock.h"
 #include "train/model/model.h"
 #include "train/objectives/dpo_objective.h"
+#include "train/objectives/reward.h"
 #include "train/objectives/objective.h"
 #include "train/objectives/step_batches.h"
 
@@ -50,6 +51,7 @@ typedef struct {
     CtStepBatches step_batches;
     CtObjectiveRun obj;  // what the objective's hooks see
     CtDpoRun dpo;        // the dpo objective's state (its reference)
+    CtRewardRun reward;  // the reward objective's state
     CtRng sample_rng;
     CtMetrics metrics;
     int have_metrics;

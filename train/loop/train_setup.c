@@ -25,6 +25,7 @@
 #include "train/loop/train_run.h"
 #include "train/model/lora_tokens.h"
 #include "train/model/model_resize.h"
+#include "train/interop/stop_tokens.h"
 
 static int open_data(CtRun *r) {
     const CtRunConfig *cfg = r->cfg;
@@ -160,6 +161,10 @@ static int build_model(CtRun *r) {
     const CtRunConfig *cfg = r->cfg;
     CtModelConfig want;
     if (ct_train_model_config(cfg, &r->data, &want) != 0) return -1;
+    want.reward_head = r->kind == CT_OBJECTIVE_REWARD;  // a reward model: the scalar head on top
+    // where it reads its scores: the last token that is not TRL's padding id, the tokenizer's pad
+    // token or else its EOS (ctrain's tokenizers name no pad token: the EOS, as `export hf` names it)
+    if (want.reward_head) want.reward_pad_id = r->have_tokenizer ? ct_tokenizer_eos_special(&r->tokenizer) : -1;
     const int B = r->train.batch.rows, T = cfg->train.seq_len;  // rows: 2 per pair for dpo
     const double lr = cfg->optim.lr, b1 = cfg->optim.beta1, b2 = cfg->optim.beta2, eps = cfg->optim.eps,
                  wd = cfg->optim.weight_decay;
@@ -168,6 +173,15 @@ static int build_model(CtRun *r) {
         if (resume_model(r, &want, B, T) != 0) return -1;
     } else if (cfg->train.init_from[0]) {
         if (start_from(r, B, T) != 0) return -1;
+        // a language model becomes a reward model: its weights, and a new head (transformers'
+        // *ForSequenceClassification.from_pretrained of a causal LM draws `score` the same way)
+        if (want.reward_head && !r->model.config.reward_head) {
+            if (ct_model_add_reward_head(&r->model, (uint64_t)cfg->run.seed, B, T, cfg->model.recompute) != 0)
+                return -1;
+            r->model.config.reward_pad_id = want.reward_pad_id;
+            ct_log("reward: added the scalar head score.weight [1, %d] to %s", r->model.config.d_model,
+                   cfg->train.init_from);
+        }
     } else {
         if (cfg->lora.r > 0)
             return ct_error_set("lora.r = %d: LoRA trains adapters over an existing model; set train.init_from to "
@@ -305,7 +319,10 @@ int ct_train_setup(CtRun *r) {
     if (r->lead && ct_make_dirs(cfg->run.out_dir) != 0) return -1;
     if (r->lead && ct_run_lock(&r->lock, cfg->run.out_dir) != 0) return -1;  // one run per folder; stale temporaries go
     if (open_loaders(r) != 0) return -1;
-    if (r->kind == CT_OBJECTIVE_SFT || r->kind == CT_OBJECTIVE_DPO) {
+    if (r->kind == CT_OBJECTIVE_REWARD && cfg->lora.r > 0)
+        return ct_error_set("reward: lora.r = %d: LoRA reward models (PEFT's SEQ_CLS task, the head trained in full) "
+                            "are not supported yet; set lora.r to 0", cfg->lora.r);
+    if (r->kind == CT_OBJECTIVE_SFT || r->kind == CT_OBJECTIVE_DPO || r->kind == CT_OBJECTIVE_REWARD) {
         char *json = ct_objective_chat_template(cfg->data.path);  // (cJSON's memory)
         r->chat_template_json = json ? ct_strdup(json) : NULL;
         free(json);
@@ -323,6 +340,16 @@ int ct_train_setup(CtRun *r) {
     ct_step_batches_init(&r->step_batches, accum, r->train.batch.rows, T);
     bind_objective(r);
     if (r->kind == CT_OBJECTIVE_DPO && ct_train_setup_dpo(r, r->resume_dir != NULL) != 0) return -1;
+    if (r->kind == CT_OBJECTIVE_REWARD) {
+        r->reward = (CtRewardRun){cfg->reward.center_rewards_coefficient, NAN};
+        r->obj.state = &r->reward;
+        const int pad = r->model.config.reward_pad_id;
+        if (r->lead && pad >= 0)
+            ct_log("reward: each sequence is scored at its last token other than id %d (the EOS, TRL's padding: "
+                   "transformers' *ForSequenceClassification reads the same one)", pad);
+        else if (r->lead)
+            ct_log("reward: each sequence is scored at its last token (the tokenizer names no EOS to pad with)");
+    }
     r->tokens_per_step = (int64_t)r->train.batch.rows * T * accum * r->world;  // over all ranks
     char title[160];
     snprintf(title, sizeof title, "%s: %s, %.1fM parameters", cfg->run.out_dir, ct_arch_name(r->model.config.arch),

@@ -146,12 +146,12 @@ static size_t layer_first_grad(const CtModel *m, int l) {
     return (size_t)(lowest - m->dev_grads);
 }
 
-float ct_model_forward(CtModel *m, const CtBatch *batch) {
+// The embeddings and the blocks: the residual stream after the last block, layer_input(m, L).
+static CtModelDims trunk_forward(CtModel *m, const CtBatch *batch) {
     CT_CHECK(batch->B >= 1 && batch->B <= m->max_B && batch->T >= 1 && batch->T <= m->max_T,
              "the batch is larger than the model's activations were sized for (ct_model_create)");
     if (m->lora) ct_lora_tokens_forward(m, batch);  // LoRA's trainable token rows (train/model/lora_tokens.h)
     m->batch = ct_model_stage_batch(m, batch);  // in the ops' memory, positions filled in
-    const CtOps *ops = m->ops;
     CtActivations *a = &m->act;
     const CtModelDims d = ct_model_dims(m, batch->B, batch->T);
     const CtBatch *staged = &m->batch;
@@ -166,6 +166,14 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
         const CtBlockActs acts = block_acts(m, l);
         ct_model_block_forward(m, l, &pass, &acts);
     }
+    return d;
+}
+
+float ct_model_forward(CtModel *m, const CtBatch *batch) {
+    const CtOps *ops = m->ops;
+    CtActivations *a = &m->act;
+    const CtModelDims d = trunk_forward(m, batch);
+    const CtBatch *staged = &m->batch;
     ct_model_head_forward(m, a->logits, a->lnf, a->lnf_mean, a->lnf_rstd, layer_input(m, d.L), d.N);
     if (m->moe.n_layers) ct_model_moe_record(m, d.N);  // routing statistics of every forward
     m->loss = 0;
@@ -292,28 +300,16 @@ static void attention_backward(CtModel *m, int l, const CtBlockActs *s, const Ct
     ct_model_norm_backward(m, dres, gp->ln1_w, gp->ln1_b, a->d_norm, s->x, p->ln1_w, s->ln1_mean, s->ln1_rstd, d->N);
 }
 
-void ct_model_backward(CtModel *m) {
+// From d lnf (a->d_norm, the final norm's output gradient) down: the final norm, the blocks and
+// the embeddings.
+static void trunk_backward(CtModel *m, const CtModelDims *dims) {
     const CtBatch *batch = &m->batch;
-    CT_CHECK(batch->targets != NULL, "ct_model_backward needs a forward pass with targets");
     const CtOps *ops = m->ops;
     const CtModelTensors *w = &m->w, *g = &m->g;
     CtActivations *a = &m->act;
-    const CtModelDims d = ct_model_dims(m, batch->B, batch->T);
+    const CtModelDims d = *dims;
     const size_t NC = (size_t)d.N * d.C, A = ops->act_bytes;
     CtAct *dres = a->d_residual;  // d loss / d (residual stream), carried down the blocks
-
-    const int router_losses = m->moe.n_layers && (m->moe.aux_coef != 0 || m->moe.z_coef != 0);
-    if (m->loss_count == 0 && !router_losses) {  // no token counted: the loss is a constant, nothing to add
-        if (m->grads_final && !m->lora && m->dev_grads) m->grads_final(m->grads_final_ctx, 0);
-        return;
-    }
-    // loss = Σ losses / count: the head's gradient, in place over the logits (through the
-    // soft-cap when the logits were capped); with no token counted only the router losses remain
-    ops->xent_backward(a->logits, a->lse, batch->targets, batch->loss_mask, batch->loss_weights,
-                       m->loss_count > 0 ? 1.0f / m->loss_count : 0.0f, d.N, d.V, m->config.final_softcap);
-    ops->zero(a->d_norm, NC * A);
-    ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
-    if (m->lora) ct_lora_tokens_backward_head(m, d.N);
     ops->zero(dres, NC * A);
     ct_model_norm_backward(m, dres, g->lnf_w, g->lnf_b, a->d_norm, layer_input(m, d.L), w->lnf_w, a->lnf_mean,
                            a->lnf_rstd, d.N);
@@ -334,4 +330,62 @@ void ct_model_backward(CtModel *m) {
     if (m->lora) ct_lora_tokens_backward_embedding(m, dres, d.N);
     if (g->wpe) ops->embedding_backward(g->wpe, dres, batch->positions, d.N, d.C);
     if (hook) m->grads_final(m->grads_final_ctx, 0);
+}
+
+void ct_model_backward(CtModel *m) {
+    const CtBatch *batch = &m->batch;
+    CT_CHECK(batch->targets != NULL, "ct_model_backward needs a forward pass with targets");
+    const CtOps *ops = m->ops;
+    const CtModelTensors *w = &m->w, *g = &m->g;
+    CtActivations *a = &m->act;
+    const CtModelDims d = ct_model_dims(m, batch->B, batch->T);
+    const size_t NC = (size_t)d.N * d.C, A = ops->act_bytes;
+    const int router_losses = m->moe.n_layers && (m->moe.aux_coef != 0 || m->moe.z_coef != 0);
+    if (m->loss_count == 0 && !router_losses) {  // no token counted: the loss is a constant, nothing to add
+        if (m->grads_final && !m->lora && m->dev_grads) m->grads_final(m->grads_final_ctx, 0);
+        return;
+    }
+    // loss = Σ losses / count: the head's gradient, in place over the logits (through the
+    // soft-cap when the logits were capped); with no token counted only the router losses remain
+    ops->xent_backward(a->logits, a->lse, batch->targets, batch->loss_mask, batch->loss_weights,
+                       m->loss_count > 0 ? 1.0f / m->loss_count : 0.0f, d.N, d.V, m->config.final_softcap);
+    ops->zero(a->d_norm, NC * A);
+    ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
+    if (m->lora) ct_lora_tokens_backward_head(m, d.N);
+    trunk_backward(m, &d);
+}
+
+// score_n = lnf_n · score (one more product, [N,C]·[1,C]ᵀ) on every token; the caller's rows read
+// theirs at last[r]. The LM head is not run: a reward step needs no logits.
+void ct_model_reward_forward(CtModel *m, const CtBatch *batch, const int *last, float *scores) {
+    CT_CHECK(m->w.score != NULL, "ct_model_reward_forward needs a model with model.reward_head");
+    CtActivations *a = &m->act;
+    const CtModelDims d = trunk_forward(m, batch);
+    ct_model_norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, layer_input(m, d.L), m->w.lnf_w, m->w.lnf_b, d.N);
+    if (m->moe.n_layers) ct_model_moe_record(m, d.N);
+    m->ops->matmul_forward(a->proj, a->lnf, m->w.score, NULL, d.N, d.C, 1);  // proj: [N,C] scratch, N used
+    float *all = ct_alloc(sizeof(float) * (size_t)d.N);
+    m->ops->download_act(all, a->proj, (size_t)d.N);
+    for (int r = 0; r < d.B; r++) {
+        CT_CHECK(last[r] >= 0 && last[r] < d.T, "a reward row's last token lies outside the batch");
+        scores[r] = all[(size_t)r * d.T + last[r]];
+    }
+    ct_free(all);
+    m->loss = 0;
+    m->loss_count = 0;
+}
+
+// d score_n is d_scores[r] at n = (r, last[r]) and 0 elsewhere; the head's backward gives
+// d lnf_n = d score_n · score and d score += Σ_n d score_n · lnf_n.
+void ct_model_reward_backward(CtModel *m, const int *last, const float *d_scores) {
+    const CtOps *ops = m->ops;
+    CtActivations *a = &m->act;
+    const CtModelDims d = ct_model_dims(m, m->batch.B, m->batch.T);
+    float *dout = ct_calloc((size_t)d.N, sizeof(float));
+    for (int r = 0; r < d.B; r++) dout[(size_t)r * d.T + last[r]] = d_scores[r];
+    ops->upload_act(a->logits, dout, (size_t)d.N);  // logits: [N,V] scratch, N used (no LM head ran)
+    ct_free(dout);
+    ops->zero(a->d_norm, (size_t)d.N * d.C * ops->act_bytes);
+    ops->matmul_backward(a->d_norm, m->g.score, NULL, a->logits, a->lnf, m->w.score, d.N, d.C, 1);
+    trunk_backward(m, &d);
 }

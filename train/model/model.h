@@ -60,6 +60,7 @@ typedef struct {
     float *wte, *wpe;   // wpe: gpt2 only
     float *lnf_w, *lnf_b;
     float *lm_head;     // = wte when tied
+    float *score;       // reward_head: [1, C] the reward model's scalar head; else NULL
     CtLayerTensors *layers;
 } CtModelTensors;
 
@@ -271,6 +272,12 @@ void ct_model_set_loss_weights(CtModel *m, const float *weights);
 void ct_model_backward(CtModel *m);
 void ct_model_zero_grad(CtModel *m);
 
+// A reward model (config.reward_head): the forward of `batch` (targets are not read) up to the
+// final norm, and each row r's score, lnf[r, last[r]] · score, into scores[B] (host memory).
+// Its backward adds the gradients of a loss L given d_scores[r] = ∂L/∂scores[r] (host memory).
+void ct_model_reward_forward(CtModel *m, const CtBatch *batch, const int *last, float *scores);
+void ct_model_reward_backward(CtModel *m, const int *last, const float *d_scores);
+
 // The parameter table as named tensors for checkpoint and safetensors code.
 // out must hold m->n_tensors entries; data points into m->params (or m->grads).
 void ct_model_named_tensors(const CtModel *m, int gradients, CtNamedTensor *out);
@@ -286,7 +293,7 @@ void ct_model_moe_update_bias(CtModel *m, const double *load, float rate);
 // FLOPs of one training step (forward + backward) per token at sequence length T:
 // 6·N_matmul + 6·n_layer·T·d_model (causal attention: QKᵀ and P·V each 2·T·C/2 per token
 // forward, twice that backward). N_matmul counts the weights of every matrix product,
-// the output head included; embeddings and norms are not products. An MoE layer counts the
+// the output head included (a reward model's: score, [1, C]); embeddings and norms are not products. An MoE layer counts the
 // weights a token runs through: the router, top_k experts and the shared expert (its active
 // parameters, not all E experts). weights_frozen (LoRA's
 // base): 4·N_matmul, backward computing the inputs' gradients but not the weights'.

@@ -54,6 +54,11 @@ typedef struct {
     float rope_theta;  // llama only
     int tie_embeddings;
     float dropout;
+    int reward_head;  // 1: a reward model: a scalar head score.weight [1, d_model] (no bias) on the final
+                      // norm's output, as transformers' *ForSequenceClassification with num_labels 1
+    int reward_pad_id;  // reward_head: the score is read at a sequence's last token that is not this id
+                        // (transformers' rule with pad_token_id; TRL pads with the EOS); -1: its last token.
+                        // 0 (unused) without reward_head
 
     // ---- llama-architecture variants (all zero: plain LLaMA) ----
     CtFamily family;

@@ -158,11 +158,14 @@ static void walk_llama(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors 
     t->lm_head = c->tie_embeddings ? t->wte : add_tensor(walk, "lm_head.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
 }
 
+// A reward model's scalar head comes last, after the LM head (which stays: the same checkpoint
+// still generates); transformers' *ForSequenceClassification names it score.weight [num_labels, C].
 static void walk_layout(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
     if (c->arch == CT_ARCH_GPT2)
         walk_gpt2(c, walk, t);
     else
         walk_llama(c, walk, t);
+    t->score = c->reward_head ? add_tensor(walk, "score.weight", 1, c->d_model, 0, CT_INIT_NORMAL) : NULL;
 }
 
 void ct_model_layout_count(const CtModelConfig *c, int *n_tensors, size_t *n_floats) {
@@ -228,7 +231,8 @@ double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_froze
     // shared expert and its gate (the sorting, gathering and weighting are not products).
     const double FM = c->moe_d_ff, FS = (double)c->n_shared_experts * c->moe_d_ff;
     double moe = C * c->n_experts + c->top_k * 3 * FM * C + 3 * FS * C + (c->shared_expert_gate ? C : 0);
-    double n_matmul = (double)c->vocab_size * C;
+    // the head: the LM head, or a reward model's score (its training steps never run the LM head)
+    double n_matmul = c->reward_head ? C : (double)c->vocab_size * C;
     for (int l = 0; l < c->n_layer; l++) n_matmul += qkv + out + (ct_model_layer_is_moe(c, l) ? moe : mlp);
     double attention = 0;  // QKᵀ and P·V, 2·AW each per key seen forward, twice that backward
     for (int l = 0; l < c->n_layer; l++)

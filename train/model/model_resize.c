@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/rng.h"
 
 static int is_vocab_tensor(const CtParamEntry *e, int V) {
     return e->ndim == 2 && e->shape[0] == V &&
@@ -33,5 +34,22 @@ int ct_model_grow_vocab(CtModel *m, int new_V, int max_B, int max_T, int recompu
     }
     ct_model_free(m);
     *m = grown;
+    return 0;
+}
+
+int ct_model_add_reward_head(CtModel *m, uint64_t seed, int max_B, int max_T, int recompute) {
+    if (m->config.reward_head) return ct_error_set("the model has a reward head already");
+    CtModelConfig c = m->config;
+    c.reward_head = 1;
+    CtModel rm;
+    if (ct_model_create(&rm, &c, m->ops, max_B, max_T, recompute) != 0) return -1;
+    CT_CHECK(rm.n_tensors == m->n_tensors + 1, "the reward head is one tensor after all the others");
+    memcpy(rm.params, m->params, m->n_params * sizeof(float));
+    const int head = rm.n_tensors - 1;  // ct_model_init's stream for this tensor, normal(0, 0.02)
+    CtRng rng;
+    ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_MODEL_INIT + (uint64_t)head);
+    ct_rng_fill_normal(&rng, rm.params + rm.table[head].offset, rm.table[head].numel, 0, 0.02f);
+    ct_model_free(m);
+    *m = rm;
     return 0;
 }

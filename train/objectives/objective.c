@@ -8,7 +8,12 @@
 #include "data/input/read_file.h"
 
 const CtObjective *ct_objective_for(CtObjectiveKind kind) {
-    return kind == CT_OBJECTIVE_SFT ? &ct_objective_sft : kind == CT_OBJECTIVE_DPO ? &ct_objective_dpo : &ct_objective_lm;
+    switch (kind) {
+    case CT_OBJECTIVE_SFT: return &ct_objective_sft;
+    case CT_OBJECTIVE_DPO: return &ct_objective_dpo;
+    case CT_OBJECTIVE_REWARD: return &ct_objective_reward;
+    default: return &ct_objective_lm;
+    }
 }
 
 uint64_t ct_objective_dropout_seed(uint64_t seed, uint64_t micro_batch) {

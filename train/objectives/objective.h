@@ -5,6 +5,7 @@
 //   sft  supervised fine-tuning: the same loss on response tokens only, examples packed apart,
 //        and exact match of greedy answers (sft.c)
 //   dpo  preference tuning against a frozen reference (dpo_objective.c; its pieces in dpo.c)
+//   reward  a reward model: a scalar head on the LM, TRL's RewardTrainer loss on dpo pairs (reward.c)
 // Hooks see the run through CtObjectiveRun: the model, the loaders and the step's batches; an
 // objective's own state (DPO's reference) hangs on `state`.
 #pragma once
@@ -21,6 +22,7 @@ typedef enum {
     CT_OBJECTIVE_LM = 0,   // pretraining: every next token of text shards
     CT_OBJECTIVE_SFT = 1,  // supervised fine-tuning: only response tokens of sft shards
     CT_OBJECTIVE_DPO = 2,  // preference tuning on dpo shards against a frozen reference
+    CT_OBJECTIVE_REWARD = 3,  // a reward model (scalar head) on dpo shards' pairs
 } CtObjectiveKind;
 
 // A line an objective adds to metrics.jsonl: {"kind": kind, "step": …, "tokens": …, name: value…}.
@@ -87,7 +89,7 @@ typedef struct {
     void (*free)(CtObjectiveRun *o);         // its state; NULL: none
 } CtObjective;
 
-extern const CtObjective ct_objective_lm, ct_objective_sft, ct_objective_dpo;
+extern const CtObjective ct_objective_lm, ct_objective_sft, ct_objective_dpo, ct_objective_reward;
 const CtObjective *ct_objective_for(CtObjectiveKind kind);
 
 // The dropout seed of a micro-batch (step·65536 + index): independent of every other one's.
