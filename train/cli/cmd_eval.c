@@ -261,8 +261,8 @@ static int run_reward_eval(const CtArgs *args, const char *ckpt, const CtModelCo
     else if (split_name)
         split = strcmp(split_name, "train") == 0 ? CT_SPLIT_TRAIN : CT_SPLIT_VAL;
     if (rc == 0 && data.kind != CT_SHARD_DPO)
-        rc = ct_error_set("%s: holds %s; a reward model is evaluated on a dpo dataset (ctrain shard --format dpo)", dir,
-                          data.kind == CT_SHARD_SFT ? "sft examples" : "text");
+        rc = ct_error_set("%s: holds a %s dataset; a reward model is evaluated on a dpo dataset (ctrain shard --format dpo)",
+                          dir, ct_shard_kind_name(data.kind));
     if (rc == 0 && data.split[split].n_documents == 0) rc = ct_error_set("%s: its %s split has no pairs", dir, ct_split_name(split));
     if (rc == 0 && meta->tokenizer_json) {  // the shards must be the checkpoint's tokens
         CtTokenizer tok;
