@@ -8,6 +8,7 @@
 
 #include "core/rng.h"
 #include "tests/test.h"
+#include "tests/train_fixture.h"
 
 static const char *DPO_CONFIG =
     "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 2, \"d_model\": 64, \"n_head\": 4, \"n_kv_head\": 2, "
@@ -20,30 +21,15 @@ static const char *DPO_CONFIG =
 // from (it refuses random weights): DPO_CONFIG's, one pretraining step on the corpus, in
 // DIR/init/ckpt-step00000001.h5. 0, or the failing status with the output.
 static int make_pairs(const char *dir, char **out) {
-    const char *shared = ct_test_shared_data();
-    if (!shared) return 1;
-    static const char *words[10] = {"apple", "banana", "cherry", "grape", "lemon",
-                                    "mango", "orange", "peach", "pear", "plum"};
-    CtRng rng;
-    ct_rng_seed(&rng, 3);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/pairs.jsonl", dir);
-    FILE *f = fopen(path, "w");
-    for (int i = 0; i < 300; i++) {
-        int a = (int)ct_rng_below(&rng, 10), b = (int)ct_rng_below(&rng, 10), c = (int)ct_rng_below(&rng, 10);
-        fprintf(f, "{\"prompt\": \"List: %s %s %s\\nReversed:\", \"chosen\": \" %s %s %s\", \"rejected\": \" %s %s %s\"}\n",
-                words[a], words[b], words[c], words[c], words[b], words[a], words[a], words[b], words[c]);
-    }
-    fclose(f);
     ct_test_write("dpo.json", DPO_CONFIG);
+    int rc = train_fixture_reverse_pairs(dir, 300, out);
+    if (rc != 0) return rc;
+    free(*out);
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && head -c 300000 '%s/corpora/nlp-corpus-40k.txt' > corpus.txt && '%s' tokenizer train --input "
-             "corpus.txt --vocab-size 1024 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json "
-             "--input pairs.jsonl --format dpo --val-fraction 0.1 --out pairs && '%s' shard --tokenizer tok.json --input "
-             "corpus.txt --val-fraction 0.1 --out text && '%s' pretrain dpo.json --data.path=text --run.out_dir=init "
-             "--run.threads=1 --train.init_from= --train.max_steps=1 --train.eval_every=0 --train.eval_batches=1",
-             dir, shared, ct_test_bin(), ct_test_bin(), ct_test_bin(), ct_test_bin());
+             "cd '%s' && '%s' pretrain dpo.json --data.path=text --run.out_dir=init --run.threads=1 --train.init_from= "
+             "--train.max_steps=1 --train.eval_every=0 --train.eval_batches=1",
+             dir, ct_test_bin());
     return ct_test_run(cmd, out);
 }
 

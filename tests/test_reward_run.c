@@ -9,6 +9,7 @@
 
 #include "core/rng.h"
 #include "tests/test.h"
+#include "tests/train_fixture.h"
 
 static const char *REWARD_CONFIG =
     "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 2, \"d_model\": 64, \"n_head\": 4, \"n_kv_head\": 2, "
@@ -20,28 +21,8 @@ static const char *REWARD_CONFIG =
 // dropped by shard as chosen = rejected): the score must compare the completion with the prompt.
 // A 1024-token tokenizer on the shared corpus; DIR/pairs (dpo), DIR/text, DIR/reward.json.
 static int make_pairs(const char *dir, char **out) {
-    static const char *words[10] = {"apple", "banana", "cherry", "grape", "lemon",
-                                    "mango", "orange", "peach", "pear", "plum"};
-    CtRng rng;
-    ct_rng_seed(&rng, 3);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/pairs.jsonl", dir);
-    FILE *f = fopen(path, "w");
-    for (int i = 0; i < 600; i++) {
-        int a = (int)ct_rng_below(&rng, 10), b = (int)ct_rng_below(&rng, 10), c = (int)ct_rng_below(&rng, 10);
-        fprintf(f, "{\"prompt\": \"List: %s %s %s\\nReversed:\", \"chosen\": \" %s %s %s\", \"rejected\": \" %s %s %s\"}\n",
-                words[a], words[b], words[c], words[c], words[b], words[a], words[a], words[b], words[c]);
-    }
-    fclose(f);
     ct_test_write("reward.json", REWARD_CONFIG);
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && head -c 300000 '%s/corpora/nlp-corpus-40k.txt' > corpus.txt && '%s' tokenizer train --input "
-             "corpus.txt --vocab-size 1024 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json "
-             "--input pairs.jsonl --format dpo --val-fraction 0.1 --out pairs && '%s' shard --tokenizer tok.json "
-             "--input corpus.txt --val-fraction 0.1 --out text",
-             dir, ct_test_shared_data(), ct_test_bin(), ct_test_bin(), ct_test_bin());
-    return ct_test_run(cmd, out);
+    return train_fixture_reverse_pairs(dir, 600, out);
 }
 
 // The value of `key` in the line of `kind` at `step` that has it (NAN if none).

@@ -1,9 +1,11 @@
 #include "tests/train_fixture.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/rng.h"
 #include "tests/test.h"
 #include "train/interop/checkpoint_io.h"
 
@@ -60,4 +62,31 @@ char *train_fixture_metric_lines(const char *run_dir, int from) {
     }
     free(text);
     return out;
+}
+
+int train_fixture_reverse_pairs(const char *dir, int pairs, char **out) {
+    const char *shared = ct_test_shared_data();
+    if (!shared) return 1;
+    static const char *words[10] = {"apple", "banana", "cherry", "grape", "lemon",
+                                    "mango", "orange", "peach", "pear", "plum"};
+    CtRng rng;
+    ct_rng_seed(&rng, 3);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/pairs.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    for (int i = 0; i < pairs; i++) {
+        int a = (int)ct_rng_below(&rng, 10), b = (int)ct_rng_below(&rng, 10), c = (int)ct_rng_below(&rng, 10);
+        fprintf(f, "{\"prompt\": \"List: %s %s %s\\nReversed:\", \"chosen\": \" %s %s %s\", \"rejected\": \" %s %s %s\"}\n",
+                words[a], words[b], words[c], words[c], words[b], words[a], words[a], words[b], words[c]);
+    }
+    fclose(f);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && head -c 300000 '%s/corpora/nlp-corpus-40k.txt' > corpus.txt && '%s' tokenizer train --input "
+             "corpus.txt --vocab-size 1024 --special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json "
+             "--input pairs.jsonl --format dpo --val-fraction 0.1 --out pairs && '%s' shard --tokenizer tok.json "
+             "--input corpus.txt --val-fraction 0.1 --out text",
+             dir, shared, ct_test_bin(), ct_test_bin(), ct_test_bin());
+    return ct_test_run(cmd, out);
 }

@@ -15,3 +15,9 @@ int train_fixture_load_checkpoint(const char *run_dir, const char *file, CtModel
 // The "train" lines of DIR/metrics.jsonl (DIR relative to the test's folder) from step `from`
 // on, without their timing fields, so two runs can be compared as text. NULL when unreadable.
 char *train_fixture_metric_lines(const char *run_dir, int from);
+// In DIR: `pairs` plain-string preference pairs (reverse a list of three fruit: chosen reversed,
+// rejected as given; seed 3) in pairs.jsonl, a 1024-token tokenizer trained on 300 KB of the
+// shared corpus (tok.json), the pairs sharded as dpo into DIR/pairs and the corpus as text into
+// DIR/text, each with a 10% validation split. 1 when ../shared/data is absent; otherwise 0, or the
+// failing status with the commands' output in *out.
+int train_fixture_reverse_pairs(const char *dir, int pairs, char **out);
