@@ -1,5 +1,15 @@
 #include "tests/cuda_fixture.h"
 
+#include "core/error.h"
+#include "kernels/device.h"
+#include "tests/test.h"
+
+const CtOps *cuda_fixture_ops_or_skip(void) {
+    const CtOps *ops = ct_ops_select("cuda");
+    if (!ops) SKIP("%s", ct_error_message());
+    return ops;
+}
+
 #ifdef CTRAIN_CUDA
 #include "core/alloc.h"
 #include "kernels/cuda/cuda_ops.h"

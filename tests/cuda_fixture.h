@@ -4,6 +4,9 @@
 
 #include "kernels/ops.h"
 
+// The CUDA op table; without one (built without CUDA, or no device) the test ends as skipped.
+const CtOps *cuda_fixture_ops_or_skip(void);
+
 #ifdef CTRAIN_CUDA
 // A new device buffer holding `bytes` bytes of host (ct_cuda_free it).
 void *cuda_fixture_up(const void *host, size_t bytes, const char *what);

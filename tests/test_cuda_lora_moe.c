@@ -9,34 +9,25 @@
 #include "core/error.h"
 #include "kernels/device.h"
 #include "kernels/ops.h"
+#include "tests/cuda_fixture.h"
+#include "tests/hf_fixture.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "train/model/lora.h"
 
 #define TOL 1e-5  // fp32 on both sides, sums in other orders
 
-static double rel_diff(const float *got, const float *want, size_t n) {
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - (double)want[i]);
-        if (isnan(d)) return INFINITY;
-        diff = fmax(diff, d);
-        scale = fmax(scale, fabs((double)want[i]));
-    }
-    return scale > 0 ? diff / scale : diff;
-}
 
 static double device_vs_host(const CtOps *ops, const float *dev, const float *host, size_t n) {
     float *h = ct_alloc(n * sizeof(float) + 1);
     ops->download(h, dev, n * sizeof(float));
-    double r = rel_diff(h, host, n);
+    double r = hf_fixture_relative_error(h, host, n);
     ct_free(h);
     return r;
 }
 
 TEST(cuda, lora_on_experts_step_matches_cpu) {
-    const CtOps *ops = ct_ops_select("cuda");
-    if (!ops) SKIP("%s", ct_error_message());
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
     c.n_experts = 4;
     c.top_k = 2;

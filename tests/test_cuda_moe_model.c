@@ -10,6 +10,8 @@
 #include "core/error.h"
 #include "kernels/device.h"
 #include "kernels/ops.h"
+#include "tests/cuda_fixture.h"
+#include "tests/hf_fixture.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "train/model/generate.h"
@@ -17,23 +19,7 @@
 // fp32 on both sides, sums in other orders: a few ulps of the largest value (see test_cuda_train.c).
 #define TOL 1e-5
 
-static const CtOps *gpu_or_skip(void) {
-    const CtOps *ops = ct_ops_select("cuda");
-    if (!ops) SKIP("%s", ct_error_message());
-    return ops;
-}
 
-// max |got - want| / max |want| (infinite when anything is NaN)
-static double rel_diff(const float *got, const float *want, size_t n) {
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - (double)want[i]);
-        if (isnan(d)) return INFINITY;
-        diff = fmax(diff, d);
-        scale = fmax(scale, fabs((double)want[i]));
-    }
-    return scale > 0 ? diff / scale : diff;
-}
 
 static CtModelConfig moe_config(CtRouter router, int shared, int gate, int layer_freq) {
     CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
@@ -84,14 +70,14 @@ static void step_difference(const CtOps *ops, CtModelConfig c, int recompute, ui
     ct_model_backward(&gpu);
     float *g = ct_alloc(cpu.n_params * sizeof(float));
     ops->download(g, gpu.dev_grads, cpu.n_params * sizeof(float));
-    *r = rel_diff(g, cpu.grads, cpu.n_params);
+    *r = hf_fixture_relative_error(g, cpu.grads, cpu.n_params);
     ct_free(g);
     ct_model_free(&cpu);
     ct_model_free(&gpu);
 }
 
 TEST(cuda, moe_model_step_matches_cpu) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     const struct {
         CtRouter router;
         int shared, gate, freq, recompute;
@@ -108,7 +94,7 @@ TEST(cuda, moe_model_step_matches_cpu) {
 
 // bf16 products and activations: close to fp32, as the dense llama (test_cuda_train.c's bound).
 TEST(cuda, moe_model_bf16_step_close_to_fp32) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     const CtOps *bf16 = ct_ops_with_precision(ops, "bf16");
     CHECK(bf16 && ct_ops_products_bf16(bf16));
     double r = INFINITY;
@@ -118,7 +104,7 @@ TEST(cuda, moe_model_bf16_step_close_to_fp32) {
 }
 
 TEST(cuda, moe_generation_matches_cpu) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     CtModelConfig c = moe_config(CT_ROUTER_SIGMOID_NORM, 1, 1, 2);
     CtModel cpu, gpu;
     twin_models(&cpu, &gpu, &c, ops, 1, 12, 0, 41);
@@ -129,7 +115,7 @@ TEST(cuda, moe_generation_matches_cpu) {
     for (int t = 0; t < 12; t++) {
         const int32_t token = (int32_t)((t * 7 + 3) % c.vocab_size);
         const float *lc = ct_generator_feed(&gc, token), *lg = ct_generator_feed(&gg, token);
-        worst = fmax(worst, rel_diff(lg, lc, (size_t)c.vocab_size));
+        worst = fmax(worst, hf_fixture_relative_error(lg, lc, (size_t)c.vocab_size));
     }
     CHECK_MSG(worst < TOL, "the GPU's cached logits differ from the CPU's by %g", worst);
     ct_generator_free(&gc);
@@ -140,7 +126,7 @@ TEST(cuda, moe_generation_matches_cpu) {
 
 // The aux-free rule writes the device's parameters and the host mirror alike.
 TEST(cuda, moe_update_bias_moves_device_and_host_copies) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     CtModelConfig c = moe_config(CT_ROUTER_SIGMOID, 0, 0, 1);
     CtModel cpu, gpu;
     twin_models(&cpu, &gpu, &c, ops, 1, 4, 0, 3);

@@ -15,6 +15,8 @@
 #include "kernels/ops.h"
 #include "optim/adamw.h"
 #include "optim/clip.h"
+#include "tests/cuda_fixture.h"
+#include "tests/hf_fixture.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "tests/train_fixture.h"
@@ -28,23 +30,7 @@
 // of the largest value per result, far below what a wrong index or a missed term gives.
 #define TOL 1e-5
 
-static const CtOps *gpu_or_skip(void) {
-    const CtOps *ops = ct_ops_select("cuda");
-    if (!ops) SKIP("%s", ct_error_message());
-    return ops;
-}
 
-// max |got - want| / max |want| (infinite when anything is NaN)
-static double rel_diff(const float *got, const float *want, size_t n) {
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - (double)want[i]);
-        if (isnan(d)) return INFINITY;
-        if (d > diff) diff = d;
-        if (fabs((double)want[i]) > scale) scale = fabs((double)want[i]);
-    }
-    return scale > 0 ? diff / scale : diff;
-}
 
 static float *download(const CtOps *ops, const float *dev, size_t n) {
     float *h = ct_alloc(n * sizeof(float) + 1);
@@ -55,7 +41,7 @@ static float *download(const CtOps *ops, const float *dev, size_t n) {
 #define CHECK_ARRAYS(ops, dev, host, n, what)                                                  \
     do {                                                                                       \
         float *got_ = download(ops, dev, n);                                                   \
-        double r_ = rel_diff(got_, host, n);                                                   \
+        double r_ = hf_fixture_relative_error(got_, host, n);                                  \
         CHECK_MSG(r_ < TOL, "%s: GPU differs from CPU by %.3g (relative to the largest)", what, r_); \
         ct_free(got_);                                                                         \
     } while (0)
@@ -82,7 +68,8 @@ static void step_case_cfg(const CtOps *ops, CtModelConfig c, int packed, int rec
     CHECK_MSG(fabsf(loss_gpu - loss_cpu) <= TOL * fabsf(loss_cpu), "loss %.9g on the GPU, %.9g on the CPU", loss_gpu,
               loss_cpu);
     CHECK(gpu.loss_count == cpu.loss_count);
-    CHECK_MSG(rel_diff(gpu.logprobs, cpu.logprobs, (size_t)B * T) < TOL, "per-token log-probabilities differ");
+    CHECK_MSG(hf_fixture_relative_error(gpu.logprobs, cpu.logprobs, (size_t)B * T) < TOL,
+              "per-token log-probabilities differ");
     ct_model_backward(&cpu);
     ct_model_backward(&gpu);
     CHECK_ARRAYS(ops, gpu.dev_grads, cpu.grads, cpu.n_params, "gradients");
@@ -101,7 +88,7 @@ static void step_case_cfg(const CtOps *ops, CtModelConfig c, int packed, int rec
     CHECK_ARRAYS(ops, gpu.dev_params, cpu.params, cpu.n_params, "parameters after AdamW");
     // the host mirror follows on request
     ct_model_sync_to_host(&gpu);
-    CHECK(rel_diff(gpu.params, cpu.params, cpu.n_params) < TOL);
+    CHECK(hf_fixture_relative_error(gpu.params, cpu.params, cpu.n_params) < TOL);
     ct_adamw_free(&oc);
     ct_adamw_free(&og);
     ct_model_free(&cpu);
@@ -113,7 +100,7 @@ static void step_case(const CtOps *ops, CtArch arch, int packed, int recompute) 
 }
 
 TEST(cuda, model_step_matches_cpu) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     step_case(ops, CT_ARCH_GPT2, 0, 0);
     if (!ct_test_failed()) step_case(ops, CT_ARCH_LLAMA, 1, 0);  // GQA, RoPE, packed documents, loss weights
     if (!ct_test_failed()) step_case(ops, CT_ARCH_LLAMA, 1, 1);  // with recompute
@@ -123,7 +110,7 @@ TEST(cuda, model_step_matches_cpu) {
 // Every llama variant (tests/model_fixture.h): windows, soft-caps, query scale, q/k norms,
 // GeGLU, post-norms, embedding scale, RoPE tables, on the GPU's kernels in fp32.
 TEST(cuda, model_step_llama_variants_match_cpu) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     for (int i = 0; tiny_variant_names[i] && !ct_test_failed(); i++) {
         printf("    %s\n", tiny_variant_names[i]);
         step_case_cfg(ops, tiny_variant_config(tiny_variant_names[i]), 1, strcmp(tiny_variant_names[i], "gemma2") == 0);
@@ -133,7 +120,7 @@ TEST(cuda, model_step_llama_variants_match_cpu) {
 // Generation with the key/value cache on the GPU gives the CPU's logits for every variant (the
 // window and the caps in attention_decode, the q/k norms and post-norms on one row).
 TEST(cuda, generation_llama_variants_match_cpu) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     for (int i = 0; tiny_variant_names[i] && !ct_test_failed(); i++) {
         CtModelConfig c = tiny_variant_config(tiny_variant_names[i]);
         CtModel cpu, gpu;
@@ -145,7 +132,7 @@ TEST(cuda, generation_llama_variants_match_cpu) {
         for (int t = 0; t < 12; t++) {
             const int32_t token = (int32_t)((t * 7 + 3) % c.vocab_size);
             const float *lc = ct_generator_feed(&gc, token), *lg = ct_generator_feed(&gg, token);
-            worst = fmax(worst, rel_diff(lg, lc, (size_t)c.vocab_size));
+            worst = fmax(worst, hf_fixture_relative_error(lg, lc, (size_t)c.vocab_size));
         }
         printf("    %s: cached logits on the GPU within %.2g of the CPU's\n", tiny_variant_names[i], worst);
         CHECK_MSG(worst < TOL, "%s: the GPU's cached logits differ from the CPU's by %g", tiny_variant_names[i], worst);
@@ -157,7 +144,7 @@ TEST(cuda, generation_llama_variants_match_cpu) {
 }
 
 TEST(cuda, lora_step_matches_cpu) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
     c.dropout = 0.1f;  // the dropout masks are the same function of the seed on both
     const int B = 2, T = 16;
@@ -211,7 +198,7 @@ static void make_pairs(CtStepBatches *s, int V) {
 }
 
 TEST(cuda, dpo_step_matches_cpu) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     CtModelConfig c = tiny_config(CT_ARCH_GPT2);
     CtModel cpu, gpu;
     twin_models(&cpu, &gpu, &c, ops, 4, 8, 0, 11);
@@ -259,7 +246,7 @@ static void bf16_step_case_tol(const CtOps *bf16, CtModelConfig c, int recompute
     ct_model_backward(&cpu);
     ct_model_backward(&gpu);
     float *g = download(bf16, gpu.dev_grads, cpu.n_params);
-    double r = rel_diff(g, cpu.grads, cpu.n_params);
+    double r = hf_fixture_relative_error(g, cpu.grads, cpu.n_params);
     printf("    bf16 gradients within %.3g of the largest\n", r);
     CHECK_MSG(r < tol, "gradients with bf16 products differ from fp32 by %.3g of the largest", r);
     CHECK_MSG(r > 0, "bf16 products gave exactly the fp32 gradients: the bf16 path did not run");
@@ -298,7 +285,7 @@ static CtOps counting_table(const CtOps *bf16) {
 // capped logits): measured 2.5e-2 (mistral) to 5.8e-2 (gemma3) of the largest
 // gradient, against 3.9e-2 for the plain llama, so the bound is 8e-2 (a wrong kernel is off by O(1)).
 TEST(cuda, bf16_step_llama_variants_close_to_fp32) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     const CtOps *bf16 = ct_ops_with_precision(ops, "bf16");
     CHECK(bf16 && ct_ops_products_bf16(bf16));
     const char *names[] = {"qwen2", "qwen3", "mistral", "gemma2", "gemma3"};
@@ -309,7 +296,7 @@ TEST(cuda, bf16_step_llama_variants_close_to_fp32) {
 }
 
 TEST(cuda, bf16_step_is_close_to_fp32) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     const CtOps *bf16 = ct_ops_with_precision(ops, "bf16");
     CHECK(bf16 && ct_ops_products_bf16(bf16));
     CHECK(bf16->matmul_bias_gelu_forward && bf16->matmul_backward_dgelu);
@@ -328,7 +315,7 @@ TEST(cuda, bf16_step_is_close_to_fp32) {
 // The fused GELU ops against the same bf16 products unfused: they differ only by the GELU's
 // rounding (cuBLASLt's tanh is approximate) and what that moves in the next product's bf16 operand.
 TEST(cuda, bf16_fused_gelu_step_matches_unfused) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     const CtOps *bf16 = ct_ops_with_precision(ops, "bf16");
     CtOps unfused = *bf16;
     unfused.matmul_bias_gelu_forward = NULL;
@@ -349,7 +336,7 @@ TEST(cuda, bf16_fused_gelu_step_matches_unfused) {
     ct_model_backward(&a);
     ct_model_backward(&b);
     float *ga = download(bf16, a.dev_grads, a.n_params), *gb = download(bf16, b.dev_grads, b.n_params);
-    double r = rel_diff(gb, ga, a.n_params);
+    double r = hf_fixture_relative_error(gb, ga, a.n_params);
     CHECK_MSG(r < 1e-2, "gradients with the fused GELU differ from unfused by %.3g of the largest", r);
     ct_free(ga);
     ct_free(gb);
@@ -383,7 +370,7 @@ static void bf16_lora_case(const CtOps *counting, const char *targets, int fused
     ct_model_backward(&cpu);
     ct_model_backward(&gpu);
     float *g = download(counting, gpu.lora->dev_grads, cpu.lora->n_params);
-    double r = rel_diff(g, cpu.lora->grads, cpu.lora->n_params);
+    double r = hf_fixture_relative_error(g, cpu.lora->grads, cpu.lora->n_params);
     CHECK_MSG(r < 5e-2, "LoRA (%s) adapter gradients with bf16 products differ from fp32 by %.3g", targets, r);
     CHECK_MSG(fused_forwards == fused_forward * c.n_layer && fused_backwards == fused_backward * c.n_layer,
               "LoRA on %s: %d fused GELU forwards and %d backwards, %d and %d expected", targets, fused_forwards,
@@ -394,7 +381,7 @@ static void bf16_lora_case(const CtOps *counting, const char *targets, int fused
 }
 
 TEST(cuda, bf16_lora_on_the_mlp_runs_it_unfused) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     const CtOps counting = counting_table(ct_ops_with_precision(ops, "bf16"));
     bf16_lora_case(&counting, "c_attn", 1, 1);
     if (!ct_test_failed()) bf16_lora_case(&counting, "mlp.c_fc", 0, 1);
@@ -403,7 +390,7 @@ TEST(cuda, bf16_lora_on_the_mlp_runs_it_unfused) {
 }
 
 TEST(cuda, twenty_steps_track_the_cpu) {
-    const CtOps *ops = gpu_or_skip();
+    const CtOps *ops = cuda_fixture_ops_or_skip();
     CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
     const int B = 4, T = 16;
     CtModel cpu, gpu;
@@ -470,7 +457,7 @@ static int load(const char *run_dir, CtModel *m, CtAdamW *opt) {
 }
 
 TEST(cuda, pretrain_on_the_gpu_resumes_to_the_bit_and_tracks_the_cpu) {
-    gpu_or_skip();
+    cuda_fixture_ops_or_skip();
     if (train_fixture_stories(200) != 0) return;
     ct_test_write("run.json", CONFIG);
     char *out;
@@ -520,7 +507,7 @@ TEST(cuda, pretrain_on_the_gpu_resumes_to_the_bit_and_tracks_the_cpu) {
               "bf16: the parameters after resuming differ from the uninterrupted run's");
     CHECK(memcmp(od.m, oe.m, md.n_params * sizeof(float)) == 0 && memcmp(od.v, oe.v, md.n_params * sizeof(float)) == 0);
     CHECK_EQ_INT(oa.step, 8);
-    double r = rel_diff(ma.params, mc.params, ma.n_params);
+    double r = hf_fixture_relative_error(ma.params, mc.params, ma.n_params);
     CHECK_MSG(r < 1e-4, "after 8 steps the GPU's parameters differ from the CPU's by %.3g of the largest", r);
     CtCheckpointMeta mfp, mbf;
     char path[1200];
