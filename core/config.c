@@ -249,18 +249,21 @@ static int store_string(const CtConfigKey *k, void *cfg, const char *s, const ch
 static int store_list(const CtConfigKey *k, void *cfg, const cJSON *v, const char *source) {
     if (cJSON_IsString(v)) return store_string(k, cfg, v->valuestring, source);
     if (!cJSON_IsArray(v))
-        return ct_error_set("%s: '%s' must be a list of strings (or one string), got %s", source, k->key, json_kind(v));
+        return ct_error_set("%s: '%s' must be a list of strings or numbers (or one string), got %s", source, k->key, json_kind(v));
     char joined[4096] = "";
     size_t len = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, v) {
-        if (!cJSON_IsString(item) || !item->valuestring[0] || strchr(item->valuestring, ','))
-            return ct_error_set("%s: '%s' must hold non-empty strings without commas", source, k->key);
-        size_t n = strlen(item->valuestring);
+        char number[32];  // a list of numbers (grpo.reward_weights): each as text that reads back exactly
+        if (cJSON_IsNumber(item)) snprintf(number, sizeof number, "%.17g", item->valuedouble);
+        const char *text = cJSON_IsNumber(item) ? number : cJSON_IsString(item) ? item->valuestring : NULL;
+        if (!text || !text[0] || strchr(text, ','))
+            return ct_error_set("%s: '%s' must hold non-empty strings without commas, or numbers", source, k->key);
+        size_t n = strlen(text);
         if (len + n + 2 > sizeof joined)
             return ct_error_set("%s: '%s' is too long", source, k->key);
         if (len) joined[len++] = ',';
-        memcpy(joined + len, item->valuestring, n + 1);
+        memcpy(joined + len, text, n + 1);
         len += n;
     }
     return store_string(k, cfg, joined, source);

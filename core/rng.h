@@ -29,6 +29,7 @@ void ct_rng_permutation(CtRng *rng, uint32_t *out, uint32_t n);  // Fisher-Yates
 #define CT_RNG_STREAM_SAMPLES 0x5A4Dull        // the samples a run generates when it evaluates (train/loop)
 #define CT_RNG_STREAM_ROUNDING 0ull            // + optimizer step: stochastic rounding's seed (optim/adamw.c)
 #define CT_RNG_STREAM_HOLDOUT 0ull             // + document number: the sharder's validation draw (data/shard)
+#define CT_RNG_STREAM_GRPO 0x6A70000000000ull  // + completion number: its sampling (train/objectives/grpo_sampler.c)
 // The data order's streams (data/loader): `what` 0 is an epoch's order of blocks or examples,
 // g + 1 the shuffle of the windows of block group g.
 static inline uint64_t ct_rng_data_stream(uint64_t epoch, uint64_t what) { return epoch * 0x100000000ull + what; }

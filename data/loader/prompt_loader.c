@@ -114,6 +114,16 @@ void ct_prompt_loader_close(CtPromptLoader *l) {
     memset(l, 0, sizeof *l);
 }
 
+CtPrompt ct_prompt_loader_get(const CtPromptLoader *l, uint64_t e) {
+    uint64_t from = l->token_offset[e], n = l->token_offset[e + 1] - from;
+    if (l->opt.max_prompt_tokens > 0 && n > (uint64_t)l->opt.max_prompt_tokens) {
+        from += n - (uint64_t)l->opt.max_prompt_tokens;  // TRL keeps a long prompt's end
+        n = (uint64_t)l->opt.max_prompt_tokens;
+    }
+    return (CtPrompt){l->tokens + from, (size_t)n, l->fields + l->fields_offset[e],
+                      (size_t)(l->fields_offset[e + 1] - l->fields_offset[e] - 1), e};
+}
+
 int ct_prompt_loader_next(CtPromptLoader *l, const CtPrompt **prompts) {
     if (l->state.step >= l->steps_per_epoch) {
         l->state.epoch++;
@@ -121,16 +131,7 @@ int ct_prompt_loader_next(CtPromptLoader *l, const CtPrompt **prompts) {
     }
     if (l->planned_epoch != l->state.epoch + 1) plan_epoch(l, l->state.epoch);
     const uint64_t first = l->state.step * (uint64_t)l->opt.world * l->opt.batch + (uint64_t)l->opt.rank * l->opt.batch;
-    for (int i = 0; i < l->opt.batch; i++) {
-        const uint64_t e = l->order[first + (uint64_t)i];
-        uint64_t from = l->token_offset[e], n = l->token_offset[e + 1] - from;
-        if (l->opt.max_prompt_tokens > 0 && n > (uint64_t)l->opt.max_prompt_tokens) {
-            from += n - (uint64_t)l->opt.max_prompt_tokens;  // TRL keeps a long prompt's end
-            n = (uint64_t)l->opt.max_prompt_tokens;
-        }
-        l->batch[i] = (CtPrompt){l->tokens + from, (size_t)n, l->fields + l->fields_offset[e],
-                                 (size_t)(l->fields_offset[e + 1] - l->fields_offset[e] - 1), e};
-    }
+    for (int i = 0; i < l->opt.batch; i++) l->batch[i] = ct_prompt_loader_get(l, l->order[first + (uint64_t)i]);
     l->state.step++;
     *prompts = l->batch;
     return 0;

@@ -59,6 +59,8 @@ void ct_prompt_loader_close(CtPromptLoader *l);
 // This rank's B prompts of the next global batch (valid until the next call); epochs roll over
 // by themselves. 0, or -1 + error.
 int ct_prompt_loader_next(CtPromptLoader *l, const CtPrompt **prompts);
+// Prompt e of the split (file order, e < n_prompts), cut as the batches cut it (evaluation).
+CtPrompt ct_prompt_loader_get(const CtPromptLoader *l, uint64_t e);
 CtLoaderState ct_prompt_loader_state(const CtPromptLoader *l);
 // Continues from a saved position. 0, or -1 + error when it cannot belong to this data.
 int ct_prompt_loader_restore(CtPromptLoader *l, const CtLoaderState *state);

@@ -98,8 +98,11 @@ def llama_block(cfg, P, l, x, pos, doc):
         return y + p(f"self_attn.{name}.bias") if has(f"self_attn.{name}.bias") else y
 
     h = rmsnorm(x, p("input_layernorm.weight"), eps)
-    q, k, v = heads(proj(h, "q_proj"), NH), heads(proj(h, "k_proj"), NKV), heads(proj(h, "v_proj"), NKV)
-    if var.get("qk_norm"):
+    q, k, v = proj(h, "q_proj"), proj(h, "k_proj"), proj(h, "v_proj")
+    if var.get("qk_norm") == 2:  # OLMoE: one norm over the whole q (k) projection, before the heads
+        q, k = rmsnorm(q, p("self_attn.q_norm.weight"), eps), rmsnorm(k, p("self_attn.k_norm.weight"), eps)
+    q, k, v = heads(q, NH), heads(k, NKV), heads(v, NKV)
+    if var.get("qk_norm") == 1:  # Qwen3, Gemma 3: per head, over head_dim
         q, k = rmsnorm(q, p("self_attn.q_norm.weight"), eps), rmsnorm(k, p("self_attn.k_norm.weight"), eps)
     table = cfg["rope"][l] if "rope" in cfg else None
     q, k = rope(q, pos, cfg["rope_theta"], table), rope(k, pos, cfg["rope_theta"], table)

@@ -1,4 +1,4 @@
-// ctrain pretrain, sft and dpo: the training run of train/loop/pretrain.h over a text dataset
+// ctrain pretrain, sft, dpo, reward and grpo: the training run of train/loop/pretrain.h over a text dataset
 // (next-token loss on everything), an SFT dataset (loss on response tokens only) or DPO pairs.
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +14,18 @@ static const CtOption options[] = {
     {"stop-after", "N", "save a checkpoint and stop after N steps of this invocation (for time-limited jobs)", 0},
 };
 
+static const CtOption grpo_options[] = {
+    {"resume", "DIR", "continue from the newest complete checkpoint in DIR (the run's out_dir)", 0},
+    {"stop-after", "N", "save a checkpoint and stop after N steps of this invocation (for time-limited jobs)", 0},
+    {"algo", "grpo|rloo", "the algorithm (the same as --grpo.algo=...)", 0},
+};
+
 static int run_training(const CtArgs *args, CtObjectiveKind objective, const CtCommand *cmd) {
     CtRunConfig cfg;
     memset(&cfg, 0, sizeof cfg);
     if (ct_run_config_load(&cfg, args->positionals[0], args) != 0) return ct_cli_fail();
+    const char *algo = ct_args_get(args, "algo");
+    if (algo && ct_config_apply_override(&ct_run_config_schema, &cfg, "grpo.algo", algo) != 0) return ct_cli_fail();
     long stop_after;
     if (ct_args_get_long(args, "stop-after", 0, &stop_after) != 0 || stop_after < 0)
         return ct_cli_usage_error(cmd, "--stop-after expects a number of steps");
@@ -32,6 +40,7 @@ static int run_pretrain(const CtArgs *args) { return run_training(args, CT_OBJEC
 static int run_sft(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_SFT, &ct_cmd_sft); }
 static int run_dpo(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_DPO, &ct_cmd_dpo); }
 static int run_reward(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_REWARD, &ct_cmd_reward); }
+static int run_grpo(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_GRPO, &ct_cmd_grpo); }
 
 const CtCommand ct_cmd_pretrain = {
     .name = "pretrain",
@@ -105,4 +114,24 @@ const CtCommand ct_cmd_reward = {
     .min_positionals = 1,
     .max_positionals = 1,
     .run = run_reward,
+};
+
+const CtCommand ct_cmd_grpo = {
+    .name = "grpo",
+    .summary = "reinforcement learning from rewards of sampled completions (GRPO, or RLOO with --algo rloo)",
+    .usage = "ctrain grpo CONFIG [--algo grpo|rloo] [--resume DIR] [--stop-after N] [--section.key=value...]",
+    .description = "Tunes train.init_from on data.path, a prompts dataset (ctrain shard --format prompts), as TRL's\n"
+                   "GRPOTrainer (or RLOOTrainer): each step samples grpo.num_generations completions per prompt\n"
+                   "with the key/value cache, scores them with grpo.reward_funcs (exact_match, numeric, regex,\n"
+                   "format, a command, a reward model; weighted by grpo.reward_weights), and trains on the\n"
+                   "advantages with the clipped loss of grpo.loss_type. train.batch_size counts completions per\n"
+                   "micro-batch. Logs TRL's reward, reward_std, rewards/<source>/mean, frac_reward_zero_std, kl,\n"
+                   "entropy, clip_ratio/* and completions/*; evaluates greedy answers on held-out prompts and\n"
+                   "writes a few completions with their rewards to samples.jsonl. See docs/grpo.md.",
+    .options = grpo_options,
+    .n_options = (int)(sizeof grpo_options / sizeof grpo_options[0]),
+    .allow_overrides = 1,
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .run = run_grpo,
 };

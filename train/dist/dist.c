@@ -66,6 +66,7 @@ static void allreduce(void *x, size_t n, size_t elem, MPI_Datatype type, MPI_Op 
 void ct_dist_allreduce_sum_f32(float *x, size_t n) { allreduce(x, n, sizeof *x, MPI_FLOAT, MPI_SUM); }
 void ct_dist_allreduce_sum_f64(double *x, size_t n) { allreduce(x, n, sizeof *x, MPI_DOUBLE, MPI_SUM); }
 void ct_dist_allreduce_sum_i64(int64_t *x, size_t n) { allreduce(x, n, sizeof *x, MPI_INT64_T, MPI_SUM); }
+void ct_dist_allreduce_max_f64(double *x, size_t n) { allreduce(x, n, sizeof *x, MPI_DOUBLE, MPI_MAX); }
 
 int ct_dist_any(int flag) {
     int v = flag != 0;
@@ -129,6 +130,7 @@ int ct_dist_local_rank(void) { return 0; }
 void ct_dist_allreduce_sum_f32(float *x, size_t n) { (void)x, (void)n; }
 void ct_dist_allreduce_sum_f64(double *x, size_t n) { (void)x, (void)n; }
 void ct_dist_allreduce_sum_i64(int64_t *x, size_t n) { (void)x, (void)n; }
+void ct_dist_allreduce_max_f64(double *x, size_t n) { (void)x, (void)n; }
 int ct_dist_any(int flag) { return flag != 0; }
 void ct_dist_broadcast(void *buf, size_t bytes, int root) { (void)buf, (void)bytes, (void)root; }
 void ct_dist_reduce_scatter_sum_f32(const float *full, float *mine, const int *counts) {

@@ -21,6 +21,7 @@ int ct_dist_local_rank(void);  // rank among the ranks of this machine (picks th
 void ct_dist_allreduce_sum_f32(float *x, size_t n);
 void ct_dist_allreduce_sum_f64(double *x, size_t n);
 void ct_dist_allreduce_sum_i64(int64_t *x, size_t n);
+void ct_dist_allreduce_max_f64(double *x, size_t n);  // element-wise maximum (a minimum: of −x)
 // 1 when `flag` is non-zero on any rank (a stop request seen by one rank stops all together).
 int ct_dist_any(int flag);
 // Sharded buffers (ZeRO): rank r owns counts[r] elements, after those of ranks 0 … r-1, of a

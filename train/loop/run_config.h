@@ -84,6 +84,21 @@ typedef struct {
     struct {
         double center_rewards_coefficient;  // TRL's RewardConfig key; 0: off
     } reward;
+    // GRPO and RLOO (train/objectives/grpo.h): TRL's GRPOConfig / RLOOConfig keys.
+    struct {
+        int algo;  // 0 grpo, 1 rloo
+        int num_generations, max_completion_length, num_iterations, top_k;
+        float temperature, top_p;
+        double beta, epsilon, epsilon_high;  // beta < 0: the algorithm's default; epsilon_high < 0: = epsilon
+        int loss_type;      // CtGrpoLossType
+        int scale_rewards;  // CtScaleRewards
+        int normalize_advantages, mask_truncated_completions;
+        char reward_funcs[256], reward_weights[256], reward_regex[512], reward_command[2048];
+        char reward_model[CT_PATH_MAX], answer_field[64];
+        double numeric_tolerance;
+        char ref_checkpoint[CT_PATH_MAX];
+        int log_completions;  // completions written to samples.jsonl per evaluation
+    } grpo;
     // LoRA (train/model/lora.h): low-rank adapters over the frozen model of train.init_from.
     struct {
         int r;               // rank; 0 = no LoRA (every parameter trains)

@@ -40,10 +40,11 @@ int ct_train_run(CtRun *r) {
         r->opt.lr = ct_lr_at(&r->sched, (long)r->step);
         ct_model_zero_grad(m);
         // The next batch: the step's micro-batches, this rank's rows of them.
-        if (ct_step_batches_fetch(&r->step_batches, &r->train) != 0) return 1;
+        if (!r->objective->reads_prompts && ct_step_batches_fetch(&r->step_batches, &r->train) != 0) return 1;
         // The objective's step: forward and backward over them; this rank's share of the loss.
         ct_moe_step_begin(&r->moe, m);
         CtStepResult res = r->objective->step(&r->obj);
+        if (res.failed) return ct_train_step_failed(r);
         ct_moe_step_end(&r->moe, m);  // Mixture of Experts: the step's routing, over every rank
         // Reduce and clip: the sums over the ranks are the step's loss and gradients.
         double loss = res.loss;

@@ -49,8 +49,9 @@ void ct_train_record_step(CtRun *r, const CtStepResult *res, double loss, double
         if (r->moe.n_layers) snprintf(imb, sizeof imb, " | imb %.2f", r->moe.imbalance);  // the worst MoE layer's max/mean load
         ct_format_duration(eta, sizeof eta, (double)(cfg->train.max_steps - r->step) * r->tokens_per_step / r->ema_tps);
         ct_format_bytes(mem, sizeof mem, (double)r->ops->memory_peak());
-        fprintf(stderr, "%sstep %6lld/%lld | loss %.4f | lr %.2e | norm %.3f%s | %.0f tok/s | MFU %.1f%% | mem %s | ETA %s%s",
-                r->tty ? "\r" : "", (long long)r->step, (long long)cfg->train.max_steps, loss, r->opt.lr, norm, imb,
+        fprintf(stderr, "%sstep %6lld/%lld | loss %.4f%s | lr %.2e | norm %.3f%s | %.0f tok/s | MFU %.1f%% | mem %s | ETA %s%s",
+                r->tty ? "\r" : "", (long long)r->step, (long long)cfg->train.max_steps, loss, res->progress, r->opt.lr,
+                norm, imb,
                 r->ema_tps, 100 * mfu, mem, eta, r->tty && !eval_now ? "\033[K" : "\n");
     }
 }
@@ -60,7 +61,7 @@ int ct_train_save_checkpoint(CtRun *r, const char *path, int with_optimizer) {
     ct_checkpoint_meta_init(&meta);
     meta.step = r->step;
     meta.tokens_seen = r->tokens_seen;
-    meta.loader = ct_loader_state(&r->train);
+    meta.loader = r->have_prompts ? ct_prompt_loader_state(&r->prompts) : ct_loader_state(&r->train);
     memcpy(meta.rng, r->sample_rng.s, sizeof meta.rng);
     meta.train_loss = r->last_loss;
     meta.val_loss = r->last_val;
@@ -112,6 +113,16 @@ static void report_exact_match(CtRun *r, int show, int keep) {
 
 int ct_train_evaluate(CtRun *r) {
     const CtRunConfig *cfg = r->cfg;
+    if (!r->objective->evaluate) {  // no loss to validate (grpo): its own evaluation alone, on every rank
+        double em = r->objective->exact_match(&r->obj, 0);
+        if (r->grpo.eval_failed) return -1;
+        if (!r->lead || isnan(em)) return 0;
+        if (r->step > 0) r->last_exact_match = em;
+        ct_metrics_exact_match(&r->metrics, r->step, r->tokens_seen, em);
+        ct_log("step %6lld | exact match %.1f%% on held-out prompts (greedy answers)", (long long)r->step, 100 * em);
+        if (r->step > 0) ct_metrics_plot(&r->metrics);
+        return 0;
+    }
     int failed = 0;
     r->last_val = r->objective->evaluate(&r->obj, &failed);  // every rank: its rows of the validation batches
     if (failed) return -1;
@@ -131,6 +142,17 @@ int ct_train_evaluate(CtRun *r) {
     if (keep_if_best(r) != 0) return -1;
     ct_metrics_plot(&r->metrics);
     return 0;
+}
+
+int ct_train_step_failed(CtRun *r) {
+    char cause[2048];
+    snprintf(cause, sizeof cause, "%s", ct_error_message());
+    if (r->last_checkpoint[0])
+        ct_error_set("%s; stopped before step %lld; the last checkpoint %s is intact (continue with --resume %s)", cause,
+                     (long long)r->step + 1, r->last_checkpoint, r->cfg->run.out_dir);
+    else
+        ct_error_set("%s; stopped before step %lld, before any checkpoint was written", cause, (long long)r->step + 1);
+    return 1;
 }
 
 int ct_train_non_finite(CtRun *r, double loss, double norm) {

@@ -23,6 +23,7 @@
 #include "train/loop/run_lock.h"
 #include "train/model/model.h"
 #include "train/objectives/dpo_objective.h"
+#include "train/objectives/grpo.h"
 #include "train/objectives/reward.h"
 #include "train/objectives/objective.h"
 #include "train/objectives/step_batches.h"
@@ -47,11 +48,14 @@ typedef struct {
     CtAdamW opt;
     CtGradSync sync;  // how the gradients are summed over ranks, clipped and stepped (train/dist/grad_sync.h)
     CtLoader train, val;
-    int have_train, have_val;
+    int have_train, have_val;  // have_val: the run evaluates (a validation loader, or grpo's validation prompts)
+    CtPromptLoader prompts, val_prompts;  // grpo: the prompts of both splits, instead of train and val
+    int have_prompts, have_val_prompts;
     CtStepBatches step_batches;
     CtObjectiveRun obj;  // what the objective's hooks see
     CtDpoRun dpo;        // the dpo objective's state (its reference)
     CtRewardRun reward;  // the reward objective's state
+    CtGrpoRun grpo;      // the grpo objective's state
     CtRng sample_rng;
     CtMetrics metrics;
     int have_metrics;
@@ -85,6 +89,11 @@ int ct_train_setup(CtRun *r);
 void ct_train_free(CtRun *r);
 // train_setup_dpo.c: the reference of a DPO run. 0, or -1 + error.
 int ct_train_setup_dpo(CtRun *r, int resuming);
+// train_setup_grpo.c: GRPO's prompts, and its settings, rewards, reference and buffers. 0, or -1 + error.
+int ct_train_open_prompts(CtRun *r);
+int ct_train_setup_grpo(CtRun *r);
+// Rows of a micro-batch (model activations): the loader's (2 per pair for dpo), or train.batch_size.
+int ct_train_rows(const CtRun *r);
 // train_start.c: the description of the run, then (a new run) samples and the evaluation at
 // step 0. 0, or -1 + error.
 int ct_train_start(CtRun *r);
@@ -102,6 +111,8 @@ void ct_train_record_step(CtRun *r, const CtStepResult *res, double loss, double
 int ct_train_evaluate(CtRun *r);
 // The error of a loss or gradient norm that is not finite.
 int ct_train_non_finite(CtRun *r, double loss, double norm);
+// The error of a step the objective could not take (a reward command that failed), with what was saved.
+int ct_train_step_failed(CtRun *r);
 // A checkpoint of this step (every rank: ZeRO-1 gathers the state). 0, or -1 + error.
 int ct_train_save(CtRun *r, int write_failed);
 int ct_train_save_checkpoint(CtRun *r, const char *path, int with_optimizer);

@@ -59,8 +59,11 @@ static int open_data(CtRun *r) {
     return ct_train_verify_data(&r->data, r->name);  // every chunk of both splits, before any step
 }
 
+int ct_train_rows(const CtRun *r) { return r->have_train ? r->train.batch.rows : r->cfg->train.batch_size; }
+
 static int open_loaders(CtRun *r) {
     const CtRunConfig *cfg = r->cfg;
+    if (r->objective->reads_prompts) return ct_train_open_prompts(r);
     CtLoaderOptions o;
     ct_loader_default_options(&o);
     o.batch = cfg->train.batch_size;
@@ -102,7 +105,7 @@ static int resume_model(CtRun *r, const CtModelConfig *want, int B, int T) {
     r->best_val = isfinite(meta.best_val_loss) ? meta.best_val_loss : INFINITY;
     r->last_val = meta.val_loss;
     memcpy(r->sample_rng.s, meta.rng, sizeof meta.rng);
-    int rc = ct_loader_restore(&r->train, &meta.loader);
+    int rc = r->have_prompts ? ct_prompt_loader_restore(&r->prompts, &meta.loader) : ct_loader_restore(&r->train, &meta.loader);
     ct_checkpoint_meta_free(&meta);  // "resumed from" is said once resume_checks has passed
     return rc;
 }
@@ -165,7 +168,7 @@ static int build_model(CtRun *r) {
     // where it reads its scores: the last token that is not TRL's padding id, the tokenizer's pad
     // token or else its EOS (ctrain's tokenizers name no pad token: the EOS, as `export hf` names it)
     if (want.reward_head) want.reward_pad_id = r->have_tokenizer ? ct_tokenizer_eos_special(&r->tokenizer) : -1;
-    const int B = r->train.batch.rows, T = cfg->train.seq_len;  // rows: 2 per pair for dpo
+    const int B = ct_train_rows(r), T = cfg->train.seq_len;  // rows: 2 per pair for dpo
     const double lr = cfg->optim.lr, b1 = cfg->optim.beta1, b2 = cfg->optim.beta2, eps = cfg->optim.eps,
                  wd = cfg->optim.weight_decay;
     ct_adamw_init(&r->opt, 0, lr, b1, b2, eps, wd);  // moments sized once the model is known
@@ -232,7 +235,7 @@ static int resume_checks(CtRun *r) {
     // Data parallel: the data position counts global batches, so resuming needs the world size that wrote it
     // (its tokens per step are a multiple of this rank's).
     const int world = r->world;
-    const int64_t tokens_per_step = (int64_t)r->train.batch.rows * cfg->train.seq_len * cfg->train.grad_accum * world;
+    const int64_t tokens_per_step = (int64_t)ct_train_rows(r) * cfg->train.seq_len * cfg->train.grad_accum * world;
     const int64_t rank_tokens = tokens_per_step / world, saved = r->step > 0 ? r->tokens_seen / r->step : 0;
     if (r->step > 0 && saved != tokens_per_step && saved % rank_tokens == 0 && r->tokens_seen % r->step == 0)
         return ct_error_set("%s was written by a run of %lld ranks with this batch; this one has %d: resume with "
@@ -300,7 +303,9 @@ static void bind_objective(CtRun *r) {
         .router_z_loss_coef = (float)cfg->train.router_z_loss_coef,
     };
     o->model = &r->model;
-    o->val = r->have_val ? &r->val : NULL;
+    o->val = r->have_val && r->have_train ? &r->val : NULL;
+    o->prompts = r->have_prompts ? &r->prompts : NULL;
+    o->val_prompts = r->have_val_prompts ? &r->val_prompts : NULL;
     o->tokenizer = r->have_tokenizer ? &r->tokenizer : NULL;
     o->batches = &r->step_batches;
     o->sync = &r->sync;
@@ -322,7 +327,8 @@ int ct_train_setup(CtRun *r) {
     if (r->kind == CT_OBJECTIVE_REWARD && cfg->lora.r > 0)
         return ct_error_set("reward: lora.r = %d: LoRA reward models (PEFT's SEQ_CLS task, the head trained in full) "
                             "are not supported yet; set lora.r to 0", cfg->lora.r);
-    if (r->kind == CT_OBJECTIVE_SFT || r->kind == CT_OBJECTIVE_DPO || r->kind == CT_OBJECTIVE_REWARD) {
+    if (r->kind == CT_OBJECTIVE_SFT || r->kind == CT_OBJECTIVE_DPO || r->kind == CT_OBJECTIVE_REWARD ||
+        r->kind == CT_OBJECTIVE_GRPO) {
         char *json = ct_objective_chat_template(cfg->data.path);  // (cJSON's memory)
         r->chat_template_json = json ? ct_strdup(json) : NULL;
         free(json);
@@ -337,9 +343,10 @@ int ct_train_setup(CtRun *r) {
     }
     if (place_model(r) != 0) return -1;
     const int T = cfg->train.seq_len, accum = cfg->train.grad_accum;
-    ct_step_batches_init(&r->step_batches, accum, r->train.batch.rows, T);
+    ct_step_batches_init(&r->step_batches, accum, ct_train_rows(r), T);
     bind_objective(r);
     if (r->kind == CT_OBJECTIVE_DPO && ct_train_setup_dpo(r, r->resume_dir != NULL) != 0) return -1;
+    if (r->kind == CT_OBJECTIVE_GRPO && ct_train_setup_grpo(r) != 0) return -1;
     if (r->kind == CT_OBJECTIVE_REWARD) {
         r->reward = (CtRewardRun){cfg->reward.center_rewards_coefficient, NAN};
         r->obj.state = &r->reward;
@@ -350,7 +357,7 @@ int ct_train_setup(CtRun *r) {
         else if (r->lead)
             ct_log("reward: each sequence is scored at its last token (the tokenizer names no EOS to pad with)");
     }
-    r->tokens_per_step = (int64_t)r->train.batch.rows * T * accum * r->world;  // over all ranks
+    r->tokens_per_step = (int64_t)ct_train_rows(r) * T * accum * r->world;  // over all ranks (grpo: padded rows)
     char title[160];
     snprintf(title, sizeof title, "%s: %s, %.1fM parameters", cfg->run.out_dir, ct_arch_name(r->model.config.arch),
              r->model.n_params / 1e6);
@@ -368,7 +375,9 @@ int ct_train_setup(CtRun *r) {
 void ct_train_free(CtRun *r) {
     if (r->have_metrics) ct_metrics_close(&r->metrics);
     if (r->have_train) ct_loader_close(&r->train);
-    if (r->have_val) ct_loader_close(&r->val);
+    if (r->have_val && r->have_train) ct_loader_close(&r->val);
+    if (r->have_prompts) ct_prompt_loader_close(&r->prompts);
+    if (r->have_val_prompts) ct_prompt_loader_close(&r->val_prompts);
     if (r->have_model) ct_model_free(&r->model);
     ct_moe_step_free(&r->moe);
     ct_step_batches_free(&r->step_batches);

@@ -44,12 +44,21 @@ static void describe_run(CtRun *r) {
     // (the CPU line ends with the thread count)
     ct_log("%s: %s (%s), %s, %d layers, d_model %d; %s", r->name, ct_arch_name(r->model.config.arch), origin, params,
            r->model.config.n_layer, r->model.config.d_model, line);
-    ct_log("%s: %s: %llu train tokens, %llu val tokens; batch %d rows x %d x %d = %lld tokens per step, %lld steps "
-           "(%.2f epochs)",
-           r->name, cfg->data.path, (unsigned long long)r->data.split[CT_SPLIT_TRAIN].n_tokens,
-           (unsigned long long)r->data.split[CT_SPLIT_VAL].n_tokens, r->train.batch.rows, cfg->train.seq_len,
-           cfg->train.grad_accum, (long long)r->tokens_per_step, (long long)cfg->train.max_steps,
-           (double)cfg->train.max_steps * r->tokens_per_step / (double)r->data.split[CT_SPLIT_TRAIN].n_tokens);
+    if (r->have_prompts) {  // grpo: prompts, each batch of completions serving num_iterations steps
+        const uint64_t per_batch = (uint64_t)r->prompts.opt.batch * (uint64_t)r->world;
+        const double batches = ceil((double)cfg->train.max_steps / cfg->grpo.num_iterations);
+        ct_log("%s: %s: %llu train prompts, %llu held-out; %llu prompts per batch of completions, %lld steps on %.0f "
+               "batches (%.2f epochs)", r->name, cfg->data.path, (unsigned long long)r->prompts.n_prompts,
+               (unsigned long long)(r->have_val_prompts ? r->val_prompts.n_prompts : 0), (unsigned long long)per_batch,
+               (long long)cfg->train.max_steps, batches, batches * (double)per_batch / (double)r->prompts.n_prompts);
+    } else {
+        ct_log("%s: %s: %llu train tokens, %llu val tokens; batch %d rows x %d x %d = %lld tokens per step, %lld steps "
+               "(%.2f epochs)",
+               r->name, cfg->data.path, (unsigned long long)r->data.split[CT_SPLIT_TRAIN].n_tokens,
+               (unsigned long long)r->data.split[CT_SPLIT_VAL].n_tokens, r->train.batch.rows, cfg->train.seq_len,
+               cfg->train.grad_accum, (long long)r->tokens_per_step, (long long)cfg->train.max_steps,
+               (double)cfg->train.max_steps * r->tokens_per_step / (double)r->data.split[CT_SPLIT_TRAIN].n_tokens);
+    }
     r->unigram = r->objective->text_samples ? ct_train_unigram_entropy(&r->data) : NAN;
     if (isfinite(r->unigram))
         ct_log("pretrain: unigram entropy of the training tokens %.4f nats/token (what a model that ignores context "

@@ -179,6 +179,11 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
     m->loss = 0;
     m->loss_count = 0;
     if (!batch->targets) return 0;
+    const float tau = m->logit_temperature;
+    if (tau > 0 && tau != 1) {
+        CT_CHECK(m->config.final_softcap == 0, "a logit temperature on a soft-capped model");
+        ops->act_scale(a->logits, (size_t)d.N * d.V, 1.0f / tau);
+    }
     ops->xent_forward(a->losses, a->logprobs, a->lse, a->logits, staged->targets, staged->loss_mask,
                       staged->loss_weights, d.N, d.V);
     if (!ops->host_memory) {  // the per-token values to the host (the loss, DPO and evaluation read them)
@@ -349,6 +354,9 @@ void ct_model_backward(CtModel *m) {
     // soft-cap when the logits were capped); with no token counted only the router losses remain
     ops->xent_backward(a->logits, a->lse, batch->targets, batch->loss_mask, batch->loss_weights,
                        m->loss_count > 0 ? 1.0f / m->loss_count : 0.0f, d.N, d.V, m->config.final_softcap);
+    // log softmax(z/τ): the logits' gradient is the scaled logits' one over τ
+    if (m->logit_temperature > 0 && m->logit_temperature != 1)
+        ops->act_scale(a->logits, (size_t)d.N * d.V, 1.0f / m->logit_temperature);
     ops->zero(a->d_norm, NC * A);
     ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
     if (m->lora) ct_lora_tokens_backward_head(m, d.N);

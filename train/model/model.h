@@ -202,6 +202,10 @@ typedef struct CtModel {
     int dropout_applied;       // the last forward applied dropout with dropout_seed
     CtBatch batch;             // the last forward's batch, in the ops' memory (backward reads it)
     int rope_len;              // its largest position + 1 (RoPE's table for dynamic scaling)
+    // The temperature τ the loss's log-probabilities are taken at: log softmax(logits/τ) (GRPO:
+    // TRL scores completions at the temperature they were sampled with). 0 or 1: none. A model
+    // with final_softcap takes none (the soft-cap's backward reads the unscaled values).
+    float logit_temperature;
     float loss_count;          // tokens that counted in the last loss
     float loss;                // mean loss of the last forward (0 without targets)
     // The last forward's per-token losses and log-probabilities [B·T], in host memory (on the

@@ -40,8 +40,7 @@ int ct_dpo_init(CtDpo *d, CtDpoLoss type, double beta, double epsilon, const CtM
     return 0;
 }
 
-// The reference's forward of b: the reference model, or the LoRA policy with its adapters off.
-static CtModel *reference_forward(CtDpo *d, CtModel *policy, const CtBatch *b) {
+CtModel *ct_dpo_reference_forward(CtDpo *d, CtModel *policy, const CtBatch *b) {
     if (d->have_ref) {
         ct_model_forward(&d->ref, b);
         return &d->ref;
@@ -122,7 +121,7 @@ int ct_dpo_precompute(CtDpo *d, CtModel *policy, CtLoader *pairs, CtSplit split)
         }
         set_unit_weights(&s, 0);
         CtBatch b = ct_step_batch(&s, 0, 0);
-        CtModel *ref = reference_forward(d, policy, &b);
+        CtModel *ref = ct_dpo_reference_forward(d, policy, &b);
         row_logprobs(ref, &b, d->type == CT_DPO_IPO, value, count);
         for (int r = 0; r + 1 < s.rows; r += 2) {
             int64_t e = s.example_ids[r];
@@ -144,7 +143,7 @@ void ct_dpo_micro_step(CtDpo *d, CtModel *policy, CtStepBatches *s, int i, int64
     set_unit_weights(s, i);
     CtBatch b = ct_step_batch(s, i, 0);
     if (d->have_ref || d->base_as_reference) {
-        CtModel *reference = reference_forward(d, policy, &b);
+        CtModel *reference = ct_dpo_reference_forward(d, policy, &b);
         row_logprobs(reference, &b, ipo, ref, ref_count);
     } else {
         const int64_t *ids = s->example_ids + (size_t)i * rows;

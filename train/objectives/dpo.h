@@ -35,6 +35,10 @@ typedef struct {
 int ct_dpo_init(CtDpo *d, CtDpoLoss type, double beta, double epsilon, const CtModel *policy, const char *ref_path,
                 int rows, int T);
 void ct_dpo_free(CtDpo *d);
+// The reference's forward of b (its log-probabilities in the returned model's logprobs): the
+// reference model, or the LoRA policy with its adapters off (its routing statistics kept). GRPO's
+// KL term reads the same reference.
+CtModel *ct_dpo_reference_forward(CtDpo *d, CtModel *policy, const CtBatch *b);
 // Computes the reference log-probabilities of every pair of a split once (loader: batch 1,
 // file order) and, when `drop_model`, frees the reference model afterwards.
 int ct_dpo_precompute(CtDpo *d, CtModel *policy, CtLoader *pairs, CtSplit split);

@@ -6,8 +6,12 @@
 #include "core/alloc.h"
 #include "kernels/cpu/cpu_ops.h"
 
+static const char *const loss_type_names[] = {"grpo", "bnpo", "dr_grpo", "dapo"};
+
+const char *ct_grpo_loss_type_name(CtGrpoLossType type) { return loss_type_names[type]; }
+
 int ct_grpo_loss_type_parse(const char *name, CtGrpoLossType *out) {
-    static const char *const names[] = {"grpo", "bnpo", "dr_grpo", "dapo"};
+    const char *const *names = loss_type_names;
     for (int i = 0; i < 4; i++)
         if (!strcmp(name, names[i])) {
             *out = (CtGrpoLossType)i;

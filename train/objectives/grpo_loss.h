@@ -27,6 +27,7 @@ typedef enum {
 
 // "grpo" | "bnpo" | "dr_grpo" | "dapo"; -1 when unknown.
 int ct_grpo_loss_type_parse(const char *name, CtGrpoLossType *out);
+const char *ct_grpo_loss_type_name(CtGrpoLossType type);
 
 typedef struct {
     CtGrpoLossType loss_type;

@@ -6,12 +6,15 @@
 //        and exact match of greedy answers (sft.c)
 //   dpo  preference tuning against a frozen reference (dpo_objective.c; its pieces in dpo.c)
 //   reward  a reward model: a scalar head on the LM, TRL's RewardTrainer loss on dpo pairs (reward.c)
+//   grpo  reinforcement learning from rewards of sampled completions: GRPO or RLOO (grpo.c); it
+//         reads prompts (its own loaders, o->prompts) instead of the loop's token batches
 // Hooks see the run through CtObjectiveRun: the model, the loaders and the step's batches; an
 // objective's own state (DPO's reference) hangs on `state`.
 #pragma once
 #include <stdint.h>
 
 #include "data/loader/loader.h"
+#include "data/loader/prompt_loader.h"
 #include "data/shard/dataset.h"
 #include "data/tokenizer/bpe.h"
 #include "train/dist/grad_sync.h"
@@ -23,10 +26,11 @@ typedef enum {
     CT_OBJECTIVE_SFT = 1,  // supervised fine-tuning: only response tokens of sft shards
     CT_OBJECTIVE_DPO = 2,  // preference tuning on dpo shards against a frozen reference
     CT_OBJECTIVE_REWARD = 3,  // a reward model (scalar head) on dpo shards' pairs
+    CT_OBJECTIVE_GRPO = 4,    // GRPO / RLOO on prompts shards: sampled completions, their rewards
 } CtObjectiveKind;
 
 // A line an objective adds to metrics.jsonl: {"kind": kind, "step": …, "tokens": …, name: value…}.
-#define CT_METRIC_ROW_MAX 8
+#define CT_METRIC_ROW_MAX 32
 typedef struct {
     const char *kind;  // "train", "eval"
     int n;             // 0: no line
@@ -58,6 +62,7 @@ typedef struct {
     CtObjectiveSettings set;
     CtModel *model;
     CtLoader *val;              // NULL: no validation split
+    CtPromptLoader *prompts, *val_prompts;  // grpo: the prompts of the training and validation splits (val: NULL when none)
     const CtTokenizer *tokenizer;  // NULL: the dataset has none
     CtStepBatches *batches;     // the step's micro-batches, fetched by the loop
     CtGradSync *sync;           // how the gradients become the step's (train/dist/grad_sync.h)
@@ -70,6 +75,8 @@ typedef struct {
 typedef struct {
     double loss;
     CtMetricRow row;
+    char progress[96];  // shown in the progress line after the loss ("": nothing)
+    int failed;         // the step could not be taken (error set; every rank knows): the run stops
 } CtStepResult;
 
 typedef struct {
@@ -78,10 +85,12 @@ typedef struct {
     int cross_entropy;       // its loss is a cross-entropy (perplexity, the divergence loss rule)
     int packs_examples;      // rows hold whole examples: attention stays inside each
     int text_samples;        // prints samples and the unigram baseline (pretraining)
+    int reads_prompts;       // fetches its own prompts (o->prompts): the loop fetches no token batches
     // Forward and backward over the step's micro-batches (gradients added into the model's).
     CtStepResult (*step)(CtObjectiveRun *o);
     // The validation loss over the fixed validation batches, summed over the ranks (every rank
-    // calls it); NAN + error when a batch cannot be read.
+    // calls it); NAN + error when a batch cannot be read. NULL: the objective has no loss to
+    // validate (grpo: its evaluation is exact_match's).
     double (*evaluate)(CtObjectiveRun *o, int *failed);
     // The share of held-out examples answered exactly (NAN: off); show: print the first ones.
     double (*exact_match)(CtObjectiveRun *o, int show);
@@ -89,7 +98,7 @@ typedef struct {
     void (*free)(CtObjectiveRun *o);         // its state; NULL: none
 } CtObjective;
 
-extern const CtObjective ct_objective_lm, ct_objective_sft, ct_objective_dpo, ct_objective_reward;
+extern const CtObjective ct_objective_lm, ct_objective_sft, ct_objective_dpo, ct_objective_reward, ct_objective_grpo;
 const CtObjective *ct_objective_for(CtObjectiveKind kind);
 
 // The dropout seed of a micro-batch (step·65536 + index): independent of every other one's.
