@@ -445,6 +445,31 @@ TEST(grpo_rewards, command_failures_are_errors_that_name_the_command) {
                         "...': it printed 1 line for 2 completions");
 }
 
+// The Python example of docs/grpo.md ("Reward sources"), read from the page and run as a command.
+TEST(grpo_rewards, command_runs_the_python_example_of_the_docs) {
+    const char *root = getenv("CTRAIN_ROOT");
+    if (!root) SKIP("CTRAIN_ROOT is not set (make test sets it)");
+    if (ct_test_run("command -v python3", NULL) != 0) SKIP("no python3 on PATH");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/docs/grpo.md", root);
+    char *doc = ct_test_read(path, NULL);
+    CHECK(doc);
+    char *section = strstr(doc, "## Reward sources"), *code = section ? strstr(section, "```python\n") : NULL;
+    char *end = code ? strstr(code + 10, "```") : NULL;
+    CHECK_MSG(end, "%s: no ```python block under \"## Reward sources\"", path);
+    *end = '\0';
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "python3 '%s'", ct_test_write("contains_answer.py", code + 10));
+    free(doc);
+    Cases c = {0};
+    seven_cases(&c);  // the answer 7 as a string; as a number below
+    add_case(&c, "q", "it is 12", "{\"answer\": 12}", 1);
+    add_case(&c, "q", "it is 13", "{\"answer\": 12}", 0);
+    CtRewardsConfig cfg = config_of("command");
+    cfg.command = cmd;
+    score_one_source(&cfg, &c);
+}
+
 // Bit for bit: a command that prints the same 0/1 as exact_match gives the same totals.
 TEST(grpo_rewards, command_and_exact_match_agree_to_the_bit_on_the_same_verdicts) {
     Cases c = {0};
@@ -513,9 +538,9 @@ TEST(grpo_rewards, model_scores_equal_the_reward_forward_of_each_sequence) {
     CtModel m;
     const char *path = save_reward_model("rm.h5", &m, 1);
     CHECK_MSG(path, "%s", ct_error_message());
-    enum { N = 7 };
-    static const int n_prompt[N] = {4, 6, 3, 10, 2, 5, 16};
-    static const int n_completion[N] = {5, 2, 8, 12, 1, 4, 3};  // row 3 (22) and row 6 (19) exceed 16 tokens
+    enum { N = 8 };
+    static const int n_prompt[N] = {4, 6, 3, 10, 2, 5, 16, 3};
+    static const int n_completion[N] = {5, 2, 8, 12, 1, 4, 3, 18};  // rows 3, 6, 7 exceed 16 tokens (7: its completion alone)
     int32_t ids[N][32];
     CtRewardInput in[N];
     CtRng rng;
@@ -531,7 +556,7 @@ TEST(grpo_rewards, model_scores_equal_the_reward_forward_of_each_sequence) {
     CtRewardsConfig cfg = config_of("model");
     cfg.model = path;
     cfg.vocab_size = 37;
-    cfg.model_batch = 3;  // three forwards: 3 + 3 + 1 rows
+    cfg.model_batch = 3;  // three forwards: 3 + 3 + 2 rows
     CtRewards r;
     CHECK_MSG(ct_rewards_init(&r, &cfg) == 0, "%s", ct_error_message());
     double per[N], total[N];
