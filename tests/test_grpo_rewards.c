@@ -271,6 +271,7 @@ TEST(grpo_rewards, total_is_the_weighted_sum_over_sources_in_order) {
     CtRewards r;
     CHECK(ct_rewards_init(&r, &cfg) == 0);
     CHECK_EQ_INT(ct_rewards_count(&r), 3);
+    CHECK(ct_rewards_model_bytes(&r) == 0);
     CHECK_STR_EQ(ct_rewards_name(&r, 0), "exact_match");
     CHECK_STR_EQ(ct_rewards_name(&r, 1), "format");
     CHECK_STR_EQ(ct_rewards_name(&r, 2), "regex");
@@ -561,6 +562,7 @@ TEST(grpo_rewards, model_scores_equal_the_reward_forward_of_each_sequence) {
     CHECK_MSG(ct_rewards_init(&r, &cfg) == 0, "%s", ct_error_message());
     double per[N], total[N];
     CHECK_MSG(ct_rewards_score(&r, in, N, per, total) == 0, "%s", ct_error_message());
+    CHECK(ct_rewards_model_bytes(&r) > m.n_params * sizeof(float));
     ct_rewards_free(&r);
     double spread = 0;
     for (int j = 0; j < N; j++) {

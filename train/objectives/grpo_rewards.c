@@ -159,6 +159,10 @@ const char *ct_rewards_name(const CtRewards *r, int i) { return ct_reward_kind_n
 double ct_rewards_weight(const CtRewards *r, int i) { return r->weight[i]; }
 CtRewardKind ct_rewards_kind(const CtRewards *r, int i) { return r->kind[i]; }
 
+size_t ct_rewards_model_bytes(const CtRewards *r) {
+    return r->model ? r->model->model.n_params * sizeof(float) + r->model->model.activation_bytes : 0;
+}
+
 // ---- the ground truth ----
 
 static const char *skip_space(const char *p) {
@@ -321,6 +325,7 @@ static int score_source(CtRewards *r, int i, const CtRewardInput *in, int n, dou
 }
 
 int ct_rewards_score(CtRewards *r, const CtRewardInput *in, int n, double *per_source, double *total) {
+    if (n <= 0) return 0;
     double *scores = per_source ? per_source : ct_calloc((size_t)r->n * (size_t)n + 1, sizeof(double));
     int rc = 0;
     for (int i = 0; i < r->n && rc == 0; i++) rc = score_source(r, i, in, n, scores + (size_t)i * n);
