@@ -319,7 +319,7 @@ TEST(grpo_rewards, each_configuration_error_names_its_key_and_problem) {
     check_init_error(config_of("format,,exact_match"), "grpo.reward_funcs", "empty name");
     CtRewardsConfig c = config_of("format,exact_match");
     c.weights = "1";
-    check_init_error(c, "grpo.reward_weights", "1 weights for 2 reward functions");
+    check_init_error(c, "grpo.reward_weights", "1 weight for 2 reward functions");
     c.weights = "1,2,3";
     check_init_error(c, "grpo.reward_weights", "3 weights for 2 reward functions");
     c.weights = "1,two";
@@ -433,7 +433,7 @@ static void check_command_error(const char *command, int n, const char *what) {
 TEST(grpo_rewards, command_failures_are_errors_that_name_the_command) {
     check_command_error("cat >/dev/null; echo 1; echo 1; exit 3", 2, "exited with status 3");
     check_command_error("kill -9 $$", 2, "killed by signal 9");
-    check_command_error("no-such-program-ctrain-test", 2, "status 127");
+    check_command_error("no-such-program-ctrain-test 2>/dev/null", 2, "status 127");
     check_command_error("head -n 1 >/dev/null; echo 1", 3, "printed 1 line for 3 completions");
     check_command_error("cat >/dev/null; printf '1\\n1\\n1\\n1\\n'", 3, "printed 4 lines for 3 completions");
     check_command_error("cat >/dev/null; printf '1\\nabc\\n1\\n'", 3, "line 2 of its output is not a finite number: 'abc'");
@@ -444,6 +444,9 @@ TEST(grpo_rewards, command_failures_are_errors_that_name_the_command) {
     check_command_error("printf '%0100d\\n' 0 | tr 0 x", 1, "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'");  // quoted, cut
     check_command_error("true; cat >/dev/null; echo 1 # a long command line that the error message cuts at sixty bytes", 2,
                         "...': it printed 1 line for 2 completions");
+    setenv("TMPDIR", ct_test_path("no-such-folder"), 1);  // where its input file cannot be made
+    check_command_error("cat >/dev/null; echo 1", 1, "cannot create its input file in ");
+    CHECK_CONTAINS(ct_error_message(), "no-such-folder");
 }
 
 // The Python example of docs/grpo.md ("Reward sources"), read from the page and run as a command.

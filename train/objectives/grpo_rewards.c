@@ -74,9 +74,9 @@ static int parse_weights(CtRewards *r, const char *weights) {
     const int n = split_list(weights, &block, items, CT_REWARDS_MAX);
     int rc = 0;
     if (n != r->n)
-        rc = ct_error_set("grpo.reward_weights '%s': %s%d weights for %d reward functions (grpo.reward_funcs): give "
+        rc = ct_error_set("grpo.reward_weights '%s': %s%d weight%s for %d reward function%s (grpo.reward_funcs): give "
                           "one per function, in its order", weights, n < 0 ? "more than " : "",
-                          n < 0 ? CT_REWARDS_MAX : n, r->n);
+                          n < 0 ? CT_REWARDS_MAX : n, n == 1 ? "" : "s", r->n, r->n == 1 ? "" : "s");
     for (int i = 0; i < n && rc == 0; i++) {
         char *end;
         const double w = strtod(items[i], &end);
