@@ -271,6 +271,7 @@ TEST(grpo_rewards, total_is_the_weighted_sum_over_sources_in_order) {
     CtRewards r;
     CHECK(ct_rewards_init(&r, &cfg) == 0);
     CHECK_EQ_INT(ct_rewards_count(&r), 3);
+    CHECK(ct_rewards_model_bytes(&r) == 0);
     CHECK_STR_EQ(ct_rewards_name(&r, 0), "exact_match");
     CHECK_STR_EQ(ct_rewards_name(&r, 1), "format");
     CHECK_STR_EQ(ct_rewards_name(&r, 2), "regex");
@@ -318,7 +319,7 @@ TEST(grpo_rewards, each_configuration_error_names_its_key_and_problem) {
     check_init_error(config_of("format,,exact_match"), "grpo.reward_funcs", "empty name");
     CtRewardsConfig c = config_of("format,exact_match");
     c.weights = "1";
-    check_init_error(c, "grpo.reward_weights", "1 weights for 2 reward functions");
+    check_init_error(c, "grpo.reward_weights", "1 weight for 2 reward functions");
     c.weights = "1,2,3";
     check_init_error(c, "grpo.reward_weights", "3 weights for 2 reward functions");
     c.weights = "1,two";
@@ -432,7 +433,7 @@ static void check_command_error(const char *command, int n, const char *what) {
 TEST(grpo_rewards, command_failures_are_errors_that_name_the_command) {
     check_command_error("cat >/dev/null; echo 1; echo 1; exit 3", 2, "exited with status 3");
     check_command_error("kill -9 $$", 2, "killed by signal 9");
-    check_command_error("no-such-program-ctrain-test", 2, "status 127");
+    check_command_error("no-such-program-ctrain-test 2>/dev/null", 2, "status 127");
     check_command_error("head -n 1 >/dev/null; echo 1", 3, "printed 1 line for 3 completions");
     check_command_error("cat >/dev/null; printf '1\\n1\\n1\\n1\\n'", 3, "printed 4 lines for 3 completions");
     check_command_error("cat >/dev/null; printf '1\\nabc\\n1\\n'", 3, "line 2 of its output is not a finite number: 'abc'");
@@ -443,6 +444,34 @@ TEST(grpo_rewards, command_failures_are_errors_that_name_the_command) {
     check_command_error("printf '%0100d\\n' 0 | tr 0 x", 1, "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'");  // quoted, cut
     check_command_error("true; cat >/dev/null; echo 1 # a long command line that the error message cuts at sixty bytes", 2,
                         "...': it printed 1 line for 2 completions");
+    setenv("TMPDIR", ct_test_path("no-such-folder"), 1);  // where its input file cannot be made
+    check_command_error("cat >/dev/null; echo 1", 1, "cannot create its input file in ");
+    CHECK_CONTAINS(ct_error_message(), "no-such-folder");
+}
+
+// The Python example of docs/grpo.md ("Reward sources"), read from the page and run as a command.
+TEST(grpo_rewards, command_runs_the_python_example_of_the_docs) {
+    const char *root = getenv("CTRAIN_ROOT");
+    if (!root) SKIP("CTRAIN_ROOT is not set (make test sets it)");
+    if (ct_test_run("command -v python3", NULL) != 0) SKIP("no python3 on PATH");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/docs/grpo.md", root);
+    char *doc = ct_test_read(path, NULL);
+    CHECK(doc);
+    char *section = strstr(doc, "## Reward sources"), *code = section ? strstr(section, "```python\n") : NULL;
+    char *end = code ? strstr(code + 10, "```") : NULL;
+    CHECK_MSG(end, "%s: no ```python block under \"## Reward sources\"", path);
+    *end = '\0';
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "python3 '%s'", ct_test_write("contains_answer.py", code + 10));
+    free(doc);
+    Cases c = {0};
+    seven_cases(&c);  // the answer 7 as a string; as a number below
+    add_case(&c, "q", "it is 12", "{\"answer\": 12}", 1);
+    add_case(&c, "q", "it is 13", "{\"answer\": 12}", 0);
+    CtRewardsConfig cfg = config_of("command");
+    cfg.command = cmd;
+    score_one_source(&cfg, &c);
 }
 
 // Bit for bit: a command that prints the same 0/1 as exact_match gives the same totals.
@@ -513,9 +542,9 @@ TEST(grpo_rewards, model_scores_equal_the_reward_forward_of_each_sequence) {
     CtModel m;
     const char *path = save_reward_model("rm.h5", &m, 1);
     CHECK_MSG(path, "%s", ct_error_message());
-    enum { N = 7 };
-    static const int n_prompt[N] = {4, 6, 3, 10, 2, 5, 16};
-    static const int n_completion[N] = {5, 2, 8, 12, 1, 4, 3};  // row 3 (22) and row 6 (19) exceed 16 tokens
+    enum { N = 8 };
+    static const int n_prompt[N] = {4, 6, 3, 10, 2, 5, 16, 3};
+    static const int n_completion[N] = {5, 2, 8, 12, 1, 4, 3, 18};  // rows 3, 6, 7 exceed 16 tokens (7: its completion alone)
     int32_t ids[N][32];
     CtRewardInput in[N];
     CtRng rng;
@@ -531,11 +560,12 @@ TEST(grpo_rewards, model_scores_equal_the_reward_forward_of_each_sequence) {
     CtRewardsConfig cfg = config_of("model");
     cfg.model = path;
     cfg.vocab_size = 37;
-    cfg.model_batch = 3;  // three forwards: 3 + 3 + 1 rows
+    cfg.model_batch = 3;  // three forwards: 3 + 3 + 2 rows
     CtRewards r;
     CHECK_MSG(ct_rewards_init(&r, &cfg) == 0, "%s", ct_error_message());
     double per[N], total[N];
     CHECK_MSG(ct_rewards_score(&r, in, N, per, total) == 0, "%s", ct_error_message());
+    CHECK(ct_rewards_model_bytes(&r) > m.n_params * sizeof(float));
     ct_rewards_free(&r);
     double spread = 0;
     for (int j = 0; j < N; j++) {

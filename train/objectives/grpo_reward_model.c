@@ -33,7 +33,7 @@ int ct_reward_model_open(CtRewardModel *rm, const char *path, int vocab_size, ui
     int rc = check_shape(path, &config, &meta, vocab_size, tokenizer_hash);
     ct_checkpoint_meta_free(&meta);
     if (rc != 0) return -1;
-    rm->batch = batch > 0 ? batch : 8;
+    rm->batch = batch > 0 ? batch : 4;
     rm->max_tokens = max_tokens > 0 && max_tokens < config.max_seq_len ? max_tokens : config.max_seq_len;
     ct_checkpoint_meta_init(&meta);
     if (ct_checkpoint_load(path, &rm->model, ct_ops_cpu(), rm->batch, rm->max_tokens, CT_MODEL_FROZEN, NULL, &meta) != 0)

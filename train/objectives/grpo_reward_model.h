@@ -18,7 +18,7 @@ typedef struct CtRewardModel {
     float *scores;          // [batch]
 } CtRewardModel;
 
-// Loads `path` (a reward model) for rows of up to max_tokens (0, or more than its context: its
+// Loads `path` (a reward model) for `batch` rows (0: 4) of up to max_tokens (0, or more than its context: its
 // max_seq_len). vocab_size (0: not checked) and tokenizer_hash (0: not checked; nor when the
 // checkpoint has none) are the policy's, which the reward model must share. 0, or -1 + error
 // naming the file.

@@ -74,9 +74,9 @@ static int parse_weights(CtRewards *r, const char *weights) {
     const int n = split_list(weights, &block, items, CT_REWARDS_MAX);
     int rc = 0;
     if (n != r->n)
-        rc = ct_error_set("grpo.reward_weights '%s': %s%d weights for %d reward functions (grpo.reward_funcs): give "
+        rc = ct_error_set("grpo.reward_weights '%s': %s%d weight%s for %d reward function%s (grpo.reward_funcs): give "
                           "one per function, in its order", weights, n < 0 ? "more than " : "",
-                          n < 0 ? CT_REWARDS_MAX : n, r->n);
+                          n < 0 ? CT_REWARDS_MAX : n, n == 1 ? "" : "s", r->n, r->n == 1 ? "" : "s");
     for (int i = 0; i < n && rc == 0; i++) {
         char *end;
         const double w = strtod(items[i], &end);
@@ -158,6 +158,10 @@ int ct_rewards_count(const CtRewards *r) { return r->n; }
 const char *ct_rewards_name(const CtRewards *r, int i) { return ct_reward_kind_name(r->kind[i]); }
 double ct_rewards_weight(const CtRewards *r, int i) { return r->weight[i]; }
 CtRewardKind ct_rewards_kind(const CtRewards *r, int i) { return r->kind[i]; }
+
+size_t ct_rewards_model_bytes(const CtRewards *r) {
+    return r->model ? r->model->model.n_params * sizeof(float) + r->model->model.activation_bytes : 0;
+}
 
 // ---- the ground truth ----
 
@@ -321,6 +325,7 @@ static int score_source(CtRewards *r, int i, const CtRewardInput *in, int n, dou
 }
 
 int ct_rewards_score(CtRewards *r, const CtRewardInput *in, int n, double *per_source, double *total) {
+    if (n <= 0) return 0;
     double *scores = per_source ? per_source : ct_calloc((size_t)r->n * (size_t)n + 1, sizeof(double));
     int rc = 0;
     for (int i = 0; i < r->n && rc == 0; i++) rc = score_source(r, i, in, n, scores + (size_t)i * n);

@@ -36,6 +36,7 @@
 //                the completion and the end of the prompt. The model must have the policy's
 //                vocabulary (and, when both fingerprints are known, its tokenizer).
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 #include "train/objectives/grpo_reward_input.h"
@@ -77,7 +78,11 @@ typedef struct {
     int vocab_size;       // the policy's vocabulary: the reward model must have the same; 0 = don't check
     uint64_t tokenizer_hash;  // the policy's tokenizer fingerprint: checked against the reward model's when
                               // both are known (not 0)
-    int model_batch;      // model: sequences per forward (0: 8)
+    // model: the reward model keeps a training run's activations for model_batch × model_max_tokens
+    // tokens (the logits and every layer's; ct_rewards_model_bytes tells how much): for GPT-2 124M
+    // 1.44 MB a token at 1,024 tokens a row (1.5 GB a row). Set model_max_tokens to the longest
+    // prompt + completion of the run.
+    int model_batch;      // model: sequences per forward (0: 4)
     int model_max_tokens; // model: the longest sequence it scores whole (0 or more than its context: its context)
 } CtRewardsConfig;
 
@@ -90,6 +95,8 @@ int ct_rewards_count(const CtRewards *r);
 const char *ct_rewards_name(const CtRewards *r, int i);
 double ct_rewards_weight(const CtRewards *r, int i);
 CtRewardKind ct_rewards_kind(const CtRewards *r, int i);
+// The memory the model source holds (parameters and activations; 0 without it), for the run's log.
+size_t ct_rewards_model_bytes(const CtRewards *r);
 // "exact_match" → CT_REWARD_EXACT_MATCH; -1 when unknown.
 int ct_reward_kind_parse(const char *name, CtRewardKind *out);
 const char *ct_reward_kind_name(CtRewardKind kind);
