@@ -119,3 +119,41 @@ TEST(grpo_model, gradient_through_the_model_matches_finite_differences) {
             }
     ct_model_free(&m);
 }
+
+// Log-probabilities at a sampling temperature τ (TRL's logits / τ, the model's logit_temperature):
+// they equal log softmax(logits/τ) of the logits a τ = 1 forward gives, and the loss's gradient
+// through the scaled logits matches finite differences.
+TEST(grpo_model, log_probabilities_at_a_temperature_and_their_gradient) {
+    CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+    CtModel m;
+    CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), B, T, 0), 0);
+    tiny_randomize_params(&m, 3);
+    Case k;
+    make_case(&k, c.vocab_size);
+    const int V = c.vocab_size;
+    const float tau = 0.7f;
+    CtBatch b = batch_of(&k);
+    ct_model_forward(&m, &b);
+    float *logits = ct_alloc(sizeof(float) * N * (size_t)V);
+    memcpy(logits, ct_model_logits(&m), sizeof(float) * N * (size_t)V);
+    m.logit_temperature = tau;
+    ct_model_forward(&m, &b);
+    double worst = 0;
+    for (int n = 0; n < N; n++) {
+        if (!k.model_mask[n]) continue;
+        double top = -INFINITY, z = 0;
+        for (int v = 0; v < V; v++) top = fmax(top, logits[(size_t)n * V + v] / tau);
+        for (int v = 0; v < V; v++) z += exp(logits[(size_t)n * V + v] / tau - top);
+        const double want = logits[(size_t)n * V + k.targets[n]] / tau - top - log(z);
+        worst = fmax(worst, fabs(m.logprobs[n] - want));
+    }
+    CHECK_MSG(worst < 1e-5, "log-probabilities at temperature %g differ from log softmax(logits/τ) by %g", tau, worst);
+    double logp[N];
+    logp_of(&m, &k, logp);
+    const CtGrpoLossConfig cfg = {CT_GRPO_LOSS_DAPO, 0.2, 0.28, 0, 8};
+    k.c = cfg;
+    k.old_or_null = NULL;
+    check_direction(&m, &k, logp);
+    ct_free(logits);
+    ct_model_free(&m);
+}

@@ -24,7 +24,7 @@ static int run_training(const CtArgs *args, CtObjectiveKind objective, const CtC
     CtRunConfig cfg;
     memset(&cfg, 0, sizeof cfg);
     if (ct_run_config_load(&cfg, args->positionals[0], args) != 0) return ct_cli_fail();
-    const char *algo = ct_args_get(args, "algo");
+    const char *algo = cmd == &ct_cmd_grpo ? ct_args_get(args, "algo") : NULL;
     if (algo && ct_config_apply_override(&ct_run_config_schema, &cfg, "grpo.algo", algo) != 0) return ct_cli_fail();
     long stop_after;
     if (ct_args_get_long(args, "stop-after", 0, &stop_after) != 0 || stop_after < 0)

@@ -14,6 +14,7 @@ static const CtConfigSection sections[] = {
     {"optim", "AdamW and its learning-rate schedule."},
     {"dpo", "Direct Preference Optimization (ctrain dpo): the loss and the reference model."},
     {"reward", "Reward model (ctrain reward): the pair loss's options (TRL's RewardConfig names)."},
+    {"grpo", "Reinforcement learning (ctrain grpo): sampling, rewards and the GRPO / RLOO loss (TRL's GRPOConfig and RLOOConfig names)."},
     {"lora", "LoRA: low-rank adapters over the frozen model of train.init_from (see docs/lora.md)."},
 };
 

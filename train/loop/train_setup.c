@@ -95,7 +95,9 @@ static int resume_model(CtRun *r, const CtModelConfig *want, int B, int T) {
     if (ct_checkpoint_load(r->resume_path, &r->model, ct_ops_cpu(), B, T, r->cfg->model.recompute, &r->opt, &meta) != 0)
         return -1;
     r->have_model = 1;
-    if (!r->model.lora && memcmp(&r->model.config, want, sizeof *want) != 0) {
+    // A run that started from train.init_from has that checkpoint's model, which the config's model
+    // keys do not describe: only a model the config built is compared.
+    if (!r->model.lora && !r->cfg->train.init_from[0] && memcmp(&r->model.config, want, sizeof *want) != 0) {
         ct_checkpoint_meta_free(&meta);
         return ct_error_set("%s: its model differs from the one the config describes; resume with the config of "
                             "that run", r->resume_path);
@@ -378,10 +380,10 @@ void ct_train_free(CtRun *r) {
     if (r->have_val && r->have_train) ct_loader_close(&r->val);
     if (r->have_prompts) ct_prompt_loader_close(&r->prompts);
     if (r->have_val_prompts) ct_prompt_loader_close(&r->val_prompts);
+    if (r->objective->free) r->objective->free(&r->obj);  // before the model: grpo's generator uses it
     if (r->have_model) ct_model_free(&r->model);
     ct_moe_step_free(&r->moe);
     ct_step_batches_free(&r->step_batches);
-    if (r->objective->free) r->objective->free(&r->obj);
     ct_adamw_free(&r->opt);
     if (r->have_tokenizer) ct_tokenizer_free(&r->tokenizer);
     free(r->tokenizer_json);

@@ -10,7 +10,6 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "train/dist/dist.h"
-#include "train/objectives/grpo_stats.h"
 
 int ct_grpo_run_init(CtGrpoRun *g, const CtObjectiveRun *o) {
     const int rows = o->set.batch_size, T = o->set.seq_len, accum = o->set.accum, G = g->set.G;
@@ -103,7 +102,7 @@ static CtStepResult grpo_step(CtObjectiveRun *o) {
         ct_model_backward(m);
     }
     ct_grad_sync_backward_done(o->sync, m);
-    ct_grpo_stats_row(g, &metrics, &res);
+    ct_grpo_stats_row(&g->stats, &g->rewards, g->set.algo == CT_RL_RLOO, g->set.beta, &metrics, &res);
     return res;
 }
 

@@ -27,6 +27,7 @@
 #include "train/objectives/grpo_loss.h"
 #include "train/objectives/grpo_rewards.h"
 #include "train/objectives/grpo_sampler.h"
+#include "train/objectives/grpo_stats.h"
 #include "train/objectives/objective.h"
 
 typedef enum { CT_RL_GRPO = 0, CT_RL_RLOO = 1 } CtRlAlgo;
@@ -61,8 +62,7 @@ typedef struct {
     double *old_logp, *ref_logp;  // [n·T] in rows' layout; NULL when not needed
     double *logp, *dlogp;         // [rows·T]: one micro-batch's
     double dapo_tokens;
-    double gen_sums[16 + 2 * CT_REWARDS_MAX];  // the batch's reward and completion statistics over all ranks (grpo_stats.c)
-    char metric_names[2 * CT_REWARDS_MAX][96];  // rewards/<source>/mean and /std
+    CtGrpoStats stats;            // the generation batch's statistics over all ranks
     double last_eval_reward, last_eval_accuracy;  // of the last evaluation (NAN before)
     int eval_failed;  // the held-out rewards could not be computed (the error is set)
 } CtGrpoRun;

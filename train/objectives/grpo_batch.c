@@ -8,7 +8,6 @@
 #include "core/error.h"
 #include "train/dist/dist.h"
 #include "train/objectives/grpo.h"
-#include "train/objectives/grpo_stats.h"
 
 // Row j: prompt ‖ completion as inputs and shifted targets; the loss mask on the targets that
 // are completion tokens (none for a truncated completion with mask_truncated_completions).
@@ -126,6 +125,7 @@ int ct_grpo_generate(CtGrpoRun *g, CtObjectiveRun *o) {
     for (size_t k = 0; k < (size_t)n * s->T; k++) tokens += s->loss_mask[k];
     ct_dist_allreduce_sum_f64(&tokens, 1);
     g->dapo_tokens = (tokens > 1 ? tokens : 1) / ((double)o->set.accum * world);
-    ct_grpo_stats_generation(g, frac_zero * n, kl);
+    const CtGrpoBatchView view = {n, g->rewards_total, g->per_source, g->entropy_sum, g->length, g->truncated};
+    ct_grpo_stats_generation(&g->stats, &g->rewards, &view, frac_zero * n, kl);
     return 0;
 }

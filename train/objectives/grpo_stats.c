@@ -14,23 +14,24 @@ static double unbiased_std(double sum, double sq, double n) {
     return sqrt(var > 0 ? var : 0);
 }
 
-void ct_grpo_stats_generation(CtGrpoRun *g, double zero_std, const double kl[2]) {
-    double *s = g->gen_sums;
-    const int n_src = ct_rewards_count(&g->rewards);
+void ct_grpo_stats_generation(CtGrpoStats *st, const CtRewards *rewards, const CtGrpoBatchView *b, double zero_std,
+                              const double kl[2]) {
+    double *s = st->sums;
+    const int n_src = ct_rewards_count(rewards);
     for (int k = 0; k < 16 + 2 * n_src; k++) s[k] = 0;
     s[LEN_NEG_MIN] = -INFINITY, s[LEN_MAX] = -INFINITY;
-    s[N_COUNT] = g->n;
+    s[N_COUNT] = b->n;
     s[ZERO_STD] = zero_std;
     s[KL_SUM] = kl[0], s[KL_COUNT] = kl[1];
-    for (int j = 0; j < g->n; j++) {
-        const double r = g->rewards_total[j], len = g->length[j];
+    for (int j = 0; j < b->n; j++) {
+        const double r = b->rewards[j], len = b->length[j];
         s[R_SUM] += r, s[R_SQ] += r * r;
         s[LEN_SUM] += len;
-        s[TRUNCATED] += g->truncated[j];
-        s[ENT_SUM] += g->entropy_sum[j], s[ENT_TOKENS] += len;
+        s[TRUNCATED] += b->truncated[j];
+        s[ENT_SUM] += b->entropy_sum[j], s[ENT_TOKENS] += len;
         s[LEN_NEG_MIN] = fmax(s[LEN_NEG_MIN], -len), s[LEN_MAX] = fmax(s[LEN_MAX], len);
         for (int i = 0; i < n_src; i++) {
-            const double v = g->per_source[(size_t)i * g->n + j];
+            const double v = b->per_source[(size_t)i * b->n + j];
             s[SOURCES + 2 * i] += v, s[SOURCES + 2 * i + 1] += v * v;
         }
     }
@@ -46,8 +47,9 @@ static void add(CtMetricRow *row, const char *name, double value) {
     }
 }
 
-void ct_grpo_stats_row(CtGrpoRun *g, const CtGrpoMetrics *loss_metrics, CtStepResult *res) {
-    const double *s = g->gen_sums;
+void ct_grpo_stats_row(CtGrpoStats *st, const CtRewards *rewards, int rloo, double beta,
+                       const CtGrpoMetrics *loss_metrics, CtStepResult *res) {
+    const double *s = st->sums;
     CtGrpoMetrics lm = *loss_metrics;
     double sums[6] = {lm.kl_sum, lm.kl_count, lm.low_sum, lm.high_sum, lm.region_sum, lm.count};
     ct_dist_allreduce_sum_f64(sums, 6);
@@ -62,11 +64,11 @@ void ct_grpo_stats_row(CtGrpoRun *g, const CtGrpoMetrics *loss_metrics, CtStepRe
     row->n = 0;
     add(row, "reward", reward);
     add(row, "reward_std", unbiased_std(s[R_SUM], s[R_SQ], n));
-    for (int i = 0; i < ct_rewards_count(&g->rewards); i++) {
-        snprintf(g->metric_names[2 * i], sizeof g->metric_names[0], "rewards/%s/mean", ct_rewards_name(&g->rewards, i));
-        snprintf(g->metric_names[2 * i + 1], sizeof g->metric_names[0], "rewards/%s/std", ct_rewards_name(&g->rewards, i));
-        add(row, g->metric_names[2 * i], s[SOURCES + 2 * i] / n);
-        add(row, g->metric_names[2 * i + 1], unbiased_std(s[SOURCES + 2 * i], s[SOURCES + 2 * i + 1], n));
+    for (int i = 0; i < ct_rewards_count(rewards); i++) {
+        snprintf(st->names[2 * i], sizeof st->names[0], "rewards/%s/mean", ct_rewards_name(rewards, i));
+        snprintf(st->names[2 * i + 1], sizeof st->names[0], "rewards/%s/std", ct_rewards_name(rewards, i));
+        add(row, st->names[2 * i], s[SOURCES + 2 * i] / n);
+        add(row, st->names[2 * i + 1], unbiased_std(s[SOURCES + 2 * i], s[SOURCES + 2 * i + 1], n));
     }
     add(row, "frac_reward_zero_std", s[ZERO_STD] / n);
     add(row, "completions/mean_length", s[LEN_SUM] / n);
@@ -75,14 +77,14 @@ void ct_grpo_stats_row(CtGrpoRun *g, const CtGrpoMetrics *loss_metrics, CtStepRe
     add(row, "completions/clipped_ratio", s[TRUNCATED] / n);
     add(row, "entropy", s[ENT_TOKENS] > 0 ? s[ENT_SUM] / s[ENT_TOKENS] : NAN);
     // GRPO's KL is the loss's (masked mean of k3); RLOO's the reward's (masked mean of old − ref).
-    const double kl = g->set.algo == CT_RL_RLOO ? (s[KL_COUNT] > 0 ? s[KL_SUM] / s[KL_COUNT] : NAN) : means.kl;
-    if (g->set.beta != 0) add(row, "kl", kl);
+    const double kl = rloo ? (s[KL_COUNT] > 0 ? s[KL_SUM] / s[KL_COUNT] : NAN) : means.kl;
+    if (beta != 0) add(row, "kl", kl);
     add(row, "clip_ratio/low_mean", means.low_mean);
     add(row, "clip_ratio/low_min", means.low_min);
     add(row, "clip_ratio/high_mean", means.high_mean);
     add(row, "clip_ratio/high_max", means.high_max);
     add(row, "clip_ratio/region_mean", means.region_mean);
     int k = snprintf(res->progress, sizeof res->progress, " | reward %.3f | len %.0f", reward, s[LEN_SUM] / n);
-    if (g->set.beta != 0 && isfinite(kl) && k > 0 && (size_t)k < sizeof res->progress)
+    if (beta != 0 && isfinite(kl) && k > 0 && (size_t)k < sizeof res->progress)
         snprintf(res->progress + k, sizeof res->progress - (size_t)k, " | kl %.4f", kl);
 }
