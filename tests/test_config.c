@@ -2,6 +2,8 @@
 // change as ctrain's real keys grow), plus ctrain's own schema.
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -191,4 +193,19 @@ TEST(config, ctrain_schema_is_valid_and_documented) {
     CtRunConfig cfg;
     CHECK_EQ_INT(ct_run_config_load(&cfg, NULL, NULL), 0);
     CHECK_EQ_INT(cfg.run.device, CT_DEVICE_AUTO);
+}
+
+// A list key takes numbers too (grpo.reward_weights: [1, 0.25]), kept as text that reads back
+// exactly; other values are still refused.
+TEST(config, lists_take_numbers_as_exact_text) {
+    static CtRunConfig cfg;
+    ct_config_set_defaults(&ct_run_config_schema, &cfg);
+    CHECK_EQ_INT(ct_config_apply_text(&ct_run_config_schema, &cfg, "{\"grpo\": {\"reward_weights\": [1, 0.25, \"2\"]}}",
+                                      "run.json"), 0);
+    CHECK_STR_EQ(cfg.grpo.reward_weights, "1,0.25,2");
+    CHECK_EQ_INT(ct_config_apply_text(&ct_run_config_schema, &cfg, "{\"grpo\": {\"reward_weights\": [0.1]}}", "run.json"), 0);
+    CHECK(strtod(cfg.grpo.reward_weights, NULL) == 0.1);
+    CHECK_EQ_INT(ct_config_apply_text(&ct_run_config_schema, &cfg, "{\"grpo\": {\"reward_weights\": [true]}}", "run.json"),
+                 -1);
+    CHECK_CONTAINS(ct_error_message(), "grpo.reward_weights");
 }

@@ -180,6 +180,31 @@ TEST(cuda, lora_step_matches_cpu) {
 }
 
 // Two pairs (4 rows): prompt of 3 tokens, completions of 2-4, loss mask on the completions.
+// GRPO's log-probabilities at the sampling temperature (model.logit_temperature: the logits
+// scaled by 1/τ before the cross-entropy, and its gradient by 1/τ after) on the GPU and the CPU.
+TEST(cuda, logprobs_at_a_temperature_and_their_gradients_match_cpu) {
+    const CtOps *ops = cuda_fixture_ops_or_skip();
+    const CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+    const int B = 3, T = 16;
+    CtModel cpu, gpu;
+    twin_models(&cpu, &gpu, &c, ops, B, T, 0, 9);
+    cpu.logit_temperature = gpu.logit_temperature = 0.7f;
+    CtRng rng;
+    ct_rng_seed(&rng, 23);
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, B, T, c.vocab_size, 0);
+    float loss_cpu = ct_model_forward(&cpu, &tb.batch), loss_gpu = ct_model_forward(&gpu, &tb.batch);
+    CHECK_MSG(fabsf(loss_gpu - loss_cpu) <= TOL * fabsf(loss_cpu), "loss %.9g on the GPU, %.9g on the CPU", loss_gpu,
+              loss_cpu);
+    CHECK_MSG(hf_fixture_relative_error(gpu.logprobs, cpu.logprobs, (size_t)B * T) < TOL,
+              "per-token log-probabilities at temperature 0.7 differ");
+    ct_model_backward(&cpu);
+    ct_model_backward(&gpu);
+    CHECK_ARRAYS(ops, gpu.dev_grads, cpu.grads, cpu.n_params, "gradients at temperature 0.7");
+    ct_model_free(&cpu);
+    ct_model_free(&gpu);
+}
+
 static void make_pairs(CtStepBatches *s, int V) {
     CtRng rng;
     ct_rng_seed(&rng, 21);

@@ -265,3 +265,115 @@ TEST(grpo_run, rloo_and_the_kl_and_two_iterations) {
     CHECK_MSG(same_checkpoints("kl", "kl2", "ckpt-step00000004.h5"), "with beta and num_iterations 2, a run resumed "
               "at step 2 ends elsewhere than the uninterrupted one");
 }
+
+// Data parallel: 2 ranks with 2 prompts each sample, score and train what one rank with the 4
+// prompts does (each group on one rank, every completion drawn from its own stream). The reward
+// (a completion holding a 1) gives every step a gradient.
+TEST(grpo_run, two_ranks_equal_one_rank_with_the_whole_batch) {
+#ifndef CTRAIN_MPI
+    SKIP("this build has no MPI (install OpenMPI and rebuild to test data parallelism)");
+#endif
+    if (ct_test_run("command -v mpirun", NULL) != 0) SKIP("mpirun is not on PATH: data-parallel tests skipped");
+    if (!ct_test_bin() || make_fixture(60) != 0) return;
+    char cmd[8192], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun --oversubscribe "
+             "--allow-run-as-root -x ASAN_OPTIONS -x OMP_NUM_THREADS=1 -np 2 '%s' grpo grpo.json --run.threads=1 "
+             "--run.out_dir=two --train.batch_size=4 --grpo.reward_funcs=regex --grpo.reward_regex=1 2>&1", ct_test_tmpdir(), ct_test_bin());
+    int rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
+    free(out);
+    rc = grpo("--run.out_dir=one --train.batch_size=8 --grpo.reward_funcs=regex --grpo.reward_regex=1", &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    for (int step = 1; step <= 4; step++) {
+        const char *keys[3] = {"reward", "completions/mean_length", "entropy"};
+        // the same completions (rewards, lengths); the entropies from weights that differ in the
+        // last bits after a step (the ranks' gradients are summed in another order)
+        for (int k = 0; k < 3; k++) {
+            double a = metric("two", "train", step, keys[k]), b = metric("one", "train", step, keys[k]);
+            CHECK_MSG(fabs(a - b) <= (k == 2 ? 1e-5 : 1e-12) * fmax(1, fabs(b)), "step %d %s: 2 ranks %.12g, 1 rank %.12g",
+                      step, keys[k], a, b);
+        }
+        CHECK_MSG(fabs(metric("two", "train", step, "loss") - metric("one", "train", step, "loss")) < 1e-6,
+                  "step %d loss: 2 ranks %.9g, 1 rank %.9g", step, metric("two", "train", step, "loss"),
+                  metric("one", "train", step, "loss"));
+    }
+    CHECK(metric("two", "eval", 4, "reward") == metric("one", "eval", 4, "reward"));
+    CHECK_MSG(metric("one", "train", 4, "grad_norm") > 0, "no gradient at step 4: the comparison shows nothing");
+}
+
+// `ctrain eval --task arithmetic` of a checkpoint on held.jsonl: the accuracy, -1 when it fails.
+static double heldout_accuracy(const char *checkpoint) {
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' eval --threads 1 --task arithmetic --checkpoint %s --prompts held.jsonl 2>&1",
+             ct_test_tmpdir(), ct_test_bin(), checkpoint);
+    double acc = -1;
+    const char *at = ct_test_run(cmd, &out) == 0 && out ? strstr(out, "accuracy=") : NULL;
+    if (!at || sscanf(at, "accuracy=%lf", &acc) != 1) ct_test_fail(__FILE__, __LINE__, "%s", out ? out : cmd);
+    free(out);
+    return acc;
+}
+
+// Learning, with the shipped config (configs/grpo-arithmetic.json: 16 prompts x 8 completions a
+// step, lr 1e-4, exact-match reward, 800 steps): a 0.66M-parameter llama SFT-trained on sums of two
+// 1-2 digit numbers to between 20% and 60% held-out accuracy gains at least 20 points on sums whose
+// operands it never saw. Measured (seed 1337, this VM): 37.0% -> 66.0%. The same run with the
+// reward from a command (configs/grpo_exact_match_reward.py) is the same to the bit (its first
+// 100 steps, the rest would take as long again).
+TEST_LONG(grpo_run, grpo_raises_heldout_accuracy_on_sums_by_20_points) {
+    if (!ct_test_bin()) return;
+    const char *root = getenv("CTRAIN_ROOT");
+    if (!root) SKIP("CTRAIN_ROOT is not set (make test-long sets it)");
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[8192], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' synth instructions --task arithmetic --operands 2 --digits 1-2 --examples 20000 --out train.jsonl && "
+             "'%s' synth instructions --task arithmetic --operands 2 --digits 1-2 --split heldout --seed 2 --examples 200 --out held.jsonl && "
+             "'%s' synth instructions --task arithmetic --operands 2 --digits 1-2 --examples 4000 --seed 7 --out rl.jsonl && "
+             "cp train.jsonl train.txt && '%s' tokenizer train --input train.txt --vocab-size 300 --pattern qwen2 "
+             "--special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json --input train.jsonl "
+             "--format sft --val-fraction 0.02 --out data && '%s' shard --tokenizer tok.json --input rl.jsonl "
+             "--format prompts --val-fraction 0.05 --out prompts",
+             dir, bin, bin, bin, bin, bin, bin);
+    int rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    // SFT: the 1000-step schedule of tests/test_eval_task.c, stopped at step 450
+    ct_test_write("sft.json",
+                  "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 3, \"d_model\": 128, \"n_head\": 4, \"n_kv_head\": 2,"
+                  " \"d_ff\": 384, \"max_seq_len\": 64}, \"data\": {\"path\": \"data\"},"
+                  " \"train\": {\"batch_size\": 16, \"seq_len\": 64, \"max_steps\": 1000, \"eval_every\": 0,"
+                  " \"eval_batches\": 2, \"eval_exact_match\": 0, \"save_every\": 0, \"n_samples\": 0},"
+                  " \"optim\": {\"lr\": 2e-3, \"min_lr\": 2e-4, \"warmup_steps\": 30, \"weight_decay\": 0.0}}");
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sft sft.json --run.out_dir=sft --run.threads=1 --stop-after 450 2>&1", dir, bin);
+    rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    const double before = heldout_accuracy("sft/ckpt-step00000450.h5");
+    CHECK_MSG(before >= 0.2 && before <= 0.6, "the SFT model answers %.1f%% of held-out sums, not 20-60%%", 100 * before);
+    if (ct_test_failed()) return;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' grpo '%s/configs/grpo-arithmetic.json' --data.path=prompts "
+             "--train.init_from=sft/ckpt-step00000450.h5 --run.out_dir=rl --run.threads=1 --train.keep_last=10 2>&1",
+             dir, bin, root);
+    rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    const double after = heldout_accuracy("rl/ckpt-step00000800.h5");
+    CHECK_MSG(after >= before + 0.2, "held-out accuracy %.1f%% -> %.1f%% after 800 GRPO steps, want +20 points",
+              100 * before, 100 * after);
+    // The reward from a command: the same first 100 steps, to the bit.
+    if (ct_test_run("python3 -c 'import json'", NULL) != 0) SKIP("python3 is not installed: the command's run is not compared");
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' grpo '%s/configs/grpo-arithmetic.json' --data.path=prompts "
+             "--train.init_from=sft/ckpt-step00000450.h5 --run.out_dir=rl-command --run.threads=1 --stop-after 100 "
+             "--grpo.reward_funcs=command --grpo.reward_command='python3 %s/configs/grpo_exact_match_reward.py' 2>&1",
+             dir, bin, root, root);
+    rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    CHECK_MSG(same_checkpoints("rl", "rl-command", "ckpt-step00000100.h5"),
+              "step 100 with the command's reward differs from the built-in reward's");
+}

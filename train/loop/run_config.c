@@ -183,7 +183,7 @@ static const CtConfigKey keys[] = {
                     "grpo: GRPO's per-token clipped loss with group-normalised advantages; rloo: RLOO's sequence-level loss with the leave-one-out baseline and the KL in the reward (TRL's RLOOTrainer)."),
     CT_CFG_KEY_INT(CtRunConfig, grpo.num_generations, "grpo.num_generations", "8", 1, 4096,
                    "G: completions sampled per prompt; train.batch_size x train.grad_accum (completions per rank per step) must be a multiple of it."),
-    CT_CFG_KEY_INT(CtRunConfig, grpo.max_completion_length, "grpo.max_completion_length", "256", 1, 1 << 20,
+    CT_CFG_KEY_INT(CtRunConfig, grpo.max_completion_length, "grpo.max_completion_length", "128", 1, 1 << 20,
                    "Tokens a completion may have; prompts keep their last train.seq_len minus this many tokens."),
     CT_CFG_KEY_FLOAT(CtRunConfig, grpo.temperature, "grpo.temperature", "1", 0.01, 100,
                      "Sampling temperature; the loss's log-probabilities are taken at it too (as TRL's)."),

@@ -215,10 +215,12 @@ static void describe_stop(char *buf, size_t size, int64_t n_sigint, int64_t n_si
 static void report_done(CtRun *r) {
     const CtRunConfig *cfg = r->cfg;
     if (r->lead) ct_train_print_samples(r, "after training");
-    ct_log("done: %lld steps, %lld tokens in %.1f s of compute (%.0f tokens/s); final train loss %.4f, val loss %.4f",
+    char val[64] = "";
+    if (r->objective->evaluate) snprintf(val, sizeof val, ", val loss %.4f", r->last_val);  // (grpo validates no loss)
+    ct_log("done: %lld steps, %lld tokens in %.1f s of compute (%.0f tokens/s); final train loss %.4f%s",
            (long long)r->step, (long long)r->tokens_seen, r->compute_time,
            r->compute_time > 0 ? (double)(r->step - r->first_step) * r->tokens_per_step / r->compute_time : 0.0,
-           r->last_loss, r->last_val);
+           r->last_loss, val);
     if (isfinite(r->unigram) && isfinite(r->last_val))
         ct_log("done: validation loss %.4f vs unigram entropy %.4f nats/token", r->last_val, r->unigram);
     if (isfinite(r->last_exact_match))

@@ -109,6 +109,7 @@ int ct_train_setup_grpo(CtRun *r) {
         .numeric_tolerance = cfg->grpo.numeric_tolerance,
         .vocab_size = r->model.config.vocab_size,
         .tokenizer_hash = r->data.tokenizer_hash,
+        .model_max_tokens = cfg->train.seq_len,  // a prompt and its completion: the rows' length
     };
     if (ct_rewards_init(&g->rewards, &rc) != 0) return -1;
     // The KL's reference, as DPO's: grpo.ref_checkpoint, the LoRA base, or a frozen copy of the start.
@@ -128,6 +129,11 @@ int ct_train_setup_grpo(CtRun *r) {
     }
     r->obj.state = g;
     if (ct_grpo_run_init(g, &r->obj) != 0) return -1;
+    if (r->resume_dir && r->step % set->num_iterations != 0 && r->lead)
+        ct_warn("grpo: resumed at step %lld, inside a batch of completions that grpo.num_iterations = %d steps share; "
+                "checkpoints do not keep that batch, so a new one is sampled now and the run goes on differently from "
+                "an uninterrupted one (stop at a multiple of %d steps to resume to the bit)",
+                (long long)r->step, set->num_iterations, set->num_iterations);
     if (r->lead) {
         char sources[512] = "";
         for (int i = 0, at = 0; i < ct_rewards_count(&g->rewards) && at < (int)sizeof sources; i++)

@@ -111,6 +111,11 @@ static void write_sample(FILE *f, const CtGrpoRun *g, const char *kind, int64_t 
                          const int32_t *c, int len, const CtTokenizer *tok, const double *per_source, int n, int j) {
     uint8_t *text = NULL;
     size_t tlen = 0, cap = 0;
+    for (int k = 0; k < g->set.sample.n_stop && len > 0; k++)  // the text the rewards saw: without its stop token
+        if (c[len - 1] == g->set.sample.stop[k]) {
+            len--;
+            break;
+        }
     if (ct_decode_text(tok, c, (size_t)len, &text, &tlen, &cap) != 0) tlen = 0;
     text = ct_realloc(text, tlen + 1);
     text[tlen] = 0;

@@ -57,11 +57,12 @@ CtGrpoMetricMeans ct_grpo_metrics_means(const CtGrpoMetrics *m);
 // token (truncated[b] ≠ 0) loses all its tokens from the loss (TRL zeroes its completion_mask).
 void ct_grpo_mask_truncated(uint8_t *mask, const uint8_t *truncated, int B, int T);
 
-// weights[B,T]: mask[b,t] / the loss_type's normaliser, so that Σ weights·per-token loss is TRL's
-// loss of the micro-batch before its division by the gradient accumulation steps (which is the
-// caller's, as for every objective). dapo_tokens is dapo's normaliser: TRL's num_items_in_batch
-// / num_processes · gradient_accumulation_steps / steps_per_generation, i.e. the loss tokens of
-// the whole generation batch over all ranks, per rank, per accumulation window; ignored otherwise.
+// weights[B,T]: mask[b,t] / the loss_type's normaliser: Σ weights·per-token loss is the micro-batch's
+// loss for grpo, bnpo and dr_grpo as TRL computes it before dividing by the accumulation steps, and
+// for dapo Σ / dapo_tokens (ignored otherwise). TRL's dapo normaliser is the generation batch's loss
+// tokens over all ranks / num_processes (with steps_per_generation = gradient_accumulation_steps),
+// with no division by the accumulation; a caller that divides every loss_type's value by
+// accum·world (ctrain grpo: train/objectives/grpo.h) passes dapo_tokens = those tokens / (accum·world).
 void ct_grpo_token_weights(double *weights, const uint8_t *mask, int B, int T, CtGrpoLossType type,
                            int max_completion_length, double dapo_tokens);
 
