@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Plots one field of several runs' metrics.jsonl files against tokens seen, as one SVG.
+"""Plots one field of several runs' metrics.jsonl files against tokens seen (or steps), as one SVG.
 
-    bench/plot_runs.py --out FILE.svg [--field val_loss|loss|moe_imbalance] [--title T]
-                       [--ylabel Y] [--smooth N] [--ylim LO,HI] LABEL=RUN_DIR_OR_METRICS_JSONL ...
+    bench/plot_runs.py --out FILE.svg [--field val_loss|loss|moe_imbalance|reward|kl] [--kind train|eval]
+                       [--x tokens|step] [--title T] [--ylabel Y] [--smooth N] [--ylim LO,HI]
+                       LABEL=RUN_DIR_OR_METRICS_JSONL ...
 
---field val_loss reads the "eval" lines, any other field the "train" lines; --smooth N averages
+--field val_loss reads the "eval" lines, any other field the "train" lines, unless --kind says
+which (grpo's held-out reward: --field reward --kind eval); --smooth N averages
 each point with the N-1 before it (train lines are noisy); --ylim shows that range only
 (the first evaluations of a run sit far above where the runs differ). Python's standard library only, so
 that it runs wherever ctrain does.
@@ -20,10 +22,10 @@ COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 W, H, LEFT, RIGHT, TOP, BOTTOM = 720, 420, 70, 190, 40, 50
 
 
-def read_curve(path, field, smooth):
+def read_curve(path, field, smooth, kind=None, x="tokens"):
     path, lines = read_metrics(path)
-    kind = "eval" if field.startswith("val_") else "train"
-    points = [(o["tokens"], float(o[field])) for o in lines
+    kind = kind or ("eval" if field.startswith("val_") else "train")
+    points = [(o[x], float(o[field])) for o in lines
               if o.get("kind") == kind and isinstance(o.get(field), (int, float))]
     if not points:
         sys.exit(f"{path}: no {kind} line has a number in '{field}'")
@@ -54,6 +56,8 @@ def main():
     ap.add_argument("--title", default="")
     ap.add_argument("--ylabel", default=None)
     ap.add_argument("--smooth", type=int, default=1)
+    ap.add_argument("--kind", choices=["train", "eval"], default=None)
+    ap.add_argument("--x", choices=["tokens", "step"], default="tokens")
     ap.add_argument("--ylim", default=None, metavar="LO,HI")
     ap.add_argument("runs", nargs="+", metavar="LABEL=PATH")
     args = ap.parse_args()
@@ -63,7 +67,7 @@ def main():
         label, sep, path = spec.partition("=")
         if not sep:
             sys.exit(f"plot_runs.py: '{spec}' is not LABEL=PATH")
-        curves.append((label, read_curve(path, args.field, args.smooth)))
+        curves.append((label, read_curve(path, args.field, args.smooth, args.kind, args.x)))
 
     xs = [x for _, c in curves for x, _ in c]
     ys = [y for _, c in curves for _, y in c]
@@ -94,10 +98,11 @@ def main():
         out.append(f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{LEFT - 6}" y="{py(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
     for t in nice_ticks(x0, x1):
-        label = f"{t / 1e6:g}M" if x1 >= 1e6 else f"{t / 1e3:g}k"
+        label = f"{t:g}" if args.x == "step" else f"{t / 1e6:g}M" if x1 >= 1e6 else f"{t / 1e3:g}k"
         out.append(f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{TOP}" y2="{TOP + ph}" stroke="#eee"/>')
         out.append(f'<text x="{px(t):.1f}" y="{TOP + ph + 16}" text-anchor="middle">{label}</text>')
-    out.append(f'<text x="{LEFT + pw / 2}" y="{H - 10}" text-anchor="middle">tokens seen</text>')
+    xlabel = "step" if args.x == "step" else "tokens seen"
+    out.append(f'<text x="{LEFT + pw / 2}" y="{H - 10}" text-anchor="middle">{xlabel}</text>')
     out.append(f'<text x="16" y="{TOP + ph / 2}" text-anchor="middle" transform="rotate(-90 16 {TOP + ph / 2})">'
                f'{args.ylabel or args.field}</text>')
     for i, (label, c) in enumerate(curves):

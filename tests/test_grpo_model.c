@@ -91,13 +91,18 @@ static void check_direction(CtModel *m, const Case *k, const double *fd_old) {
               k->c.loss_type, k->c.beta, k->old_or_null ? 2 : 1, analytic, fd);
 }
 
-TEST(grpo_model, gradient_through_the_model_matches_finite_differences) {
+// A tiny llama with random weights (seed) and the case for its vocabulary.
+static void model_and_case(CtModel *m, Case *k, uint64_t seed) {
     CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+    CHECK_EQ_INT(ct_model_create(m, &c, ct_ops_cpu(), B, T, 0), 0);
+    tiny_randomize_params(m, seed);
+    make_case(k, c.vocab_size);
+}
+
+TEST(grpo_model, gradient_through_the_model_matches_finite_differences) {
     CtModel m;
-    CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), B, T, 0), 0);
-    tiny_randomize_params(&m, 2);
     Case k;
-    make_case(&k, c.vocab_size);
+    model_and_case(&m, &k, 2);
     double logp[N];
     logp_of(&m, &k, logp);
     // Old and reference log-probs a fixed distance from the current ones: log-ratios on both sides
@@ -124,13 +129,10 @@ TEST(grpo_model, gradient_through_the_model_matches_finite_differences) {
 // they equal log softmax(logits/τ) of the logits a τ = 1 forward gives, and the loss's gradient
 // through the scaled logits matches finite differences.
 TEST(grpo_model, log_probabilities_at_a_temperature_and_their_gradient) {
-    CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
     CtModel m;
-    CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), B, T, 0), 0);
-    tiny_randomize_params(&m, 3);
     Case k;
-    make_case(&k, c.vocab_size);
-    const int V = c.vocab_size;
+    model_and_case(&m, &k, 3);
+    const int V = m.config.vocab_size;
     const float tau = 0.7f;
     CtBatch b = batch_of(&k);
     ct_model_forward(&m, &b);

@@ -12,24 +12,35 @@
 #include "tests/test.h"
 #include "tests/train_fixture.h"
 
-// A tiny llama SFT-trained for `sft_steps` on sums of two 1-2 digit numbers (sft.json; run
-// sft/), a prompts dataset of the same task (prompts/, 10% held out) and grpo.json: 4 steps of 4
-// prompts x 4 completions. 0, or -1 after recording a failure.
-static int make_fixture(int sft_steps) {
+// In the test's folder: sums of two 1-2 digit numbers (the arithmetic task) as SFT data
+// (`sft_examples` lines, data/), 200 held-out sums (held.jsonl) and a prompts dataset of `prompts`
+// sums (seed 7; prompts/, `val_fraction` of them held out), with a 300-token tokenizer.
+// 0, or -1 after recording a failure.
+static int make_sums(int sft_examples, int prompts, double val_fraction) {
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
     char cmd[4096], *out = NULL;
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && '%s' synth instructions --task arithmetic --operands 2 --digits 1-2 --examples 4000 --out train.jsonl && "
-             "'%s' synth instructions --task arithmetic --operands 2 --digits 1-2 --seed 7 --examples 400 --out rl.jsonl && "
+             "cd '%s' && '%s' synth instructions --task arithmetic --operands 2 --digits 1-2 --examples %d --out train.jsonl && "
+             "'%s' synth instructions --task arithmetic --operands 2 --digits 1-2 --split heldout --seed 2 --examples 200 --out held.jsonl && "
+             "'%s' synth instructions --task arithmetic --operands 2 --digits 1-2 --seed 7 --examples %d --out rl.jsonl && "
              "cp train.jsonl train.txt && '%s' tokenizer train --input train.txt --vocab-size 300 --pattern qwen2 "
              "--special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json --input train.jsonl "
              "--format sft --val-fraction 0.02 --out data && '%s' shard --tokenizer tok.json --input rl.jsonl "
-             "--format prompts --val-fraction 0.1 --out prompts",
-             dir, bin, bin, bin, bin, bin);
+             "--format prompts --val-fraction %g --out prompts",
+             dir, bin, sft_examples, bin, bin, prompts, bin, bin, bin, val_fraction);
     int rc = ct_test_run(cmd, &out);
     if (rc != 0) ct_test_fail(__FILE__, __LINE__, "%s", out ? out : "");
     free(out);
-    if (rc != 0) return -1;
+    return rc == 0 ? 0 : -1;
+}
+
+// A tiny llama SFT-trained for `sft_steps` on make_sums's data (sft.json; run sft/, its last
+// checkpoint copied to sft/last.h5) and grpo.json: 4 steps of 4 prompts x 4 completions.
+// 0, or -1 after recording a failure.
+static int make_fixture(int sft_steps) {
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[4096], *out = NULL;
+    if (make_sums(4000, 400, 0.1) != 0) return -1;
     ct_test_write("sft.json",
                   "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 2, \"d_model\": 64, \"n_head\": 4, \"n_kv_head\": 2,"
                   " \"d_ff\": 128, \"max_seq_len\": 48}, \"data\": {\"path\": \"data\"},"
@@ -45,7 +56,7 @@ static int make_fixture(int sft_steps) {
     snprintf(cmd, sizeof cmd,
              "cd '%s' && '%s' sft sft.json --run.out_dir=sft --run.threads=1 --train.max_steps=%d && "
              "cp sft/ckpt-step%08d.h5 sft/last.h5", dir, bin, sft_steps, sft_steps);
-    rc = ct_test_run(cmd, &out);
+    int rc = ct_test_run(cmd, &out);
     if (rc != 0) ct_test_fail(__FILE__, __LINE__, "%s", out ? out : "");
     free(out);
     return rc == 0 ? 0 : -1;
@@ -85,17 +96,7 @@ static int same_checkpoints(const char *a_dir, const char *b_dir, const char *fi
 static double metric(const char *dir, const char *kind, int step, const char *key) {
     char name[256];
     snprintf(name, sizeof name, "%s/metrics.jsonl", dir);
-    char *text = ct_test_read(ct_test_path(name), NULL);
-    double value = NAN;
-    for (char *line = text ? strtok(text, "\n") : NULL; line && isnan(value); line = strtok(NULL, "\n")) {
-        cJSON *o = cJSON_Parse(line);
-        const cJSON *k = cJSON_GetObjectItem(o, "kind"), *s = cJSON_GetObjectItem(o, "step"), *v = cJSON_GetObjectItem(o, key);
-        if (cJSON_IsString(k) && !strcmp(k->valuestring, kind) && cJSON_IsNumber(s) && s->valueint == step && cJSON_IsNumber(v))
-            value = v->valuedouble;
-        cJSON_Delete(o);
-    }
-    free(text);
-    return value;
+    return train_fixture_metric(ct_test_path(name), kind, step, key);
 }
 
 TEST(grpo_run, logs_trl_metrics_and_samples_and_resumes_to_the_bit) {
@@ -328,18 +329,8 @@ TEST_LONG(grpo_run, grpo_raises_heldout_accuracy_on_sums_by_20_points) {
     if (!root) SKIP("CTRAIN_ROOT is not set (make test-long sets it)");
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
     char cmd[8192], *out = NULL;
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && '%s' synth instructions --task arithmetic --operands 2 --digits 1-2 --examples 20000 --out train.jsonl && "
-             "'%s' synth instructions --task arithmetic --operands 2 --digits 1-2 --split heldout --seed 2 --examples 200 --out held.jsonl && "
-             "'%s' synth instructions --task arithmetic --operands 2 --digits 1-2 --examples 4000 --seed 7 --out rl.jsonl && "
-             "cp train.jsonl train.txt && '%s' tokenizer train --input train.txt --vocab-size 300 --pattern qwen2 "
-             "--special '<|endoftext|>' --out tok.json && '%s' shard --tokenizer tok.json --input train.jsonl "
-             "--format sft --val-fraction 0.02 --out data && '%s' shard --tokenizer tok.json --input rl.jsonl "
-             "--format prompts --val-fraction 0.05 --out prompts",
-             dir, bin, bin, bin, bin, bin, bin);
-    int rc = ct_test_run(cmd, &out);
-    CHECK_MSG(rc == 0, "%s", out);
-    free(out);
+    if (make_sums(20000, 4000, 0.05) != 0) return;
+    int rc;
     // SFT: the 1000-step schedule of tests/test_eval_task.c, stopped at step 450
     ct_test_write("sft.json",
                   "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 3, \"d_model\": 128, \"n_head\": 4, \"n_kv_head\": 2,"

@@ -25,20 +25,8 @@ static int make_pairs(const char *dir, char **out) {
     return train_fixture_reverse_pairs(dir, 600, out);
 }
 
-// The value of `key` in the line of `kind` at `step` that has it (NAN if none).
 static double metric(const char *path, const char *kind, int step, const char *key) {
-    char *text = ct_test_read(path, NULL);
-    double value = NAN;
-    for (char *line = text ? strtok(text, "\n") : NULL; line && isnan(value); line = strtok(NULL, "\n")) {
-        cJSON *o = cJSON_Parse(line);
-        const cJSON *k = cJSON_GetObjectItem(o, "kind"), *s = cJSON_GetObjectItem(o, "step"), *v = cJSON_GetObjectItem(o, key);
-        if (cJSON_IsString(k) && strcmp(k->valuestring, kind) == 0 && cJSON_IsNumber(s) && s->valueint == step &&
-            cJSON_IsNumber(v))
-            value = v->valuedouble;
-        cJSON_Delete(o);
-    }
-    free(text);
-    return value;
+    return train_fixture_metric(path, kind, step, key);
 }
 
 // Measured (this data, lr 2e-3, 8 pairs a step; scores at the last token before the EOS): held-out

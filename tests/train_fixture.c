@@ -1,5 +1,7 @@
 #include "tests/train_fixture.h"
 
+#include <cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,4 +91,19 @@ int train_fixture_reverse_pairs(const char *dir, int pairs, char **out) {
              "--input corpus.txt --val-fraction 0.1 --out text",
              dir, shared, ct_test_bin(), ct_test_bin(), ct_test_bin());
     return ct_test_run(cmd, out);
+}
+
+double train_fixture_metric(const char *metrics_path, const char *kind, int step, const char *key) {
+    char *text = ct_test_read(metrics_path, NULL);
+    double value = NAN;
+    for (char *line = text ? strtok(text, "\n") : NULL; line && isnan(value); line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *k = cJSON_GetObjectItem(o, "kind"), *s = cJSON_GetObjectItem(o, "step"), *v = cJSON_GetObjectItem(o, key);
+        if (cJSON_IsString(k) && strcmp(k->valuestring, kind) == 0 && cJSON_IsNumber(s) && s->valueint == step &&
+            cJSON_IsNumber(v))
+            value = v->valuedouble;
+        cJSON_Delete(o);
+    }
+    free(text);
+    return value;
 }

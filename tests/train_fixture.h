@@ -15,6 +15,9 @@ int train_fixture_load_checkpoint(const char *run_dir, const char *file, CtModel
 // The "train" lines of DIR/metrics.jsonl (DIR relative to the test's folder) from step `from`
 // on, without their timing fields, so two runs can be compared as text. NULL when unreadable.
 char *train_fixture_metric_lines(const char *run_dir, int from);
+// The number `key` of the metrics.jsonl line (a path) of `kind` ("train", "eval") at `step`; NAN
+// when no such line has it as a number.
+double train_fixture_metric(const char *metrics_path, const char *kind, int step, const char *key);
 // In DIR: `pairs` plain-string preference pairs (reverse a list of three fruit: chosen reversed,
 // rejected as given; seed 3) in pairs.jsonl, a 1024-token tokenizer trained on 300 KB of the
 // shared corpus (tok.json), the pairs sharded as dpo into DIR/pairs and the corpus as text into
