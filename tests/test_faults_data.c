@@ -313,7 +313,7 @@ static const char *read_all(const char *path) {
 
 TEST(faults, an_sft_loss_mask_byte_other_than_0_or_1_is_refused) {
     const char *path = ct_test_path("sft.ctshard");
-    CtShardSpec spec = {CT_SHARD_SFT, 2, 1000, 0x1234, 64, 3};
+    CtShardSpec spec = {CT_SHARD_SFT, 2, 1000, 0x1234, 64, 3, 0};
     CtShardWriter w;
     CHECK_EQ_INT(ct_shard_writer_open(&w, path, &spec, 0), 0);
     uint32_t t[12];
