@@ -83,12 +83,11 @@ static int verify_splits(const CtDataset *d) {
                      v.field_frames == 1 ? "" : "s", (unsigned long long)v.field_examples);
         // dpo margins live in each shard's index, whose checksum and finite values opening checked
         char margins[64] = "";
-        if (d->dpo_margins) snprintf(margins, sizeof margins, " (and %llu margins)", (unsigned long long)d->split[s].n_documents);
-        printf("  verified %-5s %llu chunk%s%s in %d shard%s (%llu tokens, %s) in %.2f s: every checksum%s good%s\n",
+        if (d->dpo_margins) snprintf(margins, sizeof margins, ", %llu margins", (unsigned long long)d->split[s].n_documents);
+        printf("  verified %-5s %llu chunk%s%s in %d shard%s (%llu tokens%s, %s) in %.2f s: every checksum%s good\n",
                ct_split_name((CtSplit)s), (unsigned long long)v.chunks, v.chunks == 1 ? "" : "s", fields, v.shards,
-               v.shards == 1 ? "" : "s", (unsigned long long)v.tokens, size, dt,
-               d->kind == CT_SHARD_PROMPTS ? ", token and fields object" : d->dpo_margins ? ", token and margin" : " and token",
-               margins);
+               v.shards == 1 ? "" : "s", (unsigned long long)v.tokens, margins, size, dt,
+               d->kind == CT_SHARD_PROMPTS ? ", token and fields object" : d->dpo_margins ? ", token and margin" : " and token");
     }
     return 0;
 }
