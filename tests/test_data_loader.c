@@ -9,7 +9,7 @@
 static const char *build_text_dataset(const char *name, uint32_t n_tokens, uint32_t doc_len, uint64_t shard_tokens) {
     static char dir[1024];
     snprintf(dir, sizeof dir, "%s/%s", ct_test_tmpdir(), name);
-    CtDatasetSpec spec = {{CT_SHARD_TEXT, 4, 1u << 30, 77, 50, 1}, 0, shard_tokens};
+    CtDatasetSpec spec = {{CT_SHARD_TEXT, 4, 1u << 30, 77, 50, 1, 0}, 0, shard_tokens};
     CtDatasetWriter w;
     if (ct_dataset_writer_open(&w, dir, &spec) != 0) return NULL;
     uint32_t *t = ct_alloc(sizeof(uint32_t) * n_tokens);
@@ -230,7 +230,7 @@ TEST(data, loader_refuses_too_little_data) {
 static const char *build_sft_dataset(int n_examples) {
     static char dir[1024];
     snprintf(dir, sizeof dir, "%s/sft", ct_test_tmpdir());
-    CtDatasetSpec spec = {{CT_SHARD_SFT, 4, 1u << 30, 1, 9, 1}, 0, 40};
+    CtDatasetSpec spec = {{CT_SHARD_SFT, 4, 1u << 30, 1, 9, 1, 0}, 0, 40};
     CtDatasetWriter w;
     if (ct_dataset_writer_open(&w, dir, &spec) != 0) return NULL;
     for (int e = 0; e < n_examples; e++) {
@@ -325,7 +325,7 @@ TEST(data, loader_sft_truncates_long_examples_from_the_left_of_the_prompt) {
 TEST(data, loader_dpo_rows_keep_prompt_and_completions_apart) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/dpo", ct_test_tmpdir());
-    CtDatasetSpec spec = {{CT_SHARD_DPO, 4, 1u << 30, 1, 9, 1}, 0, 50};
+    CtDatasetSpec spec = {{CT_SHARD_DPO, 4, 1u << 30, 1, 9, 1, 0}, 0, 50};
     CtDatasetWriter w;
     CHECK_EQ_INT(ct_dataset_writer_open(&w, dir, &spec), 0);
     for (uint32_t e = 0; e < 20; e++) {
@@ -334,7 +334,7 @@ TEST(data, loader_dpo_rows_keep_prompt_and_completions_apart) {
         for (uint32_t i = 0; i < 5; i++) p[i] = 10000 * e + i;
         for (uint32_t i = 0; i < 4; i++) c[i] = 10000 * e + 100 + i;
         for (uint32_t i = 0; i < 3; i++) r[i] = 10000 * e + 200 + i;
-        CHECK_EQ_INT(ct_dataset_write_dpo(&w, CT_SPLIT_TRAIN, p, np, c, nc, r, nr), 0);
+        CHECK_EQ_INT(ct_dataset_write_dpo(&w, CT_SPLIT_TRAIN, p, np, c, nc, r, nr, 0), 0);
     }
     CHECK_EQ_INT(ct_dataset_writer_finish(&w, NULL), 0);
     CtDataset d;

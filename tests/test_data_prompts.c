@@ -317,7 +317,7 @@ TEST(prompts, verify_finds_a_damaged_chunk_or_fields_frame) {
 TEST(prompts, a_fields_frame_that_is_not_json_objects_is_refused) {
     // The writer stores what its caller checked; a frame whose text is not one JSON object per
     // prompt (a bug, or a crafted file with valid checksums) is refused when read.
-    CtShardSpec spec = {CT_SHARD_PROMPTS, 2, 1000, 0x1234, 64, 3};
+    CtShardSpec spec = {CT_SHARD_PROMPTS, 2, 1000, 0x1234, 64, 3, 0};
     const char *path = ct_test_path("x.ctshard");
     CtShardWriter w;
     CHECK_EQ_INT(ct_shard_writer_open(&w, path, &spec, 0), 0);
@@ -339,7 +339,7 @@ TEST(prompts, a_fields_frame_that_is_not_json_objects_is_refused) {
 }
 
 TEST(prompts, shards_are_version_2_and_other_kinds_stay_version_1) {
-    CtShardSpec spec = {CT_SHARD_PROMPTS, 2, 1000, 0x1234, 64, 3};
+    CtShardSpec spec = {CT_SHARD_PROMPTS, 2, 1000, 0x1234, 64, 3, 0};
     const char *paths[2] = {ct_test_path("p.ctshard"), ct_test_path("s.ctshard")};
     CtShardWriter w;
     const uint32_t ids[2] = {1, 2};

@@ -8,7 +8,7 @@
 #include "tests/test.h"
 
 static CtShardSpec spec_of(CtShardKind kind, uint32_t token_bytes, uint32_t vocab, uint32_t chunk) {
-    CtShardSpec s = {kind, token_bytes, vocab, 0x1234abcd5678ef90ull, chunk, 3};
+    CtShardSpec s = {kind, token_bytes, vocab, 0x1234abcd5678ef90ull, chunk, 3, 0};
     return s;
 }
 
@@ -83,8 +83,8 @@ TEST(data, shard_round_trip_sft_and_dpo) {
     spec = spec_of(CT_SHARD_DPO, 4, 70000, 4);
     CHECK_EQ_INT(ct_shard_writer_open(&w, path, &spec, 0), 0);
     uint32_t p[3] = {100, 101, 102}, c[2] = {200, 201}, r[4] = {300, 301, 302, 69999};
-    CHECK_EQ_INT(ct_shard_writer_append_dpo(&w, p, 3, c, 2, r, 4), 0);
-    CHECK_EQ_INT(ct_shard_writer_append_dpo(&w, p, 1, c, 1, r, 1), 0);
+    CHECK_EQ_INT(ct_shard_writer_append_dpo(&w, p, 3, c, 2, r, 4, 0), 0);
+    CHECK_EQ_INT(ct_shard_writer_append_dpo(&w, p, 1, c, 1, r, 1, 0), 0);
     CHECK_EQ_INT(ct_shard_writer_close(&w, NULL), 0);
     CHECK_EQ_INT(ct_shard_open(&s, path), 0);
     CHECK_EQ_INT(s.n_docs, 2);

@@ -313,7 +313,7 @@ static const char *read_all(const char *path) {
 
 TEST(faults, an_sft_loss_mask_byte_other_than_0_or_1_is_refused) {
     const char *path = ct_test_path("sft.ctshard");
-    CtShardSpec spec = {CT_SHARD_SFT, 2, 1000, 0x1234, 64, 3};
+    CtShardSpec spec = {CT_SHARD_SFT, 2, 1000, 0x1234, 64, 3, 0};
     CtShardWriter w;
     CHECK_EQ_INT(ct_shard_writer_open(&w, path, &spec, 0), 0);
     uint32_t t[12];
@@ -377,6 +377,54 @@ TEST(faults, dpo_pairs_that_cannot_teach_a_preference_are_skipped_and_counted) {
     char *manifest = ct_test_read(ct_test_path("dpo/dataset.json"), NULL);
     CHECK(manifest && strstr(manifest, "\"skipped_pairs\":\t4"));
     free(manifest);
+}
+
+// A dpo dataset with margins (format version 3) whose margins are damaged: a flipped byte in the
+// train shard's margins, or the shard cut inside them, stops `ctrain reward` before any step with
+// one line naming the shard; the same through `ctrain shard --info --verify`.
+TEST(faults, a_damaged_or_truncated_margin_stops_reward_before_any_step) {
+    char text[4096];
+    size_t at = 0;
+    for (int i = 0; i < 24; i++)
+        at += (size_t)snprintf(text + at, sizeof text - at,
+                               "{\"prompt\": \"Q: %d+%d?\\n\", \"chosen\": \"%d\", \"rejected\": \"%d\", \"margin\": %g}\n", i, i,
+                               2 * i, 2 * i + 1, 0.25 * i);
+    ct_test_write("pairs.jsonl", text);
+    ct_test_write("run.json", RUN_CONFIG);
+    char args[2048], *out;
+    snprintf(args, sizeof args, "shard --tokenizer '%s' --input pairs.jsonl --format dpo --val-fraction 0.25 --out dpo",
+             gpt2());
+    int rc = ctrain(args, &out);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
+    free(out);
+    const char *path = ct_test_path("dpo/train-00000.ctshard");
+    size_t size;
+    unsigned char *good = (unsigned char *)ct_test_read(path, &size);
+    CHECK(good && size > CT_SHARD_HEADER_BYTES && get_u32(good + 8) == 3 && get_u32(good + 72) == 1);
+    const uint64_t docs = get_u64(good + 32), index_end = get_u64(good + 40) + get_u64(good + 48);
+    CHECK(index_end == size && docs > 0);
+    const size_t margins_at = size - 4 - 8 * (size_t)docs;  // the last part of the index before its CRC
+    const char *problems[2] = {"dpo/train-00000.ctshard: index checksum mismatch (the file is corrupt)",
+                               "dpo/train-00000.ctshard: truncated:"};
+    for (int k = 0; k < 2; k++) {
+        unsigned char *bad = malloc(size);
+        memcpy(bad, good, size);
+        if (k == 0) bad[margins_at + 8 * (docs / 2) + 6] ^= 0x20;  // an exponent bit of a margin
+        CHECK(write_whole(path, bad, k == 0 ? size : margins_at + 8) == 0);
+        free(bad);
+        rc = ctrain("reward run.json --data.path=dpo --run.out_dir=run --run.threads=1", &out);
+        check_stopped_before_training(rc, out, "dpo/train-00000.ctshard: ", problems[k] + strlen("dpo/train-00000.ctshard: "),
+                                      "run");
+        free(out);
+        rc = ctrain("shard --info dpo --verify", &out);
+        CHECK_MSG(rc == 1 && strstr(out, problems[k]), "exit %d: %s", rc, out);
+        free(out);
+    }
+    CHECK(write_whole(path, good, size) == 0);  // mended: it trains
+    rc = ctrain("reward run.json --data.path=dpo --run.out_dir=run --run.threads=1", &out);
+    CHECK_MSG(rc == 0 && strstr(out, "reward: the pairs carry margins"), "exit %d: %s", rc, out);
+    free(out);
+    free(good);
 }
 
 TEST(faults, dpo_strict_refuses_the_first_pair_that_cannot_teach_a_preference) {

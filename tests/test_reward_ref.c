@@ -1,7 +1,8 @@
 // A ctrain reward model exported with `ctrain export hf` is transformers' *ForSequenceClassification
 // with one label (tests/ref/reward_ref.py), and gives the scores ctrain gives: rows of different
 // lengths in one right-padded batch, within 1e-5 relative (skips where torch/transformers are
-// absent). Imported back, it scores exactly as before.
+// absent). Imported back, it scores exactly as before. And `ctrain reward` trains as TRL's
+// RewardTrainer does, on pairs with and without a "margin" (tests/ref/reward_trl_ref.py).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,3 +122,27 @@ TEST(reward_interop, gguf_export_refuses_a_reward_model) {
     free(out);
     CHECK(ct_test_read(ct_test_path("rm.gguf"), NULL) == NULL);
 }
+
+// ctrain reward against TRL's RewardTrainer (tests/ref/reward_trl_ref.py): a tiny
+// LlamaForSequenceClassification imported with `ctrain import hf`, eight plain-string pairs (with
+// their "margin" column, or without), centering 0.01, the same batch and AdamW: every step's loss,
+// accuracy, margin and mean/min/max reward equal TRL's (to 2e-5 relative). Skipped where torch,
+// transformers, datasets or trl is not importable.
+static void train_against_trl(const char *mode) {
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    if (!ct_test_shared_data()) return;
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && head -c 300000 '%s/corpora/nlp-corpus-40k.txt' > corpus.txt && '%s' tokenizer train --input "
+             "corpus.txt --vocab-size 1024 --special '<|endoftext|>' --out tok.json",
+             dir, ct_test_shared_data(), bin);
+    int rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s: %s", cmd, out);
+    free(out);
+    char args[4096];
+    snprintf(args, sizeof args, "'%s' '%s' %s", bin, dir, mode);
+    hf_fixture_ref("reward_trl_ref.py", args);
+}
+
+TEST(reward_ref, pairs_with_margins_train_as_trl_reward_trainer_does) { train_against_trl("margins"); }
+TEST(reward_ref, pairs_without_margins_train_as_trl_reward_trainer_does) { train_against_trl("plain"); }

@@ -127,6 +127,60 @@ TEST(reward_run, eval_of_a_reward_checkpoint_equals_the_runs_evaluation) {
     CHECK_MSG(fabs(margin) > 1e-3, "margin %.6g: 200 steps should have moved the scores apart", margin);
 }
 
+// softplus(x) = log(1 + e^x) = −log σ(−x)
+static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+
+// The pairs' "margin" goes from the JSON lines through ctrain shard into the run's loss: the same
+// pairs with margin 2 on every line. At step 0 the evaluation's scores lie in [min_reward,
+// max_reward], so each pair's gap r_c − r_r lies within ±w (w their spread), and the held-out loss
+// must lie in [softplus(2 − w), softplus(2 + w)] with the margins and in [softplus(−w), softplus(w)]
+// without (w is small at the start: the intervals are far apart).
+TEST(reward_run, margins_from_the_jsonl_enter_the_runs_loss) {
+    const char *dir = ct_test_tmpdir();
+    if (!ct_test_bin() || !ct_test_shared_data()) return;
+    const char *bin = ct_test_bin();
+    char cmd[8192], *out = NULL;
+    int rc = make_pairs(dir, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    char *pairs = ct_test_read(ct_test_path("pairs.jsonl"), NULL);
+    CHECK(pairs);
+    size_t n = strlen(pairs), at = 0;
+    char *with = malloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++) {  // each line's closing brace gets the margin before it
+        if (pairs[i] == '}' && (i + 1 == n || pairs[i + 1] == '\n')) at += (size_t)sprintf(with + at, ", \"margin\": 2");
+        with[at++] = pairs[i];
+    }
+    with[at] = 0;
+    ct_test_write("pairs_m.jsonl", with);
+    free(with);
+    free(pairs);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' shard --tokenizer tok.json --input pairs_m.jsonl --format dpo --val-fraction 0.1 --out "
+             "pairs_m && '%s' shard --info pairs_m && '%s' reward reward.json --data.path=pairs_m --run.out_dir=m "
+             "--run.threads=1 --train.max_steps=1 --train.save_every=0 && '%s' reward reward.json --run.out_dir=p "
+             "--run.threads=1 --train.max_steps=1 --train.save_every=0",
+             dir, bin, bin, bin, bin);
+    rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK_CONTAINS(out, "margins: one per pair, for the reward loss (min 2, mean 2, max 2; 0 of ");
+    CHECK_CONTAINS(out, "reward: the pairs carry margins");
+    free(out);
+    for (int k = 0; k < 2; k++) {
+        char metrics[64];
+        snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", k == 0 ? "m" : "p");
+        const char *path = ct_test_path(metrics);
+        const double loss = metric(path, "eval", 0, "val_loss"), m = k == 0 ? 2 : 0;
+        const double w = metric(path, "eval", 0, "max_reward") - metric(path, "eval", 0, "min_reward");
+        CHECK_MSG(isfinite(loss) && w >= 0 && w < 1, "%s: loss %g, score spread %g", metrics, loss, w);
+        CHECK_MSG(loss >= softplus(m - w) - 1e-6 && loss <= softplus(m + w) + 1e-6,
+                  "%s: held-out loss %.6f at step 0, outside [%.6f, %.6f] for margin %g and score spread %.4f", metrics,
+                  loss, softplus(m - w), softplus(m + w), m, w);
+        printf("    margin %g: held-out loss %.6f at step 0, in [%.6f, %.6f] (scores within %.4f)\n", m, loss,
+               softplus(m - w), softplus(m + w), w);
+    }
+}
+
 // Data parallel: 2 ranks with 4 pairs each log and learn what 1 rank with 8 pairs does (the loss after
 // two steps shows the gradients were summed alike); min_reward and max_reward are left out there.
 TEST(reward_run, two_ranks_match_one_rank_with_their_pairs) {

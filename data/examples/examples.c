@@ -3,6 +3,7 @@
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -132,6 +133,18 @@ int ct_parse_dpo_example(const char *line, size_t len, CtPreference *out) {
     if (completion(root, "chosen", &out->chosen, &out->chosen_len) != 0 ||
         completion(root, "rejected", &out->rejected, &out->rejected_len) != 0)
         goto fail;
+    const cJSON *margin = cJSON_GetObjectItemCaseSensitive(root, "margin");
+    if (margin) {
+        // cJSON reads 1e999 as infinity; null, strings and the rest are no number at all.
+        if (!cJSON_IsNumber(margin) || !isfinite(margin->valuedouble)) {
+            char *text = cJSON_PrintUnformatted(margin);
+            ct_error_set("'margin' must be a finite number, not %.40s", cJSON_IsNumber(margin) ? "infinite" : text ? text : "?");
+            free(text);
+            goto fail;
+        }
+        out->has_margin = 1;
+        out->margin = margin->valuedouble;
+    }
     return 0;
 fail:
     ct_preference_free(out);

@@ -3,7 +3,8 @@
 //        {"prompt": "...", "response": "..."}   ("completion" for "response"; optional "system")
 //        {"instruction": "...", "input": "...", "output": "..."}   (Alpaca; "input" optional)
 //   dpo  {"prompt": ..., "chosen": ..., "rejected": ...}, each a string or a message list
-//        (chosen and rejected: one assistant message)
+//        (chosen and rejected: one assistant message); optional "margin", a number (TRL's
+//        RewardTrainer subtracts it in the reward loss)
 //   task {"prompt": "..." (optional "system") or a message list, or "messages": [...], and
 //        "answer": the ground truth, a string or an integer} (ctrain eval --task; other fields
 //        such as "response" are ignored, so an SFT file of the arithmetic task serves as is)
@@ -28,6 +29,8 @@ typedef struct {
     int conversational; // the prompt was a message list
     const char *chosen, *rejected;
     size_t chosen_len, rejected_len;
+    int has_margin;     // the line has a "margin" (a finite number: anything else is refused)
+    double margin;      // ... its value (0 without)
 } CtPreference;
 
 typedef struct {

@@ -50,6 +50,7 @@ static void alloc_batch(CtLoaderBatch *b, int rows, int T) {
     b->loss_mask = ct_alloc(n);
     b->example_ids = ct_alloc(sizeof(int64_t) * (size_t)rows);
     for (int r = 0; r < rows; r++) b->example_ids[r] = -1;
+    b->margins = ct_calloc((size_t)rows, sizeof(double));
 }
 
 static void free_batch(CtLoaderBatch *b) {
@@ -59,6 +60,7 @@ static void free_batch(CtLoaderBatch *b) {
     ct_free(b->doc_ids);
     ct_free(b->loss_mask);
     ct_free(b->example_ids);
+    ct_free(b->margins);
     memset(b, 0, sizeof *b);
 }
 

@@ -52,9 +52,12 @@ int ct_loader_open_examples(CtLoader *l) {
     l->ex_offset[l->n_examples] = N;
     if (is_dpo(l)) {
         l->ex_lengths = ct_alloc(3 * sizeof(uint32_t) * (l->n_examples + 1));
+        // ct_dataset_open checked that every shard has margins when the manifest says so
+        if (l->dataset->dpo_margins) l->ex_margins = ct_alloc(sizeof(double) * (l->n_examples + 1));
         uint64_t k = 0;
         for (int s = 0; s < ds->n_shards; s++) {
             memcpy(l->ex_lengths + 3 * k, ds->shards[s].dpo_lengths, 3 * sizeof(uint32_t) * ds->shards[s].n_docs);
+            if (l->ex_margins) memcpy(l->ex_margins + k, ds->shards[s].margins, sizeof(double) * ds->shards[s].n_docs);
             k += ds->shards[s].n_docs;
         }
     }
@@ -85,6 +88,7 @@ int ct_loader_open_examples(CtLoader *l) {
     l->batch.loss_mask = ct_alloc(n);
     l->batch.example_ids = ct_alloc(sizeof(int64_t) * (size_t)rows);
     for (int r = 0; r < rows; r++) l->batch.example_ids[r] = -1;
+    l->batch.margins = ct_calloc((size_t)rows, sizeof(double));
     return ct_loader_plan_examples(l, 0);
 }
 
@@ -93,6 +97,7 @@ void ct_loader_close_examples(CtLoader *l) {
     ct_free(l->ex_mask);
     ct_free(l->ex_offset);
     ct_free(l->ex_lengths);
+    ct_free(l->ex_margins);
     ct_free(l->example_order);
     ct_free(l->row_start);
     ct_free(l->row_examples);
@@ -200,6 +205,7 @@ int ct_loader_next_examples(CtLoader *l) {
             fill_dpo_row(l, 2 * i, e, 0, cut);
             fill_dpo_row(l, 2 * i + 1, e, 1, cut);
             l->batch.example_ids[2 * i] = l->batch.example_ids[2 * i + 1] = (int64_t)e;
+            l->batch.margins[2 * i] = l->batch.margins[2 * i + 1] = l->ex_margins ? l->ex_margins[e] : 0;
         } else {
             fill_sft_row(l, i, first + (uint64_t)i);
         }

@@ -28,6 +28,7 @@ typedef struct {
     int32_t *positions;  // rows × T position within its document (or row)
     int32_t *doc_ids;    // rows × T document index within the row; -1 on padding
     int64_t *example_ids;   // dpo: per row, the pair's example number in the split (-1 elsewhere)
+    double *margins;        // dpo: per row, the pair's margin (0 when the dataset has none, and elsewhere)
     int64_t n_loss_tokens;  // the sum of loss_mask over this rank's rows
 } CtLoaderBatch;
 
@@ -60,6 +61,7 @@ typedef struct {
     uint8_t *ex_mask;
     uint64_t *ex_offset;  // n_examples + 1
     uint32_t *ex_lengths; // dpo: 3 per example
+    double *ex_margins;   // dpo: per example (NULL when the dataset has no margins)
     uint64_t n_examples;
     uint32_t *example_order;  // this epoch's permutation
     uint64_t *row_start;      // sft: rows of this epoch: index into row_examples

@@ -39,8 +39,10 @@ int ct_dataset_writer_open(CtDatasetWriter *w, const char *dir, const CtDatasetS
 // text: one document's tokens (the caller appends the end-of-text token); may span shards.
 // sft: one example's tokens and loss mask; an example never spans shards.
 int ct_dataset_write_document(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, const uint8_t *mask, size_t n);
+// dpo: one pair and its margin (0 when the dataset has none: spec.shard.dpo_margins); a pair never spans shards.
 int ct_dataset_write_dpo(CtDatasetWriter *w, CtSplit split, const uint32_t *prompt, uint32_t n_prompt,
-                         const uint32_t *chosen, uint32_t n_chosen, const uint32_t *rejected, uint32_t n_rejected);
+                         const uint32_t *chosen, uint32_t n_chosen, const uint32_t *rejected, uint32_t n_rejected,
+                         double margin);
 // prompts: one prompt's tokens and its fields (a JSON object's text); an example never spans shards.
 int ct_dataset_write_prompt(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, size_t n, const char *fields,
                             size_t fields_len);
@@ -63,6 +65,7 @@ typedef struct {
     uint32_t token_bytes, vocab_size;
     uint64_t tokenizer_hash;
     int64_t eot_token;
+    int dpo_margins;  // dpo: every pair carries a margin (the manifest's "margins": true; each shard's margins[])
     CtDatasetSplit split[CT_N_SPLITS];
 } CtDataset;
 

@@ -67,6 +67,10 @@ static int open_split(CtDataset *d, CtSplit s, const cJSON *split, const char *m
         if (sh->kind != d->kind || sh->token_bytes != d->token_bytes || sh->vocab_size != d->vocab_size ||
             sh->tokenizer_hash != d->tokenizer_hash)
             return ct_error_set("%s: kind, token size, vocabulary or tokenizer differ from %s", sh->path, manifest);
+        if (sh->dpo_margins != d->dpo_margins)
+            return ct_error_set("%s: %s margins, but %s says the pairs %s (replaced or mixed shards? shard the data "
+                                "again)", sh->path, sh->dpo_margins ? "holds" : "holds no", manifest,
+                                d->dpo_margins ? "have margins" : "have none");
         if ((double)sh->n_tokens != tokens || (double)sh->n_docs != documents)
             return ct_error_set("%s: holds %llu tokens and %llu documents, but %s lists %.0f and %.0f (replaced or "
                                 "mixed shards? shard the data again)",
@@ -132,9 +136,9 @@ int ct_dataset_open(CtDataset *d, const char *dir) {
     }
     double version = 0, token_bytes = 0, vocab = 0, eot = -1;
     if (get_number(root, "version", &version, manifest) != 0) goto done;
-    if (version != CT_SHARD_VERSION && version != CT_SHARD_VERSION_PROMPTS) {
+    if (version != CT_SHARD_VERSION && version != CT_SHARD_VERSION_PROMPTS && version != CT_SHARD_VERSION_DPO_MARGINS) {
         ct_error_set("%s: dataset format version %.0f; this ctrain reads versions %d to %d", manifest, version,
-                     CT_SHARD_VERSION, CT_SHARD_VERSION_PROMPTS);
+                     CT_SHARD_VERSION, CT_SHARD_VERSION_MAX);
         goto done;
     }
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
@@ -150,6 +154,16 @@ int ct_dataset_open(CtDataset *d, const char *dir) {
                      "shard the data again)", manifest, k, version, ct_shard_kind_version(d->kind));
         goto done;
     }
+    // dpo margins (TRL's "margin" column): "margins": true, which came with version 3.
+    const cJSON *margins = cJSON_GetObjectItemCaseSensitive(root, "margins");
+    if (margins && (!cJSON_IsBool(margins) || (cJSON_IsTrue(margins) && (d->kind != CT_SHARD_DPO ||
+                                                                          version < CT_SHARD_VERSION_DPO_MARGINS)))) {
+        ct_error_set("%s: 'margins' is not a boolean, or true in a version %.0f '%s' manifest; it came with version %d "
+                     "for dpo (the manifest is damaged; shard the data again)", manifest, version, k,
+                     CT_SHARD_VERSION_DPO_MARGINS);
+        goto done;
+    }
+    d->dpo_margins = cJSON_IsTrue(margins);
     if (get_number(root, "token_bytes", &token_bytes, manifest) != 0 || get_number(root, "vocab_size", &vocab, manifest) != 0)
         goto done;
     const cJSON *eot_item = cJSON_GetObjectItemCaseSensitive(root, "eot_token");

@@ -120,14 +120,16 @@ int ct_dataset_write_document(CtDatasetWriter *w, CtSplit split, const uint32_t 
 }
 
 int ct_dataset_write_dpo(CtDatasetWriter *w, CtSplit split, const uint32_t *prompt, uint32_t n_prompt,
-                         const uint32_t *chosen, uint32_t n_chosen, const uint32_t *rejected, uint32_t n_rejected) {
+                         const uint32_t *chosen, uint32_t n_chosen, const uint32_t *rejected, uint32_t n_rejected,
+                         double margin) {
     uint64_t n = (uint64_t)n_prompt + n_chosen + n_rejected;
     if (shard_fill(w, split) > 0 && shard_fill(w, split) + n > w->spec.shard_tokens && close_shard(w, split) != 0)
         return -1;
     if (ensure_shard(w, split) != 0) return -1;
     w->split[split].documents++;
     w->split[split].tokens += n;
-    return ct_shard_writer_append_dpo(&w->split[split].writer, prompt, n_prompt, chosen, n_chosen, rejected, n_rejected);
+    return ct_shard_writer_append_dpo(&w->split[split].writer, prompt, n_prompt, chosen, n_chosen, rejected, n_rejected,
+                                      margin);
 }
 
 int ct_dataset_write_prompt(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, size_t n, const char *fields,
@@ -151,8 +153,10 @@ int ct_dataset_writer_finish(CtDatasetWriter *w, const char *source_json) {
         }
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "format", "ctrain-shards");
-    cJSON_AddNumberToObject(root, "version", ct_shard_kind_version(w->spec.shard.kind));
+    const int margins = w->spec.shard.kind == CT_SHARD_DPO && w->spec.shard.dpo_margins;
+    cJSON_AddNumberToObject(root, "version", ct_shard_write_version(w->spec.shard.kind, margins));
     cJSON_AddStringToObject(root, "kind", kind_word(w->spec.shard.kind));
+    if (margins) cJSON_AddTrueToObject(root, "margins");
     cJSON_AddNumberToObject(root, "token_bytes", w->spec.shard.token_bytes);
     cJSON_AddNumberToObject(root, "vocab_size", w->spec.shard.vocab_size);
     char hash[32];

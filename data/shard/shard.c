@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +27,18 @@ static uint32_t get_u32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 static uint64_t get_u64(const unsigned char *p) { return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
+// IEEE 754 binary64, little-endian (dpo margins).
+static void put_f64(unsigned char *p, double v) {
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    put_u64(p, bits);
+}
+static double get_f64(const unsigned char *p) {
+    uint64_t bits = get_u64(p);
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
 
 const char *ct_shard_kind_name(CtShardKind kind) {
     return kind == CT_SHARD_TEXT      ? "text"
@@ -71,6 +84,7 @@ static void release_writer(CtShardWriter *w) {
     ct_free(w->chunk_token_counts);
     ct_free(w->doc_starts);
     ct_free(w->dpo_lengths);
+    ct_free(w->margins);
     ct_free(w->field_lengths);
     ct_free(w->pending_fields);
     for (uint32_t f = 0; f < w->n_field_frames; f++) ct_free(w->field_frames[f]);
@@ -128,6 +142,8 @@ static void grow_docs(CtShardWriter *w) {
     w->cap_docs = w->cap_docs ? 2 * w->cap_docs : 1024;
     w->doc_starts = ct_realloc(w->doc_starts, sizeof(uint64_t) * w->cap_docs);
     if (w->spec.kind == CT_SHARD_DPO) w->dpo_lengths = ct_realloc(w->dpo_lengths, 3 * sizeof(uint32_t) * w->cap_docs);
+    if (w->spec.kind == CT_SHARD_DPO && w->spec.dpo_margins)
+        w->margins = ct_realloc(w->margins, sizeof(double) * w->cap_docs);
     if (w->spec.kind == CT_SHARD_PROMPTS) w->field_lengths = ct_realloc(w->field_lengths, sizeof(uint32_t) * w->cap_docs);
 }
 
@@ -155,10 +171,15 @@ int ct_shard_writer_append(CtShardWriter *w, const uint32_t *tokens, const uint8
 }
 
 int ct_shard_writer_append_dpo(CtShardWriter *w, const uint32_t *prompt, uint32_t n_prompt, const uint32_t *chosen,
-                               uint32_t n_chosen, const uint32_t *rejected, uint32_t n_rejected) {
+                               uint32_t n_chosen, const uint32_t *rejected, uint32_t n_rejected, double margin) {
     CT_CHECK(w->spec.kind == CT_SHARD_DPO, "only dpo shards hold dpo examples");
+    CT_CHECK(w->spec.dpo_margins || margin == 0, "a margin goes into a dpo shard with margins");
+    if (!isfinite(margin))
+        return ct_error_set("%s: margin %g of example %llu is not a finite number", w->file.final_path, margin,
+                            (unsigned long long)w->n_docs);
     grow_docs(w);
     w->doc_starts[w->n_docs] = w->n_tokens;
+    if (w->spec.dpo_margins) w->margins[w->n_docs] = margin;
     w->dpo_lengths[3 * w->n_docs] = n_prompt;
     w->dpo_lengths[3 * w->n_docs + 1] = n_chosen;
     w->dpo_lengths[3 * w->n_docs + 2] = n_rejected;
@@ -233,8 +254,9 @@ int ct_shard_writer_close(CtShardWriter *w, uint64_t *bytes_out) {
     uint64_t *frame_offsets = NULL;
     if (flush_chunk(w) != 0) goto fail;
     int dpo = w->spec.kind == CT_SHARD_DPO, prompts = w->spec.kind == CT_SHARD_PROMPTS;
+    int margins = dpo && w->spec.dpo_margins;
     if (prompts && write_fields_frames(w, &frame_offsets) != 0) goto fail;
-    size_t index_size = 16 * (size_t)w->n_chunks + 8 * w->n_docs + (dpo ? 12 * w->n_docs : 0) +
+    size_t index_size = 16 * (size_t)w->n_chunks + 8 * w->n_docs + (dpo ? 12 * w->n_docs : 0) + (margins ? 8 * w->n_docs : 0) +
                         (prompts ? 16 * (size_t)w->n_field_frames + 4 * w->n_docs : 0) + 4;
     unsigned char *index = ct_alloc(index_size), *p = index;
     for (uint32_t c = 0; c < w->n_chunks; c++, p += 16) {
@@ -245,6 +267,8 @@ int ct_shard_writer_close(CtShardWriter *w, uint64_t *bytes_out) {
     for (uint64_t d = 0; d < w->n_docs; d++, p += 8) put_u64(p, w->doc_starts[d]);
     if (dpo)
         for (uint64_t i = 0; i < 3 * w->n_docs; i++, p += 4) put_u32(p, w->dpo_lengths[i]);
+    if (margins)
+        for (uint64_t d = 0; d < w->n_docs; d++, p += 8) put_f64(p, w->margins[d]);
     if (prompts) {
         for (uint32_t f = 0; f < w->n_field_frames; f++, p += 16) {
             put_u64(p, frame_offsets[f]);
@@ -264,7 +288,7 @@ int ct_shard_writer_close(CtShardWriter *w, uint64_t *bytes_out) {
     }
     unsigned char header[CT_SHARD_HEADER_BYTES] = {0};
     memcpy(header, MAGIC, 8);
-    put_u32(header + 8, (uint32_t)ct_shard_kind_version(w->spec.kind));
+    put_u32(header + 8, (uint32_t)ct_shard_write_version(w->spec.kind, margins));
     put_u32(header + 12, (uint32_t)w->spec.kind);
     put_u32(header + 16, w->spec.token_bytes);
     put_u32(header + 20, w->n_chunks);
@@ -275,7 +299,7 @@ int ct_shard_writer_close(CtShardWriter *w, uint64_t *bytes_out) {
     put_u64(header + 56, w->spec.tokenizer_hash);
     put_u32(header + 64, w->spec.vocab_size);
     put_u32(header + 68, w->shard_index);
-    put_u32(header + 72, prompts ? w->n_field_frames : 0);
+    put_u32(header + 72, prompts ? w->n_field_frames : (uint32_t)margins);
     put_u32(header + 124, ct_crc32(header, 124));
     if (fseek(w->file.fp, 0, SEEK_SET) != 0 || fwrite(header, 1, sizeof header, w->file.fp) != sizeof header) {
         ct_error_errno("%s: cannot write the header", w->file.final_path);
@@ -313,6 +337,7 @@ void ct_shard_close(CtShard *s) {
     ct_free(s->chunk_first_token);
     ct_free(s->doc_starts);
     ct_free(s->dpo_lengths);
+    ct_free(s->margins);
     ct_free(s->field_frame_offsets);
     ct_free(s->field_frame_sizes);
     ct_free(s->field_frame_first);
@@ -416,6 +441,15 @@ static int parse_index(CtShard *s, const unsigned char *index, uint64_t index_of
             at += (uint64_t)s->dpo_lengths[3 * d] + s->dpo_lengths[3 * d + 1] + s->dpo_lengths[3 * d + 2];
         }
         if (at != s->n_tokens) return ct_error_set("%s: dpo example lengths do not add up to the tokens (corrupt index)", path);
+        if (s->dpo_margins) {
+            s->margins = ct_alloc(sizeof(double) * (s->n_docs + 1));
+            for (uint64_t d = 0; d < s->n_docs; d++, p += 8) {
+                s->margins[d] = get_f64(p);
+                if (!isfinite(s->margins[d]))
+                    return ct_error_set("%s: dpo example %llu has margin %g, not a finite number (corrupt index)", path,
+                                        (unsigned long long)d, s->margins[d]);
+            }
+        }
     }
     if (s->kind == CT_SHARD_PROMPTS) return parse_fields_index(s, p, expect_offset, index_offset);
     return 0;
@@ -446,9 +480,9 @@ int ct_shard_open(CtShard *s, const char *path) {
         goto fail;
     }
     uint32_t version = get_u32(h + 8);
-    if (version < CT_SHARD_VERSION || version > CT_SHARD_VERSION_PROMPTS) {
+    if (version < CT_SHARD_VERSION || version > CT_SHARD_VERSION_MAX) {
         ct_error_set("%s: shard format version %u; this ctrain reads versions %d to %d", path, version,
-                     CT_SHARD_VERSION, CT_SHARD_VERSION_PROMPTS);
+                     CT_SHARD_VERSION, CT_SHARD_VERSION_MAX);
         goto fail;
     }
     if (get_u32(h + 124) != ct_crc32(h, 124)) {
@@ -466,10 +500,17 @@ int ct_shard_open(CtShard *s, const char *path) {
     s->vocab_size = get_u32(h + 64);
     s->shard_index = get_u32(h + 68);
     s->n_field_frames = kind == CT_SHARD_PROMPTS ? get_u32(h + 72) : 0;
+    const uint32_t margins_flag = kind == CT_SHARD_DPO ? get_u32(h + 72) : 0;
+    s->dpo_margins = margins_flag == 1;
     if (kind < CT_SHARD_TEXT || kind > CT_SHARD_PROMPTS || (int)version < ct_shard_kind_version(s->kind) ||
         (s->token_bytes != 2 && s->token_bytes != 4) || s->vocab_size == 0 ||
         (s->token_bytes == 2 && s->vocab_size > 65536)) {
         ct_error_set("%s: header has an unknown kind, token size or vocabulary size (corrupt)", path);
+        goto fail;
+    }
+    if (margins_flag > 1 || (s->dpo_margins && version < CT_SHARD_VERSION_DPO_MARGINS)) {
+        ct_error_set("%s: the header's dpo margins flag is %u in a version %u shard (margins came with version %d, flag 1; "
+                     "the file is corrupt)", path, margins_flag, version, CT_SHARD_VERSION_DPO_MARGINS);
         goto fail;
     }
     if (index_offset < CT_SHARD_HEADER_BYTES || index_offset > s->file_size || index_size > s->file_size - index_offset) {
@@ -488,7 +529,7 @@ int ct_shard_open(CtShard *s, const char *path) {
                      path, (unsigned long long)s->n_docs, s->n_field_frames);
         goto fail;
     }
-    expect += 8 * s->n_docs + (s->kind == CT_SHARD_DPO ? 12 * s->n_docs : 0) +
+    expect += 8 * s->n_docs + (s->kind == CT_SHARD_DPO ? 12 * s->n_docs : 0) + (s->dpo_margins ? 8 * s->n_docs : 0) +
               (s->kind == CT_SHARD_PROMPTS ? 16 * (uint64_t)s->n_field_frames + 4 * s->n_docs : 0);
     if (index_size != expect) {
         ct_error_set("%s: index is %llu bytes, expected %llu for its chunks and documents (corrupt)", path,

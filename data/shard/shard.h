@@ -6,20 +6,26 @@
 
 #include "core/atomic_file.h"
 
-// Version 2 added the prompts kind; text, sft and dpo shards are still written as version 1, so
-// that a ctrain reading only version 1 reads them, and such a ctrain refuses a prompts shard by
-// its version. A reader takes both.
+// Version 2 added the prompts kind, version 3 a margin per dpo pair; a shard is written with the
+// lowest version that describes it (text, sft and dpo without margins: 1), so that an older
+// ctrain reads what it can and refuses the rest by its version. A reader takes all three.
 #define CT_SHARD_VERSION 1
 #define CT_SHARD_VERSION_PROMPTS 2
+#define CT_SHARD_VERSION_DPO_MARGINS 3
+#define CT_SHARD_VERSION_MAX 3
 #define CT_SHARD_HEADER_BYTES 128
 // Prompts shards: the fields JSON of consecutive prompts is compressed in frames of about this many bytes.
 #define CT_SHARD_FIELDS_FRAME_BYTES (1u << 20)
 
 typedef enum { CT_SHARD_TEXT = 1, CT_SHARD_SFT = 2, CT_SHARD_DPO = 3, CT_SHARD_PROMPTS = 4 } CtShardKind;
 
-// The format version a shard or manifest of this kind is written with.
+// The lowest format version a shard or manifest of this kind may have (the version it came with).
 static inline int ct_shard_kind_version(CtShardKind kind) {
     return kind == CT_SHARD_PROMPTS ? CT_SHARD_VERSION_PROMPTS : CT_SHARD_VERSION;
+}
+// The version a shard or manifest is written with: its kind's, or 3 for a dpo one with margins.
+static inline int ct_shard_write_version(CtShardKind kind, int dpo_margins) {
+    return kind == CT_SHARD_DPO && dpo_margins ? CT_SHARD_VERSION_DPO_MARGINS : ct_shard_kind_version(kind);
 }
 
 typedef struct {
@@ -29,6 +35,7 @@ typedef struct {
     uint64_t tokenizer_hash;
     uint32_t chunk_tokens;  // tokens per zstd frame (the last may hold fewer)
     int zstd_level;
+    int dpo_margins;  // dpo: each example carries a margin (TRL's "margin" column; format version 3)
 } CtShardSpec;
 
 // ---- writing ----
@@ -48,6 +55,7 @@ typedef struct {
     uint32_t n_chunks, cap_chunks;
     uint64_t *doc_starts;
     uint32_t *dpo_lengths;  // 3 per document
+    double *margins;        // dpo: per document, when spec.dpo_margins
     uint32_t *field_lengths;  // prompts: bytes of each example's fields JSON
     uint64_t n_docs, cap_docs;
     // prompts: the fields JSON being gathered into a frame, and the frames compressed so far
@@ -69,9 +77,10 @@ int ct_shard_writer_open(CtShardWriter *w, const char *path, const CtShardSpec *
 int ct_shard_writer_begin_document(CtShardWriter *w);
 // Appends tokens (and, for sft shards, their loss mask; NULL elsewhere).
 int ct_shard_writer_append(CtShardWriter *w, const uint32_t *tokens, const uint8_t *mask, size_t n);
-// Appends one dpo example: prompt, chosen and rejected completions.
+// Appends one dpo example: prompt, chosen and rejected completions, and its margin (a finite
+// number; 0 in a shard without margins, where it is not stored).
 int ct_shard_writer_append_dpo(CtShardWriter *w, const uint32_t *prompt, uint32_t n_prompt, const uint32_t *chosen,
-                               uint32_t n_chosen, const uint32_t *rejected, uint32_t n_rejected);
+                               uint32_t n_chosen, const uint32_t *rejected, uint32_t n_rejected, double margin);
 // Appends one prompts example: its prompt tokens (at least one) and its fields, the text of a
 // JSON object (stored as given; the caller has checked it).
 int ct_shard_writer_append_prompt(CtShardWriter *w, const uint32_t *tokens, size_t n, const char *fields,
@@ -97,6 +106,8 @@ typedef struct {
     uint64_t *chunk_first_token;  // n_chunks + 1 prefix sums
     uint64_t *doc_starts;
     uint32_t *dpo_lengths;
+    int dpo_margins;        // dpo: the index carries a margin per example (version 3)
+    double *margins;        // ... each example's (NULL without)
     uint32_t max_chunk_tokens;
     // prompts: the frames holding the examples' fields JSON, and each example's bytes in them
     uint32_t n_field_frames;

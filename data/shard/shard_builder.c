@@ -32,6 +32,7 @@ typedef struct {
     char *fields;              // prompts: the fields JSON kept for the rewards
     size_t fields_len;
     size_t prompt_not_prefix;  // dpo: prompt tokens that merged with the completions (TRL's warning)
+    double margin;             // dpo: the pair's margin (0 without)
     int failed, empty;
     int unusable;  // dpo: a well-formed pair that cannot teach a preference (error says why)
     char error[400];
@@ -207,6 +208,7 @@ static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *t
                             Encoded *e, uint8_t **scratch, size_t *scratch_cap) {
     e->failed = e->empty = e->unusable = 0;
     e->prompt_not_prefix = 0;
+    e->margin = 0;
     ct_free(e->fields);
     e->fields = NULL;
     e->fields_len = 0;
@@ -261,6 +263,14 @@ static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *t
     CtPreference p;
     if (ct_parse_dpo_example(text, len, &p) != 0) return fail(e, ct_error_message());
     const int conversational = p.conversational;
+    if (p.has_margin != job->dpo_margins) {
+        ct_preference_free(&p);
+        // The survey found a margin on some pair: a pair without one has no value TRL would use
+        // (its collator makes one tensor of the column). The reverse is a file changed meanwhile.
+        return fail(e, job->dpo_margins ? "no 'margin', but other pairs have one: give every pair a margin, or none"
+                                        : "a 'margin' the first pass over the inputs did not see (did the file change?)");
+    }
+    e->margin = p.margin;
     if (conversational && !job->chat_template) {
         ct_preference_free(&p);
         return fail(e, "a pair of message lists needs a chat template");
@@ -301,22 +311,27 @@ static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *t
 
 // ---- the whole job ----
 
-int ct_shard_dpo_uses_messages(const CtInputList *inputs) {
-    for (int f = 0; f < inputs->n; f++) {
+int ct_shard_dpo_survey(const CtInputList *inputs, CtDpoSurvey *out) {
+    memset(out, 0, sizeof *out);
+    for (int f = 0; f < inputs->n && !(out->messages && out->margins); f++) {
         CtLineReader reader;
         if (ct_line_reader_open(&reader, inputs->paths[f]) != 0) return -1;
         const char *line;
         size_t len;
-        int newline, got, found = 0;
-        while (!found && (got = ct_line_reader_next(&reader, &line, &len, &newline)) > 0) {
+        int newline, got = 0;
+        while (!(out->messages && out->margins) && (got = ct_line_reader_next(&reader, &line, &len, &newline)) > 0) {
             CtPreference p;
             if (is_blank(line, len) || ct_parse_dpo_example(line, len, &p) != 0) continue;  // the real pass reports it
-            found = p.conversational;
+            out->messages |= p.conversational;
+            if (p.has_margin && !out->margins) {
+                out->margins = 1;
+                snprintf(out->first_margin, sizeof out->first_margin, "%s:%llu", inputs->paths[f],
+                         (unsigned long long)reader.line_no);
+            }
             ct_preference_free(&p);
         }
         ct_line_reader_close(&reader);
         if (got < 0) return -1;
-        if (found) return 1;
     }
     return 0;
 }
@@ -446,7 +461,7 @@ static int write_documents(const CtShardJob *job, const CtInputList *inputs, con
         if (job->kind == CT_SHARD_DPO) {
             rc = ct_dataset_write_dpo(writer, split, (const uint32_t *)e->main.ids.data, (uint32_t)e->main.ids.len,
                                       (const uint32_t *)e->chosen.ids.data, (uint32_t)e->chosen.ids.len,
-                                      (const uint32_t *)e->rejected.ids.data, (uint32_t)e->rejected.ids.len);
+                                      (const uint32_t *)e->rejected.ids.data, (uint32_t)e->rejected.ids.len, e->margin);
             stats->tokens[split] += e->main.ids.len + e->chosen.ids.len + e->rejected.ids.len;
         } else if (job->kind == CT_SHARD_PROMPTS) {
             rc = ct_dataset_write_prompt(writer, split, (const uint32_t *)e->main.ids.data, e->main.ids.len, e->fields,
@@ -476,7 +491,7 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
     memset(&spec, 0, sizeof spec);
     int32_t vocab = ct_tokenizer_vocab_size(job->tokenizer);
     spec.shard = (CtShardSpec){job->kind, vocab <= 65536 ? 2u : 4u, (uint32_t)vocab, job->tokenizer_hash,
-                               job->chunk_tokens, job->zstd_level};
+                               job->chunk_tokens, job->zstd_level, job->kind == CT_SHARD_DPO && job->dpo_margins};
     spec.eot_token = job->eot;
     spec.shard_tokens = job->shard_tokens;
     double val_cut;

@@ -32,6 +32,8 @@ typedef struct {
     int skip_bad;                         // skip malformed lines (counted) instead of stopping
     int strict;                           // dpo: refuse a pair with chosen = rejected or an empty completion
                                           // (FILE:LINE) instead of skipping it (counted)
+    int dpo_margins;                      // dpo: every pair must carry a numeric "margin", stored with it (set
+                                          // from ct_shard_dpo_survey: some pair has one); 0: none may
     uint64_t shard_tokens;
     uint32_t chunk_tokens;
     int zstd_level;
@@ -57,6 +59,14 @@ typedef struct {
 int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char *out_dir, CtShardStats *stats,
                    CtProgress *progress);
 
-// dpo: 1 when some pair of the inputs has a message-list prompt (the chat template is needed),
-// 0 when every pair is plain strings (no template, the tokenizer as it is), -1 + error.
-int ct_shard_dpo_uses_messages(const CtInputList *inputs);
+// What a dpo job needs to know of its inputs before it starts. Lines that do not parse are passed
+// over (the real pass reports them).
+typedef struct {
+    int messages;            // some pair has a message-list prompt (the chat template is needed);
+                             // 0: every pair is plain strings (no template, the tokenizer as it is)
+    int margins;             // some pair has a "margin": then every pair must (TRL's RewardTrainer
+                             // reads the column of every row), so the job sets dpo_margins
+    char first_margin[600];  // ... the first such pair's FILE:LINE
+} CtDpoSurvey;
+// Reads the inputs until it knows both (to the end when some answer is no). 0, or -1 + error.
+int ct_shard_dpo_survey(const CtInputList *inputs, CtDpoSurvey *out);

@@ -282,8 +282,9 @@ static int run_reward_eval(const CtArgs *args, const char *ckpt, const CtModelCo
     }
     ct_checkpoint_meta_free(&loaded);
     if (!ops->host_memory) ct_model_to_backend(&m, ops);
-    ct_log("eval: reward model %s on %s %s: %llu pairs, sequences of up to %d tokens, on %s", ckpt, dir,
-           ct_split_name(split), (unsigned long long)data.split[split].n_documents, T, ops->name);
+    ct_log("eval: reward model %s on %s %s: %llu pairs%s, sequences of up to %d tokens, on %s", ckpt, dir,
+           ct_split_name(split), (unsigned long long)data.split[split].n_documents,
+           data.dpo_margins ? " with margins (in the pair loss)" : "", T, ops->name);
     CtRewardMetrics r;
     rc = ct_reward_eval(&m, &data, split, T, 0, &r);
     ct_model_free(&m);
@@ -436,7 +437,8 @@ const CtCommand ct_cmd_eval = {
         "The last line is accuracy=<correct/examples> correct=<N> examples=<N>.\n\n"
         "A reward model's checkpoint (ctrain reward) with --data PAIRS, a dpo dataset, scores every pair of the split\n"
         "(val when it has pairs) as training does; the last line is accuracy=<share with chosen above rejected>\n"
-        "margin=<mean chosen - rejected> mean_reward=... loss=<mean -logsigmoid(chosen - rejected)> pairs=<N>.",
+        "margin=<mean chosen - rejected> mean_reward=... loss=<mean -logsigmoid(chosen - rejected - m)> pairs=<N>\n"
+        "(m: the pair's margin when the dataset has margins, else 0).",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .max_positionals = 0,

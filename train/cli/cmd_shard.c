@@ -2,6 +2,7 @@
 // and describe one with --info.
 #include <cJSON.h>
 #include <inttypes.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,12 +81,36 @@ static int verify_splits(const CtDataset *d) {
         if (d->kind == CT_SHARD_PROMPTS)
             snprintf(fields, sizeof fields, " and %llu fields frame%s (%llu prompts)", (unsigned long long)v.field_frames,
                      v.field_frames == 1 ? "" : "s", (unsigned long long)v.field_examples);
-        printf("  verified %-5s %llu chunk%s%s in %d shard%s (%llu tokens, %s) in %.2f s: every checksum%s good\n",
+        // dpo margins live in each shard's index, whose checksum and finite values opening checked
+        char margins[64] = "";
+        if (d->dpo_margins) snprintf(margins, sizeof margins, ", %llu margins", (unsigned long long)d->split[s].n_documents);
+        printf("  verified %-5s %llu chunk%s%s in %d shard%s (%llu tokens%s, %s) in %.2f s: every checksum%s good\n",
                ct_split_name((CtSplit)s), (unsigned long long)v.chunks, v.chunks == 1 ? "" : "s", fields, v.shards,
-               v.shards == 1 ? "" : "s", (unsigned long long)v.tokens, size, dt,
-               d->kind == CT_SHARD_PROMPTS ? ", token and fields object" : " and token");
+               v.shards == 1 ? "" : "s", (unsigned long long)v.tokens, margins, size, dt,
+               d->kind == CT_SHARD_PROMPTS ? ", token and fields object" : d->dpo_margins ? ", token and margin" : " and token");
     }
     return 0;
+}
+
+// dpo: whether the pairs carry margins, and their range over both splits (read from the indexes,
+// which ct_dataset_open checked).
+static void print_margins(const CtDataset *d) {
+    if (!d->dpo_margins) {
+        printf("  margins: none (the reward loss uses 0)\n");
+        return;
+    }
+    double lo = INFINITY, hi = -INFINITY, sum = 0;
+    uint64_t n = 0, zero = 0;
+    for (int s = 0; s < CT_N_SPLITS; s++)
+        for (int i = 0; i < d->split[s].n_shards; i++) {
+            const CtShard *sh = &d->split[s].shards[i];
+            for (uint64_t e = 0; e < sh->n_docs; e++, n++) {
+                const double m = sh->margins[e];
+                lo = fmin(lo, m), hi = fmax(hi, m), sum += m, zero += m == 0;
+            }
+        }
+    printf("  margins: one per pair, for the reward loss (min %.6g, mean %.6g, max %.6g; %llu of %llu are 0)\n",
+           n ? lo : 0, n ? sum / (double)n : 0, n ? hi : 0, (unsigned long long)zero, (unsigned long long)n);
 }
 
 static int print_info(const char *dir, int verify) {
@@ -94,6 +119,7 @@ static int print_info(const char *dir, int verify) {
     printf("dataset %s\n", dir);
     printf("  kind %s, tokens stored as uint%u, vocabulary %u, tokenizer %016" PRIx64 ", end-of-text %lld\n",
            ct_shard_kind_name(d.kind), d.token_bytes * 8, d.vocab_size, d.tokenizer_hash, (long long)d.eot_token);
+    if (d.kind == CT_SHARD_DPO) print_margins(&d);
     uint64_t tokens = 0, bytes = 0;
     for (int s = 0; s < CT_N_SPLITS; s++) {
         const CtDatasetSplit *sp = &d.split[s];
@@ -275,10 +301,15 @@ static int run_shard(const CtArgs *args) {
     int with_template = job.kind == CT_SHARD_SFT ||
                         (job.kind == CT_SHARD_PROMPTS && !(template_arg && strcmp(template_arg, "none") == 0));
     if (job.kind == CT_SHARD_DPO) {  // plain-string pairs use no template (TRL): the vocabulary stays as it is
-        with_template = ct_shard_dpo_uses_messages(&inputs);
-        if (with_template < 0) goto done;
+        CtDpoSurvey survey;
+        if (ct_shard_dpo_survey(&inputs, &survey) != 0) goto done;
+        with_template = survey.messages;
         if (!with_template && ct_args_get(args, "template"))
             ct_warn("shard: --template is not used: every pair is plain strings, tokenized as they are");
+        job.dpo_margins = survey.margins;
+        if (survey.margins)
+            ct_log("shard: the pairs carry a 'margin' (the first at %s): every pair must have one, stored for the "
+                   "reward loss (ctrain reward)", survey.first_margin);
     }
     if (with_template) {
         if (load_template(args, tokenizer_path, &tok, &tmpl) != 0) goto done;

@@ -358,7 +358,13 @@ int ct_train_setup(CtRun *r) {
                    "transformers' *ForSequenceClassification reads the same one)", pad);
         else if (r->lead)
             ct_log("reward: each sequence is scored at its last token (the tokenizer names no EOS to pad with)");
+        if (r->lead && r->data.dpo_margins)
+            ct_log("reward: the pairs carry margins (TRL's 'margin' column): each pair's loss is "
+                   "-log sigmoid(r_chosen - r_rejected - margin)");
     }
+    // TRL's DPOTrainer has no margin column: a dataset made for a reward model trains DPO as it is.
+    if (r->kind == CT_OBJECTIVE_DPO && r->lead && r->data.dpo_margins)
+        ct_log("dpo: the pairs' margins are not used (they serve ctrain reward; TRL's DPO loss has none)");
     r->tokens_per_step = (int64_t)ct_train_rows(r) * T * accum * r->world;  // over all ranks (grpo: padded rows)
     char title[160];
     snprintf(title, sizeof title, "%s: %s, %.1fM parameters", cfg->run.out_dir, ct_arch_name(r->model.config.arch),

@@ -49,8 +49,9 @@ void ct_reward_micro_step(CtModel *m, const CtStepBatches *s, int i, double cent
     ct_reward_rows(s->tokens + at, s->targets + at, rows, T, m->config.reward_pad_id, seq, last);
     CtBatch b = {.tokens = seq, .B = rows, .T = T};
     ct_model_reward_forward(m, &b, last, scores);
+    const double *margins = s->margins + (size_t)i * rows;  // the pair's, on both its rows (0 without)
     for (int r = 0; r + 1 < rows; r += 2) {
-        CtRewardValue v = ct_reward_loss(scores[r], scores[r + 1], 0, center);
+        CtRewardValue v = ct_reward_loss(scores[r], scores[r + 1], margins[r], center);
         ct_reward_stats_add(stats, scores[r], scores[r + 1], v.loss / (double)global_pairs);
         d_scores[r] = (float)(v.d_chosen / (double)global_pairs);
         d_scores[r + 1] = (float)(v.d_rejected / (double)global_pairs);

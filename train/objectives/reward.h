@@ -28,6 +28,7 @@ void ct_reward_rows(const int32_t *tokens, const int32_t *targets, int rows, int
                     int *last);
 
 // One micro-batch i of s (dpo rows): the scores of its pairs, their loss (each pair weighing
-// 1/global_pairs) into *stats, and with `backward` its gradient added into the model's.
+// 1/global_pairs; each pair's margin from s->margins, as TRL's RewardTrainer subtracts the
+// dataset's "margin") into *stats, and with `backward` its gradient added into the model's.
 void ct_reward_micro_step(CtModel *m, const CtStepBatches *s, int i, double center, int64_t global_pairs,
                           int backward, CtRewardStats *stats);

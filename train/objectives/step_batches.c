@@ -18,6 +18,7 @@ void ct_step_batches_init(CtStepBatches *s, int accum, int rows, int T) {
     s->weights = ct_alloc(n * sizeof(float));
     s->counts = ct_calloc((size_t)accum, sizeof(int64_t));
     s->example_ids = ct_alloc(sizeof(int64_t) * (size_t)accum * (size_t)rows);
+    s->margins = ct_calloc((size_t)accum * (size_t)rows, sizeof(double));
 }
 
 void ct_step_batches_free(CtStepBatches *s) {
@@ -29,6 +30,7 @@ void ct_step_batches_free(CtStepBatches *s) {
     ct_free(s->weights);
     ct_free(s->counts);
     ct_free(s->example_ids);
+    ct_free(s->margins);
     memset(s, 0, sizeof *s);
 }
 
@@ -45,6 +47,7 @@ int ct_step_batches_fetch(CtStepBatches *s, CtLoader *loader) {
         memcpy(s->doc_ids + at, b->doc_ids, n * sizeof(int32_t));
         memcpy(s->loss_mask + at, b->loss_mask, n);
         memcpy(s->example_ids + (size_t)i * s->rows, b->example_ids, sizeof(int64_t) * (size_t)s->rows);
+        memcpy(s->margins + (size_t)i * s->rows, b->margins, sizeof(double) * (size_t)s->rows);
         int64_t count = 0;
         for (size_t k = 0; k < n; k++) count += b->loss_mask[k] && b->targets[k] >= 0;
         s->counts[i] = count;

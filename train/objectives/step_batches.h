@@ -18,6 +18,7 @@ typedef struct {
     uint8_t *loss_mask;
     float *weights;
     int64_t *example_ids;  // accum × rows (dpo: the pair of each row)
+    double *margins;       // accum × rows (dpo: the margin of each row's pair; 0 without)
     int64_t *counts;       // per micro-batch: targets that count
     int64_t total;         // over the step
 } CtStepBatches;
