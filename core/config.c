@@ -20,6 +20,7 @@ static const char *type_name(CtConfigType type) {
     case CT_CFG_STRING: return "string";
     case CT_CFG_ENUM: return "string";
     case CT_CFG_LIST: return "list";
+    case CT_CFG_NUMBERS: return "numbers";
     }
     return "?";
 }
@@ -249,19 +250,52 @@ static int store_string(const CtConfigKey *k, void *cfg, const char *s, const ch
 static int store_list(const CtConfigKey *k, void *cfg, const cJSON *v, const char *source) {
     if (cJSON_IsString(v)) return store_string(k, cfg, v->valuestring, source);
     if (!cJSON_IsArray(v))
-        return ct_error_set("%s: '%s' must be a list of strings or numbers (or one string), got %s", source, k->key, json_kind(v));
+        return ct_error_set("%s: '%s' must be a list of strings (or one string), got %s", source, k->key, json_kind(v));
     char joined[4096] = "";
     size_t len = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, v) {
-        char number[32];  // a list of numbers (grpo.reward_weights): each as text that reads back exactly
-        if (cJSON_IsNumber(item)) snprintf(number, sizeof number, "%.17g", item->valuedouble);
-        const char *text = cJSON_IsNumber(item) ? number : cJSON_IsString(item) ? item->valuestring : NULL;
-        if (!text || !text[0] || strchr(text, ','))
-            return ct_error_set("%s: '%s' must hold non-empty strings without commas, or numbers", source, k->key);
-        size_t n = strlen(text);
+        if (!cJSON_IsString(item) || !item->valuestring[0] || strchr(item->valuestring, ','))
+            return ct_error_set("%s: '%s' must hold non-empty strings without commas", source, k->key);
+        size_t n = strlen(item->valuestring);
         if (len + n + 2 > sizeof joined)
             return ct_error_set("%s: '%s' is too long", source, k->key);
+        if (len) joined[len++] = ',';
+        memcpy(joined + len, item->valuestring, n + 1);
+        len += n;
+    }
+    return store_string(k, cfg, joined, source);
+}
+
+// A list of numbers written "1,0.5" (a default or the command line): each item a finite number.
+static int store_numbers_text(const CtConfigKey *k, void *cfg, const char *text, const char *source) {
+    for (const char *p = text; *p;) {
+        const char *end = strchr(p, ',');
+        char item[64];
+        const size_t n = end ? (size_t)(end - p) : strlen(p);
+        snprintf(item, sizeof item, "%.*s", (int)(n < 63 ? n : 63), p);
+        double v;
+        if (n == 0 || n >= 63 || ct_parse_double(item, &v) != 0 || !isfinite(v))
+            return ct_error_set("%s: '%s' must be a list of numbers, got '%s' in '%s'", source, k->key, item, text);
+        p += n + (end ? 1 : 0);
+    }
+    return store_string(k, cfg, text, source);
+}
+
+// A JSON array of numbers, kept as their texts joined by commas (each reads back exactly).
+static int store_numbers(const CtConfigKey *k, void *cfg, const cJSON *v, const char *source) {
+    if (!cJSON_IsArray(v))
+        return ct_error_set("%s: '%s' must be a list of numbers, got %s", source, k->key, json_kind(v));
+    char joined[4096] = "";
+    size_t len = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, v) {
+        if (!cJSON_IsNumber(item))
+            return ct_error_set("%s: '%s' must be a list of numbers, got %s in it", source, k->key, json_kind(item));
+        char text[32];
+        snprintf(text, sizeof text, "%.17g", item->valuedouble);
+        const size_t n = strlen(text);
+        if (len + n + 2 > sizeof joined) return ct_error_set("%s: '%s' is too long", source, k->key);
         if (len) joined[len++] = ',';
         memcpy(joined + len, text, n + 1);
         len += n;
@@ -297,6 +331,7 @@ static int store_text(const CtConfigKey *k, void *cfg, const char *text, const c
         *(int *)((char *)cfg + k->offset) = v;
         return 0;
     }
+    case CT_CFG_NUMBERS: return store_numbers_text(k, cfg, text, source);
     case CT_CFG_STRING:
     case CT_CFG_LIST:  // on the command line a list is written "a,b,c"
     case CT_CFG_ENUM: return store_string(k, cfg, text, source);
@@ -331,6 +366,7 @@ static int store_json(const CtConfigKey *k, void *cfg, const cJSON *v, const cha
         if (!cJSON_IsString(v)) return ct_error_set("%s: '%s' must be a string, got %s", source, k->key, json_kind(v));
         return store_string(k, cfg, v->valuestring, source);
     case CT_CFG_LIST: return store_list(k, cfg, v, source);
+    case CT_CFG_NUMBERS: return store_numbers(k, cfg, v, source);
     }
     return -1;
 }
@@ -515,6 +551,15 @@ static cJSON *value_json(const CtConfigKey *k, const void *cfg) {
         }
         return list;
     }
+    case CT_CFG_NUMBERS: {
+        cJSON *list = cJSON_CreateArray();
+        for (const char *p = field; *p;) {
+            const char *end = strchr(p, ',');
+            cJSON_AddItemToArray(list, cJSON_CreateNumber(strtod(p, NULL)));
+            p = end ? end + 1 : p + strlen(p);
+        }
+        return list;
+    }
     case CT_CFG_ENUM:
         choice_name(k->choices, *(const int *)field, buf, sizeof buf);
         return cJSON_CreateString(buf);
@@ -556,6 +601,8 @@ void ct_config_print_reference(const CtConfigSchema *schema, FILE *out, int mark
                 snprintf(allowed, sizeof allowed, "true or false");
             else if (k->type == CT_CFG_LIST)
                 snprintf(allowed, sizeof allowed, "strings (\"a,b\" on the command line)");
+            else if (k->type == CT_CFG_NUMBERS)
+                snprintf(allowed, sizeof allowed, "numbers (\"1,0.5\" on the command line)");
             else
                 snprintf(allowed, sizeof allowed, "up to %zu bytes", k->size - 1);
             const char *type = k->type == CT_CFG_ENUM ? "choice" : type_name(k->type);

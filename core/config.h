@@ -18,6 +18,7 @@ typedef enum {
     CT_CFG_STRING,  // JSON string  -> char[N] field (at most N-1 bytes)
     CT_CFG_ENUM,    // JSON string, one of choices "a|b|c" -> int field holding the index
     CT_CFG_LIST,    // JSON array of strings (or one string) -> char[N] field, comma-separated
+    CT_CFG_NUMBERS, // JSON array of numbers -> char[N] field, comma-separated, each as text that reads back exactly
 } CtConfigType;
 
 typedef struct {
@@ -49,6 +50,7 @@ typedef struct {
 #define CT_CFG_KEY_BOOL(type, field, key, def, doc) {key, CT_CFG_BOOL, CT_FIELD(type, field), def, 0, 1, NULL, doc}
 #define CT_CFG_KEY_STRING(type, field, key, def, doc) {key, CT_CFG_STRING, CT_FIELD(type, field), def, 0, 0, NULL, doc}
 #define CT_CFG_KEY_LIST(type, field, key, def, doc) {key, CT_CFG_LIST, CT_FIELD(type, field), def, 0, 0, NULL, doc}
+#define CT_CFG_KEY_NUMBERS(type, field, key, def, doc) {key, CT_CFG_NUMBERS, CT_FIELD(type, field), def, 0, 0, NULL, doc}
 #define CT_CFG_KEY_ENUM(type, field, key, def, choices, doc) {key, CT_CFG_ENUM, CT_FIELD(type, field), def, 0, 0, choices, doc}
 
 // Checks the schema itself (defaults parse and lie in range, keys are unique and belong to a

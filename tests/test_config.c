@@ -195,17 +195,29 @@ TEST(config, ctrain_schema_is_valid_and_documented) {
     CHECK_EQ_INT(cfg.run.device, CT_DEVICE_AUTO);
 }
 
-// A list key takes numbers too (grpo.reward_weights: [1, 0.25]), kept as text that reads back
-// exactly; other values are still refused.
-TEST(config, lists_take_numbers_as_exact_text) {
+// A list of numbers (grpo.reward_weights: [1, 0.25]) keeps each number as text that reads back
+// exactly, prints back as numbers, and refuses anything else; a list of strings refuses numbers.
+TEST(config, lists_of_numbers_read_back_exactly) {
     static CtRunConfig cfg;
     ct_config_set_defaults(&ct_run_config_schema, &cfg);
-    CHECK_EQ_INT(ct_config_apply_text(&ct_run_config_schema, &cfg, "{\"grpo\": {\"reward_weights\": [1, 0.25, \"2\"]}}",
+    CHECK_EQ_INT(ct_config_apply_text(&ct_run_config_schema, &cfg, "{\"grpo\": {\"reward_weights\": [1, 0.25, 0.1]}}",
                                       "run.json"), 0);
-    CHECK_STR_EQ(cfg.grpo.reward_weights, "1,0.25,2");
-    CHECK_EQ_INT(ct_config_apply_text(&ct_run_config_schema, &cfg, "{\"grpo\": {\"reward_weights\": [0.1]}}", "run.json"), 0);
-    CHECK(strtod(cfg.grpo.reward_weights, NULL) == 0.1);
-    CHECK_EQ_INT(ct_config_apply_text(&ct_run_config_schema, &cfg, "{\"grpo\": {\"reward_weights\": [true]}}", "run.json"),
-                 -1);
-    CHECK_CONTAINS(ct_error_message(), "grpo.reward_weights");
+    CHECK_STR_EQ(cfg.grpo.reward_weights, "1,0.25,0.10000000000000001");
+    CHECK(strtod(strrchr(cfg.grpo.reward_weights, ',') + 1, NULL) == 0.1);
+    char *json = ct_config_to_json(&ct_run_config_schema, &cfg);
+    CHECK_CONTAINS(json, "\"reward_weights\":\t[1, 0.25, 0.1]");
+    free(json);
+    CHECK_EQ_INT(ct_config_apply_override(&ct_run_config_schema, &cfg, "grpo.reward_weights", "2,0.5"), 0);
+    CHECK_STR_EQ(cfg.grpo.reward_weights, "2,0.5");
+    CHECK_EQ_INT(ct_config_apply_override(&ct_run_config_schema, &cfg, "grpo.reward_weights", "2,x"), -1);
+    CHECK_CONTAINS(ct_error_message(), "'grpo.reward_weights' must be a list of numbers, got 'x'");
+    const char *bad[] = {"[\"1\"]", "[true]", "0.5"};
+    for (int i = 0; i < 3; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "{\"grpo\": {\"reward_weights\": %s}}", bad[i]);
+        CHECK_MSG(ct_config_apply_text(&ct_run_config_schema, &cfg, text, "run.json") == -1, "%s was taken", bad[i]);
+        CHECK_CONTAINS(ct_error_message(), "must be a list of numbers");
+    }
+    CHECK_EQ_INT(ct_config_apply_text(&ct_run_config_schema, &cfg, "{\"lora\": {\"targets\": [\"q_proj\", 3]}}",
+                                      "run.json"), -1);
 }
