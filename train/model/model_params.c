@@ -269,8 +269,10 @@ double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_froze
     // the head: the LM head, or a reward model's score (its training steps never run the LM head)
     double n_matmul = c->reward_head ? C : (double)c->vocab_size * C;
     for (int l = 0; l < c->n_layer; l++) n_matmul += qkv + out + (ct_model_layer_is_moe(c, l) ? moe : mlp);
+    // multi-token prediction: each module's eh_proj [C, 2C], its (dense) block and the shared head again
+    n_matmul += c->mtp_depth * (2 * C * C + qkv + out + mlp + (double)c->vocab_size * C);
     double attention = 0;  // QKᵀ and P·V, 2·AW each per key seen forward, twice that backward
-    for (int l = 0; l < c->n_layer; l++)
+    for (int l = 0; l < c->n_layer + c->mtp_depth; l++)
         attention += 12.0 * AW * mean_keys_seen(T, ct_model_layer_slides(c, l) ? c->sliding_window : 0);
     return (weights_frozen ? 4 : 6) * n_matmul + attention;
 }
