@@ -60,11 +60,11 @@ static void depth_zero_is_the_model_without_modules(CtArch arch) {
     ct_model_zero_grad(&m2);
     const float l0 = ct_model_forward(&m0, &tb.batch);
     ct_model_backward(&m0);
-    m2.mtp_weight = 0;  // the modules run, but add nothing
+    m2.mtp_weight = 0;  // no objective trains the modules: they do not run
     const float l2 = ct_model_forward(&m2, &tb.batch);
     ct_model_backward(&m2);
     CHECK_MSG(memcmp(&l0, &l2, sizeof l0) == 0, "main loss %.9g without modules, %.9g with", l0, l2);
-    CHECK(m2.mtp_loss[0] > 0 && m2.mtp_loss[1] > 0);
+    CHECK(m2.mtp_loss[0] == 0 && m2.mtp_loss_count[0] == 0);
     CHECK(memcmp(m0.grads, m2.grads, main_floats * sizeof(float)) == 0);
     int nonzero = 0;
     for (size_t i = main_floats; i < m2.n_params; i++) nonzero += m2.grads[i] != 0;
@@ -75,6 +75,7 @@ static void depth_zero_is_the_model_without_modules(CtArch arch) {
     const float l2b = ct_model_forward(&m2, &tb.batch);
     ct_model_backward(&m2);
     CHECK(memcmp(&l0, &l2b, sizeof l0) == 0);
+    CHECK(m2.mtp_loss[0] > 0 && m2.mtp_loss[1] > 0);
     CHECK(memcmp(m0.grads, m2.grads, main_floats * sizeof(float)) != 0);
     // the checkpoint's config JSON of a model without modules does not name them
     char *json = ct_model_config_json(&c0);
@@ -126,6 +127,7 @@ static void check_masks_shift(const int32_t *doc_ids) {
     CHECK(ct_model_create(&m, &c, ct_ops_cpu(), B, T, 0) == 0);
     if (ct_test_failed()) return;
     tiny_randomize_params(&m, 7);
+    m.mtp_weight = 0.3f;
     TinyBatch tb;
     plain_batch(&tb, c.vocab_size, 11);
     if (doc_ids) {
@@ -173,6 +175,7 @@ TEST(mtp, first_module_is_the_same_in_a_deeper_model) {
     if (ct_test_failed()) return;
     tiny_randomize_params(&m2, 3);
     memcpy(m1.params, m2.params, m1.n_params * sizeof(float));  // m1's layout is m2's first part
+    m1.mtp_weight = m2.mtp_weight = 0.3f;
     TinyBatch tb;
     plain_batch(&tb, c1.vocab_size, 13);
     const float main1 = ct_model_forward(&m1, &tb.batch), first1 = m1.mtp_loss[0];
@@ -191,6 +194,7 @@ TEST(mtp, checkpoint_with_two_modules_saves_and_loads) {
     CHECK(ct_model_create(&m, &c, ct_ops_cpu(), B, T, 0) == 0);
     if (ct_test_failed()) return;
     tiny_randomize_params(&m, 17);
+    m.mtp_weight = 0.3f;
     TinyBatch tb;
     plain_batch(&tb, c.vocab_size, 19);
     const float loss = ct_model_forward(&m, &tb.batch), d1 = m.mtp_loss[0], d2 = m.mtp_loss[1];
@@ -202,6 +206,7 @@ TEST(mtp, checkpoint_with_two_modules_saves_and_loads) {
     ct_checkpoint_meta_free(&read);
     if (ct_test_failed()) return;
     CHECK_EQ_INT(back.config.mtp_depth, 2);
+    back.mtp_weight = 0.3f;  // λ is the objective's, not the checkpoint's
     CHECK(back.n_params == m.n_params && memcmp(back.params, m.params, m.n_params * sizeof(float)) == 0);
     const float loss2 = ct_model_forward(&back, &tb.batch);
     CHECK(loss2 == loss && back.mtp_loss[0] == d1 && back.mtp_loss[1] == d2);

@@ -178,10 +178,10 @@ static CtModelDims trunk_forward(CtModel *m, const CtBatch *batch, CtBlockPass *
     return d;
 }
 
-// Whether this model's forward runs its multi-token prediction modules (with targets), and its
-// backward their loss (mtp_weight > 0).
-static int mtp_forward_on(const CtModel *m, const CtBatch *batch) { return m->config.mtp_depth > 0 && batch->targets; }
-static int mtp_backward_on(const CtModel *m) { return m->config.mtp_depth > 0 && m->mtp_weight != 0; }
+// Whether this model's forward runs its multi-token prediction modules (with targets) and its
+// backward their loss: only when the objective trains them (mtp_weight > 0), so DPO, GRPO, a
+// reference model or a frozen copy do not pay for them.
+static int mtp_on(const CtModel *m) { return m->config.mtp_depth > 0 && m->mtp_weight != 0; }
 
 float ct_model_forward(CtModel *m, const CtBatch *batch) {
     const CtOps *ops = m->ops;
@@ -190,7 +190,7 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
     const CtModelDims d = trunk_forward(m, batch, &pass);
     const CtBatch *staged = &m->batch;
     // the modules borrow the logits buffer, so they run before the main head
-    if (mtp_forward_on(m, batch)) ct_model_mtp_forward(m, batch, &pass, layer_input(m, d.L));
+    if (mtp_on(m) && batch->targets) ct_model_mtp_forward(m, batch, &pass, layer_input(m, d.L));
     ct_model_head_forward(m, a->logits, a->lnf, a->lnf_mean, a->lnf_rstd, layer_input(m, d.L), d.N);
     if (m->moe.n_layers) ct_model_moe_record(m, d.N);  // routing statistics of every forward
     m->loss = 0;
@@ -402,7 +402,7 @@ void ct_model_backward(CtModel *m) {
     ops->zero(a->d_norm, NC * A);
     ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
     if (m->lora) ct_lora_tokens_backward_head(m, d.N);
-    if (mtp_backward_on(m))
+    if (mtp_on(m))
         trunk_backward_with_mtp(m, &d);
     else
         trunk_backward(m, &d);

@@ -200,10 +200,11 @@ typedef struct CtModel {
     int train_shards;
     struct CtLora *lora;       // adapters (train/model/lora.h), or NULL
     CtMoeStats moe;            // Mixture of Experts: losses' coefficients and routing statistics
-    // Multi-token prediction (config.mtp_depth = D > 0; train/model/model_mtp.c). A forward with
-    // targets also runs the D modules and keeps their mean losses (index k−1 for depth k) over
-    // the tokens each counted; its return value stays the main loss. Backward adds the gradient
-    // of mtp_weight/D · Σ_k mtp_loss[k] (the objective sets λ; 0, the default: none).
+    // Multi-token prediction (config.mtp_depth = D > 0; train/model/model_mtp.c). With
+    // mtp_weight = λ > 0 (the objective sets it; 0, the default: the modules do not run), a
+    // forward with targets also runs the D modules and keeps their mean losses (index k−1 for
+    // depth k) over the tokens each counted; its return value stays the main loss. Backward adds
+    // the gradient of λ/D · Σ_k mtp_loss[k].
     float mtp_weight;
     float mtp_loss[CT_MODEL_MAX_MTP_DEPTH];
     float mtp_loss_count[CT_MODEL_MAX_MTP_DEPTH];
