@@ -126,6 +126,12 @@ static void check_mtp(CtArch arch, int depth, int packed, float dropout) {
     cfg.mtp_depth = depth;
     check_config_gradients(cfg, ct_arch_name(arch), packed, 0, dropout);
 }
+// With recompute the main blocks refill one shared slice; the modules keep their own activations.
+TEST(model, gradient_check_llama_mtp_depth2_recompute) {
+    CtModelConfig cfg = tiny_config(CT_ARCH_LLAMA);
+    cfg.mtp_depth = 2;
+    check_config_gradients(cfg, "llama", 1, 1, 0.3f);
+}
 TEST(model, gradient_check_llama_mtp_depth1) { check_mtp(CT_ARCH_LLAMA, 1, 0, 0); }
 TEST(model, gradient_check_llama_mtp_depth2) { check_mtp(CT_ARCH_LLAMA, 2, 0, 0); }
 TEST(model, gradient_check_llama_mtp_depth2_packed_documents) { check_mtp(CT_ARCH_LLAMA, 2, 1, 0); }
