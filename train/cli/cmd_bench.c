@@ -97,6 +97,7 @@ static int run_bench_train(const CtArgs *args) {
     if (ct_model_create(&m, &mc, ct_ops_cpu(), B, T, rc.model.recompute | (lora ? CT_MODEL_FROZEN : 0)) != 0)
         return ct_cli_fail();
     ct_model_init(&m, (uint64_t)rc.run.seed);
+    m.mtp_weight = (float)rc.train.mtp_weight;  // --model.mtp_depth=D: the modules run, as pretraining runs them
     if (lora) {
         if (ct_lora_attach(&m, &spec) != 0) {
             ct_model_free(&m);
