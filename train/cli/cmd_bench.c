@@ -58,10 +58,9 @@ static int run_bench_train(const CtArgs *args) {
     if (get_positive(args, "batch", 4, 1 << 20, &B) || get_positive(args, "seq", 64, 1 << 20, &T) ||
         get_positive(args, "steps", 10, 1 << 20, &steps))
         return ct_cli_fail();
-    long w;
+    long w, th;
     if (ct_args_get_long(args, "warmup", 1, &w) != 0 || w < 0) return ct_cli_usage_error(&ct_cmd_bench_train, "--warmup must be 0 or more");
     warmup = (int)w;
-    long th;
     if (ct_args_get_long(args, "threads", threads, &th) != 0 || th < 0 || th > 4096)
         return ct_cli_usage_error(&ct_cmd_bench_train, "--threads must be 0 (every core) to 4096");
     threads = (int)th;
