@@ -25,9 +25,10 @@ static void record(void *ctx, size_t final_from) {
     r->n++;
 }
 
-static void reports_case(CtArch arch, int tie) {
+static void reports_case(CtArch arch, int tie, int mtp_depth) {
     CtModelConfig c = tiny_config(arch);
     c.tie_embeddings = tie;
+    c.mtp_depth = mtp_depth;
     CtModel m;
     CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 2, 8, 0), 0);
     tiny_randomize_params(&m, 3);
@@ -35,6 +36,7 @@ static void reports_case(CtArch arch, int tie) {
     ct_rng_seed(&rng, 4);
     TinyBatch tb;
     tiny_batch(&tb, &rng, 2, 8, c.vocab_size, 1);
+    m.mtp_weight = 0.3f;  // the modules' backward runs before the head's report: their tensors follow the head's
     Reports r = {.m = &m};
     m.grads_final = record;
     m.grads_final_ctx = &r;
@@ -55,7 +57,12 @@ static void reports_case(CtArch arch, int tie) {
 }
 
 TEST(model, backward_reports_where_gradients_are_final) {
-    reports_case(CT_ARCH_GPT2, 1);
-    reports_case(CT_ARCH_GPT2, 0);
-    reports_case(CT_ARCH_LLAMA, 0);
+    reports_case(CT_ARCH_GPT2, 1, 0);
+    reports_case(CT_ARCH_GPT2, 0, 0);
+    reports_case(CT_ARCH_LLAMA, 0, 0);
+}
+
+TEST(model, backward_reports_where_gradients_are_final_with_mtp) {
+    reports_case(CT_ARCH_GPT2, 1, 2);  // the tied head (the embedding) gets every depth's gradient
+    reports_case(CT_ARCH_LLAMA, 0, 2);
 }

@@ -58,10 +58,9 @@ static int run_bench_train(const CtArgs *args) {
     if (get_positive(args, "batch", 4, 1 << 20, &B) || get_positive(args, "seq", 64, 1 << 20, &T) ||
         get_positive(args, "steps", 10, 1 << 20, &steps))
         return ct_cli_fail();
-    long w;
+    long w, th;
     if (ct_args_get_long(args, "warmup", 1, &w) != 0 || w < 0) return ct_cli_usage_error(&ct_cmd_bench_train, "--warmup must be 0 or more");
     warmup = (int)w;
-    long th;
     if (ct_args_get_long(args, "threads", threads, &th) != 0 || th < 0 || th > 4096)
         return ct_cli_usage_error(&ct_cmd_bench_train, "--threads must be 0 (every core) to 4096");
     threads = (int)th;
@@ -97,6 +96,7 @@ static int run_bench_train(const CtArgs *args) {
     if (ct_model_create(&m, &mc, ct_ops_cpu(), B, T, rc.model.recompute | (lora ? CT_MODEL_FROZEN : 0)) != 0)
         return ct_cli_fail();
     ct_model_init(&m, (uint64_t)rc.run.seed);
+    m.mtp_weight = (float)rc.train.mtp_weight;  // --model.mtp_depth=D: the modules run, as pretraining runs them
     if (lora) {
         if (ct_lora_attach(&m, &spec) != 0) {
             ct_model_free(&m);

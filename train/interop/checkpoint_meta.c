@@ -196,6 +196,8 @@ char *ct_model_config_json(const CtModelConfig *c) {
     cJSON_AddNumberToObject(o, "dropout", c->dropout);
     add_variants_json(o, c);
     add_moe_json(o, c);
+    // only with modules: a model without them writes the JSON it always did
+    if (c->mtp_depth) cJSON_AddNumberToObject(o, "mtp_depth", c->mtp_depth);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -233,6 +235,7 @@ int ct_model_config_parse_json(const char *json, CtModelConfig *out, const char 
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "dropout"))) out->dropout = (float)v->valuedouble;
     out->tie_embeddings = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tie_embeddings"));
     if (parse_variants_json(o, out, source) != 0 || parse_moe_json(o, out, source) != 0) goto done;
+    out->mtp_depth = json_int(o, "mtp_depth");  // absent (checkpoints before it): 0, no modules
     if (ct_model_config_validate(out) != 0) {
         ct_error_prefix("%s: model_config: ", source);
         goto done;

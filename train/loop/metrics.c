@@ -172,10 +172,16 @@ static void add_moe(Line *l, const CtMoeStep *moe) {
 }
 
 int ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, double lr, double grad_norm,
-                     double tokens_per_s, double mfu, double elapsed_s, const CtMoeStep *moe) {
+                     double tokens_per_s, double mfu, double elapsed_s, const CtMoeStep *moe, const double *mtp_loss,
+                     int mtp_depth) {
     Line l = {0};
     add(&l, "{\"kind\": \"train\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
     add_number(&l, "loss", loss);
+    for (int k = 0; k < mtp_depth; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "mtp_loss/%d", k + 1);
+        add_number(&l, key, mtp_loss[k]);
+    }
     add_number(&l, "lr", lr);
     add_number(&l, "grad_norm", grad_norm);
     if (moe && moe->n_layers) add_moe(&l, moe);  // what the step computed, before the timings

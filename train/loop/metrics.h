@@ -34,8 +34,10 @@ int ct_metrics_open(CtMetrics *m, const char *out_dir, int64_t resume_step, cons
 void ct_metrics_close(CtMetrics *m);
 // moe: a Mixture-of-Experts model's routing over the step (aux_loss, router_z_loss, expert_load
 // [layers][E], expert_load_max_over_mean [layers], moe_imbalance); NULL or a dense model's: none.
+// mtp_loss[mtp_depth]: multi-token prediction's per-depth losses, written as "mtp_loss/1".."mtp_loss/D".
 int ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, double lr, double grad_norm,
-                     double tokens_per_s, double mfu, double elapsed_s, const CtMoeStep *moe);
+                     double tokens_per_s, double mfu, double elapsed_s, const CtMoeStep *moe, const double *mtp_loss,
+                     int mtp_depth);
 // val_ppl = exp(val_loss) with with_perplexity (not for DPO, whose loss is no cross-entropy).
 int ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity);
 // An objective's own line (train/objectives/objective.h), e.g. DPO's TRL metrics for a step

@@ -109,6 +109,10 @@ static const CtConfigKey keys[] = {
                       "Router: softmax (softmax over all experts, then top-k; Qwen2-MoE, OLMoE), softmax_norm (the same, the k weights renormalised; Qwen3-MoE), topk_softmax (top-k logits, then softmax over them; Mixtral), sigmoid or sigmoid_norm (sigmoid scores with a selection bias; DeepSeek-V3); empty: softmax."),
     CT_CFG_KEY_FLOAT(CtRunConfig, model.router_scale, "model.router_scale", "0", 0, 1e6,
                      "Factor on the routed experts' weights (DeepSeek's routed_scaling_factor); 0: 1."),
+    CT_CFG_KEY_INT(CtRunConfig, model.mtp_depth, "model.mtp_depth", "0", 0, CT_MODEL_MAX_MTP_DEPTH,
+                   "Multi-token prediction (DeepSeek-V3): D modules after the model, module k predicting the token k+1 "
+                   "places ahead through one more block of the model's family, sharing the embedding and output head; "
+                   "0: none."),
     CT_CFG_KEY_STRING(CtRunConfig, data.path, "data.path", "", "Dataset folder made by ctrain shard (holds dataset.json)."),
     CT_CFG_KEY_STRING(CtRunConfig, data.tokenizer, "data.tokenizer", "",
                       "Tokenizer for samples; empty uses the dataset's own tokenizer.json."),
@@ -150,6 +154,9 @@ static const CtConfigKey keys[] = {
                      "Mixture of Experts: weight of the router z-loss, the mean of logsumexp(router logits)^2 (ST-MoE), the mean over MoE layers; 0: off."),
     CT_CFG_KEY_FLOAT(CtRunConfig, train.aux_free_bias_rate, "train.aux_free_bias_rate", "0", 0, 1,
                      "Mixture of Experts: DeepSeek-V3's auxiliary-loss-free balancing, each expert's selection bias moved by this much (gamma, e.g. 0.001) toward the mean load after every step; needs model.router sigmoid or sigmoid_norm; 0: off."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, train.mtp_weight, "train.mtp_weight", "0.3", 0, 1e3,
+                     "Multi-token prediction (model.mtp_depth D > 0): the loss is L_main + mtp_weight/D x sum_k L_k "
+                     "(DeepSeek-V3: 0.3, later 0.1); pretraining and sft."),
     CT_CFG_KEY_ENUM(CtRunConfig, optim.schedule, "optim.schedule", "cosine", "cosine|linear|constant|wsd",
                     "Learning-rate shape after the warmup (wsd: warmup-stable-decay)."),
     CT_CFG_KEY_FLOAT(CtRunConfig, optim.lr, "optim.lr", "6e-4", 0, 10, "Peak learning rate."),

@@ -47,6 +47,7 @@ typedef struct {
         int n_experts, top_k, moe_d_ff, n_shared_experts, shared_expert_gate, moe_layer_freq;
         char router[32];     // a CtRouter by name (ct_router_from_name); "": the preset's
         float router_scale;
+        int mtp_depth;       // multi-token prediction modules (CtModelConfig); 0 keeps the preset's (none)
     } model;
     struct {
         char path[CT_PATH_MAX];       // dataset folder (ctrain shard --out)
@@ -67,6 +68,7 @@ typedef struct {
         int eval_exact_match;  // sft: held-out examples answered greedily at each evaluation
         // Mixture of Experts: the router losses' coefficients and DeepSeek-V3's bias rate γ
         double aux_loss_coef, router_z_loss_coef, aux_free_bias_rate;
+        double mtp_weight;  // λ of the multi-token prediction loss: L_main + λ/D·Σ_k L_k
     } train;
     struct {
         int schedule;  // CtLrShape

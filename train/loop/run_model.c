@@ -68,5 +68,6 @@ int ct_model_config_from_run(const CtRunConfig *run, CtModelConfig *out) {
     out->dropout = m->dropout;
     apply_variants(m, out);
     apply_moe(m, out);
+    if (m->mtp_depth) out->mtp_depth = m->mtp_depth;
     return ct_model_config_validate(out);
 }

@@ -41,7 +41,7 @@ void ct_train_record_step(CtRun *r, const CtStepResult *res, double loss, double
     double mfu = r->peak_flops > 0 ? r->flops_per_step / dt / r->peak_flops : NAN;
     if (!r->lead) return;
     ct_metrics_train(&r->metrics, r->step, r->tokens_seen, loss, r->opt.lr, norm, tps, mfu,
-                     ct_time_now() - r->start_time, &r->moe);
+                     ct_time_now() - r->start_time, &r->moe, res->mtp_loss, res->mtp_depth);
     ct_divergence_check(&r->divergence, cfg, r->step, loss, norm, r->tty);
     if (res->row.n) ct_metrics_row(&r->metrics, r->step, r->tokens_seen, &res->row);
     if (r->tty || eval_now || r->step % r->log_every == 0 || r->step == r->first_step + 1) {

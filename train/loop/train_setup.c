@@ -305,6 +305,9 @@ static void bind_objective(CtRun *r) {
         .router_z_loss_coef = (float)cfg->train.router_z_loss_coef,
     };
     o->model = &r->model;
+    // multi-token prediction's λ: the language-model objectives train the modules, the others leave them be
+    r->model.mtp_weight =
+        r->kind == CT_OBJECTIVE_LM || r->kind == CT_OBJECTIVE_SFT ? (float)cfg->train.mtp_weight : 0.0f;
     o->val = r->have_val && r->have_train ? &r->val : NULL;
     o->prompts = r->have_prompts ? &r->prompts : NULL;
     o->val_prompts = r->have_val_prompts ? &r->val_prompts : NULL;

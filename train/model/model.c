@@ -28,8 +28,13 @@ int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, i
     ct_model_layout_table(config, m->table);
     m->params = ct_alloc(m->n_params * sizeof(float));
     m->grads = m->frozen ? NULL : ct_calloc(m->n_params, sizeof(float));  // frozen: g's pointers stay NULL
-    m->w.layers = ct_calloc((size_t)config->n_layer, sizeof(CtLayerTensors));
-    m->g.layers = ct_calloc((size_t)config->n_layer, sizeof(CtLayerTensors));
+    const size_t blocks = (size_t)config->n_layer + (size_t)config->mtp_depth;  // the modules' blocks follow
+    m->w.layers = ct_calloc(blocks, sizeof(CtLayerTensors));
+    m->g.layers = ct_calloc(blocks, sizeof(CtLayerTensors));
+    if (config->mtp_depth) {
+        m->w.mtp = ct_calloc((size_t)config->mtp_depth, sizeof(CtMtpTensors));
+        m->g.mtp = ct_calloc((size_t)config->mtp_depth, sizeof(CtMtpTensors));
+    }
     m->dev_params = m->params;  // the CPU: the ops work on the host buffers themselves
     m->dev_grads = m->grads;
     ct_model_layout_bind(config, m->dev_params, &m->w);
@@ -51,6 +56,8 @@ void ct_model_free(CtModel *m) {
     ct_free(m->grads);
     ct_free(m->w.layers);
     ct_free(m->g.layers);
+    ct_free(m->w.mtp);
+    ct_free(m->g.mtp);
     ct_model_moe_stats_free(m);
     memset(m, 0, sizeof *m);
 }
@@ -147,7 +154,8 @@ static size_t layer_first_grad(const CtModel *m, int l) {
 }
 
 // The embeddings and the blocks: the residual stream after the last block, layer_input(m, L).
-static CtModelDims trunk_forward(CtModel *m, const CtBatch *batch) {
+// *pass_out (may be NULL) gets how the pass's rows see each other (the MTP modules' too).
+static CtModelDims trunk_forward(CtModel *m, const CtBatch *batch, CtBlockPass *pass_out) {
     CT_CHECK(batch->B >= 1 && batch->B <= m->max_B && batch->T >= 1 && batch->T <= m->max_T,
              "the batch is larger than the model's activations were sized for (ct_model_create)");
     if (m->lora) ct_lora_tokens_forward(m, batch);  // LoRA's trainable token rows (train/model/lora_tokens.h)
@@ -166,14 +174,23 @@ static CtModelDims trunk_forward(CtModel *m, const CtBatch *batch) {
         const CtBlockActs acts = block_acts(m, l);
         ct_model_block_forward(m, l, &pass, &acts);
     }
+    if (pass_out) *pass_out = pass;
     return d;
 }
+
+// Whether this model's forward runs its multi-token prediction modules (with targets) and its
+// backward their loss: only when the objective trains them (mtp_weight > 0), so DPO, GRPO, a
+// reference model or a frozen copy do not pay for them.
+static int mtp_on(const CtModel *m) { return m->config.mtp_depth > 0 && m->mtp_weight != 0; }
 
 float ct_model_forward(CtModel *m, const CtBatch *batch) {
     const CtOps *ops = m->ops;
     CtActivations *a = &m->act;
-    const CtModelDims d = trunk_forward(m, batch);
+    CtBlockPass pass;
+    const CtModelDims d = trunk_forward(m, batch, &pass);
     const CtBatch *staged = &m->batch;
+    // the modules borrow the logits buffer, so they run before the main head
+    if (mtp_on(m) && batch->targets) ct_model_mtp_forward(m, batch, &pass, layer_input(m, d.L));
     ct_model_head_forward(m, a->logits, a->lnf, a->lnf_mean, a->lnf_rstd, layer_input(m, d.L), d.N);
     if (m->moe.n_layers) ct_model_moe_record(m, d.N);  // routing statistics of every forward
     m->loss = 0;
@@ -305,26 +322,34 @@ static void attention_backward(CtModel *m, int l, const CtBlockActs *s, const Ct
     ct_model_norm_backward(m, dres, gp->ln1_w, gp->ln1_b, a->d_norm, s->x, p->ln1_w, s->ln1_mean, s->ln1_rstd, d->N);
 }
 
-// From d lnf (a->d_norm, the final norm's output gradient) down: the final norm, the blocks and
-// the embeddings.
-static void trunk_backward(CtModel *m, const CtModelDims *dims) {
+void ct_model_block_backward(CtModel *m, int l, const CtBlockActs *s, const CtModelDims *d) {
+    mlp_backward(m, l, s, d);
+    attention_backward(m, l, s, d);
+}
+
+// d h (h: the last block's output) from d lnf (a->d_norm, the final norm's output gradient),
+// written into dh.
+static void final_norm_backward(CtModel *m, CtAct *dh, const CtModelDims *d) {
+    m->ops->zero(dh, (size_t)d->N * d->C * m->ops->act_bytes);
+    ct_model_norm_backward(m, dh, m->g.lnf_w, m->g.lnf_b, m->act.d_norm, layer_input(m, d->L), m->w.lnf_w,
+                           m->act.lnf_mean, m->act.lnf_rstd, d->N);
+}
+
+// From d h in a->d_residual (the last block's output gradient) down: the blocks and the embeddings.
+static void blocks_backward(CtModel *m, const CtModelDims *dims) {
     const CtBatch *batch = &m->batch;
     const CtOps *ops = m->ops;
-    const CtModelTensors *w = &m->w, *g = &m->g;
+    const CtModelTensors *g = &m->g;
     CtActivations *a = &m->act;
     const CtModelDims d = *dims;
-    const size_t NC = (size_t)d.N * d.C, A = ops->act_bytes;
+    const size_t NC = (size_t)d.N * d.C;
     CtAct *dres = a->d_residual;  // d loss / d (residual stream), carried down the blocks
-    ops->zero(dres, NC * A);
-    ct_model_norm_backward(m, dres, g->lnf_w, g->lnf_b, a->d_norm, layer_input(m, d.L), w->lnf_w, a->lnf_mean,
-                           a->lnf_rstd, d.N);
     const int hook = m->grads_final && !m->lora && m->dev_grads;
     if (hook) m->grads_final(m->grads_final_ctx, (size_t)(g->lnf_w - m->dev_grads));  // (a tied head is wte, at 0)
 
     for (int l = d.L - 1; l >= 0; l--) {
         const CtBlockActs s = block_acts(m, l);
-        mlp_backward(m, l, &s, &d);
-        attention_backward(m, l, &s, &d);
+        ct_model_block_backward(m, l, &s, &d);
         if (hook) m->grads_final(m->grads_final_ctx, layer_first_grad(m, l));
     }
 
@@ -335,6 +360,23 @@ static void trunk_backward(CtModel *m, const CtModelDims *dims) {
     if (m->lora) ct_lora_tokens_backward_embedding(m, dres, d.N);
     if (g->wpe) ops->embedding_backward(g->wpe, dres, batch->positions, d.N, d.C);
     if (hook) m->grads_final(m->grads_final_ctx, 0);
+}
+
+// From d lnf (a->d_norm) down: the final norm, the blocks and the embeddings.
+static void trunk_backward(CtModel *m, const CtModelDims *d) {
+    final_norm_backward(m, m->act.d_residual, d);
+    blocks_backward(m, d);
+}
+
+// With multi-token prediction: d h^0 is the main head's (through the final norm) plus module 1's;
+// the modules' backward runs before the blocks (its parameters lie after the head's, so the
+// gradients from the final norm on are complete when blocks_backward announces them).
+static void trunk_backward_with_mtp(CtModel *m, const CtModelDims *d) {
+    CtAct *dh0 = m->mtp->d_h0;
+    final_norm_backward(m, dh0, d);
+    ct_model_mtp_backward(m, layer_input(m, d->L), dh0);
+    m->ops->copy(m->act.d_residual, dh0, (size_t)d->N * d->C * m->ops->act_bytes);
+    blocks_backward(m, d);
 }
 
 void ct_model_backward(CtModel *m) {
@@ -360,7 +402,10 @@ void ct_model_backward(CtModel *m) {
     ops->zero(a->d_norm, NC * A);
     ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
     if (m->lora) ct_lora_tokens_backward_head(m, d.N);
-    trunk_backward(m, &d);
+    if (mtp_on(m))
+        trunk_backward_with_mtp(m, &d);
+    else
+        trunk_backward(m, &d);
 }
 
 // score_n = lnf_n · score (one more product, [N,C]·[1,C]ᵀ) on every token; the caller's rows read
@@ -368,7 +413,7 @@ void ct_model_backward(CtModel *m) {
 void ct_model_reward_forward(CtModel *m, const CtBatch *batch, const int *last, float *scores) {
     CT_CHECK(m->w.score != NULL, "ct_model_reward_forward needs a model with model.reward_head");
     CtActivations *a = &m->act;
-    const CtModelDims d = trunk_forward(m, batch);
+    const CtModelDims d = trunk_forward(m, batch, NULL);
     ct_model_norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, layer_input(m, d.L), m->w.lnf_w, m->w.lnf_b, d.N);
     if (m->moe.n_layers) ct_model_moe_record(m, d.N);
     m->ops->matmul_forward(a->proj, a->lnf, m->w.score, NULL, d.N, d.C, 1);  // proj: [N,C] scratch, N used

@@ -56,12 +56,24 @@ typedef struct {
     float *shared_gate_w;             // [1,C] Qwen2-MoE's shared_expert_gate
 } CtLayerTensors;
 
+// A multi-token prediction module's own tensors besides its block (train/model/model_mtp.c):
+// the norms of the embedding and of the previous depth's hidden state, the projection of the two
+// concatenated [C, 2C] (embedding half first), and the norm before the shared head. *_b: gpt2's
+// LayerNorm biases (NULL for llama).
+typedef struct {
+    float *enorm_w, *enorm_b;
+    float *hnorm_w, *hnorm_b;
+    float *eh_proj;
+    float *norm_w, *norm_b;
+} CtMtpTensors;
+
 typedef struct {
     float *wte, *wpe;   // wpe: gpt2 only
     float *lnf_w, *lnf_b;
     float *lm_head;     // = wte when tied
     float *score;       // reward_head: [1, C] the reward model's scalar head; else NULL
-    CtLayerTensors *layers;
+    CtLayerTensors *layers;  // n_layer blocks, then the mtp_depth modules' blocks
+    CtMtpTensors *mtp;       // [mtp_depth] the modules' other tensors (NULL without modules)
 } CtModelTensors;
 
 // The Mixture-of-Experts activations of one MoE layer over N tokens; R = N·K (token, slot) rows,
@@ -140,6 +152,7 @@ typedef struct CtBatch {
 } CtBatch;
 
 struct CtLora;  // train/model/lora.h
+struct CtMtp;   // train/model/model_internal.h: the multi-token prediction modules' activations
 
 // Mixture of Experts (train/model/model_moe.c): the router losses' coefficients that backward
 // applies, and what the forwards since the last ct_model_moe_reset observed (host memory).
@@ -187,6 +200,15 @@ typedef struct CtModel {
     int train_shards;
     struct CtLora *lora;       // adapters (train/model/lora.h), or NULL
     CtMoeStats moe;            // Mixture of Experts: losses' coefficients and routing statistics
+    // Multi-token prediction (config.mtp_depth = D > 0; train/model/model_mtp.c). With
+    // mtp_weight = λ > 0 (the objective sets it; 0, the default: the modules do not run), a
+    // forward with targets also runs the D modules and keeps their mean losses (index k−1 for
+    // depth k) over the tokens each counted; its return value stays the main loss. Backward adds
+    // the gradient of λ/D · Σ_k mtp_loss[k].
+    float mtp_weight;
+    float mtp_loss[CT_MODEL_MAX_MTP_DEPTH];
+    float mtp_loss_count[CT_MODEL_MAX_MTP_DEPTH];
+    struct CtMtp *mtp;         // the modules' activations (NULL without modules)
 
     int max_B, max_T;
     CtActivations act;

@@ -165,11 +165,13 @@ void ct_model_activations_alloc(CtModel *m) {
         m->losses = a->losses;
         m->logprobs = a->logprobs;
     }
+    ct_model_mtp_alloc(m);  // the multi-token prediction modules' (nothing without them)
 }
 
 void ct_model_activations_free(CtModel *m) {
     if (m->ops) m->ops->free(m->act_block);
     m->act_block = NULL;
+    ct_model_mtp_free(m);
     CtMoeActivations *moe = &m->act.moe;
     ct_free(moe->offsets);
     ct_free(moe->f);

@@ -198,5 +198,13 @@ int ct_model_config_validate(const CtModelConfig *c) {
     if (c->reward_head < 0 || c->reward_head > 1) return ct_error_set("model.reward_head is 0 or 1");
     if (c->reward_head && (c->reward_pad_id < -1 || c->reward_pad_id >= c->vocab_size))
         return ct_error_set("model.reward_pad_id %d is not a token id (or -1)", c->reward_pad_id);
+    if (c->mtp_depth < 0 || c->mtp_depth > CT_MODEL_MAX_MTP_DEPTH)
+        return ct_error_set("model.mtp_depth must be from 0 to %d (got %d)", CT_MODEL_MAX_MTP_DEPTH, c->mtp_depth);
+    if (c->mtp_depth && c->n_experts > 0)
+        return ct_error_set("model.mtp_depth: multi-token prediction modules on a Mixture-of-Experts model are not "
+                            "supported yet; train it with model.mtp_depth 0");
+    if (c->mtp_depth && c->reward_head)
+        return ct_error_set("model.mtp_depth: a reward model (model.reward_head) has no multi-token prediction; "
+                            "set model.mtp_depth 0");
     return validate_variants(c);
 }

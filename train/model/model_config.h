@@ -91,7 +91,15 @@ typedef struct {
     int moe_layer_freq;           // layer l is MoE when (l + 1) % moe_layer_freq == 0 (HF's decoder_sparse_step); 0 or 1: all
     CtRouter router;
     float router_scale;           // multiplies the routed weights (DeepSeek's routed_scaling_factor); 0: 1
+
+    // ---- Multi-token prediction (DeepSeek-V3; train/model/model_mtp.c) ----
+    // D modules after the main model; module k (1..D) predicts token i+k+1 from module k-1's
+    // hidden state (the main model's for k = 1) and the embedding of token i+k. 0: none.
+    int mtp_depth;
 } CtModelConfig;
+
+// The most multi-token-prediction modules a model may have.
+#define CT_MODEL_MAX_MTP_DEPTH 8
 
 typedef struct {
     const char *name;

@@ -87,6 +87,56 @@ void ct_model_layout_count(const CtModelConfig *c, int *n_tensors, size_t *n_flo
 void ct_model_layout_table(const CtModelConfig *c, CtParamEntry *table);
 void ct_model_layout_bind(const CtModelConfig *c, float *base, CtModelTensors *t);
 
+// Backward of block l (its MLP half, then its attention half) from m->act.d_residual, the
+// gradient of the block's output, which it turns into the gradient of its input x; the weights'
+// gradients add into m->g.layers[l]. Uses m->act's one-block scratch (d_norm, d_qkv, ...).
+void ct_model_block_backward(CtModel *m, int l, const CtBlockActs *s, const CtModelDims *d);
+
+// ---- Multi-token prediction (train/model/model_mtp.c) ----
+// Module k's buffers for N rows: its input, the block's activations (block.x is the projection
+// eh_proj·[enorm(e) | hnorm(h)], block.out its hidden state h^k) and its head's.
+typedef struct {
+    CtAct *emb;                        // [N,C] wte[t_{i+k}]
+    CtAct *e_norm, *h_norm;            // [N,C] the two norms' outputs
+    float *e_mean, *e_rstd, *h_mean, *h_rstd;  // [N] (mean: gpt2's LayerNorm only)
+    CtAct *cat;                        // [N,2C] e_norm | h_norm, the projection's input
+    CtAct *x;                          // [N,C] eh_proj·cat, the block's input (block.x)
+    CtBlockActs block;
+    CtAct *lnf;                        // [N,C] shared_head.norm(h^k)
+    float *lnf_mean, *lnf_rstd;
+    float *losses, *logprobs, *lse;    // [N] the cross-entropy's
+    int32_t *tokens, *targets;         // [N] in the ops' memory: t_{i+k}, and target i+k or -1
+    uint8_t *loss_mask;                // [N] shifted, or NULL when the batch has none
+    float *loss_weights;               // [N] shifted, or NULL
+} CtMtpModuleActs;
+
+struct CtMtp {
+    CtMtpModuleActs module[CT_MODEL_MAX_MTP_DEPTH];
+    void *block;                       // the one allocation (ops' memory) behind the modules' buffers
+    size_t bytes;
+    CtAct *d_h0, *d_carry;             // [N,C] d h^0 (the main head's and module 1's), d h^k between modules
+    CtAct *d_cat, *d_e, *d_h, *d_emb;  // [N,2C], [N,C] ×3: backward's scratch
+    int has_mask, has_weights;         // the last forward's batch had a loss mask, loss weights
+    int32_t *h_tokens, *h_targets;     // HOST [N]: a module's shifted inputs and targets, built before upload
+    uint8_t *h_mask;                   // HOST [N]
+    float *h_weights, *h_losses;       // HOST [N]
+};
+// Module k's forward (1 ≤ k ≤ D) over the rows of `pass`: h^k = Block_{L+k−1}(eh_proj·[norm_e(wte[tokens])
+// | norm_h(h_prev)]) into a->block.out; tokens (ops' memory) are t_{i+k}. Generation may run it
+// one row at a time with a pass that names the key/value cache of layer L+k−1.
+void ct_model_mtp_module_forward(CtModel *m, int k, const CtBlockPass *pass, const CtMtpModuleActs *a,
+                                 const CtAct *h_prev, const int32_t *tokens);
+// Every module over the last forward's batch (host arrays in `batch`, staged ones in m->batch),
+// from h0 = the main model's last hidden state before its final norm; the losses go to
+// m->mtp_loss. Uses m->act.logits as scratch: run before the main head.
+void ct_model_mtp_forward(CtModel *m, const CtBatch *batch, const CtBlockPass *pass, const CtAct *h0);
+// Backward of mtp_weight/D·Σ_k L_k: the modules' weights, the shared embedding and head, and
+// d h^0 added into dh0. Uses m->act.logits (free after the main head's backward) and the block scratch.
+void ct_model_mtp_backward(CtModel *m, const CtAct *h0, CtAct *dh0);
+// The modules' buffers, sized for max_B·max_T rows in the ops' memory (with the activations), and their release.
+void ct_model_mtp_alloc(CtModel *m);
+void ct_model_mtp_free(CtModel *m);
+
 // ---- Mixture of Experts (train/model/model_moe.c) ----
 // The MoE MLP of layer l: out[N,C] = Σ_k w·expert(x) + shared(x), from x = the second norm's output.
 void ct_model_moe_forward(CtModel *m, int l, const CtMoeActs *a, const CtAct *x, CtAct *out, int N);

@@ -41,26 +41,31 @@ static const char *layer_name(char *buf, const char *prefix, int layer, const ch
     return buf;
 }
 
-static void walk_gpt2(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
+static void walk_gpt2_layer(const CtModelConfig *c, LayoutWalk *walk, CtLayerTensors *L, int l) {
     const int C = c->d_model, F = c->d_ff, QKV = ct_model_qkv_width(c);  // QKV = 3·C: no grouped heads
+    const char *h = "transformer.h";
     char n[NAME_MAX_LEN];
+    L->ln1_w = add_tensor(walk, layer_name(n, h, l, "ln_1.weight"), C, 0, 0, CT_INIT_ONES);
+    L->ln1_b = add_tensor(walk, layer_name(n, h, l, "ln_1.bias"), C, 0, 0, CT_INIT_ZEROS);
+    L->qkv_w = add_tensor(walk, layer_name(n, h, l, "attn.c_attn.weight"), QKV, C, 1, CT_INIT_NORMAL);
+    L->qkv_b = add_tensor(walk, layer_name(n, h, l, "attn.c_attn.bias"), QKV, 0, 0, CT_INIT_ZEROS);
+    L->attn_out_w = add_tensor(walk, layer_name(n, h, l, "attn.c_proj.weight"), C, C, 1, CT_INIT_NORMAL_RESIDUAL);
+    L->attn_out_b = add_tensor(walk, layer_name(n, h, l, "attn.c_proj.bias"), C, 0, 0, CT_INIT_ZEROS);
+    L->ln2_w = add_tensor(walk, layer_name(n, h, l, "ln_2.weight"), C, 0, 0, CT_INIT_ONES);
+    L->ln2_b = add_tensor(walk, layer_name(n, h, l, "ln_2.bias"), C, 0, 0, CT_INIT_ZEROS);
+    L->fc_w = add_tensor(walk, layer_name(n, h, l, "mlp.c_fc.weight"), F, C, 1, CT_INIT_NORMAL);
+    L->fc_b = add_tensor(walk, layer_name(n, h, l, "mlp.c_fc.bias"), F, 0, 0, CT_INIT_ZEROS);
+    L->fc_out_w = add_tensor(walk, layer_name(n, h, l, "mlp.c_proj.weight"), C, F, 1, CT_INIT_NORMAL_RESIDUAL);
+    L->fc_out_b = add_tensor(walk, layer_name(n, h, l, "mlp.c_proj.bias"), C, 0, 0, CT_INIT_ZEROS);
+}
+
+static void walk_gpt2(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
+    const int C = c->d_model;
     t->wte = add_tensor(walk, "transformer.wte.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
     t->wpe = add_tensor(walk, "transformer.wpe.weight", c->max_seq_len, C, 0, CT_INIT_NORMAL);
     for (int l = 0; l < c->n_layer; l++) {
-        CtLayerTensors *L = t->layers ? &t->layers[l] : &(CtLayerTensors){0};
-        const char *h = "transformer.h";
-        L->ln1_w = add_tensor(walk, layer_name(n, h, l, "ln_1.weight"), C, 0, 0, CT_INIT_ONES);
-        L->ln1_b = add_tensor(walk, layer_name(n, h, l, "ln_1.bias"), C, 0, 0, CT_INIT_ZEROS);
-        L->qkv_w = add_tensor(walk, layer_name(n, h, l, "attn.c_attn.weight"), QKV, C, 1, CT_INIT_NORMAL);
-        L->qkv_b = add_tensor(walk, layer_name(n, h, l, "attn.c_attn.bias"), QKV, 0, 0, CT_INIT_ZEROS);
-        L->attn_out_w = add_tensor(walk, layer_name(n, h, l, "attn.c_proj.weight"), C, C, 1, CT_INIT_NORMAL_RESIDUAL);
-        L->attn_out_b = add_tensor(walk, layer_name(n, h, l, "attn.c_proj.bias"), C, 0, 0, CT_INIT_ZEROS);
-        L->ln2_w = add_tensor(walk, layer_name(n, h, l, "ln_2.weight"), C, 0, 0, CT_INIT_ONES);
-        L->ln2_b = add_tensor(walk, layer_name(n, h, l, "ln_2.bias"), C, 0, 0, CT_INIT_ZEROS);
-        L->fc_w = add_tensor(walk, layer_name(n, h, l, "mlp.c_fc.weight"), F, C, 1, CT_INIT_NORMAL);
-        L->fc_b = add_tensor(walk, layer_name(n, h, l, "mlp.c_fc.bias"), F, 0, 0, CT_INIT_ZEROS);
-        L->fc_out_w = add_tensor(walk, layer_name(n, h, l, "mlp.c_proj.weight"), C, F, 1, CT_INIT_NORMAL_RESIDUAL);
-        L->fc_out_b = add_tensor(walk, layer_name(n, h, l, "mlp.c_proj.bias"), C, 0, 0, CT_INIT_ZEROS);
+        CtLayerTensors scratch = {0};
+        walk_gpt2_layer(c, walk, t->layers ? &t->layers[l] : &scratch, l);
     }
     t->lnf_w = add_tensor(walk, "transformer.ln_f.weight", C, 0, 0, CT_INIT_ONES);
     t->lnf_b = add_tensor(walk, "transformer.ln_f.bias", C, 0, 0, CT_INIT_ZEROS);
@@ -158,6 +163,35 @@ static void walk_llama(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors 
     t->lm_head = c->tie_embeddings ? t->wte : add_tensor(walk, "lm_head.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
 }
 
+// Multi-token prediction module k (1..D) as DeepSeek-V3 names it: layer n_layer + k − 1 of the
+// family's prefix with enorm, hnorm and eh_proj [C, 2C] (columns 0..C−1 read the normalised
+// embedding, C..2C−1 the normalised hidden state: the order of DeepSeek-V3's checkpoints and of
+// vLLM's torch.cat([enorm(e), hnorm(h)])), the block's own tensors under their usual names, and
+// shared_head.norm. The norms are the family's (RMSNorm; GPT-2's LayerNorm with its bias).
+// The embedding and the output head are the main model's.
+static void walk_mtp(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
+    const int C = c->d_model, gpt2 = c->arch == CT_ARCH_GPT2;
+    const char *prefix = gpt2 ? "transformer.h" : "model.layers";
+    char n[NAME_MAX_LEN];
+    for (int k = 1; k <= c->mtp_depth; k++) {
+        const int l = c->n_layer + k - 1;
+        CtMtpTensors scratch = {0}, *M = t->mtp ? &t->mtp[k - 1] : &scratch;
+        CtLayerTensors block = {0}, *L = t->layers ? &t->layers[l] : &block;
+        M->enorm_w = add_tensor(walk, layer_name(n, prefix, l, "enorm.weight"), C, 0, 0, CT_INIT_ONES);
+        M->enorm_b = gpt2 ? add_tensor(walk, layer_name(n, prefix, l, "enorm.bias"), C, 0, 0, CT_INIT_ZEROS) : NULL;
+        M->hnorm_w = add_tensor(walk, layer_name(n, prefix, l, "hnorm.weight"), C, 0, 0, CT_INIT_ONES);
+        M->hnorm_b = gpt2 ? add_tensor(walk, layer_name(n, prefix, l, "hnorm.bias"), C, 0, 0, CT_INIT_ZEROS) : NULL;
+        M->eh_proj = add_tensor(walk, layer_name(n, prefix, l, "eh_proj.weight"), C, 2 * (int64_t)C, 0, CT_INIT_NORMAL);
+        if (gpt2)
+            walk_gpt2_layer(c, walk, L, l);
+        else
+            walk_llama_layer(c, walk, L, l);
+        M->norm_w = add_tensor(walk, layer_name(n, prefix, l, "shared_head.norm.weight"), C, 0, 0, CT_INIT_ONES);
+        M->norm_b =
+            gpt2 ? add_tensor(walk, layer_name(n, prefix, l, "shared_head.norm.bias"), C, 0, 0, CT_INIT_ZEROS) : NULL;
+    }
+}
+
 // A reward model's scalar head comes last, after the LM head (which stays: the same checkpoint
 // still generates); transformers' *ForSequenceClassification names it score.weight [num_labels, C].
 static void walk_layout(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
@@ -165,6 +199,7 @@ static void walk_layout(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors
         walk_gpt2(c, walk, t);
     else
         walk_llama(c, walk, t);
+    walk_mtp(c, walk, t);  // after the head: a model without modules keeps its layout
     t->score = c->reward_head ? add_tensor(walk, "score.weight", 1, c->d_model, 0, CT_INIT_NORMAL) : NULL;
 }
 
@@ -234,8 +269,10 @@ double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_froze
     // the head: the LM head, or a reward model's score (its training steps never run the LM head)
     double n_matmul = c->reward_head ? C : (double)c->vocab_size * C;
     for (int l = 0; l < c->n_layer; l++) n_matmul += qkv + out + (ct_model_layer_is_moe(c, l) ? moe : mlp);
+    // multi-token prediction: each module's eh_proj [C, 2C], its (dense) block and the shared head again
+    n_matmul += c->mtp_depth * (2 * C * C + qkv + out + mlp + (double)c->vocab_size * C);
     double attention = 0;  // QKᵀ and P·V, 2·AW each per key seen forward, twice that backward
-    for (int l = 0; l < c->n_layer; l++)
+    for (int l = 0; l < c->n_layer + c->mtp_depth; l++)
         attention += 12.0 * AW * mean_keys_seen(T, ct_model_layer_slides(c, l) ? c->sliding_window : 0);
     return (weights_frozen ? 4 : 6) * n_matmul + attention;
 }

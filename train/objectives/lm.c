@@ -18,10 +18,14 @@ CtStepResult ct_lm_step(CtObjectiveRun *o) {
         // Dropout masks (model.dropout > 0): a stream per micro-batch, so a resumed run draws the same ones.
         ct_model_set_dropout(m, 1, ct_objective_dropout_seed(o->set.seed, (uint64_t)*o->step * 65536 + (uint64_t)a));
         res.loss += ct_model_forward(m, &mb);
+        // multi-token prediction: each depth's mean, weighted by the micro-batch's share as the main loss
+        for (int k = 0; k < m->config.mtp_depth; k++) res.mtp_loss[k] += m->mtp_loss[k];
         if (a == o->set.accum - 1) ct_grad_sync_arm(o->sync, m);  // the gradients are complete as this backward ends
         ct_model_backward(m);
     }
     ct_grad_sync_backward_done(o->sync, m);
+    res.mtp_depth = m->config.mtp_depth;
+    if (res.mtp_depth) ct_dist_allreduce_sum_f64(res.mtp_loss, res.mtp_depth);
     return res;
 }
 

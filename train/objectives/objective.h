@@ -74,6 +74,8 @@ typedef struct {
 // What a step computed: this rank's share of the step's loss, and the line of its own metrics.
 typedef struct {
     double loss;
+    int mtp_depth;      // multi-token prediction: the step's per-depth losses (over every rank), or 0
+    double mtp_loss[CT_MODEL_MAX_MTP_DEPTH];
     CtMetricRow row;
     char progress[96];  // shown in the progress line after the loss ("": nothing)
     int failed;         // the step could not be taken (error set; every rank knows): the run stops
