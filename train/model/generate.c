@@ -1,5 +1,6 @@
 #include "train/model/generate.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,28 +75,31 @@ void ct_generator_rollback(CtGenerator *g, int n_ctx) {
 
 const float *ct_generator_feed(CtGenerator *g, int32_t token) { return ct_generator_feed_many(g, &token, 1); }
 
+// The rows one pass may take: a model with LoRA adapters keeps their products for max_B·max_T
+// rows (train/model/lora.c's scratch), so longer feeds run in several passes.
+static int rows_per_pass(const CtGenerator *g) {
+    const CtModel *m = g->model;
+    return m->lora ? m->max_B * m->max_T : INT_MAX;
+}
+
 // The model's own forward (train/model/model_block.c) for n rows at positions n_ctx.., the
-// residual stream updated in place, each block attending to the cache and the rows before.
-const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n) {
-    CT_CHECK(n >= 1 && g->n_ctx + n <= g->max_ctx, "the generation cache is full (the caller stops at max_ctx)");
-    if (n > g->rows) {
-        free_rows(g);
-        alloc_rows(g, n);
-    }
+// residual stream updated in place, each block attending to the cache and the rows before;
+// the logits go to `logits` [n, V].
+static void pass(CtGenerator *g, const int32_t *tokens, int n, CtAct *logits) {
     CtModel *m = g->model;
     const CtOps *ops = m->ops;
-    const CtModelConfig *c = &m->config;
-    int32_t stack[64], *host = 2 * n <= 64 ? stack : ct_alloc(sizeof(int32_t) * 2 * (size_t)n);
+    int32_t *host = ct_alloc(sizeof(int32_t) * 2 * (size_t)n);
     for (int t = 0; t < n; t++) {
         host[t] = tokens[t];
         host[n + t] = g->n_ctx + t;
     }
     ops->upload(g->token_pos, host, sizeof(int32_t) * 2 * (size_t)n);
-    if (host != stack) ct_free(host);
+    ct_free(host);
     const int32_t *d_tokens = g->token_pos, *d_pos = g->token_pos + n;
     // dynamic RoPE scaling sees a pass whose largest position is the last row's, as transformers does
-    const CtBlockPass pass = {.B = 1, .T = n, .positions = d_pos, .rope_len = g->n_ctx + n, .k_cache = g->k_cache,
-                              .v_cache = g->v_cache, .max_ctx = g->max_ctx, .pos = g->n_ctx};
+    const CtBlockPass block_pass = {.B = 1, .T = n, .positions = d_pos, .rope_len = g->n_ctx + n,
+                                    .k_cache = g->k_cache, .v_cache = g->v_cache, .max_ctx = g->max_ctx,
+                                    .pos = g->n_ctx};
     float *mean = g->mean_rstd, *rstd = g->mean_rstd + n;
     const CtBlockActs rows = {.x = g->x, .ln1 = g->norm, .ln1_mean = mean, .ln1_rstd = rstd, .qkv = g->qkv,
                               .qkv_pre = g->qkv_pre, .qk_rstd = g->mean_rstd + 2 * n, .atty = g->atty, .res2 = g->x,
@@ -103,13 +107,27 @@ const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n
                               .fch_act = g->fch_act, .proj = g->proj, .attn_pre = g->branch_pre,
                               .mlp_pre = g->branch_pre, .attn_post_rstd = rstd, .mlp_post_rstd = rstd, .moe = g->moe,
                               .out = g->x};
-
     ct_model_embed_forward(m, g->x, d_tokens, d_pos, n, 0.0f);
-    for (int l = 0; l < c->n_layer; l++) ct_model_block_forward(m, l, &pass, &rows);
-    ct_model_head_forward(m, g->logits, g->norm, mean, rstd, g->x, n);
-    if (g->host_logits != (void *)g->logits)
-        ops->download_act(g->host_logits, g->logits, (size_t)n * (size_t)c->vocab_size);
+    for (int l = 0; l < m->config.n_layer; l++) ct_model_block_forward(m, l, &block_pass, &rows);
+    ct_model_head_forward(m, logits, g->norm, mean, rstd, g->x, n);
     g->n_ctx += n;
+}
+
+const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n) {
+    CT_CHECK(n >= 1 && g->n_ctx + n <= g->max_ctx, "the generation cache is full (the caller stops at max_ctx)");
+    if (n > g->rows) {
+        free_rows(g);
+        alloc_rows(g, n);
+    }
+    const CtOps *ops = g->model->ops;
+    const size_t V = (size_t)g->model->config.vocab_size;
+    const int most = rows_per_pass(g);
+    for (int done = 0; done < n;) {
+        const int rows = n - done < most ? n - done : most;
+        pass(g, tokens + done, rows, ct_act_at(ops->act_bytes, g->logits, (size_t)done * V));
+        done += rows;
+    }
+    if (g->host_logits != (void *)g->logits) ops->download_act(g->host_logits, g->logits, (size_t)n * V);
     return g->host_logits;
 }
 

@@ -1,8 +1,9 @@
 // Generation with a key/value cache, on token ids: each new token runs the model's own forward
-// (train/model/model_block.c) for that one position, attending to the keys and values of every
+// (train/model/model_block.c) for its position, attending to the keys and values of every
 // earlier token kept per layer, so producing n tokens costs O(n) model evaluations of one row
-// each instead of recomputing the whole prefix. Turning text into ids and back, and where to
-// stop (train/interop/stop_tokens.h), is the caller's.
+// each instead of recomputing the whole prefix. Several tokens can go in one pass (a prompt, or
+// a speculative decoder's drafts: train/model/speculative.h), and the cache can be cut back.
+// Turning text into ids and back, and where to stop (train/interop/stop_tokens.h), is the caller's.
 #pragma once
 #include <stdint.h>
 
@@ -36,7 +37,8 @@ const float *ct_generator_feed(CtGenerator *g, int32_t token);
 // attends to the cache and to rows 0..t), appending their keys and values to the cache; returns
 // the logits [n, V] (row t: of what follows tokens[t]), valid until the next feed. The same
 // numbers as n calls of ct_generator_feed up to the rounding of products over n rows instead of
-// one. Needs n_ctx + n ≤ max_ctx.
+// one. Needs n_ctx + n ≤ max_ctx. A model with LoRA adapters takes at most its max_B·max_T rows
+// per pass (the adapters' scratch): longer feeds run in several passes of that many.
 const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n);
 // Forgets the cache past its first n_ctx tokens (0 ≤ n_ctx ≤ the current n_ctx): what a
 // speculative decoder does with rejected draft tokens. Nothing is recomputed.
