@@ -241,3 +241,96 @@ TEST(speculative, sampling_follows_the_targets_distribution_with_top_k_and_top_p
     const CtSampling s = {.temperature = 0.7f, .top_k = 4, .top_p = 0.9f};
     sampling_follows_the_target(&s, "top-k 4, top-p 0.9");
 }
+
+// ---- ctrain generate --draft ----
+
+// A byte-level tokenizer (256 bytes and <|endoftext|>) in HF's JSON.
+static char *byte_tokenizer_json(void) {
+    CtTokenizer t;
+    ct_tokenizer_init(&t, CT_PATTERN_GPT2, CT_MERGES_BY_LIST);
+    for (int b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        ct_tokenizer_add(&t, b, &byte, 1, CT_TOKEN_NORMAL);
+    }
+    ct_tokenizer_add(&t, 256, (const uint8_t *)"<|endoftext|>", 13, CT_TOKEN_SPECIAL);
+    char *json = ct_tokenizer_finish(&t) == 0 ? ct_tokenizer_hf_json(&t) : NULL;
+    ct_tokenizer_free(&t);
+    return json;
+}
+
+// A random model of config c saved with the byte tokenizer.
+static void save_random(const char *path, CtModelConfig c, uint64_t seed) {
+    CtModel m;
+    random_model(&m, c, seed);
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    char *json = byte_tokenizer_json();
+    meta.tokenizer_json = ct_strdup(json);
+    free(json);
+    CHECK_MSG(ct_checkpoint_save(path, &m, NULL, &meta) == 0, "%s", ct_error_message());
+    ct_checkpoint_meta_free(&meta);
+    ct_model_free(&m);
+}
+
+static char *run(const char *args, int *status) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' generate %s --threads 1", ct_test_bin(), args);
+    char *out = NULL;
+    *status = ct_test_run(cmd, &out);
+    return out;
+}
+
+TEST(speculative, generate_with_a_draft_prints_what_plain_greedy_generate_prints) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig tc = tiny_config(CT_ARCH_LLAMA), dc = tiny_config(CT_ARCH_GPT2);
+    tc.vocab_size = dc.vocab_size = 257;
+    tc.max_seq_len = 48;
+    dc.max_seq_len = 32;
+    const char *target = ct_test_path("target.h5"), *draft = ct_test_path("draft.h5");
+    save_random(target, tc, 5);
+    save_random(draft, dc, 17);
+    char args[4096];
+    int status;
+    for (int ids = 0; ids < 2; ids++) {
+        const char *common = ids ? "--prompt hello --temperature 0 --ignore-eos --ids --max-tokens 30"
+                                 : "--prompt hello --temperature 0 --ignore-eos --max-tokens 60";  // to the context's end
+        snprintf(args, sizeof args, "--checkpoint '%s' %s 2>/dev/null", target, common);
+        char *plain = run(args, &status);
+        CHECK_EQ_INT(status, 0);
+        for (int k = 1; k <= 7; k += 3) {
+            snprintf(args, sizeof args, "--checkpoint '%s' %s --draft '%s' --draft-tokens %d 2>/dev/null", target,
+                     common, k == 7 ? target : draft, k);
+            char *spec = run(args, &status);
+            CHECK_EQ_INT(status, 0);
+            CHECK_MSG(spec && plain && strcmp(spec, plain) == 0, "--draft-tokens %d: %s\nplain: %s", k,
+                      spec ? spec : "(none)", plain ? plain : "(none)");
+            free(spec);
+        }
+        free(plain);
+    }
+    // stderr: the acceptance and tokens/s; the model drafting for itself is always accepted
+    snprintf(args, sizeof args, "--checkpoint '%s' --prompt hi --temperature 0 --ignore-eos --max-tokens 12 --draft '%s' "
+             "--ids 2>&1 >/dev/null", target, target);
+    char *err = run(args, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_MSG(err && strstr(err, "draft acceptance 100.0%") && strstr(err, "tokens/s"), "stderr: %s",
+              err ? err : "(none)");
+    free(err);
+}
+
+TEST(speculative, generate_refuses_a_draft_with_another_vocabulary) {
+    ct_log_set_level(CT_LOG_QUIET);
+    CtModelConfig tc = tiny_config(CT_ARCH_LLAMA), dc = tiny_config(CT_ARCH_LLAMA);
+    tc.vocab_size = 257;
+    dc.vocab_size = 300;
+    const char *target = ct_test_path("target.h5"), *draft = ct_test_path("other_vocab.h5");
+    save_random(target, tc, 5);
+    save_random(draft, dc, 17);
+    char args[4096];
+    int status;
+    snprintf(args, sizeof args, "--checkpoint '%s' --prompt hi --draft '%s'", target, draft);
+    char *out = run(args, &status);
+    CHECK(status != 0);
+    CHECK_MSG(out && strstr(out, draft) && strstr(out, "vocabulary has 300 tokens and the model's 257"), "%s",
+              out ? out : "(none)");
+    free(out);
+}
