@@ -244,31 +244,35 @@ TEST(speculative, sampling_follows_the_targets_distribution_with_top_k_and_top_p
 
 // ---- ctrain generate --draft ----
 
-// A byte-level tokenizer (256 bytes and <|endoftext|>) in HF's JSON.
-static char *byte_tokenizer_json(void) {
+// A byte-level tokenizer (256 bytes and one special token) in HF's JSON.
+static char *byte_tokenizer_json(const char *special) {
     CtTokenizer t;
     ct_tokenizer_init(&t, CT_PATTERN_GPT2, CT_MERGES_BY_LIST);
     for (int b = 0; b < 256; b++) {
         uint8_t byte = (uint8_t)b;
         ct_tokenizer_add(&t, b, &byte, 1, CT_TOKEN_NORMAL);
     }
-    ct_tokenizer_add(&t, 256, (const uint8_t *)"<|endoftext|>", 13, CT_TOKEN_SPECIAL);
+    ct_tokenizer_add(&t, 256, (const uint8_t *)special, strlen(special), CT_TOKEN_SPECIAL);
     char *json = ct_tokenizer_finish(&t) == 0 ? ct_tokenizer_hf_json(&t) : NULL;
     ct_tokenizer_free(&t);
     return json;
 }
 
-// A random model of config c saved with the byte tokenizer.
-static void save_random(const char *path, CtModelConfig c, uint64_t seed) {
+// A random model of config c saved with the byte tokenizer whose special token is `special`.
+static void save_random_with(const char *path, CtModelConfig c, uint64_t seed, const char *special) {
     CtModel m;
     random_model(&m, c, seed);
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
-    char *json = byte_tokenizer_json();
+    char *json = byte_tokenizer_json(special);
     meta.tokenizer_json = ct_strdup(json);
     free(json);
     CHECK_MSG(ct_checkpoint_save(path, &m, NULL, &meta) == 0, "%s", ct_error_message());
     ct_checkpoint_meta_free(&meta);
     ct_model_free(&m);
+}
+
+static void save_random(const char *path, CtModelConfig c, uint64_t seed) {
+    save_random_with(path, c, seed, "<|endoftext|>");
 }
 
 static char *run(const char *args, int *status) {
@@ -317,7 +321,7 @@ TEST(speculative, generate_with_a_draft_prints_what_plain_greedy_generate_prints
     free(err);
 }
 
-TEST(speculative, generate_refuses_a_draft_with_another_vocabulary) {
+TEST(speculative, generate_refuses_a_draft_with_another_vocabulary_or_tokenizer) {
     ct_log_set_level(CT_LOG_QUIET);
     CtModelConfig tc = tiny_config(CT_ARCH_LLAMA), dc = tiny_config(CT_ARCH_LLAMA);
     tc.vocab_size = 257;
@@ -331,6 +335,16 @@ TEST(speculative, generate_refuses_a_draft_with_another_vocabulary) {
     char *out = run(args, &status);
     CHECK(status != 0);
     CHECK_MSG(out && strstr(out, draft) && strstr(out, "vocabulary has 300 tokens and the model's 257"), "%s",
+              out ? out : "(none)");
+    free(out);
+    // the same vocabulary size, another tokenizer
+    const char *other = ct_test_path("other_tokenizer.h5");
+    dc.vocab_size = 257;
+    save_random_with(other, dc, 17, "<|end|>");
+    snprintf(args, sizeof args, "--checkpoint '%s' --prompt hi --draft '%s'", target, other);
+    out = run(args, &status);
+    CHECK(status != 0);
+    CHECK_MSG(out && strstr(out, other) && strstr(out, "the draft's tokenizer differs from the model's"), "%s",
               out ? out : "(none)");
     free(out);
 }

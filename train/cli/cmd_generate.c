@@ -194,6 +194,8 @@ static int run_generate(const CtArgs *args) {
     if (draft_tokens < 1 || draft_tokens > 64)
         return ct_cli_usage_error(&ct_cmd_generate, "--draft-tokens must be 1 to 64 (got %ld)", draft_tokens);
     const char *draft_path = ct_args_get(args, "draft");
+    if (!draft_path && ct_args_has(args, "draft-tokens"))
+        return ct_cli_usage_error(&ct_cmd_generate, "--draft-tokens needs --draft CKPT (the model that drafts)");
     ct_cpu_set_threads((int)threads);
     CtModel m;
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
