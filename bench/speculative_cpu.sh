@@ -9,7 +9,9 @@
 #   bench/speculative_cpu.sh [--threads N] [--tokens N]
 #
 # Prints a Markdown table: decoder, --draft-tokens, acceptance, tokens/s (median of the prompts'
-# runs), speed-up over plain decoding.
+# runs), speed-up over plain decoding; greedy, then sampling at temperature 0.8. On a shared
+# machine use --threads 1: with every core busy, OpenMP threads that wait on each other made a
+# 2-thread decode 100× slower here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${CTRAIN_BIN:-build/ctrain}
@@ -46,11 +48,13 @@ train target 300 --model.n_layer=6 --model.d_model=384 --model.n_head=6 --model.
 
 prompts=("The film" "In this report, the Committee" "I think that")
 # tokens/s of each prompt's run (stderr's "N tokens in S s, R tokens/s"), and the acceptance
-measure() {  # extra args...
+measure() {  # temperature, extra args...
+    local temp=$1
+    shift
     local rates=() acc=()
     for p in "${prompts[@]}"; do
         local err
-        err=$("$BIN" generate --checkpoint "$(ckpt target)" --prompt "$p" --temperature 0 --ignore-eos \
+        err=$("$BIN" generate --checkpoint "$(ckpt target)" --prompt "$p" --temperature "$temp" --ignore-eos \
               --max-tokens "$TOKENS" --threads "$THREADS" --stats "$@" 2>&1 >/dev/null)
         rates+=("$(echo "$err" | sed -n 's/.* \([0-9.]*\) tokens\/s$/\1/p')")
         acc+=("$(echo "$err" | sed -n 's/.*draft acceptance \([0-9.]*\)%.*/\1/p')")
@@ -62,17 +66,22 @@ measure() {  # extra args...
     echo "$median $mean_acc"
 }
 echo "# ctrain speculative decoding (CPU, batch 1, greedy, $TOKENS tokens, 3 prompts), $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# $("$BIN" --version | sed -n 's/^  compute: //p')"
+echo "# $("$BIN" --version | sed -n 's/^  compute: //p' | sed 's/; [0-9]* threads$//'); --threads $THREADS (0: every core)"
 echo
 echo "| decoder | --draft-tokens | acceptance | tokens/s (median) | speed-up |"
 echo "| --- | --- | --- | --- | --- |"
-read -r plain _ <<<"$(measure)"
+read -r plain _ <<<"$(measure 0)"
 echo "| plain | - | - | $plain | 1.00 |"
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 for k in 2 4 6; do
-    read -r r a <<<"$(measure --draft "$(ckpt draft)" --draft-tokens "$k")"
-    echo "| draft model (d128, 2 layers) | $k | $a | $r | $(echo "$r / $plain" | bc -l | xargs printf '%.2f') |"
+    read -r r a <<<"$(measure 0 --draft "$(ckpt draft)" --draft-tokens "$k")"
+    echo "| draft model (d128, 2 layers) | $k | $a | $r | $(ratio "$r" "$plain") |"
 done
-for k in 4; do
-    read -r r a <<<"$(measure --draft "$(ckpt target)" --draft-tokens "$k")"
-    echo "| the target as its own draft | $k | $a | $r | $(echo "$r / $plain" | bc -l | xargs printf '%.2f') |"
-done
+read -r r a <<<"$(measure 0 --draft "$(ckpt target)" --draft-tokens 4)"
+echo "| the target as its own draft | 4 | $a | $r | $(ratio "$r" "$plain") |"
+# sampling (temperature 0.8, seed 1337): another text than greedy's, the same for plain and
+# speculative only in distribution
+read -r splain _ <<<"$(measure 0.8)"
+echo "| plain, temperature 0.8 | - | - | $splain | 1.00 |"
+read -r r a <<<"$(measure 0.8 --draft "$(ckpt draft)" --draft-tokens 4)"
+echo "| draft model, temperature 0.8 | 4 | $a | $r | $(ratio "$r" "$splain") |"
