@@ -210,13 +210,14 @@ typedef struct CtOps {
     void (*attention_backward_with_out)(CtAct *dqkv, const CtAct *dout, const CtAct *out, const CtAct *qkv,
                                         const float *att, float dropout_p, uint64_t dropout_seed, int B, int T,
                                         int NH, int NKV, int HD, const CtAttentionOptions *opt);
-    // Attention of one new token over a key/value cache (generation): q[NH·HD] attends to
-    // rows 0..n_ctx-1 of k_cache and v_cache ([n_ctx, NKV·HD] each, the new token's own key and
-    // value included as the last row); out[NH·HD]. Same scores and softmax as attention_forward
-    // with the same options: the query is row n_ctx − 1, so with a window row r is visible when
-    // (n_ctx − 1) − r < window.
-    void (*attention_decode)(CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache, int n_ctx, int NH,
-                             int NKV, int HD, const CtAttentionOptions *opt);
+    // Attention of T new tokens over a key/value cache (generation, and a speculative decoder's
+    // check of T drafts): k_cache and v_cache hold n_ctx rows ([n_ctx, NKV·HD] each), the new
+    // tokens' own keys and values included as the last T. Query t (row t of q, q_stride numbers
+    // apart: a qkv row's q heads, NH·HD) is position n_ctx − T + t and attends to rows
+    // 0..n_ctx − T + t; out[T, NH·HD]. Same scores and softmax as attention_forward with the same
+    // options: with a window, row r is visible to query position p when p − r < window.
+    void (*attention_decode)(CtAct *out, const CtAct *q, int q_stride, const CtAct *k_cache, const CtAct *v_cache,
+                             int n_ctx, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt);
 
     // Rotary position embedding (the rotate-half convention of Hugging Face's LLaMA): in each
     // row of `row_stride` numbers, the first n_heads·HD are n_heads vectors of size HD; pair

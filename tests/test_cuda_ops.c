@@ -627,7 +627,8 @@ TEST(cuda, dropout_bf16_activations) {
 
 // Decode on table `gpu` against the CPU to `tol` (the CPU gets the inputs rounded as the GPU's).
 // The shapes run with the default options, then (cases 6..11) with a window, a cap and a scale;
-// head sizes up to 256 (Gemma 2 and 3).
+// head sizes up to 256 (Gemma 2 and 3); one to four new query rows (a speculative decoder's check),
+// the queries' rows further apart than their q heads as in a qkv row.
 static void attention_decode_cases(const CtOps *gpu, double tol) {
     enum { SHAPES = 6 };
     int shapes[SHAPES][4] = {{300, 4, 2, 64}, {1, 2, 1, 16}, {1000, 8, 8, 128}, {77, 6, 3, 40}, {130, 4, 2, 256},
@@ -642,20 +643,21 @@ static void attention_decode_cases(const CtOps *gpu, double tol) {
                   HD = shapes[s % SHAPES][3];
         CtRng rng;
         ct_rng_seed(&rng, 40 + s);
-        const size_t nq = (size_t)NH * HD, nkv = (size_t)n_ctx * NKV * HD;
+        const int T = n_ctx < 1 + s % 4 ? n_ctx : 1 + s % 4, q_stride = (NH + 2 * NKV) * HD;
+        const size_t nq = (size_t)T * q_stride, nout = (size_t)T * NH * HD, nkv = (size_t)n_ctx * NKV * HD;
         float *q = rnd(&rng, nq, 1), *k = rnd(&rng, nkv, 1), *v = rnd(&rng, nkv, 1);
         as_table_holds(gpu, q, nq);
         as_table_holds(gpu, k, nkv);
         as_table_holds(gpu, v, nkv);
-        float *out = ct_alloc(sizeof(float) * nq);
-        CPU->attention_decode(out, q, k, v, n_ctx, NH, NKV, HD, opt);
+        float *out = ct_alloc(sizeof(float) * nout);
+        CPU->attention_decode(out, q, q_stride, k, v, n_ctx, T, NH, NKV, HD, opt);
         CtAct *d_q = cuda_fixture_up_act(gpu, q, nq), *d_k = cuda_fixture_up_act(gpu, k, nkv),
-              *d_v = cuda_fixture_up_act(gpu, v, nkv), *d_out = ct_cuda_malloc(gpu->act_bytes * nq, "out");
-        gpu->attention_decode(d_out, d_q, d_k, d_v, n_ctx, NH, NKV, HD, opt);
-        char what[96];
-        snprintf(what, sizeof what, "attention decode n_ctx=%d NH=%d NKV=%d HD=%d (options case %d)", n_ctx, NH, NKV, HD,
-                 s);
-        CHECK_ACT_CLOSE_TOL(gpu, d_out, out, nq, tol, what);
+              *d_v = cuda_fixture_up_act(gpu, v, nkv), *d_out = ct_cuda_malloc(gpu->act_bytes * nout, "out");
+        gpu->attention_decode(d_out, d_q, q_stride, d_k, d_v, n_ctx, T, NH, NKV, HD, opt);
+        char what[128];
+        snprintf(what, sizeof what, "attention decode n_ctx=%d T=%d NH=%d NKV=%d HD=%d (options case %d)", n_ctx, T, NH,
+                 NKV, HD, s);
+        CHECK_ACT_CLOSE_TOL(gpu, d_out, out, nout, tol, what);
         ct_cuda_free(d_q);
         ct_cuda_free(d_k);
         ct_cuda_free(d_v);

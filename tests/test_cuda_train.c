@@ -143,6 +143,40 @@ TEST(cuda, generation_llama_variants_match_cpu) {
     }
 }
 
+// Several tokens in one pass on the GPU (a speculative decoder's verification: row t attends to
+// the cache and rows 0..t) give the CPU's one-token-at-a-time logits, windows included.
+TEST(cuda, generation_feed_many_matches_cpu_single_feeds) {
+    const CtOps *ops = cuda_fixture_ops_or_skip();
+    const char *names[] = {"mistral", "gemma2", "qwen3"};
+    for (int i = 0; i < 3 && !ct_test_failed(); i++) {
+        CtModelConfig c = tiny_variant_config(names[i]);
+        CtModel cpu, gpu;
+        twin_models(&cpu, &gpu, &c, ops, 1, 12, 0, 41);
+        CtGenerator gc, gg;
+        ct_generator_init(&gc, &cpu, 12);
+        ct_generator_init(&gg, &gpu, 12);
+        int32_t tokens[12];
+        for (int t = 0; t < 12; t++) tokens[t] = (int32_t)((t * 7 + 3) % c.vocab_size);
+        ct_generator_feed(&gg, tokens[0]);  // then passes of 5 and 6 rows
+        const size_t V = (size_t)c.vocab_size;
+        float *many = malloc(sizeof(float) * 12 * V);
+        memcpy(many + 1 * V, ct_generator_feed_many(&gg, tokens + 1, 5), sizeof(float) * 5 * V);
+        memcpy(many + 6 * V, ct_generator_feed_many(&gg, tokens + 6, 6), sizeof(float) * 6 * V);
+        double worst = 0;
+        for (int t = 0; t < 12; t++) {
+            const float *lc = ct_generator_feed(&gc, tokens[t]);
+            if (t > 0) worst = fmax(worst, hf_fixture_relative_error(many + (size_t)t * V, lc, V));
+        }
+        printf("    %s: logits of passes over several rows on the GPU within %.2g of the CPU's\n", names[i], worst);
+        CHECK_MSG(worst < TOL, "%s: the GPU's feed_many logits differ from the CPU's by %g", names[i], worst);
+        free(many);
+        ct_generator_free(&gc);
+        ct_generator_free(&gg);
+        ct_model_free(&cpu);
+        ct_model_free(&gpu);
+    }
+}
+
 TEST(cuda, lora_step_matches_cpu) {
     const CtOps *ops = cuda_fixture_ops_or_skip();
     CtModelConfig c = tiny_config(CT_ARCH_LLAMA);

@@ -110,8 +110,9 @@ static void softcap_and_scale_properties(int blas_min_seq) {
 TEST(ops, attention_softcap_and_scale_limits_blas) { softcap_and_scale_properties(1); }
 TEST(ops, attention_softcap_and_scale_limits_loops) { softcap_and_scale_properties(1000); }
 
-// Decoding the last token over the cache is the last row of the full forward, options included.
-TEST(ops, attention_decode_is_the_last_row_of_forward) {
+// Decoding the last R tokens over the cache (one, or a speculative decoder's several, each
+// causal among themselves) gives the last R rows of the full forward, options included.
+TEST(ops, attention_decode_is_the_last_rows_of_forward) {
     CtRng rng;
     ct_rng_seed(&rng, 33);
     const int T = 9;
@@ -123,12 +124,14 @@ TEST(ops, attention_decode_is_the_last_row_of_forward) {
     }
     const CtAttentionOptions cases[] = {{0}, {.window = 3}, {.softcap = 1.0f}, {.scale = 0.3f, .softcap = 2.0f, .window = 5}};
     float *out = ct_alloc(sizeof(float) * T * NH_ * HD_), *att = ct_alloc(sizeof(float) * NH_ * T * T);
-    float dec[NH_ * HD_];
+    float dec[5 * NH_ * HD_];
     for (int c = 0; c < 4; c++) {
         OPS->attention_forward(out, att, qkv, NULL, 0.0f, 0, 1, T, NH_, NKV_, HD_, &cases[c]);
-        OPS->attention_decode(dec, qkv + (size_t)(T - 1) * ROW_, k, v, T, NH_, NKV_, HD_, &cases[c]);
-        double d = max_diff(dec, out + (size_t)(T - 1) * NH_ * HD_, NH_ * HD_);
-        CHECK_MSG(d < 1e-5, "options case %d: decode differs by %.3g", c, d);
+        for (int R = 1; R <= 5; R += 4) {
+            OPS->attention_decode(dec, qkv + (size_t)(T - R) * ROW_, ROW_, k, v, T, R, NH_, NKV_, HD_, &cases[c]);
+            double d = max_diff(dec, out + (size_t)(T - R) * NH_ * HD_, R * NH_ * HD_);
+            CHECK_MSG(d < 1e-5, "options case %d, %d rows: decode differs by %.3g", c, R, d);
+        }
     }
 }
 

@@ -17,8 +17,8 @@
 #include "kernels/cpu/real_end.h"
 
 // Generation's attention over a key/value cache (float only: no backward, no gradient check).
-void ct_cpu_attention_decode_f32(float *out, const float *q, const float *k_cache, const float *v_cache, int n_ctx,
-                                 int NH, int NKV, int HD, const CtAttentionOptions *opt);
+void ct_cpu_attention_decode_f32(float *out, const float *q, int q_stride, const float *k_cache, const float *v_cache,
+                                 int n_ctx, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt);
 
 // Matrix products go through CBLAS (OpenBLAS) by default; CT_MATMUL_PORTABLE is our own
 // blocked OpenMP loop, used where no BLAS is wanted and checked against BLAS in tests.

@@ -48,9 +48,9 @@ static void attention_backward(CtAct *dqkv, const CtAct *dout, const CtAct *qkv,
                                const CtAttentionOptions *opt) {
     ct_cpu_attention_backward_f32(dqkv, dout, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD, opt);
 }
-static void attention_decode(CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache, int n_ctx,
-                             int NH, int NKV, int HD, const CtAttentionOptions *opt) {
-    ct_cpu_attention_decode_f32(out, q, k_cache, v_cache, n_ctx, NH, NKV, HD, opt);
+static void attention_decode(CtAct *out, const CtAct *q, int q_stride, const CtAct *k_cache, const CtAct *v_cache,
+                             int n_ctx, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt) {
+    ct_cpu_attention_decode_f32(out, q, q_stride, k_cache, v_cache, n_ctx, T, NH, NKV, HD, opt);
 }
 static void rope_forward(CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
                          int row_stride, const CtRope *rope) {

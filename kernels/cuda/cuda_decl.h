@@ -48,8 +48,8 @@ CT_CUDA_OP_PAIR(ct_cuda_attention_backward_with_out, ct_cuda_attention_backward_
                 (CtAct *dqkv, const CtAct *dout, const CtAct *out, const CtAct *qkv, const float *att, float dropout_p,
                  uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt));
 CT_CUDA_OP_PAIR(ct_cuda_attention_decode, ct_cuda_attention_decode_bf16,
-                (CtAct *out, const CtAct *q, const CtAct *k_cache, const CtAct *v_cache, int n_ctx, int NH, int NKV,
-                 int HD, const CtAttentionOptions *opt));
+                (CtAct *out, const CtAct *q, int q_stride, const CtAct *k_cache, const CtAct *v_cache, int n_ctx,
+                 int T, int NH, int NKV, int HD, const CtAttentionOptions *opt));
 CT_CUDA_OP_PAIR(ct_cuda_rope_forward, ct_cuda_rope_forward_bf16,
                 (CtAct *out, const CtAct *inp, const int32_t *positions, int B, int T, int n_heads, int HD,
                  int row_stride, const CtRope *rope));

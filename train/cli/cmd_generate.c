@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/timer.h"
 #include "data/examples/chat_template.h"
 #include "data/tokenizer/tokenizer_files.h"
 #include "data/tokenizer/tokenizer_hf.h"
@@ -16,6 +17,7 @@
 #include "train/interop/stop_tokens.h"
 #include "train/cli/commands.h"
 #include "train/model/generate.h"
+#include "train/model/speculative.h"
 #include "train/cli/sampling_options.h"
 
 static const CtOption options[] = {
@@ -35,6 +37,11 @@ static const CtOption options[] = {
     {"ignore-eos", NULL, "go on past the end-of-sequence and end-of-turn tokens until --max-tokens or the context ends "
                          "(benchmarks, comparisons with other clients)", 0},
     {"tokenizer", "PATH", "a tokenizer, when the checkpoint carries none", 0},
+    {"draft", "CKPT", "speculative decoding: a smaller model with the same tokenizer drafts tokens that the model "
+                      "checks in one pass; the same text as without it when greedy, the same distribution when "
+                      "sampling; stderr gets the acceptance rate and tokens/s", 0},
+    {"draft-tokens", "K", "with --draft: tokens drafted per round, 1 to 64 (default 4)", 0},
+    {"stats", NULL, "print the tokens generated per second on stderr (always with --draft)", 0},
     {"threads", "N", "CPU threads (default: every core)", 0},
 };
 
@@ -83,40 +90,142 @@ static int encode_chat_prompt(const CtArgs *args, const CtCheckpointMeta *meta, 
     return rc;
 }
 
+// Where generated tokens go: stdout, as text or ids, until a stop token.
+typedef struct {
+    const CtTokenizer *tok;
+    const CtStopTokens *stop;
+    int print_ids, ignore_eos;
+    long generated, stopped;
+    uint8_t *bytes;
+    size_t len, cap;
+} Output;
+
+// Prints one generated token; 1 when it is a stop token (not printed) and generation ends.
+static int emit(Output *o, int32_t next) {
+    if (!o->ignore_eos && ct_stop_tokens_has(o->stop, next)) {
+        o->stopped = 1;
+        return 1;
+    }
+    o->len = 0;
+    if (o->print_ids)
+        printf("%s%d", o->generated ? " " : "", next);
+    else if (next < ct_tokenizer_vocab_size(o->tok) && ct_decode(o->tok, &next, 1, &o->bytes, &o->len, &o->cap) == 0)
+        fwrite(o->bytes, 1, o->len, stdout);  // bytes as they come: a split UTF-8 character completes later
+    fflush(stdout);
+    o->generated++;
+    return 0;
+}
+
+// Plain decoding: one model pass per token. Returns the cache's size (its context).
+static int decode_plain(CtModel *m, const CtIds *ids, const CtSamplingOptions *so, Output *o, double *t_start) {
+    CtGenerator g;
+    ct_generator_init(&g, m, m->config.max_seq_len);
+    const float *logits = NULL;
+    for (size_t i = 0; i < ids->len; i++) logits = ct_generator_feed(&g, ids->data[i]);
+    CtRng rng;
+    ct_rng_seed(&rng, (uint64_t)so->seed);
+    *t_start = ct_time_now();
+    while (o->generated < so->max_tokens && g.n_ctx < g.max_ctx) {
+        int32_t next = ct_sample(logits, m->config.vocab_size, &so->sampling, &rng);
+        if (emit(o, next)) break;
+        logits = ct_generator_feed(&g, next);
+    }
+    const int max_ctx = g.max_ctx;
+    ct_generator_free(&g);
+    return max_ctx;
+}
+
+// --draft: the draft model proposes, the model checks (train/model/speculative.h).
+static int decode_speculative(CtModel *m, CtModel *draft, int k, const CtIds *ids, const CtSamplingOptions *so,
+                              Output *o, double *t_start, long *drafted, long *accepted) {
+    CtGenerator g, dg;
+    ct_generator_init(&g, m, m->config.max_seq_len);
+    ct_generator_init(&dg, draft, draft->config.max_seq_len);
+    CtDrafter drafter;
+    ct_model_drafter_init(&drafter, &dg);
+    CtRng rng;
+    ct_rng_seed(&rng, (uint64_t)so->seed);
+    CtSpeculative sp;
+    ct_speculative_init(&sp, &g, &drafter, k, &so->sampling, &rng, ids->data, (int)ids->len);
+    int32_t *out = ct_alloc(sizeof(int32_t) * (size_t)(k + 1));
+    *t_start = ct_time_now();
+    int done = 0;
+    while (!done && o->generated < so->max_tokens) {
+        const long left = so->max_tokens - o->generated;
+        const int n = ct_speculative_round(&sp, out, left < k + 1 ? (int)left : k + 1);
+        if (n == 0) break;  // the context is full
+        for (int i = 0; i < n && !done; i++) done = emit(o, out[i]);
+    }
+    *drafted = sp.drafted;
+    *accepted = sp.accepted;
+    const int max_ctx = g.max_ctx;
+    ct_free(out);
+    ct_speculative_free(&sp);
+    ct_generator_free(&dg);
+    ct_generator_free(&g);
+    return max_ctx;
+}
+
+// The draft must read and write the same token ids: the same vocabulary size and, where both
+// checkpoints carry one, the same tokenizer. 0, or -1 + error naming the draft's file.
+static int load_draft(const char *path, const CtModel *m, const CtCheckpointMeta *meta, CtModel *draft) {
+    CtCheckpointMeta dmeta = CT_CHECKPOINT_META_INIT;
+    if (ct_checkpoint_load(path, draft, ct_ops_cpu(), 1, 1, 0, NULL, &dmeta) != 0) return -1;
+    int rc = 0;
+    if (draft->config.vocab_size != m->config.vocab_size)
+        rc = ct_error_set("%s: the draft's vocabulary has %d tokens and the model's %d; a draft must share the "
+                          "model's tokenizer", path, draft->config.vocab_size, m->config.vocab_size);
+    else if (meta->tokenizer_json && dmeta.tokenizer_json && strcmp(meta->tokenizer_json, dmeta.tokenizer_json) != 0)
+        rc = ct_error_set("%s: the draft's tokenizer differs from the model's; a draft must share the model's "
+                          "tokenizer", path);
+    ct_checkpoint_meta_free(&dmeta);
+    if (rc != 0) ct_model_free(draft);
+    return rc;
+}
+
 static int run_generate(const CtArgs *args) {
     const char *ckpt = ct_args_get(args, "checkpoint");
     if (!ckpt) return ct_cli_usage_error(&ct_cmd_generate, "--checkpoint FILE is required");
-    long threads;
+    long threads, draft_tokens;
     CtSamplingOptions so;
-    if (ct_args_get_long(args, "threads", 0, &threads) || ct_sampling_options_read(args, 128, 0.8, 1.0, &so))
+    if (ct_args_get_long(args, "threads", 0, &threads) || ct_sampling_options_read(args, 128, 0.8, 1.0, &so) ||
+        ct_args_get_long(args, "draft-tokens", 4, &draft_tokens))
         return ct_cli_usage_error(&ct_cmd_generate, "%s", ct_error_message());
+    if (draft_tokens < 1 || draft_tokens > 64)
+        return ct_cli_usage_error(&ct_cmd_generate, "--draft-tokens must be 1 to 64 (got %ld)", draft_tokens);
+    const char *draft_path = ct_args_get(args, "draft");
+    if (!draft_path && ct_args_has(args, "draft-tokens"))
+        return ct_cli_usage_error(&ct_cmd_generate, "--draft-tokens needs --draft CKPT (the model that drafts)");
     ct_cpu_set_threads((int)threads);
     CtModel m;
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
-    if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return ct_cli_fail();
-    CtTokenizer tok;
-    if (load_tokenizer(args, &meta, ckpt, &tok) != 0) {
+    // rows of one pass: a LoRA model's adapters keep scratch for max_B·max_T rows (train/model/generate.h)
+    const int rows = draft_path ? (int)draft_tokens + 1 : 1;
+    if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), rows, 1, 0, NULL, &meta) != 0) return ct_cli_fail();
+    CtModel draft;
+    if (draft_path && load_draft(draft_path, &m, &meta, &draft) != 0) {
         ct_checkpoint_meta_free(&meta);
         ct_model_free(&m);
         return ct_cli_fail();
     }
+    int rc = 0;
+    CtTokenizer tok;
+    if (load_tokenizer(args, &meta, ckpt, &tok) != 0) {
+        rc = ct_cli_fail();
+        goto free_models;
+    }
     CtStopTokens stop;
     if (stop_tokens(&meta, &tok, m.config.vocab_size, ckpt, &stop) != 0) {
-        ct_tokenizer_free(&tok);
-        ct_checkpoint_meta_free(&meta);
-        ct_model_free(&m);
-        return ct_cli_fail();
+        rc = ct_cli_fail();
+        goto free_tokenizer;
     }
     int32_t eot = ct_tokenizer_special_id(&tok, "<|endoftext|>");
     CtIds ids = {0};
     const char *prompt = ct_args_get(args, "prompt");
     if (ct_args_has(args, "chat")) {
         if (encode_chat_prompt(args, &meta, &tok, ckpt, &ids) != 0) {
-            ct_ids_free(&ids);
-            ct_tokenizer_free(&tok);
-            ct_checkpoint_meta_free(&meta);
-            ct_model_free(&m);
-            return ct_cli_fail();
+            rc = ct_cli_fail();
+            goto free_ids;
         }
     } else if (prompt && *prompt) {
         CtEncoder *enc = ct_encoder_new(&tok);
@@ -125,8 +234,8 @@ static int run_generate(const CtArgs *args) {
     } else if (eot >= 0) {
         ct_ids_push(&ids, eot);
     }
-    const int print_ids = ct_args_has(args, "ids"), ignore_eos = ct_args_has(args, "ignore-eos");
-    int rc = 0;
+    Output o = {.tok = &tok, .stop = &stop, .print_ids = ct_args_has(args, "ids"),
+                .ignore_eos = ct_args_has(args, "ignore-eos")};
     if (ids.len == 0) {  // checked before anything is printed
         ct_error_set("empty prompt and no <|endoftext|> token to start from; give --prompt");
         rc = ct_cli_fail();
@@ -135,48 +244,39 @@ static int run_generate(const CtArgs *args) {
                      "to fewer than %d tokens", ids.len, m.config.max_seq_len, m.config.max_seq_len);
         rc = ct_cli_fail();
     }
-    if (rc == 0 && print_ids) {
+    if (rc == 0 && o.print_ids) {
         for (size_t i = 0; i < ids.len; i++) printf("%s%d", i ? " " : "", ids.data[i]);
         fputc('\n', stdout);
     } else if (rc == 0 && prompt && *prompt) {
         fputs(prompt, stdout);
     }
     if (rc == 0) {
-        CtGenerator g;
-        ct_generator_init(&g, &m, m.config.max_seq_len);
-        const float *logits = NULL;
-        for (size_t i = 0; i < ids.len; i++) logits = ct_generator_feed(&g, ids.data[i]);
-        CtRng rng;
-        ct_rng_seed(&rng, (uint64_t)so.seed);
-        uint8_t *bytes = NULL;
-        size_t len = 0, cap = 0;
-        long generated = 0, stopped = 0;
-        for (; generated < so.max_tokens && g.n_ctx < g.max_ctx; generated++) {
-            int32_t next = ct_sample(logits, m.config.vocab_size, &so.sampling, &rng);
-            if (!ignore_eos && ct_stop_tokens_has(&stop, next)) {
-                stopped = 1;
-                break;
-            }
-            len = 0;
-            if (print_ids)
-                printf("%s%d", generated ? " " : "", next);
-            else if (next < ct_tokenizer_vocab_size(&tok) && ct_decode(&tok, &next, 1, &bytes, &len, &cap) == 0)
-                fwrite(bytes, 1, len, stdout);  // bytes as they come: a split UTF-8 character completes later
-            fflush(stdout);
-            logits = ct_generator_feed(&g, next);
-        }
+        double t_start;
+        long drafted = 0, accepted = 0;
+        const int max_ctx = draft_path ? decode_speculative(&m, &draft, (int)draft_tokens, &ids, &so, &o, &t_start,
+                                                            &drafted, &accepted)
+                                       : decode_plain(&m, &ids, &so, &o, &t_start);
+        const double seconds = ct_time_now() - t_start;
         fputc('\n', stdout);
-        if (!stopped && generated < so.max_tokens) {  // the context is full: say so, or the text just ends
-            fflush(stdout);
+        fflush(stdout);
+        if (!o.stopped && o.generated < so.max_tokens)  // the context is full: say so, or the text just ends
             fprintf(stderr, "generate: stopped after %ld tokens: the model's context of %d tokens is full (prompt %zu + "
-                    "%ld generated; --max-tokens %ld)\n", generated, g.max_ctx, ids.len, generated, so.max_tokens);
-        }
-        ct_free(bytes);
-        ct_generator_free(&g);
+                    "%ld generated; --max-tokens %ld)\n", o.generated, max_ctx, ids.len, o.generated, so.max_tokens);
+        if (draft_path || ct_args_has(args, "stats"))
+            fprintf(stderr, "generate: %ld tokens in %.3f s, %.1f tokens/s\n", o.generated, seconds,
+                    seconds > 0 ? (double)o.generated / seconds : 0.0);
+        if (draft_path)
+            fprintf(stderr, "generate: draft acceptance %.1f%% (%ld of %ld drafted tokens, --draft-tokens %ld)\n",
+                    drafted ? 100.0 * (double)accepted / (double)drafted : 0.0, accepted, drafted, draft_tokens);
     }
+    ct_free(o.bytes);
+free_ids:
     ct_ids_free(&ids);
+free_tokenizer:
     ct_tokenizer_free(&tok);
+free_models:
     ct_checkpoint_meta_free(&meta);
+    if (draft_path) ct_model_free(&draft);
     ct_model_free(&m);
     return rc;
 }
@@ -185,7 +285,7 @@ const CtCommand ct_cmd_generate = {
     .name = "generate",
     .summary = "continue a prompt with a trained model (key/value cache, streamed)",
     .usage = "ctrain generate --checkpoint FILE [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] "
-             "[--top-p P] [--seed S] [--ids] [--ignore-eos]",
+             "[--top-p P] [--seed S] [--ids] [--ignore-eos] [--draft CKPT [--draft-tokens K]] [--stats]",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .max_positionals = 0,

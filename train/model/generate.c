@@ -1,5 +1,6 @@
 #include "train/model/generate.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,41 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "train/model/model_internal.h"
+
+// The buffers of a pass over `rows` rows (the cache aside).
+static void alloc_rows(CtGenerator *g, int rows) {
+    const CtModelConfig *c = &g->model->config;
+    const CtOps *ops = g->model->ops;
+    const size_t A = ops->act_bytes, R = (size_t)rows;
+    g->rows = rows;
+    g->x = ops->alloc(A * R * (size_t)c->d_model, "generation state");
+    g->norm = ops->alloc(A * R * (size_t)c->d_model, "generation state");
+    g->mean_rstd = ops->alloc(sizeof(float) * R * (size_t)(2 + c->n_head + c->n_kv_head), "generation state");
+    g->qkv = ops->alloc(A * R * (size_t)ct_model_qkv_width(c), "generation state");
+    g->qkv_pre = c->qk_norm ? ops->alloc(A * R * (size_t)ct_model_qkv_width(c), "generation state") : NULL;
+    g->branch_pre = c->post_norms ? ops->alloc(A * R * (size_t)c->d_model, "generation state") : NULL;
+    g->atty = ops->alloc(A * R * (size_t)ct_model_attn_width(c), "generation state");
+    g->proj = ops->alloc(A * R * (size_t)c->d_model, "generation state");
+    g->fch = ops->alloc(A * R * (size_t)ct_model_fc_width(c), "generation state");
+    g->fch_act = ops->alloc(A * R * (size_t)c->d_ff, "generation state");
+    g->logits = ops->alloc(A * R * (size_t)c->vocab_size, "generation logits");
+    g->token_pos = ops->alloc(sizeof(int32_t) * 2 * R, "generation tokens");
+    if (c->n_experts > 0) ct_model_moe_acts_alloc(g->model, rows, &g->moe);
+    g->host_logits = ops->host_memory && A == sizeof(float) ? g->logits
+                                                            : ct_alloc(sizeof(float) * R * (size_t)c->vocab_size);
+}
+
+static void free_rows(CtGenerator *g) {
+    const CtOps *ops = g->model->ops;
+    void *buffers[] = {g->x, g->norm, g->mean_rstd, g->qkv, g->atty, g->proj, g->fch, g->fch_act, g->token_pos};
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) ops->free(buffers[i]);
+    if (g->qkv_pre) ops->free(g->qkv_pre);
+    if (g->branch_pre) ops->free(g->branch_pre);
+    if (g->moe.logits) ct_model_moe_acts_free(g->model, &g->moe);
+    if (g->host_logits != (void *)g->logits) ct_free(g->host_logits);
+    ops->free(g->logits);
+    g->moe = (CtMoeActs){0};
+}
 
 void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
     memset(g, 0, sizeof *g);
@@ -20,60 +56,78 @@ void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
     const size_t A = ops->act_bytes;
     g->k_cache = ops->alloc(A * (size_t)c->n_layer * (size_t)max_ctx * kv, "generation key cache");
     g->v_cache = ops->alloc(A * (size_t)c->n_layer * (size_t)max_ctx * kv, "generation value cache");
-    g->x = ops->alloc(A * (size_t)c->d_model, "generation state");
-    g->norm = ops->alloc(A * (size_t)c->d_model, "generation state");
-    g->mean_rstd = ops->alloc(sizeof(float) * (size_t)(2 + c->n_head + c->n_kv_head), "generation state");
-    g->qkv = ops->alloc(A * (size_t)ct_model_qkv_width(c), "generation state");
-    g->qkv_pre = c->qk_norm ? ops->alloc(A * (size_t)ct_model_qkv_width(c), "generation state") : NULL;
-    g->branch_pre = c->post_norms ? ops->alloc(A * (size_t)c->d_model, "generation state") : NULL;
-    g->atty = ops->alloc(A * (size_t)ct_model_attn_width(c), "generation state");
-    g->proj = ops->alloc(A * (size_t)c->d_model, "generation state");
-    g->fch = ops->alloc(A * (size_t)ct_model_fc_width(c), "generation state");
-    g->fch_act = ops->alloc(A * (size_t)c->d_ff, "generation state");
-    g->logits = ops->alloc(A * (size_t)c->vocab_size, "generation logits");
-    g->token_pos = ops->alloc(sizeof(int32_t) * 2, "generation token");
-    if (c->n_experts > 0) ct_model_moe_acts_alloc(model, 1, &g->moe);
-    g->host_logits = ops->host_memory && A == sizeof(float) ? g->logits : ct_alloc(sizeof(float) * (size_t)c->vocab_size);
+    alloc_rows(g, 1);
 }
 
 void ct_generator_free(CtGenerator *g) {
-    const CtOps *ops = g->model->ops;
-    void *buffers[] = {g->k_cache, g->v_cache, g->x, g->norm, g->mean_rstd, g->qkv, g->atty, g->proj, g->fch, g->fch_act, g->logits};
-    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) ops->free(buffers[i]);
-    if (g->qkv_pre) ops->free(g->qkv_pre);
-    if (g->branch_pre) ops->free(g->branch_pre);
-    ops->free(g->token_pos);
-    if (g->moe.logits) ct_model_moe_acts_free(g->model, &g->moe);
-    if (g->host_logits != (void *)g->logits) ct_free(g->host_logits);
+    free_rows(g);
+    g->model->ops->free(g->k_cache);
+    g->model->ops->free(g->v_cache);
     memset(g, 0, sizeof *g);
 }
 
 void ct_generator_reset(CtGenerator *g) { g->n_ctx = 0; }
 
-// The model's own forward (train/model/model_block.c) for one row at position n_ctx: the
-// residual stream updated in place, each block attending to the cache.
-const float *ct_generator_feed(CtGenerator *g, int32_t token) {
-    CT_CHECK(g->n_ctx < g->max_ctx, "the generation cache is full (the caller stops at max_ctx)");
+void ct_generator_rollback(CtGenerator *g, int n_ctx) {
+    CT_CHECK(n_ctx >= 0 && n_ctx <= g->n_ctx, "a rollback keeps at most the tokens in the cache");
+    g->n_ctx = n_ctx;  // the rows past it are overwritten by the next feed
+}
+
+const float *ct_generator_feed(CtGenerator *g, int32_t token) { return ct_generator_feed_many(g, &token, 1); }
+
+// The rows one pass may take: a model with LoRA adapters keeps their products for max_B·max_T
+// rows (train/model/lora.c's scratch), so longer feeds run in several passes.
+static int rows_per_pass(const CtGenerator *g) {
+    const CtModel *m = g->model;
+    return m->lora ? m->max_B * m->max_T : INT_MAX;
+}
+
+// The model's own forward (train/model/model_block.c) for n rows at positions n_ctx.., the
+// residual stream updated in place, each block attending to the cache and the rows before;
+// the logits go to `logits` [n, V].
+static void pass(CtGenerator *g, const int32_t *tokens, int n, CtAct *logits) {
     CtModel *m = g->model;
     const CtOps *ops = m->ops;
-    const int32_t token_pos[2] = {token, g->n_ctx};
-    ops->upload(g->token_pos, token_pos, sizeof token_pos);
-    const int32_t *d_token = g->token_pos, *d_pos = g->token_pos + 1;
-    // dynamic RoPE scaling sees a pass whose largest position is this one, as transformers does
-    const CtBlockPass pass = {.B = 1, .T = 1, .positions = d_pos, .rope_len = g->n_ctx + 1, .k_cache = g->k_cache,
-                              .v_cache = g->v_cache, .max_ctx = g->max_ctx, .pos = g->n_ctx};
-    float *mean = g->mean_rstd, *rstd = g->mean_rstd + 1;
-    const CtBlockActs row = {.x = g->x, .ln1 = g->norm, .ln1_mean = mean, .ln1_rstd = rstd, .qkv = g->qkv,
-                             .qkv_pre = g->qkv_pre, .qk_rstd = g->mean_rstd + 2, .atty = g->atty, .res2 = g->x,
-                             .ln2 = g->norm, .ln2_mean = mean, .ln2_rstd = rstd, .fch = g->fch, .fch_act = g->fch_act,
-                             .proj = g->proj, .attn_pre = g->branch_pre, .mlp_pre = g->branch_pre,
-                             .attn_post_rstd = rstd, .mlp_post_rstd = rstd, .moe = g->moe, .out = g->x};
+    int32_t *host = ct_alloc(sizeof(int32_t) * 2 * (size_t)n);
+    for (int t = 0; t < n; t++) {
+        host[t] = tokens[t];
+        host[n + t] = g->n_ctx + t;
+    }
+    ops->upload(g->token_pos, host, sizeof(int32_t) * 2 * (size_t)n);
+    ct_free(host);
+    const int32_t *d_tokens = g->token_pos, *d_pos = g->token_pos + n;
+    // dynamic RoPE scaling sees a pass whose largest position is the last row's, as transformers does
+    const CtBlockPass block_pass = {.B = 1, .T = n, .positions = d_pos, .rope_len = g->n_ctx + n,
+                                    .k_cache = g->k_cache, .v_cache = g->v_cache, .max_ctx = g->max_ctx,
+                                    .pos = g->n_ctx};
+    float *mean = g->mean_rstd, *rstd = g->mean_rstd + n;
+    const CtBlockActs rows = {.x = g->x, .ln1 = g->norm, .ln1_mean = mean, .ln1_rstd = rstd, .qkv = g->qkv,
+                              .qkv_pre = g->qkv_pre, .qk_rstd = g->mean_rstd + 2 * n, .atty = g->atty, .res2 = g->x,
+                              .ln2 = g->norm, .ln2_mean = mean, .ln2_rstd = rstd, .fch = g->fch,
+                              .fch_act = g->fch_act, .proj = g->proj, .attn_pre = g->branch_pre,
+                              .mlp_pre = g->branch_pre, .attn_post_rstd = rstd, .mlp_post_rstd = rstd, .moe = g->moe,
+                              .out = g->x};
+    ct_model_embed_forward(m, g->x, d_tokens, d_pos, n, 0.0f);
+    for (int l = 0; l < m->config.n_layer; l++) ct_model_block_forward(m, l, &block_pass, &rows);
+    ct_model_head_forward(m, logits, g->norm, mean, rstd, g->x, n);
+    g->n_ctx += n;
+}
 
-    ct_model_embed_forward(m, g->x, d_token, d_pos, 1, 0.0f);
-    for (int l = 0; l < m->config.n_layer; l++) ct_model_block_forward(m, l, &pass, &row);
-    ct_model_head_forward(m, g->logits, g->norm, mean, rstd, g->x, 1);
-    if (g->host_logits != (void *)g->logits) ops->download_act(g->host_logits, g->logits, (size_t)m->config.vocab_size);
-    g->n_ctx++;
+const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n) {
+    CT_CHECK(n >= 1 && g->n_ctx + n <= g->max_ctx, "the generation cache is full (the caller stops at max_ctx)");
+    if (n > g->rows) {
+        free_rows(g);
+        alloc_rows(g, n);
+    }
+    const CtOps *ops = g->model->ops;
+    const size_t V = (size_t)g->model->config.vocab_size;
+    const int most = rows_per_pass(g);
+    for (int done = 0; done < n;) {
+        const int rows = n - done < most ? n - done : most;
+        pass(g, tokens + done, rows, ct_act_at(ops->act_bytes, g->logits, (size_t)done * V));
+        done += rows;
+    }
+    if (g->host_logits != (void *)g->logits) ops->download_act(g->host_logits, g->logits, (size_t)n * V);
     return g->host_logits;
 }
 
@@ -88,12 +142,13 @@ static int by_probability(const void *a, const void *b) {
     return x->id - y->id;  // ties: lower id first, so the order is total and reproducible
 }
 
-int32_t ct_sample(const float *logits, int V, const CtSampling *s, CtRng *rng) {
+// The tokens sampling keeps: softmax at the temperature (unnormalised, c[].p), then the top k and
+// the smallest set reaching top_p. Returns the candidates (ct_free them); the kept ones are
+// c[0..*n), their mass *sum. Needs temperature > 0.
+static Candidate *kept_candidates(const float *logits, int V, const CtSampling *s, int *n_kept, double *sum_kept) {
     int32_t best = 0;
     for (int v = 1; v < V; v++)
         if (logits[v] > logits[best]) best = v;
-    if (s->temperature <= 0) return best;
-    // Softmax at the temperature, then keep the top k and the smallest set reaching top_p.
     Candidate *c = ct_alloc(sizeof(Candidate) * (size_t)V);
     double sum = 0;
     for (int v = 0; v < V; v++) {
@@ -119,6 +174,21 @@ int32_t ct_sample(const float *logits, int V, const CtSampling *s, CtRng *rng) {
         sum = 0;
         for (int i = 0; i < n; i++) sum += c[i].p;
     }
+    *n_kept = n;
+    *sum_kept = sum;
+    return c;
+}
+
+int32_t ct_sample(const float *logits, int V, const CtSampling *s, CtRng *rng) {
+    if (s->temperature <= 0) {
+        int32_t best = 0;
+        for (int v = 1; v < V; v++)
+            if (logits[v] > logits[best]) best = v;
+        return best;
+    }
+    int n;
+    double sum;
+    Candidate *c = kept_candidates(logits, V, s, &n, &sum);
     double r = ct_rng_uniform(rng) * sum, acc = 0;
     int32_t pick = c[n - 1].id;
     for (int i = 0; i < n; i++) {
@@ -130,4 +200,28 @@ int32_t ct_sample(const float *logits, int V, const CtSampling *s, CtRng *rng) {
     }
     ct_free(c);
     return pick;
+}
+
+void ct_sampling_probs(const float *logits, int V, const CtSampling *s, float *probs) {
+    CT_CHECK(s->temperature > 0, "a sampling distribution needs a temperature above 0");
+    int n;
+    double sum;
+    Candidate *c = kept_candidates(logits, V, s, &n, &sum);
+    for (int v = 0; v < V; v++) probs[v] = 0;
+    for (int i = 0; i < n; i++) probs[c[i].id] = (float)(c[i].p / sum);
+    ct_free(c);
+}
+
+int32_t ct_sample_probs(const float *probs, int V, CtRng *rng) {
+    double total = 0;
+    for (int v = 0; v < V; v++) total += probs[v];
+    double r = ct_rng_uniform(rng) * total, acc = 0;
+    int32_t last = 0;
+    for (int v = 0; v < V; v++) {
+        if (probs[v] <= 0) continue;
+        last = v;
+        acc += probs[v];
+        if (r < acc) return v;
+    }
+    return last;  // r fell past the sum by rounding: the last token with any mass
 }

@@ -1,8 +1,9 @@
 // Generation with a key/value cache, on token ids: each new token runs the model's own forward
-// (train/model/model_block.c) for that one position, attending to the keys and values of every
+// (train/model/model_block.c) for its position, attending to the keys and values of every
 // earlier token kept per layer, so producing n tokens costs O(n) model evaluations of one row
-// each instead of recomputing the whole prefix. Turning text into ids and back, and where to
-// stop (train/interop/stop_tokens.h), is the caller's.
+// each instead of recomputing the whole prefix. Several tokens can go in one pass (a prompt, or
+// a speculative decoder's drafts: train/model/speculative.h), and the cache can be cut back.
+// Turning text into ids and back, and where to stop (train/interop/stop_tokens.h), is the caller's.
 #pragma once
 #include <stdint.h>
 
@@ -14,14 +15,15 @@ typedef struct {
     int max_ctx;
     int n_ctx;           // tokens in the cache
     CtAct *k_cache, *v_cache;  // [L, max_ctx, NKV·HD], of the ops' activation type
-    // in the model's ops' memory: the block's buffers for one row (train/model/model_internal.h's
-    // CtBlockActs), the norm's statistics
+    int rows;            // how many rows one pass can feed: the buffers below are sized for it (grown on demand)
+    // in the model's ops' memory: the block's buffers for `rows` rows (train/model/model_internal.h's
+    // CtBlockActs), the norms' statistics
     CtAct *x, *norm, *qkv, *atty, *proj, *fch, *fch_act, *logits;
     CtAct *qkv_pre, *branch_pre;  // qk_norm's and post_norms' inputs (NULL without the feature)
-    float *mean_rstd;             // [2 + NH + NKV]: a norm's mean and rstd, then the q/k norms' rstd
-    CtMoeActs moe;                // an MoE layer's buffers for one row (every MoE layer reuses them)
-    int32_t *token_pos;  // [2]: the fed token and its position, in the ops' memory
-    float *host_logits;  // [V]: what ct_generator_feed returns (= logits on the CPU)
+    float *mean_rstd;             // [rows·(2 + NH + NKV)]: the norms' means, their rstd, then the q/k norms' rstd
+    CtMoeActs moe;                // an MoE layer's buffers for `rows` rows (every MoE layer reuses them)
+    int32_t *token_pos;  // [2·rows]: the fed tokens, then their positions, in the ops' memory
+    float *host_logits;  // [rows, V]: what ct_generator_feed(_many) returns (= logits on the CPU)
 } CtGenerator;
 
 // Uses the model's parameters (not its training activations). max_ctx ≤ max_seq_len.
@@ -31,6 +33,16 @@ void ct_generator_reset(CtGenerator *g);  // forget the cache
 // Feeds one token at the next position; returns the logits[V] of what follows it.
 // The cache must not be full (n_ctx < max_ctx).
 const float *ct_generator_feed(CtGenerator *g, int32_t token);
+// Feeds n ≥ 1 tokens at positions n_ctx..n_ctx+n−1 in one pass of the blocks over n rows (row t
+// attends to the cache and to rows 0..t), appending their keys and values to the cache; returns
+// the logits [n, V] (row t: of what follows tokens[t]), valid until the next feed. The same
+// numbers as n calls of ct_generator_feed up to the rounding of products over n rows instead of
+// one. Needs n_ctx + n ≤ max_ctx. A model with LoRA adapters takes at most its max_B·max_T rows
+// per pass (the adapters' scratch): longer feeds run in several passes of that many.
+const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n);
+// Forgets the cache past its first n_ctx tokens (0 ≤ n_ctx ≤ the current n_ctx): what a
+// speculative decoder does with rejected draft tokens. Nothing is recomputed.
+void ct_generator_rollback(CtGenerator *g, int n_ctx);
 
 typedef struct {
     float temperature;  // 0: greedy (argmax), deterministic
@@ -40,3 +52,9 @@ typedef struct {
 
 // Picks the next token from logits[V]. Uses rng only when temperature > 0.
 int32_t ct_sample(const float *logits, int V, const CtSampling *s, CtRng *rng);
+// The distribution ct_sample draws from when temperature > 0: probs[V] = the softmax of logits / T
+// restricted to the top-k tokens and then to the smallest set of likeliest ones reaching top_p
+// (the same set ct_sample keeps), renormalised; 0 outside the set.
+void ct_sampling_probs(const float *logits, int V, const CtSampling *s, float *probs);
+// A token drawn from probs[V] (non-negative, summing to about 1), with one uniform of rng.
+int32_t ct_sample_probs(const float *probs, int V, CtRng *rng);

@@ -122,9 +122,14 @@ static void attention(CtModel *m, int l, const CtBlockPass *pass, const CtBlockA
     }
     const size_t A = ops->act_bytes, kv = (size_t)d->NKV * d->HD, layer = (size_t)l * pass->max_ctx * kv;
     CtAct *kc = ct_act_at(A, pass->k_cache, layer), *vc = ct_act_at(A, pass->v_cache, layer);
-    ops->copy(ct_act_at(A, kc, (size_t)pass->pos * kv), ct_act_at(A, a->qkv, (size_t)d->NH * d->HD), A * kv);
-    ops->copy(ct_act_at(A, vc, (size_t)pass->pos * kv), ct_act_at(A, a->qkv, (size_t)(d->NH + d->NKV) * d->HD), A * kv);
-    ops->attention_decode(a->atty, a->qkv, kc, vc, pass->pos + 1, d->NH, d->NKV, d->HD, opt);
+    // row t (position pos + t) stores its key and value; then each attends to positions 0..pos + t
+    for (int t = 0; t < d->T; t++) {
+        const CtAct *row = ct_act_at(A, a->qkv, (size_t)t * d->QKV);
+        ops->copy(ct_act_at(A, kc, (size_t)(pass->pos + t) * kv), ct_act_at(A, row, (size_t)d->NH * d->HD), A * kv);
+        ops->copy(ct_act_at(A, vc, (size_t)(pass->pos + t) * kv), ct_act_at(A, row, (size_t)(d->NH + d->NKV) * d->HD),
+                  A * kv);
+    }
+    ops->attention_decode(a->atty, a->qkv, d->QKV, kc, vc, pass->pos + d->T, d->T, d->NH, d->NKV, d->HD, opt);
 }
 
 // q|k|v of block l: the product (+ biases), its adapters, the per-head q/k norms (qk_norm) and

@@ -46,8 +46,8 @@ typedef struct {
     float dropout;                     // probability of the model's dropout sites (0: none)
     int fused_gelu;                    // GPT-2's MLP may use the backend's fused product + GELU
                                        // (training; decoding keeps the separate ops)
-    // Decoding (k_cache not NULL): one row (B = T = 1) at position `pos`. Its key and value are
-    // stored at pos in the layer's cache [L, max_ctx, NKV·HD], and it attends to positions 0..pos.
+    // Decoding (k_cache not NULL): B = 1, T rows at positions pos..pos+T−1. Their keys and values
+    // are stored there in the layer's cache [L, max_ctx, NKV·HD], and row t attends to 0..pos+t.
     CtAct *k_cache, *v_cache;
     int max_ctx, pos;
 } CtBlockPass;
