@@ -70,3 +70,37 @@ TEST(mtp_run, pretrain_writes_depth_losses_and_resumes_to_the_bit) {
     ct_adamw_free(&oa);
     ct_adamw_free(&ob);
 }
+
+// Exports leave the modules out (transformers' and llama.cpp's models have none): the safetensors
+// and the GGUF hold the main model's layers only, and the export says so.
+TEST(mtp_run, exports_leave_the_modules_out) {
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    if (train_fixture_stories(100) != 0) return;
+    ct_test_write("run.json", CONFIG);
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' pretrain run.json --data.path=data --run.threads=1 --run.out_dir=a --train.max_steps=2 "
+             "--train.eval_every=0 && '%s' export hf a/ckpt-step00000002.h5 --out hf 2>&1 && "
+             "'%s' export gguf a/ckpt-step00000002.h5 --out model.gguf 2>&1",
+             dir, bin, bin, bin);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "2 multi-token prediction modules are left out");
+    free(out);
+    size_t size = 0;
+    char *st = ct_test_read(ct_test_path("hf/model.safetensors"), &size);
+    CHECK_MSG(st && size > 8, "no model.safetensors");
+    if (!st) return;
+    const uint64_t header = (uint64_t)(unsigned char)st[0] | (uint64_t)(unsigned char)st[1] << 8;  // < 64 KiB here
+    char *json = strndup(st + 8, header);
+    CHECK_CONTAINS(json, "model.layers.0.self_attn.q_proj.weight");
+    CHECK_MSG(!strstr(json, "model.layers.1.") && !strstr(json, "enorm") && !strstr(json, "eh_proj"),
+              "the export holds a module's tensor: %s", json);
+    free(json);
+    free(st);
+    char *gguf = ct_test_read(ct_test_path("model.gguf"), &size);
+    CHECK_MSG(gguf && size > 0, "no model.gguf");
+    int module = 0;
+    for (size_t i = 0; gguf && i + 6 < size; i++) module |= memcmp(gguf + i, "blk.1.", 6) == 0;
+    CHECK_MSG(!module, "the GGUF holds a block 1 (a module) of a one-layer model");
+    free(gguf);
+}

@@ -258,16 +258,22 @@ static int run_generate(const CtArgs *args) {
                                        : decode_plain(&m, &ids, &so, &o, &t_start);
         const double seconds = ct_time_now() - t_start;
         fputc('\n', stdout);
-        fflush(stdout);
-        if (!o.stopped && o.generated < so.max_tokens)  // the context is full: say so, or the text just ends
-            fprintf(stderr, "generate: stopped after %ld tokens: the model's context of %d tokens is full (prompt %zu + "
-                    "%ld generated; --max-tokens %ld)\n", o.generated, max_ctx, ids.len, o.generated, so.max_tokens);
-        if (draft_path || ct_args_has(args, "stats"))
-            fprintf(stderr, "generate: %ld tokens in %.3f s, %.1f tokens/s\n", o.generated, seconds,
-                    seconds > 0 ? (double)o.generated / seconds : 0.0);
-        if (draft_path)
-            fprintf(stderr, "generate: draft acceptance %.1f%% (%ld of %ld drafted tokens, --draft-tokens %ld)\n",
-                    drafted ? 100.0 * (double)accepted / (double)drafted : 0.0, accepted, drafted, draft_tokens);
+        // the text before the messages below; a full disk (`> out.txt`) is said here, with its cause
+        if (fflush(stdout) != 0) {
+            ct_error_errno("stdout: the generated text is incomplete");
+            rc = ct_cli_fail();
+        } else {
+            if (!o.stopped && o.generated < so.max_tokens)  // the context is full: say so, or the text just ends
+                fprintf(stderr, "generate: stopped after %ld tokens: the model's context of %d tokens is full (prompt "
+                        "%zu + %ld generated; --max-tokens %ld)\n", o.generated, max_ctx, ids.len, o.generated,
+                        so.max_tokens);
+            if (draft_path || ct_args_has(args, "stats"))
+                fprintf(stderr, "generate: %ld tokens in %.3f s, %.1f tokens/s\n", o.generated, seconds,
+                        seconds > 0 ? (double)o.generated / seconds : 0.0);
+            if (draft_path)
+                fprintf(stderr, "generate: draft acceptance %.1f%% (%ld of %ld drafted tokens, --draft-tokens %ld)\n",
+                        drafted ? 100.0 * (double)accepted / (double)drafted : 0.0, accepted, drafted, draft_tokens);
+        }
     }
     ct_free(o.bytes);
 free_ids:

@@ -205,6 +205,7 @@ static int hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, char 
         if (place.row0 > 0) continue;  // written with the fused tensor's first part
         // a reward model's files are *ForSequenceClassification's, which has no LM head
         if (m->config.reward_head && strcmp(e->name, "lm_head.weight") == 0) continue;
+        if (ct_hf_is_mtp_tensor(&m->config, place.name)) continue;  // the model as transformers runs it
         int64_t rows;
         float *values = file_values(m, i, &place, &rows);
         const int k = (*n)++;
@@ -284,6 +285,9 @@ int ct_hf_export(const char *ckpt_path, const char *out_dir, const CtHfExportOpt
     if (rc != 0) {
         remove_folder(tmp);
     } else {
+        if (m.config.mtp_depth > 0)
+            ct_log("export hf: %s's %d multi-token prediction module%s left out (transformers' model has none)",
+                   ckpt_path, m.config.mtp_depth, m.config.mtp_depth == 1 ? " is" : "s are");
         ct_log("exported %s (%s, %zu parameters, %s) to %s: %d weight file%s%s", ckpt_path,
                m.config.arch == CT_ARCH_GPT2 ? "gpt2" : ct_family_name(m.config.family),
                m.n_params, torch_name, dir, n_shards, n_shards == 1 ? "" : "s",

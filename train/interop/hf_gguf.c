@@ -396,6 +396,7 @@ static int add_weights(Export *e, const CtModel *m, const char *arch, const char
         int layer = -1;
         const NameMap *hit = find_name(globals, p->name);
         const int in_layer = !hit && sscanf(p->name, layer_format, &layer, suffix) == 2;
+        if (in_layer && layer >= c->n_layer) continue;  // a multi-token prediction module: llama.cpp runs none
         if (in_layer && c->n_experts > 0) {
             const int moe = add_moe_tensor(e, c, layer, suffix, p, data, source);
             if (moe < 0) return -1;

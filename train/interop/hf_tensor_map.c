@@ -95,3 +95,9 @@ void ct_hf_place_of(const CtModelConfig *c, const CtParamEntry *e, CtHfPlace *p)
     if ((c->family == CT_FAMILY_GEMMA2 || c->family == CT_FAMILY_GEMMA3) && e->ndim == 1 && ends_with(e->name, "norm.weight"))
         p->offset = 1;
 }
+
+int ct_hf_is_mtp_tensor(const CtModelConfig *c, const char *name) {
+    int layer = -1;
+    if (sscanf(name, "model.layers.%d.", &layer) != 1 && sscanf(name, "transformer.h.%d.", &layer) != 1) return 0;
+    return c->mtp_depth > 0 && layer >= c->n_layer;
+}

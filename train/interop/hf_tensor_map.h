@@ -31,3 +31,7 @@ void ct_hf_place_of(const CtModelConfig *c, const CtParamEntry *e, CtHfPlace *p)
 // The other place an import accepts for entry e: an expert's projection or Mixtral's router in
 // transformers 5's in-memory form (above). 1 and *p set, or 0 when the entry has no other place.
 int ct_hf_fused_place_of(const CtModelConfig *c, const CtParamEntry *e, CtHfPlace *p);
+// Whether `name` (a Hugging Face name) belongs to a multi-token prediction module: DeepSeek-V3's
+// layout puts module k at layer n_layer + k − 1 (model.layers.N. / transformer.h.N., N ≥ n_layer).
+// A plain export (HF, GGUF) leaves them out: transformers' and llama.cpp's models have no modules.
+int ct_hf_is_mtp_tensor(const CtModelConfig *c, const char *name);
