@@ -16,13 +16,8 @@ int ct_grpo_run_init(CtGrpoRun *g, const CtObjectiveRun *o) {
     const int L = g->set.sample.max_len;
     g->n = rows * accum;
     g->P = g->n / G;
-    if (g->P * G != g->n)
-        return ct_error_set("grpo: train.batch_size %d x train.grad_accum %d = %d completions per rank per step is not "
-                            "a multiple of grpo.num_generations %d (every prompt's group is sampled whole)",
-                            rows, accum, g->n, G);
-    if (L >= T)
-        return ct_error_set("grpo: grpo.max_completion_length %d leaves no room for the prompt in train.seq_len %d; "
-                            "raise train.seq_len or lower grpo.max_completion_length", L, T);
+    // the run's setup refused these with the keys to change (train/loop/train_setup_grpo.c)
+    CT_CHECK(g->P * G == g->n && L < T, "a GRPO batch of whole groups, each completion after a prompt");
     const size_t n = (size_t)g->n;
     g->completions = ct_alloc(sizeof(int32_t) * n * (size_t)L);
     g->length = ct_alloc(sizeof(int) * n);

@@ -76,6 +76,7 @@ int ct_grpo_score(CtGrpoRun *g, const CtTokenizer *tok, const CtPrompt *prompts,
                   const int32_t *completions, const int *length, int stride, const int32_t *stop, int n_stop,
                   double *per_source, double *total);
 
-// Sizes the run's buffers; o->set and o->model are bound, rows = train.batch_size. 0, or -1 + error.
+// Sizes the run's buffers; o->set and o->model are bound, rows = train.batch_size (batch_size·accum a
+// multiple of G, max_completion_length < seq_len: checked at setup). 0.
 int ct_grpo_run_init(CtGrpoRun *g, const CtObjectiveRun *o);
 void ct_grpo_run_free(CtGrpoRun *g);

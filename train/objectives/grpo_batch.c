@@ -32,7 +32,8 @@ static void forward_logp(CtModel *m, CtStepBatches *s, int i, double *out) {
     for (size_t k = 0; k < n; k++) out[k] = m->logprobs[k];
 }
 
-// The text of ids, for the rewards (ct_alloc'd, NUL-terminated).
+// The text of ids, for the rewards (ct_alloc'd, NUL-terminated). A model whose vocabulary is
+// padded past the tokenizer's can sample an id with no text: the completion's text is then "".
 static char *decode(const CtTokenizer *tok, const int32_t *ids, size_t n) {
     uint8_t *out = NULL;
     size_t len = 0, cap = 0;
