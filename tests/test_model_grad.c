@@ -7,6 +7,7 @@
 // with the largest gradient, each on its own (which catches a gradient landing in the wrong
 // place). Parameters are drawn larger than at initialisation so gradients are well above noise.
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -142,4 +143,40 @@ TEST(model, gradient_check_gemma2_mtp_depth2) {  // soft-capped logits, tied hea
     CtModelConfig cfg = tiny_variant_config("gemma2");
     cfg.mtp_depth = 2;
     check_config_gradients(cfg, "gemma2", 1, 0, 0);
+}
+
+// Parallel heads (Gloeckle et al. 2024, model.mtp_style parallel): D blocks beside the last one,
+// all reading its input; the trunk's gradient is the last block's plus every head's. With one
+// layer the trunk state is the embedding output itself.
+static void check_parallel(CtModelConfig cfg, const char *what, int depth, int packed, int recompute, float dropout) {
+    cfg.mtp_depth = depth;
+    cfg.mtp_style = CT_MTP_PARALLEL;
+    char name[64];
+    snprintf(name, sizeof name, "%s, parallel heads", what);
+    check_config_gradients(cfg, name, packed, recompute, dropout);
+}
+TEST(model, gradient_check_llama_mtp_parallel_depth1) { check_parallel(tiny_config(CT_ARCH_LLAMA), "llama", 1, 0, 0, 0); }
+TEST(model, gradient_check_llama_mtp_parallel_depth2) { check_parallel(tiny_config(CT_ARCH_LLAMA), "llama", 2, 0, 0, 0); }
+TEST(model, gradient_check_llama_mtp_parallel_depth2_packed_documents) {
+    check_parallel(tiny_config(CT_ARCH_LLAMA), "llama", 2, 1, 0, 0);
+}
+TEST(model, gradient_check_llama_mtp_parallel_depth2_dropout_recompute) {
+    check_parallel(tiny_config(CT_ARCH_LLAMA), "llama", 2, 1, 1, 0.3f);
+}
+TEST(model, gradient_check_llama_mtp_parallel_one_layer) {  // the heads read the embedding output
+    CtModelConfig cfg = tiny_config(CT_ARCH_LLAMA);
+    cfg.n_layer = 1;
+    check_parallel(cfg, "llama, one layer", 2, 1, 0, 0);
+}
+TEST(model, gradient_check_gpt2_mtp_parallel_depth1) { check_parallel(tiny_config(CT_ARCH_GPT2), "gpt2", 1, 0, 0, 0); }
+TEST(model, gradient_check_gpt2_mtp_parallel_depth2_masked) {
+    check_parallel(tiny_config(CT_ARCH_GPT2), "gpt2", 2, 1, 0, 0);
+}
+TEST(model, gradient_check_gpt2_mtp_parallel_one_layer_dropout) {  // learned positions under the heads' gradient
+    CtModelConfig cfg = tiny_config(CT_ARCH_GPT2);
+    cfg.n_layer = 1;
+    check_parallel(cfg, "gpt2, one layer", 2, 1, 0, 0.3f);
+}
+TEST(model, gradient_check_gemma2_mtp_parallel_depth2) {  // soft-capped logits, tied head, post-norms
+    check_parallel(tiny_variant_config("gemma2"), "gemma2", 2, 1, 0, 0);
 }

@@ -119,6 +119,13 @@ static int rope_type_from_name(const char *name, int *out) {
     return rc;
 }
 
+static int mtp_style_from_name(const char *name, int *out) {
+    CtMtpStyle st;
+    int rc = ct_mtp_style_from_name(name, &st);
+    *out = (int)st;
+    return rc;
+}
+
 static int router_from_name(const char *name, int *out) {
     CtRouter r;
     int rc = ct_router_from_name(name, &r);
@@ -198,6 +205,7 @@ char *ct_model_config_json(const CtModelConfig *c) {
     add_moe_json(o, c);
     // only with modules: a model without them writes the JSON it always did
     if (c->mtp_depth) cJSON_AddNumberToObject(o, "mtp_depth", c->mtp_depth);
+    if (c->mtp_style != CT_MTP_SEQUENTIAL) cJSON_AddStringToObject(o, "mtp_style", ct_mtp_style_name(c->mtp_style));
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -236,6 +244,9 @@ int ct_model_config_parse_json(const char *json, CtModelConfig *out, const char 
     out->tie_embeddings = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tie_embeddings"));
     if (parse_variants_json(o, out, source) != 0 || parse_moe_json(o, out, source) != 0) goto done;
     out->mtp_depth = json_int(o, "mtp_depth");  // absent (checkpoints before it): 0, no modules
+    int mtp_style;  // absent (sequential modules, or none): sequential
+    if (json_enum(o, "mtp_style", mtp_style_from_name, &mtp_style, source) != 0) goto done;
+    out->mtp_style = (CtMtpStyle)mtp_style;
     if (ct_model_config_validate(out) != 0) {
         ct_error_prefix("%s: model_config: ", source);
         goto done;

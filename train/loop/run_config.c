@@ -113,6 +113,11 @@ static const CtConfigKey keys[] = {
                    "Multi-token prediction (DeepSeek-V3): D modules after the model, module k predicting the token k+1 "
                    "places ahead through one more block of the model's family, sharing the embedding and output head; "
                    "0: none."),
+    CT_CFG_KEY_ENUM(CtRunConfig, model.mtp_style, "model.mtp_style", "sequential", "sequential|parallel",
+                    "How the multi-token prediction modules read the model: sequential (DeepSeek-V3: module k reads "
+                    "module k-1's hidden state and the embedding of token i+k) or parallel (Gloeckle et al. 2024: "
+                    "D heads of one block each beside the main model's last block, all reading its input); no effect "
+                    "with model.mtp_depth 0."),
     CT_CFG_KEY_STRING(CtRunConfig, data.path, "data.path", "", "Dataset folder made by ctrain shard (holds dataset.json)."),
     CT_CFG_KEY_STRING(CtRunConfig, data.tokenizer, "data.tokenizer", "",
                       "Tokenizer for samples; empty uses the dataset's own tokenizer.json."),

@@ -48,6 +48,7 @@ typedef struct {
         char router[32];     // a CtRouter by name (ct_router_from_name); "": the preset's
         float router_scale;
         int mtp_depth;       // multi-token prediction modules (CtModelConfig); 0 keeps the preset's (none)
+        int mtp_style;       // CtMtpStyle: 0 sequential, 1 parallel (no effect without modules)
     } model;
     struct {
         char path[CT_PATH_MAX];       // dataset folder (ctrain shard --out)

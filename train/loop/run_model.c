@@ -69,5 +69,6 @@ int ct_model_config_from_run(const CtRunConfig *run, CtModelConfig *out) {
     apply_variants(m, out);
     apply_moe(m, out);
     if (m->mtp_depth) out->mtp_depth = m->mtp_depth;
+    out->mtp_style = out->mtp_depth ? (CtMtpStyle)m->mtp_style : CT_MTP_SEQUENTIAL;  // without modules: no style
     return ct_model_config_validate(out);
 }

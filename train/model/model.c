@@ -182,6 +182,11 @@ static CtModelDims trunk_forward(CtModel *m, const CtBatch *batch, CtBlockPass *
 // backward their loss: only when the objective trains them (mtp_weight > 0), so DPO, GRPO, a
 // reference model or a frozen copy do not pay for them.
 static int mtp_on(const CtModel *m) { return m->config.mtp_depth > 0 && m->mtp_weight != 0; }
+// What the modules read: the last residual stream (sequential), or the trunk state, the input of
+// the last block (parallel heads sit beside that block).
+static const CtAct *mtp_input(const CtModel *m, int L) {
+    return layer_input(m, m->config.mtp_style == CT_MTP_PARALLEL ? L - 1 : L);
+}
 
 float ct_model_forward(CtModel *m, const CtBatch *batch) {
     const CtOps *ops = m->ops;
@@ -190,7 +195,7 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
     const CtModelDims d = trunk_forward(m, batch, &pass);
     const CtBatch *staged = &m->batch;
     // the modules borrow the logits buffer, so they run before the main head
-    if (mtp_on(m) && batch->targets) ct_model_mtp_forward(m, batch, &pass, layer_input(m, d.L));
+    if (mtp_on(m) && batch->targets) ct_model_mtp_forward(m, batch, &pass, mtp_input(m, d.L));
     ct_model_head_forward(m, a->logits, a->lnf, a->lnf_mean, a->lnf_rstd, layer_input(m, d.L), d.N);
     if (m->moe.n_layers) ct_model_moe_record(m, d.N);  // routing statistics of every forward
     m->loss = 0;
@@ -336,7 +341,9 @@ static void final_norm_backward(CtModel *m, CtAct *dh, const CtModelDims *d) {
 }
 
 // From d h in a->d_residual (the last block's output gradient) down: the blocks and the embeddings.
-static void blocks_backward(CtModel *m, const CtModelDims *dims) {
+// d_trunk (may be NULL): a gradient of the last block's input from elsewhere (parallel heads read
+// it too), added once that block has passed its own down.
+static void blocks_backward(CtModel *m, const CtModelDims *dims, const CtAct *d_trunk) {
     const CtBatch *batch = &m->batch;
     const CtOps *ops = m->ops;
     const CtModelTensors *g = &m->g;
@@ -350,6 +357,7 @@ static void blocks_backward(CtModel *m, const CtModelDims *dims) {
     for (int l = d.L - 1; l >= 0; l--) {
         const CtBlockActs s = block_acts(m, l);
         ct_model_block_backward(m, l, &s, &d);
+        if (d_trunk && l == d.L - 1) ops->residual_forward(dres, dres, d_trunk, NC);
         if (hook) m->grads_final(m->grads_final_ctx, layer_first_grad(m, l));
     }
 
@@ -365,18 +373,29 @@ static void blocks_backward(CtModel *m, const CtModelDims *dims) {
 // From d lnf (a->d_norm) down: the final norm, the blocks and the embeddings.
 static void trunk_backward(CtModel *m, const CtModelDims *d) {
     final_norm_backward(m, m->act.d_residual, d);
-    blocks_backward(m, d);
+    blocks_backward(m, d, NULL);
 }
 
-// With multi-token prediction: d h^0 is the main head's (through the final norm) plus module 1's;
-// the modules' backward runs before the blocks (its parameters lie after the head's, so the
-// gradients from the final norm on are complete when blocks_backward announces them).
+// With multi-token prediction the modules' backward runs before the blocks (their parameters lie
+// after the head's, so the gradients from the final norm on are complete when blocks_backward
+// announces them). Sequential: d h^0 is the main head's (through the final norm) plus module 1's.
+// Parallel: the main head's d h^0 goes down the last block as without heads; the heads' d z
+// (z: that block's input) joins it there.
 static void trunk_backward_with_mtp(CtModel *m, const CtModelDims *d) {
+    const size_t bytes = (size_t)d->N * d->C * m->ops->act_bytes;
+    if (m->config.mtp_style == CT_MTP_PARALLEL) {
+        CtAct *dh0 = m->mtp->d_carry, *d_trunk = m->mtp->d_h0;
+        final_norm_backward(m, dh0, d);  // the heads use d_residual as scratch: kept aside
+        ct_model_mtp_heads_backward(m, d_trunk);
+        m->ops->copy(m->act.d_residual, dh0, bytes);
+        blocks_backward(m, d, d_trunk);
+        return;
+    }
     CtAct *dh0 = m->mtp->d_h0;
     final_norm_backward(m, dh0, d);
     ct_model_mtp_backward(m, layer_input(m, d->L), dh0);
-    m->ops->copy(m->act.d_residual, dh0, (size_t)d->N * d->C * m->ops->act_bytes);
-    blocks_backward(m, d);
+    m->ops->copy(m->act.d_residual, dh0, bytes);
+    blocks_backward(m, d, NULL);
 }
 
 void ct_model_backward(CtModel *m) {

@@ -52,6 +52,7 @@ static const char *const family_names[] = {"llama", "mistral", "qwen2", "qwen3",
 static const char *const rope_type_names[] = {"default", "linear", "dynamic", "yarn", "llama3"};
 static const char *const gate_act_names[] = {"silu", "gelu_tanh"};
 static const char *const router_names[] = {"softmax", "softmax_norm", "topk_softmax", "sigmoid", "sigmoid_norm"};
+static const char *const mtp_style_names[] = {"sequential", "parallel"};
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const char *name_of(const char *const *names, int n, int i) { return i >= 0 && i < n ? names[i] : "?"; }
@@ -77,6 +78,12 @@ int ct_rope_type_from_name(const char *name, CtRopeType *out) {
 int ct_gate_act_from_name(const char *name, CtGateAct *out) {
     int i = index_of(gate_act_names, COUNT(gate_act_names), name);
     if (i >= 0) *out = (CtGateAct)i;
+    return i >= 0 ? 0 : -1;
+}
+const char *ct_mtp_style_name(CtMtpStyle s) { return name_of(mtp_style_names, COUNT(mtp_style_names), (int)s); }
+int ct_mtp_style_from_name(const char *name, CtMtpStyle *out) {
+    int i = index_of(mtp_style_names, COUNT(mtp_style_names), name);
+    if (i >= 0) *out = (CtMtpStyle)i;
     return i >= 0 ? 0 : -1;
 }
 const char *ct_router_name(CtRouter r) { return name_of(router_names, COUNT(router_names), (int)r); }
@@ -200,6 +207,11 @@ int ct_model_config_validate(const CtModelConfig *c) {
         return ct_error_set("model.reward_pad_id %d is not a token id (or -1)", c->reward_pad_id);
     if (c->mtp_depth < 0 || c->mtp_depth > CT_MODEL_MAX_MTP_DEPTH)
         return ct_error_set("model.mtp_depth must be from 0 to %d (got %d)", CT_MODEL_MAX_MTP_DEPTH, c->mtp_depth);
+    if ((int)c->mtp_style < 0 || (int)c->mtp_style >= COUNT(mtp_style_names))
+        return ct_error_set("model.mtp_style %d is not sequential or parallel", (int)c->mtp_style);
+    // one model, one config: a style without modules would be a second spelling of "no modules"
+    if (c->mtp_style != CT_MTP_SEQUENTIAL && c->mtp_depth == 0)
+        return ct_error_set("model.mtp_style %s without modules (model.mtp_depth 0)", ct_mtp_style_name(c->mtp_style));
     if (c->mtp_depth && c->n_experts > 0)
         return ct_error_set("model.mtp_depth: multi-token prediction modules on a Mixture-of-Experts model are not "
                             "supported yet; train it with model.mtp_depth 0");

@@ -39,6 +39,8 @@ typedef struct {
 
 // The gated MLP of the llama architecture: act(gate) · up.
 typedef enum { CT_GATE_SILU = 0, CT_GATE_GELU_TANH = 1 } CtGateAct;
+// How multi-token prediction modules read the model (train/model/model_mtp.c, docs/mtp.md).
+typedef enum { CT_MTP_SEQUENTIAL = 0, CT_MTP_PARALLEL = 1 } CtMtpStyle;
 
 typedef struct {
     CtArch arch;      // gpt2: learned positions, LayerNorm, GELU MLP, biases, tied head
@@ -92,10 +94,14 @@ typedef struct {
     CtRouter router;
     float router_scale;           // multiplies the routed weights (DeepSeek's routed_scaling_factor); 0: 1
 
-    // ---- Multi-token prediction (DeepSeek-V3; train/model/model_mtp.c) ----
-    // D modules after the main model; module k (1..D) predicts token i+k+1 from module k-1's
-    // hidden state (the main model's for k = 1) and the embedding of token i+k. 0: none.
+    // ---- Multi-token prediction (train/model/model_mtp.c) ----
+    // D modules beside the main model, module k (1..D) predicting token i+k+1 at position i. 0: none.
+    // Sequential (DeepSeek-V3): module k reads module k-1's hidden state (the main model's for
+    // k = 1) and the embedding of token i+k. Parallel (Gloeckle et al. 2024): head k is one more
+    // block reading the input of the main model's last block, as that block does. With D = 0 the
+    // style is CT_MTP_SEQUENTIAL (the run config and checkpoints say nothing else).
     int mtp_depth;
+    CtMtpStyle mtp_style;
 } CtModelConfig;
 
 // The most multi-token-prediction modules a model may have.
@@ -127,6 +133,9 @@ int ct_gate_act_from_name(const char *name, CtGateAct *out);
 // "softmax", "softmax_norm", "topk_softmax", "sigmoid", "sigmoid_norm".
 const char *ct_router_name(CtRouter router);
 int ct_router_from_name(const char *name, CtRouter *out);
+// "sequential", "parallel".
+const char *ct_mtp_style_name(CtMtpStyle style);
+int ct_mtp_style_from_name(const char *name, CtMtpStyle *out);
 static inline int ct_model_head_dim(const CtModelConfig *c) { return c->head_dim ? c->head_dim : c->d_model / c->n_head; }
 // Width of the attention output (the o projection's input): n_head · head_dim, d_model unless head_dim is set.
 static inline int ct_model_attn_width(const CtModelConfig *c) { return c->n_head * ct_model_head_dim(c); }

@@ -94,7 +94,8 @@ void ct_model_block_backward(CtModel *m, int l, const CtBlockActs *s, const CtMo
 
 // ---- Multi-token prediction (train/model/model_mtp.c) ----
 // Module k's buffers for N rows: its input, the block's activations (block.x is the projection
-// eh_proj·[enorm(e) | hnorm(h)], block.out its hidden state h^k) and its head's.
+// eh_proj·[enorm(e) | hnorm(h)], block.out its hidden state h^k) and its head's. A parallel head
+// has no input of its own (emb … x NULL): its block.x is the trunk state.
 typedef struct {
     CtAct *emb;                        // [N,C] wte[t_{i+k}]
     CtAct *e_norm, *h_norm;            // [N,C] the two norms' outputs
@@ -114,8 +115,9 @@ struct CtMtp {
     CtMtpModuleActs module[CT_MODEL_MAX_MTP_DEPTH];
     void *block;                       // the one allocation (ops' memory) behind the modules' buffers
     size_t bytes;
-    CtAct *d_h0, *d_carry;             // [N,C] d h^0 (the main head's and module 1's), d h^k between modules
-    CtAct *d_cat, *d_e, *d_h, *d_emb;  // [N,2C], [N,C] ×3: backward's scratch
+    CtAct *d_h0, *d_carry;             // [N,C] d h^0 (the main head's and module 1's), d h^k between modules;
+                                       // parallel: d z (the heads' part), d h^0 (the main head's)
+    CtAct *d_cat, *d_e, *d_h, *d_emb;  // [N,2C], [N,C] ×3: backward's scratch (sequential only)
     int has_mask, has_weights;         // the last forward's batch had a loss mask, loss weights
     int32_t *h_tokens, *h_targets;     // HOST [N]: a module's shifted inputs and targets, built before upload
     uint8_t *h_mask;                   // HOST [N]
@@ -127,12 +129,17 @@ struct CtMtp {
 void ct_model_mtp_module_forward(CtModel *m, int k, const CtBlockPass *pass, const CtMtpModuleActs *a,
                                  const CtAct *h_prev, const int32_t *tokens);
 // Every module over the last forward's batch (host arrays in `batch`, staged ones in m->batch),
-// from h0 = the main model's last hidden state before its final norm; the losses go to
-// m->mtp_loss. Uses m->act.logits as scratch: run before the main head.
+// from h0: sequential, the main model's last hidden state before its final norm; parallel, the
+// trunk state (the input of the main model's last block), which the heads keep reading (their
+// block.x). The losses go to m->mtp_loss. Uses m->act.logits as scratch: run before the main head.
 void ct_model_mtp_forward(CtModel *m, const CtBatch *batch, const CtBlockPass *pass, const CtAct *h0);
-// Backward of mtp_weight/D·Σ_k L_k: the modules' weights, the shared embedding and head, and
-// d h^0 added into dh0. Uses m->act.logits (free after the main head's backward) and the block scratch.
+// Sequential modules: backward of mtp_weight/D·Σ_k L_k: the modules' weights, the shared
+// embedding and head, and d h^0 added into dh0. Uses m->act.logits (free after the main head's
+// backward) and the block scratch, m->act.d_residual included.
 void ct_model_mtp_backward(CtModel *m, const CtAct *h0, CtAct *dh0);
+// Parallel heads: the same loss's backward: the heads' weights, the shared head, and the heads'
+// d z (z: the trunk state) written to d_trunk. Uses the same scratch.
+void ct_model_mtp_heads_backward(CtModel *m, CtAct *d_trunk);
 // The modules' buffers, sized for max_B·max_T rows in the ops' memory (with the activations), and their release.
 void ct_model_mtp_alloc(CtModel *m);
 void ct_model_mtp_free(CtModel *m);

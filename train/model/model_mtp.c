@@ -13,6 +13,13 @@
 // positions and documents as the main model. The embedding and the head receive every depth's
 // gradient. No layer math here: norms, products, the block and the cross-entropy are the ops';
 // the concatenation is data movement (a row copy per half).
+//
+// Parallel heads (model.mtp_style parallel; Gloeckle et al. 2024, arXiv 2404.19737 §2): a shared
+// trunk and independent heads of one transformer layer each before the shared unembedding. The
+// main model's last block is head 1; head k (1..D) beside it is Block_{L+k−1} over the trunk
+// state z_i — the input of the main model's last block (the embedding output when L = 1) — and
+// predicts t_{i+k+1} from lm_head · norm_k(Block_{L+k−1}(z_i)). Same targets, rows and loss as
+// above; d z gets every head's gradient beside the main model's (ct_model_mtp_backward's d_trunk).
 #include <string.h>
 
 #include "core/alloc.h"
@@ -90,30 +97,69 @@ static void head_logits(CtModel *m, const CtMtpModuleActs *a, int N) {
     if (c->final_softcap > 0) m->ops->softcap_forward(m->act.logits, (size_t)N * c->vocab_size, c->final_softcap);
 }
 
-void ct_model_mtp_forward(CtModel *m, const CtBatch *batch, const CtBlockPass *pass, const CtAct *h0) {
+// Depth k's head from its hidden state h^k (a->block.out): shared_head.norm, the logits, the
+// cross-entropy over the staged targets; m->mtp_loss[k−1] = the mean over the `count` rows that count.
+static void depth_loss_forward(CtModel *m, int k, const CtMtpModuleActs *a, int N, int count) {
     struct CtMtp *x = m->mtp;
     const CtOps *ops = m->ops;
-    const int N = batch->B * batch->T;
+    const CtMtpTensors *t = &m->w.mtp[k - 1];
+    ct_model_norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, a->block.out, t->norm_w, t->norm_b, N);
+    head_logits(m, a, N);
+    ops->xent_forward(a->losses, a->logprobs, a->lse, m->act.logits, a->targets, x->has_mask ? a->loss_mask : NULL,
+                      x->has_weights ? a->loss_weights : NULL, N, m->config.vocab_size);
+    const float *losses = a->losses;
+    if (!ops->host_memory) {
+        ops->download(x->h_losses, a->losses, (size_t)N * sizeof(float));
+        losses = x->h_losses;
+    }
+    double sum = 0;
+    for (int n = 0; n < N; n++) sum += losses[n];
+    m->mtp_loss[k - 1] = count ? (float)(sum / count) : 0.0f;
+    m->mtp_loss_count[k - 1] = (float)count;
+}
+
+// Its backward: d (λ/D · Σ losses / count) through the head into d h^k, written to m->act.d_residual
+// (the block's backward carries it down from there) over `carry` (what a deeper sequential module
+// passed down; NULL: none). The logits are computed again: the buffer has held the other depths'
+// and the main head's since.
+static void depth_loss_backward(CtModel *m, int k, const CtMtpModuleActs *a, const CtAct *carry,
+                                const CtModelDims *d) {
+    struct CtMtp *x = m->mtp;
+    const CtOps *ops = m->ops;
+    const CtMtpTensors *t = &m->w.mtp[k - 1], *gt = &m->g.mtp[k - 1];
+    const float count = m->mtp_loss_count[k - 1];
+    const size_t NC = (size_t)d->N * d->C, A = ops->act_bytes;
+    CtActivations *act = &m->act;
+    head_logits(m, a, d->N);
+    ops->xent_backward(act->logits, a->lse, a->targets, x->has_mask ? a->loss_mask : NULL,
+                       x->has_weights ? a->loss_weights : NULL,
+                       count > 0 ? m->mtp_weight / (float)m->config.mtp_depth / count : 0.0f, d->N, d->V,
+                       m->config.final_softcap);
+    ops->zero(act->d_norm, NC * A);
+    ops->matmul_backward(act->d_norm, m->g.lm_head, NULL, act->logits, a->lnf, m->w.lm_head, d->N, d->C, d->V);
+    if (carry)
+        ops->copy(act->d_residual, carry, NC * A);
+    else
+        ops->zero(act->d_residual, NC * A);
+    ct_model_norm_backward(m, act->d_residual, gt->norm_w, gt->norm_b, act->d_norm, a->block.out, t->norm_w,
+                           a->lnf_mean, a->lnf_rstd, d->N);
+}
+
+void ct_model_mtp_forward(CtModel *m, const CtBatch *batch, const CtBlockPass *pass, const CtAct *h0) {
+    struct CtMtp *x = m->mtp;
+    const int N = batch->B * batch->T, parallel = m->config.mtp_style == CT_MTP_PARALLEL;
     const CtAct *h = h0;
     for (int k = 1; k <= m->config.mtp_depth; k++) {
-        const CtMtpModuleActs *a = &x->module[k - 1];
-        const CtMtpTensors *t = &m->w.mtp[k - 1];
+        CtMtpModuleActs *a = &x->module[k - 1];
         const int count = stage_depth(m, batch, k, a);
-        ct_model_mtp_module_forward(m, k, pass, a, h, a->tokens);
-        ct_model_norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, a->block.out, t->norm_w, t->norm_b, N);
-        head_logits(m, a, N);
-        ops->xent_forward(a->losses, a->logprobs, a->lse, m->act.logits, a->targets, x->has_mask ? a->loss_mask : NULL,
-                          x->has_weights ? a->loss_weights : NULL, N, m->config.vocab_size);
-        const float *losses = a->losses;
-        if (!ops->host_memory) {
-            ops->download(x->h_losses, a->losses, (size_t)N * sizeof(float));
-            losses = x->h_losses;
+        if (parallel) {
+            a->block.x = h0;  // every head reads the trunk state
+            ct_model_block_forward(m, m->config.n_layer + k - 1, pass, &a->block);
+        } else {
+            ct_model_mtp_module_forward(m, k, pass, a, h, a->tokens);
+            h = a->block.out;
         }
-        double sum = 0;
-        for (int n = 0; n < N; n++) sum += losses[n];
-        m->mtp_loss[k - 1] = count ? (float)(sum / count) : 0.0f;
-        m->mtp_loss_count[k - 1] = (float)count;
-        h = a->block.out;
+        depth_loss_forward(m, k, a, N, count);
     }
 }
 
@@ -129,23 +175,8 @@ void ct_model_mtp_backward(CtModel *m, const CtAct *h0, CtAct *dh0) {
     for (int k = D; k >= 1; k--) {
         const CtMtpModuleActs *a = &x->module[k - 1];
         const CtMtpTensors *t = &m->w.mtp[k - 1], *gt = &m->g.mtp[k - 1];
-        const float count = m->mtp_loss_count[k - 1];
-        if (count == 0 && !carry) continue;  // nothing counted here or deeper: no gradient
-        // the head: the logits again (the buffer has held the next depth's and the main head's since),
-        // then d (λ/D · Σ losses / count) in place, through lm_head into d lnf
-        head_logits(m, a, N);
-        ops->xent_backward(act->logits, a->lse, a->targets, x->has_mask ? a->loss_mask : NULL,
-                           x->has_weights ? a->loss_weights : NULL,
-                           count > 0 ? m->mtp_weight / (float)D / count : 0.0f, N, d.V, c->final_softcap);
-        ops->zero(act->d_norm, NC * A);
-        ops->matmul_backward(act->d_norm, m->g.lm_head, NULL, act->logits, a->lnf, m->w.lm_head, N, C, d.V);
-        // d h^k = through shared_head.norm + what module k+1 passed down
-        if (carry)
-            ops->copy(act->d_residual, x->d_carry, NC * A);
-        else
-            ops->zero(act->d_residual, NC * A);
-        ct_model_norm_backward(m, act->d_residual, gt->norm_w, gt->norm_b, act->d_norm, a->block.out, t->norm_w,
-                               a->lnf_mean, a->lnf_rstd, N);
+        if (m->mtp_loss_count[k - 1] == 0 && !carry) continue;  // nothing counted here or deeper: no gradient
+        depth_loss_backward(m, k, a, carry ? x->d_carry : NULL, &d);  // + module k+1's d h^k
         ct_model_block_backward(m, c->n_layer + k - 1, &a->block, &d);  // d_residual: now d h'
         // h' = cat·eh_projᵀ: d cat = d h'·eh_proj, d eh_proj += d h'ᵀ·cat; then the two halves' norms
         ops->zero(x->d_cat, 2 * NC * A);
@@ -164,6 +195,20 @@ void ct_model_mtp_backward(CtModel *m, const CtAct *h0, CtAct *dh0) {
     }
 }
 
+void ct_model_mtp_heads_backward(CtModel *m, CtAct *d_trunk) {
+    const CtOps *ops = m->ops;
+    const CtModelDims d = ct_model_dims(m, m->batch.B, m->batch.T);
+    const size_t NC = (size_t)d.N * d.C;
+    ops->zero(d_trunk, NC * ops->act_bytes);
+    for (int k = m->config.mtp_depth; k >= 1; k--) {
+        const CtMtpModuleActs *a = &m->mtp->module[k - 1];
+        if (m->mtp_loss_count[k - 1] == 0) continue;  // nothing counted at this depth: no gradient
+        depth_loss_backward(m, k, a, NULL, &d);
+        ct_model_block_backward(m, m->config.n_layer + k - 1, &a->block, &d);  // d_residual: now head k's d z
+        ops->residual_forward(d_trunk, d_trunk, m->act.d_residual, NC);
+    }
+}
+
 // ---- memory ----
 typedef struct {
     void **field;
@@ -178,18 +223,19 @@ static int module_slots(const CtModel *m, CtMtpModuleActs *a, MtpSlot *s) {
     const size_t AW = (size_t)ct_model_attn_width(c), NHKV = (size_t)(c->n_head + c->n_kv_head);
     const size_t qk = c->qk_norm ? 1 : 0, post = c->post_norms ? 1 : 0;
     const size_t att = m->ops->attention_saved_floats(m->max_B, m->max_T, c->n_head);
+    const size_t input = c->mtp_style == CT_MTP_SEQUENTIAL ? 1 : 0;  // a parallel head reads the trunk state
     CtBlockActs *b = &a->block;
     int n = 0;
 #define SLOT(f, size) s[n++] = (MtpSlot){(void **)&(f), (size)}
-    SLOT(a->emb, R * C * A);
-    SLOT(a->e_norm, R * C * A);
-    SLOT(a->h_norm, R * C * A);
-    SLOT(a->e_mean, R * 4);
-    SLOT(a->e_rstd, R * 4);
-    SLOT(a->h_mean, R * 4);
-    SLOT(a->h_rstd, R * 4);
-    SLOT(a->cat, R * 2 * C * A);
-    SLOT(a->x, R * C * A);
+    SLOT(a->emb, input * R * C * A);
+    SLOT(a->e_norm, input * R * C * A);
+    SLOT(a->h_norm, input * R * C * A);
+    SLOT(a->e_mean, input * R * 4);
+    SLOT(a->e_rstd, input * R * 4);
+    SLOT(a->h_mean, input * R * 4);
+    SLOT(a->h_rstd, input * R * 4);
+    SLOT(a->cat, input * R * 2 * C * A);
+    SLOT(a->x, input * R * C * A);
     SLOT(b->ln1, R * C * A);
     SLOT(b->ln1_mean, R * 4);
     SLOT(b->ln1_rstd, R * 4);
@@ -233,12 +279,13 @@ void ct_model_mtp_alloc(CtModel *m) {
     MtpSlot slots[CT_MODEL_MAX_MTP_DEPTH * PER_MODULE + 8];
     int n = 0;
     for (int k = 0; k < D; k++) n += module_slots(m, &x->module[k], slots + n);
+    const size_t input = m->config.mtp_style == CT_MTP_SEQUENTIAL ? 1 : 0;  // the modules' input's scratch
     slots[n++] = (MtpSlot){(void **)&x->d_h0, R * C * A};
     slots[n++] = (MtpSlot){(void **)&x->d_carry, R * C * A};
-    slots[n++] = (MtpSlot){(void **)&x->d_cat, R * 2 * C * A};
-    slots[n++] = (MtpSlot){(void **)&x->d_e, R * C * A};
-    slots[n++] = (MtpSlot){(void **)&x->d_h, R * C * A};
-    slots[n++] = (MtpSlot){(void **)&x->d_emb, R * C * A};
+    slots[n++] = (MtpSlot){(void **)&x->d_cat, input * R * 2 * C * A};
+    slots[n++] = (MtpSlot){(void **)&x->d_e, input * R * C * A};
+    slots[n++] = (MtpSlot){(void **)&x->d_h, input * R * C * A};
+    slots[n++] = (MtpSlot){(void **)&x->d_emb, input * R * C * A};
     size_t total = 0;  // each slot 256-byte aligned, as the activations
     for (int i = 0; i < n; i++) total += (slots[i].bytes + 255) & ~(size_t)255;
     x->block = m->ops->alloc(total, "multi-token prediction activations");
@@ -250,7 +297,7 @@ void ct_model_mtp_alloc(CtModel *m) {
     x->bytes = total;
     m->activation_bytes += total;
     for (int k = 0; k < D; k++) {
-        x->module[k].block.x = x->module[k].x;
+        x->module[k].block.x = x->module[k].x;  // parallel heads: NULL until a forward names the trunk state
         x->module[k].block.proj = m->act.proj;  // the products' scratch is the model's
     }
     x->h_tokens = ct_alloc(R * sizeof(int32_t));

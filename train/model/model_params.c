@@ -169,19 +169,24 @@ static void walk_llama(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors 
 // vLLM's torch.cat([enorm(e), hnorm(h)])), the block's own tensors under their usual names, and
 // shared_head.norm. The norms are the family's (RMSNorm; GPT-2's LayerNorm with its bias).
 // The embedding and the output head are the main model's.
+// Parallel heads (model.mtp_style parallel) have no input of their own: head k is the block and
+// shared_head.norm under the same names, without enorm, hnorm and eh_proj.
 static void walk_mtp(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
-    const int C = c->d_model, gpt2 = c->arch == CT_ARCH_GPT2;
+    const int C = c->d_model, gpt2 = c->arch == CT_ARCH_GPT2, sequential = c->mtp_style == CT_MTP_SEQUENTIAL;
     const char *prefix = gpt2 ? "transformer.h" : "model.layers";
     char n[NAME_MAX_LEN];
     for (int k = 1; k <= c->mtp_depth; k++) {
         const int l = c->n_layer + k - 1;
         CtMtpTensors scratch = {0}, *M = t->mtp ? &t->mtp[k - 1] : &scratch;
         CtLayerTensors block = {0}, *L = t->layers ? &t->layers[l] : &block;
-        M->enorm_w = add_tensor(walk, layer_name(n, prefix, l, "enorm.weight"), C, 0, 0, CT_INIT_ONES);
-        M->enorm_b = gpt2 ? add_tensor(walk, layer_name(n, prefix, l, "enorm.bias"), C, 0, 0, CT_INIT_ZEROS) : NULL;
-        M->hnorm_w = add_tensor(walk, layer_name(n, prefix, l, "hnorm.weight"), C, 0, 0, CT_INIT_ONES);
-        M->hnorm_b = gpt2 ? add_tensor(walk, layer_name(n, prefix, l, "hnorm.bias"), C, 0, 0, CT_INIT_ZEROS) : NULL;
-        M->eh_proj = add_tensor(walk, layer_name(n, prefix, l, "eh_proj.weight"), C, 2 * (int64_t)C, 0, CT_INIT_NORMAL);
+        if (sequential) {
+            M->enorm_w = add_tensor(walk, layer_name(n, prefix, l, "enorm.weight"), C, 0, 0, CT_INIT_ONES);
+            M->enorm_b = gpt2 ? add_tensor(walk, layer_name(n, prefix, l, "enorm.bias"), C, 0, 0, CT_INIT_ZEROS) : NULL;
+            M->hnorm_w = add_tensor(walk, layer_name(n, prefix, l, "hnorm.weight"), C, 0, 0, CT_INIT_ONES);
+            M->hnorm_b = gpt2 ? add_tensor(walk, layer_name(n, prefix, l, "hnorm.bias"), C, 0, 0, CT_INIT_ZEROS) : NULL;
+            M->eh_proj =
+                add_tensor(walk, layer_name(n, prefix, l, "eh_proj.weight"), C, 2 * (int64_t)C, 0, CT_INIT_NORMAL);
+        }
         if (gpt2)
             walk_gpt2_layer(c, walk, L, l);
         else
@@ -269,8 +274,10 @@ double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_froze
     // the head: the LM head, or a reward model's score (its training steps never run the LM head)
     double n_matmul = c->reward_head ? C : (double)c->vocab_size * C;
     for (int l = 0; l < c->n_layer; l++) n_matmul += qkv + out + (ct_model_layer_is_moe(c, l) ? moe : mlp);
-    // multi-token prediction: each module's eh_proj [C, 2C], its (dense) block and the shared head again
-    n_matmul += c->mtp_depth * (2 * C * C + qkv + out + mlp + (double)c->vocab_size * C);
+    // multi-token prediction: each module's eh_proj [C, 2C] (sequential only), its (dense) block and
+    // the shared head again
+    const double eh_proj = c->mtp_style == CT_MTP_SEQUENTIAL ? 2 * C * C : 0;
+    n_matmul += c->mtp_depth * (eh_proj + qkv + out + mlp + (double)c->vocab_size * C);
     double attention = 0;  // QKᵀ and P·V, 2·AW each per key seen forward, twice that backward
     for (int l = 0; l < c->n_layer + c->mtp_depth; l++)
         attention += 12.0 * AW * mean_keys_seen(T, ct_model_layer_slides(c, l) ? c->sliding_window : 0);
