@@ -1,7 +1,7 @@
 // Multi-token prediction on the GPU (suite "cuda"): the modules run on the same ops as the rest
 // of the model (norms, products, the block, the cross-entropy; the concatenation is row copies),
 // so a step of a model with two modules gives the CPU's main loss, per-depth losses and gradients,
-// in fp32 (few ulps) and in bf16 (close). Without a usable GPU the tests skip (they also run on
+// in fp32 (few ulps) and in bf16 (close); the same with two parallel heads. Without a usable GPU the tests skip (they also run on
 // the CPU emulation of CUDA, tests/test_cuda_emu/run.sh).
 #include <math.h>
 #include <string.h>
@@ -14,10 +14,11 @@
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 
-static void mtp_step_case(const CtOps *ops, CtArch arch, int packed, double tol) {
+static void mtp_step_case(const CtOps *ops, CtArch arch, int packed, CtMtpStyle style, double tol) {
     const int B = 3, T = 16;
     CtModelConfig c = tiny_config(arch);
     c.mtp_depth = 2;
+    c.mtp_style = style;
     CtModel cpu, gpu;
     CHECK_EQ_INT(ct_model_create(&cpu, &c, ct_ops_cpu(), B, T, 0), 0);
     CHECK_EQ_INT(ct_model_create(&gpu, &c, ct_ops_cpu(), B, T, 0), 0);
@@ -55,13 +56,28 @@ static void mtp_step_case(const CtOps *ops, CtArch arch, int packed, double tol)
 
 TEST(cuda, mtp_step_matches_cpu) {
     const CtOps *ops = cuda_fixture_ops_or_skip();
-    mtp_step_case(ops, CT_ARCH_LLAMA, 1, 1e-5);  // packed documents, masks, weights
-    if (!ct_test_failed()) mtp_step_case(ops, CT_ARCH_GPT2, 0, 1e-5);
+    mtp_step_case(ops, CT_ARCH_LLAMA, 1, CT_MTP_SEQUENTIAL, 1e-5);  // packed documents, masks, weights
+    if (!ct_test_failed()) mtp_step_case(ops, CT_ARCH_GPT2, 0, CT_MTP_SEQUENTIAL, 1e-5);
 }
 
 TEST(cuda, bf16_mtp_step_is_close_to_fp32) {
     const CtOps *ops = cuda_fixture_ops_or_skip();
     const CtOps *bf16 = ct_ops_with_precision(ops, "bf16");
     CHECK(bf16 != NULL);
-    if (!ct_test_failed()) mtp_step_case(bf16, CT_ARCH_LLAMA, 1, 8e-3);
+    if (!ct_test_failed()) mtp_step_case(bf16, CT_ARCH_LLAMA, 1, CT_MTP_SEQUENTIAL, 8e-3);
+}
+
+// Parallel heads (model.mtp_style parallel): the heads' blocks over the trunk state and its
+// gradient summed with the last block's, on the device.
+TEST(cuda, mtp_parallel_step_matches_cpu) {
+    const CtOps *ops = cuda_fixture_ops_or_skip();
+    mtp_step_case(ops, CT_ARCH_LLAMA, 1, CT_MTP_PARALLEL, 1e-5);
+    if (!ct_test_failed()) mtp_step_case(ops, CT_ARCH_GPT2, 0, CT_MTP_PARALLEL, 1e-5);
+}
+
+TEST(cuda, bf16_mtp_parallel_step_is_close_to_fp32) {
+    const CtOps *ops = cuda_fixture_ops_or_skip();
+    const CtOps *bf16 = ct_ops_with_precision(ops, "bf16");
+    CHECK(bf16 != NULL);
+    if (!ct_test_failed()) mtp_step_case(bf16, CT_ARCH_LLAMA, 1, CT_MTP_PARALLEL, 8e-3);
 }
