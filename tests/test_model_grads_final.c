@@ -25,10 +25,11 @@ static void record(void *ctx, size_t final_from) {
     r->n++;
 }
 
-static void reports_case(CtArch arch, int tie, int mtp_depth) {
+static void reports_case_styled(CtArch arch, int tie, int mtp_depth, CtMtpStyle style) {
     CtModelConfig c = tiny_config(arch);
     c.tie_embeddings = tie;
     c.mtp_depth = mtp_depth;
+    c.mtp_style = style;
     CtModel m;
     CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 2, 8, 0), 0);
     tiny_randomize_params(&m, 3);
@@ -55,6 +56,7 @@ static void reports_case(CtArch arch, int tie, int mtp_depth) {
     CHECK(r.from[0] < m.n_params);
     ct_model_free(&m);
 }
+static void reports_case(CtArch arch, int tie, int mtp_depth) { reports_case_styled(arch, tie, mtp_depth, CT_MTP_SEQUENTIAL); }
 
 TEST(model, backward_reports_where_gradients_are_final) {
     reports_case(CT_ARCH_GPT2, 1, 0);
@@ -65,4 +67,11 @@ TEST(model, backward_reports_where_gradients_are_final) {
 TEST(model, backward_reports_where_gradients_are_final_with_mtp) {
     reports_case(CT_ARCH_GPT2, 1, 2);  // the tied head (the embedding) gets every depth's gradient
     reports_case(CT_ARCH_LLAMA, 0, 2);
+}
+
+// Parallel heads add into the last block's input gradient: their backward must be over before
+// the head's report, not when blocks_backward reaches that block.
+TEST(model, backward_reports_where_gradients_are_final_with_parallel_heads) {
+    reports_case_styled(CT_ARCH_GPT2, 1, 2, CT_MTP_PARALLEL);
+    reports_case_styled(CT_ARCH_LLAMA, 0, 2, CT_MTP_PARALLEL);
 }
