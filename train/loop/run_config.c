@@ -110,9 +110,8 @@ static const CtConfigKey keys[] = {
     CT_CFG_KEY_FLOAT(CtRunConfig, model.router_scale, "model.router_scale", "0", 0, 1e6,
                      "Factor on the routed experts' weights (DeepSeek's routed_scaling_factor); 0: 1."),
     CT_CFG_KEY_INT(CtRunConfig, model.mtp_depth, "model.mtp_depth", "0", 0, CT_MODEL_MAX_MTP_DEPTH,
-                   "Multi-token prediction (DeepSeek-V3): D modules after the model, module k predicting the token k+1 "
-                   "places ahead through one more block of the model's family, sharing the embedding and output head; "
-                   "0: none."),
+                   "Multi-token prediction: D modules (model.mtp_style), module k predicting the token k+1 places "
+                   "ahead through one more block of the model's family, sharing the output head; 0: none."),
     CT_CFG_KEY_ENUM(CtRunConfig, model.mtp_style, "model.mtp_style", "sequential", "sequential|parallel",
                     "How the multi-token prediction modules read the model: sequential (DeepSeek-V3: module k reads "
                     "module k-1's hidden state and the embedding of token i+k) or parallel (Gloeckle et al. 2024: "
