@@ -6,16 +6,12 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/error.h"
 #include "core/log.h"
-#include "data/tokenizer/bpe.h"
-#include "data/tokenizer/tokenizer_hf.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
+#include "tests/generate_fixture.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
-#include "train/interop/checkpoint_io.h"
-#include "train/interop/checkpoint_meta.h"
 #include "train/model/generate.h"
 #include "train/model/lora.h"
 #include "train/model/speculative.h"
@@ -244,30 +240,11 @@ TEST(speculative, sampling_follows_the_targets_distribution_with_top_k_and_top_p
 
 // ---- ctrain generate --draft ----
 
-// A byte-level tokenizer (256 bytes and one special token) in HF's JSON.
-static char *byte_tokenizer_json(const char *special) {
-    CtTokenizer t;
-    ct_tokenizer_init(&t, CT_PATTERN_GPT2, CT_MERGES_BY_LIST);
-    for (int b = 0; b < 256; b++) {
-        uint8_t byte = (uint8_t)b;
-        ct_tokenizer_add(&t, b, &byte, 1, CT_TOKEN_NORMAL);
-    }
-    ct_tokenizer_add(&t, 256, (const uint8_t *)special, strlen(special), CT_TOKEN_SPECIAL);
-    char *json = ct_tokenizer_finish(&t) == 0 ? ct_tokenizer_hf_json(&t) : NULL;
-    ct_tokenizer_free(&t);
-    return json;
-}
-
 // A random model of config c saved with the byte tokenizer whose special token is `special`.
 static void save_random_with(const char *path, CtModelConfig c, uint64_t seed, const char *special) {
     CtModel m;
     random_model(&m, c, seed);
-    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
-    char *json = byte_tokenizer_json(special);
-    meta.tokenizer_json = ct_strdup(json);
-    free(json);
-    CHECK_MSG(ct_checkpoint_save(path, &m, NULL, &meta) == 0, "%s", ct_error_message());
-    ct_checkpoint_meta_free(&meta);
+    generate_fixture_save(path, &m, special);
     ct_model_free(&m);
 }
 

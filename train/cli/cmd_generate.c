@@ -18,6 +18,7 @@
 #include "train/cli/commands.h"
 #include "train/model/generate.h"
 #include "train/model/speculative.h"
+#include "train/model/speculative_mtp.h"
 #include "train/cli/sampling_options.h"
 
 static const CtOption options[] = {
@@ -40,8 +41,12 @@ static const CtOption options[] = {
     {"draft", "CKPT", "speculative decoding: a smaller model with the same tokenizer drafts tokens that the model "
                       "checks in one pass; the same text as without it when greedy, the same distribution when "
                       "sampling; stderr gets the acceptance rate and tokens/s", 0},
-    {"draft-tokens", "K", "with --draft: tokens drafted per round, 1 to 64 (default 4)", 0},
-    {"stats", NULL, "print the tokens generated per second on stderr (always with --draft)", 0},
+    {"speculative", NULL, "self-speculative decoding: the checkpoint's own multi-token-prediction modules "
+                          "(model.mtp_depth D > 0) draft up to D tokens per round from the model's hidden states, "
+                          "checked in one pass as with --draft; stderr gets the acceptance overall and per depth", 0},
+    {"draft-tokens", "K", "with --draft: tokens drafted per round, 1 to 64 (default 4); with --speculative: 1 to D "
+                          "(default D)", 0},
+    {"stats", NULL, "print the tokens generated per second on stderr (always with --draft and --speculative)", 0},
     {"threads", "N", "CPU threads (default: every core)", 0},
 };
 
@@ -116,6 +121,13 @@ static int emit(Output *o, int32_t next) {
     return 0;
 }
 
+// A speculative run's counts: drafted and accepted tokens, overall and per place in the draft.
+enum { MAX_DEPTH_STATS = 64 };
+typedef struct {
+    long drafted, accepted;
+    long drafted_at[MAX_DEPTH_STATS], accepted_at[MAX_DEPTH_STATS];
+} SpeculativeCounts;
+
 // Plain decoding: one model pass per token. Returns the cache's size (its context).
 static int decode_plain(CtModel *m, const CtIds *ids, const CtSamplingOptions *so, Output *o, double *t_start) {
     CtGenerator g;
@@ -135,14 +147,20 @@ static int decode_plain(CtModel *m, const CtIds *ids, const CtSamplingOptions *s
     return max_ctx;
 }
 
-// --draft: the draft model proposes, the model checks (train/model/speculative.h).
+// --draft (draft not NULL): the draft model proposes; --speculative: the model's own modules do.
+// The model checks (train/model/speculative.h). The counts go to *counts.
 static int decode_speculative(CtModel *m, CtModel *draft, int k, const CtIds *ids, const CtSamplingOptions *so,
-                              Output *o, double *t_start, long *drafted, long *accepted) {
+                              Output *o, double *t_start, SpeculativeCounts *counts) {
     CtGenerator g, dg;
     ct_generator_init(&g, m, m->config.max_seq_len);
-    ct_generator_init(&dg, draft, draft->config.max_seq_len);
     CtDrafter drafter;
-    ct_model_drafter_init(&drafter, &dg);
+    CtMtpDrafter modules;
+    if (draft) {
+        ct_generator_init(&dg, draft, draft->config.max_seq_len);
+        ct_model_drafter_init(&drafter, &dg);
+    } else {
+        ct_mtp_drafter_init(&modules, &drafter, &g);
+    }
     CtRng rng;
     ct_rng_seed(&rng, (uint64_t)so->seed);
     CtSpeculative sp;
@@ -156,14 +174,35 @@ static int decode_speculative(CtModel *m, CtModel *draft, int k, const CtIds *id
         if (n == 0) break;  // the context is full
         for (int i = 0; i < n && !done; i++) done = emit(o, out[i]);
     }
-    *drafted = sp.drafted;
-    *accepted = sp.accepted;
+    counts->drafted = sp.drafted;
+    counts->accepted = sp.accepted;
+    for (int i = 0; i < k && i < MAX_DEPTH_STATS; i++) {
+        counts->drafted_at[i] = sp.drafted_at[i];
+        counts->accepted_at[i] = sp.accepted_at[i];
+    }
     const int max_ctx = g.max_ctx;
     ct_free(out);
     ct_speculative_free(&sp);
-    ct_generator_free(&dg);
+    if (draft) {
+        ct_generator_free(&dg);
+    } else {
+        ct_mtp_drafter_free(&modules);
+    }
     ct_generator_free(&g);
     return max_ctx;
+}
+
+// stderr after a speculative run: the acceptance overall, then per place in the draft (depth).
+static void print_acceptance(const SpeculativeCounts *c, int k, int self) {
+    fprintf(stderr, "generate: draft acceptance %.1f%% (%ld of %ld drafted tokens, %s %d)\n",
+            c->drafted ? 100.0 * (double)c->accepted / (double)c->drafted : 0.0, c->accepted, c->drafted,
+            self ? "--speculative, depth" : "--draft-tokens", k);
+    fputs("generate: acceptance by depth:", stderr);
+    for (int i = 0; i < k && i < MAX_DEPTH_STATS; i++)
+        fprintf(stderr, "%s %d: %.1f%% (%ld of %ld)", i ? "," : "", i + 1,
+                c->drafted_at[i] ? 100.0 * (double)c->accepted_at[i] / (double)c->drafted_at[i] : 0.0,
+                c->accepted_at[i], c->drafted_at[i]);
+    fputc('\n', stderr);
 }
 
 // The draft must read and write the same token ids: the same vocabulary size and, where both
@@ -183,6 +222,23 @@ static int load_draft(const char *path, const CtModel *m, const CtCheckpointMeta
     return rc;
 }
 
+// --speculative: the checkpoint must have modules, and K at most their number. 0, or -1 + error.
+static int check_speculative(const CtArgs *args, const CtModel *m, const char *ckpt, long *draft_tokens) {
+    const int D = m->config.mtp_depth;
+    if (D == 0)
+        return ct_error_set("%s: model.mtp_depth is 0: the checkpoint has no multi-token-prediction modules to draft "
+                            "with (--speculative); train one with model.mtp_depth > 0, or draft with --draft CKPT",
+                            ckpt);
+    if (!ct_args_has(args, "draft-tokens")) {
+        *draft_tokens = D;
+    } else if (*draft_tokens > D) {
+        return ct_error_set("--draft-tokens %ld: %s has %d multi-token-prediction module%s (model.mtp_depth), which "
+                            "draft at most %d token%s per round", *draft_tokens, ckpt, D, D == 1 ? "" : "s", D,
+                            D == 1 ? "" : "s");
+    }
+    return 0;
+}
+
 static int run_generate(const CtArgs *args) {
     const char *ckpt = ct_args_get(args, "checkpoint");
     if (!ckpt) return ct_cli_usage_error(&ct_cmd_generate, "--checkpoint FILE is required");
@@ -194,14 +250,25 @@ static int run_generate(const CtArgs *args) {
     if (draft_tokens < 1 || draft_tokens > 64)
         return ct_cli_usage_error(&ct_cmd_generate, "--draft-tokens must be 1 to 64 (got %ld)", draft_tokens);
     const char *draft_path = ct_args_get(args, "draft");
-    if (!draft_path && ct_args_has(args, "draft-tokens"))
-        return ct_cli_usage_error(&ct_cmd_generate, "--draft-tokens needs --draft CKPT (the model that drafts)");
+    const int self = ct_args_has(args, "speculative");
+    if (self && draft_path)
+        return ct_cli_usage_error(&ct_cmd_generate, "--speculative and --draft exclude each other: the model's own "
+                                                    "modules draft, or another model does");
+    if (!draft_path && !self && ct_args_has(args, "draft-tokens"))
+        return ct_cli_usage_error(&ct_cmd_generate, "--draft-tokens needs --draft CKPT (the model that drafts) or "
+                                                    "--speculative");
     ct_cpu_set_threads((int)threads);
     CtModel m;
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
-    // rows of one pass: a LoRA model's adapters keep scratch for max_B·max_T rows (train/model/generate.h)
-    const int rows = draft_path ? (int)draft_tokens + 1 : 1;
+    // rows of one pass: a LoRA model's adapters keep scratch for max_B·max_T rows (train/model/generate.h);
+    // --speculative's K is at most model.mtp_depth ≤ CT_MODEL_MAX_MTP_DEPTH
+    const int rows = draft_path ? (int)draft_tokens + 1 : self ? CT_MODEL_MAX_MTP_DEPTH + 1 : 1;
     if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), rows, 1, 0, NULL, &meta) != 0) return ct_cli_fail();
+    if (self && check_speculative(args, &m, ckpt, &draft_tokens) != 0) {
+        ct_checkpoint_meta_free(&meta);
+        ct_model_free(&m);
+        return ct_cli_fail();
+    }
     CtModel draft;
     if (draft_path && load_draft(draft_path, &m, &meta, &draft) != 0) {
         ct_checkpoint_meta_free(&meta);
@@ -252,10 +319,11 @@ static int run_generate(const CtArgs *args) {
     }
     if (rc == 0) {
         double t_start;
-        long drafted = 0, accepted = 0;
-        const int max_ctx = draft_path ? decode_speculative(&m, &draft, (int)draft_tokens, &ids, &so, &o, &t_start,
-                                                            &drafted, &accepted)
-                                       : decode_plain(&m, &ids, &so, &o, &t_start);
+        SpeculativeCounts counts = {0};
+        const int speculative = draft_path || self;
+        const int max_ctx = speculative ? decode_speculative(&m, draft_path ? &draft : NULL, (int)draft_tokens, &ids,
+                                                             &so, &o, &t_start, &counts)
+                                        : decode_plain(&m, &ids, &so, &o, &t_start);
         const double seconds = ct_time_now() - t_start;
         fputc('\n', stdout);
         // the text before the messages below; a full disk (`> out.txt`) is said here, with its cause
@@ -267,12 +335,10 @@ static int run_generate(const CtArgs *args) {
                 fprintf(stderr, "generate: stopped after %ld tokens: the model's context of %d tokens is full (prompt "
                         "%zu + %ld generated; --max-tokens %ld)\n", o.generated, max_ctx, ids.len, o.generated,
                         so.max_tokens);
-            if (draft_path || ct_args_has(args, "stats"))
+            if (speculative || ct_args_has(args, "stats"))
                 fprintf(stderr, "generate: %ld tokens in %.3f s, %.1f tokens/s\n", o.generated, seconds,
                         seconds > 0 ? (double)o.generated / seconds : 0.0);
-            if (draft_path)
-                fprintf(stderr, "generate: draft acceptance %.1f%% (%ld of %ld drafted tokens, --draft-tokens %ld)\n",
-                        drafted ? 100.0 * (double)accepted / (double)drafted : 0.0, accepted, drafted, draft_tokens);
+            if (speculative) print_acceptance(&counts, (int)draft_tokens, self);
         }
     }
     ct_free(o.bytes);
@@ -291,7 +357,7 @@ const CtCommand ct_cmd_generate = {
     .name = "generate",
     .summary = "continue a prompt with a trained model (key/value cache, streamed)",
     .usage = "ctrain generate --checkpoint FILE [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] "
-             "[--top-p P] [--seed S] [--ids] [--ignore-eos] [--draft CKPT [--draft-tokens K]] [--stats]",
+             "[--top-p P] [--seed S] [--ids] [--ignore-eos] [--draft CKPT | --speculative] [--draft-tokens K] [--stats]",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .max_positionals = 0,

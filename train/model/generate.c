@@ -28,6 +28,14 @@ static void alloc_rows(CtGenerator *g, int rows) {
     g->logits = ops->alloc(A * R * (size_t)c->vocab_size, "generation logits");
     g->token_pos = ops->alloc(sizeof(int32_t) * 2 * R, "generation tokens");
     if (c->n_experts > 0) ct_model_moe_acts_alloc(g->model, rows, &g->moe);
+    if (c->mtp_depth > 0) {
+        const size_t RC = R * (size_t)c->d_model;
+        g->mtp_emb = ops->alloc(A * RC, "generation state");
+        g->mtp_e = ops->alloc(A * RC, "generation state");
+        g->mtp_h = ops->alloc(A * RC, "generation state");
+        g->mtp_cat = ops->alloc(A * 2 * RC, "generation state");
+        g->mtp_x = ops->alloc(A * RC, "generation state");
+    }
     g->host_logits = ops->host_memory && A == sizeof(float) ? g->logits
                                                             : ct_alloc(sizeof(float) * R * (size_t)c->vocab_size);
 }
@@ -39,6 +47,9 @@ static void free_rows(CtGenerator *g) {
     if (g->qkv_pre) ops->free(g->qkv_pre);
     if (g->branch_pre) ops->free(g->branch_pre);
     if (g->moe.logits) ct_model_moe_acts_free(g->model, &g->moe);
+    void *mtp[] = {g->mtp_emb, g->mtp_e, g->mtp_h, g->mtp_cat, g->mtp_x};
+    for (size_t i = 0; i < sizeof mtp / sizeof mtp[0]; i++)
+        if (mtp[i]) ops->free(mtp[i]);
     if (g->host_logits != (void *)g->logits) ct_free(g->host_logits);
     ops->free(g->logits);
     g->moe = (CtMoeActs){0};
@@ -50,12 +61,12 @@ void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
     CT_CHECK(max_ctx >= 1 && max_ctx <= c->max_seq_len, "the cache holds at most max_seq_len tokens");
     g->model = model;
     g->max_ctx = max_ctx;
-    const size_t kv = (size_t)ct_model_kv_width(c);
+    const size_t kv = (size_t)ct_model_kv_width(c), layers = (size_t)(c->n_layer + c->mtp_depth);
     // In the ops' memory (the GPU's for a model there); logits come back to the host.
     const CtOps *ops = model->ops;
     const size_t A = ops->act_bytes;
-    g->k_cache = ops->alloc(A * (size_t)c->n_layer * (size_t)max_ctx * kv, "generation key cache");
-    g->v_cache = ops->alloc(A * (size_t)c->n_layer * (size_t)max_ctx * kv, "generation value cache");
+    g->k_cache = ops->alloc(A * layers * (size_t)max_ctx * kv, "generation key cache");
+    g->v_cache = ops->alloc(A * layers * (size_t)max_ctx * kv, "generation value cache");
     alloc_rows(g, 1);
 }
 
@@ -73,7 +84,48 @@ void ct_generator_rollback(CtGenerator *g, int n_ctx) {
     g->n_ctx = n_ctx;  // the rows past it are overwritten by the next feed
 }
 
+void ct_generator_keep_hidden(CtGenerator *g, CtAct *by_position, int after_blocks) {
+    CT_CHECK(after_blocks >= 0 && after_blocks <= g->model->config.n_layer, "a hidden state after 0..L blocks");
+    g->hidden = by_position;
+    g->hidden_after = after_blocks;
+}
+
 const float *ct_generator_feed(CtGenerator *g, int32_t token) { return ct_generator_feed_many(g, &token, 1); }
+
+// The buffers take n rows (grown on demand).
+static void reserve_rows(CtGenerator *g, int n) {
+    if (n <= g->rows) return;
+    free_rows(g);
+    alloc_rows(g, n);
+}
+
+// The tokens of n rows and their positions pos.. into the ops' memory (token_pos).
+static void upload_tokens(CtGenerator *g, const int32_t *tokens, int pos, int n) {
+    int32_t *host = ct_alloc(sizeof(int32_t) * 2 * (size_t)n);
+    for (int t = 0; t < n; t++) {
+        host[t] = tokens[t];
+        host[n + t] = pos + t;
+    }
+    g->model->ops->upload(g->token_pos, host, sizeof(int32_t) * 2 * (size_t)n);
+    ct_free(host);
+}
+
+// One block pass's buffers over n rows, the residual stream x updated in place into out.
+static CtBlockActs block_rows(const CtGenerator *g, CtAct *x, CtAct *out, int n) {
+    float *mean = g->mean_rstd, *rstd = g->mean_rstd + n;
+    return (CtBlockActs){.x = x, .ln1 = g->norm, .ln1_mean = mean, .ln1_rstd = rstd, .qkv = g->qkv,
+                         .qkv_pre = g->qkv_pre, .qk_rstd = g->mean_rstd + 2 * n, .atty = g->atty, .res2 = x,
+                         .ln2 = g->norm, .ln2_mean = mean, .ln2_rstd = rstd, .fch = g->fch, .fch_act = g->fch_act,
+                         .proj = g->proj, .attn_pre = g->branch_pre, .mlp_pre = g->branch_pre,
+                         .attn_post_rstd = rstd, .mlp_post_rstd = rstd, .moe = g->moe, .out = out};
+}
+
+// ct_generator_keep_hidden: the stream's n rows (positions n_ctx..) to the hidden store.
+static void keep_hidden(const CtGenerator *g, int n) {
+    const CtOps *ops = g->model->ops;
+    const size_t C = (size_t)g->model->config.d_model;
+    ops->copy(ct_act_at(ops->act_bytes, g->hidden, (size_t)g->n_ctx * C), g->x, ops->act_bytes * (size_t)n * C);
+}
 
 // The rows one pass may take: a model with LoRA adapters keeps their products for max_B·max_T
 // rows (train/model/lora.c's scratch), so longer feeds run in several passes.
@@ -87,38 +139,26 @@ static int rows_per_pass(const CtGenerator *g) {
 // the logits go to `logits` [n, V].
 static void pass(CtGenerator *g, const int32_t *tokens, int n, CtAct *logits) {
     CtModel *m = g->model;
-    const CtOps *ops = m->ops;
-    int32_t *host = ct_alloc(sizeof(int32_t) * 2 * (size_t)n);
-    for (int t = 0; t < n; t++) {
-        host[t] = tokens[t];
-        host[n + t] = g->n_ctx + t;
-    }
-    ops->upload(g->token_pos, host, sizeof(int32_t) * 2 * (size_t)n);
-    ct_free(host);
+    upload_tokens(g, tokens, g->n_ctx, n);
     const int32_t *d_tokens = g->token_pos, *d_pos = g->token_pos + n;
     // dynamic RoPE scaling sees a pass whose largest position is the last row's, as transformers does
     const CtBlockPass block_pass = {.B = 1, .T = n, .positions = d_pos, .rope_len = g->n_ctx + n,
                                     .k_cache = g->k_cache, .v_cache = g->v_cache, .max_ctx = g->max_ctx,
                                     .pos = g->n_ctx};
-    float *mean = g->mean_rstd, *rstd = g->mean_rstd + n;
-    const CtBlockActs rows = {.x = g->x, .ln1 = g->norm, .ln1_mean = mean, .ln1_rstd = rstd, .qkv = g->qkv,
-                              .qkv_pre = g->qkv_pre, .qk_rstd = g->mean_rstd + 2 * n, .atty = g->atty, .res2 = g->x,
-                              .ln2 = g->norm, .ln2_mean = mean, .ln2_rstd = rstd, .fch = g->fch,
-                              .fch_act = g->fch_act, .proj = g->proj, .attn_pre = g->branch_pre,
-                              .mlp_pre = g->branch_pre, .attn_post_rstd = rstd, .mlp_post_rstd = rstd, .moe = g->moe,
-                              .out = g->x};
+    const CtBlockActs rows = block_rows(g, g->x, g->x, n);
     ct_model_embed_forward(m, g->x, d_tokens, d_pos, n, 0.0f);
-    for (int l = 0; l < m->config.n_layer; l++) ct_model_block_forward(m, l, &block_pass, &rows);
-    ct_model_head_forward(m, logits, g->norm, mean, rstd, g->x, n);
+    for (int l = 0; l < m->config.n_layer; l++) {
+        if (g->hidden && l == g->hidden_after) keep_hidden(g, n);
+        ct_model_block_forward(m, l, &block_pass, &rows);
+    }
+    if (g->hidden && g->hidden_after == m->config.n_layer) keep_hidden(g, n);
+    ct_model_head_forward(m, logits, g->norm, rows.ln1_mean, rows.ln1_rstd, g->x, n);
     g->n_ctx += n;
 }
 
 const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n) {
     CT_CHECK(n >= 1 && g->n_ctx + n <= g->max_ctx, "the generation cache is full (the caller stops at max_ctx)");
-    if (n > g->rows) {
-        free_rows(g);
-        alloc_rows(g, n);
-    }
+    reserve_rows(g, n);
     const CtOps *ops = g->model->ops;
     const size_t V = (size_t)g->model->config.vocab_size;
     const int most = rows_per_pass(g);
@@ -128,6 +168,30 @@ const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n
         done += rows;
     }
     if (g->host_logits != (void *)g->logits) ops->download_act(g->host_logits, g->logits, (size_t)n * V);
+    return g->host_logits;
+}
+
+// The modules have no LoRA adapters (train/model/lora.c attaches to the main model's layers), so
+// n rows go in one pass.
+const float *ct_generator_mtp_feed(CtGenerator *g, int k, const CtAct *h_prev, const int32_t *tokens, int pos, int n,
+                                   CtAct *h_out) {
+    CtModel *m = g->model;
+    const CtModelConfig *c = &m->config;
+    CT_CHECK(k >= 1 && k <= c->mtp_depth && n >= 1 && pos >= 0 && pos + n <= g->max_ctx,
+             "a module's feed: depth 1..mtp_depth, rows inside the context");
+    reserve_rows(g, n);
+    upload_tokens(g, tokens, pos, n);
+    const CtBlockPass block_pass = {.B = 1, .T = n, .positions = g->token_pos + n, .rope_len = pos + n,
+                                    .k_cache = g->k_cache, .v_cache = g->v_cache, .max_ctx = g->max_ctx, .pos = pos};
+    float *mean = g->mean_rstd, *rstd = g->mean_rstd + n;
+    const CtMtpModuleActs a = {.emb = g->mtp_emb, .e_norm = g->mtp_e, .h_norm = g->mtp_h, .e_mean = mean,
+                               .e_rstd = rstd, .h_mean = mean, .h_rstd = rstd, .cat = g->mtp_cat, .x = g->mtp_x,
+                               .block = block_rows(g, g->mtp_x, h_out, n)};
+    ct_model_mtp_module_forward(m, k, &block_pass, &a, h_prev, g->token_pos);
+    const CtOps *ops = m->ops;
+    const size_t A = ops->act_bytes, C = (size_t)c->d_model;
+    ct_model_mtp_head_forward(m, k, g->logits, g->norm, mean, rstd, ct_act_at(A, h_out, (size_t)(n - 1) * C), 1);
+    if (g->host_logits != (void *)g->logits) ops->download_act(g->host_logits, g->logits, (size_t)c->vocab_size);
     return g->host_logits;
 }
 

@@ -14,7 +14,14 @@ typedef struct {
     CtModel *model;
     int max_ctx;
     int n_ctx;           // tokens in the cache
-    CtAct *k_cache, *v_cache;  // [L, max_ctx, NKV·HD], of the ops' activation type
+    // [L + D, max_ctx, NKV·HD], of the ops' activation type: the model's L layers, then the D
+    // multi-token-prediction modules' blocks (model.mtp_depth; their rows are the drafter's to
+    // count: ct_generator_mtp_feed)
+    CtAct *k_cache, *v_cache;
+    // ct_generator_keep_hidden: where each pass copies its residual stream after `hidden_after`
+    // blocks, by position ([max_ctx, C], the ops' memory), or NULL
+    CtAct *hidden;
+    int hidden_after;
     int rows;            // how many rows one pass can feed: the buffers below are sized for it (grown on demand)
     // in the model's ops' memory: the block's buffers for `rows` rows (train/model/model_internal.h's
     // CtBlockActs), the norms' statistics
@@ -22,6 +29,7 @@ typedef struct {
     CtAct *qkv_pre, *branch_pre;  // qk_norm's and post_norms' inputs (NULL without the feature)
     float *mean_rstd;             // [rows·(2 + NH + NKV)]: the norms' means, their rstd, then the q/k norms' rstd
     CtMoeActs moe;                // an MoE layer's buffers for `rows` rows (every MoE layer reuses them)
+    CtAct *mtp_emb, *mtp_e, *mtp_h, *mtp_cat, *mtp_x;  // a module's inputs: [rows, C] ×3, [rows, 2C], [rows, C]
     int32_t *token_pos;  // [2·rows]: the fed tokens, then their positions, in the ops' memory
     float *host_logits;  // [rows, V]: what ct_generator_feed(_many) returns (= logits on the CPU)
 } CtGenerator;
@@ -43,6 +51,19 @@ const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n
 // Forgets the cache past its first n_ctx tokens (0 ≤ n_ctx ≤ the current n_ctx): what a
 // speculative decoder does with rejected draft tokens. Nothing is recomputed.
 void ct_generator_rollback(CtGenerator *g, int n_ctx);
+// From now on every pass copies the residual stream of its rows after the first `after_blocks`
+// blocks (L: the last hidden state, before the final norm) into by_position[pos·C..] ([max_ctx,
+// C] in the model's ops' memory, of its activation type): what multi-token-prediction modules
+// draft from (train/model/speculative_mtp.c). NULL stops it.
+void ct_generator_keep_hidden(CtGenerator *g, CtAct *by_position, int after_blocks);
+// Multi-token-prediction module k (1 ≤ k ≤ model.mtp_depth, train/model/model_mtp.c) over n rows
+// at positions pos..pos+n−1, against its own key/value cache (layer L+k−1 of this one's, where
+// its rows 0..pos−1 must hold what earlier calls stored; the caller counts them): reads h_prev
+// [n, C] (the previous depth's hidden rows) and tokens[n] (host: the token at position i + k for
+// row i), writes the module's hidden rows to h_out [n, C] (both the ops' memory), and returns the
+// logits [V] of what follows the last row (host; valid until the next feed). pos + n ≤ max_ctx.
+const float *ct_generator_mtp_feed(CtGenerator *g, int k, const CtAct *h_prev, const int32_t *tokens, int pos, int n,
+                                   CtAct *h_out);
 
 typedef struct {
     float temperature;  // 0: greedy (argmax), deterministic

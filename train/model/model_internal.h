@@ -128,6 +128,10 @@ struct CtMtp {
 // one row at a time with a pass that names the key/value cache of layer L+k−1.
 void ct_model_mtp_module_forward(CtModel *m, int k, const CtBlockPass *pass, const CtMtpModuleActs *a,
                                  const CtAct *h_prev, const int32_t *tokens);
+// Module k's head over N rows of its hidden state h: logits = lm_head · norm_k(h) (the soft-cap
+// after), the norm into lnf with its statistics.
+void ct_model_mtp_head_forward(CtModel *m, int k, CtAct *logits, CtAct *lnf, float *mean, float *rstd, const CtAct *h,
+                               int N);
 // Every module over the last forward's batch (host arrays in `batch`, staged ones in m->batch),
 // from h0: sequential, the main model's last hidden state before its final norm; parallel, the
 // trunk state (the input of the main model's last block), which the heads keep reading (their

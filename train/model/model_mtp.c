@@ -90,11 +90,21 @@ static int stage_depth(CtModel *m, const CtBatch *batch, int k, const CtMtpModul
     return count;
 }
 
-// logits = lm_head · lnf (then the soft-cap), into the model's logits buffer.
-static void head_logits(CtModel *m, const CtMtpModuleActs *a, int N) {
+// logits = lm_head · lnf (then the soft-cap).
+static void head_product(CtModel *m, CtAct *logits, const CtAct *lnf, int N) {
     const CtModelConfig *c = &m->config;
-    m->ops->matmul_forward(m->act.logits, a->lnf, m->w.lm_head, NULL, N, c->d_model, c->vocab_size);
-    if (c->final_softcap > 0) m->ops->softcap_forward(m->act.logits, (size_t)N * c->vocab_size, c->final_softcap);
+    m->ops->matmul_forward(logits, lnf, m->w.lm_head, NULL, N, c->d_model, c->vocab_size);
+    if (c->final_softcap > 0) m->ops->softcap_forward(logits, (size_t)N * c->vocab_size, c->final_softcap);
+}
+
+// The same into the model's logits buffer, from module a's kept norm.
+static void head_logits(CtModel *m, const CtMtpModuleActs *a, int N) { head_product(m, m->act.logits, a->lnf, N); }
+
+void ct_model_mtp_head_forward(CtModel *m, int k, CtAct *logits, CtAct *lnf, float *mean, float *rstd, const CtAct *h,
+                               int N) {
+    const CtMtpTensors *t = &m->w.mtp[k - 1];
+    ct_model_norm_forward(m, lnf, mean, rstd, h, t->norm_w, t->norm_b, N);
+    head_product(m, logits, lnf, N);
 }
 
 // Depth k's head from its hidden state h^k (a->block.out): shared_head.norm, the logits, the
@@ -102,9 +112,7 @@ static void head_logits(CtModel *m, const CtMtpModuleActs *a, int N) {
 static void depth_loss_forward(CtModel *m, int k, const CtMtpModuleActs *a, int N, int count) {
     struct CtMtp *x = m->mtp;
     const CtOps *ops = m->ops;
-    const CtMtpTensors *t = &m->w.mtp[k - 1];
-    ct_model_norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, a->block.out, t->norm_w, t->norm_b, N);
-    head_logits(m, a, N);
+    ct_model_mtp_head_forward(m, k, m->act.logits, a->lnf, a->lnf_mean, a->lnf_rstd, a->block.out, N);
     ops->xent_forward(a->losses, a->logprobs, a->lse, m->act.logits, a->targets, x->has_mask ? a->loss_mask : NULL,
                       x->has_weights ? a->loss_weights : NULL, N, m->config.vocab_size);
     const float *losses = a->losses;

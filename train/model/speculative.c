@@ -7,9 +7,7 @@
 
 // ---- a separate draft model ----
 
-// A token from logits: the argmax (greedy), or drawn from the transformed distribution, which
-// probs[V] keeps for the acceptance test.
-static int32_t pick(const float *logits, int V, const CtSampling *s, CtRng *rng, float *probs) {
+int32_t ct_drafter_pick(const float *logits, int V, const CtSampling *s, CtRng *rng, float *probs) {
     if (s->temperature <= 0) return ct_sample(logits, V, s, rng);
     ct_sampling_probs(logits, V, s, probs);
     return ct_sample_probs(probs, V, rng);
@@ -23,7 +21,7 @@ static int model_propose(CtDrafter *d, const int32_t *seq, int len, int k, const
     const int behind = len - g->n_ctx;  // the tokens it has not seen: the last round's, or the prompt
     const float *logits = ct_generator_feed_many(g, seq + g->n_ctx, behind) + (size_t)(behind - 1) * V;
     for (int i = 0; i < k; i++) {
-        draft[i] = pick(logits, V, s, rng, probs ? probs + (size_t)i * V : NULL);
+        draft[i] = ct_drafter_pick(logits, V, s, rng, probs ? probs + (size_t)i * V : NULL);
         if (i + 1 < k) logits = ct_generator_feed(g, draft[i]);
     }
     return k;
@@ -55,6 +53,8 @@ void ct_speculative_init(CtSpeculative *sp, CtGenerator *target, CtDrafter *draf
     sp->draft = ct_alloc(sizeof(int32_t) * (size_t)(k + 1));
     sp->p = ct_alloc(sizeof(float) * (size_t)(k + 1) * V);
     sp->q = ct_alloc(sizeof(float) * (size_t)(k + 1) * V);
+    sp->drafted_at = ct_calloc((size_t)(k + 1), sizeof(long));
+    sp->accepted_at = ct_calloc((size_t)(k + 1), sizeof(long));
     memcpy(sp->seq, prompt, sizeof(int32_t) * (size_t)n);
     sp->len = n;
     if (n > 1) ct_generator_feed_many(target, prompt, n - 1);
@@ -65,6 +65,8 @@ void ct_speculative_free(CtSpeculative *sp) {
     ct_free(sp->draft);
     ct_free(sp->p);
     ct_free(sp->q);
+    ct_free(sp->drafted_at);
+    ct_free(sp->accepted_at);
     memset(sp, 0, sizeof *sp);
 }
 
@@ -111,6 +113,7 @@ int ct_speculative_round(CtSpeculative *sp, int32_t *out, int max_out) {
             out[n++] = best;
             if (i == k || best != sp->draft[i + 1]) break;
             sp->accepted++;
+            sp->accepted_at[i]++;
             continue;
         }
         float *p = sp->p + (size_t)i * V;
@@ -123,6 +126,7 @@ int ct_speculative_round(CtSpeculative *sp, int32_t *out, int max_out) {
         if (accept_sampled(p, sp->q + (size_t)i * V, x, sp->rng)) {
             out[n++] = x;
             sp->accepted++;
+            sp->accepted_at[i]++;
             continue;
         }
         float *rest = sp->p + (size_t)k * V;  // scratch: row k's distribution is not needed any more
@@ -132,6 +136,7 @@ int ct_speculative_round(CtSpeculative *sp, int32_t *out, int max_out) {
         break;
     }
     sp->drafted += k;
+    for (int i = 0; i < k; i++) sp->drafted_at[i]++;
     memcpy(sp->seq + sp->len, out, sizeof(int32_t) * (size_t)n);
     sp->len += n;
     // both caches keep the text but its last token (the target's correction or extra token,

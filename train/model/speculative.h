@@ -40,6 +40,9 @@ typedef struct CtDrafter {
 // A separate draft model (same vocabulary as the target) with its own key/value cache: it
 // catches up on the tokens it has not seen in one pass, then drafts one token per pass.
 void ct_model_drafter_init(CtDrafter *d, CtGenerator *draft);
+// A drafter's token from logits[V]: the argmax (s greedy), or drawn from the transformed
+// distribution, which probs[V] keeps for the acceptance test.
+int32_t ct_drafter_pick(const float *logits, int V, const CtSampling *s, CtRng *rng, float *probs);
 
 typedef struct {
     CtGenerator *target;
@@ -52,6 +55,7 @@ typedef struct {
     int32_t *draft;        // [k]
     float *p, *q;          // [k+1, V]: the target's and the drafter's distributions (sampling)
     long drafted, accepted;  // draft tokens proposed, and accepted, over all rounds
+    long *drafted_at, *accepted_at;  // [k]: the same per place in the draft (depth 1: the first drafted token)
     long target_passes;
 } CtSpeculative;
 

@@ -1,0 +1,9 @@
+// Checkpoints for the tests of `ctrain generate`: a model saved with a byte-level tokenizer.
+#pragma once
+#include "train/model/model.h"
+
+// A byte-level tokenizer (256 bytes and one special token) in HF's JSON; free with free().
+char *generate_fixture_byte_tokenizer_json(const char *special);
+// Saves model m to path with the byte tokenizer whose special token is `special` (a CHECK fails
+// when it cannot).
+void generate_fixture_save(const char *path, const CtModel *m, const char *special);

@@ -1,0 +1,31 @@
+// Self-speculative decoding: the target model's own multi-token-prediction modules
+// (model.mtp_depth = D, train/model/model_mtp.c) draft up to D tokens per round from the hidden
+// states of the target's last pass, and the target checks them (train/model/speculative.h).
+//
+// Counting. The decoder's target cache holds seq[0..len−1) (all but the last token). Module 1 at
+// position j reads the main model's hidden state h_j (before its final norm) and the embedding
+// of seq[j+1], and predicts seq[j+2]; module k reads module k−1's output at j and seq[j+k] and
+// predicts seq[j+k+1]. So at position len−2, module 1 drafts d1 = seq[len], module 2 (reading
+// d1) drafts d2, and so on. Each module's block has its own key/value cache (layer L+k−1 of the
+// target's generator), whose row j is final once seq[j+k] is accepted: every round, module k
+// catches up on the rows from its first unconfirmed one to len−2 in one pass (the last of them
+// read drafts), and the rollback after the round forgets the rows built on rejected drafts.
+#pragma once
+#include "train/model/speculative.h"
+
+typedef struct {
+    CtGenerator *target;
+    int depth;  // D
+    // [D + 1, max_ctx, C] in the model's ops' memory, by position: plane 0 the main model's hidden
+    // rows (each target pass copies them: ct_generator_keep_hidden), plane k module k's output
+    CtAct *hidden;
+    int rows[CT_MODEL_MAX_MTP_DEPTH];  // module k's cache and plane k: rows 0..rows[k−1]−1 are final
+    int32_t *tokens;                   // HOST [max_ctx]: one module pass's tokens
+} CtMtpDrafter;
+
+// A drafter over target's modules (its model has mtp_depth > 0; its cache is empty): call before
+// ct_speculative_init, whose prompt pass yields the first hidden rows. d->self is md.
+void ct_mtp_drafter_init(CtMtpDrafter *md, CtDrafter *d, CtGenerator *target);
+void ct_mtp_drafter_free(CtMtpDrafter *md);
+// Plane p's row at position pos (p = 0: the main model's hidden state; p = k: module k's output).
+CtAct *ct_mtp_drafter_plane(const CtMtpDrafter *md, int p, int pos);
