@@ -30,10 +30,12 @@ static void alloc_rows(CtGenerator *g, int rows) {
     if (c->n_experts > 0) ct_model_moe_acts_alloc(g->model, rows, &g->moe);
     if (c->mtp_depth > 0) {
         const size_t RC = R * (size_t)c->d_model;
-        g->mtp_emb = ops->alloc(A * RC, "generation state");
-        g->mtp_e = ops->alloc(A * RC, "generation state");
-        g->mtp_h = ops->alloc(A * RC, "generation state");
-        g->mtp_cat = ops->alloc(A * 2 * RC, "generation state");
+        if (c->mtp_style == CT_MTP_SEQUENTIAL) {  // a parallel head has no input of its own
+            g->mtp_emb = ops->alloc(A * RC, "generation state");
+            g->mtp_e = ops->alloc(A * RC, "generation state");
+            g->mtp_h = ops->alloc(A * RC, "generation state");
+            g->mtp_cat = ops->alloc(A * 2 * RC, "generation state");
+        }
         g->mtp_x = ops->alloc(A * RC, "generation state");
     }
     g->host_logits = ops->host_memory && A == sizeof(float) ? g->logits
@@ -184,12 +186,18 @@ const float *ct_generator_mtp_feed(CtGenerator *g, int k, const CtAct *h_prev, c
     const CtBlockPass block_pass = {.B = 1, .T = n, .positions = g->token_pos + n, .rope_len = pos + n,
                                     .k_cache = g->k_cache, .v_cache = g->v_cache, .max_ctx = g->max_ctx, .pos = pos};
     float *mean = g->mean_rstd, *rstd = g->mean_rstd + n;
-    const CtMtpModuleActs a = {.emb = g->mtp_emb, .e_norm = g->mtp_e, .h_norm = g->mtp_h, .e_mean = mean,
-                               .e_rstd = rstd, .h_mean = mean, .h_rstd = rstd, .cat = g->mtp_cat, .x = g->mtp_x,
-                               .block = block_rows(g, g->mtp_x, h_out, n)};
-    ct_model_mtp_module_forward(m, k, &block_pass, &a, h_prev, g->token_pos);
     const CtOps *ops = m->ops;
     const size_t A = ops->act_bytes, C = (size_t)c->d_model;
+    if (c->mtp_style == CT_MTP_PARALLEL) {  // head k: its block over the trunk rows (the block updates
+        ops->copy(g->mtp_x, h_prev, A * (size_t)n * C);  // its input in place: a copy, the trunk rows stay)
+        const CtBlockActs rows = block_rows(g, g->mtp_x, h_out, n);
+        ct_model_block_forward(m, c->n_layer + k - 1, &block_pass, &rows);
+    } else {
+        const CtMtpModuleActs a = {.emb = g->mtp_emb, .e_norm = g->mtp_e, .h_norm = g->mtp_h, .e_mean = mean,
+                                   .e_rstd = rstd, .h_mean = mean, .h_rstd = rstd, .cat = g->mtp_cat, .x = g->mtp_x,
+                                   .block = block_rows(g, g->mtp_x, h_out, n)};
+        ct_model_mtp_module_forward(m, k, &block_pass, &a, h_prev, g->token_pos);
+    }
     ct_model_mtp_head_forward(m, k, g->logits, g->norm, mean, rstd, ct_act_at(A, h_out, (size_t)(n - 1) * C), 1);
     if (g->host_logits != (void *)g->logits) ops->download_act(g->host_logits, g->logits, (size_t)c->vocab_size);
     return g->host_logits;

@@ -9,13 +9,18 @@ static int min_int(int a, int b) { return a < b ? a : b; }
 
 // What feeds depth k at position j: the hidden plane it reads there, and the token
 // `token_shift` places on (seq[j + shift]). DeepSeek-V3's sequential modules: the previous
-// depth's output (the main model's hidden state for k = 1) and seq[j + k]. The rest of the
-// drafter (catch-up, rollback) follows from these two numbers.
+// depth's output (the main model's hidden state for k = 1) and seq[j + k]. Parallel heads: the
+// trunk plane and no token (shift 0: the row's own token, which only gives the count), so every
+// depth's rows are final as soon as the target's are. The rest of the drafter (catch-up,
+// rollback) follows from these two numbers.
 typedef struct {
     int plane, token_shift;
 } DepthInput;
 
-static DepthInput depth_input(int k) { return (DepthInput){.plane = k - 1, .token_shift = k}; }
+static DepthInput depth_input(const CtMtpDrafter *md, int k) {
+    if (md->target->model->config.mtp_style == CT_MTP_PARALLEL) return (DepthInput){.plane = 0, .token_shift = 0};
+    return (DepthInput){.plane = k - 1, .token_shift = k};
+}
 
 CtAct *ct_mtp_drafter_plane(const CtMtpDrafter *md, int p, int pos) {
     const CtGenerator *g = md->target;
@@ -33,7 +38,7 @@ static int mtp_propose(CtDrafter *d, const int32_t *seq, int len, int k, const C
     CT_CHECK(len >= 2 && g->n_ctx == len - 1, "the modules draft after the target has fed all but the last token");
     const int n = min_int(k, md->depth);
     for (int depth = 1; depth <= n; depth++) {
-        const DepthInput in = depth_input(depth);
+        const DepthInput in = depth_input(md, depth);
         const int from = md->rows[depth - 1], count = last + 1 - from;
         for (int r = 0; r < count; r++) {  // the text's token there, or one of this round's drafts
             const int at = from + r + in.token_shift;
@@ -53,7 +58,7 @@ static int mtp_propose(CtDrafter *d, const int32_t *seq, int len, int k, const C
 static void mtp_rollback(CtDrafter *d, int len) {
     CtMtpDrafter *md = d->self;
     for (int k = 1; k <= md->depth; k++) {
-        const DepthInput in = depth_input(k);
+        const DepthInput in = depth_input(md, k);
         const int source = in.plane == 0 ? len : md->rows[in.plane - 1];
         int *rows = &md->rows[k - 1];
         *rows = min_int(min_int(*rows, source), len - in.token_shift > 0 ? len - in.token_shift : 0);
@@ -64,6 +69,12 @@ static void mtp_rollback(CtDrafter *d, int len) {
 static int mtp_room(const CtDrafter *d, int len) {
     const CtMtpDrafter *md = d->self;
     return len >= 2 ? md->depth : 0;
+}
+
+// Plane 0 is the residual stream after this many of the target's blocks: all of them for
+// sequential modules (the last hidden state), all but the last for parallel heads (the trunk).
+static int trunk_blocks(const CtModel *m) {
+    return m->config.mtp_style == CT_MTP_PARALLEL ? m->config.n_layer - 1 : m->config.n_layer;
 }
 
 void ct_mtp_drafter_init(CtMtpDrafter *md, CtDrafter *d, CtGenerator *target) {
@@ -78,7 +89,7 @@ void ct_mtp_drafter_init(CtMtpDrafter *md, CtDrafter *d, CtGenerator *target) {
     md->hidden = m->ops->alloc(bytes, "multi-token prediction drafting state");
     m->ops->zero(md->hidden, bytes);
     md->tokens = ct_alloc(sizeof(int32_t) * (size_t)target->max_ctx);
-    ct_generator_keep_hidden(target, md->hidden, m->config.n_layer);
+    ct_generator_keep_hidden(target, md->hidden, trunk_blocks(m));
     *d = (CtDrafter){.self = md, .propose = mtp_propose, .rollback = mtp_rollback, .room = mtp_room};
 }
 

@@ -10,6 +10,12 @@
 // target's generator), whose row j is final once seq[j+k] is accepted: every round, module k
 // catches up on the rows from its first unconfirmed one to len−2 in one pass (the last of them
 // read drafts), and the rollback after the round forgets the rows built on rejected drafts.
+//
+// Parallel heads (model.mtp_style parallel): head k at position j reads the trunk state z_j (the
+// input of the main model's last block, which each target pass keeps) and predicts seq[j+k+1];
+// at len−2 head k drafts seq[len+k−1] as module k does, but from the same trunk row as every other
+// head and without the drafts before it. Head k's cache row j is final once the target's row j
+// is, so no depth lags behind another.
 #pragma once
 #include "train/model/speculative.h"
 
@@ -17,7 +23,8 @@ typedef struct {
     CtGenerator *target;
     int depth;  // D
     // [D + 1, max_ctx, C] in the model's ops' memory, by position: plane 0 the main model's hidden
-    // rows (each target pass copies them: ct_generator_keep_hidden), plane k module k's output
+    // rows (parallel heads: its trunk rows; each target pass copies them: ct_generator_keep_hidden),
+    // plane k module k's output
     CtAct *hidden;
     int rows[CT_MODEL_MAX_MTP_DEPTH];  // module k's cache and plane k: rows 0..rows[k−1]−1 are final
     int32_t *tokens;                   // HOST [max_ctx]: one module pass's tokens
@@ -27,5 +34,6 @@ typedef struct {
 // ct_speculative_init, whose prompt pass yields the first hidden rows. d->self is md.
 void ct_mtp_drafter_init(CtMtpDrafter *md, CtDrafter *d, CtGenerator *target);
 void ct_mtp_drafter_free(CtMtpDrafter *md);
-// Plane p's row at position pos (p = 0: the main model's hidden state; p = k: module k's output).
+// Plane p's row at position pos (p = 0: the main model's hidden state, or its trunk state with
+// parallel heads; p = k: module k's output).
 CtAct *ct_mtp_drafter_plane(const CtMtpDrafter *md, int p, int pos);
