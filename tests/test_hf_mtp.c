@@ -154,3 +154,24 @@ TEST(hf_mtp, import_refuses_a_module_embedding_that_is_not_the_models) {
 TEST(hf_mtp, import_refuses_a_module_head_that_is_not_the_models) {
     refuses_a_copy_that_differs("model.layers.2.shared_head.head.weight");
 }
+
+// Through the binary: --keep-mtp writes the modules and says where; the plain export says how to keep them.
+TEST(hf_mtp, cli_keep_mtp_says_what_it_wrote) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const CtModelConfig c = mtp_config(CT_ARCH_LLAMA, 0, 2);
+    CHECK(hf_fixture_checkpoint(ct_test_path("mtp.h5"), &c, 9) == 0);
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' export hf mtp.h5 --out kept --keep-mtp 2>&1 && '%s' export hf mtp.h5 "
+             "--out plain 2>&1 && '%s' import hf kept --out back.h5 2>&1", ct_test_tmpdir(), ct_test_bin(),
+             ct_test_bin(), ct_test_bin());
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "2 multi-token prediction modules are kept in DeepSeek-V3's layout (layers 2..3, "
+                        "num_nextn_predict_layers 2");
+    CHECK_CONTAINS(out, "2 multi-token prediction modules are left out (transformers' model has none; --keep-mtp "
+                        "writes them)");
+    CHECK_CONTAINS(out, "and its multi-token prediction modules (num_nextn_predict_layers)");
+    free(out);
+    char *config = ct_test_read(ct_test_path("kept/config.json"), NULL);
+    CHECK_CONTAINS(config, "\"num_nextn_predict_layers\":\t2");
+    free(config);
+}
