@@ -175,3 +175,22 @@ TEST(hf_mtp, cli_keep_mtp_says_what_it_wrote) {
     CHECK_CONTAINS(config, "\"num_nextn_predict_layers\":\t2");
     free(config);
 }
+
+// A folder with the modules' tensors whose config.json says num_nextn_predict_layers 0: the error
+// names the layer and the key that counts the modules.
+TEST(hf_mtp, module_tensors_without_the_config_key_are_refused_with_the_key) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const CtModelConfig c = mtp_config(CT_ARCH_LLAMA, 0, 1);
+    const char *ckpt = ct_test_path("mtp.h5"), *dir = ct_test_path("hf");
+    CHECK(hf_fixture_checkpoint(ckpt, &c, 4) == 0);
+    if (export_hf(ckpt, dir, 1) != 0) return;
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "cd '%s' && sed -i 's/\"num_nextn_predict_layers\":.*1$/\"num_nextn_predict_layers\": 0/' "
+             "hf/config.json && grep -c '\"num_nextn_predict_layers\": 0' hf/config.json", ct_test_tmpdir());
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);  // 0 modules: a count the import reads too
+    free(out);
+    CtHfImportOptions iopt = {0};
+    CHECK(ct_hf_import(dir, ct_test_path("back.h5"), &iopt) != 0);
+    CHECK_CONTAINS(ct_error_message(), "is in layer 2, past the model's 2 layers");
+    CHECK_CONTAINS(ct_error_message(), "num_nextn_predict_layers");
+}

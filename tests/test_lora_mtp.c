@@ -251,3 +251,17 @@ TEST(lora_mtp, peft_folder_names_module_adapters_and_merge_keeps_depth_losses) {
     ct_model_free(&base);
     ct_model_free(&m);
 }
+
+// Trainable token rows would miss the modules' share of their gradient: refused, naming the key.
+TEST(lora_mtp, trainable_token_rows_with_modules_are_refused) {
+    const CtModelConfig cfg = mtp_config(CT_ARCH_LLAMA, 1);
+    CtModel m;
+    CHECK(ct_model_create(&m, &cfg, ct_ops_cpu(), B, T, CT_MODEL_FROZEN) == 0);
+    CtLoraSpec s = {.r = 4, .alpha = 8, .n_tokens = 1, .token_ids = {5}};
+    snprintf(s.targets, sizeof s.targets, "q_proj");
+    CHECK(ct_lora_attach(&m, &s) != 0);
+    CHECK_CONTAINS(ct_error_message(), "lora.trainable_token_indices");
+    CHECK_CONTAINS(ct_error_message(), "model.mtp_depth 1");
+    CHECK(m.lora == NULL);
+    ct_model_free(&m);
+}

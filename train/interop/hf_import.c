@@ -118,6 +118,13 @@ static int check_all_used(HfWeights *w, const CtModelConfig *c) {
                 return ct_error_set("%s: tensor '%s': a bias on this projection is not supported (ctrain's %s has %s)",
                                     w->st.files[i].source, n, c->arch == CT_ARCH_GPT2 ? "GPT-2" : "model of this family",
                                     c->qkv_bias ? "biases on q, k and v only" : "no projection biases");
+            int layer = -1;  // a layer past num_hidden_layers: DeepSeek-V3's place of a multi-token prediction module
+            if (sscanf(n, "model.layers.%d.", &layer) != 1) sscanf(n, "transformer.h.%d.", &layer);
+            if (layer >= c->n_layer + c->mtp_depth)
+                return ct_error_set("%s: tensor '%s' is in layer %d, past the model's %d layers%s (ctrain would drop "
+                                    "it); a multi-token prediction module's layers are counted by config.json's "
+                                    "num_nextn_predict_layers", w->st.files[i].source, n, layer, c->n_layer,
+                                    c->mtp_depth ? " and its modules" : "");
             return ct_error_set("%s: tensor '%s' has no place in a %s model of this config (ctrain would drop it)",
                                 w->st.files[i].source, n, ct_arch_name(c->arch));
         }

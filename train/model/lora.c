@@ -384,6 +384,13 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
         if (rc == 0 && !(alphas[k] > 0))
             rc = ct_error_set("lora: alpha_pattern gives %s alpha %g: it must be positive", lin[k].full, alphas[k]);
     }
+    // the modules read the embedding and the head too, and their backward adds into the frozen
+    // tables' (absent) gradients, not into the trainable rows': refused rather than trained wrong
+    if (rc == 0 && spec->n_tokens > 0 && m->config.mtp_depth > 0)
+        rc = ct_error_set("lora: trainable token rows (lora.trainable_token_indices) on a model with multi-token "
+                          "prediction modules (model.mtp_depth %d) are not supported: the modules' share of the rows' "
+                          "gradient is not computed; train the rows without modules, or full fine-tune",
+                          m->config.mtp_depth);
     if (rc == 0) rc = ct_lora_tokens_check(m, spec);  // may grow the vocabulary (before anything is allocated)
     if (rc != 0) {
         ct_free(lin), ct_free(chosen), ct_free(ranks), ct_free(alphas);
