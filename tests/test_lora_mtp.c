@@ -265,3 +265,52 @@ TEST(lora_mtp, trainable_token_rows_with_modules_are_refused) {
     CHECK(m.lora == NULL);
     ct_model_free(&m);
 }
+
+// A PEFT folder made for the main model alone (as PEFT makes it on transformers' model, which has
+// no modules) read onto a base with modules: the targets match the modules' blocks too, the folder
+// has nothing for them, and they start at zero (no effect) as PEFT leaves a missing key; the main
+// model's adapters read as saved, and every loss is the saving model's.
+TEST(lora_mtp, peft_folder_without_module_adapters_reads_with_them_at_zero) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const CtModelConfig cfg = mtp_config(CT_ARCH_LLAMA, 2);
+    CtModel m, base;
+    CHECK_MSG(lora_mtp_model(&m, cfg, "q_proj,v_proj", "0,1") == 0, "%s", ct_error_message());
+    if (ct_test_failed()) return;
+    CHECK_EQ_INT(m.lora->n_adapters, 4);
+    CtRng rng;
+    ct_rng_seed(&rng, 12);
+    for (size_t i = 0; i < m.lora->n_params; i++) m.lora->params[i] = (float)(0.3 * ct_rng_normal(&rng));
+    const char *dir = ct_test_path("adapter");
+    CHECK_MSG(ct_lora_save_peft(&m, dir, "base") == 0, "%s", ct_error_message());
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"layers_to_transform\":.*/\"layers_to_transform\": null,/' '%s/adapter_config.json'"
+             " && grep -c '\"layers_to_transform\": null' '%s/adapter_config.json'", dir, dir);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+
+    CHECK(ct_model_create(&base, &cfg, ct_ops_cpu(), B, T, CT_MODEL_FROZEN) == 0);
+    tiny_randomize_params(&base, 42);
+    base.mtp_weight = 0.7f;
+    CHECK_MSG(ct_lora_load_peft(&base, dir) == 0, "%s", ct_error_message());
+    if (ct_test_failed()) return;
+    CHECK_EQ_INT(base.lora->n_adapters, 8);
+    for (int i = 0; i < base.lora->n_adapters; i++) {
+        const CtLoraAdapter *a = &base.lora->adapters[i];
+        const float *p = base.lora->params + a->a_offset;
+        const size_t numel = (size_t)a->r * (a->in + a->out);  // A then B
+        double sum = 0;
+        for (size_t j = 0; j < numel; j++) sum += fabs(p[j]);
+        if (a->layer >= cfg.n_layer)
+            CHECK_MSG(sum == 0, "%s: a module's adapter the folder lacks is not zero", a->module);
+        else
+            CHECK_MSG(sum > 0 && memcmp(p, m.lora->params + m.lora->adapters[i].a_offset, numel * sizeof(float)) == 0,
+                      "%s: not the saved adapter", a->module);
+    }
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, B, T, cfg.vocab_size, 0);
+    const float want = ct_model_forward(&m, &tb.batch), want1 = m.mtp_loss[0], want2 = m.mtp_loss[1];
+    CHECK(ct_model_forward(&base, &tb.batch) == want);
+    CHECK(base.mtp_loss[0] == want1 && base.mtp_loss[1] == want2);
+    ct_model_free(&base);
+    ct_model_free(&m);
+}

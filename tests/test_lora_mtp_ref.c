@@ -2,7 +2,9 @@
 // prediction modules: the adapters on q_proj, v_proj and eh_proj (the modules' blocks and eh_proj
 // included, as layers 2 and 3) are written as a PEFT folder; PEFT puts them on transformers' load
 // of the `export hf --keep-mtp` folder, which has the main model alone, and computes ctrain's
-// logits: the main model's adapters apply, the modules' stay aside as they do in transformers.
+// logits: the main model's adapters apply, the modules' stay aside as they do in transformers. And
+// PEFT's own adapter, made on that load (no modules), reads onto the base with modules (theirs at
+// zero) with PEFT's logits.
 // Skips where torch, transformers or peft is not importable.
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +51,10 @@ TEST(lora_mtp_ref, peft_applies_the_main_adapters_of_a_model_with_modules) {
     FILE *fp = fopen(tokens_path, "wb");
     CHECK(fp && fwrite(tokens, sizeof tokens, 1, fp) == 1);
     if (fp) fclose(fp);
+    const char *peft_adapter = ct_test_path("peft_adapter"), *peft_out = ct_test_path("peft_own_logits.bin");
     char args[4096];
-    snprintf(args, sizeof args, "logits %s %s %s %s", hf, adapter, tokens_path, out);
+    snprintf(args, sizeof args, "both %s %s %s %s %s %s q_proj,v_proj 4 8 0", hf, adapter, tokens_path, out,
+             peft_adapter, peft_out);
     if (hf_fixture_ref("peft_ref.py", args) != 0) return;
 
     const size_t n = (size_t)T * (size_t)c.vocab_size;
@@ -67,6 +71,21 @@ TEST(lora_mtp_ref, peft_applies_the_main_adapters_of_a_model_with_modules) {
         ct_model_forward(&m, &b);
         const double effect = hf_fixture_relative_error(m.act.logits, (const float *)want, n);
         CHECK_MSG(effect > 1e-2, "the adapters hardly change the logits (%.3g)", effect);
+    }
+    free(want);
+
+    // PEFT's own adapter (q_proj, v_proj on transformers' model: the main layers alone) read onto the
+    // base with modules: the modules' q and v adapters start at zero, the logits are PEFT's
+    CHECK_MSG(ct_lora_load_peft(&m, peft_adapter) == 0, "%s", ct_error_message());
+    if (ct_test_failed()) return;
+    CHECK_EQ_INT(m.lora->n_adapters, 2 * 2 + 2 * 2);
+    want = ct_test_read(peft_out, &size);
+    CHECK_MSG(want && size == n * sizeof(float), "PEFT wrote %zu bytes of logits", size);
+    ct_model_forward(&m, &b);
+    if (want && size == n * sizeof(float)) {
+        const double err = hf_fixture_relative_error(m.act.logits, (const float *)want, n);
+        printf("    PEFT's own adapter read by ctrain onto the base with modules: relative error %.3g\n", err);
+        CHECK_MSG(err < 1e-5, "ctrain's logits with PEFT's adapter differ from PEFT's by %.3g (relative)", err);
     }
     free(want);
     ct_model_free(&m);
