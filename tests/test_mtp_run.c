@@ -118,4 +118,17 @@ static void exports_leave_the_modules_out(const char *style) {
     free(gguf);
 }
 TEST(mtp_run, exports_leave_the_modules_out) { exports_leave_the_modules_out("sequential"); }
-TEST(mtp_run, exports_leave_parallel_heads_out) { exports_leave_the_modules_out("parallel"); }
+// Parallel heads have no Hugging Face layout: --keep-mtp (DeepSeek-V3's sequential modules) is
+// refused, with the way out, and writes nothing.
+TEST(mtp_run, exports_leave_parallel_heads_out) {
+    exports_leave_the_modules_out("parallel");
+    if (ct_test_failed()) return;
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' export hf a/ckpt-step00000002.h5 --out kept --keep-mtp 2>&1",
+             ct_test_tmpdir(), ct_test_bin());
+    CHECK(ct_test_run(cmd, &out) != 0);
+    CHECK_CONTAINS(out, "model.mtp_style parallel");
+    CHECK_CONTAINS(out, "export without --keep-mtp");
+    free(out);
+    CHECK(ct_test_read(ct_test_path("kept/config.json"), NULL) == NULL);
+}
