@@ -101,6 +101,32 @@ TEST(ops, matmul_portable_matches_blas) {
     for (int i = 0; i < OC; i++) CHECK_NEAR(db[0][i], db[1][i], 1e-3);
 }
 
+// A product of 1 to 8 rows (decoding) takes its own path (kernels/cpu/matmul.inc: every weight
+// row read once for the rows, several dot products side by side); it equals the sums in double,
+// with and without a bias, on widths that are not multiples of its blocks (C 301: a tail past
+// the 16 lanes; OC 262: two columns past the groups of four), and so does a product of 9 rows
+// (BLAS) around it.
+TEST(ops, matmul_of_few_rows_matches_double_sums) {
+    CtRng rng;
+    ct_rng_seed(&rng, 15);
+    const int C = 301, OC = 262;
+    float *x = random_floats(&rng, (size_t)9 * C, 1), *w = random_floats(&rng, (size_t)OC * C, 1);
+    float *b = random_floats(&rng, OC, 1), *out = ct_alloc(sizeof(float) * 9 * OC);
+    ct_cpu_set_matmul_engine(CT_MATMUL_BLAS);
+    for (int N = 1; N <= 9; N++)
+        for (int bias = 0; bias < 2; bias++) {
+            ct_ops_cpu()->matmul_forward(out, x, w, bias ? b : NULL, N, C, OC);
+            double worst = 0;
+            for (int n = 0; n < N; n++)
+                for (int o = 0; o < OC; o++) {
+                    double want = bias ? b[o] : 0;
+                    for (int c = 0; c < C; c++) want += (double)x[n * C + c] * w[(size_t)o * C + c];
+                    worst = fmax(worst, fabs(out[n * OC + o] - want));
+                }
+            CHECK_MSG(worst < 2e-4, "%d rows%s: off by %.3g", N, bias ? ", bias" : "", worst);
+        }
+}
+
 // RoPE makes q·k depend on positions only through their difference.
 TEST(ops, rope_scores_depend_on_relative_position) {
     CtRng rng;

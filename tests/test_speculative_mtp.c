@@ -96,14 +96,14 @@ static void plain_greedy(CtModel *m, const int32_t *prompt, int n, int count, in
     ct_generator_free(&g);
 }
 
-// Largest |a − b| over n numbers, relative to the largest |b| (at least 1).
-static double max_relative_error(const float *a, const float *b, size_t n) {
-    double diff = 0, scale = 1;
+// ‖a − b‖ / ‖b‖ over n numbers (2-norms).
+static double relative_error(const float *a, const float *b, size_t n) {
+    double diff = 0, norm = 0;
     for (size_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs((double)b[i]));
+        diff += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        norm += (double)b[i] * b[i];
     }
-    return diff / scale;
+    return norm > 0 ? sqrt(diff / norm) : sqrt(diff);
 }
 
 // What the drafter kept after a run over seq[0..len) (up to `drafts` per round) against one training forward of the whole
@@ -128,7 +128,7 @@ static void check_against_recomputation(CtModel *m, const CtMtpDrafter *md, cons
         if (rows <= 0) continue;
         const CtMtpModuleActs *a = &m->mtp->module[k - 1];
         m->ops->download_act(kept, ct_mtp_drafter_plane(md, k, 0), (size_t)rows * C);
-        const double e = max_relative_error(kept, (const float *)a->block.out, (size_t)rows * C);
+        const double e = relative_error(kept, (const float *)a->block.out, (size_t)rows * C);
         CHECK_MSG(e < 1e-5, "%s: module %d's hidden rows differ from a full recomputation by %.3g", what, k, e);
         // the keys and values of its rows: layer L+k−1 of the cache, from the recomputed q|k|v
         const size_t layer = (size_t)(d.L + k - 1) * (size_t)g->max_ctx * kv;
@@ -138,7 +138,7 @@ static void check_against_recomputation(CtModel *m, const CtMtpDrafter *md, cons
             const size_t col = (size_t)(d.NH + half * d.NKV) * d.HD;
             const float *qkv = a->block.qkv;  // the CPU's: floats
             for (int j = 0; j < rows; j++) memcpy(fresh + j * kv, qkv + (size_t)j * d.QKV + col, sizeof(float) * kv);
-            const double ek = max_relative_error(kept, fresh, (size_t)rows * kv);
+            const double ek = relative_error(kept, fresh, (size_t)rows * kv);
             CHECK_MSG(ek < 1e-5, "%s: module %d's cached %s differ from a full recomputation by %.3g", what, k,
                       half ? "values" : "keys", ek);
         }

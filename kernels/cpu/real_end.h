@@ -7,4 +7,5 @@
 #undef R_TANH_PRECISE
 #undef R_SQRT
 #undef R_LOG
+#undef R_FMA
 #undef CT_REAL_BITS

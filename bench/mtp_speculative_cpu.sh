@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Self-speculative decoding on the CPU (issue 25): tokens/s of plain decoding against
+# `generate --speculative` (the checkpoint's own multi-token-prediction modules draft) at batch
+# 1, for a checkpoint with modules (model.mtp_depth D > 0), with the acceptance overall and per
+# depth. Nothing is trained here: name the checkpoint.
+#
+#   CKPT=run/ckpt-step00000600.h5 bench/mtp_speculative_cpu.sh [--threads N] [--tokens N]
+#
+# Prints a Markdown table: decoder, drafts per round, acceptance (overall; depth 1, 2, ...: the
+# share of the d-th drafted tokens that were accepted, over the prompts), tokens/s (median over
+# the prompts of each one's fastest of 3 runs) and the speed-up over plain decoding; greedy for
+# every K from 1 to D, then sampling at temperature 0.8 with K = D. --threads defaults to 1: on a
+# shared machine OpenMP threads that wait on each other slow a batch-1 decode down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${CTRAIN_BIN:-build/ctrain}
+THREADS=1
+TOKENS=192
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --threads) THREADS=$2; shift 2 ;;
+        --tokens) TOKENS=$2; shift 2 ;;
+        *) echo "usage: CKPT=file.h5 $0 [--threads N] [--tokens N]" >&2; exit 2 ;;
+    esac
+done
+[ -x "$BIN" ] || { echo "$BIN is missing: run make first" >&2; exit 1; }
+[ -n "${CKPT:-}" ] && [ -e "$CKPT" ] || { echo "name a checkpoint with modules: CKPT=file.h5 $0" >&2; exit 1; }
+DEPTH=$("$BIN" ckpt info "$CKPT" 2>/dev/null | sed -n 's/.*"mtp_depth":[[:space:]]*\([0-9]*\).*/\1/p' | head -1)
+if [ -z "$DEPTH" ]; then  # ckpt info names no depth: --speculative's own error says what is wrong
+    DEPTH=$("$BIN" generate --checkpoint "$CKPT" --speculative --draft-tokens 64 --prompt x --max-tokens 1 \
+            --threads 1 2>&1 | sed -n 's/.*(model.mtp_depth), which draft at most \([0-9]*\).*/\1/p')
+fi
+[ -n "$DEPTH" ] && [ "$DEPTH" -gt 0 ] || { "$BIN" generate --checkpoint "$CKPT" --speculative --prompt x \
+                                              --max-tokens 1 --threads 1 >/dev/null; exit 1; }
+
+prompts=("The film" "In this report, the Committee" "I think that")
+# Per prompt the fastest of 3 runs (stderr's "N tokens in S s, R tokens/s"); prints the median
+# tokens/s, then the acceptance summed over the prompts: overall and per depth, "-" for plain.
+measure() {  # temperature, extra args...
+    local temp=$1
+    shift
+    local rates=() lines=""
+    for p in "${prompts[@]}"; do
+        local err best=0 r
+        for _ in 1 2 3; do
+            err=$("$BIN" generate --checkpoint "$CKPT" --prompt "$p" --temperature "$temp" --ignore-eos \
+                  --max-tokens "$TOKENS" --threads "$THREADS" --stats "$@" 2>&1 >/dev/null)
+            r=$(echo "$err" | sed -n 's/.* \([0-9.]*\) tokens\/s$/\1/p')
+            best=$(echo "if ($r > $best) $r else $best" | bc -l)
+        done
+        rates+=("$best")
+        lines+="$(echo "$err" | grep 'acceptance by depth' || true)"$'\n'
+    done
+    local median
+    median=$(printf '%s\n' "${rates[@]}" | sort -g | sed -n 2p)
+    # "generate: acceptance by depth: 1: 81.0% (30 of 37), 2: ..." -> the counts summed per depth
+    local acc
+    acc=$(echo "$lines" | grep -o '[0-9]*: [0-9.]*% ([0-9]* of [0-9]*)' |
+          awk '{d=$1; sub(":", "", d); a[d]+=substr($3, 2); n[d]+=$5; if (d > D) D = d}
+               END {if (!D) {print "-"; exit} for (d = 1; d <= D; d++) {A+=a[d]; N+=n[d]}
+                    printf "%.1f%%;", N ? 100*A/N : 0
+                    for (d = 1; d <= D; d++) printf " depth %d %.1f%% (%d of %d)%s", d, n[d] ? 100*a[d]/n[d] : 0, a[d], n[d], d < D ? "," : ""}')
+    echo "$median $acc"
+}
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+echo "# ctrain self-speculative decoding (CPU, batch 1, $TOKENS tokens after each of 3 prompts), $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $CKPT (model.mtp_depth $DEPTH); $("$BIN" --version | sed -n 's/^  compute: //p' | sed 's/; [0-9]* threads$//'); --threads $THREADS (0: every core)"
+echo
+echo "| decoder | drafts per round | acceptance (overall; per depth) | tokens/s (median) | speed-up |"
+echo "| --- | --- | --- | --- | --- |"
+read -r plain _ <<<"$(measure 0)"
+echo "| plain, greedy | - | - | $plain | 1.00 |"
+for ((k = 1; k <= DEPTH; k++)); do
+    read -r r a <<<"$(measure 0 --speculative --draft-tokens "$k")"
+    echo "| --speculative, greedy | $k | $a | $r | $(ratio "$r" "$plain") |"
+done
+# sampling (temperature 0.8, seed 1337): the same distribution as plain sampling, another text
+read -r splain _ <<<"$(measure 0.8)"
+echo "| plain, temperature 0.8 | - | - | $splain | 1.00 |"
+read -r r a <<<"$(measure 0.8 --speculative)"
+echo "| --speculative, temperature 0.8 | $DEPTH | $a | $r | $(ratio "$r" "$splain") |"
