@@ -155,8 +155,12 @@ static void check_parallel(CtModelConfig cfg, const char *what, int depth, int p
     snprintf(name, sizeof name, "%s, parallel heads", what);
     check_config_gradients(cfg, name, packed, recompute, dropout);
 }
-TEST(model, gradient_check_llama_mtp_parallel_depth1) { check_parallel(tiny_config(CT_ARCH_LLAMA), "llama", 1, 0, 0, 0); }
-TEST(model, gradient_check_llama_mtp_parallel_depth2) { check_parallel(tiny_config(CT_ARCH_LLAMA), "llama", 2, 0, 0, 0); }
+TEST(model, gradient_check_llama_mtp_parallel_depth1) {
+    check_parallel(tiny_config(CT_ARCH_LLAMA), "llama", 1, 0, 0, 0);
+}
+TEST(model, gradient_check_llama_mtp_parallel_depth2) {
+    check_parallel(tiny_config(CT_ARCH_LLAMA), "llama", 2, 0, 0, 0);
+}
 TEST(model, gradient_check_llama_mtp_parallel_depth2_packed_documents) {
     check_parallel(tiny_config(CT_ARCH_LLAMA), "llama", 2, 1, 0, 0);
 }

@@ -56,7 +56,9 @@ static void reports_case_styled(CtArch arch, int tie, int mtp_depth, CtMtpStyle 
     CHECK(r.from[0] < m.n_params);
     ct_model_free(&m);
 }
-static void reports_case(CtArch arch, int tie, int mtp_depth) { reports_case_styled(arch, tie, mtp_depth, CT_MTP_SEQUENTIAL); }
+static void reports_case(CtArch arch, int tie, int mtp_depth) {
+    reports_case_styled(arch, tie, mtp_depth, CT_MTP_SEQUENTIAL);
+}
 
 TEST(model, backward_reports_where_gradients_are_final) {
     reports_case(CT_ARCH_GPT2, 1, 0);

@@ -96,7 +96,8 @@ static void copy_layer(CtModel *m, const char *prefix, int from, int to) {
         snprintf(dst, sizeof dst, "%s.%d.%s", prefix, to, m->table[i].name + n);
         const int j = tensor_index(m, dst);
         CHECK_MSG(j >= 0 && m->table[j].numel == m->table[i].numel, "no tensor %s like %s", dst, m->table[i].name);
-        if (j >= 0) memcpy(m->params + m->table[j].offset, m->params + m->table[i].offset, m->table[i].numel * sizeof(float));
+        if (j >= 0)
+            memcpy(m->params + m->table[j].offset, m->params + m->table[i].offset, m->table[i].numel * sizeof(float));
         copied++;
     }
     CHECK(copied > 4);

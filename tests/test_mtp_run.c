@@ -52,8 +52,8 @@ static void pretrain_and_resume(const char *style) {
         CHECK_MSG(last[i] < first[i] - 0.5, "%s did not fall: %.3f -> %.3f", keys[i], first[i], last[i]);
     }
     CHECK(isnan(train_fixture_metric(path, "train", 20, "mtp_loss/3")));
-    printf("    %s: loss %.3f -> %.3f, mtp_loss/1 %.3f -> %.3f, mtp_loss/2 %.3f -> %.3f over 20 steps\n", style, first[0], last[0],
-           first[1], last[1], first[2], last[2]);
+    printf("    %s: loss %.3f -> %.3f, mtp_loss/1 %.3f -> %.3f, mtp_loss/2 %.3f -> %.3f over 20 steps\n", style,
+           first[0], last[0], first[1], last[1], first[2], last[2]);
 
     char *la = train_fixture_metric_lines("a", 11), *lb = train_fixture_metric_lines("b", 11);
     CHECK(la && lb && strstr(la, "mtp_loss/2"));

@@ -361,7 +361,8 @@ TEST(speculative_mtp_parallel, generate_speculative_prints_what_plain_greedy_gen
     char *plain = run(args, &status);
     CHECK_EQ_INT(status, 0);
     for (int k = 1; k <= 2; k++) {
-        snprintf(args, sizeof args, "--checkpoint '%s' %s --speculative --draft-tokens %d 2>/dev/null", path, common, k);
+        snprintf(args, sizeof args, "--checkpoint '%s' %s --speculative --draft-tokens %d 2>/dev/null", path, common,
+                 k);
         char *spec = run(args, &status);
         CHECK_EQ_INT(status, 0);
         CHECK_MSG(spec && plain && strcmp(spec, plain) == 0, "%d drafts: %s\nplain: %s", k, spec ? spec : "(none)",
