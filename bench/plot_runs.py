@@ -2,14 +2,16 @@
 """Plots one field of several runs' metrics.jsonl files against tokens seen (or steps), as one SVG.
 
     bench/plot_runs.py --out FILE.svg [--field val_loss|loss|moe_imbalance|reward|kl] [--kind train|eval]
-                       [--x tokens|step] [--title T] [--ylabel Y] [--smooth N] [--ylim LO,HI]
+                       [--x tokens|step] [--title T] [--ylabel Y] [--smooth N] [--ylim LO,HI] [--depths]
                        LABEL=RUN_DIR_OR_METRICS_JSONL ...
 
 --field val_loss reads the "eval" lines, any other field the "train" lines, unless --kind says
 which (grpo's held-out reward: --field reward --kind eval); --smooth N averages
 each point with the N-1 before it (train lines are noisy); --ylim shows that range only
-(the first evaluations of a run sit far above where the runs differ). Python's standard library only, so
-that it runs wherever ctrain does.
+(the first evaluations of a run sit far above where the runs differ). --depths draws, beside each
+run's loss (--field loss) or validation loss (val_loss), the losses of its multi-token prediction
+depths (mtp_loss/k, val_mtp_loss/k; docs/mtp.md), dashed in the run's colour, one dash pattern per
+depth. Python's standard library only, so that it runs wherever ctrain does.
 """
 import argparse
 import math
@@ -22,12 +24,24 @@ COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 W, H, LEFT, RIGHT, TOP, BOTTOM = 720, 420, 70, 190, 40, 50
 
 
-def read_curve(path, field, smooth, kind=None, x="tokens"):
+DASHES = ["6 3", "2 2", "8 3 2 3", "4 4", "1 3", "10 4", "6 2 1 2", "3 6"]
+
+
+def depth_field(field, k):
+    """The metrics.jsonl key of multi-token prediction depth k beside `field` (loss or val_loss)."""
+    if field not in ("loss", "val_loss"):
+        sys.exit(f"plot_runs.py: --depths goes with --field loss or val_loss, not '{field}'")
+    return ("val_" if field == "val_loss" else "") + f"mtp_loss/{k}"
+
+
+def read_curve(path, field, smooth, kind=None, x="tokens", required=True):
     path, lines = read_metrics(path)
     kind = kind or ("eval" if field.startswith("val_") else "train")
     points = [(o[x], float(o[field])) for o in lines
               if o.get("kind") == kind and isinstance(o.get(field), (int, float))]
     if not points:
+        if not required:
+            return []
         sys.exit(f"{path}: no {kind} line has a number in '{field}'")
     if smooth > 1:
         ys = [y for _, y in points]
@@ -59,6 +73,7 @@ def main():
     ap.add_argument("--kind", choices=["train", "eval"], default=None)
     ap.add_argument("--x", choices=["tokens", "step"], default="tokens")
     ap.add_argument("--ylim", default=None, metavar="LO,HI")
+    ap.add_argument("--depths", action="store_true", help="add each run's multi-token prediction depth losses")
     ap.add_argument("runs", nargs="+", metavar="LABEL=PATH")
     args = ap.parse_args()
 
@@ -67,10 +82,19 @@ def main():
         label, sep, path = spec.partition("=")
         if not sep:
             sys.exit(f"plot_runs.py: '{spec}' is not LABEL=PATH")
-        curves.append((label, read_curve(path, args.field, args.smooth, args.kind, args.x)))
+        curve = read_curve(path, args.field, args.smooth, args.kind, args.x)
+        depths = []
+        for k in range(1, 9 if args.depths else 1):  # model.mtp_depth is at most 8
+            d = read_curve(path, depth_field(args.field, k), args.smooth, args.kind, args.x, required=False)
+            if not d:
+                break
+            depths.append(d)
+        if args.depths and not depths:
+            sys.exit(f"plot_runs.py: {path} has no '{depth_field(args.field, 1)}' (a run without model.mtp_depth)")
+        curves.append((label, curve, depths))
 
-    xs = [x for _, c in curves for x, _ in c]
-    ys = [y for _, c in curves for _, y in c]
+    xs = [x for _, c, ds in curves for x, _ in c + [p for d in ds for p in d]]
+    ys = [y for _, c, ds in curves for _, y in c + [p for d in ds for p in d]]
     x0, x1 = 0, max(xs)
     if args.ylim:
         try:
@@ -105,14 +129,20 @@ def main():
     out.append(f'<text x="{LEFT + pw / 2}" y="{H - 10}" text-anchor="middle">{xlabel}</text>')
     out.append(f'<text x="16" y="{TOP + ph / 2}" text-anchor="middle" transform="rotate(-90 16 {TOP + ph / 2})">'
                f'{args.ylabel or args.field}</text>')
-    for i, (label, c) in enumerate(curves):
+    row = 0
+    for i, (label, c, depths) in enumerate(curves):
         colour = COLOURS[i % len(COLOURS)]
-        d = " ".join(f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for j, (x, y) in enumerate(c))
-        out.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="1.8" clip-path="url(#plot)"/>')
-        ly = TOP + 14 + i * 20
-        out.append(f'<line x1="{LEFT + pw + 12}" x2="{LEFT + pw + 32}" y1="{ly - 4}" y2="{ly - 4}" '
-                   f'stroke="{colour}" stroke-width="2.5"/>')
-        out.append(f'<text x="{LEFT + pw + 38}" y="{ly}">{label} ({c[-1][1]:.3f})</text>')
+        for k, curve in enumerate([c] + depths):
+            dash = f' stroke-dasharray="{DASHES[(k - 1) % len(DASHES)]}"' if k else ""
+            d = " ".join(f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for j, (x, y) in enumerate(curve))
+            out.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="{1.2 if k else 1.8}"{dash} '
+                       f'clip-path="url(#plot)"/>')
+            ly = TOP + 14 + row * 20
+            row += 1
+            name = f"{label} depth {k}" if k else label
+            out.append(f'<line x1="{LEFT + pw + 12}" x2="{LEFT + pw + 32}" y1="{ly - 4}" y2="{ly - 4}" '
+                       f'stroke="{colour}" stroke-width="2.5"{dash}/>')
+            out.append(f'<text x="{LEFT + pw + 38}" y="{ly}">{name} ({curve[-1][1]:.3f})</text>')
     out.append("</svg>")
     tmp = args.out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

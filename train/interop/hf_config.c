@@ -85,6 +85,9 @@ static int refuse_if_true(const Cfg *c, const char *key, const char *what) {
 static const char *const common_handled[] = {
     "model_type", "architectures", "vocab_size", "tie_word_embeddings", "add_cross_attention",
     "is_encoder_decoder", "pruned_heads", "quantization_config",
+    // DeepSeek-V3's count of multi-token prediction modules (ctrain's `export hf --keep-mtp` writes it
+    // beside any family: transformers' classes ignore it and the modules' tensors)
+    "num_nextn_predict_layers",
 };
 
 // Keys that do not change what the causal LM's forward pass computes, for every family.
@@ -509,6 +512,9 @@ int ct_hf_config_parse(const char *json, const char *source, CtModelConfig *out)
         rc = ct_error_set("%s: model_type '%s' is not supported; " FAMILIES_TEXT, source, type);
     }
     if (rc == 0) rc = refuse_common(&c);
+    const cJSON *nextn = item(&c, "num_nextn_predict_layers");  // 0 is a count too
+    if (rc == 0 && !(cJSON_IsNumber(nextn) && nextn->valuedouble == 0))
+        rc = get_int(&c, "num_nextn_predict_layers", 0, &out->mtp_depth);
     // *ForSequenceClassification with one label: a reward model (score.weight, model.reward_head)
     if (rc == 0 && arch && strstr(arch, "ForSequenceClassification")) {
         const cJSON *labels = item(&c, "id2label"), *n = item(&c, "num_labels");

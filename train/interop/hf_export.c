@@ -192,11 +192,30 @@ static float *file_values(const CtModel *m, int i, const CtHfPlace *place, int64
     return v;
 }
 
+// DeepSeek-V3's checkpoints store each module's embedding and output head (shared with the
+// main model's) under the module's layer: copies of the main model's, appended after the table.
+static int mtp_shared_copies(const CtModel *m, CtDtype dtype, CtNamedTensor *out, char (*names)[128], void **owned,
+                             int *n, const char *source) {
+    const CtModelConfig *c = &m->config;
+    for (int k = 1; k <= c->mtp_depth; k++)
+        for (int head = 0; head <= 1; head++) {
+            const int i = (*n)++;
+            ct_hf_mtp_shared_name(c, k, head, names[i], sizeof names[i]);
+            out[i] = (CtNamedTensor){.name = names[i], .ndim = 2, .dtype = dtype};
+            out[i].shape[0] = c->vocab_size;
+            out[i].shape[1] = c->d_model;
+            const float *src = head ? m->w.lm_head : m->w.wte;
+            if (to_dtype(&out[i], src, (size_t)c->vocab_size * (size_t)c->d_model, dtype, &owned[i], source) != 0)
+                return -1;
+        }
+    return 0;
+}
+
 // The parameter table as Hugging Face holds it, every tensor in the chosen dtype; *n: how many
 // (fewer than the table's entries when some are fused). Buffers are owned by `owned` (free each).
 // A value beyond float16's range is an error: an infinity in the weights is a broken model.
-static int hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, char (*names)[128], void **owned, int *n,
-                      const char *source) {
+static int hf_tensors(const CtModel *m, CtDtype dtype, int keep_mtp, CtNamedTensor *out, char (*names)[128],
+                      void **owned, int *n, const char *source) {
     *n = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const CtParamEntry *e = &m->table[i];
@@ -205,7 +224,7 @@ static int hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, char 
         if (place.row0 > 0) continue;  // written with the fused tensor's first part
         // a reward model's files are *ForSequenceClassification's, which has no LM head
         if (m->config.reward_head && strcmp(e->name, "lm_head.weight") == 0) continue;
-        if (ct_hf_is_mtp_tensor(&m->config, place.name)) continue;  // the model as transformers runs it
+        if (!keep_mtp && ct_hf_is_mtp_tensor(&m->config, place.name)) continue;  // the model as transformers runs it
         int64_t rows;
         float *values = file_values(m, i, &place, &rows);
         const int k = (*n)++;
@@ -224,7 +243,7 @@ static int hf_tensors(const CtModel *m, CtDtype dtype, CtNamedTensor *out, char 
         }
         if (rc != 0) return -1;
     }
-    return 0;
+    return keep_mtp ? mtp_shared_copies(m, dtype, out, names, owned, n, source) : 0;
 }
 
 static int dtype_from_option(const char *s, CtDtype *dtype, const char **torch_name) {
@@ -235,25 +254,38 @@ static int dtype_from_option(const char *s, CtDtype *dtype, const char **torch_n
     return 0;
 }
 
+// DeepSeek-V3's config key for the modules; num_hidden_layers stays the main model's.
+static char *add_nextn_layers(char *config, int depth) {
+    cJSON *o = cJSON_Parse(config);
+    free(config);
+    if (!o) return NULL;
+    cJSON_AddNumberToObject(o, "num_nextn_predict_layers", depth);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    return text;
+}
+
 static int export_into(const char *ckpt_path, const char *tmp, const CtModel *m, const CtCheckpointMeta *meta, CtDtype dtype,
-                       const char *torch_name, uint64_t max_bytes, int *n_shards) {
+                       const char *torch_name, uint64_t max_bytes, int keep_mtp, int *n_shards) {
     SpecialTokens s;
     find_specials(meta->tokenizer_json, &s);
     if (find_eos_ids(meta, m->config.vocab_size, ckpt_path, &s) != 0) return -1;
     char *config = ct_hf_config_json(&m->config, s.bos, s.eos_ids, s.n_eos, torch_name);
+    if (config && keep_mtp) config = add_nextn_layers(config, m->config.mtp_depth);
     if (!config) return ct_error_prefix("%s: ", ckpt_path);
     int rc = write_text(tmp, "config.json", config);
     free(config);
     if (rc == 0) rc = write_generation_config(tmp, &s);
     if (rc == 0 && meta->tokenizer_json) rc = write_tokenizer_files(tmp, meta, &s, m->config.max_seq_len);
     if (rc != 0) return -1;
-    CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)m->n_tensors);
-    char(*names)[128] = ct_alloc(sizeof *names * (size_t)m->n_tensors);
-    void **owned = ct_calloc((size_t)m->n_tensors, sizeof(void *));
+    const size_t slots = (size_t)m->n_tensors + 2 * (size_t)m->config.mtp_depth;  // + the modules' shared copies
+    CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * slots);
+    char(*names)[128] = ct_alloc(sizeof *names * slots);
+    void **owned = ct_calloc(slots, sizeof(void *));
     int n = 0;
-    rc = hf_tensors(m, dtype, t, names, owned, &n, ckpt_path);
+    rc = hf_tensors(m, dtype, keep_mtp, t, names, owned, &n, ckpt_path);
     if (rc == 0) rc = ct_st_shards_write(tmp, t, n, max_bytes, n_shards);
-    for (int i = 0; i < m->n_tensors; i++) ct_free(owned[i]);
+    for (size_t i = 0; i < slots; i++) ct_free(owned[i]);
     ct_free(owned);
     ct_free(names);
     ct_free(t);
@@ -278,16 +310,24 @@ int ct_hf_export(const char *ckpt_path, const char *out_dir, const CtHfExportOpt
     snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", dir);
     int rc = 0, n_shards = 0;
     if (!mkdtemp(tmp)) rc = ct_error_errno("%s: cannot create a folder beside it", dir);
-    if (rc == 0) rc = export_into(ckpt_path, tmp, &m, &meta, dtype, torch_name, max_bytes, &n_shards);
+    const int keep_mtp = opt->keep_mtp && m.config.mtp_depth > 0;
+    if (rc == 0) rc = export_into(ckpt_path, tmp, &m, &meta, dtype, torch_name, max_bytes, keep_mtp, &n_shards);
     if (rc == 0 && chmod(tmp, 0755) != 0) rc = ct_error_errno("%s: chmod", tmp);
     if (rc == 0 && exists && rmdir(dir) != 0) rc = ct_error_errno("%s: cannot replace the empty folder", dir);
     if (rc == 0 && rename(tmp, dir) != 0) rc = ct_error_errno("%s: cannot move the export into place", dir);
     if (rc != 0) {
         remove_folder(tmp);
     } else {
-        if (m.config.mtp_depth > 0)
-            ct_log("export hf: %s's %d multi-token prediction module%s left out (transformers' model has none)",
-                   ckpt_path, m.config.mtp_depth, m.config.mtp_depth == 1 ? " is" : "s are");
+        if (keep_mtp)
+            ct_log("export hf: %s's %d multi-token prediction module%s kept in DeepSeek-V3's layout (layers %d..%d, "
+                   "num_nextn_predict_layers %d; transformers' %s ignores them)", ckpt_path, m.config.mtp_depth,
+                   m.config.mtp_depth == 1 ? " is" : "s are", m.config.n_layer, m.config.n_layer + m.config.mtp_depth - 1,
+                   m.config.mtp_depth, m.config.arch == CT_ARCH_GPT2 ? "GPT2LMHeadModel" : "model");
+        else if (m.config.mtp_depth > 0)
+            ct_log("export hf: %s's %d multi-token prediction module%s left out (transformers' model has none; "
+                   "--keep-mtp writes them)", ckpt_path, m.config.mtp_depth, m.config.mtp_depth == 1 ? " is" : "s are");
+        else if (opt->keep_mtp)
+            ct_log("export hf: --keep-mtp: %s has no multi-token prediction modules (model.mtp_depth 0)", ckpt_path);
         ct_log("exported %s (%s, %zu parameters, %s) to %s: %d weight file%s%s", ckpt_path,
                m.config.arch == CT_ARCH_GPT2 ? "gpt2" : ct_family_name(m.config.family),
                m.n_params, torch_name, dir, n_shards, n_shards == 1 ? "" : "s",

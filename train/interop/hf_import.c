@@ -118,8 +118,45 @@ static int check_all_used(HfWeights *w, const CtModelConfig *c) {
                 return ct_error_set("%s: tensor '%s': a bias on this projection is not supported (ctrain's %s has %s)",
                                     w->st.files[i].source, n, c->arch == CT_ARCH_GPT2 ? "GPT-2" : "model of this family",
                                     c->qkv_bias ? "biases on q, k and v only" : "no projection biases");
+            int layer = -1;  // a layer past num_hidden_layers: DeepSeek-V3's place of a multi-token prediction module
+            if (sscanf(n, "model.layers.%d.", &layer) != 1) sscanf(n, "transformer.h.%d.", &layer);
+            if (layer >= c->n_layer + c->mtp_depth)
+                return ct_error_set("%s: tensor '%s' is in layer %d, past the model's %d layers%s (ctrain would drop "
+                                    "it); a multi-token prediction module's layers are counted by config.json's "
+                                    "num_nextn_predict_layers", w->st.files[i].source, n, layer, c->n_layer,
+                                    c->mtp_depth ? " and its modules" : "");
             return ct_error_set("%s: tensor '%s' has no place in a %s model of this config (ctrain would drop it)",
                                 w->st.files[i].source, n, ct_arch_name(c->arch));
+        }
+    return 0;
+}
+
+// DeepSeek-V3's per-module copies of the embedding and the output head (model.layers.N.embed_tokens,
+// model.layers.N.shared_head.head): ctrain's modules use the main model's, so a copy must equal
+// what was loaded for them, value for value (a folder without the copies is fine: they are shared).
+static int check_mtp_shared(HfWeights *w, const CtModel *m) {
+    const CtModelConfig *c = &m->config;
+    const size_t numel = (size_t)c->vocab_size * (size_t)c->d_model;
+    for (int k = 1; k <= c->mtp_depth; k++)
+        for (int head = 0; head <= 1; head++) {
+            char name[128];
+            ct_hf_mtp_shared_name(c, k, head, name, sizeof name);
+            const CtSafetensors *file = NULL;
+            const CtStTensor *t = find_tensor(w, name, &file);
+            if (!t) continue;
+            const float *main = head ? m->w.lm_head : m->w.wte;
+            int equal = t->numel == numel;
+            float *v = equal ? ct_alloc(numel * sizeof(float)) : NULL;
+            if (v && ct_st_read_f32(file, t, v) != 0) {
+                ct_free(v);
+                return -1;
+            }
+            for (size_t i = 0; equal && i < numel; i++) equal = v[i] == main[i];
+            ct_free(v);
+            if (!equal)
+                return ct_error_set("%s: tensor '%s' differs from the main model's %s: ctrain's multi-token prediction "
+                                    "modules share the main model's embedding and head, so it cannot hold a module's "
+                                    "own", file->source, name, head ? "output head" : "embedding");
         }
     return 0;
 }
@@ -268,13 +305,15 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
     if (rc == 0) {
         for (int i = 0; i < m.n_tensors && rc == 0; i++)
             rc = load_entry(w, dir, &config, &m.table[i], m.params + m.table[i].offset);
+        if (rc == 0) rc = check_mtp_shared(w, &m);
         if (rc == 0) rc = check_all_used(w, &config);
         if (rc == 0) rc = ct_checkpoint_save(out_path, &m, NULL, &meta);
         if (rc == 0)
-            ct_log("imported %s (%s, %zu parameters, %d file%s) into %s%s", dir,
+            ct_log("imported %s (%s, %zu parameters, %d file%s) into %s%s%s", dir,
                    config.arch == CT_ARCH_GPT2 ? "gpt2" : ct_family_name(config.family),
                    m.n_params, w->st.n_files, w->st.n_files == 1 ? "" : "s", out_path,
-                   meta.tokenizer_json ? " with its tokenizer" : " without a tokenizer");
+                   meta.tokenizer_json ? " with its tokenizer" : " without a tokenizer",
+                   config.mtp_depth ? ", and its multi-token prediction modules (num_nextn_predict_layers)" : "");
         ct_model_free(&m);
     }
     weights_close(w);

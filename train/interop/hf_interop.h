@@ -28,6 +28,7 @@ typedef struct {
 typedef struct {
     const char *dtype;          // "f32" (default), "f16" or "bf16": the dtype of the exported weights
     uint64_t max_shard_bytes;   // a model larger than this is split into shards with an index (0: 5 GB)
+    int keep_mtp;               // write the multi-token prediction modules as DeepSeek-V3 stores them (docs/mtp.md)
 } CtHfExportOptions;
 
 typedef struct {

@@ -101,3 +101,8 @@ int ct_hf_is_mtp_tensor(const CtModelConfig *c, const char *name) {
     if (sscanf(name, "model.layers.%d.", &layer) != 1 && sscanf(name, "transformer.h.%d.", &layer) != 1) return 0;
     return c->mtp_depth > 0 && layer >= c->n_layer;
 }
+
+void ct_hf_mtp_shared_name(const CtModelConfig *c, int k, int head, char *out, size_t size) {
+    snprintf(out, size, "%s.%d.%s", c->arch == CT_ARCH_GPT2 ? "transformer.h" : "model.layers", c->n_layer + k - 1,
+             head ? "shared_head.head.weight" : "embed_tokens.weight");
+}

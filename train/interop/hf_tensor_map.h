@@ -35,3 +35,8 @@ int ct_hf_fused_place_of(const CtModelConfig *c, const CtParamEntry *e, CtHfPlac
 // layout puts module k at layer n_layer + k − 1 (model.layers.N. / transformer.h.N., N ≥ n_layer).
 // A plain export (HF, GGUF) leaves them out: transformers' and llama.cpp's models have no modules.
 int ct_hf_is_mtp_tensor(const CtModelConfig *c, const char *name);
+// The copies of the shared embedding (head 0) and output head (head 1) that DeepSeek-V3's
+// checkpoints store per module: "<prefix>.N.embed_tokens.weight" and "<prefix>.N.shared_head.head.weight"
+// (N = n_layer + k − 1, prefix model.layers or transformer.h). ctrain's modules share the main
+// model's; `export hf --keep-mtp` writes the copies and `import hf` checks them.
+void ct_hf_mtp_shared_name(const CtModelConfig *c, int k, int head, char *out, size_t size);

@@ -6,8 +6,10 @@
 #include <strings.h>
 
 #include "checkpoints/peft.h"
+#include "checkpoints/safetensors.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "train/interop/lora_peft_experts.h"
 #include "train/interop/lora_peft_fused.h"
 #include "train/model/lora.h"
@@ -115,6 +117,49 @@ static int spec_from_peft(const CtModel *m, const CtPeftConfig *cfg, CtLoraSpec 
     return 0;
 }
 
+// The adapters of the multi-token prediction modules' layers (n_layer..) that the folder lacks
+// (an adapter made on the main model alone, as PEFT makes it on transformers' model): they keep
+// B = A = 0, no effect, as PEFT leaves a missing key at its start (B = 0); the rest of `t` (n
+// tensors) is copied into `read` (*n_read) for reading.
+static int skip_absent_module_adapters(const CtModel *m, const char *dir, const CtNamedTensor *t, int n,
+                                       CtNamedTensor *read, int *n_read) {
+    *n_read = 0;
+    CtSafetensors f = {0};
+    char path[4200];
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    if (m->config.mtp_depth > 0 && ct_st_open(&f, path) != 0) return -1;
+    int skipped = 0;
+    for (int i = 0; i < n; i++) {
+        int layer = -1;
+        if (m->config.mtp_depth > 0 && sscanf(t[i].name, "model.layers.%d.", &layer) != 1)
+            sscanf(t[i].name, "transformer.h.%d.", &layer);
+        char full[512];
+        snprintf(full, sizeof full, "%s%s", CT_PEFT_PREFIX, t[i].name);
+        if (layer >= m->config.n_layer && !ct_st_find(&f, full)) {
+            memset(t[i].data, 0, ct_named_tensor_bytes(&t[i]));
+            skipped++;
+            continue;
+        }
+        read[(*n_read)++] = t[i];
+    }
+    if (m->config.mtp_depth > 0) ct_st_close(&f);
+    if (skipped)
+        ct_log("%s: %d adapter tensors of the multi-token prediction modules' layers (%d..%d) are not in the folder: "
+               "those adapters start at zero (no effect), as PEFT leaves a missing key", dir, skipped,
+               m->config.n_layer, m->config.n_layer + m->config.mtp_depth - 1);
+    return 0;
+}
+
+// ct_peft_read_tensors of what the folder has of the modules' adapters (above) and all the rest.
+static int read_tensors(const CtModel *m, const char *dir, const CtNamedTensor *t, int n, uint64_t *recorded) {
+    CtNamedTensor *read = ct_alloc(sizeof *read * (size_t)(n ? n : 1));
+    int n_read = 0;
+    int rc = skip_absent_module_adapters(m, dir, t, n, read, &n_read);
+    if (rc == 0) rc = ct_peft_read_tensors(dir, read, n_read, recorded);
+    ct_free(read);
+    return rc;
+}
+
 int ct_lora_load_peft(CtModel *m, const char *dir) {
     CtPeftConfig *cfg = ct_alloc(sizeof *cfg);
     CtLoraSpec *spec = ct_alloc(sizeof *spec);
@@ -132,13 +177,13 @@ int ct_lora_load_peft(CtModel *m, const char *dir) {
         if (fused) {
             CtPeftFused want;
             rc = ct_peft_fused_want_phi3(m, &want);
-            if (rc == 0) rc = ct_peft_read_tensors(dir, want.tensors, want.n, &recorded);
+            if (rc == 0) rc = read_tensors(m, dir, want.tensors, want.n, &recorded);
             if (rc == 0) ct_peft_split_phi3(m, &want);
             ct_peft_fused_free(&want);
         } else {
             CtPeftExperts t;
             ct_peft_experts_tensors(m, &t);
-            rc = ct_peft_read_tensors(dir, t.tensors, t.n, &recorded);
+            rc = read_tensors(m, dir, t.tensors, t.n, &recorded);
             if (rc == 0) ct_peft_experts_gather(m, &t);
             ct_peft_experts_free(&t);
         }

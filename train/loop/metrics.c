@@ -28,6 +28,27 @@ static void add_point(CtCurvePoint **pts, int *n, int *cap, double tokens, doubl
     (*pts)[(*n)++] = (CtCurvePoint){tokens, loss};
 }
 
+// Depth k's point (k = 1..): of the train curve (val 0) or the validation one (val 1).
+static void add_depth_point(CtDepthCurves *d, int val, int k, double tokens, double loss) {
+    if (k < 1 || k > CT_MODEL_MAX_MTP_DEPTH) return;
+    if (val)
+        add_point(&d->val[k - 1], &d->n_val[k - 1], &d->cap_val[k - 1], tokens, loss);
+    else
+        add_point(&d->train[k - 1], &d->n_train[k - 1], &d->cap_train[k - 1], tokens, loss);
+    if (isfinite(loss) && k > d->depth) d->depth = k;
+}
+
+// The depth losses of a metrics line ("mtp_loss/k" or "val_mtp_loss/k") into the curves.
+static void reload_depths(CtDepthCurves *d, const cJSON *o, double tokens) {
+    for (int val = 0; val <= 1; val++)
+        for (int k = 1; k <= CT_MODEL_MAX_MTP_DEPTH; k++) {
+            char key[32];
+            snprintf(key, sizeof key, "%smtp_loss/%d", val ? "val_" : "", k);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+            if (cJSON_IsNumber(v)) add_depth_point(d, val, k, tokens, v->valuedouble);
+        }
+}
+
 // Keeps the lines of steps <= resume_step and reloads the curves from them.
 static int rewind_file(CtMetrics *m, int64_t resume_step) {
     size_t size;
@@ -51,6 +72,7 @@ static int rewind_file(CtMetrics *m, int64_t resume_step) {
             double tk = cJSON_IsNumber(tokens) ? tokens->valuedouble : 0;
             if (cJSON_IsNumber(loss)) add_point(&m->train, &m->n_train, &m->cap_train, tk, loss->valuedouble);
             if (cJSON_IsNumber(val)) add_point(&m->val, &m->n_val, &m->cap_val, tk, val->valuedouble);
+            reload_depths(&m->depths, o, tk);
         }
         cJSON_Delete(o);
     }
@@ -76,6 +98,10 @@ void ct_metrics_close(CtMetrics *m) {
     ct_free(m->svg_path);
     ct_free(m->train);
     ct_free(m->val);
+    for (int k = 0; k < CT_MODEL_MAX_MTP_DEPTH; k++) {
+        ct_free(m->depths.train[k]);
+        ct_free(m->depths.val[k]);
+    }
     memset(m, 0, sizeof *m);
 }
 
@@ -190,16 +216,24 @@ int ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, do
     add_number(&l, "elapsed_s", elapsed_s);
     if (write_line(m, &l, step) != 0) return -1;
     add_point(&m->train, &m->n_train, &m->cap_train, (double)tokens, loss);
+    for (int k = 0; k < mtp_depth; k++) add_depth_point(&m->depths, 0, k + 1, (double)tokens, mtp_loss[k]);
     return 0;
 }
 
-int ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity) {
+int ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity,
+                    const double *val_mtp_loss, int mtp_depth) {
     Line l = {0};
     add(&l, "{\"kind\": \"eval\", \"step\": %lld, \"tokens\": %lld", (long long)step, (long long)tokens);
     add_number(&l, "val_loss", val_loss);
     if (with_perplexity) add_number(&l, "val_ppl", exp(val_loss));
+    for (int k = 0; k < mtp_depth; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "val_mtp_loss/%d", k + 1);
+        add_number(&l, key, val_mtp_loss[k]);
+    }
     if (write_line(m, &l, step) != 0) return -1;
     add_point(&m->val, &m->n_val, &m->cap_val, (double)tokens, val_loss);
+    for (int k = 0; k < mtp_depth; k++) add_depth_point(&m->depths, 1, k + 1, (double)tokens, val_mtp_loss[k]);
     return 0;
 }
 
@@ -251,18 +285,29 @@ static void format_tokens(char *buf, size_t size, double v) {
     else snprintf(buf, size, "%g", v);
 }
 
-char *ct_loss_svg(const CtCurvePoint *train, int n_train, const CtCurvePoint *val, int n_val, const char *title) {
-    const double W = 800, H = 450, left = 70, right = 20, top = 40, bottom = 50;
-    double x_max = 1, y_min = INFINITY, y_max = -INFINITY;
-    for (int i = 0; i < n_train; i++) {
-        if (train[i].tokens > x_max) x_max = train[i].tokens;
-        y_min = fmin(y_min, train[i].loss);
-        y_max = fmax(y_max, train[i].loss);
+// Widens [x_max], [y_min, y_max] to hold the curve's points.
+static void extend_range(const CtCurvePoint *p, int n, double *x_max, double *y_min, double *y_max) {
+    for (int i = 0; i < n; i++) {
+        if (p[i].tokens > *x_max) *x_max = p[i].tokens;
+        *y_min = fmin(*y_min, p[i].loss);
+        *y_max = fmax(*y_max, p[i].loss);
     }
-    for (int i = 0; i < n_val; i++) {
-        if (val[i].tokens > x_max) x_max = val[i].tokens;
-        y_min = fmin(y_min, val[i].loss);
-        y_max = fmax(y_max, val[i].loss);
+}
+
+// One colour per multi-token prediction depth (the main curves keep blue and red).
+static const char *const DEPTH_COLOURS[CT_MODEL_MAX_MTP_DEPTH] = {"#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+                                                                  "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+
+char *ct_loss_svg(const CtCurvePoint *train, int n_train, const CtCurvePoint *val, int n_val,
+                  const CtDepthCurves *depths, const char *title) {
+    const double W = 800, H = 450, left = 70, right = 20, top = 40, bottom = 50;
+    const int D = depths ? depths->depth : 0;
+    double x_max = 1, y_min = INFINITY, y_max = -INFINITY;
+    extend_range(train, n_train, &x_max, &y_min, &y_max);
+    extend_range(val, n_val, &x_max, &y_min, &y_max);
+    for (int k = 0; k < D; k++) {
+        extend_range(depths->train[k], depths->n_train[k], &x_max, &y_min, &y_max);
+        extend_range(depths->val[k], depths->n_val[k], &x_max, &y_min, &y_max);
     }
     if (!isfinite(y_min)) y_min = 0, y_max = 1;
     if (y_max - y_min < 1e-6) y_max = y_min + 1;
@@ -313,10 +358,39 @@ char *ct_loss_svg(const CtCurvePoint *train, int n_train, const CtCurvePoint *va
         for (int i = 0; i < n_val; i++)
             put(&t, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#d62728\"/>\n", SX(val[i].tokens), SY(val[i].loss));
     }
+    // multi-token prediction: depth k's train loss dashed and thin, its validation loss dashed with
+    // hollow markers, in the depth's colour
+    for (int k = 0; k < D; k++) {
+        const CtCurvePoint *p = depths->train[k];
+        const int n = depths->n_train[k];
+        if (n > 0) {
+            int every = n / 2000 + 1;
+            put(&t, "<polyline class=\"mtp-train\" fill=\"none\" stroke=\"%s\" stroke-width=\"1\" "
+                    "stroke-dasharray=\"5 3\" points=\"", DEPTH_COLOURS[k]);
+            for (int i = 0; i < n; i += every) put(&t, "%.1f,%.1f ", SX(p[i].tokens), SY(p[i].loss));
+            put(&t, "%.1f,%.1f\"/>\n", SX(p[n - 1].tokens), SY(p[n - 1].loss));
+        }
+        p = depths->val[k];
+        if (depths->n_val[k] > 0) {
+            put(&t, "<polyline class=\"mtp-val\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+                    "stroke-dasharray=\"2 2\" points=\"", DEPTH_COLOURS[k]);
+            for (int i = 0; i < depths->n_val[k]; i++) put(&t, "%.1f,%.1f ", SX(p[i].tokens), SY(p[i].loss));
+            put(&t, "\"/>\n");
+            for (int i = 0; i < depths->n_val[k]; i++)
+                put(&t, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"white\" stroke=\"%s\"/>\n", SX(p[i].tokens),
+                    SY(p[i].loss), DEPTH_COLOURS[k]);
+        }
+    }
     put(&t, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#1f77b4\" stroke-width=\"2\"/>"
             "<text x=\"%.0f\" y=\"%.0f\">train</text>\n", W - 160, top + 16, W - 140, top + 16, W - 135, top + 20);
     put(&t, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#d62728\" stroke-width=\"2\"/>"
             "<text x=\"%.0f\" y=\"%.0f\">validation</text>\n", W - 160, top + 34, W - 140, top + 34, W - 135, top + 38);
+    for (int k = 0; k < D; k++) {
+        const double y = top + 52 + 18 * k;
+        put(&t, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"%s\" stroke-width=\"2\" "
+                "stroke-dasharray=\"5 3\"/><text x=\"%.0f\" y=\"%.0f\">mtp depth %d (train, val)</text>\n",
+            W - 160, y, W - 140, y, DEPTH_COLOURS[k], W - 135, y + 4, k + 1);
+    }
     put(&t, "</svg>\n");
 #undef SX
 #undef SY
@@ -325,7 +399,7 @@ char *ct_loss_svg(const CtCurvePoint *train, int n_train, const CtCurvePoint *va
 
 int ct_metrics_plot(CtMetrics *m) {
     if (m->failed) return -1;
-    char *svg = ct_loss_svg(m->train, m->n_train, m->val, m->n_val, m->title);
+    char *svg = ct_loss_svg(m->train, m->n_train, m->val, m->n_val, &m->depths, m->title);
     int rc = ct_write_file_atomic(m->svg_path, svg, strlen(svg));
     ct_free(svg);
     if (rc != 0) {

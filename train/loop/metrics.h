@@ -12,6 +12,15 @@ typedef struct {
     double tokens, loss;
 } CtCurvePoint;
 
+// Multi-token prediction's depth curves beside the main ones: depth k's train (mtp_loss/k) and
+// validation (val_mtp_loss/k) losses, k = 1..depth, at train[k-1] (n_train[k-1] points) and val[k-1].
+typedef struct {
+    int depth;
+    CtCurvePoint *train[CT_MODEL_MAX_MTP_DEPTH], *val[CT_MODEL_MAX_MTP_DEPTH];
+    int n_train[CT_MODEL_MAX_MTP_DEPTH], n_val[CT_MODEL_MAX_MTP_DEPTH];
+    int cap_train[CT_MODEL_MAX_MTP_DEPTH], cap_val[CT_MODEL_MAX_MTP_DEPTH];
+} CtDepthCurves;
+
 typedef struct {
     char *jsonl_path, *svg_path;
     int fd;          // metrics.jsonl, opened for appending
@@ -19,6 +28,7 @@ typedef struct {
     char failure[1024];
     CtCurvePoint *train, *val;
     int n_train, n_val, cap_train, cap_val;
+    CtDepthCurves depths;
     char title[128];
 } CtMetrics;
 
@@ -38,8 +48,10 @@ void ct_metrics_close(CtMetrics *m);
 int ct_metrics_train(CtMetrics *m, int64_t step, int64_t tokens, double loss, double lr, double grad_norm,
                      double tokens_per_s, double mfu, double elapsed_s, const CtMoeStep *moe, const double *mtp_loss,
                      int mtp_depth);
-// val_ppl = exp(val_loss) with with_perplexity (not for DPO, whose loss is no cross-entropy).
-int ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity);
+// val_ppl = exp(val_loss) with with_perplexity (not for DPO, whose loss is no cross-entropy);
+// val_mtp_loss[mtp_depth]: the per-depth validation losses, written as "val_mtp_loss/1".."/D".
+int ct_metrics_eval(CtMetrics *m, int64_t step, int64_t tokens, double val_loss, int with_perplexity,
+                    const double *val_mtp_loss, int mtp_depth);
 // An objective's own line (train/objectives/objective.h), e.g. DPO's TRL metrics for a step
 // ("train") or an evaluation ("eval"): rewards/chosen, rewards/rejected, rewards/accuracies,
 // rewards/margins, logps/chosen, logps/rejected.
@@ -50,4 +62,6 @@ int ct_metrics_exact_match(CtMetrics *m, int64_t step, int64_t tokens, double ex
 // 0, or -1 (recorded in `failed` as a line write's failure is).
 int ct_metrics_plot(CtMetrics *m);
 // The SVG text for the given curves (free with ct_free()); used by ct_metrics_plot and tests.
-char *ct_loss_svg(const CtCurvePoint *train, int n_train, const CtCurvePoint *val, int n_val, const char *title);
+// depths: the multi-token prediction depths' curves, drawn dashed beside the main ones (NULL: none).
+char *ct_loss_svg(const CtCurvePoint *train, int n_train, const CtCurvePoint *val, int n_val,
+                  const CtDepthCurves *depths, const char *title);

@@ -111,6 +111,13 @@ static void report_exact_match(CtRun *r, int show, int keep) {
     ct_log("step %6lld | exact match %.1f%% on held-out examples", (long long)r->step, 100 * em);
 }
 
+// " | mtp 3.1234 3.5678": each multi-token prediction depth's validation loss ("" without modules).
+static void depth_note(const CtObjectiveRun *o, char *buf, size_t size) {
+    buf[0] = '\0';
+    for (int k = 0; k < o->val_mtp_depth; k++)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%.4f", k ? " " : " | mtp ", o->val_mtp_loss[k]);
+}
+
 int ct_train_evaluate(CtRun *r) {
     const CtRunConfig *cfg = r->cfg;
     if (!r->objective->evaluate) {  // no loss to validate (grpo): its own evaluation alone, on every rank
@@ -127,17 +134,19 @@ int ct_train_evaluate(CtRun *r) {
     r->last_val = r->objective->evaluate(&r->obj, &failed);  // every rank: its rows of the validation batches
     if (failed) return -1;
     if (!r->lead) return 0;
-    ct_metrics_eval(&r->metrics, r->step, r->tokens_seen, r->last_val, r->objective->cross_entropy);
-    char ppl[64];
+    ct_metrics_eval(&r->metrics, r->step, r->tokens_seen, r->last_val, r->objective->cross_entropy,
+                    r->obj.val_mtp_loss, r->obj.val_mtp_depth);
+    char ppl[64], depths[24 * CT_MODEL_MAX_MTP_DEPTH + 16];
+    depth_note(&r->obj, depths, sizeof depths);
     if (r->step == 0) {  // the starting model
-        ct_log("step %6d | val loss %.4f%s at %s", 0, r->last_val, perplexity_note(r, ppl, sizeof ppl),
+        ct_log("step %6d | val loss %.4f%s%s at %s", 0, r->last_val, perplexity_note(r, ppl, sizeof ppl), depths,
                cfg->train.init_from[0] ? "the start" : "initialisation");
         if (keep_if_best(r) != 0) return -1;
         report_exact_match(r, 3, 0);
         return 0;
     }
-    ct_log("step %6lld | val loss %.4f%s%s", (long long)r->step, r->last_val, perplexity_note(r, ppl, sizeof ppl),
-           r->last_val < r->best_val ? ", best so far" : "");
+    ct_log("step %6lld | val loss %.4f%s%s%s", (long long)r->step, r->last_val, perplexity_note(r, ppl, sizeof ppl),
+           depths, r->last_val < r->best_val ? ", best so far" : "");
     report_exact_match(r, r->step == cfg->train.max_steps ? 3 : 0, 1);
     if (keep_if_best(r) != 0) return -1;
     ct_metrics_plot(&r->metrics);

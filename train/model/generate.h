@@ -62,6 +62,7 @@ void ct_generator_keep_hidden(CtGenerator *g, CtAct *by_position, int after_bloc
 // [n, C] (the previous depth's hidden rows) and tokens[n] (host: the token at position i + k for
 // row i), writes the module's hidden rows to h_out [n, C] (both the ops' memory), and returns the
 // logits [V] of what follows the last row (host; valid until the next feed). pos + n ≤ max_ctx.
+// With LoRA adapters on the modules, as feed_many: passes of at most max_B·max_T rows.
 const float *ct_generator_mtp_feed(CtGenerator *g, int k, const CtAct *h_prev, const int32_t *tokens, int pos, int n,
                                    CtAct *h_out);
 

@@ -66,6 +66,18 @@ static int block_modules(const CtModelConfig *c, int l, Module *mods) {
     return n;
 }
 
+// A multi-token prediction module's own linear layer (model_mtp.c), adaptable by name as PEFT
+// would adapt DeepSeek-V3's eh_proj (nn.Linear(2C, C, bias=False)); its block's are block_modules'.
+static Module eh_proj_module(const CtModelConfig *c) {
+    return (Module){"eh_proj", CT_LORA_EH_PROJ, 0, c->d_model, 2 * c->d_model, c->d_model, 0, 0};
+}
+
+// The part of a module name after its last '.' ("q_proj" of "self_attn.q_proj", "eh_proj" itself).
+static const char *short_name(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return dot ? dot + 1 : name;
+}
+
 static const char *block_prefix(const CtModelConfig *c) {
     return c->arch == CT_ARCH_GPT2 ? "transformer.h" : "model.layers";
 }
@@ -191,7 +203,7 @@ static void short_names(const Choice *ch, int experts, char *have, size_t size) 
         if ((ch->lin[i].mod.experts > 0) != experts) continue;
         if (layer < 0) layer = ch->lin[i].layer;
         if (ch->lin[i].layer != layer) break;
-        const char *name = experts ? ch->lin[i].mod.name : strrchr(ch->lin[i].mod.name, '.') + 1;
+        const char *name = experts ? ch->lin[i].mod.name : short_name(ch->lin[i].mod.name);
         snprintf(have + strlen(have), size - strlen(have), "%s%s", have[0] ? ", " : "", name);
     }
 }
@@ -325,10 +337,10 @@ static void record_targets(CtLora *lora, const CtModelConfig *c, const Linear *l
         out[0] = '\0';
         for (int i = 0; i < n; i++) {
             if (lin[i].mod.experts) continue;
-            const char *shortname = strrchr(lin[i].mod.name, '.') + 1;
+            const char *shortname = short_name(lin[i].mod.name);
             int seen = 0;  // gpt2's c_proj twice; every layer's q_proj
             for (int j = 0; j < i && !seen; j++)
-                seen = !lin[j].mod.experts && strcmp(strrchr(lin[j].mod.name, '.') + 1, shortname) == 0;
+                seen = !lin[j].mod.experts && strcmp(short_name(lin[j].mod.name), shortname) == 0;
             if (!seen) snprintf(out + strlen(out), size - strlen(out), "%s%s", out[0] ? "," : "", shortname);
         }
     }
@@ -344,10 +356,15 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
         return ct_error_set("lora.r = %d is larger than the model's width %d: a low-rank adapter needs r < d_model",
                             spec->r, m->config.d_model);
     Module mods[MAX_LAYER_MODULES];
-    Linear *lin = ct_calloc((size_t)m->config.n_layer * MAX_LAYER_MODULES, sizeof *lin);
+    // the main model's blocks, then each multi-token prediction module's eh_proj and block: they are
+    // layers n_layer.. under the same prefix (DeepSeek-V3's names), so targets match them as PEFT would
+    const int layers = m->config.n_layer + m->config.mtp_depth;
+    Linear *lin = ct_calloc((size_t)layers * MAX_LAYER_MODULES, sizeof *lin);
     int n_lin = 0;
-    for (int l = 0; l < m->config.n_layer; l++) {
-        const int n_mods = block_modules(&m->config, l, mods);
+    for (int l = 0; l < layers; l++) {
+        int n_mods = 0;
+        if (l >= m->config.n_layer) mods[n_mods++] = eh_proj_module(&m->config);
+        n_mods += block_modules(&m->config, l, mods + n_mods);
         for (int i = 0; i < n_mods; i++, n_lin++) {
             lin[n_lin].mod = mods[i];
             lin[n_lin].layer = l;
@@ -367,6 +384,13 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
         if (rc == 0 && !(alphas[k] > 0))
             rc = ct_error_set("lora: alpha_pattern gives %s alpha %g: it must be positive", lin[k].full, alphas[k]);
     }
+    // the modules read the embedding and the head too, and their backward adds into the frozen
+    // tables' (absent) gradients, not into the trainable rows': refused rather than trained wrong
+    if (rc == 0 && spec->n_tokens > 0 && m->config.mtp_depth > 0)
+        rc = ct_error_set("lora: trainable token rows (lora.trainable_token_indices) on a model with multi-token "
+                          "prediction modules (model.mtp_depth %d) are not supported: the modules' share of the rows' "
+                          "gradient is not computed; train the rows without modules, or full fine-tune",
+                          m->config.mtp_depth);
     if (rc == 0) rc = ct_lora_tokens_check(m, spec);  // may grow the vocabulary (before anything is allocated)
     if (rc != 0) {
         ct_free(lin), ct_free(chosen), ct_free(ranks), ct_free(alphas);
@@ -626,6 +650,7 @@ static float *site_weight(CtModel *m, int layer, CtLoraSite site) {
     case CT_LORA_SHARED_FC: return p->shared_fc_w;
     case CT_LORA_SHARED_FC_OUT: return p->shared_fc_out_w;
     case CT_LORA_SHARED_GATE: return p->shared_gate_w;
+    case CT_LORA_EH_PROJ: return m->w.mtp[layer - m->config.n_layer].eh_proj;
     case CT_LORA_EXPERTS_GATE_UP: return p->experts_w;                                  // expert 0's gate|up
     default: return p->experts_w + 2 * (size_t)m->config.moe_d_ff * m->config.d_model;  // expert 0's down
     }

@@ -11,7 +11,8 @@ typedef struct CtBatch CtBatch;
 
 // Where an adapter's module sits in the model's forward pass: the four linear products of a block;
 // in an MoE layer, the shared expert's three (gate|up, down, its [1,C] gate) and the routed
-// experts' two grouped products (gate|up, down) over the sorted rows.
+// experts' two grouped products (gate|up, down) over the sorted rows; in a multi-token prediction
+// module (whose block is layer n_layer + k − 1), its eh_proj before the block.
 typedef enum {
     CT_LORA_QKV,
     CT_LORA_ATTN_OUT,
@@ -22,6 +23,7 @@ typedef enum {
     CT_LORA_SHARED_GATE,
     CT_LORA_EXPERTS_GATE_UP,
     CT_LORA_EXPERTS_DOWN,
+    CT_LORA_EH_PROJ,  // a multi-token prediction module's eh_proj [C, 2C] (its "layer": n_layer + k − 1)
     CT_LORA_N_SITES
 } CtLoraSite;
 

@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "train/model/lora_hooks.h"
 #include "train/model/model_internal.h"
 
 static size_t rows_max(const CtModel *m) { return (size_t)m->max_B * m->max_T; }
@@ -48,6 +49,7 @@ void ct_model_mtp_module_forward(CtModel *m, int k, const CtBlockPass *pass, con
     ct_model_norm_forward(m, a->h_norm, a->h_mean, a->h_rstd, h_prev, t->hnorm_w, t->hnorm_b, N);
     concat_rows(ops, a->cat, a->e_norm, a->h_norm, N, C);
     ops->matmul_forward(a->x, a->cat, t->eh_proj, NULL, N, 2 * C, C);
+    if (m->lora) ct_lora_forward(m, m->config.n_layer + k - 1, CT_LORA_EH_PROJ, a->x, a->cat, N);
     ct_model_block_forward(m, m->config.n_layer + k - 1, pass, &a->block);
 }
 
@@ -158,6 +160,7 @@ void ct_model_mtp_backward(CtModel *m, const CtAct *h0, CtAct *dh0) {
         // h' = cat·eh_projᵀ: d cat = d h'·eh_proj, d eh_proj += d h'ᵀ·cat; then the two halves' norms
         ops->zero(x->d_cat, 2 * NC * A);
         ops->matmul_backward(x->d_cat, gt->eh_proj, NULL, act->d_residual, a->cat, t->eh_proj, N, 2 * C, C);
+        if (m->lora) ct_lora_backward(m, c->n_layer + k - 1, CT_LORA_EH_PROJ, x->d_cat, act->d_residual, a->cat, N);
         split_rows(ops, x->d_e, x->d_h, x->d_cat, N, C);
         ops->zero(x->d_emb, NC * A);
         ct_model_norm_backward(m, x->d_emb, gt->enorm_w, gt->enorm_b, x->d_e, a->emb, t->enorm_w, a->e_mean, a->e_rstd,

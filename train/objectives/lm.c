@@ -29,9 +29,14 @@ CtStepResult ct_lm_step(CtObjectiveRun *o) {
     return res;
 }
 
+// The validation loss, and with multi-token prediction each depth's (o->val_mtp_loss): every
+// loss is the mean over the tokens it counted across the batches and ranks, as the main one.
 double ct_lm_evaluate(CtObjectiveRun *o, int *failed) {
     uint64_t n = ct_objective_val_start(o);
+    const int D = o->model->mtp_weight != 0 ? o->model->config.mtp_depth : 0;  // the modules run with λ > 0
     double sum = 0, count = 0;
+    double depth[2 * CT_MODEL_MAX_MTP_DEPTH + 2] = {0};  // Σ loss·count, Σ count per depth; the main pair last
+    o->val_mtp_depth = 0;
     for (uint64_t i = 0; i < n; i++) {
         const CtLoaderBatch *b;
         if (ct_loader_next(o->val, &b) != 0) {
@@ -48,10 +53,17 @@ double ct_lm_evaluate(CtObjectiveRun *o, int *failed) {
         float loss = ct_model_forward(o->model, &mb);
         sum += (double)loss * o->model->loss_count;
         count += o->model->loss_count;
+        for (int k = 0; k < D; k++) {
+            depth[2 * k] += (double)o->model->mtp_loss[k] * o->model->mtp_loss_count[k];
+            depth[2 * k + 1] += o->model->mtp_loss_count[k];
+        }
     }
-    double sums[2] = {sum, count};
-    ct_dist_allreduce_sum_f64(sums, 2);
-    return sums[1] > 0 ? sums[0] / sums[1] : NAN;
+    depth[2 * D] = sum;
+    depth[2 * D + 1] = count;
+    ct_dist_allreduce_sum_f64(depth, 2 * D + 2);
+    for (int k = 0; k < D; k++) o->val_mtp_loss[k] = depth[2 * k + 1] > 0 ? depth[2 * k] / depth[2 * k + 1] : NAN;
+    o->val_mtp_depth = D;
+    return depth[2 * D + 1] > 0 ? depth[2 * D] / depth[2 * D + 1] : NAN;
 }
 
 const CtObjective ct_objective_lm = {

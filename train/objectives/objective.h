@@ -68,6 +68,9 @@ typedef struct {
     CtGradSync *sync;           // how the gradients become the step's (train/dist/grad_sync.h)
     CtMetricSink metrics;
     const int64_t *step;        // the run's step counter (steps taken)
+    // multi-token prediction: the last evaluate's per-depth validation losses (lm, sft; 0 depths: none)
+    int val_mtp_depth;
+    double val_mtp_loss[CT_MODEL_MAX_MTP_DEPTH];
     void *state;                // the objective's own (dpo: CtDpoRun)
 } CtObjectiveRun;
 
