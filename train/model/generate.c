@@ -173,8 +173,26 @@ const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n
     return g->host_logits;
 }
 
-// The modules have no LoRA adapters (train/model/lora.c attaches to the main model's layers), so
-// n rows go in one pass.
+// Module k over n rows at positions pos.. (one pass), its hidden rows to h_out.
+static void mtp_pass(CtGenerator *g, int k, const CtAct *h_prev, const int32_t *tokens, int pos, int n, CtAct *h_out) {
+    upload_tokens(g, tokens, pos, n);
+    const CtBlockPass block_pass = {.B = 1, .T = n, .positions = g->token_pos + n, .rope_len = pos + n,
+                                    .k_cache = g->k_cache, .v_cache = g->v_cache, .max_ctx = g->max_ctx, .pos = pos};
+    float *mean = g->mean_rstd, *rstd = g->mean_rstd + n;
+    const CtModelConfig *c = &g->model->config;
+    if (c->mtp_style == CT_MTP_PARALLEL) {  // head k: its block over the trunk rows (the block updates
+        const CtOps *ops = g->model->ops;     // its input in place: a copy, the trunk rows stay)
+        ops->copy(g->mtp_x, h_prev, ops->act_bytes * (size_t)n * (size_t)c->d_model);
+        const CtBlockActs rows = block_rows(g, g->mtp_x, h_out, n);
+        ct_model_block_forward(g->model, c->n_layer + k - 1, &block_pass, &rows);
+        return;
+    }
+    const CtMtpModuleActs a = {.emb = g->mtp_emb, .e_norm = g->mtp_e, .h_norm = g->mtp_h, .e_mean = mean,
+                               .e_rstd = rstd, .h_mean = mean, .h_rstd = rstd, .cat = g->mtp_cat, .x = g->mtp_x,
+                               .block = block_rows(g, g->mtp_x, h_out, n)};
+    ct_model_mtp_module_forward(g->model, k, &block_pass, &a, h_prev, g->token_pos);
+}
+
 const float *ct_generator_mtp_feed(CtGenerator *g, int k, const CtAct *h_prev, const int32_t *tokens, int pos, int n,
                                    CtAct *h_out) {
     CtModel *m = g->model;
@@ -182,23 +200,17 @@ const float *ct_generator_mtp_feed(CtGenerator *g, int k, const CtAct *h_prev, c
     CT_CHECK(k >= 1 && k <= c->mtp_depth && n >= 1 && pos >= 0 && pos + n <= g->max_ctx,
              "a module's feed: depth 1..mtp_depth, rows inside the context");
     reserve_rows(g, n);
-    upload_tokens(g, tokens, pos, n);
-    const CtBlockPass block_pass = {.B = 1, .T = n, .positions = g->token_pos + n, .rope_len = pos + n,
-                                    .k_cache = g->k_cache, .v_cache = g->v_cache, .max_ctx = g->max_ctx, .pos = pos};
-    float *mean = g->mean_rstd, *rstd = g->mean_rstd + n;
     const CtOps *ops = m->ops;
     const size_t A = ops->act_bytes, C = (size_t)c->d_model;
-    if (c->mtp_style == CT_MTP_PARALLEL) {  // head k: its block over the trunk rows (the block updates
-        ops->copy(g->mtp_x, h_prev, A * (size_t)n * C);  // its input in place: a copy, the trunk rows stay)
-        const CtBlockActs rows = block_rows(g, g->mtp_x, h_out, n);
-        ct_model_block_forward(m, c->n_layer + k - 1, &block_pass, &rows);
-    } else {
-        const CtMtpModuleActs a = {.emb = g->mtp_emb, .e_norm = g->mtp_e, .h_norm = g->mtp_h, .e_mean = mean,
-                                   .e_rstd = rstd, .h_mean = mean, .h_rstd = rstd, .cat = g->mtp_cat, .x = g->mtp_x,
-                                   .block = block_rows(g, g->mtp_x, h_out, n)};
-        ct_model_mtp_module_forward(m, k, &block_pass, &a, h_prev, g->token_pos);
+    const int most = rows_per_pass(g);  // LoRA adapters on the modules: their scratch's rows
+    for (int done = 0; done < n;) {
+        const int rows = n - done < most ? n - done : most;
+        mtp_pass(g, k, ct_act_at(A, h_prev, (size_t)done * C), tokens + done, pos + done, rows,
+                 ct_act_at(A, h_out, (size_t)done * C));
+        done += rows;
     }
-    ct_model_mtp_head_forward(m, k, g->logits, g->norm, mean, rstd, ct_act_at(A, h_out, (size_t)(n - 1) * C), 1);
+    ct_model_mtp_head_forward(m, k, g->logits, g->norm, g->mean_rstd, g->mean_rstd + 1,
+                              ct_act_at(A, h_out, (size_t)(n - 1) * C), 1);
     if (g->host_logits != (void *)g->logits) ops->download_act(g->host_logits, g->logits, (size_t)c->vocab_size);
     return g->host_logits;
 }

@@ -64,6 +64,7 @@ void ct_generator_keep_hidden(CtGenerator *g, CtAct *by_position, int after_bloc
 // logits [V] of what follows the last row (host; valid until the next feed). pos + n ≤ max_ctx.
 // Parallel heads (model.mtp_style parallel): h_prev is the trunk rows (the input of the main
 // model's last block) and the tokens are read for nothing but their count.
+// With LoRA adapters on the modules, as feed_many: passes of at most max_B·max_T rows.
 const float *ct_generator_mtp_feed(CtGenerator *g, int k, const CtAct *h_prev, const int32_t *tokens, int pos, int n,
                                    CtAct *h_out);
 

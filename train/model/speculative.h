@@ -16,8 +16,8 @@
 // (ct_sample) draws from, with the same temperature, top-k and top-p — though not the same
 // random stream, so a seed gives other texts than plain sampling.
 //
-// The drafter is an interface so that another kind (a model's multi-token-prediction modules,
-// drafting from the target's own hidden states) plugs in beside a separate draft model.
+// The drafter is an interface: a separate draft model (below), or the target's own
+// multi-token-prediction modules drafting from its hidden states (train/model/speculative_mtp.h).
 #pragma once
 #include <stdint.h>
 
