@@ -33,7 +33,11 @@ fi
 [ -n "$DEPTH" ] && [ "$DEPTH" -gt 0 ] || { "$BIN" generate --checkpoint "$CKPT" --speculative --prompt x \
                                               --max-tokens 1 --threads 1 >/dev/null; exit 1; }
 
-prompts=("The film" "In this report, the Committee" "I think that")
+# the opening words of 8 held-out lines of the shared corpus (lines the shard of bench/mtp_cpu.sh,
+# `--split lines --val-fraction 0.05 --seed 1337`, puts in validation: no model there trained on them)
+prompts=("The importance of filling the" "Gandhi also campaigned hard going" "It can become habit just"
+         "We cannot renew our country" "As we speak, routes in" "They did however take care"
+         "The parties agree that the" "Identify the assets can you")
 # Per prompt the fastest of 3 runs (stderr's "N tokens in S s, R tokens/s"); prints the median
 # tokens/s, then the acceptance summed over the prompts: overall and per depth, "-" for plain.
 measure() {  # temperature, extra args...
@@ -52,7 +56,8 @@ measure() {  # temperature, extra args...
         lines+="$(echo "$err" | grep 'acceptance by depth' || true)"$'\n'
     done
     local median
-    median=$(printf '%s\n' "${rates[@]}" | sort -g | sed -n 2p)
+    median=$(printf '%s\n' "${rates[@]}" | sort -g |
+             awk '{v[NR] = $1} END {printf "%.1f", (v[int((NR + 1) / 2)] + v[int(NR / 2) + 1]) / 2}')
     # "generate: acceptance by depth: 1: 81.0% (30 of 37), 2: ..." -> the counts summed per depth
     local acc
     acc=$(echo "$lines" | grep -o '[0-9]*: [0-9.]*% ([0-9]* of [0-9]*)' |
@@ -63,7 +68,7 @@ measure() {  # temperature, extra args...
     echo "$median $acc"
 }
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
-echo "# ctrain self-speculative decoding (CPU, batch 1, $TOKENS tokens after each of 3 prompts), $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# ctrain self-speculative decoding (CPU, batch 1, $TOKENS tokens after each of ${#prompts[@]} prompts), $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $CKPT (model.mtp_depth $DEPTH); $("$BIN" --version | sed -n 's/^  compute: //p' | sed 's/; [0-9]* threads$//'); --threads $THREADS (0: every core)"
 echo
 echo "| decoder | drafts per round | acceptance (overall; per depth) | tokens/s (median) | speed-up |"
