@@ -7,6 +7,24 @@
 #include "core/alloc.h"
 #include "kernels/cpu/cpu_ops.h"
 
+// q·k over HD numbers in DOT_LANES partial sums, summed by halves: a single running sum makes each
+// score wait on HD dependent additions (the scores were 6% of a decoded token's time for 7% of
+// its multiply-adds). The same sum for a query whatever T and the thread count.
+#define DOT_LANES 16
+static float dot_lanes(const float *a, const float *b, int n) {
+    float part[DOT_LANES] = {0};
+    const int body = n - n % DOT_LANES;
+    for (int k = 0; k < body; k += DOT_LANES)
+#pragma omp simd
+        for (int l = 0; l < DOT_LANES; l++) part[l] += a[k + l] * b[k + l];
+    for (int half = DOT_LANES / 2; half >= 1; half /= 2)
+#pragma omp simd
+        for (int l = 0; l < half; l++) part[l] += part[l + half];
+    float sum = part[0];
+    for (int k = body; k < n; k++) sum += a[k] * b[k];
+    return sum;
+}
+
 void ct_cpu_attention_decode_f32(float *out, const float *q, int q_stride, const float *k_cache, const float *v_cache,
                                  int n_ctx, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt) {
     const int group = NH / NKV, kv_stride = NKV * HD;
@@ -23,9 +41,7 @@ void ct_cpu_attention_decode_f32(float *out, const float *q, int q_stride, const
         float max = -INFINITY;
         for (int r = first; r <= last; r++) {
             const float *k = k_cache + (size_t)r * kv_stride + (size_t)kvh * HD;
-            float dot = 0;
-            for (int i = 0; i < HD; i++) dot += qh[i] * k[i];
-            s[r] = dot * scale;
+            s[r] = dot_lanes(qh, k, HD) * scale;
             if (cap > 0) s[r] = cap * tanhf(s[r] / cap);
             if (s[r] > max) max = s[r];
         }
