@@ -10,6 +10,7 @@
 #include "tests/test.h"
 #include "train/interop/checkpoint_io.h"
 #include "train/interop/checkpoint_meta.h"
+#include "train/model/generate.h"
 
 char *generate_fixture_byte_tokenizer_json(const char *special) {
     CtTokenizer t;
@@ -31,4 +32,21 @@ void generate_fixture_save(const char *path, const CtModel *m, const char *speci
     free(json);
     CHECK_MSG(ct_checkpoint_save(path, m, NULL, &meta) == 0, "%s", ct_error_message());
     ct_checkpoint_meta_free(&meta);
+}
+
+void generate_fixture_exact_pairs(CtModel *m, const int32_t *prompt, int n, const CtSampling *s, double *joint) {
+    const int V = m->config.vocab_size;
+    float *p1 = ct_alloc(sizeof(float) * (size_t)V), *p2 = ct_alloc(sizeof(float) * (size_t)V);
+    CtGenerator g;
+    ct_generator_init(&g, m, m->config.max_seq_len);
+    for (int a = 0; a < V; a++) {
+        ct_generator_reset(&g);
+        const float *logits = ct_generator_feed_many(&g, prompt, n) + (size_t)(n - 1) * V;
+        ct_sampling_probs(logits, V, s, p1);
+        ct_sampling_probs(ct_generator_feed(&g, a), V, s, p2);
+        for (int b = 0; b < V; b++) joint[a * V + b] = (double)p1[a] * p2[b];
+    }
+    ct_generator_free(&g);
+    ct_free(p1);
+    ct_free(p2);
 }

@@ -1,5 +1,6 @@
 // Checkpoints for the tests of `ctrain generate`: a model saved with a byte-level tokenizer.
 #pragma once
+#include "train/model/generate.h"
 #include "train/model/model.h"
 
 // A byte-level tokenizer (256 bytes and one special token) in HF's JSON; free with free().
@@ -7,3 +8,6 @@ char *generate_fixture_byte_tokenizer_json(const char *special);
 // Saves model m to path with the byte tokenizer whose special token is `special` (a CHECK fails
 // when it cannot).
 void generate_fixture_save(const char *path, const CtModel *m, const char *special);
+// The exact joint distribution of the first two tokens sampled after prompt[n] with s:
+// joint[a·V + b] = p(a)·p(b | a), what speculative sampling's first two tokens must follow.
+void generate_fixture_exact_pairs(CtModel *m, const int32_t *prompt, int n, const CtSampling *s, double *joint);

@@ -149,24 +149,6 @@ TEST(speculative, greedy_equals_plain_greedy_for_a_lora_target_drafted_by_its_ba
 
 // ---- sampling ----
 
-// The exact joint distribution of the first two sampled tokens after prompt: p(x1)·p(x2 | x1).
-static void exact_pairs(CtModel *m, const int32_t *prompt, int n, const CtSampling *s, double *joint) {
-    const int V = m->config.vocab_size;
-    float *p1 = ct_alloc(sizeof(float) * (size_t)V), *p2 = ct_alloc(sizeof(float) * (size_t)V);
-    CtGenerator g;
-    ct_generator_init(&g, m, m->config.max_seq_len);
-    for (int a = 0; a < V; a++) {
-        ct_generator_reset(&g);
-        const float *logits = ct_generator_feed_many(&g, prompt, n) + (size_t)(n - 1) * V;
-        ct_sampling_probs(logits, V, s, p1);
-        ct_sampling_probs(ct_generator_feed(&g, a), V, s, p2);
-        for (int b = 0; b < V; b++) joint[a * V + b] = (double)p1[a] * p2[b];
-    }
-    ct_generator_free(&g);
-    ct_free(p1);
-    ct_free(p2);
-}
-
 // N runs of speculative sampling (k drafts), each with its own seed: counts of the first two tokens.
 static void sampled_pairs(CtModel *target, CtModel *draft, int k, const int32_t *prompt, int n, const CtSampling *s,
                           int N, double *counts) {
@@ -212,8 +194,8 @@ static void sampling_follows_the_target(const CtSampling *s, const char *what) {
     random_model(&draft, dc, 21);
     const int32_t prompt[3] = {1, 4, 2};
     double exact[V * V], drafts[V * V], counts[V * V] = {0};
-    exact_pairs(&target, prompt, 3, s, exact);
-    exact_pairs(&draft, prompt, 3, s, drafts);
+    generate_fixture_exact_pairs(&target, prompt, 3, s, exact);
+    generate_fixture_exact_pairs(&draft, prompt, 3, s, drafts);
     double tv_draft = 0;
     for (int i = 0; i < V * V; i++) tv_draft += 0.5 * fabs(exact[i] - drafts[i]);
     CHECK_MSG(tv_draft > 0.2, "%s: the draft's distribution is %.3f from the target's: too close to test", what,

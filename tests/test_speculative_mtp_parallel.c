@@ -113,24 +113,6 @@ TEST(speculative_mtp_parallel, greedy_equals_plain_greedy_trained_llama_acceptin
 
 // ---- sampling ----
 
-// The exact joint distribution of the first two sampled tokens after prompt: p(x1)·p(x2 | x1).
-static void exact_pairs(CtModel *m, const int32_t *prompt, int n, const CtSampling *s, double *joint) {
-    const int V = m->config.vocab_size;
-    float *p1 = ct_alloc(sizeof(float) * (size_t)V), *p2 = ct_alloc(sizeof(float) * (size_t)V);
-    CtGenerator g;
-    ct_generator_init(&g, m, m->config.max_seq_len);
-    for (int a = 0; a < V; a++) {
-        ct_generator_reset(&g);
-        const float *logits = ct_generator_feed_many(&g, prompt, n) + (size_t)(n - 1) * V;
-        ct_sampling_probs(logits, V, s, p1);
-        ct_sampling_probs(ct_generator_feed(&g, a), V, s, p2);
-        for (int b = 0; b < V; b++) joint[a * V + b] = (double)p1[a] * p2[b];
-    }
-    ct_generator_free(&g);
-    ct_free(p1);
-    ct_free(p2);
-}
-
 // N runs of self-speculative sampling (k drafts), each with its own seed: counts of the first two
 // tokens; *q gets head 1's distribution of the first token (what it drafts from) in the first run.
 static void sampled_pairs(CtModel *m, int k, const int32_t *prompt, int n, const CtSampling *s, int N, double *counts,
@@ -180,7 +162,7 @@ TEST(speculative_mtp_parallel, sampling_follows_the_targets_distribution) {
     tiny_randomize_params(&m, 5);
     const int32_t prompt[3] = {1, 4, 2};
     double exact[V * V], counts[V * V] = {0};
-    exact_pairs(&m, prompt, 3, &s, exact);
+    generate_fixture_exact_pairs(&m, prompt, 3, &s, exact);
     float q[V];
     sampled_pairs(&m, 2, prompt, 3, &s, N, counts, q);
     double tv_draft = 0, tv = 0;
