@@ -1,0 +1,185 @@
+// The encoder models (model.arch bert / roberta, issue #26): the parameter table, and the whole
+// model's gradient of a masked-language-model loss against finite differences of the float model,
+// over padded batches (pads in a document of their own, no loss on them), with token types, with
+// dropout. As tests/test_model_grad.c: per tensor, the derivative along the gradient's direction
+// and at its three largest entries, parameters drawn larger than at initialisation.
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "kernels/ops.h"
+#include "tests/model_fixture.h"
+#include "train/model/model_internal.h"  // ct_model_layout_count: a table without allocating bert-base
+#include "tests/test.h"
+
+enum { B = 2, T = 8, V = 37 };
+
+// 2 post-LN layers, 16 channels, 4 heads; BERT with two token types, RoBERTa with one and its
+// padding row 1 before the positions.
+static CtModelConfig encoder_config(CtArch arch) {
+    const int roberta = arch == CT_ARCH_ROBERTA;
+    return (CtModelConfig){.arch = arch, .n_layer = 2, .n_head = 4, .n_kv_head = 4, .d_model = 16, .d_ff = 32,
+                           .vocab_size = V, .max_seq_len = 16, .norm_eps = 1e-5f, .tie_embeddings = 1,
+                           .type_vocab_size = roberta ? 1 : 2, .pad_token_id = roberta ? 1 : 0, .pooler = 1};
+}
+
+typedef struct {
+    int32_t tokens[B * T], targets[B * T], doc_ids[B * T], types[B * T];
+    CtBatch batch;
+} EncoderBatch;
+
+// Row 0 full; row 1 ends in three pads (their own document, targets -1). Targets at about half the
+// real tokens (an MLM batch's selected ones); BERT's rows are two segments (types 0, then 1).
+static void encoder_batch(EncoderBatch *eb, const CtModelConfig *c, uint64_t seed) {
+    CtRng rng;
+    ct_rng_seed(&rng, seed);
+    const int pad = c->pad_token_id, pads = 3;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const int n = b * T + t, is_pad = b == 1 && t >= T - pads;
+            int32_t tok = (int32_t)(2 + ct_rng_below(&rng, V - 2));  // never the pad id (0 or 1)
+            eb->tokens[n] = is_pad ? pad : tok;
+            eb->targets[n] = !is_pad && (t % 2 == b % 2 || t == 1) ? (int32_t)ct_rng_below(&rng, V) : -1;
+            eb->doc_ids[n] = is_pad;
+            eb->types[n] = c->type_vocab_size > 1 && t >= T / 2;
+        }
+    eb->batch = (CtBatch){.tokens = eb->tokens, .targets = eb->targets, .doc_ids = eb->doc_ids,
+                          .token_types = c->type_vocab_size > 1 ? eb->types : NULL, .B = B, .T = T};
+}
+
+static double directional_fd(CtModel *m, const CtBatch *b, float *p, const float *u, size_t n, float h) {
+    float *keep = ct_alloc(n * sizeof(float));
+    memcpy(keep, p, n * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = keep[i] + h * u[i];
+    const double lp = ct_model_forward(m, b);
+    for (size_t i = 0; i < n; i++) p[i] = keep[i] - h * u[i];
+    const double lm = ct_model_forward(m, b);
+    memcpy(p, keep, n * sizeof(float));
+    ct_free(keep);
+    return (lp - lm) / (2.0 * h);
+}
+
+static int is_pooler(const CtParamEntry *e) { return strstr(e->name, ".pooler.") != NULL; }
+// A key bias adds q·b to every score of a query's row, which the softmax does not see: its
+// gradient is 0 up to rounding (transformers' BERT has one all the same).
+static int is_key_bias(const CtParamEntry *e) { return strstr(e->name, ".attention.self.key.bias") != NULL; }
+
+static void check_encoder_gradients(CtModelConfig cfg, float dropout) {
+    cfg.dropout = dropout;
+    CtModel m;
+    CHECK(ct_model_create(&m, &cfg, ct_ops_cpu(), B, T, 0) == 0);
+    tiny_randomize_params(&m, 26);
+    ct_model_set_dropout(&m, 1, 4321);  // every forward below draws the same masks
+    EncoderBatch eb;
+    encoder_batch(&eb, &cfg, 7);
+    ct_model_zero_grad(&m);
+    ct_model_forward(&m, &eb.batch);
+    CHECK(m.loss_count > 4 && isfinite(m.loss));
+    ct_model_backward(&m);
+    float *grads = ct_alloc(m.n_params * sizeof(float));
+    memcpy(grads, m.grads, m.n_params * sizeof(float));
+
+    const float h = 1e-2f;
+    double worst_dir = 0, worst_entry = 0;
+    int checked = 0;
+    for (int i = 0; i < m.n_tensors; i++) {
+        const CtParamEntry *e = &m.table[i];
+        float *p = m.params + e->offset, *g = grads + e->offset;
+        double norm = 0;
+        for (size_t j = 0; j < e->numel; j++) norm += (double)g[j] * g[j];
+        norm = sqrt(norm);
+        if (is_pooler(e)) {  // the pooler reads [CLS] for classification; the MLM loss never reaches it
+            CHECK_MSG(norm == 0, "%s: the MLM loss gave the pooler a gradient (norm %.3g)", e->name, norm);
+            continue;
+        }
+        if (is_key_bias(e)) {
+            CHECK_MSG(norm < 1e-6, "%s: a key bias got a gradient of norm %.3g (softmax is shift-invariant)", e->name,
+                      norm);
+            continue;
+        }
+        CHECK_MSG(norm > 1e-4, "%s: gradient norm %.3g is too small to check (or wrongly zero)", e->name, norm);
+        float *u = ct_alloc(e->numel * sizeof(float));
+        for (size_t j = 0; j < e->numel; j++) u[j] = (float)(g[j] / norm);
+        const double fd = directional_fd(&m, &eb.batch, p, u, e->numel, h), rel = fabs(fd - norm) / norm;
+        if (rel > worst_dir) worst_dir = rel;
+        CHECK_MSG(rel < 1e-2, "%s: along the gradient: finite differences %.6g, analytic %.6g (rel %.3g)", e->name, fd,
+                  norm, rel);
+        for (int k = 0; k < 3 && (size_t)k < e->numel; k++) {  // the three largest entries, each alone
+            size_t best = 0;
+            for (size_t j = 1; j < e->numel; j++)
+                if (fabsf(g[j]) > fabsf(g[best])) best = j;
+            memset(u, 0, e->numel * sizeof(float));
+            u[best] = 1;
+            const double fd1 = directional_fd(&m, &eb.batch, p, u, e->numel, h);
+            const double err = fabs(fd1 - g[best]) / fmax(fabs(g[best]), 1e-3);
+            if (err > worst_entry) worst_entry = err;
+            CHECK_MSG(err < 3e-2, "%s[%zu]: finite differences %.6g, analytic %.6g", e->name, best, fd1, g[best]);
+            g[best] = 0;
+        }
+        ct_free(u);
+        checked++;
+    }
+    printf("    %s%s (padded rows): worst directional error %.2g, worst entry error %.2g over %d tensors\n",
+           ct_arch_name(cfg.arch), dropout > 0 ? " (dropout)" : "", worst_dir, worst_entry, checked);
+    ct_free(grads);
+    ct_model_free(&m);
+}
+
+TEST(model, gradient_check_bert) { check_encoder_gradients(encoder_config(CT_ARCH_BERT), 0); }
+TEST(model, gradient_check_bert_dropout) { check_encoder_gradients(encoder_config(CT_ARCH_BERT), 0.3f); }
+TEST(model, gradient_check_roberta) { check_encoder_gradients(encoder_config(CT_ARCH_ROBERTA), 0); }
+TEST(model, gradient_check_roberta_dropout) { check_encoder_gradients(encoder_config(CT_ARCH_ROBERTA), 0.3f); }
+
+// transformers' names, so that export is a write of the table; the decoder is the word embedding.
+TEST(model, bert_and_roberta_tables_use_transformers_names) {
+    CtModel m;
+    CtModelConfig c = encoder_config(CT_ARCH_BERT);
+    CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 4, 0) == 0);
+    CHECK_STR_EQ(m.table[0].name, "bert.embeddings.word_embeddings.weight");
+    CHECK_STR_EQ(m.table[1].name, "bert.embeddings.position_embeddings.weight");
+    CHECK_STR_EQ(m.table[2].name, "bert.embeddings.token_type_embeddings.weight");
+    CHECK_STR_EQ(m.table[5].name, "bert.encoder.layer.0.attention.self.query.weight");
+    CHECK_STR_EQ(m.table[m.n_tensors - 1].name, "cls.predictions.bias");
+    CHECK(m.w.lm_head == m.w.wte);
+    CHECK_EQ_INT((int)m.table[1].shape[0], c.max_seq_len);
+    ct_model_free(&m);
+    c = encoder_config(CT_ARCH_ROBERTA);
+    CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 4, 0) == 0);
+    CHECK_STR_EQ(m.table[0].name, "roberta.embeddings.word_embeddings.weight");
+    CHECK_EQ_INT((int)m.table[1].shape[0], c.max_seq_len + c.pad_token_id + 1);  // max_position_embeddings
+    CHECK_STR_EQ(m.table[m.n_tensors - 1].name, "lm_head.bias");
+    ct_model_free(&m);
+}
+
+// The bert-base preset without its pooler is BertForMaskedLM's 109,514,298 parameters (what
+// transformers counts for bert-base-uncased's MLM model); with it, 590,592 more (768² + 768).
+TEST(model, bert_base_preset_counts_bert_for_masked_lm) {
+    CtModelConfig c;
+    CHECK(ct_model_preset("bert-base", &c) == 0);
+    int n_tensors;
+    size_t with_pooler, without;
+    ct_model_layout_count(&c, &n_tensors, &with_pooler);
+    c.pooler = 0;
+    ct_model_layout_count(&c, &n_tensors, &without);
+    CHECK_EQ_INT((long long)without, 109514298LL);
+    CHECK_EQ_INT((long long)(with_pooler - without), 768LL * 768 + 768);
+}
+
+TEST(model, encoders_refuse_recompute_and_decoder_features) {
+    CtModel m;
+    CtModelConfig c = encoder_config(CT_ARCH_BERT);
+    CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 4, CT_MODEL_RECOMPUTE) != 0);
+    CHECK(strstr(ct_error_message(), "recompute") != NULL);
+    c.tie_embeddings = 0;
+    CHECK(ct_model_config_validate(&c) != 0);
+    c = encoder_config(CT_ARCH_ROBERTA);
+    c.type_vocab_size = 0;
+    CHECK(ct_model_config_validate(&c) != 0);
+    c = encoder_config(CT_ARCH_BERT);
+    c.qkv_bias = 1;  // a llama variant
+    CHECK(ct_model_config_validate(&c) != 0);
+    CtModelConfig g = tiny_config(CT_ARCH_GPT2);
+    g.type_vocab_size = 2;  // an encoder's field on a decoder
+    CHECK(ct_model_config_validate(&g) != 0);
+}
