@@ -13,40 +13,7 @@
 #include "train/model/model_internal.h"  // ct_model_layout_count: a table without allocating bert-base
 #include "tests/test.h"
 
-enum { B = 2, T = 8, V = 37 };
-
-// 2 post-LN layers, 16 channels, 4 heads; BERT with two token types, RoBERTa with one and its
-// padding row 1 before the positions.
-static CtModelConfig encoder_config(CtArch arch) {
-    const int roberta = arch == CT_ARCH_ROBERTA;
-    return (CtModelConfig){.arch = arch, .n_layer = 2, .n_head = 4, .n_kv_head = 4, .d_model = 16, .d_ff = 32,
-                           .vocab_size = V, .max_seq_len = 16, .norm_eps = 1e-5f, .tie_embeddings = 1,
-                           .type_vocab_size = roberta ? 1 : 2, .pad_token_id = roberta ? 1 : 0, .pooler = 1};
-}
-
-typedef struct {
-    int32_t tokens[B * T], targets[B * T], doc_ids[B * T], types[B * T];
-    CtBatch batch;
-} EncoderBatch;
-
-// Row 0 full; row 1 ends in three pads (their own document, targets -1). Targets at about half the
-// real tokens (an MLM batch's selected ones); BERT's rows are two segments (types 0, then 1).
-static void encoder_batch(EncoderBatch *eb, const CtModelConfig *c, uint64_t seed) {
-    CtRng rng;
-    ct_rng_seed(&rng, seed);
-    const int pad = c->pad_token_id, pads = 3;
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            const int n = b * T + t, is_pad = b == 1 && t >= T - pads;
-            int32_t tok = (int32_t)(2 + ct_rng_below(&rng, V - 2));  // never the pad id (0 or 1)
-            eb->tokens[n] = is_pad ? pad : tok;
-            eb->targets[n] = !is_pad && (t % 2 == b % 2 || t == 1) ? (int32_t)ct_rng_below(&rng, V) : -1;
-            eb->doc_ids[n] = is_pad;
-            eb->types[n] = c->type_vocab_size > 1 && t >= T / 2;
-        }
-    eb->batch = (CtBatch){.tokens = eb->tokens, .targets = eb->targets, .doc_ids = eb->doc_ids,
-                          .token_types = c->type_vocab_size > 1 ? eb->types : NULL, .B = B, .T = T};
-}
+enum { B = 2, T = 8 };
 
 static double directional_fd(CtModel *m, const CtBatch *b, float *p, const float *u, size_t n, float h) {
     float *keep = ct_alloc(n * sizeof(float));
@@ -72,7 +39,7 @@ static void check_encoder_gradients(CtModelConfig cfg, float dropout) {
     tiny_randomize_params(&m, 26);
     ct_model_set_dropout(&m, 1, 4321);  // every forward below draws the same masks
     EncoderBatch eb;
-    encoder_batch(&eb, &cfg, 7);
+    tiny_encoder_batch(&eb, &cfg, T, 7);
     ct_model_zero_grad(&m);
     ct_model_forward(&m, &eb.batch);
     CHECK(m.loss_count > 4 && isfinite(m.loss));
@@ -126,15 +93,15 @@ static void check_encoder_gradients(CtModelConfig cfg, float dropout) {
     ct_model_free(&m);
 }
 
-TEST(model, gradient_check_bert) { check_encoder_gradients(encoder_config(CT_ARCH_BERT), 0); }
-TEST(model, gradient_check_bert_dropout) { check_encoder_gradients(encoder_config(CT_ARCH_BERT), 0.3f); }
-TEST(model, gradient_check_roberta) { check_encoder_gradients(encoder_config(CT_ARCH_ROBERTA), 0); }
-TEST(model, gradient_check_roberta_dropout) { check_encoder_gradients(encoder_config(CT_ARCH_ROBERTA), 0.3f); }
+TEST(model, gradient_check_bert) { check_encoder_gradients(tiny_encoder_config(CT_ARCH_BERT), 0); }
+TEST(model, gradient_check_bert_dropout) { check_encoder_gradients(tiny_encoder_config(CT_ARCH_BERT), 0.3f); }
+TEST(model, gradient_check_roberta) { check_encoder_gradients(tiny_encoder_config(CT_ARCH_ROBERTA), 0); }
+TEST(model, gradient_check_roberta_dropout) { check_encoder_gradients(tiny_encoder_config(CT_ARCH_ROBERTA), 0.3f); }
 
 // transformers' names, so that export is a write of the table; the decoder is the word embedding.
 TEST(model, bert_and_roberta_tables_use_transformers_names) {
     CtModel m;
-    CtModelConfig c = encoder_config(CT_ARCH_BERT);
+    CtModelConfig c = tiny_encoder_config(CT_ARCH_BERT);
     CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 4, 0) == 0);
     CHECK_STR_EQ(m.table[0].name, "bert.embeddings.word_embeddings.weight");
     CHECK_STR_EQ(m.table[1].name, "bert.embeddings.position_embeddings.weight");
@@ -144,7 +111,7 @@ TEST(model, bert_and_roberta_tables_use_transformers_names) {
     CHECK(m.w.lm_head == m.w.wte);
     CHECK_EQ_INT((int)m.table[1].shape[0], c.max_seq_len);
     ct_model_free(&m);
-    c = encoder_config(CT_ARCH_ROBERTA);
+    c = tiny_encoder_config(CT_ARCH_ROBERTA);
     CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 4, 0) == 0);
     CHECK_STR_EQ(m.table[0].name, "roberta.embeddings.word_embeddings.weight");
     CHECK_EQ_INT((int)m.table[1].shape[0], c.max_seq_len + c.pad_token_id + 1);  // max_position_embeddings
@@ -168,15 +135,15 @@ TEST(model, bert_base_preset_counts_bert_for_masked_lm) {
 
 TEST(model, encoders_refuse_recompute_and_decoder_features) {
     CtModel m;
-    CtModelConfig c = encoder_config(CT_ARCH_BERT);
+    CtModelConfig c = tiny_encoder_config(CT_ARCH_BERT);
     CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 4, CT_MODEL_RECOMPUTE) != 0);
     CHECK(strstr(ct_error_message(), "recompute") != NULL);
     c.tie_embeddings = 0;
     CHECK(ct_model_config_validate(&c) != 0);
-    c = encoder_config(CT_ARCH_ROBERTA);
+    c = tiny_encoder_config(CT_ARCH_ROBERTA);
     c.type_vocab_size = 0;
     CHECK(ct_model_config_validate(&c) != 0);
-    c = encoder_config(CT_ARCH_BERT);
+    c = tiny_encoder_config(CT_ARCH_BERT);
     c.qkv_bias = 1;  // a llama variant
     CHECK(ct_model_config_validate(&c) != 0);
     CtModelConfig g = tiny_config(CT_ARCH_GPT2);
