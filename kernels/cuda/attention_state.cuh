@@ -32,6 +32,8 @@ struct AttentionScores {
 
 static inline AttentionScores attention_scores(const CtAttentionOptions *opt, int HD) {
     AttentionScores s = {1.0f / sqrtf((float)HD), 0.0f, 0};
+    if (opt && opt->bidirectional)  // until the kernels learn it: refuse rather than run causal
+        ct_fatal_at(__FILE__, __LINE__, "run the encoder on the CPU", "CUDA attention: bidirectional is not supported yet");
     if (opt && opt->scale != 0.0f) s.scale = opt->scale;
     if (opt && opt->softcap > 0.0f) s.cap = opt->softcap;
     if (opt && opt->window > 0) s.window = opt->window;
