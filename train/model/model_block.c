@@ -92,8 +92,9 @@ const CtAttentionOptions *ct_model_attention_options(const CtModel *m, int l, Ct
     const CtModelConfig *c = &m->config;
     *opt = (CtAttentionOptions){.scale = c->query_scale,
                                 .softcap = c->attn_softcap,
-                                .window = ct_model_layer_slides(c, l) ? c->sliding_window : 0};
-    return opt->scale != 0 || opt->softcap != 0 || opt->window != 0 ? opt : NULL;
+                                .window = ct_model_layer_slides(c, l) ? c->sliding_window : 0,
+                                .bidirectional = ct_model_is_encoder(c)};  // encoders: every key of the document
+    return opt->scale != 0 || opt->softcap != 0 || opt->window != 0 || opt->bidirectional ? opt : NULL;
 }
 
 // GPT-2's MLP (tanh GELU) with GELU fused into its product, where the backend has the fused op and no

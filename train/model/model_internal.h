@@ -84,7 +84,7 @@ void ct_model_glu_forward(const CtModel *m, CtAct *out, const CtAct *gate_up, in
 void ct_model_glu_backward(const CtModel *m, CtAct *dgate_up, const CtAct *gate_up, const CtAct *dout, int N, int F);
 // The llama variants' per-layer pieces: RoPE's table of layer l for a pass whose largest position
 // is rope_len - 1 (train/model/rope_scaling.h), and the attention's options (window, query scale,
-// soft-capping), NULL where all are the defaults.
+// soft-capping; the encoders' bidirectional attention), NULL where all are the defaults.
 void ct_model_layer_rope(const CtModel *m, int layer, int rope_len, CtRope *rope);
 const CtAttentionOptions *ct_model_attention_options(const CtModel *m, int layer, CtAttentionOptions *opt);
 // RMSNorm of a branch's output before its residual add (post_norms).
