@@ -148,8 +148,9 @@ static void attention(CtModel *m, int l, const CtBlockPass *pass, const CtBlockA
     ops->attention_decode(a->atty, a->qkv, d->QKV, kc, vc, pass->pos + d->T, d->T, d->NH, d->NKV, d->HD, opt);
 }
 
-// q|k|v of block l from `in` (the first norm's output; a post-LN block's input itself): the product (+ biases), its adapters, the per-head q/k norms (qk_norm) and
-// RoPE (llama). LoRA adds before the norms and RoPE, as in HF.
+// q|k|v of block l from `in` (the first norm's output; a post-LN block's input itself): the
+// product (+ biases), its adapters, the per-head q/k norms (qk_norm) and RoPE (llama). LoRA adds
+// before the norms and RoPE, as in HF.
 static void qkv_forward(CtModel *m, int l, const CtBlockPass *pass, const CtBlockActs *a, const CtAct *in,
                         const CtModelDims *d) {
     const CtOps *ops = m->ops;
@@ -188,7 +189,8 @@ void ct_model_block_forward(CtModel *m, int l, const CtBlockPass *pass, const Ct
     // post-LN (encoders): each half reads the stream and its norm follows the add
     const int post_ln = is_encoder(m);
 
-    // attention half: x + postnorm(proj(attention(qkv(norm(x))))), or post-LN: LN1(x + proj(attention(qkv(x))))
+    // attention half: x + postnorm(proj(attention(qkv(norm(x))))),
+    // or post-LN: LN1(x + proj(attention(qkv(x))))
     const CtAct *attn_in = a->x;
     if (!post_ln) {
         ct_model_norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, a->x, p->ln1_w, p->ln1_b, d.N);
