@@ -156,3 +156,32 @@ TEST(wordpiece_ref, bert_and_roberta_tokenizers_match_hf_tokenizers) {
     }
     free(list);
 }
+
+// `ctrain tokenizer train --model wordpiece` writes a tokenizer.json that HF loads and encodes
+// as ctrain does: texts, special tokens, pairs with type ids, decoding; cased and uncased.
+TEST(wordpiece_ref, trained_wordpiece_encodes_alike_in_hf_tokenizers) {
+    const char *shared = ct_test_shared_data(), *dir = ct_test_tmpdir(), *py = script(), *bin = ct_test_bin();
+    const char *variants[2] = {"--lowercase", ""};
+    for (int v = 0; v < 2; v++) {
+        char cmd[4096], tok_path[1100], exp_path[1100], *out = NULL;
+        snprintf(tok_path, sizeof tok_path, "%s/trained%d.json", dir, v);
+        snprintf(exp_path, sizeof exp_path, "%s/trained%d.jsonl", dir, v);
+        snprintf(cmd, sizeof cmd, "%s tokenizer train --model wordpiece %s --input %s/corpora/nlp-corpus-40k.txt --vocab-size 6000 "
+                 "--quiet --out %s", bin, variants[v], shared, tok_path);
+        int rc = ct_test_run(cmd, &out);
+        CHECK_MSG(rc == 0, "%s", out);
+        free(out);
+        snprintf(cmd, sizeof cmd, "python3 %s --expected %s %s %s", py, shared, tok_path, exp_path);
+        run_python(cmd);
+        CtTokenizer t;
+        CHECK_MSG(ct_tokenizer_load(&t, tok_path, NULL) == 0, "%s", ct_error_message());
+        CHECK_EQ_INT(t.units, CT_UNITS_WORDPIECE);
+        CHECK_EQ_INT(t.n_ids, 6000);
+        CHECK_EQ_INT(t.wp.lowercase, v == 0);
+        char *expected = ct_test_read(exp_path, NULL);
+        CHECK_MSG(compare(v == 0 ? "trained uncased" : "trained cased", &t, expected, 1) == 0,
+                  "ctrain's trained WordPiece encodes differently in HF tokenizers");
+        free(expected);
+        ct_tokenizer_free(&t);
+    }
+}
