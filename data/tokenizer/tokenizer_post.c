@@ -73,8 +73,9 @@ static int read_template(const cJSON *p, CtPostProcessor *out) {
     const cJSON *specials = cJSON_GetObjectItemCaseSensitive(p, "special_tokens");
     if (!cJSON_IsArray(single)) return ct_error_set("post_processor TemplateProcessing has no \"single\" list");
     if (read_template_list(single, specials, "single", 0, out->single, &out->n_single) != 0) return -1;
-    if (cJSON_IsArray(pair)) return read_template_list(pair, specials, "pair", 1, out->pair, &out->n_pair);
-    out->n_pair = 0;  // none: HF cannot encode pairs; ctrain uses the single one twice
+    if (cJSON_IsArray(pair) && cJSON_GetArraySize(pair) > 0)
+        return read_template_list(pair, specials, "pair", 1, out->pair, &out->n_pair);
+    out->n_pair = 0;  // none (or []): HF cannot encode pairs; ctrain uses the single one twice
     return 0;
 }
 
