@@ -78,6 +78,12 @@ size_t ct_bert_normalize(const CtWordPieceRules *r, const uint8_t *text, size_t 
         }
         unsigned f = ct_bert_flags(cp);
         if (r->clean_text && (f & CT_BERT_DROP)) continue;
+        if (cp < 0x80) {  // ASCII: no ideographs, no accents; lowercase is A-Z only
+            if (r->clean_text && (f & CT_BERT_SPACE)) cp = ' ';
+            else if (r->lowercase && cp - 'A' < 26u) cp += 'a' - 'A';
+            push_cp(out, &n, cap, cp);
+            continue;
+        }
         if (r->clean_text && (f & CT_BERT_SPACE)) cp = ' ', f = ct_bert_flags(' ');
         if (r->handle_chinese_chars && (f & CT_BERT_CHINESE)) {
             push_cp(out, &n, cap, ' ');
