@@ -20,7 +20,10 @@
 // Phi-3: CT_UNITS_CHARS) merges Unicode characters of a normalized text in which spaces are
 // U+2581 "▁"; its tokens are stored as their vocab strings ("▁the", "<0x0A>"); a character with
 // no token becomes its UTF-8 bytes as <0xNN> tokens (byte_fallback), else the unk token, and
-// decoding maps "▁" back to a space and <0xNN> to its byte (data/tokenizer/spm.h).
+// decoding maps "▁" back to a space and <0xNN> to its byte (data/tokenizer/spm.h). A WordPiece
+// tokenizer (BERT: CT_UNITS_WORDPIECE) has no merges: its tokens are vocab strings ("##ing"),
+// and a segment is normalized, split into words and each word matched longest-first
+// (data/tokenizer/wordpiece_rules.h).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

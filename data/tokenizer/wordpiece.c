@@ -10,6 +10,9 @@
 
 struct CtWordPieceScratch {
     const CtTokenizer *t;
+    // Every token, special ones included: HF looks parts up in the model's whole vocab, where
+    // BERT's [CLS]... are (a special token whose text is a word, "cls", would match there).
+    CtBytesMap vocab;
     size_t max_token_len;  // no longer substring can match: the search starts below it
     uint32_t *cps;
     size_t cps_cap;
@@ -21,13 +24,19 @@ struct CtWordPieceScratch {
 CtWordPieceScratch *ct_wordpiece_scratch_new(const CtTokenizer *t) {
     CtWordPieceScratch *s = ct_calloc(1, sizeof *s);
     s->t = t;
-    for (int32_t i = 0; i < t->n_ids; i++)
-        if (t->kind[i] == CT_TOKEN_NORMAL && t->lengths[i] > s->max_token_len) s->max_token_len = t->lengths[i];
+    ct_bytes_map_init(&s->vocab, (size_t)t->n_ids, t->pool, t->offsets, t->lengths);
+    for (int pass = 0; pass < 2; pass++)  // ordinary tokens first: they win a tie of texts
+        for (int32_t i = 0; i < t->n_ids; i++) {
+            if (t->kind[i] == CT_TOKEN_ABSENT || (t->kind[i] == CT_TOKEN_NORMAL) != (pass == 0)) continue;
+            ct_bytes_map_insert(&s->vocab, i);
+            if (t->lengths[i] > s->max_token_len) s->max_token_len = t->lengths[i];
+        }
     return s;
 }
 
 void ct_wordpiece_scratch_free(CtWordPieceScratch *s) {
     if (!s) return;
+    ct_bytes_map_free(&s->vocab);
     ct_free(s->cps);
     ct_free(s->bytes);
     ct_free(s->char_end);
@@ -62,7 +71,7 @@ void ct_wordpiece_word(CtWordPieceScratch *s, const uint32_t *w, size_t n, CtIds
         while (end > start && s->char_end[end - 1] - from + extra > s->max_token_len) end--;
         if (start) memcpy(word + from - p, r->prefix, p);  // "##" just before the part (overwrites bytes already used)
         for (; end > start; end--) {
-            id = ct_tokenizer_find(t, word + from - extra, s->char_end[end - 1] - from + extra);
+            id = ct_bytes_map_find(&s->vocab, word + from - extra, s->char_end[end - 1] - from + extra);
             if (id >= 0) break;
         }
         if (id < 0) {  // a part matches nothing: the whole word is unk

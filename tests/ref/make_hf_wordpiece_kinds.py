@@ -18,7 +18,8 @@ vectors.jsonl, so CJK characters, accented letters and emoji have tokens):
                 with the pair template transformers writes
   bert_options  lowercase without strip_accents, strip_accents without lowercase elsewhere off
                 (clean_text and handle_chinese_chars false), max_input_chars_per_word 8,
-                decoder without cleanup, a Sequence of one BertPreTokenizer
+                decoder without cleanup, a Sequence of one BertPreTokenizer, a special token
+                "zzsp" whose text is a word
   tf_bert       (with transformers) the uncased vocabulary given to transformers' BertTokenizer
                 and saved by save_pretrained
   roberta       RoBERTa's: byte-level BPE (HF BpeTrainer), RobertaProcessing, <mask> lstrip
@@ -52,7 +53,8 @@ def texts(shared):
              "e\u0301 a\u0323\u0302 \u212b \u2126 \uac00\ub098\ub2e4 \u3131", "\u4e2d\u6587\u5b57 \u65e5\u672c\u8a9e\u3067\u3059 \u3053\u3093\u306b\u3061\u306f",
              "tab\there\u00a0nbsp\u2003em\u200bzw\x01soh\x07bel\ufffdrep\u00adshy", "superlongwordwithoutanyspacesatall " * 3,
              "a" * 150, "\U0001F642\U0001F468\u200d\U0001F469 \u0661\u0662\u0663 12345.678,9", "  leading and trailing  ",
-             "\u00bfQu\u00e9? \u00a1S\u00ed! \u00ab\u00bb \u2014 \u2026 \u3002\u3001 $5 + 3 = 8 ^_^ `x` |y| ~z~"]
+             "\u00bfQu\u00e9? \u00a1S\u00ed! \u00ab\u00bb \u2014 \u2026 \u3002\u3001 $5 + 3 = 8 ^_^ `x` |y| ~z~",
+             "a zzsp b zzsps"]  # a special token that is a word: found in the vocab when not matched
     long_text = "\n".join(lines[30000:31000])
     return vectors(shared) + corpus + extra + [long_text]
 
@@ -62,13 +64,13 @@ def pairs(all_texts):
     return [(short[i], short[(i * 7 + 3) % len(short)]) for i in range(0, len(short), 2)]
 
 
-def train_wordpiece(shared, lowercase, strip_accents=None, clean=True, chinese=True):
+def train_wordpiece(shared, lowercase, strip_accents=None, clean=True, chinese=True, specials=BERT_SPECIALS):
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(clean_text=clean, handle_chinese_chars=chinese,
                                                 strip_accents=strip_accents, lowercase=lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(vocab_size=3000, special_tokens=BERT_SPECIALS, show_progress=False)
+    trainer = trainers.WordPieceTrainer(vocab_size=3000, special_tokens=specials, show_progress=False)
     lines = load_lines(shared)
     tok.train_from_iterator(lines[:8000] + vectors(shared) * 3, trainer=trainer)
     return tok
@@ -90,7 +92,7 @@ def build(shared):
                                                        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
     kinds["bert_cased"] = tok
 
-    tok = train_wordpiece(shared, lowercase=True, strip_accents=False)
+    tok = train_wordpiece(shared, lowercase=True, strip_accents=False, specials=BERT_SPECIALS + ["zzsp"])
     data = json.loads(tok.to_str())
     data["normalizer"] = {"type": "BertNormalizer", "clean_text": False, "handle_chinese_chars": False,
                           "strip_accents": True, "lowercase": False}
