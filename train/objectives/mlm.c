@@ -54,10 +54,12 @@ static CtStepResult step(CtObjectiveRun *o) {
     CtMlmRun *st = o->state;
     CtStepBatches *s = o->batches;
     CtModel *m = o->model;
-    const int64_t first_row = (int64_t)ct_dist_rank() * s->rows;  // this rank's rows of the global batch
+    // Row i of micro-batch a on rank r is row a·world·B + r·B + i of the step, however the step is
+    // cut into ranks and micro-batches.
+    const int64_t global_rows = (int64_t)o->set.world * s->rows, first_row = (int64_t)ct_dist_rank() * s->rows;
     for (int a = 0; a < o->set.accum; a++)
-        ct_mlm_mask_micro_batch(&st->masking, s, a, o->set.seed, ct_mlm_train_stream((uint64_t)*o->step, (uint64_t)a),
-                                first_row);
+        ct_mlm_mask_micro_batch(&st->masking, s, a, o->set.seed, ct_mlm_train_stream((uint64_t)*o->step),
+                                a * global_rows + first_row);
     int64_t total = s->total;  // data parallel: the mean is over every rank's selected tokens
     ct_dist_allreduce_sum_i64(&total, 1);
     ct_step_batches_normalise(s, total);

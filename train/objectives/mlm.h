@@ -29,8 +29,8 @@ typedef struct {
 int ct_mlm_run_init(CtMlmRun *st, const CtTokenizer *tok, int32_t vocab, const CtMlmRates *rates);
 
 // Masks micro-batch `a` of s in place (tokens → inputs, targets → originals at the selected
-// positions, loss_mask → selected, counts[a]) with the rows' seeds of `stream`; `first_row` is
-// this rank's first row in the global batch. Returns the number selected.
+// positions, loss_mask → selected, counts[a] and total) with the rows' seeds of `stream`;
+// `first_row` is the place of its first row among the stream's (mlm_mask.h). Returns the number selected.
 int64_t ct_mlm_mask_micro_batch(const CtMlmMasking *mm, CtStepBatches *s, int a, uint64_t run_seed, uint64_t stream,
                                 int64_t first_row);
 // The number of selected positions of the last forward (rows × T of `targets`) whose largest

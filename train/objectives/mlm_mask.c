@@ -112,9 +112,7 @@ void ct_mlm_masking_free(CtMlmMasking *mm) {
     memset(mm, 0, sizeof *mm);
 }
 
-uint64_t ct_mlm_train_stream(uint64_t step, uint64_t micro_batch) {
-    return CT_RNG_STREAM_MLM + step * 65536 + micro_batch;
-}
+uint64_t ct_mlm_train_stream(uint64_t step) { return CT_RNG_STREAM_MLM + step; }
 
 uint64_t ct_mlm_eval_stream(uint64_t batch) { return CT_RNG_STREAM_MLM_EVAL + batch; }
 

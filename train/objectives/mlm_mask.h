@@ -16,9 +16,10 @@
 // the mask token: mask_replace_prob 1, random_replace_prob 0 give that).
 //
 // A row's draws are a pure function of a 64-bit row seed (ct_mlm_row_seed: the run's seed, the
-// step and micro-batch or the validation batch, and the row's place in the global batch), so a
-// resumed run masks as the uninterrupted one did, every data-parallel rank masks its own rows,
-// and N ranks with batch B mask what one rank with batch N·B masks.
+// step or the validation batch, and the row's place among the step's rows: micro-batch a, rank r
+// and row i of B give a·world·B + r·B + i), so a resumed run masks as the uninterrupted one did,
+// every data-parallel rank masks its own rows, and N ranks with batch B, or one rank
+// accumulating N micro-batches of B, mask what one rank with batch N·B masks.
 #pragma once
 #include <stdint.h>
 
@@ -49,10 +50,10 @@ typedef struct {
 int ct_mlm_masking_init(CtMlmMasking *mm, const CtTokenizer *tok, int32_t vocab, const CtMlmRates *rates);
 void ct_mlm_masking_free(CtMlmMasking *mm);
 
-// The seed of one row: `stream` names the batch (ct_mlm_train_stream, ct_mlm_eval_stream), `row`
-// is the row's index in the global batch (rank·rows + its index on the rank).
+// The seed of one row: `stream` names the step or batch (ct_mlm_train_stream, ct_mlm_eval_stream),
+// `row` the row's place among its rows (micro-batch a, rank r, row i of B: a·world·B + r·B + i).
 uint64_t ct_mlm_row_seed(uint64_t run_seed, uint64_t stream, uint64_t row);
-uint64_t ct_mlm_train_stream(uint64_t step, uint64_t micro_batch);
+uint64_t ct_mlm_train_stream(uint64_t step);
 uint64_t ct_mlm_eval_stream(uint64_t batch);  // the same for every evaluation: a fixed mask
 
 // Masks one row of T tokens in place. doc_ids[t] < 0 marks padding, as the loader marks it
