@@ -34,5 +34,5 @@ int ct_mlm_run_init(CtMlmRun *st, const CtTokenizer *tok, int32_t vocab, const C
 int64_t ct_mlm_mask_micro_batch(const CtMlmMasking *mm, CtStepBatches *s, int a, uint64_t run_seed, uint64_t stream,
                                 int64_t first_row);
 // The number of selected positions of the last forward (rows × T of `targets`) whose largest
-// logit is the target.
+// logit is the target. Before backward, which turns the logits into their gradient.
 int64_t ct_mlm_correct(CtModel *m, const int32_t *targets, int n);
