@@ -30,7 +30,7 @@ static void add_chunk(Chunks *c, size_t start, size_t end, size_t limit, int32_t
 // changes (it is normalized as a whole, as HF does).
 static void add_segment(Chunks *c, const CtTokenizer *t, const uint8_t *text, size_t start, size_t end, size_t target) {
     size_t pos = start;
-    if (t->units == CT_UNITS_CHARS || (t->nfc && !ct_nfc_is_trivial(text + start, end - start))) {
+    if (t->units != CT_UNITS_BYTES || (t->nfc && !ct_nfc_is_trivial(text + start, end - start))) {
         if (end > start) add_chunk(c, start, end, end, -1);
         return;
     }
@@ -68,7 +68,7 @@ void ct_encode_parallel(const CtTokenizer *t, CtEncoder **encoders, int threads,
         ids.data = ct_alloc(ids.cap * sizeof *ids.data);
         if (c->special >= 0)
             ct_ids_push(&ids, c->special);
-        else if (t->units == CT_UNITS_CHARS || (t->nfc && !ct_nfc_is_trivial(text + c->start, c->end - c->start)))
+        else if (t->units != CT_UNITS_BYTES || (t->nfc && !ct_nfc_is_trivial(text + c->start, c->end - c->start)))
             ct_encode_segment(encoders[omp_get_thread_num()], text + c->start, c->end - c->start, c->start == 0,
                               allow_special, &ids);
         else
