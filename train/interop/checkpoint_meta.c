@@ -125,6 +125,12 @@ static int mtp_style_from_name(const char *name, int *out) {
     *out = (int)st;
     return rc;
 }
+static int pooling_from_name(const char *name, int *out) {
+    CtPooling p;
+    int rc = ct_pooling_from_name(name, &p);
+    *out = (int)p;
+    return rc;
+}
 
 static int router_from_name(const char *name, int *out) {
     CtRouter r;
@@ -211,6 +217,10 @@ char *ct_model_config_json(const CtModelConfig *c) {
     // only with modules: a model without them writes the JSON it always did
     if (c->mtp_depth) cJSON_AddNumberToObject(o, "mtp_depth", c->mtp_depth);
     if (c->mtp_style != CT_MTP_SEQUENTIAL) cJSON_AddStringToObject(o, "mtp_style", ct_mtp_style_name(c->mtp_style));
+    if (c->num_labels) {  // only with a classifier: a model without one writes the JSON it always did
+        cJSON_AddNumberToObject(o, "num_labels", c->num_labels);
+        cJSON_AddStringToObject(o, "cls_pooling", ct_pooling_name(c->cls_pooling));
+    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -254,6 +264,10 @@ int ct_model_config_parse_json(const char *json, CtModelConfig *out, const char 
     int mtp_style;  // absent (sequential modules, or none): sequential
     if (json_enum(o, "mtp_style", mtp_style_from_name, &mtp_style, source) != 0) goto done;
     out->mtp_style = (CtMtpStyle)mtp_style;
+    out->num_labels = json_int(o, "num_labels");  // absent: no classifier
+    int pooling;
+    if (json_enum(o, "cls_pooling", pooling_from_name, &pooling, source) != 0) goto done;
+    out->cls_pooling = (CtPooling)pooling;
     if (ct_model_config_validate(out) != 0) {
         ct_error_prefix("%s: model_config: ", source);
         goto done;

@@ -56,6 +56,7 @@ void ct_model_free(CtModel *m) {
     ct_model_free_backend(m);
     ct_free(m->table);
     ct_free(m->host_logits);
+    ct_free(m->classify_len);
     ct_free(m->params);
     ct_free(m->grads);
     ct_free(m->w.layers);
@@ -525,4 +526,30 @@ void ct_model_reward_backward(CtModel *m, const int *last, const float *d_scores
     ops->zero(a->d_norm, (size_t)d.N * d.C * ops->act_bytes);
     ops->matmul_backward(a->d_norm, m->g.score, NULL, a->logits, a->lnf, m->w.score, d.N, d.C, 1);
     trunk_backward(m, &d);
+}
+
+// A sequence classifier's trunk (train/model/model_classify.c): the hidden states it pools, [N,C]
+// in the ops' memory: an encoder's last block output, a decoder's final norm output (as the reward
+// head reads it). The LM and MLM heads do not run.
+const CtAct *ct_model_classify_trunk_forward(CtModel *m, const CtBatch *batch) {
+    CtActivations *a = &m->act;
+    const CtModelDims d = trunk_forward(m, batch, NULL);
+    m->loss = 0;
+    m->loss_count = 0;
+    if (m->moe.n_layers) ct_model_moe_record(m, d.N);
+    if (ct_model_is_encoder(&m->config)) return layer_input(m, d.L);
+    ct_model_norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, layer_input(m, d.L), m->w.lnf_w, m->w.lnf_b, d.N);
+    return a->lnf;
+}
+
+CtAct *ct_model_classify_trunk_grad(CtModel *m) {
+    return ct_model_is_encoder(&m->config) ? m->act.d_residual : m->act.d_norm;
+}
+
+void ct_model_classify_trunk_backward(CtModel *m) {
+    const CtModelDims d = ct_model_dims(m, m->batch.B, m->batch.T);
+    if (ct_model_is_encoder(&m->config))
+        blocks_backward(m, &d, NULL);
+    else
+        trunk_backward(m, &d);
 }

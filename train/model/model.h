@@ -80,7 +80,10 @@ typedef struct {
     float *lnf_w, *lnf_b;            // the final norm; encoders: the MLM head's LayerNorm
     float *lm_head;     // = wte when tied
     float *lm_head_b;   // encoders: the MLM decoder's bias [V] (cls.predictions.bias, lm_head.bias); else NULL
-    float *score;       // reward_head: [1, C] the reward model's scalar head; else NULL
+    float *score;       // reward_head: [1, C] the reward model's scalar head; a decoder's classifier [L, C]; else NULL
+    // Encoders' sequence classifier (num_labels L): BERT's classifier [L, C] + [L] (after the
+    // pooler), RoBERTa's classifier.dense [C, C] + [C] (cls_dense) and classifier.out_proj (cls_out)
+    float *cls_dense_w, *cls_dense_b, *cls_out_w, *cls_out_b;
     CtLayerTensors *layers;  // n_layer blocks, then the mtp_depth modules' blocks
     CtMtpTensors *mtp;       // [mtp_depth] the modules' other tensors (NULL without modules)
 } CtModelTensors;
@@ -251,6 +254,7 @@ typedef struct CtModel {
     // CPU these are act.losses and act.logprobs; on a device, copies made after the forward).
     float *losses, *logprobs;
     float *host_logits;        // ct_model_logits's host copy on a device (NULL until asked)
+    int *classify_len;         // the last classifier forward's row lengths (host; train/model/model_classify.h)
     // Called by backward (when set) each time the gradients from index final_from of dev_grads
     // on are final for this backward: after the head and final norm, after each block, and with
     // 0 at the end (parameters are laid out embeddings, blocks in order, final norm, head, so

@@ -69,6 +69,7 @@ static const char *const rope_type_names[] = {"default", "linear", "dynamic", "y
 static const char *const gate_act_names[] = {"silu", "gelu_tanh"};
 static const char *const router_names[] = {"softmax", "softmax_norm", "topk_softmax", "sigmoid", "sigmoid_norm"};
 static const char *const mtp_style_names[] = {"sequential", "parallel"};
+static const char *const pooling_names[] = {"cls", "mean", "last"};
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const char *name_of(const char *const *names, int n, int i) { return i >= 0 && i < n ? names[i] : "?"; }
@@ -106,6 +107,12 @@ const char *ct_mtp_style_name(CtMtpStyle s) { return name_of(mtp_style_names, CO
 int ct_mtp_style_from_name(const char *name, CtMtpStyle *out) {
     int i = index_of(mtp_style_names, COUNT(mtp_style_names), name);
     if (i >= 0) *out = (CtMtpStyle)i;
+    return i >= 0 ? 0 : -1;
+}
+const char *ct_pooling_name(CtPooling p) { return name_of(pooling_names, COUNT(pooling_names), (int)p); }
+int ct_pooling_from_name(const char *name, CtPooling *out) {
+    int i = index_of(pooling_names, COUNT(pooling_names), name);
+    if (i >= 0) *out = (CtPooling)i;
     return i >= 0 ? 0 : -1;
 }
 const char *ct_router_name(CtRouter r) { return name_of(router_names, COUNT(router_names), (int)r); }
@@ -229,6 +236,23 @@ static int validate_encoder(const CtModelConfig *c) {
     return 0;
 }
 
+// The sequence classifier's fields (num_labels 0: no head, and pooling left at cls).
+static int validate_classifier(const CtModelConfig *c) {
+    if (c->num_labels < 0 || c->num_labels > 1000000) return ct_error_set("model.num_labels must be from 0 to 1000000");
+    if ((int)c->cls_pooling < 0 || (int)c->cls_pooling >= COUNT(pooling_names))
+        return ct_error_set("classify.pooling %d is not cls, mean or last", (int)c->cls_pooling);
+    if (!c->num_labels) {
+        if (c->cls_pooling != CT_POOL_CLS) return ct_error_set("classify.pooling is for a model with a classifier");
+        return 0;
+    }
+    if (c->reward_head)
+        return ct_error_set("model.num_labels: a reward model (model.reward_head) has its scalar head already");
+    if (c->mtp_depth) return ct_error_set("model.num_labels: a classifier has no multi-token prediction (model.mtp_depth 0)");
+    if (c->arch == CT_ARCH_BERT && !c->pooler)
+        return ct_error_set("bert: the classifier reads the pooler (model.pooler true)");
+    return 0;
+}
+
 int ct_model_config_validate(const CtModelConfig *c) {
     if ((int)c->arch < 0 || (int)c->arch >= COUNT(arch_names))
         return ct_error_set("model.arch must be gpt2, llama, bert or roberta");
@@ -264,6 +288,7 @@ int ct_model_config_validate(const CtModelConfig *c) {
     if (c->mtp_depth && c->n_experts > 0)
         return ct_error_set("model.mtp_depth: multi-token prediction modules on a Mixture-of-Experts model are not "
                             "supported yet; train it with model.mtp_depth 0");
+    if (validate_classifier(c) != 0) return -1;
     if (c->mtp_depth && c->reward_head)
         return ct_error_set("model.mtp_depth: a reward model (model.reward_head) has no multi-token prediction; "
                             "set model.mtp_depth 0");

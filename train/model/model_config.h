@@ -44,6 +44,10 @@ typedef struct {
 typedef enum { CT_GATE_SILU = 0, CT_GATE_GELU_TANH = 1 } CtGateAct;
 // How multi-token prediction modules read the model (train/model/model_mtp.c, docs/mtp.md).
 typedef enum { CT_MTP_SEQUENTIAL = 0, CT_MTP_PARALLEL = 1 } CtMtpStyle;
+// Which hidden state a sequence classifier reads (train/model/model_classify.c): the first token's
+// ([CLS], <s>: BertForSequenceClassification, RobertaForSequenceClassification), the mean over the
+// sequence's tokens, or its last token (the decoders' *ForSequenceClassification).
+typedef enum { CT_POOL_CLS = 0, CT_POOL_MEAN = 1, CT_POOL_LAST = 2 } CtPooling;
 
 typedef struct {
     CtArch arch;      // gpt2: learned positions, LayerNorm, GELU MLP, biases, tied head
@@ -67,6 +71,13 @@ typedef struct {
     int reward_pad_id;  // reward_head: the score is read at a sequence's last token that is not this id
                         // (transformers' rule with pad_token_id; TRL pads with the EOS); -1: its last token.
                         // 0 (unused) without reward_head
+
+    // ---- sequence classification (num_labels 0: none; train/model/model_classify.c) ----
+    // A head of num_labels logits as transformers' *ForSequenceClassification: BERT's pooler
+    // (dense + tanh) then classifier [L, C] + bias; RoBERTa's classifier.dense [C, C] + tanh then
+    // classifier.out_proj [L, C]; the decoders' score [L, C] (no bias) on the final norm's output.
+    int num_labels;
+    CtPooling cls_pooling;        // the hidden state it reads (0, cls, for a model without the head)
 
     // ---- encoders (bert, roberta; all zero for the decoders) ----
     int type_vocab_size;          // rows of the token-type (segment) embedding: BERT 2, RoBERTa 1
@@ -150,6 +161,9 @@ const char *ct_router_name(CtRouter router);
 int ct_router_from_name(const char *name, CtRouter *out);
 // "sequential", "parallel".
 const char *ct_mtp_style_name(CtMtpStyle style);
+// "cls", "mean", "last".
+const char *ct_pooling_name(CtPooling pooling);
+int ct_pooling_from_name(const char *name, CtPooling *out);
 int ct_mtp_style_from_name(const char *name, CtMtpStyle *out);
 // Whether the model is an encoder (bert, roberta): bidirectional, post-LN, an MLM head; it does not generate.
 static inline int ct_model_is_encoder(const CtModelConfig *c) {

@@ -102,6 +102,12 @@ void ct_model_layout_bind(const CtModelConfig *c, float *base, CtModelTensors *t
 // gradient of the block's output, which it turns into the gradient of its input x; the weights'
 // gradients add into m->g.layers[l]. Uses m->act's one-block scratch (d_norm, d_qkv, ...).
 void ct_model_block_backward(CtModel *m, int l, const CtBlockActs *s, const CtModelDims *d);
+// A sequence classifier's trunk (model.c): the forward of `batch` up to the hidden states the
+// classifier pools ([N,C], ops' memory); where the gradient of those states goes ([N,C], to be
+// written whole); and the backward from there down (gradients added).
+const CtAct *ct_model_classify_trunk_forward(CtModel *m, const CtBatch *batch);
+CtAct *ct_model_classify_trunk_grad(CtModel *m);
+void ct_model_classify_trunk_backward(CtModel *m);
 
 // ---- Multi-token prediction (train/model/model_mtp.c) ----
 // Module k's buffers for N rows: its input, the block's activations (block.x is the projection

@@ -259,6 +259,27 @@ static void walk_mtp(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t
     }
 }
 
+// A sequence classifier comes last, under transformers' names (a language model that gains one keeps
+// its layout before it): BertForSequenceClassification's classifier (after the pooler, which sits
+// among the encoder's tensors), RobertaForSequenceClassification's classifier.dense and
+// classifier.out_proj, the decoders' score.weight [num_labels, C] without a bias.
+static void walk_classifier(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
+    const int C = c->d_model, L = c->num_labels;
+    t->cls_dense_w = t->cls_dense_b = t->cls_out_w = t->cls_out_b = NULL;
+    if (!L) return;
+    if (c->arch == CT_ARCH_BERT) {
+        t->cls_out_w = add_tensor(walk, "classifier.weight", L, C, 0, CT_INIT_NORMAL);
+        t->cls_out_b = add_tensor(walk, "classifier.bias", L, 0, 0, CT_INIT_ZEROS);
+    } else if (c->arch == CT_ARCH_ROBERTA) {
+        t->cls_dense_w = add_tensor(walk, "classifier.dense.weight", C, C, 0, CT_INIT_NORMAL);
+        t->cls_dense_b = add_tensor(walk, "classifier.dense.bias", C, 0, 0, CT_INIT_ZEROS);
+        t->cls_out_w = add_tensor(walk, "classifier.out_proj.weight", L, C, 0, CT_INIT_NORMAL);
+        t->cls_out_b = add_tensor(walk, "classifier.out_proj.bias", L, 0, 0, CT_INIT_ZEROS);
+    } else {
+        t->score = add_tensor(walk, "score.weight", L, C, 0, CT_INIT_NORMAL);
+    }
+}
+
 // A reward model's scalar head comes last, after the LM head (which stays: the same checkpoint
 // still generates); transformers' *ForSequenceClassification names it score.weight [num_labels, C].
 static void walk_layout(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
@@ -270,6 +291,7 @@ static void walk_layout(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors
         walk_llama(c, walk, t);
     walk_mtp(c, walk, t);  // after the head: a model without modules keeps its layout
     t->score = c->reward_head ? add_tensor(walk, "score.weight", 1, c->d_model, 0, CT_INIT_NORMAL) : NULL;
+    walk_classifier(c, walk, t);
 }
 
 void ct_model_layout_count(const CtModelConfig *c, int *n_tensors, size_t *n_floats) {
@@ -336,7 +358,7 @@ double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_froze
     const double FM = c->moe_d_ff, FS = (double)c->n_shared_experts * c->moe_d_ff;
     double moe = C * c->n_experts + c->top_k * 3 * FM * C + 3 * FS * C + (c->shared_expert_gate ? C : 0);
     // the head: the LM head, or a reward model's score (its training steps never run the LM head)
-    double n_matmul = c->reward_head ? C : (double)c->vocab_size * C;
+    double n_matmul = c->reward_head ? C : c->num_labels ? (double)c->num_labels * C : (double)c->vocab_size * C;
     if (ct_model_is_encoder(c)) n_matmul += C * C;  // the MLM head's dense transform
     for (int l = 0; l < c->n_layer; l++) n_matmul += qkv + out + (ct_model_layer_is_moe(c, l) ? moe : mlp);
     // multi-token prediction: each module's eh_proj [C, 2C] (sequential only), its (dense) block and

@@ -53,3 +53,29 @@ int ct_model_add_reward_head(CtModel *m, uint64_t seed, int max_B, int max_T, in
     *m = rm;
     return 0;
 }
+
+int ct_model_add_classifier(CtModel *m, int num_labels, CtPooling pooling, uint64_t seed, int max_B, int max_T,
+                            int recompute) {
+    if (m->config.num_labels) return ct_error_set("the model has a classifier already");
+    if (m->config.reward_head)
+        return ct_error_set("a reward model (model.reward_head) cannot take a classifier: start from its language model");
+    CtModelConfig c = m->config;
+    c.num_labels = num_labels;
+    c.cls_pooling = pooling;
+    // BertForSequenceClassification reads the pooler; RobertaForSequenceClassification has none
+    // (add_pooling_layer=False: its classifier.dense takes that place)
+    if (ct_model_is_encoder(&c)) c.pooler = c.arch == CT_ARCH_BERT;
+    CtModel cm;
+    if (ct_model_create(&cm, &c, m->ops, max_B, max_T, recompute) != 0) return -1;
+    ct_model_init(&cm, seed);
+    for (int i = 0; i < cm.n_tensors; i++)
+        for (int j = 0; j < m->n_tensors; j++)
+            if (strcmp(cm.table[i].name, m->table[j].name) == 0) {
+                CT_CHECK(cm.table[i].numel == m->table[j].numel, "a kept tensor changed its size");
+                memcpy(cm.params + cm.table[i].offset, m->params + m->table[j].offset, cm.table[i].numel * sizeof(float));
+                break;
+            }
+    ct_model_free(m);
+    *m = cm;
+    return 0;
+}

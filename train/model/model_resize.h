@@ -12,3 +12,12 @@ int ct_model_grow_vocab(CtModel *m, int new_V, int max_B, int max_T, int recompu
 // Replaces *m (a language model) by the same model with a reward head (model.reward_head): every
 // parameter copied, score.weight drawn as ct_model_init(seed) draws it. 0, or -1 + error.
 int ct_model_add_reward_head(CtModel *m, uint64_t seed, int max_B, int max_T, int recompute);
+
+// A sequence classifier of num_labels on the model (train/model/model_classify.h): a new model whose
+// tensors of the same name keep their values and whose others (the head; BERT's pooler when the
+// model has none, as BertForMaskedLM has none) are drawn as ct_model_init(seed) draws them, as
+// transformers' *ForSequenceClassification.from_pretrained of a base model draws its missing
+// weights. RoBERTa's pooler goes (RobertaForSequenceClassification has none). On the CPU.
+// Returns 0, or -1 + error.
+int ct_model_add_classifier(CtModel *m, int num_labels, CtPooling pooling, uint64_t seed, int max_B, int max_T,
+                            int recompute);
