@@ -12,6 +12,7 @@ extern const CtCommand ct_cmd_dpo;
 extern const CtCommand ct_cmd_reward;
 extern const CtCommand ct_cmd_grpo;
 extern const CtCommand ct_cmd_mlm;
+extern const CtCommand ct_cmd_classify;
 extern const CtCommand ct_cmd_generate;
 extern const CtCommand ct_cmd_chat;
 extern const CtCommand ct_cmd_eval;

@@ -16,6 +16,7 @@ static const CtConfigSection sections[] = {
     {"reward", "Reward model (ctrain reward): the pair loss's options (TRL's RewardConfig names)."},
     {"grpo", "Reinforcement learning (ctrain grpo): sampling, rewards and the GRPO / RLOO loss (TRL's GRPOConfig and RLOOConfig names)."},
     {"mlm", "Masked-language modelling (ctrain mlm): which tokens are selected and what they become (transformers' DataCollatorForLanguageModeling names)."},
+    {"classify", "Sequence classification (ctrain classify): validation examples, labels and pooling (see docs/encoder.md)."},
     {"lora", "LoRA: low-rank adapters over the frozen model of train.init_from (see docs/lora.md)."},
 };
 
@@ -241,6 +242,14 @@ static const CtConfigKey keys[] = {
                      "The share of selected tokens replaced by a random ordinary token; the rest (1 - mask_replace_prob - random_replace_prob) stay unchanged."),
     CT_CFG_KEY_BOOL(CtRunConfig, mlm.whole_word_mask, "mlm.whole_word_mask", "false",
                     "Select whole words: a word's first token is drawn and its other tokens (WordPiece ## tokens; byte-level BPE: up to the next token starting with a space) follow it."),
+    CT_CFG_KEY_STRING(CtRunConfig, classify.val_path, "classify.val_path", "",
+                      "Validation examples (JSON lines as data.path); empty: classify.val_fraction of data.path's."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, classify.val_fraction, "classify.val_fraction", "0.1", 0, 0.9,
+                     "Without classify.val_path: the share of data.path's examples held out for validation (a seeded choice)."),
+    CT_CFG_KEY_STRING(CtRunConfig, classify.labels, "classify.labels", "",
+                      "The labels in id order, comma-separated; empty: the training file's distinct labels sorted (numbers as numbers), as transformers' run_glue.py."),
+    CT_CFG_KEY_ENUM(CtRunConfig, classify.pooling, "classify.pooling", "auto", "auto|cls|mean|last",
+                    "The hidden state the classifier reads: auto is the family's (cls for bert/roberta, last for gpt2/llama, as transformers' *ForSequenceClassification)."),
     CT_CFG_KEY_INT(CtRunConfig, lora.r, "lora.r", "0", 0, 4096,
                    "Adapter rank; 0 trains every parameter, > 0 trains only adapters over the frozen train.init_from."),
     CT_CFG_KEY_FLOAT(CtRunConfig, lora.alpha, "lora.alpha", "16", 0, 1e6,

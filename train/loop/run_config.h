@@ -107,6 +107,13 @@ typedef struct {
         double mlm_probability, mask_replace_prob, random_replace_prob;
         int whole_word_mask;
     } mlm;
+    // Sequence classification (ctrain classify; train/objectives/classify.h).
+    struct {
+        char val_path[CT_PATH_MAX];  // "" = val_fraction of data.path
+        double val_fraction;
+        char labels[4096];           // "" = the training file's sorted distinct labels
+        int pooling;                 // 0 auto (the family's), 1 cls, 2 mean, 3 last
+    } classify;
     // LoRA (train/model/lora.h): low-rank adapters over the frozen model of train.init_from.
     struct {
         int r;               // rank; 0 = no LoRA (every parameter trains)

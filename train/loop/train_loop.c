@@ -40,7 +40,7 @@ int ct_train_run(CtRun *r) {
         r->opt.lr = ct_lr_at(&r->sched, (long)r->step);
         ct_model_zero_grad(m);
         // The next batch: the step's micro-batches, this rank's rows of them.
-        if (!r->objective->reads_prompts && ct_step_batches_fetch(&r->step_batches, &r->train) != 0) return 1;
+        if (!r->objective->reads_prompts && !r->objective->own_data && ct_step_batches_fetch(&r->step_batches, &r->train) != 0) return 1;
         // The objective's step: forward and backward over them; this rank's share of the loss.
         ct_moe_step_begin(&r->moe, m);
         CtStepResult res = r->objective->step(&r->obj);

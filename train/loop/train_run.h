@@ -24,6 +24,7 @@
 #include "train/model/model.h"
 #include "train/objectives/dpo_objective.h"
 #include "train/objectives/grpo.h"
+#include "train/objectives/classify.h"
 #include "train/objectives/mlm.h"
 #include "train/objectives/reward.h"
 #include "train/objectives/objective.h"
@@ -58,6 +59,9 @@ typedef struct {
     CtRewardRun reward;  // the reward objective's state
     CtGrpoRun grpo;      // the grpo objective's state
     CtMlmRun mlm;        // the mlm objective's state (its masking tables)
+    CtClassifyRun classify;  // the classify objective's examples and labels
+    int have_classify;
+    char *classify_config_json;  // the run config with classify.labels filled in (config_json points to it)
     CtRng sample_rng;
     CtMetrics metrics;
     int have_metrics;
@@ -94,6 +98,12 @@ int ct_train_setup_dpo(CtRun *r, int resuming);
 // train_setup_grpo.c: GRPO's prompts, and its settings, rewards, reference and buffers. 0, or -1 + error.
 int ct_train_open_prompts(CtRun *r);
 int ct_train_setup_grpo(CtRun *r);
+// train_setup_classify.c: the tokenizer a checkpoint carries; the classifier's model config (labels,
+// pooling); the head added to a starting model without one; the objective's state. 0, or -1 + error.
+int ct_train_checkpoint_tokenizer(const char *path, CtTokenizer *tok);
+int ct_train_classifier_config(CtRun *r, CtModelConfig *want);
+int ct_train_add_classifier(CtRun *r, const CtModelConfig *want, int B, int T);
+int ct_train_setup_classify(CtRun *r);
 // Rows of a micro-batch (model activations): the loader's (2 per pair for dpo), or train.batch_size.
 int ct_train_rows(const CtRun *r);
 // train_start.c: the description of the run, then (a new run) samples and the evaluation at

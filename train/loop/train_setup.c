@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "data/tokenizer/tokenizer_files.h"
 #include "data/tokenizer/tokenizer_hf.h"
+#include "data/tokenizer/tokenizer_identity.h"
 #include "kernels/device.h"
 #include "train/dist/dist.h"
 #include "train/interop/checkpoint_io.h"
@@ -27,8 +28,42 @@
 #include "train/model/model_resize.h"
 #include "train/interop/stop_tokens.h"
 
+// Classification's examples (JSON lines, held in memory: train/objectives/classify.h) and their
+// tokenizer: data.tokenizer, else train.init_from's (a checkpoint carries its tokenizer.json).
+static int open_classify(CtRun *r) {
+    const CtRunConfig *cfg = r->cfg;
+    if (!cfg->data.path[0]) return ct_error_set("classify: data.path is not set: name a JSON-lines file of examples");
+    if (cfg->data.tokenizer[0]) {
+        snprintf(r->tokenizer_path, sizeof r->tokenizer_path, "%s", cfg->data.tokenizer);
+        if (ct_tokenizer_load(&r->tokenizer, cfg->data.tokenizer, NULL) != 0) return -1;
+    } else if (cfg->train.init_from[0] || r->resume_dir) {
+        if (ct_train_checkpoint_tokenizer(r->resume_dir ? r->resume_path : cfg->train.init_from, &r->tokenizer) != 0)
+            return -1;
+        snprintf(r->tokenizer_path, sizeof r->tokenizer_path, "%s", r->resume_dir ? r->resume_path : cfg->train.init_from);
+    } else {
+        return ct_error_set("classify: no tokenizer: set data.tokenizer (a tokenizer.json), or train.init_from to a "
+                            "checkpoint that carries one");
+    }
+    r->have_tokenizer = 1;
+    r->tokenizer_json = ct_tokenizer_hf_json(&r->tokenizer);
+    r->data.vocab_size = (uint32_t)ct_tokenizer_vocab_size(&r->tokenizer);  // what the model's vocabulary must hold
+    r->data.tokenizer_hash = ct_tokenizer_fingerprint(&r->tokenizer);
+    CtClassifyRun *c = &r->classify;
+    if (ct_classify_run_init(c, cfg->data.path, cfg->classify.val_path, cfg->classify.val_fraction,
+                             cfg->classify.labels, &r->tokenizer, cfg->train.seq_len, (uint64_t)cfg->run.seed) != 0)
+        return -1;
+    r->have_classify = 1;
+    r->have_val = c->n_val > 0;
+    if (c->train.truncated || c->val.truncated)
+        ct_warn("classify: %llu examples are longer than train.seq_len %d and lose tokens from the end of their longer "
+                "text (transformers' truncation longest_first)",
+                (unsigned long long)(c->train.truncated + c->val.truncated), cfg->train.seq_len);
+    return 0;
+}
+
 static int open_data(CtRun *r) {
     const CtRunConfig *cfg = r->cfg;
+    if (r->objective->own_data) return open_classify(r);
     if (!cfg->data.path[0]) return ct_error_set("data.path is not set: name a dataset folder made by ctrain shard");
     if (ct_dataset_open(&r->data, cfg->data.path) != 0) return -1;
     CtShardKind want = r->objective->data_kind;
@@ -64,6 +99,7 @@ int ct_train_rows(const CtRun *r) { return r->have_train ? r->train.batch.rows :
 static int open_loaders(CtRun *r) {
     const CtRunConfig *cfg = r->cfg;
     if (r->objective->reads_prompts) return ct_train_open_prompts(r);
+    if (r->objective->own_data) return 0;
     CtLoaderOptions o;
     ct_loader_default_options(&o);
     o.batch = cfg->train.batch_size;
@@ -107,7 +143,9 @@ static int resume_model(CtRun *r, const CtModelConfig *want, int B, int T) {
     r->best_val = isfinite(meta.best_val_loss) ? meta.best_val_loss : INFINITY;
     r->last_val = meta.val_loss;
     memcpy(r->sample_rng.s, meta.rng, sizeof meta.rng);
-    int rc = r->have_prompts ? ct_prompt_loader_restore(&r->prompts, &meta.loader) : ct_loader_restore(&r->train, &meta.loader);
+    int rc = r->have_prompts ? ct_prompt_loader_restore(&r->prompts, &meta.loader)
+             : r->have_train ? ct_loader_restore(&r->train, &meta.loader)
+                             : 0;  // classify: its order is a function of the step
     ct_checkpoint_meta_free(&meta);  // "resumed from" is said once resume_checks has passed
     return rc;
 }
@@ -170,6 +208,7 @@ static int build_model(CtRun *r) {
     // where it reads its scores: the last token that is not TRL's padding id, the tokenizer's pad
     // token or else its EOS (ctrain's tokenizers name no pad token: the EOS, as `export hf` names it)
     if (want.reward_head) want.reward_pad_id = r->have_tokenizer ? ct_tokenizer_eos_special(&r->tokenizer) : -1;
+    if (r->kind == CT_OBJECTIVE_CLASSIFY && ct_train_classifier_config(r, &want) != 0) return -1;
     const int B = ct_train_rows(r), T = cfg->train.seq_len;  // rows: 2 per pair for dpo
     const double lr = cfg->optim.lr, b1 = cfg->optim.beta1, b2 = cfg->optim.beta2, eps = cfg->optim.eps,
                  wd = cfg->optim.weight_decay;
@@ -187,6 +226,7 @@ static int build_model(CtRun *r) {
             ct_log("reward: added the scalar head score.weight [1, %d] to %s", r->model.config.d_model,
                    cfg->train.init_from);
         }
+        if (want.num_labels && ct_train_add_classifier(r, &want, B, T) != 0) return -1;
     } else {
         if (cfg->lora.r > 0)
             return ct_error_set("lora.r = %d: LoRA trains adapters over an existing model; set train.init_from to "
@@ -342,8 +382,8 @@ int ct_train_setup(CtRun *r) {
         return ct_error_set("dpo: train.init_from is not set: DPO tunes a trained model (an sft or pretrain checkpoint) "
                             "against a frozen copy of it, and from a fresh initialisation it would train random weights "
                             "against a random reference; set train.init_from to that checkpoint");
-    if (open_data(r) != 0) return -1;
     if (r->resume_dir && ct_run_find_latest(r->resume_dir, r->resume_path, sizeof r->resume_path) != 0) return -1;
+    if (open_data(r) != 0) return -1;
     if (r->lead && ct_make_dirs(cfg->run.out_dir) != 0) return -1;
     if (r->lead && ct_run_lock(&r->lock, cfg->run.out_dir) != 0) return -1;  // one run per folder; stale temporaries go
     if (open_loaders(r) != 0) return -1;
@@ -360,10 +400,10 @@ int ct_train_setup(CtRun *r) {
     ct_rng_seed_stream(&r->sample_rng, (uint64_t)cfg->run.seed, CT_RNG_STREAM_SAMPLES);
     if (build_model(r) != 0 || check_moe_balancing(r) != 0) return -1;
     // the objectives here predict next tokens, which a bidirectional encoder sees (issue 26's MLM objective trains it)
-    if (ct_model_is_encoder(&r->model.config))
+    if (ct_model_is_encoder(&r->model.config) && r->kind != CT_OBJECTIVE_MLM && r->kind != CT_OBJECTIVE_CLASSIFY)
         return ct_error_set("%s: a %s model is an encoder: it sees every token of its sequence, so it cannot learn to "
-                            "predict the next one; it trains with the masked-language-model objective, which ctrain "
-                            "does not have yet", r->objective->name, ct_arch_name(r->model.config.arch));
+                            "predict the next one; it trains with ctrain mlm (masked-language modelling) or ctrain "
+                            "classify", r->objective->name, ct_arch_name(r->model.config.arch));
     ct_moe_step_init(&r->moe, &r->model);
     if (r->resume_dir) {
         int rc = resume_checks(r);
@@ -376,6 +416,7 @@ int ct_train_setup(CtRun *r) {
     if (r->kind == CT_OBJECTIVE_DPO && ct_train_setup_dpo(r, r->resume_dir != NULL) != 0) return -1;
     if (r->kind == CT_OBJECTIVE_GRPO && ct_train_setup_grpo(r) != 0) return -1;
     if (r->kind == CT_OBJECTIVE_MLM && setup_mlm(r) != 0) return -1;
+    if (r->kind == CT_OBJECTIVE_CLASSIFY && ct_train_setup_classify(r) != 0) return -1;
     if (r->kind == CT_OBJECTIVE_REWARD) {
         r->reward = (CtRewardRun){cfg->reward.center_rewards_coefficient, NAN};
         r->obj.state = &r->reward;
@@ -413,7 +454,9 @@ void ct_train_free(CtRun *r) {
     if (r->have_val && r->have_train) ct_loader_close(&r->val);
     if (r->have_prompts) ct_prompt_loader_close(&r->prompts);
     if (r->have_val_prompts) ct_prompt_loader_close(&r->val_prompts);
-    if (r->objective->free) r->objective->free(&r->obj);  // before the model: grpo's generator uses it
+    if (r->objective->free) r->objective->free(&r->obj);
+    if (r->have_classify) ct_classify_run_free(&r->classify);
+    ct_free(r->classify_config_json);  // before the model: grpo's generator uses it
     if (r->have_model) ct_model_free(&r->model);
     ct_moe_step_free(&r->moe);
     ct_step_batches_free(&r->step_batches);

@@ -51,7 +51,14 @@ static void describe_run(CtRun *r) {
                "batches (%.2f epochs)", r->name, cfg->data.path, (unsigned long long)r->prompts.n_prompts,
                (unsigned long long)(r->have_val_prompts ? r->val_prompts.n_prompts : 0), (unsigned long long)per_batch,
                (long long)cfg->train.max_steps, batches, batches * (double)per_batch / (double)r->prompts.n_prompts);
-    } else {
+    } else if (r->have_classify) {  // classify: examples, not token shards
+        const double epochs = (double)cfg->train.max_steps * ct_train_rows(r) * cfg->train.grad_accum * r->world /
+                              (double)r->classify.n_train;
+        ct_log("%s: %s: %d train examples, %d val; batch %d x %d (padded to each batch's longest, at most %d tokens), "
+               "%lld steps (%.2f epochs)", r->name, cfg->data.path, r->classify.n_train, r->classify.n_val,
+               ct_train_rows(r), cfg->train.grad_accum * r->world, cfg->train.seq_len, (long long)cfg->train.max_steps,
+               epochs);
+} else {
         ct_log("%s: %s: %llu train tokens, %llu val tokens; batch %d rows x %d x %d = %lld tokens per step, %lld steps "
                "(%.2f epochs)",
                r->name, cfg->data.path, (unsigned long long)r->data.split[CT_SPLIT_TRAIN].n_tokens,

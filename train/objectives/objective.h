@@ -8,6 +8,7 @@
 //   reward  a reward model: a scalar head on the LM, TRL's RewardTrainer loss on dpo pairs (reward.c)
 //   grpo  reinforcement learning from rewards of sampled completions: GRPO or RLOO (grpo.c); it
 //         reads prompts (its own loaders, o->prompts) instead of the loop's token batches
+//   classify  sequence classification: a classifier head, cross-entropy over labels (classify.c)
 //   mlm   masked-language modelling (BERT): text rows masked, each selected position predicting its
 //         own original token (mlm.c, its masking in mlm_mask.c)
 // Hooks see the run through CtObjectiveRun: the model, the loaders and the step's batches; an
@@ -30,6 +31,7 @@ typedef enum {
     CT_OBJECTIVE_REWARD = 3,  // a reward model (scalar head) on dpo shards' pairs
     CT_OBJECTIVE_GRPO = 4,    // GRPO / RLOO on prompts shards: sampled completions, their rewards
     CT_OBJECTIVE_MLM = 5,     // masked-language modelling on text shards: the selected tokens of masked rows
+    CT_OBJECTIVE_CLASSIFY = 6,  // sequence classification on JSON-lines examples (its own data, no shards)
 } CtObjectiveKind;
 
 // A line an objective adds to metrics.jsonl: {"kind": kind, "step": …, "tokens": …, name: value…}.
@@ -94,6 +96,8 @@ typedef struct {
     int packs_examples;      // rows hold whole examples: attention stays inside each
     int text_samples;        // prints samples and the unigram baseline (pretraining)
     int reads_prompts;       // fetches its own prompts (o->prompts): the loop fetches no token batches
+    int own_data;            // reads its own examples (classify: JSON lines in memory): no dataset folder, no
+                             // loaders, no token batches; its order is a function of the step
     // Forward and backward over the step's micro-batches (gradients added into the model's).
     CtStepResult (*step)(CtObjectiveRun *o);
     // The validation loss over the fixed validation batches, summed over the ranks (every rank
@@ -107,7 +111,7 @@ typedef struct {
 } CtObjective;
 
 extern const CtObjective ct_objective_lm, ct_objective_sft, ct_objective_dpo, ct_objective_reward, ct_objective_grpo,
-    ct_objective_mlm;
+    ct_objective_mlm, ct_objective_classify;
 const CtObjective *ct_objective_for(CtObjectiveKind kind);
 
 // The dropout seed of a micro-batch (step·65536 + index): independent of every other one's.
