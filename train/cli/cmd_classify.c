@@ -95,8 +95,12 @@ static int predict(const CtRunConfig *cfg, const char *file, const char *out_pat
     CtClassifySet s = {0};
     float *probs = NULL;
     char *names = checkpoint_labels(ckpt);
-    if (!names || ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), cfg->train.batch_size, cfg->train.seq_len, 0, NULL, NULL) != 0)
-        goto done_tok;
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    ct_checkpoint_meta_init(&meta);
+    int loaded = names && ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), cfg->train.batch_size, cfg->train.seq_len, 0,
+                                             NULL, &meta) == 0;
+    ct_checkpoint_meta_free(&meta);
+    if (!loaded) goto done_tok;
     if (!m.config.num_labels) {
         ct_error_set("classify --predict: %s has no classifier (model.num_labels 0)", ckpt);
         goto done_model;

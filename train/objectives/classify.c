@@ -196,7 +196,7 @@ static CtStepResult step(CtObjectiveRun *o) {
     if (world > 1) ct_dist_allreduce_sum_f64(sums, 2);
     c->last_acc = sums[0] / sums[1];
     res.row = (CtMetricRow){"train", 1, {"acc"}, {c->last_acc}};
-    snprintf(res.progress, sizeof res.progress, "acc %.3f", c->last_acc);
+    snprintf(res.progress, sizeof res.progress, " | acc %.3f", c->last_acc);
     ct_free(st.v);
     ct_free(idx);
     ct_free(logits);
