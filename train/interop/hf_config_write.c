@@ -157,7 +157,8 @@ static int write_llama(cJSON *o, const CtModelConfig *m) {
     return ct_hf_moe_write(o, m);
 }
 
-// A reward model (model.reward_head) is its family's *ForSequenceClassification with one label:
+// A reward model (model.reward_head) is its family's *ForSequenceClassification with one label (a
+// decoder's classifier too, its labels then named by ct_hf_config_add_labels):
 // transformers reads num_labels from id2label. It scores the last token that is not pad_token_id
 // (and refuses batches of more than one sequence without one): the model's reward_pad_id, the id
 // ctrain reads its scores by.
@@ -206,7 +207,7 @@ char *ct_hf_config_json(const CtModelConfig *m, int bos_id, const int32_t *eos_i
         cJSON *list = cJSON_AddArrayToObject(o, "eos_token_id");
         for (int i = 0; i < n_eos; i++) cJSON_AddItemToArray(list, cJSON_CreateNumber(eos_ids[i]));
     }
-    if (m->reward_head && write_reward_head(o, m) != 0) {
+    if ((m->reward_head || (m->num_labels && !ct_model_is_encoder(m))) && write_reward_head(o, m) != 0) {
         cJSON_Delete(o);
         return NULL;
     }
@@ -216,4 +217,26 @@ char *ct_hf_config_json(const CtModelConfig *m, int bos_id, const int32_t *eos_i
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     return s;
+}
+
+char *ct_hf_config_add_labels(char *config, const CtModelConfig *m, const char *const *names) {
+    cJSON *o = cJSON_Parse(config);
+    free(config);
+    if (!o) return NULL;
+    cJSON_DeleteItemFromObject(o, "id2label");
+    cJSON_DeleteItemFromObject(o, "label2id");
+    cJSON *id2label = cJSON_AddObjectToObject(o, "id2label"), *label2id = cJSON_AddObjectToObject(o, "label2id");
+    for (int k = 0; k < m->num_labels; k++) {
+        char id[16], fallback[32];
+        snprintf(id, sizeof id, "%d", k);
+        snprintf(fallback, sizeof fallback, "LABEL_%d", k);
+        const char *name = names ? names[k] : fallback;
+        cJSON_AddStringToObject(id2label, id, name);
+        cJSON_AddNumberToObject(label2id, name, k);
+    }
+    cJSON_AddStringToObject(o, "problem_type", "single_label_classification");
+    if (ct_model_is_encoder(m)) cJSON_AddNullToObject(o, "classifier_dropout");  // hidden_dropout_prob, as transformers
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    return text;
 }

@@ -28,10 +28,12 @@ static int get_int(const cJSON *root, const char *source, const char *key, int d
 
 int ct_hf_is_encoder_type(const char *t) {
     return t && (strcmp(t, "bert") == 0 || strcmp(t, "roberta") == 0 || strcmp(t, "BertForMaskedLM") == 0 ||
-                 strcmp(t, "RobertaForMaskedLM") == 0);
+                 strcmp(t, "RobertaForMaskedLM") == 0 || strcmp(t, "BertForSequenceClassification") == 0 ||
+                 strcmp(t, "RobertaForSequenceClassification") == 0);
 }
 
 const char *ct_hf_encoder_architecture(const CtModelConfig *m) {
+    if (m->num_labels) return m->arch == CT_ARCH_ROBERTA ? "RobertaForSequenceClassification" : "BertForSequenceClassification";
     return m->arch == CT_ARCH_ROBERTA ? "RobertaForMaskedLM" : "BertForMaskedLM";
 }
 
@@ -80,9 +82,25 @@ static int refuse_true(const cJSON *root, const char *source, const char *key, c
     return ct_error_set("%s: %s = true is not supported: %s", source, key, why);
 }
 
+// *ForSequenceClassification: its labels (id2label's entries, else num_labels, else transformers'
+// default 2) and a single-label problem; it reads [CLS] (<s>), BERT's through the pooler.
+static int parse_classifier(const cJSON *root, const char *source, CtModelConfig *m) {
+    const cJSON *problem = item(root, "problem_type"), *id2label = item(root, "id2label"), *n = item(root, "num_labels");
+    if (!is_unset(problem) && !(cJSON_IsString(problem) && strcmp(problem->valuestring, "single_label_classification") == 0))
+        return ct_error_set("%s: problem_type %s is not supported: ctrain's classifiers are single-label (cross-entropy)",
+                            source, cJSON_IsString(problem) ? problem->valuestring : "(not a string)");
+    m->num_labels = cJSON_IsObject(id2label) ? cJSON_GetArraySize(id2label) : cJSON_IsNumber(n) ? (int)n->valuedouble : 2;
+    if (m->num_labels == 1)
+        return ct_error_set("%s: one label is regression in transformers (MSE), which ctrain's classifiers do not do",
+                            source);
+    m->cls_pooling = CT_POOL_CLS;
+    m->pooler = m->arch == CT_ARCH_BERT;
+    return 0;
+}
+
 int ct_hf_encoder_config_parse(const cJSON *root, const char *source, const char *model_type, CtModelConfig *m) {
     memset(m, 0, sizeof *m);
-    const int roberta = strcmp(model_type, "roberta") == 0 || strcmp(model_type, "RobertaForMaskedLM") == 0;
+    const int roberta = strncmp(model_type, "roberta", 7) == 0 || strncmp(model_type, "Roberta", 7) == 0;
     m->arch = roberta ? CT_ARCH_ROBERTA : CT_ARCH_BERT;
     int max_pos = 0;
     if (get_int(root, source, "vocab_size", roberta ? 50265 : 30522, 2, &m->vocab_size) ||
@@ -124,9 +142,10 @@ int ct_hf_encoder_config_parse(const cJSON *root, const char *source, const char
                             "embedding", source);
     const cJSON *archs = item(root, "architectures");
     const char *arch = cJSON_IsArray(archs) && cJSON_IsString(archs->child) ? archs->child->valuestring : NULL;
+    if (arch && strstr(arch, "ForSequenceClassification") && parse_classifier(root, source, m) != 0) return -1;
     if (arch && strcmp(arch, ct_hf_encoder_architecture(m)) != 0)
         return ct_error_set("%s: architecture %s is not supported yet: ctrain imports %s (the masked-language model; "
-                            "classification heads are a later step)", source, arch, ct_hf_encoder_architecture(m));
+                            "or its *ForSequenceClassification)", source, arch, ct_hf_encoder_architecture(m));
     warn_unknown_keys(root, source);
     return 0;
 }

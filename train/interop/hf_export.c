@@ -17,6 +17,7 @@
 #include "checkpoints/safetensors.h"
 #include "checkpoints/safetensors_shards.h"
 #include "core/alloc.h"
+#include "data/examples/classify_examples.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -223,7 +224,7 @@ static int hf_tensors(const CtModel *m, CtDtype dtype, int keep_mtp, CtNamedTens
         ct_hf_place_of(&m->config, e, &place);
         if (place.row0 > 0) continue;  // written with the fused tensor's first part
         // a reward model's files are *ForSequenceClassification's, which has no LM head
-        if (m->config.reward_head && strcmp(e->name, "lm_head.weight") == 0) continue;
+        if ((m->config.reward_head || m->config.num_labels) && strcmp(e->name, "lm_head.weight") == 0) continue;
         if (!keep_mtp && ct_hf_is_mtp_tensor(&m->config, place.name)) continue;  // the model as transformers runs it
         int64_t rows;
         float *values = file_values(m, i, &place, &rows);
@@ -265,6 +266,19 @@ static char *add_nextn_layers(char *config, int depth) {
     return text;
 }
 
+// A classifier's label names: its run's classify.labels (ctrain classify stores them), or LABEL_k.
+static char *add_labels(char *config, const CtModel *m, const CtCheckpointMeta *meta) {
+    cJSON *run = meta->run_config_json ? cJSON_Parse(meta->run_config_json) : NULL;
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(run, "classify"), "labels");
+    CtLabelSet ls = {0};
+    const int named = cJSON_IsString(l) && l->valuestring[0] && ct_label_set_parse(&ls, l->valuestring) == 0 &&
+                      ls.n == m->config.num_labels;
+    cJSON_Delete(run);
+    char *out = ct_hf_config_add_labels(config, &m->config, named ? (const char *const *)ls.names : NULL);
+    ct_label_set_free(&ls);
+    return out;
+}
+
 static int export_into(const char *ckpt_path, const char *tmp, const CtModel *m, const CtCheckpointMeta *meta, CtDtype dtype,
                        const char *torch_name, uint64_t max_bytes, int keep_mtp, int *n_shards) {
     SpecialTokens s;
@@ -272,6 +286,7 @@ static int export_into(const char *ckpt_path, const char *tmp, const CtModel *m,
     if (find_eos_ids(meta, m->config.vocab_size, ckpt_path, &s) != 0) return -1;
     char *config = ct_hf_config_json(&m->config, s.bos, s.eos_ids, s.n_eos, torch_name);
     if (config && keep_mtp) config = add_nextn_layers(config, m->config.mtp_depth);
+    if (config && m->config.num_labels) config = add_labels(config, m, meta);
     if (!config) return ct_error_prefix("%s: ", ckpt_path);
     int rc = write_text(tmp, "config.json", config);
     free(config);

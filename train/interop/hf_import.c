@@ -298,6 +298,40 @@ static int load_tokenizer(const char *dir, const CtModelConfig *c, CtCheckpointM
     return rc;
 }
 
+// A classifier's label names (config.json's id2label, in id order) as the run config ctrain classify
+// stores them ({"classify": {"labels": "a,b"}}: `predict` and `export hf` read them); NULL when
+// id2label does not name every id or a name holds a comma (ct_alloc'd).
+static char *classifier_labels(const char *config_text, int n) {
+    cJSON *o = cJSON_Parse(config_text);
+    const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(o, "id2label");
+    size_t cap = 1;
+    for (const cJSON *e = id2label ? id2label->child : NULL; e; e = e->next)
+        cap += cJSON_IsString(e) ? strlen(e->valuestring) + 1 : 0;
+    char *list = ct_calloc(cap, 1), *out = NULL;
+    int ok = cJSON_IsObject(id2label);
+    for (int k = 0; k < n && ok; k++) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", k);
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(id2label, id);
+        ok = cJSON_IsString(name) && name->valuestring[0] && !strchr(name->valuestring, ',');
+        if (ok) {
+            if (k) strcat(list, ",");
+            strcat(list, name->valuestring);
+        }
+    }
+    if (ok) {
+        cJSON *run = cJSON_CreateObject();
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(run, "classify"), "labels", list);
+        char *text = cJSON_PrintUnformatted(run);
+        out = ct_strdup(text);
+        free(text);
+        cJSON_Delete(run);
+    }
+    ct_free(list);
+    cJSON_Delete(o);
+    return out;
+}
+
 int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions *opt) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -306,10 +340,11 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
     if (!config_text) return -1;
     CtModelConfig config;
     int rc = ct_hf_config_parse(config_text, path, &config);
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    if (rc == 0 && config.num_labels) meta.run_config_json = classifier_labels(config_text, config.num_labels);
     ct_free(config_text);
     if (rc != 0) return -1;
 
-    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (!opt->skip_tokenizer && (load_tokenizer(dir, &config, &meta) != 0 ||
                                  ct_hf_chat_template_read(dir, &meta.chat_template_json) != 0)) {
         ct_checkpoint_meta_free(&meta);

@@ -42,6 +42,10 @@ int ct_hf_config_parse(const char *json, const char *source, CtModelConfig *out)
 // eos_ids: n_eos end-of-sequence ids (one is written as a number, several as a list). NULL +
 // error for a shape the family's config.json cannot say (a Gemma query scale that is not n^-1/2).
 char *ct_hf_config_json(const CtModelConfig *c, int bos_id, const int32_t *eos_ids, int n_eos, const char *torch_dtype);
+// A classifier's (c->num_labels) labels in config.json (takes and frees `config`): id2label and
+// label2id from names[num_labels] (NULL: transformers' LABEL_0, LABEL_1, …), problem_type
+// single_label_classification. NULL when config is not JSON.
+char *ct_hf_config_add_labels(char *config, const CtModelConfig *c, const char *const *names);
 
 // ctrain import hf DIR --out CKPT. 0, or -1 + error; nothing is left at out_path on error.
 int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions *opt);

@@ -201,6 +201,8 @@ static const CtAct *mtp_input(const CtModel *m, int L) {
 }
 
 float ct_model_forward(CtModel *m, const CtBatch *batch) {
+    CT_CHECK(!(ct_model_is_encoder(&m->config) && m->config.num_labels),
+             "an encoder with a classifier has no MLM head: run it with ct_model_classify_forward");
     const CtOps *ops = m->ops;
     CtActivations *a = &m->act;
     CtBlockPass pass;

@@ -123,6 +123,10 @@ static void walk_encoder(const CtModelConfig *c, LayoutWalk *walk, CtModelTensor
     t->pooler_w = c->pooler ? add_tensor(walk, PREFIXED("pooler.dense.weight"), C, C, 0, CT_INIT_NORMAL) : NULL;
     t->pooler_b = c->pooler ? add_tensor(walk, PREFIXED("pooler.dense.bias"), C, 0, 0, CT_INIT_ZEROS) : NULL;
 #undef PREFIXED
+    t->lm_head = t->wte;
+    // a classifier (num_labels) is transformers' *ForSequenceClassification, which has no MLM head
+    t->mlm_dense_w = t->mlm_dense_b = t->lnf_w = t->lnf_b = t->lm_head_b = NULL;
+    if (c->num_labels) return;
     const char *head = roberta ? "lm_head" : "cls.predictions";
 #define HEAD(suffix) (snprintf(n, sizeof n, "%s.%s", head, suffix), n)
     t->mlm_dense_w = add_tensor(walk, HEAD(roberta ? "dense.weight" : "transform.dense.weight"), C, C, 0, CT_INIT_NORMAL);
@@ -131,7 +135,6 @@ static void walk_encoder(const CtModelConfig *c, LayoutWalk *walk, CtModelTensor
     t->lnf_b = add_tensor(walk, HEAD(roberta ? "layer_norm.bias" : "transform.LayerNorm.bias"), C, 0, 0, CT_INIT_ZEROS);
     t->lm_head_b = add_tensor(walk, HEAD("bias"), c->vocab_size, 0, 0, CT_INIT_ZEROS);
 #undef HEAD
-    t->lm_head = t->wte;
 }
 
 // An MoE layer's MLP (Qwen2-MoE / Qwen3-MoE / OLMoE names): the router, its selection bias
@@ -359,7 +362,7 @@ double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_froze
     double moe = C * c->n_experts + c->top_k * 3 * FM * C + 3 * FS * C + (c->shared_expert_gate ? C : 0);
     // the head: the LM head, or a reward model's score (its training steps never run the LM head)
     double n_matmul = c->reward_head ? C : c->num_labels ? (double)c->num_labels * C : (double)c->vocab_size * C;
-    if (ct_model_is_encoder(c)) n_matmul += C * C;  // the MLM head's dense transform
+    if (ct_model_is_encoder(c)) n_matmul += C * C;  // the MLM head's dense transform (a classifier's pooler or dense)
     for (int l = 0; l < c->n_layer; l++) n_matmul += qkv + out + (ct_model_layer_is_moe(c, l) ? moe : mlp);
     // multi-token prediction: each module's eh_proj [C, 2C] (sequential only), its (dense) block and
     // the shared head again
