@@ -13,10 +13,11 @@
 #
 # Recipe (defaults; every knob below): WordPiece, 8,192 tokens, lowercased, trained on the
 # pretraining lines; BERT with 4 layers, d_model 256, 4 heads, d_ff 1024, T = 64, B = 32, dropout
-# 0.1; MLM 2,500 steps, AdamW 1e-3 -> 1e-4 after 100 warm-up steps, weight decay 0.01 (BERT's 15%,
+# 0.1; MLM 1,500 steps (3.1M tokens), AdamW 1e-3 -> 1e-4 after 100 warm-up steps, weight decay 0.01 (BERT's 15%,
 # 80/10/10); fine-tuning 300 steps of 32 on 4,000 examples (val 1,000), AdamW 1e-4 (pretrained) and
 # the same for random init (--ft-lr), 30 warm-up steps; seed 1337.
-# Takes about 20-30 minutes on 2 cores (most of it the pretraining; --mlm-steps sets it).
+# Takes about 20-30 minutes on 2 idle cores, most of it the pretraining (--mlm-steps sets it; this
+# model ran at 1,333 tokens/s on 2 cores shared with other jobs at load 5, about 3x that alone).
 #
 #   bench/encoder_cpu.sh [--work DIR] [--mlm-steps N] [--ft-steps N] [--ft-train N] [--ft-val N]
 #                        [--ft-lr LR] [--task order|lexicon] [--words N] [--layers N] [--d-model N]
@@ -25,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${CTRAIN_BIN:-build/ctrain}
 CORPUS=${CORPUS:-../shared/data/corpora/nlp-corpus-40k.txt}
-WORK=out/bench-encoder MLM_STEPS=2500 FT_STEPS=300 FT_TRAIN=4000 FT_VAL=1000 FT_LR=1e-4 TASK=order WORDS=12
+WORK=out/bench-encoder MLM_STEPS=1500 FT_STEPS=300 FT_TRAIN=4000 FT_VAL=1000 FT_LR=1e-4 TASK=order WORDS=12
 LAYERS=4 DMODEL=256 VOCAB=8192 THREADS=2 SKIP_PRETRAIN=0
 while [ $# -gt 0 ]; do
     case "$1" in
