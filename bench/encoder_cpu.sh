@@ -17,7 +17,7 @@
 # 80/10/10); fine-tuning 300 steps of 32 on 4,000 examples (val 1,000), AdamW 1e-4 (pretrained) and
 # the same for random init (--ft-lr), 30 warm-up steps; seed 1337.
 # Takes about 20-30 minutes on 2 idle cores, most of it the pretraining (--mlm-steps sets it; this
-# model ran at 1,333 tokens/s on 2 cores shared with other jobs at load 5, about 3x that alone).
+# model ran at 1,333 tokens/s on 2 cores shared with other jobs at load 5, faster alone).
 #
 #   bench/encoder_cpu.sh [--work DIR] [--mlm-steps N] [--ft-steps N] [--ft-train N] [--ft-val N]
 #                        [--ft-lr LR] [--task order|lexicon] [--words N] [--layers N] [--d-model N]
