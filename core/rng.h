@@ -30,6 +30,8 @@ void ct_rng_permutation(CtRng *rng, uint32_t *out, uint32_t n);  // Fisher-Yates
 #define CT_RNG_STREAM_ROUNDING 0ull            // + optimizer step: stochastic rounding's seed (optim/adamw.c)
 #define CT_RNG_STREAM_HOLDOUT 0ull             // + document number: the sharder's validation draw (data/shard)
 #define CT_RNG_STREAM_GRPO 0x6A70000000000ull  // + completion number: its sampling (train/objectives/grpo_sampler.c)
+#define CT_RNG_STREAM_MLM 0x4D4C4D0000000000ull       // + step: its masks (train/objectives/mlm_mask.c)
+#define CT_RNG_STREAM_MLM_EVAL 0x4D4C450000000000ull  // + validation batch: its fixed masks (train/objectives/mlm_mask.c)
 // The data order's streams (data/loader): `what` 0 is an epoch's order of blocks or examples,
 // g + 1 the shuffle of the windows of block group g.
 static inline uint64_t ct_rng_data_stream(uint64_t epoch, uint64_t what) { return epoch * 0x100000000ull + what; }

@@ -17,6 +17,7 @@ static const CtCommand *const commands[] = {
     &ct_cmd_dpo,
     &ct_cmd_reward,
     &ct_cmd_grpo,
+    &ct_cmd_mlm,
     &ct_cmd_generate,
     &ct_cmd_chat,
     &ct_cmd_eval,

@@ -1,4 +1,4 @@
-// ctrain pretrain, sft, dpo, reward and grpo: the training run of train/loop/pretrain.h over a text dataset
+// ctrain pretrain, sft, dpo, reward, grpo and mlm: the training run of train/loop/pretrain.h over a text dataset
 // (next-token loss on everything), an SFT dataset (loss on response tokens only) or DPO pairs.
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +41,7 @@ static int run_sft(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_
 static int run_dpo(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_DPO, &ct_cmd_dpo); }
 static int run_reward(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_REWARD, &ct_cmd_reward); }
 static int run_grpo(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_GRPO, &ct_cmd_grpo); }
+static int run_mlm(const CtArgs *args) { return run_training(args, CT_OBJECTIVE_MLM, &ct_cmd_mlm); }
 
 const CtCommand ct_cmd_pretrain = {
     .name = "pretrain",
@@ -134,4 +135,24 @@ const CtCommand ct_cmd_grpo = {
     .min_positionals = 1,
     .max_positionals = 1,
     .run = run_grpo,
+};
+
+const CtCommand ct_cmd_mlm = {
+    .name = "mlm",
+    .summary = "masked-language-model pretraining (BERT's objective) on a text dataset",
+    .usage = "ctrain mlm CONFIG [--resume DIR] [--stop-after N] [--section.key=value...]",
+    .description = "Trains the model of CONFIG (or train.init_from; LoRA with lora.r) on data.path, a text dataset whose\n"
+                   "tokenizer has a mask token ([MASK] or <mask>): each step selects mlm.mlm_probability of every\n"
+                   "row's ordinary tokens (special tokens never; whole words with mlm.whole_word_mask), replaces\n"
+                   "mlm.mask_replace_prob of them with the mask token and mlm.random_replace_prob with random tokens,\n"
+                   "and trains the model to give back the original token at each selected position (cross-entropy\n"
+                   "there only, no shift). Logs mlm_acc (accuracy on the selected tokens), and at each evaluation\n"
+                   "val_loss and val_mlm_acc over a fixed mask of the validation batches, beside the unigram\n"
+                   "baseline. See docs/encoder.md.",
+    .options = options,
+    .n_options = (int)(sizeof options / sizeof options[0]),
+    .allow_overrides = 1,
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .run = run_mlm,
 };

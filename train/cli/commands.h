@@ -11,6 +11,7 @@ extern const CtCommand ct_cmd_sft;
 extern const CtCommand ct_cmd_dpo;
 extern const CtCommand ct_cmd_reward;
 extern const CtCommand ct_cmd_grpo;
+extern const CtCommand ct_cmd_mlm;
 extern const CtCommand ct_cmd_generate;
 extern const CtCommand ct_cmd_chat;
 extern const CtCommand ct_cmd_eval;

@@ -15,6 +15,7 @@ static const CtConfigSection sections[] = {
     {"dpo", "Direct Preference Optimization (ctrain dpo): the loss and the reference model."},
     {"reward", "Reward model (ctrain reward): the pair loss's options (TRL's RewardConfig names)."},
     {"grpo", "Reinforcement learning (ctrain grpo): sampling, rewards and the GRPO / RLOO loss (TRL's GRPOConfig and RLOOConfig names)."},
+    {"mlm", "Masked-language modelling (ctrain mlm): which tokens are selected and what they become (transformers' DataCollatorForLanguageModeling names)."},
     {"lora", "LoRA: low-rank adapters over the frozen model of train.init_from (see docs/lora.md)."},
 };
 
@@ -232,6 +233,14 @@ static const CtConfigKey keys[] = {
                       "The KL's reference; empty: the starting model frozen (LoRA: the base with the adapters off)."),
     CT_CFG_KEY_INT(CtRunConfig, grpo.log_completions, "grpo.log_completions", "4", 0, 1 << 20,
                    "Held-out completions, with their rewards, written to samples.jsonl at each evaluation."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, mlm.mlm_probability, "mlm.mlm_probability", "0.15", 0, 1,
+                     "The share of each row's ordinary tokens selected for prediction (special tokens and padding never are); with whole_word_mask, the share of words."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, mlm.mask_replace_prob, "mlm.mask_replace_prob", "0.8", 0, 1,
+                     "The share of selected tokens replaced by the mask token ([MASK] or <mask>)."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, mlm.random_replace_prob, "mlm.random_replace_prob", "0.1", 0, 1,
+                     "The share of selected tokens replaced by a random ordinary token; the rest (1 - mask_replace_prob - random_replace_prob) stay unchanged."),
+    CT_CFG_KEY_BOOL(CtRunConfig, mlm.whole_word_mask, "mlm.whole_word_mask", "false",
+                    "Select whole words: a word's first token is drawn and its other tokens (WordPiece ## tokens; byte-level BPE: up to the next token starting with a space) follow it."),
     CT_CFG_KEY_INT(CtRunConfig, lora.r, "lora.r", "0", 0, 4096,
                    "Adapter rank; 0 trains every parameter, > 0 trains only adapters over the frozen train.init_from."),
     CT_CFG_KEY_FLOAT(CtRunConfig, lora.alpha, "lora.alpha", "16", 0, 1e6,
@@ -273,6 +282,10 @@ static int check_between_keys(const CtRunConfig *cfg, const char *source) {
         return ct_error_set("%s: train.aux_free_bias_rate %g needs model.router sigmoid or sigmoid_norm (the routers "
                             "with a selection bias), not %s; set it to 0 or change the router",
                             source, cfg->train.aux_free_bias_rate, ct_router_name(router));
+    if (cfg->mlm.mask_replace_prob + cfg->mlm.random_replace_prob > 1 + 1e-12)
+        return ct_error_set("%s: mlm.mask_replace_prob %g + mlm.random_replace_prob %g exceed 1: they are shares of the "
+                            "selected tokens (the rest stay unchanged); lower one of them", source,
+                            cfg->mlm.mask_replace_prob, cfg->mlm.random_replace_prob);
     // The decay goes from optim.lr down to optim.min_lr: a larger min_lr makes it climb instead.
     // A constant schedule never reaches min_lr, so it may keep the default.
     if (cfg->optim.schedule != CT_LR_CONSTANT && cfg->optim.min_lr > cfg->optim.lr)

@@ -102,6 +102,11 @@ typedef struct {
         char ref_checkpoint[CT_PATH_MAX];
         int log_completions;  // completions written to samples.jsonl per evaluation
     } grpo;
+    // Masked-language modelling (train/objectives/mlm_mask.h): transformers' DataCollatorForLanguageModeling names.
+    struct {
+        double mlm_probability, mask_replace_prob, random_replace_prob;
+        int whole_word_mask;
+    } mlm;
     // LoRA (train/model/lora.h): low-rank adapters over the frozen model of train.init_from.
     struct {
         int r;               // rank; 0 = no LoRA (every parameter trains)

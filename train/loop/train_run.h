@@ -24,6 +24,7 @@
 #include "train/model/model.h"
 #include "train/objectives/dpo_objective.h"
 #include "train/objectives/grpo.h"
+#include "train/objectives/mlm.h"
 #include "train/objectives/reward.h"
 #include "train/objectives/objective.h"
 #include "train/objectives/step_batches.h"
@@ -56,6 +57,7 @@ typedef struct {
     CtDpoRun dpo;        // the dpo objective's state (its reference)
     CtRewardRun reward;  // the reward objective's state
     CtGrpoRun grpo;      // the grpo objective's state
+    CtMlmRun mlm;        // the mlm objective's state (its masking tables)
     CtRng sample_rng;
     CtMetrics metrics;
     int have_metrics;

@@ -318,6 +318,24 @@ static void bind_objective(CtRun *r) {
     o->step = &r->step;
 }
 
+// Masked-language modelling: the masking tables of the dataset's tokenizer (its mask token).
+static int setup_mlm(CtRun *r) {
+    const CtRunConfig *cfg = r->cfg;
+    const CtMlmRates rates = {cfg->mlm.mlm_probability, cfg->mlm.mask_replace_prob, cfg->mlm.random_replace_prob,
+                              cfg->mlm.whole_word_mask};
+    if (ct_mlm_run_init(&r->mlm, r->have_tokenizer ? &r->tokenizer : NULL, r->model.config.vocab_size, &rates) != 0)
+        return -1;
+    r->obj.state = &r->mlm;
+    const CtMlmMasking *mm = &r->mlm.masking;
+    ct_log("mlm: selecting %g%% of the %s of each row (never its %d special tokens); of those, %g%% become the mask "
+           "token (id %d), %g%% a random one of %d ordinary tokens, %g%% stay%s%s", 100 * rates.mlm_probability,
+           rates.whole_word_mask ? "words" : "tokens", r->tokenizer.n_special, 100 * rates.mask_replace_prob,
+           mm->mask_id, 100 * rates.random_replace_prob, mm->n_random,
+           100 * (1 - rates.mask_replace_prob - rates.random_replace_prob), rates.whole_word_mask ? "; " : "",
+           rates.whole_word_mask ? mm->word_rule : "");
+    return 0;
+}
+
 int ct_train_setup(CtRun *r) {
     const CtRunConfig *cfg = r->cfg;
     if (r->kind == CT_OBJECTIVE_DPO && !r->resume_dir && !cfg->train.init_from[0])
@@ -352,6 +370,7 @@ int ct_train_setup(CtRun *r) {
     bind_objective(r);
     if (r->kind == CT_OBJECTIVE_DPO && ct_train_setup_dpo(r, r->resume_dir != NULL) != 0) return -1;
     if (r->kind == CT_OBJECTIVE_GRPO && ct_train_setup_grpo(r) != 0) return -1;
+    if (r->kind == CT_OBJECTIVE_MLM && setup_mlm(r) != 0) return -1;
     if (r->kind == CT_OBJECTIVE_REWARD) {
         r->reward = (CtRewardRun){cfg->reward.center_rewards_coefficient, NAN};
         r->obj.state = &r->reward;

@@ -13,6 +13,7 @@ const CtObjective *ct_objective_for(CtObjectiveKind kind) {
     case CT_OBJECTIVE_DPO: return &ct_objective_dpo;
     case CT_OBJECTIVE_REWARD: return &ct_objective_reward;
     case CT_OBJECTIVE_GRPO: return &ct_objective_grpo;
+    case CT_OBJECTIVE_MLM: return &ct_objective_mlm;
     default: return &ct_objective_lm;
     }
 }

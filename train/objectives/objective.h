@@ -8,6 +8,8 @@
 //   reward  a reward model: a scalar head on the LM, TRL's RewardTrainer loss on dpo pairs (reward.c)
 //   grpo  reinforcement learning from rewards of sampled completions: GRPO or RLOO (grpo.c); it
 //         reads prompts (its own loaders, o->prompts) instead of the loop's token batches
+//   mlm   masked-language modelling (BERT): text rows masked, each selected position predicting its
+//         own original token (mlm.c, its masking in mlm_mask.c)
 // Hooks see the run through CtObjectiveRun: the model, the loaders and the step's batches; an
 // objective's own state (DPO's reference) hangs on `state`.
 #pragma once
@@ -27,6 +29,7 @@ typedef enum {
     CT_OBJECTIVE_DPO = 2,  // preference tuning on dpo shards against a frozen reference
     CT_OBJECTIVE_REWARD = 3,  // a reward model (scalar head) on dpo shards' pairs
     CT_OBJECTIVE_GRPO = 4,    // GRPO / RLOO on prompts shards: sampled completions, their rewards
+    CT_OBJECTIVE_MLM = 5,     // masked-language modelling on text shards: the selected tokens of masked rows
 } CtObjectiveKind;
 
 // A line an objective adds to metrics.jsonl: {"kind": kind, "step": …, "tokens": …, name: value…}.
@@ -103,7 +106,8 @@ typedef struct {
     void (*free)(CtObjectiveRun *o);         // its state; NULL: none
 } CtObjective;
 
-extern const CtObjective ct_objective_lm, ct_objective_sft, ct_objective_dpo, ct_objective_reward, ct_objective_grpo;
+extern const CtObjective ct_objective_lm, ct_objective_sft, ct_objective_dpo, ct_objective_reward, ct_objective_grpo,
+    ct_objective_mlm;
 const CtObjective *ct_objective_for(CtObjectiveKind kind);
 
 // The dropout seed of a micro-batch (step·65536 + index): independent of every other one's.
