@@ -138,6 +138,23 @@ TEST(tokenizer_wordpiece, longest_match_first_and_unk_for_unmatched_or_long_word
     CHECK_STR_EQ(ids_of(&t, "unaffabless"), "1");        // 11: [UNK] without trying
     CHECK_STR_EQ(ids_of(&t, "[CLS]hello[SEP]"), "2 9 3");  // specials matched in text when allowed
     ct_tokenizer_free(&t);
+    // a word of a million characters under a large limit: each part is searched from at most the
+    // longest token's length on, not from the word's end (which would be quadratic)
+    CHECK_MSG(load(&t, wp_json(uncased, ", \"max_input_chars_per_word\": 2000000", bert_post, wp_decoder)) == 0, "%s",
+              ct_error_message());
+    size_t n = 1000000;
+    char *long_word = ct_alloc(n + 1);
+    memset(long_word, 'a', n);
+    long_word[n] = '\0';
+    CtEncoder *e = ct_encoder_new(&t);
+    CtIds ids = {0};
+    ct_encode(e, (const uint8_t *)long_word, n, 0, &ids);
+    CHECK_EQ_INT(ids.len, n);  // a ##a ##a ...
+    CHECK(ids.data[0] == 22 && ids.data[1] == 8 && ids.data[n - 1] == 8);
+    ct_ids_free(&ids);
+    ct_encoder_free(e);
+    ct_free(long_word);
+    ct_tokenizer_free(&t);
 }
 
 TEST(tokenizer_wordpiece, pairs_get_bert_and_roberta_framing_and_type_ids) {
