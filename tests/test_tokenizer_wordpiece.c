@@ -104,6 +104,23 @@ TEST(tokenizer_wordpiece, bert_normalizer_cleans_splits_cjk_strips_accents_and_l
     ct_tokenizer_free(&t);
 }
 
+// Hangul syllables are decomposed into their jamo by strip_accents (computed, not tabled).
+TEST(tokenizer_wordpiece, strip_accents_decomposes_hangul_into_jamo) {
+    CtWordPieceRules r;
+    uint32_t *cps = NULL;
+    size_t cap = 0;
+    const char *text = "\xEA\xB0\x81\xEA\xB0\x80";  // 각가: with and without a trailing consonant
+    ct_wordpiece_rules_bert(&r, 1);
+    size_t n = ct_bert_normalize(&r, (const uint8_t *)text, strlen(text), &cps, &cap);
+    CHECK_EQ_INT(n, 5);
+    const uint32_t want[5] = {0x1100, 0x1161, 0x11A8, 0x1100, 0x1161};
+    for (size_t i = 0; i < 5 && i < n; i++) CHECK_EQ_INT(cps[i], want[i]);
+    ct_wordpiece_rules_bert(&r, 0);  // cased: kept whole
+    n = ct_bert_normalize(&r, (const uint8_t *)text, strlen(text), &cps, &cap);
+    CHECK(n == 2 && cps[0] == 0xAC01 && cps[1] == 0xAC00);
+    ct_free(cps);
+}
+
 TEST(tokenizer_wordpiece, bert_pre_tokenizer_splits_whitespace_and_isolates_punctuation) {
     CtWordPieceRules r;
     ct_wordpiece_rules_bert(&r, 1);
