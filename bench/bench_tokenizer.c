@@ -1,6 +1,8 @@
 // Encode throughput of the tokenizer on the shared corpus (../shared/data/corpora/nlp-corpus-40k.txt).
 //
 //   make bench-tokenizer            (or: build/bench_tokenizer [--shared DIR] [--repeat N] [--copies K])
+//   build/bench_tokenizer --tokenizer FILE [--shared DIR]   one tokenizer (a WordPiece tokenizer.json...),
+//                 one thread: the corpus as one text, and line by line (documents); best of `repeat`
 //
 // For GPT-2's vocabulary (encoder.json + vocab.bpe) and o200k_base:
 //   1 thread      the corpus (3.1 MB), encoded `repeat` times with a fresh encoder each time
@@ -52,15 +54,48 @@ static double best_of(const CtTokenizer *t, int threads, int chunked, const uint
     return best;
 }
 
+// One thread, fresh encoder per run: the corpus as one text and as its lines.
+static int one_tokenizer(const char *path, const uint8_t *corpus, size_t len, int repeat) {
+    CtTokenizer t;
+    if (ct_tokenizer_load(&t, path, NULL) != 0) {
+        fprintf(stderr, "bench_tokenizer: %s\n", ct_error_message());
+        return 1;
+    }
+    size_t tokens = 0;
+    double s = best_of(&t, 1, 0, corpus, len, repeat, &tokens);
+    printf("%s: one text   %.2f MB  %.1f MB/s  %zu tokens\n", path, (double)len / 1e6, len / s / 1e6, tokens);
+    double best = 1e30;
+    for (int r = 0; r < repeat; r++) {
+        CtEncoder *e = ct_encoder_new(&t);
+        CtIds ids = {0};
+        double start = ct_time_now();
+        for (size_t pos = 0; pos < len;) {
+            const uint8_t *nl = memchr(corpus + pos, '\n', len - pos);
+            size_t end = nl ? (size_t)(nl - corpus) : len;
+            ct_encode(e, corpus + pos, end - pos, 0, &ids);
+            pos = end + 1;
+        }
+        double sec = ct_time_now() - start;
+        if (sec < best) best = sec;
+        tokens = ids.len;
+        ct_ids_free(&ids);
+        ct_encoder_free(e);
+    }
+    printf("%s: by line    %.2f MB  %.1f MB/s  %zu tokens\n", path, (double)len / 1e6, len / best / 1e6, tokens);
+    ct_tokenizer_free(&t);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    const char *shared = "../shared/data";
+    const char *shared = "../shared/data", *only = NULL;
     int repeat = 5, copies = 8;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--shared") == 0) shared = argv[i + 1];
+        else if (strcmp(argv[i], "--tokenizer") == 0) only = argv[i + 1];
         else if (strcmp(argv[i], "--repeat") == 0) repeat = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--copies") == 0) copies = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_tokenizer [--shared DIR] [--repeat N] [--copies K]\n");
+            fprintf(stderr, "usage: bench_tokenizer [--shared DIR] [--repeat N] [--copies K] [--tokenizer FILE]\n");
             return 2;
         }
     }
@@ -73,6 +108,11 @@ int main(int argc, char **argv) {
     if (!corpus) {
         fprintf(stderr, "bench_tokenizer: %s (the shared data folder; pass --shared DIR)\n", ct_error_message());
         return 1;
+    }
+    if (only) {
+        int rc = one_tokenizer(only, corpus, len, repeat);
+        ct_free(corpus);
+        return rc;
     }
     size_t big_len = len * (size_t)copies;
     uint8_t *big = ct_alloc(big_len);

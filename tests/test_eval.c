@@ -273,9 +273,11 @@ TEST(eval, a_tokenizer_that_adds_a_bos_starts_the_stream_with_it) {
     // --tokenizer FILE.json brings its post-processor too
     ct_test_write("bos_tokenizer.json", json);
     CHECK_NEAR(eval_ok("--checkpoint plain.h5 --text tale.txt --tokenizer bos_tokenizer.json", NULL), got, 1e-9);
-    // a post-processor ctrain cannot reproduce is refused, not ignored
+    // a post-processor ctrain cannot reproduce is refused, not ignored, and so is a malformed one
+    CHECK(ct_post_processor_parse("{\"post_processor\": {\"type\": \"SpecialProcessing\"}}", "t.json", &post) != 0);
+    CHECK_CONTAINS(ct_error_message(), "t.json: post_processor type \"SpecialProcessing\" is not supported");
     CHECK(ct_post_processor_parse("{\"post_processor\": {\"type\": \"RobertaProcessing\"}}", "t.json", &post) != 0);
-    CHECK_CONTAINS(ct_error_message(), "t.json: post_processor type \"RobertaProcessing\" is not supported");
+    CHECK_CONTAINS(ct_error_message(), "t.json: post_processor RobertaProcessing.sep is not");
     ct_ids_free(&ids);
     ct_ids_free(&text_ids);
     free(json);

@@ -8,19 +8,6 @@
 #include "core/error.h"
 #include "data/tokenizer/spm.h"
 
-void ct_ids_push(CtIds *ids, int32_t id) {
-    if (ids->len == ids->cap) {
-        ids->cap = ids->cap ? ids->cap * 2 : 256;
-        ids->data = ct_realloc(ids->data, ids->cap * sizeof *ids->data);
-    }
-    ids->data[ids->len++] = id;
-}
-
-void ct_ids_free(CtIds *ids) {
-    ct_free(ids->data);
-    memset(ids, 0, sizeof *ids);
-}
-
 void ct_tokenizer_init(CtTokenizer *t, CtPattern pattern, CtMergeRule rule) {
     memset(t, 0, sizeof *t);
     t->pattern = pattern;
@@ -32,6 +19,11 @@ void ct_tokenizer_init(CtTokenizer *t, CtPattern pattern, CtMergeRule rule) {
 void ct_tokenizer_set_spm(CtTokenizer *t, const CtSpmRules *rules) {
     t->units = CT_UNITS_CHARS;
     t->spm = *rules;
+}
+
+void ct_tokenizer_set_wordpiece(CtTokenizer *t, const CtWordPieceRules *rules) {
+    t->units = CT_UNITS_WORDPIECE;
+    t->wp = *rules;
 }
 
 void ct_tokenizer_free(CtTokenizer *t) {
@@ -251,6 +243,10 @@ int ct_decode(const CtTokenizer *t, const int32_t *ids, size_t n, uint8_t **out,
             ct_free(tmp);
         } else if (t->units == CT_UNITS_CHARS) {
             *len += ct_spm_decode_token(&t->spm, t->pool + t->offsets[id], l, *out + *len);
+        } else if (t->units == CT_UNITS_WORDPIECE) {
+            // token by token (a stream): every token but a "##" part gets its space before it;
+            // ct_decode_text gives the first token without one, as HF's decode does
+            *len += ct_wordpiece_decode_token(&t->wp, t->pool + t->offsets[id], l, 0, *out + *len);
         } else {
             memcpy(*out + *len, t->pool + t->offsets[id], l);
             *len += l;
@@ -261,6 +257,15 @@ int ct_decode(const CtTokenizer *t, const int32_t *ids, size_t n, uint8_t **out,
 
 int ct_decode_text(const CtTokenizer *t, const int32_t *ids, size_t n, uint8_t **out, size_t *len, size_t *cap) {
     size_t start = *len;
+    if (t->units == CT_UNITS_WORDPIECE && n > 0) {  // the first token as it is, the rest as a stream
+        int32_t id = ids[0];
+        if (id < 0 || id >= t->n_ids || t->kind[id] == CT_TOKEN_ABSENT)
+            return ct_error_set("token id %d is not in the vocabulary (ids 0..%d)", (int)id, (int)t->n_ids - 1);
+        size_t l = t->lengths[id];
+        if (*len + l + 1 > *cap) *out = ct_realloc(*out, *cap = (*len + l + 1) * 2 + 256);
+        *len += ct_wordpiece_decode_token(&t->wp, t->pool + t->offsets[id], l, 1, *out + *len);
+        return ct_decode(t, ids + 1, n - 1, out, len, cap);
+    }
     if (ct_decode(t, ids, n, out, len, cap) != 0) return -1;
     if (t->units == CT_UNITS_CHARS && t->spm.strip_leading_space && *len > start && (*out)[start] == ' ') {
         memmove(*out + start, *out + start + 1, *len - start - 1);

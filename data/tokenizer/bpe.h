@@ -20,21 +20,28 @@
 // Phi-3: CT_UNITS_CHARS) merges Unicode characters of a normalized text in which spaces are
 // U+2581 "▁"; its tokens are stored as their vocab strings ("▁the", "<0x0A>"); a character with
 // no token becomes its UTF-8 bytes as <0xNN> tokens (byte_fallback), else the unk token, and
-// decoding maps "▁" back to a space and <0xNN> to its byte (data/tokenizer/spm.h).
+// decoding maps "▁" back to a space and <0xNN> to its byte (data/tokenizer/spm.h). A WordPiece
+// tokenizer (BERT: CT_UNITS_WORDPIECE) has no merges: its tokens are vocab strings ("##ing"),
+// and a segment is normalized, split into words and each word matched longest-first
+// (data/tokenizer/wordpiece_rules.h).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 
 #include "data/tokenizer/pretokenize.h"
 #include "data/tokenizer/spm.h"
+#include "data/tokenizer/token_ids.h"
 #include "data/tokenizer/token_maps.h"
 #include "data/tokenizer/tokenizer_post.h"
+#include "data/tokenizer/wordpiece_rules.h"
 
 typedef enum { CT_MERGES_BY_RANK = 0, CT_MERGES_BY_LIST = 1 } CtMergeRule;
 
 typedef enum { CT_TOKEN_ABSENT = 0, CT_TOKEN_NORMAL = 1, CT_TOKEN_SPECIAL = 2, CT_TOKEN_ADDED = 3 } CtTokenKind;
 
-typedef enum { CT_UNITS_BYTES = 0, CT_UNITS_CHARS = 1 } CtUnits;
+// CT_UNITS_WORDPIECE: a WordPiece vocabulary (BERT), tokens stored as their vocab strings and
+// encoded by data/tokenizer/wordpiece.h instead of merges.
+typedef enum { CT_UNITS_BYTES = 0, CT_UNITS_CHARS = 1, CT_UNITS_WORDPIECE = 2 } CtUnits;
 
 // Flags of an added (special or not) token.
 #define CT_ADDED_LSTRIP 1u  // the match takes the whitespace before it
@@ -49,12 +56,13 @@ typedef struct {
     int32_t left, right;
 } CtMerge;
 
-typedef struct {
+typedef struct CtTokenizer {
     CtPattern pattern;  // byte-level tokenizers
     CtMergeRule merge_rule;
     int whole_piece_lookup;
     CtUnits units;
     CtSpmRules spm;     // CT_UNITS_CHARS only
+    CtWordPieceRules wp;  // CT_UNITS_WORDPIECE only
     int nfc;            // normalizer NFC (Qwen2): each segment is put in Unicode NFC first
     // Tokens by id (0 .. n_ids-1; ids may have holes, as cl100k_base has).
     int32_t n_ids, ids_cap;
@@ -85,14 +93,6 @@ typedef struct {
     CtPairMap pair_map;
 } CtTokenizer;
 
-// A growable list of token ids.
-typedef struct {
-    int32_t *data;
-    size_t len, cap;
-} CtIds;
-
-void ct_ids_push(CtIds *ids, int32_t id);
-void ct_ids_free(CtIds *ids);
 
 // ---- building (the file loaders and the trainer use these) ----
 void ct_tokenizer_init(CtTokenizer *t, CtPattern pattern, CtMergeRule rule);
@@ -104,6 +104,8 @@ int ct_tokenizer_add_flagged(CtTokenizer *t, int32_t id, const uint8_t *bytes, s
                              unsigned flags);
 // A SentencePiece-style tokenizer (CT_UNITS_CHARS) with these rules; before tokens are added.
 void ct_tokenizer_set_spm(CtTokenizer *t, const CtSpmRules *rules);
+// A WordPiece tokenizer (CT_UNITS_WORDPIECE) with these rules; before tokens are added.
+void ct_tokenizer_set_wordpiece(CtTokenizer *t, const CtWordPieceRules *rules);
 // Adds a merge rule (CT_MERGES_BY_LIST): the next rank. 0, or -1 + error.
 int ct_tokenizer_add_merge(CtTokenizer *t, int32_t left, int32_t right);
 // Builds the lookup tables. Checks that every byte has a token (byte-level), that normal tokens
@@ -137,6 +139,12 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
 // split at "normalized" added tokens, pre-tokenized and encoded (CT_UNITS_CHARS; `at_start`: the
 // segment begins the text, for Metaspace's prepend_scheme "first").
 void ct_encode_segment(CtEncoder *e, const uint8_t *text, size_t len, int at_start, int allow_special, CtIds *out);
+
+// Encodes text a, and b when it is not NULL, as transformers' tokenizer(a, b) does: each text
+// encoded on its own (ct_encode), then the post-processor's tokens around them when add_special
+// (BERT: [CLS] a [SEP] b [SEP]); ids into ids, each one's token type into type_ids (may be NULL).
+void ct_encode_pair(CtEncoder *e, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len, int add_special,
+                    int allow_special, CtIds *ids, CtIds *type_ids);
 
 // ---- decoding ----
 // Appends the bytes of ids to *out (grown with ct_realloc; *cap its capacity). 0, or -1 + error

@@ -16,6 +16,7 @@
 #include "data/tokenizer/nfc.h"
 #include "data/tokenizer/spm.h"
 #include "data/tokenizer/unicode_tables.h"
+#include "data/tokenizer/wordpiece.h"
 
 #define SHORT_PIECE 256  // above this many bytes, the heap method
 // The piece cache: direct-mapped, one 64-byte line per slot, 2 MiB per encoder. Big enough
@@ -62,6 +63,7 @@ struct CtEncoder {
     // SentencePiece-style: the normalized segment
     uint8_t *norm, *norm2, *nfc;
     size_t norm_cap, norm2_cap, nfc_cap;
+    CtWordPieceScratch *wp;  // WordPiece
     NormalizedAdded *norm_added;  // "normalized" added tokens, as the normalizer makes their text
     int32_t n_norm_added;
     // added tokens: the first bytes of those matchable with and without allow_special
@@ -102,6 +104,7 @@ CtEncoder *ct_encoder_new(const CtTokenizer *t) {
     CtEncoder *e = ct_calloc(1, sizeof *e);
     e->t = t;
     e->cache = ct_calloc(CACHE_SLOTS, sizeof *e->cache);
+    if (t->units == CT_UNITS_WORDPIECE) e->wp = ct_wordpiece_scratch_new(t);
     for (int32_t k = 0; k < t->n_special; k++) {
         int32_t id = t->special_ids[k];
         if (t->added_flags[k] & CT_ADDED_NORMALIZED) {
@@ -129,6 +132,7 @@ CtEncoder *ct_encoder_new(const CtTokenizer *t) {
 void ct_encoder_free(CtEncoder *e) {
     if (!e) return;
     ct_free(e->cache);
+    ct_wordpiece_scratch_free(e->wp);
     ct_free(e->node_id);
     ct_free(e->node_next);
     ct_free(e->node_prev);
@@ -422,6 +426,10 @@ void ct_encode_segment(CtEncoder *e, const uint8_t *text, size_t len, int at_sta
         ct_encode_ordinary_range(e, text, len, 0, len, out);
         return;
     }
+    if (t->units == CT_UNITS_WORDPIECE) {
+        ct_wordpiece_encode(e->wp, text, len, out);
+        return;
+    }
     if (len == 0) return;
     grow(&e->norm, &e->norm_cap, 3 * len + 3);
     size_t n = ct_spm_normalizer(&t->spm, text, len, e->norm), pos = 0, at, k;
@@ -496,4 +504,14 @@ void ct_encode(CtEncoder *e, const uint8_t *text, size_t len, int allow_special,
         ct_ids_push(out, id);
         start = next;
     }
+}
+
+void ct_encode_pair(CtEncoder *e, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len, int add_special,
+                    int allow_special, CtIds *ids, CtIds *type_ids) {
+    CtIds ia = {0}, ib = {0};
+    ct_encode(e, a, a_len, allow_special, &ia);
+    if (b) ct_encode(e, b, b_len, allow_special, &ib);
+    ct_post_apply(&e->t->post, &ia, b ? &ib : NULL, add_special, ids, type_ids);
+    ct_ids_free(&ia);
+    ct_ids_free(&ib);
 }

@@ -27,7 +27,8 @@ static void add_chunk(Chunks *c, size_t start, size_t end, size_t limit, int32_t
 // look ahead at most to `end`: the text before an added token is encoded on its own, as
 // tiktoken does. A SentencePiece-style segment is one chunk (its normalization depends on where
 // it starts, and without a Metaspace split it is one piece), and so is a segment that NFC
-// changes (it is normalized as a whole, as HF does).
+// changes (it is normalized as a whole, as HF does). A WordPiece one is cut at the same places:
+// after a newline is a word boundary, and BERT's normalizer works character by character.
 static void add_segment(Chunks *c, const CtTokenizer *t, const uint8_t *text, size_t start, size_t end, size_t target) {
     size_t pos = start;
     if (t->units == CT_UNITS_CHARS || (t->nfc && !ct_nfc_is_trivial(text + start, end - start))) {
@@ -68,7 +69,7 @@ void ct_encode_parallel(const CtTokenizer *t, CtEncoder **encoders, int threads,
         ids.data = ct_alloc(ids.cap * sizeof *ids.data);
         if (c->special >= 0)
             ct_ids_push(&ids, c->special);
-        else if (t->units == CT_UNITS_CHARS || (t->nfc && !ct_nfc_is_trivial(text + c->start, c->end - c->start)))
+        else if (t->units != CT_UNITS_BYTES || (t->nfc && !ct_nfc_is_trivial(text + c->start, c->end - c->start)))
             ct_encode_segment(encoders[omp_get_thread_num()], text + c->start, c->end - c->start, c->start == 0,
                               allow_special, &ids);
         else

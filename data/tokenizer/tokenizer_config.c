@@ -88,6 +88,18 @@ int ct_tokenizer_read_config_beside(CtTokenizer *t, const char *tokenizer_json_p
 
 const char *ct_tokenizer_default_eot(const CtTokenizer *t) {
     static const char endoftext[] = "<|endoftext|>";
-    if (ct_tokenizer_special_id(t, endoftext) >= 0 || !t->eos_text[0]) return endoftext;
-    return ct_tokenizer_special_id(t, t->eos_text) >= 0 ? t->eos_text : endoftext;
+    static _Thread_local char frame_end[256];
+    if (ct_tokenizer_special_id(t, endoftext) >= 0) return endoftext;
+    if (t->eos_text[0] && ct_tokenizer_special_id(t, t->eos_text) >= 0) return t->eos_text;
+    // BERT's [SEP], RoBERTa's </s>: a post-processor that closes every text already ends a document
+    const CtPostProcessor *p = &t->post;
+    if (p->n_suffix) {
+        int32_t id = p->suffix[p->n_suffix - 1];
+        if (t->kind[id] == CT_TOKEN_SPECIAL && t->lengths[id] < sizeof frame_end) {
+            memcpy(frame_end, t->pool + t->offsets[id], t->lengths[id]);
+            frame_end[t->lengths[id]] = '\0';
+            return frame_end;
+        }
+    }
+    return endoftext;
 }

@@ -20,8 +20,10 @@ int ct_tokenizer_read_config(CtTokenizer *t, const char *config_json, const char
 // one (none: 0).
 int ct_tokenizer_read_config_beside(CtTokenizer *t, const char *tokenizer_json_path);
 // The end-of-text token to close documents with: "<|endoftext|>" when the tokenizer has it,
-// else tokenizer_config.json's eos_token (t->eos_text) when it is an added token, else
-// "<|endoftext|>" (which the caller then reports missing).
+// else tokenizer_config.json's eos_token (t->eos_text) when it is an added token, else the last
+// token the post-processor puts after a text when it is special (BERT's [SEP], RoBERTa's </s>:
+// the sharder's documents are then [CLS] text [SEP], nothing more), else "<|endoftext|>" (which
+// the caller then reports missing).
 const char *ct_tokenizer_default_eot(const CtTokenizer *t);
 // The id of a token given by its text: an added token, or a vocab token (its vocab string for a
 // SentencePiece-style tokenizer, its bytes for a byte-level one). -1 when there is none.

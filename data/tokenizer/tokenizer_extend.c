@@ -21,6 +21,7 @@ int ct_tokenizer_add_specials(CtTokenizer *t, const char *const *texts, int n) {
     fresh.units = t->units;
     fresh.nfc = t->nfc;
     fresh.spm = t->spm;
+    fresh.wp = t->wp;
     fresh.post = t->post;
     memcpy(fresh.eos_text, t->eos_text, sizeof fresh.eos_text);
     for (int32_t id = 0; id < t->n_ids; id++)

@@ -12,6 +12,7 @@
 #include "data/input/read_file.h"
 #include "data/tokenizer/tokenizer_config.h"
 #include "data/tokenizer/tokenizer_hf_pipeline.h"
+#include "data/tokenizer/tokenizer_hf_wordpiece.h"
 
 // ---- reading ----
 
@@ -30,7 +31,7 @@ static const char *json_type(const cJSON *obj) {
 static int token_bytes(const CtTokenizer *t, const char *s, uint8_t **buf, size_t *cap, long *n) {
     size_t len = strlen(s);
     if (len + 1 > *cap) *buf = ct_realloc(*buf, *cap = len * 2 + 16);
-    if (t->units == CT_UNITS_CHARS) {
+    if (t->units != CT_UNITS_BYTES) {
         memcpy(*buf, s, len);
         *n = (long)len;
     } else {
@@ -42,11 +43,16 @@ static int token_bytes(const CtTokenizer *t, const char *s, uint8_t **buf, size_
 static int read_model(CtTokenizer *t, const cJSON *model) {
     if (!cJSON_IsObject(model)) return ct_error_set("no \"model\" object");
     const char *type = json_type(model);
-    if (*type && strcmp(type, "BPE") != 0) return ct_error_set("model type \"%s\" is not supported (only BPE)", type);
+    if (t->units == CT_UNITS_WORDPIECE) {
+        if (cJSON_GetObjectItemCaseSensitive(model, "merges")) return ct_error_set("model.merges: a WordPiece model has none");
+    } else if (*type && strcmp(type, "BPE") != 0) {
+        return ct_error_set("model type \"%s\" is not supported (BPE and WordPiece are)", type);
+    }
     const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix");
     const cJSON *suffix = cJSON_GetObjectItemCaseSensitive(model, "end_of_word_suffix");
-    if ((prefix && !cJSON_IsNull(prefix) && !(cJSON_IsString(prefix) && !*prefix->valuestring)) ||
-        (suffix && !cJSON_IsNull(suffix) && !(cJSON_IsString(suffix) && !*suffix->valuestring)))
+    if (t->units != CT_UNITS_WORDPIECE &&
+        ((prefix && !cJSON_IsNull(prefix) && !(cJSON_IsString(prefix) && !*prefix->valuestring)) ||
+         (suffix && !cJSON_IsNull(suffix) && !(cJSON_IsString(suffix) && !*suffix->valuestring))))
         return ct_error_set("model.continuing_subword_prefix / end_of_word_suffix are not supported");
     t->whole_piece_lookup = json_bool(model, "ignore_merges", 0);
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
@@ -65,7 +71,7 @@ static int read_model(CtTokenizer *t, const cJSON *model) {
         if (token_bytes(t, item->string, &buf, &cap, &n) != 0) {
             // Added tokens such as "<|endoftext|>" decode fine; anything else outside the
             // byte alphabet means this is not a byte-level vocabulary.
-            rc = ct_error_set(t->units == CT_UNITS_CHARS ? "model.vocab token \"%.60s\" is empty"
+            rc = ct_error_set(t->units != CT_UNITS_BYTES ? "model.vocab token \"%.60s\" is empty"
                                                          : "model.vocab token \"%.60s\" is not in the byte-level alphabet (a "
                                                            "byte-level pre-tokenizer needs byte-level tokens)",
                               item->string);
@@ -152,6 +158,9 @@ static int read_added_tokens(CtTokenizer *t, const cJSON *added) {
         // such token; Replace: one with a space); elsewhere it is matched as the text stands.
         const CtSpmRules *r = &t->spm;
         unsigned flags = (json_bool(tok, "lstrip", 0) ? CT_ADDED_LSTRIP : 0u) | (json_bool(tok, "rstrip", 0) ? CT_ADDED_RSTRIP : 0u);
+        if (json_bool(tok, "normalized", 0) && t->units == CT_UNITS_WORDPIECE && t->wp.normalizer)
+            return ct_error_set("added_tokens[%d] \"%.40s\": normalized=true is not supported with a BertNormalizer (it would "
+                                "be matched in the normalized text)", index, text);
         if (json_bool(tok, "normalized", 0) && t->units == CT_UNITS_CHARS &&
             (r->normalizer_prepend || (r->replace_spaces && strchr(text, ' '))))
             flags |= CT_ADDED_NORMALIZED;
@@ -175,12 +184,30 @@ static int resolve_unk(CtTokenizer *t, const cJSON *model, const char *unk) {
 
 // The post-processor's ids are tokens of this tokenizer.
 static int check_post_ids(const CtTokenizer *t) {
-    const CtPostProcessor *p = &t->post;
-    for (int i = 0; i < p->n_prefix + p->n_suffix; i++) {
-        int32_t id = i < p->n_prefix ? p->prefix[i] : p->suffix[i - p->n_prefix];
-        if (id >= t->n_ids || t->kind[id] == CT_TOKEN_ABSENT)
+    CtPostPiece single[CT_POST_MAX_PIECES], pair[2 * CT_POST_MAX_PIECES];
+    int n_single, n_pair;
+    ct_post_templates(&t->post, single, &n_single, pair, &n_pair);
+    for (int i = 0; i < n_single + n_pair; i++) {
+        int32_t id = i < n_single ? single[i].id : pair[i - n_single].id;
+        if (id >= 0 && (id >= t->n_ids || t->kind[id] == CT_TOKEN_ABSENT))
             return ct_error_set("post_processor adds token id %d, which is not in the vocabulary", (int)id);
     }
+    return 0;
+}
+
+// A WordPiece model's rules, and its unk token, which must be in model.vocab.
+static int read_wordpiece(CtTokenizer *t, const cJSON *root, char *unk, size_t cap) {
+    CtWordPieceRules r;
+    if (ct_hf_read_wordpiece(root, &r, unk, cap) != 0) return -1;
+    ct_tokenizer_set_wordpiece(t, &r);
+    return 0;
+}
+
+static int resolve_wordpiece_unk(CtTokenizer *t, const cJSON *model, const char *unk) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(model, "vocab"), unk);
+    int32_t value;
+    if (ct_json_token_id(id, &value) != 0) return ct_error_set("model.unk_token \"%.40s\" is not in model.vocab", unk);
+    t->wp.unk_id = value;
     return 0;
 }
 
@@ -193,16 +220,20 @@ int ct_tokenizer_parse_hf(CtTokenizer *t, const char *json, size_t len, const ch
     } else {
         const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
         CtHfPipeline p;
-        rc = ct_hf_read_pipeline(root, pattern_name, &p);
-        if (rc == 0) {
+        const int wordpiece = strcmp(json_type(model), "WordPiece") == 0;
+        if (wordpiece && pattern_name) rc = ct_error_set("--pattern applies to byte-level tokenizers; this one is WordPiece");
+        else if (wordpiece) rc = read_wordpiece(t, root, p.unk_token, sizeof p.unk_token);
+        else rc = ct_hf_read_pipeline(root, pattern_name, &p);
+        if (rc == 0 && !wordpiece) {
             t->pattern = p.pattern;
             t->nfc = p.nfc;
             if (p.units == CT_UNITS_CHARS) ct_tokenizer_set_spm(t, &p.spm);
         }
         if (rc == 0) rc = read_model(t, model);
         if (rc == 0) rc = read_added_tokens(t, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"));
-        if (rc == 0 && p.units == CT_UNITS_CHARS) rc = resolve_unk(t, model, p.unk_token);
-        if (rc == 0) rc = read_merges(t, model);
+        if (rc == 0 && wordpiece) rc = resolve_wordpiece_unk(t, model, p.unk_token);
+        if (rc == 0 && !wordpiece && p.units == CT_UNITS_CHARS) rc = resolve_unk(t, model, p.unk_token);
+        if (rc == 0 && !wordpiece) rc = read_merges(t, model);
         if (rc == 0) rc = ct_post_processor_read(root, &t->post);
         if (rc == 0) rc = check_post_ids(t);
         if (rc == 0) rc = ct_tokenizer_finish(t);
@@ -236,7 +267,7 @@ int ct_tokenizer_load_hf(CtTokenizer *t, const char *path, const char *pattern_n
 static char *token_string(const CtTokenizer *t, int32_t id, char **buf, size_t *cap) {
     size_t n = t->lengths[id];
     if (2 * n + 1 > *cap) *buf = ct_realloc(*buf, *cap = 2 * n + 64);
-    if (t->units == CT_UNITS_CHARS) {
+    if (t->units != CT_UNITS_BYTES) {
         memcpy(*buf, t->pool + t->offsets[id], n);
         (*buf)[n] = '\0';
     } else {
@@ -270,17 +301,35 @@ static void write_added_tokens(cJSON *root, const CtTokenizer *t) {
     }
 }
 
+static void token_name(const void *ctx, int32_t id, char *buf, size_t cap) {
+    const CtTokenizer *t = ctx;
+    snprintf(buf, cap, "%.*s", (int)t->lengths[id], (const char *)t->pool + t->offsets[id]);
+}
+
 static void write_post_processor(cJSON *root, const CtTokenizer *t) {
-    const CtPostProcessor *p = &t->post;
-    char *names[16];
-    for (int i = 0; i < p->n_prefix; i++) names[i] = token_text(t, p->prefix[i]);
-    for (int i = 0; i < p->n_suffix; i++) names[p->n_prefix + i] = token_text(t, p->suffix[i]);
-    cJSON_AddItemToObject(root, "post_processor",
-                          ct_post_processor_json(p, (const char *const *)names, (const char *const *)names + p->n_prefix));
-    for (int i = 0; i < p->n_prefix + p->n_suffix; i++) ct_free(names[i]);
+    cJSON_AddItemToObject(root, "post_processor", ct_post_processor_json(&t->post, token_name, t));
+}
+
+// WordPiece: the vocab holds every token, the specials included (BERT's [CLS] is in vocab.txt).
+static void write_wordpiece_model(cJSON *root, const CtTokenizer *t) {
+    cJSON *model = cJSON_AddObjectToObject(root, "model");
+    char *unk = token_text(t, t->wp.unk_id);
+    ct_hf_write_wordpiece_model(model, &t->wp, unk);
+    ct_free(unk);
+    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+    for (int32_t i = 0; i < t->n_ids; i++)
+        if (t->kind[i] != CT_TOKEN_ABSENT) {
+            char *s = token_text(t, i);
+            cJSON_AddNumberToObject(vocab, s, i);
+            ct_free(s);
+        }
 }
 
 static void write_model(cJSON *root, const CtTokenizer *t) {
+    if (t->units == CT_UNITS_WORDPIECE) {
+        write_wordpiece_model(root, t);
+        return;
+    }
     const int spm = t->units == CT_UNITS_CHARS;
     cJSON *model = cJSON_AddObjectToObject(root, "model");
     cJSON_AddStringToObject(model, "type", "BPE");
@@ -300,9 +349,14 @@ static void write_model(cJSON *root, const CtTokenizer *t) {
     cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
     char *buf = NULL, *buf2 = NULL;
     size_t cap = 0, cap2 = 0;
-    // SentencePiece-style vocabularies hold their control tokens (<unk>, <s>) too.
+    // SentencePiece-style vocabularies hold their control tokens (<unk>, <s>) too, and so must a
+    // byte-level one whose added tokens lie among its ordinary ones (RoBERTa's <s> = 0): HF
+    // gives an added token that is not in the model's vocab the next free id, not its own.
+    int32_t last_normal = -1;
     for (int32_t i = 0; i < t->n_ids; i++)
-        if (t->kind[i] == CT_TOKEN_NORMAL || (spm && t->kind[i] != CT_TOKEN_ABSENT))
+        if (t->kind[i] == CT_TOKEN_NORMAL) last_normal = i;
+    for (int32_t i = 0; i < t->n_ids; i++)
+        if (t->kind[i] == CT_TOKEN_NORMAL || ((spm || i < last_normal) && t->kind[i] != CT_TOKEN_ABSENT))
             cJSON_AddNumberToObject(vocab, token_string(t, i, &buf, &cap), i);
     cJSON *merges = cJSON_AddArrayToObject(model, "merges");
     for (int32_t r = 0; r < t->n_merges; r++) {
@@ -336,7 +390,8 @@ char *ct_tokenizer_hf_json(const CtTokenizer *t) {
     cJSON_AddNullToObject(root, "truncation");
     cJSON_AddNullToObject(root, "padding");
     write_added_tokens(root, t);
-    ct_hf_write_pipeline(root, t);  // normalizer, pre_tokenizer, decoder
+    if (t->units == CT_UNITS_WORDPIECE) ct_hf_write_wordpiece_pipeline(root, &t->wp);
+    else ct_hf_write_pipeline(root, t);  // normalizer, pre_tokenizer, decoder
     write_post_processor(root, t);
     write_model(root, t);
     char *text = cJSON_Print(root);

@@ -3,7 +3,8 @@
 // SentencePiece-style).
 //
 // Read: model.type "BPE" with vocab {token: id} and merges as "a b" strings or ["a", "b"]
-// pairs, model.ignore_merges, byte_fallback, unk_token, fuse_unk; added_tokens (special ones
+// pairs, model.ignore_merges, byte_fallback, unk_token, fuse_unk; or model.type "WordPiece"
+// (BERT) with its pipeline (data/tokenizer/tokenizer_hf_wordpiece.h); added_tokens (special ones
 // matched only when specials are allowed, others always; lstrip, rstrip, normalized); the
 // normalizer, pre-tokenizer and decoder of data/tokenizer/tokenizer_hf_pipeline.h; the
 // post_processor (into t->post). Anything ctrain cannot reproduce exactly is an error naming it,

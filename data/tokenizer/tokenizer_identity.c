@@ -32,6 +32,15 @@ static uint64_t mix_extras(uint64_t h, const CtTokenizer *t) {
                                   r->strip_leading_space};
         for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) h = mix_u32(h, (uint32_t)fields[i]);
     }
+    if (t->units == CT_UNITS_WORDPIECE) {
+        const CtWordPieceRules *r = &t->wp;
+        h = ct_fnv1a64_update(h, "wordpiece", 9);
+        const int32_t fields[] = {r->normalizer, r->clean_text, r->handle_chinese_chars, r->strip_accents, r->lowercase,
+                                  r->bert_pre_tokenizer, r->max_chars, r->unk_id, (int32_t)r->decoder, r->cleanup};
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) h = mix_u32(h, (uint32_t)fields[i]);
+        h = ct_fnv1a64_update(h, r->prefix, strlen(r->prefix) + 1);
+        h = ct_fnv1a64_update(h, r->decode_prefix, strlen(r->decode_prefix) + 1);
+    }
     for (int32_t k = 0; k < t->n_special; k++)
         if (t->added_flags[k]) {
             h = mix_u32(h, (uint32_t)t->special_ids[k]);

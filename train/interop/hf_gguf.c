@@ -445,10 +445,11 @@ static int add_tokenizer(Export *e, const char *json, const char *generation_con
                          const char *source) {
     CtTokenizer t;
     if (ct_tokenizer_parse_hf(&t, json, strlen(json), source, NULL) != 0) return -1;
-    if (t.units == CT_UNITS_CHARS) {  // llama.cpp's "llama" (SentencePiece) vocabulary is not written yet
+    if (t.units != CT_UNITS_BYTES) {  // llama.cpp's "llama" (SentencePiece) and "bert" vocabularies are not written yet
+        int spm = t.units == CT_UNITS_CHARS;
         ct_tokenizer_free(&t);
-        return ct_error_set("%s: a SentencePiece-style tokenizer (Llama 2, Mistral, Gemma, Phi-3) cannot be written to "
-                            "GGUF yet (ctrain writes byte-level vocabularies only)", source);
+        return ct_error_set("%s: a %s tokenizer cannot be written to GGUF yet (ctrain writes byte-level vocabularies only)",
+                            source, spm ? "SentencePiece-style (Llama 2, Mistral, Gemma, Phi-3)" : "WordPiece (BERT)");
     }
     const char **texts = own(e, sizeof(char *) * (size_t)vocab_size);
     size_t *lengths = own(e, sizeof(size_t) * (size_t)vocab_size);

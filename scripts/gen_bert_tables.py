@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Generates data/tokenizer/bert_tables.c: what Hugging Face `tokenizers` does to each code point
+in its BertNormalizer and BertPreTokenizer, read off the library itself.
+
+Usage: scripts/gen_bert_tables.py > data/tokenizer/bert_tables.c   (needs the `tokenizers` module)
+
+Why probe the library instead of the Unicode Character Database: its Rust code classifies
+characters with crates of different Unicode versions (`unicode_categories` for control and
+punctuation, the standard library for White_Space and lowercase, `unicode-normalization-
+alignments` for NFD), so exactness against it means its tables, whatever their versions are.
+Each code point (surrogates excepted) is put through:
+  clean_text alone      removed (NUL, U+FFFD, Cc/Cf/Cn/Co/Cs except \\t\\n\\r) / becomes " "
+  handle_chinese_chars  the character gets a space on each side (CJK ideographs)
+  strip_accents alone   NFD, then nonspacing marks (Mn) removed: a per-character mapping
+  lowercase alone       char::to_lowercase: a per-character mapping (1 to 3 characters)
+  BertPreTokenizer      "a" + c + "b" in 2 pieces (c is whitespace) or 3 (c is punctuation)
+The mappings are per character: canonical reordering across characters in NFD only matters for
+marks that survive the Mn filter next to each other (spacing marks with a combining class),
+which the tables cannot express (docs/tokenizer.md, Limits).
+
+Output: a two-stage flag table (stage1[cp >> 7] -> a 128-entry block of CT_BERT_* flags) and two
+sorted mapping lists (code point -> offset, length into a pool of code points). Hangul syllables,
+which strip_accents decomposes into their jamo (11,172 of them), are left out of the strip list:
+the C code decomposes them by arithmetic (checked here against the library's output).
+"""
+import sys
+
+import tokenizers
+from tokenizers import normalizers, pre_tokenizers
+
+N_CP = 0x110000
+BLOCK = 128
+DROP, SPACE, CHINESE, PUNCT, WHITESPACE, LOWER, STRIP = 1, 2, 4, 8, 16, 32, 64
+SEP = "\u0001"  # a starter that none of the steps touch when clean_text is off
+
+cps = [c for c in range(N_CP) if not (0xD800 <= c < 0xE000)]
+
+
+def per_char(normalizer, chars):
+    """normalizer.normalize_str of each character, batched with a separator."""
+    out = {}
+    batch = [c for c in chars if c != ord(SEP)]
+    for i in range(0, len(batch), 4096):
+        chunk = batch[i:i + 4096]
+        parts = normalizer.normalize_str(SEP.join(chr(c) for c in chunk)).split(SEP)
+        assert len(parts) == len(chunk)
+        out.update(zip(chunk, parts))
+    out[ord(SEP)] = normalizer.normalize_str(SEP)
+    return out
+
+
+def bert(clean=False, chinese=False, strip=False, lower=False):
+    return normalizers.BertNormalizer(clean_text=clean, handle_chinese_chars=chinese, strip_accents=strip,
+                                      lowercase=lower)
+
+
+flags = bytearray(N_CP)
+# clean_text cannot use the separator trick (it removes controls): one call per character.
+clean = bert(clean=True)
+for c in cps:
+    r = clean.normalize_str(chr(c))
+    if r == "":
+        flags[c] |= DROP
+    elif r == " ":
+        flags[c] |= SPACE
+    else:
+        assert r == chr(c), hex(c)
+chinese = per_char(bert(chinese=True), cps)
+strip = per_char(bert(strip=True), cps)
+lower = per_char(bert(lower=True), cps)
+pre = pre_tokenizers.BertPreTokenizer()
+for c in cps:
+    if chinese[c] != chr(c):
+        assert chinese[c] == " " + chr(c) + " ", hex(c)
+        flags[c] |= CHINESE
+    if strip[c] != chr(c):
+        flags[c] |= STRIP
+    if lower[c] != chr(c):
+        flags[c] |= LOWER
+    pieces = [p for p, _ in pre.pre_tokenize_str("a" + chr(c) + "b")]
+    if pieces == ["a", "b"]:
+        flags[c] |= WHITESPACE
+    elif pieces == ["a", chr(c), "b"]:
+        flags[c] |= PUNCT
+    else:
+        assert len(pieces) == 1, (hex(c), pieces)
+
+def hangul(c):
+    """A Hangul syllable's canonical decomposition, by arithmetic (UAX #15)."""
+    s = c - 0xAC00
+    jamo = [0x1100 + s // 588, 0x1161 + (s % 588) // 28] + ([0x11A7 + s % 28] if s % 28 else [])
+    return "".join(chr(j) for j in jamo)
+
+
+HANGUL_FIRST, HANGUL_LAST = 0xAC00, 0xD7A3
+for c in range(HANGUL_FIRST, HANGUL_LAST + 1):  # the C code decomposes these itself
+    assert flags[c] & STRIP and strip[c] == hangul(c), hex(c)
+
+pool, strip_map, lower_map = [], [], []
+for name, table, flag, target in (("strip", strip, STRIP, strip_map), ("lower", lower, LOWER, lower_map)):
+    for c in cps:
+        if name == "strip" and HANGUL_FIRST <= c <= HANGUL_LAST:
+            continue
+        if flags[c] & flag:
+            s = [ord(x) for x in table[c]]
+            assert len(s) <= 255
+            target.append((c, len(pool), len(s)))
+            pool.extend(s)
+
+blocks, index, stage1 = [], {}, []
+for b in range(N_CP // BLOCK):
+    chunk = bytes(flags[b * BLOCK:(b + 1) * BLOCK])
+    if chunk not in index:
+        index[chunk] = len(blocks)
+        blocks.append(chunk)
+    stage1.append(index[chunk])
+
+out = sys.stdout
+out.write("// GENERATED by scripts/gen_bert_tables.py from Hugging Face tokenizers %s. Do not edit;\n"
+          "// run the script again instead.\n" % tokenizers.__version__)
+out.write('#include "data/tokenizer/bert_tables.h"\n\n')
+out.write('const char ct_bert_tables_source[] = "tokenizers %s";\n\n' % tokenizers.__version__)
+out.write("const uint16_t ct_bert_stage1[%d] = {\n" % len(stage1))
+for i in range(0, len(stage1), 16):
+    out.write("    " + ", ".join(str(v) for v in stage1[i:i + 16]) + ",\n")
+out.write("};\n\nconst uint8_t ct_bert_stage2[%d][%d] = {\n" % (len(blocks), BLOCK))
+for blk in blocks:
+    out.write("    {\n")
+    for i in range(0, BLOCK, 32):
+        out.write("        " + ",".join(str(v) for v in blk[i:i + 32]) + ",\n")
+    out.write("    },\n")
+out.write("};\n\nconst uint32_t ct_bert_map_pool[%d] = {\n" % len(pool))
+for i in range(0, len(pool), 12):
+    out.write("    " + ", ".join("0x%X" % v for v in pool[i:i + 12]) + ",\n")
+out.write("};\n")
+for name, m in (("strip", strip_map), ("lower", lower_map)):
+    out.write("\nconst CtBertMapping ct_bert_%s[%d] = {\n" % (name, len(m)))
+    for c, off, n in m:
+        out.write("    {0x%X, %d, %d},\n" % (c, off, n))
+    out.write("};\nconst size_t ct_bert_%s_count = %d;\n" % (name, len(m)))
