@@ -67,7 +67,16 @@ typedef struct {
 typedef struct {
     float scale;    // multiplies q·k; 0: 1/√HD
     float softcap;  // 0: none; else the scaled score s becomes softcap·tanh(s/softcap) before masking and softmax
-    int window;     // 0: none; else query t sees only keys t2 with t − t2 < window (on top of causal and doc_ids)
+    int window;     // 0: none; else query t sees only keys t2 with t − t2 < window (on top of causal and doc_ids);
+                    // bidirectional: |t − t2| < window (a symmetric band)
+    // 0: causal (query t sees keys t2 <= t). 1: bidirectional, an encoder's attention (BERT):
+    // query t sees every key of its sequence, or with doc_ids every key with its own id. Padding
+    // is a document of its own: give the pads of a row one id that no real token has (e.g.
+    // [a b c PAD PAD] with ids [0 0 0 1 1]), so real tokens never attend to pads; the pads then
+    // attend among themselves, and their outputs are to be ignored (the loss masks them). Any
+    // int32 is an ordinary id, negative ones included; a query always sees itself, so no row is
+    // ever empty. attention_decode refuses it (fatal): encoders do not decode.
+    int bidirectional;
 } CtAttentionOptions;
 
 // Rotary position embedding's frequencies (host memory; the CUDA backend passes it by value).
@@ -186,18 +195,19 @@ typedef struct CtOps {
     void (*matmul_backward_dgelu)(CtAct *dpre, float *dweight, float *dbias, const CtAct *dout, const CtAct *inp,
                                   const CtAct *pre, const float *weight, int N, int C, int OC);
 
-    // Causal self-attention with grouped-query heads. qkv[B,T,(NH+2·NKV)·HD] holds per token
-    // the NH query heads, then NKV key heads, then NKV value heads; query head h reads key/value
-    // head h / (NH/NKV). out[B,T,NH·HD]; att[B,NH,T,T] saves the probabilities for backward.
-    // doc_ids[B,T] (may be NULL): a token attends only to earlier tokens with the same id, so
-    // attention never crosses a document boundary inside a packed sequence.
+    // Causal self-attention with grouped-query heads (bidirectional with opt->bidirectional).
+    // qkv[B,T,(NH+2·NKV)·HD] holds per token the NH query heads, then NKV key heads, then NKV
+    // value heads; query head h reads key/value head h / (NH/NKV). out[B,T,NH·HD]; att[B,NH,T,T] saves the probabilities for backward.
+    // doc_ids[B,T] (may be NULL): a token attends only to earlier tokens with the same id (any
+    // token with the same id when bidirectional), so attention never crosses a document
+    // boundary inside a packed sequence, nor a padding boundary.
     // dropout_p > 0 drops attention probabilities: the weight of key t2 for query t of head h
     // in sequence b is kept when ct_dropout_uniform(dropout_seed, ((b·NH + h)·T + t)·T + t2)
     // >= dropout_p (its index in att) and scaled by 1/(1-p); att keeps the undropped P.
     // opt (NULL: defaults, see CtAttentionOptions): the score of query t and key t2 is
     // s = scale·q·k, then softcap·tanh(s/softcap) with a soft cap; with a window, key t2 is
-    // visible only when t − t2 < window. Backward takes the forward's options; through the cap
-    // d s = d s_capped · (1 − (s_capped/softcap)²).
+    // visible only when t − t2 < window (|t − t2| < window when bidirectional). Backward takes
+    // the forward's options; through the cap d s = d s_capped · (1 − (s_capped/softcap)²).
     void (*attention_forward)(CtAct *out, float *att, const CtAct *qkv, const int32_t *doc_ids, float dropout_p,
                               uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
                               const CtAttentionOptions *opt);
@@ -216,6 +226,7 @@ typedef struct CtOps {
     // apart: a qkv row's q heads, NH·HD) is position n_ctx − T + t and attends to rows
     // 0..n_ctx − T + t; out[T, NH·HD]. Same scores and softmax as attention_forward with the same
     // options: with a window, row r is visible to query position p when p − r < window.
+    // opt->bidirectional is refused (fatal): decoding is causal by nature.
     void (*attention_decode)(CtAct *out, const CtAct *q, int q_stride, const CtAct *k_cache, const CtAct *v_cache,
                              int n_ctx, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt);
 

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "core/alloc.h"
+#include "core/error.h"
 #include "kernels/cpu/cpu_ops.h"
 
 // q·k over HD numbers in DOT_LANES partial sums, summed by halves: a single running sum makes each
@@ -27,6 +28,9 @@ static float dot_lanes(const float *a, const float *b, int n) {
 
 void ct_cpu_attention_decode_f32(float *out, const float *q, int q_stride, const float *k_cache, const float *v_cache,
                                  int n_ctx, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt) {
+    if (opt && opt->bidirectional)
+        CT_FATAL("decode with a causal model; an encoder (bidirectional attention) does not decode",
+                 "attention_decode: bidirectional attention is not supported");
     const int group = NH / NKV, kv_stride = NKV * HD;
     const float scale = opt && opt->scale != 0 ? opt->scale : 1.0f / sqrtf((float)HD);
     const float cap = opt && opt->softcap > 0 ? opt->softcap : 0.0f;
