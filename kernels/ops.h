@@ -258,6 +258,13 @@ typedef struct CtOps {
     void (*gelu_forward)(CtAct *out, const CtAct *inp, size_t n);
     void (*gelu_backward)(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n);
 
+    // GELU, exact (BERT's "gelu", torch's default): out = x·Φ(x) = ½·x·(1 + erf(x/√2)).
+    void (*gelu_erf_forward)(CtAct *out, const CtAct *inp, size_t n);
+    void (*gelu_erf_backward)(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n);
+    // out = tanh(inp) (BERT's pooler). Backward reads the forward's output: dinp += dout·(1 − out²).
+    void (*tanh_forward)(CtAct *out, const CtAct *inp, size_t n);
+    void (*tanh_backward)(CtAct *dinp, const CtAct *out, const CtAct *dout, size_t n);
+
     // SwiGLU: gate_up[N,2F] holds per row the gate half then the up half;
     // out[N,F] = silu(gate) · up, silu(g) = g·σ(g).
     void (*swiglu_forward)(CtAct *out, const CtAct *gate_up, int N, int F);

@@ -108,3 +108,29 @@ void tiny_randomize_params(CtModel *m, uint64_t seed) {
         }
     }
 }
+
+CtModelConfig tiny_encoder_config(CtArch arch) {
+    const int roberta = arch == CT_ARCH_ROBERTA;
+    return (CtModelConfig){.arch = arch, .n_layer = 2, .n_head = 4, .n_kv_head = 4, .d_model = 16, .d_ff = 32,
+                           .vocab_size = 37, .max_seq_len = 16, .norm_eps = 1e-5f, .tie_embeddings = 1,
+                           .type_vocab_size = roberta ? 1 : 2, .pad_token_id = roberta ? 1 : 0, .pooler = 1};
+}
+
+void tiny_encoder_batch(EncoderBatch *eb, const CtModelConfig *c, int T, uint64_t seed) {
+    enum { B = 2, PADS = 3 };
+    memset(eb, 0, sizeof *eb);
+    CtRng rng;
+    ct_rng_seed(&rng, seed);
+    const int V = c->vocab_size;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const int n = b * T + t, is_pad = b == 1 && t >= T - PADS;
+            const int32_t tok = (int32_t)(2 + ct_rng_below(&rng, (uint32_t)(V - 2)));  // never a pad id (0 or 1)
+            eb->tokens[n] = is_pad ? c->pad_token_id : tok;
+            eb->targets[n] = !is_pad && (t % 2 == b % 2 || t == 1) ? (int32_t)ct_rng_below(&rng, (uint32_t)V) : -1;
+            eb->doc_ids[n] = is_pad;
+            eb->types[n] = c->type_vocab_size > 1 && t >= T / 2;
+        }
+    eb->batch = (CtBatch){.tokens = eb->tokens, .targets = eb->targets, .doc_ids = eb->doc_ids, .B = B, .T = T,
+                          .token_types = c->type_vocab_size > 1 ? eb->types : NULL};
+}

@@ -30,3 +30,15 @@ void tiny_batch(TinyBatch *tb, CtRng *rng, int B, int T, int V, int packed);
 // Overwrites the parameters with larger random values than the GPT-2 init, so gradients are
 // large enough to check with float finite differences.
 void tiny_randomize_params(CtModel *m, uint64_t seed);
+
+// The encoders (bert, roberta): 2 post-LN layers, 16 channels, 4 heads, vocab 37; BERT with two
+// token types, RoBERTa with one and its padding row 1 before the positions; a pooler.
+CtModelConfig tiny_encoder_config(CtArch arch);
+// A padded MLM batch of B = 2 rows of T ≤ 16 tokens for an encoder config c: row 0 full, row 1 ending
+// in three pads (pad_token_id, their own document id 1, targets -1); targets at about half the real
+// tokens; BERT's rows are two segments (token types 0, then 1).
+typedef struct {
+    int32_t tokens[32], targets[32], doc_ids[32], types[32];
+    CtBatch batch;
+} EncoderBatch;
+void tiny_encoder_batch(EncoderBatch *eb, const CtModelConfig *c, int T, uint64_t seed);

@@ -39,7 +39,7 @@ static void make_case(Case *k, int V) {
 }
 
 static CtBatch batch_of(const Case *k) {
-    CtBatch b = {k->tokens, k->targets, k->model_mask, NULL, NULL, NULL, B, T};
+    CtBatch b = {.tokens = k->tokens, .targets = k->targets, .loss_mask = k->model_mask, .B = B, .T = T};
     return b;
 }
 

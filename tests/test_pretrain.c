@@ -388,3 +388,19 @@ TEST(pretrain, llama_variants_train_from_run_config_keys) {
     CHECK(strlen(out) > 4);
     free(out);
 }
+
+// An encoder (bert, roberta) sees the token it would predict: the causal objectives refuse it,
+// naming the reason, before a step runs (the preset and the arch key alike).
+TEST(pretrain, encoder_models_are_refused_by_next_token_objectives) {
+    const char *prefix = prepare();
+    if (!prefix) return;
+    const char *const how[] = {"--model.preset=bert-tiny --model.n_kv_head=2 --model.max_seq_len=64 --run.out_dir=a",
+                               "--model.arch=roberta --model.n_kv_head=2 --run.out_dir=b"};
+    for (int i = 0; i < 2; i++) {
+        char *out;
+        CHECK(pretrain(prefix, how[i], &out) != 0);
+        CHECK_CONTAINS(out, "is an encoder");
+        CHECK_CONTAINS(out, "masked-language-model objective");
+        free(out);
+    }
+}

@@ -75,6 +75,14 @@ static void gelu_forward(CtAct *out, const CtAct *inp, size_t n) {
 static void gelu_backward(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
     ct_cpu_gelu_backward_f32(dinp, inp, dout, n);
 }
+static void gelu_erf_forward(CtAct *out, const CtAct *inp, size_t n) { ct_cpu_gelu_erf_forward_f32(out, inp, n); }
+static void gelu_erf_backward(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
+    ct_cpu_gelu_erf_backward_f32(dinp, inp, dout, n);
+}
+static void tanh_forward(CtAct *out, const CtAct *inp, size_t n) { ct_cpu_tanh_forward_f32(out, inp, n); }
+static void tanh_backward(CtAct *dinp, const CtAct *out, const CtAct *dout, size_t n) {
+    ct_cpu_tanh_backward_f32(dinp, out, dout, n);
+}
 static void swiglu_forward(CtAct *out, const CtAct *gate_up, int N, int F) {
     ct_cpu_swiglu_forward_f32(out, gate_up, N, F);
 }
@@ -187,6 +195,10 @@ static const CtOps cpu_ops = {
     .qk_norm_backward = qk_norm_backward,
     .gelu_forward = gelu_forward,
     .gelu_backward = gelu_backward,
+    .gelu_erf_forward = gelu_erf_forward,
+    .gelu_erf_backward = gelu_erf_backward,
+    .tanh_forward = tanh_forward,
+    .tanh_backward = tanh_backward,
     .swiglu_forward = swiglu_forward,
     .swiglu_backward = swiglu_backward,
     .geglu_forward = geglu_forward,

@@ -11,7 +11,7 @@
 //       (the declarations in ops_decl.inc are written the same way).
 //   LOCAL(gemm_nt)  a static helper of one .inc, pasted to gemm_nt_f32 / gemm_nt_f64: nothing
 //       outside the .inc calls it, and its callers there spell it the same way.
-// REAL is the element type; R_EXP, R_TANH, R_SQRT and R_LOG its math functions (the float
+// REAL is the element type; R_EXP, R_TANH, R_SQRT, R_LOG and R_ERF its math functions (the float
 // ones vectorise: fast_math.h). R_TANH_PRECISE keeps a small relative error near 0 (soft caps).
 // R_FMA(a, b, c) = a·b + c rounded once (ISO C mode does not fuse a*b + c by itself).
 #include <math.h>
@@ -29,6 +29,7 @@
 #define R_TANH_PRECISE(x) ct_fast_tanhf_precise(x)
 #define R_SQRT(x) sqrtf(x)
 #define R_LOG(x) logf(x)
+#define R_ERF(x) erff(x)
 #define R_FMA(a, b, c) fmaf(a, b, c)
 #elif CT_REAL_BITS == 64
 #define REAL double
@@ -39,6 +40,7 @@
 #define R_TANH_PRECISE(x) tanh(x)
 #define R_SQRT(x) sqrt(x)
 #define R_LOG(x) log(x)
+#define R_ERF(x) erf(x)
 #define R_FMA(a, b, c) fma(a, b, c)
 #else
 #error "set CT_REAL_BITS to 32 or 64 before including kernels/cpu/real_begin.h"

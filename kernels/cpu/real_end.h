@@ -7,5 +7,6 @@
 #undef R_TANH_PRECISE
 #undef R_SQRT
 #undef R_LOG
+#undef R_ERF
 #undef R_FMA
 #undef CT_REAL_BITS

@@ -66,6 +66,12 @@ CT_CUDA_OP_PAIR(ct_cuda_gelu_forward, ct_cuda_gelu_forward_bf16, (CtAct *out, co
 CT_CUDA_OP_PAIR(ct_cuda_gelu_backward, ct_cuda_gelu_backward_bf16,
                 (CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n));
 CT_CUDA_OP_PAIR(ct_cuda_gelu_grad_scale, ct_cuda_gelu_grad_scale_bf16, (CtAct *d, const CtAct *pre, size_t n));
+CT_CUDA_OP_PAIR(ct_cuda_gelu_erf_forward, ct_cuda_gelu_erf_forward_bf16, (CtAct *out, const CtAct *inp, size_t n));
+CT_CUDA_OP_PAIR(ct_cuda_gelu_erf_backward, ct_cuda_gelu_erf_backward_bf16,
+                (CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n));
+CT_CUDA_OP_PAIR(ct_cuda_tanh_forward, ct_cuda_tanh_forward_bf16, (CtAct *out, const CtAct *inp, size_t n));
+CT_CUDA_OP_PAIR(ct_cuda_tanh_backward, ct_cuda_tanh_backward_bf16,
+                (CtAct *dinp, const CtAct *out, const CtAct *dout, size_t n));
 CT_CUDA_OP_PAIR(ct_cuda_swiglu_forward, ct_cuda_swiglu_forward_bf16, (CtAct *out, const CtAct *gate_up, int N, int F));
 CT_CUDA_OP_PAIR(ct_cuda_swiglu_backward, ct_cuda_swiglu_backward_bf16,
                 (CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F));

@@ -40,6 +40,10 @@ static CtOps make_table(int bf16) {
     OP(qk_norm_backward, ct_cuda_qk_norm_backward, ct_cuda_qk_norm_backward_bf16);
     OP(gelu_forward, ct_cuda_gelu_forward, ct_cuda_gelu_forward_bf16);
     OP(gelu_backward, ct_cuda_gelu_backward, ct_cuda_gelu_backward_bf16);
+    OP(gelu_erf_forward, ct_cuda_gelu_erf_forward, ct_cuda_gelu_erf_forward_bf16);
+    OP(gelu_erf_backward, ct_cuda_gelu_erf_backward, ct_cuda_gelu_erf_backward_bf16);
+    OP(tanh_forward, ct_cuda_tanh_forward, ct_cuda_tanh_forward_bf16);
+    OP(tanh_backward, ct_cuda_tanh_backward, ct_cuda_tanh_backward_bf16);
     OP(swiglu_forward, ct_cuda_swiglu_forward, ct_cuda_swiglu_forward_bf16);
     OP(swiglu_backward, ct_cuda_swiglu_backward, ct_cuda_swiglu_backward_bf16);
     OP(geglu_forward, ct_cuda_geglu_forward, ct_cuda_geglu_forward_bf16);

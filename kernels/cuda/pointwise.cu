@@ -1,4 +1,4 @@
-// Element-wise ops: GELU (tanh form), SwiGLU, GeGLU, soft cap, scaling, residual add, dropout (math in kernels/cpu/pointwise.inc).
+// Element-wise ops: GELU (tanh form and exact), tanh, SwiGLU, GeGLU, soft cap, scaling, residual add, dropout (math in kernels/cpu/pointwise.inc).
 // Grid-stride loops over n; every thread owns its elements, so in-place use is safe. Each kernel
 // is a template on the activation type act_t (float or bf16, act_io.cuh): loads into float,
 // computes in float, rounds once when it stores.
@@ -35,6 +35,37 @@ __global__ void gelu_backward_kernel(act_t *dinp, const act_t *inp, const act_t 
 template <typename act_t>
 __global__ void gelu_grad_scale_kernel(act_t *d, const act_t *pre, size_t n) {
     GRID_STRIDE(i, n) act_store(d + i, act_load(d + i) * gelu_grad(act_load(pre + i)));
+}
+
+// The exact GELU: y = x·Φ(x) = ½x(1 + erf(x/√2)); dy/dx = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π).
+template <typename act_t>
+__global__ void gelu_erf_forward_kernel(act_t *out, const act_t *inp, size_t n) {
+    GRID_STRIDE(i, n) {
+        float x = act_load(inp + i);
+        act_store(out + i, 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)));
+    }
+}
+template <typename act_t>
+__global__ void gelu_erf_backward_kernel(act_t *dinp, const act_t *inp, const act_t *dout, size_t n) {
+    GRID_STRIDE(i, n) {
+        float x = act_load(inp + i);
+        float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+        float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
+        act_add(dinp + i, act_load(dout + i) * (cdf + x * pdf));
+    }
+}
+
+// y = tanh(x); backward from the output: dx += dy·(1 − y²).
+template <typename act_t>
+__global__ void tanh_forward_kernel(act_t *out, const act_t *inp, size_t n) {
+    GRID_STRIDE(i, n) act_store(out + i, tanhf(act_load(inp + i)));
+}
+template <typename act_t>
+__global__ void tanh_backward_kernel(act_t *dinp, const act_t *out, const act_t *dout, size_t n) {
+    GRID_STRIDE(i, n) {
+        float y = act_load(out + i);
+        act_add(dinp + i, act_load(dout + i) * (1.0f - y * y));
+    }
 }
 
 // out[n,f] = silu(g)·u with g = gate_up[n,f], u = gate_up[n,F+f].
@@ -150,6 +181,32 @@ static void geglu_backward(CtAct *dgate_up, const CtAct *dout, const CtAct *gate
     LAUNCH_CHECK("geglu_backward_kernel");
 }
 template <typename act_t>
+static void gelu_erf_forward(CtAct *out, const CtAct *inp, size_t n) {
+    if (!n) return;
+    gelu_erf_forward_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)out, (const act_t *)inp, n);
+    LAUNCH_CHECK("gelu_erf_forward_kernel");
+}
+template <typename act_t>
+static void gelu_erf_backward(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
+    if (!n) return;
+    gelu_erf_backward_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)dinp, (const act_t *)inp,
+                                                                         (const act_t *)dout, n);
+    LAUNCH_CHECK("gelu_erf_backward_kernel");
+}
+template <typename act_t>
+static void tanh_forward(CtAct *out, const CtAct *inp, size_t n) {
+    if (!n) return;
+    tanh_forward_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)out, (const act_t *)inp, n);
+    LAUNCH_CHECK("tanh_forward_kernel");
+}
+template <typename act_t>
+static void tanh_backward(CtAct *dinp, const CtAct *out, const CtAct *dout, size_t n) {
+    if (!n) return;
+    tanh_backward_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)dinp, (const act_t *)out,
+                                                                     (const act_t *)dout, n);
+    LAUNCH_CHECK("tanh_backward_kernel");
+}
+template <typename act_t>
 static void softcap_forward(CtAct *x, size_t n, float cap) {
     if (!n) return;
     softcap_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)x, n, cap);
@@ -176,6 +233,16 @@ CT_CUDA_EXPORT_PAIR(ct_cuda_gelu_backward, ct_cuda_gelu_backward_bf16,
                     gelu_backward<act_t>(dinp, inp, dout, n))
 CT_CUDA_EXPORT_PAIR(ct_cuda_gelu_grad_scale, ct_cuda_gelu_grad_scale_bf16, (CtAct *d, const CtAct *pre, size_t n),
                     gelu_grad_scale<act_t>(d, pre, n))
+CT_CUDA_EXPORT_PAIR(ct_cuda_gelu_erf_forward, ct_cuda_gelu_erf_forward_bf16, (CtAct *out, const CtAct *inp, size_t n),
+                    gelu_erf_forward<act_t>(out, inp, n))
+CT_CUDA_EXPORT_PAIR(ct_cuda_gelu_erf_backward, ct_cuda_gelu_erf_backward_bf16,
+                    (CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n),
+                    gelu_erf_backward<act_t>(dinp, inp, dout, n))
+CT_CUDA_EXPORT_PAIR(ct_cuda_tanh_forward, ct_cuda_tanh_forward_bf16, (CtAct *out, const CtAct *inp, size_t n),
+                    tanh_forward<act_t>(out, inp, n))
+CT_CUDA_EXPORT_PAIR(ct_cuda_tanh_backward, ct_cuda_tanh_backward_bf16,
+                    (CtAct *dinp, const CtAct *out, const CtAct *dout, size_t n),
+                    tanh_backward<act_t>(dinp, out, dout, n))
 CT_CUDA_EXPORT_PAIR(ct_cuda_swiglu_forward, ct_cuda_swiglu_forward_bf16,
                     (CtAct *out, const CtAct *gate_up, int N, int F), swiglu_forward<act_t>(out, gate_up, N, F))
 CT_CUDA_EXPORT_PAIR(ct_cuda_swiglu_backward, ct_cuda_swiglu_backward_bf16,

@@ -107,7 +107,9 @@ static int load(Chat *c, const CtArgs *args) {
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(path, &c->model, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
     int rc = -1;
-    if (!meta.tokenizer_json) {
+    if (ct_generation_check(&c->model.config) != 0) {
+        ct_error_prefix("%s: ", path);
+    } else if (!meta.tokenizer_json) {
         ct_error_set("%s: the checkpoint carries no tokenizer", path);
     } else if (ct_tokenizer_parse_hf(&c->tok, meta.tokenizer_json, strlen(meta.tokenizer_json), path, NULL) == 0) {
         const char *name = ct_args_get(args, "template");

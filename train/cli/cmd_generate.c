@@ -264,6 +264,12 @@ static int run_generate(const CtArgs *args) {
     // --speculative's K is at most model.mtp_depth ≤ CT_MODEL_MAX_MTP_DEPTH
     const int rows = draft_path ? (int)draft_tokens + 1 : self ? CT_MODEL_MAX_MTP_DEPTH + 1 : 1;
     if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), rows, 1, 0, NULL, &meta) != 0) return ct_cli_fail();
+    if (ct_generation_check(&m.config) != 0) {
+        ct_error_prefix("%s: ", ckpt);
+        ct_checkpoint_meta_free(&meta);
+        ct_model_free(&m);
+        return ct_cli_fail();
+    }
     if (self && check_speculative(args, &m, ckpt, &draft_tokens) != 0) {
         ct_checkpoint_meta_free(&meta);
         ct_model_free(&m);

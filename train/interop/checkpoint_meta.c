@@ -201,6 +201,11 @@ char *ct_model_config_json(const CtModelConfig *c) {
     cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
     cJSON_AddBoolToObject(o, "tie_embeddings", c->tie_embeddings);
     cJSON_AddNumberToObject(o, "dropout", c->dropout);
+    if (ct_model_is_encoder(c)) {  // only for encoders: a decoder writes the JSON it always did
+        cJSON_AddNumberToObject(o, "type_vocab_size", c->type_vocab_size);
+        cJSON_AddNumberToObject(o, "pad_token_id", c->pad_token_id);
+        cJSON_AddBoolToObject(o, "pooler", c->pooler);
+    }
     add_variants_json(o, c);
     add_moe_json(o, c);
     // only with modules: a model without them writes the JSON it always did
@@ -227,11 +232,10 @@ int ct_model_config_parse_json(const char *json, CtModelConfig *out, const char 
         goto done;
     }
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(o, "arch");
-    if (!cJSON_IsString(arch) || (strcmp(arch->valuestring, "gpt2") != 0 && strcmp(arch->valuestring, "llama") != 0)) {
-        ct_error_set("%s: model_config has no arch gpt2 or llama", source);
+    if (!cJSON_IsString(arch) || ct_arch_from_name(arch->valuestring, &out->arch) != 0) {
+        ct_error_set("%s: model_config has no arch gpt2, llama, bert or roberta", source);
         goto done;
     }
-    out->arch = strcmp(arch->valuestring, "gpt2") == 0 ? CT_ARCH_GPT2 : CT_ARCH_LLAMA;
     if (get_int(o, "n_layer", &out->n_layer, source) || get_int(o, "n_head", &out->n_head, source) ||
         get_int(o, "n_kv_head", &out->n_kv_head, source) || get_int(o, "d_model", &out->d_model, source) ||
         get_int(o, "d_ff", &out->d_ff, source) || get_int(o, "vocab_size", &out->vocab_size, source) ||
@@ -242,6 +246,9 @@ int ct_model_config_parse_json(const char *json, CtModelConfig *out, const char 
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "rope_theta"))) out->rope_theta = (float)v->valuedouble;
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "dropout"))) out->dropout = (float)v->valuedouble;
     out->tie_embeddings = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tie_embeddings"));
+    out->type_vocab_size = json_int(o, "type_vocab_size");  // absent (decoders): 0
+    out->pad_token_id = json_int(o, "pad_token_id");
+    out->pooler = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "pooler"));
     if (parse_variants_json(o, out, source) != 0 || parse_moe_json(o, out, source) != 0) goto done;
     out->mtp_depth = json_int(o, "mtp_depth");  // absent (checkpoints before it): 0, no modules
     int mtp_style;  // absent (sequential modules, or none): sequential

@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "train/interop/hf_encoder_config.h"
 #include "train/interop/hf_interop.h"
 #include "train/interop/hf_moe_config.h"
 #include "train/interop/hf_rope_config.h"
@@ -457,7 +458,8 @@ static int parse_llama(const Cfg *c, const Family *f, CtModelConfig *m) {
 
 #define FAMILIES_TEXT                                                                                       \
     "ctrain imports gpt2 (GPT2LMHeadModel), llama (LlamaForCausalLM), mistral, qwen2, qwen3, gemma2, gemma3_text " \
-    "(Gemma3ForCausalLM), phi3, mixtral, qwen2_moe, qwen3_moe and olmoe"
+    "(Gemma3ForCausalLM), phi3, mixtral, qwen2_moe, qwen3_moe, olmoe, and the encoders bert (BertForMaskedLM) and "   \
+    "roberta (RobertaForMaskedLM)"
 
 static const Family *family_of(const char *model_type, const char *architecture) {
     for (size_t f = 0; f < N_LLAMA_FAMILIES; f++)
@@ -502,6 +504,14 @@ int ct_hf_config_parse(const char *json, const char *source, CtModelConfig *out)
     const char *type = NULL;
     const cJSON *archs = item(&c, "architectures");
     const char *arch = cJSON_IsArray(archs) && cJSON_IsString(archs->child) ? archs->child->valuestring : NULL;
+    const char *encoder = get_string(&c, "model_type");  // bert, roberta: their own keys (hf_encoder_config.h)
+    if (!encoder) encoder = arch;
+    if (ct_hf_is_encoder_type(encoder)) {
+        int erc = ct_hf_encoder_config_parse(root, source, encoder, out);
+        if (erc == 0) erc = refuse_common(&c) == 0 && ct_model_config_validate(out) == 0 ? 0 : ct_error_prefix("%s: ", source);
+        cJSON_Delete(root);
+        return erc;
+    }
     int rc = model_type_of(&c, &type);
     const Family *family = rc == 0 ? family_of(type, NULL) : NULL;
     if (rc == 0 && strcmp(type, "gpt2") == 0) {

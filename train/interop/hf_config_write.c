@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "train/interop/hf_encoder_config.h"
 #include "train/interop/hf_interop.h"
 #include "train/interop/hf_moe_config.h"
 #include "train/interop/hf_rope_config.h"
@@ -188,7 +189,9 @@ static int write_reward_head(cJSON *o, const CtModelConfig *m) {
 char *ct_hf_config_json(const CtModelConfig *m, int bos_id, const int32_t *eos_ids, int n_eos, const char *torch_dtype) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddArrayToObject(o, "architectures");
-    if (m->arch == CT_ARCH_GPT2) {
+    if (ct_model_is_encoder(m)) {
+        ct_hf_encoder_config_write(o, m);
+    } else if (m->arch == CT_ARCH_GPT2) {
         write_gpt2(o, m);
     } else if (write_llama(o, m) != 0) {
         cJSON_Delete(o);

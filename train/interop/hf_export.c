@@ -275,7 +275,7 @@ static int export_into(const char *ckpt_path, const char *tmp, const CtModel *m,
     if (!config) return ct_error_prefix("%s: ", ckpt_path);
     int rc = write_text(tmp, "config.json", config);
     free(config);
-    if (rc == 0) rc = write_generation_config(tmp, &s);
+    if (rc == 0 && !ct_model_is_encoder(&m->config)) rc = write_generation_config(tmp, &s);  // encoders do not generate
     if (rc == 0 && meta->tokenizer_json) rc = write_tokenizer_files(tmp, meta, &s, m->config.max_seq_len);
     if (rc != 0) return -1;
     const size_t slots = (size_t)m->n_tensors + 2 * (size_t)m->config.mtp_depth;  // + the modules' shared copies
@@ -342,7 +342,7 @@ int ct_hf_export(const char *ckpt_path, const char *out_dir, const CtHfExportOpt
         else if (opt->keep_mtp)
             ct_log("export hf: --keep-mtp: %s has no multi-token prediction modules (model.mtp_depth 0)", ckpt_path);
         ct_log("exported %s (%s, %zu parameters, %s) to %s: %d weight file%s%s", ckpt_path,
-               m.config.arch == CT_ARCH_GPT2 ? "gpt2" : ct_family_name(m.config.family),
+               m.config.arch == CT_ARCH_LLAMA ? ct_family_name(m.config.family) : ct_arch_name(m.config.arch),
                m.n_params, torch_name, dir, n_shards, n_shards == 1 ? "" : "s",
                meta.tokenizer_json ? ", tokenizer.json" : "; the checkpoint has no tokenizer, so no tokenizer.json");
     }

@@ -571,6 +571,13 @@ int ct_gguf_export(const char *ckpt_path, const char *out_path, const CtGgufExpo
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CtModel m;
     if (ct_checkpoint_load(ckpt_path, &m, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
+    if (ct_model_is_encoder(&m.config)) {  // llama.cpp's bert arch differs (no MLM head); not written yet
+        const char *encoder = ct_arch_name(m.config.arch);
+        ct_model_free(&m);
+        ct_checkpoint_meta_free(&meta);
+        return ct_error_set("%s: a %s model: GGUF export writes decoders (gpt2, llama); export it with ctrain export hf",
+                            ckpt_path, encoder);
+    }
     if (m.config.reward_head) {  // llama.cpp's GGUF has no place for a reward model's score head
         ct_model_free(&m);
         ct_checkpoint_meta_free(&meta);

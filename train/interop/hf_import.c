@@ -102,8 +102,18 @@ static int resolve_tied_head(HfWeights *w, CtModelConfig *c) {
     return rc;
 }
 
+// An encoder's buffers (position and token-type ids, when an older transformers saved them) and
+// its tied MLM decoder (weight = the word embedding, bias = the head's bias; check_encoder_tied
+// holds any saved copy to that).
+static int encoder_ignorable(const char *name, const CtModelConfig *c) {
+    if (ends_with(name, "embeddings.position_ids") || ends_with(name, "embeddings.token_type_ids")) return 1;
+    const char *head = c->arch == CT_ARCH_ROBERTA ? "lm_head.decoder." : "cls.predictions.decoder.";
+    return strncmp(name, head, strlen(head)) == 0;
+}
+
 // Tensors that transformers saves but recomputes (or ties), so ctrain need not hold them.
 static int ignorable(const char *name, const CtModelConfig *c) {
+    if (ct_model_is_encoder(c)) return encoder_ignorable(name, c);
     if (c->arch == CT_ARCH_GPT2 && (ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias"))) return 1;
     if (ends_with(name, ".rotary_emb.inv_freq")) return 1;
     return c->tie_embeddings && strcmp(name, "lm_head.weight") == 0;
@@ -158,6 +168,36 @@ static int check_mtp_shared(HfWeights *w, const CtModel *m) {
                                     "modules share the main model's embedding and head, so it cannot hold a module's "
                                     "own", file->source, name, head ? "output head" : "embedding");
         }
+    return 0;
+}
+
+// An encoder's MLM decoder is tied (transformers 5: decoder.weight to the word embedding,
+// decoder.bias to the head's bias); saved copies must hold the same values, or the model has a
+// separate decoder that ctrain would drop.
+static int check_encoder_tied(HfWeights *w, const CtModel *m) {
+    const CtModelConfig *c = &m->config;
+    const char *head = c->arch == CT_ARCH_ROBERTA ? "lm_head.decoder" : "cls.predictions.decoder";
+    for (int bias = 0; bias <= 1; bias++) {
+        char name[128];
+        snprintf(name, sizeof name, "%s.%s", head, bias ? "bias" : "weight");
+        const CtSafetensors *file = NULL;
+        const CtStTensor *t = find_tensor(w, name, &file);
+        if (!t) continue;
+        const float *ours = bias ? m->w.lm_head_b : m->w.wte;
+        const size_t numel = (size_t)c->vocab_size * (bias ? 1 : (size_t)c->d_model);
+        int equal = t->numel == numel;
+        float *v = equal ? ct_alloc(numel * sizeof(float)) : NULL;
+        if (v && ct_st_read_f32(file, t, v) != 0) {
+            ct_free(v);
+            return -1;
+        }
+        for (size_t i = 0; equal && i < numel; i++) equal = v[i] == ours[i];
+        ct_free(v);
+        if (!equal)
+            return ct_error_set("%s: tensor '%s' differs from %s: ctrain's MLM decoder is tied to it (transformers "
+                                "ties them too, unless tie_word_embeddings is false)", file->source, name,
+                                bias ? "the head's bias" : "the word embedding");
+    }
     return 0;
 }
 
@@ -299,6 +339,12 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
         ct_checkpoint_meta_free(&meta);
         return -1;
     }
+    if (ct_model_is_encoder(&config)) {  // the pooler is in the table when the files have one (BertModel's)
+        char pooler[96];
+        const CtSafetensors *file = NULL;
+        snprintf(pooler, sizeof pooler, "%s.pooler.dense.weight", config.arch == CT_ARCH_ROBERTA ? "roberta" : "bert");
+        config.pooler = find_tensor(w, pooler, &file) != NULL;
+    }
     CtModel m;
     // the smallest batch: the import needs the parameter buffer, not activations
     rc = ct_model_create(&m, &config, ct_ops_cpu(), 1, 1, 0);
@@ -306,11 +352,12 @@ int ct_hf_import(const char *dir, const char *out_path, const CtHfImportOptions 
         for (int i = 0; i < m.n_tensors && rc == 0; i++)
             rc = load_entry(w, dir, &config, &m.table[i], m.params + m.table[i].offset);
         if (rc == 0) rc = check_mtp_shared(w, &m);
+        if (rc == 0 && ct_model_is_encoder(&config)) rc = check_encoder_tied(w, &m);
         if (rc == 0) rc = check_all_used(w, &config);
         if (rc == 0) rc = ct_checkpoint_save(out_path, &m, NULL, &meta);
         if (rc == 0)
             ct_log("imported %s (%s, %zu parameters, %d file%s) into %s%s%s", dir,
-                   config.arch == CT_ARCH_GPT2 ? "gpt2" : ct_family_name(config.family),
+                   config.arch == CT_ARCH_LLAMA ? ct_family_name(config.family) : ct_arch_name(config.arch),
                    m.n_params, w->st.n_files, w->st.n_files == 1 ? "" : "s", out_path,
                    meta.tokenizer_json ? " with its tokenizer" : " without a tokenizer",
                    config.mtp_depth ? ", and its multi-token prediction modules (num_nextn_predict_layers)" : "");

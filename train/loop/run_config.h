@@ -24,7 +24,7 @@ typedef struct {
     // ct_model_config_from_run (train/loop/run_model.h) resolves the two into a CtModelConfig.
     struct {
         char preset[64];
-        int arch;            // 0 auto (the preset's), 1 gpt2, 2 llama
+        int arch;            // 0 auto (the preset's), 1 gpt2, 2 llama, 3 bert, 4 roberta
         int n_layer, n_head, n_kv_head, d_model, d_ff, vocab_size, max_seq_len;  // 0: the preset's
         float norm_eps, rope_theta;  // 0: the preset's
         int tie_embeddings;  // 0 auto, 1 true, 2 false

@@ -50,7 +50,19 @@ static void apply_moe(const __typeof__(((CtRunConfig *)0)->model) *m, CtModelCon
 int ct_model_config_from_run(const CtRunConfig *run, CtModelConfig *out) {
     if (ct_model_preset(run->model.preset, out) != 0) return ct_error_prefix("model.preset: ");
     const __typeof__(run->model) *m = &run->model;
-    if (m->arch) out->arch = m->arch == 1 ? CT_ARCH_GPT2 : CT_ARCH_LLAMA;
+    if (m->arch) {  // auto|gpt2|llama|bert|roberta
+        const CtArch arch = (CtArch)(m->arch - 1);
+        // a decoder preset turned into an encoder: BERT's (RoBERTa's) token types, padding row, pooler, tied head
+        if (ct_model_is_encoder(&(CtModelConfig){.arch = arch}) && !ct_model_is_encoder(out)) {
+            out->type_vocab_size = arch == CT_ARCH_ROBERTA ? 1 : 2;
+            out->pad_token_id = arch == CT_ARCH_ROBERTA ? 1 : 0;
+            out->pooler = 1;
+            out->tie_embeddings = 1;
+        } else if (!ct_model_is_encoder(&(CtModelConfig){.arch = arch})) {
+            out->type_vocab_size = out->pad_token_id = out->pooler = 0;
+        }
+        out->arch = arch;
+    }
     if (m->n_layer) out->n_layer = m->n_layer;
     if (m->n_head) {
         // a new head count without a kv count means plain multi-head attention

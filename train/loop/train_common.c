@@ -40,7 +40,8 @@ int ct_train_model_config(const CtRunConfig *cfg, const CtDataset *data, CtModel
 }
 
 static int is_embedding(const char *name) {
-    return strstr(name, "wte") || strstr(name, "wpe") || strstr(name, "embed_tokens");
+    return strstr(name, "wte") || strstr(name, "wpe") || strstr(name, "embed_tokens") ||
+           strstr(name, "_embeddings.");  // bert/roberta: word_, position_, token_type_embeddings
 }
 
 void ct_train_set_decay_spans(const CtModel *m, CtAdamW *opt, int decay_embeddings) {

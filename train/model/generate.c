@@ -57,7 +57,15 @@ static void free_rows(CtGenerator *g) {
     g->moe = (CtMoeActs){0};
 }
 
+int ct_generation_check(const CtModelConfig *c) {
+    if (ct_model_is_encoder(c))
+        return ct_error_set("%s models are encoders: they fill in masked tokens and do not generate text (generate, "
+                            "chat and samples need a decoder: gpt2 or llama)", ct_arch_name(c->arch));
+    return 0;
+}
+
 void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
+    CT_CHECK(ct_generation_check(&model->config) == 0, ct_error_message());
     memset(g, 0, sizeof *g);
     const CtModelConfig *c = &model->config;
     CT_CHECK(max_ctx >= 1 && max_ctx <= c->max_seq_len, "the cache holds at most max_seq_len tokens");

@@ -34,7 +34,11 @@ typedef struct {
     float *host_logits;  // [rows, V]: what ct_generator_feed(_many) returns (= logits on the CPU)
 } CtGenerator;
 
-// Uses the model's parameters (not its training activations). max_ctx ≤ max_seq_len.
+// 0 when the model can generate; -1 + an error naming why not (an encoder, bert/roberta: its
+// attention is bidirectional and its head fills in masked tokens, it does not predict the next one).
+int ct_generation_check(const CtModelConfig *c);
+// Uses the model's parameters (not its training activations). max_ctx ≤ max_seq_len. The model
+// must pass ct_generation_check (callers that take models from users check it first).
 void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx);
 void ct_generator_free(CtGenerator *g);
 void ct_generator_reset(CtGenerator *g);  // forget the cache

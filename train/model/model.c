@@ -17,6 +17,10 @@ int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, i
     if (max_B < 1 || max_T < 1) return ct_error_set("batch size and sequence length must be at least 1");
     if (max_T > config->max_seq_len)
         return ct_error_set("sequence length %d is longer than the model's max_seq_len %d", max_T, config->max_seq_len);
+    // a post-LN block's norms read the residual sums, which recompute would have to rebuild
+    if (ct_model_is_encoder(config) && (flags & CT_MODEL_RECOMPUTE))
+        return ct_error_set("model.recompute is not supported for %s models yet (their post-LN blocks keep "
+                            "the residual sums); set model.recompute false", ct_arch_name(config->arch));
     m->config = *config;
     m->ops = ops;
     m->recompute = (flags & CT_MODEL_RECOMPUTE) != 0;
@@ -78,7 +82,7 @@ void ct_model_zero_grad(CtModel *m) {
 // gelu_forward: its rounding, not the fused forward op's (the fused ops are offered only where the
 // two agree within the table's precision). The forward's counterpart is in model_block.c.
 static int fused_gelu_backward(const CtModel *m, int l) {
-    return m->config.arch != CT_ARCH_LLAMA && m->ops->matmul_backward_dgelu &&
+    return m->config.arch == CT_ARCH_GPT2 && m->ops->matmul_backward_dgelu &&
            !ct_lora_has_adapter(m, l, CT_LORA_FC_OUT);
 }
 
@@ -169,7 +173,14 @@ static CtModelDims trunk_forward(CtModel *m, const CtBatch *batch, CtBlockPass *
                               .doc_ids = staged->doc_ids, .dropout = m->dropout_applied ? m->config.dropout : 0.0f,
                               .fused_gelu = 1};
 
-    ct_model_embed_forward(m, a->encoded, staged->tokens, staged->positions, d.N, pass.dropout);
+    if (ct_model_is_encoder(&m->config)) {
+        const CtEncoderEmbed e = {.x = a->encoded, .sum = a->emb_sum, .mean = a->emb_mean, .rstd = a->emb_rstd,
+                                  .tokens = staged->tokens, .positions = staged->positions,
+                                  .token_types = staged->token_types};
+        ct_model_encoder_embed_forward(m, &e, d.N, pass.dropout);
+    } else {
+        ct_model_embed_forward(m, a->encoded, staged->tokens, staged->positions, d.N, pass.dropout);
+    }
     for (int l = 0; l < d.L; l++) {
         const CtBlockActs acts = block_acts(m, l);
         ct_model_block_forward(m, l, &pass, &acts);
@@ -248,14 +259,29 @@ static const CtAct *branch_output_backward(CtModel *m, const CtAct *dres, const 
     return m->act.d_post;
 }
 
+// Post-LN (encoders): the block's half ends in out = LN(u), u = in + branch. From d out in dres,
+// d u = LNᵀ(d out) replaces it: u's gradient then flows on to `in` (the residual path) and into
+// the branch, whose input gradient the half adds to dres at its end (the branch reads `in`
+// itself, no norm before it). Uses a->d_norm as scratch (free at the start of a half).
+static void post_ln_backward(CtModel *m, CtAct *dres, float *dw, float *db, const CtAct *u, const float *w,
+                             const float *mean, const float *rstd, int N) {
+    const size_t bytes = (size_t)N * m->config.d_model * m->ops->act_bytes;
+    m->ops->zero(m->act.d_norm, bytes);
+    m->ops->layernorm_backward(m->act.d_norm, dw, db, dres, u, w, mean, rstd, N, m->config.d_model);
+    m->ops->copy(dres, m->act.d_norm, bytes);
+}
+
 // The MLP half of block l. res3 = res2 + dropout(postnorm(proj)): dres passes through to res2
-// unchanged and gains the norm's input gradient.
+// unchanged and gains the norm's input gradient. Post-LN: res3 = LN2(u2), u2 = res2 + dropout(proj)
+// with proj = mlp(res2): d u2 = LN2ᵀ(dres), then d res2 = d u2 + mlpᵀ(d u2).
 static void mlp_backward(CtModel *m, int l, const CtBlockActs *s, const CtModelDims *d) {
     const CtOps *ops = m->ops;
     const CtLayerTensors *p = &m->w.layers[l], *gp = &m->g.layers[l];
     CtActivations *a = &m->act;
     const size_t A = ops->act_bytes;
+    const int post_ln = ct_model_is_encoder(&m->config);
     CtAct *dres = a->d_residual;
+    if (post_ln) post_ln_backward(m, dres, gp->ln2_w, gp->ln2_b, s->ln2, p->ln2_w, s->ln2_mean, s->ln2_rstd, d->N);
     const CtAct *dproj = branch_output_backward(m, dres, s->mlp_pre, p->mlp_post_w, gp->mlp_post_w, s->mlp_post_rstd,
                                                 3 + 3 * l, d->N);
     if (ct_model_layer_is_moe(&m->config, l)) {  // the experts keep their activations; only ln2 is recomputed
@@ -278,21 +304,30 @@ static void mlp_backward(CtModel *m, int l, const CtBlockActs *s, const CtModelD
         ct_model_mlp_activation_backward(m, a->d_fch, s->fch, a->d_fch_act, d->N);
     }
     if (m->recompute) ct_model_norm_forward(m, s->ln2, s->ln2_mean, s->ln2_rstd, s->res2, p->ln2_w, p->ln2_b, d->N);
-    ops->zero(a->d_norm, (size_t)d->N * d->C * A);
-    ops->matmul_backward(a->d_norm, gp->fc_w, gp->fc_b, a->d_fch, s->ln2, p->fc_w, d->N, d->C, d->FI);
-    if (m->lora) ct_lora_backward(m, l, CT_LORA_FC, a->d_norm, a->d_fch, s->ln2, d->N);
-    ct_model_norm_backward(m, dres, gp->ln2_w, gp->ln2_b, a->d_norm, s->res2, p->ln2_w, s->ln2_mean, s->ln2_rstd, d->N);
+    // the MLP's input: the second norm's output (pre-LN), or res2 itself, whose gradient dres is (post-LN)
+    const CtAct *mlp_in = post_ln ? s->res2 : s->ln2;
+    CtAct *d_in = post_ln ? dres : a->d_norm;
+    if (!post_ln) ops->zero(a->d_norm, (size_t)d->N * d->C * A);
+    ops->matmul_backward(d_in, gp->fc_w, gp->fc_b, a->d_fch, mlp_in, p->fc_w, d->N, d->C, d->FI);
+    if (m->lora) ct_lora_backward(m, l, CT_LORA_FC, d_in, a->d_fch, mlp_in, d->N);
+    if (!post_ln)
+        ct_model_norm_backward(m, dres, gp->ln2_w, gp->ln2_b, a->d_norm, s->res2, p->ln2_w, s->ln2_mean, s->ln2_rstd,
+                               d->N);
 }
 
 // The attention half of block l. res2 = x + dropout(postnorm(proj)): dres (now d res2) passes
 // through to x. Then back through attention, RoPE (its transpose), the q/k norms and the product.
+// Post-LN: res2 = LN1(u1), u1 = x + dropout(proj(attention(qkv(x)))): d u1 = LN1ᵀ(d res2), then
+// d x = d u1 + qkvᵀ(…(d u1)).
 static void attention_backward(CtModel *m, int l, const CtBlockActs *s, const CtModelDims *d) {
     const CtOps *ops = m->ops;
     const CtLayerTensors *p = &m->w.layers[l], *gp = &m->g.layers[l];
     CtActivations *a = &m->act;
     const CtBatch *batch = &m->batch;
     const size_t A = ops->act_bytes;
+    const int post_ln = ct_model_is_encoder(&m->config);
     CtAct *dres = a->d_residual;
+    if (post_ln) post_ln_backward(m, dres, gp->ln1_w, gp->ln1_b, s->ln1, p->ln1_w, s->ln1_mean, s->ln1_rstd, d->N);
     const CtAct *dproj = branch_output_backward(m, dres, s->attn_pre, p->attn_post_w, gp->attn_post_w,
                                                 s->attn_post_rstd, 2 + 3 * l, d->N);
     ops->zero(a->d_atty, (size_t)d->N * d->AW * A);
@@ -321,10 +356,15 @@ static void attention_backward(CtModel *m, int l, const CtBlockActs *s, const Ct
                               s->qk_rstd, d->N, nh, nkv, hd);
     }
     if (m->recompute) ct_model_norm_forward(m, s->ln1, s->ln1_mean, s->ln1_rstd, s->x, p->ln1_w, p->ln1_b, d->N);
-    ops->zero(a->d_norm, (size_t)d->N * d->C * A);
-    ops->matmul_backward(a->d_norm, gp->qkv_w, gp->qkv_b, a->d_qkv, s->ln1, p->qkv_w, d->N, d->C, d->QKV);
-    if (m->lora) ct_lora_backward(m, l, CT_LORA_QKV, a->d_norm, a->d_qkv, s->ln1, d->N);
-    ct_model_norm_backward(m, dres, gp->ln1_w, gp->ln1_b, a->d_norm, s->x, p->ln1_w, s->ln1_mean, s->ln1_rstd, d->N);
+    // the product's input: the first norm's output (pre-LN), or x itself, whose gradient dres is (post-LN)
+    const CtAct *attn_in = post_ln ? s->x : s->ln1;
+    CtAct *d_in = post_ln ? dres : a->d_norm;
+    if (!post_ln) ops->zero(a->d_norm, (size_t)d->N * d->C * A);
+    ops->matmul_backward(d_in, gp->qkv_w, gp->qkv_b, a->d_qkv, attn_in, p->qkv_w, d->N, d->C, d->QKV);
+    if (m->lora) ct_lora_backward(m, l, CT_LORA_QKV, d_in, a->d_qkv, attn_in, d->N);
+    if (!post_ln)
+        ct_model_norm_backward(m, dres, gp->ln1_w, gp->ln1_b, a->d_norm, s->x, p->ln1_w, s->ln1_mean, s->ln1_rstd,
+                               d->N);
 }
 
 void ct_model_block_backward(CtModel *m, int l, const CtBlockActs *s, const CtModelDims *d) {
@@ -333,11 +373,28 @@ void ct_model_block_backward(CtModel *m, int l, const CtBlockActs *s, const CtMo
 }
 
 // d h (h: the last block's output) from d lnf (a->d_norm, the final norm's output gradient),
-// written into dh.
+// written into dh: back through the final norm, and for an encoder through the MLM head's
+// transform before it (the encoders' final norm is that head's LayerNorm).
 static void final_norm_backward(CtModel *m, CtAct *dh, const CtModelDims *d) {
-    m->ops->zero(dh, (size_t)d->N * d->C * m->ops->act_bytes);
-    ct_model_norm_backward(m, dh, m->g.lnf_w, m->g.lnf_b, m->act.d_norm, layer_input(m, d->L), m->w.lnf_w,
-                           m->act.lnf_mean, m->act.lnf_rstd, d->N);
+    const CtOps *ops = m->ops;
+    const size_t NC = (size_t)d->N * d->C, bytes = NC * ops->act_bytes;
+    CtActivations *a = &m->act;
+    if (ct_model_is_encoder(&m->config)) {
+        // the MLM head's transform, lnf = LN(t), t = GELU(u), u = h·Wᵀ + b:
+        // d t = LNᵀ(d lnf) into d_proj, d u = GELU'(u) ⊙ d t into d_norm (read), d h = d u·W
+        ops->zero(a->d_proj, bytes);
+        ops->layernorm_backward(a->d_proj, m->g.lnf_w, m->g.lnf_b, a->d_norm, a->mlm_act, m->w.lnf_w, a->lnf_mean,
+                                a->lnf_rstd, d->N, d->C);
+        ops->zero(a->d_norm, bytes);
+        ops->gelu_erf_backward(a->d_norm, a->mlm_pre, a->d_proj, NC);
+        ops->zero(dh, bytes);
+        ops->matmul_backward(dh, m->g.mlm_dense_w, m->g.mlm_dense_b, a->d_norm, layer_input(m, d->L), m->w.mlm_dense_w,
+                             d->N, d->C, d->C);
+        return;
+    }
+    ops->zero(dh, bytes);
+    ct_model_norm_backward(m, dh, m->g.lnf_w, m->g.lnf_b, a->d_norm, layer_input(m, d->L), m->w.lnf_w, a->lnf_mean,
+                           a->lnf_rstd, d->N);
 }
 
 // From d h in a->d_residual (the last block's output gradient) down: the blocks and the embeddings.
@@ -352,7 +409,9 @@ static void blocks_backward(CtModel *m, const CtModelDims *dims, const CtAct *d_
     const size_t NC = (size_t)d.N * d.C;
     CtAct *dres = a->d_residual;  // d loss / d (residual stream), carried down the blocks
     const int hook = m->grads_final && !m->lora && m->dev_grads;
-    if (hook) m->grads_final(m->grads_final_ctx, (size_t)(g->lnf_w - m->dev_grads));  // (a tied head is wte, at 0)
+    // from the head's first tensor on (a tied head is wte, at 0): the final norm, or an encoder's pooler / MLM transform
+    const float *head_first = g->pooler_w ? g->pooler_w : g->mlm_dense_w ? g->mlm_dense_w : g->lnf_w;
+    if (hook) m->grads_final(m->grads_final_ctx, (size_t)(head_first - m->dev_grads));
 
     for (int l = d.L - 1; l >= 0; l--) {
         const CtBlockActs s = block_acts(m, l);
@@ -362,6 +421,13 @@ static void blocks_backward(CtModel *m, const CtModelDims *dims, const CtAct *d_
     }
 
     if (m->dropout_applied) ops->dropout_backward(dres, dres, NC, m->config.dropout, ct_model_dropout_seed(m, 0));
+    if (ct_model_is_encoder(&m->config)) {  // x = LN(sum): d sum = LNᵀ(d x), then into the three tables
+        ops->zero(a->d_norm, NC * ops->act_bytes);
+        ops->layernorm_backward(a->d_norm, g->emb_ln_w, g->emb_ln_b, dres, a->emb_sum, m->w.emb_ln_w, a->emb_mean,
+                                a->emb_rstd, d.N, d.C);
+        ops->copy(dres, a->d_norm, NC * ops->act_bytes);
+        if (g->wtt) ops->embedding_backward(g->wtt, dres, batch->token_types, d.N, d.C);
+    }
     // x = s·embedding (Gemma): the embedding rows (and LoRA's token rows) get s·dres
     if (m->config.embed_scale) ops->act_scale(dres, NC, ct_model_embed_scale(&m->config));
     if (g->wte) ops->embedding_backward(g->wte, dres, batch->tokens, d.N, d.C);  // NULL: frozen
@@ -419,7 +485,7 @@ void ct_model_backward(CtModel *m) {
     if (m->logit_temperature > 0 && m->logit_temperature != 1)
         ops->act_scale(a->logits, (size_t)d.N * d.V, 1.0f / m->logit_temperature);
     ops->zero(a->d_norm, NC * A);
-    ops->matmul_backward(a->d_norm, g->lm_head, NULL, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
+    ops->matmul_backward(a->d_norm, g->lm_head, g->lm_head_b, a->logits, a->lnf, w->lm_head, d.N, d.C, d.V);
     if (m->lora) ct_lora_tokens_backward_head(m, d.N);
     if (mtp_on(m))
         trunk_backward_with_mtp(m, &d);

@@ -8,6 +8,10 @@
 //   LLaMA:  x = embed[tok]
 //           per block: x += o_proj(attention(RoPE(qkv(RMSNorm(x)))));  x += down(SwiGLU(gate_up(RMSNorm(x))))
 //           logits = RMSNorm(x) · lm_headᵀ
+//   BERT/RoBERTa (encoders, bidirectional attention; pads are kept apart by their own doc ids):
+//           x = LayerNorm(word[tok] + pos[pos] + type[tt])
+//           per block: x = LayerNorm(x + out(attention(qkv(x))));  x = LayerNorm(x + fc_out(GELU(fc(x))))
+//           logits = LayerNorm(GELU(dense(x))) · wordᵀ + bias   (the MLM head; GELU the exact erf form)
 //   The llama variants (CtModelConfig's feature fields) on top: biases on q|k|v (Qwen2); per-head
 //   RMSNorm of q and k before RoPE (Qwen3, Gemma 3); a RoPE frequency table per layer
 //   (train/model/rope_scaling.h); a sliding window, a query scale and soft-capped scores in the
@@ -68,9 +72,14 @@ typedef struct {
 } CtMtpTensors;
 
 typedef struct {
-    float *wte, *wpe;   // wpe: gpt2 only
-    float *lnf_w, *lnf_b;
+    float *wte, *wpe;   // wpe: gpt2, bert, roberta
+    float *wtt;         // encoders: the token-type (segment) embedding [type_vocab_size, C]
+    float *emb_ln_w, *emb_ln_b;      // encoders: the embeddings' LayerNorm
+    float *pooler_w, *pooler_b;      // encoders with config.pooler: dense [C,C] (+ tanh) on [CLS]
+    float *mlm_dense_w, *mlm_dense_b;  // encoders: the MLM head's transform, dense [C,C] (then GELU, lnf)
+    float *lnf_w, *lnf_b;            // the final norm; encoders: the MLM head's LayerNorm
     float *lm_head;     // = wte when tied
+    float *lm_head_b;   // encoders: the MLM decoder's bias [V] (cls.predictions.bias, lm_head.bias); else NULL
     float *score;       // reward_head: [1, C] the reward model's scalar head; else NULL
     CtLayerTensors *layers;  // n_layer blocks, then the mtp_depth modules' blocks
     CtMtpTensors *mtp;       // [mtp_depth] the modules' other tensors (NULL without modules)
@@ -113,6 +122,10 @@ typedef struct {
 // table; kernels/ops.h), addressed through ct_act_at; per-row statistics are float.
 typedef struct {
     CtAct *encoded;                    // [B,T,C]
+    CtAct *emb_sum;                    // encoders: [B,T,C] word + position + token type, before the LayerNorm
+    float *emb_mean, *emb_rstd;        // encoders: [B,T] that LayerNorm's statistics
+    CtAct *mlm_pre, *mlm_act;          // encoders: [B,T,C] the MLM head's dense output, and after GELU
+    int32_t *token_types;              // encoders: [B,T] zeros, for a batch that brings none (CPU)
     CtAct *ln1;                        // [L,B,T,C]
     float *ln1_mean, *ln1_rstd;        // [L,B,T], [L,B,T]
     CtAct *qkv;                        // [L,B,T,(NH+2·NKV)·HD], after RoPE
@@ -123,6 +136,8 @@ typedef struct {
     float *attn_post_rstd, *mlp_post_rstd;  // post_norms: [L,B,T]
     float *att;                        // [L,B,NH,T,T] attention probabilities (or the backend's saved state)
     CtAct *residual2;                  // [L,B,T,C] stream after the attention half
+    // Post-LN blocks (encoders): ln1 and ln2 hold each half's residual sum, the input of its norm,
+    // and residual2/residual3 that norm's output (x₁ = LN1(x + attn(x)), out = LN2(x₁ + mlp(x₁))).
     CtAct *ln2;
     float *ln2_mean, *ln2_rstd;
     CtAct *fch;                        // [L,B,T,FI] MLP input projection (FI = d_ff, or 2·d_ff for SwiGLU)
@@ -149,6 +164,8 @@ typedef struct CtBatch {
     const int32_t *doc_ids;       // [B,T] or NULL: attention stays inside a document
     const int32_t *positions;     // [B,T] or NULL (= t): positions restarting per document
     int B, T;
+    const int32_t *token_types;   // [B,T] or NULL (= 0): encoders' token types (BERT's segments A/B); the
+                                  // decoders ignore them
 } CtBatch;
 
 struct CtLora;  // train/model/lora.h
@@ -243,10 +260,11 @@ typedef struct CtModel {
     void *grads_final_ctx;
     // Device backends: the batch's arrays are uploaded here before each forward.
     struct {
-        int32_t *tokens, *targets, *doc_ids, *positions;
+        int32_t *tokens, *targets, *doc_ids, *positions, *token_types;
         uint8_t *loss_mask;
         float *loss_weights;
-        int32_t *host_positions;   // host scratch: positions 0..T-1 when the batch brings none
+        int32_t *host_positions;   // host scratch: positions 0..T-1 when the batch brings none (RoBERTa's offset)
+        int32_t *host_token_types; // host scratch: zeros for an encoder's batch without token types
     } staged;
 } CtModel;
 

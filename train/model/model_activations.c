@@ -70,6 +70,7 @@ void ct_model_activations_alloc(CtModel *m) {
     const size_t FI = (size_t)ct_model_fc_width(c), QKV = (size_t)ct_model_qkv_width(c), V = (size_t)c->vocab_size;
     const size_t AW = (size_t)ct_model_attn_width(c), NHKV = (size_t)(c->n_head + c->n_kv_head);
     const size_t qk = c->qk_norm ? 1 : 0, post = c->post_norms ? 1 : 0;  // 0: the feature's slots are empty
+    const size_t enc = ct_model_is_encoder(c) ? 1 : 0;
     const size_t att = m->ops->attention_saved_floats(m->max_B, m->max_T, c->n_head);
     const size_t LD = L - (size_t)ct_model_moe_layers(c);  // dense layers: fch and fch_act
     const size_t stored_layers = m->recompute ? 1 : L;  // for ln1, ln2
@@ -81,6 +82,12 @@ void ct_model_activations_alloc(CtModel *m) {
     const size_t ML = z.layers, sh = z.shared, sg = z.gate, any = ML > 0;
     ActSlot slots[] = {
         {(void **)&a->encoded, BT * C, A},
+        {(void **)&a->emb_sum, enc * BT * C, A},
+        {(void **)&a->emb_mean, enc * BT, 4},
+        {(void **)&a->emb_rstd, enc * BT, 4},
+        {(void **)&a->mlm_pre, enc * BT * C, A},
+        {(void **)&a->mlm_act, enc * BT * C, A},
+        {(void **)&a->token_types, enc * BT, 4},
         {(void **)&a->ln1, stored_layers * BT * C, A},
         {(void **)&a->ln1_mean, L * BT, 4},
         {(void **)&a->ln1_rstd, L * BT, 4},

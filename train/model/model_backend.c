@@ -11,15 +11,48 @@
 #include "train/model/lora_hooks.h"
 #include "train/model/model_internal.h"
 
+// RoBERTa's positions (transformers' create_position_ids_from_input_ids): a pad token sits at
+// row pad_token_id, any other at pad_token_id + 1 + p, p its batch position or, without one, the
+// number of tokens before it in its row that are not pads.
+static void roberta_positions(const CtModelConfig *c, const CtBatch *batch, int32_t *out) {
+    const int pad = c->pad_token_id;
+    for (int b = 0; b < batch->B; b++) {
+        int seen = 0;
+        for (int t = 0; t < batch->T; t++) {
+            const size_t n = (size_t)b * batch->T + t;
+            const int is_pad = batch->tokens[n] == pad;
+            out[n] = is_pad ? pad : pad + 1 + (batch->positions ? batch->positions[n] : seen);
+            seen += !is_pad;
+        }
+    }
+}
+
+// An encoder's token types must be rows of its token-type table; positions rows of its position table.
+static void check_encoder_batch(const CtModelConfig *c, const CtBatch *batch) {
+    const size_t N = (size_t)batch->B * batch->T;
+    for (size_t n = 0; batch->token_types && n < N; n++)
+        CT_CHECK(batch->token_types[n] >= 0 && batch->token_types[n] < c->type_vocab_size,
+                 "a token type id is outside 0..model.type_vocab_size-1");
+    for (size_t n = 0; batch->positions && n < N; n++)
+        CT_CHECK(batch->positions[n] >= 0 && batch->positions[n] < c->max_seq_len,
+                 "a position is outside 0..model.max_seq_len-1");
+}
+
 CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
     const CtOps *ops = m->ops;
     const size_t N = (size_t)batch->B * batch->T;
+    const int encoder = ct_model_is_encoder(&m->config), roberta = m->config.arch == CT_ARCH_ROBERTA;
     CtBatch s = *batch;
+    if (encoder) check_encoder_batch(&m->config, batch);
     if (ops->host_memory) {
-        if (!batch->positions) {
+        if (roberta) {
+            roberta_positions(&m->config, batch, m->act.positions);
+            s.positions = m->act.positions;
+        } else if (!batch->positions) {
             for (size_t n = 0; n < N; n++) m->act.positions[n] = (int32_t)(n % (size_t)batch->T);
             s.positions = m->act.positions;
         }
+        if (encoder && !batch->token_types) s.token_types = m->act.token_types;  // zeros, never written
         return s;
     }
     ops->upload(m->staged.tokens, batch->tokens, N * sizeof(int32_t));
@@ -41,12 +74,20 @@ CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
         s.doc_ids = m->staged.doc_ids;
     }
     const int32_t *positions = batch->positions;
-    if (!positions) {
+    if (roberta) {
+        roberta_positions(&m->config, batch, m->staged.host_positions);
+        positions = m->staged.host_positions;
+    } else if (!positions) {
         for (size_t n = 0; n < N; n++) m->staged.host_positions[n] = (int32_t)(n % (size_t)batch->T);
         positions = m->staged.host_positions;
     }
     ops->upload(m->staged.positions, positions, N * sizeof(int32_t));
     s.positions = m->staged.positions;
+    if (encoder) {
+        ops->upload(m->staged.token_types, batch->token_types ? batch->token_types : m->staged.host_token_types,
+                    N * sizeof(int32_t));
+        s.token_types = m->staged.token_types;
+    }
     return s;
 }
 
@@ -96,6 +137,8 @@ void ct_model_to_backend(CtModel *m, const CtOps *ops) {
     m->staged.loss_mask = ops->alloc(BT, "batch loss mask");
     m->staged.loss_weights = ops->alloc(BT * sizeof(float), "batch loss weights");
     m->staged.host_positions = ct_alloc(BT * sizeof(int32_t));
+    m->staged.token_types = ops->alloc(BT * sizeof(int32_t), "batch token types");
+    m->staged.host_token_types = ct_calloc(BT, sizeof(int32_t));  // zeros: a batch without token types
     m->train_params = m->dev_params;
     m->train_grads = m->dev_grads;
     m->n_train = m->dev_grads ? m->n_params : 0;
@@ -118,6 +161,8 @@ void ct_model_free_backend(CtModel *m) {
     ops->free(m->staged.loss_mask);
     ops->free(m->staged.loss_weights);
     ct_free(m->staged.host_positions);
+    ops->free(m->staged.token_types);
+    ct_free(m->staged.host_token_types);
     m->dev_params = m->dev_grads = NULL;
 }
 

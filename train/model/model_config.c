@@ -13,6 +13,14 @@
     {.arch = CT_ARCH_LLAMA, .n_layer = L, .n_head = H, .n_kv_head = KV, .d_model = C, .d_ff = F, .vocab_size = V, \
      .max_seq_len = T, .norm_eps = 1e-5f, .rope_theta = THETA, .tie_embeddings = TIE}
 
+// BERT/RoBERTa: post-LN encoders with the MLM head tied to the embeddings, eps 1e-12 (BERT) / 1e-5 (RoBERTa).
+#define BERT(L, H, C, F, V, T)                                                                                    \
+    {.arch = CT_ARCH_BERT, .n_layer = L, .n_head = H, .n_kv_head = H, .d_model = C, .d_ff = F, .vocab_size = V,    \
+     .max_seq_len = T, .norm_eps = 1e-12f, .tie_embeddings = 1, .type_vocab_size = 2, .pooler = 1}
+#define ROBERTA(L, H, C, F, V, T)                                                                                 \
+    {.arch = CT_ARCH_ROBERTA, .n_layer = L, .n_head = H, .n_kv_head = H, .d_model = C, .d_ff = F, .vocab_size = V, \
+     .max_seq_len = T, .norm_eps = 1e-5f, .tie_embeddings = 1, .type_vocab_size = 1, .pad_token_id = 1, .pooler = 1}
+
 const CtModelPreset ct_model_presets[] = {
     {"gpt2-124m", "GPT-2 small (12 layers, 768 channels, 12 heads)", GPT2(12, 12, 768, 50257, 1024)},
     {"gpt2-350m", "GPT-2 medium (24 layers, 1024 channels, 16 heads)", GPT2(24, 16, 1024, 50257, 1024)},
@@ -28,6 +36,14 @@ const CtModelPreset ct_model_presets[] = {
      LLAMA(12, 12, 12, 768, 2048, 32000, 1024, 10000.0f, 0)},
     {"llama-1b", "Llama 3.2 1B shape (16 layers, 2048 channels, 32 heads, 8 kv heads, tied)",
      LLAMA(16, 32, 8, 2048, 8192, 128256, 2048, 500000.0f, 1)},
+    {"bert-base", "BERT base shape (12 layers, 768 channels, 12 heads, 30522 WordPiece vocab, 512 positions)",
+     BERT(12, 12, 768, 3072, 30522, 512)},
+    {"bert-tiny", "a small BERT for tests and demos (2 layers, 128 channels, 2 heads, 4096 vocab)",
+     BERT(2, 2, 128, 512, 4096, 256)},
+    {"roberta-base", "RoBERTa base shape (12 layers, 768 channels, 12 heads, 50265 byte-level BPE vocab, 512 positions)",
+     ROBERTA(12, 12, 768, 3072, 50265, 512)},
+    {"roberta-tiny", "a small RoBERTa for tests and demos (2 layers, 128 channels, 2 heads, 4096 vocab)",
+     ROBERTA(2, 2, 128, 512, 4096, 256)},
 };
 const int ct_model_n_presets = (int)(sizeof ct_model_presets / sizeof ct_model_presets[0]);
 
@@ -45,7 +61,7 @@ int ct_model_preset(const char *name, CtModelConfig *out) {
     return ct_error_set("unknown model preset '%s' (presets: %s)", name, list);
 }
 
-const char *ct_arch_name(CtArch arch) { return arch == CT_ARCH_GPT2 ? "gpt2" : "llama"; }
+static const char *const arch_names[] = {"gpt2", "llama", "bert", "roberta"};
 
 static const char *const family_names[] = {"llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3",
                                               "mixtral", "qwen2_moe", "qwen3_moe", "olmoe"};
@@ -62,6 +78,12 @@ static int index_of(const char *const *names, int n, const char *name) {
     return -1;
 }
 
+const char *ct_arch_name(CtArch arch) { return name_of(arch_names, COUNT(arch_names), (int)arch); }
+int ct_arch_from_name(const char *name, CtArch *out) {
+    int i = index_of(arch_names, COUNT(arch_names), name);
+    if (i >= 0) *out = (CtArch)i;
+    return i >= 0 ? 0 : -1;
+}
 const char *ct_family_name(CtFamily f) { return name_of(family_names, COUNT(family_names), (int)f); }
 const char *ct_rope_type_name(CtRopeType t) { return name_of(rope_type_names, COUNT(rope_type_names), (int)t); }
 const char *ct_gate_act_name(CtGateAct a) { return name_of(gate_act_names, COUNT(gate_act_names), (int)a); }
@@ -122,9 +144,10 @@ static int validate_variants(const CtModelConfig *c) {
                     c->rope_local_theta != 0 || c->sliding_window || c->sliding_window_pattern || c->gate_act ||
                     c->post_norms || c->embed_scale || c->query_scale != 0 || c->attn_softcap != 0 ||
                     c->final_softcap != 0;
-    if (c->arch == CT_ARCH_GPT2 && any)
-        return ct_error_set("gpt2 models have none of the llama variants (family, head_dim, qkv_bias, qk_norm, "
-                            "rope_scaling, sliding_window, gate_act, post_norms, embed_scale, query_scale, softcaps)");
+    if (c->arch != CT_ARCH_LLAMA && any)
+        return ct_error_set("%s models have none of the llama variants (family, head_dim, qkv_bias, qk_norm, "
+                            "rope_scaling, sliding_window, gate_act, post_norms, embed_scale, query_scale, softcaps)",
+                            ct_arch_name(c->arch));
     if (c->head_dim > 2 * 256) return ct_error_set("model.head_dim must be at most 512 (got %d)", c->head_dim);
     if (c->qkv_bias < 0 || c->qkv_bias > 1 || c->post_norms < 0 || c->post_norms > 1 || c->embed_scale < 0 ||
         c->embed_scale > 1)
@@ -182,8 +205,33 @@ static int validate_moe(const CtModelConfig *c) {
     return 0;
 }
 
+// The encoders' fields: set for bert/roberta (and their limits), zero for the decoders.
+static int validate_encoder(const CtModelConfig *c) {
+    if (!ct_model_is_encoder(c)) {
+        if (c->type_vocab_size || c->pad_token_id || c->pooler)
+            return ct_error_set("model.type_vocab_size, pad_token_id and pooler are for bert/roberta models");
+        return 0;
+    }
+    const char *arch = ct_arch_name(c->arch);
+    if (c->type_vocab_size < 1)
+        return ct_error_set("model.type_vocab_size must be at least 1 for %s (BERT 2, RoBERTa 1)", arch);
+    if (c->pad_token_id < 0 || c->pad_token_id >= c->vocab_size)
+        return ct_error_set("model.pad_token_id %d is not a token id", c->pad_token_id);
+    if (c->pooler < 0 || c->pooler > 1) return ct_error_set("model.pooler is 0 or 1");
+    if (c->n_kv_head != c->n_head)
+        return ct_error_set("%s models have no grouped-query heads: model.n_kv_head (%d) must equal model.n_head (%d)",
+                            arch, c->n_kv_head, c->n_head);
+    if (!c->tie_embeddings)
+        return ct_error_set("%s: the MLM head's decoder is the word embedding (model.tie_embeddings true)", arch);
+    if (c->mtp_depth || c->reward_head)
+        return ct_error_set("%s models have no multi-token prediction or reward head (model.mtp_depth, reward_head)",
+                            arch);
+    return 0;
+}
+
 int ct_model_config_validate(const CtModelConfig *c) {
-    if (c->arch != CT_ARCH_GPT2 && c->arch != CT_ARCH_LLAMA) return ct_error_set("model.arch must be gpt2 or llama");
+    if ((int)c->arch < 0 || (int)c->arch >= COUNT(arch_names))
+        return ct_error_set("model.arch must be gpt2, llama, bert or roberta");
     if (c->n_layer < 1) return ct_error_set("model.n_layer must be at least 1 (got %d)", c->n_layer);
     if (c->n_head < 1 || c->d_model < 1 || c->d_ff < 1 || c->vocab_size < 2 || c->max_seq_len < 1)
         return ct_error_set("model sizes must be positive (n_head %d, d_model %d, d_ff %d, vocab_size %d, max_seq_len %d)",
@@ -193,6 +241,7 @@ int ct_model_config_validate(const CtModelConfig *c) {
         return ct_error_set("model.d_model (%d) must be a multiple of model.n_head (%d)", c->d_model, c->n_head);
     if (c->n_kv_head < 1 || c->n_head % c->n_kv_head != 0)
         return ct_error_set("model.n_head (%d) must be a multiple of model.n_kv_head (%d)", c->n_head, c->n_kv_head);
+    if (validate_encoder(c) != 0) return -1;
     if (c->arch == CT_ARCH_GPT2 && c->n_kv_head != c->n_head)
         return ct_error_set("gpt2 models have no grouped-query heads: model.n_kv_head (%d) must equal model.n_head (%d)",
                             c->n_kv_head, c->n_head);

@@ -5,7 +5,10 @@
 
 #include "kernels/ops.h"  // CtRouter, CT_MOE_MAX_EXPERTS, CT_MOE_MAX_TOP_K
 
-typedef enum { CT_ARCH_GPT2 = 0, CT_ARCH_LLAMA = 1 } CtArch;
+// gpt2 and llama are decoders (causal attention, next-token head); bert and roberta are encoders
+// (bidirectional attention, post-LayerNorm blocks, the masked-language-model head): see
+// ct_model_is_encoder and docs/model.md.
+typedef enum { CT_ARCH_GPT2 = 0, CT_ARCH_LLAMA = 1, CT_ARCH_BERT = 2, CT_ARCH_ROBERTA = 3 } CtArch;
 
 // The published family a llama-architecture model follows: decides the Hugging Face names,
 // config.json and GGUF shape on export; the math is decided by the feature fields below.
@@ -45,6 +48,9 @@ typedef enum { CT_MTP_SEQUENTIAL = 0, CT_MTP_PARALLEL = 1 } CtMtpStyle;
 typedef struct {
     CtArch arch;      // gpt2: learned positions, LayerNorm, GELU MLP, biases, tied head
                       // llama: RoPE, RMSNorm, SwiGLU, no biases, untied head, grouped-query heads
+                      // bert, roberta: learned positions and token types, embedding LayerNorm,
+                      // bidirectional attention, post-LayerNorm blocks with biases, exact GELU, the
+                      // MLM head (dense, GELU, LayerNorm, decoder tied to the embeddings + bias)
     int n_layer;
     int n_head;
     int n_kv_head;    // key/value heads; n_head is a multiple of it (GQA); gpt2: = n_head
@@ -61,6 +67,13 @@ typedef struct {
     int reward_pad_id;  // reward_head: the score is read at a sequence's last token that is not this id
                         // (transformers' rule with pad_token_id; TRL pads with the EOS); -1: its last token.
                         // 0 (unused) without reward_head
+
+    // ---- encoders (bert, roberta; all zero for the decoders) ----
+    int type_vocab_size;          // rows of the token-type (segment) embedding: BERT 2, RoBERTa 1
+    int pad_token_id;             // RoBERTa: its padding_idx; positions start at pad_token_id + 1 and a pad
+                                  // token sits at position pad_token_id (ct_model_position_offset). BERT: kept
+                                  // for config.json only
+    int pooler;                   // 1: the pooler (dense + tanh on [CLS]: bert.pooler.dense) is in the table
 
     // ---- llama-architecture variants (all zero: plain LLaMA) ----
     CtFamily family;
@@ -120,7 +133,9 @@ extern const int ct_model_n_presets;
 int ct_model_preset(const char *name, CtModelConfig *out);
 // Checks sizes and their relations. Returns 0, or -1 + error naming the key and the rule.
 int ct_model_config_validate(const CtModelConfig *c);
+// "gpt2", "llama", "bert", "roberta", and back (0, or -1 when the name is none of them).
 const char *ct_arch_name(CtArch arch);
+int ct_arch_from_name(const char *name, CtArch *out);
 // Names of the enums as the run config and checkpoints spell them ("llama", "qwen3", ...;
 // "default", "linear", "dynamic", "yarn", "llama3"; "silu", "gelu_tanh"), and back: 0, or -1 when
 // the name is none of them.
@@ -136,6 +151,18 @@ int ct_router_from_name(const char *name, CtRouter *out);
 // "sequential", "parallel".
 const char *ct_mtp_style_name(CtMtpStyle style);
 int ct_mtp_style_from_name(const char *name, CtMtpStyle *out);
+// Whether the model is an encoder (bert, roberta): bidirectional, post-LN, an MLM head; it does not generate.
+static inline int ct_model_is_encoder(const CtModelConfig *c) {
+    return c->arch == CT_ARCH_BERT || c->arch == CT_ARCH_ROBERTA;
+}
+// RoBERTa's position rows start after its padding row: position p of a sequence uses row
+// pad_token_id + 1 + p (transformers' create_position_ids_from_input_ids). 0 for the others.
+static inline int ct_model_position_offset(const CtModelConfig *c) {
+    return c->arch == CT_ARCH_ROBERTA ? c->pad_token_id + 1 : 0;
+}
+// Rows of the learned position table (gpt2, bert, roberta): max_seq_len plus RoBERTa's offset
+// (HF's max_position_embeddings: roberta-base's 514 = 512 + padding_idx 1 + 1).
+static inline int ct_model_position_rows(const CtModelConfig *c) { return c->max_seq_len + ct_model_position_offset(c); }
 static inline int ct_model_head_dim(const CtModelConfig *c) { return c->head_dim ? c->head_dim : c->d_model / c->n_head; }
 // Width of the attention output (the o projection's input): n_head · head_dim, d_model unless head_dim is set.
 static inline int ct_model_attn_width(const CtModelConfig *c) { return c->n_head * ct_model_head_dim(c); }

@@ -55,10 +55,21 @@ typedef struct {
 // x = wte[tokens] (+ wpe[positions]), then dropout; N rows.
 void ct_model_embed_forward(CtModel *m, CtAct *x, const int32_t *tokens, const int32_t *positions, int N,
                             float dropout);
+// The encoders' embeddings (bert, roberta) over N rows, in the ops' memory:
+// x = dropout(LayerNorm(sum)), sum = wte[tokens] + wpe[positions] + wtt[token_types] (positions
+// already carry RoBERTa's padding offset: ct_model_stage_batch).
+typedef struct {
+    CtAct *x, *sum;
+    float *mean, *rstd;
+    const int32_t *tokens, *positions, *token_types;
+} CtEncoderEmbed;
+void ct_model_encoder_embed_forward(CtModel *m, const CtEncoderEmbed *e, int N, float dropout);
 // Block `layer`: out = res2 + mlp(norm(res2)), res2 = x + attention(norm(x)), with the LoRA
-// adapters of the block (train/model/lora.h) after each product.
+// adapters of the block (train/model/lora.h) after each product. Encoders' post-LN block:
+// res2 = LN1(x + attention(x)) and out = LN2(res2 + mlp(res2)), the sums kept in ln1 and ln2.
 void ct_model_block_forward(CtModel *m, int layer, const CtBlockPass *pass, const CtBlockActs *a);
-// logits = norm(x)·lm_headᵀ, N rows; lnf and its statistics are kept.
+// logits = norm(x)·lm_headᵀ, N rows; lnf and its statistics are kept. Encoders: the MLM head,
+// logits = LN(GELU(dense(x)))·wteᵀ + bias, the transform kept in m->act.mlm_pre/mlm_act.
 void ct_model_head_forward(CtModel *m, CtAct *logits, CtAct *lnf, float *lnf_mean, float *lnf_rstd, const CtAct *x,
                            int N);
 // The pieces that differ between the families, for backward (and its recompute).
@@ -73,7 +84,7 @@ void ct_model_glu_forward(const CtModel *m, CtAct *out, const CtAct *gate_up, in
 void ct_model_glu_backward(const CtModel *m, CtAct *dgate_up, const CtAct *gate_up, const CtAct *dout, int N, int F);
 // The llama variants' per-layer pieces: RoPE's table of layer l for a pass whose largest position
 // is rope_len - 1 (train/model/rope_scaling.h), and the attention's options (window, query scale,
-// soft-capping), NULL where all are the defaults.
+// soft-capping; the encoders' bidirectional attention), NULL where all are the defaults.
 void ct_model_layer_rope(const CtModel *m, int layer, int rope_len, CtRope *rope);
 const CtAttentionOptions *ct_model_attention_options(const CtModel *m, int layer, CtAttentionOptions *opt);
 // RMSNorm of a branch's output before its residual add (post_norms).

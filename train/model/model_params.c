@@ -1,4 +1,4 @@
-// The parameter table of both families: Hugging Face names, shapes, offsets in the one
+// The parameter table of every architecture: Hugging Face names, shapes, offsets in the one
 // parameter buffer, and initialisation. One walk over the layout serves three purposes:
 // counting, filling the table, and pointing a CtModelTensors at a buffer.
 #include <math.h>
@@ -70,6 +70,68 @@ static void walk_gpt2(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *
     t->lnf_w = add_tensor(walk, "transformer.ln_f.weight", C, 0, 0, CT_INIT_ONES);
     t->lnf_b = add_tensor(walk, "transformer.ln_f.bias", C, 0, 0, CT_INIT_ZEROS);
     t->lm_head = c->tie_embeddings ? t->wte : add_tensor(walk, "lm_head.weight", c->vocab_size, C, 0, CT_INIT_NORMAL);
+}
+
+// BERT/RoBERTa (transformers' BertForMaskedLM / RobertaForMaskedLM names, prefix "bert" or
+// "roberta"). In a post-LN block ln1 is the norm after the attention half's residual add
+// (attention.output.LayerNorm) and ln2 the one after the MLP half's (output.LayerNorm).
+// query|key|value weights adjacent, then their biases: the one fused q|k|v product.
+static void walk_encoder_layer(const CtModelConfig *c, LayoutWalk *walk, CtLayerTensors *L, const char *prefix, int l) {
+    const int C = c->d_model, F = c->d_ff;
+    char n[NAME_MAX_LEN], h[48];
+    snprintf(h, sizeof h, "%s.encoder.layer", prefix);
+    memset(L, 0, sizeof *L);
+    L->qkv_w = add_tensor(walk, layer_name(n, h, l, "attention.self.query.weight"), C, C, 0, CT_INIT_NORMAL);
+    add_tensor(walk, layer_name(n, h, l, "attention.self.key.weight"), C, C, 0, CT_INIT_NORMAL);
+    add_tensor(walk, layer_name(n, h, l, "attention.self.value.weight"), C, C, 0, CT_INIT_NORMAL);
+    L->qkv_b = add_tensor(walk, layer_name(n, h, l, "attention.self.query.bias"), C, 0, 0, CT_INIT_ZEROS);
+    add_tensor(walk, layer_name(n, h, l, "attention.self.key.bias"), C, 0, 0, CT_INIT_ZEROS);
+    add_tensor(walk, layer_name(n, h, l, "attention.self.value.bias"), C, 0, 0, CT_INIT_ZEROS);
+    L->attn_out_w = add_tensor(walk, layer_name(n, h, l, "attention.output.dense.weight"), C, C, 0, CT_INIT_NORMAL);
+    L->attn_out_b = add_tensor(walk, layer_name(n, h, l, "attention.output.dense.bias"), C, 0, 0, CT_INIT_ZEROS);
+    L->ln1_w = add_tensor(walk, layer_name(n, h, l, "attention.output.LayerNorm.weight"), C, 0, 0, CT_INIT_ONES);
+    L->ln1_b = add_tensor(walk, layer_name(n, h, l, "attention.output.LayerNorm.bias"), C, 0, 0, CT_INIT_ZEROS);
+    L->fc_w = add_tensor(walk, layer_name(n, h, l, "intermediate.dense.weight"), F, C, 0, CT_INIT_NORMAL);
+    L->fc_b = add_tensor(walk, layer_name(n, h, l, "intermediate.dense.bias"), F, 0, 0, CT_INIT_ZEROS);
+    L->fc_out_w = add_tensor(walk, layer_name(n, h, l, "output.dense.weight"), C, F, 0, CT_INIT_NORMAL);
+    L->fc_out_b = add_tensor(walk, layer_name(n, h, l, "output.dense.bias"), C, 0, 0, CT_INIT_ZEROS);
+    L->ln2_w = add_tensor(walk, layer_name(n, h, l, "output.LayerNorm.weight"), C, 0, 0, CT_INIT_ONES);
+    L->ln2_b = add_tensor(walk, layer_name(n, h, l, "output.LayerNorm.bias"), C, 0, 0, CT_INIT_ZEROS);
+}
+
+// The embeddings (word, position, token type, LayerNorm), the blocks, the pooler, then the MLM
+// head: BERT's cls.predictions.{transform.dense, transform.LayerNorm, bias}, RoBERTa's
+// lm_head.{dense, layer_norm, bias}. The decoder's weight is the word embedding (tied; transformers
+// saves it, when at all, as a copy: cls.predictions.decoder.weight / lm_head.decoder.weight). As
+// transformers initialises BERT: every weight normal(0, 0.02), no residual scaling.
+static void walk_encoder(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
+    const int C = c->d_model, roberta = c->arch == CT_ARCH_ROBERTA;
+    const char *p = roberta ? "roberta" : "bert";
+    char n[NAME_MAX_LEN];
+#define PREFIXED(suffix) (snprintf(n, sizeof n, "%s.%s", p, suffix), n)
+    t->wte = add_tensor(walk, PREFIXED("embeddings.word_embeddings.weight"), c->vocab_size, C, 0, CT_INIT_NORMAL);
+    t->wpe = add_tensor(walk, PREFIXED("embeddings.position_embeddings.weight"), ct_model_position_rows(c), C, 0,
+                        CT_INIT_NORMAL);
+    t->wtt = add_tensor(walk, PREFIXED("embeddings.token_type_embeddings.weight"), c->type_vocab_size, C, 0,
+                        CT_INIT_NORMAL);
+    t->emb_ln_w = add_tensor(walk, PREFIXED("embeddings.LayerNorm.weight"), C, 0, 0, CT_INIT_ONES);
+    t->emb_ln_b = add_tensor(walk, PREFIXED("embeddings.LayerNorm.bias"), C, 0, 0, CT_INIT_ZEROS);
+    for (int l = 0; l < c->n_layer; l++) {
+        CtLayerTensors scratch;
+        walk_encoder_layer(c, walk, t->layers ? &t->layers[l] : &scratch, p, l);
+    }
+    t->pooler_w = c->pooler ? add_tensor(walk, PREFIXED("pooler.dense.weight"), C, C, 0, CT_INIT_NORMAL) : NULL;
+    t->pooler_b = c->pooler ? add_tensor(walk, PREFIXED("pooler.dense.bias"), C, 0, 0, CT_INIT_ZEROS) : NULL;
+#undef PREFIXED
+    const char *head = roberta ? "lm_head" : "cls.predictions";
+#define HEAD(suffix) (snprintf(n, sizeof n, "%s.%s", head, suffix), n)
+    t->mlm_dense_w = add_tensor(walk, HEAD(roberta ? "dense.weight" : "transform.dense.weight"), C, C, 0, CT_INIT_NORMAL);
+    t->mlm_dense_b = add_tensor(walk, HEAD(roberta ? "dense.bias" : "transform.dense.bias"), C, 0, 0, CT_INIT_ZEROS);
+    t->lnf_w = add_tensor(walk, HEAD(roberta ? "layer_norm.weight" : "transform.LayerNorm.weight"), C, 0, 0, CT_INIT_ONES);
+    t->lnf_b = add_tensor(walk, HEAD(roberta ? "layer_norm.bias" : "transform.LayerNorm.bias"), C, 0, 0, CT_INIT_ZEROS);
+    t->lm_head_b = add_tensor(walk, HEAD("bias"), c->vocab_size, 0, 0, CT_INIT_ZEROS);
+#undef HEAD
+    t->lm_head = t->wte;
 }
 
 // An MoE layer's MLP (Qwen2-MoE / Qwen3-MoE / OLMoE names): the router, its selection bias
@@ -202,6 +264,8 @@ static void walk_mtp(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t
 static void walk_layout(const CtModelConfig *c, LayoutWalk *walk, CtModelTensors *t) {
     if (c->arch == CT_ARCH_GPT2)
         walk_gpt2(c, walk, t);
+    else if (ct_model_is_encoder(c))
+        walk_encoder(c, walk, t);
     else
         walk_llama(c, walk, t);
     walk_mtp(c, walk, t);  // after the head: a model without modules keeps its layout
@@ -273,6 +337,7 @@ double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_froze
     double moe = C * c->n_experts + c->top_k * 3 * FM * C + 3 * FS * C + (c->shared_expert_gate ? C : 0);
     // the head: the LM head, or a reward model's score (its training steps never run the LM head)
     double n_matmul = c->reward_head ? C : (double)c->vocab_size * C;
+    if (ct_model_is_encoder(c)) n_matmul += C * C;  // the MLM head's dense transform
     for (int l = 0; l < c->n_layer; l++) n_matmul += qkv + out + (ct_model_layer_is_moe(c, l) ? moe : mlp);
     // multi-token prediction: each module's eh_proj [C, 2C] (sequential only), its (dense) block and
     // the shared head again
@@ -280,6 +345,6 @@ double ct_model_flops_per_token(const CtModelConfig *c, int T, int weights_froze
     n_matmul += c->mtp_depth * (eh_proj + qkv + out + mlp + (double)c->vocab_size * C);
     double attention = 0;  // QKᵀ and P·V, 2·AW each per key seen forward, twice that backward
     for (int l = 0; l < c->n_layer + c->mtp_depth; l++)
-        attention += 12.0 * AW * mean_keys_seen(T, ct_model_layer_slides(c, l) ? c->sliding_window : 0);
+        attention += 12.0 * AW * (ct_model_is_encoder(c) ? T : mean_keys_seen(T, ct_model_layer_slides(c, l) ? c->sliding_window : 0));
     return (weights_frozen ? 4 : 6) * n_matmul + attention;
 }
