@@ -2,7 +2,8 @@
 // fp32 CUDA-core kernels (ct_ops_cuda()) and the bf16 tensor-core kernels over bf16 activations
 // (ct_ops_cuda_bf16(); head sizes 64 and 128, others fall back to the fp32-math kernels)
 // (make bench-cuda-attention; needs a CUDA build and a GPU). Shapes: GPT-2 small's heads
-// (HD = 64) at T = 1024 by default; --B, --T, --NH, --NKV, --HD, --iters change them.
+// (HD = 64) at T = 1024 by default; --B, --T, --NH, --NKV, --HD, --iters change them;
+// --bidirectional 1 times an encoder's attention (no causal mask: twice the FLOPs counted).
 // FLOPs count the causal half of the T×T×HD products as FlashAttention's benchmarks do:
 // forward (Q·Kᵀ and P·V, 2 products of 2·T²·HD each, halved) fwd = 2·B·NH·T²·HD; backward
 // (Q·Kᵀ, dO·Vᵀ, dS·K, dSᵀ·Q, Pᵀ·dO: 5 products) bwd = 2.5·fwd. Recomputations are not counted
@@ -66,7 +67,7 @@ static Arrays arrays_for(const CtOps *ops, const float *qkv, const float *dout, 
 }
 
 int main(int argc, char **argv) {
-    int B = 8, T = 1024, NH = 12, NKV = 12, HD = 64, iters = 20;
+    int B = 8, T = 1024, NH = 12, NKV = 12, HD = 64, iters = 20, bidirectional = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         int v = atoi(argv[i + 1]);
         if (!strcmp(argv[i], "--B")) B = v;
@@ -75,8 +76,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--NKV")) NKV = v;
         else if (!strcmp(argv[i], "--HD")) HD = v;
         else if (!strcmp(argv[i], "--iters")) iters = v;
+        else if (!strcmp(argv[i], "--bidirectional")) bidirectional = v != 0;
         else {
-            fprintf(stderr, "unknown option %s (use --B --T --NH --NKV --HD --iters)\n", argv[i]);
+            fprintf(stderr, "unknown option %s (use --B --T --NH --NKV --HD --iters --bidirectional)\n", argv[i]);
             return 2;
         }
     }
@@ -94,18 +96,21 @@ int main(int argc, char **argv) {
     const size_t n_att = ct_cuda_attention_saved_floats(B, T, NH);
     Arrays tables[2] = {arrays_for(ct_ops_cuda(), qkv, dout, n_qkv, n_out, n_att),
                         arrays_for(ct_ops_cuda_bf16(), qkv, dout, n_qkv, n_out, n_att)};
-    const double fwd_flops = 2.0 * B * NH * (double)T * T * HD, bwd_flops = 2.5 * fwd_flops;
-    printf("device: %s\nshape: B=%d T=%d NH=%d NKV=%d HD=%d, causal, %d iterations\n", name, B, T, NH, NKV, HD, iters);
-    printf("FLOPs: forward 2·B·NH·T²·HD = %.3g, backward 2.5× that\n", fwd_flops);
+    const CtAttentionOptions bi = {.bidirectional = 1}, *opt = bidirectional ? &bi : NULL;
+    // bidirectional: every key, twice the causal half
+    const double fwd_flops = (bidirectional ? 4.0 : 2.0) * B * NH * (double)T * T * HD, bwd_flops = 2.5 * fwd_flops;
+    printf("device: %s\nshape: B=%d T=%d NH=%d NKV=%d HD=%d, %s, %d iterations\n", name, B, T, NH, NKV, HD,
+           bidirectional ? "bidirectional" : "causal", iters);
+    printf("FLOPs: forward %s·B·NH·T²·HD = %.3g, backward 2.5× that\n", bidirectional ? "4" : "2", fwd_flops);
 
     // agreement of the two tables on this shape (forward output, dqkv)
     float *out32 = ct_alloc(n_out * sizeof(float)), *outbf = ct_alloc(n_out * sizeof(float));
     float *dq32 = ct_alloc(n_qkv * sizeof(float)), *dqbf = ct_alloc(n_qkv * sizeof(float));
     for (int k = 0; k < 2; k++) {
         const Arrays *a = &tables[k];
-        a->ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD, NULL);
+        a->ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD, opt);
         ct_cuda_zero(a->dqkv, n_qkv * a->ops->act_bytes);
-        a->ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, NULL);
+        a->ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, opt);
         a->ops->download_act(k ? outbf : out32, a->out, n_out);
         a->ops->download_act(k ? dqbf : dq32, a->dqkv, n_qkv);
     }
@@ -117,22 +122,22 @@ int main(int argc, char **argv) {
         const Arrays *a = &tables[k];
         const CtOps *ops = a->ops;
         // warm-up, then timed runs of each
-        ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD, NULL);
-        ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, NULL);
-        ops->attention_backward_with_out(a->dqkv, a->dout, a->out, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, NULL);
+        ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD, opt);
+        ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, opt);
+        ops->attention_backward_with_out(a->dqkv, a->dout, a->out, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, opt);
         ct_cuda_synchronize();
         double t0 = now();
-        for (int i = 0; i < iters; i++) ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD, NULL);
+        for (int i = 0; i < iters; i++) ops->attention_forward(a->out, a->att, a->qkv, NULL, 0.0f, 0, B, T, NH, NKV, HD, opt);
         ct_cuda_synchronize();
         const double t_fwd = (now() - t0) / iters;
         t0 = now();
         for (int i = 0; i < iters; i++)
-            ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, NULL);
+            ops->attention_backward(a->dqkv, a->dout, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, opt);
         ct_cuda_synchronize();
         const double t_bwd = (now() - t0) / iters;
         t0 = now();
         for (int i = 0; i < iters; i++)
-            ops->attention_backward_with_out(a->dqkv, a->dout, a->out, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, NULL);
+            ops->attention_backward_with_out(a->dqkv, a->dout, a->out, a->qkv, a->att, 0.0f, 0, B, T, NH, NKV, HD, opt);
         ct_cuda_synchronize();
         const double t_bwd_out = (now() - t0) / iters;
         const char *table = k ? "bf16 (tensor cores)" : "fp32";

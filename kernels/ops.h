@@ -196,9 +196,8 @@ typedef struct CtOps {
                                   const CtAct *pre, const float *weight, int N, int C, int OC);
 
     // Causal self-attention with grouped-query heads (bidirectional with opt->bidirectional).
-    // qkv[B,T,(NH+2·NKV)·HD] holds per token
-    // the NH query heads, then NKV key heads, then NKV value heads; query head h reads key/value
-    // head h / (NH/NKV). out[B,T,NH·HD]; att[B,NH,T,T] saves the probabilities for backward.
+    // qkv[B,T,(NH+2·NKV)·HD] holds per token the NH query heads, then NKV key heads, then NKV
+    // value heads; query head h reads key/value head h / (NH/NKV). out[B,T,NH·HD]; att[B,NH,T,T] saves the probabilities for backward.
     // doc_ids[B,T] (may be NULL): a token attends only to earlier tokens with the same id (any
     // token with the same id when bidirectional), so attention never crosses a document
     // boundary inside a packed sequence, nor a padding boundary.
@@ -207,8 +206,8 @@ typedef struct CtOps {
     // >= dropout_p (its index in att) and scaled by 1/(1-p); att keeps the undropped P.
     // opt (NULL: defaults, see CtAttentionOptions): the score of query t and key t2 is
     // s = scale·q·k, then softcap·tanh(s/softcap) with a soft cap; with a window, key t2 is
-    // visible only when t − t2 < window (|t − t2| < window when bidirectional). Backward takes the forward's options; through the cap
-    // d s = d s_capped · (1 − (s_capped/softcap)²).
+    // visible only when t − t2 < window (|t − t2| < window when bidirectional). Backward takes
+    // the forward's options; through the cap d s = d s_capped · (1 − (s_capped/softcap)²).
     void (*attention_forward)(CtAct *out, float *att, const CtAct *qkv, const int32_t *doc_ids, float dropout_p,
                               uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
                               const CtAttentionOptions *opt);

@@ -14,12 +14,7 @@
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 
-// The CUDA attention kernels refuse bidirectional attention (fatal) until they learn it (another
-// step of issue 26: kernels/cuda/attention_state.cuh); set to 1 with that change.
-#define CUDA_ATTENTION_IS_BIDIRECTIONAL 0
-
 static void encoder_step_case(const CtOps *ops, CtArch arch, float dropout, double tol) {
-    if (!CUDA_ATTENTION_IS_BIDIRECTIONAL) SKIP("the CUDA attention has no bidirectional mode yet");
     const int T = 12;
     CtModelConfig c = tiny_encoder_config(arch);
     c.dropout = dropout;

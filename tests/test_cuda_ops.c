@@ -383,7 +383,8 @@ TEST(cuda, matmul_gelu_fused_bf16_within_1e_2) {
 // ---- attention ----
 
 typedef struct {
-    int B, T, NH, NKV, HD, docs;
+    int B, T, NH, NKV, HD;
+    int docs;                        // 0: none; 1: packed documents; 2: padded rows (real tokens, then pads of id -1)
     float dropout;                   // attention dropout probability (0: none)
     const CtAttentionOptions *opt;  // NULL: the defaults
 } AttCase;
@@ -410,6 +411,9 @@ static void attention_case_at(const CtOps *gpu, double tol, AttCase c, int offse
     int32_t *doc = ct_alloc(sizeof(int32_t) * (size_t)c.B * c.T);
     for (int b = 0; b < c.B; b++)  // packed documents of varying length, and one id that returns
         for (int t = 0; t < c.T; t++) doc[b * c.T + t] = (t / (7 + 5 * b)) % 3;
+    if (c.docs == 2)  // an encoder's padded batch: rows of different real lengths
+        for (int b = 0; b < c.B; b++)
+            for (int t = 0; t < c.T; t++) doc[b * c.T + t] = t < c.T * (3 + b) / 5 ? 0 : -1;
     float *out = ct_alloc(sizeof(float) * n_out), *att = ct_alloc(sizeof(float) * c.B * c.NH * c.T * c.T);
     CPU->attention_forward(out, att, qkv, c.docs ? doc : NULL, c.dropout, SEED, c.B, c.T, c.NH, c.NKV, c.HD, c.opt);
     CtAct *d_qkv_buf = cuda_fixture_up_act(gpu, qkv_buf, n_qkv + offset);
@@ -478,8 +482,8 @@ static void attention_case(const CtOps *gpu, double tol, AttCase c) { attention_
                 AttCase c_ = cases_[i_];                                          \
                 const CtAttentionOptions o_ = c_.opt ? *c_.opt : (CtAttentionOptions){0}; \
                 CHECK_MSG(0, "in case B=%d T=%d NH=%d NKV=%d HD=%d docs=%d dropout=%g scale=%g softcap=%g " \
-                          "window=%d", c_.B, c_.T, c_.NH, c_.NKV, c_.HD, c_.docs, c_.dropout, o_.scale,    \
-                          o_.softcap, o_.window);                                 \
+                          "window=%d bidirectional=%d", c_.B, c_.T, c_.NH, c_.NKV, c_.HD, c_.docs, c_.dropout,  \
+                          o_.scale, o_.softcap, o_.window, o_.bidirectional);     \
             }                                                                     \
         }                                                                         \
     } while (0)
@@ -550,6 +554,41 @@ TEST(cuda, attention_bf16_window_softcap_scale) {
                     (AttCase){1, 200, 2, 1, 128, 1, 0, &WINDOW_70}, (AttCase){2, 70, 4, 2, 64, 0, 0, &CAP},
                     (AttCase){1, 65, 2, 2, 128, 0, 0, &SCALE}, (AttCase){2, 140, 4, 2, 64, 1, 0.1f, &ALL},
                     (AttCase){1, 90, 2, 1, 32, 0, 0, &ALL});
+}
+
+// Bidirectional attention (an encoder's, issue 26): every key tile instead of those up to the
+// diagonal, masks inside the tiles; without documents, with packed documents, with padded rows
+// (docs 2), GQA, dropout, symmetric windows shorter and longer than a tile (whole key tiles
+// skipped on both sides in forward and dQ, whole query tiles before and after in dKV), with
+// the soft cap and a scale; T off the 64-row tiles and T = 1.
+static const CtAttentionOptions BI = {.bidirectional = 1}, BI_WINDOW_7 = {.bidirectional = 1, .window = 7},
+                                BI_WINDOW_70 = {.bidirectional = 1, .window = 70},
+                                BI_ALL = {.bidirectional = 1, .scale = 0.2f, .softcap = 2.0f, .window = 50};
+
+TEST(cuda, attention_bidirectional) {
+    need_gpu();
+    ATTENTION_CASES(GPU, TOL, (AttCase){2, 37, 4, 2, 16, 0, 0, &BI}, (AttCase){1, 150, 2, 1, 64, 0, 0, &BI},
+                    (AttCase){1, 1, 2, 2, 32, 0, 0, &BI}, (AttCase){2, 65, 2, 2, 128, 0, 0, &BI},
+                    (AttCase){2, 70, 3, 3, 40, 1, 0, &BI}, (AttCase){2, 140, 4, 1, 64, 2, 0, &BI},
+                    (AttCase){2, 70, 4, 2, 32, 2, 0.1f, &BI}, (AttCase){2, 150, 4, 2, 32, 0, 0, &BI_WINDOW_7},
+                    (AttCase){1, 200, 2, 1, 64, 1, 0, &BI_WINDOW_70}, (AttCase){2, 140, 4, 2, 64, 2, 0.1f, &BI_ALL},
+                    (AttCase){1, 90, 4, 2, 256, 2, 0.1f, &BI_ALL});
+}
+
+// The bf16 table: the tensor-core kernels (HD 64 and 128) and the CUDA-core fallback (HD 32, and
+// HD 64 one element off 16-byte alignment).
+TEST(cuda, attention_bf16_bidirectional) {
+    need_gpu();
+    ATTENTION_CASES(ct_ops_cuda_bf16(), 1e-2, (AttCase){1, 150, 4, 1, 64, 0, 0, &BI},
+                    (AttCase){1, 1, 2, 2, 64, 0, 0, &BI}, (AttCase){2, 65, 2, 2, 128, 0, 0, &BI},
+                    (AttCase){2, 130, 2, 1, 64, 1, 0, &BI}, (AttCase){2, 140, 2, 2, 128, 2, 0, &BI},
+                    (AttCase){2, 70, 4, 2, 64, 2, 0.1f, &BI}, (AttCase){2, 150, 4, 2, 64, 0, 0, &BI_WINDOW_7},
+                    (AttCase){1, 200, 2, 1, 128, 1, 0, &BI_WINDOW_70}, (AttCase){2, 140, 4, 2, 64, 2, 0.1f, &BI_ALL},
+                    (AttCase){1, 90, 2, 1, 32, 2, 0, &BI_ALL});
+    if (ct_test_failed()) return;
+    attention_case_at(ct_ops_cuda_bf16(), 1e-2, (AttCase){1, 70, 2, 1, 64, 2, 0, &BI}, 1);
+    CHECK_MSG(!ct_test_failed(), "in case B=1 T=70 NH=2 NKV=1 HD=64 padded, bidirectional, qkv one element off "
+                                 "16-byte alignment");
 }
 
 // Head sizes above 128 (Gemma 2 and 3: 256): attention.cu's kernels compiled for HD <= 256, with
@@ -677,6 +716,23 @@ TEST(cuda, attention_decode) {
 TEST(cuda, attention_decode_bf16) {
     need_gpu();
     attention_decode_cases(ct_ops_cuda_bf16(), 1e-2);
+}
+
+// Decoding is causal: both tables refuse bidirectional options instead of ignoring them.
+static void decode_bidirectional(void *table) {
+    const CtAttentionOptions bi = {.bidirectional = 1};
+    const CtOps *gpu = table;
+    gpu->attention_decode(NULL, NULL, 64, NULL, NULL, 4, 1, 1, 1, 64, &bi);
+}
+TEST(cuda, attention_decode_refuses_bidirectional) {
+    need_gpu();
+    const CtOps *tables[2] = {GPU, ct_ops_cuda_bf16()};
+    for (int i = 0; i < 2; i++) {
+        char *out = NULL;
+        CHECK_EQ_INT(ct_test_fork(decode_bidirectional, (void *)tables[i], &out), 1);
+        CHECK_CONTAINS(out, "bidirectional");
+        free(out);
+    }
 }
 
 // ---- rope ----

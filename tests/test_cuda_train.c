@@ -213,6 +213,49 @@ TEST(cuda, lora_step_matches_cpu) {
     ct_model_free(&gpu);
 }
 
+// The training loop attaches the adapters on the host and moves the model afterwards: what
+// trains on the device is then the adapters, all of them (zeroed each step, clipped, summed
+// over ranks by n_train), not the frozen base's nothing.
+TEST(cuda, lora_attached_on_the_host_trains_every_adapter_on_the_device) {
+    const CtOps *ops = cuda_fixture_ops_or_skip();
+    CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+    const int B = 2, T = 16;
+    CtModel cpu, gpu;
+    CHECK_EQ_INT(ct_model_create(&cpu, &c, ct_ops_cpu(), B, T, CT_MODEL_FROZEN), 0);
+    CHECK_EQ_INT(ct_model_create(&gpu, &c, ct_ops_cpu(), B, T, CT_MODEL_FROZEN), 0);
+    ct_model_init(&cpu, 9);
+    memcpy(gpu.params, cpu.params, cpu.n_params * sizeof(float));
+    CtLoraSpec spec = {.r = 4, .alpha = 8};
+    snprintf(spec.targets, sizeof spec.targets, "all-linear");
+    CHECK_EQ_INT(ct_lora_attach(&cpu, &spec), 0);
+    CHECK_EQ_INT(ct_lora_attach(&gpu, &spec), 0);  // on the host, then moved
+    ct_lora_init(&cpu, 3);
+    ct_lora_init(&gpu, 3);
+    for (size_t i = 0; i < cpu.lora->n_params; i++) cpu.lora->params[i] += 0.01f * (float)((i * 7919) % 13) - 0.06f;
+    memcpy(gpu.lora->params, cpu.lora->params, cpu.lora->n_params * sizeof(float));
+    ct_model_to_backend(&gpu, ops);
+    CHECK(gpu.train_params == gpu.lora->dev_params && gpu.train_grads == gpu.lora->dev_grads);
+    CHECK_EQ_INT(gpu.n_train, gpu.lora->n_params);
+    CtRng rng;
+    ct_rng_seed(&rng, 4);
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, B, T, c.vocab_size, 1);
+    for (int step = 0; step < 2; step++) {  // the second step's gradients are its own, not a sum
+        ct_model_zero_grad(&gpu);
+        ct_model_forward(&gpu, &tb.batch);
+        ct_model_backward(&gpu);
+    }
+    ct_model_zero_grad(&cpu);
+    ct_model_forward(&cpu, &tb.batch);
+    ct_model_backward(&cpu);
+    CHECK_ARRAYS(ops, gpu.lora->dev_grads, cpu.lora->grads, cpu.lora->n_params, "adapter gradients");
+    const double norm = ct_grad_norm_on(ops, gpu.train_grads, gpu.n_train);
+    CHECK_MSG(norm > 0 && fabs(norm - ct_grad_norm(cpu.lora->grads, cpu.lora->n_params)) <= 1e-4 * norm,
+              "the adapters' gradient norm %.9g on the device", norm);
+    ct_model_free(&cpu);
+    ct_model_free(&gpu);
+}
+
 // Two pairs (4 rows): prompt of 3 tokens, completions of 2-4, loss mask on the completions.
 // GRPO's log-probabilities at the sampling temperature (model.logit_temperature: the logits
 // scaled by 1/τ before the cross-entropy, and its gradient by 1/τ after) on the GPU and the CPU.

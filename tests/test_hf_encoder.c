@@ -113,3 +113,28 @@ static void round_trip(CtArch arch, int pooler) {
 
 TEST(hf_encoder, bert_with_pooler_exports_and_imports_bit_for_bit) { round_trip(CT_ARCH_BERT, 1); }
 TEST(hf_encoder, roberta_exports_and_imports_bit_for_bit) { round_trip(CT_ARCH_ROBERTA, 0); }
+
+// An encoder does not generate and has no next-token loss: generate, chat and eval refuse its
+// checkpoint with the reason (export gguf too: llama.cpp's bert is another model).
+TEST(hf_encoder, generate_chat_eval_and_gguf_refuse_encoders) {
+    CtModelConfig c = {.arch = CT_ARCH_BERT, .n_layer = 1, .n_head = 2, .n_kv_head = 2, .d_model = 16, .d_ff = 24,
+                       .vocab_size = 264, .max_seq_len = 32, .norm_eps = 1e-12f, .tie_embeddings = 1,
+                       .type_vocab_size = 2};
+    CHECK_MSG(hf_fixture_checkpoint(ct_test_path("bert.h5"), &c, 7) == 0, "%s", ct_error_message());
+    ct_test_write("text.txt", "the quick brown fox jumps over the lazy dog, again and again and again.");
+    const char *const commands[][2] = {
+        {"generate --checkpoint %s --prompt the", "do not generate text"},
+        {"chat --checkpoint %s", "do not generate text"},
+        {"eval --checkpoint %s --text text.txt --seq 8", "is an encoder"},
+        {"export gguf %s --out bert.gguf", "GGUF export writes decoders"},
+    };
+    for (int i = 0; i < 4; i++) {
+        char args[1024], cmd[4096];
+        snprintf(args, sizeof args, commands[i][0], ct_test_path("bert.h5"));
+        snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s < /dev/null", ct_test_tmpdir(), ct_test_bin(), args);
+        char *out = NULL;
+        CHECK_MSG(ct_test_run(cmd, &out) != 0, "ctrain %s accepted an encoder: %s", args, out);
+        CHECK_MSG(strstr(out, commands[i][1]) != NULL, "ctrain %s: '%s' does not say '%s'", args, out, commands[i][1]);
+        free(out);
+    }
+}

@@ -208,8 +208,8 @@ TEST(hf_import, config_refusals_name_the_key) {
     CHECK((m = config_error("{\"model_type\": \"qwen2\", \"hidden_size\": 64, \"intermediate_size\": 128, "
                             "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 300}")));
     CHECK_CONTAINS(m, "num_attention_heads (4) is not a multiple of num_key_value_heads (32)");  // Qwen2Config's default
-    CHECK((m = config_error("{\"model_type\": \"bert\"}")));
-    CHECK_CONTAINS(m, "model_type 'bert'");
+    CHECK((m = config_error("{\"model_type\": \"t5\"}")));
+    CHECK_CONTAINS(m, "model_type 't5'");
     CHECK((m = config_error("{\"model_type\": \"llama\", \"hidden_size\": 64}")));
     CHECK_CONTAINS(m, "config key 'num_hidden_layers' is missing");
     CHECK((m = config_error("{\"model_type\": \"gpt2\", \"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, "
@@ -413,8 +413,8 @@ TEST(hf_import, config_without_model_type_and_errors_in_hf_keys) {
     CHECK(c.n_layer == 3 && c.d_model == 8 && c.max_seq_len == 32);
 
     const char *m;
-    CHECK((m = config_error("{\"architectures\": [\"BertForMaskedLM\"]}")));
-    CHECK_CONTAINS(m, "x/config.json: no model_type, and architectures names BertForMaskedLM");
+    CHECK((m = config_error("{\"architectures\": [\"T5ForConditionalGeneration\"]}")));
+    CHECK_CONTAINS(m, "x/config.json: no model_type, and architectures names T5ForConditionalGeneration");
     CHECK_MSG(!strstr(m, "missing"), "%s", m);
     CHECK((m = config_error("{\"architectures\": [\"LlamaForCausalLM\", \"GPT2LMHeadModel\"]}")));
     CHECK_CONTAINS(m, "two families (llama and gpt2): add model_type");

@@ -104,6 +104,23 @@ TEST(tokenizer_wordpiece, bert_normalizer_cleans_splits_cjk_strips_accents_and_l
     ct_tokenizer_free(&t);
 }
 
+// Hangul syllables are decomposed into their jamo by strip_accents (computed, not tabled).
+TEST(tokenizer_wordpiece, strip_accents_decomposes_hangul_into_jamo) {
+    CtWordPieceRules r;
+    uint32_t *cps = NULL;
+    size_t cap = 0;
+    const char *text = "\xEA\xB0\x81\xEA\xB0\x80";  // 각가: with and without a trailing consonant
+    ct_wordpiece_rules_bert(&r, 1);
+    size_t n = ct_bert_normalize(&r, (const uint8_t *)text, strlen(text), &cps, &cap);
+    CHECK_EQ_INT(n, 5);
+    const uint32_t want[5] = {0x1100, 0x1161, 0x11A8, 0x1100, 0x1161};
+    for (size_t i = 0; i < 5 && i < n; i++) CHECK_EQ_INT(cps[i], want[i]);
+    ct_wordpiece_rules_bert(&r, 0);  // cased: kept whole
+    n = ct_bert_normalize(&r, (const uint8_t *)text, strlen(text), &cps, &cap);
+    CHECK(n == 2 && cps[0] == 0xAC01 && cps[1] == 0xAC00);
+    ct_free(cps);
+}
+
 TEST(tokenizer_wordpiece, bert_pre_tokenizer_splits_whitespace_and_isolates_punctuation) {
     CtWordPieceRules r;
     ct_wordpiece_rules_bert(&r, 1);
@@ -137,6 +154,23 @@ TEST(tokenizer_wordpiece, longest_match_first_and_unk_for_unmatched_or_long_word
     CHECK_STR_EQ(ids_of(&t, "unaffables"), "5 6 7 20");  // 10 characters: still encoded
     CHECK_STR_EQ(ids_of(&t, "unaffabless"), "1");        // 11: [UNK] without trying
     CHECK_STR_EQ(ids_of(&t, "[CLS]hello[SEP]"), "2 9 3");  // specials matched in text when allowed
+    ct_tokenizer_free(&t);
+    // a word of a million characters under a large limit: each part is searched from at most the
+    // longest token's length on, not from the word's end (which would be quadratic)
+    CHECK_MSG(load(&t, wp_json(uncased, ", \"max_input_chars_per_word\": 2000000", bert_post, wp_decoder)) == 0, "%s",
+              ct_error_message());
+    size_t n = 1000000;
+    char *long_word = ct_alloc(n + 1);
+    memset(long_word, 'a', n);
+    long_word[n] = '\0';
+    CtEncoder *e = ct_encoder_new(&t);
+    CtIds ids = {0};
+    ct_encode(e, (const uint8_t *)long_word, n, 0, &ids);
+    CHECK_EQ_INT(ids.len, n);  // a ##a ##a ...
+    CHECK(ids.data[0] == 22 && ids.data[1] == 8 && ids.data[n - 1] == 8);
+    ct_ids_free(&ids);
+    ct_encoder_free(e);
+    ct_free(long_word);
     ct_tokenizer_free(&t);
 }
 

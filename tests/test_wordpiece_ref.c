@@ -77,8 +77,9 @@ static int line_ok(const CtTokenizer *t, CtEncoder *e, const cJSON *obj, int thr
         size_t len = 0, out_cap = 0;
         const char *decoded = str(obj, "decoded");
         if (ok && !(ct_decode_text(t, hf.data, hf.len, &out, &len, &out_cap) == 0 && len == strlen(decoded) &&
-                    memcmp(out, decoded, len) == 0))
-            ok = 0, snprintf(why, cap, "decoded text differs: \"%.60s\" against \"%.60s\"", out ? (char *)out : "", decoded);
+                    (len == 0 || memcmp(out, decoded, len) == 0)))
+            ok = 0, snprintf(why, cap, "decoded text differs: \"%.*s\" against \"%.60s\"", (int)(len < 60 ? len : 60),
+                             out ? (char *)out : "", decoded);
         ct_free(out);
         ct_ids_free(&hf);
     }

@@ -27,10 +27,11 @@ static void add_chunk(Chunks *c, size_t start, size_t end, size_t limit, int32_t
 // look ahead at most to `end`: the text before an added token is encoded on its own, as
 // tiktoken does. A SentencePiece-style segment is one chunk (its normalization depends on where
 // it starts, and without a Metaspace split it is one piece), and so is a segment that NFC
-// changes (it is normalized as a whole, as HF does).
+// changes (it is normalized as a whole, as HF does). A WordPiece one is cut at the same places:
+// after a newline is a word boundary, and BERT's normalizer works character by character.
 static void add_segment(Chunks *c, const CtTokenizer *t, const uint8_t *text, size_t start, size_t end, size_t target) {
     size_t pos = start;
-    if (t->units != CT_UNITS_BYTES || (t->nfc && !ct_nfc_is_trivial(text + start, end - start))) {
+    if (t->units == CT_UNITS_CHARS || (t->nfc && !ct_nfc_is_trivial(text + start, end - start))) {
         if (end > start) add_chunk(c, start, end, end, -1);
         return;
     }

@@ -65,9 +65,11 @@ void ct_wordpiece_word(CtWordPieceScratch *s, const uint32_t *w, size_t n, CtIds
     }
     size_t first = out->len;
     for (size_t start = 0; start < n;) {  // start, end: character indices
-        size_t from = start ? s->char_end[start - 1] : 0, extra = start ? p : 0, end = n;
+        size_t from = start ? s->char_end[start - 1] : 0, extra = start ? p : 0;
+        // A part longer than the longest token cannot match: begin the search below it (a
+        // character is a byte at least, so no further than max_token_len characters on).
+        size_t end = n - start > s->max_token_len ? start + s->max_token_len : n;
         int32_t id = -1;
-        // A part longer than the longest token cannot match: begin the search below it.
         while (end > start && s->char_end[end - 1] - from + extra > s->max_token_len) end--;
         if (start) memcpy(word + from - p, r->prefix, p);  // "##" just before the part (overwrites bytes already used)
         for (; end > start; end--) {

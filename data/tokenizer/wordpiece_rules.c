@@ -52,9 +52,17 @@ static void push_lowered(const CtWordPieceRules *r, uint32_t cp, uint32_t **out,
     push_cp(out, n, cap, cp);
 }
 
-// strip_accents then lowercase, per character (the mappings are the library's, per character)
+// strip_accents then lowercase, per character (the mappings are the library's, per character;
+// a Hangul syllable's is its jamo, computed as UAX #15 does)
 static void push_stripped(const CtWordPieceRules *r, uint32_t cp, uint32_t **out, size_t *n, size_t *cap) {
     const CtBertMapping *m;
+    if (r->strip_accents && cp >= 0xAC00 && cp <= 0xD7A3) {
+        uint32_t s = cp - 0xAC00;
+        push_lowered(r, 0x1100 + s / 588, out, n, cap);  // leading consonant (588 = 21 vowels x 28 trailing)
+        push_lowered(r, 0x1161 + s % 588 / 28, out, n, cap);
+        if (s % 28) push_lowered(r, 0x11A7 + s % 28, out, n, cap);
+        return;
+    }
     if (r->strip_accents && (ct_bert_flags(cp) & CT_BERT_STRIP) && (m = find_mapping(ct_bert_strip, ct_bert_strip_count, cp))) {
         for (uint32_t i = 0; i < m->len; i++) push_lowered(r, ct_bert_map_pool[m->offset + i], out, n, cap);
         return;

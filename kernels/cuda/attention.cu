@@ -1,9 +1,10 @@
-// Causal self-attention with grouped-query heads and document masks, flash-attention style:
+// Causal or bidirectional self-attention with grouped-query heads and document masks, flash-attention style:
 // tiled over keys with an online softmax, so no T×T matrix ever exists in memory.
 // Layout and math in kernels/ops.h; saved state in kernels/cuda/cuda_ops.h (att = [B,NH,T]
 // log-sum-exp, then the document ids).
 //
-// With S = scale·Q·Kᵀ (masked: key j visible to query t iff j <= t and doc[j] == doc[t]),
+// With S = scale·Q·Kᵀ (masked: key j visible to query t iff doc[j] == doc[t] and j <= t, or any
+// j when bidirectional),
 // P = softmax(S) row-wise, O = P·V, L_t = log Σ_j exp(S_tj):
 //   forward   per query row t, over key tiles: m' = max(m, s), l ← l·e^(m-m') + e^(s-m'),
 //             o ← o·e^(m-m') + e^(s-m')·v_j; at the end O_t = o/l, L_t = m + log l.
@@ -12,8 +13,11 @@
 //             dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO.
 //   options   (kernels/ops.h) S = capped(scale·q·k) = c·tanh(R/c) with a soft cap, so
 //             dR = dS·(1 − (S/c)²) before the products with K and Q; a window hides keys with
-//             t − j >= window: key tiles wholly before a block's window are never loaded
-//             (forward, dQ) and query tiles wholly after it never visited (dKV).
+//             t − j >= window (|t − j| >= window bidirectional): key tiles wholly outside a
+//             block's window are never loaded (forward, dQ) and query tiles wholly outside it
+//             never visited (dKV). Bidirectional, the key loops run to the block's last visible
+//             key (T without a window) instead of the diagonal, and dKV's query loop starts at
+//             the first query that sees the block's first key.
 //   dropout   (kernels/ops.h) with keep_tj = M_tj/(1-p) from the counter-based mask of index
 //             ((b·NH + h)·T + t)·T + j: O = (keep ⊙ P)·V, while l and L sum the undropped P (the
 //             CPU's att). Backward: dP = keep ⊙ (dO·Vᵀ), dV = (keep ⊙ P)ᵀ·dO, the rest as above
@@ -23,11 +27,13 @@
 // block. The row's own vectors sit in shared memory with a padded stride (HD+1: conflict-free
 // across the warp), the other side streams through shared memory in tiles of 64 rows that
 // every thread reads at the same address (a broadcast); accumulators are in registers.
-//   forward      block = 64 queries of one (b, h); streams K, V tiles up to the diagonal.
+//   forward      block = 64 queries of one (b, h); streams K, V tiles up to the diagonal
+//                (bidirectional: the last visible key).
 //   backward dQ  block = 64 queries of one (b, h); computes D (two passes over the keys when
 //                the forward's O is not given), then dQ. Writes D for the next kernel.
 //   backward dKV block = 64 keys of one (b, kv head); streams Q, dO tiles of every query
-//                head of the group, from the diagonal to T. A key row belongs to one thread,
+//                head of the group, from the diagonal (bidirectional: the first query that
+//                sees them) to T. A key row belongs to one thread,
 //                a query row to one thread: no atomics, the same bits on every run.
 // Head sizes: kernels are compiled for HD <= 32, 64, 128 and 256 (loops unrolled to that bound
 // and guarded by the runtime HD), so any HD up to 256 works and 32/64/128/256 waste nothing.
@@ -111,11 +117,11 @@ __global__ void __launch_bounds__(BR) attention_forward_kernel(act_t *out, float
 #pragma unroll
     for (int i = 0; i < HDMAX; i++) o[i] = 0.0f;
     float m = -INFINITY, l = 0.0f;
-    const int k_end = min(T, q0 + BR);  // causal: this block's queries see keys < k_end
+    const int k_end = sc.key_end(q0, BR, T);  // this block's queries see keys < k_end
     for (int k0 = sc.first_tile(q0, BK); k0 < k_end; k0 += BK) {
         load_kv_tile<BK>(Ks, Vs, kdoc, base, row, NH, NKV, kvh, k0, T, HD, doc, tid);
         if (t >= T) continue;
-        const int jn = min(BK, t - k0 + 1);
+        const int jn = min(BK, sc.last_key(t, T) - k0 + 1);
         for (int j = max(0, sc.first_key(t) - k0); j < jn; j++) {
             if (doc && kdoc[j] != my_doc) continue;
             const float s = sc.capped(dot<HDMAX>(q, Ks + j * HD, HD) * sc.scale);
@@ -173,13 +179,13 @@ __global__ void __launch_bounds__(BR) attention_backward_dq_kernel(act_t *dqkv, 
     float dq[HDMAX];
 #pragma unroll
     for (int i = 0; i < HDMAX; i++) dq[i] = 0.0f;
-    const int k_end = min(T, q0 + BR);
+    const int k_end = sc.key_end(q0, BR, T);
     // pass 0 sums D over the keys (only without O); pass 1 accumulates dQ
     for (int pass = out ? 1 : 0; pass < 2; pass++) {
         for (int k0 = sc.first_tile(q0, BK); k0 < k_end; k0 += BK) {
             load_kv_tile<BK>(Ks, Vs, kdoc, base, row, NH, NKV, kvh, k0, T, HD, doc, tid);
             if (t >= T) continue;
-            const int jn = min(BK, t - k0 + 1);
+            const int jn = min(BK, sc.last_key(t, T) - k0 + 1);
             for (int j = max(0, sc.first_key(t) - k0); j < jn; j++) {
                 if (doc && kdoc[j] != my_doc) continue;
                 const float *k = Ks + j * HD;
@@ -234,7 +240,8 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(act_t *dqkv,
     for (int h = kvh * group; h < (kvh + 1) * group; h++) {
         const size_t bh = (size_t)b * NH + h;
         const int q_end = sc.query_end(k0, BR, T);  // queries past it see none of these keys (window)
-        for (int qt0 = k0; qt0 < q_end; qt0 += BK) {  // queries before k0 see none of these keys
+        // queries before query_begin(k0) see none of these keys (causal: k0)
+        for (int qt0 = sc.query_begin(k0) / BK * BK; qt0 < q_end; qt0 += BK) {
             __syncthreads();
             load_rows(Qs, HD, base + h * HD, row, qt0, T, HD, BK);
             load_rows(dOs, HD, dout + (size_t)b * T * orow + h * HD, orow, qt0, T, HD, BK);
@@ -248,7 +255,8 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(act_t *dqkv,
             if (j >= T) continue;
             const int in = min(BK, T - qt0);
             for (int i = 0; i < in; i++) {  // every thread walks the same i: broadcast reads
-                if (qt0 + i < j || sc.first_key(qt0 + i) > j || (doc && qdoc[i] != my_doc)) continue;
+                if (sc.last_key(qt0 + i, T) < j || sc.first_key(qt0 + i) > j || (doc && qdoc[i] != my_doc))
+                    continue;
                 const float *qi = Qs + i * HD, *goi = dOs + i * HD;
                 const float s = sc.capped(dot<HDMAX>(qi, k, HD) * sc.scale), p = expf(s - Ls[i]);
                 const float keep = attention_keep_factor(drop_p, keep_scale, seed, (bh * T + (size_t)(qt0 + i)) * T, j);

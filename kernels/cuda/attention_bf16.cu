@@ -1,6 +1,6 @@
-// Causal self-attention on the tensor cores: bf16 operands, fp32 accumulation, the bf16 op
-// table's attention (ct_ops_cuda_bf16()). The same op as attention.cu (kernels/ops.h: causal,
-// grouped-query heads, document masks, attention dropout with the counter-based mask) and the
+// Causal or bidirectional self-attention on the tensor cores: bf16 operands, fp32 accumulation,
+// the bf16 op table's attention (ct_ops_cuda_bf16()). The same op as attention.cu (kernels/ops.h:
+// causal or bidirectional, grouped-query heads, document masks, attention dropout with the counter-based mask) and the
 // same saved state in `att` (L, then the document ids: attention_state.cuh), so the two
 // backends' forward and backward can be mixed. Activations (qkv, out, dout, dqkv) are the bf16
 // table's, bf16 in memory (kernels/ops.h: CtAct): tiles are copied into shared memory as they are
@@ -8,7 +8,7 @@
 // dqkv with the sum rounded once (act_io.cuh). L, D and `att` stay float.
 //
 // Math (the header of attention.cu has the derivation). S = scale·Q·Kᵀ masked (key j visible
-// to query t iff j <= t and doc[j] == doc[t]), P = softmax(S), O = (keep ⊙ P)·V, L = log Σ exp S.
+// to query t iff doc[j] == doc[t] and j <= t, any j when bidirectional), P = softmax(S), O = (keep ⊙ P)·V, L = log Σ exp S.
 // Scores are kept in base 2 (s₂ = S·log₂e, exp2 is one instruction); L is stored in base e.
 //   forward   online softmax over key tiles: m' = max(m, rowmax s₂), l ← l·2^(m−m') + Σ 2^(s₂−m'),
 //             o ← o·2^(m−m') + (keep ⊙ 2^(s₂−m'))·V; at the end O = o/l, L = (m + log₂ l)·ln 2.
@@ -17,9 +17,12 @@
 //
 // Options (kernels/ops.h: CtAttentionOptions, attention_state.cuh: AttentionScores): S =
 // capped(scale·Q·Kᵀ), with a soft cap c·tanh(R/c) and dS scaled by 1 − (S/c)² before the products
-// with K and Q; a window adds key j >= t − window + 1 to the mask. Key tiles wholly before a
-// block's window are never loaded (forward, dQ), query tiles wholly after it never visited (dKV),
-// and a warp skips its 8-column blocks outside its rows' windows.
+// with K and Q; a window adds key j >= t − window + 1 to the mask (and j <= t + window − 1
+// bidirectional). Key tiles wholly outside a block's window are never loaded (forward, dQ), query
+// tiles wholly outside it never visited (dKV), and a warp skips its 8-column blocks outside its
+// rows' windows. Bidirectional, "the diagonal" below is the last key a row sees (forward, dQ:
+// T − 1 without a window) and the first query that sees a key (dKV: 0 without a window):
+// AttentionScores' last_key, key_end and query_begin (attention_state.cuh).
 //
 // Work split (FlashAttention-2's, without atomics). A block is 4 warps; every product is a
 // sequence of warp-wide mma.m16n8k16 (kernels/cuda/mma.cuh), each warp owning 16 rows of the
@@ -105,13 +108,14 @@ __device__ __forceinline__ float quad_sum(float x) {
 
 // acc += X·Y for this warp's 16 rows, where X (16 × TILE, keys from k0) is held in the score
 // accumulators x and Y's B fragments come from Yᵀ in shared memory (row stride LDT): forward's
-// o += P·V and backward's dQ += dS·K. Key blocks past the warp's last query (w_last) are zero.
+// o += P·V and backward's dQ += dS·K. Key blocks past the last key the warp's rows see
+// (w_last_key; causal: its last query) are zero.
 template <int ND, int NK>
 __device__ __forceinline__ void accumulate_times(float (&acc)[ND][4], float (&x)[NK][4], const uint16_t *Yt, int LDT,
-                                                 int k0, int w_last, int lane) {
+                                                 int k0, int w_last_key, int lane) {
 #pragma unroll
     for (int kk = 0; kk < NK / 2; kk++) {
-        if (k0 + 16 * kk > w_last) continue;
+        if (k0 + 16 * kk > w_last_key) continue;
         uint32_t af[4];
         pack_a_from_acc(af, x[2 * kk], x[2 * kk + 1]);
 #pragma unroll
@@ -137,13 +141,15 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16
     const size_t row = (size_t)(NH + 2 * NKV) * HD;
     const ct_bf16 *base = qkv + (size_t)b * T * row;
     const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
-    const int w0 = q0 + 16 * warp, w_last = w0 + 15;  // this warp's rows
-    const int w_first_key = sc.first_key(w0);          // keys before it are outside every row's window
+    const int w0 = q0 + 16 * warp;                    // this warp's rows w0 .. w0 + 15
+    const int w_first_key = sc.first_key(w0);         // keys before it are outside every row's window
+    const int w_last_key = sc.last_key(w0 + 15, T);  // and keys after it (causal: the diagonal)
     const int rows[2] = {w0 + (lane >> 2), w0 + (lane >> 2) + 8};  // the rows of accumulator halves 0-1, 2-3
-    int rdoc[2], rfirst[2];
+    int rdoc[2], rfirst[2], rlast[2];
     for (int r = 0; r < 2; r++) {
         rdoc[r] = doc && rows[r] < T ? doc[rows[r]] : 0;
         rfirst[r] = sc.first_key(rows[r]);
+        rlast[r] = sc.last_key(rows[r], T);
     }
     const float scale_log2 = sc.scale * LOG2E;
 
@@ -156,7 +162,7 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16
     float o[ND][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
     for (int nd = 0; nd < ND; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
-    const int k_end = min(T, q0 + TILE);  // causal: this block's queries see keys < k_end
+    const int k_end = sc.key_end(q0, TILE, T);  // this block's queries see keys < k_end
     for (int k0 = sc.first_tile(q0, TILE); k0 < k_end; k0 += TILE) {
         __syncthreads();  // every warp is done with the previous tile
         load_rows_bf16<HD>(Ks, base + (NH + kvh) * HD, row, k0, T, TILE);
@@ -168,7 +174,7 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16
 #pragma unroll
         for (int nb = 0; nb < NK; nb++) {
             s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
-            if (k0 + 8 * nb > w_last || k0 + 8 * nb + 7 < w_first_key) continue;  // keys no row of this warp sees
+            if (k0 + 8 * nb > w_last_key || k0 + 8 * nb + 7 < w_first_key) continue;  // keys no row of this warp sees
 #pragma unroll
             for (int ks = 0; ks < KS; ks++) {
                 uint32_t kf[2];
@@ -183,7 +189,7 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 const int r = i >> 1, key = k0 + 8 * nb + 2 * tq + (i & 1);
-                const bool vis = key <= rows[r] && key >= rfirst[r] && (!doc || kdoc[key - k0] == rdoc[r]);
+                const bool vis = key <= rlast[r] && key >= rfirst[r] && (!doc || kdoc[key - k0] == rdoc[r]);
                 const float s2 = sc.cap > 0.0f ? sc.capped(s[nb][i] * sc.scale) * LOG2E : s[nb][i] * scale_log2;
                 s[nb][i] = vis ? s2 : -INFINITY;
                 mx[r] = fmaxf(mx[r], s[nb][i]);
@@ -215,7 +221,7 @@ __global__ void __launch_bounds__(THREADS) attention_forward_bf16_kernel(ct_bf16
                                                k0 + 8 * nb + 2 * tq + (i & 1));
                 s[nb][i] = p;
             }
-        accumulate_times<ND, NK>(o, s, Vt, LDT, k0, w_last, lane);  // o += P·V
+        accumulate_times<ND, NK>(o, s, Vt, LDT, k0, w_last_key, lane);  // o += P·V
     }
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -279,13 +285,14 @@ __global__ void __launch_bounds__(THREADS)
     const size_t row = (size_t)(NH + 2 * NKV) * HD, orow = (size_t)NH * HD;
     const ct_bf16 *base = qkv + (size_t)b * T * row;
     const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
-    const int w0 = q0 + 16 * warp, w_last = w0 + 15, w_first_key = sc.first_key(w0);
+    const int w0 = q0 + 16 * warp, w_first_key = sc.first_key(w0), w_last_key = sc.last_key(w0 + 15, T);
     const int rows[2] = {w0 + (lane >> 2), w0 + (lane >> 2) + 8};
-    int rdoc[2], rfirst[2];
+    int rdoc[2], rfirst[2], rlast[2];
     float Lr[2], D[2];
     for (int r = 0; r < 2; r++) {
         rdoc[r] = doc && rows[r] < T ? doc[rows[r]] : 0;
         rfirst[r] = sc.first_key(rows[r]);
+        rlast[r] = sc.last_key(rows[r], T);
         Lr[r] = rows[r] < T ? lse[(size_t)bh * T + rows[r]] * LOG2E : 0.0f;
     }
     load_rows_bf16<HD>(Qs, base + h * HD, row, q0, T, TILE);
@@ -309,7 +316,7 @@ __global__ void __launch_bounds__(THREADS)
     float dq[ND][4];
 #pragma unroll
     for (int nd = 0; nd < ND; nd++) dq[nd][0] = dq[nd][1] = dq[nd][2] = dq[nd][3] = 0.0f;
-    const int k_end = min(T, q0 + TILE);
+    const int k_end = sc.key_end(q0, TILE, T);
     // pass 0 sums D over the keys (only without O); pass 1 accumulates dQ
     for (int pass = out ? 1 : 0; pass < 2; pass++) {
         float Dpart[2] = {0.0f, 0.0f};
@@ -321,16 +328,16 @@ __global__ void __launch_bounds__(THREADS)
             load_docs(kdoc, doc, k0, T, TILE);
             __syncthreads();
 
-            // S = Q·Kᵀ and dP = dO·Vᵀ for this warp's 16 queries; keys past its last query are skipped
+            // S = Q·Kᵀ and dP = dO·Vᵀ for this warp's 16 queries; keys none of them sees are skipped
             float s[NK][4], dp[NK][4];
             two_products<NK, KS>(s, dp, Qs, dOs, Ks, Vs, LD, warp, lane,
-                                 [&](int nb) { return k0 + 8 * nb > w_last || k0 + 8 * nb + 7 < w_first_key; });
+                                 [&](int nb) { return k0 + 8 * nb > w_last_key || k0 + 8 * nb + 7 < w_first_key; });
 #pragma unroll
             for (int nb = 0; nb < NK; nb++)
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     const int r = i >> 1, key = k0 + 8 * nb + 2 * tq + (i & 1);
-                    const bool vis = key <= rows[r] && key >= rfirst[r] && (!doc || kdoc[key - k0] == rdoc[r]);
+                    const bool vis = key <= rlast[r] && key >= rfirst[r] && (!doc || kdoc[key - k0] == rdoc[r]);
                     const float S = sc.capped(s[nb][i] * sc.scale);  // the score, natural units
                     const float p = vis ? exp2f(S * LOG2E - Lr[r]) : 0.0f;
                     float dpk = dp[nb][i];
@@ -342,7 +349,7 @@ __global__ void __launch_bounds__(THREADS)
                         s[nb][i] = p * (dpk - D[r]) * sc.slope(S);  // dS, through the cap
                 }
             if (pass == 0) continue;
-            accumulate_times<ND, NK>(dq, s, Kt, LDT, k0, w_last, lane);  // dQ += dS·K
+            accumulate_times<ND, NK>(dq, s, Kt, LDT, k0, w_last_key, lane);  // dQ += dS·K
         }
         if (pass == 0)
             for (int r = 0; r < 2; r++) D[r] = quad_sum(Dpart[r]);
@@ -386,7 +393,8 @@ __global__ void __launch_bounds__(THREADS)
     const ct_bf16 *base = qkv + (size_t)b * T * row;
     const int32_t *doc = doc_ids ? doc_ids + (size_t)b * T : NULL;
     const int koff = (NH + kvh) * HD, voff = (NH + NKV + kvh) * HD;
-    const int w0 = k0 + 16 * warp;  // this warp's keys
+    const int w0 = k0 + 16 * warp;                 // this warp's keys
+    const int w_q_begin = sc.query_begin(w0);  // queries before it see none of them (causal: w0)
     const int keys[2] = {w0 + (lane >> 2), w0 + (lane >> 2) + 8};
     int kdoc[2];
     for (int r = 0; r < 2; r++) kdoc[r] = doc && keys[r] < T ? doc[keys[r]] : 0;
@@ -401,7 +409,8 @@ __global__ void __launch_bounds__(THREADS)
         const size_t bh = (size_t)b * NH + h;
         const ct_bf16 *qbase = base + h * HD, *gbase = dout + (size_t)b * T * orow + h * HD;
         const int q_end = sc.query_end(k0, TILE, T);  // queries past it see none of these keys (window)
-        for (int qt0 = k0; qt0 < q_end; qt0 += QT) {  // queries before k0 see none of these keys
+        // queries before query_begin(k0) see none of these keys (causal: k0)
+        for (int qt0 = sc.query_begin(k0) / QT * QT; qt0 < q_end; qt0 += QT) {
             __syncthreads();
             load_rows_bf16<HD>(Qs, qbase, row, qt0, T, QT);
             load_rows_bf16<HD>(dOs, gbase, orow, qt0, T, QT);
@@ -415,12 +424,12 @@ __global__ void __launch_bounds__(THREADS)
             load_docs(qdoc, doc, qt0, T, QT);
             __syncthreads();
             const int w_q_end = sc.query_end(w0, 16, T);  // queries from here on see none of this warp's keys
-            if (qt0 + QT - 1 < w0 || w_q_end <= qt0) continue;  // every query of the tile before, or past, them
+            if (qt0 + QT - 1 < w_q_begin || w_q_end <= qt0) continue;  // every query of the tile before, or past, them
 
             // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for this warp's 16 keys × QT queries
             float s[NQ][4], dp[NQ][4];  // queries before every key of this warp, or past its window, are skipped
             two_products<NQ, KS>(s, dp, Ks, Vs, Qs, dOs, LD, warp, lane,
-                                 [&](int nb) { return qt0 + 8 * nb + 7 < w0 || qt0 + 8 * nb >= w_q_end; });
+                                 [&](int nb) { return qt0 + 8 * nb + 7 < w_q_begin || qt0 + 8 * nb >= w_q_end; });
             // s ← keep ⊙ Pᵀ (dV's weights), dp ← dSᵀ = Pᵀ ⊙ (dPᵀ − D)
 #pragma unroll
             for (int nb = 0; nb < NQ; nb++)
@@ -428,7 +437,7 @@ __global__ void __launch_bounds__(THREADS)
                 for (int i = 0; i < 4; i++) {
                     const int r = i >> 1, qi = 8 * nb + 2 * tq + (i & 1), t = qt0 + qi;
                     const bool vis =
-                        t < T && keys[r] <= t && keys[r] >= sc.first_key(t) && (!doc || qdoc[qi] == kdoc[r]);
+                        t < T && keys[r] <= sc.last_key(t, T) && keys[r] >= sc.first_key(t) && (!doc || qdoc[qi] == kdoc[r]);
                     const float S = sc.capped(s[nb][i] * sc.scale);  // the score, natural units
                     const float p = vis ? exp2f(S * LOG2E - Ls[qi]) : 0.0f;
                     const float keep = drop_p > 0.0f ? attention_keep_factor(drop_p, keep_scale, seed,
@@ -440,7 +449,7 @@ __global__ void __launch_bounds__(THREADS)
             // dV += (keep ⊙ P)ᵀ·dO, dK += dSᵀ·Q: B fragments from the transposed tiles
 #pragma unroll
             for (int kk = 0; kk < QT / 16; kk++) {
-                if (qt0 + 16 * kk + 15 < w0) continue;
+                if (qt0 + 16 * kk + 15 < w_q_begin) continue;
                 uint32_t pf[4], sf[4];
                 pack_a_from_acc(pf, s[2 * kk], s[2 * kk + 1]);
                 pack_a_from_acc(sf, dp[2 * kk], dp[2 * kk + 1]);

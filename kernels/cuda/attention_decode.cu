@@ -54,6 +54,9 @@ __global__ void decode_softmax_pv_kernel(act_t *out, float *scores, const act_t 
 template <typename act_t>
 static void decode(act_t *out, const act_t *q, int q_stride, const act_t *k_cache, const act_t *v_cache, int n_ctx,
                    int T, int NH, int NKV, int HD, const CtAttentionOptions *opt) {
+    if (opt && opt->bidirectional)  // kernels/ops.h: decoding is causal; an encoder does not decode
+        ct_fatal_at(__FILE__, __LINE__, "decode with a causal model; an encoder (bidirectional attention) does not decode",
+                    "attention_decode: bidirectional attention is not supported");
     if (n_ctx <= 0 || NH <= 0 || T <= 0) return;
     const int window = opt && opt->window > 0 ? opt->window : 0;
     // the rows no query sees (before the first query's window) are skipped

@@ -8,32 +8,50 @@
 #include "kernels/cuda/cuda_common.cuh"
 
 // attention's options (kernels/ops.h: CtAttentionOptions) resolved for the kernels: the score of
-// query t and key j is capped(scale·q·k), visible when j <= t, t − j < window (window > 0) and
-// the documents match. Passed to the kernels by value.
+// query t and key j is capped(scale·q·k), visible when first_key(t) <= j <= last_key(t) and the
+// documents match: causal j <= t and t − j < window (window > 0); bidirectional |t − j| < window
+// (any j < T without a window). Passed to the kernels by value.
 struct AttentionScores {
-    float scale, cap;  // cap 0: no soft cap
-    int window;        // 0: no window
+    float scale, cap;   // cap 0: no soft cap
+    int window;         // 0: no window
+    int bidirectional;  // 0: causal
     // S = c·tanh(R/c) for the raw score R = scale·q·k (R without a cap)
     __device__ __forceinline__ float capped(float r) const { return cap > 0.0f ? cap * tanhf(r / cap) : r; }
     // dR = dS·slope(S): tanh' = 1 − tanh², so 1 − (S/c)² (1 without a cap)
     __device__ __forceinline__ float slope(float s) const { return cap > 0.0f ? 1.0f - (s / cap) * (s / cap) : 1.0f; }
-    // the first key that query t sees, causal window included (0 without a window)
+    // the first key that query t sees, window included (0 without a window); the same rule
+    // causal and bidirectional
     __host__ __device__ __forceinline__ int first_key(int t) const {
         return window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
     }
+    // the last key that query t sees: t when causal; bidirectional t + window − 1 with a window,
+    // at most T − 1
+    __host__ __device__ __forceinline__ int last_key(int t, int T) const {
+        if (!bidirectional) return t;
+        return window > 0 && t + window - 1 < T - 1 ? t + window - 1 : T - 1;
+    }
+    // one past the last key that any of the queries q0 .. q0 + rows − 1 sees: tiles from it on are
+    // wholly outside every row's mask and skipped (causal: the diagonal)
+    __host__ __device__ __forceinline__ int key_end(int q0, int rows, int T) const {
+        const int end = last_key(q0 + rows - 1, T) + 1;
+        return end < T ? end : T;
+    }
+    // the first query that sees key j: j when causal (the diagonal), else first_key(j) (the
+    // window is symmetric): queries before it see none of the keys j..
+    __host__ __device__ __forceinline__ int query_begin(int j) const { return bidirectional ? first_key(j) : j; }
     // the first key tile (of `tile` rows) that any of the queries q0.. sees: tiles before it are
     // wholly outside the window and skipped
     __host__ __device__ __forceinline__ int first_tile(int q0, int tile) const { return first_key(q0) / tile * tile; }
-    // one past the last query that sees any of the keys k0 .. k0 + rows − 1 (T without a window)
+    // one past the last query that sees any of the keys k0 .. k0 + rows − 1 (T without a window;
+    // the same rule causal and bidirectional)
     __host__ __device__ __forceinline__ int query_end(int k0, int rows, int T) const {
         return window > 0 && k0 + rows - 1 + window < T ? k0 + rows - 1 + window : T;
     }
 };
 
 static inline AttentionScores attention_scores(const CtAttentionOptions *opt, int HD) {
-    AttentionScores s = {1.0f / sqrtf((float)HD), 0.0f, 0};
-    if (opt && opt->bidirectional)  // until the kernels learn it: refuse rather than run causal
-        ct_fatal_at(__FILE__, __LINE__, "run the encoder on the CPU", "CUDA attention: bidirectional is not supported yet");
+    AttentionScores s = {1.0f / sqrtf((float)HD), 0.0f, 0, 0};
+    if (opt && opt->bidirectional) s.bidirectional = 1;
     if (opt && opt->scale != 0.0f) s.scale = opt->scale;
     if (opt && opt->softcap > 0.0f) s.cap = opt->softcap;
     if (opt && opt->window > 0) s.window = opt->window;

@@ -116,6 +116,13 @@ static int load_lora_run(const char *ckpt, const char *adapter, int B, int L, Ct
 static int load_model(const char *ckpt, const char *adapter, int B, int L, CtModel *m, CtCheckpointMeta *meta) {
     if (adapter && !is_folder(adapter)) return load_lora_run(ckpt, adapter, B, L, m, meta);
     if (ct_checkpoint_load(ckpt, m, ct_ops_cpu(), B, L, CT_MODEL_FROZEN, NULL, meta) != 0) return -1;
+    if (ct_model_is_encoder(&m->config)) {  // eval's losses and tasks are next-token ones, which an encoder sees
+        const char *arch = ct_arch_name(m->config.arch);
+        ct_model_free(m);
+        ct_checkpoint_meta_free(meta);
+        return ct_error_set("%s: a %s model is an encoder: eval measures next-token prediction, which it cannot do "
+                            "(it sees every token of its sequence)", ckpt, arch);
+    }
     if (adapter && ct_lora_load_peft(m, adapter) != 0) {
         ct_model_free(m);
         ct_checkpoint_meta_free(meta);

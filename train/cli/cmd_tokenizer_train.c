@@ -23,7 +23,7 @@ static const CtOption options[] = {
                           "(default: [PAD] [UNK] [CLS] [SEP] [MASK])", 1},
     {"lowercase", NULL, "wordpiece: lowercase and strip accents (bert-base-uncased); default: cased", 0},
     {"out", "PATH", "where to write the tokenizer (Hugging Face tokenizer.json)", 0},
-    {"threads", "N", "threads for counting (default: all cores); the result does not depend on it", 0},
+    {"threads", "N", "bpe: threads for counting (default: all cores); the result does not depend on it", 0},
     {"quiet", NULL, "no progress bars", 0},
 };
 

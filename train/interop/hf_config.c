@@ -458,7 +458,8 @@ static int parse_llama(const Cfg *c, const Family *f, CtModelConfig *m) {
 
 #define FAMILIES_TEXT                                                                                       \
     "ctrain imports gpt2 (GPT2LMHeadModel), llama (LlamaForCausalLM), mistral, qwen2, qwen3, gemma2, gemma3_text " \
-    "(Gemma3ForCausalLM), phi3, mixtral, qwen2_moe, qwen3_moe and olmoe"
+    "(Gemma3ForCausalLM), phi3, mixtral, qwen2_moe, qwen3_moe, olmoe, and the encoders bert (BertForMaskedLM) and "   \
+    "roberta (RobertaForMaskedLM)"
 
 static const Family *family_of(const char *model_type, const char *architecture) {
     for (size_t f = 0; f < N_LLAMA_FAMILIES; f++)

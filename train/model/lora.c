@@ -453,17 +453,22 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
 void ct_lora_to_backend(CtModel *m) {
     CtLora *lora = m->lora;
     const CtOps *ops = m->ops;
-    if (lora->dev_params && lora->dev_params != lora->params) return;  // already there
-    free_scratch(lora, ct_ops_cpu());
-    alloc_scratch(m, ops);
-    lora->dev_params = ct_model_device_buffer(ops, lora->params, lora->n_params, m->train_shards, "LoRA adapters");
-    if (ops->keep_low_precision_weights) ops->keep_low_precision_weights(lora->dev_params, lora->n_params, NULL);
-    lora->dev_grads = ct_model_device_buffer(ops, NULL, lora->n_params, m->train_shards, "LoRA adapter gradients");
-    ct_free(lora->grads);  // gradients live on the device only
-    lora->grads = NULL;
+    if (!(lora->dev_params && lora->dev_params != lora->params)) {  // not there yet
+        free_scratch(lora, ct_ops_cpu());
+        alloc_scratch(m, ops);
+        lora->dev_params = ct_model_device_buffer(ops, lora->params, lora->n_params, m->train_shards, "LoRA adapters");
+        if (ops->keep_low_precision_weights) ops->keep_low_precision_weights(lora->dev_params, lora->n_params, NULL);
+        lora->dev_grads = ct_model_device_buffer(ops, NULL, lora->n_params, m->train_shards, "LoRA adapter gradients");
+        ct_free(lora->grads);  // gradients live on the device only
+        lora->grads = NULL;
+        lora->tokens.dirty = 1;  // the base on the device takes the token rows at the next forward
+    }
+    // What trains, in full: ct_model_to_backend has just named the frozen base's (no gradients,
+    // n_train 0), and with n_train 0 the adapters' gradients were never zeroed between steps,
+    // clipped or summed over ranks.
     m->train_params = lora->dev_params;
     m->train_grads = lora->dev_grads;
-    lora->tokens.dirty = 1;  // the base on the device takes the token rows at the next forward
+    m->n_train = lora->n_params;
 }
 
 void ct_lora_sync(CtModel *m, int to_device) {

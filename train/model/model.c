@@ -376,7 +376,8 @@ void ct_model_block_backward(CtModel *m, int l, const CtBlockActs *s, const CtMo
 }
 
 // d h (h: the last block's output) from d lnf (a->d_norm, the final norm's output gradient),
-// written into dh.
+// written into dh: back through the final norm, and for an encoder through the MLM head's
+// transform before it (the encoders' final norm is that head's LayerNorm).
 static void final_norm_backward(CtModel *m, CtAct *dh, const CtModelDims *d) {
     const CtOps *ops = m->ops;
     const size_t NC = (size_t)d->N * d->C, bytes = NC * ops->act_bytes;
