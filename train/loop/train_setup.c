@@ -399,7 +399,7 @@ int ct_train_setup(CtRun *r) {
     if (inherit_meta(r, r->resume_dir ? r->resume_path : cfg->train.init_from) != 0) return -1;
     ct_rng_seed_stream(&r->sample_rng, (uint64_t)cfg->run.seed, CT_RNG_STREAM_SAMPLES);
     if (build_model(r) != 0 || check_moe_balancing(r) != 0) return -1;
-    // the objectives here predict next tokens, which a bidirectional encoder sees (issue 26's MLM objective trains it)
+    // the next-token objectives: a bidirectional encoder sees the token it would predict (mlm and classify train it)
     if (ct_model_is_encoder(&r->model.config) && r->kind != CT_OBJECTIVE_MLM && r->kind != CT_OBJECTIVE_CLASSIFY)
         return ct_error_set("%s: a %s model is an encoder: it sees every token of its sequence, so it cannot learn to "
                             "predict the next one; it trains with ctrain mlm (masked-language modelling) or ctrain "
