@@ -122,9 +122,18 @@ static void add_example(CtClassifySet *s, CtEncoder *enc, const uint8_t *a, size
     size_t ka = ia.len, kb = ib.len;
     if (f.len > (size_t)seq_len) {
         s->truncated++;
-        while (extra + ka + kb > (size_t)seq_len && ka + kb > 0) {
-            if (ka > kb) ka--;
-            else kb--;
+        const size_t max = (size_t)seq_len > extra ? (size_t)seq_len - extra : 0;
+        if (!has_b) {
+            ka = max;
+        } else {  // HF tokenizers' LongestFirst (truncation.rs): with n1 <= n2 the shorter keeps n1 and the longer
+                  // gets the rest, or when both must lose, the first max/2 and the second max/2 + max%2
+            size_t n1 = ka, n2 = kb;
+            const int swap = n1 > n2;
+            if (swap) n1 = kb, n2 = ka;
+            n2 = n1 > max ? n1 : (n1 > max - n1 ? n1 : max - n1);
+            if (n1 + n2 > max) n1 = max / 2, n2 = n1 + max % 2;
+            ka = swap ? n2 : n1;
+            kb = swap ? n1 : n2;
         }
     }
     const long at_a = find_span(f.data, f.len, 0, ia.data, ia.len);

@@ -1,8 +1,10 @@
 // Sequence-classification examples (ctrain classify): JSON lines {"text": ..., "label": ...} or
 // {"text_a": ..., "text_b": ..., "label": ...} (.jsonl, .jsonl.zst), each encoded as transformers'
 // tokenizer(text_a, text_b, truncation=True, max_length=seq_len) encodes it: the post-processor's
-// framing ([CLS] A [SEP] B [SEP] with type ids 0…0 1…1 for BERT), and when too long the longer
-// of the two texts loses its last token until it fits ("longest_first"; the specials stay).
+// framing ([CLS] A [SEP] B [SEP] with type ids 0…0 1…1 for BERT), and when too long the texts
+// lose tokens from their ends as HF tokenizers' "longest_first" cuts them (the specials stay): the
+// shorter text keeps its n1 tokens and the longer gets the rest of the budget m, or, when even that
+// does not fit, the first keeps m/2 and the second m/2 + m%2.
 //
 // Labels as transformers' run_glue.py maps a JSON dataset's: the sorted distinct labels of the
 // training file get ids 0, 1, … in that order (numbers sorted as numbers, strings byte by byte), or

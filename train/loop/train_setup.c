@@ -55,8 +55,8 @@ static int open_classify(CtRun *r) {
     r->have_classify = 1;
     r->have_val = c->n_val > 0;
     if (c->train.truncated || c->val.truncated)
-        ct_warn("classify: %llu examples are longer than train.seq_len %d and lose tokens from the end of their longer "
-                "text (transformers' truncation longest_first)",
+        ct_warn("classify: %llu examples are longer than train.seq_len %d and lose tokens from the ends of their texts "
+                "(transformers' truncation longest_first)",
                 (unsigned long long)(c->train.truncated + c->val.truncated), cfg->train.seq_len);
     return 0;
 }
