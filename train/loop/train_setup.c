@@ -359,11 +359,11 @@ int ct_train_setup(CtRun *r) {
     if (inherit_meta(r, r->resume_dir ? r->resume_path : cfg->train.init_from) != 0) return -1;
     ct_rng_seed_stream(&r->sample_rng, (uint64_t)cfg->run.seed, CT_RNG_STREAM_SAMPLES);
     if (build_model(r) != 0 || check_moe_balancing(r) != 0) return -1;
-    // the objectives here predict next tokens, which a bidirectional encoder sees (issue 26's MLM objective trains it)
-    if (ct_model_is_encoder(&r->model.config))
+    // the other objectives predict next tokens, which a bidirectional encoder sees
+    if (ct_model_is_encoder(&r->model.config) && r->kind != CT_OBJECTIVE_MLM)
         return ct_error_set("%s: a %s model is an encoder: it sees every token of its sequence, so it cannot learn to "
-                            "predict the next one; it trains with the masked-language-model objective, which ctrain "
-                            "does not have yet", r->objective->name, ct_arch_name(r->model.config.arch));
+                            "predict the next one; train it with ctrain mlm (masked-language modelling)",
+                            r->objective->name, ct_arch_name(r->model.config.arch));
     ct_moe_step_init(&r->moe, &r->model);
     if (r->resume_dir) {
         int rc = resume_checks(r);
