@@ -127,6 +127,75 @@ TEST(ops, matmul_of_few_rows_matches_double_sums) {
         }
 }
 
+// A speculative decoder checks its drafts in one pass over a few rows, and its greedy output is
+// plain greedy decoding's only if each row's logits are those of a pass over that row alone: a
+// row of a product of 2 to 8 rows is the 1-row product of that row, bit for bit, on widths with
+// and without a tail past whole vectors (C 301, 384) and past whole blocks of columns (OC 262).
+TEST(ops, a_row_of_a_few_rows_product_does_not_depend_on_the_rows_beside_it) {
+    CtRng rng;
+    ct_rng_seed(&rng, 16);
+    const int widths[] = {301, 384}, OC = 262;
+    ct_cpu_set_matmul_engine(CT_MATMUL_BLAS);
+    for (int wi = 0; wi < 2; wi++) {
+        const int C = widths[wi];
+        float *x = random_floats(&rng, (size_t)8 * C, 1), *w = random_floats(&rng, (size_t)OC * C, 1);
+        float *b = random_floats(&rng, OC, 1), *many = ct_alloc(sizeof(float) * 8 * OC);
+        float *one = ct_alloc(sizeof(float) * OC);
+        for (int N = 2; N <= 8; N++)
+            for (int bias = 0; bias < 2; bias++) {
+                ct_ops_cpu()->matmul_forward(many, x, w, bias ? b : NULL, N, C, OC);
+                int differ = 0;
+                for (int n = 0; n < N; n++) {
+                    ct_ops_cpu()->matmul_forward(one, x + (size_t)n * C, w, bias ? b : NULL, 1, C, OC);
+                    differ += memcmp(one, many + (size_t)n * OC, sizeof(float) * OC) != 0;
+                }
+                CHECK_MSG(!differ, "C %d, %d rows%s: %d rows differ from their 1-row products", C, N,
+                          bias ? ", bias" : "", differ);
+            }
+        ct_free(x);
+        ct_free(w);
+        ct_free(b);
+        ct_free(many);
+        ct_free(one);
+    }
+}
+
+// On a CPU with AVX-512 the few-rows products run an explicit kernel (kernels/cpu/
+// matmul_few_avx512.h) that sums in the portable loops' order: a decoder's logits do not depend
+// on which of the two a build has, bit for bit.
+TEST(ops, the_avx512_few_rows_kernel_computes_the_portable_loops_numbers) {
+#if !defined(__AVX512F__)
+    SKIP("this build has no AVX-512 kernel (the portable loops are the only few-rows path)");
+#else
+    CtRng rng;
+    ct_rng_seed(&rng, 17);
+    const int widths[] = {7, 301, 384}, OC = 262;
+    ct_cpu_set_matmul_engine(CT_MATMUL_BLAS);
+    for (int wi = 0; wi < 3; wi++) {
+        const int C = widths[wi];
+        float *x = random_floats(&rng, (size_t)8 * C, 1), *w = random_floats(&rng, (size_t)OC * C, 1);
+        float *b = random_floats(&rng, OC, 1);
+        float *fast = ct_alloc(sizeof(float) * 8 * OC), *portable = ct_alloc(sizeof(float) * 8 * OC);
+        for (int N = 1; N <= 8; N++)
+            for (int bias = 0; bias < 2; bias++) {
+                ct_ops_cpu()->matmul_forward(fast, x, w, bias ? b : NULL, N, C, OC);
+                ct_cpu_set_matmul_few_rows_portable_only(1);
+                ct_ops_cpu()->matmul_forward(portable, x, w, bias ? b : NULL, N, C, OC);
+                ct_cpu_set_matmul_few_rows_portable_only(0);
+                int differ = 0;
+                for (int i = 0; i < N * OC; i++) differ += fast[i] != portable[i];
+                CHECK_MSG(!differ, "C %d, %d rows%s: %d of %d numbers differ", C, N, bias ? ", bias" : "", differ,
+                          N * OC);
+            }
+        ct_free(x);
+        ct_free(w);
+        ct_free(b);
+        ct_free(fast);
+        ct_free(portable);
+    }
+#endif
+}
+
 // RoPE makes q·k depend on positions only through their difference.
 TEST(ops, rope_scores_depend_on_relative_position) {
     CtRng rng;

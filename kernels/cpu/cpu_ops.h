@@ -25,6 +25,11 @@ void ct_cpu_attention_decode_f32(float *out, const float *q, int q_stride, const
 typedef enum { CT_MATMUL_BLAS = 0, CT_MATMUL_PORTABLE = 1 } CtMatmulEngine;
 void ct_cpu_set_matmul_engine(CtMatmulEngine engine);
 CtMatmulEngine ct_cpu_matmul_engine(void);
+// The BLAS engine's products of 1-8 rows (decoding) run our own loops (matmul.inc), in float on a
+// CPU with AVX-512 an explicit kernel (matmul_few_avx512.h) with the same numbers: on = 1 makes
+// them take the portable loops anyway (the tests compare the two).
+void ct_cpu_set_matmul_few_rows_portable_only(int on);
+int ct_cpu_matmul_few_rows_portable_only(void);
 
 // Attention uses the BLAS engine (when matrix products do) from this sequence length on; below
 // it the loops are as fast (measured: equal at T=32, BLAS 1.4-2x faster from T=64). 1 = always.
