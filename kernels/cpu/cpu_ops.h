@@ -36,6 +36,11 @@ int ct_cpu_matmul_few_rows_portable_only(void);
 void ct_cpu_set_attention_blas_min_seq(int T);
 int ct_cpu_attention_blas_min_seq(void);
 
+// out[N,OC] = inp[N,C]·Wᵀ (+ bias[OC] when not NULL) with W [OC,C] in bf16 (bit patterns: a
+// float's upper 16 bits): the product of ct_ops_cpu_bf16_weights() (kernels/cpu/bf16_weights.h).
+void ct_cpu_matmul_forward_bf16w(float *out, const float *inp, const uint16_t *weight, const float *bias, int N, int C,
+                                 int OC);
+
 // Threads of the CPU backend (n <= 0: every core); OpenMP's pool does all the work, matrix
 // products included (see matmul.inc). Returns the count in use.
 int ct_cpu_set_threads(int n);

@@ -19,6 +19,8 @@
 #pragma once
 #if defined(__AVX512F__)
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 
 #define FEW512_LANES 16
 
@@ -32,55 +34,25 @@ __attribute__((always_inline)) static inline float few512_sum_lanes(__m512 v) {
     return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
-// few512_dots_RxJ: out[i0+r, j0+c] (+)= inp[i0+r]·W[j0+c] for r < R, c < J; `next` is the first
-// of the weight rows the following call reads (J·C floats prefetched over this call's columns),
-// or NULL. One function per shape (matmul_few_avx512_dots.inc), so that the R·J sums are
-// separate variables the compiler keeps in registers.
-#define FEW512_R 1
-#define FEW512_J 1
-#include "kernels/cpu/matmul_few_avx512_dots.inc"
-#define FEW512_R 1
-#define FEW512_J 8
-#include "kernels/cpu/matmul_few_avx512_dots.inc"
-#define FEW512_R 2
-#define FEW512_J 8
-#include "kernels/cpu/matmul_few_avx512_dots.inc"
-#define FEW512_R 3
-#define FEW512_J 8
-#include "kernels/cpu/matmul_few_avx512_dots.inc"
-#define FEW512_R 4
-#define FEW512_J 4
-#include "kernels/cpu/matmul_few_avx512_dots.inc"
-
-// Columns j0..j0+J of rows i0..i0+R (R ≤ 4; J = 8, or fewer at the end of W).
-static void few512_block(int R, float *out, const float *inp, const float *w, int i0, int j0, int J, int OC, int C,
-                         int accumulate, const float *next) {
-    if (J < 8) {  // the last columns, one dot product at a time
-        for (int c = 0; c < J; c++)
-            for (int r = 0; r < R; r++) few512_dots_1x1(out, inp, w, i0 + r, j0 + c, OC, C, accumulate, NULL);
-        return;
-    }
-    switch (R) {  // R·8 sums, R input vectors and a weight vector in 32 registers (4 rows: twice 4 columns)
-    case 1: few512_dots_1x8(out, inp, w, i0, j0, OC, C, accumulate, next); break;
-    case 2: few512_dots_2x8(out, inp, w, i0, j0, OC, C, accumulate, next); break;
-    case 3: few512_dots_3x8(out, inp, w, i0, j0, OC, C, accumulate, next); break;
-    default:
-        few512_dots_4x4(out, inp, w, i0, j0, OC, C, accumulate, next);
-        few512_dots_4x4(out, inp, w, i0, j0 + 4, OC, C, accumulate, next ? next + (size_t)4 * C : NULL);
-        break;
-    }
+// Widens 16 bf16 bit patterns (a float's upper halves) to floats.
+__attribute__((always_inline)) static inline __m512 few512_load_bf16(const uint16_t *p) {
+    const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+static inline float few512_float_of_bf16(uint16_t b) {
+    const uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
 }
 
-// out[N,OC] (+)= inp[N,C]·W[OC,C]ᵀ for N ≤ 8: blocks of 8 weight rows, parallel over blocks,
-// the input rows in groups of at most 4 (a block's weights come from memory for the first group
-// and from the cache for the second).
-static void few512_gemm_nt(float *out, const float *inp, const float *w, int N, int OC, int C, int accumulate) {
-#pragma omp parallel for schedule(static)
-    for (int j0 = 0; j0 < OC; j0 += 8) {
-        const int J = OC - j0 < 8 ? OC - j0 : 8;
-        const float *next = j0 + 16 <= OC ? w + (size_t)(j0 + 8) * (size_t)C : NULL;  // a whole next block
-        for (int i0 = 0; i0 < N; i0 += 4)
-            few512_block(N - i0 < 4 ? N - i0 : 4, out, inp, w, i0, j0, J, OC, C, accumulate, i0 == 0 ? next : NULL);
-    }
-}
+// few512_KIND_dots_RxJ (KIND f32 or bf16: the weights' type): out[i0+r, j0+c] (+)= inp[i0+r]·W[j0+c]
+// for r < R, c < J; `next` is the first of the weight rows the following call reads (J rows
+// prefetched over this call's columns), or NULL. One function per shape
+// (matmul_few_avx512_dots.inc), so that the R·J sums are separate variables the compiler keeps
+// in registers. Then few512_KIND_gemm_nt, the whole product (matmul_few_avx512_gemm.inc).
+#define FEW512_BF16 0
+#include "kernels/cpu/matmul_few_avx512_gemm.inc"
+#define FEW512_BF16 1
+#include "kernels/cpu/matmul_few_avx512_gemm.inc"
 #endif
