@@ -51,6 +51,7 @@ decoders+=("plain, temperature 0.8|-|0.8|" "--speculative, temperature 0.8|$DEPT
 # Per prompt and decoder the fastest of 3 runs (stderr's "N tokens in S s, R tokens/s"), the
 # decoders taking turns (prompt by prompt, run by run) so that a busy machine slows them alike.
 declare -A best accept
+started="$(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for p in "${prompts[@]}"; do
     for _ in 1 2 3; do
         for d in "${!decoders[@]}"; do
@@ -84,7 +85,7 @@ summary() {
     echo "$median $acc"
 }
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
-echo "# ctrain self-speculative decoding (CPU, batch 1, $TOKENS tokens after each of ${#prompts[@]} prompts), $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# ctrain self-speculative decoding (CPU, batch 1, $TOKENS tokens after each of ${#prompts[@]} prompts), $started"
 echo "# $CKPT (model.mtp_depth $DEPTH); $("$BIN" --version | sed -n 's/^  compute: //p' | sed 's/; [0-9]* threads$//'); --threads $THREADS (0: every core)"
 echo
 echo "| decoder | drafts per round | acceptance (overall; per depth) | tokens/s (median) | speed-up |"
@@ -96,4 +97,4 @@ for d in "${!decoders[@]}"; do
     [ -z "$extra" ] && base=$r  # a plain decoder: the speed-ups below are against it
     echo "| $label | $k | $a | $r | $(ratio "$r" "$base") |"
 done
-echo "# load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# at the end: $(date -u '+%H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
