@@ -9,8 +9,11 @@
 # Prints a Markdown table: decoder, drafts per round, acceptance (overall; depth 1, 2, ...: the
 # share of the d-th drafted tokens that were accepted, over the prompts), tokens/s (median over
 # the prompts of each one's fastest of 3 runs) and the speed-up over plain decoding; greedy for
-# every K from 1 to D, then sampling at temperature 0.8 with K = D. --threads defaults to 1: on a
-# shared machine OpenMP threads that wait on each other slow a batch-1 decode down.
+# every K from 1 to D (bf16 drafts, generate's default), greedy with fp32 drafts at K = D, then
+# sampling at temperature 0.8 with K = D. The decoders take turns, prompt by prompt and run by run,
+# so that a busy machine slows them alike; the load average is printed at the start and the end.
+# --threads defaults to 1: on a shared machine OpenMP threads that wait on each other slow a
+# batch-1 decode down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${CTRAIN_BIN:-build/ctrain}
@@ -38,28 +41,42 @@ fi
 prompts=("The importance of filling the" "Gandhi also campaigned hard going" "It can become habit just"
          "We cannot renew our country" "As we speak, routes in" "They did however take care"
          "The parties agree that the" "Identify the assets can you")
-# Per prompt the fastest of 3 runs (stderr's "N tokens in S s, R tokens/s"); prints the median
-# tokens/s, then the acceptance summed over the prompts: overall and per depth, "-" for plain.
-measure() {  # temperature, extra args...
-    local temp=$1
-    shift
-    local rates=() lines=""
-    for p in "${prompts[@]}"; do
-        local err best=0 r
-        for _ in 1 2 3; do
+# The decoders compared, one line each: label | drafts per round | temperature | extra args.
+# Greedy for every K from 1 to D (the modules drafting with their bf16 weight copies, generate's
+# default, and once more with the fp32 weights at K = D), then sampling at temperature 0.8 with K = D.
+decoders=("plain, greedy|-|0|")
+for ((k = 1; k <= DEPTH; k++)); do decoders+=("--speculative, greedy|$k|0|--speculative --draft-tokens $k"); done
+decoders+=("--speculative --draft-weights fp32, greedy|$DEPTH|0|--speculative --draft-weights fp32")
+decoders+=("plain, temperature 0.8|-|0.8|" "--speculative, temperature 0.8|$DEPTH|0.8|--speculative")
+# Per prompt and decoder the fastest of 3 runs (stderr's "N tokens in S s, R tokens/s"), the
+# decoders taking turns (prompt by prompt, run by run) so that a busy machine slows them alike.
+declare -A best accept
+started="$(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for p in "${prompts[@]}"; do
+    for _ in 1 2 3; do
+        for d in "${!decoders[@]}"; do
+            IFS='|' read -r _ _ temp extra <<<"${decoders[$d]}"
+            # shellcheck disable=SC2086  # extra is a list of words
             err=$("$BIN" generate --checkpoint "$CKPT" --prompt "$p" --temperature "$temp" --ignore-eos \
-                  --max-tokens "$TOKENS" --threads "$THREADS" --stats "$@" 2>&1 >/dev/null)
+                  --max-tokens "$TOKENS" --threads "$THREADS" --stats $extra 2>&1 >/dev/null)
             r=$(echo "$err" | sed -n 's/.* \([0-9.]*\) tokens\/s$/\1/p')
-            best=$(echo "if ($r > $best) $r else $best" | bc -l)
+            key="$d|$p"
+            best[$key]=$(echo "if ($r > ${best[$key]:-0}) $r else ${best[$key]:-0}" | bc -l)
+            accept[$key]="$(echo "$err" | grep 'acceptance by depth' || true)"
         done
-        rates+=("$best")
-        lines+="$(echo "$err" | grep 'acceptance by depth' || true)"$'\n'
     done
-    local median
+done
+# Decoder d: the median over the prompts of their fastest runs, then the acceptance summed over
+# the prompts: overall and per depth ("-" for plain).
+summary() {
+    local d=$1 rates=() lines="" median acc
+    for p in "${prompts[@]}"; do
+        rates+=("${best[$d|$p]}")
+        lines+="${accept[$d|$p]}"$'\n'
+    done
     median=$(printf '%s\n' "${rates[@]}" | sort -g |
              awk '{v[NR] = $1} END {printf "%.1f", (v[int((NR + 1) / 2)] + v[int(NR / 2) + 1]) / 2}')
     # "generate: acceptance by depth: 1: 81.0% (30 of 37), 2: ..." -> the counts summed per depth
-    local acc
     acc=$(echo "$lines" | grep -o '[0-9]*: [0-9.]*% ([0-9]* of [0-9]*)' |
           awk '{d=$1; sub(":", "", d); a[d]+=substr($3, 2); n[d]+=$5; if (d > D) D = d}
                END {if (!D) {print "-"; exit} for (d = 1; d <= D; d++) {A+=a[d]; N+=n[d]}
@@ -68,19 +85,16 @@ measure() {  # temperature, extra args...
     echo "$median $acc"
 }
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
-echo "# ctrain self-speculative decoding (CPU, batch 1, $TOKENS tokens after each of ${#prompts[@]} prompts), $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# ctrain self-speculative decoding (CPU, batch 1, $TOKENS tokens after each of ${#prompts[@]} prompts), $started"
 echo "# $CKPT (model.mtp_depth $DEPTH); $("$BIN" --version | sed -n 's/^  compute: //p' | sed 's/; [0-9]* threads$//'); --threads $THREADS (0: every core)"
 echo
 echo "| decoder | drafts per round | acceptance (overall; per depth) | tokens/s (median) | speed-up |"
 echo "| --- | --- | --- | --- | --- |"
-read -r plain _ <<<"$(measure 0)"
-echo "| plain, greedy | - | - | $plain | 1.00 |"
-for ((k = 1; k <= DEPTH; k++)); do
-    read -r r a <<<"$(measure 0 --speculative --draft-tokens "$k")"
-    echo "| --speculative, greedy | $k | $a | $r | $(ratio "$r" "$plain") |"
+base=""
+for d in "${!decoders[@]}"; do
+    IFS='|' read -r label k _ extra <<<"${decoders[$d]}"
+    read -r r a <<<"$(summary "$d")"
+    [ -z "$extra" ] && base=$r  # a plain decoder: the speed-ups below are against it
+    echo "| $label | $k | $a | $r | $(ratio "$r" "$base") |"
 done
-# sampling (temperature 0.8, seed 1337): the same distribution as plain sampling, another text
-read -r splain _ <<<"$(measure 0.8)"
-echo "| plain, temperature 0.8 | - | - | $splain | 1.00 |"
-read -r r a <<<"$(measure 0.8 --speculative)"
-echo "| --speculative, temperature 0.8 | $DEPTH | $a | $r | $(ratio "$r" "$splain") |"
+echo "# at the end: $(date -u '+%H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -24,6 +24,10 @@ void spec_train_briefly(CtModel *m, int steps);
 void spec_plain_greedy(CtModel *m, const int32_t *prompt, int n, int count, int32_t *out);
 // ‖a − b‖ / ‖b‖ over n numbers (2-norms).
 double spec_relative_error(const float *a, const float *b, size_t n);
+// From now on (in this test's process) the drafters below draft with bf16 copies of the weights
+// (ct_mtp_drafter_read_bf16): the output must not change; the modules' rows then match a
+// recomputation in fp32 only to bf16's precision.
+void spec_draft_in_bf16(int on);
 // Self-speculative greedy decoding of `count` tokens, k drafts per round at most; the counts per
 // depth add to *c; the drafter's state is checked against a recomputation at the end.
 void spec_self_speculative_greedy(CtModel *m, int k, const int32_t *prompt, int n, int count, int32_t *out,

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/rng.h"
+#include "kernels/cpu/bf16_weights.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/ops.h"
@@ -125,6 +126,141 @@ TEST(ops, matmul_of_few_rows_matches_double_sums) {
                 }
             CHECK_MSG(worst < 2e-4, "%d rows%s: off by %.3g", N, bias ? ", bias" : "", worst);
         }
+}
+
+// A speculative decoder checks its drafts in one pass over a few rows, and its greedy output is
+// plain greedy decoding's only if each row's logits are those of a pass over that row alone: a
+// row of a product of 2 to 8 rows is the 1-row product of that row, bit for bit, on widths with
+// and without a tail past whole vectors (C 301, 384) and past whole blocks of columns (OC 262).
+TEST(ops, a_row_of_a_few_rows_product_does_not_depend_on_the_rows_beside_it) {
+    CtRng rng;
+    ct_rng_seed(&rng, 16);
+    const int widths[] = {301, 384}, OC = 262;
+    ct_cpu_set_matmul_engine(CT_MATMUL_BLAS);
+    for (int wi = 0; wi < 2; wi++) {
+        const int C = widths[wi];
+        float *x = random_floats(&rng, (size_t)8 * C, 1), *w = random_floats(&rng, (size_t)OC * C, 1);
+        float *b = random_floats(&rng, OC, 1), *many = ct_alloc(sizeof(float) * 8 * OC);
+        float *one = ct_alloc(sizeof(float) * OC);
+        for (int N = 2; N <= 8; N++)
+            for (int bias = 0; bias < 2; bias++) {
+                ct_ops_cpu()->matmul_forward(many, x, w, bias ? b : NULL, N, C, OC);
+                int differ = 0;
+                for (int n = 0; n < N; n++) {
+                    ct_ops_cpu()->matmul_forward(one, x + (size_t)n * C, w, bias ? b : NULL, 1, C, OC);
+                    differ += memcmp(one, many + (size_t)n * OC, sizeof(float) * OC) != 0;
+                }
+                CHECK_MSG(!differ, "C %d, %d rows%s: %d rows differ from their 1-row products", C, N,
+                          bias ? ", bias" : "", differ);
+            }
+        ct_free(x);
+        ct_free(w);
+        ct_free(b);
+        ct_free(many);
+        ct_free(one);
+    }
+}
+
+// On a CPU with AVX-512 the few-rows products run an explicit kernel (kernels/cpu/
+// matmul_few_avx512.h) that sums in the portable loops' order: a decoder's logits do not depend
+// on which of the two a build has, bit for bit.
+TEST(ops, the_avx512_few_rows_kernel_computes_the_portable_loops_numbers) {
+#if !defined(__AVX512F__)
+    SKIP("this build has no AVX-512 kernel (the portable loops are the only few-rows path)");
+#else
+    CtRng rng;
+    ct_rng_seed(&rng, 17);
+    const int widths[] = {7, 301, 384}, OC = 262;
+    ct_cpu_set_matmul_engine(CT_MATMUL_BLAS);
+    for (int wi = 0; wi < 3; wi++) {
+        const int C = widths[wi];
+        float *x = random_floats(&rng, (size_t)8 * C, 1), *w = random_floats(&rng, (size_t)OC * C, 1);
+        float *b = random_floats(&rng, OC, 1);
+        float *fast = ct_alloc(sizeof(float) * 8 * OC), *portable = ct_alloc(sizeof(float) * 8 * OC);
+        for (int N = 1; N <= 8; N++)
+            for (int bias = 0; bias < 2; bias++) {
+                ct_ops_cpu()->matmul_forward(fast, x, w, bias ? b : NULL, N, C, OC);
+                ct_cpu_set_matmul_few_rows_portable_only(1);
+                ct_ops_cpu()->matmul_forward(portable, x, w, bias ? b : NULL, N, C, OC);
+                ct_cpu_set_matmul_few_rows_portable_only(0);
+                int differ = 0;
+                for (int i = 0; i < N * OC; i++) differ += fast[i] != portable[i];
+                CHECK_MSG(!differ, "C %d, %d rows%s: %d of %d numbers differ", C, N, bias ? ", bias" : "", differ,
+                          N * OC);
+            }
+        ct_free(x);
+        ct_free(w);
+        ct_free(b);
+        ct_free(fast);
+        ct_free(portable);
+    }
+#endif
+}
+
+// A float rounded to bf16 (nearest even) and back, in double.
+static double via_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    float r;
+    memcpy(&r, &u, sizeof r);
+    return r;
+}
+
+// The CPU table for bf16 drafts (kernels/cpu/bf16_weights.h): a product whose weights lie in a
+// declared buffer (all of it, or rows of it) reads their bf16 copy, whatever the rows (1 to 9,
+// a tail past whole vectors: C 301), with a bias or not; a weight outside gets the fp32 product
+// bit for bit, as does the plain CPU table for the declared one; a forgotten buffer is fp32 again.
+TEST(ops, the_bf16_weights_table_reads_the_copies_of_declared_weights_only) {
+    CtRng rng;
+    ct_rng_seed(&rng, 18);
+    const int C = 301, OC = 70;
+    float *x = random_floats(&rng, (size_t)9 * C, 1), *w = random_floats(&rng, (size_t)OC * C, 1);
+    float *other = random_floats(&rng, (size_t)OC * C, 1), *b = random_floats(&rng, OC, 1);
+    float *got = ct_alloc(sizeof(float) * 9 * OC), *want = ct_alloc(sizeof(float) * 9 * OC);
+    const CtOps *bf16 = ct_ops_cpu_bf16_weights(), *cpu = ct_ops_cpu();
+    ct_cpu_set_matmul_engine(CT_MATMUL_BLAS);
+    bf16->keep_low_precision_weights(w, (size_t)OC * C, NULL);
+    CHECK(ct_cpu_bf16_weights_bytes() == sizeof(uint16_t) * OC * C);
+    for (int N = 1; N <= 9; N++)
+        for (int bias = 0; bias < 2; bias++) {
+            const int rows = bias ? OC - 5 : OC;  // with a bias: rows 5.. of the declared matrix
+            const float *wr = bias ? w + (size_t)5 * C : w;
+            bf16->matmul_forward(got, x, wr, bias ? b : NULL, N, C, rows);
+            double worst = 0, off_fp32 = 0;
+            for (int n = 0; n < N; n++)
+                for (int o = 0; o < rows; o++) {
+                    double exact = bias ? b[o] : 0, fp32 = exact;
+                    for (int c = 0; c < C; c++) {
+                        exact += (double)x[n * C + c] * via_bf16(wr[(size_t)o * C + c]);
+                        fp32 += (double)x[n * C + c] * wr[(size_t)o * C + c];
+                    }
+                    worst = fmax(worst, fabs(got[n * rows + o] - exact));
+                    off_fp32 = fmax(off_fp32, fabs(got[n * rows + o] - fp32));
+                }
+            CHECK_MSG(worst < 2e-4, "%d rows%s: off the bf16 weights' product by %.3g", N, bias ? ", bias" : "", worst);
+            CHECK_MSG(off_fp32 > 1e-3, "%d rows%s: only %.3g from the fp32 product: the copy was not read", N,
+                      bias ? ", bias" : "", off_fp32);
+            // the plain table, and a weight outside the declared buffer: fp32, bit for bit
+            cpu->matmul_forward(want, x, wr, bias ? b : NULL, N, C, rows);
+            bf16->matmul_forward(got, x, other, bias ? b : NULL, N, C, rows);
+            float *fp32 = ct_alloc(sizeof(float) * 9 * OC);
+            cpu->matmul_forward(fp32, x, other, bias ? b : NULL, N, C, rows);
+            CHECK_MSG(memcmp(got, fp32, sizeof(float) * N * rows) == 0, "%d rows: an undeclared weight's product differs "
+                      "from the fp32 one", N);
+            ct_free(fp32);
+        }
+    ct_cpu_forget_bf16_weights(w);
+    CHECK(ct_cpu_bf16_weights_bytes() == 0);
+    bf16->matmul_forward(got, x, w, NULL, 3, C, OC);
+    cpu->matmul_forward(want, x, w, NULL, 3, C, OC);
+    CHECK_MSG(memcmp(got, want, sizeof(float) * 3 * OC) == 0, "a forgotten buffer's product is not fp32's");
+    ct_free(x);
+    ct_free(w);
+    ct_free(other);
+    ct_free(b);
+    ct_free(got);
+    ct_free(want);
 }
 
 // RoPE makes q·k depend on positions only through their difference.

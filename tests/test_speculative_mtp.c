@@ -63,14 +63,16 @@ static void random_model_case(CtArch arch, int depth, int lora) {
 
 // A briefly trained model: its modules are right often and wrong often, at every depth, so the
 // rounds go through acceptances, rejections, catch-ups over several rows and rollbacks.
-static void trained_model_case(CtArch arch, int depth, int lora) {
+static void trained_model_case(CtArch arch, int depth, int lora, int bf16_drafts) {
     CtModel m;
     mtp_model(&m, arch, depth);
     ct_model_init(&m, 5);
     spec_train_briefly(&m, 100);
     if (lora) attach_random_lora(&m, 0.2f);  // the modules draft for the adapted model: often wrong
     char what[80];
-    snprintf(what, sizeof what, "trained %s, D %d%s", ct_arch_name(arch), depth, lora ? ", LoRA" : "");
+    snprintf(what, sizeof what, "trained %s, D %d%s%s", ct_arch_name(arch), depth, lora ? ", LoRA" : "",
+             bf16_drafts ? ", bf16 drafts" : "");
+    spec_draft_in_bf16(bf16_drafts);
     SpecCounts c;
     spec_greedy_matches_plain(&m, what, &c);
     for (int i = 0; i < depth && !ct_test_failed(); i++) {
@@ -115,28 +117,38 @@ TEST(speculative_mtp, greedy_equals_plain_greedy_with_lora_adapters_in_passes_of
 }
 
 TEST(speculative_mtp, greedy_equals_plain_greedy_trained_gpt2_accepting_and_rejecting) {
-    trained_model_case(CT_ARCH_GPT2, 1, 0);
-    if (!ct_test_failed()) trained_model_case(CT_ARCH_GPT2, 2, 0);
+    trained_model_case(CT_ARCH_GPT2, 1, 0, 0);
+    if (!ct_test_failed()) trained_model_case(CT_ARCH_GPT2, 2, 0, 0);
 }
 
 TEST(speculative_mtp, greedy_equals_plain_greedy_trained_llama_accepting_and_rejecting) {
-    trained_model_case(CT_ARCH_LLAMA, 1, 0);
-    if (!ct_test_failed()) trained_model_case(CT_ARCH_LLAMA, 2, 0);
+    trained_model_case(CT_ARCH_LLAMA, 1, 0, 0);
+    if (!ct_test_failed()) trained_model_case(CT_ARCH_LLAMA, 2, 0, 0);
 }
 
 TEST(speculative_mtp, greedy_equals_plain_greedy_trained_with_lora_adapters) {
-    trained_model_case(CT_ARCH_LLAMA, 2, 1);
+    trained_model_case(CT_ARCH_LLAMA, 2, 1, 0);
+}
+
+// Drafts from bf16 copies of the modules' and the head's weights (--draft-weights bf16, the
+// default of generate): the checks read fp32, so the output is still plain greedy's.
+TEST(speculative_mtp, greedy_equals_plain_greedy_with_bf16_drafts_accepting_and_rejecting) {
+    trained_model_case(CT_ARCH_LLAMA, 2, 0, 1);
+    if (!ct_test_failed()) trained_model_case(CT_ARCH_GPT2, 1, 0, 1);
+    if (!ct_test_failed()) trained_model_case(CT_ARCH_LLAMA, 2, 1, 1);
 }
 
 // ---- sampling ----
 
 // The first module's distribution of the first token after prompt (what it drafts from), in q[V].
-static void first_draft_distribution(CtModel *m, const int32_t *prompt, int n, const CtSampling *s, float *q) {
+static void first_draft_distribution(CtModel *m, const int32_t *prompt, int n, const CtSampling *s, int bf16,
+                                     float *q) {
     CtGenerator g;
     ct_generator_init(&g, m, m->config.max_seq_len);
     CtDrafter drafter;
     CtMtpDrafter md;
     ct_mtp_drafter_init(&md, &drafter, &g);
+    if (bf16) ct_mtp_drafter_read_bf16(&md);
     CtRng rng;
     ct_rng_seed(&rng, 1);
     CtSpeculative sp;
@@ -149,7 +161,8 @@ static void first_draft_distribution(CtModel *m, const int32_t *prompt, int n, c
 }
 
 // N runs of self-speculative sampling (k drafts), each with its own seed: counts of the first two tokens.
-static void sampled_pairs(CtModel *m, int k, const int32_t *prompt, int n, const CtSampling *s, int N, double *counts) {
+static void sampled_pairs(CtModel *m, int k, const int32_t *prompt, int n, const CtSampling *s, int bf16, int N,
+                          double *counts) {
     const int V = m->config.vocab_size;
     CtGenerator g;
     ct_generator_init(&g, m, m->config.max_seq_len);
@@ -159,6 +172,7 @@ static void sampled_pairs(CtModel *m, int k, const int32_t *prompt, int n, const
         CtDrafter drafter;
         CtMtpDrafter md;
         ct_mtp_drafter_init(&md, &drafter, &g);
+        if (bf16) ct_mtp_drafter_read_bf16(&md);
         CtRng rng;
         ct_rng_seed(&rng, 1000 + (uint64_t)r);
         CtSpeculative sp;
@@ -180,8 +194,8 @@ static void sampled_pairs(CtModel *m, int k, const int32_t *prompt, int n, const
 // the target's joint distribution (total variation below 0.035 over 36 cells from 12,000 runs;
 // the sampling error alone is about 0.015), while the first module's distribution is far from
 // the target's (so accepting every draft, or sampling a rejection from p instead of the residual,
-// would fail).
-static void sampling_follows_the_target(const CtSampling *s, const char *what) {
+// would fail). bf16: the modules draft with bf16 weight copies (q is what they drew from).
+static void sampling_follows_the_target(const CtSampling *s, int bf16, const char *what) {
     enum { V = 6, N = 12000 };
     ct_cpu_set_threads(1);  // 12,000 runs of a tiny model: OpenMP threads would only wait on each other
     CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
@@ -194,7 +208,7 @@ static void sampling_follows_the_target(const CtSampling *s, const char *what) {
     double exact[V * V], counts[V * V] = {0};
     generate_fixture_exact_pairs(&m, prompt, 3, s, exact);
     float q[V];
-    first_draft_distribution(&m, prompt, 3, s, q);
+    first_draft_distribution(&m, prompt, 3, s, bf16, q);
     double tv_draft = 0;
     for (int a = 0; a < V; a++) {
         double p = 0;
@@ -203,7 +217,7 @@ static void sampling_follows_the_target(const CtSampling *s, const char *what) {
     }
     CHECK_MSG(tv_draft > 0.2, "%s: the first module's distribution is %.3f from the target's: too close to test", what,
               tv_draft);
-    sampled_pairs(&m, 2, prompt, 3, s, N, counts);
+    sampled_pairs(&m, 2, prompt, 3, s, bf16, N, counts);
     double tv = 0;
     for (int i = 0; i < V * V; i++) tv += 0.5 * fabs(counts[i] / N - exact[i]);
     CHECK_MSG(tv < 0.035, "%s: self-speculative sampling's first two tokens are %.4f (total variation) from the "
@@ -213,12 +227,17 @@ static void sampling_follows_the_target(const CtSampling *s, const char *what) {
 
 TEST(speculative_mtp, sampling_follows_the_targets_distribution) {
     const CtSampling s = {.temperature = 1.0f, .top_p = 1.0f};
-    sampling_follows_the_target(&s, "temperature 1");
+    sampling_follows_the_target(&s, 0, "temperature 1");
+}
+
+TEST(speculative_mtp, sampling_with_bf16_drafts_follows_the_targets_distribution) {
+    const CtSampling s = {.temperature = 1.0f, .top_p = 1.0f};
+    sampling_follows_the_target(&s, 1, "temperature 1, bf16 drafts");
 }
 
 TEST(speculative_mtp, sampling_follows_the_targets_distribution_with_top_k_and_top_p) {
     const CtSampling s = {.temperature = 0.7f, .top_k = 4, .top_p = 0.9f};
-    sampling_follows_the_target(&s, "top-k 4, top-p 0.9");
+    sampling_follows_the_target(&s, 0, "top-k 4, top-p 0.9");
 }
 
 // ---- ctrain generate --speculative ----
@@ -256,8 +275,9 @@ static void speculative_prints_plain(const char *path, int depth) {
         char *plain = run(args, &status);
         CHECK_EQ_INT(status, 0);
         for (int k = 1; k <= depth; k++) {
-            snprintf(args, sizeof args, "--checkpoint '%s' %s --speculative %s 2>/dev/null", path, common,
-                     k < depth ? "--draft-tokens 1" : "");
+            // the default bf16 drafts with ids, fp32 drafts with text
+            snprintf(args, sizeof args, "--checkpoint '%s' %s --speculative %s %s 2>/dev/null", path, common,
+                     k < depth ? "--draft-tokens 1" : "", ids ? "" : "--draft-weights fp32");
             char *spec = run(args, &status);
             CHECK_EQ_INT(status, 0);
             CHECK_MSG(spec && plain && strcmp(spec, plain) == 0, "%s, %d drafts: %s\nplain: %s", path, k,
@@ -284,7 +304,7 @@ TEST(speculative_mtp, generate_speculative_prints_what_plain_greedy_generate_pri
     CHECK_EQ_INT(status, 0);
     CHECK_MSG(err && strstr(err, "tokens/s") && strstr(err, "draft acceptance") &&
                   strstr(err, "--speculative, depth 2") && strstr(err, "acceptance by depth: 1: ") &&
-                  strstr(err, ", 2: "),
+                  strstr(err, ", 2: ") && strstr(err, "the modules draft with bf16 weights"),
               "stderr: %s", err ? err : "(none)");
     free(err);
 }
@@ -320,8 +340,10 @@ TEST(speculative_mtp, generate_speculative_refuses_what_it_cannot_do) {
         {"--checkpoint '%s' --prompt hi --speculative", "model.mtp_depth is 0"},
         {"--checkpoint '%s' --prompt hi --speculative --draft-tokens 3", "--draft-tokens 3"},
         {"--checkpoint '%s' --prompt hi --speculative --draft '%s'", "--speculative and --draft exclude each other"},
+        {"--checkpoint '%s' --prompt hi --speculative --draft-weights fp16", "--draft-weights is bf16 or fp32"},
+        {"--checkpoint '%s' --prompt hi --draft-weights bf16", "--draft-weights goes with --speculative"},
     };
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 5; i++) {
         const char *path = i == 0 ? none : two;
         snprintf(args, sizeof args, cases[i].args, path, two);
         char *out = run(args, &status);

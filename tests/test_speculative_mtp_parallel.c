@@ -47,13 +47,16 @@ static void random_model_case(CtArch arch, int n_layer, int depth) {
 }
 
 // A briefly trained model: its heads are right often and wrong often, at every depth.
-static void trained_model_case(CtArch arch, int depth) {
+// bf16_drafts: the heads draft with bf16 copies of their weights (ct_mtp_drafter_read_bf16).
+static void trained_model_case(CtArch arch, int depth, int bf16_drafts) {
     CtModel m;
     heads_model(&m, arch, 2, depth);
     ct_model_init(&m, 5);
     spec_train_briefly(&m, 100);
     char what[80];
-    snprintf(what, sizeof what, "trained %s, %d parallel heads", ct_arch_name(arch), depth);
+    snprintf(what, sizeof what, "trained %s, %d parallel heads%s", ct_arch_name(arch), depth,
+             bf16_drafts ? ", bf16 drafts" : "");
+    spec_draft_in_bf16(bf16_drafts);
     SpecCounts c;
     spec_greedy_matches_plain(&m, what, &c);
     for (int i = 0; i < depth && !ct_test_failed(); i++) {
@@ -105,10 +108,14 @@ TEST(speculative_mtp_parallel, greedy_equals_plain_greedy_with_lora_adapters_in_
 }
 
 TEST(speculative_mtp_parallel, greedy_equals_plain_greedy_trained_gpt2_accepting_and_rejecting) {
-    trained_model_case(CT_ARCH_GPT2, 2);
+    trained_model_case(CT_ARCH_GPT2, 2, 0);
 }
 TEST(speculative_mtp_parallel, greedy_equals_plain_greedy_trained_llama_accepting_and_rejecting) {
-    trained_model_case(CT_ARCH_LLAMA, 2);
+    trained_model_case(CT_ARCH_LLAMA, 2, 0);
+}
+// The heads' blocks and the shared head read bf16 copies while they draft; the output stays plain greedy's.
+TEST(speculative_mtp_parallel, greedy_equals_plain_greedy_with_bf16_drafts_accepting_and_rejecting) {
+    trained_model_case(CT_ARCH_LLAMA, 2, 1);
 }
 
 // ---- sampling ----

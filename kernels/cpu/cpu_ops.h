@@ -25,11 +25,21 @@ void ct_cpu_attention_decode_f32(float *out, const float *q, int q_stride, const
 typedef enum { CT_MATMUL_BLAS = 0, CT_MATMUL_PORTABLE = 1 } CtMatmulEngine;
 void ct_cpu_set_matmul_engine(CtMatmulEngine engine);
 CtMatmulEngine ct_cpu_matmul_engine(void);
+// The BLAS engine's products of 1-8 rows (decoding) run our own loops (matmul.inc), in float on a
+// CPU with AVX-512 an explicit kernel (matmul_few_avx512.h) with the same numbers: on = 1 makes
+// them take the portable loops anyway (the tests compare the two).
+void ct_cpu_set_matmul_few_rows_portable_only(int on);
+int ct_cpu_matmul_few_rows_portable_only(void);
 
 // Attention uses the BLAS engine (when matrix products do) from this sequence length on; below
 // it the loops are as fast (measured: equal at T=32, BLAS 1.4-2x faster from T=64). 1 = always.
 void ct_cpu_set_attention_blas_min_seq(int T);
 int ct_cpu_attention_blas_min_seq(void);
+
+// out[N,OC] = inp[N,C]·Wᵀ (+ bias[OC] when not NULL) with W [OC,C] in bf16 (bit patterns: a
+// float's upper 16 bits): the product of ct_ops_cpu_bf16_weights() (kernels/cpu/bf16_weights.h).
+void ct_cpu_matmul_forward_bf16w(float *out, const float *inp, const uint16_t *weight, const float *bias, int N, int C,
+                                 int OC);
 
 // Threads of the CPU backend (n <= 0: every core); OpenMP's pool does all the work, matrix
 // products included (see matmul.inc). Returns the count in use.

@@ -16,6 +16,10 @@ int ct_cpu_attention_blas_min_seq(void) { return attention_blas_min_seq; }
 void ct_cpu_set_matmul_engine(CtMatmulEngine engine) { matmul_engine = engine; }
 CtMatmulEngine ct_cpu_matmul_engine(void) { return matmul_engine; }
 
+static int few_rows_portable_only;
+void ct_cpu_set_matmul_few_rows_portable_only(int on) { few_rows_portable_only = on; }
+int ct_cpu_matmul_few_rows_portable_only(void) { return few_rows_portable_only; }
+
 // OpenBLAS (pthreads build) keeps its own pool of threads; we do not use it. Every product is
 // split across OpenMP threads, each calling a single-threaded sgemm on its own slice of the
 // result, so there is one pool, and no spinning of one pool while the other works.

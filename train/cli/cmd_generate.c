@@ -46,6 +46,11 @@ static const CtOption options[] = {
                           "checked in one pass as with --draft; stderr gets the acceptance overall and per depth", 0},
     {"draft-tokens", "K", "with --draft: tokens drafted per round, 1 to 64 (default 4); with --speculative: 1 to D "
                           "(default D)", 0},
+    {"draft-weights", "bf16|fp32", "with --speculative: the weights the modules draft with, bf16 copies of the modules' "
+                                   "and the output head's products (half the bytes to read; the drafts, and so the "
+                                   "acceptance, may differ a little) or the fp32 weights (default bf16); the model's "
+                                   "own pass that checks the drafts reads fp32 either way, so the output is the same",
+     0},
     {"stats", NULL, "print the tokens generated per second on stderr (always with --draft and --speculative)", 0},
     {"threads", "N", "CPU threads (default: every core)", 0},
 };
@@ -126,6 +131,7 @@ enum { MAX_DEPTH_STATS = 64 };
 typedef struct {
     long drafted, accepted;
     long drafted_at[MAX_DEPTH_STATS], accepted_at[MAX_DEPTH_STATS];
+    size_t bf16_bytes;  // --speculative --draft-weights bf16: the copies' size (0: fp32 drafts)
 } SpeculativeCounts;
 
 // Plain decoding: one model pass per token. Returns the cache's size (its context).
@@ -149,8 +155,8 @@ static int decode_plain(CtModel *m, const CtIds *ids, const CtSamplingOptions *s
 
 // --draft (draft not NULL): the draft model proposes; --speculative: the model's own modules do.
 // The model checks (train/model/speculative.h). The counts go to *counts.
-static int decode_speculative(CtModel *m, CtModel *draft, int k, const CtIds *ids, const CtSamplingOptions *so,
-                              Output *o, double *t_start, SpeculativeCounts *counts) {
+static int decode_speculative(CtModel *m, CtModel *draft, int k, int bf16_drafts, const CtIds *ids,
+                              const CtSamplingOptions *so, Output *o, double *t_start, SpeculativeCounts *counts) {
     CtGenerator g, dg;
     ct_generator_init(&g, m, m->config.max_seq_len);
     CtDrafter drafter;
@@ -160,6 +166,7 @@ static int decode_speculative(CtModel *m, CtModel *draft, int k, const CtIds *id
         ct_model_drafter_init(&drafter, &dg);
     } else {
         ct_mtp_drafter_init(&modules, &drafter, &g);
+        if (bf16_drafts) counts->bf16_bytes = ct_mtp_drafter_read_bf16(&modules);
     }
     CtRng rng;
     ct_rng_seed(&rng, (uint64_t)so->seed);
@@ -194,6 +201,9 @@ static int decode_speculative(CtModel *m, CtModel *draft, int k, const CtIds *id
 
 // stderr after a speculative run: the acceptance overall, then per place in the draft (depth).
 static void print_acceptance(const SpeculativeCounts *c, int k, int self) {
+    if (self)
+        fprintf(stderr, "generate: the modules draft with %s weights%s\n", c->bf16_bytes ? "bf16" : "fp32",
+                c->bf16_bytes ? " (copies of their products' and the head's, --draft-weights bf16)" : "");
     fprintf(stderr, "generate: draft acceptance %.1f%% (%ld of %ld drafted tokens, %s %d)\n",
             c->drafted ? 100.0 * (double)c->accepted / (double)c->drafted : 0.0, c->accepted, c->drafted,
             self ? "--speculative, depth" : "--draft-tokens", k);
@@ -254,6 +264,13 @@ static int run_generate(const CtArgs *args) {
     if (self && draft_path)
         return ct_cli_usage_error(&ct_cmd_generate, "--speculative and --draft exclude each other: the model's own "
                                                     "modules draft, or another model does");
+    const char *draft_weights = ct_args_get(args, "draft-weights");
+    if (draft_weights && strcmp(draft_weights, "bf16") != 0 && strcmp(draft_weights, "fp32") != 0)
+        return ct_cli_usage_error(&ct_cmd_generate, "--draft-weights is bf16 or fp32 (got %s)", draft_weights);
+    if (draft_weights && !self)
+        return ct_cli_usage_error(&ct_cmd_generate, "--draft-weights goes with --speculative (the weights the "
+                                                    "model's own modules draft with)");
+    const int bf16_drafts = !draft_weights || strcmp(draft_weights, "bf16") == 0;
     if (!draft_path && !self && ct_args_has(args, "draft-tokens"))
         return ct_cli_usage_error(&ct_cmd_generate, "--draft-tokens needs --draft CKPT (the model that drafts) or "
                                                     "--speculative");
@@ -327,8 +344,8 @@ static int run_generate(const CtArgs *args) {
         double t_start;
         SpeculativeCounts counts = {0};
         const int speculative = draft_path || self;
-        const int max_ctx = speculative ? decode_speculative(&m, draft_path ? &draft : NULL, (int)draft_tokens, &ids,
-                                                             &so, &o, &t_start, &counts)
+        const int max_ctx = speculative ? decode_speculative(&m, draft_path ? &draft : NULL, (int)draft_tokens,
+                                                             bf16_drafts, &ids, &so, &o, &t_start, &counts)
                                         : decode_plain(&m, &ids, &so, &o, &t_start);
         const double seconds = ct_time_now() - t_start;
         fputc('\n', stdout);
@@ -363,7 +380,8 @@ const CtCommand ct_cmd_generate = {
     .name = "generate",
     .summary = "continue a prompt with a trained model (key/value cache, streamed)",
     .usage = "ctrain generate --checkpoint FILE [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] "
-             "[--top-p P] [--seed S] [--ids] [--ignore-eos] [--draft CKPT | --speculative] [--draft-tokens K] [--stats]",
+             "[--top-p P] [--seed S] [--ids] [--ignore-eos] [--draft CKPT | --speculative] [--draft-tokens K] "
+             "[--draft-weights bf16|fp32] [--stats]",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .max_positionals = 0,

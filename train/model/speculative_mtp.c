@@ -4,6 +4,8 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "kernels/cpu/bf16_weights.h"
+#include "kernels/cpu/cpu_ops.h"
 
 static int min_int(int a, int b) { return a < b ? a : b; }
 
@@ -44,8 +46,12 @@ static int mtp_propose(CtDrafter *d, const int32_t *seq, int len, int k, const C
             const int at = from + r + in.token_shift;
             md->tokens[r] = at < len ? seq[at] : draft[at - len];
         }
+        CtModel *m = g->model;
+        const CtOps *own = m->ops;
+        m->ops = md->draft_ops;  // the modules' products (bf16 copies, or the model's own ops)
         const float *logits = ct_generator_mtp_feed(g, depth, ct_mtp_drafter_plane(md, in.plane, from), md->tokens,
                                                     from, count, ct_mtp_drafter_plane(md, depth, from));
+        m->ops = own;
         draft[depth - 1] = ct_drafter_pick(logits, V, s, rng, probs ? probs + (size_t)(depth - 1) * V : NULL);
         md->rows[depth - 1] = last + 1;  // the rollback keeps those the accepted text confirms
     }
@@ -84,6 +90,7 @@ void ct_mtp_drafter_init(CtMtpDrafter *md, CtDrafter *d, CtGenerator *target) {
     memset(md, 0, sizeof *md);
     md->target = target;
     md->depth = m->config.mtp_depth;
+    md->draft_ops = m->ops;
     const size_t bytes = m->ops->act_bytes * (size_t)(md->depth + 1) * (size_t)target->max_ctx *
                          (size_t)m->config.d_model;
     md->hidden = m->ops->alloc(bytes, "multi-token prediction drafting state");
@@ -93,8 +100,39 @@ void ct_mtp_drafter_init(CtMtpDrafter *md, CtDrafter *d, CtGenerator *target) {
     *d = (CtDrafter){.self = md, .propose = mtp_propose, .rollback = mtp_rollback, .room = mtp_room};
 }
 
+// A weight matrix the drafts read, to the bf16 copies (NULL: absent in this family or layer).
+static size_t declare(CtMtpDrafter *md, const float *w, size_t n) {
+    if (!w) return 0;
+    ct_cpu_keep_bf16_weights(w, n);
+    md->bf16_declared[md->n_bf16_declared++] = w;
+    return n * sizeof(uint16_t);
+}
+
+size_t ct_mtp_drafter_read_bf16(CtMtpDrafter *md) {
+    const CtModel *m = md->target->model;
+    const CtModelConfig *c = &m->config;
+    CT_CHECK(m->ops == ct_ops_cpu() && md->n_bf16_declared == 0,
+             "bf16 drafts are for a model on the CPU, asked for once per drafter");
+    const size_t C = (size_t)c->d_model;
+    size_t bytes = 0;
+    for (int k = 1; k <= md->depth; k++) {
+        const CtLayerTensors *p = &m->w.layers[c->n_layer + k - 1];
+        bytes += declare(md, p->qkv_w, (size_t)ct_model_qkv_width(c) * C);
+        bytes += declare(md, p->attn_out_w, C * (size_t)ct_model_attn_width(c));
+        if (!ct_model_layer_is_moe(c, c->n_layer + k - 1)) {  // an MoE module's experts keep their fp32 products
+            bytes += declare(md, p->fc_w, (size_t)ct_model_fc_width(c) * C);
+            bytes += declare(md, p->fc_out_w, C * (size_t)c->d_ff);
+        }
+        bytes += declare(md, m->w.mtp[k - 1].eh_proj, C * 2 * C);
+    }
+    bytes += declare(md, m->w.lm_head, (size_t)c->vocab_size * C);
+    md->draft_ops = ct_ops_cpu_bf16_weights();
+    return bytes;
+}
+
 void ct_mtp_drafter_free(CtMtpDrafter *md) {
     const CtModel *m = md->target->model;
+    for (int i = 0; i < md->n_bf16_declared; i++) ct_cpu_forget_bf16_weights(md->bf16_declared[i]);
     ct_generator_keep_hidden(md->target, NULL, m->config.n_layer);
     m->ops->free(md->hidden);
     ct_free(md->tokens);

@@ -28,12 +28,24 @@ typedef struct {
     CtAct *hidden;
     int rows[CT_MODEL_MAX_MTP_DEPTH];  // module k's cache and plane k: rows 0..rows[k−1]−1 are final
     int32_t *tokens;                   // HOST [max_ctx]: one module pass's tokens
+    // the ops the modules' passes run with: the model's, or (ct_mtp_drafter_read_bf16) the CPU
+    // table whose products read bf16 copies of the weights the drafts use
+    const CtOps *draft_ops;
+    const float *bf16_declared[4 * CT_MODEL_MAX_MTP_DEPTH + CT_MODEL_MAX_MTP_DEPTH + 1];  // to forget at the end
+    int n_bf16_declared;
 } CtMtpDrafter;
 
 // A drafter over target's modules (its model has mtp_depth > 0; its cache is empty): call before
 // ct_speculative_init, whose prompt pass yields the first hidden rows. d->self is md.
 void ct_mtp_drafter_init(CtMtpDrafter *md, CtDrafter *d, CtGenerator *target);
 void ct_mtp_drafter_free(CtMtpDrafter *md);
+// The drafts read bf16 copies of the weight matrices of the modules (their blocks' products and
+// eh_proj) and of the shared head, half the bytes of a module's pass (kernels/cpu/bf16_weights.h):
+// a model on the CPU only. Only which tokens are drafted, and so the acceptance, can change: the
+// target's pass that checks them reads the fp32 weights, so greedy output stays the target's, and
+// sampling's acceptance test divides by the distribution the drafts were drawn from. Returns the
+// bytes of the copies.
+size_t ct_mtp_drafter_read_bf16(CtMtpDrafter *md);
 // Plane p's row at position pos (p = 0: the main model's hidden state, or its trunk state with
 // parallel heads; p = k: module k's output).
 CtAct *ct_mtp_drafter_plane(const CtMtpDrafter *md, int p, int pos);
