@@ -249,18 +249,23 @@ static int check_speculative(const CtArgs *args, const CtModel *m, const char *c
     return 0;
 }
 
-static int run_generate(const CtArgs *args) {
-    const char *ckpt = ct_args_get(args, "checkpoint");
-    if (!ckpt) return ct_cli_usage_error(&ct_cmd_generate, "--checkpoint FILE is required");
-    long threads, draft_tokens;
-    CtSamplingOptions so;
-    if (ct_args_get_long(args, "threads", 0, &threads) || ct_sampling_options_read(args, 128, 0.8, 1.0, &so) ||
-        ct_args_get_long(args, "draft-tokens", 4, &draft_tokens))
+// --draft CKPT, --speculative, --draft-tokens and --draft-weights: which drafter, if any. 0, or
+// the usage error's exit code.
+typedef struct {
+    const char *draft_path;  // --draft: another model drafts
+    int self;                // --speculative: the model's own modules draft
+    int bf16_drafts;         // --draft-weights (bf16 by default)
+    long draft_tokens;
+} DraftOptions;
+
+static int read_draft_options(const CtArgs *args, DraftOptions *d) {
+    if (ct_args_get_long(args, "draft-tokens", 4, &d->draft_tokens))
         return ct_cli_usage_error(&ct_cmd_generate, "%s", ct_error_message());
+    const long draft_tokens = d->draft_tokens;
     if (draft_tokens < 1 || draft_tokens > 64)
         return ct_cli_usage_error(&ct_cmd_generate, "--draft-tokens must be 1 to 64 (got %ld)", draft_tokens);
-    const char *draft_path = ct_args_get(args, "draft");
-    const int self = ct_args_has(args, "speculative");
+    const char *draft_path = d->draft_path = ct_args_get(args, "draft");
+    const int self = d->self = ct_args_has(args, "speculative");
     if (self && draft_path)
         return ct_cli_usage_error(&ct_cmd_generate, "--speculative and --draft exclude each other: the model's own "
                                                     "modules draft, or another model does");
@@ -270,10 +275,26 @@ static int run_generate(const CtArgs *args) {
     if (draft_weights && !self)
         return ct_cli_usage_error(&ct_cmd_generate, "--draft-weights goes with --speculative (the weights the "
                                                     "model's own modules draft with)");
-    const int bf16_drafts = !draft_weights || strcmp(draft_weights, "bf16") == 0;
+    d->bf16_drafts = !draft_weights || strcmp(draft_weights, "bf16") == 0;
     if (!draft_path && !self && ct_args_has(args, "draft-tokens"))
         return ct_cli_usage_error(&ct_cmd_generate, "--draft-tokens needs --draft CKPT (the model that drafts) or "
                                                     "--speculative");
+    return 0;
+}
+
+static int run_generate(const CtArgs *args) {
+    const char *ckpt = ct_args_get(args, "checkpoint");
+    if (!ckpt) return ct_cli_usage_error(&ct_cmd_generate, "--checkpoint FILE is required");
+    long threads;
+    CtSamplingOptions so;
+    if (ct_args_get_long(args, "threads", 0, &threads) || ct_sampling_options_read(args, 128, 0.8, 1.0, &so))
+        return ct_cli_usage_error(&ct_cmd_generate, "%s", ct_error_message());
+    DraftOptions d = {0};
+    int usage = read_draft_options(args, &d);
+    if (usage != 0) return usage;
+    const char *draft_path = d.draft_path;
+    const int self = d.self, bf16_drafts = d.bf16_drafts;
+    long draft_tokens = d.draft_tokens;
     ct_cpu_set_threads((int)threads);
     CtModel m;
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
