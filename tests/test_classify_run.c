@@ -171,3 +171,22 @@ TEST(classify, pairs_take_type_ids_and_integer_labels_sort_as_numbers) {
     CHECK_CONTAINS(out, "odd.jsonl: example 1 has label maybe, which is not among the labels no,yes");
     free(out);
 }
+
+// A classifier added to train.init_from's model pools as that model's family does: an MLM
+// encoder started from a config whose model keys describe a llama (README's demo.json) reads
+// [CLS], not the last token.
+TEST(classify, auto_pooling_follows_the_model_it_starts_from) {
+    char prefix[4096], *out;
+    if (prepare(prefix, sizeof prefix) != 0) return;
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' shard --tokenizer tok.json --input corpus.txt --split lines --out mlmdata "
+             "&& '%s' mlm run.json --data.path=mlmdata --data.doc_masking=true --run.out_dir=mlm --train.max_steps=2 "
+             "--train.eval_every=0 2>&1", ct_test_tmpdir(), ct_test_bin(), ct_test_bin());
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    CHECK_EQ_INT(classify(prefix, "--model.preset=llama-tiny --model.arch=llama --model.n_kv_head=2 "
+                                  "--train.init_from=mlm/ckpt-step00000002.h5 --train.max_steps=2 --train.eval_every=0",
+                          &out), 0);
+    CHECK_CONTAINS(out, "added a classifier of 2 labels (cls pooling)");
+    free(out);
+}

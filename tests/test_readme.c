@@ -91,7 +91,7 @@ static const char *substitute(const char *cmd, char *out, size_t size, int fast,
     }
     if (fast) {
         static const char *const slow[] = {"make demo", "mpirun", "./ctrain pretrain", "./ctrain sft", "./ctrain dpo",
-                                           "./ctrain reward", "./ctrain grpo", "./ctrain chat", "./ctrain generate", "./ctrain ckpt", "./ctrain eval", "./ctrain lora",
+                                           "./ctrain reward", "./ctrain grpo", "./ctrain mlm", "./ctrain classify", "./ctrain chat", "./ctrain generate", "./ctrain ckpt", "./ctrain eval", "./ctrain lora",
                                            "./ctrain import", "./ctrain export", "./ctrain bench train"};
         for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++)
             if (starts_with(cmd, slow[i])) {
@@ -190,8 +190,30 @@ static void write_pairs(const char *path, int n) {
     free(text);
 }
 
+// reviews.jsonl, reviews-val.jsonl and new.jsonl: short reviews labelled by the words they use
+// ("positive" / "negative"), for README's classify commands.
+static void write_reviews(const char *work, const char *name, int n, int seed) {
+    static const char *const good[] = {"great", "lovely", "wonderful", "excellent", "delightful"};
+    static const char *const bad[] = {"awful", "boring", "terrible", "dreadful", "dull"};
+    static const char *const things[] = {"film", "book", "meal", "hotel", "song", "game"};
+    size_t cap = (size_t)n * 96 + 1, len = 0;
+    char *text = malloc(cap);
+    unsigned state = (unsigned)seed * 2654435761u + 1;
+    for (int i = 0; i < n; i++) {
+        state = state * 1103515245u + 12345u;
+        const int positive = (state >> 16) & 1;
+        const char *word = positive ? good[(state >> 8) % 5] : bad[(state >> 8) % 5];
+        len += (size_t)snprintf(text + len, cap - len, "{\"text\": \"the %s was %s\", \"label\": \"%s\"}\n",
+                                things[(state >> 20) % 6], word, positive ? "positive" : "negative");
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", work, name);
+    write_text(path, text);
+    free(text);
+}
+
 // The inputs README's commands name, in `work`: corpus.txt, chats.jsonl, pairs.jsonl, docs.jsonl,
-// data.jsonl.zst, heldout.txt (text for `eval`), my.json, o200k_base.tiktoken, the tiny HF folder
+// reviews*.jsonl, new.jsonl, data.jsonl.zst, heldout.txt (text for `eval`), my.json, o200k_base.tiktoken, the tiny HF folder
 // that stands for SmolLM-135M,
 // and ./ctrain, configs/ and ../shared/data pointing at the build, the repository and the test data.
 static int prepare_inputs(const char *work, int fast) {
@@ -214,6 +236,9 @@ static int prepare_inputs(const char *work, int fast) {
     char path[1200];
     snprintf(path, sizeof path, "%s/pairs.jsonl", work);
     write_pairs(path, fast ? 200 : 2000);
+    write_reviews(work, "reviews.jsonl", 400, 1);
+    write_reviews(work, "reviews-val.jsonl", 100, 2);
+    write_reviews(work, "new.jsonl", 20, 3);
     if (write_docs(work) != 0) {
         ct_test_fail(__FILE__, __LINE__, "cannot write docs.jsonl / data.jsonl.zst");
         return -1;

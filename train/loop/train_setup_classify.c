@@ -47,11 +47,14 @@ int ct_train_add_classifier(CtRun *r, const CtModelConfig *want, int B, int T) {
                                 r->cfg->train.init_from, ct_pooling_name(have->cls_pooling));
         return 0;
     }
-    if (ct_model_add_classifier(&r->model, want->num_labels, want->cls_pooling, (uint64_t)r->cfg->run.seed, B, T,
+    // auto pooling follows the model it is added to (train.init_from's), not the config's model keys
+    const int p = r->cfg->classify.pooling;
+    const CtPooling pooling = p ? (CtPooling)(p - 1) : ct_model_is_encoder(have) ? CT_POOL_CLS : CT_POOL_LAST;
+    if (ct_model_add_classifier(&r->model, want->num_labels, pooling, (uint64_t)r->cfg->run.seed, B, T,
                                 r->cfg->model.recompute) != 0)
         return -1;
-    ct_log("classify: added a classifier of %d labels (%s pooling) to %s", want->num_labels,
-           ct_pooling_name(want->cls_pooling), r->cfg->train.init_from);
+    ct_log("classify: added a classifier of %d labels (%s pooling) to %s", want->num_labels, ct_pooling_name(pooling),
+           r->cfg->train.init_from);
     return 0;
 }
 
