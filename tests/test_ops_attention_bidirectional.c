@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
+#include "tests/attention_gradcheck.h"
 #include "tests/gradcheck.h"
 #include "tests/test.h"
 
@@ -143,31 +144,6 @@ TEST(ops, attention_bidirectional_padding_is_invisible_blas) { padding_is_invisi
 TEST(ops, attention_bidirectional_padding_is_invisible_loops) { padding_is_invisible(1000); }
 
 // ---- gradients ----
-typedef struct {
-    int B, T, NH, NKV, HD;
-    float p;
-    uint64_t seed;
-    const int32_t *doc;
-    double *att;
-    float *attf;
-    const CtAttentionOptions *opt;
-} AttCtx;
-static void att_f64(void *p, double **x, double *out) {
-    AttCtx *a = p;
-    ct_cpu_attention_forward_f64(out, a->att, x[0], a->doc, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD, a->opt);
-}
-static void att_b64(void *p, double **x, const double *dout, double **dx) {
-    AttCtx *a = p;
-    ct_cpu_attention_backward_f64(dx[0], dout, x[0], a->att, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD, a->opt);
-}
-static void att_f32(void *p, float **x, float *out) {
-    AttCtx *a = p;
-    OPS->attention_forward(out, a->attf, x[0], a->doc, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD, a->opt);
-}
-static void att_b32(void *p, float **x, const float *dout, float **dx) {
-    AttCtx *a = p;
-    OPS->attention_backward(dx[0], dout, x[0], a->attf, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD, a->opt);
-}
 
 // blas_min_seq 1: the BLAS engine; 64: the loops.
 static void gradient_case(const char *label, int NH, int NKV, int with_docs, int blas_min_seq, float dropout,
@@ -175,7 +151,7 @@ static void gradient_case(const char *label, int NH, int NKV, int with_docs, int
     ct_cpu_set_attention_blas_min_seq(blas_min_seq);
     CtRng rng;
     ct_rng_seed(&rng, 5);
-    AttCtx a = {.B = 2, .T = 7, .NH = NH, .NKV = NKV, .HD = 4, .p = dropout, .seed = 4242, .opt = opt};
+    AttentionGradCtx a = {.B = 2, .T = 7, .NH = NH, .NKV = NKV, .HD = 4, .p = dropout, .seed = 4242, .opt = opt};
     // row 0: five tokens and two pads (id -1); row 1: three packed documents
     static const int32_t doc[14] = {0, 0, 0, 0, 0, -1, -1, 5, 5, 5, 6, 6, 7, 7};
     a.doc = with_docs ? doc : NULL;
@@ -184,7 +160,8 @@ static void gradient_case(const char *label, int NH, int NKV, int with_docs, int
     size_t n_in = (size_t)a.B * a.T * (NH + 2 * NKV) * a.HD;
     GradCase c = {.label = label, .n_inputs = 1, .x = {gc_random(&rng, n_in, 1)}, .n = {n_in},
                   .n_out = (size_t)a.B * a.T * NH * a.HD, .ctx = &a,
-                  .forward64 = att_f64, .backward64 = att_b64, .forward32 = att_f32, .backward32 = att_b32};
+                  .forward64 = attention_grad_f64, .backward64 = attention_grad_b64, .forward32 = attention_grad_f32,
+                  .backward32 = attention_grad_b32};
     CHECK_GRADS(c);
     ct_free(a.att);
     ct_free(a.attf);

@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
+#include "tests/attention_gradcheck.h"
 #include "tests/gradcheck.h"
 #include "tests/test.h"
 
@@ -156,31 +157,6 @@ TEST(ops, matmul_gradient_portable) {
 }
 
 // ---- attention: multi-head, grouped-query, document masks ----
-typedef struct {
-    int B, T, NH, NKV, HD;
-    float p;
-    uint64_t seed;
-    int32_t *doc;
-    double *att;
-    float *attf;
-    const CtAttentionOptions *opt;
-} AttCtx;
-static void att_f64(void *p, double **x, double *out) {
-    AttCtx *a = p;
-    ct_cpu_attention_forward_f64(out, a->att, x[0], a->doc, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD, a->opt);
-}
-static void att_b64(void *p, double **x, const double *dout, double **dx) {
-    AttCtx *a = p;
-    ct_cpu_attention_backward_f64(dx[0], dout, x[0], a->att, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD, a->opt);
-}
-static void att_f32(void *p, float **x, float *out) {
-    AttCtx *a = p;
-    OPS->attention_forward(out, a->attf, x[0], a->doc, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD, a->opt);
-}
-static void att_b32(void *p, float **x, const float *dout, float **dx) {
-    AttCtx *a = p;
-    OPS->attention_backward(dx[0], dout, x[0], a->attf, a->p, a->seed, a->B, a->T, a->NH, a->NKV, a->HD, a->opt);
-}
 
 // blas_min_seq 1 makes the BLAS engine run even at these short lengths.
 static void attention_case_with(const char *label, int NH, int NKV, int with_docs, int blas_min_seq, float dropout,
@@ -188,7 +164,7 @@ static void attention_case_with(const char *label, int NH, int NKV, int with_doc
     ct_cpu_set_attention_blas_min_seq(blas_min_seq);
     CtRng rng;
     ct_rng_seed(&rng, 5);
-    AttCtx a = {.B = 2, .T = 7, .NH = NH, .NKV = NKV, .HD = 4, .p = dropout, .seed = 4242, .opt = opt};
+    AttentionGradCtx a = {.B = 2, .T = 7, .NH = NH, .NKV = NKV, .HD = 4, .p = dropout, .seed = 4242, .opt = opt};
     int32_t doc[14] = {0, 0, 0, 1, 1, 2, 2, 5, 5, 5, 5, 6, 6, 6};  // documents packed in each row
     a.doc = with_docs ? doc : NULL;
     a.att = ct_alloc(sizeof(double) * a.B * NH * a.T * a.T);
@@ -196,7 +172,8 @@ static void attention_case_with(const char *label, int NH, int NKV, int with_doc
     size_t n_in = (size_t)a.B * a.T * (NH + 2 * NKV) * a.HD;
     GradCase c = {.label = label, .n_inputs = 1, .x = {gc_random(&rng, n_in, 1)}, .n = {n_in},
                   .n_out = (size_t)a.B * a.T * NH * a.HD, .ctx = &a,
-                  .forward64 = att_f64, .backward64 = att_b64, .forward32 = att_f32, .backward32 = att_b32};
+                  .forward64 = attention_grad_f64, .backward64 = attention_grad_b64, .forward32 = attention_grad_f32,
+                  .backward32 = attention_grad_b32};
     CHECK_GRADS(c);
 }
 
