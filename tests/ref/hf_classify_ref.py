@@ -16,7 +16,6 @@ usage:
 Where torch or transformers is not importable it prints "SKIP: ..." and exits 0.
 """
 import os
-import struct
 import sys
 
 try:
@@ -27,49 +26,15 @@ except ImportError as e:
     print("SKIP: the Python module %s is not importable (pip install torch transformers)" % e.name)
     sys.exit(0)
 
-B, T, V, L = 2, 12, 101, 3
-PADS = 4
+from encoder_inputs import config_of as encoder_config, inputs, read_ints, write  # noqa: E402
+
+L = 3
 LABELS = {0: "neg", 1: "neutral", 2: "pos"}
 
 
 def config_of(arch):
-    sizes = dict(vocab_size=V, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
-                 hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
-                 id2label=LABELS, label2id={v: k for k, v in LABELS.items()},
-                 problem_type="single_label_classification")
-    if arch == "bert":
-        return transformers.BertConfig(max_position_embeddings=40, type_vocab_size=2, layer_norm_eps=1e-12,
-                                       pad_token_id=0, **sizes)
-    if arch == "roberta":
-        return transformers.RobertaConfig(max_position_embeddings=42, type_vocab_size=1, layer_norm_eps=1e-5,
-                                          pad_token_id=1, bos_token_id=0, eos_token_id=2, **sizes)
-    raise SystemExit("unknown arch %s" % arch)
-
-
-def inputs(arch):
-    g = torch.Generator().manual_seed(27)
-    pad = 0 if arch == "bert" else 1
-    tokens = torch.randint(3, V, (B, T), generator=g)
-    mask = torch.ones(B, T, dtype=torch.long)
-    tokens[1, T - PADS:] = pad
-    mask[1, T - PADS:] = 0
-    types = torch.zeros(B, T, dtype=torch.long)
-    if arch == "bert":
-        types[0, 6:] = 1
-        types[1, 5:T - PADS] = 1
-    return tokens, types, mask
-
-
-def write(path, tensor, fmt):
-    flat = tensor.reshape(-1).tolist()
-    with open(path, "wb") as f:
-        f.write(struct.pack("<%d%s" % (len(flat), fmt), *flat))
-
-
-def read_ints(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    return torch.tensor(struct.unpack("<%di" % (len(data) // 4), data), dtype=torch.long).reshape(B, T)
+    return encoder_config(arch, id2label=LABELS, label2id={v: k for k, v in LABELS.items()},
+                          problem_type="single_label_classification")
 
 
 def logits_of(folder, tokens, types, mask):
@@ -92,7 +57,7 @@ def make(folder, arch):
             p.add_(0.05 * torch.randn_like(p))
     model.eval()
     model.save_pretrained(folder)
-    tokens, types, mask = inputs(arch)
+    tokens, types, mask = inputs(arch, 27)
     write(os.path.join(folder, "tokens.bin"), tokens, "i")
     write(os.path.join(folder, "types.bin"), types, "i")
     write(os.path.join(folder, "mask.bin"), mask, "i")
