@@ -1,6 +1,10 @@
 #include "tests/model_fixture.h"
 
+#include <math.h>
 #include <string.h>
+
+#include "core/alloc.h"
+#include "tests/test.h"
 
 CtModelConfig tiny_config(CtArch arch) {
     CtModelConfig c = {.arch = arch, .n_layer = 2, .n_head = 4, .n_kv_head = arch == CT_ARCH_LLAMA ? 2 : 4,
@@ -133,4 +137,20 @@ void tiny_encoder_batch(EncoderBatch *eb, const CtModelConfig *c, int T, uint64_
         }
     eb->batch = (CtBatch){.tokens = eb->tokens, .targets = eb->targets, .doc_ids = eb->doc_ids, .B = B, .T = T,
                           .token_types = c->type_vocab_size > 1 ? eb->types : NULL};
+}
+
+void tiny_check_device_grads(const CtOps *ops, const CtModel *cpu, const CtModel *gpu, double tol) {
+    float *g = ct_alloc(cpu->n_params * sizeof(float));
+    ops->download(g, gpu->dev_grads, cpu->n_params * sizeof(float));
+    double largest = 0;
+    for (size_t i = 0; i < cpu->n_params; i++) largest = fmax(largest, fabs(cpu->grads[i]));
+    for (int i = 0; i < cpu->n_tensors; i++) {
+        const CtParamEntry *e = &cpu->table[i];
+        double norm = 0, worst = 0;
+        for (size_t k = 0; k < e->numel; k++) norm = fmax(norm, fabs(cpu->grads[e->offset + k]));
+        for (size_t k = 0; k < e->numel; k++) worst = fmax(worst, fabs(g[e->offset + k] - cpu->grads[e->offset + k]));
+        const double r = norm > 1e-3 * largest ? worst / norm : worst / largest;
+        CHECK_MSG(r < tol * 10, "%s: GPU gradient differs from the CPU's by %.3g", e->name, r);
+    }
+    ct_free(g);
 }

@@ -42,3 +42,8 @@ typedef struct {
     CtBatch batch;
 } EncoderBatch;
 void tiny_encoder_batch(EncoderBatch *eb, const CtModelConfig *c, int T, uint64_t seed);
+
+// Checks (CHECK_MSG) that a device model's parameter gradients (gpu, on `ops`) equal the CPU
+// twin's within tol·10 of each tensor's largest gradient; a tensor whose gradient is 0 up to
+// rounding (a pooler, key biases) is held to the largest gradient of the whole model.
+void tiny_check_device_grads(const CtOps *ops, const CtModel *cpu, const CtModel *gpu, double tol);

@@ -50,19 +50,7 @@ static void classify_step_case(const CtOps *ops, CtModelConfig c, CtPooling pool
     for (int r = 0; r < B; r++) ct_classify_xent(zc + r * LABELS, LABELS, labels[r], 1.0 / B, dz + r * LABELS);
     ct_model_classify_backward(&cpu, dz);
     ct_model_classify_backward(&gpu, dz);
-    float *g = ct_alloc(cpu.n_params * sizeof(float));
-    ops->download(g, gpu.dev_grads, cpu.n_params * sizeof(float));
-    double largest = 0;
-    for (size_t i = 0; i < cpu.n_params; i++) largest = fmax(largest, fabs(cpu.grads[i]));
-    for (int i = 0; i < cpu.n_tensors; i++) {
-        const CtParamEntry *e = &cpu.table[i];
-        double norm = 0, worst = 0;
-        for (size_t k = 0; k < e->numel; k++) norm = fmax(norm, fabs(cpu.grads[e->offset + k]));
-        for (size_t k = 0; k < e->numel; k++) worst = fmax(worst, fabs(g[e->offset + k] - cpu.grads[e->offset + k]));
-        const double r = norm > 1e-3 * largest ? worst / norm : worst / largest;
-        CHECK_MSG(r < tol * 10, "%s: GPU gradient differs from the CPU's by %.3g", e->name, r);
-    }
-    ct_free(g);
+    tiny_check_device_grads(ops, &cpu, &gpu, tol);
     ct_model_free(&cpu);
     ct_model_free(&gpu);
 }
