@@ -15,17 +15,18 @@
 # original order). --task lexicon: "yes" when the sentence holds one of the 40 words ranked
 # 200-239 by frequency in the held-out lines (a bag of words suffices), for contrast.
 #
-# Recipe (defaults; every knob below): the held-out lines are the corpus's last 5,000 with at least
-# --words + 2 words (--ft-train 3,000 + --ft-val 1,000 + --ft-test 1,000), the pretraining lines the
-# rest; WordPiece, 8,192 tokens, lowercased; BERT with 4 layers, d_model 256, 4 heads, d_ff 1024,
-# dropout 0.1; MLM 1,000 steps of 32 rows x 128 tokens (4.1M tokens, 6.2 epochs) with
+# Recipe (defaults; every knob below): the held-out lines are the corpus's last 5,000 with at
+# least --words + 2 words (--ft-train 3,000 + --ft-val 1,000 + --ft-test 1,000), the pretraining
+# lines the rest; WordPiece, 8,192 tokens, lowercased; BERT with 4 layers, d_model 256, 4 heads,
+# d_ff 1024, dropout 0.1; MLM 1,000 steps of 32 rows x 128 tokens (4.1M tokens, 6.2 epochs) with
 # data.doc_masking, AdamW 1e-3 -> 1e-4 after 100 warm-up steps, weight decay 0.01 (BERT's 15%,
-# 80/10/10); fine-tuning 300 steps of 32 (3.2 epochs), AdamW at each of --ft-lrs (1e-4 3e-4 1e-3)
-# from the MLM checkpoint and from random initialisation, linear decay to 0 after 30 warm-up steps,
-# weight decay 0.01, mean pooling (see docs/encoder.md); the rate of each start with the highest final val_acc is its
-# result, measured on test with --predict from the final (step 300) checkpoint; seed 1337.
-# Takes about 75 minutes on 2 cores: the pretraining ran at about 1,700 tokens/s on 2 threads of a
-# busy 2-core VM (40 minutes), each fine-tuning run 1-3 minutes.
+# 80/10/10); fine-tuning 300 steps of 32 (3.2 epochs) at each of --ft-lrs (1e-4 3e-4 1e-3) from
+# the MLM checkpoint and from random initialisation, AdamW with linear decay to 0 after 30
+# warm-up steps, weight decay 0.01, mean pooling (docs/encoder.md says why); the rate of each
+# start with the highest final val_acc is its result, measured on test with --predict from the
+# final checkpoint (equal steps); seed 1337.
+# Takes about 1.5 hours on a busy 2-core VM: the pretraining 3,346 s of compute at 1,224 tokens/s
+# on 2 threads, each of the six fine-tuning runs 0.5-1.3 core-seconds a step.
 #
 #   bench/encoder_cpu.sh [--work DIR] [--task replaced|order|lexicon] [--words N] [--replace N]
 #                        [--mlm-steps N] [--ft-steps N] [--ft-train N] [--ft-val N] [--ft-test N]
@@ -54,7 +55,7 @@ while [ $# -gt 0 ]; do
         --vocab) VOCAB=$2; shift 2 ;;
         --threads) THREADS=$2; shift 2 ;;
         --skip-pretrain) SKIP_PRETRAIN=1; shift ;;
-        *) sed -n '2,33p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,34p' "$0" >&2; exit 2 ;;
     esac
 done
 case "$TASK" in replaced|order|lexicon) ;; *) echo "bench/encoder_cpu.sh: --task is replaced, order or lexicon" >&2; exit 2 ;; esac
