@@ -115,10 +115,11 @@ elif task == "order":
             w = s
         rows.append({"text": " ".join(w), "label": label})
 else:
-    freq = collections.Counter(x.lower().strip(P) for w in lines for x in w)
+    Q = ".,;:!?\"'()"  # the lexicon's punctuation, as it was measured
+    freq = collections.Counter(x.lower().strip(Q) for w in lines for x in w)
     lexicon = {x for x, _ in freq.most_common(240)[200:]}
     for w in lines:
-        hit = any(x.lower().strip(P) in lexicon for x in w)
+        hit = any(x.lower().strip(Q) in lexicon for x in w)
         rows.append({"text": " ".join(w), "label": "yes" if hit else "no"})
 rng.shuffle(rows)
 for name, part in (("train", rows[:n_train]), ("val", rows[n_train:n_train + n_val]), ("test", rows[n_train + n_val:])):
