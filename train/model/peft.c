@@ -41,10 +41,13 @@ int ct_peft_attach(CtModel *m, const CtPeftSpec *spec) {
     CT_CHECK(m->ops->host_memory, "attach a prompt-learning adapter on the CPU, then move the model");
     const CtPeftKind *kind = ct_peft_kind(spec->type);
     if (!kind) return ct_error_set("peft.type %s is not built in this ctrain", type_name(spec->type));
-    if (!m->frozen) return ct_error_set("%s: the base must be created frozen (CT_MODEL_FROZEN)", kind->name);
+    if (!m->frozen && !spec->inference)
+        return ct_error_set("%s: the base must be created frozen (CT_MODEL_FROZEN) to train an adapter", kind->name);
     if (ct_model_is_encoder(&m->config))
         return ct_error_set("%s: %s models are encoders; prompt learning here is PEFT's CAUSAL_LM (gpt2 and llama "
                             "families)", kind->name, ct_arch_name(m->config.arch));
+    if (m->config.mtp_depth)
+        return ct_error_set("%s: a base with multi-token prediction modules is not supported yet", kind->name);
     if (spec->num_virtual_tokens < 0) return ct_error_set("%s: num_virtual_tokens %d", kind->name, spec->num_virtual_tokens);
     CtPeft *p = ct_calloc(1, sizeof *p);
     p->spec = *spec;

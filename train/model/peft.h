@@ -24,6 +24,7 @@
 
 #include "core/named_tensor.h"
 #include "train/model/model.h"
+#include "train/model/peft_hooks.h"
 
 typedef enum { CT_PEFT_NONE, CT_PEFT_PROMPT_TUNING, CT_PEFT_P_TUNING, CT_PEFT_PREFIX_TUNING, CT_PEFT_N_TYPES } CtPeftType;
 typedef enum { CT_PEFT_INIT_RANDOM, CT_PEFT_INIT_TEXT } CtPeftInit;
