@@ -240,6 +240,9 @@ static int build_model(CtRun *r) {
         if (cfg->lora.r > 0)
             return ct_error_set("lora.r = %d: LoRA trains adapters over an existing model; set train.init_from to "
                                 "its checkpoint", cfg->lora.r);
+        if (cfg->peft.type)
+            return ct_error_set("peft.type: prompt learning trains an adapter over an existing model; set "
+                                "train.init_from to its checkpoint");
         if (ct_model_create(&r->model, &want, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
         r->have_model = 1;
         ct_model_init(&r->model, (uint64_t)cfg->run.seed);
