@@ -66,6 +66,9 @@ run() {  # label, run folder, options
     tps=$(grep '"kind": *"train"' "$dir/metrics.jsonl" | tail -1 | sed -n 's/.*"tokens_per_s": *\([0-9.]*\).*/\1/p')
     printf '| %s | %s%% | %s%% | %s | %.0f | %s |\n' "$label" "$before" "$after" "$trainable" "$(echo "$rss / 1024" | bc -l)" "${tps%.*}"
 }
-run "prompt tuning (V $V)" prompt --peft.type=prompt_tuning --peft.num_virtual_tokens="$V" --optim.lr=3e-2
+# PEFT's TEXT init (Lester et al.'s advice): random normal(0, 1) rows, far larger than this base's
+# embeddings, start the loss above uniform (8.2 against ln 300 = 5.7) and 300 steps do not bring it back
+run "prompt tuning (V $V, text init)" prompt --peft.type=prompt_tuning --peft.num_virtual_tokens="$V" \
+    --peft.prompt_tuning_init=text --peft.prompt_tuning_init_text="reverse the letters: a b c => c b a" --optim.lr=3e-2
 run "P-tuning (V $V, MLP 128)" ptuning --peft.type=p_tuning --peft.num_virtual_tokens="$V" --optim.lr=3e-3
 run "LoRA r 16, all-linear" lora --lora.r=16 --lora.alpha=32 --lora.targets=all-linear --optim.lr=3e-3
