@@ -5,6 +5,7 @@
 # (--template plain: "reverse: a b\n b a<|endoftext|>") over the frozen base, at equal steps:
 # prompt tuning, P-tuning, LoRA (r 16 on every linear layer); "frozen base" is the base's exact
 # match in the SFT format at step 0. Held-out exact match on 100 validation examples (greedy).
+# One example per row (data.packing false): PEFT's layout, where every example sees the virtual tokens.
 #
 #   bench/peft_cpu.sh [--steps N] [--base-steps N] [--virtual V] [--threads N] [--out DIR]
 #
@@ -45,12 +46,12 @@ JSON
 BASE=base/ckpt-step$(printf '%08d' "$BASE_STEPS").h5
 [ -f "$BASE" ] || "$BIN" pretrain base.json --run.out_dir=base --run.threads="$THREADS" > base.log 2>&1
 cat > sft.json <<JSON
-{$MODEL, "data": {"path": "sft"}, "train": {"batch_size": 16, "seq_len": 64, "max_steps": $STEPS,
+{$MODEL, "data": {"path": "sft", "packing": false}, "train": {"batch_size": 16, "seq_len": 32, "max_steps": $STEPS,
  "eval_every": $STEPS, "eval_batches": 4, "eval_exact_match": 100, "save_every": 0, "n_samples": 0,
  "init_from": "$BASE"}, "optim": {"min_lr": 0, "warmup_steps": 20, "weight_decay": 0}}
 JSON
 
-echo "# ctrain prompt learning vs LoRA on the reverse task's new format (CPU, $THREADS thread), $STEPS steps of 16 x 64, $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# ctrain prompt learning vs LoRA on the reverse task's new format (CPU, $THREADS thread), $STEPS steps of 16 examples (one per row, 32 tokens), $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| method | exact match at step 0 | after $STEPS steps | trainable | max RSS MB | tokens/s |"
 echo "| --- | --- | --- | --- | --- | --- |"
