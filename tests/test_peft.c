@@ -113,19 +113,6 @@ static void prompt_is_a_prefix_of_tokens(CtModelConfig cfg) {
 TEST(peft, prompt_rows_act_as_a_prefix_of_tokens_gpt2) { prompt_is_a_prefix_of_tokens(tiny_config(CT_ARCH_GPT2)); }
 TEST(peft, prompt_rows_act_as_a_prefix_of_tokens_llama) { prompt_is_a_prefix_of_tokens(tiny_config(CT_ARCH_LLAMA)); }
 
-// d loss / d buffer along direction u, central differences.
-static double directional_fd(CtModel *m, const CtBatch *b, float *p, const float *u, size_t n, float h) {
-    float *keep = ct_alloc(n * sizeof(float));
-    memcpy(keep, p, n * sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = keep[i] + h * u[i];
-    double lp = ct_model_forward(m, b);
-    for (size_t i = 0; i < n; i++) p[i] = keep[i] - h * u[i];
-    double lm = ct_model_forward(m, b);
-    memcpy(p, keep, n * sizeof(float));
-    ct_free(keep);
-    return (lp - lm) / (2.0 * h);
-}
-
 // Every tensor of the adapter: the analytic gradient against finite differences of the float
 // model, along the gradient and on its three largest entries (as tests/test_lora.c does), on a
 // packed batch (two documents per row, positions restarting, a loss mask, weights).
@@ -154,7 +141,7 @@ static void check_gradients(CtModelConfig cfg, const char *what, CtPeftType type
         CHECK_MSG(norm > 1e-5, "%s: gradient norm %.3g is too small to check (or wrongly zero)", t->name, norm);
         float *u = ct_alloc(t->numel * sizeof(float));
         for (size_t j = 0; j < t->numel; j++) u[j] = (float)(g[j] / norm);
-        double fd = directional_fd(&m, &tb.batch, p, u, t->numel, h), rel = fabs(fd - norm) / norm;
+        double fd = tiny_directional_fd(&m, &tb.batch, p, u, t->numel, h), rel = fabs(fd - norm) / norm;
         if (rel > worst_dir) worst_dir = rel;
         CHECK_MSG(rel < 1e-2, "%s: along the gradient: finite differences %.6g, analytic %.6g", t->name, fd, norm);
         for (int k = 0; k < 3 && (size_t)k < t->numel; k++) {
@@ -163,7 +150,7 @@ static void check_gradients(CtModelConfig cfg, const char *what, CtPeftType type
                 if (fabsf(g[j]) > fabsf(g[best])) best = j;
             memset(u, 0, t->numel * sizeof(float));
             u[best] = 1;
-            double fd1 = directional_fd(&m, &tb.batch, p, u, t->numel, h);
+            double fd1 = tiny_directional_fd(&m, &tb.batch, p, u, t->numel, h);
             double err = fabs(fd1 - g[best]) / fmax(fabs(g[best]), 1e-3);
             if (err > worst_entry) worst_entry = err;
             CHECK_MSG(err < 3e-2, "%s[%zu]: finite differences %.6g, analytic %.6g", t->name, best, fd1, g[best]);

@@ -19,39 +19,6 @@
 #define REF_T 10
 #define REF_V 4
 
-static int read_floats(const char *path, float *dst, size_t n) {
-    size_t size = 0;
-    char *data = ct_test_read(path, &size);
-    int ok = data && size == n * sizeof(float);
-    if (ok) memcpy(dst, data, size);
-    free(data);
-    return ok ? 0 : -1;
-}
-
-// The base as a checkpoint and as a transformers folder; the tokens file.
-static int prepare(CtArch arch, const char **base, const char **hf, const char **tokens_path, int32_t *tokens) {
-    CtModelConfig cfg = hf_fixture_config(arch, arch == CT_ARCH_GPT2);
-    *base = ct_test_path("base.h5");
-    *hf = ct_test_path("hf");
-    *tokens_path = ct_test_path("tokens.bin");
-    if (hf_fixture_checkpoint(*base, &cfg, 7) != 0) return -1;
-    CtModel m;  // the fixture's 3e38 (a conversion test) would make GPT-2's tied head overflow: tame it
-    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
-    if (hf_fixture_load(*base, &m, &meta) != 0) return -1;
-    m.params[2] = 0.5f;
-    int rc = ct_checkpoint_save(*base, &m, NULL, &meta);
-    ct_checkpoint_meta_free(&meta);
-    ct_model_free(&m);
-    if (rc != 0) return -1;
-    CtHfExportOptions eopt = {0};
-    if (ct_hf_export(*base, *hf, &eopt) != 0) return -1;
-    for (int t = 0; t < REF_T; t++) tokens[t] = (t * 37 + 5) % cfg.vocab_size;
-    FILE *fp = fopen(*tokens_path, "wb");
-    fwrite(tokens, sizeof(int32_t), REF_T, fp);
-    fclose(fp);
-    return 0;
-}
-
 // The base's logits of the batch (no adapter) against `with`: how far the adapter moves them.
 static double adapter_effect(const char *base, const CtBatch *b, const float *with, size_t n) {
     CtModel m;
@@ -68,7 +35,7 @@ static void compare_with_peft(CtArch arch, CtPeftType type) {
     ct_log_set_level(CT_LOG_QUIET);
     const char *base, *hf, *tokens_path;
     int32_t tokens[REF_T];
-    CHECK_MSG(prepare(arch, &base, &hf, &tokens_path, tokens) == 0, "%s", ct_error_message());
+    CHECK_MSG(hf_fixture_adapter_base(arch, REF_T, &base, &hf, &tokens_path, tokens) == 0, "%s", ct_error_message());
     CtModel m;
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, REF_T, CT_MODEL_FROZEN, NULL, &meta) == 0);
@@ -92,7 +59,7 @@ static void compare_with_peft(CtArch arch, CtPeftType type) {
     float *want = ct_alloc(n * sizeof(float));
     // (1) ctrain's adapter (P-tuning: the encoder in the loop, as trained) against PEFT on its export
     ct_model_forward(&m, &b);
-    CHECK(read_floats(out, want, n) == 0);
+    CHECK(hf_fixture_read_floats(out, want, n) == 0);
     double err = hf_fixture_relative_error(ct_model_logits(&m), want, n), effect = adapter_effect(base, &b, want, n);
     printf("    %s %s: ctrain vs PEFT on ctrain's adapter: relative error %.3g (the adapter moves the logits by %.3g)\n",
            ct_arch_name(arch), m.peft->kind->name, err, effect);
@@ -105,7 +72,7 @@ static void compare_with_peft(CtArch arch, CtPeftType type) {
     CHECK_MSG(ct_peft_load_folder(&m, peft_adapter) == 0, "%s", ct_error_message());
     CHECK(m.peft && m.peft->spec.type == type && m.peft->spec.inference);
     ct_model_forward(&m, &b);
-    CHECK(read_floats(peft_out, want, n) == 0);
+    CHECK(hf_fixture_read_floats(peft_out, want, n) == 0);
     err = hf_fixture_relative_error(ct_model_logits(&m), want, n);
     effect = adapter_effect(base, &b, want, n);
     printf("    %s %s: ctrain vs PEFT on PEFT's own adapter: relative error %.3g (the adapter moves the logits by "

@@ -15,31 +15,15 @@ usage:
 
 Where torch, transformers or peft is not importable it prints "SKIP: ..." and exits 0.
 """
-import struct
 import sys
 
 try:
     import torch
-    from transformers import AutoModelForCausalLM
     import peft
+    from peft_ref import base, read_ints, write_floats  # tests/ref/peft_ref.py: the LoRA side's helpers
 except ImportError as e:
     print("SKIP: the Python module %s is not importable (pip install torch transformers peft)" % e.name)
     sys.exit(0)
-
-
-def read_ints(path):
-    data = open(path, "rb").read()
-    return list(struct.unpack("<%di" % (len(data) // 4), data))
-
-
-def write_floats(path, t):
-    values = t.detach().to(torch.float32).contiguous().flatten().tolist()
-    with open(path, "wb") as f:
-        f.write(struct.pack("<%df" % len(values), *values))
-
-
-def base(dir_path):
-    return AutoModelForCausalLM.from_pretrained(dir_path, torch_dtype=torch.float32, attn_implementation="eager").eval()
 
 
 def real_logits(model, tokens, v):
