@@ -24,6 +24,13 @@ int hf_fixture_ref(const char *script, const char *args);
 // max |a - b| / max |b| over n values (the figure the reference tests report as "relative");
 // infinite when either side holds a non-finite value.
 double hf_fixture_relative_error(const float *a, const float *b, size_t n);
+// n floats of a file a reference script wrote (exactly n·4 bytes). 0, or -1.
+int hf_fixture_read_floats(const char *path, float *dst, size_t n);
+// The adapter reference tests' base: hf_fixture_config(arch, tied for gpt2) as the test folder's
+// base.h5 (its one huge value tamed) and its transformers export hf/, and T tokens in tokens.bin
+// (also into tokens). 0, or -1 + error.
+int hf_fixture_adapter_base(CtArch arch, int T, const char **base, const char **hf, const char **tokens_path,
+                            int32_t *tokens);
 
 // What tests/ref/hf_families_ref.py's `make` (and hf_moe_ref.py's) writes in a folder DIR, run
 // through the ctrain binary in the test's folder:

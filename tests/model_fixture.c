@@ -154,3 +154,15 @@ void tiny_check_device_grads(const CtOps *ops, const CtModel *cpu, const CtModel
     }
     ct_free(g);
 }
+
+double tiny_directional_fd(CtModel *m, const CtBatch *b, float *p, const float *u, size_t n, float h) {
+    float *keep = ct_alloc(n * sizeof(float));
+    memcpy(keep, p, n * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = keep[i] + h * u[i];
+    double lp = ct_model_forward(m, b);
+    for (size_t i = 0; i < n; i++) p[i] = keep[i] - h * u[i];
+    double lm = ct_model_forward(m, b);
+    memcpy(p, keep, n * sizeof(float));
+    ct_free(keep);
+    return (lp - lm) / (2.0 * h);
+}

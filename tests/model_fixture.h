@@ -31,6 +31,10 @@ void tiny_batch(TinyBatch *tb, CtRng *rng, int B, int T, int V, int packed);
 // large enough to check with float finite differences.
 void tiny_randomize_params(CtModel *m, uint64_t seed);
 
+// d loss / d buffer along direction u: central differences of ct_model_forward's loss with the
+// n floats at p moved by ±h·u (restored after).
+double tiny_directional_fd(CtModel *m, const CtBatch *b, float *p, const float *u, size_t n, float h);
+
 // The encoders (bert, roberta): 2 post-LN layers, 16 channels, 4 heads, vocab 37; BERT with two
 // token types, RoBERTa with one and its padding row 1 before the positions; a pooler.
 CtModelConfig tiny_encoder_config(CtArch arch);

@@ -133,19 +133,6 @@ static void step0_equals_base(CtArch arch) {
 TEST(lora, step0_logits_equal_base_gpt2) { step0_equals_base(CT_ARCH_GPT2); }
 TEST(lora, step0_logits_equal_base_llama) { step0_equals_base(CT_ARCH_LLAMA); }
 
-// d loss / d buffer along direction u, central differences.
-static double directional_fd(CtModel *m, const CtBatch *b, float *p, const float *u, size_t n, float h) {
-    float *keep = ct_alloc(n * sizeof(float));
-    memcpy(keep, p, n * sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = keep[i] + h * u[i];
-    double lp = ct_model_forward(m, b);
-    for (size_t i = 0; i < n; i++) p[i] = keep[i] - h * u[i];
-    double lm = ct_model_forward(m, b);
-    memcpy(p, keep, n * sizeof(float));
-    ct_free(keep);
-    return (lp - lm) / (2.0 * h);
-}
-
 // Every adapter's A and B: the analytic gradient against finite differences of the float model,
 // along the gradient and on the three largest entries (as tests/test_model_grad.c does for the base).
 static void check_adapter_gradients_cfg(CtModelConfig cfg, const char *what, const char *targets, int recompute,
@@ -175,7 +162,7 @@ static void check_adapter_gradients_cfg(CtModelConfig cfg, const char *what, con
         CHECK_MSG(norm > 1e-4, "%s: gradient norm %.3g is too small to check (or wrongly zero)", t[i].name, norm);
         float *u = ct_alloc(numel * sizeof(float));
         for (size_t j = 0; j < numel; j++) u[j] = (float)(g[j] / norm);
-        double fd = directional_fd(&m, &tb.batch, p, u, numel, h);
+        double fd = tiny_directional_fd(&m, &tb.batch, p, u, numel, h);
         double rel = fabs(fd - norm) / norm;
         if (rel > worst_dir) worst_dir = rel;
         CHECK_MSG(rel < 1e-2, "%s: along the gradient: finite differences %.6g, analytic %.6g", t[i].name, fd, norm);
@@ -185,7 +172,7 @@ static void check_adapter_gradients_cfg(CtModelConfig cfg, const char *what, con
                 if (fabsf(g[j]) > fabsf(g[best])) best = j;
             memset(u, 0, numel * sizeof(float));
             u[best] = 1;
-            double fd1 = directional_fd(&m, &tb.batch, p, u, numel, h);
+            double fd1 = tiny_directional_fd(&m, &tb.batch, p, u, numel, h);
             double err = fabs(fd1 - g[best]) / fmax(fabs(g[best]), 1e-3);
             if (err > worst_entry) worst_entry = err;
             CHECK_MSG(err < 3e-2, "%s[%zu]: finite differences %.6g, analytic %.6g", t[i].name, best, fd1, g[best]);

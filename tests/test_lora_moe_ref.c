@@ -24,15 +24,6 @@
 
 #define REF_T 12
 
-static int read_floats(const char *path, float *dst, size_t n) {
-    size_t size = 0;
-    char *data = ct_test_read(path, &size);
-    int ok = data && size == n * sizeof(float);
-    if (ok) memcpy(dst, data, size);
-    free(data);
-    return ok ? 0 : -1;
-}
-
 // The base's logits (adapters detached) against `with`: how far the adapters move them.
 static double adapter_effect(CtModel *m, const CtBatch *b, const float *with, size_t n) {
     ct_lora_detach(m);
@@ -81,7 +72,7 @@ static void compare_with_peft(const char *family, CtModelConfig cfg, const char 
     const size_t n = (size_t)REF_T * cfg.vocab_size;
     float *want = ct_alloc(n * sizeof(float));
     // (0) the base alone: the two models agree before any adapter
-    CHECK(read_floats(base_out, want, n) == 0);
+    CHECK(hf_fixture_read_floats(base_out, want, n) == 0);
     CtLora *keep = m.lora;
     m.lora = NULL;
     ct_model_forward(&m, &b);
@@ -91,7 +82,7 @@ static void compare_with_peft(const char *family, CtModelConfig cfg, const char 
     CHECK_MSG(base_err < 1e-5, "the base models differ (%.3g): the adapters cannot be compared", base_err);
     // (1) ctrain's adapter
     ct_model_forward(&m, &b);
-    CHECK(read_floats(out, want, n) == 0);
+    CHECK(hf_fixture_read_floats(out, want, n) == 0);
     double err = hf_fixture_relative_error(m.act.logits, want, n), effect = adapter_effect(&m, &b, want, n);
     printf("    %s %s + %s: ctrain vs PEFT on ctrain's adapter: relative error %.3g (the adapters move the logits by "
            "%.3g)\n", family, targets[0] ? targets : "-", params, err, effect);
@@ -100,7 +91,7 @@ static void compare_with_peft(const char *family, CtModelConfig cfg, const char 
     // (2) PEFT's own adapter (m has no adapters now)
     CHECK_MSG(ct_lora_load_peft(&m, peft_adapter) == 0, "%s", ct_error_message());
     ct_model_forward(&m, &b);
-    CHECK(read_floats(peft_out, want, n) == 0);
+    CHECK(hf_fixture_read_floats(peft_out, want, n) == 0);
     err = hf_fixture_relative_error(m.act.logits, want, n);
     effect = adapter_effect(&m, &b, want, n);
     printf("    %s %s + %s: ctrain vs PEFT on PEFT's own adapter: relative error %.3g (the adapters move the logits "

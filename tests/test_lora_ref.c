@@ -23,40 +23,6 @@
 
 #define REF_T 12
 
-static int read_floats(const char *path, float *dst, size_t n) {
-    size_t size = 0;
-    char *data = ct_test_read(path, &size);
-    int ok = data && size == n * sizeof(float);
-    if (ok) memcpy(dst, data, size);
-    free(data);
-    return ok ? 0 : -1;
-}
-
-// The base as a checkpoint and as a transformers folder; the tokens file.
-static int prepare(CtArch arch, const char **base, const char **hf, const char **tokens_path, int32_t *tokens) {
-    CtModelConfig cfg = hf_fixture_config(arch, arch == CT_ARCH_GPT2);
-    *base = ct_test_path("base.h5");
-    *hf = ct_test_path("hf");
-    *tokens_path = ct_test_path("tokens.bin");
-    if (hf_fixture_checkpoint(*base, &cfg, 7) != 0) return -1;
-    // the fixture's 3e38 (a conversion test) would make GPT-2's tied head overflow: tame it
-    CtModel m;
-    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
-    if (hf_fixture_load(*base, &m, &meta) != 0) return -1;
-    m.params[2] = 0.5f;
-    int rc = ct_checkpoint_save(*base, &m, NULL, &meta);
-    ct_checkpoint_meta_free(&meta);
-    ct_model_free(&m);
-    if (rc != 0) return -1;
-    CtHfExportOptions eopt = {0};
-    if (ct_hf_export(*base, *hf, &eopt) != 0) return -1;
-    for (int t = 0; t < REF_T; t++) tokens[t] = (t * 37 + 5) % cfg.vocab_size;
-    FILE *fp = fopen(*tokens_path, "wb");
-    fwrite(tokens, sizeof(int32_t), REF_T, fp);
-    fclose(fp);
-    return 0;
-}
-
 // How far the adapters move the logits: the base's logits (adapters detached) against `with`.
 // Leaves m without adapters and its logits overwritten, so call it after comparing.
 static double adapter_effect(CtModel *m, const CtBatch *b, const float *with, size_t n) {
@@ -76,7 +42,7 @@ static void compare_with_peft(CtArch arch, const char *targets, const char *peft
     ct_log_set_level(CT_LOG_QUIET);
     const char *base, *hf, *tokens_path;
     int32_t tokens[REF_T];
-    CHECK_MSG(prepare(arch, &base, &hf, &tokens_path, tokens) == 0, "%s", ct_error_message());
+    CHECK_MSG(hf_fixture_adapter_base(arch, REF_T, &base, &hf, &tokens_path, tokens) == 0, "%s", ct_error_message());
     CtModel m;
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, REF_T, CT_MODEL_FROZEN, NULL, &meta) == 0);
@@ -100,7 +66,7 @@ static void compare_with_peft(CtArch arch, const char *targets, const char *peft
     float *want = ct_alloc(n * sizeof(float));
     // (1) ctrain's adapter: ctrain's logits against PEFT's
     ct_model_forward(&m, &b);
-    CHECK(read_floats(out, want, n) == 0);
+    CHECK(hf_fixture_read_floats(out, want, n) == 0);
     double err = hf_fixture_relative_error(m.act.logits, want, n), effect = adapter_effect(&m, &b, want, n);
     printf("    %s %s%s: ctrain vs PEFT on ctrain's adapter: relative error %.3g (the adapters move the logits by "
            "%.3g)\n", ct_arch_name(arch), targets, rslora ? " (rslora)" : "", err, effect);
@@ -109,7 +75,7 @@ static void compare_with_peft(CtArch arch, const char *targets, const char *peft
     // (2) PEFT's own adapter read by ctrain (m has no adapters now)
     CHECK_MSG(ct_lora_load_peft(&m, peft_adapter) == 0, "%s", ct_error_message());
     ct_model_forward(&m, &b);
-    CHECK(read_floats(peft_out, want, n) == 0);
+    CHECK(hf_fixture_read_floats(peft_out, want, n) == 0);
     err = hf_fixture_relative_error(m.act.logits, want, n);
     effect = adapter_effect(&m, &b, want, n);
     printf("    %s %s%s: ctrain vs PEFT on PEFT's own adapter: relative error %.3g (the adapters move the logits by "
@@ -147,7 +113,7 @@ static void rich_with_peft(CtArch arch, const char *variant, int ctrain_side) {
     ct_log_set_level(CT_LOG_QUIET);
     const char *base, *hf, *tokens_path;
     int32_t tokens[REF_T], grown[REF_T];
-    CHECK_MSG(prepare(arch, &base, &hf, &tokens_path, tokens) == 0, "%s", ct_error_message());
+    CHECK_MSG(hf_fixture_adapter_base(arch, REF_T, &base, &hf, &tokens_path, tokens) == 0, "%s", ct_error_message());
     CtModel m;
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, REF_T, CT_MODEL_FROZEN, NULL, &meta) == 0);
@@ -187,7 +153,7 @@ static void rich_with_peft(CtArch arch, const char *variant, int ctrain_side) {
         const size_t n = (size_t)REF_T * (V + 2);
         float *want = ct_alloc(n * sizeof(float));
         ct_model_forward(&m, &b);
-        CHECK(read_floats(out, want, n) == 0);
+        CHECK(hf_fixture_read_floats(out, want, n) == 0);
         double err = hf_fixture_relative_error(m.act.logits, want, n);
         printf("    %s regex + rank/alpha_pattern + 2 new token rows: ctrain vs PEFT (resized base) on ctrain's adapter: "
                "relative error %.3g\n", ct_arch_name(arch), err);
@@ -202,7 +168,7 @@ static void rich_with_peft(CtArch arch, const char *variant, int ctrain_side) {
     const size_t n = (size_t)REF_T * V;
     float *want = ct_alloc(n * sizeof(float));
     ct_model_forward(&m, &b);
-    CHECK(read_floats(peft_out, want, n) == 0);
+    CHECK(hf_fixture_read_floats(peft_out, want, n) == 0);
     double err = hf_fixture_relative_error(m.act.logits, want, n), effect = adapter_effect(&m, &b, want, n);
     printf("    %s %s: ctrain vs PEFT on PEFT's own adapter: relative error %.3g (the adapters move the logits by %.3g)\n",
            ct_arch_name(arch), variant, err, effect);

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "train/model/model_internal.h"
+#include "train/model/peft_hooks.h"
 
 // The buffers of a pass over `rows` rows (the cache aside).
 static void alloc_rows(CtGenerator *g, int rows) {
@@ -64,6 +65,8 @@ int ct_generation_check(const CtModelConfig *c) {
     return 0;
 }
 
+static void feed_virtual(CtGenerator *g);
+
 void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
     CT_CHECK(ct_generation_check(&model->config) == 0, ct_error_message());
     memset(g, 0, sizeof *g);
@@ -78,6 +81,7 @@ void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
     g->k_cache = ops->alloc(A * layers * (size_t)max_ctx * kv, "generation key cache");
     g->v_cache = ops->alloc(A * layers * (size_t)max_ctx * kv, "generation value cache");
     alloc_rows(g, 1);
+    feed_virtual(g);
 }
 
 void ct_generator_free(CtGenerator *g) {
@@ -87,10 +91,12 @@ void ct_generator_free(CtGenerator *g) {
     memset(g, 0, sizeof *g);
 }
 
-void ct_generator_reset(CtGenerator *g) { g->n_ctx = 0; }
+// A prompt adapter's virtual tokens stay in the cache's first rows (train/model/peft.h).
+void ct_generator_reset(CtGenerator *g) { g->n_ctx = g->n_virtual; }
 
 void ct_generator_rollback(CtGenerator *g, int n_ctx) {
-    CT_CHECK(n_ctx >= 0 && n_ctx <= g->n_ctx, "a rollback keeps at most the tokens in the cache");
+    CT_CHECK(n_ctx >= g->n_virtual && n_ctx <= g->n_ctx, "a rollback keeps at most the tokens in the cache (and "
+             "always a prompt adapter's virtual tokens)");
     g->n_ctx = n_ctx;  // the rows past it are overwritten by the next feed
 }
 
@@ -164,6 +170,21 @@ static void pass(CtGenerator *g, const int32_t *tokens, int n, CtAct *logits) {
     if (g->hidden && g->hidden_after == m->config.n_layer) keep_hidden(g, n);
     ct_model_head_forward(m, logits, g->norm, rows.ln1_mean, rows.ln1_rstd, g->x, n);
     g->n_ctx += n;
+}
+
+// A prompt adapter's virtual tokens (prompt tuning, P-tuning) go first, at positions 0..V-1, as
+// PEFT's generate prepends them: their rows of the cache are filled once.
+static void feed_virtual(CtGenerator *g) {
+    const int V = ct_peft_prepend_rows(g->model);
+    if (V == 0) return;
+    CT_CHECK(V < g->max_ctx, "a prompt adapter's virtual tokens fill the whole generation context");
+    reserve_rows(g, V);
+    int32_t *zeros = ct_calloc((size_t)V, sizeof(int32_t));  // any id: the adapter's rows replace their embedding
+    ct_peft_set_pass(g->model, 1, V, V);
+    pass(g, zeros, V, g->logits);
+    ct_peft_set_pass(g->model, 0, 0, 0);
+    ct_free(zeros);
+    g->n_virtual = V;
 }
 
 const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n) {

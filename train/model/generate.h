@@ -14,6 +14,7 @@ typedef struct {
     CtModel *model;
     int max_ctx;
     int n_ctx;           // tokens in the cache
+    int n_virtual;       // of which a prompt adapter's virtual tokens, the first (train/model/peft.h): kept by reset
     // [L + D, max_ctx, NKV·HD], of the ops' activation type: the model's L layers, then the D
     // multi-token-prediction modules' blocks (model.mtp_depth; their rows are the drafter's to
     // count: ct_generator_mtp_feed)
@@ -41,7 +42,7 @@ int ct_generation_check(const CtModelConfig *c);
 // must pass ct_generation_check (callers that take models from users check it first).
 void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx);
 void ct_generator_free(CtGenerator *g);
-void ct_generator_reset(CtGenerator *g);  // forget the cache
+void ct_generator_reset(CtGenerator *g);  // forget the cache (but a prompt adapter's virtual tokens)
 // Feeds one token at the next position; returns the logits[V] of what follows it.
 // The cache must not be full (n_ctx < max_ctx).
 const float *ct_generator_feed(CtGenerator *g, int32_t token);

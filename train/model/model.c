@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "train/model/lora_hooks.h"
 #include "train/model/model_internal.h"
+#include "train/model/peft_hooks.h"
 
 int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int flags) {
     memset(m, 0, sizeof *m);
@@ -53,6 +54,7 @@ int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, i
 
 void ct_model_free(CtModel *m) {
     ct_lora_detach(m);
+    ct_peft_detach(m);
     ct_model_free_backend(m);
     ct_free(m->table);
     ct_free(m->host_logits);
@@ -200,7 +202,15 @@ static const CtAct *mtp_input(const CtModel *m, int L) {
     return layer_input(m, m->config.mtp_style == CT_MTP_PARALLEL ? L - 1 : L);
 }
 
+static float forward_rows(CtModel *m, const CtBatch *batch);
+
+// A prompt adapter prepends its virtual rows (train/model/peft_hooks.h); the callers see [B,T].
 float ct_model_forward(CtModel *m, const CtBatch *batch) {
+    if (ct_peft_prepend_rows(m)) return ct_peft_forward(m, batch, forward_rows);
+    return forward_rows(m, batch);
+}
+
+static float forward_rows(CtModel *m, const CtBatch *batch) {
     CT_CHECK(!(ct_model_is_encoder(&m->config) && m->config.num_labels),
              "an encoder with a classifier has no MLM head: run it with ct_model_classify_forward");
     const CtOps *ops = m->ops;
@@ -238,10 +248,15 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
 }
 
 const float *ct_model_logits(CtModel *m) {
-    if (m->ops->host_memory && m->ops->act_bytes == sizeof(float)) return m->act.logits;
+    const int peft = ct_peft_last_expanded(m);
+    if (m->ops->host_memory && m->ops->act_bytes == sizeof(float) && !peft) return m->act.logits;
     const size_t n = (size_t)m->batch.B * m->batch.T * m->config.vocab_size;
     if (!m->host_logits) m->host_logits = ct_alloc((size_t)m->max_B * m->max_T * m->config.vocab_size * sizeof(float));
-    m->ops->download_act(m->host_logits, m->act.logits, n);
+    if (!(m->ops->host_memory && m->ops->act_bytes == sizeof(float))) m->ops->download_act(m->host_logits, m->act.logits, n);
+    // a prompt adapter's virtual rows are left out (in place: rows move only toward the start)
+    if (peft) ct_peft_compact_logits(m, m->ops->host_memory && m->ops->act_bytes == sizeof(float) ? m->act.logits
+                                                                                                   : m->host_logits,
+                                     m->host_logits);
     return m->host_logits;
 }
 
@@ -411,7 +426,7 @@ static void blocks_backward(CtModel *m, const CtModelDims *dims, const CtAct *d_
     const CtModelDims d = *dims;
     const size_t NC = (size_t)d.N * d.C;
     CtAct *dres = a->d_residual;  // d loss / d (residual stream), carried down the blocks
-    const int hook = m->grads_final && !m->lora && m->dev_grads;
+    const int hook = m->grads_final && !m->lora && !m->peft && m->dev_grads;
     // from the head's first tensor on (a tied head is wte, at 0): the final norm, or an encoder's pooler / MLM transform
     const float *head_first = g->pooler_w ? g->pooler_w : g->mlm_dense_w ? g->mlm_dense_w : g->lnf_w;
     if (hook) m->grads_final(m->grads_final_ctx, (size_t)(head_first - m->dev_grads));
@@ -435,6 +450,7 @@ static void blocks_backward(CtModel *m, const CtModelDims *dims, const CtAct *d_
     if (m->config.embed_scale) ops->act_scale(dres, NC, ct_model_embed_scale(&m->config));
     if (g->wte) ops->embedding_backward(g->wte, dres, batch->tokens, d.N, d.C);  // NULL: frozen
     if (m->lora) ct_lora_tokens_backward_embedding(m, dres, d.N);
+    if (m->peft) ct_peft_embed_backward(m, dres, d.N);  // a prompt adapter's virtual rows
     if (g->wpe) ops->embedding_backward(g->wpe, dres, batch->positions, d.N, d.C);
     if (hook) m->grads_final(m->grads_final_ctx, 0);
 }
@@ -477,7 +493,7 @@ void ct_model_backward(CtModel *m) {
     const size_t NC = (size_t)d.N * d.C, A = ops->act_bytes;
     const int router_losses = m->moe.n_layers && (m->moe.aux_coef != 0 || m->moe.z_coef != 0);
     if (m->loss_count == 0 && !router_losses) {  // no token counted: the loss is a constant, nothing to add
-        if (m->grads_final && !m->lora && m->dev_grads) m->grads_final(m->grads_final_ctx, 0);
+        if (m->grads_final && !m->lora && !m->peft && m->dev_grads) m->grads_final(m->grads_final_ctx, 0);
         return;
     }
     // loss = Σ losses / count: the head's gradient, in place over the logits (through the

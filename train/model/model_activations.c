@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/error.h"
 #include "train/model/model_internal.h"
 
 typedef struct {
@@ -184,4 +185,18 @@ void ct_model_activations_free(CtModel *m) {
     ct_free(moe->f);
     ct_free(moe->q_mean);
     memset(moe, 0, sizeof *moe);
+}
+
+int ct_model_set_max_T(CtModel *m, int max_T) {
+    CT_CHECK(m->ops->host_memory, "ct_model_set_max_T: a model on the CPU");
+    if (max_T < 1 || max_T > m->config.max_seq_len)
+        return ct_error_set("sequences of %d rows are longer than the model's max_seq_len %d", max_T,
+                            m->config.max_seq_len);
+    if (max_T == m->max_T) return 0;
+    ct_free(m->host_logits);  // sized by max_T
+    m->host_logits = NULL;
+    ct_model_activations_free(m);
+    m->max_T = max_T;
+    ct_model_activations_alloc(m);
+    return 0;
 }

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "train/model/lora_hooks.h"
+#include "train/model/peft_hooks.h"
 #include "train/model/model_internal.h"
 
 // RoBERTa's positions (transformers' create_position_ids_from_input_ids): a pad token sits at
@@ -92,6 +93,7 @@ CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
 }
 
 void ct_model_set_loss_weights(CtModel *m, const float *weights) {
+    if (ct_peft_last_expanded(m)) weights = ct_peft_expand_weights(m, weights);  // [B·T] → the forward's rows
     const size_t N = (size_t)m->batch.B * m->batch.T;
     if (m->ops->host_memory) {
         m->batch.loss_weights = weights;
@@ -143,6 +145,7 @@ void ct_model_to_backend(CtModel *m, const CtOps *ops) {
     m->train_grads = m->dev_grads;
     m->n_train = m->dev_grads ? m->n_params : 0;
     if (m->lora) ct_lora_to_backend(m);
+    if (m->peft) ct_peft_to_backend(m);
 }
 
 void ct_model_free_backend(CtModel *m) {
@@ -170,6 +173,7 @@ void ct_model_sync_to_host(CtModel *m) {
     if (m->ops->host_memory) return;
     m->ops->download(m->params, m->dev_params, m->n_params * sizeof(float));
     if (m->lora) ct_lora_sync(m, 0);
+    ct_peft_sync(m, 0);
 }
 
 void ct_model_sync_to_device(CtModel *m) {
@@ -177,9 +181,10 @@ void ct_model_sync_to_device(CtModel *m) {
     m->ops->upload(m->dev_params, m->params, m->n_params * sizeof(float));
     if (m->ops->keep_low_precision_weights) m->ops->keep_low_precision_weights(m->dev_params, m->n_params, NULL);
     if (m->lora) ct_lora_sync(m, 1);
+    ct_peft_sync(m, 1);
 }
 
 const float *ct_model_train_params_host(CtModel *m) {
     ct_model_sync_to_host(m);
-    return m->lora ? ct_lora_params_host(m) : m->params;
+    return m->lora ? ct_lora_params_host(m) : m->peft ? ct_peft_params_host(m) : m->params;
 }

@@ -6,6 +6,7 @@
 #include "core/rng.h"
 #include "train/model/lora_hooks.h"
 #include "train/model/model_internal.h"
+#include "train/model/peft_hooks.h"
 #include "train/model/rope_scaling.h"
 
 static int is_llama(const CtModel *m) { return m->config.arch == CT_ARCH_LLAMA; }
@@ -111,6 +112,7 @@ void ct_model_embed_forward(CtModel *m, CtAct *x, const int32_t *tokens, const i
     const CtOps *ops = m->ops;
     const int C = m->config.d_model;
     ops->embedding_forward(x, tokens, m->w.wte, N, C, 0);
+    if (m->peft) ct_peft_embed_forward(m, x, N);  // a prompt adapter's virtual rows (train/model/peft_hooks.h)
     if (m->w.wpe) ops->embedding_forward(x, positions, m->w.wpe, N, C, 1);
     if (m->config.embed_scale) ops->act_scale(x, (size_t)N * C, ct_model_embed_scale(&m->config));
     if (dropout > 0) ops->dropout_forward(x, x, (size_t)N * C, dropout, ct_model_dropout_seed(m, 0));
