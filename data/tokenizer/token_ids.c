@@ -12,6 +12,15 @@ void ct_ids_push(CtIds *ids, int32_t id) {
     ids->data[ids->len++] = id;
 }
 
+void ct_ids_append(CtIds *ids, const int32_t *more, size_t n) {
+    if (ids->len + n > ids->cap) {
+        ids->cap = ids->len + n > 2 * ids->cap ? ids->len + n : 2 * ids->cap;
+        ids->data = ct_realloc(ids->data, ids->cap * sizeof *ids->data);
+    }
+    if (n) memcpy(ids->data + ids->len, more, n * sizeof *more);
+    ids->len += n;
+}
+
 void ct_ids_free(CtIds *ids) {
     ct_free(ids->data);
     memset(ids, 0, sizeof *ids);

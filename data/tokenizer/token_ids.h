@@ -9,4 +9,5 @@ typedef struct CtIds {
 } CtIds;
 
 void ct_ids_push(CtIds *ids, int32_t id);
+void ct_ids_append(CtIds *ids, const int32_t *more, size_t n);
 void ct_ids_free(CtIds *ids);
