@@ -179,10 +179,13 @@ TEST(data, sharder_output_is_identical_for_any_thread_count) {
     free(text);
     CtShardJob job = text_job(&t, 1);
     job.val_fraction = 0.1;
-    char one[1024], four[1024];
+    char one[1024], two[1024], four[1024];
     CHECK_EQ_INT(build(&job, "one", inputs, 1, one), 0);
+    job.threads = 2;
+    CHECK_EQ_INT(build(&job, "two", inputs, 1, two), 0);
     job.threads = 4;
     CHECK_EQ_INT(build(&job, "four", inputs, 1, four), 0);
+    CHECK(same_files(one, two));
     CHECK(same_files(one, four));
     CtDataset d;
     CHECK_EQ_INT(ct_dataset_open(&d, four), 0);
@@ -190,6 +193,50 @@ TEST(data, sharder_output_is_identical_for_any_thread_count) {
     CHECK(d.split[CT_SPLIT_VAL].n_documents > 240 && d.split[CT_SPLIT_VAL].n_documents < 360);  // 10% +- 4 sigma
     CHECK(d.split[CT_SPLIT_TRAIN].n_shards > 3);
     ct_dataset_close(&d);
+    ct_tokenizer_free(&t);
+}
+
+// One .txt document of several MB is cut into chunks at the pre-tokenizer's safe places that all
+// threads encode: the dataset is the same for 1, 2 and 4 threads, and its tokens are the
+// one-thread encoding of the whole document (special-token strings allowed, so chunks also end
+// at added tokens), then the end-of-text token.
+TEST(data, sharder_splits_one_large_document_with_the_same_tokens) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    size_t cap = 4u << 20, len = 0;
+    char *text = malloc(cap + 256);
+    for (int i = 0; len < cap; i++)
+        len += (size_t)snprintf(text + len, cap + 256 - len, "%s the doc %d said\n%s%s", i % 97 ? "" : "<|endoftext|>",
+                                i, i % 13 ? "" : "     \n\n", i % 7 ? "" : "123456789 ");
+    const char *inputs[1] = {ct_test_write("big.txt", text)};
+    CtShardJob job = text_job(&t, 1);
+    job.text_split = CT_DOCS_PER_FILE;
+    job.allow_special = 1;
+    job.shard_tokens = 1u << 20;
+    job.chunk_tokens = 4096;
+    char one[1024], two[1024], four[1024];
+    CHECK_EQ_INT(build(&job, "one", inputs, 1, one), 0);
+    job.threads = 2;
+    CHECK_EQ_INT(build(&job, "two", inputs, 1, two), 0);
+    job.threads = 4;
+    CHECK_EQ_INT(build(&job, "four", inputs, 1, four), 0);
+    CHECK(same_files(one, two));
+    CHECK(same_files(one, four));
+    CtEncoder *e = ct_encoder_new(&t);
+    CtIds ids = {0};
+    ct_encode(e, (const uint8_t *)text, len, 1, &ids);
+    ct_ids_push(&ids, ID_ENDOFTEXT);
+    CtDataset d;
+    CHECK_EQ_INT(ct_dataset_open(&d, four), 0);
+    CHECK_EQ_INT((int)d.split[CT_SPLIT_TRAIN].n_documents, 1);
+    CHECK_EQ_INT((int)d.split[CT_SPLIT_TRAIN].n_tokens, (int)ids.len);
+    int32_t *got = read_split(&d, CT_SPLIT_TRAIN, NULL);
+    CHECK(memcmp(got, ids.data, ids.len * sizeof *got) == 0);
+    ct_free(got);
+    ct_dataset_close(&d);
+    ct_ids_free(&ids);
+    ct_encoder_free(e);
+    free(text);
     ct_tokenizer_free(&t);
 }
 

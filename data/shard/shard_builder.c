@@ -15,6 +15,7 @@
 #include "data/examples/examples.h"
 #include "data/examples/prompt_fields.h"
 #include "data/input/json_line.h"
+#include "data/tokenizer/bpe_parallel.h"
 
 // One batch of raw documents, their bytes copied into one buffer.
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
     int failed, empty;
     int unusable;  // dpo: a well-formed pair that cannot teach a preference (error says why)
     char error[400];
+    size_t first_chunk, n_chunks;  // a long .txt document encoded in chunks: its work items (0: whole)
 } Encoded;
 
 static void batch_add(RawBatch *b, const char *text, size_t len, int file, uint64_t line) {
@@ -204,17 +206,36 @@ static void encode_prompt(const CtShardJob *job, CtEncoder *enc, const char *tex
     ct_task_prompt_free(&p);
 }
 
-static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *text, size_t len, int jsonl,
-                            Encoded *e, uint8_t **scratch, size_t *scratch_cap) {
+static void reset_encoded(Encoded *e) {
     e->failed = e->empty = e->unusable = 0;
     e->prompt_not_prefix = 0;
     e->margin = 0;
     ct_free(e->fields);
     e->fields = NULL;
     e->fields_len = 0;
+    e->n_chunks = 0;
     ct_masked_ids_clear(&e->main);
     ct_masked_ids_clear(&e->chosen);
     ct_masked_ids_clear(&e->rejected);
+}
+
+// A text document is framed as the model's tokenizer frames a text (tokenizer.json's
+// post_processor: Llama 3, Llama 2, Mistral and Gemma put their BOS first), then the end-of-text
+// token, once.
+static void frame_begin(const CtShardJob *job, CtIds *ids) {
+    const CtPostProcessor *post = &job->tokenizer->post;
+    for (int i = 0; i < post->n_prefix; i++) ct_ids_push(ids, post->prefix[i]);
+}
+
+static void frame_end(const CtShardJob *job, CtIds *ids) {
+    const CtPostProcessor *post = &job->tokenizer->post;
+    for (int i = 0; i < post->n_suffix; i++) ct_ids_push(ids, post->suffix[i]);
+    if (!(post->n_suffix && post->suffix[post->n_suffix - 1] == job->eot)) ct_ids_push(ids, job->eot);
+}
+
+static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *text, size_t len, int jsonl,
+                            Encoded *e, uint8_t **scratch, size_t *scratch_cap) {
+    reset_encoded(e);
     const CtTokenizer *tok = job->tokenizer;
     if (job->kind == CT_SHARD_TEXT) {
         const uint8_t *doc = (const uint8_t *)text;
@@ -235,13 +256,9 @@ static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *t
             e->empty = 1;
             return;
         }
-        // Framed as the model's tokenizer frames a text (tokenizer.json's post_processor: Llama 3,
-        // Llama 2, Mistral and Gemma put their BOS first), then the end-of-text token, once.
-        const CtPostProcessor *post = &tok->post;
-        for (int i = 0; i < post->n_prefix; i++) ct_ids_push(&e->main.ids, post->prefix[i]);
+        frame_begin(job, &e->main.ids);
         ct_encode(enc, doc, doc_len, job->allow_special, &e->main.ids);
-        for (int i = 0; i < post->n_suffix; i++) ct_ids_push(&e->main.ids, post->suffix[i]);
-        if (!(post->n_suffix && post->suffix[post->n_suffix - 1] == job->eot)) ct_ids_push(&e->main.ids, job->eot);
+        frame_end(job, &e->main.ids);
         return;
     }
     if (job->kind == CT_SHARD_PROMPTS) return encode_prompt(job, enc, text, len, e);
@@ -479,6 +496,195 @@ static int write_documents(const CtShardJob *job, const CtInputList *inputs, con
     return 0;
 }
 
+// ---- the pipeline ----
+//
+// Two batches are in flight: while the threads encode batch k, one of them (a task like the
+// others) writes batch k-1, compressing it, and then reads batch k+1. Batches are written in
+// input order by that one task at a time, so the output does not depend on the threads.
+// A .txt document longer than SPLIT_DOC_BYTES is cut at the pre-tokenizer's safe places
+// (ct_text_chunks_plan) into chunks that any thread encodes; its chunks' ids, joined and framed,
+// are the ids of the whole document, so one large file uses every core too.
+
+#define SPLIT_DOC_BYTES ((size_t)1 << 20)
+#define SPLIT_CHUNK_BYTES ((size_t)1 << 18)
+#define TASK_BYTES ((size_t)1 << 16)  // text per encoding task (a document or chunk is never split)
+
+typedef struct {
+    int doc;
+    int whole;          // 1: the whole document (encode_document); 0: `chunk` of a long .txt document
+    CtTextChunk chunk;  // offsets into the document
+    CtIds ids;          // the chunk's ids
+} WorkItem;
+
+typedef struct {
+    RawBatch raw;
+    Encoded *results;
+    int results_cap;
+    WorkItem *items;
+    size_t n_items, cap_items;
+    CtTextChunks chunks;
+} Slot;
+
+typedef struct {
+    const CtShardJob *job;
+    const CtInputList *inputs;
+    CtEncoder **encoders;  // one per thread, and the reader's (last): its added-token tables cut documents
+    uint8_t **scratch;
+    size_t *scratch_cap;
+    Reader reader;
+    int more;  // input remains to be read
+    CtDatasetWriter *writer;
+    CtShardStats *stats;
+    CtProgress *progress;
+    double val_cut;
+    uint64_t doc_number;
+    size_t batch_bytes;
+    char error[CT_ERROR_MAX];  // the I/O task's error
+} Pipeline;
+
+static WorkItem *add_item(Slot *s, int doc, int whole) {
+    if (s->n_items == s->cap_items) {
+        size_t cap = s->cap_items ? 2 * s->cap_items : 1024;
+        s->items = ct_realloc(s->items, cap * sizeof *s->items);
+        memset(s->items + s->cap_items, 0, (cap - s->cap_items) * sizeof *s->items);
+        s->cap_items = cap;
+    }
+    WorkItem *w = &s->items[s->n_items++];
+    w->doc = doc;
+    w->whole = whole;
+    w->ids.len = 0;
+    return w;
+}
+
+// The work items of a batch just read: a document each, or the chunks of a long .txt one.
+static void plan_slot(Pipeline *p, Slot *s) {
+    const CtShardJob *job = p->job;
+    const RawBatch *b = &s->raw;
+    if (b->n > s->results_cap) {
+        s->results = ct_realloc(s->results, sizeof(Encoded) * (size_t)b->n);
+        memset(s->results + s->results_cap, 0, sizeof(Encoded) * (size_t)(b->n - s->results_cap));
+        s->results_cap = b->n;
+    }
+    s->n_items = 0;
+    for (int d = 0; d < b->n; d++) {
+        Encoded *e = &s->results[d];
+        e->n_chunks = 0;
+        if (job->kind != CT_SHARD_TEXT || b->length[d] <= SPLIT_DOC_BYTES || ct_input_is_jsonl(p->inputs->paths[b->file[d]])) {
+            add_item(s, d, 1);
+            continue;
+        }
+        s->chunks.n = 0;
+        ct_text_chunks_plan(job->tokenizer, p->encoders[job->threads], (const uint8_t *)b->bytes + b->offset[d],
+                            b->length[d], job->allow_special, SPLIT_CHUNK_BYTES, &s->chunks);
+        e->first_chunk = s->n_items;
+        e->n_chunks = s->chunks.n;
+        for (size_t c = 0; c < s->chunks.n; c++) add_item(s, d, 0)->chunk = s->chunks.items[c];
+    }
+}
+
+static size_t item_bytes(const Slot *s, const WorkItem *w) {
+    return w->whole ? s->raw.length[w->doc] : w->chunk.end - w->chunk.start;
+}
+
+static void encode_items(Pipeline *p, Slot *s, size_t from, size_t to) {
+    const int t = omp_get_thread_num();
+    const RawBatch *b = &s->raw;
+    for (size_t i = from; i < to; i++) {
+        WorkItem *w = &s->items[i];
+        const char *doc = b->bytes + b->offset[w->doc];
+        if (w->whole)
+            encode_document(p->job, p->encoders[t], doc, b->length[w->doc], ct_input_is_jsonl(p->inputs->paths[b->file[w->doc]]),
+                            &s->results[w->doc], &p->scratch[t], &p->scratch_cap[t]);
+        else
+            ct_text_chunk_encode(p->job->tokenizer, p->encoders[t], (const uint8_t *)doc, &w->chunk, p->job->allow_special,
+                                 &w->ids);
+    }
+}
+
+// The documents encoded in chunks, joined and framed.
+static void join_chunks(const CtShardJob *job, Slot *s) {
+    for (int d = 0; d < s->raw.n; d++) {
+        Encoded *e = &s->results[d];
+        if (e->n_chunks == 0) continue;
+        size_t first = e->first_chunk, n = e->n_chunks;
+        reset_encoded(e);
+        frame_begin(job, &e->main.ids);
+        for (size_t c = first; c < first + n; c++) ct_ids_append(&e->main.ids, s->items[c].ids.data, s->items[c].ids.len);
+        frame_end(job, &e->main.ids);
+    }
+}
+
+// One thread's share of a step: write the encoded batch (when there is one), then read the next
+// (when input remains). 0, or -1 + error.
+static int io_step(Pipeline *p, Slot *s, int write) {
+    if (write) {
+        join_chunks(p->job, s);
+        if (write_documents(p->job, p->inputs, &s->raw, s->results, p->val_cut, &p->doc_number, p->writer, p->stats) != 0)
+            return -1;
+        if (p->progress)
+            ct_progress_update(p->progress, p->reader.file_bytes_done + (p->reader.reader_open ? p->reader.reader.bytes_read : 0));
+    }
+    s->raw.n = 0;
+    s->raw.size = 0;
+    if (p->more > 0) {
+        p->more = read_batch(&p->reader, &s->raw, p->batch_bytes);
+        if (p->more < 0) return -1;
+        plan_slot(p, s);
+    }
+    return 0;
+}
+
+// Encoding tasks over a slot's items, about TASK_BYTES of text each.
+static void spawn_encoding(Pipeline *p, Slot *s) {
+    for (size_t i = 0; i < s->n_items;) {
+        size_t j = i, bytes = 0;
+        while (j < s->n_items && (j == i || bytes < TASK_BYTES)) bytes += item_bytes(s, &s->items[j++]);
+#pragma omp task firstprivate(i, j)
+        encode_items(p, s, i, j);
+        i = j;
+    }
+}
+
+static int run_pipeline(Pipeline *p, int threads) {
+    Slot slots[2];
+    memset(slots, 0, sizeof slots);
+    int rc = io_step(p, &slots[0], 0), cur = 0, encoded_waiting = 0;
+    p->error[0] = 0;
+#pragma omp parallel num_threads(threads)
+#pragma omp single
+    while (rc == 0 && (slots[cur].raw.n > 0 || encoded_waiting)) {
+        Slot *enc = &slots[cur], *io = &slots[cur ^ 1];
+        int io_rc = 0;
+        const int write = encoded_waiting;
+#pragma omp task shared(io_rc)
+        {
+            // errors are per thread: the message goes back to the thread that returns it
+            if ((io_rc = io_step(p, io, write)) != 0) snprintf(p->error, sizeof p->error, "%s", ct_error_message());
+        }
+        spawn_encoding(p, enc);
+#pragma omp taskwait
+        rc = io_rc;
+        encoded_waiting = enc->raw.n > 0;
+        cur ^= 1;
+    }
+    for (int k = 0; k < 2; k++) {
+        Slot *s = &slots[k];
+        for (int i = 0; i < s->results_cap; i++) {
+            ct_masked_ids_free(&s->results[i].main);
+            ct_masked_ids_free(&s->results[i].chosen);
+            ct_masked_ids_free(&s->results[i].rejected);
+            ct_free(s->results[i].fields);
+        }
+        ct_free(s->results);
+        for (size_t i = 0; i < s->cap_items; i++) ct_ids_free(&s->items[i].ids);
+        ct_free(s->items);
+        ct_text_chunks_free(&s->chunks);
+        batch_free(&s->raw);
+    }
+    if (rc != 0 && p->error[0]) ct_error_set("%s", p->error);
+    return rc;
+}
+
 int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char *out_dir, CtShardStats *stats,
                    CtProgress *progress) {
     memset(stats, 0, sizeof *stats);
@@ -499,56 +705,25 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
     CtDatasetWriter writer;
     if (ct_dataset_writer_open(&writer, out_dir, &spec) != 0) return -1;
 
-    const int threads = job->threads > 0 ? job->threads : 1;
-    CtEncoder **encoders = ct_calloc((size_t)threads, sizeof(CtEncoder *));
-    uint8_t **scratch = ct_calloc((size_t)threads, sizeof(uint8_t *));
-    size_t *scratch_cap = ct_calloc((size_t)threads, sizeof(size_t));
-    for (int t = 0; t < threads; t++) encoders[t] = ct_encoder_new(job->tokenizer);
-    Reader reader = {.inputs = inputs, .job = job};
-    RawBatch batch = {0};
-    Encoded *results = NULL;
-    int results_cap = 0, rc = 0, more = 1;
-    uint64_t doc_number = 0;
-    const size_t batch_bytes = (size_t)threads << 22;  // 4 MiB of text per thread
-    while (more) {
-        more = read_batch(&reader, &batch, batch_bytes);
-        if (more < 0) {
-            rc = -1;
-            break;
-        }
-        if (batch.n > results_cap) {
-            results = ct_realloc(results, sizeof(Encoded) * (size_t)batch.n);
-            memset(results + results_cap, 0, sizeof(Encoded) * (size_t)(batch.n - results_cap));
-            results_cap = batch.n;
-        }
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-        for (int i = 0; i < batch.n; i++) {
-            int t = omp_get_thread_num();
-            encode_document(job, encoders[t], batch.bytes + batch.offset[i], batch.length[i],
-                            ct_input_is_jsonl(inputs->paths[batch.file[i]]), &results[i], &scratch[t], &scratch_cap[t]);
-        }
-        rc = write_documents(job, inputs, &batch, results, val_cut, &doc_number, &writer, stats);
-        if (rc != 0) break;
-        if (progress)
-            ct_progress_update(progress, reader.file_bytes_done + (reader.reader_open ? reader.reader.bytes_read : 0));
-    }
-    for (int i = 0; i < results_cap; i++) {
-        ct_masked_ids_free(&results[i].main);
-        ct_masked_ids_free(&results[i].chosen);
-        ct_masked_ids_free(&results[i].rejected);
-        ct_free(results[i].fields);
-    }
-    ct_free(results);
-    batch_free(&batch);
-    if (reader.reader_open) ct_line_reader_close(&reader.reader);
-    ct_free(reader.pending);
-    for (int t = 0; t < threads; t++) {
-        ct_encoder_free(encoders[t]);
-        ct_free(scratch[t]);
-    }
-    ct_free(encoders);
-    ct_free(scratch);
-    ct_free(scratch_cap);
+    CtShardJob threaded = *job;
+    threaded.threads = job->threads > 0 ? job->threads : 1;
+    const int threads = threaded.threads;
+    Pipeline p = {.job = &threaded, .inputs = inputs, .more = 1, .writer = &writer, .stats = stats,
+                  .progress = progress, .val_cut = val_cut};
+    p.reader = (Reader){.inputs = inputs, .job = &threaded};
+    p.encoders = ct_calloc((size_t)threads + 1, sizeof(CtEncoder *));
+    p.scratch = ct_calloc((size_t)threads, sizeof(uint8_t *));
+    p.scratch_cap = ct_calloc((size_t)threads, sizeof(size_t));
+    for (int t = 0; t <= threads; t++) p.encoders[t] = ct_encoder_new(job->tokenizer);
+    p.batch_bytes = (size_t)threads << 22;  // 4 MiB of text per thread
+    int rc = run_pipeline(&p, threads);
+    if (p.reader.reader_open) ct_line_reader_close(&p.reader.reader);
+    ct_free(p.reader.pending);
+    for (int t = 0; t <= threads; t++) ct_encoder_free(p.encoders[t]);
+    for (int t = 0; t < threads; t++) ct_free(p.scratch[t]);
+    ct_free(p.encoders);
+    ct_free(p.scratch);
+    ct_free(p.scratch_cap);
     if (rc == 0 && stats->documents[CT_SPLIT_TRAIN] == 0)
         rc = ct_error_set("%s: no documents in the input (all empty%s)", inputs->paths[0], stats->skipped ? " or skipped" : "");
     if (rc != 0) {

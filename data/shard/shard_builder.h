@@ -1,6 +1,7 @@
 // From input files to a dataset folder: documents are read in input order, tokenized in
-// parallel in batches, and written by one writer in input order, so the output bytes are the
-// same for any number of threads. Train and validation are split by document with a seeded
+// parallel in batches (a long .txt document in chunks cut at the pre-tokenizer's split points),
+// and written by one writer in input order while the next batch is tokenized, so the output
+// bytes are the same for any number of threads. Train and validation are split by document with a seeded
 // hash of the document's number, so the split does not depend on threads either: a document
 // is held out when its hash falls below val_fraction; when that would hold out fewer than
 // min(N/10, val_min) of the N documents (small corpora: N < val_min / val_fraction), the

@@ -266,13 +266,36 @@ size_t ct_pretokenize_next(CtPattern pattern, const uint8_t *text, size_t len, s
     CT_FATAL("this is a bug in ctrain", "unknown pattern %d", (int)pattern);
 }
 
+// The unit that ends just before p (p > 0) is a letter. Units are found from a piece's start
+// forwards; a lead byte never sits inside another unit (only continuation bytes do, and an
+// invalid byte is a unit alone), so a valid sequence that starts at a lead byte and ends at p
+// is the unit the forward scan sees.
+static int letter_ends_at(const uint8_t *text, size_t p) {
+    size_t s = p - 1;
+    if (text[s] < 0x80) return (ct_unicode_stage2[0][text[s]] & CT_UC_LETTER) != 0;
+    while (s > 0 && p - s < 4 && (text[s] & 0xC0) == 0x80) s--;
+    uint32_t cp;
+    size_t n = ct_utf8_decode(text + s, p - s, &cp);
+    return s + n == p && cp != CT_UTF8_INVALID && (ct_unicode_flags(cp) & CT_UC_LETTER);
+}
+
+// Why each rule gives a piece boundary under all four patterns (no piece holds both p - 1 and p):
+// after '\n', before a unit that is neither White_Space nor '/': a piece holding a newline is a
+// whitespace run (it ends where the run does, and \s+(?!\S) only gives back a unit, which then
+// ends at p), or a symbol run's [\r\n]* / o200k's [\r\n/]* tail (it stops at p); no pattern
+// lets a newline prefix a letter run. Before ' ' after a letter: a letter sits only in letter
+// pieces (with at most a prefix unit before the letters and a contraction, which starts with
+// an apostrophe, after them) and contractions, and none of them goes on with a space.
+// (WordPiece splits words at spaces and newlines too, so these cuts serve it as well.)
 size_t ct_pretokenize_safe_cut(const uint8_t *text, size_t len, size_t from) {
     for (size_t p = from > 0 ? from : 1; p < len; p++) {
-        const uint8_t *nl = memchr(text + p - 1, '\n', len - p);
-        if (!nl) return len;
-        p = (size_t)(nl - text) + 1;
-        if (p < len && ((text[p] | 32) >= 'a' && (text[p] | 32) <= 'z')) return p;
-        // else the loop's p++ searches on from the byte after this newline's follower
+        const uint8_t b = text[p];
+        if (text[p - 1] == '\n') {
+            size_t n;
+            if (b != '/' && !(unit_at(text, len, p, &n) & CT_UC_SPACE)) return p;
+        } else if (b == ' ' && letter_ends_at(text, p)) {
+            return p;
+        }
     }
     return len;
 }

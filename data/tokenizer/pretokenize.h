@@ -33,7 +33,9 @@ int ct_pattern_from_regex(const char *regex, CtPattern *out);
 // whole text's length.
 size_t ct_pretokenize_next(CtPattern pattern, const uint8_t *text, size_t len, size_t pos);
 
-// A position p in text (0 < p < len) where every pattern is certain to start a piece: after a
-// '\n' and before an ASCII letter. Returns the first such p at or after `from`, or len when none.
+// A position p in text (0 < p < len) where every pattern is certain to start a piece (a split
+// point of the pre-tokenizer whatever came before): after a '\n' and before a unit that is not
+// White_Space and not '/', or before a ' ' that follows a letter. Returns the first such p at or
+// after `from`, or len when none (a run of spaces, digits or CJK letters with neither has none).
 // Used to cut large inputs into chunks that threads encode independently, with the same result.
 size_t ct_pretokenize_safe_cut(const uint8_t *text, size_t len, size_t from);

@@ -4,12 +4,16 @@
 
 #include "core/alloc.h"
 
-void ct_ids_push(CtIds *ids, int32_t id) {
-    if (ids->len == ids->cap) {
-        ids->cap = ids->cap ? ids->cap * 2 : 256;
-        ids->data = ct_realloc(ids->data, ids->cap * sizeof *ids->data);
-    }
-    ids->data[ids->len++] = id;
+void ct_ids_grow(CtIds *ids, size_t need) {
+    if (need <= ids->cap) return;
+    ids->cap = need > 2 * ids->cap ? (need > 256 ? need : 256) : 2 * ids->cap;
+    ids->data = ct_realloc(ids->data, ids->cap * sizeof *ids->data);
+}
+
+void ct_ids_append(CtIds *ids, const int32_t *more, size_t n) {
+    ct_ids_grow(ids, ids->len + n);
+    if (n) memcpy(ids->data + ids->len, more, n * sizeof *more);
+    ids->len += n;
 }
 
 void ct_ids_free(CtIds *ids) {

@@ -8,5 +8,10 @@ typedef struct CtIds {
     size_t len, cap;
 } CtIds;
 
-void ct_ids_push(CtIds *ids, int32_t id);
+void ct_ids_grow(CtIds *ids, size_t need);  // room for at least `need` ids
+static inline void ct_ids_push(CtIds *ids, int32_t id) {
+    if (ids->len == ids->cap) ct_ids_grow(ids, ids->len + 1);
+    ids->data[ids->len++] = id;
+}
+void ct_ids_append(CtIds *ids, const int32_t *more, size_t n);
 void ct_ids_free(CtIds *ids);

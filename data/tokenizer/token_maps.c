@@ -14,7 +14,7 @@ void ct_bytes_map_init(CtBytesMap *map, size_t n_keys, const uint8_t *pool, cons
                        const uint32_t *lengths) {
     size_t cap = capacity_for(n_keys);
     map->slots = ct_alloc(cap * sizeof *map->slots);
-    for (size_t i = 0; i < cap; i++) map->slots[i] = (CtBytesSlot){0, -1};
+    for (size_t i = 0; i < cap; i++) map->slots[i] = (CtBytesSlot){0, -1, 0};
     map->mask = cap - 1;
     map->pool = pool;
     map->offsets = offsets;
@@ -34,7 +34,7 @@ int32_t ct_bytes_map_insert(CtBytesMap *map, int32_t id) {
     if (existing >= 0) return existing;
     size_t i = (size_t)h & map->mask;
     while (map->slots[i].id >= 0) i = (i + 1) & map->mask;
-    map->slots[i] = (CtBytesSlot){(uint32_t)(h >> 32), id};
+    map->slots[i] = (CtBytesSlot){ct_bytes_head(p, n), id, ct_bytes_tag(h, n)};
     return -1;
 }
 

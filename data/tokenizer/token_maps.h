@@ -28,9 +28,25 @@ static inline uint64_t ct_hash_bytes(const uint8_t *p, size_t n) {
     return h ^ (h >> 32);
 }
 
+// The first 8 bytes of a key, zero-padded (little-endian), and a tag of its hash and length:
+// a slot holds both, so a key of up to 8 bytes (most pieces: a word with its space) is found
+// or refused without touching the byte pool (with a 200,000-token vocabulary the pool, the
+// lengths and the offsets are each a cache miss).
+static inline uint64_t ct_bytes_head(const uint8_t *p, size_t n) {
+    uint64_t w = 0;
+    if (n >= 8) {
+        __builtin_memcpy(&w, p, 8);
+        return w;
+    }
+    for (size_t i = 0; i < n; i++) w |= (uint64_t)p[i] << (8 * i);
+    return w;
+}
+static inline uint32_t ct_bytes_tag(uint64_t h, size_t n) { return (uint32_t)(h >> 40) << 8 | (uint32_t)(n < 255 ? n : 255); }
+
 typedef struct {
-    uint32_t hash;  // the upper half of the 64-bit hash, to skip most byte comparisons
+    uint64_t head;  // ct_bytes_head of the key
     int32_t id;     // -1 when the slot is empty
+    uint32_t tag;   // ct_bytes_tag: the upper hash bits and the length (255: 255 or more)
 } CtBytesSlot;
 
 typedef struct {
@@ -46,15 +62,21 @@ void ct_bytes_map_init(CtBytesMap *map, size_t n_keys, const uint8_t *pool, cons
 void ct_bytes_map_free(CtBytesMap *map);
 // Inserts id (its bytes are in the pool); returns the id already there for the same bytes, or -1.
 int32_t ct_bytes_map_insert(CtBytesMap *map, int32_t id);
+// Whether slot s holds the key p[0..n) of head and tag (computed from it).
+static inline int ct_bytes_slot_is(const CtBytesMap *map, const CtBytesSlot *s, const uint8_t *p, size_t n,
+                                   uint64_t head, uint32_t tag) {
+    if (s->tag != tag || s->head != head) return 0;
+    if (n <= 8) return 1;  // the head holds all of it, the tag its length
+    return (n < 255 || map->lengths[s->id] == n) && __builtin_memcmp(map->pool + map->offsets[s->id] + 8, p + 8, n - 8) == 0;
+}
 // The id whose bytes are p[0..n), or -1.
 static inline int32_t ct_bytes_map_find_hashed(const CtBytesMap *map, const uint8_t *p, size_t n, uint64_t h) {
-    uint32_t tag = (uint32_t)(h >> 32);
+    const uint64_t head = ct_bytes_head(p, n);
+    const uint32_t tag = ct_bytes_tag(h, n);
     for (size_t i = (size_t)h & map->mask;; i = (i + 1) & map->mask) {
         const CtBytesSlot *s = &map->slots[i];
         if (s->id < 0) return -1;
-        if (s->hash == tag && map->lengths[s->id] == n &&
-            __builtin_memcmp(map->pool + map->offsets[s->id], p, n) == 0)
-            return s->id;
+        if (ct_bytes_slot_is(map, s, p, n, head, tag)) return s->id;
     }
 }
 static inline int32_t ct_bytes_map_find(const CtBytesMap *map, const uint8_t *p, size_t n) {
