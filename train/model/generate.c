@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "train/model/model_internal.h"
+#include "train/model/prefix.h"
 
 // The buffers of a pass over `rows` rows (the cache aside).
 static void alloc_rows(CtGenerator *g, int rows) {
@@ -70,13 +71,15 @@ void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
     const CtModelConfig *c = &model->config;
     CT_CHECK(max_ctx >= 1 && max_ctx <= c->max_seq_len, "the cache holds at most max_seq_len tokens");
     g->model = model;
-    g->max_ctx = max_ctx;
+    g->prefix = model->prefix_len;
+    g->max_ctx = max_ctx + g->prefix <= c->max_seq_len ? max_ctx : c->max_seq_len - g->prefix;
     const size_t kv = (size_t)ct_model_kv_width(c), layers = (size_t)(c->n_layer + c->mtp_depth);
     // In the ops' memory (the GPU's for a model there); logits come back to the host.
     const CtOps *ops = model->ops;
     const size_t A = ops->act_bytes;
-    g->k_cache = ops->alloc(A * layers * (size_t)max_ctx * kv, "generation key cache");
-    g->v_cache = ops->alloc(A * layers * (size_t)max_ctx * kv, "generation value cache");
+    const size_t rows = (size_t)(g->max_ctx + g->prefix);
+    g->k_cache = ops->alloc(A * layers * rows * kv, "generation key cache");
+    g->v_cache = ops->alloc(A * layers * rows * kv, "generation value cache");
     alloc_rows(g, 1);
 }
 
@@ -149,12 +152,15 @@ static int rows_per_pass(const CtGenerator *g) {
 // the logits go to `logits` [n, V].
 static void pass(CtGenerator *g, const int32_t *tokens, int n, CtAct *logits) {
     CtModel *m = g->model;
-    upload_tokens(g, tokens, g->n_ctx, n);
+    const int pos = g->prefix + g->n_ctx;  // the first row's position and cache row
+    // a fresh cache (or one cut back to nothing) takes the prefix from the current parameters
+    if (g->prefix && g->n_ctx == 0) ct_prefix_fill_cache(m, g->k_cache, g->v_cache, g->max_ctx + g->prefix);
+    upload_tokens(g, tokens, pos, n);
     const int32_t *d_tokens = g->token_pos, *d_pos = g->token_pos + n;
     // dynamic RoPE scaling sees a pass whose largest position is the last row's, as transformers does
-    const CtBlockPass block_pass = {.B = 1, .T = n, .positions = d_pos, .rope_len = g->n_ctx + n,
-                                    .k_cache = g->k_cache, .v_cache = g->v_cache, .max_ctx = g->max_ctx,
-                                    .pos = g->n_ctx};
+    const CtBlockPass block_pass = {.B = 1, .T = n, .positions = d_pos, .rope_len = pos + n,
+                                    .k_cache = g->k_cache, .v_cache = g->v_cache, .max_ctx = g->max_ctx + g->prefix,
+                                    .pos = pos};
     const CtBlockActs rows = block_rows(g, g->x, g->x, n);
     ct_model_embed_forward(m, g->x, d_tokens, d_pos, n, 0.0f);
     for (int l = 0; l < m->config.n_layer; l++) {

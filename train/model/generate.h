@@ -14,7 +14,12 @@ typedef struct {
     CtModel *model;
     int max_ctx;
     int n_ctx;           // tokens in the cache
-    // [L + D, max_ctx, NKV·HD], of the ops' activation type: the model's L layers, then the D
+    // Prefix tuning (the model's prefix_len P, else 0): rows 0..P−1 of each layer's cache hold the
+    // prefix's keys and values, token i sits in row P + i at position P + i (as after PEFT's
+    // past_key_values), so a layer's cache has max_ctx + P rows; max_ctx is then at most
+    // max_seq_len − P. n_ctx and max_ctx count tokens, the prefix not included.
+    int prefix;
+    // [L + D, max_ctx + prefix, NKV·HD], of the ops' activation type: the model's L layers, then the D
     // multi-token-prediction modules' blocks (model.mtp_depth; their rows are the drafter's to
     // count: ct_generator_mtp_feed)
     CtAct *k_cache, *v_cache;

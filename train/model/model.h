@@ -172,6 +172,7 @@ typedef struct CtBatch {
 } CtBatch;
 
 struct CtLora;  // train/model/lora.h
+struct CtPrefix;  // train/model/prefix.h
 struct CtMtp;   // train/model/model_internal.h: the multi-token prediction modules' activations
 
 // Mixture of Experts (train/model/model_moe.c): the router losses' coefficients that backward
@@ -219,6 +220,10 @@ typedef struct CtModel {
     // floats, zeros past n_train, so ZeRO-1 can cut them into equal parts (optim/zero.h). 0 or 1: exact.
     int train_shards;
     struct CtLora *lora;       // adapters (train/model/lora.h), or NULL
+    // Prefix tuning (train/model/prefix.h), or NULL. prefix_len = its P (0 without): P learned keys
+    // and values sit before every sequence in every layer, and the tokens' positions start at P.
+    struct CtPrefix *prefix;
+    int prefix_len;
     CtMoeStats moe;            // Mixture of Experts: losses' coefficients and routing statistics
     // Multi-token prediction (config.mtp_depth = D > 0; train/model/model_mtp.c). With
     // mtp_weight = λ > 0 (the objective sets it; 0, the default: the modules do not run), a

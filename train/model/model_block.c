@@ -6,6 +6,7 @@
 #include "core/rng.h"
 #include "train/model/lora_hooks.h"
 #include "train/model/model_internal.h"
+#include "train/model/prefix.h"
 #include "train/model/rope_scaling.h"
 
 static int is_llama(const CtModel *m) { return m->config.arch == CT_ARCH_LLAMA; }
@@ -131,6 +132,12 @@ static void attention(CtModel *m, int l, const CtBlockPass *pass, const CtBlockA
     const CtOps *ops = m->ops;
     CtAttentionOptions opt_storage;
     const CtAttentionOptions *opt = ct_model_attention_options(m, l, &opt_storage);
+    if (!pass->k_cache && m->prefix && l < m->config.n_layer) {  // prefix tuning: P more keys in front
+        ops->attention_prefix_forward(a->atty, a->att, a->qkv, ct_prefix_layer_kv(m, l), m->prefix_len,
+                                      m->prefix->width, pass->doc_ids, pass->dropout,
+                                      ct_model_dropout_seed(m, 1 + 3 * l), d->B, d->T, d->NH, d->NKV, d->HD, opt);
+        return;
+    }
     if (!pass->k_cache) {
         ops->attention_forward(a->atty, a->att, a->qkv, pass->doc_ids, pass->dropout,
                                ct_model_dropout_seed(m, 1 + 3 * l), d->B, d->T, d->NH, d->NKV, d->HD, opt);
