@@ -21,10 +21,10 @@ static const char *const TENSOR_NAMES[] = {"prompt_encoder.embedding.weight", "p
 static void alloc_acts(CtModel *m) {
     CtPrefix *x = m->prefix;
     const CtOps *ops = m->ops;
-    const size_t A = ops->act_bytes, P = (size_t)x->P;
+    const size_t A = ops->act_bytes, P = x->P ? (size_t)x->P : 1;  // P = 0: buffers of one row, never read
     x->ids = ops->alloc(P * sizeof(int32_t), "prefix ids");
     int32_t *ids = ct_alloc(P * sizeof(int32_t));
-    for (int j = 0; j < x->P; j++) ids[j] = j;
+    for (size_t j = 0; j < P; j++) ids[j] = (int32_t)j;
     ops->upload(x->ids, ids, P * sizeof(int32_t));
     ct_free(ids);
     x->kv = ops->alloc(A * P * (size_t)x->width, "prefix keys and values");
@@ -56,7 +56,7 @@ int ct_prefix_attach(CtModel *m, const CtPrefixSpec *spec, uint64_t seed) {
     if (!m->ops->attention_prefix_forward || !m->ops->attention_prefix_backward)
         return ct_error_set("prefix tuning runs on the CPU only: the %s backend's attention has no prefix yet "
                             "(set run.device cpu)", m->ops->name);
-    if (spec->num_virtual_tokens < 1) return ct_error_set("prefix tuning: num_virtual_tokens must be at least 1");
+    if (spec->num_virtual_tokens < 0) return ct_error_set("prefix tuning: num_virtual_tokens must be at least 0");
     if (m->config.max_seq_len - spec->num_virtual_tokens < 1)
         return ct_error_set("prefix tuning: %d virtual tokens leave no position of model.max_seq_len %d for text",
                             spec->num_virtual_tokens, m->config.max_seq_len);
@@ -77,8 +77,8 @@ int ct_prefix_attach(CtModel *m, const CtPrefixSpec *spec, uint64_t seed) {
     } else {
         x->n_params = P * W;
     }
-    x->params = ct_calloc(x->n_params, sizeof(float));
-    x->grads = ct_calloc(x->n_params, sizeof(float));
+    x->params = ct_calloc(x->n_params ? x->n_params : 1, sizeof(float));
+    x->grads = ct_calloc(x->n_params ? x->n_params : 1, sizeof(float));
     m->prefix = x;
     // the saved attention state grows by P keys per row: the activations are sized again
     ct_model_activations_free(m);

@@ -28,7 +28,7 @@
 typedef struct CtModel CtModel;  // train/model/model.h
 
 typedef struct {
-    int num_virtual_tokens;   // P >= 1
+    int num_virtual_tokens;   // P >= 0 (0: the base model's numbers, bit for bit)
     int prefix_projection;    // 1: the two-layer MLP reparameterisation
     int encoder_hidden_size;  // H of the projection; 0: token_dim (PEFT's default)
 } CtPrefixSpec;
