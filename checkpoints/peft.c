@@ -30,23 +30,29 @@ static void add_list(cJSON *o, const char *key, const char *comma_separated) {
     }
 }
 
-static int write_files(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor *tensors, int n, uint64_t base_hash);
+static char *config_text(const CtPeftConfig *cfg);
 
 // The folder is whole or, after a failure (a full disk), without what this call wrote: a folder
 // this call made is removed, and new weights never sit beside an older adapter_config.json.
-int ct_peft_write(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor *tensors, int n, uint64_t base_hash) {
+int ct_peft_write_folder(const char *dir, const CtNamedTensor *tensors, int n, uint64_t base_hash, const char *config) {
     struct stat st;
     int existed = stat(dir, &st) == 0;
     if (ct_make_dirs(dir) != 0) return -1;
-    if (write_files(dir, cfg, tensors, n, base_hash) == 0) return 0;
-    char path[4200];
+    char hash[32], path[4200];
+    snprintf(hash, sizeof hash, "%016" PRIx64, base_hash);
+    CtStMetaEntry meta[2] = {{"format", "pt"}, {CT_PEFT_BASE_HASH_KEY, hash}};
     join(path, sizeof path, dir, "adapter_model.safetensors");
+    if (ct_st_write(path, tensors, n, meta, base_hash ? 2 : 1) == 0) {
+        char config_path[4200];
+        join(config_path, sizeof config_path, dir, "adapter_config.json");
+        if (ct_write_file_atomic(config_path, config, strlen(config)) == 0) return 0;
+    }
     unlink(path);
     if (!existed) rmdir(dir);
     return -1;
 }
 
-static int write_files(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor *tensors, int n, uint64_t base_hash) {
+int ct_peft_write(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor *tensors, int n, uint64_t base_hash) {
     // the tensors under PEFT's names
     CtNamedTensor *t = ct_alloc(sizeof(CtNamedTensor) * (size_t)(n ? n : 1));
     char **names = ct_alloc(sizeof(char *) * (size_t)(n ? n : 1));
@@ -57,17 +63,17 @@ static int write_files(const char *dir, const CtPeftConfig *cfg, const CtNamedTe
         t[i] = tensors[i];
         t[i].name = names[i];
     }
-    char hash[32];
-    snprintf(hash, sizeof hash, "%016" PRIx64, base_hash);
-    CtStMetaEntry meta[2] = {{"format", "pt"}, {CT_PEFT_BASE_HASH_KEY, hash}};
-    char path[4200];
-    join(path, sizeof path, dir, "adapter_model.safetensors");
-    int rc = ct_st_write(path, t, n, meta, base_hash ? 2 : 1);
+    char *text = config_text(cfg);
+    int rc = ct_peft_write_folder(dir, t, n, base_hash, text);
+    free(text);
     for (int i = 0; i < n; i++) ct_free(names[i]);
     ct_free(names);
     ct_free(t);
-    if (rc != 0) return -1;
+    return rc;
+}
 
+// adapter_config.json of a LoRA adapter (cJSON's memory).
+static char *config_text(const CtPeftConfig *cfg) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "peft_type", "LORA");
     cJSON_AddStringToObject(o, "task_type", "CAUSAL_LM");
@@ -134,10 +140,7 @@ static int write_files(const char *dir, const CtPeftConfig *cfg, const CtNamedTe
     cJSON_AddNullToObject(o, "revision");
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
-    join(path, sizeof path, dir, "adapter_config.json");
-    rc = ct_write_file_atomic(path, text, strlen(text));
-    free(text);
-    return rc;
+    return text;
 }
 
 static int is_empty_object_or_null(const cJSON *v) {

@@ -57,6 +57,11 @@ typedef struct {
 // base_hash (0: none) goes into the safetensors metadata. 0, or -1 + error.
 int ct_peft_write(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor *tensors, int n, uint64_t base_hash);
 
+// Writes DIR (created when missing): adapter_model.safetensors with the tensors under the names
+// given (metadata format "pt", and base_hash when not 0), then adapter_config.json = config; on a
+// failure neither is left (a folder this call made is removed). Every adapter kind writes through it.
+int ct_peft_write_folder(const char *dir, const CtNamedTensor *tensors, int n, uint64_t base_hash, const char *config);
+
 // Reads and validates DIR/adapter_config.json. 0, or -1 + error naming the file and the key.
 int ct_peft_read_config(const char *dir, CtPeftConfig *cfg);
 

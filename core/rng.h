@@ -25,7 +25,7 @@ void ct_rng_permutation(CtRng *rng, uint32_t *out, uint32_t n);  // Fisher-Yates
 // no two uses draw the same numbers by accident. Changing one changes a run's numbers.
 #define CT_RNG_STREAM_MODEL_INIT 0ull          // + tensor index: a new model's weights (train/model)
 #define CT_RNG_STREAM_LORA_INIT 0x10A0000ull   // + adapter index: LoRA's A matrices (train/model/lora.c)
-#define CT_RNG_STREAM_PREFIX_INIT 0x9EF1000ull // + tensor index: prefix tuning's tensors (train/model/prefix.c)
+#define CT_RNG_STREAM_PEFT_INIT 0x9EF70000ull   // + tensor index: a prompt-learning adapter's (train/model/peft*.c)
 #define CT_RNG_STREAM_DROPOUT 0xD50000000ull   // + step·65536 + micro-batch: its dropout seed (train/loop)
 #define CT_RNG_STREAM_SAMPLES 0x5A4Dull        // the samples a run generates when it evaluates (train/loop)
 #define CT_RNG_STREAM_ROUNDING 0ull            // + optimizer step: stochastic rounding's seed (optim/adamw.c)

@@ -284,6 +284,10 @@ typedef struct CtOps {
     // out = tanh(inp) (BERT's pooler). Backward reads the forward's output: dinp += dout·(1 − out²).
     void (*tanh_forward)(CtAct *out, const CtAct *inp, size_t n);
     void (*tanh_backward)(CtAct *dinp, const CtAct *out, const CtAct *dout, size_t n);
+    // out = max(inp, 0) (P-tuning's prompt encoder, torch.nn.ReLU); dinp += dout where inp > 0.
+    // Optional: NULL in the CUDA tables (prompt learning runs on the CPU for now).
+    void (*relu_forward)(CtAct *out, const CtAct *inp, size_t n);
+    void (*relu_backward)(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n);
 
     // SwiGLU: gate_up[N,2F] holds per row the gate half then the up half;
     // out[N,F] = silu(gate) · up, silu(g) = g·σ(g).

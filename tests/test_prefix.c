@@ -1,4 +1,4 @@
-// Prefix tuning in the model (train/model/prefix.h, issue 27): gradients of the prefix (with and
+// Prefix tuning in the model (train/model/peft_prefix.c, issue 27): gradients of the prefix (with and
 // without PEFT's projection) against finite differences of the float model, generation's cache
 // against the full forward, gradient accumulation, training that moves only the prefix, and the
 // refusals. The attention op itself is checked in double in tests/test_ops_attention_prefix.c;
@@ -15,14 +15,16 @@
 #include "tests/test.h"
 #include "train/model/generate.h"
 #include "train/model/model.h"
-#include "train/model/prefix.h"
+#include "train/model/peft.h"
 
 static int prefix_model(CtModel *m, CtModelConfig c, int P, int projection, int recompute, int max_T) {
     if (ct_model_create(m, &c, ct_ops_cpu(), 2, max_T, CT_MODEL_FROZEN | (recompute ? CT_MODEL_RECOMPUTE : 0)) != 0)
         return -1;
     tiny_randomize_params(m, 5);
-    const CtPrefixSpec spec = {.num_virtual_tokens = P, .prefix_projection = projection, .encoder_hidden_size = 0};
-    return ct_prefix_attach(m, &spec, 7);
+    const CtPeftSpec spec = {.type = CT_PEFT_PREFIX_TUNING, .num_virtual_tokens = P, .prefix_projection = projection};
+    if (ct_peft_attach(m, &spec) != 0) return -1;
+    ct_peft_init(m, 7);
+    return 0;
 }
 
 // d loss / d buffer along direction u, central differences.
@@ -46,7 +48,7 @@ static void check_prefix_gradients(CtModelConfig c, const char *what, int projec
     if (ct_test_failed()) return;
     CtRng rng;
     ct_rng_seed(&rng, 5);
-    for (size_t i = 0; i < m.prefix->n_params; i++) m.prefix->params[i] = (float)(0.5 * ct_rng_normal(&rng));
+    for (size_t i = 0; i < m.peft->n_params; i++) m.peft->params[i] = (float)(0.5 * ct_rng_normal(&rng));
     TinyBatch tb;
     tiny_batch(&tb, &rng, 2, 8, m.config.vocab_size, packed);
     ct_model_zero_grad(&m);
@@ -54,13 +56,13 @@ static void check_prefix_gradients(CtModelConfig c, const char *what, int projec
     ct_model_backward(&m);
     float *grads = ct_alloc(m.n_train * sizeof(float));
     memcpy(grads, m.train_grads, m.n_train * sizeof(float));
-    CtNamedTensor t[5];
-    ct_prefix_named_tensors(m.prefix, m.prefix->params, t);
+    CtNamedTensor t[CT_PEFT_MAX_TENSORS];
+    ct_peft_named_tensors(m.peft, m.peft->params, t);
     const float h = 2e-3f;
     double worst_dir = 0, worst_entry = 0;
-    for (int i = 0; i < ct_prefix_n_tensors(m.prefix); i++) {
+    for (int i = 0; i < m.peft->n_tensors; i++) {
         const size_t numel = (size_t)t[i].shape[0] * (size_t)(t[i].ndim > 1 ? t[i].shape[1] : 1);
-        float *p = t[i].data, *g = grads + (p - m.prefix->params);
+        float *p = t[i].data, *g = grads + (p - m.peft->params);
         double norm = 0;
         for (size_t j = 0; j < numel; j++) norm += (double)g[j] * g[j];
         norm = sqrt(norm);
@@ -116,8 +118,8 @@ static void kv_cache_matches_full_forward(CtModelConfig c, const char *what, int
     ct_model_forward(&m, &batch);
     const float *full = ct_model_logits(&m);
     CtGenerator g;
-    ct_generator_init(&g, &m, T);
-    CHECK_EQ_INT(g.prefix, 4);
+    ct_generator_init(&g, &m, T + 4);
+    CHECK_EQ_INT(g.n_ctx, 4);  // the prefix's rows
     double worst = 0;
     for (int t = 0; t < T; t++) {
         const float *logits = ct_generator_feed(&g, tokens[t]);
@@ -183,7 +185,7 @@ static void training_moves_only_the_prefix(CtModelConfig c, const char *what, in
     CHECK(prefix_model(&m, c, 4, projection, 0, 8) == 0);
     if (ct_test_failed()) return;
     CHECK(m.grads == NULL);
-    CHECK_EQ_INT((long)m.n_train, (long)m.prefix->n_params);
+    CHECK_EQ_INT((long)m.n_train, (long)m.peft->n_params);
     float *before = ct_alloc(m.n_params * sizeof(float));
     memcpy(before, m.params, m.n_params * sizeof(float));
     CtAdamW opt;
@@ -219,18 +221,18 @@ TEST(prefix, refuses_encoders_mtp_and_a_trainable_base) {
     CtModel m;
     CtModelConfig c = tiny_encoder_config(CT_ARCH_BERT);
     CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 8, CT_MODEL_FROZEN) == 0);
-    const CtPrefixSpec spec = {.num_virtual_tokens = 2};
-    CHECK(ct_prefix_attach(&m, &spec, 1) != 0);
+    const CtPeftSpec spec = {.type = CT_PEFT_PREFIX_TUNING, .num_virtual_tokens = 2};
+    CHECK(ct_peft_attach(&m, &spec) != 0);
     CHECK(strstr(ct_error_message(), "encoder") != NULL);
     ct_model_free(&m);
     c = tiny_config(CT_ARCH_LLAMA);
     CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 8, 0) == 0);
-    CHECK(ct_prefix_attach(&m, &spec, 1) != 0);
+    CHECK(ct_peft_attach(&m, &spec) != 0);
     CHECK(strstr(ct_error_message(), "frozen") != NULL);
     ct_model_free(&m);
     c.mtp_depth = 1;
     CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 8, CT_MODEL_FROZEN) == 0);
-    CHECK(ct_prefix_attach(&m, &spec, 1) != 0);
+    CHECK(ct_peft_attach(&m, &spec) != 0);
     CHECK(strstr(ct_error_message(), "multi-token") != NULL);
     ct_model_free(&m);
 }

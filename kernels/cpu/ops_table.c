@@ -92,6 +92,10 @@ static void gelu_erf_forward(CtAct *out, const CtAct *inp, size_t n) { ct_cpu_ge
 static void gelu_erf_backward(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
     ct_cpu_gelu_erf_backward_f32(dinp, inp, dout, n);
 }
+static void relu_forward(CtAct *out, const CtAct *inp, size_t n) { ct_cpu_relu_forward_f32(out, inp, n); }
+static void relu_backward(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
+    ct_cpu_relu_backward_f32(dinp, inp, dout, n);
+}
 static void tanh_forward(CtAct *out, const CtAct *inp, size_t n) { ct_cpu_tanh_forward_f32(out, inp, n); }
 static void tanh_backward(CtAct *dinp, const CtAct *out, const CtAct *dout, size_t n) {
     ct_cpu_tanh_backward_f32(dinp, out, dout, n);
@@ -214,6 +218,8 @@ static const CtOps cpu_ops = {
     .gelu_erf_backward = gelu_erf_backward,
     .tanh_forward = tanh_forward,
     .tanh_backward = tanh_backward,
+    .relu_forward = relu_forward,
+    .relu_backward = relu_backward,
     .swiglu_forward = swiglu_forward,
     .swiglu_backward = swiglu_backward,
     .geglu_forward = geglu_forward,

@@ -37,6 +37,8 @@ static const CtCommand *const commands[] = {
     &ct_cmd_export_gguf,
     &ct_cmd_lora_export,
     &ct_cmd_lora_merge,
+    &ct_cmd_peft_export,
+    &ct_cmd_peft_import,
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

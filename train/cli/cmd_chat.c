@@ -16,11 +16,13 @@
 #include "train/interop/checkpoint_io.h"
 #include "train/interop/stop_tokens.h"
 #include "train/cli/commands.h"
+#include "train/interop/peft_folder.h"
 #include "train/model/generate.h"
 #include "train/cli/sampling_options.h"
 
 static const CtOption options[] = {
     {"checkpoint", "FILE", "an SFT checkpoint (or any checkpoint with a tokenizer)", 0},
+    {"adapter", "DIR", "a PEFT adapter folder over the checkpoint: LoRA, prompt tuning, P-tuning or prefix tuning", 0},
     {"prompt", "TEXT", "answer this one message and exit (no interactive loop)", 0},
     {"system", "TEXT", "a system message at the start of the conversation", 0},
     {"template", "NAME", "chat template when the checkpoint has none: chatml, plain or a JSON file", 0},
@@ -107,7 +109,10 @@ static int load(Chat *c, const CtArgs *args) {
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     if (ct_checkpoint_load(path, &c->model, ct_ops_cpu(), 1, 1, 0, NULL, &meta) != 0) return -1;
     int rc = -1;
-    if (ct_generation_check(&c->model.config) != 0) {
+    const char *adapter = ct_args_get(args, "adapter");
+    if (adapter && ct_peft_load_folder(&c->model, adapter) != 0) {
+        // the error names the folder
+    } else if (ct_generation_check(&c->model.config) != 0) {
         ct_error_prefix("%s: ", path);
     } else if (!meta.tokenizer_json) {
         ct_error_set("%s: the checkpoint carries no tokenizer", path);

@@ -25,6 +25,7 @@
 #include "core/atomic_file.h"
 #include "train/model/lora.h"
 #include "train/interop/lora_peft.h"
+#include "train/interop/peft_folder.h"
 #include "train/cli/tokenizer_cli.h"
 
 static const CtOption options[] = {
@@ -123,7 +124,7 @@ static int load_model(const char *ckpt, const char *adapter, int B, int L, CtMod
         return ct_error_set("%s: a %s model is an encoder: eval measures next-token prediction, which it cannot do "
                             "(it sees every token of its sequence)", ckpt, arch);
     }
-    if (adapter && ct_lora_load_peft(m, adapter) != 0) {
+    if (adapter && ct_peft_load_folder(m, adapter) != 0) {  // any kind (train/interop/peft_folder.h)
         ct_model_free(m);
         ct_checkpoint_meta_free(meta);
         return -1;

@@ -16,6 +16,7 @@
 #include "train/interop/checkpoint_io.h"
 #include "train/interop/stop_tokens.h"
 #include "train/cli/commands.h"
+#include "train/interop/peft_folder.h"
 #include "train/model/generate.h"
 #include "train/model/speculative.h"
 #include "train/model/speculative_mtp.h"
@@ -23,6 +24,8 @@
 
 static const CtOption options[] = {
     {"checkpoint", "FILE", "a checkpoint written by ctrain (or imported)", 0},
+    {"adapter", "DIR", "a PEFT adapter folder over the checkpoint: LoRA, prompt tuning, P-tuning or prefix tuning "
+                       "(adapter_config.json's peft_type)", 0},
     {"prompt", "TEXT", "the text to continue (default: start from the end-of-text token)", 0},
     {"max-tokens", "N", "tokens to generate at most, 1 or more (default 128); the model's context also ends it, "
                         "and a line on stderr says so", 0},
@@ -302,6 +305,12 @@ static int run_generate(const CtArgs *args) {
     // --speculative's K is at most model.mtp_depth ≤ CT_MODEL_MAX_MTP_DEPTH
     const int rows = draft_path ? (int)draft_tokens + 1 : self ? CT_MODEL_MAX_MTP_DEPTH + 1 : 1;
     if (ct_checkpoint_load(ckpt, &m, ct_ops_cpu(), rows, 1, 0, NULL, &meta) != 0) return ct_cli_fail();
+    const char *adapter = ct_args_get(args, "adapter");
+    if (adapter && ct_peft_load_folder(&m, adapter) != 0) {
+        ct_checkpoint_meta_free(&meta);
+        ct_model_free(&m);
+        return ct_cli_fail();
+    }
     if (ct_generation_check(&m.config) != 0) {
         ct_error_prefix("%s: ", ckpt);
         ct_checkpoint_meta_free(&meta);

@@ -28,3 +28,5 @@ extern const CtCommand ct_cmd_export_hf;
 extern const CtCommand ct_cmd_export_gguf;
 extern const CtCommand ct_cmd_lora_export;
 extern const CtCommand ct_cmd_lora_merge;
+extern const CtCommand ct_cmd_peft_export;
+extern const CtCommand ct_cmd_peft_import;

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "train/interop/lora_checkpoint.h"
+#include "train/interop/peft_checkpoint.h"
 
 // The optimizer moments as named tensors shaped like the parameters.
 static void moment_tensors(const CtModel *m, const float *moment, CtNamedTensor *out) {
@@ -59,6 +60,7 @@ static int load_lora(const char *path, CtModel *m, const CtOps *ops, int max_B, 
 
 int ct_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, const CtCheckpointMeta *meta) {
     if (m->lora) return ct_lora_checkpoint_save(path, m, opt, meta);  // adapters only (train/interop/lora_checkpoint.h)
+    if (m->peft) return ct_peft_checkpoint_save(path, m, opt, meta);  // a prompt-learning adapter (peft_checkpoint.h)
     return save_plain(path, m, opt, meta);
 }
 
@@ -76,6 +78,13 @@ int ct_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B
         ct_ckpt_close(&c);
         ct_checkpoint_meta_free(meta);
         return load_lora(path, m, ops, max_B, max_T, flags, opt, meta, opt != NULL);
+    }
+    if (ct_ckpt_has(&c, "peft_config")) {  // a prompt-learning run's: its base + the adapter (peft_checkpoint.h)
+        ct_ckpt_close(&c);
+        ct_checkpoint_meta_free(meta);
+        if (ct_peft_checkpoint_load(path, m, max_B, max_T, flags, opt, meta) != 0) return -1;
+        if (!ops->host_memory) ct_model_to_backend(m, ops);
+        return 0;
     }
     if (ct_model_create(m, &config, ops, max_B, max_T, flags) != 0) {
         ct_ckpt_close(&c);

@@ -18,6 +18,7 @@ static const CtConfigSection sections[] = {
     {"mlm", "Masked-language modelling (ctrain mlm): which tokens are selected and what they become (transformers' DataCollatorForLanguageModeling names)."},
     {"classify", "Sequence classification (ctrain classify): validation examples, labels and pooling (see docs/encoder.md)."},
     {"lora", "LoRA: low-rank adapters over the frozen model of train.init_from (see docs/lora.md)."},
+    {"peft", "Prompt learning over the frozen model of train.init_from: prompt tuning, P-tuning, prefix tuning (PEFT's names; see docs/peft.md)."},
 };
 
 static const CtConfigKey keys[] = {
@@ -272,11 +273,74 @@ static const CtConfigKey keys[] = {
                     "Per-module alphas as \"regex=alpha\" entries (PEFT's alpha_pattern)."),
     CT_CFG_KEY_BOOL(CtRunConfig, lora.rslora, "lora.rslora", "false",
                     "Rank-stabilised scale alpha/sqrt(r) instead of alpha/r (PEFT's use_rslora)."),
+    CT_CFG_KEY_ENUM(CtRunConfig, peft.type, "peft.type", "none", "none|prompt_tuning|p_tuning|prefix_tuning",
+                    "Prompt-learning method over the frozen model of train.init_from: prompt_tuning (learned embeddings of peft.num_virtual_tokens virtual tokens before every sequence), p_tuning (the same produced by a prompt encoder), prefix_tuning (learned keys and values in every layer); none: off."),
+    CT_CFG_KEY_INT(CtRunConfig, peft.num_virtual_tokens, "peft.num_virtual_tokens", "20", 1, 65536,
+                   "Virtual tokens (PEFT's num_virtual_tokens); the sequence the model sees is train.seq_len + this long."),
+    CT_CFG_KEY_ENUM(CtRunConfig, peft.prompt_tuning_init, "peft.prompt_tuning_init", "random", "random|text",
+                    "prompt_tuning: the virtual tokens start as normal(0, 1) draws (PEFT's RANDOM, torch.nn.Embedding's init) or as the embeddings of peft.prompt_tuning_init_text's tokens, repeated or cut to num_virtual_tokens (PEFT's TEXT)."),
+    CT_CFG_KEY_STRING(CtRunConfig, peft.prompt_tuning_init_text, "peft.prompt_tuning_init_text", "",
+                      "The text of peft.prompt_tuning_init text, tokenized with the run's tokenizer."),
+    CT_CFG_KEY_ENUM(CtRunConfig, peft.encoder_reparameterization_type, "peft.encoder_reparameterization_type", "MLP",
+                    "MLP|LSTM",
+                    "p_tuning: the prompt encoder, PEFT's MLP (Linear-ReLU-Linear-ReLU-Linear) or LSTM (a bidirectional LSTM, then Linear-ReLU-Linear; not implemented yet)."),
+    CT_CFG_KEY_INT(CtRunConfig, peft.encoder_hidden_size, "peft.encoder_hidden_size", "0", 0, 1 << 20,
+                   "p_tuning: the prompt encoder's hidden width; prefix_tuning with prefix_projection: the projection's. 0: the model's width (PEFT's None -> token_dim)."),
+    CT_CFG_KEY_INT(CtRunConfig, peft.encoder_num_layers, "peft.encoder_num_layers", "2", 1, 64,
+                   "p_tuning with LSTM: the LSTM's layers (the MLP always has PEFT's three Linear layers: only the default 2 is accepted there)."),
+    CT_CFG_KEY_FLOAT(CtRunConfig, peft.encoder_dropout, "peft.encoder_dropout", "0", 0, 0.99,
+                     "p_tuning with LSTM: dropout between the LSTM's layers (PEFT's MLP has none: only 0 is accepted there)."),
+    CT_CFG_KEY_BOOL(CtRunConfig, peft.prefix_projection, "peft.prefix_projection", "false",
+                    "prefix_tuning: the prefixes come out of PEFT's projection (Embedding, Linear-Tanh-Linear of width peft.encoder_hidden_size) instead of being trained directly."),
 };
 
 const CtConfigSchema ct_run_config_schema = {
     sections, (int)(sizeof sections / sizeof sections[0]), keys, (int)(sizeof keys / sizeof keys[0]),
 };
+
+// The peft section: keys that belong to another method than peft.type are refused (PEFT's configs
+// have no such field, or ignore it with a warning), each naming the key.
+static int check_peft_keys(const CtRunConfig *cfg, const char *source) {
+    static const char *const types[] = {"none", "prompt_tuning", "p_tuning", "prefix_tuning"};
+    const int t = cfg->peft.type;
+    const char *type = types[t];
+    const int text = cfg->peft.prompt_tuning_init == 1, mlp = cfg->peft.encoder_reparameterization_type == 0;
+    if (t == 0) return 0;  // off: the other keys are not read
+    if (cfg->lora.r > 0)
+        return ct_error_set("%s: peft.type %s with lora.r %d: one adapter kind per run; set lora.r to 0 or peft.type "
+                            "to none", source, type, cfg->lora.r);
+    if (t != 1 && (text || cfg->peft.prompt_tuning_init_text[0]))
+        return ct_error_set("%s: peft.prompt_tuning_init%s belongs to peft.type prompt_tuning, not %s; remove it",
+                            source, text ? "" : "_text", type);
+    if (t == 1 && text && !cfg->peft.prompt_tuning_init_text[0])
+        return ct_error_set("%s: peft.prompt_tuning_init text needs peft.prompt_tuning_init_text (the text whose "
+                            "token embeddings start the virtual tokens)", source);
+    if (t == 1 && !text && cfg->peft.prompt_tuning_init_text[0])
+        return ct_error_set("%s: peft.prompt_tuning_init_text is set but peft.prompt_tuning_init is random; set "
+                            "peft.prompt_tuning_init to text or remove the text", source);
+    if (t != 2 && (!mlp || cfg->peft.encoder_num_layers != 2 || cfg->peft.encoder_dropout != 0))
+        return ct_error_set("%s: peft.%s belongs to peft.type p_tuning, not %s; remove it", source,
+                            !mlp ? "encoder_reparameterization_type" : cfg->peft.encoder_num_layers != 2
+                                                                          ? "encoder_num_layers" : "encoder_dropout",
+                            type);
+    if (cfg->peft.encoder_hidden_size && !(t == 2 || (t == 3 && cfg->peft.prefix_projection)))
+        return ct_error_set("%s: peft.encoder_hidden_size applies to p_tuning and to prefix_tuning with "
+                            "peft.prefix_projection, not %s%s; remove it", source, type,
+                            t == 3 ? " without a projection" : "");
+    if (t != 3 && cfg->peft.prefix_projection)
+        return ct_error_set("%s: peft.prefix_projection belongs to peft.type prefix_tuning, not %s; remove it", source,
+                            type);
+    if (t == 2 && mlp && cfg->peft.encoder_num_layers != 2)
+        return ct_error_set("%s: peft.encoder_num_layers %d: PEFT's MLP prompt encoder always has its three Linear "
+                            "layers (the key is the LSTM's); remove it", source, cfg->peft.encoder_num_layers);
+    if (t == 2 && mlp && cfg->peft.encoder_dropout != 0)
+        return ct_error_set("%s: peft.encoder_dropout %g: PEFT's MLP prompt encoder has no dropout (the key is the "
+                            "LSTM's); remove it", source, cfg->peft.encoder_dropout);
+    if (t == 2 && !mlp)
+        return ct_error_set("%s: peft.encoder_reparameterization_type LSTM is not implemented yet in ctrain; use MLP "
+                            "(PEFT's default and recommendation)", source);
+    return 0;
+}
 
 // Rules between keys, which the schema's per-key ranges cannot state.
 static int check_between_keys(const CtRunConfig *cfg, const char *source) {
@@ -295,6 +359,7 @@ static int check_between_keys(const CtRunConfig *cfg, const char *source) {
         return ct_error_set("%s: mlm.mask_replace_prob %g + mlm.random_replace_prob %g exceed 1: they are shares of the "
                             "selected tokens (the rest stay unchanged); lower one of them", source,
                             cfg->mlm.mask_replace_prob, cfg->mlm.random_replace_prob);
+    if (check_peft_keys(cfg, source) != 0) return -1;
     // The decay goes from optim.lr down to optim.min_lr: a larger min_lr makes it climb instead.
     // A constant schedule never reaches min_lr, so it may keep the default.
     if (cfg->optim.schedule != CT_LR_CONSTANT && cfg->optim.min_lr > cfg->optim.lr)

@@ -125,6 +125,19 @@ typedef struct {
         char rank_pattern[4096], alpha_pattern[4096];         // comma-separated "regex=value"
         int rslora;
     } lora;
+    // Prompt-learning adapters (train/model/peft.h): PEFT's PromptTuningConfig, PromptEncoderConfig and
+    // PrefixTuningConfig names, over the frozen model of train.init_from. See docs/peft.md.
+    struct {
+        int type;                     // CtPeftType: 0 none, 1 prompt_tuning, 2 p_tuning, 3 prefix_tuning
+        int num_virtual_tokens;
+        int prompt_tuning_init;       // 0 random, 1 text
+        char prompt_tuning_init_text[1024];
+        int encoder_reparameterization_type;  // 0 MLP, 1 LSTM
+        int encoder_hidden_size;      // 0: token_dim (PEFT's None)
+        int encoder_num_layers;
+        double encoder_dropout;
+        int prefix_projection;
+    } peft;
 } CtRunConfig;
 
 extern const CtConfigSchema ct_run_config_schema;

@@ -19,6 +19,7 @@
 #include "train/interop/checkpoint_io.h"
 #include "train/interop/checkpoint_meta.h"
 #include "train/loop/run_lora.h"
+#include "train/loop/run_peft.h"
 #include "train/loop/init_tokenizer.h"
 #include "train/loop/mfu_peak.h"
 #include "train/loop/run_dir.h"
@@ -159,6 +160,10 @@ static int start_from(CtRun *r, int B, int T) {
         return -1;
     if (cfg->lora.r > 0) {  // LoRA: adapters over the frozen model of init_from (train/interop/lora_checkpoint.h)
         if (ct_lora_model_from_config(cfg, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
+    } else if (cfg->peft.type) {  // prompt learning: an adapter over the frozen model (train/loop/run_peft.h)
+        if (ct_peft_model_from_config(cfg, r->have_tokenizer ? &r->tokenizer : NULL, &r->model, B, T,
+                                      cfg->model.recompute) != 0)
+            return -1;
     } else {
         CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
         ct_checkpoint_meta_init(&meta);
@@ -172,6 +177,10 @@ static int start_from(CtRun *r, int B, int T) {
     if (r->model.config.vocab_size >= (int)r->data.vocab_size) return 0;
     // The dataset's tokenizer has tokens the base lacks (a chat template's specials).
     int old_V = r->model.config.vocab_size;
+    if (r->model.peft)
+        return ct_error_set("peft: the dataset's tokenizer has %u tokens, the base %d: prompt learning keeps the base "
+                            "frozen, so new token rows could not train; shard with the base's tokenizer and a template "
+                            "of its tokens (or use LoRA, which trains new rows)", r->data.vocab_size, old_V);
     if (r->model.lora ? ct_lora_grow_vocab(&r->model, (int)r->data.vocab_size)  // the new rows train, as PEFT's
                                                                                  // trainable_token_indices
                       : ct_model_grow_vocab(&r->model, (int)r->data.vocab_size, B, T, cfg->model.recompute))
@@ -231,6 +240,9 @@ static int build_model(CtRun *r) {
         if (cfg->lora.r > 0)
             return ct_error_set("lora.r = %d: LoRA trains adapters over an existing model; set train.init_from to "
                                 "its checkpoint", cfg->lora.r);
+        if (cfg->peft.type)
+            return ct_error_set("peft.type: prompt learning trains an adapter over an existing model; set "
+                                "train.init_from to its checkpoint");
         if (ct_model_create(&r->model, &want, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
         r->have_model = 1;
         ct_model_init(&r->model, (uint64_t)cfg->run.seed);
@@ -239,8 +251,13 @@ static int build_model(CtRun *r) {
         ct_adamw_free(&r->opt);
         ct_adamw_init(&r->opt, r->model.n_train, lr, b1, b2, eps, wd);
     }
-    if (!r->model.lora)  // adapters: every A and B is decayed, as PEFT under HF's Trainer does
+    if (r->model.peft) {  // HF's Trainer decays every weight of the adapter, no bias
+        CtParamSpan spans[CT_PEFT_MAX_TENSORS];
+        ct_peft_decay_spans(r->model.peft, spans);
+        ct_adamw_set_spans(&r->opt, spans, r->model.peft->n_tensors);
+    } else if (!r->model.lora) {  // adapters: every A and B is decayed, as PEFT under HF's Trainer does
         ct_train_set_decay_spans(&r->model, &r->opt, cfg->optim.decay_embeddings);
+    }
     r->opt.seed = (uint64_t)cfg->run.seed;  // the bf16 weight copy's stochastic rounding (GPU)
     return 0;
 }
@@ -298,6 +315,9 @@ static int place_model(CtRun *r) {
         ct_dist_broadcast(r->model.train_params, r->model.n_train * sizeof(float), 0);
     r->sync.ops = r->ops;
     r->sync.world = r->world;
+    if (r->model.peft && !r->ops->host_memory)
+        return ct_error_set("peft.type %s runs on the CPU only for now (its CUDA path is not written yet); set "
+                            "run.device cpu", r->model.peft->kind->name);
     if (!r->ops->host_memory) {
         if (ct_grad_sync_pick_gpu(&r->sync, r->ops) != 0) return -1;
         // ZeRO-1 cuts the trained buffers into equal parts for NCCL: they get the padding.
@@ -387,6 +407,9 @@ int ct_train_setup(CtRun *r) {
     if (r->lead && ct_make_dirs(cfg->run.out_dir) != 0) return -1;
     if (r->lead && ct_run_lock(&r->lock, cfg->run.out_dir) != 0) return -1;  // one run per folder; stale temporaries go
     if (open_loaders(r) != 0) return -1;
+    if (cfg->peft.type && r->kind != CT_OBJECTIVE_LM && r->kind != CT_OBJECTIVE_SFT && r->kind != CT_OBJECTIVE_DPO)
+        return ct_error_set("peft.type: prompt learning trains with pretrain, sft and dpo; this objective does not "
+                            "take it yet; set peft.type none");
     if (r->kind == CT_OBJECTIVE_REWARD && cfg->lora.r > 0)
         return ct_error_set("reward: lora.r = %d: LoRA reward models (PEFT's SEQ_CLS task, the head trained in full) "
                             "are not supported yet; set lora.r to 0", cfg->lora.r);

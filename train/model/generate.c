@@ -8,7 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "train/model/model_internal.h"
-#include "train/model/prefix.h"
+#include "train/model/peft_hooks.h"
 
 // The buffers of a pass over `rows` rows (the cache aside).
 static void alloc_rows(CtGenerator *g, int rows) {
@@ -65,22 +65,23 @@ int ct_generation_check(const CtModelConfig *c) {
     return 0;
 }
 
+static void feed_virtual(CtGenerator *g);
+
 void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx) {
     CT_CHECK(ct_generation_check(&model->config) == 0, ct_error_message());
     memset(g, 0, sizeof *g);
     const CtModelConfig *c = &model->config;
     CT_CHECK(max_ctx >= 1 && max_ctx <= c->max_seq_len, "the cache holds at most max_seq_len tokens");
     g->model = model;
-    g->prefix = model->prefix_len;
-    g->max_ctx = max_ctx + g->prefix <= c->max_seq_len ? max_ctx : c->max_seq_len - g->prefix;
+    g->max_ctx = max_ctx;
     const size_t kv = (size_t)ct_model_kv_width(c), layers = (size_t)(c->n_layer + c->mtp_depth);
     // In the ops' memory (the GPU's for a model there); logits come back to the host.
     const CtOps *ops = model->ops;
     const size_t A = ops->act_bytes;
-    const size_t rows = (size_t)(g->max_ctx + g->prefix);
-    g->k_cache = ops->alloc(A * layers * rows * kv, "generation key cache");
-    g->v_cache = ops->alloc(A * layers * rows * kv, "generation value cache");
+    g->k_cache = ops->alloc(A * layers * (size_t)max_ctx * kv, "generation key cache");
+    g->v_cache = ops->alloc(A * layers * (size_t)max_ctx * kv, "generation value cache");
     alloc_rows(g, 1);
+    feed_virtual(g);
 }
 
 void ct_generator_free(CtGenerator *g) {
@@ -90,10 +91,12 @@ void ct_generator_free(CtGenerator *g) {
     memset(g, 0, sizeof *g);
 }
 
-void ct_generator_reset(CtGenerator *g) { g->n_ctx = 0; }
+// A prompt adapter's virtual tokens stay in the cache's first rows (train/model/peft.h).
+void ct_generator_reset(CtGenerator *g) { g->n_ctx = g->n_virtual; }
 
 void ct_generator_rollback(CtGenerator *g, int n_ctx) {
-    CT_CHECK(n_ctx >= 0 && n_ctx <= g->n_ctx, "a rollback keeps at most the tokens in the cache");
+    CT_CHECK(n_ctx >= g->n_virtual && n_ctx <= g->n_ctx, "a rollback keeps at most the tokens in the cache (and "
+             "always a prompt adapter's virtual tokens)");
     g->n_ctx = n_ctx;  // the rows past it are overwritten by the next feed
 }
 
@@ -152,15 +155,12 @@ static int rows_per_pass(const CtGenerator *g) {
 // the logits go to `logits` [n, V].
 static void pass(CtGenerator *g, const int32_t *tokens, int n, CtAct *logits) {
     CtModel *m = g->model;
-    const int pos = g->prefix + g->n_ctx;  // the first row's position and cache row
-    // a fresh cache (or one cut back to nothing) takes the prefix from the current parameters
-    if (g->prefix && g->n_ctx == 0) ct_prefix_fill_cache(m, g->k_cache, g->v_cache, g->max_ctx + g->prefix);
-    upload_tokens(g, tokens, pos, n);
+    upload_tokens(g, tokens, g->n_ctx, n);
     const int32_t *d_tokens = g->token_pos, *d_pos = g->token_pos + n;
     // dynamic RoPE scaling sees a pass whose largest position is the last row's, as transformers does
-    const CtBlockPass block_pass = {.B = 1, .T = n, .positions = d_pos, .rope_len = pos + n,
-                                    .k_cache = g->k_cache, .v_cache = g->v_cache, .max_ctx = g->max_ctx + g->prefix,
-                                    .pos = pos};
+    const CtBlockPass block_pass = {.B = 1, .T = n, .positions = d_pos, .rope_len = g->n_ctx + n,
+                                    .k_cache = g->k_cache, .v_cache = g->v_cache, .max_ctx = g->max_ctx,
+                                    .pos = g->n_ctx};
     const CtBlockActs rows = block_rows(g, g->x, g->x, n);
     ct_model_embed_forward(m, g->x, d_tokens, d_pos, n, 0.0f);
     for (int l = 0; l < m->config.n_layer; l++) {
@@ -170,6 +170,29 @@ static void pass(CtGenerator *g, const int32_t *tokens, int n, CtAct *logits) {
     if (g->hidden && g->hidden_after == m->config.n_layer) keep_hidden(g, n);
     ct_model_head_forward(m, logits, g->norm, rows.ln1_mean, rows.ln1_rstd, g->x, n);
     g->n_ctx += n;
+}
+
+// A prompt adapter's virtual tokens (prompt tuning, P-tuning) go first, at positions 0..V-1, as
+// PEFT's generate prepends them: their rows of the cache are filled once. A prefix (prefix
+// tuning) is written into those rows directly: it is a past_key_values, the tokens follow at P...
+static void feed_virtual(CtGenerator *g) {
+    const int P = ct_peft_prefix_len(g->model);
+    if (P) {  // prefix tuning: the prefix's keys and values are the cache's first P rows of every layer
+        CT_CHECK(P < g->max_ctx, "a prefix adapter's virtual tokens fill the whole generation context");
+        ct_peft_prefix_fill_cache(g->model, g->k_cache, g->v_cache, g->max_ctx);
+        g->n_ctx = g->n_virtual = P;
+        return;
+    }
+    const int V = ct_peft_prepend_rows(g->model);
+    if (V == 0) return;
+    CT_CHECK(V < g->max_ctx, "a prompt adapter's virtual tokens fill the whole generation context");
+    reserve_rows(g, V);
+    int32_t *zeros = ct_calloc((size_t)V, sizeof(int32_t));  // any id: the adapter's rows replace their embedding
+    ct_peft_set_pass(g->model, 1, V, V);
+    pass(g, zeros, V, g->logits);
+    ct_peft_set_pass(g->model, 0, 0, 0);
+    ct_free(zeros);
+    g->n_virtual = V;
 }
 
 const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n) {

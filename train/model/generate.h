@@ -14,12 +14,8 @@ typedef struct {
     CtModel *model;
     int max_ctx;
     int n_ctx;           // tokens in the cache
-    // Prefix tuning (the model's prefix_len P, else 0): rows 0..P−1 of each layer's cache hold the
-    // prefix's keys and values, token i sits in row P + i at position P + i (as after PEFT's
-    // past_key_values), so a layer's cache has max_ctx + P rows; max_ctx is then at most
-    // max_seq_len − P. n_ctx and max_ctx count tokens, the prefix not included.
-    int prefix;
-    // [L + D, max_ctx + prefix, NKV·HD], of the ops' activation type: the model's L layers, then the D
+    int n_virtual;       // of which a prompt adapter's virtual tokens, the first (train/model/peft.h): kept by reset
+    // [L + D, max_ctx, NKV·HD], of the ops' activation type: the model's L layers, then the D
     // multi-token-prediction modules' blocks (model.mtp_depth; their rows are the drafter's to
     // count: ct_generator_mtp_feed)
     CtAct *k_cache, *v_cache;
@@ -46,7 +42,7 @@ int ct_generation_check(const CtModelConfig *c);
 // must pass ct_generation_check (callers that take models from users check it first).
 void ct_generator_init(CtGenerator *g, CtModel *model, int max_ctx);
 void ct_generator_free(CtGenerator *g);
-void ct_generator_reset(CtGenerator *g);  // forget the cache
+void ct_generator_reset(CtGenerator *g);  // forget the cache (but a prompt adapter's virtual tokens)
 // Feeds one token at the next position; returns the logits[V] of what follows it.
 // The cache must not be full (n_ctx < max_ctx).
 const float *ct_generator_feed(CtGenerator *g, int32_t token);

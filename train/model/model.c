@@ -9,8 +9,8 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "train/model/lora_hooks.h"
-#include "train/model/prefix.h"
 #include "train/model/model_internal.h"
+#include "train/model/peft_hooks.h"
 
 int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int flags) {
     memset(m, 0, sizeof *m);
@@ -54,7 +54,7 @@ int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, i
 
 void ct_model_free(CtModel *m) {
     ct_lora_detach(m);
-    ct_prefix_detach(m);
+    ct_peft_detach(m);
     ct_model_free_backend(m);
     ct_free(m->table);
     ct_free(m->host_logits);
@@ -92,9 +92,9 @@ static int fused_gelu_backward(const CtModel *m, int l) {
 // Per-layer slices of the stored activations (strides are those of the largest batch).
 static size_t slice(const CtModel *m, size_t width) { return (size_t)m->max_B * m->max_T * width; }
 // The attention's saved state per layer: the backend says how much (CPU: the probabilities).
-// With a prefix (prefix tuning) P more keys per row.
+// With room for a prefix's P more keys per row (prefix tuning).
 static size_t att_slice(const CtModel *m) {
-    return m->ops->attention_saved_floats(m->max_B, m->max_T + m->prefix_len, m->config.n_head);
+    return m->ops->attention_saved_floats(m->max_B, m->max_T + m->att_extra_keys, m->config.n_head);
 }
 // Slice `layer` of a per-layer activation tensor of `width` numbers per token.
 static CtAct *act_layer(const CtModel *m, CtAct *base, int layer, size_t width) {
@@ -139,11 +139,11 @@ static CtBlockActs block_acts(const CtModel *m, int l) {
 // shifted by a prefix's P (its tokens sit at positions P..).
 static int rope_len(const CtModel *m, const CtBatch *batch) {
     const int N = batch->B * batch->T;
-    if (!batch->positions) return m->prefix_len + batch->T;
+    if (!batch->positions) return ct_peft_prefix_len(m) + batch->T;
     int top = 0;
     for (int n = 0; n < N; n++)
         if (batch->positions[n] > top) top = batch->positions[n];
-    return m->prefix_len + top + 1;
+    return ct_peft_prefix_len(m) + top + 1;
 }
 
 static float token_weight(const CtBatch *b, int n) {
@@ -176,7 +176,7 @@ static CtModelDims trunk_forward(CtModel *m, const CtBatch *batch, CtBlockPass *
     const CtBatch *staged = &m->batch;
     m->dropout_applied = m->training && m->config.dropout > 0;
     m->rope_len = rope_len(m, batch);
-    if (m->prefix) ct_prefix_forward(m);  // this forward's prefix keys and values, from the parameters
+    if (ct_peft_prefix_len(m)) ct_peft_prefix_forward(m);  // this forward's prefix keys and values (prefix tuning)
     const CtBlockPass pass = {.B = d.B, .T = d.T, .positions = staged->positions, .rope_len = m->rope_len,
                               .doc_ids = staged->doc_ids, .dropout = m->dropout_applied ? m->config.dropout : 0.0f,
                               .fused_gelu = 1};
@@ -207,7 +207,15 @@ static const CtAct *mtp_input(const CtModel *m, int L) {
     return layer_input(m, m->config.mtp_style == CT_MTP_PARALLEL ? L - 1 : L);
 }
 
+static float forward_rows(CtModel *m, const CtBatch *batch);
+
+// A prompt adapter prepends its virtual rows (train/model/peft_hooks.h); the callers see [B,T].
 float ct_model_forward(CtModel *m, const CtBatch *batch) {
+    if (ct_peft_prepend_rows(m)) return ct_peft_forward(m, batch, forward_rows);
+    return forward_rows(m, batch);
+}
+
+static float forward_rows(CtModel *m, const CtBatch *batch) {
     CT_CHECK(!(ct_model_is_encoder(&m->config) && m->config.num_labels),
              "an encoder with a classifier has no MLM head: run it with ct_model_classify_forward");
     const CtOps *ops = m->ops;
@@ -245,10 +253,15 @@ float ct_model_forward(CtModel *m, const CtBatch *batch) {
 }
 
 const float *ct_model_logits(CtModel *m) {
-    if (m->ops->host_memory && m->ops->act_bytes == sizeof(float)) return m->act.logits;
+    const int peft = ct_peft_last_expanded(m);
+    if (m->ops->host_memory && m->ops->act_bytes == sizeof(float) && !peft) return m->act.logits;
     const size_t n = (size_t)m->batch.B * m->batch.T * m->config.vocab_size;
     if (!m->host_logits) m->host_logits = ct_alloc((size_t)m->max_B * m->max_T * m->config.vocab_size * sizeof(float));
-    m->ops->download_act(m->host_logits, m->act.logits, n);
+    if (!(m->ops->host_memory && m->ops->act_bytes == sizeof(float))) m->ops->download_act(m->host_logits, m->act.logits, n);
+    // a prompt adapter's virtual rows are left out (in place: rows move only toward the start)
+    if (peft) ct_peft_compact_logits(m, m->ops->host_memory && m->ops->act_bytes == sizeof(float) ? m->act.logits
+                                                                                                   : m->host_logits,
+                                     m->host_logits);
     return m->host_logits;
 }
 
@@ -348,10 +361,10 @@ static void attention_backward(CtModel *m, int l, const CtBlockActs *s, const Ct
     const uint64_t att_seed = ct_model_dropout_seed(m, 1 + 3 * l);
     CtAttentionOptions opt_storage;
     const CtAttentionOptions *opt = ct_model_attention_options(m, l, &opt_storage);
-    if (m->prefix)  // prefix tuning: the prefix's keys and values get their gradient too
-        ops->attention_prefix_backward(a->d_qkv, ct_prefix_layer_dkv(m, l), a->d_atty, s->qkv, ct_prefix_layer_kv(m, l),
-                                       m->prefix_len, m->prefix->width, s->att, att_drop, att_seed, d->B, d->T, d->NH,
-                                       d->NKV, d->HD, opt);
+    if (ct_peft_prefix_len(m))  // prefix tuning: the prefix's keys and values get their gradient too
+        ops->attention_prefix_backward(a->d_qkv, ct_peft_prefix_dkv(m, l), a->d_atty, s->qkv, ct_peft_prefix_kv(m, l),
+                                       ct_peft_prefix_len(m), ct_peft_prefix_stride(m), s->att, att_drop, att_seed,
+                                       d->B, d->T, d->NH, d->NKV, d->HD, opt);
     else if (ops->attention_backward_with_out)  // atty is the forward's output, still in place
         ops->attention_backward_with_out(a->d_qkv, a->d_atty, s->atty, s->qkv, s->att, att_drop, att_seed, d->B, d->T,
                                          d->NH, d->NKV, d->HD, opt);
@@ -422,7 +435,7 @@ static void blocks_backward(CtModel *m, const CtModelDims *dims, const CtAct *d_
     const CtModelDims d = *dims;
     const size_t NC = (size_t)d.N * d.C;
     CtAct *dres = a->d_residual;  // d loss / d (residual stream), carried down the blocks
-    const int hook = m->grads_final && !m->lora && m->dev_grads;
+    const int hook = m->grads_final && !m->lora && !m->peft && m->dev_grads;
     // from the head's first tensor on (a tied head is wte, at 0): the final norm, or an encoder's pooler / MLM transform
     const float *head_first = g->pooler_w ? g->pooler_w : g->mlm_dense_w ? g->mlm_dense_w : g->lnf_w;
     if (hook) m->grads_final(m->grads_final_ctx, (size_t)(head_first - m->dev_grads));
@@ -446,8 +459,9 @@ static void blocks_backward(CtModel *m, const CtModelDims *dims, const CtAct *d_
     if (m->config.embed_scale) ops->act_scale(dres, NC, ct_model_embed_scale(&m->config));
     if (g->wte) ops->embedding_backward(g->wte, dres, batch->tokens, d.N, d.C);  // NULL: frozen
     if (m->lora) ct_lora_tokens_backward_embedding(m, dres, d.N);
+    if (m->peft) ct_peft_embed_backward(m, dres, d.N);  // a prompt adapter's virtual rows
     if (g->wpe) ops->embedding_backward(g->wpe, dres, batch->positions, d.N, d.C);
-    if (m->prefix) ct_prefix_backward(m);  // every layer's prefix gradient is complete
+    if (ct_peft_prefix_len(m)) ct_peft_prefix_backward(m);  // every layer's prefix gradient is complete
     if (hook) m->grads_final(m->grads_final_ctx, 0);
 }
 
@@ -489,7 +503,7 @@ void ct_model_backward(CtModel *m) {
     const size_t NC = (size_t)d.N * d.C, A = ops->act_bytes;
     const int router_losses = m->moe.n_layers && (m->moe.aux_coef != 0 || m->moe.z_coef != 0);
     if (m->loss_count == 0 && !router_losses) {  // no token counted: the loss is a constant, nothing to add
-        if (m->grads_final && !m->lora && m->dev_grads) m->grads_final(m->grads_final_ctx, 0);
+        if (m->grads_final && !m->lora && !m->peft && m->dev_grads) m->grads_final(m->grads_final_ctx, 0);
         return;
     }
     // loss = Σ losses / count: the head's gradient, in place over the logits (through the

@@ -172,7 +172,7 @@ typedef struct CtBatch {
 } CtBatch;
 
 struct CtLora;  // train/model/lora.h
-struct CtPrefix;  // train/model/prefix.h
+struct CtPeft;  // train/model/peft.h
 struct CtMtp;   // train/model/model_internal.h: the multi-token prediction modules' activations
 
 // Mixture of Experts (train/model/model_moe.c): the router losses' coefficients that backward
@@ -220,10 +220,10 @@ typedef struct CtModel {
     // floats, zeros past n_train, so ZeRO-1 can cut them into equal parts (optim/zero.h). 0 or 1: exact.
     int train_shards;
     struct CtLora *lora;       // adapters (train/model/lora.h), or NULL
-    // Prefix tuning (train/model/prefix.h), or NULL. prefix_len = its P (0 without): P learned keys
-    // and values sit before every sequence in every layer, and the tokens' positions start at P.
-    struct CtPrefix *prefix;
-    int prefix_len;
+    struct CtPeft *peft;       // a prompt-learning adapter (train/model/peft.h), or NULL; never with lora
+    // Keys beyond max_T that the saved attention state (act.att) has room for per row: prefix
+    // tuning's P (train/model/peft_prefix.c sizes it when it attaches); 0 otherwise.
+    int att_extra_keys;
     CtMoeStats moe;            // Mixture of Experts: losses' coefficients and routing statistics
     // Multi-token prediction (config.mtp_depth = D > 0; train/model/model_mtp.c). With
     // mtp_weight = λ > 0 (the objective sets it; 0, the default: the modules do not run), a
@@ -282,6 +282,9 @@ typedef struct CtModel {
 // Returns 0, or -1 + error.
 int ct_model_create(CtModel *m, const CtModelConfig *config, const CtOps *ops, int max_B, int max_T, int flags);
 void ct_model_free(CtModel *m);
+// Re-sizes the activations (CPU) for sequences of up to max_T rows (≤ max_seq_len): what a prompt
+// adapter's virtual rows need (train/model/peft.h). 0, or -1 + error.
+int ct_model_set_max_T(CtModel *m, int max_T);
 
 // Moves the model (parameters, gradients, activations, LoRA adapters) into the memory of
 // `ops`, a device backend, which runs every later forward and backward. Build, initialise or

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/error.h"
 #include "train/model/model_internal.h"
 
 typedef struct {
@@ -72,7 +73,7 @@ void ct_model_activations_alloc(CtModel *m) {
     const size_t qk = c->qk_norm ? 1 : 0, post = c->post_norms ? 1 : 0;  // 0: the feature's slots are empty
     const size_t enc = ct_model_is_encoder(c) ? 1 : 0;
     // prefix tuning: P more keys per row (kernels/ops.h's attention_prefix_forward)
-    const size_t att = m->ops->attention_saved_floats(m->max_B, m->max_T + m->prefix_len, c->n_head);
+    const size_t att = m->ops->attention_saved_floats(m->max_B, m->max_T + m->att_extra_keys, c->n_head);
     const size_t LD = L - (size_t)ct_model_moe_layers(c);  // dense layers: fch and fch_act
     const size_t stored_layers = m->recompute ? 1 : L;  // for ln1, ln2
     const size_t stored_dense = m->recompute ? (LD > 0) : LD;  // for fch_act
@@ -185,4 +186,18 @@ void ct_model_activations_free(CtModel *m) {
     ct_free(moe->f);
     ct_free(moe->q_mean);
     memset(moe, 0, sizeof *moe);
+}
+
+int ct_model_set_max_T(CtModel *m, int max_T) {
+    CT_CHECK(m->ops->host_memory, "ct_model_set_max_T: a model on the CPU");
+    if (max_T < 1 || max_T > m->config.max_seq_len)
+        return ct_error_set("sequences of %d rows are longer than the model's max_seq_len %d", max_T,
+                            m->config.max_seq_len);
+    if (max_T == m->max_T) return 0;
+    ct_free(m->host_logits);  // sized by max_T
+    m->host_logits = NULL;
+    ct_model_activations_free(m);
+    m->max_T = max_T;
+    ct_model_activations_alloc(m);
+    return 0;
 }

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "train/model/lora_hooks.h"
+#include "train/model/peft_hooks.h"
 #include "train/model/model_internal.h"
 
 // RoBERTa's positions (transformers' create_position_ids_from_input_ids): a pad token sits at
@@ -43,9 +44,10 @@ static void check_encoder_batch(const CtModelConfig *c, const CtBatch *batch) {
 // after a past_key_values of length P from P on). A model with a position table must have room.
 static void prefix_positions(const CtModel *m, const CtBatch *batch, int32_t *out) {
     const size_t N = (size_t)batch->B * batch->T;
+    const int P = ct_peft_prefix_len(m);
     int top = 0;
     for (size_t n = 0; n < N; n++) {
-        out[n] = m->prefix_len + (batch->positions ? batch->positions[n] : (int32_t)(n % (size_t)batch->T));
+        out[n] = P + (batch->positions ? batch->positions[n] : (int32_t)(n % (size_t)batch->T));
         if (out[n] > top) top = out[n];
     }
     CT_CHECK(!m->w.wpe || top < m->config.max_seq_len,
@@ -63,7 +65,7 @@ CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
         if (roberta) {
             roberta_positions(&m->config, batch, m->act.positions);
             s.positions = m->act.positions;
-        } else if (!batch->positions || m->prefix_len) {
+        } else if (!batch->positions || ct_peft_prefix_len(m)) {
             prefix_positions(m, batch, m->act.positions);
             s.positions = m->act.positions;
         }
@@ -92,7 +94,7 @@ CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
     if (roberta) {
         roberta_positions(&m->config, batch, m->staged.host_positions);
         positions = m->staged.host_positions;
-    } else if (!positions || m->prefix_len) {
+    } else if (!positions || ct_peft_prefix_len(m)) {
         prefix_positions(m, batch, m->staged.host_positions);
         positions = m->staged.host_positions;
     }
@@ -107,6 +109,7 @@ CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
 }
 
 void ct_model_set_loss_weights(CtModel *m, const float *weights) {
+    if (ct_peft_last_expanded(m)) weights = ct_peft_expand_weights(m, weights);  // [B·T] → the forward's rows
     const size_t N = (size_t)m->batch.B * m->batch.T;
     if (m->ops->host_memory) {
         m->batch.loss_weights = weights;
@@ -126,7 +129,7 @@ float *ct_model_device_buffer(const CtOps *ops, const float *host, size_t n, int
 
 void ct_model_to_backend(CtModel *m, const CtOps *ops) {
     if (ops == m->ops) return;
-    CT_CHECK(!m->prefix || ops->attention_prefix_forward,
+    CT_CHECK(!ct_peft_prefix_len(m) || ops->attention_prefix_forward,
              "prefix tuning runs on the CPU only: this backend's attention has no prefix yet (set run.device cpu)");
     CT_CHECK(m->ops->host_memory && !ops->host_memory,
              "ct_model_to_backend moves a model from host memory to a device backend");
@@ -160,6 +163,7 @@ void ct_model_to_backend(CtModel *m, const CtOps *ops) {
     m->train_grads = m->dev_grads;
     m->n_train = m->dev_grads ? m->n_params : 0;
     if (m->lora) ct_lora_to_backend(m);
+    if (m->peft) ct_peft_to_backend(m);
 }
 
 void ct_model_free_backend(CtModel *m) {
@@ -187,6 +191,7 @@ void ct_model_sync_to_host(CtModel *m) {
     if (m->ops->host_memory) return;
     m->ops->download(m->params, m->dev_params, m->n_params * sizeof(float));
     if (m->lora) ct_lora_sync(m, 0);
+    ct_peft_sync(m, 0);
 }
 
 void ct_model_sync_to_device(CtModel *m) {
@@ -194,9 +199,10 @@ void ct_model_sync_to_device(CtModel *m) {
     m->ops->upload(m->dev_params, m->params, m->n_params * sizeof(float));
     if (m->ops->keep_low_precision_weights) m->ops->keep_low_precision_weights(m->dev_params, m->n_params, NULL);
     if (m->lora) ct_lora_sync(m, 1);
+    ct_peft_sync(m, 1);
 }
 
 const float *ct_model_train_params_host(CtModel *m) {
     ct_model_sync_to_host(m);
-    return m->lora ? ct_lora_params_host(m) : m->params;
+    return m->lora ? ct_lora_params_host(m) : m->peft ? ct_peft_params_host(m) : m->params;
 }

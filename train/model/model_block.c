@@ -6,7 +6,7 @@
 #include "core/rng.h"
 #include "train/model/lora_hooks.h"
 #include "train/model/model_internal.h"
-#include "train/model/prefix.h"
+#include "train/model/peft_hooks.h"
 #include "train/model/rope_scaling.h"
 
 static int is_llama(const CtModel *m) { return m->config.arch == CT_ARCH_LLAMA; }
@@ -112,6 +112,7 @@ void ct_model_embed_forward(CtModel *m, CtAct *x, const int32_t *tokens, const i
     const CtOps *ops = m->ops;
     const int C = m->config.d_model;
     ops->embedding_forward(x, tokens, m->w.wte, N, C, 0);
+    if (m->peft) ct_peft_embed_forward(m, x, N);  // a prompt adapter's virtual rows (train/model/peft_hooks.h)
     if (m->w.wpe) ops->embedding_forward(x, positions, m->w.wpe, N, C, 1);
     if (m->config.embed_scale) ops->act_scale(x, (size_t)N * C, ct_model_embed_scale(&m->config));
     if (dropout > 0) ops->dropout_forward(x, x, (size_t)N * C, dropout, ct_model_dropout_seed(m, 0));
@@ -132,9 +133,10 @@ static void attention(CtModel *m, int l, const CtBlockPass *pass, const CtBlockA
     const CtOps *ops = m->ops;
     CtAttentionOptions opt_storage;
     const CtAttentionOptions *opt = ct_model_attention_options(m, l, &opt_storage);
-    if (!pass->k_cache && m->prefix && l < m->config.n_layer) {  // prefix tuning: P more keys in front
-        ops->attention_prefix_forward(a->atty, a->att, a->qkv, ct_prefix_layer_kv(m, l), m->prefix_len,
-                                      m->prefix->width, pass->doc_ids, pass->dropout,
+    const int P = ct_peft_prefix_len(m);
+    if (!pass->k_cache && P && l < m->config.n_layer) {  // prefix tuning: P more keys in front
+        ops->attention_prefix_forward(a->atty, a->att, a->qkv, ct_peft_prefix_kv(m, l), P, ct_peft_prefix_stride(m),
+                                      pass->doc_ids, pass->dropout,
                                       ct_model_dropout_seed(m, 1 + 3 * l), d->B, d->T, d->NH, d->NKV, d->HD, opt);
         return;
     }

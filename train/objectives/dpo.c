@@ -26,7 +26,7 @@ int ct_dpo_init(CtDpo *d, CtDpoLoss type, double beta, double epsilon, const CtM
                                 d->ref.config.vocab_size, policy->config.vocab_size);
         }
         d->have_ref = 1;
-    } else if (policy->lora) {
+    } else if (policy->lora || policy->peft) {  // adapters: the frozen base without them is the reference
         d->base_as_reference = 1;
     } else {
         // a frozen copy of the starting policy, built on the CPU and moved where the policy is
@@ -51,12 +51,15 @@ CtModel *ct_dpo_reference_forward(CtDpo *d, CtModel *policy, const CtBatch *b) {
     double *load = n_load ? ct_alloc(sizeof(double) * n_load) : NULL;
     if (n_load) memcpy(load, kept.load, sizeof(double) * n_load);
     struct CtLora *adapters = policy->lora;
+    struct CtPeft *prompt = policy->peft;  // prompt learning: the model without its virtual tokens (PEFT's disable_adapter)
     ct_lora_tokens_show_base(policy);  // trained token rows (train/model/lora_tokens.h): the base's own, as PEFT's reference
     int training = policy->training;
     policy->lora = NULL;  // the frozen base alone
+    policy->peft = NULL;
     policy->training = 0;
     ct_model_forward(policy, b);
     policy->lora = adapters;
+    policy->peft = prompt;
     policy->training = training;
     if (n_load) memcpy(policy->moe.load, load, sizeof(double) * n_load);
     ct_free(load);

@@ -1,0 +1,156 @@
+// Prompt learning through the training loop (the ctrain binary on a tiny llama): a base pretrained
+// for a few steps, then prompt tuning and P-tuning over it with train.init_from + peft.type;
+// checkpoints hold the adapter, its moments and the base's path and hash, no base weights; resume
+// continues to the bit; peft export / import round-trip the saved prompt embeddings; generate
+// takes the folder with --adapter; config mistakes are refused naming the key.
+#include <math.h>
+#include <unistd.h>
+
+#include "checkpoints/checkpoint.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "kernels/ops.h"
+#include "tests/test.h"
+#include "tests/train_fixture.h"
+#include "train/interop/checkpoint_io.h"
+#include "train/interop/peft_folder.h"
+#include "train/model/peft.h"
+
+static const char *CONFIG =
+    "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 1, \"d_model\": 32, \"n_head\": 2, \"n_kv_head\": 1,"
+    " \"d_ff\": 64, \"max_seq_len\": 48},"
+    " \"train\": {\"batch_size\": 4, \"seq_len\": 32, \"max_steps\": 10, \"eval_every\": 5, \"eval_batches\": 2,"
+    " \"save_every\": 5, \"keep_last\": 3, \"n_samples\": 1, \"sample_tokens\": 8},"
+    " \"optim\": {\"lr\": 3e-3, \"warmup_steps\": 2}}";
+
+// The base (10 steps) and the command prefix of a prompt-learning run over it.
+static const char *prepare(const char *method) {
+    static char prefix[2048];
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[4096], *out;
+    if (train_fixture_stories(300) != 0) return NULL;
+    ct_test_write("run.json", CONFIG);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' pretrain run.json --data.path=data --run.out_dir=base", dir, bin);
+    if (ct_test_run(cmd, &out) != 0) {
+        ct_test_fail(__FILE__, __LINE__, "training the base failed: %s", out);
+        free(out);
+        return NULL;
+    }
+    free(out);
+    snprintf(prefix, sizeof prefix,
+             "cd '%s' && '%s' pretrain run.json --data.path=data --train.init_from=base/ckpt-step00000010.h5 "
+             "--peft.num_virtual_tokens=6 --train.max_steps=20 --optim.lr=3e-2 %s",
+             dir, bin, method);
+    return prefix;
+}
+
+static void resume_to_the_bit(const char *method, const char *kind, int n_tensors) {
+    ct_log_set_level(CT_LOG_QUIET);
+    const char *prefix = prepare(method);
+    if (!prefix) return;
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "%s --run.out_dir=a", prefix);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    char want[128];
+    snprintf(want, sizeof want, "peft: %s, 6 virtual tokens", kind);
+    CHECK_CONTAINS(out, want);
+    CHECK_CONTAINS(out, "less memory than full fine-tuning");
+    CHECK_CONTAINS(out, "done: 20 steps");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s --run.out_dir=b --stop-after 10 && %s --run.out_dir=b --resume b", prefix, prefix);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "resumed from b/ckpt-step00000010.h5 at step 10");
+    free(out);
+    char *a = train_fixture_metric_lines("a", 11), *b = train_fixture_metric_lines("b", 11);
+    CHECK(a && b && strlen(a) > 100);
+    CHECK_MSG(a && b && strcmp(a, b) == 0, "losses after resuming differ:\n%s\nvs\n%s", a, b);
+    free(a);
+    free(b);
+    // the loss went down from the base's
+    const double l1 = train_fixture_metric(ct_test_path("a/metrics.jsonl"), "train", 1, "loss"),
+                 l20 = train_fixture_metric(ct_test_path("a/metrics.jsonl"), "train", 20, "loss");
+    CHECK_MSG(l20 < l1, "loss %g at step 20, %g at step 1", l20, l1);
+
+    CtCheckpoint c;
+    CHECK(ct_ckpt_open(&c, ct_test_path("a/ckpt-step00000020.h5")) == 0);
+    CHECK(ct_ckpt_has(&c, "peft/embedding.weight"));
+    CHECK(ct_ckpt_has(&c, "optim/m/embedding.weight"));
+    CHECK(!ct_ckpt_has(&c, "model"));
+    ct_ckpt_close(&c);
+
+    CtModel ma, mb, base;
+    CtAdamW oa = {0}, ob = {0};
+    CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+    CHECK(ct_checkpoint_load(ct_test_path("a/ckpt-step00000020.h5"), &ma, ct_ops_cpu(), 1, 1, 0, &oa, &meta) == 0);
+    ct_checkpoint_meta_free(&meta);
+    CHECK(ct_checkpoint_load(ct_test_path("b/ckpt-step00000020.h5"), &mb, ct_ops_cpu(), 1, 1, 0, &ob, &meta) == 0);
+    ct_checkpoint_meta_free(&meta);
+    CHECK(ma.peft && mb.peft && ma.grads == NULL);
+    CHECK_EQ_INT(ma.peft->n_tensors, n_tensors);
+    CHECK_EQ_INT((int)oa.n, (int)ma.peft->n_params);
+    CHECK(memcmp(ma.peft->params, mb.peft->params, ma.n_train * sizeof(float)) == 0);
+    CHECK(memcmp(oa.m, ob.m, oa.n * sizeof(float)) == 0 && memcmp(oa.v, ob.v, oa.n * sizeof(float)) == 0);
+    CHECK(ct_checkpoint_load(ct_test_path("base/ckpt-step00000010.h5"), &base, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
+    ct_checkpoint_meta_free(&meta);
+    CHECK(memcmp(base.params, ma.params, ma.n_params * sizeof(float)) == 0);  // the base stayed as it was
+
+    // export, then the folder read back onto the base: the same prompt rows (P-tuning's computed)
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' peft export a/ckpt-step00000020.h5 --out adapter --base-name tiny-base && '%s' peft "
+             "import adapter --base base/ckpt-step00000010.h5 --out imported.h5 && '%s' generate --checkpoint "
+             "base/ckpt-step00000010.h5 --adapter adapter --prompt 'Once' --max-tokens 5 --temperature 0 && '%s' "
+             "generate --checkpoint imported.h5 --prompt 'Once' --max-tokens 5 --temperature 0",
+             ct_test_tmpdir(), ct_test_bin(), ct_test_bin(), ct_test_bin(), ct_test_bin());
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "peft export:");
+    free(out);
+    char *config = ct_test_read(ct_test_path("adapter/adapter_config.json"), NULL);
+    CHECK_CONTAINS(config, "\"base_model_name_or_path\":\t\"tiny-base\"");
+    CHECK_CONTAINS(config, "\"num_virtual_tokens\":\t6");
+    CHECK_CONTAINS(config, "\"token_dim\":\t32");
+    free(config);
+    CHECK(ct_peft_load_folder(&base, ct_test_path("adapter")) == 0);
+    int64_t shape[2];
+    float *want_rows = ma.peft->kind->prompt_embeddings(&ma, shape);
+    CHECK(base.peft && base.peft->spec.inference && base.n_train == 0);
+    CHECK(memcmp(base.peft->params, want_rows, (size_t)(shape[0] * shape[1]) * sizeof(float)) == 0);
+    ct_free(want_rows);
+    ct_model_free(&base);
+    ct_model_free(&ma);
+    ct_model_free(&mb);
+    ct_adamw_free(&oa);
+    ct_adamw_free(&ob);
+}
+
+TEST(peft_run, prompt_tuning_resume_to_the_bit_export_import) {
+    resume_to_the_bit("--peft.type=prompt_tuning", "prompt_tuning", 1);
+}
+
+TEST(peft_run, p_tuning_resume_to_the_bit_export_import) {
+    resume_to_the_bit("--peft.type=p_tuning --peft.encoder_hidden_size=16", "p_tuning", 7);
+}
+
+TEST(peft_run, config_errors_name_the_key) {
+    const char *bin = ct_test_bin();
+    char cmd[4096], *out;
+    ct_test_write("c.json", CONFIG);
+    static const struct {
+        const char *flags, *message;
+    } cases[] = {
+        {"--peft.type=prompt_tuning --peft.prompt_tuning_init=text", "peft.prompt_tuning_init text needs"},
+        {"--peft.type=prompt_tuning --peft.encoder_hidden_size=8", "peft.encoder_hidden_size applies to p_tuning"},
+        {"--peft.type=p_tuning --peft.encoder_num_layers=3", "peft.encoder_num_layers 3"},
+        {"--peft.type=p_tuning --peft.encoder_reparameterization_type=LSTM", "LSTM is not implemented yet"},
+        {"--peft.type=prompt_tuning --peft.prefix_projection=true", "peft.prefix_projection belongs to"},
+        {"--peft.type=prompt_tuning --lora.r=4", "one adapter kind per run"},
+        {"--peft.type=prompt_tuning --peft.typo=1", "peft.typo"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "cd '%s' && '%s' pretrain c.json --data.path=nowhere %s", ct_test_tmpdir(), bin,
+                 cases[i].flags);
+        CHECK(ct_test_run(cmd, &out) != 0);
+        CHECK_CONTAINS(out, cases[i].message);
+        free(out);
+    }
+}
