@@ -137,7 +137,7 @@ static void check_gradients(CtModelConfig cfg, const char *what, CtPeftType type
     CtRng rng;
     ct_rng_seed(&rng, 5);
     TinyBatch tb;
-    tiny_batch(&tb, &rng, 2, 5, m.config.vocab_size, 1);
+    tiny_batch(&tb, &rng, 2, 8, m.config.vocab_size, 1);  // both rows: a first document with counted tokens
     ct_model_zero_grad(&m);
     memset(m.peft->grads, 0, m.peft->n_params * sizeof(float));
     ct_model_forward(&m, &tb.batch);
@@ -221,5 +221,21 @@ TEST(peft, attach_refuses_what_does_not_fit) {
     spec = (CtPeftSpec){.type = CT_PEFT_P_TUNING, .num_virtual_tokens = 2, .encoder = CT_PEFT_ENCODER_LSTM};
     CHECK(ct_peft_attach(&m, &spec) != 0);
     CHECK_CONTAINS(ct_error_message(), "LSTM is not implemented");
+    ct_model_free(&m);
+}
+
+// PEFT's TEXT init: the base's embedding rows of the text's ids, repeated (or cut) to V.
+TEST(peft, text_init_repeats_the_texts_embedding_rows) {
+    CtModelConfig cfg = tiny_config(CT_ARCH_LLAMA);
+    CtModel m;
+    CHECK(ct_model_create(&m, &cfg, ct_ops_cpu(), 1, 4, CT_MODEL_FROZEN) == 0);
+    tiny_randomize_params(&m, 11);
+    CtPeftSpec spec = {.type = CT_PEFT_PROMPT_TUNING, .num_virtual_tokens = 5, .init = CT_PEFT_INIT_TEXT,
+                       .init_ids = {3, 4}, .n_init_ids = 2};
+    CHECK(ct_peft_attach(&m, &spec) == 0);
+    ct_peft_init(&m, 1);
+    const int C = cfg.d_model, ids[5] = {3, 4, 3, 4, 3};
+    for (int v = 0; v < 5; v++)
+        CHECK(memcmp(m.peft->params + (size_t)v * C, m.w.wte + (size_t)ids[v] * C, C * sizeof(float)) == 0);
     ct_model_free(&m);
 }

@@ -58,6 +58,25 @@ static int load_lora(const char *path, CtModel *m, const CtOps *ops, int max_B, 
     return rc;
 }
 
+// The base on the CPU (the adapter attaches there), frozen, then the adapter, which stays apart.
+static int load_peft(const char *path, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags, CtAdamW *opt,
+                     CtCheckpointMeta *meta) {
+    CtPeftCheckpoint pc;
+    if (ct_peft_checkpoint_open(&pc, path, meta) != 0) return -1;
+    int rc = ct_lora_load_base(pc.base_path, pc.base_hash, path, m, ct_ops_cpu(), max_B, max_T, flags | CT_MODEL_FROZEN);
+    if (rc == 0 && ct_peft_checkpoint_read(&pc, path, m, opt) != 0) {
+        ct_model_free(m);
+        rc = -1;
+    }
+    ct_peft_checkpoint_close(&pc);
+    if (rc != 0) {
+        ct_checkpoint_meta_free(meta);
+        return -1;
+    }
+    if (!ops->host_memory) ct_model_to_backend(m, ops);
+    return 0;
+}
+
 int ct_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, const CtCheckpointMeta *meta) {
     if (m->lora) return ct_lora_checkpoint_save(path, m, opt, meta);  // adapters only (train/interop/lora_checkpoint.h)
     if (m->peft) return ct_peft_checkpoint_save(path, m, opt, meta);  // a prompt-learning adapter (peft_checkpoint.h)
@@ -82,9 +101,7 @@ int ct_checkpoint_load(const char *path, CtModel *m, const CtOps *ops, int max_B
     if (ct_ckpt_has(&c, "peft_config")) {  // a prompt-learning run's: its base + the adapter (peft_checkpoint.h)
         ct_ckpt_close(&c);
         ct_checkpoint_meta_free(meta);
-        if (ct_peft_checkpoint_load(path, m, max_B, max_T, flags, opt, meta) != 0) return -1;
-        if (!ops->host_memory) ct_model_to_backend(m, ops);
-        return 0;
+        return load_peft(path, m, ops, max_B, max_T, flags, opt, meta);
     }
     if (ct_model_create(m, &config, ops, max_B, max_T, flags) != 0) {
         ct_ckpt_close(&c);

@@ -7,8 +7,6 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "train/interop/checkpoint_io.h"
-#include "train/model/lora.h"
 
 // GROUP/<name> for each tensor of the adapter over a buffer of its layout.
 static int write_group(CtCheckpoint *c, const CtPeft *p, const char *group, const float *buffer) {
@@ -62,41 +60,42 @@ static int read_moments(CtCheckpoint *c, const char *path, const CtModel *m, CtA
     return rc ? -1 : 0;
 }
 
-int ct_peft_checkpoint_load(const char *path, CtModel *m, int max_B, int max_T, int flags, CtAdamW *opt,
-                            CtCheckpointMeta *meta) {
-    CtCheckpoint c;
-    if (ct_ckpt_open(&c, path) != 0) return -1;
-    CtModelConfig config;
-    char *spec_json = NULL, *base_path = NULL;
-    uint64_t base_hash = 0;
-    CtPeftSpec spec;
-    int rc = ct_checkpoint_read_meta_open(&c, path, &config, meta);
+int ct_peft_checkpoint_open(CtPeftCheckpoint *pc, const char *path, CtCheckpointMeta *meta) {
+    memset(pc, 0, sizeof *pc);
+    if (ct_ckpt_open(&pc->file, path) != 0) return -1;
+    char *spec_json = NULL;
+    int rc = ct_checkpoint_read_meta_open(&pc->file, path, &pc->config, meta);
     if (rc == 0)
-        rc = ct_ckpt_get_string(&c, "peft_config", &spec_json) || ct_ckpt_get_string(&c, "peft_base", &base_path) ||
-                     ct_ckpt_get_u64s(&c, "peft_base_hash", &base_hash, 1)
+        rc = ct_ckpt_get_string(&pc->file, "peft_config", &spec_json) ||
+                     ct_ckpt_get_string(&pc->file, "peft_base", &pc->base_path) ||
+                     ct_ckpt_get_u64s(&pc->file, "peft_base_hash", &pc->base_hash, 1)
                  ? -1
                  : 0;
-    if (rc == 0) rc = ct_peft_spec_parse_json(spec_json, &spec, path);
-    int have_model = 0;
-    if (rc == 0) {
-        rc = ct_lora_load_base(base_path, base_hash, path, m, ct_ops_cpu(), max_B, max_T, flags | CT_MODEL_FROZEN);
-        have_model = rc == 0;
-    }
-    if (rc == 0 && memcmp(&m->config, &config, sizeof config) != 0)
-        rc = ct_error_set("%s: its base %s has another shape than the one recorded", path, base_path);
-    if (rc == 0) rc = ct_peft_attach(m, &spec);
-    if (rc == 0) {
-        ct_peft_record_base(m->peft, base_path, base_hash);
-        rc = read_group(&c, m->peft, "peft", m->peft->params);
-        ct_peft_sync(m, 1);
-    }
-    if (rc == 0 && opt) rc = read_moments(&c, path, m, opt);
+    if (rc == 0) rc = ct_peft_spec_parse_json(spec_json, &pc->spec, path);
     ct_free(spec_json);
-    ct_free(base_path);
-    ct_ckpt_close(&c);
     if (rc != 0) {
-        if (have_model) ct_model_free(m);
+        ct_peft_checkpoint_close(pc);
         ct_checkpoint_meta_free(meta);
     }
+    return rc;
+}
+
+void ct_peft_checkpoint_close(CtPeftCheckpoint *pc) {
+    ct_free(pc->base_path);
+    pc->base_path = NULL;
+    ct_ckpt_close(&pc->file);
+}
+
+int ct_peft_checkpoint_read(CtPeftCheckpoint *pc, const char *path, CtModel *m, CtAdamW *opt) {
+    int rc = 0;
+    if (memcmp(&m->config, &pc->config, sizeof pc->config) != 0)
+        rc = ct_error_set("%s: its base %s has another shape than the one recorded", path, pc->base_path);
+    if (rc == 0) rc = ct_peft_attach(m, &pc->spec);
+    if (rc == 0) {
+        ct_peft_record_base(m->peft, pc->base_path, pc->base_hash);
+        rc = read_group(&pc->file, m->peft, "peft", m->peft->params);
+        ct_peft_sync(m, 1);
+    }
+    if (rc == 0 && opt) rc = read_moments(&pc->file, path, m, opt);
     return rc;
 }

@@ -16,7 +16,19 @@
 #include "train/model/peft.h"
 
 int ct_peft_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, const CtCheckpointMeta *meta);
-// Loads the base (CPU, frozen, batches up to max_B × max_T + the adapter's rows) and the adapter;
-// with opt, its moments too. 0, or -1 + error with nothing left allocated.
-int ct_peft_checkpoint_load(const char *path, CtModel *m, int max_B, int max_T, int flags, CtAdamW *opt,
-                            CtCheckpointMeta *meta);
+// A prompt-learning checkpoint open for loading: the shape, base and spec it records.
+typedef struct {
+    CtCheckpoint file;
+    CtModelConfig config;
+    CtPeftSpec spec;
+    char *base_path;
+    uint64_t base_hash;
+} CtPeftCheckpoint;
+
+// Opens it and reads its run attributes into meta, its base and its spec. 0, or -1 + error with
+// nothing left open and meta freed.
+int ct_peft_checkpoint_open(CtPeftCheckpoint *pc, const char *path, CtCheckpointMeta *meta);
+// Attaches the adapter to m (the base of pc, loaded: ct_checkpoint_load does it) and reads it, and
+// its moments into opt when opt is not NULL. 0, or -1 + error (m is then the caller's to free).
+int ct_peft_checkpoint_read(CtPeftCheckpoint *pc, const char *path, CtModel *m, CtAdamW *opt);
+void ct_peft_checkpoint_close(CtPeftCheckpoint *pc);

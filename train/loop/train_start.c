@@ -11,6 +11,7 @@
 #include "train/loop/train_common.h"
 #include "train/loop/train_run.h"
 #include "train/model/lora.h"
+#include "train/model/peft_hooks.h"
 
 // "12.34M parameters"; for a Mixture of Experts also the active ones, what a token passes through:
 // all but the E − K routed experts (3·moe_d_ff·d_model each: gate, up, down) it is not routed to in
@@ -89,8 +90,10 @@ int ct_train_start(CtRun *r) {
     // LoRA: the frozen base's products forward and for the inputs' gradients, and the adapters'
     // own (each adapter weight in one product per token: 2 FLOP forward, 4 backward).
     const double lora_flops = r->model.lora ? 6.0 * (double)r->model.lora->n_params : 0;
-    r->flops_per_step = (ct_model_flops_per_token(&r->model.config, cfg->train.seq_len, r->model.lora != NULL) +
-                         lora_flops) * (double)r->tokens_per_step;
+    // A prompt adapter: the frozen base over seq_len + V rows per sequence (its encoder is negligible).
+    const int T = cfg->train.seq_len + ct_peft_prepend_rows(&r->model);
+    r->flops_per_step = (ct_model_flops_per_token(&r->model.config, T, r->model.lora || r->model.peft) *
+                             (double)T / cfg->train.seq_len + lora_flops) * (double)r->tokens_per_step;
     r->tty = isatty(fileno(stderr));
     r->log_every = cfg->train.max_steps / 50 > 1 ? cfg->train.max_steps / 50 : 1;
     r->compute_time = 0, r->start_time = ct_time_now(), r->ema_tps = 0;
