@@ -262,3 +262,14 @@ TEST(prefix, zero_virtual_tokens_equal_the_base_bit_for_bit) {
         ct_model_free(&m);
     }
 }
+
+// GPT-2's learned positions: the tokens sit at P.., so seq_len + P must fit max_seq_len (16 here).
+TEST(prefix, gpt2_positions_must_fit_after_the_prefix) {
+    CtModel m;
+    CtModelConfig c = tiny_config(CT_ARCH_GPT2);
+    CHECK(ct_model_create(&m, &c, ct_ops_cpu(), 1, 12, CT_MODEL_FROZEN) == 0);
+    const CtPeftSpec spec = {.type = CT_PEFT_PREFIX_TUNING, .num_virtual_tokens = 5};
+    CHECK(ct_peft_attach(&m, &spec) != 0);
+    CHECK(strstr(ct_error_message(), "max_seq_len 16") != NULL);
+    ct_model_free(&m);
+}

@@ -42,7 +42,7 @@ static void check_encoder_batch(const CtModelConfig *c, const CtBatch *batch) {
 // A decoder's positions: the batch's, or 0..T−1 in each row, shifted by a prefix's P (prefix
 // tuning: PEFT offsets position_ids by num_virtual_tokens, and transformers numbers the tokens
 // after a past_key_values of length P from P on). A model with a position table must have room.
-static void prefix_positions(const CtModel *m, const CtBatch *batch, int32_t *out) {
+static void decoder_positions(const CtModel *m, const CtBatch *batch, int32_t *out) {
     const size_t N = (size_t)batch->B * batch->T;
     const int P = ct_peft_prefix_len(m);
     int top = 0;
@@ -66,7 +66,7 @@ CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
             roberta_positions(&m->config, batch, m->act.positions);
             s.positions = m->act.positions;
         } else if (!batch->positions || ct_peft_prefix_len(m)) {
-            prefix_positions(m, batch, m->act.positions);
+            decoder_positions(m, batch, m->act.positions);
             s.positions = m->act.positions;
         }
         if (encoder && !batch->token_types) s.token_types = m->act.token_types;  // zeros, never written
@@ -95,7 +95,7 @@ CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
         roberta_positions(&m->config, batch, m->staged.host_positions);
         positions = m->staged.host_positions;
     } else if (!positions || ct_peft_prefix_len(m)) {
-        prefix_positions(m, batch, m->staged.host_positions);
+        decoder_positions(m, batch, m->staged.host_positions);
         positions = m->staged.host_positions;
     }
     ops->upload(m->staged.positions, positions, N * sizeof(int32_t));

@@ -75,6 +75,11 @@ static int prefix_attach(CtModel *m) {
     if (!ops->attention_prefix_forward || !ops->attention_prefix_backward)
         return ct_error_set("prefix_tuning runs on the CPU only: the %s backend's attention has no prefix yet "
                             "(run.device cpu)", ops->name);
+    if (m->w.wpe && m->max_T + p->spec.num_virtual_tokens > m->config.max_seq_len)
+        return ct_error_set("prefix_tuning: sequences of %d tokens after %d virtual tokens pass model.max_seq_len %d, "
+                            "the learned position table's rows (the tokens sit at positions %d..): shorten "
+                            "train.seq_len or use fewer virtual tokens", m->max_T, p->spec.num_virtual_tokens,
+                            m->config.max_seq_len, p->spec.num_virtual_tokens);
     Prefix *s = ct_calloc(1, sizeof *s);
     p->state = s;
     s->P = p->spec.num_virtual_tokens;
