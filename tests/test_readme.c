@@ -91,7 +91,7 @@ static const char *substitute(const char *cmd, char *out, size_t size, int fast,
     }
     if (fast) {
         static const char *const slow[] = {"make demo", "mpirun", "./ctrain pretrain", "./ctrain sft", "./ctrain dpo",
-                                           "./ctrain reward", "./ctrain grpo", "./ctrain mlm", "./ctrain classify", "./ctrain chat", "./ctrain generate", "./ctrain ckpt", "./ctrain eval", "./ctrain lora",
+                                           "./ctrain reward", "./ctrain grpo", "./ctrain mlm", "./ctrain classify", "./ctrain chat", "./ctrain generate", "./ctrain ckpt", "./ctrain eval", "./ctrain lora", "./ctrain peft",
                                            "./ctrain import", "./ctrain export", "./ctrain bench train"};
         for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++)
             if (starts_with(cmd, slow[i])) {

@@ -406,6 +406,14 @@ int ct_train_setup(CtRun *r) {
     if (open_data(r) != 0) return -1;
     if (r->lead && ct_make_dirs(cfg->run.out_dir) != 0) return -1;
     if (r->lead && ct_run_lock(&r->lock, cfg->run.out_dir) != 0) return -1;  // one run per folder; stale temporaries go
+    // prompt tuning / P-tuning: the virtual tokens belong to a row's first document (PEFT never packs)
+    if ((cfg->peft.type == 1 || cfg->peft.type == 2) && (cfg->data.doc_masking || (r->objective->packs_examples &&
+                                                                                    cfg->data.packing)))
+        return ct_error_set("peft.type %s with %s: only the first document of a row would see the virtual tokens; set "
+                            "%s false (one %s per row, as PEFT trains)", cfg->peft.type == 1 ? "prompt_tuning" : "p_tuning",
+                            cfg->data.doc_masking ? "data.doc_masking" : "packed examples (data.packing true)",
+                            cfg->data.doc_masking ? "data.doc_masking" : "data.packing",
+                            cfg->data.doc_masking ? "document" : "example");
     if (open_loaders(r) != 0) return -1;
     if (cfg->peft.type && r->kind != CT_OBJECTIVE_LM && r->kind != CT_OBJECTIVE_SFT && r->kind != CT_OBJECTIVE_DPO)
         return ct_error_set("peft.type: prompt learning trains with pretrain, sft and dpo; this objective does not "
