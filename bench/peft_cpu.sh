@@ -3,11 +3,15 @@
 # the task of sft.lora_learns_a_new_answer_format (tests/test_pretrain.c): a tiny llama base
 # pretrained on "reverse: a b => b a" text (at most 4 letters), then SFT in another format
 # (--template plain: "reverse: a b\n b a<|endoftext|>") over the frozen base, at equal steps:
-# prompt tuning, P-tuning, LoRA (r 16 on every linear layer); "frozen base" is the base's exact
+# prompt tuning, P-tuning, prefix tuning (without and with PEFT's projection), LoRA (r 16 on every
+# linear layer); "frozen base" is the base's exact
 # match in the SFT format at step 0. Held-out exact match on 100 validation examples (greedy).
 # One example per row (data.packing false): PEFT's layout, where every example sees the virtual tokens.
 #
-#   bench/peft_cpu.sh [--steps N] [--base-steps N] [--virtual V] [--threads N] [--out DIR]
+#   bench/peft_cpu.sh [--steps N] [--base-steps N] [--virtual V] [--threads N] [--out DIR] [--only "DIR ..."]
+#
+# --only runs just those methods (their run folders: prompt ptuning prefix prefix_proj lora) over
+# the same base (pretraining is deterministic at a given thread count).
 #
 # Prints a Markdown table: exact match before and after, trainable parameters, max RSS (the
 # whole process: the base, its activations, the adapter and its optimizer state) and the
@@ -15,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$(realpath "${CTRAIN_BIN:-build/ctrain}")
-STEPS=600 BASE_STEPS=2000 V=16 THREADS=1 OUT=out/peft-bench
+STEPS=600 BASE_STEPS=2000 V=16 THREADS=1 OUT=out/peft-bench ONLY=
 while [ $# -gt 0 ]; do
     case "$1" in
         --steps) STEPS=$2; shift 2 ;;
@@ -23,7 +27,8 @@ while [ $# -gt 0 ]; do
         --virtual) V=$2; shift 2 ;;
         --threads) THREADS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
-        *) echo "usage: $0 [--steps N] [--base-steps N] [--virtual V] [--threads N] [--out DIR]" >&2; exit 2 ;;
+        --only) ONLY=$2; shift 2 ;;
+        *) echo "usage: $0 [--steps N] [--base-steps N] [--virtual V] [--threads N] [--out DIR] [--only \"DIR ...\"]" >&2; exit 2 ;;
     esac
 done
 [ -x "$BIN" ] || { echo "$BIN is missing: run make first" >&2; exit 1; }
@@ -57,6 +62,7 @@ echo "| method | exact match at step 0 | after $STEPS steps | trainable | max RS
 echo "| --- | --- | --- | --- | --- | --- |"
 run() {  # label, run folder, options
     local label=$1 dir=$2; shift 2
+    [ -z "$ONLY" ] || [[ " $ONLY " == *" $dir "* ]] || return 0
     rm -rf "$dir"
     /usr/bin/time -f 'maxrss_kb=%M' "$BIN" sft sft.json --run.out_dir="$dir" --run.threads="$THREADS" "$@" > "$dir.log" 2>&1
     local before after trainable rss tps
@@ -72,4 +78,7 @@ run() {  # label, run folder, options
 run "prompt tuning (V $V, text init)" prompt --peft.type=prompt_tuning --peft.num_virtual_tokens="$V" \
     --peft.prompt_tuning_init=text --peft.prompt_tuning_init_text="reverse the letters: a b c => c b a" --optim.lr=3e-2
 run "P-tuning (V $V, MLP 128)" ptuning --peft.type=p_tuning --peft.num_virtual_tokens="$V" --optim.lr=3e-3
+run "prefix tuning (V $V)" prefix --peft.type=prefix_tuning --peft.num_virtual_tokens="$V" --optim.lr=3e-2
+run "prefix tuning (V $V, projection 64)" prefix_proj --peft.type=prefix_tuning --peft.num_virtual_tokens="$V" \
+    --peft.prefix_projection=true --optim.lr=3e-3
 run "LoRA r 16, all-linear" lora --lora.r=16 --lora.alpha=32 --lora.targets=all-linear --optim.lr=3e-3

@@ -220,6 +220,26 @@ typedef struct CtOps {
     void (*attention_backward_with_out)(CtAct *dqkv, const CtAct *dout, const CtAct *out, const CtAct *qkv,
                                         const float *att, float dropout_p, uint64_t dropout_seed, int B, int T,
                                         int NH, int NKV, int HD, const CtAttentionOptions *opt);
+    // Optional (NULL: the backend has none; the CUDA tables, for now). Attention with a prefix of
+    // P learned keys and values in front of every sequence (prefix tuning, P-tuning v2; Hugging
+    // Face's past_key_values of length P): prefix_kv[P, prefix_stride] (the same for every
+    // sequence) holds in row j the NKV key heads, then the NKV value heads (2·NKV·HD numbers; the
+    // rest of the stride is not read). Keys are numbered as positions: prefix row j is key j,
+    // token t2 is key P + t2, query t sits at P + t and sees key j when j <= P + t (causal; every
+    // j when bidirectional), inside the window (P + t − j < window), and, for token keys, in its
+    // document; every document sees the whole prefix. Prefix keys are used as given (no RoPE:
+    // they are a cache's keys, stored rotated). att must hold attention_saved_floats(B, T + P, NH)
+    // floats; it saves [B,NH,T,P+T]. Dropout indexes att's layout (row length P + T). P = 0 is
+    // attention_forward/backward, bit for bit. Backward adds dprefix_kv (same layout, summed over
+    // the batch) as well as dqkv.
+    void (*attention_prefix_forward)(CtAct *out, float *att, const CtAct *qkv, const CtAct *prefix_kv, int P,
+                                     int prefix_stride, const int32_t *doc_ids, float dropout_p,
+                                     uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
+                                     const CtAttentionOptions *opt);
+    void (*attention_prefix_backward)(CtAct *dqkv, CtAct *dprefix_kv, const CtAct *dout, const CtAct *qkv,
+                                      const CtAct *prefix_kv, int P, int prefix_stride, const float *att,
+                                      float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
+                                      const CtAttentionOptions *opt);
     // Attention of T new tokens over a key/value cache (generation, and a speculative decoder's
     // check of T drafts): k_cache and v_cache hold n_ctx rows ([n_ctx, NKV·HD] each), the new
     // tokens' own keys and values included as the last T. Query t (row t of q, q_stride numbers

@@ -1,8 +1,9 @@
-// ctrain's prompt tuning and P-tuning against Hugging Face PEFT (tests/ref/peft_prompt_ref.py),
+// ctrain's prompt tuning, P-tuning and prefix tuning against Hugging Face PEFT (tests/ref/peft_prompt_ref.py),
 // where torch, transformers and peft are importable: (1) ctrain's adapter (peft export's folder),
 // put on ctrain's HF export of the same base with PeftModel.from_pretrained, gives ctrain's logits
 // of the real tokens; (2) an adapter made and saved by peft itself loads into ctrain with peft's
-// logits. Both families. Elsewhere the tests skip with the reason.
+// logits. Both families; prefix tuning with and without PEFT's projection (its export and PEFT's
+// own file hold the computed keys and values). Elsewhere the tests skip with the reason.
 #include <math.h>
 #include <stdlib.h>
 
@@ -31,7 +32,7 @@ static double adapter_effect(const char *base, const CtBatch *b, const float *wi
     return e;
 }
 
-static void compare_with_peft(CtArch arch, CtPeftType type) {
+static void compare_with_peft_projection(CtArch arch, CtPeftType type, int projection) {
     ct_log_set_level(CT_LOG_QUIET);
     const char *base, *hf, *tokens_path;
     int32_t tokens[REF_T];
@@ -40,7 +41,8 @@ static void compare_with_peft(CtArch arch, CtPeftType type) {
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, REF_T, CT_MODEL_FROZEN, NULL, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
-    CtPeftSpec spec = {.type = type, .num_virtual_tokens = REF_V, .encoder_hidden_size = 16, .encoder_num_layers = 2};
+    CtPeftSpec spec = {.type = type, .num_virtual_tokens = REF_V, .encoder_hidden_size = 16, .encoder_num_layers = 2,
+                       .prefix_projection = projection};
     CHECK_MSG(ct_peft_attach(&m, &spec) == 0, "%s", ct_error_message());
     ct_peft_init(&m, 8);
     if (type == CT_PEFT_PROMPT_TUNING)  // normal(0, 1) rows: tame them to the fixture's embedding scale
@@ -50,8 +52,8 @@ static void compare_with_peft(CtArch arch, CtPeftType type) {
     const char *peft_adapter = ct_test_path("peft_adapter"), *peft_out = ct_test_path("peft_own_logits.bin");
     CHECK_MSG(ct_peft_save_folder(&m, adapter, hf) == 0, "%s", ct_error_message());
     char args[4096];
-    snprintf(args, sizeof args, "%s %s %s %s %s %s %s %d", hf, adapter, tokens_path, out, peft_adapter, peft_out,
-             m.peft->kind->peft_type, REF_V);
+    snprintf(args, sizeof args, "%s %s %s %s %s %s %s %d %d", hf, adapter, tokens_path, out, peft_adapter, peft_out,
+             m.peft->kind->peft_type, REF_V, projection);
     if (hf_fixture_ref("peft_prompt_ref.py", args) != 0) return;
 
     CtBatch b = {.tokens = tokens, .B = 1, .T = REF_T};
@@ -61,8 +63,8 @@ static void compare_with_peft(CtArch arch, CtPeftType type) {
     ct_model_forward(&m, &b);
     CHECK(hf_fixture_read_floats(out, want, n) == 0);
     double err = hf_fixture_relative_error(ct_model_logits(&m), want, n), effect = adapter_effect(base, &b, want, n);
-    printf("    %s %s: ctrain vs PEFT on ctrain's adapter: relative error %.3g (the adapter moves the logits by %.3g)\n",
-           ct_arch_name(arch), m.peft->kind->name, err, effect);
+    printf("    %s %s%s: ctrain vs PEFT on ctrain's adapter: relative error %.3g (the adapter moves the logits by "
+           "%.3g)\n", ct_arch_name(arch), m.peft->kind->name, projection ? " (projection)" : "", err, effect);
     CHECK_MSG(err < 1e-5, "ctrain's logits differ from PEFT's by %.3g (relative)", err);
     CHECK_MSG(effect > 1e-2, "the adapter hardly changes the logits (%.3g): the comparison would prove nothing", effect);
     ct_model_free(&m);
@@ -83,7 +85,14 @@ static void compare_with_peft(CtArch arch, CtPeftType type) {
     ct_model_free(&m);
 }
 
+static void compare_with_peft(CtArch arch, CtPeftType type) { compare_with_peft_projection(arch, type, 0); }
+
 TEST(peft_ref, gpt2_prompt_tuning_matches_peft_both_ways) { compare_with_peft(CT_ARCH_GPT2, CT_PEFT_PROMPT_TUNING); }
 TEST(peft_ref, llama_prompt_tuning_matches_peft_both_ways) { compare_with_peft(CT_ARCH_LLAMA, CT_PEFT_PROMPT_TUNING); }
 TEST(peft_ref, gpt2_p_tuning_matches_peft_both_ways) { compare_with_peft(CT_ARCH_GPT2, CT_PEFT_P_TUNING); }
 TEST(peft_ref, llama_p_tuning_matches_peft_both_ways) { compare_with_peft(CT_ARCH_LLAMA, CT_PEFT_P_TUNING); }
+TEST(peft_ref, gpt2_prefix_tuning_matches_peft_both_ways) { compare_with_peft(CT_ARCH_GPT2, CT_PEFT_PREFIX_TUNING); }
+TEST(peft_ref, llama_prefix_tuning_matches_peft_both_ways) { compare_with_peft(CT_ARCH_LLAMA, CT_PEFT_PREFIX_TUNING); }
+TEST(peft_ref, llama_prefix_projection_matches_peft_both_ways) {
+    compare_with_peft_projection(CT_ARCH_LLAMA, CT_PEFT_PREFIX_TUNING, 1);
+}

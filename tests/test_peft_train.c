@@ -45,7 +45,8 @@ static const char *prepare(const char *method) {
     return prefix;
 }
 
-static void resume_to_the_bit(const char *method, const char *kind, int n_tensors) {
+// token_dim: adapter_config.json's (the model's width; prefix tuning's key/value width, PEFT's GQA rule).
+static void resume_to_the_bit(const char *method, const char *kind, int n_tensors, int token_dim) {
     ct_log_set_level(CT_LOG_QUIET);
     const char *prefix = prepare(method);
     if (!prefix) return;
@@ -106,7 +107,8 @@ static void resume_to_the_bit(const char *method, const char *kind, int n_tensor
     char *config = ct_test_read(ct_test_path("adapter/adapter_config.json"), NULL);
     CHECK_CONTAINS(config, "\"base_model_name_or_path\":\t\"tiny-base\"");
     CHECK_CONTAINS(config, "\"num_virtual_tokens\":\t6");
-    CHECK_CONTAINS(config, "\"token_dim\":\t32");
+    snprintf(want, sizeof want, "\"token_dim\":\t%d", token_dim);
+    CHECK_CONTAINS(config, want);
     free(config);
     CHECK(ct_peft_load_folder(&base, ct_test_path("adapter")) == 0);
     int64_t shape[2];
@@ -122,11 +124,21 @@ static void resume_to_the_bit(const char *method, const char *kind, int n_tensor
 }
 
 TEST(peft_run, prompt_tuning_resume_to_the_bit_export_import) {
-    resume_to_the_bit("--peft.type=prompt_tuning", "prompt_tuning", 1);
+    resume_to_the_bit("--peft.type=prompt_tuning", "prompt_tuning", 1, 32);
 }
 
 TEST(peft_run, p_tuning_resume_to_the_bit_export_import) {
-    resume_to_the_bit("--peft.type=p_tuning --peft.encoder_hidden_size=16", "p_tuning", 7);
+    resume_to_the_bit("--peft.type=p_tuning --peft.encoder_hidden_size=16", "p_tuning", 7, 32);
+}
+
+// Prefix tuning: the base's 1 key/value head of 16 (2 query heads of d_model 32) make token_dim 16.
+TEST(peft_run, prefix_tuning_resume_to_the_bit_export_import) {
+    resume_to_the_bit("--peft.type=prefix_tuning", "prefix_tuning", 1, 16);
+}
+
+TEST(peft_run, prefix_projection_resume_to_the_bit_export_import) {
+    resume_to_the_bit("--peft.type=prefix_tuning --peft.prefix_projection=true --peft.encoder_hidden_size=16",
+                      "prefix_tuning", 5, 16);
 }
 
 TEST(peft_run, config_errors_name_the_key) {

@@ -48,6 +48,19 @@ static void attention_backward(CtAct *dqkv, const CtAct *dout, const CtAct *qkv,
                                const CtAttentionOptions *opt) {
     ct_cpu_attention_backward_f32(dqkv, dout, qkv, att, dropout_p, dropout_seed, B, T, NH, NKV, HD, opt);
 }
+static void attention_prefix_forward(CtAct *out, float *att, const CtAct *qkv, const CtAct *prefix_kv, int P,
+                                     int prefix_stride, const int32_t *doc_ids, float dropout_p, uint64_t dropout_seed,
+                                     int B, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt) {
+    ct_cpu_attention_prefix_forward_f32(out, att, qkv, prefix_kv, P, prefix_stride, doc_ids, dropout_p, dropout_seed, B,
+                                        T, NH, NKV, HD, opt);
+}
+static void attention_prefix_backward(CtAct *dqkv, CtAct *dprefix_kv, const CtAct *dout, const CtAct *qkv,
+                                      const CtAct *prefix_kv, int P, int prefix_stride, const float *att,
+                                      float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
+                                      const CtAttentionOptions *opt) {
+    ct_cpu_attention_prefix_backward_f32(dqkv, dprefix_kv, dout, qkv, prefix_kv, P, prefix_stride, att, dropout_p,
+                                         dropout_seed, B, T, NH, NKV, HD, opt);
+}
 static void attention_decode(CtAct *out, const CtAct *q, int q_stride, const CtAct *k_cache, const CtAct *v_cache,
                              int n_ctx, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt) {
     ct_cpu_attention_decode_f32(out, q, q_stride, k_cache, v_cache, n_ctx, T, NH, NKV, HD, opt);
@@ -192,6 +205,8 @@ static const CtOps cpu_ops = {
     .matmul_backward = matmul_backward,
     .attention_forward = attention_forward,
     .attention_backward = attention_backward,
+    .attention_prefix_forward = attention_prefix_forward,
+    .attention_prefix_backward = attention_prefix_backward,
     .attention_decode = attention_decode,
     .rope_forward = rope_forward,
     .rope_backward = rope_backward,

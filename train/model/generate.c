@@ -173,8 +173,16 @@ static void pass(CtGenerator *g, const int32_t *tokens, int n, CtAct *logits) {
 }
 
 // A prompt adapter's virtual tokens (prompt tuning, P-tuning) go first, at positions 0..V-1, as
-// PEFT's generate prepends them: their rows of the cache are filled once.
+// PEFT's generate prepends them: their rows of the cache are filled once. A prefix (prefix
+// tuning) is written into those rows directly: it is a past_key_values, the tokens follow at P...
 static void feed_virtual(CtGenerator *g) {
+    const int P = ct_peft_prefix_len(g->model);
+    if (P) {  // prefix tuning: the prefix's keys and values are the cache's first P rows of every layer
+        CT_CHECK(P < g->max_ctx, "a prefix adapter's virtual tokens fill the whole generation context");
+        ct_peft_prefix_fill_cache(g->model, g->k_cache, g->v_cache, g->max_ctx);
+        g->n_ctx = g->n_virtual = P;
+        return;
+    }
     const int V = ct_peft_prepend_rows(g->model);
     if (V == 0) return;
     CT_CHECK(V < g->max_ctx, "a prompt adapter's virtual tokens fill the whole generation context");

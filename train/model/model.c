@@ -92,7 +92,10 @@ static int fused_gelu_backward(const CtModel *m, int l) {
 // Per-layer slices of the stored activations (strides are those of the largest batch).
 static size_t slice(const CtModel *m, size_t width) { return (size_t)m->max_B * m->max_T * width; }
 // The attention's saved state per layer: the backend says how much (CPU: the probabilities).
-static size_t att_slice(const CtModel *m) { return m->ops->attention_saved_floats(m->max_B, m->max_T, m->config.n_head); }
+// With room for a prefix's P more keys per row (prefix tuning).
+static size_t att_slice(const CtModel *m) {
+    return m->ops->attention_saved_floats(m->max_B, m->max_T + m->att_extra_keys, m->config.n_head);
+}
 // Slice `layer` of a per-layer activation tensor of `width` numbers per token.
 static CtAct *act_layer(const CtModel *m, CtAct *base, int layer, size_t width) {
     return ct_act_at(m->ops->act_bytes, base, (size_t)layer * slice(m, width));
@@ -132,14 +135,15 @@ static CtBlockActs block_acts(const CtModel *m, int l) {
                          .out = act_layer(m, a->residual3, l, C)};
 }
 
-// The largest position of a host batch + 1: what dynamic RoPE scaling reads (T without positions).
-static int rope_len(const CtBatch *batch) {
+// The largest position of a host batch + 1: what dynamic RoPE scaling reads (T without positions),
+// shifted by a prefix's P (its tokens sit at positions P..).
+static int rope_len(const CtModel *m, const CtBatch *batch) {
     const int N = batch->B * batch->T;
-    if (!batch->positions) return batch->T;
+    if (!batch->positions) return ct_peft_prefix_len(m) + batch->T;
     int top = 0;
     for (int n = 0; n < N; n++)
         if (batch->positions[n] > top) top = batch->positions[n];
-    return top + 1;
+    return ct_peft_prefix_len(m) + top + 1;
 }
 
 static float token_weight(const CtBatch *b, int n) {
@@ -171,7 +175,8 @@ static CtModelDims trunk_forward(CtModel *m, const CtBatch *batch, CtBlockPass *
     const CtModelDims d = ct_model_dims(m, batch->B, batch->T);
     const CtBatch *staged = &m->batch;
     m->dropout_applied = m->training && m->config.dropout > 0;
-    m->rope_len = rope_len(batch);
+    m->rope_len = rope_len(m, batch);
+    if (ct_peft_prefix_len(m)) ct_peft_prefix_forward(m);  // this forward's prefix keys and values (prefix tuning)
     const CtBlockPass pass = {.B = d.B, .T = d.T, .positions = staged->positions, .rope_len = m->rope_len,
                               .doc_ids = staged->doc_ids, .dropout = m->dropout_applied ? m->config.dropout : 0.0f,
                               .fused_gelu = 1};
@@ -356,7 +361,11 @@ static void attention_backward(CtModel *m, int l, const CtBlockActs *s, const Ct
     const uint64_t att_seed = ct_model_dropout_seed(m, 1 + 3 * l);
     CtAttentionOptions opt_storage;
     const CtAttentionOptions *opt = ct_model_attention_options(m, l, &opt_storage);
-    if (ops->attention_backward_with_out)  // atty is the forward's output, still in place
+    if (ct_peft_prefix_len(m))  // prefix tuning: the prefix's keys and values get their gradient too
+        ops->attention_prefix_backward(a->d_qkv, ct_peft_prefix_dkv(m, l), a->d_atty, s->qkv, ct_peft_prefix_kv(m, l),
+                                       ct_peft_prefix_len(m), ct_peft_prefix_stride(m), s->att, att_drop, att_seed,
+                                       d->B, d->T, d->NH, d->NKV, d->HD, opt);
+    else if (ops->attention_backward_with_out)  // atty is the forward's output, still in place
         ops->attention_backward_with_out(a->d_qkv, a->d_atty, s->atty, s->qkv, s->att, att_drop, att_seed, d->B, d->T,
                                          d->NH, d->NKV, d->HD, opt);
     else
@@ -452,6 +461,7 @@ static void blocks_backward(CtModel *m, const CtModelDims *dims, const CtAct *d_
     if (m->lora) ct_lora_tokens_backward_embedding(m, dres, d.N);
     if (m->peft) ct_peft_embed_backward(m, dres, d.N);  // a prompt adapter's virtual rows
     if (g->wpe) ops->embedding_backward(g->wpe, dres, batch->positions, d.N, d.C);
+    if (ct_peft_prefix_len(m)) ct_peft_prefix_backward(m);  // every layer's prefix gradient is complete
     if (hook) m->grads_final(m->grads_final_ctx, 0);
 }
 

@@ -221,6 +221,9 @@ typedef struct CtModel {
     int train_shards;
     struct CtLora *lora;       // adapters (train/model/lora.h), or NULL
     struct CtPeft *peft;       // a prompt-learning adapter (train/model/peft.h), or NULL; never with lora
+    // Keys beyond max_T that the saved attention state (act.att) has room for per row: prefix
+    // tuning's P (train/model/peft_prefix.c sizes it when it attaches); 0 otherwise.
+    int att_extra_keys;
     CtMoeStats moe;            // Mixture of Experts: losses' coefficients and routing statistics
     // Multi-token prediction (config.mtp_depth = D > 0; train/model/model_mtp.c). With
     // mtp_weight = λ > 0 (the objective sets it; 0, the default: the modules do not run), a

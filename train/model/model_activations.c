@@ -72,7 +72,8 @@ void ct_model_activations_alloc(CtModel *m) {
     const size_t AW = (size_t)ct_model_attn_width(c), NHKV = (size_t)(c->n_head + c->n_kv_head);
     const size_t qk = c->qk_norm ? 1 : 0, post = c->post_norms ? 1 : 0;  // 0: the feature's slots are empty
     const size_t enc = ct_model_is_encoder(c) ? 1 : 0;
-    const size_t att = m->ops->attention_saved_floats(m->max_B, m->max_T, c->n_head);
+    // prefix tuning: P more keys per row (kernels/ops.h's attention_prefix_forward)
+    const size_t att = m->ops->attention_saved_floats(m->max_B, m->max_T + m->att_extra_keys, c->n_head);
     const size_t LD = L - (size_t)ct_model_moe_layers(c);  // dense layers: fch and fch_act
     const size_t stored_layers = m->recompute ? 1 : L;  // for ln1, ln2
     const size_t stored_dense = m->recompute ? (LD > 0) : LD;  // for fch_act

@@ -39,6 +39,22 @@ static void check_encoder_batch(const CtModelConfig *c, const CtBatch *batch) {
                  "a position is outside 0..model.max_seq_len-1");
 }
 
+// A decoder's positions: the batch's, or 0..T−1 in each row, shifted by a prefix's P (prefix
+// tuning: PEFT offsets position_ids by num_virtual_tokens, and transformers numbers the tokens
+// after a past_key_values of length P from P on). A model with a position table must have room.
+static void decoder_positions(const CtModel *m, const CtBatch *batch, int32_t *out) {
+    const size_t N = (size_t)batch->B * batch->T;
+    const int P = ct_peft_prefix_len(m);
+    int top = 0;
+    for (size_t n = 0; n < N; n++) {
+        out[n] = P + (batch->positions ? batch->positions[n] : (int32_t)(n % (size_t)batch->T));
+        if (out[n] > top) top = out[n];
+    }
+    CT_CHECK(!m->w.wpe || top < m->config.max_seq_len,
+             "with the prefix's virtual tokens the batch's positions pass model.max_seq_len (prefix tuning: the "
+             "sequences must be at most max_seq_len - num_virtual_tokens long)");
+}
+
 CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
     const CtOps *ops = m->ops;
     const size_t N = (size_t)batch->B * batch->T;
@@ -49,8 +65,8 @@ CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
         if (roberta) {
             roberta_positions(&m->config, batch, m->act.positions);
             s.positions = m->act.positions;
-        } else if (!batch->positions) {
-            for (size_t n = 0; n < N; n++) m->act.positions[n] = (int32_t)(n % (size_t)batch->T);
+        } else if (!batch->positions || ct_peft_prefix_len(m)) {
+            decoder_positions(m, batch, m->act.positions);
             s.positions = m->act.positions;
         }
         if (encoder && !batch->token_types) s.token_types = m->act.token_types;  // zeros, never written
@@ -78,8 +94,8 @@ CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
     if (roberta) {
         roberta_positions(&m->config, batch, m->staged.host_positions);
         positions = m->staged.host_positions;
-    } else if (!positions) {
-        for (size_t n = 0; n < N; n++) m->staged.host_positions[n] = (int32_t)(n % (size_t)batch->T);
+    } else if (!positions || ct_peft_prefix_len(m)) {
+        decoder_positions(m, batch, m->staged.host_positions);
         positions = m->staged.host_positions;
     }
     ops->upload(m->staged.positions, positions, N * sizeof(int32_t));
@@ -113,6 +129,8 @@ float *ct_model_device_buffer(const CtOps *ops, const float *host, size_t n, int
 
 void ct_model_to_backend(CtModel *m, const CtOps *ops) {
     if (ops == m->ops) return;
+    CT_CHECK(!ct_peft_prefix_len(m) || ops->attention_prefix_forward,
+             "prefix tuning runs on the CPU only: this backend's attention has no prefix yet (set run.device cpu)");
     CT_CHECK(m->ops->host_memory && !ops->host_memory,
              "ct_model_to_backend moves a model from host memory to a device backend");
     // The host's activations go; the device gets its own, sized by its attention.

@@ -133,6 +133,13 @@ static void attention(CtModel *m, int l, const CtBlockPass *pass, const CtBlockA
     const CtOps *ops = m->ops;
     CtAttentionOptions opt_storage;
     const CtAttentionOptions *opt = ct_model_attention_options(m, l, &opt_storage);
+    const int P = ct_peft_prefix_len(m);
+    if (!pass->k_cache && P && l < m->config.n_layer) {  // prefix tuning: P more keys in front
+        ops->attention_prefix_forward(a->atty, a->att, a->qkv, ct_peft_prefix_kv(m, l), P, ct_peft_prefix_stride(m),
+                                      pass->doc_ids, pass->dropout,
+                                      ct_model_dropout_seed(m, 1 + 3 * l), d->B, d->T, d->NH, d->NKV, d->HD, opt);
+        return;
+    }
     if (!pass->k_cache) {
         ops->attention_forward(a->atty, a->att, a->qkv, pass->doc_ids, pass->dropout,
                                ct_model_dropout_seed(m, 1 + 3 * l), d->B, d->T, d->NH, d->NKV, d->HD, opt);

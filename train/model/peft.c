@@ -12,13 +12,15 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/rng.h"
 #include "train/model/peft_hooks.h"
 
 extern const CtPeftKind ct_peft_prompt_tuning_kind, ct_peft_p_tuning_kind;  // train/model/peft_prompt.c
-// Prefix tuning's kind: train/model/peft_prefix.c (its helper) replaces this entry.
+extern const CtPeftKind ct_peft_prefix_tuning_kind;                           // train/model/peft_prefix.c
 static const CtPeftKind *const kinds[CT_PEFT_N_TYPES] = {
     [CT_PEFT_PROMPT_TUNING] = &ct_peft_prompt_tuning_kind,
     [CT_PEFT_P_TUNING] = &ct_peft_p_tuning_kind,
+    [CT_PEFT_PREFIX_TUNING] = &ct_peft_prefix_tuning_kind,
 };
 
 const CtPeftKind *ct_peft_kind(CtPeftType type) {
@@ -103,6 +105,30 @@ void ct_peft_init(CtModel *m, uint64_t seed) {
     ct_peft_sync(m, 1);
 }
 
+CtPeftTensor ct_peft_tensor(const char *name, int64_t rows, int64_t cols, int decay) {
+    CtPeftTensor t = {.ndim = cols ? 2 : 1, .shape = {rows, cols}, .decay = decay};
+    snprintf(t.name, sizeof t.name, "%s", name);
+    return t;
+}
+
+void ct_peft_init_default(CtModel *m, uint64_t seed) {
+    CtPeft *p = m->peft;
+    for (int i = 0; i < p->n_tensors; i++) {
+        const CtPeftTensor *t = &p->tensors[i];
+        float *v = p->params + t->offset;
+        CtRng rng;
+        ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_PEFT_INIT + (uint64_t)i);
+        if (i == 0) {  // torch.nn.Embedding: normal(0, 1)
+            for (size_t j = 0; j < t->numel; j++) v[j] = (float)ct_rng_normal(&rng);
+            continue;
+        }
+        // torch.nn.Linear: weight and bias uniform(±1/√in)
+        const int64_t in = t->ndim == 2 ? t->shape[1] : p->tensors[i - 1].shape[1];
+        const float bound = 1.0f / sqrtf((float)in);
+        for (size_t j = 0; j < t->numel; j++) v[j] = (2 * ct_rng_uniform(&rng) - 1) * bound;
+    }
+}
+
 void ct_peft_named_tensors(const CtPeft *p, const float *buffer, CtNamedTensor *out) {
     for (int i = 0; i < p->n_tensors; i++) {
         const CtPeftTensor *t = &p->tensors[i];
@@ -130,6 +156,9 @@ void ct_peft_report(const CtModel *m) {
         snprintf(what, sizeof what, ", prompt encoder MLP of width %d", p->spec.encoder_hidden_size);
     else if (p->spec.type == CT_PEFT_PROMPT_TUNING)
         snprintf(what, sizeof what, ", initialised %s", p->spec.init == CT_PEFT_INIT_TEXT ? "from a text" : "at random");
+    else if (p->spec.type == CT_PEFT_PREFIX_TUNING && !p->spec.inference)
+        snprintf(what, sizeof what, ", keys and values in each of %d layers%s", m->config.n_layer,
+                 p->spec.prefix_projection ? " through PEFT's projection" : "");
     else
         what[0] = '\0';
     ct_log("peft: %s, %d virtual tokens%s; trainable %s of %s parameters (%.3f%%); no gradients or optimizer state "

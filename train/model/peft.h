@@ -102,6 +102,8 @@ typedef struct CtPeftKind {
 } CtPeftKind;
 
 const CtPeftKind *ct_peft_kind(CtPeftType type);
+// A kind's layout entry: [rows, cols] (cols 0: a vector [rows]), decayed by AdamW or not.
+CtPeftTensor ct_peft_tensor(const char *name, int64_t rows, int64_t cols, int decay);
 // By the config's name ("p_tuning") or PEFT's peft_type ("P_TUNING"); NULL if none.
 const CtPeftKind *ct_peft_kind_by_name(const char *name);
 
@@ -110,6 +112,10 @@ const CtPeftKind *ct_peft_kind_by_name(const char *name);
 // virtual rows (ct_model_set_max_T). 0, or -1 + error naming what does not fit.
 int ct_peft_attach(CtModel *m, const CtPeftSpec *spec);
 void ct_peft_init(CtModel *m, uint64_t seed);
+// PEFT's default initialisation of the tensors (a kind's init may call it): the first, an
+// nn.Embedding, normal(0, 1); the others the weights and biases of nn.Linear layers, uniform(±1/√in)
+// (in: a weight's columns; a bias follows its weight). Each tensor draws from its own stream.
+void ct_peft_init_default(CtModel *m, uint64_t seed);
 // The adapter's tensors as named tensors over a buffer of its layout (params, grads, a moment).
 void ct_peft_named_tensors(const CtPeft *p, const float *buffer, CtNamedTensor *out);
 // AdamW's decay spans of the adapter's buffer (spans must hold p->n_tensors): weights decay, biases not.

@@ -28,6 +28,23 @@ void ct_peft_compact_logits(const CtModel *m, const float *all, float *out);
 const float *ct_peft_expand_weights(CtModel *m, const float *weights);
 // Whether the last forward ran with prepended rows.
 int ct_peft_last_expanded(const CtModel *m);
+// Prefix tuning (train/model/peft_prefix.c): P learned keys and values before every sequence in
+// every layer (kernels/ops.h's attention_prefix_forward); the tokens sit at positions P... P, or
+// 0 without a prefix-tuning adapter (m->peft NULL included: DPO's reference forward).
+int ct_peft_prefix_len(const CtModel *m);
+// Before a forward (P > 0): every layer's keys and values from the adapter's tensors, and their
+// gradient zeroed for the backward that may follow.
+void ct_peft_prefix_forward(CtModel *m);
+// Layer l's keys and values [P, stride] and their gradient: row j is the layer's NKV key heads,
+// then its NKV value heads; rows ct_peft_prefix_stride numbers apart.
+const CtAct *ct_peft_prefix_kv(const CtModel *m, int layer);
+CtAct *ct_peft_prefix_dkv(const CtModel *m, int layer);
+int ct_peft_prefix_stride(const CtModel *m);
+// After the blocks' backward: the keys' and values' gradient into the adapter's (added).
+void ct_peft_prefix_backward(CtModel *m);
+// Generation: rows 0..P−1 of every layer's key and value caches ([L, cache_rows, NKV·HD]) from
+// the current tensors.
+void ct_peft_prefix_fill_cache(CtModel *m, CtAct *k_cache, CtAct *v_cache, int cache_rows);
 // Frees the adapter (ct_model_free calls it).
 void ct_peft_detach(CtModel *m);
 // Device backends: moves the adapter's buffers into m->ops' memory; syncs host ↔ device.

@@ -39,14 +39,8 @@ static int hidden_size(const CtPeftSpec *s, const CtModelConfig *c) {
     return s->encoder_hidden_size > 0 ? s->encoder_hidden_size : c->d_model;
 }
 
-static CtPeftTensor tensor(const char *name, int64_t rows, int64_t cols, int decay) {
-    CtPeftTensor t = {.ndim = cols ? 2 : 1, .shape = {rows, cols}, .decay = decay};
-    snprintf(t.name, sizeof t.name, "%s", name);
-    return t;
-}
-
 static int prompt_layout(const CtPeftSpec *s, const CtModelConfig *c, CtPeftTensor *out) {
-    out[0] = tensor(s->inference ? "prompt_embeddings" : "embedding.weight", s->num_virtual_tokens, c->d_model, 1);
+    out[0] = ct_peft_tensor(s->inference ? "prompt_embeddings" : "embedding.weight", s->num_virtual_tokens, c->d_model, 1);
     return 1;
 }
 
@@ -55,13 +49,13 @@ static int p_tuning_layout(const CtPeftSpec *s, const CtModelConfig *c, CtPeftTe
     if (s->encoder != CT_PEFT_ENCODER_MLP)
         return ct_error_set("p_tuning: encoder_reparameterization_type LSTM is not implemented yet in ctrain; use MLP");
     const int C = c->d_model, H = hidden_size(s, c);
-    out[0] = tensor("embedding.weight", s->num_virtual_tokens, C, 1);
-    out[1] = tensor("mlp_head.0.weight", H, C, 1);
-    out[2] = tensor("mlp_head.0.bias", H, 0, 0);
-    out[3] = tensor("mlp_head.2.weight", H, H, 1);
-    out[4] = tensor("mlp_head.2.bias", H, 0, 0);
-    out[5] = tensor("mlp_head.4.weight", C, H, 1);
-    out[6] = tensor("mlp_head.4.bias", C, 0, 0);
+    out[0] = ct_peft_tensor("embedding.weight", s->num_virtual_tokens, C, 1);
+    out[1] = ct_peft_tensor("mlp_head.0.weight", H, C, 1);
+    out[2] = ct_peft_tensor("mlp_head.0.bias", H, 0, 0);
+    out[3] = ct_peft_tensor("mlp_head.2.weight", H, H, 1);
+    out[4] = ct_peft_tensor("mlp_head.2.bias", H, 0, 0);
+    out[5] = ct_peft_tensor("mlp_head.4.weight", C, H, 1);
+    out[6] = ct_peft_tensor("mlp_head.4.bias", C, 0, 0);
     return 7;
 }
 
@@ -114,31 +108,16 @@ static void prompt_detach(CtPeft *p) {
 // ---- initialisation (PEFT's) ----
 // torch.nn.Embedding: normal(0, 1); or (prompt tuning from a text) the base's rows of the text's
 // ids, repeated or cut to V (PromptEmbedding: init_token_ids * ceil(V/n), then [:V]).
-static void init_embedding(CtModel *m, float *E, uint64_t seed) {
-    const CtPeftSpec *sp = &m->peft->spec;
-    const size_t V = (size_t)sp->num_virtual_tokens, C = (size_t)m->config.d_model;
-    if (sp->type == CT_PEFT_PROMPT_TUNING && sp->init == CT_PEFT_INIT_TEXT && sp->n_init_ids > 0) {
-        for (size_t v = 0; v < V; v++)
-            memcpy(E + v * C, m->params + (size_t)(m->w.wte - m->dev_params) + (size_t)sp->init_ids[v % (size_t)sp->n_init_ids] * C,
-                   C * sizeof(float));
-        return;
-    }
-    CtRng rng;
-    ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_PEFT_INIT);
-    for (size_t i = 0; i < V * C; i++) E[i] = (float)ct_rng_normal(&rng);
-}
-
 static void prompt_init(CtModel *m, uint64_t seed) {
     CtPeft *p = m->peft;
-    init_embedding(m, p->params + p->tensors[0].offset, seed);
-    for (int i = 1; i < p->n_tensors; i++) {  // torch.nn.Linear: weight and bias uniform(±1/√in)
-        const CtPeftTensor *t = &p->tensors[i];
-        const int64_t in = t->ndim == 2 ? t->shape[1] : p->tensors[i - 1].shape[1];
-        const float bound = 1.0f / sqrtf((float)in);
-        CtRng rng;
-        ct_rng_seed_stream(&rng, seed, CT_RNG_STREAM_PEFT_INIT + (uint64_t)i);
-        for (size_t j = 0; j < t->numel; j++) p->params[t->offset + j] = (2 * ct_rng_uniform(&rng) - 1) * bound;
-    }
+    ct_peft_init_default(m, seed);
+    const CtPeftSpec *sp = &p->spec;
+    if (!(sp->type == CT_PEFT_PROMPT_TUNING && sp->init == CT_PEFT_INIT_TEXT && sp->n_init_ids > 0)) return;
+    float *E = p->params + p->tensors[0].offset;
+    const size_t V = (size_t)sp->num_virtual_tokens, C = (size_t)m->config.d_model;
+    for (size_t v = 0; v < V; v++)
+        memcpy(E + v * C, m->params + (size_t)(m->w.wte - m->dev_params) + (size_t)sp->init_ids[v % (size_t)sp->n_init_ids] * C,
+               C * sizeof(float));
 }
 
 // ---- the prompt rows ----

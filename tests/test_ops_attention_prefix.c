@@ -1,0 +1,144 @@
+// Attention with a learned prefix (attention_prefix_forward/backward: prefix tuning, issue 27):
+// gradients through qkv and the prefix's keys and values against finite differences in double
+// on both CPU engines (MHA, GQA, documents, dropout, window, soft cap, query scale, bidirectional);
+// the forward against plain attention over the prefix written as the sequence's first P tokens;
+// and P = 0 equal to attention_forward/backward bit for bit.
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/rng.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops.h"
+#include "tests/attention_gradcheck.h"
+#include "tests/gradcheck.h"
+#include "tests/test.h"
+
+#define OPS (ct_ops_cpu())
+
+// The prefix rows are 2·NKV·HD + 3 numbers apart: the op must read only each row's keys and
+// values (as when the prefix is one layer's slice of PEFT's [P, L·2·NKV·HD] embedding).
+static void prefix_case(const char *label, int NH, int NKV, int P, int with_docs, int blas_min_seq, float dropout,
+                        const CtAttentionOptions *opt) {
+    ct_cpu_set_attention_blas_min_seq(blas_min_seq);
+    CtRng rng;
+    ct_rng_seed(&rng, 11);
+    AttentionGradCtx a = {.B = 2, .T = 6, .NH = NH, .NKV = NKV, .HD = 4, .p = dropout, .seed = 99, .opt = opt,
+                          .P = P};
+    a.prefix_stride = 2 * NKV * a.HD + 3;
+    int32_t doc[12] = {0, 0, 1, 1, 1, 2, 4, 4, 4, 4, 7, 7};
+    a.doc = with_docs ? doc : NULL;
+    const size_t n_att = (size_t)a.B * NH * a.T * (a.T + P);
+    a.att = ct_alloc(sizeof(double) * n_att);
+    a.attf = ct_alloc(sizeof(float) * n_att);
+    const size_t n_qkv = (size_t)a.B * a.T * (NH + 2 * NKV) * a.HD, n_pre = (size_t)P * a.prefix_stride;
+    GradCase c = {.label = label, .n_inputs = 2, .x = {gc_random(&rng, n_qkv, 1), gc_random(&rng, n_pre, 1)},
+                  .n = {n_qkv, n_pre}, .n_out = (size_t)a.B * a.T * NH * a.HD, .ctx = &a,
+                  .forward64 = attention_prefix_grad_f64, .backward64 = attention_prefix_grad_b64,
+                  .forward32 = attention_prefix_grad_f32, .backward32 = attention_prefix_grad_b32};
+    CHECK_GRADS(c);
+    ct_free(a.att);
+    ct_free(a.attf);
+    ct_free(c.x[0]);
+    ct_free(c.x[1]);
+}
+
+// blas_min_seq 1: the BLAS engine; 64: the loops.
+static void prefix_cases(int blas_min_seq) {
+    const CtAttentionOptions window = {.window = 3}, all = {.scale = 0.7f, .softcap = 2.0f, .window = 4};
+    const CtAttentionOptions bidir = {.bidirectional = 1};
+    prefix_case("prefix attention MHA", 3, 3, 2, 0, blas_min_seq, 0, NULL);
+    prefix_case("prefix attention GQA + documents", 4, 2, 3, 1, blas_min_seq, 0, NULL);
+    prefix_case("prefix attention MQA + dropout", 3, 1, 2, 0, blas_min_seq, 0.3f, NULL);
+    prefix_case("prefix attention, window (prefix slides out)", 4, 2, 3, 0, blas_min_seq, 0, &window);
+    prefix_case("prefix attention, window + cap + scale + documents + dropout", 4, 2, 2, 1, blas_min_seq, 0.3f, &all);
+    prefix_case("prefix attention, bidirectional + documents", 4, 2, 2, 1, blas_min_seq, 0, &bidir);
+}
+TEST(ops, attention_prefix_gradient_blas) { prefix_cases(1); }
+TEST(ops, attention_prefix_gradient_loops) { prefix_cases(64); }
+
+// Causal attention with a prefix is plain causal attention over a sequence whose first P tokens
+// carry the prefix's keys and values (any query; their outputs are dropped): Hugging Face's view,
+// past_key_values of length P before the tokens.
+static void prefix_equals_longer_sequence(int blas_min_seq, const CtAttentionOptions *opt) {
+    ct_cpu_set_attention_blas_min_seq(blas_min_seq);
+    const int B = 2, T = 5, P = 3, NH = 4, NKV = 2, HD = 4, row = (NH + 2 * NKV) * HD, kv = NKV * HD;
+    const int stride = 2 * kv + 1;
+    CtRng rng;
+    ct_rng_seed(&rng, 3);
+    float *qkv = ct_alloc(sizeof(float) * B * T * row), *prefix = ct_alloc(sizeof(float) * P * stride);
+    for (int i = 0; i < B * T * row; i++) qkv[i] = ct_rng_normal(&rng);
+    for (int i = 0; i < P * stride; i++) prefix[i] = ct_rng_normal(&rng);
+    float *longer = ct_calloc((size_t)B * (P + T) * row, sizeof(float));
+    for (int b = 0; b < B; b++) {
+        for (int j = 0; j < P; j++) {
+            float *r = longer + ((size_t)b * (P + T) + j) * row;
+            for (int i = 0; i < NH * HD; i++) r[i] = ct_rng_normal(&rng);  // queries of the prefix rows: unused
+            memcpy(r + NH * HD, prefix + (size_t)j * stride, sizeof(float) * 2 * kv);
+        }
+        memcpy(longer + ((size_t)b * (P + T) + P) * row, qkv + (size_t)b * T * row, sizeof(float) * T * row);
+    }
+    float *out = ct_alloc(sizeof(float) * B * T * NH * HD), *out_long = ct_alloc(sizeof(float) * B * (P + T) * NH * HD);
+    float *att = ct_alloc(sizeof(float) * OPS->attention_saved_floats(B, T + P, NH));
+    float *att_long = ct_alloc(sizeof(float) * OPS->attention_saved_floats(B, T + P, NH));
+    OPS->attention_prefix_forward(out, att, qkv, prefix, P, stride, NULL, 0, 0, B, T, NH, NKV, HD, opt);
+    OPS->attention_forward(out_long, att_long, longer, NULL, 0, 0, B, P + T, NH, NKV, HD, opt);
+    double worst = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < NH * HD; i++) {
+                double d = out[((size_t)b * T + t) * NH * HD + i] - out_long[((size_t)b * (P + T) + P + t) * NH * HD + i];
+                if (d < 0) d = -d;
+                if (d > worst) worst = d;
+            }
+    CHECK_MSG(worst < 1e-5, "prefix attention vs the longer sequence: max difference %.3g", worst);
+    ct_free(qkv);
+    ct_free(prefix);
+    ct_free(longer);
+    ct_free(out);
+    ct_free(out_long);
+    ct_free(att);
+    ct_free(att_long);
+}
+TEST(ops, attention_prefix_is_attention_over_prepended_keys) {
+    const CtAttentionOptions window = {.window = 4, .softcap = 3.0f};
+    prefix_equals_longer_sequence(1, NULL);
+    prefix_equals_longer_sequence(64, NULL);
+    prefix_equals_longer_sequence(1, &window);
+    prefix_equals_longer_sequence(64, &window);
+}
+
+// P = 0: the same bits as attention_forward/backward, on both engines, with documents and dropout.
+static void empty_prefix_bit_for_bit(int blas_min_seq) {
+    ct_cpu_set_attention_blas_min_seq(blas_min_seq);
+    const int B = 2, T = 7, NH = 4, NKV = 2, HD = 4, row = (NH + 2 * NKV) * HD;
+    const size_t n_qkv = (size_t)B * T * row, n_out = (size_t)B * T * NH * HD;
+    const size_t n_att = OPS->attention_saved_floats(B, T, NH);
+    int32_t doc[14] = {0, 0, 0, 1, 1, 2, 2, 5, 5, 5, 5, 6, 6, 6};
+    const CtAttentionOptions opt = {.softcap = 2.0f, .window = 5};
+    CtRng rng;
+    ct_rng_seed(&rng, 8);
+    float *qkv = ct_alloc(sizeof(float) * n_qkv), *dout = ct_alloc(sizeof(float) * n_out);
+    for (size_t i = 0; i < n_qkv; i++) qkv[i] = ct_rng_normal(&rng);
+    for (size_t i = 0; i < n_out; i++) dout[i] = ct_rng_normal(&rng);
+    float *o1 = ct_alloc(sizeof(float) * n_out), *o2 = ct_alloc(sizeof(float) * n_out);
+    float *a1 = ct_alloc(sizeof(float) * n_att), *a2 = ct_alloc(sizeof(float) * n_att);
+    float *d1 = ct_calloc(n_qkv, sizeof(float)), *d2 = ct_calloc(n_qkv, sizeof(float));
+    OPS->attention_forward(o1, a1, qkv, doc, 0.2f, 77, B, T, NH, NKV, HD, &opt);
+    OPS->attention_prefix_forward(o2, a2, qkv, NULL, 0, 0, doc, 0.2f, 77, B, T, NH, NKV, HD, &opt);
+    OPS->attention_backward(d1, dout, qkv, a1, 0.2f, 77, B, T, NH, NKV, HD, &opt);
+    OPS->attention_prefix_backward(d2, NULL, dout, qkv, NULL, 0, 0, a2, 0.2f, 77, B, T, NH, NKV, HD, &opt);
+    CHECK_MSG(memcmp(o1, o2, sizeof(float) * n_out) == 0, "P = 0 forward differs from attention_forward");
+    CHECK_MSG(memcmp(d1, d2, sizeof(float) * n_qkv) == 0, "P = 0 backward differs from attention_backward");
+    ct_free(qkv);
+    ct_free(dout);
+    ct_free(o1);
+    ct_free(o2);
+    ct_free(a1);
+    ct_free(a2);
+    ct_free(d1);
+    ct_free(d2);
+}
+TEST(ops, attention_prefix_empty_is_attention_bit_for_bit) {
+    empty_prefix_bit_for_bit(1);
+    empty_prefix_bit_for_bit(64);
+}
