@@ -152,13 +152,17 @@ static int resume_model(CtRun *r, const CtModelConfig *want, int B, int T) {
 
 // The weights of train.init_from: the model itself, or (lora.r > 0) LoRA adapters over it frozen;
 // rows added to the embedding (and head) for tokens of the dataset's tokenizer the base lacks.
-static int start_from(CtRun *r, int B, int T) {
+static int start_from(CtRun *r, const CtModelConfig *want, int B, int T) {
     const CtRunConfig *cfg = r->cfg;
     if (ct_init_tokenizer_check(cfg->train.init_from, r->have_tokenizer ? &r->tokenizer : NULL, r->data.tokenizer_hash,
                                 r->tokenizer_path) != 0)
         return -1;
     if (cfg->lora.r > 0) {  // LoRA: adapters over the frozen model of init_from (train/interop/lora_checkpoint.h)
-        if (ct_lora_model_from_config(cfg, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
+        // a classifier: its head on the base first, trained in full beside the adapters (PEFT's SEQ_CLS)
+        CtClassifierHead head = {r, want, B, T};
+        if (ct_lora_model_from_config(cfg, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute,
+                                      want->num_labels ? ct_train_classifier_lora_head : NULL, &head) != 0)
+            return -1;
     } else {
         CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
         ct_checkpoint_meta_init(&meta);
@@ -216,7 +220,7 @@ static int build_model(CtRun *r) {
     if (r->resume_dir) {
         if (resume_model(r, &want, B, T) != 0) return -1;
     } else if (cfg->train.init_from[0]) {
-        if (start_from(r, B, T) != 0) return -1;
+        if (start_from(r, &want, B, T) != 0) return -1;
         // a language model becomes a reward model: its weights, and a new head (transformers'
         // *ForSequenceClassification.from_pretrained of a causal LM draws `score` the same way)
         if (want.reward_head && !r->model.config.reward_head) {
@@ -239,8 +243,7 @@ static int build_model(CtRun *r) {
         ct_adamw_free(&r->opt);
         ct_adamw_init(&r->opt, r->model.n_train, lr, b1, b2, eps, wd);
     }
-    if (!r->model.lora)  // adapters: every A and B is decayed, as PEFT under HF's Trainer does
-        ct_train_set_decay_spans(&r->model, &r->opt, cfg->optim.decay_embeddings);
+    ct_train_set_decay_spans(&r->model, &r->opt, cfg->optim.decay_embeddings);
     r->opt.seed = (uint64_t)cfg->run.seed;  // the bf16 weight copy's stochastic rounding (GPU)
     return 0;
 }
