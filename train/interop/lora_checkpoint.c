@@ -186,8 +186,12 @@ void ct_lora_checkpoint_close(CtLoraCheckpoint *lc) {
 }
 
 int ct_lora_base_take_head(CtModel *m, const CtModelConfig *recorded) {
-    if (!recorded->num_labels || m->config.num_labels) return 0;
     const int flags = (m->recompute ? CT_MODEL_RECOMPUTE : 0) | (m->frozen ? CT_MODEL_FROZEN : 0);
+    if (recorded->reward_head && !m->config.reward_head) {
+        if (ct_model_add_reward_head(m, 0, m->max_B, m->max_T, flags) != 0) return -1;
+        m->config.reward_pad_id = recorded->reward_pad_id;
+    }
+    if (!recorded->num_labels || m->config.num_labels) return 0;
     return ct_model_add_classifier(m, recorded->num_labels, recorded->cls_pooling, 0, m->max_B, m->max_T, flags);
 }
 

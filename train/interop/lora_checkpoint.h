@@ -27,8 +27,8 @@ int ct_lora_spec_parse_json(const char *json, CtLoraSpec *spec, const char *sour
 // Records in lora which base it adapts: its absolute path and parameter hash.
 void ct_lora_record_base(CtLora *lora, const char *base_path, uint64_t hash);
 
-// A sequence classifier's adapters (recorded->num_labels) go on the base with its head: a base
-// without one gets the recorded head (drawn from seed 0; modules_to_save then brings its values).
+// A sequence classifier's or reward model's adapters (recorded->num_labels, reward_head) go on the
+// base with its head: a base without one gets the recorded head (drawn from seed 0; modules_to_save then brings its values).
 // 0, or -1 + error.
 int ct_lora_base_take_head(CtModel *m, const CtModelConfig *recorded);
 

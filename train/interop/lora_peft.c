@@ -53,7 +53,8 @@ int ct_lora_save_peft(const CtModel *m, const char *dir, const char *base_name) 
     snprintf(cfg->base_model_name_or_path, sizeof cfg->base_model_name_or_path, "%s",
              base_name ? base_name : lora->base_path);
     // a sequence classifier: PEFT's SEQ_CLS task, its head saved whole (modules_to_save)
-    snprintf(cfg->task_type, sizeof cfg->task_type, "%s", m->config.num_labels ? "SEQ_CLS" : "CAUSAL_LM");
+    const int head = m->config.num_labels || m->config.reward_head;
+    snprintf(cfg->task_type, sizeof cfg->task_type, "%s", head ? "SEQ_CLS" : "CAUSAL_LM");
     snprintf(cfg->modules_to_save, sizeof cfg->modules_to_save, "%s", s->modules_to_save);
     uint64_t hash = lora->base_hash ? lora->base_hash : ct_lora_base_hash(m);
     int rc;
@@ -97,7 +98,7 @@ static int spec_from_peft(const CtModel *m, const CtPeftConfig *cfg, CtLoraSpec 
         if (!strstr(list, padded))
             snprintf(spec->modules_to_save + len, sizeof spec->modules_to_save - len, "%s%s", len ? "," : "", name);
     }
-    if (seq_cls && !m->config.num_labels)
+    if (seq_cls && !m->config.num_labels && !m->config.reward_head)
         return ct_error_set("%s: a sequence classifier's adapter (task_type SEQ_CLS) on a base without a "
                             "classification head: load it onto the classifier it was made on (ctrain import hf of "
                             "its *ForSequenceClassification)", path);

@@ -33,7 +33,7 @@ static int module_saved(const char *tensor, const char *list) {
 // The classification head's tensors (model_classify.c reads them): those a saved module may hold.
 static int is_head_tensor(const CtModel *m, size_t offset) {
     const CtModelTensors *w = &m->w;
-    if (!m->config.num_labels) return 0;  // (a reward model's score is not read by this head)
+    if (!m->config.num_labels && !m->config.reward_head) return 0;
     const float *head[] = {w->pooler_w, w->pooler_b, w->cls_dense_w, w->cls_dense_b, w->cls_out_w, w->cls_out_b, w->score};
     for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
         if (head[i] && (size_t)(head[i] - m->dev_params) == offset) return 1;
@@ -50,15 +50,17 @@ int ct_lora_saved_check(const CtModel *m, const CtLoraSpec *spec) {
         if (!is_head_tensor(m, e->offset))
             return ct_error_set("lora: modules_to_save '%s' matches %s: ctrain trains the classification head in full "
                                 "beside the adapters (classifier, score, pooler), not other modules%s", list, e->name,
-                                m->config.num_labels ? "" : " (this model has no classification head)");
+                                m->config.num_labels || m->config.reward_head ? "" : " (this model has no classification head)");
         n++;
     }
     if (n > CT_LORA_MAX_SAVED) return ct_error_set("lora: modules_to_save matches %d tensors, at most %d", n, CT_LORA_MAX_SAVED);
     if (!n)
         return ct_error_set("lora: modules_to_save '%s' matches nothing in this %s model%s", list,
                             ct_arch_name(m->config.arch),
-                            m->config.num_labels ? "" : " (it has no classification head: a sequence classifier's "
-                                                        "adapters need the base with its classifier)");
+                            m->config.num_labels || m->config.reward_head
+                                ? ""
+                                : " (it has no classification head: a sequence classifier's adapters need the base with "
+                                  "its classifier)");
     return 0;
 }
 

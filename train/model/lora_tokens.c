@@ -220,6 +220,9 @@ int ct_lora_grow_vocab(CtModel *m, int new_V) {
     const int old_V = m->config.vocab_size;
     if (lora->spec.n_tokens)
         return ct_error_set("lora: the adapters already train token rows; the vocabulary cannot grow again");
+    if (lora->saved.n)  // (their values would move: the token rows go before the head's in the buffer)
+        return ct_error_set("lora: a classifier's adapters (the head trained in full) over a base whose vocabulary "
+                            "lacks tokens of the tokenizer: use the base's tokenizer");
     if (new_V - old_V > CT_LORA_MAX_TOKENS)
         return ct_error_set("lora: the dataset's tokenizer has %d tokens more than the base; at most %d new token "
                             "rows can train beside the adapters", new_V - old_V, CT_LORA_MAX_TOKENS);
