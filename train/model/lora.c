@@ -161,38 +161,6 @@ typedef struct {
     char full[128];
 } Linear;
 
-// The modules LoRA cannot adapt, by name: PEFT would put an adapter on them when targeted.
-// An encoder's: its embeddings, and the linear layers outside the blocks that it has and PEFT would
-// adapt when named (BERT's pooler, the MLM head's transform and decoder).
-static int is_unsupported_module(const CtModelConfig *c, const char *entry, int regex, int *hit) {
-    static const char *const gpt2[] = {"transformer.wte", "transformer.wpe", "lm_head"};
-    static const char *const llama[] = {"model.embed_tokens", "lm_head"};
-    const char *names[8];
-    int n = 0;
-    if (ct_model_is_encoder(c)) {
-        const int rob = c->arch == CT_ARCH_ROBERTA;
-        names[n++] = rob ? "roberta.embeddings.word_embeddings" : "bert.embeddings.word_embeddings";
-        names[n++] = rob ? "roberta.embeddings.position_embeddings" : "bert.embeddings.position_embeddings";
-        names[n++] = rob ? "roberta.embeddings.token_type_embeddings" : "bert.embeddings.token_type_embeddings";
-        if (c->pooler) names[n++] = rob ? "roberta.pooler.dense" : "bert.pooler.dense";
-        if (!c->num_labels) {
-            names[n++] = rob ? "lm_head.dense" : "cls.predictions.transform.dense";
-            names[n++] = rob ? "lm_head.decoder" : "cls.predictions.decoder";
-        }
-    } else {
-        for (int i = 0, g = c->arch == CT_ARCH_GPT2; i < (g ? 3 : 2); i++) names[n++] = g ? gpt2[i] : llama[i];
-    }
-    *hit = 0;
-    for (int i = 0; i < n && !*hit; i++) {
-        if (regex) {
-            if (ct_pyregex_fullmatch_once(entry, names[i], hit) != 0) return -1;
-        } else {
-            *hit = ct_lora_name_matches(names[i], entry);
-        }
-    }
-    return 0;
-}
-
 // The list entries of `list` (comma-separated) in turn: fn(entry, ctx) for each non-empty one;
 // the first non-zero return stops the walk and is returned.
 static int for_each_entry(const char *list, int (*fn)(const char *entry, void *ctx), void *ctx) {
@@ -242,7 +210,7 @@ static int check_module_entry(const char *entry, void *ctx) {
     int hit = 0;
     // an encoder's "dense" names its blocks' layers and the pooler's or MLM head's, which PEFT would
     // adapt too: refused rather than trained differently
-    if (ct_model_is_encoder(ch->c)) is_unsupported_module(ch->c, entry, 0, &hit);
+    if (ct_model_is_encoder(ch->c)) ct_lora_outside_blocks(ch->c, entry, 0, &hit);
     if (hit)
         return ct_error_set("lora.targets: '%s' names the embeddings, the pooler or the MLM head of this %s model "
                             "(PEFT would adapt them); ctrain puts adapters on the blocks' linear layers only: name "
@@ -251,7 +219,7 @@ static int check_module_entry(const char *entry, void *ctx) {
     for (int k = 0; k < ch->n && !hit; k++)
         if (!ch->lin[k].mod.experts) hit = ct_lora_name_matches(ch->lin[k].full, entry);
     if (hit) return 0;
-    is_unsupported_module(ch->c, entry, 0, &hit);
+    ct_lora_outside_blocks(ch->c, entry, 0, &hit);
     if (hit)
         return ct_error_set("lora.targets: '%s' is the embedding or the output head: ctrain puts adapters on "
                             "the blocks' linear layers only (new token rows train by themselves, see "
@@ -326,7 +294,7 @@ static int choose_modules(const CtModelConfig *c, const CtLoraSpec *spec, const 
                             c->pooler ? "the pooler (pooler.dense)" : "the MLM head's transform (dense)");
     int hit;
     if (s.target_regex[0]) {
-        if (is_unsupported_module(c, s.target_regex, 1, &hit) != 0) return -1;
+        if (ct_lora_outside_blocks(c, s.target_regex, 1, &hit) != 0) return -1;
         if (hit)
             return ct_error_set("lora: the target regex '%s' matches the embedding or the output head: ctrain puts "
                                 "adapters on the blocks' linear layers only", s.target_regex);
@@ -799,4 +767,45 @@ void ct_lora_report(const CtModel *m) {
            "no gradients or optimizer state for the frozen base: %s %s memory than full fine-tuning",
            lora->spec.r, lora->spec.alpha, (double)lora->scale, lora->target_modules, lora->n_adapters, patterns, rows,
            head, trainable, total, 100.0 * (double)n_train / all, saved, saving >= 0 ? "less" : "more");
+}
+
+int ct_lora_grow_vocab(CtModel *m, int new_V) {
+    CtLora *lora = m->lora;
+    const int old_V = m->config.vocab_size;
+    if (lora->spec.n_tokens)
+        return ct_error_set("lora: the adapters already train token rows; the vocabulary cannot grow again");
+    if (lora->saved.n)  // (their values would move: the token rows go before the head's in the buffer)
+        return ct_error_set("lora: a classifier's adapters (the head trained in full) over a base whose vocabulary "
+                            "lacks tokens of the tokenizer: use the base's tokenizer");
+    if (new_V - old_V > CT_LORA_MAX_TOKENS)
+        return ct_error_set("lora: the dataset's tokenizer has %d tokens more than the base; at most %d new token "
+                            "rows can train beside the adapters", new_V - old_V, CT_LORA_MAX_TOKENS);
+    CtLoraSpec *spec = ct_alloc(sizeof *spec);
+    *spec = lora->spec;
+    for (int i = 0; i < new_V - old_V; i++) spec->token_ids[i] = old_V + i;
+    spec->n_tokens = new_V - old_V;
+    spec->token_head = 1;
+    // the adapters keep their values: the same layout, the token rows after them
+    const size_t n = lora->n_params;
+    float *keep = ct_alloc(n * sizeof(float));
+    ct_lora_sync(m, 0);
+    memcpy(keep, lora->params, n * sizeof(float));
+    char base_path[sizeof lora->base_path];
+    snprintf(base_path, sizeof base_path, "%s", lora->base_path);
+    const uint64_t base_hash = lora->base_hash;
+    ct_lora_detach(m);
+    int rc = ct_lora_attach(m, spec);
+    if (rc == 0) {
+        memcpy(m->lora->params, keep, n * sizeof(float));
+        snprintf(m->lora->base_path, sizeof m->lora->base_path, "%s", base_path);
+        m->lora->base_hash = base_hash;
+        ct_lora_sync(m, 1);
+        ct_log("lora: the vocabulary grew from %d to %d tokens: their %d new rows of the embedding%s train beside the "
+               "adapters (PEFT's trainable_token_indices); every other base weight stays frozen", old_V, new_V,
+               new_V - old_V, m->lora->tokens.head ? " and of the output head" : "");
+        ct_lora_report(m);
+    }
+    ct_free(spec);
+    ct_free(keep);
+    return rc;
 }

@@ -8,7 +8,6 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "train/model/lora.h"
 #include "train/model/lora_hooks.h"
 #include "train/model/model_internal.h"
 #include "train/model/model_resize.h"
@@ -213,45 +212,4 @@ void ct_lora_tokens_named_tensors(const CtLora *lora, const float *buffer, CtNam
         out[1].name = t->out_name;
         out[1].data = (void *)(buffer + t->out_offset);
     }
-}
-
-int ct_lora_grow_vocab(CtModel *m, int new_V) {
-    CtLora *lora = m->lora;
-    const int old_V = m->config.vocab_size;
-    if (lora->spec.n_tokens)
-        return ct_error_set("lora: the adapters already train token rows; the vocabulary cannot grow again");
-    if (lora->saved.n)  // (their values would move: the token rows go before the head's in the buffer)
-        return ct_error_set("lora: a classifier's adapters (the head trained in full) over a base whose vocabulary "
-                            "lacks tokens of the tokenizer: use the base's tokenizer");
-    if (new_V - old_V > CT_LORA_MAX_TOKENS)
-        return ct_error_set("lora: the dataset's tokenizer has %d tokens more than the base; at most %d new token "
-                            "rows can train beside the adapters", new_V - old_V, CT_LORA_MAX_TOKENS);
-    CtLoraSpec *spec = ct_alloc(sizeof *spec);
-    *spec = lora->spec;
-    for (int i = 0; i < new_V - old_V; i++) spec->token_ids[i] = old_V + i;
-    spec->n_tokens = new_V - old_V;
-    spec->token_head = 1;
-    // the adapters keep their values: the same layout, the token rows after them
-    const size_t n = lora->n_params;
-    float *keep = ct_alloc(n * sizeof(float));
-    ct_lora_sync(m, 0);
-    memcpy(keep, lora->params, n * sizeof(float));
-    char base_path[sizeof lora->base_path];
-    snprintf(base_path, sizeof base_path, "%s", lora->base_path);
-    const uint64_t base_hash = lora->base_hash;
-    ct_lora_detach(m);
-    int rc = ct_lora_attach(m, spec);
-    if (rc == 0) {
-        memcpy(m->lora->params, keep, n * sizeof(float));
-        snprintf(m->lora->base_path, sizeof m->lora->base_path, "%s", base_path);
-        m->lora->base_hash = base_hash;
-        ct_lora_sync(m, 1);
-        ct_log("lora: the vocabulary grew from %d to %d tokens: their %d new rows of the embedding%s train beside the "
-               "adapters (PEFT's trainable_token_indices); every other base weight stays frozen", old_V, new_V,
-               new_V - old_V, m->lora->tokens.head ? " and of the output head" : "");
-        ct_lora_report(m);
-    }
-    ct_free(spec);
-    ct_free(keep);
-    return rc;
 }
