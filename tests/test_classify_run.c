@@ -195,12 +195,12 @@ TEST(classify, auto_pooling_follows_the_model_it_starts_from) {
 }
 
 // An MLM checkpoint of the task's own sentences (a few steps of ctrain mlm on corpus.txt) in
-// DIR/mlm/ckpt-step<steps>.h5: a BertForMaskedLM, which has no pooler.
+// DIR/mlm/ckpt-step<steps>.h5 (ctrain's BERT keeps a pooler, untrained by MLM).
 static int mlm_base(const char *dir, int steps) {
     char cmd[8192], *out;
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' shard --tokenizer tok.json --input corpus.txt --split lines --out mlmdata "
              "&& '%s' mlm run.json --data.path=mlmdata --data.doc_masking=true --run.out_dir=%s --train.max_steps=%d "
-             "--train.eval_every=0 --train.save_every=%d --model.dropout=0 --optim.lr=3e-3 2>&1",
+             "--train.eval_every=0 --train.save_every=%d --model.dropout=0 --optim.lr=3e-3 --run.threads=1 2>&1",
              ct_test_tmpdir(), ct_test_bin(), ct_test_bin(), dir, steps, steps);
     int rc = ct_test_run(cmd, &out);
     if (rc != 0) ct_test_fail(__FILE__, __LINE__, "the MLM base failed: %s", out);
@@ -209,19 +209,20 @@ static int mlm_base(const char *dir, int steps) {
 }
 
 #define LORA_TARGETS "query,key,value,attention.output.dense,intermediate.dense,output.dense"
-#define LORA_ARGS "--train.init_from=mlm/ckpt-step00000100.h5 --lora.r=8 --lora.alpha=16 --lora.targets=" LORA_TARGETS
+#define LORA_ARGS                                                                                                   \
+    "--train.init_from=mlm/ckpt-step00000100.h5 --run.threads=1 --lora.r=8 --lora.alpha=16 --lora.targets=" LORA_TARGETS
 
-// PEFT's SEQ_CLS task: adapters on every linear layer of the blocks, the head in full (classifier,
-// and the pooler the MLM base lacked), the rest of the BERT frozen. Trainable: r·(in + out) per
-// adapted layer, and the head's C·C + C + 2·C + 2.
+// PEFT's SEQ_CLS task: adapters on every linear layer of the blocks, the classifier in full, the
+// rest of the BERT frozen (its pooler too, as PEFT leaves it). Trainable: r·(in + out) per adapted
+// layer, and the classifier's 2·C + 2. Measured (2026-12-07): val_acc 0.373 at step 0, 1.000 after
+// 150 steps at lr 3e-3 (a 100-step run: 0.817); the test asks 0.9.
 TEST(classify, a_lora_bert_classifier_learns_whether_a_sentence_names_a_colour) {
     char prefix[4096], *out;
     if (prepare(prefix, sizeof prefix) != 0 || mlm_base("mlm", 100) != 0) return;
     CHECK_EQ_INT(classify(prefix, LORA_ARGS " --run.out_dir=lora --optim.lr=3e-3 --train.max_steps=150 "
                                   "--train.eval_every=50 --train.save_every=150", &out), 0);
-    CHECK_CONTAINS(out, "the one drawn for it trains in full beside the adapters");
     CHECK_CONTAINS(out, "lora: r 8, alpha 16, scale 2, targets " LORA_TARGETS ": 12 adapters + the classification "
-                        "head in full (classifier,score,pooler: 4 tensors)");
+                        "head in full (classifier,score: 2 tensors)");
     free(out);
     const double acc0 = metric("lora", "eval", 0, "val_acc"), acc = metric("lora", "eval", 150, "val_acc");
     printf("    LoRA classifier: val_acc %.4f at step 0, %.4f after 150 steps\n", acc0, acc);
@@ -231,7 +232,7 @@ TEST(classify, a_lora_bert_classifier_learns_whether_a_sentence_names_a_colour) 
     CHECK(train_fixture_load_checkpoint("lora", "ckpt-step00000150.h5", &m, &opt) == 0);
     CHECK(m.lora != NULL && m.frozen && m.config.num_labels == 2);
     const size_t C = (size_t)m.config.d_model, F = (size_t)m.config.d_ff, r = 8;
-    const size_t want = (size_t)m.config.n_layer * r * (4 * 2 * C + (C + F) + (F + C)) + C * C + C + 2 * C + 2;
+    const size_t want = (size_t)m.config.n_layer * r * (4 * 2 * C + (C + F) + (F + C)) + 2 * C + 2;
     CHECK_MSG(m.n_train == want && opt.n == want, "trainable %zu (optimizer %zu), expected %zu", m.n_train, opt.n, want);
     ct_model_free(&m), ct_adamw_free(&opt);
     // PEFT's folder: SEQ_CLS, the head saved whole
@@ -240,7 +241,7 @@ TEST(classify, a_lora_bert_classifier_learns_whether_a_sentence_names_a_colour) 
              "cat adapter/adapter_config.json", ct_test_tmpdir(), ct_test_bin());
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     CHECK_CONTAINS(out, "\"task_type\":\t\"SEQ_CLS\"");
-    CHECK_CONTAINS(out, "\"modules_to_save\":\t[\"classifier\", \"score\", \"pooler\"]");
+    CHECK_CONTAINS(out, "\"modules_to_save\":\t[\"classifier\", \"score\"]");
     free(out);
     // the checkpoint as a classifier (adapters and head merged) labels as the run measured
     CHECK_EQ_INT(classify(prefix, "--predict val.jsonl --out pred.jsonl --train.init_from=lora/ckpt-step00000150.h5",
@@ -287,7 +288,8 @@ TEST(classify, two_ranks_equal_one_rank_with_twice_the_batch) {
     static const char *const kinds[] = {"--train.init_from=mlm/ckpt-step00000100.h5", LORA_ARGS};
     for (int k = 0; k < 2; k++) {
         char args[1024], cmd[8192];
-        snprintf(args, sizeof args, "%s --model.dropout=0 --train.max_steps=10 --train.eval_every=10", kinds[k]);
+        snprintf(args, sizeof args, "%s --model.dropout=0 --run.threads=1 --train.max_steps=10 --train.eval_every=10",
+                 kinds[k]);
         snprintf(cmd, sizeof cmd, "%s --run.out_dir=one%d", args, k);
         CHECK_EQ_INT(classify(prefix, cmd, &out), 0);
         free(out);
