@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "core/rng.h"
 #include "tests/test.h"
 #include "tests/train_fixture.h"
@@ -217,6 +218,7 @@ static int mlm_base(const char *dir, int steps) {
 // layer, and the classifier's 2·C + 2. Measured (2026-12-07): val_acc 0.373 at step 0, 1.000 after
 // 150 steps at lr 3e-3 (a 100-step run: 0.817); the test asks 0.9.
 TEST(classify, a_lora_bert_classifier_learns_whether_a_sentence_names_a_colour) {
+    ct_log_set_level(CT_LOG_QUIET);  // (loading the LoRA checkpoints below reports them)
     char prefix[4096], *out;
     if (prepare(prefix, sizeof prefix) != 0 || mlm_base("mlm", 100) != 0) return;
     CHECK_EQ_INT(classify(prefix, LORA_ARGS " --run.out_dir=lora --optim.lr=3e-3 --train.max_steps=150 "
@@ -253,6 +255,7 @@ TEST(classify, a_lora_bert_classifier_learns_whether_a_sentence_names_a_colour) 
 }
 
 TEST(classify, a_lora_classifier_resumes_to_the_bit) {
+    ct_log_set_level(CT_LOG_QUIET);  // (loading the LoRA checkpoints below reports them)
     char prefix[4096], *out;
     if (prepare(prefix, sizeof prefix) != 0 || mlm_base("mlm", 100) != 0) return;
     CHECK_EQ_INT(classify(prefix, LORA_ARGS " --run.out_dir=a", &out), 0);
@@ -279,6 +282,7 @@ TEST(classify, a_lora_classifier_resumes_to_the_bit) {
 // Data parallel (issue 10's rule): 2 ranks of batch 8 take the steps of 1 rank of batch 16, full
 // fine-tuning and LoRA. Dropout off: its masks follow the row's place in the micro-batch.
 TEST(classify, two_ranks_equal_one_rank_with_twice_the_batch) {
+    ct_log_set_level(CT_LOG_QUIET);  // (loading the LoRA checkpoints below reports them)
 #ifndef CTRAIN_MPI
     SKIP("this build has no MPI (install OpenMPI and rebuild to test data parallelism)");
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "kernels/ops.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
@@ -309,6 +310,7 @@ TEST(mlm, an_encoder_learns_masked_tokens_well_above_the_unigram_baseline) {
 // batch 4 take the steps of 1 rank of batch 8, with the same masks; and LoRA adapters on it
 // (query, value) likewise. Skipped without MPI.
 TEST(mlm, an_encoder_on_two_ranks_equals_one_rank_with_twice_the_batch) {
+    ct_log_set_level(CT_LOG_QUIET);  // (loading the LoRA checkpoints below reports them)
 #ifndef CTRAIN_MPI
     SKIP("this build has no MPI (install OpenMPI and rebuild to test data parallelism)");
 #endif
