@@ -297,11 +297,8 @@ TEST(classify, two_ranks_equal_one_rank_with_twice_the_batch) {
         snprintf(cmd, sizeof cmd, "%s --run.out_dir=one%d", args, k);
         CHECK_EQ_INT(classify(prefix, cmd, &out), 0);
         free(out);
-        snprintf(cmd, sizeof cmd,
-                 "cd '%s' && OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun "
-                 "--oversubscribe --allow-run-as-root -x ASAN_OPTIONS -x OMP_NUM_THREADS=1 -np 2 '%s' classify run.json "
-                 "%s --run.out_dir=two%d --train.batch_size=8 2>&1", ct_test_tmpdir(), ct_test_bin(), args, k);
-        CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+        snprintf(cmd, sizeof cmd, "classify run.json %s --run.out_dir=two%d --train.batch_size=8", args, k);
+        CHECK_EQ_INT(train_fixture_mpirun(2, cmd, &out), 0);
         CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
         free(out);
         char one[16], two[16];

@@ -21,6 +21,32 @@
 
 enum { B = 2, T = 12, LABELS = 3 };
 
+// One step of both models over a padded batch (dropout on, the same masks): the device's logits
+// within 3·tol of the largest CPU logit; both backward from the CPU's loss gradient.
+static void step_both(CtModel *cpu, CtModel *gpu, const CtModelConfig *c, const int labels[B], double tol) {
+    ct_model_set_dropout(cpu, 1, 99);
+    ct_model_set_dropout(gpu, 1, 99);
+    EncoderBatch eb;
+    CtModelConfig framing = *c;
+    if (!ct_model_is_encoder(c)) framing.pad_token_id = 0, framing.type_vocab_size = 1;
+    tiny_encoder_batch(&eb, &framing, T, 13);
+    eb.batch.targets = NULL;
+    const int len[B] = {T, T - 3};
+    float zc[B * LABELS], zg[B * LABELS], dz[B * LABELS];
+    ct_model_zero_grad(cpu);
+    ct_model_zero_grad(gpu);
+    ct_model_classify_forward(cpu, &eb.batch, len, zc);
+    ct_model_classify_forward(gpu, &eb.batch, len, zg);
+    double zmax = 0;
+    for (int i = 0; i < B * LABELS; i++) zmax = fmax(zmax, fabs(zc[i]));
+    // (bf16: the logits themselves are bf16 activations, 2^-8 relative, where the gradients accumulate in fp32)
+    for (int i = 0; i < B * LABELS; i++)
+        CHECK_MSG(fabs(zg[i] - zc[i]) <= 3 * tol * zmax, "logit %d: %.9g on the GPU, %.9g on the CPU", i, zg[i], zc[i]);
+    for (int r = 0; r < B; r++) ct_classify_xent(zc + r * LABELS, LABELS, labels[r], 1.0 / B, dz + r * LABELS);
+    ct_model_classify_backward(cpu, dz);
+    ct_model_classify_backward(gpu, dz);
+}
+
 static void classify_step_case(const CtOps *ops, CtModelConfig c, CtPooling pooling, float dropout, double tol) {
     c.dropout = dropout;
     CtModel cpu, gpu;
@@ -31,28 +57,8 @@ static void classify_step_case(const CtOps *ops, CtModelConfig c, CtPooling pool
     tiny_randomize_params(&cpu, 6);
     memcpy(gpu.params, cpu.params, cpu.n_params * sizeof(float));
     ct_model_to_backend(&gpu, ops);
-    ct_model_set_dropout(&cpu, 1, 99);
-    ct_model_set_dropout(&gpu, 1, 99);
-    EncoderBatch eb;
-    CtModelConfig framing = c;
-    if (!ct_model_is_encoder(&c)) framing.pad_token_id = 0, framing.type_vocab_size = 1;
-    tiny_encoder_batch(&eb, &framing, T, 13);
-    eb.batch.targets = NULL;
-    const int len[B] = {T, T - 3};
     const int labels[B] = {2, 0};
-    float zc[B * LABELS], zg[B * LABELS], dz[B * LABELS];
-    ct_model_zero_grad(&cpu);
-    ct_model_zero_grad(&gpu);
-    ct_model_classify_forward(&cpu, &eb.batch, len, zc);
-    ct_model_classify_forward(&gpu, &eb.batch, len, zg);
-    double zmax = 0;
-    for (int i = 0; i < B * LABELS; i++) zmax = fmax(zmax, fabs(zc[i]));
-    // (bf16: the logits themselves are bf16 activations, 2^-8 relative, where the gradients accumulate in fp32)
-    for (int i = 0; i < B * LABELS; i++)
-        CHECK_MSG(fabs(zg[i] - zc[i]) <= 3 * tol * zmax, "logit %d: %.9g on the GPU, %.9g on the CPU", i, zg[i], zc[i]);
-    for (int r = 0; r < B; r++) ct_classify_xent(zc + r * LABELS, LABELS, labels[r], 1.0 / B, dz + r * LABELS);
-    ct_model_classify_backward(&cpu, dz);
-    ct_model_classify_backward(&gpu, dz);
+    step_both(&cpu, &gpu, &c, labels, tol);
     tiny_check_device_grads(ops, &cpu, &gpu, tol);
     ct_model_free(&cpu);
     ct_model_free(&gpu);
@@ -93,27 +99,8 @@ static void lora_classify_case(const CtOps *ops, CtModelConfig c, CtPooling pool
     for (size_t i = 0; i < cpu.lora->n_params; i++) cpu.lora->params[i] += 0.01f * (float)((i * 7919) % 13) - 0.06f;
     memcpy(gpu.lora->params, cpu.lora->params, cpu.lora->n_params * sizeof(float));
     ct_model_to_backend(&gpu, ops);
-    ct_model_set_dropout(&cpu, 1, 99);
-    ct_model_set_dropout(&gpu, 1, 99);
-    EncoderBatch eb;
-    CtModelConfig framing = c;
-    if (!ct_model_is_encoder(&c)) framing.pad_token_id = 0, framing.type_vocab_size = 1;
-    tiny_encoder_batch(&eb, &framing, T, 13);
-    eb.batch.targets = NULL;
-    const int len[B] = {T, T - 3};
     const int labels[B] = {1, 2};
-    float zc[B * LABELS], zg[B * LABELS], dz[B * LABELS];
-    ct_model_zero_grad(&cpu);
-    ct_model_zero_grad(&gpu);
-    ct_model_classify_forward(&cpu, &eb.batch, len, zc);
-    ct_model_classify_forward(&gpu, &eb.batch, len, zg);
-    double zmax = 0;
-    for (int i = 0; i < B * LABELS; i++) zmax = fmax(zmax, fabs(zc[i]));
-    for (int i = 0; i < B * LABELS; i++)
-        CHECK_MSG(fabs(zg[i] - zc[i]) <= 3e-5 * zmax, "logit %d: %.9g on the GPU, %.9g on the CPU", i, zg[i], zc[i]);
-    for (int r = 0; r < B; r++) ct_classify_xent(zc + r * LABELS, LABELS, labels[r], 1.0 / B, dz + r * LABELS);
-    ct_model_classify_backward(&cpu, dz);
-    ct_model_classify_backward(&gpu, dz);
+    step_both(&cpu, &gpu, &c, labels, 1e-5);
     CHECK(gpu.grads == NULL && gpu.dev_grads == NULL);  // the frozen base has no gradient anywhere
     const size_t n = cpu.lora->n_params;
     float *g = ct_alloc(n * sizeof(float));

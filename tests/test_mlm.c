@@ -233,13 +233,7 @@ TEST(mlm, two_ranks_equal_one_rank_with_twice_the_batch) {
     if (prepare(prefix, sizeof prefix, 1) != 0) return;
     CHECK_EQ_INT(mlm(prefix, "--run.out_dir=one", &out), 0);
     free(out);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun --oversubscribe "
-             "--allow-run-as-root -x ASAN_OPTIONS -x OMP_NUM_THREADS=1 -np 2 '%s' mlm run.json --data.path=data "
-             "--run.out_dir=two --train.batch_size=4 2>&1",
-             ct_test_tmpdir(), ct_test_bin());
-    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_EQ_INT(train_fixture_mpirun(2, "mlm run.json --data.path=data --run.out_dir=two --train.batch_size=4", &out), 0);
     CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
     free(out);
     const double rel = param_difference("one", STEP20, "two", STEP20);
@@ -322,11 +316,8 @@ TEST(mlm, an_encoder_on_two_ranks_equals_one_rank_with_twice_the_batch) {
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' mlm bert.json %s --run.out_dir=one 2>&1", dir, bin, common);
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     free(out);
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun --oversubscribe "
-             "--allow-run-as-root -x ASAN_OPTIONS -x OMP_NUM_THREADS=1 -np 2 '%s' mlm bert.json %s --run.out_dir=two "
-             "--train.batch_size=4 2>&1", dir, bin, common);
-    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    snprintf(cmd, sizeof cmd, "mlm bert.json %s --run.out_dir=two --train.batch_size=4", common);
+    CHECK_EQ_INT(train_fixture_mpirun(2, cmd, &out), 0);
     CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
     free(out);
     const double rel = param_difference("one", STEP20, "two", STEP20);
@@ -340,11 +331,8 @@ TEST(mlm, an_encoder_on_two_ranks_equals_one_rank_with_twice_the_batch) {
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     CHECK_CONTAINS(out, "targets query,value: 4 adapters");
     free(out);
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun --oversubscribe "
-             "--allow-run-as-root -x ASAN_OPTIONS -x OMP_NUM_THREADS=1 -np 2 '%s' mlm bert.json %s %s --run.out_dir=lora2 "
-             "--train.batch_size=4 2>&1", dir, bin, common, lora);
-    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    snprintf(cmd, sizeof cmd, "mlm bert.json %s %s --run.out_dir=lora2 --train.batch_size=4", common, lora);
+    CHECK_EQ_INT(train_fixture_mpirun(2, cmd, &out), 0);
     free(out);
     CtModel a, b;
     CtAdamW oa, ob;
