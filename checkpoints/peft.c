@@ -76,7 +76,7 @@ int ct_peft_write(const char *dir, const CtPeftConfig *cfg, const CtNamedTensor 
 static char *config_text(const CtPeftConfig *cfg) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "peft_type", "LORA");
-    cJSON_AddStringToObject(o, "task_type", "CAUSAL_LM");
+    cJSON_AddStringToObject(o, "task_type", cfg->task_type[0] ? cfg->task_type : "CAUSAL_LM");
     cJSON_AddStringToObject(o, "base_model_name_or_path", cfg->base_model_name_or_path);
     cJSON_AddNumberToObject(o, "r", cfg->r);
     cJSON_AddNumberToObject(o, "lora_alpha", cfg->lora_alpha);
@@ -106,7 +106,10 @@ static char *config_text(const CtPeftConfig *cfg) {
     cJSON_AddBoolToObject(o, "use_dora", 0);
     cJSON_AddBoolToObject(o, "init_lora_weights", 1);
     cJSON_AddBoolToObject(o, "inference_mode", 1);
-    cJSON_AddNullToObject(o, "modules_to_save");
+    if (cfg->modules_to_save[0])
+        add_list(o, "modules_to_save", cfg->modules_to_save);
+    else
+        cJSON_AddNullToObject(o, "modules_to_save");
     if (cfg->n_layers) {
         cJSON *layers = cJSON_AddArrayToObject(o, "layers_to_transform");
         for (int i = 0; i < cfg->n_layers; i++) cJSON_AddItemToArray(layers, cJSON_CreateNumber(cfg->layers_to_transform[i]));
@@ -205,6 +208,22 @@ static int parse_tokens(const cJSON *v, CtPeftConfig *cfg, const char *path) {
     return 0;
 }
 
+// A JSON list of names (no commas) into dst, comma-separated. 0, or -1 + error naming key.
+static int join_names(const cJSON *v, char *dst, size_t size, const char *key, const char *path) {
+    if (!cJSON_IsArray(v)) return ct_error_set("%s: %s must be a list of names", path, key);
+    dst[0] = '\0';
+    const cJSON *item;
+    cJSON_ArrayForEach(item, v) {
+        if (!cJSON_IsString(item) || !item->valuestring[0] || strchr(item->valuestring, ','))
+            return ct_error_set("%s: %s must hold names", path, key);
+        size_t len = strlen(dst);
+        if (len + strlen(item->valuestring) + 2 > size)
+            return ct_error_set("%s: %s is too long (%zu bytes at most)", path, key, size);
+        snprintf(dst + len, size - len, "%s%s", len ? "," : "", item->valuestring);
+    }
+    return 0;
+}
+
 static int parse_config(const cJSON *o, CtPeftConfig *cfg, const char *path) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "peft_type");
     if (!cJSON_IsString(v) || strcmp(v->valuestring, "LORA") != 0)
@@ -239,10 +258,12 @@ static int parse_config(const cJSON *o, CtPeftConfig *cfg, const char *path) {
                                 "trainable_token_indices)", path,
                                 unsupported[i]);
     }
+    v = cJSON_GetObjectItemCaseSensitive(o, "task_type");
+    snprintf(cfg->task_type, sizeof cfg->task_type, "%s", cJSON_IsString(v) ? v->valuestring : "");
     v = cJSON_GetObjectItemCaseSensitive(o, "modules_to_save");
-    if (!is_empty_object_or_null(v))
-        return ct_error_set("%s: 'modules_to_save' is set: ctrain trains adapters and token rows "
-                            "(trainable_token_indices), not whole extra modules", path);
+    if (!is_empty_object_or_null(v) &&
+        join_names(v, cfg->modules_to_save, sizeof cfg->modules_to_save, "modules_to_save", path) != 0)
+        return -1;
     if (parse_patterns(cJSON_GetObjectItemCaseSensitive(o, "rank_pattern"), "rank_pattern", 1, cfg->rank_pattern,
                        &cfg->n_rank_pattern, path) != 0 ||
         parse_patterns(cJSON_GetObjectItemCaseSensitive(o, "alpha_pattern"), "alpha_pattern", 0, cfg->alpha_pattern,
@@ -277,21 +298,9 @@ static int parse_config(const cJSON *o, CtPeftConfig *cfg, const char *path) {
     }
     if (parse_tokens(cJSON_GetObjectItemCaseSensitive(o, "trainable_token_indices"), cfg, path) != 0) return -1;
     v = cJSON_GetObjectItemCaseSensitive(o, "target_parameters");
-    if (cJSON_IsArray(v)) {
-        const cJSON *item;
-        cJSON_ArrayForEach(item, v) {
-            if (!cJSON_IsString(item) || !item->valuestring[0] || strchr(item->valuestring, ','))
-                return ct_error_set("%s: target_parameters must hold parameter names", path);
-            size_t len = strlen(cfg->target_parameters);
-            if (len + strlen(item->valuestring) + 2 > sizeof cfg->target_parameters)
-                return ct_error_set("%s: target_parameters is too long (%zu bytes at most)", path,
-                                    sizeof cfg->target_parameters);
-            snprintf(cfg->target_parameters + len, sizeof cfg->target_parameters - len, "%s%s", len ? "," : "",
-                     item->valuestring);
-        }
-    } else if (v && !cJSON_IsNull(v)) {
-        return ct_error_set("%s: target_parameters must be a list of parameter names", path);
-    }
+    if (v && !cJSON_IsNull(v) &&
+        join_names(v, cfg->target_parameters, sizeof cfg->target_parameters, "target_parameters", path) != 0)
+        return -1;
     v = cJSON_GetObjectItemCaseSensitive(o, "target_modules");
     cfg->target_modules[0] = '\0';
     if (cJSON_IsString(v)) {  // PEFT: a regex fully matched against the module's name, or "all-linear"

@@ -9,7 +9,7 @@
 //                                  (a parameter of target_parameters: see train/interop/lora_peft_experts.h)
 // Writing puts the tensors first and adapter_config.json last, each atomically, so a folder
 // without its config is not an adapter. Reading validates the config (only what ctrain
-// implements: plain LoRA, bias "none", no modules_to_save, no DoRA) and looks tensors
+// implements: plain LoRA, bias "none", no DoRA; modules_to_save is the caller's to check) and looks tensors
 // up by the names the caller expects, with one-line errors for a missing tensor, a wrong shape
 // or a tensor that belongs to no module. Knows nothing of models: names and shapes come in.
 #pragma once
@@ -51,6 +51,11 @@ typedef struct {
     char token_modules[2][128];
     int n_token_modules;
     char base_model_name_or_path[1024];
+    // task_type ("" writes CAUSAL_LM; PEFT's SEQ_CLS for a sequence classifier) and modules_to_save
+    // (comma-separated; "" null): modules trained in full, saved under their own names
+    // (base_model.model.classifier.weight), which SEQ_CLS sets to classifier, score
+    char task_type[32];
+    char modules_to_save[256];
 } CtPeftConfig;
 
 // Writes DIR (created when missing): tensors named as given get the "base_model.model." prefix;

@@ -134,6 +134,18 @@ TEST(lora, peft_errors) {
                   "\"exclude_modules\": [\"model.layers.0.self_attn.q_proj\"]}");
     CHECK(ct_lora_load_peft(&b, bad) != 0);
     CHECK_CONTAINS(ct_error_message(), "'exclude_modules' is set: ctrain does not implement it");
+    // modules_to_save beyond a classifier's head (SEQ_CLS: tests/test_lora_classify_ref.c), SEQ_CLS without a head
+    ct_test_write("bad/adapter_config.json",
+                  "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"], "
+                  "\"modules_to_save\": [\"lm_head\"]}");
+    CHECK(ct_lora_load_peft(&b, bad) != 0);
+    CHECK_CONTAINS(ct_error_message(), "lora: modules_to_save 'lm_head' matches");
+    ct_test_write("bad/adapter_config.json",
+                  "{\"peft_type\": \"LORA\", \"task_type\": \"SEQ_CLS\", \"r\": 4, \"lora_alpha\": 8, "
+                  "\"target_modules\": [\"q_proj\"], \"modules_to_save\": [\"classifier\", \"score\"]}");
+    CHECK(ct_lora_load_peft(&b, bad) != 0);
+    CHECK_CONTAINS(ct_error_message(), "(task_type SEQ_CLS) on a base without a classification head");
+    CHECK(b.lora == NULL);
     ct_test_write("bad/adapter_config.json", "{\"peft_type\": \"IA3\", \"r\": 4}");
     CHECK(ct_lora_load_peft(&b, bad) != 0);
     CHECK_CONTAINS(ct_error_message(), "peft_type is \"IA3\"; ctrain reads LoRA adapters");

@@ -17,6 +17,7 @@
 #include "train/interop/lora_peft.h"
 #include "train/loop/run_config.h"
 #include "train/loop/run_lora.h"
+#include "train/model/model_resize.h"
 
 static CtLoraSpec *new_spec(int r, const char *targets) {
     static CtLoraSpec s;
@@ -274,4 +275,67 @@ TEST(lora, config_patterns_and_layers) {
     CHECK_CONTAINS(ct_error_message(), "lora.rank_pattern: 'v_proj' is not \"module regex=rank\"");
     free(s);
     free(cfg);
+}
+
+// Attaches spec to a tiny encoder (with a classifier of 3 labels when classifier) or, with error
+// set, returns its text.
+static const char *encoder_attach_result(CtArch arch, int classifier, const CtLoraSpec *spec) {
+    static char buf[4096];
+    CtModelConfig cfg = tiny_encoder_config(arch);
+    CtModel m;
+    if (ct_model_create(&m, &cfg, ct_ops_cpu(), 2, 8, CT_MODEL_FROZEN) != 0) return "(no model)";
+    if (classifier && ct_model_add_classifier(&m, 3, CT_POOL_CLS, 1, 2, 8, CT_MODEL_FROZEN) != 0) return "(no head)";
+    if (ct_lora_attach(&m, spec) != 0)
+        snprintf(buf, sizeof buf, "error: %s", ct_error_message());
+    else
+        snprintf(buf, sizeof buf, "%s | saved %d", adapted(&m), m.lora->saved.n);
+    ct_model_free(&m);
+    return buf;
+}
+
+// BERT/RoBERTa blocks under transformers' names (PEFT's default query,value); a target that also
+// names what PEFT would adapt outside the blocks (pooler, MLM transform) is refused, all-linear on a
+// model that has either too; modules_to_save takes the classification head only.
+TEST(lora, encoder_modules_and_the_head_in_full) {
+    CtLoraSpec *s = new_spec(2, "");
+    CHECK_STR_EQ(encoder_attach_result(CT_ARCH_BERT, 0, s),
+                 "bert.encoder.layer.0.attention.self.query:2 bert.encoder.layer.0.attention.self.value:2 "
+                 "bert.encoder.layer.1.attention.self.query:2 bert.encoder.layer.1.attention.self.value:2 | saved 0");
+    s = new_spec(2, "output.dense");
+    CHECK_STR_EQ(encoder_attach_result(CT_ARCH_ROBERTA, 0, s),
+                 "roberta.encoder.layer.0.attention.output.dense:2 roberta.encoder.layer.0.output.dense:2 "
+                 "roberta.encoder.layer.1.attention.output.dense:2 roberta.encoder.layer.1.output.dense:2 | saved 0");
+    s = new_spec(2, "dense");
+    CHECK_CONTAINS(encoder_attach_result(CT_ARCH_BERT, 0, s), "error: lora.targets: 'dense' names the embeddings, "
+                                                              "the pooler or the MLM head");
+    s = new_spec(2, "all-linear");
+    CHECK_CONTAINS(encoder_attach_result(CT_ARCH_BERT, 1, s), "PEFT adapts the pooler (pooler.dense) too");
+    CHECK_CONTAINS(encoder_attach_result(CT_ARCH_ROBERTA, 0, s), "error: lora.targets all-linear: on this roberta model");
+    // a RobertaForSequenceClassification has neither: all-linear is the blocks' 12, and the head in full
+    CtModelConfig c = tiny_encoder_config(CT_ARCH_ROBERTA);
+    c.pooler = 0;
+    snprintf(s->modules_to_save, sizeof s->modules_to_save, "classifier,score");
+    CtModel m;
+    CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 2, 8, CT_MODEL_FROZEN), 0);
+    CHECK_EQ_INT(ct_model_add_classifier(&m, 3, CT_POOL_CLS, 1, 2, 8, CT_MODEL_FROZEN), 0);
+    CHECK_MSG(ct_lora_attach(&m, s) == 0, "%s", ct_error_message());
+    CHECK(m.lora && m.lora->n_adapters == 12 && m.lora->saved.n == 4);
+    CHECK_STR_EQ(m.lora->saved.t[0].name, "classifier.dense.weight");
+    CHECK_STR_EQ(m.lora->saved.t[3].name, "classifier.out_proj.bias");
+    // it starts as the base's head, and merging writes the trained values back
+    CHECK(memcmp(m.lora->params + m.lora->saved.t[0].offset, m.params + m.lora->saved.t[0].base_offset,
+                 m.lora->saved.t[0].numel * sizeof(float)) == 0);
+    m.lora->params[m.lora->saved.t[3].offset] = 0.5f;
+    const size_t bias = m.lora->saved.t[3].base_offset;
+    ct_lora_merge(&m);
+    CHECK(m.params[bias] == 0.5f);
+    ct_model_free(&m);
+    // a BERT classifier: its classifier (and the pooler where asked); nothing else, and not without a head
+    s = new_spec(2, "query");
+    snprintf(s->modules_to_save, sizeof s->modules_to_save, "classifier,score,pooler");
+    CHECK_CONTAINS(encoder_attach_result(CT_ARCH_BERT, 1, s), "| saved 4");
+    CHECK_CONTAINS(encoder_attach_result(CT_ARCH_BERT, 0, s), "(this model has no classification head)");
+    snprintf(s->modules_to_save, sizeof s->modules_to_save, "classifier,word_embeddings");
+    CHECK_CONTAINS(encoder_attach_result(CT_ARCH_BERT, 1, s), "matches bert.embeddings.word_embeddings.weight: ctrain "
+                                                              "trains the classification head in full");
 }

@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "kernels/ops.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "tests/train_fixture.h"
+#include "train/model/lora.h"
 #include "train/objectives/mlm.h"
 
 // Ids 0 ("<s>", special), 1 .. V-2 (single bytes), V-1 ("<mask>", special).
@@ -231,13 +233,7 @@ TEST(mlm, two_ranks_equal_one_rank_with_twice_the_batch) {
     if (prepare(prefix, sizeof prefix, 1) != 0) return;
     CHECK_EQ_INT(mlm(prefix, "--run.out_dir=one", &out), 0);
     free(out);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun --oversubscribe "
-             "--allow-run-as-root -x ASAN_OPTIONS -x OMP_NUM_THREADS=1 -np 2 '%s' mlm run.json --data.path=data "
-             "--run.out_dir=two --train.batch_size=4 2>&1",
-             ct_test_tmpdir(), ct_test_bin());
-    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_EQ_INT(train_fixture_mpirun(2, "mlm run.json --data.path=data --run.out_dir=two --train.batch_size=4", &out), 0);
     CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
     free(out);
     const double rel = param_difference("one", STEP20, "two", STEP20);
@@ -259,7 +255,9 @@ TEST(mlm, two_ranks_equal_one_rank_with_twice_the_batch) {
 // position table from scratch before it can use a neighbour; RoPE gives the llama relative
 // positions from the start (a bidirectional llama reaches 0.73 at 300 steps, one with BERT's learned
 // positions instead of RoPE 0.40).
-TEST(mlm, an_encoder_learns_masked_tokens_well_above_the_unigram_baseline) {
+// Synthetic stories, a WordPiece tokenizer of them, shards with a validation split and bert.json
+// (bert-tiny at 2 layers, d_model 64; 150 steps of 8 x 64). 0, or -1 (the test failed).
+static int prepare_bert(void) {
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
     char cmd[4096], *out;
     snprintf(cmd, sizeof cmd,
@@ -270,7 +268,7 @@ TEST(mlm, an_encoder_learns_masked_tokens_well_above_the_unigram_baseline) {
     if (ct_test_run(cmd, &out) != 0) {
         ct_test_fail(__FILE__, __LINE__, "preparing the data failed: %s", out);
         free(out);
-        return;
+        return -1;
     }
     free(out);
     ct_test_write("bert.json",
@@ -279,6 +277,13 @@ TEST(mlm, an_encoder_learns_masked_tokens_well_above_the_unigram_baseline) {
                   " \"train\": {\"batch_size\": 8, \"seq_len\": 64, \"max_steps\": 150, \"eval_every\": 150, "
                   "\"eval_batches\": 4, \"save_every\": 150, \"n_samples\": 0}, \"optim\": {\"lr\": 3e-3, "
                   "\"warmup_steps\": 10}, \"run\": {\"threads\": 1}}");
+    return 0;
+}
+
+TEST(mlm, an_encoder_learns_masked_tokens_well_above_the_unigram_baseline) {
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[4096], *out;
+    if (prepare_bert() != 0) return;
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' mlm bert.json --run.out_dir=bert 2>&1", dir, bin);
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
     CHECK_CONTAINS(out, "mlm: bert (preset bert-tiny)");
@@ -293,4 +298,53 @@ TEST(mlm, an_encoder_learns_masked_tokens_well_above_the_unigram_baseline) {
     CHECK_CONTAINS(out, "is an encoder");
     CHECK_CONTAINS(out, "ctrain mlm");
     free(out);
+}
+
+// Data parallel on an encoder (bidirectional attention, token types, the MLM head): 2 ranks of
+// batch 4 take the steps of 1 rank of batch 8, with the same masks; and LoRA adapters on it
+// (query, value) likewise. Skipped without MPI.
+TEST(mlm, an_encoder_on_two_ranks_equals_one_rank_with_twice_the_batch) {
+    ct_log_set_level(CT_LOG_QUIET);  // (loading the LoRA checkpoints below reports them)
+#ifndef CTRAIN_MPI
+    SKIP("this build has no MPI (install OpenMPI and rebuild to test data parallelism)");
+#endif
+    if (ct_test_run("command -v mpirun", NULL) != 0) SKIP("mpirun is not on PATH: data-parallel tests skipped");
+    if (prepare_bert() != 0) return;
+    const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
+    char cmd[8192], *out;
+    const char *common = "--train.max_steps=20 --train.eval_every=20 --train.save_every=20";
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' mlm bert.json %s --run.out_dir=one 2>&1", dir, bin, common);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    free(out);
+    snprintf(cmd, sizeof cmd, "mlm bert.json %s --run.out_dir=two --train.batch_size=4", common);
+    CHECK_EQ_INT(train_fixture_mpirun(2, cmd, &out), 0);
+    CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
+    free(out);
+    const double rel = param_difference("one", STEP20, "two", STEP20);
+    printf("    bert mlm: 2 ranks x 4 vs 1 rank x 8 after 20 steps: relative difference %.3g\n", rel);
+    CHECK_MSG(rel >= 0 && rel < 1e-5, "2 ranks x batch 4 vs 1 rank x batch 8: relative difference %g", rel);
+    CHECK(metric("one", "train", 20, "mlm_selected") == metric("two", "train", 20, "mlm_selected"));
+    CHECK_NEAR(metric("one", "eval", 20, "val_mlm_acc"), metric("two", "eval", 20, "val_mlm_acc"), 1e-12);
+    // LoRA over that checkpoint: the adapters step alike
+    const char *lora = "--train.init_from=one/" STEP20 " --lora.r=4 --lora.targets=query,value --optim.lr=1e-2";
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' mlm bert.json %s %s --run.out_dir=lora1 2>&1", dir, bin, common, lora);
+    CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+    CHECK_CONTAINS(out, "targets query,value: 4 adapters");
+    free(out);
+    snprintf(cmd, sizeof cmd, "mlm bert.json %s %s --run.out_dir=lora2 --train.batch_size=4", common, lora);
+    CHECK_EQ_INT(train_fixture_mpirun(2, cmd, &out), 0);
+    free(out);
+    CtModel a, b;
+    CtAdamW oa, ob;
+    CHECK(train_fixture_load_checkpoint("lora1", STEP20, &a, &oa) == 0);
+    CHECK(train_fixture_load_checkpoint("lora2", STEP20, &b, &ob) == 0);
+    CHECK(a.lora && b.lora && a.n_train == b.n_train);
+    double diff = 0, norm = 0;
+    for (size_t i = 0; a.lora && b.lora && i < a.n_train; i++) {
+        diff += ((double)a.lora->params[i] - b.lora->params[i]) * ((double)a.lora->params[i] - b.lora->params[i]);
+        norm += (double)b.lora->params[i] * b.lora->params[i];
+    }
+    printf("    bert mlm with LoRA: adapters' relative difference %.3g\n", sqrt(diff / norm));
+    CHECK_MSG(sqrt(diff / norm) < 1e-5, "LoRA adapters, 2 ranks vs 1: relative difference %g", sqrt(diff / norm));
+    ct_model_free(&a), ct_model_free(&b), ct_adamw_free(&oa), ct_adamw_free(&ob);
 }

@@ -214,3 +214,37 @@ TEST(reward_run, two_ranks_match_one_rank_with_their_pairs) {
     CHECK(isnan(metric(ct_test_path("two/metrics.jsonl"), "train", 3, "min_reward")));
     CHECK(isfinite(metric(ct_test_path("one/metrics.jsonl"), "train", 3, "min_reward")));
 }
+
+// LoRA reward models as PEFT's SEQ_CLS task: adapters over the frozen LM, `score` trained in full
+// beside them (modules_to_save); the run resumes to the bit and exports PEFT's folder with the head.
+TEST(reward_run, lora_trains_the_head_in_full_and_resumes_to_the_bit) {
+    const char *dir = ct_test_tmpdir();
+    if (!ct_test_bin() || !ct_test_shared_data()) return;
+    const char *bin = ct_test_bin();
+    char cmd[8192], *out = NULL;
+    int rc = make_pairs(dir, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    const char *run = "reward reward.json --run.threads=1 --train.init_from=lm/ckpt-step00000001.h5 --lora.r=4 "
+                      "--train.max_steps=4 --train.eval_every=0 --train.save_every=2";
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' pretrain reward.json --data.path=text --run.out_dir=lm --run.threads=1 "
+             "--train.max_steps=1 --train.eval_every=0 --train.eval_batches=1 && '%s' %s --run.out_dir=a",
+             dir, bin, bin, run);
+    rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK_CONTAINS(out, "targets q_proj,v_proj: 4 adapters + the classification head in full (classifier,score: 1 tensors)");
+    free(out);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s --run.out_dir=b --stop-after 2 && '%s' %s --run.out_dir=b --resume b && "
+             "'%s' lora export b/ckpt-step00000004.h5 --out adapter && cat adapter/adapter_config.json",
+             dir, bin, run, bin, run, bin);
+    rc = ct_test_run(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK_CONTAINS(out, "\"task_type\":\t\"SEQ_CLS\"");
+    free(out);
+    for (int step = 3; step <= 4; step++) {
+        double a = metric(ct_test_path("a/metrics.jsonl"), "train", step, "loss"),
+               b = metric(ct_test_path("b/metrics.jsonl"), "train", step, "loss");
+        CHECK_MSG(isfinite(a) && a == b, "step %d: loss %.9g uninterrupted, %.9g resumed", step, a, b);
+    }
+}

@@ -107,3 +107,12 @@ double train_fixture_metric(const char *metrics_path, const char *kind, int step
     free(text);
     return value;
 }
+
+int train_fixture_mpirun(int np, const char *args, char **out) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun --oversubscribe "
+             "--allow-run-as-root -x ASAN_OPTIONS -x OMP_NUM_THREADS=1 -np %d '%s' %s 2>&1",
+             ct_test_tmpdir(), np, ct_test_bin(), args);
+    return ct_test_run(cmd, out);
+}

@@ -24,3 +24,6 @@ double train_fixture_metric(const char *metrics_path, const char *kind, int step
 // DIR/text, each with a 10% validation split. 1 when ../shared/data is absent; otherwise 0, or the
 // failing status with the commands' output in *out.
 int train_fixture_reverse_pairs(const char *dir, int pairs, char **out);
+// `ctrain ARGS` on np ranks under mpirun in the test folder (one thread each, ASan's leak check off,
+// at most 300 s): the run's exit status, its output in *out (free it).
+int train_fixture_mpirun(int np, const char *args, char **out);

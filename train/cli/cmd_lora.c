@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "train/interop/checkpoint_io.h"
+#include "train/interop/lora_checkpoint.h"
 #include "train/cli/commands.h"
 #include "train/model/lora.h"
 #include "train/interop/lora_peft.h"
@@ -97,11 +98,13 @@ static int run_merge(const CtArgs *args) {
                 swap_text(&meta.chat_template_json, &run_meta.chat_template_json);
                 meta.tokenizer_hash = run_meta.tokenizer_hash;
             }
+            if (run.config.num_labels)  // a classifier: its labels (export hf names id2label from them)
+                swap_text(&meta.run_config_json, &run_meta.run_config_json);
             ct_checkpoint_meta_free(&run_meta);
             if (run.lora->base_hash != ct_lora_base_hash(&m))
                 rc = ct_error_set("%s: its adapters were trained on %s, whose parameters differ from --base %s", adapter,
                                   run.lora->base_path, base);
-            else if ((rc = ct_lora_attach(&m, &run.lora->spec)) == 0)
+            else if ((rc = ct_lora_base_take_head(&m, &run.config)) == 0 && (rc = ct_lora_attach(&m, &run.lora->spec)) == 0)
                 memcpy(m.lora->params, run.lora->params, m.lora->n_params * sizeof(float));
             ct_model_free(&run);
         }

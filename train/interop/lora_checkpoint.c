@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "train/model/model_resize.h"
 
 static cJSON *patterns_json(const CtLoraPattern *p, int n) {
     cJSON *o = cJSON_CreateObject();
@@ -36,6 +37,7 @@ char *ct_lora_spec_json(const CtLoraSpec *spec, const char *target_modules) {
     cJSON *ids = cJSON_AddArrayToObject(o, "trainable_token_ids");
     for (int i = 0; i < spec->n_tokens; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(spec->token_ids[i]));
     cJSON_AddBoolToObject(o, "trainable_token_head", spec->token_head);
+    cJSON_AddStringToObject(o, "modules_to_save", spec->modules_to_save);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -89,6 +91,7 @@ int ct_lora_spec_parse_json(const char *json, CtLoraSpec *spec, const char *sour
             snprintf(spec->targets, sizeof spec->targets, "%s", targets->valuestring);
         }
         get_string(o, "layers_pattern", spec->layers_pattern, sizeof spec->layers_pattern);
+        get_string(o, "modules_to_save", spec->modules_to_save, sizeof spec->modules_to_save);
         int n_layers = 0, n_tokens = 0;
         if (read_ints(cJSON_GetObjectItemCaseSensitive(o, "layers_to_transform"), spec->layers, CT_LORA_MAX_LAYERS,
                       &n_layers) != 0 ||
@@ -182,8 +185,19 @@ void ct_lora_checkpoint_close(CtLoraCheckpoint *lc) {
     ct_ckpt_close(&lc->file);
 }
 
+int ct_lora_base_take_head(CtModel *m, const CtModelConfig *recorded) {
+    const int flags = (m->recompute ? CT_MODEL_RECOMPUTE : 0) | (m->frozen ? CT_MODEL_FROZEN : 0);
+    if (recorded->reward_head && !m->config.reward_head) {
+        if (ct_model_add_reward_head(m, 0, m->max_B, m->max_T, flags) != 0) return -1;
+        m->config.reward_pad_id = recorded->reward_pad_id;
+    }
+    if (!recorded->num_labels || m->config.num_labels) return 0;
+    return ct_model_add_classifier(m, recorded->num_labels, recorded->cls_pooling, 0, m->max_B, m->max_T, flags);
+}
+
 int ct_lora_checkpoint_read(CtLoraCheckpoint *lc, const char *path, CtModel *m, CtAdamW *opt, int keep) {
-    int rc = ct_lora_attach(m, &lc->spec);  // token rows past the base's vocabulary grow it to the recorded shape
+    int rc = ct_lora_base_take_head(m, &lc->config);  // its values are the checkpoint's (modules_to_save)
+    if (rc == 0) rc = ct_lora_attach(m, &lc->spec);  // token rows past the base's vocabulary grow it to the recorded shape
     if (rc == 0 && memcmp(&m->config, &lc->config, sizeof lc->config) != 0)
         rc = ct_error_set("%s: its base %s has another shape than the one recorded", path, lc->base_path);
     if (rc == 0) {

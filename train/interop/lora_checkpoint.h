@@ -4,6 +4,8 @@
 //                                                   an expert parameter's (and down_proj's): one per expert
 //   /lora/<embedding>.token_adapter.trainable_tokens_delta [n, C]   trained token rows (train/model/lora_tokens.h),
 //   /lora/lm_head.token_adapter.trainable_tokens_delta [n, C]       and an untied head's
+//   /lora/classifier.weight, ...                    a classifier's head trained in full (modules_to_save:
+//                                                   train/model/lora_saved.h), under the base's names
 //   /optim/m/<same names>, /optim/v/<same names>    their AdamW moments (training checkpoints)
 //   attributes  lora_config     {"r", "alpha", "dropout", "rslora", "target_modules", "targets",
 //                               "target_regex", "target_parameters", "layers_to_transform", "layers_pattern", "rank_pattern",
@@ -24,6 +26,11 @@ char *ct_lora_spec_json(const CtLoraSpec *spec, const char *target_modules);  //
 int ct_lora_spec_parse_json(const char *json, CtLoraSpec *spec, const char *source);
 // Records in lora which base it adapts: its absolute path and parameter hash.
 void ct_lora_record_base(CtLora *lora, const char *base_path, uint64_t hash);
+
+// A sequence classifier's or reward model's adapters (recorded->num_labels, reward_head) go on the
+// base with its head: a base without one gets the recorded head (drawn from seed 0; modules_to_save then brings its values).
+// 0, or -1 + error.
+int ct_lora_base_take_head(CtModel *m, const CtModelConfig *recorded);
 
 // Through ct_checkpoint_save (train/interop/checkpoint_io.h) for a model with adapters.
 int ct_lora_checkpoint_save(const char *path, const CtModel *m, const CtAdamW *opt, const CtCheckpointMeta *meta);

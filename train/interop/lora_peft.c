@@ -52,6 +52,10 @@ int ct_lora_save_peft(const CtModel *m, const char *dir, const char *base_name) 
     }
     snprintf(cfg->base_model_name_or_path, sizeof cfg->base_model_name_or_path, "%s",
              base_name ? base_name : lora->base_path);
+    // a sequence classifier: PEFT's SEQ_CLS task, its head saved whole (modules_to_save)
+    const int head = m->config.num_labels || m->config.reward_head;
+    snprintf(cfg->task_type, sizeof cfg->task_type, "%s", head ? "SEQ_CLS" : "CAUSAL_LM");
+    snprintf(cfg->modules_to_save, sizeof cfg->modules_to_save, "%s", s->modules_to_save);
     uint64_t hash = lora->base_hash ? lora->base_hash : ct_lora_base_hash(m);
     int rc;
     if (m->config.family == CT_FAMILY_PHI3) {  // PEFT's modules are the fused ones (lora_peft_fused.h)
@@ -82,6 +86,22 @@ static int spec_from_peft(const CtModel *m, const CtPeftConfig *cfg, CtLoraSpec 
         snprintf(spec->targets, sizeof spec->targets, "%s", cfg->target_modules);
     snprintf(spec->target_parameters, sizeof spec->target_parameters, "%s", cfg->target_parameters);
     memcpy(spec->layers, cfg->layers_to_transform, sizeof spec->layers);
+    // PEFT's SEQ_CLS model adds its classifier names to modules_to_save whatever the file says
+    const int seq_cls = strcmp(cfg->task_type, "SEQ_CLS") == 0;
+    snprintf(spec->modules_to_save, sizeof spec->modules_to_save, "%s", cfg->modules_to_save);
+    for (int i = 0; seq_cls && i < 2; i++) {
+        const char *name = i ? "score" : "classifier";
+        char padded[300], list[300];
+        snprintf(list, sizeof list, ",%s,", spec->modules_to_save);
+        snprintf(padded, sizeof padded, ",%s,", name);
+        const size_t len = strlen(spec->modules_to_save);
+        if (!strstr(list, padded))
+            snprintf(spec->modules_to_save + len, sizeof spec->modules_to_save - len, "%s%s", len ? "," : "", name);
+    }
+    if (seq_cls && !m->config.num_labels && !m->config.reward_head)
+        return ct_error_set("%s: a sequence classifier's adapter (task_type SEQ_CLS) on a base without a "
+                            "classification head: load it onto the classifier it was made on (ctrain import hf of "
+                            "its *ForSequenceClassification)", path);
     snprintf(spec->layers_pattern, sizeof spec->layers_pattern, "%s", cfg->layers_pattern);
     for (int i = 0; i < cfg->n_rank_pattern; i++) {
         snprintf(spec->rank_pattern[i].key, sizeof spec->rank_pattern[i].key, "%s", cfg->rank_pattern[i].key);

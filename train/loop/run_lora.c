@@ -57,7 +57,8 @@ int ct_lora_spec_from_config(const CtRunConfig *cfg, CtLoraSpec *spec) {
     return 0;
 }
 
-int ct_lora_model_from_config(const CtRunConfig *cfg, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags) {
+int ct_lora_model_from_config(const CtRunConfig *cfg, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags,
+                              CtLoraBaseHead add_head, void *ctx) {
     CtLoraSpec spec;
     if (ct_lora_spec_from_config(cfg, &spec) != 0) return -1;
     if (!cfg->train.init_from[0])
@@ -65,13 +66,14 @@ int ct_lora_model_from_config(const CtRunConfig *cfg, CtModel *m, const CtOps *o
                             "checkpoint (ctrain import hf makes one from a Hugging Face model)", cfg->lora.r);
     if (ct_lora_load_base(cfg->train.init_from, 0, "train.init_from", m, ops, max_B, max_T, flags | CT_MODEL_FROZEN) != 0)
         return -1;
-    if (ct_lora_attach(m, &spec) != 0) {
+    const uint64_t hash = ct_lora_base_hash(m);  // the base as its file holds it, before any head
+    if ((add_head && add_head(m, ctx, spec.modules_to_save, sizeof spec.modules_to_save) != 0) ||
+        ct_lora_attach(m, &spec) != 0) {
         ct_model_free(m);
         return -1;
     }
     ct_lora_init(m, (uint64_t)cfg->run.seed);
-    ct_lora_record_base(m->lora, cfg->train.init_from, ct_lora_base_hash(m));
+    ct_lora_record_base(m->lora, cfg->train.init_from, hash);
     ct_lora_report(m);
     return 0;
 }
-

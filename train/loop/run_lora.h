@@ -8,6 +8,12 @@
 // The config's lora section as a spec (lora.r > 0). 0, or -1 + error.
 int ct_lora_spec_from_config(const CtRunConfig *cfg, CtLoraSpec *spec);
 
-// A new LoRA run's model: the base from train.init_from, frozen (no gradients), with adapters
-// per the lora section initialised from run.seed; logs what trains and what it saves.
-int ct_lora_model_from_config(const CtRunConfig *cfg, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags);
+// What a run adds to the frozen base before the adapters (NULL: nothing): a sequence classifier
+// its head (ctrain classify), naming in modules_to_save (PEFT's) the modules that then train in
+// full beside the adapters. 0, or -1 + error.
+typedef int (*CtLoraBaseHead)(CtModel *base, void *ctx, char *modules_to_save, size_t size);
+
+// A new LoRA run's model: the base from train.init_from, frozen (no gradients), add_head's head,
+// and adapters per the lora section initialised from run.seed; logs what trains and what it saves.
+int ct_lora_model_from_config(const CtRunConfig *cfg, CtModel *m, const CtOps *ops, int max_B, int max_T, int flags,
+                              CtLoraBaseHead add_head, void *ctx);

@@ -10,6 +10,7 @@
 #include "core/timer.h"
 #include "kernels/device.h"
 #include "train/loop/run_model.h"
+#include "train/model/lora.h"
 
 const CtOps *ct_train_select_ops(const CtRunConfig *cfg) {
     const char *name = cfg->run.device == CT_DEVICE_CUDA ? "cuda" : cfg->run.device == CT_DEVICE_AUTO ? "auto" : "cpu";
@@ -45,6 +46,13 @@ static int is_embedding(const char *name) {
 }
 
 void ct_train_set_decay_spans(const CtModel *m, CtAdamW *opt, int decay_embeddings) {
+    if (m->lora) {  // every A and B decays (PEFT under HF's Trainer); of a head trained in full, not its biases
+        const CtLoraSaved *s = &m->lora->saved;
+        CtParamSpan spans[CT_LORA_MAX_SAVED];
+        for (int i = 0; i < s->n; i++) spans[i] = (CtParamSpan){s->t[i].offset, s->t[i].numel, s->t[i].ndim >= 2};
+        ct_adamw_set_spans(opt, spans, s->n);
+        return;
+    }
     CtParamSpan *spans = ct_alloc(sizeof(CtParamSpan) * (size_t)m->n_tensors);
     for (int i = 0; i < m->n_tensors; i++) {
         const CtParamEntry *e = &m->table[i];

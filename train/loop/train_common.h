@@ -20,7 +20,8 @@ const CtOps *ct_train_select_ops(const CtRunConfig *cfg);
 // The config's model for this dataset: the vocabulary is the dataset's unless model.vocab_size
 // sets one (which must hold every token); train.seq_len must fit max_seq_len. 0, or -1 + error.
 int ct_train_model_config(const CtRunConfig *cfg, const CtDataset *data, CtModelConfig *out);
-// Weight decay on matrices, not on biases and norm weights; embeddings by option.
+// Weight decay on matrices, not on biases and norm weights; embeddings by option. With LoRA: on
+// every A and B, and on the matrices of a head trained in full (train/model/lora_saved.h).
 void ct_train_set_decay_spans(const CtModel *m, CtAdamW *opt, int decay_embeddings);
 CtLrSchedule ct_train_schedule(const CtRunConfig *cfg);
 // Before any step: every chunk of both splits read and checked (ct_dataset_verify_split), so a

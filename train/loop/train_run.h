@@ -103,6 +103,14 @@ int ct_train_setup_grpo(CtRun *r);
 int ct_train_checkpoint_tokenizer(const char *path, CtTokenizer *tok);
 int ct_train_classifier_config(CtRun *r, CtModelConfig *want);
 int ct_train_add_classifier(CtRun *r, const CtModelConfig *want, int B, int T);
+// LoRA classifiers: the head added to the frozen base before the adapters (CtLoraBaseHead of
+// train/loop/run_lora.h; ctx a CtClassifierHead), modules_to_save PEFT's SEQ_CLS ones.
+typedef struct {
+    CtRun *run;
+    const CtModelConfig *want;
+    int B, T;
+} CtClassifierHead;
+int ct_train_classifier_lora_head(CtModel *base, void *ctx, char *modules_to_save, size_t size);
 int ct_train_setup_classify(CtRun *r);
 // Rows of a micro-batch (model activations): the loader's (2 per pair for dpo), or train.batch_size.
 int ct_train_rows(const CtRun *r);

@@ -151,15 +151,44 @@ static int resume_model(CtRun *r, const CtModelConfig *want, int B, int T) {
     return rc;
 }
 
+// A language model becomes a reward model: its weights, and a new head (transformers'
+// *ForSequenceClassification.from_pretrained of a causal LM draws `score` the same way); one that
+// has the head keeps it.
+static int add_reward_head(CtRun *r, const CtModelConfig *want, int B, int T) {
+    if (r->model.config.reward_head) return 0;
+    const int flags = (r->cfg->model.recompute ? CT_MODEL_RECOMPUTE : 0) | (r->model.frozen ? CT_MODEL_FROZEN : 0);
+    if (ct_model_add_reward_head(&r->model, (uint64_t)r->cfg->run.seed, B, T, flags) != 0) return -1;
+    r->model.config.reward_pad_id = want->reward_pad_id;
+    ct_log("reward: added the scalar head score.weight [1, %d] to %s", r->model.config.d_model, r->cfg->train.init_from);
+    return 0;
+}
+
+// LoRA reward models (PEFT's SEQ_CLS task): the head on the frozen base before the adapters, and
+// trained in full beside them (CtLoraBaseHead of train/loop/run_lora.h).
+static int reward_lora_head(CtModel *base, void *ctx, char *modules_to_save, size_t size) {
+    const CtClassifierHead *h = ctx;
+    CT_CHECK(base == &h->run->model, "a LoRA reward model's head goes on the run's model");
+    if (add_reward_head(h->run, h->want, h->B, h->T) != 0) return -1;
+    snprintf(modules_to_save, size, "classifier,score");
+    return 0;
+}
+
 // The weights of train.init_from: the model itself, or (lora.r > 0) LoRA adapters over it frozen;
 // rows added to the embedding (and head) for tokens of the dataset's tokenizer the base lacks.
-static int start_from(CtRun *r, int B, int T) {
+static int start_from(CtRun *r, const CtModelConfig *want, int B, int T) {
     const CtRunConfig *cfg = r->cfg;
     if (ct_init_tokenizer_check(cfg->train.init_from, r->have_tokenizer ? &r->tokenizer : NULL, r->data.tokenizer_hash,
                                 r->tokenizer_path) != 0)
         return -1;
     if (cfg->lora.r > 0) {  // LoRA: adapters over the frozen model of init_from (train/interop/lora_checkpoint.h)
-        if (ct_lora_model_from_config(cfg, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute) != 0) return -1;
+        // a classifier or reward model: its head on the base first, trained in full beside the adapters
+        // (PEFT's SEQ_CLS)
+        CtClassifierHead head = {r, want, B, T};
+        CtLoraBaseHead add_head = want->num_labels    ? ct_train_classifier_lora_head
+                                  : want->reward_head ? reward_lora_head
+                                                      : NULL;
+        if (ct_lora_model_from_config(cfg, &r->model, ct_ops_cpu(), B, T, cfg->model.recompute, add_head, &head) != 0)
+            return -1;
     } else if (cfg->peft.type) {  // prompt learning: an adapter over the frozen model (train/loop/run_peft.h)
         if (ct_peft_model_from_config(cfg, r->have_tokenizer ? &r->tokenizer : NULL, &r->model, B, T,
                                       cfg->model.recompute) != 0)
@@ -225,16 +254,8 @@ static int build_model(CtRun *r) {
     if (r->resume_dir) {
         if (resume_model(r, &want, B, T) != 0) return -1;
     } else if (cfg->train.init_from[0]) {
-        if (start_from(r, B, T) != 0) return -1;
-        // a language model becomes a reward model: its weights, and a new head (transformers'
-        // *ForSequenceClassification.from_pretrained of a causal LM draws `score` the same way)
-        if (want.reward_head && !r->model.config.reward_head) {
-            if (ct_model_add_reward_head(&r->model, (uint64_t)cfg->run.seed, B, T, cfg->model.recompute) != 0)
-                return -1;
-            r->model.config.reward_pad_id = want.reward_pad_id;
-            ct_log("reward: added the scalar head score.weight [1, %d] to %s", r->model.config.d_model,
-                   cfg->train.init_from);
-        }
+        if (start_from(r, &want, B, T) != 0) return -1;
+        if (want.reward_head && add_reward_head(r, &want, B, T) != 0) return -1;
         if (want.num_labels && ct_train_add_classifier(r, &want, B, T) != 0) return -1;
     } else {
         if (cfg->lora.r > 0)
@@ -255,7 +276,7 @@ static int build_model(CtRun *r) {
         CtParamSpan spans[CT_PEFT_MAX_TENSORS];
         ct_peft_decay_spans(r->model.peft, spans);
         ct_adamw_set_spans(&r->opt, spans, r->model.peft->n_tensors);
-    } else if (!r->model.lora) {  // adapters: every A and B is decayed, as PEFT under HF's Trainer does
+    } else {
         ct_train_set_decay_spans(&r->model, &r->opt, cfg->optim.decay_embeddings);
     }
     r->opt.seed = (uint64_t)cfg->run.seed;  // the bf16 weight copy's stochastic rounding (GPU)
@@ -418,9 +439,6 @@ int ct_train_setup(CtRun *r) {
     if (cfg->peft.type && r->kind != CT_OBJECTIVE_LM && r->kind != CT_OBJECTIVE_SFT && r->kind != CT_OBJECTIVE_DPO)
         return ct_error_set("peft.type: prompt learning trains with pretrain, sft and dpo; this objective does not "
                             "take it yet; set peft.type none");
-    if (r->kind == CT_OBJECTIVE_REWARD && cfg->lora.r > 0)
-        return ct_error_set("reward: lora.r = %d: LoRA reward models (PEFT's SEQ_CLS task, the head trained in full) "
-                            "are not supported yet; set lora.r to 0", cfg->lora.r);
     if (r->kind == CT_OBJECTIVE_SFT || r->kind == CT_OBJECTIVE_DPO || r->kind == CT_OBJECTIVE_REWARD ||
         r->kind == CT_OBJECTIVE_GRPO) {
         char *json = ct_objective_chat_template(cfg->data.path);  // (cJSON's memory)

@@ -1,6 +1,7 @@
 // ctrain classify's setup (train/objectives/classify.h): the tokenizer a checkpoint carries, the
 // classifier's config, the head added to a starting model that lacks one, and the run's state.
 #include <cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,9 +30,6 @@ int ct_train_classifier_config(CtRun *r, CtModelConfig *want) {
     want->num_labels = r->classify.labels.n;
     want->cls_pooling = p ? (CtPooling)(p - 1) : ct_model_is_encoder(want) ? CT_POOL_CLS : CT_POOL_LAST;
     if (ct_model_is_encoder(want)) want->pooler = want->arch == CT_ARCH_BERT;  // RobertaForSequenceClassification has none
-    if (r->cfg->lora.r > 0)
-        return ct_error_set("classify: lora.r = %d: LoRA classifiers (PEFT's SEQ_CLS task, the head trained in full as "
-                            "modules_to_save) are not supported yet; set lora.r to 0", r->cfg->lora.r);
     return 0;
 }
 
@@ -50,11 +48,27 @@ int ct_train_add_classifier(CtRun *r, const CtModelConfig *want, int B, int T) {
     // auto pooling follows the model it is added to (train.init_from's), not the config's model keys
     const int p = r->cfg->classify.pooling;
     const CtPooling pooling = p ? (CtPooling)(p - 1) : ct_model_is_encoder(have) ? CT_POOL_CLS : CT_POOL_LAST;
-    if (ct_model_add_classifier(&r->model, want->num_labels, pooling, (uint64_t)r->cfg->run.seed, B, T,
-                                r->cfg->model.recompute) != 0)
+    const int flags = (r->cfg->model.recompute ? CT_MODEL_RECOMPUTE : 0) | (r->model.frozen ? CT_MODEL_FROZEN : 0);
+    if (ct_model_add_classifier(&r->model, want->num_labels, pooling, (uint64_t)r->cfg->run.seed, B, T, flags) != 0)
         return -1;
     ct_log("classify: added a classifier of %d labels (%s pooling) to %s", want->num_labels, ct_pooling_name(pooling),
            r->cfg->train.init_from);
+    return 0;
+}
+
+int ct_train_classifier_lora_head(CtModel *base, void *ctx, char *modules_to_save, size_t size) {
+    CtClassifierHead *h = ctx;
+    CtRun *r = h->run;
+    CT_CHECK(base == &r->model, "a LoRA classifier's head goes on the run's model");
+    const int had_pooler = base->config.pooler;
+    if (ct_train_add_classifier(r, h->want, h->B, h->T) != 0) return -1;
+    // PEFT's SEQ_CLS task: the head trains in full (modules_to_save); a pooler the base lacked was
+    // just drawn, and trains with it rather than stay random and frozen
+    const int drawn = base->config.pooler && !had_pooler;
+    snprintf(modules_to_save, size, "classifier,score%s", drawn ? ",pooler" : "");
+    if (drawn)
+        ct_log("classify: %s has no pooler (an MLM model's): the one drawn for it trains in full beside the adapters "
+               "with the classifier (modules_to_save pooler)", r->cfg->train.init_from);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/pyregex.h"
 #include "core/rng.h"
+#include "train/model/lora_saved.h"
 #include "train/model/lora_targets.h"
 #include "train/model/lora_tokens.h"
 
@@ -35,6 +36,15 @@ typedef struct {
 // count (at most MAX_LAYER_MODULES).
 static int block_modules(const CtModelConfig *c, int l, Module *mods) {
     const int C = c->d_model, F = c->d_ff, QKV = ct_model_qkv_width(c), FI = ct_model_fc_width(c);
+    if (ct_model_is_encoder(c)) {  // BERT/RoBERTa: query|key|value fused here, nn.Linear each in HF
+        mods[0] = (Module){"attention.self.query", CT_LORA_QKV, 0, C, C, QKV, 0, 0};
+        mods[1] = (Module){"attention.self.key", CT_LORA_QKV, C, C, C, QKV, 0, 0};
+        mods[2] = (Module){"attention.self.value", CT_LORA_QKV, 2 * C, C, C, QKV, 0, 0};
+        mods[3] = (Module){"attention.output.dense", CT_LORA_ATTN_OUT, 0, C, C, C, 0, 0};
+        mods[4] = (Module){"intermediate.dense", CT_LORA_FC, 0, F, C, FI, 0, 0};
+        mods[5] = (Module){"output.dense", CT_LORA_FC_OUT, 0, C, F, C, 0, 0};
+        return 6;
+    }
     if (c->arch == CT_ARCH_GPT2) {
         mods[0] = (Module){"attn.c_attn", CT_LORA_QKV, 0, QKV, C, QKV, 1, 0};
         mods[1] = (Module){"attn.c_proj", CT_LORA_ATTN_OUT, 0, C, C, C, 1, 0};
@@ -79,6 +89,7 @@ static const char *short_name(const char *name) {
 }
 
 static const char *block_prefix(const CtModelConfig *c) {
+    if (ct_model_is_encoder(c)) return c->arch == CT_ARCH_ROBERTA ? "roberta.encoder.layer" : "bert.encoder.layer";
     return c->arch == CT_ARCH_GPT2 ? "transformer.h" : "model.layers";
 }
 
@@ -89,6 +100,7 @@ static float module_scale(const CtLoraSpec *spec, int r, double alpha) {
 
 // PEFT's defaults (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING) when no target is given.
 static const char *default_targets(const CtModelConfig *c) {
+    if (ct_model_is_encoder(c)) return "query,value";
     return c->arch == CT_ARCH_GPT2 ? "c_attn" : "q_proj,v_proj";
 }
 
@@ -149,23 +161,6 @@ typedef struct {
     char full[128];
 } Linear;
 
-// The modules LoRA cannot adapt, by name: PEFT would put an adapter on them when targeted.
-static int is_unsupported_module(const CtModelConfig *c, const char *entry, int regex, int *hit) {
-    static const char *const gpt2[] = {"transformer.wte", "transformer.wpe", "lm_head"};
-    static const char *const llama[] = {"model.embed_tokens", "lm_head"};
-    const char *const *names = c->arch == CT_ARCH_GPT2 ? gpt2 : llama;
-    const int n = c->arch == CT_ARCH_GPT2 ? 3 : 2;
-    *hit = 0;
-    for (int i = 0; i < n && !*hit; i++) {
-        if (regex) {
-            if (ct_pyregex_fullmatch_once(entry, names[i], hit) != 0) return -1;
-        } else {
-            *hit = ct_lora_name_matches(names[i], entry);
-        }
-    }
-    return 0;
-}
-
 // The list entries of `list` (comma-separated) in turn: fn(entry, ctx) for each non-empty one;
 // the first non-zero return stops the walk and is returned.
 static int for_each_entry(const char *list, int (*fn)(const char *entry, void *ctx), void *ctx) {
@@ -213,10 +208,18 @@ static void short_names(const Choice *ch, int experts, char *have, size_t size) 
 static int check_module_entry(const char *entry, void *ctx) {
     const Choice *ch = ctx;
     int hit = 0;
+    // an encoder's "dense" names its blocks' layers and the pooler's or MLM head's, which PEFT would
+    // adapt too: refused rather than trained differently
+    if (ct_model_is_encoder(ch->c)) ct_lora_outside_blocks(ch->c, entry, 0, &hit);
+    if (hit)
+        return ct_error_set("lora.targets: '%s' names the embeddings, the pooler or the MLM head of this %s model "
+                            "(PEFT would adapt them); ctrain puts adapters on the blocks' linear layers only: name "
+                            "them so that nothing else matches (query, key, value, attention.output.dense, "
+                            "intermediate.dense, output.dense)", entry, ct_arch_name(ch->c->arch));
     for (int k = 0; k < ch->n && !hit; k++)
         if (!ch->lin[k].mod.experts) hit = ct_lora_name_matches(ch->lin[k].full, entry);
     if (hit) return 0;
-    is_unsupported_module(ch->c, entry, 0, &hit);
+    ct_lora_outside_blocks(ch->c, entry, 0, &hit);
     if (hit)
         return ct_error_set("lora.targets: '%s' is the embedding or the output head: ctrain puts adapters on "
                             "the blocks' linear layers only (new token rows train by themselves, see "
@@ -282,9 +285,16 @@ static int choose_modules(const CtModelConfig *c, const CtLoraSpec *spec, const 
     if (!s.targets[0] && !s.target_regex[0] && !s.target_parameters[0])
         snprintf(s.targets, sizeof s.targets, "%s", default_targets(c));
     const int modules = s.targets[0] || s.target_regex[0];
+    // PEFT's all-linear takes every nn.Linear but the output layer (a classifier's head kept in full):
+    // an encoder's pooler and MLM transform too, which ctrain does not adapt
+    if (ct_model_is_encoder(c) && !s.target_regex[0] && ct_lora_is_all_linear(s.targets) && (c->pooler || !c->num_labels))
+        return ct_error_set("lora.targets all-linear: on this %s model PEFT adapts %s too, and ctrain puts adapters on "
+                            "the blocks' linear layers only; list them: query,key,value,attention.output.dense,"
+                            "intermediate.dense,output.dense", ct_arch_name(c->arch),
+                            c->pooler ? "the pooler (pooler.dense)" : "the MLM head's transform (dense)");
     int hit;
     if (s.target_regex[0]) {
-        if (is_unsupported_module(c, s.target_regex, 1, &hit) != 0) return -1;
+        if (ct_lora_outside_blocks(c, s.target_regex, 1, &hit) != 0) return -1;
         if (hit)
             return ct_error_set("lora: the target regex '%s' matches the embedding or the output head: ctrain puts "
                                 "adapters on the blocks' linear layers only", s.target_regex);
@@ -394,6 +404,7 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
                           "gradient is not computed; train the rows without modules, or full fine-tune",
                           m->config.mtp_depth);
     if (rc == 0) rc = ct_lora_tokens_check(m, spec);  // may grow the vocabulary (before anything is allocated)
+    if (rc == 0) rc = ct_lora_saved_check(m, spec);
     if (rc != 0) {
         ct_free(lin), ct_free(chosen), ct_free(ranks), ct_free(alphas);
         return -1;
@@ -432,12 +443,14 @@ int ct_lora_attach(CtModel *m, const CtLoraSpec *spec) {
     ct_free(lin), ct_free(chosen), ct_free(ranks), ct_free(alphas);
     m->lora = lora;
     ct_lora_tokens_layout(m, &at);
+    ct_lora_saved_layout(m, &at);  // the classification head trained in full (PEFT's modules_to_save)
     lora->n_params = at;
     lora->params = ct_calloc(at, sizeof(float));
     lora->grads = ct_calloc(at, sizeof(float));
     lora->dev_params = lora->params;
     lora->dev_grads = lora->grads;
     ct_lora_tokens_init(m);  // the rows start as the base's
+    ct_lora_saved_init(m);   // and so does the head
     alloc_scratch(m, ct_ops_cpu());
     if (!m->ops->host_memory) {  // attached to a model already on a device
         lora->dev_params = NULL;
@@ -689,6 +702,7 @@ void ct_lora_merge(CtModel *m) {
         }
     }
     ct_lora_tokens_merge(m);  // the trained token rows replace the base's
+    ct_lora_saved_merge(m);   // and the head trained in full its tensors
     ct_lora_detach(m);
     ct_model_sync_to_device(m);
 }
@@ -708,11 +722,14 @@ void ct_lora_named_tensors(const CtLora *lora, const float *buffer, CtNamedTenso
         out[2 * i + 1].shape[x + 1] = a->r;
     }
     ct_lora_tokens_named_tensors(lora, buffer, out + 2 * lora->n_adapters);
+    ct_lora_saved_named_tensors(lora, buffer, out + 2 * lora->n_adapters + ct_lora_tokens_n_tensors(lora));
 }
 
 const float *ct_lora_params_host(const CtModel *m) { return m->lora->params; }
 
-int ct_lora_n_tensors(const CtLora *lora) { return 2 * lora->n_adapters + ct_lora_tokens_n_tensors(lora); }
+int ct_lora_n_tensors(const CtLora *lora) {
+    return 2 * lora->n_adapters + ct_lora_tokens_n_tensors(lora) + ct_lora_saved_n_tensors(lora);
+}
 
 static int lora_min_r(const CtLora *lora) {
     int r = lora->max_r;
@@ -729,9 +746,10 @@ void ct_lora_report(const CtModel *m) {
     const CtLora *lora = m->lora;
     const CtLoraTokens *t = &lora->tokens;
     const size_t n_train = lora->n_params - (t->n ? t->in_offset - t->sink_offset : 0);  // not the sink row
-    char trainable[32], total[32], saved[32], patterns[96] = "", rows[160] = "";
+    char trainable[32], total[32], saved[32], patterns[96] = "", rows[160] = "", head[160] = "";
     ct_format_count(trainable, sizeof trainable, (double)n_train);
-    ct_format_count(total, sizeof total, (double)(m->n_params + n_train));
+    const double all = (double)(m->n_params + n_train - ct_lora_saved_numel(lora));  // the head is the base's own
+    ct_format_count(total, sizeof total, all);
     // full fine-tuning keeps a gradient and two AdamW moments (float32) for every base parameter;
     // LoRA keeps the adapters, their gradients and moments instead (16 bytes per adapter value)
     const double saving = 12.0 * (double)m->n_params - 16.0 * (double)lora->n_params;
@@ -742,10 +760,13 @@ void ct_lora_report(const CtModel *m) {
     if (t->n)
         snprintf(rows, sizeof rows, " + %d token rows (ids %d..%d) of the embedding%s", t->n, lora->spec.token_ids[0],
                  lora->spec.token_ids[t->n - 1], t->head ? " and of the output head" : "");
-    ct_log("lora: r %d, alpha %g, scale %g, targets %s: %d adapters%s%s; trainable %s of %s parameters (%.3f%%); "
+    if (lora->saved.n)  // PEFT's modules_to_save
+        snprintf(head, sizeof head, " + the classification head in full (%s: %d tensors)", lora->spec.modules_to_save,
+                 lora->saved.n);
+    ct_log("lora: r %d, alpha %g, scale %g, targets %s: %d adapters%s%s%s; trainable %s of %s parameters (%.3f%%); "
            "no gradients or optimizer state for the frozen base: %s %s memory than full fine-tuning",
            lora->spec.r, lora->spec.alpha, (double)lora->scale, lora->target_modules, lora->n_adapters, patterns, rows,
-           trainable, total, 100.0 * (double)n_train / (double)(m->n_params + n_train), saved, saving >= 0 ? "less" : "more");
+           head, trainable, total, 100.0 * (double)n_train / all, saved, saving >= 0 ? "less" : "more");
 }
 
 int ct_lora_grow_vocab(CtModel *m, int new_V) {
@@ -753,6 +774,9 @@ int ct_lora_grow_vocab(CtModel *m, int new_V) {
     const int old_V = m->config.vocab_size;
     if (lora->spec.n_tokens)
         return ct_error_set("lora: the adapters already train token rows; the vocabulary cannot grow again");
+    if (lora->saved.n)  // (their values would move: the token rows go before the head's in the buffer)
+        return ct_error_set("lora: a classifier's adapters (the head trained in full) over a base whose vocabulary "
+                            "lacks tokens of the tokenizer: use the base's tokenizer");
     if (new_V - old_V > CT_LORA_MAX_TOKENS)
         return ct_error_set("lora: the dataset's tokenizer has %d tokens more than the base; at most %d new token "
                             "rows can train beside the adapters", new_V - old_V, CT_LORA_MAX_TOKENS);

@@ -41,9 +41,6 @@ float ct_lora_scale(const CtLoraSpec *spec);
 int ct_lora_attach(CtModel *m, const CtLoraSpec *spec);
 // PEFT's initialisation: A ~ uniform(±1/√in) from `seed` (one stream per adapter), B = 0.
 void ct_lora_init(CtModel *m, uint64_t seed);
-// SFT under LoRA: grows the vocabulary to new_V and makes the new rows (and an untied head's)
-// trainable beside the adapters (train/model/lora_tokens.h), which keep their values. 0, or -1 + error.
-int ct_lora_grow_vocab(CtModel *m, int new_V);
 // The detach, backend moves and per-product hooks the model calls are in train/model/lora_hooks.h.
 
 // Folds every adapter into its base weight, W[block] += s·B·A (in the Conv1D case too: the

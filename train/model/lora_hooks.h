@@ -48,6 +48,12 @@ void ct_lora_tokens_forward(CtModel *m, const CtBatch *batch);
 void ct_lora_tokens_backward_head(CtModel *m, int N);
 void ct_lora_tokens_backward_embedding(CtModel *m, const CtAct *dres, int N);
 
+// The classification head's tensors (train/model/lora_saved.h): for a base tensor that trains in
+// full beside the adapters (PEFT's modules_to_save), its values in the adapters' buffer, and
+// *grad set to its gradient there; any other tensor (or no LoRA) is returned as it is, *grad
+// untouched.
+const float *ct_lora_saved_tensor(const CtModel *m, const float *base, float **grad);
+
 // Frees the adapters (ct_model_free calls it; nothing without LoRA).
 void ct_lora_detach(CtModel *m);
 // Device backends (m->lora set): move the adapters and their scratch into the memory of m->ops;

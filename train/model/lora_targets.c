@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/pyregex.h"
+#include "train/model/model_config.h"
 
 int ct_lora_name_matches(const char *full, const char *entry) {
     size_t nf = strlen(full), ne = strlen(entry);
@@ -118,5 +119,37 @@ int ct_lora_module_rank_alpha(const CtLoraSpec *spec, const char *full, int *r, 
         return -1;
     *r = pr ? (int)pr->value : spec->r;
     *alpha = pa ? pa->value : spec->alpha;
+    return 0;
+}
+
+// The modules LoRA cannot adapt, by name: PEFT would put an adapter on them when targeted.
+// An encoder's: its embeddings, and the linear layers outside the blocks that it has and PEFT would
+// adapt when named (BERT's pooler, the MLM head's transform and decoder).
+int ct_lora_outside_blocks(const CtModelConfig *c, const char *entry, int regex, int *hit) {
+    static const char *const gpt2[] = {"transformer.wte", "transformer.wpe", "lm_head"};
+    static const char *const llama[] = {"model.embed_tokens", "lm_head"};
+    const char *names[8];
+    int n = 0;
+    if (ct_model_is_encoder(c)) {
+        const int rob = c->arch == CT_ARCH_ROBERTA;
+        names[n++] = rob ? "roberta.embeddings.word_embeddings" : "bert.embeddings.word_embeddings";
+        names[n++] = rob ? "roberta.embeddings.position_embeddings" : "bert.embeddings.position_embeddings";
+        names[n++] = rob ? "roberta.embeddings.token_type_embeddings" : "bert.embeddings.token_type_embeddings";
+        if (c->pooler) names[n++] = rob ? "roberta.pooler.dense" : "bert.pooler.dense";
+        if (!c->num_labels) {
+            names[n++] = rob ? "lm_head.dense" : "cls.predictions.transform.dense";
+            names[n++] = rob ? "lm_head.decoder" : "cls.predictions.decoder";
+        }
+    } else {
+        for (int i = 0, g = c->arch == CT_ARCH_GPT2; i < (g ? 3 : 2); i++) names[n++] = g ? gpt2[i] : llama[i];
+    }
+    *hit = 0;
+    for (int i = 0; i < n && !*hit; i++) {
+        if (regex) {
+            if (ct_pyregex_fullmatch_once(entry, names[i], hit) != 0) return -1;
+        } else {
+            *hit = ct_lora_name_matches(names[i], entry);
+        }
+    }
     return 0;
 }

@@ -12,6 +12,7 @@
 //                           module's r / alpha; otherwise r and lora_alpha
 #pragma once
 #include "train/model/lora_types.h"
+#include "train/model/model_config.h"
 
 // *match: 1 when the spec's targets (list or regex; not all-linear) adapt the module `full`.
 // 0, or -1 + error (a regular expression ctrain cannot run).
@@ -24,3 +25,7 @@ int ct_lora_module_rank_alpha(const CtLoraSpec *spec, const char *full, int *r, 
 int ct_lora_layer_index(const char *full, const char *layers_pattern);
 // 1 when the spec selects every linear layer ("all-linear", any case, as PEFT reads it).
 int ct_lora_is_all_linear(const char *targets);
+// *hit: 1 when a list entry (regex 0) or a regular expression (regex 1) names a module outside the
+// blocks that PEFT would adapt and ctrain does not: the embeddings, the output head, an encoder's
+// pooler and MLM head (those the model has). 0, or -1 + error (a regex ctrain cannot run).
+int ct_lora_outside_blocks(const CtModelConfig *c, const char *entry, int regex, int *hit);

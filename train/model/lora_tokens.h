@@ -41,3 +41,7 @@ void ct_lora_tokens_merge(CtModel *m);
 // The rows as named tensors over a buffer of the adapters' layout (0, 1 or 2 entries).
 int ct_lora_tokens_n_tensors(const CtLora *lora);
 void ct_lora_tokens_named_tensors(const CtLora *lora, const float *buffer, CtNamedTensor *out);
+
+// SFT under LoRA: grows the vocabulary to new_V and makes the new rows (and an untied head's)
+// trainable beside the adapters (train/model/lora_tokens.h), which keep their values. 0, or -1 + error.
+int ct_lora_grow_vocab(CtModel *m, int new_V);

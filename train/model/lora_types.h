@@ -42,6 +42,11 @@ typedef struct {
     // rows of these ids, and the output head's when it is not tied and token_head is 1. Ascending.
     int32_t token_ids[CT_LORA_MAX_TOKENS];
     int n_tokens, token_head;
+    // PEFT's modules_to_save (comma-separated): modules that train in full beside the adapters, a
+    // module saved when its full name ends with an entry (PEFT's plain endswith). ctrain saves the
+    // classification head's modules only: PEFT's SEQ_CLS task sets "classifier,score"
+    // (train/model/lora_saved.h)
+    char modules_to_save[256];
 } CtLoraSpec;
 
 typedef struct {
@@ -82,6 +87,22 @@ typedef struct {
     int dirty;                // the base does not hold the trained rows (they changed, or it shows its own)
 } CtLoraTokens;
 
+#define CT_LORA_MAX_SAVED 8
+
+// Whole tensors of the base that train in full beside the adapters (PEFT's modules_to_save, the
+// classification head: train/model/lora_saved.c). The model reads them from the adapters' buffer
+// (their values) and adds their gradient there; the base's own copy is left as it was until merged.
+typedef struct {
+    int n;
+    struct {
+        char name[96];        // the base tensor's name ("classifier.weight"; PEFT's base_model.model.<name>)
+        size_t base_offset;   // in floats, into the model's params
+        size_t offset, numel;  // in floats, into the adapters' params / grads
+        int ndim;
+        int64_t shape[2];
+    } t[CT_LORA_MAX_SAVED];
+} CtLoraSaved;
+
 typedef struct CtLora {
     CtLoraSpec spec;
     float scale;              // spec's alpha/r (modules without a pattern)
@@ -95,6 +116,7 @@ typedef struct CtLora {
     int dropout_on;           // the last forward applied dropout (backward regenerates its masks)
     int max_r;                // the largest rank of an adapter
     CtLoraTokens tokens;      // trainable token rows (tokens.n 0: none)
+    CtLoraSaved saved;        // whole head tensors trained in full (saved.n 0: none)
     char target_modules[4096];  // the targets as PEFT's target_modules (comma-separated), or the regex
     char base_path[1024];     // the base checkpoint (training runs), and its parameters' hash
     uint64_t base_hash;

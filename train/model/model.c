@@ -530,7 +530,9 @@ void ct_model_reward_forward(CtModel *m, const CtBatch *batch, const int *last, 
     const CtModelDims d = trunk_forward(m, batch, NULL);
     ct_model_norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, layer_input(m, d.L), m->w.lnf_w, m->w.lnf_b, d.N);
     if (m->moe.n_layers) ct_model_moe_record(m, d.N);
-    m->ops->matmul_forward(a->proj, a->lnf, m->w.score, NULL, d.N, d.C, 1);  // proj: [N,C] scratch, N used
+    float *g_score = NULL;  // LoRA: the head trained in full is the adapters' (train/model/lora_saved.h)
+    const float *score = ct_lora_saved_tensor(m, m->w.score, &g_score);
+    m->ops->matmul_forward(a->proj, a->lnf, score, NULL, d.N, d.C, 1);  // proj: [N,C] scratch, N used
     float *all = ct_alloc(sizeof(float) * (size_t)d.N);
     m->ops->download_act(all, a->proj, (size_t)d.N);
     for (int r = 0; r < d.B; r++) {
@@ -553,7 +555,9 @@ void ct_model_reward_backward(CtModel *m, const int *last, const float *d_scores
     ops->upload_act(a->logits, dout, (size_t)d.N);  // logits: [N,V] scratch, N used (no LM head ran)
     ct_free(dout);
     ops->zero(a->d_norm, (size_t)d.N * d.C * ops->act_bytes);
-    ops->matmul_backward(a->d_norm, m->g.score, NULL, a->logits, a->lnf, m->w.score, d.N, d.C, 1);
+    float *g_score = m->g.score;
+    const float *score = ct_lora_saved_tensor(m, m->w.score, &g_score);
+    ops->matmul_backward(a->d_norm, g_score, NULL, a->logits, a->lnf, score, d.N, d.C, 1);
     trunk_backward(m, &d);
 }
 

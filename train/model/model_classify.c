@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "train/model/lora_hooks.h"
 #include "train/model/model_internal.h"
 
 // Dropout sites of the head's two dropouts: apart from the blocks' (3·l + 1..3) and the embeddings' (0).
@@ -68,13 +69,17 @@ static Head head_of(const CtModel *m) {
     const CtModelConfig *c = &m->config;
     const CtModelTensors *w = &m->w, *g = &m->g;
     const int drop = m->dropout_applied, bert = c->arch == CT_ARCH_BERT, roberta = c->arch == CT_ARCH_ROBERTA;
-    if (bert)
-        return (Head){w->pooler_w, w->pooler_b, w->cls_out_w, w->cls_out_b, g->pooler_w, g->pooler_b, g->cls_out_w,
-                      g->cls_out_b, 0, drop};
-    if (roberta)
-        return (Head){w->cls_dense_w, w->cls_dense_b, w->cls_out_w, w->cls_out_b, g->cls_dense_w, g->cls_dense_b,
-                      g->cls_out_w, g->cls_out_b, drop, drop};
-    return (Head){NULL, NULL, w->score, NULL, NULL, NULL, g->score, NULL, 0, 0};
+    Head h = bert      ? (Head){w->pooler_w, w->pooler_b, w->cls_out_w, w->cls_out_b, g->pooler_w, g->pooler_b,
+                                g->cls_out_w, g->cls_out_b, 0, drop}
+             : roberta ? (Head){w->cls_dense_w, w->cls_dense_b, w->cls_out_w, w->cls_out_b, g->cls_dense_w,
+                                g->cls_dense_b, g->cls_out_w, g->cls_out_b, drop, drop}
+                       : (Head){NULL, NULL, w->score, NULL, NULL, NULL, g->score, NULL, 0, 0};
+    // LoRA: the head's modules that train in full (PEFT's modules_to_save) live in the adapters' buffer
+    h.dense_w = ct_lora_saved_tensor(m, h.dense_w, &h.g_dense_w);
+    h.dense_b = ct_lora_saved_tensor(m, h.dense_b, &h.g_dense_b);
+    h.out_w = ct_lora_saved_tensor(m, h.out_w, &h.g_out_w);
+    h.out_b = ct_lora_saved_tensor(m, h.out_b, &h.g_out_b);
+    return h;
 }
 
 static HeadActs head_acts(const CtModel *m, int B) {
