@@ -1,6 +1,7 @@
 // Attention with a learned prefix (attention_prefix_forward/backward: prefix tuning, issue 27):
 // gradients through qkv and the prefix's keys and values against finite differences in double
-// on both CPU engines (MHA, GQA, documents, dropout, window, soft cap, query scale, bidirectional);
+// on both CPU engines (MHA, GQA, documents, dropout, window, soft cap, query scale, bidirectional),
+// the BLAS engine also with tiles of query rows smaller than T (spans split at the prefix);
 // the forward against plain attention over the prefix written as the sequence's first P tokens;
 // and P = 0 equal to attention_forward/backward bit for bit.
 #include <string.h>
@@ -55,6 +56,15 @@ static void prefix_cases(int blas_min_seq) {
 }
 TEST(ops, attention_prefix_gradient_blas) { prefix_cases(1); }
 TEST(ops, attention_prefix_gradient_loops) { prefix_cases(64); }
+// T 6 over tiles of 4 (the second short) and of 1: a tile's key span split into its prefix and
+// token parts, the prefix sliding out of later tiles' spans with a window.
+TEST(ops, attention_prefix_gradient_blas_tiled) {
+    ct_cpu_set_attention_tile(4);
+    prefix_cases(1);
+    ct_cpu_set_attention_tile(1);
+    prefix_cases(1);
+    ct_cpu_set_attention_tile(64);
+}
 
 // Causal attention with a prefix is plain causal attention over a sequence whose first P tokens
 // carry the prefix's keys and values (any query; their outputs are dropped): Hugging Face's view,
@@ -105,6 +115,10 @@ TEST(ops, attention_prefix_is_attention_over_prepended_keys) {
     prefix_equals_longer_sequence(64, NULL);
     prefix_equals_longer_sequence(1, &window);
     prefix_equals_longer_sequence(64, &window);
+    ct_cpu_set_attention_tile(2);  // T 5 over tiles of 2
+    prefix_equals_longer_sequence(1, NULL);
+    prefix_equals_longer_sequence(1, &window);
+    ct_cpu_set_attention_tile(64);
 }
 
 // P = 0: the same bits as attention_forward/backward, on both engines, with documents and dropout.
