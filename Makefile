@@ -258,6 +258,11 @@ $(BUILD)/bench_cuda_attention: $(BUILD)/bench/bench_cuda_attention.o $(BUILD)/li
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# The CPU attention op, forward + backward, per tile size of query rows (bench/bench_attention_cpu.c).
+$(BUILD)/bench_attention_cpu: $(BUILD)/bench/bench_attention_cpu.o $(BUILD)/libctrain.a
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 # The matrix products of a decoding step over 1..8 rows (bench/bench_matmul_few.c).
 $(BUILD)/bench_matmul_few: $(BUILD)/bench/bench_matmul_few.o $(BUILD)/libctrain.a
 	@$(if $(Q),echo "  LD    $@")

@@ -1,6 +1,7 @@
 // Attention with a learned prefix (attention_prefix_forward/backward: prefix tuning, issue 27):
 // gradients through qkv and the prefix's keys and values against finite differences in double
-// on both CPU engines (MHA, GQA, documents, dropout, window, soft cap, query scale, bidirectional);
+// on both CPU engines (MHA, GQA, documents, dropout, window, soft cap, query scale, bidirectional),
+// the BLAS engine also with tiles of query rows smaller than T (spans split at the prefix);
 // the forward against plain attention over the prefix written as the sequence's first P tokens;
 // and P = 0 equal to attention_forward/backward bit for bit.
 #include <string.h>
@@ -55,6 +56,15 @@ static void prefix_cases(int blas_min_seq) {
 }
 TEST(ops, attention_prefix_gradient_blas) { prefix_cases(1); }
 TEST(ops, attention_prefix_gradient_loops) { prefix_cases(64); }
+// T 6 over tiles of 4 (the second short) and of 1: a tile's key span split into its prefix and
+// token parts, the prefix sliding out of later tiles' spans with a window.
+TEST(ops, attention_prefix_gradient_blas_tiled) {
+    ct_cpu_set_attention_tile(4);
+    prefix_cases(1);
+    ct_cpu_set_attention_tile(1);
+    prefix_cases(1);
+    ct_cpu_set_attention_tile(64);
+}
 
 // Causal attention with a prefix is plain causal attention over a sequence whose first P tokens
 // carry the prefix's keys and values (any query; their outputs are dropped): Hugging Face's view,
@@ -105,6 +115,10 @@ TEST(ops, attention_prefix_is_attention_over_prepended_keys) {
     prefix_equals_longer_sequence(64, NULL);
     prefix_equals_longer_sequence(1, &window);
     prefix_equals_longer_sequence(64, &window);
+    ct_cpu_set_attention_tile(2);  // T 5 over tiles of 2
+    prefix_equals_longer_sequence(1, NULL);
+    prefix_equals_longer_sequence(1, &window);
+    ct_cpu_set_attention_tile(64);
 }
 
 // P = 0: the same bits as attention_forward/backward, on both engines, with documents and dropout.
@@ -141,4 +155,70 @@ static void empty_prefix_bit_for_bit(int blas_min_seq) {
 TEST(ops, attention_prefix_empty_is_attention_bit_for_bit) {
     empty_prefix_bit_for_bit(1);
     empty_prefix_bit_for_bit(64);
+}
+
+// The BLAS engine with tiles of 4 rows against the loops (which visit every row's keys one by
+// one), with a prefix of 3 over T 13: packed documents (contiguous runs: the token side of the
+// spans narrowed, the prefix kept) and an id in two runs (no narrowing), causal, windowed (the
+// prefix slides out of later tiles) and bidirectional, with dropout: forward, saved
+// probabilities and gradients equal to float rounding.
+static double max_diff(const float *x, const float *y, size_t n) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)x[i] - (double)y[i];
+        if (d < 0) d = -d;
+        if (d > worst) worst = d;
+    }
+    return worst;
+}
+
+static void tiles_match_loops(const int32_t *doc, const CtAttentionOptions *opt, const char *label) {
+    const int B = 2, T = 13, P = 3, NH = 4, NKV = 2, HD = 4, row = (NH + 2 * NKV) * HD, stride = 2 * NKV * HD + 1;
+    const size_t n_qkv = (size_t)B * T * row, n_out = (size_t)B * T * NH * HD, n_pre = (size_t)P * stride;
+    const size_t n_att = (size_t)B * NH * T * (P + T);
+    CtRng rng;
+    ct_rng_seed(&rng, 21);
+    float *qkv = ct_alloc(sizeof(float) * n_qkv), *dout = ct_alloc(sizeof(float) * n_out);
+    float *pre = ct_alloc(sizeof(float) * n_pre);
+    for (size_t i = 0; i < n_qkv; i++) qkv[i] = ct_rng_normal(&rng);
+    for (size_t i = 0; i < n_out; i++) dout[i] = ct_rng_normal(&rng);
+    for (size_t i = 0; i < n_pre; i++) pre[i] = ct_rng_normal(&rng);
+    float *o[2], *a[2], *d[2], *dp[2];
+    for (int e = 0; e < 2; e++) {  // e 0: the loops; e 1: BLAS, tiles of 4
+        ct_cpu_set_attention_blas_min_seq(e ? 1 : 64);
+        ct_cpu_set_attention_tile(4);
+        o[e] = ct_alloc(sizeof(float) * n_out);
+        a[e] = ct_alloc(sizeof(float) * n_att);
+        d[e] = ct_calloc(n_qkv, sizeof(float));
+        dp[e] = ct_calloc(n_pre, sizeof(float));
+        OPS->attention_prefix_forward(o[e], a[e], qkv, pre, P, stride, doc, 0.2f, 5, B, T, NH, NKV, HD, opt);
+        OPS->attention_prefix_backward(d[e], dp[e], dout, qkv, pre, P, stride, a[e], 0.2f, 5, B, T, NH, NKV, HD, opt);
+    }
+    const double eo = max_diff(o[0], o[1], n_out), ea = max_diff(a[0], a[1], n_att);
+    const double ed = max_diff(d[0], d[1], n_qkv), ep = max_diff(dp[0], dp[1], n_pre);
+    CHECK_MSG(eo < 1e-5 && ea < 1e-5 && ed < 1e-4 && ep < 1e-4,
+              "%s: tiles vs loops: out %.3g, att %.3g, dqkv %.3g, dprefix %.3g", label, eo, ea, ed, ep);
+    for (int e = 0; e < 2; e++) {
+        ct_free(o[e]);
+        ct_free(a[e]);
+        ct_free(d[e]);
+        ct_free(dp[e]);
+    }
+    ct_free(qkv);
+    ct_free(dout);
+    ct_free(pre);
+    ct_cpu_set_attention_tile(64);
+}
+
+TEST(ops, attention_prefix_tiles_match_loops) {
+    static const int32_t packed[26] = {0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,  //
+                                       3, 3, 3, 3, 3, 3, 3, 3, 3, -1, -1, -1, -1};
+    static const int32_t split[26] = {0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0,  //
+                                      2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2};
+    const CtAttentionOptions window = {.window = 5, .softcap = 2.0f}, bidir = {.bidirectional = 1};
+    const CtAttentionOptions bidir_window = {.bidirectional = 1, .window = 4};
+    const int32_t *docs[3] = {NULL, packed, split};
+    const CtAttentionOptions *opts[4] = {NULL, &window, &bidir, &bidir_window};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++) tiles_match_loops(docs[i], opts[j], i == 0 ? "no ids" : i == 1 ? "packed" : "split");
 }

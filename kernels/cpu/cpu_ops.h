@@ -35,6 +35,11 @@ int ct_cpu_matmul_few_rows_portable_only(void);
 // it the loops are as fast (measured: equal at T=32, BLAS 1.4-2x faster from T=64). 1 = always.
 void ct_cpu_set_attention_blas_min_seq(int T);
 int ct_cpu_attention_blas_min_seq(void);
+// The BLAS attention engine takes query rows this many at a time, each tile's products over only
+// the keys its rows see (causal: the tiles above the diagonal are skipped). 0 (or at least T):
+// one tile, the whole T×T matrix. Default 64.
+void ct_cpu_set_attention_tile(int rows);
+int ct_cpu_attention_tile(void);
 
 // out[N,OC] = inp[N,C]·Wᵀ (+ bias[OC] when not NULL) with W [OC,C] in bf16 (bit patterns: a
 // float's upper 16 bits): the product of ct_ops_cpu_bf16_weights() (kernels/cpu/bf16_weights.h).
