@@ -27,19 +27,6 @@ static int prefix_model(CtModel *m, CtModelConfig c, int P, int projection, int 
     return 0;
 }
 
-// d loss / d buffer along direction u, central differences.
-static double directional_fd(CtModel *m, const CtBatch *b, float *p, const float *u, size_t n, float h) {
-    float *keep = ct_alloc(n * sizeof(float));
-    memcpy(keep, p, n * sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = keep[i] + h * u[i];
-    double lp = ct_model_forward(m, b);
-    for (size_t i = 0; i < n; i++) p[i] = keep[i] - h * u[i];
-    double lm = ct_model_forward(m, b);
-    memcpy(p, keep, n * sizeof(float));
-    ct_free(keep);
-    return (lp - lm) / (2.0 * h);
-}
-
 // Every tensor of the prefix: the analytic gradient against finite differences, along the
 // gradient and on its three largest entries (as tests/test_lora.c checks the adapters).
 static void check_prefix_gradients(CtModelConfig c, const char *what, int projection, int recompute, int packed) {
@@ -69,7 +56,7 @@ static void check_prefix_gradients(CtModelConfig c, const char *what, int projec
         CHECK_MSG(norm > 1e-5, "%s %s: gradient norm %.3g is too small to check (or wrongly zero)", what, t[i].name, norm);
         float *u = ct_alloc(numel * sizeof(float));
         for (size_t j = 0; j < numel; j++) u[j] = (float)(g[j] / norm);
-        const double fd = directional_fd(&m, &tb.batch, p, u, numel, h), rel = fabs(fd - norm) / norm;
+        const double fd = tiny_directional_fd(&m, &tb.batch, p, u, numel, h), rel = fabs(fd - norm) / norm;
         if (rel > worst_dir) worst_dir = rel;
         CHECK_MSG(rel < 1e-2, "%s %s: along the gradient: finite differences %.6g, analytic %.6g", what, t[i].name, fd,
                   norm);
@@ -79,7 +66,7 @@ static void check_prefix_gradients(CtModelConfig c, const char *what, int projec
                 if (fabsf(g[j]) > fabsf(g[best])) best = j;
             memset(u, 0, numel * sizeof(float));
             u[best] = 1;
-            const double fd1 = directional_fd(&m, &tb.batch, p, u, numel, h);
+            const double fd1 = tiny_directional_fd(&m, &tb.batch, p, u, numel, h);
             const double err = fabs(fd1 - g[best]) / fmax(fabs(g[best]), 1e-3);
             if (err > worst_entry) worst_entry = err;
             CHECK_MSG(err < 3e-2, "%s %s[%zu]: finite differences %.6g, analytic %.6g", what, t[i].name, best, fd1,
