@@ -32,6 +32,7 @@ static const CtCommand *const commands[] = {
     &ct_cmd_synth_instructions,
     &ct_cmd_bench_train,
     &ct_cmd_bench_matmul,
+    &ct_cmd_bench_generate,
     &ct_cmd_import_hf,
     &ct_cmd_export_hf,
     &ct_cmd_export_gguf,

@@ -23,6 +23,7 @@ extern const CtCommand ct_cmd_detokenize;
 extern const CtCommand ct_cmd_tokenizer_train;
 extern const CtCommand ct_cmd_bench_train;
 extern const CtCommand ct_cmd_bench_matmul;
+extern const CtCommand ct_cmd_bench_generate;
 extern const CtCommand ct_cmd_import_hf;
 extern const CtCommand ct_cmd_export_hf;
 extern const CtCommand ct_cmd_export_gguf;
