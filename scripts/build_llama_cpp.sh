@@ -6,6 +6,10 @@
 # calls reuse the cache and only relink when tests/ref/llama_greedy.c changed.
 #
 #   scripts/build_llama_cpp.sh          prints the path of llama_greedy (building it if needed)
+#   scripts/build_llama_cpp.sh --bench  prints the path of build/llama_cpp_bench (bench/llama_cpp_bench.c,
+#                                       linked against the cache's libllama; the library is built as above
+#                                       only when the cache has none, so a cache shared by several checkouts
+#                                       is read, not reconfigured)
 #
 # Needs cmake, a C/C++ compiler and, the first time, PyPI through pip (the sdist is kept in the cache).
 # The cache is $CTRAIN_LLAMA_CPP_DIR (default build/llama.cpp); delete it to rebuild.
@@ -19,6 +23,30 @@ src=$cache/src
 bld=$cache/build
 log=$cache/build.log
 bin=$bld/llama_greedy
+
+if [ "${1:-}" = --bench ]; then
+    libs=("$bld/llama.cpp/src/libllama.a" "$bld/llama.cpp/ggml/src/libggml.a" "$bld/llama.cpp/ggml/src/libggml-cpu.a"
+          "$bld/llama.cpp/ggml/src/libggml-base.a")
+    for lib in "${libs[@]}"; do
+        [ -f "$lib" ] || { "$0" >/dev/null || exit $?; break; }
+    done
+    out=$root/build/llama_cpp_bench
+    main=$root/bench/llama_cpp_bench.c
+    if [ ! -x "$out" ] || [ "$main" -nt "$out" ] || [ "${libs[0]}" -nt "$out" ]; then
+        mkdir -p "$root/build"
+        command -v c++ >/dev/null 2>&1 || { echo "build_llama_cpp: no C++ compiler (apt-get install g++)" >&2; exit 77; }
+        if ! cc -O2 -std=c11 -Wall -Werror -I"$src/include" -I"$src/ggml/include" -c "$main" -o "$out.o" \
+             || ! c++ "$out.o" "${libs[@]}" -fopenmp -lpthread -ldl -lm -o "$out.tmp"; then
+            rm -f "$out.o" "$out.tmp"
+            echo "build_llama_cpp: building $out failed" >&2
+            exit 1
+        fi
+        rm -f "$out.o"
+        mv "$out.tmp" "$out"
+    fi
+    echo "$out"
+    exit 0
+fi
 
 command -v cmake >/dev/null 2>&1 || { echo "build_llama_cpp: cmake is not installed (apt-get install cmake)" >&2; exit 77; }
 command -v c++ >/dev/null 2>&1 || { echo "build_llama_cpp: no C++ compiler (apt-get install g++)" >&2; exit 77; }
