@@ -191,8 +191,9 @@ static int run_bench_generate(const CtArgs *args) {
     // the weights a decoded token reads: those of every product (ct_model_flops_per_token's N_matmul);
     // embeddings are lookups of one row, norms a few vectors
     const double n_matmul = ct_model_flops_per_token(c, 0, 0) / 6;
-    ct_log("model %s: %zu parameters, %.0f in products (read once per decoded token); prompt %ld, gen %ld, %d "
-           "thread%s", name, m.n_params, n_matmul, P, gen, threads_used, threads_used == 1 ? "" : "s");
+    ct_log("model %s: %zu parameters, %.0f in products (read once per decoded token), vocab_size %d, max_seq_len %d; "
+           "prompt %ld, gen %ld, %d thread%s", name, m.n_params, n_matmul, c->vocab_size, c->max_seq_len, P, gen,
+           threads_used, threads_used == 1 ? "" : "s");
     const Bandwidth bw = measure_bandwidth(threads_used);
     double mem = bw.copy > bw.triad ? bw.copy : bw.triad;
     if (bw.read > mem) mem = bw.read;
