@@ -113,3 +113,46 @@ TEST(generate, feed_many_equals_single_feeds_moe) {
     c.n_shared_experts = 1;
     feed_many_matches_feed(c, NULL, "moe");
 }
+
+// A prompt through feed_prompt (the head on its last row only) gives feed_many's last row (bit for
+// bit here: a product of 1 and of 7 rows take the same few-rows kernel), and leaves the same cache: the next token's logits agree too. With LoRA adapters on every
+// product (lm_head included) the 7-token prompt runs as passes of 3 rows.
+static void feed_prompt_matches_feed_many(const char *lora_targets, const char *what) {
+    CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
+    c.max_seq_len = 16;
+    CtModel m;
+    CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 1, lora_targets ? 3 : 8, 0), 0);
+    tiny_randomize_params(&m, 6);
+    if (lora_targets) {
+        CtLoraSpec spec = {.r = 2, .alpha = 4};
+        snprintf(spec.targets, sizeof spec.targets, "%s", lora_targets);
+        CHECK_EQ_INT(ct_lora_attach(&m, &spec), 0);
+        CtRng init;
+        ct_rng_seed(&init, 9);
+        ct_rng_fill_normal(&init, m.lora->params, m.lora->n_params, 0, 0.5f);
+    }
+    const int V = c.vocab_size;
+    int32_t tokens[8];
+    random_tokens(tokens, 8, V, 7);
+    float *many = ct_alloc(sizeof(float) * 2 * (size_t)V), *prompt = ct_alloc(sizeof(float) * 2 * (size_t)V);
+    CtGenerator a, b;
+    ct_generator_init(&a, &m, c.max_seq_len);
+    ct_generator_init(&b, &m, c.max_seq_len);
+    memcpy(many, ct_generator_feed_many(&a, tokens, 7) + (size_t)6 * V, sizeof(float) * V);
+    memcpy(many + V, ct_generator_feed(&a, tokens[7]), sizeof(float) * V);
+    memcpy(prompt, ct_generator_feed_prompt(&b, tokens, 7), sizeof(float) * V);
+    CHECK_EQ_INT(b.n_ctx, 7);
+    memcpy(prompt + V, ct_generator_feed(&b, tokens[7]), sizeof(float) * V);
+    CHECK_MSG(memcmp(many, prompt, sizeof(float) * 2 * (size_t)V) == 0, "%s: feed_prompt's logits differ from "
+              "feed_many's last row (worst %g relative)", what, worst_row_error(prompt, many, 2, V));
+    ct_generator_free(&a);
+    ct_generator_free(&b);
+    ct_free(many);
+    ct_free(prompt);
+    ct_model_free(&m);
+}
+
+TEST(generate, feed_prompt_equals_feed_many_last_row) {
+    feed_prompt_matches_feed_many(NULL, "llama");
+    feed_prompt_matches_feed_many("all-linear", "llama with LoRA");
+}

@@ -104,8 +104,7 @@ static Speeds time_rounds(CtModel *m, const int32_t *prompt, int P, int gen, int
     for (int r = -1; r < rounds; r++) {
         ct_generator_reset(&g);
         double t0 = ct_time_now();
-        const float *logits = ct_generator_feed_many(&g, prompt, P);
-        int32_t next = argmax(logits + (size_t)(P - 1) * V, V);
+        int32_t next = argmax(ct_generator_feed_prompt(&g, prompt, P), V);
         double t1 = ct_time_now();
         for (int i = 0; i < gen; i++) next = argmax(ct_generator_feed(&g, next), V);
         double t2 = ct_time_now();

@@ -152,8 +152,8 @@ static int rows_per_pass(const CtGenerator *g) {
 
 // The model's own forward (train/model/model_block.c) for n rows at positions n_ctx.., the
 // residual stream updated in place, each block attending to the cache and the rows before;
-// the logits go to `logits` [n, V].
-static void pass(CtGenerator *g, const int32_t *tokens, int n, CtAct *logits) {
+// the logits go to `logits` [n, V] (last_only: the last row's alone, [1, V]).
+static void pass(CtGenerator *g, const int32_t *tokens, int n, CtAct *logits, int last_only) {
     CtModel *m = g->model;
     upload_tokens(g, tokens, g->n_ctx, n);
     const int32_t *d_tokens = g->token_pos, *d_pos = g->token_pos + n;
@@ -168,7 +168,9 @@ static void pass(CtGenerator *g, const int32_t *tokens, int n, CtAct *logits) {
         ct_model_block_forward(m, l, &block_pass, &rows);
     }
     if (g->hidden && g->hidden_after == m->config.n_layer) keep_hidden(g, n);
-    ct_model_head_forward(m, logits, g->norm, rows.ln1_mean, rows.ln1_rstd, g->x, n);
+    const size_t last = last_only ? (size_t)(n - 1) * (size_t)m->config.d_model : 0;
+    ct_model_head_forward(m, logits, g->norm, rows.ln1_mean, rows.ln1_rstd, ct_act_at(m->ops->act_bytes, g->x, last),
+                          last_only ? 1 : n);
     g->n_ctx += n;
 }
 
@@ -189,13 +191,14 @@ static void feed_virtual(CtGenerator *g) {
     reserve_rows(g, V);
     int32_t *zeros = ct_calloc((size_t)V, sizeof(int32_t));  // any id: the adapter's rows replace their embedding
     ct_peft_set_pass(g->model, 1, V, V);
-    pass(g, zeros, V, g->logits);
+    pass(g, zeros, V, g->logits, 0);
     ct_peft_set_pass(g->model, 0, 0, 0);
     ct_free(zeros);
     g->n_virtual = V;
 }
 
-const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n) {
+// feed_many, or (last_only) feed_prompt: the head over every row or the last one.
+static const float *feed(CtGenerator *g, const int32_t *tokens, int n, int last_only) {
     CT_CHECK(n >= 1 && g->n_ctx + n <= g->max_ctx, "the generation cache is full (the caller stops at max_ctx)");
     reserve_rows(g, n);
     const CtOps *ops = g->model->ops;
@@ -203,12 +206,16 @@ const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n
     const int most = rows_per_pass(g);
     for (int done = 0; done < n;) {
         const int rows = n - done < most ? n - done : most;
-        pass(g, tokens + done, rows, ct_act_at(ops->act_bytes, g->logits, (size_t)done * V));
+        pass(g, tokens + done, rows, ct_act_at(ops->act_bytes, g->logits, last_only ? 0 : (size_t)done * V), last_only);
         done += rows;
     }
-    if (g->host_logits != (void *)g->logits) ops->download_act(g->host_logits, g->logits, (size_t)n * V);
+    if (g->host_logits != (void *)g->logits) ops->download_act(g->host_logits, g->logits, (last_only ? 1 : (size_t)n) * V);
     return g->host_logits;
 }
+
+const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n) { return feed(g, tokens, n, 0); }
+
+const float *ct_generator_feed_prompt(CtGenerator *g, const int32_t *tokens, int n) { return feed(g, tokens, n, 1); }
 
 // Module k over n rows at positions pos.. (one pass), its hidden rows to h_out.
 static void mtp_pass(CtGenerator *g, int k, const CtAct *h_prev, const int32_t *tokens, int pos, int n, CtAct *h_out) {

@@ -53,6 +53,11 @@ const float *ct_generator_feed(CtGenerator *g, int32_t token);
 // one. Needs n_ctx + n ≤ max_ctx. A model with LoRA adapters takes at most its max_B·max_T rows
 // per pass (the adapters' scratch): longer feeds run in several passes of that many.
 const float *ct_generator_feed_many(CtGenerator *g, const int32_t *tokens, int n);
+// feed_many for a prompt: the same pass, but the output head runs on the last row alone (the
+// other rows' logits are not wanted: a V × C product per row saved); returns the logits [V] of
+// what follows tokens[n − 1]: the last row of feed_many's, up to the rounding of a head product
+// over one row instead of n.
+const float *ct_generator_feed_prompt(CtGenerator *g, const int32_t *tokens, int n);
 // Forgets the cache past its first n_ctx tokens (0 ≤ n_ctx ≤ the current n_ctx): what a
 // speculative decoder does with rejected draft tokens. Nothing is recomputed.
 void ct_generator_rollback(CtGenerator *g, int n_ctx);
