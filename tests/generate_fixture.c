@@ -7,10 +7,13 @@
 #include "core/error.h"
 #include "data/tokenizer/bpe.h"
 #include "data/tokenizer/tokenizer_hf.h"
+#include "kernels/ops.h"
+#include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "train/interop/checkpoint_io.h"
 #include "train/interop/checkpoint_meta.h"
 #include "train/model/generate.h"
+#include "train/model/lora.h"
 
 char *generate_fixture_byte_tokenizer_json(const char *special) {
     CtTokenizer t;
@@ -49,4 +52,16 @@ void generate_fixture_exact_pairs(CtModel *m, const int32_t *prompt, int n, cons
     ct_generator_free(&g);
     ct_free(p1);
     ct_free(p2);
+}
+
+void generate_fixture_model(CtModel *m, CtModelConfig c, int max_T, uint64_t seed, const char *lora_targets) {
+    CHECK_EQ_INT(ct_model_create(m, &c, ct_ops_cpu(), 1, max_T, 0), 0);
+    tiny_randomize_params(m, seed);
+    if (!lora_targets) return;
+    CtLoraSpec spec = {.r = 2, .alpha = 4};
+    snprintf(spec.targets, sizeof spec.targets, "%s", lora_targets);
+    CHECK_EQ_INT(ct_lora_attach(m, &spec), 0);
+    CtRng init;
+    ct_rng_seed(&init, 9);
+    ct_rng_fill_normal(&init, m->lora->params, m->lora->n_params, 0, 0.5f);
 }

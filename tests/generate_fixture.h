@@ -11,3 +11,7 @@ void generate_fixture_save(const char *path, const CtModel *m, const char *speci
 // The exact joint distribution of the first two tokens sampled after prompt[n] with s:
 // joint[a·V + b] = p(a)·p(b | a), what speculative sampling's first two tokens must follow.
 void generate_fixture_exact_pairs(CtModel *m, const int32_t *prompt, int n, const CtSampling *s, double *joint);
+// A model of config c for batches up to 1 × max_T with random parameters (seed), and with
+// lora_targets not NULL LoRA adapters (r 2, alpha 4) on those modules, A and B random so that they
+// add something (generation runs the model's block, adapters included). A CHECK fails when it cannot.
+void generate_fixture_model(CtModel *m, CtModelConfig c, int max_T, uint64_t seed, const char *lora_targets);

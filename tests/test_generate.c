@@ -11,6 +11,7 @@
 #include "data/tokenizer/bpe.h"
 #include "data/tokenizer/tokenizer_hf.h"
 #include "kernels/ops.h"
+#include "tests/generate_fixture.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "train/interop/checkpoint_io.h"
@@ -18,23 +19,13 @@
 #include "train/model/generate.h"
 #include "train/interop/hf_interop.h"
 #include "train/interop/stop_tokens.h"
-#include "train/model/lora.h"
 
 // lora_targets: NULL, or adapters on those modules with random A and B (generation runs the
 // block of the model's forward, adapters included: train/model/model_block.c).
 static void kv_cache_matches_config(CtModelConfig c, const char *lora_targets, const char *what) {
     const int T = 12;
     CtModel m;
-    CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 1, T, 0), 0);
-    tiny_randomize_params(&m, 5);
-    if (lora_targets) {
-        CtLoraSpec spec = {.r = 2, .alpha = 4};
-        snprintf(spec.targets, sizeof spec.targets, "%s", lora_targets);
-        CHECK_EQ_INT(ct_lora_attach(&m, &spec), 0);
-        CtRng init;
-        ct_rng_seed(&init, 9);
-        ct_rng_fill_normal(&init, m.lora->params, m.lora->n_params, 0, 0.5f);  // B too: the adapters add something
-    }
+    generate_fixture_model(&m, c, T, 5, lora_targets);
     int32_t tokens[12];
     CtRng rng;
     ct_rng_seed(&rng, 3);

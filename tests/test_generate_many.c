@@ -6,10 +6,10 @@
 
 #include "core/alloc.h"
 #include "kernels/ops.h"
+#include "tests/generate_fixture.h"
 #include "tests/model_fixture.h"
 #include "tests/test.h"
 #include "train/model/generate.h"
-#include "train/model/lora.h"
 
 // The largest |a − b| over n rows of V logits, relative to each row's largest |b|.
 static double worst_row_error(const float *a, const float *b, int n, int V) {
@@ -36,16 +36,7 @@ static void feed_many_matches_feed(CtModelConfig c, const char *lora_targets, co
     c.max_seq_len = 24;
     CtModel m;
     // with adapters, room for 3 rows: chunks of 4 and 7 run as several passes
-    CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 1, lora_targets ? 3 : 8, 0), 0);
-    tiny_randomize_params(&m, 5);
-    if (lora_targets) {
-        CtLoraSpec spec = {.r = 2, .alpha = 4};
-        snprintf(spec.targets, sizeof spec.targets, "%s", lora_targets);
-        CHECK_EQ_INT(ct_lora_attach(&m, &spec), 0);
-        CtRng init;
-        ct_rng_seed(&init, 9);
-        ct_rng_fill_normal(&init, m.lora->params, m.lora->n_params, 0, 0.5f);
-    }
+    generate_fixture_model(&m, c, lora_targets ? 3 : 8, 5, lora_targets);
     const int V = c.vocab_size;
     int32_t tokens[T], other[4];
     random_tokens(tokens, T, V, 3);
@@ -121,16 +112,7 @@ static void feed_prompt_matches_feed_many(const char *lora_targets, const char *
     CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
     c.max_seq_len = 16;
     CtModel m;
-    CHECK_EQ_INT(ct_model_create(&m, &c, ct_ops_cpu(), 1, lora_targets ? 3 : 8, 0), 0);
-    tiny_randomize_params(&m, 6);
-    if (lora_targets) {
-        CtLoraSpec spec = {.r = 2, .alpha = 4};
-        snprintf(spec.targets, sizeof spec.targets, "%s", lora_targets);
-        CHECK_EQ_INT(ct_lora_attach(&m, &spec), 0);
-        CtRng init;
-        ct_rng_seed(&init, 9);
-        ct_rng_fill_normal(&init, m.lora->params, m.lora->n_params, 0, 0.5f);
-    }
+    generate_fixture_model(&m, c, lora_targets ? 3 : 8, 6, lora_targets);
     const int V = c.vocab_size;
     int32_t tokens[8];
     random_tokens(tokens, 8, V, 7);
