@@ -246,7 +246,8 @@ const CtCommand ct_cmd_bench_generate = {
         "which each decoded token reads once; decode_gbs = weight bytes × the median decode tokens/s;\n"
         "mem_gbs: the best of copy, triad and read; mem_fraction = decode_gbs / mem_gbs. bf16: the products\n"
         "read bf16 copies of their weights (rounded to nearest even; activations, the cache and the sums\n"
-        "stay fp32), half the bytes.",
+        "stay fp32), half the bytes; their product is the few-rows kernel for any number of rows, so bf16\n"
+        "speeds up decoding, not the prompt. bench/generate_vs_llamacpp.sh puts these beside llama.cpp's.",
     .options = options,
     .n_options = (int)(sizeof options / sizeof options[0]),
     .allow_overrides = 1,
