@@ -2,8 +2,8 @@
  * `scripts/build_llama_cpp.sh --bench` against the libllama the GGUF tests use): loads a GGUF as
  * every llama.cpp client does, feeds a prompt of P random token ids in one llama_decode (prefill)
  * and decodes N tokens greedily, one llama_decode each, on T threads, from an empty cache: one
- * untimed round, then R timed. The key/value cache is f32 and flash attention off, as in
- * tests/ref/llama_greedy.c, so that the work is ctrain's: an f32 cache and the plain attention.
+ * untimed round, then R timed. The context computes in f32 throughout (tests/ref/llama_client.h:
+ * an f32 key/value cache, flash attention off), so that the work is ctrain's.
  *
  *   llama_cpp_bench MODEL.gguf [--prompt-len 64] [--gen 64] [--rounds 3] [--threads 2] [--seed 1337]
  *
@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "gguf.h"
 #include "llama.h"
+#include "tests/ref/llama_client.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -28,11 +29,6 @@ static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static void quiet_log(enum ggml_log_level level, const char *text, void *user) {
-    (void)user;
-    if (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN) fputs(text, stderr);
 }
 
 static int by_value(const void *a, const void *b) {
@@ -115,32 +111,16 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    llama_log_set(quiet_log, NULL);
-    llama_backend_init();
-    struct llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = 0;
-    struct llama_model *model = llama_model_load_from_file(path, mp);
-    if (!model) {
-        fprintf(stderr, "llama_cpp_bench: llama.cpp could not load %s\n", path);
-        return 1;
-    }
+    struct llama_model *model = llama_client_load("llama_cpp_bench", path);
+    if (!model) return 1;
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
     if (P + gen > llama_model_n_ctx_train(model)) {
         fprintf(stderr, "llama_cpp_bench: --prompt-len %d + --gen %d is more than %s's context (%d)\n", P, gen, path,
                 llama_model_n_ctx_train(model));
         return 1;
     }
-    struct llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = (uint32_t)(P + gen + 1);
-    cp.n_batch = cp.n_ubatch = (uint32_t)P;
-    cp.n_threads = cp.n_threads_batch = threads;
-    cp.type_k = cp.type_v = GGML_TYPE_F32;
-    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-    struct llama_context *ctx = llama_init_from_model(model, cp);
-    if (!ctx) {
-        fprintf(stderr, "llama_cpp_bench: llama.cpp could not create a context for %s\n", path);
-        return 1;
-    }
+    struct llama_context *ctx = llama_client_context("llama_cpp_bench", model, path, P + gen + 1, P, threads);
+    if (!ctx) return 1;
     llama_token *prompt = malloc(sizeof(llama_token) * (size_t)P);
     uint64_t state = (uint64_t)seed * 0x9E3779B97F4A7C15ull + 1;
     for (int i = 0; i < P; i++) {  /* random ids (splitmix64): the values do not change the work */

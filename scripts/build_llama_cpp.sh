@@ -32,10 +32,11 @@ if [ "${1:-}" = --bench ]; then
     done
     out=$root/build/llama_cpp_bench
     main=$root/bench/llama_cpp_bench.c
-    if [ ! -x "$out" ] || [ "$main" -nt "$out" ] || [ "${libs[0]}" -nt "$out" ]; then
+    if [ ! -x "$out" ] || [ "$main" -nt "$out" ] || [ "$root/tests/ref/llama_client.h" -nt "$out" ] \
+       || [ "${libs[0]}" -nt "$out" ]; then
         mkdir -p "$root/build"
         command -v c++ >/dev/null 2>&1 || { echo "build_llama_cpp: no C++ compiler (apt-get install g++)" >&2; exit 77; }
-        if ! cc -O2 -std=c11 -Wall -Werror -I"$src/include" -I"$src/ggml/include" -c "$main" -o "$out.o" \
+        if ! cc -O2 -std=c11 -Wall -Werror -I"$root" -I"$src/include" -I"$src/ggml/include" -c "$main" -o "$out.o" \
              || ! c++ "$out.o" "${libs[@]}" -fopenmp -lpthread -ldl -lm -o "$out.tmp"; then
             rm -f "$out.o" "$out.tmp"
             echo "build_llama_cpp: building $out failed" >&2

@@ -9,21 +9,13 @@
  * end-of-generation token, as ctrain generate does, or after N_NEW tokens). Exit 1 when llama.cpp
  * refuses the file. --logits FILE: the logits of every step (float32 [steps, n_vocab], one row
  * per decode, the last before the end-of-generation token when there is one) are written to FILE
- * for the test to measure. The key/value cache is kept in f32 (llama.cpp's default is f16) and
- * flash attention is off (llama.cpp's CPU flash attention rounds through f16: logits off by about
- * 1e-3 relative, enough to flip a near-tie), so that an f32 GGUF is computed in f32 throughout,
- * as ctrain computes it on the CPU. */
-#include "llama.h"
+ * for the test to measure. The context computes in f32 throughout (llama_client.h), so that an
+ * f32 GGUF is computed as ctrain computes it on the CPU. */
+#include "llama_client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void quiet_log(enum ggml_log_level level, const char *text, void *user)
-{
-    (void)user;
-    if (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN) fputs(text, stderr);
-}
 
 static int argmax(const float *logits, int n)
 {
@@ -54,15 +46,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    llama_log_set(quiet_log, NULL);
-    llama_backend_init();
-    struct llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = 0;
-    struct llama_model *model = llama_model_load_from_file(path, mp);
-    if (!model) {
-        fprintf(stderr, "llama_greedy: llama.cpp could not load %s\n", path);
-        return 1;
-    }
+    struct llama_model *model = llama_client_load("llama_greedy", path);
+    if (!model) return 1;
     const struct llama_vocab *vocab = llama_model_get_vocab(model);
     int n_vocab = llama_vocab_n_tokens(vocab);
 
@@ -78,17 +63,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = (uint32_t)(n_prompt + n_new + 1);
-    cp.n_batch = (uint32_t)(n_prompt + 1);
-    cp.n_threads = cp.n_threads_batch = 2;
-    cp.type_k = cp.type_v = GGML_TYPE_F32;
-    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-    struct llama_context *ctx = llama_init_from_model(model, cp);
-    if (!ctx) {
-        fprintf(stderr, "llama_greedy: llama.cpp could not create a context for %s\n", path);
-        return 1;
-    }
+    struct llama_context *ctx = llama_client_context("llama_greedy", model, path, n_prompt + n_new + 1, n_prompt + 1, 2);
+    if (!ctx) return 1;
 
     printf("prompt:");
     for (int i = 0; i < n_prompt; i++) printf(" %d", tokens[i]);
