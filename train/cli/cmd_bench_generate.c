@@ -83,11 +83,10 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// Greedy: ct_sample at temperature 0 (the first maximum), as generate --temperature 0 picks.
 static int32_t argmax(const float *logits, int V) {
-    int32_t best = 0;
-    for (int v = 1; v < V; v++)
-        if (logits[v] > logits[best]) best = v;
-    return best;
+    static const CtSampling greedy = {.temperature = 0, .top_k = 0, .top_p = 1};
+    return ct_sample(logits, V, &greedy, NULL);
 }
 
 typedef struct {
