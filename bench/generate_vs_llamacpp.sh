@@ -54,13 +54,13 @@ fi
 prepare() {  # preset: the checkpoint and the two GGUF files
     local m=$1 dir=$OUT/$1
     [ -e "$dir/model.f16.gguf" ] && return
+    # the preset's vocabulary, not the tokenizer's 512 (pretraining would take the tokenizer's)
+    local vocab err
+    err=$("$BIN" bench generate --model "$m" --prompt-len 1 --gen 1 --rounds 1 --weights fp32 --threads 1 2>&1 >/dev/null) || true
+    vocab=$(echo "$err" | sed -n 's/.* vocab_size \([0-9]*\),.*/\1/p')
+    [ -n "$vocab" ] || { echo "generate_vs_llamacpp: $m: $(echo "$err" | tail -n 1)" >&2; exit 1; }
     mkdir -p "$dir"
     echo "{\"model\": {\"preset\": \"$m\"}}" >"$dir/config.json"
-    # the preset's vocabulary, not the tokenizer's 512 (pretraining would take the tokenizer's)
-    local vocab
-    vocab=$("$BIN" bench generate --model "$m" --prompt-len 1 --gen 1 --rounds 1 --weights fp32 --threads 1 2>&1 >/dev/null \
-            | sed -n 's/.* vocab_size \([0-9]*\),.*/\1/p')
-    [ -n "$vocab" ] || { echo "generate_vs_llamacpp: $m: no such preset (ctrain bench generate --model $m)" >&2; exit 1; }
     "$BIN" pretrain "$dir/config.json" --data.path="$OUT/data" --run.out_dir="$dir/run" --model.vocab_size="$vocab" \
         --train.max_steps=1 --train.batch_size=1 --train.seq_len=32 --train.eval_every=0 --train.n_samples=0 \
         --train.save_every=0 --run.threads="$THREADS" >"$dir/pretrain.log" 2>&1 \
@@ -72,13 +72,13 @@ prepare() {  # preset: the checkpoint and the two GGUF files
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }  # the values of key=value, a line each
 stats() { sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "%.6g %.6g", m, v[NR]}'; }
 
+for m in $MODELS; do prepare "$m"; done
 echo "# ctrain bench generate vs llama.cpp (CPU, batch 1), $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $("$BIN" --version | sed -n 's/^  compute: //p' | sed 's/; [0-9]* threads$//'); $THREADS thread(s); prompt $PROMPT tokens, $GEN decoded; median (best) of $ROUNDS rounds, engines interleaved"
 echo
 echo "| model | engine | weights | weight MB | prefill tokens/s | decode tokens/s | decode GB/s | of bandwidth | ctrain / llama.cpp (prefill; decode) |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for m in $MODELS; do
-    prepare "$m"
     dir=$OUT/$m
     : >"$dir/lines"
     for _ in $(seq "$ROUNDS"); do
