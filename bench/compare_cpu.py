@@ -145,7 +145,8 @@ def size_rows(args, preset):
     for mode in ("eager", "compile"):
         w = workers[mode] = TorchWorker(args.python, dims, B, T, mode, args.threads)
         print(f"#   torch {mode}: " + (f"failed: {w.error}" if w.error else
-              f"ready in {w.ready_s:.1f} s (first step, compile included: {w.first_step_s:.1f} s)"), file=sys.stderr)
+              f"ready in {w.ready_s:.1f} s (first step{', compile included' if mode == 'compile' else ''}: "
+              f"{w.first_step_s:.1f} s)"), file=sys.stderr)
     times = {"ctrain": [], "eager": [], "compile": []}
     ceilings, step_flops = [], None
     try:

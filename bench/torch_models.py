@@ -112,14 +112,17 @@ def build_model(torch, a):
     return Model()
 
 
-def time_steps(step, warmup, steps):
-    """Runs `warmup` untimed and `steps` timed calls of step(); returns the timed ones' seconds."""
+def time_steps(step, warmup, steps, sync=lambda: None):
+    """Runs `warmup` untimed and `steps` timed calls of step(); returns the timed ones' seconds.
+    sync waits for queued work (torch.cuda.synchronize on a GPU), so each step is timed whole."""
     for _ in range(warmup):
         step()
+    sync()
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t0)
     return times
 
