@@ -216,7 +216,7 @@ def main():
     for s in args.sizes.split(","):
         rows += size_rows(args, s)
     print(f"# bench-compare {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(start))}: {cpu_model()}, {args.threads} threads; "
-          f"load average {load_before} before, {loadavg()} after; {args.rounds} rounds × {args.steps} steps "
+          f"load average {load_before} before, {loadavg()} after; {args.rounds} round{'s' * (args.rounds > 1)} × {args.steps} step{'s' * (args.steps > 1)} "
           f"(+1 warm-up each), {time.time() - start:.0f} s; {version}; torch {probe.stdout.strip()}")
     print()
     print("| size | implementation | median ms | fastest ms | ÷ ctrain (median) | ÷ ctrain (fastest) "
