@@ -318,6 +318,6 @@ bench: $(BIN)
 REF_VENV ?= $(or $(CTRAIN_REF_VENV),$(HOME)/.cache/ctrain/ref-venv)
 BENCH_PYTHON ?= $(if $(wildcard $(REF_VENV)/.ctrain-ref-ready),$(REF_VENV)/bin/python,python3)
 bench-compare: $(BIN)
-	$(BENCH_PYTHON) bench/compare_cpu.py --ctrain $(abspath $(BIN)) $(BENCH_ARGS)
+	@$(BENCH_PYTHON) bench/compare_cpu.py --ctrain $(abspath $(BIN)) $(BENCH_ARGS)
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/tests/tools/unzst.d
