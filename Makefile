@@ -16,6 +16,9 @@
 #   make deps            install missing system packages (Debian/Ubuntu, apt-get)
 #   make demo            the end-to-end demo (see README)
 #   make bench           CPU training-step benchmarks (bench/train_cpu.sh)
+#   make bench-compare   ctrain against PyTorch eager and torch.compile on the CPU, interleaved rounds,
+#                        one table (bench/compare_cpu.py; BENCH_ARGS="--rounds 3 --steps 6 --threads N";
+#                        skips without torch)
 #   make bench-tokenizer tokenizer encode throughput (MB/s) on ../shared/data
 #   make bench-cuda-attention CUDA attention forward+backward TFLOP/s (BENCH_ARGS="--T 2048")
 #   make bench-gpu       GPT-2 124M, T=1024 on the GPU: ctrain vs PyTorch eager and torch.compile
@@ -305,8 +308,16 @@ help:
 	@sed -n '2,/^$$/s/^# //p' Makefile
 
 # Benchmarks (numbers depend on the machine and its load; see docs/benchmarks.md).
-.PHONY: bench
+.PHONY: bench bench-compare
 bench: $(BIN)
 	CTRAIN_BIN=$(abspath $(BIN)) bench/train_cpu.sh
+
+# ctrain beside PyTorch (bench/compare_cpu.py, docs/benchmarks.md), with the python of the reference
+# environment when it exists (scripts/ref_venv.sh; not created here), else python3; without torch it
+# prints one line and succeeds.
+REF_VENV ?= $(or $(CTRAIN_REF_VENV),$(HOME)/.cache/ctrain/ref-venv)
+BENCH_PYTHON ?= $(if $(wildcard $(REF_VENV)/.ctrain-ref-ready),$(REF_VENV)/bin/python,python3)
+bench-compare: $(BIN)
+	@$(BENCH_PYTHON) bench/compare_cpu.py --ctrain $(abspath $(BIN)) $(BENCH_ARGS)
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/tests/tools/unzst.d

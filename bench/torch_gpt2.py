@@ -12,7 +12,8 @@ ms_per_step, tokens_per_s, mfu. MFU uses ctrain's formula (train/model/model.h):
 """
 import argparse
 import sys
-import time
+
+from torch_models import time_steps  # the one timing loop of the PyTorch benchmarks
 
 
 def main():
@@ -61,6 +62,8 @@ def main():
             y = torch.randint(0, V, (B, T), device=a.device)
             autocast = torch.autocast(device_type=a.device, dtype=torch.bfloat16, enabled=precision == "bf16")
 
+            losses = []
+
             def step():
                 with autocast:
                     logits = step_model(x).logits
@@ -68,19 +71,13 @@ def main():
                 loss.backward()
                 opt.step()
                 opt.zero_grad(set_to_none=True)
-                return loss
+                losses.append(loss)
 
             sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
             if a.device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            for _ in range(a.warmup):
-                step()
-            sync()
-            t0 = time.perf_counter()
-            for _ in range(a.steps):
-                loss = step()
-            sync()
-            dt = (time.perf_counter() - t0) / a.steps
+            dt = sum(time_steps(step, a.warmup, a.steps, sync)) / a.steps
+            loss = losses[-1]
             peak = a.peak_tflops * 1e12 if a.peak_tflops > 0 else (67e12 if precision == "fp32" else 989e12)
             mem = torch.cuda.max_memory_allocated() / 2**20 if a.device == "cuda" else 0
             tps = B * T / dt
