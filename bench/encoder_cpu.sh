@@ -5,39 +5,42 @@
 # classifier fine-tuned from the pretrained encoder and from random initialisation at equal steps,
 # each start at each rate of a small sweep; the rate chosen on val, its accuracy on test; one table.
 #
-# Task (--task replaced, default): "original" or "replaced" — half the held-out sentences (their
-# first --words words) are left as written, the other half have --replace of their words swapped
-# for random words of about the same corpus frequency (rank within 0.8-1.25 times the replaced
-# word's among the pretraining lines' words; capitals kept). Frequency matching leaves the two
-# classes the same word statistics (the bench prints a naive-Bayes bag-of-words baseline on test),
-# so only whether the words fit their context tells them apart: what an MLM learns.
-# --task order: the same sentences kept or with their words shuffled (never back into the
-# original order). --task lexicon: "yes" when the sentence holds one of the 40 words ranked
-# 200-239 by frequency in the held-out lines (a bag of words suffices), for contrast.
+# Task (--task order, default): "original" or "shuffled" — half the held-out sentences (their
+# first --words words) are left as written, the other half have their words shuffled (never back
+# into the original order). Both classes hold the same words (a bag of words scores 0.5; the bench
+# prints naive-Bayes baselines on words and word bigrams on test), so only word order tells them
+# apart, which the MLM's learned positions know and a fresh BERT has to learn first.
+# --task replaced: half the sentences have --replace of their words swapped for random words of
+# about the same corpus frequency (rank within 0.8-1.25 times the replaced word's among the
+# pretraining lines' words; capitals kept): whether each word fits its context. --task lexicon:
+# "yes" when the sentence holds one of the 40 words ranked 200-239 by frequency in the held-out
+# lines (a bag of words suffices), for contrast.
 #
 # Recipe (defaults; every knob below): the held-out lines are the corpus's last 5,000 with at
 # least --words + 2 words (--ft-train 3,000 + --ft-val 1,000 + --ft-test 1,000), the pretraining
-# lines the rest; WordPiece, 8,192 tokens, lowercased; BERT with 4 layers, d_model 256, 4 heads,
-# d_ff 1024, dropout 0.1; MLM 1,000 steps of 32 rows x 128 tokens (4.1M tokens, 6.2 epochs) with
-# data.doc_masking, AdamW 1e-3 -> 1e-4 after 100 warm-up steps, weight decay 0.01 (BERT's 15%,
-# 80/10/10); fine-tuning 300 steps of 32 (3.2 epochs) at each of --ft-lrs (1e-4 3e-4 1e-3) from
-# the MLM checkpoint and from random initialisation, AdamW with linear decay to 0 after 30
-# warm-up steps, weight decay 0.01, mean pooling (docs/encoder.md says why); the rate of each
+# lines the rest; --ft-extra 7,000 more training sentences drawn from the pretraining lines of at
+# least --words + 2 words (text the MLM saw, unlabelled; validation and test stay held out), so
+# 10,000 training examples; WordPiece, 8,192 tokens, lowercased; BERT with 4 layers, d_model 256,
+# 4 heads, d_ff 1024, dropout 0.1; MLM 1,000 steps of 32 rows x 128 tokens (4.1M tokens, 6.2
+# epochs) with data.doc_masking, AdamW 1e-3 -> 1e-4 after 100 warm-up steps, weight decay 0.01
+# (BERT's 15%, 80/10/10); fine-tuning 600 steps of 32 (1.9 epochs) at each of --ft-lrs (1e-4 3e-4
+# 1e-3) from the MLM checkpoint and from random initialisation, AdamW with linear decay to 0 after
+# 60 warm-up steps, weight decay 0.01, mean pooling (docs/encoder.md says why); the rate of each
 # start with the highest final val_acc is its result, measured on test with --predict from the
 # final checkpoint (equal steps); seed 1337.
-# Takes about 1.5 hours on a busy 2-core VM: the pretraining 3,346 s of compute at 1,224 tokens/s
-# on 2 threads, each of the six fine-tuning runs 0.5-1.3 core-seconds a step.
+# Takes about 2 hours on a busy 2-core VM: the pretraining 3,346 s of compute at 1,224 tokens/s
+# on 2 threads, each of the six fine-tuning runs 0.4-1.3 core-seconds a step.
 #
-#   bench/encoder_cpu.sh [--work DIR] [--task replaced|order|lexicon] [--words N] [--replace N]
-#                        [--mlm-steps N] [--ft-steps N] [--ft-train N] [--ft-val N] [--ft-test N]
+#   bench/encoder_cpu.sh [--work DIR] [--task order|replaced|lexicon] [--words N] [--replace N]
+#                        [--mlm-steps N] [--ft-steps N] [--ft-train N] [--ft-val N] [--ft-test N] [--ft-extra N]
 #                        [--ft-lrs "LR ..."] [--layers N] [--d-model N] [--vocab N] [--threads N]
 #                        [--skip-pretrain]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${CTRAIN_BIN:-build/ctrain}
 CORPUS=${CORPUS:-../shared/data/corpora/nlp-corpus-40k.txt}
-WORK=out/bench-encoder TASK=replaced WORDS=12 REPLACE=3 MLM_STEPS=1000 FT_STEPS=300 FT_TRAIN=3000 FT_VAL=1000
-FT_TEST=1000 FT_LRS="1e-4 3e-4 1e-3" LAYERS=4 DMODEL=256 VOCAB=8192 THREADS=2 SKIP_PRETRAIN=0
+WORK=out/bench-encoder TASK=order WORDS=12 REPLACE=3 MLM_STEPS=1000 FT_STEPS=600 FT_TRAIN=3000 FT_VAL=1000
+FT_TEST=1000 FT_EXTRA=7000 FT_LRS="1e-4 3e-4 1e-3" LAYERS=4 DMODEL=256 VOCAB=8192 THREADS=2 SKIP_PRETRAIN=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --work) WORK=$2; shift 2 ;;
@@ -49,13 +52,14 @@ while [ $# -gt 0 ]; do
         --ft-train) FT_TRAIN=$2; shift 2 ;;
         --ft-val) FT_VAL=$2; shift 2 ;;
         --ft-test) FT_TEST=$2; shift 2 ;;
+        --ft-extra) FT_EXTRA=$2; shift 2 ;;
         --ft-lrs) FT_LRS=$2; shift 2 ;;
         --layers) LAYERS=$2; shift 2 ;;
         --d-model) DMODEL=$2; shift 2 ;;
         --vocab) VOCAB=$2; shift 2 ;;
         --threads) THREADS=$2; shift 2 ;;
         --skip-pretrain) SKIP_PRETRAIN=1; shift ;;
-        *) sed -n '2,34p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,37p' "$0" >&2; exit 2 ;;
     esac
 done
 case "$TASK" in replaced|order|lexicon) ;; *) echo "bench/encoder_cpu.sh: --task is replaced, order or lexicon" >&2; exit 2 ;; esac
@@ -76,53 +80,66 @@ open(f"{work}/pretrain.txt", "w").write("\n".join(reversed(rest)) + "\n")
 open(f"{work}/heldout.txt", "w").write("\n".join(reversed(out)) + "\n")
 PY
 
-python3 - "$WORK" "$TASK" "$WORDS" "$REPLACE" "$FT_TRAIN" "$FT_VAL" <<'PY'
+python3 - "$WORK" "$TASK" "$WORDS" "$REPLACE" "$FT_TRAIN" "$FT_VAL" "$FT_EXTRA" <<'PY'
 import collections, json, random, sys
-work, task, words, k, n_train, n_val = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+work, task, words, k, n_train, n_val, n_extra = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
 rng = random.Random(1337)
 P = ".,;:!?\"'()[]-"
 def core(x):  # a word without its punctuation, or None when it is not all letters
     c = x.strip(P)
     return c if c.isalpha() else None
 lines = [l.split()[:words] for l in open(f"{work}/heldout.txt", encoding="utf-8") if l.strip()]
+# --ft-extra: more training sentences from the pretraining lines (text the MLM saw, unlabelled)
+extra = [l.split()[:words] for l in open(f"{work}/pretrain.txt", encoding="utf-8") if len(l.split()) >= words + 2]
+extra = random.Random(7).sample(extra, min(n_extra, len(extra)))
 rows = []
-if task == "replaced":
+if task == "lexicon":  # its lexicon comes from the held-out lines alone, as it was measured
+    Q = ".,;:!?\"'()"
+    freq = collections.Counter(x.lower().strip(Q) for w in lines for x in w)
+    lexicon = {x for x, _ in freq.most_common(240)[200:]}
+elif task == "replaced":
     freq = collections.Counter(c.lower() for l in open(f"{work}/pretrain.txt", encoding="utf-8")
                                for x in l.split() if (c := core(x)))
     vocab = [w for w, n in freq.most_common() if n >= 3]
     rank = {w: i for i, w in enumerate(vocab)}
-    for i, w in enumerate(lines):
-        label = "original" if i % 2 == 0 else "replaced"
-        if label == "replaced":
-            w = w[:]
-            spots = [j for j, x in enumerate(w) if core(x)]
-            for j in rng.sample(spots, min(k, len(spots))):
-                c = core(w[j])
-                r = rank.get(c.lower(), len(vocab) - 1)
-                lo, hi = int(r * 0.8), min(len(vocab) - 1, int(r * 1.25) + 1)
-                new = c.lower()
-                while new == c.lower():
-                    new = vocab[rng.randint(lo, hi)]
-                w[j] = w[j].replace(c, new.capitalize() if c[0].isupper() else new, 1)
-        rows.append({"text": " ".join(w), "label": label})
-elif task == "order":
-    for i, w in enumerate(lines):
-        label = "original" if i % 2 == 0 else "shuffled"
-        if label == "shuffled":
-            s = w[:]
-            while s == w and len(set(w)) > 1:
-                rng.shuffle(s)
-            w = s
-        rows.append({"text": " ".join(w), "label": label})
-else:
-    Q = ".,;:!?\"'()"  # the lexicon's punctuation, as it was measured
-    freq = collections.Counter(x.lower().strip(Q) for w in lines for x in w)
-    lexicon = {x for x, _ in freq.most_common(240)[200:]}
-    for w in lines:
-        hit = any(x.lower().strip(Q) in lexicon for x in w)
-        rows.append({"text": " ".join(w), "label": "yes" if hit else "no"})
+def label(lines):  # the task's rows from lines of words
+    rows = []
+    if task == "replaced":
+        for i, w in enumerate(lines):
+            y = "original" if i % 2 == 0 else "replaced"
+            if y == "replaced":
+                w = w[:]
+                spots = [j for j, x in enumerate(w) if core(x)]
+                for j in rng.sample(spots, min(k, len(spots))):
+                    c = core(w[j])
+                    r = rank.get(c.lower(), len(vocab) - 1)
+                    lo, hi = int(r * 0.8), min(len(vocab) - 1, int(r * 1.25) + 1)
+                    new = c.lower()
+                    while new == c.lower():
+                        new = vocab[rng.randint(lo, hi)]
+                    w[j] = w[j].replace(c, new.capitalize() if c[0].isupper() else new, 1)
+            rows.append({"text": " ".join(w), "label": y})
+    elif task == "order":
+        for i, w in enumerate(lines):
+            y = "original" if i % 2 == 0 else "shuffled"
+            if y == "shuffled":
+                s = w[:]
+                while s == w and len(set(w)) > 1:
+                    rng.shuffle(s)
+                w = s
+            rows.append({"text": " ".join(w), "label": y})
+    else:
+        for w in lines:
+            hit = any(x.lower().strip(Q) in lexicon for x in w)
+            rows.append({"text": " ".join(w), "label": "yes" if hit else "no"})
+    return rows
+rows = label(lines)
 rng.shuffle(rows)
-for name, part in (("train", rows[:n_train]), ("val", rows[n_train:n_train + n_val]), ("test", rows[n_train + n_val:])):
+train = rows[:n_train]
+if extra:
+    train += label(extra)
+    rng.shuffle(train)
+for name, part in (("train", train), ("val", rows[n_train:n_train + n_val]), ("test", rows[n_train + n_val:])):
     with open(f"{work}/ft_{name}.jsonl", "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in part)
 PY
