@@ -131,6 +131,11 @@ TEST(peft_run, p_tuning_resume_to_the_bit_export_import) {
     resume_to_the_bit("--peft.type=p_tuning --peft.encoder_hidden_size=16", "p_tuning", 7, 32);
 }
 
+TEST(peft_run, p_tuning_lstm_resume_to_the_bit_export_import) {  // 1 + 2 layers × 2 directions × 4 + 4 tensors
+    resume_to_the_bit("--peft.type=p_tuning --peft.encoder_reparameterization_type=LSTM --peft.encoder_hidden_size=8",
+                      "p_tuning", 21, 32);
+}
+
 // Prefix tuning: the base's 1 key/value head of 16 (2 query heads of d_model 32) make token_dim 16.
 TEST(peft_run, prefix_tuning_resume_to_the_bit_export_import) {
     resume_to_the_bit("--peft.type=prefix_tuning", "prefix_tuning", 1, 16);
@@ -151,7 +156,8 @@ TEST(peft_run, config_errors_name_the_key) {
         {"--peft.type=prompt_tuning --peft.prompt_tuning_init=text", "peft.prompt_tuning_init text needs"},
         {"--peft.type=prompt_tuning --peft.encoder_hidden_size=8", "peft.encoder_hidden_size applies to p_tuning"},
         {"--peft.type=p_tuning --peft.encoder_num_layers=3", "peft.encoder_num_layers 3"},
-        {"--peft.type=p_tuning --peft.encoder_reparameterization_type=LSTM", "LSTM is not implemented yet"},
+        {"--peft.type=p_tuning --peft.encoder_reparameterization_type=LSTM --peft.encoder_dropout=0.1",
+         "dropout between layers is not implemented"},
         {"--peft.type=prompt_tuning --peft.prefix_projection=true", "peft.prefix_projection belongs to"},
         {"--peft.type=prompt_tuning --lora.r=4", "one adapter kind per run"},
         {"--peft.type=prompt_tuning --peft.typo=1", "peft.typo"},
