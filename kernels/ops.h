@@ -288,6 +288,18 @@ typedef struct CtOps {
     // Optional: NULL in the CUDA tables (prompt learning runs on the CPU for now).
     void (*relu_forward)(CtAct *out, const CtAct *inp, size_t n);
     void (*relu_backward)(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n);
+    // One direction of one torch.nn.LSTM layer over V steps (P-tuning's LSTM prompt encoder), the
+    // recurrence only: xg [V,4H] = x·W_ihᵀ + b_ih is the caller's matmul. Gates i, f, g, o (torch's
+    // order); z_t = xg_t + W_hh·h_prev + b_hh, c_t = σ(z_f)⊙c_prev + σ(z_i)⊙tanh(z_g),
+    // h_t = σ(z_o)⊙tanh(c_t), h_prev = h_{t-1} (h_{t+1} when reverse), 0 at the start.
+    // Forward WRITES h [V, ldh] (H columns of each row), c [V,H], gates [V,4H] (activated).
+    // Backward WRITES dxg [V,4H] and dc [V,H] (scratch), ADDS dw_hh [4H,H], db_hh [4H], and
+    // consumes dh [V, ldh] (the gradient of h from above; the recurrent part is added into it).
+    // fp32 buffers (the adapter's). Optional: NULL in the CUDA tables (kernels/cpu/lstm.inc).
+    void (*lstm_forward)(float *h, float *c, float *gates, const float *xg, const float *w_hh, const float *b_hh, int V,
+                         int H, int ldh, int reverse);
+    void (*lstm_backward)(float *dxg, float *dw_hh, float *db_hh, float *dh, float *dc, const float *h, const float *c,
+                          const float *gates, const float *w_hh, int V, int H, int ldh, int reverse);
 
     // SwiGLU: gate_up[N,2F] holds per row the gate half then the up half;
     // out[N,F] = silu(gate) · up, silu(g) = g·σ(g).

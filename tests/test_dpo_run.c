@@ -102,11 +102,12 @@ TEST(dpo, metrics_rows_come_from_the_forward_of_their_step) {
     free(out);
 }
 
-// Prefix tuning (peft.type prefix_tuning) under DPO: the reference is the base without the prefix
-// (PEFT's disable_adapter), so the random prefix already separates policy and reference at step 1
-// (a reference that kept the prefix would give margin 0 and loss ln 2 there); each row's loss is
-// −logσ of its margin, and the checkpoint holds the prefix.
-TEST(dpo, prefix_tuning_has_the_base_without_its_prefix_as_reference) {
+// Prompt learning under DPO: the reference is the base without the adapter (PEFT's
+// disable_adapter, what TRL uses for a PEFT policy without a ref_model), so the random prefix or
+// virtual tokens already separate policy and reference at step 1 (a reference that kept them would
+// give margin 0 and loss ln 2 there); each row's loss is −logσ of its margin, and the run
+// checkpoints.
+static void dpo_reference_is_the_bare_base(const char *flags, const char *banner) {
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
     char *out = NULL;
     int rc = make_pairs(dir, &out);
@@ -114,16 +115,16 @@ TEST(dpo, prefix_tuning_has_the_base_without_its_prefix_as_reference) {
     CHECK_MSG(rc == 0, "%s", out);
     free(out);
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' dpo dpo.json --run.out_dir=p --run.threads=1 --train.seq_len=40 "
-             "--peft.type=prefix_tuning --peft.num_virtual_tokens=4", dir, bin);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' dpo dpo.json --run.out_dir=p --run.threads=1 --train.seq_len=40 %s", dir,
+             bin, flags);
     CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
-    CHECK_CONTAINS(out, "peft: prefix_tuning, 4 virtual tokens");
+    CHECK_CONTAINS(out, banner);
     CHECK_CONTAINS(out, "done: 6 steps");
     free(out);
     cJSON *lines[64];
     int n = read_metrics(ct_test_path("p/metrics.jsonl"), lines, 64);
     CHECK_MSG(fabs(metric(lines, n, "train", 1, "rewards/margins")) > 1e-4, "step 1: margin %g: the reference kept "
-              "the prefix", metric(lines, n, "train", 1, "rewards/margins"));
+              "the adapter", metric(lines, n, "train", 1, "rewards/margins"));
     for (int k = 1; k <= 6; k++) {
         double margin = metric(lines, n, "train", k, "rewards/margins"), loss = metric(lines, n, "train", k, "loss");
         CHECK_MSG(isfinite(margin) && isfinite(loss), "step %d: no train row with rewards/margins and loss", k);
@@ -134,6 +135,16 @@ TEST(dpo, prefix_tuning_has_the_base_without_its_prefix_as_reference) {
     char *ckpt = ct_test_read(ct_test_path("p/ckpt-step00000006.h5"), NULL);
     CHECK_MSG(ckpt != NULL, "no checkpoint at step 6");
     free(ckpt);
+}
+
+TEST(dpo, prefix_tuning_has_the_base_without_its_prefix_as_reference) {
+    dpo_reference_is_the_bare_base("--peft.type=prefix_tuning --peft.num_virtual_tokens=4",
+                                   "peft: prefix_tuning, 4 virtual tokens");
+}
+
+TEST(dpo, prompt_tuning_has_the_base_without_its_virtual_tokens_as_reference) {
+    dpo_reference_is_the_bare_base("--peft.type=prompt_tuning --peft.num_virtual_tokens=4",
+                                   "peft: prompt_tuning, 4 virtual tokens");
 }
 
 // Data parallel: a step's row holds the rewards of every rank's pairs (TRL gathers them), so 2

@@ -3,10 +3,12 @@
 // put on ctrain's HF export of the same base with PeftModel.from_pretrained, gives ctrain's logits
 // of the real tokens; (2) an adapter made and saved by peft itself loads into ctrain with peft's
 // logits. Both families; prefix tuning with and without PEFT's projection (its export and PEFT's
-// own file hold the computed keys and values). Elsewhere the tests skip with the reason.
+// own file hold the computed keys and values); P-tuning with the MLP and the LSTM encoder, and
+// (3) PEFT's untrained LSTM encoder's weights in ctrain give the prompt embeddings PEFT saved. Elsewhere the tests skip with the reason.
 #include <math.h>
 #include <stdlib.h>
 
+#include "checkpoints/safetensors.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -41,8 +43,11 @@ static void compare_with_peft_projection(CtArch arch, CtPeftType type, int proje
     CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
     CHECK(ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, REF_T, CT_MODEL_FROZEN, NULL, &meta) == 0);
     ct_checkpoint_meta_free(&meta);
-    CtPeftSpec spec = {.type = type, .num_virtual_tokens = REF_V, .encoder_hidden_size = 16, .encoder_num_layers = 2,
-                       .prefix_projection = projection};
+    // P-tuning's "projection" is its LSTM encoder (hidden size 8, as the script's)
+    const int lstm = type == CT_PEFT_P_TUNING && projection;
+    CtPeftSpec spec = {.type = type, .num_virtual_tokens = REF_V, .encoder_hidden_size = lstm ? 8 : 16,
+                       .encoder_num_layers = 2, .prefix_projection = projection && !lstm,
+                       .encoder = lstm ? CT_PEFT_ENCODER_LSTM : CT_PEFT_ENCODER_MLP};
     CHECK_MSG(ct_peft_attach(&m, &spec) == 0, "%s", ct_error_message());
     ct_peft_init(&m, 8);
     if (type == CT_PEFT_PROMPT_TUNING)  // normal(0, 1) rows: tame them to the fixture's embedding scale
@@ -64,7 +69,7 @@ static void compare_with_peft_projection(CtArch arch, CtPeftType type, int proje
     CHECK(hf_fixture_read_floats(out, want, n) == 0);
     double err = hf_fixture_relative_error(ct_model_logits(&m), want, n), effect = adapter_effect(base, &b, want, n);
     printf("    %s %s%s: ctrain vs PEFT on ctrain's adapter: relative error %.3g (the adapter moves the logits by "
-           "%.3g)\n", ct_arch_name(arch), m.peft->kind->name, projection ? " (projection)" : "", err, effect);
+           "%.3g)\n", ct_arch_name(arch), m.peft->kind->name, lstm ? " LSTM" : projection ? " (projection)" : "", err, effect);
     CHECK_MSG(err < 1e-5, "ctrain's logits differ from PEFT's by %.3g (relative)", err);
     CHECK_MSG(effect > 1e-2, "the adapter hardly changes the logits (%.3g): the comparison would prove nothing", effect);
     ct_model_free(&m);
@@ -81,6 +86,34 @@ static void compare_with_peft_projection(CtArch arch, CtPeftType type, int proje
            "%.3g)\n", ct_arch_name(arch), m.peft->kind->name, err, effect);
     CHECK_MSG(err < 1e-5, "ctrain's logits with PEFT's adapter differ from PEFT's by %.3g (relative)", err);
     CHECK_MSG(effect > 1e-2, "PEFT's adapter hardly changes the logits (%.3g)", effect);
+    if (lstm) {  // (3) PEFT's untrained LSTM encoder in ctrain gives the prompt_embeddings PEFT saved
+        int64_t shape[2];
+        float *theirs = m.peft->kind->prompt_embeddings(&m, shape);
+        ct_model_free(&m);
+        CHECK(ct_checkpoint_load(base, &m, ct_ops_cpu(), 1, REF_T, CT_MODEL_FROZEN, NULL, &meta) == 0);
+        ct_checkpoint_meta_free(&meta);
+        CHECK_MSG(ct_peft_attach(&m, &spec) == 0, "%s", ct_error_message());
+        CtSafetensors f;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/encoder.safetensors", peft_adapter);
+        CHECK_MSG(ct_st_open(&f, path) == 0, "%s", ct_error_message());
+        for (int i = 0; i < m.peft->n_tensors; i++) {
+            const CtPeftTensor *t = &m.peft->tensors[i];
+            const CtStTensor *st = ct_st_find(&f, t->name);
+            CHECK_MSG(st != NULL, "PEFT's LSTM encoder has no %s", t->name);
+            CHECK_MSG(st == NULL || st->numel == t->numel, "%s: PEFT's has %llu numbers, ctrain's %zu", t->name,
+                      st ? (unsigned long long)st->numel : 0ULL, t->numel);
+            if (st && st->numel == t->numel) CHECK(ct_st_read_f32(&f, st, m.peft->params + t->offset) == 0);
+        }
+        ct_st_close(&f);
+        float *ours = m.peft->kind->prompt_embeddings(&m, shape);
+        err = hf_fixture_relative_error(ours, theirs, (size_t)shape[0] * shape[1]);
+        printf("    %s p_tuning LSTM: ctrain's encoder on PEFT's weights vs PEFT's prompt_embeddings: relative error "
+               "%.3g\n", ct_arch_name(arch), err);
+        CHECK_MSG(err < 1e-5, "ctrain's LSTM encoder gives other prompt embeddings than PEFT's (%.3g)", err);
+        ct_free(ours);
+        ct_free(theirs);
+    }
     ct_free(want);
     ct_model_free(&m);
 }
@@ -91,6 +124,12 @@ TEST(peft_ref, gpt2_prompt_tuning_matches_peft_both_ways) { compare_with_peft(CT
 TEST(peft_ref, llama_prompt_tuning_matches_peft_both_ways) { compare_with_peft(CT_ARCH_LLAMA, CT_PEFT_PROMPT_TUNING); }
 TEST(peft_ref, gpt2_p_tuning_matches_peft_both_ways) { compare_with_peft(CT_ARCH_GPT2, CT_PEFT_P_TUNING); }
 TEST(peft_ref, llama_p_tuning_matches_peft_both_ways) { compare_with_peft(CT_ARCH_LLAMA, CT_PEFT_P_TUNING); }
+TEST(peft_ref, gpt2_p_tuning_lstm_matches_peft_both_ways) {
+    compare_with_peft_projection(CT_ARCH_GPT2, CT_PEFT_P_TUNING, 1);
+}
+TEST(peft_ref, llama_p_tuning_lstm_matches_peft_both_ways) {
+    compare_with_peft_projection(CT_ARCH_LLAMA, CT_PEFT_P_TUNING, 1);
+}
 TEST(peft_ref, gpt2_prefix_tuning_matches_peft_both_ways) { compare_with_peft(CT_ARCH_GPT2, CT_PEFT_PREFIX_TUNING); }
 TEST(peft_ref, llama_prefix_tuning_matches_peft_both_ways) { compare_with_peft(CT_ARCH_LLAMA, CT_PEFT_PREFIX_TUNING); }
 TEST(peft_ref, llama_prefix_projection_matches_peft_both_ways) {

@@ -131,6 +131,11 @@ TEST(peft_run, p_tuning_resume_to_the_bit_export_import) {
     resume_to_the_bit("--peft.type=p_tuning --peft.encoder_hidden_size=16", "p_tuning", 7, 32);
 }
 
+TEST(peft_run, p_tuning_lstm_resume_to_the_bit_export_import) {  // 1 + 2 layers × 2 directions × 4 + 4 tensors
+    resume_to_the_bit("--peft.type=p_tuning --peft.encoder_reparameterization_type=LSTM --peft.encoder_hidden_size=8",
+                      "p_tuning", 21, 32);
+}
+
 // Prefix tuning: the base's 1 key/value head of 16 (2 query heads of d_model 32) make token_dim 16.
 TEST(peft_run, prefix_tuning_resume_to_the_bit_export_import) {
     resume_to_the_bit("--peft.type=prefix_tuning", "prefix_tuning", 1, 16);
@@ -151,7 +156,8 @@ TEST(peft_run, config_errors_name_the_key) {
         {"--peft.type=prompt_tuning --peft.prompt_tuning_init=text", "peft.prompt_tuning_init text needs"},
         {"--peft.type=prompt_tuning --peft.encoder_hidden_size=8", "peft.encoder_hidden_size applies to p_tuning"},
         {"--peft.type=p_tuning --peft.encoder_num_layers=3", "peft.encoder_num_layers 3"},
-        {"--peft.type=p_tuning --peft.encoder_reparameterization_type=LSTM", "LSTM is not implemented yet"},
+        {"--peft.type=p_tuning --peft.encoder_reparameterization_type=LSTM --peft.encoder_dropout=0.1",
+         "dropout between layers is not implemented"},
         {"--peft.type=prompt_tuning --peft.prefix_projection=true", "peft.prefix_projection belongs to"},
         {"--peft.type=prompt_tuning --lora.r=4", "one adapter kind per run"},
         {"--peft.type=prompt_tuning --peft.typo=1", "peft.typo"},
@@ -162,5 +168,54 @@ TEST(peft_run, config_errors_name_the_key) {
         CHECK(ct_test_run(cmd, &out) != 0);
         CHECK_CONTAINS(out, cases[i].message);
         free(out);
+    }
+}
+
+// Data parallel (DESIGN.md's rule): 2 ranks of batch 2 take the steps of 1 rank of batch 4, for
+// prompt tuning, prefix tuning and P-tuning (LSTM): the adapter's gradients are all-reduced like any trained
+// buffer's (m->train_grads), and rank 0's initial adapter is broadcast.
+TEST(peft_run, two_ranks_equal_one_rank_with_twice_the_batch) {
+    ct_log_set_level(CT_LOG_QUIET);
+#ifndef CTRAIN_MPI
+    SKIP("this build has no MPI (install OpenMPI and rebuild to test data parallelism)");
+#endif
+    if (ct_test_run("command -v mpirun", NULL) != 0) SKIP("mpirun is not on PATH: data-parallel tests skipped");
+    if (!prepare("")) return;
+    static const char *const kinds[] = {
+        "--peft.type=prompt_tuning", "--peft.type=prefix_tuning",
+        "--peft.type=p_tuning --peft.encoder_reparameterization_type=LSTM --peft.encoder_hidden_size=8"};
+    for (int k = 0; k < 3; k++) {
+        char args[1024], cmd[8192], *out;
+        snprintf(args, sizeof args,
+                 "pretrain run.json --data.path=data --train.init_from=base/ckpt-step00000010.h5 "
+                 "--peft.num_virtual_tokens=6 --train.max_steps=10 --optim.lr=3e-2 --model.dropout=0 --run.threads=1 "
+                 "%s",
+                 kinds[k]);
+        snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s --run.out_dir=one%d", ct_test_tmpdir(), ct_test_bin(), args, k);
+        CHECK_EQ_INT(ct_test_run(cmd, &out), 0);
+        free(out);
+        snprintf(cmd, sizeof cmd, "%s --run.out_dir=two%d --train.batch_size=2", args, k);
+        CHECK_EQ_INT(train_fixture_mpirun(2, cmd, &out), 0);
+        CHECK_CONTAINS(out, "data parallel: parameters identical on all 2 ranks");
+        free(out);
+        CtModel a, b;
+        CtCheckpointMeta meta = CT_CHECKPOINT_META_INIT;
+        char path[64];
+        snprintf(path, sizeof path, "one%d/ckpt-step00000010.h5", k);
+        CHECK(ct_checkpoint_load(ct_test_path(path), &a, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
+        ct_checkpoint_meta_free(&meta);
+        snprintf(path, sizeof path, "two%d/ckpt-step00000010.h5", k);
+        CHECK(ct_checkpoint_load(ct_test_path(path), &b, ct_ops_cpu(), 1, 1, 0, NULL, &meta) == 0);
+        ct_checkpoint_meta_free(&meta);
+        CHECK(a.peft && b.peft && a.n_train == b.n_train && a.n_train > 0);
+        double diff = 0, norm = 0;
+        for (size_t i = 0; i < a.n_train; i++) {
+            diff += ((double)a.peft->params[i] - b.peft->params[i]) * ((double)a.peft->params[i] - b.peft->params[i]);
+            norm += (double)b.peft->params[i] * b.peft->params[i];
+        }
+        printf("    %s: 2 ranks x 2 vs 1 rank x 4 after 10 steps: relative difference %.3g\n", kinds[k] + 12,
+               sqrt(diff / norm));
+        CHECK_MSG(sqrt(diff / norm) < 1e-5, "%s: relative difference %g", kinds[k], sqrt(diff / norm));
+        ct_model_free(&a), ct_model_free(&b);
     }
 }

@@ -96,6 +96,14 @@ static void relu_forward(CtAct *out, const CtAct *inp, size_t n) { ct_cpu_relu_f
 static void relu_backward(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
     ct_cpu_relu_backward_f32(dinp, inp, dout, n);
 }
+static void lstm_forward(float *h, float *c, float *gates, const float *xg, const float *w_hh, const float *b_hh, int V,
+                         int H, int ldh, int reverse) {
+    ct_cpu_lstm_forward_f32(h, c, gates, xg, w_hh, b_hh, V, H, ldh, reverse);
+}
+static void lstm_backward(float *dxg, float *dw_hh, float *db_hh, float *dh, float *dc, const float *h, const float *c,
+                          const float *gates, const float *w_hh, int V, int H, int ldh, int reverse) {
+    ct_cpu_lstm_backward_f32(dxg, dw_hh, db_hh, dh, dc, h, c, gates, w_hh, V, H, ldh, reverse);
+}
 static void tanh_forward(CtAct *out, const CtAct *inp, size_t n) { ct_cpu_tanh_forward_f32(out, inp, n); }
 static void tanh_backward(CtAct *dinp, const CtAct *out, const CtAct *dout, size_t n) {
     ct_cpu_tanh_backward_f32(dinp, out, dout, n);
@@ -220,6 +228,8 @@ static const CtOps cpu_ops = {
     .tanh_backward = tanh_backward,
     .relu_forward = relu_forward,
     .relu_backward = relu_backward,
+    .lstm_forward = lstm_forward,
+    .lstm_backward = lstm_backward,
     .swiglu_forward = swiglu_forward,
     .swiglu_backward = swiglu_backward,
     .geglu_forward = geglu_forward,

@@ -9,12 +9,16 @@ usage:
       come first; T for prefix tuning, whose virtual tokens are a past_key_values) of the int32
       tokens in TOKENS to OUT.
       (2) Makes an adapter of TYPE (PROMPT_TUNING: PromptTuningConfig, random init; P_TUNING:
-      PromptEncoderConfig, MLP of hidden size 16; PREFIX_TUNING: PrefixTuningConfig, with
+      PromptEncoderConfig, MLP of hidden size 16, or with PROJECTION 1 its LSTM of hidden size 8
+      and 2 layers; PREFIX_TUNING: PrefixTuningConfig, with
       prefix_projection PROJECTION (0/1) of hidden size 16) with V virtual tokens with peft itself
       (get_peft_model, seeded), writes the training-mode model's logits of the real tokens to
       PEFT_OUT and saves the adapter with save_pretrained to PEFT_ADAPTER_DIR (for P_TUNING and a
       projected prefix PEFT saves the encoder's output as prompt_embeddings): ctrain must read it
-      to the same logits.
+      to the same logits. For the LSTM it also saves the untrained encoder's state_dict (PyTorch's
+      names: embedding.weight, lstm_head.weight_ih_l0, ..., mlp_head.2.bias) to
+      PEFT_ADAPTER_DIR/encoder.safetensors: ctrain loads it and must compute the prompt_embeddings
+      PEFT saved (the one check of the LSTM's math itself: the folder holds only its output).
 
 Where torch, transformers or peft is not importable it prints "SKIP: ..." and exits 0.
 """
@@ -52,12 +56,19 @@ def main():
     elif kind == "PREFIX_TUNING":
         cfg = peft.PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=v, prefix_projection=projection,
                                       encoder_hidden_size=16)
+    elif projection:
+        cfg = peft.PromptEncoderConfig(task_type="CAUSAL_LM", num_virtual_tokens=v, encoder_hidden_size=8,
+                                       encoder_reparameterization_type="LSTM", encoder_num_layers=2)
     else:
         cfg = peft.PromptEncoderConfig(task_type="CAUSAL_LM", num_virtual_tokens=v, encoder_hidden_size=16)
     made = peft.get_peft_model(base(base_dir), cfg)
     made.eval()  # no dropout; the prompt encoder still runs (inference_mode is False)
     write_floats(peft_out, real_logits(made, tokens, rows_before))
     made.save_pretrained(peft_adapter_dir)
+    if kind == "P_TUNING" and projection:
+        from safetensors.torch import save_file
+        enc = made.prompt_encoder["default"].state_dict()
+        save_file({k: t.detach().contiguous().float() for k, t in enc.items()}, peft_adapter_dir + "/encoder.safetensors")
 
 
 if __name__ == "__main__":

@@ -283,7 +283,7 @@ static const CtConfigKey keys[] = {
                       "The text of peft.prompt_tuning_init text, tokenized with the run's tokenizer."),
     CT_CFG_KEY_ENUM(CtRunConfig, peft.encoder_reparameterization_type, "peft.encoder_reparameterization_type", "MLP",
                     "MLP|LSTM",
-                    "p_tuning: the prompt encoder, PEFT's MLP (Linear-ReLU-Linear-ReLU-Linear) or LSTM (a bidirectional LSTM, then Linear-ReLU-Linear; not implemented yet)."),
+                    "p_tuning: the prompt encoder, PEFT's MLP (Linear-ReLU-Linear-ReLU-Linear) or LSTM (a bidirectional LSTM, then Linear-ReLU-Linear; CPU only, encoder_dropout 0 only)."),
     CT_CFG_KEY_INT(CtRunConfig, peft.encoder_hidden_size, "peft.encoder_hidden_size", "0", 0, 1 << 20,
                    "p_tuning: the prompt encoder's hidden width; prefix_tuning with prefix_projection: the projection's. 0: the model's width (PEFT's None -> token_dim)."),
     CT_CFG_KEY_INT(CtRunConfig, peft.encoder_num_layers, "peft.encoder_num_layers", "2", 1, 64,
@@ -333,12 +333,15 @@ static int check_peft_keys(const CtRunConfig *cfg, const char *source) {
     if (t == 2 && mlp && cfg->peft.encoder_num_layers != 2)
         return ct_error_set("%s: peft.encoder_num_layers %d: PEFT's MLP prompt encoder always has its three Linear "
                             "layers (the key is the LSTM's); remove it", source, cfg->peft.encoder_num_layers);
+    if (t == 2 && !mlp && cfg->peft.encoder_dropout != 0)
+        return ct_error_set("%s: peft.encoder_dropout %g: the LSTM prompt encoder's dropout between layers is not "
+                            "implemented in ctrain; use 0 (PEFT's default)", source, cfg->peft.encoder_dropout);
+    if (t == 2 && !mlp && (cfg->peft.encoder_num_layers < 1 || cfg->peft.encoder_num_layers > 3))
+        return ct_error_set("%s: peft.encoder_num_layers %d: ctrain's LSTM prompt encoder takes 1 to 3 layers",
+                            source, cfg->peft.encoder_num_layers);
     if (t == 2 && mlp && cfg->peft.encoder_dropout != 0)
         return ct_error_set("%s: peft.encoder_dropout %g: PEFT's MLP prompt encoder has no dropout (the key is the "
                             "LSTM's); remove it", source, cfg->peft.encoder_dropout);
-    if (t == 2 && !mlp)
-        return ct_error_set("%s: peft.encoder_reparameterization_type LSTM is not implemented yet in ctrain; use MLP "
-                            "(PEFT's default and recommendation)", source);
     return 0;
 }
 

@@ -153,7 +153,8 @@ void ct_peft_report(const CtModel *m) {
     const double saving = 12.0 * (double)m->n_params - 16.0 * (double)p->n_params;
     ct_format_bytes(saved, sizeof saved, fabs(saving));
     if (p->spec.type == CT_PEFT_P_TUNING)
-        snprintf(what, sizeof what, ", prompt encoder MLP of width %d", p->spec.encoder_hidden_size);
+        snprintf(what, sizeof what, ", prompt encoder %s of width %d", p->spec.encoder == CT_PEFT_ENCODER_LSTM ? "LSTM" : "MLP",
+                 p->spec.encoder_hidden_size);
     else if (p->spec.type == CT_PEFT_PROMPT_TUNING)
         snprintf(what, sizeof what, ", initialised %s", p->spec.init == CT_PEFT_INIT_TEXT ? "from a text" : "at random");
     else if (p->spec.type == CT_PEFT_PREFIX_TUNING && !p->spec.inference)

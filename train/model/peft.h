@@ -30,7 +30,7 @@ typedef enum { CT_PEFT_NONE, CT_PEFT_PROMPT_TUNING, CT_PEFT_P_TUNING, CT_PEFT_PR
 typedef enum { CT_PEFT_INIT_RANDOM, CT_PEFT_INIT_TEXT } CtPeftInit;
 typedef enum { CT_PEFT_ENCODER_MLP, CT_PEFT_ENCODER_LSTM } CtPeftEncoder;
 
-#define CT_PEFT_MAX_TENSORS 16
+#define CT_PEFT_MAX_TENSORS 32
 #define CT_PEFT_MAX_INIT_IDS 4096
 
 // What to train (PEFT's PromptTuningConfig / PromptEncoderConfig / PrefixTuningConfig fields).

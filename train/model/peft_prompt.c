@@ -4,7 +4,8 @@
 //   P = W₃·ReLU(W₂·ReLU(W₁·E + b₁) + b₂) + b₃     (mlp_head.0, .2, .4; E, P [V, C], hidden H)
 //   backward from dP: dW₃ = dPᵀ·a₂, da₂ = dP·W₃, dh₂ = da₂⊙[h₂>0], ..., dE = dh₁·W₁
 //
-// through the matmul and ReLU ops (kernels/ops.h). The virtual rows' embedding replaces the token
+// through the matmul and ReLU ops (kernels/ops.h); or by PEFT's LSTM encoder (train/model/peft_lstm.c).
+// The virtual rows' embedding replaces the token
 // lookup of their rows; positions, the embedding scale (Gemma) and dropout apply after it, as they
 // do to PEFT's inputs_embeds. See train/model/peft.h for how a batch is laid out.
 #include <math.h>
@@ -16,6 +17,7 @@
 #include "core/rng.h"
 #include "train/model/peft.h"
 #include "train/model/peft_hooks.h"
+#include "train/model/peft_lstm.h"
 
 typedef struct {
     int V, C, H;
@@ -23,6 +25,7 @@ typedef struct {
     float *enc;                    // P-tuning: [V,C] the encoder's output, then h₁, a₁, h₂, a₂ [V,H] each
     float *h1, *a1, *h2, *a2;
     float *d_table, *d_a, *d_h;    // P-tuning backward scratch: [V,C], [V,H], [V,H]
+    CtPeftLstm *lstm;              // P-tuning with the LSTM encoder (then h₁.. are unused)
     int pass_B, pass_T, pass_rows; // the embedding passes' virtual rows (ct_peft_set_pass)
     int last_B, last_T, expanded;  // the last ct_peft_forward's batch (T without the virtual rows)
     // host copies of an expanded batch [max_B·max_T] and of expanded loss weights
@@ -46,9 +49,8 @@ static int prompt_layout(const CtPeftSpec *s, const CtModelConfig *c, CtPeftTens
 
 static int p_tuning_layout(const CtPeftSpec *s, const CtModelConfig *c, CtPeftTensor *out) {
     if (s->inference) return prompt_layout(s, c, out);
-    if (s->encoder != CT_PEFT_ENCODER_MLP)
-        return ct_error_set("p_tuning: encoder_reparameterization_type LSTM is not implemented yet in ctrain; use MLP");
     const int C = c->d_model, H = hidden_size(s, c);
+    if (s->encoder == CT_PEFT_ENCODER_LSTM) return ct_peft_lstm_layout(s, C, H, out);
     out[0] = ct_peft_tensor("embedding.weight", s->num_virtual_tokens, C, 1);
     out[1] = ct_peft_tensor("mlp_head.0.weight", H, C, 1);
     out[2] = ct_peft_tensor("mlp_head.0.bias", H, 0, 0);
@@ -72,7 +74,10 @@ static int prompt_attach(CtModel *m) {
     const size_t BT = (size_t)m->max_B * m->max_T, V = (size_t)s->V;
     s->ids = ct_alloc(sizeof(int32_t) * (V ? V : 1));
     for (int v = 0; v < s->V; v++) s->ids[v] = v;
-    if (encoded(p)) {
+    if (encoded(p) && p->spec.encoder == CT_PEFT_ENCODER_LSTM) {
+        s->lstm = ct_peft_lstm_new(s->V, s->C, s->H, p->spec.encoder_num_layers);
+        s->d_table = ct_alloc(sizeof(float) * (V * (size_t)s->C + 1));
+    } else if (encoded(p)) {
         const size_t H = (size_t)s->H, C = (size_t)s->C;
         s->enc = ct_alloc(sizeof(float) * (V * C * 2 + V * H * 6 + 1));
         s->h1 = s->enc + V * C;
@@ -98,6 +103,10 @@ static void prompt_detach(CtPeft *p) {
     if (!s) return;
     ct_free(s->ids);
     ct_free(s->enc);
+    if (s->lstm) {
+        ct_peft_lstm_free(s->lstm);
+        ct_free(s->d_table);
+    }
     ct_free(s->tokens);
     ct_free(s->mask);
     ct_free(s->weights);
@@ -111,6 +120,7 @@ static void prompt_detach(CtPeft *p) {
 static void prompt_init(CtModel *m, uint64_t seed) {
     CtPeft *p = m->peft;
     ct_peft_init_default(m, seed);
+    if (state(m)->lstm) ct_peft_lstm_init(p, seed);
     const CtPeftSpec *sp = &p->spec;
     if (!(sp->type == CT_PEFT_PROMPT_TUNING && sp->init == CT_PEFT_INIT_TEXT && sp->n_init_ids > 0)) return;
     float *E = p->params + p->tensors[0].offset;
@@ -130,6 +140,7 @@ static const float *prompt_rows(CtModel *m) {
     if (!encoded(p)) return param(p, 0);
     const CtOps *ops = m->ops;
     Prompt *s = state(m);
+    if (s->lstm) return ct_peft_lstm_forward(s->lstm, ops, p);
     const int V = s->V, C = s->C, H = s->H;
     ops->matmul_forward(s->h1, param(p, 0), param(p, 1), param(p, 2), V, C, H);
     ops->relu_forward(s->a1, s->h1, (size_t)V * H);
@@ -144,6 +155,10 @@ static void encoder_backward(CtModel *m, const float *dP) {
     CtPeft *p = m->peft;
     const CtOps *ops = m->ops;
     Prompt *s = state(m);
+    if (s->lstm) {
+        ct_peft_lstm_backward(s->lstm, ops, p, dP);
+        return;
+    }
     const int V = s->V, C = s->C, H = s->H;
     const size_t VH = (size_t)V * H;
     ops->zero(s->d_a, VH * sizeof(float));
