@@ -336,9 +336,6 @@ static int place_model(CtRun *r) {
         ct_dist_broadcast(r->model.train_params, r->model.n_train * sizeof(float), 0);
     r->sync.ops = r->ops;
     r->sync.world = r->world;
-    if (r->model.peft && !r->ops->host_memory)
-        return ct_error_set("peft.type %s runs on the CPU only for now (its CUDA path is not written yet); set "
-                            "run.device cpu", r->model.peft->kind->name);
     if (!r->ops->host_memory) {
         if (ct_grad_sync_pick_gpu(&r->sync, r->ops) != 0) return -1;
         // ZeRO-1 cuts the trained buffers into equal parts for NCCL: they get the padding.
