@@ -69,6 +69,20 @@ static int p_tuning_layout(const CtPeftSpec *s, const CtModelConfig *c, CtPeftTe
 static int extra_rows(const CtPeftSpec *s) { return s->num_virtual_tokens; }
 
 // ---- state ----
+// P-tuning's encoder buffers in the memory of ops: enc [V,C], h₁, a₁, h₂, a₂ [V,H], then the
+// backward's scratch d_table [V,C], d_a, d_h [V,H].
+static void alloc_encoder(Prompt *s, const CtOps *ops) {
+    const size_t V = (size_t)s->V, H = (size_t)s->H, C = (size_t)s->C;
+    s->enc = ops->alloc(sizeof(float) * (V * C * 2 + V * H * 6 + 1), "prompt encoder activations");
+    s->h1 = s->enc + V * C;
+    s->a1 = s->h1 + V * H;
+    s->h2 = s->a1 + V * H;
+    s->a2 = s->h2 + V * H;
+    s->d_table = s->a2 + V * H;
+    s->d_a = s->d_table + V * C;
+    s->d_h = s->d_a + V * H;
+}
+
 static int prompt_attach(CtModel *m) {
     CtPeft *p = m->peft;
     Prompt *s = ct_calloc(1, sizeof *s);
@@ -80,17 +94,7 @@ static int prompt_attach(CtModel *m) {
     const size_t BT = (size_t)m->max_B * m->max_T, V = (size_t)s->V;
     s->ids = ct_alloc(sizeof(int32_t) * (V ? V : 1));
     for (int v = 0; v < s->V; v++) s->ids[v] = v;
-    if (encoded(p)) {
-        const size_t H = (size_t)s->H, C = (size_t)s->C;
-        s->enc = ct_alloc(sizeof(float) * (V * C * 2 + V * H * 6 + 1));
-        s->h1 = s->enc + V * C;
-        s->a1 = s->h1 + V * H;
-        s->h2 = s->a1 + V * H;
-        s->a2 = s->h2 + V * H;
-        s->d_table = s->a2 + V * H;
-        s->d_a = s->d_table + V * C;
-        s->d_h = s->d_a + V * H;
-    }
+    if (encoded(p)) alloc_encoder(s, s->ops);
     s->tokens = ct_alloc(sizeof(int32_t) * BT * 4);
     s->targets = s->tokens + BT;
     s->doc_ids = s->targets + BT;
@@ -111,16 +115,8 @@ static void prompt_to_backend(CtModel *m) {
     s->ops->free(s->ids);
     s->ids = ids;
     if (s->enc) {
-        const size_t H = (size_t)s->H, C = (size_t)s->C;
         s->ops->free(s->enc);
-        s->enc = ops->alloc(sizeof(float) * (V * C * 2 + V * H * 6 + 1), "prompt encoder activations");
-        s->h1 = s->enc + V * C;
-        s->a1 = s->h1 + V * H;
-        s->h2 = s->a1 + V * H;
-        s->a2 = s->h2 + V * H;
-        s->d_table = s->a2 + V * H;
-        s->d_a = s->d_table + V * C;
-        s->d_h = s->d_a + V * H;
+        alloc_encoder(s, ops);
     }
     s->ops = ops;
 }
