@@ -26,14 +26,6 @@
 #define TOL 1e-5  // fp32 on both sides, sums in other orders
 #define STEPS 3
 
-static double device_vs_host(const CtOps *ops, const float *dev, const float *host, size_t n) {
-    float *h = ct_alloc(n * sizeof(float) + 1);
-    ops->download(h, dev, n * sizeof(float));
-    double r = hf_fixture_relative_error(h, host, n);
-    ct_free(h);
-    return r;
-}
-
 static int peft_twin(CtModel *m, const CtModelConfig *c, const CtPeftSpec *spec, int B, int T) {
     if (ct_model_create(m, c, ct_ops_cpu(), B, T, CT_MODEL_FROZEN) != 0) return -1;
     tiny_randomize_params(m, 9);
@@ -72,14 +64,14 @@ static void peft_steps(const CtOps *ops, CtArch arch, CtPeftSpec spec, int packe
         ct_model_backward(&cpu);
         ct_model_backward(&gpu);
         if (!bf16) {
-            const double g = device_vs_host(ops, gpu.train_grads, cpu.train_grads, cpu.n_train);
+            const double g = cuda_fixture_device_vs_host(ops, gpu.train_grads, cpu.train_grads, cpu.n_train);
             CHECK_MSG(g < TOL, "step %d: adapter gradients on the GPU differ from the CPU's by %.3g", step, g);
         }
         ct_adamw_step(&oc, cpu.train_params, cpu.train_grads);
         ct_adamw_step(&og, gpu.train_params, gpu.train_grads);
     }
     if (!bf16) {
-        const double p = device_vs_host(ops, gpu.train_params, cpu.train_params, cpu.n_train);
+        const double p = cuda_fixture_device_vs_host(ops, gpu.train_params, cpu.train_params, cpu.n_train);
         CHECK_MSG(p < TOL, "adapter after %d AdamW steps: GPU differs from CPU by %.3g", STEPS, p);
         // the host copy a checkpoint writes (ct_peft_checkpoint_save downloads it first)
         ct_model_sync_to_host(&gpu);

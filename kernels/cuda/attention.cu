@@ -305,7 +305,8 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(act_t *dqkv,
                     continue;
                 const float *qi = Qs + i * HD, *goi = dOs + i * HD;
                 const float s = sc.capped(dot<HDMAX>(qi, k, HD) * sc.scale), p = expf(s - Ls[i]);
-                const float keep = attention_keep_factor(drop_p, keep_scale, seed, (bh * T + (size_t)(qt0 + i)) * Tk, j);
+                const float keep =
+                    attention_keep_factor(drop_p, keep_scale, seed, (bh * T + (size_t)(qt0 + i)) * Tk, j);
                 const float ds = p * (dot<HDMAX>(goi, v, HD) * keep - Ds[i]) * sc.slope(s), w = p * keep;
 #pragma unroll
                 for (int c = 0; c < HDMAX; c++)
@@ -327,7 +328,7 @@ __global__ void __launch_bounds__(BR) attention_backward_dkv_kernel(act_t *dqkv,
             }
         return;
     }
-    act_t *dk_dst = dqkv + ((size_t)b * T + j - np) * row + koff, *dv_dst = dqkv + ((size_t)b * T + j - np) * row + voff;
+    act_t *dst_row = dqkv + ((size_t)b * T + j - np) * row, *dk_dst = dst_row + koff, *dv_dst = dst_row + voff;
 #pragma unroll
     for (int c = 0; c < HDMAX; c++)
         if (c < HD) {
