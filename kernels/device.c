@@ -72,6 +72,13 @@ const CtOps *ct_ops_with_precision(const CtOps *ops, const char *precision) {
 
 int ct_ops_products_bf16(const CtOps *ops) { return strcmp(ops->name, "cuda-bf16") == 0; }
 
+const CtOps *ct_ops_float_activations(const CtOps *ops) {
+#ifdef CTRAIN_CUDA
+    if (ops->act_bytes != sizeof(float)) return ct_ops_cuda();
+#endif
+    return ops;
+}
+
 double ct_cuda_peak_flops(int index, int bf16) {
     char name[256];
     size_t total;

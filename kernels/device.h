@@ -23,6 +23,10 @@ const CtOps *ct_ops_select(const char *device);
 // products take bf16 operands; an error on the CPU), "auto" (bf16 on a GPU, fp32 on the CPU).
 const CtOps *ct_ops_with_precision(const CtOps *ops, const char *precision);
 int ct_ops_products_bf16(const CtOps *ops);  // 1 for the table of bf16 products
+// The table on the same memory as ops whose activations are float (act_bytes 4): ops itself,
+// or the fp32 CUDA table for the bf16 one. For small computations whose inputs and outputs are
+// float buffers (parameters, a prompt encoder's rows) that the bf16 table would read as bf16.
+const CtOps *ct_ops_float_activations(const CtOps *ops);
 // The dense peak FLOP/s of device `index`, from its name (A100, H100, H200, L40S, RTX 4090...):
 // float32 on CUDA cores, or (bf16 1) bf16 tensor cores accumulating in fp32; 0 when unknown.
 // MFU divides by the one the run's products use.

@@ -220,7 +220,7 @@ typedef struct CtOps {
     void (*attention_backward_with_out)(CtAct *dqkv, const CtAct *dout, const CtAct *out, const CtAct *qkv,
                                         const float *att, float dropout_p, uint64_t dropout_seed, int B, int T,
                                         int NH, int NKV, int HD, const CtAttentionOptions *opt);
-    // Optional (NULL: the backend has none; the CUDA tables, for now). Attention with a prefix of
+    // Optional (NULL: the backend has none; the CPU and both CUDA tables have it). Attention with a prefix of
     // P learned keys and values in front of every sequence (prefix tuning, P-tuning v2; Hugging
     // Face's past_key_values of length P): prefix_kv[P, prefix_stride] (the same for every
     // sequence) holds in row j the NKV key heads, then the NKV value heads (2·NKV·HD numbers; the
@@ -285,7 +285,6 @@ typedef struct CtOps {
     void (*tanh_forward)(CtAct *out, const CtAct *inp, size_t n);
     void (*tanh_backward)(CtAct *dinp, const CtAct *out, const CtAct *dout, size_t n);
     // out = max(inp, 0) (P-tuning's prompt encoder, torch.nn.ReLU); dinp += dout where inp > 0.
-    // Optional: NULL in the CUDA tables (prompt learning runs on the CPU for now).
     void (*relu_forward)(CtAct *out, const CtAct *inp, size_t n);
     void (*relu_backward)(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n);
     // One direction of one torch.nn.LSTM layer over V steps (P-tuning's LSTM prompt encoder), the

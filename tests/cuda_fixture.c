@@ -1,7 +1,9 @@
 #include "tests/cuda_fixture.h"
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "kernels/device.h"
+#include "tests/hf_fixture.h"
 #include "tests/test.h"
 
 const CtOps *cuda_fixture_ops_or_skip(void) {
@@ -10,8 +12,15 @@ const CtOps *cuda_fixture_ops_or_skip(void) {
     return ops;
 }
 
+double cuda_fixture_device_vs_host(const CtOps *ops, const float *dev, const float *host, size_t n) {
+    float *h = ct_alloc(n * sizeof(float) + 1);
+    ops->download(h, dev, n * sizeof(float));
+    double r = hf_fixture_relative_error(h, host, n);
+    ct_free(h);
+    return r;
+}
+
 #ifdef CTRAIN_CUDA
-#include "core/alloc.h"
 #include "kernels/cuda/cuda_ops.h"
 
 void *cuda_fixture_up(const void *host, size_t bytes, const char *what) {

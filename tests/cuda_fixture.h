@@ -6,6 +6,8 @@
 
 // The CUDA op table; without one (built without CUDA, or no device) the test ends as skipped.
 const CtOps *cuda_fixture_ops_or_skip(void);
+// hf_fixture_relative_error of n floats in the memory of ops (downloaded) against host ones.
+double cuda_fixture_device_vs_host(const CtOps *ops, const float *dev, const float *host, size_t n);
 
 #ifdef CTRAIN_CUDA
 // A new device buffer holding `bytes` bytes of host (ct_cuda_free it).

@@ -18,14 +18,6 @@
 #define TOL 1e-5  // fp32 on both sides, sums in other orders
 
 
-static double device_vs_host(const CtOps *ops, const float *dev, const float *host, size_t n) {
-    float *h = ct_alloc(n * sizeof(float) + 1);
-    ops->download(h, dev, n * sizeof(float));
-    double r = hf_fixture_relative_error(h, host, n);
-    ct_free(h);
-    return r;
-}
-
 TEST(cuda, lora_on_experts_step_matches_cpu) {
     const CtOps *ops = cuda_fixture_ops_or_skip();
     CtModelConfig c = tiny_config(CT_ARCH_LLAMA);
@@ -62,10 +54,10 @@ TEST(cuda, lora_on_experts_step_matches_cpu) {
     CHECK_MSG(fabsf(lg - lc) <= TOL * fabsf(lc), "MoE LoRA loss %.9g on the GPU, %.9g on the CPU", lg, lc);
     ct_model_backward(&cpu);
     ct_model_backward(&gpu);
-    double g = device_vs_host(ops, gpu.lora->dev_grads, cpu.lora->grads, cpu.lora->n_params);
+    double g = cuda_fixture_device_vs_host(ops, gpu.lora->dev_grads, cpu.lora->grads, cpu.lora->n_params);
     ct_lora_merge(&cpu);
     ct_lora_merge(&gpu);
-    double w = device_vs_host(ops, gpu.dev_params, cpu.params, cpu.n_params);
+    double w = cuda_fixture_device_vs_host(ops, gpu.dev_params, cpu.params, cpu.n_params);
     printf("    MoE LoRA on the GPU: loss %.7g vs %.7g, adapter gradients within %.2g, merged weights within %.2g\n", lg,
            lc, g, w);
     CHECK_MSG(g < TOL, "adapter gradients: GPU differs from CPU by %.3g", g);

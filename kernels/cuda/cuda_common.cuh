@@ -34,6 +34,7 @@ void ct_cuda_after_launch(const char *kernel, const char *file, int line);
 enum CtScratch {
     CT_SCRATCH_COLSUM,   // column-sum partials of the backward ops
     CT_SCRATCH_ATTN_D,   // attention backward: D = rowsum(P ⊙ dP), [B,NH,T]
+    CT_SCRATCH_ATTN_PREFIX,  // attention_prefix_backward: each sequence's prefix gradient, [B,P,2·NKV·HD]
     CT_SCRATCH_DECODE,   // attention_decode scores
     CT_SCRATCH_SORT,     // embedding backward: sorted ids and token indices, CUB's temp space
     CT_SCRATCH_REDUCE,   // sum of squares partials

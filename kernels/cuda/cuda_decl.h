@@ -47,6 +47,14 @@ CT_CUDA_OP_PAIR(ct_cuda_attention_backward, ct_cuda_attention_backward_bf16,
 CT_CUDA_OP_PAIR(ct_cuda_attention_backward_with_out, ct_cuda_attention_backward_with_out_bf16,
                 (CtAct *dqkv, const CtAct *dout, const CtAct *out, const CtAct *qkv, const float *att, float dropout_p,
                  uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD, const CtAttentionOptions *opt));
+CT_CUDA_OP_PAIR(ct_cuda_attention_prefix_forward, ct_cuda_attention_prefix_forward_bf16,
+                (CtAct *out, float *att, const CtAct *qkv, const CtAct *prefix_kv, int P, int prefix_stride,
+                 const int32_t *doc_ids, float dropout_p, uint64_t dropout_seed, int B, int T, int NH, int NKV, int HD,
+                 const CtAttentionOptions *opt));
+CT_CUDA_OP_PAIR(ct_cuda_attention_prefix_backward, ct_cuda_attention_prefix_backward_bf16,
+                (CtAct *dqkv, CtAct *dprefix_kv, const CtAct *dout, const CtAct *qkv, const CtAct *prefix_kv, int P,
+                 int prefix_stride, const float *att, float dropout_p, uint64_t dropout_seed, int B, int T, int NH,
+                 int NKV, int HD, const CtAttentionOptions *opt));
 CT_CUDA_OP_PAIR(ct_cuda_attention_decode, ct_cuda_attention_decode_bf16,
                 (CtAct *out, const CtAct *q, int q_stride, const CtAct *k_cache, const CtAct *v_cache, int n_ctx,
                  int T, int NH, int NKV, int HD, const CtAttentionOptions *opt));
@@ -70,6 +78,9 @@ CT_CUDA_OP_PAIR(ct_cuda_gelu_erf_forward, ct_cuda_gelu_erf_forward_bf16, (CtAct 
 CT_CUDA_OP_PAIR(ct_cuda_gelu_erf_backward, ct_cuda_gelu_erf_backward_bf16,
                 (CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n));
 CT_CUDA_OP_PAIR(ct_cuda_tanh_forward, ct_cuda_tanh_forward_bf16, (CtAct *out, const CtAct *inp, size_t n));
+CT_CUDA_OP_PAIR(ct_cuda_relu_forward, ct_cuda_relu_forward_bf16, (CtAct *out, const CtAct *inp, size_t n));
+CT_CUDA_OP_PAIR(ct_cuda_relu_backward, ct_cuda_relu_backward_bf16,
+                (CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n));
 CT_CUDA_OP_PAIR(ct_cuda_tanh_backward, ct_cuda_tanh_backward_bf16,
                 (CtAct *dinp, const CtAct *out, const CtAct *dout, size_t n));
 CT_CUDA_OP_PAIR(ct_cuda_swiglu_forward, ct_cuda_swiglu_forward_bf16, (CtAct *out, const CtAct *gate_up, int N, int F));

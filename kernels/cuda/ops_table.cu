@@ -33,6 +33,8 @@ static CtOps make_table(int bf16) {
     OP(attention_forward, ct_cuda_attention_forward, ct_cuda_attention_forward_bf16);
     OP(attention_backward, ct_cuda_attention_backward, ct_cuda_attention_backward_bf16);
     OP(attention_backward_with_out, ct_cuda_attention_backward_with_out, ct_cuda_attention_backward_with_out_bf16);
+    OP(attention_prefix_forward, ct_cuda_attention_prefix_forward, ct_cuda_attention_prefix_forward_bf16);
+    OP(attention_prefix_backward, ct_cuda_attention_prefix_backward, ct_cuda_attention_prefix_backward_bf16);
     OP(attention_decode, ct_cuda_attention_decode, ct_cuda_attention_decode_bf16);
     OP(rope_forward, ct_cuda_rope_forward, ct_cuda_rope_forward_bf16);
     OP(rope_backward, ct_cuda_rope_backward, ct_cuda_rope_backward_bf16);
@@ -44,6 +46,8 @@ static CtOps make_table(int bf16) {
     OP(gelu_erf_backward, ct_cuda_gelu_erf_backward, ct_cuda_gelu_erf_backward_bf16);
     OP(tanh_forward, ct_cuda_tanh_forward, ct_cuda_tanh_forward_bf16);
     OP(tanh_backward, ct_cuda_tanh_backward, ct_cuda_tanh_backward_bf16);
+    OP(relu_forward, ct_cuda_relu_forward, ct_cuda_relu_forward_bf16);
+    OP(relu_backward, ct_cuda_relu_backward, ct_cuda_relu_backward_bf16);
     OP(swiglu_forward, ct_cuda_swiglu_forward, ct_cuda_swiglu_forward_bf16);
     OP(swiglu_backward, ct_cuda_swiglu_backward, ct_cuda_swiglu_backward_bf16);
     OP(geglu_forward, ct_cuda_geglu_forward, ct_cuda_geglu_forward_bf16);

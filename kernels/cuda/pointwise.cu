@@ -1,4 +1,4 @@
-// Element-wise ops: GELU (tanh form and exact), tanh, SwiGLU, GeGLU, soft cap, scaling, residual add, dropout (math in kernels/cpu/pointwise.inc).
+// Element-wise ops: GELU (tanh form and exact), tanh, ReLU, SwiGLU, GeGLU, soft cap, scaling, residual add, dropout (math in kernels/cpu/pointwise.inc).
 // Grid-stride loops over n; every thread owns its elements, so in-place use is safe. Each kernel
 // is a template on the activation type act_t (float or bf16, act_io.cuh): loads into float,
 // computes in float, rounds once when it stores.
@@ -65,6 +65,18 @@ __global__ void tanh_backward_kernel(act_t *dinp, const act_t *out, const act_t 
     GRID_STRIDE(i, n) {
         float y = act_load(out + i);
         act_add(dinp + i, act_load(dout + i) * (1.0f - y * y));
+    }
+}
+
+// y = max(x, 0) (torch.nn.ReLU); dx += dy where x > 0 (0 at x = 0, as torch).
+template <typename act_t>
+__global__ void relu_forward_kernel(act_t *out, const act_t *inp, size_t n) {
+    GRID_STRIDE(i, n) act_store(out + i, fmaxf(act_load(inp + i), 0.0f));
+}
+template <typename act_t>
+__global__ void relu_backward_kernel(act_t *dinp, const act_t *inp, const act_t *dout, size_t n) {
+    GRID_STRIDE(i, n) {
+        if (act_load(inp + i) > 0.0f) act_add(dinp + i, act_load(dout + i));
     }
 }
 
@@ -207,6 +219,19 @@ static void tanh_backward(CtAct *dinp, const CtAct *out, const CtAct *dout, size
     LAUNCH_CHECK("tanh_backward_kernel");
 }
 template <typename act_t>
+static void relu_forward(CtAct *out, const CtAct *inp, size_t n) {
+    if (!n) return;
+    relu_forward_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)out, (const act_t *)inp, n);
+    LAUNCH_CHECK("relu_forward_kernel");
+}
+template <typename act_t>
+static void relu_backward(CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n) {
+    if (!n) return;
+    relu_backward_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)dinp, (const act_t *)inp,
+                                                                     (const act_t *)dout, n);
+    LAUNCH_CHECK("relu_backward_kernel");
+}
+template <typename act_t>
 static void softcap_forward(CtAct *x, size_t n, float cap) {
     if (!n) return;
     softcap_kernel<act_t><<<ct_blocks(n, THREADS), THREADS>>>((act_t *)x, n, cap);
@@ -240,6 +265,11 @@ CT_CUDA_EXPORT_PAIR(ct_cuda_gelu_erf_backward, ct_cuda_gelu_erf_backward_bf16,
                     gelu_erf_backward<act_t>(dinp, inp, dout, n))
 CT_CUDA_EXPORT_PAIR(ct_cuda_tanh_forward, ct_cuda_tanh_forward_bf16, (CtAct *out, const CtAct *inp, size_t n),
                     tanh_forward<act_t>(out, inp, n))
+CT_CUDA_EXPORT_PAIR(ct_cuda_relu_forward, ct_cuda_relu_forward_bf16, (CtAct *out, const CtAct *inp, size_t n),
+                    relu_forward<act_t>(out, inp, n))
+CT_CUDA_EXPORT_PAIR(ct_cuda_relu_backward, ct_cuda_relu_backward_bf16,
+                    (CtAct *dinp, const CtAct *inp, const CtAct *dout, size_t n),
+                    relu_backward<act_t>(dinp, inp, dout, n))
 CT_CUDA_EXPORT_PAIR(ct_cuda_tanh_backward, ct_cuda_tanh_backward_bf16,
                     (CtAct *dinp, const CtAct *out, const CtAct *dout, size_t n),
                     tanh_backward<act_t>(dinp, out, dout, n))

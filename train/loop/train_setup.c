@@ -336,9 +336,10 @@ static int place_model(CtRun *r) {
         ct_dist_broadcast(r->model.train_params, r->model.n_train * sizeof(float), 0);
     r->sync.ops = r->ops;
     r->sync.world = r->world;
-    if (r->model.peft && !r->ops->host_memory)
-        return ct_error_set("peft.type %s runs on the CPU only for now (its CUDA path is not written yet); set "
-                            "run.device cpu", r->model.peft->kind->name);
+    if (!r->ops->host_memory && r->model.peft && r->model.peft->spec.type == CT_PEFT_P_TUNING &&
+        r->model.peft->spec.encoder == CT_PEFT_ENCODER_LSTM && !r->model.peft->spec.inference)
+        return ct_error_set("peft.encoder_reparameterization_type LSTM runs on the CPU only for now (its CUDA "
+                            "kernels are not written yet); use MLP, or set run.device cpu");
     if (!r->ops->host_memory) {
         if (ct_grad_sync_pick_gpu(&r->sync, r->ops) != 0) return -1;
         // ZeRO-1 cuts the trained buffers into equal parts for NCCL: they get the padding.

@@ -130,7 +130,7 @@ float *ct_model_device_buffer(const CtOps *ops, const float *host, size_t n, int
 void ct_model_to_backend(CtModel *m, const CtOps *ops) {
     if (ops == m->ops) return;
     CT_CHECK(!ct_peft_prefix_len(m) || ops->attention_prefix_forward,
-             "prefix tuning runs on the CPU only: this backend's attention has no prefix yet (set run.device cpu)");
+             "prefix tuning: this backend's attention has no prefix (set run.device cpu)");
     CT_CHECK(m->ops->host_memory && !ops->host_memory,
              "ct_model_to_backend moves a model from host memory to a device backend");
     // The host's activations go; the device gets its own, sized by its attention.

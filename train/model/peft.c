@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "train/model/model_internal.h"
 #include "train/model/peft_hooks.h"
 
 extern const CtPeftKind ct_peft_prompt_tuning_kind, ct_peft_p_tuning_kind;  // train/model/peft_prompt.c
@@ -233,19 +234,35 @@ int ct_peft_spec_parse_json(const char *json, CtPeftSpec *s, const char *source)
     return rc;
 }
 
+// As LoRA's adapters (ct_lora_to_backend): the parameters uploaded (and declared to a table that
+// keeps low-precision copies of weights: the projections read them), the gradients on the device
+// only; then the kind's state. ct_model_to_backend has just named the frozen base's buffers, so
+// what trains is named again here.
 void ct_peft_to_backend(CtModel *m) {
     CtPeft *p = m->peft;
-    CT_CHECK(p->kind->to_backend != NULL, "this prompt-learning adapter runs on the CPU only (docs/peft.md)");
-    p->kind->to_backend(m);
+    const CtOps *ops = m->ops;
+    if (p->dev_params == p->params) {  // not there yet
+        p->dev_params = ct_model_device_buffer(ops, p->params, p->n_params, m->train_shards, "prompt-learning adapter");
+        if (ops->keep_low_precision_weights) ops->keep_low_precision_weights(p->dev_params, p->n_params, NULL);
+        p->dev_grads = ct_model_device_buffer(ops, NULL, p->n_params, m->train_shards, "prompt-learning gradients");
+        ct_free(p->grads);
+        p->grads = NULL;
+        if (p->kind->to_backend) p->kind->to_backend(m);
+    }
+    m->train_params = p->dev_params;
+    m->train_grads = p->dev_grads;
+    m->n_train = p->spec.inference ? 0 : p->n_params;
 }
 
 void ct_peft_sync(CtModel *m, int to_device) {
     CtPeft *p = m->peft;
     if (!p || p->dev_params == p->params) return;
-    if (to_device)
+    if (to_device) {
         m->ops->upload(p->dev_params, p->params, p->n_params * sizeof(float));
-    else
+        if (m->ops->keep_low_precision_weights) m->ops->keep_low_precision_weights(p->dev_params, p->n_params, NULL);
+    } else {
         m->ops->download(p->params, p->dev_params, p->n_params * sizeof(float));
+    }
 }
 
 const float *ct_peft_params_host(const CtModel *m) { return m->peft->params; }

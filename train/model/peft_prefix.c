@@ -16,8 +16,8 @@
 //                        default D)
 //   backward from dkv:   dW₂ = dkvᵀ·a, da = dkv·W₂, dh = (1 − a²) ⊙ da, dW₁ = dhᵀ·e, dE = dh·W₁
 // PEFT saves kv itself as prompt_embeddings either way and loads it for inference with no
-// projection (spec.inference: the one tensor "prompt_embeddings" [P, W]). On the CPU only: the
-// CUDA attention has no prefix yet.
+// projection (spec.inference: the one tensor "prompt_embeddings" [P, W]). On a device
+// (ct_peft_to_backend) the ids and the activations below move into its memory.
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +30,7 @@
 
 typedef struct {
     int P, D, W, H;                   // virtual tokens, key/value width, W = L·2·D, projection width (0: none)
+    const CtOps *ops;                 // whose memory the buffers below are in
     int32_t *ids;                     // [P] 0..P−1, the embedding's rows
     CtAct *kv, *dkv;                  // [P, W] every layer's keys and values, and their gradient
     CtAct *e, *h, *a, *de, *dh, *da;  // projection: [P, D] rows of E, [P, H] W₁·e + b₁, tanh(h), gradients
@@ -69,24 +70,10 @@ static int prefix_layout(const CtPeftSpec *s, const CtModelConfig *c, CtPeftTens
 // ---- state ----
 static CtAct *act(const CtOps *ops, size_t n, const char *what) { return ops->alloc(ops->act_bytes * (n ? n : 1), what); }
 
-static int prefix_attach(CtModel *m) {
-    CtPeft *p = m->peft;
-    const CtOps *ops = m->ops;
-    if (!ops->attention_prefix_forward || !ops->attention_prefix_backward)
-        return ct_error_set("prefix_tuning runs on the CPU only: the %s backend's attention has no prefix yet "
-                            "(run.device cpu)", ops->name);
-    if (m->w.wpe && m->max_T + p->spec.num_virtual_tokens > m->config.max_seq_len)
-        return ct_error_set("prefix_tuning: sequences of %d tokens after %d virtual tokens pass model.max_seq_len %d, "
-                            "the learned position table's rows (the tokens sit at positions %d..): shorten "
-                            "train.seq_len or use fewer virtual tokens", m->max_T, p->spec.num_virtual_tokens,
-                            m->config.max_seq_len, p->spec.num_virtual_tokens);
-    Prefix *s = ct_calloc(1, sizeof *s);
-    p->state = s;
-    s->P = p->spec.num_virtual_tokens;
-    s->D = kv_width(&m->config);
-    s->W = m->config.n_layer * 2 * s->D;
-    s->H = projected(p) ? hidden_size(&p->spec, &m->config) : 0;
+// The ids and the activations of `ops`: 0..P−1 uploaded, the rest zeros.
+static void alloc_buffers(Prefix *s, const CtOps *ops) {
     const size_t P = (size_t)s->P;
+    s->ops = ops;
     s->ids = ops->alloc(sizeof(int32_t) * (P ? P : 1), "prefix ids");
     int32_t *ids = ct_alloc(sizeof(int32_t) * (P ? P : 1));
     for (size_t j = 0; j < P; j++) ids[j] = (int32_t)j;
@@ -102,6 +89,30 @@ static int prefix_attach(CtModel *m) {
         s->dh = act(ops, P * s->H, "prefix projection hidden gradient");
         s->da = act(ops, P * s->H, "prefix projection tanh gradient");
     }
+}
+
+static void free_buffers(Prefix *s) {
+    void *bufs[] = {s->ids, s->kv, s->dkv, s->e, s->h, s->a, s->de, s->dh, s->da};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) s->ops->free(bufs[i]);
+}
+
+static int prefix_attach(CtModel *m) {
+    CtPeft *p = m->peft;
+    const CtOps *ops = m->ops;
+    if (!ops->attention_prefix_forward || !ops->attention_prefix_backward)
+        return ct_error_set("prefix_tuning: the %s backend's attention has no prefix (run.device cpu)", ops->name);
+    if (m->w.wpe && m->max_T + p->spec.num_virtual_tokens > m->config.max_seq_len)
+        return ct_error_set("prefix_tuning: sequences of %d tokens after %d virtual tokens pass model.max_seq_len %d, "
+                            "the learned position table's rows (the tokens sit at positions %d..): shorten "
+                            "train.seq_len or use fewer virtual tokens", m->max_T, p->spec.num_virtual_tokens,
+                            m->config.max_seq_len, p->spec.num_virtual_tokens);
+    Prefix *s = ct_calloc(1, sizeof *s);
+    p->state = s;
+    s->P = p->spec.num_virtual_tokens;
+    s->D = kv_width(&m->config);
+    s->W = m->config.n_layer * 2 * s->D;
+    s->H = projected(p) ? hidden_size(&p->spec, &m->config) : 0;
+    alloc_buffers(s, ops);
     // the saved attention state takes P more keys per row: the activations are sized again
     if (m->att_extra_keys < s->P) {
         ct_model_activations_free(m);
@@ -114,10 +125,18 @@ static int prefix_attach(CtModel *m) {
 static void prefix_detach(CtPeft *p) {
     Prefix *s = p->state;
     if (!s) return;
-    void *bufs[] = {s->ids, s->kv, s->dkv, s->e, s->h, s->a, s->de, s->dh, s->da};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) ct_free(bufs[i]);  // the CPU's (prefix_attach)
+    free_buffers(s);
     ct_free(s);
     p->state = NULL;
+}
+
+// The buffers into m->ops' memory (their contents are recomputed by every forward).
+static void prefix_to_backend(CtModel *m) {
+    Prefix *s = state(m);
+    CT_CHECK(m->ops->attention_prefix_forward && m->ops->attention_prefix_backward,
+             "prefix_tuning: this backend's attention has no prefix (run.device cpu)");
+    free_buffers(s);
+    alloc_buffers(s, m->ops);
 }
 
 // ---- the hooks (train/model/peft_hooks.h) ----
@@ -186,7 +205,6 @@ void ct_peft_prefix_fill_cache(CtModel *m, CtAct *k_cache, CtAct *v_cache, int c
 // ---- PEFT's saved form: kv itself ----
 static float *prompt_embeddings(CtModel *m, int64_t shape[2]) {
     const Prefix *s = state(m);
-    CT_CHECK(m->ops->host_memory, "prompt_embeddings: the adapter on the CPU");
     shape[0] = s->P;
     shape[1] = s->W;
     const size_t n = (size_t)s->P * s->W;
@@ -215,4 +233,5 @@ const CtPeftKind ct_peft_prefix_tuning_kind = {
     .type = CT_PEFT_PREFIX_TUNING, .name = "prefix_tuning", .peft_type = "PREFIX_TUNING",
     .layout = prefix_layout, .attach = prefix_attach, .detach = prefix_detach, .init = ct_peft_init_default,
     .prompt_embeddings = prompt_embeddings, .set_prompt_embeddings = set_prompt_embeddings,
+    .to_backend = prefix_to_backend,
 };

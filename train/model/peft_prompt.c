@@ -8,6 +8,11 @@
 // The virtual rows' embedding replaces the token
 // lookup of their rows; positions, the embedding scale (Gemma) and dropout apply after it, as they
 // do to PEFT's inputs_embeds. See train/model/peft.h for how a batch is laid out.
+//
+// On a device (ct_peft_to_backend) the ids and the encoder's buffers move into its memory. The
+// encoder's arrays are float (its input and output are the float embedding tables the embedding
+// op reads), so it runs on the table of float activations on that memory
+// (ct_ops_float_activations: the fp32 CUDA table under the bf16 one).
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,12 +20,14 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "kernels/device.h"
 #include "train/model/peft.h"
 #include "train/model/peft_hooks.h"
 #include "train/model/peft_lstm.h"
 
 typedef struct {
     int V, C, H;
+    const CtOps *ops;              // whose memory ids and enc are in (the CPU's until to_backend)
     int32_t *ids;                  // [V] 0..V-1 (the ops' memory)
     float *enc;                    // P-tuning: [V,C] the encoder's output, then h₁, a₁, h₂, a₂ [V,H] each
     float *h1, *a1, *h2, *a2;
@@ -64,6 +71,20 @@ static int p_tuning_layout(const CtPeftSpec *s, const CtModelConfig *c, CtPeftTe
 static int extra_rows(const CtPeftSpec *s) { return s->num_virtual_tokens; }
 
 // ---- state ----
+// P-tuning's encoder buffers in the memory of ops: enc [V,C], h₁, a₁, h₂, a₂ [V,H], then the
+// backward's scratch d_table [V,C], d_a, d_h [V,H].
+static void alloc_encoder(Prompt *s, const CtOps *ops) {
+    const size_t V = (size_t)s->V, H = (size_t)s->H, C = (size_t)s->C;
+    s->enc = ops->alloc(sizeof(float) * (V * C * 2 + V * H * 6 + 1), "prompt encoder activations");
+    s->h1 = s->enc + V * C;
+    s->a1 = s->h1 + V * H;
+    s->h2 = s->a1 + V * H;
+    s->a2 = s->h2 + V * H;
+    s->d_table = s->a2 + V * H;
+    s->d_a = s->d_table + V * C;
+    s->d_h = s->d_a + V * H;
+}
+
 static int prompt_attach(CtModel *m) {
     CtPeft *p = m->peft;
     Prompt *s = ct_calloc(1, sizeof *s);
@@ -71,6 +92,7 @@ static int prompt_attach(CtModel *m) {
     s->V = p->spec.num_virtual_tokens;
     s->C = m->config.d_model;
     s->H = hidden_size(&p->spec, &m->config);
+    s->ops = m->ops;
     const size_t BT = (size_t)m->max_B * m->max_T, V = (size_t)s->V;
     s->ids = ct_alloc(sizeof(int32_t) * (V ? V : 1));
     for (int v = 0; v < s->V; v++) s->ids[v] = v;
@@ -78,15 +100,7 @@ static int prompt_attach(CtModel *m) {
         s->lstm = ct_peft_lstm_new(s->V, s->C, s->H, p->spec.encoder_num_layers);
         s->d_table = ct_alloc(sizeof(float) * (V * (size_t)s->C + 1));
     } else if (encoded(p)) {
-        const size_t H = (size_t)s->H, C = (size_t)s->C;
-        s->enc = ct_alloc(sizeof(float) * (V * C * 2 + V * H * 6 + 1));
-        s->h1 = s->enc + V * C;
-        s->a1 = s->h1 + V * H;
-        s->h2 = s->a1 + V * H;
-        s->a2 = s->h2 + V * H;
-        s->d_table = s->a2 + V * H;
-        s->d_a = s->d_table + V * C;
-        s->d_h = s->d_a + V * H;
+        alloc_encoder(s, s->ops);
     }
     s->tokens = ct_alloc(sizeof(int32_t) * BT * 4);
     s->targets = s->tokens + BT;
@@ -98,14 +112,31 @@ static int prompt_attach(CtModel *m) {
     return 0;
 }
 
+// The ids and the encoder's buffers into m->ops' memory (the rest is host staging of batches).
+static void prompt_to_backend(CtModel *m) {
+    Prompt *s = state(m);
+    const CtOps *ops = m->ops;
+    const size_t V = (size_t)s->V, bytes = sizeof(int32_t) * (V ? V : 1);
+    int32_t *ids = ops->alloc(bytes, "prompt ids");
+    ops->upload(ids, s->ids, bytes);
+    s->ops->free(s->ids);
+    s->ids = ids;
+    if (s->enc) {
+        s->ops->free(s->enc);
+        alloc_encoder(s, ops);
+    }
+    s->ops = ops;
+}
+
 static void prompt_detach(CtPeft *p) {
     Prompt *s = p->state;
     if (!s) return;
-    ct_free(s->ids);
-    ct_free(s->enc);
+    s->ops->free(s->ids);
     if (s->lstm) {
         ct_peft_lstm_free(s->lstm);
         ct_free(s->d_table);
+    } else {
+        s->ops->free(s->enc);
     }
     ct_free(s->tokens);
     ct_free(s->mask);
@@ -138,7 +169,7 @@ static float *grad(const CtPeft *p, int i) { return p->dev_grads + p->tensors[i]
 static const float *prompt_rows(CtModel *m) {
     CtPeft *p = m->peft;
     if (!encoded(p)) return param(p, 0);
-    const CtOps *ops = m->ops;
+    const CtOps *ops = ct_ops_float_activations(m->ops);
     Prompt *s = state(m);
     if (s->lstm) return ct_peft_lstm_forward(s->lstm, ops, p);
     const int V = s->V, C = s->C, H = s->H;
@@ -153,7 +184,7 @@ static const float *prompt_rows(CtModel *m) {
 // dP → the encoder's gradients (its forward's activations are the last prompt_rows').
 static void encoder_backward(CtModel *m, const float *dP) {
     CtPeft *p = m->peft;
-    const CtOps *ops = m->ops;
+    const CtOps *ops = ct_ops_float_activations(m->ops);
     Prompt *s = state(m);
     if (s->lstm) {
         ct_peft_lstm_backward(s->lstm, ops, p, dP);
@@ -276,8 +307,7 @@ static float *prompt_embeddings(CtModel *m, int64_t shape[2]) {
     shape[1] = s->C;
     const size_t n = (size_t)s->V * s->C;
     float *out = ct_alloc(n * sizeof(float) + 1);
-    CT_CHECK(m->ops->host_memory, "prompt_embeddings: the adapter on the CPU");
-    memcpy(out, encoded(p) ? prompt_rows(m) : param(p, 0), n * sizeof(float));
+    m->ops->download(out, encoded(p) ? prompt_rows(m) : param(p, 0), n * sizeof(float));
     return out;
 }
 
@@ -297,10 +327,12 @@ const CtPeftKind ct_peft_prompt_tuning_kind = {
     .type = CT_PEFT_PROMPT_TUNING, .name = "prompt_tuning", .peft_type = "PROMPT_TUNING",
     .layout = prompt_layout, .extra_rows = extra_rows, .attach = prompt_attach, .detach = prompt_detach,
     .init = prompt_init, .prompt_embeddings = prompt_embeddings, .set_prompt_embeddings = set_prompt_embeddings,
+    .to_backend = prompt_to_backend,
 };
 
 const CtPeftKind ct_peft_p_tuning_kind = {
     .type = CT_PEFT_P_TUNING, .name = "p_tuning", .peft_type = "P_TUNING",
     .layout = p_tuning_layout, .extra_rows = extra_rows, .attach = prompt_attach, .detach = prompt_detach,
     .init = prompt_init, .prompt_embeddings = prompt_embeddings, .set_prompt_embeddings = set_prompt_embeddings,
+    .to_backend = prompt_to_backend,
 };
