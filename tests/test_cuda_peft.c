@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "kernels/device.h"
@@ -185,4 +186,11 @@ TEST(cuda, prompt_learning_runs_resume_to_the_bit) {
     resumes_to_the_bit("--peft.type=prefix_tuning --peft.prefix_projection=true --peft.encoder_hidden_size=16",
                        "prefix");
     resumes_to_the_bit("--peft.type=prompt_tuning", "prompt");
+    // P-tuning's LSTM encoder has no CUDA kernels: refused at setup, in one line, nothing written
+    CHECK(run_ctrain("--run.device=cuda --train.init_from=base/ckpt-step00000004.h5 --peft.type=p_tuning "
+                     "--peft.encoder_reparameterization_type=LSTM --run.out_dir=lstm",
+                     &out) != 0);
+    CHECK_CONTAINS(out, "LSTM runs on the CPU only");
+    free(out);
+    CHECK(access(ct_test_path("lstm/ckpt-step00000002.h5"), F_OK) != 0);
 }
