@@ -13,21 +13,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_clock.h"
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
-
-static double clock_s(clockid_t id) {
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int by_value(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
     int B = 8, T = 256, NH = 6, NKV = 6, HD = 48, reps = 15, threads = 1, causal = 1;
@@ -70,19 +60,19 @@ int main(int argc, char **argv) {
         for (int k = 0; k < n_tiles; k++) {
             ct_cpu_set_attention_tile(tiles[k]);
             memset(dqkv, 0, n_in * sizeof(float));
-            const double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), w0 = clock_s(CLOCK_MONOTONIC);
+            const double c0 = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID), w0 = bench_clock_s(CLOCK_MONOTONIC);
             ops->attention_forward(out, att, qkv, NULL, 0, 0, B, T, NH, NKV, HD, &opt);
             ops->attention_backward(dqkv, dout, qkv, att, 0, 0, B, T, NH, NKV, HD, &opt);
             if (r < 0) continue;
-            cpu[k * reps + r] = 1e3 * (clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0);
-            wall[k * reps + r] = 1e3 * (clock_s(CLOCK_MONOTONIC) - w0);
+            cpu[k * reps + r] = 1e3 * (bench_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0);
+            wall[k * reps + r] = 1e3 * (bench_clock_s(CLOCK_MONOTONIC) - w0);
         }
     printf("# attention forward+backward, B %d T %d NH %d NKV %d HD %d, %s, %d thread(s), %d reps\n", B, T, NH, NKV, HD,
            causal ? "causal" : "bidirectional", threads, reps);
     printf("| tile | CPU ms median | CPU ms fastest | wall ms median | wall ms fastest |\n| --- | --- | --- | --- | --- |\n");
     for (int k = 0; k < n_tiles; k++) {
-        qsort(cpu + k * reps, (size_t)reps, sizeof(double), by_value);
-        qsort(wall + k * reps, (size_t)reps, sizeof(double), by_value);
+        qsort(cpu + k * reps, (size_t)reps, sizeof(double), bench_by_value);
+        qsort(wall + k * reps, (size_t)reps, sizeof(double), bench_by_value);
         printf("| %d%s | %.1f | %.1f | %.1f | %.1f |\n", tiles[k], tiles[k] ? "" : " (whole matrix)",
                cpu[k * reps + reps / 2], cpu[k * reps], wall[k * reps + reps / 2], wall[k * reps]);
     }

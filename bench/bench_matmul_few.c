@@ -13,20 +13,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_clock.h"
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "kernels/cpu/cpu_ops.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int by_value(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 typedef struct {
     int in, out;
@@ -84,12 +74,12 @@ int main(int argc, char **argv) {
         for (int s = -2; s < steps; s++)  // two steps to warm up
             for (int portable = 0; portable < 2; portable++) {
                 ct_cpu_set_matmul_few_rows_portable_only(portable);
-                const double t0 = now_s();
+                const double t0 = bench_now_s();
                 for (int i = 0; i < count; i++)
                     ct_ops_cpu()->matmul_forward(out, x, p[i].w, NULL, rows, p[i].in, p[i].out);
-                if (s >= 0) t[portable][s] = now_s() - t0;
+                if (s >= 0) t[portable][s] = bench_now_s() - t0;
             }
-        for (int k = 0; k < 2; k++) qsort(t[k], (size_t)steps, sizeof *t[k], by_value);
+        for (int k = 0; k < 2; k++) qsort(t[k], (size_t)steps, sizeof *t[k], bench_by_value);
         const double median = t[0][steps / 2];
         printf("| %d | %.3f | %.3f | %.1f | %.3f | %.3f |\n", rows, 1e3 * median, 1e3 * t[0][0],
                (double)bytes / median / 1e9, 1e3 * t[1][steps / 2], 1e3 * t[1][0]);

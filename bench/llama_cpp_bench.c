@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "gguf.h"
 #include "llama.h"
+#include "bench/bench_clock.h"
 #include "tests/ref/llama_client.h"
 
 #include <stdint.h>
@@ -24,22 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int by_value(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, by_value);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static int argmax(const float *logits, int n) {
     int best = 0;
@@ -132,13 +117,13 @@ int main(int argc, char **argv) {
     double *prefill = malloc(sizeof(double) * (size_t)rounds), *decode = malloc(sizeof(double) * (size_t)rounds);
     for (int r = -1; r < rounds; r++) {
         llama_memory_clear(llama_get_memory(ctx), true);
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (llama_decode(ctx, llama_batch_get_one(prompt, P)) != 0) {
             fprintf(stderr, "llama_cpp_bench: llama_decode failed on the prompt\n");
             return 1;
         }
         llama_token next = argmax(llama_get_logits_ith(ctx, -1), n_vocab);
-        double t1 = now_s();
+        double t1 = bench_now_s();
         for (int i = 0; i < gen; i++) {
             if (llama_decode(ctx, llama_batch_get_one(&next, 1)) != 0) {
                 fprintf(stderr, "llama_cpp_bench: llama_decode failed at token %d\n", i);
@@ -146,7 +131,7 @@ int main(int argc, char **argv) {
             }
             next = argmax(llama_get_logits_ith(ctx, -1), n_vocab);
         }
-        double t2 = now_s();
+        double t2 = bench_now_s();
         if (r >= 0) {
             prefill[r] = P / (t1 - t0);
             decode[r] = gen / (t2 - t1);
@@ -159,7 +144,7 @@ int main(int argc, char **argv) {
         if (prefill[r] > prefill_best) prefill_best = prefill[r];
         if (decode[r] > decode_best) decode_best = decode[r];
     }
-    const double prefill_median = median(prefill, rounds), decode_median = median(decode, rounds);
+    const double prefill_median = bench_median(prefill, rounds), decode_median = bench_median(decode, rounds);
     printf("weights=%s prompt_len=%d gen=%d threads=%d prefill_tokens_per_s=%.1f prefill_best=%.1f "
            "decode_tokens_per_s=%.2f decode_best=%.2f weight_mb=%.1f decode_gbs=%.2f\n", type, P, gen, threads,
            prefill_median, prefill_best, decode_median, decode_best, bytes * 1e-6, bytes * decode_median * 1e-9);

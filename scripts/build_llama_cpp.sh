@@ -32,7 +32,7 @@ if [ "${1:-}" = --bench ]; then
     done
     out=$root/build/llama_cpp_bench
     main=$root/bench/llama_cpp_bench.c
-    if [ ! -x "$out" ] || [ "$main" -nt "$out" ] || [ "$root/tests/ref/llama_client.h" -nt "$out" ] \
+    if [ ! -x "$out" ] || [ "$main" -nt "$out" ] || [ "$root/tests/ref/llama_client.h" -nt "$out" ] || [ "$root/bench/bench_clock.h" -nt "$out" ] \
        || [ "${libs[0]}" -nt "$out" ]; then
         mkdir -p "$root/build"
         command -v c++ >/dev/null 2>&1 || { echo "build_llama_cpp: no C++ compiler (apt-get install g++)" >&2; exit 77; }
