@@ -797,11 +797,18 @@ static void gelu_swiglu_residual_case(const CtOps *gpu) {
     ct_rng_seed(&rng, 6);
     const size_t n = 10007;
     float *x = rnd(&rng, n, 3), *y = ct_alloc(n * 4), *dout = rnd(&rng, n, 1), *dx = rnd(&rng, n, 1);
+    x[0] = 0;  // ReLU's kink: no gradient at 0 (torch's choice)
     as_table_holds(gpu, x, n);
     as_table_holds(gpu, dout, n);
     as_table_holds(gpu, dx, n);
     CtAct *d_x = up_act(gpu, x, n), *d_y = new_act(gpu, n, "y"), *d_dout = up_act(gpu, dout, n);
     CtAct *d_dx = up_act(gpu, dx, n);
+    CPU->relu_forward(y, x, n);  // P-tuning's prompt encoder
+    gpu->relu_forward(d_y, d_x, n);
+    CHECK_ACT_CLOSE(gpu, d_y, y, n, "relu forward");
+    CPU->relu_backward(dx, x, dout, n);
+    gpu->relu_backward(d_dx, d_x, d_dout, n);
+    CHECK_ACT_CLOSE(gpu, d_dx, dx, n, "relu backward");
     CPU->gelu_forward(y, x, n);
     gpu->gelu_forward(d_y, d_x, n);
     CHECK_ACT_CLOSE(gpu, d_y, y, n, "gelu forward");

@@ -188,7 +188,7 @@ TEST(cuda, prompt_learning_runs_resume_to_the_bit) {
     resumes_to_the_bit("--peft.type=prompt_tuning", "prompt");
     // P-tuning's LSTM encoder has no CUDA kernels: refused at setup, in one line, nothing written
     CHECK(run_ctrain("--run.device=cuda --train.init_from=base/ckpt-step00000004.h5 --peft.type=p_tuning "
-                     "--peft.encoder_reparameterization_type=LSTM --run.out_dir=lstm",
+                     "--peft.num_virtual_tokens=5 --peft.encoder_reparameterization_type=LSTM --run.out_dir=lstm",
                      &out) != 0);
     CHECK_CONTAINS(out, "LSTM runs on the CPU only");
     free(out);
