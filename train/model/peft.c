@@ -155,7 +155,7 @@ void ct_peft_report(const CtModel *m) {
     ct_format_bytes(saved, sizeof saved, fabs(saving));
     if (p->spec.type == CT_PEFT_P_TUNING)
         snprintf(what, sizeof what, ", prompt encoder %s of width %d", p->spec.encoder == CT_PEFT_ENCODER_LSTM ? "LSTM" : "MLP",
-                 p->spec.encoder_hidden_size);
+                 p->spec.encoder_hidden_size > 0 ? p->spec.encoder_hidden_size : m->config.d_model);  // 0: the model's
     else if (p->spec.type == CT_PEFT_PROMPT_TUNING)
         snprintf(what, sizeof what, ", initialised %s", p->spec.init == CT_PEFT_INIT_TEXT ? "from a text" : "at random");
     else if (p->spec.type == CT_PEFT_PREFIX_TUNING && !p->spec.inference)
