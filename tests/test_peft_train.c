@@ -28,16 +28,7 @@ static const char *CONFIG =
 static const char *prepare(const char *method) {
     static char prefix[2048];
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
-    char cmd[4096], *out;
-    if (train_fixture_stories(300) != 0) return NULL;
-    ct_test_write("run.json", CONFIG);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' pretrain run.json --data.path=data --run.out_dir=base --run.threads=1", dir, bin);
-    if (ct_test_run(cmd, &out) != 0) {
-        ct_test_fail(__FILE__, __LINE__, "training the base failed: %s", out);
-        free(out);
-        return NULL;
-    }
-    free(out);
+    if (train_fixture_base(300, CONFIG, "--run.threads=1") != 0) return NULL;
     snprintf(prefix, sizeof prefix,
              "cd '%s' && '%s' pretrain run.json --data.path=data --train.init_from=base/ckpt-step00000010.h5 "
              "--peft.num_virtual_tokens=6 --train.max_steps=20 --optim.lr=3e-2 --run.threads=1 %s",

@@ -47,6 +47,21 @@ int train_fixture_stories(int documents) {
     return 0;
 }
 
+int train_fixture_base(int documents, const char *config, const char *extra) {
+    if (train_fixture_stories(documents) != 0) return -1;
+    ct_test_write("run.json", config);
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' pretrain run.json --data.path=data --run.out_dir=base %s",
+             ct_test_tmpdir(), ct_test_bin(), extra);
+    if (ct_test_run(cmd, &out) != 0) {
+        ct_test_fail(__FILE__, __LINE__, "training the base failed: %s", out);
+        free(out);
+        return -1;
+    }
+    free(out);
+    return 0;
+}
+
 char *train_fixture_metric_lines(const char *run_dir, int from) {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s/metrics.jsonl", ct_test_tmpdir(), run_dir);

@@ -9,6 +9,10 @@
 // 300 tokens of the stories alone where ../shared/data is absent) -> shards in data/ with a
 // 10% validation split. 0, or -1 after recording a test failure.
 int train_fixture_stories(int documents);
+// train_fixture_stories(documents), `config` written to run.json, and a base trained from it by
+// `ctrain pretrain run.json --data.path=data --run.out_dir=base EXTRA` in the test's folder (its
+// checkpoints in base/). 0, or -1 after recording a test failure.
+int train_fixture_base(int documents, const char *config, const char *extra);
 // Loads DIR/FILE (DIR relative to the test's folder) on the CPU with its optimizer state.
 // 0, or -1 + error.
 int train_fixture_load_checkpoint(const char *run_dir, const char *file, CtModel *m, CtAdamW *opt);
