@@ -208,22 +208,24 @@ static double via_bf16(float f) {
 }
 
 // The CPU table for bf16 drafts (kernels/cpu/bf16_weights.h): a product whose weights lie in a
-// declared buffer (all of it, or rows of it) reads their bf16 copy, whatever the rows (1 to 9,
+// declared buffer (all of it, or rows of it) reads their bf16 copy, whatever the rows (1 to 9, the
+// few-rows path, and 40 and 133, a prompt's: blocks widened to fp32 for sgemm, one of them partial;
 // a tail past whole vectors: C 301), with a bias or not; a weight outside gets the fp32 product
 // bit for bit, as does the plain CPU table for the declared one; a forgotten buffer is fp32 again.
 TEST(ops, the_bf16_weights_table_reads_the_copies_of_declared_weights_only) {
     CtRng rng;
     ct_rng_seed(&rng, 18);
-    const int C = 301, OC = 70;
-    float *x = random_floats(&rng, (size_t)9 * C, 1), *w = random_floats(&rng, (size_t)OC * C, 1);
+    const int C = 301, OC = 150, MAX_N = 133;
+    float *x = random_floats(&rng, (size_t)MAX_N * C, 1), *w = random_floats(&rng, (size_t)OC * C, 1);
     float *other = random_floats(&rng, (size_t)OC * C, 1), *b = random_floats(&rng, OC, 1);
-    float *got = ct_alloc(sizeof(float) * 9 * OC), *want = ct_alloc(sizeof(float) * 9 * OC);
+    float *got = ct_alloc(sizeof(float) * MAX_N * OC), *want = ct_alloc(sizeof(float) * MAX_N * OC);
     const CtOps *bf16 = ct_ops_cpu_bf16_weights(), *cpu = ct_ops_cpu();
     ct_cpu_set_matmul_engine(CT_MATMUL_BLAS);
     bf16->keep_low_precision_weights(w, (size_t)OC * C, NULL);
     CHECK(ct_cpu_bf16_weights_bytes() == sizeof(uint16_t) * OC * C);
-    for (int N = 1; N <= 9; N++)
-        for (int bias = 0; bias < 2; bias++) {
+    static const int row_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 40, MAX_N};
+    for (size_t r = 0; r < sizeof row_counts / sizeof *row_counts; r++)
+        for (int bias = 0, N = row_counts[r]; bias < 2; bias++) {
             const int rows = bias ? OC - 5 : OC;  // with a bias: rows 5.. of the declared matrix
             const float *wr = bias ? w + (size_t)5 * C : w;
             bf16->matmul_forward(got, x, wr, bias ? b : NULL, N, C, rows);
@@ -244,7 +246,7 @@ TEST(ops, the_bf16_weights_table_reads_the_copies_of_declared_weights_only) {
             // the plain table, and a weight outside the declared buffer: fp32, bit for bit
             cpu->matmul_forward(want, x, wr, bias ? b : NULL, N, C, rows);
             bf16->matmul_forward(got, x, other, bias ? b : NULL, N, C, rows);
-            float *fp32 = ct_alloc(sizeof(float) * 9 * OC);
+            float *fp32 = ct_alloc(sizeof(float) * MAX_N * OC);
             cpu->matmul_forward(fp32, x, other, bias ? b : NULL, N, C, rows);
             CHECK_MSG(memcmp(got, fp32, sizeof(float) * N * rows) == 0, "%d rows: an undeclared weight's product differs "
                       "from the fp32 one", N);
