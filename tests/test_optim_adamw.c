@@ -1,3 +1,5 @@
+#include <math.h>
+
 #include "optim/adamw.h"
 #include "tests/test.h"
 
@@ -21,6 +23,39 @@ TEST(optim, adamw_matches_torch_step_by_step) {
         for (int i = 0; i < 4; i++) CHECK_MSG(p[i] == expect[t][i], "step %d element %d: %a, expected %a", t + 1, i, p[i], expect[t][i]);
     }
     CHECK_EQ_INT(opt.step, 3);
+    ct_adamw_free(&opt);
+}
+
+// The update runs vectorized over long spans: 1,003 elements in spans that start and end off the
+// vector width, over several steps, equal to the bit to torch's float32 arithmetic written out one
+// element at a time (sqrt and divide are correctly rounded in every lane).
+TEST(optim, adamw_long_spans_equal_elementwise_arithmetic) {
+    enum { N = 1003, STEPS = 3 };
+    const double lr = 3e-4, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1;
+    static float p[N], ref[N], g[N], m[N], v[N];
+    for (int i = 0; i < N; i++) p[i] = ref[i] = 0.01f * (float)((i * 37) % 201 - 100);
+    CtAdamW opt;
+    ct_adamw_init(&opt, N, lr, b1, b2, eps, wd);
+    CtParamSpan spans[3] = {{5, 301, 1}, {306, 13, 0}, {319, 650, 1}};  // 0..4 and 969..1002: no span, decayed
+    ct_adamw_set_spans(&opt, spans, 3);
+    int mismatches = 0;
+    for (int t = 1; t <= STEPS; t++) {
+        for (int i = 0; i < N; i++) g[i] = 1e-3f * (float)((i * 53 + t * 11) % 97 - 48);
+        ct_adamw_step(&opt, p, g);
+        const double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+        const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+        for (int i = 0; i < N; i++) {
+            int decay = !(i >= 306 && i < 319);
+            float keep = decay ? (float)(1.0 - lr * wd) : 1.0f;
+            float pi = ref[i] * keep;
+            m[i] = m[i] + (float)(1 - b1) * (g[i] - m[i]);
+            v[i] = v[i] * (float)b2 + (float)(1 - b2) * g[i] * g[i];
+            float denom = sqrtf(v[i]) / bc2_sqrt + (float)eps;
+            ref[i] = pi + (-step_size * m[i]) / denom;
+            if (p[i] != ref[i] && mismatches++ < 5) CHECK_MSG(0, "step %d element %d: %a, expected %a", t, i, p[i], ref[i]);
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
     ct_adamw_free(&opt);
 }
 
