@@ -109,15 +109,14 @@ static int flush_chunk(CtShardWriter *w) {
     // the chunk as bytes goes after the compressed buffer (one allocation, kept from chunk to
     // chunk: a fresh 128 KiB each time had its pages faulted in and zeroed again)
     unsigned char *raw = (unsigned char *)w->compressed + w->compressed_cap;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t t = w->pending_tokens[i];
-        raw[(size_t)i * tb] = (unsigned char)t;
-        raw[(size_t)i * tb + 1] = (unsigned char)(t >> 8);
-        if (tb == 4) {
-            raw[(size_t)i * tb + 2] = (unsigned char)(t >> 16);
-            raw[(size_t)i * tb + 3] = (unsigned char)(t >> 24);
+    const uint32_t *tokens = w->pending_tokens;
+    if (tb == 2)  // little-endian, written byte by byte (any host); two loops the compiler vectorizes
+        for (uint32_t i = 0; i < n; i++) {
+            raw[2 * (size_t)i] = (unsigned char)tokens[i];
+            raw[2 * (size_t)i + 1] = (unsigned char)(tokens[i] >> 8);
         }
-    }
+    else
+        for (uint32_t i = 0; i < n; i++) put_u32(raw + 4 * (size_t)i, tokens[i]);
     if (with_mask) memcpy(raw + (size_t)n * tb, w->pending_mask, n);
     size_t size = ZSTD_compress2(w->cctx, w->compressed, w->compressed_cap, raw, raw_size);
     if (ZSTD_isError(size)) return ct_error_set("%s: zstd compression failed: %s", w->file.final_path, ZSTD_getErrorName(size));
@@ -158,13 +157,23 @@ int ct_shard_writer_begin_document(CtShardWriter *w) {
 }
 
 int ct_shard_writer_append(CtShardWriter *w, const uint32_t *tokens, const uint8_t *mask, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (tokens[i] >= w->spec.vocab_size)
-            return ct_error_set("%s: token %u is outside the vocabulary (%u tokens)", w->file.final_path, tokens[i],
-                                w->spec.vocab_size);
-        w->pending_tokens[w->pending] = tokens[i];
-        w->pending_mask[w->pending] = mask ? (mask[i] != 0) : 0;
-        w->pending++;
+    const uint32_t vocab = w->spec.vocab_size;
+    uint32_t top = 0;  // the largest token, checked once (a loop the compiler vectorizes)
+    for (size_t i = 0; i < n; i++) top = tokens[i] > top ? tokens[i] : top;
+    if (n && top >= vocab)
+        for (size_t i = 0; i < n; i++)
+            if (tokens[i] >= vocab)
+                return ct_error_set("%s: token %u is outside the vocabulary (%u tokens)", w->file.final_path, tokens[i],
+                                    vocab);
+    const int with_mask = w->spec.kind == CT_SHARD_SFT;  // the mask is stored (flush_chunk) in sft shards only
+    for (size_t done = 0; done < n;) {
+        size_t take = w->spec.chunk_tokens - w->pending;
+        if (take > n - done) take = n - done;
+        memcpy(w->pending_tokens + w->pending, tokens + done, take * sizeof *tokens);
+        if (with_mask)
+            for (size_t i = 0; i < take; i++) w->pending_mask[w->pending + i] = mask ? (mask[done + i] != 0) : 0;
+        w->pending += (uint32_t)take;
+        done += take;
         if (w->pending == w->spec.chunk_tokens && flush_chunk(w) != 0) return -1;
     }
     w->n_tokens += n;

@@ -37,8 +37,23 @@ typedef struct {
     int failed, empty;
     int unusable;  // dpo: a well-formed pair that cannot teach a preference (error says why)
     char error[400];
-    size_t first_chunk, n_chunks;  // a long .txt document encoded in chunks: its work items (0: whole)
 } Encoded;
+
+// What the writer needs of one encoded document, kept small: a batch holds tens of thousands
+// (one Encoded each, with its own id lists and error text, cost more in allocations and fresh
+// pages than the encoding of a short document). Its ids lie in the arena of the task that
+// encoded it (Slot.arenas), main, chosen and rejected back to back.
+typedef struct {
+    uint32_t arena;  // the task's arena
+    uint8_t failed, empty, unusable;
+    size_t at, len[3];   // main, chosen, rejected: len[k] ids (and, sft, mask bytes) from `at` on
+    char *fields;        // prompts: the fields JSON kept for the rewards (ct_free)
+    size_t fields_len;
+    size_t prompt_not_prefix;
+    double margin;
+    char *error;         // failed or unusable: why (ct_free)
+    size_t first_chunk, n_chunks;  // a long .txt document encoded in chunks: its work items (0: whole)
+} DocResult;
 
 static void batch_add(RawBatch *b, const char *text, size_t len, int file, uint64_t line) {
     if (b->size + len > b->cap) {
@@ -213,7 +228,6 @@ static void reset_encoded(Encoded *e) {
     ct_free(e->fields);
     e->fields = NULL;
     e->fields_len = 0;
-    e->n_chunks = 0;
     ct_masked_ids_clear(&e->main);
     ct_masked_ids_clear(&e->chosen);
     ct_masked_ids_clear(&e->rejected);
@@ -442,14 +456,68 @@ static char *source_json(const CtShardJob *job, const CtInputList *inputs, const
     return text;
 }
 
+// ---- the pipeline ----
+//
+// Two batches are in flight: while the threads encode batch k, one of them (a task like the
+// others) writes batch k-1, compressing it, and then reads batch k+1. Batches are written in
+// input order by that one task at a time, so the output does not depend on the threads.
+// A .txt document longer than SPLIT_DOC_BYTES is cut at the pre-tokenizer's safe places
+// (ct_text_chunks_plan) into chunks that any thread encodes; its chunks' ids, joined and framed,
+// are the ids of the whole document, so one large file uses every core too.
+// An encoding task takes about TASK_BYTES of text and keeps the ids of its documents in one
+// arena, reused from batch to batch: after the first batches, encoding allocates nothing.
+
+#define SPLIT_DOC_BYTES ((size_t)1 << 20)
+#define SPLIT_CHUNK_BYTES ((size_t)1 << 18)
+#define TASK_BYTES ((size_t)1 << 16)  // text per encoding task (a document or chunk is never split)
+
+typedef struct {
+    int doc;
+    int whole;          // 1: the whole document (encode_document); 0: `chunk` of a long .txt document
+    CtTextChunk chunk;  // offsets into the document
+    CtIds ids;          // the chunk's ids
+} WorkItem;
+
+typedef struct {
+    RawBatch raw;
+    DocResult *results;
+    int results_cap;
+    WorkItem *items;
+    size_t n_items, cap_items;
+    CtTextChunks chunks;
+    size_t *task_first;   // n_tasks + 1: task k encodes items [task_first[k], task_first[k + 1])
+    CtMaskedIds *arenas;  // per task: the ids (sft: and mask) of its documents
+    size_t n_tasks, cap_tasks;
+} Slot;
+
+typedef struct {
+    const CtShardJob *job;
+    const CtInputList *inputs;
+    CtEncoder **encoders;  // one per thread, and the reader's (last): its added-token tables cut documents
+    Encoded *encoded;      // one per thread: the document being encoded, before its ids go to the arena
+    uint8_t **scratch;
+    size_t *scratch_cap;
+    CtIds joined;          // the writer's: a document encoded in chunks, joined and framed
+    Reader reader;
+    int more;  // input remains to be read
+    CtDatasetWriter *writer;
+    CtShardStats *stats;
+    CtProgress *progress;
+    double val_cut;
+    uint64_t doc_number;
+    size_t batch_bytes;
+    char error[CT_ERROR_MAX];  // the I/O task's error
+} Pipeline;
+
 // Counts the encoded documents of one batch and writes them in order, each to the split its
 // number draws. 0, or -1 + error (a bad document, unless skipped; a refused pair; a write).
-static int write_documents(const CtShardJob *job, const CtInputList *inputs, const RawBatch *batch,
-                           const Encoded *results, double val_cut, uint64_t *doc_number, CtDatasetWriter *writer,
-                           CtShardStats *stats) {
+static int write_documents(Pipeline *p, const Slot *s) {
+    const CtShardJob *job = p->job;
+    const RawBatch *batch = &s->raw;
+    CtShardStats *stats = p->stats;
     for (int i = 0; i < batch->n; i++) {
-        const Encoded *e = &results[i];
-        const char *path = inputs->paths[batch->file[i]];
+        const DocResult *e = &s->results[i];
+        const char *path = p->inputs->paths[batch->file[i]];
         const unsigned long long line = (unsigned long long)batch->line[i];
         stats->text_bytes += batch->length[i];
         if (e->failed) {
@@ -473,74 +541,41 @@ static int write_documents(const CtShardJob *job, const CtInputList *inputs, con
         }
         if (e->prompt_not_prefix && stats->prompt_not_prefix++ == 0)
             snprintf(stats->first_not_prefix, sizeof stats->first_not_prefix, "%s:%llu", path, line);
-        CtSplit split = split_hash(job, (*doc_number)++) < val_cut ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
+        const uint32_t *ids[3] = {NULL, NULL, NULL};
+        size_t n[3] = {e->len[0], e->len[1], e->len[2]};
+        const uint8_t *mask = NULL;
+        if (e->n_chunks) {  // the chunks' ids, joined and framed
+            p->joined.len = 0;
+            frame_begin(job, &p->joined);
+            for (size_t c = e->first_chunk; c < e->first_chunk + e->n_chunks; c++)
+                ct_ids_append(&p->joined, s->items[c].ids.data, s->items[c].ids.len);
+            frame_end(job, &p->joined);
+            ids[0] = (const uint32_t *)p->joined.data;
+            n[0] = p->joined.len;
+        } else {
+            const CtMaskedIds *arena = &s->arenas[e->arena];
+            ids[0] = (const uint32_t *)arena->ids.data + e->at;
+            ids[1] = ids[0] + n[0];
+            ids[2] = ids[1] + n[1];
+            if (job->kind == CT_SHARD_SFT) mask = arena->mask + e->at;
+        }
+        CtSplit split = split_hash(job, p->doc_number++) < p->val_cut ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
         int rc;
         if (job->kind == CT_SHARD_DPO) {
-            rc = ct_dataset_write_dpo(writer, split, (const uint32_t *)e->main.ids.data, (uint32_t)e->main.ids.len,
-                                      (const uint32_t *)e->chosen.ids.data, (uint32_t)e->chosen.ids.len,
-                                      (const uint32_t *)e->rejected.ids.data, (uint32_t)e->rejected.ids.len, e->margin);
-            stats->tokens[split] += e->main.ids.len + e->chosen.ids.len + e->rejected.ids.len;
+            rc = ct_dataset_write_dpo(p->writer, split, ids[0], (uint32_t)n[0], ids[1], (uint32_t)n[1], ids[2], (uint32_t)n[2],
+                                      e->margin);
         } else if (job->kind == CT_SHARD_PROMPTS) {
-            rc = ct_dataset_write_prompt(writer, split, (const uint32_t *)e->main.ids.data, e->main.ids.len, e->fields,
-                                         e->fields_len);
-            stats->tokens[split] += e->main.ids.len;
+            rc = ct_dataset_write_prompt(p->writer, split, ids[0], n[0], e->fields, e->fields_len);
             stats->fields_bytes += e->fields_len;
         } else {
-            rc = ct_dataset_write_document(writer, split, (const uint32_t *)e->main.ids.data,
-                                           job->kind == CT_SHARD_SFT ? e->main.mask : NULL, e->main.ids.len);
-            stats->tokens[split] += e->main.ids.len;
+            rc = ct_dataset_write_document(p->writer, split, ids[0], mask, n[0]);
         }
+        stats->tokens[split] += n[0] + n[1] + n[2];
         stats->documents[split]++;
         if (rc != 0) return rc;
     }
     return 0;
 }
-
-// ---- the pipeline ----
-//
-// Two batches are in flight: while the threads encode batch k, one of them (a task like the
-// others) writes batch k-1, compressing it, and then reads batch k+1. Batches are written in
-// input order by that one task at a time, so the output does not depend on the threads.
-// A .txt document longer than SPLIT_DOC_BYTES is cut at the pre-tokenizer's safe places
-// (ct_text_chunks_plan) into chunks that any thread encodes; its chunks' ids, joined and framed,
-// are the ids of the whole document, so one large file uses every core too.
-
-#define SPLIT_DOC_BYTES ((size_t)1 << 20)
-#define SPLIT_CHUNK_BYTES ((size_t)1 << 18)
-#define TASK_BYTES ((size_t)1 << 16)  // text per encoding task (a document or chunk is never split)
-
-typedef struct {
-    int doc;
-    int whole;          // 1: the whole document (encode_document); 0: `chunk` of a long .txt document
-    CtTextChunk chunk;  // offsets into the document
-    CtIds ids;          // the chunk's ids
-} WorkItem;
-
-typedef struct {
-    RawBatch raw;
-    Encoded *results;
-    int results_cap;
-    WorkItem *items;
-    size_t n_items, cap_items;
-    CtTextChunks chunks;
-} Slot;
-
-typedef struct {
-    const CtShardJob *job;
-    const CtInputList *inputs;
-    CtEncoder **encoders;  // one per thread, and the reader's (last): its added-token tables cut documents
-    uint8_t **scratch;
-    size_t *scratch_cap;
-    Reader reader;
-    int more;  // input remains to be read
-    CtDatasetWriter *writer;
-    CtShardStats *stats;
-    CtProgress *progress;
-    double val_cut;
-    uint64_t doc_number;
-    size_t batch_bytes;
-    char error[CT_ERROR_MAX];  // the I/O task's error
-} Pipeline;
 
 static WorkItem *add_item(Slot *s, int doc, int whole) {
     if (s->n_items == s->cap_items) {
@@ -556,19 +591,26 @@ static WorkItem *add_item(Slot *s, int doc, int whole) {
     return w;
 }
 
-// The work items of a batch just read: a document each, or the chunks of a long .txt one.
+static size_t item_bytes(const Slot *s, const WorkItem *w) {
+    return w->whole ? s->raw.length[w->doc] : w->chunk.end - w->chunk.start;
+}
+
+// The work items of a batch just read (a document each, or the chunks of a long .txt one), and
+// the encoding tasks over them, about TASK_BYTES of text each.
 static void plan_slot(Pipeline *p, Slot *s) {
     const CtShardJob *job = p->job;
     const RawBatch *b = &s->raw;
     if (b->n > s->results_cap) {
-        s->results = ct_realloc(s->results, sizeof(Encoded) * (size_t)b->n);
-        memset(s->results + s->results_cap, 0, sizeof(Encoded) * (size_t)(b->n - s->results_cap));
+        s->results = ct_realloc(s->results, sizeof(DocResult) * (size_t)b->n);
+        memset(s->results + s->results_cap, 0, sizeof(DocResult) * (size_t)(b->n - s->results_cap));
         s->results_cap = b->n;
     }
     s->n_items = 0;
     for (int d = 0; d < b->n; d++) {
-        Encoded *e = &s->results[d];
-        e->n_chunks = 0;
+        DocResult *e = &s->results[d];
+        ct_free(e->error);
+        ct_free(e->fields);
+        memset(e, 0, sizeof *e);
         if (job->kind != CT_SHARD_TEXT || b->length[d] <= SPLIT_DOC_BYTES || ct_input_is_jsonl(p->inputs->paths[b->file[d]])) {
             add_item(s, d, 1);
             continue;
@@ -580,37 +622,71 @@ static void plan_slot(Pipeline *p, Slot *s) {
         e->n_chunks = s->chunks.n;
         for (size_t c = 0; c < s->chunks.n; c++) add_item(s, d, 0)->chunk = s->chunks.items[c];
     }
+    s->n_tasks = 0;
+    for (size_t i = 0; i < s->n_items;) {
+        if (s->n_tasks + 1 >= s->cap_tasks) {
+            size_t cap = s->cap_tasks ? 2 * s->cap_tasks : 64;
+            s->task_first = ct_realloc(s->task_first, cap * sizeof *s->task_first);
+            s->arenas = ct_realloc(s->arenas, cap * sizeof *s->arenas);
+            memset(s->arenas + s->cap_tasks, 0, (cap - s->cap_tasks) * sizeof *s->arenas);
+            s->cap_tasks = cap;
+        }
+        s->task_first[s->n_tasks++] = i;
+        size_t bytes = 0;
+        do bytes += item_bytes(s, &s->items[i++]);
+        while (i < s->n_items && bytes < TASK_BYTES);
+    }
+    if (s->task_first) s->task_first[s->n_tasks] = s->n_items;
 }
 
-static size_t item_bytes(const Slot *s, const WorkItem *w) {
-    return w->whole ? s->raw.length[w->doc] : w->chunk.end - w->chunk.start;
-}
-
-static void encode_items(Pipeline *p, Slot *s, size_t from, size_t to) {
-    const int t = omp_get_thread_num();
-    const RawBatch *b = &s->raw;
-    for (size_t i = from; i < to; i++) {
-        WorkItem *w = &s->items[i];
-        const char *doc = b->bytes + b->offset[w->doc];
-        if (w->whole)
-            encode_document(p->job, p->encoders[t], doc, b->length[w->doc], ct_input_is_jsonl(p->inputs->paths[b->file[w->doc]]),
-                            &s->results[w->doc], &p->scratch[t], &p->scratch_cap[t]);
-        else
-            ct_text_chunk_encode(p->job->tokenizer, p->encoders[t], (const uint8_t *)doc, &w->chunk, p->job->allow_special,
-                                 &w->ids);
+// Moves an encoded document's ids (and sft mask) into the task's arena, and what the writer
+// needs of the rest into its result.
+static void keep_result(const CtShardJob *job, Encoded *e, uint32_t task, CtMaskedIds *arena, DocResult *r) {
+    r->arena = task;
+    r->failed = (uint8_t)e->failed;
+    r->empty = (uint8_t)e->empty;
+    r->unusable = (uint8_t)e->unusable;
+    r->prompt_not_prefix = e->prompt_not_prefix;
+    r->margin = e->margin;
+    r->fields = e->fields;
+    r->fields_len = e->fields_len;
+    e->fields = NULL;
+    e->fields_len = 0;
+    if (e->failed || e->unusable) {
+        r->error = ct_strdup(e->error);
+        return;
+    }
+    r->at = arena->ids.len;
+    const CtIds *parts[3] = {&e->main.ids, &e->chosen.ids, &e->rejected.ids};
+    for (int k = 0; k < 3; k++) {
+        r->len[k] = parts[k]->len;
+        if (parts[k]->len) ct_ids_append(&arena->ids, parts[k]->data, parts[k]->len);
+    }
+    if (job->kind == CT_SHARD_SFT && r->len[0]) {
+        if (arena->ids.len > arena->mask_cap) {
+            arena->mask_cap = 2 * arena->ids.len;
+            arena->mask = ct_realloc(arena->mask, arena->mask_cap);
+        }
+        memcpy(arena->mask + r->at, e->main.mask, r->len[0]);
     }
 }
 
-// The documents encoded in chunks, joined and framed.
-static void join_chunks(const CtShardJob *job, Slot *s) {
-    for (int d = 0; d < s->raw.n; d++) {
-        Encoded *e = &s->results[d];
-        if (e->n_chunks == 0) continue;
-        size_t first = e->first_chunk, n = e->n_chunks;
-        reset_encoded(e);
-        frame_begin(job, &e->main.ids);
-        for (size_t c = first; c < first + n; c++) ct_ids_append(&e->main.ids, s->items[c].ids.data, s->items[c].ids.len);
-        frame_end(job, &e->main.ids);
+static void encode_task(Pipeline *p, Slot *s, size_t task) {
+    const int t = omp_get_thread_num();
+    const RawBatch *b = &s->raw;
+    CtMaskedIds *arena = &s->arenas[task];
+    ct_masked_ids_clear(arena);
+    for (size_t i = s->task_first[task]; i < s->task_first[task + 1]; i++) {
+        WorkItem *w = &s->items[i];
+        const char *doc = b->bytes + b->offset[w->doc];
+        if (w->whole) {
+            encode_document(p->job, p->encoders[t], doc, b->length[w->doc], ct_input_is_jsonl(p->inputs->paths[b->file[w->doc]]),
+                            &p->encoded[t], &p->scratch[t], &p->scratch_cap[t]);
+            keep_result(p->job, &p->encoded[t], (uint32_t)task, arena, &s->results[w->doc]);
+        } else {
+            ct_text_chunk_encode(p->job->tokenizer, p->encoders[t], (const uint8_t *)doc, &w->chunk, p->job->allow_special,
+                                 &w->ids);
+        }
     }
 }
 
@@ -618,14 +694,13 @@ static void join_chunks(const CtShardJob *job, Slot *s) {
 // (when input remains). 0, or -1 + error.
 static int io_step(Pipeline *p, Slot *s, int write) {
     if (write) {
-        join_chunks(p->job, s);
-        if (write_documents(p->job, p->inputs, &s->raw, s->results, p->val_cut, &p->doc_number, p->writer, p->stats) != 0)
-            return -1;
+        if (write_documents(p, s) != 0) return -1;
         if (p->progress)
             ct_progress_update(p->progress, p->reader.file_bytes_done + (p->reader.reader_open ? p->reader.reader.bytes_read : 0));
     }
     s->raw.n = 0;
     s->raw.size = 0;
+    s->n_tasks = 0;
     if (p->more > 0) {
         p->more = read_batch(&p->reader, &s->raw, p->batch_bytes);
         if (p->more < 0) return -1;
@@ -634,15 +709,19 @@ static int io_step(Pipeline *p, Slot *s, int write) {
     return 0;
 }
 
-// Encoding tasks over a slot's items, about TASK_BYTES of text each.
-static void spawn_encoding(Pipeline *p, Slot *s) {
-    for (size_t i = 0; i < s->n_items;) {
-        size_t j = i, bytes = 0;
-        while (j < s->n_items && (j == i || bytes < TASK_BYTES)) bytes += item_bytes(s, &s->items[j++]);
-#pragma omp task firstprivate(i, j)
-        encode_items(p, s, i, j);
-        i = j;
+static void free_slot(Slot *s) {
+    for (int i = 0; i < s->results_cap; i++) {
+        ct_free(s->results[i].error);
+        ct_free(s->results[i].fields);
     }
+    ct_free(s->results);
+    for (size_t i = 0; i < s->cap_items; i++) ct_ids_free(&s->items[i].ids);
+    ct_free(s->items);
+    for (size_t k = 0; k < s->cap_tasks; k++) ct_masked_ids_free(&s->arenas[k]);
+    ct_free(s->arenas);
+    ct_free(s->task_first);
+    ct_text_chunks_free(&s->chunks);
+    batch_free(&s->raw);
 }
 
 static int run_pipeline(Pipeline *p, int threads) {
@@ -661,26 +740,17 @@ static int run_pipeline(Pipeline *p, int threads) {
             // errors are per thread: the message goes back to the thread that returns it
             if ((io_rc = io_step(p, io, write)) != 0) snprintf(p->error, sizeof p->error, "%s", ct_error_message());
         }
-        spawn_encoding(p, enc);
+        for (size_t k = 0; k < enc->n_tasks; k++) {
+#pragma omp task firstprivate(k)
+            encode_task(p, enc, k);
+        }
 #pragma omp taskwait
         rc = io_rc;
         encoded_waiting = enc->raw.n > 0;
         cur ^= 1;
     }
-    for (int k = 0; k < 2; k++) {
-        Slot *s = &slots[k];
-        for (int i = 0; i < s->results_cap; i++) {
-            ct_masked_ids_free(&s->results[i].main);
-            ct_masked_ids_free(&s->results[i].chosen);
-            ct_masked_ids_free(&s->results[i].rejected);
-            ct_free(s->results[i].fields);
-        }
-        ct_free(s->results);
-        for (size_t i = 0; i < s->cap_items; i++) ct_ids_free(&s->items[i].ids);
-        ct_free(s->items);
-        ct_text_chunks_free(&s->chunks);
-        batch_free(&s->raw);
-    }
+    free_slot(&slots[0]);
+    free_slot(&slots[1]);
     if (rc != 0 && p->error[0]) ct_error_set("%s", p->error);
     return rc;
 }
@@ -714,13 +784,22 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
     p.encoders = ct_calloc((size_t)threads + 1, sizeof(CtEncoder *));
     p.scratch = ct_calloc((size_t)threads, sizeof(uint8_t *));
     p.scratch_cap = ct_calloc((size_t)threads, sizeof(size_t));
+    p.encoded = ct_calloc((size_t)threads, sizeof(Encoded));
     for (int t = 0; t <= threads; t++) p.encoders[t] = ct_encoder_new(job->tokenizer);
     p.batch_bytes = (size_t)threads << 22;  // 4 MiB of text per thread
     int rc = run_pipeline(&p, threads);
     if (p.reader.reader_open) ct_line_reader_close(&p.reader.reader);
     ct_free(p.reader.pending);
     for (int t = 0; t <= threads; t++) ct_encoder_free(p.encoders[t]);
-    for (int t = 0; t < threads; t++) ct_free(p.scratch[t]);
+    for (int t = 0; t < threads; t++) {
+        ct_free(p.scratch[t]);
+        ct_masked_ids_free(&p.encoded[t].main);
+        ct_masked_ids_free(&p.encoded[t].chosen);
+        ct_masked_ids_free(&p.encoded[t].rejected);
+        ct_free(p.encoded[t].fields);
+    }
+    ct_free(p.encoded);
+    ct_ids_free(&p.joined);
     ct_free(p.encoders);
     ct_free(p.scratch);
     ct_free(p.scratch_cap);
