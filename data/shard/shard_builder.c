@@ -98,6 +98,7 @@ typedef struct {
     int file;            // the input being read
     CtLineReader reader;
     int reader_open;
+    int jsonl;           // the input being read is .jsonl (else .txt)
     uint64_t file_bytes_done;  // bytes of inputs already finished
     char *pending;       // a .txt document being assembled
     size_t pending_len, pending_cap;
@@ -130,13 +131,14 @@ static int read_batch(Reader *r, RawBatch *b, size_t target) {
             if (r->file >= r->inputs->n) return 0;
             if (ct_line_reader_open(&r->reader, r->inputs->paths[r->file]) != 0) return -1;
             r->reader_open = 1;
+            r->jsonl = ct_input_is_jsonl(r->inputs->paths[r->file]);
         }
         const char *line;
         size_t len;
         int newline;
         int got = ct_line_reader_next(&r->reader, &line, &len, &newline);
         if (got < 0) return -1;
-        int jsonl = ct_input_is_jsonl(r->inputs->paths[r->file]);
+        const int jsonl = r->jsonl;
         if (got == 0) {
             if (!jsonl) flush_pending(r, b);
             r->file_bytes_done += r->reader.bytes_read;
@@ -493,6 +495,7 @@ typedef struct {
 typedef struct {
     const CtShardJob *job;
     const CtInputList *inputs;
+    const uint8_t *jsonl;  // per input: .jsonl (else .txt)
     CtEncoder **encoders;  // one per thread, and the reader's (last): its added-token tables cut documents
     Encoded *encoded;      // one per thread: the document being encoded, before its ids go to the arena
     uint8_t **scratch;
@@ -611,7 +614,7 @@ static void plan_slot(Pipeline *p, Slot *s) {
         ct_free(e->error);
         ct_free(e->fields);
         memset(e, 0, sizeof *e);
-        if (job->kind != CT_SHARD_TEXT || b->length[d] <= SPLIT_DOC_BYTES || ct_input_is_jsonl(p->inputs->paths[b->file[d]])) {
+        if (job->kind != CT_SHARD_TEXT || b->length[d] <= SPLIT_DOC_BYTES || p->jsonl[b->file[d]]) {
             add_item(s, d, 1);
             continue;
         }
@@ -680,7 +683,7 @@ static void encode_task(Pipeline *p, Slot *s, size_t task) {
         WorkItem *w = &s->items[i];
         const char *doc = b->bytes + b->offset[w->doc];
         if (w->whole) {
-            encode_document(p->job, p->encoders[t], doc, b->length[w->doc], ct_input_is_jsonl(p->inputs->paths[b->file[w->doc]]),
+            encode_document(p->job, p->encoders[t], doc, b->length[w->doc], p->jsonl[b->file[w->doc]],
                             &p->encoded[t], &p->scratch[t], &p->scratch_cap[t]);
             keep_result(p->job, &p->encoded[t], (uint32_t)task, arena, &s->results[w->doc]);
         } else {
@@ -785,6 +788,9 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
     p.scratch = ct_calloc((size_t)threads, sizeof(uint8_t *));
     p.scratch_cap = ct_calloc((size_t)threads, sizeof(size_t));
     p.encoded = ct_calloc((size_t)threads, sizeof(Encoded));
+    uint8_t *jsonl = ct_alloc((size_t)inputs->n + 1);
+    for (int i = 0; i < inputs->n; i++) jsonl[i] = (uint8_t)ct_input_is_jsonl(inputs->paths[i]);
+    p.jsonl = jsonl;
     for (int t = 0; t <= threads; t++) p.encoders[t] = ct_encoder_new(job->tokenizer);
     p.batch_bytes = (size_t)threads << 22;  // 4 MiB of text per thread
     int rc = run_pipeline(&p, threads);
@@ -799,6 +805,7 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
         ct_free(p.encoded[t].fields);
     }
     ct_free(p.encoded);
+    ct_free(jsonl);
     ct_ids_free(&p.joined);
     ct_free(p.encoders);
     ct_free(p.scratch);
