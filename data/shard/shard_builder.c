@@ -694,10 +694,14 @@ static void encode_task(Pipeline *p, Slot *s, size_t task) {
 }
 
 // One thread's share of a step: write the encoded batch (when there is one), then read the next
-// (when input remains). 0, or -1 + error.
+// (when input remains). 0, or -1 + error. The chunks it fills are compressed by tasks of its
+// own, which the taskgroup sees finished before the step ends (the next step writes them).
 static int io_step(Pipeline *p, Slot *s, int write) {
     if (write) {
-        if (write_documents(p, s) != 0) return -1;
+        int rc;
+#pragma omp taskgroup
+        rc = write_documents(p, s);
+        if (rc != 0) return -1;
         if (p->progress)
             ct_progress_update(p->progress, p->reader.file_bytes_done + (p->reader.reader_open ? p->reader.reader.bytes_read : 0));
     }
@@ -777,6 +781,7 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
     if (validation_cut(job, inputs, &val_cut) != 0) return -1;
     CtDatasetWriter writer;
     if (ct_dataset_writer_open(&writer, out_dir, &spec) != 0) return -1;
+    if (job->threads > 1) ct_dataset_writer_compress_in_tasks(&writer, 2 * job->threads);  // overlapping the encoding
 
     CtShardJob threaded = *job;
     threaded.threads = job->threads > 0 ? job->threads : 1;
