@@ -55,11 +55,16 @@ typedef struct {
     size_t first_chunk, n_chunks;  // a long .txt document encoded in chunks: its work items (0: whole)
 } DocResult;
 
-static void batch_add(RawBatch *b, const char *text, size_t len, int file, uint64_t line) {
-    if (b->size + len > b->cap) {
-        b->cap = (b->size + len) * 2 + (1 << 20);
+// Room for `more` bytes after the documents already in b.
+static void batch_reserve(RawBatch *b, size_t more) {
+    if (b->size + more > b->cap) {
+        b->cap = (b->size + more) * 2 + (1 << 20);
         b->bytes = ct_realloc(b->bytes, b->cap);
     }
+}
+
+// The `len` bytes after the documents already in b become the next document.
+static void batch_commit(RawBatch *b, size_t len, int file, uint64_t line) {
     if (b->n == b->cap_docs) {
         b->cap_docs = b->cap_docs ? 2 * b->cap_docs : 1024;
         b->offset = ct_realloc(b->offset, sizeof(size_t) * (size_t)b->cap_docs);
@@ -67,13 +72,18 @@ static void batch_add(RawBatch *b, const char *text, size_t len, int file, uint6
         b->file = ct_realloc(b->file, sizeof(int) * (size_t)b->cap_docs);
         b->line = ct_realloc(b->line, sizeof(uint64_t) * (size_t)b->cap_docs);
     }
-    memcpy(b->bytes + b->size, text, len);
     b->offset[b->n] = b->size;
     b->length[b->n] = len;
     b->file[b->n] = file;
     b->line[b->n] = line;
     b->n++;
     b->size += len;
+}
+
+static void batch_add(RawBatch *b, const char *text, size_t len, int file, uint64_t line) {
+    batch_reserve(b, len);
+    memcpy(b->bytes + b->size, text, len);
+    batch_commit(b, len, file, line);
 }
 
 static void batch_free(RawBatch *b) {
@@ -100,24 +110,26 @@ typedef struct {
     int reader_open;
     int jsonl;           // the input being read is .jsonl (else .txt)
     uint64_t file_bytes_done;  // bytes of inputs already finished
-    char *pending;       // a .txt document being assembled
-    size_t pending_len, pending_cap;
+    size_t pending_len;  // a .txt document being assembled (its bytes, after the batch's documents)
     uint64_t pending_line;
 } Reader;
 
-static void pending_append(Reader *r, const char *text, size_t len, int newline) {
-    if (r->pending_len + len + 1 > r->pending_cap) {
-        r->pending_cap = (r->pending_len + len + 1) * 2;
-        r->pending = ct_realloc(r->pending, r->pending_cap);
-    }
-    memcpy(r->pending + r->pending_len, text, len);
+// A .txt document (a file, a paragraph) is assembled in place in the batch, after its documents,
+// and not copied once more: read_batch returns only between documents, so it never spans two.
+static void pending_append(Reader *r, RawBatch *b, const char *text, size_t len, int newline) {
+    batch_reserve(b, r->pending_len + len + 1);
+    char *at = b->bytes + b->size + r->pending_len;
+    memcpy(at, text, len);
     r->pending_len += len;
-    if (newline) r->pending[r->pending_len++] = '\n';
+    if (newline) {
+        at[len] = '\n';
+        r->pending_len++;
+    }
 }
 
 static void flush_pending(Reader *r, RawBatch *b) {
-    if (r->pending_len > 0 && !is_blank(r->pending, r->pending_len))
-        batch_add(b, r->pending, r->pending_len, r->file, r->pending_line);
+    if (r->pending_len > 0 && !is_blank(b->bytes + b->size, r->pending_len))
+        batch_commit(b, r->pending_len, r->file, r->pending_line);
     r->pending_len = 0;
 }
 
@@ -132,6 +144,9 @@ static int read_batch(Reader *r, RawBatch *b, size_t target) {
             if (ct_line_reader_open(&r->reader, r->inputs->paths[r->file]) != 0) return -1;
             r->reader_open = 1;
             r->jsonl = ct_input_is_jsonl(r->inputs->paths[r->file]);
+            struct stat st;  // a file that is one document: its room at once (a .zst one's compressed size, at least)
+            if (!r->jsonl && r->job->text_split == CT_DOCS_PER_FILE && stat(r->inputs->paths[r->file], &st) == 0)
+                batch_reserve(b, (size_t)st.st_size + 1);
         }
         const char *line;
         size_t len;
@@ -161,12 +176,12 @@ static int read_batch(Reader *r, RawBatch *b, size_t target) {
                 flush_pending(r, b);
             } else {
                 if (r->pending_len == 0) r->pending_line = r->reader.line_no;
-                pending_append(r, line, len, newline);
+                pending_append(r, b, line, len, newline);
             }
             break;
         case CT_DOCS_PER_FILE:
             if (r->pending_len == 0) r->pending_line = r->reader.line_no;
-            pending_append(r, line, len, newline);
+            pending_append(r, b, line, len, newline);
             break;
         }
     }
@@ -389,7 +404,6 @@ static int64_t count_documents(const CtShardJob *job, const CtInputList *inputs,
     }
     batch_free(&batch);
     if (reader.reader_open) ct_line_reader_close(&reader.reader);
-    ct_free(reader.pending);
     return more < 0 ? -1 : (int64_t)n;
 }
 
@@ -548,7 +562,10 @@ static int write_documents(Pipeline *p, const Slot *s) {
         size_t n[3] = {e->len[0], e->len[1], e->len[2]};
         const uint8_t *mask = NULL;
         if (e->n_chunks) {  // the chunks' ids, joined and framed
+            size_t total = 2 * CT_POST_MAX_SIDE + 1;  // the frame
+            for (size_t c = e->first_chunk; c < e->first_chunk + e->n_chunks; c++) total += s->items[c].ids.len;
             p->joined.len = 0;
+            ct_ids_grow(&p->joined, total);
             frame_begin(job, &p->joined);
             for (size_t c = e->first_chunk; c < e->first_chunk + e->n_chunks; c++)
                 ct_ids_append(&p->joined, s->items[c].ids.data, s->items[c].ids.len);
@@ -800,7 +817,6 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
     p.batch_bytes = (size_t)threads << 22;  // 4 MiB of text per thread
     int rc = run_pipeline(&p, threads);
     if (p.reader.reader_open) ct_line_reader_close(&p.reader.reader);
-    ct_free(p.reader.pending);
     for (int t = 0; t <= threads; t++) ct_encoder_free(p.encoders[t]);
     for (int t = 0; t < threads; t++) {
         ct_free(p.scratch[t]);
