@@ -694,20 +694,23 @@ static void keep_result(const CtShardJob *job, Encoded *e, uint32_t task, CtMask
 static void encode_task(Pipeline *p, Slot *s, size_t task) {
     const int t = omp_get_thread_num();
     const RawBatch *b = &s->raw;
-    CtMaskedIds *arena = &s->arenas[task];
-    ct_masked_ids_clear(arena);
+    CtMaskedIds arena = s->arenas[task];  // a copy: the arenas of tasks on other threads share its cache lines
+    ct_masked_ids_clear(&arena);
     for (size_t i = s->task_first[task]; i < s->task_first[task + 1]; i++) {
         WorkItem *w = &s->items[i];
         const char *doc = b->bytes + b->offset[w->doc];
         if (w->whole) {
             encode_document(p->job, p->encoders[t], doc, b->length[w->doc], p->jsonl[b->file[w->doc]],
                             &p->encoded[t], &p->scratch[t], &p->scratch_cap[t]);
-            keep_result(p->job, &p->encoded[t], (uint32_t)task, arena, &s->results[w->doc]);
+            keep_result(p->job, &p->encoded[t], (uint32_t)task, &arena, &s->results[w->doc]);
         } else {
+            CtIds ids = w->ids;  // a copy, as the arena
             ct_text_chunk_encode(p->job->tokenizer, p->encoders[t], (const uint8_t *)doc, &w->chunk, p->job->allow_special,
-                                 &w->ids);
+                                 &ids);
+            w->ids = ids;
         }
     }
+    s->arenas[task] = arena;
 }
 
 // One thread's share of a step: write the encoded batch (when there is one), then read the next
