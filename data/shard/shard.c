@@ -91,9 +91,9 @@ int ct_shard_writer_open(CtShardWriter *w, const char *path, const CtShardSpec *
 void ct_shard_writer_compress_in_tasks(CtShardWriter *w, int jobs) {
     CT_CHECK(w->n_jobs == 0, "set before the first chunk");
     if (jobs < 1) jobs = 1;
+    for (int k = jobs; k < w->max_jobs; k++) free_job(&w->jobs[k]);
     w->jobs = ct_realloc(w->jobs, sizeof *w->jobs * (size_t)jobs);
     if (jobs > w->max_jobs) memset(w->jobs + w->max_jobs, 0, sizeof *w->jobs * (size_t)(jobs - w->max_jobs));
-    for (int k = jobs; k < w->max_jobs; k++) free_job(&w->jobs[k]);
     w->max_jobs = jobs;
 }
 
