@@ -133,8 +133,11 @@ static int read_batch(Reader *r, RawBatch *b, size_t target) {
             r->reader_open = 1;
             r->jsonl = ct_input_is_jsonl(r->inputs->paths[r->file]);
             struct stat st;  // a file that is one document: its room at once (a .zst one's compressed size, at least)
-            if (!r->jsonl && r->job->text_split == CT_DOCS_PER_FILE && stat(r->inputs->paths[r->file], &st) == 0)
-                batch_reserve(b, (size_t)st.st_size + 1);
+            if (!r->jsonl && r->job->text_split == CT_DOCS_PER_FILE && stat(r->inputs->paths[r->file], &st) == 0 &&
+                b->size + (size_t)st.st_size + 1 > b->cap) {
+                b->cap = b->size + (size_t)st.st_size + 1;
+                b->bytes = ct_realloc(b->bytes, b->cap);
+            }
         }
         const char *line;
         size_t len;
