@@ -289,6 +289,36 @@ TEST(data, sharder_holds_out_at_least_min_n_over_10_or_val_min_documents) {
 // README's flows at the sizes users bring (a 600 KB text, 5,000 SFT examples, 2,000 DPO pairs)
 // with GPT-2's tokenizer and the default split: each validation split feeds the demo config's
 // evaluation (batch 16 x 128; with 1% alone they held 18-50 documents and no global batch).
+// --split file with too few documents for the fraction: they are counted first (each file is
+// one document when it holds more than spaces and tabs; a file of newlines is one), and exactly
+// min(N/10, val_min) of them are held out: 20 documents among 31 files, 2 held out.
+TEST(data, sharder_counts_one_document_per_file_that_holds_text) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    char *paths[31], name[32], text[64];
+    const char *inputs[31];
+    for (int i = 0; i < 31; i++) {
+        snprintf(name, sizeof name, "file%02d.txt", i);
+        if (i < 19) snprintf(text, sizeof text, "the doc %d\n\nsays %d\n", i, i);
+        else if (i == 19) snprintf(text, sizeof text, "\n\n");  // a document of newlines
+        else snprintf(text, sizeof text, "%s", i % 2 ? "" : " \t ");  // no document
+        inputs[i] = paths[i] = strdup(ct_test_write(name, text));  // (its buffer is reused)
+    }
+    CtShardJob job = text_job(&t, 2);
+    job.text_split = CT_DOCS_PER_FILE;
+    job.val_fraction = 0.01;
+    job.val_min = 100;
+    char dir[1024];
+    CHECK_MSG(build(&job, "per_file", inputs, 31, dir) == 0, "%s", ct_error_message());
+    CtDataset d;
+    CHECK_EQ_INT(ct_dataset_open(&d, dir), 0);
+    CHECK_EQ_INT(d.split[CT_SPLIT_TRAIN].n_documents + d.split[CT_SPLIT_VAL].n_documents, 20);
+    CHECK_EQ_INT(d.split[CT_SPLIT_VAL].n_documents, 2);
+    ct_dataset_close(&d);
+    for (int i = 0; i < 31; i++) free(paths[i]);
+    ct_tokenizer_free(&t);
+}
+
 TEST(data, readme_sized_inputs_get_a_validation_split_the_demo_config_can_use) {
     const char *shared = ct_test_shared_data(), *bin = ct_test_bin(), *dir = ct_test_tmpdir();
     char cmd[8192], *out;

@@ -213,19 +213,42 @@ static double split_hash(const CtShardJob *job, uint64_t doc_number) {
     return ct_rng_uniform(&rng);
 }
 
+// A .txt input read as one document (--split file) is one when it holds anything but spaces,
+// tabs and carriage returns (a newline counts: the document keeps it), which its first such line
+// shows without the rest being read. 1, 0, or -1 + error.
+static int file_is_document(const char *path) {
+    CtLineReader lr;
+    if (ct_line_reader_open(&lr, path) != 0) return -1;
+    const char *line;
+    size_t len;
+    int newline, got;
+    while ((got = ct_line_reader_next(&lr, &line, &len, &newline)) > 0)
+        if (newline || !is_blank(line, len)) break;
+    ct_line_reader_close(&lr);
+    return got;
+}
+
 // The documents of the inputs as the writer will number them (before encoding: empty or
 // skipped ones are counted too), counting stops at `limit`. -1 + error when an input fails.
 static int64_t count_documents(const CtShardJob *job, const CtInputList *inputs, uint64_t limit) {
-    Reader reader = {.inputs = inputs, .job = job};
     RawBatch batch = {0};
     uint64_t n = 0;
     int more = 1;
-    while (more > 0 && n < limit) {
-        more = read_batch(&reader, &batch, (size_t)1 << 20);
-        n += (uint64_t)batch.n;
+    for (int f = 0; f < inputs->n && n < limit && more >= 0; f++) {
+        if (job->text_split == CT_DOCS_PER_FILE && !ct_input_is_jsonl(inputs->paths[f])) {
+            more = file_is_document(inputs->paths[f]);
+            if (more > 0) n++;
+            continue;
+        }
+        CtInputList one = {.paths = &inputs->paths[f], .n = 1};
+        Reader reader = {.inputs = &one, .job = job};
+        do {
+            more = read_batch(&reader, &batch, (size_t)1 << 20);
+            n += (uint64_t)batch.n;
+        } while (more > 0 && n < limit);
+        if (reader.reader_open) ct_line_reader_close(&reader.reader);
     }
     batch_free(&batch);
-    if (reader.reader_open) ct_line_reader_close(&reader.reader);
     return more < 0 ? -1 : (int64_t)n;
 }
 
