@@ -26,10 +26,9 @@ typedef struct {
     int n, cap_docs;
 } RawBatch;
 
-
-// What the writer needs of one encoded document, kept small: a batch holds tens of thousands
-// (one CtShardEncoded each, with its own id lists and error text, cost more in allocations and fresh
-// pages than the encoding of a short document). Its ids lie in the arena of the task that
+// What the writer needs of one encoded document, kept small: a batch holds tens of thousands of
+// documents, and a CtShardEncoded each (own id lists, error text) cost more in allocations and
+// fresh pages than encoding a short document does. Its ids lie in the arena of the task that
 // encoded it (Slot.arenas), main, chosen and rejected back to back.
 typedef struct {
     uint32_t arena;  // the task's arena
