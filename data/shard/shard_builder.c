@@ -319,8 +319,10 @@ static char *source_json(const CtShardJob *job, const CtInputList *inputs, const
 // ---- the pipeline ----
 //
 // Two batches are in flight: while the threads encode batch k, one of them (a task like the
-// others) writes batch k-1, compressing it, and then reads batch k+1. Batches are written in
-// input order by that one task at a time, so the output does not depend on the threads.
+// others) writes batch k-1 and then reads batch k+1; with several threads, the chunks it fills
+// are compressed by tasks of their own that idle threads take (ct_shard_writer_compress_in_tasks).
+// Batches are written in input order by that one task at a time, and a chunk compresses to the
+// same bytes on any thread, so the output does not depend on the threads.
 // A .txt document longer than SPLIT_DOC_BYTES is cut at the pre-tokenizer's safe places
 // (ct_text_chunks_plan) into chunks that any thread encodes; its chunks' ids, joined and framed,
 // are the ids of the whole document, so one large file uses every core too.
