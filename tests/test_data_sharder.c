@@ -289,6 +289,36 @@ TEST(data, sharder_holds_out_at_least_min_n_over_10_or_val_min_documents) {
 // README's flows at the sizes users bring (a 600 KB text, 5,000 SFT examples, 2,000 DPO pairs)
 // with GPT-2's tokenizer and the default split: each validation split feeds the demo config's
 // evaluation (batch 16 x 128; with 1% alone they held 18-50 documents and no global batch).
+// --split file with too few documents for the fraction: they are counted first (each file is
+// one document when it holds more than spaces and tabs; a file of newlines is one), and exactly
+// min(N/10, val_min) of them are held out: 20 documents among 31 files, 2 held out.
+TEST(data, sharder_counts_one_document_per_file_that_holds_text) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    char *paths[31], name[32], text[64];
+    const char *inputs[31];
+    for (int i = 0; i < 31; i++) {
+        snprintf(name, sizeof name, "file%02d.txt", i);
+        if (i < 19) snprintf(text, sizeof text, "the doc %d\n\nsays %d\n", i, i);
+        else if (i == 19) snprintf(text, sizeof text, "\n\n");  // a document of newlines
+        else snprintf(text, sizeof text, "%s", i % 2 ? "" : " \t ");  // no document
+        inputs[i] = paths[i] = strdup(ct_test_write(name, text));  // (its buffer is reused)
+    }
+    CtShardJob job = text_job(&t, 2);
+    job.text_split = CT_DOCS_PER_FILE;
+    job.val_fraction = 0.01;
+    job.val_min = 100;
+    char dir[1024];
+    CHECK_MSG(build(&job, "per_file", inputs, 31, dir) == 0, "%s", ct_error_message());
+    CtDataset d;
+    CHECK_EQ_INT(ct_dataset_open(&d, dir), 0);
+    CHECK_EQ_INT(d.split[CT_SPLIT_TRAIN].n_documents + d.split[CT_SPLIT_VAL].n_documents, 20);
+    CHECK_EQ_INT(d.split[CT_SPLIT_VAL].n_documents, 2);
+    ct_dataset_close(&d);
+    for (int i = 0; i < 31; i++) free(paths[i]);
+    ct_tokenizer_free(&t);
+}
+
 TEST(data, readme_sized_inputs_get_a_validation_split_the_demo_config_can_use) {
     const char *shared = ct_test_shared_data(), *bin = ct_test_bin(), *dir = ct_test_tmpdir();
     char cmd[8192], *out;
@@ -388,6 +418,88 @@ TEST(data, sharder_sft_masks_exactly_the_responses_in_each_schema) {
         ct_free(mask);
         ct_dataset_close(&d);
     }
+    ct_chat_template_free(&tmpl);
+    ct_tokenizer_free(&t);
+}
+
+// sft and dpo examples over several encoding tasks (each keeps its examples' ids, and sft's
+// masks, in one arena) and a skipped malformed line: the same files for 1, 2 and 4 threads, and
+// every example in place: sft's trained tokens are the responses in order, dpo's three parts.
+TEST(data, sharder_sft_and_dpo_are_identical_for_any_thread_count) {
+    CtTokenizer t;
+    tiny_tokenizer(&t);
+    CtChatTemplate tmpl;
+    CHECK_EQ_INT(ct_chat_template_load(&tmpl, "chatml"), 0);
+    const int n = 4000;  // about 200 KB: several tasks of 64 KB
+    size_t cap = 1 << 20, len = 0;
+    char *text = malloc(cap), *expect = malloc(cap);
+    size_t expect_len = 0;
+    for (int i = 0; i < n; i++) {
+        len += (size_t)snprintf(text + len, cap - len, "{\"prompt\": \"say %d\", \"response\": \"it is %d\"}\n", i, i);
+        expect_len += (size_t)snprintf(expect + expect_len, cap - expect_len, "it is %d<|im_end|>", i);
+        if (i == n / 2) len += (size_t)snprintf(text + len, cap - len, "{\"prompt\": oops}\n");
+    }
+    const char *sft_in[1] = {ct_test_write("many_sft.jsonl", text)};
+    len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len, "{\"prompt\": \"q%d=\", \"chosen\": \"%d\", \"rejected\": \"%d\"}\n", i,
+                                i, i % 100 ? i + 1 : i);  // every 100th: chosen = rejected, skipped
+    const char *dpo_in[1] = {ct_test_write("many_dpo.jsonl", text)};
+    free(text);
+    for (int kind = 0; kind < 2; kind++) {
+        CtShardJob job = text_job(&t, 1);
+        job.kind = kind == 0 ? CT_SHARD_SFT : CT_SHARD_DPO;
+        job.chat_template = &tmpl;
+        job.skip_bad = 1;
+        job.shard_tokens = 20000;
+        char dirs[3][1024], name[32];
+        for (int k = 0; k < 3; k++) {
+            job.threads = 1 << k;
+            snprintf(name, sizeof name, "%s%d", kind == 0 ? "sft" : "dpo", job.threads);
+            CHECK_MSG(build(&job, name, kind == 0 ? sft_in : dpo_in, 1, dirs[k]) == 0, "%s", ct_error_message());
+        }
+        CHECK(same_files(dirs[0], dirs[1]));
+        CHECK(same_files(dirs[0], dirs[2]));
+        CtDataset d;
+        CHECK_EQ_INT(ct_dataset_open(&d, dirs[2]), 0);
+        const CtDatasetSplit *sp = &d.split[CT_SPLIT_TRAIN];
+        uint8_t *mask = NULL;
+        int32_t *tok = read_split(&d, CT_SPLIT_TRAIN, kind == 0 ? &mask : NULL);
+        if (kind == 0) {
+            CHECK_EQ_INT((int)sp->n_documents, n);
+            char *trained = masked_text(&t, tok, mask, sp->n_tokens, 1);
+            CHECK(strlen(trained) == expect_len && memcmp(trained, expect, expect_len) == 0);
+            free(trained);
+            ct_free(mask);
+        } else {
+            CHECK_EQ_INT((int)sp->n_documents, n - n / 100);
+            int i = 0;
+            for (int s = 0; s < sp->n_shards; s++) {
+                const CtShard *sh = &sp->shards[s];
+                for (uint64_t e = 0; e < sh->n_docs; e++, i++) {
+                    if (i % 100 == 0) i++;  // the skipped pair
+                    const int32_t *at = tok + sp->shard_first_token[s] + sh->doc_starts[e];
+                    char want[3][32];
+                    snprintf(want[0], sizeof want[0], "q%d=", i);
+                    snprintf(want[1], sizeof want[1], "%d<|endoftext|>", i);
+                    snprintf(want[2], sizeof want[2], "%d<|endoftext|>", i + 1);
+                    for (int part = 0; part < 3; part++) {
+                        uint32_t m = sh->dpo_lengths[3 * e + part];
+                        uint8_t *out = NULL;
+                        size_t out_len = 0, out_cap = 0;
+                        CHECK_EQ_INT(ct_decode(&t, at, m, &out, &out_len, &out_cap), 0);
+                        CHECK_MSG(out_len == strlen(want[part]) && memcmp(out, want[part], out_len) == 0,
+                                  "pair %d part %d: %.*s", i, part, (int)out_len, (const char *)out);
+                        ct_free(out);
+                        at += m;
+                    }
+                }
+            }
+        }
+        ct_free(tok);
+        ct_dataset_close(&d);
+    }
+    free(expect);
     ct_chat_template_free(&tmpl);
     ct_tokenizer_free(&t);
 }

@@ -24,6 +24,7 @@ typedef struct {
 typedef struct {
     char *dir;
     CtDatasetSpec spec;
+    int compress_tasks;  // chunks each shard writer compresses at once (ct_shard_writer_compress_in_tasks)
     struct {
         CtShardWriter writer;
         int writer_open;
@@ -36,6 +37,8 @@ typedef struct {
 // Creates dir when missing and removes an old manifest (and the shards it lists) first, so
 // that a crash midway can never leave a manifest pointing at a mix of old and new shards.
 int ct_dataset_writer_open(CtDatasetWriter *w, const char *dir, const CtDatasetSpec *spec);
+// Its shard writers compress up to `jobs` chunks at once as OpenMP tasks (ct_shard_writer_compress_in_tasks).
+void ct_dataset_writer_compress_in_tasks(CtDatasetWriter *w, int jobs);
 // text: one document's tokens (the caller appends the end-of-text token); may span shards.
 // sft: one example's tokens and loss mask; an example never spans shards.
 int ct_dataset_write_document(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, const uint8_t *mask, size_t n);

@@ -60,6 +60,8 @@ int ct_dataset_writer_open(CtDatasetWriter *w, const char *dir, const CtDatasetS
     return 0;
 }
 
+void ct_dataset_writer_compress_in_tasks(CtDatasetWriter *w, int jobs) { w->compress_tasks = jobs; }
+
 static int close_shard(CtDatasetWriter *w, CtSplit split) {
     if (!w->split[split].writer_open) return 0;
     CtShardWriter *sw = &w->split[split].writer;
@@ -83,8 +85,10 @@ static int ensure_shard(CtDatasetWriter *w, CtSplit split) {
     char *path = join_path(w->dir, name);
     int rc = ct_shard_writer_open(&w->split[split].writer, path, &w->spec.shard, w->split[split].n_shards);
     ct_free(path);
-    if (rc == 0) w->split[split].writer_open = 1;
-    return rc;
+    if (rc != 0) return rc;
+    ct_shard_writer_compress_in_tasks(&w->split[split].writer, w->compress_tasks);
+    w->split[split].writer_open = 1;
+    return 0;
 }
 
 static uint64_t shard_fill(const CtDatasetWriter *w, CtSplit split) {

@@ -15,6 +15,21 @@
 
 static const char MAGIC[8] = {'C', 'T', 'S', 'H', 'A', 'R', 'D', 0};
 
+static void *new_cctx(int level) {
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    CT_CHECK(c, "out of memory creating a zstd context");
+    ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
+    return c;
+}
+
+static void free_job(CtShardChunkJob *j) {
+    if (j->cctx) ZSTD_freeCCtx(j->cctx);
+    ct_free(j->buf);
+    memset(j, 0, sizeof *j);
+}
+
 // ---- little-endian encoding ----
 
 static void put_u32(unsigned char *p, uint32_t v) {
@@ -66,14 +81,20 @@ int ct_shard_writer_open(CtShardWriter *w, const char *path, const CtShardSpec *
     w->offset = CT_SHARD_HEADER_BYTES;
     w->pending_tokens = ct_alloc(sizeof(uint32_t) * spec->chunk_tokens);
     w->pending_mask = ct_alloc(spec->chunk_tokens);
-    w->cctx = ZSTD_createCCtx();
-    CT_CHECK(w->cctx, "out of memory creating a zstd context");
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, spec->zstd_level);
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
+    w->cctx = new_cctx(spec->zstd_level);
     w->compressed_cap = ZSTD_compressBound((size_t)spec->chunk_tokens * (spec->token_bytes + 1));
-    w->compressed = ct_alloc(w->compressed_cap + (size_t)spec->chunk_tokens * (spec->token_bytes + 1));
+    w->max_jobs = 1;
+    w->jobs = ct_calloc(1, sizeof *w->jobs);
     return 0;
+}
+
+void ct_shard_writer_compress_in_tasks(CtShardWriter *w, int jobs) {
+    CT_CHECK(w->n_jobs == 0, "set before the first chunk");
+    if (jobs < 1) jobs = 1;
+    for (int k = jobs; k < w->max_jobs; k++) free_job(&w->jobs[k]);
+    w->jobs = ct_realloc(w->jobs, sizeof *w->jobs * (size_t)jobs);
+    if (jobs > w->max_jobs) memset(w->jobs + w->max_jobs, 0, sizeof *w->jobs * (size_t)(jobs - w->max_jobs));
+    w->max_jobs = jobs;
 }
 
 static void release_writer(CtShardWriter *w) {
@@ -91,50 +112,77 @@ static void release_writer(CtShardWriter *w) {
     ct_free(w->field_frames);
     ct_free(w->field_frame_sizes);
     ct_free(w->field_frame_examples);
-    ct_free(w->compressed);
+    for (int k = 0; k < w->max_jobs; k++) free_job(&w->jobs[k]);
+    ct_free(w->jobs);
     if (w->cctx) ZSTD_freeCCtx(w->cctx);
     memset(w, 0, sizeof *w);
 }
 
 void ct_shard_writer_abort(CtShardWriter *w) {
+#pragma omp taskwait
     if (w->file.tmp_path) ct_atomic_abort(&w->file);
     release_writer(w);
 }
 
+// Waits for the chunks in flight and writes them, in order, into the file and the index.
+// 0, or -1 + error.
+static int write_chunks(CtShardWriter *w) {
+#pragma omp taskwait
+    int rc = 0;
+    for (int k = 0; k < w->n_jobs && rc == 0; k++) {
+        const CtShardChunkJob *j = &w->jobs[k];
+        if (ZSTD_isError(j->size)) {
+            rc = ct_error_set("%s: zstd compression failed: %s", w->file.final_path, ZSTD_getErrorName(j->size));
+            break;
+        }
+        if (fwrite(j->buf, 1, j->size, w->file.fp) != j->size) {
+            rc = ct_error_errno("%s: cannot write (disk full?)", w->file.final_path);
+            break;
+        }
+        if (w->n_chunks == w->cap_chunks) {
+            w->cap_chunks = w->cap_chunks ? 2 * w->cap_chunks : 64;
+            w->chunk_offsets = ct_realloc(w->chunk_offsets, sizeof(uint64_t) * w->cap_chunks);
+            w->chunk_sizes = ct_realloc(w->chunk_sizes, sizeof(uint32_t) * w->cap_chunks);
+            w->chunk_token_counts = ct_realloc(w->chunk_token_counts, sizeof(uint32_t) * w->cap_chunks);
+        }
+        w->chunk_offsets[w->n_chunks] = w->offset;
+        w->chunk_sizes[w->n_chunks] = (uint32_t)j->size;
+        w->chunk_token_counts[w->n_chunks] = j->n;
+        w->n_chunks++;
+        w->offset += j->size;
+    }
+    w->n_jobs = 0;
+    return rc;
+}
+
+// The chunk being filled, as bytes, goes to a job and is compressed there (a task when jobs run
+// in parallel), then written in turn.
 static int flush_chunk(CtShardWriter *w) {
     if (w->pending == 0) return 0;
+    if (w->n_jobs == w->max_jobs && write_chunks(w) != 0) return -1;
     uint32_t n = w->pending, tb = w->spec.token_bytes;
     int with_mask = w->spec.kind == CT_SHARD_SFT;
-    size_t raw_size = (size_t)n * tb + (with_mask ? n : 0);
-    // the chunk as bytes goes after the compressed buffer (one allocation, kept from chunk to
-    // chunk: a fresh 128 KiB each time had its pages faulted in and zeroed again)
-    unsigned char *raw = (unsigned char *)w->compressed + w->compressed_cap;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t t = w->pending_tokens[i];
-        raw[(size_t)i * tb] = (unsigned char)t;
-        raw[(size_t)i * tb + 1] = (unsigned char)(t >> 8);
-        if (tb == 4) {
-            raw[(size_t)i * tb + 2] = (unsigned char)(t >> 16);
-            raw[(size_t)i * tb + 3] = (unsigned char)(t >> 24);
+    CtShardChunkJob *job = &w->jobs[w->n_jobs++];
+    if (!job->buf) {  // kept from chunk to chunk: a fresh 128 KiB each time had its pages faulted in and zeroed again
+        job->cctx = new_cctx(w->spec.zstd_level);
+        job->buf = ct_alloc(w->compressed_cap + (size_t)w->spec.chunk_tokens * (tb + 1));
+    }
+    unsigned char *raw = job->buf + w->compressed_cap;
+    const uint32_t *tokens = w->pending_tokens;
+    if (tb == 2)  // little-endian, written byte by byte (any host); two loops the compiler vectorizes
+        for (uint32_t i = 0; i < n; i++) {
+            raw[2 * (size_t)i] = (unsigned char)tokens[i];
+            raw[2 * (size_t)i + 1] = (unsigned char)(tokens[i] >> 8);
         }
-    }
+    else
+        for (uint32_t i = 0; i < n; i++) put_u32(raw + 4 * (size_t)i, tokens[i]);
     if (with_mask) memcpy(raw + (size_t)n * tb, w->pending_mask, n);
-    size_t size = ZSTD_compress2(w->cctx, w->compressed, w->compressed_cap, raw, raw_size);
-    if (ZSTD_isError(size)) return ct_error_set("%s: zstd compression failed: %s", w->file.final_path, ZSTD_getErrorName(size));
-    if (fwrite(w->compressed, 1, size, w->file.fp) != size)
-        return ct_error_errno("%s: cannot write (disk full?)", w->file.final_path);
-    if (w->n_chunks == w->cap_chunks) {
-        w->cap_chunks = w->cap_chunks ? 2 * w->cap_chunks : 64;
-        w->chunk_offsets = ct_realloc(w->chunk_offsets, sizeof(uint64_t) * w->cap_chunks);
-        w->chunk_sizes = ct_realloc(w->chunk_sizes, sizeof(uint32_t) * w->cap_chunks);
-        w->chunk_token_counts = ct_realloc(w->chunk_token_counts, sizeof(uint32_t) * w->cap_chunks);
-    }
-    w->chunk_offsets[w->n_chunks] = w->offset;
-    w->chunk_sizes[w->n_chunks] = (uint32_t)size;
-    w->chunk_token_counts[w->n_chunks] = n;
-    w->n_chunks++;
-    w->offset += size;
+    job->raw_size = (size_t)n * tb + (with_mask ? n : 0);
+    job->n = n;
     w->pending = 0;
+    const size_t cap = w->compressed_cap;
+#pragma omp task firstprivate(job) if (w->max_jobs > 1)
+    job->size = ZSTD_compress2(job->cctx, job->buf, cap, job->buf + cap, job->raw_size);
     return 0;
 }
 
@@ -158,13 +206,23 @@ int ct_shard_writer_begin_document(CtShardWriter *w) {
 }
 
 int ct_shard_writer_append(CtShardWriter *w, const uint32_t *tokens, const uint8_t *mask, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (tokens[i] >= w->spec.vocab_size)
-            return ct_error_set("%s: token %u is outside the vocabulary (%u tokens)", w->file.final_path, tokens[i],
-                                w->spec.vocab_size);
-        w->pending_tokens[w->pending] = tokens[i];
-        w->pending_mask[w->pending] = mask ? (mask[i] != 0) : 0;
-        w->pending++;
+    const uint32_t vocab = w->spec.vocab_size;
+    uint32_t top = 0;  // the largest token, checked once (a loop the compiler vectorizes)
+    for (size_t i = 0; i < n; i++) top = tokens[i] > top ? tokens[i] : top;
+    if (n && top >= vocab)
+        for (size_t i = 0; i < n; i++)
+            if (tokens[i] >= vocab)
+                return ct_error_set("%s: token %u is outside the vocabulary (%u tokens)", w->file.final_path, tokens[i],
+                                    vocab);
+    const int with_mask = w->spec.kind == CT_SHARD_SFT;  // the mask is stored (flush_chunk) in sft shards only
+    for (size_t done = 0; done < n;) {
+        size_t take = w->spec.chunk_tokens - w->pending;
+        if (take > n - done) take = n - done;
+        memcpy(w->pending_tokens + w->pending, tokens + done, take * sizeof *tokens);
+        if (with_mask)
+            for (size_t i = 0; i < take; i++) w->pending_mask[w->pending + i] = mask ? (mask[done + i] != 0) : 0;
+        w->pending += (uint32_t)take;
+        done += take;
         if (w->pending == w->spec.chunk_tokens && flush_chunk(w) != 0) return -1;
     }
     w->n_tokens += n;
@@ -253,7 +311,7 @@ static int write_fields_frames(CtShardWriter *w, uint64_t **offsets) {
 
 int ct_shard_writer_close(CtShardWriter *w, uint64_t *bytes_out) {
     uint64_t *frame_offsets = NULL;
-    if (flush_chunk(w) != 0) goto fail;
+    if (flush_chunk(w) != 0 || write_chunks(w) != 0) goto fail;
     int dpo = w->spec.kind == CT_SHARD_DPO, prompts = w->spec.kind == CT_SHARD_PROMPTS;
     int margins = dpo && w->spec.dpo_margins;
     if (prompts && write_fields_frames(w, &frame_offsets) != 0) goto fail;

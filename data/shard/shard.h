@@ -40,6 +40,16 @@ typedef struct {
 
 // ---- writing ----
 
+// A chunk being compressed: its bytes, then room for them compressed (buf), and its own zstd
+// context, so that chunks compress in parallel.
+typedef struct {
+    void *cctx;  // ZSTD_CCtx
+    unsigned char *buf;
+    size_t raw_size;
+    size_t size;  // compressed bytes, or a zstd error code
+    uint32_t n;   // tokens
+} CtShardChunkJob;
+
 typedef struct {
     CtShardSpec spec;
     uint32_t shard_index;
@@ -67,12 +77,20 @@ typedef struct {
     uint32_t *field_frame_sizes, *field_frame_examples;
     uint32_t n_field_frames, cap_field_frames;
     uint64_t n_tokens;
-    void *cctx;  // ZSTD_CCtx
-    void *compressed;
+    void *cctx;  // ZSTD_CCtx (prompts' fields frames)
     size_t compressed_cap;
+    // chunks in flight: compressed as OpenMP tasks, written in order once max_jobs are waiting
+    CtShardChunkJob *jobs;
+    int n_jobs, max_jobs;
 } CtShardWriter;
 
 int ct_shard_writer_open(CtShardWriter *w, const char *path, const CtShardSpec *spec, uint32_t shard_index);
+// Lets up to `jobs` full chunks compress at once, each as an OpenMP task (by the team's idle
+// threads, when the writer runs inside a parallel region), before they are written in order;
+// the file is the same bytes. Default 1: each chunk is compressed and written when it fills.
+// Call right after open. The tasks are the appending task's children: when appends come from
+// several tasks, each must see its chunks compressed before it ends (a taskgroup around it).
+void ct_shard_writer_compress_in_tasks(CtShardWriter *w, int jobs);
 // Marks a document (text) or example (sft) as starting at the current position.
 int ct_shard_writer_begin_document(CtShardWriter *w);
 // Appends tokens (and, for sft shards, their loss mask; NULL elsewhere).

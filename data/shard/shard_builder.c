@@ -13,8 +13,7 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "data/examples/examples.h"
-#include "data/examples/prompt_fields.h"
-#include "data/input/json_line.h"
+#include "data/shard/shard_encode.h"
 #include "data/tokenizer/bpe_parallel.h"
 
 // One batch of raw documents, their bytes copied into one buffer.
@@ -27,24 +26,32 @@ typedef struct {
     int n, cap_docs;
 } RawBatch;
 
+// What the writer needs of one encoded document, kept small: a batch holds tens of thousands of
+// documents, and a CtShardEncoded each (own id lists, error text) cost more in allocations and
+// fresh pages than encoding a short document does. Its ids lie in the arena of the task that
+// encoded it (Slot.arenas), main, chosen and rejected back to back.
 typedef struct {
-    CtMaskedIds main;        // text / sft tokens, or the dpo prompt
-    CtMaskedIds chosen, rejected;
-    char *fields;              // prompts: the fields JSON kept for the rewards
+    uint32_t arena;  // the task's arena
+    uint8_t failed, empty, unusable;
+    size_t at, len[3];   // main, chosen, rejected: len[k] ids (and, sft, mask bytes) from `at` on
+    char *fields;        // prompts: the fields JSON kept for the rewards (ct_free)
     size_t fields_len;
-    size_t prompt_not_prefix;  // dpo: prompt tokens that merged with the completions (TRL's warning)
-    double margin;             // dpo: the pair's margin (0 without)
-    int failed, empty;
-    int unusable;  // dpo: a well-formed pair that cannot teach a preference (error says why)
-    char error[400];
+    size_t prompt_not_prefix;
+    double margin;
+    char *error;         // failed or unusable: why (ct_free)
     size_t first_chunk, n_chunks;  // a long .txt document encoded in chunks: its work items (0: whole)
-} Encoded;
+} DocResult;
 
-static void batch_add(RawBatch *b, const char *text, size_t len, int file, uint64_t line) {
-    if (b->size + len > b->cap) {
-        b->cap = (b->size + len) * 2 + (1 << 20);
+// Room for `more` bytes after the documents already in b.
+static void batch_reserve(RawBatch *b, size_t more) {
+    if (b->size + more > b->cap) {
+        b->cap = (b->size + more) * 2 + (1 << 20);
         b->bytes = ct_realloc(b->bytes, b->cap);
     }
+}
+
+// The `len` bytes after the documents already in b become the next document.
+static void batch_commit(RawBatch *b, size_t len, int file, uint64_t line) {
     if (b->n == b->cap_docs) {
         b->cap_docs = b->cap_docs ? 2 * b->cap_docs : 1024;
         b->offset = ct_realloc(b->offset, sizeof(size_t) * (size_t)b->cap_docs);
@@ -52,13 +59,18 @@ static void batch_add(RawBatch *b, const char *text, size_t len, int file, uint6
         b->file = ct_realloc(b->file, sizeof(int) * (size_t)b->cap_docs);
         b->line = ct_realloc(b->line, sizeof(uint64_t) * (size_t)b->cap_docs);
     }
-    memcpy(b->bytes + b->size, text, len);
     b->offset[b->n] = b->size;
     b->length[b->n] = len;
     b->file[b->n] = file;
     b->line[b->n] = line;
     b->n++;
     b->size += len;
+}
+
+static void batch_add(RawBatch *b, const char *text, size_t len, int file, uint64_t line) {
+    batch_reserve(b, len);
+    memcpy(b->bytes + b->size, text, len);
+    batch_commit(b, len, file, line);
 }
 
 static void batch_free(RawBatch *b) {
@@ -83,25 +95,28 @@ typedef struct {
     int file;            // the input being read
     CtLineReader reader;
     int reader_open;
+    int jsonl;           // the input being read is .jsonl (else .txt)
     uint64_t file_bytes_done;  // bytes of inputs already finished
-    char *pending;       // a .txt document being assembled
-    size_t pending_len, pending_cap;
+    size_t pending_len;  // a .txt document being assembled (its bytes, after the batch's documents)
     uint64_t pending_line;
 } Reader;
 
-static void pending_append(Reader *r, const char *text, size_t len, int newline) {
-    if (r->pending_len + len + 1 > r->pending_cap) {
-        r->pending_cap = (r->pending_len + len + 1) * 2;
-        r->pending = ct_realloc(r->pending, r->pending_cap);
-    }
-    memcpy(r->pending + r->pending_len, text, len);
+// A .txt document (a file, a paragraph) is assembled in place in the batch, after its documents,
+// and not copied once more: read_batch returns only between documents, so it never spans two.
+static void pending_append(Reader *r, RawBatch *b, const char *text, size_t len, int newline) {
+    batch_reserve(b, r->pending_len + len + 1);
+    char *at = b->bytes + b->size + r->pending_len;
+    memcpy(at, text, len);
     r->pending_len += len;
-    if (newline) r->pending[r->pending_len++] = '\n';
+    if (newline) {
+        at[len] = '\n';
+        r->pending_len++;
+    }
 }
 
 static void flush_pending(Reader *r, RawBatch *b) {
-    if (r->pending_len > 0 && !is_blank(r->pending, r->pending_len))
-        batch_add(b, r->pending, r->pending_len, r->file, r->pending_line);
+    if (r->pending_len > 0 && !is_blank(b->bytes + b->size, r->pending_len))
+        batch_commit(b, r->pending_len, r->file, r->pending_line);
     r->pending_len = 0;
 }
 
@@ -115,13 +130,20 @@ static int read_batch(Reader *r, RawBatch *b, size_t target) {
             if (r->file >= r->inputs->n) return 0;
             if (ct_line_reader_open(&r->reader, r->inputs->paths[r->file]) != 0) return -1;
             r->reader_open = 1;
+            r->jsonl = ct_input_is_jsonl(r->inputs->paths[r->file]);
+            struct stat st;  // a file that is one document: its room at once (a .zst one's compressed size, at least)
+            if (!r->jsonl && r->job->text_split == CT_DOCS_PER_FILE && stat(r->inputs->paths[r->file], &st) == 0 &&
+                b->size + (size_t)st.st_size + 1 > b->cap) {
+                b->cap = b->size + (size_t)st.st_size + 1;
+                b->bytes = ct_realloc(b->bytes, b->cap);
+            }
         }
         const char *line;
         size_t len;
         int newline;
         int got = ct_line_reader_next(&r->reader, &line, &len, &newline);
         if (got < 0) return -1;
-        int jsonl = ct_input_is_jsonl(r->inputs->paths[r->file]);
+        const int jsonl = r->jsonl;
         if (got == 0) {
             if (!jsonl) flush_pending(r, b);
             r->file_bytes_done += r->reader.bytes_read;
@@ -144,186 +166,16 @@ static int read_batch(Reader *r, RawBatch *b, size_t target) {
                 flush_pending(r, b);
             } else {
                 if (r->pending_len == 0) r->pending_line = r->reader.line_no;
-                pending_append(r, line, len, newline);
+                pending_append(r, b, line, len, newline);
             }
             break;
         case CT_DOCS_PER_FILE:
             if (r->pending_len == 0) r->pending_line = r->reader.line_no;
-            pending_append(r, line, len, newline);
+            pending_append(r, b, line, len, newline);
             break;
         }
     }
     return 1;
-}
-
-// ---- encoding one document (in parallel) ----
-
-static void fail(Encoded *e, const char *what) {
-    e->failed = 1;
-    snprintf(e->error, sizeof e->error, "%s", what);
-}
-
-// A message of a role the template does not know is refused by name (a typo would be rendered
-// as an untrained turn and silently not learned). 0, or -1 after fail().
-static int check_roles(const CtChatTemplate *t, const CtMessage *m, int n, const char *what, Encoded *e) {
-    for (int i = 0; i < n; i++) {
-        if (ct_chat_template_allows_role(t, m[i].role)) continue;
-        char roles[256], msg[400];
-        ct_chat_template_roles_text(t, roles, sizeof roles);
-        snprintf(msg, sizeof msg, "'%s' message %d has role '%.64s'; the roles allowed are %s", what, i + 1, m[i].role,
-                 roles);
-        fail(e, msg);
-        return -1;
-    }
-    return 0;
-}
-
-// dpo: a pair with an empty completion, or whose completions are the same tokens, gives the
-// loss nothing to prefer (chosen = rejected: a constant log sigmoid(0)); it is skipped and
-// counted, or refused with --strict.
-static void unusable(Encoded *e, const char *why) {
-    e->unusable = 1;
-    snprintf(e->error, sizeof e->error, "%s", why);
-}
-
-static int same_ids(const CtIds *a, const CtIds *b) {
-    return a->len == b->len && memcmp(a->data, b->data, sizeof(int32_t) * a->len) == 0;
-}
-
-// prompts: the prompt rendered as an answer's start (the template's generation prompt), and the
-// line's other fields, verbatim.
-static void encode_prompt(const CtShardJob *job, CtEncoder *enc, const char *text, size_t len, Encoded *e) {
-    CtTaskPrompt p;
-    if (ct_parse_prompt(text, len, &p) != 0) return fail(e, ct_error_message());
-    if (job->chat_template && check_roles(job->chat_template, p.prompt, p.n_prompt, p.prompt_key, e) != 0) {
-        ct_task_prompt_free(&p);
-        return;
-    }
-    if (ct_encode_prompt(job->chat_template, job->tokenizer, enc, &p, "a chat template, and --template none gives none",
-                         &e->main.ids) != 0 ||
-        !(e->fields = ct_prompt_fields(text, len, &p, &e->fields_len)))
-        fail(e, ct_error_message());
-    ct_task_prompt_free(&p);
-}
-
-static void reset_encoded(Encoded *e) {
-    e->failed = e->empty = e->unusable = 0;
-    e->prompt_not_prefix = 0;
-    e->margin = 0;
-    ct_free(e->fields);
-    e->fields = NULL;
-    e->fields_len = 0;
-    e->n_chunks = 0;
-    ct_masked_ids_clear(&e->main);
-    ct_masked_ids_clear(&e->chosen);
-    ct_masked_ids_clear(&e->rejected);
-}
-
-// A text document is framed as the model's tokenizer frames a text (tokenizer.json's
-// post_processor: Llama 3, Llama 2, Mistral and Gemma put their BOS first), then the end-of-text
-// token, once.
-static void frame_begin(const CtShardJob *job, CtIds *ids) {
-    const CtPostProcessor *post = &job->tokenizer->post;
-    for (int i = 0; i < post->n_prefix; i++) ct_ids_push(ids, post->prefix[i]);
-}
-
-static void frame_end(const CtShardJob *job, CtIds *ids) {
-    const CtPostProcessor *post = &job->tokenizer->post;
-    for (int i = 0; i < post->n_suffix; i++) ct_ids_push(ids, post->suffix[i]);
-    if (!(post->n_suffix && post->suffix[post->n_suffix - 1] == job->eot)) ct_ids_push(ids, job->eot);
-}
-
-static void encode_document(const CtShardJob *job, CtEncoder *enc, const char *text, size_t len, int jsonl,
-                            Encoded *e, uint8_t **scratch, size_t *scratch_cap) {
-    reset_encoded(e);
-    const CtTokenizer *tok = job->tokenizer;
-    if (job->kind == CT_SHARD_TEXT) {
-        const uint8_t *doc = (const uint8_t *)text;
-        size_t doc_len = len;
-        if (jsonl) {
-            size_t out_len;
-            int rc = ct_json_line_string(text, len, job->field, scratch, &out_len, scratch_cap);
-            if (rc < 0) return fail(e, ct_error_message());
-            if (rc > 0) {
-                char msg[200];
-                snprintf(msg, sizeof msg, "no string field '%s' (choose the field with --field)", job->field);
-                return fail(e, msg);
-            }
-            doc = *scratch;
-            doc_len = out_len;
-        }
-        if (doc_len == 0) {
-            e->empty = 1;
-            return;
-        }
-        frame_begin(job, &e->main.ids);
-        ct_encode(enc, doc, doc_len, job->allow_special, &e->main.ids);
-        frame_end(job, &e->main.ids);
-        return;
-    }
-    if (job->kind == CT_SHARD_PROMPTS) return encode_prompt(job, enc, text, len, e);
-    if (job->kind == CT_SHARD_SFT) {
-        CtConversation c;
-        if (ct_parse_sft_example(text, len, &c) != 0) return fail(e, ct_error_message());
-        if (check_roles(job->chat_template, c.messages, c.n_messages, "messages", e) != 0) {
-            ct_conversation_free(&c);
-            return;
-        }
-        int rc = ct_chat_encode(job->chat_template, tok, enc, c.messages, c.n_messages, 0, &e->main);
-        ct_conversation_free(&c);
-        if (rc != 0) return fail(e, ct_error_message());
-        int any = 0;
-        for (size_t i = 0; i < e->main.ids.len; i++) any |= e->main.mask[i];
-        if (!any) return fail(e, "the example has no message of a trained role (nothing to learn)");
-        return;
-    }
-    CtPreference p;
-    if (ct_parse_dpo_example(text, len, &p) != 0) return fail(e, ct_error_message());
-    const int conversational = p.conversational;
-    if (p.has_margin != job->dpo_margins) {
-        ct_preference_free(&p);
-        // The survey found a margin on some pair: a pair without one has no value TRL would use
-        // (its collator makes one tensor of the column). The reverse is a file changed meanwhile.
-        return fail(e, job->dpo_margins ? "no 'margin', but other pairs have one: give every pair a margin, or none"
-                                        : "a 'margin' the first pass over the inputs did not see (did the file change?)");
-    }
-    e->margin = p.margin;
-    if (conversational && !job->chat_template) {
-        ct_preference_free(&p);
-        return fail(e, "a pair of message lists needs a chat template");
-    }
-    if (conversational && check_roles(job->chat_template, p.prompt, p.n_prompt, "prompt", e) != 0) {
-        ct_preference_free(&p);
-        return;
-    }
-    if (p.chosen_len == 0 || p.rejected_len == 0) {
-        unusable(e, p.chosen_len == 0 && p.rejected_len == 0 ? "empty chosen and rejected completions"
-                    : p.chosen_len == 0                      ? "empty chosen completion"
-                                                             : "empty rejected completion");
-        ct_preference_free(&p);
-        return;
-    }
-    if (conversational) {
-        if (ct_chat_encode(job->chat_template, tok, enc, p.prompt, p.n_prompt, 1, &e->main) != 0 ||
-            ct_chat_encode_completion(job->chat_template, tok, enc, p.prompt, p.n_prompt, p.chosen, p.chosen_len,
-                                      &e->chosen) != 0 ||
-            ct_chat_encode_completion(job->chat_template, tok, enc, p.prompt, p.n_prompt, p.rejected, p.rejected_len,
-                                      &e->rejected) != 0) {
-            ct_preference_free(&p);
-            return fail(e, ct_error_message());
-        }
-    } else if (p.prompt[0].content_len > 0) {  // plain strings: no template; tokenized whole as TRL does
-        e->prompt_not_prefix = ct_encode_plain_preference(enc, tok, job->eot, &p, &e->main.ids, &e->chosen.ids,
-                                                          &e->rejected.ids);
-    }
-    const size_t prompt_text = conversational ? 1 : p.prompt[0].content_len;
-    ct_preference_free(&p);
-    // A plain prompt may lose all its tokens to the completions' (they start where the tokenizations part).
-    if (prompt_text == 0 || (conversational && e->main.ids.len == 0) || e->chosen.ids.len == 0 ||
-        e->rejected.ids.len == 0)
-        fail(e, "empty prompt or completion");
-    else if (same_ids(&e->chosen.ids, &e->rejected.ids))
-        unusable(e, "chosen equals rejected");
 }
 
 // ---- the whole job ----
@@ -360,20 +212,42 @@ static double split_hash(const CtShardJob *job, uint64_t doc_number) {
     return ct_rng_uniform(&rng);
 }
 
+// A .txt input read as one document (--split file) is one when it holds anything but spaces,
+// tabs and carriage returns (a newline counts: the document keeps it), which its first such line
+// shows without the rest being read. 1, 0, or -1 + error.
+static int file_is_document(const char *path) {
+    CtLineReader lr;
+    if (ct_line_reader_open(&lr, path) != 0) return -1;
+    const char *line;
+    size_t len;
+    int newline, got;
+    while ((got = ct_line_reader_next(&lr, &line, &len, &newline)) > 0)
+        if (newline || !is_blank(line, len)) break;
+    ct_line_reader_close(&lr);
+    return got;
+}
+
 // The documents of the inputs as the writer will number them (before encoding: empty or
 // skipped ones are counted too), counting stops at `limit`. -1 + error when an input fails.
 static int64_t count_documents(const CtShardJob *job, const CtInputList *inputs, uint64_t limit) {
-    Reader reader = {.inputs = inputs, .job = job};
     RawBatch batch = {0};
     uint64_t n = 0;
     int more = 1;
-    while (more > 0 && n < limit) {
-        more = read_batch(&reader, &batch, (size_t)1 << 20);
-        n += (uint64_t)batch.n;
+    for (int f = 0; f < inputs->n && n < limit && more >= 0; f++) {
+        if (job->text_split == CT_DOCS_PER_FILE && !ct_input_is_jsonl(inputs->paths[f])) {
+            more = file_is_document(inputs->paths[f]);
+            if (more > 0) n++;
+            continue;
+        }
+        CtInputList one = {.paths = &inputs->paths[f], .n = 1};
+        Reader reader = {.inputs = &one, .job = job};
+        do {
+            more = read_batch(&reader, &batch, (size_t)1 << 20);
+            n += (uint64_t)batch.n;
+        } while (more > 0 && n < limit);
+        if (reader.reader_open) ct_line_reader_close(&reader.reader);
     }
     batch_free(&batch);
-    if (reader.reader_open) ct_line_reader_close(&reader.reader);
-    ct_free(reader.pending);
     return more < 0 ? -1 : (int64_t)n;
 }
 
@@ -442,14 +316,71 @@ static char *source_json(const CtShardJob *job, const CtInputList *inputs, const
     return text;
 }
 
+// ---- the pipeline ----
+//
+// Two batches are in flight: while the threads encode batch k, one of them (a task like the
+// others) writes batch k-1 and then reads batch k+1; with several threads, the chunks it fills
+// are compressed by tasks of their own that idle threads take (ct_shard_writer_compress_in_tasks).
+// Batches are written in input order by that one task at a time, and a chunk compresses to the
+// same bytes on any thread, so the output does not depend on the threads.
+// A .txt document longer than SPLIT_DOC_BYTES is cut at the pre-tokenizer's safe places
+// (ct_text_chunks_plan) into chunks that any thread encodes; its chunks' ids, joined and framed,
+// are the ids of the whole document, so one large file uses every core too.
+// An encoding task takes about TASK_BYTES of text and keeps the ids of its documents in one
+// arena, reused from batch to batch: after the first batches, encoding allocates nothing.
+
+#define SPLIT_DOC_BYTES ((size_t)1 << 20)
+#define SPLIT_CHUNK_BYTES ((size_t)1 << 18)
+#define TASK_BYTES ((size_t)1 << 16)  // text per encoding task (a document or chunk is never split)
+
+typedef struct {
+    int doc;
+    int whole;          // 1: the whole document (encode_document); 0: `chunk` of a long .txt document
+    CtTextChunk chunk;  // offsets into the document
+    CtIds ids;          // the chunk's ids
+} WorkItem;
+
+typedef struct {
+    RawBatch raw;
+    DocResult *results;
+    int results_cap;
+    WorkItem *items;
+    size_t n_items, cap_items;
+    CtTextChunks chunks;
+    size_t *task_first;   // n_tasks + 1: task k encodes items [task_first[k], task_first[k + 1])
+    CtMaskedIds *arenas;  // per task: the ids (sft: and mask) of its documents
+    size_t n_tasks, cap_tasks;
+} Slot;
+
+typedef struct {
+    const CtShardJob *job;
+    const CtInputList *inputs;
+    const uint8_t *jsonl;  // per input: .jsonl (else .txt)
+    CtEncoder **encoders;  // one per thread, and the reader's (last): its added-token tables cut documents
+    CtShardEncoded *encoded;  // one per thread: the document being encoded, before its ids go to the arena
+    uint8_t **scratch;
+    size_t *scratch_cap;
+    CtIds joined;          // the writer's: a document encoded in chunks, joined and framed
+    Reader reader;
+    int more;  // input remains to be read
+    CtDatasetWriter *writer;
+    CtShardStats *stats;
+    CtProgress *progress;
+    double val_cut;
+    uint64_t doc_number;
+    size_t batch_bytes;
+    char error[CT_ERROR_MAX];  // the I/O task's error
+} Pipeline;
+
 // Counts the encoded documents of one batch and writes them in order, each to the split its
 // number draws. 0, or -1 + error (a bad document, unless skipped; a refused pair; a write).
-static int write_documents(const CtShardJob *job, const CtInputList *inputs, const RawBatch *batch,
-                           const Encoded *results, double val_cut, uint64_t *doc_number, CtDatasetWriter *writer,
-                           CtShardStats *stats) {
+static int write_documents(Pipeline *p, const Slot *s) {
+    const CtShardJob *job = p->job;
+    const RawBatch *batch = &s->raw;
+    CtShardStats *stats = p->stats;
     for (int i = 0; i < batch->n; i++) {
-        const Encoded *e = &results[i];
-        const char *path = inputs->paths[batch->file[i]];
+        const DocResult *e = &s->results[i];
+        const char *path = p->inputs->paths[batch->file[i]];
         const unsigned long long line = (unsigned long long)batch->line[i];
         stats->text_bytes += batch->length[i];
         if (e->failed) {
@@ -473,74 +404,44 @@ static int write_documents(const CtShardJob *job, const CtInputList *inputs, con
         }
         if (e->prompt_not_prefix && stats->prompt_not_prefix++ == 0)
             snprintf(stats->first_not_prefix, sizeof stats->first_not_prefix, "%s:%llu", path, line);
-        CtSplit split = split_hash(job, (*doc_number)++) < val_cut ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
+        const uint32_t *ids[3] = {NULL, NULL, NULL};
+        size_t n[3] = {e->len[0], e->len[1], e->len[2]};
+        const uint8_t *mask = NULL;
+        if (e->n_chunks) {  // the chunks' ids, joined and framed
+            size_t total = 2 * CT_POST_MAX_SIDE + 1;  // the frame
+            for (size_t c = e->first_chunk; c < e->first_chunk + e->n_chunks; c++) total += s->items[c].ids.len;
+            p->joined.len = 0;
+            ct_ids_grow(&p->joined, total);
+            ct_shard_frame_begin(job, &p->joined);
+            for (size_t c = e->first_chunk; c < e->first_chunk + e->n_chunks; c++)
+                ct_ids_append(&p->joined, s->items[c].ids.data, s->items[c].ids.len);
+            ct_shard_frame_end(job, &p->joined);
+            ids[0] = (const uint32_t *)p->joined.data;
+            n[0] = p->joined.len;
+        } else {
+            const CtMaskedIds *arena = &s->arenas[e->arena];
+            ids[0] = (const uint32_t *)arena->ids.data + e->at;
+            ids[1] = ids[0] + n[0];
+            ids[2] = ids[1] + n[1];
+            if (job->kind == CT_SHARD_SFT) mask = arena->mask + e->at;
+        }
+        CtSplit split = split_hash(job, p->doc_number++) < p->val_cut ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
         int rc;
         if (job->kind == CT_SHARD_DPO) {
-            rc = ct_dataset_write_dpo(writer, split, (const uint32_t *)e->main.ids.data, (uint32_t)e->main.ids.len,
-                                      (const uint32_t *)e->chosen.ids.data, (uint32_t)e->chosen.ids.len,
-                                      (const uint32_t *)e->rejected.ids.data, (uint32_t)e->rejected.ids.len, e->margin);
-            stats->tokens[split] += e->main.ids.len + e->chosen.ids.len + e->rejected.ids.len;
+            rc = ct_dataset_write_dpo(p->writer, split, ids[0], (uint32_t)n[0], ids[1], (uint32_t)n[1], ids[2], (uint32_t)n[2],
+                                      e->margin);
         } else if (job->kind == CT_SHARD_PROMPTS) {
-            rc = ct_dataset_write_prompt(writer, split, (const uint32_t *)e->main.ids.data, e->main.ids.len, e->fields,
-                                         e->fields_len);
-            stats->tokens[split] += e->main.ids.len;
+            rc = ct_dataset_write_prompt(p->writer, split, ids[0], n[0], e->fields, e->fields_len);
             stats->fields_bytes += e->fields_len;
         } else {
-            rc = ct_dataset_write_document(writer, split, (const uint32_t *)e->main.ids.data,
-                                           job->kind == CT_SHARD_SFT ? e->main.mask : NULL, e->main.ids.len);
-            stats->tokens[split] += e->main.ids.len;
+            rc = ct_dataset_write_document(p->writer, split, ids[0], mask, n[0]);
         }
+        stats->tokens[split] += n[0] + n[1] + n[2];
         stats->documents[split]++;
         if (rc != 0) return rc;
     }
     return 0;
 }
-
-// ---- the pipeline ----
-//
-// Two batches are in flight: while the threads encode batch k, one of them (a task like the
-// others) writes batch k-1, compressing it, and then reads batch k+1. Batches are written in
-// input order by that one task at a time, so the output does not depend on the threads.
-// A .txt document longer than SPLIT_DOC_BYTES is cut at the pre-tokenizer's safe places
-// (ct_text_chunks_plan) into chunks that any thread encodes; its chunks' ids, joined and framed,
-// are the ids of the whole document, so one large file uses every core too.
-
-#define SPLIT_DOC_BYTES ((size_t)1 << 20)
-#define SPLIT_CHUNK_BYTES ((size_t)1 << 18)
-#define TASK_BYTES ((size_t)1 << 16)  // text per encoding task (a document or chunk is never split)
-
-typedef struct {
-    int doc;
-    int whole;          // 1: the whole document (encode_document); 0: `chunk` of a long .txt document
-    CtTextChunk chunk;  // offsets into the document
-    CtIds ids;          // the chunk's ids
-} WorkItem;
-
-typedef struct {
-    RawBatch raw;
-    Encoded *results;
-    int results_cap;
-    WorkItem *items;
-    size_t n_items, cap_items;
-    CtTextChunks chunks;
-} Slot;
-
-typedef struct {
-    const CtShardJob *job;
-    const CtInputList *inputs;
-    CtEncoder **encoders;  // one per thread, and the reader's (last): its added-token tables cut documents
-    uint8_t **scratch;
-    size_t *scratch_cap;
-    Reader reader;
-    int more;  // input remains to be read
-    CtDatasetWriter *writer;
-    CtShardStats *stats;
-    CtProgress *progress;
-    double val_cut;
-    uint64_t doc_number;
-    size_t batch_bytes;
-    char error[CT_ERROR_MAX];  // the I/O task's error
-} Pipeline;
 
 static WorkItem *add_item(Slot *s, int doc, int whole) {
     if (s->n_items == s->cap_items) {
@@ -556,20 +457,27 @@ static WorkItem *add_item(Slot *s, int doc, int whole) {
     return w;
 }
 
-// The work items of a batch just read: a document each, or the chunks of a long .txt one.
+static size_t item_bytes(const Slot *s, const WorkItem *w) {
+    return w->whole ? s->raw.length[w->doc] : w->chunk.end - w->chunk.start;
+}
+
+// The work items of a batch just read (a document each, or the chunks of a long .txt one), and
+// the encoding tasks over them, about TASK_BYTES of text each.
 static void plan_slot(Pipeline *p, Slot *s) {
     const CtShardJob *job = p->job;
     const RawBatch *b = &s->raw;
     if (b->n > s->results_cap) {
-        s->results = ct_realloc(s->results, sizeof(Encoded) * (size_t)b->n);
-        memset(s->results + s->results_cap, 0, sizeof(Encoded) * (size_t)(b->n - s->results_cap));
+        s->results = ct_realloc(s->results, sizeof(DocResult) * (size_t)b->n);
+        memset(s->results + s->results_cap, 0, sizeof(DocResult) * (size_t)(b->n - s->results_cap));
         s->results_cap = b->n;
     }
     s->n_items = 0;
     for (int d = 0; d < b->n; d++) {
-        Encoded *e = &s->results[d];
-        e->n_chunks = 0;
-        if (job->kind != CT_SHARD_TEXT || b->length[d] <= SPLIT_DOC_BYTES || ct_input_is_jsonl(p->inputs->paths[b->file[d]])) {
+        DocResult *e = &s->results[d];
+        ct_free(e->error);
+        ct_free(e->fields);
+        memset(e, 0, sizeof *e);
+        if (job->kind != CT_SHARD_TEXT || b->length[d] <= SPLIT_DOC_BYTES || p->jsonl[b->file[d]]) {
             add_item(s, d, 1);
             continue;
         }
@@ -580,52 +488,92 @@ static void plan_slot(Pipeline *p, Slot *s) {
         e->n_chunks = s->chunks.n;
         for (size_t c = 0; c < s->chunks.n; c++) add_item(s, d, 0)->chunk = s->chunks.items[c];
     }
+    s->n_tasks = 0;
+    for (size_t i = 0; i < s->n_items;) {
+        if (s->n_tasks + 1 >= s->cap_tasks) {
+            size_t cap = s->cap_tasks ? 2 * s->cap_tasks : 64;
+            s->task_first = ct_realloc(s->task_first, cap * sizeof *s->task_first);
+            s->arenas = ct_realloc(s->arenas, cap * sizeof *s->arenas);
+            memset(s->arenas + s->cap_tasks, 0, (cap - s->cap_tasks) * sizeof *s->arenas);
+            s->cap_tasks = cap;
+        }
+        s->task_first[s->n_tasks++] = i;
+        size_t bytes = 0;
+        do bytes += item_bytes(s, &s->items[i++]);
+        while (i < s->n_items && bytes < TASK_BYTES);
+    }
+    if (s->task_first) s->task_first[s->n_tasks] = s->n_items;
 }
 
-static size_t item_bytes(const Slot *s, const WorkItem *w) {
-    return w->whole ? s->raw.length[w->doc] : w->chunk.end - w->chunk.start;
+// Moves an encoded document's ids (and sft mask) into the task's arena, and what the writer
+// needs of the rest into its result.
+static void keep_result(const CtShardJob *job, CtShardEncoded *e, uint32_t task, CtMaskedIds *arena, DocResult *r) {
+    r->arena = task;
+    r->failed = (uint8_t)e->failed;
+    r->empty = (uint8_t)e->empty;
+    r->unusable = (uint8_t)e->unusable;
+    r->prompt_not_prefix = e->prompt_not_prefix;
+    r->margin = e->margin;
+    r->fields = e->fields;
+    r->fields_len = e->fields_len;
+    e->fields = NULL;
+    e->fields_len = 0;
+    if (e->failed || e->unusable) {
+        r->error = ct_strdup(e->error);
+        return;
+    }
+    r->at = arena->ids.len;
+    const CtIds *parts[3] = {&e->main.ids, &e->chosen.ids, &e->rejected.ids};
+    for (int k = 0; k < 3; k++) {
+        r->len[k] = parts[k]->len;
+        if (parts[k]->len) ct_ids_append(&arena->ids, parts[k]->data, parts[k]->len);
+    }
+    if (job->kind == CT_SHARD_SFT && r->len[0]) {
+        if (arena->ids.len > arena->mask_cap) {
+            arena->mask_cap = 2 * arena->ids.len;
+            arena->mask = ct_realloc(arena->mask, arena->mask_cap);
+        }
+        memcpy(arena->mask + r->at, e->main.mask, r->len[0]);
+    }
 }
 
-static void encode_items(Pipeline *p, Slot *s, size_t from, size_t to) {
+static void encode_task(Pipeline *p, Slot *s, size_t task) {
     const int t = omp_get_thread_num();
     const RawBatch *b = &s->raw;
-    for (size_t i = from; i < to; i++) {
+    CtMaskedIds arena = s->arenas[task];  // a copy: the arenas of tasks on other threads share its cache lines
+    ct_masked_ids_clear(&arena);
+    for (size_t i = s->task_first[task]; i < s->task_first[task + 1]; i++) {
         WorkItem *w = &s->items[i];
         const char *doc = b->bytes + b->offset[w->doc];
-        if (w->whole)
-            encode_document(p->job, p->encoders[t], doc, b->length[w->doc], ct_input_is_jsonl(p->inputs->paths[b->file[w->doc]]),
-                            &s->results[w->doc], &p->scratch[t], &p->scratch_cap[t]);
-        else
+        if (w->whole) {
+            ct_shard_encode_document(p->job, p->encoders[t], doc, b->length[w->doc], p->jsonl[b->file[w->doc]],
+                            &p->encoded[t], &p->scratch[t], &p->scratch_cap[t]);
+            keep_result(p->job, &p->encoded[t], (uint32_t)task, &arena, &s->results[w->doc]);
+        } else {
+            CtIds ids = w->ids;  // a copy, as the arena
             ct_text_chunk_encode(p->job->tokenizer, p->encoders[t], (const uint8_t *)doc, &w->chunk, p->job->allow_special,
-                                 &w->ids);
+                                 &ids);
+            w->ids = ids;
+        }
     }
-}
-
-// The documents encoded in chunks, joined and framed.
-static void join_chunks(const CtShardJob *job, Slot *s) {
-    for (int d = 0; d < s->raw.n; d++) {
-        Encoded *e = &s->results[d];
-        if (e->n_chunks == 0) continue;
-        size_t first = e->first_chunk, n = e->n_chunks;
-        reset_encoded(e);
-        frame_begin(job, &e->main.ids);
-        for (size_t c = first; c < first + n; c++) ct_ids_append(&e->main.ids, s->items[c].ids.data, s->items[c].ids.len);
-        frame_end(job, &e->main.ids);
-    }
+    s->arenas[task] = arena;
 }
 
 // One thread's share of a step: write the encoded batch (when there is one), then read the next
-// (when input remains). 0, or -1 + error.
+// (when input remains). 0, or -1 + error. The chunks it fills are compressed by tasks of its
+// own, which the taskgroup sees finished before the step ends (the next step writes them).
 static int io_step(Pipeline *p, Slot *s, int write) {
     if (write) {
-        join_chunks(p->job, s);
-        if (write_documents(p->job, p->inputs, &s->raw, s->results, p->val_cut, &p->doc_number, p->writer, p->stats) != 0)
-            return -1;
+        int rc;
+#pragma omp taskgroup
+        rc = write_documents(p, s);
+        if (rc != 0) return -1;
         if (p->progress)
             ct_progress_update(p->progress, p->reader.file_bytes_done + (p->reader.reader_open ? p->reader.reader.bytes_read : 0));
     }
     s->raw.n = 0;
     s->raw.size = 0;
+    s->n_tasks = 0;
     if (p->more > 0) {
         p->more = read_batch(&p->reader, &s->raw, p->batch_bytes);
         if (p->more < 0) return -1;
@@ -634,15 +582,19 @@ static int io_step(Pipeline *p, Slot *s, int write) {
     return 0;
 }
 
-// Encoding tasks over a slot's items, about TASK_BYTES of text each.
-static void spawn_encoding(Pipeline *p, Slot *s) {
-    for (size_t i = 0; i < s->n_items;) {
-        size_t j = i, bytes = 0;
-        while (j < s->n_items && (j == i || bytes < TASK_BYTES)) bytes += item_bytes(s, &s->items[j++]);
-#pragma omp task firstprivate(i, j)
-        encode_items(p, s, i, j);
-        i = j;
+static void free_slot(Slot *s) {
+    for (int i = 0; i < s->results_cap; i++) {
+        ct_free(s->results[i].error);
+        ct_free(s->results[i].fields);
     }
+    ct_free(s->results);
+    for (size_t i = 0; i < s->cap_items; i++) ct_ids_free(&s->items[i].ids);
+    ct_free(s->items);
+    for (size_t k = 0; k < s->cap_tasks; k++) ct_masked_ids_free(&s->arenas[k]);
+    ct_free(s->arenas);
+    ct_free(s->task_first);
+    ct_text_chunks_free(&s->chunks);
+    batch_free(&s->raw);
 }
 
 static int run_pipeline(Pipeline *p, int threads) {
@@ -661,26 +613,17 @@ static int run_pipeline(Pipeline *p, int threads) {
             // errors are per thread: the message goes back to the thread that returns it
             if ((io_rc = io_step(p, io, write)) != 0) snprintf(p->error, sizeof p->error, "%s", ct_error_message());
         }
-        spawn_encoding(p, enc);
+        for (size_t k = 0; k < enc->n_tasks; k++) {
+#pragma omp task firstprivate(k)
+            encode_task(p, enc, k);
+        }
 #pragma omp taskwait
         rc = io_rc;
         encoded_waiting = enc->raw.n > 0;
         cur ^= 1;
     }
-    for (int k = 0; k < 2; k++) {
-        Slot *s = &slots[k];
-        for (int i = 0; i < s->results_cap; i++) {
-            ct_masked_ids_free(&s->results[i].main);
-            ct_masked_ids_free(&s->results[i].chosen);
-            ct_masked_ids_free(&s->results[i].rejected);
-            ct_free(s->results[i].fields);
-        }
-        ct_free(s->results);
-        for (size_t i = 0; i < s->cap_items; i++) ct_ids_free(&s->items[i].ids);
-        ct_free(s->items);
-        ct_text_chunks_free(&s->chunks);
-        batch_free(&s->raw);
-    }
+    free_slot(&slots[0]);
+    free_slot(&slots[1]);
     if (rc != 0 && p->error[0]) ct_error_set("%s", p->error);
     return rc;
 }
@@ -704,6 +647,7 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
     if (validation_cut(job, inputs, &val_cut) != 0) return -1;
     CtDatasetWriter writer;
     if (ct_dataset_writer_open(&writer, out_dir, &spec) != 0) return -1;
+    if (job->threads > 1) ct_dataset_writer_compress_in_tasks(&writer, 2 * job->threads);  // overlapping the encoding
 
     CtShardJob threaded = *job;
     threaded.threads = job->threads > 0 ? job->threads : 1;
@@ -714,13 +658,22 @@ int ct_shard_build(const CtShardJob *job, const CtInputList *inputs, const char 
     p.encoders = ct_calloc((size_t)threads + 1, sizeof(CtEncoder *));
     p.scratch = ct_calloc((size_t)threads, sizeof(uint8_t *));
     p.scratch_cap = ct_calloc((size_t)threads, sizeof(size_t));
+    p.encoded = ct_calloc((size_t)threads, sizeof(CtShardEncoded));
+    uint8_t *jsonl = ct_alloc((size_t)inputs->n + 1);
+    for (int i = 0; i < inputs->n; i++) jsonl[i] = (uint8_t)ct_input_is_jsonl(inputs->paths[i]);
+    p.jsonl = jsonl;
     for (int t = 0; t <= threads; t++) p.encoders[t] = ct_encoder_new(job->tokenizer);
     p.batch_bytes = (size_t)threads << 22;  // 4 MiB of text per thread
     int rc = run_pipeline(&p, threads);
     if (p.reader.reader_open) ct_line_reader_close(&p.reader.reader);
-    ct_free(p.reader.pending);
     for (int t = 0; t <= threads; t++) ct_encoder_free(p.encoders[t]);
-    for (int t = 0; t < threads; t++) ct_free(p.scratch[t]);
+    for (int t = 0; t < threads; t++) {
+        ct_free(p.scratch[t]);
+        ct_shard_encoded_free(&p.encoded[t]);
+    }
+    ct_free(p.encoded);
+    ct_free(jsonl);
+    ct_ids_free(&p.joined);
     ct_free(p.encoders);
     ct_free(p.scratch);
     ct_free(p.scratch_cap);
