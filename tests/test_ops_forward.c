@@ -287,6 +287,35 @@ TEST(ops, rope_scores_depend_on_relative_position) {
     CHECK_NEAR(s1, s2, 1e-4);
 }
 
+// A batch's rotation reads its angles from a table of the positions it holds (computed once),
+// a single token computes them itself: the same numbers to the bit, forward and backward, with
+// the default positions and with packed documents' restarting ones, in rows wider than the heads.
+TEST(ops, rope_of_a_batch_equals_rope_token_by_token) {
+    CtRng rng;
+    ct_rng_seed(&rng, 15);
+    enum { B = 3, T = 10, NH = 3, HD = 8, STRIDE = NH * HD + 5, N = B * T };
+    CtRope rope;
+    ct_rope_default(&rope, 10000.0f, HD);
+    float *x = random_floats(&rng, N, STRIDE), batch[N * STRIDE], one[N * STRIDE];
+    int32_t packed[N];
+    for (int n = 0; n < N; n++) packed[n] = n % T < 4 ? n % T : n % T - 4;  // documents of 4 and 6 tokens
+    for (int with_positions = 0; with_positions < 2; with_positions++)
+        for (int backward = 0; backward < 2; backward++) {
+            void (*rope_op)(CtAct *, const CtAct *, const int32_t *, int, int, int, int, int, const CtRope *) =
+                backward ? ct_ops_cpu()->rope_backward : ct_ops_cpu()->rope_forward;
+            memcpy(batch, x, sizeof batch);
+            memcpy(one, x, sizeof one);
+            rope_op(batch, batch, with_positions ? packed : NULL, B, T, NH, HD, STRIDE, &rope);
+            for (int n = 0; n < N; n++) {
+                const int32_t pos = with_positions ? packed[n] : n % T;
+                rope_op(one + n * STRIDE, one + n * STRIDE, &pos, 1, 1, NH, HD, STRIDE, &rope);
+            }
+            CHECK_MSG(memcmp(batch, one, sizeof batch) == 0, "positions %d backward %d: the batch differs", with_positions,
+                      backward);
+        }
+    ct_free(x);
+}
+
 // Dropout drops a fraction p, scales the rest by 1/(1-p), draws the same mask for the same seed
 // whatever the thread count, and a different one for another seed.
 TEST(ops, dropout_mask_statistics_and_determinism) {
