@@ -69,7 +69,7 @@ struct CtEncoder {
     HotSlot *hot;  // HOT_SLOTS
     CacheSlot *cache;
     // short pieces
-    int32_t ids[SHORT_PIECE], ranks[SHORT_PIECE], merged[SHORT_PIECE];
+    int32_t ids[SHORT_PIECE], ranks[SHORT_PIECE];
     // long pieces (grown as needed)
     size_t long_cap, heap_cap;
     int32_t *node_id, *node_next, *node_prev;
@@ -166,33 +166,24 @@ void ct_encoder_free(CtEncoder *e) {
     ct_free(e);
 }
 
-static inline void pair_lookup(const CtTokenizer *t, int32_t a, int32_t b, int32_t *rank, int32_t *merged) {
-    const CtPairSlot *s = ct_pair_map_find(&t->pair_map, a, b);
-    *rank = s ? s->rank : INT32_MAX;
-    *merged = s ? s->merged : -1;
-}
-
 // tiktoken's method: ranks[i] holds the rank of (ids[i], ids[i+1]); merge the smallest.
 // The parts start in e->ids[0..n).
 static size_t merge_short(CtEncoder *e, size_t n) {
-    const CtTokenizer *t = e->t;
-    int32_t *ids = e->ids, *ranks = e->ranks, *merged = e->merged;
-    for (size_t i = 0; i + 1 < n; i++) pair_lookup(t, ids[i], ids[i + 1], &ranks[i], &merged[i]);
+    const CtPairMap *pairs = &e->t->pair_map;
+    int32_t *ids = e->ids, *ranks = e->ranks;
+    for (size_t i = 0; i + 1 < n; i++) ranks[i] = ct_pair_map_rank(pairs, ids[i], ids[i + 1]);
     while (n > 1) {
         size_t best = 0;
         for (size_t i = 1; i + 1 < n; i++)
             if (ranks[i] < ranks[best]) best = i;
-        if (ranks[best] == INT32_MAX) break;
-        ids[best] = merged[best];
+        if (ranks[best] == CT_PAIR_NONE) break;
+        ids[best] = ct_pair_map_merged(pairs, ranks[best]);
         size_t tail = n - best - 2;  // parts after the removed one
         memmove(ids + best + 1, ids + best + 2, tail * sizeof *ids);
-        if (tail) {
-            memmove(ranks + best + 1, ranks + best + 2, (tail - 1) * sizeof *ranks);
-            memmove(merged + best + 1, merged + best + 2, (tail - 1) * sizeof *merged);
-        }
+        if (tail) memmove(ranks + best + 1, ranks + best + 2, (tail - 1) * sizeof *ranks);
         n--;
-        if (best > 0) pair_lookup(t, ids[best - 1], ids[best], &ranks[best - 1], &merged[best - 1]);
-        if (best + 1 < n) pair_lookup(t, ids[best], ids[best + 1], &ranks[best], &merged[best]);
+        if (best > 0) ranks[best - 1] = ct_pair_map_rank(pairs, ids[best - 1], ids[best]);
+        if (best + 1 < n) ranks[best] = ct_pair_map_rank(pairs, ids[best], ids[best + 1]);
     }
     return n;
 }
@@ -269,9 +260,10 @@ static HeapEntry heap_pop(CtEncoder *e, size_t *size) {
 static int pair_entry(const CtEncoder *e, int32_t i, HeapEntry *out) {
     int32_t j = e->node_next[i];
     if (j < 0) return 0;
-    const CtPairSlot *s = ct_pair_map_find(&e->t->pair_map, e->node_id[i], e->node_id[j]);
-    if (!s) return 0;
-    *out = (HeapEntry){(uint64_t)(uint32_t)s->rank << 32 | (uint32_t)i, s->merged, e->node_version[i]};
+    const CtPairMap *pairs = &e->t->pair_map;
+    int32_t rank = ct_pair_map_rank(pairs, e->node_id[i], e->node_id[j]);
+    if (rank == CT_PAIR_NONE) return 0;
+    *out = (HeapEntry){(uint64_t)(uint32_t)rank << 32 | (uint32_t)i, ct_pair_map_merged(pairs, rank), e->node_version[i]};
     return 1;
 }
 
