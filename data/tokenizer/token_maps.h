@@ -119,6 +119,10 @@ static inline size_t ct_pair_bucket(const CtPairMap *map, uint64_t key) {
     uint64_t h = key * 0x9E3779B97F4A7C15ull;
     return (size_t)(((h >> 32) * (uint64_t)map->n_buckets) >> 32);  // n_buckets < 2^32
 }
+// Starts loading the bucket of (left, right), so that several lookups wait for memory together.
+static inline void ct_pair_map_prefetch(const CtPairMap *map, int32_t left, int32_t right) {
+    __builtin_prefetch(map->entries + ct_pair_bucket(map, ct_pair_key(left, right)) * CT_PAIR_BUCKET);
+}
 // The rank of (left, right), or CT_PAIR_NONE when the pair never merges.
 static inline int32_t ct_pair_map_rank(const CtPairMap *map, int32_t left, int32_t right) {
     const uint64_t key = ct_pair_key(left, right);
