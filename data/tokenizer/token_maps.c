@@ -3,19 +3,15 @@
 #include <string.h>
 
 #include "core/alloc.h"
-
-static size_t capacity_for(size_t n_keys) {
-    size_t cap = 16;
-    while (cap < n_keys * 2 + 16) cap <<= 1;  // load factor <= 1/2: short probe chains
-    return cap;
-}
+#include "core/error.h"
 
 void ct_bytes_map_init(CtBytesMap *map, size_t n_keys, const uint8_t *pool, const uint32_t *offsets,
                        const uint32_t *lengths) {
-    size_t cap = capacity_for(n_keys);
+    map->n_buckets = (n_keys * 4 / 3 + 4) / CT_BYTES_BUCKET + 1;  // at most 3/4 full
+    size_t cap = map->n_buckets * CT_BYTES_BUCKET;
     map->slots = ct_alloc(cap * sizeof *map->slots);
     for (size_t i = 0; i < cap; i++) map->slots[i] = (CtBytesSlot){0, -1, 0};
-    map->mask = cap - 1;
+    map->count = 0;
     map->pool = pool;
     map->offsets = offsets;
     map->lengths = lengths;
@@ -32,8 +28,10 @@ int32_t ct_bytes_map_insert(CtBytesMap *map, int32_t id) {
     uint64_t h = ct_hash_bytes(p, n);
     int32_t existing = ct_bytes_map_find_hashed(map, p, n, h);
     if (existing >= 0) return existing;
-    size_t i = (size_t)h & map->mask;
-    while (map->slots[i].id >= 0) i = (i + 1) & map->mask;
+    const size_t n_slots = map->n_buckets * CT_BYTES_BUCKET;
+    CT_CHECK(++map->count < n_slots, "a bytes map holds at most the keys it was made for");
+    size_t i = ct_bytes_first_slot(map, h);
+    while (map->slots[i].id >= 0) i = i + 1 == n_slots ? 0 : i + 1;
     map->slots[i] = (CtBytesSlot){ct_bytes_head(p, n), id, ct_bytes_tag(h, n)};
     return -1;
 }
