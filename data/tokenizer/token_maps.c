@@ -7,7 +7,7 @@
 
 void ct_bytes_map_init(CtBytesMap *map, size_t n_keys, const uint8_t *pool, const uint32_t *offsets,
                        const uint32_t *lengths) {
-    map->n_buckets = (n_keys * 4 / 3 + 4) / CT_BYTES_BUCKET + 1;  // at most 3/4 full
+    map->n_buckets = (n_keys * 2 + 4) / CT_BYTES_BUCKET + 1;  // at most half full
     size_t cap = map->n_buckets * CT_BYTES_BUCKET;
     map->slots = ct_alloc(cap * sizeof *map->slots);
     for (size_t i = 0; i < cap; i++) map->slots[i] = (CtBytesSlot){0, -1, 0};

@@ -50,8 +50,8 @@ typedef struct {
 } CtBytesSlot;
 
 // The slots come in buckets of four (one cache line), filled from the bucket's start and
-// overflowing into the next bucket, at most 3/4 full: a lookup mostly reads one line, and the
-// table of a 200,000-token vocabulary is 4 MiB rather than 8 (more of it stays in cache).
+// overflowing into the next bucket, at most half full (fuller, more lookups read a second
+// line): a lookup mostly reads one line.
 #define CT_BYTES_BUCKET 4
 
 typedef struct {
