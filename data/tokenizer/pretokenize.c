@@ -168,9 +168,17 @@ static size_t whitespace_end(const uint8_t *text, size_t len, size_t i, int newl
 
 static inline unsigned ascii_flags(uint8_t b) { return ct_unicode_stage2[0][b]; }  // b < 0x80
 
-// The end of the run of ASCII bytes from i whose flags intersect `mask`.
-static inline size_t ascii_run_end(const uint8_t *text, size_t len, size_t i, unsigned mask) {
-    while (i < len && text[i] < 0x80 && (ascii_flags(text[i]) & mask)) i++;
+// Runs of ASCII letters (the only ASCII units in \p{L}: A-Z are Lu, a-z Ll) end at the first
+// other byte, a non-ASCII one included.
+static inline int is_ascii_upper(uint8_t b) { return (uint8_t)(b - 'A') < 26; }
+static inline int is_ascii_lower(uint8_t b) { return (uint8_t)(b - 'a') < 26; }
+static inline int is_ascii_letter(uint8_t b) { return (uint8_t)((b | 0x20) - 'a') < 26; }
+static inline size_t ascii_upper_end(const uint8_t *text, size_t len, size_t i) {
+    while (i < len && is_ascii_upper(text[i])) i++;
+    return i;
+}
+static inline size_t ascii_lower_end(const uint8_t *text, size_t len, size_t i) {
+    while (i < len && is_ascii_lower(text[i])) i++;
     return i;
 }
 
@@ -192,14 +200,12 @@ static inline size_t ascii_symbols_end(const uint8_t *text, size_t len, size_t i
 }
 
 // Whether text[i] (i < len) is an ASCII letter.
-static inline int ascii_letter_at(const uint8_t *text, size_t len, size_t i) {
-    return i < len && text[i] < 0x80 && (ascii_flags(text[i]) & CT_UC_LETTER);
-}
+static inline int ascii_letter_at(const uint8_t *text, size_t len, size_t i) { return i < len && is_ascii_letter(text[i]); }
 
 // The letters from s (text[s] an ASCII letter), or 0.
 static inline size_t ascii_letters_end(const uint8_t *text, size_t len, size_t s) {
-    size_t e = ascii_run_end(text, len, s, CT_UC_LETTER);
-    return non_ascii_at(text, len, e) ? 0 : e;
+    while (s < len && is_ascii_letter(text[s])) s++;
+    return non_ascii_at(text, len, s) ? 0 : s;
 }
 
 // cl100k's (qwen2's: max_digits 1) piece at i, or 0: a letter run with at most one unit before
@@ -223,7 +229,7 @@ static size_t cl100k_ascii(const uint8_t *text, size_t len, size_t i, int max_di
 // run, then a contraction. With ASCII letters only, [UPPER]*[LOWER]+ (when a lowercase letter
 // follows the capitals) and [UPPER]+[LOWER]* (when none does) both end where the lowercase run does.
 static size_t o200k_ascii_word(const uint8_t *text, size_t len, size_t s) {
-    size_t e = ascii_run_end(text, len, ascii_run_end(text, len, s, CT_UC_LU_LT), CT_UC_LL);
+    size_t e = ascii_lower_end(text, len, ascii_upper_end(text, len, s));
     if (non_ascii_at(text, len, e)) return 0;
     return e + contraction_len(text, len, e, 1);
 }

@@ -7,6 +7,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// p[0..n) for n < 8 as a little-endian word, zero-padded: two overlapping loads (the bytes
+// they share are the same) rather than a loop over the bytes.
+static inline uint64_t ct_load_short(const uint8_t *p, size_t n) {
+    if (n >= 4) {
+        uint32_t lo, hi;
+        __builtin_memcpy(&lo, p, 4);
+        __builtin_memcpy(&hi, p + n - 4, 4);
+        return lo | (uint64_t)hi << (8 * (n - 4));
+    }
+    if (n == 0) return 0;
+    return p[0] | (uint64_t)p[n >> 1] << (8 * (n >> 1)) | (uint64_t)p[n - 1] << (8 * (n - 1));
+}
+
 // A fast hash for short byte strings (pieces are a few bytes on average): 8 bytes at a time,
 // multiply-xorshift mixing. Not for untrusted-key DoS resistance; only for speed.
 static inline uint64_t ct_hash_bytes(const uint8_t *p, size_t n) {
@@ -20,9 +33,7 @@ static inline uint64_t ct_hash_bytes(const uint8_t *p, size_t n) {
         p += 8;
         n -= 8;
     }
-    uint64_t w = 0;
-    for (size_t i = 0; i < n; i++) w |= (uint64_t)p[i] << (8 * i);
-    h = (h ^ w) * m;
+    h = (h ^ ct_load_short(p, n)) * m;
     h ^= h >> 32;
     h *= 0xD6E8FEB86659FD93ull;
     return h ^ (h >> 32);
@@ -33,12 +44,9 @@ static inline uint64_t ct_hash_bytes(const uint8_t *p, size_t n) {
 // or refused without touching the byte pool (with a 200,000-token vocabulary the pool, the
 // lengths and the offsets are each a cache miss).
 static inline uint64_t ct_bytes_head(const uint8_t *p, size_t n) {
-    uint64_t w = 0;
-    if (n >= 8) {
-        __builtin_memcpy(&w, p, 8);
-        return w;
-    }
-    for (size_t i = 0; i < n; i++) w |= (uint64_t)p[i] << (8 * i);
+    uint64_t w;
+    if (n < 8) return ct_load_short(p, n);
+    __builtin_memcpy(&w, p, 8);
     return w;
 }
 static inline uint32_t ct_bytes_tag(uint64_t h, size_t n) { return (uint32_t)(h >> 40) << 8 | (uint32_t)(n < 255 ? n : 255); }
