@@ -197,7 +197,7 @@ int ct_tokenizer_finish(CtTokenizer *t) {
         if (t->lengths[i] == 1 && t->byte_token[t->pool[t->offsets[i]]] < 0) t->byte_token[t->pool[t->offsets[i]]] = i;
     }
     ct_bytes_map_init(&t->bytes_map, n_normal, t->pool, t->offsets, t->lengths);
-    ct_pair_map_init(&t->pair_map, t->merge_rule == CT_MERGES_BY_RANK ? n_normal * 2 : (size_t)t->n_merges,
+    ct_pair_map_init(&t->pair_map, t->merge_rule == CT_MERGES_BY_RANK ? n_normal * 5 / 2 : (size_t)t->n_merges,
                      t->merge_rule == CT_MERGES_BY_RANK ? 0 : (size_t)t->n_merges);
     t->finished = 1;  // from here on ct_tokenizer_free frees the tables
     for (int32_t i = 0; i < t->n_ids; i++) {
