@@ -340,34 +340,19 @@ static inline void remember_hot(HotSlot *hot, HotSlot *want, const int32_t *ids,
     hot[0] = *want;
 }
 
-// A piece's hash, and its hot-table key when it is short enough for one.
-typedef struct {
-    uint64_t h;
-    HotSlot want;
-} PieceKey;
-
-// The key of piece[0..len) (len >= 2) and its hot set (NULL for a long piece), and in *way the
-// slot of the set that holds it (-1: none).
-static inline HotSlot *piece_key(CtEncoder *e, const uint8_t *piece, size_t len, PieceKey *k, int *way) {
-    k->h = ct_hash_bytes(piece, len);
-    *way = -1;
-    if (len > HOT_MAX_BYTES) {
-        k->want = (HotSlot){{0, 0}, 0, {-1, -1, -1}};
-        return NULL;
-    }
-    k->want = (HotSlot){{ct_bytes_head(piece, len < 8 ? len : 8), len > 8 ? ct_bytes_head(piece + 8, len - 8) : 0},
-                        ct_bytes_tag(k->h, len), {-1, -1, -1}};
-    HotSlot *hot = &e->hot[(k->h >> 16) & (HOT_SLOTS - 2)];
-    *way = hot_slot_is(&hot[0], &k->want) ? 0 : hot_slot_is(&hot[1], &k->want) ? 1 : -1;
-    return hot;
-}
-
-// Looks up the key made by piece_key (which computed *way; the set may have changed since).
-static void encode_keyed(CtEncoder *e, const uint8_t *piece, size_t len, PieceKey *k, CtIds *out) {
+void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
     const CtTokenizer *t = e->t;
-    const uint64_t h = k->h;
-    HotSlot *hot = NULL, want = k->want;
+    if (len == 0) return;
+    if (len == 1 && t->units == CT_UNITS_BYTES) {
+        ct_ids_push(out, t->byte_token[piece[0]]);
+        return;
+    }
+    uint64_t h = ct_hash_bytes(piece, len);
+    HotSlot *hot = NULL, want = {{0, 0}, 0, {-1, -1, -1}};
     if (len <= HOT_MAX_BYTES) {
+        want.key[0] = ct_bytes_head(piece, len < 8 ? len : 8);
+        if (len > 8) want.key[1] = ct_bytes_head(piece + 8, len - 8);
+        want.tag = ct_bytes_tag(h, len);
         hot = &e->hot[(h >> 16) & (HOT_SLOTS - 2)];
         int way = hot_slot_is(&hot[0], &want) ? 0 : hot_slot_is(&hot[1], &want) ? 1 : -1;
         if (way >= 0) {
@@ -421,45 +406,13 @@ static void encode_keyed(CtEncoder *e, const uint8_t *piece, size_t len, PieceKe
     }
 }
 
-void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
-    if (len == 0) return;
-    if (len == 1 && e->t->units == CT_UNITS_BYTES) {
-        ct_ids_push(out, e->t->byte_token[piece[0]]);
-        return;
-    }
-    PieceKey k;
-    int way;
-    piece_key(e, piece, len, &k, &way);
-    encode_keyed(e, piece, len, &k, out);
-}
-
-// One piece ahead: the next piece is found and keyed before this one is encoded, and when it
-// is not in the hot table, its bucket of the bytes map (a memory access for a large vocabulary)
-// is requested, so that the wait overlaps with this piece's work.
 void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, size_t from, size_t to, CtIds *out) {
-    const CtTokenizer *t = e->t;
-    size_t pos = from, end = from < to ? ct_pretokenize_next(t->pattern, text, len, from) : from;
-    PieceKey key, next_key;
-    int keyed = 0;
+    CtPattern pattern = e->t->pattern;
+    size_t pos = from;
     while (pos < to) {
-        size_t next_end = end;
-        int next_keyed = 0, way;
-        if (end < to) {
-            next_end = ct_pretokenize_next(t->pattern, text, len, end);
-            if (next_end - end > 1) {
-                piece_key(e, text + end, next_end - end, &next_key, &way);
-                if (way < 0 && t->whole_piece_lookup) ct_bytes_map_prefetch(&t->bytes_map, next_key.h);
-                next_keyed = 1;
-            }
-        }
-        if (keyed)
-            encode_keyed(e, text + pos, end - pos, &key, out);
-        else
-            ct_encode_piece(e, text + pos, end - pos, out);
-        key = next_key;
-        keyed = next_keyed;
+        size_t end = ct_pretokenize_next(pattern, text, len, pos);
+        ct_encode_piece(e, text + pos, end - pos, out);
         pos = end;
-        end = next_end;
     }
 }
 

@@ -98,10 +98,6 @@ static inline int32_t ct_bytes_map_find_hashed(const CtBytesMap *map, const uint
         if (ct_bytes_slot_is(map, s, p, n, head, tag)) return s->id;
     }
 }
-// Starts loading the bucket of hash h.
-static inline void ct_bytes_map_prefetch(const CtBytesMap *map, uint64_t h) {
-    __builtin_prefetch(&map->slots[ct_bytes_first_slot(map, h)]);
-}
 static inline int32_t ct_bytes_map_find(const CtBytesMap *map, const uint8_t *p, size_t n) {
     return ct_bytes_map_find_hashed(map, p, n, ct_hash_bytes(p, n));
 }
