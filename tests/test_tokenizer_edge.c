@@ -1,7 +1,7 @@
 // Edge cases: pre-tokenization pieces and ids for whitespace runs, CR/LF mixes, contractions
 // in all cases, digit runs, CJK, emoji ZWJ sequences, combining marks, NUL bytes, ASCII runs
 // that meet a non-ASCII letter, mark or number (where the scanners' ASCII fast path stops); invalid
-// UTF-8 round trips; a 1 MB piece; special tokens.
+// UTF-8 round trips; a 1 MB piece; special tokens; ordinary ids at the pair table's limit.
 // The tables come from tests/ref/gen_tokenizer_edge_cases.py (Python's `regex` module and
 // tiktoken), so they are an independent reference, not this code's own output.
 #include <stdlib.h>
@@ -317,5 +317,39 @@ TEST(tokenizer_edge, special_tokens_are_text_unless_allowed) {
     ct_ids_free(&plain);
     ct_ids_free(&special);
     ct_encoder_free(e);
+    ct_tokenizer_free(&t);
+}
+
+// The pair table packs ids in 21 bits: an ordinary token may have id CT_PAIR_MAX_ID - 1 (and
+// merges at that rank), not CT_PAIR_MAX_ID; a special token's id is not limited by it.
+static void byte_tokens(CtTokenizer *t) {
+    for (int b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        CHECK(ct_tokenizer_add(t, b, &byte, 1, CT_TOKEN_NORMAL) == 0);
+    }
+}
+
+TEST(tokenizer_edge, ordinary_ids_fit_the_pair_table) {
+    CtTokenizer t;
+    ct_tokenizer_init(&t, CT_PATTERN_GPT2, CT_MERGES_BY_RANK);
+    byte_tokens(&t);
+    CHECK(ct_tokenizer_add(&t, CT_PAIR_MAX_ID - 1, (const uint8_t *)"ab", 2, CT_TOKEN_NORMAL) == 0);
+    CHECK(ct_tokenizer_add(&t, 5000000, (const uint8_t *)"<|x|>", 5, CT_TOKEN_SPECIAL) == 0);
+    CHECK_MSG(ct_tokenizer_finish(&t) == 0, "%s", ct_error_message());
+    CtEncoder *e = ct_encoder_new(&t);
+    CtIds ids = {0};
+    ct_encode(e, (const uint8_t *)"xab<|x|>", 8, 1, &ids);  // "xab" merges (a, b) at the largest rank
+    const int32_t expected[] = {'x', CT_PAIR_MAX_ID - 1, 5000000};
+    CHECK_EQ_INT(ids.len, 3);
+    CHECK(ids.len == 3 && memcmp(ids.data, expected, sizeof expected) == 0);
+    ct_ids_free(&ids);
+    ct_encoder_free(e);
+    ct_tokenizer_free(&t);
+
+    ct_tokenizer_init(&t, CT_PATTERN_GPT2, CT_MERGES_BY_RANK);
+    byte_tokens(&t);
+    CHECK(ct_tokenizer_add(&t, CT_PAIR_MAX_ID, (const uint8_t *)"ab", 2, CT_TOKEN_NORMAL) == 0);
+    CHECK(ct_tokenizer_finish(&t) != 0);
+    CHECK_CONTAINS(ct_error_message(), "token id 2097151 is too large for an ordinary token");
     ct_tokenizer_free(&t);
 }
