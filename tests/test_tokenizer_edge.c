@@ -1,6 +1,7 @@
 // Edge cases: pre-tokenization pieces and ids for whitespace runs, CR/LF mixes, contractions
-// in all cases, digit runs, CJK, emoji ZWJ sequences, combining marks, NUL bytes; invalid
-// UTF-8 round trips; a 1 MB piece; special tokens.
+// in all cases, digit runs, CJK, emoji ZWJ sequences, combining marks, NUL bytes, ASCII runs
+// that meet a non-ASCII letter, mark or number (where the scanners' ASCII fast path stops); invalid
+// UTF-8 round trips; a 1 MB piece; special tokens; ordinary ids at the pair table's limit.
 // The tables come from tests/ref/gen_tokenizer_edge_cases.py (Python's `regex` module and
 // tiktoken), so they are an independent reference, not this code's own output.
 #include <stdlib.h>
@@ -59,6 +60,9 @@ static const PieceCase piece_cases[] = {
     {"nul", "a\x00""b \x00""\x00"" c", 8, CT_PATTERN_GPT2, "a\x01""\x00""\x01""b\x01"" \x00""\x00""\x01"" c", 12},
     {"nul", "a\x00""b \x00""\x00"" c", 8, CT_PATTERN_CL100K, "a\x01""\x00""b\x01"" \x00""\x00""\x01"" c", 11},
     {"nul", "a\x00""b \x00""\x00"" c", 8, CT_PATTERN_O200K, "a\x01""\x00""b\x01"" \x00""\x00""\x01"" c", 11},
+    {"ascii_edges", "caf\xc3""\xa9"" Caf\xc3""\xa9""S ABC\xc3""\x89"" abc\xcc""\x81""d (\xc3""\xa9""t\xc3""\xa9"") x12\xc2""\xbd"" 1\xd9""\xa3"" 123\xd9""\xa3"" .\xc3""\xa9"" \xc3""\xa9""\x09""\xc3""\xa9"" it'\xc5""\xbf"" Mc\xc3""\x89"" /\xc3""\xa9"" ,\xcc""\x81"" 9\xcc""\x81"" A\xca""\xb0"" don't 1234", 97, CT_PATTERN_GPT2, "caf\xc3""\xa9""\x01"" Caf\xc3""\xa9""S\x01"" ABC\xc3""\x89""\x01"" abc\x01""\xcc""\x81""\x01""d\x01"" (\x01""\xc3""\xa9""t\xc3""\xa9""\x01"")\x01"" x\x01""12\xc2""\xbd""\x01"" 1\xd9""\xa3""\x01"" 123\xd9""\xa3""\x01"" .\x01""\xc3""\xa9""\x01"" \xc3""\xa9""\x01""\x09""\x01""\xc3""\xa9""\x01"" it\x01""'\x01""\xc5""\xbf""\x01"" Mc\xc3""\x89""\x01"" /\x01""\xc3""\xa9""\x01"" ,\xcc""\x81""\x01"" 9\x01""\xcc""\x81""\x01"" A\xca""\xb0""\x01"" don\x01""'t\x01"" 1234", 127},
+    {"ascii_edges", "caf\xc3""\xa9"" Caf\xc3""\xa9""S ABC\xc3""\x89"" abc\xcc""\x81""d (\xc3""\xa9""t\xc3""\xa9"") x12\xc2""\xbd"" 1\xd9""\xa3"" 123\xd9""\xa3"" .\xc3""\xa9"" \xc3""\xa9""\x09""\xc3""\xa9"" it'\xc5""\xbf"" Mc\xc3""\x89"" /\xc3""\xa9"" ,\xcc""\x81"" 9\xcc""\x81"" A\xca""\xb0"" don't 1234", 97, CT_PATTERN_CL100K, "caf\xc3""\xa9""\x01"" Caf\xc3""\xa9""S\x01"" ABC\xc3""\x89""\x01"" abc\x01""\xcc""\x81""d\x01"" (\x01""\xc3""\xa9""t\xc3""\xa9""\x01"")\x01"" x\x01""12\xc2""\xbd""\x01"" \x01""1\xd9""\xa3""\x01"" \x01""123\x01""\xd9""\xa3""\x01"" .\x01""\xc3""\xa9""\x01"" \xc3""\xa9""\x01""\x09""\xc3""\xa9""\x01"" it\x01""'\xc5""\xbf""\x01"" Mc\xc3""\x89""\x01"" /\x01""\xc3""\xa9""\x01"" ,\xcc""\x81""\x01"" \x01""9\x01""\xcc""\x81""\x01"" A\xca""\xb0""\x01"" don\x01""'t\x01"" \x01""123\x01""4", 130},
+    {"ascii_edges", "caf\xc3""\xa9"" Caf\xc3""\xa9""S ABC\xc3""\x89"" abc\xcc""\x81""d (\xc3""\xa9""t\xc3""\xa9"") x12\xc2""\xbd"" 1\xd9""\xa3"" 123\xd9""\xa3"" .\xc3""\xa9"" \xc3""\xa9""\x09""\xc3""\xa9"" it'\xc5""\xbf"" Mc\xc3""\x89"" /\xc3""\xa9"" ,\xcc""\x81"" 9\xcc""\x81"" A\xca""\xb0"" don't 1234", 97, CT_PATTERN_O200K, "caf\xc3""\xa9""\x01"" Caf\xc3""\xa9""\x01""S\x01"" ABC\xc3""\x89""\x01"" abc\xcc""\x81""d\x01"" (\x01""\xc3""\xa9""t\xc3""\xa9""\x01"")\x01"" x\x01""12\xc2""\xbd""\x01"" \x01""1\xd9""\xa3""\x01"" \x01""123\x01""\xd9""\xa3""\x01"" .\x01""\xc3""\xa9""\x01"" \xc3""\xa9""\x01""\x09""\xc3""\xa9""\x01"" it'\xc5""\xbf""\x01"" Mc\x01""\xc3""\x89""\x01"" /\x01""\xc3""\xa9""\x01"" ,\xcc""\x81""\x01"" \x01""9\x01""\xcc""\x81""\x01"" A\xca""\xb0""\x01"" don't\x01"" \x01""123\x01""4", 129},
 };
 
 typedef struct {
@@ -106,6 +110,9 @@ static const IdCase id_cases[] = {
     {"nul", "a\x00""b \x00""\x00"" c", 8, 0, {64,188,65,220,188,188,269}, 7},
     {"nul", "a\x00""b \x00""\x00"" c", 8, 1, {64,188,65,220,188,188,272}, 7},
     {"nul", "a\x00""b \x00""\x00"" c", 8, 2, {64,188,65,220,156344,274}, 6},
+    {"ascii_edges", "caf\xc3""\xa9"" Caf\xc3""\xa9""S ABC\xc3""\x89"" abc\xcc""\x81""d (\xc3""\xa9""t\xc3""\xa9"") x12\xc2""\xbd"" 1\xd9""\xa3"" 123\xd9""\xa3"" .\xc3""\xa9"" \xc3""\xa9""\x09""\xc3""\xa9"" it'\xc5""\xbf"" Mc\xc3""\x89"" /\xc3""\xa9"" ,\xcc""\x81"" 9\xcc""\x81"" A\xca""\xb0"" don't 1234", 97, 0, {66,1878,2634,42151,50,9738,38351,450,66,136,223,67,357,25125,2634,8,2124,1065,23141,352,149,96,17031,149,96,764,2634,38251,197,2634,340,6,129,123,1982,38351,1220,2634,837,136,223,860,136,223,317,134,108,836,470,1105,2682}, 51},
+    {"ascii_edges", "caf\xc3""\xa9"" Caf\xc3""\xa9""S ABC\xc3""\x89"" abc\xcc""\x81""d (\xc3""\xa9""t\xc3""\xa9"") x12\xc2""\xbd"" 1\xd9""\xa3"" 123\xd9""\xa3"" .\xc3""\xa9"" \xc3""\xa9""\x09""\xc3""\xa9"" it'\xc5""\xbf"" Mc\xc3""\x89"" /\xc3""\xa9"" ,\xcc""\x81"" 9\xcc""\x81"" A\xca""\xb0"" don't 1234", 97, 1, {936,59958,66771,50,19921,27887,40122,54939,67,320,39883,8,865,717,27154,220,16,149,96,220,4513,149,96,662,978,4046,197,978,433,6,129,123,4584,27887,611,978,1174,54939,220,24,54939,362,134,108,1541,956,220,4513,19}, 49},
+    {"ascii_edges", "caf\xc3""\xa9"" Caf\xc3""\xa9""S ABC\xc3""\x89"" abc\xcc""\x81""d (\xc3""\xa9""t\xc3""\xa9"") x12\xc2""\xbd"" 1\xd9""\xa3"" 123\xd9""\xa3"" .\xc3""\xa9"" \xc3""\xa9""\x09""\xc3""\xa9"" it'\xc5""\xbf"" Mc\xc3""\x89"" /\xc3""\xa9"" ,\xcc""\x81"" 9\xcc""\x81"" A\xca""\xb0"" don't 1234", 97, 2, {66,103112,58639,50,33047,5859,75094,13430,67,350,16406,8,1215,899,27124,220,16,81473,220,7633,81473,887,377,1212,197,377,480,6,70067,7935,5859,820,377,1366,13430,220,24,13430,355,134,108,4128,220,7633,19}, 45},
 };
 
 TEST(tokenizer_edge, pieces_match_the_regexes) {
@@ -310,5 +317,39 @@ TEST(tokenizer_edge, special_tokens_are_text_unless_allowed) {
     ct_ids_free(&plain);
     ct_ids_free(&special);
     ct_encoder_free(e);
+    ct_tokenizer_free(&t);
+}
+
+// The pair table packs ids in 21 bits: an ordinary token may have id CT_PAIR_MAX_ID - 1 (and
+// merges at that rank), not CT_PAIR_MAX_ID; a special token's id is not limited by it.
+static void byte_tokens(CtTokenizer *t) {
+    for (int b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        CHECK(ct_tokenizer_add(t, b, &byte, 1, CT_TOKEN_NORMAL) == 0);
+    }
+}
+
+TEST(tokenizer_edge, ordinary_ids_fit_the_pair_table) {
+    CtTokenizer t;
+    ct_tokenizer_init(&t, CT_PATTERN_GPT2, CT_MERGES_BY_RANK);
+    byte_tokens(&t);
+    CHECK(ct_tokenizer_add(&t, CT_PAIR_MAX_ID - 1, (const uint8_t *)"ab", 2, CT_TOKEN_NORMAL) == 0);
+    CHECK(ct_tokenizer_add(&t, 5000000, (const uint8_t *)"<|x|>", 5, CT_TOKEN_SPECIAL) == 0);
+    CHECK_MSG(ct_tokenizer_finish(&t) == 0, "%s", ct_error_message());
+    CtEncoder *e = ct_encoder_new(&t);
+    CtIds ids = {0};
+    ct_encode(e, (const uint8_t *)"xab<|x|>", 8, 1, &ids);  // "xab" merges (a, b) at the largest rank
+    const int32_t expected[] = {'x', CT_PAIR_MAX_ID - 1, 5000000};
+    CHECK_EQ_INT(ids.len, 3);
+    CHECK(ids.len == 3 && memcmp(ids.data, expected, sizeof expected) == 0);
+    ct_ids_free(&ids);
+    ct_encoder_free(e);
+    ct_tokenizer_free(&t);
+
+    ct_tokenizer_init(&t, CT_PATTERN_GPT2, CT_MERGES_BY_RANK);
+    byte_tokens(&t);
+    CHECK(ct_tokenizer_add(&t, CT_PAIR_MAX_ID, (const uint8_t *)"ab", 2, CT_TOKEN_NORMAL) == 0);
+    CHECK(ct_tokenizer_finish(&t) != 0);
+    CHECK_CONTAINS(ct_error_message(), "token id 2097151 is too large for an ordinary token");
     ct_tokenizer_free(&t);
 }

@@ -187,13 +187,18 @@ static int build_pairs_by_list(CtTokenizer *t) {
 int ct_tokenizer_finish(CtTokenizer *t) {
     CT_CHECK(!t->finished, "a tokenizer is finished once");
     size_t n_normal = 0;
+    if (t->merge_rule == CT_MERGES_BY_LIST && t->n_merges >= CT_PAIR_MAX_RANK)
+        return ct_error_set("%d merges: at most %d are supported", (int)t->n_merges, CT_PAIR_MAX_RANK - 1);
     for (int32_t i = 0; i < t->n_ids; i++) {
         if (t->kind[i] != CT_TOKEN_NORMAL) continue;
+        if (i >= CT_PAIR_MAX_ID)  // the pair table packs ids in 21 bits; added tokens may go higher
+            return ct_error_set("token id %d is too large for an ordinary token (at most %d)", (int)i, CT_PAIR_MAX_ID - 1);
         n_normal++;
         if (t->lengths[i] == 1 && t->byte_token[t->pool[t->offsets[i]]] < 0) t->byte_token[t->pool[t->offsets[i]]] = i;
     }
     ct_bytes_map_init(&t->bytes_map, n_normal, t->pool, t->offsets, t->lengths);
-    ct_pair_map_init(&t->pair_map, t->merge_rule == CT_MERGES_BY_RANK ? n_normal * 2 : (size_t)t->n_merges);
+    ct_pair_map_init(&t->pair_map, t->merge_rule == CT_MERGES_BY_RANK ? n_normal * 5 / 2 : (size_t)t->n_merges,
+                     t->merge_rule == CT_MERGES_BY_RANK ? 0 : (size_t)t->n_merges);
     t->finished = 1;  // from here on ct_tokenizer_free frees the tables
     for (int32_t i = 0; i < t->n_ids; i++) {
         if (t->kind[i] != CT_TOKEN_NORMAL) continue;

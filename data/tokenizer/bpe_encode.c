@@ -25,8 +25,9 @@
 #define CACHE_SLOTS 32768
 #define CACHE_MAX_BYTES 22
 #define CACHE_MAX_IDS 8
-// The hot table: the ids (up to 3) of recent pieces of up to 16 bytes, direct-mapped, 256 KiB
-// per encoder (it stays in the core's L2). The frequent words of a text are found there without
+// The hot table: the ids (up to 3) of recent pieces of up to 16 bytes, 256 KiB per encoder (it
+// stays in the core's L2), in sets of two slots (one cache line) chosen by the hash, each set's
+// most recently used piece first: two pieces that share a set both stay. The frequent words of a text are found there without
 // a trip to the bytes map, the piece cache or the pair map, which for a 200,000-token
 // vocabulary are 8 MiB each and miss the caches.
 #define HOT_SLOTS 8192
@@ -69,7 +70,7 @@ struct CtEncoder {
     HotSlot *hot;  // HOT_SLOTS
     CacheSlot *cache;
     // short pieces
-    int32_t ids[SHORT_PIECE], ranks[SHORT_PIECE], merged[SHORT_PIECE];
+    int32_t ids[SHORT_PIECE], ranks[SHORT_PIECE];
     // long pieces (grown as needed)
     size_t long_cap, heap_cap;
     int32_t *node_id, *node_next, *node_prev;
@@ -166,33 +167,29 @@ void ct_encoder_free(CtEncoder *e) {
     ct_free(e);
 }
 
-static inline void pair_lookup(const CtTokenizer *t, int32_t a, int32_t b, int32_t *rank, int32_t *merged) {
-    const CtPairSlot *s = ct_pair_map_find(&t->pair_map, a, b);
-    *rank = s ? s->rank : INT32_MAX;
-    *merged = s ? s->merged : -1;
-}
-
 // tiktoken's method: ranks[i] holds the rank of (ids[i], ids[i+1]); merge the smallest.
 // The parts start in e->ids[0..n).
 static size_t merge_short(CtEncoder *e, size_t n) {
-    const CtTokenizer *t = e->t;
-    int32_t *ids = e->ids, *ranks = e->ranks, *merged = e->merged;
-    for (size_t i = 0; i + 1 < n; i++) pair_lookup(t, ids[i], ids[i + 1], &ranks[i], &merged[i]);
+    const CtPairMap *pairs = &e->t->pair_map;
+    int32_t *ids = e->ids, *ranks = e->ranks;
+    // The table is larger than the caches: each lookup waits for memory, so the buckets are
+    // all requested before the first is read (the waits overlap).
+    for (size_t i = 0; i + 1 < n; i++) ct_pair_map_prefetch(pairs, ids[i], ids[i + 1]);
+    for (size_t i = 0; i + 1 < n; i++) ranks[i] = ct_pair_map_rank(pairs, ids[i], ids[i + 1]);
     while (n > 1) {
         size_t best = 0;
         for (size_t i = 1; i + 1 < n; i++)
             if (ranks[i] < ranks[best]) best = i;
-        if (ranks[best] == INT32_MAX) break;
-        ids[best] = merged[best];
+        if (ranks[best] == CT_PAIR_NONE) break;
+        ids[best] = ct_pair_map_merged(pairs, ranks[best]);
         size_t tail = n - best - 2;  // parts after the removed one
         memmove(ids + best + 1, ids + best + 2, tail * sizeof *ids);
-        if (tail) {
-            memmove(ranks + best + 1, ranks + best + 2, (tail - 1) * sizeof *ranks);
-            memmove(merged + best + 1, merged + best + 2, (tail - 1) * sizeof *merged);
-        }
+        if (tail) memmove(ranks + best + 1, ranks + best + 2, (tail - 1) * sizeof *ranks);
         n--;
-        if (best > 0) pair_lookup(t, ids[best - 1], ids[best], &ranks[best - 1], &merged[best - 1]);
-        if (best + 1 < n) pair_lookup(t, ids[best], ids[best + 1], &ranks[best], &merged[best]);
+        if (best > 0) ct_pair_map_prefetch(pairs, ids[best - 1], ids[best]);
+        if (best + 1 < n) ct_pair_map_prefetch(pairs, ids[best], ids[best + 1]);
+        if (best > 0) ranks[best - 1] = ct_pair_map_rank(pairs, ids[best - 1], ids[best]);
+        if (best + 1 < n) ranks[best] = ct_pair_map_rank(pairs, ids[best], ids[best + 1]);
     }
     return n;
 }
@@ -269,9 +266,10 @@ static HeapEntry heap_pop(CtEncoder *e, size_t *size) {
 static int pair_entry(const CtEncoder *e, int32_t i, HeapEntry *out) {
     int32_t j = e->node_next[i];
     if (j < 0) return 0;
-    const CtPairSlot *s = ct_pair_map_find(&e->t->pair_map, e->node_id[i], e->node_id[j]);
-    if (!s) return 0;
-    *out = (HeapEntry){(uint64_t)(uint32_t)s->rank << 32 | (uint32_t)i, s->merged, e->node_version[i]};
+    const CtPairMap *pairs = &e->t->pair_map;
+    int32_t rank = ct_pair_map_rank(pairs, e->node_id[i], e->node_id[j]);
+    if (rank == CT_PAIR_NONE) return 0;
+    *out = (HeapEntry){(uint64_t)(uint32_t)rank << 32 | (uint32_t)i, ct_pair_map_merged(pairs, rank), e->node_version[i]};
     return 1;
 }
 
@@ -329,11 +327,17 @@ static void merge_long(CtEncoder *e, size_t n, CtIds *out) {
     for (int32_t i = 0; i >= 0; i = e->node_next[i]) ct_ids_push(out, e->node_id[i]);
 }
 
-// Keeps a piece's ids in its hot slot (hot: NULL for a piece too long for one), when they fit.
+static inline int hot_slot_is(const HotSlot *s, const HotSlot *want) {
+    return s->tag == want->tag && s->key[0] == want->key[0] && s->key[1] == want->key[1];
+}
+
+// Keeps a piece's ids in its hot set (hot: NULL for a piece too long for one), when they fit:
+// first in the set, the set's other piece second (the least recently used one goes).
 static inline void remember_hot(HotSlot *hot, HotSlot *want, const int32_t *ids, size_t n) {
     if (!hot || n > HOT_MAX_IDS) return;
     for (size_t i = 0; i < n; i++) want->ids[i] = ids[i];
-    *hot = *want;
+    hot[1] = hot[0];
+    hot[0] = *want;
 }
 
 void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
@@ -349,19 +353,19 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
         want.key[0] = ct_bytes_head(piece, len < 8 ? len : 8);
         if (len > 8) want.key[1] = ct_bytes_head(piece + 8, len - 8);
         want.tag = ct_bytes_tag(h, len);
-        hot = &e->hot[(h >> 16) & (HOT_SLOTS - 1)];
-        if (hot->tag == want.tag && hot->key[0] == want.key[0] && hot->key[1] == want.key[1]) {
-            for (int i = 0; i < HOT_MAX_IDS && hot->ids[i] >= 0; i++) ct_ids_push(out, hot->ids[i]);
+        hot = &e->hot[(h >> 16) & (HOT_SLOTS - 2)];
+        int way = hot_slot_is(&hot[0], &want) ? 0 : hot_slot_is(&hot[1], &want) ? 1 : -1;
+        if (way >= 0) {
+            const HotSlot found = hot[way];
+            if (way == 1) hot[1] = hot[0], hot[0] = found;
+            for (int i = 0; i < HOT_MAX_IDS && found.ids[i] >= 0; i++) ct_ids_push(out, found.ids[i]);
             return;
         }
     }
     if (t->whole_piece_lookup) {
         int32_t id = ct_bytes_map_find_hashed(&t->bytes_map, piece, len, h);
         if (id >= 0) {
-            if (hot) {
-                want.ids[0] = id;
-                *hot = want;
-            }
+            remember_hot(hot, &want, &id, 1);
             ct_ids_push(out, id);
             return;
         }

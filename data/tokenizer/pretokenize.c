@@ -158,6 +158,98 @@ static size_t whitespace_end(const uint8_t *text, size_t len, size_t i, int newl
     return last_start;                      // give back the last unit to the next piece
 }
 
+// ---- the ASCII fast path (cl100k, qwen2, o200k) ----
+// Most pieces of most texts are ASCII: words with a space or a symbol before them, numbers,
+// punctuation. For them one table gives each byte's class and no alternative is tried twice.
+// Each function below answers only when every byte it looks at, the one after the piece
+// included, is ASCII (a non-ASCII unit could be a letter, a mark or a number that extends the
+// piece), and returns 0 otherwise; the general scanner then decides. Whitespace and
+// contractions are always the general scanner's.
+
+static inline unsigned ascii_flags(uint8_t b) { return ct_unicode_stage2[0][b]; }  // b < 0x80
+
+// Runs of ASCII letters (the only ASCII units in \p{L}: A-Z are Lu, a-z Ll) end at the first
+// other byte, a non-ASCII one included.
+static inline int is_ascii_upper(uint8_t b) { return (uint8_t)(b - 'A') < 26; }
+static inline int is_ascii_lower(uint8_t b) { return (uint8_t)(b - 'a') < 26; }
+static inline int is_ascii_letter(uint8_t b) { return (uint8_t)((b | 0x20) - 'a') < 26; }
+static inline size_t ascii_upper_end(const uint8_t *text, size_t len, size_t i) {
+    while (i < len && is_ascii_upper(text[i])) i++;
+    return i;
+}
+static inline size_t ascii_lower_end(const uint8_t *text, size_t len, size_t i) {
+    while (i < len && is_ascii_lower(text[i])) i++;
+    return i;
+}
+
+static inline int non_ascii_at(const uint8_t *text, size_t len, size_t i) { return i < len && text[i] >= 0x80; }
+
+// \p{N}{1,3} from i (text[i] an ASCII digit; qwen2: \p{N}), or 0.
+static inline size_t ascii_digits_end(const uint8_t *text, size_t len, size_t i, int max_digits) {
+    size_t j = i;
+    while (j < len && j - i < (size_t)max_digits && text[j] >= '0' && text[j] <= '9') j++;
+    return j - i < (size_t)max_digits && non_ascii_at(text, len, j) ? 0 : j;
+}
+
+// [^\s\p{L}\p{N}]+ then [\r\n]* (or [\r\n/]*) from i (text[i] ASCII and none of \s, L, N), or 0.
+static inline size_t ascii_symbols_end(const uint8_t *text, size_t len, size_t i, int with_slash) {
+    size_t j = i;
+    while (j < len && text[j] < 0x80 && is_other(ascii_flags(text[j]))) j++;
+    if (non_ascii_at(text, len, j)) return 0;
+    return bytes_run_end(text, len, j, with_slash);
+}
+
+// Whether text[i] (i < len) is an ASCII letter.
+static inline int ascii_letter_at(const uint8_t *text, size_t len, size_t i) { return i < len && is_ascii_letter(text[i]); }
+
+// The letters from s (text[s] an ASCII letter), or 0.
+static inline size_t ascii_letters_end(const uint8_t *text, size_t len, size_t s) {
+    while (s < len && is_ascii_letter(text[s])) s++;
+    return non_ascii_at(text, len, s) ? 0 : s;
+}
+
+// cl100k's (qwen2's: max_digits 1) piece at i, or 0: a letter run with at most one unit before
+// it that is not \r, \n, a letter or a number, digits, or " ?" and symbols.
+static size_t cl100k_ascii(const uint8_t *text, size_t len, size_t i, int max_digits) {
+    uint8_t b = text[i];
+    if (b >= 0x80 || b == '\'') return 0;
+    unsigned f = ascii_flags(b);
+    if (f & CT_UC_LETTER) return ascii_letters_end(text, len, i);
+    if (f & CT_UC_NUMBER) return ascii_digits_end(text, len, i, max_digits);
+    if (b == '\r' || b == '\n') return 0;
+    if (ascii_letter_at(text, len, i + 1)) return ascii_letters_end(text, len, i + 1);
+    if (f & CT_UC_SPACE) {
+        if (b != ' ' || i + 1 >= len || text[i + 1] >= 0x80 || !is_other(ascii_flags(text[i + 1]))) return 0;
+        i++;  // " ?" before the symbols
+    }
+    return ascii_symbols_end(text, len, i, 0);
+}
+
+// o200k's letter alternatives from s (text[s] an ASCII letter): uppercase run, then lowercase
+// run, then a contraction. With ASCII letters only, [UPPER]*[LOWER]+ (when a lowercase letter
+// follows the capitals) and [UPPER]+[LOWER]* (when none does) both end where the lowercase run does.
+static size_t o200k_ascii_word(const uint8_t *text, size_t len, size_t s) {
+    size_t e = ascii_lower_end(text, len, ascii_upper_end(text, len, s));
+    if (non_ascii_at(text, len, e)) return 0;
+    return e + contraction_len(text, len, e, 1);
+}
+
+// o200k's piece at i, or 0: as cl100k's with o200k's letter runs, and [\r\n/]* after symbols.
+static size_t o200k_ascii(const uint8_t *text, size_t len, size_t i) {
+    uint8_t b = text[i];
+    if (b >= 0x80) return 0;
+    unsigned f = ascii_flags(b);
+    if (f & CT_UC_LETTER) return o200k_ascii_word(text, len, i);
+    if (f & CT_UC_NUMBER) return ascii_digits_end(text, len, i, 3);
+    if (b == '\r' || b == '\n') return 0;
+    if (ascii_letter_at(text, len, i + 1)) return o200k_ascii_word(text, len, i + 1);
+    if (f & CT_UC_SPACE) {
+        if (b != ' ' || i + 1 >= len || text[i + 1] >= 0x80 || !is_other(ascii_flags(text[i + 1]))) return 0;
+        i++;
+    }
+    return ascii_symbols_end(text, len, i, 1);
+}
+
 // ---- gpt2 ----
 
 static size_t gpt2_next(const uint8_t *text, size_t len, size_t i) {
@@ -182,7 +274,9 @@ static size_t gpt2_next(const uint8_t *text, size_t len, size_t i) {
 
 // cl100k's alternatives; qwen2's differ only in \p{N} (one digit) for \p{N}{1,3}.
 static size_t cl100k_next(const uint8_t *text, size_t len, size_t i, int single_digits) {
-    size_t k = contraction_len(text, len, i, 1);
+    size_t k = cl100k_ascii(text, len, i, single_digits ? 1 : 3);
+    if (k) return k;
+    k = contraction_len(text, len, i, 1);
     if (k) return i + k;
     size_t n;
     unsigned f = unit_at(text, len, i, &n);
@@ -238,7 +332,8 @@ static size_t o200k_upper_word(const uint8_t *text, size_t len, size_t s) {
 }
 
 static size_t o200k_next(const uint8_t *text, size_t len, size_t i) {
-    size_t n, e;
+    size_t n, e = o200k_ascii(text, len, i);
+    if (e) return e;
     unsigned f = unit_at(text, len, i, &n);
     // [^\r\n\p{L}\p{N}]? is tried present first, then absent, inside each of the two alternatives.
     int can_prefix = !(f & (CT_UC_LETTER | CT_UC_NUMBER)) && text[i] != '\r' && text[i] != '\n';

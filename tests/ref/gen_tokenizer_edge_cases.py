@@ -27,7 +27,9 @@ pats={"gpt2":json.load(open(D+"/gpt2/meta.json"))["pat_str"],
 cases=[("empty",""),("spaces","a   b    "),("ws_mix"," \t\n  \n\t x"),("crlf","a\r\n\r\nb\r\r\n c\n\r"),
  ("contractions","I'm he's they'RE we'Ve it'LL I'D don'T 'S 'ſ"),("digits","12345 1234567 ٣٤٥٦ ½Ⅻ 3.14159"),
  ("cjk","日本語のテキスト、中文。한국어"),("emoji_zwj","👨‍👩‍👧 🏳️‍🌈 👍🏽!"),("combining","e\u0301te\u0301 x\u0303\u0304 \u0301a"),
- ("case","HelloWORLD camelCase ǅungla ALLCAPS's"),("punct","  !!! ?!\n/// a/b\n"),("nul","a\u0000b \u0000\u0000 c")]
+ ("case","HelloWORLD camelCase ǅungla ALLCAPS's"),("punct","  !!! ?!\n/// a/b\n"),("nul","a\u0000b \u0000\u0000 c"),
+ # ASCII runs that meet a non-ASCII unit (the scanners' ASCII fast path must hand these over)
+ ("ascii_edges","café CaféS ABCÉ abc\u0301d (été) x12½ 1٣ 123٣ .é é\té it'ſ McÉ /é ,\u0301 9\u0301 A\u02b0 don't 1234")]
 def cstr(b):
     out='"'
     for ch in b:
