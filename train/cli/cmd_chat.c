@@ -70,7 +70,7 @@ static char *answer(Chat *c, const CtMessage *messages, int n) {
     CtGenerator g;
     ct_generator_init(&g, &c->model, ctx);
     const float *logits = NULL;
-    for (size_t i = start; i < ids.ids.len; i++) logits = ct_generator_feed(&g, ids.ids.data[i]);
+    if (ids.ids.len > start) logits = ct_generator_feed_prompt(&g, ids.ids.data + start, (int)(ids.ids.len - start));
     size_t len = 0, cap = 256, piece_len = 0, piece_cap = 0;
     char *text = ct_alloc(cap);
     uint8_t *piece = NULL;

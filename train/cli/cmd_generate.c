@@ -142,7 +142,7 @@ static int decode_plain(CtModel *m, const CtIds *ids, const CtSamplingOptions *s
     CtGenerator g;
     ct_generator_init(&g, m, m->config.max_seq_len);
     const float *logits = NULL;
-    for (size_t i = 0; i < ids->len; i++) logits = ct_generator_feed(&g, ids->data[i]);
+    if (ids->len > 0) logits = ct_generator_feed_prompt(&g, ids->data, (int)ids->len);  // one pass, head on the last row
     CtRng rng;
     ct_rng_seed(&rng, (uint64_t)so->seed);
     *t_start = ct_time_now();

@@ -101,7 +101,7 @@ static const char *const stopped_names[] = {"stop_token", "max_tokens", "context
 static Stopped greedy_answer(CtGenerator *g, const CtTaskEvalSetup *s, const int32_t *ids, size_t n, CtIds *answer) {
     ct_generator_reset(g);
     const float *logits = NULL;
-    for (size_t i = 0; i < n; i++) logits = ct_generator_feed(g, ids[i]);
+    if (n > 0) logits = ct_generator_feed_prompt(g, ids, (int)n);
     const CtSampling greedy = {.temperature = 0.0f, .top_k = 0, .top_p = 1.0f};
     const int V = s->model->config.vocab_size;
     answer->len = 0;

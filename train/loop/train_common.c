@@ -123,7 +123,8 @@ char *ct_train_sample_text(CtModel *m, const CtTokenizer *tok, const char *promp
     CtGenerator g;
     ct_generator_init(&g, m, ctx);
     const float *logits = NULL;
-    for (size_t i = 0; i < ids.len && g.n_ctx < ctx; i++) logits = ct_generator_feed(&g, ids.data[i]);
+    const size_t fed = ids.len < (size_t)ctx ? ids.len : (size_t)ctx;  // a prompt longer than the context: its start
+    if (fed > 0) logits = ct_generator_feed_prompt(&g, ids.data, (int)fed);
     for (int i = 0; i < n_tokens && logits && g.n_ctx < ctx; i++) {
         int32_t next = ct_sample(logits, m->config.vocab_size, sampling, rng);
         if (next == eot || next >= ct_tokenizer_vocab_size(tok)) break;

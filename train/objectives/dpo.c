@@ -204,7 +204,7 @@ double ct_dpo_chosen_match(CtModel *m, const CtLoader *pairs, int max_examples, 
         if (len[0] == 0 || len[1] == 0 || len[0] + len[1] > (uint32_t)ctx) continue;
         ct_generator_reset(&g);
         const float *logits = NULL;
-        for (uint32_t i = 0; i < len[0]; i++) logits = ct_generator_feed(&g, prompt[i]);
+        logits = ct_generator_feed_prompt(&g, prompt, (int)len[0]);  // len[0] >= 1 here
         int same = 1;
         for (uint32_t i = 0; i < len[1] && same; i++) {  // greedy, token by token, against the chosen completion
             int32_t best = 0;

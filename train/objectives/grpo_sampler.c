@@ -32,7 +32,7 @@ void ct_grpo_sample_group(CtGenerator *gen, const int32_t *prompt, int n, int G,
     const float tau = o->sampling.temperature;
     ct_generator_reset(gen);
     const float *logits = NULL;
-    for (int i = 0; i < n; i++) logits = ct_generator_feed(gen, prompt[i]);
+    logits = ct_generator_feed_prompt(gen, prompt, n);  // the prompt in one pass
     float *after_prompt = ct_alloc(sizeof(float) * (size_t)V);  // every completion's first distribution
     memcpy(after_prompt, logits, sizeof(float) * (size_t)V);
     for (int g = 0; g < G; g++) {

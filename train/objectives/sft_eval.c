@@ -39,7 +39,7 @@ CtExactMatch ct_sft_exact_match(CtModel *m, const CtLoader *l, int max_examples,
         const int32_t end_of_turn = x[q - 1];
         ct_generator_reset(&g);
         const float *logits = NULL;
-        for (uint64_t i = 0; i < p; i++) logits = ct_generator_feed(&g, x[i]);
+        logits = ct_generator_feed_prompt(&g, x, (int)p);  // p >= 1 here
         int n = 0;
         while (n < (int)(q - p) + 1 && g.n_ctx < ctx) {
             int32_t best = 0;
