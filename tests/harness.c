@@ -56,6 +56,14 @@ void ct_test_fail(const char *file, int line, const char *fmt, ...) {
 
 int ct_test_failed(void) { return current_failed; }
 
+// The test's temporary folder, once it passed or skipped (a failed test keeps it to look at).
+static void remove_tmpdir(void) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", current_tmpdir);
+    if (system(cmd) != 0) { /* leaving a temporary folder behind is harmless */
+    }
+}
+
 _Noreturn void ct_test_skip(const char *fmt, ...) {
     char msg[1024];
     va_list ap;
@@ -79,6 +87,7 @@ _Noreturn void ct_test_skip(const char *fmt, ...) {
     if (skip_fd < 0 || write(skip_fd, msg, len) != (ssize_t)len)
         printf("  SKIP %s.%s: %.*s", current->suite, current->name, (int)len, msg);
     fflush(stdout);
+    if (!current_failed && current_tmpdir[0]) remove_tmpdir();  // a skip after setup left files
     exit(EXIT_SKIP);
 }
 
@@ -272,10 +281,7 @@ static void start_run(Run *r, int timeout_s, int capture) {
         r->t->fn();
         fflush(stdout);
         if (!current_failed && current_tmpdir[0]) {
-            char cmd[600];
-            snprintf(cmd, sizeof cmd, "rm -rf '%s'", current_tmpdir);
-            if (system(cmd) != 0) { /* leaving a temporary folder behind is harmless */
-            }
+            remove_tmpdir();
         } else if (current_tmpdir[0]) {
             printf("  (files kept in %s)\n", current_tmpdir);
         }
