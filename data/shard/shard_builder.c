@@ -326,7 +326,10 @@ static char *source_json(const CtShardJob *job, const CtInputList *inputs, const
 // same bytes on any thread, so the output does not depend on the threads.
 // A .txt document longer than SPLIT_DOC_BYTES is cut at the pre-tokenizer's safe places
 // (ct_text_chunks_plan) into chunks that any thread encodes; its chunks' ids, joined and framed,
-// are the ids of the whole document, so one large file uses every core too.
+// are the ids of the whole document, so one large file uses every core too. A batch's tasks are
+// encoded in parts of about batch_bytes (a batch of many documents is one part; one large
+// document, several), and a part is written while the next one is encoded, so the writing of a
+// large document overlaps its encoding too (the writer continues the document part by part).
 // An encoding task takes about TASK_BYTES of text and keeps the ids of its documents in one
 // arena, reused from batch to batch: after the first batches, encoding allocates nothing.
 
