@@ -197,13 +197,15 @@ TEST(data, sharder_output_is_identical_for_any_thread_count) {
 }
 
 // One .txt document of several MB is cut into chunks at the pre-tokenizer's safe places that all
-// threads encode: the dataset is the same for 1, 2 and 4 threads, and its tokens are the
-// one-thread encoding of the whole document (special-token strings allowed, so chunks also end
-// at added tokens), then the end-of-text token.
+// threads encode, and written in parts (a batch of text each: 3 parts on 1 thread, 2 on 2, 1 on
+// 4) across shard boundaries: the dataset is the same for 1, 2 and 4 threads, and its tokens are
+// the one-thread encoding of the whole document (special-token strings allowed, so chunks also
+// end at added tokens), then the end-of-text token. Between small documents, with a validation
+// split drawn, the same too.
 TEST(data, sharder_splits_one_large_document_with_the_same_tokens) {
     CtTokenizer t;
     tiny_tokenizer(&t);
-    size_t cap = 4u << 20, len = 0;
+    size_t cap = 9u << 20, len = 0;
     char *text = malloc(cap + 256);
     for (int i = 0; len < cap; i++)
         len += (size_t)snprintf(text + len, cap + 256 - len, "%s the doc %d said\n%s%s", i % 97 ? "" : "<|endoftext|>",
@@ -222,6 +224,16 @@ TEST(data, sharder_splits_one_large_document_with_the_same_tokens) {
     CHECK_EQ_INT(build(&job, "four", inputs, 1, four), 0);
     CHECK(same_files(one, two));
     CHECK(same_files(one, four));
+    const char *mixed[3] = {ct_test_write("before.txt", "a small document\n"), inputs[0],
+                            ct_test_write("after.txt", "another\n")};
+    job.val_fraction = 0.5;
+    for (int k = 0; k < 3; k++) {
+        char name[16], dir[1024];
+        job.threads = 1 << k;
+        snprintf(name, sizeof name, "mixed%d", job.threads);
+        CHECK_EQ_INT(build(&job, name, mixed, 3, k ? dir : one), 0);
+        if (k) CHECK(same_files(one, dir));
+    }
     CtEncoder *e = ct_encoder_new(&t);
     CtIds ids = {0};
     ct_encode(e, (const uint8_t *)text, len, 1, &ids);

@@ -42,6 +42,9 @@ void ct_dataset_writer_compress_in_tasks(CtDatasetWriter *w, int jobs);
 // text: one document's tokens (the caller appends the end-of-text token); may span shards.
 // sft: one example's tokens and loss mask; an example never spans shards.
 int ct_dataset_write_document(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, const uint8_t *mask, size_t n);
+// text: more tokens of the document the last ct_dataset_write_document to `split` began (a long
+// document written in parts); the shards hold the same as one call with all its tokens.
+int ct_dataset_continue_document(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, size_t n);
 // dpo: one pair and its margin (0 when the dataset has none: spec.shard.dpo_margins); a pair never spans shards.
 int ct_dataset_write_dpo(CtDatasetWriter *w, CtSplit split, const uint32_t *prompt, uint32_t n_prompt,
                          const uint32_t *chosen, uint32_t n_chosen, const uint32_t *rejected, uint32_t n_rejected,

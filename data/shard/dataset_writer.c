@@ -95,6 +95,23 @@ static uint64_t shard_fill(const CtDatasetWriter *w, CtSplit split) {
     return w->split[split].writer_open ? w->split[split].writer.n_tokens : 0;
 }
 
+// Text tokens (no mask: text shards store none), flowing across shard boundaries; `started`: they
+// continue the document already begun.
+static int write_text(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, size_t n, int started) {
+    while (n > 0) {
+        if (shard_fill(w, split) >= w->spec.shard_tokens && close_shard(w, split) != 0) return -1;
+        if (ensure_shard(w, split) != 0) return -1;
+        if (!started && ct_shard_writer_begin_document(&w->split[split].writer) != 0) return -1;
+        started = 1;
+        uint64_t room = w->spec.shard_tokens - shard_fill(w, split);
+        size_t take = n < room ? n : (size_t)room;
+        if (ct_shard_writer_append(&w->split[split].writer, tokens, NULL, take) != 0) return -1;
+        tokens += take;
+        n -= take;
+    }
+    return 0;
+}
+
 int ct_dataset_write_document(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, const uint8_t *mask, size_t n) {
     if (n == 0) return 0;
     CT_CHECK(w->spec.shard.kind != CT_SHARD_DPO && w->spec.shard.kind != CT_SHARD_PROMPTS,
@@ -107,20 +124,13 @@ int ct_dataset_write_document(CtDatasetWriter *w, CtSplit split, const uint32_t 
         if (ensure_shard(w, split) != 0 || ct_shard_writer_begin_document(&w->split[split].writer) != 0) return -1;
         return ct_shard_writer_append(&w->split[split].writer, tokens, mask, n);
     }
-    int started = 0;
-    while (n > 0) {  // text documents flow across shard boundaries
-        if (shard_fill(w, split) >= w->spec.shard_tokens && close_shard(w, split) != 0) return -1;
-        if (ensure_shard(w, split) != 0) return -1;
-        if (!started && ct_shard_writer_begin_document(&w->split[split].writer) != 0) return -1;
-        started = 1;
-        uint64_t room = w->spec.shard_tokens - shard_fill(w, split);
-        size_t take = n < room ? n : (size_t)room;
-        if (ct_shard_writer_append(&w->split[split].writer, tokens, mask, take) != 0) return -1;
-        tokens += take;
-        if (mask) mask += take;
-        n -= take;
-    }
-    return 0;
+    return write_text(w, split, tokens, n, 0);
+}
+
+int ct_dataset_continue_document(CtDatasetWriter *w, CtSplit split, const uint32_t *tokens, size_t n) {
+    CT_CHECK(w->spec.shard.kind == CT_SHARD_TEXT, "only text documents are written in parts");
+    w->split[split].tokens += n;
+    return write_text(w, split, tokens, n, 1);
 }
 
 int ct_dataset_write_dpo(CtDatasetWriter *w, CtSplit split, const uint32_t *prompt, uint32_t n_prompt,

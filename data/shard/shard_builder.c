@@ -40,6 +40,7 @@ typedef struct {
     double margin;
     char *error;         // failed or unusable: why (ct_free)
     size_t first_chunk, n_chunks;  // a long .txt document encoded in chunks: its work items (0: whole)
+    uint8_t split, begun;  // such a document, written in parts: its split, and whether its first tokens are written
 } DocResult;
 
 // Room for `more` bytes after the documents already in b.
@@ -325,7 +326,10 @@ static char *source_json(const CtShardJob *job, const CtInputList *inputs, const
 // same bytes on any thread, so the output does not depend on the threads.
 // A .txt document longer than SPLIT_DOC_BYTES is cut at the pre-tokenizer's safe places
 // (ct_text_chunks_plan) into chunks that any thread encodes; its chunks' ids, joined and framed,
-// are the ids of the whole document, so one large file uses every core too.
+// are the ids of the whole document, so one large file uses every core too. A batch's tasks are
+// encoded in parts of about batch_bytes (a batch of many documents is one part; one large
+// document, several), and a part is written while the next one is encoded, so the writing of a
+// large document overlaps its encoding too (the writer continues the document part by part).
 // An encoding task takes about TASK_BYTES of text and keeps the ids of its documents in one
 // arena, reused from batch to batch: after the first batches, encoding allocates nothing.
 
@@ -350,6 +354,8 @@ typedef struct {
     size_t *task_first;   // n_tasks + 1: task k encodes items [task_first[k], task_first[k + 1])
     CtMaskedIds *arenas;  // per task: the ids (sft: and mask) of its documents
     size_t n_tasks, cap_tasks;
+    size_t *part_first;   // n_parts + 1: part j is tasks [part_first[j], part_first[j + 1]), one pipeline step
+    size_t n_parts, parts_encoded, parts_written;
 } Slot;
 
 typedef struct {
@@ -372,14 +378,48 @@ typedef struct {
     char error[CT_ERROR_MAX];  // the I/O task's error
 } Pipeline;
 
-// Counts the encoded documents of one batch and writes them in order, each to the split its
-// number draws. 0, or -1 + error (a bad document, unless skipped; a refused pair; a write).
-static int write_documents(Pipeline *p, const Slot *s) {
+// The chunks of a long .txt document among items [from, to) of a part, joined: the first begins
+// the document (its number draws its split), the last ends it, and each part of it goes to the
+// writer as soon as its part is encoded. The index of the item after them.
+static size_t write_chunks(Pipeline *p, Slot *s, DocResult *e, size_t from, size_t to, int *rc) {
+    const CtShardJob *job = p->job;
+    const size_t last = e->first_chunk + e->n_chunks, end = last < to ? last : to;
+    p->joined.len = 0;
+    size_t total = 2 * CT_POST_MAX_SIDE + 1;  // the frame
+    for (size_t c = from; c < end; c++) total += s->items[c].ids.len;
+    ct_ids_grow(&p->joined, total);
+    if (from == e->first_chunk) {
+        p->stats->text_bytes += s->raw.length[s->items[from].doc];
+        e->split = split_hash(job, p->doc_number++) < p->val_cut ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
+        p->stats->documents[e->split]++;
+        ct_shard_frame_begin(job, &p->joined);
+    }
+    for (size_t c = from; c < end; c++) ct_ids_append(&p->joined, s->items[c].ids.data, s->items[c].ids.len);
+    if (end == last) ct_shard_frame_end(job, &p->joined);
+    const uint32_t *ids = (const uint32_t *)p->joined.data;
+    *rc = e->begun ? ct_dataset_continue_document(p->writer, (CtSplit)e->split, ids, p->joined.len)
+                   : ct_dataset_write_document(p->writer, (CtSplit)e->split, ids, NULL, p->joined.len);
+    e->begun |= p->joined.len > 0;
+    p->stats->tokens[e->split] += p->joined.len;
+    return end;
+}
+
+// Counts the encoded documents of one part of a batch and writes them in order, each to the
+// split its number draws. 0, or -1 + error (a bad document, unless skipped; a refused pair; a write).
+static int write_documents(Pipeline *p, Slot *s, size_t part) {
     const CtShardJob *job = p->job;
     const RawBatch *batch = &s->raw;
     CtShardStats *stats = p->stats;
-    for (int i = 0; i < batch->n; i++) {
-        const DocResult *e = &s->results[i];
+    const size_t to = s->task_first[s->part_first[part + 1]];
+    for (size_t item = s->task_first[s->part_first[part]]; item < to; item++) {
+        const int i = s->items[item].doc;
+        DocResult *e = &s->results[i];
+        if (!s->items[item].whole) {
+            int rc;
+            item = write_chunks(p, s, e, item, to, &rc) - 1;
+            if (rc != 0) return rc;
+            continue;
+        }
         const char *path = p->inputs->paths[batch->file[i]];
         const unsigned long long line = (unsigned long long)batch->line[i];
         stats->text_bytes += batch->length[i];
@@ -406,25 +446,11 @@ static int write_documents(Pipeline *p, const Slot *s) {
             snprintf(stats->first_not_prefix, sizeof stats->first_not_prefix, "%s:%llu", path, line);
         const uint32_t *ids[3] = {NULL, NULL, NULL};
         size_t n[3] = {e->len[0], e->len[1], e->len[2]};
-        const uint8_t *mask = NULL;
-        if (e->n_chunks) {  // the chunks' ids, joined and framed
-            size_t total = 2 * CT_POST_MAX_SIDE + 1;  // the frame
-            for (size_t c = e->first_chunk; c < e->first_chunk + e->n_chunks; c++) total += s->items[c].ids.len;
-            p->joined.len = 0;
-            ct_ids_grow(&p->joined, total);
-            ct_shard_frame_begin(job, &p->joined);
-            for (size_t c = e->first_chunk; c < e->first_chunk + e->n_chunks; c++)
-                ct_ids_append(&p->joined, s->items[c].ids.data, s->items[c].ids.len);
-            ct_shard_frame_end(job, &p->joined);
-            ids[0] = (const uint32_t *)p->joined.data;
-            n[0] = p->joined.len;
-        } else {
-            const CtMaskedIds *arena = &s->arenas[e->arena];
-            ids[0] = (const uint32_t *)arena->ids.data + e->at;
-            ids[1] = ids[0] + n[0];
-            ids[2] = ids[1] + n[1];
-            if (job->kind == CT_SHARD_SFT) mask = arena->mask + e->at;
-        }
+        const CtMaskedIds *arena = &s->arenas[e->arena];
+        ids[0] = (const uint32_t *)arena->ids.data + e->at;
+        ids[1] = ids[0] + n[0];
+        ids[2] = ids[1] + n[1];
+        const uint8_t *mask = job->kind == CT_SHARD_SFT ? arena->mask + e->at : NULL;
         CtSplit split = split_hash(job, p->doc_number++) < p->val_cut ? CT_SPLIT_VAL : CT_SPLIT_TRAIN;
         int rc;
         if (job->kind == CT_SHARD_DPO) {
@@ -489,20 +515,31 @@ static void plan_slot(Pipeline *p, Slot *s) {
         for (size_t c = 0; c < s->chunks.n; c++) add_item(s, d, 0)->chunk = s->chunks.items[c];
     }
     s->n_tasks = 0;
+    s->n_parts = s->parts_encoded = s->parts_written = 0;
+    size_t part_bytes = 0;
     for (size_t i = 0; i < s->n_items;) {
         if (s->n_tasks + 1 >= s->cap_tasks) {
             size_t cap = s->cap_tasks ? 2 * s->cap_tasks : 64;
             s->task_first = ct_realloc(s->task_first, cap * sizeof *s->task_first);
+            s->part_first = ct_realloc(s->part_first, cap * sizeof *s->part_first);
             s->arenas = ct_realloc(s->arenas, cap * sizeof *s->arenas);
             memset(s->arenas + s->cap_tasks, 0, (cap - s->cap_tasks) * sizeof *s->arenas);
             s->cap_tasks = cap;
+        }
+        if (s->n_parts == 0 || part_bytes >= p->batch_bytes) {
+            s->part_first[s->n_parts++] = s->n_tasks;
+            part_bytes = 0;
         }
         s->task_first[s->n_tasks++] = i;
         size_t bytes = 0;
         do bytes += item_bytes(s, &s->items[i++]);
         while (i < s->n_items && bytes < TASK_BYTES);
+        part_bytes += bytes;
     }
-    if (s->task_first) s->task_first[s->n_tasks] = s->n_items;
+    if (s->task_first) {
+        s->task_first[s->n_tasks] = s->n_items;
+        s->part_first[s->n_parts] = s->n_tasks;
+    }
 }
 
 // Moves an encoded document's ids (and sft mask) into the task's arena, and what the writer
@@ -559,25 +596,28 @@ static void encode_task(Pipeline *p, Slot *s, size_t task) {
     s->arenas[task] = arena;
 }
 
-// One thread's share of a step: write the encoded batch (when there is one), then read the next
-// (when input remains). 0, or -1 + error. The chunks it fills are compressed by tasks of its
-// own, which the taskgroup sees finished before the step ends (the next step writes them).
-static int io_step(Pipeline *p, Slot *s, int write) {
-    if (write) {
+// One thread's share of a step: write part `part` of ws (when ws), then read the next batch into
+// rs (when rs; when input remains). 0, or -1 + error. The chunks it fills are compressed by tasks
+// of its own, which the taskgroup sees finished before the step ends (the next step writes them).
+static int io_step(Pipeline *p, Slot *ws, size_t part, Slot *rs) {
+    if (ws) {
         int rc;
 #pragma omp taskgroup
-        rc = write_documents(p, s);
+        rc = write_documents(p, ws, part);
         if (rc != 0) return -1;
+        ws->parts_written++;
         if (p->progress)
             ct_progress_update(p->progress, p->reader.file_bytes_done + (p->reader.reader_open ? p->reader.reader.bytes_read : 0));
     }
-    s->raw.n = 0;
-    s->raw.size = 0;
-    s->n_tasks = 0;
-    if (p->more > 0) {
-        p->more = read_batch(&p->reader, &s->raw, p->batch_bytes);
-        if (p->more < 0) return -1;
-        plan_slot(p, s);
+    if (rs) {
+        rs->raw.n = 0;
+        rs->raw.size = 0;
+        rs->n_tasks = rs->n_parts = rs->parts_encoded = rs->parts_written = 0;
+        if (p->more > 0) {
+            p->more = read_batch(&p->reader, &rs->raw, p->batch_bytes);
+            if (p->more < 0) return -1;
+            plan_slot(p, rs);
+        }
     }
     return 0;
 }
@@ -593,34 +633,45 @@ static void free_slot(Slot *s) {
     for (size_t k = 0; k < s->cap_tasks; k++) ct_masked_ids_free(&s->arenas[k]);
     ct_free(s->arenas);
     ct_free(s->task_first);
+    ct_free(s->part_first);
     ct_text_chunks_free(&s->chunks);
     batch_free(&s->raw);
 }
 
+// Each step encodes one part of a batch while one task writes the part encoded before it and,
+// once the other batch is all written, reads the next batch into it. A batch of many documents
+// is one part; a long document's chunks are several, so its writing overlaps its encoding.
 static int run_pipeline(Pipeline *p, int threads) {
     Slot slots[2];
     memset(slots, 0, sizeof slots);
-    int rc = io_step(p, &slots[0], 0), cur = 0, encoded_waiting = 0;
+    int rc = io_step(p, NULL, 0, &slots[0]), cur = 0;
+    Slot *written = NULL;  // the slot of the part encoded in the step before, to write
+    size_t written_part = 0;
     p->error[0] = 0;
 #pragma omp parallel num_threads(threads)
 #pragma omp single
-    while (rc == 0 && (slots[cur].raw.n > 0 || encoded_waiting)) {
-        Slot *enc = &slots[cur], *io = &slots[cur ^ 1];
+    while (rc == 0) {
+        if (slots[cur].parts_encoded == slots[cur].n_parts) cur ^= 1;  // on to the batch read after it
+        Slot *enc = &slots[cur], *other = &slots[cur ^ 1];
+        const int encode = enc->parts_encoded < enc->n_parts;
+        if (!encode && !written) break;
+        // the other batch is read into once it is all written (this step's part included)
+        Slot *read = other->parts_written + (written == other) == other->n_parts && p->more > 0 ? other : NULL;
         int io_rc = 0;
-        const int write = encoded_waiting;
 #pragma omp task shared(io_rc)
         {
             // errors are per thread: the message goes back to the thread that returns it
-            if ((io_rc = io_step(p, io, write)) != 0) snprintf(p->error, sizeof p->error, "%s", ct_error_message());
+            if ((io_rc = io_step(p, written, written_part, read)) != 0) snprintf(p->error, sizeof p->error, "%s", ct_error_message());
         }
-        for (size_t k = 0; k < enc->n_tasks; k++) {
+        if (encode)
+            for (size_t k = enc->part_first[enc->parts_encoded]; k < enc->part_first[enc->parts_encoded + 1]; k++) {
 #pragma omp task firstprivate(k)
-            encode_task(p, enc, k);
-        }
+                encode_task(p, enc, k);
+            }
 #pragma omp taskwait
         rc = io_rc;
-        encoded_waiting = enc->raw.n > 0;
-        cur ^= 1;
+        written = encode ? enc : NULL;
+        written_part = encode ? enc->parts_encoded++ : 0;
     }
     free_slot(&slots[0]);
     free_slot(&slots[1]);
