@@ -542,6 +542,7 @@ int32_t ct_next_added(const CtEncoder *e, const uint8_t *text, size_t len, size_
 
 void ct_encode(CtEncoder *e, const uint8_t *text, size_t len, int allow_special, CtIds *out) {
     size_t start = 0, seg_end, next;
+    ct_ids_reserve_for_text(out, len);
     for (;;) {
         int32_t id = ct_next_added(e, text, len, start, allow_special, &seg_end, &next);
         ct_encode_segment(e, text + start, seg_end - start, start == 0, allow_special, out);
