@@ -210,7 +210,7 @@ static inline size_t ascii_letters_end(const uint8_t *text, size_t len, size_t s
 
 // cl100k's (qwen2's: max_digits 1) piece at i, or 0: a letter run with at most one unit before
 // it that is not \r, \n, a letter or a number, digits, or " ?" and symbols.
-static size_t cl100k_ascii(const uint8_t *text, size_t len, size_t i, int max_digits) {
+static inline size_t cl100k_ascii(const uint8_t *text, size_t len, size_t i, int max_digits) {
     uint8_t b = text[i];
     if (b >= 0x80 || b == '\'') return 0;
     unsigned f = ascii_flags(b);
@@ -228,14 +228,14 @@ static size_t cl100k_ascii(const uint8_t *text, size_t len, size_t i, int max_di
 // o200k's letter alternatives from s (text[s] an ASCII letter): uppercase run, then lowercase
 // run, then a contraction. With ASCII letters only, [UPPER]*[LOWER]+ (when a lowercase letter
 // follows the capitals) and [UPPER]+[LOWER]* (when none does) both end where the lowercase run does.
-static size_t o200k_ascii_word(const uint8_t *text, size_t len, size_t s) {
+static inline size_t o200k_ascii_word(const uint8_t *text, size_t len, size_t s) {
     size_t e = ascii_lower_end(text, len, ascii_upper_end(text, len, s));
     if (non_ascii_at(text, len, e)) return 0;
-    return e + contraction_len(text, len, e, 1);
+    return e < len && text[e] == '\'' ? e + contraction_len(text, len, e, 1) : e;  // most words have none
 }
 
 // o200k's piece at i, or 0: as cl100k's with o200k's letter runs, and [\r\n/]* after symbols.
-static size_t o200k_ascii(const uint8_t *text, size_t len, size_t i) {
+static inline size_t o200k_ascii(const uint8_t *text, size_t len, size_t i) {
     uint8_t b = text[i];
     if (b >= 0x80) return 0;
     unsigned f = ascii_flags(b);
@@ -349,6 +349,28 @@ static size_t o200k_next(const uint8_t *text, size_t len, size_t i) {
     }
     if (is_other(f)) return bytes_run_end(text, len, other_run_end(text, len, i), 1);
     return whitespace_end(text, len, i, 1);
+}
+
+// One loop per pattern, the ASCII fast path inlined in it: a piece costs no call and no
+// dispatch on the pattern unless the general scanner has to decide.
+size_t ct_pretokenize_many(CtPattern pattern, const uint8_t *text, size_t len, size_t pos, size_t to, size_t *ends,
+                           size_t max) {
+    size_t n = 0, e;
+    switch (pattern) {
+    case CT_PATTERN_CL100K:
+        for (; n < max && pos < to; pos = ends[n++] = e)
+            if (!(e = cl100k_ascii(text, len, pos, 3))) e = cl100k_next(text, len, pos, 0);
+        return n;
+    case CT_PATTERN_O200K:
+        for (; n < max && pos < to; pos = ends[n++] = e)
+            if (!(e = o200k_ascii(text, len, pos))) e = o200k_next(text, len, pos);
+        return n;
+    case CT_PATTERN_GPT2:
+    case CT_PATTERN_QWEN2:
+        for (; n < max && pos < to; pos = ends[n++] = e) e = ct_pretokenize_next(pattern, text, len, pos);
+        return n;
+    }
+    CT_FATAL("this is a bug in ctrain", "unknown pattern %d", (int)pattern);
 }
 
 size_t ct_pretokenize_next(CtPattern pattern, const uint8_t *text, size_t len, size_t pos) {
