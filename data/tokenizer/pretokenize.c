@@ -177,10 +177,25 @@ static inline size_t ascii_upper_end(const uint8_t *text, size_t len, size_t i) 
     while (i < len && is_ascii_upper(text[i])) i++;
     return i;
 }
-static inline size_t ascii_lower_end(const uint8_t *text, size_t len, size_t i) {
-    while (i < len && is_ascii_lower(text[i])) i++;
+// The end of a run of a-z (fold: of A-Z and a-z) from i, eight bytes at a time: a byte is a-z
+// when, without its top bit, adding 0x80 - 'a' sets that bit and adding 0x80 - '{' does not, and
+// its top bit was clear (no sum carries into the next byte); OR-ing 0x20 folds A-Z to a-z.
+static inline size_t ascii_run_end(const uint8_t *text, size_t len, size_t i, int fold) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101u, high = 0x80 * ones;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, text + i, 8);
+        if (fold) w |= 0x20 * ones;
+        uint64_t low7 = w & ~high;
+        uint64_t in = (low7 + (0x80 - 'a') * ones) & ~(low7 + (0x80 - '{') * ones) & ~w & high;
+        if (in != high) return i + ((size_t)__builtin_ctzll(~in & high) >> 3);  // the first other byte
+    }
+#endif
+    while (i < len && (fold ? is_ascii_letter(text[i]) : is_ascii_lower(text[i]))) i++;
     return i;
 }
+static inline size_t ascii_lower_end(const uint8_t *text, size_t len, size_t i) { return ascii_run_end(text, len, i, 0); }
 
 static inline int non_ascii_at(const uint8_t *text, size_t len, size_t i) { return i < len && text[i] >= 0x80; }
 
@@ -204,7 +219,7 @@ static inline int ascii_letter_at(const uint8_t *text, size_t len, size_t i) { r
 
 // The letters from s (text[s] an ASCII letter), or 0.
 static inline size_t ascii_letters_end(const uint8_t *text, size_t len, size_t s) {
-    while (s < len && is_ascii_letter(text[s])) s++;
+    s = ascii_run_end(text, len, s, 1);
     return non_ascii_at(text, len, s) ? 0 : s;
 }
 
