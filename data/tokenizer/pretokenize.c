@@ -380,9 +380,12 @@ size_t ct_pretokenize_many(CtPattern pattern, const uint8_t *text, size_t len, s
         for (; n < max && pos < to; pos = ends[n++] = e)
             if (!(e = o200k_ascii(text, len, pos))) e = o200k_next(text, len, pos);
         return n;
-    case CT_PATTERN_GPT2:
     case CT_PATTERN_QWEN2:
-        for (; n < max && pos < to; pos = ends[n++] = e) e = ct_pretokenize_next(pattern, text, len, pos);
+        for (; n < max && pos < to; pos = ends[n++] = e)
+            if (!(e = cl100k_ascii(text, len, pos, 1))) e = cl100k_next(text, len, pos, 1);
+        return n;
+    case CT_PATTERN_GPT2:
+        for (; n < max && pos < to; pos = ends[n++] = e) e = gpt2_next(text, len, pos);
         return n;
     }
     CT_FATAL("this is a bug in ctrain", "unknown pattern %d", (int)pattern);
