@@ -341,7 +341,12 @@ static inline void remember_hot(HotSlot *hot, HotSlot *want, const int32_t *ids,
     hot[0] = *want;
 }
 
-void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
+static void encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
+                                HotSlot *want, CtIds *out);
+
+// The hot-table path, inlined into the pre-tokenizer's loop (most pieces end here); the rest of
+// the work is encode_piece_missed's.
+static inline void encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
     const CtTokenizer *t = e->t;
     if (len == 0) return;
     if (len == 1 && t->units == CT_UNITS_BYTES) {
@@ -363,10 +368,20 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
             return;
         }
     }
+    encode_piece_missed(e, piece, len, h, hot, &want, out);
+}
+
+void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) { encode_piece(e, piece, len, out); }
+
+// A piece the hot table lacks (hot: its set, NULL when the piece is too long for one; want:
+// its key there).
+__attribute__((noinline)) static void encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h,
+                                                          HotSlot *hot, HotSlot *want, CtIds *out) {
+    const CtTokenizer *t = e->t;
     if (t->whole_piece_lookup) {
         int32_t id = ct_bytes_map_find_hashed(&t->bytes_map, piece, len, h);
         if (id >= 0) {
-            remember_hot(hot, &want, &id, 1);
+            remember_hot(hot, want, &id, 1);
             ct_ids_push(out, id);
             return;
         }
@@ -386,7 +401,7 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
         slot = &e->cache[(h >> 20) & (CACHE_SLOTS - 1)];
         if (slot->hash == h && slot->len == len && memcmp(slot->bytes, piece, len) == 0) {
             for (int i = 0; i < slot->n_ids; i++) ct_ids_push(out, slot->ids[i]);
-            remember_hot(hot, &want, slot->ids, slot->n_ids);
+            remember_hot(hot, want, slot->ids, slot->n_ids);
             return;
         }
     }
@@ -397,7 +412,7 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
         for (size_t i = 0; i < len; i++) e->ids[i] = t->byte_token[piece[i]];
     n = merge_short(e, n);
     for (size_t i = 0; i < n; i++) ct_ids_push(out, e->ids[i]);
-    remember_hot(hot, &want, e->ids, n);
+    remember_hot(hot, want, e->ids, n);
     if (slot && n <= CACHE_MAX_IDS) {
         slot->hash = h;
         slot->len = (uint8_t)len;
@@ -413,7 +428,7 @@ void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, siz
     while (pos < to) {
         size_t n = ct_pretokenize_many(pattern, text, len, pos, to, ends, PIECE_BATCH);
         for (size_t i = 0; i < n; i++) {
-            ct_encode_piece(e, text + pos, ends[i] - pos, out);
+            encode_piece(e, text + pos, ends[i] - pos, out);
             pos = ends[i];
         }
     }
