@@ -2,7 +2,8 @@
 // is a split point of every pattern's pre-tokenization of the whole text, and text encoded in
 // chunks gives exactly the ids of the whole, on the shared corpus and on adversarial text
 // (long runs of spaces, newlines and digits, CJK, contractions in every case, combining marks,
-// '/' after newlines, invalid UTF-8).
+// '/' after newlines, invalid UTF-8). The batched piece ends (ct_pretokenize_many) are checked
+// on the same text against ct_pretokenize_next.
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +89,38 @@ TEST(tokenizer_safe_cut, cuts_are_split_points_of_every_pattern) {
     CHECK(corpus);
     check_cuts((const uint8_t *)corpus, len, "the shared corpus");
     free(corpus);
+}
+
+// ct_pretokenize_many, in batches of `max` up to `to`, gives the pieces of ct_pretokenize_next.
+static int batches_match(CtPattern p, const uint8_t *text, size_t len, size_t to, size_t max) {
+    size_t ends[7], pos = 0, want = 0;
+    while (pos < to) {
+        size_t n = ct_pretokenize_many(p, text, len, pos, to, ends, max);
+        if (n == 0 || n > max) return 0;
+        for (size_t i = 0; i < n; i++, pos = ends[i - 1]) {
+            want = ct_pretokenize_next(p, text, len, pos);
+            if (ends[i] != want) {
+                ct_test_fail(__FILE__, __LINE__, "%s: piece at byte %zu ends at %zu in a batch, %zu alone",
+                             ct_pattern_name(p), pos, ends[i], want);
+                return 0;
+            }
+        }
+    }
+    return pos == to;
+}
+
+TEST(tokenizer_safe_cut, batched_piece_ends_are_the_pieces_one_at_a_time) {
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        size_t len;
+        uint8_t *text = adversarial_text(seed, 50000, &len);
+        size_t cut = ct_pretokenize_safe_cut(text, len, len / 2);  // a range that ends before the text
+        for (int p = 0; p < CT_PATTERN_COUNT; p++) {
+            CHECK(batches_match((CtPattern)p, text, len, len, 7));
+            CHECK(batches_match((CtPattern)p, text, len, len, 1));
+            if (cut < len) CHECK(batches_match((CtPattern)p, text, len, cut, 7));
+        }
+        ct_free(text);
+    }
 }
 
 TEST(tokenizer_safe_cut, runs_without_a_split_point_are_not_cut) {

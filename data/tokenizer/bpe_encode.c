@@ -19,6 +19,7 @@
 #include "data/tokenizer/wordpiece.h"
 
 #define SHORT_PIECE 256  // above this many bytes, the heap method
+#define PIECE_BATCH 64   // piece boundaries asked of the pre-tokenizer at a time
 // The piece cache: direct-mapped, one 64-byte line per slot, 2 MiB per encoder. Big enough
 // for the distinct pieces of a few MB of text (about 47,000 in the shared corpus), which
 // matters most for tokenizer.json files without whole-piece lookup.
@@ -340,7 +341,12 @@ static inline void remember_hot(HotSlot *hot, HotSlot *want, const int32_t *ids,
     hot[0] = *want;
 }
 
-void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
+static void encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
+                                HotSlot *want, CtIds *out);
+
+// The hot-table path, inlined into the pre-tokenizer's loop (most pieces end here); the rest of
+// the work is encode_piece_missed's.
+static inline void encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
     const CtTokenizer *t = e->t;
     if (len == 0) return;
     if (len == 1 && t->units == CT_UNITS_BYTES) {
@@ -362,10 +368,20 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
             return;
         }
     }
+    encode_piece_missed(e, piece, len, h, hot, &want, out);
+}
+
+void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) { encode_piece(e, piece, len, out); }
+
+// A piece the hot table lacks (hot: its set, NULL when the piece is too long for one; want:
+// its key there).
+__attribute__((noinline)) static void encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h,
+                                                          HotSlot *hot, HotSlot *want, CtIds *out) {
+    const CtTokenizer *t = e->t;
     if (t->whole_piece_lookup) {
         int32_t id = ct_bytes_map_find_hashed(&t->bytes_map, piece, len, h);
         if (id >= 0) {
-            remember_hot(hot, &want, &id, 1);
+            remember_hot(hot, want, &id, 1);
             ct_ids_push(out, id);
             return;
         }
@@ -385,7 +401,7 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
         slot = &e->cache[(h >> 20) & (CACHE_SLOTS - 1)];
         if (slot->hash == h && slot->len == len && memcmp(slot->bytes, piece, len) == 0) {
             for (int i = 0; i < slot->n_ids; i++) ct_ids_push(out, slot->ids[i]);
-            remember_hot(hot, &want, slot->ids, slot->n_ids);
+            remember_hot(hot, want, slot->ids, slot->n_ids);
             return;
         }
     }
@@ -396,7 +412,7 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
         for (size_t i = 0; i < len; i++) e->ids[i] = t->byte_token[piece[i]];
     n = merge_short(e, n);
     for (size_t i = 0; i < n; i++) ct_ids_push(out, e->ids[i]);
-    remember_hot(hot, &want, e->ids, n);
+    remember_hot(hot, want, e->ids, n);
     if (slot && n <= CACHE_MAX_IDS) {
         slot->hash = h;
         slot->len = (uint8_t)len;
@@ -408,11 +424,13 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
 
 void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, size_t from, size_t to, CtIds *out) {
     CtPattern pattern = e->t->pattern;
-    size_t pos = from;
+    size_t pos = from, ends[PIECE_BATCH];
     while (pos < to) {
-        size_t end = ct_pretokenize_next(pattern, text, len, pos);
-        ct_encode_piece(e, text + pos, end - pos, out);
-        pos = end;
+        size_t n = ct_pretokenize_many(pattern, text, len, pos, to, ends, PIECE_BATCH);
+        for (size_t i = 0; i < n; i++) {
+            encode_piece(e, text + pos, ends[i] - pos, out);
+            pos = ends[i];
+        }
     }
 }
 
@@ -542,6 +560,7 @@ int32_t ct_next_added(const CtEncoder *e, const uint8_t *text, size_t len, size_
 
 void ct_encode(CtEncoder *e, const uint8_t *text, size_t len, int allow_special, CtIds *out) {
     size_t start = 0, seg_end, next;
+    ct_ids_reserve_for_text(out, len);
     for (;;) {
         int32_t id = ct_next_added(e, text, len, start, allow_special, &seg_end, &next);
         ct_encode_segment(e, text + start, seg_end - start, start == 0, allow_special, out);

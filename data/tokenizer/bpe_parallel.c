@@ -76,8 +76,7 @@ void ct_encode_parallel(const CtTokenizer *t, CtEncoder **encoders, int threads,
         // into chunk_ids[i] directly would make the threads fight over them (false sharing).
         // Sized for about 3 bytes a token (English text runs at 4), so the list rarely grows.
         CtIds ids = {0};
-        ids.cap = (c->end - c->start) / 3 + 16;
-        ids.data = ct_alloc(ids.cap * sizeof *ids.data);
+        ct_ids_reserve_for_text(&ids, c->end - c->start);
         ct_text_chunk_encode(t, encoders[omp_get_thread_num()], text, c, allow_special, &ids);
         chunk_ids[i] = ids;
     }

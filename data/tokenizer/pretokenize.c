@@ -177,10 +177,25 @@ static inline size_t ascii_upper_end(const uint8_t *text, size_t len, size_t i) 
     while (i < len && is_ascii_upper(text[i])) i++;
     return i;
 }
-static inline size_t ascii_lower_end(const uint8_t *text, size_t len, size_t i) {
-    while (i < len && is_ascii_lower(text[i])) i++;
+// The end of a run of a-z (fold: of A-Z and a-z) from i, eight bytes at a time: a byte is a-z
+// when, without its top bit, adding 0x80 - 'a' sets that bit and adding 0x80 - '{' does not, and
+// its top bit was clear (no sum carries into the next byte); OR-ing 0x20 folds A-Z to a-z.
+static inline size_t ascii_run_end(const uint8_t *text, size_t len, size_t i, int fold) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101u, high = 0x80 * ones;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, text + i, 8);
+        if (fold) w |= 0x20 * ones;
+        uint64_t low7 = w & ~high;
+        uint64_t in = (low7 + (0x80 - 'a') * ones) & ~(low7 + (0x80 - '{') * ones) & ~w & high;
+        if (in != high) return i + ((size_t)__builtin_ctzll(~in & high) >> 3);  // the first other byte
+    }
+#endif
+    while (i < len && (fold ? is_ascii_letter(text[i]) : is_ascii_lower(text[i]))) i++;
     return i;
 }
+static inline size_t ascii_lower_end(const uint8_t *text, size_t len, size_t i) { return ascii_run_end(text, len, i, 0); }
 
 static inline int non_ascii_at(const uint8_t *text, size_t len, size_t i) { return i < len && text[i] >= 0x80; }
 
@@ -204,13 +219,13 @@ static inline int ascii_letter_at(const uint8_t *text, size_t len, size_t i) { r
 
 // The letters from s (text[s] an ASCII letter), or 0.
 static inline size_t ascii_letters_end(const uint8_t *text, size_t len, size_t s) {
-    while (s < len && is_ascii_letter(text[s])) s++;
+    s = ascii_run_end(text, len, s, 1);
     return non_ascii_at(text, len, s) ? 0 : s;
 }
 
 // cl100k's (qwen2's: max_digits 1) piece at i, or 0: a letter run with at most one unit before
 // it that is not \r, \n, a letter or a number, digits, or " ?" and symbols.
-static size_t cl100k_ascii(const uint8_t *text, size_t len, size_t i, int max_digits) {
+static inline size_t cl100k_ascii(const uint8_t *text, size_t len, size_t i, int max_digits) {
     uint8_t b = text[i];
     if (b >= 0x80 || b == '\'') return 0;
     unsigned f = ascii_flags(b);
@@ -228,14 +243,14 @@ static size_t cl100k_ascii(const uint8_t *text, size_t len, size_t i, int max_di
 // o200k's letter alternatives from s (text[s] an ASCII letter): uppercase run, then lowercase
 // run, then a contraction. With ASCII letters only, [UPPER]*[LOWER]+ (when a lowercase letter
 // follows the capitals) and [UPPER]+[LOWER]* (when none does) both end where the lowercase run does.
-static size_t o200k_ascii_word(const uint8_t *text, size_t len, size_t s) {
+static inline size_t o200k_ascii_word(const uint8_t *text, size_t len, size_t s) {
     size_t e = ascii_lower_end(text, len, ascii_upper_end(text, len, s));
     if (non_ascii_at(text, len, e)) return 0;
-    return e + contraction_len(text, len, e, 1);
+    return e < len && text[e] == '\'' ? e + contraction_len(text, len, e, 1) : e;  // most words have none
 }
 
 // o200k's piece at i, or 0: as cl100k's with o200k's letter runs, and [\r\n/]* after symbols.
-static size_t o200k_ascii(const uint8_t *text, size_t len, size_t i) {
+static inline size_t o200k_ascii(const uint8_t *text, size_t len, size_t i) {
     uint8_t b = text[i];
     if (b >= 0x80) return 0;
     unsigned f = ascii_flags(b);
@@ -349,6 +364,31 @@ static size_t o200k_next(const uint8_t *text, size_t len, size_t i) {
     }
     if (is_other(f)) return bytes_run_end(text, len, other_run_end(text, len, i), 1);
     return whitespace_end(text, len, i, 1);
+}
+
+// One loop per pattern, the ASCII fast path inlined in it: a piece costs no call and no
+// dispatch on the pattern unless the general scanner has to decide.
+size_t ct_pretokenize_many(CtPattern pattern, const uint8_t *text, size_t len, size_t pos, size_t to, size_t *ends,
+                           size_t max) {
+    size_t n = 0, e;
+    switch (pattern) {
+    case CT_PATTERN_CL100K:
+        for (; n < max && pos < to; pos = ends[n++] = e)
+            if (!(e = cl100k_ascii(text, len, pos, 3))) e = cl100k_next(text, len, pos, 0);
+        return n;
+    case CT_PATTERN_O200K:
+        for (; n < max && pos < to; pos = ends[n++] = e)
+            if (!(e = o200k_ascii(text, len, pos))) e = o200k_next(text, len, pos);
+        return n;
+    case CT_PATTERN_QWEN2:
+        for (; n < max && pos < to; pos = ends[n++] = e)
+            if (!(e = cl100k_ascii(text, len, pos, 1))) e = cl100k_next(text, len, pos, 1);
+        return n;
+    case CT_PATTERN_GPT2:
+        for (; n < max && pos < to; pos = ends[n++] = e) e = gpt2_next(text, len, pos);
+        return n;
+    }
+    CT_FATAL("this is a bug in ctrain", "unknown pattern %d", (int)pattern);
 }
 
 size_t ct_pretokenize_next(CtPattern pattern, const uint8_t *text, size_t len, size_t pos) {

@@ -32,6 +32,11 @@ int ct_pattern_from_regex(const char *regex, CtPattern *out);
 // `len` (the regexes look ahead), so a caller that encodes a slice of a larger text passes the
 // whole text's length.
 size_t ct_pretokenize_next(CtPattern pattern, const uint8_t *text, size_t len, size_t pos);
+// The ends of up to `max` consecutive pieces from `pos`, while a piece starts before `to`
+// (pos < to <= len), into ends[]; returns how many. The same pieces as ct_pretokenize_next, with
+// one call for many of them (the per-piece call was a large share of the pre-tokenizer's work).
+size_t ct_pretokenize_many(CtPattern pattern, const uint8_t *text, size_t len, size_t pos, size_t to, size_t *ends,
+                           size_t max);
 
 // A position p in text (0 < p < len) where every pattern is certain to start a piece (a split
 // point of the pre-tokenizer whatever came before): after a '\n' and before a unit that is not

@@ -10,6 +10,8 @@ void ct_ids_grow(CtIds *ids, size_t need) {
     ids->data = ct_realloc(ids->data, ids->cap * sizeof *ids->data);
 }
 
+void ct_ids_reserve_for_text(CtIds *ids, size_t bytes) { ct_ids_grow(ids, ids->len + bytes / 3 + 16); }
+
 void ct_ids_append(CtIds *ids, const int32_t *more, size_t n) {
     ct_ids_grow(ids, ids->len + n);
     if (n) memcpy(ids->data + ids->len, more, n * sizeof *more);
