@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
     ct_rng_seed(&rng, 1337);
     ct_rng_fill_normal(&rng, qkv, n_in, 0, 1);
     ct_rng_fill_normal(&rng, dout, n_out, 0, 1);
-    const int tiles[] = {0, 32, 64, 128};
+    const int tiles[] = {0, 16, 24, 32, 48, 64, 128};
     const int n_tiles = (int)(sizeof tiles / sizeof tiles[0]);
     double *cpu = ct_alloc((size_t)n_tiles * reps * sizeof(double)), *wall = ct_alloc((size_t)n_tiles * reps * sizeof(double));
     for (int r = -1; r < reps; r++)  // r = -1: warm-up

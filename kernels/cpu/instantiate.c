@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/small_sgemm.h"
 #include "kernels/cpu/thread_slice.h"
 #include "kernels/ops.h"
 

@@ -13,7 +13,7 @@ static int attention_blas_min_seq = 64;
 void ct_cpu_set_attention_blas_min_seq(int T) { attention_blas_min_seq = T < 1 ? 1 : T; }
 int ct_cpu_attention_blas_min_seq(void) { return attention_blas_min_seq; }
 
-static int attention_tile = 64;
+static int attention_tile = 32;
 void ct_cpu_set_attention_tile(int rows) { attention_tile = rows < 0 ? 0 : rows; }
 int ct_cpu_attention_tile(void) { return attention_tile; }
 
