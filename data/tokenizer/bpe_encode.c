@@ -26,18 +26,22 @@
 #define CACHE_SLOTS 32768
 #define CACHE_MAX_BYTES 22
 #define CACHE_MAX_IDS 8
-// The hot table: the ids (up to 3) of recent pieces of up to 16 bytes, 256 KiB per encoder (it
-// stays in the core's L2), in sets of two slots (one cache line) chosen by the hash, each set's
-// most recently used piece first: two pieces that share a set both stay. The frequent words of a text are found there without
-// a trip to the bytes map, the piece cache or the pair map, which for a 200,000-token
-// vocabulary are 8 MiB each and miss the caches.
-#define HOT_SLOTS 8192
+// The hot table: the ids (up to 3) of recent pieces of up to 16 bytes, in sets of two slots
+// (one cache line) chosen by the hash, each set's most recently used piece first: two pieces
+// that share a set both stay. The words of a text are found there without a trip to the bytes
+// map, the piece cache or the pair map, which for a 200,000-token vocabulary are several MB
+// each and miss the caches. 4 MiB per encoder: more than a core's L2, but the sets of a batch
+// of pieces are requested together (ct_encode_ordinary_range), so their loads overlap, and it
+// holds the distinct pieces of a few MB of text (256 KiB held a third of them, and the rest
+// went to the bytes map and the pair map again and again).
+#define HOT_SLOTS 131072
 #define HOT_MAX_BYTES 16
 #define HOT_MAX_IDS 3
 
 typedef struct {
     uint64_t key[2];  // the piece's bytes, zero-padded
-    uint32_t tag;     // ct_bytes_tag: hash bits and the length (0: empty, no piece is that)
+    uint32_t tag;     // ct_bytes_tag: hash bits and the length (0: empty, no piece is that;
+                      // in a piece's key, 0: too long for the table)
     int32_t ids[HOT_MAX_IDS];  // -1 after the last
 } HotSlot;
 _Static_assert(sizeof(HotSlot) == 32, "two hot slots per cache line");
@@ -336,7 +340,7 @@ static inline int hot_slot_is(const HotSlot *s, const HotSlot *want) {
 // first in the set, the set's other piece second (the least recently used one goes).
 static inline void remember_hot(HotSlot *hot, HotSlot *want, const int32_t *ids, size_t n) {
     if (!hot || n > HOT_MAX_IDS) return;
-    for (size_t i = 0; i < n; i++) want->ids[i] = ids[i];
+    for (size_t i = 0; i < HOT_MAX_IDS; i++) want->ids[i] = i < n ? ids[i] : -1;
     hot[1] = hot[0];
     hot[0] = *want;
 }
@@ -344,23 +348,36 @@ static inline void remember_hot(HotSlot *hot, HotSlot *want, const int32_t *ids,
 static void encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
                                 HotSlot *want, CtIds *out);
 
+static inline HotSlot *hot_set(const CtEncoder *e, uint64_t h) { return &e->hot[(h >> 32) & (HOT_SLOTS - 2)]; }
+
+// A piece's key in the hot table (want: its bytes, zero-padded, and tag; the tag is 0 when the
+// piece is too long for the table) and its hash (len >= 1). The hash comes from the key's
+// words, so the bytes are read once.
+static inline uint64_t piece_key(const uint8_t *piece, size_t len, HotSlot *want) {
+    if (len > HOT_MAX_BYTES) {
+        want->tag = 0;
+        return ct_hash_bytes(piece, len);
+    }
+    want->key[0] = ct_bytes_head(piece, len < 8 ? len : 8);
+    want->key[1] = len > 8 ? ct_bytes_head(piece + 8, len - 8) : 0;
+    uint64_t h = ct_hash_head16(want->key[0], want->key[1], len);
+    want->tag = ct_bytes_tag(h, len);
+    return h;
+}
+
 // The hot-table path, inlined into the pre-tokenizer's loop (most pieces end here); the rest of
-// the work is encode_piece_missed's.
-static inline void encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
+// the work is encode_piece_missed's. h and want: piece_key's.
+static inline void encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *want,
+                                CtIds *out) {
     const CtTokenizer *t = e->t;
-    if (len == 0) return;
     if (len == 1 && t->units == CT_UNITS_BYTES) {
         ct_ids_push(out, t->byte_token[piece[0]]);
         return;
     }
-    uint64_t h = ct_hash_bytes(piece, len);
-    HotSlot *hot = NULL, want = {{0, 0}, 0, {-1, -1, -1}};
-    if (len <= HOT_MAX_BYTES) {
-        want.key[0] = ct_bytes_head(piece, len < 8 ? len : 8);
-        if (len > 8) want.key[1] = ct_bytes_head(piece + 8, len - 8);
-        want.tag = ct_bytes_tag(h, len);
-        hot = &e->hot[(h >> 16) & (HOT_SLOTS - 2)];
-        int way = hot_slot_is(&hot[0], &want) ? 0 : hot_slot_is(&hot[1], &want) ? 1 : -1;
+    HotSlot *hot = NULL;
+    if (want->tag) {
+        hot = hot_set(e, h);
+        int way = hot_slot_is(&hot[0], want) ? 0 : hot_slot_is(&hot[1], want) ? 1 : -1;
         if (way >= 0) {
             const HotSlot found = hot[way];
             if (way == 1) hot[1] = hot[0], hot[0] = found;
@@ -368,10 +385,15 @@ static inline void encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, 
             return;
         }
     }
-    encode_piece_missed(e, piece, len, h, hot, &want, out);
+    encode_piece_missed(e, piece, len, h, hot, want, out);
 }
 
-void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) { encode_piece(e, piece, len, out); }
+void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
+    if (len == 0) return;
+    HotSlot want;
+    uint64_t h = piece_key(piece, len, &want);
+    encode_piece(e, piece, len, h, &want, out);
+}
 
 // A piece the hot table lacks (hot: its set, NULL when the piece is too long for one; want:
 // its key there).
@@ -425,10 +447,18 @@ __attribute__((noinline)) static void encode_piece_missed(CtEncoder *e, const ui
 void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, size_t from, size_t to, CtIds *out) {
     CtPattern pattern = e->t->pattern;
     size_t pos = from, ends[PIECE_BATCH];
+    uint64_t hashes[PIECE_BATCH];
+    HotSlot keys[PIECE_BATCH];
     while (pos < to) {
         size_t n = ct_pretokenize_many(pattern, text, len, pos, to, ends, PIECE_BATCH);
+        // Every piece's hot set is requested before the first is read, so that the loads
+        // (mostly from beyond L2) wait together.
+        for (size_t i = 0, p = pos; i < n; p = ends[i++]) {
+            hashes[i] = piece_key(text + p, ends[i] - p, &keys[i]);
+            if (keys[i].tag) __builtin_prefetch(hot_set(e, hashes[i]));
+        }
         for (size_t i = 0; i < n; i++) {
-            encode_piece(e, text + pos, ends[i] - pos, out);
+            encode_piece(e, text + pos, ends[i] - pos, hashes[i], &keys[i], out);
             pos = ends[i];
         }
     }
