@@ -348,6 +348,7 @@ static inline void remember_hot(HotSlot *hot, HotSlot *want, const int32_t *ids,
 static void encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
                                 HotSlot *want, CtIds *out);
 
+static inline CacheSlot *cache_slot(const CtEncoder *e, uint64_t h) { return &e->cache[(h >> 20) & (CACHE_SLOTS - 1)]; }
 static inline HotSlot *hot_set(const CtEncoder *e, uint64_t h) { return &e->hot[(h >> 32) & (HOT_SLOTS - 2)]; }
 
 // A piece's key in the hot table (want: its bytes, zero-padded, and tag; the tag is 0 when the
@@ -420,7 +421,7 @@ __attribute__((noinline)) static void encode_piece_missed(CtEncoder *e, const ui
     }
     CacheSlot *slot = NULL;
     if (len <= CACHE_MAX_BYTES) {
-        slot = &e->cache[(h >> 20) & (CACHE_SLOTS - 1)];
+        slot = cache_slot(e, h);
         if (slot->hash == h && slot->len == len && memcmp(slot->bytes, piece, len) == 0) {
             for (int i = 0; i < slot->n_ids; i++) ct_ids_push(out, slot->ids[i]);
             remember_hot(hot, want, slot->ids, slot->n_ids);
@@ -449,6 +450,7 @@ void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, siz
     size_t pos = from, ends[PIECE_BATCH];
     uint64_t hashes[PIECE_BATCH];
     HotSlot keys[PIECE_BATCH];
+    const int whole = e->t->whole_piece_lookup;
     while (pos < to) {
         size_t n = ct_pretokenize_many(pattern, text, len, pos, to, ends, PIECE_BATCH);
         // Every piece's hot set is requested before the first is read, so that the loads
@@ -456,6 +458,18 @@ void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, siz
         for (size_t i = 0, p = pos; i < n; p = ends[i++]) {
             hashes[i] = piece_key(text + p, ends[i] - p, &keys[i]);
             if (keys[i].tag) __builtin_prefetch(hot_set(e, hashes[i]));
+        }
+        // Then the next table's line (the bytes map's, or the piece cache's) of each piece that
+        // is not there: most are the first of their kind in the text.
+        for (size_t i = 0, p = pos; i < n; p = ends[i++]) {
+            if (keys[i].tag) {
+                const HotSlot *hot = hot_set(e, hashes[i]);
+                if (hot[0].tag == keys[i].tag || hot[1].tag == keys[i].tag) continue;
+            } else if (ends[i] - p > SHORT_PIECE) {
+                continue;
+            }
+            if (whole) ct_bytes_map_prefetch(&e->t->bytes_map, hashes[i]);
+            else __builtin_prefetch(cache_slot(e, hashes[i]));
         }
         for (size_t i = 0; i < n; i++) {
             encode_piece(e, text + pos, ends[i] - pos, hashes[i], &keys[i], out);

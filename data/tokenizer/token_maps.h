@@ -104,6 +104,10 @@ static inline int ct_bytes_slot_is(const CtBytesMap *map, const CtBytesSlot *s, 
 static inline size_t ct_bytes_first_slot(const CtBytesMap *map, uint64_t h) {
     return (size_t)(((h & 0xFFFFFFFFu) * (uint64_t)map->n_buckets) >> 32) * CT_BYTES_BUCKET;
 }
+// Starts loading the bucket of hash h, so that several lookups wait for memory together.
+static inline void ct_bytes_map_prefetch(const CtBytesMap *map, uint64_t h) {
+    __builtin_prefetch(map->slots + ct_bytes_first_slot(map, h));
+}
 // The id whose bytes are p[0..n), or -1.
 static inline int32_t ct_bytes_map_find_hashed(const CtBytesMap *map, const uint8_t *p, size_t n, uint64_t h) {
     const uint64_t head = ct_bytes_head(p, n);
