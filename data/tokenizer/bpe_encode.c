@@ -20,9 +20,10 @@
 
 #define SHORT_PIECE 256  // above this many bytes, the heap method
 #define PIECE_BATCH 64   // piece boundaries asked of the pre-tokenizer at a time
-// The piece cache: direct-mapped, one 64-byte line per slot, 2 MiB per encoder. Big enough
-// for the distinct pieces of a few MB of text (about 47,000 in the shared corpus), which
-// matters most for tokenizer.json files without whole-piece lookup.
+// The piece cache: direct-mapped, one 64-byte line per slot, 2 MiB per encoder, for the pieces
+// the hot table cannot hold: longer than HOT_MAX_BYTES, or of more than HOT_MAX_IDS ids (the
+// hot table then says HOT_IN_CACHE). Other pieces do not look there: one that is not in the hot
+// table is mostly new to the text, and the look would be one more trip to memory.
 #define CACHE_SLOTS 32768
 #define CACHE_MAX_BYTES 22
 #define CACHE_MAX_IDS 8
@@ -37,6 +38,7 @@
 #define HOT_SLOTS 131072
 #define HOT_MAX_BYTES 16
 #define HOT_MAX_IDS 3
+#define HOT_IN_CACHE (-2)  // ids[0] of a piece of more ids: they are in the piece cache
 
 typedef struct {
     uint64_t key[2];  // the piece's bytes, zero-padded
@@ -336,17 +338,18 @@ static inline int hot_slot_is(const HotSlot *s, const HotSlot *want) {
     return s->tag == want->tag && s->key[0] == want->key[0] && s->key[1] == want->key[1];
 }
 
-// Keeps a piece's ids in its hot set (hot: NULL for a piece too long for one), when they fit:
-// first in the set, the set's other piece second (the least recently used one goes).
-static inline void remember_hot(HotSlot *hot, HotSlot *want, const int32_t *ids, size_t n) {
-    if (!hot || n > HOT_MAX_IDS) return;
-    for (size_t i = 0; i < HOT_MAX_IDS; i++) want->ids[i] = i < n ? ids[i] : -1;
+// Keeps a piece's ids in its hot set (hot: NULL for a piece too long for one), when they fit,
+// else HOT_IN_CACHE when the piece cache has them (in_cache): first in the set, the set's
+// other piece second (the least recently used one goes).
+static inline void remember_hot(HotSlot *hot, HotSlot *want, const int32_t *ids, size_t n, int in_cache) {
+    if (!hot || (n > HOT_MAX_IDS && !in_cache)) return;
+    for (size_t i = 0; i < HOT_MAX_IDS; i++) want->ids[i] = n > HOT_MAX_IDS ? (i ? -1 : HOT_IN_CACHE) : i < n ? ids[i] : -1;
     hot[1] = hot[0];
     hot[0] = *want;
 }
 
 static void encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
-                                HotSlot *want, CtIds *out);
+                                HotSlot *want, int in_cache, CtIds *out);
 
 static inline CacheSlot *cache_slot(const CtEncoder *e, uint64_t h) { return &e->cache[(h >> 20) & (CACHE_SLOTS - 1)]; }
 static inline HotSlot *hot_set(const CtEncoder *e, uint64_t h) { return &e->hot[(h >> 32) & (HOT_SLOTS - 2)]; }
@@ -382,11 +385,15 @@ static inline void encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, 
         if (way >= 0) {
             const HotSlot found = hot[way];
             if (way == 1) hot[1] = hot[0], hot[0] = found;
+            if (found.ids[0] == HOT_IN_CACHE) {
+                encode_piece_missed(e, piece, len, h, hot, want, 1, out);
+                return;
+            }
             for (int i = 0; i < HOT_MAX_IDS && found.ids[i] >= 0; i++) ct_ids_push(out, found.ids[i]);
             return;
         }
     }
-    encode_piece_missed(e, piece, len, h, hot, want, out);
+    encode_piece_missed(e, piece, len, h, hot, want, 0, out);
 }
 
 void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
@@ -396,15 +403,15 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
     encode_piece(e, piece, len, h, &want, out);
 }
 
-// A piece the hot table lacks (hot: its set, NULL when the piece is too long for one; want:
-// its key there).
+// A piece the hot table lacks, or whose ids it says are in the piece cache (in_cache). hot: its
+// set, NULL when the piece is too long for one; want: its key there.
 __attribute__((noinline)) static void encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h,
-                                                          HotSlot *hot, HotSlot *want, CtIds *out) {
+                                                          HotSlot *hot, HotSlot *want, int in_cache, CtIds *out) {
     const CtTokenizer *t = e->t;
-    if (t->whole_piece_lookup) {
+    if (t->whole_piece_lookup && !in_cache) {
         int32_t id = ct_bytes_map_find_hashed(&t->bytes_map, piece, len, h);
         if (id >= 0) {
-            remember_hot(hot, want, &id, 1);
+            remember_hot(hot, want, &id, 1, 0);
             ct_ids_push(out, id);
             return;
         }
@@ -419,14 +426,10 @@ __attribute__((noinline)) static void encode_piece_missed(CtEncoder *e, const ui
         if (n) merge_long(e, n, out);
         return;
     }
-    CacheSlot *slot = NULL;
-    if (len <= CACHE_MAX_BYTES) {
-        slot = cache_slot(e, h);
-        if (slot->hash == h && slot->len == len && memcmp(slot->bytes, piece, len) == 0) {
-            for (int i = 0; i < slot->n_ids; i++) ct_ids_push(out, slot->ids[i]);
-            remember_hot(hot, want, slot->ids, slot->n_ids);
-            return;
-        }
+    CacheSlot *slot = len <= CACHE_MAX_BYTES ? cache_slot(e, h) : NULL;
+    if (slot && (in_cache || !hot) && slot->hash == h && slot->len == len && memcmp(slot->bytes, piece, len) == 0) {
+        for (int i = 0; i < slot->n_ids; i++) ct_ids_push(out, slot->ids[i]);
+        return;
     }
     size_t n = len;
     if (t->units == CT_UNITS_CHARS)
@@ -435,14 +438,15 @@ __attribute__((noinline)) static void encode_piece_missed(CtEncoder *e, const ui
         for (size_t i = 0; i < len; i++) e->ids[i] = t->byte_token[piece[i]];
     n = merge_short(e, n);
     for (size_t i = 0; i < n; i++) ct_ids_push(out, e->ids[i]);
-    remember_hot(hot, want, e->ids, n);
-    if (slot && n <= CACHE_MAX_IDS) {
+    int cached = slot && n <= CACHE_MAX_IDS && (!hot || n > HOT_MAX_IDS);
+    if (cached) {
         slot->hash = h;
         slot->len = (uint8_t)len;
         slot->n_ids = (uint8_t)n;
         memcpy(slot->bytes, piece, len);
         memcpy(slot->ids, e->ids, n * sizeof *e->ids);
     }
+    remember_hot(hot, want, e->ids, n, cached);
 }
 
 void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, size_t from, size_t to, CtIds *out) {
@@ -459,17 +463,16 @@ void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, siz
             hashes[i] = piece_key(text + p, ends[i] - p, &keys[i]);
             if (keys[i].tag) __builtin_prefetch(hot_set(e, hashes[i]));
         }
-        // Then the next table's line (the bytes map's, or the piece cache's) of each piece that
-        // is not there: most are the first of their kind in the text.
+        // Then the next tables' lines of each piece that is not there (most are the first of
+        // their kind in the text): the bytes map's, and the piece cache's for a long piece.
         for (size_t i = 0, p = pos; i < n; p = ends[i++]) {
             if (keys[i].tag) {
                 const HotSlot *hot = hot_set(e, hashes[i]);
                 if (hot[0].tag == keys[i].tag || hot[1].tag == keys[i].tag) continue;
-            } else if (ends[i] - p > SHORT_PIECE) {
-                continue;
+            } else if (ends[i] - p <= CACHE_MAX_BYTES) {
+                __builtin_prefetch(cache_slot(e, hashes[i]));
             }
             if (whole) ct_bytes_map_prefetch(&e->t->bytes_map, hashes[i]);
-            else __builtin_prefetch(cache_slot(e, hashes[i]));
         }
         for (size_t i = 0; i < n; i++) {
             encode_piece(e, text + pos, ends[i] - pos, hashes[i], &keys[i], out);
