@@ -189,9 +189,9 @@ static size_t merge_short(CtEncoder *e, size_t n) {
             if (ranks[i] < ranks[best]) best = i;
         if (ranks[best] == CT_PAIR_NONE) break;
         ids[best] = ct_pair_map_merged(pairs, ranks[best]);
-        size_t tail = n - best - 2;  // parts after the removed one
-        memmove(ids + best + 1, ids + best + 2, tail * sizeof *ids);
-        if (tail) memmove(ranks + best + 1, ranks + best + 2, (tail - 1) * sizeof *ranks);
+        // The part after best is gone (a few parts move: a loop costs less than a memmove call).
+        for (size_t i = best + 1; i + 1 < n; i++) ids[i] = ids[i + 1];
+        for (size_t i = best + 1; i + 2 < n; i++) ranks[i] = ranks[i + 1];
         n--;
         if (best > 0) ct_pair_map_prefetch(pairs, ids[best - 1], ids[best]);
         if (best + 1 < n) ct_pair_map_prefetch(pairs, ids[best], ids[best + 1]);
@@ -370,17 +370,16 @@ static inline uint64_t piece_key(const uint8_t *piece, size_t len, HotSlot *want
 }
 
 // The hot-table path, inlined into the pre-tokenizer's loop (most pieces end here); the rest of
-// the work is encode_piece_missed's. h and want: piece_key's.
-static inline void encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *want,
-                                CtIds *out) {
+// the work is encode_piece_missed's. h and want: piece_key's; hot: the piece's set (NULL when
+// want->tag is 0).
+static inline void encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
+                                HotSlot *want, CtIds *out) {
     const CtTokenizer *t = e->t;
     if (len == 1 && t->units == CT_UNITS_BYTES) {
         ct_ids_push(out, t->byte_token[piece[0]]);
         return;
     }
-    HotSlot *hot = NULL;
-    if (want->tag) {
-        hot = hot_set(e, h);
+    if (hot) {
         int way = hot_slot_is(&hot[0], want) ? 0 : hot_slot_is(&hot[1], want) ? 1 : -1;
         if (way >= 0) {
             const HotSlot found = hot[way];
@@ -400,7 +399,7 @@ void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out)
     if (len == 0) return;
     HotSlot want;
     uint64_t h = piece_key(piece, len, &want);
-    encode_piece(e, piece, len, h, &want, out);
+    encode_piece(e, piece, len, h, want.tag ? hot_set(e, h) : NULL, &want, out);
 }
 
 // A piece the hot table lacks, or whose ids it says are in the piece cache (in_cache). hot: its
@@ -453,7 +452,7 @@ void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, siz
     CtPattern pattern = e->t->pattern;
     size_t pos = from, ends[PIECE_BATCH];
     uint64_t hashes[PIECE_BATCH];
-    HotSlot keys[PIECE_BATCH];
+    HotSlot keys[PIECE_BATCH], *sets[PIECE_BATCH];
     const int whole = e->t->whole_piece_lookup;
     while (pos < to) {
         size_t n = ct_pretokenize_many(pattern, text, len, pos, to, ends, PIECE_BATCH);
@@ -461,21 +460,21 @@ void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, siz
         // (mostly from beyond L2) wait together.
         for (size_t i = 0, p = pos; i < n; p = ends[i++]) {
             hashes[i] = piece_key(text + p, ends[i] - p, &keys[i]);
-            if (keys[i].tag) __builtin_prefetch(hot_set(e, hashes[i]));
+            sets[i] = keys[i].tag ? hot_set(e, hashes[i]) : NULL;
+            __builtin_prefetch(sets[i]);
         }
         // Then the next tables' lines of each piece that is not there (most are the first of
         // their kind in the text): the bytes map's, and the piece cache's for a long piece.
         for (size_t i = 0, p = pos; i < n; p = ends[i++]) {
-            if (keys[i].tag) {
-                const HotSlot *hot = hot_set(e, hashes[i]);
-                if (hot[0].tag == keys[i].tag || hot[1].tag == keys[i].tag) continue;
+            if (sets[i]) {
+                if (sets[i][0].tag == keys[i].tag || sets[i][1].tag == keys[i].tag) continue;
             } else if (ends[i] - p <= CACHE_MAX_BYTES) {
                 __builtin_prefetch(cache_slot(e, hashes[i]));
             }
             if (whole) ct_bytes_map_prefetch(&e->t->bytes_map, hashes[i]);
         }
         for (size_t i = 0; i < n; i++) {
-            encode_piece(e, text + pos, ends[i] - pos, hashes[i], &keys[i], out);
+            encode_piece(e, text + pos, ends[i] - pos, hashes[i], sets[i], &keys[i], out);
             pos = ends[i];
         }
     }
