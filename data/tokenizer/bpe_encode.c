@@ -64,6 +64,19 @@ typedef struct {
     uint32_t version;
 } HeapEntry;
 
+// A piece of up to SHORT_PIECE bytes being merged. In ct_encode_ordinary_range the pieces of a
+// batch that need merges are merged together, one merge of each per round, so that the pair
+// lookups of a round (a trip to memory each: the pieces are mostly new to the text) overlap
+// instead of each waiting for the one before.
+typedef struct {
+    int32_t *ids, *ranks;  // its parts (in the encoder's merge space), at the end its ids
+    size_t n;              // how many parts
+    size_t best;           // where its last merge was; MERGE_DONE when no pair merges
+    size_t at;             // the output's length when its turn came: where its ids go
+    size_t piece;          // its index in the batch
+} MergeJob;
+#define MERGE_DONE SIZE_MAX
+
 typedef struct {
     uint8_t *text;
     size_t len;
@@ -76,8 +89,11 @@ struct CtEncoder {
     const CtTokenizer *t;
     HotSlot *hot;  // HOT_SLOTS
     CacheSlot *cache;
-    // short pieces
-    int32_t ids[SHORT_PIECE], ranks[SHORT_PIECE];
+    // short pieces: the parts of a batch's pieces, packed (PIECE_BATCH * SHORT_PIECE each)
+    int32_t *merge_ids, *merge_ranks;
+    size_t merge_used;
+    MergeJob jobs[PIECE_BATCH];
+    size_t n_jobs;  // pieces of the batch waiting for their merges
     // long pieces (grown as needed)
     size_t long_cap, heap_cap;
     int32_t *node_id, *node_next, *node_prev;
@@ -128,6 +144,8 @@ CtEncoder *ct_encoder_new(const CtTokenizer *t) {
     e->t = t;
     e->cache = ct_calloc(CACHE_SLOTS, sizeof *e->cache);
     e->hot = ct_calloc(HOT_SLOTS, sizeof *e->hot);
+    e->merge_ids = ct_alloc(PIECE_BATCH * SHORT_PIECE * sizeof *e->merge_ids);
+    e->merge_ranks = ct_alloc(PIECE_BATCH * SHORT_PIECE * sizeof *e->merge_ranks);
     if (t->units == CT_UNITS_WORDPIECE) e->wp = ct_wordpiece_scratch_new(t);
     for (int32_t k = 0; k < t->n_special; k++) {
         int32_t id = t->special_ids[k];
@@ -157,6 +175,8 @@ void ct_encoder_free(CtEncoder *e) {
     if (!e) return;
     ct_free(e->cache);
     ct_free(e->hot);
+    ct_free(e->merge_ids);
+    ct_free(e->merge_ranks);
     ct_wordpiece_scratch_free(e->wp);
     ct_free(e->node_id);
     ct_free(e->node_next);
@@ -174,31 +194,48 @@ void ct_encoder_free(CtEncoder *e) {
     ct_free(e);
 }
 
-// tiktoken's method: ranks[i] holds the rank of (ids[i], ids[i+1]); merge the smallest.
-// The parts start in e->ids[0..n).
-static size_t merge_short(CtEncoder *e, size_t n) {
+// tiktoken's method on each piece: ranks[i] holds the rank of (ids[i], ids[i+1]); merge the
+// smallest. One merge of every piece per round, then the lookups of the new pairs of all of them:
+// each line of the pair map is requested before the first is read, so the waits overlap.
+static void merge_pieces(const CtEncoder *e, MergeJob *jobs, size_t n_jobs) {
     const CtPairMap *pairs = &e->t->pair_map;
-    int32_t *ids = e->ids, *ranks = e->ranks;
-    // The table is larger than the caches: each lookup waits for memory, so the buckets are
-    // all requested before the first is read (the waits overlap).
-    for (size_t i = 0; i + 1 < n; i++) ct_pair_map_prefetch(pairs, ids[i], ids[i + 1]);
-    for (size_t i = 0; i + 1 < n; i++) ranks[i] = ct_pair_map_rank(pairs, ids[i], ids[i + 1]);
-    while (n > 1) {
-        size_t best = 0;
-        for (size_t i = 1; i + 1 < n; i++)
-            if (ranks[i] < ranks[best]) best = i;
-        if (ranks[best] == CT_PAIR_NONE) break;
-        ids[best] = ct_pair_map_merged(pairs, ranks[best]);
-        // The part after best is gone (a few parts move: a loop costs less than a memmove call).
-        for (size_t i = best + 1; i + 1 < n; i++) ids[i] = ids[i + 1];
-        for (size_t i = best + 1; i + 2 < n; i++) ranks[i] = ranks[i + 1];
-        n--;
-        if (best > 0) ct_pair_map_prefetch(pairs, ids[best - 1], ids[best]);
-        if (best + 1 < n) ct_pair_map_prefetch(pairs, ids[best], ids[best + 1]);
-        if (best > 0) ranks[best - 1] = ct_pair_map_rank(pairs, ids[best - 1], ids[best]);
-        if (best + 1 < n) ranks[best] = ct_pair_map_rank(pairs, ids[best], ids[best + 1]);
+    for (size_t j = 0; j < n_jobs; j++)
+        for (size_t i = 0; i + 1 < jobs[j].n; i++) ct_pair_map_prefetch(pairs, jobs[j].ids[i], jobs[j].ids[i + 1]);
+    for (size_t j = 0; j < n_jobs; j++) {
+        const int32_t *ids = jobs[j].ids;
+        for (size_t i = 0; i + 1 < jobs[j].n; i++) jobs[j].ranks[i] = ct_pair_map_rank(pairs, ids[i], ids[i + 1]);
+        jobs[j].best = 0;
     }
-    return n;
+    for (size_t active = n_jobs; active;) {
+        for (size_t j = 0; j < n_jobs; j++) {
+            MergeJob *m = &jobs[j];
+            if (m->best == MERGE_DONE) continue;
+            int32_t *ids = m->ids, *ranks = m->ranks;
+            size_t n = m->n, best = 0;
+            for (size_t i = 1; i + 1 < n; i++)
+                if (ranks[i] < ranks[best]) best = i;
+            if (n < 2 || ranks[best] == CT_PAIR_NONE) {
+                m->best = MERGE_DONE;
+                active--;
+                continue;
+            }
+            ids[best] = ct_pair_map_merged(pairs, ranks[best]);
+            // The part after best is gone (a few parts move: a loop costs less than a memmove call).
+            for (size_t i = best + 1; i + 1 < n; i++) ids[i] = ids[i + 1];
+            for (size_t i = best + 1; i + 2 < n; i++) ranks[i] = ranks[i + 1];
+            m->n = --n;
+            if (best > 0) ct_pair_map_prefetch(pairs, ids[best - 1], ids[best]);
+            if (best + 1 < n) ct_pair_map_prefetch(pairs, ids[best], ids[best + 1]);
+            m->best = best;
+        }
+        for (size_t j = 0; j < n_jobs; j++) {
+            MergeJob *m = &jobs[j];
+            size_t best = m->best;
+            if (best == MERGE_DONE) continue;
+            if (best > 0) m->ranks[best - 1] = ct_pair_map_rank(pairs, m->ids[best - 1], m->ids[best]);
+            if (best + 1 < m->n) m->ranks[best] = ct_pair_map_rank(pairs, m->ids[best], m->ids[best + 1]);
+        }
+    }
 }
 
 // HF's merge_word: a known character is its token; an unknown one its <0xNN> tokens when all
@@ -348,8 +385,8 @@ static inline void remember_hot(HotSlot *hot, HotSlot *want, const int32_t *ids,
     hot[0] = *want;
 }
 
-static void encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
-                                HotSlot *want, int in_cache, CtIds *out);
+static MergeJob *encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
+                                     HotSlot *want, int in_cache, int defer, CtIds *out);
 
 static inline CacheSlot *cache_slot(const CtEncoder *e, uint64_t h) { return &e->cache[(h >> 20) & (CACHE_SLOTS - 1)]; }
 static inline HotSlot *hot_set(const CtEncoder *e, uint64_t h) { return &e->hot[(h >> 32) & (HOT_SLOTS - 2)]; }
@@ -371,48 +408,64 @@ static inline uint64_t piece_key(const uint8_t *piece, size_t len, HotSlot *want
 
 // The hot-table path, inlined into the pre-tokenizer's loop (most pieces end here); the rest of
 // the work is encode_piece_missed's. h and want: piece_key's; hot: the piece's set (NULL when
-// want->tag is 0).
-static inline void encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
-                                HotSlot *want, CtIds *out) {
+// want->tag is 0); defer: whether merges may wait (then the piece's job, or NULL when its ids
+// are out).
+static inline MergeJob *encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
+                                     HotSlot *want, int defer, CtIds *out) {
     const CtTokenizer *t = e->t;
     if (len == 1 && t->units == CT_UNITS_BYTES) {
         ct_ids_push(out, t->byte_token[piece[0]]);
-        return;
+        return NULL;
     }
     if (hot) {
         int way = hot_slot_is(&hot[0], want) ? 0 : hot_slot_is(&hot[1], want) ? 1 : -1;
         if (way >= 0) {
             const HotSlot found = hot[way];
             if (way == 1) hot[1] = hot[0], hot[0] = found;
-            if (found.ids[0] == HOT_IN_CACHE) {
-                encode_piece_missed(e, piece, len, h, hot, want, 1, out);
-                return;
-            }
+            if (found.ids[0] == HOT_IN_CACHE) return encode_piece_missed(e, piece, len, h, hot, want, 1, defer, out);
             for (int i = 0; i < HOT_MAX_IDS && found.ids[i] >= 0; i++) ct_ids_push(out, found.ids[i]);
-            return;
+            return NULL;
         }
     }
-    encode_piece_missed(e, piece, len, h, hot, want, 0, out);
+    return encode_piece_missed(e, piece, len, h, hot, want, 0, defer, out);
 }
 
 void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
     if (len == 0) return;
     HotSlot want;
     uint64_t h = piece_key(piece, len, &want);
-    encode_piece(e, piece, len, h, want.tag ? hot_set(e, h) : NULL, &want, out);
+    encode_piece(e, piece, len, h, want.tag ? hot_set(e, h) : NULL, &want, 0, out);
+}
+
+// Keeps a merged piece's ids in the piece cache (when the hot table cannot hold them) and in its
+// hot set.
+static void remember_merged(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot, HotSlot *want,
+                            const int32_t *ids, size_t n) {
+    CacheSlot *slot = len <= CACHE_MAX_BYTES ? cache_slot(e, h) : NULL;
+    int cached = slot && n <= CACHE_MAX_IDS && (!hot || n > HOT_MAX_IDS);
+    if (cached) {
+        slot->hash = h;
+        slot->len = (uint8_t)len;
+        slot->n_ids = (uint8_t)n;
+        memcpy(slot->bytes, piece, len);
+        memcpy(slot->ids, ids, n * sizeof *ids);
+    }
+    remember_hot(hot, want, ids, n, cached);
 }
 
 // A piece the hot table lacks, or whose ids it says are in the piece cache (in_cache). hot: its
-// set, NULL when the piece is too long for one; want: its key there.
-__attribute__((noinline)) static void encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h,
-                                                          HotSlot *hot, HotSlot *want, int in_cache, CtIds *out) {
+// set, NULL when the piece is too long for one; want: its key there. A piece that needs merges
+// is left to the caller when it can wait (defer): its job, with the ids it starts from.
+__attribute__((noinline)) static MergeJob *encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len,
+                                                               uint64_t h, HotSlot *hot, HotSlot *want, int in_cache,
+                                                               int defer, CtIds *out) {
     const CtTokenizer *t = e->t;
     if (t->whole_piece_lookup && !in_cache) {
         int32_t id = ct_bytes_map_find_hashed(&t->bytes_map, piece, len, h);
         if (id >= 0) {
             remember_hot(hot, want, &id, 1, 0);
             ct_ids_push(out, id);
-            return;
+            return NULL;
         }
     }
     if (len > SHORT_PIECE) {
@@ -423,34 +476,61 @@ __attribute__((noinline)) static void encode_piece_missed(CtEncoder *e, const ui
         else
             for (size_t i = 0; i < len; i++) e->node_id[i] = t->byte_token[piece[i]];
         if (n) merge_long(e, n, out);
-        return;
+        return NULL;
     }
     CacheSlot *slot = len <= CACHE_MAX_BYTES ? cache_slot(e, h) : NULL;
     if (slot && (in_cache || !hot) && slot->hash == h && slot->len == len && memcmp(slot->bytes, piece, len) == 0) {
         for (int i = 0; i < slot->n_ids; i++) ct_ids_push(out, slot->ids[i]);
-        return;
+        return NULL;
     }
-    size_t n = len;
+    MergeJob one, *m = defer ? &e->jobs[e->n_jobs] : &one;
+    m->ids = e->merge_ids + e->merge_used;
+    m->ranks = e->merge_ranks + e->merge_used;
+    m->at = out->len;
     if (t->units == CT_UNITS_CHARS)
-        n = spm_symbols(t, piece, len, e->ids);
+        m->n = spm_symbols(t, piece, len, m->ids);
     else
-        for (size_t i = 0; i < len; i++) e->ids[i] = t->byte_token[piece[i]];
-    n = merge_short(e, n);
-    for (size_t i = 0; i < n; i++) ct_ids_push(out, e->ids[i]);
-    int cached = slot && n <= CACHE_MAX_IDS && (!hot || n > HOT_MAX_IDS);
-    if (cached) {
-        slot->hash = h;
-        slot->len = (uint8_t)len;
-        slot->n_ids = (uint8_t)n;
-        memcpy(slot->bytes, piece, len);
-        memcpy(slot->ids, e->ids, n * sizeof *e->ids);
+        for (size_t i = 0; i < (m->n = len); i++) m->ids[i] = t->byte_token[piece[i]];
+    if (defer) {
+        e->merge_used += len;
+        return &e->jobs[e->n_jobs++];
     }
-    remember_hot(hot, want, e->ids, n, cached);
+    merge_pieces(e, m, 1);
+    for (size_t i = 0; i < m->n; i++) ct_ids_push(out, m->ids[i]);
+    remember_merged(e, piece, len, h, hot, want, m->ids, m->n);
+    return NULL;
+}
+
+// The merges a batch's pieces left waiting: all at once, then each piece's ids put in place in
+// the output (where its turn was) and remembered. starts/ends: the batch's pieces.
+static void finish_batch(CtEncoder *e, const uint8_t *text, const size_t *starts, const size_t *ends,
+                         const uint64_t *hashes, HotSlot **sets, HotSlot *keys, CtIds *out) {
+    MergeJob *jobs = e->jobs;
+    size_t n_jobs = e->n_jobs, total = 0;
+    merge_pieces(e, jobs, n_jobs);
+    for (size_t k = 0; k < n_jobs; k++) total += jobs[k].n;
+    ct_ids_grow(out, out->len + total);
+    // From the last job back, the ids after its place move up by the ids still to come before them.
+    size_t end = out->len, to = out->len + total;
+    for (size_t k = n_jobs; k-- > 0;) {
+        size_t after = end - jobs[k].at;
+        memmove(out->data + to - after, out->data + jobs[k].at, after * sizeof *out->data);
+        to -= after + jobs[k].n;
+        memcpy(out->data + to, jobs[k].ids, jobs[k].n * sizeof *out->data);
+        end = jobs[k].at;
+    }
+    out->len += total;
+    for (size_t k = 0; k < n_jobs; k++) {
+        size_t i = jobs[k].piece;
+        remember_merged(e, text + starts[i], ends[i] - starts[i], hashes[i], sets[i], &keys[i], jobs[k].ids, jobs[k].n);
+    }
+    e->n_jobs = 0;
+    e->merge_used = 0;
 }
 
 void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, size_t from, size_t to, CtIds *out) {
     CtPattern pattern = e->t->pattern;
-    size_t pos = from, ends[PIECE_BATCH];
+    size_t pos = from, ends[PIECE_BATCH], starts[PIECE_BATCH];
     uint64_t hashes[PIECE_BATCH];
     HotSlot keys[PIECE_BATCH], *sets[PIECE_BATCH];
     const int whole = e->t->whole_piece_lookup;
@@ -474,9 +554,12 @@ void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, siz
             if (whole) ct_bytes_map_prefetch(&e->t->bytes_map, hashes[i]);
         }
         for (size_t i = 0; i < n; i++) {
-            encode_piece(e, text + pos, ends[i] - pos, hashes[i], sets[i], &keys[i], out);
+            starts[i] = pos;
+            MergeJob *m = encode_piece(e, text + pos, ends[i] - pos, hashes[i], sets[i], &keys[i], 1, out);
+            if (m) m->piece = i;
             pos = ends[i];
         }
+        if (e->n_jobs) finish_batch(e, text, starts, ends, hashes, sets, keys, out);
     }
 }
 
