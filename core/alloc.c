@@ -4,13 +4,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/error.h"
 
 // Each block carries a header of CT_ALIGN bytes in front of it that records its size, so that
-// ct_free can keep the counter right without a size argument.
+// ct_free can keep the counter right without a size argument, and where the block that malloc
+// gave starts (offset bytes before the header: 0 but for ct_alloc_huge).
 typedef struct {
-    size_t bytes;
+    size_t bytes, offset;
 } BlockHeader;
 
 static atomic_size_t mem_current;
@@ -33,9 +35,31 @@ void *ct_alloc(size_t bytes) {
         CT_FATAL("use a smaller batch, sequence length or model, or free memory on this machine",
                  "out of memory: asked for %.1f MiB while holding %.1f MiB", mib(bytes),
                  mib(atomic_load(&mem_current)));
-    ((BlockHeader *)raw)->bytes = bytes;
+    *(BlockHeader *)raw = (BlockHeader){bytes, 0};
     count_add(bytes);
     return (unsigned char *)raw + CT_ALIGN;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *ct_alloc_huge(size_t bytes) {
+    if (bytes < HUGE_PAGE) return ct_alloc(bytes);
+    size_t span = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);  // whole huge pages
+    if (bytes > SIZE_MAX - 2 * HUGE_PAGE)
+        CT_FATAL("a size computation overflowed", "allocation of %zu bytes is impossible", bytes);
+    void *raw = NULL;
+    if (posix_memalign(&raw, HUGE_PAGE, HUGE_PAGE + span) != 0 || !raw)
+        CT_FATAL("use a smaller batch, sequence length or model, or free memory on this machine",
+                 "out of memory: asked for %.1f MiB while holding %.1f MiB", mib(bytes),
+                 mib(atomic_load(&mem_current)));
+    // The header sits at the end of the first huge page, the block on the next one.
+    unsigned char *block = (unsigned char *)raw + HUGE_PAGE;
+    *(BlockHeader *)(block - CT_ALIGN) = (BlockHeader){bytes, HUGE_PAGE - CT_ALIGN};
+#ifdef MADV_HUGEPAGE
+    madvise(block, span, MADV_HUGEPAGE);  // a hint: where it is refused, the block has small pages
+#endif
+    count_add(bytes);
+    return block;
 }
 
 void *ct_calloc(size_t count, size_t size) {
@@ -48,9 +72,9 @@ void *ct_calloc(size_t count, size_t size) {
 
 void ct_free(void *p) {
     if (!p) return;
-    unsigned char *raw = (unsigned char *)p - CT_ALIGN;
-    atomic_fetch_sub(&mem_current, ((BlockHeader *)raw)->bytes);
-    free(raw);
+    const BlockHeader *h = (const BlockHeader *)((unsigned char *)p - CT_ALIGN);
+    atomic_fetch_sub(&mem_current, h->bytes);
+    free((unsigned char *)h - h->offset);
 }
 
 void *ct_realloc(void *p, size_t bytes) {

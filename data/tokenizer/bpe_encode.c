@@ -142,8 +142,10 @@ static void index_added(CtEncoder *e) {
 CtEncoder *ct_encoder_new(const CtTokenizer *t) {
     CtEncoder *e = ct_calloc(1, sizeof *e);
     e->t = t;
-    e->cache = ct_calloc(CACHE_SLOTS, sizeof *e->cache);
-    e->hot = ct_calloc(HOT_SLOTS, sizeof *e->hot);
+    e->cache = ct_alloc_huge(CACHE_SLOTS * sizeof *e->cache);  // (2 MiB pages: the tables are read at random)
+    memset(e->cache, 0, CACHE_SLOTS * sizeof *e->cache);
+    e->hot = ct_alloc_huge(HOT_SLOTS * sizeof *e->hot);
+    memset(e->hot, 0, HOT_SLOTS * sizeof *e->hot);
     e->merge_ids = ct_alloc(PIECE_BATCH * SHORT_PIECE * sizeof *e->merge_ids);
     e->merge_ranks = ct_alloc(PIECE_BATCH * SHORT_PIECE * sizeof *e->merge_ranks);
     if (t->units == CT_UNITS_WORDPIECE) e->wp = ct_wordpiece_scratch_new(t);
