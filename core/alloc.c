@@ -27,39 +27,38 @@ static void count_add(size_t bytes) {
 
 static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
-void *ct_alloc(size_t bytes) {
-    if (bytes > SIZE_MAX - CT_ALIGN)
+// malloc's block of extra + bytes, aligned to `align`; running out of memory is fatal.
+static unsigned char *raw_block(size_t align, size_t extra, size_t bytes) {
+    if (bytes > SIZE_MAX - extra)
         CT_FATAL("a size computation overflowed", "allocation of %zu bytes is impossible", bytes);
     void *raw = NULL;
-    if (posix_memalign(&raw, CT_ALIGN, bytes + CT_ALIGN) != 0 || !raw)
+    if (posix_memalign(&raw, align, extra + bytes) != 0 || !raw)
         CT_FATAL("use a smaller batch, sequence length or model, or free memory on this machine",
                  "out of memory: asked for %.1f MiB while holding %.1f MiB", mib(bytes),
                  mib(atomic_load(&mem_current)));
-    *(BlockHeader *)raw = (BlockHeader){bytes, 0};
-    count_add(bytes);
-    return (unsigned char *)raw + CT_ALIGN;
+    return raw;
 }
+
+// The caller's block of `bytes` at `block`, with its header before it, counted.
+static void *counted_block(unsigned char *block, size_t bytes, size_t offset) {
+    *(BlockHeader *)(block - CT_ALIGN) = (BlockHeader){bytes, offset};
+    count_add(bytes);
+    return block;
+}
+
+void *ct_alloc(size_t bytes) { return counted_block(raw_block(CT_ALIGN, CT_ALIGN, bytes) + CT_ALIGN, bytes, 0); }
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
 void *ct_alloc_huge(size_t bytes) {
     if (bytes < HUGE_PAGE) return ct_alloc(bytes);
-    size_t span = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);  // whole huge pages
-    if (bytes > SIZE_MAX - 2 * HUGE_PAGE)
-        CT_FATAL("a size computation overflowed", "allocation of %zu bytes is impossible", bytes);
-    void *raw = NULL;
-    if (posix_memalign(&raw, HUGE_PAGE, HUGE_PAGE + span) != 0 || !raw)
-        CT_FATAL("use a smaller batch, sequence length or model, or free memory on this machine",
-                 "out of memory: asked for %.1f MiB while holding %.1f MiB", mib(bytes),
-                 mib(atomic_load(&mem_current)));
-    // The header sits at the end of the first huge page, the block on the next one.
-    unsigned char *block = (unsigned char *)raw + HUGE_PAGE;
-    *(BlockHeader *)(block - CT_ALIGN) = (BlockHeader){bytes, HUGE_PAGE - CT_ALIGN};
+    // The header sits at the end of a first huge page, the block on whole pages after it.
+    unsigned char *block = raw_block(HUGE_PAGE, 2 * HUGE_PAGE, bytes) + HUGE_PAGE;
 #ifdef MADV_HUGEPAGE
-    madvise(block, span, MADV_HUGEPAGE);  // a hint: where it is refused, the block has small pages
+    // a hint: where it is refused, the block has small pages
+    madvise(block, (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
 #endif
-    count_add(bytes);
-    return block;
+    return counted_block(block, bytes, HUGE_PAGE - CT_ALIGN);
 }
 
 void *ct_calloc(size_t count, size_t size) {
