@@ -4,13 +4,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/error.h"
 
 // Each block carries a header of CT_ALIGN bytes in front of it that records its size, so that
-// ct_free can keep the counter right without a size argument.
+// ct_free can keep the counter right without a size argument, and where the block that malloc
+// gave starts (offset bytes before the header: 0 but for ct_alloc_huge).
 typedef struct {
-    size_t bytes;
+    size_t bytes, offset;
 } BlockHeader;
 
 static atomic_size_t mem_current;
@@ -25,17 +27,38 @@ static void count_add(size_t bytes) {
 
 static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
-void *ct_alloc(size_t bytes) {
-    if (bytes > SIZE_MAX - CT_ALIGN)
+// malloc's block of extra + bytes, aligned to `align`; running out of memory is fatal.
+static unsigned char *raw_block(size_t align, size_t extra, size_t bytes) {
+    if (bytes > SIZE_MAX - extra)
         CT_FATAL("a size computation overflowed", "allocation of %zu bytes is impossible", bytes);
     void *raw = NULL;
-    if (posix_memalign(&raw, CT_ALIGN, bytes + CT_ALIGN) != 0 || !raw)
+    if (posix_memalign(&raw, align, extra + bytes) != 0 || !raw)
         CT_FATAL("use a smaller batch, sequence length or model, or free memory on this machine",
                  "out of memory: asked for %.1f MiB while holding %.1f MiB", mib(bytes),
                  mib(atomic_load(&mem_current)));
-    ((BlockHeader *)raw)->bytes = bytes;
+    return raw;
+}
+
+// The caller's block of `bytes` at `block`, with its header before it, counted.
+static void *counted_block(unsigned char *block, size_t bytes, size_t offset) {
+    *(BlockHeader *)(block - CT_ALIGN) = (BlockHeader){bytes, offset};
     count_add(bytes);
-    return (unsigned char *)raw + CT_ALIGN;
+    return block;
+}
+
+void *ct_alloc(size_t bytes) { return counted_block(raw_block(CT_ALIGN, CT_ALIGN, bytes) + CT_ALIGN, bytes, 0); }
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *ct_alloc_huge(size_t bytes) {
+    if (bytes < HUGE_PAGE) return ct_alloc(bytes);
+    // The header sits at the end of a first huge page, the block on whole pages after it.
+    unsigned char *block = raw_block(HUGE_PAGE, 2 * HUGE_PAGE, bytes) + HUGE_PAGE;
+#ifdef MADV_HUGEPAGE
+    // a hint: where it is refused, the block has small pages
+    madvise(block, (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+#endif
+    return counted_block(block, bytes, HUGE_PAGE - CT_ALIGN);
 }
 
 void *ct_calloc(size_t count, size_t size) {
@@ -48,9 +71,9 @@ void *ct_calloc(size_t count, size_t size) {
 
 void ct_free(void *p) {
     if (!p) return;
-    unsigned char *raw = (unsigned char *)p - CT_ALIGN;
-    atomic_fetch_sub(&mem_current, ((BlockHeader *)raw)->bytes);
-    free(raw);
+    const BlockHeader *h = (const BlockHeader *)((unsigned char *)p - CT_ALIGN);
+    atomic_fetch_sub(&mem_current, h->bytes);
+    free((unsigned char *)h - h->offset);
 }
 
 void *ct_realloc(void *p, size_t bytes) {

@@ -45,6 +45,20 @@ TEST(core, calloc_zeroes_and_realloc_keeps_contents) {
     ct_free(s);
 }
 
+TEST(core, alloc_huge_is_page_aligned_counted_and_freed_like_any_block) {
+    size_t before = ct_mem_current(), n = (5u << 20) + 3;  // not a whole number of 2 MiB pages
+    unsigned char *big = ct_alloc_huge(n), *small = ct_alloc_huge(1000);
+    CHECK((uintptr_t)big % (2u << 20) == 0);
+    CHECK((uintptr_t)small % CT_ALIGN == 0);
+    CHECK_EQ_INT(ct_mem_current() - before, n + 1000);
+    memset(big, 0xAB, n);
+    big = ct_realloc(big, 64);  // keeps the contents, frees the huge block
+    CHECK(big[0] == 0xAB && big[63] == 0xAB);
+    ct_free(big);
+    ct_free(small);
+    CHECK_EQ_INT(ct_mem_current(), before);
+}
+
 TEST(core, arena_slices_are_aligned_and_reset) {
     CtArena arena;
     ct_arena_init(&arena, 1000);

@@ -20,24 +20,30 @@
 
 #define SHORT_PIECE 256  // above this many bytes, the heap method
 #define PIECE_BATCH 64   // piece boundaries asked of the pre-tokenizer at a time
-// The piece cache: direct-mapped, one 64-byte line per slot, 2 MiB per encoder. Big enough
-// for the distinct pieces of a few MB of text (about 47,000 in the shared corpus), which
-// matters most for tokenizer.json files without whole-piece lookup.
+// The piece cache: direct-mapped, one 64-byte line per slot, 2 MiB per encoder, for the pieces
+// the hot table cannot hold: longer than HOT_MAX_BYTES, or of more than HOT_MAX_IDS ids (the
+// hot table then says HOT_IN_CACHE). Other pieces do not look there: one that is not in the hot
+// table is mostly new to the text, and the look would be one more trip to memory.
 #define CACHE_SLOTS 32768
 #define CACHE_MAX_BYTES 22
 #define CACHE_MAX_IDS 8
-// The hot table: the ids (up to 3) of recent pieces of up to 16 bytes, 256 KiB per encoder (it
-// stays in the core's L2), in sets of two slots (one cache line) chosen by the hash, each set's
-// most recently used piece first: two pieces that share a set both stay. The frequent words of a text are found there without
-// a trip to the bytes map, the piece cache or the pair map, which for a 200,000-token
-// vocabulary are 8 MiB each and miss the caches.
-#define HOT_SLOTS 8192
+// The hot table: the ids (up to 3) of recent pieces of up to 16 bytes, in sets of two slots
+// (one cache line) chosen by the hash, each set's most recently used piece first: two pieces
+// that share a set both stay. The words of a text are found there without a trip to the bytes
+// map, the piece cache or the pair map, which for a 200,000-token vocabulary are several MB
+// each and miss the caches. 4 MiB per encoder: more than a core's L2, but the sets of a batch
+// of pieces are requested together (ct_encode_ordinary_range), so their loads overlap, and it
+// holds the distinct pieces of a few MB of text (256 KiB held a third of them, and the rest
+// went to the bytes map and the pair map again and again).
+#define HOT_SLOTS 131072
 #define HOT_MAX_BYTES 16
 #define HOT_MAX_IDS 3
+#define HOT_IN_CACHE (-2)  // ids[0] of a piece of more ids: they are in the piece cache
 
 typedef struct {
     uint64_t key[2];  // the piece's bytes, zero-padded
-    uint32_t tag;     // ct_bytes_tag: hash bits and the length (0: empty, no piece is that)
+    uint32_t tag;     // ct_bytes_tag: hash bits and the length (0: empty, no piece is that;
+                      // in a piece's key, 0: too long for the table)
     int32_t ids[HOT_MAX_IDS];  // -1 after the last
 } HotSlot;
 _Static_assert(sizeof(HotSlot) == 32, "two hot slots per cache line");
@@ -58,6 +64,19 @@ typedef struct {
     uint32_t version;
 } HeapEntry;
 
+// A piece of up to SHORT_PIECE bytes being merged. In ct_encode_ordinary_range the pieces of a
+// batch that need merges are merged together, one merge of each per round, so that the pair
+// lookups of a round (a trip to memory each: the pieces are mostly new to the text) overlap
+// instead of each waiting for the one before.
+typedef struct {
+    int32_t *ids, *ranks;  // its parts (in the encoder's merge space), at the end its ids
+    size_t n;              // how many parts
+    size_t best;           // where its last merge was; MERGE_DONE when no pair merges
+    size_t at;             // the output's length when its turn came: where its ids go
+    size_t piece;          // its index in the batch
+} MergeJob;
+#define MERGE_DONE SIZE_MAX
+
 typedef struct {
     uint8_t *text;
     size_t len;
@@ -70,8 +89,11 @@ struct CtEncoder {
     const CtTokenizer *t;
     HotSlot *hot;  // HOT_SLOTS
     CacheSlot *cache;
-    // short pieces
-    int32_t ids[SHORT_PIECE], ranks[SHORT_PIECE];
+    // short pieces: the parts of a batch's pieces, packed (PIECE_BATCH * SHORT_PIECE each)
+    int32_t *merge_ids, *merge_ranks;
+    size_t merge_used;
+    MergeJob jobs[PIECE_BATCH];
+    size_t n_jobs;  // pieces of the batch waiting for their merges
     // long pieces (grown as needed)
     size_t long_cap, heap_cap;
     int32_t *node_id, *node_next, *node_prev;
@@ -120,8 +142,12 @@ static void index_added(CtEncoder *e) {
 CtEncoder *ct_encoder_new(const CtTokenizer *t) {
     CtEncoder *e = ct_calloc(1, sizeof *e);
     e->t = t;
-    e->cache = ct_calloc(CACHE_SLOTS, sizeof *e->cache);
-    e->hot = ct_calloc(HOT_SLOTS, sizeof *e->hot);
+    e->cache = ct_alloc_huge(CACHE_SLOTS * sizeof *e->cache);  // (2 MiB pages: the tables are read at random)
+    memset(e->cache, 0, CACHE_SLOTS * sizeof *e->cache);
+    e->hot = ct_alloc_huge(HOT_SLOTS * sizeof *e->hot);
+    memset(e->hot, 0, HOT_SLOTS * sizeof *e->hot);
+    e->merge_ids = ct_alloc(PIECE_BATCH * SHORT_PIECE * sizeof *e->merge_ids);
+    e->merge_ranks = ct_alloc(PIECE_BATCH * SHORT_PIECE * sizeof *e->merge_ranks);
     if (t->units == CT_UNITS_WORDPIECE) e->wp = ct_wordpiece_scratch_new(t);
     for (int32_t k = 0; k < t->n_special; k++) {
         int32_t id = t->special_ids[k];
@@ -151,6 +177,8 @@ void ct_encoder_free(CtEncoder *e) {
     if (!e) return;
     ct_free(e->cache);
     ct_free(e->hot);
+    ct_free(e->merge_ids);
+    ct_free(e->merge_ranks);
     ct_wordpiece_scratch_free(e->wp);
     ct_free(e->node_id);
     ct_free(e->node_next);
@@ -168,31 +196,48 @@ void ct_encoder_free(CtEncoder *e) {
     ct_free(e);
 }
 
-// tiktoken's method: ranks[i] holds the rank of (ids[i], ids[i+1]); merge the smallest.
-// The parts start in e->ids[0..n).
-static size_t merge_short(CtEncoder *e, size_t n) {
+// tiktoken's method on each piece: ranks[i] holds the rank of (ids[i], ids[i+1]); merge the
+// smallest. One merge of every piece per round, then the lookups of the new pairs of all of them:
+// each line of the pair map is requested before the first is read, so the waits overlap.
+static void merge_pieces(const CtEncoder *e, MergeJob *jobs, size_t n_jobs) {
     const CtPairMap *pairs = &e->t->pair_map;
-    int32_t *ids = e->ids, *ranks = e->ranks;
-    // The table is larger than the caches: each lookup waits for memory, so the buckets are
-    // all requested before the first is read (the waits overlap).
-    for (size_t i = 0; i + 1 < n; i++) ct_pair_map_prefetch(pairs, ids[i], ids[i + 1]);
-    for (size_t i = 0; i + 1 < n; i++) ranks[i] = ct_pair_map_rank(pairs, ids[i], ids[i + 1]);
-    while (n > 1) {
-        size_t best = 0;
-        for (size_t i = 1; i + 1 < n; i++)
-            if (ranks[i] < ranks[best]) best = i;
-        if (ranks[best] == CT_PAIR_NONE) break;
-        ids[best] = ct_pair_map_merged(pairs, ranks[best]);
-        size_t tail = n - best - 2;  // parts after the removed one
-        memmove(ids + best + 1, ids + best + 2, tail * sizeof *ids);
-        if (tail) memmove(ranks + best + 1, ranks + best + 2, (tail - 1) * sizeof *ranks);
-        n--;
-        if (best > 0) ct_pair_map_prefetch(pairs, ids[best - 1], ids[best]);
-        if (best + 1 < n) ct_pair_map_prefetch(pairs, ids[best], ids[best + 1]);
-        if (best > 0) ranks[best - 1] = ct_pair_map_rank(pairs, ids[best - 1], ids[best]);
-        if (best + 1 < n) ranks[best] = ct_pair_map_rank(pairs, ids[best], ids[best + 1]);
+    for (size_t j = 0; j < n_jobs; j++)
+        for (size_t i = 0; i + 1 < jobs[j].n; i++) ct_pair_map_prefetch(pairs, jobs[j].ids[i], jobs[j].ids[i + 1]);
+    for (size_t j = 0; j < n_jobs; j++) {
+        const int32_t *ids = jobs[j].ids;
+        for (size_t i = 0; i + 1 < jobs[j].n; i++) jobs[j].ranks[i] = ct_pair_map_rank(pairs, ids[i], ids[i + 1]);
+        jobs[j].best = 0;
     }
-    return n;
+    for (size_t active = n_jobs; active;) {
+        for (size_t j = 0; j < n_jobs; j++) {
+            MergeJob *m = &jobs[j];
+            if (m->best == MERGE_DONE) continue;
+            int32_t *ids = m->ids, *ranks = m->ranks;
+            size_t n = m->n, best = 0;
+            for (size_t i = 1; i + 1 < n; i++)
+                if (ranks[i] < ranks[best]) best = i;
+            if (n < 2 || ranks[best] == CT_PAIR_NONE) {
+                m->best = MERGE_DONE;
+                active--;
+                continue;
+            }
+            ids[best] = ct_pair_map_merged(pairs, ranks[best]);
+            // The part after best is gone (a few parts move: a loop costs less than a memmove call).
+            for (size_t i = best + 1; i + 1 < n; i++) ids[i] = ids[i + 1];
+            for (size_t i = best + 1; i + 2 < n; i++) ranks[i] = ranks[i + 1];
+            m->n = --n;
+            if (best > 0) ct_pair_map_prefetch(pairs, ids[best - 1], ids[best]);
+            if (best + 1 < n) ct_pair_map_prefetch(pairs, ids[best], ids[best + 1]);
+            m->best = best;
+        }
+        for (size_t j = 0; j < n_jobs; j++) {
+            MergeJob *m = &jobs[j];
+            size_t best = m->best;
+            if (best == MERGE_DONE) continue;
+            if (best > 0) m->ranks[best - 1] = ct_pair_map_rank(pairs, m->ids[best - 1], m->ids[best]);
+            if (best + 1 < m->n) m->ranks[best] = ct_pair_map_rank(pairs, m->ids[best], m->ids[best + 1]);
+        }
+    }
 }
 
 // HF's merge_word: a known character is its token; an unknown one its <0xNN> tokens when all
@@ -332,58 +377,97 @@ static inline int hot_slot_is(const HotSlot *s, const HotSlot *want) {
     return s->tag == want->tag && s->key[0] == want->key[0] && s->key[1] == want->key[1];
 }
 
-// Keeps a piece's ids in its hot set (hot: NULL for a piece too long for one), when they fit:
-// first in the set, the set's other piece second (the least recently used one goes).
-static inline void remember_hot(HotSlot *hot, HotSlot *want, const int32_t *ids, size_t n) {
-    if (!hot || n > HOT_MAX_IDS) return;
-    for (size_t i = 0; i < n; i++) want->ids[i] = ids[i];
+// Keeps a piece's ids in its hot set (hot: NULL for a piece too long for one), when they fit,
+// else HOT_IN_CACHE when the piece cache has them (in_cache): first in the set, the set's
+// other piece second (the least recently used one goes).
+static inline void remember_hot(HotSlot *hot, HotSlot *want, const int32_t *ids, size_t n, int in_cache) {
+    if (!hot || (n > HOT_MAX_IDS && !in_cache)) return;
+    for (size_t i = 0; i < HOT_MAX_IDS; i++) want->ids[i] = n > HOT_MAX_IDS ? (i ? -1 : HOT_IN_CACHE) : i < n ? ids[i] : -1;
     hot[1] = hot[0];
     hot[0] = *want;
 }
 
-static void encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
-                                HotSlot *want, CtIds *out);
+static MergeJob *encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
+                                     HotSlot *want, int in_cache, int defer, CtIds *out);
+
+static inline CacheSlot *cache_slot(const CtEncoder *e, uint64_t h) { return &e->cache[(h >> 20) & (CACHE_SLOTS - 1)]; }
+static inline HotSlot *hot_set(const CtEncoder *e, uint64_t h) { return &e->hot[(h >> 32) & (HOT_SLOTS - 2)]; }
+
+// A piece's key in the hot table (want: its bytes, zero-padded, and tag; the tag is 0 when the
+// piece is too long for the table) and its hash (len >= 1). The hash comes from the key's
+// words, so the bytes are read once.
+static inline uint64_t piece_key(const uint8_t *piece, size_t len, HotSlot *want) {
+    if (len > HOT_MAX_BYTES) {
+        want->tag = 0;
+        return ct_hash_bytes(piece, len);
+    }
+    want->key[0] = ct_bytes_head(piece, len < 8 ? len : 8);
+    want->key[1] = len > 8 ? ct_bytes_head(piece + 8, len - 8) : 0;
+    uint64_t h = ct_hash_head16(want->key[0], want->key[1], len);
+    want->tag = ct_bytes_tag(h, len);
+    return h;
+}
 
 // The hot-table path, inlined into the pre-tokenizer's loop (most pieces end here); the rest of
-// the work is encode_piece_missed's.
-static inline void encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
+// the work is encode_piece_missed's. h and want: piece_key's; hot: the piece's set (NULL when
+// want->tag is 0); defer: whether merges may wait (then the piece's job, or NULL when its ids
+// are out).
+static inline MergeJob *encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot,
+                                     HotSlot *want, int defer, CtIds *out) {
     const CtTokenizer *t = e->t;
-    if (len == 0) return;
     if (len == 1 && t->units == CT_UNITS_BYTES) {
         ct_ids_push(out, t->byte_token[piece[0]]);
-        return;
+        return NULL;
     }
-    uint64_t h = ct_hash_bytes(piece, len);
-    HotSlot *hot = NULL, want = {{0, 0}, 0, {-1, -1, -1}};
-    if (len <= HOT_MAX_BYTES) {
-        want.key[0] = ct_bytes_head(piece, len < 8 ? len : 8);
-        if (len > 8) want.key[1] = ct_bytes_head(piece + 8, len - 8);
-        want.tag = ct_bytes_tag(h, len);
-        hot = &e->hot[(h >> 16) & (HOT_SLOTS - 2)];
-        int way = hot_slot_is(&hot[0], &want) ? 0 : hot_slot_is(&hot[1], &want) ? 1 : -1;
+    if (hot) {
+        int way = hot_slot_is(&hot[0], want) ? 0 : hot_slot_is(&hot[1], want) ? 1 : -1;
         if (way >= 0) {
             const HotSlot found = hot[way];
             if (way == 1) hot[1] = hot[0], hot[0] = found;
+            if (found.ids[0] == HOT_IN_CACHE) return encode_piece_missed(e, piece, len, h, hot, want, 1, defer, out);
             for (int i = 0; i < HOT_MAX_IDS && found.ids[i] >= 0; i++) ct_ids_push(out, found.ids[i]);
-            return;
+            return NULL;
         }
     }
-    encode_piece_missed(e, piece, len, h, hot, &want, out);
+    return encode_piece_missed(e, piece, len, h, hot, want, 0, defer, out);
 }
 
-void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) { encode_piece(e, piece, len, out); }
+void ct_encode_piece(CtEncoder *e, const uint8_t *piece, size_t len, CtIds *out) {
+    if (len == 0) return;
+    HotSlot want;
+    uint64_t h = piece_key(piece, len, &want);
+    encode_piece(e, piece, len, h, want.tag ? hot_set(e, h) : NULL, &want, 0, out);
+}
 
-// A piece the hot table lacks (hot: its set, NULL when the piece is too long for one; want:
-// its key there).
-__attribute__((noinline)) static void encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h,
-                                                          HotSlot *hot, HotSlot *want, CtIds *out) {
+// Keeps a merged piece's ids in the piece cache (when the hot table cannot hold them) and in its
+// hot set.
+static void remember_merged(CtEncoder *e, const uint8_t *piece, size_t len, uint64_t h, HotSlot *hot, HotSlot *want,
+                            const int32_t *ids, size_t n) {
+    CacheSlot *slot = len <= CACHE_MAX_BYTES ? cache_slot(e, h) : NULL;
+    int cached = slot && n <= CACHE_MAX_IDS && (!hot || n > HOT_MAX_IDS);
+    if (cached) {
+        slot->hash = h;
+        slot->len = (uint8_t)len;
+        slot->n_ids = (uint8_t)n;
+        memcpy(slot->bytes, piece, len);
+        memcpy(slot->ids, ids, n * sizeof *ids);
+    }
+    remember_hot(hot, want, ids, n, cached);
+}
+
+// A piece the hot table lacks, or whose ids it says are in the piece cache (in_cache). hot: its
+// set, NULL when the piece is too long for one; want: its key there. A piece that needs merges
+// is left to the caller when it can wait (defer): its job, with the ids it starts from.
+__attribute__((noinline)) static MergeJob *encode_piece_missed(CtEncoder *e, const uint8_t *piece, size_t len,
+                                                               uint64_t h, HotSlot *hot, HotSlot *want, int in_cache,
+                                                               int defer, CtIds *out) {
     const CtTokenizer *t = e->t;
-    if (t->whole_piece_lookup) {
+    if (t->whole_piece_lookup && !in_cache) {
         int32_t id = ct_bytes_map_find_hashed(&t->bytes_map, piece, len, h);
         if (id >= 0) {
-            remember_hot(hot, want, &id, 1);
+            remember_hot(hot, want, &id, 1, 0);
             ct_ids_push(out, id);
-            return;
+            return NULL;
         }
     }
     if (len > SHORT_PIECE) {
@@ -394,43 +478,90 @@ __attribute__((noinline)) static void encode_piece_missed(CtEncoder *e, const ui
         else
             for (size_t i = 0; i < len; i++) e->node_id[i] = t->byte_token[piece[i]];
         if (n) merge_long(e, n, out);
-        return;
+        return NULL;
     }
-    CacheSlot *slot = NULL;
-    if (len <= CACHE_MAX_BYTES) {
-        slot = &e->cache[(h >> 20) & (CACHE_SLOTS - 1)];
-        if (slot->hash == h && slot->len == len && memcmp(slot->bytes, piece, len) == 0) {
-            for (int i = 0; i < slot->n_ids; i++) ct_ids_push(out, slot->ids[i]);
-            remember_hot(hot, want, slot->ids, slot->n_ids);
-            return;
-        }
+    CacheSlot *slot = len <= CACHE_MAX_BYTES ? cache_slot(e, h) : NULL;
+    if (slot && (in_cache || !hot) && slot->hash == h && slot->len == len && memcmp(slot->bytes, piece, len) == 0) {
+        for (int i = 0; i < slot->n_ids; i++) ct_ids_push(out, slot->ids[i]);
+        return NULL;
     }
-    size_t n = len;
+    MergeJob one, *m = defer ? &e->jobs[e->n_jobs] : &one;
+    m->ids = e->merge_ids + e->merge_used;
+    m->ranks = e->merge_ranks + e->merge_used;
+    m->at = out->len;
     if (t->units == CT_UNITS_CHARS)
-        n = spm_symbols(t, piece, len, e->ids);
+        m->n = spm_symbols(t, piece, len, m->ids);
     else
-        for (size_t i = 0; i < len; i++) e->ids[i] = t->byte_token[piece[i]];
-    n = merge_short(e, n);
-    for (size_t i = 0; i < n; i++) ct_ids_push(out, e->ids[i]);
-    remember_hot(hot, want, e->ids, n);
-    if (slot && n <= CACHE_MAX_IDS) {
-        slot->hash = h;
-        slot->len = (uint8_t)len;
-        slot->n_ids = (uint8_t)n;
-        memcpy(slot->bytes, piece, len);
-        memcpy(slot->ids, e->ids, n * sizeof *e->ids);
+        for (size_t i = 0; i < (m->n = len); i++) m->ids[i] = t->byte_token[piece[i]];
+    if (defer) {
+        e->merge_used += len;
+        return &e->jobs[e->n_jobs++];
     }
+    merge_pieces(e, m, 1);
+    for (size_t i = 0; i < m->n; i++) ct_ids_push(out, m->ids[i]);
+    remember_merged(e, piece, len, h, hot, want, m->ids, m->n);
+    return NULL;
+}
+
+// The merges a batch's pieces left waiting: all at once, then each piece's ids put in place in
+// the output (where its turn was) and remembered. starts/ends: the batch's pieces.
+static void finish_batch(CtEncoder *e, const uint8_t *text, const size_t *starts, const size_t *ends,
+                         const uint64_t *hashes, HotSlot **sets, HotSlot *keys, CtIds *out) {
+    MergeJob *jobs = e->jobs;
+    size_t n_jobs = e->n_jobs, total = 0;
+    merge_pieces(e, jobs, n_jobs);
+    for (size_t k = 0; k < n_jobs; k++) total += jobs[k].n;
+    ct_ids_grow(out, out->len + total);
+    // From the last job back, the ids after its place move up by the ids still to come before them.
+    size_t end = out->len, to = out->len + total;
+    for (size_t k = n_jobs; k-- > 0;) {
+        size_t after = end - jobs[k].at;
+        memmove(out->data + to - after, out->data + jobs[k].at, after * sizeof *out->data);
+        to -= after + jobs[k].n;
+        memcpy(out->data + to, jobs[k].ids, jobs[k].n * sizeof *out->data);
+        end = jobs[k].at;
+    }
+    out->len += total;
+    for (size_t k = 0; k < n_jobs; k++) {
+        size_t i = jobs[k].piece;
+        remember_merged(e, text + starts[i], ends[i] - starts[i], hashes[i], sets[i], &keys[i], jobs[k].ids, jobs[k].n);
+    }
+    e->n_jobs = 0;
+    e->merge_used = 0;
 }
 
 void ct_encode_ordinary_range(CtEncoder *e, const uint8_t *text, size_t len, size_t from, size_t to, CtIds *out) {
     CtPattern pattern = e->t->pattern;
-    size_t pos = from, ends[PIECE_BATCH];
+    size_t pos = from, ends[PIECE_BATCH], starts[PIECE_BATCH];
+    uint64_t hashes[PIECE_BATCH];
+    HotSlot keys[PIECE_BATCH], *sets[PIECE_BATCH];
+    const int whole = e->t->whole_piece_lookup;
     while (pos < to) {
         size_t n = ct_pretokenize_many(pattern, text, len, pos, to, ends, PIECE_BATCH);
+        // Every piece's hot set is requested before the first is read, so that the loads
+        // (mostly from beyond L2) wait together.
+        for (size_t i = 0, p = pos; i < n; p = ends[i++]) {
+            hashes[i] = piece_key(text + p, ends[i] - p, &keys[i]);
+            sets[i] = keys[i].tag ? hot_set(e, hashes[i]) : NULL;
+            __builtin_prefetch(sets[i]);
+        }
+        // Then the next tables' lines of each piece that is not there (most are the first of
+        // their kind in the text): the bytes map's, and the piece cache's for a long piece.
+        for (size_t i = 0, p = pos; i < n; p = ends[i++]) {
+            if (sets[i]) {
+                if (sets[i][0].tag == keys[i].tag || sets[i][1].tag == keys[i].tag) continue;
+            } else if (ends[i] - p <= CACHE_MAX_BYTES) {
+                __builtin_prefetch(cache_slot(e, hashes[i]));
+            }
+            if (whole) ct_bytes_map_prefetch(&e->t->bytes_map, hashes[i]);
+        }
         for (size_t i = 0; i < n; i++) {
-            encode_piece(e, text + pos, ends[i] - pos, out);
+            starts[i] = pos;
+            MergeJob *m = encode_piece(e, text + pos, ends[i] - pos, hashes[i], sets[i], &keys[i], 1, out);
+            if (m) m->piece = i;
             pos = ends[i];
         }
+        if (e->n_jobs) finish_batch(e, text, starts, ends, hashes, sets, keys, out);
     }
 }
 

@@ -9,7 +9,7 @@ void ct_bytes_map_init(CtBytesMap *map, size_t n_keys, const uint8_t *pool, cons
                        const uint32_t *lengths) {
     map->n_buckets = (n_keys * 2 + 4) / CT_BYTES_BUCKET + 1;  // at most half full
     size_t cap = map->n_buckets * CT_BYTES_BUCKET;
-    map->slots = ct_alloc(cap * sizeof *map->slots);
+    map->slots = ct_alloc_huge(cap * sizeof *map->slots);
     for (size_t i = 0; i < cap; i++) map->slots[i] = (CtBytesSlot){0, -1, 0};
     map->count = 0;
     map->pool = pool;
@@ -41,7 +41,7 @@ static size_t buckets_for(size_t n_keys) { return (n_keys * 4 / 3 + 16) / CT_PAI
 
 static void pair_map_alloc(CtPairMap *map, size_t n_buckets) {
     map->n_buckets = n_buckets;
-    map->entries = ct_alloc(n_buckets * CT_PAIR_BUCKET * sizeof *map->entries);
+    map->entries = ct_alloc_huge(n_buckets * CT_PAIR_BUCKET * sizeof *map->entries);
     memset(map->entries, 0xFF, n_buckets * CT_PAIR_BUCKET * sizeof *map->entries);
     map->count = 0;
 }

@@ -20,25 +20,6 @@ static inline uint64_t ct_load_short(const uint8_t *p, size_t n) {
     return p[0] | (uint64_t)p[n >> 1] << (8 * (n >> 1)) | (uint64_t)p[n - 1] << (8 * (n - 1));
 }
 
-// A fast hash for short byte strings (pieces are a few bytes on average): 8 bytes at a time,
-// multiply-xorshift mixing. Not for untrusted-key DoS resistance; only for speed.
-static inline uint64_t ct_hash_bytes(const uint8_t *p, size_t n) {
-    const uint64_t m = 0x9E3779B97F4A7C15ull;
-    uint64_t h = 0x243F6A8885A308D3ull ^ (n * m);
-    while (n >= 8) {
-        uint64_t w;
-        __builtin_memcpy(&w, p, 8);
-        h = (h ^ w) * m;
-        h ^= h >> 29;
-        p += 8;
-        n -= 8;
-    }
-    h = (h ^ ct_load_short(p, n)) * m;
-    h ^= h >> 32;
-    h *= 0xD6E8FEB86659FD93ull;
-    return h ^ (h >> 32);
-}
-
 // The first 8 bytes of a key, zero-padded (little-endian), and a tag of its hash and length:
 // a slot holds both, so a key of up to 8 bytes (most pieces: a word with its space) is found
 // or refused without touching the byte pool (with a 200,000-token vocabulary the pool, the
@@ -50,6 +31,42 @@ static inline uint64_t ct_bytes_head(const uint8_t *p, size_t n) {
     return w;
 }
 static inline uint32_t ct_bytes_tag(uint64_t h, size_t n) { return (uint32_t)(h >> 40) << 8 | (uint32_t)(n < 255 ? n : 255); }
+
+// A fast hash for short byte strings (pieces are a few bytes on average): 8 bytes at a time,
+// multiply-xorshift mixing. Not for untrusted-key DoS resistance; only for speed.
+#define CT_HASH_M 0x9E3779B97F4A7C15ull
+static inline uint64_t ct_hash_start(size_t n) { return 0x243F6A8885A308D3ull ^ (n * CT_HASH_M); }
+static inline uint64_t ct_hash_word(uint64_t h, uint64_t w) {  // a whole 8-byte word
+    h = (h ^ w) * CT_HASH_M;
+    return h ^ (h >> 29);
+}
+static inline uint64_t ct_hash_finish(uint64_t h, uint64_t last) {  // the last 0..7 bytes
+    h = (h ^ last) * CT_HASH_M;
+    h ^= h >> 32;
+    h *= 0xD6E8FEB86659FD93ull;
+    return h ^ (h >> 32);
+}
+// The hash of a key of n <= 16 bytes from its words (k0 = ct_bytes_head of its first 8 bytes,
+// k1 of the rest, 0 when none), equal to ct_hash_bytes of its bytes: a caller that has the
+// words (the hot table's key) need not read the bytes twice.
+static inline uint64_t ct_hash_head16(uint64_t k0, uint64_t k1, size_t n) {
+    uint64_t h = ct_hash_start(n);
+    if (n < 8) return ct_hash_finish(h, k0);
+    h = ct_hash_word(h, k0);
+    if (n < 16) return ct_hash_finish(h, k1);
+    return ct_hash_finish(ct_hash_word(h, k1), 0);
+}
+static inline uint64_t ct_hash_bytes(const uint8_t *p, size_t n) {
+    uint64_t h = ct_hash_start(n);
+    while (n >= 8) {
+        uint64_t w;
+        __builtin_memcpy(&w, p, 8);
+        h = ct_hash_word(h, w);
+        p += 8;
+        n -= 8;
+    }
+    return ct_hash_finish(h, ct_load_short(p, n));
+}
 
 typedef struct {
     uint64_t head;  // ct_bytes_head of the key
@@ -86,6 +103,10 @@ static inline int ct_bytes_slot_is(const CtBytesMap *map, const CtBytesSlot *s, 
 // The first slot of the bucket of hash h (from its low bits; the tag has the high ones).
 static inline size_t ct_bytes_first_slot(const CtBytesMap *map, uint64_t h) {
     return (size_t)(((h & 0xFFFFFFFFu) * (uint64_t)map->n_buckets) >> 32) * CT_BYTES_BUCKET;
+}
+// Starts loading the bucket of hash h, so that several lookups wait for memory together.
+static inline void ct_bytes_map_prefetch(const CtBytesMap *map, uint64_t h) {
+    __builtin_prefetch(map->slots + ct_bytes_first_slot(map, h));
 }
 // The id whose bytes are p[0..n), or -1.
 static inline int32_t ct_bytes_map_find_hashed(const CtBytesMap *map, const uint8_t *p, size_t n, uint64_t h) {

@@ -29,7 +29,14 @@ cases=[("empty",""),("spaces","a   b    "),("ws_mix"," \t\n  \n\t x"),("crlf","a
  ("cjk","日本語のテキスト、中文。한국어"),("emoji_zwj","👨‍👩‍👧 🏳️‍🌈 👍🏽!"),("combining","e\u0301te\u0301 x\u0303\u0304 \u0301a"),
  ("case","HelloWORLD camelCase ǅungla ALLCAPS's"),("punct","  !!! ?!\n/// a/b\n"),("nul","a\u0000b \u0000\u0000 c"),
  # ASCII runs that meet a non-ASCII unit (the scanners' ASCII fast path must hand these over)
- ("ascii_edges","café CaféS ABCÉ abc\u0301d (été) x12½ 1٣ 123٣ .é é\té it'ſ McÉ /é ,\u0301 9\u0301 A\u02b0 don't 1234")]
+ ("ascii_edges","café CaféS ABCÉ abc\u0301d (été) x12½ 1٣ 123٣ .é é\té it'ſ McÉ /é ,\u0301 9\u0301 A\u02b0 don't 1234"),
+ # the encoder's caches: pieces of up to 16 bytes with more than 3 ids, of 17-22 bytes, of more,
+ # with few and many ids, each twice (the second time from the hot table or the piece cache)
+ ("cached_pieces"," xqzjvkwq xqzjvkwq internationalization internationalization"
+  " supercalifragilisticexpialidocious supercalifragilisticexpialidocious"
+  " \u2ff0\u2ff1\u2ff2\u2ff3\u2ff4 \u2ff0\u2ff1\u2ff2\u2ff3\u2ff4"
+  " \u2ff0\u2ff1\u2ff2\u2ff3\u2ff4\u2ff5\u2ff6 \u2ff0\u2ff1\u2ff2\u2ff3\u2ff4\u2ff5\u2ff6"
+  " \u2ff0\u2ff1\u2ff2\u2ff3\u2ff4\u2ff5\u2ff6\u2ff7 \u2ff0\u2ff1\u2ff2\u2ff3\u2ff4\u2ff5\u2ff6\u2ff7")]
 def cstr(b):
     out='"'
     for ch in b:
