@@ -335,6 +335,13 @@ typedef struct CtOps {
     // 0: no cap.
     void (*xent_backward)(CtAct *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
                           const float *weights, float scale, int N, int V, float softcap);
+    // Optional (NULL: the caller runs the two above): xent_forward, then xent_backward with the
+    // same targets, mask and weights, in one pass over the logits, for a training step whose
+    // backward is known when its forward runs. Writes what xent_forward writes, and the logits'
+    // gradient over them as xent_backward does; reads the [N,V] logits from memory once, not twice.
+    void (*xent_forward_backward)(float *losses, float *logprobs, float *lse, CtAct *logits_to_dlogits,
+                                  const int32_t *targets, const uint8_t *mask, const float *weights, float scale, int N,
+                                  int V, float softcap);
 
     // LoRA's low-rank update on top of a linear layer's output (matmul_forward computed the
     // base): y = x·Wᵀ + scale·(x·Aᵀ)·Bᵀ, inp[N,C], A[R,C], B[OC,R]. Adds into out[N,OC] whose
