@@ -9,7 +9,7 @@
 //   - Backward ops ADD into their gradient outputs (d* += ...), so gradients of a tensor used
 //     twice (residual stream, tied embeddings) sum by themselves; the caller zeroes buffers.
 //     The exceptions say so: rope_backward, xent_backward and qk_norm_backward write, and may
-//     work in place.
+//     work in place; swiglu_backward and geglu_backward write too.
 //   - A weight matrix is stored as [OC, C] (torch.nn.Linear's layout): out = inp · Wᵀ + b.
 //   - Integer inputs (token ids, targets, positions, document ids) are int32.
 //   - Activations: what flows between the layers and its gradient (typed CtAct below) are of
@@ -303,9 +303,11 @@ typedef struct CtOps {
     // SwiGLU: gate_up[N,2F] holds per row the gate half then the up half;
     // out[N,F] = silu(gate) · up, silu(g) = g·σ(g).
     void (*swiglu_forward)(CtAct *out, const CtAct *gate_up, int N, int F);
+    // Backward WRITES dgate_up[N,2F] (nothing else adds into the gradient of a product's output:
+    // writing spares the caller zeroing it and the op reading the zeros back).
     void (*swiglu_backward)(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F);
     // GeGLU (Gemma's MLP), laid out as SwiGLU: out[N,F] = gelu(gate) · up with gelu the tanh form
-    // of gelu_forward (torch's gelu_pytorch_tanh). Backward adds into dgate_up[N,2F], as swiglu's.
+    // of gelu_forward (torch's gelu_pytorch_tanh). Backward writes dgate_up[N,2F], as swiglu's.
     void (*geglu_forward)(CtAct *out, const CtAct *gate_up, int N, int F);
     void (*geglu_backward)(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F);
 

@@ -97,6 +97,28 @@ TEST(ops, xent_keeps_a_large_vocabularys_tail_behind_dominant_logits) {
     ct_free(logits);
 }
 
+// The gated units' backward writes dgate_up (kernels/ops.h): what the buffer held before, NaN
+// here, leaves no trace, and the numbers are those of a zeroed buffer.
+TEST(ops, gated_unit_backward_writes_its_gradient) {
+    CtRng rng;
+    ct_rng_seed(&rng, 15);
+    const int N = 3, F = 37;
+    float *gu = random_floats(&rng, (size_t)N * 2 * F, 2), *dout = random_floats(&rng, (size_t)N * F, 1);
+    float *nan_start = ct_alloc(sizeof(float) * N * 2 * F), *zero_start = ct_alloc(sizeof(float) * N * 2 * F);
+    for (int geglu = 0; geglu < 2; geglu++) {
+        for (int i = 0; i < N * 2 * F; i++) nan_start[i] = NAN, zero_start[i] = 0;
+        void (*backward)(CtAct *, const CtAct *, const CtAct *, int, int) =
+            geglu ? ct_ops_cpu()->geglu_backward : ct_ops_cpu()->swiglu_backward;
+        backward(nan_start, dout, gu, N, F);
+        backward(zero_start, dout, gu, N, F);
+        CHECK(!memcmp(nan_start, zero_start, sizeof(float) * N * 2 * F));
+    }
+    ct_free(gu);
+    ct_free(dout);
+    ct_free(nan_start);
+    ct_free(zero_start);
+}
+
 // Our portable engine and OpenBLAS agree on shapes that exercise every blocking edge.
 TEST(ops, matmul_portable_matches_blas) {
     CtRng rng;

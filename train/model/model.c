@@ -341,8 +341,7 @@ static void mlp_backward(CtModel *m, int l, const CtBlockActs *s, const CtModelD
         ops->zero(a->d_fch_act, (size_t)d->N * d->F * A);
         ops->matmul_backward(a->d_fch_act, gp->fc_out_w, gp->fc_out_b, dproj, s->fch_act, p->fc_out_w, d->N, d->F, d->C);
         if (m->lora) ct_lora_backward(m, l, CT_LORA_FC_OUT, a->d_fch_act, dproj, s->fch_act, d->N);
-        ops->zero(a->d_fch, (size_t)d->N * d->FI * A);
-        ct_model_mlp_activation_backward(m, a->d_fch, s->fch, a->d_fch_act, d->N);
+        ct_model_mlp_activation_backward(m, a->d_fch, s->fch, a->d_fch_act, d->N);  // writes d fch
     }
     if (m->recompute) ct_model_norm_forward(m, s->ln2, s->ln2_mean, s->ln2_rstd, s->res2, p->ln2_w, p->ln2_b, d->N);
     // the MLP's input: the second norm's output (pre-LN), or res2 itself, whose gradient dres is (post-LN)
