@@ -272,6 +272,11 @@ $(BUILD)/bench_attention_cpu: $(BUILD)/bench/bench_attention_cpu.o $(BUILD)/libc
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# The cross-entropy over the vocabulary, forward, backward and fused (bench/bench_xent_cpu.c).
+$(BUILD)/bench_xent_cpu: $(BUILD)/bench/bench_xent_cpu.o $(BUILD)/libctrain.a
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 # The matrix products of a decoding step over 1..8 rows (bench/bench_matmul_few.c).
 $(BUILD)/bench_matmul_few: $(BUILD)/bench/bench_matmul_few.o $(BUILD)/libctrain.a
 	@$(if $(Q),echo "  LD    $@")

@@ -9,7 +9,7 @@
 //   - Backward ops ADD into their gradient outputs (d* += ...), so gradients of a tensor used
 //     twice (residual stream, tied embeddings) sum by themselves; the caller zeroes buffers.
 //     The exceptions say so: rope_backward, xent_backward and qk_norm_backward write, and may
-//     work in place.
+//     work in place; swiglu_backward and geglu_backward write too.
 //   - A weight matrix is stored as [OC, C] (torch.nn.Linear's layout): out = inp · Wᵀ + b.
 //   - Integer inputs (token ids, targets, positions, document ids) are int32.
 //   - Activations: what flows between the layers and its gradient (typed CtAct below) are of
@@ -303,9 +303,11 @@ typedef struct CtOps {
     // SwiGLU: gate_up[N,2F] holds per row the gate half then the up half;
     // out[N,F] = silu(gate) · up, silu(g) = g·σ(g).
     void (*swiglu_forward)(CtAct *out, const CtAct *gate_up, int N, int F);
+    // Backward WRITES dgate_up[N,2F] (nothing else adds into the gradient of a product's output:
+    // writing spares the caller zeroing it and the op reading the zeros back).
     void (*swiglu_backward)(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F);
     // GeGLU (Gemma's MLP), laid out as SwiGLU: out[N,F] = gelu(gate) · up with gelu the tanh form
-    // of gelu_forward (torch's gelu_pytorch_tanh). Backward adds into dgate_up[N,2F], as swiglu's.
+    // of gelu_forward (torch's gelu_pytorch_tanh). Backward writes dgate_up[N,2F], as swiglu's.
     void (*geglu_forward)(CtAct *out, const CtAct *gate_up, int N, int F);
     void (*geglu_backward)(CtAct *dgate_up, const CtAct *dout, const CtAct *gate_up, int N, int F);
 
@@ -335,6 +337,13 @@ typedef struct CtOps {
     // 0: no cap.
     void (*xent_backward)(CtAct *logits_to_dlogits, const float *lse, const int32_t *targets, const uint8_t *mask,
                           const float *weights, float scale, int N, int V, float softcap);
+    // Optional (NULL: the caller runs the two above): xent_forward, then xent_backward with the
+    // same targets, mask and weights, in one pass over the logits, for a training step whose
+    // backward is known when its forward runs. Writes what xent_forward writes, and the logits'
+    // gradient over them as xent_backward does; reads the [N,V] logits from memory once, not twice.
+    void (*xent_forward_backward)(float *losses, float *logprobs, float *lse, CtAct *logits_to_dlogits,
+                                  const int32_t *targets, const uint8_t *mask, const float *weights, float scale, int N,
+                                  int V, float softcap);
 
     // LoRA's low-rank update on top of a linear layer's output (matmul_forward computed the
     // base): y = x·Wᵀ + scale·(x·Aᵀ)·Bᵀ, inp[N,C], A[R,C], B[OC,R]. Adds into out[N,OC] whose

@@ -1,5 +1,6 @@
 // Whole-model gradient check: for both families, the analytic gradient of the loss with respect
-// to every parameter tensor against central finite differences of the float model.
+// to every parameter tensor (from ct_model_forward_train, as training runs it) against central
+// finite differences of the float model; and that gradient against ct_model_forward's.
 //
 // The model runs in float, so differences of the loss carry ~1e-6 of rounding noise. The check
 // therefore looks where the signal is: per tensor, (1) the derivative along the gradient's own
@@ -47,7 +48,8 @@ static void check_config_gradients(CtModelConfig cfg, const char *what, int pack
     TinyBatch tb;
     tiny_batch(&tb, &rng, 2, 8, cfg.vocab_size, packed);
     ct_model_zero_grad(&m);
-    ct_model_forward(&m, &tb.batch);
+    ct_model_forward_train(&m, &tb.batch);  // as a training step runs it: the head's gradient fused in
+    CHECK(m.head_grad == CT_HEAD_GRAD_WRITTEN);
     ct_model_backward(&m);
     float *grads = ct_alloc(m.n_params * sizeof(float));
     memcpy(grads, m.grads, m.n_params * sizeof(float));
@@ -183,4 +185,53 @@ TEST(model, gradient_check_gpt2_mtp_parallel_one_layer_dropout) {  // learned po
 }
 TEST(model, gradient_check_gemma2_mtp_parallel_depth2) {  // soft-capped logits, tied head, post-norms
     check_parallel(tiny_variant_config("gemma2"), "gemma2", 2, 1, 0, 0);
+}
+
+// ct_model_forward_train (the cross-entropy's gradient written in its forward pass) and
+// ct_model_forward then backward: the same loss, per-token values and gradients up to float
+// rounding, with masks and weights, a soft cap, multi-token prediction and a logit temperature;
+// a batch where no token counts fuses nothing (backward adds nothing).
+static void check_fused_head(CtModelConfig cfg, const char *what, float temperature, int none_counts) {
+    CtModel m;
+    CHECK(ct_model_create(&m, &cfg, ct_ops_cpu(), 2, 8, 0) == 0);
+    tiny_randomize_params(&m, 42);
+    m.mtp_weight = cfg.mtp_depth ? 0.7f : 0.0f;
+    m.logit_temperature = temperature;
+    CtRng rng;
+    ct_rng_seed(&rng, 5);
+    TinyBatch tb;
+    tiny_batch(&tb, &rng, 2, 8, cfg.vocab_size, 1);
+    if (none_counts) memset(tb.mask, 0, sizeof tb.mask);
+    const size_t N = 16;
+    float *grads[2], losses[2][16], loss[2];
+    for (int fused = 0; fused < 2; fused++) {
+        ct_model_zero_grad(&m);
+        loss[fused] = fused ? ct_model_forward_train(&m, &tb.batch) : ct_model_forward(&m, &tb.batch);
+        CHECK_MSG(m.head_grad == (fused && !none_counts ? CT_HEAD_GRAD_WRITTEN : CT_HEAD_GRAD_NONE), "%s", what);
+        memcpy(losses[fused], m.losses, N * sizeof(float));
+        ct_model_backward(&m);
+        grads[fused] = ct_alloc(m.n_params * sizeof(float));
+        memcpy(grads[fused], m.grads, m.n_params * sizeof(float));
+    }
+    CHECK_MSG(loss[0] == loss[1] && !memcmp(losses[0], losses[1], sizeof losses[0]), "%s: losses differ", what);
+    double worst = 0, largest = 0;
+    for (size_t i = 0; i < m.n_params; i++) {
+        worst = fmax(worst, fabs((double)grads[1][i] - grads[0][i]));
+        largest = fmax(largest, fabs((double)grads[0][i]));
+    }
+    CHECK_MSG(none_counts ? largest == 0 && worst == 0 : worst <= 1e-5 * largest,
+              "%s: gradients differ by %.3g (largest %.3g)", what, worst, largest);
+    ct_free(grads[0]);
+    ct_free(grads[1]);
+    ct_model_free(&m);
+}
+
+TEST(model, forward_train_gives_the_gradients_of_forward_then_backward) {
+    check_fused_head(tiny_config(CT_ARCH_LLAMA), "llama", 0, 0);
+    check_fused_head(tiny_config(CT_ARCH_GPT2), "gpt2, temperature 0.7", 0.7f, 0);
+    check_fused_head(tiny_variant_config("gemma2"), "gemma2 (soft-capped logits)", 0, 0);
+    CtModelConfig mtp = tiny_config(CT_ARCH_LLAMA);
+    mtp.mtp_depth = 2;
+    check_fused_head(mtp, "llama, multi-token prediction", 0, 0);
+    check_fused_head(tiny_config(CT_ARCH_LLAMA), "llama, no token counted", 0, 1);
 }

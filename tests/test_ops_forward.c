@@ -79,6 +79,46 @@ TEST(ops, xent_logprobs_match_log_softmax) {
     }
 }
 
+// Gemma 2's 256000 ids: sixteen dominant logits (one in every lane of any vector width) and a tail
+// of 1e-8 terms that sums to 2.6e-3 of the total. A float sum per row (or per lane) stops growing
+// once it nears 1 and drops the whole tail (lse off by 1.6e-4); the kernel's float blocks summed
+// in double keep it.
+TEST(ops, xent_keeps_a_large_vocabularys_tail_behind_dominant_logits) {
+    const int V = 256000, top = 16;
+    const float tail = -18.420681f;  // exp(tail) = 1e-8
+    float *logits = ct_alloc(sizeof(float) * V);
+    for (int v = 0; v < V; v++) logits[v] = v < top ? 0.0f : tail;
+    const double want = log(top + (V - top) * exp((double)tail));
+    int32_t target = V - 1;
+    float loss, logprob, lse;
+    ct_ops_cpu()->xent_forward(&loss, &logprob, &lse, logits, &target, NULL, NULL, 1, V);
+    CHECK_NEAR(lse, want, 2e-6);
+    CHECK_NEAR(logprob, tail - want, 4e-6);
+    ct_free(logits);
+}
+
+// The gated units' backward writes dgate_up (kernels/ops.h): what the buffer held before, NaN
+// here, leaves no trace, and the numbers are those of a zeroed buffer.
+TEST(ops, gated_unit_backward_writes_its_gradient) {
+    CtRng rng;
+    ct_rng_seed(&rng, 15);
+    const int N = 3, F = 37;
+    float *gu = random_floats(&rng, (size_t)N * 2 * F, 2), *dout = random_floats(&rng, (size_t)N * F, 1);
+    float *nan_start = ct_alloc(sizeof(float) * N * 2 * F), *zero_start = ct_alloc(sizeof(float) * N * 2 * F);
+    for (int geglu = 0; geglu < 2; geglu++) {
+        for (int i = 0; i < N * 2 * F; i++) nan_start[i] = NAN, zero_start[i] = 0;
+        void (*backward)(CtAct *, const CtAct *, const CtAct *, int, int) =
+            geglu ? ct_ops_cpu()->geglu_backward : ct_ops_cpu()->swiglu_backward;
+        backward(nan_start, dout, gu, N, F);
+        backward(zero_start, dout, gu, N, F);
+        CHECK(!memcmp(nan_start, zero_start, sizeof(float) * N * 2 * F));
+    }
+    ct_free(gu);
+    ct_free(dout);
+    ct_free(nan_start);
+    ct_free(zero_start);
+}
+
 // Our portable engine and OpenBLAS agree on shapes that exercise every blocking edge.
 TEST(ops, matmul_portable_matches_blas) {
     CtRng rng;

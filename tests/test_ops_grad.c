@@ -348,6 +348,7 @@ typedef struct {
     uint8_t mask[8];
     float weights[8];
     float scale, softcap;
+    int fused;  // backward through xent_forward_backward (which computes the forward again) instead
     double losses[8], logprobs[8], lse[8];
     float lossesf[8], logprobsf[8], lsef[8];
 } XentCtx;
@@ -372,8 +373,12 @@ static void xent_b64(void *p, double **x, const double *dout, double **dx) {
     double *g = ct_alloc(n * sizeof(double));
     memcpy(g, x[0], n * sizeof(double));
     if (c->softcap > 0) ct_cpu_softcap_forward_f64(g, n, c->softcap);
-    ct_cpu_xent_backward_f64(g, c->lse, c->targets, c->mask, c->weights, c->scale * (float)dout[0], c->N, c->V,
-                             c->softcap);
+    if (c->fused)
+        ct_cpu_xent_forward_backward_f64(c->losses, c->logprobs, c->lse, g, c->targets, c->mask, c->weights,
+                                         c->scale * (float)dout[0], c->N, c->V, c->softcap);
+    else
+        ct_cpu_xent_backward_f64(g, c->lse, c->targets, c->mask, c->weights, c->scale * (float)dout[0], c->N, c->V,
+                                 c->softcap);
     for (size_t i = 0; i < n; i++) dx[0][i] += g[i];
     ct_free(g);
 }
@@ -398,7 +403,11 @@ static void xent_b32(void *p, float **x, const float *dout, float **dx) {
     float *g = ct_alloc(n * sizeof(float));
     memcpy(g, x[0], n * sizeof(float));
     if (c->softcap > 0) OPS->softcap_forward(g, n, c->softcap);
-    OPS->xent_backward(g, c->lsef, c->targets, c->mask, c->weights, c->scale * dout[0], c->N, c->V, c->softcap);
+    if (c->fused)
+        OPS->xent_forward_backward(c->lossesf, c->logprobsf, c->lsef, g, c->targets, c->mask, c->weights,
+                                   c->scale * dout[0], c->N, c->V, c->softcap);
+    else
+        OPS->xent_backward(g, c->lsef, c->targets, c->mask, c->weights, c->scale * dout[0], c->N, c->V, c->softcap);
     for (size_t i = 0; i < n; i++) dx[0][i] += g[i];
     ct_free(g);
 }
@@ -440,6 +449,57 @@ TEST(ops, xent_gradient_through_softcap) {
                   .n_out = 1, .ctx = &x, .forward64 = xent_f64, .backward64 = xent_b64, .forward32 = xent_f32,
                   .backward32 = xent_b32};
     CHECK_GRADS(c);
+}
+
+// The fused op of a training step (xent_forward_backward): its gradient, uncapped and capped.
+TEST(ops, xent_forward_backward_gradient) {
+    for (int capped = 0; capped < 2; capped++) {
+        CtRng rng;
+        ct_rng_seed(&rng, 12 + (uint64_t)capped);
+        XentCtx x = xent_setup(&rng);
+        x.fused = 1;
+        x.softcap = capped ? 3.0f : 0.0f;
+        size_t n = (size_t)x.N * x.V;
+        GradCase c = {.label = capped ? "fused cross-entropy, capped" : "fused cross-entropy", .n_inputs = 1,
+                      .x = {gc_random(&rng, n, 2)}, .n = {n}, .n_out = 1, .ctx = &x, .forward64 = xent_f64,
+                      .backward64 = xent_b64, .forward32 = xent_f32, .backward32 = xent_b32};
+        CHECK_GRADS(c);
+    }
+}
+
+// ... and its numbers are the two ops' (the per-row values to the bit: the same sums; the gradient
+// within float rounding: softmax·k as exp(x - max)·(k/Σ) instead of k·exp(x - lse), whose float lse
+// is off by up to half an ulp of |lse|, relatively as much in the exp), on rows of a
+// vocabulary wide enough for whole blocks and a tail, with every kind of row weight.
+TEST(ops, xent_forward_backward_equals_forward_then_backward) {
+    const int N = 8, V = 1000;
+    for (int capped = 0; capped < 2; capped++) {
+        CtRng rng;
+        ct_rng_seed(&rng, 14);
+        XentCtx c = xent_setup(&rng);
+        c.N = N;
+        c.softcap = capped ? 30.0f : 0.0f;
+        const size_t n = (size_t)N * V;
+        float *two = ct_alloc(n * sizeof(float)), *one = ct_alloc(n * sizeof(float));
+        ct_rng_fill_normal(&rng, two, n, 0, 4);
+        if (capped) OPS->softcap_forward(two, n, c.softcap);
+        memcpy(one, two, n * sizeof(float));
+        float losses[8], logprobs[8], lse[8];
+        OPS->xent_forward(c.lossesf, c.logprobsf, c.lsef, two, c.targets, c.mask, c.weights, N, V);
+        OPS->xent_backward(two, c.lsef, c.targets, c.mask, c.weights, c.scale, N, V, c.softcap);
+        OPS->xent_forward_backward(losses, logprobs, lse, one, c.targets, c.mask, c.weights, c.scale, N, V, c.softcap);
+        for (int r = 0; r < N; r++) {
+            CHECK(losses[r] == c.lossesf[r] && logprobs[r] == c.logprobsf[r] && lse[r] == c.lsef[r]);
+            for (int v = 0; v < V; v++) {
+                const float a = one[(size_t)r * V + v], b = two[(size_t)r * V + v];
+                CHECK_MSG(fabsf(a - b) <= 4e-7f * (1 + fabsf(lse[r])) * fabsf(b) + 1e-12f, "row %d id %d: fused %.9g, two ops %.9g", r, v, a,
+                          b);
+                if (ct_test_failed()) return;
+            }
+        }
+        ct_free(two);
+        ct_free(one);
+    }
 }
 
 // ---- dropout (a fixed mask for a fixed seed: a linear map to check like any other) ----

@@ -133,6 +133,12 @@ static void xent_backward(CtAct *logits_to_dlogits, const float *lse, const int3
                           const float *weights, float scale, int N, int V, float softcap) {
     ct_cpu_xent_backward_f32(logits_to_dlogits, lse, targets, mask, weights, scale, N, V, softcap);
 }
+static void xent_forward_backward(float *losses, float *logprobs, float *lse, CtAct *logits_to_dlogits,
+                                  const int32_t *targets, const uint8_t *mask, const float *weights, float scale, int N,
+                                  int V, float softcap) {
+    ct_cpu_xent_forward_backward_f32(losses, logprobs, lse, logits_to_dlogits, targets, mask, weights, scale, N, V,
+                                     softcap);
+}
 static void lora_forward(CtAct *out, CtAct *h, const CtAct *inp, const float *A, const float *B, float scale, int N,
                          int C, int R, int OC, int out_stride) {
     ct_cpu_lora_forward_f32(out, h, inp, A, B, scale, N, C, R, OC, out_stride);
@@ -239,6 +245,7 @@ static const CtOps cpu_ops = {
     .residual_forward = residual_forward,
     .xent_forward = xent_forward,
     .xent_backward = xent_backward,
+    .xent_forward_backward = xent_forward_backward,
     .lora_forward = lora_forward,
     .lora_backward = lora_backward,
     .moe_route_forward = moe_route_forward,

@@ -90,7 +90,7 @@ __global__ void swiglu_forward_kernel(act_t *out, const act_t *gate_up, int F, s
     }
 }
 
-// dg += dy·u·σ(g)·(1 + g·(1-σ(g))),  du += dy·silu(g).
+// dg = dy·u·σ(g)·(1 + g·(1-σ(g))),  du = dy·silu(g): written, not added (kernels/ops.h).
 template <typename act_t>
 __global__ void swiglu_backward_kernel(act_t *dgate_up, const act_t *dout, const act_t *gate_up, int F,
                                        size_t total) {
@@ -98,12 +98,12 @@ __global__ void swiglu_backward_kernel(act_t *dgate_up, const act_t *dout, const
         size_t n = i / F, f = i % F, gi = n * 2 * F + f, ui = gi + F;
         float g = act_load(gate_up + gi), u = act_load(gate_up + ui), dy = act_load(dout + i);
         float sig = 1.0f / (1.0f + expf(-g));
-        act_add(dgate_up + gi, dy * u * sig * (1.0f + g * (1.0f - sig)));
-        act_add(dgate_up + ui, dy * g * sig);
+        act_store(dgate_up + gi, dy * u * sig * (1.0f + g * (1.0f - sig)));
+        act_store(dgate_up + ui, dy * g * sig);
     }
 }
 
-// out[n,f] = gelu(g)·u (GeGLU); backward dg += dy·u·gelu'(g), du += dy·gelu(g).
+// out[n,f] = gelu(g)·u (GeGLU); backward dg = dy·u·gelu'(g), du = dy·gelu(g) (written).
 __device__ static float gelu_value(float x) { return 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x))); }
 
 template <typename act_t>
@@ -120,8 +120,8 @@ __global__ void geglu_backward_kernel(act_t *dgate_up, const act_t *dout, const 
     GRID_STRIDE(i, total) {
         size_t n = i / F, f = i % F, gi = n * 2 * F + f, ui = gi + F;
         float g = act_load(gate_up + gi), u = act_load(gate_up + ui), dy = act_load(dout + i);
-        act_add(dgate_up + gi, dy * u * gelu_grad(g));
-        act_add(dgate_up + ui, dy * gelu_value(g));
+        act_store(dgate_up + gi, dy * u * gelu_grad(g));
+        act_store(dgate_up + ui, dy * gelu_value(g));
     }
 }
 

@@ -133,7 +133,7 @@ static int run_bench_train(const CtArgs *args) {
         double t0 = ct_time_now();
         ct_model_set_dropout(&m, 1, (uint64_t)rc.run.seed * 1000003u + (uint64_t)s);  // a training step
         ct_model_zero_grad(&m);
-        float loss = ct_model_forward(&m, &batch);  // returns after the loss reached the host
+        float loss = ct_model_forward_train(&m, &batch);  // returns after the loss reached the host
         double t1 = ct_time_now();
         ct_model_backward(&m);
         ops->synchronize();  // a GPU queues its kernels: wait for them, so the phases are timed

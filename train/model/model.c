@@ -209,10 +209,18 @@ static const CtAct *mtp_input(const CtModel *m, int L) {
 
 static float forward_rows(CtModel *m, const CtBatch *batch);
 
+// loss = Σ_n losses[n] / count: the scale of its gradient over the logits (xent_backward's).
+static float head_grad_scale(const CtModel *m) { return m->loss_count > 0 ? 1.0f / m->loss_count : 0.0f; }
+
 // A prompt adapter prepends its virtual rows (train/model/peft_hooks.h); the callers see [B,T].
 float ct_model_forward(CtModel *m, const CtBatch *batch) {
     if (ct_peft_prepend_rows(m)) return ct_peft_forward(m, batch, forward_rows);
     return forward_rows(m, batch);
+}
+
+float ct_model_forward_train(CtModel *m, const CtBatch *batch) {
+    m->head_grad = CT_HEAD_GRAD_ASKED;  // forward_rows takes it (through a prompt adapter's forward too)
+    return ct_model_forward(m, batch);
 }
 
 static float forward_rows(CtModel *m, const CtBatch *batch) {
@@ -220,6 +228,8 @@ static float forward_rows(CtModel *m, const CtBatch *batch) {
              "an encoder with a classifier has no MLM head: run it with ct_model_classify_forward");
     const CtOps *ops = m->ops;
     CtActivations *a = &m->act;
+    const int fuse_head_grad = m->head_grad == CT_HEAD_GRAD_ASKED && ops->xent_forward_backward;
+    m->head_grad = CT_HEAD_GRAD_NONE;
     CtBlockPass pass;
     const CtModelDims d = trunk_forward(m, batch, &pass);
     const CtBatch *staged = &m->batch;
@@ -235,24 +245,32 @@ static float forward_rows(CtModel *m, const CtBatch *batch) {
         CT_CHECK(m->config.final_softcap == 0, "a logit temperature on a soft-capped model");
         ops->act_scale(a->logits, (size_t)d.N * d.V, 1.0f / tau);
     }
-    ops->xent_forward(a->losses, a->logprobs, a->lse, a->logits, staged->targets, staged->loss_mask,
-                      staged->loss_weights, d.N, d.V);
+    int count = 0;
+    for (int n = 0; n < d.N; n++) count += token_weight(batch, n) != 0;
+    m->loss_count = (float)count;
+    if (fuse_head_grad && count) {
+        // loss = Σ losses / count: the head's gradient (backward's first step) written over the
+        // logits in the cross-entropy's own pass over them
+        ops->xent_forward_backward(a->losses, a->logprobs, a->lse, a->logits, staged->targets, staged->loss_mask,
+                                   staged->loss_weights, head_grad_scale(m), d.N, d.V, m->config.final_softcap);
+        m->head_grad = CT_HEAD_GRAD_WRITTEN;
+    } else {
+        ops->xent_forward(a->losses, a->logprobs, a->lse, a->logits, staged->targets, staged->loss_mask,
+                          staged->loss_weights, d.N, d.V);
+    }
     if (!ops->host_memory) {  // the per-token values to the host (the loss, DPO and evaluation read them)
         ops->download(m->losses, a->losses, (size_t)d.N * sizeof(float));
         ops->download(m->logprobs, a->logprobs, (size_t)d.N * sizeof(float));
     }
     double sum = 0;
-    int count = 0;
-    for (int n = 0; n < d.N; n++) {
-        sum += m->losses[n];
-        count += token_weight(batch, n) != 0;
-    }
-    m->loss_count = (float)count;
+    for (int n = 0; n < d.N; n++) sum += m->losses[n];
     m->loss = count ? (float)(sum / count) : 0;
     return m->loss;
 }
 
 const float *ct_model_logits(CtModel *m) {
+    CT_CHECK(m->head_grad != CT_HEAD_GRAD_WRITTEN,
+             "ct_model_forward_train's forward has turned the logits into their gradient: read them after ct_model_forward");
     const int peft = ct_peft_last_expanded(m);
     if (m->ops->host_memory && m->ops->act_bytes == sizeof(float) && !peft) return m->act.logits;
     const size_t n = (size_t)m->batch.B * m->batch.T * m->config.vocab_size;
@@ -323,8 +341,7 @@ static void mlp_backward(CtModel *m, int l, const CtBlockActs *s, const CtModelD
         ops->zero(a->d_fch_act, (size_t)d->N * d->F * A);
         ops->matmul_backward(a->d_fch_act, gp->fc_out_w, gp->fc_out_b, dproj, s->fch_act, p->fc_out_w, d->N, d->F, d->C);
         if (m->lora) ct_lora_backward(m, l, CT_LORA_FC_OUT, a->d_fch_act, dproj, s->fch_act, d->N);
-        ops->zero(a->d_fch, (size_t)d->N * d->FI * A);
-        ct_model_mlp_activation_backward(m, a->d_fch, s->fch, a->d_fch_act, d->N);
+        ct_model_mlp_activation_backward(m, a->d_fch, s->fch, a->d_fch_act, d->N);  // writes d fch
     }
     if (m->recompute) ct_model_norm_forward(m, s->ln2, s->ln2_mean, s->ln2_rstd, s->res2, p->ln2_w, p->ln2_b, d->N);
     // the MLP's input: the second norm's output (pre-LN), or res2 itself, whose gradient dres is (post-LN)
@@ -502,14 +519,18 @@ void ct_model_backward(CtModel *m) {
     const CtModelDims d = ct_model_dims(m, batch->B, batch->T);
     const size_t NC = (size_t)d.N * d.C, A = ops->act_bytes;
     const int router_losses = m->moe.n_layers && (m->moe.aux_coef != 0 || m->moe.z_coef != 0);
+    const int head_grad_written = m->head_grad == CT_HEAD_GRAD_WRITTEN;
+    m->head_grad = CT_HEAD_GRAD_NONE;
     if (m->loss_count == 0 && !router_losses) {  // no token counted: the loss is a constant, nothing to add
         if (m->grads_final && !m->lora && !m->peft && m->dev_grads) m->grads_final(m->grads_final_ctx, 0);
         return;
     }
     // loss = Σ losses / count: the head's gradient, in place over the logits (through the
-    // soft-cap when the logits were capped); with no token counted only the router losses remain
-    ops->xent_backward(a->logits, a->lse, batch->targets, batch->loss_mask, batch->loss_weights,
-                       m->loss_count > 0 ? 1.0f / m->loss_count : 0.0f, d.N, d.V, m->config.final_softcap);
+    // soft-cap when the logits were capped), unless ct_model_forward_train's forward wrote it;
+    // with no token counted only the router losses remain
+    if (!head_grad_written)
+        ops->xent_backward(a->logits, a->lse, batch->targets, batch->loss_mask, batch->loss_weights,
+                           head_grad_scale(m), d.N, d.V, m->config.final_softcap);
     // log softmax(z/τ): the logits' gradient is the scaled logits' one over τ
     if (m->logit_temperature > 0 && m->logit_temperature != 1)
         ops->act_scale(a->logits, (size_t)d.N * d.V, 1.0f / m->logit_temperature);

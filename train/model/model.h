@@ -193,6 +193,9 @@ typedef struct {
 #define CT_MODEL_FROZEN 2     // no gradient buffer for the parameters (LoRA's frozen base): backward
                               // passes gradients through them but computes none for them
 
+// CtModel.head_grad: where the last forward left the gradient of its loss over the logits.
+enum { CT_HEAD_GRAD_NONE, CT_HEAD_GRAD_ASKED, CT_HEAD_GRAD_WRITTEN };
+
 typedef struct CtModel {
     CtModelConfig config;
     const CtOps *ops;
@@ -253,6 +256,10 @@ typedef struct CtModel {
     // TRL scores completions at the temperature they were sampled with). 0 or 1: none. A model
     // with final_softcap takes none (the soft-cap's backward reads the unscaled values).
     float logit_temperature;
+    // The loss's gradient fused into the forward (ct_model_forward_train): CT_HEAD_GRAD_ASKED
+    // while that forward runs, CT_HEAD_GRAD_WRITTEN once it has written the gradient over the
+    // logits (backends with ops->xent_forward_backward), CT_HEAD_GRAD_NONE otherwise.
+    int head_grad;
     float loss_count;          // tokens that counted in the last loss
     float loss;                // mean loss of the last forward (0 without targets)
     // The last forward's per-token losses and log-probabilities [B·T], in host memory (on the
@@ -312,6 +319,13 @@ void ct_model_set_dropout(CtModel *m, int training, uint64_t seed);
 // (w_n = loss_mask·loss_weights, 0 for ignored targets); per-token values stay in
 // m->act.losses and m->act.logprobs. Without targets returns 0 and leaves the logits.
 float ct_model_forward(CtModel *m, const CtBatch *batch);
+
+// A training step's forward, for a backward of its own loss that follows with nothing between
+// that reads the logits or changes the loss weights (ct_model_logits, ct_model_set_loss_weights
+// refuse then): the same loss and per-token values as ct_model_forward. Where the backend fuses
+// the cross-entropy's two passes (ops->xent_forward_backward: the CPU), the gradient is written
+// over the logits as they are read, and ct_model_backward starts after it.
+float ct_model_forward_train(CtModel *m, const CtBatch *batch);
 
 // The logits [B·T, V] of the last forward (one without targets: backward overwrites them) as
 // host floats: the activations themselves on the CPU, else converted into a host copy that

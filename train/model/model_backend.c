@@ -109,6 +109,8 @@ CtBatch ct_model_stage_batch(CtModel *m, const CtBatch *batch) {
 }
 
 void ct_model_set_loss_weights(CtModel *m, const float *weights) {
+    CT_CHECK(m->head_grad != CT_HEAD_GRAD_WRITTEN,
+             "ct_model_forward_train's forward has used the loss weights for the gradient already: run ct_model_forward");
     if (ct_peft_last_expanded(m)) weights = ct_peft_expand_weights(m, weights);  // [B·T] → the forward's rows
     const size_t N = (size_t)m->batch.B * m->batch.T;
     if (m->ops->host_memory) {

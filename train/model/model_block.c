@@ -65,9 +65,12 @@ void ct_model_mlp_activation_forward(const CtModel *m, CtAct *out, const CtAct *
 }
 
 void ct_model_mlp_activation_backward(const CtModel *m, CtAct *dfch, const CtAct *fch, const CtAct *dout, int N) {
-    if (is_llama(m))
+    if (is_llama(m)) {  // the gated units' backward writes d fch; GELU's adds into it
         ct_model_glu_backward(m, dfch, fch, dout, N, m->config.d_ff);
-    else if (is_encoder(m))
+        return;
+    }
+    m->ops->zero(dfch, (size_t)N * m->config.d_ff * m->ops->act_bytes);
+    if (is_encoder(m))
         m->ops->gelu_erf_backward(dfch, fch, dout, (size_t)N * m->config.d_ff);
     else
         m->ops->gelu_backward(dfch, fch, dout, (size_t)N * m->config.d_ff);

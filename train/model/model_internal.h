@@ -78,8 +78,10 @@ void ct_model_norm_forward(const CtModel *m, CtAct *out, float *mean, float *rst
 void ct_model_norm_backward(const CtModel *m, CtAct *dinp, float *dw, float *db, const CtAct *dout, const CtAct *inp,
                             const float *w, const float *mean, const float *rstd, int N);
 void ct_model_mlp_activation_forward(const CtModel *m, CtAct *out, const CtAct *fch, int N);
+// Writes d fch[N, fc width] (zeroing it first for GELU, whose backward adds).
 void ct_model_mlp_activation_backward(const CtModel *m, CtAct *dfch, const CtAct *fch, const CtAct *dout, int N);
-// The same gated activation (SwiGLU, or GeGLU) for a product of hidden size F: the experts' own.
+// The same gated activation (SwiGLU, or GeGLU) for a product of hidden size F: the experts' own;
+// its backward writes dgate_up.
 void ct_model_glu_forward(const CtModel *m, CtAct *out, const CtAct *gate_up, int N, int F);
 void ct_model_glu_backward(const CtModel *m, CtAct *dgate_up, const CtAct *gate_up, const CtAct *dout, int N, int F);
 // The llama variants' per-layer pieces: RoPE's table of layer l for a pass whose largest position

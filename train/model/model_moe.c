@@ -74,8 +74,7 @@ static void shared_backward(CtModel *m, int l, const CtMoeActs *a, const CtAct *
     ops->zero(s->d_sh_act, (size_t)N * FS * A);
     ops->matmul_backward(s->d_sh_act, gp->shared_fc_out_w, NULL, s->d_sh_out, a->sh_act, p->shared_fc_out_w, N, FS, C);
     if (m->lora) ct_lora_backward(m, l, CT_LORA_SHARED_FC_OUT, s->d_sh_act, s->d_sh_out, a->sh_act, N);
-    ops->zero(s->d_sh_fch, (size_t)N * 2 * FS * A);
-    ct_model_glu_backward(m, s->d_sh_fch, a->sh_fch, s->d_sh_act, N, FS);
+    ct_model_glu_backward(m, s->d_sh_fch, a->sh_fch, s->d_sh_act, N, FS);  // written
     ops->matmul_backward(dx, gp->shared_fc_w, NULL, s->d_sh_fch, x, p->shared_fc_w, N, C, 2 * FS);
     if (m->lora) ct_lora_backward(m, l, CT_LORA_SHARED_FC, dx, s->d_sh_fch, x, N);
 }
@@ -99,8 +98,7 @@ void ct_model_moe_backward(CtModel *m, int l, const CtMoeActs *a, const CtAct *x
     ops->grouped_matmul_backward(s->d_eh_act, gp->experts_w ? gp->experts_w + expert_down(c) : NULL, s->d_rows,
                                  a->eh_act, p->experts_w + expert_down(c), expert_stride(c), a->offsets, E, F, C);
     if (m->lora) ct_lora_experts_backward(m, l, CT_LORA_EXPERTS_DOWN, s->d_eh_act, s->d_rows, a->eh_act, a->offsets);
-    ops->zero(s->d_eh, (size_t)R * 2 * F * A);
-    ct_model_glu_backward(m, s->d_eh, a->eh, s->d_eh_act, R, F);
+    ct_model_glu_backward(m, s->d_eh, a->eh, s->d_eh_act, R, F);  // written
     ops->zero(s->d_rows, (size_t)R * C * A);  // d ey is spent: the buffer now takes d xs
     ops->grouped_matmul_backward(s->d_rows, gp->experts_w, s->d_eh, a->xs, p->experts_w, expert_stride(c), a->offsets,
                                  E, C, 2 * F);

@@ -17,7 +17,7 @@ CtStepResult ct_lm_step(CtObjectiveRun *o) {
         CtBatch mb = ct_step_batch(s, a, o->set.with_docs);
         // Dropout masks (model.dropout > 0): a stream per micro-batch, so a resumed run draws the same ones.
         ct_model_set_dropout(m, 1, ct_objective_dropout_seed(o->set.seed, (uint64_t)*o->step * 65536 + (uint64_t)a));
-        res.loss += ct_model_forward(m, &mb);
+        res.loss += ct_model_forward_train(m, &mb);
         // multi-token prediction: each depth's mean, weighted by the micro-batch's share as the main loss
         for (int k = 0; k < m->config.mtp_depth; k++) res.mtp_loss[k] += m->mtp_loss[k];
         if (a == o->set.accum - 1) ct_grad_sync_arm(o->sync, m);  // the gradients are complete as this backward ends
