@@ -5,14 +5,10 @@
 #include <stdatomic.h>
 
 #include "kernels/cpu/cpu_ops.h"
-#include "kernels/cpu/small_sgemm.h"
 
 static CtMatmulEngine matmul_engine = CT_MATMUL_BLAS;
 
-// The tiles' products cost a BLAS call each unless ct_small_sgemm computes them (float, AVX2):
-// then the tiles beat the loops from T 32 (~1.7x at T 32, 0.6-1.1x at T 16, on 2-core Zen 3),
-// else from T 64, where the calls' overhead stops eating the gain.
-static int attention_blas_min_seq = CT_HAVE_SMALL_SGEMM ? 32 : 64;
+static int attention_blas_min_seq = 64;
 
 void ct_cpu_set_attention_blas_min_seq(int T) { attention_blas_min_seq = T < 1 ? 1 : T; }
 int ct_cpu_attention_blas_min_seq(void) { return attention_blas_min_seq; }
