@@ -302,14 +302,14 @@ TEST_LONG(sft, lora_learns_a_new_answer_format_to_over_90_percent) {
                         "\"n_kv_head\": 2, \"d_ff\": 384, \"max_seq_len\": 64}";
     char config[2048];
     snprintf(config, sizeof config,
-             "{%s, \"data\": {\"path\": \"lm\"}, \"train\": {\"batch_size\": 16, \"seq_len\": 64, \"max_steps\": 2000,"
+             "{%s, \"data\": {\"path\": \"lm\"}, \"train\": {\"batch_size\": 16, \"seq_len\": 64, \"max_steps\": 3000,"
              " \"eval_every\": 1000, \"eval_batches\": 4, \"save_every\": 0, \"n_samples\": 0},"
              " \"optim\": {\"lr\": 2e-3, \"min_lr\": 2e-4, \"warmup_steps\": 30, \"weight_decay\": 0}}", model);
     ct_test_write("base.json", config);
     snprintf(config, sizeof config,
              "{%s, \"data\": {\"path\": \"sft\"}, \"train\": {\"batch_size\": 16, \"seq_len\": 64, \"max_steps\": 600,"
              " \"eval_every\": 600, \"eval_batches\": 4, \"eval_exact_match\": 100, \"save_every\": 0,"
-             " \"init_from\": \"base/ckpt-step00002000.h5\"}, \"lora\": {\"r\": 16, \"alpha\": 32, \"targets\": \"all-linear\"},"
+             " \"init_from\": \"base/ckpt-step00003000.h5\"}, \"lora\": {\"r\": 16, \"alpha\": 32, \"targets\": \"all-linear\"},"
              " \"optim\": {\"lr\": 3e-3, \"min_lr\": 3e-4, \"warmup_steps\": 20, \"weight_decay\": 0}}", model);
     ct_test_write("lora.json", config);
     // The base's own skill: the held-out prompts of the same examples in its own format, at step 0.
