@@ -256,7 +256,7 @@ TEST(sft, learns_to_reverse_from_under_5_to_over_90_percent) {
     CHECK_MSG(first && last, "%s", out);
     sscanf(first, "step      0 | exact match %lf", &before);
     sscanf(last, "done: exact match %lf", &after);
-    CHECK_MSG(before < 20 && after >= 90, "exact match %.1f%% -> %.1f%%", before, after);
+    CHECK_MSG(before < 5 && after >= 90, "exact match %.1f%% -> %.1f%%", before, after);
     free(out);
     // The chat command renders the prompt with the template stored in the checkpoint and
     // stops at the end-of-turn token.
@@ -272,15 +272,13 @@ TEST(sft, learns_to_reverse_from_under_5_to_over_90_percent) {
 // with up to 6 the bases of two runs answered 72% and 83% in their own format, and LoRA's result
 // swung with them) does not answer in another format (`--template plain`: "reverse: a b\n b
 // a<|endoftext|>"; the answers keep the base's leading space, so each answer token is one the
-// base trained): at most a few answers right at the start (0% measured until 2026-12-07; 10% after
-// the CPU attention's tiles changed from 64 to 32 rows moved the base's rounding: fewer than 20%
-// is asked). LoRA on every linear layer over the frozen base must take it to at least 90%
-// (measured 100%; the base in its own format: 99-100%). Why not ChatML: its
+// base trained): under 5% at the start. LoRA on every linear layer over the frozen base must
+// take it to at least 90% (measured 100%; the base in its own format: 99%). Why not ChatML: its
 // wrapper puts ~13 tokens between a prompt and its answer where the base saw 1, moving every
 // relative offset the base learned for reversing, which rank-16 adapters on this base did not
 // learn (6%, while full SFT reaches 100%; docs/benchmarks.md). LoRA with ChatML's new tokens is
 // tested by lora.sft_vocab_growth_*, and its steps equal TRL + PEFT's by lora_ref.
-TEST_LONG(sft, lora_learns_a_new_answer_format_to_over_90_percent) {
+TEST_LONG(sft, lora_learns_a_new_answer_format_from_under_5_to_over_90_percent) {
     const char *bin = ct_test_bin(), *dir = ct_test_tmpdir();
     char cmd[8192], *out;
     snprintf(cmd, sizeof cmd,
@@ -330,7 +328,7 @@ TEST_LONG(sft, lora_learns_a_new_answer_format_to_over_90_percent) {
     sscanf(first, "step      0 | exact match %lf", &before);
     sscanf(last, "done: exact match %lf", &after);
     CHECK_MSG(native >= 90, "the base must bring the skill: %.1f%% in its own format", native);
-    CHECK_MSG(before < 20 && after >= 90, "LoRA SFT exact match %.1f%% -> %.1f%%; the base in its own format: %.1f%%",
+    CHECK_MSG(before < 5 && after >= 90, "LoRA SFT exact match %.1f%% -> %.1f%%; the base in its own format: %.1f%%",
               before, after, native);
     printf("    LoRA SFT exact match %.1f%% -> %.1f%%; the base in its own format: %.1f%%\n", before, after, native);
     free(out);
