@@ -320,7 +320,8 @@ static double heldout_accuracy(const char *checkpoint) {
 // Learning, with the shipped config (configs/grpo-arithmetic.json: 16 prompts x 8 completions a
 // step, lr 1e-4, exact-match reward, 800 steps): a 0.66M-parameter llama SFT-trained on sums of two
 // 1-2 digit numbers to between 20% and 60% held-out accuracy gains at least 20 points on sums whose
-// operands it never saw. Measured (seed 1337, this VM): 37.0% -> 66.0%. The same run with the
+// operands it never saw. Measured (seed 1337, this VM, SFT stopped at 450): 37.0% -> 66.0%; from
+// 29.5% at 550 (below) it passed too (2026-12-08). The same run with the
 // reward from a command (configs/grpo_exact_match_reward.py) is the same to the bit (its first
 // 100 steps, the rest would take as long again).
 TEST_LONG(grpo_run, grpo_raises_heldout_accuracy_on_sums_by_20_points) {
@@ -331,23 +332,26 @@ TEST_LONG(grpo_run, grpo_raises_heldout_accuracy_on_sums_by_20_points) {
     char cmd[8192], *out = NULL;
     if (make_sums(20000, 4000, 0.05) != 0) return;
     int rc;
-    // SFT: the 1000-step schedule of tests/test_eval_task.c, stopped at step 450
+    // SFT: the 1000-step schedule of tests/test_eval_task.c, stopped at step 550 (450 until
+    // 2026-12-08: 37% then; after the fused cross-entropy moved the rounding, 13.5% at 450, 24% at
+    // 500, 29.5% at 550, 50% at 600: the held-out accuracy climbs fast here, and 550 keeps it inside
+    // the 20-60% this test asks with room on both sides)
     ct_test_write("sft.json",
                   "{\"model\": {\"preset\": \"llama-tiny\", \"n_layer\": 3, \"d_model\": 128, \"n_head\": 4, \"n_kv_head\": 2,"
                   " \"d_ff\": 384, \"max_seq_len\": 64}, \"data\": {\"path\": \"data\"},"
                   " \"train\": {\"batch_size\": 16, \"seq_len\": 64, \"max_steps\": 1000, \"eval_every\": 0,"
                   " \"eval_batches\": 2, \"eval_exact_match\": 0, \"save_every\": 0, \"n_samples\": 0},"
                   " \"optim\": {\"lr\": 2e-3, \"min_lr\": 2e-4, \"warmup_steps\": 30, \"weight_decay\": 0.0}}");
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sft sft.json --run.out_dir=sft --run.threads=1 --stop-after 450 2>&1", dir, bin);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sft sft.json --run.out_dir=sft --run.threads=1 --stop-after 550 2>&1", dir, bin);
     rc = ct_test_run(cmd, &out);
     CHECK_MSG(rc == 0, "%s", out);
     free(out);
-    const double before = heldout_accuracy("sft/ckpt-step00000450.h5");
+    const double before = heldout_accuracy("sft/ckpt-step00000550.h5");
     CHECK_MSG(before >= 0.2 && before <= 0.6, "the SFT model answers %.1f%% of held-out sums, not 20-60%%", 100 * before);
     if (ct_test_failed()) return;
     snprintf(cmd, sizeof cmd,
              "cd '%s' && '%s' grpo '%s/configs/grpo-arithmetic.json' --data.path=prompts "
-             "--train.init_from=sft/ckpt-step00000450.h5 --run.out_dir=rl --run.threads=1 --train.keep_last=10 2>&1",
+             "--train.init_from=sft/ckpt-step00000550.h5 --run.out_dir=rl --run.threads=1 --train.keep_last=10 2>&1",
              dir, bin, root);
     rc = ct_test_run(cmd, &out);
     CHECK_MSG(rc == 0, "%s", out);
@@ -359,7 +363,7 @@ TEST_LONG(grpo_run, grpo_raises_heldout_accuracy_on_sums_by_20_points) {
     if (ct_test_run("python3 -c 'import json'", NULL) != 0) SKIP("python3 is not installed: the command's run is not compared");
     snprintf(cmd, sizeof cmd,
              "cd '%s' && '%s' grpo '%s/configs/grpo-arithmetic.json' --data.path=prompts "
-             "--train.init_from=sft/ckpt-step00000450.h5 --run.out_dir=rl-command --run.threads=1 --stop-after 100 "
+             "--train.init_from=sft/ckpt-step00000550.h5 --run.out_dir=rl-command --run.threads=1 --stop-after 100 "
              "--grpo.reward_funcs=command --grpo.reward_command='python3 %s/configs/grpo_exact_match_reward.py' 2>&1",
              dir, bin, root, root);
     rc = ct_test_run(cmd, &out);

@@ -267,9 +267,11 @@ TEST(sft, learns_to_reverse_from_under_5_to_over_90_percent) {
     free(out);
 }
 
-// SFT with LoRA: adapters teach a format, the base brings the skill. A base pretrained on the
-// task's text ("reverse: a b => b a", at most 4 letters: a skill a 0.67M base learns reliably;
-// with up to 6 the bases of two runs answered 72% and 83% in their own format, and LoRA's result
+// SFT with LoRA: adapters teach a format, the base brings the skill. A base pretrained 3000 steps
+// on the task's text ("reverse: a b => b a", at most 4 letters: a skill a 0.67M base learns
+// reliably, though after 2000 steps, the recipe until 2026-12-08, one base answered only 72% once
+// the kernels' rounding changed; with up to 6 the bases of two runs answered 72% and 83% in their
+// own format, and LoRA's result
 // swung with them) does not answer in another format (`--template plain`: "reverse: a b\n b
 // a<|endoftext|>"; the answers keep the base's leading space, so each answer token is one the
 // base trained): under 5% at the start. LoRA on every linear layer over the frozen base must
