@@ -1,4 +1,4 @@
-// Matrix products too small for BLAS to pay off: the attention's tiles (a tile of 64 query rows
+// Matrix products too small for BLAS to pay off: the attention's tiles (a tile of 32 query rows
 // against its keys, with the head size, 32–128, as the short side). OpenBLAS packs both operands
 // into its blocked layout and makes a separate pass for beta on every call; at these shapes that
 // work and the call itself cost as much as the multiply-adds (~65 GFLOP/s against sgemm's ~160 on
